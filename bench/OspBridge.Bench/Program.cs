@@ -1,0 +1,14 @@
+using BenchmarkDotNet.Running;
+
+namespace OspBridge.Bench;
+
+/// <summary>Benchmark entry point: <c>dotnet run -c Release --project bench/OspBridge.Bench -- --filter '*'</c>.</summary>
+public static class Program
+{
+    /// <summary>Runs the BenchmarkDotNet switcher, or a named real-peer harness (see docs/benchmarks.md).</summary>
+    public static int Main(string[] args)
+    {
+        BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
+        return 0;
+    }
+}
