@@ -178,6 +178,8 @@ public sealed partial class SctpAssociation
         return true;
     }
 
+    internal uint LocalTag => _localTag;
+
     internal SctpEventKind? PeekEventKind() => _events.TryPeek(out var e) ? e.Kind : null;
 
     /// <summary>Events waiting in <see cref="TryGetEvent"/>.</summary>
