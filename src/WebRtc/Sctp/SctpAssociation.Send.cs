@@ -520,6 +520,11 @@ public sealed partial class SctpAssociation
             _inFastRecovery = false;
         }
         _peerRwnd = Math.Max(0, (long)sack.AdvertisedReceiverWindow - _flightSize);
+        if (bytesAcked > 0 || sack.AdvertisedReceiverWindow < _o.Mtu)
+        {
+            // Progress, or a live peer with a closed window: zero-window probes must not count as failures (RFC 9260 §6.1).
+            _errorCount = 0;
+        }
         if (_flightSize == 0)
         {
             _partialBytesAcked = 0;
