@@ -1,0 +1,4 @@
+namespace OspBridge.Osp.SchemaGen
+{
+    internal static class Stub { }
+}
