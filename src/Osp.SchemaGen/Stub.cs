@@ -1,4 +1,0 @@
-namespace OspBridge.Osp.SchemaGen
-{
-    internal static class Stub { }
-}
