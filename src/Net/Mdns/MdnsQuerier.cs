@@ -293,8 +293,8 @@ public sealed class MdnsQuerier
             {
                 var inst = ptr.Target;
                 if (!inst.Parent().Equals(type) || !seen.Add(inst)) continue;
-                var srv = Live(inst, DnsRecordType.SRV, now).Select(e => (SrvRecord)e.Record).FirstOrDefault();
-                var txt = Live(inst, DnsRecordType.TXT, now).Select(e => (TxtRecord)e.Record).FirstOrDefault();
+                var srv = Live(inst, DnsRecordType.SRV, now).OrderByDescending(e => e.Received).Select(e => (SrvRecord)e.Record).FirstOrDefault();
+                var txt = Live(inst, DnsRecordType.TXT, now).OrderByDescending(e => e.Received).Select(e => (TxtRecord)e.Record).FirstOrDefault();
                 if (srv is null || txt is null)
                 {
                     if (!_instanceQueries.ContainsKey(inst)) _instanceQueries[inst] = new QueryTask(now, _o.InitialQueryInterval, _o.MaxResolveInterval);
