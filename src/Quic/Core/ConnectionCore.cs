@@ -315,3 +315,9 @@ internal sealed partial class ConnectionCore
         SetClosed();
     }
 }
+
+internal sealed partial class ConnectionCore
+{
+    /// <summary>For tests: whether the server considers the client's address validated.</summary>
+    internal bool IsAddressValidatedForTests => _addressValidated;
+}
