@@ -1,5 +1,5 @@
 using System.Buffers;
-using OspBridge.Net.Encoding;
+using OspBridge.Net.Wire;
 using OspBridge.Osp.Cbor;
 
 namespace OspBridge.Osp.Messages;

@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 
-namespace OspBridge.Net.Encoding;
+namespace OspBridge.Net.Wire;
 
 /// <summary>
 /// QUIC variable-length integers (RFC 9000 §16): the two high bits of the first byte give the length
