@@ -202,7 +202,7 @@ public sealed class CborWriter : IDisposable
     {
         if (double.IsNaN(value))
         {
-            WriteHalf(Half.NaN);
+            WriteHalf(BitConverter.UInt16BitsToHalf(0x7E00)); // Half.NaN is 0xFE00 (sign set); RFC 8949 uses 7e00
         }
         else if ((double)(Half)value == value)
         {

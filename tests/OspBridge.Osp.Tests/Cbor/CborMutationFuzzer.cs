@@ -50,7 +50,7 @@ internal sealed class CborMutationFuzzer
         {
             byte[] frame = OspFraming.Frame(message);
             _seeds.Add(frame);
-            _seeds.Add(frame[Net.Encoding.QuicVarint.GetEncodedLength(message.TypeKey)..]);
+            _seeds.Add(frame[Net.Wire.QuicVarint.GetEncodedLength(message.TypeKey)..]);
         }
 
         _demuxer.RegisterAll(static _ => { });

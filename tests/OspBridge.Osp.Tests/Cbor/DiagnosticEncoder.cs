@@ -201,22 +201,20 @@ internal static class DiagnosticEncoder
                 case ']' or '}' or ')' when depth > 0:
                     depth--;
                     break;
+                case ']' or '}' or ')':
+                    Assert.Equal(close, c);
+                    string last = s[start..pos];
+                    if (!string.IsNullOrWhiteSpace(last))
+                    {
+                        items.Add(last);
+                    }
+
+                    pos++;
+                    return;
                 case ',' when depth == 0:
                     items.Add(s[start..pos]);
                     start = pos + 1;
                     break;
-            }
-
-            if (depth == 0 && c == close)
-            {
-                string last = s[start..pos];
-                if (!string.IsNullOrWhiteSpace(last))
-                {
-                    items.Add(last);
-                }
-
-                pos++;
-                return;
             }
         }
     }
