@@ -159,10 +159,10 @@ public sealed class MdnsService : IAsyncDisposable
         return p.Id;
     });
 
-    /// <summary>Replaces the TXT record of a published service (re-announced).</summary>
-    public Task UpdateServiceTxtAsync(int publication, TxtProperties txt) => InvokeAsync(now =>
+    /// <summary>Replaces the TXT record and/or SRV target of a published service (re-announced).</summary>
+    public Task UpdateServiceAsync(int publication, TxtProperties? txt, DnsName? hostName = null) => InvokeAsync(now =>
     {
-        foreach (var (l, id) in Get(publication).Ids) l.Responder.UpdateServiceTxt(id, txt, now);
+        foreach (var (l, id) in Get(publication).Ids) l.Responder.UpdateService(id, txt, hostName, now);
         return 0;
     });
 
