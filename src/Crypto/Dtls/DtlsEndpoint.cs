@@ -292,7 +292,9 @@ public sealed partial class DtlsEndpoint : IDisposable
         if (_readCipher is null)
         {
             // Finished (or early data) overtook the flight that creates the keys: keep a bounded number of records.
-            if (State == DtlsState.Connecting && _stash.Count < MaxStashedRecords) _stash.Add(wholeRecord.ToArray());
+            if (State != DtlsState.Connecting) return;
+            if (_stash.Count >= MaxStashedRecords) _stash.RemoveAt(0); // keep the newest: garbage cannot lock out real records
+            _stash.Add(wholeRecord.ToArray());
             return;
         }
         if (!_replay.IsAcceptable(h.SequenceNumber)) return;
