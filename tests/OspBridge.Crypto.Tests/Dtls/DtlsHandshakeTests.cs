@@ -145,6 +145,13 @@ public class DtlsHandshakeTests
         Assert.Equal("abc"u8.ToArray(), got.ToArray());
         pair.Server.ProcessDatagram(buf.AsSpan(0, n), pair.Now); // replay: dropped
         Assert.False(pair.Server.TryReadApplicationData(out _));
+        n = pair.Client.SealApplicationData("defg"u8, buf);
+        pair.Server.ProcessDatagram(buf.AsSpan(0, n), pair.Now);
+        Assert.Throws<CryptoException>(() => pair.Server.TryReadApplicationData(new byte[3], out _)); // too small: stays queued
+        var into = new byte[DtlsEndpoint.MaxApplicationDataSize];
+        Assert.True(pair.Server.TryReadApplicationData(into, out int len));
+        Assert.Equal("defg"u8.ToArray(), into[..len]);
+        Assert.False(pair.Server.TryReadApplicationData(into, out _));
         Assert.Throws<CryptoException>(() => pair.Client.SealApplicationData(new byte[10], new byte[20]));
     }
 
