@@ -25,6 +25,16 @@ public enum WebRtcError
     DtlsFailed,
     /// <summary>The SCTP association failed or was aborted.</summary>
     SctpFailed,
+    /// <summary>An argument was out of range or otherwise invalid.</summary>
+    InvalidArgument,
+    /// <summary>The peer aborted the association.</summary>
+    Aborted,
+    /// <summary>The send buffer is full; wait for the buffered amount to drop.</summary>
+    SendBufferFull,
+    /// <summary>No free stream id (data channel id) is available.</summary>
+    NoStreamAvailable,
+    /// <summary>The peer violated the protocol.</summary>
+    ProtocolViolation,
 }
 
 /// <summary>The one exception type of OspBridge.WebRtc; <see cref="Error"/> says what went wrong.</summary>
