@@ -164,10 +164,29 @@ public sealed partial class DtlsEndpoint : IDisposable
         _out.Enqueue(dg);
     }
 
-    /// <summary>Takes the next received application record's plaintext.</summary>
+    /// <summary>
+    /// Zero-allocation variant of <see cref="Send"/>: seals <paramref name="applicationData"/> as one record directly into
+    /// <paramref name="destination"/> (which must hold <c>applicationData.Length + </c><see cref="ApplicationDataOverhead"/>
+    /// bytes) and returns the datagram length. Nothing is queued; the caller sends the bytes.
+    /// </summary>
+    public int SealApplicationData(ReadOnlySpan<byte> applicationData, Span<byte> destination)
+    {
+        if (State != DtlsState.Connected)
+            throw new CryptoException(CryptoError.InvalidState, "DTLS: not connected");
+        if (applicationData.Length > MaxApplicationDataSize)
+            throw new CryptoException(CryptoError.LimitExceeded, "DTLS: application data larger than one record");
+        if (destination.Length < applicationData.Length + ApplicationDataOverhead)
+            throw new CryptoException(CryptoError.LimitExceeded, "DTLS: destination buffer too small");
+        return WriteRecord(destination, DtlsContentType.ApplicationData, 1, applicationData);
+    }
+
+    /// <summary>Bytes a record adds to application data: 13-byte header, 8-byte explicit nonce, 16-byte tag.</summary>
+    public const int ApplicationDataOverhead = DtlsRecordHeader.Size + DtlsAeadCipher.Overhead;
+
+    /// <summary>Takes the next received application record's plaintext (records are never merged or split).</summary>
     public bool TryReadApplicationData(out ReadOnlyMemory<byte> data)
     {
-        if (_appIn.TryDequeue(out var d))
+        if (State is (DtlsState.Connected or DtlsState.Closed) && _appIn.TryDequeue(out var d))
         {
             data = d;
             return true;
@@ -326,7 +345,8 @@ public sealed partial class DtlsEndpoint : IDisposable
                 DrainHandshake(now);
                 break;
             case DtlsContentType.ApplicationData:
-                if (epoch == 0 || State != DtlsState.Connected) return;
+                // Authenticated data may overtake the server's Finished (reordering): keep it for after the handshake.
+                if (epoch == 0 || !(State == DtlsState.Connected || (IsClient && _hs == Hs.ClientWaitFinished))) return;
                 if (_appIn.Count < _opt.MaxReceiveQueue) _appIn.Enqueue(data.ToArray());
                 break;
         }
