@@ -172,6 +172,7 @@ public sealed partial class SctpAssociation
         if (e.Kind == SctpEventKind.MessageReceived && e.Data is { } d)
         {
             _rxBuffered -= d.Length;
+            _rxUndrained -= d.Length;
             MaybeWindowUpdate();
         }
         return true;
