@@ -178,6 +178,8 @@ public sealed partial class SctpAssociation
         return true;
     }
 
+    internal SctpEventKind? PeekEventKind() => _events.TryPeek(out var e) ? e.Kind : null;
+
     /// <summary>Events waiting in <see cref="TryGetEvent"/>.</summary>
     public int PendingEventCount => _events.Count;
 
