@@ -1,26 +1,34 @@
 namespace OspBridge.WebRtc;
 
-/// <summary>Error codes of the WebRTC layer (SDP, ICE, DTLS transport, SCTP, data channels).</summary>
+/// <summary>Error codes of the WebRTC layer (SDP, STUN/ICE, SCTP, data channels, peer connection).</summary>
 public enum WebRtcError
 {
     /// <summary>An unspecified internal error.</summary>
     InternalError = 0,
-    /// <summary>Input from the network was malformed.</summary>
+    /// <summary>Input from the network or the application (SDP, STUN, SCTP) was malformed.</summary>
     Malformed,
-    /// <summary>A configured limit (length, count, buffer, message size) would be exceeded.</summary>
+    /// <summary>A configured limit (length, count, size) would be exceeded.</summary>
     LimitExceeded,
-    /// <summary>The operation is invalid in the current state.</summary>
+    /// <summary>The operation is invalid in the current state (e.g. setting an answer without an offer).</summary>
     InvalidState,
+    /// <summary>The session description is well formed but not acceptable (missing ICE credentials, fingerprint...).</summary>
+    InvalidDescription,
+    /// <summary>ICE failed: no candidate pair worked, or consent expired.</summary>
+    IceFailed,
+    /// <summary>The peer connection or channel was closed.</summary>
+    Closed,
+    /// <summary>The operation timed out.</summary>
+    Timeout,
+    /// <summary>The message is larger than the peer's max-message-size.</summary>
+    MessageTooLarge,
+    /// <summary>The DTLS transport failed (see the inner CryptoException).</summary>
+    DtlsFailed,
+    /// <summary>The SCTP association failed or was aborted.</summary>
+    SctpFailed,
     /// <summary>An argument was out of range or otherwise invalid.</summary>
     InvalidArgument,
-    /// <summary>The association, transport or channel was closed.</summary>
-    Closed,
     /// <summary>The peer aborted the association.</summary>
     Aborted,
-    /// <summary>The operation timed out (e.g. too many retransmissions).</summary>
-    Timeout,
-    /// <summary>A message is larger than the peer's or our maximum message size.</summary>
-    MessageTooLarge,
     /// <summary>The send buffer is full; wait for the buffered amount to drop.</summary>
     SendBufferFull,
     /// <summary>No free stream id (data channel id) is available.</summary>

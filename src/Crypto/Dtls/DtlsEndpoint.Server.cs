@@ -1,0 +1,191 @@
+using System.Security.Cryptography;
+using OspBridge.Crypto.Dtls.Messages;
+
+namespace OspBridge.Crypto.Dtls;
+
+public sealed partial class DtlsEndpoint
+{
+    private const int CookieLength = 20;
+    private bool _clientSentCertificate;
+
+    private void ServerHandle(byte type, ushort seq, byte[] body, TimeSpan now)
+    {
+        switch (_hs)
+        {
+            case Hs.ServerWaitClientHello when type == DtlsHandshakeType.ClientHello:
+                ServerOnClientHello(seq, body, now);
+                return;
+            case Hs.ServerWaitCertificate when type == DtlsHandshakeType.Certificate:
+            {
+                var chain = CertificateMessage.Parse(body);
+                if (chain.Count == 0)
+                {
+                    if (_opt.RequireClientCertificate)
+                        throw new CryptoException(CryptoError.BadCertificate, "DTLS: client sent no certificate", DtlsAlert.HandshakeFailure);
+                }
+                else
+                {
+                    PeerCertificate = AcceptPeerCertificate(chain);
+                    _clientSentCertificate = true;
+                }
+                AddToTranscript(type, seq, body);
+                _hs = Hs.ServerWaitKeyExchange;
+                return;
+            }
+            case Hs.ServerWaitKeyExchange when type == DtlsHandshakeType.ClientKeyExchange:
+            {
+                var pms = ComputePreMasterSecret(ClientKeyExchange.Parse(body));
+                AddToTranscript(type, seq, body);
+                DeriveMasterSecret(pms);
+                DeriveTrafficKeys(); // epoch-1 records that overtook this message can now be opened
+                _hs = _clientSentCertificate ? Hs.ServerWaitCertificateVerify : Hs.ServerWaitFinished;
+                return;
+            }
+            case Hs.ServerWaitCertificateVerify when type == DtlsHandshakeType.CertificateVerify:
+            {
+                var (scheme, sig) = CertificateVerify.Parse(body);
+                if (!Contains(DtlsSignatureScheme.Verifiable, scheme) || !VerifySignature(PeerCertificate!, scheme, _transcript.WrittenSpan, sig))
+                    throw new CryptoException(CryptoError.DecryptError, "DTLS: client CertificateVerify does not verify", DtlsAlert.DecryptError);
+                AddToTranscript(type, seq, body);
+                _hs = Hs.ServerWaitFinished;
+                return;
+            }
+            case Hs.ServerWaitFinished when type == DtlsHandshakeType.Finished:
+                CheckFinished(body, fromClient: true);
+                AddToTranscript(type, seq, body);
+                BeginFlight();
+                QueueChangeCipherSpec();
+                QueueHandshake(DtlsHandshakeType.Finished, FinishedVerifyData(fromClient: false), epoch: 1);
+                _hs = Hs.Done;
+                State = DtlsState.Connected;
+                SendFlight(now, armTimer: false); // kept for retransmission when the client repeats its flight
+                _ecdh?.Dispose();
+                _ecdh = null;
+                return;
+            default:
+                throw Unexpected($"handshake message {type} in state {_hs}");
+        }
+    }
+
+    private byte[] ComputeCookie(ClientHello ch)
+    {
+        // Stateless cookie (RFC 6347 §4.2.1): HMAC over the ClientHello fields that must not change between the two
+        // ClientHellos. The transport address is bound by the layer below (ICE) in WebRTC, so it is not an input here.
+        var w = new DtlsWriter(256);
+        w.U16(ch.Version);
+        w.Bytes(ch.Random);
+        w.Vector8(ch.SessionId);
+        foreach (var s in ch.CipherSuites) w.U16(s);
+        var mac = HMACSHA256.HashData(_cookieSecret, w.WrittenSpan);
+        return mac.AsSpan(0, CookieLength).ToArray();
+    }
+
+    private void ServerOnClientHello(ushort seq, byte[] body, TimeSpan now)
+    {
+        var ch = ClientHello.Parse(body);
+        // DTLS versions count down: FEFF (1.0) is older than FEFD (1.2). A DTLS 1.3 client still says FEFD here.
+        if (ch.Version > DtlsVersion.Dtls12)
+            throw new CryptoException(CryptoError.HandshakeFailure, $"DTLS: client offers only version {ch.Version:X4}", DtlsAlert.ProtocolVersion);
+        if (_opt.UseHelloVerifyRequest)
+        {
+            var cookie = ComputeCookie(ch);
+            if (ch.Cookie.Length != cookie.Length || !CryptographicOperations.FixedTimeEquals(ch.Cookie, cookie))
+            {
+                // Stateless: nothing is remembered; the HelloVerifyRequest takes the ClientHello's message_seq.
+                var hvr = new HelloVerifyRequest { Cookie = cookie }.Serialize();
+                var item = new FlightItem(false, DtlsHandshakeType.HelloVerifyRequest, seq, hvr, 0);
+                _flight.Clear();
+                _flight.Add(item);
+                TransmitFlight(now);
+                _flight.Clear();
+                return;
+            }
+        }
+
+        // cipher suite: our preference order among the client's offers
+        ushort suite = 0;
+        foreach (var s in _opt.CipherSuites)
+            if (ch.CipherSuites.Contains((ushort)s)) { suite = (ushort)s; break; }
+        if (suite == 0)
+            throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: no common cipher suite", DtlsAlert.HandshakeFailure);
+        if (Array.IndexOf(ch.CompressionMethods, (byte)0) < 0)
+            throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: client does not offer null compression", DtlsAlert.IllegalParameter);
+
+        bool ems = false, reneg = ch.CipherSuites.Contains(0x00FF), pointFormats = false;
+        SrtpProtectionProfile? srtp = null;
+        foreach (var (t, data) in ch.Extensions)
+        {
+            switch (t)
+            {
+                case DtlsExtensionType.ExtendedMasterSecret:
+                    ems = true;
+                    break;
+                case DtlsExtensionType.RenegotiationInfo:
+                    if (data.Length != 1 || data[0] != 0)
+                        throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: non-empty renegotiation_info", DtlsAlert.HandshakeFailure);
+                    reneg = true;
+                    break;
+                case DtlsExtensionType.SupportedGroups:
+                    // Browsers list X25519 / X25519MLKEM768 first; the BCL gives us P-256, which they all offer too.
+                    if (!HelloExtensions.ReadU16List(data, "supported_groups").Contains(DtlsNamedGroup.Secp256r1))
+                        throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: client does not offer P-256", DtlsAlert.HandshakeFailure);
+                    break;
+                case DtlsExtensionType.EcPointFormats:
+                {
+                    var r = new DtlsReader(data);
+                    var formats = r.ReadVector8(1);
+                    r.ExpectEnd("ec_point_formats");
+                    if (formats.IndexOf((byte)0) < 0)
+                        throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: client does not accept uncompressed points", DtlsAlert.IllegalParameter);
+                    pointFormats = true;
+                    break;
+                }
+                case DtlsExtensionType.SignatureAlgorithms:
+                    if (!HelloExtensions.ReadU16List(data, "signature_algorithms").Contains(DtlsSignatureScheme.EcdsaSecp256r1Sha256))
+                        throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: client does not accept ecdsa_secp256r1_sha256", DtlsAlert.HandshakeFailure);
+                    break;
+                case DtlsExtensionType.UseSrtp:
+                {
+                    var (offered, _) = UseSrtpExtension.Parse(data);
+                    foreach (var p in _opt.SrtpProfiles)
+                        if (offered.Contains((ushort)p)) { srtp = p; break; }
+                    break;
+                }
+                default:
+                    break; // supported_versions, key_share, SNI, ...: ignored, we answer as DTLS 1.2
+            }
+        }
+        if (!ems)
+            throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: client does not offer extended master secret (RFC 7627)", DtlsAlert.HandshakeFailure);
+
+        _clientRandom = ch.Random;
+        RandomNumberGenerator.Fill(_serverRandom);
+        SetCipherSuite(suite);
+        SelectedSrtpProfile = srtp;
+        AddToTranscript(DtlsHandshakeType.ClientHello, seq, body);
+        _sendSeq = seq; // our first message takes the client's message_seq (RFC 6347 §4.2.2, as OpenSSL does)
+
+        var sh = new ServerHello { Random = _serverRandom, CipherSuite = suite };
+        if (reneg) sh.Extensions.Add((DtlsExtensionType.RenegotiationInfo, [0]));
+        sh.Extensions.Add((DtlsExtensionType.ExtendedMasterSecret, []));
+        if (pointFormats) sh.Extensions.Add((DtlsExtensionType.EcPointFormats, [1, 0]));
+        if (srtp is { } chosen) sh.Extensions.Add((DtlsExtensionType.UseSrtp, UseSrtpExtension.Serialize([(ushort)chosen])));
+
+        _ecdh = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
+        var ske = new ServerKeyExchange { Group = DtlsNamedGroup.Secp256r1, PublicKey = EncodePoint(_ecdh), SignatureScheme = DtlsSignatureScheme.EcdsaSecp256r1Sha256 };
+        var signed = new byte[64 + 4 + 65];
+        _clientRandom.CopyTo(signed, 0);
+        _serverRandom.CopyTo(signed, 32);
+        ske.ParamsBytes().CopyTo(signed, 64);
+        ske.Signature = Sign(signed);
+
+        BeginFlight();
+        QueueHandshake(DtlsHandshakeType.ServerHello, sh.Serialize());
+        QueueHandshake(DtlsHandshakeType.Certificate, CertificateMessage.Serialize([_opt.Certificate!.RawData]));
+        QueueHandshake(DtlsHandshakeType.ServerKeyExchange, ske.Serialize());
+        QueueHandshake(DtlsHandshakeType.CertificateRequest, new CertificateRequest { SignatureSchemes = [.. DtlsSignatureScheme.Verifiable] }.Serialize());
+        QueueHandshake(DtlsHandshakeType.ServerHelloDone, []);
+        _hs = Hs.ServerWaitCertificate;
+        SendFlight(now, armTimer: true);
+    }
+}

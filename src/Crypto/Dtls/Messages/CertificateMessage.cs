@@ -1,0 +1,33 @@
+namespace OspBridge.Crypto.Dtls.Messages;
+
+/// <summary>
+/// Certificate (RFC 5246 §7.4.2): <c>ASN.1Cert certificate_list&lt;0..2^24-1&gt;</c>, each <c>opaque ASN.1Cert&lt;1..2^24-1&gt;</c>
+/// (DER), sender's certificate first. An empty list is a client's "no certificate".
+/// </summary>
+internal static class CertificateMessage
+{
+    public const int MaxCertificates = 10;
+
+    public static List<byte[]> Parse(ReadOnlySpan<byte> body)
+    {
+        var r = new DtlsReader(body);
+        var list = new DtlsReader(r.ReadVector24());
+        r.ExpectEnd("Certificate");
+        var certs = new List<byte[]>();
+        while (!list.IsEmpty)
+        {
+            if (certs.Count >= MaxCertificates) throw DtlsReader.Fail("Certificate (too many)");
+            certs.Add(list.ReadVector24(1).ToArray());
+        }
+        return certs;
+    }
+
+    public static byte[] Serialize(IReadOnlyList<byte[]> certificates)
+    {
+        var w = new DtlsWriter(1024);
+        int m = w.BeginLength(3);
+        foreach (var c in certificates) w.Vector24(c);
+        w.EndLength(m);
+        return w.ToArray();
+    }
+}

@@ -1,0 +1,27 @@
+namespace OspBridge.Crypto.Dtls.Messages;
+
+/// <summary>
+/// HelloVerifyRequest (RFC 6347 §4.2.1): <c>ProtocolVersion server_version (2); opaque cookie&lt;0..2^8-1&gt;</c>.
+/// Servers send version DTLS 1.0 (FEFF) here whatever they negotiate later, as the RFC recommends.
+/// </summary>
+internal sealed class HelloVerifyRequest
+{
+    public ushort Version { get; set; } = DtlsVersion.Dtls10;
+    public byte[] Cookie { get; set; } = [];
+
+    public static HelloVerifyRequest Parse(ReadOnlySpan<byte> body)
+    {
+        var r = new DtlsReader(body);
+        var m = new HelloVerifyRequest { Version = r.ReadU16(), Cookie = r.ReadVector8().ToArray() };
+        r.ExpectEnd("HelloVerifyRequest");
+        return m;
+    }
+
+    public byte[] Serialize()
+    {
+        var w = new DtlsWriter(40);
+        w.U16(Version);
+        w.Vector8(Cookie);
+        return w.ToArray();
+    }
+}

@@ -1,0 +1,109 @@
+using System.Security.Cryptography.X509Certificates;
+using OspBridge.Crypto.Dtls;
+using OspBridge.Net.Simulation;
+
+namespace OspBridge.Crypto.Tests.Dtls;
+
+/// <summary>A DTLS client and server joined by two <see cref="VirtualLink"/>s in virtual time.</summary>
+internal sealed class DtlsTestPair : IDisposable
+{
+    private static readonly Lazy<X509Certificate2> ClientCertLazy = new(() => DtlsCertificates.CreateSelfSigned("client"));
+    private static readonly Lazy<X509Certificate2> ServerCertLazy = new(() => DtlsCertificates.CreateSelfSigned("server"));
+
+    public static X509Certificate2 ClientCert => ClientCertLazy.Value;
+    public static X509Certificate2 ServerCert => ServerCertLazy.Value;
+
+    public DtlsEndpoint Client { get; }
+    public DtlsEndpoint Server { get; }
+    public VirtualLink ToServer { get; }
+    public VirtualLink ToClient { get; }
+    public TimeSpan Now { get; private set; }
+    public List<byte[]> ClientToServerDatagrams { get; } = [];
+    public List<byte[]> ServerToClientDatagrams { get; } = [];
+    public int Steps { get; private set; }
+
+    /// <summary>Optional rewriting of each client-to-server datagram (e.g. re-fragmenting and reordering).</summary>
+    public Func<byte[], IEnumerable<byte[]>>? ToServerTransform { get; set; }
+
+    public DtlsTestPair(
+        VirtualLinkOptions? toServer = null, VirtualLinkOptions? toClient = null,
+        Func<DtlsOptions, DtlsOptions>? client = null, Func<DtlsOptions, DtlsOptions>? server = null)
+    {
+        var co = new DtlsOptions
+        {
+            IsClient = true,
+            Certificate = ClientCert,
+            RemoteFingerprint = DtlsCertificates.GetFingerprint(ServerCert),
+        };
+        var so = new DtlsOptions
+        {
+            IsClient = false,
+            Certificate = ServerCert,
+            RemoteFingerprint = DtlsCertificates.GetFingerprint(ClientCert),
+        };
+        Client = new DtlsEndpoint(client?.Invoke(co) ?? co);
+        Server = new DtlsEndpoint(server?.Invoke(so) ?? so);
+        ToServer = new VirtualLink(toServer);
+        ToClient = new VirtualLink(toClient);
+    }
+
+    /// <summary>Moves datagrams and time until <paramref name="done"/> holds or limits are reached; returns done().</summary>
+    public bool Run(Func<bool> done, TimeSpan? maxTime = null, int maxSteps = 100_000, bool throwOnFailure = true)
+    {
+        var limit = Now + (maxTime ?? TimeSpan.FromMinutes(10));
+        if (Client.State == DtlsState.New) Client.Start(Now);
+        if (Server.State == DtlsState.New) Server.Start(Now);
+        while (Steps++ < maxSteps)
+        {
+            Flush();
+            bool moved = false;
+            while (ToServer.TryReceive(Now, out var d)) { Deliver(Server, d, throwOnFailure); moved = true; Flush(); }
+            while (ToClient.TryReceive(Now, out var d)) { Deliver(Client, d, throwOnFailure); moved = true; Flush(); }
+            if (done()) return true;
+            if (moved) continue;
+            var next = Min(Min(ToServer.NextDeliveryTime, ToClient.NextDeliveryTime), Min(Client.NextTimeout, Server.NextTimeout));
+            if (next is null || next > limit) return done();
+            if (next > Now) Now = next.Value;
+            Timeout(Client, throwOnFailure);
+            Timeout(Server, throwOnFailure);
+        }
+        return done();
+    }
+
+    public bool Handshake(TimeSpan? maxTime = null) =>
+        Run(() => Client.State == DtlsState.Connected && Server.State == DtlsState.Connected, maxTime);
+
+    public void Flush()
+    {
+        while (Client.TryGetDatagram(out var d))
+        {
+            ClientToServerDatagrams.Add(d.ToArray());
+            if (ToServerTransform is null) ToServer.Send(d.Span, Now);
+            else foreach (var x in ToServerTransform(d.ToArray())) ToServer.Send(x, Now);
+        }
+        while (Server.TryGetDatagram(out var d)) { ServerToClientDatagrams.Add(d.ToArray()); ToClient.Send(d.Span, Now); }
+    }
+
+    private void Deliver(DtlsEndpoint ep, byte[] d, bool throwOnFailure)
+    {
+        try { ep.ProcessDatagram(d, Now); }
+        catch (CryptoException) when (!throwOnFailure) { }
+    }
+
+    private void Timeout(DtlsEndpoint ep, bool throwOnFailure)
+    {
+        if (ep.NextTimeout is { } t && t <= Now)
+        {
+            try { ep.HandleTimeout(Now); }
+            catch (CryptoException) when (!throwOnFailure) { }
+        }
+    }
+
+    private static TimeSpan? Min(TimeSpan? a, TimeSpan? b) => a is null ? b : b is null ? a : (a < b ? a : b);
+
+    public void Dispose()
+    {
+        Client.Dispose();
+        Server.Dispose();
+    }
+}
