@@ -2,6 +2,11 @@ using OspBridge.WebRtc.Sctp;
 
 namespace OspBridge.WebRtc.Tests.Sctp;
 
+/// <summary>Runs alone: other tests renting from ArrayPool.Shared on other threads would disturb the measurement.</summary>
+[CollectionDefinition(nameof(SctpAllocationTests), DisableParallelization = true)]
+public sealed class SctpAllocationCollection;
+
+[Collection(nameof(SctpAllocationTests))]
 public class SctpAllocationTests
 {
     /// <summary>Steady-state transfer in memory: the only allocations are the delivered messages themselves.</summary>
