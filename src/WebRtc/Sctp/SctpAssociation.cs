@@ -82,6 +82,7 @@ public sealed partial class SctpAssociation
         _rto = new RtoEstimator(_o.RtoInitial, _o.RtoMin, _o.RtoMax);
         _heartbeatAckInfo = new byte[_o.Mtu];
         _outStreams = new OutStream[_o.OutboundStreams];
+        _sendQueue = new SendScheduler(_o.OutboundStreams);
         _inStreams = new InStream[_o.InboundStreams];
         _dupTsns = new uint[16];
     }

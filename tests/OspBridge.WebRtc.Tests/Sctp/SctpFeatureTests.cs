@@ -335,4 +335,19 @@ public class SctpFeatureTests
         Assert.True(p.RunUntil(() => p.A.State == SctpState.Established && p.B.State == SctpState.Established, TimeSpan.FromSeconds(60)));
         Assert.True(inits >= 2, "A must have restarted with a new INIT after the Stale Cookie error");
     }
+
+    [Fact]
+    public void Scheduler_RoundRobinBetweenStreams_SmallMessageIsNotStuckBehindBulk()
+    {
+        var p = Connected();
+        for (int i = 0; i < 40; i++)
+        {
+            p.A.Send(1, 53, new byte[65_536], SctpSendOptions.Reliable, p.Now);
+        }
+        p.A.Send(3, 51, "urgent"u8, SctpSendOptions.Reliable, p.Now);
+        Assert.True(p.RunUntil(() => Messages(p.EventsB).Count == 41));
+        int urgent = Messages(p.EventsB).FindIndex(e => e.StreamId == 3);
+        Assert.True(urgent <= 2, $"the small message on another stream arrived as #{urgent}");
+        Assert.Equal(40, Messages(p.EventsB).Count(e => e.StreamId == 1));
+    }
 }
