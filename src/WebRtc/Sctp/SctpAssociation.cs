@@ -442,6 +442,11 @@ public sealed partial class SctpAssociation
                 forwardTsn |= SupportedExtensionsParameter.Contains(v, SctpChunkType.ForwardTsn);
                 reconfig |= SupportedExtensionsParameter.Contains(v, SctpChunkType.ReConfig);
             }
+            else if ((type & 0x8000) == 0 && type is not (SctpParameterType.StateCookie or SctpParameterType.CookiePreservative
+                or SctpParameterType.SupportedAddressTypes or 5 or 6 or 11))
+            {
+                break; // unknown with high bit 0: stop processing the parameters (RFC 9260 §3.2.1)
+            }
         }
     }
 
