@@ -69,8 +69,12 @@ public class SctpFeatureTests
         Assert.True(p.RunUntil(() => Messages(p.EventsB).Any(e => e.Ppid == 51)));
     }
 
-    [Fact]
-    public void PartialReliability_MaxLifetime_AbandonsExpiredMessages()
+    [Theory]
+    [InlineData(false, 500)]
+    [InlineData(true, 500)]
+    [InlineData(true, 7000)]
+    [InlineData(false, 7000)]
+    public void PartialReliability_MaxLifetime_AbandonsExpiredMessages(bool ordered, int size)
     {
         // A dead link for a while: messages with a 100 ms lifetime expire; the reliable one still arrives later.
         bool linkUp = true;
@@ -78,7 +82,7 @@ public class SctpFeatureTests
         linkUp = false;
         for (int i = 0; i < 20; i++)
         {
-            p.A.Send(6, 53, new byte[500], new SctpSendOptions { Ordered = false, MaxLifetime = TimeSpan.FromMilliseconds(100) }, p.Now);
+            p.A.Send(6, 53, new byte[size], new SctpSendOptions { Ordered = ordered, MaxLifetime = TimeSpan.FromMilliseconds(100) }, p.Now);
         }
         p.RunUntil(() => false, TimeSpan.FromSeconds(2));
         linkUp = true;
@@ -349,5 +353,27 @@ public class SctpFeatureTests
         int urgent = Messages(p.EventsB).FindIndex(e => e.StreamId == 3);
         Assert.True(urgent <= 2, $"the small message on another stream arrived as #{urgent}");
         Assert.Equal(40, Messages(p.EventsB).Count(e => e.StreamId == 1));
+    }
+
+    [Fact]
+    public void IncomingSsnResetRequest_MakesUsResetOurOutgoingStream()
+    {
+        var p = Connected();
+        p.A.Send(9, 51, "before"u8, SctpSendOptions.Reliable, p.Now);
+        Assert.True(p.RunUntil(() => Messages(p.EventsB).Count == 1));
+        // Craft B's "please reset your outgoing stream 9" (RFC 6525 §4.2); B has sent no request yet, so its request
+        // sequence number is still its initial TSN, which equals its next TSN since B sent no DATA.
+        var pkt = new byte[64];
+        new SctpCommonHeader(5000, 5000, p.A.LocalTag).Write(pkt);
+        var chunk = pkt.AsSpan(SctpCommonHeader.Length);
+        int plen = OspBridge.WebRtc.Sctp.Parameters.IncomingSsnResetRequestParameter.Write(chunk.Slice(4), p.B.NextTsn, [9]);
+        int n = SctpCommonHeader.Length + OspBridge.WebRtc.Sctp.Chunks.ReconfigChunk.WriteHeader(chunk, 4 + 4 + 2);
+        SctpCommonHeader.Seal(pkt.AsSpan(0, n));
+        _ = plen;
+        p.A.ProcessPacket(pkt.AsSpan(0, n), p.Now);
+        Assert.True(p.A.IsOutgoingResetPending(9));
+        Assert.True(p.RunUntil(() => p.EventsB.Any(e => e.Kind == SctpEventKind.IncomingStreamReset && e.StreamId == 9)
+            && p.EventsA.Any(e => e.Kind == SctpEventKind.OutgoingStreamReset && e.StreamId == 9)));
+        Assert.Equal(SctpState.Established, p.A.State);
     }
 }
