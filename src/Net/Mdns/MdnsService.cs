@@ -196,10 +196,26 @@ public sealed class MdnsService : IAsyncDisposable
         _merged.Values.Select(Merge).ToList());
 
     /// <summary>
-    /// Resolves a <c>.local</c> host name (A/AAAA) with mDNS queries on every interface. Completes with the
-    /// first non-empty address set; with an empty list after <paramref name="timeout"/>.
+    /// Resolves a <c>.local</c> host name (A/AAAA) with mDNS queries on every interface. Once the first
+    /// address arrives it waits <see cref="ResolveSettleTime"/> more (many responders send A and AAAA in
+    /// separate packets) and returns every address known by then; an empty list after <paramref name="timeout"/>.
     /// </summary>
     public async Task<IReadOnlyList<IPAddress>> ResolveHostAsync(DnsName hostName, TimeSpan timeout, CancellationToken ct = default)
+    {
+        var first = await ResolveFirstAsync(hostName, timeout, ct).ConfigureAwait(false);
+        if (first.Count == 0) return first;
+        await Task.Delay(ResolveSettleTime, _time, ct).ConfigureAwait(false);
+        return await InvokeAsync<IReadOnlyList<IPAddress>>(now =>
+        {
+            var all = _links.SelectMany(l => l.Querier.GetAddresses(hostName, now)).Distinct().ToList();
+            return all.Count > 0 ? all : first;
+        }).ConfigureAwait(false);
+    }
+
+    /// <summary>How long <see cref="ResolveHostAsync"/> keeps listening after the first address (150 ms).</summary>
+    public static TimeSpan ResolveSettleTime { get; } = TimeSpan.FromMilliseconds(150);
+
+    private async Task<IReadOnlyList<IPAddress>> ResolveFirstAsync(DnsName hostName, TimeSpan timeout, CancellationToken ct)
     {
         var tcs = new TaskCompletionSource<IReadOnlyList<IPAddress>>(TaskCreationOptions.RunContinuationsAsynchronously);
         await InvokeAsync(now =>

@@ -44,7 +44,14 @@ public sealed class MdnsInteropTests(ITestOutputHelper output) : IDisposable
             // Let the announcements finish (a record is multicast at most once per second, RFC 6762 §6).
             await Task.Delay(1500);
             // Each namespace runs a fresh listener for 1 s: it must find all three agents (itself included).
-            var results = await Task.WhenAll(lan.Hosts.Select(h => OspBridgeCli.DiscoverAsync(h, 1.0)));
+            // One after the other, > 1 s apart: started together, a listener whose socket opened just after
+            // another listener's answer was multicast would get its answer deferred by the 1/s rate limit.
+            var results = new List<JsonElement>[3];
+            for (int i = 0; i < 3; i++)
+            {
+                results[i] = await OspBridgeCli.DiscoverAsync(lan.Hosts[i], 1.0);
+                await Task.Delay(1100);
+            }
             for (int i = 0; i < 3; i++)
             {
                 var names = results[i].Select(j => j.GetProperty("name").GetString()).Order().ToList();
