@@ -279,7 +279,7 @@ public sealed class MdnsResponder
 
         if (_truncated.TryGetValue(source, out var pendingQ))
         {
-            pendingQ.Questions.AddRange(m.Questions);
+            if (pendingQ.Questions.Count + m.Questions.Count <= MaxKnownAnswers) pendingQ.Questions.AddRange(m.Questions);
             if (pendingQ.KnownAnswers.Count + m.Answers.Count <= MaxKnownAnswers) pendingQ.KnownAnswers.AddRange(m.Answers);
             if (!m.Header.IsTruncated)
             {

@@ -58,7 +58,10 @@ public sealed class MdnsService : IAsyncDisposable
     private readonly Dictionary<DnsName, List<TaskCompletionSource<IReadOnlyList<IPAddress>>>> _hostWaiters = [];
     private readonly Dictionary<int, Publication> _publications = [];
     private readonly List<Task> _tasks = [];
+    private const int MaxQueuedDatagrams = 1024;
     private Task _loop = Task.CompletedTask;
+    private int _queuedDatagrams;
+    private long _droppedDatagrams;
     private int _nextPublication = 1;
     private bool _disposed;
 
@@ -68,6 +71,9 @@ public sealed class MdnsService : IAsyncDisposable
         _time = time;
         _t0 = time.GetTimestamp();
     }
+
+    /// <summary>Datagrams dropped because the loop was behind by more than 1024 datagrams.</summary>
+    public long DroppedDatagrams => Interlocked.Read(ref _droppedDatagrams);
 
     /// <summary>The interfaces in use.</summary>
     public IReadOnlyList<NetInterface> Interfaces => _links.Select(l => l.Interface).ToList();
@@ -305,8 +311,16 @@ public sealed class MdnsService : IAsyncDisposable
                 continue;
             }
             var from = r.From;
+            // Bounded backlog: under a flood, datagrams beyond MaxQueuedDatagrams are dropped, not buffered.
+            if (Interlocked.Increment(ref _queuedDatagrams) > MaxQueuedDatagrams)
+            {
+                Interlocked.Decrement(ref _queuedDatagrams);
+                Interlocked.Increment(ref _droppedDatagrams);
+                continue;
+            }
             Post(now =>
             {
+                Interlocked.Decrement(ref _queuedDatagrams);
                 link.Responder.Receive(msg!, from, now);
                 link.Querier.Receive(msg!, from, now);
             });
