@@ -198,4 +198,16 @@ public sealed class MessageDemuxerTests
         Assert.Equal(AuthStatusResult.ProofInvalid, Assert.Single(typed).Result);
         Assert.Equal("9000:820102", Assert.Single(raw));
     }
+
+    [Fact]
+    public void A_throwing_handler_propagates_and_ends_the_stream()
+    {
+        var demuxer = new MessageDemuxer();
+        demuxer.Register<AgentInfoRequest>(_ => throw new InvalidOperationException("handler bug"));
+        using MessageStream stream = demuxer.CreateStream();
+        byte[] frame = OspFraming.Frame(new AgentInfoRequest { RequestId = 1 });
+        Assert.Throws<InvalidOperationException>(() => stream.Push(frame));
+        Assert.Equal(DemuxStatus.HandlerFailed, stream.Push(frame).Status);
+        Assert.Equal(DemuxStatus.HandlerFailed, stream.Complete().Status);
+    }
 }
