@@ -68,26 +68,30 @@ for t in "${tiers[@]}"; do
   proj="tests/OspBridge.$t.Tests/OspBridge.$t.Tests.csproj"
   [ -f "$proj" ] || { log "no such tier: $t"; failed=$((failed + 1)); continue; }
   log "tier $t"
+  line=""
   out="$LOGDIR/$t.log"
-  timeout 1800 dotnet test "$proj" -c Release --no-build --nologo \
-      --blame-hang-timeout 10m --logger "console;verbosity=normal" >"$out" 2>&1
+  trx="$LOGDIR/$t.trx"
+  rm -f "$trx"
+  timeout 1800 dotnet test "$proj" -c Release --no-build --nologo --blame-hang-timeout 10m \
+      --results-directory "$LOGDIR" --logger "trx;LogFileName=$t.trx" --logger "console;verbosity=minimal" >"$out" 2>&1
   rc=$?
-  # VSTest summary: "Passed!  - Failed:     0, Passed:    12, Skipped:     0, Total:    12, ..."
-  line=$(grep -E '^(Passed|Failed)!  - Failed: ' "$out" | tail -n 1)
-  if [ -n "$line" ]; then
-    f=$(sed -E 's/.*Failed: *([0-9]+).*/\1/' <<<"$line")
-    p=$(sed -E 's/.*Passed: *([0-9]+).*/\1/' <<<"$line")
-    s=$(sed -E 's/.*Skipped: *([0-9]+).*/\1/' <<<"$line")
+  # The TRX file's <Counters total=".." passed=".." failed=".." notExecuted=".." .../> is the source of truth.
+  counters=$(grep -o '<Counters [^>]*>' "$trx" 2>/dev/null | head -n 1)
+  if [ -n "$counters" ]; then
+    get() { sed -nE "s/.* $1=\"([0-9]+)\".*/\1/p" <<<"$counters"; }
+    p=$(get passed); f=$(( $(get failed) + $(get error) + $(get timeout) + $(get aborted) )); s=$(get notExecuted)
     passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
-    [ "$f" = 0 ] && [ "$rc" != 0 ] && { failed=$((failed + 1)); notes+=("$t: test run exited $rc"); }
+    if [ "$f" = 0 ] && [ "$rc" != 0 ]; then failed=$((failed + 1)); notes+=("$t: test run exited $rc (see $out)"); fi
     grep -E '^\s+Failed ' "$out" | sed "s/^/  [$t] /" >&2
+    line="$p passed, $f failed, $s skipped"
   elif grep -q 'No test is available' "$out"; then
-    log "tier $t has no tests yet"
+    line="no tests yet"
   else
-    failed=$((failed + 1)); notes+=("$t: test host produced no summary (exit $rc, see $out)")
+    failed=$((failed + 1)); notes+=("$t: test host produced no results (exit $rc, see $out)")
     tail -n 30 "$out" >&2
+    line="no results"
   fi
-  log "tier $t: $(tail -n 0 "$out")${line:-no summary}"
+  log "tier $t: $line"
 done
 for n in "${notes[@]+"${notes[@]}"}"; do log "$n"; done
 echo "$passed passed, $failed failed, $skipped skipped"

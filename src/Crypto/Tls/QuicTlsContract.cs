@@ -31,7 +31,11 @@ public enum TlsOutputKind
     CryptoData,
     /// <summary>A traffic secret became available: install keys for <see cref="TlsOutput.Level"/> in direction <see cref="TlsOutput.IsWrite"/>.</summary>
     Secret,
-    /// <summary>The handshake completed (server: after sending its Finished; client: after verifying the server Finished and sending its own).</summary>
+    /// <summary>
+    /// The handshake completed: the endpoint has sent its Finished and verified the peer's (RFC 9001 §4.1.1).
+    /// Client: after verifying the server Finished and queuing its own. Server: after verifying the client
+    /// Finished (and client certificate, if requested) — the server may then send HANDSHAKE_DONE.
+    /// </summary>
     HandshakeComplete,
 }
 

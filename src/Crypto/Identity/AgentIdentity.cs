@@ -1,0 +1,336 @@
+using System.Buffers.Binary;
+using System.Numerics;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+
+namespace OspBridge.Crypto.Identity;
+
+/// <summary>Settings for <see cref="AgentIdentity"/>.</summary>
+public sealed record AgentIdentityOptions
+{
+    /// <summary>Issuer CN of the agent certificate: the agent-info <c>model-name</c>.</summary>
+    public string ModelName { get; init; } = "OspBridge";
+
+    /// <summary>Lifetime of a new agent certificate. The OSP spec sets none; we choose one year.</summary>
+    public TimeSpan Validity { get; init; } = TimeSpan.FromDays(365);
+
+    /// <summary>A certificate with less than this left is reissued (same key, counter + 1) on load.</summary>
+    public TimeSpan RenewBefore { get; init; } = TimeSpan.FromDays(30);
+
+    /// <summary>Clock used for certificate validity (tests pass a fixed one).</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+}
+
+/// <summary>
+/// The OSP agent identity (Open Screen Network Protocol §"Agent certificates"): a P-256 key, a self-signed
+/// X.509 v3 agent certificate, the agent fingerprint (base64 SHA-256 of the SubjectPublicKeyInfo), the
+/// certificate serial number (128-bit per-agent base ‖ 32-bit counter), the agent hostname and the
+/// <c>at</c> auth-initiation token — persisted in a state directory.
+/// </summary>
+/// <remarks>
+/// The serial number is 160 bits as the spec says, but the top bit of the base is always cleared so the
+/// positive DER INTEGER fits RFC 5280's 20-octet limit (a set top bit would need a 21st sign octet).
+/// The hostname uses base64url without padding for the serial, since standard base64's <c>+/=</c> are
+/// invalid in DNS labels (OSP issue #365); go-lp2p makes the same choice.
+/// </remarks>
+public sealed class AgentIdentity : IDisposable
+{
+    /// <summary>Length of a serial number in octets (128-bit base + 32-bit counter).</summary>
+    public const int SerialLength = 20;
+
+    /// <summary>Length of the <c>at</c> token in characters (16 × 6 bits = 96 bits of entropy).</summary>
+    public const int AuthTokenLength = 16;
+
+    internal const string KeyFileName = "agent-key.pem";
+    internal const string CertFileName = "agent-cert.pem";
+    internal const string StateFileName = "agent.json";
+
+    private const string AuthTokenAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    private static readonly Oid ServerAuthOid = new("1.3.6.1.5.5.7.3.1");
+    private static readonly Oid ClientAuthOid = new("1.3.6.1.5.5.7.3.2");
+
+    private readonly ECDsa _key;
+    private readonly byte[] _serialBase; // 16 bytes, top bit clear
+    private readonly AgentIdentityOptions _options;
+    private readonly string? _stateDirectory;
+
+    private AgentIdentity(ECDsa key, byte[] serialBase, uint counter, string authToken, string instanceName,
+        X509Certificate2 certificate, AgentIdentityOptions options, string? stateDirectory)
+    {
+        _key = key;
+        _serialBase = serialBase;
+        Counter = counter;
+        AuthToken = authToken;
+        InstanceName = instanceName;
+        Certificate = certificate;
+        _options = options;
+        _stateDirectory = stateDirectory;
+        Fingerprint = ComputeFingerprint(certificate);
+    }
+
+    /// <summary>The agent fingerprint: base64 (standard alphabet, padded) of SHA-256 over the DER SubjectPublicKeyInfo; 44 characters.</summary>
+    public string Fingerprint { get; }
+
+    /// <summary>The agent certificate with its private key.</summary>
+    public X509Certificate2 Certificate { get; private set; }
+
+    /// <summary>The counter part of the current serial number (incremented before each new certificate).</summary>
+    public uint Counter { get; private set; }
+
+    /// <summary>The DNS-SD instance name the hostname and certificate were made for.</summary>
+    public string InstanceName { get; private set; }
+
+    /// <summary>The <c>at</c> auth-initiation token advertised in TXT (charset [A-Za-z0-9+/]).</summary>
+    public string AuthToken { get; }
+
+    /// <summary>The issuer CN (agent-info model-name).</summary>
+    public string ModelName => _options.ModelName;
+
+    /// <summary>Certificate expiry.</summary>
+    public DateTimeOffset NotAfter => new(Certificate.NotAfter.ToUniversalTime(), TimeSpan.Zero);
+
+    /// <summary>The 20-octet serial number (big-endian): base ‖ counter. A fresh copy on each call.</summary>
+    public byte[] SerialNumber => BuildSerial(_serialBase, Counter);
+
+    /// <summary>The serial number in base64url without padding (the <c>sn</c> TXT value and hostname label).</summary>
+    public string SerialBase64Url => Base64Url(BuildSerial(_serialBase, Counter));
+
+    /// <summary>The agent hostname: base64url(serial) + "." + instance name with non-[A-Za-z0-9-] mapped to "-" + ".local".</summary>
+    public string Hostname => MakeHostname(BuildSerial(_serialBase, Counter), InstanceName);
+
+    /// <summary>The state directory this identity is persisted in, or null for an ephemeral one.</summary>
+    public string? StateDirectory => _stateDirectory;
+
+    /// <summary>
+    /// Loads the identity from <paramref name="stateDirectory"/>, creating it when the directory holds none.
+    /// A new certificate (same key, counter + 1) is issued when the instance name changed or expiry is near.
+    /// A corrupt, truncated or partial state gives <see cref="CryptoException"/> with <see cref="CryptoError.CorruptState"/>;
+    /// it is never silently replaced by a new identity.
+    /// </summary>
+    /// <param name="stateDirectory">Directory for the state files (created with mode 0700).</param>
+    /// <param name="instanceName">DNS-SD instance name; null keeps the stored one (or the machine name for a new identity).</param>
+    /// <param name="options">Model name, validity and clock.</param>
+    public static AgentIdentity LoadOrCreate(string stateDirectory, string? instanceName = null, AgentIdentityOptions? options = null)
+    {
+        options ??= new AgentIdentityOptions();
+        ArgumentException.ThrowIfNullOrEmpty(stateDirectory);
+        var keyPath = Path.Combine(stateDirectory, KeyFileName);
+        var statePath = Path.Combine(stateDirectory, StateFileName);
+        var certPath = Path.Combine(stateDirectory, CertFileName);
+        bool hasKey = File.Exists(keyPath), hasState = File.Exists(statePath);
+        if (!hasKey && !hasState)
+        {
+            CreateDirectory(stateDirectory);
+            var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var serialBase = RandomNumberGenerator.GetBytes(16);
+            serialBase[0] &= 0x7F;
+            if (serialBase.AsSpan().IndexOfAnyExcept((byte)0) < 0) serialBase[15] = 1;
+            var at = RandomNumberGenerator.GetString(AuthTokenAlphabet, AuthTokenLength);
+            var name = NormalizeInstanceName(instanceName ?? Environment.MachineName);
+            var cert = IssueCertificate(key, serialBase, 0, name, options);
+            var id = new AgentIdentity(key, serialBase, 0, at, name, cert, options, stateDirectory);
+            id.Persist(writeKey: true);
+            return id;
+        }
+        if (!hasKey || !hasState)
+            throw Corrupt(stateDirectory, $"only one of {KeyFileName} and {StateFileName} exists (partial state)");
+
+        var stored = AgentStateFile.Parse(ReadAllTextLimited(statePath), statePath);
+        ECDsa loadedKey;
+        try
+        {
+            loadedKey = ECDsa.Create();
+            loadedKey.ImportFromPem(ReadAllTextLimited(keyPath));
+        }
+        catch (Exception ex) when (ex is CryptographicException or ArgumentException)
+        {
+            throw Corrupt(stateDirectory, $"{KeyFileName} is not a valid PEM private key ({ex.Message})");
+        }
+        if (loadedKey.KeySize != 256 || loadedKey.ExportParameters(false).Curve.Oid?.Value != ECCurve.NamedCurves.nistP256.Oid.Value)
+            throw Corrupt(stateDirectory, $"{KeyFileName} is not a P-256 key");
+
+        var wantName = NormalizeInstanceName(instanceName ?? stored.InstanceName);
+        X509Certificate2? storedCert = null;
+        if (File.Exists(certPath))
+        {
+            try
+            {
+                using var pub = X509Certificate2.CreateFromPem(ReadAllTextLimited(certPath));
+                storedCert = pub.CopyWithPrivateKey(loadedKey);
+            }
+            catch (Exception ex) when (ex is CryptographicException or ArgumentException)
+            {
+                throw Corrupt(stateDirectory, $"{CertFileName} is not a valid certificate for the stored key ({ex.Message})");
+            }
+        }
+        var identityOptions = options with { ModelName = stored.ModelName ?? options.ModelName };
+        var now = options.TimeProvider.GetUtcNow();
+        bool reissue = storedCert is null
+            || !string.Equals(wantName, stored.InstanceName, StringComparison.Ordinal)
+            || storedCert.NotAfter.ToUniversalTime() - now.UtcDateTime < options.RenewBefore
+            || !SameInteger(storedCert.SerialNumberBytes.Span, BuildSerial(stored.SerialBase, stored.Counter));
+        if (!reissue)
+            return new AgentIdentity(loadedKey, stored.SerialBase, stored.Counter, stored.AuthToken, wantName, storedCert!, identityOptions, stateDirectory);
+
+        storedCert?.Dispose();
+        uint counter = checked(stored.Counter + 1);
+        var newCert = IssueCertificate(loadedKey, stored.SerialBase, counter, wantName, identityOptions);
+        var renewed = new AgentIdentity(loadedKey, stored.SerialBase, counter, stored.AuthToken, wantName, newCert, identityOptions, stateDirectory);
+        renewed.Persist(writeKey: false);
+        return renewed;
+    }
+
+    /// <summary>Creates an identity that lives only in memory (tests, one-shot tools).</summary>
+    public static AgentIdentity CreateEphemeral(string instanceName, AgentIdentityOptions? options = null)
+    {
+        options ??= new AgentIdentityOptions();
+        var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var serialBase = RandomNumberGenerator.GetBytes(16);
+        serialBase[0] &= 0x7F;
+        serialBase[15] |= 1;
+        var name = NormalizeInstanceName(instanceName);
+        var at = RandomNumberGenerator.GetString(AuthTokenAlphabet, AuthTokenLength);
+        return new AgentIdentity(key, serialBase, 0, at, name, IssueCertificate(key, serialBase, 0, name, options), options, null);
+    }
+
+    /// <summary>Creates an identity from fixed parts (golden-value tests).</summary>
+    internal static AgentIdentity FromParts(ECDsa key, byte[] serialBase, uint counter, string authToken, string instanceName, AgentIdentityOptions options)
+    {
+        if (serialBase.Length != 16 || (serialBase[0] & 0x80) != 0)
+            throw new ArgumentException("serial base must be 16 bytes with the top bit clear", nameof(serialBase));
+        var name = NormalizeInstanceName(instanceName);
+        return new AgentIdentity(key, serialBase, counter, authToken, name, IssueCertificate(key, serialBase, counter, name, options), options, null);
+    }
+
+    /// <summary>
+    /// Switches to a new instance name (e.g. after an mDNS rename): issues a new certificate with the
+    /// counter incremented (same key, so the fingerprint is unchanged) and persists it.
+    /// </summary>
+    public void Rename(string instanceName)
+    {
+        var name = NormalizeInstanceName(instanceName);
+        if (string.Equals(name, InstanceName, StringComparison.Ordinal)) return;
+        uint counter = checked(Counter + 1);
+        var cert = IssueCertificate(_key, _serialBase, counter, name, _options);
+        var old = Certificate;
+        Certificate = cert;
+        Counter = counter;
+        InstanceName = name;
+        old.Dispose();
+        if (_stateDirectory is not null) Persist(writeKey: false);
+    }
+
+    /// <summary>Computes the agent fingerprint of a certificate: base64(SHA-256(DER SubjectPublicKeyInfo)).</summary>
+    public static string ComputeFingerprint(X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        return ComputeFingerprint(certificate.PublicKey.ExportSubjectPublicKeyInfo());
+    }
+
+    /// <summary>Computes the agent fingerprint of a DER SubjectPublicKeyInfo.</summary>
+    public static string ComputeFingerprint(ReadOnlySpan<byte> subjectPublicKeyInfo)
+    {
+        Span<byte> hash = stackalloc byte[32];
+        SHA256.HashData(subjectPublicKeyInfo, hash);
+        return Convert.ToBase64String(hash);
+    }
+
+    /// <summary>Maps one DNS label for the agent hostname: every character outside [A-Za-z0-9-] becomes "-".</summary>
+    public static string MapLabel(string label)
+    {
+        ArgumentNullException.ThrowIfNull(label);
+        var sb = new StringBuilder(label.Length);
+        foreach (char c in label)
+            sb.Append(c is (>= 'A' and <= 'Z') or (>= 'a' and <= 'z') or (>= '0' and <= '9') or '-' ? c : '-');
+        return sb.ToString();
+    }
+
+    /// <summary>Builds an agent hostname from a serial number and an instance name.</summary>
+    public static string MakeHostname(ReadOnlySpan<byte> serial, string instanceName) =>
+        Base64Url(serial) + "." + MapLabel(instanceName) + ".local";
+
+    /// <summary>base64url (RFC 4648 §5) without padding.</summary>
+    public static string Base64Url(ReadOnlySpan<byte> data) =>
+        Convert.ToBase64String(data).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    /// <summary>Disposes the key and certificate.</summary>
+    public void Dispose()
+    {
+        Certificate.Dispose();
+        _key.Dispose();
+    }
+
+    private static string NormalizeInstanceName(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        name = name.Trim();
+        if (name.Length == 0) throw new ArgumentException("instance name is empty", nameof(name));
+        if (Encoding.UTF8.GetByteCount(name) > 63) throw new ArgumentException("instance name exceeds 63 UTF-8 octets", nameof(name));
+        return name;
+    }
+
+    private static byte[] BuildSerial(ReadOnlySpan<byte> serialBase, uint counter)
+    {
+        var serial = new byte[SerialLength];
+        serialBase.CopyTo(serial);
+        BinaryPrimitives.WriteUInt32BigEndian(serial.AsSpan(16), counter);
+        return serial;
+    }
+
+    /// <summary>Compares two big-endian unsigned integers ignoring leading zero octets (DER drops them).</summary>
+    private static bool SameInteger(ReadOnlySpan<byte> a, ReadOnlySpan<byte> b)
+    {
+        int ia = a.IndexOfAnyExcept((byte)0), ib = b.IndexOfAnyExcept((byte)0);
+        return (ia < 0 ? [] : a[ia..]).SequenceEqual(ib < 0 ? [] : b[ib..]);
+    }
+
+    private static X509Certificate2 IssueCertificate(ECDsa key, byte[] serialBase, uint counter, string instanceName, AgentIdentityOptions options)
+    {
+        var serial = BuildSerial(serialBase, counter);
+        var subject = new X500DistinguishedName("CN=" + MakeHostname(serial, instanceName));
+        var issuerBuilder = new X500DistinguishedNameBuilder();
+        issuerBuilder.AddCommonName(options.ModelName);
+        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, critical: true));
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, critical: true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([ServerAuthOid, ClientAuthOid], critical: false));
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddDnsName(MakeHostname(serial, instanceName));
+        request.CertificateExtensions.Add(san.Build());
+        var now = options.TimeProvider.GetUtcNow();
+        // Second precision keeps the DER stable for a fixed clock; one hour back tolerates small skews.
+        var notBefore = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, now.Minute, now.Second, TimeSpan.Zero).AddHours(-1);
+        var generator = X509SignatureGenerator.CreateForECDsa(key);
+        using var cert = request.Create(issuerBuilder.Build(), generator, notBefore, notBefore + options.Validity + TimeSpan.FromHours(1), serial);
+        return cert.CopyWithPrivateKey(key);
+    }
+
+    private void Persist(bool writeKey)
+    {
+        var dir = _stateDirectory!;
+        if (writeKey) AtomicFile.Write(Path.Combine(dir, KeyFileName), _key.ExportPkcs8PrivateKeyPem());
+        AtomicFile.Write(Path.Combine(dir, CertFileName), Certificate.ExportCertificatePem());
+        AtomicFile.Write(Path.Combine(dir, StateFileName),
+            AgentStateFile.Format(new AgentStateFile(_serialBase, Counter, AuthToken, InstanceName, _options.ModelName)));
+    }
+
+    private static void CreateDirectory(string dir)
+    {
+        if (OperatingSystem.IsWindows()) Directory.CreateDirectory(dir);
+        else Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+    }
+
+    private static string ReadAllTextLimited(string path)
+    {
+        var info = new FileInfo(path);
+        if (info.Length > 64 * 1024) throw Corrupt(Path.GetDirectoryName(path)!, $"{info.Name} is implausibly large ({info.Length} bytes)");
+        return File.ReadAllText(path);
+    }
+
+    internal static CryptoException Corrupt(string dir, string what) =>
+        new(CryptoError.CorruptState, $"agent state in '{dir}' is unusable: {what.TrimEnd('.')}. Move the directory away to create a new identity (this changes the agent fingerprint).");
+
+    /// <summary>Big-endian serial as a non-negative integer (for display).</summary>
+    internal BigInteger SerialAsInteger => new(SerialNumber, isUnsigned: true, isBigEndian: true);
+}

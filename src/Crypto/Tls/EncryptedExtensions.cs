@@ -1,0 +1,72 @@
+namespace OspBridge.Crypto.Tls;
+
+// RFC 8446 §4.3.1
+//   struct { Extension extensions<0..2^16-1>; } EncryptedExtensions;
+// We send/accept: application_layer_protocol_negotiation (one name), quic_transport_parameters (RFC 9001 §8.2),
+// server_name (empty acknowledgement) and supported_groups (informational).
+
+/// <summary>A parsed or to-be-written EncryptedExtensions message.</summary>
+internal sealed class EncryptedExtensions
+{
+    public string? Alpn;
+    public byte[]? TransportParameters;
+    public bool ServerNameAck;
+
+    /// <summary>Parses the body. <paramref name="offeredSni"/>/<paramref name="offeredAlpn"/> say what the client sent, so unsolicited responses are refused.</summary>
+    public static EncryptedExtensions Parse(ReadOnlySpan<byte> body, bool offeredSni, bool offeredAlpn)
+    {
+        var ee = new EncryptedExtensions();
+        var r = new TlsReader(body);
+        var block = r.ReadVector16();
+        r.EnsureEnd();
+        foreach (var (type, data) in TlsExtensions.ReadBlock(block))
+        {
+            switch (type)
+            {
+                case ExtensionType.Alpn when offeredAlpn:
+                {
+                    var names = TlsExtensions.ReadAlpn(data);
+                    if (names.Count != 1) throw TlsAlert.Illegal("server must select exactly one ALPN protocol");
+                    ee.Alpn = names[0];
+                    break;
+                }
+                case ExtensionType.QuicTransportParameters:
+                    ee.TransportParameters = data;
+                    break;
+                case ExtensionType.ServerName when offeredSni:
+                    if (data.Length != 0) throw TlsAlert.Decode("server_name acknowledgement must be empty");
+                    ee.ServerNameAck = true;
+                    break;
+                case ExtensionType.SupportedGroups:
+                    TlsExtensions.ReadU16List(data, 2, 2); // allowed, informational only
+                    break;
+                default:
+                    throw new CryptoException(CryptoError.Malformed, $"unsolicited extension {type} in EncryptedExtensions", TlsAlert.UnsupportedExtension);
+            }
+        }
+        return ee;
+    }
+
+    public void Write(TlsWriter w)
+    {
+        int msg = w.BeginHandshake(HandshakeType.EncryptedExtensions);
+        int exts = w.BeginVector(2);
+        if (Alpn is not null)
+        {
+            w.WriteU16(ExtensionType.Alpn);
+            int e = w.BeginVector(2); TlsExtensions.WriteAlpn(w, [Alpn]); w.EndVector(e);
+        }
+        if (ServerNameAck)
+        {
+            w.WriteU16(ExtensionType.ServerName);
+            w.WriteU16(0);
+        }
+        if (TransportParameters is not null)
+        {
+            w.WriteU16(ExtensionType.QuicTransportParameters);
+            w.WriteVector16(TransportParameters);
+        }
+        w.EndVector(exts);
+        w.EndVector(msg);
+    }
+}

@@ -1,0 +1,116 @@
+using System.Text;
+
+namespace OspBridge.Crypto.Tls;
+
+/// <summary>Parsers and writers of the extension bodies the engine understands (RFC 8446 §4.2, RFC 6066 §3, RFC 7301).</summary>
+internal static class TlsExtensions
+{
+    /// <summary>Iterates an extensions block: extension_type(2) extension_data&lt;0..2^16-1&gt;; duplicates are illegal_parameter.</summary>
+    public static List<(ushort Type, byte[] Data)> ReadBlock(ReadOnlySpan<byte> block)
+    {
+        var list = new List<(ushort, byte[])>();
+        var seen = new HashSet<ushort>();
+        var r = new TlsReader(block);
+        while (!r.IsEmpty)
+        {
+            ushort type = r.ReadU16();
+            var data = r.ReadVector16();
+            if (!seen.Add(type)) throw TlsAlert.Illegal($"duplicate extension {type}");
+            if (list.Count >= 128) throw TlsAlert.Decode("too many extensions");
+            list.Add((type, data.ToArray()));
+        }
+        return list;
+    }
+
+    public static List<ushort> ReadU16List(ReadOnlySpan<byte> data, int lenBytes, int min)
+    {
+        var r = new TlsReader(data);
+        var v = lenBytes == 1 ? r.ReadVector8(min, 254) : r.ReadVector16(min, 65534);
+        r.EnsureEnd();
+        if ((v.Length & 1) != 0) throw TlsAlert.Decode("odd length of a uint16 list");
+        var list = new List<ushort>(v.Length / 2);
+        for (int i = 0; i < v.Length; i += 2) list.Add((ushort)((v[i] << 8) | v[i + 1]));
+        return list;
+    }
+
+    public static void WriteU16List(TlsWriter w, IEnumerable<ushort> values, int lenBytes)
+    {
+        int m = w.BeginVector(lenBytes);
+        foreach (var v in values) w.WriteU16(v);
+        w.EndVector(m);
+    }
+
+    /// <summary>server_name: ServerNameList&lt;1..2^16-1&gt; of (name_type, HostName&lt;1..2^16-1&gt;); returns the host_name or null.</summary>
+    public static string? ReadServerName(ReadOnlySpan<byte> data)
+    {
+        if (data.IsEmpty) return null; // server's empty acknowledgement
+        var r = new TlsReader(data);
+        var list = new TlsReader(r.ReadVector16(1));
+        r.EnsureEnd();
+        string? host = null;
+        while (!list.IsEmpty)
+        {
+            byte type = list.ReadU8();
+            var name = list.ReadVector16(1);
+            if (type != 0) continue;
+            if (host is not null) throw TlsAlert.Illegal("two host_name entries in server_name");
+            foreach (byte b in name)
+                if (b is < 0x21 or > 0x7E) throw TlsAlert.Illegal("server_name is not a printable ASCII host name");
+            host = Encoding.ASCII.GetString(name);
+        }
+        return host;
+    }
+
+    public static void WriteServerName(TlsWriter w, string host)
+    {
+        int outer = w.BeginVector(2);
+        w.WriteU8(0);
+        w.WriteVector16(Encoding.ASCII.GetBytes(host));
+        w.EndVector(outer);
+    }
+
+    /// <summary>ALPN: ProtocolNameList&lt;2..2^16-1&gt; of ProtocolName&lt;1..2^8-1&gt;.</summary>
+    public static List<string> ReadAlpn(ReadOnlySpan<byte> data)
+    {
+        var r = new TlsReader(data);
+        var list = new TlsReader(r.ReadVector16(2));
+        r.EnsureEnd();
+        var names = new List<string>();
+        while (!list.IsEmpty)
+        {
+            var name = list.ReadVector8(1);
+            names.Add(Encoding.Latin1.GetString(name));
+        }
+        return names;
+    }
+
+    public static void WriteAlpn(TlsWriter w, IEnumerable<string> protocols)
+    {
+        int outer = w.BeginVector(2);
+        foreach (var p in protocols)
+        {
+            var b = Encoding.Latin1.GetBytes(p);
+            if (b.Length is 0 or > 255) throw new CryptoException(CryptoError.InvalidState, "ALPN protocol name must be 1..255 bytes");
+            w.WriteVector8(b);
+        }
+        w.EndVector(outer);
+    }
+
+    /// <summary>ClientHello key_share: KeyShareEntry client_shares&lt;0..2^16-1&gt;; entry = group(2) key_exchange&lt;1..2^16-1&gt;.</summary>
+    public static List<(ushort Group, byte[] Key)> ReadClientShares(ReadOnlySpan<byte> data)
+    {
+        var r = new TlsReader(data);
+        var list = new TlsReader(r.ReadVector16());
+        r.EnsureEnd();
+        var shares = new List<(ushort, byte[])>();
+        while (!list.IsEmpty)
+        {
+            ushort g = list.ReadU16();
+            var key = list.ReadVector16(1);
+            foreach (var s in shares)
+                if (s.Item1 == g) throw TlsAlert.Illegal("duplicate key_share group");
+            shares.Add((g, key.ToArray()));
+        }
+        return shares;
+    }
+}

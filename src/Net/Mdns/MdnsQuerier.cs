@@ -1,0 +1,383 @@
+using System.Net;
+using System.Net.Sockets;
+using OspBridge.Net.Dns;
+
+namespace OspBridge.Net.Mdns;
+
+/// <summary>
+/// Sans-IO mDNS querier for one interface (RFC 6762 §5, §7, §10; DNS-SD RFC 6763). Browses service types
+/// with continuous queries (first after 20–120 ms, then 1 s, 2 s, 4 s ... up to 60 min, with known
+/// answers), resolves instances to host:port + TXT + addresses, resolves arbitrary <c>.local</c> host names
+/// (e.g. WebRTC <c>&lt;uuid&gt;.local</c> candidates), and keeps a bounded cache: TTL expiry, refresh queries
+/// at 80/85/90/95 % of the TTL (+0–2 % jitter) for records in use, cache-flush and goodbye handling (both
+/// expire the old records after 1 s). Events say when instances appear, change or go, and when host address
+/// sets change.
+/// <para>Same driving contract as <see cref="MdnsResponder"/>; one loop, <c>now</c> monotonic.</para>
+/// </summary>
+public sealed class MdnsQuerier
+{
+    private static readonly double[] RefreshFractions = [0.80, 0.85, 0.90, 0.95];
+    private readonly MdnsQuerierOptions _o;
+    private readonly Random _random;
+    private readonly int _interfaceIndex;
+    private readonly Dictionary<(string, DnsRecordType), List<CacheEntry>> _cache = [];
+    private readonly Dictionary<IPAddress, int> _perSource = [];
+    private readonly Dictionary<DnsName, QueryTask> _browses = [];
+    private readonly Dictionary<DnsName, QueryTask> _hostResolves = [];
+    private readonly Dictionary<DnsName, QueryTask> _instanceQueries = [];
+    private readonly Dictionary<DnsName, QueryTask> _targetQueries = [];
+    private readonly Dictionary<DnsName, MdnsServiceInstance> _services = [];
+    private readonly Dictionary<DnsName, IReadOnlyList<IPAddress>> _hostAddresses = [];
+    private readonly Queue<MdnsTransmit> _transmits = new();
+    private readonly Queue<MdnsQuerierEvent> _events = new();
+    private int _count;
+
+    /// <summary>Creates a querier for the interface with index <paramref name="interfaceIndex"/> (used as scope id of link-local results).</summary>
+    public MdnsQuerier(int interfaceIndex, MdnsQuerierOptions? options = null, Random? random = null)
+    {
+        _interfaceIndex = interfaceIndex;
+        _o = options ?? new MdnsQuerierOptions();
+        _random = random ?? new Random();
+    }
+
+    /// <summary>Records currently cached.</summary>
+    public int CachedRecordCount => _count;
+
+    /// <summary>Records dropped because a cache bound was reached.</summary>
+    public long DroppedRecords { get; private set; }
+
+    /// <summary>Malformed datagrams ignored so far.</summary>
+    public long MalformedPackets { get; private set; }
+
+    /// <summary>Currently resolved instances of all browsed types.</summary>
+    public IReadOnlyCollection<MdnsServiceInstance> Services => _services.Values;
+
+    /// <summary>Starts browsing a service type (e.g. <c>_openscreen._udp.local</c>) with continuous querying.</summary>
+    public void Browse(DnsName serviceType, TimeSpan now)
+    {
+        if (_browses.ContainsKey(serviceType)) return;
+        _browses[serviceType] = new QueryTask(now + Jitter(20, 120), _o.InitialQueryInterval, _o.MaxQueryInterval);
+        Update(now);
+    }
+
+    /// <summary>Stops browsing a type; its instances are reported removed.</summary>
+    public void StopBrowse(DnsName serviceType, TimeSpan now)
+    {
+        _browses.Remove(serviceType);
+        Update(now);
+    }
+
+    /// <summary>Starts resolving a host name (A + AAAA) continuously; <see cref="MdnsQuerierEventKind.HostAddressesChanged"/> reports results.</summary>
+    public void ResolveHost(DnsName hostName, TimeSpan now)
+    {
+        if (_hostResolves.ContainsKey(hostName)) return;
+        _hostResolves[hostName] = new QueryTask(now, _o.InitialQueryInterval, _o.MaxQueryInterval);
+        _hostAddresses[hostName] = [];
+        Update(now);
+    }
+
+    /// <summary>Stops resolving a host name.</summary>
+    public void StopResolveHost(DnsName hostName)
+    {
+        _hostResolves.Remove(hostName);
+        _hostAddresses.Remove(hostName);
+    }
+
+    /// <summary>Live cached addresses of a host name (link-local IPv6 with scope id).</summary>
+    public IReadOnlyList<IPAddress> GetAddresses(DnsName hostName, TimeSpan now)
+    {
+        var list = new List<IPAddress>();
+        foreach (var t in (ReadOnlySpan<DnsRecordType>)[DnsRecordType.A, DnsRecordType.AAAA])
+            foreach (var e in Live(hostName, t, now))
+            {
+                var a = e.Record is ARecord ar ? ar.Address : ((AaaaRecord)e.Record).Address;
+                if (a.AddressFamily == AddressFamily.InterNetworkV6 && a.IsIPv6LinkLocal) a = new IPAddress(a.GetAddressBytes(), _interfaceIndex);
+                if (!list.Contains(a)) list.Add(a);
+            }
+        return list;
+    }
+
+    /// <summary>Live cached records with this name and type (for diagnostics and tests).</summary>
+    public IReadOnlyList<DnsRecord> GetRecords(DnsName name, DnsRecordType type, TimeSpan now) => Live(name, type, now).Select(e => e.Record).ToList();
+
+    /// <summary>Next time <see cref="HandleTimeout"/> must be called, or null when idle.</summary>
+    public TimeSpan? NextDeadline
+    {
+        get
+        {
+            var t = TimeSpan.MaxValue;
+            foreach (var list in _cache.Values)
+                foreach (var e in list)
+                {
+                    if (e.Expires < t) t = e.Expires;
+                    if (e.NextRefresh < t) t = e.NextRefresh;
+                }
+            foreach (var d in (Dictionary<DnsName, QueryTask>[])[_browses, _hostResolves, _instanceQueries, _targetQueries])
+                foreach (var q in d.Values) if (q.NextAt < t) t = q.NextAt;
+            return t == TimeSpan.MaxValue ? null : t;
+        }
+    }
+
+    /// <summary>Takes the next datagram to send.</summary>
+    public bool TryDequeueTransmit(out MdnsTransmit transmit) => _transmits.TryDequeue(out transmit);
+
+    /// <summary>Takes the next event.</summary>
+    public bool TryDequeueEvent(out MdnsQuerierEvent? ev) => _events.TryDequeue(out ev);
+
+    /// <summary>Parses and handles one datagram; malformed ones are counted and ignored.</summary>
+    public void Receive(ReadOnlySpan<byte> datagram, IPEndPoint source, TimeSpan now)
+    {
+        if (!DnsMessage.TryParse(datagram, out var m)) { MalformedPackets++; return; }
+        Receive(m!, source, now);
+    }
+
+    /// <summary>Handles one parsed message; only responses from port 5353 (or legacy replies) feed the cache.</summary>
+    public void Receive(DnsMessage m, IPEndPoint source, TimeSpan now)
+    {
+        if (!m.IsResponse || m.Header.Opcode != 0 || m.Header.ResponseCode != 0) return;
+        if (source.Port != MdnsConstants.Port) return;
+        var records = m.Answers.Concat(m.Additionals).Where(r => r is not UnknownRecord && (r.Class == DnsClass.IN)).ToList();
+        // Cache-flush (§10.2): older records of a flushed rrset expire in 1 s.
+        foreach (var g in records.Where(r => r.CacheFlush && r.Ttl > 0).GroupBy(r => (r.Name.Key, r.Type)))
+        {
+            if (!_cache.TryGetValue(g.Key, out var list)) continue;
+            foreach (var e in list)
+                if (e.Received < now - TimeSpan.FromSeconds(1) && !g.Any(r => r.SameRecord(e.Record)) && e.Expires > now + TimeSpan.FromSeconds(1))
+                    e.Expires = now + TimeSpan.FromSeconds(1);
+        }
+        foreach (var r in records) Insert(r, source.Address, now);
+        Update(now);
+    }
+
+    private void Insert(DnsRecord r, IPAddress source, TimeSpan now)
+    {
+        var key = (r.Name.Key, r.Type);
+        _cache.TryGetValue(key, out var list);
+        var existing = list?.Find(e => e.Record.SameRecord(r));
+        if (r.Ttl == 0)
+        {
+            // Goodbye (§10.1): keep for one more second.
+            if (existing is not null)
+            {
+                existing.Expires = Min(existing.Expires, now + TimeSpan.FromSeconds(1));
+                existing.NextRefresh = TimeSpan.MaxValue;
+            }
+            return;
+        }
+        if (existing is not null)
+        {
+            existing.Record = r;
+            Schedule(existing, now);
+            return;
+        }
+        _perSource.TryGetValue(source, out int fromSource);
+        if (_count >= _o.MaxCacheRecords || fromSource >= _o.MaxRecordsPerResponder)
+        {
+            DroppedRecords++;
+            return;
+        }
+        if (list is null) _cache[key] = list = [];
+        var entry = new CacheEntry(r, source);
+        Schedule(entry, now);
+        list.Add(entry);
+        _count++;
+        _perSource[source] = fromSource + 1;
+    }
+
+    private void Schedule(CacheEntry e, TimeSpan now)
+    {
+        e.Received = now;
+        e.Expires = now + TimeSpan.FromSeconds(e.Record.Ttl);
+        e.RefreshStep = 0;
+        e.NextRefresh = RefreshTime(e, 0);
+    }
+
+    private TimeSpan RefreshTime(CacheEntry e, int step)
+        => step >= RefreshFractions.Length ? TimeSpan.MaxValue
+            : e.Received + TimeSpan.FromSeconds(e.Record.Ttl * (RefreshFractions[step] + _random.NextDouble() * 0.02));
+
+    /// <summary>Runs timers due at <paramref name="now"/>: expiry, refresh and continuous queries.</summary>
+    public void HandleTimeout(TimeSpan now)
+    {
+        var questions = new List<DnsQuestion>();
+        void Ask(DnsName n, DnsRecordType t)
+        {
+            var q = new DnsQuestion(n, t);
+            if (!questions.Contains(q)) questions.Add(q);
+        }
+
+        // Expiry.
+        foreach (var (key, list) in _cache.ToList())
+        {
+            for (int i = list.Count - 1; i >= 0; i--)
+            {
+                if (list[i].Expires > now) continue;
+                Forget(list[i]);
+                list.RemoveAt(i);
+            }
+            if (list.Count == 0) _cache.Remove(key);
+        }
+
+        // Refresh at 80/85/90/95 % for records in use.
+        foreach (var list in _cache.Values)
+            foreach (var e in list)
+            {
+                if (e.NextRefresh > now) continue;
+                if (InUse(e.Record, now)) Ask(e.Record.Name, e.Record.Type);
+                e.RefreshStep++;
+                e.NextRefresh = RefreshTime(e, e.RefreshStep);
+                if (e.NextRefresh <= now) e.NextRefresh = now + TimeSpan.FromMilliseconds(1);
+            }
+
+        foreach (var (type, q) in _browses)
+            if (q.Due(now)) Ask(type, DnsRecordType.PTR);
+        foreach (var (name, q) in _hostResolves)
+            if (q.Due(now)) { Ask(name, DnsRecordType.A); Ask(name, DnsRecordType.AAAA); }
+        foreach (var (name, q) in _instanceQueries)
+            if (q.Due(now)) { Ask(name, DnsRecordType.SRV); Ask(name, DnsRecordType.TXT); }
+        foreach (var (name, q) in _targetQueries)
+            if (q.Due(now)) { Ask(name, DnsRecordType.A); Ask(name, DnsRecordType.AAAA); }
+
+        if (questions.Count > 0)
+        {
+            // Known answers (§7.1): cached answers with more than half their TTL left.
+            var known = new List<DnsRecord>();
+            foreach (var q in questions)
+                foreach (var e in Live(q.Name, q.Type, now))
+                    if (e.Expires - now > TimeSpan.FromSeconds(e.Record.Ttl / 2.0))
+                        known.Add(e.Record.WithTtl((uint)Math.Max(1, (e.Expires - now).TotalSeconds)).WithCacheFlush(false));
+            foreach (var p in MdnsPacketBuilder.Queries(questions, known)) _transmits.Enqueue(new MdnsTransmit(p, null));
+        }
+        Update(now);
+    }
+
+    private bool InUse(DnsRecord r, TimeSpan now)
+    {
+        switch (r)
+        {
+            case PtrRecord:
+                return _browses.ContainsKey(r.Name);
+            case SrvRecord or TxtRecord:
+                return _services.ContainsKey(r.Name) || _instanceQueries.ContainsKey(r.Name);
+            case ARecord or AaaaRecord:
+                return _hostResolves.ContainsKey(r.Name) || _targetQueries.ContainsKey(r.Name)
+                       || _services.Values.Any(s => s.HostName == r.Name);
+            default:
+                return false;
+        }
+    }
+
+    private void Forget(CacheEntry e)
+    {
+        _count--;
+        if (_perSource.TryGetValue(e.Source, out int n))
+        {
+            if (n <= 1) _perSource.Remove(e.Source);
+            else _perSource[e.Source] = n - 1;
+        }
+    }
+
+    private IEnumerable<CacheEntry> Live(DnsName name, DnsRecordType type, TimeSpan now)
+    {
+        if (!_cache.TryGetValue((name.Key, type), out var list)) yield break;
+        foreach (var e in list) if (e.Expires > now) yield return e;
+    }
+
+    /// <summary>Recomputes instances and host address sets; emits events and (de)schedules resolve queries.</summary>
+    private void Update(TimeSpan now)
+    {
+        var seen = new HashSet<DnsName>();
+        foreach (var type in _browses.Keys)
+        {
+            foreach (var ptr in Live(type, DnsRecordType.PTR, now).Select(e => (PtrRecord)e.Record).ToList())
+            {
+                var inst = ptr.Target;
+                if (!inst.Parent().Equals(type) || !seen.Add(inst)) continue;
+                var srv = Live(inst, DnsRecordType.SRV, now).OrderByDescending(e => e.Received).Select(e => (SrvRecord)e.Record).FirstOrDefault();
+                var txt = Live(inst, DnsRecordType.TXT, now).OrderByDescending(e => e.Received).Select(e => (TxtRecord)e.Record).FirstOrDefault();
+                if (srv is null || txt is null)
+                {
+                    if (!_instanceQueries.ContainsKey(inst)) _instanceQueries[inst] = new QueryTask(now, _o.InitialQueryInterval, _o.MaxResolveInterval);
+                }
+                else
+                {
+                    _instanceQueries.Remove(inst);
+                }
+                IReadOnlyList<IPAddress> addrs = srv is null ? [] : GetAddresses(srv.Target, now);
+                if (srv is not null && addrs.Count == 0 && !_targetQueries.ContainsKey(srv.Target))
+                    _targetQueries[srv.Target] = new QueryTask(now, _o.InitialQueryInterval, _o.MaxResolveInterval);
+                if (srv is null || txt is null || addrs.Count == 0)
+                {
+                    seen.Remove(inst);
+                    continue;
+                }
+                var instance = new MdnsServiceInstance(inst, inst.Labels[0], type, srv.Target, srv.Port, txt, addrs, _interfaceIndex);
+                if (_services.TryGetValue(inst, out var old))
+                {
+                    if (!old.SameState(instance))
+                    {
+                        _services[inst] = instance;
+                        _events.Enqueue(new MdnsQuerierEvent(MdnsQuerierEventKind.ServiceUpdated, instance));
+                    }
+                }
+                else
+                {
+                    _services[inst] = instance;
+                    _events.Enqueue(new MdnsQuerierEvent(MdnsQuerierEventKind.ServiceAdded, instance));
+                }
+            }
+        }
+        foreach (var (name, s) in _services.ToList())
+        {
+            if (seen.Contains(name)) continue;
+            _services.Remove(name);
+            _events.Enqueue(new MdnsQuerierEvent(MdnsQuerierEventKind.ServiceRemoved, s));
+        }
+        // Drop resolve queries nobody needs any more.
+        foreach (var inst in _instanceQueries.Keys.ToList())
+            if (!_browses.ContainsKey(inst.Parent()) || !Live(inst.Parent(), DnsRecordType.PTR, now).Any(e => ((PtrRecord)e.Record).Target == inst))
+                _instanceQueries.Remove(inst);
+        foreach (var target in _targetQueries.Keys.ToList())
+        {
+            bool needed = _browses.Keys.Any(t => Live(t, DnsRecordType.PTR, now)
+                .Any(p => Live(((PtrRecord)p.Record).Target, DnsRecordType.SRV, now).Any(s => ((SrvRecord)s.Record).Target == target)));
+            if (!needed || GetAddresses(target, now).Count > 0) _targetQueries.Remove(target);
+        }
+        foreach (var (name, old) in _hostAddresses.ToList())
+        {
+            var now2 = GetAddresses(name, now);
+            if (now2.Count == old.Count && now2.All(old.Contains)) continue;
+            _hostAddresses[name] = now2;
+            _events.Enqueue(new MdnsQuerierEvent(MdnsQuerierEventKind.HostAddressesChanged, HostName: name, Addresses: now2));
+        }
+    }
+
+    private TimeSpan Jitter(int minMs, int maxMs) => TimeSpan.FromMilliseconds(minMs + _random.NextDouble() * (maxMs - minMs));
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private sealed class CacheEntry(DnsRecord record, IPAddress source)
+    {
+        public DnsRecord Record { get; set; } = record;
+        public IPAddress Source { get; } = source;
+        public TimeSpan Received { get; set; }
+        public TimeSpan Expires { get; set; }
+        public TimeSpan NextRefresh { get; set; }
+        public int RefreshStep { get; set; }
+    }
+
+    private sealed class QueryTask(TimeSpan first, TimeSpan interval, TimeSpan max)
+    {
+        private TimeSpan _interval = interval;
+
+        public TimeSpan NextAt { get; private set; } = first;
+
+        public bool Due(TimeSpan now)
+        {
+            if (NextAt > now) return false;
+            NextAt = now + _interval;
+            _interval = _interval * 2 > max ? max : _interval * 2;
+            return true;
+        }
+    }
+}

@@ -1,0 +1,61 @@
+using System.Net;
+using OspBridge.Net.Dns;
+
+namespace OspBridge.Net.Mdns;
+
+/// <summary>Settings of a <see cref="MdnsQuerier"/>.</summary>
+public sealed record MdnsQuerierOptions
+{
+    /// <summary>Most records cached on the interface; further ones are dropped until some expire.</summary>
+    public int MaxCacheRecords { get; init; } = 2048;
+
+    /// <summary>Most records cached from one responder (source address).</summary>
+    public int MaxRecordsPerResponder { get; init; } = 256;
+
+    /// <summary>Interval after the first continuous query (doubles each time).</summary>
+    public TimeSpan InitialQueryInterval { get; init; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Largest interval between continuous queries (60 min, RFC 6762 §5.2).</summary>
+    public TimeSpan MaxQueryInterval { get; init; } = TimeSpan.FromMinutes(60);
+
+    /// <summary>Largest interval between queries that resolve an instance (SRV/TXT) or an SRV target's addresses.</summary>
+    public TimeSpan MaxResolveInterval { get; init; } = TimeSpan.FromSeconds(60);
+}
+
+/// <summary>A resolved DNS-SD service instance as seen on one interface.</summary>
+/// <param name="FullName">Instance full name, e.g. <c>Front Door._openscreen._udp.local</c>.</param>
+/// <param name="InstanceName">The instance label ("Front Door").</param>
+/// <param name="ServiceType">The service type (<c>_openscreen._udp.local</c>).</param>
+/// <param name="HostName">SRV target.</param>
+/// <param name="Port">SRV port.</param>
+/// <param name="Txt">The TXT record (raw strings; <see cref="TxtRecord.Properties"/> for key/value pairs).</param>
+/// <param name="Addresses">Addresses of the host (IPv6 link-local ones carry the interface as scope id).</param>
+/// <param name="InterfaceIndex">Interface the records were received on.</param>
+public sealed record MdnsServiceInstance(DnsName FullName, string InstanceName, DnsName ServiceType, DnsName HostName,
+    ushort Port, TxtRecord Txt, IReadOnlyList<IPAddress> Addresses, int InterfaceIndex)
+{
+    /// <summary>True when both describe the same state (addresses compared as sets).</summary>
+    public bool SameState(MdnsServiceInstance other)
+        => FullName == other.FullName && HostName == other.HostName && Port == other.Port && Txt.DataEquals(other.Txt)
+           && Addresses.Count == other.Addresses.Count && Addresses.All(a => other.Addresses.Contains(a));
+}
+
+/// <summary>Kinds of <see cref="MdnsQuerierEvent"/>.</summary>
+public enum MdnsQuerierEventKind
+{
+    /// <summary>A browsed instance became fully resolved (SRV, TXT and at least one address).</summary>
+    ServiceAdded,
+    /// <summary>A resolved instance changed (port, host, TXT or addresses).</summary>
+    ServiceUpdated,
+    /// <summary>An instance went away (goodbye, TTL expiry, or no longer resolvable).</summary>
+    ServiceRemoved,
+    /// <summary>The address set of a host being resolved changed (may become empty).</summary>
+    HostAddressesChanged,
+}
+
+/// <summary>An event of a <see cref="MdnsQuerier"/>.</summary>
+/// <param name="Kind">What happened.</param>
+/// <param name="Service">The instance (for service events; the last known state for removals).</param>
+/// <param name="HostName">For host events: the name.</param>
+/// <param name="Addresses">For host events: the current addresses.</param>
+public sealed record MdnsQuerierEvent(MdnsQuerierEventKind Kind, MdnsServiceInstance? Service = null, DnsName? HostName = null, IReadOnlyList<IPAddress>? Addresses = null);

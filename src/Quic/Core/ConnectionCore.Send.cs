@@ -1,0 +1,330 @@
+using OspBridge.Quic.Frames;
+using OspBridge.Quic.Internal;
+using OspBridge.Quic.Packets;
+using OspBridge.Quic.Protection;
+
+namespace OspBridge.Quic.Core;
+
+/// <summary>Packet assembly: coalesced Initial/Handshake/1-RTT packets per datagram, padding, amplification, CC, pacing.</summary>
+internal sealed partial class ConnectionCore
+{
+    private int _maxDatagram;
+    private bool _handshakeDonePending;
+
+    private long AmplificationBudget => _addressValidated ? long.MaxValue : 3 * _amplificationReceived - _amplificationSent;
+
+    private struct PendingPacket
+    {
+        public int Start, PnOffset, PnLength, PayloadStart, End, LengthFieldOffset;
+        public ulong Pn;
+        public PacketKeys Keys;
+        public SentPacket Record;
+        public int SpaceIndex;
+    }
+
+    /// <summary>
+    /// Writes the next datagram to send into <paramref name="buffer"/> (≥ 1200 bytes, ideally the path MTU).
+    /// Returns false when there is nothing to send now.
+    /// </summary>
+    public bool TryWriteDatagram(Span<byte> buffer, TimeSpan now, out int length)
+    {
+        length = 0;
+        if (State == CoreState.Closed || State == CoreState.Draining) return false;
+        if (State == CoreState.Closing) return TryWriteClose(buffer, now, out length);
+        int max = Math.Min(buffer.Length, _maxDatagram);
+        long budget = AmplificationBudget;
+        if (budget < max) max = (int)Math.Max(0, budget);
+        if (max < 64) return false;
+
+        bool probing = false;
+        foreach (var sp in _spaces) if (!sp.Discarded && sp.ProbesPending > 0) probing = true;
+        bool ccAllows = probing || _cc.CanSend(max);
+        bool paced = false;
+        if (ccAllows && !probing && HasAckElicitingToSend())
+        {
+            var delay = _cc.PacingDelay(max, now, _rtt.HasSample ? _rtt.SmoothedRtt : _options.InitialRtt);
+            if (delay > TimeSpan.Zero) { paced = true; _pacingDeadline = now + delay; }
+        }
+        bool allowData = ccAllows && !paced;
+
+        Span<PendingPacket> pending = _pendingScratch;
+        int count = 0;
+        int pos = 0;
+        bool hasInitial = false, ackElicitingInitial = false;
+        for (int si = 0; si < 3; si++)
+        {
+            var space = _spaces[si];
+            if (space.Discarded || space.WriteKeys is null) continue;
+            if (si == 2 && State == CoreState.Handshaking && !IsClient) continue; // server: 1-RTT only after handshake... (0.5-RTT not used)
+            if (si == 2 && State == CoreState.Handshaking && IsClient && !_tls.IsHandshakeComplete) continue;
+            int room = max - pos;
+            if (room < 48) break;
+            if (!WritePacket(buffer.Slice(pos, room), pos, space, now, allowData, ref pending[count], out int written)) continue;
+            pending[count].Start = pos;
+            if (si == 0) { hasInitial = true; ackElicitingInitial |= pending[count].Record.AckEliciting; }
+            pos += written;
+            count++;
+        }
+        if (count == 0) return false;
+
+        // RFC 9000 §14.1: pad datagrams with client Initials / ack-eliciting server Initials to 1200 bytes
+        if (hasInitial && (IsClient || ackElicitingInitial) && pos < MinInitialDatagram && max >= MinInitialDatagram)
+        {
+            ref var last = ref pending[count - 1];
+            int pad = MinInitialDatagram - pos;
+            buffer.Slice(last.End, pad).Clear();
+            last.End += pad;
+            last.Record.InFlight = true;
+            pos += pad;
+        }
+        for (int i = 0; i < count; i++) Seal(buffer, ref pending[i], now);
+        length = pos;
+        DatagramsSent++;
+        BytesSent += pos;
+        if (!_addressValidated) _amplificationSent += pos;
+        if (IsClient && _spaces[1].WriteKeys is not null && !_spaces[0].Discarded && pendingHasSpace(pending[..count], 1)) DiscardSpace(_spaces[0]);
+        return true;
+
+        static bool pendingHasSpace(ReadOnlySpan<PendingPacket> p, int s)
+        {
+            foreach (var x in p) if (x.SpaceIndex == s) return true;
+            return false;
+        }
+    }
+
+    private readonly PendingPacket[] _pendingScratch = new PendingPacket[3];
+
+    private bool HasAckElicitingToSend()
+    {
+        foreach (var sp in _spaces)
+            if (!sp.Discarded && sp.WriteKeys is not null && (sp.CryptoSend.HasPending || sp.ProbesPending > 0)) return true;
+        return State == CoreState.Connected && HasAppDataToSend();
+    }
+
+    private void Seal(Span<byte> buffer, ref PendingPacket p, TimeSpan now)
+    {
+        var packet = buffer[p.Start..p.End];
+        int pnOffset = p.PnOffset - p.Start;
+        int payloadLength = p.End - p.PayloadStart;
+        // ensure enough bytes for the header-protection sample (pn + payload ≥ 4)
+        if (p.LengthFieldOffset >= 0)
+        {
+            int len = p.PnLength + payloadLength + PacketKeys.TagLength;
+            QuicVarint.WriteFixed(buffer[p.LengthFieldOffset..], (ulong)len, 2);
+        }
+        int total = PacketProtector.Protect(p.Keys, buffer[p.Start..], pnOffset, p.PnLength, p.Pn, payloadLength);
+        var rec = p.Record;
+        rec.Pn = p.Pn;
+        rec.TimeSent = now;
+        rec.Size = total;
+        var space = _spaces[p.SpaceIndex];
+        space.Sent.Add(rec);
+        PacketsSent++;
+        if (rec.AckEliciting)
+        {
+            rec.InFlight = true;
+            space.AckElicitingInFlight++;
+            space.LastAckElicitingSent = now;
+            if (!_ackElicitingSentSinceReceive)
+            {
+                _ackElicitingSentSinceReceive = true;
+                _idleDeadline = now + EffectiveIdleTimeout();
+            }
+            if (space.ProbesPending > 0) space.ProbesPending--;
+        }
+        if (rec.InFlight) _cc.OnSent(total, now);
+        if (p.SpaceIndex == 2 && _options.KeyUpdateInterval > 0 && ++_packetsInPhase >= _options.KeyUpdateInterval) InitiateKeyUpdate();
+    }
+
+    /// <summary>Writes one packet's header and frames (unsealed); false when there is nothing to put in it.</summary>
+    private bool WritePacket(Span<byte> buf, int absStart, PacketSpace space, TimeSpan now, bool allowData, ref PendingPacket pp, out int written)
+    {
+        written = 0;
+        bool ackDue = space.AckNeeded && (space.AckImmediately || space.Index < 2);
+        bool probe = space.ProbesPending > 0;
+        bool hasData = allowData && (space.CryptoSend.HasPending || (space.Index == 2 && State == CoreState.Connected && HasAppDataToSend()));
+        if (!ackDue && !probe && !hasData) return false;
+
+        ulong pn = space.NextPn;
+        int pnLen = PacketNumber.EncodedLength(pn, space.LargestAcked);
+        int p = 0;
+        int lengthField = -1;
+        if (space.Index < 2)
+        {
+            byte type = space.Index == 0 ? (byte)LongPacketType.Initial : (byte)LongPacketType.Handshake;
+            int need = 1 + 4 + 1 + _peerCid.Length + 1 + _localCid.Length + (space.Index == 0 ? QuicVarint.SizeOf((ulong)_token.Length) + _token.Length : 0) + 2 + pnLen;
+            if (buf.Length < need + 20 + PacketKeys.TagLength) return false;
+            buf[p++] = (byte)(0xc0 | (type << 4) | (pnLen - 1));
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(buf[p..], PacketHeader.Version1); p += 4;
+            buf[p++] = (byte)_peerCid.Length; _peerCid.CopyTo(buf[p..]); p += _peerCid.Length;
+            buf[p++] = (byte)_localCid.Length; _localCid.CopyTo(buf[p..]); p += _localCid.Length;
+            if (space.Index == 0)
+            {
+                p += QuicVarint.TryWrite(buf[p..], (ulong)_token.Length);
+                _token.CopyTo(buf[p..]); p += _token.Length;
+            }
+            lengthField = p;
+            p += 2;
+        }
+        else
+        {
+            if (buf.Length < 1 + _peerCid.Length + pnLen + 20 + PacketKeys.TagLength) return false;
+            buf[p++] = (byte)(0x40 | (_keyPhase << 2) | (pnLen - 1));
+            _peerCid.CopyTo(buf[p..]); p += _peerCid.Length;
+        }
+        int pnOffset = p;
+        PacketNumber.Write(buf[p..], pn, pnLen);
+        p += pnLen;
+        int payloadStart = p;
+        var rec = RentSent();
+        var w = new QuicWriter(buf[..(buf.Length - PacketKeys.TagLength)]);
+        w.Advance(p);
+
+        // ACK first
+        if (space.AckNeeded && !space.Received.IsEmpty)
+        {
+            ulong delayUs = (ulong)Math.Max(0, (now - space.LargestReceivedTime).Ticks / 10);
+            if (AckFrame.TryWrite(ref w, space.Received, delayUs >> _options.AckDelayExponent))
+            {
+                rec.LargestAckSent = (long)(space.Received.Max - 1);
+                space.AckNeeded = false;
+                space.AckImmediately = false;
+                space.AckElicitingSinceAck = 0;
+                space.AckDeadline = TimeSpan.MaxValue;
+            }
+        }
+        if (allowData || probe)
+        {
+            WriteCrypto(ref w, space, rec);
+            if (space.Index == 2 && State == CoreState.Connected) WriteAppFrames(ref w, rec, now, allowData);
+        }
+        if (probe && !rec.AckEliciting && w.Remaining >= 1)
+        {
+            PingFrame.TryWrite(ref w);
+            rec.AckEliciting = true;
+            rec.Frames.Add(new SentFrame { Kind = SentFrameKind.Ping });
+        }
+        if (w.Position == payloadStart) { ReturnSent(rec); return false; }
+        // header protection sample needs pnLen + payload ≥ 4
+        int minPayload = 4 - pnLen;
+        if (w.Position - payloadStart < minPayload) PaddingFrame.TryWrite(ref w, minPayload - (w.Position - payloadStart));
+        space.NextPn++;
+        pp.PnOffset = absStart + pnOffset;
+        pp.PnLength = pnLen;
+        pp.PayloadStart = absStart + payloadStart;
+        pp.End = absStart + w.Position;
+        pp.LengthFieldOffset = lengthField >= 0 ? absStart + lengthField : -1;
+        pp.Pn = pn;
+        pp.Keys = space.WriteKeys!;
+        pp.Record = rec;
+        pp.SpaceIndex = space.Index;
+        written = w.Position + PacketKeys.TagLength;
+        return true;
+    }
+
+    private static void WriteCrypto(ref QuicWriter w, PacketSpace space, SentPacket rec)
+    {
+        var cs = space.CryptoSend;
+        while (cs.HasPending)
+        {
+            int room = w.Remaining - 1 - 8 - 2;
+            if (room <= 0) return;
+            if (!cs.TryNextChunk(room, ulong.MaxValue, out ulong off, out int len, out _, out _) || len == 0) return;
+            w.TryWriteByte((byte)FrameType.Crypto);
+            w.TryWriteVarint(off);
+            w.TryWriteVarint((ulong)len);
+            cs.CopyTo(off, w.Buffer.Slice(w.Position, len));
+            w.Advance(len);
+            rec.AckEliciting = true;
+            rec.Frames.Add(new SentFrame { Kind = SentFrameKind.Crypto, Offset = off, Length = len });
+        }
+    }
+
+    private bool TryWriteClose(Span<byte> buffer, TimeSpan now, out int length)
+    {
+        length = 0;
+        if (!_closeFramePending) return false;
+        _closeFramePending = false;
+        _closesSent++;
+        int pos = 0;
+        Span<PendingPacket> pending = _pendingScratch;
+        int count = 0;
+        int max = Math.Min(buffer.Length, _maxDatagram);
+        long budget = AmplificationBudget;
+        if (budget < max) max = (int)Math.Max(0, budget);
+        var reason = System.Text.Encoding.UTF8.GetBytes(_closeReason.Length > 64 ? _closeReason[..64] : _closeReason);
+        for (int si = 0; si < 3; si++)
+        {
+            var space = _spaces[si];
+            if (space.Discarded || space.WriteKeys is null) continue;
+            if (si == 2 && State != CoreState.Closing) continue;
+            if (si == 2 && !_tls.IsHandshakeComplete && !IsHandshakeConfirmed) continue;
+            if (si < 2 && IsHandshakeConfirmed) continue;
+            int room = max - pos;
+            if (room < 64) break;
+            // App close in Initial/Handshake becomes a transport APPLICATION_ERROR (RFC 9000 §10.2.3)
+            bool app = _closeIsApp && si == 2;
+            ulong code = _closeIsApp && si < 2 ? (ulong)TransportErrorCode.ApplicationError : _closeCode;
+            if (!WriteClosePacket(buffer.Slice(pos, room), pos, space, app, code, reason, ref pending[count], out int written)) continue;
+            pending[count].Start = pos;
+            pos += written;
+            count++;
+        }
+        if (count == 0) return false;
+        for (int i = 0; i < count; i++) Seal(buffer, ref pending[i], now);
+        length = pos;
+        if (!_addressValidated) _amplificationSent += pos;
+        return true;
+    }
+
+    private bool WriteClosePacket(Span<byte> buf, int absStart, PacketSpace space, bool app, ulong code, byte[] reason, ref PendingPacket pp, out int written)
+    {
+        // reuse WritePacket's header logic by temporarily forcing a probe-free, data-free packet
+        written = 0;
+        ulong pn = space.NextPn;
+        int pnLen = PacketNumber.EncodedLength(pn, space.LargestAcked);
+        int p = 0;
+        int lengthField = -1;
+        if (space.Index < 2)
+        {
+            byte type = space.Index == 0 ? (byte)LongPacketType.Initial : (byte)LongPacketType.Handshake;
+            buf[p++] = (byte)(0xc0 | (type << 4) | (pnLen - 1));
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(buf[p..], PacketHeader.Version1); p += 4;
+            buf[p++] = (byte)_peerCid.Length; _peerCid.CopyTo(buf[p..]); p += _peerCid.Length;
+            buf[p++] = (byte)_localCid.Length; _localCid.CopyTo(buf[p..]); p += _localCid.Length;
+            if (space.Index == 0)
+            {
+                p += QuicVarint.TryWrite(buf[p..], (ulong)_token.Length);
+                _token.CopyTo(buf[p..]); p += _token.Length;
+            }
+            lengthField = p;
+            p += 2;
+        }
+        else
+        {
+            buf[p++] = (byte)(0x40 | (_keyPhase << 2) | (pnLen - 1));
+            _peerCid.CopyTo(buf[p..]); p += _peerCid.Length;
+        }
+        int pnOffset = p;
+        PacketNumber.Write(buf[p..], pn, pnLen);
+        p += pnLen;
+        int payloadStart = p;
+        var w = new QuicWriter(buf[..(buf.Length - PacketKeys.TagLength)]);
+        w.Advance(p);
+        var f = new ConnectionCloseFrame { IsApplication = app, ErrorCode = code, Reason = reason };
+        if (!f.TryWrite(ref w)) return false;
+        if (w.Position - payloadStart < 4) PaddingFrame.TryWrite(ref w, 4);
+        space.NextPn++;
+        pp.PnOffset = absStart + pnOffset;
+        pp.PnLength = pnLen;
+        pp.PayloadStart = absStart + payloadStart;
+        pp.End = absStart + w.Position;
+        pp.LengthFieldOffset = lengthField >= 0 ? absStart + lengthField : -1;
+        pp.Pn = pn;
+        pp.Keys = space.WriteKeys!;
+        pp.Record = RentSent();
+        pp.SpaceIndex = space.Index;
+        written = w.Position + PacketKeys.TagLength;
+        return true;
+    }
+}

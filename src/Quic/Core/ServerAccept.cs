@@ -1,0 +1,60 @@
+using System.Security.Cryptography;
+using OspBridge.Quic.Packets;
+
+namespace OspBridge.Quic.Core;
+
+internal enum AcceptDecision { Drop, Accept, VersionNegotiation, Retry }
+
+/// <summary>What a new server connection needs from the client's first Initial.</summary>
+internal readonly record struct AcceptInfo(byte[] OriginalDcid, byte[] ClientDcid, byte[] ClientScid, byte[]? RetrySourceCid);
+
+/// <summary>
+/// Stateless checks a server endpoint does on a datagram that matches no connection (RFC 9000 §5.2.2, §6, §8.1,
+/// §14.1): version negotiation for unknown versions, the 1200-byte minimum, and optional Retry address validation.
+/// </summary>
+internal static class ServerAccept
+{
+    public static AcceptDecision Inspect(ReadOnlySpan<byte> datagram, RetryTokens? retry, ReadOnlySpan<byte> clientAddress, TimeSpan now,
+        int localCidLength, Span<byte> response, out int responseLength, out AcceptInfo info)
+    {
+        responseLength = 0;
+        info = default;
+        if (!PacketHeader.TryParse(datagram, localCidLength, out var h) || !h.IsLong) return AcceptDecision.Drop;
+        if (h.Version == 0) return AcceptDecision.Drop;
+        var dcid = datagram.Slice(h.DcidOffset, h.DcidLength);
+        var scid = datagram.Slice(h.ScidOffset, h.ScidLength);
+        if (h.Version != PacketHeader.Version1)
+        {
+            if (datagram.Length < 1200 || dcid.Length > 255) return AcceptDecision.Drop;
+            uint[] versions = [PacketHeader.Version1, 0x1a2a3a4a]; // plus a GREASE version
+            responseLength = VersionNegotiationPacket.Write(response, scid, dcid, versions, (byte)RandomNumberGenerator.GetInt32(256));
+            return responseLength > 0 ? AcceptDecision.VersionNegotiation : AcceptDecision.Drop;
+        }
+        if (h.Type != LongPacketType.Initial || datagram.Length < 1200 || dcid.Length < 8) return AcceptDecision.Drop;
+        var token = datagram.Slice(h.TokenOffset, h.TokenLength);
+        if (retry is not null)
+        {
+            if (token.IsEmpty || !retry.TryValidate(token, clientAddress, now, out var odcid))
+            {
+                if (!token.IsEmpty) return AcceptDecision.Drop; // invalid token (could be a NEW_TOKEN token we never issue)
+                var newScid = RandomNumberGenerator.GetBytes(Math.Max(localCidLength, 8));
+                var t = retry.Issue(clientAddress, dcid, now);
+                responseLength = RetryPacket.Write(response, scid, newScid, t, dcid, (byte)RandomNumberGenerator.GetInt32(16));
+                return responseLength > 0 ? AcceptDecision.Retry : AcceptDecision.Drop;
+            }
+            info = new AcceptInfo(odcid, dcid.ToArray(), scid.ToArray(), dcid.ToArray());
+            return AcceptDecision.Accept;
+        }
+        info = new AcceptInfo(dcid.ToArray(), dcid.ToArray(), scid.ToArray(), null);
+        return AcceptDecision.Accept;
+    }
+
+    /// <summary>Creates the server core for an accepted Initial.</summary>
+    public static ConnectionCore CreateServer(CoreOptions options, Func<ReadOnlyMemory<byte>, OspBridge.Crypto.Tls.IQuicTlsHandshake> tlsFactory, in AcceptInfo info)
+    {
+        options.IsClient = false;
+        var localCid = RandomNumberGenerator.GetBytes(options.LocalCidLength);
+        // Initial keys come from the DCID of the packet being answered (the Retry SCID after a Retry).
+        return new ConnectionCore(options, tlsFactory, info.OriginalDcid, localCid, info.ClientScid, info.RetrySourceCid, info.ClientDcid);
+    }
+}

@@ -1,0 +1,46 @@
+using OspBridge.Quic.Transport;
+
+namespace OspBridge.Quic.Core;
+
+/// <summary>Per-stream state inside the core (RFC 9000 §2–4): send and receive halves with flow control.</summary>
+internal sealed class StreamState
+{
+    public StreamState(long id, SendBuffer? send, RecvBuffer? recv)
+    {
+        Id = id;
+        Send = send;
+        Recv = recv;
+    }
+
+    public readonly long Id;
+    public readonly SendBuffer? Send;
+    public readonly RecvBuffer? Recv;
+
+    public bool IsBidirectional => (Id & 2) == 0;
+
+    // send side
+    public ulong PeerMaxStreamData;
+    public ulong BlockedSentAt = ulong.MaxValue;
+    public bool StreamDataBlockedPending;
+    public long? ResetErrorCode;        // we reset our sending side
+    public bool ResetPending, ResetAcked;
+    public long? PeerStopSendingCode;   // peer asked us to stop
+    public bool InSendQueue;
+
+    // receive side
+    public ulong LocalMaxStreamData;
+    public ulong Window;
+    public TimeSpan LastWindowUpdate;
+    public bool MaxStreamDataPending;
+    public long? PeerResetCode;         // peer reset its sending side
+    public ulong PeerFinalSize;
+    public ulong PeerFinalSizeForReset;
+    public long? StopSendingCode;       // we asked the peer to stop
+    public bool StopSendingPending;
+    /// <summary>Bytes counted against connection flow control (highest offset received).</summary>
+    public ulong CountedRecv;
+    public bool ReadFinReported;
+
+    public bool SendDone => Send is null || Send.AllAcked || ResetAcked;
+    public bool RecvDone => Recv is null || Recv.IsFinished && ReadFinReported || PeerResetCode is not null && ReadFinReported || StopSendingCode is not null && (PeerResetCode is not null || Recv.FinalSize is not null);
+}

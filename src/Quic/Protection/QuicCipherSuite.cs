@@ -1,0 +1,21 @@
+using System.Security.Cryptography;
+using OspBridge.Crypto.Tls;
+
+namespace OspBridge.Quic.Protection;
+
+/// <summary>Parameters of a TLS 1.3 cipher suite as used by QUIC packet protection.</summary>
+internal readonly record struct QuicCipherSuite(TlsCipherSuite Suite, int KeyLength, HashAlgorithmName Hash, int HashLength)
+{
+    public bool IsChaCha => Suite == TlsCipherSuite.ChaCha20Poly1305Sha256;
+
+    public static QuicCipherSuite From(TlsCipherSuite suite) => suite switch
+    {
+        TlsCipherSuite.Aes128GcmSha256 => new(suite, 16, HashAlgorithmName.SHA256, 32),
+        TlsCipherSuite.Aes256GcmSha384 => new(suite, 32, HashAlgorithmName.SHA384, 48),
+        TlsCipherSuite.ChaCha20Poly1305Sha256 => new(suite, 32, HashAlgorithmName.SHA256, 32),
+        _ => throw QuicException.Transport(TransportErrorCode.InternalError, "unsupported cipher suite " + suite),
+    };
+
+    /// <summary>Initial packets always use AES-128-GCM with SHA-256 (RFC 9001 §5.2).</summary>
+    public static QuicCipherSuite Initial => From(TlsCipherSuite.Aes128GcmSha256);
+}

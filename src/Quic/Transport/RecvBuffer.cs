@@ -1,0 +1,113 @@
+using OspBridge.Quic.Internal;
+
+namespace OspBridge.Quic.Transport;
+
+/// <summary>
+/// Reassembly buffer for one stream or CRYPTO stream: out-of-order data is written at its offset into a ring
+/// that starts at <see cref="ReadOffset"/>; the application reads the contiguous prefix. Memory is bounded by the
+/// caller's flow-control limit (data beyond <see cref="ReadOffset"/> + max capacity is rejected).
+/// </summary>
+internal sealed class RecvBuffer
+{
+    private byte[] _ring;
+    private readonly int _maxCapacity;
+    private readonly RangeSet _received = new(4096);
+
+    public RecvBuffer(int initialCapacity, int maxCapacity)
+    {
+        _maxCapacity = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(maxCapacity, 64));
+        _ring = new byte[Math.Min(_maxCapacity, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(initialCapacity, 64)))];
+    }
+
+    public ulong ReadOffset { get; private set; }
+    /// <summary>Highest offset received + 1.</summary>
+    public ulong HighestReceived { get; private set; }
+    public ulong? FinalSize { get; private set; }
+    public bool IsFinished => FinalSize is ulong f && ReadOffset == f;
+
+    public int Readable
+    {
+        get
+        {
+            if (_received.IsEmpty || _received[0].Start > ReadOffset) return 0;
+            return (int)(_received[0].End - ReadOffset);
+        }
+    }
+
+    /// <summary>Inserts data; false when it exceeds the buffer capacity or the range-count bound (caller: flow-control error).</summary>
+    public bool Insert(ulong offset, ReadOnlySpan<byte> data)
+    {
+        ulong end = offset + (ulong)data.Length;
+        if (end > HighestReceived) HighestReceived = end;
+        if (end <= ReadOffset || data.IsEmpty) return true;
+        if (offset < ReadOffset) { data = data[(int)(ReadOffset - offset)..]; offset = ReadOffset; }
+        if (end - ReadOffset > (ulong)_maxCapacity) return false;
+        int needed = (int)(end - ReadOffset);
+        if (needed > _ring.Length) Grow(needed);
+        int mask = _ring.Length - 1;
+        int idx = (int)(offset & (ulong)mask);
+        int first = Math.Min(data.Length, _ring.Length - idx);
+        data[..first].CopyTo(_ring.AsSpan(idx));
+        data[first..].CopyTo(_ring);
+        _received.Add(offset, end);
+        if (_received.Count >= _received.MaxRanges) return false;
+        return true;
+    }
+
+    private void Grow(int needed)
+    {
+        int cap = _ring.Length;
+        while (cap < needed) cap *= 2;
+        var n = new byte[cap];
+        // copy everything that might be stored: [ReadOffset, ReadOffset + oldCap)
+        int old = _ring.Length;
+        int oldMask = old - 1, newMask = cap - 1;
+        for (int i = 0; i < old;)
+        {
+            ulong off = ReadOffset + (ulong)i;
+            int si = (int)(off & (ulong)oldMask), di = (int)(off & (ulong)newMask);
+            int run = Math.Min(Math.Min(old - si, cap - di), old - i);
+            _ring.AsSpan(si, run).CopyTo(n.AsSpan(di));
+            i += run;
+        }
+        _ring = n;
+    }
+
+    public bool SetFinalSize(ulong size)
+    {
+        if (FinalSize is ulong f) return f == size;
+        if (size < HighestReceived) return false;
+        FinalSize = size;
+        return true;
+    }
+
+    /// <summary>Copies contiguous bytes into <paramref name="dest"/> and consumes them.</summary>
+    public int Read(Span<byte> dest)
+    {
+        int n = Math.Min(dest.Length, Readable);
+        if (n == 0) return 0;
+        int mask = _ring.Length - 1;
+        int idx = (int)(ReadOffset & (ulong)mask);
+        int first = Math.Min(n, _ring.Length - idx);
+        _ring.AsSpan(idx, first).CopyTo(dest);
+        _ring.AsSpan(0, n - first).CopyTo(dest[first..]);
+        ReadOffset += (ulong)n;
+        _received.RemoveBelow(ReadOffset);
+        return n;
+    }
+
+    /// <summary>Contiguous readable bytes without consuming (may be two segments when wrapped; returns the first).</summary>
+    public ReadOnlySpan<byte> PeekContiguous()
+    {
+        int n = Readable;
+        int mask = _ring.Length - 1;
+        int idx = (int)(ReadOffset & (ulong)mask);
+        return _ring.AsSpan(idx, Math.Min(n, _ring.Length - idx));
+    }
+
+    public void Skip(int n)
+    {
+        ReadOffset += (ulong)n;
+        _received.RemoveBelow(ReadOffset);
+    }
+}

@@ -1,0 +1,168 @@
+using OspBridge.Quic.Internal;
+
+namespace OspBridge.Quic.Transport;
+
+/// <summary>
+/// Outgoing bytes of one stream (or one CRYPTO stream), kept until acknowledged. A ring buffer indexed by
+/// stream offset holds [AckedPrefix, WriteEnd); lost ranges are queued for retransmission before new data.
+/// </summary>
+internal sealed class SendBuffer
+{
+    private byte[] _ring;
+    private readonly int _maxCapacity;
+    private readonly RangeSet _acked = new(int.MaxValue);
+    private readonly RangeSet _lost = new(int.MaxValue);
+
+    public SendBuffer(int initialCapacity, int maxCapacity)
+    {
+        _ring = new byte[RoundUp(Math.Min(initialCapacity, maxCapacity))];
+        _maxCapacity = RoundUp(maxCapacity);
+    }
+
+    private static int RoundUp(int v) => (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(v, 64));
+
+    /// <summary>Everything below this offset is acknowledged and freed.</summary>
+    public ulong AckedPrefix { get; private set; }
+    /// <summary>End of the bytes the application wrote.</summary>
+    public ulong WriteEnd { get; private set; }
+    /// <summary>Highest offset sent at least once (new data starts here).</summary>
+    public ulong SendEnd { get; private set; }
+    public bool FinWritten { get; private set; }
+    public bool FinSent { get; private set; }
+    public bool FinAcked { get; private set; }
+    private bool _finLost;
+
+    public int FreeSpace => _maxCapacity - (int)(WriteEnd - AckedPrefix);
+    public bool HasLost => !_lost.IsEmpty || _finLost;
+    public bool HasNew => SendEnd < WriteEnd || (FinWritten && !FinSent);
+    public bool HasPending => HasLost || HasNew;
+    public bool AllAcked => FinWritten && FinAcked && AckedPrefix == WriteEnd;
+
+    /// <summary>Copies as much of <paramref name="data"/> as fits; returns the count.</summary>
+    public int Write(ReadOnlySpan<byte> data)
+    {
+        if (FinWritten) return 0;
+        int n = Math.Min(data.Length, FreeSpace);
+        if (n <= 0) return 0;
+        EnsureCapacity((int)(WriteEnd - AckedPrefix) + n);
+        int mask = _ring.Length - 1;
+        int idx = (int)(WriteEnd & (ulong)mask);
+        int first = Math.Min(n, _ring.Length - idx);
+        data[..first].CopyTo(_ring.AsSpan(idx));
+        data[first..n].CopyTo(_ring);
+        WriteEnd += (ulong)n;
+        return n;
+    }
+
+    public void WriteFin() => FinWritten = true;
+
+    private void EnsureCapacity(int needed)
+    {
+        if (needed <= _ring.Length) return;
+        int cap = _ring.Length;
+        while (cap < needed) cap *= 2;
+        var n = new byte[cap];
+        // relayout [AckedPrefix, WriteEnd)
+        int len = (int)(WriteEnd - AckedPrefix);
+        CopyOut(AckedPrefix, n.AsSpan(0, len), _ring);
+        // place at offset-indexed positions in new ring
+        var relaid = new byte[cap];
+        int m = cap - 1;
+        int idx = (int)(AckedPrefix & (ulong)m);
+        int first = Math.Min(len, cap - idx);
+        n.AsSpan(0, first).CopyTo(relaid.AsSpan(idx));
+        n.AsSpan(first, len - first).CopyTo(relaid);
+        _ring = relaid;
+    }
+
+    private static void CopyOut(ulong offset, Span<byte> dest, byte[] ring)
+    {
+        int mask = ring.Length - 1;
+        int idx = (int)(offset & (ulong)mask);
+        int first = Math.Min(dest.Length, ring.Length - idx);
+        ring.AsSpan(idx, first).CopyTo(dest);
+        ring.AsSpan(0, dest.Length - first).CopyTo(dest[first..]);
+    }
+
+    /// <summary>Copies stored bytes starting at <paramref name="offset"/>.</summary>
+    public void CopyTo(ulong offset, Span<byte> dest) => CopyOut(offset, dest, _ring);
+
+    /// <summary>
+    /// Picks the next chunk to send, at most <paramref name="maxLength"/> bytes and (for new data) at most up to
+    /// <paramref name="flowLimit"/>. Returns false when nothing is sendable. A chunk may be empty with Fin set.
+    /// </summary>
+    public bool TryNextChunk(int maxLength, ulong flowLimit, out ulong offset, out int length, out bool fin, out bool isNew)
+    {
+        isNew = false;
+        if (!_lost.IsEmpty)
+        {
+            var r = _lost[0];
+            offset = r.Start;
+            length = (int)Math.Min(r.Length, (ulong)Math.Max(maxLength, 0));
+            if (length == 0) { fin = false; return false; }
+            _lost.Remove(offset, offset + (ulong)length);
+            fin = FinWritten && offset + (ulong)length == WriteEnd && (_finLost || !FinSent);
+            if (fin) { _finLost = false; FinSent = true; }
+            return true;
+        }
+        if (_finLost && SendEnd == WriteEnd)
+        {
+            offset = WriteEnd; length = 0; fin = true; _finLost = false; FinSent = true;
+            return true;
+        }
+        ulong end = Math.Min(WriteEnd, Math.Max(flowLimit, SendEnd));
+        ulong avail = end - SendEnd;
+        offset = SendEnd;
+        length = (int)Math.Min(avail, (ulong)Math.Max(maxLength, 0));
+        fin = FinWritten && !FinSent && SendEnd + (ulong)length == WriteEnd;
+        if (length == 0 && !fin) return false;
+        SendEnd += (ulong)length;
+        if (fin) FinSent = true;
+        isNew = true;
+        return true;
+    }
+
+    public void OnAcked(ulong offset, int length, bool fin)
+    {
+        if (fin) FinAcked = true;
+        if (length == 0) return;
+        ulong end = offset + (ulong)length;
+        if (end <= AckedPrefix) return;
+        _acked.Add(Math.Max(offset, AckedPrefix), end);
+        _lost.Remove(offset, end);
+        if (!_acked.IsEmpty && _acked.Min <= AckedPrefix)
+        {
+            AckedPrefix = _acked[0].End;
+            _acked.RemoveAt(0);
+        }
+    }
+
+    public void OnLost(ulong offset, int length, bool fin)
+    {
+        if (fin && !FinAcked) _finLost = true;
+        ulong start = Math.Max(offset, AckedPrefix), end = offset + (ulong)length;
+        if (end <= start) return;
+        // add minus already-acked ranges
+        ulong cur = start;
+        for (int i = 0; i < _acked.Count && cur < end; i++)
+        {
+            var a = _acked[i];
+            if (a.End <= cur) continue;
+            if (a.Start >= end) break;
+            if (a.Start > cur) _lost.Add(cur, a.Start);
+            cur = Math.Max(cur, a.End);
+        }
+        if (cur < end) _lost.Add(cur, end);
+    }
+
+    /// <summary>Drops everything (stream reset).</summary>
+    public void Discard()
+    {
+        _lost.Clear();
+        _acked.Clear();
+        _finLost = false;
+        AckedPrefix = WriteEnd;
+        SendEnd = WriteEnd;
+        FinWritten = true; FinSent = true; FinAcked = true;
+    }
+}

@@ -1,0 +1,150 @@
+using System.Net;
+using OspBridge.Net.Dns;
+using OspBridge.Net.Mdns;
+
+namespace OspBridge.Net.Tests.Mdns;
+
+public sealed class MdnsQuerierTests
+{
+    private static readonly MdnsResponderOptions ShortTtl = new()
+    {
+        HostRecordTtl = TimeSpan.FromSeconds(10),
+        OtherRecordTtl = TimeSpan.FromSeconds(20),
+    };
+
+    [Fact]
+    public void ContinuousQuerying_BacksOffExponentially_To60Minutes()
+    {
+        var sim = new MdnsSim(1);
+        var q = sim.Nodes[0].Querier;
+        q.Browse(MdnsSim.Type, sim.Now);
+        sim.RunFor(TimeSpan.FromHours(5));
+        var times = sim.Nodes[0].Sent.Where(s => s.Msg.Questions.Any(x => x.Type == DnsRecordType.PTR)).Select(s => s.At).ToList();
+        Assert.InRange(times[0], TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(120));
+        var gaps = times.Zip(times.Skip(1), (a, b) => b - a).ToList();
+        for (int i = 0; i < 12; i++) Assert.Equal(TimeSpan.FromSeconds(1 << i), gaps[i]); // 1 s, 2 s, ... 2048 s
+        Assert.Equal(TimeSpan.FromMinutes(60), gaps[12]);  // capped
+        Assert.All(gaps.Skip(12), g => Assert.Equal(TimeSpan.FromMinutes(60), g));
+    }
+
+    [Fact]
+    public void ResponderKilled_RefreshQueriesAt80To97Percent_ThenExpiry()
+    {
+        var sim = new MdnsSim(2, ro: ShortTtl);
+        sim.AddService(sim.Nodes[0], "TV", 1000, "tv.local");
+        sim.Nodes[1].Querier.Browse(MdnsSim.Type, sim.Now);
+        sim.RunFor(TimeSpan.FromSeconds(4));
+        Assert.Single(sim.Nodes[1].Querier.Services);
+        var lastHeard = sim.Nodes[0].Sent.Last(s => s.Msg.IsResponse && s.Msg.Answers.Concat(s.Msg.Additionals).Any(r => r is SrvRecord)).At + TimeSpan.FromMilliseconds(1);
+        sim.Nodes[0].Alive = false; // SIGKILL: no goodbye
+        int before = sim.Nodes[1].Sent.Count;
+        sim.RunFor(TimeSpan.FromSeconds(30));
+
+        // SRV (TTL 10 s) refresh queries at 80, 85, 90, 95 % (+0–2 %) of the TTL.
+        var srvQueries = sim.Nodes[1].Sent.Skip(before)
+            .Where(s => s.Msg.Questions.Any(x => x.Type == DnsRecordType.SRV)).Select(s => (s.At - lastHeard).TotalSeconds).ToList();
+        Assert.True(srvQueries.Count >= 4, $"refresh queries: {string.Join(", ", srvQueries)}");
+        double[] expected = [8.0, 8.5, 9.0, 9.5];
+        for (int i = 0; i < 4; i++) Assert.InRange(srvQueries[i], expected[i], expected[i] + 0.2 + 0.001);
+
+        var removed = Assert.Single(sim.Nodes[1].QuerierEvents, e => e.Ev.Kind == MdnsQuerierEventKind.ServiceRemoved);
+        Assert.InRange((removed.At - lastHeard).TotalSeconds, 9.99, 10.01); // SRV/A expired at 100 % of 10 s
+        Assert.Empty(sim.Nodes[1].Querier.Services);
+    }
+
+    [Fact]
+    public void LiveResponder_AnswersRefreshes_ServiceNeverRemoved()
+    {
+        var sim = new MdnsSim(2, ro: ShortTtl);
+        sim.AddService(sim.Nodes[0], "TV", 1000, "tv.local");
+        sim.Nodes[1].Querier.Browse(MdnsSim.Type, sim.Now);
+        sim.RunFor(TimeSpan.FromSeconds(200)); // 20 host TTLs
+        Assert.Single(sim.Nodes[1].Querier.Services);
+        Assert.DoesNotContain(sim.Nodes[1].QuerierEvents, e => e.Ev.Kind == MdnsQuerierEventKind.ServiceRemoved);
+        Assert.Single(sim.Nodes[1].QuerierEvents, e => e.Ev.Kind == MdnsQuerierEventKind.ServiceAdded);
+    }
+
+    [Fact]
+    public void DiscoveryWithLoss_StillResolves()
+    {
+        var sim = new MdnsSim(2, seed: 3);
+        var rnd = new Random(5);
+        sim.Drop = (_, _, _) => rnd.NextDouble() < 0.3;
+        sim.AddService(sim.Nodes[0], "TV", 1000, "tv.local");
+        sim.Nodes[1].Querier.Browse(MdnsSim.Type, sim.Now);
+        sim.RunFor(TimeSpan.FromSeconds(20));
+        var s = Assert.Single(sim.Nodes[1].Querier.Services);
+        Assert.Equal(1000, s.Port);
+        Assert.Equal(IPAddress.Parse("10.0.0.1"), Assert.Single(s.Addresses));
+    }
+
+    [Fact]
+    public void ResolveHost_UuidLocal_ReturnsAddresses()
+    {
+        var sim = new MdnsSim(2);
+        var name = DnsName.Parse("0f2d7c1e-3b7a-4f3e-9c61-5a2b8e9d0a11.local");
+        sim.Nodes[0].Responder.AddHost(name, [IPAddress.Parse("10.0.0.1"), IPAddress.Parse("fe80::1")], sim.Now);
+        sim.RunFor(TimeSpan.FromSeconds(2));
+        var t0 = sim.Now;
+        sim.Nodes[1].Querier.ResolveHost(name, sim.Now);
+        sim.RunFor(TimeSpan.FromSeconds(1));
+        var ev = Assert.Single(sim.Nodes[1].QuerierEvents, e => e.Ev.Kind == MdnsQuerierEventKind.HostAddressesChanged);
+        Assert.True(ev.At - t0 < TimeSpan.FromMilliseconds(10));
+        Assert.Contains(IPAddress.Parse("10.0.0.1"), ev.Ev.Addresses!);
+        Assert.Contains(ev.Ev.Addresses!, a => a.IsIPv6LinkLocal && a.ScopeId == 1); // scope = interface index
+    }
+
+    [Fact]
+    public void Cache_IsBoundedPerResponderAndOverall()
+    {
+        var q = new MdnsQuerier(1, new MdnsQuerierOptions { MaxRecordsPerResponder = 50, MaxCacheRecords = 120 });
+        var now = TimeSpan.Zero;
+        for (int src = 1; src <= 5; src++)
+        {
+            for (int batch = 0; batch < 10; batch++)
+            {
+                var m = new DnsMessage { Header = new DnsHeader(0, DnsHeader.ResponseFlag | DnsHeader.AuthoritativeFlag) };
+                for (int i = 0; i < 20; i++)
+                    m.Answers.Add(new ARecord(DnsName.Parse($"h{src}-{batch}-{i}.local"), IPAddress.Parse($"10.1.{src}.{i + 1}"), 120));
+                q.Receive(m.Encode(), new IPEndPoint(IPAddress.Parse($"10.0.0.{src}"), 5353), now);
+            }
+        }
+        Assert.Equal(120, q.CachedRecordCount);
+        Assert.Equal(5 * 200 - 120, q.DroppedRecords);
+    }
+
+    [Fact]
+    public void CacheFlush_ExpiresOlderRecordsAfterOneSecond()
+    {
+        var q = new MdnsQuerier(1);
+        var name = DnsName.Parse("h.local");
+        q.ResolveHost(name, TimeSpan.Zero);
+        var src = new IPEndPoint(IPAddress.Parse("10.0.0.1"), 5353);
+        DnsMessage Resp(string addr)
+        {
+            var m = new DnsMessage { Header = new DnsHeader(0, DnsHeader.ResponseFlag) };
+            m.Answers.Add(new ARecord(name, IPAddress.Parse(addr), 120, cacheFlush: true));
+            return m;
+        }
+        q.Receive(Resp("10.0.0.1"), src, TimeSpan.Zero);
+        q.Receive(Resp("10.0.0.2"), src, TimeSpan.FromSeconds(5));
+        Assert.Equal(2, q.GetAddresses(name, TimeSpan.FromSeconds(5.5)).Count);
+        q.HandleTimeout(TimeSpan.FromSeconds(6.01));
+        Assert.Equal([IPAddress.Parse("10.0.0.2")], q.GetAddresses(name, TimeSpan.FromSeconds(6.01)));
+    }
+
+    [Fact]
+    public void KnownAnswers_AreIncludedInContinuousQueries()
+    {
+        var sim = new MdnsSim(2);
+        sim.AddService(sim.Nodes[0], "TV", 1000, "tv.local");
+        sim.Nodes[1].Querier.Browse(MdnsSim.Type, sim.Now);
+        sim.RunFor(TimeSpan.FromSeconds(10));
+        int responderSent = sim.Nodes[0].Sent.Count;
+        var lastQuery = sim.Nodes[1].Sent.Last(s => s.Msg.Questions.Any(x => x.Type == DnsRecordType.PTR));
+        Assert.Contains(lastQuery.Msg.Answers, r => r is PtrRecord p && p.Target.Labels[0] == "TV");
+        sim.RunFor(TimeSpan.FromSeconds(20));
+        // With the known answer in the query the responder stays silent.
+        Assert.Equal(responderSent, sim.Nodes[0].Sent.Count);
+    }
+}
