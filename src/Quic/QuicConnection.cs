@@ -156,7 +156,7 @@ public sealed partial class QuicConnection : IAsyncDisposable
         return new QuicConnection { _endpoint = endpoint, _peerAddress = copy, RemoteEndPoint = ep };
     }
 
-    internal void InitInbound(QuicServerConnectionOptions options, in AcceptInfo info, RetryTokens? _)
+    internal void InitInbound(QuicServerConnectionOptions options, in AcceptInfo info, byte[] statelessResetKey)
     {
         options.ValidateCommon();
         if (options.ConnectionIdLength is not (0 or 8)) throw new ArgumentException("listener connections use 8-byte or zero-length connection IDs");
@@ -166,6 +166,7 @@ public sealed partial class QuicConnection : IAsyncDisposable
             ?? throw new ArgumentException("ServerAuthenticationOptions.ServerCertificate (X509Certificate2 with private key) is required");
         _options = options;
         var core = CoreOptionsFrom(options, isClient: false);
+        core.StatelessResetKey = statelessResetKey;
         _core = ServerAccept.CreateServer(core, tp => TlsMapping.Create(new QuicTlsOptions
         {
             IsClient = false,
