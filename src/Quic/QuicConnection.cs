@@ -205,6 +205,35 @@ public sealed partial class QuicConnection : IAsyncDisposable
         Wake();
     }
 
+    /// <summary>
+    /// Receive-thread fast path: processes the datagram under the connection lock right away and, when the socket
+    /// has nothing more queued, flushes (ACKs, data freed by the ACKs) without a thread hop to the loop.
+    /// </summary>
+    internal void DeliverInline(byte[] buffer, int length, bool moreQueued, byte[] batch)
+    {
+        if (_disposed || _loop is null) { ArrayPool<byte>.Shared.Return(buffer); return; }
+        bool wake = false;
+        lock (Sync)
+        {
+            if (_core.State == CoreState.Closed) { ArrayPool<byte>.Shared.Return(buffer); return; }
+            var now = Now;
+            _core.SetNow(now);
+            _core.ReceiveDatagram(buffer.AsSpan(0, length), now);
+            _lastActivity = now;
+            if (!moreQueued || ++_inlineSinceFlush >= 32)
+            {
+                _inlineSinceFlush = 0;
+                Flush(batch, _endpoint.GsoSegmentSize, now);
+                ProcessEvents();
+                wake = true; // the loop re-arms its timer
+            }
+        }
+        ArrayPool<byte>.Shared.Return(buffer);
+        if (wake) Wake();
+    }
+
+    private int _inlineSinceFlush;
+
     internal void Wake()
     {
         if (_wake.CurrentCount == 0) _wake.Release();
