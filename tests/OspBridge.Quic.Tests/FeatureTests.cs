@@ -186,3 +186,26 @@ public class FeatureTests
         Assert.False(pair.Client.SendDatagram([1, 2, 3]));
     }
 }
+
+public class StatelessResetTests
+{
+    [Fact]
+    public void ServerThatLostState_ResetsTheClient()
+    {
+        var key = new byte[32];
+        var pair = new CorePair(serverOptions: new CoreOptions { StatelessResetKey = key });
+        Assert.True(pair.Handshake());
+        pair.RunUntil(() => false, TimeSpan.FromMilliseconds(100)); // NEW_CONNECTION_IDs carry reset tokens
+        // the server "reboots": it answers the client's next 1-RTT packet with a stateless reset
+        long id = pair.Client.OpenStream(true);
+        pair.Client.StreamWrite(id, new byte[100], true);
+        var buf = new byte[1500];
+        Assert.True(pair.Client.TryWriteDatagram(buf, pair.Now, out int n));
+        var reset = new byte[64];
+        int rl = ServerAccept.StatelessResetFor(buf.AsSpan(0, n), key, 8, reset);
+        Assert.InRange(rl, 21, n - 1);
+        pair.Client.ReceiveDatagram(reset.AsSpan(0, rl), pair.Now);
+        Assert.Equal(CoreState.Closed, pair.Client.State);
+        Assert.Contains("stateless reset", pair.Client.CloseReason!.Message);
+    }
+}

@@ -58,7 +58,10 @@ public sealed class MdnsService : IAsyncDisposable
     private readonly Dictionary<DnsName, List<TaskCompletionSource<IReadOnlyList<IPAddress>>>> _hostWaiters = [];
     private readonly Dictionary<int, Publication> _publications = [];
     private readonly List<Task> _tasks = [];
+    private const int MaxQueuedDatagrams = 1024;
     private Task _loop = Task.CompletedTask;
+    private int _queuedDatagrams;
+    private long _droppedDatagrams;
     private int _nextPublication = 1;
     private bool _disposed;
 
@@ -68,6 +71,9 @@ public sealed class MdnsService : IAsyncDisposable
         _time = time;
         _t0 = time.GetTimestamp();
     }
+
+    /// <summary>Datagrams dropped because the loop was behind by more than 1024 datagrams.</summary>
+    public long DroppedDatagrams => Interlocked.Read(ref _droppedDatagrams);
 
     /// <summary>The interfaces in use.</summary>
     public IReadOnlyList<NetInterface> Interfaces => _links.Select(l => l.Interface).ToList();
@@ -196,10 +202,26 @@ public sealed class MdnsService : IAsyncDisposable
         _merged.Values.Select(Merge).ToList());
 
     /// <summary>
-    /// Resolves a <c>.local</c> host name (A/AAAA) with mDNS queries on every interface. Completes with the
-    /// first non-empty address set; with an empty list after <paramref name="timeout"/>.
+    /// Resolves a <c>.local</c> host name (A/AAAA) with mDNS queries on every interface. Once the first
+    /// address arrives it waits <see cref="ResolveSettleTime"/> more (many responders send A and AAAA in
+    /// separate packets) and returns every address known by then; an empty list after <paramref name="timeout"/>.
     /// </summary>
     public async Task<IReadOnlyList<IPAddress>> ResolveHostAsync(DnsName hostName, TimeSpan timeout, CancellationToken ct = default)
+    {
+        var first = await ResolveFirstAsync(hostName, timeout, ct).ConfigureAwait(false);
+        if (first.Count == 0) return first;
+        await Task.Delay(ResolveSettleTime, _time, ct).ConfigureAwait(false);
+        return await InvokeAsync<IReadOnlyList<IPAddress>>(now =>
+        {
+            var all = _links.SelectMany(l => l.Querier.GetAddresses(hostName, now)).Distinct().ToList();
+            return all.Count > 0 ? all : first;
+        }).ConfigureAwait(false);
+    }
+
+    /// <summary>How long <see cref="ResolveHostAsync"/> keeps listening after the first address (150 ms).</summary>
+    public static TimeSpan ResolveSettleTime { get; } = TimeSpan.FromMilliseconds(150);
+
+    private async Task<IReadOnlyList<IPAddress>> ResolveFirstAsync(DnsName hostName, TimeSpan timeout, CancellationToken ct)
     {
         var tcs = new TaskCompletionSource<IReadOnlyList<IPAddress>>(TaskCreationOptions.RunContinuationsAsynchronously);
         await InvokeAsync(now =>
@@ -289,8 +311,16 @@ public sealed class MdnsService : IAsyncDisposable
                 continue;
             }
             var from = r.From;
+            // Bounded backlog: under a flood, datagrams beyond MaxQueuedDatagrams are dropped, not buffered.
+            if (Interlocked.Increment(ref _queuedDatagrams) > MaxQueuedDatagrams)
+            {
+                Interlocked.Decrement(ref _queuedDatagrams);
+                Interlocked.Increment(ref _droppedDatagrams);
+                continue;
+            }
             Post(now =>
             {
+                Interlocked.Decrement(ref _queuedDatagrams);
                 link.Responder.Receive(msg!, from, now);
                 link.Querier.Receive(msg!, from, now);
             });

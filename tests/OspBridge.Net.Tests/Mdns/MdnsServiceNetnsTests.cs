@@ -76,4 +76,56 @@ public sealed class MdnsServiceNetnsTests(ITestOutputHelper output)
         }
         guard.AssertNoLeak();
     }
+
+    [Fact]
+    public async Task Loopback_MulticastIsEnabledOnLo_TwoServicesResolveEachOther()
+    {
+        await using var lan = await NetnsLan.CreateAsync(1);
+        var h = lan.Hosts[0];
+        var before = await h.RunAsync("ip", ["-o", "link", "show", "lo"], TimeSpan.FromSeconds(10));
+        Assert.DoesNotContain("MULTICAST", before.StandardOutput, StringComparison.Ordinal);
+        await using var a = h.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Interfaces = ["lo"], Log = output.WriteLine }));
+        await using var b = h.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Interfaces = ["lo"] }));
+        var after = await h.RunAsync("ip", ["-o", "link", "show", "lo"], TimeSpan.FromSeconds(10));
+        Assert.Contains("MULTICAST", after.StandardOutput, StringComparison.Ordinal);
+        await a.PublishHostAsync(DnsName.Parse("loop-test.local"));
+        var addrs = await b.ResolveHostAsync(DnsName.Parse("loop-test.local"), TimeSpan.FromSeconds(5));
+        Assert.Contains(IPAddress.Loopback, addrs);
+    }
+
+    [Fact]
+    public async Task LegacyUnicastQuery_FromEphemeralPort_GetsUnicastReplyWithSameId()
+    {
+        using var guard = ExternalTrafficGuard.Start();
+        await using var lan = await NetnsLan.CreateAsync(2);
+        await using var responder = lan.Hosts[0].RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Interfaces = ["eth0"] }));
+        int pub = await responder.PublishHostAsync(DnsName.Parse("legacy-target.local"));
+        for (int i = 0; i < 100 && !await responder.IsEstablishedAsync(pub); i++) await Task.Delay(20);
+
+        // A plain DNS client (like a resolver library): ephemeral port, query to the group, waits for unicast.
+        using var client = lan.Hosts[1].RunInNamespace(() =>
+        {
+            var s = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Dgram, System.Net.Sockets.ProtocolType.Udp);
+            s.Bind(new IPEndPoint(lan.Hosts[1].IPv4, 0));
+            s.ReceiveTimeout = 3000;
+            return s;
+        });
+        var q = new DnsMessage { Header = new DnsHeader(0xBEEF, 0) };
+        q.Questions.Add(new DnsQuestion(DnsName.Parse("legacy-target.local"), DnsRecordType.A));
+        client.SendTo(q.Encode(), new IPEndPoint(MdnsConstants.IPv4Group, 5353));
+        var buf = new byte[1500];
+        EndPoint from = new IPEndPoint(IPAddress.Any, 0);
+        int n = client.ReceiveFrom(buf, ref from);
+        var reply = DnsMessage.Parse(buf.AsSpan(0, n));
+        Assert.Equal(lan.Hosts[0].IPv4, ((IPEndPoint)from).Address);
+        Assert.Equal(5353, ((IPEndPoint)from).Port);
+        Assert.Equal(0xBEEF, reply.Header.Id);
+        Assert.True(reply.IsResponse);
+        Assert.Equal("legacy-target.local", Assert.Single(reply.Questions).Name.ToString());
+        var a = Assert.IsType<ARecord>(Assert.Single(reply.Answers));
+        Assert.Equal(lan.Hosts[0].IPv4, a.Address);
+        Assert.True(a.Ttl <= 10);
+        Assert.False(a.CacheFlush);
+        guard.AssertNoLeak();
+    }
 }
