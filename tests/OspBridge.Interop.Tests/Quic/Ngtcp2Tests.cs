@@ -140,6 +140,28 @@ public sealed class Ngtcp2Tests : IDisposable
     }
 
     [Fact]
+    public async Task Gtlsclient_posts_to_our_server_and_gets_the_body_echoed()
+    {
+        string gtlsclient = Tool("gtlsclient");
+        await using var server = await Http3Server.StartAsync(new Http3ServerOptions
+        {
+            ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
+            Certificate = QuicTls.CreateSelfSignedCertificate("localhost"),
+        });
+        int port = server.LocalEndPoint.Port;
+        string upload = Path.Combine(_dir, "upload.bin");
+        var data = new byte[2_000_000];
+        new Random(17).NextBytes(data);
+        await File.WriteAllBytesAsync(upload, data);
+        string dl = Directory.CreateDirectory(Path.Combine(_dir, "dl")).FullName;
+        var (code, output) = await RunAsync(gtlsclient,
+            ["-q", "--download=" + dl, "--exit-on-all-streams-close", "--timeout=30s", "-m", "POST", "-d", upload, "127.0.0.1", port.ToString(), $"https://127.0.0.1:{port}/echo"],
+            TimeSpan.FromSeconds(90));
+        Assert.True(code == 0, $"gtlsclient exit {code}: {Tail(output)}");
+        Assert.Equal(data, await File.ReadAllBytesAsync(Path.Combine(dl, "echo")));
+    }
+
+    [Fact]
     public async Task Gtlsclient_downloads_through_our_retry()
     {
         string gtlsclient = Tool("gtlsclient");
