@@ -156,7 +156,7 @@ public sealed partial class QuicConnection : IAsyncDisposable
         return new QuicConnection { _endpoint = endpoint, _peerAddress = copy, RemoteEndPoint = ep };
     }
 
-    internal void InitInbound(QuicServerConnectionOptions options, in AcceptInfo info, RetryTokens? _)
+    internal void InitInbound(QuicServerConnectionOptions options, in AcceptInfo info, byte[] statelessResetKey)
     {
         options.ValidateCommon();
         if (options.ConnectionIdLength is not (0 or 8)) throw new ArgumentException("listener connections use 8-byte or zero-length connection IDs");
@@ -166,6 +166,7 @@ public sealed partial class QuicConnection : IAsyncDisposable
             ?? throw new ArgumentException("ServerAuthenticationOptions.ServerCertificate (X509Certificate2 with private key) is required");
         _options = options;
         var core = CoreOptionsFrom(options, isClient: false);
+        core.StatelessResetKey = statelessResetKey;
         _core = ServerAccept.CreateServer(core, tp => TlsMapping.Create(new QuicTlsOptions
         {
             IsClient = false,
@@ -203,6 +204,35 @@ public sealed partial class QuicConnection : IAsyncDisposable
         _inbound.Enqueue((buffer, length));
         Wake();
     }
+
+    /// <summary>
+    /// Receive-thread fast path: processes the datagram under the connection lock right away and, when the socket
+    /// has nothing more queued, flushes (ACKs, data freed by the ACKs) without a thread hop to the loop.
+    /// </summary>
+    internal void DeliverInline(byte[] buffer, int length, bool moreQueued, byte[] batch)
+    {
+        if (_disposed || _loop is null) { ArrayPool<byte>.Shared.Return(buffer); return; }
+        bool wake = false;
+        lock (Sync)
+        {
+            if (_core.State == CoreState.Closed) { ArrayPool<byte>.Shared.Return(buffer); return; }
+            var now = Now;
+            _core.SetNow(now);
+            _core.ReceiveDatagram(buffer.AsSpan(0, length), now);
+            _lastActivity = now;
+            if (!moreQueued || ++_inlineSinceFlush >= 32)
+            {
+                _inlineSinceFlush = 0;
+                Flush(batch, _endpoint.GsoSegmentSize, now);
+                ProcessEvents();
+                wake = true; // the loop re-arms its timer
+            }
+        }
+        ArrayPool<byte>.Shared.Return(buffer);
+        if (wake) Wake();
+    }
+
+    private int _inlineSinceFlush;
 
     internal void Wake()
     {

@@ -18,6 +18,8 @@ public sealed class QuicListener : IAsyncDisposable
     private readonly byte[] _response = new byte[1500];
     private readonly HashSet<QuicConnection> _pending = new();
     private bool _disposed;
+    private readonly byte[] _resetKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+    private int _resetsSent;
 
     private QuicListener(QuicListenerOptions options)
     {
@@ -68,6 +70,12 @@ public sealed class QuicListener : IAsyncDisposable
         if (_disposed) return false;
         var data = buffer.AsSpan(0, length);
         var address = from.Buffer.Span[..from.Size];
+        if ((data[0] & 0x80) == 0)
+        {
+            int rl0 = ServerAccept.StatelessResetFor(data, _resetKey, CidLengthForRouting, _response);
+            if (rl0 > 0 && Interlocked.Increment(ref _resetsSent) < 100_000) _endpoint.Send(_response.AsSpan(0, rl0), from);
+            return false;
+        }
         var decision = ServerAccept.Inspect(data, _retry, address, QuicConnection.Now, CidLengthForRouting, _response, out int rl, out var info);
         if (decision is AcceptDecision.Retry or AcceptDecision.VersionNegotiation)
         {
@@ -87,7 +95,7 @@ public sealed class QuicListener : IAsyncDisposable
                 if (!_accepted.Writer.TryWrite(c)) _ = c.DisposeAsync().AsTask();
             };
             lock (_pending) _pending.Add(conn);
-            conn.InitInbound(opts, info, _retry);
+            conn.InitInbound(opts, info, _resetKey);
         }
         catch (Exception)
         {

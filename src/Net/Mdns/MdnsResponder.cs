@@ -80,10 +80,16 @@ public sealed class MdnsResponder
     }
 
     /// <summary>Replaces a service's TXT record and re-announces it.</summary>
-    public void UpdateServiceTxt(int id, TxtProperties txt, TimeSpan now)
+    public void UpdateServiceTxt(int id, TxtProperties txt, TimeSpan now) => UpdateService(id, txt, null, now);
+
+    /// <summary>
+    /// Replaces a service's TXT record and/or SRV target host and re-announces (cache-flush replaces the old
+    /// records at listeners; the instance name is unchanged, so no new probing is needed).
+    /// </summary>
+    public void UpdateService(int id, TxtProperties? txt, DnsName? hostName, TimeSpan now)
     {
         var e = Find(id) as ServiceEntry ?? throw new NetException(NetError.InvalidState, $"no service registration {id}");
-        e.Registration = e.Registration with { Txt = txt };
+        e.Registration = e.Registration with { Txt = txt ?? e.Registration.Txt, HostName = hostName ?? e.Registration.HostName };
         e.Build(this);
         if (e.State != EntryState.Probing) Reannounce(e, now);
     }

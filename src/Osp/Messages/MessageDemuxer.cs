@@ -166,7 +166,8 @@ public sealed class MessageStream : IDisposable
                 int end;
                 try
                 {
-                    end = _scanner.Advance(body.Span);
+                    // Scan at most the size limit: a larger message is refused without looking further.
+                    end = _scanner.Advance(body.Span[..Math.Min(body.Length, _demuxer.Options.MaxMessageSize)]);
                 }
                 catch (CborException e)
                 {

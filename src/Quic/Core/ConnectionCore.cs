@@ -150,6 +150,7 @@ internal sealed partial class ConnectionCore
     {
         while (_tls.TryGetOutput(out var o))
         {
+            if (PeerParameters is null && !_tls.PeerTransportParameters.IsEmpty) ApplyPeerParameters();
             switch (o.Kind)
             {
                 case TlsOutputKind.CryptoData:

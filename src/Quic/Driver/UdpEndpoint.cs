@@ -22,6 +22,7 @@ internal sealed class UdpEndpoint : IDisposable
     private volatile bool _disposed;
     private readonly int _localCidLength;
     private int _gsoSegment;
+    private readonly byte[] _batch;
 
     public UdpEndpoint(IPEndPoint bind, int localCidLength, IPEndPoint? connectTo, int segmentSize)
     {
@@ -42,6 +43,7 @@ internal sealed class UdpEndpoint : IDisposable
             }
             catch (SocketException) { _gsoSegment = 0; }
         }
+        _batch = new byte[Math.Max(_gsoSegment, 1500) * (_gsoSegment > 0 ? MaxGsoSegments : 1)];
         _receiver = new Thread(ReceiveLoop) { IsBackground = true, Name = "quic-udp-recv" };
     }
 
@@ -98,9 +100,9 @@ internal sealed class UdpEndpoint : IDisposable
                 return;
             }
             if (n <= 0) { ArrayPool<byte>.Shared.Return(buf); continue; }
-            if (Single is { } s) { s.EnqueueDatagram(buf, n); continue; }
+            if (Single is { } s) { s.DeliverInline(buf, n, _socket.Available > 0, _batch); continue; }
             var target = Route(buf.AsSpan(0, n), address);
-            if (target is not null) { target.EnqueueDatagram(buf, n); continue; }
+            if (target is not null) { target.DeliverInline(buf, n, _socket.Available > 0, _batch); continue; }
             if (OnUnrouted is null || !OnUnrouted(buf, n, address)) ArrayPool<byte>.Shared.Return(buf);
         }
     }

@@ -261,7 +261,8 @@ public sealed class IceAgent
             {
                 var deadline = _checkingStartedAt + _options.CheckingTimeout;
                 if (deadline < t) t = deadline;
-                if (_firstValidAt is { } fv && Role == IceRole.Controlling && fv + _options.NominationDelay < t) t = fv + _options.NominationDelay;
+                if (_firstValidAt is { } fv && Role == IceRole.Controlling && !_options.Lite && !NominationUnderWay && fv + _options.NominationDelay < t)
+                    t = fv + _options.NominationDelay;
             }
             if (SelectedPair is not null && State is IceConnectionState.Connected or IceConnectionState.Completed or IceConnectionState.Disconnected)
             {
@@ -284,9 +285,10 @@ public sealed class IceAgent
             if (tx.Consent || tx.Transmissions >= _options.MaxTransmissions)
             {
                 _transactions.Remove(id);
-                if (!tx.Consent && tx.Pair.State == IceCandidatePairState.InProgress)
+                if (!tx.Consent && (tx.Pair.State == IceCandidatePairState.InProgress || tx.UseCandidate))
                 {
                     tx.Pair.State = IceCandidatePairState.Failed;
+                    tx.Pair.NominateOnSuccess = false;
                 }
                 continue;
             }
@@ -416,7 +418,7 @@ public sealed class IceAgent
 
     private void MaybeNominate(TimeSpan now)
     {
-        if (_pairs.Any(p => p.NominateOnSuccess && p.State is IceCandidatePairState.InProgress or IceCandidatePairState.Waiting)) return;
+        if (NominationUnderWay) return;
         var best = _pairs.Where(p => p.State == IceCandidatePairState.Succeeded).MaxBy(p => p.Priority);
         if (best is null) return;
         bool betterPending = _pairs.Any(p => p.Priority > best.Priority && p.State is IceCandidatePairState.Waiting or IceCandidatePairState.InProgress or IceCandidatePairState.Frozen);
@@ -424,6 +426,8 @@ public sealed class IceAgent
         best.NominateOnSuccess = true;
         Trigger(best, now);
     }
+
+    private bool NominationUnderWay => _pairs.Any(p => p.NominateOnSuccess && p.State != IceCandidatePairState.Failed);
 
     private static UInt128 Key(ReadOnlySpan<byte> txid) =>
         new(BinaryPrimitives.ReadUInt32BigEndian(txid), BinaryPrimitives.ReadUInt64BigEndian(txid[4..]));

@@ -25,12 +25,15 @@ public sealed partial class SctpAssociation
     private uint _peerCumTsn;
     private uint _highestRxTsn;
     private long _rxBuffered;
+    private long _rxUndrained;
     private bool _dataInPacket;
     private bool _sackNeeded;
     private bool _sackDueNow;
     private int _packetsSinceSack;
     private TimeSpan? _delayedSack;
     private uint _lastAdvertisedRwnd;
+
+    internal uint PeerCumulativeTsn => _peerCumTsn;
 
     /// <summary>Bytes received and held (in reassembly, waiting for order, or in undrained events); bounded by the receive window.</summary>
     public long ReceiveBufferUsed => _rxBuffered;
@@ -64,7 +67,10 @@ public sealed partial class SctpAssociation
             return; // too far ahead to track
         }
         int len = d.Payload.Length;
-        if (_rxBuffered + len > _o.ReceiveWindow && !(tsn == _peerCumTsn + 1 && _rxBuffered + len <= 2L * _o.ReceiveWindow))
+        // Over the window the chunk is dropped, unless it is the one hole that blocks chunks held for reassembly
+        // (otherwise a window full of out-of-order chunks could never drain); hard cap 2x the window.
+        bool unblocks = tsn == _peerCumTsn + 1 && SerialNumber.Gt(_highestRxTsn, tsn) && _rxBuffered > _rxUndrained;
+        if (_rxBuffered + len > _o.ReceiveWindow && !(unblocks && _rxBuffered + len <= 2L * _o.ReceiveWindow))
         {
             _sackDueNow = true; // window full: drop; the peer learns our window from the SACK
             return;
@@ -257,13 +263,13 @@ public sealed partial class SctpAssociation
     {
         if (unordered)
         {
-            _events.Enqueue(new SctpEvent(SctpEventKind.MessageReceived, streamId, ppid, data, true));
+            EnqueueMessage(new SctpEvent(SctpEventKind.MessageReceived, streamId, ppid, data, true));
             return;
         }
         var s = In(streamId);
         if (ssn == s.NextSsn)
         {
-            _events.Enqueue(new SctpEvent(SctpEventKind.MessageReceived, streamId, ppid, data));
+            EnqueueMessage(new SctpEvent(SctpEventKind.MessageReceived, streamId, ppid, data));
             s.NextSsn++;
             DrainPending(streamId, s);
         }
@@ -281,11 +287,17 @@ public sealed partial class SctpAssociation
         }
     }
 
+    private void EnqueueMessage(in SctpEvent e)
+    {
+        _rxUndrained += e.Data!.Length;
+        _events.Enqueue(e);
+    }
+
     private void DrainPending(ushort streamId, InStream s)
     {
         while (s.Pending is { Count: > 0 } p && p.Remove(s.NextSsn, out var m))
         {
-            _events.Enqueue(new SctpEvent(SctpEventKind.MessageReceived, streamId, m.Ppid, m.Data));
+            EnqueueMessage(new SctpEvent(SctpEventKind.MessageReceived, streamId, m.Ppid, m.Data));
             s.NextSsn++;
         }
     }
@@ -414,7 +426,7 @@ public sealed partial class SctpAssociation
             {
                 if (p.Remove(s.NextSsn, out var m))
                 {
-                    _events.Enqueue(new SctpEvent(SctpEventKind.MessageReceived, sid, m.Ppid, m.Data));
+                    EnqueueMessage(new SctpEvent(SctpEventKind.MessageReceived, sid, m.Ppid, m.Data));
                 }
                 s.NextSsn++;
             }

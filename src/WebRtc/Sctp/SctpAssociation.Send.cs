@@ -38,6 +38,11 @@ public sealed partial class SctpAssociation
     private TimeSpan? _t3;
     private bool _sendForwardTsn;
 
+    internal uint CumulativeAckTsn => _cumAckTsn;
+    internal uint NextTsn => _nextTsn;
+    internal int OutstandingChunks => _inflight.Count;
+    internal uint AdvancedPeerAckPoint => _advancedPeerAckPoint;
+
     /// <summary>Bytes of user messages not yet handed to the network (all streams).</summary>
     public long BufferedAmount => _unsentTotal;
 

@@ -172,10 +172,15 @@ public sealed partial class SctpAssociation
         if (e.Kind == SctpEventKind.MessageReceived && e.Data is { } d)
         {
             _rxBuffered -= d.Length;
+            _rxUndrained -= d.Length;
             MaybeWindowUpdate();
         }
         return true;
     }
+
+    internal uint LocalTag => _localTag;
+
+    internal SctpEventKind? PeekEventKind() => _events.TryPeek(out var e) ? e.Kind : null;
 
     /// <summary>Events waiting in <see cref="TryGetEvent"/>.</summary>
     public int PendingEventCount => _events.Count;
@@ -390,9 +395,10 @@ public sealed partial class SctpAssociation
         var p = buffer.AsSpan(SctpCommonHeader.Length + 4 + InitChunk.FixedLength);
         Span<byte> c = stackalloc byte[StateCookie.Length];
         cookie.Write(c, _cookieKey);
+        // Parameter order keeps the last one unpadded, so the chunk length needs no padding rule (RFC 9260 §3.2).
         int plen = StateCookieParameter.Write(p, c);
-        plen += ForwardTsnSupportedParameter.Write(p.Slice(plen));
         plen += SupportedExtensionsParameter.Write(p.Slice(plen), s_supportedExtensions);
+        plen += ForwardTsnSupportedParameter.Write(p.Slice(plen));
         var chunk = buffer.AsSpan(SctpCommonHeader.Length);
         InitChunk.WriteFixed(chunk.Slice(4), localTag, AdvertisedWindow(), _o.OutboundStreams, _o.InboundStreams, localTsn);
         int len = SctpChunkReader.WriteHeader(chunk, SctpChunkType.InitAck, 0, InitChunk.FixedLength + plen);
@@ -759,8 +765,8 @@ public sealed partial class SctpAssociation
             _sendInit = false;
             var chunk = buf.Slice(SctpCommonHeader.Length);
             var p = chunk.Slice(4 + InitChunk.FixedLength);
-            int plen = ForwardTsnSupportedParameter.Write(p);
-            plen += SupportedExtensionsParameter.Write(p.Slice(plen), s_supportedExtensions);
+            int plen = SupportedExtensionsParameter.Write(p, s_supportedExtensions);
+            plen += ForwardTsnSupportedParameter.Write(p.Slice(plen));
             int n = SctpCommonHeader.Length + InitChunk.Write(chunk, _localTag, AdvertisedWindow(), _o.OutboundStreams, _o.InboundStreams, _localInitialTsn, p.Slice(0, plen));
             return Finish(buf, n, 0, out length);
         }

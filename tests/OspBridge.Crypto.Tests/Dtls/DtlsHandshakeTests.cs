@@ -115,6 +115,47 @@ public class DtlsHandshakeTests
     }
 
     [Fact]
+    public void LostFinalFlight_ServerRetransmitsOnClientRepeat_EarlyAppDataIsKept()
+    {
+        int ccsDropped = 0;
+        var toClient = new VirtualLinkOptions { Filter = d => !(d.Span[0] == 20 && ccsDropped++ == 0) }; // drop the first CCS+Finished datagram
+        using var pair = new DtlsTestPair(toClient: toClient);
+        Assert.True(pair.Run(() => pair.Server.State == DtlsState.Connected));
+        Assert.Equal(DtlsState.Connecting, pair.Client.State);
+        pair.Server.Send("early"u8); // reaches the client before the retransmitted Finished
+        var before = pair.Now;
+        Assert.True(pair.Handshake());
+        Assert.True(pair.Now - before >= TimeSpan.FromSeconds(1)); // needed the client's retransmission timer
+        Assert.Equal(2, pair.ServerToClientDatagrams.Count(d => d[0] == 20));
+        Assert.True(pair.Client.TryReadApplicationData(out var early));
+        Assert.Equal("early"u8.ToArray(), early.ToArray());
+    }
+
+    [Fact]
+    public void SealApplicationData_WritesIntoCallerBuffer()
+    {
+        using var pair = new DtlsTestPair();
+        Assert.True(pair.Handshake());
+        var buf = new byte[100];
+        int n = pair.Client.SealApplicationData("abc"u8, buf);
+        Assert.Equal(3 + DtlsEndpoint.ApplicationDataOverhead, n);
+        Assert.Equal(23, buf[0]);
+        pair.Server.ProcessDatagram(buf.AsSpan(0, n), pair.Now);
+        Assert.True(pair.Server.TryReadApplicationData(out var got));
+        Assert.Equal("abc"u8.ToArray(), got.ToArray());
+        pair.Server.ProcessDatagram(buf.AsSpan(0, n), pair.Now); // replay: dropped
+        Assert.False(pair.Server.TryReadApplicationData(out _));
+        n = pair.Client.SealApplicationData("defg"u8, buf);
+        pair.Server.ProcessDatagram(buf.AsSpan(0, n), pair.Now);
+        Assert.Throws<CryptoException>(() => pair.Server.TryReadApplicationData(new byte[3], out _)); // too small: stays queued
+        var into = new byte[DtlsEndpoint.MaxApplicationDataSize];
+        Assert.True(pair.Server.TryReadApplicationData(into, out int len));
+        Assert.Equal("defg"u8.ToArray(), into[..len]);
+        Assert.False(pair.Server.TryReadApplicationData(into, out _));
+        Assert.Throws<CryptoException>(() => pair.Client.SealApplicationData(new byte[10], new byte[20]));
+    }
+
+    [Fact]
     public void RetransmissionTimer_DoublesAndGivesUp()
     {
         var co = new DtlsOptions { IsClient = true, Certificate = DtlsTestPair.ClientCert, AllowAnyPeerCertificate = true, MaxRetransmissions = 4 };

@@ -22,6 +22,9 @@ internal sealed class DtlsTestPair : IDisposable
     public List<byte[]> ServerToClientDatagrams { get; } = [];
     public int Steps { get; private set; }
 
+    /// <summary>Optional rewriting of each client-to-server datagram (e.g. re-fragmenting and reordering).</summary>
+    public Func<byte[], IEnumerable<byte[]>>? ToServerTransform { get; set; }
+
     public DtlsTestPair(
         VirtualLinkOptions? toServer = null, VirtualLinkOptions? toClient = null,
         Func<DtlsOptions, DtlsOptions>? client = null, Func<DtlsOptions, DtlsOptions>? server = null)
@@ -72,7 +75,12 @@ internal sealed class DtlsTestPair : IDisposable
 
     public void Flush()
     {
-        while (Client.TryGetDatagram(out var d)) { ClientToServerDatagrams.Add(d.ToArray()); ToServer.Send(d.Span, Now); }
+        while (Client.TryGetDatagram(out var d))
+        {
+            ClientToServerDatagrams.Add(d.ToArray());
+            if (ToServerTransform is null) ToServer.Send(d.Span, Now);
+            else foreach (var x in ToServerTransform(d.ToArray())) ToServer.Send(x, Now);
+        }
         while (Server.TryGetDatagram(out var d)) { ServerToClientDatagrams.Add(d.ToArray()); ToClient.Send(d.Span, Now); }
     }
 

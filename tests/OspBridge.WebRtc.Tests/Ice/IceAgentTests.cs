@@ -1,0 +1,259 @@
+using System.Net;
+using System.Text;
+using OspBridge.Net.Simulation;
+using OspBridge.WebRtc.Ice;
+using OspBridge.WebRtc.Stun;
+using static OspBridge.WebRtc.Tests.Ice.IceNet;
+
+namespace OspBridge.WebRtc.Tests.Ice;
+
+public class IceAgentTests
+{
+    private static (IceAgent A, IceAgent B) Agents(bool bLite = false, int seed = 7)
+    {
+        var a = new IceAgent(new IceAgentOptions { Seed = seed, TieBreaker = 1000 });
+        var b = new IceAgent(new IceAgentOptions { Seed = seed + 1, TieBreaker = 2000, Lite = bLite });
+        a.SetRole(IceRole.Controlling);
+        b.SetRole(IceRole.Controlled);
+        return (a, b);
+    }
+
+    private static void AssertConsistent(IceNet net)
+    {
+        var pa = net.A.SelectedPair!;
+        var pb = net.B.SelectedPair!;
+        Assert.Equal(pa.Local.Base, pb.RemoteEndPoint);
+        Assert.Equal(pb.Local.Base, pa.RemoteEndPoint);
+        Assert.True(pa.Nominated && pb.Nominated);
+    }
+
+    [Fact]
+    public void Several_candidates_settle_on_a_working_pair()
+    {
+        var (a, b) = Agents();
+        a.AddLocalHostCandidate(Ep("10.0.0.2:1001"));                // preferred (first) but unreachable
+        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
+        a.AddLocalHostCandidate(Ep("[fd00::1]:1002"));               // no IPv6 on B: never paired
+        b.AddLocalHostCandidate(Ep("10.0.1.2:2001"));                // unreachable
+        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
+        var net = new IceNet(a, b);
+        net.Blocked.Add(Ep("10.0.0.2:1001"));
+        net.Blocked.Add(Ep("10.0.1.2:2001"));
+        net.ExchangeCandidates();
+        Assert.Equal(4, a.Pairs.Count);
+        net.Start();
+        Assert.True(net.RunUntil(() => a.State == IceConnectionState.Completed && b.State == IceConnectionState.Connected, TimeSpan.FromSeconds(10)));
+        Assert.Equal(Ep("10.0.0.1:1000"), a.SelectedPair!.Local.Base);
+        Assert.Equal(Ep("10.0.1.1:2000"), a.SelectedPair.RemoteEndPoint);
+        AssertConsistent(net);
+        Assert.True(net.Now < TimeSpan.FromSeconds(3), $"took {net.Now}");
+        // It stays up with consent checks for a minute.
+        net.Run(TimeSpan.FromSeconds(60));
+        Assert.Equal(IceConnectionState.Completed, a.State);
+        Assert.Equal(IceConnectionState.Connected, b.State);
+    }
+
+    [Fact]
+    public void Connects_under_loss_and_reordering()
+    {
+        var (a, b) = Agents();
+        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
+        a.AddLocalHostCandidate(Ep("10.0.0.3:1003"));
+        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
+        var net = new IceNet(a, b, new VirtualLinkOptions { LossRate = 0.3, ReorderRate = 0.3, Delay = TimeSpan.FromMilliseconds(20), Seed = 3 });
+        net.ExchangeCandidates();
+        net.Start();
+        Assert.True(net.RunUntil(() => a.SelectedPair is not null && b.SelectedPair is not null && b.State == IceConnectionState.Connected, TimeSpan.FromSeconds(20)));
+        AssertConsistent(net);
+    }
+
+    [Fact]
+    public void Consent_expiry_is_detected_disconnected_then_failed()
+    {
+        var (a, b) = Agents();
+        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
+        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
+        var net = new IceNet(a, b);
+        net.ExchangeCandidates();
+        net.Start();
+        Assert.True(net.RunUntil(() => a.SelectedPair is not null && b.SelectedPair is not null, TimeSpan.FromSeconds(5)));
+        var cutAt = net.Now;
+        net.Cut = true;
+        Assert.True(net.RunUntil(() => a.State == IceConnectionState.Disconnected, TimeSpan.FromSeconds(10)));
+        var disconnectedAfter = net.Now - cutAt;
+        Assert.InRange(disconnectedAfter, TimeSpan.FromSeconds(2.5), TimeSpan.FromSeconds(8));
+        Assert.True(net.RunUntil(() => a.State == IceConnectionState.Failed && b.State == IceConnectionState.Failed, TimeSpan.FromSeconds(40)));
+        var failedAfter = net.Now - cutAt;
+        Assert.InRange(failedAfter, TimeSpan.FromSeconds(27), TimeSpan.FromSeconds(33));
+        // Failed agents stay quiet.
+        Assert.False(a.TryGetTransmit(out _));
+        Assert.Equal(TimeSpan.MaxValue, a.NextTimeout);
+    }
+
+    [Fact]
+    public void Recovers_from_disconnected_when_consent_returns()
+    {
+        var (a, b) = Agents();
+        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
+        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
+        var net = new IceNet(a, b);
+        net.ExchangeCandidates();
+        net.Start();
+        Assert.True(net.RunUntil(() => a.SelectedPair is not null && b.SelectedPair is not null, TimeSpan.FromSeconds(5)));
+        net.Cut = true;
+        Assert.True(net.RunUntil(() => a.State == IceConnectionState.Disconnected, TimeSpan.FromSeconds(10)));
+        net.Cut = false;
+        Assert.True(net.RunUntil(() => a.State == IceConnectionState.Completed && b.State == IceConnectionState.Connected, TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public void Role_conflict_resolved_by_tie_breaker()
+    {
+        var a = new IceAgent(new IceAgentOptions { Seed = 1, TieBreaker = 5 });
+        var b = new IceAgent(new IceAgentOptions { Seed = 2, TieBreaker = 9 });
+        a.SetRole(IceRole.Controlling);
+        b.SetRole(IceRole.Controlling);
+        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
+        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
+        var net = new IceNet(a, b);
+        net.ExchangeCandidates();
+        net.Start();
+        Assert.True(net.RunUntil(() => a.SelectedPair is not null && b.SelectedPair is not null, TimeSpan.FromSeconds(10)));
+        Assert.Equal(IceRole.Controlled, a.Role); // lower tie-breaker yields
+        Assert.Equal(IceRole.Controlling, b.Role);
+        AssertConsistent(net);
+    }
+
+    [Fact]
+    public void Both_controlled_conflict_also_resolves()
+    {
+        var a = new IceAgent(new IceAgentOptions { Seed = 1, TieBreaker = 50 });
+        var b = new IceAgent(new IceAgentOptions { Seed = 2, TieBreaker = 9 });
+        a.SetRole(IceRole.Controlled);
+        b.SetRole(IceRole.Controlled);
+        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
+        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
+        var net = new IceNet(a, b);
+        net.ExchangeCandidates();
+        net.Start();
+        Assert.True(net.RunUntil(() => a.SelectedPair is not null && b.SelectedPair is not null, TimeSpan.FromSeconds(10)));
+        Assert.Equal(IceRole.Controlling, a.Role); // higher tie-breaker takes control
+        AssertConsistent(net);
+    }
+
+    [Fact]
+    public void Peer_reflexive_candidates_are_learned_from_checks()
+    {
+        var (a, b) = Agents();
+        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
+        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
+        var net = new IceNet(a, b);
+        net.ExchangeCandidates(aToB: false); // B never learns A's candidates (e.g. an unresolvable mDNS name)
+        net.Start();
+        Assert.True(net.RunUntil(() => a.SelectedPair is not null && b.SelectedPair is not null, TimeSpan.FromSeconds(10)));
+        var prflx = Assert.Single(b.RemoteCandidates);
+        Assert.Equal(IceCandidateType.PeerReflexive, prflx.Type);
+        Assert.Equal("10.0.0.1", prflx.Address);
+        AssertConsistent(net);
+    }
+
+    [Fact]
+    public void Checks_arriving_before_the_remote_description_are_remembered()
+    {
+        var (a, b) = Agents();
+        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
+        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
+        var net = new IceNet(a, b);
+        a.AddRemoteCandidate(b.LocalCandidates[0].Candidate);
+        a.SetRemoteCredentials(b.LocalCredentials);
+        a.Start(net.Now);
+        net.Run(TimeSpan.FromMilliseconds(300)); // B answers A's checks without knowing A's credentials yet
+        Assert.Null(b.SelectedPair);
+        b.SetRemoteCredentials(a.LocalCredentials);
+        b.Start(net.Now);
+        Assert.True(net.RunUntil(() => a.SelectedPair is not null && b.SelectedPair is not null, TimeSpan.FromSeconds(10)));
+        AssertConsistent(net);
+    }
+
+    [Fact]
+    public void Lite_agent_follows_full_controlling_agent()
+    {
+        var (a, b) = Agents(bLite: true);
+        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
+        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
+        b.AddLocalHostCandidate(Ep("10.0.1.9:2009"));
+        var net = new IceNet(a, b);
+        net.Blocked.Add(Ep("10.0.1.9:2009"));
+        net.ExchangeCandidates();
+        net.Start();
+        Assert.Equal(IceRole.Controlling, a.Role);
+        Assert.True(net.RunUntil(() => a.State == IceConnectionState.Completed && b.State == IceConnectionState.Connected, TimeSpan.FromSeconds(10)));
+        Assert.Equal(Ep("10.0.1.1:2000"), a.SelectedPair!.RemoteEndPoint);
+        AssertConsistent(net);
+        net.Run(TimeSpan.FromSeconds(40)); // consent requests from A keep the lite side fresh
+        Assert.Equal(IceConnectionState.Connected, b.State);
+        Assert.Equal(IceConnectionState.Completed, a.State);
+    }
+
+    [Fact]
+    public void Fails_when_no_pair_works_and_remote_gathering_is_complete()
+    {
+        var (a, b) = Agents();
+        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
+        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
+        var net = new IceNet(a, b);
+        net.Blocked.Add(Ep("10.0.1.1:2000"));
+        net.ExchangeCandidates();
+        a.SetRemoteGatheringComplete();
+        net.Start();
+        Assert.True(net.RunUntil(() => a.State == IceConnectionState.Failed, TimeSpan.FromSeconds(20)));
+        Assert.True(net.Now < TimeSpan.FromSeconds(15), $"took {net.Now}");
+    }
+
+    [Fact]
+    public void Unauthenticated_requests_get_401_and_create_nothing()
+    {
+        var agent = new IceAgent(new IceAgentOptions { Seed = 1 });
+        var local = Ep("10.0.0.1:1000");
+        agent.AddLocalHostCandidate(local);
+        agent.SetRemoteCredentials(new IceCredentials("rmte", "0123456789012345678901"));
+        agent.Start(TimeSpan.Zero);
+        var req = new StunMessageBuilder(StunConstants.BindingMethod, StunClass.Request, new byte[12])
+            .AddUsername(agent.LocalCredentials.Ufrag + ":rmte").AddPriority(1).AddIceRole(true, 1)
+            .AddMessageIntegrity(Encoding.UTF8.GetBytes("not-the-password-at-all")).AddFingerprint().ToArray();
+        Assert.True(agent.ProcessDatagram(local, Ep("10.9.9.9:9"), req, TimeSpan.Zero));
+        Assert.True(agent.TryGetTransmit(out var t));
+        while (t.Remote.Port != 9 && agent.TryGetTransmit(out t)) { }
+        Assert.True(StunMessage.TryParse(t.Data, out var resp));
+        Assert.Equal(StunClass.ErrorResponse, resp!.Class);
+        Assert.Equal(401, resp.ErrorCode!.Value.Code);
+        Assert.Empty(agent.RemoteCandidates);
+    }
+
+    [Fact]
+    public void Candidate_attribute_round_trip()
+    {
+        string chrome = "candidate:2857187424 1 udp 2113937151 3e4a4b5d-1c2f-4e3b-9e0c-2ab5c2b63a55.local 54321 typ host generation 0 network-cost 999";
+        Assert.True(IceCandidate.TryParse(chrome, out var c));
+        Assert.True(c!.IsMdns);
+        Assert.Null(c.EndPoint);
+        Assert.Equal(2113937151u, c.Priority);
+        Assert.Equal(chrome, c.ToString());
+        string srflx = "candidate:842163049 1 udp 1677729535 203.0.113.7 61234 typ srflx raddr 10.0.0.2 rport 46243 generation 0 ufrag Dtx+";
+        Assert.True(IceCandidate.TryParse("a=" + srflx, out var s));
+        Assert.Equal(IceCandidateType.ServerReflexive, s!.Type);
+        Assert.Equal(46243, s.RelatedPort);
+        Assert.Equal(srflx, s.ToString());
+        Assert.False(IceCandidate.TryParse("candidate:1 1 udp x 1.2.3.4 5 typ host", out _));
+        Assert.False(IceCandidate.TryParse("candidate:1 1 udp 1 1.2.3.4 5 typ bogus", out _));
+        Assert.False(IceCandidate.TryParse("candidate:1 1 udp 1 1.2.3.4 5 typ host generation", out _));
+        Assert.Equal((126u << 24) + (65535u << 8) + 255u, IceCandidate.ComputePriority(IceCandidateType.Host, 65535));
+    }
+
+    [Fact]
+    public void Generated_credentials_are_valid_ice_chars()
+    {
+        for (int i = 0; i < 50; i++) Assert.True(IceCredentials.Generate().IsValid);
+        Assert.False(new IceCredentials("ab-c", "0123456789012345678901").IsValid);
+    }
+}

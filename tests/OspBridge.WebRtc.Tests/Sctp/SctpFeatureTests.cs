@@ -1,0 +1,251 @@
+using OspBridge.Net.Simulation;
+using OspBridge.WebRtc.Sctp;
+
+namespace OspBridge.WebRtc.Tests.Sctp;
+
+public class SctpFeatureTests
+{
+    private static SctpOptions Opt(bool client) => new() { IsDtlsClient = client, RemoteMaxMessageSize = 262_144 };
+
+    private static SctpTestPair Connected(VirtualLinkOptions? ab = null, VirtualLinkOptions? ba = null, SctpOptions? a = null, SctpOptions? b = null)
+    {
+        var p = new SctpTestPair(a ?? Opt(true), b ?? Opt(false), ab, ba);
+        p.ConnectBoth();
+        return p;
+    }
+
+    private static List<SctpEvent> Messages(List<SctpEvent> events) => events.Where(e => e.Kind == SctpEventKind.MessageReceived).ToList();
+
+    [Fact]
+    public void Unordered_AllMessagesArrive_SomeOutOfOrderUnderReordering()
+    {
+        var p = Connected(new VirtualLinkOptions { ReorderRate = 0.5, ReorderDelay = TimeSpan.FromMilliseconds(50), Seed = 21 });
+        const int count = 300;
+        for (int i = 0; i < count; i++)
+        {
+            p.A.Send(2, 53, BitConverter.GetBytes(i), new SctpSendOptions { Ordered = false }, p.Now);
+        }
+        Assert.True(p.RunUntil(() => Messages(p.EventsB).Count == count));
+        var got = Messages(p.EventsB).Select(e => BitConverter.ToInt32(e.Data!)).ToList();
+        Assert.Equal(Enumerable.Range(0, count), got.Order());
+        Assert.NotEqual(Enumerable.Range(0, count), got); // reordering shows through unordered delivery
+        Assert.All(Messages(p.EventsB), e => Assert.True(e.Unordered));
+    }
+
+    [Fact]
+    public void Ordered_StaysInOrderUnderReorderingAndLoss()
+    {
+        var p = Connected(new VirtualLinkOptions { ReorderRate = 0.5, LossRate = 0.1, ReorderDelay = TimeSpan.FromMilliseconds(50), Seed = 22 });
+        const int count = 300;
+        for (int i = 0; i < count; i++)
+        {
+            p.A.Send(2, 53, BitConverter.GetBytes(i), SctpSendOptions.Reliable, p.Now);
+        }
+        Assert.True(p.RunUntil(() => Messages(p.EventsB).Count == count));
+        Assert.Equal(Enumerable.Range(0, count), Messages(p.EventsB).Select(e => BitConverter.ToInt32(e.Data!)));
+    }
+
+    [Fact]
+    public void PartialReliability_MaxRetransmitsZero_AbandonsAndForwardTsnMovesPeerCumulativeTsn()
+    {
+        var p = Connected(new VirtualLinkOptions { LossRate = 0.3, Seed = 23 });
+        const int count = 400;
+        for (int i = 0; i < count; i++)
+        {
+            var msg = new byte[3000];
+            BitConverter.GetBytes(i).CopyTo(msg, 0);
+            p.A.Send(4, 53, msg, new SctpSendOptions { Ordered = true, MaxRetransmits = 0 }, p.Now);
+        }
+        // Everything the sender gave a TSN is acknowledged or abandoned, and the peer's cumulative TSN reached the end.
+        Assert.True(p.RunUntil(() => p.A.OutstandingChunks == 0 && p.A.BufferedAmount == 0, TimeSpan.FromSeconds(60)));
+        Assert.Equal(p.A.NextTsn - 1, p.B.PeerCumulativeTsn);
+        var got = Messages(p.EventsB).Select(e => BitConverter.ToInt32(e.Data!)).ToList();
+        Assert.True(got.Count < count, "with 30% loss and no retransmissions some messages must be lost");
+        Assert.True(got.Count > count / 4);
+        Assert.Equal(got.Order(), got); // ordered channel: delivered in order, with holes
+        Assert.All(Messages(p.EventsB), e => Assert.Equal(3000, e.Data!.Length)); // never a partial message
+        // The stream keeps working after abandonments.
+        p.A.Send(4, 51, "after"u8, SctpSendOptions.Reliable, p.Now);
+        Assert.True(p.RunUntil(() => Messages(p.EventsB).Any(e => e.Ppid == 51)));
+    }
+
+    [Fact]
+    public void PartialReliability_MaxLifetime_AbandonsExpiredMessages()
+    {
+        // A dead link for a while: messages with a 100 ms lifetime expire; the reliable one still arrives later.
+        bool linkUp = true;
+        var p = Connected(new VirtualLinkOptions { Seed = 24, Filter = _ => linkUp });
+        linkUp = false;
+        for (int i = 0; i < 20; i++)
+        {
+            p.A.Send(6, 53, new byte[500], new SctpSendOptions { Ordered = false, MaxLifetime = TimeSpan.FromMilliseconds(100) }, p.Now);
+        }
+        p.RunUntil(() => false, TimeSpan.FromSeconds(2));
+        linkUp = true;
+        p.A.Send(6, 51, "reliable"u8, SctpSendOptions.Reliable, p.Now);
+        Assert.True(p.RunUntil(() => Messages(p.EventsB).Any(e => e.Ppid == 51) && p.A.OutstandingChunks == 0, TimeSpan.FromSeconds(30)));
+        Assert.DoesNotContain(Messages(p.EventsB), e => e.Ppid == 53);
+        Assert.Equal(p.A.NextTsn - 1, p.B.PeerCumulativeTsn);
+    }
+
+    [Fact]
+    public void StreamReset_BothDirections_ResetsSsnsAndReportsOnBothSides()
+    {
+        var p = Connected();
+        p.A.Send(8, 51, "before"u8, SctpSendOptions.Reliable, p.Now);
+        p.B.Send(8, 51, "reply"u8, SctpSendOptions.Reliable, p.Now);
+        p.A.ResetOutgoingStreams([8]);
+        Assert.Throws<WebRtcException>(() => p.A.Send(8, 51, "x"u8, SctpSendOptions.Reliable, p.Now));
+        Assert.True(p.RunUntil(() => p.EventsB.Any(e => e.Kind == SctpEventKind.IncomingStreamReset && e.StreamId == 8)));
+        // The message queued before the reset is delivered before the reset event.
+        int msg = p.EventsB.FindIndex(e => e.Kind == SctpEventKind.MessageReceived);
+        int reset = p.EventsB.FindIndex(e => e.Kind == SctpEventKind.IncomingStreamReset);
+        Assert.True(msg >= 0 && msg < reset);
+        p.B.ResetOutgoingStreams([8]);
+        Assert.True(p.RunUntil(() => p.EventsA.Any(e => e.Kind == SctpEventKind.IncomingStreamReset && e.StreamId == 8)
+            && p.EventsA.Any(e => e.Kind == SctpEventKind.OutgoingStreamReset && e.StreamId == 8)
+            && p.EventsB.Any(e => e.Kind == SctpEventKind.OutgoingStreamReset && e.StreamId == 8)));
+        // Reused stream: SSNs restart at 0 on both sides and messages flow again.
+        p.A.Send(8, 51, "again"u8, SctpSendOptions.Reliable, p.Now);
+        Assert.True(p.RunUntil(() => Messages(p.EventsB).Count == 2));
+        Assert.Equal("again"u8.ToArray(), Messages(p.EventsB)[1].Data);
+    }
+
+    [Fact]
+    public void StreamReset_WaitsForOutstandingDataUnderLoss()
+    {
+        var p = Connected(new VirtualLinkOptions { LossRate = 0.2, Seed = 25 }, new VirtualLinkOptions { LossRate = 0.2, Seed = 26 });
+        for (int i = 0; i < 50; i++)
+        {
+            p.A.Send(10, 53, new byte[2000], SctpSendOptions.Reliable, p.Now);
+        }
+        p.A.ResetOutgoingStreams([10]);
+        Assert.True(p.RunUntil(() => p.EventsA.Any(e => e.Kind == SctpEventKind.OutgoingStreamReset), TimeSpan.FromSeconds(60)));
+        Assert.Equal(50, Messages(p.EventsB).Count);
+        Assert.Equal(SctpEventKind.IncomingStreamReset, p.EventsB.Last(e => e.Kind != SctpEventKind.MessageReceived).Kind);
+    }
+
+    [Fact]
+    public void TwentyStreamsAtOnce_AllMessagesArrivePerStreamInOrder()
+    {
+        var p = Connected(new VirtualLinkOptions { LossRate = 0.05, ReorderRate = 0.1, Seed = 27 });
+        for (int round = 0; round < 20; round++)
+        {
+            for (ushort s = 0; s < 20; s++)
+            {
+                p.A.Send((ushort)(s * 2), 53, BitConverter.GetBytes((s * 1000) + round), SctpSendOptions.Reliable, p.Now);
+                p.B.Send((ushort)((s * 2) + 1), 53, BitConverter.GetBytes((s * 1000) + round), SctpSendOptions.Reliable, p.Now);
+            }
+        }
+        Assert.True(p.RunUntil(() => Messages(p.EventsB).Count == 400 && Messages(p.EventsA).Count == 400, TimeSpan.FromSeconds(60)));
+        foreach (var g in Messages(p.EventsB).GroupBy(e => e.StreamId))
+        {
+            int s = g.Key / 2;
+            Assert.Equal(Enumerable.Range(0, 20).Select(r => (s * 1000) + r), g.Select(e => BitConverter.ToInt32(e.Data!)));
+        }
+        Assert.Equal(20, Messages(p.EventsA).Select(e => e.StreamId).Distinct().Count());
+    }
+
+    [Fact]
+    public void Shutdown_DeliversQueuedDataThenClosesBothSides()
+    {
+        var p = Connected(new VirtualLinkOptions { LossRate = 0.1, Seed = 28 });
+        for (int i = 0; i < 30; i++)
+        {
+            p.A.Send(0, 53, new byte[5000], SctpSendOptions.Reliable, p.Now);
+        }
+        p.A.Shutdown(p.Now);
+        Assert.Throws<WebRtcException>(() => p.A.Send(0, 53, new byte[1], SctpSendOptions.Reliable, p.Now));
+        Assert.True(p.RunUntil(() => p.A.State == SctpState.Closed && p.B.State == SctpState.Closed, TimeSpan.FromSeconds(60)));
+        Assert.Equal(30, Messages(p.EventsB).Count);
+        Assert.Contains(p.EventsA, e => e.Kind == SctpEventKind.Closed);
+        Assert.Contains(p.EventsB, e => e.Kind == SctpEventKind.Closed);
+        Assert.Null(p.A.NextTimeout);
+    }
+
+    [Fact]
+    public void Abort_ReportsAbortedAtPeer()
+    {
+        var p = Connected();
+        p.A.Abort();
+        Assert.Equal(SctpState.Closed, p.A.State);
+        Assert.True(p.RunUntil(() => p.B.State == SctpState.Closed));
+        Assert.Equal(WebRtcError.Aborted, p.EventsB.Single(e => e.Kind == SctpEventKind.Aborted).Error);
+        Assert.Contains(p.EventsA, e => e.Kind == SctpEventKind.Closed);
+    }
+
+    [Fact]
+    public void DeadPeer_FailsAfterMaxRetransmissions()
+    {
+        bool up = true;
+        var p = Connected(new VirtualLinkOptions { Seed = 29, Filter = _ => up });
+        up = false;
+        p.A.Send(0, 53, new byte[100], SctpSendOptions.Reliable, p.Now);
+        Assert.True(p.RunUntil(() => p.A.State == SctpState.Closed, TimeSpan.FromMinutes(10)));
+        Assert.Equal(WebRtcError.Timeout, p.EventsA.Single(e => e.Kind == SctpEventKind.Aborted).Error);
+    }
+
+    [Fact]
+    public void Heartbeat_MeasuresRttWhenIdle()
+    {
+        var p = Connected(new VirtualLinkOptions { Delay = TimeSpan.FromMilliseconds(40), Seed = 30 }, new VirtualLinkOptions { Delay = TimeSpan.FromMilliseconds(40), Seed = 31 });
+        Assert.Null(p.A.SmoothedRtt);
+        Assert.True(p.RunUntil(() => p.A.SmoothedRtt is not null, TimeSpan.FromSeconds(90)));
+        Assert.Equal(TimeSpan.FromMilliseconds(80), p.A.SmoothedRtt);
+        Assert.Equal(SctpState.Established, p.A.State);
+    }
+
+    [Fact]
+    public void Send_RejectsOversizeEmptyAndUnknownStream()
+    {
+        var p = Connected(a: Opt(true) with { RemoteMaxMessageSize = 1000 });
+        Assert.Equal(WebRtcError.MessageTooLarge, Assert.Throws<WebRtcException>(() => p.A.Send(0, 53, new byte[1001], SctpSendOptions.Reliable, p.Now)).Error);
+        Assert.Equal(WebRtcError.InvalidArgument, Assert.Throws<WebRtcException>(() => p.A.Send(0, 53, [], SctpSendOptions.Reliable, p.Now)).Error);
+        Assert.Equal(WebRtcError.InvalidArgument, Assert.Throws<WebRtcException>(() => p.A.Send(5000, 53, new byte[1], SctpSendOptions.Reliable, p.Now)).Error);
+        p.A.Send(0, 53, new byte[1000], SctpSendOptions.Reliable, p.Now);
+    }
+
+    [Fact]
+    public void Send_BoundedBySendBuffer()
+    {
+        var p = Connected(a: Opt(true) with { SendBufferSize = 100_000 });
+        for (int i = 0; i < 10; i++)
+        {
+            p.A.Send(0, 53, new byte[10_000], SctpSendOptions.Reliable, p.Now);
+        }
+        Assert.Equal(WebRtcError.SendBufferFull, Assert.Throws<WebRtcException>(() => p.A.Send(0, 53, new byte[1], SctpSendOptions.Reliable, p.Now)).Error);
+        Assert.True(p.RunUntil(() => Messages(p.EventsB).Count == 10));
+        Assert.True(p.RunUntil(() => p.A.SendBufferUsed == 0));
+        p.A.Send(0, 53, new byte[1], SctpSendOptions.Reliable, p.Now);
+    }
+
+    [Fact]
+    public void Receive_OversizeMessageIsDiscardedAndReported_AssociationContinues()
+    {
+        var p = Connected(a: Opt(true) with { RemoteMaxMessageSize = 200_000 }, b: Opt(false) with { MaxMessageSize = 50_000 });
+        p.A.Send(1, 53, new byte[120_000], SctpSendOptions.Reliable, p.Now);
+        p.A.Send(3, 53, new byte[40_000], SctpSendOptions.Reliable, p.Now);
+        Assert.True(p.RunUntil(() => Messages(p.EventsB).Count == 1 && p.EventsB.Any(e => e.Kind == SctpEventKind.MessageTooLarge)));
+        Assert.Equal(1, p.EventsB.First(e => e.Kind == SctpEventKind.MessageTooLarge).StreamId);
+        Assert.Equal(3, Messages(p.EventsB)[0].StreamId);
+        Assert.True(p.RunUntil(() => p.B.ReceiveBufferUsed == 0 && p.A.OutstandingChunks == 0));
+    }
+
+    [Fact]
+    public void Receive_WindowBoundsBufferingWhenApplicationDoesNotRead()
+    {
+        var p = new SctpTestPair(Opt(true), Opt(false) with { ReceiveWindow = 400_000 });
+        p.ConnectBoth();
+        p.DrainB = false;
+        for (int i = 0; i < 100; i++)
+        {
+            p.A.Send(0, 53, new byte[20_000], SctpSendOptions.Reliable, p.Now);
+        }
+        p.RunUntil(() => false, TimeSpan.FromSeconds(20));
+        Assert.True(p.B.ReceiveBufferUsed <= 400_000 + 1200, $"buffered {p.B.ReceiveBufferUsed}");
+        Assert.True(p.B.PendingEventCount < 30);
+        Assert.Equal(SctpState.Established, p.A.State); // zero-window probing keeps the association alive
+        p.DrainB = true;
+        Assert.True(p.RunUntil(() => Messages(p.EventsB).Count == 100, TimeSpan.FromSeconds(60)));
+    }
+}
