@@ -328,6 +328,8 @@ internal sealed partial class ConnectionCore
     /// <summary>Queues a PING (keep-alive).</summary>
     public void SendPing() => _spaces[2].ProbesPending = Math.Max(_spaces[2].ProbesPending, 1);
 
+    internal int SentRecordCountForTests => _spaces[2].Sent.Count - _spaces[2].SentHead;
+
     /// <summary>True when an inbound stream waits in the accept queue.</summary>
     public bool HasAcceptableStream => _acceptQueue.Count > 0;
 }

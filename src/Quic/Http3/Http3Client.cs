@@ -26,6 +26,9 @@ public sealed class Http3ClientOptions
 
     /// <summary>Initiate a QUIC key update every this many 1-RTT packets (0: never; interop testing).</summary>
     public long KeyUpdateInterval { get; init; }
+
+    /// <summary>Client certificate (with private key) sent when the server asks for one (null: send none).</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? ClientCertificate { get; init; }
 }
 
 /// <summary>Minimal HTTP/3 client over one QUIC connection: sequential or parallel requests, body streamed to a <see cref="Stream"/>.</summary>
@@ -63,6 +66,7 @@ public sealed class Http3Client : IAsyncDisposable
             {
                 ApplicationProtocols = [new SslApplicationProtocol("h3")],
                 TargetHost = options.Host,
+                ClientCertificates = options.ClientCertificate is null ? null : [options.ClientCertificate],
 #pragma warning disable CA5359 // --insecure is an explicit user choice (interop tests against self-signed peers)
                 RemoteCertificateValidationCallback = options.Insecure ? (_, _, _, _) => true : options.RemoteCertificateValidation,
 #pragma warning restore CA5359

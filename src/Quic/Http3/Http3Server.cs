@@ -28,6 +28,12 @@ public sealed class Http3ServerOptions
     /// <summary>Initiate a QUIC key update every this many 1-RTT packets (0: never; interop testing).</summary>
     public long KeyUpdateInterval { get; init; }
 
+    /// <summary>Ask for and require a client certificate (mutual TLS).</summary>
+    public bool RequireClientCertificate { get; init; }
+
+    /// <summary>Decides on the client certificate when one is required (null: accept any, e.g. self-signed test peers).</summary>
+    public Func<X509Certificate2, bool>? ValidateClientCertificate { get; init; }
+
     /// <summary>Diagnostic messages (null: none).</summary>
     public Action<string>? Log { get; init; }
 }
@@ -77,7 +83,15 @@ public sealed class Http3Server : IAsyncDisposable
             UseRetry = options.UseRetry,
             ConnectionOptionsCallback = (_, _, _) => ValueTask.FromResult(new QuicServerConnectionOptions
             {
-                ServerAuthenticationOptions = new SslServerAuthenticationOptions { ServerCertificate = options.Certificate, ApplicationProtocols = alpn },
+                ServerAuthenticationOptions = new SslServerAuthenticationOptions
+                {
+                    ServerCertificate = options.Certificate,
+                    ApplicationProtocols = alpn,
+                    ClientCertificateRequired = options.RequireClientCertificate,
+                    RemoteCertificateValidationCallback = options.RequireClientCertificate
+                        ? (_, cert, _, _) => cert is X509Certificate2 c && (options.ValidateClientCertificate?.Invoke(c) ?? true)
+                        : null,
+                },
                 MaxInboundBidirectionalStreams = 100,
                 MaxInboundUnidirectionalStreams = 10,
                 IdleTimeout = TimeSpan.FromSeconds(30),

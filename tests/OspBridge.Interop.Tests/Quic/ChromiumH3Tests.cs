@@ -25,7 +25,12 @@ public sealed class ChromiumH3Tests
         try
         {
             string marker = "served-by-ospbridge-h3-" + Guid.NewGuid().ToString("N");
-            await File.WriteAllTextAsync(Path.Combine(root, "index.html"), $"<html><body><h1 id=\"m\">{marker}</h1></body></html>");
+            await File.WriteAllTextAsync(Path.Combine(root, "index.html"),
+                $"<html><body><h1 id=\"m\">{marker}</h1><p id=\"js\">no script</p><script src=\"/app.js\"></script></body></html>");
+            // A 3 MB script (mostly a comment) makes Chromium pull a multi-megabyte resource on a second stream.
+            string padding = new string('x', 3_000_000);
+            await File.WriteAllTextAsync(Path.Combine(root, "app.js"),
+                $"/*{padding}*/\ndocument.getElementById('js').textContent = 'script-ran-' + document.scripts.length;\n");
             await using var lan = await NetnsLan.CreateAsync(2);
             var serverHost = lan.Hosts[0];
             var browserHost = lan.Hosts[1];
@@ -49,7 +54,8 @@ public sealed class ChromiumH3Tests
                 ], TimeSpan.FromSeconds(90));
                 Assert.False(result.TimedOut, "chromium timed out: " + result.StandardError[^Math.Min(2000, result.StandardError.Length)..]);
                 Assert.Contains(marker, result.StandardOutput, StringComparison.Ordinal);
-                Assert.True(server.RequestsServed >= 1, "our HTTP/3 server answered no request");
+                Assert.Contains("script-ran-1", result.StandardOutput, StringComparison.Ordinal);
+                Assert.True(server.RequestsServed >= 2, "our HTTP/3 server answered fewer than two requests");
             }
         }
         finally

@@ -140,6 +140,64 @@ public sealed class Ngtcp2Tests : IDisposable
     }
 
     [Fact]
+    public async Task Gtlsclient_posts_to_our_server_and_gets_the_body_echoed()
+    {
+        string gtlsclient = Tool("gtlsclient");
+        await using var server = await Http3Server.StartAsync(new Http3ServerOptions
+        {
+            ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
+            Certificate = QuicTls.CreateSelfSignedCertificate("localhost"),
+        });
+        int port = server.LocalEndPoint.Port;
+        string upload = Path.Combine(_dir, "upload.bin");
+        var data = new byte[2_000_000];
+        new Random(17).NextBytes(data);
+        await File.WriteAllBytesAsync(upload, data);
+        string dl = Directory.CreateDirectory(Path.Combine(_dir, "dl")).FullName;
+        var (code, output) = await RunAsync(gtlsclient,
+            ["-q", "--download=" + dl, "--exit-on-all-streams-close", "--timeout=30s", "-m", "POST", "-d", upload, "127.0.0.1", port.ToString(), $"https://127.0.0.1:{port}/echo"],
+            TimeSpan.FromSeconds(90));
+        Assert.True(code == 0, $"gtlsclient exit {code}: {Tail(output)}");
+        Assert.Equal(data, await File.ReadAllBytesAsync(Path.Combine(dl, "echo")));
+    }
+
+    [Fact]
+    public async Task Gtlsclient_with_a_client_certificate_passes_our_mutual_tls()
+    {
+        string gtlsclient = Tool("gtlsclient");
+        using var clientCert = QuicTls.CreateSelfSignedCertificate("client");
+        string keyPem = Path.Combine(_dir, "ckey.pem"), certPem = Path.Combine(_dir, "ccert.pem");
+        await File.WriteAllTextAsync(keyPem, clientCert.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
+        await File.WriteAllTextAsync(certPem, clientCert.ExportCertificatePem());
+        byte[]? seen = null;
+        await using var server = await Http3Server.StartAsync(new Http3ServerOptions
+        {
+            ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
+            Certificate = QuicTls.CreateSelfSignedCertificate("localhost"),
+            RequireClientCertificate = true,
+            // OSP-style pinning: accept exactly this SPKI.
+            ValidateClientCertificate = c => { seen = c.RawData; return QuicTls.SpkiSha256(c).AsSpan().SequenceEqual(QuicTls.SpkiSha256(clientCert)); },
+        });
+        int port = server.LocalEndPoint.Port;
+        string dl = Directory.CreateDirectory(Path.Combine(_dir, "dl")).FullName;
+        var (code, output) = await RunAsync(gtlsclient,
+            ["-q", "--download=" + dl, "--exit-on-all-streams-close", "--timeout=30s", "--key=" + keyPem, "--cert=" + certPem,
+             "127.0.0.1", port.ToString(), $"https://127.0.0.1:{port}/100000"],
+            TimeSpan.FromSeconds(90));
+        Assert.True(code == 0, $"gtlsclient exit {code}: {Tail(output)}");
+        AssertZeros(Path.Combine(dl, "100000"), 100_000);
+        Assert.Equal(clientCert.RawData, seen);
+
+        // Without a certificate the handshake must fail (certificate_required) and nothing is downloaded.
+        string dl2 = Directory.CreateDirectory(Path.Combine(_dir, "dl2")).FullName;
+        var (code2, _) = await RunAsync(gtlsclient,
+            ["-q", "--download=" + dl2, "--exit-on-all-streams-close", "--timeout=5s", "127.0.0.1", port.ToString(), $"https://127.0.0.1:{port}/100000"],
+            TimeSpan.FromSeconds(60));
+        Assert.False(File.Exists(Path.Combine(dl2, "100000")) && new FileInfo(Path.Combine(dl2, "100000")).Length == 100_000,
+            $"download without a client certificate succeeded (exit {code2})");
+    }
+
+    [Fact]
     public async Task Gtlsclient_downloads_through_our_retry()
     {
         string gtlsclient = Tool("gtlsclient");
@@ -223,6 +281,7 @@ public sealed class Ngtcp2Tests : IDisposable
         { 1_000_000, "-t 0.1 -r 0.1" },
         { 50_000_000, "-t 0.1 -r 0.1" },
         { 1_000_000, "-V" },
+        { 1_000_000, "--verify-client" }, // GnuTLS CertificateRequest → our client Certificate + CertificateVerify
         { 1_000_000, "--ciphers=NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+CHACHA20-POLY1305" },
         { 1_000_000, "--ciphers=NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM" },
     };
@@ -263,7 +322,11 @@ public sealed class Ngtcp2Tests : IDisposable
         try
         {
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(size > 20_000_000 ? 180 : 90));
-            await using var client = await Http3Client.ConnectAsync(new Http3ClientOptions { Host = "127.0.0.1", Port = port, Insecure = true }, cts.Token);
+            await using var client = await Http3Client.ConnectAsync(new Http3ClientOptions
+            {
+                Host = "127.0.0.1", Port = port, Insecure = true,
+                ClientCertificate = extra.Contains("--verify-client", StringComparison.Ordinal) ? QuicTls.CreateSelfSignedCertificate("client") : null,
+            }, cts.Token);
             var sink = new ZeroCheckStream();
             var response = await client.GetAsync("/" + size, sink, cts.Token);
             Assert.Equal(200, response.StatusCode);
