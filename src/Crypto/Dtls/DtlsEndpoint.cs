@@ -301,8 +301,11 @@ public sealed partial class DtlsEndpoint : IDisposable
         return DtlsRecordHeader.Size + len;
     }
 
+    private ulong _currentRecordSeq; // sequence number of the record being processed (echoed in HelloVerifyRequest)
+
     private void ProcessRecord(in DtlsRecordHeader h, ReadOnlySpan<byte> fragment, ReadOnlySpan<byte> wholeRecord, TimeSpan now)
     {
+        _currentRecordSeq = h.SequenceNumber;
         if (h.Epoch == 0)
         {
             ProcessPlaintext(h.ContentType, fragment, 0, now);

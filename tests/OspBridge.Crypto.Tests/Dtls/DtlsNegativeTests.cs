@@ -84,9 +84,11 @@ public class DtlsNegativeTests
         var ch = ClientHello.Parse(DtlsBrowserHelloTests.ChromeLikeClientHelloBody());
         ch.Cookie = new byte[20];
         var body = ch.Serialize();
-        server.ProcessDatagram(DtlsBrowserHelloTests.Record(1, 1, body, 0, body.Length, 1), TimeSpan.Zero);
+        server.ProcessDatagram(DtlsBrowserHelloTests.Record(1, 1, body, 0, body.Length, 0x0000_0102_0304_0506), TimeSpan.Zero);
         var replies = new List<byte[]>();
         while (server.TryGetDatagram(out var d)) replies.Add(d.ToArray());
+        // record header: handshake, DTLS 1.2, epoch 0, sequence number echoed from the ClientHello's record (RFC 6347 §4.2.1)
+        Assert.Equal(Convert.FromHexString("16FEFD0000010203040506"), replies[0][..11]);
         var msgs = DtlsBrowserHelloTests.ReassembleFlight(replies);
         Assert.Equal(DtlsHandshakeType.HelloVerifyRequest, Assert.Single(msgs).Type);
         var cookie = HelloVerifyRequest.Parse(msgs[0].Body).Cookie;

@@ -28,10 +28,13 @@ public sealed partial class ChromiumDtlsInteropTests
     public ChromiumDtlsInteropTests(ITestOutputHelper log) => _log = log;
 
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public async Task Chromium_DtlsHandshake_AndSctpThroughUs(bool weAreDtlsClient)
+    [InlineData(true, 0)]
+    [InlineData(false, 0)]
+    [InlineData(true, 30)]
+    [InlineData(false, 30)]
+    public async Task Chromium_DtlsHandshake_AndSctpThroughUs(bool weAreDtlsClient, int dtlsLossPercent)
     {
+        double dtlsLoss = dtlsLossPercent / 100.0;
         Assert.True(File.Exists(ChromiumPath), $"prerequisite missing: {ChromiumPath} (Debian package 'chromium')");
         Assert.Null(NetnsLan.WhyUnsupported());
         await using var lan = await NetnsLan.CreateAsync(2);
@@ -83,8 +86,9 @@ public sealed partial class ChromiumDtlsInteropTests
             await page.EvaluateAsync("sdp => pc.setRemoteDescription({ type: 'answer', sdp })", answer);
 
             using var ep = new DtlsEndpoint(new DtlsOptions { IsClient = weAreDtlsClient, Certificate = cert, RemoteFingerprint = remoteFp });
-            var result = await Task.Run(() => Pump(socket, ep, Encoding.UTF8.GetBytes(pwd), Timeout));
-            _log.WriteLine($"stun requests {result.StunRequests}, dtls datagrams in {result.DtlsIn}, first app record {Convert.ToHexString(result.FirstApplicationRecord ?? [])}");
+            var result = await Task.Run(() => Pump(socket, ep, Encoding.UTF8.GetBytes(pwd), Timeout, dtlsLoss));
+            _log.WriteLine($"stun requests {result.StunRequests}, dtls datagrams in {result.DtlsIn}, dropped {result.Dropped}, connected after {result.ConnectedAt}, first app record {Convert.ToHexString(result.FirstApplicationRecord ?? [])}");
+            if (dtlsLoss > 0) Assert.True(result.Dropped > 0, "no DTLS datagram was dropped");
 
             Assert.True(ep.State == DtlsState.Connected, $"our DTLS {ep.State}: {ep.Error?.Message}; stun {result.StunRequests}, dtls in {result.DtlsIn}");
             Assert.Equal(DtlsCipherSuite.EcdheEcdsaAes128GcmSha256, ep.CipherSuite);
@@ -106,16 +110,27 @@ public sealed partial class ChromiumDtlsInteropTests
         }
     }
 
-    private sealed record PumpResult(int StunRequests, int DtlsIn, byte[]? FirstApplicationRecord);
+    private sealed record PumpResult(int StunRequests, int DtlsIn, int Dropped, TimeSpan? ConnectedAt, byte[]? FirstApplicationRecord);
 
-    /// <summary>ICE-lite STUN answers + DTLS, until DTLS is connected and one application record arrived (or timeout).</summary>
-    private static PumpResult Pump(Socket socket, DtlsEndpoint ep, byte[] icePwd, TimeSpan timeout)
+    /// <summary>
+    /// ICE-lite STUN answers + DTLS, until DTLS is connected and one application record arrived (or timeout). With
+    /// <paramref name="loss"/> &gt; 0, that share of DTLS datagrams (seeded) is dropped in both directions; STUN is never dropped.
+    /// </summary>
+    private static PumpResult Pump(Socket socket, DtlsEndpoint ep, byte[] icePwd, TimeSpan timeout, double loss)
     {
         var clock = Stopwatch.StartNew();
         var buf = new byte[65536];
+        var random = new Random(2024);
         EndPoint? peer = null;
-        int stun = 0, dtlsIn = 0;
+        int stun = 0, dtlsIn = 0, dropped = 0;
+        TimeSpan? connectedAt = null;
         byte[]? firstApp = null;
+        bool Lose()
+        {
+            if (loss <= 0 || random.NextDouble() >= loss) return false;
+            dropped++;
+            return true;
+        }
         while (clock.Elapsed < timeout && ep.State is DtlsState.New or DtlsState.Connecting or DtlsState.Connected)
         {
             if (ep.State == DtlsState.Connected && firstApp is not null) break;
@@ -124,7 +139,7 @@ public sealed partial class ChromiumDtlsInteropTests
             {
                 try { ep.HandleTimeout(now); } catch (CryptoException) { }
             }
-            Flush(socket, ep, peer);
+            Flush(socket, ep, peer, Lose);
             if (!socket.Poll(20_000, SelectMode.SelectRead)) continue;
             EndPoint from = new IPEndPoint(IPAddress.Any, 0);
             int n = socket.ReceiveFrom(buf, ref from);
@@ -139,22 +154,24 @@ public sealed partial class ChromiumDtlsInteropTests
                 if (peer is null || msg.UseCandidate) peer = from;
                 if (ep.State == DtlsState.New && ep.IsClient && msg.UseCandidate) ep.Start(clock.Elapsed);
             }
-            else if (DtlsEndpoint.IsDtlsDatagram(data))
+            else if (DtlsEndpoint.IsDtlsDatagram(data) && !Lose())
             {
                 dtlsIn++;
                 peer ??= from;
                 try { ep.ProcessDatagram(data, clock.Elapsed); } catch (CryptoException) { }
+                if (ep.State == DtlsState.Connected) connectedAt ??= clock.Elapsed;
                 if (firstApp is null && ep.TryReadApplicationData(out var app)) firstApp = app.ToArray();
             }
-            Flush(socket, ep, peer);
+            Flush(socket, ep, peer, Lose);
         }
-        return new PumpResult(stun, dtlsIn, firstApp);
+        return new PumpResult(stun, dtlsIn, dropped, connectedAt, firstApp);
     }
 
-    private static void Flush(Socket socket, DtlsEndpoint ep, EndPoint? peer)
+    private static void Flush(Socket socket, DtlsEndpoint ep, EndPoint? peer, Func<bool> lose)
     {
         if (peer is null) return;
-        while (ep.TryGetDatagram(out var d)) socket.SendTo(d.Span, peer);
+        while (ep.TryGetDatagram(out var d))
+            if (!lose()) socket.SendTo(d.Span, peer);
     }
 
     private static string? Attr(string sdp, string name)
