@@ -778,7 +778,9 @@ public sealed partial class SctpAssociation
         {
             throw new WebRtcException(WebRtcError.InvalidArgument, $"Packet buffer must hold at least {_o.Mtu} bytes.");
         }
-        var buf = destination.Slice(0, _o.Mtu);
+        // Chunks are padded to 4-byte boundaries, so the usable packet length is the MTU rounded down to a
+        // multiple of 4; otherwise a DATA chunk sized to fill the packet overruns it by its padding.
+        var buf = destination.Slice(0, _o.Mtu & ~3);
         if (_standalone.TryDequeue(out var sa))
         {
             sa.Buffer.AsSpan(0, sa.Length).CopyTo(buf);
