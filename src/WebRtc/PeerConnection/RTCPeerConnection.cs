@@ -27,7 +27,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
     private readonly string _fingerprint;
     private readonly IceAgent _ice;
     private readonly UdpSocketSet _sockets = new();
-    private readonly Channel<object> _inbox = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<object> _inbox = Channel.CreateUnbounded<object>();
     private readonly long _t0 = Stopwatch.GetTimestamp();
     private readonly Task _loop;
     private readonly Dictionary<ushort, RTCDataChannel> _channels = [];
@@ -295,7 +295,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
             RemotePort = (ushort)_remoteSctpPort,
             MaxMessageSize = _config.MaxMessageSize,
             RemoteMaxMessageSize = (int)Math.Min(int.MaxValue, _remoteMaxMessageSize),
-            Mtu = 1200 - DtlsEndpoint.ApplicationDataOverhead, // one DTLS record per SCTP packet, UDP payload ≤ 1200
+            Mtu = 1160, // one DTLS record per SCTP packet: UDP payload 1197 ≤ 1200 (multiple of 4: SctpAssociation pads chunks inside the MTU)
         });
         foreach (var ch in _pendingChannels) OpenOnEndpoint(ch, now);
         _pendingChannels.Clear();
@@ -440,7 +440,13 @@ public sealed class RTCPeerConnection : IAsyncDisposable
             if (n > 0) continue;
             var deadline = NextDeadline();
             var delay = deadline - Now;
-            if (delay <= TimeSpan.Zero) continue;
+            if (delay <= TimeSpan.Zero)
+            {
+                // A core reported a due timer that its HandleTimeout did not move: never spin, wait a millisecond.
+                if (++_spins < 3) continue;
+                delay = TimeSpan.FromMilliseconds(1);
+            }
+            _spins = 0;
             _loopThread = -1;
             wait ??= reader.WaitToReadAsync().AsTask();
             if (delay < TimeSpan.FromDays(1))
@@ -462,10 +468,12 @@ public sealed class RTCPeerConnection : IAsyncDisposable
         }
     }
 
+    private int _spins;
+
     private TimeSpan NextDeadline()
     {
         var t = _ice.NextTimeout;
-        if (_dtls?.NextTimeout is TimeSpan d && d < t) t = d;
+        if (_dtls is { State: DtlsState.Connecting, NextTimeout: TimeSpan d } && d < t) t = d;
         if (_sctp?.NextTimeout is TimeSpan s && s < t) t = s;
         return t;
     }
@@ -632,6 +640,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
         {
             await InvokeAsync(now =>
             {
+                if (_closed) return 0;
                 if (_sctp is not null && _dtls?.State == DtlsState.Connected && _ice.SelectedPair is { } pair)
                 {
                     _sctp.Abort();
@@ -654,12 +663,13 @@ public sealed class RTCPeerConnection : IAsyncDisposable
                     OnConnectionStateChange?.Invoke(ConnectionState);
                 }
                 return 0;
-            }).ConfigureAwait(false);
+            }).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         }
         catch (WebRtcException) { }
+        catch (TimeoutException) { Log("close: loop did not answer in 5 s"); _closed = true; }
         _inbox.Writer.TryComplete();
         await _cts.CancelAsync().ConfigureAwait(false);
-        try { await _loop.ConfigureAwait(false); } catch (OperationCanceledException) { }
+        try { await _loop.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false); } catch (OperationCanceledException) { } catch (TimeoutException) { }
         _sockets.Dispose();
         foreach (var p in _mdnsPublications) await p.DisposeAsync().ConfigureAwait(false);
         _dtls?.Dispose();
