@@ -248,7 +248,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
         IceGatheringState = RTCIceGatheringState.Gathering;
         OnIceGatheringStateChange?.Invoke(IceGatheringState);
         var addrs = UdpSocketSet.ResolveAddresses(_config);
-        _sockets.Bind(addrs);
+        _sockets.Bind(addrs, _config.SocketFactory);
         _sockets.StartReceiving(OnDatagram);
         int i = 0;
         foreach (var ep in _sockets.LocalEndPoints)
