@@ -523,11 +523,16 @@ public sealed class RTCPeerConnection : IAsyncDisposable
         if (pair is null || _ice.State == IceConnectionState.Failed) return;
         if (_dtls.State == DtlsState.Connected)
         {
+            bool sent = false;
             while (_sctp.TryGetPacket(now, _packet, out int len))
             {
                 int rl = _dtls.SealApplicationData(_packet.AsSpan(0, len), _record);
                 _sockets.Send(pair.Local.Base, pair.RemoteEndPoint, _record.AsSpan(0, rl));
+                sent = true;
             }
+            if (sent)
+                foreach (var (id, ch) in _channels)
+                    if (ch.BufferedAmount > 0) ch.UpdateBuffered(_sctp.GetBufferedAmount(id));
             DispatchDataChannelEvents();
         }
         while (_dtls.TryGetDatagram(out var dg)) _sockets.Send(pair.Local.Base, pair.RemoteEndPoint, dg.Span);

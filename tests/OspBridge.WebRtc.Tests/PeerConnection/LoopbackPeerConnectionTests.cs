@@ -100,3 +100,35 @@ public class LoopbackPeerConnectionTests
         await closed.Task.WaitAsync(cts.Token);
     }
 }
+
+public class LoopbackThroughputTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Twenty_MiB_byte_exact_over_loopback()
+    {
+        var log = new List<string>();
+        RTCConfiguration Cfg(string n) => new() { LocalAddresses = [IPAddress.Loopback], Log = s => { lock (log) log.Add(n + ": " + s); } };
+        await using var a = new RTCPeerConnection(Cfg("A"));
+        await using var b = new RTCPeerConnection(Cfg("B"));
+        var received = new MemoryStream();
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        const int total = 20 * 1024 * 1024;
+        b.OnDataChannel += ch => ch.OnMessage += (d, _) => { received.Write(d.Span); if (received.Length >= total) done.TrySetResult(); };
+        var ch = a.CreateDataChannel("bulk");
+        await a.SetLocalDescriptionAsync(await a.CreateOfferAsync());
+        await b.SetRemoteDescriptionAsync(a.LocalDescription!);
+        await b.SetLocalDescriptionAsync(await b.CreateAnswerAsync());
+        await a.SetRemoteDescriptionAsync(b.LocalDescription!);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        await ch.WaitOpenAsync(cts.Token);
+        var data = new byte[total];
+        new Random(20).NextBytes(data);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        for (int off = 0; off < total; off += 65536) await ch.SendAsync(data.AsMemory(off, 65536), false, cts.Token);
+        try { await done.Task.WaitAsync(cts.Token); }
+        catch (OperationCanceledException) { lock (log) foreach (var l in log.TakeLast(50)) output.WriteLine(l); throw new Xunit.Sdk.XunitException($"received {received.Length} of {total}"); }
+        sw.Stop();
+        output.WriteLine($"20 MiB ours -> ours over loopback: {sw.Elapsed.TotalSeconds:F2} s = {total * 8 / sw.Elapsed.TotalSeconds / 1e6:F0} Mbit/s");
+        Assert.True(data.AsSpan().SequenceEqual(received.ToArray()));
+    }
+}
