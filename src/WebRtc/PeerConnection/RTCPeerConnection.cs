@@ -91,6 +91,10 @@ public sealed class RTCPeerConnection : IAsyncDisposable
     /// <summary><c>ondatachannel</c>: the peer opened a channel.</summary>
     public event Action<RTCDataChannel>? OnDataChannel;
 
+    /// <summary>Diagnostics: SCTP congestion window, flight size, queued bytes, retransmissions (read without locking; approximate).</summary>
+    internal string DebugStats => _sctp is null ? "no sctp" :
+        $"cwnd {_sctp.Association.CongestionWindow} flight {_sctp.Association.FlightSize} unsent {_sctp.Association.BufferedAmount} buffered {_sctp.Association.SendBufferUsed} rtx {_sctp.Association.RetransmittedChunks} dropped {_sctp.Association.DroppedPackets} rto {_sctp.Association.Rto.TotalMilliseconds}ms rx {_sctp.Association.ReceiveBufferUsed} dtls {_dtlsState} ice {_ice.State}";
+
     internal TimeSpan Now => Stopwatch.GetElapsedTime(_t0);
     internal bool OnLoop => Environment.CurrentManagedThreadId == _loopThread;
 

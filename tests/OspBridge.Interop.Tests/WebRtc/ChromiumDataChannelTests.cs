@@ -150,14 +150,29 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
         // 50 MB byte-exact into the browser (SHA-256 computed there).
         var sink = pc.CreateDataChannel("sink");
         await sink.WaitOpenAsync(cts.Token);
-        const int total = 50 * 1024 * 1024;
+        int total = int.Parse(Environment.GetEnvironmentVariable("OSPB_SINK_MB") ?? "50", CultureInfo.InvariantCulture) * 1024 * 1024;
         var data = new byte[total];
         new Random(50).NextBytes(data);
         var sw = Stopwatch.StartNew();
         for (int off = 0; off < total; off += 65536)
+        {
+            if (off % (5 << 20) == 0)
+                output.WriteLine($"{sw.Elapsed.TotalSeconds:F2}s sent {off >> 20} MiB, browser has {await h.Page.EvaluateAsync<double>("() => T.sinkBytes")}; {pc.DebugStats}");
             await sink.SendAsync(data.AsMemory(off, Math.Min(65536, total - off)), isText: false, cts.Token);
+        }
+        output.WriteLine($"{sw.Elapsed.TotalSeconds:F2}s all queued; {pc.DebugStats}");
         sink.Send("done");
-        var digest = await sink.ReceiveAsync(cts.Token);
+        ChannelMessage? digest = null;
+        for (int i = 0; i < 60 && digest is null; i++)
+        {
+            using var slice = CancellationTokenSource.CreateLinkedTokenSource(cts.Token);
+            slice.CancelAfter(TimeSpan.FromSeconds(2));
+            try { digest = await sink.ReceiveAsync(slice.Token); }
+            catch (OperationCanceledException) when (!cts.IsCancellationRequested)
+            {
+                output.WriteLine($"{sw.Elapsed.TotalSeconds:F2}s waiting; browser has {await h.Page.EvaluateAsync<double>("() => T.sinkBytes")}; {pc.DebugStats}");
+            }
+        }
         sw.Stop();
         string expected = total.ToString(CultureInfo.InvariantCulture) + " " + Convert.ToHexString(SHA256.HashData(data)).ToLowerInvariant();
         Assert.Equal(expected, Encoding.UTF8.GetString(digest!.Value.Data.Span));

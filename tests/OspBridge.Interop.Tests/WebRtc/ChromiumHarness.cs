@@ -48,7 +48,12 @@ internal sealed class ChromiumHarness : IAsyncDisposable
             ],
         });
         h.Page = await h._browser.NewPageAsync();
-        await h.Page.GotoAsync("about:blank");
+        // A secure context (crypto.subtle) without any network: Playwright answers the request itself.
+        await h.Page.RouteAsync("https://ospbridge.test/**", route => route.FulfillAsync(new RouteFulfillOptions
+        {
+            Status = 200, ContentType = "text/html", Body = "<!doctype html><title>ospbridge webrtc interop</title>",
+        }));
+        await h.Page.GotoAsync("https://ospbridge.test/");
         await h.Page.EvaluateAsync(Js);
         return h;
     }
@@ -74,7 +79,7 @@ internal sealed class ChromiumHarness : IAsyncDisposable
     private const string Js = """
         () => {
           window.T = {
-            pc: null, closed: [], opened: [], states: [], errors: [],
+            pc: null, sinkBytes: 0, closed: [], opened: [], states: [], errors: [],
             setup() {
               const pc = new RTCPeerConnection();
               this.pc = pc;
@@ -97,7 +102,7 @@ internal sealed class ChromiumHarness : IAsyncDisposable
                     const d = new Uint8Array(await crypto.subtle.digest('SHA-256', all));
                     ch.send(n + ' ' + Array.from(d).map(b => b.toString(16).padStart(2, '0')).join(''));
                     parts.length = 0; n = 0;
-                  } else { const u = new Uint8Array(m.data); parts.push(u); n += u.length; }
+                  } else { const u = new Uint8Array(m.data); parts.push(u); n += u.length; window.T.sinkBytes += u.length; }
                 };
               } else {
                 ch.onmessage = m => ch.send(m.data);
