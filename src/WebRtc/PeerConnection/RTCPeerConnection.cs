@@ -27,7 +27,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
     private readonly string _fingerprint;
     private readonly IceAgent _ice;
     private readonly UdpSocketSet _sockets = new();
-    private readonly Channel<object> _inbox = Channel.CreateUnbounded<object>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<object> _inbox = Channel.CreateUnbounded<object>();
     private readonly long _t0 = Stopwatch.GetTimestamp();
     private readonly Task _loop;
     private readonly Dictionary<ushort, RTCDataChannel> _channels = [];
@@ -90,6 +90,10 @@ public sealed class RTCPeerConnection : IAsyncDisposable
     public event Action<RTCIceGatheringState>? OnIceGatheringStateChange;
     /// <summary><c>ondatachannel</c>: the peer opened a channel.</summary>
     public event Action<RTCDataChannel>? OnDataChannel;
+
+    /// <summary>Diagnostics: SCTP congestion window, flight size, queued bytes, retransmissions (read without locking; approximate).</summary>
+    internal string DebugStats => _sctp is null ? "no sctp" :
+        $"cwnd {_sctp.Association.CongestionWindow} flight {_sctp.Association.FlightSize} unsent {_sctp.Association.BufferedAmount} buffered {_sctp.Association.SendBufferUsed} rtx {_sctp.Association.RetransmittedChunks} dropped {_sctp.Association.DroppedPackets} rto {_sctp.Association.Rto.TotalMilliseconds}ms rx {_sctp.Association.ReceiveBufferUsed} dtls {_dtlsState} ice {_ice.State}";
 
     internal TimeSpan Now => Stopwatch.GetElapsedTime(_t0);
     internal bool OnLoop => Environment.CurrentManagedThreadId == _loopThread;
@@ -248,7 +252,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
         IceGatheringState = RTCIceGatheringState.Gathering;
         OnIceGatheringStateChange?.Invoke(IceGatheringState);
         var addrs = UdpSocketSet.ResolveAddresses(_config);
-        _sockets.Bind(addrs);
+        _sockets.Bind(addrs, _config.SocketFactory);
         _sockets.StartReceiving(OnDatagram);
         int i = 0;
         foreach (var ep in _sockets.LocalEndPoints)
@@ -295,7 +299,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
             RemotePort = (ushort)_remoteSctpPort,
             MaxMessageSize = _config.MaxMessageSize,
             RemoteMaxMessageSize = (int)Math.Min(int.MaxValue, _remoteMaxMessageSize),
-            Mtu = 1200 - DtlsEndpoint.ApplicationDataOverhead, // one DTLS record per SCTP packet, UDP payload ≤ 1200
+            Mtu = 1160, // one DTLS record per SCTP packet: UDP payload 1197 ≤ 1200 (multiple of 4: SctpAssociation pads chunks inside the MTU)
         });
         foreach (var ch in _pendingChannels) OpenOnEndpoint(ch, now);
         _pendingChannels.Clear();
@@ -440,7 +444,13 @@ public sealed class RTCPeerConnection : IAsyncDisposable
             if (n > 0) continue;
             var deadline = NextDeadline();
             var delay = deadline - Now;
-            if (delay <= TimeSpan.Zero) continue;
+            if (delay <= TimeSpan.Zero)
+            {
+                // A core reported a due timer that its HandleTimeout did not move: never spin, wait a millisecond.
+                if (++_spins < 3) continue;
+                delay = TimeSpan.FromMilliseconds(1);
+            }
+            _spins = 0;
             _loopThread = -1;
             wait ??= reader.WaitToReadAsync().AsTask();
             if (delay < TimeSpan.FromDays(1))
@@ -462,10 +472,12 @@ public sealed class RTCPeerConnection : IAsyncDisposable
         }
     }
 
+    private int _spins;
+
     private TimeSpan NextDeadline()
     {
         var t = _ice.NextTimeout;
-        if (_dtls?.NextTimeout is TimeSpan d && d < t) t = d;
+        if (_dtls is { State: DtlsState.Connecting, NextTimeout: TimeSpan d } && d < t) t = d;
         if (_sctp?.NextTimeout is TimeSpan s && s < t) t = s;
         return t;
     }
@@ -515,11 +527,16 @@ public sealed class RTCPeerConnection : IAsyncDisposable
         if (pair is null || _ice.State == IceConnectionState.Failed) return;
         if (_dtls.State == DtlsState.Connected)
         {
+            bool sent = false;
             while (_sctp.TryGetPacket(now, _packet, out int len))
             {
                 int rl = _dtls.SealApplicationData(_packet.AsSpan(0, len), _record);
                 _sockets.Send(pair.Local.Base, pair.RemoteEndPoint, _record.AsSpan(0, rl));
+                sent = true;
             }
+            if (sent)
+                foreach (var (id, ch) in _channels)
+                    if (ch.BufferedAmount > 0) ch.UpdateBuffered(_sctp.GetBufferedAmount(id));
             DispatchDataChannelEvents();
         }
         while (_dtls.TryGetDatagram(out var dg)) _sockets.Send(pair.Local.Base, pair.RemoteEndPoint, dg.Span);
@@ -632,6 +649,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
         {
             await InvokeAsync(now =>
             {
+                if (_closed) return 0;
                 if (_sctp is not null && _dtls?.State == DtlsState.Connected && _ice.SelectedPair is { } pair)
                 {
                     _sctp.Abort();
@@ -654,12 +672,13 @@ public sealed class RTCPeerConnection : IAsyncDisposable
                     OnConnectionStateChange?.Invoke(ConnectionState);
                 }
                 return 0;
-            }).ConfigureAwait(false);
+            }).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
         }
         catch (WebRtcException) { }
+        catch (TimeoutException) { Log("close: loop did not answer in 5 s"); _closed = true; }
         _inbox.Writer.TryComplete();
         await _cts.CancelAsync().ConfigureAwait(false);
-        try { await _loop.ConfigureAwait(false); } catch (OperationCanceledException) { }
+        try { await _loop.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false); } catch (OperationCanceledException) { } catch (TimeoutException) { }
         _sockets.Dispose();
         foreach (var p in _mdnsPublications) await p.DisposeAsync().ConfigureAwait(false);
         _dtls?.Dispose();

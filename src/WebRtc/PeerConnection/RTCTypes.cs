@@ -113,6 +113,11 @@ public sealed record RTCConfiguration
     public int MaxMessageSize { get; init; } = 262_144;
     /// <summary>ICE timers and limits.</summary>
     public IceAgentOptions IceOptions { get; init; } = new();
+    /// <summary>
+    /// Creates and binds the UDP socket for one local address (e.g. inside a network namespace, or on a fixed port);
+    /// null = <c>new Socket(...)</c> bound to port 0.
+    /// </summary>
+    public Func<IPAddress, System.Net.Sockets.Socket>? SocketFactory { get; init; }
     /// <summary>Diagnostics sink (one line per event), or null.</summary>
     public Action<string>? Log { get; init; }
 }

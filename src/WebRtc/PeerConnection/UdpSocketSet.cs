@@ -39,10 +39,16 @@ internal sealed class UdpSocketSet : IDisposable
         return result;
     }
 
-    public void Bind(IEnumerable<IPAddress> addresses)
+    public void Bind(IEnumerable<IPAddress> addresses, Func<IPAddress, Socket>? factory)
     {
         foreach (var a in addresses)
         {
+            if (factory is not null)
+            {
+                var fs = factory(a);
+                _sockets.Add((fs, (IPEndPoint)fs.LocalEndPoint!));
+                continue;
+            }
             var s = new Socket(a.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
             try
             {

@@ -1,0 +1,201 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Threading.Channels;
+using OspBridge.Net.Channels;
+using OspBridge.WebRtc;
+using Xunit.Abstractions;
+
+namespace OspBridge.Interop.Tests.WebRtc;
+
+/// <summary>Headless Chromium ↔ our stack, both roles, everything inside network namespaces the test creates.</summary>
+[Collection("Chromium WebRTC")]
+public class ChromiumDataChannelTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Step = TimeSpan.FromSeconds(30);
+    private readonly List<string> _log = [];
+
+    private RTCConfiguration Config(ChromiumHarness h) => new()
+    {
+        LocalAddresses = [h.OurHost.IPv4],
+        SocketFactory = h.BindInOurHost,
+        Log = s => { lock (_log) _log.Add($"{DateTime.UtcNow:HH:mm:ss.fff} {s}"); },
+    };
+
+    private void DumpLog()
+    {
+        lock (_log) foreach (var l in _log.TakeLast(200)) output.WriteLine(l);
+    }
+
+    [Fact]
+    public async Task Chromium_offerer_ours_answerer()
+    {
+        await using var h = await ChromiumHarness.StartAsync();
+        try
+        {
+            await h.Page.EvaluateAsync("() => T.setup()");
+            await h.Page.EvaluateAsync("() => T.createChannel('echo-chrome')");
+            string offer = await h.Page.EvaluateAsync<string>("() => T.offer()");
+            output.WriteLine(offer);
+            Assert.Contains(".local ", offer, StringComparison.Ordinal); // Chromium hides its host IPs behind mDNS names
+            await using var pc = new RTCPeerConnection(Config(h));
+            var incoming = Channel.CreateUnbounded<RTCDataChannel>();
+            pc.OnDataChannel += ch => incoming.Writer.TryWrite(ch);
+            await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Offer, offer));
+            await pc.SetLocalDescriptionAsync(await pc.CreateAnswerAsync());
+            await h.Page.EvaluateAsync("sdp => T.accept(sdp)", pc.LocalDescription!.Sdp);
+            using var cts = new CancellationTokenSource(Step);
+            var echo = await incoming.Reader.ReadAsync(cts.Token);
+            Assert.Equal("echo-chrome", echo.Label);
+            await RunSuiteAsync(h, pc, echo);
+            // Close from the browser: the whole connection.
+            var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            pc.OnConnectionStateChange += s => { if (s == RTCPeerConnectionState.Closed) closed.TrySetResult(); };
+            if (pc.ConnectionState != RTCPeerConnectionState.Closed)
+            {
+                await h.Page.EvaluateAsync("() => T.close()");
+                await closed.Task.WaitAsync(Step);
+            }
+        }
+        finally
+        {
+            DumpLog();
+        }
+    }
+
+    [Fact]
+    public async Task Chromium_answerer_ours_offerer()
+    {
+        await using var h = await ChromiumHarness.StartAsync();
+        try
+        {
+            await h.Page.EvaluateAsync("() => T.setup()");
+            await using var pc = new RTCPeerConnection(Config(h));
+            var echo = pc.CreateDataChannel("echo-ours");
+            await pc.SetLocalDescriptionAsync(await pc.CreateOfferAsync());
+            await pc.WaitForGatheringCompleteAsync();
+            string answer = await h.Page.EvaluateAsync<string>("sdp => T.answer(sdp)", pc.LocalDescription!.Sdp);
+            output.WriteLine(answer);
+            Assert.Contains("a=setup:active", answer, StringComparison.Ordinal);
+            await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Answer, answer));
+            await echo.WaitOpenAsync(new CancellationTokenSource(Step).Token);
+            await RunSuiteAsync(h, pc, echo);
+            // Close from our side: the browser sees the connection close.
+            await pc.CloseAsync();
+            await PollAsync(h, "() => T.pc.connectionState === 'closed' || T.states.includes('closed') || T.states.includes('failed') || T.channels.every(c => c.readyState === 'closed')");
+        }
+        finally
+        {
+            DumpLog();
+        }
+    }
+
+    private async Task RunSuiteAsync(ChromiumHarness h, RTCPeerConnection pc, RTCDataChannel echo)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(4));
+        Assert.Equal(RTCPeerConnectionState.Connected, pc.ConnectionState);
+        Assert.Equal(262144, echo.MaxMessageSize);
+
+        // Text and binary echo, 1 byte .. 256 KiB (Chromium's max-message-size).
+        echo.Send("héllo, chromium");
+        var t = await echo.ReceiveAsync(cts.Token);
+        Assert.True(t!.Value.IsText);
+        Assert.Equal("héllo, chromium", Encoding.UTF8.GetString(t.Value.Data.Span));
+        foreach (int size in new[] { 1, 2, 100, 1159, 1160, 1161, 16384, 65535, 65536, 131072, 262144 })
+        {
+            var payload = RandomNumberGenerator.GetBytes(size);
+            echo.Send(payload);
+            var r = await echo.ReceiveAsync(cts.Token);
+            Assert.False(r!.Value.IsText);
+            Assert.True(payload.AsSpan().SequenceEqual(r.Value.Data.Span), $"echo of {size} bytes differs");
+        }
+        string big = new('x', 200_000);
+        echo.Send(big);
+        var bt = await echo.ReceiveAsync(cts.Token);
+        Assert.True(bt!.Value.IsText);
+        Assert.Equal(big, Encoding.UTF8.GetString(bt.Value.Data.Span));
+
+        // 20 channels at once.
+        var chans = Enumerable.Range(0, 20).Select(i => pc.CreateDataChannel("ch" + i.ToString(CultureInfo.InvariantCulture))).ToList();
+        await Task.WhenAll(chans.Select(c => c.WaitOpenAsync(cts.Token)));
+        foreach (var c in chans) c.Send("m-" + c.Label);
+        foreach (var c in chans)
+        {
+            var m = await c.ReceiveAsync(cts.Token);
+            Assert.Equal("m-" + c.Label, Encoding.UTF8.GetString(m!.Value.Data.Span));
+        }
+        Assert.Equal(20, chans.Select(c => c.Id).Distinct().Count());
+
+        // Unordered + unreliable channels (lossless veth: everything arrives, order not promised).
+        var unrel = pc.CreateDataChannel("unreliable", new RTCDataChannelInit { Ordered = false, MaxRetransmits = 0 });
+        var timed = pc.CreateDataChannel("timed", new RTCDataChannelInit { Ordered = false, MaxPacketLifeTime = 3000 });
+        await unrel.WaitOpenAsync(cts.Token);
+        await timed.WaitOpenAsync(cts.Token);
+        foreach (var c in new[] { unrel, timed })
+        {
+            var sent = new HashSet<string>();
+            for (int i = 0; i < 50; i++) { string s = c.Label + i.ToString(CultureInfo.InvariantCulture); sent.Add(s); c.Send(s); }
+            var got = new HashSet<string>();
+            while (got.Count < sent.Count)
+            {
+                var m = await c.ReceiveAsync(cts.Token);
+                got.Add(Encoding.UTF8.GetString(m!.Value.Data.Span));
+            }
+            Assert.Equal(sent, got);
+        }
+        Assert.True(await h.Page.EvaluateAsync<bool>("() => T.channels.some(c => c.label === 'unreliable' && !c.ordered && c.maxRetransmits === 0)"));
+        Assert.True(await h.Page.EvaluateAsync<bool>("() => T.channels.some(c => c.label === 'timed' && c.maxPacketLifeTime === 3000)"));
+
+        // 50 MB byte-exact into the browser (SHA-256 computed there).
+        var sink = pc.CreateDataChannel("sink");
+        await sink.WaitOpenAsync(cts.Token);
+        int total = int.Parse(Environment.GetEnvironmentVariable("OSPB_SINK_MB") ?? "50", CultureInfo.InvariantCulture) * 1024 * 1024;
+        var data = new byte[total];
+        new Random(50).NextBytes(data);
+        var sw = Stopwatch.StartNew();
+        for (int off = 0; off < total; off += 65536)
+        {
+            if (off % (5 << 20) == 0)
+                output.WriteLine($"{sw.Elapsed.TotalSeconds:F2}s sent {off >> 20} MiB, browser has {await h.Page.EvaluateAsync<double>("() => T.sinkBytes")}; {pc.DebugStats}");
+            await sink.SendAsync(data.AsMemory(off, Math.Min(65536, total - off)), isText: false, cts.Token);
+        }
+        output.WriteLine($"{sw.Elapsed.TotalSeconds:F2}s all queued; {pc.DebugStats}");
+        sink.Send("done");
+        ChannelMessage? digest = null;
+        for (int i = 0; i < 60 && digest is null; i++)
+        {
+            using var slice = CancellationTokenSource.CreateLinkedTokenSource(cts.Token);
+            slice.CancelAfter(TimeSpan.FromSeconds(2));
+            try { digest = await sink.ReceiveAsync(slice.Token); }
+            catch (OperationCanceledException) when (!cts.IsCancellationRequested)
+            {
+                output.WriteLine($"{sw.Elapsed.TotalSeconds:F2}s waiting; browser has {await h.Page.EvaluateAsync<double>("() => T.sinkBytes")}; {pc.DebugStats}");
+            }
+        }
+        sw.Stop();
+        string expected = total.ToString(CultureInfo.InvariantCulture) + " " + Convert.ToHexString(SHA256.HashData(data)).ToLowerInvariant();
+        Assert.Equal(expected, Encoding.UTF8.GetString(digest!.Value.Data.Span));
+        output.WriteLine($"50 MiB ours -> Chromium: {sw.Elapsed.TotalSeconds:F2} s, {total * 8 / sw.Elapsed.TotalSeconds / 1e6:F1} Mbit/s");
+
+        // Close from our side: the browser sees it.
+        chans[0].Close();
+        await PollAsync(h, "() => T.closed.includes('ch0')");
+        // Close from the browser: we see it.
+        await h.Page.EvaluateAsync("() => T.closeChannel('ch1')");
+        for (int i = 0; i < 300 && chans[1].State != MessageChannelState.Closed; i++) await Task.Delay(100, cts.Token);
+        Assert.Equal(MessageChannelState.Closed, chans[1].State);
+        Assert.Equal(MessageChannelState.Open, chans[2].State);
+        Assert.Empty(await h.Page.EvaluateAsync<string[]>("() => T.errors"));
+    }
+
+    private static async Task PollAsync(ChromiumHarness h, string predicate)
+    {
+        for (int i = 0; i < 300; i++)
+        {
+            if (await h.Page.EvaluateAsync<bool>(predicate)) return;
+            await Task.Delay(100);
+        }
+        Assert.Fail("browser never satisfied: " + predicate);
+    }
+}

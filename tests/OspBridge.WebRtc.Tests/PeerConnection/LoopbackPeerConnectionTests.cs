@@ -1,0 +1,134 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using OspBridge.Net.Channels;
+
+namespace OspBridge.WebRtc.Tests.PeerConnection;
+
+/// <summary>Ours ↔ ours over real UDP sockets on 127.0.0.1 (loopback only).</summary>
+public class LoopbackPeerConnectionTests
+{
+    private static RTCConfiguration Config(string name, List<string> log) => new()
+    {
+        LocalAddresses = [IPAddress.Loopback],
+        Log = s => { lock (log) log.Add($"{name}: {s}"); },
+    };
+
+    private static async Task<(RTCPeerConnection Offerer, RTCPeerConnection Answerer)> ConnectAsync(List<string> log, bool trickle = false)
+    {
+        var a = new RTCPeerConnection(Config("A", log));
+        var b = new RTCPeerConnection(Config("B", log));
+        if (trickle)
+        {
+            a.OnIceCandidate += c => { if (c is not null) _ = b.AddIceCandidateAsync(c); };
+            b.OnIceCandidate += c => { if (c is not null) _ = a.AddIceCandidateAsync(c); };
+        }
+        var offer = await a.CreateOfferAsync();
+        await a.SetLocalDescriptionAsync(offer);
+        await b.SetRemoteDescriptionAsync(trickle ? offer : a.LocalDescription!);
+        var answer = await b.CreateAnswerAsync();
+        await b.SetLocalDescriptionAsync(answer);
+        await a.SetRemoteDescriptionAsync(trickle ? answer : b.LocalDescription!);
+        return (a, b);
+    }
+
+    [Fact]
+    public async Task Offer_answer_open_channel_and_echo_text_and_binary()
+    {
+        var log = new List<string>();
+        var (a, b) = await ConnectAsync(log);
+        await using var _a = a;
+        await using var _b = b;
+        b.OnDataChannel += ch => ch.OnMessage += (data, isText) => ch.Send(data.ToArray(), isText);
+        var ch = a.CreateDataChannel("echo");
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        try { await ch.WaitOpenAsync(cts.Token); }
+        catch (OperationCanceledException) { Assert.Fail("channel did not open:\n" + string.Join("\n", log)); }
+        Assert.Equal(RTCPeerConnectionState.Connected, a.ConnectionState);
+        Assert.Equal(262144, ch.MaxMessageSize);
+
+        ch.Send("hello");
+        var m = await ch.ReceiveAsync(cts.Token);
+        Assert.True(m!.Value.IsText);
+        Assert.Equal("hello", Encoding.UTF8.GetString(m.Value.Data.Span));
+
+        foreach (int size in new[] { 0, 1, 1000, 1200, 65536, 262144 })
+        {
+            var payload = RandomNumberGenerator.GetBytes(size);
+            ch.Send(payload);
+            var r = await ch.ReceiveAsync(cts.Token);
+            Assert.False(r!.Value.IsText);
+            Assert.Equal(payload, r.Value.Data.ToArray());
+        }
+        Assert.Throws<WebRtcException>(() => ch.Send(new byte[262145]));
+    }
+
+    [Fact]
+    public async Task Trickled_candidates_and_channel_close_seen_by_peer()
+    {
+        var log = new List<string>();
+        var (a, b) = await ConnectAsync(log, trickle: true);
+        await using var _a = a;
+        await using var _b = b;
+        var remoteClosed = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var remoteOpened = new TaskCompletionSource<RTCDataChannel>(TaskCreationOptions.RunContinuationsAsynchronously);
+        b.OnDataChannel += ch => { ch.OnClose += () => remoteClosed.TrySetResult(ch.Label); remoteOpened.TrySetResult(ch); };
+        var ch = a.CreateDataChannel("closeme", new RTCDataChannelInit { Ordered = false, MaxRetransmits = 0, Protocol = "p1" });
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await ch.WaitOpenAsync(cts.Token);
+        var rch = await remoteOpened.Task.WaitAsync(cts.Token);
+        Assert.False(rch.Ordered);
+        Assert.Equal(0, rch.MaxRetransmits);
+        Assert.Equal("p1", rch.Protocol);
+        ch.Close();
+        Assert.Equal("closeme", await remoteClosed.Task.WaitAsync(cts.Token));
+        Assert.Equal(MessageChannelState.Closed, rch.State);
+    }
+
+    [Fact]
+    public async Task Peer_close_is_seen()
+    {
+        var log = new List<string>();
+        var (a, b) = await ConnectAsync(log);
+        await using var _b = b;
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        b.OnConnectionStateChange += s => { if (s == RTCPeerConnectionState.Closed) closed.TrySetResult(); };
+        var ch = a.CreateDataChannel("x");
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await ch.WaitOpenAsync(cts.Token);
+        await a.CloseAsync();
+        await closed.Task.WaitAsync(cts.Token);
+    }
+}
+
+public class LoopbackThroughputTests(Xunit.Abstractions.ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Twenty_MiB_byte_exact_over_loopback()
+    {
+        var log = new List<string>();
+        RTCConfiguration Cfg(string n) => new() { LocalAddresses = [IPAddress.Loopback], Log = s => { lock (log) log.Add(n + ": " + s); } };
+        await using var a = new RTCPeerConnection(Cfg("A"));
+        await using var b = new RTCPeerConnection(Cfg("B"));
+        var received = new MemoryStream();
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        const int total = 20 * 1024 * 1024;
+        b.OnDataChannel += ch => ch.OnMessage += (d, _) => { received.Write(d.Span); if (received.Length >= total) done.TrySetResult(); };
+        var ch = a.CreateDataChannel("bulk");
+        await a.SetLocalDescriptionAsync(await a.CreateOfferAsync());
+        await b.SetRemoteDescriptionAsync(a.LocalDescription!);
+        await b.SetLocalDescriptionAsync(await b.CreateAnswerAsync());
+        await a.SetRemoteDescriptionAsync(b.LocalDescription!);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        await ch.WaitOpenAsync(cts.Token);
+        var data = new byte[total];
+        new Random(20).NextBytes(data);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        for (int off = 0; off < total; off += 65536) await ch.SendAsync(data.AsMemory(off, 65536), false, cts.Token);
+        try { await done.Task.WaitAsync(cts.Token); }
+        catch (OperationCanceledException) { lock (log) foreach (var l in log.TakeLast(50)) output.WriteLine(l); throw new Xunit.Sdk.XunitException($"received {received.Length} of {total}"); }
+        sw.Stop();
+        output.WriteLine($"20 MiB ours -> ours over loopback: {sw.Elapsed.TotalSeconds:F2} s = {total * 8 / sw.Elapsed.TotalSeconds / 1e6:F0} Mbit/s");
+        Assert.True(data.AsSpan().SequenceEqual(received.ToArray()));
+    }
+}
