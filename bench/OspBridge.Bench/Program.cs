@@ -14,6 +14,11 @@ public static class Program
             return CborFuzzHarness.Run(args[1..]);
         }
 
+        if (args.Length > 0 && args[0] == "osp-codec")
+        {
+            return OspCodecHarness.Run(args[1..]);
+        }
+
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

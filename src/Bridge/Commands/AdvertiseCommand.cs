@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using OspBridge.Crypto.Identity;
 using OspBridge.Net.Mdns;
 using OspBridge.Osp.Discovery;
@@ -22,6 +23,16 @@ internal sealed class AdvertiseCommand : ICliCommand
         var command = new Command("advertise", "Advertise this OSP agent with mDNS/DNS-SD until interrupted") { name, port, iface, ttl };
         command.SetAction(async (parseResult, ct) =>
         {
+            // Handle SIGTERM/SIGINT ourselves so the goodbyes go out before the process ends.
+            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            void OnSignal(PosixSignalContext c)
+            {
+                c.Cancel = true;
+                stopping.Cancel();
+            }
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+            ct = stopping.Token;
             string display = parseResult.GetValue(name)!;
             int p = parseResult.GetValue(port);
             if (p is < 1 or > 65535) throw new CliException("--port must be 1..65535");

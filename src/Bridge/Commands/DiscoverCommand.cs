@@ -34,10 +34,14 @@ internal sealed class DiscoverCommand : ICliCommand
             {
                 using var browser = new OspAgentBrowser(mdns, l => Console.Error.WriteLine(l));
                 var printed = new ConcurrentDictionary<string, bool>();
-                browser.AgentAdded += a =>
+                var pending = new List<Task>();
+                var jsonOptions = new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+                void Print(OspAgentInfo a)
                 {
+                    // The latest state (more addresses may have arrived since the agent was first resolved).
+                    a = browser.Agents.FirstOrDefault(x => x.InstanceName == a.InstanceName && x.HostName == a.HostName) ?? a;
                     if (!printed.TryAdd(a.InstanceName + "|" + a.Txt.Fingerprint, true)) return;
-                    Console.Out.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
+                    string line = JsonSerializer.Serialize(new Dictionary<string, object?>
                     {
                         ["name"] = a.InstanceName,
                         ["host"] = a.HostName,
@@ -47,11 +51,27 @@ internal sealed class DiscoverCommand : ICliCommand
                         ["mv"] = a.Txt.MetadataVersion,
                         ["at"] = a.Txt.AuthToken,
                         ["sn"] = a.Txt.SerialNumber,
+                    }, jsonOptions);
+                    lock (printed)
+                    {
+                        Console.Out.WriteLine(line);
+                        Console.Out.Flush();
+                    }
+                }
+                // Responders often send A and AAAA in separate packets: give the other family 150 ms to arrive.
+                browser.AgentAdded += a =>
+                {
+                    lock (pending) pending.Add(Task.Run(async () =>
+                    {
+                        try { await Task.Delay(150, stop.Token); } catch (OperationCanceledException) { }
+                        Print(a);
                     }));
-                    Console.Out.Flush();
                 };
                 await browser.StartAsync();
                 await WaitAsync(stop.Token);
+                Task[] left;
+                lock (pending) left = pending.ToArray();
+                await Task.WhenAll(left);
                 return 0;
             }
 

@@ -8,6 +8,9 @@ public sealed partial class DtlsEndpoint
     private const int CookieLength = 20;
     private bool _clientSentCertificate;
 
+    /// <summary>The SignatureScheme the peer signed with (server: CertificateVerify; client: ServerKeyExchange).</summary>
+    internal ushort PeerSignatureScheme { get; private set; }
+
     private void ServerHandle(byte type, ushort seq, byte[] body, TimeSpan now)
     {
         switch (_hs)
@@ -47,6 +50,7 @@ public sealed partial class DtlsEndpoint
                 if (!Contains(DtlsSignatureScheme.Verifiable, scheme) || !VerifySignature(PeerCertificate!, scheme, _transcript.WrittenSpan, sig))
                     throw new CryptoException(CryptoError.DecryptError, "DTLS: client CertificateVerify does not verify", DtlsAlert.DecryptError);
                 AddToTranscript(type, seq, body);
+                PeerSignatureScheme = scheme;
                 _hs = Hs.ServerWaitFinished;
                 return;
             }

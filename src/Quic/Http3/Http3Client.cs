@@ -23,6 +23,9 @@ public sealed class Http3ClientOptions
 
     /// <summary>Connection idle timeout.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Initiate a QUIC key update every this many 1-RTT packets (0: never; interop testing).</summary>
+    public long KeyUpdateInterval { get; init; }
 }
 
 /// <summary>Minimal HTTP/3 client over one QUIC connection: sequential or parallel requests, body streamed to a <see cref="Stream"/>.</summary>
@@ -52,6 +55,7 @@ public sealed class Http3Client : IAsyncDisposable
         {
             RemoteEndPoint = remote,
             IdleTimeout = options.IdleTimeout,
+            KeyUpdateInterval = options.KeyUpdateInterval,
             MaxInboundUnidirectionalStreams = 10,
             DefaultStreamErrorCode = (long)Http3ErrorCode.RequestCancelled,
             DefaultCloseErrorCode = (long)Http3ErrorCode.NoError,

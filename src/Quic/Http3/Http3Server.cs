@@ -25,6 +25,9 @@ public sealed class Http3ServerOptions
     /// <summary>Largest body returned for an all-digits path (like ngtcp2's --max-dyn-length).</summary>
     public long MaxDynamicLength { get; init; } = 1L << 32;
 
+    /// <summary>Initiate a QUIC key update every this many 1-RTT packets (0: never; interop testing).</summary>
+    public long KeyUpdateInterval { get; init; }
+
     /// <summary>Diagnostic messages (null: none).</summary>
     public Action<string>? Log { get; init; }
 }
@@ -53,6 +56,9 @@ public sealed class Http3Server : IAsyncDisposable
     /// <summary>Where the server listens.</summary>
     public IPEndPoint LocalEndPoint => _listener.LocalEndPoint;
 
+    /// <summary>Diagnostics for tests: called with every accepted connection.</summary>
+    internal Action<QuicConnection>? ConnectionAccepted { get; set; }
+
     /// <summary>Number of requests answered so far.</summary>
     public long RequestsServed => Interlocked.Read(ref _served);
 
@@ -75,6 +81,7 @@ public sealed class Http3Server : IAsyncDisposable
                 MaxInboundBidirectionalStreams = 100,
                 MaxInboundUnidirectionalStreams = 10,
                 IdleTimeout = TimeSpan.FromSeconds(30),
+                KeyUpdateInterval = options.KeyUpdateInterval,
                 DefaultStreamErrorCode = (long)Http3ErrorCode.RequestCancelled,
                 DefaultCloseErrorCode = (long)Http3ErrorCode.NoError,
             }),
@@ -100,6 +107,7 @@ public sealed class Http3Server : IAsyncDisposable
                 continue;
             }
             catch (ObjectDisposedException) { return; }
+            ConnectionAccepted?.Invoke(conn);
             _ = Task.Run(() => ServeConnectionAsync(conn, ct), ct);
         }
     }

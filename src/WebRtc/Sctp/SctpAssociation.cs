@@ -82,6 +82,7 @@ public sealed partial class SctpAssociation
         _rto = new RtoEstimator(_o.RtoInitial, _o.RtoMin, _o.RtoMax);
         _heartbeatAckInfo = new byte[_o.Mtu];
         _outStreams = new OutStream[_o.OutboundStreams];
+        _sendQueue = new SendScheduler(_o.OutboundStreams);
         _inStreams = new InStream[_o.InboundStreams];
         _dupTsns = new uint[16];
     }
@@ -145,13 +146,18 @@ public sealed partial class SctpAssociation
 
     /// <summary>
     /// Starts the association: sends INIT and runs T1-init. In WebRTC either or both peers call this once DTLS is
-    /// connected (RFC 8841 §... both may; the collision is resolved by RFC 9260 §5.2.1 rules).
+    /// connected; an INIT collision is resolved by RFC 9260 §5.2.1 rules. Idempotent: a second call, or a call after
+    /// the peer's handshake already established the association, does nothing. Throws once the association has ended.
     /// </summary>
     public void Connect(TimeSpan now)
     {
-        if (_connectCalled || State != SctpState.Closed || _terminated)
+        if (_terminated)
         {
-            throw new WebRtcException(WebRtcError.InvalidState, "Connect may be called once, on a closed association.");
+            throw new WebRtcException(WebRtcError.InvalidState, "The association has ended.");
+        }
+        if (_connectCalled || State != SctpState.Closed)
+        {
+            return; // already connecting or connected (e.g. the peer's INIT got here first): nothing to do
         }
         _connectCalled = true;
         _localTag = RandomTag();
@@ -224,6 +230,12 @@ public sealed partial class SctpAssociation
         }
         if (_terminated)
         {
+            // RFC 9260 §8.4 (5): answer a SHUTDOWN ACK for an association we already closed (our SHUTDOWN COMPLETE was lost).
+            var r0 = new SctpChunkReader(packet.Slice(SctpCommonHeader.Length));
+            if (r0.TryRead(out byte t0, out _, out _) && t0 == SctpChunkType.ShutdownAck && header.VerificationTag == _localTag && _peerTag != 0)
+            {
+                _sendShutdownComplete = true;
+            }
             DroppedPackets++;
             return;
         }
@@ -332,7 +344,16 @@ public sealed partial class SctpAssociation
                 }
                 return false;
             case SctpChunkType.Error:
-                return true; // informational; causes are not acted upon
+                if (State == SctpState.CookieEchoed && ErrorChunk.FirstCause(value) == SctpErrorCause.StaleCookie)
+                {
+                    // RFC 9260 §5.2.6: our cookie went stale on the way; start over with INIT.
+                    State = SctpState.CookieWait;
+                    _sendCookieEcho = false;
+                    _sendInit = true;
+                    _t1Rto = _o.RtoInitial;
+                    _t1 = now + _t1Rto;
+                }
+                return true; // other causes are informational
             case SctpChunkType.ForwardTsn:
                 HandleForwardTsn(value, now);
                 return true;
@@ -465,9 +486,23 @@ public sealed partial class SctpAssociation
             DroppedPackets++;
             return false;
         }
-        if (now.Ticks - cookie.CreatedTicks > cookie.LifetimeMs * TimeSpan.TicksPerMillisecond || now.Ticks < cookie.CreatedTicks)
+        if (State >= SctpState.Established && cookie.LocalTag == _localTag && cookie.PeerTag == _peerTag)
         {
-            return false; // stale: drop (the peer's T1-cookie restarts the handshake)
+            _sendCookieAck = true; // our COOKIE ACK was lost (RFC 9260 §5.2.4 case D; no lifetime check for it)
+            return true;
+        }
+        long age = now.Ticks - cookie.CreatedTicks;
+        if (age > cookie.LifetimeMs * TimeSpan.TicksPerMillisecond || age < 0)
+        {
+            // Stale (RFC 9260 §5.1.5 step 4): drop it and tell the peer, which then restarts with INIT.
+            if (_standalone.Count < 4)
+            {
+                var err = new byte[SctpCommonHeader.Length + 16];
+                int n = SctpChunkReader.WriteHeader(err.AsSpan(SctpCommonHeader.Length), SctpChunkType.Error, 0,
+                    ErrorChunk.WriteStaleCookieCause(err.AsSpan(SctpCommonHeader.Length + 4), (uint)Math.Min(uint.MaxValue, Math.Abs(age) / 10)));
+                _standalone.Enqueue((err, SctpCommonHeader.Length + n, cookie.PeerTag));
+            }
+            return false;
         }
         switch (State)
         {
@@ -481,11 +516,6 @@ public sealed partial class SctpAssociation
                 Established(now);
                 return true;
             default:
-                if (State >= SctpState.Established && cookie.LocalTag == _localTag && cookie.PeerTag == _peerTag)
-                {
-                    _sendCookieAck = true; // our COOKIE ACK was lost (RFC 9260 §5.2.4 case D)
-                    return true;
-                }
                 return false;
         }
     }

@@ -131,6 +131,28 @@ public sealed class OpenSslDtlsInteropTests : IDisposable
         _log.WriteLine(client.Output);
     }
 
+    /// <summary>OpenSSL as client with an RSA-2048 certificate: our server verifies RSA-PSS and RSA PKCS#1 CertificateVerify.</summary>
+    [Theory]
+    [InlineData("RSA-PSS+SHA256", 0x0804)]
+    [InlineData("RSA+SHA256", 0x0401)]
+    [InlineData("RSA+SHA384", 0x0501)]
+    public void OpenSslClientWithRsaCertificate_OurServer(string clientSigalg, int scheme)
+    {
+        using (var req = new OpenSslProcess($"req -x509 -newkey rsa:2048 -nodes -subj /CN=openssl-rsa -days 2 -keyout {_dir}/rsa-key.pem -out {_dir}/rsa-cert.pem"))
+            Assert.True(req.WaitForExit(TimeSpan.FromSeconds(60)) && File.Exists(Path.Combine(_dir, "rsa-cert.pem")), "openssl req (RSA) failed: " + req.Output);
+        var rsaCert = X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(_dir, "rsa-cert.pem")));
+        using var ep = new DtlsEndpoint(new DtlsOptions { Certificate = _ourCert, RemoteFingerprint = DtlsCertificates.GetFingerprint(rsaCert) });
+        using var pump = new DtlsUdpPump(ep);
+        using var client = new OpenSslProcess(
+            $"s_client -dtls1_2 -connect 127.0.0.1:{pump.LocalPort} -cert {_dir}/rsa-cert.pem -key {_dir}/rsa-key.pem " +
+            $"-cipher ECDHE-ECDSA-AES128-GCM-SHA256 -client_sigalgs {clientSigalg} -use_srtp SRTP_AEAD_AES_128_GCM -keymatexport EXTRACTOR-dtls_srtp -keymatexportlen 56");
+        Assert.True(pump.RunUntil(() => ep.State == DtlsState.Connected, Timeout), $"handshake: {ep.State} {ep.Error?.Message}\n{client.Output}");
+        Assert.Equal(rsaCert.RawData, ep.PeerCertificate!.RawData);
+        Assert.Equal(scheme, ep.PeerSignatureScheme);
+        Assert.True(pump.RunUntil(() => client.Output.Contains("Keying material:", StringComparison.Ordinal), Timeout), client.Output);
+        Assert.Equal(client.KeyingMaterial(), ep.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", null, 56));
+    }
+
     private static int FreeUdpPort()
     {
         using var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);

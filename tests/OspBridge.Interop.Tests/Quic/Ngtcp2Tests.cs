@@ -77,10 +77,43 @@ public sealed class Ngtcp2Tests : IDisposable
         { 1_000_000, "" },
         { 50_000_000, "" },
         { 1_000_000, "-t 0.1 -r 0.1" },
+        { 50_000_000, "-t 0.1 -r 0.1" },
         { 1_000_000, "--ciphers=NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+CHACHA20-POLY1305" },
         { 1_000_000, "--ciphers=NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM" },
         { 10_000_000, "--key-update=50ms" },
     };
+
+    [Fact]
+    public async Task Gtlsclient_downloads_while_our_server_updates_keys()
+    {
+        string gtlsclient = Tool("gtlsclient");
+        await using var server = await Http3Server.StartAsync(new Http3ServerOptions
+        {
+            ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
+            Certificate = QuicTls.CreateSelfSignedCertificate("localhost"),
+            KeyUpdateInterval = 500,
+        });
+        OspBridge.Quic.QuicConnection? accepted = null;
+        server.ConnectionAccepted = c => accepted = c;
+        int port = server.LocalEndPoint.Port;
+        string dl = Directory.CreateDirectory(Path.Combine(_dir, "dl")).FullName;
+        var (code, output) = await RunAsync(gtlsclient,
+            ["-q", "--download=" + dl, "--exit-on-all-streams-close", "--timeout=30s", "127.0.0.1", port.ToString(), $"https://127.0.0.1:{port}/10000000"],
+            TimeSpan.FromSeconds(90));
+        Assert.True(code == 0, $"gtlsclient exit {code}: {Tail(output)}");
+        AssertZeros(Path.Combine(dl, "10000000"), 10_000_000);
+        Assert.NotNull(accepted);
+        int updates = KeyUpdates(accepted!);
+        Assert.True(updates >= 2, $"only {updates} key updates happened");
+    }
+
+    /// <summary>The connection core is internal to the QUIC layer; its key-update counter gives a real assertion.</summary>
+    private static int KeyUpdates(OspBridge.Quic.QuicConnection connection)
+    {
+        var core = typeof(OspBridge.Quic.QuicConnection).GetField("_core", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)?.GetValue(connection);
+        Assert.True(core is not null, "QuicConnection._core not found (internal layout changed)");
+        return (int)core!.GetType().GetProperty("KeyUpdates")!.GetValue(core)!;
+    }
 
     [Theory]
     [MemberData(nameof(ClientVariants))]
@@ -92,6 +125,8 @@ public sealed class Ngtcp2Tests : IDisposable
             ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
             Certificate = QuicTls.CreateSelfSignedCertificate("localhost"),
         });
+        OspBridge.Quic.QuicConnection? accepted = null;
+        server.ConnectionAccepted = c => accepted = c;
         int port = server.LocalEndPoint.Port;
         string dl = Directory.CreateDirectory(Path.Combine(_dir, "dl")).FullName;
         var args = new List<string> { "-q", $"--download={dl}", "--exit-on-all-streams-close", "--timeout=30s" };
@@ -100,6 +135,8 @@ public sealed class Ngtcp2Tests : IDisposable
         var (code, output) = await RunAsync(gtlsclient, args, TimeSpan.FromSeconds(size > 20_000_000 ? 180 : 90));
         Assert.True(code == 0, $"gtlsclient exit {code}: {Tail(output)}");
         AssertZeros(Path.Combine(dl, size.ToString()), size);
+        if (extra.Contains("--key-update", StringComparison.Ordinal))
+            Assert.True(KeyUpdates(accepted!) >= 1, "the server saw no key update from gtlsclient");
     }
 
     [Fact]
@@ -184,10 +221,39 @@ public sealed class Ngtcp2Tests : IDisposable
         { 1_000_000, "" },
         { 50_000_000, "" },
         { 1_000_000, "-t 0.1 -r 0.1" },
+        { 50_000_000, "-t 0.1 -r 0.1" },
         { 1_000_000, "-V" },
         { 1_000_000, "--ciphers=NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+CHACHA20-POLY1305" },
         { 1_000_000, "--ciphers=NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM" },
     };
+
+    [Fact]
+    public async Task Our_client_updates_keys_while_uploading_to_gtlsserver()
+    {
+        var (server, port) = await StartGtlsserverAsync();
+        try
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+            await using var client = await Http3Client.ConnectAsync(new Http3ClientOptions { Host = "127.0.0.1", Port = port, Insecure = true, KeyUpdateInterval = 300 }, cts.Token);
+            // A receive-mostly client sends only ACKs (never acknowledged), so upload: POST bodies make our client send
+            // thousands of ack-eliciting 1-RTT packets, each phase acknowledged before the next update.
+            var body = new byte[4_000_000];
+            var sink = new ZeroCheckStream();
+            for (int i = 0; i < 2; i++)
+            {
+                var response = await client.SendAsync("POST", "/1000", body, sink, cts.Token);
+                Assert.Equal(200, response.StatusCode);
+            }
+            Assert.Equal(2000, sink.Count);
+            Assert.True(sink.AllZero);
+            int updates = KeyUpdates(client.Connection);
+            Assert.True(updates >= 2, $"only {updates} key updates happened");
+        }
+        finally
+        {
+            Stop(server);
+        }
+    }
 
     [Theory]
     [MemberData(nameof(ServerVariants))]

@@ -76,4 +76,20 @@ public sealed class MdnsServiceNetnsTests(ITestOutputHelper output)
         }
         guard.AssertNoLeak();
     }
+
+    [Fact]
+    public async Task Loopback_MulticastIsEnabledOnLo_TwoServicesResolveEachOther()
+    {
+        await using var lan = await NetnsLan.CreateAsync(1);
+        var h = lan.Hosts[0];
+        var before = await h.RunAsync("ip", ["-o", "link", "show", "lo"], TimeSpan.FromSeconds(10));
+        Assert.DoesNotContain("MULTICAST", before.StandardOutput, StringComparison.Ordinal);
+        await using var a = h.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Interfaces = ["lo"], Log = output.WriteLine }));
+        await using var b = h.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Interfaces = ["lo"] }));
+        var after = await h.RunAsync("ip", ["-o", "link", "show", "lo"], TimeSpan.FromSeconds(10));
+        Assert.Contains("MULTICAST", after.StandardOutput, StringComparison.Ordinal);
+        await a.PublishHostAsync(DnsName.Parse("loop-test.local"));
+        var addrs = await b.ResolveHostAsync(DnsName.Parse("loop-test.local"), TimeSpan.FromSeconds(5));
+        Assert.Contains(IPAddress.Loopback, addrs);
+    }
 }

@@ -46,7 +46,18 @@ internal sealed class CborMutationFuzzer
             _seeds.Add(random.Next().Encoded);
         }
 
-        foreach (IOspMessage message in SampleMessages())
+        // Random instances of every message type of the schema, so every generated decoder sees near-valid input.
+        var messages = new Messages.RandomMessages(seed);
+        var samples = SampleMessages().ToList();
+        foreach (OspMessageDescriptor descriptor in OspMessageRegistry.All)
+        {
+            for (int i = 0; i < 4; i++)
+            {
+                samples.Add((IOspMessage)messages.Create(descriptor.MessageType));
+            }
+        }
+
+        foreach (IOspMessage message in samples)
         {
             byte[] frame = OspFraming.Frame(message);
             _seeds.Add(frame);

@@ -198,4 +198,49 @@ public sealed class MessageDemuxerTests
         Assert.Equal(AuthStatusResult.ProofInvalid, Assert.Single(typed).Result);
         Assert.Equal("9000:820102", Assert.Single(raw));
     }
+
+    [Fact]
+    public void A_throwing_handler_propagates_and_ends_the_stream()
+    {
+        var demuxer = new MessageDemuxer();
+        demuxer.Register<AgentInfoRequest>(_ => throw new InvalidOperationException("handler bug"));
+        using MessageStream stream = demuxer.CreateStream();
+        byte[] frame = OspFraming.Frame(new AgentInfoRequest { RequestId = 1 });
+        Assert.Throws<InvalidOperationException>(() => stream.Push(frame));
+        Assert.Equal(DemuxStatus.HandlerFailed, stream.Push(frame).Status);
+        Assert.Equal(DemuxStatus.HandlerFailed, stream.Complete().Status);
+    }
+
+    [Fact]
+    public void Whole_messages_are_not_buffered_and_split_ones_cost_linear_time()
+    {
+        var demuxer = new MessageDemuxer();
+        int payloads = 0;
+        demuxer.RegisterRaw(OspTypeKeys.DataFrame, (_, body) => payloads += body.Length);
+        byte[] frame = OspFraming.Frame(new DataFrame { EncodingId = 0, Payload = new byte[60_000] });
+
+        using (MessageStream stream = demuxer.CreateStream())
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            Assert.Equal(1, stream.Push(frame).MessagesDispatched);
+            Assert.False(stream.HasPartialMessage);
+            Assert.True(GC.GetAllocatedBytesForCurrentThread() - before < 4096, "whole message was copied");
+        }
+
+        // 60 000 single-byte pushes: the resumable scanner keeps this linear (a rescan per byte would be ~1.8e9 steps).
+        using (MessageStream stream = demuxer.CreateStream())
+        {
+            var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+            int dispatched = 0;
+            for (int i = 0; i < frame.Length; i++)
+            {
+                dispatched += stream.Push(frame.AsMemory(i, 1)).MessagesDispatched;
+            }
+
+            Assert.Equal(1, dispatched);
+            Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(10), $"took {stopwatch.Elapsed}");
+        }
+
+        Assert.Equal(2 * (frame.Length - 1), payloads); // raw handlers see the CBOR body (key 24 is one byte)
+    }
 }

@@ -142,4 +142,29 @@ public sealed class OspGoldenTests
         Assert.Equal(position, reader.BytesConsumed);
         Assert.Equal(CborReaderState.StartMap, reader.PeekState());
     }
+
+    [Fact]
+    public void Positional_arrays_and_indefinite_forms_decode()
+    {
+        // audio-frame [1, 2, h'00'] definite, then indefinite with the optional map {0: 20, 1: [1, 1000]}.
+        var plain = AudioFrame.Decode(Convert.FromHexString("83010241" + "00"));
+        Assert.Null(plain.Optional);
+        var full = AudioFrame.Decode(Convert.FromHexString("9f010241" + "00" + "a20014" + "01820119" + "03e8ff"));
+        Assert.Equal(20UL, full.Optional!.Duration);
+        Assert.Equal(new MediaSyncTime { Value = 1, Scale = 1000 }, full.Optional.SyncTime);
+        Assert.Equal("[1, 2, h'00', {0: 20, 1: [1, 1000]}]", full.ToString());
+
+        // Wrong arity is a schema violation; a chunked payload is concatenated.
+        Assert.Equal(CborError.SchemaViolation, Assert.Throws<CborException>(() => AudioFrame.Decode(Convert.FromHexString("820102"))).Error);
+        Assert.Equal(CborError.SchemaViolation, Assert.Throws<CborException>(() => AudioFrame.Decode(Convert.FromHexString("8501024100a0" + "00"))).Error);
+        var frame = DataFrame.Decode(Convert.FromHexString("a2000104" + "5f4168426921ff"));
+        Assert.Equal("hi!"u8.ToArray(), frame.Payload.ToArray());
+
+        // T / null keeps absent, null and a value apart.
+        var state = RemotePlaybackState.Decode(Convert.FromHexString("a105f6"));
+        Assert.True(state.Epoch!.Value.IsNull);
+        Assert.Null(state.Duration);
+        Assert.Equal(CborError.UnexpectedType, Assert.Throws<CborException>(() => RemotePlaybackState.Decode(Convert.FromHexString("a106" + "29"))).Error);
+        Assert.Equal(-3.5, RemotePlaybackState.Decode(Convert.FromHexString("a106f9c300")).Duration!.Value.Value);
+    }
 }
