@@ -22,6 +22,9 @@ declare -A NEED=(
   [/usr/sbin/avahi-daemon]=avahi-daemon
   [/usr/sbin/ip]=iproute2
   [/usr/bin/node]=nodejs
+  [/usr/bin/dbus-daemon]=dbus
+  [/usr/bin/openssl]=openssl
+  [/usr/bin/npm]=npm
 )
 missing=()
 for f in "${!NEED[@]}"; do

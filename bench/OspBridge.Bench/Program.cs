@@ -8,6 +8,17 @@ public static class Program
     /// <summary>Runs the BenchmarkDotNet switcher, or a named real-peer harness (see docs/benchmarks.md).</summary>
     public static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "quic") return QuicBench.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "fuzz-cbor")
+        {
+            return CborFuzzHarness.Run(args[1..]);
+        }
+
+        if (args.Length > 0 && args[0] == "osp-codec")
+        {
+            return OspCodecHarness.Run(args[1..]);
+        }
+
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

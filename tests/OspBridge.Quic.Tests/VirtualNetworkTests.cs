@@ -155,7 +155,9 @@ public class VirtualNetworkTests
         Assert.Equal(32 << 10, pair.Server.StreamReadable(sid));
         // now read everything: windows open and the rest arrives
         var recv = new Receiver(pair.Server) { Id = sid };
-        Assert.True(pair.RunUntil(() => recv.Fin, TimeSpan.FromSeconds(60), eachStep: () => { send.Pump(); recv.Pump(); }));
+        bool done = pair.RunUntil(() => recv.Fin, TimeSpan.FromSeconds(60), eachStep: () => { send.Pump(); recv.Pump(); });
+        var cs = pair.Client.GetStream(id);
+        Assert.True(done, $"cs={cs?.PeerMaxStreamData} {cs?.Send?.SendEnd} q={cs?.InSendQueue} srvstream={pair.Server.GetStream(sid)?.LocalMaxStreamData} got {recv.Data.Length}, sent {send.Offset}, client {pair.Client.State} {pair.Client.CloseReason?.Message} server {pair.Server.State} {pair.Server.CloseReason?.Message} t={pair.Now}");
         Assert.Equal(data, recv.Data.ToArray());
     }
 

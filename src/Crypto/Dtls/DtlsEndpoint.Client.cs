@@ -155,6 +155,7 @@ public sealed partial class DtlsEndpoint
         if (!VerifySignature(PeerCertificate!, ske.SignatureScheme, signed, ske.Signature))
             throw new CryptoException(CryptoError.DecryptError, "DTLS: ServerKeyExchange signature does not verify", DtlsAlert.DecryptError);
         _serverPoint = ske.PublicKey;
+        PeerSignatureScheme = ske.SignatureScheme;
     }
 
     /// <summary>Flight 5: [Certificate] ClientKeyExchange [CertificateVerify] ChangeCipherSpec Finished.</summary>

@@ -8,6 +8,9 @@ public sealed partial class DtlsEndpoint
     private const int CookieLength = 20;
     private bool _clientSentCertificate;
 
+    /// <summary>The SignatureScheme the peer signed with (server: CertificateVerify; client: ServerKeyExchange).</summary>
+    internal ushort PeerSignatureScheme { get; private set; }
+
     private void ServerHandle(byte type, ushort seq, byte[] body, TimeSpan now)
     {
         switch (_hs)
@@ -47,6 +50,7 @@ public sealed partial class DtlsEndpoint
                 if (!Contains(DtlsSignatureScheme.Verifiable, scheme) || !VerifySignature(PeerCertificate!, scheme, _transcript.WrittenSpan, sig))
                     throw new CryptoException(CryptoError.DecryptError, "DTLS: client CertificateVerify does not verify", DtlsAlert.DecryptError);
                 AddToTranscript(type, seq, body);
+                PeerSignatureScheme = scheme;
                 _hs = Hs.ServerWaitFinished;
                 return;
             }
@@ -91,13 +95,14 @@ public sealed partial class DtlsEndpoint
             var cookie = ComputeCookie(ch);
             if (ch.Cookie.Length != cookie.Length || !CryptographicOperations.FixedTimeEquals(ch.Cookie, cookie))
             {
-                // Stateless: nothing is remembered; the HelloVerifyRequest takes the ClientHello's message_seq.
+                // Stateless (RFC 6347 §4.2.1): nothing is remembered, the HelloVerifyRequest takes the ClientHello's
+                // message_seq and the record sequence number of the record that completed the ClientHello.
                 var hvr = new HelloVerifyRequest { Cookie = cookie }.Serialize();
-                var item = new FlightItem(false, DtlsHandshakeType.HelloVerifyRequest, seq, hvr, 0);
-                _flight.Clear();
-                _flight.Add(item);
-                TransmitFlight(now);
-                _flight.Clear();
+                var dg = new byte[DtlsRecordHeader.Size + DtlsHandshakeHeader.Size + hvr.Length];
+                new DtlsRecordHeader(DtlsContentType.Handshake, DtlsVersion.Dtls12, 0, _currentRecordSeq, (ushort)(DtlsHandshakeHeader.Size + hvr.Length)).Write(dg);
+                new DtlsHandshakeHeader(DtlsHandshakeType.HelloVerifyRequest, hvr.Length, seq, 0, hvr.Length).Write(dg.AsSpan(DtlsRecordHeader.Size));
+                hvr.CopyTo(dg, DtlsRecordHeader.Size + DtlsHandshakeHeader.Size);
+                _out.Enqueue(dg);
                 return;
             }
         }

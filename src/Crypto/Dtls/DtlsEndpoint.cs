@@ -24,7 +24,7 @@ public sealed partial class DtlsEndpoint : IDisposable
 
     private readonly DtlsOptions _opt;
     private readonly Queue<byte[]> _out = new();
-    private readonly Queue<byte[]> _appIn = new();
+    private readonly Queue<(byte[] Buffer, int Length)> _appIn = new(); // pooled buffers, returned when read
     private readonly byte[] _scratch = new byte[DtlsRecordHeader.MaxFragmentLength];
 
     // record layer
@@ -183,16 +183,35 @@ public sealed partial class DtlsEndpoint : IDisposable
     /// <summary>Bytes a record adds to application data: 13-byte header, 8-byte explicit nonce, 16-byte tag.</summary>
     public const int ApplicationDataOverhead = DtlsRecordHeader.Size + DtlsAeadCipher.Overhead;
 
-    /// <summary>Takes the next received application record's plaintext (records are never merged or split).</summary>
+    /// <summary>Takes the next received application record's plaintext (records are never merged or split) as a new array.</summary>
     public bool TryReadApplicationData(out ReadOnlyMemory<byte> data)
     {
         if (State is (DtlsState.Connected or DtlsState.Closed) && _appIn.TryDequeue(out var d))
         {
-            data = d;
+            data = d.Buffer.AsSpan(0, d.Length).ToArray();
+            ArrayPool<byte>.Shared.Return(d.Buffer);
             return true;
         }
         data = default;
         return false;
+    }
+
+    /// <summary>
+    /// Zero-allocation variant: copies the next received application record into <paramref name="destination"/>.
+    /// A buffer of <see cref="MaxApplicationDataSize"/> bytes always suffices.
+    /// </summary>
+    /// <exception cref="CryptoException"><paramref name="destination"/> is smaller than the record (the record stays queued).</exception>
+    public bool TryReadApplicationData(Span<byte> destination, out int length)
+    {
+        length = 0;
+        if (State is not (DtlsState.Connected or DtlsState.Closed) || !_appIn.TryPeek(out var d)) return false;
+        if (destination.Length < d.Length)
+            throw new CryptoException(CryptoError.LimitExceeded, $"DTLS: record of {d.Length} bytes does not fit the buffer");
+        _appIn.Dequeue();
+        d.Buffer.AsSpan(0, d.Length).CopyTo(destination);
+        ArrayPool<byte>.Shared.Return(d.Buffer);
+        length = d.Length;
+        return true;
     }
 
     /// <summary>
@@ -239,6 +258,7 @@ public sealed partial class DtlsEndpoint : IDisposable
     /// <summary>Releases keys.</summary>
     public void Dispose()
     {
+        while (_appIn.TryDequeue(out var d)) ArrayPool<byte>.Shared.Return(d.Buffer);
         _writeCipher?.Dispose();
         _readCipher?.Dispose();
         _ecdh?.Dispose();
@@ -281,8 +301,11 @@ public sealed partial class DtlsEndpoint : IDisposable
         return DtlsRecordHeader.Size + len;
     }
 
+    private ulong _currentRecordSeq; // sequence number of the record being processed (echoed in HelloVerifyRequest)
+
     private void ProcessRecord(in DtlsRecordHeader h, ReadOnlySpan<byte> fragment, ReadOnlySpan<byte> wholeRecord, TimeSpan now)
     {
+        _currentRecordSeq = h.SequenceNumber;
         if (h.Epoch == 0)
         {
             ProcessPlaintext(h.ContentType, fragment, 0, now);
@@ -292,11 +315,18 @@ public sealed partial class DtlsEndpoint : IDisposable
         if (_readCipher is null)
         {
             // Finished (or early data) overtook the flight that creates the keys: keep a bounded number of records.
-            if (State == DtlsState.Connecting && _stash.Count < MaxStashedRecords) _stash.Add(wholeRecord.ToArray());
+            if (State != DtlsState.Connecting) return;
+            if (_stash.Count >= MaxStashedRecords) _stash.RemoveAt(0); // keep the newest: garbage cannot lock out real records
+            _stash.Add(wholeRecord.ToArray());
             return;
         }
         if (!_replay.IsAcceptable(h.SequenceNumber)) return;
         if (fragment.Length < DtlsAeadCipher.Overhead) return;
+        if (h.ContentType == DtlsContentType.ApplicationData)
+        {
+            ReceiveApplicationData(h, fragment);
+            return;
+        }
         byte[] rented = ArrayPool<byte>.Shared.Rent(fragment.Length);
         try
         {
@@ -309,6 +339,21 @@ public sealed partial class DtlsEndpoint : IDisposable
         {
             ArrayPool<byte>.Shared.Return(rented, clearArray: true);
         }
+    }
+
+    /// <summary>Hot path: decrypt straight into a pooled buffer that the receive queue then owns.</summary>
+    private void ReceiveApplicationData(in DtlsRecordHeader h, ReadOnlySpan<byte> fragment)
+    {
+        // Authenticated data may overtake the server's Finished (reordering): keep it for after the handshake.
+        if (!(State == DtlsState.Connected || (IsClient && _hs == Hs.ClientWaitFinished)) || _appIn.Count >= _opt.MaxReceiveQueue) return;
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(Math.Max(fragment.Length, 1));
+        if (!_readCipher!.TryOpen(h.EpochAndSequence, h.ContentType, h.Version, fragment, buffer, out int n) || n > MaxApplicationDataSize)
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            return;
+        }
+        _replay.Accept(h.SequenceNumber);
+        _appIn.Enqueue((buffer, n));
     }
 
     private void DrainStash(TimeSpan now)
@@ -345,10 +390,7 @@ public sealed partial class DtlsEndpoint : IDisposable
                 DrainHandshake(now);
                 break;
             case DtlsContentType.ApplicationData:
-                // Authenticated data may overtake the server's Finished (reordering): keep it for after the handshake.
-                if (epoch == 0 || !(State == DtlsState.Connected || (IsClient && _hs == Hs.ClientWaitFinished))) return;
-                if (_appIn.Count < _opt.MaxReceiveQueue) _appIn.Enqueue(data.ToArray());
-                break;
+                break; // epoch 0: never valid; epoch 1 goes through ReceiveApplicationData
         }
     }
 

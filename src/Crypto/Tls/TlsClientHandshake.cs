@@ -16,8 +16,7 @@ internal sealed class TlsClientHandshake : TlsHandshakeBase
     private State _state = State.Idle;
     private readonly bool _sendInitialKeyShare;
     private ClientHello? _hello;
-    private ECDiffieHellman? _ecdh;
-    private byte[]? _sharePublic;
+    private readonly List<KeyShare> _shares = [];
     private bool _retried;
     private ushort _hrrSuite;
     private byte[]? _clientHandshakeSecret;
@@ -45,14 +44,15 @@ internal sealed class TlsClientHandshake : TlsHandshakeBase
             ServerName = SniName(Options.ServerName),
             Alpn = Options.ApplicationProtocols.Count > 0 ? [.. Options.ApplicationProtocols] : null,
             SupportedVersions = [TlsConst.Tls13],
-            SupportedGroups = [NamedGroup.Secp256r1],
+            SupportedGroups = [.. DefaultGroups],
             SignatureAlgorithms = [.. SignatureScheme.Supported],
             TransportParameters = Options.LocalTransportParameters.ToArray(),
             KeyShares = [],
         };
         RandomNumberGenerator.Fill(ch.Random);
         ClientRandom = ch.Random;
-        if (_sendInitialKeyShare) AddShare(ch);
+        if (_sendInitialKeyShare)
+            foreach (var g in DefaultGroups) AddShare(ch, g);
         _hello = ch;
         SendHello(ch);
         _state = State.WaitServerHello;
@@ -62,11 +62,17 @@ internal sealed class TlsClientHandshake : TlsHandshakeBase
     private static string? SniName(string? name) =>
         string.IsNullOrEmpty(name) || IPAddress.TryParse(name, out _) ? null : name.TrimEnd('.');
 
-    private void AddShare(ClientHello ch)
+    private void AddShare(ClientHello ch, ushort group)
     {
-        _ecdh?.Dispose();
-        (_ecdh, _sharePublic) = NewP256Share();
-        ch.KeyShares = [(NamedGroup.Secp256r1, _sharePublic)];
+        var share = KeyShare.Create(group);
+        _shares.Add(share);
+        ch.KeyShares!.Add((group, share.Public));
+    }
+
+    private void DropShares()
+    {
+        foreach (var s in _shares) s.Dispose();
+        _shares.Clear();
     }
 
     private void SendHello(ClientHello ch)
@@ -159,16 +165,21 @@ internal sealed class TlsClientHandshake : TlsHandshakeBase
             ReplaceTranscriptWithMessageHash();
             AddToTranscript(message);
             hello.Cookie = sh.Cookie;
-            if (sh.KeyShareGroup is not null) AddShare(hello);
+            if (sh.KeyShareGroup is ushort sel)
+            {
+                DropShares();
+                hello.KeyShares = [];
+                AddShare(hello, sel);
+            }
             SendHello(hello);
             return;
         }
         if (_retried && sh.CipherSuite != _hrrSuite) throw TlsAlert.Illegal("ServerHello cipher suite differs from HelloRetryRequest");
-        if (sh.KeyShareGroup != NamedGroup.Secp256r1 || sh.KeyShare is null || _ecdh is null)
-            throw TlsAlert.Illegal("ServerHello key_share is not for the group we offered");
-        byte[] shared = P256Agree(_ecdh, sh.KeyShare);
-        _ecdh.Dispose();
-        _ecdh = null;
+        var mine = _shares.Find(s => s.Group == sh.KeyShareGroup);
+        if (mine is null || sh.KeyShare is null)
+            throw TlsAlert.Illegal("ServerHello key_share is not for a group we sent a share for");
+        byte[] shared = mine.Agree(sh.KeyShare);
+        DropShares();
 
         CipherSuite = (TlsCipherSuite)sh.CipherSuite;
         Schedule ??= new TlsKeySchedule(CipherSuite);

@@ -171,37 +171,8 @@ internal abstract class TlsHandshakeBase : IQuicTlsHandshake
 
     protected static CryptoException NoGroup() => TlsAlert.Failure("no common key exchange group");
 
-    /// <summary>Creates our P-256 ephemeral key and returns (key, uncompressed point).</summary>
-    protected static (ECDiffieHellman Key, byte[] Public) NewP256Share()
-    {
-        var key = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
-        var p = key.ExportParameters(false);
-        var pub = new byte[65];
-        pub[0] = 4;
-        p.Q.X!.CopyTo(pub, 1 + 32 - p.Q.X.Length);
-        p.Q.Y!.CopyTo(pub, 33 + 32 - p.Q.Y.Length);
-        return (key, pub);
-    }
-
-    /// <summary>ECDH with a peer's uncompressed P-256 point; illegal_parameter when the point is invalid.</summary>
-    protected static byte[] P256Agree(ECDiffieHellman key, ReadOnlySpan<byte> peerPoint)
-    {
-        if (peerPoint.Length != 65 || peerPoint[0] != 4) throw TlsAlert.Illegal("P-256 key share must be a 65-byte uncompressed point");
-        try
-        {
-            var p = new ECParameters
-            {
-                Curve = ECCurve.NamedCurves.nistP256,
-                Q = new ECPoint { X = peerPoint.Slice(1, 32).ToArray(), Y = peerPoint.Slice(33, 32).ToArray() },
-            };
-            using var peer = ECDiffieHellman.Create(p);
-            return key.DeriveRawSecretAgreement(peer.PublicKey);
-        }
-        catch (CryptographicException e)
-        {
-            throw new CryptoException(CryptoError.Malformed, "invalid P-256 key share", TlsAlert.IllegalParameter, e);
-        }
-    }
+    /// <summary>Groups we support, in preference order.</summary>
+    internal static readonly ushort[] DefaultGroups = [NamedGroup.X25519, NamedGroup.Secp256r1];
 
     /// <summary>One level's reassembly buffer: header first, then exactly the announced body (≤ 64 KiB).</summary>
     private sealed class MessageAssembler

@@ -19,8 +19,14 @@ internal sealed class TlsServerHandshake : TlsHandshakeBase
     private byte[]? _clientAppSecret;
     private X509Certificate2? _clientLeaf;
 
-    public TlsServerHandshake(QuicTlsOptions options) : base(options)
+    private readonly ushort[] _groups;
+    private ushort _hrrGroup;
+
+    /// <param name="options">Server options.</param>
+    /// <param name="groups">Key exchange groups in preference order (default x25519, secp256r1; tests restrict it to force a HelloRetryRequest).</param>
+    public TlsServerHandshake(QuicTlsOptions options, ushort[]? groups = null) : base(options)
     {
+        _groups = groups ?? DefaultGroups;
         _certificate = options.Certificate ?? throw new CryptoException(CryptoError.InvalidState, "a TLS server needs a certificate");
         if (!_certificate.HasPrivateKey) throw new CryptoException(CryptoError.InvalidState, "the server certificate has no private key");
     }
@@ -100,26 +106,38 @@ internal sealed class TlsServerHandshake : TlsHandshakeBase
                 throw new CryptoException(CryptoError.HandshakeFailure, "no common application protocol (ALPN)", TlsAlert.NoApplicationProtocol);
         }
 
-        if (!ch.SupportedGroups.Contains(NamedGroup.Secp256r1)) throw NoGroup();
+        // Group: the first of ours for which the client sent a share; otherwise HelloRetryRequest for the
+        // first of ours the client supports (Chromium shares only X25519MLKEM768 + X25519).
+        ushort group = 0;
         byte[]? clientShare = null;
-        foreach (var (g, k) in ch.KeyShares)
-            if (g == NamedGroup.Secp256r1) clientShare = k;
+        foreach (var g in _groups)
+        {
+            foreach (var (cg, k) in ch.KeyShares)
+                if (cg == g) { group = g; clientShare = k; break; }
+            if (clientShare is not null) break;
+        }
+        if (second && (clientShare is null || group != _hrrGroup))
+            throw TlsAlert.Illegal("second ClientHello has no share for the group selected by HelloRetryRequest");
+        if (clientShare is null)
+            foreach (var g in _groups)
+                if (ch.SupportedGroups.Contains(g)) { group = g; break; }
+        if (group == 0) throw NoGroup();
 
         CipherSuite = (TlsCipherSuite)suite;
         Schedule ??= new TlsKeySchedule(CipherSuite);
 
         if (clientShare is null)
         {
-            if (second) throw TlsAlert.Illegal("second ClientHello has no share for the group selected by HelloRetryRequest");
-            // HelloRetryRequest selecting secp256r1 (RFC 8446 §4.1.4); transcript gets message_hash(CH1).
+            // HelloRetryRequest (RFC 8446 §4.1.4); the transcript gets message_hash(CH1).
             AddToTranscript(message);
             ReplaceTranscriptWithMessageHash();
-            var hrr = new ServerHello { CipherSuite = suite, SessionIdEcho = ch.SessionId, KeyShareGroup = NamedGroup.Secp256r1 };
+            var hrr = new ServerHello { CipherSuite = suite, SessionIdEcho = ch.SessionId, KeyShareGroup = group };
             TlsConst.HelloRetryRequestRandom.CopyTo(hrr.Random);
             var w = new TlsWriter();
             AppendMessage(w, hrr.Write);
             EmitCrypto(TlsEncryptionLevel.Initial, w.ToArray());
             _hrrSuite = suite;
+            _hrrGroup = group;
             SentHelloRetryRequest = true;
             _state = State.WaitClientHello2;
             return;
@@ -134,10 +152,14 @@ internal sealed class TlsServerHandshake : TlsHandshakeBase
         NegotiatedApplicationProtocol = alpn;
         AddToTranscript(message);
 
-        var (ecdh, pub) = NewP256Share();
         byte[] shared;
-        using (ecdh) shared = P256Agree(ecdh, clientShare);
-        var sh = new ServerHello { CipherSuite = suite, SessionIdEcho = ch.SessionId, KeyShareGroup = NamedGroup.Secp256r1, KeyShare = pub };
+        byte[] pub;
+        using (var share = KeyShare.Create(group))
+        {
+            shared = share.Agree(clientShare);
+            pub = share.Public;
+        }
+        var sh = new ServerHello { CipherSuite = suite, SessionIdEcho = ch.SessionId, KeyShareGroup = group, KeyShare = pub };
         RandomNumberGenerator.Fill(sh.Random);
         var initial = new TlsWriter();
         AppendMessage(initial, sh.Write);

@@ -200,10 +200,14 @@ public sealed class MdnsQuerier
     public void HandleTimeout(TimeSpan now)
     {
         var questions = new List<DnsQuestion>();
-        void Ask(DnsName n, DnsRecordType t)
+        void Ask(DnsName n, DnsRecordType t, bool unicast = false)
         {
-            var q = new DnsQuestion(n, t);
-            if (!questions.Contains(q)) questions.Add(q);
+            // §5.4 suggests QU on the first query of a new browse/resolve. Off by default: when several
+            // processes share port 5353 (SO_REUSEPORT; avahi + us), the kernel hands a unicast reply to just
+            // one of them, often the wrong one (RFC 6762 §15.1), while a multicast reply reaches everybody.
+            int i = questions.FindIndex(q => q.Name == n && q.Type == t);
+            if (i < 0) questions.Add(new DnsQuestion(n, t, DnsClass.IN, unicast));
+            else if (unicast) questions[i] = questions[i] with { UnicastResponse = true };
         }
 
         // Expiry.
@@ -230,9 +234,9 @@ public sealed class MdnsQuerier
             }
 
         foreach (var (type, q) in _browses)
-            if (q.Due(now)) Ask(type, DnsRecordType.PTR);
+            if (q.Due(now, out bool first)) Ask(type, DnsRecordType.PTR, first && _o.UnicastFirstQuery);
         foreach (var (name, q) in _hostResolves)
-            if (q.Due(now)) { Ask(name, DnsRecordType.A); Ask(name, DnsRecordType.AAAA); }
+            if (q.Due(now, out bool first)) { Ask(name, DnsRecordType.A, first && _o.UnicastFirstQuery); Ask(name, DnsRecordType.AAAA, first && _o.UnicastFirstQuery); }
         foreach (var (name, q) in _instanceQueries)
             if (q.Due(now)) { Ask(name, DnsRecordType.SRV); Ask(name, DnsRecordType.TXT); }
         foreach (var (name, q) in _targetQueries)
@@ -372,9 +376,15 @@ public sealed class MdnsQuerier
 
         public TimeSpan NextAt { get; private set; } = first;
 
-        public bool Due(TimeSpan now)
+        private int _sent;
+
+        public bool Due(TimeSpan now) => Due(now, out _);
+
+        public bool Due(TimeSpan now, out bool first)
         {
+            first = _sent == 0;
             if (NextAt > now) return false;
+            _sent++;
             NextAt = now + _interval;
             _interval = _interval * 2 > max ? max : _interval * 2;
             return true;

@@ -18,6 +18,12 @@ public sealed record MdnsQuerierOptions
     /// <summary>Largest interval between continuous queries (60 min, RFC 6762 §5.2).</summary>
     public TimeSpan MaxQueryInterval { get; init; } = TimeSpan.FromMinutes(60);
 
+    /// <summary>
+    /// Set the QU bit on the first query of a browse or host resolution (RFC 6762 §5.4 "SHOULD"). Off by
+    /// default because unicast replies reach only one of several processes sharing port 5353 (§15.1).
+    /// </summary>
+    public bool UnicastFirstQuery { get; init; }
+
     /// <summary>Largest interval between queries that resolve an instance (SRV/TXT) or an SRV target's addresses.</summary>
     public TimeSpan MaxResolveInterval { get; init; } = TimeSpan.FromSeconds(60);
 }

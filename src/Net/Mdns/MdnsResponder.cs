@@ -27,7 +27,7 @@ public sealed class MdnsResponder
     private readonly List<Entry> _entries = [];
     private readonly Queue<MdnsTransmit> _transmits = new();
     private readonly Queue<MdnsResponderEvent> _events = new();
-    private readonly List<Owned> _pending = [];
+    private readonly List<(Owned Owned, TimeSpan Due)> _pending = [];
     private readonly Dictionary<IPEndPoint, TruncatedQuery> _truncated = [];
     private TimeSpan _pendingAt = TimeSpan.MaxValue;
     private int _nextId = 1;
@@ -80,10 +80,16 @@ public sealed class MdnsResponder
     }
 
     /// <summary>Replaces a service's TXT record and re-announces it.</summary>
-    public void UpdateServiceTxt(int id, TxtProperties txt, TimeSpan now)
+    public void UpdateServiceTxt(int id, TxtProperties txt, TimeSpan now) => UpdateService(id, txt, null, now);
+
+    /// <summary>
+    /// Replaces a service's TXT record and/or SRV target host and re-announces (cache-flush replaces the old
+    /// records at listeners; the instance name is unchanged, so no new probing is needed).
+    /// </summary>
+    public void UpdateService(int id, TxtProperties? txt, DnsName? hostName, TimeSpan now)
     {
         var e = Find(id) as ServiceEntry ?? throw new NetException(NetError.InvalidState, $"no service registration {id}");
-        e.Registration = e.Registration with { Txt = txt };
+        e.Registration = e.Registration with { Txt = txt ?? e.Registration.Txt, HostName = hostName ?? e.Registration.HostName };
         e.Build(this);
         if (e.State != EntryState.Probing) Reannounce(e, now);
     }
@@ -100,7 +106,7 @@ public sealed class MdnsResponder
         var e = Find(id);
         if (e is null) return;
         _entries.Remove(e);
-        _pending.RemoveAll(p => p.Owner == e);
+        _pending.RemoveAll(p => p.Owned.Owner == e);
         if (e.State == EntryState.Probing) return;
         var records = e.Records.Where(o => !(o.IsMetaPtr && _entries.OfType<ServiceEntry>().Any(s => s.Registration.ServiceType == ((ServiceEntry)e).Registration.ServiceType)))
             .Select(o => o.Record.WithTtl(0)).ToList();
@@ -205,7 +211,7 @@ public sealed class MdnsResponder
         foreach (var r in m.Answers.Concat(m.Additionals))
         {
             // Duplicate answer suppression (§7.4).
-            _pending.RemoveAll(p => p.Record.SameRecord(r) && r.Ttl >= p.Record.Ttl / 2);
+            _pending.RemoveAll(p => p.Owned.Record.SameRecord(r) && r.Ttl >= p.Owned.Record.Ttl / 2);
             if (r.Ttl == 0) continue;
             foreach (var e in _entries.ToList())
             {
@@ -230,7 +236,7 @@ public sealed class MdnsResponder
             // §9: an announced record conflicts: probe again; a conflict while re-probing renames.
             _events.Enqueue(new MdnsResponderEvent(MdnsResponderEventKind.Conflict, e.Id, e.Name));
         }
-        _pending.RemoveAll(p => p.Owner == e);
+        _pending.RemoveAll(p => p.Owned.Owner == e);
         StartProbing(e, now, initialDelay: true);
         // §8.1: after 15 conflicts within a short time, wait 5 s before probing again.
         if (e.ConflictCount >= 15) e.NextAction = now + TimeSpan.FromSeconds(5);
@@ -273,7 +279,7 @@ public sealed class MdnsResponder
 
         if (_truncated.TryGetValue(source, out var pendingQ))
         {
-            pendingQ.Questions.AddRange(m.Questions);
+            if (pendingQ.Questions.Count + m.Questions.Count <= MaxKnownAnswers) pendingQ.Questions.AddRange(m.Questions);
             if (pendingQ.KnownAnswers.Count + m.Answers.Count <= MaxKnownAnswers) pendingQ.KnownAnswers.AddRange(m.Answers);
             if (!m.Header.IsTruncated)
             {
@@ -314,11 +320,16 @@ public sealed class MdnsResponder
         }
         if (multicast.Count == 0) return;
         var limit = defend ? TimeSpan.FromMilliseconds(250) : _o.RateLimit;
-        multicast.RemoveAll(o => now - o.LastMulticast < limit);
-        if (multicast.Count == 0) return;
         var at = now + (allUnique ? TimeSpan.Zero : Jitter(20, 120));
-        foreach (var o in multicast) if (!_pending.Contains(o)) _pending.Add(o);
-        if (at < _pendingAt) _pendingAt = at;
+        foreach (var o in multicast)
+        {
+            // Rate limit (§6): a record multicast less than a second ago is answered when the second is over.
+            var due = o.LastMulticast + limit > at ? o.LastMulticast + limit : at;
+            int i = _pending.FindIndex(p => p.Owned == o);
+            if (i < 0) _pending.Add((o, due));
+            else if (due < _pending[i].Due) _pending[i] = (o, due);
+            if (due < _pendingAt) _pendingAt = due;
+        }
     }
 
     private IEnumerable<Owned> Matching(DnsQuestion q)
@@ -395,10 +406,10 @@ public sealed class MdnsResponder
 
     private void FlushPending(TimeSpan now)
     {
-        _pendingAt = TimeSpan.MaxValue;
-        if (_pending.Count == 0) return;
-        var owned = _pending.ToList();
-        _pending.Clear();
+        var owned = _pending.Where(p => p.Due <= now).Select(p => p.Owned).ToList();
+        _pending.RemoveAll(p => p.Due <= now);
+        _pendingAt = _pending.Count == 0 ? TimeSpan.MaxValue : _pending.Min(p => p.Due);
+        if (owned.Count == 0) return;
         foreach (var o in owned) o.LastMulticast = now;
         var ans = owned.Select(o => o.Record).ToList();
         Send(MdnsPacketBuilder.Responses(ans, Additionals(owned, ans)), null);

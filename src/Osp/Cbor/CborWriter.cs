@@ -202,7 +202,7 @@ public sealed class CborWriter : IDisposable
     {
         if (double.IsNaN(value))
         {
-            WriteHalf(Half.NaN);
+            WriteHalf(BitConverter.UInt16BitsToHalf(0x7E00)); // Half.NaN is 0xFE00 (sign set); RFC 8949 uses 7e00
         }
         else if ((double)(Half)value == value)
         {
@@ -263,7 +263,7 @@ public sealed class CborWriter : IDisposable
     /// <exception cref="CborException">The bytes are not exactly one well-formed data item.</exception>
     public void WriteEncodedValue(ReadOnlyMemory<byte> encoded)
     {
-        var reader = new CborReader(encoded);
+        var reader = new CborReader(encoded, TrustedInput);
         reader.SkipValue();
         if (reader.BytesRemaining != 0)
         {
@@ -484,6 +484,15 @@ public sealed class CborWriter : IDisposable
             throw new InvalidOperationException("The CBOR data item is not complete.");
         }
     }
+
+    // Our own pre-encoded values: check well-formedness, not the limits meant for network input.
+    private static readonly CborReaderOptions TrustedInput = new()
+    {
+        MaxDepth = 1024,
+        MaxCollectionLength = int.MaxValue,
+        MaxStringLength = int.MaxValue,
+        MaxItemCount = int.MaxValue,
+    };
 
     private static readonly UTF8Encoding StrictUtf8 = new(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true);
 

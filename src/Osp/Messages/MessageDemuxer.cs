@@ -30,6 +30,8 @@ public enum DemuxStatus
     MessageTooLarge,
     /// <summary>The stream ended inside a message (<see cref="MessageStream.Complete"/>).</summary>
     Truncated,
+    /// <summary>A handler threw (the exception was rethrown to the caller of <see cref="MessageStream.Push"/>); the stream is unusable.</summary>
+    HandlerFailed,
 }
 
 /// <summary>The result of <see cref="MessageStream.Push"/> or <see cref="MessageStream.Complete"/>.</summary>
@@ -64,7 +66,7 @@ public sealed class MessageDemuxer
         where T : class, IOspMessage<T>
     {
         ArgumentNullException.ThrowIfNull(handler);
-        Add(T.MessageTypeKey, new Handler(reader => handler(T.Decode(reader)), null));
+        Add(T.MessageTypeKey, new Handler(static reader => T.Decode(reader), message => handler((T)message), null));
     }
 
     /// <summary>Routes every message of the schema (decoded) to <paramref name="handler"/>.</summary>
@@ -73,8 +75,7 @@ public sealed class MessageDemuxer
         ArgumentNullException.ThrowIfNull(handler);
         foreach (OspMessageDescriptor descriptor in OspMessageRegistry.All)
         {
-            Func<CborReader, IOspMessage> decode = descriptor.Decode;
-            Add(descriptor.TypeKey, new Handler(reader => handler(decode(reader)), null));
+            Add(descriptor.TypeKey, new Handler(descriptor.Decode, handler, null));
         }
     }
 
@@ -82,7 +83,7 @@ public sealed class MessageDemuxer
     public void RegisterRaw(ulong typeKey, RawMessageHandler handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        Add(typeKey, new Handler(null, handler));
+        Add(typeKey, new Handler(null, null, handler));
     }
 
     /// <summary>Whether a handler exists for <paramref name="typeKey"/>.</summary>
@@ -106,7 +107,7 @@ public sealed class MessageDemuxer
         }
     }
 
-    internal readonly record struct Handler(Action<CborReader>? Typed, RawMessageHandler? Raw);
+    internal readonly record struct Handler(Func<CborReader, IOspMessage>? Decode, Action<IOspMessage>? Handle, RawMessageHandler? Raw);
 }
 
 /// <summary>
@@ -166,7 +167,8 @@ public sealed class MessageStream : IDisposable
                 int end;
                 try
                 {
-                    end = _scanner.Advance(body.Span);
+                    // Scan at most the size limit: a larger message is refused without looking further.
+                    end = _scanner.Advance(body.Span[..Math.Min(body.Length, _demuxer.Options.MaxMessageSize)]);
                 }
                 catch (CborException e)
                 {
@@ -304,20 +306,38 @@ public sealed class MessageStream : IDisposable
         _scanner.Reset();
         if (_handler.Raw is { } raw)
         {
-            raw(_typeKey, body.Span);
+            try
+            {
+                raw(_typeKey, body.Span);
+            }
+            catch (Exception e)
+            {
+                Fail(new DemuxResult(DemuxStatus.HandlerFailed, 0, _typeKey, null, e.Message), 0);
+                throw;
+            }
         }
         else
         {
-            var reader = new CborReader(body, _demuxer.Options.ReaderOptions);
+            IOspMessage message;
             try
             {
-                // Handler exceptions other than CborException are the handler's own and propagate.
-                _handler.Typed!(reader);
+                message = _handler.Decode!(new CborReader(body, _demuxer.Options.ReaderOptions));
             }
             catch (CborException e)
             {
                 failure = new DemuxResult(DemuxStatus.Malformed, 0, _typeKey, e.Error, e.Message);
                 return false;
+            }
+
+            try
+            {
+                _handler.Handle!(message);
+            }
+            catch (Exception e)
+            {
+                // The handler's own exception propagates; the stream cannot continue after it.
+                Fail(new DemuxResult(DemuxStatus.HandlerFailed, 0, _typeKey, null, e.Message), 0);
+                throw;
             }
         }
 

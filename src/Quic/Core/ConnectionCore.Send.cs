@@ -118,8 +118,14 @@ internal sealed partial class ConnectionCore
         rec.TimeSent = now;
         rec.Size = total;
         var space = _spaces[p.SpaceIndex];
-        space.Sent.Add(rec);
         PacketsSent++;
+        if (!rec.AckEliciting && !rec.InFlight)
+        {
+            // ACK-only / CONNECTION_CLOSE packets are never acknowledged: keep no record (bounded memory)
+            ReturnSent(rec);
+            return;
+        }
+        space.Sent.Add(rec);
         if (rec.AckEliciting)
         {
             rec.InFlight = true;

@@ -110,6 +110,7 @@ internal sealed partial class ConnectionCore
         if (s.ResetErrorCode is not null) throw new QuicException(QuicError.OperationAborted, null, "stream writes were aborted");
         if (State >= CoreState.Closing) throw CloseReason ?? new QuicException(QuicError.OperationAborted, null, "connection closed");
         int n = s.Send.Write(data);
+        if (n < data.Length) s.WantsWritable = true;
         if (fin && n == data.Length) s.Send.WriteFin();
         if ((n > 0 || fin) && !s.InSendQueue) { s.InSendQueue = true; _sendQueue.Enqueue(s); }
         return n;
@@ -469,7 +470,9 @@ internal sealed partial class ConnectionCore
                 {
                     int free = s.Send.FreeSpace;
                     s.Send.OnAcked(f.Offset, f.Length, f.Fin);
-                    if (s.Send.FreeSpace > free) Emit(CoreEventKind.StreamWritable, s.Id);
+                    // wake a blocked writer once a quarter of the buffer is free (not on every ACK)
+                    if (s.WantsWritable && s.Send.FreeSpace > free && s.Send.FreeSpace >= _options.StreamSendBufferLimit / 4)
+                    { s.WantsWritable = false; Emit(CoreEventKind.StreamWritable, s.Id); }
                     if (s.Send.AllAcked) { Emit(CoreEventKind.StreamWritable, s.Id); MaybeRemove(s); }
                 }
                 break;

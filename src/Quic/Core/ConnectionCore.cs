@@ -150,6 +150,7 @@ internal sealed partial class ConnectionCore
     {
         while (_tls.TryGetOutput(out var o))
         {
+            if (PeerParameters is null && !_tls.PeerTransportParameters.IsEmpty) ApplyPeerParameters();
             switch (o.Kind)
             {
                 case TlsOutputKind.CryptoData:
@@ -320,4 +321,15 @@ internal sealed partial class ConnectionCore
 {
     /// <summary>For tests: whether the server considers the client's address validated.</summary>
     internal bool IsAddressValidatedForTests => _addressValidated;
+}
+
+internal sealed partial class ConnectionCore
+{
+    /// <summary>Queues a PING (keep-alive).</summary>
+    public void SendPing() => _spaces[2].ProbesPending = Math.Max(_spaces[2].ProbesPending, 1);
+
+    internal int SentRecordCountForTests => _spaces[2].Sent.Count - _spaces[2].SentHead;
+
+    /// <summary>True when an inbound stream waits in the accept queue.</summary>
+    public bool HasAcceptableStream => _acceptQueue.Count > 0;
 }

@@ -49,6 +49,20 @@ internal static class ServerAccept
         return AcceptDecision.Accept;
     }
 
+    /// <summary>
+    /// Answers a short-header packet for an unknown connection with a stateless reset (RFC 9000 §10.3): the token is
+    /// derived from the DCID with the endpoint's static key, so the peer recognises it. The reset is shorter than the
+    /// packet that triggered it (and at least 21 bytes), which rules out reset loops (§10.3.3).
+    /// </summary>
+    public static int StatelessResetFor(ReadOnlySpan<byte> datagram, ReadOnlySpan<byte> staticKey, int localCidLength, Span<byte> response)
+    {
+        if (localCidLength == 0 || datagram.Length < 1 + localCidLength + 21 || (datagram[0] & 0x80) != 0) return 0;
+        Span<byte> token = stackalloc byte[16];
+        StatelessReset.ComputeToken(staticKey, datagram.Slice(1, localCidLength), token);
+        int length = Math.Max(StatelessReset.MinLength, Math.Min(datagram.Length - 1, 43));
+        return StatelessReset.Write(response, length, token);
+    }
+
     /// <summary>Creates the server core for an accepted Initial.</summary>
     public static ConnectionCore CreateServer(CoreOptions options, Func<ReadOnlyMemory<byte>, OspBridge.Crypto.Tls.IQuicTlsHandshake> tlsFactory, in AcceptInfo info)
     {

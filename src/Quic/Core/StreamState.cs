@@ -26,6 +26,7 @@ internal sealed class StreamState
     public bool ResetPending, ResetAcked;
     public long? PeerStopSendingCode;   // peer asked us to stop
     public bool InSendQueue;
+    public bool WantsWritable;
 
     // receive side
     public ulong LocalMaxStreamData;

@@ -68,7 +68,7 @@ public sealed partial class SctpAssociation
         while (_reconfigResponses.Count > 0 && pos + 24 <= buf.Length)
         {
             var (seq, result) = _reconfigResponses.Dequeue();
-            int plen = new ReconfigurationResponseParameter(seq, result).Write(buf.Slice(pos + 4));
+            int plen = new ReconfigurationResponseParameter(seq, result).Write(buf.Slice(pos + 4)); // 12 bytes, no padding
             pos += ReconfigChunk.WriteHeader(buf.Slice(pos), plen);
         }
         if (!_reconfigInFlight && _resetWanted > 0)
@@ -96,9 +96,9 @@ public sealed partial class SctpAssociation
         if (_sendReconfigRequest && pos + 4 + OutgoingSsnResetRequestParameter.FixedLength + 4 + (2 * _reconfigStreamCount) <= buf.Length)
         {
             _sendReconfigRequest = false;
-            int plen = OutgoingSsnResetRequestParameter.Write(buf.Slice(pos + 4), _reconfigInFlightSeq, _peerReconfigSeq - 1,
+            OutgoingSsnResetRequestParameter.Write(buf.Slice(pos + 4), _reconfigInFlightSeq, _peerReconfigSeq - 1,
                 _reconfigInFlightLastTsn, _reconfigStreams.AsSpan(0, _reconfigStreamCount));
-            pos += ReconfigChunk.WriteHeader(buf.Slice(pos), plen);
+            pos += ReconfigChunk.WriteHeader(buf.Slice(pos), 4 + OutgoingSsnResetRequestParameter.FixedLength + (2 * _reconfigStreamCount));
             _reconfigTimer = now + _rto.Rto;
         }
         return pos;

@@ -17,7 +17,7 @@ public sealed partial class SctpAssociation
     }
 
     private readonly OutStream[] _outStreams;
-    private readonly Queue<OutgoingMessage> _sendQueue = new();
+    private readonly SendScheduler _sendQueue;
     private readonly Stack<OutgoingMessage> _messagePool = new();
     private readonly InflightRing _inflight = new();
     private readonly (ushort Stream, ushort Ssn)[] _forwardScratch = new (ushort, ushort)[128];
@@ -150,7 +150,7 @@ public sealed partial class SctpAssociation
     /// <summary>Takes a message off the head of the send queue once all of it has TSNs (or it was abandoned).</summary>
     private void DequeueHead(OutgoingMessage m)
     {
-        _sendQueue.Dequeue();
+        _sendQueue.RemoveCurrent();
         _outStreams[m.Stream].Queued--;
         ReleaseMessage(m);
     }
@@ -198,7 +198,7 @@ public sealed partial class SctpAssociation
         int maxPayload = buf.Length - SctpCommonHeader.Length - DataChunk.HeaderLength;
         while (_retransmitPending == 0 && _sendQueue.Count > 0 && _flightSize < _cwnd && _inflight.Count < ReceiveBitmap.Window - 1)
         {
-            var m = _sendQueue.Peek();
+            var m = _sendQueue.Peek()!;
             if (m.Abandoned)
             {
                 DequeueHead(m);
@@ -520,6 +520,11 @@ public sealed partial class SctpAssociation
             _inFastRecovery = false;
         }
         _peerRwnd = Math.Max(0, (long)sack.AdvertisedReceiverWindow - _flightSize);
+        if (bytesAcked > 0 || sack.AdvertisedReceiverWindow < _o.Mtu)
+        {
+            // Progress, or a live peer with a closed window: zero-window probes must not count as failures (RFC 9260 §6.1).
+            _errorCount = 0;
+        }
         if (_flightSize == 0)
         {
             _partialBytesAcked = 0;
@@ -638,10 +643,7 @@ public sealed partial class SctpAssociation
             _inflight.RemoveFirst();
             ReleaseMessage(m);
         }
-        while (_sendQueue.TryDequeue(out var m))
-        {
-            ReleaseMessage(m);
-        }
+        _sendQueue.Clear(ReleaseMessage);
         for (int i = 0; i < _outStreams.Length; i++)
         {
             _outStreams[i].Buffered = 0;

@@ -82,6 +82,7 @@ public sealed partial class SctpAssociation
         _rto = new RtoEstimator(_o.RtoInitial, _o.RtoMin, _o.RtoMax);
         _heartbeatAckInfo = new byte[_o.Mtu];
         _outStreams = new OutStream[_o.OutboundStreams];
+        _sendQueue = new SendScheduler(_o.OutboundStreams);
         _inStreams = new InStream[_o.InboundStreams];
         _dupTsns = new uint[16];
     }
@@ -145,13 +146,18 @@ public sealed partial class SctpAssociation
 
     /// <summary>
     /// Starts the association: sends INIT and runs T1-init. In WebRTC either or both peers call this once DTLS is
-    /// connected (RFC 8841 §... both may; the collision is resolved by RFC 9260 §5.2.1 rules).
+    /// connected; an INIT collision is resolved by RFC 9260 §5.2.1 rules. Idempotent: a second call, or a call after
+    /// the peer's handshake already established the association, does nothing. Throws once the association has ended.
     /// </summary>
     public void Connect(TimeSpan now)
     {
-        if (_connectCalled || State != SctpState.Closed || _terminated)
+        if (_terminated)
         {
-            throw new WebRtcException(WebRtcError.InvalidState, "Connect may be called once, on a closed association.");
+            throw new WebRtcException(WebRtcError.InvalidState, "The association has ended.");
+        }
+        if (_connectCalled || State != SctpState.Closed)
+        {
+            return; // already connecting or connected (e.g. the peer's INIT got here first): nothing to do
         }
         _connectCalled = true;
         _localTag = RandomTag();
@@ -177,6 +183,8 @@ public sealed partial class SctpAssociation
         }
         return true;
     }
+
+    internal uint LocalTag => _localTag;
 
     internal SctpEventKind? PeekEventKind() => _events.TryPeek(out var e) ? e.Kind : null;
 
@@ -222,6 +230,12 @@ public sealed partial class SctpAssociation
         }
         if (_terminated)
         {
+            // RFC 9260 §8.4 (5): answer a SHUTDOWN ACK for an association we already closed (our SHUTDOWN COMPLETE was lost).
+            var r0 = new SctpChunkReader(packet.Slice(SctpCommonHeader.Length));
+            if (r0.TryRead(out byte t0, out _, out _) && t0 == SctpChunkType.ShutdownAck && header.VerificationTag == _localTag && _peerTag != 0)
+            {
+                _sendShutdownComplete = true;
+            }
             DroppedPackets++;
             return;
         }
@@ -330,7 +344,16 @@ public sealed partial class SctpAssociation
                 }
                 return false;
             case SctpChunkType.Error:
-                return true; // informational; causes are not acted upon
+                if (State == SctpState.CookieEchoed && ErrorChunk.FirstCause(value) == SctpErrorCause.StaleCookie)
+                {
+                    // RFC 9260 §5.2.6: our cookie went stale on the way; start over with INIT.
+                    State = SctpState.CookieWait;
+                    _sendCookieEcho = false;
+                    _sendInit = true;
+                    _t1Rto = _o.RtoInitial;
+                    _t1 = now + _t1Rto;
+                }
+                return true; // other causes are informational
             case SctpChunkType.ForwardTsn:
                 HandleForwardTsn(value, now);
                 return true;
@@ -393,9 +416,10 @@ public sealed partial class SctpAssociation
         var p = buffer.AsSpan(SctpCommonHeader.Length + 4 + InitChunk.FixedLength);
         Span<byte> c = stackalloc byte[StateCookie.Length];
         cookie.Write(c, _cookieKey);
+        // Parameter order keeps the last one unpadded, so the chunk length needs no padding rule (RFC 9260 §3.2).
         int plen = StateCookieParameter.Write(p, c);
-        plen += ForwardTsnSupportedParameter.Write(p.Slice(plen));
         plen += SupportedExtensionsParameter.Write(p.Slice(plen), s_supportedExtensions);
+        plen += ForwardTsnSupportedParameter.Write(p.Slice(plen));
         var chunk = buffer.AsSpan(SctpCommonHeader.Length);
         InitChunk.WriteFixed(chunk.Slice(4), localTag, AdvertisedWindow(), _o.OutboundStreams, _o.InboundStreams, localTsn);
         int len = SctpChunkReader.WriteHeader(chunk, SctpChunkType.InitAck, 0, InitChunk.FixedLength + plen);
@@ -417,6 +441,11 @@ public sealed partial class SctpAssociation
             {
                 forwardTsn |= SupportedExtensionsParameter.Contains(v, SctpChunkType.ForwardTsn);
                 reconfig |= SupportedExtensionsParameter.Contains(v, SctpChunkType.ReConfig);
+            }
+            else if ((type & 0x8000) == 0 && type is not (SctpParameterType.StateCookie or SctpParameterType.CookiePreservative
+                or SctpParameterType.SupportedAddressTypes or 5 or 6 or 11))
+            {
+                break; // unknown with high bit 0: stop processing the parameters (RFC 9260 §3.2.1)
             }
         }
     }
@@ -462,9 +491,23 @@ public sealed partial class SctpAssociation
             DroppedPackets++;
             return false;
         }
-        if (now.Ticks - cookie.CreatedTicks > cookie.LifetimeMs * TimeSpan.TicksPerMillisecond || now.Ticks < cookie.CreatedTicks)
+        if (State >= SctpState.Established && cookie.LocalTag == _localTag && cookie.PeerTag == _peerTag)
         {
-            return false; // stale: drop (the peer's T1-cookie restarts the handshake)
+            _sendCookieAck = true; // our COOKIE ACK was lost (RFC 9260 §5.2.4 case D; no lifetime check for it)
+            return true;
+        }
+        long age = now.Ticks - cookie.CreatedTicks;
+        if (age > cookie.LifetimeMs * TimeSpan.TicksPerMillisecond || age < 0)
+        {
+            // Stale (RFC 9260 §5.1.5 step 4): drop it and tell the peer, which then restarts with INIT.
+            if (_standalone.Count < 4)
+            {
+                var err = new byte[SctpCommonHeader.Length + 16];
+                int n = SctpChunkReader.WriteHeader(err.AsSpan(SctpCommonHeader.Length), SctpChunkType.Error, 0,
+                    ErrorChunk.WriteStaleCookieCause(err.AsSpan(SctpCommonHeader.Length + 4), (uint)Math.Min(uint.MaxValue, Math.Abs(age) / 10)));
+                _standalone.Enqueue((err, SctpCommonHeader.Length + n, cookie.PeerTag));
+            }
+            return false;
         }
         switch (State)
         {
@@ -478,11 +521,6 @@ public sealed partial class SctpAssociation
                 Established(now);
                 return true;
             default:
-                if (State >= SctpState.Established && cookie.LocalTag == _localTag && cookie.PeerTag == _peerTag)
-                {
-                    _sendCookieAck = true; // our COOKIE ACK was lost (RFC 9260 §5.2.4 case D)
-                    return true;
-                }
                 return false;
         }
     }
@@ -740,7 +778,9 @@ public sealed partial class SctpAssociation
         {
             throw new WebRtcException(WebRtcError.InvalidArgument, $"Packet buffer must hold at least {_o.Mtu} bytes.");
         }
-        var buf = destination.Slice(0, _o.Mtu);
+        // Chunks are padded to 4-byte boundaries, so the usable packet length is the MTU rounded down to a
+        // multiple of 4; otherwise a DATA chunk sized to fill the packet overruns it by its padding.
+        var buf = destination.Slice(0, _o.Mtu & ~3);
         if (_standalone.TryDequeue(out var sa))
         {
             sa.Buffer.AsSpan(0, sa.Length).CopyTo(buf);
@@ -762,8 +802,8 @@ public sealed partial class SctpAssociation
             _sendInit = false;
             var chunk = buf.Slice(SctpCommonHeader.Length);
             var p = chunk.Slice(4 + InitChunk.FixedLength);
-            int plen = ForwardTsnSupportedParameter.Write(p);
-            plen += SupportedExtensionsParameter.Write(p.Slice(plen), s_supportedExtensions);
+            int plen = SupportedExtensionsParameter.Write(p, s_supportedExtensions);
+            plen += ForwardTsnSupportedParameter.Write(p.Slice(plen));
             int n = SctpCommonHeader.Length + InitChunk.Write(chunk, _localTag, AdvertisedWindow(), _o.OutboundStreams, _o.InboundStreams, _localInitialTsn, p.Slice(0, plen));
             return Finish(buf, n, 0, out length);
         }

@@ -9,7 +9,7 @@ namespace OspBridge.Crypto.Tests.Dtls;
 /// and the endpoint state machine. Only <see cref="CryptoException"/> may escape, each input is bounded in time and
 /// allocation, and garbage sent to a connected endpoint never disturbs it.
 /// </summary>
-public class DtlsFuzzTests
+public class DtlsFuzzTests(Xunit.Abstractions.ITestOutputHelper log)
 {
     private static readonly Lazy<(List<byte[]> C2S, List<byte[]> S2C)> Captured = new(() =>
     {
@@ -167,19 +167,24 @@ public class DtlsFuzzTests
         return b;
     }
 
-    [Fact]
-    public void MutatingMiddlebox_FullHandshakes_OnlyCryptoException_300Runs()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void MutatingMiddlebox_FullHandshakes_OnlyCryptoException_300Runs(bool mutateServerFlights)
     {
         long maxAlloc = 0;
         var maxTime = TimeSpan.Zero;
         int failed = 0, connected = 0;
+        var reasons = new Dictionary<string, int>();
         for (int run = 0; run < 300; run++)
         {
             var rng = new Random(run);
             int victim = rng.Next(0, 8);
             int count = 0;
             using var pair = new DtlsTestPair(client: o => DtlsHandshakeTests.Clone(o, maxRetx: 3), server: o => DtlsHandshakeTests.Clone(o, maxRetx: 3));
-            pair.ToServerTransform = d => count++ == victim ? [Mutate(d, rng), d] : [d];
+            Func<byte[], IEnumerable<byte[]>> transform = d => count++ == victim ? [Mutate(d, rng), d] : [d];
+            if (mutateServerFlights) pair.ToClientTransform = transform;
+            else pair.ToServerTransform = transform;
             var input = Array.Empty<byte>();
             Check(() =>
             {
@@ -187,8 +192,14 @@ public class DtlsFuzzTests
                     TimeSpan.FromSeconds(30), throwOnFailure: true);
             }, input, ref maxAlloc, ref maxTime);
             if (pair.Client.State == DtlsState.Connected && pair.Server.State == DtlsState.Connected) connected++;
-            else failed++;
+            else
+            {
+                failed++;
+                var why = (pair.Server.Error ?? pair.Client.Error)?.Message ?? $"{pair.Client.State}/{pair.Server.State}";
+                reasons[why] = reasons.GetValueOrDefault(why) + 1;
+            }
         }
+        log.WriteLine($"connected {connected}, failed {failed}: " + string.Join("; ", reasons.OrderByDescending(r => r.Value).Select(r => $"{r.Value}× {r.Key}")));
         Assert.True(connected > 0 && connected + failed == 300);
         Assert.True(maxTime < TimeSpan.FromSeconds(5), $"a run took {maxTime}");
     }

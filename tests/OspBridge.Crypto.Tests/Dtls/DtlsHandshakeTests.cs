@@ -131,6 +131,29 @@ public class DtlsHandshakeTests
         Assert.Equal("early"u8.ToArray(), early.ToArray());
     }
 
+    [Theory]
+    [InlineData(SrtpProtectionProfile.AeadAes128Gcm, 16, 12)]
+    [InlineData(SrtpProtectionProfile.Aes128CmHmacSha1_80, 16, 14)]
+    [InlineData(SrtpProtectionProfile.AeadAes256Gcm, 32, 12)]
+    public void SrtpKeyingMaterial_SplitPerRfc5764(SrtpProtectionProfile profile, int keyLen, int saltLen)
+    {
+        using var pair = new DtlsTestPair(
+            client: o => new DtlsOptions { IsClient = true, Certificate = o.Certificate, RemoteFingerprint = o.RemoteFingerprint, SrtpProfiles = [profile] },
+            server: o => new DtlsOptions { Certificate = o.Certificate, RemoteFingerprint = o.RemoteFingerprint, SrtpProfiles = [SrtpProtectionProfile.AeadAes256Gcm, SrtpProtectionProfile.AeadAes128Gcm, SrtpProtectionProfile.Aes128CmHmacSha1_80] });
+        Assert.True(pair.Handshake());
+        var c = pair.Client.GetSrtpKeyingMaterial();
+        var s = pair.Server.GetSrtpKeyingMaterial();
+        Assert.Equal(profile, c.Profile);
+        Assert.Equal(keyLen, c.LocalMasterKey.Length);
+        Assert.Equal(saltLen, c.LocalMasterSalt.Length);
+        Assert.Equal(c.LocalMasterKey, s.RemoteMasterKey);
+        Assert.Equal(c.LocalMasterSalt, s.RemoteMasterSalt);
+        Assert.Equal(c.RemoteMasterKey, s.LocalMasterKey);
+        Assert.Equal(c.RemoteMasterSalt, s.LocalMasterSalt);
+        var raw = pair.Client.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", null, 2 * (keyLen + saltLen));
+        Assert.Equal(raw, (byte[])[.. c.LocalMasterKey, .. c.RemoteMasterKey, .. c.LocalMasterSalt, .. c.RemoteMasterSalt]); // client | server | client | server
+    }
+
     [Fact]
     public void SealApplicationData_WritesIntoCallerBuffer()
     {
@@ -145,6 +168,13 @@ public class DtlsHandshakeTests
         Assert.Equal("abc"u8.ToArray(), got.ToArray());
         pair.Server.ProcessDatagram(buf.AsSpan(0, n), pair.Now); // replay: dropped
         Assert.False(pair.Server.TryReadApplicationData(out _));
+        n = pair.Client.SealApplicationData("defg"u8, buf);
+        pair.Server.ProcessDatagram(buf.AsSpan(0, n), pair.Now);
+        Assert.Throws<CryptoException>(() => pair.Server.TryReadApplicationData(new byte[3], out _)); // too small: stays queued
+        var into = new byte[DtlsEndpoint.MaxApplicationDataSize];
+        Assert.True(pair.Server.TryReadApplicationData(into, out int len));
+        Assert.Equal("defg"u8.ToArray(), into[..len]);
+        Assert.False(pair.Server.TryReadApplicationData(into, out _));
         Assert.Throws<CryptoException>(() => pair.Client.SealApplicationData(new byte[10], new byte[20]));
     }
 

@@ -25,6 +25,9 @@ internal sealed class DtlsTestPair : IDisposable
     /// <summary>Optional rewriting of each client-to-server datagram (e.g. re-fragmenting and reordering).</summary>
     public Func<byte[], IEnumerable<byte[]>>? ToServerTransform { get; set; }
 
+    /// <summary>Optional rewriting of each server-to-client datagram.</summary>
+    public Func<byte[], IEnumerable<byte[]>>? ToClientTransform { get; set; }
+
     public DtlsTestPair(
         VirtualLinkOptions? toServer = null, VirtualLinkOptions? toClient = null,
         Func<DtlsOptions, DtlsOptions>? client = null, Func<DtlsOptions, DtlsOptions>? server = null)
@@ -81,7 +84,12 @@ internal sealed class DtlsTestPair : IDisposable
             if (ToServerTransform is null) ToServer.Send(d.Span, Now);
             else foreach (var x in ToServerTransform(d.ToArray())) ToServer.Send(x, Now);
         }
-        while (Server.TryGetDatagram(out var d)) { ServerToClientDatagrams.Add(d.ToArray()); ToClient.Send(d.Span, Now); }
+        while (Server.TryGetDatagram(out var d))
+        {
+            ServerToClientDatagrams.Add(d.ToArray());
+            if (ToClientTransform is null) ToClient.Send(d.Span, Now);
+            else foreach (var x in ToClientTransform(d.ToArray())) ToClient.Send(x, Now);
+        }
     }
 
     private void Deliver(DtlsEndpoint ep, byte[] d, bool throwOnFailure)

@@ -27,13 +27,13 @@ public class ChromiumClientHelloTests
     }
 
     [Fact]
-    public void Server_answers_chromium_with_hello_retry_request_for_p256_at_every_split()
+    public void P256_only_server_answers_chromium_with_hello_retry_request_at_every_split()
     {
         byte[] m = ChromiumClientHello.Bytes;
         byte[]? first = null;
         for (int cut = 0; cut <= m.Length; cut += 1)
         {
-            var server = new TlsServerHandshake(TlsPair.ServerOptions("h3"));
+            var server = new TlsServerHandshake(TlsPair.ServerOptions("h3"), [NamedGroup.Secp256r1]);
             server.ProcessCryptoData(TlsEncryptionLevel.Initial, m.AsSpan(0, cut));
             server.ProcessCryptoData(TlsEncryptionLevel.Initial, m.AsSpan(cut));
             Assert.True(server.SentHelloRetryRequest);
@@ -49,5 +49,21 @@ public class ChromiumClientHelloTests
         Assert.Equal(0x1301, hrr.CipherSuite);
         // HRR = header 4 + version 2 + random 32 + sid 1 + suite 2 + comp 1 + ext len 2 + supported_versions 6 + key_share 6
         Assert.Equal(56, first!.Length);
+    }
+
+    [Fact]
+    public void Default_server_answers_chromium_directly_with_x25519()
+    {
+        var server = new TlsServerHandshake(TlsPair.ServerOptions("h3"));
+        server.ProcessCryptoData(TlsEncryptionLevel.Initial, ChromiumClientHello.Bytes);
+        Assert.False(server.SentHelloRetryRequest);
+        Assert.True(server.TryGetOutput(out var o));
+        var sh = ServerHello.Parse(o.Data.Span[4..]);
+        Assert.False(sh.IsHelloRetryRequest);
+        Assert.Equal(NamedGroup.X25519, sh.KeyShareGroup);
+        Assert.Equal(32, sh.KeyShare!.Length);
+        Assert.True(server.TryGetOutput(out var secret));
+        Assert.Equal(TlsOutputKind.Secret, secret.Kind);
+        Assert.Equal("h3", server.NegotiatedApplicationProtocol);
     }
 }

@@ -123,14 +123,14 @@ public class Rfc8448Tests
     }
 
     [Fact]
-    public void Server_answers_an_x25519_only_client_hello_with_hrr_for_p256()
+    public void P256_only_server_answers_an_x25519_only_client_hello_with_hrr()
     {
         // The RFC 8448 ClientHello plus a quic_transport_parameters extension (the trace is plain TLS).
         var ch = ClientHello.Parse(ClientHelloMsg.AsSpan(4));
         ch.TransportParameters = [0x01, 0x02, 0x40, 0x64];
         var w = new TlsWriter();
         ch.Write(w);
-        var server = new TlsServerHandshake(new QuicTlsOptions { Certificate = TestCerts.Server, LocalTransportParameters = new byte[] { 1 } });
+        var server = new TlsServerHandshake(new QuicTlsOptions { Certificate = TestCerts.Server, LocalTransportParameters = new byte[] { 1 } }, [NamedGroup.Secp256r1]);
         server.ProcessCryptoData(TlsEncryptionLevel.Initial, w.Written);
         Assert.True(server.SentHelloRetryRequest);
         Assert.True(server.TryGetOutput(out var o));

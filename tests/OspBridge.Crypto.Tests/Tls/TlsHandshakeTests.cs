@@ -70,6 +70,31 @@ public class TlsHandshakeTests
     }
 
     [Fact]
+    public void Hello_retry_request_from_a_p256_only_server_to_our_default_client_is_not_needed()
+    {
+        // Our client shares x25519 and P-256, so a P-256-only server answers directly.
+        var server = new TlsServerHandshake(TlsPair.ServerOptions(), [NamedGroup.Secp256r1]);
+        var pair = new TlsPair(QuicTls.Create(TlsPair.ClientOptions()), server);
+        pair.Run();
+        Assert.False(server.SentHelloRetryRequest);
+        pair.AssertSecretsMatch();
+    }
+
+    [Theory]
+    [InlineData(new ushort[] { NamedGroup.Secp256r1 })]
+    [InlineData(new ushort[] { NamedGroup.X25519 })]
+    public void Hello_retry_request_for_each_group(ushort[] serverGroups)
+    {
+        var client = new TlsClientHandshake(TlsPair.ClientOptions(), sendInitialKeyShare: false);
+        var server = new TlsServerHandshake(TlsPair.ServerOptions(), serverGroups);
+        var pair = new TlsPair(client, server);
+        pair.Run();
+        Assert.True(server.SentHelloRetryRequest);
+        Assert.True(client.ReceivedHelloRetryRequest);
+        pair.AssertSecretsMatch();
+    }
+
+    [Fact]
     public void Mutual_authentication_with_required_client_certificate()
     {
         X509Certificate2? seenByServer = null, seenByClient = null;

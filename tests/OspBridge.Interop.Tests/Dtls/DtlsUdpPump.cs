@@ -32,11 +32,39 @@ internal sealed class DtlsUdpPump : IDisposable
 
     public int DatagramsReceived { get; private set; }
 
+    /// <summary>Datagrams dropped on purpose (<see cref="LossRate"/>), in either direction.</summary>
+    public int Dropped { get; private set; }
+
+    /// <summary>Probability of dropping each datagram we send or receive (seeded, for loss tests against real peers).</summary>
+    public double LossRate { get; set; }
+
+    private readonly Random _random = new(12345);
+
+    /// <summary>Received epoch-0 handshake records that carried only part of a message (the peer fragmented it).</summary>
+    public int PartialFragmentsReceived { get; private set; }
+
+    private void Inspect(ReadOnlySpan<byte> d)
+    {
+        while (DtlsRecordHeader.TryRead(d, out var h))
+        {
+            if (h.Epoch == 0 && h.ContentType == 22 && DtlsHandshakeHeader.TryRead(d.Slice(13, h.Length), out var hh) && hh.FragmentLength < hh.Length)
+                PartialFragmentsReceived++;
+            d = d[(13 + h.Length)..];
+        }
+    }
+
+    private bool Lose()
+    {
+        if (LossRate <= 0 || _random.NextDouble() >= LossRate) return false;
+        Dropped++;
+        return true;
+    }
+
     public void Flush()
     {
         while (Endpoint.TryGetDatagram(out var d))
         {
-            if (_peer is null) continue;
+            if (_peer is null || Lose()) continue;
             _socket.SendTo(d.Span, SocketFlags.None, _peer);
             DatagramsSent++;
         }
@@ -60,9 +88,10 @@ internal sealed class DtlsUdpPump : IDisposable
                 EndPoint from = new IPEndPoint(IPAddress.Any, 0);
                 int n = _socket.ReceiveFrom(_buffer, ref from);
                 _peer ??= from;
-                if (from.Equals(_peer))
+                if (from.Equals(_peer) && !Lose())
                 {
                     DatagramsReceived++;
+                    Inspect(_buffer.AsSpan(0, n));
                     Endpoint.ProcessDatagram(_buffer.AsSpan(0, n), Now);
                 }
             }

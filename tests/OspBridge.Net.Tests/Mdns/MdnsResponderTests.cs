@@ -141,15 +141,16 @@ public sealed class MdnsResponderTests
         var t0 = sim.Now + Ms(1); // delivery time
         sim.Inject(client, q);
         sim.RunFor(Ms(300));
-        sim.Inject(client, q);      // within 1 s of the multicast: rate limited
+        sim.Inject(client, q);      // within 1 s of the multicast: deferred until the second is over
         sim.RunFor(Ms(300));
         var sent = n.Sent.Skip(before).ToList();
-        var only = Assert.Single(sent);
-        Assert.InRange(only.At - t0, Ms(20), Ms(120));
-        sim.RunFor(TimeSpan.FromSeconds(1));
-        sim.Inject(client, q);      // later than 1 s: answered again
-        sim.RunFor(Ms(300));
-        Assert.Equal(2, n.Sent.Count - before);
+        var first = Assert.Single(sent);
+        Assert.InRange(first.At - t0, Ms(20), Ms(120));
+        sim.RunFor(TimeSpan.FromSeconds(2));
+        sent = n.Sent.Skip(before).ToList();
+        Assert.Equal(2, sent.Count);
+        Assert.Equal(first.At + TimeSpan.FromSeconds(1), sent[1].At); // never two multicasts of a record within 1 s
+        Assert.Contains(sent[1].Msg.Answers, r => r is PtrRecord);
     }
 
     [Fact]
@@ -243,5 +244,56 @@ public sealed class MdnsResponderTests
         var removed = Assert.Single(sim.Nodes[1].QuerierEvents, e => e.Ev.Kind == MdnsQuerierEventKind.ServiceRemoved);
         Assert.InRange(removed.At - stopAt, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1.01));
         Assert.Empty(sim.Nodes[1].Querier.Services);
+    }
+
+    [Fact]
+    public void TruncatedQuery_WaitsForMoreKnownAnswers()
+    {
+        var sim = new MdnsSim(1, seed: 3);
+        var n = sim.Nodes[0];
+        sim.AddService(n, "TV", 1000, "tv.local");
+        sim.RunFor(TimeSpan.FromSeconds(5));
+        var client = new IPEndPoint(IPAddress.Parse("10.0.0.99"), 5353);
+        var instance = DnsName.Parse("TV._openscreen._udp.local");
+
+        // 1) TC query, the rest of the known answers (including ours) follows 100 ms later: no answer at all.
+        var part1 = new DnsMessage { Header = new DnsHeader(0, DnsHeader.TruncatedFlag) };
+        part1.Questions.Add(new DnsQuestion(MdnsSim.Type, DnsRecordType.PTR));
+        part1.Answers.Add(new PtrRecord(MdnsSim.Type, DnsName.Parse("Other._openscreen._udp.local"), 4500));
+        var part2 = new DnsMessage();
+        part2.Answers.Add(new PtrRecord(MdnsSim.Type, instance, 4500));
+        int before = n.Sent.Count;
+        sim.Inject(client, part1);
+        sim.RunFor(Ms(100));
+        Assert.Equal(before, n.Sent.Count); // held, not answered at once
+        sim.Inject(client, part2);
+        sim.RunFor(TimeSpan.FromSeconds(2));
+        Assert.Equal(before, n.Sent.Count);
+
+        // 2) TC query and nothing follows: answered after 400–500 ms (+ the 20–120 ms shared-record delay).
+        var t0 = sim.Now + Ms(1);
+        sim.Inject(client, part1);
+        sim.RunFor(TimeSpan.FromSeconds(2));
+        var r = Assert.Single(n.Sent.Skip(before));
+        Assert.InRange(r.At - t0, Ms(420), Ms(620));
+        Assert.Contains(r.Msg.Answers, a => a is PtrRecord p && p.Target == instance);
+    }
+
+    [Fact]
+    public void HostAddressChange_GoodbyeForOld_AnnouncementForNew()
+    {
+        var sim = new MdnsSim(2);
+        var host = DnsName.Parse("cam.local");
+        int id = sim.Nodes[0].Responder.AddHost(host, [IPAddress.Parse("10.0.0.1")], sim.Now);
+        sim.Nodes[1].Querier.ResolveHost(host, sim.Now);
+        sim.RunFor(TimeSpan.FromSeconds(3));
+        Assert.Equal([IPAddress.Parse("10.0.0.1")], sim.Nodes[1].Querier.GetAddresses(host, sim.Now));
+        var changeAt = sim.Now;
+        sim.Nodes[0].Responder.SetHostAddresses(id, [IPAddress.Parse("10.0.0.5")], sim.Now);
+        sim.RunFor(TimeSpan.FromSeconds(3));
+        var sent = sim.Nodes[0].Sent.Where(s => s.At >= changeAt).SelectMany(s => s.Msg.Answers).ToList();
+        Assert.Contains(sent, r => r is ARecord { Ttl: 0 } a && a.Address.Equals(IPAddress.Parse("10.0.0.1")));
+        Assert.Contains(sent, r => r is ARecord { Ttl: 120, CacheFlush: true } a && a.Address.Equals(IPAddress.Parse("10.0.0.5")));
+        Assert.Equal([IPAddress.Parse("10.0.0.5")], sim.Nodes[1].Querier.GetAddresses(host, sim.Now));
     }
 }

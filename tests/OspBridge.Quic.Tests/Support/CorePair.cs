@@ -36,7 +36,7 @@ internal sealed class CorePair
 
     private static readonly byte[] ClientAddress = [127, 0, 0, 1, 0x30, 0x39];
 
-    public void Step()
+    public void Step(Action? app = null)
     {
         // deliver
         while (ToServer.TryReceive(Now, out var d))
@@ -57,6 +57,7 @@ internal sealed class CorePair
         // timers
         if (Client.NextTimeout(Now) <= Now) Client.HandleTimeout(Now);
         if (Server is not null && Server.NextTimeout(Now) <= Now) Server.HandleTimeout(Now);
+        app?.Invoke();
         // send
         for (int i = 0; i < 10_000 && Client.TryWriteDatagram(_buf, Now, out int n); i++) ToServer.Send(_buf.AsSpan(0, n), Now);
         if (Server is not null)
@@ -74,7 +75,7 @@ internal sealed class CorePair
     public bool ServerValidated => Server is not null && Server.IsAddressValidatedForTests;
 
     /// <summary>Advances virtual time to the next thing that can happen.</summary>
-    public void Advance()
+    public void Advance(TimeSpan? cap = null)
     {
         var next = TimeSpan.MaxValue;
         if (ToServer.NextDeliveryTime is { } a && a < next) next = a;
@@ -82,6 +83,7 @@ internal sealed class CorePair
         var c = Client.NextTimeout(Now); if (c < next) next = c;
         if (Server is not null) { var s = Server.NextTimeout(Now); if (s < next) next = s; }
         if (next == TimeSpan.MaxValue) next = Now + TimeSpan.FromMilliseconds(1);
+        if (cap is { } c2 && next > c2) next = c2;
         Now = next > Now ? next : Now + TimeSpan.FromTicks(1);
     }
 
@@ -91,10 +93,9 @@ internal sealed class CorePair
         var end = Now + virtualLimit;
         for (int i = 0; i < maxSteps && Now < end; i++)
         {
-            Step();
-            eachStep?.Invoke();
+            Step(eachStep);
             if (done()) return true;
-            Advance();
+            Advance(end);
         }
         return done();
     }

@@ -218,4 +218,42 @@ public class DataChannelEndpointTests
         Assert.True(p.RunUntil(() => Of(p.EventsB, DataChannelEventKind.MessageReceived).Count == sizes.Length, TimeSpan.FromSeconds(60)));
         Assert.Equal(sent, Of(p.EventsB, DataChannelEventKind.MessageReceived).Select(e => e.Payload!));
     }
+
+    [Fact]
+    public void TenMegabytes_OverAChannel_ByteExact_UnderLossReorderingAndDuplication()
+    {
+        var p = new DataChannelTestPair(
+            new VirtualLinkOptions { LossRate = 0.1, ReorderRate = 0.1, DuplicateRate = 0.05, Seed = 51 },
+            new VirtualLinkOptions { LossRate = 0.1, ReorderRate = 0.1, DuplicateRate = 0.05, Seed = 52 });
+        p.Connect();
+        ushort id = p.A.OpenChannel("bulk", new DataChannelOptions(), p.Now);
+        const long total = 10_000_000;
+        var rnd = new Random(53);
+        using var sent = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        using var got = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        long queued = 0, received = 0;
+        p.A.SetBufferedAmountLowThreshold(id, 256 * 1024);
+        p.OnStep = pair =>
+        {
+            while (queued < total && pair.A.GetBufferedAmount(id) < 1 << 20)
+            {
+                var m = new byte[(int)Math.Min(total - queued, rnd.Next(1, 262_144))];
+                rnd.NextBytes(m);
+                sent.AppendData(m);
+                pair.A.Send(id, m, false, pair.Now);
+                queued += m.Length;
+            }
+            foreach (var e in pair.EventsB)
+            {
+                if (e.Kind == DataChannelEventKind.MessageReceived)
+                {
+                    got.AppendData(e.Payload!);
+                    received += e.Payload!.Length;
+                }
+            }
+            pair.EventsB.Clear();
+        };
+        Assert.True(p.RunUntil(() => received == total, TimeSpan.FromHours(1)), $"received {received}");
+        Assert.Equal(sent.GetHashAndReset(), got.GetHashAndReset());
+    }
 }

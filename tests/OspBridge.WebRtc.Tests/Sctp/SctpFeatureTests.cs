@@ -69,8 +69,12 @@ public class SctpFeatureTests
         Assert.True(p.RunUntil(() => Messages(p.EventsB).Any(e => e.Ppid == 51)));
     }
 
-    [Fact]
-    public void PartialReliability_MaxLifetime_AbandonsExpiredMessages()
+    [Theory]
+    [InlineData(false, 500)]
+    [InlineData(true, 500)]
+    [InlineData(true, 7000)]
+    [InlineData(false, 7000)]
+    public void PartialReliability_MaxLifetime_AbandonsExpiredMessages(bool ordered, int size)
     {
         // A dead link for a while: messages with a 100 ms lifetime expire; the reliable one still arrives later.
         bool linkUp = true;
@@ -78,7 +82,7 @@ public class SctpFeatureTests
         linkUp = false;
         for (int i = 0; i < 20; i++)
         {
-            p.A.Send(6, 53, new byte[500], new SctpSendOptions { Ordered = false, MaxLifetime = TimeSpan.FromMilliseconds(100) }, p.Now);
+            p.A.Send(6, 53, new byte[size], new SctpSendOptions { Ordered = ordered, MaxLifetime = TimeSpan.FromMilliseconds(100) }, p.Now);
         }
         p.RunUntil(() => false, TimeSpan.FromSeconds(2));
         linkUp = true;
@@ -241,11 +245,135 @@ public class SctpFeatureTests
         {
             p.A.Send(0, 53, new byte[20_000], SctpSendOptions.Reliable, p.Now);
         }
-        p.RunUntil(() => false, TimeSpan.FromSeconds(20));
+        p.RunUntil(() => false, TimeSpan.FromMinutes(5)); // a long stall: zero-window probing must not kill the association
         Assert.True(p.B.ReceiveBufferUsed <= 400_000 + 1200, $"buffered {p.B.ReceiveBufferUsed}");
         Assert.True(p.B.PendingEventCount < 30);
         Assert.Equal(SctpState.Established, p.A.State); // zero-window probing keeps the association alive
         p.DrainB = true;
         Assert.True(p.RunUntil(() => Messages(p.EventsB).Count == 100, TimeSpan.FromSeconds(60)));
+    }
+
+    [Fact]
+    public void Shutdown_UnderHeavyLoss_BothSidesCloseGracefully()
+    {
+        for (int seed = 0; seed < 10; seed++)
+        {
+            // Loss starts after the handshake (whose own loss tolerance is tested elsewhere): 40 % each way.
+            bool lossy = false;
+            var rnd = new Random(seed);
+            var p = new SctpTestPair(Opt(true), Opt(false), new VirtualLinkOptions { Seed = 100 + seed, Filter = _ => !lossy || rnd.NextDouble() >= 0.4 },
+                new VirtualLinkOptions { Seed = 200 + seed, Filter = _ => !lossy || rnd.NextDouble() >= 0.4 });
+            p.ConnectBoth();
+            lossy = true;
+            p.A.Send(0, 53, new byte[3000], SctpSendOptions.Reliable, p.Now);
+            p.A.Shutdown(p.Now);
+            Assert.True(p.RunUntil(() => p.A.State == SctpState.Closed && p.B.State == SctpState.Closed, TimeSpan.FromMinutes(5)), $"seed {seed}: A={p.A.State} B={p.B.State}");
+            Assert.Contains(p.EventsA, e => e.Kind == SctpEventKind.Closed);
+            Assert.Contains(p.EventsB, e => e.Kind == SctpEventKind.Closed);
+            Assert.Single(p.EventsB, e => e.Kind == SctpEventKind.MessageReceived);
+        }
+    }
+
+    [Fact]
+    public void Connect_IsIdempotent_EvenAfterThePeersHandshakeEstablishedUs()
+    {
+        var p = new SctpTestPair(Opt(true), Opt(false));
+        p.A.Connect(p.Now);
+        Assert.True(p.RunUntil(() => p.B.State == SctpState.Established));
+        p.B.Connect(p.Now); // the application connects late: nothing happens
+        p.A.Connect(p.Now);
+        p.B.Send(1, 51, "ok"u8, SctpSendOptions.Reliable, p.Now);
+        Assert.True(p.RunUntil(() => p.EventsA.Any(e => e.Kind == SctpEventKind.MessageReceived)));
+        Assert.Single(p.EventsB, e => e.Kind == SctpEventKind.Connected);
+    }
+
+    [Fact]
+    public void Packets_WithBadChecksumPortsOrTag_AreDropped()
+    {
+        var p = Connected();
+        var buf = new byte[1200];
+        p.B.Send(1, 51, "x"u8, SctpSendOptions.Reliable, p.Now);
+        Assert.True(p.B.TryGetPacket(p.Now, buf, out int n));
+        var pkt = buf.AsSpan(0, n).ToArray();
+        long dropped = p.A.DroppedPackets;
+        var badCrc = (byte[])pkt.Clone();
+        badCrc[^1] ^= 1;
+        p.A.ProcessPacket(badCrc, p.Now);
+        var badPort = (byte[])pkt.Clone();
+        badPort[1] ^= 1;
+        OspBridge.WebRtc.Sctp.SctpCommonHeader.Seal(badPort);
+        p.A.ProcessPacket(badPort, p.Now);
+        var badTag = (byte[])pkt.Clone();
+        badTag[4] ^= 1;
+        OspBridge.WebRtc.Sctp.SctpCommonHeader.Seal(badTag);
+        p.A.ProcessPacket(badTag, p.Now);
+        Assert.Equal(dropped + 3, p.A.DroppedPackets);
+        p.Flush();
+        Assert.DoesNotContain(p.EventsA, e => e.Kind == SctpEventKind.MessageReceived);
+        p.A.ProcessPacket(pkt, p.Now);
+        p.Flush();
+        Assert.Single(p.EventsA, e => e.Kind == SctpEventKind.MessageReceived);
+    }
+
+    [Fact]
+    public void StaleCookie_PeerReportsIt_AndTheHandshakeRestartsWithInit()
+    {
+        SctpTestPair? pair = null;
+        int cookieEchoes = 0, inits = 0;
+        var p = new SctpTestPair(Opt(true), Opt(false) with { CookieLifetime = TimeSpan.FromSeconds(2) },
+            new VirtualLinkOptions
+            {
+                Seed = 50,
+                Filter = d =>
+                {
+                    if (d.Span[12] == 1)
+                    {
+                        inits++;
+                    }
+                    // Hold back COOKIE ECHOs for the first 5 s so the cookie goes stale.
+                    return d.Span[12] != 10 || ++cookieEchoes > 0 && pair!.Now > TimeSpan.FromSeconds(6);
+                },
+            });
+        pair = p;
+        p.A.Connect(p.Now);
+        Assert.True(p.RunUntil(() => p.A.State == SctpState.Established && p.B.State == SctpState.Established, TimeSpan.FromSeconds(60)));
+        Assert.True(inits >= 2, "A must have restarted with a new INIT after the Stale Cookie error");
+    }
+
+    [Fact]
+    public void Scheduler_RoundRobinBetweenStreams_SmallMessageIsNotStuckBehindBulk()
+    {
+        var p = Connected();
+        for (int i = 0; i < 40; i++)
+        {
+            p.A.Send(1, 53, new byte[65_536], SctpSendOptions.Reliable, p.Now);
+        }
+        p.A.Send(3, 51, "urgent"u8, SctpSendOptions.Reliable, p.Now);
+        Assert.True(p.RunUntil(() => Messages(p.EventsB).Count == 41));
+        int urgent = Messages(p.EventsB).FindIndex(e => e.StreamId == 3);
+        Assert.True(urgent <= 2, $"the small message on another stream arrived as #{urgent}");
+        Assert.Equal(40, Messages(p.EventsB).Count(e => e.StreamId == 1));
+    }
+
+    [Fact]
+    public void IncomingSsnResetRequest_MakesUsResetOurOutgoingStream()
+    {
+        var p = Connected();
+        p.A.Send(9, 51, "before"u8, SctpSendOptions.Reliable, p.Now);
+        Assert.True(p.RunUntil(() => Messages(p.EventsB).Count == 1));
+        // Craft B's "please reset your outgoing stream 9" (RFC 6525 §4.2); B has sent no request yet, so its request
+        // sequence number is still its initial TSN, which equals its next TSN since B sent no DATA.
+        var pkt = new byte[64];
+        new SctpCommonHeader(5000, 5000, p.A.LocalTag).Write(pkt);
+        var chunk = pkt.AsSpan(SctpCommonHeader.Length);
+        int plen = OspBridge.WebRtc.Sctp.Parameters.IncomingSsnResetRequestParameter.Write(chunk.Slice(4), p.B.NextTsn, [9]);
+        int n = SctpCommonHeader.Length + OspBridge.WebRtc.Sctp.Chunks.ReconfigChunk.WriteHeader(chunk, 4 + 4 + 2);
+        SctpCommonHeader.Seal(pkt.AsSpan(0, n));
+        _ = plen;
+        p.A.ProcessPacket(pkt.AsSpan(0, n), p.Now);
+        Assert.True(p.A.IsOutgoingResetPending(9));
+        Assert.True(p.RunUntil(() => p.EventsB.Any(e => e.Kind == SctpEventKind.IncomingStreamReset && e.StreamId == 9)
+            && p.EventsA.Any(e => e.Kind == SctpEventKind.OutgoingStreamReset && e.StreamId == 9)));
+        Assert.Equal(SctpState.Established, p.A.State);
     }
 }

@@ -120,11 +120,11 @@ internal sealed class SctpTestPair
         return condition();
     }
 
-    public void ConnectBoth()
+    public void ConnectBoth(TimeSpan? maxVirtual = null)
     {
         A.Connect(Now);
         B.Connect(Now);
-        Assert.True(RunUntil(() => A.State == SctpState.Established && B.State == SctpState.Established, TimeSpan.FromSeconds(30)),
+        Assert.True(RunUntil(() => A.State == SctpState.Established && B.State == SctpState.Established, maxVirtual ?? TimeSpan.FromSeconds(30)),
             $"handshake did not complete: A={A.State} B={B.State}");
     }
 

@@ -9,9 +9,9 @@ public class SctpTransferTests(ITestOutputHelper output)
 {
     private static SctpOptions Opt(bool client) => new() { IsDtlsClient = client, RemoteMaxMessageSize = 262_144 };
 
-    private static (long Received, byte[] Hash, TimeSpan Elapsed, SctpTestPair Pair) Transfer(long total, int messageSize, VirtualLinkOptions ab, VirtualLinkOptions ba, int seed)
+    private static (long Received, byte[] Hash, TimeSpan Elapsed, SctpTestPair Pair) Transfer(long total, int messageSize, VirtualLinkOptions ab, VirtualLinkOptions ba, int seed, int mtu = 1200)
     {
-        var p = new SctpTestPair(Opt(true), Opt(false), ab, ba);
+        var p = new SctpTestPair(Opt(true) with { Mtu = mtu }, Opt(false) with { Mtu = mtu }, ab, ba);
         p.ConnectBoth();
         var start = p.Now;
         var rnd = new Random(seed);
@@ -72,5 +72,17 @@ public class SctpTransferTests(ITestOutputHelper output)
         Assert.True(p.A.CongestionWindow > 100_000, $"cwnd {p.A.CongestionWindow}");
         // 10 MB over a 20 ms RTT path with a 1 MiB window must take well under 10 s of virtual time.
         Assert.True(elapsed < TimeSpan.FromSeconds(10), $"took {elapsed}");
+    }
+
+    [Theory]
+    [InlineData(1163)] // 1200 minus the DTLS 1.2 AES-GCM record overhead: what RTCPeerConnection uses
+    [InlineData(1201)]
+    [InlineData(1202)]
+    public void MtuNotAMultipleOfFour_FragmentedMessagesStillFit(int mtu)
+    {
+        // Regression: a DATA chunk sized to fill an unaligned MTU overran the packet by its padding.
+        var (received, _, _, p) = Transfer(200_000, 2_000, new VirtualLinkOptions { Seed = 5 }, new VirtualLinkOptions { Seed = 6 }, 7, mtu);
+        Assert.Equal(200_000, received);
+        Assert.True(p.MaxPacketSeen <= mtu, $"packet of {p.MaxPacketSeen} bytes exceeds MTU {mtu}");
     }
 }

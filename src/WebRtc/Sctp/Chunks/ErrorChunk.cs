@@ -33,8 +33,8 @@ internal static class ErrorChunk
     /// <summary>Writes an ERROR chunk with one cause.</summary>
     public static int Write(Span<byte> destination, ushort causeCode, ReadOnlySpan<byte> causeInfo)
     {
-        int c = WriteCause(destination.Slice(4), causeCode, causeInfo);
-        return SctpChunkReader.WriteHeader(destination, SctpChunkType.Error, 0, c);
+        WriteCause(destination.Slice(4), causeCode, causeInfo);
+        return SctpChunkReader.WriteHeader(destination, SctpChunkType.Error, 0, 4 + causeInfo.Length);
     }
 
     /// <summary>Writes one error cause TLV; returns its padded length.</summary>

@@ -28,7 +28,8 @@ internal static class HeartbeatChunk
 
     internal static int Write(Span<byte> destination, byte type, ReadOnlySpan<byte> info)
     {
-        int p = HeartbeatInfoParameter.Write(destination.Slice(4), info);
-        return SctpChunkReader.WriteHeader(destination, type, 0, p);
+        HeartbeatInfoParameter.Write(destination.Slice(4), info);
+        // The chunk length excludes the padding of its last parameter (RFC 9260 §3.2).
+        return SctpChunkReader.WriteHeader(destination, type, 0, 4 + info.Length);
     }
 }

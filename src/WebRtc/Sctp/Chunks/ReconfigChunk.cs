@@ -24,7 +24,10 @@ internal static class ReconfigChunk
         return r.AtEnd && n is >= 1 and <= 2;
     }
 
-    /// <summary>Writes a RE-CONFIG chunk around parameters already written at <c>destination[4..]</c> with length <paramref name="parametersLength"/>.</summary>
+    /// <summary>
+    /// Writes a RE-CONFIG chunk header around parameters already written at <c>destination[4..]</c>;
+    /// <paramref name="parametersLength"/> excludes the last parameter's padding (RFC 9260 §3.2). Returns the padded length.
+    /// </summary>
     public static int WriteHeader(Span<byte> destination, int parametersLength) =>
         SctpChunkReader.WriteHeader(destination, SctpChunkType.ReConfig, 0, parametersLength);
 }

@@ -1,0 +1,74 @@
+using System.CommandLine;
+using System.Runtime.InteropServices;
+using OspBridge.Crypto.Identity;
+using OspBridge.Net.Mdns;
+using OspBridge.Osp.Discovery;
+
+namespace OspBridge.Bridge.Commands;
+
+/// <summary>
+/// <c>ospbridge advertise --name &lt;display name&gt; [--port &lt;udp port&gt;] [--interface &lt;ifname&gt;]... [--state-dir &lt;dir&gt;]</c>:
+/// advertises this agent as <c>_openscreen._udp</c> until Ctrl-C / SIGTERM, then sends goodbyes.
+/// Prints one line <c>advertising '&lt;instance&gt;' host=&lt;hostname&gt; port=&lt;port&gt; fp=&lt;fp&gt;</c> once probing
+/// succeeded, and <c>renamed '&lt;instance&gt;'</c> after a conflict.
+/// </summary>
+internal sealed class AdvertiseCommand : ICliCommand
+{
+    public Command Build(CliContext context)
+    {
+        var name = new Option<string>("--name") { Description = "Display name (the instance name is its prefix, ≤ 63 octets)", Required = true };
+        var port = new Option<int>("--port") { Description = "UDP port of the QUIC server to advertise", DefaultValueFactory = _ => 4433 };
+        var iface = new Option<string[]>("--interface") { Description = "Interface to advertise on (repeatable; default: all multicast-capable)", Arity = ArgumentArity.ZeroOrMore };
+        var ttl = new Option<int?>("--ttl") { Description = "Record TTL in seconds for all records (default: RFC 6762 120 s / 75 min; short values for tests)" };
+        var command = new Command("advertise", "Advertise this OSP agent with mDNS/DNS-SD until interrupted") { name, port, iface, ttl };
+        command.SetAction(async (parseResult, ct) =>
+        {
+            // Handle SIGTERM/SIGINT ourselves so the goodbyes go out before the process ends.
+            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            void OnSignal(PosixSignalContext c)
+            {
+                c.Cancel = true;
+                stopping.Cancel();
+            }
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+            ct = stopping.Token;
+            string display = parseResult.GetValue(name)!;
+            int p = parseResult.GetValue(port);
+            if (p is < 1 or > 65535) throw new CliException("--port must be 1..65535");
+            int? t = parseResult.GetValue(ttl);
+            if (t is < 1 or > 86400) throw new CliException("--ttl must be 1..86400 seconds");
+            bool verbose = parseResult.GetValue(context.Verbose);
+            string stateDir = context.GetStateDirectory(parseResult);
+            string instance = OspInstanceName.FromDisplayName(display);
+            using var identity = AgentIdentity.LoadOrCreate(stateDir, instance);
+            ulong mv = OspMetadataVersion.LoadOrBump(stateDir, display, identity.ModelName);
+            var responder = t is int s
+                ? new MdnsResponderOptions { HostRecordTtl = TimeSpan.FromSeconds(s), OtherRecordTtl = TimeSpan.FromSeconds(s) }
+                : new MdnsResponderOptions();
+            Action<string>? log = verbose ? l => Console.Error.WriteLine(l) : null;
+            await using var mdns = MdnsService.Start(new MdnsServiceOptions
+            {
+                Interfaces = parseResult.GetValue(iface),
+                Responder = responder,
+                Log = log,
+            });
+            var advertiser = await OspAgentAdvertiser.StartAsync(mdns, identity, (ushort)p, mv, log);
+            advertiser.Renamed += n => Console.Out.WriteLine($"renamed '{OspInstanceName.WithoutMarker(n)}' host={identity.Hostname} sn={identity.SerialBase64Url}");
+            try
+            {
+                for (int i = 0; i < 200 && !await advertiser.IsEstablishedAsync(); i++)
+                    await Task.Delay(25, ct);
+                Console.Out.WriteLine($"advertising '{OspInstanceName.WithoutMarker(advertiser.InstanceName)}' host={identity.Hostname} port={p} fp={identity.Fingerprint} mv={mv} interfaces={string.Join(',', mdns.Interfaces.Select(i => i.Name))}");
+                await Task.Delay(Timeout.Infinite, ct);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            await advertiser.DisposeAsync(); // goodbyes (TTL 0)
+            Console.Out.WriteLine("stopped");
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,195 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
+using OspBridge.Bridge.Signaling;
+using OspBridge.Crypto.Identity;
+using OspBridge.Net.Mdns;
+using OspBridge.Osp.Agent;
+using OspBridge.Osp.Discovery;
+using OspBridge.Osp.Messages;
+using OspBridge.WebRtc;
+
+namespace OspBridge.Bridge.Commands;
+
+/// <summary>
+/// <c>ospbridge demo</c>: the whole path on one machine, loopback only — two agents find each other with
+/// mDNS/DNS-SD, connect over our QUIC + TLS 1.3 with pinned agent certificates, exchange agent-info as
+/// CBOR, carry a WebRTC offer/answer over that OSP session (LAN signaling), and talk over the resulting
+/// WebRTC data channel (ICE, DTLS 1.2, SCTP).
+/// </summary>
+internal sealed class DemoCommand : ICliCommand
+{
+    private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(20);
+
+    public Command Build(CliContext context)
+    {
+        var iface = new Option<string>("--interface") { Description = "Interface for mDNS (default: lo, so nothing leaves the machine)", DefaultValueFactory = _ => "lo" };
+        var messages = new Option<int>("--messages") { Description = "Echo round trips over the data channel", DefaultValueFactory = _ => 100 };
+        var megabytes = new Option<int>("--megabytes") { Description = "Bulk transfer size over the data channel, in MiB", DefaultValueFactory = _ => 8 };
+        var command = new Command("demo", "Two local agents: mDNS discovery → QUIC/TLS (pinned) → agent-info → WebRTC over LAN signaling → data channel")
+        {
+            iface, messages, megabytes,
+        };
+        command.SetAction(async (parseResult, ct) =>
+        {
+            int n = parseResult.GetValue(messages), mib = parseResult.GetValue(megabytes);
+            if (n is < 1 or > 100_000) throw new CliException("--messages must be between 1 and 100000");
+            if (mib is < 0 or > 1024) throw new CliException("--megabytes must be between 0 and 1024");
+            bool verbose = parseResult.GetValue(context.Verbose);
+            return await RunAsync(parseResult.GetValue(iface)!, n, mib, verbose, ct).ConfigureAwait(false);
+        });
+        return command;
+    }
+
+    private static void Step(string text) => Console.Out.WriteLine($"\n== {text}");
+
+    private static void Info(string text) => Console.Out.WriteLine("   " + text);
+
+    private static async Task<int> RunAsync(string iface, int messageCount, int mib, bool verbose, CancellationToken ct)
+    {
+        var total = Stopwatch.StartNew();
+        Action<string>? log = verbose ? l => Console.Error.WriteLine("   [debug] " + l) : null;
+
+        Step("1. identities (self-signed P-256 agent certificates, no CA)");
+        using var deviceId = AgentIdentity.CreateEphemeral("Front Door");
+        using var controllerId = AgentIdentity.CreateEphemeral("Living Room");
+        var device = new OspAgentOptions { Identity = deviceId, DisplayName = "Front Door camera", ModelName = "OspBridge demo device" };
+        var controller = new OspAgentOptions { Identity = controllerId, DisplayName = "Living Room controller" };
+        Info($"device     {deviceId.Hostname}  fp {deviceId.Fingerprint}");
+        Info($"controller {controllerId.Hostname}  fp {controllerId.Fingerprint}");
+
+        Step($"2. device listens (QUIC, ALPN osp) and advertises _openscreen._udp on {iface}");
+        await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), device, ct).ConfigureAwait(false);
+        await using var deviceMdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = [iface], UseIPv6 = false, Log = log });
+        await using var advertiser = await OspAgentAdvertiser.StartAsync(deviceMdns, deviceId, (ushort)listener.LocalEndPoint.Port, 1, log).ConfigureAwait(false);
+        Info($"QUIC on {listener.LocalEndPoint}, advertised as \"{advertiser.InstanceName}\"");
+        var deviceSide = RunDeviceAsync(listener, ct);
+
+        Step("3. controller browses and finds the device");
+        var sw = Stopwatch.StartNew();
+        await using var controllerMdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = [iface], UseIPv6 = false, Log = log });
+        using var browser = new OspAgentBrowser(controllerMdns, log);
+        var found = new TaskCompletionSource<OspAgentInfo>(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnAgent(OspAgentInfo a)
+        {
+            if (a.Txt.Fingerprint == deviceId.Fingerprint && a.Addresses.Count > 0) found.TrySetResult(a);
+        }
+        browser.AgentAdded += OnAgent;
+        browser.AgentUpdated += OnAgent;
+        await browser.StartAsync().ConfigureAwait(false);
+        var agent = await found.Task.WaitAsync(StepTimeout, ct).ConfigureAwait(false);
+        Info($"found \"{agent.DisplayName}\" at {agent.HostName}:{agent.Port} [{string.Join(", ", agent.Addresses)}] in {sw.ElapsedMilliseconds} ms");
+        Info($"TXT fp={agent.Txt.Fingerprint} mv={agent.Txt.MetadataVersion} at={agent.Txt.AuthToken} sn={agent.Txt.SerialNumber}");
+
+        Step("4. controller connects: QUIC + TLS 1.3, mutual agent certificates, server fingerprint pinned to TXT fp");
+        sw.Restart();
+        var address = agent.Addresses.FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork) ?? agent.Addresses[0];
+        await using var connection = await OspConnection.ConnectAsync(new IPEndPoint(address, agent.Port), deviceId.Hostname, agent.Txt.Fingerprint, controller, ct).ConfigureAwait(false);
+        Info($"connected {connection.LocalEndPoint} -> {connection.RemoteEndPoint} in {sw.ElapsedMilliseconds} ms; peer fp {connection.RemoteFingerprint}");
+        var info = await connection.RequestAgentInfoAsync(StepTimeout, ct).ConfigureAwait(false);
+        Info($"agent-info (CBOR): display-name \"{info.DisplayName}\", model \"{info.ModelName}\", capabilities [{string.Join(", ", info.Capabilities)}]");
+
+        Step("5. WebRTC offer/answer over the OSP session (lan-signaling 8193/8194), then ICE → DTLS 1.2 → SCTP");
+        sw.Restart();
+        await using var pc = new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [IPAddress.Loopback], Log = log });
+        var channel = pc.CreateDataChannel("demo");
+        await LanSignaling.OfferAsync(connection, pc, "demo", StepTimeout, ct).ConfigureAwait(false);
+        await channel.WaitOpenAsync(ct).WaitAsync(StepTimeout, ct).ConfigureAwait(false);
+        Info($"data channel \"{channel.Label}\" open in {sw.ElapsedMilliseconds} ms over {pc.SelectedCandidatePair}");
+
+        Step($"6. {messageCount} echo round trips, then {mib} MiB bulk transfer echoed back");
+        var rtts = new List<double>(messageCount);
+        for (int i = 0; i < messageCount; i++)
+        {
+            var t = Stopwatch.GetTimestamp();
+            string text = "hello " + i.ToString(CultureInfo.InvariantCulture);
+            await channel.SendAsync(System.Text.Encoding.UTF8.GetBytes(text), isText: true, ct).ConfigureAwait(false);
+            var reply = await channel.ReceiveAsync(ct).AsTask().WaitAsync(StepTimeout, ct).ConfigureAwait(false)
+                ?? throw new CliException("data channel closed during the echo test");
+            if (!reply.IsText || System.Text.Encoding.UTF8.GetString(reply.Data.Span) != "echo: " + text)
+                throw new CliException($"unexpected echo reply for message {i}");
+            rtts.Add(Stopwatch.GetElapsedTime(t).TotalMilliseconds);
+        }
+        rtts.Sort();
+        Info($"echo RTT median {rtts[rtts.Count / 2]:0.00} ms, p99 {rtts[Math.Min(rtts.Count - 1, rtts.Count * 99 / 100)]:0.00} ms");
+        if (mib > 0)
+        {
+            var payload = new byte[64 * 1024];
+            RandomNumberGenerator.Fill(payload);
+            int chunks = mib * 16;
+            var expected = SHA256.HashData(Enumerable.Repeat(payload, chunks).SelectMany(b => b).ToArray());
+            sw.Restart();
+            var receiver = Task.Run(async () =>
+            {
+                using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+                long got = 0;
+                while (got < (long)chunks * payload.Length)
+                {
+                    var m = await channel.ReceiveAsync(ct).ConfigureAwait(false) ?? throw new CliException("channel closed during bulk transfer");
+                    hash.AppendData(m.Data.Span);
+                    got += m.Data.Length;
+                }
+                return hash.GetHashAndReset();
+            }, ct);
+            for (int i = 0; i < chunks; i++) await channel.SendAsync(payload, isText: false, ct).ConfigureAwait(false);
+            var digest = await receiver.WaitAsync(TimeSpan.FromSeconds(120), ct).ConfigureAwait(false);
+            double secs = sw.Elapsed.TotalSeconds;
+            if (!digest.AsSpan().SequenceEqual(expected)) throw new CliException("bulk transfer echoed back different bytes");
+            Info($"{mib} MiB out and back byte-exact (SHA-256 match) in {secs:0.00} s = {mib * 2 * 8 * 1.048576 / secs:0.0} Mbit/s through both stacks");
+        }
+
+        Step("7. close");
+        await channel.CloseAsync(ct).ConfigureAwait(false);
+        await pc.CloseAsync().ConfigureAwait(false);
+        await connection.CloseAsync().ConfigureAwait(false);
+        await deviceSide.WaitAsync(StepTimeout, ct).ConfigureAwait(false);
+        Info($"done in {total.Elapsed.TotalSeconds:0.0} s — no cloud, no signaling server, no CA");
+        return 0;
+    }
+
+    /// <summary>The device: accepts one OSP connection, answers WebRTC offers, echoes every data-channel message.</summary>
+    private static async Task RunDeviceAsync(OspAgentListener listener, CancellationToken ct)
+    {
+        await using var connection = await listener.AcceptAsync(ct).ConfigureAwait(false);
+        var peers = new List<RTCPeerConnection>();
+        try
+        {
+            while (await connection.ReceiveAsync(ct).ConfigureAwait(false) is { } message)
+            {
+                if (message is not LanSignalingOffer offer) continue;
+                var pc = await LanSignaling.AnswerAsync(connection, offer,
+                    () => new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [IPAddress.Loopback] }), StepTimeout, ct).ConfigureAwait(false);
+                peers.Add(pc);
+                pc.OnDataChannel += channel => _ = EchoAsync(channel, ct);
+            }
+        }
+        finally
+        {
+            foreach (var pc in peers) await pc.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private static async Task EchoAsync(RTCDataChannel channel, CancellationToken ct)
+    {
+        try
+        {
+            while (await channel.ReceiveAsync(ct).ConfigureAwait(false) is { } m)
+            {
+                if (m.IsText)
+                {
+                    var reply = System.Text.Encoding.UTF8.GetBytes("echo: " + System.Text.Encoding.UTF8.GetString(m.Data.Span));
+                    await channel.SendAsync(reply, isText: true, ct).ConfigureAwait(false);
+                }
+                else
+                {
+                    await channel.SendAsync(m.Data, isText: false, ct).ConfigureAwait(false);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or OspBridge.WebRtc.WebRtcException)
+        {
+        }
+    }
+}

@@ -1,0 +1,122 @@
+using System.Collections.Concurrent;
+using System.CommandLine;
+using System.Text.Json;
+using OspBridge.Net.Mdns;
+using OspBridge.Osp.Discovery;
+using Spectre.Console;
+
+namespace OspBridge.Bridge.Commands;
+
+/// <summary>
+/// <c>ospbridge discover [--interface &lt;ifname&gt;]... [--timeout &lt;seconds&gt;] [--json]</c>: browses
+/// <c>_openscreen._udp</c>. Shows a live table (name, host:port, short fingerprint, TXT ok), or with
+/// <c>--json</c> prints one JSON object per agent per line as it is found
+/// (<c>name, host, port, addresses, fp, mv, at, sn</c>); exits after the timeout.
+/// </summary>
+internal sealed class DiscoverCommand : ICliCommand
+{
+    public Command Build(CliContext context)
+    {
+        var iface = new Option<string[]>("--interface") { Description = "Interface to browse on (repeatable; default: all multicast-capable)", Arity = ArgumentArity.ZeroOrMore };
+        var timeout = new Option<double>("--timeout") { Description = "Seconds to browse before exiting", DefaultValueFactory = _ => 5 };
+        var json = new Option<bool>("--json") { Description = "One JSON object per agent per line instead of a table" };
+        var command = new Command("discover", "Find Open Screen agents on the LAN (mDNS/DNS-SD)") { iface, timeout, json };
+        command.SetAction(async (parseResult, ct) =>
+        {
+            double secs = parseResult.GetValue(timeout);
+            if (secs is <= 0 or > 86400) throw new CliException("--timeout must be between 0 and 86400 seconds");
+            bool verbose = parseResult.GetValue(context.Verbose);
+            Action<string>? log = verbose ? l => Console.Error.WriteLine(l) : null;
+            await using var mdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = parseResult.GetValue(iface), Log = log });
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            stop.CancelAfter(TimeSpan.FromSeconds(secs));
+            if (parseResult.GetValue(json))
+            {
+                using var browser = new OspAgentBrowser(mdns, l => Console.Error.WriteLine(l));
+                var printed = new ConcurrentDictionary<string, bool>();
+                var pending = new List<Task>();
+                var jsonOptions = new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+                void Print(OspAgentInfo a)
+                {
+                    // The latest state (more addresses may have arrived since the agent was first resolved).
+                    a = browser.Agents.FirstOrDefault(x => x.InstanceName == a.InstanceName && x.HostName == a.HostName) ?? a;
+                    if (!printed.TryAdd(a.InstanceName + "|" + a.Txt.Fingerprint, true)) return;
+                    string line = JsonSerializer.Serialize(new Dictionary<string, object?>
+                    {
+                        ["name"] = a.InstanceName,
+                        ["host"] = a.HostName,
+                        ["port"] = a.Port,
+                        ["addresses"] = a.Addresses.Select(x => x.ToString()).ToArray(),
+                        ["fp"] = a.Txt.Fingerprint,
+                        ["mv"] = a.Txt.MetadataVersion,
+                        ["at"] = a.Txt.AuthToken,
+                        ["sn"] = a.Txt.SerialNumber,
+                    }, jsonOptions);
+                    lock (printed)
+                    {
+                        Console.Out.WriteLine(line);
+                        Console.Out.Flush();
+                    }
+                }
+                // Responders often send A and AAAA in separate packets: give the other family 150 ms to arrive.
+                browser.AgentAdded += a =>
+                {
+                    lock (pending) pending.Add(Task.Run(async () =>
+                    {
+                        try { await Task.Delay(150, stop.Token); } catch (OperationCanceledException) { }
+                        Print(a);
+                    }));
+                };
+                await browser.StartAsync();
+                await WaitAsync(stop.Token);
+                Task[] left;
+                lock (pending) left = pending.ToArray();
+                await Task.WhenAll(left);
+                return 0;
+            }
+
+            var rows = new ConcurrentDictionary<string, (string Name, string HostPort, string Fp, string TxtOk)>();
+            mdns.ServiceChanged += e =>
+            {
+                var s = e.Service!;
+                string key = s.FullName.ToString();
+                if (e.Kind == MdnsQuerierEventKind.ServiceRemoved) { rows.TryRemove(key, out _); return; }
+                var txt = OspTxt.TryParse(s.Txt.Properties, out string? error);
+                string fp = txt?.Fingerprint ?? s.Txt.Properties.GetString("fp") ?? "";
+                rows[key] = (OspInstanceName.WithoutMarker(s.InstanceName) + (OspInstanceName.IsTruncated(s.InstanceName) ? "…" : ""),
+                    $"{s.HostName}:{s.Port}", fp.Length > 12 ? fp[..12] + "…" : fp, txt is null ? "no: " + error : "yes");
+            };
+            await mdns.BrowseAsync(OspDiscovery.ServiceType);
+            Table Render()
+            {
+                var table = new Table().AddColumns("Name", "Host:port", "Fingerprint", "TXT ok");
+                foreach (var r in rows.Values.OrderBy(r => r.Name, StringComparer.Ordinal))
+                    table.AddRow(Markup.Escape(r.Name), Markup.Escape(r.HostPort), Markup.Escape(r.Fp), Markup.Escape(r.TxtOk));
+                return table;
+            }
+            if (Console.IsOutputRedirected)
+            {
+                await WaitAsync(stop.Token);
+                AnsiConsole.Write(Render());
+                return 0;
+            }
+            await AnsiConsole.Live(Render()).StartAsync(async live =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    live.UpdateTarget(Render());
+                    await WaitAsync(stop.Token, 250);
+                }
+                live.UpdateTarget(Render());
+            });
+            return 0;
+        });
+        return command;
+    }
+
+    private static async Task WaitAsync(CancellationToken ct, int ms = Timeout.Infinite)
+    {
+        try { await Task.Delay(ms, ct); }
+        catch (OperationCanceledException) { }
+    }
+}

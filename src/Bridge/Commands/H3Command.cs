@@ -1,0 +1,90 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using OspBridge.Crypto.Tls;
+using OspBridge.Quic.Http3;
+
+namespace OspBridge.Bridge.Commands;
+
+/// <summary>
+/// <c>ospbridge h3 serve --port P --dir D [--cert C --key K] [--retry]</c> and
+/// <c>ospbridge h3 get https://host:port/path [-o file] [--insecure]</c>: a minimal HTTP/3 server and client on
+/// our QUIC stack, used by interop scripts (ngtcp2, Chromium).
+/// </summary>
+internal sealed class H3Command : ICliCommand
+{
+    public Command Build(CliContext context)
+    {
+        var h3 = new Command("h3", "Minimal HTTP/3 server and client on OspBridge's QUIC");
+
+        var port = new Option<int>("--port") { Description = "UDP port to listen on", DefaultValueFactory = _ => 4433 };
+        var address = new Option<string>("--address") { Description = "Address to bind", DefaultValueFactory = _ => "127.0.0.1" };
+        var dir = new Option<DirectoryInfo?>("--dir") { Description = "Document root (all-digits paths return that many bytes)" };
+        var cert = new Option<FileInfo?>("--cert") { Description = "Certificate PEM (default: a fresh self-signed P-256 certificate)" };
+        var key = new Option<FileInfo?>("--key") { Description = "Private key PEM" };
+        var retry = new Option<bool>("--retry") { Description = "Validate client addresses with Retry" };
+        var serve = new Command("serve", "Serve files over HTTP/3") { port, address, dir, cert, key, retry };
+        serve.SetAction(async (parseResult, ct) =>
+        {
+            var certFile = parseResult.GetValue(cert);
+            var keyFile = parseResult.GetValue(key);
+            if ((certFile is null) != (keyFile is null)) throw new CliException("--cert and --key go together");
+            var certificate = certFile is not null ? QuicTls.LoadPemCertificate(certFile.FullName, keyFile!.FullName) : QuicTls.CreateSelfSignedCertificate("localhost");
+            bool verbose = parseResult.GetValue(context.Verbose);
+            await using var server = await Http3Server.StartAsync(new Http3ServerOptions
+            {
+                ListenEndPoint = new IPEndPoint(IPAddress.Parse(parseResult.GetValue(address)!), parseResult.GetValue(port)),
+                Certificate = certificate,
+                DocumentRoot = parseResult.GetValue(dir)?.FullName,
+                UseRetry = parseResult.GetValue(retry),
+                Log = verbose ? m => Console.Error.WriteLine(m) : null,
+            }, ct).ConfigureAwait(false);
+            Console.WriteLine($"listening on {server.LocalEndPoint} (h3); certificate SPKI sha256 (base64) {Convert.ToBase64String(QuicTls.SpkiSha256(certificate))}");
+            try
+            {
+                await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // Ctrl-C
+            }
+            return 0;
+        });
+
+        var url = new Argument<string>("url") { Description = "https://host:port/path" };
+        var output = new Option<FileInfo?>("--output", "-o") { Description = "Write the body here (default: stdout)" };
+        var insecure = new Option<bool>("--insecure", "-k") { Description = "Do not verify the server certificate" };
+        var data = new Option<FileInfo?>("--data", "-d") { Description = "POST this file as the request body" };
+        var get = new Command("get", "Fetch a URL over HTTP/3") { url, output, insecure, data };
+        get.SetAction(async (parseResult, ct) =>
+        {
+            var uri = new Uri(parseResult.GetValue(url)!);
+            if (uri.Scheme != "https") throw new CliException("only https:// URLs");
+            var outFile = parseResult.GetValue(output);
+            var dataFile = parseResult.GetValue(data);
+            byte[] body = dataFile is not null ? await File.ReadAllBytesAsync(dataFile.FullName, ct).ConfigureAwait(false) : [];
+            var sw = Stopwatch.StartNew();
+            await using var client = await Http3Client.ConnectAsync(new Http3ClientOptions
+            {
+                Host = uri.IdnHost,
+                Port = uri.IsDefaultPort ? 443 : uri.Port,
+                Insecure = parseResult.GetValue(insecure),
+            }, ct).ConfigureAwait(false);
+            Stream sink = outFile is not null ? new FileStream(outFile.FullName, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true) : Console.OpenStandardOutput();
+            Http3Response response;
+            await using (sink.ConfigureAwait(false))
+            {
+                response = await client.SendAsync(body.Length > 0 ? "POST" : "GET", uri.PathAndQuery, body, sink, ct).ConfigureAwait(false);
+            }
+            double secs = sw.Elapsed.TotalSeconds;
+            Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{response.StatusCode} {response.BodyLength} bytes in {secs:F3} s ({response.BodyLength * 8 / Math.Max(secs, 1e-6) / 1e6:F1} Mbit/s), {client.Connection.NegotiatedCipherSuite}"));
+            return response.StatusCode is >= 200 and < 300 ? 0 : 1;
+        });
+
+        h3.Subcommands.Add(serve);
+        h3.Subcommands.Add(get);
+        return h3;
+    }
+}

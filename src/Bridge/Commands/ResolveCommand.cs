@@ -1,0 +1,42 @@
+using System.CommandLine;
+using OspBridge.Net.Dns;
+using OspBridge.Net.Mdns;
+
+namespace OspBridge.Bridge.Commands;
+
+/// <summary>
+/// <c>ospbridge resolve &lt;name&gt;.local [--interface &lt;ifname&gt;]... [--timeout &lt;s&gt;]</c>: resolves a host name
+/// with mDNS (A/AAAA) and prints one address per line; exit code 1 when nothing answered in time.
+/// </summary>
+internal sealed class ResolveCommand : ICliCommand
+{
+    public Command Build(CliContext context)
+    {
+        var name = new Argument<string>("name") { Description = "Host name ending in .local (e.g. a WebRTC <uuid>.local candidate)" };
+        var iface = new Option<string[]>("--interface") { Description = "Interface to query on (repeatable; default: all multicast-capable)", Arity = ArgumentArity.ZeroOrMore };
+        var timeout = new Option<double>("--timeout") { Description = "Seconds to wait for an answer", DefaultValueFactory = _ => 3 };
+        var command = new Command("resolve", "Resolve a .local host name with multicast DNS") { name, iface, timeout };
+        command.SetAction(async (parseResult, ct) =>
+        {
+            string host = parseResult.GetValue(name)!.TrimEnd('.');
+            if (!host.EndsWith(".local", StringComparison.OrdinalIgnoreCase)) throw new CliException("the name must end in .local");
+            double secs = parseResult.GetValue(timeout);
+            if (secs is <= 0 or > 3600) throw new CliException("--timeout must be between 0 and 3600 seconds");
+            bool verbose = parseResult.GetValue(context.Verbose);
+            await using var mdns = MdnsService.Start(new MdnsServiceOptions
+            {
+                Interfaces = parseResult.GetValue(iface),
+                Log = verbose ? l => Console.Error.WriteLine(l) : null,
+            });
+            var addrs = await mdns.ResolveHostAsync(DnsName.Parse(host), TimeSpan.FromSeconds(secs), ct);
+            if (addrs.Count == 0)
+            {
+                await Console.Error.WriteLineAsync($"ospbridge: {host}: no answer within {secs} s");
+                return 1;
+            }
+            foreach (var a in addrs) Console.Out.WriteLine(a.ToString());
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,279 @@
+using System.Net;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using System.Threading.Channels;
+using OspBridge.Crypto.Identity;
+using OspBridge.Osp.Messages;
+using OspBridge.Quic;
+
+namespace OspBridge.Osp.Agent;
+
+/// <summary>
+/// An Open Screen Protocol connection between two agents: QUIC + TLS 1.3 with ALPN <c>osp</c>, mutual
+/// authentication with agent certificates, zero-length connection IDs, and OSP messages (QUIC varint type
+/// key + CBOR body), each sent on its own unidirectional stream. agent-info requests are answered here;
+/// every other message is delivered through <see cref="ReceiveAsync"/> or a <see cref="WaitForAsync{T}"/> waiter.
+/// </summary>
+/// <remarks>
+/// The client pins the server's agent fingerprint (from the mDNS TXT <c>fp</c>); the server learns the
+/// client's fingerprint from its certificate. PIN authentication (SPAKE2) is not implemented yet, so a
+/// connection proves possession of the pinned key, not that a user approved the peer.
+/// </remarks>
+public sealed class OspConnection : IAsyncDisposable
+{
+    /// <summary>Application error code for "no error" closes.</summary>
+    public const long NoErrorCode = 0;
+
+    /// <summary>Application error code for a malformed or oversized message (ours; the spec defines only 404 and 5139).</summary>
+    public const long ProtocolErrorCode = 400;
+
+    private readonly QuicConnection _quic;
+    private readonly OspAgentOptions _options;
+    private readonly MessageDemuxer _demuxer;
+    private readonly Lock _demuxLock = new();
+    private readonly Channel<IOspMessage> _inbox;
+    private readonly List<Waiter> _waiters = [];
+    private readonly CancellationTokenSource _cts = new();
+    private readonly Task _acceptLoop;
+    private readonly TaskCompletionSource<long> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private long _nextRequestId;
+
+    private OspConnection(QuicConnection quic, OspAgentOptions options, string remoteFingerprint)
+    {
+        _quic = quic;
+        _options = options;
+        RemoteFingerprint = remoteFingerprint;
+        _inbox = Channel.CreateBounded<IOspMessage>(new BoundedChannelOptions(options.ReceiveQueueLimit) { SingleReader = false, SingleWriter = false });
+        _demuxer = new MessageDemuxer(new MessageDemuxerOptions { MaxMessageSize = options.MaxMessageSize });
+        _demuxer.RegisterAll(OnMessage);
+        _acceptLoop = Task.Run(AcceptLoopAsync);
+    }
+
+    /// <summary>The peer's agent fingerprint (base64 SHA-256 of its certificate's SubjectPublicKeyInfo).</summary>
+    public string RemoteFingerprint { get; }
+
+    /// <summary>The peer's address.</summary>
+    public IPEndPoint RemoteEndPoint => _quic.RemoteEndPoint;
+
+    /// <summary>Our local address.</summary>
+    public IPEndPoint LocalEndPoint => _quic.LocalEndPoint;
+
+    /// <summary>Completes with the application error code when the connection closes for any reason.</summary>
+    public Task<long> Closed => _closed.Task;
+
+    /// <summary>
+    /// Connects to an advertising agent and pins its fingerprint.
+    /// </summary>
+    /// <param name="remote">The agent's QUIC address (SRV target resolved + port).</param>
+    /// <param name="agentHostname">SNI: the agent hostname (<c>&lt;b64url serial&gt;.&lt;instance&gt;.local</c>).</param>
+    /// <param name="expectedFingerprint">The TXT <c>fp</c> value; the handshake fails unless the server's SPKI matches.</param>
+    /// <param name="options">Our agent.</param>
+    /// <param name="cancellationToken">Cancels the handshake.</param>
+    public static async Task<OspConnection> ConnectAsync(IPEndPoint remote, string agentHostname, string expectedFingerprint,
+        OspAgentOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        string? seen = null;
+        var quicOptions = new QuicClientConnectionOptions
+        {
+            RemoteEndPoint = remote,
+            ConnectionIdLength = 0,
+            IdleTimeout = options.IdleTimeout,
+            MaxInboundBidirectionalStreams = 16,
+            MaxInboundUnidirectionalStreams = 100,
+            DefaultCloseErrorCode = NoErrorCode,
+            DefaultStreamErrorCode = NoErrorCode,
+            ClientAuthenticationOptions = new SslClientAuthenticationOptions
+            {
+                ApplicationProtocols = [new SslApplicationProtocol(OspAgentOptions.Alpn)],
+                TargetHost = agentHostname,
+                ClientCertificates = [options.Identity.Certificate],
+                RemoteCertificateValidationCallback = (_, cert, _, _) =>
+                {
+                    if (cert is not X509Certificate2 c2) return false;
+                    seen = AgentIdentity.ComputeFingerprint(c2);
+                    return string.Equals(seen, expectedFingerprint, StringComparison.Ordinal);
+                },
+            },
+        };
+        QuicConnection quic;
+        try
+        {
+            quic = await QuicConnection.ConnectAsync(quicOptions, cancellationToken).ConfigureAwait(false);
+        }
+        catch (QuicException ex) when (seen is not null && seen != expectedFingerprint)
+        {
+            throw new QuicException(QuicError.ConnectionRefused, null,
+                $"agent at {remote} presented fingerprint {seen}, expected {expectedFingerprint}", ex);
+        }
+        return new OspConnection(quic, options, seen ?? expectedFingerprint);
+    }
+
+    internal static OspConnection FromAccepted(QuicConnection quic, OspAgentOptions options)
+    {
+        var cert = quic.RemoteCertificate as X509Certificate2
+            ?? throw new QuicException(QuicError.ConnectionRefused, null, "OSP peer sent no agent certificate");
+        return new OspConnection(quic, options, AgentIdentity.ComputeFingerprint(cert));
+    }
+
+    /// <summary>A fresh request id for this connection.</summary>
+    public ulong NextRequestId() => (ulong)Interlocked.Increment(ref _nextRequestId);
+
+    /// <summary>Sends one message on a new unidirectional stream.</summary>
+    public async ValueTask SendAsync(IOspMessage message, CancellationToken cancellationToken = default)
+    {
+        var frame = OspFraming.Frame(message);
+        await using var stream = await _quic.OpenOutboundStreamAsync(QuicStreamType.Unidirectional, cancellationToken).ConfigureAwait(false);
+        await stream.WriteAsync(frame, completeWrites: true, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Receives the next message not consumed by a waiter; null once the connection is closed.</summary>
+    public async ValueTask<IOspMessage?> ReceiveAsync(CancellationToken cancellationToken = default)
+    {
+        while (await _inbox.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (_inbox.Reader.TryRead(out var m)) return m;
+        }
+        return null;
+    }
+
+    /// <summary>Waits for the first message of type <typeparamref name="T"/> that matches <paramref name="match"/> (arriving after this call).</summary>
+    public async Task<T> WaitForAsync<T>(Func<T, bool> match, TimeSpan timeout, CancellationToken cancellationToken = default)
+        where T : class, IOspMessage
+    {
+        ArgumentNullException.ThrowIfNull(match);
+        var waiter = new Waiter(m => m is T t && match(t));
+        lock (_waiters) _waiters.Add(waiter);
+        try
+        {
+            var completed = await waiter.Completion.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+            return (T)completed;
+        }
+        catch (TimeoutException)
+        {
+            throw new QuicException(QuicError.ConnectionTimeout, null, $"no {typeof(T).Name} from {RemoteEndPoint} within {timeout.TotalSeconds:0.#} s");
+        }
+        finally
+        {
+            lock (_waiters) _waiters.Remove(waiter);
+        }
+    }
+
+    /// <summary>Asks the peer for its agent-info (request/response with a fresh request id).</summary>
+    public async Task<AgentInfo> RequestAgentInfoAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        ulong id = NextRequestId();
+        var response = WaitForAsync<AgentInfoResponse>(r => r.RequestId == id, timeout, cancellationToken);
+        await SendAsync(new AgentInfoRequest { RequestId = id }, cancellationToken).ConfigureAwait(false);
+        return (await response.ConfigureAwait(false)).AgentInfo;
+    }
+
+    /// <summary>Closes the connection with an application error code.</summary>
+    public async ValueTask CloseAsync(long errorCode = NoErrorCode)
+    {
+        _closed.TrySetResult(errorCode);
+        await _cts.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _quic.CloseAsync(errorCode).ConfigureAwait(false);
+        }
+        catch (QuicException)
+        {
+        }
+        _inbox.Writer.TryComplete();
+    }
+
+    /// <summary>Closes (no error) and releases the connection.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await CloseAsync().ConfigureAwait(false);
+        await _quic.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            await _acceptLoop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        _cts.Dispose();
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        try
+        {
+            while (!_cts.IsCancellationRequested)
+            {
+                var stream = await _quic.AcceptInboundStreamAsync(_cts.Token).ConfigureAwait(false);
+                _ = Task.Run(() => ReadStreamAsync(stream));
+            }
+        }
+        catch (Exception ex) when (ex is QuicException or OperationCanceledException or ObjectDisposedException)
+        {
+            _closed.TrySetResult(ex is QuicException { ApplicationErrorCode: { } code } ? code : NoErrorCode);
+            _inbox.Writer.TryComplete();
+        }
+    }
+
+    private async Task ReadStreamAsync(QuicStream stream)
+    {
+        var demux = _demuxer.CreateStream();
+        var buffer = new byte[16 * 1024];
+        try
+        {
+            await using (stream.ConfigureAwait(false))
+            {
+                while (true)
+                {
+                    int n = await stream.ReadAsync(buffer, _cts.Token).ConfigureAwait(false);
+                    DemuxResult result;
+                    lock (_demuxLock) result = n == 0 ? demux.Complete() : demux.Push(buffer.AsMemory(0, n));
+                    if (!result.IsOk)
+                    {
+                        await CloseAsync(result.Status == DemuxStatus.UnknownTypeKey ? OspFraming.UnknownTypeKeyErrorCode : ProtocolErrorCode).ConfigureAwait(false);
+                        return;
+                    }
+                    if (n == 0) return;
+                }
+            }
+        }
+        catch (Exception ex) when (ex is QuicException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The stream or the connection went away; the accept loop reports the close.
+        }
+    }
+
+    private void OnMessage(IOspMessage message)
+    {
+        if (message is AgentInfoRequest request)
+        {
+            var response = new AgentInfoResponse { RequestId = request.RequestId, AgentInfo = _options.BuildAgentInfo(_options.Identity.SerialBase64Url) };
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await SendAsync(response, _cts.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is QuicException or OperationCanceledException or ObjectDisposedException)
+                {
+                }
+            });
+            return;
+        }
+        lock (_waiters)
+        {
+            foreach (var w in _waiters)
+            {
+                if (w.Matches(message) && w.Completion.TrySetResult(message)) return;
+            }
+        }
+        if (!_inbox.Writer.TryWrite(message))
+            _ = CloseAsync(ProtocolErrorCode).AsTask(); // the application stopped reading: bounded memory beats silent loss
+    }
+
+    private sealed class Waiter(Func<IOspMessage, bool> matches)
+    {
+        public Func<IOspMessage, bool> Matches { get; } = matches;
+        public TaskCompletionSource<IOspMessage> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+}

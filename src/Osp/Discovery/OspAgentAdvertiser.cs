@@ -1,0 +1,131 @@
+using OspBridge.Crypto.Identity;
+using OspBridge.Net.Dns;
+using OspBridge.Net.Mdns;
+
+namespace OspBridge.Osp.Discovery;
+
+/// <summary>
+/// Advertises this agent as <c>_openscreen._udp</c> through an <see cref="MdnsService"/>: the agent hostname
+/// (<see cref="AgentIdentity.Hostname"/>, A/AAAA of each interface) and the service (SRV → hostname:port,
+/// TXT fp/mv/at/sn). After an mDNS name conflict the instance is renamed ("Front Door (2)"), the identity
+/// follows (<see cref="AgentIdentity.Rename"/>: new certificate, serial counter + 1, new hostname), and
+/// TXT <c>sn</c> and the SRV target are re-announced. Disposing sends goodbyes.
+/// </summary>
+public sealed class OspAgentAdvertiser : IAsyncDisposable
+{
+    private readonly MdnsService _mdns;
+    private readonly AgentIdentity _identity;
+    private readonly Action<string>? _log;
+    private readonly SemaphoreSlim _gate = new(1, 1);
+    private int _hostPublication;
+    private int _servicePublication;
+    private ulong _metadataVersion;
+    private bool _disposed;
+
+    private OspAgentAdvertiser(MdnsService mdns, AgentIdentity identity, ushort port, ulong mv, Action<string>? log)
+    {
+        _mdns = mdns;
+        _identity = identity;
+        Port = port;
+        _metadataVersion = mv;
+        _log = log;
+    }
+
+    /// <summary>The QUIC port advertised.</summary>
+    public ushort Port { get; }
+
+    /// <summary>The instance name currently advertised (changes after a rename).</summary>
+    public string InstanceName => _identity.InstanceName;
+
+    /// <summary>Raised (on a pool thread) after a rename has been applied, with the new instance name.</summary>
+    public event Action<string>? Renamed;
+
+    /// <summary>
+    /// Starts advertising. The identity's instance name must already be the instance name for the display
+    /// name (<see cref="OspInstanceName.FromDisplayName"/>); the mDNS service is not owned.
+    /// </summary>
+    public static async Task<OspAgentAdvertiser> StartAsync(MdnsService mdns, AgentIdentity identity, ushort port, ulong metadataVersion, Action<string>? log = null)
+    {
+        var a = new OspAgentAdvertiser(mdns, identity, port, metadataVersion, log);
+        mdns.Renamed += a.OnRenamed;
+        var host = DnsName.Parse(identity.Hostname);
+        a._hostPublication = await mdns.PublishHostAsync(host).ConfigureAwait(false);
+        a._servicePublication = await mdns.PublishServiceAsync(new MdnsServiceRegistration(identity.InstanceName, OspDiscovery.ServiceType, host, port, a.Txt())
+        {
+            Renamer = OspInstanceName.Rename,
+        }).ConfigureAwait(false);
+        return a;
+    }
+
+    private TxtProperties Txt() => new OspTxt(_identity.Fingerprint, _metadataVersion, _identity.AuthToken, _identity.SerialBase64Url).ToProperties();
+
+    /// <summary>True once the service finished probing on every interface.</summary>
+    public Task<bool> IsEstablishedAsync() => _mdns.IsEstablishedAsync(_servicePublication);
+
+    /// <summary>Sets a new metadata version (must increase when agent metadata changes) and re-announces the TXT record.</summary>
+    public async Task UpdateMetadataVersionAsync(ulong metadataVersion)
+    {
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            _metadataVersion = metadataVersion;
+            await _mdns.UpdateServiceAsync(_servicePublication, Txt()).ConfigureAwait(false);
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    private void OnRenamed(int publication, DnsName newName)
+    {
+        if (publication != _servicePublication || _disposed) return;
+        string label = newName.Labels[0];
+        _ = Task.Run(async () =>
+        {
+            await _gate.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                if (_disposed || label == _identity.InstanceName) return;
+                string oldHost = _identity.Hostname;
+                _identity.Rename(label);
+                int oldHostPub = _hostPublication;
+                _hostPublication = await _mdns.PublishHostAsync(DnsName.Parse(_identity.Hostname)).ConfigureAwait(false);
+                await _mdns.UpdateServiceAsync(_servicePublication, Txt(), DnsName.Parse(_identity.Hostname)).ConfigureAwait(false);
+                await _mdns.UnpublishAsync(oldHostPub).ConfigureAwait(false);
+                _log?.Invoke($"osp advertise: renamed to '{label}' (hostname {oldHost} → {_identity.Hostname}, sn {_identity.SerialBase64Url})");
+                Renamed?.Invoke(label);
+            }
+            catch (Exception ex) when (ex is Net.NetException or IOException or Crypto.CryptoException or ArgumentException)
+            {
+                _log?.Invoke($"osp advertise: applying rename failed: {ex.Message}");
+            }
+            finally
+            {
+                _gate.Release();
+            }
+        });
+    }
+
+    /// <summary>Withdraws the advertisement (goodbyes).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _mdns.Renamed -= OnRenamed;
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            await _mdns.UnpublishAsync(_servicePublication).ConfigureAwait(false);
+            await _mdns.UnpublishAsync(_hostPublication).ConfigureAwait(false);
+        }
+        catch (Net.NetException)
+        {
+        }
+        finally
+        {
+            _gate.Release();
+        }
+        _gate.Dispose();
+    }
+}

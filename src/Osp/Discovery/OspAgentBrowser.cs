@@ -1,0 +1,79 @@
+using OspBridge.Net.Mdns;
+
+namespace OspBridge.Osp.Discovery;
+
+/// <summary>
+/// Listens for OSP agents (<c>_openscreen._udp</c>) through an <see cref="MdnsService"/> and surfaces those
+/// whose TXT record is valid (<see cref="OspTxt.TryParse"/>); malformed ones are ignored and logged once per
+/// change. Events are raised on the mDNS loop: handlers must be quick.
+/// </summary>
+public sealed class OspAgentBrowser : IDisposable
+{
+    private readonly MdnsService _mdns;
+    private readonly Action<string>? _log;
+    private readonly Dictionary<string, OspAgentInfo> _agents = new(StringComparer.Ordinal);
+    private readonly object _gate = new();
+
+    /// <summary>Creates a browser over a running mDNS service (not owned).</summary>
+    public OspAgentBrowser(MdnsService mdns, Action<string>? log = null)
+    {
+        _mdns = mdns;
+        _log = log;
+        _mdns.ServiceChanged += OnChanged;
+    }
+
+    /// <summary>An agent appeared.</summary>
+    public event Action<OspAgentInfo>? AgentAdded;
+
+    /// <summary>An agent's port, addresses or TXT changed (e.g. <c>mv</c> bumped).</summary>
+    public event Action<OspAgentInfo>? AgentUpdated;
+
+    /// <summary>An agent left (goodbye or TTL expiry), or its TXT became invalid.</summary>
+    public event Action<OspAgentInfo>? AgentRemoved;
+
+    /// <summary>Malformed advertisements ignored so far.</summary>
+    public int RejectedCount { get; private set; }
+
+    /// <summary>The agents currently known.</summary>
+    public IReadOnlyList<OspAgentInfo> Agents
+    {
+        get { lock (_gate) return _agents.Values.ToList(); }
+    }
+
+    /// <summary>Starts browsing.</summary>
+    public Task StartAsync() => _mdns.BrowseAsync(OspDiscovery.ServiceType);
+
+    private void OnChanged(MdnsQuerierEvent e)
+    {
+        var s = e.Service!;
+        if (s.ServiceType != OspDiscovery.ServiceType) return;
+        string key = s.FullName.ToString();
+        OspAgentInfo? info = null;
+        if (e.Kind != MdnsQuerierEventKind.ServiceRemoved)
+        {
+            var txt = OspTxt.TryParse(s.Txt.Properties, out string? error);
+            if (txt is null)
+            {
+                RejectedCount++;
+                _log?.Invoke($"osp discovery: ignoring '{s.InstanceName}' at {s.HostName}:{s.Port}: {error}");
+            }
+            else
+            {
+                info = new OspAgentInfo(s.InstanceName, s.HostName.ToString(), s.Port, s.Addresses, txt);
+            }
+        }
+        OspAgentInfo? old;
+        lock (_gate)
+        {
+            _agents.TryGetValue(key, out old);
+            if (info is null) _agents.Remove(key);
+            else _agents[key] = info;
+        }
+        if (old is null && info is not null) AgentAdded?.Invoke(info);
+        else if (old is not null && info is null) AgentRemoved?.Invoke(old);
+        else if (old is not null && info is not null) AgentUpdated?.Invoke(info);
+    }
+
+    /// <summary>Stops surfacing events.</summary>
+    public void Dispose() => _mdns.ServiceChanged -= OnChanged;
+}

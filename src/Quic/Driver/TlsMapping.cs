@@ -1,0 +1,70 @@
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using OspBridge.Crypto.Tls;
+
+namespace OspBridge.Quic.Driver;
+
+/// <summary>Maps System.Net.Security options onto the TLS engine's <see cref="QuicTlsOptions"/>.</summary>
+internal static class TlsMapping
+{
+    /// <summary>Test hook: replaces the TLS engine (e.g. a fake handshake); null = the real engine.</summary>
+    internal static Func<QuicTlsOptions, IQuicTlsHandshake>? EngineOverride;
+
+    public static IQuicTlsHandshake Create(QuicTlsOptions o) => EngineOverride is { } f ? f(o) : QuicTls.Create(o);
+
+    private static TextWriter? _keyLog;
+    private static readonly object KeyLogLock = new();
+
+    /// <summary>NSS key log from SSLKEYLOGFILE (shared writer; lines are flushed by the engine).</summary>
+    public static TextWriter? KeyLog()
+    {
+        var path = Environment.GetEnvironmentVariable("SSLKEYLOGFILE");
+        if (string.IsNullOrEmpty(path)) return null;
+        lock (KeyLogLock)
+        {
+            if (_keyLog is null)
+            {
+                var s = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
+                _keyLog = TextWriter.Synchronized(new StreamWriter(s) { AutoFlush = true });
+            }
+            return _keyLog;
+        }
+    }
+
+    public static IReadOnlyList<Crypto.Tls.TlsCipherSuite> Suites(CipherSuitesPolicy? policy)
+    {
+        var all = new List<Crypto.Tls.TlsCipherSuite> { Crypto.Tls.TlsCipherSuite.Aes128GcmSha256, Crypto.Tls.TlsCipherSuite.Aes256GcmSha384, Crypto.Tls.TlsCipherSuite.ChaCha20Poly1305Sha256 };
+        if (policy is null || OperatingSystem.IsWindows()) return all;
+        var list = new List<Crypto.Tls.TlsCipherSuite>();
+        foreach (var s in policy.AllowedCipherSuites)
+        {
+            switch (s)
+            {
+                case System.Net.Security.TlsCipherSuite.TLS_AES_128_GCM_SHA256: list.Add(Crypto.Tls.TlsCipherSuite.Aes128GcmSha256); break;
+                case System.Net.Security.TlsCipherSuite.TLS_AES_256_GCM_SHA384: list.Add(Crypto.Tls.TlsCipherSuite.Aes256GcmSha384); break;
+                case System.Net.Security.TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256: list.Add(Crypto.Tls.TlsCipherSuite.ChaCha20Poly1305Sha256); break;
+            }
+        }
+        return list.Count > 0 ? list : throw new ArgumentException("CipherSuitesPolicy allows no TLS 1.3 suite usable with QUIC");
+    }
+
+    public static System.Net.Security.TlsCipherSuite ToBcl(Crypto.Tls.TlsCipherSuite s) => s switch
+    {
+        Crypto.Tls.TlsCipherSuite.Aes256GcmSha384 => System.Net.Security.TlsCipherSuite.TLS_AES_256_GCM_SHA384,
+        Crypto.Tls.TlsCipherSuite.ChaCha20Poly1305Sha256 => System.Net.Security.TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256,
+        _ => System.Net.Security.TlsCipherSuite.TLS_AES_128_GCM_SHA256,
+    };
+
+    /// <summary>Builds the peer-certificate validator: the user's callback sees chain/name errors like SslStream would report them.</summary>
+    public static TlsCertificateValidator Validator(object sender, RemoteCertificateValidationCallback? callback, string? targetHost, bool isClient)
+        => (leaf, chain) =>
+        {
+            using var x509Chain = new X509Chain();
+            foreach (var c in chain) x509Chain.ChainPolicy.ExtraStore.Add(c);
+            x509Chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+            var errors = SslPolicyErrors.None;
+            if (!x509Chain.Build(leaf)) errors |= SslPolicyErrors.RemoteCertificateChainErrors;
+            if (isClient && !string.IsNullOrEmpty(targetHost) && !leaf.MatchesHostname(targetHost)) errors |= SslPolicyErrors.RemoteCertificateNameMismatch;
+            return callback is null ? errors == SslPolicyErrors.None : callback(sender, leaf, x509Chain, errors);
+        };
+}

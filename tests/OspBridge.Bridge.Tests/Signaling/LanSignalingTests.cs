@@ -1,0 +1,91 @@
+using System.Net;
+using OspBridge.Bridge.Signaling;
+using OspBridge.Crypto.Identity;
+using OspBridge.Osp.Agent;
+using OspBridge.Osp.Messages;
+using OspBridge.WebRtc;
+
+namespace OspBridge.Bridge.Tests.Signaling;
+
+public sealed class LanSignalingTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
+
+    private static OspAgentOptions Agent(string name) => new() { Identity = AgentIdentity.CreateEphemeral(name), DisplayName = name };
+
+    private static RTCPeerConnection NewPc() => new(new RTCConfiguration { LocalAddresses = [IPAddress.Loopback] });
+
+    [Fact]
+    public async Task OfferAnswerOverOspOpensDataChannelsThatCarryTextAndBinary()
+    {
+        var device = Agent("Device");
+        await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), device);
+        var accept = listener.AcceptAsync();
+        await using var client = await OspConnection.ConnectAsync(listener.LocalEndPoint, device.Identity.Hostname, device.Identity.Fingerprint, Agent("Controller"));
+        await using var server = await accept.WaitAsync(Timeout);
+        using var cts = new CancellationTokenSource(Timeout);
+
+        var remoteChannels = new List<RTCDataChannel>();
+        var allOpen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var deviceSide = Task.Run(async () =>
+        {
+            var offer = (LanSignalingOffer)(await server.ReceiveAsync(cts.Token))!;
+            Assert.Equal("lan", offer.Label);
+            var pc = await LanSignaling.AnswerAsync(server, offer, NewPc, Timeout, cts.Token);
+            pc.OnDataChannel += ch =>
+            {
+                lock (remoteChannels)
+                {
+                    remoteChannels.Add(ch);
+                    if (remoteChannels.Count == 2) allOpen.TrySetResult();
+                }
+            };
+            return pc;
+        });
+
+        await using var pc = NewPc();
+        var text = pc.CreateDataChannel("text");
+        var binary = pc.CreateDataChannel("binary", new RTCDataChannelInit { Ordered = false });
+        await LanSignaling.OfferAsync(client, pc, "lan", Timeout, cts.Token);
+        await using var devicePc = await deviceSide.WaitAsync(Timeout);
+        await text.WaitOpenAsync(cts.Token);
+        await binary.WaitOpenAsync(cts.Token);
+        await allOpen.Task.WaitAsync(Timeout);
+
+        var remoteText = remoteChannels.Single(c => c.Label == "text");
+        var remoteBinary = remoteChannels.Single(c => c.Label == "binary");
+        Assert.False(remoteBinary.Ordered);
+
+        await text.SendAsync("héllo"u8.ToArray(), isText: true, cts.Token);
+        var m1 = await remoteText.ReceiveAsync(cts.Token);
+        Assert.True(m1!.Value.IsText);
+        Assert.Equal("héllo", System.Text.Encoding.UTF8.GetString(m1.Value.Data.Span));
+
+        var payload = new byte[100_000];
+        new Random(7).NextBytes(payload);
+        await binary.SendAsync(payload, isText: false, cts.Token);
+        var m2 = await remoteBinary.ReceiveAsync(cts.Token);
+        Assert.False(m2!.Value.IsText);
+        Assert.Equal(payload, m2.Value.Data.ToArray());
+    }
+
+    [Fact]
+    public async Task GarbageOfferIsRejectedWithAnErrorAnswer()
+    {
+        var device = Agent("Device");
+        await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), device);
+        var accept = listener.AcceptAsync();
+        await using var client = await OspConnection.ConnectAsync(listener.LocalEndPoint, device.Identity.Hostname, device.Identity.Fingerprint, Agent("Controller"));
+        await using var server = await accept.WaitAsync(Timeout);
+        using var cts = new CancellationTokenSource(Timeout);
+
+        var answer = client.WaitForAsync<LanSignalingAnswer>(a => a.RequestId == 42, Timeout, cts.Token);
+        await client.SendAsync(new LanSignalingOffer { RequestId = 42, SessionId = 42, Sdp = "this is not SDP" }, cts.Token);
+        var offer = (LanSignalingOffer)(await server.ReceiveAsync(cts.Token))!;
+        await Assert.ThrowsAsync<WebRtcException>(() => LanSignaling.AnswerAsync(server, offer, NewPc, Timeout, cts.Token));
+        var a = await answer;
+        Assert.Equal(Result.PermanentError, a.Result);
+        Assert.Null(a.Sdp);
+        Assert.False(string.IsNullOrEmpty(a.ErrorMessage));
+    }
+}

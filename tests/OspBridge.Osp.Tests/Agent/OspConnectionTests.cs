@@ -1,0 +1,102 @@
+using System.Net;
+using System.Net.Security;
+using OspBridge.Crypto.Identity;
+using OspBridge.Osp.Agent;
+using OspBridge.Osp.Messages;
+using OspBridge.Quic;
+
+namespace OspBridge.Osp.Tests.Agent;
+
+public sealed class OspConnectionTests
+{
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
+
+    private static OspAgentOptions Agent(string name) => new() { Identity = AgentIdentity.CreateEphemeral(name), DisplayName = name + " display" };
+
+    [Fact]
+    public async Task ConnectPinsFingerprintAndExchangesAgentInfoBothWays()
+    {
+        var server = Agent("Front Door");
+        var client = Agent("Living Room");
+        await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), server);
+        var acceptTask = listener.AcceptAsync();
+        using var cts = new CancellationTokenSource(Timeout);
+        await using var c = await OspConnection.ConnectAsync(listener.LocalEndPoint, server.Identity.Hostname, server.Identity.Fingerprint, client, cts.Token);
+        await using var s = await acceptTask.WaitAsync(Timeout);
+
+        Assert.Equal(server.Identity.Fingerprint, c.RemoteFingerprint);
+        Assert.Equal(client.Identity.Fingerprint, s.RemoteFingerprint);
+
+        var info = await c.RequestAgentInfoAsync(Timeout);
+        Assert.Equal("Front Door display", info.DisplayName);
+        Assert.Equal("OspBridge", info.ModelName);
+        Assert.Contains(AgentCapability.LanSignaling, info.Capabilities);
+
+        var back = await s.RequestAgentInfoAsync(Timeout);
+        Assert.Equal("Living Room display", back.DisplayName);
+    }
+
+    [Fact]
+    public async Task ApplicationMessagesArriveInOrderOfSendingWhenAwaited()
+    {
+        var server = Agent("A");
+        await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), server);
+        var acceptTask = listener.AcceptAsync();
+        await using var c = await OspConnection.ConnectAsync(listener.LocalEndPoint, server.Identity.Hostname, server.Identity.Fingerprint, Agent("B"));
+        await using var s = await acceptTask.WaitAsync(Timeout);
+        for (ulong i = 1; i <= 20; i++)
+        {
+            var wait = s.WaitForAsync<LanSignalingClose>(m => m.SessionId == i, Timeout);
+            await c.SendAsync(new LanSignalingClose { SessionId = i, Reason = LanSignalingCloseReason.Normal, Message = "bye " + i });
+            var got = await wait;
+            Assert.Equal("bye " + i, got.Message);
+        }
+    }
+
+    [Fact]
+    public async Task WrongFingerprintFailsTheHandshake()
+    {
+        var server = Agent("Real");
+        var impostorFp = AgentIdentity.CreateEphemeral("Other").Fingerprint;
+        await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), server);
+        using var cts = new CancellationTokenSource(Timeout);
+        var ex = await Assert.ThrowsAsync<QuicException>(() =>
+            OspConnection.ConnectAsync(listener.LocalEndPoint, server.Identity.Hostname, impostorFp, Agent("Client"), cts.Token));
+        Assert.Contains(server.Identity.Fingerprint, ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task UnknownTypeKeyClosesWith404()
+    {
+        var server = Agent("Strict");
+        await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), server);
+        var acceptTask = listener.AcceptAsync();
+        var client = Agent("Raw");
+        await using var quic = await QuicConnection.ConnectAsync(new QuicClientConnectionOptions
+        {
+            RemoteEndPoint = listener.LocalEndPoint,
+            ConnectionIdLength = 0,
+            DefaultCloseErrorCode = 0,
+            DefaultStreamErrorCode = 0,
+            ClientAuthenticationOptions = new SslClientAuthenticationOptions
+            {
+                ApplicationProtocols = [new SslApplicationProtocol("osp")],
+                TargetHost = server.Identity.Hostname,
+                ClientCertificates = [client.Identity.Certificate],
+                RemoteCertificateValidationCallback = (_, cert, _, _) => cert is not null, // raw test client: pinning is not what is tested here
+            },
+        });
+        await using var s = await acceptTask.WaitAsync(Timeout);
+        await using (var stream = await quic.OpenOutboundStreamAsync(QuicStreamType.Unidirectional))
+        {
+            // type key 9999 (varint 0x670f) + CBOR {} : nobody registered it.
+            await stream.WriteAsync(new byte[] { 0x67, 0x0f, 0xa0 }, completeWrites: true);
+        }
+        Assert.Equal(OspFraming.UnknownTypeKeyErrorCode, await s.Closed.WaitAsync(Timeout));
+        // The peer sees the connection closed with application error 404.
+        using var cts = new CancellationTokenSource(Timeout);
+        var ex = await Assert.ThrowsAsync<QuicException>(async () => await quic.AcceptInboundStreamAsync(cts.Token));
+        Assert.Equal(QuicError.ConnectionAborted, ex.QuicError);
+        Assert.Equal(OspFraming.UnknownTypeKeyErrorCode, ex.ApplicationErrorCode);
+    }
+}
