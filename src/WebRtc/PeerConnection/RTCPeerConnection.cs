@@ -550,7 +550,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
         switch (_dtlsState)
         {
             case DtlsState.Connected:
-                if (_weAreDtlsClient) _sctp!.Connect(now);
+                _sctp!.Connect(now); // both sides send INIT (RFC 8841 allows it; werift as DTLS client waits for ours)
                 break;
             case DtlsState.Failed:
                 Log($"DTLS failed: {_dtls!.Error?.Message}");
