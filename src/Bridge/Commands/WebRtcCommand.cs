@@ -1,7 +1,10 @@
 using System.CommandLine;
 using System.Text;
+using OspBridge.Net;
 using OspBridge.Net.Channels;
+using OspBridge.Net.Mdns;
 using OspBridge.WebRtc;
+using OspBridge.WebRtc.Ice;
 
 namespace OspBridge.Bridge.Commands;
 
@@ -31,11 +34,20 @@ internal sealed class WebRtcCommand : ICliCommand
         {
             bool verbose = parseResult.GetValue(context.Verbose);
             var names = parseResult.GetValue(iface);
+            Action<string>? log = verbose ? s => Console.Error.WriteLine("webrtc: " + s) : null;
+            // mDNS on the same interfaces ICE gathers on, so a browser's <uuid>.local host candidates get resolved
+            // (without it they are only reachable as peer-reflexive). Our own candidates stay plain IPs.
+            MdnsService? mdns = null;
+            try { mdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = names is { Length: > 0 } ? names : null, Log = log }); }
+            catch (NetException ex) { Console.Error.WriteLine($"webrtc: no mDNS ({ex.Message}); remote .local candidates will not be resolved"); }
+            await using var mdnsOwner = mdns;
             var config = new RTCConfiguration
             {
                 Interfaces = names is { Length: > 0 } ? names : null,
                 IceLite = parseResult.GetValue(lite),
-                Log = verbose ? s => Console.Error.WriteLine("webrtc: " + s) : null,
+                MdnsHostNames = mdns is null ? null : new MdnsServiceHostNames(mdns, log),
+                ObfuscateHostCandidates = false,
+                Log = log,
             };
             int seconds = parseResult.GetValue(timeout);
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);

@@ -156,6 +156,33 @@ public sealed class MdnsService : IAsyncDisposable
         return p.Id;
     });
 
+    /// <summary>
+    /// Publishes <paramref name="hostName"/> with exactly one address (A or AAAA), only on the interface(s) that carry
+    /// <paramref name="address"/> (compared without IPv6 scope id) — what a WebRTC <c>&lt;uuid&gt;.local</c> host
+    /// candidate needs. Throws <see cref="NetException"/> (<see cref="NetError.AddressUnavailable"/>) when none of the
+    /// service's interfaces has that address. Returns a publication id (see <see cref="UnpublishAsync"/>).
+    /// </summary>
+    public Task<int> PublishHostAsync(DnsName hostName, IPAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        return InvokeAsync(now =>
+        {
+            var links = _links.Where(l => l.Interface.Addresses.Any(a => SameAddress(a, address))).ToList();
+            if (links.Count == 0) throw new NetException(NetError.AddressUnavailable, $"no mDNS interface carries {address}");
+            var p = new Publication(_nextPublication++);
+            foreach (var l in links) p.Ids[l] = l.Responder.AddHost(hostName, [address], now);
+            _publications[p.Id] = p;
+            return p.Id;
+        });
+    }
+
+    private static bool SameAddress(IPAddress a, IPAddress b)
+    {
+        if (a.IsIPv4MappedToIPv6) a = a.MapToIPv4();
+        if (b.IsIPv4MappedToIPv6) b = b.MapToIPv4();
+        return a.AddressFamily == b.AddressFamily && a.GetAddressBytes().AsSpan().SequenceEqual(b.GetAddressBytes());
+    }
+
     /// <summary>Publishes a DNS-SD service on every interface; returns a publication id.</summary>
     public Task<int> PublishServiceAsync(MdnsServiceRegistration registration) => InvokeAsync(now =>
     {
