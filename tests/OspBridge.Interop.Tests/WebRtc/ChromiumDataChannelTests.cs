@@ -1,10 +1,13 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Threading.Channels;
 using OspBridge.Net.Channels;
+using OspBridge.Net.Mdns;
 using OspBridge.WebRtc;
+using OspBridge.WebRtc.Ice;
 using Xunit.Abstractions;
 
 namespace OspBridge.Interop.Tests.WebRtc;
@@ -61,6 +64,85 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
         finally
         {
             DumpLog();
+        }
+    }
+
+    /// <summary>
+    /// Chromium's offer carries only <c>&lt;uuid&gt;.local</c> host candidates; with an <see cref="MdnsServiceHostNames"/>
+    /// over a real <see cref="MdnsService"/> in our host's namespace we resolve them through Chromium's own mDNS
+    /// responder, and the selected pair's remote candidate is Chromium's signalled host candidate with its real IP
+    /// (not a peer-reflexive one learnt from its checks).
+    /// </summary>
+    [Fact]
+    public async Task Chromium_offerer_mdns_candidates_resolved()
+    {
+        await using var h = await ChromiumHarness.StartAsync();
+        await using var mdns = h.OurHost.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions
+        {
+            Interfaces = [h.OurHost.InterfaceName],
+            Log = s => { lock (_log) _log.Add($"{DateTime.UtcNow:HH:mm:ss.fff} {s}"); },
+        }));
+        var resolver = new RecordingHostNames(new MdnsServiceHostNames(mdns) { ResolveTimeout = TimeSpan.FromSeconds(5) });
+        try
+        {
+            await h.Page.EvaluateAsync("() => T.setup()");
+            await h.Page.EvaluateAsync("() => T.createChannel('echo-mdns')");
+            string offer = await h.Page.EvaluateAsync<string>("() => T.offer()");
+            output.WriteLine(offer);
+            var names = offer.Split('\n').Where(l => l.StartsWith("a=candidate:", StringComparison.Ordinal))
+                .Select(l => l.Split(' ')[4]).ToList();
+            Assert.NotEmpty(names);
+            Assert.All(names, n => Assert.EndsWith(".local", n, StringComparison.Ordinal)); // no IP literal in Chromium's offer
+
+            await using var pc = new RTCPeerConnection(Config(h) with { MdnsHostNames = resolver, ObfuscateHostCandidates = false });
+            var incoming = Channel.CreateUnbounded<RTCDataChannel>();
+            pc.OnDataChannel += ch => incoming.Writer.TryWrite(ch);
+            await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Offer, offer));
+            await pc.SetLocalDescriptionAsync(await pc.CreateAnswerAsync());
+            await h.Page.EvaluateAsync("sdp => T.accept(sdp)", pc.LocalDescription!.Sdp);
+            using var cts = new CancellationTokenSource(Step);
+            var echo = await incoming.Reader.ReadAsync(cts.Token);
+            Assert.Equal("echo-mdns", echo.Label);
+            echo.Send("resolved?");
+            var m = await echo.ReceiveAsync(cts.Token);
+            Assert.Equal("resolved?", Encoding.UTF8.GetString(m!.Value.Data.Span));
+
+            // Chromium's responder answered for one of the names in its offer with its real address.
+            string browserIp = h.BrowserHost.IPv4.ToString();
+            for (int i = 0; i < 100 && !resolver.Results.Any(r => r.Address?.ToString() == browserIp); i++) await Task.Delay(100, cts.Token);
+            var hit = Assert.Single(resolver.Results, r => r.Address?.ToString() == browserIp);
+            Assert.Contains(hit.Name, names);
+            // The resolved host candidate is what ICE selected (it replaces a peer-reflexive twin, RFC 8445 §7.3.1.3).
+            for (int i = 0; i < 100 && pc.SelectedCandidatePair?.Remote.Type != IceCandidateType.Host; i++) await Task.Delay(100, cts.Token);
+            var pair = pc.SelectedCandidatePair;
+            Assert.NotNull(pair);
+            output.WriteLine($"selected pair {pair.Local.Candidate} -> {pair.Remote}");
+            Assert.Equal(IceCandidateType.Host, pair.Remote.Type);
+            Assert.Equal(browserIp, pair.Remote.Address);
+            Assert.Equal(h.BrowserHost.IPv4, pair.RemoteEndPoint.Address);
+            Assert.Equal(RTCPeerConnectionState.Connected, pc.ConnectionState);
+        }
+        finally
+        {
+            foreach (var r in resolver.Results) output.WriteLine($"mDNS {r.Name} -> {r.Address?.ToString() ?? "(no answer)"}");
+            DumpLog();
+        }
+    }
+
+    /// <summary>Records every resolution the peer connection asks for.</summary>
+    private sealed class RecordingHostNames(IMdnsHostNames inner) : IMdnsHostNames
+    {
+        private readonly List<(string Name, IPAddress? Address)> _results = [];
+
+        public IReadOnlyList<(string Name, IPAddress? Address)> Results { get { lock (_results) return _results.ToList(); } }
+
+        public IAsyncDisposable Publish(string hostName, IPAddress address) => inner.Publish(hostName, address);
+
+        public async Task<IPAddress?> ResolveAsync(string hostName, CancellationToken cancellationToken)
+        {
+            var ip = await inner.ResolveAsync(hostName, cancellationToken);
+            lock (_results) _results.Add((hostName, ip));
+            return ip;
         }
     }
 
