@@ -129,6 +129,64 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
         }
     }
 
+    /// <summary>
+    /// The reverse direction: our offer hides our IP behind a <c>&lt;uuid&gt;.local</c> name published through
+    /// <see cref="MdnsServiceHostNames"/>; Chromium resolves it with an mDNS query and its selected pair's remote
+    /// candidate is our signalled host candidate (not one it learnt as peer-reflexive from our checks).
+    /// </summary>
+    [Fact]
+    public async Task Ours_obfuscated_candidates_resolved_by_chromium()
+    {
+        await using var h = await ChromiumHarness.StartAsync();
+        await using var mdns = h.OurHost.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions
+        {
+            Interfaces = [h.OurHost.InterfaceName],
+            Log = s => { lock (_log) _log.Add($"{DateTime.UtcNow:HH:mm:ss.fff} {s}"); },
+        }));
+        try
+        {
+            await h.Page.EvaluateAsync("() => T.setup()");
+            await using var pc = new RTCPeerConnection(Config(h) with { MdnsHostNames = new MdnsServiceHostNames(mdns), ObfuscateHostCandidates = true });
+            var echo = pc.CreateDataChannel("echo-hidden");
+            await pc.SetLocalDescriptionAsync(await pc.CreateOfferAsync());
+            await pc.WaitForGatheringCompleteAsync();
+            string offer = pc.LocalDescription!.Sdp;
+            output.WriteLine(offer);
+            Assert.DoesNotContain(h.OurHost.IPv4.ToString(), offer, StringComparison.Ordinal);
+            Assert.Contains(".local ", offer, StringComparison.Ordinal);
+            string answer = await h.Page.EvaluateAsync<string>("sdp => T.answer(sdp)", offer);
+            await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Answer, answer));
+            using var cts = new CancellationTokenSource(Step);
+            await echo.WaitOpenAsync(cts.Token);
+            echo.Send("hidden");
+            var m = await echo.ReceiveAsync(cts.Token);
+            Assert.Equal("hidden", Encoding.UTF8.GetString(m!.Value.Data.Span));
+            const string RemoteType = """
+                async () => {
+                  const st = await T.pc.getStats(); let pair = null;
+                  st.forEach(r => { if (r.type === 'transport' && r.selectedCandidatePairId) pair = st.get(r.selectedCandidatePairId); });
+                  if (!pair) return 'none';
+                  const rc = st.get(pair.remoteCandidateId);
+                  return rc.candidateType + ' ' + (rc.address || '') + ' ' + rc.port;
+                }
+                """;
+            string remote = "none";
+            for (int i = 0; i < 50; i++)
+            {
+                remote = await h.Page.EvaluateAsync<string>(RemoteType);
+                if (remote.StartsWith("host", StringComparison.Ordinal)) break;
+                await Task.Delay(100, cts.Token);
+            }
+            output.WriteLine("Chromium's selected remote candidate: " + remote);
+            Assert.StartsWith("host ", remote, StringComparison.Ordinal);
+            Assert.EndsWith(" " + pc.SelectedCandidatePair!.Local.Base.Port.ToString(CultureInfo.InvariantCulture), remote, StringComparison.Ordinal);
+        }
+        finally
+        {
+            DumpLog();
+        }
+    }
+
     /// <summary>Records every resolution the peer connection asks for.</summary>
     private sealed class RecordingHostNames(IMdnsHostNames inner) : IMdnsHostNames
     {
