@@ -14,7 +14,7 @@ setTimeout(() => fail("timeout"), 60_000).unref();
 const lines = createInterface({ input: process.stdin });
 const nextLine = () => new Promise((resolve) => lines.once("line", resolve));
 
-const pc = new RTCPeerConnection({ iceUseIpv6: false });
+const pc = new RTCPeerConnection({ iceUseIpv6: false, iceServers: [] }); // no STUN server: nothing may leave the test LAN
 pc.connectionStateChange.subscribe((s) => log("connection", s));
 
 async function gathered() {

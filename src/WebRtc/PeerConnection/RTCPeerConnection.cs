@@ -525,6 +525,10 @@ public sealed class RTCPeerConnection : IAsyncDisposable
 
         var pair = _ice.SelectedPair;
         if (pair is null || _ice.State == IceConnectionState.Failed) return;
+        // Handshake records first: our final DTLS flight (CCS + Finished) must reach the peer before the first
+        // epoch-1 SCTP packet, or a peer still waiting for Finished drops that INIT and the association waits a
+        // full T1-init timeout.
+        while (_dtls.TryGetDatagram(out var hs)) _sockets.Send(pair.Local.Base, pair.RemoteEndPoint, hs.Span);
         if (_dtls.State == DtlsState.Connected)
         {
             bool sent = false;
