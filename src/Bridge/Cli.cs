@@ -14,8 +14,10 @@ internal interface ICliCommand
 }
 
 /// <summary>Options and services shared by all commands.</summary>
-internal sealed class CliContext
+internal sealed class CliContext : IDisposable
 {
+    private ILoggerFactory? _loggerFactory;
+
     /// <summary><c>-v/--verbose</c>: debug logging (recursive: valid on every command).</summary>
     public Option<bool> Verbose { get; } = new("--verbose", "-v")
     {
@@ -46,6 +48,24 @@ internal sealed class CliContext
             b.AddFilter("Microsoft", LogLevel.Warning);
         });
     }
+
+    /// <summary>
+    /// A debug sink for the protocol layers' <c>Action&lt;string&gt;</c> log hooks: null without <c>-v</c>, else an
+    /// <see cref="ILogger"/> of <paramref name="category"/> writing debug lines to stderr.
+    /// </summary>
+    public Action<string>? DebugLog(ParseResult parseResult, string category)
+    {
+        if (!parseResult.GetValue(Verbose)) return null;
+        _loggerFactory ??= CreateLoggerFactory(parseResult);
+        var logger = _loggerFactory.CreateLogger(category);
+        return message =>
+        {
+            if (logger.IsEnabled(LogLevel.Debug)) logger.LogDebug("{Message}", message);
+        };
+    }
+
+    /// <summary>Flushes and releases the logger factory.</summary>
+    public void Dispose() => _loggerFactory?.Dispose();
 
     /// <summary>The effective state directory: <c>--state-dir</c> or the XDG default.</summary>
     public string GetStateDirectory(ParseResult parseResult)

@@ -9,7 +9,7 @@ public static class Program
     /// <summary>Runs the CLI; returns the process exit code.</summary>
     public static async Task<int> Main(string[] args)
     {
-        var context = new CliContext();
+        using var context = new CliContext();
         var root = BuildRoot(context);
         var parseResult = root.Parse(args);
         if (parseResult.Errors.Count > 0)

@@ -38,7 +38,6 @@ internal sealed class AdvertiseCommand : ICliCommand
             if (p is < 1 or > 65535) throw new CliException("--port must be 1..65535");
             int? t = parseResult.GetValue(ttl);
             if (t is < 1 or > 86400) throw new CliException("--ttl must be 1..86400 seconds");
-            bool verbose = parseResult.GetValue(context.Verbose);
             string stateDir = context.GetStateDirectory(parseResult);
             string instance = OspInstanceName.FromDisplayName(display);
             using var identity = AgentIdentity.LoadOrCreate(stateDir, instance);
@@ -46,7 +45,7 @@ internal sealed class AdvertiseCommand : ICliCommand
             var responder = t is int s
                 ? new MdnsResponderOptions { HostRecordTtl = TimeSpan.FromSeconds(s), OtherRecordTtl = TimeSpan.FromSeconds(s) }
                 : new MdnsResponderOptions();
-            Action<string>? log = verbose ? l => Console.Error.WriteLine(l) : null;
+            Action<string>? log = context.DebugLog(parseResult, "mdns");
             await using var mdns = MdnsService.Start(new MdnsServiceOptions
             {
                 Interfaces = parseResult.GetValue(iface),

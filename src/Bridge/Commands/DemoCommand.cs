@@ -37,8 +37,7 @@ internal sealed class DemoCommand : ICliCommand
             int n = parseResult.GetValue(messages), mib = parseResult.GetValue(megabytes);
             if (n is < 1 or > 100_000) throw new CliException("--messages must be between 1 and 100000");
             if (mib is < 0 or > 1024) throw new CliException("--megabytes must be between 0 and 1024");
-            bool verbose = parseResult.GetValue(context.Verbose);
-            return await RunAsync(parseResult.GetValue(iface)!, n, mib, verbose, ct).ConfigureAwait(false);
+            return await RunAsync(parseResult.GetValue(iface)!, n, mib, context.DebugLog(parseResult, "demo"), ct).ConfigureAwait(false);
         });
         return command;
     }
@@ -47,10 +46,9 @@ internal sealed class DemoCommand : ICliCommand
 
     private static void Info(string text) => Console.Out.WriteLine("   " + text);
 
-    private static async Task<int> RunAsync(string iface, int messageCount, int mib, bool verbose, CancellationToken ct)
+    private static async Task<int> RunAsync(string iface, int messageCount, int mib, Action<string>? log, CancellationToken ct)
     {
         var total = Stopwatch.StartNew();
-        Action<string>? log = verbose ? l => Console.Error.WriteLine("   [debug] " + l) : null;
 
         Step("1. identities (self-signed P-256 agent certificates, no CA)");
         using var deviceId = AgentIdentity.CreateEphemeral("Front Door");

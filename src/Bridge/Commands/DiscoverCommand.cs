@@ -25,8 +25,7 @@ internal sealed class DiscoverCommand : ICliCommand
         {
             double secs = parseResult.GetValue(timeout);
             if (secs is <= 0 or > 86400) throw new CliException("--timeout must be between 0 and 86400 seconds");
-            bool verbose = parseResult.GetValue(context.Verbose);
-            Action<string>? log = verbose ? l => Console.Error.WriteLine(l) : null;
+            Action<string>? log = context.DebugLog(parseResult, "mdns");
             await using var mdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = parseResult.GetValue(iface), Log = log });
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             stop.CancelAfter(TimeSpan.FromSeconds(secs));

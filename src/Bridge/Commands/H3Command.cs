@@ -31,14 +31,13 @@ internal sealed class H3Command : ICliCommand
             var keyFile = parseResult.GetValue(key);
             if ((certFile is null) != (keyFile is null)) throw new CliException("--cert and --key go together");
             var certificate = certFile is not null ? QuicTls.LoadPemCertificate(certFile.FullName, keyFile!.FullName) : QuicTls.CreateSelfSignedCertificate("localhost");
-            bool verbose = parseResult.GetValue(context.Verbose);
             await using var server = await Http3Server.StartAsync(new Http3ServerOptions
             {
                 ListenEndPoint = new IPEndPoint(IPAddress.Parse(parseResult.GetValue(address)!), parseResult.GetValue(port)),
                 Certificate = certificate,
                 DocumentRoot = parseResult.GetValue(dir)?.FullName,
                 UseRetry = parseResult.GetValue(retry),
-                Log = verbose ? m => Console.Error.WriteLine(m) : null,
+                Log = context.DebugLog(parseResult, "h3"),
             }, ct).ConfigureAwait(false);
             Console.WriteLine($"listening on {server.LocalEndPoint} (h3); certificate SPKI sha256 (base64) {Convert.ToBase64String(QuicTls.SpkiSha256(certificate))}");
             try

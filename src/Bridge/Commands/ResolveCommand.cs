@@ -22,11 +22,10 @@ internal sealed class ResolveCommand : ICliCommand
             if (!host.EndsWith(".local", StringComparison.OrdinalIgnoreCase)) throw new CliException("the name must end in .local");
             double secs = parseResult.GetValue(timeout);
             if (secs is <= 0 or > 3600) throw new CliException("--timeout must be between 0 and 3600 seconds");
-            bool verbose = parseResult.GetValue(context.Verbose);
             await using var mdns = MdnsService.Start(new MdnsServiceOptions
             {
                 Interfaces = parseResult.GetValue(iface),
-                Log = verbose ? l => Console.Error.WriteLine(l) : null,
+                Log = context.DebugLog(parseResult, "mdns"),
             });
             var addrs = await mdns.ResolveHostAsync(DnsName.Parse(host), TimeSpan.FromSeconds(secs), ct);
             if (addrs.Count == 0)
