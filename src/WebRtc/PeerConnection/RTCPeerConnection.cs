@@ -64,7 +64,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
         _ice = new IceAgent(_config.IceOptions with { Lite = _config.IceLite || _config.IceOptions.Lite });
         _ice.StateChanged += s => { Log($"ice state {s}"); OnIceConnectionStateChange?.Invoke(s); UpdateConnectionState(); };
         _ice.SelectedPairChanged += p => { Log($"selected pair {p}"); StartDtlsIfReady(); };
-        _loop = Task.Run(RunLoopAsync);
+        _loop = Task.Run(RunLoopGuardedAsync);
     }
 
     /// <summary>Our certificate's fingerprint as in SDP (<c>sha-256 AB:CD:...</c>).</summary>
@@ -391,6 +391,44 @@ public sealed class RTCPeerConnection : IAsyncDisposable
     {
         if (Interlocked.Increment(ref _pendingDatagrams) > MaxPendingDatagrams) { Interlocked.Decrement(ref _pendingDatagrams); return; }
         if (!_inbox.Writer.TryWrite(new Datagram(local, remote, data))) Interlocked.Decrement(ref _pendingDatagrams);
+    }
+
+    /// <summary>Test hook: queues work on the loop exactly as internal callers do.</summary>
+    internal void PostForTest(Action<TimeSpan> action) => Post(action);
+
+    /// <summary>
+    /// Runs the loop; an exception that is not a WebRtc/Crypto error (bad input surfaces as those and is handled
+    /// inside the loop) is a bug: fail the connection loudly instead of leaving callers waiting on a dead loop.
+    /// </summary>
+    private async Task RunLoopGuardedAsync()
+    {
+        try
+        {
+            await RunLoopAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            Log($"internal error, peer connection failed: {ex}");
+            _inbox.Writer.TryComplete();
+            _loopThread = Environment.CurrentManagedThreadId;
+            // Queued InvokeAsync work completes its own task (with a result or an exception) instead of hanging.
+            while (_inbox.Reader.TryRead(out var item))
+            {
+                if (item is Work w)
+                {
+                    try { w.Action(Now); } catch (Exception) { /* the loop is already failed */ }
+                }
+            }
+            var failure = new WebRtcException(WebRtcError.InternalError, "peer connection failed: " + ex.Message);
+            foreach (var ch in _channels.Values.ToList()) ch.Fail(failure);
+            _channels.Clear();
+            if (ConnectionState != RTCPeerConnectionState.Failed)
+            {
+                ConnectionState = RTCPeerConnectionState.Failed;
+                OnConnectionStateChange?.Invoke(ConnectionState);
+            }
+            _loopThread = -1;
+        }
     }
 
     private void Post(Action<TimeSpan> action)
