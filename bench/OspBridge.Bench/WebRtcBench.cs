@@ -10,7 +10,7 @@ namespace OspBridge.Bench;
 /// <summary>
 /// Data-channel throughput in one run, same payload for every pair (reliable, ordered, binary 64 KiB messages, the
 /// receiver counts bytes and the run fails unless it got exactly the total):
-/// <c>dotnet run -c Release --project bench/OspBridge.Bench -- webrtc [megabytes=50] [runs=3]</c> (root: it creates
+/// <c>dotnet run -c Release --project bench/OspBridge.Bench -- webrtc [megabytes=50] [runs=3] [chromiumHighWaterKiB=1024]</c> (root: it creates
 /// network namespaces). Pairs: ours↔ours (two <see cref="RTCPeerConnection"/> in this process on 127.0.0.1),
 /// ours→Chromium and Chromium→ours (our stack in netns host 1, headless Chromium in netns host 0, via
 /// <see cref="ChromiumHarness"/>), and Chromium↔Chromium (two RTCPeerConnections in one page in netns host 0).
@@ -25,17 +25,18 @@ internal static class WebRtcBench
     {
         int mb = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 50;
         int runs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3;
-        return RunAsync(mb * 1024 * 1024, runs).GetAwaiter().GetResult();
+        int highKiB = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1024;
+        return RunAsync(mb * 1024 * 1024, runs, highKiB).GetAwaiter().GetResult();
     }
 
-    private static async Task<int> RunAsync(int total, int runs)
+    private static async Task<int> RunAsync(int total, int runs, int highKiB)
     {
-        Console.WriteLine($"webrtc bench: {total >> 20} MiB in {Chunk >> 10} KiB messages, {runs} run(s), {Environment.ProcessorCount} cores, load {File.ReadAllText("/proc/loadavg").Trim()}");
+        Console.WriteLine($"webrtc bench: {total >> 20} MiB in {Chunk >> 10} KiB messages, {runs} run(s), Chromium high-water {highKiB} KiB, {Environment.ProcessorCount} cores, load {File.ReadAllText("/proc/loadavg").Trim()}");
         var data = new byte[total];
         new Random(5).NextBytes(data);
         await using var h = await ChromiumHarness.StartAsync();
         Console.WriteLine("chromium " + h.Page.Context.Browser!.Version);
-        await h.Page.EvaluateAsync(Js);
+        await h.Page.EvaluateAsync(Js, highKiB * 1024);
         var results = new Dictionary<string, List<double>>
         {
             ["ours↔ours"] = [], ["ours→Chromium"] = [], ["Chromium→ours"] = [], ["Chromium↔Chromium"] = [],
@@ -134,10 +135,10 @@ internal static class WebRtcBench
         return (to, from);
     }
 
-    // Page side (window.B). Sender back-pressure mirrors ours: pause while bufferedAmount > 1 MiB, resume on
-    // bufferedamountlow (threshold 512 KiB).
+    // Page side (window.B). Sender back-pressure mirrors ours by default: pause while bufferedAmount > high-water
+    // (1 MiB, like RTCDataChannel.SendAsync), resume on bufferedamountlow (threshold high-water / 2).
     private const string Js = """
-        () => {
+        high => {
           const gathered = pc => new Promise(r => {
             if (pc.iceGatheringState === 'complete') return r();
             pc.addEventListener('icegatheringstatechange', () => { if (pc.iceGatheringState === 'complete') r(); });
@@ -145,10 +146,10 @@ internal static class WebRtcBench
           const opened = ch => new Promise(r => { if (ch.readyState === 'open') r(); else ch.onopen = () => r(); });
           async function sendAll(ch, total, chunk) {
             const buf = new Uint8Array(chunk);
-            ch.bufferedAmountLowThreshold = 512 * 1024;
+            ch.bufferedAmountLowThreshold = high / 2;
             let sent = 0;
             while (sent < total) {
-              if (ch.bufferedAmount > 1024 * 1024) {
+              if (ch.bufferedAmount > high) {
                 await new Promise(r => { ch.onbufferedamountlow = () => { ch.onbufferedamountlow = null; r(); }; });
                 continue;
               }
