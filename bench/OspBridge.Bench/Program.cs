@@ -9,6 +9,7 @@ public static class Program
     public static int Main(string[] args)
     {
         if (args.Length > 0 && args[0] == "quic") return QuicBench.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "webrtc") return WebRtcBench.Run(args[1..]);
         if (args.Length > 0 && args[0] == "fuzz-cbor")
         {
             return CborFuzzHarness.Run(args[1..]);
