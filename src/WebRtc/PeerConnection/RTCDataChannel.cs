@@ -13,6 +13,8 @@ namespace OspBridge.WebRtc;
 public sealed class RTCDataChannel : IMessageChannel
 {
     private const int MaxQueuedMessages = 4096;
+    private const long MaxQueuedBytes = 16L << 20;
+    private long _queuedBytes;
     private readonly RTCPeerConnection _pc;
     private readonly Channel<ChannelMessage> _received = Channel.CreateBounded<ChannelMessage>(new BoundedChannelOptions(MaxQueuedMessages) { FullMode = BoundedChannelFullMode.Wait, SingleReader = false });
     private readonly TaskCompletionSource _opened = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -102,7 +104,9 @@ public sealed class RTCDataChannel : IMessageChannel
     {
         try
         {
-            return await _received.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var message = await _received.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            Interlocked.Add(ref _queuedBytes, -message.Data.Length);
+            return message;
         }
         catch (ChannelClosedException)
         {
@@ -142,7 +146,18 @@ public sealed class RTCDataChannel : IMessageChannel
     internal void Deliver(byte[] data, bool isText)
     {
         if (OnMessage is { } h) { h(data, isText); return; }
-        _received.Writer.TryWrite(new ChannelMessage(data, isText));
+        // The application is not reading: never drop a message silently (the channel may be reliable) and never
+        // buffer without bound. Past the limit the channel fails with an error and is closed.
+        if (Interlocked.Add(ref _queuedBytes, data.Length) > MaxQueuedBytes || !_received.Writer.TryWrite(new ChannelMessage(data, isText)))
+        {
+            Interlocked.Add(ref _queuedBytes, -data.Length);
+            if (State is MessageChannelState.Closed) return;
+            var error = new WebRtcException(WebRtcError.LimitExceeded,
+                $"channel '{Label}': the application stopped reading ({MaxQueuedMessages} messages / {MaxQueuedBytes >> 20} MiB queued); closing instead of dropping messages");
+            RaiseError(error);
+            Close();
+            SetClosed();
+        }
     }
 
     internal void UpdateBuffered(long value) => Interlocked.Exchange(ref _bufferedAmount, value);

@@ -99,6 +99,42 @@ public class LoopbackPeerConnectionTests
         await a.CloseAsync();
         await closed.Task.WaitAsync(cts.Token);
     }
+    [Fact]
+    public async Task Receiver_that_stops_reading_gets_an_error_and_close_never_a_silent_gap()
+    {
+        var log = new List<string>();
+        var (a, b) = await ConnectAsync(log);
+        await using var _a = a;
+        await using var _b = b;
+        var remote = new TaskCompletionSource<RTCDataChannel>(TaskCreationOptions.RunContinuationsAsynchronously);
+        b.OnDataChannel += c => remote.TrySetResult(c);
+        var ch = a.CreateDataChannel("flood");
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await ch.WaitOpenAsync(cts.Token);
+        var rc = await remote.Task.WaitAsync(cts.Token);
+        var error = new TaskCompletionSource<WebRtcException>(TaskCreationOptions.RunContinuationsAsynchronously);
+        rc.OnError += e => error.TrySetResult(e);
+
+        // 24 MiB at a receiver that does not read: more than its 16 MiB queue.
+        var payload = new byte[65536];
+        for (int i = 0; i < 384 && ch.State == MessageChannelState.Open; i++)
+        {
+            BitConverter.TryWriteBytes(payload, i);
+            try { await ch.SendAsync(payload, isText: false, cts.Token); }
+            catch (WebRtcException) { break; } // our side saw the close
+        }
+        var e = await error.Task.WaitAsync(cts.Token);
+        Assert.Equal(WebRtcError.LimitExceeded, e.Error);
+
+        // Everything queued before the limit is still readable, in order, with no gap; then the channel ends.
+        int expected = 0;
+        while (await rc.ReceiveAsync(cts.Token) is { } m)
+        {
+            Assert.Equal(expected++, BitConverter.ToInt32(m.Data.Span));
+        }
+        Assert.InRange(expected, 200, 256);
+        Assert.Equal(MessageChannelState.Closed, rc.State);
+    }
 }
 
 public class LoopbackThroughputTests(Xunit.Abstractions.ITestOutputHelper output)
@@ -131,4 +167,5 @@ public class LoopbackThroughputTests(Xunit.Abstractions.ITestOutputHelper output
         output.WriteLine($"20 MiB ours -> ours over loopback: {sw.Elapsed.TotalSeconds:F2} s = {total * 8 / sw.Elapsed.TotalSeconds / 1e6:F0} Mbit/s");
         Assert.True(data.AsSpan().SequenceEqual(received.ToArray()));
     }
+
 }
