@@ -46,36 +46,6 @@ internal static class DtlsExtensionType
     public const ushort RenegotiationInfo = 0xFF01;
 }
 
-/// <summary>Named groups (RFC 8422 / RFC 8446 registry).</summary>
-internal static class DtlsNamedGroup
-{
-    public const ushort Secp256r1 = 0x0017;
-    public const ushort Secp384r1 = 0x0018;
-    public const ushort X25519 = 0x001D;
-    public const ushort X25519MLKEM768 = 0x11EC;
-}
-
-/// <summary>TLS 1.2 SignatureAndHashAlgorithm values, written as TLS 1.3 SignatureScheme code points (same encoding).</summary>
-internal static class DtlsSignatureScheme
-{
-    public const ushort RsaPkcs1Sha256 = 0x0401;
-    public const ushort RsaPkcs1Sha384 = 0x0501;
-    public const ushort RsaPkcs1Sha512 = 0x0601;
-    public const ushort EcdsaSecp256r1Sha256 = 0x0403;
-    public const ushort EcdsaSecp384r1Sha384 = 0x0503;
-    public const ushort EcdsaSecp521r1Sha512 = 0x0603;
-    public const ushort RsaPssRsaeSha256 = 0x0804;
-    public const ushort RsaPssRsaeSha384 = 0x0805;
-    public const ushort RsaPssRsaeSha512 = 0x0806;
-
-    /// <summary>What we offer for verification (we sign only with <see cref="EcdsaSecp256r1Sha256"/>).</summary>
-    public static readonly ushort[] Verifiable =
-    [
-        EcdsaSecp256r1Sha256, RsaPssRsaeSha256, RsaPkcs1Sha256, EcdsaSecp384r1Sha384,
-        RsaPssRsaeSha384, RsaPkcs1Sha384, RsaPssRsaeSha512, RsaPkcs1Sha512, EcdsaSecp521r1Sha512,
-    ];
-}
-
 /// <summary>Alert descriptions (RFC 5246 §7.2, RFC 5746, RFC 7301).</summary>
 internal static class DtlsAlert
 {

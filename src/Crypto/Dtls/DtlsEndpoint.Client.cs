@@ -17,9 +17,9 @@ public sealed partial class DtlsEndpoint
         foreach (var s in _opt.CipherSuites) ch.CipherSuites.Add((ushort)s);
         ch.Extensions.Add((DtlsExtensionType.ExtendedMasterSecret, []));
         ch.Extensions.Add((DtlsExtensionType.RenegotiationInfo, [0]));
-        ch.Extensions.Add((DtlsExtensionType.SupportedGroups, HelloExtensions.U16List(_opt.OfferedGroups ?? [DtlsNamedGroup.Secp256r1])));
+        ch.Extensions.Add((DtlsExtensionType.SupportedGroups, HelloExtensions.U16List(_opt.OfferedGroups ?? [NamedGroup.Secp256r1])));
         ch.Extensions.Add((DtlsExtensionType.EcPointFormats, [1, 0]));
-        ch.Extensions.Add((DtlsExtensionType.SignatureAlgorithms, HelloExtensions.U16List(DtlsSignatureScheme.Verifiable)));
+        ch.Extensions.Add((DtlsExtensionType.SignatureAlgorithms, HelloExtensions.U16List(SignatureScheme.Tls12Verifiable)));
         if (_opt.SrtpProfiles.Count > 0)
             ch.Extensions.Add((DtlsExtensionType.UseSrtp, UseSrtpExtension.Serialize(_opt.SrtpProfiles.Select(p => (ushort)p))));
         ch.Extensions.AddRange(_opt.ExtraClientHelloExtensions);
@@ -144,9 +144,9 @@ public sealed partial class DtlsEndpoint
     private void ClientOnServerKeyExchange(byte[] body)
     {
         var ske = ServerKeyExchange.Parse(body);
-        if (ske.Group != DtlsNamedGroup.Secp256r1)
+        if (ske.Group != NamedGroup.Secp256r1)
             throw new CryptoException(CryptoError.HandshakeFailure, $"DTLS: server chose group {ske.Group:X4}", DtlsAlert.IllegalParameter);
-        if (!Contains(DtlsSignatureScheme.Verifiable, ske.SignatureScheme))
+        if (!Contains(SignatureScheme.Tls12Verifiable, ske.SignatureScheme))
             throw new CryptoException(CryptoError.HandshakeFailure, $"DTLS: server used signature scheme {ske.SignatureScheme:X4}", DtlsAlert.IllegalParameter);
         var signed = new byte[64 + 4 + ske.PublicKey.Length];
         _clientRandom.CopyTo(signed, 0);
@@ -171,7 +171,7 @@ public sealed partial class DtlsEndpoint
         if (sendCert)
         {
             var sig = Sign(_transcript.WrittenSpan);
-            QueueHandshake(DtlsHandshakeType.CertificateVerify, CertificateVerify.Serialize(DtlsSignatureScheme.EcdsaSecp256r1Sha256, sig));
+            QueueHandshake(DtlsHandshakeType.CertificateVerify, CertificateVerify.Serialize(SignatureScheme.EcdsaSecp256r1Sha256, sig));
         }
         DeriveTrafficKeys();
         QueueChangeCipherSpec();

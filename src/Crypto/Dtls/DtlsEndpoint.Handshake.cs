@@ -254,23 +254,23 @@ public sealed partial class DtlsEndpoint
         {
             switch (scheme)
             {
-                case DtlsSignatureScheme.EcdsaSecp256r1Sha256:
-                case DtlsSignatureScheme.EcdsaSecp384r1Sha384:
-                case DtlsSignatureScheme.EcdsaSecp521r1Sha512:
+                case SignatureScheme.EcdsaSecp256r1Sha256:
+                case SignatureScheme.EcdsaSecp384r1Sha384:
+                case SignatureScheme.EcdsaSecp521r1Sha512:
                 {
                     using var ec = cert.GetECDsaPublicKey();
                     return ec is not null && ec.VerifyData(data, signature, HashOf(scheme), DSASignatureFormat.Rfc3279DerSequence);
                 }
-                case DtlsSignatureScheme.RsaPkcs1Sha256:
-                case DtlsSignatureScheme.RsaPkcs1Sha384:
-                case DtlsSignatureScheme.RsaPkcs1Sha512:
+                case SignatureScheme.RsaPkcs1Sha256:
+                case SignatureScheme.RsaPkcs1Sha384:
+                case SignatureScheme.RsaPkcs1Sha512:
                 {
                     using var rsa = cert.GetRSAPublicKey();
                     return rsa is not null && rsa.VerifyData(data, signature, HashOf(scheme), RSASignaturePadding.Pkcs1);
                 }
-                case DtlsSignatureScheme.RsaPssRsaeSha256:
-                case DtlsSignatureScheme.RsaPssRsaeSha384:
-                case DtlsSignatureScheme.RsaPssRsaeSha512:
+                case SignatureScheme.RsaPssRsaeSha256:
+                case SignatureScheme.RsaPssRsaeSha384:
+                case SignatureScheme.RsaPssRsaeSha512:
                 {
                     using var rsa = cert.GetRSAPublicKey();
                     return rsa is not null && rsa.VerifyData(data, signature, HashOf(scheme), RSASignaturePadding.Pss);

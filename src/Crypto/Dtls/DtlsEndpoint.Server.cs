@@ -47,7 +47,7 @@ public sealed partial class DtlsEndpoint
             case Hs.ServerWaitCertificateVerify when type == DtlsHandshakeType.CertificateVerify:
             {
                 var (scheme, sig) = CertificateVerify.Parse(body);
-                if (!Contains(DtlsSignatureScheme.Verifiable, scheme) || !VerifySignature(PeerCertificate!, scheme, _transcript.WrittenSpan, sig))
+                if (!Contains(SignatureScheme.Tls12Verifiable, scheme) || !VerifySignature(PeerCertificate!, scheme, _transcript.WrittenSpan, sig))
                     throw new CryptoException(CryptoError.DecryptError, "DTLS: client CertificateVerify does not verify", DtlsAlert.DecryptError);
                 AddToTranscript(type, seq, body);
                 PeerSignatureScheme = scheme;
@@ -132,7 +132,7 @@ public sealed partial class DtlsEndpoint
                     break;
                 case DtlsExtensionType.SupportedGroups:
                     // Browsers list X25519 / X25519MLKEM768 first; the BCL gives us P-256, which they all offer too.
-                    if (!HelloExtensions.ReadU16List(data, "supported_groups").Contains(DtlsNamedGroup.Secp256r1))
+                    if (!HelloExtensions.ReadU16List(data, "supported_groups").Contains(NamedGroup.Secp256r1))
                         throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: client does not offer P-256", DtlsAlert.HandshakeFailure);
                     break;
                 case DtlsExtensionType.EcPointFormats:
@@ -146,7 +146,7 @@ public sealed partial class DtlsEndpoint
                     break;
                 }
                 case DtlsExtensionType.SignatureAlgorithms:
-                    if (!HelloExtensions.ReadU16List(data, "signature_algorithms").Contains(DtlsSignatureScheme.EcdsaSecp256r1Sha256))
+                    if (!HelloExtensions.ReadU16List(data, "signature_algorithms").Contains(SignatureScheme.EcdsaSecp256r1Sha256))
                         throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: client does not accept ecdsa_secp256r1_sha256", DtlsAlert.HandshakeFailure);
                     break;
                 case DtlsExtensionType.UseSrtp:
@@ -177,7 +177,7 @@ public sealed partial class DtlsEndpoint
         if (srtp is { } chosen) sh.Extensions.Add((DtlsExtensionType.UseSrtp, UseSrtpExtension.Serialize([(ushort)chosen])));
 
         _ecdh = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
-        var ske = new ServerKeyExchange { Group = DtlsNamedGroup.Secp256r1, PublicKey = EncodePoint(_ecdh), SignatureScheme = DtlsSignatureScheme.EcdsaSecp256r1Sha256 };
+        var ske = new ServerKeyExchange { Group = NamedGroup.Secp256r1, PublicKey = EncodePoint(_ecdh), SignatureScheme = SignatureScheme.EcdsaSecp256r1Sha256 };
         var signed = new byte[64 + 4 + 65];
         _clientRandom.CopyTo(signed, 0);
         _serverRandom.CopyTo(signed, 32);
@@ -188,7 +188,7 @@ public sealed partial class DtlsEndpoint
         QueueHandshake(DtlsHandshakeType.ServerHello, sh.Serialize());
         QueueHandshake(DtlsHandshakeType.Certificate, CertificateMessage.Serialize([_opt.Certificate!.RawData]));
         QueueHandshake(DtlsHandshakeType.ServerKeyExchange, ske.Serialize());
-        QueueHandshake(DtlsHandshakeType.CertificateRequest, new CertificateRequest { SignatureSchemes = [.. DtlsSignatureScheme.Verifiable] }.Serialize());
+        QueueHandshake(DtlsHandshakeType.CertificateRequest, new CertificateRequest { SignatureSchemes = [.. SignatureScheme.Tls12Verifiable] }.Serialize());
         QueueHandshake(DtlsHandshakeType.ServerHelloDone, []);
         _hs = Hs.ServerWaitCertificate;
         SendFlight(now, armTimer: true);

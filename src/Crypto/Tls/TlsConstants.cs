@@ -70,30 +70,6 @@ internal static class ExtensionType
     public const ushort QuicTransportParameters = 0x39;
 }
 
-/// <summary>Named groups (RFC 8446 §4.2.7).</summary>
-internal static class NamedGroup
-{
-    public const ushort Secp256r1 = 0x0017;
-    public const ushort Secp384r1 = 0x0018;
-    public const ushort X25519 = 0x001D;
-    public const ushort X25519MlKem768 = 0x11EC;
-}
-
-/// <summary>Signature schemes (RFC 8446 §4.2.3).</summary>
-internal static class SignatureScheme
-{
-    public const ushort EcdsaSecp256r1Sha256 = 0x0403;
-    public const ushort EcdsaSecp384r1Sha384 = 0x0503;
-    public const ushort EcdsaSecp521r1Sha512 = 0x0603;
-    public const ushort RsaPssRsaeSha256 = 0x0804;
-    public const ushort RsaPssRsaeSha384 = 0x0805;
-    public const ushort RsaPssRsaeSha512 = 0x0806;
-
-    /// <summary>What we accept for CertificateVerify, in preference order.</summary>
-    public static readonly ushort[] Supported =
-        [EcdsaSecp256r1Sha256, RsaPssRsaeSha256, EcdsaSecp384r1Sha384, RsaPssRsaeSha384, RsaPssRsaeSha512, EcdsaSecp521r1Sha512];
-}
-
 /// <summary>Protocol constants.</summary>
 internal static class TlsConst
 {

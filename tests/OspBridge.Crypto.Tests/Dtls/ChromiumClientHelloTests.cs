@@ -18,7 +18,7 @@ public class ChromiumClientHelloTests
         var ch = ClientHello.Parse(msgs[0].Body);
         Assert.Equal(0xFEFD, ch.Version);
         Assert.Contains((ushort)0xC02B, ch.CipherSuites);
-        Assert.Contains(DtlsNamedGroup.Secp256r1, HelloExtensions.ReadU16List(HelloExtensions.Find(ch.Extensions, DtlsExtensionType.SupportedGroups)!, "groups"));
+        Assert.Contains(NamedGroup.Secp256r1, HelloExtensions.ReadU16List(HelloExtensions.Find(ch.Extensions, DtlsExtensionType.SupportedGroups)!, "groups"));
         Assert.Equal([4, 0xFE, 0xFC, 0xFE, 0xFD], HelloExtensions.Find(ch.Extensions, DtlsExtensionType.SupportedVersions));
         Assert.True(HelloExtensions.Find(ch.Extensions, DtlsExtensionType.KeyShare)!.Length > 1216);
         Assert.NotNull(HelloExtensions.Find(ch.Extensions, DtlsExtensionType.ExtendedMasterSecret));
@@ -44,7 +44,7 @@ public class ChromiumClientHelloTests
         Assert.Equal(0xFEFD, sh.Version);
         Assert.Equal(0xC02B, sh.CipherSuite);
         Assert.Equal(SrtpProtectionProfile.AeadAes128Gcm, server.SelectedSrtpProfile);
-        Assert.Equal(DtlsNamedGroup.Secp256r1, ServerKeyExchange.Parse(msgs[2].Body).Group);
+        Assert.Equal(NamedGroup.Secp256r1, ServerKeyExchange.Parse(msgs[2].Body).Group);
         Assert.Contains(CertificateRequest.EcdsaSign, CertificateRequest.Parse(msgs[3].Body).CertificateTypes);
         // no DTLS 1.3 downgrade sentinel ("DOWNGRD") in the server random: we are a DTLS 1.2-only server
         Assert.NotEqual("DOWNGRD"u8.ToArray(), sh.Random.AsSpan(24, 7).ToArray());

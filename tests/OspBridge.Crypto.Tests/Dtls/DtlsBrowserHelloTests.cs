@@ -24,11 +24,11 @@ public class DtlsBrowserHelloTests
         rng.NextBytes(x25519);
         var w = new byte[2 + 4 + mlkem.Length + 4 + x25519.Length];
         BinaryPrimitives.WriteUInt16BigEndian(w, (ushort)(w.Length - 2));
-        BinaryPrimitives.WriteUInt16BigEndian(w.AsSpan(2), DtlsNamedGroup.X25519MLKEM768);
+        BinaryPrimitives.WriteUInt16BigEndian(w.AsSpan(2), NamedGroup.X25519MlKem768);
         BinaryPrimitives.WriteUInt16BigEndian(w.AsSpan(4), (ushort)mlkem.Length);
         mlkem.CopyTo(w, 6);
         int p = 6 + mlkem.Length;
-        BinaryPrimitives.WriteUInt16BigEndian(w.AsSpan(p), DtlsNamedGroup.X25519);
+        BinaryPrimitives.WriteUInt16BigEndian(w.AsSpan(p), NamedGroup.X25519);
         BinaryPrimitives.WriteUInt16BigEndian(w.AsSpan(p + 2), 32);
         x25519.CopyTo(w, p + 4);
         return (DtlsExtensionType.KeyShare, w);
@@ -41,7 +41,7 @@ public class DtlsBrowserHelloTests
         new Random(seed).NextBytes(ch.Random);
         ch.CipherSuites.AddRange(ChromeSuites);
         ch.Extensions.Add((DtlsExtensionType.UseSrtp, UseSrtpExtension.Serialize([0x0008, 0x0007, 0x0001])));
-        ch.Extensions.Add((DtlsExtensionType.SupportedGroups, HelloExtensions.U16List([DtlsNamedGroup.X25519MLKEM768, DtlsNamedGroup.X25519, DtlsNamedGroup.Secp256r1, DtlsNamedGroup.Secp384r1])));
+        ch.Extensions.Add((DtlsExtensionType.SupportedGroups, HelloExtensions.U16List([NamedGroup.X25519MlKem768, NamedGroup.X25519, NamedGroup.Secp256r1, NamedGroup.Secp384r1])));
         ch.Extensions.Add((DtlsExtensionType.ExtendedMasterSecret, []));
         ch.Extensions.Add((DtlsExtensionType.SignatureAlgorithms, HelloExtensions.U16List([0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601])));
         ch.Extensions.Add((DtlsExtensionType.RenegotiationInfo, [0]));
@@ -138,11 +138,11 @@ public class DtlsBrowserHelloTests
         Assert.NotNull(HelloExtensions.Find(sh.Extensions, DtlsExtensionType.ExtendedMasterSecret));
         Assert.Equal(UseSrtpExtension.Serialize([0x0007]), HelloExtensions.Find(sh.Extensions, DtlsExtensionType.UseSrtp));
         var ske = ServerKeyExchange.Parse(messages[2].Body);
-        Assert.Equal(DtlsNamedGroup.Secp256r1, ske.Group);
+        Assert.Equal(NamedGroup.Secp256r1, ske.Group);
         Assert.Equal(65, ske.PublicKey.Length);
         var cr = CertificateRequest.Parse(messages[3].Body);
         Assert.Contains(CertificateRequest.EcdsaSign, cr.CertificateTypes);
-        Assert.Contains(DtlsSignatureScheme.EcdsaSecp256r1Sha256, cr.SignatureSchemes);
+        Assert.Contains(SignatureScheme.EcdsaSecp256r1Sha256, cr.SignatureSchemes);
         Assert.Equal(DtlsState.Connecting, server.State);
     }
 
@@ -154,7 +154,7 @@ public class DtlsBrowserHelloTests
             IsClient = true,
             Certificate = o.Certificate,
             RemoteFingerprint = o.RemoteFingerprint,
-            OfferedGroups = [DtlsNamedGroup.X25519MLKEM768, DtlsNamedGroup.X25519, DtlsNamedGroup.Secp256r1, DtlsNamedGroup.Secp384r1],
+            OfferedGroups = [NamedGroup.X25519MlKem768, NamedGroup.X25519, NamedGroup.Secp256r1, NamedGroup.Secp384r1],
             ExtraClientHelloExtensions = [SupportedVersions13And12(), KeyShareMlKemAndX25519(3)],
         });
         Assert.True(pair.Handshake());
@@ -174,7 +174,7 @@ public class DtlsBrowserHelloTests
         using var server = new DtlsEndpoint(new DtlsOptions { Certificate = DtlsTestPair.ServerCert, AllowAnyPeerCertificate = true, UseHelloVerifyRequest = false });
         var ch = ClientHello.Parse(ChromeLikeClientHelloBody());
         ch.Extensions.RemoveAll(e => e.Type == DtlsExtensionType.SupportedGroups);
-        ch.Extensions.Add((DtlsExtensionType.SupportedGroups, HelloExtensions.U16List([DtlsNamedGroup.X25519])));
+        ch.Extensions.Add((DtlsExtensionType.SupportedGroups, HelloExtensions.U16List([NamedGroup.X25519])));
         var body = ch.Serialize();
         var ex = Assert.Throws<CryptoException>(() => server.ProcessDatagram(Record(1, 0, body, 0, body.Length, 0), TimeSpan.Zero));
         Assert.Equal(CryptoError.HandshakeFailure, ex.Error);
