@@ -33,14 +33,14 @@ public sealed record VirtualLinkOptions
 
 /// <summary>
 /// One direction of a simulated network path in virtual time, for driving sans-IO protocol cores in tests:
-/// datagrams go in with <see cref="Send"/> at a virtual <c>now</c> and come out of <see cref="TryReceive"/>
+/// datagrams go in with <see cref="Send(ReadOnlySpan{byte}, TimeSpan)"/> at a virtual <c>now</c> and come out of <see cref="TryReceive(TimeSpan, out byte[])"/>
 /// once their delivery time has passed, with seeded loss, duplication, reordering and an MTU.
 /// </summary>
 public sealed class VirtualLink
 {
     private readonly VirtualLinkOptions _options;
     private readonly Random _random;
-    private readonly PriorityQueue<byte[], (TimeSpan Due, long Seq)> _queue = new();
+    private readonly PriorityQueue<(byte[] Data, object? Tag), (TimeSpan Due, long Seq)> _queue = new();
     private long _seq;
 
     /// <summary>Creates a link with the given impairments.</summary>
@@ -59,7 +59,7 @@ public sealed class VirtualLink
     /// <summary>Datagrams given extra delay.</summary>
     public int Reordered { get; private set; }
 
-    /// <summary>Datagrams accepted by <see cref="Send"/> (before impairments).</summary>
+    /// <summary>Datagrams accepted by <see cref="Send(ReadOnlySpan{byte}, TimeSpan)"/> (before impairments).</summary>
     public int Sent { get; private set; }
 
     /// <summary>Datagrams currently in flight.</summary>
@@ -69,7 +69,13 @@ public sealed class VirtualLink
     public TimeSpan? NextDeliveryTime => _queue.TryPeek(out _, out var p) ? p.Due : null;
 
     /// <summary>Puts a datagram on the link at virtual time <paramref name="now"/> (the bytes are copied).</summary>
-    public void Send(ReadOnlySpan<byte> datagram, TimeSpan now)
+    public void Send(ReadOnlySpan<byte> datagram, TimeSpan now) => Send(datagram, now, null);
+
+    /// <summary>
+    /// Puts a datagram on the link with a caller-defined <paramref name="tag"/> (e.g. its addressing) that
+    /// comes out with it from <see cref="TryReceive(TimeSpan, out byte[], out object?)"/>.
+    /// </summary>
+    public void Send(ReadOnlySpan<byte> datagram, TimeSpan now, object? tag)
     {
         Sent++;
         var copy = datagram.ToArray();
@@ -81,15 +87,15 @@ public sealed class VirtualLink
             Dropped++;
             return;
         }
-        Enqueue(copy, now);
+        Enqueue(copy, tag, now);
         if (_random.NextDouble() < _options.DuplicateRate && _queue.Count < _options.QueueLimit)
         {
             Duplicated++;
-            Enqueue(copy, now);
+            Enqueue(copy, tag, now);
         }
     }
 
-    private void Enqueue(byte[] datagram, TimeSpan now)
+    private void Enqueue(byte[] datagram, object? tag, TimeSpan now)
     {
         var due = now + _options.Delay;
         if (_random.NextDouble() < _options.ReorderRate)
@@ -97,19 +103,24 @@ public sealed class VirtualLink
             Reordered++;
             due += TimeSpan.FromTicks((long)(_random.NextDouble() * _options.ReorderDelay.Ticks));
         }
-        _queue.Enqueue(datagram, (due, _seq++));
+        _queue.Enqueue((datagram, tag), (due, _seq++));
     }
 
     /// <summary>Takes the earliest datagram whose delivery time is at or before <paramref name="now"/>.</summary>
-    public bool TryReceive(TimeSpan now, out byte[] datagram)
+    public bool TryReceive(TimeSpan now, out byte[] datagram) => TryReceive(now, out datagram, out _);
+
+    /// <summary>Like <see cref="TryReceive(TimeSpan, out byte[])"/>, also returning the tag given to <see cref="Send(ReadOnlySpan{byte}, TimeSpan, object?)"/>.</summary>
+    public bool TryReceive(TimeSpan now, out byte[] datagram, out object? tag)
     {
         if (_queue.TryPeek(out var d, out var p) && p.Due <= now)
         {
             _queue.Dequeue();
-            datagram = d;
+            datagram = d.Data;
+            tag = d.Tag;
             return true;
         }
         datagram = [];
+        tag = null;
         return false;
     }
 }
