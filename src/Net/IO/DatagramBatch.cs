@@ -1,0 +1,89 @@
+using OspBridge.Net.Core;
+
+namespace OspBridge.Net.IO;
+
+/// <summary>
+/// A fixed set of datagram slots in one contiguous buffer, filled and drained without allocation: a
+/// driver lets a core write straight into <see cref="NextSlot"/> and <see cref="Commit"/>s it, then hands
+/// the whole batch to <see cref="IDatagramSender.Send(DatagramBatch)"/> (sendmmsg / UDP GSO where the
+/// platform has them); a socket fills a batch in <see cref="IDatagramSocket.ReceiveAsync"/> (recvmmsg / GRO).
+/// </summary>
+public sealed class DatagramBatch
+{
+    private readonly byte[] _buffer;
+    private readonly int[] _lengths;
+    private readonly DatagramPath[] _paths;
+
+    /// <summary>Creates a batch of <paramref name="capacity"/> slots of <paramref name="slotSize"/> bytes each.</summary>
+    public DatagramBatch(int capacity = 32, int slotSize = 2048)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(slotSize, 1);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(slotSize, 65_535);
+        Capacity = capacity;
+        SlotSize = slotSize;
+        _buffer = GC.AllocateUninitializedArray<byte>(capacity * slotSize, pinned: true);
+        _lengths = new int[capacity];
+        _paths = new DatagramPath[capacity];
+    }
+
+    /// <summary>Number of slots.</summary>
+    public int Capacity { get; }
+
+    /// <summary>Bytes per slot: the largest datagram the batch holds.</summary>
+    public int SlotSize { get; }
+
+    /// <summary>Slots in use.</summary>
+    public int Count { get; private set; }
+
+    /// <summary>True when every slot is in use.</summary>
+    public bool IsFull => Count == Capacity;
+
+    /// <summary>The whole backing buffer (slot <c>i</c> starts at <c>i * SlotSize</c>); for socket implementations.</summary>
+    public byte[] Buffer => _buffer;
+
+    /// <summary>The free slot to write the next datagram into (empty when <see cref="IsFull"/>).</summary>
+    public Span<byte> NextSlot => IsFull ? [] : _buffer.AsSpan(Count * SlotSize, SlotSize);
+
+    /// <summary>The free slot as memory (for asynchronous socket calls); empty when full.</summary>
+    public Memory<byte> NextSlotMemory => IsFull ? Memory<byte>.Empty : _buffer.AsMemory(Count * SlotSize, SlotSize);
+
+    /// <summary>Marks <see cref="NextSlot"/> as holding a datagram of <paramref name="length"/> bytes for <paramref name="path"/>.</summary>
+    public void Commit(int length, DatagramPath path)
+    {
+        if (IsFull) throw new InvalidOperationException("batch is full");
+        ArgumentOutOfRangeException.ThrowIfNegative(length);
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(length, SlotSize);
+        _lengths[Count] = length;
+        _paths[Count] = path;
+        Count++;
+    }
+
+    /// <summary>Copies a datagram into the next slot; false when the batch is full or the datagram too large.</summary>
+    public bool TryAdd(ReadOnlySpan<byte> datagram, DatagramPath path)
+    {
+        if (IsFull || datagram.Length > SlotSize) return false;
+        datagram.CopyTo(NextSlot);
+        Commit(datagram.Length, path);
+        return true;
+    }
+
+    /// <summary>The bytes of datagram <paramref name="index"/>.</summary>
+    public Span<byte> this[int index]
+    {
+        get
+        {
+            ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)Count, nameof(index));
+            return _buffer.AsSpan(index * SlotSize, _lengths[index]);
+        }
+    }
+
+    /// <summary>The length of datagram <paramref name="index"/>.</summary>
+    public int LengthAt(int index) => _lengths[index];
+
+    /// <summary>The path of datagram <paramref name="index"/>.</summary>
+    public DatagramPath PathAt(int index) => _paths[index];
+
+    /// <summary>Empties the batch.</summary>
+    public void Clear() => Count = 0;
+}
