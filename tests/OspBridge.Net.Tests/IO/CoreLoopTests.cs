@@ -47,11 +47,14 @@ public sealed class CoreLoopTests
         }
     }
 
-    [Fact]
-    public async Task PingPong_OverLoopbackUdp_DeliversEventsAndTransmits()
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task PingPong_OverLoopbackUdp_DeliversEventsAndTransmits(bool batched)
     {
-        await using var a = new Peer(UdpSocketFactory.Default);
-        await using var b = new Peer(UdpSocketFactory.Default);
+        var factory = batched ? UdpSocketFactory.Default : UdpSocketFactory.Portable;
+        await using var a = new Peer(factory);
+        await using var b = new Peer(factory);
         const int count = 200;
         await a.Loop.InvokeAsync(_ => { for (int i = 0; i < count; i++) a.Core.SendPing(i, b.EndPoint); }, CancellationToken.None);
 
