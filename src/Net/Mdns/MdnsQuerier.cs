@@ -1,5 +1,8 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using OspBridge.Net.Core;
 using OspBridge.Net.Dns;
 
 namespace OspBridge.Net.Mdns;
@@ -14,11 +17,11 @@ namespace OspBridge.Net.Mdns;
 /// sets change.
 /// <para>Same driving contract as <see cref="MdnsResponder"/>; one loop, <c>now</c> monotonic.</para>
 /// </summary>
-public sealed class MdnsQuerier
+public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
 {
     private static readonly double[] RefreshFractions = [0.80, 0.85, 0.90, 0.95];
     private readonly MdnsQuerierOptions _o;
-    private readonly Random _random;
+    private readonly RandomNumberGenerator _random;
     private readonly int _interfaceIndex;
     private readonly Dictionary<(string, DnsRecordType), List<CacheEntry>> _cache = [];
     private readonly Dictionary<IPAddress, int> _perSource = [];
@@ -28,16 +31,18 @@ public sealed class MdnsQuerier
     private readonly Dictionary<DnsName, QueryTask> _targetQueries = [];
     private readonly Dictionary<DnsName, MdnsServiceInstance> _services = [];
     private readonly Dictionary<DnsName, IReadOnlyList<IPAddress>> _hostAddresses = [];
-    private readonly Queue<MdnsTransmit> _transmits = new();
+    private readonly MdnsTransmitQueue _transmits;
     private readonly Queue<MdnsQuerierEvent> _events = new();
     private int _count;
 
     /// <summary>Creates a querier for the interface with index <paramref name="interfaceIndex"/> (used as scope id of link-local results).</summary>
-    public MdnsQuerier(int interfaceIndex, MdnsQuerierOptions? options = null, Random? random = null)
+    /// <remarks>Jitter comes from <see cref="MdnsQuerierOptions.Random"/> (seed it in tests).</remarks>
+    public MdnsQuerier(int interfaceIndex, MdnsQuerierOptions? options = null)
     {
         _interfaceIndex = interfaceIndex;
         _o = options ?? new MdnsQuerierOptions();
-        _random = random ?? new Random();
+        _random = _o.Random ?? RandomNumberGenerator.Create();
+        _transmits = new MdnsTransmitQueue(_o.MulticastDestinations, interfaceIndex);
     }
 
     /// <summary>Records currently cached.</summary>
@@ -100,7 +105,7 @@ public sealed class MdnsQuerier
     /// <summary>Live cached records with this name and type (for diagnostics and tests).</summary>
     public IReadOnlyList<DnsRecord> GetRecords(DnsName name, DnsRecordType type, TimeSpan now) => Live(name, type, now).Select(e => e.Record).ToList();
 
-    /// <summary>Next time <see cref="HandleTimeout"/> must be called, or null when idle.</summary>
+    /// <summary>Next time <see cref="HandleDeadline"/> must be called, or null when idle.</summary>
     public TimeSpan? NextDeadline
     {
         get
@@ -118,11 +123,17 @@ public sealed class MdnsQuerier
         }
     }
 
-    /// <summary>Takes the next datagram to send.</summary>
-    public bool TryDequeueTransmit(out MdnsTransmit transmit) => _transmits.TryDequeue(out transmit);
+    /// <summary>Writes the next datagram to send (a multicast query once per configured group).</summary>
+    public bool TryPollTransmit(Span<byte> destination, TimeSpan now, out Transmit transmit) => _transmits.TryPoll(destination, out transmit);
 
     /// <summary>Takes the next event.</summary>
-    public bool TryDequeueEvent(out MdnsQuerierEvent? ev) => _events.TryDequeue(out ev);
+    public bool TryPollEvent([MaybeNullWhen(false)] out MdnsQuerierEvent ev) => _events.TryDequeue(out ev);
+
+    /// <summary>Parses and handles one datagram from <see cref="DatagramPath.Remote"/>; malformed ones are counted and ignored.</summary>
+    public void Receive(Span<byte> datagram, DatagramPath path, TimeSpan now)
+    {
+        if (path.Remote is { } source) Receive((ReadOnlySpan<byte>)datagram, source, now);
+    }
 
     /// <summary>Parses and handles one datagram; malformed ones are counted and ignored.</summary>
     public void Receive(ReadOnlySpan<byte> datagram, IPEndPoint source, TimeSpan now)
@@ -194,10 +205,10 @@ public sealed class MdnsQuerier
 
     private TimeSpan RefreshTime(CacheEntry e, int step)
         => step >= RefreshFractions.Length ? TimeSpan.MaxValue
-            : e.Received + TimeSpan.FromSeconds(e.Record.Ttl * (RefreshFractions[step] + _random.NextDouble() * 0.02));
+            : e.Received + TimeSpan.FromSeconds(e.Record.Ttl * (RefreshFractions[step] + MdnsRandom.NextDouble(_random) * 0.02));
 
     /// <summary>Runs timers due at <paramref name="now"/>: expiry, refresh and continuous queries.</summary>
-    public void HandleTimeout(TimeSpan now)
+    public void HandleDeadline(TimeSpan now)
     {
         var questions = new List<DnsQuestion>();
         void Ask(DnsName n, DnsRecordType t, bool unicast = false)
@@ -250,7 +261,7 @@ public sealed class MdnsQuerier
                 foreach (var e in Live(q.Name, q.Type, now))
                     if (e.Expires - now > TimeSpan.FromSeconds(e.Record.Ttl / 2.0))
                         known.Add(e.Record.WithTtl((uint)Math.Max(1, (e.Expires - now).TotalSeconds)).WithCacheFlush(false));
-            foreach (var p in MdnsPacketBuilder.Queries(questions, known)) _transmits.Enqueue(new MdnsTransmit(p, null));
+            foreach (var p in MdnsPacketBuilder.Queries(questions, known)) _transmits.Enqueue(p, null);
         }
         Update(now);
     }
@@ -356,7 +367,7 @@ public sealed class MdnsQuerier
         }
     }
 
-    private TimeSpan Jitter(int minMs, int maxMs) => TimeSpan.FromMilliseconds(minMs + _random.NextDouble() * (maxMs - minMs));
+    private TimeSpan Jitter(int minMs, int maxMs) => TimeSpan.FromMilliseconds(minMs + MdnsRandom.NextDouble(_random) * (maxMs - minMs));
 
     private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 

@@ -6,6 +6,18 @@ namespace OspBridge.Net.Mdns;
 /// <summary>Settings of a <see cref="MdnsQuerier"/>.</summary>
 public sealed record MdnsQuerierOptions
 {
+    /// <summary>
+    /// Randomness for jitter (probe delay, answer aggregation, query and refresh timing). Null = a
+    /// cryptographic generator; tests pass a seeded one.
+    /// </summary>
+    public System.Security.Cryptography.RandomNumberGenerator? Random { get; init; }
+
+    /// <summary>
+    /// Where multicast goes: one transmit per destination (224.0.0.251:5353 and/or [ff02::fb]:5353 — the
+    /// families the driver has sockets for). Default: IPv4 only.
+    /// </summary>
+    public IReadOnlyList<System.Net.IPEndPoint> MulticastDestinations { get; init; } = [MdnsConstants.IPv4EndPoint];
+
     /// <summary>Most records cached on the interface; further ones are dropped until some expire.</summary>
     public int MaxCacheRecords { get; init; } = 2048;
 

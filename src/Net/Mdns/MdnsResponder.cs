@@ -1,5 +1,8 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using OspBridge.Net.Core;
 using OspBridge.Net.Dns;
 
 namespace OspBridge.Net.Mdns;
@@ -11,32 +14,38 @@ namespace OspBridge.Net.Mdns;
 /// suppression, 20–120 ms aggregation of shared answers, NSEC negative answers, per-record rate limit,
 /// duplicate-answer suppression), re-announcing on change and sending goodbyes (TTL 0).
 /// <para>
-/// Contract: feed datagrams with <see cref="Receive(DnsMessage, IPEndPoint, TimeSpan)"/>, call
-/// <see cref="HandleTimeout"/> when <see cref="NextDeadline"/> has passed, then drain
-/// <see cref="TryDequeueTransmit"/> and <see cref="TryDequeueEvent"/>. <c>now</c> is a monotonic time.
-/// Not thread-safe: drive it from one loop.
+/// Contract: <see cref="IProtocolCore{TEvent}"/> — feed datagrams with <see cref="Receive(Span{byte}, DatagramPath, TimeSpan)"/>
+/// (or an already parsed message with <see cref="Receive(DnsMessage, IPEndPoint, TimeSpan)"/>), call
+/// <see cref="HandleDeadline"/> when <see cref="NextDeadline"/> has passed, then drain
+/// <see cref="TryPollTransmit"/> and <see cref="TryPollEvent"/>. <c>now</c> is a monotonic time; randomness
+/// comes from <see cref="MdnsResponderOptions.Random"/>. Not thread-safe: drive it from one loop.
 /// </para>
 /// </summary>
-public sealed class MdnsResponder
+public sealed class MdnsResponder : IProtocolCore<MdnsResponderEvent>
 {
     private const int MaxTruncatedSources = 32;
     private const int MaxKnownAnswers = 1024;
 
     private readonly MdnsResponderOptions _o;
-    private readonly Random _random;
+    private readonly RandomNumberGenerator _random;
     private readonly List<Entry> _entries = [];
-    private readonly Queue<MdnsTransmit> _transmits = new();
+    private readonly MdnsTransmitQueue _transmits;
     private readonly Queue<MdnsResponderEvent> _events = new();
     private readonly List<(Owned Owned, TimeSpan Due)> _pending = [];
     private readonly Dictionary<IPEndPoint, TruncatedQuery> _truncated = [];
     private TimeSpan _pendingAt = TimeSpan.MaxValue;
     private int _nextId = 1;
 
-    /// <summary>Creates a responder; <paramref name="random"/> drives all jitter (seed it in tests).</summary>
-    public MdnsResponder(MdnsResponderOptions? options = null, Random? random = null)
+    /// <summary>
+    /// Creates a responder for the interface with index <paramref name="interfaceIndex"/> (0 = unspecified;
+    /// transmits carry it so the driver sends out of that interface). Jitter comes from
+    /// <see cref="MdnsResponderOptions.Random"/> (seed it in tests).
+    /// </summary>
+    public MdnsResponder(MdnsResponderOptions? options = null, int interfaceIndex = 0)
     {
         _o = options ?? new MdnsResponderOptions();
-        _random = random ?? new Random();
+        _random = _o.Random ?? RandomNumberGenerator.Create();
+        _transmits = new MdnsTransmitQueue(_o.MulticastDestinations, interfaceIndex);
     }
 
     /// <summary>Options in use.</summary>
@@ -119,7 +128,7 @@ public sealed class MdnsResponder
         foreach (var e in _entries.ToList().OrderBy(e => e is HostEntry ? 1 : 0)) Remove(e.Id, now);
     }
 
-    /// <summary>Next time <see cref="HandleTimeout"/> must be called, or null when idle.</summary>
+    /// <summary>Next time <see cref="HandleDeadline"/> must be called, or null when idle.</summary>
     public TimeSpan? NextDeadline
     {
         get
@@ -131,14 +140,23 @@ public sealed class MdnsResponder
         }
     }
 
-    /// <summary>Takes the next datagram to send.</summary>
-    public bool TryDequeueTransmit(out MdnsTransmit transmit) => _transmits.TryDequeue(out transmit);
+    /// <summary>Datagrams waiting in <see cref="TryPollTransmit"/> (a multicast message counts once).</summary>
+    public int PendingTransmits => _transmits.Count;
+
+    /// <summary>Writes the next datagram to send (a multicast message once per configured group).</summary>
+    public bool TryPollTransmit(Span<byte> destination, TimeSpan now, out Transmit transmit) => _transmits.TryPoll(destination, out transmit);
 
     /// <summary>Takes the next event.</summary>
-    public bool TryDequeueEvent(out MdnsResponderEvent? ev) => _events.TryDequeue(out ev);
+    public bool TryPollEvent([MaybeNullWhen(false)] out MdnsResponderEvent ev) => _events.TryDequeue(out ev);
+
+    /// <summary>Parses and handles one datagram from <see cref="DatagramPath.Remote"/>; malformed ones are counted and ignored.</summary>
+    public void Receive(Span<byte> datagram, DatagramPath path, TimeSpan now)
+    {
+        if (path.Remote is { } source) Receive((ReadOnlySpan<byte>)datagram, source, now);
+    }
 
     /// <summary>Runs timers due at <paramref name="now"/>: probes, announcements, delayed answers.</summary>
-    public void HandleTimeout(TimeSpan now)
+    public void HandleDeadline(TimeSpan now)
     {
         foreach (var e in _entries.ToList())
         {
@@ -450,10 +468,10 @@ public sealed class MdnsResponder
 
     private void Send(List<byte[]> packets, IPEndPoint? unicast)
     {
-        foreach (var p in packets) _transmits.Enqueue(new MdnsTransmit(p, unicast));
+        foreach (var p in packets) _transmits.Enqueue(p, unicast);
     }
 
-    private TimeSpan Jitter(int minMs, int maxMs) => TimeSpan.FromMilliseconds(minMs + _random.NextDouble() * (maxMs - minMs));
+    private TimeSpan Jitter(int minMs, int maxMs) => TimeSpan.FromMilliseconds(minMs + MdnsRandom.NextDouble(_random) * (maxMs - minMs));
 
     private Entry? Find(int id) => _entries.Find(e => e.Id == id);
 

@@ -6,6 +6,18 @@ namespace OspBridge.Net.Mdns;
 /// <summary>Timing and TTL settings of a <see cref="MdnsResponder"/> (defaults per RFC 6762).</summary>
 public sealed record MdnsResponderOptions
 {
+    /// <summary>
+    /// Randomness for jitter (probe delay, answer aggregation, query and refresh timing). Null = a
+    /// cryptographic generator; tests pass a seeded one.
+    /// </summary>
+    public System.Security.Cryptography.RandomNumberGenerator? Random { get; init; }
+
+    /// <summary>
+    /// Where multicast goes: one transmit per destination (224.0.0.251:5353 and/or [ff02::fb]:5353 — the
+    /// families the driver has sockets for). Default: IPv4 only.
+    /// </summary>
+    public IReadOnlyList<System.Net.IPEndPoint> MulticastDestinations { get; init; } = [MdnsConstants.IPv4EndPoint];
+
     /// <summary>TTL of records about a host (A, AAAA, SRV, NSEC): 120 s (RFC 6762 §10).</summary>
     public TimeSpan HostRecordTtl { get; init; } = TimeSpan.FromSeconds(120);
 

@@ -1,7 +1,12 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Net;
 using System.Net.Sockets;
-using System.Threading.Channels;
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using OspBridge.Net.Core;
 using OspBridge.Net.Dns;
+using OspBridge.Net.IO;
 using OspBridge.Net.Udp;
 
 namespace OspBridge.Net.Mdns;
@@ -21,59 +26,66 @@ public sealed record MdnsServiceOptions
     /// <summary>Use IPv6 (ff02::fb).</summary>
     public bool UseIPv6 { get; init; } = true;
 
-    /// <summary>Responder settings (TTLs, probing).</summary>
+    /// <summary>Responder settings (TTLs, probing). Its <c>Random</c> and <c>MulticastDestinations</c> are set per link by the service.</summary>
     public MdnsResponderOptions Responder { get; init; } = new();
 
-    /// <summary>Querier settings (cache bounds, back-off).</summary>
+    /// <summary>Querier settings (cache bounds, back-off). Its <c>Random</c> and <c>MulticastDestinations</c> are set per link by the service.</summary>
     public MdnsQuerierOptions Querier { get; init; } = new();
 
-    /// <summary>Seed for jitter (null = random).</summary>
-    public int? RandomSeed { get; init; }
+    /// <summary>Randomness for every core's jitter; null = a cryptographic generator. Tests pass a seeded one.</summary>
+    public RandomNumberGenerator? Random { get; init; }
 
-    /// <summary>Diagnostic log sink (one line per call); null = silent.</summary>
+    /// <summary>Opens the UDP sockets; null = <see cref="UdpSocketFactory.Default"/>.</summary>
+    public IDatagramSocketFactory? SocketFactory { get; init; }
+
+    /// <summary>Where the service logs (interfaces in use, renames, dropped input).</summary>
+    public ILogger? Logger { get; init; }
+
+    /// <summary>
+    /// Legacy line hook (one line per message), used only when <see cref="Logger"/> is null; kept while
+    /// callers on other branches move to <see cref="Logger"/>.
+    /// </summary>
     public Action<string>? Log { get; init; }
 }
 
 /// <summary>
 /// The mDNS / DNS-SD driver: binds UDP 5353 (IPv4 224.0.0.251 and IPv6 ff02::fb, shared with other
-/// responders such as avahi), runs one <see cref="MdnsResponder"/> and one <see cref="MdnsQuerier"/> per
-/// chosen interface on a single serialized loop, and merges what the queriers see across interfaces.
+/// responders such as avahi) through the one socket abstraction (<see cref="IDatagramSocket"/>), runs one
+/// <see cref="MdnsLinkCore"/> (responder + querier) per chosen interface as one composite core on one
+/// <see cref="CoreLoop{TEvent}"/>, and merges what the queriers see across interfaces.
 /// <para>
 /// Sockets are created synchronously inside <see cref="Start"/>, so calling it on a thread that joined a
-/// network namespace makes the whole service live in that namespace. Time comes from the
-/// <see cref="TimeProvider"/> (monotonic timestamps); cores only see <c>now</c>.
-/// Events are raised on the loop: handlers must be quick and must not block.
+/// network namespace makes the whole service live in that namespace (or pass a
+/// <see cref="MdnsServiceOptions.SocketFactory"/>). Time comes from the <see cref="TimeProvider"/>; cores
+/// only see <c>now</c>. Events are raised on the loop: handlers must be quick and must not block.
 /// </para>
 /// </summary>
 public sealed class MdnsService : IAsyncDisposable
 {
+    private const int MaxQueuedDatagrams = 1024;
     private readonly MdnsServiceOptions _options;
     private readonly TimeProvider _time;
-    private readonly long _t0;
+    private readonly ILogger _logger;
     private readonly List<Link> _links = [];
-    private readonly List<MulticastUdpSocket> _sockets = [];
-    private readonly Channel<Action<TimeSpan>> _work = Channel.CreateUnbounded<Action<TimeSpan>>(new() { SingleReader = true });
+    private readonly List<IDatagramSocket> _sockets = [];
     private readonly CancellationTokenSource _stop = new();
     private readonly Dictionary<DnsName, Dictionary<int, MdnsServiceInstance>> _merged = [];
     private readonly Dictionary<DnsName, List<TaskCompletionSource<IReadOnlyList<IPAddress>>>> _hostWaiters = [];
     private readonly Dictionary<int, Publication> _publications = [];
     private readonly List<Task> _tasks = [];
-    private const int MaxQueuedDatagrams = 1024;
-    private Task _loop = Task.CompletedTask;
-    private int _queuedDatagrams;
-    private long _droppedDatagrams;
+    private CoreLoop<MdnsLinkEvent>? _loop;
     private int _nextPublication = 1;
-    private bool _disposed;
+    private int _disposed;
 
     private MdnsService(MdnsServiceOptions options, TimeProvider time)
     {
         _options = options;
         _time = time;
-        _t0 = time.GetTimestamp();
+        _logger = options.Logger ?? (options.Log is { } log ? new LineLogger(log) : NullLogger.Instance);
     }
 
     /// <summary>Datagrams dropped because the loop was behind by more than 1024 datagrams.</summary>
-    public long DroppedDatagrams => Interlocked.Read(ref _droppedDatagrams);
+    public long DroppedDatagrams => _loop?.DroppedDatagrams ?? 0;
 
     /// <summary>The interfaces in use.</summary>
     public IReadOnlyList<NetInterface> Interfaces => _links.Select(l => l.Interface).ToList();
@@ -98,7 +110,6 @@ public sealed class MdnsService : IAsyncDisposable
             foreach (var s in svc._sockets) s.Dispose();
             throw;
         }
-        svc._loop = Task.Run(svc.RunAsync);
         return svc;
     }
 
@@ -126,35 +137,80 @@ public sealed class MdnsService : IAsyncDisposable
             chosen = all.Where(i => i.IsUp && i.SupportsMulticast && !i.IsLoopback).ToList();
             if (chosen.Count == 0) throw new NetException(NetError.AddressUnavailable, "no multicast-capable interface is up");
         }
-        var rnd = _options.RandomSeed is int seed ? new Random(seed) : new Random();
-        foreach (var i in chosen)
-            _links.Add(new Link(i, new MdnsResponder(_options.Responder, new Random(rnd.Next())), new MdnsQuerier(i.Index, _options.Querier, new Random(rnd.Next()))));
-        var indexes = chosen.Select(i => i.Index).ToList();
-        if (_options.UseIPv4 && chosen.Any(i => i.Addresses.Any(a => a.AddressFamily == AddressFamily.InterNetwork)))
-            _sockets.Add(new MulticastUdpSocket(AddressFamily.InterNetwork, MdnsConstants.IPv4Group, MdnsConstants.Port,
-                chosen.Where(i => i.Addresses.Any(a => a.AddressFamily == AddressFamily.InterNetwork)).Select(i => i.Index)));
-        if (_options.UseIPv6 && Socket.OSSupportsIPv6 && chosen.Any(i => i.Addresses.Any(a => a.AddressFamily == AddressFamily.InterNetworkV6)))
-            _sockets.Add(new MulticastUdpSocket(AddressFamily.InterNetworkV6, MdnsConstants.IPv6Group, MdnsConstants.Port,
-                chosen.Where(i => i.Addresses.Any(a => a.AddressFamily == AddressFamily.InterNetworkV6)).Select(i => i.Index)));
+        var factory = _options.SocketFactory ?? UdpSocketFactory.Default;
+        static bool Has(NetInterface i, AddressFamily f) => i.Addresses.Any(a => a.AddressFamily == f);
+        bool v4 = _options.UseIPv4 && chosen.Any(i => Has(i, AddressFamily.InterNetwork));
+        bool v6 = _options.UseIPv6 && Socket.OSSupportsIPv6 && chosen.Any(i => Has(i, AddressFamily.InterNetworkV6));
+        if (v4) _sockets.Add(factory.Open(MulticastOptions(IPAddress.Any, MdnsConstants.IPv4Group, chosen.Where(i => Has(i, AddressFamily.InterNetwork)))));
+        if (v6) _sockets.Add(factory.Open(MulticastOptions(IPAddress.IPv6Any, MdnsConstants.IPv6Group, chosen.Where(i => Has(i, AddressFamily.InterNetworkV6)))));
         if (_sockets.Count == 0) throw new NetException(NetError.AddressUnavailable, "no usable address family on the chosen interfaces");
-        foreach (var s in _sockets) _tasks.Add(Task.Run(() => ReceiveLoopAsync(s)));
-        Log($"mdns: running on {string.Join(", ", chosen.Select(i => $"{i.Name}#{i.Index}"))} ({string.Join("+", _sockets.Select(s => s.Family == AddressFamily.InterNetwork ? "IPv4" : "IPv6"))})");
+
+        var rng = _options.Random ?? RandomNumberGenerator.Create();
+        foreach (var i in chosen)
+        {
+            // Multicast leaves once per family the interface has a socket for, out of this interface.
+            List<IPEndPoint> groups = [];
+            if (v4 && Has(i, AddressFamily.InterNetwork)) groups.Add(MdnsConstants.IPv4EndPoint);
+            if (v6 && Has(i, AddressFamily.InterNetworkV6)) groups.Add(MdnsConstants.IPv6EndPoint);
+            var core = new MdnsLinkCore(i.Index,
+                _options.Responder with { Random = _options.Responder.Random ?? rng, MulticastDestinations = groups },
+                _options.Querier with { Random = _options.Querier.Random ?? rng, MulticastDestinations = groups });
+            _links.Add(new Link(i, core));
+        }
+        _loop = new CoreLoop<MdnsLinkEvent>(new Composite(_links), new Sender(_sockets), OnEvent, new CoreLoopOptions
+        {
+            TimeProvider = _time,
+            Logger = _logger,
+            Name = "mdns",
+            InboxCapacity = MaxQueuedDatagrams,
+            MaxDatagramSize = DnsMessage.MaxMessageSize,
+            SendBatchSize = 8,
+        });
+        _loop.Start();
+        foreach (var s in _sockets)
+            _tasks.Add(DatagramReceiver.RunAsync(s, Dispatch, _logger, batchSize: 8, slotSize: DnsMessage.MaxMessageSize, cancellationToken: _stop.Token));
+        if (_logger.IsEnabled(LogLevel.Information))
+            _logger.LogInformation("mdns: running on {Interfaces} ({Families})",
+            string.Join(", ", chosen.Select(i => $"{i.Name}#{i.Index}")),
+            string.Join("+", _sockets.Select(s => s.LocalEndPoint.AddressFamily == AddressFamily.InterNetwork ? "IPv4" : "IPv6")));
     }
 
-    private TimeSpan Now => _time.GetElapsedTime(_t0);
+    private static UdpSocketOptions MulticastOptions(IPAddress any, IPAddress group, IEnumerable<NetInterface> interfaces) => new()
+    {
+        LocalEndPoint = new IPEndPoint(any, MdnsConstants.Port),
+        ReuseAddress = true,
+        ReceivePacketInfo = true,
+        MulticastGroup = group,
+        MulticastInterfaces = interfaces.Select(i => i.Index).ToList(),
+        MulticastLoopback = true,
+        HopLimit = 255,
+    };
+
+    /// <summary>Receive side: datagrams from interfaces we do not serve are dropped before they reach the loop.</summary>
+    private void Dispatch(Span<byte> datagram, DatagramPath path)
+    {
+        foreach (var l in _links)
+        {
+            if (l.Interface.Index == path.InterfaceIndex)
+            {
+                _loop!.TryPostDatagram(datagram, path);
+                return;
+            }
+        }
+    }
 
     /// <summary>
     /// Publishes <paramref name="hostName"/> (A/AAAA) on every interface with that interface's addresses.
     /// Returns a publication id (see <see cref="UnpublishAsync"/>).
     /// </summary>
-    public Task<int> PublishHostAsync(DnsName hostName) => InvokeAsync(now =>
+    public Task<int> PublishHostAsync(DnsName hostName, CancellationToken cancellationToken = default) => InvokeAsync(now =>
     {
         var p = new Publication(_nextPublication++);
         foreach (var l in _links)
-            p.Ids[l] = l.Responder.AddHost(hostName, l.Interface.Addresses.Where(Usable), now);
+            p.Ids[l] = l.Core.Responder.AddHost(hostName, l.Interface.Addresses.Where(Usable), now);
         _publications[p.Id] = p;
         return p.Id;
-    });
+    }, cancellationToken);
 
     /// <summary>
     /// Publishes <paramref name="hostName"/> with exactly one address (A or AAAA), only on the interface(s) that carry
@@ -162,7 +218,7 @@ public sealed class MdnsService : IAsyncDisposable
     /// candidate needs. Throws <see cref="NetException"/> (<see cref="NetError.AddressUnavailable"/>) when none of the
     /// service's interfaces has that address. Returns a publication id (see <see cref="UnpublishAsync"/>).
     /// </summary>
-    public Task<int> PublishHostAsync(DnsName hostName, IPAddress address)
+    public Task<int> PublishHostAsync(DnsName hostName, IPAddress address, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(address);
         return InvokeAsync(now =>
@@ -170,10 +226,10 @@ public sealed class MdnsService : IAsyncDisposable
             var links = _links.Where(l => l.Interface.Addresses.Any(a => SameAddress(a, address))).ToList();
             if (links.Count == 0) throw new NetException(NetError.AddressUnavailable, $"no mDNS interface carries {address}");
             var p = new Publication(_nextPublication++);
-            foreach (var l in links) p.Ids[l] = l.Responder.AddHost(hostName, [address], now);
+            foreach (var l in links) p.Ids[l] = l.Core.Responder.AddHost(hostName, [address], now);
             _publications[p.Id] = p;
             return p.Id;
-        });
+        }, cancellationToken);
     }
 
     private static bool SameAddress(IPAddress a, IPAddress b)
@@ -184,49 +240,50 @@ public sealed class MdnsService : IAsyncDisposable
     }
 
     /// <summary>Publishes a DNS-SD service on every interface; returns a publication id.</summary>
-    public Task<int> PublishServiceAsync(MdnsServiceRegistration registration) => InvokeAsync(now =>
+    public Task<int> PublishServiceAsync(MdnsServiceRegistration registration, CancellationToken cancellationToken = default) => InvokeAsync(now =>
     {
         var p = new Publication(_nextPublication++);
-        foreach (var l in _links) p.Ids[l] = l.Responder.AddService(registration, now);
+        foreach (var l in _links) p.Ids[l] = l.Core.Responder.AddService(registration, now);
         _publications[p.Id] = p;
         return p.Id;
-    });
+    }, cancellationToken);
 
     /// <summary>Replaces the TXT record and/or SRV target of a published service (re-announced).</summary>
-    public Task UpdateServiceAsync(int publication, TxtProperties? txt, DnsName? hostName = null) => InvokeAsync(now =>
+    public Task UpdateServiceAsync(int publication, TxtProperties? txt, DnsName? hostName = null, CancellationToken cancellationToken = default) => InvokeAsync(now =>
     {
-        foreach (var (l, id) in Get(publication).Ids) l.Responder.UpdateService(id, txt, hostName, now);
+        foreach (var (l, id) in Get(publication).Ids) l.Core.Responder.UpdateService(id, txt, hostName, now);
         return 0;
-    });
+    }, cancellationToken);
 
     /// <summary>The current name of a publication (on the first interface) — differs from the requested one after a rename.</summary>
-    public Task<DnsName> GetPublishedNameAsync(int publication) => InvokeAsync(_ =>
+    public Task<DnsName> GetPublishedNameAsync(int publication, CancellationToken cancellationToken = default) => InvokeAsync(_ =>
     {
         var (l, id) = Get(publication).Ids.First();
-        return l.Responder.GetName(id);
-    });
+        return l.Core.Responder.GetName(id);
+    }, cancellationToken);
 
     /// <summary>True once probing finished on every interface.</summary>
-    public Task<bool> IsEstablishedAsync(int publication) => InvokeAsync(_ => Get(publication).Ids.All(kv => kv.Key.Responder.IsEstablished(kv.Value)));
+    public Task<bool> IsEstablishedAsync(int publication, CancellationToken cancellationToken = default) =>
+        InvokeAsync(_ => Get(publication).Ids.All(kv => kv.Key.Core.Responder.IsEstablished(kv.Value)), cancellationToken);
 
-    /// <summary>Withdraws a publication with goodbyes.</summary>
-    public Task UnpublishAsync(int publication) => InvokeAsync(now =>
+    /// <summary>Withdraws a publication with goodbyes (sent when the task completes).</summary>
+    public Task UnpublishAsync(int publication, CancellationToken cancellationToken = default) => InvokeAsync(now =>
     {
         if (_publications.Remove(publication, out var p))
-            foreach (var (l, id) in p.Ids) l.Responder.Remove(id, now);
+            foreach (var (l, id) in p.Ids) l.Core.Responder.Remove(id, now);
         return 0;
-    });
+    }, cancellationToken);
 
     /// <summary>Starts browsing a service type; results arrive through <see cref="ServiceChanged"/>.</summary>
-    public Task BrowseAsync(DnsName serviceType) => InvokeAsync(now =>
+    public Task BrowseAsync(DnsName serviceType, CancellationToken cancellationToken = default) => InvokeAsync(now =>
     {
-        foreach (var l in _links) l.Querier.Browse(serviceType, now);
+        foreach (var l in _links) l.Core.Querier.Browse(serviceType, now);
         return 0;
-    });
+    }, cancellationToken);
 
     /// <summary>A snapshot of the resolved instances (merged over interfaces).</summary>
-    public Task<IReadOnlyList<MdnsServiceInstance>> GetServicesAsync() => InvokeAsync<IReadOnlyList<MdnsServiceInstance>>(_ =>
-        _merged.Values.Select(Merge).ToList());
+    public Task<IReadOnlyList<MdnsServiceInstance>> GetServicesAsync(CancellationToken cancellationToken = default) => InvokeAsync<IReadOnlyList<MdnsServiceInstance>>(_ =>
+        _merged.Values.Select(Merge).ToList(), cancellationToken);
 
     /// <summary>
     /// Resolves a <c>.local</c> host name (A/AAAA) with mDNS queries on every interface. Once the first
@@ -240,9 +297,9 @@ public sealed class MdnsService : IAsyncDisposable
         await Task.Delay(ResolveSettleTime, _time, ct).ConfigureAwait(false);
         return await InvokeAsync<IReadOnlyList<IPAddress>>(now =>
         {
-            var all = _links.SelectMany(l => l.Querier.GetAddresses(hostName, now)).Distinct().ToList();
+            var all = _links.SelectMany(l => l.Core.Querier.GetAddresses(hostName, now)).Distinct().ToList();
             return all.Count > 0 ? all : first;
-        }).ConfigureAwait(false);
+        }, ct).ConfigureAwait(false);
     }
 
     /// <summary>How long <see cref="ResolveHostAsync"/> keeps listening after the first address (150 ms).</summary>
@@ -255,14 +312,14 @@ public sealed class MdnsService : IAsyncDisposable
         {
             foreach (var l in _links)
             {
-                var known = l.Querier.GetAddresses(hostName, now);
+                var known = l.Core.Querier.GetAddresses(hostName, now);
                 if (known.Count > 0) tcs.TrySetResult(known);
             }
             if (!_hostWaiters.TryGetValue(hostName, out var list)) _hostWaiters[hostName] = list = [];
             list.Add(tcs);
-            foreach (var l in _links) l.Querier.ResolveHost(hostName, now);
+            foreach (var l in _links) l.Core.Querier.ResolveHost(hostName, now);
             return 0;
-        }).ConfigureAwait(false);
+        }, ct).ConfigureAwait(false);
         try
         {
             return await tcs.Task.WaitAsync(timeout, _time, ct).ConfigureAwait(false);
@@ -273,7 +330,7 @@ public sealed class MdnsService : IAsyncDisposable
         }
         finally
         {
-            Post(_ =>
+            _loop!.Post(_ =>
             {
                 if (_hostWaiters.TryGetValue(hostName, out var list))
                 {
@@ -281,7 +338,7 @@ public sealed class MdnsService : IAsyncDisposable
                     if (list.Count == 0)
                     {
                         _hostWaiters.Remove(hostName);
-                        foreach (var l in _links) l.Querier.StopResolveHost(hostName);
+                        foreach (var l in _links) l.Core.Querier.StopResolveHost(hostName);
                     }
                 }
             });
@@ -292,134 +349,53 @@ public sealed class MdnsService : IAsyncDisposable
 
     private Publication Get(int id) => _publications.TryGetValue(id, out var p) ? p : throw new NetException(NetError.InvalidState, $"no publication {id}");
 
-    private Task<T> InvokeAsync<T>(Func<TimeSpan, T> f)
+    private async Task<T> InvokeAsync<T>(Func<TimeSpan, T> f, CancellationToken cancellationToken)
     {
-        var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_work.Writer.TryWrite(now =>
-            {
-                try { tcs.TrySetResult(f(now)); }
-                catch (Exception ex) { tcs.TrySetException(ex); }
-            }))
-            tcs.TrySetException(new NetException(NetError.Closed, "mDNS service stopped"));
-        return tcs.Task;
-    }
-
-    private void Post(Action<TimeSpan> a) => _work.Writer.TryWrite(a);
-
-    private async Task ReceiveLoopAsync(MulticastUdpSocket s)
-    {
-        var buffer = new byte[DnsMessage.MaxMessageSize];
-        var ct = _stop.Token;
-        while (!ct.IsCancellationRequested)
+        try
         {
-            (int Length, IPEndPoint From, int InterfaceIndex) r;
-            try
-            {
-                r = await s.ReceiveAsync(buffer, ct).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException)
-            {
-                return;
-            }
-            catch (ObjectDisposedException)
-            {
-                return;
-            }
-            catch (SocketException ex)
-            {
-                Log($"mdns: receive error {ex.SocketErrorCode}");
-                continue;
-            }
-            var link = _links.Find(l => l.Interface.Index == r.InterfaceIndex);
-            if (link is null) continue; // arrived on an interface we do not serve
-            if (!DnsMessage.TryParse(buffer.AsSpan(0, r.Length), out var msg))
-            {
-                Log($"mdns: malformed datagram from {r.From} on {link.Interface.Name}");
-                continue;
-            }
-            var from = r.From;
-            // Bounded backlog: under a flood, datagrams beyond MaxQueuedDatagrams are dropped, not buffered.
-            if (Interlocked.Increment(ref _queuedDatagrams) > MaxQueuedDatagrams)
-            {
-                Interlocked.Decrement(ref _queuedDatagrams);
-                Interlocked.Increment(ref _droppedDatagrams);
-                continue;
-            }
-            Post(now =>
-            {
-                Interlocked.Decrement(ref _queuedDatagrams);
-                link.Responder.Receive(msg!, from, now);
-                link.Querier.Receive(msg!, from, now);
-            });
+            return await _loop!.InvokeAsync(f, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException ex)
+        {
+            throw new NetException(NetError.Closed, "mDNS service stopped", ex);
         }
     }
 
-    private async Task RunAsync()
+    /// <summary>Runs on the loop for every core event.</summary>
+    private void OnEvent(MdnsLinkEvent ev)
     {
-        var reader = _work.Reader;
-        while (true)
+        var l = _links.Find(x => x.Interface.Index == ev.InterfaceIndex);
+        if (l is null) return;
+        if (ev.Responder is { } e)
         {
-            var now = Now;
-            foreach (var l in _links)
+            if (e.Kind == MdnsResponderEventKind.Renamed)
             {
-                if (l.Responder.NextDeadline <= now) l.Responder.HandleTimeout(now);
-                if (l.Querier.NextDeadline <= now) l.Querier.HandleTimeout(now);
+                if (_logger.IsEnabled(LogLevel.Information))
+                    _logger.LogInformation("mdns: {Previous} renamed to {Name} on {Interface}", e.PreviousName, e.Name, l.Interface.Name);
+                foreach (var p in _publications.Values)
+                    if (p.Ids.TryGetValue(l, out int id) && id == e.RegistrationId) Raise(() => Renamed?.Invoke(p.Id, e.Name));
             }
-            Flush();
-            TimeSpan? next = null;
-            foreach (var l in _links)
-                foreach (var d in (ReadOnlySpan<TimeSpan?>)[l.Responder.NextDeadline, l.Querier.NextDeadline])
-                    if (d is { } v && (next is null || v < next)) next = v;
-            try
+            else
             {
-                if (!reader.TryPeek(out _))
-                {
-                    if (next is { } n)
-                    {
-                        var delay = n - Now;
-                        if (delay > TimeSpan.Zero)
-                        {
-                            using var cts = new CancellationTokenSource(delay, _time);
-                            try { await reader.WaitToReadAsync(cts.Token).ConfigureAwait(false); }
-                            catch (OperationCanceledException) { }
-                        }
-                    }
-                    else if (!await reader.WaitToReadAsync().ConfigureAwait(false))
-                    {
-                        return;
-                    }
-                }
+                if (_logger.IsEnabled(LogLevel.Debug))
+                    _logger.LogDebug("mdns: {Kind} {Name} on {Interface}", e.Kind, e.Name, l.Interface.Name);
             }
-            catch (ChannelClosedException)
-            {
-                return;
-            }
-            int budget = 256;
-            while (budget-- > 0 && reader.TryRead(out var work)) work(Now);
-            if (reader.Completion.IsCompleted) { Flush(); return; }
+        }
+        else if (ev.Querier is { } q)
+        {
+            OnQuerierEvent(l, q);
         }
     }
 
-    private void Flush()
+    private void Raise(Action raise)
     {
-        foreach (var l in _links)
+        try
         {
-            while (l.Responder.TryDequeueTransmit(out var t)) Transmit(l, t);
-            while (l.Querier.TryDequeueTransmit(out var t)) Transmit(l, t);
-            while (l.Responder.TryDequeueEvent(out var e))
-            {
-                if (e!.Kind == MdnsResponderEventKind.Renamed)
-                {
-                    Log($"mdns: {e.PreviousName} renamed to {e.Name} on {l.Interface.Name}");
-                    foreach (var p in _publications.Values)
-                        if (p.Ids.TryGetValue(l, out int id) && id == e.RegistrationId) Renamed?.Invoke(p.Id, e.Name);
-                }
-                else
-                {
-                    Log($"mdns: {e.Kind} {e.Name} on {l.Interface.Name}");
-                }
-            }
-            while (l.Querier.TryDequeueEvent(out var e)) OnQuerierEvent(l, e!);
+            raise();
+        }
+        catch (Exception ex)
+        {
+            _logger.LogWarning(ex, "mdns: an event handler threw");
         }
     }
 
@@ -453,14 +429,7 @@ public sealed class MdnsService : IAsyncDisposable
             _ => null,
         };
         if (outEv is null) return;
-        try
-        {
-            ServiceChanged?.Invoke(outEv);
-        }
-        catch (Exception ex)
-        {
-            Log($"mdns: ServiceChanged handler threw {ex.GetType().Name}: {ex.Message}");
-        }
+        Raise(() => ServiceChanged?.Invoke(outEv));
     }
 
     private static MdnsServiceInstance Merge(Dictionary<int, MdnsServiceInstance> per)
@@ -470,59 +439,29 @@ public sealed class MdnsService : IAsyncDisposable
         return first with { Addresses = addrs };
     }
 
-    private void Transmit(Link l, MdnsTransmit t)
-    {
-        try
-        {
-            if (t.Unicast is { } to)
-            {
-                var sock = _sockets.Find(s => s.Family == to.AddressFamily);
-                sock?.SendUnicast(t.Payload, to);
-                return;
-            }
-            foreach (var s in _sockets)
-            {
-                var fam = s.Family;
-                if (!l.Interface.Addresses.Any(a => a.AddressFamily == fam)) continue;
-                s.SendMulticast(t.Payload, l.Interface.Index);
-            }
-        }
-        catch (SocketException ex)
-        {
-            Log($"mdns: send on {l.Interface.Name} failed: {ex.SocketErrorCode}");
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-    }
-
-    private void Log(string line) => _options.Log?.Invoke(line);
-
     /// <summary>Sends goodbyes for everything published, then closes the sockets.</summary>
     public async ValueTask DisposeAsync()
     {
-        if (_disposed) return;
-        _disposed = true;
-        try
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
+        if (_loop is { } loop)
         {
-            await InvokeAsync(now =>
+            try
             {
-                foreach (var l in _links) l.Responder.Stop(now);
-                return 0;
-            }).WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is TimeoutException or NetException)
-        {
-            Log("mdns: dispose: stop timed out");
-        }
-        _work.Writer.TryComplete();
-        try
-        {
-            await _loop.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
-        }
-        catch (TimeoutException)
-        {
-            Log("mdns: dispose: loop did not end");
+                // Completes after the loop handed the goodbyes to the sockets.
+                await loop.InvokeAsync(now =>
+                {
+                    foreach (var l in _links) l.Core.Responder.Stop(now);
+                }).WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is TimeoutException or ObjectDisposedException)
+            {
+                _logger.LogWarning("mdns: dispose: stop did not complete ({Reason})", ex.GetType().Name);
+            }
+            catch (Exception ex)
+            {
+                _logger.LogWarning(ex, "mdns: dispose: the loop had failed");
+            }
+            await loop.DisposeAsync().ConfigureAwait(false);
         }
         await _stop.CancelAsync().ConfigureAwait(false);
         foreach (var s in _sockets) s.Dispose();
@@ -532,17 +471,119 @@ public sealed class MdnsService : IAsyncDisposable
         }
         catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
         {
-            Log("mdns: dispose: receive loops did not end");
+            _logger.LogWarning("mdns: dispose: receive loops did not end");
         }
         _stop.Dispose();
         foreach (var tcsList in _hostWaiters.Values) foreach (var w in tcsList) w.TrySetResult([]);
     }
 
-    private sealed record Link(NetInterface Interface, MdnsResponder Responder, MdnsQuerier Querier);
+    private sealed record Link(NetInterface Interface, MdnsLinkCore Core);
 
     private sealed class Publication(int id)
     {
         public int Id { get; } = id;
         public Dictionary<Link, int> Ids { get; } = [];
+    }
+
+    /// <summary>All links as one core on one loop: input by arrival interface, output and deadlines of every link.</summary>
+    private sealed class Composite(List<Link> links) : IProtocolCore<MdnsLinkEvent>
+    {
+        private int _nextTransmit;
+        private int _nextEvent;
+
+        public void Receive(Span<byte> datagram, DatagramPath path, TimeSpan now)
+        {
+            foreach (var l in links)
+            {
+                if (l.Interface.Index == path.InterfaceIndex)
+                {
+                    l.Core.Receive(datagram, path, now);
+                    return;
+                }
+            }
+        }
+
+        public bool TryPollTransmit(Span<byte> destination, TimeSpan now, out Transmit transmit)
+        {
+            for (int i = 0; i < links.Count; i++)
+            {
+                var l = links[(_nextTransmit + i) % links.Count];
+                if (l.Core.TryPollTransmit(destination, now, out transmit))
+                {
+                    _nextTransmit = (_nextTransmit + i + 1) % links.Count;
+                    return true;
+                }
+            }
+            transmit = default;
+            return false;
+        }
+
+        public TimeSpan? NextDeadline
+        {
+            get
+            {
+                TimeSpan? next = null;
+                foreach (var l in links)
+                    if (l.Core.NextDeadline is { } d && (next is null || d < next)) next = d;
+                return next;
+            }
+        }
+
+        public void HandleDeadline(TimeSpan now)
+        {
+            foreach (var l in links)
+                if (l.Core.NextDeadline <= now) l.Core.HandleDeadline(now);
+        }
+
+        public bool TryPollEvent([MaybeNullWhen(false)] out MdnsLinkEvent ev)
+        {
+            for (int i = 0; i < links.Count; i++)
+            {
+                var l = links[(_nextEvent + i) % links.Count];
+                if (l.Core.TryPollEvent(out ev))
+                {
+                    _nextEvent = (_nextEvent + i + 1) % links.Count;
+                    return true;
+                }
+            }
+            ev = null;
+            return false;
+        }
+    }
+
+    /// <summary>Sends each transmit on the socket of its destination's address family (out of its interface).</summary>
+    private sealed class Sender(List<IDatagramSocket> sockets) : IDatagramSender
+    {
+        public void Send(DatagramBatch batch)
+        {
+            for (int i = 0; i < batch.Count; i++)
+            {
+                var path = batch.PathAt(i);
+                if (path.Remote is not { } to) continue;
+                var family = to.AddressFamily;
+                foreach (var s in sockets)
+                {
+                    if (s.LocalEndPoint.AddressFamily == family)
+                    {
+                        s.Send(batch[i], path);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>Adapts the legacy <see cref="MdnsServiceOptions.Log"/> line hook to <see cref="ILogger"/>.</summary>
+    private sealed class LineLogger(Action<string> sink) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            try { sink(formatter(state, exception) + (exception is null ? "" : $" ({exception.GetType().Name}: {exception.Message})")); }
+            catch (Exception) { /* a log sink must not break the service */ }
+        }
     }
 }

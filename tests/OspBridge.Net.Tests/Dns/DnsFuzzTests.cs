@@ -16,9 +16,9 @@ public sealed class DnsFuzzTests
     {
         var rnd = new Random(20261121);
         var corpus = Enumerable.Range(0, 64).Select(_ => MdnsCorpus.RandomMessage(rnd).Encode()).ToList();
-        var responder = new MdnsResponder(random: new Random(1));
+        var responder = new MdnsResponder(new MdnsResponderOptions { Random = new OspBridge.Testing.Virtual.SeededRandomNumberGenerator(1) });
         responder.AddHost(DnsName.Parse("tv.local"), [System.Net.IPAddress.Parse("10.0.0.1")], TimeSpan.Zero);
-        var querier = new MdnsQuerier(1, random: new Random(2));
+        var querier = new MdnsQuerier(1, new MdnsQuerierOptions { Random = new OspBridge.Testing.Virtual.SeededRandomNumberGenerator(2) });
         querier.Browse(DnsName.Parse("_openscreen._udp.local"), TimeSpan.Zero);
         var src = new System.Net.IPEndPoint(System.Net.IPAddress.Parse("10.0.0.2"), 5353);
 
@@ -27,6 +27,7 @@ public sealed class DnsFuzzTests
         var sw = Stopwatch.StartNew();
         long alloc0 = GC.GetAllocatedBytesForCurrentThread();
         var buf = new byte[2048];
+        var buf2 = new byte[OspBridge.Net.Core.CoreLimits.MaxDatagramSize];
         for (int i = 0; i < Iterations; i++)
         {
             var seed = corpus[rnd.Next(corpus.Count)];
@@ -41,12 +42,12 @@ public sealed class DnsFuzzTests
                     var now = TimeSpan.FromMilliseconds(i);
                     responder.Receive(m, src, now);
                     querier.Receive(m, src, now);
-                    responder.HandleTimeout(now);
-                    querier.HandleTimeout(now);
-                    while (responder.TryDequeueTransmit(out _)) { }
-                    while (querier.TryDequeueTransmit(out _)) { }
-                    while (querier.TryDequeueEvent(out _)) { }
-                    while (responder.TryDequeueEvent(out _)) { }
+                    responder.HandleDeadline(now);
+                    querier.HandleDeadline(now);
+                    while (responder.TryPollTransmit(buf2, now, out _)) { }
+                    while (querier.TryPollTransmit(buf2, now, out _)) { }
+                    while (querier.TryPollEvent(out _)) { }
+                    while (responder.TryPollEvent(out _)) { }
                 }
             }
             catch (NetException)

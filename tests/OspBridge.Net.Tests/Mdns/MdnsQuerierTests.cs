@@ -68,8 +68,7 @@ public sealed class MdnsQuerierTests
     public void DiscoveryWithLoss_StillResolves()
     {
         var sim = new MdnsSim(2, seed: 3);
-        var rnd = new Random(5);
-        sim.Drop = (_, _, _) => rnd.NextDouble() < 0.3;
+        sim.LossRate = 0.3;
         sim.AddService(sim.Nodes[0], "TV", 1000, "tv.local");
         sim.Nodes[1].Querier.Browse(MdnsSim.Type, sim.Now);
         sim.RunFor(TimeSpan.FromSeconds(20));
@@ -129,7 +128,7 @@ public sealed class MdnsQuerierTests
         q.Receive(Resp("10.0.0.1"), src, TimeSpan.Zero);
         q.Receive(Resp("10.0.0.2"), src, TimeSpan.FromSeconds(5));
         Assert.Equal(2, q.GetAddresses(name, TimeSpan.FromSeconds(5.5)).Count);
-        q.HandleTimeout(TimeSpan.FromSeconds(6.01));
+        q.HandleDeadline(TimeSpan.FromSeconds(6.01));
         Assert.Equal([IPAddress.Parse("10.0.0.2")], q.GetAddresses(name, TimeSpan.FromSeconds(6.01)));
     }
 

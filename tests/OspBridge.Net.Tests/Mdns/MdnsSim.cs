@@ -1,127 +1,105 @@
 using System.Net;
+using OspBridge.Net.Core;
 using OspBridge.Net.Dns;
 using OspBridge.Net.Mdns;
+using OspBridge.Testing.Virtual;
 
 namespace OspBridge.Net.Tests.Mdns;
 
-/// <summary>One simulated machine: a responder and a querier on one interface.</summary>
+/// <summary>One simulated machine: one <see cref="MdnsLinkCore"/> (responder + querier) on one interface, a node of the <see cref="VirtualNetwork"/>.</summary>
 internal sealed class SimNode
 {
-    public SimNode(int index, MdnsResponderOptions? ro, MdnsQuerierOptions? qo, int seed)
+    public SimNode(int index, MdnsLinkCore core)
     {
         Index = index;
         Address = IPAddress.Parse($"10.0.0.{index + 1}");
-        Responder = new MdnsResponder(ro, new Random(seed));
-        Querier = new MdnsQuerier(1, qo, new Random(seed + 1000));
+        Core = core;
     }
 
     public int Index { get; }
     public IPAddress Address { get; }
     public IPEndPoint EndPoint => new(Address, 5353);
-    public MdnsResponder Responder { get; }
-    public MdnsQuerier Querier { get; }
-    public bool Alive { get; set; } = true;
+    public MdnsLinkCore Core { get; }
+    public MdnsResponder Responder => Core.Responder;
+    public MdnsQuerier Querier => Core.Querier;
+    public VirtualNode Node { get; set; } = null!;
+
+    /// <summary>False = the machine is gone (SIGKILL: no goodbyes, no answers).</summary>
+    public bool Alive
+    {
+        get => !Node.IsDown;
+        set => Node.IsDown = !value;
+    }
     public List<(TimeSpan At, MdnsResponderEvent Ev)> ResponderEvents { get; } = [];
     public List<(TimeSpan At, MdnsQuerierEvent Ev)> QuerierEvents { get; } = [];
-    public List<(TimeSpan At, DnsMessage Msg, IPEndPoint? To)> Sent { get; } = [];
 
-    public TimeSpan? NextDeadline
-    {
-        get
-        {
-            var a = Responder.NextDeadline;
-            var b = Querier.NextDeadline;
-            if (a is null) return b;
-            if (b is null) return a;
-            return a < b ? a : b;
-        }
-    }
+    /// <summary>Every datagram the node transmitted: when, the message, and the unicast destination (null = multicast).</summary>
+    public List<(TimeSpan At, DnsMessage Msg, IPEndPoint? To)> Sent { get; } = [];
 }
 
 /// <summary>
-/// A virtual multicast link in virtual time: every multicast datagram reaches every live node (also the
-/// sender, like IP_MULTICAST_LOOP) after 1 ms; unicast reaches the addressed node. Runs are bounded.
+/// mDNS nodes on the one test pump (<see cref="VirtualNetwork"/>): a thin layer that builds one
+/// <see cref="MdnsLinkCore"/> per node (seeded <see cref="SeededRandomNumberGenerator"/>), turns on
+/// multicast loopback (as IP_MULTICAST_LOOP does on a real socket) with 1 ms links, and records what each
+/// node sent and reported.
 /// </summary>
 internal sealed class MdnsSim
 {
-    private readonly PriorityQueue<(IPEndPoint From, IPEndPoint? To, byte[] Data), (TimeSpan, long)> _inFlight = new();
-    private long _seq;
+    private readonly VirtualNetwork _net = new() { MulticastLoopback = true, DefaultLink = new() { Delay = TimeSpan.FromMilliseconds(1) } };
 
     public MdnsSim(int nodes, MdnsResponderOptions? ro = null, MdnsQuerierOptions? qo = null, int seed = 1)
     {
-        for (int i = 0; i < nodes; i++) Nodes.Add(new SimNode(i, ro, qo, seed * 100 + i));
+        for (int i = 0; i < nodes; i++)
+        {
+            ulong s = (ulong)(seed * 100 + i);
+            var core = new MdnsLinkCore(1,
+                (ro ?? new MdnsResponderOptions()) with { Random = new SeededRandomNumberGenerator(s) },
+                (qo ?? new MdnsQuerierOptions()) with { Random = new SeededRandomNumberGenerator(s + 1000) });
+            var n = new SimNode(i, core);
+            n.Node = _net.Add<MdnsLinkEvent>($"n{i}", core, e =>
+            {
+                if (e.Responder is { } r) n.ResponderEvents.Add((_net.Now, r));
+                if (e.Querier is { } q) n.QuerierEvents.Add((_net.Now, q));
+            }, n.EndPoint);
+            Nodes.Add(n);
+        }
+        _net.OnTransmit = (from, data, path) =>
+        {
+            var node = Nodes.First(n => n.Node == from);
+            bool multicast = path.Remote is { } r && (r.Address.Equals(MdnsConstants.IPv4Group) || r.Address.Equals(MdnsConstants.IPv6Group));
+            var msg = DnsMessage.Parse(data);
+            node.Sent.Add((Now, msg, multicast ? null : path.Remote));
+            if (!multicast && path.Remote is { } to && !Nodes.Any(x => x.Address.Equals(to.Address)))
+                Extra.Add((Now, node.EndPoint, to, msg));
+        };
     }
 
     public List<SimNode> Nodes { get; } = [];
-    public TimeSpan Now { get; private set; }
-    public Func<IPEndPoint, IPEndPoint?, byte[], bool>? Drop { get; set; }
+    public VirtualNetwork Network => _net;
+    public TimeSpan Now => _net.Now;
+
+    /// <summary>Seeded random loss on every link (set before the first datagram flows).</summary>
+    public double LossRate
+    {
+        get => _net.DefaultLink.LossRate;
+        set => _net.DefaultLink = _net.DefaultLink with { LossRate = value, Seed = 5 };
+    }
+
+    /// <summary>Unicast datagrams to hosts that are not nodes (e.g. replies to a legacy resolver).</summary>
     public List<(TimeSpan At, IPEndPoint From, IPEndPoint To, DnsMessage Msg)> Extra { get; } = [];
 
-    /// <summary>Injects a datagram from an arbitrary endpoint (e.g. a legacy resolver) to all nodes.</summary>
+    /// <summary>Injects a datagram from an arbitrary endpoint (e.g. a legacy resolver): to every node (multicast) or to <paramref name="to"/>, after 1 ms.</summary>
     public void Inject(IPEndPoint from, DnsMessage msg, IPEndPoint? to = null)
-        => _inFlight.Enqueue((from, to, msg.Encode()), (Now + TimeSpan.FromMilliseconds(1), _seq++));
-
-    public void RunFor(TimeSpan span) => RunUntil(Now + span);
-
-    public void RunUntil(TimeSpan end)
     {
-        for (int guard = 0; guard < 1_000_000; guard++)
-        {
-            Collect();
-            var next = TimeSpan.MaxValue;
-            if (_inFlight.TryPeek(out _, out var pri)) next = pri.Item1;
-            foreach (var n in Nodes)
-                if (n.Alive && n.NextDeadline is { } d && d < next) next = d;
-            if (next > end)
-            {
-                Now = end;
-                return;
-            }
-            if (next > Now) Now = next;
-            while (_inFlight.TryPeek(out var item, out var p) && p.Item1 <= Now)
-            {
-                _inFlight.Dequeue();
-                foreach (var n in Nodes)
-                {
-                    if (!n.Alive) continue;
-                    if (item.To is not null && !item.To.Address.Equals(n.Address)) continue;
-                    n.Responder.Receive(item.Data, item.From, Now);
-                    n.Querier.Receive(item.Data, item.From, Now);
-                }
-            }
-            foreach (var n in Nodes)
-            {
-                if (!n.Alive) continue;
-                if (n.Responder.NextDeadline <= Now) n.Responder.HandleTimeout(Now);
-                if (n.Querier.NextDeadline <= Now) n.Querier.HandleTimeout(Now);
-            }
-        }
-        throw new InvalidOperationException("simulation did not settle");
-    }
-
-    private void Collect()
-    {
+        var data = msg.Encode();
         foreach (var n in Nodes)
         {
-            if (!n.Alive) continue;
-            while (n.Responder.TryDequeueTransmit(out var t)) Send(n, t);
-            while (n.Querier.TryDequeueTransmit(out var t)) Send(n, t);
-            while (n.Responder.TryDequeueEvent(out var e)) n.ResponderEvents.Add((Now, e!));
-            while (n.Querier.TryDequeueEvent(out var e)) n.QuerierEvents.Add((Now, e!));
+            if (to is not null && !to.Address.Equals(n.Address)) continue;
+            _net.Inject(n.Node, data, new DatagramPath(to ?? MdnsConstants.IPv4EndPoint, from), TimeSpan.FromMilliseconds(1));
         }
     }
 
-    private void Send(SimNode n, MdnsTransmit t)
-    {
-        n.Sent.Add((Now, DnsMessage.Parse(t.Payload), t.Unicast));
-        if (t.Unicast is not null && !Nodes.Any(x => x.Address.Equals(t.Unicast.Address)))
-        {
-            Extra.Add((Now, n.EndPoint, t.Unicast, DnsMessage.Parse(t.Payload)));
-            return;
-        }
-        if (Drop?.Invoke(n.EndPoint, t.Unicast, t.Payload) == true) return;
-        _inFlight.Enqueue((n.EndPoint, t.Unicast, t.Payload), (Now + TimeSpan.FromMilliseconds(1), _seq++));
-    }
+    public void RunFor(TimeSpan span) => _net.RunFor(span);
 
     public static DnsName Type => DnsName.Parse("_openscreen._udp.local");
 

@@ -20,6 +20,7 @@ public sealed class VirtualNetwork
 {
     private readonly List<VirtualNode> _nodes = [];
     private readonly Dictionary<(VirtualNode From, VirtualNode To), VirtualLink> _links = [];
+    private readonly Dictionary<VirtualNode, VirtualLink> _injections = [];
     private readonly byte[] _buffer = new byte[CoreLimits.MaxDatagramSize];
     private int _nextHost = 1;
 
@@ -34,6 +35,18 @@ public sealed class VirtualNetwork
 
     /// <summary>Called for every datagram put on a link (before impairments): sender, receiver, bytes.</summary>
     public Action<VirtualNode, VirtualNode, ReadOnlyMemory<byte>>? OnSend { get; set; }
+
+    /// <summary>
+    /// Called for every datagram a core transmits, before routing (so also for unroutable ones): sender,
+    /// bytes (valid only during the call), the transmit's path.
+    /// </summary>
+    public Action<VirtualNode, ReadOnlySpan<byte>, DatagramPath>? OnTransmit { get; set; }
+
+    /// <summary>
+    /// Deliver a node's multicast back to itself too (like IP_MULTICAST_LOOP on a real socket), over the
+    /// node's link to itself (<see cref="DefaultLink"/> unless <see cref="Connect"/>ed). Off by default.
+    /// </summary>
+    public bool MulticastLoopback { get; set; }
 
     /// <summary>Steps taken so far (each delivers datagrams, fires deadlines or drains output once).</summary>
     public long Steps { get; private set; }
@@ -96,6 +109,17 @@ public sealed class VirtualNetwork
     }
 
     /// <summary>
+    /// Schedules a datagram from outside the network (a host that is not a node, e.g. a legacy resolver) to
+    /// arrive at <paramref name="to"/> after <paramref name="delay"/>, with <paramref name="path"/> as its arrival path.
+    /// </summary>
+    public void Inject(VirtualNode to, ReadOnlySpan<byte> datagram, DatagramPath path, TimeSpan delay)
+    {
+        if (!_injections.TryGetValue(to, out var link))
+            _injections[to] = link = new VirtualLink(new VirtualLinkOptions { Delay = TimeSpan.Zero });
+        link.Send(datagram, Now + delay, path);
+    }
+
+    /// <summary>
     /// Runs until <paramref name="condition"/> holds (checked after every step), the network is idle, the
     /// virtual <paramref name="timeout"/> passes or <paramref name="maxSteps"/> steps were taken.
     /// Returns whether the condition held.
@@ -130,8 +154,10 @@ public sealed class VirtualNetwork
         TimeSpan? next = null;
         foreach (var link in _links.Values)
             if (link.NextDeliveryTime is { } t && (next is null || t < next)) next = t;
+        foreach (var link in _injections.Values)
+            if (link.NextDeliveryTime is { } t && (next is null || t < next)) next = t;
         foreach (var n in _nodes)
-            if (n.Core.NextDeadline is { } d && (next is null || d < next)) next = d;
+            if (!n.IsDown && n.Core.NextDeadline is { } d && (next is null || d < next)) next = d;
         if (next is null || next > limit) return false;
         if (next > Now) Now = next.Value;
         Steps++;
@@ -139,10 +165,15 @@ public sealed class VirtualNetwork
         foreach (var ((from, to), link) in _links)
         {
             for (int i = 0; i < 100_000 && link.TryReceive(Now, out var data, out var tag); i++)
-                to.Core.Receive(data, tag is DatagramPath p ? p : DatagramPath.None, Now);
+                if (!to.IsDown) to.Core.Receive(data, tag is DatagramPath p ? p : DatagramPath.None, Now);
+        }
+        foreach (var (to, link) in _injections)
+        {
+            for (int i = 0; i < 100_000 && link.TryReceive(Now, out var data, out var tag); i++)
+                if (!to.IsDown) to.Core.Receive(data, tag is DatagramPath p ? p : DatagramPath.None, Now);
         }
         foreach (var n in _nodes)
-            if (n.Core.NextDeadline is { } d && d <= Now) n.Core.HandleDeadline(Now);
+            if (!n.IsDown && n.Core.NextDeadline is { } d && d <= Now) n.Core.HandleDeadline(Now);
         Drain();
         return true;
     }
@@ -155,6 +186,7 @@ public sealed class VirtualNetwork
             bool any = false;
             foreach (var n in _nodes)
             {
+                if (n.IsDown) continue;
                 for (int i = 0; i < 100_000 && n.Core.TryPollTransmit(_buffer, Now, out var t); i++)
                 {
                     any = true;
@@ -168,6 +200,7 @@ public sealed class VirtualNetwork
 
     private void Route(VirtualNode from, ReadOnlySpan<byte> data, DatagramPath path)
     {
+        OnTransmit?.Invoke(from, data, path);
         var source = path.Local ?? from.Addresses[0];
         if (path.Remote is null)
         {
@@ -180,7 +213,7 @@ public sealed class VirtualNetwork
         if (IsMulticast(remote.Address))
         {
             foreach (var to in _nodes)
-                if (to != from) Send(from, to, data, new DatagramPath(remote, source, path.InterfaceIndex));
+                if (to != from || MulticastLoopback) Send(from, to, data, new DatagramPath(remote, source, path.InterfaceIndex));
             return;
         }
         foreach (var to in _nodes)
@@ -233,6 +266,12 @@ public sealed class VirtualNode
 
     /// <summary>Where transmits with no remote address go (set by <see cref="VirtualNetwork.Connect"/>).</summary>
     public VirtualNode? Peer { get; internal set; }
+
+    /// <summary>
+    /// A node that is down (a killed process, a host off the network): its core is no longer called — no
+    /// deliveries (datagrams to it are lost), no deadlines, no transmits — until it is set back up.
+    /// </summary>
+    public bool IsDown { get; set; }
 
     /// <summary>Transmits whose remote address no node owns.</summary>
     public int Unroutable { get; internal set; }
