@@ -1,3 +1,4 @@
+using OspBridge.Net.Core;
 using OspBridge.Quic.Frames;
 using OspBridge.Quic.Internal;
 using OspBridge.Quic.Packets;
@@ -23,10 +24,18 @@ internal sealed partial class ConnectionCore
     }
 
     /// <summary>
-    /// Writes the next datagram to send into <paramref name="buffer"/> (≥ 1200 bytes, ideally the path MTU).
-    /// Returns false when there is nothing to send now.
+    /// Writes the next datagram to send into <paramref name="destination"/> (≥ 1200 bytes, ideally the path MTU),
+    /// addressed to the peer. Returns false when there is nothing to send now.
     /// </summary>
-    public bool TryWriteDatagram(Span<byte> buffer, TimeSpan now, out int length)
+    public bool TryPollTransmit(Span<byte> destination, TimeSpan now, out Transmit transmit)
+    {
+        Advance(now);
+        bool ok = TryWriteDatagram(destination, now, out int length);
+        transmit = ok ? new Transmit(length, new DatagramPath(_localAddress, _peerAddress)) : default;
+        return ok;
+    }
+
+    private bool TryWriteDatagram(Span<byte> buffer, TimeSpan now, out int length)
     {
         length = 0;
         if (State == CoreState.Closed || State == CoreState.Draining) return false;
