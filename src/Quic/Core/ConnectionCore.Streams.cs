@@ -1,6 +1,7 @@
 using OspBridge.Quic.Frames;
 using OspBridge.Quic.Internal;
 using OspBridge.Quic.Transport;
+using OspBridge.Net.Wire;
 
 namespace OspBridge.Quic.Core;
 
@@ -423,7 +424,7 @@ internal sealed partial class ConnectionCore
             ulong id = (ulong)s.Id;
             while (w.Remaining > 24 && sb.HasPending)
             {
-                int header = 1 + QuicVarint.SizeOf(id) + 8 + 2;
+                int header = 1 + QuicVarint.GetEncodedLength(id) + 8 + 2;
                 int room = w.Remaining - header;
                 if (room <= 0) break;
                 // flow control for new data
