@@ -1,11 +1,11 @@
-using System.Buffers;
-using System.Collections.Concurrent;
-using System.Diagnostics;
 using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
 using OspBridge.Crypto.Tls;
+using OspBridge.Net.Core;
+using OspBridge.Net.IO;
 using OspBridge.Quic.Core;
 using OspBridge.Quic.Driver;
 
@@ -13,31 +13,30 @@ namespace OspBridge.Quic;
 
 /// <summary>
 /// A QUIC connection (shaped like System.Net.Quic's <c>QuicConnection</c>). The protocol runs in a sans-IO core;
-/// this class is its driver: one background loop per connection owns the core (serialized by one lock), feeds it
-/// received datagrams and timer expiries, and sends what it produces.
+/// this class is its driver: one <see cref="CoreLoop{TEvent}"/> per connection owns the core (no lock, no thread of
+/// its own), gets the connection's datagrams from the socket's receive task, runs the core's timers, and sends what
+/// it produces. API calls run on that loop; waiting for data, credit or streams awaits events from the core.
 /// </summary>
-public sealed partial class QuicConnection : IAsyncDisposable
+public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
 {
-    private static readonly long StartTimestamp = Stopwatch.GetTimestamp();
-    internal static TimeSpan Now => Stopwatch.GetElapsedTime(StartTimestamp);
-
-    internal readonly object Sync = new();
+    // _core: touched only on _loop (the interop tests read KeyUpdates through reflection by this name)
     private ConnectionCore _core = null!;
-    private UdpEndpoint _endpoint = null!;
-    private SocketAddress? _peerAddress;         // null for a connected client socket
+    private CoreLoop<CoreEvent> _loop = null!;
+    private QuicEndpoint _endpoint = null!;
     private bool _ownsEndpoint;
-    private readonly ConcurrentQueue<(byte[] Buffer, int Length)> _inbound = new();
-    private readonly SemaphoreSlim _wake = new(0);
-    private Thread? _loop;
     private readonly Dictionary<long, QuicStream> _streams = new();
-    private readonly AsyncSignal _acceptSignal = new(), _streamsSignal = new(), _datagramSignal = new();
+    private readonly LoopSignal _acceptSignal = new(), _streamsSignal = new(), _datagramSignal = new();
     private readonly TaskCompletionSource _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource _closeSent = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private QuicConnectionOptions _options = null!;
+    private ILogger _logger = Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
     private volatile bool _disposed;
-    private TimeSpan _handshakeDeadline;
-    private TimeSpan _lastActivity;
+    private QuicException? _abortReason;
+    private bool _failed;
+    private int _finished;
     internal Action<QuicConnection>? OnConnectedForListener;
+    internal Action<QuicConnection>? OnClosedForListener;
 
     private QuicConnection() { }
 
@@ -71,15 +70,18 @@ public sealed partial class QuicConnection : IAsyncDisposable
     {
         get
         {
-            lock (Sync)
-            {
-                ulong m = _core.PeerParameters?.MaxDatagramFrameSize ?? 0;
-                return m == 0 ? 0 : (int)Math.Min(m - 4, 1100);
-            }
+            ulong m = _core.PeerParameters?.MaxDatagramFrameSize ?? 0; // set once during the handshake
+            return m == 0 ? 0 : (int)Math.Min(m - 4, 1100);
         }
     }
 
-    internal ConnectionCore CoreForTests => _core;
+    /// <summary>The core, for code running on the loop (streams) and for tests.</summary>
+    internal ConnectionCore Core => _core;
+
+    internal bool IsClient { get; private set; }
+
+    internal QuicException CloseException()
+        => _abortReason ?? _core.CloseReason ?? new QuicException(QuicError.OperationAborted, null, "connection closed");
 
     /// <summary>Connects to a server and completes the handshake.</summary>
     public static async ValueTask<QuicConnection> ConnectAsync(QuicClientConnectionOptions options, CancellationToken cancellationToken = default)
@@ -95,11 +97,18 @@ public sealed partial class QuicConnection : IAsyncDisposable
             _ => throw new ArgumentException("RemoteEndPoint must be an IPEndPoint or DnsEndPoint"),
         };
         if (remote.Address.IsIPv4MappedToIPv6) remote = new IPEndPoint(remote.Address.MapToIPv4(), remote.Port);
-        var c = new QuicConnection { _options = options, RemoteEndPoint = remote, _ownsEndpoint = true };
+        var c = new QuicConnection { _options = options, RemoteEndPoint = remote, _ownsEndpoint = true, IsClient = true, _logger = options.Logger };
         c.TargetHostName = tlsOpts.TargetHost ?? (options.RemoteEndPoint as DnsEndPoint)?.Host ?? "";
         var core = CoreOptionsFrom(options, isClient: true);
         var bind = options.LocalEndPoint ?? new IPEndPoint(remote.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, 0);
-        c._endpoint = new UdpEndpoint(bind, core.LocalCidLength, remote, core.MaxDatagramSize) { Single = c };
+        var socket = options.SocketFactory.Open(new UdpSocketOptions
+        {
+            LocalEndPoint = bind,
+            ReceivePacketInfo = false,
+            ReceiveBufferSize = 8 << 20,
+            SendBufferSize = 8 << 20,
+        });
+        c._endpoint = new QuicEndpoint(socket, core.LocalCidLength, options.Logger);
         var sni = string.IsNullOrEmpty(c.TargetHostName) || IPAddress.TryParse(c.TargetHostName, out _) ? null : c.TargetHostName;
         X509Certificate2? clientCert = tlsOpts.ClientCertificates is { Count: > 0 } cc ? cc[0] as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(cc[0].GetRawCertData()) : null;
         c._core = ConnectionCore.CreateClient(core, tp => TlsMapping.Create(new QuicTlsOptions
@@ -112,9 +121,10 @@ public sealed partial class QuicConnection : IAsyncDisposable
             ValidatePeerCertificate = TlsMapping.Validator(c, tlsOpts.RemoteCertificateValidationCallback, c.TargetHostName, isClient: true),
             CipherSuites = TlsMapping.Suites(tlsOpts.CipherSuitesPolicy),
             KeyLog = TlsMapping.KeyLog(),
-        }));
-        c.StartLoop();
-        c._endpoint.Start();
+        }), remote);
+        c.StartLoop(options.TimeProvider);
+        c._endpoint.StartSingle(c);
+        c._loop.Post(now => c._core.Start(now));
         try
         {
             using var reg = cancellationToken.Register(() => c.Abort(new QuicException(QuicError.OperationAborted, null, "connect canceled")));
@@ -136,6 +146,8 @@ public sealed partial class QuicConnection : IAsyncDisposable
             IsClient = isClient,
             LocalCidLength = o.ConnectionIdLength,
             IdleTimeout = o.IdleTimeout > TimeSpan.Zero ? o.IdleTimeout : TimeSpan.FromSeconds(30),
+            HandshakeTimeout = o.HandshakeTimeout > TimeSpan.Zero ? o.HandshakeTimeout : TimeSpan.FromSeconds(10),
+            KeepAliveInterval = o.KeepAliveInterval,
             InitialMaxData = (ulong)w.Connection,
             InitialMaxStreamDataBidiLocal = (ulong)w.LocallyInitiatedBidirectionalStream,
             InitialMaxStreamDataBidiRemote = (ulong)w.RemotelyInitiatedBidirectionalStream,
@@ -148,15 +160,11 @@ public sealed partial class QuicConnection : IAsyncDisposable
     }
 
     /// <summary>Server side: creates the connection object before its options are known (the listener's callback receives it).</summary>
-    internal static QuicConnection CreateInbound(UdpEndpoint endpoint, SocketAddress peer)
-    {
-        var copy = new SocketAddress(peer.Family, peer.Size);
-        peer.Buffer.Span[..peer.Size].CopyTo(copy.Buffer.Span);
-        var ep = (IPEndPoint)new IPEndPoint(IPAddress.Any, 0).Create(copy);
-        return new QuicConnection { _endpoint = endpoint, _peerAddress = copy, RemoteEndPoint = ep };
-    }
+    internal static QuicConnection CreateInbound(QuicEndpoint endpoint, IPEndPoint peer) => new() { _endpoint = endpoint, RemoteEndPoint = peer };
 
-    internal void InitInbound(QuicServerConnectionOptions options, in AcceptInfo info, byte[] statelessResetKey)
+    /// <summary>Server side: builds the core and the loop, registers the connection's CIDs and feeds it the client's first datagram.</summary>
+    internal void InitInbound(QuicServerConnectionOptions options, QuicListenerOptions listenerOptions, in AcceptInfo info, byte[] statelessResetKey,
+        byte[] firstDatagram, DatagramPath path)
     {
         options.ValidateCommon();
         if (options.ConnectionIdLength is not (0 or 8)) throw new ArgumentException("listener connections use 8-byte or zero-length connection IDs");
@@ -165,6 +173,7 @@ public sealed partial class QuicConnection : IAsyncDisposable
             ?? tlsOpts.ServerCertificateContext?.TargetCertificate
             ?? throw new ArgumentException("ServerAuthenticationOptions.ServerCertificate (X509Certificate2 with private key) is required");
         _options = options;
+        _logger = options.Logger is Microsoft.Extensions.Logging.Abstractions.NullLogger ? listenerOptions.Logger : options.Logger;
         var core = CoreOptionsFrom(options, isClient: false);
         core.StatelessResetKey = statelessResetKey;
         _core = ServerAccept.CreateServer(core, tp => TlsMapping.Create(new QuicTlsOptions
@@ -178,157 +187,73 @@ public sealed partial class QuicConnection : IAsyncDisposable
             CipherSuites = TlsMapping.Suites(tlsOpts.CipherSuitesPolicy),
             KeyLog = TlsMapping.KeyLog(),
         }), info);
+        StartLoop(listenerOptions.TimeProvider);
         _endpoint.AddRef();
+        _loop.TryPostDatagram(firstDatagram, path);
         _endpoint.Register(info.ClientDcid, this);
         _endpoint.Register(_core.LocalConnectionId, this);
-        if (_core.LocalConnectionId.Length == 0) _endpoint.RegisterAddress(_peerAddress!, this);
-        StartLoop();
+        if (_core.LocalConnectionId.Length == 0) _endpoint.RegisterAddress(RemoteEndPoint, this);
     }
 
-    internal Task ConnectedTask => _connected.Task;
-
-    private void StartLoop()
+    private void StartLoop(TimeProvider time)
     {
-        var now = Now;
-        _handshakeDeadline = now + (_options.HandshakeTimeout > TimeSpan.Zero ? _options.HandshakeTimeout : TimeSpan.FromSeconds(10));
-        _lastActivity = now;
-        lock (Sync) { if (_core.IsClient) _core.Start(now); }
-        _loop = new Thread(Loop) { IsBackground = true, Name = "quic-conn" };
+        _loop = new CoreLoop<CoreEvent>(_core, this, OnCoreEvent, new CoreLoopOptions
+        {
+            TimeProvider = time,
+            Logger = _logger,
+            Name = "quic " + RemoteEndPoint,
+            MaxDatagramSize = 2048,
+        });
         _loop.Start();
+        _ = _loop.Completion.ContinueWith(static (t, s) => ((QuicConnection)s!).OnLoopStopped(t), this, CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
-    internal void EnqueueDatagram(byte[] buffer, int length)
+    /// <summary>From the socket's receive task: queues a datagram for this connection's loop.</summary>
+    internal void Deliver(ReadOnlySpan<byte> datagram, DatagramPath path) => _loop?.TryPostDatagram(datagram, path);
+
+    /// <summary>Runs <paramref name="action"/> on the connection's loop.</summary>
+    internal Task<T> InvokeAsync<T>(Func<TimeSpan, T> action, CancellationToken cancellationToken) => _loop.InvokeAsync(action, cancellationToken);
+
+    /// <summary>Queues <paramref name="action"/> on the connection's loop (fire and forget).</summary>
+    internal void Post(Action<TimeSpan> action) => _loop.Post(action);
+
+    /// <summary>The loop's transmits: to the shared socket; notes when a CONNECTION_CLOSE has gone out.</summary>
+    void IDatagramSender.Send(DatagramBatch batch)
     {
-        if (_disposed) { ArrayPool<byte>.Shared.Return(buffer); return; }
-        if (_inbound.Count > 4096) { ArrayPool<byte>.Shared.Return(buffer); return; } // bounded: drop
-        _inbound.Enqueue((buffer, length));
-        Wake();
-    }
-
-    /// <summary>
-    /// Receive-thread fast path: processes the datagram under the connection lock right away and, when the socket
-    /// has nothing more queued, flushes (ACKs, data freed by the ACKs) without a thread hop to the loop.
-    /// </summary>
-    internal void DeliverInline(byte[] buffer, int length, bool moreQueued, byte[] batch)
-    {
-        if (_disposed || _loop is null) { ArrayPool<byte>.Shared.Return(buffer); return; }
-        bool wake = false;
-        lock (Sync)
-        {
-            if (_core.State == CoreState.Closed) { ArrayPool<byte>.Shared.Return(buffer); return; }
-            var now = Now;
-            _core.SetNow(now);
-            _core.ReceiveDatagram(buffer.AsSpan(0, length), now);
-            _lastActivity = now;
-            if (!moreQueued || ++_inlineSinceFlush >= 32)
-            {
-                _inlineSinceFlush = 0;
-                Flush(batch, _endpoint.GsoSegmentSize, now);
-                ProcessEvents();
-                wake = true; // the loop re-arms its timer
-            }
-        }
-        ArrayPool<byte>.Shared.Return(buffer);
-        if (wake) Wake();
-    }
-
-    private int _inlineSinceFlush;
-
-    internal void Wake()
-    {
-        if (_wake.CurrentCount == 0) _wake.Release();
-    }
-
-    private void Loop()
-    {
-        int seg = _endpoint.GsoSegmentSize;
-        var batch = new byte[Math.Max(seg, 1500) * (seg > 0 ? UdpEndpoint.MaxGsoSegments : 1)];
-        while (true)
-        {
-            TimeSpan wait;
-            lock (Sync)
-            {
-                var now = Now;
-                _core.SetNow(now);
-                int drained = 0;
-                while (drained++ < 256 && _inbound.TryDequeue(out var d))
-                {
-                    _core.ReceiveDatagram(d.Buffer.AsSpan(0, d.Length), now);
-                    ArrayPool<byte>.Shared.Return(d.Buffer);
-                    _lastActivity = now;
-                }
-                if (_core.State == CoreState.Handshaking && now >= _handshakeDeadline)
-                {
-                    _core.Abandon();
-                    _timeoutReason = new QuicException(QuicError.ConnectionTimeout, null, "handshake timed out");
-                }
-                if (_core.NextTimeout(now) <= now) _core.HandleTimeout(now);
-                if (_options.KeepAliveInterval > TimeSpan.Zero && _core.State == CoreState.Connected && now - _lastActivity >= _options.KeepAliveInterval)
-                {
-                    _core.SendPing();
-                    _lastActivity = now;
-                }
-                Flush(batch, seg, now);
-                ProcessEvents();
-                if (_core.State == CoreState.Closed || _disposed && _core.State != CoreState.Closing) break;
-                var next = _core.NextTimeout(now);
-                if (_core.State == CoreState.Handshaking && _handshakeDeadline < next) next = _handshakeDeadline;
-                wait = next == TimeSpan.MaxValue ? TimeSpan.FromSeconds(1) : next - now;
-                if (!_inbound.IsEmpty) wait = TimeSpan.Zero;
-            }
-            if (wait > TimeSpan.Zero) _wake.Wait(wait > TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : wait < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : wait);
-        }
-        Finish();
-    }
-
-    private QuicException? _timeoutReason;
-
-    private void Flush(byte[] batch, int seg, TimeSpan now)
-    {
-        int pos = 0;
-        for (int i = 0; i < 100_000; i++)
-        {
-            int room = batch.Length - pos;
-            if (room < 1200) { _endpoint.Send(batch.AsSpan(0, pos), _peerAddress); pos = 0; room = batch.Length; }
-            if (!_core.TryWriteDatagram(batch.AsSpan(pos, Math.Min(room, seg > 0 ? seg : 1500)), now, out int n)) break;
-            if (seg == 0) { _endpoint.Send(batch.AsSpan(0, n), _peerAddress); continue; }
-            pos += n;
-            if (n != seg) { _endpoint.Send(batch.AsSpan(0, pos), _peerAddress); pos = 0; }
-        }
-        if (pos > 0) _endpoint.Send(batch.AsSpan(0, pos), _peerAddress);
+        _endpoint.Sender.Send(batch);
         if (_core.State >= CoreState.Closing) _closeSent.TrySetResult();
     }
 
-    private readonly TaskCompletionSource _closeSent = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    private void ProcessEvents()
+    /// <summary>Core events, on the loop: complete the awaiters they concern.</summary>
+    private void OnCoreEvent(CoreEvent e)
     {
-        while (_core.TryDequeueEvent(out var e))
+        switch (e.Kind)
         {
-            switch (e.Kind)
-            {
-                case CoreEventKind.Connected:
-                    if (_core.IsClient) _connected.TrySetResult();
-                    else { _connected.TrySetResult(); OnConnectedForListener?.Invoke(this); }
-                    break;
-                case CoreEventKind.StreamOpened: _acceptSignal.Set(); break;
-                case CoreEventKind.StreamsAvailable: _streamsSignal.Set(); break;
-                case CoreEventKind.DatagramReceived: _datagramSignal.Set(); break;
-                case CoreEventKind.StreamReadable:
-                    if (_streams.TryGetValue(e.StreamId, out var rs)) rs.OnReadable();
-                    break;
-                case CoreEventKind.StreamWritable:
-                    if (_streams.TryGetValue(e.StreamId, out var ws)) ws.OnWritable();
-                    break;
-                case CoreEventKind.ConnectionIdIssued: _endpoint.Register(e.ConnectionId, this); break;
-                case CoreEventKind.ConnectionIdRetired: _endpoint.Unregister(e.ConnectionId, this); break;
-                case CoreEventKind.Closed: break;
-            }
+            case CoreEventKind.Connected:
+                _connected.TrySetResult();
+                OnConnectedForListener?.Invoke(this);
+                break;
+            case CoreEventKind.StreamOpened: _acceptSignal.Set(); break;
+            case CoreEventKind.StreamsAvailable: _streamsSignal.Set(); break;
+            case CoreEventKind.DatagramReceived: _datagramSignal.Set(); break;
+            case CoreEventKind.StreamReadable:
+                if (_streams.TryGetValue(e.StreamId, out var rs)) rs.OnReadable();
+                break;
+            case CoreEventKind.StreamWritable:
+                if (_streams.TryGetValue(e.StreamId, out var ws)) ws.OnWritable();
+                break;
+            case CoreEventKind.ConnectionIdIssued: _endpoint.Register(e.ConnectionId, this); break;
+            case CoreEventKind.ConnectionIdRetired: _endpoint.Unregister(e.ConnectionId, this); break;
+            case CoreEventKind.Closed:
+                FailWaiters();
+                _closeSent.TrySetResult();
+                // the loop cannot stop itself from inside its own handler
+                _ = Task.Run(ShutdownAsync);
+                return;
         }
         if (_core.State >= CoreState.Closing) FailWaiters();
     }
-
-    private bool _failed;
 
     private void FailWaiters()
     {
@@ -340,28 +265,35 @@ public sealed partial class QuicConnection : IAsyncDisposable
         foreach (var s in _streams.Values) { s.OnReadable(); s.OnWritable(); }
     }
 
-    internal QuicException CloseException()
-        => _timeoutReason ?? _core.CloseReason ?? new QuicException(QuicError.OperationAborted, null, "connection closed");
-
-    private void Finish()
+    private void OnLoopStopped(Task completion)
     {
-        lock (Sync) FailWaiters();
-        _endpoint.UnregisterAll(this);
-        while (_inbound.TryDequeue(out var d)) ArrayPool<byte>.Shared.Return(d.Buffer);
-        _endpoint.Release();
+        if (completion.IsFaulted)
+        {
+            _abortReason ??= new QuicException(QuicError.InternalError, null, "the connection loop failed: " + completion.Exception!.InnerException!.Message);
+            _connected.TrySetException(_abortReason);
+        }
+        _ = ShutdownAsync();
+    }
+
+    /// <summary>Stops the loop and leaves the socket (once): after Closed, a loop failure, or disposal.</summary>
+    private async Task ShutdownAsync()
+    {
+        if (Interlocked.Exchange(ref _finished, 1) != 0) { await _closed.Task.ConfigureAwait(false); return; }
+        await _loop.DisposeAsync().ConfigureAwait(false);
+        // the loop no longer runs: what remains pending fails with the close reason
+        FailWaiters();
         _closeSent.TrySetResult();
+        _endpoint.UnregisterAll(this);
+        OnClosedForListener?.Invoke(this);
+        await _endpoint.ReleaseAsync().ConfigureAwait(false);
         _closed.TrySetResult();
     }
 
     private void Abort(QuicException reason)
     {
-        lock (Sync)
-        {
-            _timeoutReason ??= reason;
-            _core.Abandon();
-        }
+        _abortReason ??= reason;
         _connected.TrySetException(reason);
-        Wake();
+        if (!_loop.Post(_ => _core.Abandon())) _ = ShutdownAsync();
     }
 
     /// <summary>Opens a stream, waiting while the peer's stream limit is reached.</summary>
@@ -370,21 +302,17 @@ public sealed partial class QuicConnection : IAsyncDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         while (true)
         {
-            Task wait;
-            lock (Sync)
+            var (stream, wait) = await Call(_ =>
             {
-                wait = _streamsSignal.WaitTask();
                 if (_core.State >= CoreState.Closing) throw CloseException();
+                var wait = _streamsSignal.Wait();
                 long id = _core.OpenStream(type == QuicStreamType.Bidirectional);
-                if (id >= 0)
-                {
-                    var s = new QuicStream(this, id, type, _options.DefaultStreamErrorCode);
-                    _streams[id] = s;
-                    Wake();
-                    return s;
-                }
-            }
-            Wake(); // STREAMS_BLOCKED
+                if (id < 0) return ((QuicStream?)null, wait); // STREAMS_BLOCKED goes out with the loop's flush
+                var s = new QuicStream(this, id, type, _options.DefaultStreamErrorCode);
+                _streams[id] = s;
+                return (s, wait);
+            }, cancellationToken).ConfigureAwait(false);
+            if (stream is not null) return stream;
             await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
@@ -395,20 +323,19 @@ public sealed partial class QuicConnection : IAsyncDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         while (true)
         {
-            Task wait;
-            lock (Sync)
+            var (stream, wait) = await Call(_ =>
             {
-                wait = _acceptSignal.WaitTask();
                 if (_core.TryAcceptStream(out long id))
                 {
                     var type = (id & 2) != 0 ? QuicStreamType.Unidirectional : QuicStreamType.Bidirectional;
                     var s = new QuicStream(this, id, type, _options.DefaultStreamErrorCode);
                     _streams[id] = s;
-                    if (!_core.HasAcceptableStream) { }
-                    return s;
+                    return (s, Task.CompletedTask);
                 }
                 if (_core.State >= CoreState.Closing) throw CloseException();
-            }
+                return ((QuicStream?)null, _acceptSignal.Wait());
+            }, cancellationToken).ConfigureAwait(false);
+            if (stream is not null) return stream;
             await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
@@ -416,10 +343,12 @@ public sealed partial class QuicConnection : IAsyncDisposable
     /// <summary>Extension (RFC 9221): sends an unreliable datagram; false if datagrams are not negotiated or it is too large.</summary>
     public bool SendDatagram(ReadOnlySpan<byte> data)
     {
-        bool ok;
-        lock (Sync) ok = _core.State == CoreState.Connected && _core.SendDatagram(data);
-        if (ok) Wake();
-        return ok;
+        if (_disposed) return false;
+        // the size check needs no loop: the peer's limit is fixed once the handshake completed
+        int max = MaxDatagramSize;
+        if (max == 0 || data.Length > max) return false;
+        var copy = data.ToArray();
+        return _loop.Post(_ => { if (_core.State == CoreState.Connected) _core.SendDatagram(copy); });
     }
 
     /// <summary>Extension (RFC 9221): waits for the next received datagram.</summary>
@@ -427,13 +356,13 @@ public sealed partial class QuicConnection : IAsyncDisposable
     {
         while (true)
         {
-            Task wait;
-            lock (Sync)
+            var (datagram, wait) = await Call(_ =>
             {
-                wait = _datagramSignal.WaitTask();
-                if (_core.TryReceiveDatagram(out var d)) return d;
+                if (_core.TryReceiveDatagram(out var d)) return (d, Task.CompletedTask);
                 if (_core.State >= CoreState.Closing) throw CloseException();
-            }
+                return ((byte[]?)null, _datagramSignal.Wait());
+            }, cancellationToken).ConfigureAwait(false);
+            if (datagram is not null) return datagram;
             await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
@@ -442,8 +371,7 @@ public sealed partial class QuicConnection : IAsyncDisposable
     public async ValueTask CloseAsync(long errorCode, CancellationToken cancellationToken = default)
     {
         if (_disposed) return;
-        lock (Sync) _core.Close(errorCode, Now);
-        Wake();
+        if (!_loop.Post(now => _core.Close(errorCode, now))) return;
         await _closeSent.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -451,31 +379,43 @@ public sealed partial class QuicConnection : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (_disposed) return;
-        if (_core is not null && _loop is not null)
-        {
-            bool open;
-            lock (Sync) open = _core.State < CoreState.Closing;
-            if (open)
-            {
-                try { await CloseAsync(Math.Max(0, _options.DefaultCloseErrorCode)).AsTask().WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false); }
-                catch (TimeoutException) { }
-            }
-        }
         _disposed = true;
-        if (_core is not null)
+        if (_loop is null)
         {
-            lock (Sync) _core.Abandon();
+            if (_ownsEndpoint) await (_endpoint?.ReleaseAsync() ?? Task.CompletedTask).ConfigureAwait(false);
+            return;
         }
-        Wake();
-        if (_loop is not null) await _closed.Task.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
-        else if (_ownsEndpoint) _endpoint?.Release();
+        // close if still open; the loop flushes the CONNECTION_CLOSE before it stops
+        if (_loop.Post(now =>
+            {
+                if (_core.State < CoreState.Closing) _core.Close(Math.Max(0, _options.DefaultCloseErrorCode), now);
+                else _closeSent.TrySetResult(); // closing already (sent, or the peer closed)
+            }))
+        {
+            try { await _closeSent.Task.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false); }
+            catch (TimeoutException) { }
+        }
+        _abortReason ??= new QuicException(QuicError.OperationAborted, null, "connection disposed");
+        _loop.Post(_ => _core.Abandon());
+        await ShutdownAsync().WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
     }
 
     /// <summary>Client-side string for diagnostics.</summary>
     public override string ToString() => $"QuicConnection {LocalEndPoint} -> {RemoteEndPoint}";
 
-    internal void RemoveStream(long id)
+    /// <summary>Runs <paramref name="action"/> on the loop; a stopped loop surfaces as the connection's close reason.</summary>
+    internal async Task<T> Call<T>(Func<TimeSpan, T> action, CancellationToken cancellationToken)
     {
-        lock (Sync) _streams.Remove(id);
+        try
+        {
+            return await _loop.InvokeAsync(action, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ObjectDisposedException) when (!_disposed)
+        {
+            throw CloseException();
+        }
     }
+
+    /// <summary>On the loop: forgets a disposed stream.</summary>
+    internal void RemoveStream(long id) => _streams.Remove(id);
 }

@@ -1,42 +1,61 @@
-using System.Buffers;
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Security;
-using System.Net.Sockets;
 using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using OspBridge.Net.Core;
+using OspBridge.Net.IO;
 using OspBridge.Quic.Core;
 using OspBridge.Quic.Driver;
 
 namespace OspBridge.Quic;
 
-/// <summary>Accepts QUIC connections on a UDP port (shaped like System.Net.Quic's <c>QuicListener</c>).</summary>
+/// <summary>
+/// Accepts QUIC connections on a UDP port (shaped like System.Net.Quic's <c>QuicListener</c>). One receive task
+/// per socket routes datagrams to the connections' loops by destination connection ID; datagrams for no
+/// connection are answered statelessly (Version Negotiation, Retry, stateless reset) or start a new connection.
+/// A connection in its handshake costs a loop and its state, no thread; at most
+/// <see cref="QuicListenerOptions.MaxPendingConnections"/> of them exist at once.
+/// </summary>
 public sealed class QuicListener : IAsyncDisposable
 {
+    // Routing needs one short-header CID length per socket: listeners use 8-byte CIDs (see docs/quic.md).
+    private const int CidLengthForRouting = 8;
+
     private readonly QuicListenerOptions _options;
-    private readonly UdpEndpoint _endpoint;
+    private readonly QuicEndpoint _endpoint;
     private readonly Channel<QuicConnection> _accepted;
     private readonly RetryTokens? _retry;
     private readonly byte[] _response = new byte[1500];
-    private readonly HashSet<QuicConnection> _pending = new();
-    private bool _disposed;
-    private readonly byte[] _resetKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+    private readonly ConcurrentDictionary<QuicConnection, byte> _pending = new();
+    private int _pendingCount;
+    private readonly byte[] _resetKey;
+    private readonly CoreClock _clock;
+    private volatile bool _disposed;
     private int _resetsSent;
+    private long _droppedOverCap;
 
-    private QuicListener(QuicListenerOptions options)
+    private QuicListener(QuicListenerOptions options, IDatagramSocket socket)
     {
         _options = options;
+        _clock = new CoreClock(options.TimeProvider);
+        _resetKey = ConnectionCore.RandomBytes(CoreOptions.SystemRandom, 32);
         _accepted = Channel.CreateBounded<QuicConnection>(new BoundedChannelOptions(Math.Max(1, options.ListenBacklog)) { FullMode = BoundedChannelFullMode.DropWrite });
-        _retry = options.UseRetry ? new RetryTokens() : null;
-        _endpoint = new UdpEndpoint(options.ListenEndPoint, CidLengthForRouting, null, 1452) { OnUnrouted = OnUnrouted };
+        _retry = options.UseRetry ? new RetryTokens(CoreOptions.SystemRandom) : null;
+        _endpoint = new QuicEndpoint(socket, CidLengthForRouting, options.Logger) { OnUnrouted = OnUnrouted };
     }
-
-    // Routing needs one short-header CID length per socket: listeners use 8-byte CIDs (see docs/quic.md).
-    private const int CidLengthForRouting = 8;
 
     /// <summary>Always true: this implementation is fully managed.</summary>
     public static bool IsSupported => true;
 
     /// <summary>The bound address (with the real port when 0 was requested).</summary>
     public IPEndPoint LocalEndPoint => _endpoint.LocalEndPoint;
+
+    /// <summary>Connections whose handshake has not completed yet.</summary>
+    internal int PendingCount => Volatile.Read(ref _pendingCount);
+
+    /// <summary>New connections refused because <see cref="QuicListenerOptions.MaxPendingConnections"/> were pending.</summary>
+    internal long DroppedOverCap => Interlocked.Read(ref _droppedOverCap);
 
     /// <summary>Starts listening.</summary>
     public static ValueTask<QuicListener> ListenAsync(QuicListenerOptions options, CancellationToken cancellationToken = default)
@@ -45,8 +64,16 @@ public sealed class QuicListener : IAsyncDisposable
         if (options.ListenEndPoint is null) throw new ArgumentException("ListenEndPoint is required");
         if (options.ApplicationProtocols is not { Count: > 0 }) throw new ArgumentException("ApplicationProtocols must not be empty");
         if (options.ConnectionOptionsCallback is null) throw new ArgumentException("ConnectionOptionsCallback is required");
+        if (options.MaxPendingConnections < 1) throw new ArgumentOutOfRangeException(nameof(options), "MaxPendingConnections must be at least 1");
         cancellationToken.ThrowIfCancellationRequested();
-        var l = new QuicListener(options);
+        var socket = options.SocketFactory.Open(new UdpSocketOptions
+        {
+            LocalEndPoint = options.ListenEndPoint,
+            ReceivePacketInfo = false,
+            ReceiveBufferSize = 8 << 20,
+            SendBufferSize = 8 << 20,
+        });
+        var l = new QuicListener(options, socket);
         l._endpoint.Start();
         return ValueTask.FromResult(l);
     }
@@ -65,45 +92,105 @@ public sealed class QuicListener : IAsyncDisposable
         }
     }
 
-    private bool OnUnrouted(byte[] buffer, int length, SocketAddress from)
+    /// <summary>On the receive task: a datagram that matched no connection.</summary>
+    private void OnUnrouted(Span<byte> data, DatagramPath path)
     {
-        if (_disposed) return false;
-        var data = buffer.AsSpan(0, length);
-        var address = from.Buffer.Span[..from.Size];
+        if (_disposed || path.Remote is not { } from) return;
+        var reply = new DatagramPath(path.Local, from);
         if ((data[0] & 0x80) == 0)
         {
-            int rl0 = ServerAccept.StatelessResetFor(data, _resetKey, CidLengthForRouting, _response);
-            if (rl0 > 0 && Interlocked.Increment(ref _resetsSent) < 100_000) _endpoint.Send(_response.AsSpan(0, rl0), from);
-            return false;
+            int rl0 = ServerAccept.StatelessResetFor(data, _resetKey, CidLengthForRouting, CoreOptions.SystemRandom, _response);
+            if (rl0 > 0 && Interlocked.Increment(ref _resetsSent) < 100_000) _endpoint.Send(_response.AsSpan(0, rl0), reply);
+            return;
         }
-        var decision = ServerAccept.Inspect(data, _retry, address, QuicConnection.Now, CidLengthForRouting, _response, out int rl, out var info);
+        Span<byte> address = stackalloc byte[18];
+        int addressLength = AddressBytes(from, address);
+        var decision = ServerAccept.Inspect(data, _retry, address[..addressLength], _clock.Now, CidLengthForRouting, CoreOptions.SystemRandom, _response, out int rl, out var info);
         if (decision is AcceptDecision.Retry or AcceptDecision.VersionNegotiation)
         {
-            _endpoint.Send(_response.AsSpan(0, rl), from);
-            return false;
+            _endpoint.Send(_response.AsSpan(0, rl), reply);
+            return;
         }
-        if (decision != AcceptDecision.Accept) return false;
+        if (decision != AcceptDecision.Accept) return;
         var conn = QuicConnection.CreateInbound(_endpoint, from);
-        QuicServerConnectionOptions opts;
+        if (Interlocked.Increment(ref _pendingCount) > _options.MaxPendingConnections)
+        {
+            // over the cap: the client retransmits its Initial and gets in once handshakes finish or time out
+            Interlocked.Decrement(ref _pendingCount);
+            Interlocked.Increment(ref _droppedOverCap);
+            return;
+        }
+        _pending[conn] = 0;
+        var first = data.ToArray();
+        ValueTask<QuicServerConnectionOptions> options;
         try
         {
             var hello = new SslClientHelloInfo("", System.Security.Authentication.SslProtocols.Tls13);
-            opts = _options.ConnectionOptionsCallback(conn, hello, CancellationToken.None).AsTask().GetAwaiter().GetResult();
-            conn.OnConnectedForListener = c =>
-            {
-                lock (_pending) _pending.Remove(c);
-                if (!_accepted.Writer.TryWrite(c)) _ = c.DisposeAsync().AsTask();
-            };
-            lock (_pending) _pending.Add(conn);
-            conn.InitInbound(opts, info, _resetKey);
+            options = _options.ConnectionOptionsCallback(conn, hello, CancellationToken.None);
         }
-        catch (Exception)
+        catch (Exception ex)
         {
-            return false; // callback failed or options invalid: drop the Initial
+            Refuse(conn, ex);
+            return;
         }
-        conn.EnqueueDatagram(buffer, length);
-        _ = conn.ConnectedTask.ContinueWith(t => { lock (_pending) _pending.Remove(conn); if (t.IsFaulted) _ = conn.DisposeAsync().AsTask(); }, TaskScheduler.Default);
-        return true;
+        if (options.IsCompletedSuccessfully) Start(conn, options.Result, info, first, path);
+        else _ = StartLaterAsync(conn, options, info, first, path);
+    }
+
+    private async Task StartLaterAsync(QuicConnection conn, ValueTask<QuicServerConnectionOptions> options, AcceptInfo info, byte[] first, DatagramPath path)
+    {
+        QuicServerConnectionOptions o;
+        try { o = await options.ConfigureAwait(false); }
+        catch (Exception ex)
+        {
+            Refuse(conn, ex);
+            return;
+        }
+        if (_disposed) { Refuse(conn, null); return; }
+        Start(conn, o, info, first, path); // datagrams that arrived meanwhile were dropped; the client retransmits
+    }
+
+    private void Start(QuicConnection conn, QuicServerConnectionOptions options, in AcceptInfo info, byte[] first, DatagramPath path)
+    {
+        conn.OnConnectedForListener = c =>
+        {
+            Forget(c);
+            if (_disposed || !_accepted.Writer.TryWrite(c)) _ = c.DisposeAsync().AsTask();
+        };
+        conn.OnClosedForListener = c =>
+        {
+            Forget(c);
+        };
+        try
+        {
+            conn.InitInbound(options, _options, info, _resetKey, first, path);
+        }
+        catch (Exception ex)
+        {
+            Refuse(conn, ex); // callback returned invalid options: drop the Initial
+        }
+    }
+
+    private void Refuse(QuicConnection conn, Exception? ex)
+    {
+        Forget(conn);
+        if (ex is not null) LogRefused(_options.Logger, conn.RemoteEndPoint, ex);
+    }
+
+    private static readonly Action<ILogger, IPEndPoint, Exception?> LogRefused =
+        LoggerMessage.Define<IPEndPoint>(LogLevel.Debug, new EventId(1, "QuicConnectionRefused"), "QUIC connection from {Remote} refused");
+
+    private void Forget(QuicConnection c)
+    {
+        if (_pending.TryRemove(c, out _)) Interlocked.Decrement(ref _pendingCount);
+    }
+
+    private static int AddressBytes(IPEndPoint ep, Span<byte> dest)
+    {
+        ep.Address.TryWriteBytes(dest, out int n);
+        dest[n] = (byte)(ep.Port >> 8);
+        dest[n + 1] = (byte)ep.Port;
+        return n + 2;
     }
 
     /// <summary>Stops listening; connections already accepted stay open until disposed, pending handshakes are dropped.</summary>
@@ -113,9 +200,9 @@ public sealed class QuicListener : IAsyncDisposable
         _disposed = true;
         _accepted.Writer.TryComplete();
         QuicConnection[] pending;
-        lock (_pending) pending = [.. _pending];
+        pending = [.. _pending.Keys];
         foreach (var c in pending) await c.DisposeAsync().ConfigureAwait(false);
         while (_accepted.Reader.TryRead(out var c)) await c.DisposeAsync().ConfigureAwait(false);
-        _endpoint.Release();
+        await _endpoint.ReleaseAsync().ConfigureAwait(false);
     }
 }

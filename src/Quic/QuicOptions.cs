@@ -1,5 +1,8 @@
 using System.Net;
 using System.Net.Security;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using OspBridge.Net.IO;
 
 namespace OspBridge.Quic;
 
@@ -64,6 +67,8 @@ public abstract class QuicConnectionOptions
     public int ConnectionIdLength { get; set; } = 8;
     /// <summary>Extension: initiate a 1-RTT key update every this many packets (0 = never; for testing).</summary>
     public long KeyUpdateInterval { get; set; }
+    /// <summary>Extension: where the connection logs (loop failures, dropped input). Server connections log to the listener's logger when this is the null logger.</summary>
+    public ILogger Logger { get; set; } = NullLogger.Instance;
 
     internal void ValidateCommon()
     {
@@ -90,6 +95,10 @@ public sealed class QuicClientConnectionOptions : QuicConnectionOptions
     public EndPoint RemoteEndPoint { get; set; } = null!;
     /// <summary>Local address to bind (null: any, ephemeral port).</summary>
     public IPEndPoint? LocalEndPoint { get; set; }
+    /// <summary>Extension: opens the connection's UDP socket (tests pass one that opens it inside a network namespace).</summary>
+    public IDatagramSocketFactory SocketFactory { get; set; } = UdpSocketFactory.Default;
+    /// <summary>Extension: clock and timers of the connection's loop.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
 }
 
 /// <summary>Server connection options (returned per connection by the listener's callback).</summary>
@@ -122,4 +131,16 @@ public sealed class QuicListenerOptions
     public Func<QuicConnection, SslClientHelloInfo, CancellationToken, ValueTask<QuicServerConnectionOptions>> ConnectionOptionsCallback { get; set; } = null!;
     /// <summary>Extension: validate client addresses with a Retry round trip (RFC 9000 §8.1.2).</summary>
     public bool UseRetry { get; set; }
+    /// <summary>
+    /// Extension: most connections whose handshake has not completed yet. Each costs memory (no thread); over the
+    /// cap, new clients' Initials are dropped (the client retransmits, so it gets in once handshakes finish or
+    /// time out).
+    /// </summary>
+    public int MaxPendingConnections { get; set; } = 256;
+    /// <summary>Extension: opens the listener's UDP socket (tests pass one that opens it inside a network namespace).</summary>
+    public IDatagramSocketFactory SocketFactory { get; set; } = UdpSocketFactory.Default;
+    /// <summary>Extension: clock and timers of the connection loops.</summary>
+    public TimeProvider TimeProvider { get; set; } = TimeProvider.System;
+    /// <summary>Extension: where the listener and its connections log.</summary>
+    public ILogger Logger { get; set; } = NullLogger.Instance;
 }

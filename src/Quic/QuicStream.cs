@@ -3,15 +3,19 @@ using OspBridge.Quic.Driver;
 
 namespace OspBridge.Quic;
 
-/// <summary>A QUIC stream (shaped like System.Net.Quic's <c>QuicStream</c>): a <see cref="Stream"/> plus QUIC-specific operations.</summary>
+/// <summary>
+/// A QUIC stream (shaped like System.Net.Quic's <c>QuicStream</c>): a <see cref="Stream"/> plus QUIC-specific
+/// operations. Reads and writes run on the connection's loop; when no data or no send credit is available they
+/// await the core's readable/writable event for this stream (no polling, no lock).
+/// </summary>
 public sealed class QuicStream : Stream
 {
     private readonly QuicConnection _conn;
-    private readonly AsyncSignal _readSignal = new(), _writeSignal = new();
+    private readonly LoopSignal _readSignal = new(), _writeSignal = new();
     private readonly TaskCompletionSource _readsClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _writesClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly long _defaultErrorCode;
-    private bool _finWritten, _disposed, _readFin;
+    private volatile bool _finWritten, _disposed, _readFin;
 
     internal QuicStream(QuicConnection connection, long id, QuicStreamType type, long defaultErrorCode)
     {
@@ -19,7 +23,7 @@ public sealed class QuicStream : Stream
         Id = id;
         Type = type;
         _defaultErrorCode = defaultErrorCode;
-        bool local = ((id & 1) == 1) == !connection.CoreForTests.IsClient;
+        bool local = ((id & 1) == 1) == !connection.IsClient;
         CanRead = type == QuicStreamType.Bidirectional || !local;
         CanWrite = type == QuicStreamType.Bidirectional || local;
         if (!CanRead) _readsClosed.TrySetResult();
@@ -52,12 +56,14 @@ public sealed class QuicStream : Stream
     /// <inheritdoc/>
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
+    /// <summary>On the loop: data, FIN or a reset arrived, or the connection closed.</summary>
     internal void OnReadable() => _readSignal.Set();
 
+    /// <summary>On the loop: credit or buffer space arrived, everything was acknowledged, STOP_SENDING, or the connection closed.</summary>
     internal void OnWritable()
     {
         _writeSignal.Set();
-        var core = _conn.CoreForTests;
+        var core = _conn.Core;
         var s = core.GetStream(Id);
         if (s is null)
         {
@@ -77,38 +83,41 @@ public sealed class QuicStream : Stream
         if (!CanRead) throw new InvalidOperationException("stream is not readable");
         while (true)
         {
-            Task wait;
-            lock (_conn.Sync)
-            {
-                wait = _readSignal.WaitTask();
-                if (_readFin) return 0;
-                var core = _conn.CoreForTests;
-                if (core.GetStream(Id) is null)
-                {
-                    var ex = core.State >= CoreState.Closing ? _conn.CloseException() : new QuicException(QuicError.OperationAborted, null, "stream closed");
-                    _readsClosed.TrySetException(ex);
-                    throw ex;
-                }
-                int n;
-                bool fin;
-                try { n = core.StreamRead(Id, buffer.Span, out fin); }
-                catch (QuicException e) { _readsClosed.TrySetException(e); throw; }
-                if (n > 0 || fin)
-                {
-                    if (fin) { _readFin = true; _readsClosed.TrySetResult(); }
-                    _conn.Wake();
-                    return n;
-                }
-                if (buffer.Length == 0) return 0;
-                if (core.State >= CoreState.Closing)
-                {
-                    var ex = _conn.CloseException();
-                    _readsClosed.TrySetException(ex);
-                    throw ex;
-                }
-            }
+            if (_readFin) return 0;
+            var (n, wait) = await _conn.Call(now => ReadOnLoop(buffer.Span, now), cancellationToken).ConfigureAwait(false);
+            if (wait is null) return n;
             await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>On the loop: reads what is there; otherwise returns the readable event to await.</summary>
+    private (int Read, Task? Wait) ReadOnLoop(Span<byte> buffer, TimeSpan now)
+    {
+        if (_readFin) return (0, null);
+        var core = _conn.Core;
+        if (core.GetStream(Id) is null)
+        {
+            var ex = core.State >= CoreState.Closing ? _conn.CloseException() : new QuicException(QuicError.OperationAborted, null, "stream closed");
+            _readsClosed.TrySetException(ex);
+            throw ex;
+        }
+        int n;
+        bool fin;
+        try { n = core.StreamRead(Id, buffer, now, out fin); }
+        catch (QuicException e) { _readsClosed.TrySetException(e); throw; }
+        if (n > 0 || fin)
+        {
+            if (fin) { _readFin = true; _readsClosed.TrySetResult(); }
+            return (n, null);
+        }
+        if (buffer.Length == 0) return (0, null);
+        if (core.State >= CoreState.Closing)
+        {
+            var ex = _conn.CloseException();
+            _readsClosed.TrySetException(ex);
+            throw ex;
+        }
+        return (0, _readSignal.Wait());
     }
 
     /// <inheritdoc/>
@@ -124,21 +133,21 @@ public sealed class QuicStream : Stream
         int offset = 0;
         while (true)
         {
-            Task wait;
-            lock (_conn.Sync)
+            int start = offset;
+            var (written, wait) = await _conn.Call(_ =>
             {
-                wait = _writeSignal.WaitTask();
-                var core = _conn.CoreForTests;
+                var core = _conn.Core;
                 if (core.GetStream(Id) is null) throw core.State >= CoreState.Closing ? _conn.CloseException() : new QuicException(QuicError.OperationAborted, null, "stream closed");
-                int n = core.StreamWrite(Id, buffer.Span[offset..], completeWrites);
-                offset += n;
-                if (n > 0 || (completeWrites && offset == buffer.Length)) _conn.Wake();
-                if (offset == buffer.Length)
+                int n = core.StreamWrite(Id, buffer.Span[start..], completeWrites);
+                if (start + n == buffer.Length)
                 {
                     if (completeWrites) _finWritten = true;
-                    return;
+                    return (n, (Task?)null);
                 }
-            }
+                return (n, _writeSignal.Wait());
+            }, cancellationToken).ConfigureAwait(false);
+            offset += written;
+            if (wait is null) return;
             await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
     }
@@ -147,36 +156,29 @@ public sealed class QuicStream : Stream
     public void CompleteWrites()
     {
         if (_finWritten || !CanWrite) return;
-        lock (_conn.Sync)
+        _finWritten = true;
+        _conn.Post(_ =>
         {
-            var core = _conn.CoreForTests;
-            if (core.GetStream(Id) is null) return;
-            core.StreamWrite(Id, ReadOnlySpan<byte>.Empty, fin: true);
-            _finWritten = true;
-        }
-        _conn.Wake();
+            if (_conn.Core.GetStream(Id) is not null && _conn.Core.State < CoreState.Closing)
+                _conn.Core.StreamWrite(Id, ReadOnlySpan<byte>.Empty, fin: true);
+        });
     }
 
     /// <summary>Aborts reading (STOP_SENDING) and/or writing (RESET_STREAM) with an application error code.</summary>
     public void Abort(QuicAbortDirection abortDirection, long errorCode)
     {
-        lock (_conn.Sync)
+        bool read = (abortDirection & QuicAbortDirection.Read) != 0 && CanRead;
+        bool write = (abortDirection & QuicAbortDirection.Write) != 0 && CanWrite;
+        if (read) _readsClosed.TrySetException(new QuicException(QuicError.OperationAborted, null, "reads aborted locally"));
+        if (write) _writesClosed.TrySetException(new QuicException(QuicError.OperationAborted, null, "writes aborted locally"));
+        _conn.Post(_ =>
         {
-            var core = _conn.CoreForTests;
-            if ((abortDirection & QuicAbortDirection.Read) != 0 && CanRead)
-            {
-                core.StreamAbortRead(Id, errorCode);
-                _readsClosed.TrySetException(new QuicException(QuicError.OperationAborted, null, "reads aborted locally"));
-            }
-            if ((abortDirection & QuicAbortDirection.Write) != 0 && CanWrite)
-            {
-                core.StreamAbortWrite(Id, errorCode);
-                _writesClosed.TrySetException(new QuicException(QuicError.OperationAborted, null, "writes aborted locally"));
-            }
-        }
-        _readSignal.Set();
-        _writeSignal.Set();
-        _conn.Wake();
+            var core = _conn.Core;
+            if (read) core.StreamAbortRead(Id, errorCode);
+            if (write) core.StreamAbortWrite(Id, errorCode);
+            _readSignal.Set();
+            _writeSignal.Set();
+        });
     }
 
     /// <inheritdoc/>
@@ -214,6 +216,7 @@ public sealed class QuicStream : Stream
         if (CanWrite && !_finWritten && !_writesClosed.Task.IsCompleted) CompleteWrites();
         if (CanRead && !_readsClosed.Task.IsCompleted) Abort(QuicAbortDirection.Read, Math.Max(0, _defaultErrorCode));
         _disposed = true;
+        _conn.Post(_ => _conn.RemoveStream(Id));
         await base.DisposeAsync().ConfigureAwait(false);
     }
 
@@ -225,6 +228,7 @@ public sealed class QuicStream : Stream
             if (CanWrite && !_finWritten && !_writesClosed.Task.IsCompleted) CompleteWrites();
             if (CanRead && !_readsClosed.Task.IsCompleted) Abort(QuicAbortDirection.Read, Math.Max(0, _defaultErrorCode));
             _disposed = true;
+            _conn.Post(_ => _conn.RemoveStream(Id));
         }
         base.Dispose(disposing);
     }

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using Microsoft.Extensions.Logging;
 using OspBridge.Crypto.Tls;
 using OspBridge.Quic.Http3;
 
@@ -37,7 +38,7 @@ internal sealed class H3Command : ICliCommand
                 Certificate = certificate,
                 DocumentRoot = parseResult.GetValue(dir)?.FullName,
                 UseRetry = parseResult.GetValue(retry),
-                Log = context.DebugLog(parseResult, "h3"),
+                Logger = context.CreateLoggerFactory(parseResult).CreateLogger("h3"),
             }, ct).ConfigureAwait(false);
             Console.WriteLine($"listening on {server.LocalEndPoint} (h3); certificate SPKI sha256 (base64) {Convert.ToBase64String(QuicTls.SpkiSha256(certificate))}");
             try

@@ -3,6 +3,8 @@ using System.Globalization;
 using System.Net;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using OspBridge.Quic.Http3.Qpack;
 
 namespace OspBridge.Quic.Http3;
@@ -34,8 +36,8 @@ public sealed class Http3ServerOptions
     /// <summary>Decides on the client certificate when one is required (null: accept any, e.g. self-signed test peers).</summary>
     public Func<X509Certificate2, bool>? ValidateClientCertificate { get; init; }
 
-    /// <summary>Diagnostic messages (null: none).</summary>
-    public Action<string>? Log { get; init; }
+    /// <summary>Where the server and its QUIC listener log (default: nowhere).</summary>
+    public ILogger Logger { get; init; } = NullLogger.Instance;
 }
 
 /// <summary>
@@ -48,14 +50,23 @@ public sealed class Http3Server : IAsyncDisposable
     private readonly QuicListener _listener;
     private readonly Http3ServerOptions _options;
     private readonly CancellationTokenSource _cts = new();
-    private readonly Action<string> _log;
+    private readonly ILogger _log;
+
+    private static readonly Action<ILogger, string, Exception?> LogAcceptFailed =
+        LoggerMessage.Define<string>(LogLevel.Debug, new EventId(1, "Http3AcceptFailed"), "accept failed: {Message}");
+    private static readonly Action<ILogger, string, Exception?> LogConnectionEnded =
+        LoggerMessage.Define<string>(LogLevel.Debug, new EventId(2, "Http3ConnectionEnded"), "connection ended: {Message}");
+    private static readonly Action<ILogger, string, string, Exception?> LogRequest =
+        LoggerMessage.Define<string, string>(LogLevel.Debug, new EventId(3, "Http3Request"), "{Method} {Path}");
+    private static readonly Action<ILogger, string, Exception?> LogStreamEnded =
+        LoggerMessage.Define<string>(LogLevel.Debug, new EventId(4, "Http3StreamEnded"), "request stream ended: {Message}");
     private readonly Task _acceptLoop;
 
     private Http3Server(QuicListener listener, Http3ServerOptions options)
     {
         _listener = listener;
         _options = options;
-        _log = options.Log ?? (_ => { });
+        _log = options.Logger;
         _acceptLoop = Task.Run(AcceptLoopAsync);
     }
 
@@ -81,6 +92,7 @@ public sealed class Http3Server : IAsyncDisposable
             ListenEndPoint = options.ListenEndPoint,
             ApplicationProtocols = alpn,
             UseRetry = options.UseRetry,
+            Logger = options.Logger,
             ConnectionOptionsCallback = (_, _, _) => ValueTask.FromResult(new QuicServerConnectionOptions
             {
                 ServerAuthenticationOptions = new SslServerAuthenticationOptions
@@ -116,7 +128,7 @@ public sealed class Http3Server : IAsyncDisposable
             catch (OperationCanceledException) { return; }
             catch (QuicException e)
             {
-                _log("accept failed: " + e.Message);
+                LogAcceptFailed(_log, e.Message, null);
                 if (ct.IsCancellationRequested) return;
                 continue;
             }
@@ -142,7 +154,7 @@ public sealed class Http3Server : IAsyncDisposable
         }
         catch (Exception e) when (e is QuicException or OperationCanceledException or ObjectDisposedException)
         {
-            _log("connection ended: " + e.Message);
+            LogConnectionEnded(_log, e.Message, null);
         }
     }
 
@@ -166,7 +178,7 @@ public sealed class Http3Server : IAsyncDisposable
             Http3Fields.Validate(msg.Headers, request: true);
             string method = Http3Fields.Get(msg.Headers, ":method")!;
             string path = Http3Fields.Get(msg.Headers, ":path") ?? "/";
-            _log(method + " " + path);
+            LogRequest(_log, method, path, null);
             responding = true;
             if (method == "POST" || method == "PUT")
             {
@@ -191,7 +203,7 @@ public sealed class Http3Server : IAsyncDisposable
         }
         catch (Exception e) when (e is QuicException or OperationCanceledException or ObjectDisposedException or IOException)
         {
-            _log("request stream ended: " + e.Message);
+            LogStreamEnded(_log, e.Message, null);
         }
         finally
         {

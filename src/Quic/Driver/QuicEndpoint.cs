@@ -1,0 +1,109 @@
+using System.Collections.Concurrent;
+using System.Net;
+using Microsoft.Extensions.Logging;
+using OspBridge.Net.Core;
+using OspBridge.Net.IO;
+
+namespace OspBridge.Quic.Driver;
+
+/// <summary>
+/// One UDP socket shared by the connections on it: one receive task (<see cref="DatagramReceiver.RunAsync"/>)
+/// hands every datagram to the connection it belongs to — by destination connection ID, or by the peer's
+/// address for connections with zero-length CIDs — by posting it to that connection's loop; datagrams that
+/// match nothing go to <see cref="OnUnrouted"/> (the listener's accept path). A client endpoint has exactly one
+/// connection and skips the lookup. Sends go straight to the socket (safe from several loops at once). The socket
+/// closes when the last user (listener or connection) releases it.
+/// </summary>
+internal sealed class QuicEndpoint
+{
+    private readonly IDatagramSocket _socket;
+    private readonly ConcurrentDictionary<CidKey, QuicConnection> _byCid = new();
+    private readonly ConcurrentDictionary<IPEndPoint, QuicConnection> _byAddress = new();
+    private readonly int _shortHeaderCidLength;
+    private readonly ILogger? _logger;
+    private QuicConnection? _single;
+    private Task _receiver = Task.CompletedTask;
+    private int _refs = 1;
+
+    /// <summary>Receive slot size: larger than any datagram we allow the peer to send (max_udp_payload_size).</summary>
+    public const int ReceiveSlotSize = 4096;
+
+    public QuicEndpoint(IDatagramSocket socket, int shortHeaderCidLength, ILogger? logger)
+    {
+        _socket = socket;
+        _shortHeaderCidLength = shortHeaderCidLength;
+        _logger = logger;
+        LocalEndPoint = socket.LocalEndPoint;
+    }
+
+    public IPEndPoint LocalEndPoint { get; }
+
+    public IDatagramSender Sender => _socket;
+
+    /// <summary>Datagrams that match no connection (listener: new Initials, stateless resets).</summary>
+    public DatagramReceiver.Dispatch? OnUnrouted { get; init; }
+
+    /// <summary>Client mode: every datagram goes to <paramref name="connection"/>.</summary>
+    public void StartSingle(QuicConnection connection)
+    {
+        _single = connection;
+        Start();
+    }
+
+    public void Start() =>
+        _receiver = DatagramReceiver.RunAsync(_socket, Dispatch, _logger, batchSize: 32, slotSize: ReceiveSlotSize, CancellationToken.None); // ends when the socket is disposed
+
+    private void Dispatch(Span<byte> datagram, DatagramPath path)
+    {
+        if (datagram.IsEmpty) return;
+        var target = _single ?? Route(datagram, path.Remote);
+        if (target is not null) target.Deliver(datagram, path);
+        else OnUnrouted?.Invoke(datagram, path);
+    }
+
+    private QuicConnection? Route(ReadOnlySpan<byte> d, IPEndPoint? from)
+    {
+        if ((d[0] & 0x80) != 0)
+        {
+            if (d.Length < 6) return null;
+            int dl = d[5];
+            if (d.Length < 6 + dl) return null;
+            if (dl > 0 && _byCid.TryGetValue(CidKey.From(d.Slice(6, dl)), out var c)) return c;
+        }
+        else if (_shortHeaderCidLength > 0 && d.Length >= 1 + _shortHeaderCidLength && _byCid.TryGetValue(CidKey.From(d.Slice(1, _shortHeaderCidLength)), out var c2)) return c2;
+        // zero-length connection IDs: the peer address identifies the connection
+        return _byAddress.IsEmpty || from is null ? null : _byAddress.TryGetValue(from, out var a) ? a : null;
+    }
+
+    public void Register(ReadOnlySpan<byte> cid, QuicConnection c)
+    {
+        if (cid.Length > 0) _byCid[CidKey.From(cid)] = c;
+    }
+
+    public void Unregister(ReadOnlySpan<byte> cid, QuicConnection c)
+    {
+        if (cid.Length > 0) _byCid.TryRemove(new KeyValuePair<CidKey, QuicConnection>(CidKey.From(cid), c));
+    }
+
+    public void RegisterAddress(IPEndPoint a, QuicConnection c) => _byAddress[a] = c;
+
+    public void UnregisterAll(QuicConnection c)
+    {
+        foreach (var kv in _byCid) if (kv.Value == c) _byCid.TryRemove(kv);
+        foreach (var kv in _byAddress) if (kv.Value == c) _byAddress.TryRemove(kv);
+    }
+
+    /// <summary>Sends one datagram outside any connection (Version Negotiation, Retry, stateless reset).</summary>
+    public void Send(ReadOnlySpan<byte> datagram, DatagramPath path) => _socket.Send(datagram, path);
+
+    /// <summary>Adds a user of the socket (each server connection keeps the listener's socket alive).</summary>
+    public void AddRef() => Interlocked.Increment(ref _refs);
+
+    /// <summary>Drops a user; the socket closes when the last one is gone.</summary>
+    public Task ReleaseAsync()
+    {
+        if (Interlocked.Decrement(ref _refs) != 0) return Task.CompletedTask;
+        _socket.Dispose();
+        return _receiver;
+    }
+}
