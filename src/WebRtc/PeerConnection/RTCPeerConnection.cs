@@ -35,6 +35,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
     private readonly List<IAsyncDisposable> _mdnsPublications = [];
     private readonly CancellationTokenSource _cts = new();
     private readonly byte[] _packet = new byte[1500];
+    private readonly byte[] _iceBuffer = new byte[2048];
     private readonly byte[] _record = new byte[1500 + DtlsEndpoint.ApplicationDataOverhead];
     private readonly string _sessionId = RandomNumberGenerator.GetInt32(1, int.MaxValue).ToString(CultureInfo.InvariantCulture) + RandomNumberGenerator.GetInt32(100000000, 999999999).ToString(CultureInfo.InvariantCulture);
     private ulong _sessionVersion = 1;
@@ -62,8 +63,6 @@ public sealed class RTCPeerConnection : IAsyncDisposable
         _certificate = _config.Certificate ?? DtlsCertificates.CreateSelfSigned();
         _fingerprint = DtlsCertificates.GetFingerprint(_certificate);
         _ice = new IceAgent(_config.IceOptions with { Lite = _config.IceLite || _config.IceOptions.Lite });
-        _ice.StateChanged += s => { Log($"ice state {s}"); OnIceConnectionStateChange?.Invoke(s); UpdateConnectionState(); };
-        _ice.SelectedPairChanged += p => { Log($"selected pair {p}"); StartDtlsIfReady(); };
         _loop = Task.Run(RunLoopGuardedAsync);
     }
 
@@ -514,7 +513,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
 
     private TimeSpan NextDeadline()
     {
-        var t = _ice.NextTimeout;
+        var t = _ice.NextDeadline ?? TimeSpan.MaxValue;
         if (_dtls is { State: DtlsState.Connecting, NextTimeout: TimeSpan d } && d < t) t = d;
         if (_sctp?.NextTimeout is TimeSpan s && s < t) t = s;
         return t;
@@ -525,7 +524,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
         switch (PacketDemux.Classify(d.Data))
         {
             case PacketKind.Stun:
-                _ice.ProcessDatagram(d.Local, d.Remote, d.Data, now);
+                _ice.ReceiveStun(d.Data, d.Local, d.Remote, now);
                 break;
             case PacketKind.Dtls:
                 if (_dtls is null) return;
@@ -541,8 +540,13 @@ public sealed class RTCPeerConnection : IAsyncDisposable
 
     private void Pump(TimeSpan now)
     {
-        if (now >= _ice.NextTimeout) _ice.HandleTimeout(now);
-        while (_ice.TryGetTransmit(out var t)) _sockets.Send(t.Local, t.Remote, t.Data);
+        if (_ice.NextDeadline is { } due && now >= due) _ice.HandleDeadline(now);
+        while (_ice.TryPollTransmit(_iceBuffer, now, out var t)) _sockets.Send(t.Path.Local!, t.Path.Remote!, _iceBuffer.AsSpan(0, t.Length));
+        while (_ice.TryPollEvent(out var ie))
+        {
+            if (ie.Kind == IceEventKind.StateChanged) { Log($"ice state {ie.State}"); OnIceConnectionStateChange?.Invoke(ie.State); UpdateConnectionState(); }
+            else if (ie.Kind == IceEventKind.SelectedPairChanged) { Log($"selected pair {ie.Pair}"); StartDtlsIfReady(); }
+        }
         if (_dtls is null || _sctp is null) return;
 
         if (_dtls.NextTimeout is TimeSpan dt && now >= dt)
