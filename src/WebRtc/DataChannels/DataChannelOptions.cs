@@ -70,7 +70,7 @@ public enum DataChannelEventKind
     Disconnected,
 }
 
-/// <summary>One event from <see cref="DataChannelEndpoint.TryGetEvent"/>.</summary>
+/// <summary>One event from <see cref="DataChannelEndpoint.TryPollEvent"/>.</summary>
 /// <param name="Kind">What happened.</param>
 /// <param name="ChannelId">The channel (SCTP stream id).</param>
 /// <param name="Label">For <see cref="DataChannelEventKind.ChannelOpened"/>: the label.</param>

@@ -516,7 +516,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
     {
         var t = _ice.NextTimeout;
         if (_dtls is { State: DtlsState.Connecting, NextTimeout: TimeSpan d } && d < t) t = d;
-        if (_sctp?.NextTimeout is TimeSpan s && s < t) t = s;
+        if (_sctp?.NextDeadline is TimeSpan s && s < t) t = s;
         return t;
     }
 
@@ -555,10 +555,10 @@ public sealed class RTCPeerConnection : IAsyncDisposable
 
         while (_dtls.TryReadApplicationData(out var app))
         {
-            try { _sctp.ProcessPacket(app.Span, now); }
+            try { _sctp.Receive(app.Span, now); }
             catch (WebRtcException ex) { Log($"SCTP: {ex.Message}"); }
         }
-        if (_sctp.NextTimeout is TimeSpan st && now >= st) _sctp.HandleTimeout(now);
+        if (_sctp.NextDeadline is TimeSpan st && now >= st) _sctp.HandleDeadline(now);
         DispatchDataChannelEvents();
 
         var pair = _ice.SelectedPair;
@@ -570,9 +570,9 @@ public sealed class RTCPeerConnection : IAsyncDisposable
         if (_dtls.State == DtlsState.Connected)
         {
             bool sent = false;
-            while (_sctp.TryGetPacket(now, _packet, out int len))
+            while (_sctp.TryPollTransmit(_packet, now, out var tx))
             {
-                int rl = _dtls.SealApplicationData(_packet.AsSpan(0, len), _record);
+                int rl = _dtls.SealApplicationData(_packet.AsSpan(0, tx.Length), _record);
                 _sockets.Send(pair.Local.Base, pair.RemoteEndPoint, _record.AsSpan(0, rl));
                 sent = true;
             }
@@ -606,7 +606,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
 
     private void DispatchDataChannelEvents()
     {
-        while (_sctp!.TryGetEvent(out var e))
+        while (_sctp!.TryPollEvent(out var e))
         {
             switch (e.Kind)
             {
@@ -695,9 +695,9 @@ public sealed class RTCPeerConnection : IAsyncDisposable
                 if (_sctp is not null && _dtls?.State == DtlsState.Connected && _ice.SelectedPair is { } pair)
                 {
                     _sctp.Abort();
-                    while (_sctp.TryGetPacket(now, _packet, out int len))
+                    while (_sctp.TryPollTransmit(_packet, now, out var tx))
                     {
-                        int rl = _dtls.SealApplicationData(_packet.AsSpan(0, len), _record);
+                        int rl = _dtls.SealApplicationData(_packet.AsSpan(0, tx.Length), _record);
                         _sockets.Send(pair.Local.Base, pair.RemoteEndPoint, _record.AsSpan(0, rl));
                     }
                     _dtls.Close();

@@ -146,7 +146,7 @@ public enum SctpEventKind
     Aborted,
 }
 
-/// <summary>One event from <see cref="SctpAssociation.TryGetEvent"/>. <see cref="Data"/> is owned by the receiver.</summary>
+/// <summary>One event from <see cref="SctpAssociation.TryPollEvent"/>. <see cref="Data"/> is owned by the receiver.</summary>
 /// <param name="Kind">What happened.</param>
 /// <param name="StreamId">The stream concerned (messages, resets, buffer events).</param>
 /// <param name="Ppid">Payload protocol identifier of a received message.</param>

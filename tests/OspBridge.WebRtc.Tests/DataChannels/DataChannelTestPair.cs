@@ -31,32 +31,34 @@ internal sealed class DataChannelTestPair
         for (int guard = 0; guard < 10_000_000; guard++)
         {
             bool any = false;
-            while (A.TryGetPacket(Now, _buffer, out int n))
+            while (A.TryPollTransmit(_buffer, Now, out var nTx))
             {
+                int n = nTx.Length;
                 AtoB.Send(_buffer.AsSpan(0, n), Now);
                 any = true;
             }
-            while (B.TryGetPacket(Now, _buffer, out int n))
+            while (B.TryPollTransmit(_buffer, Now, out var nTx))
             {
+                int n = nTx.Length;
                 BtoA.Send(_buffer.AsSpan(0, n), Now);
                 any = true;
             }
             if (AtoB.TryReceive(Now, out var pa))
             {
-                B.ProcessPacket(pa, Now);
+                B.Receive(pa, Now);
                 any = true;
             }
             if (BtoA.TryReceive(Now, out var pb))
             {
-                A.ProcessPacket(pb, Now);
+                A.Receive(pb, Now);
                 any = true;
             }
-            while (A.TryGetEvent(out var e))
+            while (A.TryPollEvent(out var e))
             {
                 EventsA.Add(e);
                 any = true;
             }
-            while (B.TryGetEvent(out var e))
+            while (B.TryPollEvent(out var e))
             {
                 EventsB.Add(e);
                 any = true;
@@ -81,7 +83,7 @@ internal sealed class DataChannelTestPair
                 return true;
             }
             TimeSpan? next = null;
-            foreach (var t in new[] { A.NextTimeout, B.NextTimeout, AtoB.NextDeliveryTime, BtoA.NextDeliveryTime })
+            foreach (var t in new[] { A.NextDeadline, B.NextDeadline, AtoB.NextDeliveryTime, BtoA.NextDeliveryTime })
             {
                 if (t is { } v && (next is null || v < next))
                 {
@@ -96,13 +98,13 @@ internal sealed class DataChannelTestPair
             {
                 Now = next.Value;
             }
-            if (A.NextTimeout is { } ta && ta <= Now)
+            if (A.NextDeadline is { } ta && ta <= Now)
             {
-                A.HandleTimeout(Now);
+                A.HandleDeadline(Now);
             }
-            if (B.NextTimeout is { } tb && tb <= Now)
+            if (B.NextDeadline is { } tb && tb <= Now)
             {
-                B.HandleTimeout(Now);
+                B.HandleDeadline(Now);
             }
         }
         return condition();

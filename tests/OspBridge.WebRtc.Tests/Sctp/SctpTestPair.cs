@@ -35,15 +35,17 @@ internal sealed class SctpTestPair
         for (int guard = 0; guard < 10_000_000; guard++)
         {
             bool any = false;
-            while (A.TryGetPacket(Now, _buffer, out int n))
+            while (A.TryPollTransmit(_buffer, Now, out var nTx))
             {
+                int n = nTx.Length;
                 MaxPacketSeen = Math.Max(MaxPacketSeen, n);
                 PacketsAtoB++;
                 AtoB.Send(_buffer.AsSpan(0, n), Now);
                 any = true;
             }
-            while (B.TryGetPacket(Now, _buffer, out int n))
+            while (B.TryPollTransmit(_buffer, Now, out var nTx))
             {
+                int n = nTx.Length;
                 MaxPacketSeen = Math.Max(MaxPacketSeen, n);
                 BtoA.Send(_buffer.AsSpan(0, n), Now);
                 any = true;
@@ -51,20 +53,20 @@ internal sealed class SctpTestPair
             // One datagram per direction per round, then output again: like a driver that polls after every datagram.
             if (AtoB.TryReceive(Now, out var pa))
             {
-                B.ProcessPacket(pa, Now);
+                B.Receive(pa, Now);
                 any = true;
             }
             if (BtoA.TryReceive(Now, out var pb))
             {
-                A.ProcessPacket(pb, Now);
+                A.Receive(pb, Now);
                 any = true;
             }
-            while (A.TryGetEvent(out var e))
+            while (A.TryPollEvent(out var e))
             {
                 EventsA.Add(e);
                 any = true;
             }
-            while (DrainB && B.TryGetEvent(out var e))
+            while (DrainB && B.TryPollEvent(out var e))
             {
                 EventsB.Add(e);
                 any = true;
@@ -93,7 +95,7 @@ internal sealed class SctpTestPair
                 return true;
             }
             TimeSpan? next = null;
-            foreach (var t in new[] { A.NextTimeout, B.NextTimeout, AtoB.NextDeliveryTime, BtoA.NextDeliveryTime })
+            foreach (var t in new[] { A.NextDeadline, B.NextDeadline, AtoB.NextDeliveryTime, BtoA.NextDeliveryTime })
             {
                 if (t is { } v && (next is null || v < next))
                 {
@@ -108,13 +110,13 @@ internal sealed class SctpTestPair
             {
                 Now = next.Value;
             }
-            if (A.NextTimeout is { } ta && ta <= Now)
+            if (A.NextDeadline is { } ta && ta <= Now)
             {
-                A.HandleTimeout(Now);
+                A.HandleDeadline(Now);
             }
-            if (B.NextTimeout is { } tb && tb <= Now)
+            if (B.NextDeadline is { } tb && tb <= Now)
             {
-                B.HandleTimeout(Now);
+                B.HandleDeadline(Now);
             }
         }
         return condition();
