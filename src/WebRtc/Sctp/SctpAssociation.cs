@@ -25,8 +25,11 @@ public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
 {
     private static readonly byte[] s_supportedExtensions = [SctpChunkType.ForwardTsn, SctpChunkType.ReConfig];
 
+    private static readonly RandomNumberGenerator s_systemRandom = RandomNumberGenerator.Create(); // thread-safe
+
     private readonly SctpOptions _o;
-    private readonly byte[] _cookieKey = RandomNumberGenerator.GetBytes(32);
+    private readonly RandomNumberGenerator _random;
+    private readonly byte[] _cookieKey = new byte[32];
     private readonly RtoEstimator _rto;
     private readonly Queue<SctpEvent> _events = new();
     private bool _terminated;
@@ -80,6 +83,8 @@ public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
     {
         _o = options ?? new SctpOptions();
         _o.Validate();
+        _random = _o.Random ?? s_systemRandom;
+        _random.GetBytes(_cookieKey);
         _rto = new RtoEstimator(_o.RtoInitial, _o.RtoMin, _o.RtoMax);
         _heartbeatAckInfo = new byte[_o.Mtu];
         _outStreams = new OutStream[_o.OutboundStreams];
@@ -754,7 +759,7 @@ public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
 
     private uint AdvertisedWindow() => (uint)Math.Max(0, _o.ReceiveWindow - _rxBuffered);
 
-    private static uint RandomTag()
+    private uint RandomTag()
     {
         uint t;
         do
@@ -765,10 +770,10 @@ public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
         return t;
     }
 
-    private static uint RandomUInt()
+    private uint RandomUInt()
     {
         Span<byte> b = stackalloc byte[4];
-        RandomNumberGenerator.Fill(b);
+        _random.GetBytes(b);
         return BinaryPrimitives.ReadUInt32BigEndian(b);
     }
 
@@ -871,7 +876,7 @@ public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
             _sendHeartbeat = false;
             _heartbeatOutstanding = true;
             Span<byte> info = stackalloc byte[16];
-            RandomNumberGenerator.Fill(info.Slice(0, 8));
+            _random.GetBytes(info.Slice(0, 8));
             _heartbeatNonce = BinaryPrimitives.ReadUInt64BigEndian(info);
             BinaryPrimitives.WriteInt64BigEndian(info.Slice(8), now.Ticks);
             pos += HeartbeatChunk.Write(buf.Slice(pos), info);
