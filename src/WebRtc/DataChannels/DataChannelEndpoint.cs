@@ -98,6 +98,17 @@ public sealed class DataChannelEndpoint : IProtocolCore<DataChannelEvent>
         {
             PumpSctpEvents(untilEventAvailable: true, messagesToo: true);
         }
+        if (_events.Count == 0)
+        {
+            // Coalesced: one event per channel whose buffered amount fell since it was last reported.
+            while (_sctp.TryTakeBufferedAmountChange(out ushort id, out long amount))
+            {
+                if (_channels.ContainsKey(id))
+                {
+                    _events.Enqueue(new DataChannelEvent(DataChannelEventKind.BufferedAmountChanged, id, BufferedAmount: amount));
+                }
+            }
+        }
         return _events.TryDequeue(out ev);
     }
 
@@ -182,7 +193,7 @@ public sealed class DataChannelEndpoint : IProtocolCore<DataChannelEvent>
         if (!ch.Options.Negotiated)
         {
             var open = new DcepOpenMessage(ch.Options.ChannelType, ch.Options.Priority, ch.Options.ReliabilityParameter, ch.Label, ch.Options.Protocol);
-            _sctp.Send(id, DataChannelPpid.Dcep, open.ToArray(), SctpSendOptions.Reliable, _now);
+            _sctp.Send(id, DataChannelPpid.Dcep, open.ToArray(), SctpSendOptions.Reliable, _now, countsAsBuffered: false);
             ch.AwaitingAck = true;
         }
         ch.State = MessageChannelState.Open;
@@ -195,10 +206,18 @@ public sealed class DataChannelEndpoint : IProtocolCore<DataChannelEvent>
     /// <summary>Ids of the channels that are not closed.</summary>
     public IReadOnlyCollection<ushort> ChannelIds => _channels.Keys;
 
-    /// <summary>Bytes queued on the channel and not yet sent (RTCDataChannel.bufferedAmount).</summary>
+    /// <summary>
+    /// Bytes of user messages queued on the channel and not yet sent (RTCDataChannel.bufferedAmount: DCEP control
+    /// messages and empty messages count 0). Decreases are also reported as
+    /// <see cref="DataChannelEventKind.BufferedAmountChanged"/> events, so a driver can keep a cached value without polling.
+    /// </summary>
     public long GetBufferedAmount(ushort id) => _sctp.GetBufferedAmount(id);
 
-    /// <summary>Sets RTCDataChannel.bufferedAmountLowThreshold for channel <paramref name="id"/>.</summary>
+    /// <summary>
+    /// Sets RTCDataChannel.bufferedAmountLowThreshold for channel <paramref name="id"/>: when its buffered amount falls from
+    /// above the threshold to at or below it, a <see cref="DataChannelEventKind.BufferedAmountLow"/> event is queued (await it
+    /// instead of polling <see cref="GetBufferedAmount"/>).
+    /// </summary>
     public void SetBufferedAmountLowThreshold(ushort id, long threshold) => _sctp.SetBufferedAmountLowThreshold(id, threshold);
 
     /// <summary>
@@ -222,7 +241,7 @@ public sealed class DataChannelEndpoint : IProtocolCore<DataChannelEvent>
         };
         if (payload.IsEmpty)
         {
-            _sctp.Send(id, isText ? DataChannelPpid.StringEmpty : DataChannelPpid.BinaryEmpty, [0], send, now);
+            _sctp.Send(id, isText ? DataChannelPpid.StringEmpty : DataChannelPpid.BinaryEmpty, [0], send, now, countsAsBuffered: false);
         }
         else
         {
@@ -357,7 +376,7 @@ public sealed class DataChannelEndpoint : IProtocolCore<DataChannelEvent>
             case SctpEventKind.BufferedAmountLow:
                 if (_channels.ContainsKey(e.StreamId))
                 {
-                    _events.Enqueue(new DataChannelEvent(DataChannelEventKind.BufferedAmountLow, e.StreamId));
+                    _events.Enqueue(new DataChannelEvent(DataChannelEventKind.BufferedAmountLow, e.StreamId, BufferedAmount: _sctp.GetBufferedAmount(e.StreamId)));
                 }
                 break;
             case SctpEventKind.MessageTooLarge:
@@ -454,7 +473,7 @@ public sealed class DataChannelEndpoint : IProtocolCore<DataChannelEvent>
         var options = DataChannelOptions.FromOpen(open, id);
         var ch = new Channel { Label = open.Label, Options = options, State = MessageChannelState.Open, IsRemote = true };
         _channels[id] = ch;
-        _sctp.Send(id, DataChannelPpid.Dcep, DcepAckMessage.Bytes, SctpSendOptions.Reliable, _now);
+        _sctp.Send(id, DataChannelPpid.Dcep, DcepAckMessage.Bytes, SctpSendOptions.Reliable, _now, countsAsBuffered: false);
         _events.Enqueue(new DataChannelEvent(DataChannelEventKind.ChannelOpened, id, open.Label, options, IsRemote: true));
     }
 }
