@@ -515,7 +515,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
     private TimeSpan NextDeadline()
     {
         var t = _ice.NextTimeout;
-        if (_dtls is { State: DtlsState.Connecting, NextTimeout: TimeSpan d } && d < t) t = d;
+        if (_dtls is { State: DtlsState.Connecting, NextDeadline: TimeSpan d } && d < t) t = d;
         if (_sctp?.NextTimeout is TimeSpan s && s < t) t = s;
         return t;
     }
@@ -531,8 +531,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
                 if (_dtls is null) return;
                 if (_ice.SelectedPair is null && _dtls.State == DtlsState.New && !_dtls.IsClient)
                     Log("DTLS before ICE selection; processing");
-                try { _dtls.ProcessDatagram(d.Data, now); }
-                catch (CryptoException ex) { Log($"DTLS: {ex.Message}"); }
+                _dtls.Receive(d.Data, now); // failures arrive as DtlsEvent (drained in Pump)
                 break;
             default:
                 break; // RTP/RTCP/unknown: no media yet
@@ -545,13 +544,13 @@ public sealed class RTCPeerConnection : IAsyncDisposable
         while (_ice.TryGetTransmit(out var t)) _sockets.Send(t.Local, t.Remote, t.Data);
         if (_dtls is null || _sctp is null) return;
 
-        if (_dtls.NextTimeout is TimeSpan dt && now >= dt)
+        if (_dtls.NextDeadline is TimeSpan dt && now >= dt) _dtls.HandleDeadline(now);
+        while (_dtls.TryPollEvent(out var dev))
         {
-            try { _dtls.HandleTimeout(now); } catch (CryptoException ex) { Log($"DTLS timeout: {ex.Message}"); }
+            if (dev.Kind != DtlsEventKind.StateChanged || dev.State == _dtlsState) continue;
+            _dtlsState = dev.State;
+            OnDtlsStateChanged(now);
         }
-        var prevDtls = _dtlsState;
-        _dtlsState = _dtls.State;
-        if (prevDtls != _dtlsState) OnDtlsStateChanged(now);
 
         while (_dtls.TryReadApplicationData(out var app))
         {
@@ -566,7 +565,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
         // Handshake records first: our final DTLS flight (CCS + Finished) must reach the peer before the first
         // epoch-1 SCTP packet, or a peer still waiting for Finished drops that INIT and the association waits a
         // full T1-init timeout.
-        while (_dtls.TryGetDatagram(out var hs)) _sockets.Send(pair.Local.Base, pair.RemoteEndPoint, hs.Span);
+        while (_dtls.TryPollTransmit(_record, now, out var hs)) _sockets.Send(pair.Local.Base, pair.RemoteEndPoint, _record.AsSpan(0, hs.Length));
         if (_dtls.State == DtlsState.Connected)
         {
             bool sent = false;
@@ -581,7 +580,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
                     if (ch.BufferedAmount > 0) ch.UpdateBuffered(_sctp.GetBufferedAmount(id));
             DispatchDataChannelEvents();
         }
-        while (_dtls.TryGetDatagram(out var dg)) _sockets.Send(pair.Local.Base, pair.RemoteEndPoint, dg.Span);
+        while (_dtls.TryPollTransmit(_record, now, out var dg)) _sockets.Send(pair.Local.Base, pair.RemoteEndPoint, _record.AsSpan(0, dg.Length));
     }
 
     private DtlsState _dtlsState;
@@ -701,7 +700,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
                         _sockets.Send(pair.Local.Base, pair.RemoteEndPoint, _record.AsSpan(0, rl));
                     }
                     _dtls.Close();
-                    while (_dtls.TryGetDatagram(out var dg)) _sockets.Send(pair.Local.Base, pair.RemoteEndPoint, dg.Span);
+                    while (_dtls.TryPollTransmit(_record, now, out var dg)) _sockets.Send(pair.Local.Base, pair.RemoteEndPoint, _record.AsSpan(0, dg.Length));
                 }
                 foreach (var ch in _channels.Values.ToList()) ch.SetClosed();
                 foreach (var ch in _pendingChannels) ch.SetClosed();
