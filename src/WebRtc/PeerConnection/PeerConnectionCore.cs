@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using OspBridge.Crypto;
 using OspBridge.Crypto.Dtls;
 using OspBridge.Net.Core;
 using OspBridge.WebRtc.DataChannels;
@@ -45,7 +44,6 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
     private readonly Queue<PeerConnectionEvent> _events = new();
     private readonly Queue<byte[]> _finalTransmits = new();
     private readonly byte[] _packet = new byte[SctpMtu + 64];
-    private readonly Dictionary<ushort, long> _watchedBuffered = [];
     private readonly List<IceCandidate> _localCandidates = [];
     private readonly string _sessionId;
     private ulong _sessionVersion = 1;
@@ -58,7 +56,6 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
     private string? _remoteSetup;
     private bool _weAreDtlsClient;
     private int _remoteSctpPort = 5000;
-    private bool _bufferedDirty;
     private bool _closed;
     private bool _shutdown;
 
@@ -297,6 +294,7 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
             MaxMessageSize = _options.MaxMessageSize,
             RemoteMaxMessageSize = (int)Math.Min(int.MaxValue, RemoteMaxMessageSize),
             Mtu = SctpMtu,
+            Random = _options.Random,
         });
         _ice.Start(now);
         Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.TransportsCreated,
@@ -322,7 +320,6 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
     {
         if (_sctp is null || _closed) throw new WebRtcException(WebRtcError.InvalidState, "the peer connection is not connected");
         _sctp.Send(id, data, isText, now);
-        _watchedBuffered[id] = _sctp.GetBufferedAmount(id);
     }
 
     /// <summary>Bytes queued on channel <paramref name="id"/> and not yet sent.</summary>
@@ -346,14 +343,15 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
         if (_sctp is not null && _dtls?.State == DtlsState.Connected && _ice.SelectedPair is not null)
         {
             _sctp.Abort();
-            while (_sctp.TryGetPacket(now, _packet, out int len))
+            while (_sctp.TryPollTransmit(_packet, now, out var sp))
             {
-                var rec = new byte[len + DtlsEndpoint.ApplicationDataOverhead];
-                int rl = _dtls.SealApplicationData(_packet.AsSpan(0, len), rec);
+                var rec = new byte[sp.Length + DtlsEndpoint.ApplicationDataOverhead];
+                int rl = _dtls.SealApplicationData(_packet.AsSpan(0, sp.Length), rec);
                 _finalTransmits.Enqueue(rec[..rl]);
             }
             _dtls.Close();
-            while (_dtls.TryGetDatagram(out var dg)) _finalTransmits.Enqueue(dg.ToArray());
+            var buf = new byte[DtlsMtu + 256];
+            while (_dtls.TryPollTransmit(buf, now, out var dg)) _finalTransmits.Enqueue(buf[..dg.Length]);
         }
         _finalPath = _ice.SelectedPair is { } p ? new DatagramPath(p.Local.Base, p.RemoteEndPoint) : default;
         _ice.Close();
@@ -384,8 +382,7 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
             case PacketKind.Dtls:
                 if (_dtls is null || _shutdown) return;
                 if (!_ice.IsValidated(local, remote)) { DroppedUnvalidated++; return; }
-                try { _dtls.ProcessDatagram(datagram, now); }
-                catch (CryptoException ex) { Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.TransportError, Reason: "DTLS: " + ex.Message)); }
+                _dtls.Receive((ReadOnlySpan<byte>)datagram, now); // failures come back as DtlsEvents
                 break;
             default:
                 return; // RTP/RTCP/ZRTP/TURN/unknown: no media yet
@@ -412,18 +409,15 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
         var to = new DatagramPath(pair.Local.Base, pair.RemoteEndPoint);
         // Handshake records first: our final DTLS flight (CCS + Finished) must reach the peer before the first
         // epoch-1 SCTP packet, or a peer still waiting for Finished drops that INIT.
-        if (_dtls.TryGetDatagram(out var hs))
+        if (_dtls.TryPollTransmit(destination, now, out var hs))
         {
-            if (hs.Length > destination.Length) return false;
-            hs.Span.CopyTo(destination);
             transmit = new Transmit(hs.Length, to);
             return true;
         }
         if (_dtls.State == DtlsState.Connected && destination.Length >= SctpMtu + DtlsEndpoint.ApplicationDataOverhead
-            && _sctp.TryGetPacket(now, _packet, out int len))
+            && _sctp.TryPollTransmit(_packet, now, out var sp))
         {
-            int rl = _dtls.SealApplicationData(_packet.AsSpan(0, len), destination);
-            _bufferedDirty = _watchedBuffered.Count > 0;
+            int rl = _dtls.SealApplicationData(_packet.AsSpan(0, sp.Length), destination);
             transmit = new Transmit(rl, to);
             return true;
         }
@@ -437,8 +431,8 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
         {
             if (_closed) return null;
             var t = _ice.NextDeadline;
-            if (_dtls is { State: DtlsState.Connecting, NextTimeout: TimeSpan d } && (t is null || d < t)) t = d;
-            if (_sctp?.NextTimeout is TimeSpan s && (t is null || s < t)) t = s;
+            if (_dtls is { State: DtlsState.Connecting, NextDeadline: TimeSpan d } && (t is null || d < t)) t = d;
+            if (_sctp?.NextDeadline is TimeSpan s && (t is null || s < t)) t = s;
             return t;
         }
     }
@@ -448,32 +442,17 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
     {
         if (_closed) return;
         if (_ice.NextDeadline is { } i && i <= now) _ice.HandleDeadline(now);
-        if (_dtls?.NextTimeout is TimeSpan d && d <= now)
-        {
-            try { _dtls.HandleTimeout(now); }
-            catch (CryptoException ex) { Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.TransportError, Reason: "DTLS: " + ex.Message)); }
-        }
-        if (_sctp?.NextTimeout is TimeSpan s && s <= now && _dtls is not null) _sctp.HandleTimeout(now);
+        if (_dtls?.NextDeadline is TimeSpan d && d <= now) _dtls.HandleDeadline(now);
+        if (_sctp?.NextDeadline is TimeSpan s && s <= now && _dtls is not null) _sctp.HandleDeadline(now);
         AfterInput(now);
     }
 
     /// <inheritdoc/>
     public bool TryPollEvent(out PeerConnectionEvent ev)
     {
-        if (_bufferedDirty)
-        {
-            _bufferedDirty = false;
-            foreach (var (id, last) in _watchedBuffered.ToList())
-            {
-                long now = GetBufferedAmount(id);
-                if (now == last) continue;
-                if (now == 0) _watchedBuffered.Remove(id); else _watchedBuffered[id] = now;
-                Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.BufferedAmountChanged, ChannelId: id, BufferedAmount: now));
-            }
-        }
         PullIceEvents(_lastNow); // gathering events queued by AddLocalCandidate/CompleteGathering
         if (_events.TryDequeue(out ev)) return true;
-        if (_sctp is not null && !_closed && _sctp.TryGetEvent(out var dc))
+        if (_sctp is not null && !_closed && _sctp.TryPollEvent(out var dc))
         {
             OnDataChannelEvent(dc);
             ev = new PeerConnectionEvent(PeerConnectionEventKind.DataChannel, DataChannel: dc);
@@ -497,17 +476,25 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
         _lastNow = now;
         PullIceEvents(now);
         if (_dtls is null || _sctp is null) return;
-        if (_dtls.State != _dtlsState)
+        while (_dtls.TryPollEvent(out var de))
         {
-            _dtlsState = _dtls.State;
-            Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.DtlsStateChanged, DtlsState: _dtlsState, Reason: _dtls.Error?.Message));
-            if (_dtlsState == DtlsState.Connected) _sctp.Connect(now); // both sides send INIT (werift as DTLS client waits for ours)
-            UpdateConnectionState();
-            if (_dtlsState is DtlsState.Closed or DtlsState.Failed) Shutdown();
+            switch (de.Kind)
+            {
+                case DtlsEventKind.StateChanged when de.State != _dtlsState:
+                    _dtlsState = de.State;
+                    Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.DtlsStateChanged, DtlsState: _dtlsState, Reason: de.Error?.Message));
+                    if (_dtlsState == DtlsState.Connected) _sctp.Connect(now); // both sides send INIT (werift as DTLS client waits for ours)
+                    UpdateConnectionState();
+                    if (_dtlsState is DtlsState.Closed or DtlsState.Failed) Shutdown();
+                    break;
+                case DtlsEventKind.AlertReceived:
+                    Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.TransportError, Reason: $"DTLS alert level {de.AlertLevel} description {de.AlertDescription}"));
+                    break;
+            }
         }
         while (_dtls.TryReadApplicationData(out var app))
         {
-            try { _sctp.ProcessPacket(app.Span, now); }
+            try { _sctp.Receive(app.Span, now); }
             catch (WebRtcException ex) { Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.TransportError, Reason: "SCTP: " + ex.Message)); }
         }
     }
@@ -531,9 +518,6 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
         {
             case DataChannelEventKind.Connected:
                 UpdateConnectionState();
-                break;
-            case DataChannelEventKind.ChannelClosed:
-                _watchedBuffered.Remove(e.ChannelId);
                 break;
             case DataChannelEventKind.Disconnected:
                 Shutdown();
@@ -617,8 +601,6 @@ public enum PeerConnectionEventKind
     DtlsStateChanged,
     /// <summary>Both descriptions are applied and DTLS/SCTP exist (<see cref="PeerConnectionEvent.Reason"/> describes the roles).</summary>
     TransportsCreated,
-    /// <summary>A channel's buffered amount changed after packets were sent (<see cref="PeerConnectionEvent.ChannelId"/>, <see cref="PeerConnectionEvent.BufferedAmount"/>).</summary>
-    BufferedAmountChanged,
     /// <summary>A recoverable transport error worth logging (<see cref="PeerConnectionEvent.Reason"/>).</summary>
     TransportError,
 }
@@ -630,8 +612,6 @@ public enum PeerConnectionEventKind
 /// <param name="ConnectionState">For <see cref="PeerConnectionEventKind.ConnectionStateChanged"/>.</param>
 /// <param name="SignalingState">For <see cref="PeerConnectionEventKind.SignalingStateChanged"/>.</param>
 /// <param name="DtlsState">For <see cref="PeerConnectionEventKind.DtlsStateChanged"/>.</param>
-/// <param name="ChannelId">For <see cref="PeerConnectionEventKind.BufferedAmountChanged"/>.</param>
-/// <param name="BufferedAmount">For <see cref="PeerConnectionEventKind.BufferedAmountChanged"/>.</param>
 /// <param name="Reason">Human-readable detail.</param>
 public readonly record struct PeerConnectionEvent(
     PeerConnectionEventKind Kind,
@@ -640,6 +620,4 @@ public readonly record struct PeerConnectionEvent(
     RTCPeerConnectionState ConnectionState = RTCPeerConnectionState.New,
     RTCSignalingState SignalingState = RTCSignalingState.Stable,
     DtlsState DtlsState = DtlsState.New,
-    ushort ChannelId = 0,
-    long BufferedAmount = 0,
     string? Reason = null);

@@ -380,9 +380,6 @@ public sealed class RTCPeerConnection : IAsyncDisposable
                 WebRtcLog.Event(_log, "transports created:", e.Reason);
                 FlushPendingChannels(_loop.Clock.Now);
                 break;
-            case PeerConnectionEventKind.BufferedAmountChanged:
-                if (_channels.TryGetValue(e.ChannelId, out var bch)) bch.UpdateBuffered(e.BufferedAmount);
-                break;
             case PeerConnectionEventKind.TransportError:
                 WebRtcLog.Event(_log, "transport:", e.Reason);
                 break;
@@ -441,7 +438,10 @@ public sealed class RTCPeerConnection : IAsyncDisposable
                 if (_channels.TryGetValue(e.ChannelId, out var rc)) rc.Deliver(e.Payload ?? [], e.IsText);
                 break;
             case DataChannelEventKind.BufferedAmountLow:
-                if (_channels.TryGetValue(e.ChannelId, out var bc)) { bc.UpdateBuffered(_core.GetBufferedAmount(e.ChannelId)); bc.RaiseBufferedAmountLow(); }
+                if (_channels.TryGetValue(e.ChannelId, out var bc)) { bc.UpdateBuffered(e.BufferedAmount); bc.RaiseBufferedAmountLow(); }
+                break;
+            case DataChannelEventKind.BufferedAmountChanged:
+                if (_channels.TryGetValue(e.ChannelId, out var bch)) bch.UpdateBuffered(e.BufferedAmount);
                 break;
             case DataChannelEventKind.ChannelError:
                 if (_channels.TryGetValue(e.ChannelId, out var ec)) ec.RaiseError(new WebRtcException(e.Error, e.Reason ?? "channel error"));

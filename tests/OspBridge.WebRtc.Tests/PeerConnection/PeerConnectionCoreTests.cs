@@ -89,7 +89,7 @@ public sealed class PeerConnectionCoreTests
         Assert.True(connectedAt < TimeSpan.FromSeconds(30), $"connected after {connectedAt}");
 
         // Every send reported its buffered amount draining back to zero (what SendAsync awaits).
-        Assert.Contains(p.NodeA.EventsOf<PeerConnectionEvent>(), e => e.Kind == PeerConnectionEventKind.BufferedAmountChanged && e.BufferedAmount == 0);
+        Assert.Contains(p.NodeA.EventsOf<PeerConnectionEvent>(), e => e.DataChannel.Kind == DataChannelEventKind.BufferedAmountChanged && e.DataChannel.BufferedAmount == 0);
         Assert.Equal(0, p.A.GetBufferedAmount(p.ChannelA));
 
         // Close: the peer sees the ABORT / close_notify and ends up closed too.
