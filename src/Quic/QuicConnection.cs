@@ -217,8 +217,7 @@ public sealed partial class QuicConnection : IAsyncDisposable
         {
             if (_core.State == CoreState.Closed) { ArrayPool<byte>.Shared.Return(buffer); return; }
             var now = Now;
-            _core.SetNow(now);
-            _core.ReceiveDatagram(buffer.AsSpan(0, length), now);
+            _core.Receive(buffer.AsSpan(0, length), default, now);
             _lastActivity = now;
             if (!moreQueued || ++_inlineSinceFlush >= 32)
             {
@@ -249,11 +248,10 @@ public sealed partial class QuicConnection : IAsyncDisposable
             lock (Sync)
             {
                 var now = Now;
-                _core.SetNow(now);
-                int drained = 0;
+                    int drained = 0;
                 while (drained++ < 256 && _inbound.TryDequeue(out var d))
                 {
-                    _core.ReceiveDatagram(d.Buffer.AsSpan(0, d.Length), now);
+                    _core.Receive(d.Buffer.AsSpan(0, d.Length), default, now);
                     ArrayPool<byte>.Shared.Return(d.Buffer);
                     _lastActivity = now;
                 }
@@ -262,7 +260,7 @@ public sealed partial class QuicConnection : IAsyncDisposable
                     _core.Abandon();
                     _timeoutReason = new QuicException(QuicError.ConnectionTimeout, null, "handshake timed out");
                 }
-                if (_core.NextTimeout(now) <= now) _core.HandleTimeout(now);
+                if (_core.NextDeadline <= now) _core.HandleDeadline(now);
                 if (_options.KeepAliveInterval > TimeSpan.Zero && _core.State == CoreState.Connected && now - _lastActivity >= _options.KeepAliveInterval)
                 {
                     _core.SendPing();
@@ -271,7 +269,7 @@ public sealed partial class QuicConnection : IAsyncDisposable
                 Flush(batch, seg, now);
                 ProcessEvents();
                 if (_core.State == CoreState.Closed || _disposed && _core.State != CoreState.Closing) break;
-                var next = _core.NextTimeout(now);
+                var next = _core.NextDeadline ?? TimeSpan.MaxValue;
                 if (_core.State == CoreState.Handshaking && _handshakeDeadline < next) next = _handshakeDeadline;
                 wait = next == TimeSpan.MaxValue ? TimeSpan.FromSeconds(1) : next - now;
                 if (!_inbound.IsEmpty) wait = TimeSpan.Zero;
@@ -290,7 +288,8 @@ public sealed partial class QuicConnection : IAsyncDisposable
         {
             int room = batch.Length - pos;
             if (room < 1200) { _endpoint.Send(batch.AsSpan(0, pos), _peerAddress); pos = 0; room = batch.Length; }
-            if (!_core.TryWriteDatagram(batch.AsSpan(pos, Math.Min(room, seg > 0 ? seg : 1500)), now, out int n)) break;
+            if (!_core.TryPollTransmit(batch.AsSpan(pos, Math.Min(room, seg > 0 ? seg : 1500)), now, out var tx)) break;
+            int n = tx.Length;
             if (seg == 0) { _endpoint.Send(batch.AsSpan(0, n), _peerAddress); continue; }
             pos += n;
             if (n != seg) { _endpoint.Send(batch.AsSpan(0, pos), _peerAddress); pos = 0; }
@@ -303,7 +302,7 @@ public sealed partial class QuicConnection : IAsyncDisposable
 
     private void ProcessEvents()
     {
-        while (_core.TryDequeueEvent(out var e))
+        while (_core.TryPollEvent(out var e))
         {
             switch (e.Kind)
             {

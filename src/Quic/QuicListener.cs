@@ -25,7 +25,7 @@ public sealed class QuicListener : IAsyncDisposable
     {
         _options = options;
         _accepted = Channel.CreateBounded<QuicConnection>(new BoundedChannelOptions(Math.Max(1, options.ListenBacklog)) { FullMode = BoundedChannelFullMode.DropWrite });
-        _retry = options.UseRetry ? new RetryTokens() : null;
+        _retry = options.UseRetry ? new RetryTokens(Core.CoreOptions.SystemRandom) : null;
         _endpoint = new UdpEndpoint(options.ListenEndPoint, CidLengthForRouting, null, 1452) { OnUnrouted = OnUnrouted };
     }
 
@@ -72,11 +72,11 @@ public sealed class QuicListener : IAsyncDisposable
         var address = from.Buffer.Span[..from.Size];
         if ((data[0] & 0x80) == 0)
         {
-            int rl0 = ServerAccept.StatelessResetFor(data, _resetKey, CidLengthForRouting, _response);
+            int rl0 = ServerAccept.StatelessResetFor(data, _resetKey, CidLengthForRouting, Core.CoreOptions.SystemRandom, _response);
             if (rl0 > 0 && Interlocked.Increment(ref _resetsSent) < 100_000) _endpoint.Send(_response.AsSpan(0, rl0), from);
             return false;
         }
-        var decision = ServerAccept.Inspect(data, _retry, address, QuicConnection.Now, CidLengthForRouting, _response, out int rl, out var info);
+        var decision = ServerAccept.Inspect(data, _retry, address, QuicConnection.Now, CidLengthForRouting, Core.CoreOptions.SystemRandom, _response, out int rl, out var info);
         if (decision is AcceptDecision.Retry or AcceptDecision.VersionNegotiation)
         {
             _endpoint.Send(_response.AsSpan(0, rl), from);

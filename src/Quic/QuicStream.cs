@@ -91,7 +91,7 @@ public sealed class QuicStream : Stream
                 }
                 int n;
                 bool fin;
-                try { n = core.StreamRead(Id, buffer.Span, out fin); }
+                try { n = core.StreamRead(Id, buffer.Span, QuicConnection.Now, out fin); }
                 catch (QuicException e) { _readsClosed.TrySetException(e); throw; }
                 if (n > 0 || fin)
                 {

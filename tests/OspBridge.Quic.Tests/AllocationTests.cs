@@ -10,7 +10,7 @@ public class AllocationTests
     public void SteadyStateTransfer_AllocatesLessThan64BytesPerPacket()
     {
         var big = new CoreOptions { InitialMaxData = 64 << 20, InitialMaxStreamDataBidiRemote = 32 << 20, InitialMaxStreamDataBidiLocal = 32 << 20 };
-        var pair = new CorePair(clientOptions: big, serverOptions: big, serverFlightPadding: 100);
+        var pair = new QuicPair(clientOptions: big, serverOptions: big, serverFlightPadding: 100);
         Assert.True(pair.Handshake());
         long id = pair.Client.OpenStream(true);
         var chunk = new byte[1 << 16];
@@ -26,21 +26,22 @@ public class AllocationTests
             {
                 now += TimeSpan.FromMicroseconds(50);
                 long a0 = GC.GetAllocatedBytesForCurrentThread();
-                if (!pair.Client.TryWriteDatagram(buf, now, out int n)) { pair.Client.HandleTimeout(now); continue; }
+                if (!pair.Client.TryPollTransmit(buf, now, out var tx)) { pair.Client.HandleDeadline(now); continue; }
+                int n = tx.Length;
                 long a1 = GC.GetAllocatedBytesForCurrentThread();
-                pair.Server!.ReceiveDatagram(buf.AsSpan(0, n), now);
+                pair.Server!.Receive(buf.AsSpan(0, n), tx.Path, now);
                 long a2 = GC.GetAllocatedBytesForCurrentThread();
                 A[0] += a1 - a0; A[1] += a2 - a1;
                 if (sid < 0) pair.Server.TryAcceptStream(out sid);
-                while (sid >= 0 && pair.Server.StreamRead(sid, read, out _) > 0) { }
+                while (sid >= 0 && pair.Server.StreamRead(sid, read, now, out _) > 0) { }
                 long a3 = GC.GetAllocatedBytesForCurrentThread();
-                while (sid >= 0 && pair.Server.StreamRead(sid, read, out _) > 0) { }
+                while (sid >= 0 && pair.Server.StreamRead(sid, read, now, out _) > 0) { }
                 long a4 = GC.GetAllocatedBytesForCurrentThread();
-                while (pair.Server.TryWriteDatagram(buf, now, out int m)) { long b0 = GC.GetAllocatedBytesForCurrentThread(); pair.Client.ReceiveDatagram(buf.AsSpan(0, m), now); A[4] += GC.GetAllocatedBytesForCurrentThread() - b0; }
+                while (pair.Server.TryPollTransmit(buf, now, out var rx)) { long b0 = GC.GetAllocatedBytesForCurrentThread(); pair.Client.Receive(buf.AsSpan(0, rx.Length), rx.Path, now); A[4] += GC.GetAllocatedBytesForCurrentThread() - b0; }
                 long a5 = GC.GetAllocatedBytesForCurrentThread();
                 A[2] += a4 - a3; A[3] += a5 - a4;
-                while (pair.Client.TryDequeueEvent(out _)) { }
-                while (pair.Server.TryDequeueEvent(out _)) { }
+                while (pair.Client.TryPollEvent(out _)) { }
+                while (pair.Server.TryPollEvent(out _)) { }
             }
         }
         Round(3000); // warm up: pools, rings and lists reach their steady size

@@ -1,15 +1,17 @@
 using OspBridge.Crypto.Tls;
+using OspBridge.Net.Core;
 using OspBridge.Net.Simulation;
 using OspBridge.Quic.Core;
 using OspBridge.Quic.Packets;
 using OspBridge.Quic.Tests.Support;
+using OspBridge.Testing.Virtual;
 
 namespace OspBridge.Quic.Tests;
 
 /// <summary>Retry, version negotiation, key update, zero-length CIDs, CID rotation, stream aborts, close codes, datagrams (virtual time).</summary>
 public class FeatureTests
 {
-    private static void Transfer(CorePair pair, int size, out byte[] received)
+    private static void Transfer(QuicPair pair, int size, out byte[] received)
     {
         long id = pair.Client.OpenStream(true);
         var data = new byte[size];
@@ -25,7 +27,7 @@ public class FeatureTests
             if (sid < 0 && pair.Server!.TryAcceptStream(out long s)) sid = s;
             while (sid >= 0 && !fin)
             {
-                int n = pair.Server!.StreamRead(sid, buf, out fin);
+                int n = pair.Server!.StreamRead(sid, buf, pair.Now, out fin);
                 ms.Write(buf, 0, n);
                 if (n == 0) break;
             }
@@ -37,7 +39,7 @@ public class FeatureTests
     [Fact]
     public void Retry_ThenHandshake_AndTransportParametersAuthenticated()
     {
-        var pair = new CorePair(retry: true);
+        var pair = new QuicPair(retry: true);
         Assert.True(pair.Handshake());
         Assert.Equal(1, pair.RetriesSent);
         Assert.NotNull(pair.Server!.LocalParameters.RetrySourceConnectionId);
@@ -50,7 +52,7 @@ public class FeatureTests
     {
         // flip the last byte of every Retry: the client must ignore them and the handshake never completes
         var down = new VirtualLinkOptions { Seed = 3, Filter = d => { if ((d.Span[0] & 0xf0) == 0xf0) System.Runtime.InteropServices.MemoryMarshal.AsMemory(d).Span[^1] ^= 1; return true; } };
-        var pair = new CorePair(down: down, retry: true);
+        var pair = new QuicPair(down: down, retry: true);
         Assert.False(pair.Handshake(TimeSpan.FromSeconds(3)));
         Assert.True(pair.RetriesSent >= 1);
         Assert.Null(pair.Server);
@@ -59,23 +61,25 @@ public class FeatureTests
     [Fact]
     public void VersionNegotiation_ServerAnswersUnknownVersion_ClientFails()
     {
-        var client = ConnectionCore.CreateClient(new CoreOptions(), FakeTlsHandshake.Factory(true));
+        var client = ConnectionCore.CreateClient(new CoreOptions { Random = new SeededRandomNumberGenerator(5) }, FakeTlsHandshake.Factory(true), QuicPair.ServerAddress);
         client.Start(TimeSpan.Zero);
         var buf = new byte[1500];
-        Assert.True(client.TryWriteDatagram(buf, TimeSpan.Zero, out int n));
+        Assert.True(client.TryPollTransmit(buf, TimeSpan.Zero, out var tx));
+        int n = tx.Length;
+        Assert.Equal(QuicPair.ServerAddress, tx.Path.Remote);
         Assert.Equal(1200, n);
         // make it an unknown version: the server answers with Version Negotiation listing v1 only → spurious, ignored
         var unknown = buf[..n];
         unknown[1] = 0x0a; unknown[2] = 0x1a; unknown[3] = 0x2a; unknown[4] = 0x3a;
         var resp = new byte[1500];
-        Assert.Equal(AcceptDecision.VersionNegotiation, ServerAccept.Inspect(unknown, null, [], TimeSpan.Zero, 8, resp, out int rl, out _));
+        Assert.Equal(AcceptDecision.VersionNegotiation, ServerAccept.Inspect(unknown, null, [], TimeSpan.Zero, 8, new SeededRandomNumberGenerator(6), resp, out int rl, out _));
         Assert.True(PacketHeader.TryParse(resp.AsSpan(0, rl), 8, out var h));
         Assert.True(h.IsVersionNegotiation);
         Assert.True(VersionNegotiationPacket.Contains(resp.AsSpan(h.ScidOffset + h.ScidLength, rl - h.ScidOffset - h.ScidLength), 1));
         // a VN without v1 makes the client fail with VersionNegotiationError
         var vn = new byte[64];
         int vl = VersionNegotiationPacket.Write(vn, client.LocalConnectionId, resp.AsSpan(h.DcidOffset, h.DcidLength), [0x6b3343cf], 0);
-        client.ReceiveDatagram(vn.AsSpan(0, vl), TimeSpan.FromMilliseconds(1));
+        client.Receive(vn.AsSpan(0, vl), DatagramPath.To(QuicPair.ServerAddress), TimeSpan.FromMilliseconds(1));
         Assert.Equal(CoreState.Closed, client.State);
         Assert.Equal(QuicError.VersionNegotiationError, client.CloseReason!.QuicError);
     }
@@ -86,7 +90,7 @@ public class FeatureTests
     [InlineData(TlsCipherSuite.ChaCha20Poly1305Sha256)]
     public void KeyUpdates_DuringTransfer_AllCipherSuites(TlsCipherSuite suite)
     {
-        var pair = new CorePair(clientOptions: new CoreOptions { KeyUpdateInterval = 200 }, suite: suite,
+        var pair = new QuicPair(clientOptions: new CoreOptions { KeyUpdateInterval = 200 }, suite: suite,
             up: new VirtualLinkOptions { Seed = 8, LossRate = 0.02, ReorderRate = 0.05 }, down: new VirtualLinkOptions { Seed = 9, LossRate = 0.02, ReorderRate = 0.05 });
         Assert.True(pair.Handshake());
         Transfer(pair, 2_000_000, out _);
@@ -97,7 +101,7 @@ public class FeatureTests
     [Fact]
     public void ZeroLengthConnectionIds_BothSides()
     {
-        var pair = new CorePair(clientOptions: new CoreOptions { LocalCidLength = 0 }, serverOptions: new CoreOptions { LocalCidLength = 0 });
+        var pair = new QuicPair(clientOptions: new CoreOptions { LocalCidLength = 0 }, serverOptions: new CoreOptions { LocalCidLength = 0 });
         Assert.True(pair.Handshake());
         Assert.Empty(pair.Client.LocalConnectionId);
         Assert.Empty(pair.Server!.LocalConnectionId);
@@ -108,7 +112,7 @@ public class FeatureTests
     [Fact]
     public void NewConnectionIds_AreIssued_WithNonZeroLength()
     {
-        var pair = new CorePair();
+        var pair = new QuicPair();
         Assert.True(pair.Handshake());
         pair.RunUntil(() => false, TimeSpan.FromMilliseconds(200));
         Assert.Equal(3, pair.ServerEvents.Count(e => e.Kind == CoreEventKind.ConnectionIdIssued));
@@ -119,7 +123,7 @@ public class FeatureTests
     [Fact]
     public void StreamAborts_ResetAndStopSending_ReachThePeer()
     {
-        var pair = new CorePair();
+        var pair = new QuicPair();
         Assert.True(pair.Handshake());
         long id = pair.Client.OpenStream(true);
         pair.Client.StreamWrite(id, new byte[1000], false);
@@ -131,7 +135,7 @@ public class FeatureTests
         var buf = new byte[2000];
         pair.RunUntil(() => readErr is not null, TimeSpan.FromSeconds(5), eachStep: () =>
         {
-            try { pair.Server.StreamRead(sid, buf, out _); }
+            try { pair.Server.StreamRead(sid, buf, pair.Now, out _); }
             catch (QuicException e) { readErr = e.ApplicationErrorCode ?? -1; }
         });
         // the server aborted reading itself, so it sees OperationAborted; the client's reset code was delivered
@@ -156,7 +160,7 @@ public class FeatureTests
     [Fact]
     public void ApplicationClose_DeliversCodeToPeer()
     {
-        var pair = new CorePair();
+        var pair = new QuicPair();
         Assert.True(pair.Handshake());
         pair.Client.Close(0x1234, pair.Now, "bye");
         Assert.True(pair.RunUntil(() => pair.Server!.State >= CoreState.Draining, TimeSpan.FromSeconds(5)));
@@ -169,7 +173,7 @@ public class FeatureTests
     public void Datagrams_AreDelivered_WhenNegotiated()
     {
         var o = () => new CoreOptions { MaxDatagramFrameSize = 1200 };
-        var pair = new CorePair(clientOptions: o(), serverOptions: o());
+        var pair = new QuicPair(clientOptions: o(), serverOptions: o());
         Assert.True(pair.Handshake());
         for (int i = 0; i < 10; i++) Assert.True(pair.Client.SendDatagram(new byte[] { (byte)i, 1, 2, 3 }));
         var got = new List<byte[]>();
@@ -181,7 +185,7 @@ public class FeatureTests
     [Fact]
     public void Datagrams_Refused_WhenPeerDidNotOfferThem()
     {
-        var pair = new CorePair();
+        var pair = new QuicPair();
         Assert.True(pair.Handshake());
         Assert.False(pair.Client.SendDatagram([1, 2, 3]));
     }
@@ -193,18 +197,19 @@ public class StatelessResetTests
     public void ServerThatLostState_ResetsTheClient()
     {
         var key = new byte[32];
-        var pair = new CorePair(serverOptions: new CoreOptions { StatelessResetKey = key });
+        var pair = new QuicPair(serverOptions: new CoreOptions { StatelessResetKey = key });
         Assert.True(pair.Handshake());
         pair.RunUntil(() => false, TimeSpan.FromMilliseconds(100)); // NEW_CONNECTION_IDs carry reset tokens
         // the server "reboots": it answers the client's next 1-RTT packet with a stateless reset
         long id = pair.Client.OpenStream(true);
         pair.Client.StreamWrite(id, new byte[100], true);
         var buf = new byte[1500];
-        Assert.True(pair.Client.TryWriteDatagram(buf, pair.Now, out int n));
+        Assert.True(pair.Client.TryPollTransmit(buf, pair.Now, out var tx));
+        int n = tx.Length;
         var reset = new byte[64];
-        int rl = ServerAccept.StatelessResetFor(buf.AsSpan(0, n), key, 8, reset);
+        int rl = ServerAccept.StatelessResetFor(buf.AsSpan(0, n), key, 8, new SeededRandomNumberGenerator(3), reset);
         Assert.InRange(rl, 21, n - 1);
-        pair.Client.ReceiveDatagram(reset.AsSpan(0, rl), pair.Now);
+        pair.Client.Receive(reset.AsSpan(0, rl), DatagramPath.To(QuicPair.ServerAddress), pair.Now);
         Assert.Equal(CoreState.Closed, pair.Client.State);
         Assert.Contains("stateless reset", pair.Client.CloseReason!.Message);
     }

@@ -1,6 +1,7 @@
 using OspBridge.Quic.Frames;
 using OspBridge.Quic.Internal;
 using OspBridge.Quic.Transport;
+using OspBridge.Net.Wire;
 
 namespace OspBridge.Quic.Tests;
 
@@ -21,8 +22,9 @@ public class FrameRoundTripTests
         Assert.Equal(value, v);
         Assert.Equal(b.Length, n);
         var w = new byte[8];
-        Assert.Equal(QuicVarint.SizeOf(value), QuicVarint.TryWrite(w, value));
-        if (hex != "4025") Assert.Equal(b.Length, QuicVarint.SizeOf(value));
+        Assert.True(QuicVarint.TryWrite(w, value, out int written));
+        Assert.Equal(QuicVarint.GetEncodedLength(value), written);
+        if (hex != "4025") Assert.Equal(b.Length, QuicVarint.GetEncodedLength(value));
     }
 
     [Fact]

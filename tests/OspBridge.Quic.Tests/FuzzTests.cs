@@ -1,10 +1,12 @@
 using System.Diagnostics;
+using OspBridge.Net.Core;
 using OspBridge.Quic.Core;
 using OspBridge.Quic.Frames;
 using OspBridge.Quic.Internal;
 using OspBridge.Quic.Packets;
 using OspBridge.Quic.Tests.Support;
 using OspBridge.Quic.Transport;
+using OspBridge.Testing.Virtual;
 
 namespace OspBridge.Quic.Tests;
 
@@ -134,36 +136,38 @@ public class FuzzTests
     {
         // Capture real 1-RTT datagrams, then feed mutated copies to the peer core: it must only drop packets or
         // close with a transport error, never throw or hang.
-        var pair = new CorePair();
+        var pair = new QuicPair();
         Assert.True(pair.Handshake());
         long id = pair.Client.OpenStream(true);
         pair.Client.StreamWrite(id, new byte[5000], true);
         var buf = new byte[1500];
         var captured = new List<byte[]>();
-        while (pair.Client.TryWriteDatagram(buf, pair.Now, out int n)) captured.Add(buf[..n]);
+        while (pair.Client.TryPollTransmit(buf, pair.Now, out var tx)) captured.Add(buf[..tx.Length]);
         Assert.NotEmpty(captured);
         var rng = new Random(4242);
         var sw = Stopwatch.StartNew();
         for (int i = 0; i < 20_000 && sw.Elapsed < TimeSpan.FromSeconds(60); i++)
         {
             var m = Mutate(rng, captured[rng.Next(captured.Count)]);
-            pair.Server!.ReceiveDatagram(m, pair.Now);
-            pair.Server.TryWriteDatagram(buf, pair.Now, out _);
-            pair.Server.HandleTimeout(pair.Now);
+            pair.Server!.Receive(m, DatagramPath.To(QuicPair.ClientAddress), pair.Now);
+            pair.Server.TryPollTransmit(buf, pair.Now, out _);
+            pair.Server.HandleDeadline(pair.Now);
         }
         // A fresh server accepting mutated Initials
+        var rng2 = new SeededRandomNumberGenerator(77);
         for (int i = 0; i < 3000; i++)
         {
-            var p2 = new CorePair();
+            var p2 = new QuicPair(clientOptions: new CoreOptions { Random = new SeededRandomNumberGenerator((ulong)i + 100) });
             var first = new byte[1500];
-            Assert.True(p2.Client.TryWriteDatagram(first, p2.Now, out int n));
+            Assert.True(p2.Client.TryPollTransmit(first, p2.Now, out var tx));
+            int n = tx.Length;
             var m = Mutate(rng, first[..n]);
             var resp = new byte[1500];
-            if (ServerAccept.Inspect(m, null, [1, 2], p2.Now, 8, resp, out _, out var info) == AcceptDecision.Accept)
+            if (ServerAccept.Inspect(m, null, [1, 2], p2.Now, 8, rng2, resp, out _, out var info) == AcceptDecision.Accept)
             {
                 var s = ServerAccept.CreateServer(new CoreOptions(), FakeTlsHandshake.Factory(false), info);
-                s.ReceiveDatagram(m, p2.Now);
-                s.TryWriteDatagram(resp, p2.Now, out _);
+                s.Receive(m, DatagramPath.To(QuicPair.ClientAddress), p2.Now);
+                s.TryPollTransmit(resp, p2.Now, out _);
             }
         }
     }

@@ -29,7 +29,7 @@ public class VirtualNetworkTests
         public bool Finished;
     }
 
-    private sealed class Receiver(ConnectionCore core)
+    private sealed class Receiver(ConnectionCore core, Func<TimeSpan> now)
     {
         public long Id = -1;
         public readonly MemoryStream Data = new();
@@ -40,7 +40,7 @@ public class VirtualNetworkTests
             if (Id < 0 || Fin) return;
             while (true)
             {
-                int n = core.StreamRead(Id, _buf, out bool fin);
+                int n = core.StreamRead(Id, _buf, now(), out bool fin);
                 Data.Write(_buf, 0, n);
                 if (fin) { Fin = true; return; }
                 if (n == 0) return;
@@ -51,7 +51,7 @@ public class VirtualNetworkTests
     [Fact]
     public void Handshake_Completes_NoLoss()
     {
-        var pair = new CorePair();
+        var pair = new QuicPair();
         Assert.True(pair.Handshake());
         Assert.Contains(pair.ClientEvents, e => e.Kind == CoreEventKind.Connected);
         Assert.Contains(pair.ServerEvents, e => e.Kind == CoreEventKind.Connected);
@@ -68,7 +68,7 @@ public class VirtualNetworkTests
             Seed = seed, LossRate = 0.10, ReorderRate = 0.10, DuplicateRate = 0.05,
             Delay = TimeSpan.FromMilliseconds(10), ReorderDelay = TimeSpan.FromMilliseconds(15),
         };
-        var pair = new CorePair(impaired(11), impaired(12));
+        var pair = new QuicPair(impaired(11), impaired(12));
         Assert.True(pair.Handshake(TimeSpan.FromSeconds(60)), "handshake");
         const int Size = 10 << 20;
         var up = Data(Size, 1);
@@ -76,8 +76,8 @@ public class VirtualNetworkTests
         long id = pair.Client.OpenStream(bidirectional: true);
         Assert.Equal(0, id);
         var clientSend = new Sender(pair.Client, id, up);
-        var serverRecv = new Receiver(pair.Server!);
-        var clientRecv = new Receiver(pair.Client) { Id = id };
+        var serverRecv = new Receiver(pair.Server!, () => pair.Now);
+        var clientRecv = new Receiver(pair.Client, () => pair.Now) { Id = id };
         Sender? serverSend = null;
         bool ok = pair.RunUntil(() => serverRecv.Fin && clientRecv.Fin, TimeSpan.FromMinutes(30), eachStep: () =>
         {
@@ -102,7 +102,7 @@ public class VirtualNetworkTests
     public void Handshake_Completes_At30PercentLoss(int seed)
     {
         var lossy = (int s) => new VirtualLinkOptions { Seed = s, LossRate = 0.30, Delay = TimeSpan.FromMilliseconds(20) };
-        var pair = new CorePair(lossy(seed), lossy(seed + 1));
+        var pair = new QuicPair(lossy(seed), lossy(seed + 1));
         Assert.True(pair.Handshake(TimeSpan.FromSeconds(60)), $"handshake at 30% loss did not complete by {pair.Now}");
         Assert.True(pair.ToServer.Dropped + pair.ToClient.Dropped > 0);
     }
@@ -114,7 +114,7 @@ public class VirtualNetworkTests
         // (~9 kB of fake certificate) is far larger than 3 × 1200.
         int clientDatagrams = 0;
         var up = new VirtualLinkOptions { Seed = 5, Filter = _ => ++clientDatagrams == 1 || clientDatagrams > 12 };
-        var pair = new CorePair(up, null, serverFlightPadding: 9000);
+        var pair = new QuicPair(up, null, serverFlightPadding: 9000);
         pair.RunUntil(() => clientDatagrams > 12, TimeSpan.FromSeconds(10));
         Assert.NotNull(pair.Server);
         Assert.True(pair.ServerBytesReceivedBeforeValidation >= 1200);
@@ -129,7 +129,7 @@ public class VirtualNetworkTests
     public void IdleTimeout_ClosesBothSides()
     {
         var opts = () => new CoreOptions { IdleTimeout = TimeSpan.FromSeconds(5) };
-        var pair = new CorePair(clientOptions: opts(), serverOptions: opts());
+        var pair = new QuicPair(clientOptions: opts(), serverOptions: opts());
         Assert.True(pair.Handshake());
         var start = pair.Now;
         Assert.True(pair.RunUntil(() => pair.Client.State == CoreState.Closed && pair.Server!.State == CoreState.Closed, TimeSpan.FromSeconds(60)));
@@ -143,7 +143,7 @@ public class VirtualNetworkTests
     public void FlowControl_BlocksAtWindow_AndReleasesWhenRead()
     {
         var server = new CoreOptions { InitialMaxData = 64 << 10, InitialMaxStreamDataBidiRemote = 32 << 10, MaxConnectionWindow = 64 << 10, MaxStreamWindow = 32 << 10 };
-        var pair = new CorePair(serverOptions: server);
+        var pair = new QuicPair(serverOptions: server);
         Assert.True(pair.Handshake());
         long id = pair.Client.OpenStream(true);
         var data = Data(200_000, 3);
@@ -154,7 +154,7 @@ public class VirtualNetworkTests
         Assert.True(pair.Server!.TryAcceptStream(out long sid));
         Assert.Equal(32 << 10, pair.Server.StreamReadable(sid));
         // now read everything: windows open and the rest arrives
-        var recv = new Receiver(pair.Server) { Id = sid };
+        var recv = new Receiver(pair.Server, () => pair.Now) { Id = sid };
         bool done = pair.RunUntil(() => recv.Fin, TimeSpan.FromSeconds(60), eachStep: () => { send.Pump(); recv.Pump(); });
         var cs = pair.Client.GetStream(id);
         Assert.True(done, $"cs={cs?.PeerMaxStreamData} {cs?.Send?.SendEnd} q={cs?.InSendQueue} srvstream={pair.Server.GetStream(sid)?.LocalMaxStreamData} got {recv.Data.Length}, sent {send.Offset}, client {pair.Client.State} {pair.Client.CloseReason?.Message} server {pair.Server.State} {pair.Server.CloseReason?.Message} t={pair.Now}");
@@ -165,7 +165,7 @@ public class VirtualNetworkTests
     public void ThousandConcurrentStreams()
     {
         var server = new CoreOptions { MaxInboundBidiStreams = 1000 };
-        var pair = new CorePair(serverOptions: server);
+        var pair = new QuicPair(serverOptions: server);
         Assert.True(pair.Handshake());
         var ids = new List<long>();
         for (int i = 0; i < 1000; i++)
@@ -184,7 +184,7 @@ public class VirtualNetworkTests
             while (pair.Server!.TryAcceptStream(out long sid)) open.Add(sid);
             for (int i = open.Count - 1; i >= 0; i--)
             {
-                int n = pair.Server.StreamRead(open[i], buf, out bool fin);
+                int n = pair.Server.StreamRead(open[i], buf, pair.Now, out bool fin);
                 Assert.True(n == 0 || n == 8);
                 if (n == 8) { got[open[i]] = buf[..8]; }
                 if (fin) open.RemoveAt(i);

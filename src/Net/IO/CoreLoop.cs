@@ -61,6 +61,8 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private long _dropped;
     private TimeSpan? _armedFor;
     private int _started;
+    private int _disposed;
+    private readonly List<(Action Ok, Action<Exception> Failed)> _afterService = [];
 
     /// <summary>Creates a loop for <paramref name="core"/>; call <see cref="Start"/> to run it.</summary>
     /// <param name="core">The core; from now on only the loop may call it.</param>
@@ -108,7 +110,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         }
         var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(datagram.Length, 1));
         datagram.CopyTo(buffer);
-        if (!_inbox.Writer.TryWrite(new WorkItem(buffer, datagram.Length, path, null)))
+        if (!_inbox.Writer.TryWrite(new WorkItem(buffer, datagram.Length, path, null, null)))
         {
             ArrayPool<byte>.Shared.Return(buffer);
             Interlocked.Decrement(ref _queuedDatagrams);
@@ -118,24 +120,46 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         return true;
     }
 
-    /// <summary>Queues <paramref name="action"/> to run on the loop with the current <c>now</c>; false when the loop has stopped.</summary>
-    public bool Post(Action<TimeSpan> action) => _inbox.Writer.TryWrite(new WorkItem(null, 0, default, action));
+    /// <summary>
+    /// Queues <paramref name="action"/> to run on the loop with the current <c>now</c>; false when the loop has
+    /// stopped. An exception thrown by <paramref name="action"/> fails the loop (see <see cref="Completion"/>);
+    /// an action still queued when the loop stops is not run.
+    /// </summary>
+    public bool Post(Action<TimeSpan> action)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        return !_completion.Task.IsCompleted && _inbox.Writer.TryWrite(new WorkItem(null, 0, default, action, null));
+    }
 
-    /// <summary>Runs <paramref name="action"/> on the loop and returns its result; the core's output is flushed afterwards.</summary>
+    /// <summary>
+    /// Runs <paramref name="action"/> on the loop and returns its result once the core's output that the
+    /// action caused has been handed to the sender. An exception from <paramref name="action"/> goes to the
+    /// caller (the loop keeps running); a stopped loop gives <see cref="ObjectDisposedException"/>, a loop
+    /// that fails in the same pass gives the loop's exception.
+    /// </summary>
     public Task<T> InvokeAsync<T>(Func<TimeSpan, T> action, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(action);
-        var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<T>(cancellationToken);
-        if (!Post(now =>
+        var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var item = new WorkItem(null, 0, default,
+            now =>
             {
                 if (cancellationToken.IsCancellationRequested) { tcs.TrySetCanceled(cancellationToken); return; }
-                try { tcs.TrySetResult(action(now)); }
-                catch (Exception ex) { tcs.TrySetException(ex); }
-            }))
-        {
-            return Task.FromException<T>(new ObjectDisposedException(_options.Name, "the loop has stopped"));
-        }
+                // The caller resumes only after the service pass flushed what the action made the core send.
+                try
+                {
+                    var result = action(now);
+                    _afterService.Add((() => tcs.TrySetResult(result), e => tcs.TrySetException(e)));
+                }
+                catch (Exception ex)
+                {
+                    _afterService.Add((() => tcs.TrySetException(ex), e => tcs.TrySetException(ex)));
+                }
+            },
+            ex => tcs.TrySetException(ex));
+        if (_completion.Task.IsCompleted || !_inbox.Writer.TryWrite(item))
+            return Task.FromException<T>(Stopped());
         return tcs.Task;
     }
 
@@ -146,10 +170,12 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         return InvokeAsync<bool>(now => { action(now); return true; }, cancellationToken);
     }
 
+    private ObjectDisposedException Stopped() => new(_options.Name, "the loop has stopped");
+
     private void OnTimer()
     {
         if (Interlocked.Exchange(ref _timerQueued, 1) == 0)
-            _inbox.Writer.TryWrite(new WorkItem(null, -1, default, null));
+            _inbox.Writer.TryWrite(new WorkItem(null, -1, default, null, null));
     }
 
     private async Task RunAsync()
@@ -179,6 +205,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
                     }
                 }
                 Service();
+                CompleteInvokes(null);
             }
             _completion.TrySetResult();
         }
@@ -189,18 +216,31 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         catch (Exception ex)
         {
             LoopFailed(_options.Logger, _options.Name, ex);
+            CompleteInvokes(ex);
             _completion.TrySetException(ex);
         }
         finally
         {
             _inbox.Writer.TryComplete();
             await _timer.DisposeAsync().ConfigureAwait(false);
+            // What is still queued never reaches the stopped core: buffers go back, InvokeAsync callers see the stop.
             while (reader.TryRead(out var item))
             {
                 if (item.Buffer is { } buf) ArrayPool<byte>.Shared.Return(buf);
-                else item.Action?.Invoke(_clock.Now); // lets pending InvokeAsync callers observe the stop
+                item.Abort?.Invoke(Stopped());
             }
         }
+    }
+
+    private void CompleteInvokes(Exception? fault)
+    {
+        if (_afterService.Count == 0) return;
+        foreach (var (ok, failed) in _afterService)
+        {
+            if (fault is null) ok();
+            else failed(fault);
+        }
+        _afterService.Clear();
     }
 
     /// <summary>Fires due deadlines, flushes transmits and events, and re-arms the timer (bounded passes).</summary>
@@ -260,25 +300,33 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     /// <summary>Stops the loop (the core is left as it is; close it through <see cref="InvokeAsync(Action{TimeSpan}, CancellationToken)"/> first for a graceful end).</summary>
     public async ValueTask DisposeAsync()
     {
-        if (_stop.IsCancellationRequested) return;
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         _inbox.Writer.TryComplete();
-        if (Volatile.Read(ref _started) == 0)
+        if (Interlocked.Exchange(ref _started, 1) == 0)
         {
+            // Never started: nothing runs the inbox, so release it here.
+            while (_inbox.Reader.TryRead(out var item))
+            {
+                if (item.Buffer is { } buf) ArrayPool<byte>.Shared.Return(buf);
+                item.Abort?.Invoke(Stopped());
+            }
             await _timer.DisposeAsync().ConfigureAwait(false);
             _completion.TrySetResult();
         }
         else
         {
-            try { await _completion.Task.WaitAsync(TimeSpan.FromSeconds(5), _options.TimeProvider).ConfigureAwait(false); }
+            // Items queued before the dispose still run (a graceful drain); a stuck handler is not waited for
+            // longer than 5 s of real time (the loop's TimeProvider may be a test's fake that never advances).
+            try { await _completion.Task.WaitAsync(TimeSpan.FromSeconds(5), TimeProvider.System).ConfigureAwait(false); }
             catch (TimeoutException) { }
             catch (Exception) when (_completion.Task.IsFaulted) { }
         }
-        _stop.Cancel();
-        _stop.Dispose();
+        await _stop.CancelAsync().ConfigureAwait(false);
     }
 
     private static readonly Action<ILogger, string, Exception?> LoopFailed =
         LoggerMessage.Define<string>(LogLevel.Error, new EventId(1, "CoreLoopFailed"), "{Name}: the protocol loop failed");
 
-    private readonly record struct WorkItem(byte[]? Buffer, int Length, DatagramPath Path, Action<TimeSpan>? Action);
+    /// <summary>One inbox entry: a datagram (Buffer), an action (with Abort for when it never runs), or a timer tick (neither).</summary>
+    private readonly record struct WorkItem(byte[]? Buffer, int Length, DatagramPath Path, Action<TimeSpan>? Action, Action<Exception>? Abort);
 }

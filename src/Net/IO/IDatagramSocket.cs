@@ -59,6 +59,15 @@ public sealed record UdpSocketOptions
     /// <summary>Interface indexes to join <see cref="MulticastGroup"/> on.</summary>
     public IReadOnlyList<int> MulticastInterfaces { get; init; } = [];
 
+    /// <summary>Loop our own multicast back to sockets on this host (on by default: other processes — and our own querier — see our answers).</summary>
+    public bool MulticastLoopback { get; init; } = true;
+
+    /// <summary>
+    /// Use segmentation offload where the platform has it (Linux UDP GSO on send, UDP GRO on receive).
+    /// The batched socket falls back to plain datagrams when the kernel refuses it.
+    /// </summary>
+    public bool Offload { get; init; } = true;
+
     /// <summary>Multicast and unicast hop limit; null = OS default (mDNS uses 255).</summary>
     public int? HopLimit { get; init; }
 

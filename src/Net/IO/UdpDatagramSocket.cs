@@ -13,6 +13,7 @@ public sealed class UdpDatagramSocket : IDatagramSocket
     private readonly Socket _socket;
     private readonly bool _packetInfo;
     private readonly EndPoint _any;
+    private readonly Lock _multicastSend = new();
 
     private UdpDatagramSocket(Socket socket, bool packetInfo)
     {
@@ -30,6 +31,16 @@ public sealed class UdpDatagramSocket : IDatagramSocket
 
     /// <summary>Opens and binds a socket as <paramref name="options"/> say.</summary>
     public static UdpDatagramSocket Open(UdpSocketOptions options)
+    {
+        var s = CreateSocket(options);
+        return new UdpDatagramSocket(s, options.ReceivePacketInfo || options.MulticastGroup is not null);
+    }
+
+    /// <summary>Wraps an already configured socket (the batched socket's fallback shares its socket).</summary>
+    internal static UdpDatagramSocket Wrap(Socket socket, bool packetInfo) => new(socket, packetInfo);
+
+    /// <summary>Creates, configures and binds the OS socket for <paramref name="options"/> (shared by every implementation).</summary>
+    internal static Socket CreateSocket(UdpSocketOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         var local = options.LocalEndPoint;
@@ -54,7 +65,10 @@ public sealed class UdpDatagramSocket : IDatagramSocket
             s.Bind(local);
             var level = v4 ? SocketOptionLevel.IP : SocketOptionLevel.IPv6;
             if (options.ReceivePacketInfo || options.MulticastGroup is not null)
+            {
                 s.SetSocketOption(level, SocketOptionName.PacketInformation, true);
+                if (!v4 && options.DualMode) s.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.PacketInformation, true);
+            }
             if (options.HopLimit is { } hops)
             {
                 s.SetSocketOption(level, SocketOptionName.MulticastTimeToLive, hops);
@@ -62,7 +76,7 @@ public sealed class UdpDatagramSocket : IDatagramSocket
             }
             if (options.MulticastGroup is { } group)
             {
-                s.SetSocketOption(level, SocketOptionName.MulticastLoopback, true);
+                s.SetSocketOption(level, SocketOptionName.MulticastLoopback, options.MulticastLoopback);
                 if (OperatingSystem.IsLinux())
                     s.SetRawSocketOption(v4 ? 0 : 41, v4 ? 49 /* IP_MULTICAST_ALL */ : 29 /* IPV6_MULTICAST_ALL */, BitConverter.GetBytes(0));
                 foreach (int i in options.MulticastInterfaces)
@@ -71,7 +85,7 @@ public sealed class UdpDatagramSocket : IDatagramSocket
                     else s.SetSocketOption(level, SocketOptionName.AddMembership, new IPv6MulticastOption(group, i));
                 }
             }
-            return new UdpDatagramSocket(s, options.ReceivePacketInfo || options.MulticastGroup is not null);
+            return s;
         }
         catch
         {
@@ -130,7 +144,16 @@ public sealed class UdpDatagramSocket : IDatagramSocket
         if (path.Remote is not { } remote) throw new ArgumentException("a UDP send needs a remote endpoint", nameof(path));
         try
         {
-            if (path.InterfaceIndex != 0 && IsMulticast(remote.Address)) SetMulticastInterface(path.InterfaceIndex);
+            if (path.InterfaceIndex != 0 && IsMulticast(remote.Address))
+            {
+                // The outgoing interface is a socket option: set it and send as one step (several loops may share the socket).
+                lock (_multicastSend)
+                {
+                    SetMulticastInterface(path.InterfaceIndex);
+                    _socket.SendTo(datagram, SocketFlags.None, remote);
+                }
+                return;
+            }
             _socket.SendTo(datagram, SocketFlags.None, remote);
         }
         catch (SocketException)
@@ -166,19 +189,35 @@ public sealed class UdpDatagramSocket : IDatagramSocket
         }
     }
 
-    private static bool IsMulticast(IPAddress a) =>
+    internal static bool IsMulticast(IPAddress a) =>
         a.IsIPv6Multicast || (a.AddressFamily == AddressFamily.InterNetwork && (a.GetAddressBytes()[0] & 0xF0) == 0xE0);
 
     /// <inheritdoc/>
     public void Dispose() => _socket.Dispose();
 }
 
-/// <summary>The default <see cref="IDatagramSocketFactory"/>: sockets in the process's own network namespace.</summary>
+/// <summary>
+/// The default <see cref="IDatagramSocketFactory"/>: sockets in the process's own network namespace. On
+/// 64-bit Linux it opens the batched socket (recvmmsg/sendmmsg, UDP GSO/GRO, pktinfo via cmsg), which
+/// falls back to the portable <see cref="UdpDatagramSocket"/> by itself when the kernel refuses a call;
+/// elsewhere, or with the environment variable <c>OSPBRIDGE_UDP=portable</c>, the portable one.
+/// </summary>
 public sealed class UdpSocketFactory : IDatagramSocketFactory
 {
-    /// <summary>The shared instance.</summary>
-    public static UdpSocketFactory Default { get; } = new();
+    private readonly bool _batched;
+
+    private UdpSocketFactory(bool batched) => _batched = batched;
+
+    /// <summary>The shared instance that picks the best implementation for the platform.</summary>
+    public static UdpSocketFactory Default { get; } = new(BatchedUdpSocket.IsSupported
+        && !string.Equals(Environment.GetEnvironmentVariable("OSPBRIDGE_UDP"), "portable", StringComparison.OrdinalIgnoreCase));
+
+    /// <summary>A factory that always opens the portable <see cref="UdpDatagramSocket"/> (for comparison and diagnosis).</summary>
+    public static UdpSocketFactory Portable { get; } = new(false);
+
+    /// <summary>True when this factory opens batched sockets.</summary>
+    public bool IsBatched => _batched;
 
     /// <inheritdoc/>
-    public IDatagramSocket Open(UdpSocketOptions options) => UdpDatagramSocket.Open(options);
+    public IDatagramSocket Open(UdpSocketOptions options) => _batched ? BatchedUdpSocket.Open(options) : UdpDatagramSocket.Open(options);
 }

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using OspBridge.Quic.Frames;
 using OspBridge.Quic.Internal;
 using OspBridge.Quic.Packets;
@@ -40,9 +39,9 @@ internal sealed partial class ConnectionCore
         int target = (int)Math.Min(peerLimit, 4UL) - 1;
         while (_localCids.Count < target)
         {
-            var cid = RandomNumberGenerator.GetBytes(_localCid.Length);
+            var cid = RandomBytes(_options.Random, _localCid.Length);
             var token = new byte[16];
-            StatelessReset.ComputeToken(_options.StatelessResetKey, cid, token);
+            StatelessReset.ComputeToken(_statelessResetKey, cid, token);
             ulong seq = _nextLocalCidSeq++;
             _localCids.Add((seq, cid, token));
             _newCidPending.Add(seq);

@@ -1,5 +1,6 @@
 using OspBridge.Crypto;
 using OspBridge.Crypto.Tls;
+using OspBridge.Net.Core;
 using OspBridge.Quic.Frames;
 using OspBridge.Quic.Internal;
 using OspBridge.Quic.Packets;
@@ -29,10 +30,18 @@ internal sealed partial class ConnectionCore
     public int KeyPhase => _keyPhase;
     public int KeyUpdates { get; private set; }
 
-    /// <summary>Processes one received UDP datagram (decrypted in place, so the span is modified).</summary>
-    public void ReceiveDatagram(Span<byte> datagram, TimeSpan now)
+    /// <summary>
+    /// Processes one received UDP datagram (decrypted in place, so the span is modified). <paramref name="path"/>'s
+    /// <c>Remote</c> is the peer's address: the server learns where to send from the first datagram.
+    /// </summary>
+    public void Receive(Span<byte> datagram, DatagramPath path, TimeSpan now)
     {
+        Advance(now);
         if (State == CoreState.Closed) return;
+        if (_peerAddress is null && path.Remote is not null) _peerAddress = path.Remote;
+        if (_localAddress is null && path.Local is not null) _localAddress = path.Local;
+        StartHandshakeClock(now);
+        _lastReceived = now;
         BytesReceived += datagram.Length;
         if (!_addressValidated) _amplificationReceived += datagram.Length;
         try

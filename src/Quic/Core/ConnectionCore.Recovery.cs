@@ -179,12 +179,24 @@ internal sealed partial class ConnectionCore
 
     private TimeSpan _ptoAnchor = TimeSpan.MaxValue; // cached PTO deadline for the anti-deadlock case
 
-    /// <summary>When <see cref="HandleTimeout"/> must be called next (TimeSpan.MaxValue: never).</summary>
-    public TimeSpan NextTimeout(TimeSpan now)
+    /// <inheritdoc/>
+    public TimeSpan? NextDeadline
+    {
+        get
+        {
+            var t = NextTimeout(_now);
+            return t == TimeSpan.MaxValue ? null : t;
+        }
+    }
+
+    /// <summary>When <see cref="HandleDeadline"/> must be called next (TimeSpan.MaxValue: never).</summary>
+    private TimeSpan NextTimeout(TimeSpan now)
     {
         if (State == CoreState.Closed) return TimeSpan.MaxValue;
         if (State >= CoreState.Closing) return _closeDeadline;
         var t = _idleDeadline;
+        if (State == CoreState.Handshaking && _handshakeDeadline < t) t = _handshakeDeadline;
+        if (KeepAliveDeadline < t) t = KeepAliveDeadline;
         var ld = LossDetectionDeadlineCached(now);
         if (ld < t) t = ld;
         foreach (var sp in _spaces) if (!sp.Discarded && sp.AckNeeded && sp.AckDeadline < t) t = sp.AckDeadline;
@@ -210,14 +222,43 @@ internal sealed partial class ConnectionCore
         return PtoTimeAndSpace(now).Time;
     }
 
-    /// <summary>Runs expired timers (idle, loss detection/PTO, delayed ACK, closing).</summary>
-    public void HandleTimeout(TimeSpan now)
+    private TimeSpan _handshakeDeadline = TimeSpan.MaxValue;
+    private TimeSpan _lastReceived;
+    private TimeSpan _lastKeepAlive;
+
+    private void StartHandshakeClock(TimeSpan now)
     {
+        if (_handshakeDeadline == TimeSpan.MaxValue && State == CoreState.Handshaking && _options.HandshakeTimeout > TimeSpan.Zero)
+            _handshakeDeadline = now + _options.HandshakeTimeout;
+    }
+
+    /// <summary>When a keep-alive PING is due: the interval after the later of the last receipt and the last PING.</summary>
+    private TimeSpan KeepAliveDeadline =>
+        _options.KeepAliveInterval > TimeSpan.Zero && State == CoreState.Connected
+            ? (_lastReceived > _lastKeepAlive ? _lastReceived : _lastKeepAlive) + _options.KeepAliveInterval
+            : TimeSpan.MaxValue;
+
+    /// <summary>Runs expired timers (handshake, idle, keep-alive, loss detection/PTO, delayed ACK, closing).</summary>
+    public void HandleDeadline(TimeSpan now)
+    {
+        Advance(now);
         if (State == CoreState.Closed) return;
         if (State >= CoreState.Closing)
         {
             if (now >= _closeDeadline) SetClosed();
             return;
+        }
+        if (State == CoreState.Handshaking && now >= _handshakeDeadline)
+        {
+            CloseReason = new QuicException(QuicError.ConnectionTimeout, null, "handshake timed out");
+            FailAllStreams();
+            SetClosed();
+            return;
+        }
+        if (now >= KeepAliveDeadline)
+        {
+            SendPing();
+            _lastKeepAlive = now;
         }
         if (now >= _idleDeadline)
         {

@@ -1,7 +1,9 @@
+using OspBridge.Net.Core;
 using OspBridge.Quic.Frames;
 using OspBridge.Quic.Internal;
 using OspBridge.Quic.Packets;
 using OspBridge.Quic.Protection;
+using OspBridge.Net.Wire;
 
 namespace OspBridge.Quic.Core;
 
@@ -23,10 +25,18 @@ internal sealed partial class ConnectionCore
     }
 
     /// <summary>
-    /// Writes the next datagram to send into <paramref name="buffer"/> (≥ 1200 bytes, ideally the path MTU).
-    /// Returns false when there is nothing to send now.
+    /// Writes the next datagram to send into <paramref name="destination"/> (≥ 1200 bytes, ideally the path MTU),
+    /// addressed to the peer. Returns false when there is nothing to send now.
     /// </summary>
-    public bool TryWriteDatagram(Span<byte> buffer, TimeSpan now, out int length)
+    public bool TryPollTransmit(Span<byte> destination, TimeSpan now, out Transmit transmit)
+    {
+        Advance(now);
+        bool ok = TryWriteDatagram(destination, now, out int length);
+        transmit = ok ? new Transmit(length, new DatagramPath(_localAddress, _peerAddress)) : default;
+        return ok;
+    }
+
+    private bool TryWriteDatagram(Span<byte> buffer, TimeSpan now, out int length)
     {
         length = 0;
         if (State == CoreState.Closed || State == CoreState.Draining) return false;
@@ -153,35 +163,10 @@ internal sealed partial class ConnectionCore
 
         ulong pn = space.NextPn;
         int pnLen = PacketNumber.EncodedLength(pn, space.LargestAcked);
-        int p = 0;
-        int lengthField = -1;
-        if (space.Index < 2)
-        {
-            byte type = space.Index == 0 ? (byte)LongPacketType.Initial : (byte)LongPacketType.Handshake;
-            int need = 1 + 4 + 1 + _peerCid.Length + 1 + _localCid.Length + (space.Index == 0 ? QuicVarint.SizeOf((ulong)_token.Length) + _token.Length : 0) + 2 + pnLen;
-            if (buf.Length < need + 20 + PacketKeys.TagLength) return false;
-            buf[p++] = (byte)(0xc0 | (type << 4) | (pnLen - 1));
-            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(buf[p..], PacketHeader.Version1); p += 4;
-            buf[p++] = (byte)_peerCid.Length; _peerCid.CopyTo(buf[p..]); p += _peerCid.Length;
-            buf[p++] = (byte)_localCid.Length; _localCid.CopyTo(buf[p..]); p += _localCid.Length;
-            if (space.Index == 0)
-            {
-                p += QuicVarint.TryWrite(buf[p..], (ulong)_token.Length);
-                _token.CopyTo(buf[p..]); p += _token.Length;
-            }
-            lengthField = p;
-            p += 2;
-        }
-        else
-        {
-            if (buf.Length < 1 + _peerCid.Length + pnLen + 20 + PacketKeys.TagLength) return false;
-            buf[p++] = (byte)(0x40 | (_keyPhase << 2) | (pnLen - 1));
-            _peerCid.CopyTo(buf[p..]); p += _peerCid.Length;
-        }
-        int pnOffset = p;
-        PacketNumber.Write(buf[p..], pn, pnLen);
-        p += pnLen;
-        int payloadStart = p;
+        // room for the header, a minimal payload and the AEAD tag
+        if (buf.Length < HeaderLength(space, pnLen) + 20 + PacketKeys.TagLength) return false;
+        int payloadStart = WriteHeader(buf, space, pn, pnLen, out int lengthField, out int pnOffset);
+        int p = payloadStart;
         var rec = RentSent();
         var w = new QuicWriter(buf[..(buf.Length - PacketKeys.TagLength)]);
         w.Advance(p);
@@ -214,18 +199,34 @@ internal sealed partial class ConnectionCore
         // header protection sample needs pnLen + payload ≥ 4
         int minPayload = 4 - pnLen;
         if (w.Position - payloadStart < minPayload) PaddingFrame.TryWrite(ref w, minPayload - (w.Position - payloadStart));
+        written = Complete(ref pp, space, absStart, pn, pnLen, pnOffset, lengthField, payloadStart, w.Position, rec);
+        return true;
+    }
+
+    private int HeaderLength(PacketSpace space, int pnLen)
+        => PacketHeader.WrittenLength(space.Index < 2, space.Index == 0, _peerCid.Length, _localCid.Length, _token.Length, pnLen);
+
+    /// <summary>Writes the header of the next packet of <paramref name="space"/>; returns where the payload starts.</summary>
+    private int WriteHeader(Span<byte> buf, PacketSpace space, ulong pn, int pnLen, out int lengthField, out int pnOffset)
+    {
+        LongPacketType? type = space.Index switch { 0 => LongPacketType.Initial, 1 => LongPacketType.Handshake, _ => null };
+        return PacketHeader.Write(buf, type, _peerCid, _localCid, space.Index == 0 ? _token : default, _keyPhase, pn, pnLen, out lengthField, out pnOffset);
+    }
+
+    /// <summary>Takes the packet number and records where the unsealed packet lies; returns its sealed size.</summary>
+    private static int Complete(ref PendingPacket pp, PacketSpace space, int absStart, ulong pn, int pnLen, int pnOffset, int lengthField, int payloadStart, int end, SentPacket rec)
+    {
         space.NextPn++;
         pp.PnOffset = absStart + pnOffset;
         pp.PnLength = pnLen;
         pp.PayloadStart = absStart + payloadStart;
-        pp.End = absStart + w.Position;
+        pp.End = absStart + end;
         pp.LengthFieldOffset = lengthField >= 0 ? absStart + lengthField : -1;
         pp.Pn = pn;
         pp.Keys = space.WriteKeys!;
         pp.Record = rec;
         pp.SpaceIndex = space.Index;
-        written = w.Position + PacketKeys.TagLength;
-        return true;
+        return end + PacketKeys.TagLength;
     }
 
     private static void WriteCrypto(ref QuicWriter w, PacketSpace space, SentPacket rec)
@@ -285,52 +286,17 @@ internal sealed partial class ConnectionCore
 
     private bool WriteClosePacket(Span<byte> buf, int absStart, PacketSpace space, bool app, ulong code, byte[] reason, ref PendingPacket pp, out int written)
     {
-        // reuse WritePacket's header logic by temporarily forcing a probe-free, data-free packet
         written = 0;
         ulong pn = space.NextPn;
         int pnLen = PacketNumber.EncodedLength(pn, space.LargestAcked);
-        int p = 0;
-        int lengthField = -1;
-        if (space.Index < 2)
-        {
-            byte type = space.Index == 0 ? (byte)LongPacketType.Initial : (byte)LongPacketType.Handshake;
-            buf[p++] = (byte)(0xc0 | (type << 4) | (pnLen - 1));
-            System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(buf[p..], PacketHeader.Version1); p += 4;
-            buf[p++] = (byte)_peerCid.Length; _peerCid.CopyTo(buf[p..]); p += _peerCid.Length;
-            buf[p++] = (byte)_localCid.Length; _localCid.CopyTo(buf[p..]); p += _localCid.Length;
-            if (space.Index == 0)
-            {
-                p += QuicVarint.TryWrite(buf[p..], (ulong)_token.Length);
-                _token.CopyTo(buf[p..]); p += _token.Length;
-            }
-            lengthField = p;
-            p += 2;
-        }
-        else
-        {
-            buf[p++] = (byte)(0x40 | (_keyPhase << 2) | (pnLen - 1));
-            _peerCid.CopyTo(buf[p..]); p += _peerCid.Length;
-        }
-        int pnOffset = p;
-        PacketNumber.Write(buf[p..], pn, pnLen);
-        p += pnLen;
-        int payloadStart = p;
+        if (buf.Length < HeaderLength(space, pnLen) + 4 + PacketKeys.TagLength) return false;
+        int payloadStart = WriteHeader(buf, space, pn, pnLen, out int lengthField, out int pnOffset);
         var w = new QuicWriter(buf[..(buf.Length - PacketKeys.TagLength)]);
-        w.Advance(p);
+        w.Advance(payloadStart);
         var f = new ConnectionCloseFrame { IsApplication = app, ErrorCode = code, Reason = reason };
         if (!f.TryWrite(ref w)) return false;
         if (w.Position - payloadStart < 4) PaddingFrame.TryWrite(ref w, 4);
-        space.NextPn++;
-        pp.PnOffset = absStart + pnOffset;
-        pp.PnLength = pnLen;
-        pp.PayloadStart = absStart + payloadStart;
-        pp.End = absStart + w.Position;
-        pp.LengthFieldOffset = lengthField >= 0 ? absStart + lengthField : -1;
-        pp.Pn = pn;
-        pp.Keys = space.WriteKeys!;
-        pp.Record = RentSent();
-        pp.SpaceIndex = space.Index;
-        written = w.Position + PacketKeys.TagLength;
+        written = Complete(ref pp, space, absStart, pn, pnLen, pnOffset, lengthField, payloadStart, w.Position, RentSent());
         return true;
     }
 }

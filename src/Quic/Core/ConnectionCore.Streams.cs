@@ -1,6 +1,7 @@
 using OspBridge.Quic.Frames;
 using OspBridge.Quic.Internal;
 using OspBridge.Quic.Transport;
+using OspBridge.Net.Wire;
 
 namespace OspBridge.Quic.Core;
 
@@ -117,14 +118,15 @@ internal sealed partial class ConnectionCore
     }
 
     /// <summary>Reads received bytes; <paramref name="fin"/> is true once all data up to the final size has been read.</summary>
-    public int StreamRead(long id, Span<byte> dest, out bool fin)
+    public int StreamRead(long id, Span<byte> dest, TimeSpan now, out bool fin)
     {
+        Advance(now);
         fin = false;
         if (!_streams.TryGetValue(id, out var s) || s.Recv is null) throw new QuicException(QuicError.InternalError, null, "stream not readable");
         if (s.PeerResetCode is long code) { s.ReadFinReported = true; MaybeRemove(s); throw new QuicException(QuicError.StreamAborted, code, "peer reset the stream"); }
         if (s.StopSendingCode is not null) throw new QuicException(QuicError.OperationAborted, null, "stream reads were aborted");
         int n = s.Recv.Read(dest);
-        if (n > 0) OnConsumed(s, (ulong)n);
+        if (n > 0) OnConsumed(s, (ulong)n, now);
         if (s.Recv.IsFinished) { fin = true; s.ReadFinReported = true; MaybeRemove(s); }
         return n;
     }
@@ -153,10 +155,9 @@ internal sealed partial class ConnectionCore
         MaybeRemove(s);
     }
 
-    private void OnConsumed(StreamState s, ulong n)
+    private void OnConsumed(StreamState s, ulong n, TimeSpan now)
     {
         _consumedData += n;
-        var now = _lastNow;
         // stream window auto-tuning: if the window is being used up within ~2 RTT, double it
         ulong consumed = s.Recv!.ReadOffset;
         if (s.Recv.FinalSize is null && s.LocalMaxStreamData - consumed < s.Window / 2)
@@ -177,11 +178,6 @@ internal sealed partial class ConnectionCore
             _maxDataPending = true;
         }
     }
-
-    private TimeSpan _lastNow;
-
-    /// <summary>Tells the core the current time before application calls (for window auto-tuning).</summary>
-    public void SetNow(TimeSpan now) => _lastNow = now;
 
     private void MaybeRemove(StreamState s)
     {
@@ -428,7 +424,7 @@ internal sealed partial class ConnectionCore
             ulong id = (ulong)s.Id;
             while (w.Remaining > 24 && sb.HasPending)
             {
-                int header = 1 + QuicVarint.SizeOf(id) + 8 + 2;
+                int header = 1 + QuicVarint.GetEncodedLength(id) + 8 + 2;
                 int room = w.Remaining - header;
                 if (room <= 0) break;
                 // flow control for new data

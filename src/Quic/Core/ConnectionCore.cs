@@ -1,6 +1,8 @@
-using System.Security.Cryptography;
+using System.Diagnostics.CodeAnalysis;
+using System.Net;
 using OspBridge.Crypto;
 using OspBridge.Crypto.Tls;
+using OspBridge.Net.Core;
 using OspBridge.Quic.Protection;
 using OspBridge.Quic.Transport;
 
@@ -9,12 +11,13 @@ namespace OspBridge.Quic.Core;
 internal enum CoreState { Handshaking, Connected, Closing, Draining, Closed }
 
 /// <summary>
-/// Sans-IO QUIC v1 connection (RFC 9000/9001/9002/9221): datagrams and <c>now</c> go in through
-/// <see cref="ReceiveDatagram"/> and <see cref="HandleTimeout"/>; datagrams come out of <see cref="TryWriteDatagram"/>;
-/// <see cref="NextTimeout"/> says when to call back; <see cref="TryDequeueEvent"/> reports what happened.
-/// Not thread-safe: the driver serializes all calls.
+/// Sans-IO QUIC v1 connection (RFC 9000/9001/9002/9221) behind the shared <see cref="IProtocolCore{TEvent}"/>
+/// contract: datagrams and <c>now</c> go in through <see cref="Receive"/> and <see cref="HandleDeadline"/>;
+/// datagrams (addressed to the peer) come out of <see cref="TryPollTransmit"/>; <see cref="NextDeadline"/> says
+/// when to call back; <see cref="TryPollEvent"/> reports what happened. API calls that depend on time take
+/// <c>now</c>; randomness comes from <see cref="CoreOptions.Random"/>. Not thread-safe: the driver serializes all calls.
 /// </summary>
-internal sealed partial class ConnectionCore
+internal sealed partial class ConnectionCore : IProtocolCore<CoreEvent>
 {
     public const int MinInitialDatagram = 1200;
 
@@ -32,12 +35,21 @@ internal sealed partial class ConnectionCore
     private byte[] _peerCid;                // DCID we send to
     private byte[]? _retrySourceCid;        // server: the SCID of its Retry; client: SCID of the Retry received
     private byte[] _token = [];             // client: Retry token echoed in Initials
+    private readonly byte[] _statelessResetKey;
+
+    // addressing: where transmits go (client: the server it dials; server: the client's address from the first datagram)
+    private IPEndPoint? _peerAddress;
+    private IPEndPoint? _localAddress;
+
+    // the latest `now` seen through any entry point (NextDeadline is a property and has no `now` of its own)
+    private TimeSpan _now;
 
     public ConnectionCore(CoreOptions options, Func<ReadOnlyMemory<byte>, IQuicTlsHandshake> tlsFactory,
         byte[] originalDcid, byte[] localCid, byte[] peerCid, byte[]? retrySourceCid = null, byte[]? initialDcid = null)
     {
         _options = options;
         IsClient = options.IsClient;
+        _statelessResetKey = options.StatelessResetKey ?? RandomBytes(options.Random, 32);
         _originalDcid = originalDcid;
         _localCid = localCid;
         _peerCid = peerCid;
@@ -56,13 +68,28 @@ internal sealed partial class ConnectionCore
         if (IsClient) _addressValidated = true;
     }
 
-    /// <summary>Creates a client core with a random 8-byte initial DCID.</summary>
-    public static ConnectionCore CreateClient(CoreOptions options, Func<ReadOnlyMemory<byte>, IQuicTlsHandshake> tlsFactory)
+    /// <summary>Creates a client core with a random 8-byte initial DCID, sending to <paramref name="remote"/> (null: a connected path).</summary>
+    public static ConnectionCore CreateClient(CoreOptions options, Func<ReadOnlyMemory<byte>, IQuicTlsHandshake> tlsFactory, IPEndPoint? remote = null)
     {
         options.IsClient = true;
-        var dcid = RandomNumberGenerator.GetBytes(8);
-        var scid = RandomNumberGenerator.GetBytes(options.LocalCidLength);
-        return new ConnectionCore(options, tlsFactory, dcid, scid, dcid);
+        var dcid = RandomBytes(options.Random, 8);
+        var scid = RandomBytes(options.Random, options.LocalCidLength);
+        return new ConnectionCore(options, tlsFactory, dcid, scid, dcid) { _peerAddress = remote };
+    }
+
+    internal static byte[] RandomBytes(System.Security.Cryptography.RandomNumberGenerator rng, int length)
+    {
+        var b = new byte[length];
+        rng.GetBytes(b);
+        return b;
+    }
+
+    /// <summary>The peer's address (null until known, or over a connected path).</summary>
+    public IPEndPoint? PeerAddress => _peerAddress;
+
+    private void Advance(TimeSpan now)
+    {
+        if (now > _now) _now = now;
     }
 
     public bool IsClient { get; }
@@ -108,7 +135,7 @@ internal sealed partial class ConnectionCore
             if (_localCid.Length > 0)
             {
                 p.StatelessResetToken = new byte[16];
-                Packets.StatelessReset.ComputeToken(_options.StatelessResetKey, _localCid, p.StatelessResetToken);
+                Packets.StatelessReset.ComputeToken(_statelessResetKey, _localCid, p.StatelessResetToken);
             }
         }
         return p;
@@ -117,6 +144,8 @@ internal sealed partial class ConnectionCore
     /// <summary>Client: starts the handshake (queues the ClientHello).</summary>
     public void Start(TimeSpan now)
     {
+        Advance(now);
+        StartHandshakeClock(now);
         _idleDeadline = now + HandshakeIdle;
         try
         {
@@ -128,7 +157,8 @@ internal sealed partial class ConnectionCore
 
     private TimeSpan HandshakeIdle => _options.IdleTimeout > TimeSpan.Zero ? _options.IdleTimeout : TimeSpan.FromSeconds(30);
 
-    public bool TryDequeueEvent(out CoreEvent e) => _events.TryDequeue(out e);
+    /// <inheritdoc/>
+    public bool TryPollEvent([MaybeNullWhen(false)] out CoreEvent ev) => _events.TryDequeue(out ev);
 
     private void Emit(CoreEventKind kind, long streamId = -1, byte[]? cid = null) => _events.Enqueue(new CoreEvent(kind, streamId, cid));
 
@@ -268,6 +298,7 @@ internal sealed partial class ConnectionCore
     /// <summary>Closes the connection with an application error code (CONNECTION_CLOSE 0x1d).</summary>
     public void Close(long applicationErrorCode, TimeSpan now, string reason = "")
     {
+        Advance(now);
         if (State >= CoreState.Closing) return;
         CloseReason = new QuicException(QuicError.OperationAborted, applicationErrorCode, "connection closed locally");
         EnterClosing((ulong)applicationErrorCode, isApp: true, reason, now);
@@ -325,7 +356,7 @@ internal sealed partial class ConnectionCore
 
 internal sealed partial class ConnectionCore
 {
-    /// <summary>Queues a PING (keep-alive).</summary>
+    /// <summary>Queues a PING (keep-alive, or a caller's liveness probe).</summary>
     public void SendPing() => _spaces[2].ProbesPending = Math.Max(_spaces[2].ProbesPending, 1);
 
     internal int SentRecordCountForTests => _spaces[2].Sent.Count - _spaces[2].SentHead;

@@ -1,12 +1,21 @@
+using System.Security.Cryptography;
+
 namespace OspBridge.Quic.Core;
 
 /// <summary>Settings of one sans-IO connection core (filled from the public options by the driver).</summary>
 internal sealed class CoreOptions
 {
+    /// <summary>The process-wide system generator (thread-safe), the default of <see cref="Random"/>.</summary>
+    public static readonly RandomNumberGenerator SystemRandom = RandomNumberGenerator.Create();
+
     public bool IsClient;
     /// <summary>Length of the connection IDs we issue (0 = zero-length CIDs; then the peer address alone identifies us).</summary>
     public int LocalCidLength = 8;
     public TimeSpan IdleTimeout = TimeSpan.FromSeconds(30);
+    /// <summary>The handshake must complete within this time after it starts (0 = only the idle timeout applies).</summary>
+    public TimeSpan HandshakeTimeout;
+    /// <summary>Send a PING when nothing was received for this long (0 = never).</summary>
+    public TimeSpan KeepAliveInterval;
     public TimeSpan InitialRtt = TimeSpan.FromMilliseconds(333);
     public TimeSpan MaxAckDelay = TimeSpan.FromMilliseconds(25);
     public int AckDelayExponent = 3;
@@ -26,7 +35,14 @@ internal sealed class CoreOptions
     public ulong MaxDatagramFrameSize;
     /// <summary>Most bytes buffered per stream for sending before writes block.</summary>
     public int StreamSendBufferLimit = 4 << 20;
-    public byte[] StatelessResetKey = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+    /// <summary>Key of the stateless-reset tokens of the CIDs we issue (RFC 9000 §10.3.2); null = drawn from <see cref="Random"/>.</summary>
+    public byte[]? StatelessResetKey;
     /// <summary>Initiate a key update after this many 1-RTT packets (0 = never); used by interop tests.</summary>
     public long KeyUpdateInterval;
+    /// <summary>
+    /// Where the core's randomness comes from (connection IDs, stateless-reset keys and padding, Retry and
+    /// Version Negotiation bytes); tests pass a seeded deterministic generator. The TLS engine draws its own
+    /// randoms (ClientHello/ServerHello random, key shares).
+    /// </summary>
+    public RandomNumberGenerator Random = SystemRandom;
 }

@@ -9,7 +9,13 @@ namespace OspBridge.Quic.Core;
 /// </summary>
 internal sealed class RetryTokens
 {
-    private readonly byte[] _key = RandomNumberGenerator.GetBytes(32);
+    private readonly byte[] _key;
+
+    /// <summary>Creates a token issuer with a fresh key from <paramref name="random"/>.</summary>
+    public RetryTokens(RandomNumberGenerator random)
+    {
+        _key = ConnectionCore.RandomBytes(random, 32);
+    }
 
     public TimeSpan Lifetime { get; init; } = TimeSpan.FromSeconds(10);
 

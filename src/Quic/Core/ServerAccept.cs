@@ -14,8 +14,17 @@ internal readonly record struct AcceptInfo(byte[] OriginalDcid, byte[] ClientDci
 /// </summary>
 internal static class ServerAccept
 {
+    /// <param name="datagram">The datagram that matched no connection.</param>
+    /// <param name="retry">Retry tokens when address validation is on (null: accept without Retry).</param>
+    /// <param name="clientAddress">The client's address bytes (bound into Retry tokens).</param>
+    /// <param name="now">Current time.</param>
+    /// <param name="localCidLength">Length of the connection IDs this endpoint issues.</param>
+    /// <param name="random">Randomness for the unused bits of Version Negotiation and Retry and the Retry's SCID.</param>
+    /// <param name="response">Where a Version Negotiation or Retry packet is written.</param>
+    /// <param name="responseLength">Length of that packet.</param>
+    /// <param name="info">What a new connection needs (on <see cref="AcceptDecision.Accept"/>).</param>
     public static AcceptDecision Inspect(ReadOnlySpan<byte> datagram, RetryTokens? retry, ReadOnlySpan<byte> clientAddress, TimeSpan now,
-        int localCidLength, Span<byte> response, out int responseLength, out AcceptInfo info)
+        int localCidLength, RandomNumberGenerator random, Span<byte> response, out int responseLength, out AcceptInfo info)
     {
         responseLength = 0;
         info = default;
@@ -27,7 +36,7 @@ internal static class ServerAccept
         {
             if (datagram.Length < 1200 || dcid.Length > 255) return AcceptDecision.Drop;
             uint[] versions = [PacketHeader.Version1, 0x1a2a3a4a]; // plus a GREASE version
-            responseLength = VersionNegotiationPacket.Write(response, scid, dcid, versions, (byte)RandomNumberGenerator.GetInt32(256));
+            responseLength = VersionNegotiationPacket.Write(response, scid, dcid, versions, RandomByte(random));
             return responseLength > 0 ? AcceptDecision.VersionNegotiation : AcceptDecision.Drop;
         }
         if (h.Type != LongPacketType.Initial || datagram.Length < 1200 || dcid.Length < 8) return AcceptDecision.Drop;
@@ -37,9 +46,9 @@ internal static class ServerAccept
             if (token.IsEmpty || !retry.TryValidate(token, clientAddress, now, out var odcid))
             {
                 if (!token.IsEmpty) return AcceptDecision.Drop; // invalid token (could be a NEW_TOKEN token we never issue)
-                var newScid = RandomNumberGenerator.GetBytes(Math.Max(localCidLength, 8));
+                var newScid = ConnectionCore.RandomBytes(random, Math.Max(localCidLength, 8));
                 var t = retry.Issue(clientAddress, dcid, now);
-                responseLength = RetryPacket.Write(response, scid, newScid, t, dcid, (byte)RandomNumberGenerator.GetInt32(16));
+                responseLength = RetryPacket.Write(response, scid, newScid, t, dcid, (byte)(RandomByte(random) & 0x0f));
                 return responseLength > 0 ? AcceptDecision.Retry : AcceptDecision.Drop;
             }
             info = new AcceptInfo(odcid, dcid.ToArray(), scid.ToArray(), dcid.ToArray());
@@ -54,20 +63,27 @@ internal static class ServerAccept
     /// derived from the DCID with the endpoint's static key, so the peer recognises it. The reset is shorter than the
     /// packet that triggered it (and at least 21 bytes), which rules out reset loops (§10.3.3).
     /// </summary>
-    public static int StatelessResetFor(ReadOnlySpan<byte> datagram, ReadOnlySpan<byte> staticKey, int localCidLength, Span<byte> response)
+    public static int StatelessResetFor(ReadOnlySpan<byte> datagram, ReadOnlySpan<byte> staticKey, int localCidLength, RandomNumberGenerator random, Span<byte> response)
     {
         if (localCidLength == 0 || datagram.Length < 1 + localCidLength + 21 || (datagram[0] & 0x80) != 0) return 0;
         Span<byte> token = stackalloc byte[16];
         StatelessReset.ComputeToken(staticKey, datagram.Slice(1, localCidLength), token);
         int length = Math.Max(StatelessReset.MinLength, Math.Min(datagram.Length - 1, 43));
-        return StatelessReset.Write(response, length, token);
+        return StatelessReset.Write(response, length, token, random);
+    }
+
+    private static byte RandomByte(RandomNumberGenerator random)
+    {
+        Span<byte> b = stackalloc byte[1];
+        random.GetBytes(b);
+        return b[0];
     }
 
     /// <summary>Creates the server core for an accepted Initial.</summary>
     public static ConnectionCore CreateServer(CoreOptions options, Func<ReadOnlyMemory<byte>, OspBridge.Crypto.Tls.IQuicTlsHandshake> tlsFactory, in AcceptInfo info)
     {
         options.IsClient = false;
-        var localCid = RandomNumberGenerator.GetBytes(options.LocalCidLength);
+        var localCid = ConnectionCore.RandomBytes(options.Random, options.LocalCidLength);
         // Initial keys come from the DCID of the packet being answered (the Retry SCID after a Retry).
         return new ConnectionCore(options, tlsFactory, info.OriginalDcid, localCid, info.ClientScid, info.RetrySourceCid, info.ClientDcid);
     }

@@ -1,4 +1,5 @@
 using OspBridge.Quic.Internal;
+using OspBridge.Net.Wire;
 
 namespace OspBridge.Quic.Frames;
 
@@ -128,7 +129,7 @@ internal ref struct AckFrame
             var r = received[i];
             ulong gap = smallest - r.End - 1;
             ulong len = r.End - 1 - r.Start;
-            int need = QuicVarint.SizeOf(gap) + QuicVarint.SizeOf(len);
+            int need = QuicVarint.GetEncodedLength(gap) + QuicVarint.GetEncodedLength(len);
             if (w.Remaining < need + ecnReserve) break;
             w.TryWriteVarint(gap);
             w.TryWriteVarint(len);

@@ -1,4 +1,5 @@
 using OspBridge.Quic.Internal;
+using OspBridge.Net.Wire;
 
 namespace OspBridge.Quic.Frames;
 
@@ -17,7 +18,7 @@ internal ref struct CryptoFrame
     }
 
     /// <summary>Bytes of header needed before <paramref name="dataLength"/> bytes of data.</summary>
-    public static int HeaderLength(ulong offset, int dataLength) => 1 + QuicVarint.SizeOf(offset) + QuicVarint.SizeOf((ulong)dataLength);
+    public static int HeaderLength(ulong offset, int dataLength) => 1 + QuicVarint.GetEncodedLength(offset) + QuicVarint.GetEncodedLength((ulong)dataLength);
 
     public readonly bool TryWrite(ref QuicWriter w)
     {

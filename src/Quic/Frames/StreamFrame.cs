@@ -1,4 +1,5 @@
 using OspBridge.Quic.Internal;
+using OspBridge.Net.Wire;
 
 namespace OspBridge.Quic.Frames;
 
@@ -35,7 +36,7 @@ internal ref struct StreamFrame
 
     /// <summary>Header bytes for a frame with an explicit length.</summary>
     public static int HeaderLength(ulong streamId, ulong offset, int dataLength)
-        => 1 + QuicVarint.SizeOf(streamId) + (offset > 0 ? QuicVarint.SizeOf(offset) : 0) + QuicVarint.SizeOf((ulong)dataLength);
+        => 1 + QuicVarint.GetEncodedLength(streamId) + (offset > 0 ? QuicVarint.GetEncodedLength(offset) : 0) + QuicVarint.GetEncodedLength((ulong)dataLength);
 
     /// <summary>Writes the frame; with <paramref name="explicitLength"/> false the data must fill the rest of the packet.</summary>
     public readonly bool TryWrite(ref QuicWriter w, bool explicitLength = true)

@@ -1,4 +1,5 @@
 using OspBridge.Quic.Internal;
+using OspBridge.Net.Wire;
 
 namespace OspBridge.Quic.Http3;
 

@@ -1,3 +1,5 @@
+using OspBridge.Net.Wire;
+
 namespace OspBridge.Quic.Http3;
 
 /// <summary>
@@ -8,8 +10,7 @@ namespace OspBridge.Quic.Http3;
 internal sealed class Http3ControlStreamReader
 {
     private const int MaxControlFrame = 16 * 1024;
-    private readonly byte[] _hdr = new byte[16];
-    private int _hdrLen;
+    private Http3FrameHeaderAccumulator _header;
     private bool _inFrame;
     private ulong _type;
     private ulong _remaining;
@@ -28,15 +29,7 @@ internal sealed class Http3ControlStreamReader
         {
             if (!_inFrame)
             {
-                int take = Math.Min(data.Length, _hdr.Length - _hdrLen);
-                data[..take].CopyTo(_hdr.AsSpan(_hdrLen));
-                if (!Http3Frame.TryReadHeader(_hdr.AsSpan(0, _hdrLen + take), out ulong type, out ulong len, out int hl))
-                {
-                    _hdrLen += take;
-                    return;
-                }
-                data = data[(hl - _hdrLen)..];
-                _hdrLen = 0;
+                if (!_header.TryRead(ref data, out ulong type, out ulong len)) return;
                 Begin(type, len);
                 continue;
             }
@@ -86,7 +79,7 @@ internal sealed class Http3ControlStreamReader
                 break;
             }
             case Http3FrameType.MaxPushId or Http3FrameType.CancelPush:
-                if (!OspBridge.Quic.Internal.QuicVarint.TryRead(payload, out _, out int n) || n != payload.Length) throw Http3Errors.Frame("malformed frame");
+                if (!QuicVarint.TryRead(payload, out _, out int n) || n != payload.Length) throw Http3Errors.Frame("malformed frame");
                 break;
         }
         _buf = null;

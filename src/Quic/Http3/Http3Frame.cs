@@ -1,4 +1,5 @@
 using OspBridge.Quic.Internal;
+using OspBridge.Net.Wire;
 
 namespace OspBridge.Quic.Http3;
 
@@ -27,8 +28,7 @@ internal static class Http3Frame
     public static void WriteVarint(List<byte> o, ulong v)
     {
         Span<byte> tmp = stackalloc byte[8];
-        int n = QuicVarint.TryWrite(tmp, v);
-        if (n == 0) throw new ArgumentOutOfRangeException(nameof(v));
+        int n = QuicVarint.Write(tmp, v);
         for (int i = 0; i < n; i++) o.Add(tmp[i]);
     }
 
@@ -49,5 +49,38 @@ internal static class Http3Frame
         WriteVarint(o, type);
         WriteVarint(o, length);
         return [.. o];
+    }
+}
+
+/// <summary>
+/// Collects an HTTP/3 frame header (type and length varints, at most 16 bytes) across any split of a stream's
+/// input; shared by the control-stream and message readers.
+/// </summary>
+internal struct Http3FrameHeaderAccumulator
+{
+    private byte[]? _buffer;
+    private int _length;
+
+    /// <summary>True while part of a header has been kept (a stream that ends now ends inside a frame).</summary>
+    public readonly bool IsPartial => _length > 0;
+
+    /// <summary>
+    /// Consumes header bytes from <paramref name="data"/>. True when a whole header was read (then
+    /// <paramref name="data"/> starts at the payload); false when all of <paramref name="data"/> was kept for later.
+    /// </summary>
+    public bool TryRead(ref ReadOnlySpan<byte> data, out ulong type, out ulong length)
+    {
+        _buffer ??= new byte[16];
+        int take = Math.Min(data.Length, _buffer.Length - _length);
+        data[..take].CopyTo(_buffer.AsSpan(_length));
+        if (!Http3Frame.TryReadHeader(_buffer.AsSpan(0, _length + take), out type, out length, out int headerLength))
+        {
+            _length += take;
+            data = data[take..];
+            return false;
+        }
+        data = data[(headerLength - _length)..];
+        _length = 0;
+        return true;
     }
 }

@@ -22,8 +22,7 @@ internal sealed class Http3MessageReader
     private enum Part { Headers, Body, AfterTrailers }
 
     private readonly int _maxHeadersFrame;
-    private readonly byte[] _hdr = new byte[16];
-    private int _hdrLen;
+    private Http3FrameHeaderAccumulator _header;
     private Part _part = Part.Headers;
     private ulong _frameType;
     private ulong _remaining;
@@ -45,17 +44,7 @@ internal sealed class Http3MessageReader
         {
             if (!_inFrame)
             {
-                // Collect the frame header byte by byte into a small buffer (at most 16 bytes: two varints).
-                int take = Math.Min(data.Length, _hdr.Length - _hdrLen);
-                data[..take].CopyTo(_hdr.AsSpan(_hdrLen));
-                if (!Http3Frame.TryReadHeader(_hdr.AsSpan(0, _hdrLen + take), out ulong type, out ulong len, out int hl))
-                {
-                    _hdrLen += take;
-                    return;
-                }
-                int used = hl - _hdrLen;
-                data = data[used..];
-                _hdrLen = 0;
+                if (!_header.TryRead(ref data, out ulong type, out ulong len)) return;
                 BeginFrame(type, len, sink);
                 continue;
             }
@@ -117,7 +106,7 @@ internal sealed class Http3MessageReader
     /// <summary>The stream ended (FIN): a partial frame or a missing HEADERS is H3_FRAME_ERROR / H3_REQUEST_INCOMPLETE.</summary>
     public void Finish()
     {
-        if (_inFrame || _hdrLen > 0) throw Http3Errors.Frame("stream ended inside a frame");
+        if (_inFrame || _header.IsPartial) throw Http3Errors.Frame("stream ended inside a frame");
         if (_part == Part.Headers) throw Http3Errors.Error(Http3ErrorCode.RequestIncomplete, "stream ended before HEADERS");
     }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using OspBridge.Quic.Internal;
+using OspBridge.Net.Wire;
 
 namespace OspBridge.Quic.Http3;
 

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using OspBridge.Net.Wire;
 
 namespace OspBridge.Quic.Internal;
 
@@ -82,8 +83,7 @@ internal ref struct QuicWriter
 
     public bool TryWriteVarint(ulong value)
     {
-        int n = QuicVarint.TryWrite(_buffer[_pos..], value);
-        if (n == 0) return false;
+        if (value > QuicVarint.MaxValue || !QuicVarint.TryWrite(_buffer[_pos..], value, out int n)) return false;
         _pos += n;
         return true;
     }

@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+using OspBridge.Net.Wire;
 using OspBridge.Quic.Internal;
 
 namespace OspBridge.Quic.Packets;
@@ -26,6 +28,55 @@ internal struct PacketHeader
 {
     public const uint Version1 = 0x00000001;
     public const int MaxConnectionIdLength = 20;
+
+    /// <summary>Bytes of the 2-byte Length field the writer reserves in long headers (filled in by the sealer).</summary>
+    public const int LengthFieldSize = 2;
+
+    /// <summary>Header bytes <see cref="Write"/> produces (including the packet number).</summary>
+    public static int WrittenLength(bool isLong, bool isInitial, int dcidLength, int scidLength, int tokenLength, int pnLength)
+        => isLong
+            ? 1 + 4 + 1 + dcidLength + 1 + scidLength + (isInitial ? QuicVarint.GetEncodedLength((ulong)tokenLength) + tokenLength : 0) + LengthFieldSize + pnLength
+            : 1 + dcidLength + pnLength;
+
+    /// <summary>
+    /// The one place packet headers are written (unprotected): a v1 long header for Initial/Handshake
+    /// (<paramref name="longType"/> given; Initial carries <paramref name="token"/>; the Length field is reserved at
+    /// <paramref name="lengthFieldOffset"/>) or a short header with <paramref name="keyPhase"/> (longType null;
+    /// lengthFieldOffset = -1), each followed by the truncated packet number at <paramref name="pnOffset"/>.
+    /// Returns the header length, or 0 when <paramref name="dest"/> is too small.
+    /// </summary>
+    public static int Write(Span<byte> dest, LongPacketType? longType, ReadOnlySpan<byte> dcid, ReadOnlySpan<byte> scid, ReadOnlySpan<byte> token,
+        int keyPhase, ulong pn, int pnLength, out int lengthFieldOffset, out int pnOffset)
+    {
+        bool isInitial = longType == LongPacketType.Initial;
+        int need = WrittenLength(longType is not null, isInitial, dcid.Length, scid.Length, token.Length, pnLength);
+        lengthFieldOffset = -1;
+        pnOffset = 0;
+        if (dest.Length < need) return 0;
+        int p = 0;
+        if (longType is { } type)
+        {
+            dest[p++] = (byte)(0xc0 | ((byte)type << 4) | (pnLength - 1));
+            BinaryPrimitives.WriteUInt32BigEndian(dest[p..], Version1); p += 4;
+            dest[p++] = (byte)dcid.Length; dcid.CopyTo(dest[p..]); p += dcid.Length;
+            dest[p++] = (byte)scid.Length; scid.CopyTo(dest[p..]); p += scid.Length;
+            if (isInitial)
+            {
+                p += QuicVarint.Write(dest[p..], (ulong)token.Length);
+                token.CopyTo(dest[p..]); p += token.Length;
+            }
+            lengthFieldOffset = p;
+            p += LengthFieldSize;
+        }
+        else
+        {
+            dest[p++] = (byte)(0x40 | (keyPhase << 2) | (pnLength - 1));
+            dcid.CopyTo(dest[p..]); p += dcid.Length;
+        }
+        pnOffset = p;
+        PacketNumber.Write(dest[p..], pn, pnLength);
+        return p + pnLength;
+    }
 
     public byte FirstByte;
     public bool IsLong;

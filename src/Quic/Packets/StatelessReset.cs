@@ -18,10 +18,10 @@ internal static class StatelessReset
     }
 
     /// <summary>Writes a stateless reset of <paramref name="length"/> bytes (≥ 21) ending in <paramref name="token"/>.</summary>
-    public static int Write(Span<byte> dest, int length, ReadOnlySpan<byte> token)
+    public static int Write(Span<byte> dest, int length, ReadOnlySpan<byte> token, RandomNumberGenerator random)
     {
         if (length < MinLength || dest.Length < length) return 0;
-        RandomNumberGenerator.Fill(dest[..(length - 16)]);
+        random.GetBytes(dest[..(length - 16)]);
         dest[0] = (byte)(0x40 | (dest[0] & 0x3f));
         token.CopyTo(dest[(length - 16)..]);
         return length;

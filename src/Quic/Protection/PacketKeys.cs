@@ -48,12 +48,15 @@ internal sealed class PacketKeys : IDisposable
     public byte[] HpKey { get; }
     public HeaderProtection HeaderProtection { get; }
 
-    /// <summary>Keys of the next key phase (RFC 9001 §6.1): secret' = HKDF-Expand-Label(secret, "quic ku"); the header-protection key does not change.</summary>
+    /// <summary>
+    /// Keys of the next key phase (RFC 9001 §6.1): the TLS engine's <see cref="OspBridge.Crypto.Tls.QuicTls.NextKeyUpdateSecret"/>
+    /// (secret' = HKDF-Expand-Label(secret, "quic ku")); the header-protection key does not change.
+    /// </summary>
     public PacketKeys NextPhase()
     {
-        Span<byte> next = stackalloc byte[Suite.HashLength];
-        HkdfLabel.ExpandLabel(Suite.Hash, Secret, "quic ku", default, next);
-        return new PacketKeys(Suite, next, HeaderProtection);
+        var next = OspBridge.Crypto.Tls.QuicTls.NextKeyUpdateSecret(Suite.Suite, Secret);
+        try { return new PacketKeys(Suite, next, HeaderProtection); }
+        finally { CryptographicOperations.ZeroMemory(next); }
     }
 
     private void Nonce(ulong packetNumber, Span<byte> nonce)

@@ -1,4 +1,5 @@
 using OspBridge.Quic.Internal;
+using OspBridge.Net.Wire;
 
 namespace OspBridge.Quic.Transport;
 
@@ -55,7 +56,7 @@ internal sealed class TransportParameters
     private static void Int(ref QuicWriter w, ulong id, ulong value)
     {
         w.TryWriteVarint(id);
-        w.TryWriteVarint((ulong)QuicVarint.SizeOf(value));
+        w.TryWriteVarint((ulong)QuicVarint.GetEncodedLength(value));
         w.TryWriteVarint(value);
     }
 

@@ -1,0 +1,599 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using OspBridge.Net.Core;
+using static OspBridge.Net.IO.LinuxSocketInterop;
+
+namespace OspBridge.Net.IO;
+
+/// <summary>
+/// The Linux <see cref="IDatagramSocket"/>: <c>recvmmsg</c>/<c>sendmmsg</c> move a whole
+/// <see cref="DatagramBatch"/> per system call; runs of equal-size datagrams to one destination leave as
+/// one UDP GSO send (<c>UDP_SEGMENT</c>); with <c>UDP_GRO</c> the kernel hands over coalesced segments,
+/// which are split back into batch slots; destination address and interface come from
+/// <c>IP_PKTINFO</c>/<c>IPV6_PKTINFO</c> control messages, and a send's <see cref="DatagramPath.InterfaceIndex"/>
+/// (and a specific <see cref="DatagramPath.Local"/> source) goes out as pktinfo too, so sending out of a
+/// chosen interface needs no socket-option change. When the kernel reports <c>ENOSYS</c>/<c>EINVAL</c> for
+/// the batched calls the socket carries on through the portable <see cref="UdpDatagramSocket"/> code on the
+/// same OS socket; when it refuses GSO (<c>EIO</c>, <c>EMSGSIZE</c>, <c>EINVAL</c> on a segmented send) it sends
+/// those datagrams one by one and stops segmenting.
+/// </summary>
+/// <remarks>
+/// One receiver at a time (a <see cref="DatagramReceiver"/>); <see cref="Send(DatagramBatch)"/> may be
+/// called from several loops at once (per-thread scratch buffers). Waiting for data is an awaited
+/// zero-byte peek on the .NET socket (epoll underneath), not a thread. A send that finds the OS buffer
+/// full waits at most ~20 ms for room, then drops the rest, as UDP may.
+/// </remarks>
+internal sealed class BatchedUdpSocket : IDatagramSocket
+{
+    private const int NameStride = 32;            // sockaddr_in6 is 28 bytes
+    private const int RecvControlStride = 128;    // pktinfo (40) + UDP_GRO (24) with room to spare
+    private const int SendControlStride = 64;     // pktinfo (40) + UDP_SEGMENT (24)
+    private const int StagingSlot = 65_536;       // one coalesced GRO receive
+    private const int StagingCount = 16;
+
+    private readonly Socket _socket;
+    private readonly UdpDatagramSocket _portable;
+    private readonly bool _v4;
+    private readonly bool _gro;
+    private volatile bool _receiveFallback;
+    private volatile bool _sendFallback;
+    private volatile bool _gso;
+    private int _receiving;
+
+    // Receive state (one receiver at a time).
+    private MMsgHdr[] _recvMsgs = [];
+    private IoVec[] _recvIov = [];
+    private byte[] _recvNames = [];
+    private byte[] _recvControl = [];
+    private byte[]? _staging;
+    private DatagramPath[] _pendingPaths = [];
+    private int[] _pendingSegment = [];
+    private int _pendingCount;
+    private int _pendingIndex;
+    private int _pendingOffset;
+    private readonly byte[] _lastRemoteName = new byte[NameStride];
+    private int _lastRemoteNameLength;
+    private IPEndPoint? _lastRemote;
+    private readonly byte[] _lastLocalAddress = new byte[16];
+    private IPEndPoint? _lastLocal;
+
+    [ThreadStatic] private static SendScratch? t_scratch;
+
+    private BatchedUdpSocket(Socket socket, bool packetInfo, bool gro, bool gso)
+    {
+        _socket = socket;
+        _portable = UdpDatagramSocket.Wrap(socket, packetInfo);
+        _v4 = socket.AddressFamily == AddressFamily.InterNetwork;
+        _gro = gro;
+        _gso = gso;
+        LocalEndPoint = (IPEndPoint)socket.LocalEndPoint!;
+    }
+
+    /// <summary>True on 64-bit Linux, where the structures match.</summary>
+    public static bool IsSupported => OperatingSystem.IsLinux() && LayoutOk;
+
+    /// <summary>Opens and binds a batched socket (GRO enabled when <see cref="UdpSocketOptions.Offload"/> and the kernel has it).</summary>
+    public static BatchedUdpSocket Open(UdpSocketOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        if (!IsSupported) throw new PlatformNotSupportedException("batched UDP needs 64-bit Linux");
+        var s = UdpDatagramSocket.CreateSocket(options);
+        bool gro = false;
+        if (options.Offload)
+        {
+            try
+            {
+                s.SetRawSocketOption(SOL_UDP, UDP_GRO, BitConverter.GetBytes(1));
+                gro = true;
+            }
+            catch (SocketException)
+            {
+                // kernel without UDP_GRO (< 5.0): plain datagrams
+            }
+        }
+        return new BatchedUdpSocket(s, options.ReceivePacketInfo || options.MulticastGroup is not null, gro, options.Offload);
+    }
+
+    /// <inheritdoc/>
+    public IPEndPoint LocalEndPoint { get; }
+
+    /// <summary>The underlying socket (for options this type does not cover).</summary>
+    public Socket Socket => _socket;
+
+    /// <summary>True while receives coalesce with UDP GRO.</summary>
+    internal bool GroEnabled => _gro && !_receiveFallback;
+
+    /// <summary>True while sends may segment with UDP GSO.</summary>
+    internal bool GsoEnabled => _gso && !_sendFallback;
+
+    /// <summary>True once the socket fell back to the portable receive path.</summary>
+    internal bool ReceiveFellBack => _receiveFallback;
+
+    /// <summary>True once the socket fell back to the portable send path.</summary>
+    internal bool SendFellBack => _sendFallback;
+
+    /// <summary>System calls made by <see cref="Send(DatagramBatch)"/> (sendmmsg).</summary>
+    internal long SendCalls;
+
+    /// <summary>GSO sends (one message carrying several datagrams).</summary>
+    internal long GsoMessages;
+
+    /// <summary>recvmmsg calls that returned data.</summary>
+    internal long ReceiveCalls;
+
+    /// <summary>Received messages that carried more than one GRO segment.</summary>
+    internal long GroMessages;
+
+    /// <summary>Datagrams dropped on send (OS buffer full for too long, unreachable, too big).</summary>
+    internal long SendDrops;
+
+    // ---------------------------------------------------------------- receive
+
+    /// <inheritdoc/>
+    public async ValueTask<int> ReceiveAsync(DatagramBatch batch, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (Interlocked.Exchange(ref _receiving, 1) != 0) throw new InvalidOperationException("one receiver at a time");
+        try
+        {
+            batch.Clear();
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (_receiveFallback && _pendingCount == 0) return await _portable.ReceiveAsync(batch, cancellationToken).ConfigureAwait(false);
+                int n = ReceiveReady(batch);
+                if (n > 0) return n;
+                if (_receiveFallback) continue;
+                // Wait for readability without consuming anything: a zero-byte peek (epoll in the runtime).
+                await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.Peek, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            Volatile.Write(ref _receiving, 0);
+        }
+    }
+
+    /// <summary>Fills <paramref name="batch"/> with what is ready now (no waiting); the count.</summary>
+    private unsafe int ReceiveReady(DatagramBatch batch)
+    {
+        if (_pendingCount > 0)
+        {
+            SplitPending(batch);
+            if (batch.IsFull) return batch.Count;
+        }
+        bool addRef = false;
+        var handle = _socket.SafeHandle;
+        try
+        {
+            handle.DangerousAddRef(ref addRef);
+            int fd = (int)handle.DangerousGetHandle();
+            while (true)
+            {
+                int count = _gro ? StagingCount : batch.Capacity - batch.Count;
+                EnsureReceiveArrays(Math.Max(count, StagingCount));
+                fixed (MMsgHdr* msgs = _recvMsgs)
+                fixed (IoVec* iov = _recvIov)
+                fixed (byte* names = _recvNames)
+                fixed (byte* control = _recvControl)
+                fixed (byte* data = batch.Buffer)
+                {
+                    byte* staging = null;
+                    if (_gro)
+                    {
+                        _staging ??= GC.AllocateUninitializedArray<byte>(StagingCount * StagingSlot, pinned: true);
+                        staging = (byte*)Marshal.UnsafeAddrOfPinnedArrayElement(_staging, 0);
+                    }
+                    for (int k = 0; k < count; k++)
+                    {
+                        iov[k].Base = _gro ? staging + (k * StagingSlot) : data + ((batch.Count + k) * batch.SlotSize);
+                        iov[k].Length = (nuint)(_gro ? StagingSlot : batch.SlotSize);
+                        ref var h = ref msgs[k].Header;
+                        h.Name = names + (k * NameStride);
+                        h.NameLength = NameStride;
+                        h.Iov = iov + k;
+                        h.IovLength = 1;
+                        h.Control = control + (k * RecvControlStride);
+                        h.ControlLength = RecvControlStride;
+                        h.Flags = 0;
+                        msgs[k].Length = 0;
+                    }
+                    int m = RecvMMsg(fd, msgs, (uint)count, MSG_DONTWAIT, null);
+                    if (m < 0)
+                    {
+                        int errno = Marshal.GetLastPInvokeError();
+                        if (errno == EINTR) continue;
+                        if (errno == EAGAIN) return batch.Count;
+                        if (errno is ENOSYS or EINVAL)
+                        {
+                            _receiveFallback = true;
+                            return batch.Count;
+                        }
+                        if (batch.Count > 0) return batch.Count;
+                        throw new SocketException(errno);
+                    }
+                    ReceiveCalls++;
+                    if (_gro)
+                    {
+                        EnsurePending(m);
+                        for (int k = 0; k < m; k++)
+                        {
+                            _pendingPaths[k] = PathOf(ref msgs[k].Header, out int segment);
+                            _pendingSegment[k] = segment > 0 ? segment : (int)msgs[k].Length;
+                            if (segment > 0 && segment < msgs[k].Length) GroMessages++;
+                        }
+                        _pendingCount = m;
+                        _pendingIndex = 0;
+                        _pendingOffset = 0;
+                        SplitPending(batch);
+                    }
+                    else
+                    {
+                        for (int k = 0; k < m; k++)
+                        {
+                            var path = PathOf(ref msgs[k].Header, out _);
+                            batch.Commit(Math.Min((int)msgs[k].Length, batch.SlotSize), path);
+                        }
+                    }
+                    return batch.Count;
+                }
+            }
+        }
+        finally
+        {
+            if (addRef) handle.DangerousRelease();
+        }
+    }
+
+    /// <summary>Copies pending (possibly GRO-coalesced) receives into batch slots, one segment per slot.</summary>
+    private void SplitPending(DatagramBatch batch)
+    {
+        var staging = _staging!;
+        while (_pendingIndex < _pendingCount && !batch.IsFull)
+        {
+            int total = Math.Min((int)_recvMsgs[_pendingIndex].Length, StagingSlot);
+            var path = _pendingPaths[_pendingIndex];
+            if (total == 0)
+            {
+                batch.Commit(0, path); // an empty datagram is a datagram too
+            }
+            else
+            {
+                int segment = Math.Max(1, _pendingSegment[_pendingIndex]);
+                var source = staging.AsSpan(_pendingIndex * StagingSlot, total);
+                while (_pendingOffset < total && !batch.IsFull)
+                {
+                    int len = Math.Min(segment, total - _pendingOffset);
+                    int copy = Math.Min(len, batch.SlotSize);
+                    source.Slice(_pendingOffset, copy).CopyTo(batch.NextSlot);
+                    batch.Commit(copy, path);
+                    _pendingOffset += len;
+                }
+                if (_pendingOffset < total) break; // batch full mid-message: resume here next time
+            }
+            _pendingIndex++;
+            _pendingOffset = 0;
+        }
+        if (_pendingIndex >= _pendingCount) _pendingCount = _pendingIndex = _pendingOffset = 0;
+    }
+
+    private void EnsureReceiveArrays(int count)
+    {
+        if (_recvMsgs.Length >= count) return;
+        _recvMsgs = GC.AllocateArray<MMsgHdr>(count, pinned: true);
+        _recvIov = GC.AllocateArray<IoVec>(count, pinned: true);
+        _recvNames = GC.AllocateArray<byte>(count * NameStride, pinned: true);
+        _recvControl = GC.AllocateArray<byte>(count * RecvControlStride, pinned: true);
+    }
+
+    private void EnsurePending(int count)
+    {
+        if (_pendingPaths.Length >= count) return;
+        _pendingPaths = new DatagramPath[Math.Max(count, StagingCount)];
+        _pendingSegment = new int[_pendingPaths.Length];
+    }
+
+    /// <summary>The path of a received message: sender from the name, destination/interface from pktinfo, GRO segment size.</summary>
+    private unsafe DatagramPath PathOf(ref MsgHdr h, out int groSegment)
+    {
+        groSegment = 0;
+        var remote = RemoteOf(new ReadOnlySpan<byte>(h.Name, (int)Math.Min(h.NameLength, (uint)NameStride)));
+        IPEndPoint? local = null;
+        int ifindex = 0;
+        byte* c = (byte*)h.Control;
+        long left = (long)h.ControlLength;
+        while (left >= CmsgHeaderSize)
+        {
+            long len = (long)*(nuint*)c;
+            if (len < CmsgHeaderSize || len > left) break;
+            int level = *(int*)(c + 8);
+            int type = *(int*)(c + 12);
+            byte* d = c + CmsgHeaderSize;
+            long dataLength = len - CmsgHeaderSize;
+            if (level == SOL_IP && type == IP_PKTINFO && dataLength >= 12)
+            {
+                ifindex = *(int*)d;
+                local = LocalOf(new ReadOnlySpan<byte>(d + 8, 4));
+            }
+            else if (level == SOL_IPV6 && type == IPV6_PKTINFO && dataLength >= 20)
+            {
+                ifindex = *(int*)(d + 16);
+                local = LocalOf(new ReadOnlySpan<byte>(d, 16));
+            }
+            else if (level == SOL_UDP && type == UDP_GRO && dataLength >= 2)
+            {
+                groSegment = dataLength >= 4 ? *(int*)d : *(ushort*)d;
+            }
+            long step = CmsgAlign((int)len);
+            c += step;
+            left -= step;
+        }
+        return new DatagramPath(local ?? LocalEndPoint, remote, ifindex);
+    }
+
+    /// <summary>The sender as an <see cref="IPEndPoint"/>, reusing the previous object for the same sender (no allocation per datagram).</summary>
+    private IPEndPoint? RemoteOf(ReadOnlySpan<byte> name)
+    {
+        if (name.Length < 2) return null;
+        if (_lastRemote is not null && name.SequenceEqual(_lastRemoteName.AsSpan(0, _lastRemoteNameLength))) return _lastRemote;
+        int family = BinaryPrimitives.ReadUInt16LittleEndian(name);
+        IPEndPoint? ep = null;
+        if (family == AF_INET && name.Length >= 8)
+            ep = new IPEndPoint(new IPAddress(name.Slice(4, 4)), BinaryPrimitives.ReadUInt16BigEndian(name[2..]));
+        else if (family == AF_INET6 && name.Length >= 28)
+            ep = new IPEndPoint(new IPAddress(name.Slice(8, 16), BinaryPrimitives.ReadUInt32LittleEndian(name[24..])), BinaryPrimitives.ReadUInt16BigEndian(name[2..]));
+        if (ep is null) return null;
+        name.CopyTo(_lastRemoteName);
+        _lastRemoteNameLength = name.Length;
+        _lastRemote = ep;
+        return ep;
+    }
+
+    private IPEndPoint LocalOf(ReadOnlySpan<byte> address)
+    {
+        if (_lastLocal is not null && address.SequenceEqual(_lastLocalAddress.AsSpan(0, address.Length))
+            && (_lastLocal.AddressFamily == AddressFamily.InterNetwork) == (address.Length == 4))
+            return _lastLocal;
+        var a = new IPAddress(address);
+        if (a.Equals(IPAddress.Any) || a.Equals(IPAddress.IPv6Any)) return LocalEndPoint;
+        address.CopyTo(_lastLocalAddress);
+        return _lastLocal = new IPEndPoint(a, LocalEndPoint.Port);
+    }
+
+    // ---------------------------------------------------------------- send
+
+    /// <inheritdoc/>
+    public void Send(ReadOnlySpan<byte> datagram, DatagramPath path) => _portable.Send(datagram, path);
+
+    /// <inheritdoc/>
+    public unsafe void Send(DatagramBatch batch)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        if (batch.Count == 0) return;
+        if (_sendFallback)
+        {
+            _portable.Send(batch);
+            return;
+        }
+        var s = t_scratch ??= new SendScratch();
+        s.Ensure(batch.Count);
+        bool addRef = false;
+        var handle = _socket.SafeHandle;
+        try
+        {
+            handle.DangerousAddRef(ref addRef);
+            int fd = (int)handle.DangerousGetHandle();
+            fixed (MMsgHdr* msgs = s.Msgs)
+            fixed (IoVec* iov = s.Iov)
+            fixed (byte* names = s.Names)
+            fixed (byte* control = s.Control)
+            fixed (byte* data = batch.Buffer)
+            {
+                bool gso = _gso;
+                int m = 0;
+                for (int i = 0; i < batch.Count;)
+                {
+                    var path = batch.PathAt(i);
+                    int size = batch.LengthAt(i);
+                    int j = i + 1;
+                    if (gso && size > 0)
+                    {
+                        int total = size;
+                        while (j < batch.Count && j - i < MaxGsoSegments)
+                        {
+                            int next = batch.LengthAt(j);
+                            if (next == 0 || next > size || total + next > MaxGsoBytes || !SameDestination(batch.PathAt(j), path)) break;
+                            total += next;
+                            j++;
+                            if (next < size) break; // only the last segment may be shorter
+                        }
+                    }
+                    if (path.Remote is not { } remote)
+                    {
+                        SendDrops += j - i;
+                        i = j;
+                        continue;
+                    }
+                    for (int k = i; k < j; k++)
+                    {
+                        iov[k].Base = data + (k * batch.SlotSize);
+                        iov[k].Length = (nuint)batch.LengthAt(k);
+                    }
+                    ref var h = ref msgs[m].Header;
+                    h.Name = names + (m * NameStride);
+                    h.NameLength = (uint)WriteName(new Span<byte>(h.Name, NameStride), remote);
+                    h.Iov = iov + i;
+                    h.IovLength = (nuint)(j - i);
+                    h.Control = control + (m * SendControlStride);
+                    h.ControlLength = (nuint)WriteControl(new Span<byte>(h.Control, SendControlStride), path, j - i > 1 ? size : 0);
+                    if (h.ControlLength == 0) h.Control = null;
+                    h.Flags = 0;
+                    msgs[m].Length = 0;
+                    s.First[m] = i;
+                    s.Count[m] = j - i;
+                    m++;
+                    i = j;
+                }
+                SendMessages(fd, msgs, m, s, batch);
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            if (addRef) handle.DangerousRelease();
+        }
+    }
+
+    private unsafe void SendMessages(int fd, MMsgHdr* msgs, int m, SendScratch s, DatagramBatch batch)
+    {
+        int sent = 0;
+        int waits = 0;
+        while (sent < m)
+        {
+            int r = SendMMsg(fd, msgs + sent, (uint)(m - sent), MSG_DONTWAIT);
+            Interlocked.Increment(ref SendCalls);
+            if (r > 0)
+            {
+                for (int k = sent; k < sent + r; k++) if (s.Count[k] > 1) Interlocked.Increment(ref GsoMessages);
+                sent += r;
+                continue;
+            }
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN)
+            {
+                // Socket buffer full: wait a little for room (bounded), then drop the rest.
+                if (waits++ < 4)
+                {
+                    var pfd = new PollFd { Fd = fd, Events = POLLOUT };
+                    _ = Poll(&pfd, 1, 5);
+                    continue;
+                }
+                for (int k = sent; k < m; k++) Interlocked.Add(ref SendDrops, s.Count[k]);
+                return;
+            }
+            if (s.Count[sent] > 1 && errno is EIO or EMSGSIZE or EINVAL or ENOPROTOOPT or EOPNOTSUPP)
+            {
+                // The path refuses segmentation offload (no checksum offload, MTU, old kernel): plain datagrams from now on.
+                _gso = false;
+                SendOneByOne(batch, s.First[sent], s.Count[sent]);
+                sent++;
+                continue;
+            }
+            if (errno == ENOSYS || (errno == EINVAL && msgs[sent].Header.ControlLength == 0))
+            {
+                // The kernel refuses the batched call itself: the portable path from here on.
+                _sendFallback = true;
+                for (int k = sent; k < m; k++) SendOneByOne(batch, s.First[k], s.Count[k]);
+                return;
+            }
+            // This datagram cannot go (unreachable, too big, bad pktinfo): UDP loses it, the rest still go.
+            Interlocked.Add(ref SendDrops, s.Count[sent]);
+            sent++;
+        }
+    }
+
+    private void SendOneByOne(DatagramBatch batch, int first, int count)
+    {
+        for (int k = first; k < first + count; k++) _portable.Send(batch[k], batch.PathAt(k));
+    }
+
+    private static bool SameDestination(in DatagramPath a, in DatagramPath b) =>
+        a.InterfaceIndex == b.InterfaceIndex && Equals(a.Remote, b.Remote) && Equals(a.Local?.Address, b.Local?.Address);
+
+    /// <summary>Writes the sockaddr for <paramref name="remote"/> (IPv4 on an IPv6 socket as a mapped address); its length.</summary>
+    private int WriteName(Span<byte> name, IPEndPoint remote)
+    {
+        name.Clear();
+        var address = remote.Address;
+        if (_v4)
+        {
+            if (address.IsIPv4MappedToIPv6) address = address.MapToIPv4();
+            BinaryPrimitives.WriteUInt16LittleEndian(name, AF_INET);
+            BinaryPrimitives.WriteUInt16BigEndian(name[2..], (ushort)remote.Port);
+            address.TryWriteBytes(name.Slice(4, 4), out _);
+            return 16;
+        }
+        if (address.AddressFamily == AddressFamily.InterNetwork) address = address.MapToIPv6();
+        BinaryPrimitives.WriteUInt16LittleEndian(name, AF_INET6);
+        BinaryPrimitives.WriteUInt16BigEndian(name[2..], (ushort)remote.Port);
+        address.TryWriteBytes(name.Slice(8, 16), out _);
+        BinaryPrimitives.WriteUInt32LittleEndian(name[24..], (uint)address.ScopeId);
+        return 28;
+    }
+
+    /// <summary>Writes pktinfo (interface / source address) and the GSO segment size as control messages; the total length.</summary>
+    private int WriteControl(Span<byte> control, in DatagramPath path, int gsoSize)
+    {
+        int at = 0;
+        var source = path.Local?.Address;
+        if (source is not null && (source.Equals(IPAddress.Any) || source.Equals(IPAddress.IPv6Any) || UdpDatagramSocket.IsMulticast(source))) source = null;
+        if (source is not null && _v4 != (source.AddressFamily == AddressFamily.InterNetwork)) source = null;
+        if (path.InterfaceIndex != 0 || source is not null)
+        {
+            if (_v4)
+            {
+                var c = control[at..];
+                c[..CmsgSpace(12)].Clear();
+                BinaryPrimitives.WriteUInt64LittleEndian(c, (ulong)CmsgLen(12));
+                BinaryPrimitives.WriteInt32LittleEndian(c[8..], SOL_IP);
+                BinaryPrimitives.WriteInt32LittleEndian(c[12..], IP_PKTINFO);
+                BinaryPrimitives.WriteInt32LittleEndian(c[16..], path.InterfaceIndex);
+                source?.TryWriteBytes(c.Slice(20, 4), out _); // ipi_spec_dst: the source address
+                at += CmsgSpace(12);
+            }
+            else
+            {
+                var c = control[at..];
+                c[..CmsgSpace(20)].Clear();
+                BinaryPrimitives.WriteUInt64LittleEndian(c, (ulong)CmsgLen(20));
+                BinaryPrimitives.WriteInt32LittleEndian(c[8..], SOL_IPV6);
+                BinaryPrimitives.WriteInt32LittleEndian(c[12..], IPV6_PKTINFO);
+                source?.TryWriteBytes(c.Slice(16, 16), out _);
+                BinaryPrimitives.WriteInt32LittleEndian(c[32..], path.InterfaceIndex);
+                at += CmsgSpace(20);
+            }
+        }
+        if (gsoSize > 0)
+        {
+            var c = control[at..];
+            c[..CmsgSpace(2)].Clear();
+            BinaryPrimitives.WriteUInt64LittleEndian(c, (ulong)CmsgLen(2));
+            BinaryPrimitives.WriteInt32LittleEndian(c[8..], SOL_UDP);
+            BinaryPrimitives.WriteInt32LittleEndian(c[12..], UDP_SEGMENT);
+            BinaryPrimitives.WriteUInt16LittleEndian(c[16..], (ushort)gsoSize);
+            at += CmsgSpace(2);
+        }
+        return at;
+    }
+
+    /// <inheritdoc/>
+    public void Dispose() => _socket.Dispose();
+
+    /// <summary>Per-thread send structures (pinned, grown on demand): several loops may send on one socket at once.</summary>
+    private sealed class SendScratch
+    {
+        public MMsgHdr[] Msgs = [];
+        public IoVec[] Iov = [];
+        public byte[] Names = [];
+        public byte[] Control = [];
+        public int[] First = [];
+        public int[] Count = [];
+
+        public void Ensure(int n)
+        {
+            if (Msgs.Length >= n) return;
+            n = Math.Max(n, 64);
+            Msgs = GC.AllocateArray<MMsgHdr>(n, pinned: true);
+            Iov = GC.AllocateArray<IoVec>(n, pinned: true);
+            Names = GC.AllocateArray<byte>(n * NameStride, pinned: true);
+            Control = GC.AllocateArray<byte>(n * SendControlStride, pinned: true);
+            First = new int[n];
+            Count = new int[n];
+        }
+    }
+}
