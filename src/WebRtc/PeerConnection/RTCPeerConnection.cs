@@ -339,6 +339,10 @@ public sealed class RTCPeerConnection : IAsyncDisposable
         {
             throw Closed();
         }
+        catch (Exception ex) when (_loop.Completion.IsFaulted && ex is not (WebRtcException or OperationCanceledException))
+        {
+            throw new WebRtcException(WebRtcError.Closed, "the peer connection failed: " + ex.Message, ex);
+        }
     }
 
     /// <summary>Dispatches the core's queued events now (on the loop), so they are seen before an awaited call returns.</summary>

@@ -64,7 +64,7 @@ internal sealed class ChromiumHarness : IAsyncDisposable
 
     private sealed class NamespaceSocketFactory(NetnsHost host) : IDatagramSocketFactory
     {
-        public IDatagramSocket Open(UdpSocketOptions options) => host.RunInNamespace(() => UdpDatagramSocket.Open(options));
+        public IDatagramSocket Open(UdpSocketOptions options) => host.RunInNamespace(() => UdpSocketFactory.Default.Open(options));
     }
 
     public async ValueTask DisposeAsync()

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using OspBridge.Net.Simulation;
+using OspBridge.Testing.Virtual;
 using OspBridge.WebRtc.Ice;
 using OspBridge.WebRtc.Stun;
 using static OspBridge.WebRtc.Tests.Ice.IceNet;
@@ -11,8 +12,8 @@ public class IceAgentTests
 {
     private static (IceAgent A, IceAgent B) Agents(bool bLite = false, int seed = 7)
     {
-        var a = new IceAgent(new IceAgentOptions { Random = new SeededRandom(seed), TieBreaker = 1000 });
-        var b = new IceAgent(new IceAgentOptions { Random = new SeededRandom(seed + 1), TieBreaker = 2000, Lite = bLite });
+        var a = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator((ulong)(seed)), TieBreaker = 1000 });
+        var b = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator((ulong)(seed + 1)), TieBreaker = 2000, Lite = bLite });
         a.SetRole(IceRole.Controlling);
         b.SetRole(IceRole.Controlled);
         return (a, b);
@@ -112,8 +113,8 @@ public class IceAgentTests
     [Fact]
     public void Role_conflict_resolved_by_tie_breaker()
     {
-        var a = new IceAgent(new IceAgentOptions { Random = new SeededRandom(1), TieBreaker = 5 });
-        var b = new IceAgent(new IceAgentOptions { Random = new SeededRandom(2), TieBreaker = 9 });
+        var a = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator(1UL), TieBreaker = 5 });
+        var b = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator(2UL), TieBreaker = 9 });
         a.SetRole(IceRole.Controlling);
         b.SetRole(IceRole.Controlling);
         a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
@@ -130,8 +131,8 @@ public class IceAgentTests
     [Fact]
     public void Both_controlled_conflict_also_resolves()
     {
-        var a = new IceAgent(new IceAgentOptions { Random = new SeededRandom(1), TieBreaker = 50 });
-        var b = new IceAgent(new IceAgentOptions { Random = new SeededRandom(2), TieBreaker = 9 });
+        var a = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator(1UL), TieBreaker = 50 });
+        var b = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator(2UL), TieBreaker = 9 });
         a.SetRole(IceRole.Controlled);
         b.SetRole(IceRole.Controlled);
         a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
@@ -216,7 +217,7 @@ public class IceAgentTests
     [Fact]
     public void Unauthenticated_requests_get_401_and_create_nothing()
     {
-        var agent = new IceAgent(new IceAgentOptions { Random = new SeededRandom(1 )});
+        var agent = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator(1UL)});
         var local = Ep("10.0.0.1:1000");
         agent.AddLocalHostCandidate(local);
         agent.SetRemoteCredentials(new IceCredentials("rmte", "0123456789012345678901"));
@@ -270,12 +271,12 @@ public class IceAgentTests
     [Fact]
     public void Seeded_randomness_gives_the_same_agent()
     {
-        var x = new IceAgent(new IceAgentOptions { Random = new SeededRandom(42) });
-        var y = new IceAgent(new IceAgentOptions { Random = new SeededRandom(42) });
+        var x = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator(42UL) });
+        var y = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator(42UL) });
         Assert.Equal(x.LocalCredentials, y.LocalCredentials);
         Assert.Equal(x.TieBreaker, y.TieBreaker);
         Assert.True(x.LocalCredentials.IsValid);
-        Assert.NotEqual(x.LocalCredentials, new IceAgent(new IceAgentOptions { Random = new SeededRandom(43) }).LocalCredentials);
+        Assert.NotEqual(x.LocalCredentials, new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator(43UL) }).LocalCredentials);
     }
 
     [Fact]

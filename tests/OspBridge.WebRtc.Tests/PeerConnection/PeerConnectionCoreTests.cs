@@ -31,8 +31,8 @@ public sealed class PeerConnectionCoreTests
     private static Pair Setup(VirtualLinkOptions link, int seed)
     {
         var net = new VirtualNetwork();
-        var a = new PeerConnectionCore(new PeerConnectionCoreOptions { Random = new SeededRandom(seed) });
-        var b = new PeerConnectionCore(new PeerConnectionCoreOptions { Random = new SeededRandom(seed + 1) });
+        var a = new PeerConnectionCore(new PeerConnectionCoreOptions { Random = new SeededRandomNumberGenerator((ulong)(seed)) });
+        var b = new PeerConnectionCore(new PeerConnectionCoreOptions { Random = new SeededRandomNumberGenerator((ulong)(seed + 1)) });
         Pair? p = null;
         var na = net.Add<PeerConnectionEvent>("A", a, e => OnEvent(p!, e, fromA: true), EpA);
         var nb = net.Add<PeerConnectionEvent>("B", b, e => OnEvent(p!, e, fromA: false), EpB);
