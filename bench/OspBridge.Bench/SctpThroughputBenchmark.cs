@@ -54,35 +54,38 @@ public class SctpThroughputBenchmark
             }
             bool any = false;
             // Per-datagram interleaving, as a socket loop would do: each packet is answered before the next one.
-            while (a.TryGetPacket(now, packet, out int len))
+            while (a.TryPollTransmit(packet, now, out var lenTx))
             {
-                b.ProcessPacket(packet.AsSpan(0, len), now);
+                int len = lenTx.Length;
+                b.Receive(packet.AsSpan(0, len), now);
                 any = true;
-                while (b.TryGetPacket(now, packet, out int back))
+                while (b.TryPollTransmit(packet, now, out var backTx))
                 {
-                    a.ProcessPacket(packet.AsSpan(0, back), now);
+                    int back = backTx.Length;
+                    a.Receive(packet.AsSpan(0, back), now);
                 }
             }
-            while (b.TryGetPacket(now, packet, out int len))
+            while (b.TryPollTransmit(packet, now, out var lenTx))
             {
-                a.ProcessPacket(packet.AsSpan(0, len), now);
+                int len = lenTx.Length;
+                a.Receive(packet.AsSpan(0, len), now);
                 any = true;
             }
-            while (b.TryGetEvent(out var e))
+            while (b.TryPollEvent(out var e))
             {
                 if (e.Kind == SctpEventKind.MessageReceived)
                 {
                     received += e.Data!.Length;
                 }
             }
-            while (a.TryGetEvent(out _))
+            while (a.TryPollEvent(out _))
             {
             }
-            if (!any && a.NextTimeout is { } t && t > now)
+            if (!any && a.NextDeadline is { } t && t > now)
             {
                 now = t;
-                a.HandleTimeout(now);
-                b.HandleTimeout(now);
+                a.HandleDeadline(now);
+                b.HandleDeadline(now);
             }
         }
         if (received != total)

@@ -90,7 +90,7 @@ internal static class WebRtcBench
         await using var b = new RTCPeerConnection(cfg);
         long got = 0;
         var done = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
-        b.OnDataChannel += ch => ch.OnMessage += (d, _) => { got += d.Length; if (got >= data.Length) done.TrySetResult(got); };
+        b.OnDataChannel += ch => ch.OnMessage += m => { got += m.Data.Length; if (got >= data.Length) done.TrySetResult(got); };
         var ch = a.CreateDataChannel("bench");
         await a.SetLocalDescriptionAsync(await a.CreateOfferAsync());
         await b.SetRemoteDescriptionAsync(a.LocalDescription!);
@@ -109,15 +109,15 @@ internal static class WebRtcBench
     /// <summary>One connection, our offer: first ours→Chromium (browser replies "done n"), then Chromium→ours (we send "go").</summary>
     private static async Task<(double ToChromium, double FromChromium)> OursChromiumAsync(ChromiumHarness h, byte[] data)
     {
-        await using var pc = new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [h.OurHost.IPv4], SocketFactory = h.BindInOurHost });
+        await using var pc = new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [h.OurHost.IPv4] }, new RTCPeerConnectionOptions { SocketFactory = h.OurSockets });
         var ch = pc.CreateDataChannel("bench");
         long got = 0;
         var browserDone = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         var ourDone = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
-        ch.OnMessage += (d, isText) =>
+        ch.OnMessage += m =>
         {
-            if (isText) { browserDone.TrySetResult(System.Text.Encoding.UTF8.GetString(d.Span)); return; }
-            got += d.Length;
+            if (m.IsText) { browserDone.TrySetResult(System.Text.Encoding.UTF8.GetString(m.Data.Span)); return; }
+            got += m.Data.Length;
             if (got >= data.Length) ourDone.TrySetResult(got);
         };
         await pc.SetLocalDescriptionAsync(await pc.CreateOfferAsync());

@@ -140,7 +140,7 @@ internal sealed class DemoCommand : ICliCommand
 
         Step("7. close");
         await channel.CloseAsync(ct).ConfigureAwait(false);
-        await pc.CloseAsync().ConfigureAwait(false);
+        await pc.CloseAsync(CancellationToken.None).ConfigureAwait(false);
         await connection.CloseAsync().ConfigureAwait(false);
         await deviceSide.WaitAsync(StepTimeout, ct).ConfigureAwait(false);
         Info($"done in {total.Elapsed.TotalSeconds:0.0} s — no cloud, no signaling server, no CA");

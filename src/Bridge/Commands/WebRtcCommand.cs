@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text;
+using Microsoft.Extensions.Logging;
 using OspBridge.Net;
 using OspBridge.Net.Channels;
 using OspBridge.Net.Mdns;
@@ -35,6 +36,8 @@ internal sealed class WebRtcCommand : ICliCommand
             bool verbose = parseResult.GetValue(context.Verbose);
             var names = parseResult.GetValue(iface);
             Action<string>? log = verbose ? s => Console.Error.WriteLine("webrtc: " + s) : null;
+            using var loggerFactory = context.CreateLoggerFactory(parseResult);
+            var logger = loggerFactory.CreateLogger("webrtc");
             // mDNS on the same interfaces ICE gathers on, so a browser's <uuid>.local host candidates get resolved
             // (without it they are only reachable as peer-reflexive). Our own candidates stay plain IPs.
             MdnsService? mdns = null;
@@ -45,29 +48,28 @@ internal sealed class WebRtcCommand : ICliCommand
             {
                 Interfaces = names is { Length: > 0 } ? names : null,
                 IceLite = parseResult.GetValue(lite),
-                MdnsHostNames = mdns is null ? null : new MdnsServiceHostNames(mdns, log),
+                MdnsHostNames = mdns is null ? null : new MdnsServiceHostNames(mdns, logger),
                 ObfuscateHostCandidates = false,
-                Log = log,
             };
             int seconds = parseResult.GetValue(timeout);
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
             if (seconds > 0) cts.CancelAfter(TimeSpan.FromSeconds(seconds));
-            return await RunAsync(config, offerer, cts.Token).ConfigureAwait(false);
+            return await RunAsync(config, new RTCPeerConnectionOptions { Logger = logger }, offerer, cts.Token).ConfigureAwait(false);
         });
         return c;
     }
 
-    private static async Task<int> RunAsync(RTCConfiguration config, bool offerer, CancellationToken ct)
+    private static async Task<int> RunAsync(RTCConfiguration config, RTCPeerConnectionOptions options, bool offerer, CancellationToken ct)
     {
-        await using var pc = new RTCPeerConnection(config);
+        await using var pc = new RTCPeerConnection(config, options);
         var done = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         int open = 0, everOpened = 0;
         void Attach(RTCDataChannel ch)
         {
             ch.OnOpen += () => { Interlocked.Increment(ref open); Interlocked.Increment(ref everOpened); Console.Error.WriteLine($"webrtc: channel '{ch.Label}' open (id {ch.Id})"); };
-            ch.OnMessage += (data, isText) =>
+            ch.OnMessage += m =>
             {
-                try { ch.Send(data.ToArray(), isText); }
+                try { ch.Send(m.Data, m.IsText); }
                 catch (WebRtcException ex) { Console.Error.WriteLine($"webrtc: echo on '{ch.Label}' failed: {ex.Message}"); }
             };
             ch.OnClose += () =>
@@ -93,21 +95,21 @@ internal sealed class WebRtcCommand : ICliCommand
         if (offerer)
         {
             Attach(pc.CreateDataChannel("echo"));
-            var offer = await pc.CreateOfferAsync().ConfigureAwait(false);
-            await pc.SetLocalDescriptionAsync(offer).ConfigureAwait(false);
+            var offer = await pc.CreateOfferAsync(ct).ConfigureAwait(false);
+            await pc.SetLocalDescriptionAsync(offer, ct).ConfigureAwait(false);
             await pc.WaitForGatheringCompleteAsync(ct).ConfigureAwait(false);
             await WriteLineAsync(pc.LocalDescription!.ToJson()).ConfigureAwait(false);
             var answer = RTCSessionDescription.Parse(await ReadDescriptionAsync(ct).ConfigureAwait(false), RTCSdpType.Answer);
             if (answer.Type != RTCSdpType.Answer) throw new CliException("expected an answer on stdin");
-            await pc.SetRemoteDescriptionAsync(answer).ConfigureAwait(false);
+            await pc.SetRemoteDescriptionAsync(answer, ct).ConfigureAwait(false);
         }
         else
         {
             var offer = RTCSessionDescription.Parse(await ReadDescriptionAsync(ct).ConfigureAwait(false), RTCSdpType.Offer);
             if (offer.Type != RTCSdpType.Offer) throw new CliException("expected an offer on stdin");
-            await pc.SetRemoteDescriptionAsync(offer).ConfigureAwait(false);
-            var answer = await pc.CreateAnswerAsync().ConfigureAwait(false);
-            await pc.SetLocalDescriptionAsync(answer).ConfigureAwait(false);
+            await pc.SetRemoteDescriptionAsync(offer, ct).ConfigureAwait(false);
+            var answer = await pc.CreateAnswerAsync(ct).ConfigureAwait(false);
+            await pc.SetLocalDescriptionAsync(answer, ct).ConfigureAwait(false);
             await pc.WaitForGatheringCompleteAsync(ct).ConfigureAwait(false);
             await WriteLineAsync(pc.LocalDescription!.ToJson()).ConfigureAwait(false);
         }

@@ -14,7 +14,7 @@ internal static class LanSignaling
     /// <summary>Offers <paramref name="pc"/> (with its data channels already created) to the peer and applies its answer.</summary>
     public static async Task OfferAsync(OspConnection connection, RTCPeerConnection pc, string label, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        await pc.SetLocalDescriptionAsync(await pc.CreateOfferAsync().ConfigureAwait(false)).ConfigureAwait(false);
+        await pc.SetLocalDescriptionAsync(await pc.CreateOfferAsync(cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
         using (var gather = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
         {
             gather.CancelAfter(timeout);
@@ -33,7 +33,7 @@ internal static class LanSignaling
         var answer = await answerTask.ConfigureAwait(false);
         if (answer.Result != Result.Success || answer.Sdp is null)
             throw new CliException($"peer rejected the WebRTC offer: {answer.Result} {answer.ErrorMessage}");
-        await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Answer, answer.Sdp)).ConfigureAwait(false);
+        await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Answer, answer.Sdp), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Answers one offer with a new peer connection made by <paramref name="createPeerConnection"/>; returns it.</summary>
@@ -43,8 +43,8 @@ internal static class LanSignaling
         var pc = createPeerConnection();
         try
         {
-            await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Offer, offer.Sdp)).ConfigureAwait(false);
-            await pc.SetLocalDescriptionAsync(await pc.CreateAnswerAsync().ConfigureAwait(false)).ConfigureAwait(false);
+            await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Offer, offer.Sdp), cancellationToken).ConfigureAwait(false);
+            await pc.SetLocalDescriptionAsync(await pc.CreateAnswerAsync(cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
             using (var gather = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
             {
                 gather.CancelAfter(timeout);

@@ -1,29 +1,36 @@
 using System.Buffers;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
+using OspBridge.Net.Core;
 
 namespace OspBridge.Crypto.Dtls;
 
 /// <summary>
 /// A sans-IO DTLS 1.2 endpoint (RFC 6347 over the RFC 5246 handshake) for WebRTC: ECDHE-ECDSA with AES-GCM on
 /// P-256, extended master secret, mutual certificate authentication checked against SDP fingerprints, use_srtp and
-/// keying-material export. Feed it datagrams and time; take datagrams to send; drive <see cref="HandleTimeout"/> at
-/// <see cref="NextTimeout"/>. Not thread-safe: use from one serialized loop.
+/// keying-material export. Implements the one core contract <see cref="IProtocolCore{TEvent}"/>: feed it datagrams
+/// with <see cref="Receive(Span{byte}, DatagramPath, TimeSpan)"/> and time with <see cref="HandleDeadline"/> at <see cref="NextDeadline"/>; drain
+/// <see cref="TryPollTransmit"/> and <see cref="TryPollEvent"/>. Not thread-safe: use from one serialized loop.
 /// </summary>
 /// <remarks>
 /// Invalid records (bad header, unknown epoch, failed authentication, replays) are dropped silently
-/// (RFC 6347 §4.1.2.7). <see cref="ProcessDatagram"/> and <see cref="HandleTimeout"/> throw
-/// <see cref="CryptoException"/> only when the endpoint fails (a fatal handshake error, a fatal alert from the peer, or
-/// retransmissions exhausted); the fatal alert to send is queued before the throw, so drain
-/// <see cref="TryGetDatagram"/> afterwards. <see cref="State"/> is then <see cref="DtlsState.Failed"/> and
-/// <see cref="Error"/> holds the exception.
+/// (RFC 6347 §4.1.2.7). When the endpoint fails (a fatal handshake error, a fatal alert from the peer, or
+/// retransmissions exhausted) nothing is thrown: the fatal alert to send is queued as a transmit,
+/// <see cref="State"/> becomes <see cref="DtlsState.Failed"/>, <see cref="Error"/> holds the reason and a
+/// <see cref="DtlsEventKind.StateChanged"/> event carries it. <see cref="CryptoException"/> is thrown only for caller
+/// errors (sending before connected, a buffer too small, bad options).
 /// </remarks>
-public sealed partial class DtlsEndpoint : IDisposable
+public sealed partial class DtlsEndpoint : IProtocolCore<DtlsEvent>, IDisposable
 {
     private const int MaxStashedRecords = 32;
 
     private readonly DtlsOptions _opt;
+    private const int MaxQueuedEvents = 64; // state changes are few; alerts beyond this are dropped (peer-controlled)
+
     private readonly Queue<byte[]> _out = new();
+    private readonly Queue<DtlsEvent> _events = new();
+    private bool _appEventPending;
+    private DtlsState _state;
     private readonly Queue<(byte[] Buffer, int Length)> _appIn = new(); // pooled buffers, returned when read
     private readonly byte[] _scratch = new byte[DtlsRecordHeader.MaxFragmentLength];
 
@@ -58,8 +65,17 @@ public sealed partial class DtlsEndpoint : IDisposable
     /// <summary>True for the client role.</summary>
     public bool IsClient => _opt.IsClient;
 
-    /// <summary>Current lifecycle state.</summary>
-    public DtlsState State { get; private set; }
+    /// <summary>Current lifecycle state (every change is also reported as a <see cref="DtlsEventKind.StateChanged"/> event).</summary>
+    public DtlsState State
+    {
+        get => _state;
+        private set
+        {
+            if (_state == value) return;
+            _state = value;
+            _events.Enqueue(new DtlsEvent(DtlsEventKind.StateChanged, value, value == DtlsState.Failed ? Error : null));
+        }
+    }
 
     /// <summary>Why the endpoint failed (null unless <see cref="State"/> is <see cref="DtlsState.Failed"/>).</summary>
     public CryptoException? Error { get; private set; }
@@ -73,8 +89,8 @@ public sealed partial class DtlsEndpoint : IDisposable
     /// <summary>The negotiated cipher suite (null before the ServerHello).</summary>
     public DtlsCipherSuite? CipherSuite { get; private set; }
 
-    /// <summary>When <see cref="HandleTimeout"/> must be called next (null: no timer running).</summary>
-    public TimeSpan? NextTimeout => _retransmitAt;
+    /// <summary>When <see cref="HandleDeadline"/> must be called next (null: no timer running).</summary>
+    public TimeSpan? NextDeadline => _retransmitAt;
 
     /// <summary>Largest application payload one <see cref="Send"/> accepts (one record, 2^14 bytes).</summary>
     public const int MaxApplicationDataSize = 1 << 14;
@@ -91,9 +107,15 @@ public sealed partial class DtlsEndpoint : IDisposable
         else _hs = Hs.ServerWaitClientHello;
     }
 
-    /// <summary>Processes one received datagram (one or more records).</summary>
-    /// <exception cref="CryptoException">The endpoint failed because of this datagram (see the class remarks).</exception>
-    public void ProcessDatagram(ReadOnlySpan<byte> datagram, TimeSpan now)
+    /// <summary>
+    /// Processes one received datagram (one or more records). <paramref name="path"/> is ignored (DTLS runs over a
+    /// connected ICE pair). Never throws for network input: a failure is reported through <see cref="State"/>,
+    /// <see cref="Error"/> and a <see cref="DtlsEventKind.StateChanged"/> event.
+    /// </summary>
+    public void Receive(Span<byte> datagram, DatagramPath path, TimeSpan now) => Receive((ReadOnlySpan<byte>)datagram, now);
+
+    /// <summary>Processes one received datagram (one or more records); see <see cref="Receive(Span{byte}, DatagramPath, TimeSpan)"/>.</summary>
+    public void Receive(ReadOnlySpan<byte> datagram, TimeSpan now)
     {
         if (State == DtlsState.New && !IsClient) Start(now);
         if (State is not (DtlsState.Connecting or DtlsState.Connected)) return;
@@ -111,19 +133,16 @@ public sealed partial class DtlsEndpoint : IDisposable
         catch (CryptoException ex)
         {
             FailWith(ex);
-            throw;
         }
         catch (CryptographicException ex)
         {
-            var ce = new CryptoException(CryptoError.InternalError, "DTLS: crypto failure: " + ex.Message, DtlsAlert.InternalError, ex);
-            FailWith(ce);
-            throw ce;
+            FailWith(new CryptoException(CryptoError.InternalError, "DTLS: crypto failure: " + ex.Message, DtlsAlert.InternalError, ex));
         }
     }
 
-    /// <summary>Runs due retransmissions; call at or after <see cref="NextTimeout"/>.</summary>
-    /// <exception cref="CryptoException">The handshake failed because retransmissions were exhausted.</exception>
-    public void HandleTimeout(TimeSpan now)
+    /// <summary>Runs due retransmissions; call at or after <see cref="NextDeadline"/>. When retransmissions are exhausted
+    /// the endpoint fails (reported as for <see cref="Receive(Span{byte}, DatagramPath, TimeSpan)"/>).</summary>
+    public void HandleDeadline(TimeSpan now)
     {
         if (_retransmitAt is not { } due || now < due || State != DtlsState.Connecting) return;
         if (_retransmits >= _opt.MaxRetransmissions)
@@ -131,7 +150,7 @@ public sealed partial class DtlsEndpoint : IDisposable
             var ex = new CryptoException(CryptoError.HandshakeFailure, $"DTLS: handshake timed out after {_retransmits} retransmissions", 0);
             _retransmitAt = null;
             FailWith(ex, sendAlert: false);
-            throw ex;
+            return;
         }
         _retransmits++;
         _rto = TimeSpan.FromTicks(Math.Min(_rto.Ticks * 2, _opt.MaxRetransmitTimeout.Ticks));
@@ -139,16 +158,30 @@ public sealed partial class DtlsEndpoint : IDisposable
         _retransmitAt = now + _rto;
     }
 
-    /// <summary>Takes the next datagram to send. The memory stays valid (it is not reused).</summary>
-    public bool TryGetDatagram(out ReadOnlyMemory<byte> datagram)
+    /// <summary>
+    /// Copies the next datagram to send into <paramref name="destination"/>; <paramref name="transmit"/> carries its
+    /// length and <see cref="DatagramPath.None"/> (send it on the connected pair). Handshake datagrams are at most
+    /// <see cref="DtlsOptions.Mtu"/> bytes; a datagram from <see cref="Send"/> is its payload plus <see cref="ApplicationDataOverhead"/>.
+    /// </summary>
+    /// <exception cref="CryptoException"><paramref name="destination"/> is smaller than the next datagram (it stays queued).</exception>
+    public bool TryPollTransmit(Span<byte> destination, TimeSpan now, out Transmit transmit)
     {
-        if (_out.TryDequeue(out var d))
-        {
-            datagram = d;
-            return true;
-        }
-        datagram = default;
-        return false;
+        transmit = default;
+        if (!_out.TryPeek(out var d)) return false;
+        if (destination.Length < d.Length)
+            throw new CryptoException(CryptoError.LimitExceeded, $"DTLS: datagram of {d.Length} bytes does not fit the buffer");
+        _out.Dequeue();
+        d.CopyTo(destination);
+        transmit = new Transmit(d.Length, DatagramPath.None);
+        return true;
+    }
+
+    /// <summary>Dequeues the next event (state change, application data available, alert received).</summary>
+    public bool TryPollEvent(out DtlsEvent ev)
+    {
+        if (!_events.TryDequeue(out ev)) return false;
+        if (ev.Kind == DtlsEventKind.ApplicationDataAvailable) _appEventPending = false;
+        return true;
     }
 
     /// <summary>Encrypts <paramref name="applicationData"/> into one record and queues it as one datagram.</summary>
@@ -275,7 +308,7 @@ public sealed partial class DtlsEndpoint : IDisposable
             catch (CryptoException) { /* best effort */ }
         }
         Error = ex;
-        State = DtlsState.Failed;
+        State = DtlsState.Failed; // queues StateChanged with Error
         _retransmitAt = null;
     }
 
@@ -354,6 +387,11 @@ public sealed partial class DtlsEndpoint : IDisposable
         }
         _replay.Accept(h.SequenceNumber);
         _appIn.Enqueue((buffer, n));
+        if (!_appEventPending)
+        {
+            _appEventPending = true;
+            _events.Enqueue(new DtlsEvent(DtlsEventKind.ApplicationDataAvailable));
+        }
     }
 
     private void DrainStash(TimeSpan now)
@@ -396,6 +434,8 @@ public sealed partial class DtlsEndpoint : IDisposable
 
     private void HandleAlert(byte level, byte description)
     {
+        if (_events.Count < MaxQueuedEvents || level == DtlsAlert.LevelFatal || description == DtlsAlert.CloseNotify)
+            _events.Enqueue(new DtlsEvent(DtlsEventKind.AlertReceived, AlertLevel: level, AlertDescription: description));
         if (description == DtlsAlert.CloseNotify)
         {
             if (!_closeNotifySent && State == DtlsState.Connected)

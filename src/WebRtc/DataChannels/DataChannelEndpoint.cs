@@ -1,5 +1,6 @@
 using System.Text;
 using OspBridge.Net.Channels;
+using OspBridge.Net.Core;
 using OspBridge.WebRtc.Sctp;
 
 namespace OspBridge.WebRtc.DataChannels;
@@ -7,9 +8,9 @@ namespace OspBridge.WebRtc.DataChannels;
 /// <summary>
 /// Sans-IO WebRTC data channels (RFC 8831) with DCEP (RFC 8832) on top of one <see cref="SctpAssociation"/>.
 /// <para>
-/// Drive it exactly like the association (same loop, same <c>now</c>): <see cref="ProcessPacket"/> with every decrypted
-/// DTLS record, <see cref="TryGetPacket"/> until false after every call, <see cref="HandleTimeout"/> at
-/// <see cref="NextTimeout"/>, and <see cref="TryGetEvent"/> until false. Events are pulled lazily from the association,
+/// It is an <see cref="IProtocolCore{TEvent}"/>: drive it exactly like the association (same loop, same <c>now</c>):
+/// <see cref="Receive(Span{byte}, DatagramPath, TimeSpan)"/> with every decrypted DTLS record, <see cref="TryPollTransmit"/>
+/// until false after every call, <see cref="HandleDeadline"/> at <see cref="NextDeadline"/>, and <see cref="TryPollEvent"/> until false. Events are pulled lazily from the association,
 /// so an application that stops reading events exerts back-pressure through the SCTP receive window.
 /// </para>
 /// <para>
@@ -18,7 +19,7 @@ namespace OspBridge.WebRtc.DataChannels;
 /// resets its own, and <see cref="DataChannelEventKind.ChannelClosed"/> fires on both sides once both are reset.
 /// </para>
 /// </summary>
-public sealed class DataChannelEndpoint
+public sealed class DataChannelEndpoint : IProtocolCore<DataChannelEvent>
 {
     private sealed class Channel
     {
@@ -55,8 +56,8 @@ public sealed class DataChannelEndpoint
     /// <summary>Largest message we may send (the peer's max-message-size).</summary>
     public int MaxMessageSize => _sctp.Options.RemoteMaxMessageSize;
 
-    /// <summary>See <see cref="SctpAssociation.NextTimeout"/>.</summary>
-    public TimeSpan? NextTimeout => _sctp.NextTimeout;
+    /// <summary>See <see cref="SctpAssociation.NextDeadline"/>.</summary>
+    public TimeSpan? NextDeadline => _sctp.NextDeadline;
 
     /// <summary>Sends INIT (see <see cref="SctpAssociation.Connect"/>; in WebRTC both sides may call it).</summary>
     public void Connect(TimeSpan now)
@@ -65,36 +66,50 @@ public sealed class DataChannelEndpoint
         _sctp.Connect(now);
     }
 
-    /// <summary>Feeds one decrypted DTLS application-data record.</summary>
-    public void ProcessPacket(ReadOnlySpan<byte> packet, TimeSpan now)
+    /// <summary>Feeds one decrypted DTLS application-data record (read only; <paramref name="path"/> is ignored).</summary>
+    public void Receive(Span<byte> datagram, DatagramPath path, TimeSpan now) => Receive((ReadOnlySpan<byte>)datagram, now);
+
+    /// <summary>Feeds one decrypted DTLS application-data record held in read-only memory.</summary>
+    public void Receive(ReadOnlySpan<byte> packet, TimeSpan now)
     {
         _now = now;
-        _sctp.ProcessPacket(packet, now);
+        _sctp.Receive(packet, now);
     }
 
-    /// <summary>Builds the next packet for DTLS; see <see cref="SctpAssociation.TryGetPacket"/>.</summary>
-    public bool TryGetPacket(TimeSpan now, Span<byte> destination, out int length)
+    /// <summary>Builds the next packet for DTLS; see <see cref="SctpAssociation.TryPollTransmit"/>.</summary>
+    public bool TryPollTransmit(Span<byte> destination, TimeSpan now, out Transmit transmit)
     {
         _now = now;
         PumpSctpEvents(untilEventAvailable: false, messagesToo: false);
-        return _sctp.TryGetPacket(now, destination, out length);
+        return _sctp.TryPollTransmit(destination, now, out transmit);
     }
 
     /// <summary>Runs due timers.</summary>
-    public void HandleTimeout(TimeSpan now)
+    public void HandleDeadline(TimeSpan now)
     {
         _now = now;
-        _sctp.HandleTimeout(now);
+        _sctp.HandleDeadline(now);
     }
 
     /// <summary>Takes the next event; false when none is pending.</summary>
-    public bool TryGetEvent(out DataChannelEvent e)
+    public bool TryPollEvent(out DataChannelEvent ev)
     {
         if (_events.Count == 0)
         {
             PumpSctpEvents(untilEventAvailable: true, messagesToo: true);
         }
-        return _events.TryDequeue(out e);
+        if (_events.Count == 0)
+        {
+            // Coalesced: one event per channel whose buffered amount fell since it was last reported.
+            while (_sctp.TryTakeBufferedAmountChange(out ushort id, out long amount))
+            {
+                if (_channels.ContainsKey(id))
+                {
+                    _events.Enqueue(new DataChannelEvent(DataChannelEventKind.BufferedAmountChanged, id, BufferedAmount: amount));
+                }
+            }
+        }
+        return _events.TryDequeue(out ev);
     }
 
     /// <summary>
@@ -178,7 +193,7 @@ public sealed class DataChannelEndpoint
         if (!ch.Options.Negotiated)
         {
             var open = new DcepOpenMessage(ch.Options.ChannelType, ch.Options.Priority, ch.Options.ReliabilityParameter, ch.Label, ch.Options.Protocol);
-            _sctp.Send(id, DataChannelPpid.Dcep, open.ToArray(), SctpSendOptions.Reliable, _now);
+            _sctp.Send(id, DataChannelPpid.Dcep, open.ToArray(), SctpSendOptions.Reliable, _now, countsAsBuffered: false);
             ch.AwaitingAck = true;
         }
         ch.State = MessageChannelState.Open;
@@ -191,10 +206,18 @@ public sealed class DataChannelEndpoint
     /// <summary>Ids of the channels that are not closed.</summary>
     public IReadOnlyCollection<ushort> ChannelIds => _channels.Keys;
 
-    /// <summary>Bytes queued on the channel and not yet sent (RTCDataChannel.bufferedAmount).</summary>
+    /// <summary>
+    /// Bytes of user messages queued on the channel and not yet sent (RTCDataChannel.bufferedAmount: DCEP control
+    /// messages and empty messages count 0). Decreases are also reported as
+    /// <see cref="DataChannelEventKind.BufferedAmountChanged"/> events, so a driver can keep a cached value without polling.
+    /// </summary>
     public long GetBufferedAmount(ushort id) => _sctp.GetBufferedAmount(id);
 
-    /// <summary>Sets RTCDataChannel.bufferedAmountLowThreshold for channel <paramref name="id"/>.</summary>
+    /// <summary>
+    /// Sets RTCDataChannel.bufferedAmountLowThreshold for channel <paramref name="id"/>: when its buffered amount falls from
+    /// above the threshold to at or below it, a <see cref="DataChannelEventKind.BufferedAmountLow"/> event is queued (await it
+    /// instead of polling <see cref="GetBufferedAmount"/>).
+    /// </summary>
     public void SetBufferedAmountLowThreshold(ushort id, long threshold) => _sctp.SetBufferedAmountLowThreshold(id, threshold);
 
     /// <summary>
@@ -218,7 +241,7 @@ public sealed class DataChannelEndpoint
         };
         if (payload.IsEmpty)
         {
-            _sctp.Send(id, isText ? DataChannelPpid.StringEmpty : DataChannelPpid.BinaryEmpty, [0], send, now);
+            _sctp.Send(id, isText ? DataChannelPpid.StringEmpty : DataChannelPpid.BinaryEmpty, [0], send, now, countsAsBuffered: false);
         }
         else
         {
@@ -292,7 +315,7 @@ public sealed class DataChannelEndpoint
             {
                 return;
             }
-            if (!_sctp.TryGetEvent(out var e))
+            if (!_sctp.TryPollEvent(out var e))
             {
                 return;
             }
@@ -353,7 +376,7 @@ public sealed class DataChannelEndpoint
             case SctpEventKind.BufferedAmountLow:
                 if (_channels.ContainsKey(e.StreamId))
                 {
-                    _events.Enqueue(new DataChannelEvent(DataChannelEventKind.BufferedAmountLow, e.StreamId));
+                    _events.Enqueue(new DataChannelEvent(DataChannelEventKind.BufferedAmountLow, e.StreamId, BufferedAmount: _sctp.GetBufferedAmount(e.StreamId)));
                 }
                 break;
             case SctpEventKind.MessageTooLarge:
@@ -450,7 +473,7 @@ public sealed class DataChannelEndpoint
         var options = DataChannelOptions.FromOpen(open, id);
         var ch = new Channel { Label = open.Label, Options = options, State = MessageChannelState.Open, IsRemote = true };
         _channels[id] = ch;
-        _sctp.Send(id, DataChannelPpid.Dcep, DcepAckMessage.Bytes, SctpSendOptions.Reliable, _now);
+        _sctp.Send(id, DataChannelPpid.Dcep, DcepAckMessage.Bytes, SctpSendOptions.Reliable, _now, countsAsBuffered: false);
         _events.Enqueue(new DataChannelEvent(DataChannelEventKind.ChannelOpened, id, open.Label, options, IsRemote: true));
     }
 }

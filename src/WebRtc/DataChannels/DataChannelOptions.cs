@@ -60,7 +60,10 @@ public enum DataChannelEventKind
     ChannelOpened,
     /// <summary>A message arrived on <see cref="DataChannelEvent.ChannelId"/>.</summary>
     MessageReceived,
-    /// <summary>The channel's buffered amount fell to or below its low threshold.</summary>
+    /// <summary>
+    /// The channel's buffered amount fell from above its low threshold (<see cref="DataChannelEndpoint.SetBufferedAmountLowThreshold"/>)
+    /// to at or below it (W3C <c>bufferedamountlow</c>); <see cref="DataChannelEvent.BufferedAmount"/> is the amount now.
+    /// </summary>
     BufferedAmountLow,
     /// <summary>Channel <see cref="DataChannelEvent.ChannelId"/> is closed (both stream directions reset, or the association ended); its id may be reused.</summary>
     ChannelClosed,
@@ -68,9 +71,16 @@ public enum DataChannelEventKind
     ChannelError,
     /// <summary>The association ended (graceful close, abort, or failure; see <see cref="DataChannelEvent.Error"/>).</summary>
     Disconnected,
+    /// <summary>
+    /// The channel's buffered amount fell (bytes were handed to the network);
+    /// <see cref="DataChannelEvent.BufferedAmount"/> is the amount now. Coalesced: at most one per channel between two
+    /// drains of the event queue, queued after the other events. Increases are not reported: they happen only in
+    /// <see cref="DataChannelEndpoint.Send"/>, by exactly the message length.
+    /// </summary>
+    BufferedAmountChanged,
 }
 
-/// <summary>One event from <see cref="DataChannelEndpoint.TryGetEvent"/>.</summary>
+/// <summary>One event from <see cref="DataChannelEndpoint.TryPollEvent"/>.</summary>
 /// <param name="Kind">What happened.</param>
 /// <param name="ChannelId">The channel (SCTP stream id).</param>
 /// <param name="Label">For <see cref="DataChannelEventKind.ChannelOpened"/>: the label.</param>
@@ -80,5 +90,7 @@ public enum DataChannelEventKind
 /// <param name="Payload">For messages: the bytes (owned by the receiver; empty for empty messages).</param>
 /// <param name="Error">For errors and <see cref="DataChannelEventKind.Disconnected"/>: what went wrong (<see cref="WebRtcError.Closed"/> for a graceful close).</param>
 /// <param name="Reason">Human-readable detail.</param>
+/// <param name="BufferedAmount">For <see cref="DataChannelEventKind.BufferedAmountLow"/> and <see cref="DataChannelEventKind.BufferedAmountChanged"/>: the channel's buffered amount now.</param>
 public readonly record struct DataChannelEvent(DataChannelEventKind Kind, ushort ChannelId = 0, string? Label = null, DataChannelOptions? Options = null,
-    bool IsRemote = false, bool IsText = false, byte[]? Payload = null, WebRtcError Error = WebRtcError.InternalError, string? Reason = null);
+    bool IsRemote = false, bool IsText = false, byte[]? Payload = null, WebRtcError Error = WebRtcError.InternalError, string? Reason = null,
+    long BufferedAmount = 0);

@@ -3,20 +3,26 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
+using OspBridge.Net.Core;
 using OspBridge.WebRtc.Stun;
 
 namespace OspBridge.WebRtc.Ice;
 
 /// <summary>
 /// A sans-IO ICE agent (RFC 8445), full or lite, for one component (BUNDLE + rtcp-mux). Inputs: local bases,
-/// remote credentials and candidates, received STUN datagrams and <c>now</c>; outputs: <see cref="TryGetTransmit"/>,
-/// <see cref="NextTimeout"/>, the selected pair and state events. Consent freshness follows RFC 7675.
-/// Not thread-safe: drive it from one serialized loop.
+/// remote credentials and candidates, received datagrams and <c>now</c>; outputs: <see cref="TryPollTransmit"/>
+/// (each with the local base and remote address as its <see cref="DatagramPath"/>), <see cref="NextDeadline"/> and
+/// queued <see cref="IceEvent"/>s (candidates gathered, gathering complete, state, selected pair, data from a
+/// validated pair). Consent freshness follows RFC 7675. Implements the sans-IO contract
+/// <see cref="IProtocolCore{TEvent}"/>: no clock, no sockets, no locks, randomness from
+/// <see cref="IceAgentOptions.Random"/>; drive it from one serialized loop.
 /// </summary>
-public sealed class IceAgent
+public sealed class IceAgent : IProtocolCore<IceEvent>
 {
+    private static readonly RandomNumberGenerator SystemRandom = RandomNumberGenerator.Create();
     private readonly IceAgentOptions _options;
-    private readonly Random? _rng;
+    private readonly RandomNumberGenerator _random;
+    private readonly Queue<IceEvent> _events = new();
     private readonly byte[] _localKey;
     private byte[] _remoteKey = [];
     private readonly List<IceLocalCandidate> _local = [];
@@ -52,8 +58,8 @@ public sealed class IceAgent
     public IceAgent(IceAgentOptions? options = null)
     {
         _options = options ?? new IceAgentOptions();
-        _rng = _options.Seed is int s ? new Random(s) : null;
-        LocalCredentials = _options.LocalCredentials ?? IceCredentials.Generate();
+        _random = _options.Random ?? SystemRandom;
+        LocalCredentials = _options.LocalCredentials ?? IceCredentials.Generate(_random);
         _localKey = Encoding.UTF8.GetBytes(LocalCredentials.Password);
         TieBreaker = _options.TieBreaker ?? BinaryPrimitives.ReadUInt64BigEndian(RandomBytes(8));
         Role = _options.Lite ? IceRole.Controlled : IceRole.Controlling;
@@ -84,19 +90,25 @@ public sealed class IceAgent
     /// <summary>Time of the last consent (successful response on the selected pair, or for lite: authenticated request).</summary>
     public TimeSpan LastConsent => _lastConsent;
 
-    /// <summary>Raised (inside the driver's loop) when <see cref="State"/> changes.</summary>
-    public event Action<IceConnectionState>? StateChanged;
-    /// <summary>Raised when <see cref="SelectedPair"/> changes.</summary>
-    public event Action<IceCandidatePair>? SelectedPairChanged;
+    /// <summary>True once <see cref="CompleteGathering"/> was called.</summary>
+    public bool GatheringComplete { get; private set; }
 
     private byte[] RandomBytes(int n)
     {
         var b = new byte[n];
-        if (_rng is not null) _rng.NextBytes(b); else RandomNumberGenerator.Fill(b);
+        _random.GetBytes(b);
         return b;
     }
 
-    private double RandomDouble() => _rng?.NextDouble() ?? (RandomNumberGenerator.GetInt32(1_000_000) / 1_000_000.0);
+    private double RandomDouble()
+    {
+        Span<byte> b = stackalloc byte[4];
+        _random.GetBytes(b);
+        return (BinaryPrimitives.ReadUInt32LittleEndian(b) >> 8) / (double)(1 << 24);
+    }
+
+    /// <inheritdoc/>
+    public bool TryPollEvent(out IceEvent ev) => _events.TryDequeue(out ev);
 
     /// <summary>Sets the role explicitly (offerer = controlling, answerer = controlled; against a lite peer we control).</summary>
     public void SetRole(IceRole role)
@@ -128,7 +140,16 @@ public sealed class IceAgent
         var lc = new IceLocalCandidate(cand, baseEndPoint);
         _local.Add(lc);
         foreach (var r in _remote.ToList()) TryAddPair(lc, r);
+        _events.Enqueue(new IceEvent(IceEventKind.CandidateGathered, Candidate: cand));
         return cand;
+    }
+
+    /// <summary>Local gathering is done (every local base was added): queues <see cref="IceEventKind.GatheringComplete"/> once.</summary>
+    public void CompleteGathering()
+    {
+        if (GatheringComplete) return;
+        GatheringComplete = true;
+        _events.Enqueue(new IceEvent(IceEventKind.GatheringComplete));
     }
 
     private static string Foundation(string type, IPAddress baseAddress)
@@ -245,11 +266,27 @@ public sealed class IceAgent
         _pairs.Sort((a, b) => b.Priority.CompareTo(a.Priority));
     }
 
-    /// <summary>Dequeues one datagram to send.</summary>
-    public bool TryGetTransmit(out IceTransmit transmit) => _transmits.TryDequeue(out transmit);
+    /// <inheritdoc/>
+    public bool TryPollTransmit(Span<byte> destination, TimeSpan now, out Transmit transmit)
+    {
+        while (_transmits.TryDequeue(out var t))
+        {
+            if (t.Data.Length > destination.Length) continue; // cannot happen with STUN sizes; never throw
+            t.Data.CopyTo(destination);
+            transmit = new Transmit(t.Data.Length, new DatagramPath(t.Local, t.Remote));
+            return true;
+        }
+        transmit = default;
+        return false;
+    }
 
-    /// <summary>The earliest time <see cref="HandleTimeout"/> must be called, or <see cref="TimeSpan.MaxValue"/>.</summary>
-    public TimeSpan NextTimeout
+    /// <summary>True when a datagram is waiting in <see cref="TryPollTransmit"/>.</summary>
+    public bool HasTransmit => _transmits.Count > 0;
+
+    /// <inheritdoc/>
+    public TimeSpan? NextDeadline => NextTimeout is var t && t == TimeSpan.MaxValue ? null : t;
+
+    private TimeSpan NextTimeout
     {
         get
         {
@@ -274,7 +311,7 @@ public sealed class IceAgent
     }
 
     /// <summary>Runs due timers: pacing, retransmissions, nomination, consent and failure detection.</summary>
-    public void HandleTimeout(TimeSpan now)
+    public void HandleDeadline(TimeSpan now)
     {
         if (State is IceConnectionState.Closed or IceConnectionState.Failed) return;
 
@@ -433,11 +470,45 @@ public sealed class IceAgent
         new(BinaryPrimitives.ReadUInt32BigEndian(txid), BinaryPrimitives.ReadUInt64BigEndian(txid[4..]));
 
     /// <summary>
-    /// Processes one datagram received on the socket <paramref name="local"/> from <paramref name="remote"/>.
-    /// Returns false when it is not a STUN message for this agent (the caller may hand it elsewhere).
+    /// Feeds one datagram received on the socket <c>path.Local</c> from <c>path.Remote</c> (both required; a
+    /// datagram without them is dropped). STUN goes to the agent; anything else is queued as
+    /// <see cref="IceEventKind.DataReceived"/> when it came over a validated pair (<see cref="IsValidated"/>) and
+    /// dropped otherwise.
     /// </summary>
-    public bool ProcessDatagram(IPEndPoint local, IPEndPoint remote, ReadOnlySpan<byte> datagram, TimeSpan now)
+    public void Receive(Span<byte> datagram, DatagramPath path, TimeSpan now)
     {
+        if (path.Local is not { } local || path.Remote is not { } remote) return;
+        if (PacketDemux.Classify(datagram) == PacketKind.Stun) { ReceiveStun(datagram, local, remote, now); return; }
+        if (State is not (IceConnectionState.Closed or IceConnectionState.Failed) && IsValidated(local, remote) && _events.Count < MaxQueuedEvents)
+            _events.Enqueue(new IceEvent(IceEventKind.DataReceived, Data: datagram.ToArray(), Local: local, Remote: remote));
+    }
+
+    private const int MaxQueuedEvents = 4096;
+
+    /// <summary>
+    /// True when <paramref name="remote"/> → <paramref name="local"/> is a pair ICE has validated: one of our checks on
+    /// it succeeded, or the peer sent an authenticated check on it (it knows our password). Only such pairs may carry
+    /// DTLS, SCTP or media (RFC 8445 §7.3.1.5 / issue 9: no data from addresses ICE has not seen).
+    /// </summary>
+    public bool IsValidated(IPEndPoint local, IPEndPoint remote)
+    {
+        if (SelectedPair is { } sel && Same(sel.RemoteEndPoint, remote) && SameBase(sel.Local.Base, local)) return true;
+        foreach (var p in _pairs)
+            if ((p.State == IceCandidatePairState.Succeeded || p.AuthenticatedRequestSeen) && Same(p.RemoteEndPoint, remote) && SameBase(p.Local.Base, local))
+                return true;
+        return false;
+    }
+
+    private static bool SameBase(IPEndPoint b, IPEndPoint local) => b.Equals(local) || (b.Port == local.Port && Normalize(b.Address).Equals(Normalize(local.Address)));
+
+    /// <summary>
+    /// Processes one datagram the caller classified as STUN (RFC 7983), received on <paramref name="local"/> from
+    /// <paramref name="remote"/>. Returns false when it is not a STUN message (parsing failed).
+    /// </summary>
+    public bool ReceiveStun(ReadOnlySpan<byte> datagram, IPEndPoint local, IPEndPoint remote, TimeSpan now)
+    {
+        ArgumentNullException.ThrowIfNull(local);
+        ArgumentNullException.ThrowIfNull(remote);
         if (State == IceConnectionState.Closed) return false;
         if (PacketDemux.Classify(datagram) != PacketKind.Stun || !StunMessage.TryParse(datagram, out var msg) || msg is null) return false;
         if (msg.Method != StunConstants.BindingMethod) return true; // not ours; consumed and ignored
@@ -530,6 +601,7 @@ public sealed class IceAgent
         }
         var pair = _pairs.Find(p => p.Local.Base.Equals(lc.Base) && Same(p.RemoteEndPoint, remote)) ?? TryAddPair(lc, rc);
         if (pair is null) return;
+        pair.AuthenticatedRequestSeen = true;
         if (_options.Lite)
         {
             // Lite: a request proves the path works in both directions as far as we can tell (RFC 8445 §7.3.1.4 lite).
@@ -629,7 +701,7 @@ public sealed class IceAgent
             SelectedPair = pair;
             _lastConsent = now;
             _nextConsentAt = _options.Lite ? TimeSpan.MaxValue : now + _options.ConsentInterval;
-            SelectedPairChanged?.Invoke(pair);
+            _events.Enqueue(new IceEvent(IceEventKind.SelectedPairChanged, Pair: pair));
         }
         if (State is IceConnectionState.Checking or IceConnectionState.New or IceConnectionState.Disconnected) SetState(IceConnectionState.Connected);
     }
@@ -638,6 +710,6 @@ public sealed class IceAgent
     {
         if (State == s || State == IceConnectionState.Closed) return;
         State = s;
-        StateChanged?.Invoke(s);
+        _events.Enqueue(new IceEvent(IceEventKind.StateChanged, State: s));
     }
 }

@@ -31,8 +31,11 @@ public sealed record IceAgentOptions
     public int MaxPairs { get; init; } = 100;
     /// <summary>Most remote candidates kept (including peer-reflexive ones).</summary>
     public int MaxRemoteCandidates { get; init; } = 64;
-    /// <summary>Seed for the agent's randomness in tests (transaction ids, jitter, tie-breaker); null = cryptographic randomness.</summary>
-    public int? Seed { get; init; }
+    /// <summary>
+    /// Source of the agent's randomness (credentials, tie-breaker, transaction ids, consent jitter); null = the
+    /// system's cryptographic generator. Tests pass a seeded deterministic subclass.
+    /// </summary>
+    public System.Security.Cryptography.RandomNumberGenerator? Random { get; init; }
     /// <summary>SOFTWARE attribute in our requests (null = none).</summary>
     public string? Software { get; init; }
 }

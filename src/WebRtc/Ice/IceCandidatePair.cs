@@ -37,6 +37,7 @@ public sealed class IceCandidatePair
     internal bool UseCandidateReceived;
     internal bool NominateOnSuccess;
     internal bool Triggered;
+    internal bool AuthenticatedRequestSeen;
 
     /// <summary>RFC 8445 §6.1.2.3: 2^32·MIN(G,D) + 2·MAX(G,D) + (G&gt;D ? 1 : 0), G = controlling side's candidate priority.</summary>
     internal static ulong ComputePriority(uint controlling, uint controlled) =>

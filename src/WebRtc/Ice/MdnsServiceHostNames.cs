@@ -1,4 +1,6 @@
 using System.Net;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using OspBridge.Net;
 using OspBridge.Net.Dns;
 using OspBridge.Net.Mdns;
@@ -21,14 +23,14 @@ namespace OspBridge.WebRtc.Ice;
 public sealed class MdnsServiceHostNames : IMdnsHostNames
 {
     private readonly MdnsService _mdns;
-    private readonly Action<string>? _log;
+    private readonly ILogger _log;
 
-    /// <summary>Wraps <paramref name="mdns"/>; <paramref name="log"/> receives publish failures and resolutions.</summary>
-    public MdnsServiceHostNames(MdnsService mdns, Action<string>? log = null)
+    /// <summary>Wraps <paramref name="mdns"/>; <paramref name="logger"/> receives publish failures and resolutions.</summary>
+    public MdnsServiceHostNames(MdnsService mdns, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(mdns);
         _mdns = mdns;
-        _log = log;
+        _log = logger ?? NullLogger.Instance;
     }
 
     /// <summary>How long <see cref="ResolveAsync"/> waits for an answer (default 3 s).</summary>
@@ -40,7 +42,7 @@ public sealed class MdnsServiceHostNames : IMdnsHostNames
         ArgumentNullException.ThrowIfNull(address);
         var name = Parse(hostName);
         var id = _mdns.PublishHostAsync(name, address);
-        _ = id.ContinueWith(t => _log?.Invoke($"mdns: publishing {name} for {address} failed: {t.Exception!.GetBaseException().Message}"),
+        _ = id.ContinueWith(t => WebRtcLog.MdnsPublishFailed(_log, name.ToString() + " for " + address, t.Exception!.GetBaseException().Message),
             CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         return new Publication(this, name, id);
     }
@@ -56,11 +58,11 @@ public sealed class MdnsServiceHostNames : IMdnsHostNames
         }
         catch (NetException ex)
         {
-            _log?.Invoke($"mdns: resolving {name} failed: {ex.Message}");
+            WebRtcLog.Mdns(_log, name.ToString(), "resolving failed: " + ex.Message);
             return null;
         }
         var ip = found.FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork) ?? (found.Count > 0 ? found[0] : null);
-        _log?.Invoke($"mdns: {name} -> {(found.Count == 0 ? "(no answer)" : string.Join(", ", found))}");
+        if (_log.IsEnabled(LogLevel.Debug)) WebRtcLog.Mdns(_log, name.ToString(), found.Count == 0 ? "(no answer)" : string.Join(", ", found));
         return ip;
     }
 
@@ -84,7 +86,7 @@ public sealed class MdnsServiceHostNames : IMdnsHostNames
             }
             catch (NetException ex)
             {
-                owner._log?.Invoke($"mdns: {name} was not published: {ex.Message}");
+                WebRtcLog.Mdns(owner._log, name.ToString(), "was not published: " + ex.Message);
             }
         }
     }

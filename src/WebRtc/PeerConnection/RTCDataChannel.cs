@@ -5,22 +5,45 @@ using OspBridge.Net.Channels;
 namespace OspBridge.WebRtc;
 
 /// <summary>
-/// A data channel shaped like the W3C <c>RTCDataChannel</c> and usable as an <see cref="IMessageChannel"/>:
-/// events (<see cref="OnOpen"/>, <see cref="OnMessage"/>, <see cref="OnClose"/>, <see cref="OnError"/>,
-/// <see cref="OnBufferedAmountLow"/>) run on the peer connection's loop; <see cref="ReceiveAsync"/> is the pull-style
-/// alternative (messages go to one or the other: once <see cref="OnMessage"/> has a handler, nothing is queued).
+/// A data channel shaped like the W3C <c>RTCDataChannel</c> and usable as an <see cref="IMessageChannel"/>.
 /// </summary>
+/// <remarks>
+/// <para><b>One message-delivery model, one consumer.</b> Received messages go to exactly one consumer, chosen by the
+/// application the first time it asks:</para>
+/// <list type="bullet">
+/// <item><see cref="OnMessage"/> (as in W3C): subscribing makes the event the consumer; messages that arrived before
+/// the first subscription are delivered to it first, in order.</item>
+/// <item><see cref="ReceiveAsync"/> (the <see cref="IMessageChannel"/> pull path): the first call makes the reader the
+/// consumer.</item>
+/// </list>
+/// <para>Using the other one afterwards throws <see cref="WebRtcException"/> (<see cref="WebRtcError.InvalidState"/>)
+/// instead of silently starving one of them. Until a consumer is chosen, messages are queued (up to 4096 messages /
+/// 16 MiB); past that — a reader that stopped reading — the channel reports <see cref="WebRtcError.LimitExceeded"/>
+/// through <see cref="OnError"/> and closes: messages already queued stay readable, nothing is dropped silently.</para>
+/// <para>Every event (<see cref="OnOpen"/>, <see cref="OnMessage"/>, <see cref="OnClose"/>, <see cref="OnError"/>,
+/// <see cref="OnBufferedAmountLow"/>) runs on the peer connection's loop: handlers must not block; calling
+/// <see cref="Send(string)"/> from a handler is fine.</para>
+/// </remarks>
 public sealed class RTCDataChannel : IMessageChannel
 {
     private const int MaxQueuedMessages = 4096;
     private const long MaxQueuedBytes = 16L << 20;
-    private long _queuedBytes;
+    private const long SendAsyncHighWater = 1 << 20;
+    private const int ModeNone = 0, ModeEvent = 1, ModeReader = 2;
+
     private readonly RTCPeerConnection _pc;
     private readonly Channel<ChannelMessage> _received = Channel.CreateBounded<ChannelMessage>(new BoundedChannelOptions(MaxQueuedMessages) { FullMode = BoundedChannelFullMode.Wait, SingleReader = false });
     private readonly TaskCompletionSource _opened = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private long _bufferedAmount;
+    private readonly object _waiterGate = new();
+    private TaskCompletionSource? _drained;
+    private Action<ChannelMessage>? _onMessage;
+    private int _mode;
+    private long _queuedBytes;
+    private long _coreBuffered;
+    private long _postedBytes;
     private long _lowThreshold;
     private long _maxMessageSize = 65536;
+    private volatile RTCDataChannelState _state = RTCDataChannelState.Connecting;
 
     internal RTCDataChannel(RTCPeerConnection pc, string label, RTCDataChannelInit init)
     {
@@ -48,28 +71,52 @@ public sealed class RTCDataChannel : IMessageChannel
     public bool Negotiated { get; }
     /// <summary>SCTP stream id, once assigned.</summary>
     public ushort? Id { get; private set; }
-    /// <summary>readyState.</summary>
-    public MessageChannelState State { get; private set; } = MessageChannelState.Connecting;
+    /// <summary>W3C <c>readyState</c>.</summary>
+    public RTCDataChannelState ReadyState => _state;
     /// <summary>The peer's max-message-size.</summary>
-    public long MaxMessageSize => _maxMessageSize;
-    /// <summary>Bytes queued and not yet sent.</summary>
-    public long BufferedAmount => Interlocked.Read(ref _bufferedAmount);
-    /// <summary>bufferedAmountLowThreshold.</summary>
+    public long MaxMessageSize => Interlocked.Read(ref _maxMessageSize);
+    /// <summary>Bytes queued and not yet sent (W3C <c>bufferedAmount</c>).</summary>
+    public long BufferedAmount => Interlocked.Read(ref _coreBuffered) + Interlocked.Read(ref _postedBytes);
+    /// <summary>W3C <c>bufferedAmountLowThreshold</c>: <see cref="OnBufferedAmountLow"/> fires when <see cref="BufferedAmount"/> falls to or below it.</summary>
     public long BufferedAmountLowThreshold
     {
-        get => _lowThreshold;
-        set { _lowThreshold = value; _pc.SetLowThreshold(this, value); }
+        get => Interlocked.Read(ref _lowThreshold);
+        set { Interlocked.Exchange(ref _lowThreshold, value); _pc.SetLowThreshold(this, value); }
     }
+
+    /// <summary>Messages waiting for a consumer (tests, diagnostics).</summary>
+    internal int QueuedMessages => _received.Reader.Count;
+
+    MessageChannelState IMessageChannel.State => (MessageChannelState)(int)_state;
 
     /// <summary>The channel opened.</summary>
     public event Action? OnOpen;
-    /// <summary>A message arrived (data, isText).</summary>
-    public event Action<ReadOnlyMemory<byte>, bool>? OnMessage;
+
+    /// <summary>
+    /// A message arrived. Subscribing makes this event the channel's only consumer (see the remarks on the type): after
+    /// it, <see cref="ReceiveAsync"/> throws; subscribing after <see cref="ReceiveAsync"/> was used throws.
+    /// </summary>
+    public event Action<ChannelMessage>? OnMessage
+    {
+        add
+        {
+            if (value is null) return;
+            if (Interlocked.CompareExchange(ref _mode, ModeEvent, ModeNone) == ModeReader)
+                throw new WebRtcException(WebRtcError.InvalidState, $"channel '{Label}': messages are already consumed with ReceiveAsync; use one delivery model");
+            lock (_waiterGate) _onMessage += value;
+            _pc.PostToLoop(_ => FlushQueuedToHandler());
+        }
+        remove
+        {
+            lock (_waiterGate) _onMessage -= value;
+        }
+    }
+
     /// <summary>The channel closed.</summary>
     public event Action? OnClose;
-    /// <summary>An error (e.g. message too large).</summary>
+    /// <summary>An error (e.g. the peer's message was too large, or the reader stopped reading).</summary>
     public event Action<WebRtcException>? OnError;
-    /// <summary>BufferedAmount fell to or below the threshold.</summary>
+    /// <summary>W3C <c>onbufferedamountlow</c>: <see cref="BufferedAmount"/> fell to or below <see cref="BufferedAmountLowThreshold"/>.</summary>
     public event Action? OnBufferedAmountLow;
 
     /// <summary>Completes when the channel is open (faults if it closes first).</summary>
@@ -84,24 +131,40 @@ public sealed class RTCDataChannel : IMessageChannel
     /// <summary>Sends one message; throws <see cref="WebRtcException"/> when not open or larger than the peer's max-message-size.</summary>
     public void Send(ReadOnlyMemory<byte> data, bool isText)
     {
-        if (State != MessageChannelState.Open) throw new WebRtcException(WebRtcError.InvalidState, $"channel '{Label}' is {State}");
-        if (data.Length > _maxMessageSize) throw new WebRtcException(WebRtcError.MessageTooLarge, $"{data.Length} bytes exceed the peer's max-message-size {_maxMessageSize}");
-        Interlocked.Add(ref _bufferedAmount, data.Length);
-        _pc.SendOnLoop(this, _pc.OnLoop ? data : data.ToArray(), isText);
+        if (_state != RTCDataChannelState.Open) throw new WebRtcException(WebRtcError.InvalidState, $"channel '{Label}' is {_state}");
+        if (data.Length > MaxMessageSize) throw new WebRtcException(WebRtcError.MessageTooLarge, $"{data.Length} bytes exceed the peer's max-message-size {MaxMessageSize}");
+        _pc.SendFromChannel(this, data, isText);
     }
 
-    /// <inheritdoc/>
+    /// <summary>
+    /// Sends one message, first waiting (without polling) while more than 1 MiB is buffered: the wait ends when the
+    /// connection reports that the buffered amount fell, or when the channel closes.
+    /// </summary>
     public async ValueTask SendAsync(ReadOnlyMemory<byte> data, bool isText, CancellationToken cancellationToken = default)
     {
-        // Back-pressure: wait while more than 1 MiB is queued.
-        for (int i = 0; BufferedAmount > (1 << 20) && State == MessageChannelState.Open; i++)
-            await Task.Delay(Math.Min(1 + i, 10), cancellationToken).ConfigureAwait(false);
+        while (BufferedAmount > SendAsyncHighWater && _state == RTCDataChannelState.Open)
+        {
+            Task wait;
+            lock (_waiterGate)
+            {
+                _drained ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                wait = _drained.Task;
+            }
+            if (BufferedAmount <= SendAsyncHighWater || _state != RTCDataChannelState.Open) break;
+            await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
         Send(data, isText);
     }
 
-    /// <inheritdoc/>
+    /// <summary>
+    /// Receives the next message; null once the channel is closed and every queued message was read. The first call
+    /// makes the reader the channel's only consumer (see the remarks on the type); throws when <see cref="OnMessage"/>
+    /// has subscribers.
+    /// </summary>
     public async ValueTask<ChannelMessage?> ReceiveAsync(CancellationToken cancellationToken = default)
     {
+        if (Interlocked.CompareExchange(ref _mode, ModeReader, ModeNone) == ModeEvent)
+            throw new WebRtcException(WebRtcError.InvalidState, $"channel '{Label}': messages are delivered to OnMessage; use one delivery model");
         try
         {
             var message = await _received.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
@@ -117,14 +180,15 @@ public sealed class RTCDataChannel : IMessageChannel
     /// <summary>Closes the channel (its stream is reset; the peer sees close).</summary>
     public void Close()
     {
-        if (State is MessageChannelState.Closed or MessageChannelState.Closing) return;
-        State = MessageChannelState.Closing;
+        if (_state is RTCDataChannelState.Closed or RTCDataChannelState.Closing) return;
+        _state = RTCDataChannelState.Closing;
         _pc.CloseChannel(this);
     }
 
     /// <inheritdoc/>
     public ValueTask CloseAsync(CancellationToken cancellationToken = default)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         Close();
         return ValueTask.CompletedTask;
     }
@@ -132,26 +196,36 @@ public sealed class RTCDataChannel : IMessageChannel
     /// <inheritdoc/>
     public ValueTask DisposeAsync() => CloseAsync();
 
+    // ---------------------------------------------------------------- called by the peer connection (on its loop)
+
     internal void AssignId(ushort id) => Id = id;
+
+    internal void AddPosted(long bytes) => Interlocked.Add(ref _postedBytes, bytes);
 
     internal void SetOpen(long remoteMaxMessageSize)
     {
-        if (State != MessageChannelState.Connecting) return;
-        _maxMessageSize = remoteMaxMessageSize;
-        State = MessageChannelState.Open;
+        if (_state != RTCDataChannelState.Connecting) return;
+        Interlocked.Exchange(ref _maxMessageSize, remoteMaxMessageSize);
+        _state = RTCDataChannelState.Open;
         _opened.TrySetResult();
         OnOpen?.Invoke();
     }
 
     internal void Deliver(byte[] data, bool isText)
     {
-        if (OnMessage is { } h) { h(data, isText); return; }
-        // The application is not reading: never drop a message silently (the channel may be reliable) and never
-        // buffer without bound. Past the limit the channel fails with an error and is closed.
-        if (Interlocked.Add(ref _queuedBytes, data.Length) > MaxQueuedBytes || !_received.Writer.TryWrite(new ChannelMessage(data, isText)))
+        var message = new ChannelMessage(data, isText);
+        if (Volatile.Read(ref _mode) == ModeEvent && CurrentHandler() is { } h)
+        {
+            FlushQueuedToHandler();
+            h(message);
+            return;
+        }
+        // No consumer yet, or the reader: queue. Never drop a message silently (the channel may be reliable) and never
+        // buffer without bound: past the limit the channel fails with an error and is closed.
+        if (Interlocked.Add(ref _queuedBytes, data.Length) > MaxQueuedBytes || !_received.Writer.TryWrite(message))
         {
             Interlocked.Add(ref _queuedBytes, -data.Length);
-            if (State is MessageChannelState.Closed) return;
+            if (_state is RTCDataChannelState.Closed) return;
             var error = new WebRtcException(WebRtcError.LimitExceeded,
                 $"channel '{Label}': the application stopped reading ({MaxQueuedMessages} messages / {MaxQueuedBytes >> 20} MiB queued); closing instead of dropping messages");
             RaiseError(error);
@@ -160,7 +234,36 @@ public sealed class RTCDataChannel : IMessageChannel
         }
     }
 
-    internal void UpdateBuffered(long value) => Interlocked.Exchange(ref _bufferedAmount, value);
+    private Action<ChannelMessage>? CurrentHandler()
+    {
+        lock (_waiterGate) return _onMessage;
+    }
+
+    /// <summary>Hands messages queued before the first <see cref="OnMessage"/> subscription to it, in order (on the loop).</summary>
+    private void FlushQueuedToHandler()
+    {
+        if (Volatile.Read(ref _mode) != ModeEvent) return;
+        while (CurrentHandler() is { } h && _received.Reader.TryRead(out var m))
+        {
+            Interlocked.Add(ref _queuedBytes, -m.Data.Length);
+            h(m);
+        }
+    }
+
+    /// <summary>The core's buffered amount after a send or after packets left; wakes <see cref="SendAsync"/> waiters.</summary>
+    internal void UpdateBuffered(long coreBuffered, long consumedPosted = 0)
+    {
+        Interlocked.Exchange(ref _coreBuffered, coreBuffered);
+        if (consumedPosted != 0) Interlocked.Add(ref _postedBytes, -consumedPosted);
+        if (BufferedAmount <= SendAsyncHighWater) WakeSenders();
+    }
+
+    private void WakeSenders()
+    {
+        TaskCompletionSource? t;
+        lock (_waiterGate) { t = _drained; _drained = null; }
+        t?.TrySetResult();
+    }
 
     internal void RaiseBufferedAmountLow() => OnBufferedAmountLow?.Invoke();
 
@@ -174,11 +277,13 @@ public sealed class RTCDataChannel : IMessageChannel
 
     internal void SetClosed()
     {
-        if (State == MessageChannelState.Closed) return;
-        State = MessageChannelState.Closed;
+        if (_state == RTCDataChannelState.Closed) return;
+        _state = RTCDataChannelState.Closed;
         _opened.TrySetException(new WebRtcException(WebRtcError.Closed, $"channel '{Label}' closed"));
         _ = _opened.Task.Exception; // observed
         _received.Writer.TryComplete();
+        if (Volatile.Read(ref _mode) == ModeEvent) FlushQueuedToHandler();
+        WakeSenders();
         OnClose?.Invoke();
     }
 }

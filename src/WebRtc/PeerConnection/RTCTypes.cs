@@ -1,6 +1,9 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json.Serialization;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using OspBridge.Net.IO;
 using OspBridge.WebRtc.Ice;
 
 namespace OspBridge.WebRtc;
@@ -92,11 +95,64 @@ public enum RTCIceGatheringState
     Complete,
 }
 
-/// <summary>RTCConfiguration plus the knobs a non-browser endpoint needs.</summary>
+/// <summary>RTCIceConnectionState (W3C): the ICE transport's state.</summary>
+public enum RTCIceConnectionState
+{
+    /// <summary>Not started, or waiting for remote candidates.</summary>
+    New,
+    /// <summary>Connectivity checks are running and no pair is selected yet.</summary>
+    Checking,
+    /// <summary>A pair is selected and consent is fresh.</summary>
+    Connected,
+    /// <summary>The controlling agent finished nominating.</summary>
+    Completed,
+    /// <summary>Consent checks went unanswered; may recover.</summary>
+    Disconnected,
+    /// <summary>No pair worked, or consent expired.</summary>
+    Failed,
+    /// <summary>Closed.</summary>
+    Closed,
+}
+
+/// <summary>RTCSignalingState (W3C): where the offer/answer exchange stands.</summary>
+public enum RTCSignalingState
+{
+    /// <summary>No exchange in progress.</summary>
+    Stable,
+    /// <summary>Our offer is applied; waiting for the answer.</summary>
+    HaveLocalOffer,
+    /// <summary>The peer's offer is applied; our answer is due.</summary>
+    HaveRemoteOffer,
+    /// <summary>A local provisional answer is applied (not used: no pranswer support).</summary>
+    HaveLocalPranswer,
+    /// <summary>A remote provisional answer is applied (not used: no pranswer support).</summary>
+    HaveRemotePranswer,
+    /// <summary>The connection is closed.</summary>
+    Closed,
+}
+
+/// <summary>RTCDataChannelState (W3C <c>readyState</c>).</summary>
+public enum RTCDataChannelState
+{
+    /// <summary>Being opened.</summary>
+    Connecting,
+    /// <summary>Messages can flow.</summary>
+    Open,
+    /// <summary>A close was started.</summary>
+    Closing,
+    /// <summary>Closed; no more messages.</summary>
+    Closed,
+}
+
+/// <summary>
+/// RTCConfiguration: what an application configures, with the extensions a non-browser endpoint needs (which
+/// addresses to gather on, ICE-lite, mDNS names). Driver and protocol internals (sockets, logging, clock, ICE timers)
+/// are in <see cref="RTCPeerConnectionOptions"/>.
+/// </summary>
 public sealed record RTCConfiguration
 {
-    /// <summary>Our DTLS certificate (ECDSA P-256); generated when null.</summary>
-    public X509Certificate2? Certificate { get; init; }
+    /// <summary>W3C <c>certificates</c>: our DTLS certificate (ECDSA P-256; the first is used); one is generated when null or empty.</summary>
+    public IReadOnlyList<X509Certificate2>? Certificates { get; init; }
     /// <summary>Local addresses to gather host candidates on; when null, <see cref="Interfaces"/> decides.</summary>
     public IReadOnlyList<IPAddress>? LocalAddresses { get; init; }
     /// <summary>Interface names (e.g. <c>veth0</c>) whose addresses are used; null = every up, non-loopback interface.</summary>
@@ -111,13 +167,30 @@ public sealed record RTCConfiguration
     public bool ObfuscateHostCandidates { get; init; } = true;
     /// <summary>Our <c>a=max-message-size</c> (Chrome: 262144).</summary>
     public int MaxMessageSize { get; init; } = 262_144;
-    /// <summary>ICE timers and limits.</summary>
-    public IceAgentOptions IceOptions { get; init; } = new();
     /// <summary>
-    /// Creates and binds the UDP socket for one local address (e.g. inside a network namespace, or on a fixed port);
-    /// null = <c>new Socket(...)</c> bound to port 0.
+    /// Transitional (kept only so callers outside the WebRTC layer keep building until they move): a
+    /// line-per-event sink, used when <see cref="RTCPeerConnectionOptions.Logger"/> is not set. Use
+    /// <see cref="RTCPeerConnectionOptions.Logger"/>.
     /// </summary>
-    public Func<IPAddress, System.Net.Sockets.Socket>? SocketFactory { get; init; }
-    /// <summary>Diagnostics sink (one line per event), or null.</summary>
     public Action<string>? Log { get; init; }
+}
+
+/// <summary>
+/// Advanced settings of an <see cref="RTCPeerConnection"/>: the driver (sockets, clock, logging), randomness and ICE
+/// timers. The defaults are right for applications; tests and special deployments change them.
+/// </summary>
+public sealed record RTCPeerConnectionOptions
+{
+    /// <summary>Opens the UDP sockets (one per local address), e.g. inside a network namespace in tests.</summary>
+    public IDatagramSocketFactory SocketFactory { get; init; } = UdpSocketFactory.Default;
+    /// <summary>Where the connection logs (state changes, transport errors) at Debug/Information/Warning.</summary>
+    public ILogger Logger { get; init; } = NullLogger.Instance;
+    /// <summary>Clock and timers of the connection's loop.</summary>
+    public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
+    /// <summary>Randomness of the protocol core (ICE credentials, tie-breaker, transaction ids, SDP session id); null = system CSPRNG.</summary>
+    public System.Security.Cryptography.RandomNumberGenerator? Random { get; init; }
+    /// <summary>ICE timers and limits.</summary>
+    public IceAgentOptions Ice { get; init; } = new();
+    /// <summary>OS receive/send buffer size of each UDP socket (bytes).</summary>
+    public int SocketBufferSize { get; init; } = 4 << 20;
 }

@@ -14,9 +14,11 @@ public sealed partial class SctpAssociation
         public long LowThreshold;
         public int Queued;          // messages not fully given TSNs
         public byte Reset;          // 0 none, 1 reset wanted, 2 in a request in flight
+        public bool BufferedChanged; // Buffered fell since the last TryTakeBufferedAmountChange for this stream
     }
 
     private readonly OutStream[] _outStreams;
+    private readonly Queue<ushort> _bufferedChanges = new(); // streams with BufferedChanged set, each once
     private readonly SendScheduler _sendQueue;
     private readonly Stack<OutgoingMessage> _messagePool = new();
     private readonly InflightRing _inflight = new();
@@ -52,7 +54,11 @@ public sealed partial class SctpAssociation
     /// <summary>Bytes in flight (sent, not yet acknowledged).</summary>
     public long FlightSize => _flightSize;
 
-    /// <summary>Bytes queued on <paramref name="streamId"/> and not yet handed to the network (RTCDataChannel.bufferedAmount).</summary>
+    /// <summary>
+    /// Bytes of user messages queued on <paramref name="streamId"/> and not yet handed to the network
+    /// (RTCDataChannel.bufferedAmount); messages sent with <c>countsAsBuffered: false</c> (data-channel control
+    /// messages) are not included.
+    /// </summary>
     public long GetBufferedAmount(ushort streamId) => streamId < _outStreams.Length ? _outStreams[streamId].Buffered : 0;
 
     /// <summary>Sets the threshold under which <see cref="SctpEventKind.BufferedAmountLow"/> fires for <paramref name="streamId"/>.</summary>
@@ -73,7 +79,14 @@ public sealed partial class SctpAssociation
     /// <see cref="SctpOptions.RemoteMaxMessageSize"/>, <see cref="WebRtcError.SendBufferFull"/> when
     /// <see cref="SctpOptions.SendBufferSize"/> would be exceeded. Partial reliability is ignored if the peer lacks FORWARD-TSN.
     /// </summary>
-    public void Send(ushort streamId, uint ppid, ReadOnlySpan<byte> payload, SctpSendOptions options, TimeSpan now)
+    public void Send(ushort streamId, uint ppid, ReadOnlySpan<byte> payload, SctpSendOptions options, TimeSpan now) =>
+        Send(streamId, ppid, payload, options, now, countsAsBuffered: true);
+
+    /// <summary>
+    /// <see cref="Send(ushort, uint, ReadOnlySpan{byte}, SctpSendOptions, TimeSpan)"/>; with <paramref name="countsAsBuffered"/>
+    /// false the message does not count in the stream's buffered amount (DCEP messages, the placeholder byte of an empty message).
+    /// </summary>
+    internal void Send(ushort streamId, uint ppid, ReadOnlySpan<byte> payload, SctpSendOptions options, TimeSpan now, bool countsAsBuffered)
     {
         if (State != SctpState.Established)
         {
@@ -114,8 +127,12 @@ public sealed partial class SctpAssociation
         m.MaxRetransmits = pr && options.MaxRetransmits is { } r ? Math.Max(0, r) : -1;
         m.ExpiresAt = pr && options.MaxLifetime is { } l ? now + (l < TimeSpan.Zero ? TimeSpan.Zero : l) : TimeSpan.MaxValue;
         m.References = 1;
+        m.Uncounted = !countsAsBuffered;
         _sendQueue.Enqueue(m);
-        s.Buffered += m.Length;
+        if (countsAsBuffered)
+        {
+            s.Buffered += m.Length;
+        }
         s.Queued++;
         _bufferedTotal += m.Length;
         _unsentTotal += m.Length;
@@ -137,14 +154,40 @@ public sealed partial class SctpAssociation
 
     private void ConsumeUnsent(OutgoingMessage m, int bytes)
     {
+        _unsentTotal -= bytes;
+        if (m.Uncounted)
+        {
+            return;
+        }
         ref var s = ref _outStreams[m.Stream];
         long before = s.Buffered;
         s.Buffered -= bytes;
-        _unsentTotal -= bytes;
+        if (!s.BufferedChanged)
+        {
+            s.BufferedChanged = true;
+            _bufferedChanges.Enqueue(m.Stream);
+        }
         if (before > s.LowThreshold && s.Buffered <= s.LowThreshold)
         {
             _events.Enqueue(new SctpEvent(SctpEventKind.BufferedAmountLow, m.Stream));
         }
+    }
+
+    /// <summary>
+    /// Takes one stream whose buffered amount fell since it was last taken, with its current amount. Coalesced: a stream
+    /// is reported once however many packets drained it, so a driver can refresh a cached bufferedAmount without polling.
+    /// </summary>
+    internal bool TryTakeBufferedAmountChange(out ushort streamId, out long bufferedAmount)
+    {
+        if (_bufferedChanges.TryDequeue(out streamId))
+        {
+            ref var s = ref _outStreams[streamId];
+            s.BufferedChanged = false;
+            bufferedAmount = s.Buffered;
+            return true;
+        }
+        bufferedAmount = 0;
+        return false;
     }
 
     /// <summary>Takes a message off the head of the send queue once all of it has TSNs (or it was abandoned).</summary>
@@ -646,6 +689,11 @@ public sealed partial class SctpAssociation
         _sendQueue.Clear(ReleaseMessage);
         for (int i = 0; i < _outStreams.Length; i++)
         {
+            if (_outStreams[i].Buffered != 0 && !_outStreams[i].BufferedChanged)
+            {
+                _outStreams[i].BufferedChanged = true;
+                _bufferedChanges.Enqueue((ushort)i);
+            }
             _outStreams[i].Buffered = 0;
             _outStreams[i].Queued = 0;
         }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
+using OspBridge.Net.Core;
 using OspBridge.WebRtc.Sctp.Chunks;
 using OspBridge.WebRtc.Sctp.Parameters;
 
@@ -10,9 +11,9 @@ namespace OspBridge.WebRtc.Sctp;
 /// reset (RFC 6525) as WebRTC data channels need them.
 /// <para>
 /// Drive it from one serialized loop: feed every decrypted DTLS application-data record to
-/// <see cref="ProcessPacket"/>, drain <see cref="TryGetPacket"/> into DTLS after every call (it returns one SCTP packet
+/// <see cref="Receive(Span{byte}, DatagramPath, TimeSpan)"/>, drain <see cref="TryPollTransmit"/> into DTLS after every call (it returns one SCTP packet
 /// of at most <see cref="SctpOptions.Mtu"/> bytes per call, false when nothing is to send), call
-/// <see cref="HandleTimeout"/> when <see cref="NextTimeout"/> is reached, and drain <see cref="TryGetEvent"/>.
+/// <see cref="HandleDeadline"/> when <see cref="NextDeadline"/> is reached, and drain <see cref="TryPollEvent"/>.
 /// No method blocks, reads a clock or takes a lock; time is always the caller's monotonic <c>now</c>.
 /// </para>
 /// <para>
@@ -20,12 +21,15 @@ namespace OspBridge.WebRtc.Sctp;
 /// with one association), or only one of them (the other answers statelessly with INIT ACK + cookie).
 /// </para>
 /// </summary>
-public sealed partial class SctpAssociation
+public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
 {
     private static readonly byte[] s_supportedExtensions = [SctpChunkType.ForwardTsn, SctpChunkType.ReConfig];
 
+    private static readonly RandomNumberGenerator s_systemRandom = RandomNumberGenerator.Create(); // thread-safe
+
     private readonly SctpOptions _o;
-    private readonly byte[] _cookieKey = RandomNumberGenerator.GetBytes(32);
+    private readonly RandomNumberGenerator _random;
+    private readonly byte[] _cookieKey = new byte[32];
     private readonly RtoEstimator _rto;
     private readonly Queue<SctpEvent> _events = new();
     private bool _terminated;
@@ -79,6 +83,8 @@ public sealed partial class SctpAssociation
     {
         _o = options ?? new SctpOptions();
         _o.Validate();
+        _random = _o.Random ?? s_systemRandom;
+        _random.GetBytes(_cookieKey);
         _rto = new RtoEstimator(_o.RtoInitial, _o.RtoMin, _o.RtoMax);
         _heartbeatAckInfo = new byte[_o.Mtu];
         _outStreams = new OutStream[_o.OutboundStreams];
@@ -120,8 +126,8 @@ public sealed partial class SctpAssociation
     /// <summary>DATA chunks sent again (fast retransmit or T3).</summary>
     public long RetransmittedChunks { get; private set; }
 
-    /// <summary>Earliest time <see cref="HandleTimeout"/> must be called, or null when no timer runs.</summary>
-    public TimeSpan? NextTimeout
+    /// <summary>Earliest time <see cref="HandleDeadline"/> must be called, or null when no timer runs.</summary>
+    public TimeSpan? NextDeadline
     {
         get
         {
@@ -169,7 +175,7 @@ public sealed partial class SctpAssociation
     }
 
     /// <summary>Takes the next event; false when none is pending.</summary>
-    public bool TryGetEvent(out SctpEvent e)
+    public bool TryPollEvent(out SctpEvent e)
     {
         if (!_events.TryDequeue(out e))
         {
@@ -188,7 +194,7 @@ public sealed partial class SctpAssociation
 
     internal SctpEventKind? PeekEventKind() => _events.TryPeek(out var e) ? e.Kind : null;
 
-    /// <summary>Events waiting in <see cref="TryGetEvent"/>.</summary>
+    /// <summary>Events waiting in <see cref="TryPollEvent"/>.</summary>
     public int PendingEventCount => _events.Count;
 
     /// <summary>Starts a graceful shutdown (RFC 9260 §9.2): queued data is delivered first, then SHUTDOWN.</summary>
@@ -220,8 +226,14 @@ public sealed partial class SctpAssociation
         _events.Enqueue(new SctpEvent(SctpEventKind.Closed));
     }
 
-    /// <summary>Processes one SCTP packet (one decrypted DTLS application-data record). Bad input is dropped, never thrown.</summary>
-    public void ProcessPacket(ReadOnlySpan<byte> packet, TimeSpan now)
+    /// <summary>
+    /// Processes one SCTP packet (one decrypted DTLS application-data record). Bad input is dropped, never thrown.
+    /// The packet is only read, never modified; <paramref name="path"/> is ignored (SCTP runs over connected DTLS).
+    /// </summary>
+    public void Receive(Span<byte> datagram, DatagramPath path, TimeSpan now) => Receive((ReadOnlySpan<byte>)datagram, now);
+
+    /// <summary>Processes one SCTP packet held in read-only memory; see <see cref="Receive(Span{byte}, DatagramPath, TimeSpan)"/>.</summary>
+    public void Receive(ReadOnlySpan<byte> packet, TimeSpan now)
     {
         if (!SctpCommonHeader.TryRead(packet, out var header) || header.DestinationPort != _o.LocalPort || header.SourcePort != _o.RemotePort)
         {
@@ -667,7 +679,7 @@ public sealed partial class SctpAssociation
     }
 
     /// <summary>Runs the timers that are due at <paramref name="now"/>.</summary>
-    public void HandleTimeout(TimeSpan now)
+    public void HandleDeadline(TimeSpan now)
     {
         if (_t1 is { } t1 && t1 <= now)
         {
@@ -747,7 +759,7 @@ public sealed partial class SctpAssociation
 
     private uint AdvertisedWindow() => (uint)Math.Max(0, _o.ReceiveWindow - _rxBuffered);
 
-    private static uint RandomTag()
+    private uint RandomTag()
     {
         uint t;
         do
@@ -758,10 +770,10 @@ public sealed partial class SctpAssociation
         return t;
     }
 
-    private static uint RandomUInt()
+    private uint RandomUInt()
     {
         Span<byte> b = stackalloc byte[4];
-        RandomNumberGenerator.Fill(b);
+        _random.GetBytes(b);
         return BinaryPrimitives.ReadUInt32BigEndian(b);
     }
 
@@ -771,7 +783,14 @@ public sealed partial class SctpAssociation
     /// Builds the next SCTP packet to hand to DTLS (one record each). <paramref name="destination"/> must hold at
     /// least <see cref="SctpOptions.Mtu"/> bytes. Returns false when nothing is to be sent now. Call it in a loop until false.
     /// </summary>
-    public bool TryGetPacket(TimeSpan now, Span<byte> destination, out int length)
+    public bool TryPollTransmit(Span<byte> destination, TimeSpan now, out Transmit transmit)
+    {
+        bool ok = TryBuildPacket(destination, now, out int length);
+        transmit = new Transmit(length, DatagramPath.None);
+        return ok;
+    }
+
+    private bool TryBuildPacket(Span<byte> destination, TimeSpan now, out int length)
     {
         length = 0;
         if (destination.Length < _o.Mtu)
@@ -857,7 +876,7 @@ public sealed partial class SctpAssociation
             _sendHeartbeat = false;
             _heartbeatOutstanding = true;
             Span<byte> info = stackalloc byte[16];
-            RandomNumberGenerator.Fill(info.Slice(0, 8));
+            _random.GetBytes(info.Slice(0, 8));
             _heartbeatNonce = BinaryPrimitives.ReadUInt64BigEndian(info);
             BinaryPrimitives.WriteInt64BigEndian(info.Slice(8), now.Ticks);
             pos += HeartbeatChunk.Write(buf.Slice(pos), info);

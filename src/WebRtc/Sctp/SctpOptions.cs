@@ -1,3 +1,5 @@
+using System.Security.Cryptography;
+
 namespace OspBridge.WebRtc.Sctp;
 
 /// <summary>
@@ -62,6 +64,14 @@ public sealed record SctpOptions
 
     /// <summary>Lifetime of our State Cookie (RFC 9260 Valid.Cookie.Life = 60 s).</summary>
     public TimeSpan CookieLifetime { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Source of every random value the association draws: verification tags, initial TSNs, the State Cookie
+    /// HMAC secret and HEARTBEAT nonces. Null (default) uses the system CSPRNG; tests pass a seeded deterministic
+    /// generator so a run is reproducible. Production code must leave it null or pass a CSPRNG: predictable tags and
+    /// cookie secrets let an off-path attacker inject packets or forge cookies.
+    /// </summary>
+    public RandomNumberGenerator? Random { get; init; }
 
     internal void Validate()
     {
@@ -146,7 +156,7 @@ public enum SctpEventKind
     Aborted,
 }
 
-/// <summary>One event from <see cref="SctpAssociation.TryGetEvent"/>. <see cref="Data"/> is owned by the receiver.</summary>
+/// <summary>One event from <see cref="SctpAssociation.TryPollEvent"/>. <see cref="Data"/> is owned by the receiver.</summary>
 /// <param name="Kind">What happened.</param>
 /// <param name="StreamId">The stream concerned (messages, resets, buffer events).</param>
 /// <param name="Ppid">Payload protocol identifier of a received message.</param>

@@ -16,6 +16,7 @@ internal sealed class OutgoingMessage
     public int MaxRetransmits;  // -1 = unlimited
     public TimeSpan ExpiresAt;  // MaxValue = never
     public int References;      // in-flight chunks + 1 while still queued
+    public bool Uncounted;      // control or empty message: not part of the stream's buffered amount
 
     public bool FullySent => Offset >= Length;
 

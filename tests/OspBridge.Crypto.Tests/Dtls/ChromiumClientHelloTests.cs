@@ -32,11 +32,11 @@ public class ChromiumClientHelloTests
         using var server = new DtlsEndpoint(new DtlsOptions { Certificate = DtlsTestPair.ServerCert, AllowAnyPeerCertificate = true, UseHelloVerifyRequest = false });
         var dgs = Datagrams;
         if (reversed) Array.Reverse(dgs);
-        server.ProcessDatagram(dgs[0], TimeSpan.Zero);
-        Assert.False(server.TryGetDatagram(out _)); // half a hello: nothing yet
-        server.ProcessDatagram(dgs[1], TimeSpan.Zero);
+        server.Receive(dgs[0], TimeSpan.Zero);
+        Assert.False(server.TryPollDatagram(out _)); // half a hello: nothing yet
+        server.Receive(dgs[1], TimeSpan.Zero);
         var flight = new List<byte[]>();
-        while (server.TryGetDatagram(out var d)) flight.Add(d.ToArray());
+        while (server.TryPollDatagram(out var d)) flight.Add(d.ToArray());
         Assert.All(flight, d => Assert.True(d.Length <= 1200));
         var msgs = DtlsBrowserHelloTests.ReassembleFlight(flight);
         Assert.Equal([2, 11, 12, 13, 14], msgs.Select(m => m.Type).ToArray());
@@ -54,9 +54,9 @@ public class ChromiumClientHelloTests
     public void CapturedHello_ServerWithCookie_SendsHelloVerifyRequest()
     {
         using var server = new DtlsEndpoint(new DtlsOptions { Certificate = DtlsTestPair.ServerCert, AllowAnyPeerCertificate = true });
-        foreach (var d in Datagrams) server.ProcessDatagram(d, TimeSpan.Zero);
-        Assert.True(server.TryGetDatagram(out var hvr));
-        Assert.False(server.TryGetDatagram(out _));
+        foreach (var d in Datagrams) server.Receive(d, TimeSpan.Zero);
+        Assert.True(server.TryPollDatagram(out var hvr));
+        Assert.False(server.TryPollDatagram(out _));
         var msgs = DtlsBrowserHelloTests.ReassembleFlight([hvr.ToArray()]);
         Assert.Equal(DtlsHandshakeType.HelloVerifyRequest, Assert.Single(msgs).Type);
         Assert.Equal(20, HelloVerifyRequest.Parse(msgs[0].Body).Cookie.Length);

@@ -126,8 +126,8 @@ public class DtlsFuzzTests(Xunit.Abstractions.ITestOutputHelper log)
             using var server = new DtlsEndpoint(opts);
             Check(() =>
             {
-                server.ProcessDatagram(input, TimeSpan.Zero);
-                while (server.TryGetDatagram(out _)) { }
+                server.Receive(input, TimeSpan.Zero);
+                while (server.TryPollDatagram(out _)) { }
             }, input, ref maxAlloc, ref maxTime);
         }
         Assert.True(maxAlloc < 4 << 20, $"an input allocated {maxAlloc} bytes");
@@ -146,13 +146,13 @@ public class DtlsFuzzTests(Xunit.Abstractions.ITestOutputHelper log)
         {
             var input = rng.Next(10) == 0 ? RandomBytes(rng) : Mutate(seeds[i % seeds.Count], rng);
             var target = (i & 1) == 0 ? pair.Client : pair.Server;
-            target.ProcessDatagram(input, pair.Now); // must not throw: unauthenticated input cannot hurt a connection
+            target.Receive(input, pair.Now); // must not throw: unauthenticated input cannot hurt a connection
             while (target.TryReadApplicationData(out _)) { }
         }
         Assert.Equal(DtlsState.Connected, pair.Client.State);
         Assert.Equal(DtlsState.Connected, pair.Server.State);
-        while (pair.Client.TryGetDatagram(out _)) { }
-        while (pair.Server.TryGetDatagram(out _)) { }
+        while (pair.Client.TryPollDatagram(out _)) { }
+        while (pair.Server.TryPollDatagram(out _)) { }
         pair.Client.Send("still alive"u8);
         pair.Run(() => false, TimeSpan.FromSeconds(1));
         Assert.True(pair.Server.TryReadApplicationData(out var got));

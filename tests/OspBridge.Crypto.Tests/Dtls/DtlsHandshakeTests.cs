@@ -163,13 +163,13 @@ public class DtlsHandshakeTests
         int n = pair.Client.SealApplicationData("abc"u8, buf);
         Assert.Equal(3 + DtlsEndpoint.ApplicationDataOverhead, n);
         Assert.Equal(23, buf[0]);
-        pair.Server.ProcessDatagram(buf.AsSpan(0, n), pair.Now);
+        pair.Server.Receive(buf.AsSpan(0, n), pair.Now);
         Assert.True(pair.Server.TryReadApplicationData(out var got));
         Assert.Equal("abc"u8.ToArray(), got.ToArray());
-        pair.Server.ProcessDatagram(buf.AsSpan(0, n), pair.Now); // replay: dropped
+        pair.Server.Receive(buf.AsSpan(0, n), pair.Now); // replay: dropped
         Assert.False(pair.Server.TryReadApplicationData(out _));
         n = pair.Client.SealApplicationData("defg"u8, buf);
-        pair.Server.ProcessDatagram(buf.AsSpan(0, n), pair.Now);
+        pair.Server.Receive(buf.AsSpan(0, n), pair.Now);
         Assert.Throws<CryptoException>(() => pair.Server.TryReadApplicationData(new byte[3], out _)); // too small: stays queued
         var into = new byte[DtlsEndpoint.MaxApplicationDataSize];
         Assert.True(pair.Server.TryReadApplicationData(into, out int len));
@@ -184,19 +184,20 @@ public class DtlsHandshakeTests
         var co = new DtlsOptions { IsClient = true, Certificate = DtlsTestPair.ClientCert, AllowAnyPeerCertificate = true, MaxRetransmissions = 4 };
         using var client = new DtlsEndpoint(co);
         client.Start(TimeSpan.Zero);
-        Assert.True(client.TryGetDatagram(out var first));
+        Assert.True(client.TryPollDatagram(out var first));
         var times = new List<TimeSpan>();
         CryptoException? ex = null;
-        for (int i = 0; i < 10 && client.NextTimeout is { } t; i++)
+        for (int i = 0; i < 10 && client.NextDeadline is { } t; i++)
         {
             times.Add(t);
-            try { client.HandleTimeout(t); } catch (CryptoException e) { ex = e; }
-            if (client.TryGetDatagram(out var again)) Assert.Equal(first.Length, again.Length);
+            client.HandleDeadline(t); // never throws: exhaustion is reported as state + event
+            if (client.State == DtlsState.Failed) ex ??= client.Error;
+            if (client.TryPollDatagram(out var again)) Assert.Equal(first.Length, again.Length);
         }
         Assert.Equal([TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(7), TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(31)], times);
         Assert.NotNull(ex);
         Assert.Equal(DtlsState.Failed, client.State);
-        Assert.Null(client.NextTimeout);
+        Assert.Null(client.NextDeadline);
     }
 
     internal static DtlsOptions Clone(DtlsOptions o, int? mtu = null, int? maxRetx = null) => new()

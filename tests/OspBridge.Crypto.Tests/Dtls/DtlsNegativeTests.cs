@@ -10,7 +10,7 @@ public class DtlsNegativeTests
     {
         var c = new DtlsEndpoint(new DtlsOptions { IsClient = true, Certificate = DtlsTestPair.ClientCert, AllowAnyPeerCertificate = true });
         c.Start(TimeSpan.Zero);
-        while (c.TryGetDatagram(out _)) { }
+        while (c.TryPollDatagram(out _)) { }
         return c;
     }
 
@@ -23,9 +23,9 @@ public class DtlsNegativeTests
     private static CryptoException FeedServerHello(DtlsEndpoint client, ServerHello sh)
     {
         var body = sh.Serialize();
-        var ex = Assert.Throws<CryptoException>(() => client.ProcessDatagram(DtlsBrowserHelloTests.Record(DtlsHandshakeType.ServerHello, 0, body, 0, body.Length, 0), TimeSpan.Zero));
+        var ex = client.ReceiveExpectingFailure(DtlsBrowserHelloTests.Record(DtlsHandshakeType.ServerHello, 0, body, 0, body.Length, 0), TimeSpan.Zero);
         Assert.Equal(DtlsState.Failed, client.State);
-        Assert.True(client.TryGetDatagram(out var alert));
+        Assert.True(client.TryPollDatagram(out var alert));
         Assert.Equal(new byte[] { 21, 0xFE, 0xFD }, alert.Span[..3].ToArray());
         Assert.Equal(ex.Alert, alert.Span[^1]);
         return ex;
@@ -72,7 +72,7 @@ public class DtlsNegativeTests
     {
         using var c = StartedClient();
         var body = CertificateMessage.Serialize([DtlsTestPair.ServerCert.RawData]);
-        var ex = Assert.Throws<CryptoException>(() => c.ProcessDatagram(DtlsBrowserHelloTests.Record(DtlsHandshakeType.Certificate, 0, body, 0, body.Length, 0), TimeSpan.Zero));
+        var ex = c.ReceiveExpectingFailure(DtlsBrowserHelloTests.Record(DtlsHandshakeType.Certificate, 0, body, 0, body.Length, 0), TimeSpan.Zero);
         Assert.Equal(CryptoError.UnexpectedMessage, ex.Error);
         Assert.Equal(10, ex.Alert);
     }
@@ -84,9 +84,9 @@ public class DtlsNegativeTests
         var ch = ClientHello.Parse(DtlsBrowserHelloTests.ChromeLikeClientHelloBody());
         ch.Cookie = new byte[20];
         var body = ch.Serialize();
-        server.ProcessDatagram(DtlsBrowserHelloTests.Record(1, 1, body, 0, body.Length, 0x0000_0102_0304_0506), TimeSpan.Zero);
+        server.Receive(DtlsBrowserHelloTests.Record(1, 1, body, 0, body.Length, 0x0000_0102_0304_0506), TimeSpan.Zero);
         var replies = new List<byte[]>();
-        while (server.TryGetDatagram(out var d)) replies.Add(d.ToArray());
+        while (server.TryPollDatagram(out var d)) replies.Add(d.ToArray());
         // record header: handshake, DTLS 1.2, epoch 0, sequence number echoed from the ClientHello's record (RFC 6347 §4.2.1)
         Assert.Equal(Convert.FromHexString("16FEFD0000010203040506"), replies[0][..11]);
         var msgs = DtlsBrowserHelloTests.ReassembleFlight(replies);
@@ -97,11 +97,11 @@ public class DtlsNegativeTests
         // with the right cookie the server goes on (ServerHello first)
         ch.Cookie = cookie;
         body = ch.Serialize();
-        server.ProcessDatagram(DtlsBrowserHelloTests.Record(1, 2, body, 0, body.Length, 2), TimeSpan.Zero);
+        server.Receive(DtlsBrowserHelloTests.Record(1, 2, body, 0, body.Length, 2), TimeSpan.Zero);
         replies.Clear();
-        while (server.TryGetDatagram(out var d)) replies.Add(d.ToArray());
+        while (server.TryPollDatagram(out var d)) replies.Add(d.ToArray());
         Assert.Equal(DtlsHandshakeType.ServerHello, DtlsBrowserHelloTests.ReassembleFlight(replies)[0].Type);
-        Assert.NotNull(server.NextTimeout);
+        Assert.NotNull(server.NextDeadline);
 
         // the server now waits for the client flight with its own flight armed for retransmission
         Assert.Equal(DtlsState.Connecting, server.State);
@@ -111,11 +111,11 @@ public class DtlsNegativeTests
     public void Alert_FatalFromPeerDuringHandshake_FailsWithPeerAlert()
     {
         using var c = StartedClient();
-        var ex = Assert.Throws<CryptoException>(() => c.ProcessDatagram(Convert.FromHexString("15FEFD0000000000000000000202" + "28"), TimeSpan.Zero));
+        var ex = c.ReceiveExpectingFailure(Convert.FromHexString("15FEFD0000000000000000000202" + "28"), TimeSpan.Zero);
         Assert.Equal(CryptoError.PeerAlert, ex.Error);
         Assert.Equal(40, ex.Alert);
-        Assert.False(c.TryGetDatagram(out _)); // no alert in answer to an alert
-        c.ProcessDatagram(Convert.FromHexString("15FEFD0000000000000000000202" + "28"), TimeSpan.Zero); // failed endpoints ignore input
+        Assert.False(c.TryPollDatagram(out _)); // no alert in answer to an alert
+        c.Receive(Convert.FromHexString("15FEFD0000000000000000000202" + "28"), TimeSpan.Zero); // failed endpoints ignore input
     }
 
     [Fact]

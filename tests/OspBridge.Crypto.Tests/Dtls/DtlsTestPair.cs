@@ -64,7 +64,7 @@ internal sealed class DtlsTestPair : IDisposable
             while (ToClient.TryReceive(Now, out var d)) { Deliver(Client, d, throwOnFailure); moved = true; Flush(); }
             if (done()) return true;
             if (moved) continue;
-            var next = Min(Min(ToServer.NextDeliveryTime, ToClient.NextDeliveryTime), Min(Client.NextTimeout, Server.NextTimeout));
+            var next = Min(Min(ToServer.NextDeliveryTime, ToClient.NextDeliveryTime), Min(Client.NextDeadline, Server.NextDeadline));
             if (next is null || next > limit) return done();
             if (next > Now) Now = next.Value;
             Timeout(Client, throwOnFailure);
@@ -78,13 +78,13 @@ internal sealed class DtlsTestPair : IDisposable
 
     public void Flush()
     {
-        while (Client.TryGetDatagram(out var d))
+        while (Client.TryPollDatagram(out var d))
         {
             ClientToServerDatagrams.Add(d.ToArray());
             if (ToServerTransform is null) ToServer.Send(d.Span, Now);
             else foreach (var x in ToServerTransform(d.ToArray())) ToServer.Send(x, Now);
         }
-        while (Server.TryGetDatagram(out var d))
+        while (Server.TryPollDatagram(out var d))
         {
             ServerToClientDatagrams.Add(d.ToArray());
             if (ToClientTransform is null) ToClient.Send(d.Span, Now);
@@ -92,19 +92,19 @@ internal sealed class DtlsTestPair : IDisposable
         }
     }
 
-    private void Deliver(DtlsEndpoint ep, byte[] d, bool throwOnFailure)
+    /// <summary>With <paramref name="throwOnFailure"/>, rethrows the error of an endpoint that failed during <paramref name="call"/>.</summary>
+    private static void Call(DtlsEndpoint ep, Action call, bool throwOnFailure)
     {
-        try { ep.ProcessDatagram(d, Now); }
-        catch (CryptoException) when (!throwOnFailure) { }
+        bool failedBefore = ep.State == DtlsState.Failed;
+        call();
+        if (throwOnFailure && !failedBefore && ep.State == DtlsState.Failed) throw ep.Error!;
     }
+
+    private void Deliver(DtlsEndpoint ep, byte[] d, bool throwOnFailure) => Call(ep, () => ep.Receive(d, Now), throwOnFailure);
 
     private void Timeout(DtlsEndpoint ep, bool throwOnFailure)
     {
-        if (ep.NextTimeout is { } t && t <= Now)
-        {
-            try { ep.HandleTimeout(Now); }
-            catch (CryptoException) when (!throwOnFailure) { }
-        }
+        if (ep.NextDeadline is { } t && t <= Now) Call(ep, () => ep.HandleDeadline(Now), throwOnFailure);
     }
 
     private static TimeSpan? Min(TimeSpan? a, TimeSpan? b) => a is null ? b : b is null ? a : (a < b ? a : b);

@@ -75,16 +75,16 @@ public class DtlsVectorTests
         using var server = new DtlsEndpoint(new DtlsOptions { Certificate = DtlsTestPair.ServerCert, AllowAnyPeerCertificate = true });
         using var client = new DtlsEndpoint(new DtlsOptions { IsClient = true, Certificate = DtlsTestPair.ClientCert, AllowAnyPeerCertificate = true });
         client.Start(TimeSpan.Zero);
-        Assert.True(client.TryGetDatagram(out var ch));
+        Assert.True(client.TryPollDatagram(out var ch));
         Assert.Equal(Convert.FromHexString("16FEFD0000000000000000"), ch.Span[..11].ToArray()); // handshake, DTLS 1.2, epoch 0, seq 0
         Assert.Equal(Convert.FromHexString("01"), ch.Span[13..14].ToArray());
-        server.ProcessDatagram(ch.Span, TimeSpan.Zero);
-        Assert.True(server.TryGetDatagram(out var hvr));
+        server.Receive(ch.Span, TimeSpan.Zero);
+        Assert.True(server.TryPollDatagram(out var hvr));
         var b = hvr.ToArray();
         Assert.Equal(13 + 12 + 3 + 20, b.Length);
         Assert.Equal(Convert.FromHexString("16FEFD000000000000000000" + "23" + "03000017" + "0000" + "000000" + "000017" + "FEFF" + "14"), b[..(13 + 12 + 3)]);
-        Assert.False(server.TryGetDatagram(out _));
-        Assert.Null(server.NextTimeout); // stateless: no timer, nothing kept
+        Assert.False(server.TryPollDatagram(out _));
+        Assert.Null(server.NextDeadline); // stateless: no timer, nothing kept
     }
 
     [Fact]

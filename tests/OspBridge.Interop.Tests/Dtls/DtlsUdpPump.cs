@@ -62,10 +62,10 @@ internal sealed class DtlsUdpPump : IDisposable
 
     public void Flush()
     {
-        while (Endpoint.TryGetDatagram(out var d))
+        while (Endpoint.TryPollTransmit(_sendBuffer, Now, out var d))
         {
             if (_peer is null || Lose()) continue;
-            _socket.SendTo(d.Span, SocketFlags.None, _peer);
+            _socket.SendTo(_sendBuffer.AsSpan(0, d.Length), SocketFlags.None, _peer);
             DatagramsSent++;
         }
     }
@@ -81,7 +81,7 @@ internal sealed class DtlsUdpPump : IDisposable
             if (Now >= deadline) { Flush(); return false; }
             Flush();
             var wait = TimeSpan.FromMilliseconds(20);
-            if (Endpoint.NextTimeout is { } t) wait = t - Now < wait ? t - Now : wait;
+            if (Endpoint.NextDeadline is { } t) wait = t - Now < wait ? t - Now : wait;
             if (wait < TimeSpan.Zero) wait = TimeSpan.Zero;
             if (_socket.Poll((int)wait.TotalMicroseconds, SelectMode.SelectRead))
             {
@@ -92,13 +92,26 @@ internal sealed class DtlsUdpPump : IDisposable
                 {
                     DatagramsReceived++;
                     Inspect(_buffer.AsSpan(0, n));
-                    Endpoint.ProcessDatagram(_buffer.AsSpan(0, n), Now);
+                    Endpoint.Receive(_buffer.AsSpan(0, n), Now);
+                    ThrowIfFailed();
                 }
             }
-            if (Endpoint.NextTimeout is { } due && due <= Now) Endpoint.HandleTimeout(Now);
+            if (Endpoint.NextDeadline is { } due && due <= Now) { Endpoint.HandleDeadline(Now); ThrowIfFailed(); }
             Flush();
         }
     }
+
+    private void ThrowIfFailed()
+    {
+        if (Endpoint.State == DtlsState.Failed && !_failureReported)
+        {
+            _failureReported = true;
+            throw Endpoint.Error!;
+        }
+    }
+
+    private readonly byte[] _sendBuffer = new byte[OspBridge.Net.Core.CoreLimits.MaxDatagramSize];
+    private bool _failureReported;
 
     public void Dispose() => _socket.Dispose();
 }

@@ -19,11 +19,12 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
     private static readonly TimeSpan Step = TimeSpan.FromSeconds(30);
     private readonly List<string> _log = [];
 
-    private RTCConfiguration Config(ChromiumHarness h) => new()
+    private static RTCConfiguration Config(ChromiumHarness h) => new() { LocalAddresses = [h.OurHost.IPv4] };
+
+    private RTCPeerConnectionOptions Options(ChromiumHarness h) => new()
     {
-        LocalAddresses = [h.OurHost.IPv4],
-        SocketFactory = h.BindInOurHost,
-        Log = s => { lock (_log) _log.Add($"{DateTime.UtcNow:HH:mm:ss.fff} {s}"); },
+        SocketFactory = h.OurSockets,
+        Logger = new LineLogger(s => { lock (_log) _log.Add($"{DateTime.UtcNow:HH:mm:ss.fff} {s}"); }),
     };
 
     private void DumpLog()
@@ -42,7 +43,7 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
             string offer = await h.Page.EvaluateAsync<string>("() => T.offer()");
             output.WriteLine(offer);
             Assert.Contains(".local ", offer, StringComparison.Ordinal); // Chromium hides its host IPs behind mDNS names
-            await using var pc = new RTCPeerConnection(Config(h));
+            await using var pc = new RTCPeerConnection(Config(h), Options(h));
             var incoming = Channel.CreateUnbounded<RTCDataChannel>();
             pc.OnDataChannel += ch => incoming.Writer.TryWrite(ch);
             await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Offer, offer));
@@ -94,7 +95,7 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
             Assert.NotEmpty(names);
             Assert.All(names, n => Assert.EndsWith(".local", n, StringComparison.Ordinal)); // no IP literal in Chromium's offer
 
-            await using var pc = new RTCPeerConnection(Config(h) with { MdnsHostNames = resolver, ObfuscateHostCandidates = false });
+            await using var pc = new RTCPeerConnection(Config(h) with { MdnsHostNames = resolver, ObfuscateHostCandidates = false }, Options(h));
             var incoming = Channel.CreateUnbounded<RTCDataChannel>();
             pc.OnDataChannel += ch => incoming.Writer.TryWrite(ch);
             await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Offer, offer));
@@ -146,7 +147,7 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
         try
         {
             await h.Page.EvaluateAsync("() => T.setup()");
-            await using var pc = new RTCPeerConnection(Config(h) with { MdnsHostNames = new MdnsServiceHostNames(mdns), ObfuscateHostCandidates = true });
+            await using var pc = new RTCPeerConnection(Config(h) with { MdnsHostNames = new MdnsServiceHostNames(mdns), ObfuscateHostCandidates = true }, Options(h));
             var echo = pc.CreateDataChannel("echo-hidden");
             await pc.SetLocalDescriptionAsync(await pc.CreateOfferAsync());
             await pc.WaitForGatheringCompleteAsync();
@@ -211,7 +212,7 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
         try
         {
             await h.Page.EvaluateAsync("() => T.setup()");
-            await using var pc = new RTCPeerConnection(Config(h));
+            await using var pc = new RTCPeerConnection(Config(h), Options(h));
             var echo = pc.CreateDataChannel("echo-ours");
             await pc.SetLocalDescriptionAsync(await pc.CreateOfferAsync());
             await pc.WaitForGatheringCompleteAsync();
@@ -323,9 +324,9 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
         await PollAsync(h, "() => T.closed.includes('ch0')");
         // Close from the browser: we see it.
         await h.Page.EvaluateAsync("() => T.closeChannel('ch1')");
-        for (int i = 0; i < 300 && chans[1].State != MessageChannelState.Closed; i++) await Task.Delay(100, cts.Token);
-        Assert.Equal(MessageChannelState.Closed, chans[1].State);
-        Assert.Equal(MessageChannelState.Open, chans[2].State);
+        for (int i = 0; i < 300 && chans[1].ReadyState != RTCDataChannelState.Closed; i++) await Task.Delay(100, cts.Token);
+        Assert.Equal(RTCDataChannelState.Closed, chans[1].ReadyState);
+        Assert.Equal(RTCDataChannelState.Open, chans[2].ReadyState);
         Assert.Empty(await h.Page.EvaluateAsync<string[]>("() => T.errors"));
     }
 

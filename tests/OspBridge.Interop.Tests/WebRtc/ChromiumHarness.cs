@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Playwright;
+using OspBridge.Net.IO;
 using OspBridge.Testing.Netns;
 
 namespace OspBridge.Interop.Tests.WebRtc;
@@ -8,7 +9,7 @@ namespace OspBridge.Interop.Tests.WebRtc;
 /// <summary>
 /// A two-host netns LAN: headless Debian Chromium (driven by Playwright .NET, whose driver process is started from a
 /// thread inside host 0's namespace, so the browser lives there) and our stack on host 1 (sockets created inside host 1's
-/// namespace through <see of="OspBridge.WebRtc.RTCConfiguration.SocketFactory"/>). Signalling is page.EvaluateAsync.
+/// namespace through <see cref="OspBridge.WebRtc.RTCPeerConnectionOptions.SocketFactory"/>). Signalling is page.EvaluateAsync.
 /// </summary>
 internal sealed class ChromiumHarness : IAsyncDisposable
 {
@@ -59,14 +60,12 @@ internal sealed class ChromiumHarness : IAsyncDisposable
     }
 
     /// <summary>Socket factory for our peer connection: UDP sockets bound inside host 1's namespace.</summary>
-    public Socket BindInOurHost(IPAddress address) => OurHost.RunInNamespace(() =>
+    public IDatagramSocketFactory OurSockets => new NamespaceSocketFactory(OurHost);
+
+    private sealed class NamespaceSocketFactory(NetnsHost host) : IDatagramSocketFactory
     {
-        var s = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        s.ReceiveBufferSize = 4 << 20;
-        s.SendBufferSize = 4 << 20;
-        s.Bind(new IPEndPoint(address, 0));
-        return s;
-    });
+        public IDatagramSocket Open(UdpSocketOptions options) => host.RunInNamespace(() => UdpSocketFactory.Default.Open(options));
+    }
 
     public async ValueTask DisposeAsync()
     {

@@ -1,113 +1,17 @@
 using OspBridge.Net.Simulation;
 using OspBridge.WebRtc.DataChannels;
 using OspBridge.WebRtc.Sctp;
+using OspBridge.WebRtc.Tests.Sctp;
 
 namespace OspBridge.WebRtc.Tests.DataChannels;
 
-/// <summary>Two data-channel endpoints (A = DTLS client, B = DTLS server) over virtual links in virtual time.</summary>
-internal sealed class DataChannelTestPair
+/// <summary>Two data-channel endpoints (A = DTLS client, B = DTLS server) on a <see cref="OspBridge.Testing.Virtual.VirtualNetwork"/>, seeded.</summary>
+internal sealed class DataChannelTestPair(VirtualLinkOptions? aToB = null, VirtualLinkOptions? bToA = null, int maxMessage = 262_144)
+    : SctpVirtualPair<DataChannelTestPair, DataChannelEndpoint, DataChannelEvent>(
+        new DataChannelEndpoint(new SctpOptions { IsDtlsClient = true, MaxMessageSize = maxMessage, RemoteMaxMessageSize = maxMessage, Random = new SeededRandomNumberGenerator(1) }),
+        new DataChannelEndpoint(new SctpOptions { IsDtlsClient = false, MaxMessageSize = maxMessage, RemoteMaxMessageSize = maxMessage, Random = new SeededRandomNumberGenerator(2) }),
+        aToB, bToA)
 {
-    private readonly byte[] _buffer = new byte[65_536];
-
-    public DataChannelTestPair(VirtualLinkOptions? aToB = null, VirtualLinkOptions? bToA = null, int maxMessage = 262_144)
-    {
-        A = new DataChannelEndpoint(new SctpOptions { IsDtlsClient = true, MaxMessageSize = maxMessage, RemoteMaxMessageSize = maxMessage });
-        B = new DataChannelEndpoint(new SctpOptions { IsDtlsClient = false, MaxMessageSize = maxMessage, RemoteMaxMessageSize = maxMessage });
-        AtoB = new VirtualLink(aToB ?? new VirtualLinkOptions());
-        BtoA = new VirtualLink(bToA ?? new VirtualLinkOptions { Seed = 2 });
-    }
-
-    public DataChannelEndpoint A { get; }
-    public DataChannelEndpoint B { get; }
-    public VirtualLink AtoB { get; }
-    public VirtualLink BtoA { get; }
-    public TimeSpan Now { get; private set; } = TimeSpan.FromSeconds(1);
-    public List<DataChannelEvent> EventsA { get; } = [];
-    public List<DataChannelEvent> EventsB { get; } = [];
-    public Action<DataChannelTestPair>? OnStep { get; set; }
-
-    public void Flush()
-    {
-        for (int guard = 0; guard < 10_000_000; guard++)
-        {
-            bool any = false;
-            while (A.TryGetPacket(Now, _buffer, out int n))
-            {
-                AtoB.Send(_buffer.AsSpan(0, n), Now);
-                any = true;
-            }
-            while (B.TryGetPacket(Now, _buffer, out int n))
-            {
-                BtoA.Send(_buffer.AsSpan(0, n), Now);
-                any = true;
-            }
-            if (AtoB.TryReceive(Now, out var pa))
-            {
-                B.ProcessPacket(pa, Now);
-                any = true;
-            }
-            if (BtoA.TryReceive(Now, out var pb))
-            {
-                A.ProcessPacket(pb, Now);
-                any = true;
-            }
-            while (A.TryGetEvent(out var e))
-            {
-                EventsA.Add(e);
-                any = true;
-            }
-            while (B.TryGetEvent(out var e))
-            {
-                EventsB.Add(e);
-                any = true;
-            }
-            OnStep?.Invoke(this);
-            if (!any)
-            {
-                return;
-            }
-        }
-        throw new InvalidOperationException("Flush did not settle");
-    }
-
-    public bool RunUntil(Func<bool> condition, TimeSpan? maxVirtual = null)
-    {
-        var deadline = Now + (maxVirtual ?? TimeSpan.FromSeconds(60));
-        for (int step = 0; step < 2_000_000; step++)
-        {
-            Flush();
-            if (condition())
-            {
-                return true;
-            }
-            TimeSpan? next = null;
-            foreach (var t in new[] { A.NextTimeout, B.NextTimeout, AtoB.NextDeliveryTime, BtoA.NextDeliveryTime })
-            {
-                if (t is { } v && (next is null || v < next))
-                {
-                    next = v;
-                }
-            }
-            if (next is null || next.Value > deadline)
-            {
-                return condition();
-            }
-            if (next.Value > Now)
-            {
-                Now = next.Value;
-            }
-            if (A.NextTimeout is { } ta && ta <= Now)
-            {
-                A.HandleTimeout(Now);
-            }
-            if (B.NextTimeout is { } tb && tb <= Now)
-            {
-                B.HandleTimeout(Now);
-            }
-        }
-        return condition();
-    }
-
     public void Connect()
     {
         A.Connect(Now);

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Text;
 using OspBridge.Net.Simulation;
+using OspBridge.Testing.Virtual;
 using OspBridge.WebRtc.Ice;
 using OspBridge.WebRtc.Stun;
 using static OspBridge.WebRtc.Tests.Ice.IceNet;
@@ -11,8 +12,8 @@ public class IceAgentTests
 {
     private static (IceAgent A, IceAgent B) Agents(bool bLite = false, int seed = 7)
     {
-        var a = new IceAgent(new IceAgentOptions { Seed = seed, TieBreaker = 1000 });
-        var b = new IceAgent(new IceAgentOptions { Seed = seed + 1, TieBreaker = 2000, Lite = bLite });
+        var a = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator((ulong)(seed)), TieBreaker = 1000 });
+        var b = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator((ulong)(seed + 1)), TieBreaker = 2000, Lite = bLite });
         a.SetRole(IceRole.Controlling);
         b.SetRole(IceRole.Controlled);
         return (a, b);
@@ -86,8 +87,11 @@ public class IceAgentTests
         var failedAfter = net.Now - cutAt;
         Assert.InRange(failedAfter, TimeSpan.FromSeconds(27), TimeSpan.FromSeconds(33));
         // Failed agents stay quiet.
-        Assert.False(a.TryGetTransmit(out _));
-        Assert.Equal(TimeSpan.MaxValue, a.NextTimeout);
+        Assert.False(a.TryPollTransmit(new byte[2048], net.Now, out _));
+        Assert.Null(a.NextDeadline);
+        // The state changes were queued as events, in order, ending in Failed.
+        var states = net.NodeA.EventsOf<IceEvent>().Where(e => e.Kind == IceEventKind.StateChanged).Select(e => e.State).ToList();
+        Assert.Equal([IceConnectionState.Checking, IceConnectionState.Connected, IceConnectionState.Completed, IceConnectionState.Disconnected, IceConnectionState.Failed], states);
     }
 
     [Fact]
@@ -109,8 +113,8 @@ public class IceAgentTests
     [Fact]
     public void Role_conflict_resolved_by_tie_breaker()
     {
-        var a = new IceAgent(new IceAgentOptions { Seed = 1, TieBreaker = 5 });
-        var b = new IceAgent(new IceAgentOptions { Seed = 2, TieBreaker = 9 });
+        var a = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator(1UL), TieBreaker = 5 });
+        var b = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator(2UL), TieBreaker = 9 });
         a.SetRole(IceRole.Controlling);
         b.SetRole(IceRole.Controlling);
         a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
@@ -127,8 +131,8 @@ public class IceAgentTests
     [Fact]
     public void Both_controlled_conflict_also_resolves()
     {
-        var a = new IceAgent(new IceAgentOptions { Seed = 1, TieBreaker = 50 });
-        var b = new IceAgent(new IceAgentOptions { Seed = 2, TieBreaker = 9 });
+        var a = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator(1UL), TieBreaker = 50 });
+        var b = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator(2UL), TieBreaker = 9 });
         a.SetRole(IceRole.Controlled);
         b.SetRole(IceRole.Controlled);
         a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
@@ -213,7 +217,7 @@ public class IceAgentTests
     [Fact]
     public void Unauthenticated_requests_get_401_and_create_nothing()
     {
-        var agent = new IceAgent(new IceAgentOptions { Seed = 1 });
+        var agent = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator(1UL)});
         var local = Ep("10.0.0.1:1000");
         agent.AddLocalHostCandidate(local);
         agent.SetRemoteCredentials(new IceCredentials("rmte", "0123456789012345678901"));
@@ -221,13 +225,58 @@ public class IceAgentTests
         var req = new StunMessageBuilder(StunConstants.BindingMethod, StunClass.Request, new byte[12])
             .AddUsername(agent.LocalCredentials.Ufrag + ":rmte").AddPriority(1).AddIceRole(true, 1)
             .AddMessageIntegrity(Encoding.UTF8.GetBytes("not-the-password-at-all")).AddFingerprint().ToArray();
-        Assert.True(agent.ProcessDatagram(local, Ep("10.9.9.9:9"), req, TimeSpan.Zero));
-        Assert.True(agent.TryGetTransmit(out var t));
-        while (t.Remote.Port != 9 && agent.TryGetTransmit(out t)) { }
-        Assert.True(StunMessage.TryParse(t.Data, out var resp));
+        Assert.True(agent.ReceiveStun(req, local, Ep("10.9.9.9:9"), TimeSpan.Zero));
+        var buf = new byte[2048];
+        Assert.True(agent.TryPollTransmit(buf, TimeSpan.Zero, out var t));
+        while (t.Path.Remote!.Port != 9 && agent.TryPollTransmit(buf, TimeSpan.Zero, out t)) { }
+        Assert.True(StunMessage.TryParse(buf.AsSpan(0, t.Length), out var resp));
         Assert.Equal(StunClass.ErrorResponse, resp!.Class);
         Assert.Equal(401, resp.ErrorCode!.Value.Code);
         Assert.Empty(agent.RemoteCandidates);
+    }
+
+    [Fact]
+    public void Gathering_and_data_are_queued_events_and_data_only_from_validated_pairs()
+    {
+        var (a, b) = Agents();
+        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
+        a.CompleteGathering();
+        a.CompleteGathering(); // once only
+        Assert.True(a.TryPollEvent(out var gathered));
+        Assert.Equal(IceEventKind.CandidateGathered, gathered.Kind);
+        Assert.Equal("10.0.0.1", gathered.Candidate!.Address);
+        Assert.True(a.TryPollEvent(out var complete));
+        Assert.Equal(IceEventKind.GatheringComplete, complete.Kind);
+        Assert.False(a.TryPollEvent(out _));
+
+        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
+        var net = new IceNet(a, b);
+        net.ExchangeCandidates();
+        net.Start();
+        Assert.True(net.RunUntil(() => a.SelectedPair is not null && b.SelectedPair is not null, TimeSpan.FromSeconds(5)));
+        Assert.Equal(Ep("10.0.1.1:2000"), Assert.Single(net.NodeA.EventsOf<IceEvent>(), e => e.Kind == IceEventKind.SelectedPairChanged).Pair!.RemoteEndPoint);
+
+        byte[] dtls = [22, 254, 253, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        var local = Ep("10.0.0.1:1000");
+        Assert.True(a.IsValidated(local, Ep("10.0.1.1:2000")));
+        Assert.False(a.IsValidated(local, Ep("10.0.1.1:2001")));
+        net.Network.Inject(net.NodeA, dtls, new OspBridge.Net.Core.DatagramPath(local, Ep("10.0.1.1:2001"))); // not validated: dropped
+        Assert.DoesNotContain(net.NodeA.EventsOf<IceEvent>(), e => e.Kind == IceEventKind.DataReceived);
+        net.Network.Inject(net.NodeA, dtls, new OspBridge.Net.Core.DatagramPath(local, Ep("10.0.1.1:2000")));
+        var data = Assert.Single(net.NodeA.EventsOf<IceEvent>(), e => e.Kind == IceEventKind.DataReceived);
+        Assert.Equal(dtls, data.Data);
+        Assert.Equal(Ep("10.0.1.1:2000"), data.Remote);
+    }
+
+    [Fact]
+    public void Seeded_randomness_gives_the_same_agent()
+    {
+        var x = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator(42UL) });
+        var y = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator(42UL) });
+        Assert.Equal(x.LocalCredentials, y.LocalCredentials);
+        Assert.Equal(x.TieBreaker, y.TieBreaker);
+        Assert.True(x.LocalCredentials.IsValid);
+        Assert.NotEqual(x.LocalCredentials, new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator(43UL) }).LocalCredentials);
     }
 
     [Fact]

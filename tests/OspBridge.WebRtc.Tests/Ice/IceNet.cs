@@ -1,28 +1,36 @@
-using System.Buffers.Binary;
 using System.Net;
+using OspBridge.Net.Core;
 using OspBridge.Net.Simulation;
+using OspBridge.Testing.Virtual;
 using OspBridge.WebRtc.Ice;
 
 namespace OspBridge.WebRtc.Tests.Ice;
 
-/// <summary>Two ICE agents on a virtual network in virtual time: per-direction VirtualLinks, blocked addresses, a cut switch.</summary>
+/// <summary>
+/// Two ICE agents on the shared <see cref="VirtualNetwork"/> pump (a thin ICE helper on top of it): each agent's node
+/// owns its local bases; <see cref="Blocked"/> addresses and the <see cref="Cut"/> switch are applied by a filtering
+/// wrapper around each agent, so the pump itself stays generic.
+/// </summary>
 internal sealed class IceNet
 {
-    private readonly List<(IPEndPoint From, IPEndPoint To)> _envelopes = [];
-    private readonly VirtualLink _ab, _ba;
     public IceAgent A { get; }
     public IceAgent B { get; }
+    public VirtualNetwork Network { get; }
+    public VirtualNode NodeA { get; }
+    public VirtualNode NodeB { get; }
     public HashSet<IPEndPoint> Blocked { get; } = [];
     public bool Cut { get; set; }
-    public TimeSpan Now { get; private set; }
-    public int Delivered { get; private set; }
+    public TimeSpan Now => Network.Now;
 
     public IceNet(IceAgent a, IceAgent b, VirtualLinkOptions? link = null)
     {
         A = a;
         B = b;
-        _ab = new VirtualLink(link ?? new VirtualLinkOptions { Seed = 1 });
-        _ba = new VirtualLink((link ?? new VirtualLinkOptions()) with { Seed = (link?.Seed ?? 1) + 100 });
+        Network = new VirtualNetwork();
+        NodeA = Network.Add<IceEvent>("A", new Filtered(this, a), null, [.. a.LocalCandidates.Select(c => c.Base)]);
+        NodeB = Network.Add<IceEvent>("B", new Filtered(this, b), null, [.. b.LocalCandidates.Select(c => c.Base)]);
+        var ab = link ?? new VirtualLinkOptions { Seed = 1 };
+        Network.Connect(NodeA, NodeB, ab, ab with { Seed = ab.Seed + 100 });
     }
 
     public static IPEndPoint Ep(string s) => IPEndPoint.Parse(s);
@@ -41,59 +49,35 @@ internal sealed class IceNet
         B.Start(Now);
     }
 
-    private void Drain(IceAgent from, VirtualLink link)
-    {
-        while (from.TryGetTransmit(out var t))
-        {
-            if (Cut || Blocked.Contains(t.Remote) || Blocked.Contains(t.Local)) continue;
-            _envelopes.Add((t.Local, t.Remote));
-            var buf = new byte[4 + t.Data.Length];
-            BinaryPrimitives.WriteInt32BigEndian(buf, _envelopes.Count - 1);
-            t.Data.CopyTo(buf, 4);
-            link.Send(buf, Now);
-        }
-    }
-
-    private void Deliver(VirtualLink link, IceAgent to)
-    {
-        while (link.TryReceive(Now, out var d))
-        {
-            var (from, dest) = _envelopes[BinaryPrimitives.ReadInt32BigEndian(d)];
-            if (Cut) continue;
-            Delivered++;
-            to.ProcessDatagram(dest, from, d.AsSpan(4), Now);
-        }
-    }
-
     /// <summary>Runs until <paramref name="until"/> holds or <paramref name="max"/> virtual time passed; returns whether it held.</summary>
-    public bool RunUntil(Func<bool> until, TimeSpan max)
+    public bool RunUntil(Func<bool> until, TimeSpan max) => Network.RunUntil(until, max);
+
+    public void Run(TimeSpan duration) => Network.RunFor(duration);
+
+    /// <summary>The agent as the pump sees it, minus what <see cref="Blocked"/> and <see cref="Cut"/> remove.</summary>
+    private sealed class Filtered(IceNet net, IceAgent agent) : IProtocolCore<IceEvent>
     {
-        var end = Now + max;
-        int stuck = 0;
-        var last = Now;
-        for (int i = 0; i < 1_000_000; i++)
+        public TimeSpan? NextDeadline => agent.NextDeadline;
+
+        public void HandleDeadline(TimeSpan now) => agent.HandleDeadline(now);
+
+        public void Receive(Span<byte> datagram, DatagramPath path, TimeSpan now)
         {
-            if (Now == last) { if (++stuck > 10_000) throw new InvalidOperationException($"virtual time stuck at {Now}: A {A.State} next {A.NextTimeout}, B {B.State} next {B.NextTimeout}"); }
-            else { stuck = 0; last = Now; }
-            Drain(A, _ab);
-            Drain(B, _ba);
-            Deliver(_ab, B);
-            Deliver(_ba, A);
-            Drain(A, _ab);
-            Drain(B, _ba);
-            if (until()) return true;
-            var next = Min(A.NextTimeout, B.NextTimeout);
-            if (_ab.NextDeliveryTime is { } x) next = Min(next, x);
-            if (_ba.NextDeliveryTime is { } y) next = Min(next, y);
-            if (next > end) { Now = end; A.HandleTimeout(Now); B.HandleTimeout(Now); return until(); }
-            if (next > Now) Now = next;
-            A.HandleTimeout(Now);
-            B.HandleTimeout(Now);
+            if (net.Cut || (path.Local is { } l && net.Blocked.Contains(l)) || (path.Remote is { } r && net.Blocked.Contains(r))) return;
+            agent.Receive(datagram, path, now);
         }
-        throw new InvalidOperationException("iteration bound hit");
+
+        public bool TryPollTransmit(Span<byte> destination, TimeSpan now, out Transmit transmit)
+        {
+            while (agent.TryPollTransmit(destination, now, out transmit))
+            {
+                var p = transmit.Path;
+                if (net.Cut || (p.Local is { } l && net.Blocked.Contains(l)) || (p.Remote is { } r && net.Blocked.Contains(r))) continue;
+                return true;
+            }
+            return false;
+        }
+
+        public bool TryPollEvent(out IceEvent ev) => agent.TryPollEvent(out ev);
     }
-
-    public void Run(TimeSpan duration) => RunUntil(() => false, duration);
-
-    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 }

@@ -3,6 +3,7 @@ using OspBridge.Net.Dns;
 using OspBridge.Net.Mdns;
 using OspBridge.Testing.Netns;
 using OspBridge.WebRtc.Ice;
+using OspBridge.WebRtc.Tests.PeerConnection;
 using Xunit;
 using Xunit.Abstractions;
 
@@ -19,8 +20,9 @@ public sealed class MdnsServiceHostNamesTests(ITestOutputHelper output)
         NetnsHost a = lan.Hosts[0], b = lan.Hosts[1];
         await using var svcA = a.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Interfaces = [a.InterfaceName], Log = l => output.WriteLine("[a] " + l) }));
         await using var svcB = b.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Interfaces = [b.InterfaceName], Log = l => output.WriteLine("[b] " + l) }));
-        var pubA = new MdnsServiceHostNames(svcA, output.WriteLine);
-        var resB = new MdnsServiceHostNames(svcB, output.WriteLine) { ResolveTimeout = TimeSpan.FromSeconds(5) };
+        var lines = new List<string>();
+        var pubA = new MdnsServiceHostNames(svcA, new ListLogger("[a]", lines));
+        var resB = new MdnsServiceHostNames(svcB, new ListLogger("[b]", lines)) { ResolveTimeout = TimeSpan.FromSeconds(5) };
 
         string name = Guid.NewGuid().ToString("D") + ".local";
         var handle = pubA.Publish(name, a.IPv4);
@@ -35,6 +37,7 @@ public sealed class MdnsServiceHostNamesTests(ITestOutputHelper output)
         await handle.DisposeAsync();
         await handle.DisposeAsync(); // idempotent
         await Task.Delay(TimeSpan.FromSeconds(2), cts.Token);
+        lock (lines) foreach (var l in lines) output.WriteLine(l);
         var gone = await new MdnsServiceHostNames(svcB) { ResolveTimeout = TimeSpan.FromSeconds(2) }.ResolveAsync(name, cts.Token);
         Assert.Null(gone);
         guard.AssertNoLeak();
@@ -48,7 +51,7 @@ public sealed class MdnsServiceHostNamesTests(ITestOutputHelper output)
         await using var svcA = a.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Interfaces = [a.InterfaceName] }));
         await using var svcB = b.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Interfaces = [b.InterfaceName] }));
         var logs = new List<string>();
-        var pubA = new MdnsServiceHostNames(svcA, l => { lock (logs) logs.Add(l); });
+        var pubA = new MdnsServiceHostNames(svcA, new ListLogger("a", logs));
         string name = Guid.NewGuid().ToString("D") + ".local";
         await using (pubA.Publish(name, IPAddress.Parse("192.0.2.7")))
         {

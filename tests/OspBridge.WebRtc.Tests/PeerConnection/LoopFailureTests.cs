@@ -13,6 +13,8 @@ public sealed class LoopFailureTests
         pc.PostForTest(_ => throw new InvalidOperationException("simulated bug"));
         await failed.Task.WaitAsync(TimeSpan.FromSeconds(10));
         Assert.Equal(RTCPeerConnectionState.Failed, pc.ConnectionState);
+        // No new channels on a failed connection.
+        Assert.Throws<WebRtcException>(() => pc.CreateDataChannel("late"));
         // Later calls complete (with an error) rather than waiting forever on a dead loop.
         var ex = await Assert.ThrowsAsync<WebRtcException>(() => pc.CreateOfferAsync().WaitAsync(TimeSpan.FromSeconds(10)));
         Assert.Equal(WebRtcError.Closed, ex.Error);

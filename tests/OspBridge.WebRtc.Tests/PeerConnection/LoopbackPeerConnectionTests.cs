@@ -8,16 +8,14 @@ namespace OspBridge.WebRtc.Tests.PeerConnection;
 /// <summary>Ours ↔ ours over real UDP sockets on 127.0.0.1 (loopback only).</summary>
 public class LoopbackPeerConnectionTests
 {
-    private static RTCConfiguration Config(string name, List<string> log) => new()
-    {
-        LocalAddresses = [IPAddress.Loopback],
-        Log = s => { lock (log) log.Add($"{name}: {s}"); },
-    };
+    private static readonly RTCConfiguration Loopback = new() { LocalAddresses = [IPAddress.Loopback] };
+
+    internal static RTCPeerConnectionOptions Options(string name, List<string> log) => new() { Logger = new ListLogger(name, log) };
 
     private static async Task<(RTCPeerConnection Offerer, RTCPeerConnection Answerer)> ConnectAsync(List<string> log, bool trickle = false)
     {
-        var a = new RTCPeerConnection(Config("A", log));
-        var b = new RTCPeerConnection(Config("B", log));
+        var a = new RTCPeerConnection(Loopback, Options("A", log));
+        var b = new RTCPeerConnection(Loopback, Options("B", log));
         if (trickle)
         {
             a.OnIceCandidate += c => { if (c is not null) _ = b.AddIceCandidateAsync(c); };
@@ -39,7 +37,7 @@ public class LoopbackPeerConnectionTests
         var (a, b) = await ConnectAsync(log);
         await using var _a = a;
         await using var _b = b;
-        b.OnDataChannel += ch => ch.OnMessage += (data, isText) => ch.Send(data.ToArray(), isText);
+        b.OnDataChannel += ch => ch.OnMessage += m => ch.Send(m.Data, m.IsText);
         var ch = a.CreateDataChannel("echo");
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
         try { await ch.WaitOpenAsync(cts.Token); }
@@ -82,7 +80,7 @@ public class LoopbackPeerConnectionTests
         Assert.Equal("p1", rch.Protocol);
         ch.Close();
         Assert.Equal("closeme", await remoteClosed.Task.WaitAsync(cts.Token));
-        Assert.Equal(MessageChannelState.Closed, rch.State);
+        Assert.Equal(RTCDataChannelState.Closed, rch.ReadyState);
     }
 
     [Fact]
@@ -117,7 +115,7 @@ public class LoopbackPeerConnectionTests
 
         // 24 MiB at a receiver that does not read: more than its 16 MiB queue.
         var payload = new byte[65536];
-        for (int i = 0; i < 384 && ch.State == MessageChannelState.Open; i++)
+        for (int i = 0; i < 384 && ch.ReadyState == RTCDataChannelState.Open; i++)
         {
             BitConverter.TryWriteBytes(payload, i);
             try { await ch.SendAsync(payload, isText: false, cts.Token); }
@@ -133,7 +131,80 @@ public class LoopbackPeerConnectionTests
             Assert.Equal(expected++, BitConverter.ToInt32(m.Data.Span));
         }
         Assert.InRange(expected, 200, 256);
-        Assert.Equal(MessageChannelState.Closed, rc.State);
+        Assert.Equal(RTCDataChannelState.Closed, rc.ReadyState);
+    }
+
+    [Fact]
+    public async Task Signaling_and_gathering_states_follow_W3C_and_gathering_is_awaited()
+    {
+        var log = new List<string>();
+        await using var a = new RTCPeerConnection(Loopback, Options("A", log));
+        await using var b = new RTCPeerConnection(Loopback, Options("B", log));
+        var aSignaling = new List<RTCSignalingState>();
+        var aGathering = new List<RTCIceGatheringState>();
+        var candidates = new List<RTCIceCandidateInit?>();
+        a.OnSignalingStateChange += s => aSignaling.Add(s);
+        a.OnIceGatheringStateChange += s => aGathering.Add(s);
+        a.OnIceCandidate += c => candidates.Add(c);
+        Assert.Equal(RTCSignalingState.Stable, a.SignalingState);
+        await a.SetLocalDescriptionAsync(await a.CreateOfferAsync());
+        Assert.Equal(RTCSignalingState.HaveLocalOffer, a.SignalingState);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
+        await a.WaitForGatheringCompleteAsync(cts.Token);
+        Assert.Equal(RTCIceGatheringState.Complete, a.IceGatheringState);
+        Assert.Contains("a=end-of-candidates", a.LocalDescription!.Sdp, StringComparison.Ordinal);
+        await b.SetRemoteDescriptionAsync(a.LocalDescription!);
+        Assert.Equal(RTCSignalingState.HaveRemoteOffer, b.SignalingState);
+        await b.SetLocalDescriptionAsync(await b.CreateAnswerAsync());
+        Assert.Equal(RTCSignalingState.Stable, b.SignalingState);
+        await a.SetRemoteDescriptionAsync(b.LocalDescription!);
+        Assert.Equal([RTCSignalingState.HaveLocalOffer, RTCSignalingState.Stable], aSignaling);
+        Assert.Equal([RTCIceGatheringState.Gathering, RTCIceGatheringState.Complete], aGathering);
+        Assert.Equal(2, candidates.Count); // one host candidate, then null
+        Assert.NotNull(candidates[0]);
+        Assert.Null(candidates[1]);
+        // An answer without an offer is refused; a cancelled token is honoured.
+        await Assert.ThrowsAsync<WebRtcException>(() => a.SetRemoteDescriptionAsync(b.LocalDescription!));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => a.CreateOfferAsync(new CancellationToken(canceled: true)));
+        await a.CloseAsync();
+        Assert.Equal(RTCSignalingState.Closed, a.SignalingState);
+        var closed = await Assert.ThrowsAsync<WebRtcException>(() => a.CreateOfferAsync());
+        Assert.Equal(WebRtcError.Closed, closed.Error);
+    }
+
+    [Fact]
+    public async Task One_message_delivery_model_queued_messages_go_to_the_first_OnMessage_subscriber_and_mixing_throws()
+    {
+        var log = new List<string>();
+        var (a, b) = await ConnectAsync(log);
+        await using var _a = a;
+        await using var _b = b;
+        var remote = new TaskCompletionSource<RTCDataChannel>(TaskCreationOptions.RunContinuationsAsynchronously);
+        b.OnDataChannel += c => remote.TrySetResult(c); // no consumer chosen yet
+        var ch = a.CreateDataChannel("model");
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        await ch.WaitOpenAsync(cts.Token);
+        var rc = await remote.Task.WaitAsync(cts.Token);
+        ch.Send("1");
+        ch.Send("2");
+        for (int i = 0; i < 200 && rc.QueuedMessages < 2; i++) await Task.Delay(10, cts.Token);
+        Assert.Equal(2, rc.QueuedMessages); // queued, not lost, while nobody consumes
+
+        var got = new List<string>();
+        var three = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        rc.OnMessage += m => { lock (got) got.Add(Encoding.UTF8.GetString(m.Data.Span)); if (got.Count == 3) three.TrySetResult(); };
+        ch.Send("3");
+        await three.Task.WaitAsync(cts.Token);
+        Assert.Equal(["1", "2", "3"], got);
+        var mixed = await Assert.ThrowsAsync<WebRtcException>(async () => await rc.ReceiveAsync(cts.Token));
+        Assert.Equal(WebRtcError.InvalidState, mixed.Error);
+
+        // The other way round: once the reader is the consumer, subscribing to OnMessage throws.
+        rc.Send("back");
+        var back = await ch.ReceiveAsync(cts.Token);
+        Assert.Equal("back", Encoding.UTF8.GetString(back!.Value.Data.Span));
+        var ex = Assert.Throws<WebRtcException>(() => ch.OnMessage += _ => { });
+        Assert.Equal(WebRtcError.InvalidState, ex.Error);
     }
 }
 
@@ -143,13 +214,13 @@ public class LoopbackThroughputTests(Xunit.Abstractions.ITestOutputHelper output
     public async Task Twenty_MiB_byte_exact_over_loopback()
     {
         var log = new List<string>();
-        RTCConfiguration Cfg(string n) => new() { LocalAddresses = [IPAddress.Loopback], Log = s => { lock (log) log.Add(n + ": " + s); } };
-        await using var a = new RTCPeerConnection(Cfg("A"));
-        await using var b = new RTCPeerConnection(Cfg("B"));
+        var cfg = new RTCConfiguration { LocalAddresses = [IPAddress.Loopback] };
+        await using var a = new RTCPeerConnection(cfg, LoopbackPeerConnectionTests.Options("A", log));
+        await using var b = new RTCPeerConnection(cfg, LoopbackPeerConnectionTests.Options("B", log));
         var received = new MemoryStream();
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         const int total = 20 * 1024 * 1024;
-        b.OnDataChannel += ch => ch.OnMessage += (d, _) => { received.Write(d.Span); if (received.Length >= total) done.TrySetResult(); };
+        b.OnDataChannel += ch => ch.OnMessage += m => { received.Write(m.Data.Span); if (received.Length >= total) done.TrySetResult(); };
         var ch = a.CreateDataChannel("bulk");
         await a.SetLocalDescriptionAsync(await a.CreateOfferAsync());
         await b.SetRemoteDescriptionAsync(a.LocalDescription!);

@@ -30,23 +30,26 @@ public class SctpAllocationTests
                 {
                     a.Send(1, 53, message, SctpSendOptions.Reliable, now);
                 }
-                while (a.TryGetPacket(now, packet, out int len))
+                while (a.TryPollTransmit(packet, now, out var lenTx))
                 {
-                    b.ProcessPacket(packet.AsSpan(0, len), now);
-                    while (b.TryGetPacket(now, packet, out int back))
+                    int len = lenTx.Length;
+                    b.Receive(packet.AsSpan(0, len), now);
+                    while (b.TryPollTransmit(packet, now, out var backTx))
                     {
-                        a.ProcessPacket(packet.AsSpan(0, back), now);
+                        int back = backTx.Length;
+                        a.Receive(packet.AsSpan(0, back), now);
                     }
                 }
-                while (b.TryGetPacket(now, packet, out int len2))
+                while (b.TryPollTransmit(packet, now, out var len2Tx))
                 {
-                    a.ProcessPacket(packet.AsSpan(0, len2), now);
+                    int len2 = len2Tx.Length;
+                    a.Receive(packet.AsSpan(0, len2), now);
                 }
-                while (b.TryGetEvent(out var e))
+                while (b.TryPollEvent(out var e))
                 {
                     received += e.Data?.Length ?? 0;
                 }
-                while (a.TryGetEvent(out _))
+                while (a.TryPollEvent(out _))
                 {
                 }
             }

@@ -164,7 +164,7 @@ public class SctpFeatureTests
         Assert.Equal(30, Messages(p.EventsB).Count);
         Assert.Contains(p.EventsA, e => e.Kind == SctpEventKind.Closed);
         Assert.Contains(p.EventsB, e => e.Kind == SctpEventKind.Closed);
-        Assert.Null(p.A.NextTimeout);
+        Assert.Null(p.A.NextDeadline);
     }
 
     [Fact]
@@ -293,24 +293,25 @@ public class SctpFeatureTests
         var p = Connected();
         var buf = new byte[1200];
         p.B.Send(1, 51, "x"u8, SctpSendOptions.Reliable, p.Now);
-        Assert.True(p.B.TryGetPacket(p.Now, buf, out int n));
+        Assert.True(p.B.TryPollTransmit(buf, p.Now, out var nTx));
+        int n = nTx.Length;
         var pkt = buf.AsSpan(0, n).ToArray();
         long dropped = p.A.DroppedPackets;
         var badCrc = (byte[])pkt.Clone();
         badCrc[^1] ^= 1;
-        p.A.ProcessPacket(badCrc, p.Now);
+        p.A.Receive(badCrc, p.Now);
         var badPort = (byte[])pkt.Clone();
         badPort[1] ^= 1;
         OspBridge.WebRtc.Sctp.SctpCommonHeader.Seal(badPort);
-        p.A.ProcessPacket(badPort, p.Now);
+        p.A.Receive(badPort, p.Now);
         var badTag = (byte[])pkt.Clone();
         badTag[4] ^= 1;
         OspBridge.WebRtc.Sctp.SctpCommonHeader.Seal(badTag);
-        p.A.ProcessPacket(badTag, p.Now);
+        p.A.Receive(badTag, p.Now);
         Assert.Equal(dropped + 3, p.A.DroppedPackets);
         p.Flush();
         Assert.DoesNotContain(p.EventsA, e => e.Kind == SctpEventKind.MessageReceived);
-        p.A.ProcessPacket(pkt, p.Now);
+        p.A.Receive(pkt, p.Now);
         p.Flush();
         Assert.Single(p.EventsA, e => e.Kind == SctpEventKind.MessageReceived);
     }
@@ -370,7 +371,7 @@ public class SctpFeatureTests
         int n = SctpCommonHeader.Length + OspBridge.WebRtc.Sctp.Chunks.ReconfigChunk.WriteHeader(chunk, 4 + 4 + 2);
         SctpCommonHeader.Seal(pkt.AsSpan(0, n));
         _ = plen;
-        p.A.ProcessPacket(pkt.AsSpan(0, n), p.Now);
+        p.A.Receive(pkt.AsSpan(0, n), p.Now);
         Assert.True(p.A.IsOutgoingResetPending(9));
         Assert.True(p.RunUntil(() => p.EventsB.Any(e => e.Kind == SctpEventKind.IncomingStreamReset && e.StreamId == 9)
             && p.EventsA.Any(e => e.Kind == SctpEventKind.OutgoingStreamReset && e.StreamId == 9)));

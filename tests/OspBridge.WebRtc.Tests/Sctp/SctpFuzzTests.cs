@@ -232,18 +232,19 @@ public class SctpFuzzTests(Xunit.Abstractions.ITestOutputHelper output)
                 {
                     SctpCommonHeader.Seal(buf.AsSpan(0, len));
                 }
-                a.ProcessPacket(buf.AsSpan(0, len), now);
-                for (int g = 0; g < 1000 && a.TryGetPacket(now, outBuf, out int n); g++)
+                a.Receive(buf.AsSpan(0, len), now);
+                for (int g = 0; g < 1000 && a.TryPollTransmit(outBuf, now, out var nTx); g++)
                 {
+                    int n = nTx.Length;
                     Assert.True(n <= a.Options.Mtu);
                 }
-                while (a.TryGetEvent(out _))
+                while (a.TryPollEvent(out _))
                 {
                 }
                 if (k % 100 == 0)
                 {
                     now += TimeSpan.FromMilliseconds(rnd.Next(1, 3000));
-                    a.HandleTimeout(now);
+                    a.HandleDeadline(now);
                     if (k % 500 == 0 && a.State == SctpState.Established)
                     {
                         a.Send((ushort)rnd.Next(a.OutboundStreamCount), 53, new byte[rnd.Next(1, 5000)], SctpSendOptions.Reliable, now);

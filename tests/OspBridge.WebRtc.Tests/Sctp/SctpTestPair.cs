@@ -3,122 +3,15 @@ using OspBridge.WebRtc.Sctp;
 
 namespace OspBridge.WebRtc.Tests.Sctp;
 
-/// <summary>Two sans-IO associations joined by two <see cref="VirtualLink"/>s, driven in virtual time.</summary>
-internal sealed class SctpTestPair
+/// <summary>Two <see cref="SctpAssociation"/>s (A = DTLS client) on a <see cref="OspBridge.Testing.Virtual.VirtualNetwork"/>, seeded.</summary>
+internal sealed class SctpTestPair(SctpOptions? a = null, SctpOptions? b = null, VirtualLinkOptions? aToB = null, VirtualLinkOptions? bToA = null)
+    : SctpVirtualPair<SctpTestPair, SctpAssociation, SctpEvent>(
+        new SctpAssociation(Seeded(a ?? new SctpOptions { IsDtlsClient = true }, 1)),
+        new SctpAssociation(Seeded(b ?? new SctpOptions(), 2)),
+        aToB, bToA)
 {
-    private readonly byte[] _buffer = new byte[65_536];
-
-    public SctpTestPair(SctpOptions? a = null, SctpOptions? b = null, VirtualLinkOptions? aToB = null, VirtualLinkOptions? bToA = null)
-    {
-        A = new SctpAssociation(a ?? new SctpOptions { IsDtlsClient = true });
-        B = new SctpAssociation(b ?? new SctpOptions());
-        AtoB = new VirtualLink(aToB ?? new VirtualLinkOptions());
-        BtoA = new VirtualLink(bToA ?? new VirtualLinkOptions { Seed = 2 });
-    }
-
-    public SctpAssociation A { get; }
-    public SctpAssociation B { get; }
-    public VirtualLink AtoB { get; }
-    public VirtualLink BtoA { get; }
-    public TimeSpan Now { get; private set; } = TimeSpan.FromSeconds(1);
-    public List<SctpEvent> EventsA { get; } = [];
-    public List<SctpEvent> EventsB { get; } = [];
-    public bool DrainB { get; set; } = true;
-    public int MaxPacketSeen { get; private set; }
-    public long PacketsAtoB { get; private set; }
-
-    /// <summary>Called after each step's events are collected; may send more data.</summary>
-    public Action<SctpTestPair>? OnStep { get; set; }
-
-    public void Flush()
-    {
-        for (int guard = 0; guard < 10_000_000; guard++)
-        {
-            bool any = false;
-            while (A.TryGetPacket(Now, _buffer, out int n))
-            {
-                MaxPacketSeen = Math.Max(MaxPacketSeen, n);
-                PacketsAtoB++;
-                AtoB.Send(_buffer.AsSpan(0, n), Now);
-                any = true;
-            }
-            while (B.TryGetPacket(Now, _buffer, out int n))
-            {
-                MaxPacketSeen = Math.Max(MaxPacketSeen, n);
-                BtoA.Send(_buffer.AsSpan(0, n), Now);
-                any = true;
-            }
-            // One datagram per direction per round, then output again: like a driver that polls after every datagram.
-            if (AtoB.TryReceive(Now, out var pa))
-            {
-                B.ProcessPacket(pa, Now);
-                any = true;
-            }
-            if (BtoA.TryReceive(Now, out var pb))
-            {
-                A.ProcessPacket(pb, Now);
-                any = true;
-            }
-            while (A.TryGetEvent(out var e))
-            {
-                EventsA.Add(e);
-                any = true;
-            }
-            while (DrainB && B.TryGetEvent(out var e))
-            {
-                EventsB.Add(e);
-                any = true;
-            }
-            if (OnStep is { } s)
-            {
-                s(this);
-            }
-            if (!any)
-            {
-                return;
-            }
-        }
-        throw new InvalidOperationException("Flush did not settle");
-    }
-
-    /// <summary>Runs until <paramref name="condition"/> holds or virtual time / steps run out. Returns the condition.</summary>
-    public bool RunUntil(Func<bool> condition, TimeSpan? maxVirtual = null, int maxSteps = 2_000_000)
-    {
-        var deadline = Now + (maxVirtual ?? TimeSpan.FromSeconds(60));
-        for (int step = 0; step < maxSteps; step++)
-        {
-            Flush();
-            if (condition())
-            {
-                return true;
-            }
-            TimeSpan? next = null;
-            foreach (var t in new[] { A.NextTimeout, B.NextTimeout, AtoB.NextDeliveryTime, BtoA.NextDeliveryTime })
-            {
-                if (t is { } v && (next is null || v < next))
-                {
-                    next = v;
-                }
-            }
-            if (next is null || next.Value > deadline)
-            {
-                return condition();
-            }
-            if (next.Value > Now)
-            {
-                Now = next.Value;
-            }
-            if (A.NextTimeout is { } ta && ta <= Now)
-            {
-                A.HandleTimeout(Now);
-            }
-            if (B.NextTimeout is { } tb && tb <= Now)
-            {
-                B.HandleTimeout(Now);
-            }
-        }
-        return condition();
-    }
+    /// <summary>Tests that pass no <see cref="SctpOptions.Random"/> still get reproducible tags, TSNs and cookies.</summary>
+    internal static SctpOptions Seeded(SctpOptions o, ulong seed) => o.Random is null ? o with { Random = new SeededRandomNumberGenerator(seed) } : o;
 
     public void ConnectBoth(TimeSpan? maxVirtual = null)
     {
@@ -126,13 +19,5 @@ internal sealed class SctpTestPair
         B.Connect(Now);
         Assert.True(RunUntil(() => A.State == SctpState.Established && B.State == SctpState.Established, maxVirtual ?? TimeSpan.FromSeconds(30)),
             $"handshake did not complete: A={A.State} B={B.State}");
-    }
-
-    public void AdvanceTo(TimeSpan t)
-    {
-        if (t > Now)
-        {
-            Now = t;
-        }
     }
 }

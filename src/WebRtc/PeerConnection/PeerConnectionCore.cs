@@ -1,0 +1,623 @@
+using System.Globalization;
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using OspBridge.Crypto.Dtls;
+using OspBridge.Net.Core;
+using OspBridge.WebRtc.DataChannels;
+using OspBridge.WebRtc.Ice;
+using OspBridge.WebRtc.Sctp;
+using OspBridge.WebRtc.Sdp;
+
+namespace OspBridge.WebRtc;
+
+/// <summary>
+/// The sans-IO core of a data-channel peer connection: JSEP (SDP offer/answer), ICE, DTLS 1.2, SCTP and DCEP stacked
+/// into one <see cref="IProtocolCore{TEvent}"/>. Received UDP datagrams are demultiplexed by first byte (RFC 7983):
+/// STUN goes to the <see cref="IceAgent"/>, DTLS to the DTLS endpoint <b>only when it arrives over a pair ICE has
+/// validated</b> (<see cref="IceAgent.IsValidated"/>; anything else, e.g. a spoofed alert from another address, is
+/// dropped and counted in <see cref="DroppedUnvalidated"/>), decrypted records to SCTP. Transmits carry the local base
+/// and remote address of the ICE pair as their <see cref="DatagramPath"/>.
+/// </summary>
+/// <remarks>
+/// <para>The driver (<see cref="RTCPeerConnection"/> over a CoreLoop, or a test's VirtualNetwork) supplies local
+/// bases with <see cref="AddLocalCandidate"/> and <see cref="CompleteGathering"/> once it has opened its sockets, and
+/// resolves remote <c>.local</c> names itself (<see cref="TryAddIceCandidate"/> hands them back).</para>
+/// <para>Data-channel events are pulled lazily from the SCTP endpoint in <see cref="TryPollEvent"/>, so a driver that
+/// stops draining events exerts back-pressure through the SCTP receive window.</para>
+/// <para>Not thread-safe, no clock, no sockets: call everything from one serialized loop with its <c>now</c>.</para>
+/// </remarks>
+public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDisposable
+{
+    /// <summary>DTLS record MTU (UDP payload of one handshake datagram).</summary>
+    public const int DtlsMtu = 1200;
+
+    /// <summary>SCTP packet size: one sealed record is 1160 + 37 = 1197 bytes ≤ <see cref="DtlsMtu"/>.</summary>
+    public const int SctpMtu = 1160;
+
+    private const int MaxQueuedEvents = 8192;
+    private static readonly RandomNumberGenerator SystemRandom = RandomNumberGenerator.Create();
+
+    private readonly PeerConnectionCoreOptions _options;
+    private readonly X509Certificate2 _certificate;
+    private readonly IceAgent _ice;
+    private readonly Queue<PeerConnectionEvent> _events = new();
+    private readonly Queue<byte[]> _finalTransmits = new();
+    private readonly byte[] _packet = new byte[SctpMtu + 64];
+    private readonly List<IceCandidate> _localCandidates = [];
+    private readonly string _sessionId;
+    private ulong _sessionVersion = 1;
+    private DtlsEndpoint? _dtls;
+    private DataChannelEndpoint? _sctp;
+    private DtlsState _dtlsState;
+    private SessionDescription? _local;
+    private SessionDescription? _remote;
+    private RTCSdpType? _localType;
+    private string? _remoteSetup;
+    private bool _weAreDtlsClient;
+    private int _remoteSctpPort = 5000;
+    private bool _closed;
+    private bool _shutdown;
+
+    /// <summary>Creates a core; nothing is sent until both descriptions are set and ICE has local bases.</summary>
+    public PeerConnectionCore(PeerConnectionCoreOptions? options = null)
+    {
+        _options = options ?? new PeerConnectionCoreOptions();
+        var random = _options.Random ?? SystemRandom;
+        _certificate = _options.Certificate ?? DtlsCertificates.CreateSelfSigned();
+        LocalFingerprint = DtlsCertificates.GetFingerprint(_certificate);
+        _ice = new IceAgent(_options.Ice with { Lite = _options.IceLite || _options.Ice.Lite, Random = _options.Ice.Random ?? random });
+        Span<byte> id = stackalloc byte[8];
+        random.GetBytes(id);
+        _sessionId = (BitConverter.ToUInt64(id) & long.MaxValue).ToString(CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>Our certificate's fingerprint as in SDP (<c>sha-256 AB:CD:...</c>).</summary>
+    public string LocalFingerprint { get; }
+
+    /// <summary>The ICE agent (state, selected pair, credentials); drive it only through this core.</summary>
+    public IceAgent Ice => _ice;
+
+    /// <summary>The combined state (RTCPeerConnection.connectionState).</summary>
+    public RTCPeerConnectionState ConnectionState { get; private set; }
+
+    /// <summary>The JSEP signaling state.</summary>
+    public RTCSignalingState SignalingState { get; private set; }
+
+    /// <summary>The DTLS transport's state (<see cref="DtlsState.New"/> until transports exist).</summary>
+    public DtlsState DtlsState => _dtlsState;
+
+    /// <summary>The m-section id in use.</summary>
+    public string Mid { get; private set; } = "0";
+
+    /// <summary>The peer's max-message-size (65536 when it did not say; <see cref="long.MaxValue"/> for 0 = unlimited).</summary>
+    public long RemoteMaxMessageSize { get; private set; } = 65536;
+
+    /// <summary>True once both descriptions are set and DTLS/SCTP exist: <see cref="OpenChannel"/> may be called.</summary>
+    public bool TransportsCreated => _sctp is not null;
+
+    /// <summary>DTLS datagrams dropped because they did not arrive over a pair ICE has validated.</summary>
+    public long DroppedUnvalidated { get; private set; }
+
+    /// <summary>True when the local description is applied.</summary>
+    public bool HasLocalDescription => _local is not null;
+
+    /// <summary>The SCTP endpoint, once created (statistics).</summary>
+    internal DataChannelEndpoint? DataChannels => _sctp;
+
+    /// <summary>Diagnostics: SCTP congestion window, flight size, queued bytes, retransmissions.</summary>
+    public string DebugStats => _sctp is null ? "no sctp" :
+        $"cwnd {_sctp.Association.CongestionWindow} flight {_sctp.Association.FlightSize} unsent {_sctp.Association.BufferedAmount} buffered {_sctp.Association.SendBufferUsed} rtx {_sctp.Association.RetransmittedChunks} dropped {_sctp.Association.DroppedPackets} rto {_sctp.Association.Rto.TotalMilliseconds}ms rx {_sctp.Association.ReceiveBufferUsed} dtls {_dtlsState} ice {_ice.State}";
+
+    // ------------------------------------------------------------------ JSEP
+
+    /// <summary>The local description with every gathered candidate (and end-of-candidates once gathering is complete).</summary>
+    public RTCSessionDescription? LocalDescription => _local is null || _localType is null ? null : new(_localType.Value, WithCandidates(_local).ToString());
+
+    /// <summary>The remote description as applied.</summary>
+    public RTCSessionDescription? RemoteDescription { get; private set; }
+
+    /// <summary>Creates an offer (actpass; the offerer is the controlling ICE agent).</summary>
+    public RTCSessionDescription CreateOffer()
+    {
+        ThrowIfClosed();
+        return new RTCSessionDescription(RTCSdpType.Offer, BuildDescription("actpass", Mid).ToString());
+    }
+
+    /// <summary>Creates an answer to the remote offer (we take <c>active</c>, the DTLS client, unless the offer said active).</summary>
+    public RTCSessionDescription CreateAnswer()
+    {
+        ThrowIfClosed();
+        if (RemoteDescription?.Type != RTCSdpType.Offer) throw new WebRtcException(WebRtcError.InvalidState, "CreateAnswer needs a remote offer");
+        string setup = _remoteSetup == "active" ? "passive" : "active";
+        return new RTCSessionDescription(RTCSdpType.Answer, BuildDescription(setup, Mid).ToString());
+    }
+
+    private SessionDescription BuildDescription(string setup, string mid)
+    {
+        var sd = new SessionDescription { Origin = new SdpOrigin("-", _sessionId, _sessionVersion++, "IN", "IP4", "127.0.0.1") };
+        sd.Attributes.Add(new SdpAttribute("group", "BUNDLE " + mid));
+        if (_ice.IsLite) sd.Attributes.Add(new SdpAttribute("ice-lite"));
+        sd.Attributes.Add(new SdpAttribute("msid-semantic", " WMS"));
+        var m = new SdpMediaDescription();
+        m.Attributes.Add(new SdpAttribute("ice-ufrag", _ice.LocalCredentials.Ufrag));
+        m.Attributes.Add(new SdpAttribute("ice-pwd", _ice.LocalCredentials.Password));
+        m.Attributes.Add(new SdpAttribute("ice-options", "trickle"));
+        m.Attributes.Add(new SdpAttribute("fingerprint", LocalFingerprint));
+        m.Attributes.Add(new SdpAttribute("setup", setup));
+        m.Attributes.Add(new SdpAttribute("mid", mid));
+        m.Attributes.Add(new SdpAttribute("sctp-port", "5000"));
+        m.Attributes.Add(new SdpAttribute("max-message-size", _options.MaxMessageSize.ToString(CultureInfo.InvariantCulture)));
+        sd.Media.Add(m);
+        return sd;
+    }
+
+    private SessionDescription WithCandidates(SessionDescription sd)
+    {
+        var copy = SessionDescription.Parse(sd.ToString());
+        var m = copy.Media[0];
+        int at = m.Attributes.FindIndex(a => a.Name == "ice-ufrag");
+        var cands = _localCandidates.Select(c => new SdpAttribute("candidate", c.ToString()["candidate:".Length..])).ToList();
+        if (_ice.GatheringComplete) cands.Add(new SdpAttribute("end-of-candidates"));
+        m.Attributes.InsertRange(Math.Max(0, at), cands);
+        return copy;
+    }
+
+    /// <summary>
+    /// Applies our offer or answer. The driver then gathers: <see cref="AddLocalCandidate"/> per socket and
+    /// <see cref="CompleteGathering"/> (unless <see cref="IceAgent.GatheringComplete"/> already).
+    /// </summary>
+    public void SetLocalDescription(RTCSessionDescription description, TimeSpan now)
+    {
+        ArgumentNullException.ThrowIfNull(description);
+        ThrowIfClosed();
+        var sd = SessionDescription.Parse(description.Sdp);
+        var m = sd.DataChannelMedia ?? throw new WebRtcException(WebRtcError.InvalidDescription, "no data-channel m-section");
+        if (description.Type == RTCSdpType.Answer && SignalingState != RTCSignalingState.HaveRemoteOffer)
+            throw new WebRtcException(WebRtcError.InvalidState, "an answer needs a remote offer first");
+        if (description.Type == RTCSdpType.Offer && SignalingState is not (RTCSignalingState.Stable or RTCSignalingState.HaveLocalOffer))
+            throw new WebRtcException(WebRtcError.InvalidState, $"cannot set a local offer in signaling state {SignalingState}");
+        _local = sd;
+        _localType = description.Type;
+        Mid = m.Mid ?? Mid;
+        if (description.Type == RTCSdpType.Answer) _weAreDtlsClient = m.Setup == "active";
+        SetSignalingState(description.Type == RTCSdpType.Offer ? RTCSignalingState.HaveLocalOffer : RTCSignalingState.Stable);
+        MaybeStartTransports(now);
+    }
+
+    /// <summary>Applies the peer's offer or answer: ICE credentials and candidates, fingerprint, DTLS role, SCTP port, max-message-size.</summary>
+    /// <returns>Remote candidates with <c>.local</c> names for the driver to resolve and add with <see cref="AddRemoteCandidate"/>.</returns>
+    public IReadOnlyList<IceCandidate> SetRemoteDescription(RTCSessionDescription description, TimeSpan now)
+    {
+        ArgumentNullException.ThrowIfNull(description);
+        ThrowIfClosed();
+        var sd = SessionDescription.Parse(description.Sdp);
+        var m = sd.DataChannelMedia ?? throw new WebRtcException(WebRtcError.InvalidDescription, "no data-channel m-section");
+        string? ufrag = sd.GetEffective(m, "ice-ufrag"), pwd = sd.GetEffective(m, "ice-pwd");
+        if (ufrag is null || pwd is null) throw new WebRtcException(WebRtcError.InvalidDescription, "missing ice-ufrag/ice-pwd");
+        string? fp = sd.GetEffective(m, "fingerprint");
+        if (!SdpFingerprint.TryParse(fp, out _)) throw new WebRtcException(WebRtcError.InvalidDescription, "missing or malformed a=fingerprint");
+        if (description.Type == RTCSdpType.Answer && SignalingState != RTCSignalingState.HaveLocalOffer)
+            throw new WebRtcException(WebRtcError.InvalidState, "an answer needs a local offer first");
+        if (description.Type == RTCSdpType.Offer && SignalingState is not (RTCSignalingState.Stable or RTCSignalingState.HaveRemoteOffer))
+            throw new WebRtcException(WebRtcError.InvalidState, $"cannot set a remote offer in signaling state {SignalingState}");
+        string setup = sd.GetEffective(m, "setup") ?? "actpass";
+        if (description.Type == RTCSdpType.Answer && setup is not ("active" or "passive"))
+            throw new WebRtcException(WebRtcError.InvalidDescription, "an answer must say setup:active or setup:passive");
+        _remote = sd;
+        RemoteDescription = description;
+        _remoteSetup = setup;
+        _remoteSctpPort = m.SctpPort ?? 5000;
+        RemoteMaxMessageSize = m.MaxMessageSize is long mms ? (mms == 0 ? long.MaxValue : mms) : 65536;
+        if (description.Type == RTCSdpType.Offer)
+        {
+            Mid = m.Mid ?? "0";
+            if (!_ice.IsLite) _ice.SetRole(sd.IceLite ? IceRole.Controlling : IceRole.Controlled);
+        }
+        else
+        {
+            _weAreDtlsClient = _remoteSetup == "passive";
+            if (!_ice.IsLite) _ice.SetRole(IceRole.Controlling);
+        }
+        _ice.SetRemoteCredentials(new IceCredentials(ufrag, pwd), sd.IceLite);
+        var unresolved = new List<IceCandidate>();
+        foreach (var c in m.Candidates)
+            if (TryAddIceCandidate("candidate:" + c, out var u) && u is not null) unresolved.Add(u);
+        if (m.EndOfCandidates) _ice.SetRemoteGatheringComplete();
+        SetSignalingState(description.Type == RTCSdpType.Offer ? RTCSignalingState.HaveRemoteOffer : RTCSignalingState.Stable);
+        MaybeStartTransports(now);
+        AfterInput(now);
+        return unresolved;
+    }
+
+    /// <summary>
+    /// Adds a trickled remote candidate line (<c>candidate:...</c>; empty = end of candidates). Returns false when it is
+    /// malformed. A candidate whose address is an mDNS <c>.local</c> name is not added: it comes back in
+    /// <paramref name="unresolved"/> for the driver to resolve and pass to <see cref="AddRemoteCandidate"/>.
+    /// </summary>
+    public bool TryAddIceCandidate(string candidate, out IceCandidate? unresolved)
+    {
+        unresolved = null;
+        ThrowIfClosed();
+        if (string.IsNullOrEmpty(candidate)) { _ice.SetRemoteGatheringComplete(); return true; }
+        if (!IceCandidate.TryParse(candidate, out var c) || c is null) return false;
+        if (c.IsMdns) { unresolved = c; return true; }
+        _ice.AddRemoteCandidate(c);
+        return true;
+    }
+
+    /// <summary>Adds a remote candidate whose address is an IP literal (e.g. a resolved <c>.local</c> candidate).</summary>
+    public bool AddRemoteCandidate(IceCandidate candidate)
+    {
+        ThrowIfClosed();
+        return _ice.AddRemoteCandidate(candidate);
+    }
+
+    /// <summary>
+    /// Adds a host candidate for a local socket bound at <paramref name="baseEndPoint"/> (signalled as
+    /// <paramref name="mdnsHostName"/> when given); queues an <see cref="IceEventKind.CandidateGathered"/> event.
+    /// </summary>
+    public IceCandidate AddLocalCandidate(IPEndPoint baseEndPoint, string? mdnsHostName = null, int localPreference = -1)
+    {
+        ThrowIfClosed();
+        var c = _ice.AddLocalHostCandidate(baseEndPoint, mdnsHostName, localPreference);
+        _localCandidates.Add(c);
+        return c;
+    }
+
+    /// <summary>Local gathering is done; queues <see cref="IceEventKind.GatheringComplete"/>.</summary>
+    public void CompleteGathering() => _ice.CompleteGathering();
+
+    private void SetSignalingState(RTCSignalingState s)
+    {
+        if (SignalingState == s) return;
+        SignalingState = s;
+        Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.SignalingStateChanged, SignalingState: s));
+    }
+
+    private void MaybeStartTransports(TimeSpan now)
+    {
+        if (_sctp is not null || _local is null || _remote is null) return;
+        string remoteFp = _remote.GetEffective(_remote.DataChannelMedia!, "fingerprint")!;
+        _dtls = new DtlsEndpoint(new DtlsOptions
+        {
+            IsClient = _weAreDtlsClient,
+            Certificate = _certificate,
+            RemoteFingerprint = remoteFp,
+            Mtu = DtlsMtu,
+        });
+        _sctp = new DataChannelEndpoint(new SctpOptions
+        {
+            IsDtlsClient = _weAreDtlsClient,
+            LocalPort = 5000,
+            RemotePort = (ushort)_remoteSctpPort,
+            MaxMessageSize = _options.MaxMessageSize,
+            RemoteMaxMessageSize = (int)Math.Min(int.MaxValue, RemoteMaxMessageSize),
+            Mtu = SctpMtu,
+            Random = _options.Random,
+        });
+        _ice.Start(now);
+        Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.TransportsCreated,
+            Reason: $"DTLS {(_weAreDtlsClient ? "client" : "server")}, ICE {_ice.Role}{(_ice.IsLite ? " (lite)" : "")}"));
+        SetConnectionState(RTCPeerConnectionState.Connecting);
+    }
+
+    // ------------------------------------------------------------------ data channels
+
+    /// <summary>
+    /// Opens a data channel and returns its SCTP stream id (DCEP, or negotiated with <see cref="DataChannelOptions.Id"/>);
+    /// a <see cref="DataChannelEventKind.ChannelOpened"/> event follows when it is usable. Needs <see cref="TransportsCreated"/>.
+    /// </summary>
+    public ushort OpenChannel(string label, DataChannelOptions options, TimeSpan now)
+    {
+        ThrowIfClosed();
+        if (_sctp is null) throw new WebRtcException(WebRtcError.InvalidState, "transports are not created yet (set both descriptions first)");
+        return _sctp.OpenChannel(label, options, now);
+    }
+
+    /// <summary>Queues one message on channel <paramref name="id"/>; throws <see cref="WebRtcException"/> (too large, send buffer full, closed).</summary>
+    public void Send(ushort id, ReadOnlySpan<byte> data, bool isText, TimeSpan now)
+    {
+        if (_sctp is null || _closed) throw new WebRtcException(WebRtcError.InvalidState, "the peer connection is not connected");
+        _sctp.Send(id, data, isText, now);
+    }
+
+    /// <summary>Bytes queued on channel <paramref name="id"/> and not yet sent.</summary>
+    public long GetBufferedAmount(ushort id) => _sctp?.GetBufferedAmount(id) ?? 0;
+
+    /// <summary>Sets the threshold under which a <see cref="DataChannelEventKind.BufferedAmountLow"/> event is queued.</summary>
+    public void SetBufferedAmountLowThreshold(ushort id, long threshold) => _sctp?.SetBufferedAmountLowThreshold(id, threshold);
+
+    /// <summary>Closes channel <paramref name="id"/> (stream reset); false when no such channel is open.</summary>
+    public bool CloseChannel(ushort id, TimeSpan now)
+    {
+        if (_sctp is null || _closed || !_sctp.ChannelIds.Contains(id)) return false;
+        _sctp.CloseChannel(id, now);
+        return true;
+    }
+
+    /// <summary>Closes everything: SCTP ABORT and DTLS close_notify are queued as the last transmits; ICE stops.</summary>
+    public void Close(TimeSpan now)
+    {
+        if (_closed) return;
+        if (_sctp is not null && _dtls?.State == DtlsState.Connected && _ice.SelectedPair is not null)
+        {
+            _sctp.Abort();
+            while (_sctp.TryPollTransmit(_packet, now, out var sp))
+            {
+                var rec = new byte[sp.Length + DtlsEndpoint.ApplicationDataOverhead];
+                int rl = _dtls.SealApplicationData(_packet.AsSpan(0, sp.Length), rec);
+                _finalTransmits.Enqueue(rec[..rl]);
+            }
+            _dtls.Close();
+            var buf = new byte[DtlsMtu + 256];
+            while (_dtls.TryPollTransmit(buf, now, out var dg)) _finalTransmits.Enqueue(buf[..dg.Length]);
+        }
+        _finalPath = _ice.SelectedPair is { } p ? new DatagramPath(p.Local.Base, p.RemoteEndPoint) : default;
+        _ice.Close();
+        _closed = true;
+        SetSignalingState(RTCSignalingState.Closed);
+        SetConnectionState(RTCPeerConnectionState.Closed);
+    }
+
+    private DatagramPath _finalPath;
+
+    /// <summary>Releases the DTLS endpoint's keys.</summary>
+    public void Dispose() => _dtls?.Dispose();
+
+    /// <summary>True after <see cref="Close"/>.</summary>
+    public bool IsClosed => _closed;
+
+    // ------------------------------------------------------------------ IProtocolCore
+
+    /// <inheritdoc/>
+    public void Receive(Span<byte> datagram, DatagramPath path, TimeSpan now)
+    {
+        if (_closed || path.Local is not { } local || path.Remote is not { } remote) return;
+        switch (PacketDemux.Classify(datagram))
+        {
+            case PacketKind.Stun:
+                _ice.ReceiveStun(datagram, local, remote, now);
+                break;
+            case PacketKind.Dtls:
+                if (_dtls is null || _shutdown) return;
+                if (!_ice.IsValidated(local, remote)) { DroppedUnvalidated++; return; }
+                _dtls.Receive((ReadOnlySpan<byte>)datagram, now); // failures come back as DtlsEvents
+                break;
+            default:
+                return; // RTP/RTCP/ZRTP/TURN/unknown: no media yet
+        }
+        AfterInput(now);
+    }
+
+    /// <inheritdoc/>
+    public bool TryPollTransmit(Span<byte> destination, TimeSpan now, out Transmit transmit)
+    {
+        if (_finalTransmits.TryDequeue(out var last))
+        {
+            if (last.Length <= destination.Length && _finalPath.Remote is not null)
+            {
+                last.CopyTo(destination);
+                transmit = new Transmit(last.Length, _finalPath);
+                return true;
+            }
+        }
+        if (_ice.TryPollTransmit(destination, now, out transmit)) return true;
+        transmit = default;
+        if (_dtls is null || _sctp is null || _closed) return false;
+        if (_ice.SelectedPair is not { } pair || _ice.State == IceConnectionState.Failed) return false;
+        var to = new DatagramPath(pair.Local.Base, pair.RemoteEndPoint);
+        // Handshake records first: our final DTLS flight (CCS + Finished) must reach the peer before the first
+        // epoch-1 SCTP packet, or a peer still waiting for Finished drops that INIT.
+        if (_dtls.TryPollTransmit(destination, now, out var hs))
+        {
+            transmit = new Transmit(hs.Length, to);
+            return true;
+        }
+        if (_dtls.State == DtlsState.Connected && destination.Length >= SctpMtu + DtlsEndpoint.ApplicationDataOverhead
+            && _sctp.TryPollTransmit(_packet, now, out var sp))
+        {
+            int rl = _dtls.SealApplicationData(_packet.AsSpan(0, sp.Length), destination);
+            transmit = new Transmit(rl, to);
+            return true;
+        }
+        return false;
+    }
+
+    /// <inheritdoc/>
+    public TimeSpan? NextDeadline
+    {
+        get
+        {
+            if (_closed) return null;
+            var t = _ice.NextDeadline;
+            if (_dtls is { State: DtlsState.Connecting, NextDeadline: TimeSpan d } && (t is null || d < t)) t = d;
+            if (_sctp?.NextDeadline is TimeSpan s && (t is null || s < t)) t = s;
+            return t;
+        }
+    }
+
+    /// <inheritdoc/>
+    public void HandleDeadline(TimeSpan now)
+    {
+        if (_closed) return;
+        if (_ice.NextDeadline is { } i && i <= now) _ice.HandleDeadline(now);
+        if (_dtls?.NextDeadline is TimeSpan d && d <= now) _dtls.HandleDeadline(now);
+        if (_sctp?.NextDeadline is TimeSpan s && s <= now && _dtls is not null) _sctp.HandleDeadline(now);
+        AfterInput(now);
+    }
+
+    /// <inheritdoc/>
+    public bool TryPollEvent(out PeerConnectionEvent ev)
+    {
+        PullIceEvents(_lastNow); // gathering events queued by AddLocalCandidate/CompleteGathering
+        if (_events.TryDequeue(out ev)) return true;
+        if (_sctp is not null && !_closed && _sctp.TryPollEvent(out var dc))
+        {
+            OnDataChannelEvent(dc);
+            ev = new PeerConnectionEvent(PeerConnectionEventKind.DataChannel, DataChannel: dc);
+            return true;
+        }
+        ev = default;
+        return false;
+    }
+
+    // ------------------------------------------------------------------ internals
+
+    private void Enqueue(PeerConnectionEvent e)
+    {
+        // State changes are few; only a peer that floods us could fill this, and then older diagnostics matter less.
+        if (_events.Count < MaxQueuedEvents || e.Kind != PeerConnectionEventKind.TransportError) _events.Enqueue(e);
+    }
+
+    /// <summary>Moves ICE events up, starts DTLS on selection, feeds decrypted records to SCTP, follows DTLS state.</summary>
+    private void AfterInput(TimeSpan now)
+    {
+        _lastNow = now;
+        PullIceEvents(now);
+        if (_dtls is null || _sctp is null) return;
+        while (_dtls.TryPollEvent(out var de))
+        {
+            switch (de.Kind)
+            {
+                case DtlsEventKind.StateChanged when de.State != _dtlsState:
+                    _dtlsState = de.State;
+                    Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.DtlsStateChanged, DtlsState: _dtlsState, Reason: de.Error?.Message));
+                    if (_dtlsState == DtlsState.Connected) _sctp.Connect(now); // both sides send INIT (werift as DTLS client waits for ours)
+                    UpdateConnectionState();
+                    if (_dtlsState is DtlsState.Closed or DtlsState.Failed) Shutdown();
+                    break;
+                case DtlsEventKind.AlertReceived:
+                    Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.TransportError, Reason: $"DTLS alert level {de.AlertLevel} description {de.AlertDescription}"));
+                    break;
+            }
+        }
+        while (_dtls.TryReadApplicationData(out var app))
+        {
+            try { _sctp.Receive(app.Span, now); }
+            catch (WebRtcException ex) { Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.TransportError, Reason: "SCTP: " + ex.Message)); }
+        }
+    }
+
+    private void PullIceEvents(TimeSpan now)
+    {
+        while (_ice.TryPollEvent(out var ie))
+        {
+            if (ie.Kind == IceEventKind.DataReceived) continue; // not raised: we demultiplex ourselves
+            Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.Ice, Ice: ie));
+            if (ie.Kind == IceEventKind.SelectedPairChanged && _dtls is { State: DtlsState.New }) _dtls.Start(now);
+            if (ie.Kind == IceEventKind.StateChanged) UpdateConnectionState();
+        }
+    }
+
+    private TimeSpan _lastNow;
+
+    private void OnDataChannelEvent(DataChannelEvent e)
+    {
+        switch (e.Kind)
+        {
+            case DataChannelEventKind.Connected:
+                UpdateConnectionState();
+                break;
+            case DataChannelEventKind.Disconnected:
+                Shutdown();
+                break;
+        }
+    }
+
+    private void Shutdown()
+    {
+        _shutdown = true;
+        if (ConnectionState is not (RTCPeerConnectionState.Closed or RTCPeerConnectionState.Failed))
+            SetConnectionState(_dtlsState == DtlsState.Failed ? RTCPeerConnectionState.Failed : RTCPeerConnectionState.Closed);
+    }
+
+    private void UpdateConnectionState()
+    {
+        if (ConnectionState is RTCPeerConnectionState.Closed) return;
+        var s = _ice.State switch
+        {
+            IceConnectionState.Failed => RTCPeerConnectionState.Failed,
+            IceConnectionState.Disconnected => RTCPeerConnectionState.Disconnected,
+            IceConnectionState.Closed => RTCPeerConnectionState.Closed,
+            IceConnectionState.Connected or IceConnectionState.Completed => _dtlsState switch
+            {
+                DtlsState.Connected => RTCPeerConnectionState.Connected,
+                DtlsState.Failed => RTCPeerConnectionState.Failed,
+                DtlsState.Closed => RTCPeerConnectionState.Closed,
+                _ => RTCPeerConnectionState.Connecting,
+            },
+            _ => ConnectionState == RTCPeerConnectionState.New ? RTCPeerConnectionState.New : RTCPeerConnectionState.Connecting,
+        };
+        SetConnectionState(s);
+        if (s == RTCPeerConnectionState.Failed) Shutdown();
+    }
+
+    private void SetConnectionState(RTCPeerConnectionState s)
+    {
+        if (s == ConnectionState) return;
+        if (ConnectionState is RTCPeerConnectionState.Closed or RTCPeerConnectionState.Failed && s != RTCPeerConnectionState.Closed) return;
+        ConnectionState = s;
+        Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.ConnectionStateChanged, ConnectionState: s));
+    }
+
+    private void ThrowIfClosed()
+    {
+        if (_closed) throw new WebRtcException(WebRtcError.Closed, "the peer connection is closed");
+    }
+}
+
+/// <summary>Settings of a <see cref="PeerConnectionCore"/>.</summary>
+public sealed record PeerConnectionCoreOptions
+{
+    /// <summary>Our DTLS certificate (ECDSA P-256); generated when null.</summary>
+    public X509Certificate2? Certificate { get; init; }
+
+    /// <summary>Run ICE-lite (signal <c>a=ice-lite</c>, never send checks).</summary>
+    public bool IceLite { get; init; }
+
+    /// <summary>Our <c>a=max-message-size</c> (Chrome: 262144).</summary>
+    public int MaxMessageSize { get; init; } = 262_144;
+
+    /// <summary>ICE timers and limits.</summary>
+    public IceAgentOptions Ice { get; init; } = new();
+
+    /// <summary>Randomness (session id, and ICE when <see cref="IceAgentOptions.Random"/> is null); null = the system CSPRNG.</summary>
+    public RandomNumberGenerator? Random { get; init; }
+}
+
+/// <summary>What a <see cref="PeerConnectionEvent"/> reports.</summary>
+public enum PeerConnectionEventKind
+{
+    /// <summary>An ICE event (<see cref="PeerConnectionEvent.Ice"/>): candidate gathered, gathering complete, state, selected pair.</summary>
+    Ice,
+    /// <summary>A data-channel event (<see cref="PeerConnectionEvent.DataChannel"/>): opened, message, buffered-amount-low, error, closed.</summary>
+    DataChannel,
+    /// <summary><see cref="PeerConnectionCore.ConnectionState"/> changed (<see cref="PeerConnectionEvent.ConnectionState"/>).</summary>
+    ConnectionStateChanged,
+    /// <summary><see cref="PeerConnectionCore.SignalingState"/> changed (<see cref="PeerConnectionEvent.SignalingState"/>).</summary>
+    SignalingStateChanged,
+    /// <summary>The DTLS transport's state changed (<see cref="PeerConnectionEvent.DtlsState"/>; <see cref="PeerConnectionEvent.Reason"/> on failure).</summary>
+    DtlsStateChanged,
+    /// <summary>Both descriptions are applied and DTLS/SCTP exist (<see cref="PeerConnectionEvent.Reason"/> describes the roles).</summary>
+    TransportsCreated,
+    /// <summary>A recoverable transport error worth logging (<see cref="PeerConnectionEvent.Reason"/>).</summary>
+    TransportError,
+}
+
+/// <summary>One event of a <see cref="PeerConnectionCore"/>; only the fields of its <see cref="Kind"/> are set.</summary>
+/// <param name="Kind">What happened.</param>
+/// <param name="Ice">For <see cref="PeerConnectionEventKind.Ice"/>.</param>
+/// <param name="DataChannel">For <see cref="PeerConnectionEventKind.DataChannel"/>.</param>
+/// <param name="ConnectionState">For <see cref="PeerConnectionEventKind.ConnectionStateChanged"/>.</param>
+/// <param name="SignalingState">For <see cref="PeerConnectionEventKind.SignalingStateChanged"/>.</param>
+/// <param name="DtlsState">For <see cref="PeerConnectionEventKind.DtlsStateChanged"/>.</param>
+/// <param name="Reason">Human-readable detail.</param>
+public readonly record struct PeerConnectionEvent(
+    PeerConnectionEventKind Kind,
+    IceEvent Ice = default,
+    DataChannelEvent DataChannel = default,
+    RTCPeerConnectionState ConnectionState = RTCPeerConnectionState.New,
+    RTCSignalingState SignalingState = RTCSignalingState.Stable,
+    DtlsState DtlsState = DtlsState.New,
+    string? Reason = null);

@@ -1,0 +1,104 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using OspBridge.Net.Core;
+using OspBridge.Net.IO;
+
+namespace OspBridge.WebRtc;
+
+/// <summary>
+/// The I/O side of one peer connection: one <see cref="IDatagramSocket"/> per local address (from the configured
+/// <see cref="IDatagramSocketFactory"/>), a <see cref="DatagramReceiver"/> task per socket that posts every datagram to
+/// the connection's loop with the socket's address as <c>Local</c>, and sends routed by each transmit's <c>Local</c>
+/// (the ICE base). RFC 7983 demultiplexing happens in <see cref="PeerConnectionCore"/>.
+/// </summary>
+internal sealed class PeerSockets : IDatagramSender, IDisposable
+{
+    private readonly IDatagramSocketFactory _factory;
+    private readonly ILogger _logger;
+    private readonly int _bufferSize;
+    private readonly CancellationTokenSource _cts = new();
+    private readonly List<Task> _receivers = [];
+    private volatile IDatagramSocket[] _sockets = [];
+
+    public PeerSockets(IDatagramSocketFactory factory, ILogger logger, int bufferSize)
+    {
+        _factory = factory;
+        _logger = logger;
+        _bufferSize = bufferSize;
+    }
+
+    /// <summary>Addresses to use: explicit ones, or the unicast addresses of the named (or all up) interfaces.</summary>
+    public static List<IPAddress> ResolveAddresses(RTCConfiguration config)
+    {
+        if (config.LocalAddresses is { Count: > 0 } explicitList) return explicitList.ToList();
+        var result = new List<IPAddress>();
+        foreach (var nic in NetworkInterface.GetAllNetworkInterfaces())
+        {
+            if (config.Interfaces is { } names && !names.Contains(nic.Name, StringComparer.Ordinal)) continue;
+            if (nic.OperationalStatus is not (OperationalStatus.Up or OperationalStatus.Unknown)) continue;
+            bool loop = nic.NetworkInterfaceType == NetworkInterfaceType.Loopback;
+            if (loop && !config.IncludeLoopback && config.Interfaces is null) continue;
+            foreach (var ua in nic.GetIPProperties().UnicastAddresses)
+            {
+                var a = ua.Address;
+                if (a.AddressFamily == AddressFamily.InterNetworkV6 && (a.IsIPv6LinkLocal || a.IsIPv6Multicast)) continue;
+                if (a.AddressFamily is not (AddressFamily.InterNetwork or AddressFamily.InterNetworkV6)) continue;
+                result.Add(a);
+            }
+        }
+        return result;
+    }
+
+    /// <summary>Opens a socket on <paramref name="address"/> (port 0) and starts receiving into <paramref name="post"/>; null when binding failed.</summary>
+    public IPEndPoint? Open(IPAddress address, Func<ReadOnlySpan<byte>, DatagramPath, bool> post)
+    {
+        IDatagramSocket socket;
+        try
+        {
+            socket = _factory.Open(new UdpSocketOptions
+            {
+                LocalEndPoint = new IPEndPoint(address, 0),
+                ReceivePacketInfo = false,
+                ReceiveBufferSize = _bufferSize,
+                SendBufferSize = _bufferSize,
+            });
+        }
+        catch (SocketException ex)
+        {
+            WebRtcLog.CannotBind(_logger, address, ex.Message);
+            return null;
+        }
+        var local = socket.LocalEndPoint;
+        _sockets = [.. _sockets, socket];
+        _receivers.Add(DatagramReceiver.RunAsync(socket,
+            (d, p) => post(d, new DatagramPath(local, p.Remote, p.InterfaceIndex)),
+            _logger, batchSize: 16, slotSize: 8192, _cts.Token));
+        return local;
+    }
+
+    /// <inheritdoc/>
+    public void Send(DatagramBatch batch)
+    {
+        var sockets = _sockets;
+        for (int i = 0; i < batch.Count; i++)
+        {
+            var path = batch.PathAt(i);
+            if (path.Remote is null) continue;
+            foreach (var s in sockets)
+            {
+                if (path.Local is not null && !s.LocalEndPoint.Equals(path.Local)) continue;
+                s.Send(batch[i], path);
+                break;
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _cts.Cancel();
+        foreach (var s in _sockets) s.Dispose();
+        _cts.Dispose();
+    }
+}
