@@ -148,6 +148,21 @@ public sealed partial class SctpAssociation
         _arena.Release(m);
     }
 
+    /// <summary>An acknowledged or abandoned chunk leaves the flight size and the retransmission queue.</summary>
+    private void StopTracking(ref InflightChunk e)
+    {
+        if (e.InFlight)
+        {
+            e.InFlight = false;
+            _flightSize -= e.Length;
+        }
+        if (e.NeedsRetransmit)
+        {
+            e.NeedsRetransmit = false;
+            _retransmitPending--;
+        }
+    }
+
     private void ConsumeUnsent(OutgoingMessage m, int bytes)
     {
         _unsentTotal -= bytes;
@@ -346,16 +361,7 @@ public sealed partial class SctpAssociation
                 continue;
             }
             e.Abandoned = true;
-            if (e.InFlight)
-            {
-                e.InFlight = false;
-                _flightSize -= e.Length;
-            }
-            if (e.NeedsRetransmit)
-            {
-                e.NeedsRetransmit = false;
-                _retransmitPending--;
-            }
+            StopTracking(ref e);
         }
         if (!m.FullySent)
         {
@@ -477,16 +483,7 @@ public sealed partial class SctpAssociation
                 {
                     bytesAcked += e.Length;
                 }
-                if (e.InFlight)
-                {
-                    e.InFlight = false;
-                    _flightSize -= e.Length;
-                }
-                if (e.NeedsRetransmit)
-                {
-                    e.NeedsRetransmit = false;
-                    _retransmitPending--;
-                }
+                StopTracking(ref e);
                 highestNewlyAcked = cum + (uint)off;
             }
             if (last >= start)
