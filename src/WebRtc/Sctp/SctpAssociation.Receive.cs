@@ -1,4 +1,3 @@
-using System.Buffers;
 using OspBridge.WebRtc.Sctp.Chunks;
 
 namespace OspBridge.WebRtc.Sctp;
@@ -143,7 +142,7 @@ public sealed partial class SctpAssociation
 
     private void InsertFragment(uint tsn, in DataChunk d)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(d.Payload.Length);
+        var buffer = _bytePool.Rent(d.Payload.Length);
         d.Payload.CopyTo(buffer);
         var c = new RxChunk { Buffer = buffer, Length = d.Payload.Length, Stream = d.StreamId, Ssn = d.Ssn, Ppid = d.Ppid, Flags = d.Flags };
         if (d.Beginning)
@@ -228,7 +227,7 @@ public sealed partial class SctpAssociation
         if (_rxChunks.Remove(tsn, out var c))
         {
             _rxBuffered -= c.Length;
-            ArrayPool<byte>.Shared.Return(c.Buffer);
+            _bytePool.Return(c.Buffer);
         }
     }
 
@@ -253,7 +252,7 @@ public sealed partial class SctpAssociation
             }
             c.Buffer.AsSpan(0, c.Length).CopyTo(data.AsSpan(o));
             o += c.Length;
-            ArrayPool<byte>.Shared.Return(c.Buffer);
+            _bytePool.Return(c.Buffer);
         }
         Deliver(head.Stream, head.Ssn, head.Ppid, (head.Flags & DataChunk.FlagUnordered) != 0, data);
     }
@@ -440,7 +439,7 @@ public sealed partial class SctpAssociation
     {
         foreach (var kv in _rxChunks)
         {
-            ArrayPool<byte>.Shared.Return(kv.Value.Buffer);
+            _bytePool.Return(kv.Value.Buffer);
         }
         _rxChunks.Clear();
         Array.Clear(_inStreams);

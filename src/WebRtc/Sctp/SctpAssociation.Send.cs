@@ -1,4 +1,3 @@
-using System.Buffers;
 using OspBridge.WebRtc.Sctp.Chunks;
 
 namespace OspBridge.WebRtc.Sctp;
@@ -20,7 +19,8 @@ public sealed partial class SctpAssociation
     private readonly OutStream[] _outStreams;
     private readonly Queue<ushort> _bufferedChanges = new(); // streams with BufferedChanged set, each once
     private readonly SendScheduler _sendQueue;
-    private readonly Stack<OutgoingMessage> _messagePool = new();
+    private readonly SctpBytePool _bytePool = new();
+    private readonly SendArena _arena;
     private readonly InflightRing _inflight = new();
     private readonly (ushort Stream, ushort Ssn)[] _forwardScratch = new (ushort, ushort)[128];
     private uint _nextTsn;
@@ -113,10 +113,7 @@ public sealed partial class SctpAssociation
         {
             throw new WebRtcException(WebRtcError.InvalidState, $"Stream {streamId} is being reset.");
         }
-        var m = _messagePool.Count > 0 ? _messagePool.Pop() : new OutgoingMessage();
-        m.Data = ArrayPool<byte>.Shared.Rent(payload.Length);
-        payload.CopyTo(m.Data);
-        m.Length = payload.Length;
+        var m = _arena.Rent(payload);
         m.Offset = 0;
         m.Stream = streamId;
         m.Ssn = 0;
@@ -126,7 +123,6 @@ public sealed partial class SctpAssociation
         bool pr = _peerForwardTsn;
         m.MaxRetransmits = pr && options.MaxRetransmits is { } r ? Math.Max(0, r) : -1;
         m.ExpiresAt = pr && options.MaxLifetime is { } l ? now + (l < TimeSpan.Zero ? TimeSpan.Zero : l) : TimeSpan.MaxValue;
-        m.References = 1;
         m.Uncounted = !countsAsBuffered;
         _sendQueue.Enqueue(m);
         if (countsAsBuffered)
@@ -149,7 +145,22 @@ public sealed partial class SctpAssociation
         {
             _bufferedTotal -= m.Length;
         }
-        m.Release(_messagePool);
+        _arena.Release(m);
+    }
+
+    /// <summary>An acknowledged or abandoned chunk leaves the flight size and the retransmission queue.</summary>
+    private void StopTracking(ref InflightChunk e)
+    {
+        if (e.InFlight)
+        {
+            e.InFlight = false;
+            _flightSize -= e.Length;
+        }
+        if (e.NeedsRetransmit)
+        {
+            e.NeedsRetransmit = false;
+            _retransmitPending--;
+        }
     }
 
     private void ConsumeUnsent(OutgoingMessage m, int bytes)
@@ -227,7 +238,7 @@ public sealed partial class SctpAssociation
                 {
                     break;
                 }
-                pos += DataChunk.Write(buf.Slice(pos), e.Flags, _cumAckTsn + 1 + (uint)i, m.Stream, e.Ssn, m.Ppid, m.Data.AsSpan(e.Offset, e.Length));
+                pos += DataChunk.Write(buf.Slice(pos), e.Flags, _cumAckTsn + 1 + (uint)i, m.Stream, e.Ssn, m.Ppid, m.Bytes(e.Offset, e.Length));
                 e.NeedsRetransmit = false;
                 _retransmitPending--;
                 e.TransmitCount++;
@@ -304,7 +315,7 @@ public sealed partial class SctpAssociation
                 flags |= DataChunk.FlagUnordered;
             }
             uint tsn = _nextTsn++;
-            pos += DataChunk.Write(buf.Slice(pos), flags, tsn, m.Stream, m.Ssn, m.Ppid, m.Data.AsSpan(m.Offset, take));
+            pos += DataChunk.Write(buf.Slice(pos), flags, tsn, m.Stream, m.Ssn, m.Ppid, m.Bytes(m.Offset, take));
             m.References++;
             _inflight.Add(new InflightChunk
             {
@@ -350,16 +361,7 @@ public sealed partial class SctpAssociation
                 continue;
             }
             e.Abandoned = true;
-            if (e.InFlight)
-            {
-                e.InFlight = false;
-                _flightSize -= e.Length;
-            }
-            if (e.NeedsRetransmit)
-            {
-                e.NeedsRetransmit = false;
-                _retransmitPending--;
-            }
+            StopTracking(ref e);
         }
         if (!m.FullySent)
         {
@@ -481,16 +483,7 @@ public sealed partial class SctpAssociation
                 {
                     bytesAcked += e.Length;
                 }
-                if (e.InFlight)
-                {
-                    e.InFlight = false;
-                    _flightSize -= e.Length;
-                }
-                if (e.NeedsRetransmit)
-                {
-                    e.NeedsRetransmit = false;
-                    _retransmitPending--;
-                }
+                StopTracking(ref e);
                 highestNewlyAcked = cum + (uint)off;
             }
             if (last >= start)

@@ -89,6 +89,7 @@ public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
         _heartbeatAckInfo = new byte[_o.Mtu];
         _outStreams = new OutStream[_o.OutboundStreams];
         _sendQueue = new SendScheduler(_o.OutboundStreams);
+        _arena = new SendArena(_bytePool);
         _inStreams = new InStream[_o.InboundStreams];
         _dupTsns = new uint[16];
     }
@@ -736,6 +737,14 @@ public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
         }
         if (_heartbeatTimer is { } hb && hb <= now)
         {
+            if (_bufferedTotal == 0)
+            {
+                _arena.Trim(); // idle for a heartbeat interval: give back what the last burst left in the send arena
+            }
+            if (_bufferedTotal == 0 && _rxChunks.Count == 0)
+            {
+                _bytePool.Trim(64 * 1024); // … and in the byte pool (large messages, received fragments)
+            }
             if (_heartbeatOutstanding && ++_errorCount > _o.MaxRetransmissions)
             {
                 Fail(WebRtcError.Timeout, "peer stopped answering HEARTBEAT");

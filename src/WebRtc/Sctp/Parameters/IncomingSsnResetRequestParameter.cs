@@ -22,13 +22,13 @@ internal readonly ref struct IncomingSsnResetRequestParameter
 
     public uint RequestSequence { get; }
     public ReadOnlySpan<byte> StreamBytes { get; }
-    public int StreamCount => StreamBytes.Length / 2;
-    public ushort Stream(int index) => BinaryPrimitives.ReadUInt16BigEndian(StreamBytes.Slice(index * 2));
+    public int StreamCount => SctpStreamList.Count(StreamBytes);
+    public ushort Stream(int index) => SctpStreamList.Get(StreamBytes, index);
 
     public static bool TryParse(ReadOnlySpan<byte> value, out IncomingSsnResetRequestParameter p)
     {
         p = default;
-        if (value.Length < FixedLength || (value.Length - FixedLength) % 2 != 0)
+        if (!SctpStreamList.IsValid(value, FixedLength))
         {
             return false;
         }
@@ -40,10 +40,7 @@ internal readonly ref struct IncomingSsnResetRequestParameter
     {
         var v = destination.Slice(4);
         BinaryPrimitives.WriteUInt32BigEndian(v, requestSequence);
-        for (int i = 0; i < streams.Length; i++)
-        {
-            BinaryPrimitives.WriteUInt16BigEndian(v.Slice(FixedLength + (2 * i)), streams[i]);
-        }
-        return SctpParameterReader.WriteHeader(destination, SctpParameterType.IncomingSsnResetRequest, FixedLength + (2 * streams.Length));
+        int n = SctpStreamList.Write(v.Slice(FixedLength), streams);
+        return SctpParameterReader.WriteHeader(destination, SctpParameterType.IncomingSsnResetRequest, FixedLength + n);
     }
 }

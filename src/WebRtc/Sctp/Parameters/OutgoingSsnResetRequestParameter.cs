@@ -30,13 +30,13 @@ internal readonly ref struct OutgoingSsnResetRequestParameter
     public uint LastAssignedTsn { get; }
     /// <summary>The stream list as raw big-endian 16-bit values.</summary>
     public ReadOnlySpan<byte> StreamBytes { get; }
-    public int StreamCount => StreamBytes.Length / 2;
-    public ushort Stream(int index) => BinaryPrimitives.ReadUInt16BigEndian(StreamBytes.Slice(index * 2));
+    public int StreamCount => SctpStreamList.Count(StreamBytes);
+    public ushort Stream(int index) => SctpStreamList.Get(StreamBytes, index);
 
     public static bool TryParse(ReadOnlySpan<byte> value, out OutgoingSsnResetRequestParameter p)
     {
         p = default;
-        if (value.Length < FixedLength || (value.Length - FixedLength) % 2 != 0)
+        if (!SctpStreamList.IsValid(value, FixedLength))
         {
             return false;
         }
@@ -54,10 +54,7 @@ internal readonly ref struct OutgoingSsnResetRequestParameter
         BinaryPrimitives.WriteUInt32BigEndian(v, requestSequence);
         BinaryPrimitives.WriteUInt32BigEndian(v.Slice(4), responseSequence);
         BinaryPrimitives.WriteUInt32BigEndian(v.Slice(8), lastAssignedTsn);
-        for (int i = 0; i < streams.Length; i++)
-        {
-            BinaryPrimitives.WriteUInt16BigEndian(v.Slice(FixedLength + (2 * i)), streams[i]);
-        }
-        return SctpParameterReader.WriteHeader(destination, SctpParameterType.OutgoingSsnResetRequest, FixedLength + (2 * streams.Length));
+        int n = SctpStreamList.Write(v.Slice(FixedLength), streams);
+        return SctpParameterReader.WriteHeader(destination, SctpParameterType.OutgoingSsnResetRequest, FixedLength + n);
     }
 }
