@@ -14,10 +14,10 @@ public static class QuicTls
     }
 
     /// <summary>The hash of a cipher suite (SHA-384 for AES-256-GCM, else SHA-256).</summary>
-    public static HashAlgorithmName HashAlgorithm(TlsCipherSuite suite) => TlsKeySchedule.HashFor(suite);
+    public static HashAlgorithmName HashAlgorithm(Tls13CipherSuite suite) => TlsKeySchedule.HashFor(suite);
 
     /// <summary>QUIC key update (RFC 9001 §6.1): next secret = HKDF-Expand-Label(secret, "quic ku", "", Hash.length).</summary>
-    public static byte[] NextKeyUpdateSecret(TlsCipherSuite suite, ReadOnlySpan<byte> secret)
+    public static byte[] NextKeyUpdateSecret(Tls13CipherSuite suite, ReadOnlySpan<byte> secret)
     {
         var hash = TlsKeySchedule.HashFor(suite);
         return HkdfLabel.ExpandLabel(hash, secret, "quic ku", [], hash == HashAlgorithmName.SHA384 ? 48 : 32);

@@ -23,7 +23,7 @@ internal sealed class CorePair
     public readonly List<CoreEvent> ClientEvents = new(), ServerEvents = new();
 
     public CorePair(VirtualLinkOptions? up = null, VirtualLinkOptions? down = null, CoreOptions? clientOptions = null, CoreOptions? serverOptions = null,
-        int serverFlightPadding = 2000, TlsCipherSuite suite = TlsCipherSuite.Aes128GcmSha256, bool retry = false)
+        int serverFlightPadding = 2000, Tls13CipherSuite suite = Tls13CipherSuite.Aes128GcmSha256, bool retry = false)
     {
         ToServer = new VirtualLink(up ?? new VirtualLinkOptions { Seed = 1 });
         ToClient = new VirtualLink(down ?? new VirtualLinkOptions { Seed = 2 });
