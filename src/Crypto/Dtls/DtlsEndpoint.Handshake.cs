@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using OspBridge.Crypto.Dtls.Messages;
+using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.Crypto.Dtls;
 
@@ -319,7 +320,7 @@ public sealed partial class DtlsEndpoint
         if (_opt.RemoteFingerprint is { } fp)
         {
             configured = true;
-            ok &= DtlsCertificates.MatchesFingerprint(leaf, fp);
+            ok &= CertificateFingerprint.MatchesSdp(leaf, fp);
         }
         if (!configured) ok = _opt.AllowAnyPeerCertificate;
         if (!ok)

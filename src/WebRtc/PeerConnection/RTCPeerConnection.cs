@@ -10,6 +10,7 @@ using OspBridge.WebRtc.DataChannels;
 using OspBridge.WebRtc.Ice;
 using OspBridge.WebRtc.Sctp;
 using OspBridge.WebRtc.Sdp;
+using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.WebRtc;
 
@@ -59,8 +60,8 @@ public sealed class RTCPeerConnection : IAsyncDisposable
     public RTCPeerConnection(RTCConfiguration? configuration = null)
     {
         _config = configuration ?? new RTCConfiguration();
-        _certificate = _config.Certificate ?? DtlsCertificates.CreateSelfSigned();
-        _fingerprint = DtlsCertificates.GetFingerprint(_certificate);
+        _certificate = _config.Certificate ?? SelfSignedCertificate.Create("WebRTC");
+        _fingerprint = CertificateFingerprint.ToSdp(_certificate);
         _ice = new IceAgent(_config.IceOptions with { Lite = _config.IceLite || _config.IceOptions.Lite });
         _ice.StateChanged += s => { Log($"ice state {s}"); OnIceConnectionStateChange?.Invoke(s); UpdateConnectionState(); };
         _ice.SelectedPairChanged += p => { Log($"selected pair {p}"); StartDtlsIfReady(); };

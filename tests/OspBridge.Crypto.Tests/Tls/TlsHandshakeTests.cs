@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using OspBridge.Crypto;
 using OspBridge.Crypto.Tls;
+using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.Crypto.Tests.Tls;
 
@@ -111,7 +112,7 @@ public class TlsHandshakeTests
             {
                 Certificate = s.Certificate, ApplicationProtocols = s.ApplicationProtocols, LocalTransportParameters = s.LocalTransportParameters,
                 RequireClientCertificate = true,
-                ValidatePeerCertificate = (leaf, _) => { seenByServer = leaf; return QuicTls.SpkiSha256(leaf).AsSpan().SequenceEqual(QuicTls.SpkiSha256(TestCerts.Client)); },
+                ValidatePeerCertificate = (leaf, _) => { seenByServer = leaf; return CertificateFingerprint.OfSpki(leaf, System.Security.Cryptography.HashAlgorithmName.SHA256).AsSpan().SequenceEqual(CertificateFingerprint.OfSpki(TestCerts.Client, System.Security.Cryptography.HashAlgorithmName.SHA256)); },
             });
         pair.Run();
         Assert.True(pair.Client.IsHandshakeComplete);
