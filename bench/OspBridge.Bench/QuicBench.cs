@@ -5,6 +5,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using OspBridge.Crypto.Tls;
 using OspBridge.Quic;
+using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.Bench;
 
@@ -38,7 +39,7 @@ internal static class QuicBench
 
     private static async Task<double> Ours(long size)
     {
-        using var cert = QuicTls.CreateSelfSignedCertificate("localhost");
+        using var cert = SelfSignedCertificate.CreateTlsServer("localhost");
         var alpn = new SslApplicationProtocol("ospb-bench");
         var windows = new QuicReceiveWindowSizes { Connection = 32 << 20, LocallyInitiatedBidirectionalStream = 16 << 20, RemotelyInitiatedBidirectionalStream = 16 << 20 };
         await using var listener = await QuicListener.ListenAsync(new QuicListenerOptions
@@ -89,7 +90,7 @@ internal static class QuicBench
         try
         {
             string key = Path.Combine(dir, "key.pem"), certPath = Path.Combine(dir, "cert.pem");
-            using (var cert = QuicTls.CreateSelfSignedCertificate("localhost"))
+            using (var cert = SelfSignedCertificate.CreateTlsServer("localhost"))
             using (var ecdsa = System.Security.Cryptography.X509Certificates.ECDsaCertificateExtensions.GetECDsaPrivateKey(cert)!)
             {
                 File.WriteAllText(certPath, cert.ExportCertificatePem());

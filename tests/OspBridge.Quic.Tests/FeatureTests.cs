@@ -85,10 +85,10 @@ public class FeatureTests
     }
 
     [Theory]
-    [InlineData(TlsCipherSuite.Aes128GcmSha256)]
-    [InlineData(TlsCipherSuite.Aes256GcmSha384)]
-    [InlineData(TlsCipherSuite.ChaCha20Poly1305Sha256)]
-    public void KeyUpdates_DuringTransfer_AllCipherSuites(TlsCipherSuite suite)
+    [InlineData(Tls13CipherSuite.Aes128GcmSha256)]
+    [InlineData(Tls13CipherSuite.Aes256GcmSha384)]
+    [InlineData(Tls13CipherSuite.ChaCha20Poly1305Sha256)]
+    public void KeyUpdates_DuringTransfer_AllCipherSuites(Tls13CipherSuite suite)
     {
         var pair = new QuicPair(clientOptions: new CoreOptions { KeyUpdateInterval = 200 }, suite: suite,
             up: new VirtualLinkOptions { Seed = 8, LossRate = 0.02, ReorderRate = 0.05 }, down: new VirtualLinkOptions { Seed = 9, LossRate = 0.02, ReorderRate = 0.05 });

@@ -3,6 +3,7 @@ using System.Net.Security;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using OspBridge.Crypto.Tls;
+using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.Quic.Tests;
 
@@ -11,7 +12,7 @@ namespace OspBridge.Quic.Tests;
 /// <summary>The public API over real UDP sockets on 127.0.0.1 with the real TLS 1.3 engine.</summary>
 public class LoopbackApiTests
 {
-    private static readonly X509Certificate2 Cert = QuicTls.CreateSelfSignedCertificate("localhost");
+    private static readonly X509Certificate2 Cert = SelfSignedCertificate.CreateTlsServer("localhost");
     private static readonly SslApplicationProtocol Alpn = new("ospb-test");
 
     internal static async Task<QuicListener> Listen(bool retry = false, int cidLength = 8, int maxDatagram = 0)

@@ -168,7 +168,7 @@ public class Rfc9001VectorTests
     public void A5_ChaCha20ShortHeader()
     {
         var secret = H("9ac312a7f877468ebe69422748ad00a15443f18203a07d6060f688f30f21632b");
-        using var keys = new PacketKeys(QuicCipherSuite.From(TlsCipherSuite.ChaCha20Poly1305Sha256), secret);
+        using var keys = new PacketKeys(QuicCipherSuite.From(Tls13CipherSuite.ChaCha20Poly1305Sha256), secret);
         Assert.Equal("c6d98ff3441c3fe1b2182094f69caa2ed4b716b65488960a7a984979fb23e1c8", X(keys.Key));
         Assert.Equal("e0459b3474bdd0e44a41c144", X(keys.Iv));
         Assert.Equal("25a282b9e82f06f21f488917a4fc8f1b73573685608597d0efcb076b0ab7a7a4", X(keys.HpKey));

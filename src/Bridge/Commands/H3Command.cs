@@ -5,6 +5,7 @@ using System.Net;
 using Microsoft.Extensions.Logging;
 using OspBridge.Crypto.Tls;
 using OspBridge.Quic.Http3;
+using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.Bridge.Commands;
 
@@ -31,7 +32,7 @@ internal sealed class H3Command : ICliCommand
             var certFile = parseResult.GetValue(cert);
             var keyFile = parseResult.GetValue(key);
             if ((certFile is null) != (keyFile is null)) throw new CliException("--cert and --key go together");
-            var certificate = certFile is not null ? QuicTls.LoadPemCertificate(certFile.FullName, keyFile!.FullName) : QuicTls.CreateSelfSignedCertificate("localhost");
+            var certificate = certFile is not null ? QuicTls.LoadPemCertificate(certFile.FullName, keyFile!.FullName) : SelfSignedCertificate.CreateTlsServer("localhost");
             await using var server = await Http3Server.StartAsync(new Http3ServerOptions
             {
                 ListenEndPoint = new IPEndPoint(IPAddress.Parse(parseResult.GetValue(address)!), parseResult.GetValue(port)),
@@ -40,7 +41,7 @@ internal sealed class H3Command : ICliCommand
                 UseRetry = parseResult.GetValue(retry),
                 Logger = context.CreateLoggerFactory(parseResult).CreateLogger("h3"),
             }, ct).ConfigureAwait(false);
-            Console.WriteLine($"listening on {server.LocalEndPoint} (h3); certificate SPKI sha256 (base64) {Convert.ToBase64String(QuicTls.SpkiSha256(certificate))}");
+            Console.WriteLine($"listening on {server.LocalEndPoint} (h3); certificate SPKI sha256 (base64) {Convert.ToBase64String(CertificateFingerprint.OfSpki(certificate, System.Security.Cryptography.HashAlgorithmName.SHA256))}");
             try
             {
                 await Task.Delay(Timeout.Infinite, ct).ConfigureAwait(false);

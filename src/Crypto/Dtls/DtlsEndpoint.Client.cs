@@ -15,18 +15,18 @@ public sealed partial class DtlsEndpoint
         RandomNumberGenerator.Fill(_clientRandom);
         var ch = new ClientHello { Random = _clientRandom };
         foreach (var s in _opt.CipherSuites) ch.CipherSuites.Add((ushort)s);
-        ch.Extensions.Add((DtlsExtensionType.ExtendedMasterSecret, []));
-        ch.Extensions.Add((DtlsExtensionType.RenegotiationInfo, [0]));
-        ch.Extensions.Add((DtlsExtensionType.SupportedGroups, HelloExtensions.U16List(_opt.OfferedGroups ?? [NamedGroup.Secp256r1])));
-        ch.Extensions.Add((DtlsExtensionType.EcPointFormats, [1, 0]));
-        ch.Extensions.Add((DtlsExtensionType.SignatureAlgorithms, HelloExtensions.U16List(SignatureScheme.Tls12Verifiable)));
+        ch.Extensions.Add((TlsExtensionType.ExtendedMasterSecret, []));
+        ch.Extensions.Add((TlsExtensionType.RenegotiationInfo, [0]));
+        ch.Extensions.Add((TlsExtensionType.SupportedGroups, TlsExtensions.U16List(_opt.OfferedGroups ?? [NamedGroup.Secp256r1])));
+        ch.Extensions.Add((TlsExtensionType.EcPointFormats, [1, 0]));
+        ch.Extensions.Add((TlsExtensionType.SignatureAlgorithms, TlsExtensions.U16List(SignatureScheme.Tls12Verifiable)));
         if (_opt.SrtpProfiles.Count > 0)
-            ch.Extensions.Add((DtlsExtensionType.UseSrtp, UseSrtpExtension.Serialize(_opt.SrtpProfiles.Select(p => (ushort)p))));
+            ch.Extensions.Add((TlsExtensionType.UseSrtp, UseSrtpExtension.Serialize(_opt.SrtpProfiles.Select(p => (ushort)p))));
         ch.Extensions.AddRange(_opt.ExtraClientHelloExtensions);
         _clientHello = ch;
         _hs = Hs.ClientWaitHello;
         BeginFlight();
-        QueueHandshake(DtlsHandshakeType.ClientHello, ch.Serialize());
+        QueueHandshake(TlsHandshakeType.ClientHello, ch.Serialize());
         SendFlight(now, armTimer: true);
     }
 
@@ -34,50 +34,50 @@ public sealed partial class DtlsEndpoint
     {
         switch (_hs)
         {
-            case Hs.ClientWaitHello when type == DtlsHandshakeType.HelloVerifyRequest:
+            case Hs.ClientWaitHello when type == TlsHandshakeType.HelloVerifyRequest:
             {
                 var hvr = HelloVerifyRequest.Parse(body);
                 if (++_helloVerifyCount > 3)
                     throw Unexpected("HelloVerifyRequest (too many)");
                 // RFC 6347 §4.2.1: the first ClientHello and the HelloVerifyRequest stay out of the transcript.
-                _transcript = new DtlsWriter(4096);
+                _transcript = new TlsWriter(4096);
                 _clientHello!.Cookie = hvr.Cookie;
                 BeginFlight();
-                QueueHandshake(DtlsHandshakeType.ClientHello, _clientHello.Serialize());
+                QueueHandshake(TlsHandshakeType.ClientHello, _clientHello.Serialize());
                 SendFlight(now, armTimer: true);
                 return;
             }
-            case Hs.ClientWaitHello when type == DtlsHandshakeType.ServerHello:
+            case Hs.ClientWaitHello when type == TlsHandshakeType.ServerHello:
                 ClientOnServerHello(body);
                 AddToTranscript(type, seq, body);
                 _hs = Hs.ClientWaitCertificate;
                 return;
-            case Hs.ClientWaitCertificate when type == DtlsHandshakeType.Certificate:
+            case Hs.ClientWaitCertificate when type == TlsHandshakeType.Certificate:
                 PeerCertificate = AcceptPeerCertificate(CertificateMessage.Parse(body));
                 AddToTranscript(type, seq, body);
                 _hs = Hs.ClientWaitKeyExchange;
                 return;
-            case Hs.ClientWaitKeyExchange when type == DtlsHandshakeType.ServerKeyExchange:
+            case Hs.ClientWaitKeyExchange when type == TlsHandshakeType.ServerKeyExchange:
                 ClientOnServerKeyExchange(body);
                 AddToTranscript(type, seq, body);
                 _hs = Hs.ClientWaitCertRequestOrDone;
                 return;
-            case Hs.ClientWaitCertRequestOrDone when type == DtlsHandshakeType.CertificateRequest:
+            case Hs.ClientWaitCertRequestOrDone when type == TlsHandshakeType.CertificateRequest:
             {
-                var cr = CertificateRequest.Parse(body);
-                if (Array.IndexOf(cr.CertificateTypes, CertificateRequest.EcdsaSign) < 0)
-                    throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: CertificateRequest does not allow ecdsa_sign", DtlsAlert.HandshakeFailure);
+                var cr = DtlsCertificateRequest.Parse(body);
+                if (Array.IndexOf(cr.CertificateTypes, DtlsCertificateRequest.EcdsaSign) < 0)
+                    throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: CertificateRequest does not allow ecdsa_sign", TlsAlert.HandshakeFailure);
                 _certificateRequested = true;
                 AddToTranscript(type, seq, body);
                 _hs = Hs.ClientWaitHelloDone;
                 return;
             }
-            case Hs.ClientWaitCertRequestOrDone or Hs.ClientWaitHelloDone when type == DtlsHandshakeType.ServerHelloDone:
-                if (body.Length != 0) throw DtlsReader.Fail("ServerHelloDone");
+            case Hs.ClientWaitCertRequestOrDone or Hs.ClientWaitHelloDone when type == TlsHandshakeType.ServerHelloDone:
+                if (body.Length != 0) throw TlsReader.Fail("ServerHelloDone");
                 AddToTranscript(type, seq, body);
                 ClientSendFinishedFlight(now);
                 return;
-            case Hs.ClientWaitFinished when type == DtlsHandshakeType.Finished:
+            case Hs.ClientWaitFinished when type == TlsHandshakeType.Finished:
                 CheckFinished(body, fromClient: false);
                 AddToTranscript(type, seq, body);
                 _hs = Hs.Done;
@@ -95,48 +95,48 @@ public sealed partial class DtlsEndpoint
     private void ClientOnServerHello(byte[] body)
     {
         var sh = ServerHello.Parse(body);
-        if (sh.Version != DtlsVersion.Dtls12)
-            throw new CryptoException(CryptoError.HandshakeFailure, $"DTLS: server chose version {sh.Version:X4}", DtlsAlert.ProtocolVersion);
+        if (sh.Version != TlsVersion.Dtls12)
+            throw new CryptoException(CryptoError.HandshakeFailure, $"DTLS: server chose version {sh.Version:X4}", TlsAlert.ProtocolVersion);
         if (!_clientHello!.CipherSuites.Contains(sh.CipherSuite))
-            throw new CryptoException(CryptoError.HandshakeFailure, $"DTLS: server chose cipher suite {sh.CipherSuite:X4} that was not offered", DtlsAlert.IllegalParameter);
+            throw new CryptoException(CryptoError.HandshakeFailure, $"DTLS: server chose cipher suite {sh.CipherSuite:X4} that was not offered", TlsAlert.IllegalParameter);
         if (sh.CompressionMethod != 0)
-            throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: server chose compression", DtlsAlert.IllegalParameter);
+            throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: server chose compression", TlsAlert.IllegalParameter);
         bool ems = false;
         foreach (var (t, data) in sh.Extensions)
         {
             switch (t)
             {
-                case DtlsExtensionType.ExtendedMasterSecret:
-                    if (data.Length != 0) throw DtlsReader.Fail("extended_master_secret");
+                case TlsExtensionType.ExtendedMasterSecret:
+                    if (data.Length != 0) throw TlsReader.Fail("extended_master_secret");
                     ems = true;
                     break;
-                case DtlsExtensionType.RenegotiationInfo:
+                case TlsExtensionType.RenegotiationInfo:
                     if (data.Length != 1 || data[0] != 0)
-                        throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: non-empty renegotiation_info", DtlsAlert.HandshakeFailure);
+                        throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: non-empty renegotiation_info", TlsAlert.HandshakeFailure);
                     break;
-                case DtlsExtensionType.EcPointFormats:
+                case TlsExtensionType.EcPointFormats:
                 {
-                    var r = new DtlsReader(data);
+                    var r = new TlsReader(data);
                     var formats = r.ReadVector8(1);
-                    r.ExpectEnd("ec_point_formats");
+                    r.EnsureEnd("ec_point_formats");
                     if (formats.IndexOf((byte)0) < 0)
-                        throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: server does not accept uncompressed points", DtlsAlert.IllegalParameter);
+                        throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: server does not accept uncompressed points", TlsAlert.IllegalParameter);
                     break;
                 }
-                case DtlsExtensionType.UseSrtp:
+                case TlsExtensionType.UseSrtp:
                 {
                     var (profiles, _) = UseSrtpExtension.Parse(data);
                     if (profiles.Count != 1 || !_opt.SrtpProfiles.Contains((SrtpProtectionProfile)profiles[0]))
-                        throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: server chose an SRTP profile that was not offered", DtlsAlert.IllegalParameter);
+                        throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: server chose an SRTP profile that was not offered", TlsAlert.IllegalParameter);
                     SelectedSrtpProfile = (SrtpProtectionProfile)profiles[0];
                     break;
                 }
                 default:
-                    throw new CryptoException(CryptoError.HandshakeFailure, $"DTLS: server sent unsolicited extension {t}", DtlsAlert.UnsupportedExtension);
+                    throw new CryptoException(CryptoError.HandshakeFailure, $"DTLS: server sent unsolicited extension {t}", TlsAlert.UnsupportedExtension);
             }
         }
         if (!ems)
-            throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: server does not support extended master secret (RFC 7627)", DtlsAlert.HandshakeFailure);
+            throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: server does not support extended master secret (RFC 7627)", TlsAlert.HandshakeFailure);
         _serverRandom = sh.Random;
         SetCipherSuite(sh.CipherSuite);
     }
@@ -145,15 +145,15 @@ public sealed partial class DtlsEndpoint
     {
         var ske = ServerKeyExchange.Parse(body);
         if (ske.Group != NamedGroup.Secp256r1)
-            throw new CryptoException(CryptoError.HandshakeFailure, $"DTLS: server chose group {ske.Group:X4}", DtlsAlert.IllegalParameter);
+            throw new CryptoException(CryptoError.HandshakeFailure, $"DTLS: server chose group {ske.Group:X4}", TlsAlert.IllegalParameter);
         if (!Contains(SignatureScheme.Tls12Verifiable, ske.SignatureScheme))
-            throw new CryptoException(CryptoError.HandshakeFailure, $"DTLS: server used signature scheme {ske.SignatureScheme:X4}", DtlsAlert.IllegalParameter);
+            throw new CryptoException(CryptoError.HandshakeFailure, $"DTLS: server used signature scheme {ske.SignatureScheme:X4}", TlsAlert.IllegalParameter);
         var signed = new byte[64 + 4 + ske.PublicKey.Length];
         _clientRandom.CopyTo(signed, 0);
         _serverRandom.CopyTo(signed, 32);
         ske.ParamsBytes().CopyTo(signed, 64);
         if (!VerifySignature(PeerCertificate!, ske.SignatureScheme, signed, ske.Signature))
-            throw new CryptoException(CryptoError.DecryptError, "DTLS: ServerKeyExchange signature does not verify", DtlsAlert.DecryptError);
+            throw new CryptoException(CryptoError.DecryptError, "DTLS: ServerKeyExchange signature does not verify", TlsAlert.DecryptError);
         _serverPoint = ske.PublicKey;
         PeerSignatureScheme = ske.SignatureScheme;
     }
@@ -163,19 +163,19 @@ public sealed partial class DtlsEndpoint
     {
         BeginFlight();
         bool sendCert = _certificateRequested;
-        if (sendCert) QueueHandshake(DtlsHandshakeType.Certificate, CertificateMessage.Serialize([_opt.Certificate!.RawData]));
+        if (sendCert) QueueHandshake(TlsHandshakeType.Certificate, CertificateMessage.Serialize([_opt.Certificate!.RawData]));
         _ecdh = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
         var pms = ComputePreMasterSecret(_serverPoint!);
-        QueueHandshake(DtlsHandshakeType.ClientKeyExchange, ClientKeyExchange.Serialize(EncodePoint(_ecdh)));
+        QueueHandshake(TlsHandshakeType.ClientKeyExchange, ClientKeyExchange.Serialize(EncodePoint(_ecdh)));
         DeriveMasterSecret(pms); // session hash covers everything through ClientKeyExchange
         if (sendCert)
         {
-            var sig = Sign(_transcript.WrittenSpan);
-            QueueHandshake(DtlsHandshakeType.CertificateVerify, CertificateVerify.Serialize(SignatureScheme.EcdsaSecp256r1Sha256, sig));
+            var sig = Sign(_transcript.Written);
+            QueueHandshake(TlsHandshakeType.CertificateVerify, CertificateVerify.Serialize(SignatureScheme.EcdsaSecp256r1Sha256, sig));
         }
         DeriveTrafficKeys();
         QueueChangeCipherSpec();
-        QueueHandshake(DtlsHandshakeType.Finished, FinishedVerifyData(fromClient: true), epoch: 1);
+        QueueHandshake(TlsHandshakeType.Finished, FinishedVerifyData(fromClient: true), epoch: 1);
         _hs = Hs.ClientWaitFinished;
         SendFlight(now, armTimer: true);
     }

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using OspBridge.Crypto.Dtls.Messages;
+using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.Crypto.Dtls;
 
@@ -28,7 +29,7 @@ public sealed partial class DtlsEndpoint
     private Hs _hs;
     private readonly HandshakeReassembler _reasm = new();
     private ushort _sendSeq;
-    private DtlsWriter _transcript = new(4096);
+    private TlsWriter _transcript = new(4096);
     private byte[] _clientRandom = new byte[32];
     private byte[] _serverRandom = new byte[32];
     private HashAlgorithmName _prfHash = HashAlgorithmName.SHA256;
@@ -45,7 +46,7 @@ public sealed partial class DtlsEndpoint
     private TimeSpan _lastTransmit = TimeSpan.MinValue;
 
     private static CryptoException Unexpected(string what) =>
-        new(CryptoError.UnexpectedMessage, "DTLS: unexpected " + what, DtlsAlert.UnexpectedMessage);
+        new(CryptoError.UnexpectedMessage, "DTLS: unexpected " + what, TlsAlert.UnexpectedMessage);
 
     private void HandleFragment(in DtlsHandshakeHeader h, ReadOnlySpan<byte> fragment, ushort epoch, TimeSpan now)
     {
@@ -58,7 +59,7 @@ public sealed partial class DtlsEndpoint
         }
         if (_hs == Hs.ServerWaitClientHello)
         {
-            if (h.MessageType != DtlsHandshakeType.ClientHello || epoch != 0) return;
+            if (h.MessageType != TlsHandshakeType.ClientHello || epoch != 0) return;
             // Stateless cookie exchange: a ClientHello may come with any message_seq (0, or 1 after our HelloVerifyRequest).
             if (h.MessageSeq != _reasm.NextSeq) _reasm.Reset(h.MessageSeq);
         }
@@ -69,7 +70,7 @@ public sealed partial class DtlsEndpoint
     {
         while (State == DtlsState.Connecting && _reasm.TryTakeNext(out byte type, out ushort seq, out byte[] body, out ushort epoch))
         {
-            if (type == DtlsHandshakeType.Finished ? epoch != 1 : epoch != 0)
+            if (type == TlsHandshakeType.Finished ? epoch != 1 : epoch != 0)
                 throw Unexpected($"handshake message {type} in epoch {epoch}");
             if (IsClient) ClientHandle(type, seq, body, now);
             else ServerHandle(type, seq, body, now);
@@ -92,12 +93,12 @@ public sealed partial class DtlsEndpoint
     {
         Span<byte> hdr = stackalloc byte[DtlsHandshakeHeader.Size];
         new DtlsHandshakeHeader(type, body.Length, seq, 0, body.Length).Write(hdr);
-        _transcript.Bytes(hdr);
-        _transcript.Bytes(body);
+        _transcript.WriteBytes(hdr);
+        _transcript.WriteBytes(body);
     }
 
     private byte[] TranscriptHash() =>
-        _prfHash == HashAlgorithmName.SHA384 ? SHA384.HashData(_transcript.WrittenSpan) : SHA256.HashData(_transcript.WrittenSpan);
+        _prfHash == HashAlgorithmName.SHA384 ? SHA384.HashData(_transcript.Written) : SHA256.HashData(_transcript.Written);
 
     // ---- flights ---------------------------------------------------------------------------------------------
 
@@ -135,7 +136,7 @@ public sealed partial class DtlsEndpoint
             if (item.IsChangeCipherSpec)
             {
                 if (mtu - used < overheadRecord + 1) Flush(dg, ref used);
-                used += WriteRecord(dg.AsSpan(used), DtlsContentType.ChangeCipherSpec, 0, [1]);
+                used += WriteRecord(dg.AsSpan(used), TlsContentType.ChangeCipherSpec, 0, [1]);
                 continue;
             }
             int offset = 0;
@@ -151,7 +152,7 @@ public sealed partial class DtlsEndpoint
                 int take = Math.Min(room, remaining);
                 new DtlsHandshakeHeader(item.Type, item.Body.Length, item.Seq, offset, take).Write(plain);
                 item.Body.AsSpan(offset, take).CopyTo(plain.AsSpan(DtlsHandshakeHeader.Size));
-                used += WriteRecord(dg.AsSpan(used), DtlsContentType.Handshake, item.Epoch, plain.AsSpan(0, DtlsHandshakeHeader.Size + take));
+                used += WriteRecord(dg.AsSpan(used), TlsContentType.Handshake, item.Epoch, plain.AsSpan(0, DtlsHandshakeHeader.Size + take));
                 offset += take;
                 if (offset >= item.Body.Length) break;
             }
@@ -193,7 +194,7 @@ public sealed partial class DtlsEndpoint
     private byte[] ComputePreMasterSecret(ReadOnlySpan<byte> peerPoint)
     {
         if (peerPoint.Length != 65 || peerPoint[0] != 4)
-            throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: peer ECDH point is not an uncompressed P-256 point", DtlsAlert.IllegalParameter);
+            throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: peer ECDH point is not an uncompressed P-256 point", TlsAlert.IllegalParameter);
         try
         {
             using var peer = ECDiffieHellman.Create(new ECParameters
@@ -205,7 +206,7 @@ public sealed partial class DtlsEndpoint
         }
         catch (CryptographicException ex)
         {
-            throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: invalid peer ECDH point", DtlsAlert.IllegalParameter, ex);
+            throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: invalid peer ECDH point", TlsAlert.IllegalParameter, ex);
         }
     }
 
@@ -240,7 +241,7 @@ public sealed partial class DtlsEndpoint
     {
         var expected = FinishedVerifyData(fromClient);
         if (body.Length != 12 || !CryptographicOperations.FixedTimeEquals(body, expected))
-            throw new CryptoException(CryptoError.DecryptError, "DTLS: Finished verify_data mismatch", DtlsAlert.DecryptError);
+            throw new CryptoException(CryptoError.DecryptError, "DTLS: Finished verify_data mismatch", TlsAlert.DecryptError);
     }
 
     // ---- certificates and signatures -------------------------------------------------------------------------
@@ -296,7 +297,7 @@ public sealed partial class DtlsEndpoint
     private X509Certificate2 AcceptPeerCertificate(List<byte[]> chain)
     {
         if (chain.Count == 0)
-            throw new CryptoException(CryptoError.BadCertificate, "DTLS: peer sent no certificate", DtlsAlert.HandshakeFailure);
+            throw new CryptoException(CryptoError.BadCertificate, "DTLS: peer sent no certificate", TlsAlert.HandshakeFailure);
         X509Certificate2 leaf;
         try
         {
@@ -304,7 +305,7 @@ public sealed partial class DtlsEndpoint
         }
         catch (CryptographicException ex)
         {
-            throw new CryptoException(CryptoError.BadCertificate, "DTLS: peer certificate does not parse", DtlsAlert.BadCertificate, ex);
+            throw new CryptoException(CryptoError.BadCertificate, "DTLS: peer certificate does not parse", TlsAlert.BadCertificate, ex);
         }
         bool configured = false, ok = true;
         if (_opt.ValidatePeerCertificate is { } validate)
@@ -319,13 +320,13 @@ public sealed partial class DtlsEndpoint
         if (_opt.RemoteFingerprint is { } fp)
         {
             configured = true;
-            ok &= DtlsCertificates.MatchesFingerprint(leaf, fp);
+            ok &= CertificateFingerprint.MatchesSdp(leaf, fp);
         }
         if (!configured) ok = _opt.AllowAnyPeerCertificate;
         if (!ok)
         {
             leaf.Dispose();
-            throw new CryptoException(CryptoError.BadCertificate, "DTLS: peer certificate rejected (fingerprint mismatch)", DtlsAlert.BadCertificate);
+            throw new CryptoException(CryptoError.BadCertificate, "DTLS: peer certificate rejected (fingerprint mismatch)", TlsAlert.BadCertificate);
         }
         return leaf;
     }

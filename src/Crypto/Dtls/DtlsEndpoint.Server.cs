@@ -15,16 +15,16 @@ public sealed partial class DtlsEndpoint
     {
         switch (_hs)
         {
-            case Hs.ServerWaitClientHello when type == DtlsHandshakeType.ClientHello:
+            case Hs.ServerWaitClientHello when type == TlsHandshakeType.ClientHello:
                 ServerOnClientHello(seq, body, now);
                 return;
-            case Hs.ServerWaitCertificate when type == DtlsHandshakeType.Certificate:
+            case Hs.ServerWaitCertificate when type == TlsHandshakeType.Certificate:
             {
                 var chain = CertificateMessage.Parse(body);
                 if (chain.Count == 0)
                 {
                     if (_opt.RequireClientCertificate)
-                        throw new CryptoException(CryptoError.BadCertificate, "DTLS: client sent no certificate", DtlsAlert.HandshakeFailure);
+                        throw new CryptoException(CryptoError.BadCertificate, "DTLS: client sent no certificate", TlsAlert.HandshakeFailure);
                 }
                 else
                 {
@@ -35,7 +35,7 @@ public sealed partial class DtlsEndpoint
                 _hs = Hs.ServerWaitKeyExchange;
                 return;
             }
-            case Hs.ServerWaitKeyExchange when type == DtlsHandshakeType.ClientKeyExchange:
+            case Hs.ServerWaitKeyExchange when type == TlsHandshakeType.ClientKeyExchange:
             {
                 var pms = ComputePreMasterSecret(ClientKeyExchange.Parse(body));
                 AddToTranscript(type, seq, body);
@@ -44,22 +44,22 @@ public sealed partial class DtlsEndpoint
                 _hs = _clientSentCertificate ? Hs.ServerWaitCertificateVerify : Hs.ServerWaitFinished;
                 return;
             }
-            case Hs.ServerWaitCertificateVerify when type == DtlsHandshakeType.CertificateVerify:
+            case Hs.ServerWaitCertificateVerify when type == TlsHandshakeType.CertificateVerify:
             {
                 var (scheme, sig) = CertificateVerify.Parse(body);
-                if (!Contains(SignatureScheme.Tls12Verifiable, scheme) || !VerifySignature(PeerCertificate!, scheme, _transcript.WrittenSpan, sig))
-                    throw new CryptoException(CryptoError.DecryptError, "DTLS: client CertificateVerify does not verify", DtlsAlert.DecryptError);
+                if (!Contains(SignatureScheme.Tls12Verifiable, scheme) || !VerifySignature(PeerCertificate!, scheme, _transcript.Written, sig))
+                    throw new CryptoException(CryptoError.DecryptError, "DTLS: client CertificateVerify does not verify", TlsAlert.DecryptError);
                 AddToTranscript(type, seq, body);
                 PeerSignatureScheme = scheme;
                 _hs = Hs.ServerWaitFinished;
                 return;
             }
-            case Hs.ServerWaitFinished when type == DtlsHandshakeType.Finished:
+            case Hs.ServerWaitFinished when type == TlsHandshakeType.Finished:
                 CheckFinished(body, fromClient: true);
                 AddToTranscript(type, seq, body);
                 BeginFlight();
                 QueueChangeCipherSpec();
-                QueueHandshake(DtlsHandshakeType.Finished, FinishedVerifyData(fromClient: false), epoch: 1);
+                QueueHandshake(TlsHandshakeType.Finished, FinishedVerifyData(fromClient: false), epoch: 1);
                 _hs = Hs.Done;
                 State = DtlsState.Connected;
                 SendFlight(now, armTimer: false); // kept for retransmission when the client repeats its flight
@@ -75,12 +75,12 @@ public sealed partial class DtlsEndpoint
     {
         // Stateless cookie (RFC 6347 §4.2.1): HMAC over the ClientHello fields that must not change between the two
         // ClientHellos. The transport address is bound by the layer below (ICE) in WebRTC, so it is not an input here.
-        var w = new DtlsWriter(256);
-        w.U16(ch.Version);
-        w.Bytes(ch.Random);
-        w.Vector8(ch.SessionId);
-        foreach (var s in ch.CipherSuites) w.U16(s);
-        var mac = HMACSHA256.HashData(_cookieSecret, w.WrittenSpan);
+        var w = new TlsWriter(256);
+        w.WriteU16(ch.Version);
+        w.WriteBytes(ch.Random);
+        w.WriteVector8(ch.SessionId);
+        foreach (var s in ch.CipherSuites) w.WriteU16(s);
+        var mac = HMACSHA256.HashData(_cookieSecret, w.Written);
         return mac.AsSpan(0, CookieLength).ToArray();
     }
 
@@ -88,8 +88,8 @@ public sealed partial class DtlsEndpoint
     {
         var ch = ClientHello.Parse(body);
         // DTLS versions count down: FEFF (1.0) is older than FEFD (1.2). A DTLS 1.3 client still says FEFD here.
-        if (ch.Version > DtlsVersion.Dtls12)
-            throw new CryptoException(CryptoError.HandshakeFailure, $"DTLS: client offers only version {ch.Version:X4}", DtlsAlert.ProtocolVersion);
+        if (ch.Version > TlsVersion.Dtls12)
+            throw new CryptoException(CryptoError.HandshakeFailure, $"DTLS: client offers only version {ch.Version:X4}", TlsAlert.ProtocolVersion);
         if (_opt.UseHelloVerifyRequest)
         {
             var cookie = ComputeCookie(ch);
@@ -99,8 +99,8 @@ public sealed partial class DtlsEndpoint
                 // message_seq and the record sequence number of the record that completed the ClientHello.
                 var hvr = new HelloVerifyRequest { Cookie = cookie }.Serialize();
                 var dg = new byte[DtlsRecordHeader.Size + DtlsHandshakeHeader.Size + hvr.Length];
-                new DtlsRecordHeader(DtlsContentType.Handshake, DtlsVersion.Dtls12, 0, _currentRecordSeq, (ushort)(DtlsHandshakeHeader.Size + hvr.Length)).Write(dg);
-                new DtlsHandshakeHeader(DtlsHandshakeType.HelloVerifyRequest, hvr.Length, seq, 0, hvr.Length).Write(dg.AsSpan(DtlsRecordHeader.Size));
+                new DtlsRecordHeader(TlsContentType.Handshake, TlsVersion.Dtls12, 0, _currentRecordSeq, (ushort)(DtlsHandshakeHeader.Size + hvr.Length)).Write(dg);
+                new DtlsHandshakeHeader(TlsHandshakeType.HelloVerifyRequest, hvr.Length, seq, 0, hvr.Length).Write(dg.AsSpan(DtlsRecordHeader.Size));
                 hvr.CopyTo(dg, DtlsRecordHeader.Size + DtlsHandshakeHeader.Size);
                 _out.Enqueue(dg);
                 return;
@@ -112,9 +112,9 @@ public sealed partial class DtlsEndpoint
         foreach (var s in _opt.CipherSuites)
             if (ch.CipherSuites.Contains((ushort)s)) { suite = (ushort)s; break; }
         if (suite == 0)
-            throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: no common cipher suite", DtlsAlert.HandshakeFailure);
+            throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: no common cipher suite", TlsAlert.HandshakeFailure);
         if (Array.IndexOf(ch.CompressionMethods, (byte)0) < 0)
-            throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: client does not offer null compression", DtlsAlert.IllegalParameter);
+            throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: client does not offer null compression", TlsAlert.IllegalParameter);
 
         bool ems = false, reneg = ch.CipherSuites.Contains(0x00FF), pointFormats = false;
         SrtpProtectionProfile? srtp = null;
@@ -122,34 +122,34 @@ public sealed partial class DtlsEndpoint
         {
             switch (t)
             {
-                case DtlsExtensionType.ExtendedMasterSecret:
+                case TlsExtensionType.ExtendedMasterSecret:
                     ems = true;
                     break;
-                case DtlsExtensionType.RenegotiationInfo:
+                case TlsExtensionType.RenegotiationInfo:
                     if (data.Length != 1 || data[0] != 0)
-                        throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: non-empty renegotiation_info", DtlsAlert.HandshakeFailure);
+                        throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: non-empty renegotiation_info", TlsAlert.HandshakeFailure);
                     reneg = true;
                     break;
-                case DtlsExtensionType.SupportedGroups:
+                case TlsExtensionType.SupportedGroups:
                     // Browsers list X25519 / X25519MLKEM768 first; the BCL gives us P-256, which they all offer too.
-                    if (!HelloExtensions.ReadU16List(data, "supported_groups").Contains(NamedGroup.Secp256r1))
-                        throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: client does not offer P-256", DtlsAlert.HandshakeFailure);
+                    if (!TlsExtensions.ReadU16List(data, 2, 2).Contains(NamedGroup.Secp256r1))
+                        throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: client does not offer P-256", TlsAlert.HandshakeFailure);
                     break;
-                case DtlsExtensionType.EcPointFormats:
+                case TlsExtensionType.EcPointFormats:
                 {
-                    var r = new DtlsReader(data);
+                    var r = new TlsReader(data);
                     var formats = r.ReadVector8(1);
-                    r.ExpectEnd("ec_point_formats");
+                    r.EnsureEnd("ec_point_formats");
                     if (formats.IndexOf((byte)0) < 0)
-                        throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: client does not accept uncompressed points", DtlsAlert.IllegalParameter);
+                        throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: client does not accept uncompressed points", TlsAlert.IllegalParameter);
                     pointFormats = true;
                     break;
                 }
-                case DtlsExtensionType.SignatureAlgorithms:
-                    if (!HelloExtensions.ReadU16List(data, "signature_algorithms").Contains(SignatureScheme.EcdsaSecp256r1Sha256))
-                        throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: client does not accept ecdsa_secp256r1_sha256", DtlsAlert.HandshakeFailure);
+                case TlsExtensionType.SignatureAlgorithms:
+                    if (!TlsExtensions.ReadU16List(data, 2, 2).Contains(SignatureScheme.EcdsaSecp256r1Sha256))
+                        throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: client does not accept ecdsa_secp256r1_sha256", TlsAlert.HandshakeFailure);
                     break;
-                case DtlsExtensionType.UseSrtp:
+                case TlsExtensionType.UseSrtp:
                 {
                     var (offered, _) = UseSrtpExtension.Parse(data);
                     foreach (var p in _opt.SrtpProfiles)
@@ -161,20 +161,20 @@ public sealed partial class DtlsEndpoint
             }
         }
         if (!ems)
-            throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: client does not offer extended master secret (RFC 7627)", DtlsAlert.HandshakeFailure);
+            throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: client does not offer extended master secret (RFC 7627)", TlsAlert.HandshakeFailure);
 
         _clientRandom = ch.Random;
         RandomNumberGenerator.Fill(_serverRandom);
         SetCipherSuite(suite);
         SelectedSrtpProfile = srtp;
-        AddToTranscript(DtlsHandshakeType.ClientHello, seq, body);
+        AddToTranscript(TlsHandshakeType.ClientHello, seq, body);
         _sendSeq = seq; // our first message takes the client's message_seq (RFC 6347 §4.2.2, as OpenSSL does)
 
         var sh = new ServerHello { Random = _serverRandom, CipherSuite = suite };
-        if (reneg) sh.Extensions.Add((DtlsExtensionType.RenegotiationInfo, [0]));
-        sh.Extensions.Add((DtlsExtensionType.ExtendedMasterSecret, []));
-        if (pointFormats) sh.Extensions.Add((DtlsExtensionType.EcPointFormats, [1, 0]));
-        if (srtp is { } chosen) sh.Extensions.Add((DtlsExtensionType.UseSrtp, UseSrtpExtension.Serialize([(ushort)chosen])));
+        if (reneg) sh.Extensions.Add((TlsExtensionType.RenegotiationInfo, [0]));
+        sh.Extensions.Add((TlsExtensionType.ExtendedMasterSecret, []));
+        if (pointFormats) sh.Extensions.Add((TlsExtensionType.EcPointFormats, [1, 0]));
+        if (srtp is { } chosen) sh.Extensions.Add((TlsExtensionType.UseSrtp, UseSrtpExtension.Serialize([(ushort)chosen])));
 
         _ecdh = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
         var ske = new ServerKeyExchange { Group = NamedGroup.Secp256r1, PublicKey = EncodePoint(_ecdh), SignatureScheme = SignatureScheme.EcdsaSecp256r1Sha256 };
@@ -185,11 +185,11 @@ public sealed partial class DtlsEndpoint
         ske.Signature = Sign(signed);
 
         BeginFlight();
-        QueueHandshake(DtlsHandshakeType.ServerHello, sh.Serialize());
-        QueueHandshake(DtlsHandshakeType.Certificate, CertificateMessage.Serialize([_opt.Certificate!.RawData]));
-        QueueHandshake(DtlsHandshakeType.ServerKeyExchange, ske.Serialize());
-        QueueHandshake(DtlsHandshakeType.CertificateRequest, new CertificateRequest { SignatureSchemes = [.. SignatureScheme.Tls12Verifiable] }.Serialize());
-        QueueHandshake(DtlsHandshakeType.ServerHelloDone, []);
+        QueueHandshake(TlsHandshakeType.ServerHello, sh.Serialize());
+        QueueHandshake(TlsHandshakeType.Certificate, CertificateMessage.Serialize([_opt.Certificate!.RawData]));
+        QueueHandshake(TlsHandshakeType.ServerKeyExchange, ske.Serialize());
+        QueueHandshake(TlsHandshakeType.CertificateRequest, new DtlsCertificateRequest { SignatureSchemes = [.. SignatureScheme.Tls12Verifiable] }.Serialize());
+        QueueHandshake(TlsHandshakeType.ServerHelloDone, []);
         _hs = Hs.ServerWaitCertificate;
         SendFlight(now, armTimer: true);
     }

@@ -136,7 +136,7 @@ public sealed partial class DtlsEndpoint : IProtocolCore<DtlsEvent>, IDisposable
         }
         catch (CryptographicException ex)
         {
-            FailWith(new CryptoException(CryptoError.InternalError, "DTLS: crypto failure: " + ex.Message, DtlsAlert.InternalError, ex));
+            FailWith(new CryptoException(CryptoError.InternalError, "DTLS: crypto failure: " + ex.Message, TlsAlert.InternalError, ex));
         }
     }
 
@@ -193,7 +193,7 @@ public sealed partial class DtlsEndpoint : IProtocolCore<DtlsEvent>, IDisposable
         if (applicationData.Length > MaxApplicationDataSize)
             throw new CryptoException(CryptoError.LimitExceeded, "DTLS: application data larger than one record");
         var dg = new byte[DtlsRecordHeader.Size + DtlsAeadCipher.Overhead + applicationData.Length];
-        WriteRecord(dg, DtlsContentType.ApplicationData, 1, applicationData);
+        WriteRecord(dg, TlsContentType.ApplicationData, 1, applicationData);
         _out.Enqueue(dg);
     }
 
@@ -210,7 +210,7 @@ public sealed partial class DtlsEndpoint : IProtocolCore<DtlsEvent>, IDisposable
             throw new CryptoException(CryptoError.LimitExceeded, "DTLS: application data larger than one record");
         if (destination.Length < applicationData.Length + ApplicationDataOverhead)
             throw new CryptoException(CryptoError.LimitExceeded, "DTLS: destination buffer too small");
-        return WriteRecord(destination, DtlsContentType.ApplicationData, 1, applicationData);
+        return WriteRecord(destination, TlsContentType.ApplicationData, 1, applicationData);
     }
 
     /// <summary>Bytes a record adds to application data: 13-byte header, 8-byte explicit nonce, 16-byte tag.</summary>
@@ -282,7 +282,7 @@ public sealed partial class DtlsEndpoint : IProtocolCore<DtlsEvent>, IDisposable
     public void Close()
     {
         if (State is DtlsState.Closed or DtlsState.Failed) return;
-        if (State is DtlsState.Connecting or DtlsState.Connected) SendAlert(DtlsAlert.LevelWarning, DtlsAlert.CloseNotify);
+        if (State is DtlsState.Connecting or DtlsState.Connected) SendAlert(TlsAlert.LevelWarning, TlsAlert.CloseNotify);
         _closeNotifySent = true;
         State = DtlsState.Closed;
         _retransmitAt = null;
@@ -304,7 +304,7 @@ public sealed partial class DtlsEndpoint : IProtocolCore<DtlsEvent>, IDisposable
         if (State is DtlsState.Failed or DtlsState.Closed) return;
         if (sendAlert && ex.Error != CryptoError.PeerAlert)
         {
-            try { SendAlert(DtlsAlert.LevelFatal, ex.Alert != 0 ? ex.Alert : DtlsAlert.InternalError); }
+            try { SendAlert(TlsAlert.LevelFatal, ex.Alert != 0 ? ex.Alert : TlsAlert.InternalError); }
             catch (CryptoException) { /* best effort */ }
         }
         Error = ex;
@@ -317,7 +317,7 @@ public sealed partial class DtlsEndpoint : IProtocolCore<DtlsEvent>, IDisposable
         ReadOnlySpan<byte> alert = [level, description];
         ushort epoch = _writeEpoch;
         var dg = new byte[DtlsRecordHeader.Size + (epoch > 0 ? DtlsAeadCipher.Overhead : 0) + 2];
-        WriteRecord(dg, DtlsContentType.Alert, epoch, alert);
+        WriteRecord(dg, TlsContentType.Alert, epoch, alert);
         _out.Enqueue(dg);
     }
 
@@ -327,7 +327,7 @@ public sealed partial class DtlsEndpoint : IProtocolCore<DtlsEvent>, IDisposable
         ulong seq = _writeSeq[epoch]++;
         if (seq >= (1UL << 48)) throw new CryptoException(CryptoError.LimitExceeded, "DTLS: sequence numbers exhausted");
         int len = plaintext.Length + (epoch > 0 ? DtlsAeadCipher.Overhead : 0);
-        var h = new DtlsRecordHeader(type, DtlsVersion.Dtls12, epoch, seq, (ushort)len);
+        var h = new DtlsRecordHeader(type, TlsVersion.Dtls12, epoch, seq, (ushort)len);
         h.Write(dest);
         if (epoch == 0) plaintext.CopyTo(dest[DtlsRecordHeader.Size..]);
         else _writeCipher!.Seal(h.EpochAndSequence, type, h.Version, plaintext, dest.Slice(DtlsRecordHeader.Size, len));
@@ -355,7 +355,7 @@ public sealed partial class DtlsEndpoint : IProtocolCore<DtlsEvent>, IDisposable
         }
         if (!_replay.IsAcceptable(h.SequenceNumber)) return;
         if (fragment.Length < DtlsAeadCipher.Overhead) return;
-        if (h.ContentType == DtlsContentType.ApplicationData)
+        if (h.ContentType == TlsContentType.ApplicationData)
         {
             ReceiveApplicationData(h, fragment);
             return;
@@ -410,15 +410,15 @@ public sealed partial class DtlsEndpoint : IProtocolCore<DtlsEvent>, IDisposable
     {
         switch (type)
         {
-            case DtlsContentType.ChangeCipherSpec:
+            case TlsContentType.ChangeCipherSpec:
                 // Only a marker in DTLS 1.2: the epoch number in each record says which keys apply.
                 break;
-            case DtlsContentType.Alert:
+            case TlsContentType.Alert:
                 if (data.Length != 2) return;
                 if (epoch == 0 && State == DtlsState.Connected) return; // unauthenticated after the handshake
                 HandleAlert(data[0], data[1]);
                 break;
-            case DtlsContentType.Handshake:
+            case TlsContentType.Handshake:
                 while (data.Length > 0)
                 {
                     if (!DtlsHandshakeHeader.TryRead(data, out var hh)) break;
@@ -427,27 +427,27 @@ public sealed partial class DtlsEndpoint : IProtocolCore<DtlsEvent>, IDisposable
                 }
                 DrainHandshake(now);
                 break;
-            case DtlsContentType.ApplicationData:
+            case TlsContentType.ApplicationData:
                 break; // epoch 0: never valid; epoch 1 goes through ReceiveApplicationData
         }
     }
 
     private void HandleAlert(byte level, byte description)
     {
-        if (_events.Count < MaxQueuedEvents || level == DtlsAlert.LevelFatal || description == DtlsAlert.CloseNotify)
+        if (_events.Count < MaxQueuedEvents || level == TlsAlert.LevelFatal || description == TlsAlert.CloseNotify)
             _events.Enqueue(new DtlsEvent(DtlsEventKind.AlertReceived, AlertLevel: level, AlertDescription: description));
-        if (description == DtlsAlert.CloseNotify)
+        if (description == TlsAlert.CloseNotify)
         {
             if (!_closeNotifySent && State == DtlsState.Connected)
             {
-                SendAlert(DtlsAlert.LevelWarning, DtlsAlert.CloseNotify);
+                SendAlert(TlsAlert.LevelWarning, TlsAlert.CloseNotify);
                 _closeNotifySent = true;
             }
             State = DtlsState.Closed;
             _retransmitAt = null;
             return;
         }
-        if (level == DtlsAlert.LevelFatal)
+        if (level == TlsAlert.LevelFatal)
             throw new CryptoException(CryptoError.PeerAlert, $"DTLS: peer sent fatal alert {description}", description);
         // warnings (e.g. no_renegotiation) are ignored
     }

@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.Crypto.Dtls;
 
@@ -50,7 +51,7 @@ public sealed class DtlsOptions
 
     /// <summary>
     /// Decides whether the peer's end-entity certificate is acceptable (typically: its fingerprint equals the SDP
-    /// <c>a=fingerprint</c>; see <see cref="DtlsCertificates.MatchesFingerprint"/>). Called once, during the handshake.
+    /// <c>a=fingerprint</c>; see <see cref="CertificateFingerprint.MatchesSdp"/>). Called once, during the handshake.
     /// </summary>
     public Func<X509Certificate2, bool>? ValidatePeerCertificate { get; init; }
 

@@ -25,7 +25,7 @@ internal readonly record struct DtlsRecordHeader(byte ContentType, ushort Versio
         header = default;
         if (input.Length < Size) return false;
         byte type = input[0];
-        if (type < DtlsContentType.ChangeCipherSpec || type > DtlsContentType.ApplicationData) return false;
+        if (type < TlsContentType.ChangeCipherSpec || type > TlsContentType.ApplicationData) return false;
         ushort version = BinaryPrimitives.ReadUInt16BigEndian(input[1..]);
         if ((version >> 8) != 0xFE) return false;
         ushort epoch = BinaryPrimitives.ReadUInt16BigEndian(input[3..]);

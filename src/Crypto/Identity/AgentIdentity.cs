@@ -3,6 +3,7 @@ using System.Numerics;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
+using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.Crypto.Identity;
 
@@ -47,8 +48,6 @@ public sealed class AgentIdentity : IDisposable
     internal const string StateFileName = "agent.json";
 
     private const string AuthTokenAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    private static readonly Oid ServerAuthOid = new("1.3.6.1.5.5.7.3.1");
-    private static readonly Oid ClientAuthOid = new("1.3.6.1.5.5.7.3.2");
 
     private readonly ECDsa _key;
     private readonly byte[] _serialBase; // 16 bytes, top bit clear
@@ -225,16 +224,12 @@ public sealed class AgentIdentity : IDisposable
     public static string ComputeFingerprint(X509Certificate2 certificate)
     {
         ArgumentNullException.ThrowIfNull(certificate);
-        return ComputeFingerprint(certificate.PublicKey.ExportSubjectPublicKeyInfo());
+        return Convert.ToBase64String(CertificateFingerprint.OfSpki(certificate, HashAlgorithmName.SHA256));
     }
 
     /// <summary>Computes the agent fingerprint of a DER SubjectPublicKeyInfo.</summary>
-    public static string ComputeFingerprint(ReadOnlySpan<byte> subjectPublicKeyInfo)
-    {
-        Span<byte> hash = stackalloc byte[32];
-        SHA256.HashData(subjectPublicKeyInfo, hash);
-        return Convert.ToBase64String(hash);
-    }
+    public static string ComputeFingerprint(ReadOnlySpan<byte> subjectPublicKeyInfo) =>
+        Convert.ToBase64String(CertificateFingerprint.OfSpki(subjectPublicKeyInfo, HashAlgorithmName.SHA256));
 
     /// <summary>Maps one DNS label for the agent hostname: every character outside [A-Za-z0-9-] becomes "-".</summary>
     public static string MapLabel(string label)
@@ -288,22 +283,18 @@ public sealed class AgentIdentity : IDisposable
     private static X509Certificate2 IssueCertificate(ECDsa key, byte[] serialBase, uint counter, string instanceName, AgentIdentityOptions options)
     {
         var serial = BuildSerial(serialBase, counter);
-        var subject = new X500DistinguishedName("CN=" + MakeHostname(serial, instanceName));
-        var issuerBuilder = new X500DistinguishedNameBuilder();
-        issuerBuilder.AddCommonName(options.ModelName);
-        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, critical: true));
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, critical: true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([ServerAuthOid, ClientAuthOid], critical: false));
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddDnsName(MakeHostname(serial, instanceName));
-        request.CertificateExtensions.Add(san.Build());
-        var now = options.TimeProvider.GetUtcNow();
-        // Second precision keeps the DER stable for a fixed clock; one hour back tolerates small skews.
-        var notBefore = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, now.Minute, now.Second, TimeSpan.Zero).AddHours(-1);
-        var generator = X509SignatureGenerator.CreateForECDsa(key);
-        using var cert = request.Create(issuerBuilder.Build(), generator, notBefore, notBefore + options.Validity + TimeSpan.FromHours(1), serial);
-        return cert.CopyWithPrivateKey(key);
+        var hostname = MakeHostname(serial, instanceName);
+        // One hour back tolerates small skews; whole seconds keep the DER stable for a fixed clock.
+        return SelfSignedCertificate.Create(key, hostname, new SelfSignedCertificateOptions
+        {
+            IssuerCommonName = options.ModelName,
+            DnsNames = [hostname],
+            Validity = options.Validity,
+            Backdate = TimeSpan.FromHours(1),
+            SerialNumber = serial,
+            EndEntityExtensions = true,
+            TimeProvider = options.TimeProvider,
+        });
     }
 
     private void Persist(bool writeKey)

@@ -40,7 +40,7 @@ internal sealed class CertificateMessage
 
     public void Write(TlsWriter w)
     {
-        int msg = w.BeginHandshake(HandshakeType.Certificate);
+        int msg = w.BeginHandshake(TlsHandshakeType.Certificate);
         w.WriteU8(0);
         int list = w.BeginVector(3);
         foreach (var c in Certificates)

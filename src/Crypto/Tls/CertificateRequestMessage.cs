@@ -22,7 +22,7 @@ internal sealed class CertificateRequestMessage
         List<ushort>? algs = null;
         foreach (var (type, data) in TlsExtensions.ReadBlock(block))
         {
-            if (type == ExtensionType.SignatureAlgorithms) algs = TlsExtensions.ReadU16List(data, 2, 2);
+            if (type == TlsExtensionType.SignatureAlgorithms) algs = TlsExtensions.ReadU16List(data, 2, 2);
             // other extensions (certificate_authorities, oid_filters, GREASE) are ignored
         }
         m.SignatureAlgorithms = algs ?? throw new CryptoException(CryptoError.Malformed, "CertificateRequest without signature_algorithms", TlsAlert.MissingExtension);
@@ -31,10 +31,10 @@ internal sealed class CertificateRequestMessage
 
     public void Write(TlsWriter w)
     {
-        int msg = w.BeginHandshake(HandshakeType.CertificateRequest);
+        int msg = w.BeginHandshake(TlsHandshakeType.CertificateRequest);
         w.WriteU8(0);
         int exts = w.BeginVector(2);
-        w.WriteU16(ExtensionType.SignatureAlgorithms);
+        w.WriteU16(TlsExtensionType.SignatureAlgorithms);
         int e = w.BeginVector(2); TlsExtensions.WriteU16List(w, SignatureAlgorithms, 2); w.EndVector(e);
         w.EndVector(exts);
         w.EndVector(msg);

@@ -22,7 +22,7 @@ internal sealed class CertificateVerifyMessage
 
     public void Write(TlsWriter w)
     {
-        int msg = w.BeginHandshake(HandshakeType.CertificateVerify);
+        int msg = w.BeginHandshake(TlsHandshakeType.CertificateVerify);
         w.WriteU16(Scheme);
         w.WriteVector16(Signature);
         w.EndVector(msg);

@@ -47,25 +47,25 @@ internal sealed class ClientHello
             var (type, data) = exts[i];
             switch (type)
             {
-                case ExtensionType.ServerName: ch.ServerName = TlsExtensions.ReadServerName(data); break;
-                case ExtensionType.Alpn: ch.Alpn = TlsExtensions.ReadAlpn(data); break;
-                case ExtensionType.SupportedVersions: ch.SupportedVersions = TlsExtensions.ReadU16List(data, 1, 2); break;
-                case ExtensionType.SupportedGroups: ch.SupportedGroups = TlsExtensions.ReadU16List(data, 2, 2); break;
-                case ExtensionType.SignatureAlgorithms: ch.SignatureAlgorithms = TlsExtensions.ReadU16List(data, 2, 2); break;
-                case ExtensionType.KeyShare: ch.KeyShares = TlsExtensions.ReadClientShares(data); break;
-                case ExtensionType.QuicTransportParameters: ch.TransportParameters = data; break;
-                case ExtensionType.EarlyData:
+                case TlsExtensionType.ServerName: ch.ServerName = TlsExtensions.ReadServerName(data); break;
+                case TlsExtensionType.Alpn: ch.Alpn = TlsExtensions.ReadAlpn(data); break;
+                case TlsExtensionType.SupportedVersions: ch.SupportedVersions = TlsExtensions.ReadU16List(data, 1, 2); break;
+                case TlsExtensionType.SupportedGroups: ch.SupportedGroups = TlsExtensions.ReadU16List(data, 2, 2); break;
+                case TlsExtensionType.SignatureAlgorithms: ch.SignatureAlgorithms = TlsExtensions.ReadU16List(data, 2, 2); break;
+                case TlsExtensionType.KeyShare: ch.KeyShares = TlsExtensions.ReadClientShares(data); break;
+                case TlsExtensionType.QuicTransportParameters: ch.TransportParameters = data; break;
+                case TlsExtensionType.EarlyData:
                     if (data.Length != 0) throw TlsAlert.Decode("early_data in ClientHello must be empty");
                     ch.HasEarlyData = true;
                     break;
-                case ExtensionType.Cookie:
+                case TlsExtensionType.Cookie:
                 {
                     var cr = new TlsReader(data);
                     ch.Cookie = cr.ReadVector16(1).ToArray();
                     cr.EnsureEnd();
                     break;
                 }
-                case ExtensionType.PreSharedKey:
+                case TlsExtensionType.PreSharedKey:
                     // We never resume, so the offered identities are ignored, but the extension must be last.
                     if (i != exts.Count - 1) throw TlsAlert.Illegal("pre_shared_key must be the last extension");
                     break;
@@ -78,8 +78,8 @@ internal sealed class ClientHello
     /// <summary>Writes the full handshake message (header included).</summary>
     public void Write(TlsWriter w)
     {
-        int msg = w.BeginHandshake(HandshakeType.ClientHello);
-        w.WriteU16(TlsConst.LegacyVersion);
+        int msg = w.BeginHandshake(TlsHandshakeType.ClientHello);
+        w.WriteU16(TlsVersion.Tls12);
         w.WriteBytes(Random);
         w.WriteVector8(SessionId);
         TlsExtensions.WriteU16List(w, CipherSuites, 2);
@@ -87,37 +87,37 @@ internal sealed class ClientHello
         int exts = w.BeginVector(2);
         if (ServerName is not null)
         {
-            w.WriteU16(ExtensionType.ServerName);
+            w.WriteU16(TlsExtensionType.ServerName);
             int e = w.BeginVector(2); TlsExtensions.WriteServerName(w, ServerName); w.EndVector(e);
         }
         if (SupportedGroups is not null)
         {
-            w.WriteU16(ExtensionType.SupportedGroups);
+            w.WriteU16(TlsExtensionType.SupportedGroups);
             int e = w.BeginVector(2); TlsExtensions.WriteU16List(w, SupportedGroups, 2); w.EndVector(e);
         }
         if (SignatureAlgorithms is not null)
         {
-            w.WriteU16(ExtensionType.SignatureAlgorithms);
+            w.WriteU16(TlsExtensionType.SignatureAlgorithms);
             int e = w.BeginVector(2); TlsExtensions.WriteU16List(w, SignatureAlgorithms, 2); w.EndVector(e);
         }
         if (Alpn is { Count: > 0 })
         {
-            w.WriteU16(ExtensionType.Alpn);
+            w.WriteU16(TlsExtensionType.Alpn);
             int e = w.BeginVector(2); TlsExtensions.WriteAlpn(w, Alpn); w.EndVector(e);
         }
         if (SupportedVersions is not null)
         {
-            w.WriteU16(ExtensionType.SupportedVersions);
+            w.WriteU16(TlsExtensionType.SupportedVersions);
             int e = w.BeginVector(2); TlsExtensions.WriteU16List(w, SupportedVersions, 1); w.EndVector(e);
         }
         if (Cookie is not null)
         {
-            w.WriteU16(ExtensionType.Cookie);
+            w.WriteU16(TlsExtensionType.Cookie);
             int e = w.BeginVector(2); w.WriteVector16(Cookie); w.EndVector(e);
         }
         if (KeyShares is not null)
         {
-            w.WriteU16(ExtensionType.KeyShare);
+            w.WriteU16(TlsExtensionType.KeyShare);
             int e = w.BeginVector(2);
             int list = w.BeginVector(2);
             foreach (var (g, k) in KeyShares) { w.WriteU16(g); w.WriteVector16(k); }
@@ -126,7 +126,7 @@ internal sealed class ClientHello
         }
         if (TransportParameters is not null)
         {
-            w.WriteU16(ExtensionType.QuicTransportParameters);
+            w.WriteU16(TlsExtensionType.QuicTransportParameters);
             w.WriteVector16(TransportParameters);
         }
         w.EndVector(exts);

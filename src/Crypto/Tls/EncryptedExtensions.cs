@@ -23,21 +23,21 @@ internal sealed class EncryptedExtensions
         {
             switch (type)
             {
-                case ExtensionType.Alpn when offeredAlpn:
+                case TlsExtensionType.Alpn when offeredAlpn:
                 {
                     var names = TlsExtensions.ReadAlpn(data);
                     if (names.Count != 1) throw TlsAlert.Illegal("server must select exactly one ALPN protocol");
                     ee.Alpn = names[0];
                     break;
                 }
-                case ExtensionType.QuicTransportParameters:
+                case TlsExtensionType.QuicTransportParameters:
                     ee.TransportParameters = data;
                     break;
-                case ExtensionType.ServerName when offeredSni:
+                case TlsExtensionType.ServerName when offeredSni:
                     if (data.Length != 0) throw TlsAlert.Decode("server_name acknowledgement must be empty");
                     ee.ServerNameAck = true;
                     break;
-                case ExtensionType.SupportedGroups:
+                case TlsExtensionType.SupportedGroups:
                     TlsExtensions.ReadU16List(data, 2, 2); // allowed, informational only
                     break;
                 default:
@@ -49,21 +49,21 @@ internal sealed class EncryptedExtensions
 
     public void Write(TlsWriter w)
     {
-        int msg = w.BeginHandshake(HandshakeType.EncryptedExtensions);
+        int msg = w.BeginHandshake(TlsHandshakeType.EncryptedExtensions);
         int exts = w.BeginVector(2);
         if (Alpn is not null)
         {
-            w.WriteU16(ExtensionType.Alpn);
+            w.WriteU16(TlsExtensionType.Alpn);
             int e = w.BeginVector(2); TlsExtensions.WriteAlpn(w, [Alpn]); w.EndVector(e);
         }
         if (ServerNameAck)
         {
-            w.WriteU16(ExtensionType.ServerName);
+            w.WriteU16(TlsExtensionType.ServerName);
             w.WriteU16(0);
         }
         if (TransportParameters is not null)
         {
-            w.WriteU16(ExtensionType.QuicTransportParameters);
+            w.WriteU16(TlsExtensionType.QuicTransportParameters);
             w.WriteVector16(TransportParameters);
         }
         w.EndVector(exts);

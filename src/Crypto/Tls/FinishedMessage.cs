@@ -10,7 +10,7 @@ internal static class FinishedMessage
 {
     public static void Write(TlsWriter w, ReadOnlySpan<byte> verifyData)
     {
-        int msg = w.BeginHandshake(HandshakeType.Finished);
+        int msg = w.BeginHandshake(TlsHandshakeType.Finished);
         w.WriteBytes(verifyData);
         w.EndVector(msg);
     }

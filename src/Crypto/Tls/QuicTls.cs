@@ -14,30 +14,13 @@ public static class QuicTls
     }
 
     /// <summary>The hash of a cipher suite (SHA-384 for AES-256-GCM, else SHA-256).</summary>
-    public static HashAlgorithmName HashAlgorithm(TlsCipherSuite suite) => TlsKeySchedule.HashFor(suite);
+    public static HashAlgorithmName HashAlgorithm(Tls13CipherSuite suite) => TlsKeySchedule.HashFor(suite);
 
     /// <summary>QUIC key update (RFC 9001 §6.1): next secret = HKDF-Expand-Label(secret, "quic ku", "", Hash.length).</summary>
-    public static byte[] NextKeyUpdateSecret(TlsCipherSuite suite, ReadOnlySpan<byte> secret)
+    public static byte[] NextKeyUpdateSecret(Tls13CipherSuite suite, ReadOnlySpan<byte> secret)
     {
         var hash = TlsKeySchedule.HashFor(suite);
         return HkdfLabel.ExpandLabel(hash, secret, "quic ku", [], hash == HashAlgorithmName.SHA384 ? 48 : 32);
-    }
-
-    /// <summary>
-    /// Creates a self-signed ECDSA P-256 certificate with its private key (CN and DNS SAN = <paramref name="subjectName"/>),
-    /// valid from one minute ago for <paramref name="validity"/> (default 13 days, within WebTransport's 14-day rule).
-    /// </summary>
-    public static X509Certificate2 CreateSelfSignedCertificate(string subjectName = "localhost", TimeSpan? validity = null)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var req = new CertificateRequest("CN=" + subjectName, key, HashAlgorithmName.SHA256);
-        var san = new SubjectAlternativeNameBuilder();
-        san.AddDnsName(subjectName);
-        req.CertificateExtensions.Add(san.Build());
-        var now = DateTimeOffset.UtcNow;
-        using var cert = req.CreateSelfSigned(now.AddMinutes(-1), now.Add(validity ?? TimeSpan.FromDays(13)));
-        // Round-trip through PKCS#12 so the key is usable everywhere (some platforms keep ephemeral keys unusable).
-        return X509CertificateLoader.LoadPkcs12(cert.Export(X509ContentType.Pkcs12), null);
     }
 
     /// <summary>Loads a certificate and its private key from PEM files (cert, key).</summary>
@@ -52,12 +35,5 @@ public static class QuicTls
         {
             throw new CryptoException(CryptoError.CorruptState, $"cannot load certificate {certPemPath} / key {keyPemPath}: {e.Message}", 0, e);
         }
-    }
-
-    /// <summary>SHA-256 of the DER SubjectPublicKeyInfo (what OSP pins and Chromium's --ignore-certificate-errors-spki-list takes, base64).</summary>
-    public static byte[] SpkiSha256(X509Certificate2 certificate)
-    {
-        ArgumentNullException.ThrowIfNull(certificate);
-        return SHA256.HashData(certificate.PublicKey.ExportSubjectPublicKeyInfo());
     }
 }

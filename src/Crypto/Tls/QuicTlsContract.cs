@@ -14,7 +14,7 @@ public enum TlsEncryptionLevel
 }
 
 /// <summary>TLS 1.3 cipher suites supported (RFC 8446 §B.4).</summary>
-public enum TlsCipherSuite : ushort
+public enum Tls13CipherSuite : ushort
 {
     /// <summary>TLS_AES_128_GCM_SHA256.</summary>
     Aes128GcmSha256 = 0x1301,
@@ -43,7 +43,7 @@ public enum TlsOutputKind
 /// One ordered output of the TLS engine. The QUIC connection must process outputs in order: a write
 /// secret for a level always precedes the first CryptoData at that level.
 /// </summary>
-public readonly record struct TlsOutput(TlsOutputKind Kind, TlsEncryptionLevel Level, ReadOnlyMemory<byte> Data, bool IsWrite, TlsCipherSuite CipherSuite);
+public readonly record struct TlsOutput(TlsOutputKind Kind, TlsEncryptionLevel Level, ReadOnlyMemory<byte> Data, bool IsWrite, Tls13CipherSuite CipherSuite);
 
 /// <summary>Decides whether a peer certificate is acceptable (OSP pins SPKI fingerprints, WebTransport whole-certificate hashes).</summary>
 /// <param name="leaf">The peer's end-entity certificate.</param>
@@ -76,8 +76,8 @@ public sealed class QuicTlsOptions
     public TlsCertificateValidator? ValidatePeerCertificate { get; init; }
 
     /// <summary>Cipher suites allowed, in preference order (default: all three, AES-128-GCM first).</summary>
-    public IReadOnlyList<TlsCipherSuite> CipherSuites { get; init; } =
-        [TlsCipherSuite.Aes128GcmSha256, TlsCipherSuite.Aes256GcmSha384, TlsCipherSuite.ChaCha20Poly1305Sha256];
+    public IReadOnlyList<Tls13CipherSuite> CipherSuites { get; init; } =
+        [Tls13CipherSuite.Aes128GcmSha256, Tls13CipherSuite.Aes256GcmSha384, Tls13CipherSuite.ChaCha20Poly1305Sha256];
 
     /// <summary>When set, NSS key-log lines (SSLKEYLOGFILE format) are written here.</summary>
     public TextWriter? KeyLog { get; init; }
@@ -110,7 +110,7 @@ public interface IQuicTlsHandshake
     string? NegotiatedApplicationProtocol { get; }
 
     /// <summary>The negotiated cipher suite (valid once handshake keys exist).</summary>
-    TlsCipherSuite CipherSuite { get; }
+    Tls13CipherSuite CipherSuite { get; }
 
     /// <summary>The peer's certificate, when it sent one.</summary>
     X509Certificate2? PeerCertificate { get; }

@@ -42,14 +42,14 @@ internal sealed class ServerHello
             var er = new TlsReader(data);
             switch (type)
             {
-                case ExtensionType.SupportedVersions:
+                case TlsExtensionType.SupportedVersions:
                     sh.SelectedVersion = er.ReadU16();
                     break;
-                case ExtensionType.KeyShare:
+                case TlsExtensionType.KeyShare:
                     sh.KeyShareGroup = er.ReadU16();
                     if (!hrr) sh.KeyShare = er.ReadVector16(1).ToArray();
                     break;
-                case ExtensionType.Cookie when hrr:
+                case TlsExtensionType.Cookie when hrr:
                     sh.Cookie = er.ReadVector16(1).ToArray();
                     break;
                 default:
@@ -58,29 +58,29 @@ internal sealed class ServerHello
             }
             er.EnsureEnd();
         }
-        if (sh.SelectedVersion is null && legacy == TlsConst.LegacyVersion)
+        if (sh.SelectedVersion is null && legacy == TlsVersion.Tls12)
             throw new CryptoException(CryptoError.HandshakeFailure, "server selected TLS 1.2 or older", TlsAlert.ProtocolVersion);
-        if (sh.SelectedVersion != TlsConst.Tls13)
+        if (sh.SelectedVersion != TlsVersion.Tls13)
             throw new CryptoException(CryptoError.HandshakeFailure, "server did not select TLS 1.3", TlsAlert.IllegalParameter);
-        if (legacy != TlsConst.LegacyVersion) throw TlsAlert.Illegal("ServerHello legacy_version must be 0x0303");
+        if (legacy != TlsVersion.Tls12) throw TlsAlert.Illegal("ServerHello legacy_version must be 0x0303");
         return sh;
     }
 
     public void Write(TlsWriter w)
     {
-        int msg = w.BeginHandshake(HandshakeType.ServerHello);
-        w.WriteU16(TlsConst.LegacyVersion);
+        int msg = w.BeginHandshake(TlsHandshakeType.ServerHello);
+        w.WriteU16(TlsVersion.Tls12);
         w.WriteBytes(Random);
         w.WriteVector8(SessionIdEcho);
         w.WriteU16(CipherSuite);
         w.WriteU8(0);
         int exts = w.BeginVector(2);
-        w.WriteU16(ExtensionType.SupportedVersions);
+        w.WriteU16(TlsExtensionType.SupportedVersions);
         w.WriteU16(2);
-        w.WriteU16(TlsConst.Tls13);
+        w.WriteU16(TlsVersion.Tls13);
         if (KeyShareGroup is ushort g)
         {
-            w.WriteU16(ExtensionType.KeyShare);
+            w.WriteU16(TlsExtensionType.KeyShare);
             int e = w.BeginVector(2);
             w.WriteU16(g);
             if (KeyShare is not null) w.WriteVector16(KeyShare);
@@ -88,7 +88,7 @@ internal sealed class ServerHello
         }
         if (Cookie is not null)
         {
-            w.WriteU16(ExtensionType.Cookie);
+            w.WriteU16(TlsExtensionType.Cookie);
             int e = w.BeginVector(2); w.WriteVector16(Cookie); w.EndVector(e);
         }
         w.EndVector(exts);

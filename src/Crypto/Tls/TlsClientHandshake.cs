@@ -43,7 +43,7 @@ internal sealed class TlsClientHandshake : TlsHandshakeBase
             CipherSuites = [.. Options.CipherSuites.Select(s => (ushort)s)],
             ServerName = SniName(Options.ServerName),
             Alpn = Options.ApplicationProtocols.Count > 0 ? [.. Options.ApplicationProtocols] : null,
-            SupportedVersions = [TlsConst.Tls13],
+            SupportedVersions = [TlsVersion.Tls13],
             SupportedGroups = [.. DefaultGroups],
             SignatureAlgorithms = [.. SignatureScheme.Supported],
             TransportParameters = Options.LocalTransportParameters.ToArray(),
@@ -89,10 +89,10 @@ internal sealed class TlsClientHandshake : TlsHandshakeBase
         var body = message.AsSpan(4);
         switch (_state)
         {
-            case State.WaitServerHello when type == HandshakeType.ServerHello:
+            case State.WaitServerHello when type == TlsHandshakeType.ServerHello:
                 OnServerHello(message, ServerHello.Parse(body));
                 break;
-            case State.WaitEncryptedExtensions when type == HandshakeType.EncryptedExtensions:
+            case State.WaitEncryptedExtensions when type == TlsHandshakeType.EncryptedExtensions:
             {
                 var ee = EncryptedExtensions.Parse(body, _hello!.ServerName is not null, _hello.Alpn is not null);
                 if (ee.TransportParameters is null)
@@ -109,12 +109,12 @@ internal sealed class TlsClientHandshake : TlsHandshakeBase
                 _state = State.WaitCertificateOrRequest;
                 break;
             }
-            case State.WaitCertificateOrRequest when type == HandshakeType.CertificateRequest:
+            case State.WaitCertificateOrRequest when type == TlsHandshakeType.CertificateRequest:
                 _certRequest = CertificateRequestMessage.Parse(body);
                 AddToTranscript(message);
                 _state = State.WaitCertificate;
                 break;
-            case State.WaitCertificateOrRequest or State.WaitCertificate when type == HandshakeType.Certificate:
+            case State.WaitCertificateOrRequest or State.WaitCertificate when type == TlsHandshakeType.Certificate:
             {
                 var cm = CertificateMessage.Parse(body);
                 if (cm.Certificates.Count == 0) throw TlsAlert.Decode("server sent an empty Certificate");
@@ -123,7 +123,7 @@ internal sealed class TlsClientHandshake : TlsHandshakeBase
                 _state = State.WaitCertificateVerify;
                 break;
             }
-            case State.WaitCertificateVerify when type == HandshakeType.CertificateVerify:
+            case State.WaitCertificateVerify when type == TlsHandshakeType.CertificateVerify:
             {
                 var cv = CertificateVerifyMessage.Parse(body);
                 TlsSignatures.Verify(_serverLeaf!, cv.Scheme, cv.Signature, TlsSignatures.Content(true, TranscriptHash()));
@@ -131,10 +131,10 @@ internal sealed class TlsClientHandshake : TlsHandshakeBase
                 _state = State.WaitFinished;
                 break;
             }
-            case State.WaitFinished when type == HandshakeType.Finished:
+            case State.WaitFinished when type == TlsHandshakeType.Finished:
                 OnServerFinished(message, body);
                 break;
-            case State.Connected when type == HandshakeType.NewSessionTicket:
+            case State.Connected when type == TlsHandshakeType.NewSessionTicket:
                 NewSessionTicketMessage.Validate(body); // no resumption: ignored
                 break;
             default:
@@ -160,7 +160,7 @@ internal sealed class TlsClientHandshake : TlsHandshakeBase
             if (HasBufferedInput(TlsEncryptionLevel.Initial)) throw TlsAlert.Unexpected("data after HelloRetryRequest");
             _retried = true;
             _hrrSuite = sh.CipherSuite;
-            CipherSuite = (TlsCipherSuite)sh.CipherSuite;
+            CipherSuite = (Tls13CipherSuite)sh.CipherSuite;
             Schedule = new TlsKeySchedule(CipherSuite);
             ReplaceTranscriptWithMessageHash();
             AddToTranscript(message);
@@ -181,7 +181,7 @@ internal sealed class TlsClientHandshake : TlsHandshakeBase
         byte[] shared = mine.Agree(sh.KeyShare);
         DropShares();
 
-        CipherSuite = (TlsCipherSuite)sh.CipherSuite;
+        CipherSuite = (Tls13CipherSuite)sh.CipherSuite;
         Schedule ??= new TlsKeySchedule(CipherSuite);
         AddToTranscript(message);
         Schedule.SetSharedSecret(shared);

@@ -28,7 +28,7 @@ internal abstract class TlsHandshakeBase : IQuicTlsHandshake
     public bool IsHandshakeComplete { get; protected set; }
     public ReadOnlyMemory<byte> PeerTransportParameters { get; protected set; }
     public string? NegotiatedApplicationProtocol { get; protected set; }
-    public TlsCipherSuite CipherSuite { get; protected set; }
+    public Tls13CipherSuite CipherSuite { get; protected set; }
     public X509Certificate2? PeerCertificate { get; protected set; }
     public string? ServerName { get; protected set; }
 
@@ -92,7 +92,7 @@ internal abstract class TlsHandshakeBase : IQuicTlsHandshake
     {
         byte[] h = TranscriptHash();
         var w = new TlsWriter(8 + h.Length);
-        w.WriteU8(HandshakeType.MessageHash);
+        w.WriteU8(TlsHandshakeType.MessageHash);
         w.WriteU24(h.Length);
         w.WriteBytes(h);
         _transcript.Reset();

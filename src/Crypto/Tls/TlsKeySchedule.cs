@@ -18,7 +18,7 @@ public sealed class TlsKeySchedule
     private byte[]? _masterSecret;
 
     /// <summary>Creates the schedule for a cipher suite.</summary>
-    public TlsKeySchedule(TlsCipherSuite suite)
+    public TlsKeySchedule(Tls13CipherSuite suite)
     {
         Suite = suite;
         Hash = HashFor(suite);
@@ -26,7 +26,7 @@ public sealed class TlsKeySchedule
     }
 
     /// <summary>The cipher suite.</summary>
-    public TlsCipherSuite Suite { get; }
+    public Tls13CipherSuite Suite { get; }
 
     /// <summary>The suite's hash.</summary>
     public HashAlgorithmName Hash { get; }
@@ -35,8 +35,8 @@ public sealed class TlsKeySchedule
     public int HashLength { get; }
 
     /// <summary>The hash function of a suite.</summary>
-    public static HashAlgorithmName HashFor(TlsCipherSuite suite) =>
-        suite == TlsCipherSuite.Aes256GcmSha384 ? HashAlgorithmName.SHA384 : HashAlgorithmName.SHA256;
+    public static HashAlgorithmName HashFor(Tls13CipherSuite suite) =>
+        suite == Tls13CipherSuite.Aes256GcmSha384 ? HashAlgorithmName.SHA384 : HashAlgorithmName.SHA256;
 
     /// <summary>Transcript-Hash of the given bytes with the suite's hash.</summary>
     public byte[] TranscriptHash(ReadOnlySpan<byte> messages) =>

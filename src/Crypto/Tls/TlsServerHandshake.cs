@@ -41,13 +41,13 @@ internal sealed class TlsServerHandshake : TlsHandshakeBase
         var body = message.AsSpan(4);
         switch (_state)
         {
-            case State.WaitClientHello or State.WaitClientHello2 when type == HandshakeType.ClientHello:
+            case State.WaitClientHello or State.WaitClientHello2 when type == TlsHandshakeType.ClientHello:
                 OnClientHello(message, ClientHello.Parse(body));
                 break;
-            case State.WaitCertificate when type == HandshakeType.Certificate:
+            case State.WaitCertificate when type == TlsHandshakeType.Certificate:
                 OnCertificate(message, CertificateMessage.Parse(body));
                 break;
-            case State.WaitCertificateVerify when type == HandshakeType.CertificateVerify:
+            case State.WaitCertificateVerify when type == TlsHandshakeType.CertificateVerify:
             {
                 var cv = CertificateVerifyMessage.Parse(body);
                 TlsSignatures.Verify(_clientLeaf!, cv.Scheme, cv.Signature, TlsSignatures.Content(false, TranscriptHash()));
@@ -55,7 +55,7 @@ internal sealed class TlsServerHandshake : TlsHandshakeBase
                 _state = State.WaitFinished;
                 break;
             }
-            case State.WaitFinished when type == HandshakeType.Finished:
+            case State.WaitFinished when type == TlsHandshakeType.Finished:
                 OnFinished(message, body);
                 break;
             default:
@@ -66,7 +66,7 @@ internal sealed class TlsServerHandshake : TlsHandshakeBase
     private void OnClientHello(byte[] message, ClientHello ch)
     {
         bool second = _state == State.WaitClientHello2;
-        if (ch.SupportedVersions is null || !ch.SupportedVersions.Contains(TlsConst.Tls13))
+        if (ch.SupportedVersions is null || !ch.SupportedVersions.Contains(TlsVersion.Tls13))
             throw new CryptoException(CryptoError.HandshakeFailure, "client does not offer TLS 1.3", TlsAlert.ProtocolVersion);
         if (ch.TransportParameters is null)
             throw new CryptoException(CryptoError.Malformed, "ClientHello lacks quic_transport_parameters", TlsAlert.MissingExtension);
@@ -123,7 +123,7 @@ internal sealed class TlsServerHandshake : TlsHandshakeBase
                 if (ch.SupportedGroups.Contains(g)) { group = g; break; }
         if (group == 0) throw NoGroup();
 
-        CipherSuite = (TlsCipherSuite)suite;
+        CipherSuite = (Tls13CipherSuite)suite;
         Schedule ??= new TlsKeySchedule(CipherSuite);
 
         if (clientShare is null)

@@ -31,27 +31,27 @@ internal static class TlsMapping
         }
     }
 
-    public static IReadOnlyList<Crypto.Tls.TlsCipherSuite> Suites(CipherSuitesPolicy? policy)
+    public static IReadOnlyList<Crypto.Tls.Tls13CipherSuite> Suites(CipherSuitesPolicy? policy)
     {
-        var all = new List<Crypto.Tls.TlsCipherSuite> { Crypto.Tls.TlsCipherSuite.Aes128GcmSha256, Crypto.Tls.TlsCipherSuite.Aes256GcmSha384, Crypto.Tls.TlsCipherSuite.ChaCha20Poly1305Sha256 };
+        var all = new List<Crypto.Tls.Tls13CipherSuite> { Crypto.Tls.Tls13CipherSuite.Aes128GcmSha256, Crypto.Tls.Tls13CipherSuite.Aes256GcmSha384, Crypto.Tls.Tls13CipherSuite.ChaCha20Poly1305Sha256 };
         if (policy is null || OperatingSystem.IsWindows()) return all;
-        var list = new List<Crypto.Tls.TlsCipherSuite>();
+        var list = new List<Crypto.Tls.Tls13CipherSuite>();
         foreach (var s in policy.AllowedCipherSuites)
         {
             switch (s)
             {
-                case System.Net.Security.TlsCipherSuite.TLS_AES_128_GCM_SHA256: list.Add(Crypto.Tls.TlsCipherSuite.Aes128GcmSha256); break;
-                case System.Net.Security.TlsCipherSuite.TLS_AES_256_GCM_SHA384: list.Add(Crypto.Tls.TlsCipherSuite.Aes256GcmSha384); break;
-                case System.Net.Security.TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256: list.Add(Crypto.Tls.TlsCipherSuite.ChaCha20Poly1305Sha256); break;
+                case System.Net.Security.TlsCipherSuite.TLS_AES_128_GCM_SHA256: list.Add(Crypto.Tls.Tls13CipherSuite.Aes128GcmSha256); break;
+                case System.Net.Security.TlsCipherSuite.TLS_AES_256_GCM_SHA384: list.Add(Crypto.Tls.Tls13CipherSuite.Aes256GcmSha384); break;
+                case System.Net.Security.TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256: list.Add(Crypto.Tls.Tls13CipherSuite.ChaCha20Poly1305Sha256); break;
             }
         }
         return list.Count > 0 ? list : throw new ArgumentException("CipherSuitesPolicy allows no TLS 1.3 suite usable with QUIC");
     }
 
-    public static System.Net.Security.TlsCipherSuite ToBcl(Crypto.Tls.TlsCipherSuite s) => s switch
+    public static System.Net.Security.TlsCipherSuite ToBcl(Crypto.Tls.Tls13CipherSuite s) => s switch
     {
-        Crypto.Tls.TlsCipherSuite.Aes256GcmSha384 => System.Net.Security.TlsCipherSuite.TLS_AES_256_GCM_SHA384,
-        Crypto.Tls.TlsCipherSuite.ChaCha20Poly1305Sha256 => System.Net.Security.TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256,
+        Crypto.Tls.Tls13CipherSuite.Aes256GcmSha384 => System.Net.Security.TlsCipherSuite.TLS_AES_256_GCM_SHA384,
+        Crypto.Tls.Tls13CipherSuite.ChaCha20Poly1305Sha256 => System.Net.Security.TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256,
         _ => System.Net.Security.TlsCipherSuite.TLS_AES_128_GCM_SHA256,
     };
 

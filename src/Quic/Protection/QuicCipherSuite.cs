@@ -4,18 +4,18 @@ using OspBridge.Crypto.Tls;
 namespace OspBridge.Quic.Protection;
 
 /// <summary>Parameters of a TLS 1.3 cipher suite as used by QUIC packet protection.</summary>
-internal readonly record struct QuicCipherSuite(TlsCipherSuite Suite, int KeyLength, HashAlgorithmName Hash, int HashLength)
+internal readonly record struct QuicCipherSuite(Tls13CipherSuite Suite, int KeyLength, HashAlgorithmName Hash, int HashLength)
 {
-    public bool IsChaCha => Suite == TlsCipherSuite.ChaCha20Poly1305Sha256;
+    public bool IsChaCha => Suite == Tls13CipherSuite.ChaCha20Poly1305Sha256;
 
-    public static QuicCipherSuite From(TlsCipherSuite suite) => suite switch
+    public static QuicCipherSuite From(Tls13CipherSuite suite) => suite switch
     {
-        TlsCipherSuite.Aes128GcmSha256 => new(suite, 16, HashAlgorithmName.SHA256, 32),
-        TlsCipherSuite.Aes256GcmSha384 => new(suite, 32, HashAlgorithmName.SHA384, 48),
-        TlsCipherSuite.ChaCha20Poly1305Sha256 => new(suite, 32, HashAlgorithmName.SHA256, 32),
+        Tls13CipherSuite.Aes128GcmSha256 => new(suite, 16, HashAlgorithmName.SHA256, 32),
+        Tls13CipherSuite.Aes256GcmSha384 => new(suite, 32, HashAlgorithmName.SHA384, 48),
+        Tls13CipherSuite.ChaCha20Poly1305Sha256 => new(suite, 32, HashAlgorithmName.SHA256, 32),
         _ => throw QuicException.Transport(TransportErrorCode.InternalError, "unsupported cipher suite " + suite),
     };
 
     /// <summary>Initial packets always use AES-128-GCM with SHA-256 (RFC 9001 §5.2).</summary>
-    public static QuicCipherSuite Initial => From(TlsCipherSuite.Aes128GcmSha256);
+    public static QuicCipherSuite Initial => From(Tls13CipherSuite.Aes128GcmSha256);
 }

@@ -1,5 +1,5 @@
-using System.Globalization;
-using System.Text;
+using System.Security.Cryptography;
+using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.WebRtc.Sdp;
 
@@ -20,11 +20,7 @@ public sealed record SdpFingerprint(string Algorithm, byte[] Value)
         if (sp <= 0 || text.Length > 1024) return false;
         string alg = text[..sp].ToLowerInvariant();
         string hex = text[(sp + 1)..].Trim();
-        var parts = hex.Split(':');
-        if (parts.Length is < 16 or > 64) return false;
-        var bytes = new byte[parts.Length];
-        for (int i = 0; i < parts.Length; i++)
-            if (parts[i].Length != 2 || !byte.TryParse(parts[i], NumberStyles.AllowHexSpecifier, null, out bytes[i])) return false;
+        if (!CertificateFingerprint.TryParseHex(hex, out var bytes) || bytes.Length is < 16 or > 64) return false;
         fingerprint = new SdpFingerprint(alg, bytes);
         return true;
     }
@@ -34,19 +30,9 @@ public sealed record SdpFingerprint(string Algorithm, byte[] Value)
         string.Equals(Algorithm, algorithm, StringComparison.OrdinalIgnoreCase) && digest.SequenceEqual(Value);
 
     /// <summary><c>sha-256 AB:CD:...</c> with upper-case hex.</summary>
-    public override string ToString()
-    {
-        var sb = new StringBuilder(Algorithm.Length + Value.Length * 3);
-        sb.Append(Algorithm).Append(' ');
-        for (int i = 0; i < Value.Length; i++)
-        {
-            if (i > 0) sb.Append(':');
-            sb.Append(Value[i].ToString("X2", CultureInfo.InvariantCulture));
-        }
-        return sb.ToString();
-    }
+    public override string ToString() => Algorithm + " " + CertificateFingerprint.FormatHex(Value);
 
-    /// <summary>The SHA-256 fingerprint of a DER certificate.</summary>
+    /// <summary>The SHA-256 fingerprint of a DER certificate (see <see cref="CertificateFingerprint"/>, which DTLS checks it with).</summary>
     public static SdpFingerprint Sha256(ReadOnlySpan<byte> certificateDer) =>
-        new("sha-256", System.Security.Cryptography.SHA256.HashData(certificateDer));
+        new("sha-256", CertificateFingerprint.OfCertificate(certificateDer, HashAlgorithmName.SHA256));
 }

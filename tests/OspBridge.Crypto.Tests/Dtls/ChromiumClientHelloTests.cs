@@ -13,15 +13,15 @@ public class ChromiumClientHelloTests
     {
         var msgs = DtlsBrowserHelloTests.ReassembleFlight(Datagrams);
         Assert.Single(msgs);
-        Assert.Equal(DtlsHandshakeType.ClientHello, msgs[0].Type);
+        Assert.Equal(TlsHandshakeType.ClientHello, msgs[0].Type);
         Assert.Equal(1413, msgs[0].Body.Length);
         var ch = ClientHello.Parse(msgs[0].Body);
         Assert.Equal(0xFEFD, ch.Version);
         Assert.Contains((ushort)0xC02B, ch.CipherSuites);
-        Assert.Contains(NamedGroup.Secp256r1, HelloExtensions.ReadU16List(HelloExtensions.Find(ch.Extensions, DtlsExtensionType.SupportedGroups)!, "groups"));
-        Assert.Equal([4, 0xFE, 0xFC, 0xFE, 0xFD], HelloExtensions.Find(ch.Extensions, DtlsExtensionType.SupportedVersions));
-        Assert.True(HelloExtensions.Find(ch.Extensions, DtlsExtensionType.KeyShare)!.Length > 1216);
-        Assert.NotNull(HelloExtensions.Find(ch.Extensions, DtlsExtensionType.ExtendedMasterSecret));
+        Assert.Contains(NamedGroup.Secp256r1, TlsExtensions.ReadU16List(TlsExtensions.Find(ch.Extensions, TlsExtensionType.SupportedGroups)!, 2, 2));
+        Assert.Equal([4, 0xFE, 0xFC, 0xFE, 0xFD], TlsExtensions.Find(ch.Extensions, TlsExtensionType.SupportedVersions));
+        Assert.True(TlsExtensions.Find(ch.Extensions, TlsExtensionType.KeyShare)!.Length > 1216);
+        Assert.NotNull(TlsExtensions.Find(ch.Extensions, TlsExtensionType.ExtendedMasterSecret));
     }
 
     [Theory]
@@ -45,7 +45,7 @@ public class ChromiumClientHelloTests
         Assert.Equal(0xC02B, sh.CipherSuite);
         Assert.Equal(SrtpProtectionProfile.AeadAes128Gcm, server.SelectedSrtpProfile);
         Assert.Equal(NamedGroup.Secp256r1, ServerKeyExchange.Parse(msgs[2].Body).Group);
-        Assert.Contains(CertificateRequest.EcdsaSign, CertificateRequest.Parse(msgs[3].Body).CertificateTypes);
+        Assert.Contains(DtlsCertificateRequest.EcdsaSign, DtlsCertificateRequest.Parse(msgs[3].Body).CertificateTypes);
         // no DTLS 1.3 downgrade sentinel ("DOWNGRD") in the server random: we are a DTLS 1.2-only server
         Assert.NotEqual("DOWNGRD"u8.ToArray(), sh.Random.AsSpan(24, 7).ToArray());
     }
@@ -58,7 +58,7 @@ public class ChromiumClientHelloTests
         Assert.True(server.TryPollDatagram(out var hvr));
         Assert.False(server.TryPollDatagram(out _));
         var msgs = DtlsBrowserHelloTests.ReassembleFlight([hvr.ToArray()]);
-        Assert.Equal(DtlsHandshakeType.HelloVerifyRequest, Assert.Single(msgs).Type);
+        Assert.Equal(TlsHandshakeType.HelloVerifyRequest, Assert.Single(msgs).Type);
         Assert.Equal(20, HelloVerifyRequest.Parse(msgs[0].Body).Cookie.Length);
     }
 }

@@ -13,7 +13,7 @@ public class DtlsBrowserHelloTests
 {
     private static readonly ushort[] ChromeSuites = [0xC02B, 0xC02F, 0xCCA9, 0xCCA8, 0xC009, 0xC013, 0xC00A, 0xC014, 0x009C, 0x002F, 0x0035];
 
-    internal static (ushort, byte[]) SupportedVersions13And12() => (DtlsExtensionType.SupportedVersions, [4, 0xFE, 0xFC, 0xFE, 0xFD]);
+    internal static (ushort, byte[]) SupportedVersions13And12() => (TlsExtensionType.SupportedVersions, [4, 0xFE, 0xFC, 0xFE, 0xFD]);
 
     internal static (ushort, byte[]) KeyShareMlKemAndX25519(int seed)
     {
@@ -31,7 +31,7 @@ public class DtlsBrowserHelloTests
         BinaryPrimitives.WriteUInt16BigEndian(w.AsSpan(p), NamedGroup.X25519);
         BinaryPrimitives.WriteUInt16BigEndian(w.AsSpan(p + 2), 32);
         x25519.CopyTo(w, p + 4);
-        return (DtlsExtensionType.KeyShare, w);
+        return (TlsExtensionType.KeyShare, w);
     }
 
     /// <summary>A Chromium-148-like WebRTC ClientHello offering DTLS 1.3 and 1.2 (about 1.4 kB).</summary>
@@ -40,12 +40,12 @@ public class DtlsBrowserHelloTests
         var ch = new ClientHello();
         new Random(seed).NextBytes(ch.Random);
         ch.CipherSuites.AddRange(ChromeSuites);
-        ch.Extensions.Add((DtlsExtensionType.UseSrtp, UseSrtpExtension.Serialize([0x0008, 0x0007, 0x0001])));
-        ch.Extensions.Add((DtlsExtensionType.SupportedGroups, HelloExtensions.U16List([NamedGroup.X25519MlKem768, NamedGroup.X25519, NamedGroup.Secp256r1, NamedGroup.Secp384r1])));
-        ch.Extensions.Add((DtlsExtensionType.ExtendedMasterSecret, []));
-        ch.Extensions.Add((DtlsExtensionType.SignatureAlgorithms, HelloExtensions.U16List([0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601])));
-        ch.Extensions.Add((DtlsExtensionType.RenegotiationInfo, [0]));
-        ch.Extensions.Add((DtlsExtensionType.EcPointFormats, [1, 0]));
+        ch.Extensions.Add((TlsExtensionType.UseSrtp, UseSrtpExtension.Serialize([0x0008, 0x0007, 0x0001])));
+        ch.Extensions.Add((TlsExtensionType.SupportedGroups, TlsExtensions.U16List([NamedGroup.X25519MlKem768, NamedGroup.X25519, NamedGroup.Secp256r1, NamedGroup.Secp384r1])));
+        ch.Extensions.Add((TlsExtensionType.ExtendedMasterSecret, []));
+        ch.Extensions.Add((TlsExtensionType.SignatureAlgorithms, TlsExtensions.U16List([0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601])));
+        ch.Extensions.Add((TlsExtensionType.RenegotiationInfo, [0]));
+        ch.Extensions.Add((TlsExtensionType.EcPointFormats, [1, 0]));
         ch.Extensions.Add(SupportedVersions13And12());
         ch.Extensions.Add(KeyShareMlKemAndX25519(seed));
         ch.Extensions.Add((0x002D, [1, 1])); // psk_key_exchange_modes (DTLS 1.3 only): ignored
@@ -56,7 +56,7 @@ public class DtlsBrowserHelloTests
     internal static byte[] Record(byte msgType, ushort msgSeq, byte[] body, int offset, int length, ulong recordSeq, ushort recordVersion = 0xFEFD)
     {
         var d = new byte[13 + 12 + length];
-        new DtlsRecordHeader(DtlsContentType.Handshake, recordVersion, 0, recordSeq, (ushort)(12 + length)).Write(d);
+        new DtlsRecordHeader(TlsContentType.Handshake, recordVersion, 0, recordSeq, (ushort)(12 + length)).Write(d);
         new DtlsHandshakeHeader(msgType, body.Length, msgSeq, offset, length).Write(d.AsSpan(13));
         body.AsSpan(offset, length).CopyTo(d.AsSpan(25));
         return d;
@@ -70,7 +70,7 @@ public class DtlsBrowserHelloTests
         while (DtlsRecordHeader.TryRead(rest, out var h))
         {
             var frag = rest.Slice(13, h.Length);
-            if (h.Epoch == 0 && h.ContentType == DtlsContentType.Handshake)
+            if (h.Epoch == 0 && h.ContentType == TlsContentType.Handshake)
             {
                 while (DtlsHandshakeHeader.TryRead(frag, out var hh))
                 {
@@ -105,7 +105,7 @@ public class DtlsBrowserHelloTests
         pair.ToServerTransform = d =>
         {
             var pieces = Refragment(d, 37, rng).ToList();
-            helloPieces += pieces.Count(p => p[0] == DtlsContentType.Handshake && p[13] == DtlsHandshakeType.ClientHello);
+            helloPieces += pieces.Count(p => p[0] == TlsContentType.Handshake && p[13] == TlsHandshakeType.ClientHello);
             return pieces;
         };
         Assert.True(pair.Handshake(TimeSpan.FromSeconds(30)), $"client {pair.Client.State} server {pair.Server.State}");
@@ -133,15 +133,15 @@ public class DtlsBrowserHelloTests
         var sh = ServerHello.Parse(messages[0].Body);
         Assert.Equal(0xFEFD, sh.Version);
         Assert.Equal(0xC02B, sh.CipherSuite);
-        Assert.Null(HelloExtensions.Find(sh.Extensions, DtlsExtensionType.SupportedVersions));
-        Assert.Null(HelloExtensions.Find(sh.Extensions, DtlsExtensionType.KeyShare));
-        Assert.NotNull(HelloExtensions.Find(sh.Extensions, DtlsExtensionType.ExtendedMasterSecret));
-        Assert.Equal(UseSrtpExtension.Serialize([0x0007]), HelloExtensions.Find(sh.Extensions, DtlsExtensionType.UseSrtp));
+        Assert.Null(TlsExtensions.Find(sh.Extensions, TlsExtensionType.SupportedVersions));
+        Assert.Null(TlsExtensions.Find(sh.Extensions, TlsExtensionType.KeyShare));
+        Assert.NotNull(TlsExtensions.Find(sh.Extensions, TlsExtensionType.ExtendedMasterSecret));
+        Assert.Equal(UseSrtpExtension.Serialize([0x0007]), TlsExtensions.Find(sh.Extensions, TlsExtensionType.UseSrtp));
         var ske = ServerKeyExchange.Parse(messages[2].Body);
         Assert.Equal(NamedGroup.Secp256r1, ske.Group);
         Assert.Equal(65, ske.PublicKey.Length);
-        var cr = CertificateRequest.Parse(messages[3].Body);
-        Assert.Contains(CertificateRequest.EcdsaSign, cr.CertificateTypes);
+        var cr = DtlsCertificateRequest.Parse(messages[3].Body);
+        Assert.Contains(DtlsCertificateRequest.EcdsaSign, cr.CertificateTypes);
         Assert.Contains(SignatureScheme.EcdsaSecp256r1Sha256, cr.SignatureSchemes);
         Assert.Equal(DtlsState.Connecting, server.State);
     }
@@ -173,8 +173,8 @@ public class DtlsBrowserHelloTests
     {
         using var server = new DtlsEndpoint(new DtlsOptions { Certificate = DtlsTestPair.ServerCert, AllowAnyPeerCertificate = true, UseHelloVerifyRequest = false });
         var ch = ClientHello.Parse(ChromeLikeClientHelloBody());
-        ch.Extensions.RemoveAll(e => e.Type == DtlsExtensionType.SupportedGroups);
-        ch.Extensions.Add((DtlsExtensionType.SupportedGroups, HelloExtensions.U16List([NamedGroup.X25519])));
+        ch.Extensions.RemoveAll(e => e.Type == TlsExtensionType.SupportedGroups);
+        ch.Extensions.Add((TlsExtensionType.SupportedGroups, TlsExtensions.U16List([NamedGroup.X25519])));
         var body = ch.Serialize();
         var ex = server.ReceiveExpectingFailure(Record(1, 0, body, 0, body.Length, 0), TimeSpan.Zero);
         Assert.Equal(CryptoError.HandshakeFailure, ex.Error);
@@ -205,7 +205,7 @@ public class DtlsBrowserHelloTests
             while (DtlsRecordHeader.TryRead(rest, out var h))
             {
                 var frag = rest.Slice(13, h.Length);
-                if (h.Epoch == 0 && h.ContentType == DtlsContentType.Handshake)
+                if (h.Epoch == 0 && h.ContentType == TlsContentType.Handshake)
                 {
                     while (DtlsHandshakeHeader.TryRead(frag, out var hh))
                     {

@@ -66,10 +66,10 @@ public class DtlsFuzzTests(Xunit.Abstractions.ITestOutputHelper log)
     {
         var (c2s, s2c) = Captured.Value;
         var messages = DtlsBrowserHelloTests.ReassembleFlight(c2s.Take(1)).Concat(DtlsBrowserHelloTests.ReassembleFlight(s2c.Skip(1)))
-            .Append((Type: DtlsHandshakeType.ClientHello, Body: DtlsBrowserHelloTests.ChromeLikeClientHelloBody()))
-            .Append((DtlsHandshakeType.HelloVerifyRequest, new HelloVerifyRequest { Cookie = new byte[20] }.Serialize()))
+            .Append((Type: TlsHandshakeType.ClientHello, Body: DtlsBrowserHelloTests.ChromeLikeClientHelloBody()))
+            .Append((TlsHandshakeType.HelloVerifyRequest, new HelloVerifyRequest { Cookie = new byte[20] }.Serialize()))
             .ToList();
-        Assert.Contains(messages, m => m.Item1 == DtlsHandshakeType.ServerKeyExchange);
+        Assert.Contains(messages, m => m.Item1 == TlsHandshakeType.ServerKeyExchange);
         var rng = new Random(1234);
         long maxAlloc = 0;
         var maxTime = TimeSpan.Zero;
@@ -92,21 +92,21 @@ public class DtlsFuzzTests(Xunit.Abstractions.ITestOutputHelper log)
     {
         switch (type)
         {
-            case DtlsHandshakeType.ClientHello:
+            case TlsHandshakeType.ClientHello:
                 var ch = ClientHello.Parse(body);
                 foreach (var (t, d) in ch.Extensions)
                 {
-                    if (t is DtlsExtensionType.SupportedGroups or DtlsExtensionType.SignatureAlgorithms) HelloExtensions.ReadU16List(d, "list");
-                    if (t == DtlsExtensionType.UseSrtp) UseSrtpExtension.Parse(d);
+                    if (t is TlsExtensionType.SupportedGroups or TlsExtensionType.SignatureAlgorithms) TlsExtensions.ReadU16List(d, 2, 2);
+                    if (t == TlsExtensionType.UseSrtp) UseSrtpExtension.Parse(d);
                 }
                 break;
-            case DtlsHandshakeType.ServerHello: ServerHello.Parse(body); break;
-            case DtlsHandshakeType.HelloVerifyRequest: HelloVerifyRequest.Parse(body); break;
-            case DtlsHandshakeType.Certificate: CertificateMessage.Parse(body); break;
-            case DtlsHandshakeType.ServerKeyExchange: ServerKeyExchange.Parse(body); break;
-            case DtlsHandshakeType.CertificateRequest: CertificateRequest.Parse(body); break;
-            case DtlsHandshakeType.ClientKeyExchange: ClientKeyExchange.Parse(body); break;
-            case DtlsHandshakeType.CertificateVerify: CertificateVerify.Parse(body); break;
+            case TlsHandshakeType.ServerHello: ServerHello.Parse(body); break;
+            case TlsHandshakeType.HelloVerifyRequest: HelloVerifyRequest.Parse(body); break;
+            case TlsHandshakeType.Certificate: CertificateMessage.Parse(body); break;
+            case TlsHandshakeType.ServerKeyExchange: ServerKeyExchange.Parse(body); break;
+            case TlsHandshakeType.CertificateRequest: DtlsCertificateRequest.Parse(body); break;
+            case TlsHandshakeType.ClientKeyExchange: ClientKeyExchange.Parse(body); break;
+            case TlsHandshakeType.CertificateVerify: CertificateVerify.Parse(body); break;
             default: break;
         }
     }

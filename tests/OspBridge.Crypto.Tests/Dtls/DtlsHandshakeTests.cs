@@ -1,6 +1,7 @@
 using System.Text;
 using OspBridge.Crypto.Dtls;
 using OspBridge.Net.Simulation;
+using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.Crypto.Tests.Dtls;
 
@@ -68,8 +69,8 @@ public class DtlsHandshakeTests
     [Fact]
     public void FingerprintMismatch_FailsWithBadCertificate()
     {
-        var other = DtlsCertificates.CreateSelfSigned("mallory");
-        using var pair = new DtlsTestPair(server: o => new DtlsOptions { Certificate = o.Certificate, RemoteFingerprint = DtlsCertificates.GetFingerprint(other) });
+        var other = SelfSignedCertificate.Create("mallory");
+        using var pair = new DtlsTestPair(server: o => new DtlsOptions { Certificate = o.Certificate, RemoteFingerprint = CertificateFingerprint.ToSdp(other) });
         pair.Run(() => pair.Server.State == DtlsState.Failed && pair.Client.State == DtlsState.Failed, TimeSpan.FromSeconds(5), throwOnFailure: false);
         Assert.Equal(DtlsState.Failed, pair.Server.State);
         Assert.Equal(CryptoError.BadCertificate, pair.Server.Error!.Error);

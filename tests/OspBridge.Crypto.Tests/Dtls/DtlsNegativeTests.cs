@@ -17,13 +17,13 @@ public class DtlsNegativeTests
     private static ServerHello GoodServerHello() => new()
     {
         CipherSuite = 0xC02B,
-        Extensions = [(DtlsExtensionType.ExtendedMasterSecret, []), (DtlsExtensionType.RenegotiationInfo, [0])],
+        Extensions = [(TlsExtensionType.ExtendedMasterSecret, []), (TlsExtensionType.RenegotiationInfo, [0])],
     };
 
     private static CryptoException FeedServerHello(DtlsEndpoint client, ServerHello sh)
     {
         var body = sh.Serialize();
-        var ex = client.ReceiveExpectingFailure(DtlsBrowserHelloTests.Record(DtlsHandshakeType.ServerHello, 0, body, 0, body.Length, 0), TimeSpan.Zero);
+        var ex = client.ReceiveExpectingFailure(DtlsBrowserHelloTests.Record(TlsHandshakeType.ServerHello, 0, body, 0, body.Length, 0), TimeSpan.Zero);
         Assert.Equal(DtlsState.Failed, client.State);
         Assert.True(client.TryPollDatagram(out var alert));
         Assert.Equal(new byte[] { 21, 0xFE, 0xFD }, alert.Span[..3].ToArray());
@@ -72,7 +72,7 @@ public class DtlsNegativeTests
     {
         using var c = StartedClient();
         var body = CertificateMessage.Serialize([DtlsTestPair.ServerCert.RawData]);
-        var ex = c.ReceiveExpectingFailure(DtlsBrowserHelloTests.Record(DtlsHandshakeType.Certificate, 0, body, 0, body.Length, 0), TimeSpan.Zero);
+        var ex = c.ReceiveExpectingFailure(DtlsBrowserHelloTests.Record(TlsHandshakeType.Certificate, 0, body, 0, body.Length, 0), TimeSpan.Zero);
         Assert.Equal(CryptoError.UnexpectedMessage, ex.Error);
         Assert.Equal(10, ex.Alert);
     }
@@ -90,7 +90,7 @@ public class DtlsNegativeTests
         // record header: handshake, DTLS 1.2, epoch 0, sequence number echoed from the ClientHello's record (RFC 6347 §4.2.1)
         Assert.Equal(Convert.FromHexString("16FEFD0000010203040506"), replies[0][..11]);
         var msgs = DtlsBrowserHelloTests.ReassembleFlight(replies);
-        Assert.Equal(DtlsHandshakeType.HelloVerifyRequest, Assert.Single(msgs).Type);
+        Assert.Equal(TlsHandshakeType.HelloVerifyRequest, Assert.Single(msgs).Type);
         var cookie = HelloVerifyRequest.Parse(msgs[0].Body).Cookie;
         Assert.NotEqual(new byte[20], cookie);
 
@@ -100,7 +100,7 @@ public class DtlsNegativeTests
         server.Receive(DtlsBrowserHelloTests.Record(1, 2, body, 0, body.Length, 2), TimeSpan.Zero);
         replies.Clear();
         while (server.TryPollDatagram(out var d)) replies.Add(d.ToArray());
-        Assert.Equal(DtlsHandshakeType.ServerHello, DtlsBrowserHelloTests.ReassembleFlight(replies)[0].Type);
+        Assert.Equal(TlsHandshakeType.ServerHello, DtlsBrowserHelloTests.ReassembleFlight(replies)[0].Type);
         Assert.NotNull(server.NextDeadline);
 
         // the server now waits for the client flight with its own flight armed for retransmission

@@ -1,14 +1,15 @@
 using System.Security.Cryptography.X509Certificates;
 using OspBridge.Crypto.Dtls;
 using OspBridge.Net.Simulation;
+using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.Crypto.Tests.Dtls;
 
 /// <summary>A DTLS client and server joined by two <see cref="VirtualLink"/>s in virtual time.</summary>
 internal sealed class DtlsTestPair : IDisposable
 {
-    private static readonly Lazy<X509Certificate2> ClientCertLazy = new(() => DtlsCertificates.CreateSelfSigned("client"));
-    private static readonly Lazy<X509Certificate2> ServerCertLazy = new(() => DtlsCertificates.CreateSelfSigned("server"));
+    private static readonly Lazy<X509Certificate2> ClientCertLazy = new(() => SelfSignedCertificate.Create("client"));
+    private static readonly Lazy<X509Certificate2> ServerCertLazy = new(() => SelfSignedCertificate.Create("server"));
 
     public static X509Certificate2 ClientCert => ClientCertLazy.Value;
     public static X509Certificate2 ServerCert => ServerCertLazy.Value;
@@ -36,13 +37,13 @@ internal sealed class DtlsTestPair : IDisposable
         {
             IsClient = true,
             Certificate = ClientCert,
-            RemoteFingerprint = DtlsCertificates.GetFingerprint(ServerCert),
+            RemoteFingerprint = CertificateFingerprint.ToSdp(ServerCert),
         };
         var so = new DtlsOptions
         {
             IsClient = false,
             Certificate = ServerCert,
-            RemoteFingerprint = DtlsCertificates.GetFingerprint(ClientCert),
+            RemoteFingerprint = CertificateFingerprint.ToSdp(ClientCert),
         };
         Client = new DtlsEndpoint(client?.Invoke(co) ?? co);
         Server = new DtlsEndpoint(server?.Invoke(so) ?? so);

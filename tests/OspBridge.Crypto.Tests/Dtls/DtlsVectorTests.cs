@@ -2,6 +2,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Security.Cryptography;
 using OspBridge.Crypto.Dtls;
 using OspBridge.Crypto.Dtls.Messages;
+using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.Crypto.Tests.Dtls;
 
@@ -160,18 +161,18 @@ public class DtlsVectorTests
     public void Fingerprint_FormatAndMatch()
     {
         var cert = DtlsTestPair.ServerCert;
-        var fp = DtlsCertificates.GetFingerprint(cert);
+        var fp = CertificateFingerprint.ToSdp(cert);
         Assert.StartsWith("sha-256 ", fp);
         Assert.Equal(8 + 32 * 3 - 1, fp.Length);
-        Assert.Equal("sha-256 " + DtlsCertificates.FormatHex(SHA256.HashData(cert.RawData)), fp);
+        Assert.Equal("sha-256 " + CertificateFingerprint.FormatHex(SHA256.HashData(cert.RawData)), fp);
         Assert.Matches("^sha-256 ([0-9A-F]{2}:){31}[0-9A-F]{2}$", fp);
-        Assert.True(DtlsCertificates.MatchesFingerprint(cert, fp));
-        Assert.True(DtlsCertificates.MatchesFingerprint(cert, fp.ToLowerInvariant().Replace("sha-256", "SHA-256")));
-        Assert.True(DtlsCertificates.MatchesFingerprint(cert, DtlsCertificates.GetFingerprint(cert, "sha-384")));
-        Assert.False(DtlsCertificates.MatchesFingerprint(DtlsTestPair.ClientCert, fp));
-        Assert.False(DtlsCertificates.MatchesFingerprint(cert, fp[..^3]));
-        Assert.False(DtlsCertificates.MatchesFingerprint(cert, "md5 " + fp[8..]));
-        Assert.False(DtlsCertificates.MatchesFingerprint(cert, ""));
+        Assert.True(CertificateFingerprint.MatchesSdp(cert, fp));
+        Assert.True(CertificateFingerprint.MatchesSdp(cert, fp.ToLowerInvariant().Replace("sha-256", "SHA-256")));
+        Assert.True(CertificateFingerprint.MatchesSdp(cert, CertificateFingerprint.ToSdp(cert, "sha-384")));
+        Assert.False(CertificateFingerprint.MatchesSdp(DtlsTestPair.ClientCert, fp));
+        Assert.False(CertificateFingerprint.MatchesSdp(cert, fp[..^3]));
+        Assert.False(CertificateFingerprint.MatchesSdp(cert, "md5 " + fp[8..]));
+        Assert.False(CertificateFingerprint.MatchesSdp(cert, ""));
         using var key = cert.GetECDsaPrivateKey();
         Assert.Equal(256, key!.KeySize);
     }

@@ -8,7 +8,7 @@ public class ChromiumClientHelloTests
     public void Chromium_client_hello_parses_with_the_expected_offer()
     {
         byte[] m = ChromiumClientHello.Bytes;
-        Assert.Equal(HandshakeType.ClientHello, m[0]);
+        Assert.Equal(TlsHandshakeType.ClientHello, m[0]);
         Assert.Equal(m.Length - 4, (m[1] << 16) | (m[2] << 8) | m[3]);
         var ch = ClientHello.Parse(m.AsSpan(4));
         Assert.Equal(new ushort[] { 0x1301, 0x1302, 0x1303 }, ch.CipherSuites);

@@ -51,7 +51,7 @@ public class Rfc8448Tests
     [Fact]
     public void Key_schedule_matches_rfc8448_simple_1rtt()
     {
-        var ks = new TlsKeySchedule(TlsCipherSuite.Aes128GcmSha256);
+        var ks = new TlsKeySchedule(Tls13CipherSuite.Aes128GcmSha256);
         Assert.Equal(X("33 ad 0a 1c 60 7e c0 3b 09 e6 cd 98 93 68 0c e2 10 ad f3 00 aa 1f 26 60 e1 b2 2e 10 f1 70 f9 2a"), Hex(ks.EarlySecret()));
         Assert.Equal(X("6f 26 15 a1 08 c7 02 c5 67 8f 54 fc 9d ba b6 97 16 c0 76 18 9c 48 25 0c eb ea c3 57 6c 36 11 ba"),
             Hex(ks.DeriveSecret(ks.EarlySecret(), "derived", ks.TranscriptHash([]))));

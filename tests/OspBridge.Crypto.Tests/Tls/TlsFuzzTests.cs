@@ -85,9 +85,9 @@ public class TlsFuzzTests
         AddMessages(flight);
         AddMessages(Rfc8448Tests.ClientHelloMsg);
         AddMessages(ClientHelloBytes());
-        seeds.Add((HandshakeType.NewSessionTicket, [0, 0, 0, 17, 0, 0, 0, 60, 1, 2, 3, 4, 1, 0xAA, 0, 3, 1, 2, 3, 0, 0]));
-        Assert.Contains(seeds, s => s.type == HandshakeType.CertificateRequest);
-        Assert.Contains(seeds, s => s.type == HandshakeType.CertificateVerify);
+        seeds.Add((TlsHandshakeType.NewSessionTicket, [0, 0, 0, 17, 0, 0, 0, 60, 1, 2, 3, 4, 1, 0xAA, 0, 3, 1, 2, 3, 0, 0]));
+        Assert.Contains(seeds, s => s.type == TlsHandshakeType.CertificateRequest);
+        Assert.Contains(seeds, s => s.type == TlsHandshakeType.CertificateVerify);
 
         var rng = new Random(20261121);
         var sw = Stopwatch.StartNew();
@@ -102,13 +102,13 @@ public class TlsFuzzTests
             {
                 switch (type)
                 {
-                    case HandshakeType.ClientHello: ClientHello.Parse(m); break;
-                    case HandshakeType.ServerHello: ServerHello.Parse(m); break;
-                    case HandshakeType.EncryptedExtensions: EncryptedExtensions.Parse(m, true, true); break;
-                    case HandshakeType.CertificateRequest: CertificateRequestMessage.Parse(m); break;
-                    case HandshakeType.Certificate: CertificateMessage.Parse(m); break;
-                    case HandshakeType.CertificateVerify: CertificateVerifyMessage.Parse(m); break;
-                    case HandshakeType.NewSessionTicket: NewSessionTicketMessage.Validate(m); break;
+                    case TlsHandshakeType.ClientHello: ClientHello.Parse(m); break;
+                    case TlsHandshakeType.ServerHello: ServerHello.Parse(m); break;
+                    case TlsHandshakeType.EncryptedExtensions: EncryptedExtensions.Parse(m, true, true); break;
+                    case TlsHandshakeType.CertificateRequest: CertificateRequestMessage.Parse(m); break;
+                    case TlsHandshakeType.Certificate: CertificateMessage.Parse(m); break;
+                    case TlsHandshakeType.CertificateVerify: CertificateVerifyMessage.Parse(m); break;
+                    case TlsHandshakeType.NewSessionTicket: NewSessionTicketMessage.Validate(m); break;
                     default: continue;
                 }
                 accepted++;

@@ -2,16 +2,17 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using OspBridge.Crypto;
 using OspBridge.Crypto.Tls;
+using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.Crypto.Tests.Tls;
 
 public class TlsHandshakeTests
 {
     [Theory]
-    [InlineData(TlsCipherSuite.Aes128GcmSha256, 32)]
-    [InlineData(TlsCipherSuite.Aes256GcmSha384, 48)]
-    [InlineData(TlsCipherSuite.ChaCha20Poly1305Sha256, 32)]
-    public void Handshake_completes_for_every_suite(TlsCipherSuite suite, int secretLength)
+    [InlineData(Tls13CipherSuite.Aes128GcmSha256, 32)]
+    [InlineData(Tls13CipherSuite.Aes256GcmSha384, 48)]
+    [InlineData(Tls13CipherSuite.ChaCha20Poly1305Sha256, 32)]
+    public void Handshake_completes_for_every_suite(Tls13CipherSuite suite, int secretLength)
     {
         var c = TlsPair.ClientOptions();
         var pair = new TlsPair(new QuicTlsOptions
@@ -45,10 +46,10 @@ public class TlsHandshakeTests
         var pair = new TlsPair(TlsPair.ClientOptions(), new QuicTlsOptions
         {
             Certificate = s.Certificate, ApplicationProtocols = s.ApplicationProtocols, LocalTransportParameters = s.LocalTransportParameters,
-            CipherSuites = [TlsCipherSuite.ChaCha20Poly1305Sha256, TlsCipherSuite.Aes128GcmSha256],
+            CipherSuites = [Tls13CipherSuite.ChaCha20Poly1305Sha256, Tls13CipherSuite.Aes128GcmSha256],
         });
         pair.Run();
-        Assert.Equal(TlsCipherSuite.ChaCha20Poly1305Sha256, pair.Client.CipherSuite);
+        Assert.Equal(Tls13CipherSuite.ChaCha20Poly1305Sha256, pair.Client.CipherSuite);
         pair.AssertSecretsMatch();
     }
 
@@ -111,7 +112,7 @@ public class TlsHandshakeTests
             {
                 Certificate = s.Certificate, ApplicationProtocols = s.ApplicationProtocols, LocalTransportParameters = s.LocalTransportParameters,
                 RequireClientCertificate = true,
-                ValidatePeerCertificate = (leaf, _) => { seenByServer = leaf; return QuicTls.SpkiSha256(leaf).AsSpan().SequenceEqual(QuicTls.SpkiSha256(TestCerts.Client)); },
+                ValidatePeerCertificate = (leaf, _) => { seenByServer = leaf; return CertificateFingerprint.OfSpki(leaf, System.Security.Cryptography.HashAlgorithmName.SHA256).AsSpan().SequenceEqual(CertificateFingerprint.OfSpki(TestCerts.Client, System.Security.Cryptography.HashAlgorithmName.SHA256)); },
             });
         pair.Run();
         Assert.True(pair.Client.IsHandshakeComplete);
@@ -350,12 +351,12 @@ public class TlsHandshakeTests
     public void Quic_key_update_helper_matches_hkdf_expand_label()
     {
         byte[] secret = Enumerable.Range(0, 32).Select(i => (byte)i).ToArray();
-        var next = QuicTls.NextKeyUpdateSecret(TlsCipherSuite.Aes128GcmSha256, secret);
+        var next = QuicTls.NextKeyUpdateSecret(Tls13CipherSuite.Aes128GcmSha256, secret);
         Assert.Equal(HkdfLabel.ExpandLabel(HashAlgorithmName.SHA256, secret, "quic ku", [], 32), next);
-        Assert.Equal(48, QuicTls.NextKeyUpdateSecret(TlsCipherSuite.Aes256GcmSha384, new byte[48]).Length);
+        Assert.Equal(48, QuicTls.NextKeyUpdateSecret(Tls13CipherSuite.Aes256GcmSha384, new byte[48]).Length);
         // RFC 9001 Appendix A.5 (ChaCha20): secret 9ac312a7f877468ebe69422748ad00a15443f18203a07d6060f688f30f21632b
         // → ku = 1223504755036d556342ee9361d253421a826c9ecdf3c7148684b36b714881f9
-        var ku = QuicTls.NextKeyUpdateSecret(TlsCipherSuite.ChaCha20Poly1305Sha256,
+        var ku = QuicTls.NextKeyUpdateSecret(Tls13CipherSuite.ChaCha20Poly1305Sha256,
             Convert.FromHexString("9ac312a7f877468ebe69422748ad00a15443f18203a07d6060f688f30f21632b"));
         Assert.Equal("1223504755036d556342ee9361d253421a826c9ecdf3c7148684b36b714881f9", Convert.ToHexStringLower(ku));
     }

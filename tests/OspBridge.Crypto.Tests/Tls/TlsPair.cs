@@ -1,14 +1,15 @@
 using System.Security.Cryptography.X509Certificates;
 using OspBridge.Crypto;
 using OspBridge.Crypto.Tls;
+using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.Crypto.Tests.Tls;
 
 /// <summary>Shared certificates (creating keys is slow-ish; reuse them).</summary>
 internal static class TestCerts
 {
-    public static readonly X509Certificate2 Server = QuicTls.CreateSelfSignedCertificate("server.test");
-    public static readonly X509Certificate2 Client = QuicTls.CreateSelfSignedCertificate("client.test");
+    public static readonly X509Certificate2 Server = SelfSignedCertificate.CreateTlsServer("server.test");
+    public static readonly X509Certificate2 Client = SelfSignedCertificate.CreateTlsServer("client.test");
 }
 
 /// <summary>

@@ -9,6 +9,7 @@ using OspBridge.Crypto.Dtls;
 using OspBridge.Testing.Netns;
 using OspBridge.WebRtc.Stun;
 using Xunit.Abstractions;
+using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.Interop.Tests.Dtls;
 
@@ -74,13 +75,13 @@ public sealed partial class ChromiumDtlsInteropTests
             string remoteFp = Attr(offer, "fingerprint") ?? throw new InvalidOperationException("no fingerprint in offer:\n" + offer);
             Assert.StartsWith("sha-256 ", remoteFp);
 
-            using var cert = DtlsCertificates.CreateSelfSigned();
+            using var cert = SelfSignedCertificate.Create("WebRTC");
             const string ufrag = "dtls";
             const string pwd = "dtlsTestPassword0123456789";
             var answer = string.Join("\r\n",
                 "v=0", "o=- 4611731400430051336 2 IN IP4 127.0.0.1", "s=-", "t=0 0", $"a=group:BUNDLE {mid}", "a=ice-lite",
                 "m=application 9 UDP/DTLS/SCTP webrtc-datachannel", $"c=IN IP4 {ourHost.IPv4}", $"a=mid:{mid}",
-                $"a=ice-ufrag:{ufrag}", $"a=ice-pwd:{pwd}", $"a=fingerprint:{DtlsCertificates.GetFingerprint(cert)}",
+                $"a=ice-ufrag:{ufrag}", $"a=ice-pwd:{pwd}", $"a=fingerprint:{CertificateFingerprint.ToSdp(cert)}",
                 $"a=setup:{(weAreDtlsClient ? "active" : "passive")}", "a=sctp-port:5000", "a=max-message-size:262144",
                 $"a=candidate:1 1 udp 2130706431 {ourHost.IPv4} {port} typ host", "a=end-of-candidates", "");
             await page.EvaluateAsync("sdp => pc.setRemoteDescription({ type: 'answer', sdp })", answer);
@@ -93,7 +94,7 @@ public sealed partial class ChromiumDtlsInteropTests
             Assert.True(ep.State == DtlsState.Connected, $"our DTLS {ep.State}: {ep.Error?.Message}; stun {result.StunRequests}, dtls in {result.DtlsIn}");
             Assert.Equal(DtlsCipherSuite.EcdheEcdsaAes128GcmSha256, ep.CipherSuite);
             Assert.NotNull(ep.PeerCertificate);
-            Assert.True(DtlsCertificates.MatchesFingerprint(ep.PeerCertificate!, remoteFp));
+            Assert.True(CertificateFingerprint.MatchesSdp(ep.PeerCertificate!, remoteFp));
             Assert.NotNull(result.FirstApplicationRecord);
             Assert.Equal(Convert.FromHexString("13881388"), result.FirstApplicationRecord![..4]); // SCTP ports 5000 -> 5000
 

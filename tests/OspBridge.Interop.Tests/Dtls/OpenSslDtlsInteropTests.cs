@@ -4,6 +4,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using OspBridge.Crypto.Dtls;
 using Xunit.Abstractions;
+using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.Interop.Tests.Dtls;
 
@@ -18,7 +19,7 @@ public sealed class OpenSslDtlsInteropTests : IDisposable
     private static readonly TimeSpan LossTimeout = TimeSpan.FromSeconds(90);
     private readonly ITestOutputHelper _log;
     private readonly string _dir;
-    private readonly X509Certificate2 _ourCert = DtlsCertificates.CreateSelfSigned("ospbridge");
+    private readonly X509Certificate2 _ourCert = SelfSignedCertificate.Create("ospbridge");
 
     public OpenSslDtlsInteropTests(ITestOutputHelper log)
     {
@@ -33,7 +34,7 @@ public sealed class OpenSslDtlsInteropTests : IDisposable
     }
 
     private string OpenSslFingerprint() =>
-        DtlsCertificates.GetFingerprint(X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(_dir, "ossl-cert.pem"))));
+        CertificateFingerprint.ToSdp(X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(_dir, "ossl-cert.pem"))));
 
     public static TheoryData<string, string, DtlsCipherSuite, SrtpProtectionProfile, int> Suites => new()
     {
@@ -141,7 +142,7 @@ public sealed class OpenSslDtlsInteropTests : IDisposable
         using (var req = new OpenSslProcess($"req -x509 -newkey rsa:2048 -nodes -subj /CN=openssl-rsa -days 2 -keyout {_dir}/rsa-key.pem -out {_dir}/rsa-cert.pem"))
             Assert.True(req.WaitForExit(TimeSpan.FromSeconds(60)) && File.Exists(Path.Combine(_dir, "rsa-cert.pem")), "openssl req (RSA) failed: " + req.Output);
         var rsaCert = X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(_dir, "rsa-cert.pem")));
-        using var ep = new DtlsEndpoint(new DtlsOptions { Certificate = _ourCert, RemoteFingerprint = DtlsCertificates.GetFingerprint(rsaCert) });
+        using var ep = new DtlsEndpoint(new DtlsOptions { Certificate = _ourCert, RemoteFingerprint = CertificateFingerprint.ToSdp(rsaCert) });
         using var pump = new DtlsUdpPump(ep);
         using var client = new OpenSslProcess(
             $"s_client -dtls1_2 -connect 127.0.0.1:{pump.LocalPort} -cert {_dir}/rsa-cert.pem -key {_dir}/rsa-key.pem " +

@@ -2,6 +2,7 @@ using System.Net;
 using OspBridge.Crypto.Tls;
 using OspBridge.Quic.Http3;
 using OspBridge.Testing.Netns;
+using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.Interop.Tests.Quic;
 
@@ -34,7 +35,7 @@ public sealed class ChromiumH3Tests
             await using var lan = await NetnsLan.CreateAsync(2);
             var serverHost = lan.Hosts[0];
             var browserHost = lan.Hosts[1];
-            var cert = QuicTls.CreateSelfSignedCertificate("localhost");
+            var cert = SelfSignedCertificate.CreateTlsServer("localhost");
             var server = serverHost.RunInNamespace(() => Http3Server.StartAsync(new Http3ServerOptions
             {
                 ListenEndPoint = new IPEndPoint(serverHost.IPv4, 4433),
@@ -44,7 +45,7 @@ public sealed class ChromiumH3Tests
             await using (server)
             {
                 string origin = $"{serverHost.IPv4}:4433";
-                string spki = Convert.ToBase64String(QuicTls.SpkiSha256(cert));
+                string spki = Convert.ToBase64String(CertificateFingerprint.OfSpki(cert, System.Security.Cryptography.HashAlgorithmName.SHA256));
                 var result = await browserHost.RunAsync("/usr/bin/chromium",
                 [
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using OspBridge.Crypto.Tls;
 using OspBridge.Quic.Http3;
+using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.Interop.Tests.Quic;
 
@@ -90,7 +91,7 @@ public sealed class Ngtcp2Tests : IDisposable
         await using var server = await Http3Server.StartAsync(new Http3ServerOptions
         {
             ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
-            Certificate = QuicTls.CreateSelfSignedCertificate("localhost"),
+            Certificate = SelfSignedCertificate.CreateTlsServer("localhost"),
             KeyUpdateInterval = 500,
         });
         OspBridge.Quic.QuicConnection? accepted = null;
@@ -123,7 +124,7 @@ public sealed class Ngtcp2Tests : IDisposable
         await using var server = await Http3Server.StartAsync(new Http3ServerOptions
         {
             ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
-            Certificate = QuicTls.CreateSelfSignedCertificate("localhost"),
+            Certificate = SelfSignedCertificate.CreateTlsServer("localhost"),
         });
         OspBridge.Quic.QuicConnection? accepted = null;
         server.ConnectionAccepted = c => accepted = c;
@@ -146,7 +147,7 @@ public sealed class Ngtcp2Tests : IDisposable
         await using var server = await Http3Server.StartAsync(new Http3ServerOptions
         {
             ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
-            Certificate = QuicTls.CreateSelfSignedCertificate("localhost"),
+            Certificate = SelfSignedCertificate.CreateTlsServer("localhost"),
         });
         int port = server.LocalEndPoint.Port;
         string upload = Path.Combine(_dir, "upload.bin");
@@ -165,7 +166,7 @@ public sealed class Ngtcp2Tests : IDisposable
     public async Task Gtlsclient_with_a_client_certificate_passes_our_mutual_tls()
     {
         string gtlsclient = Tool("gtlsclient");
-        using var clientCert = QuicTls.CreateSelfSignedCertificate("client");
+        using var clientCert = SelfSignedCertificate.CreateTlsServer("client");
         string keyPem = Path.Combine(_dir, "ckey.pem"), certPem = Path.Combine(_dir, "ccert.pem");
         await File.WriteAllTextAsync(keyPem, clientCert.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
         await File.WriteAllTextAsync(certPem, clientCert.ExportCertificatePem());
@@ -173,10 +174,10 @@ public sealed class Ngtcp2Tests : IDisposable
         await using var server = await Http3Server.StartAsync(new Http3ServerOptions
         {
             ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
-            Certificate = QuicTls.CreateSelfSignedCertificate("localhost"),
+            Certificate = SelfSignedCertificate.CreateTlsServer("localhost"),
             RequireClientCertificate = true,
             // OSP-style pinning: accept exactly this SPKI.
-            ValidateClientCertificate = c => { seen = c.RawData; return QuicTls.SpkiSha256(c).AsSpan().SequenceEqual(QuicTls.SpkiSha256(clientCert)); },
+            ValidateClientCertificate = c => { seen = c.RawData; return CertificateFingerprint.OfSpki(c, System.Security.Cryptography.HashAlgorithmName.SHA256).AsSpan().SequenceEqual(CertificateFingerprint.OfSpki(clientCert, System.Security.Cryptography.HashAlgorithmName.SHA256)); },
         });
         int port = server.LocalEndPoint.Port;
         string dl = Directory.CreateDirectory(Path.Combine(_dir, "dl")).FullName;
@@ -204,7 +205,7 @@ public sealed class Ngtcp2Tests : IDisposable
         await using var server = await Http3Server.StartAsync(new Http3ServerOptions
         {
             ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
-            Certificate = QuicTls.CreateSelfSignedCertificate("localhost"),
+            Certificate = SelfSignedCertificate.CreateTlsServer("localhost"),
             UseRetry = true,
         });
         int port = server.LocalEndPoint.Port;
@@ -222,7 +223,7 @@ public sealed class Ngtcp2Tests : IDisposable
     private async Task<(Process Server, int Port)> StartGtlsserverAsync(params string[] extra)
     {
         string gtlsserver = Tool("gtlsserver");
-        using var cert = QuicTls.CreateSelfSignedCertificate("localhost");
+        using var cert = SelfSignedCertificate.CreateTlsServer("localhost");
         string keyPem = Path.Combine(_dir, "key.pem"), certPem = Path.Combine(_dir, "cert.pem");
         await File.WriteAllTextAsync(keyPem, cert.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
         await File.WriteAllTextAsync(certPem, cert.ExportCertificatePem());
@@ -325,7 +326,7 @@ public sealed class Ngtcp2Tests : IDisposable
             await using var client = await Http3Client.ConnectAsync(new Http3ClientOptions
             {
                 Host = "127.0.0.1", Port = port, Insecure = true,
-                ClientCertificate = extra.Contains("--verify-client", StringComparison.Ordinal) ? QuicTls.CreateSelfSignedCertificate("client") : null,
+                ClientCertificate = extra.Contains("--verify-client", StringComparison.Ordinal) ? SelfSignedCertificate.CreateTlsServer("client") : null,
             }, cts.Token);
             var sink = new ZeroCheckStream();
             var response = await client.GetAsync("/" + size, sink, cts.Token);

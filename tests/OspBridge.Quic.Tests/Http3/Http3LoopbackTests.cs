@@ -1,6 +1,7 @@
 using System.Net;
 using OspBridge.Crypto.Tls;
 using OspBridge.Quic.Http3;
+using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.Quic.Tests.Http3;
 
@@ -9,7 +10,7 @@ public sealed class Http3LoopbackTests : IAsyncLifetime
 {
     private Http3Server _server = null!;
     private readonly string _root = Directory.CreateTempSubdirectory("ospb-h3-").FullName;
-    private static readonly System.Security.Cryptography.X509Certificates.X509Certificate2 Cert = QuicTls.CreateSelfSignedCertificate("localhost");
+    private static readonly System.Security.Cryptography.X509Certificates.X509Certificate2 Cert = SelfSignedCertificate.CreateTlsServer("localhost");
 
     public async Task InitializeAsync()
     {

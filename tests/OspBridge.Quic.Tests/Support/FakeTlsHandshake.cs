@@ -17,12 +17,12 @@ internal sealed class FakeTlsHandshake : IQuicTlsHandshake
     private readonly bool _client;
     private readonly byte[] _localTp;
     private readonly int _serverFlightPadding;
-    private readonly TlsCipherSuite _suite;
+    private readonly Tls13CipherSuite _suite;
     private readonly Queue<TlsOutput> _out = new();
     private readonly MemoryStream[] _in = [new(), new(), new(), new()];
     private int _state;
 
-    public FakeTlsHandshake(bool client, ReadOnlyMemory<byte> localTp, int serverFlightPadding = 2000, TlsCipherSuite suite = TlsCipherSuite.Aes128GcmSha256)
+    public FakeTlsHandshake(bool client, ReadOnlyMemory<byte> localTp, int serverFlightPadding = 2000, Tls13CipherSuite suite = Tls13CipherSuite.Aes128GcmSha256)
     {
         _client = client;
         _localTp = localTp.ToArray();
@@ -30,17 +30,17 @@ internal sealed class FakeTlsHandshake : IQuicTlsHandshake
         _suite = suite;
     }
 
-    public static Func<ReadOnlyMemory<byte>, IQuicTlsHandshake> Factory(bool client, int serverFlightPadding = 2000, TlsCipherSuite suite = TlsCipherSuite.Aes128GcmSha256)
+    public static Func<ReadOnlyMemory<byte>, IQuicTlsHandshake> Factory(bool client, int serverFlightPadding = 2000, Tls13CipherSuite suite = Tls13CipherSuite.Aes128GcmSha256)
         => tp => new FakeTlsHandshake(client, tp, serverFlightPadding, suite);
 
     public bool IsHandshakeComplete { get; private set; }
     public ReadOnlyMemory<byte> PeerTransportParameters { get; private set; }
     public string? NegotiatedApplicationProtocol => IsHandshakeComplete ? "fake" : null;
-    public TlsCipherSuite CipherSuite => _suite;
+    public Tls13CipherSuite CipherSuite => _suite;
     public X509Certificate2? PeerCertificate => null;
     public string? ServerName => "localhost";
 
-    private int HashLen => _suite == TlsCipherSuite.Aes256GcmSha384 ? 48 : 32;
+    private int HashLen => _suite == Tls13CipherSuite.Aes256GcmSha384 ? 48 : 32;
 
     private byte[] Secret(string label)
     {

@@ -10,13 +10,13 @@ internal static class CertificateMessage
 
     public static List<byte[]> Parse(ReadOnlySpan<byte> body)
     {
-        var r = new DtlsReader(body);
-        var list = new DtlsReader(r.ReadVector24());
-        r.ExpectEnd("Certificate");
+        var r = new TlsReader(body);
+        var list = new TlsReader(r.ReadVector24());
+        r.EnsureEnd("Certificate");
         var certs = new List<byte[]>();
         while (!list.IsEmpty)
         {
-            if (certs.Count >= MaxCertificates) throw DtlsReader.Fail("Certificate (too many)");
+            if (certs.Count >= MaxCertificates) throw TlsReader.Fail("Certificate (too many)");
             certs.Add(list.ReadVector24(1).ToArray());
         }
         return certs;
@@ -24,10 +24,10 @@ internal static class CertificateMessage
 
     public static byte[] Serialize(IReadOnlyList<byte[]> certificates)
     {
-        var w = new DtlsWriter(1024);
-        int m = w.BeginLength(3);
-        foreach (var c in certificates) w.Vector24(c);
-        w.EndLength(m);
+        var w = new TlsWriter(1024);
+        int m = w.BeginVector(3);
+        foreach (var c in certificates) w.WriteVector24(c);
+        w.EndVector(m);
         return w.ToArray();
     }
 }

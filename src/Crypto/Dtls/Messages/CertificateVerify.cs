@@ -8,18 +8,18 @@ internal static class CertificateVerify
 {
     public static (ushort Scheme, byte[] Signature) Parse(ReadOnlySpan<byte> body)
     {
-        var r = new DtlsReader(body);
+        var r = new TlsReader(body);
         ushort scheme = r.ReadU16();
         var sig = r.ReadVector16(1).ToArray();
-        r.ExpectEnd("CertificateVerify");
+        r.EnsureEnd("CertificateVerify");
         return (scheme, sig);
     }
 
     public static byte[] Serialize(ushort scheme, ReadOnlySpan<byte> signature)
     {
-        var w = new DtlsWriter(80);
-        w.U16(scheme);
-        w.Vector16(signature);
+        var w = new TlsWriter(80);
+        w.WriteU16(scheme);
+        w.WriteVector16(signature);
         return w.ToArray();
     }
 }

@@ -10,7 +10,7 @@ namespace OspBridge.Crypto.Dtls.Messages;
 /// </summary>
 internal sealed class ClientHello
 {
-    public ushort Version { get; set; } = DtlsVersion.Dtls12;
+    public ushort Version { get; set; } = TlsVersion.Dtls12;
     public byte[] Random { get; set; } = new byte[32];
     public byte[] SessionId { get; set; } = [];
     public byte[] Cookie { get; set; } = [];
@@ -20,7 +20,7 @@ internal sealed class ClientHello
 
     public static ClientHello Parse(ReadOnlySpan<byte> body)
     {
-        var r = new DtlsReader(body);
+        var r = new TlsReader(body);
         var ch = new ClientHello
         {
             Version = r.ReadU16(),
@@ -29,26 +29,26 @@ internal sealed class ClientHello
             Cookie = r.ReadVector8().ToArray(),
         };
         var suites = r.ReadVector16(2, 0xFFFE);
-        if ((suites.Length & 1) != 0) throw DtlsReader.Fail("ClientHello cipher_suites");
+        if ((suites.Length & 1) != 0) throw TlsReader.Fail("ClientHello cipher_suites");
         for (int i = 0; i < suites.Length; i += 2) ch.CipherSuites.Add((ushort)((suites[i] << 8) | suites[i + 1]));
         ch.CompressionMethods = r.ReadVector8(1).ToArray();
-        ch.Extensions = HelloExtensions.Read(ref r);
-        r.ExpectEnd("ClientHello");
+        ch.Extensions = TlsExtensions.ReadOptionalBlock(ref r);
+        r.EnsureEnd("ClientHello");
         return ch;
     }
 
     public byte[] Serialize()
     {
-        var w = new DtlsWriter(512);
-        w.U16(Version);
-        w.Bytes(Random);
-        w.Vector8(SessionId);
-        w.Vector8(Cookie);
-        int m = w.BeginLength(2);
-        foreach (var s in CipherSuites) w.U16(s);
-        w.EndLength(m);
-        w.Vector8(CompressionMethods);
-        HelloExtensions.Write(w, Extensions);
+        var w = new TlsWriter(512);
+        w.WriteU16(Version);
+        w.WriteBytes(Random);
+        w.WriteVector8(SessionId);
+        w.WriteVector8(Cookie);
+        int m = w.BeginVector(2);
+        foreach (var s in CipherSuites) w.WriteU16(s);
+        w.EndVector(m);
+        w.WriteVector8(CompressionMethods);
+        TlsExtensions.WriteBlock(w, Extensions);
         return w.ToArray();
     }
 }

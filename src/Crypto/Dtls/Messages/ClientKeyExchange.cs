@@ -5,16 +5,16 @@ internal static class ClientKeyExchange
 {
     public static byte[] Parse(ReadOnlySpan<byte> body)
     {
-        var r = new DtlsReader(body);
+        var r = new TlsReader(body);
         var point = r.ReadVector8(1).ToArray();
-        r.ExpectEnd("ClientKeyExchange");
+        r.EnsureEnd("ClientKeyExchange");
         return point;
     }
 
     public static byte[] Serialize(ReadOnlySpan<byte> point)
     {
-        var w = new DtlsWriter(70);
-        w.Vector8(point);
+        var w = new TlsWriter(70);
+        w.WriteVector8(point);
         return w.ToArray();
     }
 }

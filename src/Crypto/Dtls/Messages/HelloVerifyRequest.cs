@@ -6,22 +6,22 @@ namespace OspBridge.Crypto.Dtls.Messages;
 /// </summary>
 internal sealed class HelloVerifyRequest
 {
-    public ushort Version { get; set; } = DtlsVersion.Dtls10;
+    public ushort Version { get; set; } = TlsVersion.Dtls10;
     public byte[] Cookie { get; set; } = [];
 
     public static HelloVerifyRequest Parse(ReadOnlySpan<byte> body)
     {
-        var r = new DtlsReader(body);
+        var r = new TlsReader(body);
         var m = new HelloVerifyRequest { Version = r.ReadU16(), Cookie = r.ReadVector8().ToArray() };
-        r.ExpectEnd("HelloVerifyRequest");
+        r.EnsureEnd("HelloVerifyRequest");
         return m;
     }
 
     public byte[] Serialize()
     {
-        var w = new DtlsWriter(40);
-        w.U16(Version);
-        w.Vector8(Cookie);
+        var w = new TlsWriter(40);
+        w.WriteU16(Version);
+        w.WriteVector8(Cookie);
         return w.ToArray();
     }
 }

@@ -9,7 +9,7 @@ namespace OspBridge.Crypto.Dtls.Messages;
 /// </summary>
 internal sealed class ServerHello
 {
-    public ushort Version { get; set; } = DtlsVersion.Dtls12;
+    public ushort Version { get; set; } = TlsVersion.Dtls12;
     public byte[] Random { get; set; } = new byte[32];
     public byte[] SessionId { get; set; } = [];
     public ushort CipherSuite { get; set; }
@@ -18,7 +18,7 @@ internal sealed class ServerHello
 
     public static ServerHello Parse(ReadOnlySpan<byte> body)
     {
-        var r = new DtlsReader(body);
+        var r = new TlsReader(body);
         var sh = new ServerHello
         {
             Version = r.ReadU16(),
@@ -27,20 +27,20 @@ internal sealed class ServerHello
             CipherSuite = r.ReadU16(),
             CompressionMethod = r.ReadU8(),
         };
-        sh.Extensions = HelloExtensions.Read(ref r);
-        r.ExpectEnd("ServerHello");
+        sh.Extensions = TlsExtensions.ReadOptionalBlock(ref r);
+        r.EnsureEnd("ServerHello");
         return sh;
     }
 
     public byte[] Serialize()
     {
-        var w = new DtlsWriter(128);
-        w.U16(Version);
-        w.Bytes(Random);
-        w.Vector8(SessionId);
-        w.U16(CipherSuite);
-        w.U8(CompressionMethod);
-        HelloExtensions.Write(w, Extensions);
+        var w = new TlsWriter(128);
+        w.WriteU16(Version);
+        w.WriteBytes(Random);
+        w.WriteVector8(SessionId);
+        w.WriteU16(CipherSuite);
+        w.WriteU8(CompressionMethod);
+        TlsExtensions.WriteBlock(w, Extensions);
         return w.ToArray();
     }
 }

@@ -20,30 +20,30 @@ internal sealed class ServerKeyExchange
     /// <summary>The encoded ServerECDHParams (what gets signed after the two randoms).</summary>
     public byte[] ParamsBytes()
     {
-        var w = new DtlsWriter(80);
-        w.U8(NamedCurveType);
-        w.U16(Group);
-        w.Vector8(PublicKey);
+        var w = new TlsWriter(80);
+        w.WriteU8(NamedCurveType);
+        w.WriteU16(Group);
+        w.WriteVector8(PublicKey);
         return w.ToArray();
     }
 
     public static ServerKeyExchange Parse(ReadOnlySpan<byte> body)
     {
-        var r = new DtlsReader(body);
-        if (r.ReadU8() != NamedCurveType) throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: ServerKeyExchange curve_type is not named_curve", DtlsAlert.IllegalParameter);
+        var r = new TlsReader(body);
+        if (r.ReadU8() != NamedCurveType) throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: ServerKeyExchange curve_type is not named_curve", TlsAlert.IllegalParameter);
         var m = new ServerKeyExchange { Group = r.ReadU16(), PublicKey = r.ReadVector8(1).ToArray() };
         m.SignatureScheme = r.ReadU16();
         m.Signature = r.ReadVector16(1).ToArray();
-        r.ExpectEnd("ServerKeyExchange");
+        r.EnsureEnd("ServerKeyExchange");
         return m;
     }
 
     public byte[] Serialize()
     {
-        var w = new DtlsWriter(180);
-        w.Bytes(ParamsBytes());
-        w.U16(SignatureScheme);
-        w.Vector16(Signature);
+        var w = new TlsWriter(180);
+        w.WriteBytes(ParamsBytes());
+        w.WriteU16(SignatureScheme);
+        w.WriteVector16(Signature);
         return w.ToArray();
     }
 }

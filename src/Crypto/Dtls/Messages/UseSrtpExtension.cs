@@ -9,23 +9,23 @@ internal static class UseSrtpExtension
 {
     public static (List<ushort> Profiles, byte[] Mki) Parse(ReadOnlySpan<byte> data)
     {
-        var r = new DtlsReader(data);
+        var r = new TlsReader(data);
         var v = r.ReadVector16(2);
-        if ((v.Length & 1) != 0) throw DtlsReader.Fail("use_srtp profiles");
+        if ((v.Length & 1) != 0) throw TlsReader.Fail("use_srtp profiles");
         var list = new List<ushort>(v.Length / 2);
         for (int i = 0; i < v.Length; i += 2) list.Add((ushort)((v[i] << 8) | v[i + 1]));
         var mki = r.ReadVector8().ToArray();
-        r.ExpectEnd("use_srtp");
+        r.EnsureEnd("use_srtp");
         return (list, mki);
     }
 
     public static byte[] Serialize(IEnumerable<ushort> profiles)
     {
-        var w = new DtlsWriter(16);
-        int m = w.BeginLength(2);
-        foreach (var p in profiles) w.U16(p);
-        w.EndLength(m);
-        w.U8(0);
+        var w = new TlsWriter(16);
+        int m = w.BeginVector(2);
+        foreach (var p in profiles) w.WriteU16(p);
+        w.EndVector(m);
+        w.WriteU8(0);
         return w.ToArray();
     }
 }

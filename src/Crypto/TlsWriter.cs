@@ -1,8 +1,11 @@
 using System.Buffers.Binary;
 
-namespace OspBridge.Crypto.Tls;
+namespace OspBridge.Crypto;
 
-/// <summary>Growable writer of TLS structures with back-patched length prefixes.</summary>
+/// <summary>
+/// Growable big-endian writer of TLS structures with back-patched length prefixes, shared by the TLS 1.3 and
+/// DTLS 1.2 engines (handshake path only, not per record). Integer writers take the low bits of their argument.
+/// </summary>
 internal sealed class TlsWriter
 {
     private byte[] _buf;
@@ -23,8 +26,8 @@ internal sealed class TlsWriter
         return s;
     }
 
-    public void WriteU8(byte v) => Grow(1)[0] = v;
-    public void WriteU16(ushort v) => BinaryPrimitives.WriteUInt16BigEndian(Grow(2), v);
+    public void WriteU8(int v) => Grow(1)[0] = (byte)v;
+    public void WriteU16(int v) => BinaryPrimitives.WriteUInt16BigEndian(Grow(2), (ushort)v);
 
     public void WriteU24(int v)
     {
@@ -37,13 +40,15 @@ internal sealed class TlsWriter
     public void WriteU32(uint v) => BinaryPrimitives.WriteUInt32BigEndian(Grow(4), v);
     public void WriteBytes(ReadOnlySpan<byte> b) => b.CopyTo(Grow(b.Length));
 
-    /// <summary>Reserves a length prefix of <paramref name="size"/> bytes; returns a mark for <see cref="EndVector"/>.</summary>
+    /// <summary>Reserves a length prefix of <paramref name="size"/> (1..3) bytes; returns a mark for <see cref="EndVector"/>.</summary>
     public int BeginVector(int size)
     {
         Grow(size).Clear();
         return (_len << 2) | size;
     }
 
+    /// <summary>Back-patches the length prefix reserved by <see cref="BeginVector"/>.</summary>
+    /// <exception cref="CryptoException">The vector is longer than its prefix can express.</exception>
     public void EndVector(int mark)
     {
         int size = mark & 3, start = mark >> 2;
@@ -56,7 +61,7 @@ internal sealed class TlsWriter
     public void WriteVector16(ReadOnlySpan<byte> b) { int m = BeginVector(2); WriteBytes(b); EndVector(m); }
     public void WriteVector24(ReadOnlySpan<byte> b) { int m = BeginVector(3); WriteBytes(b); EndVector(m); }
 
-    /// <summary>Writes a handshake message header (type, uint24 length) and returns the mark to close it.</summary>
+    /// <summary>Writes a TLS handshake message header (type, uint24 length) and returns the mark to close it.</summary>
     public int BeginHandshake(byte type)
     {
         WriteU8(type);

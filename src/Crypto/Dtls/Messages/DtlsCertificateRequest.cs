@@ -8,7 +8,7 @@ namespace OspBridge.Crypto.Dtls.Messages;
 /// </code>
 /// WebRTC servers must offer ecdsa_sign (64); we also offer rsa_sign (1).
 /// </summary>
-internal sealed class CertificateRequest
+internal sealed class DtlsCertificateRequest
 {
     public const byte RsaSign = 1;
     public const byte EcdsaSign = 64;
@@ -16,26 +16,26 @@ internal sealed class CertificateRequest
     public byte[] CertificateTypes { get; set; } = [EcdsaSign, RsaSign];
     public List<ushort> SignatureSchemes { get; set; } = [];
 
-    public static CertificateRequest Parse(ReadOnlySpan<byte> body)
+    public static DtlsCertificateRequest Parse(ReadOnlySpan<byte> body)
     {
-        var r = new DtlsReader(body);
-        var m = new CertificateRequest { CertificateTypes = r.ReadVector8(1).ToArray() };
+        var r = new TlsReader(body);
+        var m = new DtlsCertificateRequest { CertificateTypes = r.ReadVector8(1).ToArray() };
         var algs = r.ReadVector16(2, 0xFFFE);
-        if ((algs.Length & 1) != 0) throw DtlsReader.Fail("CertificateRequest signature algorithms");
+        if ((algs.Length & 1) != 0) throw TlsReader.Fail("CertificateRequest signature algorithms");
         for (int i = 0; i < algs.Length; i += 2) m.SignatureSchemes.Add((ushort)((algs[i] << 8) | algs[i + 1]));
         r.ReadVector16(); // certificate_authorities: ignored (WebRTC uses self-signed certificates)
-        r.ExpectEnd("CertificateRequest");
+        r.EnsureEnd("CertificateRequest");
         return m;
     }
 
     public byte[] Serialize()
     {
-        var w = new DtlsWriter(64);
-        w.Vector8(CertificateTypes);
-        int m = w.BeginLength(2);
-        foreach (var s in SignatureSchemes) w.U16(s);
-        w.EndLength(m);
-        w.U16(0);
+        var w = new TlsWriter(64);
+        w.WriteVector8(CertificateTypes);
+        int m = w.BeginVector(2);
+        foreach (var s in SignatureSchemes) w.WriteU16(s);
+        w.EndVector(m);
+        w.WriteU16(0);
         return w.ToArray();
     }
 }

@@ -1,10 +1,49 @@
 using System.Text;
 
-namespace OspBridge.Crypto.Tls;
+namespace OspBridge.Crypto;
 
-/// <summary>Parsers and writers of the extension bodies the engine understands (RFC 8446 §4.2, RFC 6066 §3, RFC 7301).</summary>
+/// <summary>
+/// Extension blocks (RFC 5246 §7.4.1.4, RFC 8446 §4.2: <c>extension_type(16) | extension_data&lt;0..2^16-1&gt;</c>, kept as
+/// raw (type, data) pairs in wire order) and the extension bodies the TLS 1.3 and DTLS 1.2 engines understand
+/// (RFC 6066 §3, RFC 7301, uint16 lists).
+/// </summary>
 internal static class TlsExtensions
 {
+    /// <summary>Most extensions accepted in one block.</summary>
+    public const int MaxCount = 128;
+
+    /// <summary>Reads an optional <c>Extension extensions&lt;0..2^16-1&gt;</c> at the end of a (TLS 1.2) hello: absent = empty.</summary>
+    public static List<(ushort Type, byte[] Data)> ReadOptionalBlock(ref TlsReader r) =>
+        r.IsEmpty ? [] : ReadBlock(r.ReadVector16());
+
+    /// <summary>Writes an extensions block with its 2-byte length.</summary>
+    public static void WriteBlock(TlsWriter w, IReadOnlyList<(ushort Type, byte[] Data)> extensions)
+    {
+        int m = w.BeginVector(2);
+        foreach (var (type, data) in extensions)
+        {
+            w.WriteU16(type);
+            w.WriteVector16(data);
+        }
+        w.EndVector(m);
+    }
+
+    /// <summary>The data of the first extension of <paramref name="type"/>, or null.</summary>
+    public static byte[]? Find(IReadOnlyList<(ushort Type, byte[] Data)> extensions, ushort type)
+    {
+        foreach (var (t, d) in extensions)
+            if (t == type) return d;
+        return null;
+    }
+
+    /// <summary>A <c>uint16 list&lt;2..2^16-2&gt;</c> (supported_groups, signature_algorithms) as a new array.</summary>
+    public static byte[] U16List(IEnumerable<ushort> values)
+    {
+        var w = new TlsWriter(64);
+        WriteU16List(w, values, 2);
+        return w.ToArray();
+    }
+
     /// <summary>Iterates an extensions block: extension_type(2) extension_data&lt;0..2^16-1&gt;; duplicates are illegal_parameter.</summary>
     public static List<(ushort Type, byte[] Data)> ReadBlock(ReadOnlySpan<byte> block)
     {
@@ -16,7 +55,7 @@ internal static class TlsExtensions
             ushort type = r.ReadU16();
             var data = r.ReadVector16();
             if (!seen.Add(type)) throw TlsAlert.Illegal($"duplicate extension {type}");
-            if (list.Count >= 128) throw TlsAlert.Decode("too many extensions");
+            if (list.Count >= MaxCount) throw TlsAlert.Decode("too many extensions");
             list.Add((type, data.ToArray()));
         }
         return list;

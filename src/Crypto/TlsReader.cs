@@ -1,8 +1,12 @@
 using System.Buffers.Binary;
 
-namespace OspBridge.Crypto.Tls;
+namespace OspBridge.Crypto;
 
-/// <summary>Bounds-checked reader of TLS presentation-language structures; every violation is a decode_error.</summary>
+/// <summary>
+/// Bounds-checked big-endian reader of TLS presentation-language structures, shared by the TLS 1.3 and DTLS 1.2
+/// engines. It reads only complete (reassembled) handshake messages, so every violation is a protocol error:
+/// <see cref="CryptoException"/> with <see cref="CryptoError.Malformed"/> and the decode_error alert.
+/// </summary>
 internal ref struct TlsReader
 {
     private readonly ReadOnlySpan<byte> _data;
@@ -16,6 +20,9 @@ internal ref struct TlsReader
 
     public readonly int Remaining => _data.Length - _pos;
     public readonly bool IsEmpty => _pos == _data.Length;
+
+    /// <summary>The decode_error exception for a malformed <paramref name="what"/>.</summary>
+    public static CryptoException Fail(string what) => TlsAlert.Decode("malformed " + what);
 
     private readonly void Need(int n)
     {
@@ -66,12 +73,16 @@ internal ref struct TlsReader
         return ReadBytes(len);
     }
 
+    /// <summary>Reads an opaque vector with a 1-byte length in [min, max].</summary>
     public ReadOnlySpan<byte> ReadVector8(int min = 0, int max = 255) => Vector(ReadU8(), min, max);
+    /// <summary>Reads an opaque vector with a 2-byte length in [min, max].</summary>
     public ReadOnlySpan<byte> ReadVector16(int min = 0, int max = 65535) => Vector(ReadU16(), min, max);
+    /// <summary>Reads an opaque vector with a 3-byte length in [min, max].</summary>
     public ReadOnlySpan<byte> ReadVector24(int min = 0, int max = 0xFFFFFF) => Vector(ReadU24(), min, max);
 
-    public readonly void EnsureEnd()
+    /// <summary>Throws decode_error when bytes are left (<paramref name="what"/> names the structure).</summary>
+    public readonly void EnsureEnd(string what = "TLS structure")
     {
-        if (!IsEmpty) throw TlsAlert.Decode("trailing bytes in TLS structure");
+        if (!IsEmpty) throw TlsAlert.Decode("trailing bytes in " + what);
     }
 }
