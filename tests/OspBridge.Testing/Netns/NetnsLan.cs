@@ -27,7 +27,7 @@ public sealed class NetnsLan : IAsyncDisposable
     /// <summary>Prefix of every namespace this harness creates.</summary>
     public const string NamespacePrefix = "ospb-";
 
-    private static int s_counter;
+    private static int _counter;
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(20);
     private readonly List<string> _namespaces = [];
     private bool _disposed;
@@ -66,7 +66,7 @@ public sealed class NetnsLan : IAsyncDisposable
         if (why is not null) throw new InvalidOperationException(why);
         await DeleteStaleNamespacesAsync(ct).ConfigureAwait(false);
 
-        int n = Interlocked.Increment(ref s_counter);
+        int n = Interlocked.Increment(ref _counter);
         string prefix = $"{NamespacePrefix}{Environment.ProcessId}-{n}";
         var lan = new NetnsLan(prefix + "-br");
         try
