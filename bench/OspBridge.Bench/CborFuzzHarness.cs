@@ -24,7 +24,7 @@ internal static class CborFuzzHarness
             for (long done = 0; done < count; done += Batch)
             {
                 fuzzer.Run(Math.Min(Batch, count - done));
-                Console.WriteLine($"  {fuzzer.Inputs,10} inputs  {fuzzer.ReaderAccepted,9} valid  {fuzzer.MessagesDecoded,8} messages  " +
+                Console.WriteLine($"  {fuzzer.Inputs,10} inputs  {fuzzer.ReaderAccepted,9} valid  {fuzzer.MessagesDecoded,8} messages  {fuzzer.LibraryOnlyAccepted,8} library-only  " +
                     $"slowest {fuzzer.MaxInputTime.TotalMilliseconds:F2} ms  {fuzzer.Inputs / stopwatch.Elapsed.TotalSeconds:F0}/s");
             }
         }

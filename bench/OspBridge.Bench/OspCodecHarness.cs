@@ -30,10 +30,11 @@ internal static class OspCodecHarness
 
         Measure("encode agent-info-response", iterations, () =>
         {
-            using var writer = new CborWriter();
+            var writer = new System.Formats.Cbor.CborWriter(System.Formats.Cbor.CborConformanceMode.Lax);
             info.Encode(writer);
             return writer.BytesWritten;
         });
+        Measure("encode agent-info-response to byte[] (cached writer)", iterations, () => info.Encode().Length);
         byte[] infoBody = info.Encode();
         Measure("decode agent-info-response", iterations, () => AgentInfoResponse.Decode(infoBody).RequestId > 0 ? infoBody.Length : 0);
         byte[] frameBody = frame.Encode();

@@ -64,6 +64,16 @@ internal sealed class CliContext : IDisposable
         };
     }
 
+    /// <summary>
+    /// A logger of <paramref name="category"/> for library APIs that take an <see cref="ILogger"/>: warnings and
+    /// information always reach stderr, debug details only with <c>-v</c>.
+    /// </summary>
+    public ILogger Logger(ParseResult parseResult, string category)
+    {
+        _loggerFactory ??= CreateLoggerFactory(parseResult);
+        return _loggerFactory.CreateLogger(category);
+    }
+
     /// <summary>Flushes and releases the logger factory.</summary>
     public void Dispose() => _loggerFactory?.Dispose();
 

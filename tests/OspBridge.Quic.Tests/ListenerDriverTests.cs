@@ -12,7 +12,7 @@ namespace OspBridge.Quic.Tests;
 /// <summary>The listener driver: pending handshakes are capped and cost no thread; the socket comes from the factory.</summary>
 public class ListenerDriverTests
 {
-    private static readonly X509Certificate2 Cert = QuicTls.CreateSelfSignedCertificate("localhost");
+    private static readonly X509Certificate2 Cert = OspBridge.Crypto.Certificates.SelfSignedCertificate.CreateTlsServer("localhost");
     private static readonly SslApplicationProtocol Alpn = new("ospb-test");
 
     private static ValueTask<QuicListener> Listen(int maxPending, TimeSpan handshakeTimeout, IDatagramSocketFactory? factory = null)

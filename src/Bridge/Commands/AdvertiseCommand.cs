@@ -52,11 +52,11 @@ internal sealed class AdvertiseCommand : ICliCommand
                 Responder = responder,
                 Log = log,
             });
-            var advertiser = await OspAgentAdvertiser.StartAsync(mdns, identity, (ushort)p, mv, log);
+            var advertiser = await OspAgentAdvertiser.StartAsync(mdns, identity, (ushort)p, mv, context.Logger(parseResult, "osp.advertise"), ct);
             advertiser.Renamed += n => Console.Out.WriteLine($"renamed '{OspInstanceName.WithoutMarker(n)}' host={identity.Hostname} sn={identity.SerialBase64Url}");
             try
             {
-                for (int i = 0; i < 200 && !await advertiser.IsEstablishedAsync(); i++)
+                for (int i = 0; i < 200 && !await advertiser.IsEstablishedAsync(ct); i++)
                     await Task.Delay(25, ct);
                 Console.Out.WriteLine($"advertising '{OspInstanceName.WithoutMarker(advertiser.InstanceName)}' host={identity.Hostname} port={p} fp={identity.Fingerprint} mv={mv} interfaces={string.Join(',', mdns.Interfaces.Select(i => i.Name))}");
                 await Task.Delay(Timeout.Infinite, ct);

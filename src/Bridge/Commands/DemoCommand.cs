@@ -37,7 +37,7 @@ internal sealed class DemoCommand : ICliCommand
             int n = parseResult.GetValue(messages), mib = parseResult.GetValue(megabytes);
             if (n is < 1 or > 100_000) throw new CliException("--messages must be between 1 and 100000");
             if (mib is < 0 or > 1024) throw new CliException("--megabytes must be between 0 and 1024");
-            return await RunAsync(parseResult.GetValue(iface)!, n, mib, context.DebugLog(parseResult, "demo"), ct).ConfigureAwait(false);
+            return await RunAsync(parseResult.GetValue(iface)!, n, mib, context.DebugLog(parseResult, "demo"), context.Logger(parseResult, "osp"), ct).ConfigureAwait(false);
         });
         return command;
     }
@@ -46,7 +46,7 @@ internal sealed class DemoCommand : ICliCommand
 
     private static void Info(string text) => Console.Out.WriteLine("   " + text);
 
-    private static async Task<int> RunAsync(string iface, int messageCount, int mib, Action<string>? log, CancellationToken ct)
+    private static async Task<int> RunAsync(string iface, int messageCount, int mib, Action<string>? log, Microsoft.Extensions.Logging.ILogger logger, CancellationToken ct)
     {
         var total = Stopwatch.StartNew();
 
@@ -61,14 +61,14 @@ internal sealed class DemoCommand : ICliCommand
         Step($"2. device listens (QUIC, ALPN osp) and advertises _openscreen._udp on {iface}");
         await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), device, ct).ConfigureAwait(false);
         await using var deviceMdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = [iface], UseIPv6 = false, Log = log });
-        await using var advertiser = await OspAgentAdvertiser.StartAsync(deviceMdns, deviceId, (ushort)listener.LocalEndPoint.Port, 1, log).ConfigureAwait(false);
+        await using var advertiser = await OspAgentAdvertiser.StartAsync(deviceMdns, deviceId, (ushort)listener.LocalEndPoint.Port, 1, logger, ct).ConfigureAwait(false);
         Info($"QUIC on {listener.LocalEndPoint}, advertised as \"{advertiser.InstanceName}\"");
         var deviceSide = RunDeviceAsync(listener, ct);
 
         Step("3. controller browses and finds the device");
         var sw = Stopwatch.StartNew();
         await using var controllerMdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = [iface], UseIPv6 = false, Log = log });
-        using var browser = new OspAgentBrowser(controllerMdns, log);
+        using var browser = new OspAgentBrowser(controllerMdns, logger);
         var found = new TaskCompletionSource<OspAgentInfo>(TaskCreationOptions.RunContinuationsAsynchronously);
         void OnAgent(OspAgentInfo a)
         {
@@ -76,15 +76,14 @@ internal sealed class DemoCommand : ICliCommand
         }
         browser.AgentAdded += OnAgent;
         browser.AgentUpdated += OnAgent;
-        await browser.StartAsync().ConfigureAwait(false);
+        await browser.StartAsync(ct).ConfigureAwait(false);
         var agent = await found.Task.WaitAsync(StepTimeout, ct).ConfigureAwait(false);
         Info($"found \"{agent.DisplayName}\" at {agent.HostName}:{agent.Port} [{string.Join(", ", agent.Addresses)}] in {sw.ElapsedMilliseconds} ms");
         Info($"TXT fp={agent.Txt.Fingerprint} mv={agent.Txt.MetadataVersion} at={agent.Txt.AuthToken} sn={agent.Txt.SerialNumber}");
 
-        Step("4. controller connects: QUIC + TLS 1.3, mutual agent certificates, server fingerprint pinned to TXT fp");
+        Step("4. controller connects: QUIC + TLS 1.3, mutual agent certificates, SNI = SRV target, server fingerprint pinned to TXT fp");
         sw.Restart();
-        var address = agent.Addresses.FirstOrDefault(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork) ?? agent.Addresses[0];
-        await using var connection = await OspConnection.ConnectAsync(new IPEndPoint(address, agent.Port), deviceId.Hostname, agent.Txt.Fingerprint, controller, ct).ConfigureAwait(false);
+        await using var connection = await OspConnection.ConnectAsync(agent, controller, ct).ConfigureAwait(false);
         Info($"connected {connection.LocalEndPoint} -> {connection.RemoteEndPoint} in {sw.ElapsedMilliseconds} ms; peer fp {connection.RemoteFingerprint}");
         var info = await connection.RequestAgentInfoAsync(StepTimeout, ct).ConfigureAwait(false);
         Info($"agent-info (CBOR): display-name \"{info.DisplayName}\", model \"{info.ModelName}\", capabilities [{string.Join(", ", info.Capabilities)}]");
@@ -141,7 +140,7 @@ internal sealed class DemoCommand : ICliCommand
         Step("7. close");
         await channel.CloseAsync(ct).ConfigureAwait(false);
         await pc.CloseAsync(CancellationToken.None).ConfigureAwait(false);
-        await connection.CloseAsync().ConfigureAwait(false);
+        await connection.CloseAsync(OspConnection.NoErrorCode, ct).ConfigureAwait(false);
         await deviceSide.WaitAsync(StepTimeout, ct).ConfigureAwait(false);
         Info($"done in {total.Elapsed.TotalSeconds:0.0} s — no cloud, no signaling server, no CA");
         return 0;

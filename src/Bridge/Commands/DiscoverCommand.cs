@@ -31,7 +31,7 @@ internal sealed class DiscoverCommand : ICliCommand
             stop.CancelAfter(TimeSpan.FromSeconds(secs));
             if (parseResult.GetValue(json))
             {
-                using var browser = new OspAgentBrowser(mdns, l => Console.Error.WriteLine(l));
+                using var browser = new OspAgentBrowser(mdns, context.Logger(parseResult, "osp.discovery"));
                 var printed = new ConcurrentDictionary<string, bool>();
                 var pending = new List<Task>();
                 var jsonOptions = new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
@@ -66,7 +66,7 @@ internal sealed class DiscoverCommand : ICliCommand
                         Print(a);
                     }));
                 };
-                await browser.StartAsync();
+                await browser.StartAsync(ct);
                 await WaitAsync(stop.Token);
                 Task[] left;
                 lock (pending) left = pending.ToArray();

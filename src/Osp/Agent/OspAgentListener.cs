@@ -20,6 +20,7 @@ public sealed class OspAgentListener : IAsyncDisposable
     public IPEndPoint LocalEndPoint => _listener.LocalEndPoint;
 
     /// <summary>Starts listening on <paramref name="endPoint"/> (port 0: ephemeral).</summary>
+    /// <exception cref="OspException">The QUIC listener could not start (<see cref="OspError.ConnectionFailed"/>, e.g. the port is taken).</exception>
     public static async Task<OspAgentListener> StartAsync(IPEndPoint endPoint, OspAgentOptions options, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -41,20 +42,55 @@ public sealed class OspAgentListener : IAsyncDisposable
                 RemoteCertificateValidationCallback = (_, cert, _, _) => cert is not null,
             },
         };
-        var listener = await QuicListener.ListenAsync(new QuicListenerOptions
+        QuicListener listener;
+        try
         {
-            ListenEndPoint = endPoint,
-            ApplicationProtocols = [new SslApplicationProtocol(OspAgentOptions.Alpn)],
-            ConnectionOptionsCallback = (_, _, _) => ValueTask.FromResult(serverOptions),
-        }, cancellationToken).ConfigureAwait(false);
+            listener = await QuicListener.ListenAsync(new QuicListenerOptions
+            {
+                ListenEndPoint = endPoint,
+                ApplicationProtocols = [new SslApplicationProtocol(OspAgentOptions.Alpn)],
+                ConnectionOptionsCallback = (_, _, _) => ValueTask.FromResult(serverOptions),
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (QuicException ex)
+        {
+            throw OspErrors.FromQuic(ex, $"listening on {endPoint}", cancellationToken);
+        }
+        catch (System.Net.Sockets.SocketException ex)
+        {
+            throw new OspException(OspError.ConnectionFailed, $"listening on {endPoint}: {ex.Message}", ex);
+        }
+
         return new OspAgentListener(listener, options);
     }
 
     /// <summary>Accepts the next OSP connection (handshake complete, client certificate present).</summary>
+    /// <exception cref="OspException">The listener failed or was closed, or the peer sent no agent certificate (<see cref="OspError.ProtocolError"/>).</exception>
     public async Task<OspConnection> AcceptAsync(CancellationToken cancellationToken = default)
     {
-        var quic = await _listener.AcceptConnectionAsync(cancellationToken).ConfigureAwait(false);
-        return OspConnection.FromAccepted(quic, _options);
+        QuicConnection quic;
+        try
+        {
+            quic = await _listener.AcceptConnectionAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (QuicException ex)
+        {
+            throw OspErrors.FromQuic(ex, "accepting an OSP connection", cancellationToken);
+        }
+        catch (ObjectDisposedException ex)
+        {
+            throw new OspException(OspError.Closed, "accepting an OSP connection: the listener is closed", ex);
+        }
+
+        try
+        {
+            return OspConnection.FromAccepted(quic, _options);
+        }
+        catch (OspException)
+        {
+            await quic.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
     }
 
     /// <summary>Stops listening.</summary>

@@ -3,6 +3,7 @@ using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using System.Threading.Channels;
 using OspBridge.Crypto.Identity;
+using OspBridge.Osp.Discovery;
 using OspBridge.Osp.Messages;
 using OspBridge.Quic;
 
@@ -18,6 +19,8 @@ namespace OspBridge.Osp.Agent;
 /// The client pins the server's agent fingerprint (from the mDNS TXT <c>fp</c>); the server learns the
 /// client's fingerprint from its certificate. PIN authentication (SPAKE2) is not implemented yet, so a
 /// connection proves possession of the pinned key, not that a user approved the peer.
+/// Failures surface as <see cref="OspException"/> (the transport's exception is its inner exception);
+/// cancellation raises <see cref="OperationCanceledException"/>.
 /// </remarks>
 public sealed class OspConnection : IAsyncDisposable
 {
@@ -62,6 +65,43 @@ public sealed class OspConnection : IAsyncDisposable
     public Task<long> Closed => _closed.Task;
 
     /// <summary>
+    /// Connects to an agent found by discovery (<see cref="OspAgentBrowser"/>): SNI is its SRV target (the agent
+    /// hostname), the server's fingerprint is pinned to its TXT <c>fp</c>, and its addresses are tried in turn
+    /// (IPv4 first) until one answers. A fingerprint mismatch stops at once: a different key at one address is
+    /// not a reason to try the next.
+    /// </summary>
+    /// <param name="agent">The discovered agent.</param>
+    /// <param name="options">Our agent.</param>
+    /// <param name="cancellationToken">Cancels the attempt.</param>
+    /// <exception cref="OspException">No address answered (<see cref="OspError.ConnectionFailed"/>, <see cref="OspError.Timeout"/>,
+    /// <see cref="OspError.Refused"/>), or the agent presented another key (<see cref="OspError.FingerprintMismatch"/>).</exception>
+    public static async Task<OspConnection> ConnectAsync(OspAgentInfo agent, OspAgentOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(agent);
+        ArgumentNullException.ThrowIfNull(options);
+        if (agent.Addresses.Count == 0)
+        {
+            throw new OspException(OspError.ConnectionFailed, $"agent '{agent.DisplayName}' ({agent.HostName}) has no known address");
+        }
+
+        string hostname = agent.HostName.TrimEnd('.');
+        OspException? last = null;
+        foreach (IPAddress address in agent.Addresses.OrderBy(a => a.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 0 : 1))
+        {
+            try
+            {
+                return await ConnectAsync(new IPEndPoint(address, agent.Port), hostname, agent.Txt.Fingerprint, options, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OspException e) when (e.Error is OspError.ConnectionFailed or OspError.Timeout or OspError.Refused)
+            {
+                last = e;
+            }
+        }
+
+        throw last!;
+    }
+
+    /// <summary>
     /// Connects to an advertising agent and pins its fingerprint.
     /// </summary>
     /// <param name="remote">The agent's QUIC address (SRV target resolved + port).</param>
@@ -69,9 +109,11 @@ public sealed class OspConnection : IAsyncDisposable
     /// <param name="expectedFingerprint">The TXT <c>fp</c> value; the handshake fails unless the server's SPKI matches.</param>
     /// <param name="options">Our agent.</param>
     /// <param name="cancellationToken">Cancels the handshake.</param>
+    /// <exception cref="OspException">The handshake failed (<see cref="OspError.FingerprintMismatch"/> when the server's key is not the pinned one).</exception>
     public static async Task<OspConnection> ConnectAsync(IPEndPoint remote, string agentHostname, string expectedFingerprint,
         OspAgentOptions options, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(remote);
         ArgumentNullException.ThrowIfNull(options);
         string? seen = null;
         var quicOptions = new QuicClientConnectionOptions
@@ -103,8 +145,12 @@ public sealed class OspConnection : IAsyncDisposable
         }
         catch (QuicException ex) when (seen is not null && seen != expectedFingerprint)
         {
-            throw new QuicException(QuicError.ConnectionRefused, null,
+            throw new OspException(OspError.FingerprintMismatch,
                 $"agent at {remote} presented fingerprint {seen}, expected {expectedFingerprint}", ex);
+        }
+        catch (QuicException ex)
+        {
+            throw OspErrors.FromQuic(ex, $"connecting to agent at {remote}", cancellationToken);
         }
         return new OspConnection(quic, options, seen ?? expectedFingerprint);
     }
@@ -112,7 +158,7 @@ public sealed class OspConnection : IAsyncDisposable
     internal static OspConnection FromAccepted(QuicConnection quic, OspAgentOptions options)
     {
         var cert = quic.RemoteCertificate as X509Certificate2
-            ?? throw new QuicException(QuicError.ConnectionRefused, null, "OSP peer sent no agent certificate");
+            ?? throw new OspException(OspError.ProtocolError, "OSP peer sent no agent certificate");
         return new OspConnection(quic, options, AgentIdentity.ComputeFingerprint(cert));
     }
 
@@ -120,11 +166,27 @@ public sealed class OspConnection : IAsyncDisposable
     public ulong NextRequestId() => (ulong)Interlocked.Increment(ref _nextRequestId);
 
     /// <summary>Sends one message on a new unidirectional stream.</summary>
+    /// <exception cref="OspException">The connection is closed or broke (<see cref="OspError.Closed"/>, …).</exception>
     public async ValueTask SendAsync(IOspMessage message, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(message);
         var frame = OspFraming.Frame(message);
-        await using var stream = await _quic.OpenOutboundStreamAsync(QuicStreamType.Unidirectional, cancellationToken).ConfigureAwait(false);
-        await stream.WriteAsync(frame, completeWrites: true, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var stream = await _quic.OpenOutboundStreamAsync(QuicStreamType.Unidirectional, cancellationToken).ConfigureAwait(false);
+            await using (stream.ConfigureAwait(false))
+            {
+                await stream.WriteAsync(frame, completeWrites: true, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (QuicException ex)
+        {
+            throw OspErrors.FromQuic(ex, $"sending {message.Name} to {RemoteEndPoint}", cancellationToken);
+        }
+        catch (ObjectDisposedException ex)
+        {
+            throw new OspException(OspError.Closed, $"sending {message.Name}: the connection is closed", ex);
+        }
     }
 
     /// <summary>Receives the next message not consumed by a waiter; null once the connection is closed.</summary>
@@ -138,20 +200,30 @@ public sealed class OspConnection : IAsyncDisposable
     }
 
     /// <summary>Waits for the first message of type <typeparamref name="T"/> that matches <paramref name="match"/> (arriving after this call).</summary>
+    /// <exception cref="OspException"><see cref="OspError.Timeout"/> when nothing matched within <paramref name="timeout"/>;
+    /// <see cref="OspError.Closed"/> (or the close reason) when the connection closes first.</exception>
     public async Task<T> WaitForAsync<T>(Func<T, bool> match, TimeSpan timeout, CancellationToken cancellationToken = default)
         where T : class, IOspMessage
     {
         ArgumentNullException.ThrowIfNull(match);
         var waiter = new Waiter(m => m is T t && match(t));
-        lock (_waiters) _waiters.Add(waiter);
+        lock (_waiters)
+        {
+            if (_closed.Task.IsCompleted)
+            {
+                throw ClosedException(_closed.Task.Result, $"waiting for {typeof(T).Name}");
+            }
+
+            _waiters.Add(waiter);
+        }
         try
         {
             var completed = await waiter.Completion.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
             return (T)completed;
         }
-        catch (TimeoutException)
+        catch (TimeoutException ex)
         {
-            throw new QuicException(QuicError.ConnectionTimeout, null, $"no {typeof(T).Name} from {RemoteEndPoint} within {timeout.TotalSeconds:0.#} s");
+            throw new OspException(OspError.Timeout, $"no {typeof(T).Name} from {RemoteEndPoint} within {timeout.TotalSeconds:0.#} s", ex);
         }
         finally
         {
@@ -160,6 +232,7 @@ public sealed class OspConnection : IAsyncDisposable
     }
 
     /// <summary>Asks the peer for its agent-info (request/response with a fresh request id).</summary>
+    /// <exception cref="OspException">No answer in time, or the connection closed.</exception>
     public async Task<AgentInfo> RequestAgentInfoAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         ulong id = NextRequestId();
@@ -169,19 +242,41 @@ public sealed class OspConnection : IAsyncDisposable
     }
 
     /// <summary>Closes the connection with an application error code.</summary>
-    public async ValueTask CloseAsync(long errorCode = NoErrorCode)
+    /// <param name="errorCode">The QUIC application error code (0: no error; 404 unknown type; 400 protocol error).</param>
+    /// <param name="cancellationToken">Stops waiting for the transport to finish closing (the close itself is not undone).</param>
+    public async ValueTask CloseAsync(long errorCode = NoErrorCode, CancellationToken cancellationToken = default)
     {
-        _closed.TrySetResult(errorCode);
+        MarkClosed(errorCode);
         await _cts.CancelAsync().ConfigureAwait(false);
         try
         {
-            await _quic.CloseAsync(errorCode).ConfigureAwait(false);
+            await _quic.CloseAsync(errorCode, cancellationToken).ConfigureAwait(false);
         }
         catch (QuicException)
         {
         }
+    }
+
+    private void MarkClosed(long errorCode)
+    {
+        Waiter[] pending;
+        lock (_waiters)
+        {
+            _closed.TrySetResult(errorCode);
+            pending = [.. _waiters];
+        }
+
+        long code = _closed.Task.Result;
+        foreach (Waiter waiter in pending)
+        {
+            waiter.Completion.TrySetException(ClosedException(code, "waiting for a message"));
+        }
+
         _inbox.Writer.TryComplete();
     }
+
+    private OspException ClosedException(long code, string what) =>
+        new(OspErrors.FromCloseCode(code), $"{what}: the connection to {RemoteEndPoint} is closed (application error {code})", null, code);
 
     /// <summary>Closes (no error) and releases the connection.</summary>
     public async ValueTask DisposeAsync()
@@ -210,8 +305,7 @@ public sealed class OspConnection : IAsyncDisposable
         }
         catch (Exception ex) when (ex is QuicException or OperationCanceledException or ObjectDisposedException)
         {
-            _closed.TrySetResult(ex is QuicException { ApplicationErrorCode: { } code } ? code : NoErrorCode);
-            _inbox.Writer.TryComplete();
+            MarkClosed(ex is QuicException { ApplicationErrorCode: { } code } ? code : NoErrorCode);
         }
     }
 
@@ -254,7 +348,7 @@ public sealed class OspConnection : IAsyncDisposable
                 {
                     await SendAsync(response, _cts.Token).ConfigureAwait(false);
                 }
-                catch (Exception ex) when (ex is QuicException or OperationCanceledException or ObjectDisposedException)
+                catch (Exception ex) when (ex is OspException or OperationCanceledException)
                 {
                 }
             });

@@ -1,3 +1,4 @@
+using System.Formats.Cbor;
 using System.Globalization;
 using System.Text;
 
@@ -8,23 +9,29 @@ public static class CborDiagnostic
 {
     /// <summary>
     /// Formats one data item, e.g. <c>{0: 1, 1: [2, 3]}</c>. Indefinite containers print as <c>[_ …]</c>;
-    /// chunked strings print concatenated. Malformed input ends the text with <c>&lt;error: …&gt;</c>.
+    /// chunked strings print concatenated. Input that fails <see cref="CborInput.Validate"/> gives
+    /// <c>&lt;error: …&gt;</c>; bytes after the item are noted as <c>&lt;trailing n bytes&gt;</c>.
     /// </summary>
-    public static string Format(ReadOnlyMemory<byte> cbor, CborReaderOptions? options = null)
+    public static string Format(ReadOnlyMemory<byte> cbor, CborLimits? limits = null)
     {
         var sb = new StringBuilder();
-        var reader = new CborReader(cbor, options);
         try
         {
+            CborReader reader = CborInput.CreateReader(cbor, limits, allowTrailingData: true);
+            int trailing = cbor.Length - reader.BytesRemaining;
             FormatItem(reader, sb);
-            if (reader.BytesRemaining > 0)
+            if (trailing > 0)
             {
-                sb.Append(" <trailing ").Append(reader.BytesRemaining).Append(" bytes>");
+                sb.Append(" <trailing ").Append(trailing).Append(" bytes>");
             }
         }
         catch (CborException e)
         {
             sb.Append("<error: ").Append(e.Error).Append('>');
+        }
+        catch (Exception e) when (CborInput.IsLibraryException(e))
+        {
+            sb.Append("<error: ").Append(CborInput.ToCborException(e).Error).Append('>');
         }
 
         return sb.ToString();
@@ -79,9 +86,11 @@ public static class CborDiagnostic
                 sb.Append('-').Append(((UInt128)reader.ReadCborNegativeIntegerRepresentation() + 1).ToString(CultureInfo.InvariantCulture));
                 break;
             case CborReaderState.ByteString:
-                sb.Append("h'").Append(Convert.ToHexStringLower(reader.ReadByteString().Span)).Append('\'');
+            case CborReaderState.StartIndefiniteLengthByteString:
+                sb.Append("h'").Append(Convert.ToHexStringLower(reader.ReadByteString())).Append('\'');
                 break;
             case CborReaderState.TextString:
+            case CborReaderState.StartIndefiniteLengthTextString:
                 AppendText(sb, reader.ReadTextString());
                 break;
             case CborReaderState.StartArray:
@@ -125,7 +134,7 @@ public static class CborDiagnostic
             }
 
             case CborReaderState.Tag:
-                sb.Append(reader.ReadTag().ToString(CultureInfo.InvariantCulture)).Append('(');
+                sb.Append(((ulong)reader.ReadTag()).ToString(CultureInfo.InvariantCulture)).Append('(');
                 FormatItem(reader, sb);
                 sb.Append(')');
                 break;
@@ -136,12 +145,17 @@ public static class CborDiagnostic
                 reader.ReadNull();
                 sb.Append("null");
                 break;
-            case CborReaderState.Undefined:
-                reader.ReadUndefined();
-                sb.Append("undefined");
-                break;
             case CborReaderState.SimpleValue:
-                sb.Append("simple(").Append(reader.ReadSimpleValue()).Append(')');
+                CborSimpleValue simple = reader.ReadSimpleValue();
+                if (simple == CborSimpleValue.Undefined)
+                {
+                    sb.Append("undefined");
+                }
+                else
+                {
+                    sb.Append("simple(").Append((byte)simple).Append(')');
+                }
+
                 break;
             case CborReaderState.HalfPrecisionFloat:
             case CborReaderState.SinglePrecisionFloat:

@@ -15,11 +15,11 @@ public enum CborError
     UnexpectedType,
     /// <summary>An integer does not fit the requested .NET type.</summary>
     IntegerOverflow,
-    /// <summary>Arrays, maps and tags nest deeper than <see cref="CborReaderOptions.MaxDepth"/>.</summary>
+    /// <summary>Arrays, maps and tags nest deeper than <see cref="CborLimits.MaxDepth"/>.</summary>
     DepthLimitExceeded,
-    /// <summary>A string is longer than <see cref="CborReaderOptions.MaxStringLength"/>.</summary>
+    /// <summary>A string is longer than <see cref="CborLimits.MaxStringLength"/>.</summary>
     StringLengthLimitExceeded,
-    /// <summary>An array or map announces more elements than <see cref="CborReaderOptions.MaxCollectionLength"/>, or the input holds more items than <see cref="CborReaderOptions.MaxItemCount"/>.</summary>
+    /// <summary>An array or map announces more elements than <see cref="CborLimits.MaxCollectionLength"/>, or the input holds more items than <see cref="CborLimits.MaxItemCount"/>.</summary>
     ItemCountLimitExceeded,
     /// <summary>Bytes follow the single expected data item.</summary>
     TrailingData,

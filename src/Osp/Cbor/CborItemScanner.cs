@@ -1,18 +1,21 @@
 using System.Buffers.Binary;
+using System.Text.Unicode;
 
 namespace OspBridge.Osp.Cbor;
 
 /// <summary>
-/// Finds where one CBOR data item ends in input that arrives piece by piece, checking well-formedness
-/// (RFC 8949 Appendix C, without UTF-8 validation) and the depth/length limits on the way. Resumable: each
-/// call continues where the previous stopped, so feeding n bytes costs O(n) in total however they are split.
+/// Finds where one CBOR data item ends in input that arrives piece by piece, checking on the way everything
+/// <see cref="CborInput"/> promises: well-formedness (RFC 8949 Appendix C), strict UTF-8 of text strings, and the
+/// limits of <see cref="CborLimits"/> (depth, string lengths, collection counts, item count, shortest form) —
+/// each on the item's head, before anything is buffered. Resumable: each call continues where the previous
+/// stopped, so feeding n bytes costs O(n) in total however they are split.
 /// </summary>
-/// <remarks>Used by <c>MessageDemuxer</c> to learn that a message body is complete before decoding it.</remarks>
+/// <remarks>Used by <see cref="CborInput"/> on complete input and by <c>MessageDemuxer</c> on stream chunks.</remarks>
 internal sealed class CborItemScanner
 {
     private const int Indefinite = -1;
 
-    private readonly CborReaderOptions _options;
+    private readonly CborLimits _limits;
     private readonly int[] _remaining;   // per level: items left, or Indefinite
     private readonly int[] _itemsRead;   // per level: items seen in an indefinite container (map parity)
     private readonly sbyte[] _stringMajor; // per level: 2/3 = chunk list of an indefinite string, -4 array, -5 map, -1 root
@@ -21,11 +24,14 @@ internal sealed class CborItemScanner
     private long _skip;
     private int _tags;
     private long _stringTotal;
+    private int _items;
+    private int _textStart;  // payload start of the text string being skipped, or -1
+    private int _textLength;
 
-    public CborItemScanner(CborReaderOptions? options = null)
+    public CborItemScanner(CborLimits? limits = null)
     {
-        _options = options ?? CborReaderOptions.Default;
-        int levels = _options.MaxDepth + 2;
+        _limits = limits ?? CborLimits.Default;
+        int levels = _limits.MaxDepth + 2;
         _remaining = new int[levels];
         _itemsRead = new int[levels];
         _stringMajor = new sbyte[levels];
@@ -46,6 +52,9 @@ internal sealed class CborItemScanner
         _skip = 0;
         _tags = 0;
         _stringTotal = 0;
+        _items = 0;
+        _textStart = -1;
+        _textLength = 0;
     }
 
     /// <summary>
@@ -66,6 +75,17 @@ internal sealed class CborItemScanner
                 {
                     return -1;
                 }
+            }
+
+            if (_textStart >= 0)
+            {
+                // The whole payload of a text string (or chunk) is in: UTF-8 is checked per string/chunk, strictly.
+                if (!Utf8.IsValid(item.Slice(_textStart, _textLength)))
+                {
+                    throw new CborException(CborError.InvalidUtf8, "Text string is not valid UTF-8.");
+                }
+
+                _textStart = -1;
             }
 
             // Close finished definite containers.
@@ -131,6 +151,11 @@ internal sealed class CborItemScanner
             };
             bool indefinite = ai == 31;
 
+            if (++_items > _limits.MaxItemCount)
+            {
+                throw new CborException(CborError.ItemCountLimitExceeded, $"More than {_limits.MaxItemCount} data items.");
+            }
+
             if (_stringMajor[level] >= 0)
             {
                 // Inside an indefinite-length string: only definite chunks of the same major type.
@@ -139,10 +164,11 @@ internal sealed class CborItemScanner
                     throw new CborException(CborError.Malformed, "Bad chunk in an indefinite-length string.");
                 }
 
+                CheckShortest(major, ai, argument);
                 _stringTotal += (long)Math.Min(argument, (ulong)int.MaxValue + 1);
                 CheckString(_stringTotal);
                 _offset += headLength;
-                _skip = (long)argument;
+                BeginPayload(major, argument);
                 continue;
             }
 
@@ -156,10 +182,11 @@ internal sealed class CborItemScanner
                 throw new CborException(CborError.Malformed, "Two-byte simple value below 32.");
             }
 
+            CheckShortest(major, ai, argument);
             _offset += headLength;
             if (major == 6)
             {
-                if (++_tags > _options.MaxDepth)
+                if (++_tags > _limits.MaxDepth)
                 {
                     throw new CborException(CborError.DepthLimitExceeded, "Too many nested tags.");
                 }
@@ -190,7 +217,7 @@ internal sealed class CborItemScanner
                     else
                     {
                         CheckString((long)Math.Min(argument, (ulong)int.MaxValue + 1));
-                        _skip = (long)argument;
+                        BeginPayload(major, argument);
                     }
 
                     break;
@@ -202,18 +229,18 @@ internal sealed class CborItemScanner
                     }
                     else
                     {
-                        if (argument > (ulong)_options.MaxCollectionLength)
+                        if (argument > (ulong)_limits.MaxCollectionLength)
                         {
-                            throw new CborException(CborError.ItemCountLimitExceeded, $"Collection of {argument} elements exceeds the limit.");
+                            throw new CborException(CborError.ItemCountLimitExceeded, $"Collection of {argument} elements exceeds the limit of {_limits.MaxCollectionLength}.");
                         }
 
                         if (argument > 0)
                         {
                             Push(major == 5 ? (int)argument * 2 : (int)argument, (sbyte)(-major));
                         }
-                        else if (_depth > _options.MaxDepth)
+                        else if (_depth > _limits.MaxDepth)
                         {
-                            throw new CborException(CborError.DepthLimitExceeded, $"Nesting deeper than {_options.MaxDepth}.");
+                            throw new CborException(CborError.DepthLimitExceeded, $"Nesting deeper than {_limits.MaxDepth}.");
                         }
                     }
 
@@ -222,14 +249,47 @@ internal sealed class CborItemScanner
         }
     }
 
+    private void BeginPayload(int major, ulong length)
+    {
+        _skip = (long)length; // ≤ MaxStringLength (checked)
+        if (major == 3)
+        {
+            _textStart = _offset;
+            _textLength = (int)length;
+        }
+    }
+
+    private void CheckShortest(int major, int ai, ulong argument)
+    {
+        if (!_limits.RequireShortestEncoding || major == 7 || ai < 24)
+        {
+            return;
+        }
+
+        bool shortest = ai switch
+        {
+            24 => argument >= 24,
+            25 => argument > byte.MaxValue,
+            26 => argument > ushort.MaxValue,
+            27 => argument > uint.MaxValue,
+            _ => false, // 31: indefinite length
+        };
+        if (!shortest)
+        {
+            throw new CborException(CborError.NonCanonical, ai == 31
+                ? "Indefinite-length item where shortest encoding is required."
+                : "Integer or length not in its shortest form.");
+        }
+    }
+
     private bool IsMapLevel(int level) => _stringMajor[level] == -5;
 
     private void Push(int remaining, sbyte kind)
     {
         // Level 0 holds the root; containers occupy levels 1..MaxDepth, plus one chunk list of an indefinite string.
-        if (_depth > (kind >= 0 ? _options.MaxDepth + 1 : _options.MaxDepth))
+        if (_depth > (kind >= 0 ? _limits.MaxDepth + 1 : _limits.MaxDepth))
         {
-            throw new CborException(CborError.DepthLimitExceeded, $"Nesting deeper than {_options.MaxDepth}.");
+            throw new CborException(CborError.DepthLimitExceeded, $"Nesting deeper than {_limits.MaxDepth}.");
         }
 
         _remaining[_depth] = remaining;
@@ -240,9 +300,9 @@ internal sealed class CborItemScanner
 
     private void CheckString(long length)
     {
-        if (length > _options.MaxStringLength)
+        if (length > _limits.MaxStringLength)
         {
-            throw new CborException(CborError.StringLengthLimitExceeded, $"String of {length} bytes exceeds the limit of {_options.MaxStringLength}.");
+            throw new CborException(CborError.StringLengthLimitExceeded, $"String of {length} bytes exceeds the limit of {_limits.MaxStringLength}.");
         }
     }
 }

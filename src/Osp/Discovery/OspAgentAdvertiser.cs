@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using OspBridge.Crypto.Identity;
 using OspBridge.Net.Dns;
 using OspBridge.Net.Mdns;
@@ -15,20 +17,20 @@ public sealed class OspAgentAdvertiser : IAsyncDisposable
 {
     private readonly MdnsService _mdns;
     private readonly AgentIdentity _identity;
-    private readonly Action<string>? _log;
+    private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private int _hostPublication;
     private int _servicePublication;
     private ulong _metadataVersion;
     private bool _disposed;
 
-    private OspAgentAdvertiser(MdnsService mdns, AgentIdentity identity, ushort port, ulong mv, Action<string>? log)
+    private OspAgentAdvertiser(MdnsService mdns, AgentIdentity identity, ushort port, ulong mv, ILogger logger)
     {
         _mdns = mdns;
         _identity = identity;
         Port = port;
         _metadataVersion = mv;
-        _log = log;
+        _logger = logger;
     }
 
     /// <summary>The QUIC port advertised.</summary>
@@ -44,28 +46,41 @@ public sealed class OspAgentAdvertiser : IAsyncDisposable
     /// Starts advertising. The identity's instance name must already be the instance name for the display
     /// name (<see cref="OspInstanceName.FromDisplayName"/>); the mDNS service is not owned.
     /// </summary>
-    public static async Task<OspAgentAdvertiser> StartAsync(MdnsService mdns, AgentIdentity identity, ushort port, ulong metadataVersion, Action<string>? log = null)
+    /// <param name="mdns">The mDNS service to publish with.</param>
+    /// <param name="identity">The agent identity (hostname, fingerprint, serial, <c>at</c>); renamed on conflicts.</param>
+    /// <param name="port">The QUIC port of the agent's listener.</param>
+    /// <param name="metadataVersion">TXT <c>mv</c>.</param>
+    /// <param name="logger">Receives renames and failures to apply them.</param>
+    /// <param name="cancellationToken">Stops waiting for the publications (already queued ones stay).</param>
+    public static async Task<OspAgentAdvertiser> StartAsync(MdnsService mdns, AgentIdentity identity, ushort port, ulong metadataVersion,
+        ILogger? logger = null, CancellationToken cancellationToken = default)
     {
-        var a = new OspAgentAdvertiser(mdns, identity, port, metadataVersion, log);
+        ArgumentNullException.ThrowIfNull(mdns);
+        ArgumentNullException.ThrowIfNull(identity);
+        var a = new OspAgentAdvertiser(mdns, identity, port, metadataVersion, logger ?? NullLogger.Instance);
         mdns.Renamed += a.OnRenamed;
         var host = DnsName.Parse(identity.Hostname);
-        a._hostPublication = await mdns.PublishHostAsync(host).ConfigureAwait(false);
+        a._hostPublication = await mdns.PublishHostAsync(host).WaitAsync(cancellationToken).ConfigureAwait(false);
         a._servicePublication = await mdns.PublishServiceAsync(new MdnsServiceRegistration(identity.InstanceName, OspDiscovery.ServiceType, host, port, a.Txt())
         {
             Renamer = OspInstanceName.Rename,
-        }).ConfigureAwait(false);
+        }).WaitAsync(cancellationToken).ConfigureAwait(false);
         return a;
     }
 
     private TxtProperties Txt() => new OspTxt(_identity.Fingerprint, _metadataVersion, _identity.AuthToken, _identity.SerialBase64Url).ToProperties();
 
     /// <summary>True once the service finished probing on every interface.</summary>
-    public Task<bool> IsEstablishedAsync() => _mdns.IsEstablishedAsync(_servicePublication);
+    /// <param name="cancellationToken">Stops waiting for the answer.</param>
+    public Task<bool> IsEstablishedAsync(CancellationToken cancellationToken = default) =>
+        _mdns.IsEstablishedAsync(_servicePublication).WaitAsync(cancellationToken);
 
     /// <summary>Sets a new metadata version (must increase when agent metadata changes) and re-announces the TXT record.</summary>
-    public async Task UpdateMetadataVersionAsync(ulong metadataVersion)
+    /// <param name="metadataVersion">The new TXT <c>mv</c>.</param>
+    /// <param name="cancellationToken">Cancels waiting for a rename in progress.</param>
+    public async Task UpdateMetadataVersionAsync(ulong metadataVersion, CancellationToken cancellationToken = default)
     {
-        await _gate.WaitAsync().ConfigureAwait(false);
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             _metadataVersion = metadataVersion;
@@ -93,12 +108,16 @@ public sealed class OspAgentAdvertiser : IAsyncDisposable
                 _hostPublication = await _mdns.PublishHostAsync(DnsName.Parse(_identity.Hostname)).ConfigureAwait(false);
                 await _mdns.UpdateServiceAsync(_servicePublication, Txt(), DnsName.Parse(_identity.Hostname)).ConfigureAwait(false);
                 await _mdns.UnpublishAsync(oldHostPub).ConfigureAwait(false);
-                _log?.Invoke($"osp advertise: renamed to '{label}' (hostname {oldHost} → {_identity.Hostname}, sn {_identity.SerialBase64Url})");
+                if (_logger.IsEnabled(LogLevel.Information))
+                {
+                    _logger.LogInformation("osp advertise: renamed to '{Instance}' (hostname {OldHost} -> {NewHost}, sn {Serial})", label, oldHost, _identity.Hostname, _identity.SerialBase64Url);
+                }
+
                 Renamed?.Invoke(label);
             }
             catch (Exception ex) when (ex is Net.NetException or IOException or Crypto.CryptoException or ArgumentException)
             {
-                _log?.Invoke($"osp advertise: applying rename failed: {ex.Message}");
+                _logger.LogWarning(ex, "osp advertise: applying rename failed: {Reason}", ex.Message);
             }
             finally
             {

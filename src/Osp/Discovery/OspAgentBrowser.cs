@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using OspBridge.Net.Mdns;
 
 namespace OspBridge.Osp.Discovery;
@@ -10,15 +12,18 @@ namespace OspBridge.Osp.Discovery;
 public sealed class OspAgentBrowser : IDisposable
 {
     private readonly MdnsService _mdns;
-    private readonly Action<string>? _log;
+    private readonly ILogger _logger;
     private readonly Dictionary<string, OspAgentInfo> _agents = new(StringComparer.Ordinal);
     private readonly object _gate = new();
 
     /// <summary>Creates a browser over a running mDNS service (not owned).</summary>
-    public OspAgentBrowser(MdnsService mdns, Action<string>? log = null)
+    /// <param name="mdns">The mDNS service to browse with.</param>
+    /// <param name="logger">Receives a warning for each malformed advertisement ignored.</param>
+    public OspAgentBrowser(MdnsService mdns, ILogger? logger = null)
     {
+        ArgumentNullException.ThrowIfNull(mdns);
         _mdns = mdns;
-        _log = log;
+        _logger = logger ?? NullLogger.Instance;
         _mdns.ServiceChanged += OnChanged;
     }
 
@@ -41,7 +46,9 @@ public sealed class OspAgentBrowser : IDisposable
     }
 
     /// <summary>Starts browsing.</summary>
-    public Task StartAsync() => _mdns.BrowseAsync(OspDiscovery.ServiceType);
+    /// <param name="cancellationToken">Stops waiting for the mDNS loop to take the query.</param>
+    public Task StartAsync(CancellationToken cancellationToken = default) =>
+        _mdns.BrowseAsync(OspDiscovery.ServiceType).WaitAsync(cancellationToken);
 
     private void OnChanged(MdnsQuerierEvent e)
     {
@@ -55,7 +62,7 @@ public sealed class OspAgentBrowser : IDisposable
             if (txt is null)
             {
                 RejectedCount++;
-                _log?.Invoke($"osp discovery: ignoring '{s.InstanceName}' at {s.HostName}:{s.Port}: {error}");
+                _logger.LogWarning("osp discovery: ignoring '{Instance}' at {Host}:{Port}: {Reason}", s.InstanceName, s.HostName, s.Port, error);
             }
             else
             {

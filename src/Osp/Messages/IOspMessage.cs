@@ -1,3 +1,4 @@
+using System.Formats.Cbor;
 using OspBridge.Osp.Cbor;
 
 namespace OspBridge.Osp.Messages;
@@ -26,6 +27,14 @@ public interface IOspMessage<TSelf> : IOspMessage
     /// <summary>The CDDL rule name.</summary>
     static abstract string MessageName { get; }
 
-    /// <summary>Reads one message body; on failure the reader is left where it was.</summary>
-    static abstract TSelf Decode(CborReader reader);
+    /// <summary>
+    /// Reads one message body from a caller's reader. A body that is not well-formed CBOR leaves the reader
+    /// unchanged; a well-formed one is consumed whole, also when it then breaks a limit or the schema.
+    /// </summary>
+    /// <exception cref="CborException">The body is malformed, exceeds a limit or violates the schema.</exception>
+    static abstract TSelf Decode(CborReader reader, CborLimits? limits);
+
+    /// <summary>Decodes <paramref name="cbor"/>, which must hold exactly one message body.</summary>
+    /// <exception cref="CborException">The body is malformed, exceeds a limit, violates the schema or has trailing bytes.</exception>
+    static abstract TSelf Decode(ReadOnlyMemory<byte> cbor, CborLimits? limits);
 }

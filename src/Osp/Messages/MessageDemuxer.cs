@@ -13,8 +13,8 @@ public sealed class MessageDemuxerOptions
     /// <summary>Largest CBOR body a stream may buffer (default 64 KiB, as openscreen's demuxer).</summary>
     public int MaxMessageSize { get; init; } = 1 << 16;
 
-    /// <summary>Limits for scanning and decoding bodies.</summary>
-    public CborReaderOptions ReaderOptions { get; init; } = CborReaderOptions.Default;
+    /// <summary>Limits for scanning and decoding bodies (checked on the raw bytes before anything is decoded).</summary>
+    public CborLimits Limits { get; init; } = CborLimits.Default;
 }
 
 /// <summary>Outcome of feeding bytes to a <see cref="MessageStream"/>.</summary>
@@ -66,7 +66,11 @@ public sealed class MessageDemuxer
         where T : class, IOspMessage<T>
     {
         ArgumentNullException.ThrowIfNull(handler);
-        Add(T.MessageTypeKey, new Handler(static reader => T.Decode(reader), message => handler((T)message), null));
+        // Generated types decode straight from the scanned body; other implementations validate it again.
+        Func<ReadOnlyMemory<byte>, CborLimits, IOspMessage> decode = OspMessageRegistry.TryGet(T.MessageTypeKey, out OspMessageDescriptor? descriptor) && descriptor.MessageType == typeof(T)
+            ? descriptor.DecodeValidated
+            : static (body, limits) => T.Decode(body, limits);
+        Add(T.MessageTypeKey, new Handler(decode, message => handler((T)message), null));
     }
 
     /// <summary>Routes every message of the schema (decoded) to <paramref name="handler"/>.</summary>
@@ -75,7 +79,7 @@ public sealed class MessageDemuxer
         ArgumentNullException.ThrowIfNull(handler);
         foreach (OspMessageDescriptor descriptor in OspMessageRegistry.All)
         {
-            Add(descriptor.TypeKey, new Handler(descriptor.Decode, handler, null));
+            Add(descriptor.TypeKey, new Handler(descriptor.DecodeValidated, handler, null));
         }
     }
 
@@ -107,7 +111,7 @@ public sealed class MessageDemuxer
         }
     }
 
-    internal readonly record struct Handler(Func<CborReader, IOspMessage>? Decode, Action<IOspMessage>? Handle, RawMessageHandler? Raw);
+    internal readonly record struct Handler(Func<ReadOnlyMemory<byte>, CborLimits, IOspMessage>? Decode, Action<IOspMessage>? Handle, RawMessageHandler? Raw);
 }
 
 /// <summary>
@@ -129,7 +133,7 @@ public sealed class MessageStream : IDisposable
     internal MessageStream(MessageDemuxer demuxer)
     {
         _demuxer = demuxer;
-        _scanner = new CborItemScanner(demuxer.Options.ReaderOptions);
+        _scanner = new CborItemScanner(demuxer.Options.Limits);
     }
 
     /// <summary>Messages dispatched over the life of the stream.</summary>
@@ -321,7 +325,7 @@ public sealed class MessageStream : IDisposable
             IOspMessage message;
             try
             {
-                message = _handler.Decode!(new CborReader(body, _demuxer.Options.ReaderOptions));
+                message = _handler.Decode!(body, _demuxer.Options.Limits);
             }
             catch (CborException e)
             {

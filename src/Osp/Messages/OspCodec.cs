@@ -1,3 +1,4 @@
+using System.Formats.Cbor;
 using OspBridge.Osp.Cbor;
 
 namespace OspBridge.Osp.Messages;
@@ -9,6 +10,11 @@ internal static class OspCodec
         where T : class =>
         value ?? throw new CborException(CborError.SchemaViolation, $"{member} is required but null.");
 
+    public static void WriteText(CborWriter writer, string? value, string member) =>
+        CborOutput.WriteTextString(writer, Required(value, member));
+
+    public static void WriteFloat64(CborWriter writer, double value) => CborOutput.WriteFloat64(writer, value);
+
     public static void WriteBytes(CborWriter writer, ReadOnlyMemory<byte> value, int? min, int? max, string member)
     {
         CheckSize(value.Length, min, max, member);
@@ -17,17 +23,17 @@ internal static class OspCodec
 
     public static ReadOnlyMemory<byte> ReadBytes(CborReader reader, int? min, int? max, string member)
     {
-        ReadOnlyMemory<byte> slice = reader.ReadByteString();
-        CheckSize(slice.Length, min, max, member);
-        // Decoded messages own their bytes: the input buffer (often a pooled demux buffer) is reused.
-        return slice.ToArray();
+        // Decoded messages own their bytes (the input is often a pooled demux buffer): one copy, made by the library.
+        byte[] bytes = reader.ReadByteString();
+        CheckSize(bytes.Length, min, max, member);
+        return bytes;
     }
 
     public static void WriteBytesOrText(CborWriter writer, BytesOrText value)
     {
         if (value.IsText)
         {
-            writer.WriteTextString(value.Text);
+            CborOutput.WriteTextString(writer, value.Text!);
         }
         else
         {
@@ -38,8 +44,8 @@ internal static class OspCodec
     public static BytesOrText ReadBytesOrText(CborReader reader) =>
         reader.PeekState() switch
         {
-            CborReaderState.TextString => BytesOrText.FromText(reader.ReadTextString()),
-            CborReaderState.ByteString => BytesOrText.FromBytes(reader.ReadByteString().ToArray()),
+            CborReaderState.TextString or CborReaderState.StartIndefiniteLengthTextString => BytesOrText.FromText(reader.ReadTextString()),
+            CborReaderState.ByteString or CborReaderState.StartIndefiniteLengthByteString => BytesOrText.FromBytes(reader.ReadByteString()),
             var other => throw new CborException(CborError.UnexpectedType, $"Expected bytes or text but found {other}."),
         };
 
@@ -107,13 +113,20 @@ internal static class OspCodec
         }
     }
 
-    public static void EnsureFinished(CborReader reader)
+    /// <summary>
+    /// Decodes the next data item of a caller's reader. The item is taken whole with
+    /// <see cref="CborReader.ReadEncodedValue"/> (which leaves the reader unchanged when the item is not
+    /// well-formed), then validated against <paramref name="limits"/> and decoded on its own; so a well-formed
+    /// item that breaks a limit or the schema is consumed, and the reader stands on the next item.
+    /// </summary>
+    public static T DecodeFrom<T>(CborReader reader, CborLimits? limits, Func<CborReader, T> decodeCore)
     {
-        if (reader.BytesRemaining != 0)
-        {
-            throw new CborException(CborError.TrailingData, $"{reader.BytesRemaining} byte(s) follow the message body.");
-        }
+        ArgumentNullException.ThrowIfNull(reader);
+        ReadOnlyMemory<byte> item = CborInput.Read(reader, static r => r.ReadEncodedValue());
+        return CborInput.Decode(item, decodeCore, limits);
     }
+
+    public static byte[] Encode<T>(T value, Action<T, CborWriter> encode) => CborOutput.Encode(value, encode);
 
     public static bool BytesEquals(ReadOnlyMemory<byte> a, ReadOnlyMemory<byte> b) => a.Span.SequenceEqual(b.Span);
 
@@ -147,11 +160,9 @@ internal static class OspCodec
     {
         try
         {
-            using var writer = new CborWriter();
-            encode(value, writer);
-            return CborDiagnostic.Format(writer.WrittenMemory);
+            return CborDiagnostic.Format(CborOutput.Encode(value, encode));
         }
-        catch (CborException e)
+        catch (Exception e) when (e is CborException or ArgumentException or InvalidOperationException)
         {
             return $"<invalid: {e.Message}>";
         }

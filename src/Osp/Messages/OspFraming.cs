@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Formats.Cbor;
 using OspBridge.Net.Wire;
 using OspBridge.Osp.Cbor;
 
@@ -25,31 +26,45 @@ public static class OspFraming
     {
         ArgumentNullException.ThrowIfNull(output);
         ArgumentNullException.ThrowIfNull(message);
-        using var writer = new CborWriter();
-        message.Encode(writer);
-        Span<byte> key = output.GetSpan(QuicVarint.MaxLength);
-        output.Advance(QuicVarint.Write(key, message.TypeKey));
-        writer.CopyTo(output);
+        CborWriter writer = CborOutput.RentWriter();
+        try
+        {
+            message.Encode(writer);
+            Span<byte> key = output.GetSpan(QuicVarint.MaxLength);
+            output.Advance(QuicVarint.Write(key, message.TypeKey));
+            CborOutput.CopyTo(writer, output);
+        }
+        finally
+        {
+            CborOutput.ReturnWriter(writer);
+        }
     }
 
     /// <summary>Returns type key and body of <paramref name="message"/> as one array.</summary>
     public static byte[] Frame(IOspMessage message)
     {
         ArgumentNullException.ThrowIfNull(message);
-        using var writer = new CborWriter();
-        message.Encode(writer);
-        int keyLength = QuicVarint.GetEncodedLength(message.TypeKey);
-        byte[] frame = new byte[keyLength + writer.BytesWritten];
-        QuicVarint.Write(frame, message.TypeKey);
-        writer.WrittenSpan.CopyTo(frame.AsSpan(keyLength));
-        return frame;
+        CborWriter writer = CborOutput.RentWriter();
+        try
+        {
+            message.Encode(writer);
+            int keyLength = QuicVarint.GetEncodedLength(message.TypeKey);
+            byte[] frame = new byte[keyLength + writer.BytesWritten];
+            QuicVarint.Write(frame, message.TypeKey);
+            writer.Encode(frame.AsSpan(keyLength));
+            return frame;
+        }
+        finally
+        {
+            CborOutput.ReturnWriter(writer);
+        }
     }
 
     /// <summary>
     /// Decodes one complete framed message with the registry (type key must be known; body must be exactly one item).
     /// </summary>
     /// <exception cref="CborException">Truncated, malformed, unknown type key (<see cref="CborError.SchemaViolation"/>) or trailing bytes.</exception>
-    public static IOspMessage Decode(ReadOnlyMemory<byte> frame, CborReaderOptions? options = null)
+    public static IOspMessage Decode(ReadOnlyMemory<byte> frame, CborLimits? limits = null)
     {
         if (!QuicVarint.TryRead(frame.Span, out ulong typeKey, out int keyLength))
         {
@@ -61,9 +76,6 @@ public static class OspFraming
             throw new CborException(CborError.SchemaViolation, $"Unknown OSP message type key {typeKey}.");
         }
 
-        var reader = new CborReader(frame[keyLength..], options);
-        IOspMessage message = descriptor.Decode(reader);
-        OspCodec.EnsureFinished(reader);
-        return message;
+        return descriptor.Decode(frame[keyLength..], limits);
     }
 }

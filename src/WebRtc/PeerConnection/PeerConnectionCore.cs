@@ -1,3 +1,4 @@
+using OspBridge.Crypto.Certificates;
 using System.Globalization;
 using System.Net;
 using System.Security.Cryptography;
@@ -64,8 +65,8 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
     {
         _options = options ?? new PeerConnectionCoreOptions();
         var random = _options.Random ?? SystemRandom;
-        _certificate = _options.Certificate ?? DtlsCertificates.CreateSelfSigned();
-        LocalFingerprint = DtlsCertificates.GetFingerprint(_certificate);
+        _certificate = _options.Certificate ?? SelfSignedCertificate.Create("WebRTC");
+        LocalFingerprint = CertificateFingerprint.ToSdp(_certificate);
         _ice = new IceAgent(_options.Ice with { Lite = _options.IceLite || _options.Ice.Lite, Random = _options.Ice.Random ?? random });
         Span<byte> id = stackalloc byte[8];
         random.GetBytes(id);

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Security;
 using OspBridge.Crypto.Identity;
 using OspBridge.Osp.Agent;
+using OspBridge.Osp.Discovery;
 using OspBridge.Osp.Messages;
 using OspBridge.Quic;
 
@@ -60,9 +61,75 @@ public sealed class OspConnectionTests
         var impostorFp = AgentIdentity.CreateEphemeral("Other").Fingerprint;
         await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), server);
         using var cts = new CancellationTokenSource(Timeout);
-        var ex = await Assert.ThrowsAsync<QuicException>(() =>
+        var ex = await Assert.ThrowsAsync<OspException>(() =>
             OspConnection.ConnectAsync(listener.LocalEndPoint, server.Identity.Hostname, impostorFp, Agent("Client"), cts.Token));
+        Assert.Equal(OspError.FingerprintMismatch, ex.Error);
         Assert.Contains(server.Identity.Fingerprint, ex.Message, StringComparison.Ordinal);
+        Assert.IsType<QuicException>(ex.InnerException); // the transport's view stays available
+    }
+
+    private static OspAgentInfo Discovered(OspAgentOptions server, IPEndPoint at, string? fingerprint = null, params IPAddress[] addresses) =>
+        new("Front Door", server.Identity.Hostname + ".", (ushort)at.Port, addresses.Length > 0 ? addresses : [at.Address],
+            new OspTxt(fingerprint ?? server.Identity.Fingerprint, 1, server.Identity.AuthToken, server.Identity.SerialBase64Url));
+
+    [Fact]
+    public async Task ConnectAsync_from_a_discovered_agent_pins_its_TXT_fingerprint_and_uses_its_SRV_target()
+    {
+        var server = Agent("Front Door");
+        await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), server);
+        var acceptTask = listener.AcceptAsync();
+        using var cts = new CancellationTokenSource(Timeout);
+        await using var c = await OspConnection.ConnectAsync(Discovered(server, listener.LocalEndPoint), Agent("Controller"), cts.Token);
+        await using var s = await acceptTask.WaitAsync(Timeout);
+        Assert.Equal(server.Identity.Fingerprint, c.RemoteFingerprint);
+        Assert.Equal(listener.LocalEndPoint, c.RemoteEndPoint);
+        Assert.Equal("Front Door display", (await c.RequestAgentInfoAsync(Timeout, cts.Token)).DisplayName);
+    }
+
+    [Fact]
+    public async Task ConnectAsync_from_a_discovered_agent_refuses_another_key_and_reports_missing_addresses()
+    {
+        var server = Agent("Real");
+        await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), server);
+        using var cts = new CancellationTokenSource(Timeout);
+        var impostor = Discovered(server, listener.LocalEndPoint, AgentIdentity.CreateEphemeral("Other").Fingerprint);
+        var ex = await Assert.ThrowsAsync<OspException>(() => OspConnection.ConnectAsync(impostor, Agent("Client"), cts.Token));
+        Assert.Equal(OspError.FingerprintMismatch, ex.Error);
+
+        var nowhere = Discovered(server, listener.LocalEndPoint) with { Addresses = [] };
+        ex = await Assert.ThrowsAsync<OspException>(() => OspConnection.ConnectAsync(nowhere, Agent("Client"), cts.Token));
+        Assert.Equal(OspError.ConnectionFailed, ex.Error);
+
+        // A cancelled token cancels (OperationCanceledException), it is not an OSP failure.
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => OspConnection.ConnectAsync(Discovered(server, listener.LocalEndPoint), Agent("Client"), cancelled.Token));
+    }
+
+    [Fact]
+    public async Task Waiting_times_out_or_fails_when_the_peer_closes_and_sending_after_close_is_an_OspException()
+    {
+        var server = Agent("A");
+        await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), server);
+        var acceptTask = listener.AcceptAsync();
+        await using var c = await OspConnection.ConnectAsync(listener.LocalEndPoint, server.Identity.Hostname, server.Identity.Fingerprint, Agent("B"));
+        await using var s = await acceptTask.WaitAsync(Timeout);
+
+        var timeout = await Assert.ThrowsAsync<OspException>(() => s.WaitForAsync<LanSignalingClose>(_ => true, TimeSpan.FromMilliseconds(50)));
+        Assert.Equal(OspError.Timeout, timeout.Error);
+
+        var pending = s.WaitForAsync<LanSignalingClose>(_ => true, Timeout);
+        await c.CloseAsync(OspConnection.ProtocolErrorCode);
+        var closed = await Assert.ThrowsAsync<OspException>(() => pending.WaitAsync(Timeout));
+        Assert.Equal(OspError.ProtocolError, closed.Error);
+        Assert.Equal(OspConnection.ProtocolErrorCode, closed.ApplicationErrorCode);
+        Assert.Equal(OspConnection.ProtocolErrorCode, await s.Closed.WaitAsync(Timeout));
+
+        // After the close: waiting fails at once, sending fails as an OspException, receiving ends.
+        Assert.Equal(OspError.ProtocolError, (await Assert.ThrowsAsync<OspException>(() => s.WaitForAsync<LanSignalingClose>(_ => true, Timeout))).Error);
+        var send = await Assert.ThrowsAsync<OspException>(async () => await c.SendAsync(new AgentInfoRequest { RequestId = 1 }));
+        Assert.Contains(send.Error, new[] { OspError.Closed, OspError.ProtocolError, OspError.ConnectionFailed });
+        Assert.Null(await s.ReceiveAsync().AsTask().WaitAsync(Timeout));
     }
 
     [Fact]

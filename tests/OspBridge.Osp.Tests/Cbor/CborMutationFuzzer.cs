@@ -1,15 +1,19 @@
 using System.Diagnostics;
+using System.Formats.Cbor;
 using OspBridge.Osp.Cbor;
 using OspBridge.Osp.Messages;
 
 namespace OspBridge.Osp.Tests.Cbor;
 
 /// <summary>
-/// Mutation fuzzer for the CBOR reader, the item scanner, the generated message decoders and the demuxer.
-/// Valid encodings (RFC 8949 examples, random CBOR, framed OSP messages) are mutated by bit flips, truncation,
-/// insertion, deletion, splicing and length-field inflation. The only exception any target may raise is
-/// <see cref="CborException"/>; the reader must not allocate more than <see cref="AllocationFactor"/> × input
-/// + <see cref="AllocationSlack"/> bytes per input; reader and scanner must agree on item boundaries.
+/// Mutation fuzzer for the CBOR input seam (validation + System.Formats.Cbor reader), the resumable item scanner,
+/// the generated message decoders and the demuxer. Valid encodings (RFC 8949 examples, random CBOR, framed OSP
+/// messages) are mutated by bit flips, truncation, insertion, deletion, splicing and length-field inflation.
+/// The only exception any target may raise is <see cref="CborException"/>; validating and walking an input must
+/// not allocate more than <see cref="AllocationFactor"/> × input + <see cref="AllocationSlack"/> bytes; the
+/// scanner fed in pieces must agree with validation of the whole; and differentially, whatever the seam accepts
+/// the library's own lax reader must accept with the same item end, and whatever the library rejects the seam
+/// must reject too.
 /// Used by the CI test (200 000 inputs) and by <c>bench … fuzz-cbor N</c> (long runs).
 /// </summary>
 internal sealed class CborMutationFuzzer
@@ -73,6 +77,9 @@ internal sealed class CborMutationFuzzer
 
     public long MessagesDecoded { get; private set; }
 
+    /// <summary>Inputs the library's lax reader accepts and the seam rejects (bad UTF-8, simple values below 32, limits, …).</summary>
+    public long LibraryOnlyAccepted { get; private set; }
+
     public TimeSpan MaxInputTime { get; private set; }
 
     public long MaxAllocationOverBudget { get; private set; } = long.MinValue;
@@ -124,6 +131,44 @@ internal sealed class CborMutationFuzzer
             throw Failure($"reader allocated {allocated} bytes", input, null);
         }
 
+        // 1b. Differential: the library's lax reader, on its own, never accepts less than we do, nor more.
+        int libraryEnd;
+        try
+        {
+            var library = new CborReader(input, CborConformanceMode.Lax, allowMultipleRootLevelValues: true);
+            library.SkipValue();
+            libraryEnd = input.Length - library.BytesRemaining;
+        }
+        catch (CborContentException)
+        {
+            libraryEnd = -1;
+        }
+        catch (InvalidOperationException)
+        {
+            // The library also reports some bad input this way: an empty buffer ("Finished"), or a two-byte
+            // simple value below 24 ("does not encode a simple value"). The seam maps it to UnexpectedType.
+            libraryEnd = -1;
+        }
+        catch (Exception e)
+        {
+            throw Failure("library reader (unexpected exception type)", input, e);
+        }
+
+        if (readerEnd >= 0 && libraryEnd != readerEnd)
+        {
+            throw Failure($"library end {libraryEnd} != seam end {readerEnd}", input, null);
+        }
+
+        if (libraryEnd < 0 && readerEnd >= 0)
+        {
+            throw Failure("library rejected what the seam accepted", input, null);
+        }
+
+        if (readerEnd < 0 && libraryEnd >= 0)
+        {
+            LibraryOnlyAccepted++;
+        }
+
         // 2. Scanner must agree with the reader wherever the reader accepts.
         try
         {
@@ -168,7 +213,7 @@ internal sealed class CborMutationFuzzer
 
         try
         {
-            var reader = new CborReader(input);
+            var reader = new CborReader(input, CborConformanceMode.Lax);
             _descriptors[_random.Next(_descriptors.Length)].Decode(reader);
             MessagesDecoded++;
         }
@@ -204,32 +249,43 @@ internal sealed class CborMutationFuzzer
         }
     }
 
-    /// <summary>Reads one item completely without building a tree; returns its length.</summary>
+    /// <summary>Validates one item and reads it completely with the library reader, without building a tree; returns its length.</summary>
     private static int Walk(byte[] input)
     {
-        var reader = new CborReader(input);
-        do
+        int length = CborInput.Validate(input, allowTrailingData: true);
+        var reader = new CborReader(input.AsMemory(0, length), CborConformanceMode.Lax);
+        try
         {
-            switch (reader.PeekState())
+            do
             {
-                case CborReaderState.UnsignedInteger: reader.ReadUInt64(); break;
-                case CborReaderState.NegativeInteger: reader.ReadCborNegativeIntegerRepresentation(); break;
-                case CborReaderState.ByteString: reader.ReadByteString(); break;
-                case CborReaderState.TextString: reader.ReadTextString(); break;
-                case CborReaderState.StartArray: reader.ReadStartArray(); break;
-                case CborReaderState.EndArray: reader.ReadEndArray(); break;
-                case CborReaderState.StartMap: reader.ReadStartMap(); break;
-                case CborReaderState.EndMap: reader.ReadEndMap(); break;
-                case CborReaderState.Tag: reader.ReadTag(); break;
-                case CborReaderState.Boolean: reader.ReadBoolean(); break;
-                case CborReaderState.Null: reader.ReadNull(); break;
-                case CborReaderState.Undefined: reader.ReadUndefined(); break;
-                case CborReaderState.SimpleValue: reader.ReadSimpleValue(); break;
-                default: reader.ReadDouble(); break;
+                switch (reader.PeekState())
+                {
+                    case CborReaderState.UnsignedInteger: reader.ReadUInt64(); break;
+                    case CborReaderState.NegativeInteger: reader.ReadCborNegativeIntegerRepresentation(); break;
+                    case CborReaderState.ByteString: reader.ReadDefiniteLengthByteString(); break;
+                    case CborReaderState.StartIndefiniteLengthByteString: reader.ReadByteString(); break;
+                    case CborReaderState.TextString:
+                    case CborReaderState.StartIndefiniteLengthTextString: reader.ReadTextString(); break;
+                    case CborReaderState.StartArray: reader.ReadStartArray(); break;
+                    case CborReaderState.EndArray: reader.ReadEndArray(); break;
+                    case CborReaderState.StartMap: reader.ReadStartMap(); break;
+                    case CborReaderState.EndMap: reader.ReadEndMap(); break;
+                    case CborReaderState.Tag: reader.ReadTag(); break;
+                    case CborReaderState.Boolean: reader.ReadBoolean(); break;
+                    case CborReaderState.Null: reader.ReadNull(); break;
+                    case CborReaderState.SimpleValue: reader.ReadSimpleValue(); break;
+                    default: reader.ReadDouble(); break;
+                }
             }
+            while (reader.PeekState() != CborReaderState.Finished);
         }
-        while (reader.PeekState() != CborReaderState.Finished);
-        return reader.BytesConsumed;
+        catch (Exception e) when (e is not CborException)
+        {
+            // Validated input must read without surprises: this is a seam bug, not a CborException.
+            throw new FuzzFailureException($"library reader failed on validated input: {e.GetType().Name} {e.Message}", e);
+        }
+
+        return length;
     }
 
     private byte[] Mutate(byte[] seed)

@@ -1,3 +1,4 @@
+using System.Formats.Cbor;
 using OspBridge.Osp.Cbor;
 
 namespace OspBridge.Osp.Tests.Cbor;
@@ -103,11 +104,18 @@ public sealed class CborRfc8949VectorTests
         byte[] encoded = Convert.FromHexString(hex);
         Assert.Equal(diagnostic, CborDiagnostic.Format(encoded));
 
-        // The whole input is one item: skipping it consumes everything.
-        var reader = new CborReader(encoded);
+        // The whole input is one item: the seam validates it, and the library skips all of it.
+        Assert.Equal(encoded.Length, CborInput.Validate(encoded));
+        CborReader reader = CborInput.CreateReader(encoded);
         reader.SkipValue();
         Assert.Equal(0, reader.BytesRemaining);
         Assert.Equal(CborReaderState.Finished, reader.PeekState());
+
+        // Independently of the seam, the library's own strict mode reads every Appendix A example as one item
+        // (its Canonical/Ctap2Canonical modes reject the indefinite-length ones by design).
+        var library = new CborReader(encoded, CborConformanceMode.Strict);
+        library.SkipValue();
+        Assert.Equal(0, library.BytesRemaining);
     }
 
     [Theory]

@@ -1,25 +1,27 @@
 using System.Globalization;
 using System.Numerics;
 using System.Text;
+using System.Formats.Cbor;
 using OspBridge.Osp.Cbor;
 
 namespace OspBridge.Osp.Tests.Cbor;
 
 /// <summary>
 /// Test helper: parses CBOR diagnostic notation (RFC 8949 §8, the subset used in Appendix A) and writes the
-/// value with <see cref="CborWriter"/> — the "encode from value" direction of the vector tests.
+/// value with System.Formats.Cbor's <see cref="CborWriter"/> (floats through <see cref="CborOutput.WritePreferredDouble"/>,
+/// deterministic output through <see cref="CborOutput.ToDeterministic"/>) — the "encode from value" direction of the vector tests.
 /// Indefinite markers ("[_ ", "{_ ") are accepted and written as definite containers.
 /// </summary>
 internal static class DiagnosticEncoder
 {
     public static byte[] Encode(string diagnostic, bool deterministic = false)
     {
-        using var writer = new CborWriter(deterministic: deterministic);
+        var writer = new CborWriter(CborConformanceMode.Lax);
         int pos = 0;
         WriteItem(diagnostic, ref pos, writer);
         SkipSpace(diagnostic, ref pos);
         Assert.Equal(diagnostic.Length, pos);
-        return writer.Encode();
+        return deterministic ? CborOutput.ToDeterministic(writer.Encode()) : writer.Encode();
     }
 
     private static void WriteItem(string s, ref int pos, CborWriter w)
@@ -109,7 +111,7 @@ internal static class DiagnosticEncoder
         if (s.AsSpan(pos).StartsWith("simple("))
         {
             int end = s.IndexOf(')', pos);
-            w.WriteSimpleValue(byte.Parse(s.AsSpan(pos + 7, end - pos - 7), CultureInfo.InvariantCulture));
+            w.WriteSimpleValue((CborSimpleValue)byte.Parse(s.AsSpan(pos + 7, end - pos - 7), CultureInfo.InvariantCulture));
             pos = end + 1;
             return;
         }
@@ -125,7 +127,7 @@ internal static class DiagnosticEncoder
         if (pos < s.Length && s[pos] == '(')
         {
             pos++;
-            w.WriteTag(ulong.Parse(number, CultureInfo.InvariantCulture));
+            w.WriteTag((CborTag)ulong.Parse(number, CultureInfo.InvariantCulture));
             WriteItem(s, ref pos, w);
             SkipSpace(s, ref pos);
             Assert.Equal(')', s[pos]);
@@ -135,7 +137,7 @@ internal static class DiagnosticEncoder
 
         if (number.Contains('.', StringComparison.Ordinal) || number.Contains('e', StringComparison.Ordinal))
         {
-            w.WriteDouble(double.Parse(number, CultureInfo.InvariantCulture));
+            CborOutput.WritePreferredDouble(w, double.Parse(number, CultureInfo.InvariantCulture));
         }
         else if (number.StartsWith('-'))
         {
@@ -153,10 +155,10 @@ internal static class DiagnosticEncoder
         ("false", w => w.WriteBoolean(false)),
         ("true", w => w.WriteBoolean(true)),
         ("null", w => w.WriteNull()),
-        ("undefined", w => w.WriteUndefined()),
-        ("-Infinity", w => w.WriteDouble(double.NegativeInfinity)),
-        ("Infinity", w => w.WriteDouble(double.PositiveInfinity)),
-        ("NaN", w => w.WriteDouble(double.NaN)),
+        ("undefined", w => w.WriteSimpleValue(CborSimpleValue.Undefined)),
+        ("-Infinity", w => CborOutput.WritePreferredDouble(w, double.NegativeInfinity)),
+        ("Infinity", w => CborOutput.WritePreferredDouble(w, double.PositiveInfinity)),
+        ("NaN", w => CborOutput.WritePreferredDouble(w, double.NaN)),
     ];
 
     private static void Indefinite(string s, ref int pos)

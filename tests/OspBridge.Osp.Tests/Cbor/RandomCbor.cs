@@ -7,7 +7,7 @@ namespace OspBridge.Osp.Tests.Cbor;
 
 /// <summary>
 /// Seeded generator of random well-formed CBOR with its expected diagnostic notation, written by an encoder
-/// independent of <see cref="CborWriter"/>: it also emits indefinite lengths, chunked strings and
+/// independent of System.Formats.Cbor's CborWriter: it also emits indefinite lengths, chunked strings and
 /// non-shortest heads, so the reader is checked against a second implementation.
 /// </summary>
 internal sealed class RandomCbor(int seed, int maxDepth = 4, bool allowLaxForms = true)

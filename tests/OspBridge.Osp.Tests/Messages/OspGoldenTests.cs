@@ -131,16 +131,27 @@ public sealed class OspGoldenTests
     }
 
     [Fact]
-    public void Generated_decode_is_transactional()
+    public void Generated_decode_from_a_reader_takes_whole_items_or_nothing()
     {
-        // [{0: 1}, {0: "x"}]: the second element fails to decode and leaves the reader on it.
-        var reader = new CborReader(Convert.FromHexString("82a10001a1006178"));
+        // [{0: 1}, {0: "x"}, {0: <reserved 0x1c>}] read with System.Formats.Cbor's reader.
+        // The library has no public checkpoint, so a decoder takes the next item whole (ReadEncodedValue, which
+        // the library keeps transactional) and decodes that: a well-formed item that breaks the schema is consumed
+        // and the reader stands on the next item; a malformed item leaves the reader where it was.
+        var reader = new System.Formats.Cbor.CborReader(Convert.FromHexString("83a10001a1006178a1001c"), System.Formats.Cbor.CborConformanceMode.Lax);
         reader.ReadStartArray();
         Assert.Equal(1UL, AgentInfoRequest.Decode(reader).RequestId);
-        int position = reader.BytesConsumed;
-        Assert.Throws<CborException>(() => AgentInfoRequest.Decode(reader));
-        Assert.Equal(position, reader.BytesConsumed);
-        Assert.Equal(CborReaderState.StartMap, reader.PeekState());
+        int remaining = reader.BytesRemaining;
+        Assert.Equal(CborError.UnexpectedType, Assert.Throws<CborException>(() => AgentInfoRequest.Decode(reader)).Error);
+        Assert.Equal(remaining - 4, reader.BytesRemaining);
+        Assert.Equal(System.Formats.Cbor.CborReaderState.StartMap, reader.PeekState());
+        remaining = reader.BytesRemaining;
+        Assert.Equal(CborError.Malformed, Assert.Throws<CborException>(() => AgentInfoRequest.Decode(reader)).Error);
+        Assert.Equal(remaining, reader.BytesRemaining);
+        Assert.Equal(System.Formats.Cbor.CborReaderState.StartMap, reader.PeekState());
+
+        // Limits hold on this path too: they are checked on the item's bytes before it is decoded.
+        var fresh = new System.Formats.Cbor.CborReader(Convert.FromHexString("a10001"), System.Formats.Cbor.CborConformanceMode.Lax);
+        Assert.Equal(CborError.ItemCountLimitExceeded, Assert.Throws<CborException>(() => AgentInfoRequest.Decode(fresh, new CborLimits { MaxItemCount = 2 })).Error);
     }
 
     [Fact]

@@ -96,7 +96,7 @@ internal sealed class QuicPair
     public static readonly IPEndPoint ServerAddress = new(IPAddress.Parse("10.0.0.2"), 443);
 
     public QuicPair(VirtualLinkOptions? up = null, VirtualLinkOptions? down = null, CoreOptions? clientOptions = null, CoreOptions? serverOptions = null,
-        int serverFlightPadding = 2000, TlsCipherSuite suite = TlsCipherSuite.Aes128GcmSha256, bool retry = false)
+        int serverFlightPadding = 2000, Tls13CipherSuite suite = Tls13CipherSuite.Aes128GcmSha256, bool retry = false)
     {
         Net = new VirtualNetwork(TimeSpan.FromSeconds(1));
         var co = clientOptions ?? new CoreOptions();
