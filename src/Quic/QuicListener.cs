@@ -25,7 +25,7 @@ public sealed class QuicListener : IAsyncDisposable
     private readonly QuicListenerOptions _options;
     private readonly QuicEndpoint _endpoint;
     private readonly Channel<QuicConnection> _accepted;
-    private readonly RetryTokens? _retry;
+    private readonly RetryTokens _retry;
     private readonly byte[] _response = new byte[1500];
     private readonly ConcurrentDictionary<QuicConnection, byte> _pending = new();
     private int _pendingCount;
@@ -34,6 +34,7 @@ public sealed class QuicListener : IAsyncDisposable
     private volatile bool _disposed;
     private int _resetsSent;
     private long _droppedOverCap;
+    private long _retriesSent;
 
     private QuicListener(QuicListenerOptions options, IDatagramSocket socket)
     {
@@ -41,7 +42,7 @@ public sealed class QuicListener : IAsyncDisposable
         _clock = new CoreClock(options.TimeProvider);
         _resetKey = ConnectionCore.RandomBytes(CoreOptions.SystemRandom, 32);
         _accepted = Channel.CreateBounded<QuicConnection>(new BoundedChannelOptions(Math.Max(1, options.ListenBacklog)) { FullMode = BoundedChannelFullMode.DropWrite });
-        _retry = options.UseRetry ? new RetryTokens(CoreOptions.SystemRandom) : null;
+        _retry = new RetryTokens(CoreOptions.SystemRandom); // UseRetry, or under load
         _endpoint = new QuicEndpoint(socket, CidLengthForRouting, options.Logger) { OnUnrouted = OnUnrouted };
     }
 
@@ -56,6 +57,9 @@ public sealed class QuicListener : IAsyncDisposable
 
     /// <summary>New connections refused because <see cref="QuicListenerOptions.MaxPendingConnections"/> were pending.</summary>
     internal long DroppedOverCap => Interlocked.Read(ref _droppedOverCap);
+
+    /// <summary>Retry packets sent (always with <see cref="QuicListenerOptions.UseRetry"/>, else under load).</summary>
+    internal long RetriesSent => Interlocked.Read(ref _retriesSent);
 
     /// <summary>Starts listening.</summary>
     public static ValueTask<QuicListener> ListenAsync(QuicListenerOptions options, CancellationToken cancellationToken = default)
@@ -105,9 +109,11 @@ public sealed class QuicListener : IAsyncDisposable
         }
         Span<byte> address = stackalloc byte[18];
         int addressLength = AddressBytes(from, address);
-        var decision = ServerAccept.Inspect(data, _retry, address[..addressLength], _clock.Now, CidLengthForRouting, CoreOptions.SystemRandom, _response, out int rl, out var info);
+        bool requireRetry = _options.UseRetry || Volatile.Read(ref _pendingCount) >= _options.RetryAbovePendingConnections;
+        var decision = ServerAccept.Inspect(data, _retry, requireRetry, address[..addressLength], _clock.Now, CidLengthForRouting, CoreOptions.SystemRandom, _response, out int rl, out var info);
         if (decision is AcceptDecision.Retry or AcceptDecision.VersionNegotiation)
         {
+            if (decision == AcceptDecision.Retry) Interlocked.Increment(ref _retriesSent);
             _endpoint.Send(_response.AsSpan(0, rl), reply);
             return;
         }

@@ -137,6 +137,13 @@ public sealed class QuicListenerOptions
     /// time out).
     /// </summary>
     public int MaxPendingConnections { get; set; } = 256;
+    /// <summary>
+    /// Extension: Retry under load — while at least this many handshakes are pending, a new client must first
+    /// prove its address with a Retry round trip (RFC 9000 §8.1.2), so spoofed Initials cannot fill the pending
+    /// table. Default 128 (half of the default <see cref="MaxPendingConnections"/>); <c>int.MaxValue</c> turns it
+    /// off. <see cref="UseRetry"/> requires Retry always.
+    /// </summary>
+    public int RetryAbovePendingConnections { get; set; } = 128;
     /// <summary>Extension: opens the listener's UDP socket (tests pass one that opens it inside a network namespace).</summary>
     public IDatagramSocketFactory SocketFactory { get; set; } = UdpSocketFactory.Default;
     /// <summary>Extension: clock and timers of the connection loops.</summary>

@@ -72,7 +72,7 @@ public class FeatureTests
         var unknown = buf[..n];
         unknown[1] = 0x0a; unknown[2] = 0x1a; unknown[3] = 0x2a; unknown[4] = 0x3a;
         var resp = new byte[1500];
-        Assert.Equal(AcceptDecision.VersionNegotiation, ServerAccept.Inspect(unknown, null, [], TimeSpan.Zero, 8, new SeededRandomNumberGenerator(6), resp, out int rl, out _));
+        Assert.Equal(AcceptDecision.VersionNegotiation, ServerAccept.Inspect(unknown, null, false, [], TimeSpan.Zero, 8, new SeededRandomNumberGenerator(6), resp, out int rl, out _));
         Assert.True(PacketHeader.TryParse(resp.AsSpan(0, rl), 8, out var h));
         Assert.True(h.IsVersionNegotiation);
         Assert.True(VersionNegotiationPacket.Contains(resp.AsSpan(h.ScidOffset + h.ScidLength, rl - h.ScidOffset - h.ScidLength), 1));

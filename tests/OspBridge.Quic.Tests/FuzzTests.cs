@@ -163,7 +163,7 @@ public class FuzzTests
             int n = tx.Length;
             var m = Mutate(rng, first[..n]);
             var resp = new byte[1500];
-            if (ServerAccept.Inspect(m, null, [1, 2], p2.Now, 8, rng2, resp, out _, out var info) == AcceptDecision.Accept)
+            if (ServerAccept.Inspect(m, null, false, [1, 2], p2.Now, 8, rng2, resp, out _, out var info) == AcceptDecision.Accept)
             {
                 var s = ServerAccept.CreateServer(new CoreOptions(), FakeTlsHandshake.Factory(false), info);
                 s.Receive(m, DatagramPath.To(QuicPair.ClientAddress), p2.Now);

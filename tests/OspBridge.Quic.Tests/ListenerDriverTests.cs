@@ -15,12 +15,13 @@ public class ListenerDriverTests
     private static readonly X509Certificate2 Cert = OspBridge.Crypto.Certificates.SelfSignedCertificate.CreateTlsServer("localhost");
     private static readonly SslApplicationProtocol Alpn = new("ospb-test");
 
-    private static ValueTask<QuicListener> Listen(int maxPending, TimeSpan handshakeTimeout, IDatagramSocketFactory? factory = null)
+    private static ValueTask<QuicListener> Listen(int maxPending, TimeSpan handshakeTimeout, IDatagramSocketFactory? factory = null, int retryAbove = int.MaxValue)
         => QuicListener.ListenAsync(new QuicListenerOptions
         {
             ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
             ApplicationProtocols = [Alpn],
             MaxPendingConnections = maxPending,
+            RetryAbovePendingConnections = retryAbove,
             SocketFactory = factory ?? UdpSocketFactory.Default,
             ConnectionOptionsCallback = (_, _, _) => ValueTask.FromResult(new QuicServerConnectionOptions
             {
@@ -112,6 +113,41 @@ public class ListenerDriverTests
         await using var client = await QuicConnection.ConnectAsync(ClientOptions(listener.LocalEndPoint, UdpSocketFactory.Default), cts.Token);
         await using var server = await accept;
         Assert.Equal(client.LocalEndPoint.Port, server.RemoteEndPoint.Port);
+    }
+
+    [Fact]
+    public async Task UnderLoad_NewClientsGetRetry_AndStillConnect()
+    {
+        await using var listener = await Listen(maxPending: 40, handshakeTimeout: TimeSpan.FromSeconds(30), retryAbove: 10);
+        using var attacker = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        attacker.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        var initials = Enumerable.Range(0, 20).Select(_ => AbandonedInitial()).ToList();
+        foreach (var initial in initials) attacker.SendTo(initial, listener.LocalEndPoint);
+        Assert.True(await WaitFor(() => listener.PendingCount + listener.RetriesSent == 20, TimeSpan.FromSeconds(20)),
+            $"pending {listener.PendingCount}, retries {listener.RetriesSent}");
+        Assert.Equal(10, listener.PendingCount);
+        Assert.Equal(10, listener.RetriesSent);
+        Assert.Equal(0, listener.DroppedOverCap);
+        int retries = 0;
+        var buf = new byte[2048];
+        attacker.ReceiveTimeout = 1000;
+        try
+        {
+            while (true)
+            {
+                attacker.Receive(buf);
+                if ((buf[0] & 0xf0) == 0xf0) retries++; // long header, type Retry
+            }
+        }
+        catch (SocketException) { }
+        Assert.Equal(10, retries);
+        // a real client answers the Retry and gets in; its connection is address-validated by the token
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var accept = listener.AcceptConnectionAsync(cts.Token).AsTask();
+        await using var client = await QuicConnection.ConnectAsync(ClientOptions(listener.LocalEndPoint, UdpSocketFactory.Default), cts.Token);
+        await using var server = await accept;
+        Assert.True(listener.RetriesSent >= 11, $"retries {listener.RetriesSent}");
+        Assert.NotNull(server.Core.LocalParameters.RetrySourceConnectionId);
     }
 
     private sealed class CountingFactory : IDatagramSocketFactory

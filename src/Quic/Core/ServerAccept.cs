@@ -15,7 +15,12 @@ internal readonly record struct AcceptInfo(byte[] OriginalDcid, byte[] ClientDci
 internal static class ServerAccept
 {
     /// <param name="datagram">The datagram that matched no connection.</param>
-    /// <param name="retry">Retry tokens when address validation is on (null: accept without Retry).</param>
+    /// <param name="retry">The endpoint's Retry tokens (null: it never sends Retry and ignores tokens).</param>
+    /// <param name="requireRetry">
+    /// Validate this client's address with a Retry round trip: always (<c>UseRetry</c>) or while the listener is
+    /// under load. When false, a valid Retry token is still honoured (it may come from an earlier Retry) and an
+    /// invalid one is ignored.
+    /// </param>
     /// <param name="clientAddress">The client's address bytes (bound into Retry tokens).</param>
     /// <param name="now">Current time.</param>
     /// <param name="localCidLength">Length of the connection IDs this endpoint issues.</param>
@@ -23,7 +28,7 @@ internal static class ServerAccept
     /// <param name="response">Where a Version Negotiation or Retry packet is written.</param>
     /// <param name="responseLength">Length of that packet.</param>
     /// <param name="info">What a new connection needs (on <see cref="AcceptDecision.Accept"/>).</param>
-    public static AcceptDecision Inspect(ReadOnlySpan<byte> datagram, RetryTokens? retry, ReadOnlySpan<byte> clientAddress, TimeSpan now,
+    public static AcceptDecision Inspect(ReadOnlySpan<byte> datagram, RetryTokens? retry, bool requireRetry, ReadOnlySpan<byte> clientAddress, TimeSpan now,
         int localCidLength, RandomNumberGenerator random, Span<byte> response, out int responseLength, out AcceptInfo info)
     {
         responseLength = 0;
@@ -41,18 +46,21 @@ internal static class ServerAccept
         }
         if (h.Type != LongPacketType.Initial || datagram.Length < 1200 || dcid.Length < 8) return AcceptDecision.Drop;
         var token = datagram.Slice(h.TokenOffset, h.TokenLength);
-        if (retry is not null)
+        if (retry is not null && (requireRetry || !token.IsEmpty))
         {
-            if (token.IsEmpty || !retry.TryValidate(token, clientAddress, now, out var odcid))
+            if (token.IsEmpty)
             {
-                if (!token.IsEmpty) return AcceptDecision.Drop; // invalid token (could be a NEW_TOKEN token we never issue)
                 var newScid = ConnectionCore.RandomBytes(random, Math.Max(localCidLength, 8));
                 var t = retry.Issue(clientAddress, dcid, now);
                 responseLength = RetryPacket.Write(response, scid, newScid, t, dcid, (byte)(RandomByte(random) & 0x0f));
                 return responseLength > 0 ? AcceptDecision.Retry : AcceptDecision.Drop;
             }
-            info = new AcceptInfo(odcid, dcid.ToArray(), scid.ToArray(), dcid.ToArray());
-            return AcceptDecision.Accept;
+            if (retry.TryValidate(token, clientAddress, now, out var odcid))
+            {
+                info = new AcceptInfo(odcid, dcid.ToArray(), scid.ToArray(), dcid.ToArray());
+                return AcceptDecision.Accept;
+            }
+            if (requireRetry) return AcceptDecision.Drop; // invalid token (could be a NEW_TOKEN token we never issue)
         }
         info = new AcceptInfo(dcid.ToArray(), dcid.ToArray(), scid.ToArray(), null);
         return AcceptDecision.Accept;

@@ -39,7 +39,7 @@ internal sealed class ServerEndpointCore : IProtocolCore<CoreEvent>
         if (Server is null)
         {
             var address = AddressBytes(path.Remote);
-            var decision = ServerAccept.Inspect(datagram, Retry, address, now, Options.LocalCidLength, Options.Random, _response, out int rl, out var info);
+            var decision = ServerAccept.Inspect(datagram, Retry, Retry is not null, address, now, Options.LocalCidLength, Options.Random, _response, out int rl, out var info);
             if (decision is AcceptDecision.Retry or AcceptDecision.VersionNegotiation)
             {
                 if (decision == AcceptDecision.Retry) RetriesSent++;
