@@ -28,14 +28,22 @@ done
 
 log() { printf '[update-public-api] %s\n' "$*" >&2; }
 
-# Every library that tracks its public API (Directory.Build.targets adds the analyzer where these files exist).
-mapfile -t libs < <(find src -name PublicAPI.Unshipped.txt -not -path '*/obj/*' -not -path '*/bin/*' -printf '%h\n' | sort)
-[ ${#libs[@]} -gt 0 ] || { log "no src/*/PublicAPI.Unshipped.txt found"; exit 1; }
+# Every library of src/ tracks its public API (Directory.Build.targets adds the analyzer to each): a project that
+# is not an Exe and not a Roslyn component. A new library gets its two files here.
+libs=()
+while IFS= read -r proj; do
+  grep -qE '<OutputType>(Win)?Exe</OutputType>|<IsRoslynComponent>true</IsRoslynComponent>' "$proj" && continue
+  libs+=("$(dirname "$proj")")
+done < <(find src -name '*.csproj' -not -path '*/obj/*' -not -path '*/bin/*' | sort)
+[ ${#libs[@]} -gt 0 ] || { log "no library project under src/"; exit 1; }
+for d in "${libs[@]}"; do
+  [ -f "$d/PublicAPI.Shipped.txt" ] || { printf '#nullable enable\n' > "$d/PublicAPI.Shipped.txt"; log "created $d/PublicAPI.Shipped.txt"; }
+  [ -f "$d/PublicAPI.Unshipped.txt" ] || { printf '#nullable enable\n' > "$d/PublicAPI.Unshipped.txt"; log "created $d/PublicAPI.Unshipped.txt"; }
+done
 
 if ! $check_only; then
   for d in "${libs[@]}"; do
     printf '#nullable enable\n' > "$d/PublicAPI.Unshipped.txt"
-    [ -f "$d/PublicAPI.Shipped.txt" ] || printf '#nullable enable\n' > "$d/PublicAPI.Shipped.txt"
   done
 
   log "pass 1: build with public-API rules as warnings ($target)"
