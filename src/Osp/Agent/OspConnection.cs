@@ -36,6 +36,7 @@ public sealed class OspConnection : IAsyncDisposable
     private readonly Lock _demuxLock = new();
     private readonly Channel<IOspMessage> _inbox;
     private readonly List<Waiter> _waiters = [];
+    private readonly List<Subscription> _subscriptions = [];
     private readonly CancellationTokenSource _cts = new();
     private readonly Task _acceptLoop;
     private readonly TaskCompletionSource<long> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -79,6 +80,7 @@ public sealed class OspConnection : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(agent);
         ArgumentNullException.ThrowIfNull(options);
+        cancellationToken.ThrowIfCancellationRequested();
         if (agent.Addresses.Count == 0)
         {
             throw new OspException(OspError.ConnectionFailed, $"agent '{agent.DisplayName}' ({agent.HostName}) has no known address");
@@ -115,6 +117,7 @@ public sealed class OspConnection : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(remote);
         ArgumentNullException.ThrowIfNull(options);
+        cancellationToken.ThrowIfCancellationRequested();
         string? seen = null;
         var quicOptions = new QuicClientConnectionOptions
         {
@@ -229,6 +232,30 @@ public sealed class OspConnection : IAsyncDisposable
         {
             lock (_waiters) _waiters.Remove(waiter);
         }
+    }
+
+    /// <summary>
+    /// Routes every incoming message of type <typeparamref name="T"/> to <paramref name="handler"/> (before
+    /// waiters and <see cref="ReceiveAsync"/>) until the returned subscription is disposed. The handler runs on
+    /// the connection's receive path: it must be quick and must not block (post to a channel, complete a task).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Another subscription for <typeparamref name="T"/> exists.</exception>
+    public IDisposable Subscribe<T>(Action<T> handler)
+        where T : class, IOspMessage
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        var subscription = new Subscription(this, typeof(T), m => handler((T)m));
+        lock (_waiters)
+        {
+            if (_subscriptions.Exists(s => s.Type == typeof(T)))
+            {
+                throw new InvalidOperationException($"{typeof(T).Name} messages already have a subscriber on this connection.");
+            }
+
+            _subscriptions.Add(subscription);
+        }
+
+        return subscription;
     }
 
     /// <summary>Asks the peer for its agent-info (request/response with a fresh request id).</summary>
@@ -354,15 +381,37 @@ public sealed class OspConnection : IAsyncDisposable
             });
             return;
         }
+        Subscription? subscriber = null;
         lock (_waiters)
         {
-            foreach (var w in _waiters)
+            subscriber = _subscriptions.Find(s => s.Type == message.GetType());
+            if (subscriber is null)
             {
-                if (w.Matches(message) && w.Completion.TrySetResult(message)) return;
+                foreach (var w in _waiters)
+                {
+                    if (w.Matches(message) && w.Completion.TrySetResult(message)) return;
+                }
             }
+        }
+        if (subscriber is not null)
+        {
+            subscriber.Handler(message);
+            return;
         }
         if (!_inbox.Writer.TryWrite(message))
             _ = CloseAsync(ProtocolErrorCode).AsTask(); // the application stopped reading: bounded memory beats silent loss
+    }
+
+    private sealed class Subscription(OspConnection connection, Type type, Action<IOspMessage> handler) : IDisposable
+    {
+        public Type Type { get; } = type;
+
+        public Action<IOspMessage> Handler { get; } = handler;
+
+        public void Dispose()
+        {
+            lock (connection._waiters) connection._subscriptions.Remove(this);
+        }
     }
 
     private sealed class Waiter(Func<IOspMessage, bool> matches)
