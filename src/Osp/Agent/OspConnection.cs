@@ -30,6 +30,12 @@ public sealed class OspConnection : IAsyncDisposable
     /// <summary>Application error code for a malformed or oversized message (ours; the spec defines only 404 and 5139).</summary>
     public const long ProtocolErrorCode = 400;
 
+    /// <summary>
+    /// Application error code for a message other than agent-info or auth-* before authentication, when
+    /// <see cref="OspAgentOptions.RequireAuthentication"/> is on (ours, like 400).
+    /// </summary>
+    public const long NotAuthenticatedErrorCode = 401;
+
     private readonly QuicConnection _quic;
     private readonly OspAgentOptions _options;
     private readonly MessageDemuxer _demuxer;
@@ -41,6 +47,7 @@ public sealed class OspConnection : IAsyncDisposable
     private readonly Task _acceptLoop;
     private readonly TaskCompletionSource<long> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _nextRequestId;
+    private volatile bool _authenticated;
 
     private OspConnection(QuicConnection quic, OspAgentOptions options, string remoteFingerprint)
     {
@@ -61,6 +68,20 @@ public sealed class OspConnection : IAsyncDisposable
 
     /// <summary>Our local address.</summary>
     public IPEndPoint LocalEndPoint => _quic.LocalEndPoint;
+
+    /// <summary>
+    /// True once the connection is authenticated (always true unless <see cref="OspAgentOptions.RequireAuthentication"/>
+    /// is on; PIN authentication, which will set it, is not implemented yet).
+    /// </summary>
+    public bool IsAuthenticated => _authenticated || !_options.RequireAuthentication;
+
+    /// <summary>Marks the connection authenticated (for the authentication layer, once SPAKE2 succeeded).</summary>
+    internal void MarkAuthenticated() => _authenticated = true;
+
+    /// <summary>Whether a message may be processed before authentication: agent-info and auth-* only.</summary>
+    internal static bool IsAllowedBeforeAuthentication(ulong typeKey) => typeKey is
+        OspTypeKeys.AgentInfoRequest or OspTypeKeys.AgentInfoResponse or OspTypeKeys.AgentInfoEvent or
+        OspTypeKeys.AuthCapabilities or OspTypeKeys.AuthSpake2Confirmation or OspTypeKeys.AuthStatus or OspTypeKeys.AuthSpake2Handshake;
 
     /// <summary>Completes with the application error code when the connection closes for any reason.</summary>
     public Task<long> Closed => _closed.Task;
@@ -366,6 +387,13 @@ public sealed class OspConnection : IAsyncDisposable
 
     private void OnMessage(IOspMessage message)
     {
+        if (!IsAuthenticated && !IsAllowedBeforeAuthentication(message.TypeKey))
+        {
+            // Not processed: not answered, not delivered, not matched.
+            _ = CloseAsync(NotAuthenticatedErrorCode).AsTask();
+            return;
+        }
+
         if (message is AgentInfoRequest request)
         {
             var response = new AgentInfoResponse { RequestId = request.RequestId, AgentInfo = _options.BuildAgentInfo(_options.Identity.SerialBase64Url) };
