@@ -8,7 +8,7 @@ using OspBridge.Crypto.Identity;
 using OspBridge.Net.Mdns;
 using OspBridge.Osp.Agent;
 using OspBridge.Osp.Discovery;
-using OspBridge.Osp.Messages;
+using OspBridge.Osp.Signaling;
 using OspBridge.WebRtc;
 
 namespace OspBridge.Bridge.Commands;
@@ -63,7 +63,7 @@ internal sealed class DemoCommand : ICliCommand
         await using var deviceMdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = [iface], UseIPv6 = false, Log = log });
         await using var advertiser = await OspAgentAdvertiser.StartAsync(deviceMdns, deviceId, (ushort)listener.LocalEndPoint.Port, 1, logger, ct).ConfigureAwait(false);
         Info($"QUIC on {listener.LocalEndPoint}, advertised as \"{advertiser.InstanceName}\"");
-        var deviceSide = RunDeviceAsync(listener, ct);
+        var deviceSide = RunDeviceAsync(listener, logger, ct);
 
         Step("3. controller browses and finds the device");
         var sw = Stopwatch.StartNew();
@@ -92,7 +92,8 @@ internal sealed class DemoCommand : ICliCommand
         sw.Restart();
         await using var pc = new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [IPAddress.Loopback], Log = log });
         var channel = pc.CreateDataChannel("demo");
-        await LanSignaling.OfferAsync(connection, pc, "demo", StepTimeout, ct).ConfigureAwait(false);
+        using var signaling = new LanSignalingSession(connection, new LanSignalingOptions { AnswerTimeout = StepTimeout }, logger);
+        await LanSignaling.OfferAsync(signaling, pc, "demo", StepTimeout, ct).ConfigureAwait(false);
         await channel.WaitOpenAsync(ct).WaitAsync(StepTimeout, ct).ConfigureAwait(false);
         Info($"data channel \"{channel.Label}\" open in {sw.ElapsedMilliseconds} ms over {pc.SelectedCandidatePair}");
 
@@ -146,21 +147,23 @@ internal sealed class DemoCommand : ICliCommand
         return 0;
     }
 
-    /// <summary>The device: accepts one OSP connection, answers WebRTC offers, echoes every data-channel message.</summary>
-    private static async Task RunDeviceAsync(OspAgentListener listener, CancellationToken ct)
+    /// <summary>The device: accepts one OSP connection, answers WebRTC offers (LAN signaling), echoes every data-channel message.</summary>
+    private static async Task RunDeviceAsync(OspAgentListener listener, Microsoft.Extensions.Logging.ILogger logger, CancellationToken ct)
     {
         await using var connection = await listener.AcceptAsync(ct).ConfigureAwait(false);
+        using var signaling = new LanSignalingSession(connection, logger: logger);
         var peers = new List<RTCPeerConnection>();
         try
         {
-            while (await connection.ReceiveAsync(ct).ConfigureAwait(false) is { } message)
-            {
-                if (message is not LanSignalingOffer offer) continue;
-                var pc = await LanSignaling.AnswerAsync(connection, offer,
-                    () => new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [IPAddress.Loopback] }), StepTimeout, ct).ConfigureAwait(false);
-                peers.Add(pc);
-                pc.OnDataChannel += channel => _ = EchoAsync(channel, ct);
-            }
+            // Until the controller closes the OSP connection.
+            await signaling.ServeAsync(LanSignaling.Answerer(
+                () => new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [IPAddress.Loopback] }),
+                pc =>
+                {
+                    peers.Add(pc);
+                    pc.OnDataChannel += channel => _ = EchoAsync(channel, ct);
+                },
+                StepTimeout), ct).ConfigureAwait(false);
         }
         finally
         {

@@ -1,63 +1,73 @@
-using OspBridge.Osp.Agent;
-using OspBridge.Osp.Messages;
+using OspBridge.Osp;
+using OspBridge.Osp.Signaling;
 using OspBridge.WebRtc;
 
 namespace OspBridge.Bridge.Signaling;
 
 /// <summary>
-/// LAN signaling: a WebRTC offer/answer carried over an authenticated OSP connection with our extension
-/// messages (lan-signaling-offer 8193 / answer 8194, docs/osp-messages.md §5), so two agents need no
-/// signaling server. Non-trickle: each description carries all candidates gathered.
+/// The glue between LAN signaling (<see cref="LanSignalingSession"/> in OspBridge.Osp: SDP offer/answer over an
+/// OSP connection) and WebRTC: it creates and configures <see cref="RTCPeerConnection"/>s. It lives in the
+/// Bridge because it joins the Osp and WebRtc layers, which do not know each other.
 /// </summary>
 internal static class LanSignaling
 {
     /// <summary>Offers <paramref name="pc"/> (with its data channels already created) to the peer and applies its answer.</summary>
-    public static async Task OfferAsync(OspConnection connection, RTCPeerConnection pc, string label, TimeSpan timeout, CancellationToken cancellationToken)
+    public static async Task OfferAsync(LanSignalingSession session, RTCPeerConnection pc, string label, TimeSpan timeout, CancellationToken cancellationToken)
     {
         await pc.SetLocalDescriptionAsync(await pc.CreateOfferAsync(cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
-        using (var gather = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
-        {
-            gather.CancelAfter(timeout);
-            await pc.WaitForGatheringCompleteAsync(gather.Token).ConfigureAwait(false);
-        }
-        ulong requestId = connection.NextRequestId();
-        var answerTask = connection.WaitForAsync<LanSignalingAnswer>(a => a.RequestId == requestId, timeout, cancellationToken);
-        await connection.SendAsync(new LanSignalingOffer
-        {
-            RequestId = requestId,
-            SessionId = requestId,
-            Sdp = pc.LocalDescription!.Sdp,
-            Label = label,
-            TrickleIce = false,
-        }, cancellationToken).ConfigureAwait(false);
-        var answer = await answerTask.ConfigureAwait(false);
-        if (answer.Result != Result.Success || answer.Sdp is null)
-            throw new CliException($"peer rejected the WebRTC offer: {answer.Result} {answer.ErrorMessage}");
-        await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Answer, answer.Sdp), cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>Answers one offer with a new peer connection made by <paramref name="createPeerConnection"/>; returns it.</summary>
-    public static async Task<RTCPeerConnection> AnswerAsync(OspConnection connection, LanSignalingOffer offer,
-        Func<RTCPeerConnection> createPeerConnection, TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        var pc = createPeerConnection();
+        await GatherAsync(pc, timeout, cancellationToken).ConfigureAwait(false);
+        string answer;
         try
         {
-            await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Offer, offer.Sdp), cancellationToken).ConfigureAwait(false);
-            await pc.SetLocalDescriptionAsync(await pc.CreateAnswerAsync(cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
-            using (var gather = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
-            {
-                gather.CancelAfter(timeout);
-                await pc.WaitForGatheringCompleteAsync(gather.Token).ConfigureAwait(false);
-            }
-            await connection.SendAsync(new LanSignalingAnswer { RequestId = offer.RequestId, Result = Result.Success, Sdp = pc.LocalDescription!.Sdp }, cancellationToken).ConfigureAwait(false);
-            return pc;
+            answer = await session.OfferAsync(pc.LocalDescription!.Sdp, label, cancellationToken).ConfigureAwait(false);
         }
-        catch (WebRtcException ex)
+        catch (OspException ex) when (ex.Error == OspError.Refused)
         {
-            await connection.SendAsync(new LanSignalingAnswer { RequestId = offer.RequestId, Result = Result.PermanentError, ErrorMessage = ex.Message }, cancellationToken).ConfigureAwait(false);
-            await pc.DisposeAsync().ConfigureAwait(false);
-            throw;
+            throw new CliException(ex.Message);
         }
+
+        await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Answer, answer), cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Makes the answer to <paramref name="offerSdp"/> on <paramref name="pc"/> (remote description, local answer,
+    /// gathering complete) and returns its SDP; <see cref="WebRtcException"/> for an offer WebRTC cannot take.
+    /// </summary>
+    public static async Task<string> AnswerAsync(RTCPeerConnection pc, string offerSdp, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Offer, offerSdp), cancellationToken).ConfigureAwait(false);
+        await pc.SetLocalDescriptionAsync(await pc.CreateAnswerAsync(cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        await GatherAsync(pc, timeout, cancellationToken).ConfigureAwait(false);
+        return pc.LocalDescription!.Sdp;
+    }
+
+    /// <summary>
+    /// A callback for <see cref="LanSignalingSession.ServeAsync"/>: each offer gets a new peer connection from
+    /// <paramref name="createPeerConnection"/>, handed to <paramref name="onPeerConnection"/> once answered; a peer
+    /// connection whose answer fails is disposed (and the offer is rejected by the session).
+    /// </summary>
+    public static Func<Osp.Messages.LanSignalingOffer, CancellationToken, Task<string>> Answerer(
+        Func<RTCPeerConnection> createPeerConnection, Action<RTCPeerConnection> onPeerConnection, TimeSpan timeout) =>
+        async (offer, cancellationToken) =>
+        {
+            var pc = createPeerConnection();
+            try
+            {
+                string sdp = await AnswerAsync(pc, offer.Sdp, timeout, cancellationToken).ConfigureAwait(false);
+                onPeerConnection(pc);
+                return sdp;
+            }
+            catch
+            {
+                await pc.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        };
+
+    private static async Task GatherAsync(RTCPeerConnection pc, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var gather = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        gather.CancelAfter(timeout);
+        await pc.WaitForGatheringCompleteAsync(gather.Token).ConfigureAwait(false);
     }
 }

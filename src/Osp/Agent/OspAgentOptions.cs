@@ -33,6 +33,15 @@ public sealed class OspAgentOptions
     /// <summary>Messages buffered for the application before the connection applies back-pressure.</summary>
     public int ReceiveQueueLimit { get; init; } = 1024;
 
+    /// <summary>
+    /// When true, a connection processes only agent-info (request, response, event) and auth-* messages until it
+    /// is authenticated; any other message closes it with <see cref="OspConnection.NotAuthenticatedErrorCode"/>
+    /// (OSP network spec: "before authentication only agent-info and auth-* messages are processed").
+    /// Off by default because PIN authentication (SPAKE2) is not implemented yet: with it on, nothing can
+    /// authenticate a connection today, so applications would only ever see agent-info.
+    /// </summary>
+    public bool RequireAuthentication { get; init; }
+
     internal AgentInfo BuildAgentInfo(string stateToken) => new()
     {
         DisplayName = DisplayName,

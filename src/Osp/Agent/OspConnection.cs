@@ -30,16 +30,24 @@ public sealed class OspConnection : IAsyncDisposable
     /// <summary>Application error code for a malformed or oversized message (ours; the spec defines only 404 and 5139).</summary>
     public const long ProtocolErrorCode = 400;
 
+    /// <summary>
+    /// Application error code for a message other than agent-info or auth-* before authentication, when
+    /// <see cref="OspAgentOptions.RequireAuthentication"/> is on (ours, like 400).
+    /// </summary>
+    public const long NotAuthenticatedErrorCode = 401;
+
     private readonly QuicConnection _quic;
     private readonly OspAgentOptions _options;
     private readonly MessageDemuxer _demuxer;
     private readonly Lock _demuxLock = new();
     private readonly Channel<IOspMessage> _inbox;
     private readonly List<Waiter> _waiters = [];
+    private readonly List<Subscription> _subscriptions = [];
     private readonly CancellationTokenSource _cts = new();
     private readonly Task _acceptLoop;
     private readonly TaskCompletionSource<long> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _nextRequestId;
+    private volatile bool _authenticated;
 
     private OspConnection(QuicConnection quic, OspAgentOptions options, string remoteFingerprint)
     {
@@ -61,6 +69,20 @@ public sealed class OspConnection : IAsyncDisposable
     /// <summary>Our local address.</summary>
     public IPEndPoint LocalEndPoint => _quic.LocalEndPoint;
 
+    /// <summary>
+    /// True once the connection is authenticated (always true unless <see cref="OspAgentOptions.RequireAuthentication"/>
+    /// is on; PIN authentication, which will set it, is not implemented yet).
+    /// </summary>
+    public bool IsAuthenticated => _authenticated || !_options.RequireAuthentication;
+
+    /// <summary>Marks the connection authenticated (for the authentication layer, once SPAKE2 succeeded).</summary>
+    internal void MarkAuthenticated() => _authenticated = true;
+
+    /// <summary>Whether a message may be processed before authentication: agent-info and auth-* only.</summary>
+    internal static bool IsAllowedBeforeAuthentication(ulong typeKey) => typeKey is
+        OspTypeKeys.AgentInfoRequest or OspTypeKeys.AgentInfoResponse or OspTypeKeys.AgentInfoEvent or
+        OspTypeKeys.AuthCapabilities or OspTypeKeys.AuthSpake2Confirmation or OspTypeKeys.AuthStatus or OspTypeKeys.AuthSpake2Handshake;
+
     /// <summary>Completes with the application error code when the connection closes for any reason.</summary>
     public Task<long> Closed => _closed.Task;
 
@@ -79,6 +101,7 @@ public sealed class OspConnection : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(agent);
         ArgumentNullException.ThrowIfNull(options);
+        cancellationToken.ThrowIfCancellationRequested();
         if (agent.Addresses.Count == 0)
         {
             throw new OspException(OspError.ConnectionFailed, $"agent '{agent.DisplayName}' ({agent.HostName}) has no known address");
@@ -115,6 +138,7 @@ public sealed class OspConnection : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(remote);
         ArgumentNullException.ThrowIfNull(options);
+        cancellationToken.ThrowIfCancellationRequested();
         string? seen = null;
         var quicOptions = new QuicClientConnectionOptions
         {
@@ -231,6 +255,30 @@ public sealed class OspConnection : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Routes every incoming message of type <typeparamref name="T"/> to <paramref name="handler"/> (before
+    /// waiters and <see cref="ReceiveAsync"/>) until the returned subscription is disposed. The handler runs on
+    /// the connection's receive path: it must be quick and must not block (post to a channel, complete a task).
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Another subscription for <typeparamref name="T"/> exists.</exception>
+    public IDisposable Subscribe<T>(Action<T> handler)
+        where T : class, IOspMessage
+    {
+        ArgumentNullException.ThrowIfNull(handler);
+        var subscription = new Subscription(this, typeof(T), m => handler((T)m));
+        lock (_waiters)
+        {
+            if (_subscriptions.Exists(s => s.Type == typeof(T)))
+            {
+                throw new InvalidOperationException($"{typeof(T).Name} messages already have a subscriber on this connection.");
+            }
+
+            _subscriptions.Add(subscription);
+        }
+
+        return subscription;
+    }
+
     /// <summary>Asks the peer for its agent-info (request/response with a fresh request id).</summary>
     /// <exception cref="OspException">No answer in time, or the connection closed.</exception>
     public async Task<AgentInfo> RequestAgentInfoAsync(TimeSpan timeout, CancellationToken cancellationToken = default)
@@ -339,6 +387,13 @@ public sealed class OspConnection : IAsyncDisposable
 
     private void OnMessage(IOspMessage message)
     {
+        if (!IsAuthenticated && !IsAllowedBeforeAuthentication(message.TypeKey))
+        {
+            // Not processed: not answered, not delivered, not matched.
+            _ = CloseAsync(NotAuthenticatedErrorCode).AsTask();
+            return;
+        }
+
         if (message is AgentInfoRequest request)
         {
             var response = new AgentInfoResponse { RequestId = request.RequestId, AgentInfo = _options.BuildAgentInfo(_options.Identity.SerialBase64Url) };
@@ -354,15 +409,37 @@ public sealed class OspConnection : IAsyncDisposable
             });
             return;
         }
+        Subscription? subscriber = null;
         lock (_waiters)
         {
-            foreach (var w in _waiters)
+            subscriber = _subscriptions.Find(s => s.Type == message.GetType());
+            if (subscriber is null)
             {
-                if (w.Matches(message) && w.Completion.TrySetResult(message)) return;
+                foreach (var w in _waiters)
+                {
+                    if (w.Matches(message) && w.Completion.TrySetResult(message)) return;
+                }
             }
+        }
+        if (subscriber is not null)
+        {
+            subscriber.Handler(message);
+            return;
         }
         if (!_inbox.Writer.TryWrite(message))
             _ = CloseAsync(ProtocolErrorCode).AsTask(); // the application stopped reading: bounded memory beats silent loss
+    }
+
+    private sealed class Subscription(OspConnection connection, Type type, Action<IOspMessage> handler) : IDisposable
+    {
+        public Type Type { get; } = type;
+
+        public Action<IOspMessage> Handler { get; } = handler;
+
+        public void Dispose()
+        {
+            lock (connection._waiters) connection._subscriptions.Remove(this);
+        }
     }
 
     private sealed class Waiter(Func<IOspMessage, bool> matches)

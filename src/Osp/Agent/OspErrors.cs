@@ -29,6 +29,7 @@ internal static class OspErrors
     {
         OspFraming.UnknownTypeKeyErrorCode => OspError.UnknownMessageType,
         OspConnection.ProtocolErrorCode => OspError.ProtocolError,
+        OspConnection.NotAuthenticatedErrorCode => OspError.Refused,
         _ => OspError.Closed,
     };
 }

@@ -2,7 +2,9 @@ using System.Net;
 using OspBridge.Bridge.Signaling;
 using OspBridge.Crypto.Identity;
 using OspBridge.Osp.Agent;
+using OspBridge.Osp;
 using OspBridge.Osp.Messages;
+using OspBridge.Osp.Signaling;
 using OspBridge.WebRtc;
 
 namespace OspBridge.Bridge.Tests.Signaling;
@@ -27,11 +29,13 @@ public sealed class LanSignalingTests
 
         var remoteChannels = new List<RTCDataChannel>();
         var allOpen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var deviceSignaling = new LanSignalingSession(server);
         var deviceSide = Task.Run(async () =>
         {
-            var offer = (LanSignalingOffer)(await server.ReceiveAsync(cts.Token))!;
+            var offer = (await deviceSignaling.AcceptOfferAsync(cts.Token))!;
             Assert.Equal("lan", offer.Label);
-            var pc = await LanSignaling.AnswerAsync(server, offer, NewPc, Timeout, cts.Token);
+            var pc = NewPc();
+            await deviceSignaling.AnswerAsync(offer, await LanSignaling.AnswerAsync(pc, offer.Sdp, Timeout, cts.Token), cts.Token);
             pc.OnDataChannel += ch =>
             {
                 lock (remoteChannels)
@@ -46,7 +50,8 @@ public sealed class LanSignalingTests
         await using var pc = NewPc();
         var text = pc.CreateDataChannel("text");
         var binary = pc.CreateDataChannel("binary", new RTCDataChannelInit { Ordered = false });
-        await LanSignaling.OfferAsync(client, pc, "lan", Timeout, cts.Token);
+        using var controllerSignaling = new LanSignalingSession(client);
+        await LanSignaling.OfferAsync(controllerSignaling, pc, "lan", Timeout, cts.Token);
         await using var devicePc = await deviceSide.WaitAsync(Timeout);
         await text.WaitOpenAsync(cts.Token);
         await binary.WaitOpenAsync(cts.Token);
@@ -81,11 +86,22 @@ public sealed class LanSignalingTests
 
         var answer = client.WaitForAsync<LanSignalingAnswer>(a => a.RequestId == 42, Timeout, cts.Token);
         await client.SendAsync(new LanSignalingOffer { RequestId = 42, SessionId = 42, Sdp = "this is not SDP" }, cts.Token);
-        var offer = (LanSignalingOffer)(await server.ReceiveAsync(cts.Token))!;
-        await Assert.ThrowsAsync<WebRtcException>(() => LanSignaling.AnswerAsync(server, offer, NewPc, Timeout, cts.Token));
+
+        // The device serves offers with the Bridge's WebRTC answerer: WebRTC refuses the garbage, the session rejects the offer.
+        using var deviceSignaling = new LanSignalingSession(server);
+        var created = new List<RTCPeerConnection>();
+        var serving = deviceSignaling.ServeAsync(LanSignaling.Answerer(NewPc, created.Add, Timeout), cts.Token);
         var a = await answer;
         Assert.Equal(Result.PermanentError, a.Result);
         Assert.Null(a.Sdp);
         Assert.False(string.IsNullOrEmpty(a.ErrorMessage));
+        Assert.Empty(created); // the failed peer connection was disposed, not handed out
+
+        // And an offerer going through the library sees the rejection as OspException(Refused).
+        using var controllerSignaling = new LanSignalingSession(client);
+        var refused = await Assert.ThrowsAsync<OspException>(() => controllerSignaling.OfferAsync("still not SDP", null, cts.Token));
+        Assert.Equal(OspError.Refused, refused.Error);
+        await client.CloseAsync(OspConnection.NoErrorCode, cts.Token);
+        await serving.WaitAsync(Timeout); // serving ends when the connection closes
     }
 }

@@ -166,4 +166,45 @@ public sealed class OspConnectionTests
         Assert.Equal(QuicError.ConnectionAborted, ex.QuicError);
         Assert.Equal(OspFraming.UnknownTypeKeyErrorCode, ex.ApplicationErrorCode);
     }
+
+    [Fact]
+    public async Task With_RequireAuthentication_only_agent_info_and_auth_messages_pass_before_authentication()
+    {
+        var server = new OspAgentOptions { Identity = AgentIdentity.CreateEphemeral("Gated"), DisplayName = "Gated display", RequireAuthentication = true };
+        await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), server);
+        using var cts = new CancellationTokenSource(Timeout);
+
+        // 1. Authenticated (by the auth layer, here by hand): application messages are delivered.
+        var acceptTask = listener.AcceptAsync(cts.Token);
+        await using (var c = await OspConnection.ConnectAsync(listener.LocalEndPoint, server.Identity.Hostname, server.Identity.Fingerprint, Agent("Paired"), cts.Token))
+        await using (var s = await acceptTask.WaitAsync(Timeout))
+        {
+            Assert.False(s.IsAuthenticated);
+            Assert.True(c.IsAuthenticated); // the client's own options do not require it
+            s.MarkAuthenticated();
+            var wait = s.WaitForAsync<LanSignalingClose>(m => m.SessionId == 1, Timeout, cts.Token);
+            await c.SendAsync(new LanSignalingClose { SessionId = 1, Reason = LanSignalingCloseReason.Normal }, cts.Token);
+            Assert.Equal(1UL, (await wait).SessionId);
+        }
+
+        // 2. Not authenticated: agent-info and auth-* are processed, anything else closes with 401.
+        acceptTask = listener.AcceptAsync(cts.Token);
+        await using var client = await OspConnection.ConnectAsync(listener.LocalEndPoint, server.Identity.Hostname, server.Identity.Fingerprint, Agent("Stranger"), cts.Token);
+        await using var gated = await acceptTask.WaitAsync(Timeout);
+        Assert.Equal("Gated display", (await client.RequestAgentInfoAsync(Timeout, cts.Token)).DisplayName);
+        var auth = gated.WaitForAsync<AuthCapabilities>(_ => true, Timeout, cts.Token);
+        await client.SendAsync(new AuthCapabilities { PskEaseOfInput = 50, PskInputMethods = [PskInputMethod.Numeric], PskMinBitsOfEntropy = 20 }, cts.Token);
+        Assert.Equal(50UL, (await auth).PskEaseOfInput);
+        Assert.False(gated.Closed.IsCompleted);
+
+        await client.SendAsync(new LanSignalingClose { SessionId = 2, Reason = LanSignalingCloseReason.Normal }, cts.Token);
+        Assert.Equal(OspConnection.NotAuthenticatedErrorCode, await gated.Closed.WaitAsync(Timeout));
+        Assert.Equal(OspConnection.NotAuthenticatedErrorCode, await client.Closed.WaitAsync(Timeout));
+        var refused = await Assert.ThrowsAsync<OspException>(() => client.WaitForAsync<AgentInfoResponse>(_ => true, Timeout, cts.Token));
+        Assert.Equal(OspError.Refused, refused.Error);
+        Assert.Null(await gated.ReceiveAsync(cts.Token)); // the gated message was never delivered
+
+        Assert.All(new ulong[] { 10, 11, 120, 1001, 1003, 1004, 1005 }, key => Assert.True(OspConnection.IsAllowedBeforeAuthentication(key)));
+        Assert.All(new ulong[] { 24, 1100, 1101, 8193, 8196 }, key => Assert.False(OspConnection.IsAllowedBeforeAuthentication(key)));
+    }
 }

@@ -1,0 +1,213 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using OspBridge.Osp.Agent;
+using OspBridge.Osp.Messages;
+
+namespace OspBridge.Osp.Signaling;
+
+/// <summary>Limits and timeouts of a <see cref="LanSignalingSession"/>.</summary>
+public sealed class LanSignalingOptions
+{
+    /// <summary>How long <see cref="LanSignalingSession.OfferAsync"/> waits for the answer (default 20 s).</summary>
+    public TimeSpan AnswerTimeout { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>Incoming offers kept until they are accepted; more are rejected at once with <c>transient-error</c> (default 16).</summary>
+    public int MaxPendingOffers { get; init; } = 16;
+}
+
+/// <summary>
+/// LAN signaling over one OSP connection: a WebRTC (or any SDP) offer/answer carried in the OspBridge extension
+/// messages <c>lan-signaling-offer</c> (8193) and <c>lan-signaling-answer</c> (8194, docs/osp-messages.md §5),
+/// so two agents need no signaling server. Non-trickle: each description carries all its candidates.
+/// SDP travels as strings, so this layer knows nothing about WebRTC.
+/// </summary>
+/// <remarks>
+/// A session takes every <c>lan-signaling-offer</c> that arrives on its connection (one session per connection)
+/// and queues it, bounded by <see cref="LanSignalingOptions.MaxPendingOffers"/>, for
+/// <see cref="AcceptOfferAsync"/> or <see cref="ServeAsync"/>. Failures are <see cref="OspException"/>s.
+/// </remarks>
+public sealed class LanSignalingSession : IDisposable
+{
+    private readonly LanSignalingOptions _options;
+    private readonly ILogger _logger;
+    private readonly Channel<LanSignalingOffer> _offers;
+    private readonly IDisposable _subscription;
+
+    /// <summary>Starts LAN signaling on <paramref name="connection"/> (not owned).</summary>
+    /// <exception cref="InvalidOperationException">Another session already takes the offers of this connection.</exception>
+    public LanSignalingSession(OspConnection connection, LanSignalingOptions? options = null, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        Connection = connection;
+        _options = options ?? new LanSignalingOptions();
+        _logger = logger ?? NullLogger.Instance;
+        _offers = Channel.CreateBounded<LanSignalingOffer>(new BoundedChannelOptions(_options.MaxPendingOffers)
+        {
+            SingleReader = false,
+            SingleWriter = false,
+            FullMode = BoundedChannelFullMode.Wait, // TryWrite fails when full: the offer is rejected, not queued
+        });
+        _subscription = connection.Subscribe<LanSignalingOffer>(OnOffer);
+        _ = connection.Closed.ContinueWith(_ => _offers.Writer.TryComplete(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+    }
+
+    /// <summary>The OSP connection the messages travel on.</summary>
+    public OspConnection Connection { get; }
+
+    /// <summary>
+    /// Sends <paramref name="offerSdp"/> as a new offer and returns the peer's answer SDP.
+    /// </summary>
+    /// <param name="offerSdp">The complete offer (JSEP, non-trickle).</param>
+    /// <param name="label">An optional label for the peer (e.g. what the session is for).</param>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <exception cref="OspException"><see cref="OspError.Refused"/> when the peer answers with an error,
+    /// <see cref="OspError.Timeout"/> after <see cref="LanSignalingOptions.AnswerTimeout"/>, <see cref="OspError.ProtocolError"/> for
+    /// a success without SDP, or the connection's failure.</exception>
+    public async Task<string> OfferAsync(string offerSdp, string? label = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(offerSdp);
+        ulong requestId = Connection.NextRequestId();
+        using var waitCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Task<LanSignalingAnswer> answerTask = Connection.WaitForAsync<LanSignalingAnswer>(a => a.RequestId == requestId, _options.AnswerTimeout, waitCts.Token);
+        try
+        {
+            await Connection.SendAsync(new LanSignalingOffer
+            {
+                RequestId = requestId,
+                SessionId = requestId,
+                Sdp = offerSdp,
+                Label = label,
+                TrickleIce = false,
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await waitCts.CancelAsync().ConfigureAwait(false);
+            await answerTask.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+            throw;
+        }
+
+        LanSignalingAnswer answer = await answerTask.ConfigureAwait(false);
+        if (answer.Result != Result.Success)
+        {
+            throw new OspException(OspError.Refused, $"peer rejected the offer: {answer.Result} {answer.ErrorMessage}".TrimEnd());
+        }
+
+        return answer.Sdp ?? throw new OspException(OspError.ProtocolError, "peer answered the offer with success but without SDP");
+    }
+
+    /// <summary>Returns the next incoming offer; null once the connection is closed.</summary>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    public async Task<LanSignalingOffer?> AcceptOfferAsync(CancellationToken cancellationToken = default)
+    {
+        while (await _offers.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (_offers.Reader.TryRead(out LanSignalingOffer? offer))
+            {
+                return offer;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Answers <paramref name="offer"/> with <paramref name="answerSdp"/>.</summary>
+    /// <exception cref="OspException">The connection failed.</exception>
+    public async Task AnswerAsync(LanSignalingOffer offer, string answerSdp, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(offer);
+        ArgumentException.ThrowIfNullOrEmpty(answerSdp);
+        await Connection.SendAsync(new LanSignalingAnswer { RequestId = offer.RequestId, Result = Result.Success, Sdp = answerSdp }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Rejects <paramref name="offer"/> (the offerer's <see cref="OfferAsync"/> fails with <see cref="OspError.Refused"/>).</summary>
+    /// <exception cref="OspException">The connection failed.</exception>
+    public async Task RejectAsync(LanSignalingOffer offer, string reason, Result result = Result.PermanentError, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(offer);
+        if (result == Result.Success)
+        {
+            throw new ArgumentOutOfRangeException(nameof(result), "A rejection needs an error result.");
+        }
+
+        await Connection.SendAsync(new LanSignalingAnswer { RequestId = offer.RequestId, Result = result, ErrorMessage = reason }, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Answers incoming offers one by one with <paramref name="answer"/> until the connection closes (then it
+    /// returns) or <paramref name="cancellationToken"/> is cancelled. When the callback throws, the offer is
+    /// rejected with <c>permanent-error</c> and the exception's message, and serving goes on.
+    /// </summary>
+    /// <param name="answer">Makes the answer SDP for an offer.</param>
+    /// <param name="cancellationToken">Stops serving.</param>
+    /// <exception cref="OspException">Sending an answer failed for a reason other than the connection closing.</exception>
+    public async Task ServeAsync(Func<LanSignalingOffer, CancellationToken, Task<string>> answer, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(answer);
+        while (await AcceptOfferAsync(cancellationToken).ConfigureAwait(false) is { } offer)
+        {
+            string sdp;
+            try
+            {
+                sdp = await answer(offer, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                _logger.LogWarning(ex, "lan signaling: rejecting offer {RequestId}: {Reason}", offer.RequestId, ex.Message);
+                if (!await TrySendAsync(() => RejectAsync(offer, ex.Message, Result.PermanentError, cancellationToken)).ConfigureAwait(false))
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            if (!await TrySendAsync(() => AnswerAsync(offer, sdp, cancellationToken)).ConfigureAwait(false))
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Stops taking offers on the connection.</summary>
+    public void Dispose()
+    {
+        _subscription.Dispose();
+        _offers.Writer.TryComplete();
+    }
+
+    private void OnOffer(LanSignalingOffer offer)
+    {
+        if (_offers.Writer.TryWrite(offer))
+        {
+            return;
+        }
+
+        // Full (or disposed): refuse rather than buffer without bound.
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await Connection.SendAsync(new LanSignalingAnswer { RequestId = offer.RequestId, Result = Result.TransientError, ErrorMessage = "too many pending offers" }).ConfigureAwait(false);
+            }
+            catch (OspException)
+            {
+            }
+        });
+    }
+
+    /// <summary>Sends; false when the connection is closed (serving ends), rethrows other failures.</summary>
+    private async Task<bool> TrySendAsync(Func<Task> send)
+    {
+        try
+        {
+            await send().ConfigureAwait(false);
+            return true;
+        }
+        catch (OspException ex) when (Connection.Closed.IsCompleted || ex.Error == OspError.Closed)
+        {
+            return false;
+        }
+    }
+}
