@@ -35,6 +35,12 @@ public sealed class VirtualNetwork
     /// <summary>Called for every datagram put on a link (before impairments): sender, receiver, bytes.</summary>
     public Action<VirtualNode, VirtualNode, ReadOnlyMemory<byte>>? OnSend { get; set; }
 
+    /// <summary>
+    /// Optional middlebox: rewrites each datagram put on a link (after <see cref="OnSend"/>, before the link's
+    /// impairments) into zero or more datagrams — e.g. to re-fragment, reorder or mutate a flight. Null: unchanged.
+    /// </summary>
+    public Func<VirtualNode, VirtualNode, ReadOnlyMemory<byte>, IEnumerable<ReadOnlyMemory<byte>>>? Rewrite { get; set; }
+
     /// <summary>Steps taken so far (each delivers datagrams, fires deadlines or drains output once).</summary>
     public long Steps { get; private set; }
 
@@ -199,7 +205,12 @@ public sealed class VirtualNetwork
     private void Send(VirtualNode from, VirtualNode to, ReadOnlySpan<byte> data, DatagramPath arrival)
     {
         OnSend?.Invoke(from, to, data.ToArray());
-        Link(from, to).Send(data, Now, arrival);
+        if (Rewrite is null)
+        {
+            Link(from, to).Send(data, Now, arrival);
+            return;
+        }
+        foreach (var d in Rewrite(from, to, data.ToArray())) Link(from, to).Send(d.Span, Now, arrival);
     }
 
     private static bool IsMulticast(IPAddress a) =>
