@@ -14,7 +14,7 @@ namespace OspBridge.Crypto.Dtls;
 /// </summary>
 /// <remarks>
 /// Invalid records (bad header, unknown epoch, failed authentication, replays) are dropped silently
-/// (RFC 6347 §4.1.2.7). When the endpoint fails (a fatal handshake error, a fatal alert from the peer, or
+/// (RFC 6347 §4.1.2.7), and so are unauthenticated (epoch-0) alerts. When the endpoint fails (a fatal handshake error, a fatal alert from the peer, or
 /// retransmissions exhausted) nothing is thrown: the fatal alert to send is queued as a transmit,
 /// <see cref="State"/> becomes <see cref="DtlsState.Failed"/>, <see cref="Error"/> holds the reason and a
 /// <see cref="DtlsEventKind.StateChanged"/> event carries it. <see cref="CryptoException"/> is thrown only for caller
@@ -415,7 +415,10 @@ public sealed partial class DtlsEndpoint : IProtocolCore<DtlsEvent>, IDisposable
                 break;
             case TlsContentType.Alert:
                 if (data.Length != 2) return;
-                if (epoch == 0 && State == DtlsState.Connected) return; // unauthenticated after the handshake
+                // Epoch-0 alerts are unauthenticated: anyone on the path can forge one (issue 9: one spoofed fatal
+                // alert per millisecond broke handshakes). RFC 6347 §4.1.2.7 lets us discard them, during the
+                // handshake as after it. A peer that really fails then costs us its retransmission timeout.
+                if (epoch == 0) return;
                 HandleAlert(data[0], data[1]);
                 break;
             case TlsContentType.Handshake:

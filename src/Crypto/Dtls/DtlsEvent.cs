@@ -14,7 +14,7 @@ public enum DtlsEventKind
     /// </summary>
     ApplicationDataAvailable,
 
-    /// <summary>The peer sent an authenticated alert (or an epoch-0 one during the handshake): <see cref="DtlsEvent.AlertLevel"/>,
+    /// <summary>The peer sent an authenticated (epoch ≥ 1) alert; epoch-0 ones are dropped: <see cref="DtlsEvent.AlertLevel"/>,
     /// <see cref="DtlsEvent.AlertDescription"/>. A fatal one is followed by <see cref="StateChanged"/> to Failed.</summary>
     AlertReceived,
 }

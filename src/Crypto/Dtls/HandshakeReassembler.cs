@@ -4,14 +4,18 @@ namespace OspBridge.Crypto.Dtls;
 /// Reassembles DTLS handshake fragments (RFC 6347 §4.2.3) into whole messages and releases them strictly in
 /// message_seq order. Fragments may arrive out of order, overlap or repeat. Limits are checked before anything is
 /// buffered: at most <see cref="Window"/> message sequence numbers ahead and <see cref="MaxMessageLength"/> bytes per
-/// message; conflicting fragments (type, length or epoch differ from the first one seen) are dropped.
+/// message. Epoch-0 fragments are unauthenticated, so fragments that disagree on (type, length, epoch) for one
+/// message_seq are kept as separate candidates (at most <see cref="MaxVariants"/>): a spoofed first fragment with
+/// another length cannot block the real message; the first candidate to complete is released and the others dropped.
 /// </summary>
 internal sealed class HandshakeReassembler
 {
     public const int Window = 8;
     public const int MaxMessageLength = 32 * 1024;
+    /// <summary>Candidates kept per message_seq; when full, the one with the fewest received bytes makes room.</summary>
+    public const int MaxVariants = 4;
 
-    private readonly Partial?[] _slots = new Partial?[Window];
+    private readonly List<Partial>?[] _slots = new List<Partial>?[Window];
 
     /// <summary>The next message_seq to be released.</summary>
     public int NextSeq { get; private set; }
@@ -33,25 +37,36 @@ internal sealed class HandshakeReassembler
         int ahead = h.MessageSeq - NextSeq;
         if (ahead >= Window || h.Length > MaxMessageLength) return AddResult.Dropped;
         int slot = h.MessageSeq % Window;
-        var p = _slots[slot];
-        if (p is null || p.Seq != h.MessageSeq)
+        var list = _slots[slot];
+        if (list is null || list.Count == 0 || list[0].Seq != h.MessageSeq) _slots[slot] = list = [];
+        Partial? p = null;
+        foreach (var c in list)
+            if (c.Type == h.MessageType && c.Body.Length == h.Length && c.Epoch == epoch) { p = c; break; }
+        if (p is null)
         {
+            if (list.Count >= MaxVariants)
+            {
+                int victim = 0;
+                for (int i = 1; i < list.Count; i++)
+                    if (list[i].Received < list[victim].Received) victim = i;
+                list.RemoveAt(victim);
+            }
             p = new Partial(h.MessageSeq, h.MessageType, h.Length, epoch);
-            _slots[slot] = p;
-        }
-        else if (p.Type != h.MessageType || p.Body.Length != h.Length || p.Epoch != epoch)
-        {
-            return AddResult.Dropped;
+            list.Add(p);
         }
         p.Insert(h.FragmentOffset, fragment);
         return AddResult.Buffered;
     }
 
-    /// <summary>Releases the next message if it is complete.</summary>
+    /// <summary>Releases the next message if one of its candidates is complete.</summary>
     public bool TryTakeNext(out byte type, out ushort seq, out byte[] body, out ushort epoch)
     {
-        var p = _slots[NextSeq % Window];
-        if (p is null || p.Seq != NextSeq || !p.Complete)
+        var list = _slots[NextSeq % Window];
+        Partial? p = null;
+        if (list is not null)
+            foreach (var c in list)
+                if (c.Seq == NextSeq && c.Complete) { p = c; break; }
+        if (p is null)
         {
             type = 0; seq = 0; body = []; epoch = 0;
             return false;
@@ -65,13 +80,6 @@ internal sealed class HandshakeReassembler
         return true;
     }
 
-    /// <summary>The message type of a buffered (possibly partial) message at <paramref name="seq"/>, or -1.</summary>
-    public int PeekType(int seq)
-    {
-        var p = _slots[seq % Window];
-        return p is not null && p.Seq == seq ? p.Type : -1;
-    }
-
     private sealed class Partial(int seq, byte type, int length, ushort epoch)
     {
         public readonly int Seq = seq;
@@ -82,6 +90,9 @@ internal sealed class HandshakeReassembler
         private readonly List<(int Start, int End)> _ranges = [];
 
         public bool Complete => Body.Length == 0 || (_ranges.Count == 1 && _ranges[0].Start == 0 && _ranges[0].End == Body.Length);
+
+        /// <summary>Bytes received so far.</summary>
+        public int Received { get; private set; }
 
         public void Insert(int offset, ReadOnlySpan<byte> data)
         {
@@ -99,6 +110,8 @@ internal sealed class HandshakeReassembler
             }
             _ranges.RemoveRange(i, j - i);
             _ranges.Insert(i, (start, end));
+            Received = 0;
+            foreach (var (s, e) in _ranges) Received += e - s;
         }
     }
 }

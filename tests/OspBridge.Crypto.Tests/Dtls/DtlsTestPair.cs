@@ -1,27 +1,37 @@
 using System.Security.Cryptography.X509Certificates;
+using OspBridge.Crypto.Certificates;
 using OspBridge.Crypto.Dtls;
 using OspBridge.Net.Simulation;
-using OspBridge.Crypto.Certificates;
+using OspBridge.Testing.Virtual;
 
 namespace OspBridge.Crypto.Tests.Dtls;
 
-/// <summary>A DTLS client and server joined by two <see cref="VirtualLink"/>s in virtual time.</summary>
+/// <summary>
+/// A DTLS client and server on the shared test pump, <see cref="VirtualNetwork"/> (virtual time, seeded impairments).
+/// A thin helper for this layer: it creates the two endpoints, starts them, records what each sent, offers
+/// per-direction rewriting through <see cref="VirtualNetwork.Rewrite"/> and turns a failure into an exception when asked.
+/// </summary>
 internal sealed class DtlsTestPair : IDisposable
 {
     private static readonly Lazy<X509Certificate2> ClientCertLazy = new(() => SelfSignedCertificate.Create("client"));
     private static readonly Lazy<X509Certificate2> ServerCertLazy = new(() => SelfSignedCertificate.Create("server"));
 
+    private readonly Dictionary<DtlsEndpoint, List<DtlsEvent>> _events = [];
+    private readonly Queue<CryptoException> _failures = new();
+
     public static X509Certificate2 ClientCert => ClientCertLazy.Value;
     public static X509Certificate2 ServerCert => ServerCertLazy.Value;
 
+    public VirtualNetwork Net { get; } = new();
     public DtlsEndpoint Client { get; }
     public DtlsEndpoint Server { get; }
-    public VirtualLink ToServer { get; }
-    public VirtualLink ToClient { get; }
-    public TimeSpan Now { get; private set; }
+    public VirtualNode ClientNode { get; }
+    public VirtualNode ServerNode { get; }
+    public VirtualLink ToServer => Net.Link(ClientNode, ServerNode);
+    public VirtualLink ToClient => Net.Link(ServerNode, ClientNode);
+    public TimeSpan Now => Net.Now;
     public List<byte[]> ClientToServerDatagrams { get; } = [];
     public List<byte[]> ServerToClientDatagrams { get; } = [];
-    public int Steps { get; private set; }
 
     /// <summary>Optional rewriting of each client-to-server datagram (e.g. re-fragmenting and reordering).</summary>
     public Func<byte[], IEnumerable<byte[]>>? ToServerTransform { get; set; }
@@ -47,68 +57,56 @@ internal sealed class DtlsTestPair : IDisposable
         };
         Client = new DtlsEndpoint(client?.Invoke(co) ?? co);
         Server = new DtlsEndpoint(server?.Invoke(so) ?? so);
-        ToServer = new VirtualLink(toServer);
-        ToClient = new VirtualLink(toClient);
+        _events[Client] = [];
+        _events[Server] = [];
+        ClientNode = Net.Add<DtlsEvent>("client", Client, e => OnEvent(Client, e));
+        ServerNode = Net.Add<DtlsEvent>("server", Server, e => OnEvent(Server, e));
+        // Each direction gets exactly its own impairments (no delay, no loss unless given).
+        Net.Connect(ClientNode, ServerNode, toServer ?? new VirtualLinkOptions(), toClient ?? new VirtualLinkOptions());
+        Net.OnSend = (from, _, d) => (from == ClientNode ? ClientToServerDatagrams : ServerToClientDatagrams).Add(d.ToArray());
+        Net.Rewrite = (from, _, d) =>
+        {
+            var t = from == ClientNode ? ToServerTransform : ToClientTransform;
+            return t is null ? [d] : t(d.ToArray()).Select(x => (ReadOnlyMemory<byte>)x);
+        };
     }
 
-    /// <summary>Moves datagrams and time until <paramref name="done"/> holds or limits are reached; returns done().</summary>
+    private void OnEvent(DtlsEndpoint ep, DtlsEvent e)
+    {
+        _events[ep].Add(e);
+        if (e is { Kind: DtlsEventKind.StateChanged, State: DtlsState.Failed, Error: { } error }) _failures.Enqueue(error);
+    }
+
+    /// <summary>
+    /// Starts both endpoints and runs the network until <paramref name="done"/> holds, the network is idle, or the limits
+    /// are reached; returns done(). With <paramref name="throwOnFailure"/>, an endpoint failing during the run throws its error.
+    /// </summary>
     public bool Run(Func<bool> done, TimeSpan? maxTime = null, int maxSteps = 100_000, bool throwOnFailure = true)
     {
-        var limit = Now + (maxTime ?? TimeSpan.FromMinutes(10));
+        _failures.Clear();
         if (Client.State == DtlsState.New) Client.Start(Now);
         if (Server.State == DtlsState.New) Server.Start(Now);
-        while (Steps++ < maxSteps)
+        return Net.RunUntil(() =>
         {
-            Flush();
-            bool moved = false;
-            while (ToServer.TryReceive(Now, out var d)) { Deliver(Server, d, throwOnFailure); moved = true; Flush(); }
-            while (ToClient.TryReceive(Now, out var d)) { Deliver(Client, d, throwOnFailure); moved = true; Flush(); }
-            if (done()) return true;
-            if (moved) continue;
-            var next = Min(Min(ToServer.NextDeliveryTime, ToClient.NextDeliveryTime), Min(Client.NextDeadline, Server.NextDeadline));
-            if (next is null || next > limit) return done();
-            if (next > Now) Now = next.Value;
-            Timeout(Client, throwOnFailure);
-            Timeout(Server, throwOnFailure);
-        }
-        return done();
+            if (_failures.TryDequeue(out var error) && throwOnFailure) throw error;
+            return done();
+        }, maxTime ?? TimeSpan.FromMinutes(10), maxSteps);
     }
 
     public bool Handshake(TimeSpan? maxTime = null) =>
         Run(() => Client.State == DtlsState.Connected && Server.State == DtlsState.Connected, maxTime);
 
-    public void Flush()
+    /// <summary>Puts everything the endpoints want to send on the links (and drains their events).</summary>
+    public void Flush() => Net.Drain();
+
+    /// <summary>The events of <paramref name="ep"/> since the last call, in order (including ones not yet drained by the network).</summary>
+    public List<DtlsEvent> TakeEvents(DtlsEndpoint ep)
     {
-        while (Client.TryPollDatagram(out var d))
-        {
-            ClientToServerDatagrams.Add(d.ToArray());
-            if (ToServerTransform is null) ToServer.Send(d.Span, Now);
-            else foreach (var x in ToServerTransform(d.ToArray())) ToServer.Send(x, Now);
-        }
-        while (Server.TryPollDatagram(out var d))
-        {
-            ServerToClientDatagrams.Add(d.ToArray());
-            if (ToClientTransform is null) ToClient.Send(d.Span, Now);
-            else foreach (var x in ToClientTransform(d.ToArray())) ToClient.Send(x, Now);
-        }
+        while (ep.TryPollEvent(out var e)) OnEvent(ep, e);
+        var list = _events[ep].ToList();
+        _events[ep].Clear();
+        return list;
     }
-
-    /// <summary>With <paramref name="throwOnFailure"/>, rethrows the error of an endpoint that failed during <paramref name="call"/>.</summary>
-    private static void Call(DtlsEndpoint ep, Action call, bool throwOnFailure)
-    {
-        bool failedBefore = ep.State == DtlsState.Failed;
-        call();
-        if (throwOnFailure && !failedBefore && ep.State == DtlsState.Failed) throw ep.Error!;
-    }
-
-    private void Deliver(DtlsEndpoint ep, byte[] d, bool throwOnFailure) => Call(ep, () => ep.Receive(d, Now), throwOnFailure);
-
-    private void Timeout(DtlsEndpoint ep, bool throwOnFailure)
-    {
-        if (ep.NextDeadline is { } t && t <= Now) Call(ep, () => ep.HandleDeadline(Now), throwOnFailure);
-    }
-
-    private static TimeSpan? Min(TimeSpan? a, TimeSpan? b) => a is null ? b : b is null ? a : (a < b ? a : b);
 
     public void Dispose()
     {

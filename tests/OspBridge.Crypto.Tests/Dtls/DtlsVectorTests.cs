@@ -153,8 +153,45 @@ public class DtlsVectorTests
         Assert.Equal(body, got);
         Assert.Equal(HandshakeReassembler.AddResult.Old, r.Add(new DtlsHandshakeHeader(1, 300, 0, 0, 10), body.AsSpan(0, 10), 0));
         Assert.Equal(HandshakeReassembler.AddResult.Dropped, r.Add(new DtlsHandshakeHeader(1, 300, 9, 0, 10), body.AsSpan(0, 10), 0)); // beyond window
-        Assert.Equal(HandshakeReassembler.AddResult.Dropped, r.Add(new DtlsHandshakeHeader(2, 300, 1, 0, 10), body.AsSpan(0, 10), 0)); // type conflict
+        // a conflicting type for message 1 is kept as a separate candidate; it does not corrupt the real message
+        Assert.Equal(HandshakeReassembler.AddResult.Buffered, r.Add(new DtlsHandshakeHeader(2, 300, 1, 0, 10), new byte[10], 0));
         Assert.Equal(HandshakeReassembler.AddResult.Dropped, r.Add(new DtlsHandshakeHeader(1, 64 * 1024, 2, 0, 10), body.AsSpan(0, 10), 0)); // too long
+        Add(1, 0, 300);
+        Assert.True(r.TryTakeNext(out type, out seq, out got, out _));
+        Assert.Equal((1, 1), (type, (int)seq));
+        Assert.Equal(body, got);
+    }
+
+    [Fact]
+    public void Reassembler_SpoofedFirstFragmentWithOtherLength_DoesNotBlockTheRealMessage()
+    {
+        var r = new HandshakeReassembler();
+        var body = new byte[300];
+        new Random(8).NextBytes(body);
+        // the attacker's fragment for message_seq 0 arrives first, claiming a 50-byte ClientHello
+        Assert.Equal(HandshakeReassembler.AddResult.Buffered, r.Add(new DtlsHandshakeHeader(1, 50, 0, 0, 10), new byte[10], 0));
+        Assert.Equal(HandshakeReassembler.AddResult.Buffered, r.Add(new DtlsHandshakeHeader(1, 300, 0, 0, 150), body.AsSpan(0, 150), 0));
+        Assert.Equal(HandshakeReassembler.AddResult.Buffered, r.Add(new DtlsHandshakeHeader(1, 300, 0, 150, 150), body.AsSpan(150, 150), 0));
+        Assert.True(r.TryTakeNext(out var type, out var seq, out var got, out _));
+        Assert.Equal((1, 0), (type, (int)seq));
+        Assert.Equal(body, got);
+        Assert.False(r.TryTakeNext(out _, out _, out _, out _)); // the spoofed candidate went with it
+    }
+
+    [Fact]
+    public void Reassembler_FloodOfBogusVariants_IsBounded_AndTheRealMessageSurvives()
+    {
+        var r = new HandshakeReassembler();
+        var body = new byte[1000];
+        new Random(9).NextBytes(body);
+        Assert.Equal(HandshakeReassembler.AddResult.Buffered, r.Add(new DtlsHandshakeHeader(1, 1000, 0, 0, 500), body.AsSpan(0, 500), 0));
+        long live = GC.GetTotalMemory(forceFullCollection: true);
+        for (int i = 0; i < 10_000; i++) // distinct bogus lengths, one byte each: at most MaxVariants candidates live
+            r.Add(new DtlsHandshakeHeader(1, 2000 + i, 0, 0, 1), new byte[1], 0);
+        Assert.Equal(HandshakeReassembler.AddResult.Buffered, r.Add(new DtlsHandshakeHeader(1, 1000, 0, 500, 500), body.AsSpan(500, 500), 0));
+        Assert.True(GC.GetTotalMemory(forceFullCollection: true) - live < 1 << 20); // evicted candidates are garbage
+        Assert.True(r.TryTakeNext(out _, out _, out var got, out _));
+        Assert.Equal(body, got);
     }
 
     [Fact]

@@ -8,6 +8,13 @@ public class X25519Tests
     private static byte[] H(string s) => Convert.FromHexString(s);
     private static string X(byte[] b) => Convert.ToHexStringLower(b);
 
+    [Fact]
+    public void Native_libsodium_resolves_from_the_package_not_the_system()
+    {
+        // The libsodium NuGet package (runtimes/<rid>/native) is pinned at 1.0.22; Debian's system library is 1.0.18.
+        Assert.Equal("1.0.22", X25519.NativeVersion);
+    }
+
     [Theory] // RFC 7748 §5.2
     [InlineData("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4", "e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c", "c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552")]
     [InlineData("4b66e9d4d1b4673c5ad22691957d6af5c11b6421e0ea01d42ca4169e7918ba0d", "e5210f12786811d3f4b7959d0538ae2c31dbe7106fc03c3efc4cd549c715a493", "95cbde9476e8907d7aade45cb4b873f88b595a68799fa152e6f8f7647aac7957")]

@@ -48,6 +48,12 @@ public sealed class VirtualNetwork
     /// </summary>
     public bool MulticastLoopback { get; set; }
 
+    /// <summary>
+    /// Optional middlebox: rewrites each datagram put on a link (after <see cref="OnSend"/>, before the link's
+    /// impairments) into zero or more datagrams — e.g. to re-fragment, reorder or mutate a flight. Null: unchanged.
+    /// </summary>
+    public Func<VirtualNode, VirtualNode, ReadOnlyMemory<byte>, IEnumerable<ReadOnlyMemory<byte>>>? Rewrite { get; set; }
+
     /// <summary>Steps taken so far (each delivers datagrams, fires deadlines or drains output once).</summary>
     public long Steps { get; private set; }
 
@@ -232,7 +238,12 @@ public sealed class VirtualNetwork
     private void Send(VirtualNode from, VirtualNode to, ReadOnlySpan<byte> data, DatagramPath arrival)
     {
         OnSend?.Invoke(from, to, data.ToArray());
-        Link(from, to).Send(data, Now, arrival);
+        if (Rewrite is null)
+        {
+            Link(from, to).Send(data, Now, arrival);
+            return;
+        }
+        foreach (var d in Rewrite(from, to, data.ToArray())) Link(from, to).Send(d.Span, Now, arrival);
     }
 
     private static bool IsMulticast(IPAddress a) =>
