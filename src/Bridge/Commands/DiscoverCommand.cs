@@ -85,7 +85,7 @@ internal sealed class DiscoverCommand : ICliCommand
                 rows[key] = (OspInstanceName.WithoutMarker(s.InstanceName) + (OspInstanceName.IsTruncated(s.InstanceName) ? "…" : ""),
                     $"{s.HostName}:{s.Port}", fp.Length > 12 ? fp[..12] + "…" : fp, txt is null ? "no: " + error : "yes");
             };
-            await mdns.BrowseAsync(OspDiscovery.ServiceType);
+            await mdns.BrowseAsync(OspDiscovery.ServiceType, ct);
             Table Render()
             {
                 var table = new Table().AddColumns("Name", "Host:port", "Fingerprint", "TXT ok");

@@ -226,10 +226,14 @@ public sealed class MdnsResponder : IProtocolCore<MdnsResponderEvent>
 
     private void HandleResponse(DnsMessage m, TimeSpan now)
     {
+        // Duplicate answer suppression (§7.4): only records in the answer section count ("the same answer
+        // record"). An additional record does not: with multicast loopback our own earlier response (e.g. a
+        // deferred SRV answer carrying TXT as an additional) can be processed after a newer query for that
+        // record and would otherwise cancel the answer the querier is still waiting for.
+        foreach (var r in m.Answers)
+            _pending.RemoveAll(p => p.Owned.Record.SameRecord(r) && r.Ttl >= p.Owned.Record.Ttl / 2);
         foreach (var r in m.Answers.Concat(m.Additionals))
         {
-            // Duplicate answer suppression (§7.4).
-            _pending.RemoveAll(p => p.Owned.Record.SameRecord(r) && r.Ttl >= p.Owned.Record.Ttl / 2);
             if (r.Ttl == 0) continue;
             foreach (var e in _entries.ToList())
             {

@@ -15,7 +15,7 @@ namespace OspBridge.WebRtc.Ice;
 /// </summary>
 /// <remarks>
 /// A name is published with exactly the candidate's address, only on the interface(s) of the service that carry that
-/// address (<see cref="MdnsService.PublishHostAsync(DnsName, IPAddress)"/>); an address no mDNS interface carries
+/// address (<see cref="MdnsService.PublishHostAsync(DnsName, IPAddress, CancellationToken)"/>); an address no mDNS interface carries
 /// (loopback, or an interface the service was not started on) is not published, and the peer can then only reach
 /// that candidate as peer-reflexive. Resolution is one mDNS query burst bounded by <see cref="ResolveTimeout"/>;
 /// the first IPv4 answer wins, else the first IPv6 one.

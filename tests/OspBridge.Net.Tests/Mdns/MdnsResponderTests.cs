@@ -296,4 +296,47 @@ public sealed class MdnsResponderTests
         Assert.Contains(sent, r => r is ARecord { Ttl: 120, CacheFlush: true } a && a.Address.Equals(IPAddress.Parse("10.0.0.5")));
         Assert.Equal([IPAddress.Parse("10.0.0.5")], sim.Nodes[1].Querier.GetAddresses(host, sim.Now));
     }
+
+    [Fact]
+    public void DuplicateAnswerSuppression_CountsOnlyTheAnswerSection()
+    {
+        // §7.4 ("the same answer record"): a response carrying our record only as an additional record — e.g.
+        // the echo of our own earlier answer, processed after a newer query — must not cancel a pending answer.
+        var sim = new MdnsSim(1);
+        var n = sim.Nodes[0];
+        sim.AddService(n, "TV", 1000, "tv.local");
+        sim.RunFor(TimeSpan.FromSeconds(5));
+        var instance = DnsName.Parse("TV._openscreen._udp.local");
+        var client = new IPEndPoint(IPAddress.Parse("10.0.0.99"), 5353);
+        var other = new IPEndPoint(IPAddress.Parse("10.0.0.98"), 5353);
+        DnsMessage PtrQuery()
+        {
+            var m = new DnsMessage();
+            m.Questions.Add(new DnsQuestion(MdnsSim.Type, DnsRecordType.PTR));
+            return m;
+        }
+        DnsMessage ResponseWithPtr(bool inAnswers)
+        {
+            var m = new DnsMessage { Header = new DnsHeader(0, DnsHeader.ResponseFlag) };
+            (inAnswers ? m.Answers : m.Additionals).Add(new PtrRecord(MdnsSim.Type, instance, 4500));
+            return m;
+        }
+
+        // PTR is shared: the answer waits 20–120 ms; a response with the PTR as an additional comes in meanwhile.
+        int before = n.Sent.Count;
+        sim.Inject(client, PtrQuery());
+        sim.RunFor(Ms(5));
+        sim.Inject(other, ResponseWithPtr(inAnswers: false));
+        sim.RunFor(TimeSpan.FromSeconds(2));
+        var answered = Assert.Single(n.Sent.Skip(before));
+        Assert.Contains(answered.Msg.Answers, r => r is PtrRecord p && p.Target == instance);
+
+        // The same record in another responder's answer section does suppress ours.
+        before = n.Sent.Count;
+        sim.Inject(client, PtrQuery());
+        sim.RunFor(Ms(5));
+        sim.Inject(other, ResponseWithPtr(inAnswers: true));
+        sim.RunFor(TimeSpan.FromSeconds(2));
+        Assert.Equal(before, n.Sent.Count);
+    }
 }

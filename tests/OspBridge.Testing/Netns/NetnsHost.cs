@@ -100,6 +100,9 @@ public sealed class NetnsHost
         }
     }
 
+    /// <summary>A socket factory whose sockets live in this host's namespace (dispose it when done).</summary>
+    public NetnsSocketFactory CreateSocketFactory(OspBridge.Net.IO.IDatagramSocketFactory? inner = null) => new(Namespace, inner);
+
     private void EnterNamespace()
     {
         string path = "/run/netns/" + Namespace;
