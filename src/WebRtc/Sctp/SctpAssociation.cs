@@ -176,13 +176,13 @@ public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
     }
 
     /// <summary>Takes the next event; false when none is pending.</summary>
-    public bool TryPollEvent(out SctpEvent e)
+    public bool TryPollEvent(out SctpEvent ev)
     {
-        if (!_events.TryDequeue(out e))
+        if (!_events.TryDequeue(out ev))
         {
             return false;
         }
-        if (e.Kind == SctpEventKind.MessageReceived && e.Data is { } d)
+        if (ev.Kind == SctpEventKind.MessageReceived && ev.Data is { } d)
         {
             _rxBuffered -= d.Length;
             _rxUndrained -= d.Length;

@@ -1,3 +1,4 @@
+using OspBridge.Testing.Virtual;
 using OspBridge.WebRtc.Sctp;
 
 namespace OspBridge.WebRtc.Tests.Sctp;

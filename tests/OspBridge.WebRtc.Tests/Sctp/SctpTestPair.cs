@@ -1,3 +1,4 @@
+using OspBridge.Testing.Virtual;
 using OspBridge.Net.Simulation;
 using OspBridge.WebRtc.Sctp;
 
