@@ -59,7 +59,7 @@ internal static class WebRtcBench
                 new object[] { total, Chunk, h.BrowserHost.IPv4.ToString() });
             results["Chromium↔Chromium"].Add(Mbps(total, ms / 1000));
             Console.WriteLine($"  run {i + 1}: " + string.Join(", ", results.Select(r => $"{r.Key} {r.Value[^1]:F0}")) + " Mbit/s");
-            Console.WriteLine("    " + LastAllocation);
+            Console.WriteLine("    " + _lastAllocation);
         }
         var med = results.ToDictionary(r => r.Key, r => Median(r.Value));
         double cc = med["Chromium↔Chromium"];
@@ -69,7 +69,7 @@ internal static class WebRtcBench
         return 0;
     }
 
-    private static string LastAllocation = "";
+    private static string _lastAllocation = "";
 
     private static double Mbps(long bytes, double seconds) => bytes * 8 / seconds / 1e6;
 
@@ -111,7 +111,7 @@ internal static class WebRtcBench
         // Both peers run in this process. The receiver's delivered messages (one byte[] per message) are inherent;
         // the rest, per SCTP DATA packet (1160-byte packets carry ≤ 1132 bytes of user data), is the hot-path cost.
         long packets = (data.Length + 1131) / 1132;
-        LastAllocation = $"ours↔ours allocations: {allocated / (double)(data.Length >> 20) / 1024:F0} KiB per MiB sent (incl. the delivered messages), "
+        _lastAllocation = $"ours↔ours allocations: {allocated / (double)(data.Length >> 20) / 1024:F0} KiB per MiB sent (incl. the delivered messages), "
             + $"≈ {(allocated - data.Length) / (double)packets:F0} B per data packet beyond them ({packets} packets)";
         return Mbps(data.Length, el.TotalSeconds);
     }
