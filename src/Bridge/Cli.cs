@@ -50,21 +50,6 @@ internal sealed class CliContext : IDisposable
     }
 
     /// <summary>
-    /// A debug sink for the protocol layers' <c>Action&lt;string&gt;</c> log hooks: null without <c>-v</c>, else an
-    /// <see cref="ILogger"/> of <paramref name="category"/> writing debug lines to stderr.
-    /// </summary>
-    public Action<string>? DebugLog(ParseResult parseResult, string category)
-    {
-        if (!parseResult.GetValue(Verbose)) return null;
-        _loggerFactory ??= CreateLoggerFactory(parseResult);
-        var logger = _loggerFactory.CreateLogger(category);
-        return message =>
-        {
-            if (logger.IsEnabled(LogLevel.Debug)) logger.LogDebug("{Message}", message);
-        };
-    }
-
-    /// <summary>
     /// A logger of <paramref name="category"/> for library APIs that take an <see cref="ILogger"/>: warnings and
     /// information always reach stderr, debug details only with <c>-v</c>.
     /// </summary>

@@ -45,12 +45,12 @@ internal sealed class AdvertiseCommand : ICliCommand
             var responder = t is int s
                 ? new MdnsResponderOptions { HostRecordTtl = TimeSpan.FromSeconds(s), OtherRecordTtl = TimeSpan.FromSeconds(s) }
                 : new MdnsResponderOptions();
-            Action<string>? log = context.DebugLog(parseResult, "mdns");
+            var log = context.Logger(parseResult, "mdns");
             await using var mdns = MdnsService.Start(new MdnsServiceOptions
             {
                 Interfaces = parseResult.GetValue(iface),
                 Responder = responder,
-                Log = log,
+                Logger = log,
             });
             var advertiser = await OspAgentAdvertiser.StartAsync(mdns, identity, (ushort)p, mv, context.Logger(parseResult, "osp.advertise"), ct);
             advertiser.Renamed += n => Console.Out.WriteLine($"renamed '{OspInstanceName.WithoutMarker(n)}' host={identity.Hostname} sn={identity.SerialBase64Url}");

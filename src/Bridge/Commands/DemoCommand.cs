@@ -37,7 +37,7 @@ internal sealed class DemoCommand : ICliCommand
             int n = parseResult.GetValue(messages), mib = parseResult.GetValue(megabytes);
             if (n is < 1 or > 100_000) throw new CliException("--messages must be between 1 and 100000");
             if (mib is < 0 or > 1024) throw new CliException("--megabytes must be between 0 and 1024");
-            return await RunAsync(parseResult.GetValue(iface)!, n, mib, context.DebugLog(parseResult, "demo"), context.Logger(parseResult, "osp"), ct).ConfigureAwait(false);
+            return await RunAsync(parseResult.GetValue(iface)!, n, mib, context.Logger(parseResult, "demo"), context.Logger(parseResult, "osp"), ct).ConfigureAwait(false);
         });
         return command;
     }
@@ -46,7 +46,7 @@ internal sealed class DemoCommand : ICliCommand
 
     private static void Info(string text) => Console.Out.WriteLine("   " + text);
 
-    private static async Task<int> RunAsync(string iface, int messageCount, int mib, Action<string>? log, Microsoft.Extensions.Logging.ILogger logger, CancellationToken ct)
+    private static async Task<int> RunAsync(string iface, int messageCount, int mib, Microsoft.Extensions.Logging.ILogger log, Microsoft.Extensions.Logging.ILogger logger, CancellationToken ct)
     {
         var total = Stopwatch.StartNew();
 
@@ -60,14 +60,14 @@ internal sealed class DemoCommand : ICliCommand
 
         Step($"2. device listens (QUIC, ALPN osp) and advertises _openscreen._udp on {iface}");
         await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), device, ct).ConfigureAwait(false);
-        await using var deviceMdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = [iface], UseIPv6 = false, Log = log });
+        await using var deviceMdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = [iface], UseIPv6 = false, Logger = log });
         await using var advertiser = await OspAgentAdvertiser.StartAsync(deviceMdns, deviceId, (ushort)listener.LocalEndPoint.Port, 1, logger, ct).ConfigureAwait(false);
         Info($"QUIC on {listener.LocalEndPoint}, advertised as \"{advertiser.InstanceName}\"");
         var deviceSide = RunDeviceAsync(listener, logger, ct);
 
         Step("3. controller browses and finds the device");
         var sw = Stopwatch.StartNew();
-        await using var controllerMdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = [iface], UseIPv6 = false, Log = log });
+        await using var controllerMdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = [iface], UseIPv6 = false, Logger = log });
         using var browser = new OspAgentBrowser(controllerMdns, logger);
         var found = new TaskCompletionSource<OspAgentInfo>(TaskCreationOptions.RunContinuationsAsynchronously);
         void OnAgent(OspAgentInfo a)
@@ -90,7 +90,7 @@ internal sealed class DemoCommand : ICliCommand
 
         Step("5. WebRTC offer/answer over the OSP session (lan-signaling 8193/8194), then ICE → DTLS 1.2 → SCTP");
         sw.Restart();
-        await using var pc = new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [IPAddress.Loopback], Log = log });
+        await using var pc = new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [IPAddress.Loopback] }, new RTCPeerConnectionOptions { Logger = log });
         var channel = pc.CreateDataChannel("demo");
         using var signaling = new LanSignalingSession(connection, new LanSignalingOptions { AnswerTimeout = StepTimeout }, logger);
         await LanSignaling.OfferAsync(signaling, pc, "demo", StepTimeout, ct).ConfigureAwait(false);

@@ -25,8 +25,8 @@ internal sealed class DiscoverCommand : ICliCommand
         {
             double secs = parseResult.GetValue(timeout);
             if (secs is <= 0 or > 86400) throw new CliException("--timeout must be between 0 and 86400 seconds");
-            Action<string>? log = context.DebugLog(parseResult, "mdns");
-            await using var mdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = parseResult.GetValue(iface), Log = log });
+            var log = context.Logger(parseResult, "mdns");
+            await using var mdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = parseResult.GetValue(iface), Logger = log });
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             stop.CancelAfter(TimeSpan.FromSeconds(secs));
             if (parseResult.GetValue(json))

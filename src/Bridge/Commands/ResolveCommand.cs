@@ -25,7 +25,7 @@ internal sealed class ResolveCommand : ICliCommand
             await using var mdns = MdnsService.Start(new MdnsServiceOptions
             {
                 Interfaces = parseResult.GetValue(iface),
-                Log = context.DebugLog(parseResult, "mdns"),
+                Logger = context.Logger(parseResult, "mdns"),
             });
             var addrs = await mdns.ResolveHostAsync(DnsName.Parse(host), TimeSpan.FromSeconds(secs), ct);
             if (addrs.Count == 0)

@@ -33,15 +33,13 @@ internal sealed class WebRtcCommand : ICliCommand
         var c = new Command(name, description) { iface, lite, timeout };
         c.SetAction(async (parseResult, ct) =>
         {
-            bool verbose = parseResult.GetValue(context.Verbose);
             var names = parseResult.GetValue(iface);
-            Action<string>? log = verbose ? s => Console.Error.WriteLine("webrtc: " + s) : null;
             using var loggerFactory = context.CreateLoggerFactory(parseResult);
             var logger = loggerFactory.CreateLogger("webrtc");
             // mDNS on the same interfaces ICE gathers on, so a browser's <uuid>.local host candidates get resolved
             // (without it they are only reachable as peer-reflexive). Our own candidates stay plain IPs.
             MdnsService? mdns = null;
-            try { mdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = names is { Length: > 0 } ? names : null, Log = log }); }
+            try { mdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = names is { Length: > 0 } ? names : null, Logger = logger }); }
             catch (NetException ex) { Console.Error.WriteLine($"webrtc: no mDNS ({ex.Message}); remote .local candidates will not be resolved"); }
             await using var mdnsOwner = mdns;
             var config = new RTCConfiguration

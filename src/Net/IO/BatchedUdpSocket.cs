@@ -59,7 +59,7 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     private readonly byte[] _lastLocalAddress = new byte[16];
     private IPEndPoint? _lastLocal;
 
-    [ThreadStatic] private static SendScratch? t_scratch;
+    [ThreadStatic] private static SendScratch? _threadScratch;
 
     private BatchedUdpSocket(Socket socket, bool packetInfo, bool gro, bool gso)
     {
@@ -377,7 +377,7 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
             _portable.Send(batch);
             return;
         }
-        var s = t_scratch ??= new SendScratch();
+        var s = _threadScratch ??= new SendScratch();
         s.Ensure(batch.Count);
         bool addRef = false;
         var handle = _socket.SafeHandle;

@@ -40,12 +40,6 @@ public sealed record MdnsServiceOptions
 
     /// <summary>Where the service logs (interfaces in use, renames, dropped input).</summary>
     public ILogger? Logger { get; init; }
-
-    /// <summary>
-    /// Legacy line hook (one line per message), used only when <see cref="Logger"/> is null; kept while
-    /// callers on other branches move to <see cref="Logger"/>.
-    /// </summary>
-    public Action<string>? Log { get; init; }
 }
 
 /// <summary>
@@ -81,7 +75,7 @@ public sealed class MdnsService : IAsyncDisposable
     {
         _options = options;
         _time = time;
-        _logger = options.Logger ?? (options.Log is { } log ? new LineLogger(log) : NullLogger.Instance);
+        _logger = options.Logger ?? NullLogger.Instance;
     }
 
     /// <summary>Datagrams dropped because the loop was behind by more than 1024 datagrams.</summary>
@@ -570,20 +564,6 @@ public sealed class MdnsService : IAsyncDisposable
                     }
                 }
             }
-        }
-    }
-
-    /// <summary>Adapts the legacy <see cref="MdnsServiceOptions.Log"/> line hook to <see cref="ILogger"/>.</summary>
-    private sealed class LineLogger(Action<string> sink) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => logLevel != LogLevel.None;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            try { sink(formatter(state, exception) + (exception is null ? "" : $" ({exception.GetType().Name}: {exception.Message})")); }
-            catch (Exception) { /* a log sink must not break the service */ }
         }
     }
 }

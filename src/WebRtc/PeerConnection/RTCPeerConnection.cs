@@ -25,7 +25,7 @@ namespace OspBridge.WebRtc;
 /// </remarks>
 public sealed class RTCPeerConnection : IAsyncDisposable
 {
-    [ThreadStatic] private static RTCPeerConnection? t_onLoop;
+    [ThreadStatic] private static RTCPeerConnection? _onLoopThread;
 
     private readonly RTCConfiguration _config;
     private readonly RTCPeerConnectionOptions _options;
@@ -51,7 +51,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
     {
         _config = configuration ?? new RTCConfiguration();
         _options = options ?? new RTCPeerConnectionOptions();
-        _log = _options.Logger is NullLogger && _config.Log is { } sink ? new ActionLogger(sink) : _options.Logger;
+        _log = _options.Logger;
         _core = new PeerConnectionCore(new PeerConnectionCoreOptions
         {
             Certificate = _config.Certificates is { Count: > 0 } certs ? certs[0] : null,
@@ -109,7 +109,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
     /// <summary>Diagnostics: SCTP congestion window, flight size, queued bytes, retransmissions (read without the loop; approximate).</summary>
     internal string DebugStats => _core.DebugStats;
 
-    internal bool OnLoop => t_onLoop == this;
+    internal bool OnLoop => _onLoopThread == this;
 
     // ------------------------------------------------------------------ JSEP
 
@@ -303,10 +303,10 @@ public sealed class RTCPeerConnection : IAsyncDisposable
         if (OnLoop) { action(_loop.Clock.Now); return; }
         _loop.Post(now =>
         {
-            var prev = t_onLoop;
-            t_onLoop = this;
+            var prev = _onLoopThread;
+            _onLoopThread = this;
             try { action(now); DrainEvents(); }
-            finally { t_onLoop = prev; }
+            finally { _onLoopThread = prev; }
         });
     }
 
@@ -324,15 +324,15 @@ public sealed class RTCPeerConnection : IAsyncDisposable
             return await _loop.InvokeAsync(now =>
             {
                 if (_failed) throw Closed();
-                var prev = t_onLoop;
-                t_onLoop = this;
+                var prev = _onLoopThread;
+                _onLoopThread = this;
                 try
                 {
                     var r = func(now);
                     DrainEvents();
                     return r;
                 }
-                finally { t_onLoop = prev; }
+                finally { _onLoopThread = prev; }
             }, cancellationToken).ConfigureAwait(false);
         }
         catch (ObjectDisposedException)
@@ -353,10 +353,10 @@ public sealed class RTCPeerConnection : IAsyncDisposable
 
     private void OnCoreEvent(PeerConnectionEvent e)
     {
-        var prev = t_onLoop;
-        t_onLoop = this;
+        var prev = _onLoopThread;
+        _onLoopThread = this;
         try { Dispatch(e); }
-        finally { t_onLoop = prev; }
+        finally { _onLoopThread = prev; }
     }
 
     private void Dispatch(PeerConnectionEvent e)
@@ -541,18 +541,4 @@ public sealed class RTCPeerConnection : IAsyncDisposable
     }
 
     private static WebRtcException Closed() => new(WebRtcError.Closed, "the peer connection is closed");
-
-    /// <summary>Adapts the transitional <see cref="RTCConfiguration.Log"/> sink to <see cref="ILogger"/>.</summary>
-    private sealed class ActionLogger(Action<string> sink) : ILogger
-    {
-        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
-
-        public bool IsEnabled(LogLevel logLevel) => true;
-
-        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
-        {
-            ArgumentNullException.ThrowIfNull(formatter);
-            sink(formatter(state, exception));
-        }
-    }
 }

@@ -167,12 +167,6 @@ public sealed record RTCConfiguration
     public bool ObfuscateHostCandidates { get; init; } = true;
     /// <summary>Our <c>a=max-message-size</c> (Chrome: 262144).</summary>
     public int MaxMessageSize { get; init; } = 262_144;
-    /// <summary>
-    /// Transitional (kept only so callers outside the WebRTC layer keep building until they move): a
-    /// line-per-event sink, used when <see cref="RTCPeerConnectionOptions.Logger"/> is not set. Use
-    /// <see cref="RTCPeerConnectionOptions.Logger"/>.
-    /// </summary>
-    public Action<string>? Log { get; init; }
 }
 
 /// <summary>

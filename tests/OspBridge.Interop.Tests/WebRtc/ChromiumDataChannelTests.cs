@@ -1,3 +1,4 @@
+using OspBridge.Testing.Logging;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
@@ -81,7 +82,7 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
         await using var mdns = h.OurHost.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions
         {
             Interfaces = [h.OurHost.InterfaceName],
-            Log = s => { lock (_log) _log.Add($"{DateTime.UtcNow:HH:mm:ss.fff} {s}"); },
+            Logger = new LineLogger(s => { lock (_log) _log.Add($"{DateTime.UtcNow:HH:mm:ss.fff} {s}"); }),
         }));
         var resolver = new RecordingHostNames(new MdnsServiceHostNames(mdns) { ResolveTimeout = TimeSpan.FromSeconds(5) });
         try
@@ -142,7 +143,7 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
         await using var mdns = h.OurHost.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions
         {
             Interfaces = [h.OurHost.InterfaceName],
-            Log = s => { lock (_log) _log.Add($"{DateTime.UtcNow:HH:mm:ss.fff} {s}"); },
+            Logger = new LineLogger(s => { lock (_log) _log.Add($"{DateTime.UtcNow:HH:mm:ss.fff} {s}"); }),
         }));
         try
         {

@@ -1,3 +1,4 @@
+using OspBridge.Testing.Logging;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
@@ -25,7 +26,7 @@ public sealed class MdnsServiceNetnsTests(ITestOutputHelper output)
             for (int i = 0; i < 3; i++)
             {
                 int observer = i;
-                var svc = lan.Hosts[i].RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Log = l => output.WriteLine($"[h{observer}] {l}") }));
+                var svc = lan.Hosts[i].RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Logger = new LineLogger(output.WriteLine, $"[h{observer}] ") }));
                 svc.ServiceChanged += e =>
                 {
                     if (e.Kind == MdnsQuerierEventKind.ServiceAdded) seen[(observer, e.Service!.InstanceName)] = e.Service;
@@ -84,7 +85,7 @@ public sealed class MdnsServiceNetnsTests(ITestOutputHelper output)
         var h = lan.Hosts[0];
         var before = await h.RunAsync("ip", ["-o", "link", "show", "lo"], TimeSpan.FromSeconds(10));
         Assert.DoesNotContain("MULTICAST", before.StandardOutput, StringComparison.Ordinal);
-        await using var a = h.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Interfaces = ["lo"], Log = output.WriteLine }));
+        await using var a = h.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Interfaces = ["lo"], Logger = new LineLogger(output.WriteLine) }));
         await using var b = h.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Interfaces = ["lo"] }));
         var after = await h.RunAsync("ip", ["-o", "link", "show", "lo"], TimeSpan.FromSeconds(10));
         Assert.Contains("MULTICAST", after.StandardOutput, StringComparison.Ordinal);

@@ -1,3 +1,4 @@
+using OspBridge.Testing.Logging;
 using System.Net;
 using OspBridge.Net.Dns;
 using OspBridge.Net.Mdns;
@@ -18,11 +19,11 @@ public sealed class MdnsServiceHostNamesTests(ITestOutputHelper output)
         using var guard = ExternalTrafficGuard.Start();
         await using var lan = await NetnsLan.CreateAsync(2);
         NetnsHost a = lan.Hosts[0], b = lan.Hosts[1];
-        await using var svcA = a.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Interfaces = [a.InterfaceName], Log = l => output.WriteLine("[a] " + l) }));
-        await using var svcB = b.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Interfaces = [b.InterfaceName], Log = l => output.WriteLine("[b] " + l) }));
+        await using var svcA = a.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Interfaces = [a.InterfaceName], Logger = new LineLogger(output.WriteLine, "[a] ") }));
+        await using var svcB = b.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Interfaces = [b.InterfaceName], Logger = new LineLogger(output.WriteLine, "[b] ") }));
         var lines = new List<string>();
-        var pubA = new MdnsServiceHostNames(svcA, new ListLogger("[a]", lines));
-        var resB = new MdnsServiceHostNames(svcB, new ListLogger("[b]", lines)) { ResolveTimeout = TimeSpan.FromSeconds(5) };
+        var pubA = new MdnsServiceHostNames(svcA, LineLogger.To(lines, "[a]" + ": "));
+        var resB = new MdnsServiceHostNames(svcB, LineLogger.To(lines, "[b]" + ": ")) { ResolveTimeout = TimeSpan.FromSeconds(5) };
 
         string name = Guid.NewGuid().ToString("D") + ".local";
         var handle = pubA.Publish(name, a.IPv4);
@@ -51,7 +52,7 @@ public sealed class MdnsServiceHostNamesTests(ITestOutputHelper output)
         await using var svcA = a.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Interfaces = [a.InterfaceName] }));
         await using var svcB = b.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Interfaces = [b.InterfaceName] }));
         var logs = new List<string>();
-        var pubA = new MdnsServiceHostNames(svcA, new ListLogger("a", logs));
+        var pubA = new MdnsServiceHostNames(svcA, LineLogger.To(logs, "a" + ": "));
         string name = Guid.NewGuid().ToString("D") + ".local";
         await using (pubA.Publish(name, IPAddress.Parse("192.0.2.7")))
         {

@@ -1,3 +1,4 @@
+using OspBridge.Testing.Logging;
 using System.Net;
 using System.Security.Cryptography;
 using System.Text;
@@ -10,7 +11,7 @@ public class LoopbackPeerConnectionTests
 {
     private static readonly RTCConfiguration Loopback = new() { LocalAddresses = [IPAddress.Loopback] };
 
-    internal static RTCPeerConnectionOptions Options(string name, List<string> log) => new() { Logger = new ListLogger(name, log) };
+    internal static RTCPeerConnectionOptions Options(string name, List<string> log) => new() { Logger = LineLogger.To(log, name + ": ") };
 
     private static async Task<(RTCPeerConnection Offerer, RTCPeerConnection Answerer)> ConnectAsync(List<string> log, bool trickle = false)
     {
