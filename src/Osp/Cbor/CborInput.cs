@@ -14,7 +14,7 @@ namespace OspBridge.Osp.Cbor;
 public static class CborInput
 {
     [ThreadStatic]
-    private static CborItemScanner? t_defaultScanner;
+    private static CborItemScanner? _threadDefaultScanner;
 
     /// <summary>
     /// Checks that <paramref name="data"/> starts with one well-formed data item within <paramref name="limits"/>
@@ -29,7 +29,7 @@ public static class CborInput
         CborItemScanner scanner;
         if (limits is null || ReferenceEquals(limits, CborLimits.Default))
         {
-            scanner = t_defaultScanner ??= new CborItemScanner(CborLimits.Default);
+            scanner = _threadDefaultScanner ??= new CborItemScanner(CborLimits.Default);
             scanner.Reset();
         }
         else

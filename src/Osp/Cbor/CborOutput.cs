@@ -18,7 +18,7 @@ namespace OspBridge.Osp.Cbor;
 public static class CborOutput
 {
     [ThreadStatic]
-    private static CborWriter? t_cached;
+    private static CborWriter? _threadCachedWriter;
 
     /// <summary>
     /// Creates a writer in <see cref="CborConformanceMode.Strict"/> mode: definite or indefinite containers,
@@ -160,8 +160,8 @@ public static class CborOutput
     /// <summary>Takes the per-thread lax writer (or a new one when it is in use, e.g. re-entrantly).</summary>
     internal static CborWriter RentWriter()
     {
-        CborWriter? writer = t_cached;
-        t_cached = null;
+        CborWriter? writer = _threadCachedWriter;
+        _threadCachedWriter = null;
         return writer ?? new CborWriter(CborConformanceMode.Lax, initialCapacity: 256);
     }
 
@@ -169,7 +169,7 @@ public static class CborOutput
     internal static void ReturnWriter(CborWriter writer)
     {
         writer.Reset();
-        t_cached = writer;
+        _threadCachedWriter = writer;
     }
 
     private static void CopyDeterministic(CborReader reader, CborWriter writer, bool keepFloatWidths)

@@ -60,11 +60,11 @@ public sealed class OspAgentAdvertiser : IAsyncDisposable
         var a = new OspAgentAdvertiser(mdns, identity, port, metadataVersion, logger ?? NullLogger.Instance);
         mdns.Renamed += a.OnRenamed;
         var host = DnsName.Parse(identity.Hostname);
-        a._hostPublication = await mdns.PublishHostAsync(host).WaitAsync(cancellationToken).ConfigureAwait(false);
+        a._hostPublication = await mdns.PublishHostAsync(host, cancellationToken).ConfigureAwait(false);
         a._servicePublication = await mdns.PublishServiceAsync(new MdnsServiceRegistration(identity.InstanceName, OspDiscovery.ServiceType, host, port, a.Txt())
         {
             Renamer = OspInstanceName.Rename,
-        }).WaitAsync(cancellationToken).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
         return a;
     }
 
@@ -73,7 +73,7 @@ public sealed class OspAgentAdvertiser : IAsyncDisposable
     /// <summary>True once the service finished probing on every interface.</summary>
     /// <param name="cancellationToken">Stops waiting for the answer.</param>
     public Task<bool> IsEstablishedAsync(CancellationToken cancellationToken = default) =>
-        _mdns.IsEstablishedAsync(_servicePublication).WaitAsync(cancellationToken);
+        _mdns.IsEstablishedAsync(_servicePublication, cancellationToken);
 
     /// <summary>Sets a new metadata version (must increase when agent metadata changes) and re-announces the TXT record.</summary>
     /// <param name="metadataVersion">The new TXT <c>mv</c>.</param>
@@ -84,7 +84,7 @@ public sealed class OspAgentAdvertiser : IAsyncDisposable
         try
         {
             _metadataVersion = metadataVersion;
-            await _mdns.UpdateServiceAsync(_servicePublication, Txt()).ConfigureAwait(false);
+            await _mdns.UpdateServiceAsync(_servicePublication, Txt(), cancellationToken: cancellationToken).ConfigureAwait(false);
         }
         finally
         {

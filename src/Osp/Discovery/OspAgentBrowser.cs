@@ -48,7 +48,7 @@ public sealed class OspAgentBrowser : IDisposable
     /// <summary>Starts browsing.</summary>
     /// <param name="cancellationToken">Stops waiting for the mDNS loop to take the query.</param>
     public Task StartAsync(CancellationToken cancellationToken = default) =>
-        _mdns.BrowseAsync(OspDiscovery.ServiceType).WaitAsync(cancellationToken);
+        _mdns.BrowseAsync(OspDiscovery.ServiceType, cancellationToken);
 
     private void OnChanged(MdnsQuerierEvent e)
     {
