@@ -36,6 +36,19 @@ internal static class TlsExtensions
         return null;
     }
 
+    /// <summary>
+    /// ec_point_formats (RFC 8422 §5.1.2): a <c>uint8 list&lt;1..255&gt;</c> that must contain uncompressed (0), the only
+    /// format we use; otherwise illegal_parameter naming <paramref name="peer"/> ("client"/"server").
+    /// </summary>
+    public static void RequireUncompressedPointFormat(ReadOnlySpan<byte> data, string peer)
+    {
+        var r = new TlsReader(data);
+        var formats = r.ReadVector8(1);
+        r.EnsureEnd("ec_point_formats");
+        if (formats.IndexOf((byte)0) < 0)
+            throw new CryptoException(CryptoError.HandshakeFailure, $"DTLS: {peer} does not accept uncompressed points", TlsAlert.IllegalParameter);
+    }
+
     /// <summary>A <c>uint16 list&lt;2..2^16-2&gt;</c> (supported_groups, signature_algorithms) as a new array.</summary>
     public static byte[] U16List(IEnumerable<ushort> values)
     {

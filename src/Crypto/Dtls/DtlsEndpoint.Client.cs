@@ -115,14 +115,8 @@ public sealed partial class DtlsEndpoint
                         throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: non-empty renegotiation_info", TlsAlert.HandshakeFailure);
                     break;
                 case TlsExtensionType.EcPointFormats:
-                {
-                    var r = new TlsReader(data);
-                    var formats = r.ReadVector8(1);
-                    r.EnsureEnd("ec_point_formats");
-                    if (formats.IndexOf((byte)0) < 0)
-                        throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: server does not accept uncompressed points", TlsAlert.IllegalParameter);
+                    TlsExtensions.RequireUncompressedPointFormat(data, "server");
                     break;
-                }
                 case TlsExtensionType.UseSrtp:
                 {
                     var (profiles, _) = UseSrtpExtension.Parse(data);

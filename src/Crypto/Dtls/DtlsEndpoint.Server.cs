@@ -136,15 +136,9 @@ public sealed partial class DtlsEndpoint
                         throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: client does not offer P-256", TlsAlert.HandshakeFailure);
                     break;
                 case TlsExtensionType.EcPointFormats:
-                {
-                    var r = new TlsReader(data);
-                    var formats = r.ReadVector8(1);
-                    r.EnsureEnd("ec_point_formats");
-                    if (formats.IndexOf((byte)0) < 0)
-                        throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: client does not accept uncompressed points", TlsAlert.IllegalParameter);
+                    TlsExtensions.RequireUncompressedPointFormat(data, "client");
                     pointFormats = true;
                     break;
-                }
                 case TlsExtensionType.SignatureAlgorithms:
                     if (!TlsExtensions.ReadU16List(data, 2, 2).Contains(SignatureScheme.EcdsaSecp256r1Sha256))
                         throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: client does not accept ecdsa_secp256r1_sha256", TlsAlert.HandshakeFailure);
