@@ -78,7 +78,7 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
     /// <summary>True when the remote agent declared <c>a=ice-lite</c>.</summary>
     public bool RemoteIsLite { get; private set; }
     /// <summary>Current state.</summary>
-    public IceConnectionState State { get; private set; } = IceConnectionState.New;
+    public RTCIceConnectionState State { get; private set; } = RTCIceConnectionState.New;
     /// <summary>The selected pair, or null.</summary>
     public IceCandidatePair? SelectedPair { get; private set; }
     /// <summary>Local candidates.</summary>
@@ -215,7 +215,7 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
         _started = true;
         _checkingStartedAt = now;
         if (RemoteCredentials is null) throw new WebRtcException(WebRtcError.InvalidState, "remote ICE credentials are not set");
-        SetState(IceConnectionState.Checking);
+        SetState(RTCIceConnectionState.Checking);
         _nextCheckAt = _options.Lite ? TimeSpan.MaxValue : now;
     }
 
@@ -226,7 +226,7 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
         _triggered.Clear();
         _transmits.Clear();
         _nextCheckAt = _nextConsentAt = TimeSpan.MaxValue;
-        SetState(IceConnectionState.Closed);
+        SetState(RTCIceConnectionState.Closed);
     }
 
     private static bool Same(IPEndPoint a, IPEndPoint b) => a.Port == b.Port && Normalize(a.Address).Equals(Normalize(b.Address));
@@ -290,20 +290,20 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
     {
         get
         {
-            if (State == IceConnectionState.Closed) return TimeSpan.MaxValue;
+            if (State == RTCIceConnectionState.Closed) return TimeSpan.MaxValue;
             var t = _nextCheckAt;
             if (_nextConsentAt < t) t = _nextConsentAt;
             foreach (var tx in _transactions.Values) if (tx.NextRetransmit < t) t = tx.NextRetransmit;
-            if (_started && SelectedPair is null && State == IceConnectionState.Checking)
+            if (_started && SelectedPair is null && State == RTCIceConnectionState.Checking)
             {
                 var deadline = _checkingStartedAt + _options.CheckingTimeout;
                 if (deadline < t) t = deadline;
                 if (_firstValidAt is { } fv && Role == IceRole.Controlling && !_options.Lite && !NominationUnderWay && fv + _options.NominationDelay < t)
                     t = fv + _options.NominationDelay;
             }
-            if (SelectedPair is not null && State is IceConnectionState.Connected or IceConnectionState.Completed or IceConnectionState.Disconnected)
+            if (SelectedPair is not null && State is RTCIceConnectionState.Connected or RTCIceConnectionState.Completed or RTCIceConnectionState.Disconnected)
             {
-                var d = _lastConsent + (State == IceConnectionState.Disconnected ? _options.ConsentTimeout : _options.DisconnectedTimeout);
+                var d = _lastConsent + (State == RTCIceConnectionState.Disconnected ? _options.ConsentTimeout : _options.DisconnectedTimeout);
                 if (d < t) t = d;
             }
             return t;
@@ -313,7 +313,7 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
     /// <summary>Runs due timers: pacing, retransmissions, nomination, consent and failure detection.</summary>
     public void HandleDeadline(TimeSpan now)
     {
-        if (State is IceConnectionState.Closed or IceConnectionState.Failed) return;
+        if (State is RTCIceConnectionState.Closed or RTCIceConnectionState.Failed) return;
 
         // Retransmissions.
         foreach (var (id, tx) in _transactions.ToList())
@@ -368,10 +368,10 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
                 Fail();
                 return;
             }
-            if (silent >= _options.DisconnectedTimeout && State is IceConnectionState.Connected or IceConnectionState.Completed)
-                SetState(IceConnectionState.Disconnected);
+            if (silent >= _options.DisconnectedTimeout && State is RTCIceConnectionState.Connected or RTCIceConnectionState.Completed)
+                SetState(RTCIceConnectionState.Disconnected);
         }
-        else if (_started && State == IceConnectionState.Checking)
+        else if (_started && State == RTCIceConnectionState.Checking)
         {
             bool allDone = _pairs.Count > 0 && _pairs.All(p => p.State == IceCandidatePairState.Failed) && _triggered.Count == 0;
             if ((allDone && _remoteGatheringComplete) || now - _checkingStartedAt >= _options.CheckingTimeout) Fail();
@@ -383,7 +383,7 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
         _transactions.Clear();
         _triggered.Clear();
         _nextCheckAt = _nextConsentAt = TimeSpan.MaxValue;
-        SetState(IceConnectionState.Failed);
+        SetState(RTCIceConnectionState.Failed);
     }
 
     private IceCandidatePair? NextPairToCheck()
@@ -479,7 +479,7 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
     {
         if (path.Local is not { } local || path.Remote is not { } remote) return;
         if (PacketDemux.Classify(datagram) == PacketKind.Stun) { ReceiveStun(datagram, local, remote, now); return; }
-        if (State is not (IceConnectionState.Closed or IceConnectionState.Failed) && IsValidated(local, remote) && _events.Count < MaxQueuedEvents)
+        if (State is not (RTCIceConnectionState.Closed or RTCIceConnectionState.Failed) && IsValidated(local, remote) && _events.Count < MaxQueuedEvents)
             _events.Enqueue(new IceEvent(IceEventKind.DataReceived, Data: datagram.ToArray(), Local: local, Remote: remote));
     }
 
@@ -509,7 +509,7 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
     {
         ArgumentNullException.ThrowIfNull(local);
         ArgumentNullException.ThrowIfNull(remote);
-        if (State == IceConnectionState.Closed) return false;
+        if (State == RTCIceConnectionState.Closed) return false;
         if (PacketDemux.Classify(datagram) != PacketKind.Stun || !StunMessage.TryParse(datagram, out var msg) || msg is null) return false;
         if (msg.Method != StunConstants.BindingMethod) return true; // not ours; consumed and ignored
         switch (msg.Class)
@@ -606,7 +606,7 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
         {
             // Lite: a request proves the path works in both directions as far as we can tell (RFC 8445 §7.3.1.4 lite).
             pair.State = IceCandidatePairState.Succeeded;
-            if (pair == SelectedPair) { _lastConsent = now; if (State == IceConnectionState.Disconnected) SetState(IceConnectionState.Connected); }
+            if (pair == SelectedPair) { _lastConsent = now; if (State == RTCIceConnectionState.Disconnected) SetState(RTCIceConnectionState.Connected); }
             if (useCandidate && !replay) { pair.Nominated = true; Select(pair, now); }
             return;
         }
@@ -668,7 +668,7 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
         if (tx.Consent || pair == SelectedPair)
         {
             _lastConsent = now;
-            if (State == IceConnectionState.Disconnected) SetState(Role == IceRole.Controlling && SelectedPair?.Nominated == true ? IceConnectionState.Completed : IceConnectionState.Connected);
+            if (State == RTCIceConnectionState.Disconnected) SetState(Role == IceRole.Controlling && SelectedPair?.Nominated == true ? RTCIceConnectionState.Completed : RTCIceConnectionState.Connected);
             if (tx.Consent) return;
         }
         bool first = pair.State != IceCandidatePairState.Succeeded;
@@ -684,7 +684,7 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
         {
             pair.Nominated = true;
             Select(pair, now);
-            if (SelectedPair == pair) SetState(IceConnectionState.Completed);
+            if (SelectedPair == pair) SetState(RTCIceConnectionState.Completed);
         }
         else if (Role == IceRole.Controlled && (pair.NominateOnSuccess || pair.UseCandidateReceived))
         {
@@ -703,12 +703,12 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
             _nextConsentAt = _options.Lite ? TimeSpan.MaxValue : now + _options.ConsentInterval;
             _events.Enqueue(new IceEvent(IceEventKind.SelectedPairChanged, Pair: pair));
         }
-        if (State is IceConnectionState.Checking or IceConnectionState.New or IceConnectionState.Disconnected) SetState(IceConnectionState.Connected);
+        if (State is RTCIceConnectionState.Checking or RTCIceConnectionState.New or RTCIceConnectionState.Disconnected) SetState(RTCIceConnectionState.Connected);
     }
 
-    private void SetState(IceConnectionState s)
+    private void SetState(RTCIceConnectionState s)
     {
-        if (State == s || State == IceConnectionState.Closed) return;
+        if (State == s || State == RTCIceConnectionState.Closed) return;
         State = s;
         _events.Enqueue(new IceEvent(IceEventKind.StateChanged, State: s));
     }

@@ -21,11 +21,11 @@ public sealed record IceAgentOptions
     public TimeSpan NominationDelay { get; init; } = TimeSpan.FromMilliseconds(200);
     /// <summary>Consent check interval on the selected pair (Chrome pings stable pairs every 2.5 s; randomised ±20 %).</summary>
     public TimeSpan ConsentInterval { get; init; } = TimeSpan.FromMilliseconds(2500);
-    /// <summary>No consent response for this long: <see cref="IceConnectionState.Disconnected"/> (Chrome: ~5 s unwritable).</summary>
+    /// <summary>No consent response for this long: <see cref="RTCIceConnectionState.Disconnected"/> (Chrome: ~5 s unwritable).</summary>
     public TimeSpan DisconnectedTimeout { get; init; } = TimeSpan.FromSeconds(5);
-    /// <summary>No consent response for this long: consent expired, <see cref="IceConnectionState.Failed"/> (RFC 7675: 30 s).</summary>
+    /// <summary>No consent response for this long: consent expired, <see cref="RTCIceConnectionState.Failed"/> (RFC 7675: 30 s).</summary>
     public TimeSpan ConsentTimeout { get; init; } = TimeSpan.FromSeconds(30);
-    /// <summary>Checking without any valid pair for this long: <see cref="IceConnectionState.Failed"/>.</summary>
+    /// <summary>Checking without any valid pair for this long: <see cref="RTCIceConnectionState.Failed"/>.</summary>
     public TimeSpan CheckingTimeout { get; init; } = TimeSpan.FromSeconds(30);
     /// <summary>Most candidate pairs kept.</summary>
     public int MaxPairs { get; init; } = 100;

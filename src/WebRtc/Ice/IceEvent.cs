@@ -34,7 +34,7 @@ public enum IceEventKind
 /// <param name="Remote">For <see cref="IceEventKind.DataReceived"/>: the sender.</param>
 public readonly record struct IceEvent(
     IceEventKind Kind,
-    IceConnectionState State = IceConnectionState.New,
+    RTCIceConnectionState State = RTCIceConnectionState.New,
     IceCandidate? Candidate = null,
     IceCandidatePair? Pair = null,
     byte[]? Data = null,

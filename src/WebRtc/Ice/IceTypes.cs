@@ -22,25 +22,6 @@ public enum IceRole
     Controlled,
 }
 
-/// <summary>ICE transport state, like RTCIceConnectionState.</summary>
-public enum IceConnectionState
-{
-    /// <summary>Not started, or waiting for remote candidates.</summary>
-    New,
-    /// <summary>Connectivity checks are running and no pair is selected yet.</summary>
-    Checking,
-    /// <summary>A pair is selected and consent is fresh.</summary>
-    Connected,
-    /// <summary>The controlling agent finished nominating (only the controlling agent reports it).</summary>
-    Completed,
-    /// <summary>Consent checks went unanswered for the disconnected timeout; may recover.</summary>
-    Disconnected,
-    /// <summary>No pair worked, or consent expired (RFC 7675): no more data may be sent.</summary>
-    Failed,
-    /// <summary>The agent was closed.</summary>
-    Closed,
-}
-
 /// <summary>State of a candidate pair in the checklist (RFC 8445 §6.1.2.6).</summary>
 public enum IceCandidatePairState
 {

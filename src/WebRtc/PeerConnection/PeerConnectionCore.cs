@@ -406,7 +406,7 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
         if (_ice.TryPollTransmit(destination, now, out transmit)) return true;
         transmit = default;
         if (_dtls is null || _sctp is null || _closed) return false;
-        if (_ice.SelectedPair is not { } pair || _ice.State == IceConnectionState.Failed) return false;
+        if (_ice.SelectedPair is not { } pair || _ice.State == RTCIceConnectionState.Failed) return false;
         var to = new DatagramPath(pair.Local.Base, pair.RemoteEndPoint);
         // Handshake records first: our final DTLS flight (CCS + Finished) must reach the peer before the first
         // epoch-1 SCTP packet, or a peer still waiting for Finished drops that INIT.
@@ -538,10 +538,10 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
         if (ConnectionState is RTCPeerConnectionState.Closed) return;
         var s = _ice.State switch
         {
-            IceConnectionState.Failed => RTCPeerConnectionState.Failed,
-            IceConnectionState.Disconnected => RTCPeerConnectionState.Disconnected,
-            IceConnectionState.Closed => RTCPeerConnectionState.Closed,
-            IceConnectionState.Connected or IceConnectionState.Completed => _dtlsState switch
+            RTCIceConnectionState.Failed => RTCPeerConnectionState.Failed,
+            RTCIceConnectionState.Disconnected => RTCPeerConnectionState.Disconnected,
+            RTCIceConnectionState.Closed => RTCPeerConnectionState.Closed,
+            RTCIceConnectionState.Connected or RTCIceConnectionState.Completed => _dtlsState switch
             {
                 DtlsState.Connected => RTCPeerConnectionState.Connected,
                 DtlsState.Failed => RTCPeerConnectionState.Failed,

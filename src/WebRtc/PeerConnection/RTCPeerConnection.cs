@@ -407,7 +407,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
                 break;
             case IceEventKind.StateChanged:
                 WebRtcLog.Event(_log, "ICE", ie.State);
-                IceConnectionState = (RTCIceConnectionState)(int)ie.State;
+                IceConnectionState = ie.State;
                 OnIceConnectionStateChange?.Invoke(IceConnectionState);
                 break;
             case IceEventKind.SelectedPairChanged:

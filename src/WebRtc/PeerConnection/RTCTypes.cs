@@ -95,7 +95,7 @@ public enum RTCIceGatheringState
     Complete,
 }
 
-/// <summary>RTCIceConnectionState (W3C): the ICE transport's state.</summary>
+/// <summary>RTCIceConnectionState (W3C): the ICE transport's state, as the ICE agent (<see cref="Ice.IceAgent"/>) reports it.</summary>
 public enum RTCIceConnectionState
 {
     /// <summary>Not started, or waiting for remote candidates.</summary>
@@ -104,11 +104,11 @@ public enum RTCIceConnectionState
     Checking,
     /// <summary>A pair is selected and consent is fresh.</summary>
     Connected,
-    /// <summary>The controlling agent finished nominating.</summary>
+    /// <summary>The controlling agent finished nominating (only the controlling agent reports it).</summary>
     Completed,
-    /// <summary>Consent checks went unanswered; may recover.</summary>
+    /// <summary>Consent checks went unanswered for the disconnected timeout; may recover.</summary>
     Disconnected,
-    /// <summary>No pair worked, or consent expired.</summary>
+    /// <summary>No pair worked, or consent expired (RFC 7675): no more data may be sent.</summary>
     Failed,
     /// <summary>Closed.</summary>
     Closed,

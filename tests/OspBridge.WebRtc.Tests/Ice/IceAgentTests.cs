@@ -43,15 +43,15 @@ public class IceAgentTests
         net.ExchangeCandidates();
         Assert.Equal(4, a.Pairs.Count);
         net.Start();
-        Assert.True(net.RunUntil(() => a.State == IceConnectionState.Completed && b.State == IceConnectionState.Connected, TimeSpan.FromSeconds(10)));
+        Assert.True(net.RunUntil(() => a.State == RTCIceConnectionState.Completed && b.State == RTCIceConnectionState.Connected, TimeSpan.FromSeconds(10)));
         Assert.Equal(Ep("10.0.0.1:1000"), a.SelectedPair!.Local.Base);
         Assert.Equal(Ep("10.0.1.1:2000"), a.SelectedPair.RemoteEndPoint);
         AssertConsistent(net);
         Assert.True(net.Now < TimeSpan.FromSeconds(3), $"took {net.Now}");
         // It stays up with consent checks for a minute.
         net.Run(TimeSpan.FromSeconds(60));
-        Assert.Equal(IceConnectionState.Completed, a.State);
-        Assert.Equal(IceConnectionState.Connected, b.State);
+        Assert.Equal(RTCIceConnectionState.Completed, a.State);
+        Assert.Equal(RTCIceConnectionState.Connected, b.State);
     }
 
     [Fact]
@@ -64,7 +64,7 @@ public class IceAgentTests
         var net = new IceNet(a, b, new VirtualLinkOptions { LossRate = 0.3, ReorderRate = 0.3, Delay = TimeSpan.FromMilliseconds(20), Seed = 3 });
         net.ExchangeCandidates();
         net.Start();
-        Assert.True(net.RunUntil(() => a.SelectedPair is not null && b.SelectedPair is not null && b.State == IceConnectionState.Connected, TimeSpan.FromSeconds(20)));
+        Assert.True(net.RunUntil(() => a.SelectedPair is not null && b.SelectedPair is not null && b.State == RTCIceConnectionState.Connected, TimeSpan.FromSeconds(20)));
         AssertConsistent(net);
     }
 
@@ -80,10 +80,10 @@ public class IceAgentTests
         Assert.True(net.RunUntil(() => a.SelectedPair is not null && b.SelectedPair is not null, TimeSpan.FromSeconds(5)));
         var cutAt = net.Now;
         net.Cut = true;
-        Assert.True(net.RunUntil(() => a.State == IceConnectionState.Disconnected, TimeSpan.FromSeconds(10)));
+        Assert.True(net.RunUntil(() => a.State == RTCIceConnectionState.Disconnected, TimeSpan.FromSeconds(10)));
         var disconnectedAfter = net.Now - cutAt;
         Assert.InRange(disconnectedAfter, TimeSpan.FromSeconds(2.5), TimeSpan.FromSeconds(8));
-        Assert.True(net.RunUntil(() => a.State == IceConnectionState.Failed && b.State == IceConnectionState.Failed, TimeSpan.FromSeconds(40)));
+        Assert.True(net.RunUntil(() => a.State == RTCIceConnectionState.Failed && b.State == RTCIceConnectionState.Failed, TimeSpan.FromSeconds(40)));
         var failedAfter = net.Now - cutAt;
         Assert.InRange(failedAfter, TimeSpan.FromSeconds(27), TimeSpan.FromSeconds(33));
         // Failed agents stay quiet.
@@ -91,7 +91,7 @@ public class IceAgentTests
         Assert.Null(a.NextDeadline);
         // The state changes were queued as events, in order, ending in Failed.
         var states = net.NodeA.EventsOf<IceEvent>().Where(e => e.Kind == IceEventKind.StateChanged).Select(e => e.State).ToList();
-        Assert.Equal([IceConnectionState.Checking, IceConnectionState.Connected, IceConnectionState.Completed, IceConnectionState.Disconnected, IceConnectionState.Failed], states);
+        Assert.Equal([RTCIceConnectionState.Checking, RTCIceConnectionState.Connected, RTCIceConnectionState.Completed, RTCIceConnectionState.Disconnected, RTCIceConnectionState.Failed], states);
     }
 
     [Fact]
@@ -105,9 +105,9 @@ public class IceAgentTests
         net.Start();
         Assert.True(net.RunUntil(() => a.SelectedPair is not null && b.SelectedPair is not null, TimeSpan.FromSeconds(5)));
         net.Cut = true;
-        Assert.True(net.RunUntil(() => a.State == IceConnectionState.Disconnected, TimeSpan.FromSeconds(10)));
+        Assert.True(net.RunUntil(() => a.State == RTCIceConnectionState.Disconnected, TimeSpan.FromSeconds(10)));
         net.Cut = false;
-        Assert.True(net.RunUntil(() => a.State == IceConnectionState.Completed && b.State == IceConnectionState.Connected, TimeSpan.FromSeconds(10)));
+        Assert.True(net.RunUntil(() => a.State == RTCIceConnectionState.Completed && b.State == RTCIceConnectionState.Connected, TimeSpan.FromSeconds(10)));
     }
 
     [Fact]
@@ -191,12 +191,12 @@ public class IceAgentTests
         net.ExchangeCandidates();
         net.Start();
         Assert.Equal(IceRole.Controlling, a.Role);
-        Assert.True(net.RunUntil(() => a.State == IceConnectionState.Completed && b.State == IceConnectionState.Connected, TimeSpan.FromSeconds(10)));
+        Assert.True(net.RunUntil(() => a.State == RTCIceConnectionState.Completed && b.State == RTCIceConnectionState.Connected, TimeSpan.FromSeconds(10)));
         Assert.Equal(Ep("10.0.1.1:2000"), a.SelectedPair!.RemoteEndPoint);
         AssertConsistent(net);
         net.Run(TimeSpan.FromSeconds(40)); // consent requests from A keep the lite side fresh
-        Assert.Equal(IceConnectionState.Connected, b.State);
-        Assert.Equal(IceConnectionState.Completed, a.State);
+        Assert.Equal(RTCIceConnectionState.Connected, b.State);
+        Assert.Equal(RTCIceConnectionState.Completed, a.State);
     }
 
     [Fact]
@@ -210,7 +210,7 @@ public class IceAgentTests
         net.ExchangeCandidates();
         a.SetRemoteGatheringComplete();
         net.Start();
-        Assert.True(net.RunUntil(() => a.State == IceConnectionState.Failed, TimeSpan.FromSeconds(20)));
+        Assert.True(net.RunUntil(() => a.State == RTCIceConnectionState.Failed, TimeSpan.FromSeconds(20)));
         Assert.True(net.Now < TimeSpan.FromSeconds(15), $"took {net.Now}");
     }
 
