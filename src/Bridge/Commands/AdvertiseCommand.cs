@@ -56,8 +56,8 @@ internal sealed class AdvertiseCommand : ICliCommand
             advertiser.Renamed += n => Console.Out.WriteLine($"renamed '{OspInstanceName.WithoutMarker(n)}' host={identity.Hostname} sn={identity.SerialBase64Url}");
             try
             {
-                for (int i = 0; i < 200 && !await advertiser.IsEstablishedAsync(ct); i++)
-                    await Task.Delay(25, ct);
+                try { await advertiser.WaitEstablishedAsync(ct).WaitAsync(TimeSpan.FromSeconds(5), ct); }
+                catch (TimeoutException) { /* still probing (e.g. a conflict storm): say what we advertise anyway */ }
                 Console.Out.WriteLine($"advertising '{OspInstanceName.WithoutMarker(advertiser.InstanceName)}' host={identity.Hostname} port={p} fp={identity.Fingerprint} mv={mv} interfaces={string.Join(',', mdns.Interfaces.Select(i => i.Name))}");
                 await Task.Delay(Timeout.Infinite, ct);
             }

@@ -258,13 +258,41 @@ public sealed class MdnsService : IAsyncDisposable
 
     /// <summary>True once probing finished on every interface.</summary>
     public Task<bool> IsEstablishedAsync(int publication, CancellationToken cancellationToken = default) =>
-        InvokeAsync(_ => Get(publication).Ids.All(kv => kv.Key.Core.Responder.IsEstablished(kv.Value)), cancellationToken);
+        InvokeAsync(_ => IsEstablished(Get(publication)), cancellationToken);
+
+    /// <summary>
+    /// Completes once probing finished on every interface (awaits the responders' Established events, no
+    /// polling); completes at once when it already has.
+    /// </summary>
+    public async Task WaitEstablishedAsync(int publication, CancellationToken cancellationToken = default)
+    {
+        var waiter = await InvokeAsync(_ =>
+        {
+            var p = Get(publication);
+            if (IsEstablished(p)) return Task.CompletedTask;
+            var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            p.EstablishedWaiters.Add(tcs);
+            return tcs.Task;
+        }, cancellationToken).ConfigureAwait(false);
+        await waiter.WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private static void FailWaiters(Publication p, string why)
+    {
+        foreach (var w in p.EstablishedWaiters) w.TrySetException(new NetException(NetError.InvalidState, why));
+        p.EstablishedWaiters.Clear();
+    }
+
+    private static bool IsEstablished(Publication p) => p.Ids.All(kv => kv.Key.Core.Responder.IsEstablished(kv.Value));
 
     /// <summary>Withdraws a publication with goodbyes (sent when the task completes).</summary>
     public Task UnpublishAsync(int publication, CancellationToken cancellationToken = default) => InvokeAsync(now =>
     {
         if (_publications.Remove(publication, out var p))
+        {
             foreach (var (l, id) in p.Ids) l.Core.Responder.Remove(id, now);
+            FailWaiters(p, "the publication was withdrawn");
+        }
         return 0;
     }, cancellationToken);
 
@@ -373,6 +401,15 @@ public sealed class MdnsService : IAsyncDisposable
             {
                 if (_logger.IsEnabled(LogLevel.Debug))
                     _logger.LogDebug("mdns: {Kind} {Name} on {Interface}", e.Kind, e.Name, l.Interface.Name);
+                if (e.Kind == MdnsResponderEventKind.Established)
+                {
+                    foreach (var p in _publications.Values)
+                    {
+                        if (p.EstablishedWaiters.Count == 0 || !IsEstablished(p)) continue;
+                        foreach (var w in p.EstablishedWaiters) w.TrySetResult();
+                        p.EstablishedWaiters.Clear();
+                    }
+                }
             }
         }
         else if (ev.Querier is { } q)
@@ -445,6 +482,7 @@ public sealed class MdnsService : IAsyncDisposable
                 await loop.InvokeAsync(now =>
                 {
                     foreach (var l in _links) l.Core.Responder.Stop(now);
+                    foreach (var p in _publications.Values) FailWaiters(p, "the mDNS service was disposed");
                 }).WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is TimeoutException or ObjectDisposedException)
@@ -477,6 +515,7 @@ public sealed class MdnsService : IAsyncDisposable
     {
         public int Id { get; } = id;
         public Dictionary<Link, int> Ids { get; } = [];
+        public List<TaskCompletionSource> EstablishedWaiters { get; } = [];
     }
 
     /// <summary>All links as one core on one loop: input by arrival interface, output and deadlines of every link.</summary>

@@ -75,6 +75,11 @@ public sealed class OspAgentAdvertiser : IAsyncDisposable
     public Task<bool> IsEstablishedAsync(CancellationToken cancellationToken = default) =>
         _mdns.IsEstablishedAsync(_servicePublication, cancellationToken);
 
+    /// <summary>Completes once the service finished probing on every interface (an awaited event, no polling).</summary>
+    /// <param name="cancellationToken">Stops waiting.</param>
+    public Task WaitEstablishedAsync(CancellationToken cancellationToken = default) =>
+        _mdns.WaitEstablishedAsync(_servicePublication, cancellationToken);
+
     /// <summary>Sets a new metadata version (must increase when agent metadata changes) and re-announces the TXT record.</summary>
     /// <param name="metadataVersion">The new TXT <c>mv</c>.</param>
     /// <param name="cancellationToken">Cancels waiting for a rename in progress.</param>

@@ -95,13 +95,33 @@ public sealed class MdnsServiceNetnsTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task WaitEstablished_CompletesOnProbingEvent_AtOnceWhenDone_AndFailsWhenWithdrawn()
+    {
+        using var guard = ExternalTrafficGuard.Start();
+        await using var lan = await NetnsLan.CreateAsync(1);
+        await using var svc = lan.Hosts[0].RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Interfaces = ["eth0"] }));
+        int pub = await svc.PublishHostAsync(DnsName.Parse("wait-established.local"));
+        Assert.False(await svc.IsEstablishedAsync(pub)); // probing takes ~750 ms (RFC 6762 §8.1)
+        await svc.WaitEstablishedAsync(pub).WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.True(await svc.IsEstablishedAsync(pub));
+        await svc.WaitEstablishedAsync(pub).WaitAsync(TimeSpan.FromSeconds(1)); // already established: completes at once (a timeout throws)
+
+        int second = await svc.PublishHostAsync(DnsName.Parse("wait-withdrawn.local"));
+        var waiting = svc.WaitEstablishedAsync(second);
+        await svc.UnpublishAsync(second);
+        var ex = await Assert.ThrowsAsync<NetException>(() => waiting.WaitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal(NetError.InvalidState, ex.Error);
+        guard.AssertNoLeak();
+    }
+
+    [Fact]
     public async Task LegacyUnicastQuery_FromEphemeralPort_GetsUnicastReplyWithSameId()
     {
         using var guard = ExternalTrafficGuard.Start();
         await using var lan = await NetnsLan.CreateAsync(2);
         await using var responder = lan.Hosts[0].RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions { Interfaces = ["eth0"] }));
         int pub = await responder.PublishHostAsync(DnsName.Parse("legacy-target.local"));
-        for (int i = 0; i < 100 && !await responder.IsEstablishedAsync(pub); i++) await Task.Delay(20);
+        await responder.WaitEstablishedAsync(pub).WaitAsync(TimeSpan.FromSeconds(5));
 
         // A plain DNS client (like a resolver library): ephemeral port, query to the group, waits for unicast.
         using var client = lan.Hosts[1].RunInNamespace(() =>
