@@ -12,7 +12,7 @@ public sealed partial class DtlsEndpoint
 
     private void ClientStart(TimeSpan now)
     {
-        RandomNumberGenerator.Fill(_clientRandom);
+        _opt.Random.GetBytes(_clientRandom);
         var ch = new ClientHello { Random = _clientRandom };
         foreach (var s in _opt.CipherSuites) ch.CipherSuites.Add((ushort)s);
         ch.Extensions.Add((TlsExtensionType.ExtendedMasterSecret, []));
@@ -158,7 +158,7 @@ public sealed partial class DtlsEndpoint
         BeginFlight();
         bool sendCert = _certificateRequested;
         if (sendCert) QueueHandshake(TlsHandshakeType.Certificate, CertificateMessage.Serialize([_opt.Certificate!.RawData]));
-        _ecdh = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
+        _ecdh = Tls.EphemeralKeys.CreateP256(_opt.Random);
         var pms = ComputePreMasterSecret(_serverPoint!);
         QueueHandshake(TlsHandshakeType.ClientKeyExchange, ClientKeyExchange.Serialize(EncodePoint(_ecdh)));
         DeriveMasterSecret(pms); // session hash covers everything through ClientKeyExchange

@@ -158,7 +158,7 @@ public sealed partial class DtlsEndpoint
             throw new CryptoException(CryptoError.HandshakeFailure, "DTLS: client does not offer extended master secret (RFC 7627)", TlsAlert.HandshakeFailure);
 
         _clientRandom = ch.Random;
-        RandomNumberGenerator.Fill(_serverRandom);
+        _opt.Random.GetBytes(_serverRandom);
         SetCipherSuite(suite);
         SelectedSrtpProfile = srtp;
         AddToTranscript(TlsHandshakeType.ClientHello, seq, body);
@@ -170,7 +170,7 @@ public sealed partial class DtlsEndpoint
         if (pointFormats) sh.Extensions.Add((TlsExtensionType.EcPointFormats, [1, 0]));
         if (srtp is { } chosen) sh.Extensions.Add((TlsExtensionType.UseSrtp, UseSrtpExtension.Serialize([(ushort)chosen])));
 
-        _ecdh = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
+        _ecdh = Tls.EphemeralKeys.CreateP256(_opt.Random);
         var ske = new ServerKeyExchange { Group = NamedGroup.Secp256r1, PublicKey = EncodePoint(_ecdh), SignatureScheme = SignatureScheme.EcdsaSecp256r1Sha256 };
         var signed = new byte[64 + 4 + 65];
         _clientRandom.CopyTo(signed, 0);

@@ -59,7 +59,9 @@ public sealed partial class DtlsEndpoint : IProtocolCore<DtlsEvent>, IDisposable
         if (options.CipherSuites.Count == 0)
             throw new CryptoException(CryptoError.InvalidState, "DTLS: no cipher suite configured");
         _rto = options.InitialRetransmitTimeout;
-        _cookieSecret = RandomNumberGenerator.GetBytes(32);
+        ArgumentNullException.ThrowIfNull(options.Random);
+        _cookieSecret = new byte[32];
+        options.Random.GetBytes(_cookieSecret);
     }
 
     /// <summary>True for the client role.</summary>

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using OspBridge.Crypto.Certificates;
 
@@ -92,6 +93,15 @@ public sealed class DtlsOptions
 
     /// <summary>Received application records buffered until read; further ones are dropped. Default 1024.</summary>
     public int MaxReceiveQueue { get; init; } = 1024;
+
+    /// <summary>
+    /// Source of every random value the endpoint draws: the hello randoms, the HelloVerifyRequest cookie secret and
+    /// the ephemeral ECDHE P-256 private keys (AES-GCM explicit nonces are the record sequence numbers, not random).
+    /// Default: the system CSPRNG. Tests pass a seeded generator to make flights reproducible; production code must
+    /// keep a CSPRNG (predictable ECDHE keys or cookie secrets break the handshake's security). ECDSA signatures
+    /// draw their nonces inside the BCL, independent of this.
+    /// </summary>
+    public RandomNumberGenerator Random { get; init; } = Tls.EphemeralKeys.SystemRandom;
 
     /// <summary>Test hook: extra ClientHello extensions appended after ours (e.g. to emulate a browser offering DTLS 1.3).</summary>
     internal IReadOnlyList<(ushort Type, byte[] Data)> ExtraClientHelloExtensions { get; init; } = [];

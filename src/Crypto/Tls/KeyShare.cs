@@ -21,24 +21,20 @@ internal sealed class KeyShare : IDisposable
 
     public static bool IsSupported(ushort group) => group is NamedGroup.X25519 or NamedGroup.Secp256r1;
 
-    public static KeyShare Create(ushort group)
+    /// <summary>A fresh key pair for <paramref name="group"/>, its private key drawn from <paramref name="random"/>.</summary>
+    public static KeyShare Create(ushort group, RandomNumberGenerator random)
     {
         switch (group)
         {
             case NamedGroup.X25519:
             {
-                var (priv, pub) = X25519.GenerateKeyPair();
+                var (priv, pub) = X25519.GenerateKeyPair(random);
                 return new KeyShare(group, pub, null, priv);
             }
             case NamedGroup.Secp256r1:
             {
-                var key = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
-                var p = key.ExportParameters(false);
-                var pub = new byte[65];
-                pub[0] = 4;
-                p.Q.X!.CopyTo(pub, 1 + 32 - p.Q.X.Length);
-                p.Q.Y!.CopyTo(pub, 33 + 32 - p.Q.Y.Length);
-                return new KeyShare(group, pub, key, null);
+                var key = EphemeralKeys.CreateP256(random);
+                return new KeyShare(group, EphemeralKeys.UncompressedPublic(key), key, null);
             }
             default:
                 throw new CryptoException(CryptoError.InternalError, $"group 0x{group:x4} not supported", TlsAlert.InternalError);

@@ -1,3 +1,4 @@
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 
 namespace OspBridge.Crypto.Tls;
@@ -81,6 +82,14 @@ public sealed class QuicTlsOptions
 
     /// <summary>When set, NSS key-log lines (SSLKEYLOGFILE format) are written here.</summary>
     public TextWriter? KeyLog { get; init; }
+
+    /// <summary>
+    /// Source of the handshake's randomness: the ClientHello/ServerHello random and the ephemeral x25519/secp256r1
+    /// private keys. Default: the system CSPRNG. Tests pass a seeded generator to make a first flight reproducible;
+    /// production code must keep a CSPRNG (predictable key shares give away every session key). Certificate
+    /// signatures draw their nonces inside the BCL, independent of this.
+    /// </summary>
+    public RandomNumberGenerator Random { get; init; } = EphemeralKeys.SystemRandom;
 }
 
 /// <summary>

@@ -49,7 +49,7 @@ internal sealed class TlsClientHandshake : TlsHandshakeBase
             TransportParameters = Options.LocalTransportParameters.ToArray(),
             KeyShares = [],
         };
-        RandomNumberGenerator.Fill(ch.Random);
+        Options.Random.GetBytes(ch.Random);
         ClientRandom = ch.Random;
         if (_sendInitialKeyShare)
             foreach (var g in DefaultGroups) AddShare(ch, g);
@@ -64,7 +64,7 @@ internal sealed class TlsClientHandshake : TlsHandshakeBase
 
     private void AddShare(ClientHello ch, ushort group)
     {
-        var share = KeyShare.Create(group);
+        var share = KeyShare.Create(group, Options.Random);
         _shares.Add(share);
         ch.KeyShares!.Add((group, share.Public));
     }

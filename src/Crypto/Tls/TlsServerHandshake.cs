@@ -154,13 +154,13 @@ internal sealed class TlsServerHandshake : TlsHandshakeBase
 
         byte[] shared;
         byte[] pub;
-        using (var share = KeyShare.Create(group))
+        using (var share = KeyShare.Create(group, Options.Random))
         {
             shared = share.Agree(clientShare);
             pub = share.Public;
         }
         var sh = new ServerHello { CipherSuite = suite, SessionIdEcho = ch.SessionId, KeyShareGroup = group, KeyShare = pub };
-        RandomNumberGenerator.Fill(sh.Random);
+        Options.Random.GetBytes(sh.Random);
         var initial = new TlsWriter();
         AppendMessage(initial, sh.Write);
         EmitCrypto(TlsEncryptionLevel.Initial, initial.ToArray());

@@ -43,10 +43,14 @@ internal static class X25519
     }
 
     /// <summary>Creates a random private key and its public key (X25519(k, 9)).</summary>
-    public static (byte[] Private, byte[] Public) GenerateKeyPair()
+    public static (byte[] Private, byte[] Public) GenerateKeyPair() => GenerateKeyPair(EphemeralKeys.SystemRandom);
+
+    /// <summary>Creates a private key drawn from <paramref name="random"/> and its public key (X25519(k, 9)).</summary>
+    public static (byte[] Private, byte[] Public) GenerateKeyPair(RandomNumberGenerator random)
     {
         EnsureInitialized();
-        var priv = RandomNumberGenerator.GetBytes(KeySize);
+        var priv = new byte[KeySize];
+        random.GetBytes(priv);
         var pub = new byte[KeySize];
         if (crypto_scalarmult_curve25519_base(pub, priv) != 0)
             throw new CryptoException(CryptoError.InternalError, "X25519 key generation failed");
