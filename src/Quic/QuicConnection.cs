@@ -121,6 +121,7 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
             ValidatePeerCertificate = TlsMapping.Validator(c, tlsOpts.RemoteCertificateValidationCallback, c.TargetHostName, isClient: true),
             CipherSuites = TlsMapping.Suites(tlsOpts.CipherSuitesPolicy),
             KeyLog = TlsMapping.KeyLog(),
+            Random = core.Random,
         }), remote);
         c.StartLoop(options.TimeProvider);
         c._endpoint.StartSingle(c);
@@ -186,6 +187,7 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
             ValidatePeerCertificate = TlsMapping.Validator(this, tlsOpts.RemoteCertificateValidationCallback, null, isClient: false),
             CipherSuites = TlsMapping.Suites(tlsOpts.CipherSuitesPolicy),
             KeyLog = TlsMapping.KeyLog(),
+            Random = core.Random,
         }), info);
         StartLoop(listenerOptions.TimeProvider);
         _endpoint.AddRef();

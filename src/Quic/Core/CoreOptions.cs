@@ -41,8 +41,8 @@ internal sealed class CoreOptions
     public long KeyUpdateInterval;
     /// <summary>
     /// Where the core's randomness comes from (connection IDs, stateless-reset keys and padding, Retry and
-    /// Version Negotiation bytes); tests pass a seeded deterministic generator. The TLS engine draws its own
-    /// randoms (ClientHello/ServerHello random, key shares).
+    /// Version Negotiation bytes); tests pass a seeded deterministic generator. QuicConnection hands the same
+    /// generator to the TLS engine (QuicTlsOptions.Random: hello randoms, key shares).
     /// </summary>
     public RandomNumberGenerator Random = SystemRandom;
 }

@@ -286,6 +286,7 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
             Certificate = _certificate,
             RemoteFingerprint = remoteFp,
             Mtu = DtlsMtu,
+            Random = _options.Random ?? SystemRandom,
         });
         _sctp = new DataChannelEndpoint(new SctpOptions
         {
@@ -583,7 +584,7 @@ public sealed record PeerConnectionCoreOptions
     /// <summary>ICE timers and limits.</summary>
     public IceAgentOptions Ice { get; init; } = new();
 
-    /// <summary>Randomness (session id, and ICE when <see cref="IceAgentOptions.Random"/> is null); null = the system CSPRNG.</summary>
+    /// <summary>Randomness (session id, DTLS, and ICE when <see cref="IceAgentOptions.Random"/> is null); null = the system CSPRNG.</summary>
     public RandomNumberGenerator? Random { get; init; }
 }
 
