@@ -214,7 +214,10 @@ public sealed class Spake2 : IDisposable
         return true;
     }
 
-    /// <summary>This party's confirmation as OSP's 64-byte <c>auth-spake2-confirmation</c> field: the MAC, then 32 zero bytes.</summary>
+    /// <summary>
+    /// This party's confirmation as OSP's 64-byte <c>auth-spake2-confirmation</c> field: the MAC, then 32 zero bytes.
+    /// Take it before verifying the peer's confirmation: a failed verification zeroes it with the other secrets.
+    /// </summary>
     /// <exception cref="CryptoException">The peer's share has not been processed yet.</exception>
     public byte[] GetOspConfirmationField()
     {

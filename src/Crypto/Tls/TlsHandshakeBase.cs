@@ -16,6 +16,8 @@ internal abstract class TlsHandshakeBase : IQuicTlsHandshake
 
     protected TlsHandshakeBase(QuicTlsOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(options.Random);
         Options = options;
     }
 
