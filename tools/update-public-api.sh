@@ -42,7 +42,11 @@ for d in "${libs[@]}"; do
 done
 
 if ! $check_only; then
+  # Keep a copy: a library the target does not build (e.g. a dependent of a single-project target) gets its
+  # list back unchanged instead of an empty one.
+  backup=$(mktemp -d)
   for d in "${libs[@]}"; do
+    mkdir -p "$backup/$d" && cp "$d/PublicAPI.Unshipped.txt" "$backup/$d/"
     printf '#nullable enable\n' > "$d/PublicAPI.Unshipped.txt"
   done
 
@@ -54,9 +58,9 @@ if ! $check_only; then
   dotnet build "$target" -c Debug -nologo -v:minimal -clp:NoSummary --no-incremental \
       -p:TreatWarningsAsErrors=false -p:WarningsAsErrors= -p:OspPublicApiScan=true >"$out" 2>&1 || true
 
-  python3 - "$out" "$ROOT" "${libs[@]}" <<'PY'
-import os, re, sys
-log_path, root, libs = sys.argv[1], sys.argv[2], sys.argv[3:]
+  python3 - "$out" "$ROOT" "$backup" "${libs[@]}" <<'PY'
+import os, re, shutil, sys
+log_path, root, backup, libs = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 # <file>(l,c): warning RS0016: Symbol '<api>' is not part of the declared public API (<help>) [<project>]
 pat = re.compile(r"^(?P<file>.+?)\(\d+,\d+(?:,\d+,\d+)?\): (?:warning|error) RS0016: Symbol '(?P<api>.+)' is not part of the declared public API.*\[(?P<proj>[^\]]+\.csproj)\]\s*$")
 found = {os.path.join(root, d): set() for d in libs}
@@ -71,7 +75,14 @@ for line in open(log_path, encoding="utf-8", errors="replace"):
         continue
     if re.search(r": error [A-Z]+\d+:", line):
         errors.append(line)
+log_text = open(log_path, encoding="utf-8", errors="replace").read()
 for d, apis in found.items():
+    rel = os.path.relpath(d, root)
+    if (os.path.join(d, "bin") + os.sep) not in log_text and (os.path.join(d, "obj") + os.sep) not in log_text:
+        # Not compiled by this target: restore its list untouched.
+        shutil.copy(os.path.join(backup, rel, "PublicAPI.Unshipped.txt"), os.path.join(d, "PublicAPI.Unshipped.txt"))
+        print(f"[update-public-api] {rel}: not built by this target, list kept", file=sys.stderr)
+        continue
     lines = sorted(apis, key=lambda s: s.encode("utf-8"))  # ordinal, like the analyzer's code fix
     with open(os.path.join(d, "PublicAPI.Unshipped.txt"), "w", encoding="utf-8", newline="\n") as f:
         f.write("#nullable enable\n")
@@ -83,6 +94,7 @@ if errors:
     for e in sorted(set(errors))[:40]:
         print("  " + e, file=sys.stderr)
 PY
+  rm -rf "$backup"
 fi
 
 log "pass 2: build with public-API rules as errors ($target)"
