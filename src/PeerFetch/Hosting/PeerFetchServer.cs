@@ -110,7 +110,7 @@ internal sealed class ApplicationHandler<TContext>(IHttpApplication<TContext> ap
         foreach (var h in response.Headers)
             if (!message.Headers.TryAddWithoutValidation(h.Key, (IEnumerable<string?>)h.Value))
                 message.Content.Headers.TryAddWithoutValidation(h.Key, (IEnumerable<string?>)h.Value);
-        response.TrailersTarget = message.TrailingHeaders;
+        response.AttachTrailers(message.TrailingHeaders);
         return message;
     }
 
@@ -135,7 +135,23 @@ internal sealed class ApplicationHandler<TContext>(IHttpApplication<TContext> ap
 
         public Task Started => _started.Task;
         public PipeReader Reader => _pipe.Reader;
-        public System.Net.Http.Headers.HttpResponseHeaders? TrailersTarget { get; set; }
+        private System.Net.Http.Headers.HttpResponseHeaders? _trailersTarget;
+        private bool _completed;
+
+        /// <summary>Trailers reach the response message whichever comes last: the message or the app's completion.</summary>
+        public void AttachTrailers(System.Net.Http.Headers.HttpResponseHeaders target)
+        {
+            lock (_onCompleted)
+            {
+                _trailersTarget = target;
+                if (_completed) CopyTrailers();
+            }
+        }
+
+        private void CopyTrailers()
+        {
+            foreach (var t in Trailers) _trailersTarget!.TryAddWithoutValidation(t.Key, (IEnumerable<string?>)t.Value);
+        }
 
         public int StatusCode { get; set; } = 200;
         public string? ReasonPhrase { get; set; }
@@ -182,8 +198,11 @@ internal sealed class ApplicationHandler<TContext>(IHttpApplication<TContext> ap
         {
             await StartAsync().ConfigureAwait(false);
             if (Writer is { } w) await w.FlushAsync().ConfigureAwait(false);
-            if (TrailersTarget is { } target)
-                foreach (var t in Trailers) target.TryAddWithoutValidation(t.Key, (IEnumerable<string?>)t.Value);
+            lock (_onCompleted)
+            {
+                _completed = true;
+                if (_trailersTarget is not null) CopyTrailers();
+            }
             await _pipe.Writer.CompleteAsync().ConfigureAwait(false);
         }
 
