@@ -43,7 +43,7 @@ public class FuzzTests
             {
                 case 0: if (d.Count > 0) d[rnd.Next(d.Count)] ^= (byte)(1 << rnd.Next(8)); break;
                 case 1: if (d.Count > 0) d[rnd.Next(d.Count)] = (byte)rnd.Next(256); break;
-                case 2: if (d.Count > 0) d.RemoveRange(rnd.Next(d.Count), 1 + rnd.Next(Math.Min(8, d.Count) - 0) / 2 % Math.Max(1, d.Count)); break;
+                case 2: if (d.Count > 0) { int at = rnd.Next(d.Count); d.RemoveRange(at, Math.Min(d.Count - at, 1 + rnd.Next(4))); } break;
                 case 3: d.Insert(rnd.Next(d.Count + 1), (byte)rnd.Next(256)); break;
                 case 4: if (d.Count > 3) { int i = rnd.Next(3); d[i] = (byte)rnd.Next(256); } break; // length field
                 case 5: if (d.Count > 3) d[3] = (byte)rnd.Next(12); break; // frame type

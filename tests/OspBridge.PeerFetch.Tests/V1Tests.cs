@@ -116,7 +116,7 @@ public class V1Tests
         var v1 = new RawV1(rig.Link.Client);
         var (h, body) = await v1.RequestAsync($$"""{"url":"http://localhost:{{dead}}/api/status","method":"GET"}""");
         Assert.Equal(502, h.GetProperty("status").GetInt32());
-        Assert.Equal("application/json", h.GetProperty("content-type").GetString());
+        Assert.StartsWith("application/json", h.GetProperty("content-type").GetString(), StringComparison.Ordinal);
         Assert.True(JsonDocument.Parse(body!.Value.Data).RootElement.TryGetProperty("error", out _));
     }
 

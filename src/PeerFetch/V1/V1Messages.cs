@@ -40,8 +40,9 @@ internal sealed record V1Request(string Url, string Method, byte[]? Body, string
             request = new V1Request(url.GetString()!, method.ToUpperInvariant(), body, type);
             return true;
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
+            // InvalidOperationException: a string that is not valid UTF-8 (found by FuzzTests).
             return false;
         }
     }
@@ -103,7 +104,7 @@ internal readonly record struct V1Header(int Status, string? ContentType, long? 
             header = new V1Header(status, type, length);
             return true;
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
             return false;
         }
