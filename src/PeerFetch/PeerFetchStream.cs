@@ -1,0 +1,218 @@
+using OspBridge.PeerFetch.Wire;
+
+namespace OspBridge.PeerFetch;
+
+/// <summary>
+/// One request/response exchange on a v2 channel, as seen by either end. Reading returns the peer's body (and gives
+/// credit back as it is consumed), writing sends ours under the peer's credit. State lives under the connection's lock.
+/// </summary>
+internal sealed class PeerFetchStream
+{
+    private readonly PeerFetchConnection _conn;
+    private readonly Queue<ReadOnlyMemory<byte>> _chunks = new();
+    private readonly TaskCompletionSource<List<KeyValuePair<string, string>>> _head = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource? _readable;
+    private TaskCompletionSource? _writable;
+    private Exception? _error;
+    private Exception? _writeError;
+    private bool _remoteEnded;
+    private bool _localEnded;
+
+    /// <summary>A stream we opened (we are the client of this exchange).</summary>
+    internal PeerFetchStream(PeerFetchConnection conn, uint id)
+    {
+        _conn = conn;
+        Id = id;
+    }
+
+    /// <summary>A stream the peer opened (we serve it).</summary>
+    internal PeerFetchStream(PeerFetchConnection conn, uint id, List<KeyValuePair<string, string>> requestHead, bool endStream)
+    {
+        _conn = conn;
+        Id = id;
+        _head.TrySetResult(requestHead);
+        _remoteEnded = endStream;
+    }
+
+    public uint Id { get; }
+
+    /// <summary>The peer's head: the request (served stream) or the response (opened stream).</summary>
+    public Task<List<KeyValuePair<string, string>>> Head => _head.Task;
+
+    /// <summary>Trailers from the peer, once its body ended (null if none were sent).</summary>
+    public List<KeyValuePair<string, string>>? Trailers { get; private set; }
+
+    internal bool LocalEnded => _localEnded;
+    internal bool RemoteEnded => _remoteEnded;
+
+    // ------------------------------------------------------------ events from the connection (under its lock)
+
+    internal void OnHeaders(List<KeyValuePair<string, string>> fields, bool end)
+    {
+        if (!_head.Task.IsCompleted) _head.TrySetResult(fields);
+        else Trailers = fields;
+        if (end) { _remoteEnded = true; WakeReader(); }
+    }
+
+    internal void OnData(ReadOnlyMemory<byte> data, bool end)
+    {
+        if (!data.IsEmpty) _chunks.Enqueue(data);
+        if (end) _remoteEnded = true;
+        WakeReader();
+    }
+
+    private Action? _onAborted;
+
+    /// <summary>Runs (on the thread pool) when the exchange is reset with an error; at once if it already was.</summary>
+    internal void SetOnAborted(Action value)
+    {
+        {
+            bool fire;
+            lock (_conn.Gate)
+            {
+                _onAborted = value;
+                fire = ResetCode is { } c && c != PeerFetchErrorCode.NoError;
+            }
+            if (fire) ThreadPool.QueueUserWorkItem(_ => value());
+        }
+    }
+
+    internal void OnReset(PeerFetchErrorCode code, string? message)
+    {
+        if (code != PeerFetchErrorCode.NoError && ResetCode is null && _onAborted is { } aborted) ThreadPool.QueueUserWorkItem(_ => aborted());
+        var error = new PeerFetchException(PeerFetchError.StreamReset, $"stream {Id} reset ({code}){(message is null ? "" : ": " + message)}");
+        ResetCode ??= code;
+        _writeError ??= error;
+        _localEnded = true;
+        if (code == PeerFetchErrorCode.NoError && _remoteEnded)
+        {
+            // The peer's body is complete: a NO_ERROR reset only says "stop sending" (RFC 9113 §8.1), keep what we got.
+            WakeWriter();
+            return;
+        }
+        _error ??= error;
+        _head.TrySetException(_error);
+        _ = _head.Task.Exception;
+        // Bytes still queued will never be read: hand their channel credit back.
+        int pending = 0;
+        foreach (var c in _chunks) pending += c.Length;
+        _chunks.Clear();
+        if (pending > 0) _conn.Mux.Consume(Id, pending);
+        WakeReader();
+        WakeWriter();
+    }
+
+    /// <summary>The code of the RESET that ended the stream, if any.</summary>
+    internal PeerFetchErrorCode? ResetCode { get; private set; }
+
+    internal void MarkLocalEnded() => _localEnded = true;
+
+    internal void WakeWriter()
+    {
+        var t = _writable; _writable = null; t?.TrySetResult();
+    }
+
+    private void WakeReader()
+    {
+        var t = _readable; _readable = null; t?.TrySetResult();
+    }
+
+    // ------------------------------------------------------------ body in
+
+    /// <summary>Reads body bytes; 0 at the end of the peer's body; throws when the stream was reset.</summary>
+    public async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task wait;
+            lock (_conn.Gate)
+            {
+                if (_chunks.Count > 0)
+                {
+                    int n = 0;
+                    while (n < buffer.Length && _chunks.Count > 0)
+                    {
+                        var c = _chunks.Peek();
+                        int take = Math.Min(c.Length, buffer.Length - n);
+                        c[..take].CopyTo(buffer[n..]);
+                        n += take;
+                        if (take == c.Length) _chunks.Dequeue();
+                        else { _chunks.Dequeue(); RequeueFront(c[take..]); }
+                    }
+                    _conn.Mux.Consume(Id, n);
+                    _conn.FlushLocked();
+                    return n;
+                }
+                if (_error is not null) throw _error;
+                if (_remoteEnded || buffer.IsEmpty) return 0;
+                _readable ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                wait = _readable.Task;
+            }
+            await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private void RequeueFront(ReadOnlyMemory<byte> rest)
+    {
+        int count = _chunks.Count;
+        _chunks.Enqueue(rest);
+        for (int i = 0; i < count; i++) _chunks.Enqueue(_chunks.Dequeue());
+    }
+
+    // ------------------------------------------------------------ body and heads out
+
+    /// <summary>Sends body bytes (waits for credit); <paramref name="endStream"/> ends our side after them.</summary>
+    public async ValueTask WriteAsync(ReadOnlyMemory<byte> data, bool endStream, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            Task wait;
+            lock (_conn.Gate)
+            {
+                if (_writeError is not null) throw _writeError;
+                if (_localEnded) throw new PeerFetchException(PeerFetchError.StreamReset, $"stream {Id}: our side already ended");
+                int n = _conn.Mux.SendData(Id, data.Span, endStream);
+                if (n < 0) throw _writeError ?? new PeerFetchException(PeerFetchError.StreamReset, $"stream {Id} is closed");
+                data = data[n..];
+                if (data.IsEmpty)
+                {
+                    if (endStream) { _localEnded = true; _conn.OnLocalEnded(this); }
+                    _conn.FlushLocked();
+                    return;
+                }
+                _conn.FlushLocked();
+                _writable ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                wait = _writable.Task;
+            }
+            await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Sends a response head, or trailers (<paramref name="endStream"/> must then be true).</summary>
+    public void SendHeaders(IReadOnlyList<KeyValuePair<string, string>> fields, bool endStream)
+    {
+        lock (_conn.Gate)
+        {
+            if (_writeError is not null) throw _writeError;
+            _conn.Mux.SendHeaders(Id, fields, endStream);
+            if (endStream) { _localEnded = true; _conn.OnLocalEnded(this); }
+            _conn.FlushLocked();
+        }
+    }
+
+    /// <summary>Aborts the exchange both ways (no-op once it is over).</summary>
+    public void Reset(PeerFetchErrorCode code = PeerFetchErrorCode.Cancel)
+    {
+        lock (_conn.Gate)
+        {
+            if (_localEnded && _remoteEnded && _error is null && _writeError is null) return;
+            _conn.Mux.Reset(Id, code);
+            OnReset(code, "reset locally");
+            _conn.RemoveStream(Id);
+            _conn.FlushLocked();
+        }
+    }
+
+    /// <summary>True when both sides ended normally.</summary>
+    public bool IsComplete { get { lock (_conn.Gate) return _localEnded && _remoteEnded && _error is null && _writeError is null && _chunks.Count == 0; } }
+}

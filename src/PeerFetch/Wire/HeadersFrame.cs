@@ -1,0 +1,96 @@
+using System.Buffers.Binary;
+using System.Text;
+
+namespace OspBridge.PeerFetch.Wire;
+
+/// <summary>
+/// HEADERS (type 0x1), stream ≠ 0: request head (opens a stream), response head, or trailers. Flags: END_STREAM (0x1).
+/// <code>
+///  Count (16)
+///  Field × Count: Name Length (8) | Name (1..255 octets) | Value Length (16) | Value (octets)
+/// </code>
+/// Names are lowercase; pseudo-fields first: <c>:method</c>, <c>:path</c>, <c>:authority</c> (request) or
+/// <c>:status</c> (response); trailers carry none. Values are octets without CR, LF or NUL, mapped to strings as
+/// ISO-8859-1. Limits: the payload ≤ the receiver's MaxHeaderBlock, Count ≤ <see cref="MaxFields"/>.
+/// </summary>
+internal static class HeadersFrame
+{
+    public const int MaxFields = 256;
+
+    /// <summary>Parses a header block; false (with nothing returned) on any malformed field.</summary>
+    public static bool TryRead(FrameHeader header, ReadOnlySpan<byte> payload, out List<KeyValuePair<string, string>> fields)
+    {
+        fields = [];
+        if (header.StreamId == 0 || payload.Length < 2) return false;
+        int count = BinaryPrimitives.ReadUInt16BigEndian(payload);
+        if (count > MaxFields) return false;
+        // Each field takes at least 4 bytes: check the count against the payload before allocating anything.
+        if (count * 4 > payload.Length - 2) return false;
+        var list = new List<KeyValuePair<string, string>>(count);
+        int o = 2;
+        bool regularSeen = false;
+        for (int i = 0; i < count; i++)
+        {
+            if (payload.Length - o < 1) return false;
+            int nameLength = payload[o++];
+            if (nameLength == 0 || payload.Length - o < nameLength + 2) return false;
+            var name = payload.Slice(o, nameLength);
+            o += nameLength;
+            int valueLength = BinaryPrimitives.ReadUInt16BigEndian(payload[o..]);
+            o += 2;
+            if (payload.Length - o < valueLength) return false;
+            var value = payload.Slice(o, valueLength);
+            o += valueLength;
+            bool pseudo = name[0] == (byte)':';
+            if (pseudo && regularSeen) return false;
+            regularSeen |= !pseudo;
+            if (!ValidName(pseudo ? name[1..] : name) || !ValidValue(value)) return false;
+            list.Add(new(Encoding.Latin1.GetString(name), Encoding.Latin1.GetString(value)));
+        }
+        if (o != payload.Length) return false;
+        fields = list;
+        return true;
+    }
+
+    public static byte[] Create(uint streamId, IReadOnlyList<KeyValuePair<string, string>> fields, bool endStream)
+    {
+        if (fields.Count > MaxFields) throw new PeerFetchException(PeerFetchError.LimitExceeded, $"{fields.Count} header fields (max {MaxFields})");
+        int length = 2;
+        foreach (var f in fields)
+        {
+            int nl = Encoding.Latin1.GetByteCount(f.Key), vl = Encoding.Latin1.GetByteCount(f.Value);
+            if (nl is 0 or > 255 || vl > ushort.MaxValue) throw new PeerFetchException(PeerFetchError.LimitExceeded, $"header field '{f.Key}' too long");
+            length += 1 + nl + 2 + vl;
+        }
+        if (length > FrameHeader.MaxLength) throw new PeerFetchException(PeerFetchError.LimitExceeded, "header block too long");
+        var frame = FrameHeader.Allocate(FrameType.Headers, endStream ? FrameFlags.EndStream : FrameFlags.None, streamId, length);
+        var p = frame.AsSpan(FrameHeader.Size);
+        BinaryPrimitives.WriteUInt16BigEndian(p, (ushort)fields.Count);
+        int o = 2;
+        foreach (var f in fields)
+        {
+            int nl = Encoding.Latin1.GetBytes(f.Key.ToLowerInvariant(), p[(o + 1)..]);
+            p[o] = (byte)nl;
+            o += 1 + nl;
+            int vl = Encoding.Latin1.GetBytes(f.Value, p[(o + 2)..]);
+            BinaryPrimitives.WriteUInt16BigEndian(p[o..], (ushort)vl);
+            o += 2 + vl;
+        }
+        return frame;
+    }
+
+    /// <summary>RFC 9110 token characters, lowercase only.</summary>
+    private static bool ValidName(ReadOnlySpan<byte> name)
+    {
+        if (name.IsEmpty) return false;
+        foreach (byte b in name)
+        {
+            bool ok = b is >= (byte)'a' and <= (byte)'z' or >= (byte)'0' and <= (byte)'9'
+                || "!#$%&'*+-.^_`|~"u8.Contains(b);
+            if (!ok) return false;
+        }
+        return true;
+    }
+
+    private static bool ValidValue(ReadOnlySpan<byte> value) => value.IndexOfAny("\r\n\0"u8) < 0;
+}

@@ -1,0 +1,220 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Security.Cryptography;
+using System.Text.Json;
+
+namespace OspBridge.PeerFetch.Tests;
+
+/// <summary>PeerFetch v2 end to end: HttpClient → PeerFetchHandler → channel → PeerFetchDevice → Kestrel on 127.0.0.1.</summary>
+public class ProxyTests
+{
+    public static TheoryData<string> Transports => new() { "memory", "webrtc" };
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task Get_1KB_and_10MB_byte_exact(string kind)
+    {
+        await using var rig = await Rig.StartAsync(kind);
+        var small = await rig.Http.GetByteArrayAsync("bytes/1024");
+        Assert.Equal(Bodies.Make(1024), small);
+        Assert.Equal(PeerFetchProtocol.V2, rig.Handler.Protocol);
+
+        using var response = await rig.Http.GetAsync("bytes/10485760", HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/octet-stream", response.Content.Headers.ContentType?.MediaType);
+        using var body = await response.Content.ReadAsStreamAsync();
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[100_000];
+        long total = 0;
+        int n;
+        while ((n = await body.ReadAsync(buffer)) > 0) { sha.AppendData(buffer, 0, n); total += n; }
+        Assert.Equal(10485760, total);
+        Assert.Equal(SHA256.HashData(Bodies.Make(10485760)), sha.GetHashAndReset());
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task Post_and_put_large_bodies_echoed_byte_exact(string kind)
+    {
+        await using var rig = await Rig.StartAsync(kind);
+        int postSize = kind == "memory" ? 50 << 20 : 8 << 20;
+        var post = Bodies.Make(postSize, seed: 7);
+        using (var content = new ByteArrayContent(post))
+        {
+            content.Headers.ContentType = new MediaTypeHeaderValue("application/x-test");
+            using var r = await rig.Http.PostAsync("echo", content);
+            Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+            Assert.Equal("application/x-test", r.Content.Headers.ContentType?.MediaType);
+            Assert.Equal(SHA256.HashData(post), SHA256.HashData(await r.Content.ReadAsByteArrayAsync()));
+        }
+        // PUT with a streamed body of unknown length (chunked both ways).
+        var put = Bodies.Make(3 << 20, seed: 9);
+        using var putContent = new StreamContent(new NonSeekable(put));
+        using var putResponse = await rig.Http.PutAsync("echo", putContent);
+        Assert.Equal(HttpStatusCode.OK, putResponse.StatusCode);
+        Assert.Equal(put, await putResponse.Content.ReadAsByteArrayAsync());
+    }
+
+    [Fact]
+    public async Task Put_50MB_streamed_over_real_data_channel()
+    {
+        await using var rig = await Rig.StartAsync("webrtc");
+        var put = Bodies.Make(50 << 20, seed: 3);
+        using var content = new StreamContent(new NonSeekable(put));
+        using var r = await rig.Http.PutAsync("echo", content);
+        Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        Assert.Equal(SHA256.HashData(put), SHA256.HashData(await r.Content.ReadAsByteArrayAsync()));
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task Sixty_four_concurrent_requests(string kind)
+    {
+        await using var rig = await Rig.StartAsync(kind);
+        var tasks = Enumerable.Range(0, 64).Select(async i =>
+        {
+            var b = await rig.Http.GetByteArrayAsync($"bytes/{1000 + (i * 997)}");
+            Assert.Equal(Bodies.Make(1000 + (i * 997)), b);
+        }).ToList();
+        await Task.WhenAll(tasks);
+        Assert.True(rig.Origin.Requests >= 64);
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task Slow_origin_does_not_block_other_requests(string kind)
+    {
+        await using var rig = await Rig.StartAsync(kind);
+        var slow = rig.Http.GetStringAsync("slow?ms=4000");
+        var start = TimeProvider.System.GetTimestamp();
+        for (int i = 0; i < 10; i++) Assert.Equal(Bodies.Make(2000), await rig.Http.GetByteArrayAsync("bytes/2000"));
+        Assert.False(slow.IsCompleted);
+        Assert.True(TimeProvider.System.GetElapsedTime(start) < TimeSpan.FromSeconds(3.5), "fast requests waited for the slow one");
+        Assert.Equal("slow done", await slow);
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task Client_cancel_stops_the_origin_request(string kind)
+    {
+        await using var rig = await Rig.StartAsync(kind);
+        using var cts = new CancellationTokenSource();
+        var request = rig.Http.GetAsync("wait-abort", cts.Token);
+        await rig.Origin.WaitStarted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        await cts.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => request);
+        await rig.Origin.WaitAborted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        // The channel stays usable.
+        Assert.Equal("{\"hello\":\"world\"}", await rig.Http.GetStringAsync("json"));
+        for (int i = 0; i < 50 && rig.Device.ActiveRequests("peer-1") != 0; i++) await Task.Delay(100);
+        Assert.Equal(0, rig.Device.ActiveRequests("peer-1"));
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task Origin_down_is_502_and_outside_allow_list_is_403(string kind)
+    {
+        int dead = Origin.DeadPort();
+        await using var rig = await Rig.StartAsync(kind, o =>
+        [
+            new PeerFetchOrigin(o.Uri) { AllowedPathPrefixes = ["/api", "/json"] },
+            new PeerFetchOrigin(new Uri($"http://127.0.0.1:{dead}")) { HostNames = ["down.local"] },
+        ]);
+        Assert.Equal("{\"hello\":\"api\"}", await rig.Http.GetStringAsync("api/json"));
+        using (var r = await rig.Http.GetAsync("secret")) Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
+        using (var r = await rig.Http.GetAsync("api/../secret")) Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
+        using (var r = await rig.Http.GetAsync("api/%2e%2e/secret")) Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
+        using (var r = await rig.Http.GetAsync("apix")) Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
+        // The URL's host only names an origin: an unknown host is refused, never dialled (no open proxy).
+        using (var r = await rig.Http.GetAsync($"http://example.com:{rig.Origin.Uri.Port}/api/json")) Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
+        int before = rig.Origin.Requests;
+        using (var r = await rig.Http.GetAsync("http://down.local/anything"))
+        {
+            Assert.Equal(HttpStatusCode.BadGateway, r.StatusCode);
+            Assert.Contains("unreachable", await r.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+        Assert.Equal(before, rig.Origin.Requests);
+    }
+
+    [Fact]
+    public async Task Headers_pass_through_hop_by_hop_removed_and_status_codes_kept()
+    {
+        await using var rig = await Rig.StartAsync("memory");
+        using var req = new HttpRequestMessage(HttpMethod.Get, "headers");
+        req.Headers.Add("X-Custom", "v1");
+        req.Headers.Add("Connection", "X-Private");
+        req.Headers.Add("X-Private", "secret");
+        req.Headers.Add("Keep-Alive", "timeout=5");
+        using var r = await rig.Http.SendAsync(req);
+        var h = JsonSerializer.Deserialize<Dictionary<string, string>>(await r.Content.ReadAsStringAsync())!;
+        Assert.Equal("v1", h["x-custom"]);
+        Assert.False(h.ContainsKey("x-private"));
+        Assert.False(h.ContainsKey("keep-alive"));
+        Assert.Equal($"127.0.0.1:{rig.Origin.Uri.Port}", h["host"]);
+        using (var r2 = await rig.Http.GetAsync("status/418")) { Assert.Equal((HttpStatusCode)418, r2.StatusCode); Assert.Equal("status 418", await r2.Content.ReadAsStringAsync()); }
+        using (var r3 = await rig.Http.GetAsync("nocontent")) { Assert.Equal(HttpStatusCode.NoContent, r3.StatusCode); Assert.Empty(await r3.Content.ReadAsByteArrayAsync()); }
+        using var r4 = await rig.Http.SendAsync(new HttpRequestMessage(HttpMethod.Delete, "echo"));
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, r4.StatusCode);
+    }
+
+    [Fact]
+    public async Task Per_peer_limits_answer_429_and_413()
+    {
+        await using var rig = await Rig.StartAsync("memory", options: new PeerFetchDeviceOptions { MaxConcurrentRequestsPerPeer = 2, MaxRequestBodySize = 1 << 20 });
+        var slow = new[] { rig.Http.GetAsync("slow?ms=1500"), rig.Http.GetAsync("slow?ms=1500") };
+        for (int i = 0; i < 50 && rig.Device.ActiveRequests("peer-1") < 2; i++) await Task.Delay(20);
+        using (var r = await rig.Http.GetAsync("json"))
+        {
+            Assert.Equal(HttpStatusCode.TooManyRequests, r.StatusCode);
+            Assert.NotNull(r.Headers.RetryAfter);
+        }
+        foreach (var s in slow) using (var r = await s) Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        // Declared too large.
+        using (var r = await rig.Http.PostAsync("echo", new ByteArrayContent(new byte[(1 << 20) + 1]))) Assert.Equal(HttpStatusCode.RequestEntityTooLarge, r.StatusCode);
+        // Streamed (no Content-Length) and too large.
+        using (var r = await rig.Http.PostAsync("echo", new StreamContent(new NonSeekable(new byte[3 << 20])))) Assert.Equal(HttpStatusCode.RequestEntityTooLarge, r.StatusCode);
+        // Still usable afterwards.
+        Assert.Equal("{\"hello\":\"world\"}", await rig.Http.GetStringAsync("json"));
+    }
+
+    [Fact]
+    public async Task Rate_limit_answers_429()
+    {
+        await using var rig = await Rig.StartAsync("memory", options: new PeerFetchDeviceOptions { RequestsPerSecondPerPeer = 1, RequestBurstPerPeer = 3 });
+        var codes = new List<HttpStatusCode>();
+        for (int i = 0; i < 6; i++) using (var r = await rig.Http.GetAsync("json")) codes.Add(r.StatusCode);
+        Assert.Equal(3, codes.Count(c => c == HttpStatusCode.OK));
+        Assert.Contains(HttpStatusCode.TooManyRequests, codes);
+    }
+
+    [Fact]
+    public async Task Timeout_resets_the_request()
+    {
+        await using var rig = await Rig.StartAsync("memory");
+        using var http = new HttpClient(rig.Handler, disposeHandler: false) { BaseAddress = rig.Http.BaseAddress, Timeout = TimeSpan.FromMilliseconds(500) };
+        await Assert.ThrowsAnyAsync<TaskCanceledException>(() => http.GetStringAsync("wait-abort"));
+        await rig.Origin.WaitAborted.Task.WaitAsync(TimeSpan.FromSeconds(10));
+    }
+}
+
+/// <summary>A read-only, non-seekable stream (forces chunked/unknown-length uploads).</summary>
+internal sealed class NonSeekable(byte[] data) : Stream
+{
+    private int _pos;
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => _pos; set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override int Read(byte[] buffer, int offset, int count)
+    {
+        int n = Math.Min(count, Math.Min(data.Length - _pos, 100_000));
+        Array.Copy(data, _pos, buffer, offset, n);
+        _pos += n;
+        return n;
+    }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+}
