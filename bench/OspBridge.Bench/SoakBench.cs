@@ -145,7 +145,8 @@ internal static class SoakBench
     {
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
         GC.WaitForPendingFinalizers();
-        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        // Aggressive: also decommits the GC's free memory, so RSS shows what is still held rather than cached heap
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         using var p = Process.GetCurrentProcess();
         return (p.WorkingSet64 / 1048576.0, GC.GetTotalMemory(false) / 1048576.0, p.Threads.Count);
     }
