@@ -1,5 +1,7 @@
 using System.CommandLine;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging.Console;
 
 namespace OspBridge.Bridge;
 
@@ -32,19 +34,26 @@ internal sealed class CliContext : IDisposable
         Recursive = true,
     };
 
-    /// <summary>Creates a logger factory honouring <c>-v</c>; logs go to stderr so stdout stays machine-readable.</summary>
+    /// <summary>Set when SIGINT/SIGTERM arrived: a cancellation then means "interrupted" (exit 130), not a failure.</summary>
+    public bool Interrupted { get; set; }
+
+    /// <summary>
+    /// Creates a logger factory honouring <c>-v</c>; logs go to stderr so stdout stays machine-readable. Without
+    /// <c>-v</c> only warnings and errors are logged, so a failing command prints just its one error line. Every
+    /// message is sanitised (<see cref="TerminalText"/>): log lines can carry names and reasons from the network.
+    /// </summary>
     public ILoggerFactory CreateLoggerFactory(ParseResult parseResult)
     {
         bool verbose = parseResult.GetValue(Verbose);
         return LoggerFactory.Create(b =>
         {
-            b.SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Information);
-            b.AddConsole(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-            b.AddSimpleConsole(o =>
+            b.SetMinimumLevel(verbose ? LogLevel.Debug : LogLevel.Warning);
+            b.AddConsole(o =>
             {
-                o.SingleLine = true;
-                o.TimestampFormat = "HH:mm:ss.fff ";
+                o.LogToStandardErrorThreshold = LogLevel.Trace;
+                o.FormatterName = SanitizingConsoleFormatter.FormatterName;
             });
+            b.AddConsoleFormatter<SanitizingConsoleFormatter, ConsoleFormatterOptions>();
             b.AddFilter("Microsoft", LogLevel.Warning);
         });
     }
@@ -62,11 +71,22 @@ internal sealed class CliContext : IDisposable
     /// <summary>Flushes and releases the logger factory.</summary>
     public void Dispose() => _loggerFactory?.Dispose();
 
-    /// <summary>The effective state directory: <c>--state-dir</c> or the XDG default.</summary>
+    /// <summary>Refuses a <c>--state-dir</c> that names something other than a directory.</summary>
+    public void ValidateStateDirectory(ParseResult parseResult)
+    {
+        if (parseResult.GetValue(StateDir) is { } dir && File.Exists(dir.FullName))
+            throw new CliException($"--state-dir {dir.FullName}: is a file, not a directory");
+    }
+
+    /// <summary>The effective state directory: <c>--state-dir</c> (which must not name a file) or the XDG default.</summary>
     public string GetStateDirectory(ParseResult parseResult)
     {
         var dir = parseResult.GetValue(StateDir);
-        if (dir is not null) return dir.FullName;
+        if (dir is not null)
+        {
+            if (File.Exists(dir.FullName)) throw new CliException($"--state-dir {dir.FullName}: is a file, not a directory");
+            return dir.FullName;
+        }
         string? xdg = Environment.GetEnvironmentVariable("XDG_DATA_HOME");
         if (string.IsNullOrEmpty(xdg))
             xdg = Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share");
@@ -76,3 +96,31 @@ internal sealed class CliContext : IDisposable
 
 /// <summary>Thrown by command actions for a user-facing one-line error (exit code 1).</summary>
 internal sealed class CliException(string message) : Exception(message);
+
+/// <summary>
+/// One line per log entry, <c>HH:mm:ss.fff level: category[id] message</c>, with the message and any exception
+/// message sanitised and kept on that line (no stack trace; use <c>-v</c> for the exception's type).
+/// </summary>
+internal sealed class SanitizingConsoleFormatter() : ConsoleFormatter(FormatterName)
+{
+    public const string FormatterName = "ospbridge";
+
+    public override void Write<TState>(in LogEntry<TState> logEntry, Microsoft.Extensions.Logging.IExternalScopeProvider? scopeProvider, TextWriter textWriter)
+    {
+        string? message = logEntry.Formatter?.Invoke(logEntry.State, logEntry.Exception);
+        if (message is null && logEntry.Exception is null) return;
+        string level = logEntry.LogLevel switch
+        {
+            LogLevel.Trace => "trce",
+            LogLevel.Debug => "dbug",
+            LogLevel.Information => "info",
+            LogLevel.Warning => "warn",
+            LogLevel.Error => "fail",
+            LogLevel.Critical => "crit",
+            _ => "none",
+        };
+        string line = $"{TimeProvider.System.GetLocalNow():HH:mm:ss.fff} {level}: {logEntry.Category}[{logEntry.EventId.Id}] {TerminalText.Sanitize(message)}";
+        if (logEntry.Exception is { } ex) line += $" ({ex.GetType().Name}: {TerminalText.Sanitize(ex.Message)})";
+        textWriter.WriteLine(line);
+    }
+}

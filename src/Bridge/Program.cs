@@ -1,5 +1,6 @@
 using System.CommandLine;
-using System.Reflection;
+using System.CommandLine.Parsing;
+using System.Runtime.InteropServices;
 
 namespace OspBridge.Bridge;
 
@@ -9,28 +10,78 @@ public static class Program
     /// <summary>Runs the CLI; returns the process exit code.</summary>
     public static async Task<int> Main(string[] args)
     {
+        // Last resort for a bug on a background thread: still one line, never an abort with a stack trace.
+        AppDomain.CurrentDomain.UnhandledException += (_, e) =>
+        {
+            if (e.ExceptionObject is Exception ex) Fail(ex);
+            Environment.Exit(CliErrors.InternalError);
+        };
+        TaskScheduler.UnobservedTaskException += (_, e) => e.SetObserved();
+
         using var context = new CliContext();
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => context.Interrupted = true);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => context.Interrupted = true);
         var root = BuildRoot(context);
         var parseResult = root.Parse(args);
         if (parseResult.Errors.Count > 0)
         {
-            await Console.Error.WriteLineAsync($"ospbridge: {parseResult.Errors[0].Message} (see --help)").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync("ospbridge: " + CliErrors.OneLine(DescribeParseError(parseResult)) + " (see --help)").ConfigureAwait(false);
             return 2;
         }
         try
         {
+            context.ValidateStateDirectory(parseResult); // every command, so a bad --state-dir is never silently ignored
             return await parseResult.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
         }
-        catch (OperationCanceledException)
+        catch (OperationCanceledException) when (context.Interrupted)
         {
             return 130;
         }
-        catch (Exception ex) when (ex is CliException or IOException or UnauthorizedAccessException
-                                       or Crypto.CryptoException or Net.NetException or FormatException or ArgumentException)
+        catch (Exception ex)
         {
-            await Console.Error.WriteLineAsync($"ospbridge: error: {ex.Message}").ConfigureAwait(false);
-            return 1;
+            if (parseResult.GetValue(context.Verbose)) await Console.Error.WriteLineAsync(CliErrors.OneLine(ex.ToString())).ConfigureAwait(false);
+            return Fail(ex);
         }
+    }
+
+    private static int Fail(Exception ex)
+    {
+        var (message, code) = CliErrors.Describe(ex);
+        Console.Error.WriteLine("ospbridge: " + message);
+        Console.Error.Flush();
+        return code;
+    }
+
+    /// <summary>
+    /// One message for a command line that does not parse: an unknown command or sub-command is named as such
+    /// (System.CommandLine would report only "Required command was not provided").
+    /// </summary>
+    internal static string DescribeParseError(ParseResult parseResult)
+    {
+        var command = parseResult.CommandResult.Command;
+        string path = CommandPath(parseResult.CommandResult);
+        var unmatched = parseResult.UnmatchedTokens;
+        if (command.Subcommands.Count > 0)
+        {
+            string names = string.Join(", ", command.Subcommands.Select(c => c.Name).Order(StringComparer.Ordinal));
+            if (unmatched.Count > 0 && !unmatched[0].StartsWith('-'))
+                return $"unknown {(path.Length == 0 ? "command" : "sub-command of '" + path + "'")} '{unmatched[0]}' (one of: {names})";
+            if (parseResult.Errors.Any(e => e.Message.Contains("Required command", StringComparison.Ordinal)) && unmatched.Count == 0)
+                return $"{(path.Length == 0 ? "a command" : "'" + path + "' needs a sub-command")} is required (one of: {names})";
+        }
+        if (unmatched.Count > 0)
+            return unmatched[0].StartsWith('-')
+                ? $"unknown option '{unmatched[0]}'{(path.Length == 0 ? "" : " for '" + path + "'")}"
+                : $"unexpected argument '{unmatched[0]}'{(path.Length == 0 ? "" : " for '" + path + "'")}";
+        return parseResult.Errors[0].Message;
+    }
+
+    private static string CommandPath(CommandResult result)
+    {
+        var names = new List<string>();
+        for (SymbolResult? r = result; r is CommandResult c && c.Parent is not null; r = c.Parent) names.Add(c.Command.Name);
+        names.Reverse();
+        return string.Join(' ', names);
     }
 
     /// <summary>Builds the root command with every <see cref="ICliCommand"/> in this assembly, sorted by name.</summary>

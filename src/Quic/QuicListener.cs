@@ -32,9 +32,11 @@ public sealed class QuicListener : IAsyncDisposable
     private readonly byte[] _resetKey;
     private readonly CoreClock _clock;
     private volatile bool _disposed;
-    private int _resetsSent;
+    private readonly TokenBucket _resets;
+    private long _resetsSent, _resetsSuppressed;
     private long _droppedOverCap;
     private long _retriesSent;
+    private long _connectionsCreated;
 
     private QuicListener(QuicListenerOptions options, IDatagramSocket socket)
     {
@@ -43,6 +45,7 @@ public sealed class QuicListener : IAsyncDisposable
         _resetKey = ConnectionCore.RandomBytes(CoreOptions.SystemRandom, 32);
         _accepted = Channel.CreateBounded<QuicConnection>(new BoundedChannelOptions(Math.Max(1, options.ListenBacklog)) { FullMode = BoundedChannelFullMode.DropWrite });
         _retry = new RetryTokens(CoreOptions.SystemRandom); // UseRetry, or under load
+        _resets = new TokenBucket(options.StatelessResetsPerSecond, options.StatelessResetBurst, _clock.Now);
         _endpoint = new QuicEndpoint(socket, CidLengthForRouting, options.Logger) { OnUnrouted = OnUnrouted };
     }
 
@@ -60,6 +63,15 @@ public sealed class QuicListener : IAsyncDisposable
 
     /// <summary>Retry packets sent (always with <see cref="QuicListenerOptions.UseRetry"/>, else under load).</summary>
     internal long RetriesSent => Interlocked.Read(ref _retriesSent);
+
+    /// <summary>Stateless resets sent.</summary>
+    internal long StatelessResetsSent => Interlocked.Read(ref _resetsSent);
+
+    /// <summary>Stateless resets not sent because the rate limit was reached.</summary>
+    internal long StatelessResetsSuppressed => Interlocked.Read(ref _resetsSuppressed);
+
+    /// <summary>Server connection objects created (each one an Initial that decrypted and was under the cap).</summary>
+    internal long ConnectionsCreated => Interlocked.Read(ref _connectionsCreated);
 
     /// <summary>Starts listening.</summary>
     public static ValueTask<QuicListener> ListenAsync(QuicListenerOptions options, CancellationToken cancellationToken = default)
@@ -104,7 +116,14 @@ public sealed class QuicListener : IAsyncDisposable
         if ((data[0] & 0x80) == 0)
         {
             int rl0 = ServerAccept.StatelessResetFor(data, _resetKey, CidLengthForRouting, CoreOptions.SystemRandom, _response);
-            if (rl0 > 0 && Interlocked.Increment(ref _resetsSent) < 100_000) _endpoint.Send(_response.AsSpan(0, rl0), reply);
+            if (rl0 <= 0) return;
+            if (!_resets.TryTake(_clock.Now))
+            {
+                Interlocked.Increment(ref _resetsSuppressed);
+                return;
+            }
+            Interlocked.Increment(ref _resetsSent);
+            _endpoint.Send(_response.AsSpan(0, rl0), reply);
             return;
         }
         Span<byte> address = stackalloc byte[18];
@@ -117,8 +136,7 @@ public sealed class QuicListener : IAsyncDisposable
             _endpoint.Send(_response.AsSpan(0, rl), reply);
             return;
         }
-        if (decision != AcceptDecision.Accept) return;
-        var conn = QuicConnection.CreateInbound(_endpoint, from);
+        if (decision != AcceptDecision.Accept) return; // includes Initials that do not decrypt: no state, no reply
         if (Interlocked.Increment(ref _pendingCount) > _options.MaxPendingConnections)
         {
             // over the cap: the client retransmits its Initial and gets in once handshakes finish or time out
@@ -126,6 +144,8 @@ public sealed class QuicListener : IAsyncDisposable
             Interlocked.Increment(ref _droppedOverCap);
             return;
         }
+        var conn = QuicConnection.CreateInbound(_endpoint, from);
+        Interlocked.Increment(ref _connectionsCreated);
         _pending[conn] = 0;
         var first = data.ToArray();
         ValueTask<QuicServerConnectionOptions> options;

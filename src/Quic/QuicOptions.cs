@@ -144,6 +144,10 @@ public sealed class QuicListenerOptions
     /// off. <see cref="UseRetry"/> requires Retry always.
     /// </summary>
     public int RetryAbovePendingConnections { get; set; } = 128;
+    /// <summary>Stateless resets the listener sends per second at most, on average (token bucket; issue 9).</summary>
+    internal double StatelessResetsPerSecond { get; set; } = 100;
+    /// <summary>Stateless resets the listener may send back to back (the bucket's size).</summary>
+    internal int StatelessResetBurst { get; set; } = 100;
     /// <summary>Extension: opens the listener's UDP socket (tests pass one that opens it inside a network namespace).</summary>
     public IDatagramSocketFactory SocketFactory { get; set; } = UdpSocketFactory.Default;
     /// <summary>Extension: clock and timers of the connection loops.</summary>

@@ -33,9 +33,8 @@ internal sealed class AdvertiseCommand : ICliCommand
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
             ct = stopping.Token;
-            string display = parseResult.GetValue(name)!;
-            int p = parseResult.GetValue(port);
-            if (p is < 1 or > 65535) throw new CliException("--port must be 1..65535");
+            string display = CliErrors.RequireNonEmpty("--name", parseResult.GetValue(name));
+            int p = CliErrors.RequirePort("--port", parseResult.GetValue(port), allowZero: false);
             int? t = parseResult.GetValue(ttl);
             if (t is < 1 or > 86400) throw new CliException("--ttl must be 1..86400 seconds");
             string stateDir = context.GetStateDirectory(parseResult);
@@ -48,17 +47,17 @@ internal sealed class AdvertiseCommand : ICliCommand
             var log = context.Logger(parseResult, "mdns");
             await using var mdns = MdnsService.Start(new MdnsServiceOptions
             {
-                Interfaces = parseResult.GetValue(iface),
+                Interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface)),
                 Responder = responder,
                 Logger = log,
             });
             var advertiser = await OspAgentAdvertiser.StartAsync(mdns, identity, (ushort)p, mv, context.Logger(parseResult, "osp.advertise"), ct);
-            advertiser.Renamed += n => Console.Out.WriteLine($"renamed '{OspInstanceName.WithoutMarker(n)}' host={identity.Hostname} sn={identity.SerialBase64Url}");
+            advertiser.Renamed += n => Console.Out.WriteLine($"renamed '{TerminalText.Sanitize(OspInstanceName.WithoutMarker(n))}' host={identity.Hostname} sn={identity.SerialBase64Url}");
             try
             {
                 try { await advertiser.WaitEstablishedAsync(ct).WaitAsync(TimeSpan.FromSeconds(5), ct); }
                 catch (TimeoutException) { /* still probing (e.g. a conflict storm): say what we advertise anyway */ }
-                Console.Out.WriteLine($"advertising '{OspInstanceName.WithoutMarker(advertiser.InstanceName)}' host={identity.Hostname} port={p} fp={identity.Fingerprint} mv={mv} interfaces={string.Join(',', mdns.Interfaces.Select(i => i.Name))}");
+                Console.Out.WriteLine($"advertising '{TerminalText.Sanitize(OspInstanceName.WithoutMarker(advertiser.InstanceName))}' host={identity.Hostname} port={p} fp={identity.Fingerprint} mv={mv} interfaces={string.Join(',', mdns.Interfaces.Select(i => i.Name))}");
                 await Task.Delay(Timeout.Infinite, ct);
             }
             catch (OperationCanceledException)

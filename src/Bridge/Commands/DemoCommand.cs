@@ -37,7 +37,7 @@ internal sealed class DemoCommand : ICliCommand
             int n = parseResult.GetValue(messages), mib = parseResult.GetValue(megabytes);
             if (n is < 1 or > 100_000) throw new CliException("--messages must be between 1 and 100000");
             if (mib is < 0 or > 1024) throw new CliException("--megabytes must be between 0 and 1024");
-            return await RunAsync(parseResult.GetValue(iface)!, n, mib, context.Logger(parseResult, "demo"), context.Logger(parseResult, "osp"), ct).ConfigureAwait(false);
+            return await RunAsync(CliErrors.RequireInterfaces("--interface", [parseResult.GetValue(iface)!])![0], n, mib, context.Logger(parseResult, "demo"), context.Logger(parseResult, "osp"), ct).ConfigureAwait(false);
         });
         return command;
     }
@@ -78,15 +78,15 @@ internal sealed class DemoCommand : ICliCommand
         browser.AgentUpdated += OnAgent;
         await browser.StartAsync(ct).ConfigureAwait(false);
         var agent = await found.Task.WaitAsync(StepTimeout, ct).ConfigureAwait(false);
-        Info($"found \"{agent.DisplayName}\" at {agent.HostName}:{agent.Port} [{string.Join(", ", agent.Addresses)}] in {sw.ElapsedMilliseconds} ms");
-        Info($"TXT fp={agent.Txt.Fingerprint} mv={agent.Txt.MetadataVersion} at={agent.Txt.AuthToken} sn={agent.Txt.SerialNumber}");
+        Info($"found \"{TerminalText.Sanitize(agent.DisplayName)}\" at {TerminalText.Sanitize(agent.HostName)}:{agent.Port} [{string.Join(", ", agent.Addresses)}] in {sw.ElapsedMilliseconds} ms");
+        Info(TerminalText.Sanitize($"TXT fp={agent.Txt.Fingerprint} mv={agent.Txt.MetadataVersion} at={agent.Txt.AuthToken} sn={agent.Txt.SerialNumber}"));
 
         Step("4. controller connects: QUIC + TLS 1.3, mutual agent certificates, SNI = SRV target, server fingerprint pinned to TXT fp");
         sw.Restart();
         await using var connection = await OspConnection.ConnectAsync(agent, controller, ct).ConfigureAwait(false);
         Info($"connected {connection.LocalEndPoint} -> {connection.RemoteEndPoint} in {sw.ElapsedMilliseconds} ms; peer fp {connection.RemoteFingerprint}");
         var info = await connection.RequestAgentInfoAsync(StepTimeout, ct).ConfigureAwait(false);
-        Info($"agent-info (CBOR): display-name \"{info.DisplayName}\", model \"{info.ModelName}\", capabilities [{string.Join(", ", info.Capabilities)}]");
+        Info($"agent-info (CBOR): display-name \"{TerminalText.Sanitize(info.DisplayName)}\", model \"{TerminalText.Sanitize(info.ModelName)}\", capabilities [{TerminalText.Sanitize(string.Join(", ", info.Capabilities))}]");
 
         Step("5. WebRTC offer/answer over the OSP session (lan-signaling 8193/8194), then ICE → DTLS 1.2 → SCTP");
         sw.Restart();
@@ -95,7 +95,7 @@ internal sealed class DemoCommand : ICliCommand
         using var signaling = new LanSignalingSession(connection, new LanSignalingOptions { AnswerTimeout = StepTimeout }, logger);
         await LanSignaling.OfferAsync(signaling, pc, "demo", StepTimeout, ct).ConfigureAwait(false);
         await channel.WaitOpenAsync(ct).WaitAsync(StepTimeout, ct).ConfigureAwait(false);
-        Info($"data channel \"{channel.Label}\" open in {sw.ElapsedMilliseconds} ms over {pc.SelectedCandidatePair}");
+        Info($"data channel \"{TerminalText.Sanitize(channel.Label)}\" open in {sw.ElapsedMilliseconds} ms over {pc.SelectedCandidatePair}");
 
         Step($"6. {messageCount} echo round trips, then {mib} MiB bulk transfer echoed back");
         var rtts = new List<double>(messageCount);
@@ -147,27 +147,71 @@ internal sealed class DemoCommand : ICliCommand
         return 0;
     }
 
+    /// <summary>
+    /// Most WebRTC peer connections the demo device keeps at once (issue 9 item 4): each costs sockets, an ICE
+    /// agent, DTLS and SCTP state, so a controller's further offers are refused with <c>permanent-error</c> until one
+    /// of them closes or fails.
+    /// </summary>
+    internal const int MaxDevicePeers = 4;
+
     /// <summary>The device: accepts one OSP connection, answers WebRTC offers (LAN signaling), echoes every data-channel message.</summary>
     private static async Task RunDeviceAsync(OspAgentListener listener, Microsoft.Extensions.Logging.ILogger logger, CancellationToken ct)
     {
         await using var connection = await listener.AcceptAsync(ct).ConfigureAwait(false);
+        await ServeDeviceAsync(connection, logger, ct).ConfigureAwait(false);
+    }
+
+    /// <summary>Serves one controller's offers until it closes the OSP connection, with at most <see cref="MaxDevicePeers"/> peers.</summary>
+    internal static async Task ServeDeviceAsync(OspConnection connection, Microsoft.Extensions.Logging.ILogger logger, CancellationToken ct)
+    {
         using var signaling = new LanSignalingSession(connection, logger: logger);
         var peers = new List<RTCPeerConnection>();
+        int slots = 0; // live peers + answers in progress
+        var answerer = LanSignaling.Answerer(
+            () => new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [IPAddress.Loopback] }),
+            pc =>
+            {
+                lock (peers) peers.Add(pc);
+                pc.OnDataChannel += channel => _ = EchoAsync(channel, ct);
+                pc.OnConnectionStateChange += state =>
+                {
+                    if (state is not (RTCPeerConnectionState.Closed or RTCPeerConnectionState.Failed)) return;
+                    bool removed;
+                    lock (peers) removed = peers.Remove(pc);
+                    if (removed)
+                    {
+                        Interlocked.Decrement(ref slots);
+                        _ = pc.DisposeAsync().AsTask();
+                    }
+                };
+            },
+            StepTimeout);
         try
         {
             // Until the controller closes the OSP connection.
-            await signaling.ServeAsync(LanSignaling.Answerer(
-                () => new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [IPAddress.Loopback] }),
-                pc =>
+            await signaling.ServeAsync(async (offer, token) =>
+            {
+                if (Interlocked.Increment(ref slots) > MaxDevicePeers)
                 {
-                    peers.Add(pc);
-                    pc.OnDataChannel += channel => _ = EchoAsync(channel, ct);
-                },
-                StepTimeout), ct).ConfigureAwait(false);
+                    Interlocked.Decrement(ref slots);
+                    throw new CliException($"the demo device accepts at most {MaxDevicePeers} peer connections at once");
+                }
+                try
+                {
+                    return await answerer(offer, token).ConfigureAwait(false);
+                }
+                catch
+                {
+                    Interlocked.Decrement(ref slots);
+                    throw;
+                }
+            }, ct).ConfigureAwait(false);
         }
         finally
         {
-            foreach (var pc in peers) await pc.DisposeAsync().ConfigureAwait(false);
+            RTCPeerConnection[] left;
+            lock (peers) { left = [.. peers]; peers.Clear(); }
+            foreach (var pc in left) await pc.DisposeAsync().ConfigureAwait(false);
         }
     }
 

@@ -23,10 +23,9 @@ internal sealed class DiscoverCommand : ICliCommand
         var command = new Command("discover", "Find Open Screen agents on the LAN (mDNS/DNS-SD)") { iface, timeout, json };
         command.SetAction(async (parseResult, ct) =>
         {
-            double secs = parseResult.GetValue(timeout);
-            if (secs is <= 0 or > 86400) throw new CliException("--timeout must be between 0 and 86400 seconds");
+            double secs = CliErrors.RequireSeconds("--timeout", parseResult.GetValue(timeout), 0.001, 86400);
             var log = context.Logger(parseResult, "mdns");
-            await using var mdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = parseResult.GetValue(iface), Logger = log });
+            await using var mdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface)), Logger = log });
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             stop.CancelAfter(TimeSpan.FromSeconds(secs));
             if (parseResult.GetValue(json))
@@ -51,6 +50,7 @@ internal sealed class DiscoverCommand : ICliCommand
                         ["at"] = a.Txt.AuthToken,
                         ["sn"] = a.Txt.SerialNumber,
                     }, jsonOptions);
+                    line = TerminalText.EscapeJson(line); // exact values; no raw C1/bidi characters reach the terminal
                     lock (printed)
                     {
                         Console.Out.WriteLine(line);
@@ -90,7 +90,7 @@ internal sealed class DiscoverCommand : ICliCommand
             {
                 var table = new Table().AddColumns("Name", "Host:port", "Fingerprint", "TXT ok");
                 foreach (var r in rows.Values.OrderBy(r => r.Name, StringComparer.Ordinal))
-                    table.AddRow(Markup.Escape(r.Name), Markup.Escape(r.HostPort), Markup.Escape(r.Fp), Markup.Escape(r.TxtOk));
+                    table.AddRow(Cell(r.Name), Cell(r.HostPort), Cell(r.Fp), Cell(r.TxtOk));
                 return table;
             }
             if (Console.IsOutputRedirected)
@@ -112,6 +112,9 @@ internal sealed class DiscoverCommand : ICliCommand
         });
         return command;
     }
+
+    /// <summary>A table cell from network data: terminal controls escaped (<see cref="TerminalText"/>), then markup.</summary>
+    private static string Cell(string text) => Markup.Escape(TerminalText.Sanitize(text));
 
     private static async Task WaitAsync(CancellationToken ct, int ms = Timeout.Infinite)
     {

@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 using OspBridge.Crypto.Tls;
 using OspBridge.Quic.Http3;
@@ -29,18 +31,36 @@ internal sealed class H3Command : ICliCommand
         var serve = new Command("serve", "Serve files over HTTP/3") { port, address, dir, cert, key, retry };
         serve.SetAction(async (parseResult, ct) =>
         {
+            int p = CliErrors.RequirePort("--port", parseResult.GetValue(port));
+            var bindAddress = CliErrors.RequireLocalAddress("--address", parseResult.GetValue(address)!);
+            string? docRoot = parseResult.GetValue(dir) is { } d ? CliErrors.RequireDirectory("--dir", d).FullName : null;
             var certFile = parseResult.GetValue(cert);
             var keyFile = parseResult.GetValue(key);
             if ((certFile is null) != (keyFile is null)) throw new CliException("--cert and --key go together");
-            var certificate = certFile is not null ? QuicTls.LoadPemCertificate(certFile.FullName, keyFile!.FullName) : SelfSignedCertificate.CreateTlsServer("localhost");
-            await using var server = await Http3Server.StartAsync(new Http3ServerOptions
+            X509Certificate2 certificate;
+            if (certFile is not null)
             {
-                ListenEndPoint = new IPEndPoint(IPAddress.Parse(parseResult.GetValue(address)!), parseResult.GetValue(port)),
+                CliErrors.RequireFile("--cert", certFile);
+                CliErrors.RequireFile("--key", keyFile!);
+                try { certificate = QuicTls.LoadPemCertificate(certFile.FullName, keyFile!.FullName); }
+                catch (Exception ex) when (ex is OspBridge.Crypto.CryptoException or CryptographicException or IOException or ArgumentException)
+                {
+                    throw new CliException($"--cert {certFile.FullName} / --key {keyFile!.FullName}: {ex.Message}");
+                }
+            }
+            else
+            {
+                certificate = SelfSignedCertificate.CreateTlsServer("localhost");
+            }
+            var endpoint = new IPEndPoint(bindAddress, p);
+            await using var server = await CliErrors.NamingAsync($"--address {bindAddress} --port {p}", () => Http3Server.StartAsync(new Http3ServerOptions
+            {
+                ListenEndPoint = endpoint,
                 Certificate = certificate,
-                DocumentRoot = parseResult.GetValue(dir)?.FullName,
+                DocumentRoot = docRoot,
                 UseRetry = parseResult.GetValue(retry),
-                Logger = context.CreateLoggerFactory(parseResult).CreateLogger("h3"),
-            }, ct).ConfigureAwait(false);
+                Logger = context.Logger(parseResult, "h3"),
+            }, ct)).ConfigureAwait(false);
             Console.WriteLine($"listening on {server.LocalEndPoint} (h3); certificate SPKI sha256 (base64) {Convert.ToBase64String(CertificateFingerprint.OfSpki(certificate, System.Security.Cryptography.HashAlgorithmName.SHA256))}");
             try
             {
@@ -60,18 +80,31 @@ internal sealed class H3Command : ICliCommand
         var get = new Command("get", "Fetch a URL over HTTP/3") { url, output, insecure, data };
         get.SetAction(async (parseResult, ct) =>
         {
-            var uri = new Uri(parseResult.GetValue(url)!);
-            if (uri.Scheme != "https") throw new CliException("only https:// URLs");
+            string urlText = parseResult.GetValue(url)!;
+            if (!Uri.TryCreate(urlText, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttps || uri.IdnHost.Length == 0)
+                throw new CliException($"'{urlText}': not an https:// URL");
             var outFile = parseResult.GetValue(output);
+            if (outFile is { Directory: { Exists: false } parent }) throw new CliException($"--output {outFile.FullName}: no such directory {parent.FullName}");
             var dataFile = parseResult.GetValue(data);
-            byte[] body = dataFile is not null ? await File.ReadAllBytesAsync(dataFile.FullName, ct).ConfigureAwait(false) : [];
+            byte[] body = dataFile is not null ? await File.ReadAllBytesAsync(CliErrors.RequireFile("--data", dataFile).FullName, ct).ConfigureAwait(false) : [];
             var sw = Stopwatch.StartNew();
-            await using var client = await Http3Client.ConnectAsync(new Http3ClientOptions
+            string authority = uri.GetLeftPart(UriPartial.Authority);
+            await using var client = await CliErrors.NamingAsync(authority, async () =>
             {
-                Host = uri.IdnHost,
-                Port = uri.IsDefaultPort ? 443 : uri.Port,
-                Insecure = parseResult.GetValue(insecure),
-            }, ct).ConfigureAwait(false);
+                try
+                {
+                    return await Http3Client.ConnectAsync(new Http3ClientOptions
+                    {
+                        Host = uri.IdnHost,
+                        Port = uri.IsDefaultPort ? 443 : uri.Port,
+                        Insecure = parseResult.GetValue(insecure),
+                    }, ct).ConfigureAwait(false);
+                }
+                catch (OspBridge.Quic.QuicException ex) when (ex.InnerException is not System.Net.Sockets.SocketException)
+                {
+                    throw new CliException($"{authority}: {ex.Message}");
+                }
+            }).ConfigureAwait(false);
             Stream sink = outFile is not null ? new FileStream(outFile.FullName, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true) : Console.OpenStandardOutput();
             Http3Response response;
             await using (sink.ConfigureAwait(false))

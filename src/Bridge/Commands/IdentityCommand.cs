@@ -19,7 +19,9 @@ internal sealed class IdentityCommand : ICliCommand
         command.SetAction((parseResult, _) =>
         {
             var dir = context.GetStateDirectory(parseResult);
-            using var id = AgentIdentity.LoadOrCreate(dir, parseResult.GetValue(name));
+            string? instance = parseResult.GetValue(name);
+            if (instance is not null) CliErrors.RequireNonEmpty("--name", instance);
+            using var id = AgentIdentity.LoadOrCreate(dir, instance);
             if (parseResult.GetValue(json))
             {
                 Console.Out.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>

@@ -20,11 +20,10 @@ internal sealed class ResolveCommand : ICliCommand
         {
             string host = parseResult.GetValue(name)!.TrimEnd('.');
             if (!host.EndsWith(".local", StringComparison.OrdinalIgnoreCase)) throw new CliException("the name must end in .local");
-            double secs = parseResult.GetValue(timeout);
-            if (secs is <= 0 or > 3600) throw new CliException("--timeout must be between 0 and 3600 seconds");
+            double secs = CliErrors.RequireSeconds("--timeout", parseResult.GetValue(timeout), 0.001, 3600);
             await using var mdns = MdnsService.Start(new MdnsServiceOptions
             {
-                Interfaces = parseResult.GetValue(iface),
+                Interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface)),
                 Logger = context.Logger(parseResult, "mdns"),
             });
             var addrs = await mdns.ResolveHostAsync(DnsName.Parse(host), TimeSpan.FromSeconds(secs), ct);
@@ -33,7 +32,7 @@ internal sealed class ResolveCommand : ICliCommand
                 await Console.Error.WriteLineAsync($"ospbridge: {host}: no answer within {secs} s");
                 return 1;
             }
-            foreach (var a in addrs) Console.Out.WriteLine(a.ToString());
+            foreach (var a in addrs) Console.Out.WriteLine(TerminalText.Sanitize(a.ToString())); // scope IDs carry interface names
             return 0;
         });
         return command;

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Text;
+using System.Text.Json;
 using Microsoft.Extensions.Logging;
 using OspBridge.Net;
 using OspBridge.Net.Channels;
@@ -33,14 +34,16 @@ internal sealed class WebRtcCommand : ICliCommand
         var c = new Command(name, description) { iface, lite, timeout };
         c.SetAction(async (parseResult, ct) =>
         {
-            var names = parseResult.GetValue(iface);
-            using var loggerFactory = context.CreateLoggerFactory(parseResult);
-            var logger = loggerFactory.CreateLogger("webrtc");
+            var names = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface));
+            int seconds = (int)CliErrors.RequireSeconds("--timeout", parseResult.GetValue(timeout), 0, 86400);
+            // The answerer validates the offer before it starts anything (no sockets, no log lines for bad input).
+            RTCSessionDescription? offer = offerer ? null : ParseDescription(await ReadDescriptionAsync("offer", ct).ConfigureAwait(false), RTCSdpType.Offer);
+            var logger = context.Logger(parseResult, "webrtc");
             // mDNS on the same interfaces ICE gathers on, so a browser's <uuid>.local host candidates get resolved
             // (without it they are only reachable as peer-reflexive). Our own candidates stay plain IPs.
             MdnsService? mdns = null;
             try { mdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = names is { Length: > 0 } ? names : null, Logger = logger }); }
-            catch (NetException ex) { Console.Error.WriteLine($"webrtc: no mDNS ({ex.Message}); remote .local candidates will not be resolved"); }
+            catch (NetException ex) { Console.Error.WriteLine($"webrtc: no mDNS ({TerminalText.Sanitize(ex.Message)}); remote .local candidates will not be resolved"); }
             await using var mdnsOwner = mdns;
             var config = new RTCConfiguration
             {
@@ -49,30 +52,36 @@ internal sealed class WebRtcCommand : ICliCommand
                 MdnsHostNames = mdns is null ? null : new MdnsServiceHostNames(mdns, logger),
                 ObfuscateHostCandidates = false,
             };
-            int seconds = parseResult.GetValue(timeout);
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
             if (seconds > 0) cts.CancelAfter(TimeSpan.FromSeconds(seconds));
-            return await RunAsync(config, new RTCPeerConnectionOptions { Logger = logger }, offerer, cts.Token).ConfigureAwait(false);
+            return await RunAsync(config, new RTCPeerConnectionOptions { Logger = logger }, offer, cts.Token).ConfigureAwait(false);
         });
         return c;
     }
 
-    private static async Task<int> RunAsync(RTCConfiguration config, RTCPeerConnectionOptions options, bool offerer, CancellationToken ct)
+    private static async Task<int> RunAsync(RTCConfiguration config, RTCPeerConnectionOptions options, RTCSessionDescription? remoteOffer, CancellationToken ct)
     {
         await using var pc = new RTCPeerConnection(config, options);
         var done = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         int open = 0, everOpened = 0;
+        bool quiet = false; // after a failure only the error line is printed
+        void Say(string line)
+        {
+            if (!Volatile.Read(ref quiet)) Console.Error.WriteLine(line);
+        }
         void Attach(RTCDataChannel ch)
         {
-            ch.OnOpen += () => { Interlocked.Increment(ref open); Interlocked.Increment(ref everOpened); Console.Error.WriteLine($"webrtc: channel '{ch.Label}' open (id {ch.Id})"); };
+            // the label comes from the peer: sanitised before it reaches the terminal
+            string label = TerminalText.Sanitize(ch.Label);
+            ch.OnOpen += () => { Interlocked.Increment(ref open); Interlocked.Increment(ref everOpened); Say($"webrtc: channel '{label}' open (id {ch.Id})"); };
             ch.OnMessage += m =>
             {
                 try { ch.Send(m.Data, m.IsText); }
-                catch (WebRtcException ex) { Console.Error.WriteLine($"webrtc: echo on '{ch.Label}' failed: {ex.Message}"); }
+                catch (WebRtcException ex) { Say($"webrtc: echo on '{label}' failed: {TerminalText.Sanitize(ex.Message)}"); }
             };
             ch.OnClose += () =>
             {
-                Console.Error.WriteLine($"webrtc: channel '{ch.Label}' closed");
+                Say($"webrtc: channel '{label}' closed");
                 if (Interlocked.Decrement(ref open) == 0 && Volatile.Read(ref everOpened) > 0) done.TrySetResult(0);
             };
         }
@@ -81,35 +90,40 @@ internal sealed class WebRtcCommand : ICliCommand
             Attach(ch);
             Interlocked.Increment(ref open);
             Interlocked.Increment(ref everOpened);
-            Console.Error.WriteLine($"webrtc: channel '{ch.Label}' open (id {ch.Id})");
+            Say($"webrtc: channel '{TerminalText.Sanitize(ch.Label)}' open (id {ch.Id})");
         };
         pc.OnConnectionStateChange += s =>
         {
-            Console.Error.WriteLine($"webrtc: connection {s}");
+            Say($"webrtc: connection {s}");
             if (s == RTCPeerConnectionState.Closed) done.TrySetResult(0);
             if (s == RTCPeerConnectionState.Failed) done.TrySetResult(1);
         };
 
-        if (offerer)
+        try
         {
-            Attach(pc.CreateDataChannel("echo"));
-            var offer = await pc.CreateOfferAsync(ct).ConfigureAwait(false);
-            await pc.SetLocalDescriptionAsync(offer, ct).ConfigureAwait(false);
-            await pc.WaitForGatheringCompleteAsync(ct).ConfigureAwait(false);
-            await WriteLineAsync(pc.LocalDescription!.ToJson()).ConfigureAwait(false);
-            var answer = RTCSessionDescription.Parse(await ReadDescriptionAsync(ct).ConfigureAwait(false), RTCSdpType.Answer);
-            if (answer.Type != RTCSdpType.Answer) throw new CliException("expected an answer on stdin");
-            await pc.SetRemoteDescriptionAsync(answer, ct).ConfigureAwait(false);
+            if (remoteOffer is null)
+            {
+                Attach(pc.CreateDataChannel("echo"));
+                var offer = await pc.CreateOfferAsync(ct).ConfigureAwait(false);
+                await pc.SetLocalDescriptionAsync(offer, ct).ConfigureAwait(false);
+                await pc.WaitForGatheringCompleteAsync(ct).ConfigureAwait(false);
+                await WriteLineAsync(pc.LocalDescription!.ToJson()).ConfigureAwait(false);
+                var answer = ParseDescription(await ReadDescriptionAsync("answer", ct).ConfigureAwait(false), RTCSdpType.Answer);
+                await Remote("answer", () => pc.SetRemoteDescriptionAsync(answer, ct)).ConfigureAwait(false);
+            }
+            else
+            {
+                await Remote("offer", () => pc.SetRemoteDescriptionAsync(remoteOffer, ct)).ConfigureAwait(false);
+                var answer = await pc.CreateAnswerAsync(ct).ConfigureAwait(false);
+                await pc.SetLocalDescriptionAsync(answer, ct).ConfigureAwait(false);
+                await pc.WaitForGatheringCompleteAsync(ct).ConfigureAwait(false);
+                await WriteLineAsync(pc.LocalDescription!.ToJson()).ConfigureAwait(false);
+            }
         }
-        else
+        catch
         {
-            var offer = RTCSessionDescription.Parse(await ReadDescriptionAsync(ct).ConfigureAwait(false), RTCSdpType.Offer);
-            if (offer.Type != RTCSdpType.Offer) throw new CliException("expected an offer on stdin");
-            await pc.SetRemoteDescriptionAsync(offer, ct).ConfigureAwait(false);
-            var answer = await pc.CreateAnswerAsync(ct).ConfigureAwait(false);
-            await pc.SetLocalDescriptionAsync(answer, ct).ConfigureAwait(false);
-            await pc.WaitForGatheringCompleteAsync(ct).ConfigureAwait(false);
-            await WriteLineAsync(pc.LocalDescription!.ToJson()).ConfigureAwait(false);
+            Volatile.Write(ref quiet, true);
+            throw;
         }
         try
         {
@@ -117,9 +131,71 @@ internal sealed class WebRtcCommand : ICliCommand
         }
         catch (OperationCanceledException)
         {
-            Console.Error.WriteLine("webrtc: timed out");
-            return 1;
+            Volatile.Write(ref quiet, true);
+            throw new CliException("webrtc: timed out (--timeout)");
         }
+    }
+
+    private static async Task Remote(string what, Func<Task> apply)
+    {
+        try { await apply().ConfigureAwait(false); }
+        catch (WebRtcException ex) { throw new CliException($"{what} on stdin: {ex.Message}"); }
+    }
+
+    /// <summary>Largest session description accepted on stdin.</summary>
+    internal const int MaxDescriptionLength = 256 * 1024;
+
+    /// <summary>
+    /// Validates a description read from stdin: JSON <c>{"type":"offer"|"answer","sdp":"..."}</c> (an object, string
+    /// members, the expected type) or raw SDP, and the SDP itself; every failure names what is wrong.
+    /// </summary>
+    internal static RTCSessionDescription ParseDescription(string text, RTCSdpType expected)
+    {
+        string what = expected == RTCSdpType.Offer ? "offer" : "answer";
+        string t = text.Trim();
+        string sdp;
+        if (t.StartsWith('{') || t.StartsWith('['))
+        {
+            JsonDocument doc;
+            try { doc = JsonDocument.Parse(t, new JsonDocumentOptions { MaxDepth = 8 }); }
+            catch (JsonException ex) { throw new CliException($"{what} on stdin: not valid JSON ({FirstSentence(ex.Message)})"); }
+            using (doc)
+            {
+                var root = doc.RootElement;
+                if (root.ValueKind != JsonValueKind.Object) throw new CliException($"{what} on stdin: JSON must be an object {{\"type\":\"{what}\",\"sdp\":\"...\"}}, not {Kind(root.ValueKind)}");
+                if (!root.TryGetProperty("type", out var type) || type.ValueKind != JsonValueKind.String)
+                    throw new CliException($"{what} on stdin: \"type\" must be the string \"{what}\"{(type.ValueKind == JsonValueKind.Undefined ? " (missing)" : ", not " + Kind(type.ValueKind))}");
+                if (type.GetString() != what) throw new CliException($"{what} on stdin: \"type\" is \"{type.GetString()}\", expected \"{what}\"");
+                if (!root.TryGetProperty("sdp", out var sdpElement) || sdpElement.ValueKind != JsonValueKind.String)
+                    throw new CliException($"{what} on stdin: \"sdp\" must be a string{(sdpElement.ValueKind == JsonValueKind.Undefined ? " (missing)" : ", not " + Kind(sdpElement.ValueKind))}");
+                sdp = sdpElement.GetString()!;
+            }
+        }
+        else
+        {
+            sdp = t.EndsWith('\n') ? t : t + "\r\n";
+        }
+        if (sdp.Length > MaxDescriptionLength) throw new CliException($"{what} on stdin: SDP longer than {MaxDescriptionLength / 1024} KiB");
+        try { OspBridge.WebRtc.Sdp.SessionDescription.Parse(sdp); }
+        catch (WebRtcException ex) { throw new CliException($"{what} on stdin: {ex.Message}"); }
+        return new RTCSessionDescription(expected, sdp);
+    }
+
+    private static string Kind(JsonValueKind kind) => kind switch
+    {
+        JsonValueKind.Array => "an array",
+        JsonValueKind.Number => "a number",
+        JsonValueKind.Null => "null",
+        JsonValueKind.True or JsonValueKind.False => "a boolean",
+        JsonValueKind.String => "a string",
+        JsonValueKind.Object => "an object",
+        _ => "nothing",
+    };
+
+    private static string FirstSentence(string message)
+    {
+        int i = message.IndexOf(". ", StringComparison.Ordinal);
+        return i > 0 ? message[..i] : message.TrimEnd('.');
     }
 
     private static async Task WriteLineAsync(string line)
@@ -128,28 +204,61 @@ internal sealed class WebRtcCommand : ICliCommand
         await Console.Out.FlushAsync().ConfigureAwait(false);
     }
 
-    /// <summary>Reads one description: a JSON object (possibly over several lines), or raw SDP up to EOF or a blank line.</summary>
-    private static async Task<string> ReadDescriptionAsync(CancellationToken ct)
+    /// <summary>
+    /// Reads one description: a JSON object (possibly over several lines), or raw SDP up to EOF or a blank line. At
+    /// most <see cref="MaxDescriptionLength"/> characters are buffered.
+    /// </summary>
+    private static async Task<string> ReadDescriptionAsync(string what, CancellationToken ct)
     {
         var sb = new StringBuilder();
         int depth = 0;
         bool json = false;
+        var buffer = new char[4096];
+        var line = new StringBuilder();
         while (true)
         {
-            string? line = await Console.In.ReadLineAsync(ct).ConfigureAwait(false);
-            if (line is null) break;
-            if (sb.Length == 0 && line.Trim().Length == 0) continue;
-            if (sb.Length == 0) json = line.TrimStart().StartsWith('{');
-            if (!json && line.Trim().Length == 0) break;
-            sb.Append(line).Append(json ? "\n" : "\r\n");
+            // line by line with a bound: ReadLineAsync would buffer an endless line whole
+            string? l = await ReadBoundedLineAsync(line, buffer, ct).ConfigureAwait(false);
+            if (l is null) break;
+            if (sb.Length == 0 && l.Trim().Length == 0) continue;
+            if (sb.Length == 0) json = l.TrimStart().StartsWith('{') || l.TrimStart().StartsWith('[');
+            if (!json && l.Trim().Length == 0) break;
+            sb.Append(l).Append(json ? "\n" : "\r\n");
+            if (sb.Length > MaxDescriptionLength) throw new CliException($"{what} on stdin: longer than {MaxDescriptionLength / 1024} KiB");
             if (json)
             {
-                foreach (char ch in line) { if (ch == '{') depth++; else if (ch == '}') depth--; }
+                foreach (char ch in l) { if (ch is '{' or '[') depth++; else if (ch is '}' or ']') depth--; }
                 if (depth <= 0) break;
             }
-            if (sb.Length > 256 * 1024) throw new CliException("description on stdin is too long");
         }
-        if (sb.Length == 0) throw new CliException("no session description on stdin");
+        if (sb.Length == 0) throw new CliException($"no {what} on stdin");
         return sb.ToString();
+    }
+
+    private static int _pending = -1;
+
+    private static async Task<string?> ReadBoundedLineAsync(StringBuilder line, char[] one, CancellationToken ct)
+    {
+        line.Clear();
+        while (true)
+        {
+            int c;
+            if (_pending >= 0) { c = _pending; _pending = -1; }
+            else
+            {
+                int n = await Console.In.ReadAsync(one.AsMemory(0, 1), ct).ConfigureAwait(false);
+                c = n == 0 ? -1 : one[0];
+            }
+            if (c < 0) return line.Length > 0 ? line.ToString() : null;
+            if (c == '\n') return line.ToString();
+            if (c == '\r')
+            {
+                int n = await Console.In.ReadAsync(one.AsMemory(0, 1), ct).ConfigureAwait(false);
+                if (n > 0 && one[0] != '\n') _pending = one[0];
+                return line.ToString();
+            }
+            line.Append((char)c);
+            if (line.Length > MaxDescriptionLength) return line.ToString(); // the caller reports the length
+        }
     }
 }

@@ -193,7 +193,9 @@ public sealed class AgentIdentity : IDisposable
             return new AgentIdentity(loadedKey, stored.SerialBase, stored.Counter, stored.AuthToken, wantName, storedCert!, identityOptions, stateDirectory) { _keyFileSha256 = keyDigest };
 
         storedCert?.Dispose();
-        uint counter = checked(stored.Counter + 1);
+        if (stored.Counter == uint.MaxValue)
+            throw Corrupt(stateDirectory, $"{StateFileName}: counter is {uint.MaxValue}, so no serial number is left for a new certificate");
+        uint counter = stored.Counter + 1;
         var newCert = IssueCertificate(loadedKey, stored.SerialBase, counter, wantName, identityOptions);
         var renewed = new AgentIdentity(loadedKey, stored.SerialBase, counter, stored.AuthToken, wantName, newCert, identityOptions, stateDirectory) { _keyFileSha256 = keyDigest };
         renewed.PersistLocked(writeKey: false);

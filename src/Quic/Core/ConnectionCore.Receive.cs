@@ -27,6 +27,37 @@ internal sealed partial class ConnectionCore
     private bool _keyUpdateAcked = true;       // an ACK for a packet in the current phase arrived
     private long _packetsInPhase;
 
+    // RFC 9001 §6.6 usage limits
+    private long _sealedInPhase;               // 1-RTT packets sealed with the current write key
+    private long _authenticationFailures;      // Handshake/1-RTT packets that failed to decrypt, all keys
+    private bool _aeadLimitReached;
+
+    /// <summary>1-RTT packets sealed with the current write key (the RFC 9001 §6.6 confidentiality count).</summary>
+    public long PacketsSealedInPhase => _sealedInPhase;
+
+    /// <summary>Received Handshake/1-RTT packets that failed authentication (the RFC 9001 §6.6 integrity count).</summary>
+    public long AuthenticationFailures => _authenticationFailures;
+
+    private long ConfidentialityLimit(PacketSpace space) =>
+        _options.AeadConfidentialityLimit > 0 ? _options.AeadConfidentialityLimit : space.WriteKeys?.Suite.ConfidentialityLimit ?? long.MaxValue;
+
+    /// <summary>After sealing a 1-RTT packet: start a key update before the key's limit, close if none is possible in time.</summary>
+    private void CountSealed(PacketSpace space)
+    {
+        long limit = ConfidentialityLimit(space);
+        if (++_sealedInPhase < limit - limit / 4) return;
+        if (InitiateKeyUpdate()) return;
+        if (_sealedInPhase >= limit - limit / 16) _aeadLimitReached = true; // closes on the next transmit
+    }
+
+    private void CountAuthenticationFailure(PacketSpace space)
+    {
+        if (space.Index == 0) return; // Initial keys are public: forging them proves nothing about the AEAD
+        long limit = _options.AeadIntegrityLimit > 0 ? _options.AeadIntegrityLimit : space.ReadKeys?.Suite.IntegrityLimit ?? long.MaxValue;
+        if (++_authenticationFailures >= limit)
+            throw QuicException.Transport(TransportErrorCode.AeadLimitReached, "AEAD integrity limit reached: " + _authenticationFailures + " packets failed authentication");
+    }
+
     public int KeyPhase => _keyPhase;
     public int KeyUpdates { get; private set; }
 
@@ -114,6 +145,7 @@ internal sealed partial class ConnectionCore
             // restore the header so a stateless-reset check sees the original bytes
             packet[0] = saved[0];
             saved[1..].CopyTo(packet.Slice(h.PnOffset, 4));
+            CountAuthenticationFailure(space);
             return false;
         }
         if (h.IsLong && (packet[0] & 0x0c) != 0) throw QuicException.Transport(TransportErrorCode.ProtocolViolation, "reserved bits set");
@@ -183,6 +215,7 @@ internal sealed partial class ConnectionCore
             _keyPhaseStartPn = space.NextPn;
             _keyUpdateAcked = false;
             _keyPhase ^= 1;
+            _sealedInPhase = 0;
             KeyUpdates++;
         }
     }
@@ -201,6 +234,7 @@ internal sealed partial class ConnectionCore
         _keyUpdateAcked = false;
         _localKeyUpdatePending = true;
         _packetsInPhase = 0;
+        _sealedInPhase = 0;
         KeyUpdates++;
         return true;
     }

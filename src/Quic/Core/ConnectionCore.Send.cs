@@ -40,6 +40,8 @@ internal sealed partial class ConnectionCore
     {
         length = 0;
         if (State == CoreState.Closed || State == CoreState.Draining) return false;
+        if (_aeadLimitReached && State < CoreState.Closing)
+            CloseOnError(TransportErrorCode.AeadLimitReached, "AEAD confidentiality limit reached and no key update possible", now);
         if (State == CoreState.Closing) return TryWriteClose(buffer, now, out length);
         int max = Math.Min(buffer.Length, _maxDatagram);
         long budget = AmplificationBudget;
@@ -150,6 +152,7 @@ internal sealed partial class ConnectionCore
         }
         if (rec.InFlight) _cc.OnSent(total, now);
         if (p.SpaceIndex == 2 && _options.KeyUpdateInterval > 0 && ++_packetsInPhase >= _options.KeyUpdateInterval) InitiateKeyUpdate();
+        if (p.SpaceIndex == 2) CountSealed(space);
     }
 
     /// <summary>Writes one packet's header and frames (unsealed); false when there is nothing to put in it.</summary>

@@ -40,6 +40,17 @@ internal sealed class CoreOptions
     /// <summary>Initiate a key update after this many 1-RTT packets (0 = never); used by interop tests.</summary>
     public long KeyUpdateInterval;
     /// <summary>
+    /// Packets sealed with one 1-RTT key before the key must change (0 = the cipher suite's RFC 9001 §6.6 limit,
+    /// 2^23 for AES-GCM). A key update starts at three quarters of it; the connection closes with
+    /// AEAD_LIMIT_REACHED at fifteen sixteenths if no key update was possible. Tests use tiny limits.
+    /// </summary>
+    public long AeadConfidentialityLimit;
+    /// <summary>
+    /// Received Handshake/1-RTT packets failing authentication after which the connection closes with
+    /// AEAD_LIMIT_REACHED (0 = the cipher suite's RFC 9001 §6.6 limit, 2^52 for AES-GCM).
+    /// </summary>
+    public long AeadIntegrityLimit;
+    /// <summary>
     /// Where the core's randomness comes from (connection IDs, stateless-reset keys and padding, Retry and
     /// Version Negotiation bytes); tests pass a seeded deterministic generator. QuicConnection hands the same
     /// generator to the TLS engine (QuicTlsOptions.Random: hello randoms, key shares).

@@ -1,5 +1,7 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using OspBridge.Quic.Packets;
+using OspBridge.Quic.Protection;
 
 namespace OspBridge.Quic.Core;
 
@@ -45,6 +47,8 @@ internal static class ServerAccept
             return responseLength > 0 ? AcceptDecision.VersionNegotiation : AcceptDecision.Drop;
         }
         if (h.Type != LongPacketType.Initial || datagram.Length < 1200 || dcid.Length < 8) return AcceptDecision.Drop;
+        // An Initial that does not decrypt under the keys its DCID implies costs neither state nor a reply (issue 9).
+        if (!InitialDecrypts(datagram[..h.PacketLength], h)) return AcceptDecision.Drop;
         var token = datagram.Slice(h.TokenOffset, h.TokenLength);
         if (retry is not null && (requireRetry || !token.IsEmpty))
         {
@@ -64,6 +68,35 @@ internal static class ServerAccept
         }
         info = new AcceptInfo(dcid.ToArray(), dcid.ToArray(), scid.ToArray(), null);
         return AcceptDecision.Accept;
+    }
+
+    /// <summary>
+    /// Trial-decrypts a client Initial (header protection and AEAD) under the Initial keys derived from its DCID
+    /// (RFC 9001 §5.2), on a copy: true when it authenticates. Costs a key derivation and one AES-GCM open, keeps
+    /// nothing. Everyone can compute these keys, so this only filters junk; it proves nothing about the sender.
+    /// </summary>
+    public static bool InitialDecrypts(ReadOnlySpan<byte> packet, in PacketHeader h)
+    {
+        if (!h.IsLong || h.Type != LongPacketType.Initial || packet.Length < h.PnOffset + 4 + HeaderProtection.SampleLength
+            || (packet[0] & 0x40) == 0) return false;
+        byte[] copy = ArrayPool<byte>.Shared.Rent(packet.Length);
+        var (read, write) = InitialSecrets.CreateKeys(packet.Slice(h.DcidOffset, h.DcidLength), isClient: false);
+        try
+        {
+            var p = copy.AsSpan(0, packet.Length);
+            packet.CopyTo(p);
+            if (!PacketProtector.TryRemoveHeaderProtection(read.HeaderProtection, p, h.PnOffset, out int pnLength, out uint truncated)) return false;
+            ulong pn = PacketNumber.Decode(-1, truncated, pnLength * 8);
+            return PacketProtector.TryDecrypt(read, p, h.PnOffset, pnLength, pn, out _, out _);
+        }
+        finally
+        {
+            read.HeaderProtection.Dispose();
+            write.HeaderProtection.Dispose();
+            read.Dispose();
+            write.Dispose();
+            ArrayPool<byte>.Shared.Return(copy, clearArray: true);
+        }
     }
 
     /// <summary>

@@ -16,6 +16,15 @@ internal readonly record struct QuicCipherSuite(Tls13CipherSuite Suite, int KeyL
         _ => throw QuicException.Transport(TransportErrorCode.InternalError, "unsupported cipher suite " + suite),
     };
 
+    /// <summary>
+    /// Packets one key may protect (RFC 9001 §6.6): 2^23 for AES-GCM; ChaCha20-Poly1305's limit exceeds the packet
+    /// number space, so there is none.
+    /// </summary>
+    public long ConfidentialityLimit => IsChaCha ? long.MaxValue : 1L << 23;
+
+    /// <summary>Received packets failing authentication a connection tolerates across all keys (RFC 9001 §6.6).</summary>
+    public long IntegrityLimit => IsChaCha ? 1L << 36 : 1L << 52;
+
     /// <summary>Initial packets always use AES-128-GCM with SHA-256 (RFC 9001 §5.2).</summary>
     public static QuicCipherSuite Initial => From(Tls13CipherSuite.Aes128GcmSha256);
 }

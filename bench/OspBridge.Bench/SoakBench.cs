@@ -1,0 +1,204 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
+using OspBridge.Crypto.Certificates;
+using OspBridge.Crypto.Tls;
+using OspBridge.Quic;
+using OspBridge.Quic.Core;
+using OspBridge.Quic.Packets;
+using OspBridge.Quic.Protection;
+
+namespace OspBridge.Bench;
+
+/// <summary>
+/// <c>soak [minutes=10] [junkPerSecond=2000] [validPerSecond=200]</c> (issue 9): a QUIC listener on loopback (default
+/// limits: 256 pending handshakes, Retry above 128, 10 s handshake timeout) under a steady mix of junk Initials (random
+/// bytes shaped like a v1 Initial) and valid ones (a real ClientHello re-encrypted under fresh DCIDs, from 32 source
+/// ports, never completed), while a legitimate client connects once a second. Every 10 s it prints RSS, threads,
+/// pending handshakes and the legitimate clients' handshake success rate; at the end the figures after the flood
+/// stops and a full GC. Bounded: the rates fix the datagram count, every handshake has a 5 s deadline.
+/// </summary>
+internal static class SoakBench
+{
+    private static readonly SslApplicationProtocol Alpn = new("ospb-soak");
+
+    public static int Run(string[] args)
+    {
+        double minutes = args.Length > 0 ? double.Parse(args[0], CultureInfo.InvariantCulture) : 10;
+        int junkRate = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2000;
+        int validRate = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 200;
+        if (minutes is <= 0 or > 120 || junkRate is < 0 or > 100_000 || validRate is < 0 or > 10_000)
+        {
+            Console.Error.WriteLine("soak [minutes 0..120] [junk/s 0..100000] [valid/s 0..10000]");
+            return 2;
+        }
+        return RunAsync(TimeSpan.FromMinutes(minutes), junkRate, validRate).GetAwaiter().GetResult();
+    }
+
+    private static async Task<int> RunAsync(TimeSpan duration, int junkRate, int validRate)
+    {
+        using var cert = SelfSignedCertificate.CreateTlsServer("localhost");
+        await using var listener = await QuicListener.ListenAsync(new QuicListenerOptions
+        {
+            ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
+            ApplicationProtocols = [Alpn],
+            ConnectionOptionsCallback = (_, _, _) => ValueTask.FromResult(new QuicServerConnectionOptions
+            {
+                DefaultCloseErrorCode = 0,
+                DefaultStreamErrorCode = 0,
+                HandshakeTimeout = TimeSpan.FromSeconds(10),
+                ServerAuthenticationOptions = new SslServerAuthenticationOptions { ServerCertificate = cert, ApplicationProtocols = [Alpn] },
+            }),
+        });
+        var start = Sample();
+        Console.WriteLine($"soak: {duration.TotalMinutes:0.##} min, {junkRate} junk + {validRate} valid Initials/s against {listener.LocalEndPoint}; start RSS {start.Rss:F1} MiB, managed {start.Managed:F1} MiB, threads {start.Threads}");
+        Console.WriteLine();
+        Console.WriteLine("| t (s) | RSS (MiB) | managed (MiB) | threads | pending | created | Retries | handshakes ok / tried | median ms |");
+        Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+
+        var initial = RealInitial();
+        var attackers = Enumerable.Range(0, 32).Select(_ =>
+        {
+            var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+            s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            return s;
+        }).ToArray();
+        using var stop = new CancellationTokenSource(duration);
+        var flood = Task.Run(() => Flood(listener.LocalEndPoint, attackers, initial, junkRate, validRate, stop.Token));
+        int ok = 0, tried = 0, totalOk = 0, totalTried = 0;
+        var times = new List<double>();
+        var clock = Stopwatch.StartNew();
+        var nextSample = TimeSpan.FromSeconds(10);
+        while (!stop.IsCancellationRequested)
+        {
+            tried++;
+            var sw = Stopwatch.StartNew();
+            try
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+                var accept = listener.AcceptConnectionAsync(cts.Token).AsTask();
+                await using var client = await QuicConnection.ConnectAsync(ClientOptions(listener.LocalEndPoint, cert), cts.Token);
+                await using var server = await accept;
+                ok++;
+                lock (times) times.Add(sw.Elapsed.TotalMilliseconds);
+            }
+            catch (Exception ex) when (ex is QuicException or OperationCanceledException)
+            {
+            }
+            if (clock.Elapsed >= nextSample)
+            {
+                var s = Sample();
+                double median = times.Count == 0 ? double.NaN : times.Order().ElementAt(times.Count / 2);
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"| {nextSample.TotalSeconds:0} | {s.Rss:F1} | {s.Managed:F1} | {s.Threads} | {listener.PendingCount} | {listener.ConnectionsCreated} | {listener.RetriesSent} | {ok} / {tried} | {median:F0} |"));
+                totalOk += ok; totalTried += tried; ok = 0; tried = 0; times.Clear();
+                nextSample += TimeSpan.FromSeconds(10);
+            }
+            try { await Task.Delay(TimeSpan.FromSeconds(1) - sw.Elapsed > TimeSpan.Zero ? TimeSpan.FromSeconds(1) - sw.Elapsed : TimeSpan.Zero, stop.Token); }
+            catch (OperationCanceledException) { }
+        }
+        long sent = await flood;
+        totalOk += ok; totalTried += tried;
+        foreach (var a in attackers) a.Dispose();
+        var wait = Stopwatch.StartNew();
+        while (listener.PendingCount > 0 && wait.Elapsed < TimeSpan.FromSeconds(30)) await Task.Delay(100);
+        var end = Sample();
+        Console.WriteLine();
+        Console.WriteLine($"datagrams sent {sent}; handshakes {totalOk} / {totalTried}; connections created {listener.ConnectionsCreated}, Retries {listener.RetriesSent}, dropped over cap {listener.DroppedOverCap}");
+        Console.WriteLine($"after the flood, pending {listener.PendingCount}, full GC: RSS {end.Rss:F1} MiB (start {start.Rss:F1}, {end.Rss - start.Rss:+0.0;-0.0} MiB), managed {end.Managed:F1} MiB, threads {end.Threads}");
+        return totalOk == totalTried && end.Rss - start.Rss < 20 ? 0 : 1;
+    }
+
+    private static long Flood(IPEndPoint target, Socket[] sockets, byte[] initial, int junkRate, int validRate, CancellationToken ct)
+    {
+        var rng = new Random(7);
+        long sent = 0;
+        var clock = Stopwatch.StartNew();
+        long junk = 0, valid = 0;
+        while (!ct.IsCancellationRequested)
+        {
+            double t = clock.Elapsed.TotalSeconds;
+            while (junk < junkRate * t) { sockets[sent++ % sockets.Length].SendTo(Junk(rng), target); junk++; }
+            while (valid < validRate * t) { sockets[sent++ % sockets.Length].SendTo(Reencrypt(initial, rng), target); valid++; }
+            ct.WaitHandle.WaitOne(5);
+        }
+        return sent;
+    }
+
+    private static QuicClientConnectionOptions ClientOptions(IPEndPoint server, X509Certificate2 cert) => new()
+    {
+        RemoteEndPoint = server,
+        DefaultCloseErrorCode = 0,
+        DefaultStreamErrorCode = 0,
+        ClientAuthenticationOptions = new SslClientAuthenticationOptions
+        {
+            ApplicationProtocols = [Alpn],
+            TargetHost = "localhost",
+            RemoteCertificateValidationCallback = (_, c, _, _) => c is not null && c.GetRawCertData().AsSpan().SequenceEqual(cert.RawData),
+        },
+    };
+
+    private static (double Rss, double Managed, int Threads) Sample()
+    {
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        // Aggressive: also decommits the GC's free memory, so RSS shows what is still held rather than cached heap
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        using var p = Process.GetCurrentProcess();
+        return (p.WorkingSet64 / 1048576.0, GC.GetTotalMemory(false) / 1048576.0, p.Threads.Count);
+    }
+
+    private static byte[] RealInitial()
+    {
+        var core = ConnectionCore.CreateClient(new CoreOptions(), tp => QuicTls.Create(new QuicTlsOptions
+        {
+            IsClient = true,
+            ServerName = "localhost",
+            ApplicationProtocols = [Alpn.ToString()],
+            LocalTransportParameters = tp,
+            ValidatePeerCertificate = (_, _) => true,
+        }));
+        core.Start(TimeSpan.Zero);
+        var buf = new byte[1500];
+        if (!core.TryPollTransmit(buf, TimeSpan.Zero, out var tx)) throw new InvalidOperationException("no Initial");
+        return buf[..tx.Length];
+    }
+
+    private static byte[] Reencrypt(byte[] initial, Random rng)
+    {
+        var packet = initial.ToArray();
+        if (!PacketHeader.TryParse(packet, 8, out var h)) throw new InvalidOperationException("bad Initial");
+        var (clientKeys, serverKeys) = InitialSecrets.CreateKeys(packet.AsSpan(h.DcidOffset, h.DcidLength), isClient: false);
+        var p = packet.AsSpan(0, h.PacketLength);
+        if (!PacketProtector.TryRemoveHeaderProtection(clientKeys.HeaderProtection, p, h.PnOffset, out int pnLength, out uint pn)
+            || !PacketProtector.TryDecrypt(clientKeys, p, h.PnOffset, pnLength, pn, out _, out int payloadLength))
+            throw new InvalidOperationException("Initial does not decrypt");
+        clientKeys.Dispose();
+        serverKeys.Dispose();
+        rng.NextBytes(packet.AsSpan(h.DcidOffset, h.DcidLength));
+        var (_, write) = InitialSecrets.CreateKeys(packet.AsSpan(h.DcidOffset, h.DcidLength), isClient: true);
+        PacketProtector.Protect(write, p, h.PnOffset, pnLength, pn, payloadLength);
+        write.Dispose();
+        return packet;
+    }
+
+    private static byte[] Junk(Random rng)
+    {
+        var d = new byte[1200];
+        rng.NextBytes(d);
+        d[0] = (byte)(0xc0 | (d[0] & 0x0f));
+        d[1] = 0; d[2] = 0; d[3] = 0; d[4] = 1;
+        int dl = rng.Next(8, 21), sl = rng.Next(0, 21);
+        d[5] = (byte)dl;
+        d[6 + dl] = (byte)sl;
+        int p = 7 + dl + sl;
+        d[p++] = 0;
+        int len = d.Length - p - 2;
+        d[p++] = (byte)(0x40 | (len >> 8));
+        d[p] = (byte)len;
+        return d;
+    }
+}
