@@ -83,7 +83,7 @@ public sealed class LP2PQuicTransportTests
         var request = new LP2PRequest(new LP2PRequestOptions { Agent = LP2PDataChannelTests.Agent("Requester"), Peer = peer });
         // The requester's own side allows, so it gets a connection; the receiver refuses and closes it.
         await using var connection = await request.StartAsync(cts.Token);
-        Assert.Equal(Agent.OspConnection.NotAuthenticatedErrorCode, await connection.Closed.WaitAsync(cts.Token));
+        Assert.Equal(OspBridge.Osp.Agent.OspConnection.NotAuthenticatedErrorCode, await connection.Closed.WaitAsync(cts.Token));
 
         var denied = new LP2PRequest(new LP2PRequestOptions { Agent = LP2PDataChannelTests.Agent("Other"), Peer = peer, Grants = LP2PGrantPolicies.DenyAll });
         var ex = await Assert.ThrowsAsync<OspException>(() => denied.StartAsync(cts.Token));
