@@ -174,16 +174,22 @@ public static class OspAuthentication
                     break;
                 }
 
-                if (overflow || connection.Closed.IsCompleted)
+                if (overflow)
                 {
-                    core.Abort(overflow ? OspAuthFailure.UnexpectedMessage : OspAuthFailure.ConnectionClosed,
-                        overflow ? "the peer flooded auth messages" : "the connection closed during authentication");
+                    core.Abort(OspAuthFailure.UnexpectedMessage, "the peer flooded auth messages");
                     continue;
                 }
 
+                // Messages that arrived before a close are processed first (e.g. the confirmation that shows a wrong PIN).
                 if (inbox.Reader.TryRead(out IOspMessage? message))
                 {
                     core.Receive(message, Now());
+                    continue;
+                }
+
+                if (connection.Closed.IsCompleted)
+                {
+                    core.Abort(OspAuthFailure.ConnectionClosed, "the connection closed during authentication");
                     continue;
                 }
 

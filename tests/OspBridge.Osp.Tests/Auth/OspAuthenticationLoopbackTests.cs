@@ -97,8 +97,9 @@ public sealed class OspAuthenticationLoopbackTests
             OspAuthentication.AuthenticateAsync(link.Client, ClientOptions(link), consumer, cts.Token));
 
         Assert.All(results, r => Assert.False(r.IsAuthenticated));
-        Assert.Equal(OspAuthFailure.ProofInvalid, results[0].Failure);
-        Assert.Contains(results[1].Failure, new[] { OspAuthFailure.ProofInvalid, OspAuthFailure.PeerRejected, OspAuthFailure.ConnectionClosed });
+        // Whichever side verifies the other's confirmation first detects the wrong PIN; the other may see its close first.
+        Assert.Contains(results, r => r.Failure == OspAuthFailure.ProofInvalid);
+        Assert.All(results, r => Assert.Contains(r.Failure, new[] { OspAuthFailure.ProofInvalid, OspAuthFailure.PeerRejected, OspAuthFailure.ConnectionClosed }));
         Assert.False(link.Server.IsAuthenticated);
         Assert.False(link.Client.IsAuthenticated);
         Assert.Equal(OspConnection.NotAuthenticatedErrorCode, await link.Server.Closed.WaitAsync(Timeout, cts.Token));
@@ -140,7 +141,7 @@ public sealed class OspAuthenticationLoopbackTests
             var r = await Task.WhenAll(
                 OspAuthentication.AuthenticateAsync(first.Server, ServerOptions(first, limiter), presenter, cts.Token),
                 OspAuthentication.AuthenticateAsync(first.Client, ClientOptions(first), consumer, cts.Token));
-            Assert.Equal(OspAuthFailure.ProofInvalid, r[0].Failure);
+            Assert.False(r[0].IsAuthenticated); // a wrong PIN: ProofInvalid, or the close if the client detected it first
             Assert.Equal(TimeSpan.FromSeconds(1), r[0].RetryAfter);
         }
 
