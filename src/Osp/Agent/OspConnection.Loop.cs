@@ -50,7 +50,11 @@ public sealed partial class OspConnection
         ChannelRequest,
         GraceExpired,
         Close,
+        Subscribed,
     }
+
+    /// <summary>Auth-* messages kept for a subscriber that is not there yet (the peer may start authenticating first).</summary>
+    private const int EarlyAuthLimit = 8;
 
     private readonly record struct Work(WorkKind Kind, object? Item = null);
 
@@ -109,6 +113,9 @@ public sealed partial class OspConnection
                 break;
             case WorkKind.GraceExpired:
                 OnGraceExpired((PendingChannel)work.Item!);
+                break;
+            case WorkKind.Subscribed:
+                DeliverEarlyAuth((Type)work.Item!);
                 break;
             case WorkKind.Close:
                 long code = _closed.Task.Result;
@@ -195,9 +202,36 @@ public sealed partial class OspConnection
             }
         }
 
+        // The peer may start authenticating before our authentication layer subscribed: keep (a few) auth
+        // messages for it rather than handing them to the application.
+        if (message.TypeKey is >= OspTypeKeys.AuthCapabilities and <= OspTypeKeys.AuthSpake2Handshake && _earlyAuth.Count < EarlyAuthLimit)
+        {
+            _earlyAuth.Add(message);
+            return;
+        }
+
         if (!_inbox.Writer.TryWrite(message))
         {
             BeginClose(ProtocolErrorCode, sendClose: true); // the application stopped reading: bounded memory beats silent loss
+        }
+    }
+
+    private void DeliverEarlyAuth(Type type)
+    {
+        if (_closed.Task.IsCompleted || !_subscriptions.TryGetValue(type, out Subscription? subscription)) return;
+        for (int i = 0; i < _earlyAuth.Count; i++)
+        {
+            IOspMessage message = _earlyAuth[i];
+            if (message.GetType() != type) continue;
+            _earlyAuth.RemoveAt(i--);
+            try
+            {
+                subscription.Handler(message);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                LogHandlerFailure(_logger, message.Name, RemoteEndPoint, ex);
+            }
         }
     }
 

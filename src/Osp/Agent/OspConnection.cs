@@ -70,6 +70,7 @@ public sealed partial class OspConnection : IAsyncDisposable
     private readonly Channel<Outbound> _outbound;
     private readonly Channel<IOspMessage> _inbox;
     private readonly ConcurrentDictionary<Type, Subscription> _subscriptions = new();
+    private readonly List<IOspMessage> _earlyAuth = []; // loop only: auth-* that arrived before the auth layer subscribed
     private readonly List<Waiter> _waiters = []; // loop only
     private readonly CancellationTokenSource _cts = new();
     private readonly TaskCompletionSource<long> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -338,6 +339,7 @@ public sealed partial class OspConnection : IAsyncDisposable
             throw new InvalidOperationException($"{typeof(T).Name} messages already have a subscriber on this connection.");
         }
 
+        _work.Writer.TryWrite(new Work(WorkKind.Subscribed, typeof(T))); // hands over early auth-* messages
         return subscription;
     }
 
