@@ -1,0 +1,189 @@
+using System.Collections.Concurrent;
+using System.CommandLine;
+using System.Net;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using OspBridge.Bridge.Pairing;
+using OspBridge.Crypto.Identity;
+using OspBridge.Net.Channels;
+using OspBridge.Net.Mdns;
+using OspBridge.Osp;
+using OspBridge.Osp.Agent;
+using OspBridge.Osp.Discovery;
+
+namespace OspBridge.Bridge.Commands;
+
+/// <summary>
+/// <c>ospbridge agent --name &lt;n&gt; [--accept-all] [--receive-dir &lt;dir&gt;] [--port &lt;p&gt;] [--interface &lt;if&gt;]...</c>:
+/// a screenless OSP agent. Listens (QUIC, ALPN <c>osp</c>), advertises with mDNS, authenticates every peer
+/// (a trusted one without a PIN; a new one after consent with a PIN it presents as <c>PIN: &lt;digits&gt;</c>),
+/// echoes LP2P <c>chat</c> channels and stores <c>file</c> channels in the receive directory, until SIGTERM.
+/// stdout lines (docs/cli.md): <c>agent ...</c> once advertising, <c>PIN: ...</c>, <c>paired ...</c>,
+/// <c>received ...</c>, <c>stopped</c>.
+/// </summary>
+internal sealed class AgentCommand : ICliCommand
+{
+    public Command Build(CliContext context)
+    {
+        var name = new Option<string>("--name") { Description = "Display name (the mDNS instance name)", Required = true };
+        var acceptAll = new Option<bool>("--accept-all") { Description = "Let any new peer start pairing without a consent prompt (the PIN is still required)" };
+        var receiveDir = new Option<DirectoryInfo?>("--receive-dir") { Description = "Where files sent to this agent are stored (default: <state-dir>/received)" };
+        var port = new Option<int>("--port") { Description = "UDP port of the QUIC listener (0: any free port)", DefaultValueFactory = _ => 0 };
+        var iface = new Option<string[]>("--interface") { Description = "Interface to advertise on (repeatable; default: all multicast-capable)", Arity = ArgumentArity.ZeroOrMore };
+        var command = new Command("agent", "Run a screenless agent: advertise, pair with a PIN it presents, echo chat, receive files; until SIGTERM")
+        {
+            name, acceptAll, receiveDir, port, iface,
+        };
+        command.SetAction(async (parseResult, ct) =>
+        {
+            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            void OnSignal(PosixSignalContext c)
+            {
+                c.Cancel = true;
+                stopping.Cancel();
+            }
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+            ct = stopping.Token;
+
+            string display = parseResult.GetValue(name)!;
+            if (string.IsNullOrWhiteSpace(display)) throw new CliException("--name must not be empty");
+            int p = parseResult.GetValue(port);
+            if (p is < 0 or > 65535) throw new CliException("--port must be 0..65535");
+            string stateDir = context.GetStateDirectory(parseResult);
+            string receive = parseResult.GetValue(receiveDir)?.FullName ?? Path.Combine(stateDir, "received");
+            var log = context.Logger(parseResult, "agent");
+            var oslog = context.Logger(parseResult, "osp");
+
+            using var identity = AgentIdentity.LoadOrCreate(stateDir, OspInstanceName.FromDisplayName(display));
+            using var trust = PeerTrust.Open(stateDir, context.Logger(parseResult, "osp.trust"));
+            using var prompts = ConsolePrompts.ForConsole();
+            ulong mv = OspMetadataVersion.LoadOrBump(stateDir, display, identity.ModelName);
+            var options = OspPairing.AgentOptions(identity, display);
+            await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Any, p), options, ct);
+            await using var mdns = MdnsService.Start(new MdnsServiceOptions
+            {
+                Interfaces = parseResult.GetValue(iface),
+                UseIPv6 = false, // the listener is IPv4 (0.0.0.0): advertise what answers
+                Logger = context.Logger(parseResult, "mdns"),
+            });
+            var advertiser = await OspAgentAdvertiser.StartAsync(mdns, identity, (ushort)listener.LocalEndPoint.Port, mv, oslog, ct);
+            var agent = new AgentHost(identity, trust, prompts, parseResult.GetValue(acceptAll), receive, log, oslog);
+            try
+            {
+                try { await advertiser.WaitEstablishedAsync(ct).WaitAsync(TimeSpan.FromSeconds(5), ct); }
+                catch (TimeoutException) { log.LogWarning("mDNS probing not finished after 5 s; serving anyway"); }
+                AgentHost.WriteLine($"agent '{OspInstanceName.WithoutMarker(advertiser.InstanceName)}' id={PeerTrust.IdOf(identity.Fingerprint)} fp={identity.Fingerprint} port={listener.LocalEndPoint.Port} interfaces={string.Join(',', mdns.Interfaces.Select(i => i.Name))}");
+                await agent.AcceptLoopAsync(listener, ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+            }
+            await advertiser.DisposeAsync(); // goodbyes (TTL 0)
+            await agent.StopAsync();
+            AgentHost.WriteLine("stopped");
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>The running agent: one task per connection.</summary>
+    private sealed class AgentHost(AgentIdentity identity, PeerTrust trust, ConsolePrompts prompts, bool acceptAll, string receiveDir, ILogger log, ILogger osplog)
+    {
+        private readonly ConcurrentDictionary<OspConnection, Task> _connections = new();
+
+        public static void WriteLine(string line)
+        {
+            lock (Console.Out)
+            {
+                Console.Out.WriteLine(line);
+                Console.Out.Flush();
+            }
+        }
+
+        public async Task AcceptLoopAsync(OspAgentListener listener, CancellationToken ct)
+        {
+            while (!ct.IsCancellationRequested)
+            {
+                OspConnection connection;
+                try
+                {
+                    connection = await listener.AcceptAsync(ct);
+                }
+                catch (OspException ex) when (!ct.IsCancellationRequested && ex.Error != OspError.Closed)
+                {
+                    log.LogWarning("accept failed: {Error}", ex.Message);
+                    continue;
+                }
+                _connections[connection] = Task.Run(() => ServeAsync(connection, ct), CancellationToken.None);
+            }
+        }
+
+        public async Task StopAsync()
+        {
+            foreach (var c in _connections.Keys)
+            {
+                try { await c.CloseAsync(OspConnection.NoErrorCode, CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(2)); }
+                catch (Exception ex) when (ex is OspException or TimeoutException or ObjectDisposedException) { }
+            }
+            try { await Task.WhenAll(_connections.Values).WaitAsync(TimeSpan.FromSeconds(5)); }
+            catch (TimeoutException) { log.LogWarning("some connections did not finish within 5 s of stopping"); }
+        }
+
+        private async Task ServeAsync(OspConnection connection, CancellationToken ct)
+        {
+            await using var _ = connection;
+            var remote = connection.RemoteEndPoint;
+            try
+            {
+                var hooks = new PresenterHooks(
+                    (digits, hex) =>
+                    {
+                        lock (Console.Out) PinDisplay.Write(Console.Out, digits, hex, decorate: !Console.IsOutputRedirected);
+                    },
+                    (peerName, peerId, fp, token) => prompts.ConsentAsync(acceptAll, peerName, peerId, fp, token));
+                var result = await OspPairing.AuthenticateIncomingAsync(connection, identity, trust, hooks, osplog, ct);
+                if (result.Outcome != PairingOutcome.Authenticated)
+                {
+                    log.LogWarning("peer {Fp} at {Remote}: {Outcome} {Message}", connection.RemoteFingerprint, remote, result.Outcome, result.Message);
+                    return;
+                }
+                var peer = result.Peer!;
+                if (log.IsEnabled(LogLevel.Information)) log.LogInformation("peer '{Name}' ({Id}) authenticated from {Remote}", peer.Name, peer.Id, remote);
+                if (result.NewlyPaired) WriteLine($"paired {peer.Name} {peer.Id} {peer.Fingerprint}");
+                await OspPairing.ServeChannelsAsync(connection, (channel, token) => OnChannelAsync(peer, channel, token), osplog, ct);
+            }
+            catch (Exception ex) when (ex is OspException or OperationCanceledException or IOException or CliException)
+            {
+                if (log.IsEnabled(LogLevel.Debug)) log.LogDebug("connection from {Remote} ended: {Error}", remote, ex.Message);
+            }
+            finally
+            {
+                _connections.TryRemove(connection, out Task? _);
+            }
+        }
+
+        private async Task OnChannelAsync(TrustedPeerView peer, IMessageChannel channel, CancellationToken ct)
+        {
+            await using var _ = channel;
+            string label = channel.Label;
+            switch (label)
+            {
+                case "chat":
+                    // Echo every message as it came (text stays text).
+                    while (await channel.ReceiveAsync(ct) is { } m)
+                        await channel.SendAsync(m.Data, m.IsText, ct);
+                    break;
+                case FileTransfer.Label:
+                    var r = await FileTransfer.ReceiveAsync(channel, receiveDir, FileTransfer.DefaultMaxFileBytes, ct);
+                    if (r.Ok) WriteLine($"received {r.Path} {r.Bytes} {r.Sha256Hex} from {peer.Id}");
+                    else log.LogWarning("file '{Name}' from {Peer}: {Error}", r.Name, peer.Id, r.Error);
+                    break;
+                default:
+                    if (log.IsEnabled(LogLevel.Information)) log.LogInformation("closing data channel '{Label}' from {Peer}: no such service", label, peer.Id);
+                    await channel.CloseAsync(ct);
+                    break;
+            }
+        }
+    }
+}
