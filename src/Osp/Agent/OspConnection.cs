@@ -43,9 +43,11 @@ public sealed class OspConnection : IAsyncDisposable
     private readonly Channel<IOspMessage> _inbox;
     private readonly List<Waiter> _waiters = [];
     private readonly List<Subscription> _subscriptions = [];
+    private readonly List<IOspMessage> _earlyAuth = []; // auth-* that arrived before the authentication layer subscribed
     private readonly CancellationTokenSource _cts = new();
     private readonly Task _acceptLoop;
     private readonly TaskCompletionSource<long> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private const int EarlyAuthLimit = 8;
     private long _nextRequestId;
     private volatile bool _authenticated;
 
@@ -266,6 +268,7 @@ public sealed class OspConnection : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(handler);
         var subscription = new Subscription(this, typeof(T), m => handler((T)m));
+        List<IOspMessage> early;
         lock (_waiters)
         {
             if (_subscriptions.Exists(s => s.Type == typeof(T)))
@@ -274,6 +277,13 @@ public sealed class OspConnection : IAsyncDisposable
             }
 
             _subscriptions.Add(subscription);
+            early = _earlyAuth.FindAll(m => m.GetType() == typeof(T));
+            _earlyAuth.RemoveAll(m => m.GetType() == typeof(T));
+        }
+
+        foreach (IOspMessage m in early)
+        {
+            subscription.Handler(m);
         }
 
         return subscription;
@@ -418,6 +428,14 @@ public sealed class OspConnection : IAsyncDisposable
                 foreach (var w in _waiters)
                 {
                     if (w.Matches(message) && w.Completion.TrySetResult(message)) return;
+                }
+
+                // The peer may start authenticating before our authentication layer subscribed: keep (a few) auth
+                // messages for it rather than handing them to the application.
+                if (message.TypeKey is >= OspTypeKeys.AuthCapabilities and <= OspTypeKeys.AuthSpake2Handshake && _earlyAuth.Count < EarlyAuthLimit)
+                {
+                    _earlyAuth.Add(message);
+                    return;
                 }
             }
         }
