@@ -25,6 +25,8 @@ public enum CryptoError
     CorruptState,
     /// <summary>The operation is invalid in the current state.</summary>
     InvalidState,
+    /// <summary>Persisted state is exposed to other users (a group/world-writable state directory or file, a readable private key) and was refused.</summary>
+    InsecureState,
 }
 
 /// <summary>The one exception type of OspBridge.Crypto; <see cref="Error"/> says what went wrong.</summary>

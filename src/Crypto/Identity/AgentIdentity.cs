@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using OspBridge.Crypto.Certificates;
+using OspBridge.Crypto.Storage;
 
 namespace OspBridge.Crypto.Identity;
 
@@ -46,6 +47,7 @@ public sealed class AgentIdentity : IDisposable
     internal const string KeyFileName = "agent-key.pem";
     internal const string CertFileName = "agent-cert.pem";
     internal const string StateFileName = "agent.json";
+    internal const string LockFileName = "agent.lock";
 
     private const string AuthTokenAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -53,6 +55,7 @@ public sealed class AgentIdentity : IDisposable
     private readonly byte[] _serialBase; // 16 bytes, top bit clear
     private readonly AgentIdentityOptions _options;
     private readonly string? _stateDirectory;
+    private byte[]? _keyFileSha256; // SHA-256 of agent-key.pem as stored; recorded in agent.json (the manifest)
 
     private AgentIdentity(ECDsa key, byte[] serialBase, uint counter, string authToken, string instanceName,
         X509Certificate2 certificate, AgentIdentityOptions options, string? stateDirectory)
@@ -105,8 +108,18 @@ public sealed class AgentIdentity : IDisposable
     /// Loads the identity from <paramref name="stateDirectory"/>, creating it when the directory holds none.
     /// A new certificate (same key, counter + 1) is issued when the instance name changed or expiry is near.
     /// A corrupt, truncated or partial state gives <see cref="CryptoException"/> with <see cref="CryptoError.CorruptState"/>;
-    /// it is never silently replaced by a new identity.
+    /// it is never silently replaced by a new identity. State other users could change (a group/world-writable
+    /// directory or file) or read (the private key) gives <see cref="CryptoError.InsecureState"/> (see <see cref="StatePermissions"/>).
     /// </summary>
+    /// <remarks>
+    /// Runs under the state lock (<c>agent.lock</c>, <see cref="StateLock"/>), so concurrent runs on a fresh
+    /// directory, in one process or several, end with one identity. The files are committed as a set:
+    /// <c>agent-key.pem</c> and <c>agent-cert.pem</c> first, then <c>agent.json</c> — the manifest, written last,
+    /// carrying the SHA-256 of the key file. No <c>agent.json</c> means no identity was ever committed; a key
+    /// without it (creation interrupted, or the manifest deleted) is a <see cref="CryptoError.CorruptState"/>
+    /// error rather than a silent new key, and a key that does not match the manifest is one too. A certificate
+    /// left newer than the manifest by an interrupted renewal is detected (serial mismatch) and reissued.
+    /// </remarks>
     /// <param name="stateDirectory">Directory for the state files (created with mode 0700).</param>
     /// <param name="instanceName">DNS-SD instance name; null keeps the stored one (or the machine name for a new identity).</param>
     /// <param name="options">Model name, validity and clock.</param>
@@ -114,13 +127,16 @@ public sealed class AgentIdentity : IDisposable
     {
         options ??= new AgentIdentityOptions();
         ArgumentException.ThrowIfNullOrEmpty(stateDirectory);
+        StatePermissions.Prepare(stateDirectory);
+        using var stateLock = StateLock.Acquire(Path.Combine(stateDirectory, LockFileName));
+        foreach (var f in new[] { KeyFileName, CertFileName, StateFileName })
+            StateFileWriter.RemoveStaleTempFiles(stateDirectory, f);
         var keyPath = Path.Combine(stateDirectory, KeyFileName);
         var statePath = Path.Combine(stateDirectory, StateFileName);
         var certPath = Path.Combine(stateDirectory, CertFileName);
         bool hasKey = File.Exists(keyPath), hasState = File.Exists(statePath);
         if (!hasKey && !hasState)
         {
-            CreateDirectory(stateDirectory);
             var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
             var serialBase = RandomNumberGenerator.GetBytes(16);
             serialBase[0] &= 0x7F;
@@ -129,18 +145,22 @@ public sealed class AgentIdentity : IDisposable
             var name = NormalizeInstanceName(instanceName ?? Environment.MachineName);
             var cert = IssueCertificate(key, serialBase, 0, name, options);
             var id = new AgentIdentity(key, serialBase, 0, at, name, cert, options, stateDirectory);
-            id.Persist(writeKey: true);
+            id.PersistLocked(writeKey: true);
             return id;
         }
         if (!hasKey || !hasState)
-            throw Corrupt(stateDirectory, $"only one of {KeyFileName} and {StateFileName} exists (partial state)");
+            throw Corrupt(stateDirectory, $"only one of {KeyFileName} and {StateFileName} exists (partial state: an interrupted creation or a deleted file)");
 
         var stored = AgentStateFile.Parse(ReadAllTextLimited(statePath), statePath);
+        var keyText = ReadAllTextLimited(keyPath, isPrivateKey: true);
+        var keyDigest = SHA256.HashData(Encoding.UTF8.GetBytes(keyText));
+        if (stored.KeySha256 is { } want && !CryptographicOperations.FixedTimeEquals(want, keyDigest))
+            throw Corrupt(stateDirectory, $"{KeyFileName} does not match the keySha256 recorded in {StateFileName} (the key was replaced)");
         ECDsa loadedKey;
         try
         {
             loadedKey = ECDsa.Create();
-            loadedKey.ImportFromPem(ReadAllTextLimited(keyPath));
+            loadedKey.ImportFromPem(keyText);
         }
         catch (Exception ex) when (ex is CryptographicException or ArgumentException)
         {
@@ -170,13 +190,13 @@ public sealed class AgentIdentity : IDisposable
             || storedCert.NotAfter.ToUniversalTime() - now.UtcDateTime < options.RenewBefore
             || !SameInteger(storedCert.SerialNumberBytes.Span, BuildSerial(stored.SerialBase, stored.Counter));
         if (!reissue)
-            return new AgentIdentity(loadedKey, stored.SerialBase, stored.Counter, stored.AuthToken, wantName, storedCert!, identityOptions, stateDirectory);
+            return new AgentIdentity(loadedKey, stored.SerialBase, stored.Counter, stored.AuthToken, wantName, storedCert!, identityOptions, stateDirectory) { _keyFileSha256 = keyDigest };
 
         storedCert?.Dispose();
         uint counter = checked(stored.Counter + 1);
         var newCert = IssueCertificate(loadedKey, stored.SerialBase, counter, wantName, identityOptions);
-        var renewed = new AgentIdentity(loadedKey, stored.SerialBase, counter, stored.AuthToken, wantName, newCert, identityOptions, stateDirectory);
-        renewed.Persist(writeKey: false);
+        var renewed = new AgentIdentity(loadedKey, stored.SerialBase, counter, stored.AuthToken, wantName, newCert, identityOptions, stateDirectory) { _keyFileSha256 = keyDigest };
+        renewed.PersistLocked(writeKey: false);
         return renewed;
     }
 
@@ -217,7 +237,11 @@ public sealed class AgentIdentity : IDisposable
         Counter = counter;
         InstanceName = name;
         old.Dispose();
-        if (_stateDirectory is not null) Persist(writeKey: false);
+        if (_stateDirectory is not null)
+        {
+            using var stateLock = StateLock.Acquire(Path.Combine(_stateDirectory, LockFileName));
+            PersistLocked(writeKey: false);
+        }
     }
 
     /// <summary>Computes the agent fingerprint of a certificate: base64(SHA-256(DER SubjectPublicKeyInfo)).</summary>
@@ -297,23 +321,24 @@ public sealed class AgentIdentity : IDisposable
         });
     }
 
-    private void Persist(bool writeKey)
+    /// <summary>Writes the set (key, certificate, then the manifest agent.json last); the caller holds the state lock.</summary>
+    private void PersistLocked(bool writeKey)
     {
         var dir = _stateDirectory!;
-        if (writeKey) AtomicFile.Write(Path.Combine(dir, KeyFileName), _key.ExportPkcs8PrivateKeyPem());
-        AtomicFile.Write(Path.Combine(dir, CertFileName), Certificate.ExportCertificatePem());
-        AtomicFile.Write(Path.Combine(dir, StateFileName),
-            AgentStateFile.Format(new AgentStateFile(_serialBase, Counter, AuthToken, InstanceName, _options.ModelName)));
+        if (writeKey)
+        {
+            var pem = _key.ExportPkcs8PrivateKeyPem();
+            StateFileWriter.Write(Path.Combine(dir, KeyFileName), pem);
+            _keyFileSha256 = SHA256.HashData(Encoding.UTF8.GetBytes(pem));
+        }
+        StateFileWriter.Write(Path.Combine(dir, CertFileName), Certificate.ExportCertificatePem());
+        StateFileWriter.Write(Path.Combine(dir, StateFileName),
+            AgentStateFile.Format(new AgentStateFile(_serialBase, Counter, AuthToken, InstanceName, _options.ModelName) { KeySha256 = _keyFileSha256 }));
     }
 
-    private static void CreateDirectory(string dir)
+    private static string ReadAllTextLimited(string path, bool isPrivateKey = false)
     {
-        if (OperatingSystem.IsWindows()) Directory.CreateDirectory(dir);
-        else Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-    }
-
-    private static string ReadAllTextLimited(string path)
-    {
+        StatePermissions.CheckFile(path, isPrivateKey);
         var info = new FileInfo(path);
         if (info.Length > 64 * 1024) throw Corrupt(Path.GetDirectoryName(path)!, $"{info.Name} is implausibly large ({info.Length} bytes)");
         return File.ReadAllText(path);

@@ -4,11 +4,15 @@ namespace OspBridge.Crypto.Identity;
 
 /// <summary>
 /// The persisted non-key part of an agent identity (<c>agent.json</c>):
-/// <code>{"version":1,"serialBase":"&lt;32 hex&gt;","counter":N,"authToken":"...","instanceName":"...","modelName":"..."}</code>
-/// Parsing is strict: any missing or malformed field is a <see cref="CryptoError.CorruptState"/>.
+/// <code>{"version":1,"serialBase":"&lt;32 hex&gt;","counter":N,"authToken":"...","instanceName":"...","modelName":"...","keySha256":"&lt;64 hex&gt;"}</code>
+/// Parsing is strict: any missing or malformed field is a <see cref="CryptoError.CorruptState"/>. It is the
+/// manifest of the identity's file set, written last; <c>keySha256</c> (SHA-256 of the agent-key.pem bytes) is
+/// optional on read so files written before it existed still load (it is added on the next write).
 /// </summary>
 internal sealed record AgentStateFile(byte[] SerialBase, uint Counter, string AuthToken, string InstanceName, string? ModelName)
 {
+    public byte[]? KeySha256 { get; init; }
+
     public const int CurrentVersion = 1;
 
     public static string Format(AgentStateFile s)
@@ -23,6 +27,7 @@ internal sealed record AgentStateFile(byte[] SerialBase, uint Counter, string Au
             w.WriteString("authToken", s.AuthToken);
             w.WriteString("instanceName", s.InstanceName);
             if (s.ModelName is not null) w.WriteString("modelName", s.ModelName);
+            if (s.KeySha256 is not null) w.WriteString("keySha256", Convert.ToHexStringLower(s.KeySha256));
             w.WriteEndObject();
         }
         return System.Text.Encoding.UTF8.GetString(ms.ToArray()) + "\n";
@@ -52,7 +57,14 @@ internal sealed record AgentStateFile(byte[] SerialBase, uint Counter, string Au
                 throw AgentIdentity.Corrupt(dir, $"{name}: authToken must be ≥ 11 characters of [A-Za-z0-9+/] (≥ 64 bits)");
             var instance = RequireString(root, "instanceName", dir, name);
             string? model = root.TryGetProperty("modelName", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString() : null;
-            return new AgentStateFile(serialBase, counter, at, instance, model);
+            byte[]? keySha = null;
+            if (root.TryGetProperty("keySha256", out var k))
+            {
+                if (k.ValueKind != JsonValueKind.String || k.GetString() is not { Length: 64 } hex || !hex.All(char.IsAsciiHexDigit))
+                    throw AgentIdentity.Corrupt(dir, $"{name}: keySha256 must be 64 hex digits");
+                keySha = Convert.FromHexString(hex);
+            }
+            return new AgentStateFile(serialBase, counter, at, instance, model) { KeySha256 = keySha };
         }
         catch (JsonException ex)
         {

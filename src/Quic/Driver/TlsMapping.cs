@@ -12,24 +12,10 @@ internal static class TlsMapping
 
     public static IQuicTlsHandshake Create(QuicTlsOptions o) => EngineOverride is { } f ? f(o) : QuicTls.Create(o);
 
-    private static TextWriter? _keyLog;
-    private static readonly object KeyLogLock = new();
+    private static readonly Lazy<TextWriter?> KeyLogWriter = new(() => Crypto.Storage.KeyLogFile.OpenFromEnvironment());
 
-    /// <summary>NSS key log from SSLKEYLOGFILE (shared writer; lines are flushed by the engine).</summary>
-    public static TextWriter? KeyLog()
-    {
-        var path = Environment.GetEnvironmentVariable("SSLKEYLOGFILE");
-        if (string.IsNullOrEmpty(path)) return null;
-        lock (KeyLogLock)
-        {
-            if (_keyLog is null)
-            {
-                var s = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
-                _keyLog = TextWriter.Synchronized(new StreamWriter(s) { AutoFlush = true });
-            }
-            return _keyLog;
-        }
-    }
+    /// <summary>NSS key log: only when explicitly enabled (SSLKEYLOGFILE + OSPBRIDGE_ENABLE_KEYLOG=1), 0600, warned on stderr; see KeyLogFile.</summary>
+    public static TextWriter? KeyLog() => KeyLogWriter.Value;
 
     public static IReadOnlyList<Crypto.Tls.Tls13CipherSuite> Suites(CipherSuitesPolicy? policy)
     {
