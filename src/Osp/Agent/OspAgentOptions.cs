@@ -1,3 +1,5 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 using OspBridge.Crypto.Identity;
 using OspBridge.Osp.Messages;
 
@@ -24,6 +26,9 @@ public sealed class OspAgentOptions
     /// <summary>agent-info <c>locales</c>.</summary>
     public IReadOnlyList<string> Locales { get; init; } = ["en"];
 
+    /// <summary>Where connections log (dropped peers, failing handlers). Default: nowhere.</summary>
+    public ILogger Logger { get; init; } = NullLogger.Instance;
+
     /// <summary>QUIC idle timeout. OSP agents keep connections alive with agent-status-request at 25 s.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
@@ -34,11 +39,76 @@ public sealed class OspAgentOptions
     public int ReceiveQueueLimit { get; init; } = 1024;
 
     /// <summary>
+    /// Most agent-info requests received whose response is not sent yet (the peer's outstanding requests). One
+    /// more closes the connection with <see cref="OspConnection.TooManyRequestsErrorCode"/>: a peer that asks
+    /// faster than it grants stream credit for the answers is flooding (default 32).
+    /// </summary>
+    public int MaxPendingReplies { get; init; } = 32;
+
+    /// <summary>Messages queued for sending (application sends wait for room; replies over the limit close the connection). Default 256.</summary>
+    public int MaxQueuedSends { get; init; } = 256;
+
+    /// <summary>Decoded inbound messages queued for the connection's loop; stream readers wait for room (default 256).</summary>
+    public int MaxQueuedInboundMessages { get; init; } = 256;
+
+    /// <summary>
+    /// How long a send may wait for stream credit or flow-control credit from the peer, and how long a partly
+    /// received message may stay incomplete, before the connection is closed with
+    /// <see cref="OspConnection.StalledErrorCode"/> (default 10 s).
+    /// </summary>
+    public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// With <see cref="RequireAuthentication"/>: most messages (agent-info and auth-*) an unauthenticated peer may
+    /// send; one more closes the connection with <see cref="OspConnection.TooManyRequestsErrorCode"/> (default 256).
+    /// </summary>
+    public int MaxMessagesBeforeAuthentication { get; init; } = 256;
+
+    /// <summary>Largest message body accepted on a stream opened before authentication (default 16 KiB; auth and agent-info messages are small).</summary>
+    public int MaxMessageSizeBeforeAuthentication { get; init; } = 16 * 1024;
+
+    /// <summary>Unidirectional (message) streams the peer may have open at once: QUIC <c>initial_max_streams_uni</c> (default 100).</summary>
+    public int MaxInboundMessageStreams { get; init; } = 100;
+
+    /// <summary>LP2P data channels (bidirectional streams) the peer may have open at once: QUIC <c>initial_max_streams_bidi</c> (default 100).</summary>
+    public int MaxDataChannels { get; init; } = 100;
+
+    /// <summary>Largest message on an LP2P data channel, in bytes (default 256 KiB).</summary>
+    public int DataChannelMaxMessageSize { get; init; } = 256 * 1024;
+
+    /// <summary>Bytes an LP2P data channel queues for sending before <c>SendAsync</c> waits (its <c>BufferedAmount</c> bound; default 1 MiB).</summary>
+    public int DataChannelSendBufferLimit { get; init; } = 1 << 20;
+
+    /// <summary>Received messages an LP2P data channel keeps for <c>ReceiveAsync</c>; when full the channel stops reading and QUIC flow control holds the peer back (default 64).</summary>
+    public int DataChannelReceiveQueueLimit { get; init; } = 64;
+
+    /// <summary>How long opening an LP2P data channel waits for the peer's data-channel-open-response (default 10 s).</summary>
+    public TimeSpan DataChannelOpenTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// With <see cref="RequireAuthentication"/>: how long a data-channel-open-request from a peer that is not
+    /// authenticated yet is held (QUIC does not order streams, so it may overtake the authentication messages it
+    /// follows) before the connection is closed with <see cref="OspConnection.NotAuthenticatedErrorCode"/> (default 5 s).
+    /// </summary>
+    public TimeSpan AuthenticationGracePeriod { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Listener only: validate every client address with a QUIC Retry round trip before any handshake state is
+    /// kept (default true; costs one round trip per connection). When false, Retry is still required while many
+    /// handshakes are pending (<see cref="MaxPendingHandshakes"/> / 2).
+    /// </summary>
+    public bool UseRetry { get; init; } = true;
+
+    /// <summary>Listener only: most handshakes in progress at once; more clients wait (default 64).</summary>
+    public int MaxPendingHandshakes { get; init; } = 64;
+
+    /// <summary>
     /// When true, a connection processes only agent-info (request, response, event) and auth-* messages until it
     /// is authenticated; any other message closes it with <see cref="OspConnection.NotAuthenticatedErrorCode"/>
     /// (OSP network spec: "before authentication only agent-info and auth-* messages are processed").
-    /// Off by default because PIN authentication (SPAKE2) is not implemented yet: with it on, nothing can
-    /// authenticate a connection today, so applications would only ever see agent-info.
+    /// LP2P data channels are refused on a connection that is not authenticated. Off by default until PIN
+    /// authentication (SPAKE2) is wired in: with it on, only the authentication layer can open the gate
+    /// (<c>OspConnection.MarkAuthenticated</c>).
     /// </summary>
     public bool RequireAuthentication { get; init; }
 

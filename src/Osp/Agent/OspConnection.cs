@@ -1,7 +1,9 @@
+using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using System.Threading.Channels;
+using Microsoft.Extensions.Logging;
 using OspBridge.Crypto.Identity;
 using OspBridge.Osp.Discovery;
 using OspBridge.Osp.Messages;
@@ -13,16 +15,24 @@ namespace OspBridge.Osp.Agent;
 /// An Open Screen Protocol connection between two agents: QUIC + TLS 1.3 with ALPN <c>osp</c>, mutual
 /// authentication with agent certificates, zero-length connection IDs, and OSP messages (QUIC varint type
 /// key + CBOR body), each sent on its own unidirectional stream. agent-info requests are answered here;
-/// every other message is delivered through <see cref="ReceiveAsync"/> or a <see cref="WaitForAsync{T}"/> waiter.
+/// every other message is delivered through <see cref="ReceiveAsync"/>, a <see cref="WaitForAsync{T}"/> waiter or
+/// a <see cref="Subscribe{T}"/> handler. LP2P data channels (bidirectional streams) are opened through
+/// <c>OspBridge.Osp.Lp2p.LP2PConnection</c>.
 /// </summary>
 /// <remarks>
-/// The client pins the server's agent fingerprint (from the mDNS TXT <c>fp</c>); the server learns the
-/// client's fingerprint from its certificate. PIN authentication (SPAKE2) is not implemented yet, so a
-/// connection proves possession of the pinned key, not that a user approved the peer.
-/// Failures surface as <see cref="OspException"/> (the transport's exception is its inner exception);
-/// cancellation raises <see cref="OperationCanceledException"/>.
+/// <para>One serialized loop per connection processes every inbound message in order of arrival (no lock, no
+/// task per message); one send loop writes outgoing messages one stream at a time. Everything a peer can make
+/// the connection hold is bounded (docs/security.md, "OSP connection limits"): outstanding requests
+/// (<see cref="OspAgentOptions.MaxPendingReplies"/>), queued sends and inbound messages, open streams, message
+/// sizes, and time — a send that waits longer than <see cref="OspAgentOptions.StallTimeout"/> for the peer's
+/// stream or flow-control credit closes the connection with <see cref="StalledErrorCode"/>.</para>
+/// <para>The client pins the server's agent fingerprint (from the mDNS TXT <c>fp</c>); the server learns the
+/// client's fingerprint from its certificate. With <see cref="OspAgentOptions.RequireAuthentication"/> only
+/// agent-info and auth-* messages are processed until the authentication layer calls
+/// <see cref="MarkAuthenticated"/>. Failures surface as <see cref="OspException"/> (the transport's exception is
+/// its inner exception); cancellation raises <see cref="OperationCanceledException"/>.</para>
 /// </remarks>
-public sealed class OspConnection : IAsyncDisposable
+public sealed partial class OspConnection : IAsyncDisposable
 {
     /// <summary>Application error code for "no error" closes.</summary>
     public const long NoErrorCode = 0;
@@ -36,30 +46,60 @@ public sealed class OspConnection : IAsyncDisposable
     /// </summary>
     public const long NotAuthenticatedErrorCode = 401;
 
+    /// <summary>
+    /// Application error code for a stalled peer (ours): it granted no stream or flow-control credit for our
+    /// messages, or left a message incomplete, for longer than <see cref="OspAgentOptions.StallTimeout"/>.
+    /// </summary>
+    public const long StalledErrorCode = 408;
+
+    /// <summary>
+    /// Application error code for a flooding peer (ours): more outstanding requests than
+    /// <see cref="OspAgentOptions.MaxPendingReplies"/>, or more messages before authentication than
+    /// <see cref="OspAgentOptions.MaxMessagesBeforeAuthentication"/>.
+    /// </summary>
+    public const long TooManyRequestsErrorCode = 429;
+
     private readonly QuicConnection _quic;
     private readonly OspAgentOptions _options;
+    private readonly ILogger _logger;
+    private readonly MessageDemuxer _preAuthDemuxer;
     private readonly MessageDemuxer _demuxer;
-    private readonly Lock _demuxLock = new();
+    private readonly MessageDemuxer _channelDemuxer;
+    private readonly Channel<Work> _work = Channel.CreateUnbounded<Work>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly SemaphoreSlim _inboundBudget;
+    private readonly Channel<Outbound> _outbound;
     private readonly Channel<IOspMessage> _inbox;
-    private readonly List<Waiter> _waiters = [];
-    private readonly List<Subscription> _subscriptions = [];
-    private readonly List<IOspMessage> _earlyAuth = []; // auth-* that arrived before the authentication layer subscribed
+    private readonly ConcurrentDictionary<Type, Subscription> _subscriptions = new();
+    private readonly List<Waiter> _waiters = []; // loop only
     private readonly CancellationTokenSource _cts = new();
-    private readonly Task _acceptLoop;
     private readonly TaskCompletionSource<long> _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private const int EarlyAuthLimit = 8;
+    private readonly Task _loop;
+    private readonly Task _sendLoop;
+    private readonly Task _acceptLoop;
     private long _nextRequestId;
     private volatile bool _authenticated;
+    private int _pendingReplies;
+    private int _messagesBeforeAuthentication; // loop only
+    private readonly List<IOspMessage> _earlyAuth = []; // auth-* that arrived before the authentication layer subscribed (s3-auth)
+    private const int EarlyAuthLimit = 8;
+    private Task _quicClose = Task.CompletedTask;
 
-    private OspConnection(QuicConnection quic, OspAgentOptions options, string remoteFingerprint)
+    private OspConnection(QuicConnection quic, OspAgentOptions options, string remoteFingerprint, string? targetHostName)
     {
         _quic = quic;
         _options = options;
+        _logger = options.Logger;
         RemoteFingerprint = remoteFingerprint;
-        _inbox = Channel.CreateBounded<IOspMessage>(new BoundedChannelOptions(options.ReceiveQueueLimit) { SingleReader = false, SingleWriter = false });
-        _demuxer = new MessageDemuxer(new MessageDemuxerOptions { MaxMessageSize = options.MaxMessageSize });
-        _demuxer.RegisterAll(OnMessage);
-        _acceptLoop = Task.Run(AcceptLoopAsync);
+        TargetHostName = targetHostName;
+        _inbox = Channel.CreateBounded<IOspMessage>(new BoundedChannelOptions(Math.Max(1, options.ReceiveQueueLimit)) { SingleReader = false, SingleWriter = true });
+        _outbound = Channel.CreateBounded<Outbound>(new BoundedChannelOptions(Math.Max(1, options.MaxQueuedSends)) { SingleReader = true, SingleWriter = false });
+        _inboundBudget = new SemaphoreSlim(Math.Max(1, options.MaxQueuedInboundMessages));
+        _preAuthDemuxer = CreateDemuxer(options.MaxMessageSizeBeforeAuthentication);
+        _demuxer = CreateDemuxer(options.MaxMessageSize);
+        _channelDemuxer = CreateDemuxer(options.DataChannelMaxMessageSize + 64);
+        _loop = RunLoopAsync();
+        _sendLoop = SendLoopAsync();
+        _acceptLoop = AcceptLoopAsync();
     }
 
     /// <summary>The peer's agent fingerprint (base64 SHA-256 of its certificate's SubjectPublicKeyInfo).</summary>
@@ -71,14 +111,35 @@ public sealed class OspConnection : IAsyncDisposable
     /// <summary>Our local address.</summary>
     public IPEndPoint LocalEndPoint => _quic.LocalEndPoint;
 
+    /// <summary>Client side: the agent hostname we connected to (SNI); null on accepted connections.</summary>
+    internal string? TargetHostName { get; }
+
+    /// <summary>Our agent.</summary>
+    internal OspAgentOptions Options => _options;
+
+    /// <summary>Cancelled when the connection starts closing (<see cref="Closed"/> is complete by then).</summary>
+    internal CancellationToken ClosingToken => _cts.Token;
+
+    /// <summary>The QUIC connection (for the LP2P data channels).</summary>
+    internal QuicConnection Quic => _quic;
+
     /// <summary>
     /// True once the connection is authenticated (always true unless <see cref="OspAgentOptions.RequireAuthentication"/>
-    /// is on; PIN authentication, which will set it, is not implemented yet).
+    /// is on; the authentication layer sets it with <see cref="MarkAuthenticated"/>).
     /// </summary>
     public bool IsAuthenticated => _authenticated || !_options.RequireAuthentication;
 
-    /// <summary>Marks the connection authenticated (for the authentication layer, once SPAKE2 succeeded).</summary>
-    internal void MarkAuthenticated() => _authenticated = true;
+    /// <summary>
+    /// Marks the connection authenticated (for the authentication layer, once SPAKE2 succeeded). Messages the loop
+    /// processes after this call pass the gate; call it from a <see cref="Subscribe{T}"/> handler (which runs on the
+    /// loop) to open the gate exactly after the message that completed authentication. Data-channel open requests
+    /// held by the gate (<see cref="OspAgentOptions.AuthenticationGracePeriod"/>) are accepted now.
+    /// </summary>
+    internal void MarkAuthenticated()
+    {
+        _authenticated = true;
+        _work.Writer.TryWrite(new Work(WorkKind.Authenticated));
+    }
 
     /// <summary>Whether a message may be processed before authentication: agent-info and auth-* only.</summary>
     internal static bool IsAllowedBeforeAuthentication(ulong typeKey) => typeKey is
@@ -147,8 +208,8 @@ public sealed class OspConnection : IAsyncDisposable
             RemoteEndPoint = remote,
             ConnectionIdLength = 0,
             IdleTimeout = options.IdleTimeout,
-            MaxInboundBidirectionalStreams = 16,
-            MaxInboundUnidirectionalStreams = 100,
+            MaxInboundBidirectionalStreams = options.MaxDataChannels,
+            MaxInboundUnidirectionalStreams = options.MaxInboundMessageStreams,
             DefaultCloseErrorCode = NoErrorCode,
             DefaultStreamErrorCode = NoErrorCode,
             ClientAuthenticationOptions = new SslClientAuthenticationOptions
@@ -178,44 +239,50 @@ public sealed class OspConnection : IAsyncDisposable
         {
             throw OspErrors.FromQuic(ex, $"connecting to agent at {remote}", cancellationToken);
         }
-        return new OspConnection(quic, options, seen ?? expectedFingerprint);
+        return new OspConnection(quic, options, seen ?? expectedFingerprint, agentHostname);
     }
 
     internal static OspConnection FromAccepted(QuicConnection quic, OspAgentOptions options)
     {
         var cert = quic.RemoteCertificate as X509Certificate2
             ?? throw new OspException(OspError.ProtocolError, "OSP peer sent no agent certificate");
-        return new OspConnection(quic, options, AgentIdentity.ComputeFingerprint(cert));
+        return new OspConnection(quic, options, AgentIdentity.ComputeFingerprint(cert), null);
     }
+
 
     /// <summary>A fresh request id for this connection.</summary>
     public ulong NextRequestId() => (ulong)Interlocked.Increment(ref _nextRequestId);
 
-    /// <summary>Sends one message on a new unidirectional stream.</summary>
-    /// <exception cref="OspException">The connection is closed or broke (<see cref="OspError.Closed"/>, …).</exception>
+    /// <summary>
+    /// Sends one message on a new unidirectional stream. Messages go out in the order of the calls, through the
+    /// connection's send queue (<see cref="OspAgentOptions.MaxQueuedSends"/>; a full queue makes this wait).
+    /// </summary>
+    /// <exception cref="OspException">The connection is closed or broke (<see cref="OspError.Closed"/>, …), or the peer
+    /// granted no stream credit within <see cref="OspAgentOptions.StallTimeout"/> (<see cref="OspError.Timeout"/>; the
+    /// connection is then closed with <see cref="StalledErrorCode"/>).</exception>
     public async ValueTask SendAsync(IOspMessage message, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(message);
-        var frame = OspFraming.Frame(message);
+        cancellationToken.ThrowIfCancellationRequested();
+        if (_closed.Task.IsCompleted)
+        {
+            throw ClosedException(_closed.Task.Result, $"sending {message.Name}");
+        }
+
+        var item = new Outbound(OspFraming.Frame(message), message.Name, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously), IsReply: false, cancellationToken);
         try
         {
-            var stream = await _quic.OpenOutboundStreamAsync(QuicStreamType.Unidirectional, cancellationToken).ConfigureAwait(false);
-            await using (stream.ConfigureAwait(false))
-            {
-                await stream.WriteAsync(frame, completeWrites: true, cancellationToken).ConfigureAwait(false);
-            }
+            await _outbound.Writer.WriteAsync(item, cancellationToken).ConfigureAwait(false);
         }
-        catch (QuicException ex)
+        catch (ChannelClosedException)
         {
-            throw OspErrors.FromQuic(ex, $"sending {message.Name} to {RemoteEndPoint}", cancellationToken);
+            throw ClosedException(_closed.Task.IsCompleted ? _closed.Task.Result : NoErrorCode, $"sending {message.Name}");
         }
-        catch (ObjectDisposedException ex)
-        {
-            throw new OspException(OspError.Closed, $"sending {message.Name}: the connection is closed", ex);
-        }
+
+        await item.Completion!.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Receives the next message not consumed by a waiter; null once the connection is closed.</summary>
+    /// <summary>Receives the next message not consumed by a waiter or a subscription; null once the connection is closed.</summary>
     public async ValueTask<IOspMessage?> ReceiveAsync(CancellationToken cancellationToken = default)
     {
         while (await _inbox.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
@@ -232,16 +299,12 @@ public sealed class OspConnection : IAsyncDisposable
         where T : class, IOspMessage
     {
         ArgumentNullException.ThrowIfNull(match);
-        var waiter = new Waiter(m => m is T t && match(t));
-        lock (_waiters)
+        var waiter = new Waiter(m => m is T t && match(t), $"waiting for {typeof(T).Name}");
+        if (_closed.Task.IsCompleted || !_work.Writer.TryWrite(new Work(WorkKind.AddWaiter, waiter)))
         {
-            if (_closed.Task.IsCompleted)
-            {
-                throw ClosedException(_closed.Task.Result, $"waiting for {typeof(T).Name}");
-            }
-
-            _waiters.Add(waiter);
+            throw ClosedException(_closed.Task.IsCompleted ? _closed.Task.Result : NoErrorCode, waiter.What);
         }
+
         try
         {
             var completed = await waiter.Completion.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
@@ -253,14 +316,18 @@ public sealed class OspConnection : IAsyncDisposable
         }
         finally
         {
-            lock (_waiters) _waiters.Remove(waiter);
+            if (!waiter.Completion.Task.IsCompleted)
+            {
+                _work.Writer.TryWrite(new Work(WorkKind.RemoveWaiter, waiter));
+            }
         }
     }
 
     /// <summary>
     /// Routes every incoming message of type <typeparamref name="T"/> to <paramref name="handler"/> (before
     /// waiters and <see cref="ReceiveAsync"/>) until the returned subscription is disposed. The handler runs on
-    /// the connection's receive path: it must be quick and must not block (post to a channel, complete a task).
+    /// the connection's loop, in order of arrival: it must be quick and must not block (post to a channel,
+    /// complete a task). An exception it throws is logged and the message is dropped.
     /// </summary>
     /// <exception cref="InvalidOperationException">Another subscription for <typeparamref name="T"/> exists.</exception>
     public IDisposable Subscribe<T>(Action<T> handler)
@@ -268,22 +335,20 @@ public sealed class OspConnection : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(handler);
         var subscription = new Subscription(this, typeof(T), m => handler((T)m));
-        List<IOspMessage> early;
-        lock (_waiters)
+        lock (_earlyAuth)
         {
-            if (_subscriptions.Exists(s => s.Type == typeof(T)))
+            if (!_subscriptions.TryAdd(typeof(T), subscription))
             {
                 throw new InvalidOperationException($"{typeof(T).Name} messages already have a subscriber on this connection.");
             }
 
-            _subscriptions.Add(subscription);
-            early = _earlyAuth.FindAll(m => m.GetType() == typeof(T));
-            _earlyAuth.RemoveAll(m => m.GetType() == typeof(T));
-        }
+            // Auth messages the peer sent before this subscription existed, in arrival order.
+            foreach (IOspMessage m in _earlyAuth.FindAll(m => m.GetType() == typeof(T)))
+            {
+                subscription.Handler(m);
+            }
 
-        foreach (IOspMessage m in early)
-        {
-            subscription.Handler(m);
+            _earlyAuth.RemoveAll(m => m.GetType() == typeof(T));
         }
 
         return subscription;
@@ -295,7 +360,16 @@ public sealed class OspConnection : IAsyncDisposable
     {
         ulong id = NextRequestId();
         var response = WaitForAsync<AgentInfoResponse>(r => r.RequestId == id, timeout, cancellationToken);
-        await SendAsync(new AgentInfoRequest { RequestId = id }, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await SendAsync(new AgentInfoRequest { RequestId = id }, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            _ = response.Exception; // observed: the send failure is what the caller sees
+            throw;
+        }
+
         return (await response.ConfigureAwait(false)).AgentInfo;
     }
 
@@ -304,37 +378,15 @@ public sealed class OspConnection : IAsyncDisposable
     /// <param name="cancellationToken">Stops waiting for the transport to finish closing (the close itself is not undone).</param>
     public async ValueTask CloseAsync(long errorCode = NoErrorCode, CancellationToken cancellationToken = default)
     {
-        MarkClosed(errorCode);
-        await _cts.CancelAsync().ConfigureAwait(false);
+        BeginClose(errorCode, sendClose: true);
         try
         {
-            await _quic.CloseAsync(errorCode, cancellationToken).ConfigureAwait(false);
+            await _quicClose.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (QuicException)
         {
         }
     }
-
-    private void MarkClosed(long errorCode)
-    {
-        Waiter[] pending;
-        lock (_waiters)
-        {
-            _closed.TrySetResult(errorCode);
-            pending = [.. _waiters];
-        }
-
-        long code = _closed.Task.Result;
-        foreach (Waiter waiter in pending)
-        {
-            waiter.Completion.TrySetException(ClosedException(code, "waiting for a message"));
-        }
-
-        _inbox.Writer.TryComplete();
-    }
-
-    private OspException ClosedException(long code, string what) =>
-        new(OspErrors.FromCloseCode(code), $"{what}: the connection to {RemoteEndPoint} is closed (application error {code})", null, code);
 
     /// <summary>Closes (no error) and releases the connection.</summary>
     public async ValueTask DisposeAsync()
@@ -343,109 +395,52 @@ public sealed class OspConnection : IAsyncDisposable
         await _quic.DisposeAsync().ConfigureAwait(false);
         try
         {
-            await _acceptLoop.ConfigureAwait(false);
+            await Task.WhenAll(_loop, _sendLoop, _acceptLoop).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
         }
         _cts.Dispose();
+        _inboundBudget.Dispose();
     }
 
-    private async Task AcceptLoopAsync()
+    private OspException ClosedException(long code, string what) =>
+        new(OspErrors.FromCloseCode(code), $"{what}: the connection to {RemoteEndPoint} is closed (application error {code})", null, code);
+
+    /// <summary>
+    /// Starts closing (once; any thread): records the code, stops the stream readers and the send loop, and tells the
+    /// loop to fail what waits. <paramref name="sendClose"/>: send CONNECTION_CLOSE (false when the peer or the
+    /// transport closed it).
+    /// </summary>
+    private void BeginClose(long code, bool sendClose)
+    {
+        if (!_closed.TrySetResult(code)) return;
+        if (sendClose)
+        {
+            _quicClose = CloseQuicAsync(code);
+        }
+
+        _outbound.Writer.TryComplete();
+        _inbox.Writer.TryComplete();
+        _work.Writer.TryWrite(new Work(WorkKind.Close));
+        try
+        {
+            _cts.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    private async Task CloseQuicAsync(long code)
     {
         try
         {
-            while (!_cts.IsCancellationRequested)
-            {
-                var stream = await _quic.AcceptInboundStreamAsync(_cts.Token).ConfigureAwait(false);
-                _ = Task.Run(() => ReadStreamAsync(stream));
-            }
+            await _quic.CloseAsync(code).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is QuicException or OperationCanceledException or ObjectDisposedException)
+        catch (Exception ex) when (ex is QuicException or ObjectDisposedException)
         {
-            MarkClosed(ex is QuicException { ApplicationErrorCode: { } code } ? code : NoErrorCode);
         }
-    }
-
-    private async Task ReadStreamAsync(QuicStream stream)
-    {
-        var demux = _demuxer.CreateStream();
-        var buffer = new byte[16 * 1024];
-        try
-        {
-            await using (stream.ConfigureAwait(false))
-            {
-                while (true)
-                {
-                    int n = await stream.ReadAsync(buffer, _cts.Token).ConfigureAwait(false);
-                    DemuxResult result;
-                    lock (_demuxLock) result = n == 0 ? demux.Complete() : demux.Push(buffer.AsMemory(0, n));
-                    if (!result.IsOk)
-                    {
-                        await CloseAsync(result.Status == DemuxStatus.UnknownTypeKey ? OspFraming.UnknownTypeKeyErrorCode : ProtocolErrorCode).ConfigureAwait(false);
-                        return;
-                    }
-                    if (n == 0) return;
-                }
-            }
-        }
-        catch (Exception ex) when (ex is QuicException or OperationCanceledException or ObjectDisposedException)
-        {
-            // The stream or the connection went away; the accept loop reports the close.
-        }
-    }
-
-    private void OnMessage(IOspMessage message)
-    {
-        if (!IsAuthenticated && !IsAllowedBeforeAuthentication(message.TypeKey))
-        {
-            // Not processed: not answered, not delivered, not matched.
-            _ = CloseAsync(NotAuthenticatedErrorCode).AsTask();
-            return;
-        }
-
-        if (message is AgentInfoRequest request)
-        {
-            var response = new AgentInfoResponse { RequestId = request.RequestId, AgentInfo = _options.BuildAgentInfo(_options.Identity.SerialBase64Url) };
-            _ = Task.Run(async () =>
-            {
-                try
-                {
-                    await SendAsync(response, _cts.Token).ConfigureAwait(false);
-                }
-                catch (Exception ex) when (ex is OspException or OperationCanceledException)
-                {
-                }
-            });
-            return;
-        }
-        Subscription? subscriber = null;
-        lock (_waiters)
-        {
-            subscriber = _subscriptions.Find(s => s.Type == message.GetType());
-            if (subscriber is null)
-            {
-                foreach (var w in _waiters)
-                {
-                    if (w.Matches(message) && w.Completion.TrySetResult(message)) return;
-                }
-
-                // The peer may start authenticating before our authentication layer subscribed: keep (a few) auth
-                // messages for it rather than handing them to the application.
-                if (message.TypeKey is >= OspTypeKeys.AuthCapabilities and <= OspTypeKeys.AuthSpake2Handshake && _earlyAuth.Count < EarlyAuthLimit)
-                {
-                    _earlyAuth.Add(message);
-                    return;
-                }
-            }
-        }
-        if (subscriber is not null)
-        {
-            subscriber.Handler(message);
-            return;
-        }
-        if (!_inbox.Writer.TryWrite(message))
-            _ = CloseAsync(ProtocolErrorCode).AsTask(); // the application stopped reading: bounded memory beats silent loss
     }
 
     private sealed class Subscription(OspConnection connection, Type type, Action<IOspMessage> handler) : IDisposable
@@ -454,15 +449,15 @@ public sealed class OspConnection : IAsyncDisposable
 
         public Action<IOspMessage> Handler { get; } = handler;
 
-        public void Dispose()
-        {
-            lock (connection._waiters) connection._subscriptions.Remove(this);
-        }
+        public void Dispose() => ((ICollection<KeyValuePair<Type, Subscription>>)connection._subscriptions).Remove(new(Type, this));
     }
 
-    private sealed class Waiter(Func<IOspMessage, bool> matches)
+    private sealed class Waiter(Func<IOspMessage, bool> matches, string what)
     {
         public Func<IOspMessage, bool> Matches { get; } = matches;
+
+        public string What { get; } = what;
+
         public TaskCompletionSource<IOspMessage> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 }

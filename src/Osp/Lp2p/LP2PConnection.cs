@@ -1,0 +1,173 @@
+using System.Runtime.CompilerServices;
+using OspBridge.Osp.Agent;
+using OspBridge.Osp.Messages;
+
+namespace OspBridge.Osp.Lp2p;
+
+/// <summary>
+/// An LP2P session (WICG Local Peer-to-Peer API <c>LP2PConnection</c>): an authenticated OSP connection that the
+/// user granted to the application. It opens data channels (<see cref="CreateDataChannelAsync"/>) and receives the
+/// peer's (<see cref="AcceptDataChannelAsync"/>, <see cref="AcceptDataChannelsAsync"/> or <see cref="OnDataChannel"/>).
+/// Obtained from <see cref="LP2PReceiver"/> (incoming) or <see cref="LP2PRequest.StartAsync"/> (outgoing).
+/// </summary>
+/// <remarks>
+/// Incoming channels have one consumer: subscribing to <see cref="OnDataChannel"/> makes the event the consumer (from
+/// then on, channels are raised and not queued for <see cref="AcceptDataChannelAsync"/>); until then they wait in a
+/// queue bounded by <see cref="OspAgentOptions.MaxDataChannels"/> — when it is full, further open requests are refused
+/// with <c>transient-error</c>.
+/// </remarks>
+public sealed class LP2PConnection : IAsyncDisposable
+{
+    private Action<LP2PDataChannel>? _onDataChannel;
+    private int _pumpStarted;
+
+    internal LP2PConnection(OspConnection connection, string? nickname, AgentInfo? peerInfo)
+    {
+        Connection = connection;
+        Nickname = nickname;
+        PeerInfo = peerInfo;
+    }
+
+    /// <summary>The underlying OSP connection.</summary>
+    public OspConnection Connection { get; }
+
+    /// <summary>The nickname of the receiver or request this connection came from.</summary>
+    public string? Nickname { get; }
+
+    /// <summary>The peer's agent-info, as fetched while the connection was set up (null if it did not answer).</summary>
+    public AgentInfo? PeerInfo { get; }
+
+    /// <summary>The peer's agent fingerprint.</summary>
+    public string RemoteFingerprint => Connection.RemoteFingerprint;
+
+    /// <summary>Completes with the close code when the connection closes.</summary>
+    public Task<long> Closed => Connection.Closed;
+
+    /// <summary>
+    /// A data channel opened by the peer (LP2P <c>ondatachannel</c>). Subscribing makes this event the consumer of
+    /// incoming channels (see the remarks on the type). Raised on a pool thread.
+    /// </summary>
+    public event Action<LP2PDataChannel>? OnDataChannel
+    {
+        add
+        {
+            _onDataChannel += value;
+            if (value is not null && Interlocked.Exchange(ref _pumpStarted, 1) == 0)
+            {
+                _ = PumpAsync();
+            }
+        }
+
+        remove => _onDataChannel -= value;
+    }
+
+    /// <summary>
+    /// Opens a data channel (LP2P <c>createDataChannel</c>): a new bidirectional stream, data-channel-open-request,
+    /// and the peer's response. Completes when the channel is open.
+    /// </summary>
+    /// <param name="label">The channel's label.</param>
+    /// <param name="init">Protocol and id (optional).</param>
+    /// <param name="cancellationToken">Gives up waiting (the stream is then reset).</param>
+    /// <exception cref="OspException"><see cref="OspError.Refused"/> when the connection is not authenticated or the peer
+    /// refused; <see cref="OspError.Timeout"/> without an answer within <see cref="OspAgentOptions.DataChannelOpenTimeout"/>;
+    /// the close reason when the connection closes.</exception>
+    public Task<LP2PDataChannel> CreateDataChannelAsync(string label, LP2PDataChannelInit? init = null, CancellationToken cancellationToken = default) =>
+        LP2PDataChannel.OpenAsync(Connection, label, init, cancellationToken);
+
+    /// <summary>The next data channel the peer opened; null once the connection is closed.</summary>
+    public async ValueTask<LP2PDataChannel?> AcceptDataChannelAsync(CancellationToken cancellationToken = default)
+    {
+        var reader = Connection.IncomingDataChannels;
+        while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (reader.TryRead(out var channel)) return channel;
+        }
+
+        return null;
+    }
+
+    /// <summary>The data channels the peer opens, until the connection closes.</summary>
+    public async IAsyncEnumerable<LP2PDataChannel> AcceptDataChannelsAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        while (await AcceptDataChannelAsync(cancellationToken).ConfigureAwait(false) is { } channel)
+        {
+            yield return channel;
+        }
+    }
+
+    /// <summary>Closes the connection (and with it every channel).</summary>
+    public ValueTask CloseAsync(CancellationToken cancellationToken = default) => Connection.CloseAsync(OspConnection.NoErrorCode, cancellationToken);
+
+    /// <summary>Closes and releases the connection.</summary>
+    public ValueTask DisposeAsync() => Connection.DisposeAsync();
+
+    /// <inheritdoc/>
+    public override string ToString() => $"LP2PConnection {RemoteFingerprint} ({Connection.RemoteEndPoint})";
+
+    /// <summary>
+    /// Authenticates (hook), checks the grant (hook) and fetches the peer's agent-info; closes the connection and
+    /// throws when any step fails.
+    /// </summary>
+    internal static async Task<LP2PConnection> EstablishAsync(OspConnection connection, string? nickname, bool incoming,
+        LP2PAuthenticationHandler? authenticate, ILP2PGrantPolicy grants, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(timeout);
+        try
+        {
+            if (authenticate is not null)
+            {
+                await authenticate(connection, limit.Token).ConfigureAwait(false);
+            }
+
+            if (!connection.IsAuthenticated)
+            {
+                throw new OspException(OspError.Refused, $"LP2P: the connection to {connection.RemoteEndPoint} is not authenticated", null, OspConnection.NotAuthenticatedErrorCode);
+            }
+
+            AgentInfo? info = null;
+            try
+            {
+                info = await connection.RequestAgentInfoAsync(timeout, limit.Token).ConfigureAwait(false);
+            }
+            catch (OspException e) when (e.Error == OspError.Timeout)
+            {
+                // informational only
+            }
+
+            if (!await grants.RequestGrantAsync(new LP2PGrantRequest(nickname, connection.RemoteFingerprint, info?.DisplayName, incoming), limit.Token).ConfigureAwait(false))
+            {
+                throw new OspException(OspError.Refused, $"LP2P: no grant for peer {connection.RemoteFingerprint}", null, OspConnection.NotAuthenticatedErrorCode);
+            }
+
+            return new LP2PConnection(connection, nickname, info);
+        }
+        catch (Exception ex)
+        {
+            await connection.CloseAsync(ex is OspException { ApplicationErrorCode: { } code } ? code : OspConnection.NotAuthenticatedErrorCode, CancellationToken.None).ConfigureAwait(false);
+            await connection.DisposeAsync().ConfigureAwait(false);
+            if (ex is OperationCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                throw new OspException(OspError.Timeout, $"LP2P: setting up the connection to {connection.RemoteEndPoint} took longer than {timeout.TotalSeconds:0.#} s", ex);
+            }
+
+            throw;
+        }
+    }
+
+    private async Task PumpAsync()
+    {
+        await Task.Yield();
+        while (await AcceptDataChannelAsync().ConfigureAwait(false) is { } channel)
+        {
+            try
+            {
+                _onDataChannel?.Invoke(channel);
+            }
+            catch (Exception ex) when (ex is not OutOfMemoryException)
+            {
+                _ = ex; // an application handler failed; keep delivering
+            }
+        }
+    }
+}
