@@ -9,7 +9,9 @@ using OspBridge.Net.Channels;
 using OspBridge.Net.Mdns;
 using OspBridge.Osp;
 using OspBridge.Osp.Agent;
+using OspBridge.Osp.Auth;
 using OspBridge.Osp.Discovery;
+using OspBridge.Osp.Lp2p;
 
 namespace OspBridge.Bridge.Commands;
 
@@ -59,22 +61,29 @@ internal sealed class AgentCommand : ICliCommand
             using var trust = PeerTrust.Open(stateDir, context.Logger(parseResult, "osp.trust"));
             using var prompts = ConsolePrompts.ForConsole();
             ulong mv = OspMetadataVersion.LoadOrBump(stateDir, display, identity.ModelName);
-            var options = OspPairing.AgentOptions(identity, display);
-            await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Any, p), options, ct);
+            var agent = new AgentHost(identity, trust, prompts, parseResult.GetValue(acceptAll), receive, log, oslog);
+            await using var receiver = new LP2PReceiver(new LP2PReceiverOptions
+            {
+                Agent = OspPairing.AgentOptions(identity, display, oslog),
+                ListenEndPoint = new IPEndPoint(IPAddress.Any, p),
+                Authenticate = agent.AuthenticateAsync,
+                AcceptQuicTransports = false,
+            });
+            await receiver.StartAsync(ct);
+            int boundPort = receiver.LocalEndPoint.Port;
             await using var mdns = MdnsService.Start(new MdnsServiceOptions
             {
                 Interfaces = parseResult.GetValue(iface),
                 UseIPv6 = false, // the listener is IPv4 (0.0.0.0): advertise what answers
                 Logger = context.Logger(parseResult, "mdns"),
             });
-            var advertiser = await OspAgentAdvertiser.StartAsync(mdns, identity, (ushort)listener.LocalEndPoint.Port, mv, oslog, ct);
-            var agent = new AgentHost(identity, trust, prompts, parseResult.GetValue(acceptAll), receive, log, oslog);
+            var advertiser = await OspAgentAdvertiser.StartAsync(mdns, identity, (ushort)boundPort, mv, oslog, ct);
             try
             {
                 try { await advertiser.WaitEstablishedAsync(ct).WaitAsync(TimeSpan.FromSeconds(5), ct); }
                 catch (TimeoutException) { log.LogWarning("mDNS probing not finished after 5 s; serving anyway"); }
-                AgentHost.WriteLine($"agent '{OspInstanceName.WithoutMarker(advertiser.InstanceName)}' id={PeerTrust.IdOf(identity.Fingerprint)} fp={identity.Fingerprint} port={listener.LocalEndPoint.Port} interfaces={string.Join(',', mdns.Interfaces.Select(i => i.Name))}");
-                await agent.AcceptLoopAsync(listener, ct);
+                AgentHost.WriteLine($"agent '{OspInstanceName.WithoutMarker(advertiser.InstanceName)}' id={PeerTrust.IdOf(identity.Fingerprint)} fp={identity.Fingerprint} port={boundPort} interfaces={string.Join(',', mdns.Interfaces.Select(i => i.Name))}");
+                await agent.AcceptLoopAsync(receiver, ct);
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -87,10 +96,13 @@ internal sealed class AgentCommand : ICliCommand
         return command;
     }
 
-    /// <summary>The running agent: one task per connection.</summary>
+    /// <summary>The running agent: the LP2P authentication hook and one task per authenticated connection.</summary>
     private sealed class AgentHost(AgentIdentity identity, PeerTrust trust, ConsolePrompts prompts, bool acceptAll, string receiveDir, ILogger log, ILogger osplog)
     {
-        private readonly ConcurrentDictionary<OspConnection, Task> _connections = new();
+        private readonly ConcurrentDictionary<OspConnection, PairingResult> _results = new();
+        private readonly ConcurrentDictionary<LP2PConnection, Task> _connections = new();
+        private readonly AuthAttemptLimiter _limiter = new();
+        private readonly ConsolePairingHost _host = new(Console.Out, !Console.IsOutputRedirected, prompts: null, pinOption: null, osplog);
 
         public static void WriteLine(string line)
         {
@@ -101,20 +113,25 @@ internal sealed class AgentCommand : ICliCommand
             }
         }
 
-        public async Task AcceptLoopAsync(OspAgentListener listener, CancellationToken ct)
+        /// <summary>The LP2P receiver's authentication hook: trusted peers without a PIN, new ones after consent with the PIN we present.</summary>
+        public async Task AuthenticateAsync(OspConnection connection, CancellationToken ct)
         {
-            while (!ct.IsCancellationRequested)
+            var result = await OspPairing.AuthenticateIncomingAsync(connection, identity, trust, _host,
+                (name, id, fp, token) => prompts.ConsentAsync(acceptAll, name ?? "(unnamed)", id, fp, token), _limiter, osplog, ct);
+            if (result.Outcome == PairingOutcome.Authenticated)
             {
-                OspConnection connection;
-                try
-                {
-                    connection = await listener.AcceptAsync(ct);
-                }
-                catch (OspException ex) when (!ct.IsCancellationRequested && ex.Error != OspError.Closed)
-                {
-                    log.LogWarning("accept failed: {Error}", ex.Message);
-                    continue;
-                }
+                _results[connection] = result;
+            }
+            else if (log.IsEnabled(LogLevel.Warning))
+            {
+                log.LogWarning("peer {Fp} at {Remote}: {Outcome} {Message}", connection.RemoteFingerprint, connection.RemoteEndPoint, result.Outcome, result.Message);
+            }
+        }
+
+        public async Task AcceptLoopAsync(LP2PReceiver receiver, CancellationToken ct)
+        {
+            await foreach (var connection in receiver.AcceptConnectionsAsync(ct))
+            {
                 _connections[connection] = Task.Run(() => ServeAsync(connection, ct), CancellationToken.None);
             }
         }
@@ -123,35 +140,30 @@ internal sealed class AgentCommand : ICliCommand
         {
             foreach (var c in _connections.Keys)
             {
-                try { await c.CloseAsync(OspConnection.NoErrorCode, CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(2)); }
+                try { await c.CloseAsync(CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(2)); }
                 catch (Exception ex) when (ex is OspException or TimeoutException or ObjectDisposedException) { }
             }
             try { await Task.WhenAll(_connections.Values).WaitAsync(TimeSpan.FromSeconds(5)); }
             catch (TimeoutException) { log.LogWarning("some connections did not finish within 5 s of stopping"); }
         }
 
-        private async Task ServeAsync(OspConnection connection, CancellationToken ct)
+        private async Task ServeAsync(LP2PConnection connection, CancellationToken ct)
         {
             await using var _ = connection;
-            var remote = connection.RemoteEndPoint;
+            var remote = connection.Connection.RemoteEndPoint;
             try
             {
-                var hooks = new PresenterHooks(
-                    (digits, hex) =>
-                    {
-                        lock (Console.Out) PinDisplay.Write(Console.Out, digits, hex, decorate: !Console.IsOutputRedirected);
-                    },
-                    (peerName, peerId, fp, token) => prompts.ConsentAsync(acceptAll, peerName, peerId, fp, token));
-                var result = await OspPairing.AuthenticateIncomingAsync(connection, identity, trust, hooks, osplog, ct);
-                if (result.Outcome != PairingOutcome.Authenticated)
-                {
-                    log.LogWarning("peer {Fp} at {Remote}: {Outcome} {Message}", connection.RemoteFingerprint, remote, result.Outcome, result.Message);
-                    return;
-                }
-                var peer = result.Peer!;
+                if (!_results.TryRemove(connection.Connection, out var result) || result.Peer is not { } peer)
+                    return; // cannot happen: the receiver hands out authenticated connections only
                 if (log.IsEnabled(LogLevel.Information)) log.LogInformation("peer '{Name}' ({Id}) authenticated from {Remote}", peer.Name, peer.Id, remote);
                 if (result.NewlyPaired) WriteLine($"paired {peer.Name} {peer.Id} {peer.Fingerprint}");
-                await OspPairing.ServeChannelsAsync(connection, (channel, token) => OnChannelAsync(peer, channel, token), osplog, ct);
+                var channels = new List<Task>();
+                await foreach (var channel in connection.AcceptDataChannelsAsync(ct))
+                {
+                    channels.RemoveAll(t => t.IsCompleted);
+                    channels.Add(Task.Run(() => OnChannelAsync(peer, channel, ct), CancellationToken.None));
+                }
+                await Task.WhenAll(channels);
             }
             catch (Exception ex) when (ex is OspException or OperationCanceledException or IOException or CliException)
             {
@@ -163,26 +175,33 @@ internal sealed class AgentCommand : ICliCommand
             }
         }
 
-        private async Task OnChannelAsync(TrustedPeerView peer, IMessageChannel channel, CancellationToken ct)
+        private async Task OnChannelAsync(TrustedPeerView peer, LP2PDataChannel channel, CancellationToken ct)
         {
             await using var _ = channel;
             string label = channel.Label;
-            switch (label)
+            try
             {
-                case "chat":
-                    // Echo every message as it came (text stays text).
-                    while (await channel.ReceiveAsync(ct) is { } m)
-                        await channel.SendAsync(m.Data, m.IsText, ct);
-                    break;
-                case FileTransfer.Label:
-                    var r = await FileTransfer.ReceiveAsync(channel, receiveDir, FileTransfer.DefaultMaxFileBytes, ct);
-                    if (r.Ok) WriteLine($"received {r.Path} {r.Bytes} {r.Sha256Hex} from {peer.Id}");
-                    else log.LogWarning("file '{Name}' from {Peer}: {Error}", r.Name, peer.Id, r.Error);
-                    break;
-                default:
-                    if (log.IsEnabled(LogLevel.Information)) log.LogInformation("closing data channel '{Label}' from {Peer}: no such service", label, peer.Id);
-                    await channel.CloseAsync(ct);
-                    break;
+                switch (label)
+                {
+                    case "chat":
+                        // Echo every message as it came (text stays text).
+                        while (await channel.ReceiveAsync(ct) is { } m)
+                            await channel.SendAsync(m.Data, m.IsText, ct);
+                        break;
+                    case FileTransfer.Label:
+                        var r = await FileTransfer.ReceiveAsync(channel, receiveDir, FileTransfer.DefaultMaxFileBytes, ct);
+                        if (r.Ok) WriteLine($"received {r.Path} {r.Bytes} {r.Sha256Hex} from {peer.Id}");
+                        else log.LogWarning("file '{Name}' from {Peer}: {Error}", r.Name, peer.Id, r.Error);
+                        break;
+                    default:
+                        if (log.IsEnabled(LogLevel.Information)) log.LogInformation("closing data channel '{Label}' from {Peer}: no such service", label, peer.Id);
+                        await channel.CloseAsync(ct);
+                        break;
+                }
+            }
+            catch (Exception ex) when (ex is OspException or OperationCanceledException or IOException or InvalidOperationException)
+            {
+                if (log.IsEnabled(LogLevel.Debug)) log.LogDebug("data channel '{Label}' from {Peer} ended: {Error}", label, peer.Id, ex.Message);
             }
         }
     }

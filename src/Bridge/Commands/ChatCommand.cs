@@ -2,6 +2,9 @@ using System.CommandLine;
 using System.Text;
 using OspBridge.Bridge.Pairing;
 using OspBridge.Crypto.Identity;
+using OspBridge.Osp;
+using OspBridge.Osp.Agent;
+using OspBridge.Osp.Lp2p;
 
 namespace OspBridge.Bridge.Commands;
 
@@ -34,7 +37,7 @@ internal sealed class ChatCommand : ICliCommand
                 await Console.Error.WriteLineAsync($"ospbridge: not paired with {which}");
                 return 1;
             }
-            await using var session = await PeerClient.ConnectAsync(identity, trust, which, a => a.Txt.Fingerprint == trusted.Fingerprint, readPin: null,
+            await using var session = await PeerClient.ConnectAsync(identity, trust, which, a => a.Txt.Fingerprint == trusted.Fingerprint, host: null,
                 parseResult.GetValue(iface), TimeSpan.FromSeconds(secs), context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
             if (session.Result.Outcome != PairingOutcome.Authenticated)
             {
@@ -43,7 +46,7 @@ internal sealed class ChatCommand : ICliCommand
             }
             using var replyTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             replyTimeout.CancelAfter(TimeSpan.FromSeconds(secs));
-            await using var channel = await OspPairing.OpenChannelAsync(session.Connection, "chat", "", context.Logger(parseResult, "lp2p"), replyTimeout.Token);
+            await using var channel = await OpenAsync(session.Connection!, "chat", "", which, replyTimeout.Token);
             await channel.SendAsync(Encoding.UTF8.GetBytes(text), isText: true, replyTimeout.Token);
             var reply = await channel.ReceiveAsync(replyTimeout.Token) ?? throw new CliException($"{which} closed the chat channel without replying");
             Console.Out.WriteLine(reply.IsText ? Encoding.UTF8.GetString(reply.Data.Span) : Convert.ToHexStringLower(reply.Data.Span));
@@ -51,5 +54,18 @@ internal sealed class ChatCommand : ICliCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>Opens a data channel; an agent that no longer trusts us closes the connection (401): "not paired".</summary>
+    private static async Task<LP2PDataChannel> OpenAsync(LP2PConnection connection, string label, string protocol, string peer, CancellationToken ct)
+    {
+        try
+        {
+            return await connection.CreateDataChannelAsync(label, new LP2PDataChannelInit { Protocol = protocol }, ct);
+        }
+        catch (OspException ex) when (ex.ApplicationErrorCode == OspConnection.NotAuthenticatedErrorCode || ex.Error == OspError.Refused)
+        {
+            throw new CliException($"not paired with {peer} (the agent refused: {ex.Message})");
+        }
     }
 }

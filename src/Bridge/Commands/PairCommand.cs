@@ -30,9 +30,9 @@ internal sealed class PairCommand : ICliCommand
             using var identity = AgentIdentity.LoadOrCreate(stateDir);
             using var trust = PeerTrust.Open(stateDir, context.Logger(parseResult, "osp.trust"));
             using var prompts = ConsolePrompts.ForConsole();
-            string label = which;
+            var host = new ConsolePairingHost(Console.Error, decorate: false, prompts, pinOption, context.Logger(parseResult, "osp.auth"));
             await using var session = await PeerClient.ConnectAsync(identity, trust, which, a => PeerFinder.Matches(a, which, PeerTrust.IdOf),
-                token => prompts.ReadPinAsync(pinOption, label, token), parseResult.GetValue(iface), TimeSpan.FromSeconds(secs),
+                host, parseResult.GetValue(iface), TimeSpan.FromSeconds(secs),
                 context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
             var result = session.Result;
             if (result.Outcome != PairingOutcome.Authenticated)

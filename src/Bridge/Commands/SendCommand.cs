@@ -1,6 +1,9 @@
 using System.CommandLine;
 using OspBridge.Bridge.Pairing;
 using OspBridge.Crypto.Identity;
+using OspBridge.Osp;
+using OspBridge.Osp.Agent;
+using OspBridge.Osp.Lp2p;
 using Spectre.Console;
 
 namespace OspBridge.Bridge.Commands;
@@ -38,14 +41,14 @@ internal sealed class SendCommand : ICliCommand
                 return 1;
             }
             await using var source = new FileStream(path.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
-            await using var session = await PeerClient.ConnectAsync(identity, trust, which, a => a.Txt.Fingerprint == trusted.Fingerprint, readPin: null,
+            await using var session = await PeerClient.ConnectAsync(identity, trust, which, a => a.Txt.Fingerprint == trusted.Fingerprint, host: null,
                 parseResult.GetValue(iface), TimeSpan.FromSeconds(secs), context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
             if (session.Result.Outcome != PairingOutcome.Authenticated)
             {
                 await Console.Error.WriteLineAsync(session.Result.Outcome == PairingOutcome.NotPaired ? $"ospbridge: not paired with {which}" : "ospbridge: authentication failed");
                 return 1;
             }
-            await using var channel = await OspPairing.OpenChannelAsync(session.Connection, FileTransfer.Label, name, context.Logger(parseResult, "lp2p"), ct);
+            await using var channel = await OpenAsync(session.Connection!, FileTransfer.Label, name, which, ct);
             FileTransferResult result;
             if (Console.IsOutputRedirected)
             {
@@ -73,5 +76,18 @@ internal sealed class SendCommand : ICliCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>Opens a data channel; an agent that no longer trusts us closes the connection (401): "not paired".</summary>
+    private static async Task<LP2PDataChannel> OpenAsync(LP2PConnection connection, string label, string protocol, string peer, CancellationToken ct)
+    {
+        try
+        {
+            return await connection.CreateDataChannelAsync(label, new LP2PDataChannelInit { Protocol = protocol }, ct);
+        }
+        catch (OspException ex) when (ex.ApplicationErrorCode == OspConnection.NotAuthenticatedErrorCode || ex.Error == OspError.Refused)
+        {
+            throw new CliException($"not paired with {peer} (the agent refused: {ex.Message})");
+        }
     }
 }

@@ -1,14 +1,11 @@
 using Microsoft.Extensions.Logging;
 using OspBridge.Crypto.Identity;
-using OspBridge.Net.Channels;
+using OspBridge.Osp;
 using OspBridge.Osp.Agent;
+using OspBridge.Osp.Auth;
+using OspBridge.Osp.Messages;
 
 namespace OspBridge.Bridge.Pairing;
-
-/// <summary>What the presenting side (the agent) does with a PIN and a new peer.</summary>
-/// <param name="Present">Shows a PIN: grouped digits and the QR payload (hex).</param>
-/// <param name="Consent">Whether a never-paired peer (name, id, fingerprint) may start pairing.</param>
-internal sealed record PresenterHooks(Action<string, string> Present, Func<string, string, string, CancellationToken, Task<bool>> Consent);
 
 /// <summary>How an authentication attempt ended.</summary>
 internal enum PairingOutcome
@@ -19,10 +16,10 @@ internal enum PairingOutcome
     /// <summary>Key confirmation failed (wrong PIN) or the peer aborted.</summary>
     Failed,
 
-    /// <summary>We need a PIN but the peer is not trusted and no PIN source was given (chat/send to an unpaired peer).</summary>
+    /// <summary>The peer is not trusted and this command does not pair (chat, send).</summary>
     NotPaired,
 
-    /// <summary>Our side refused (no consent, back-off).</summary>
+    /// <summary>Refused before the PIN: no consent, or the back-off is in force.</summary>
     Refused,
 }
 
@@ -34,51 +31,133 @@ internal enum PairingOutcome
 internal sealed record PairingResult(PairingOutcome Outcome, TrustedPeerView? Peer, bool NewlyPaired, string? Message);
 
 /// <summary>
-/// The CLI's glue to src/Osp/Auth (PIN authentication), src/Osp/Trust (trust store) and src/Osp/Lp2p (data
-/// channels): one place that calls those libraries, so the commands read as the story they tell.
+/// The CLI's pairing policy over src/Osp/Auth and src/Osp/Trust, used as the LP2P authentication hook on both sides:
+/// a trusted peer is admitted without a PIN (its TLS certificate proved the key of the trusted fingerprint); an
+/// unknown one pairs with SPAKE2 — the agent presents (psk-ease-of-input 0), the client consumes (100).
 /// </summary>
 internal static class OspPairing
 {
+    /// <summary>Entropy of the PINs the agent presents (10 digits, grouped 4-4-4 with padding).</summary>
+    public const int AgentPskBits = 30;
+
+    private static readonly TimeSpan AgentInfoTimeout = TimeSpan.FromSeconds(3);
+
     /// <summary>Agent options for the CLI: our identity and display name; only authenticated peers reach applications.</summary>
-    public static OspAgentOptions AgentOptions(AgentIdentity identity, string displayName) => new()
+    public static OspAgentOptions AgentOptions(AgentIdentity identity, string displayName, ILogger logger) => new()
     {
         Identity = identity,
         DisplayName = displayName,
         RequireAuthentication = true,
+        Capabilities = [AgentCapability.LanSignaling, AgentCapability.DataChannels],
+        Logger = logger,
     };
 
     /// <summary>Advertiser side: authenticates an accepted connection (no PIN for a trusted peer; else consent, then we present a PIN).</summary>
-    public static Task<PairingResult> AuthenticateIncomingAsync(OspConnection connection, AgentIdentity identity, PeerTrust trust, PresenterHooks hooks,
-        ILogger logger, CancellationToken cancellationToken)
+    public static async Task<PairingResult> AuthenticateIncomingAsync(OspConnection connection, AgentIdentity identity, PeerTrust trust,
+        IOspPairingHost host, Func<string?, string, string, CancellationToken, Task<bool>> consent, AuthAttemptLimiter limiter, ILogger logger,
+        CancellationToken cancellationToken)
     {
-        _ = (connection, identity, trust, hooks, logger, cancellationToken);
-        throw NotMerged("PIN authentication (src/Osp/Auth)");
+        string fp = connection.RemoteFingerprint;
+        string endpoint = connection.RemoteEndPoint.ToString();
+        string? name = await TryGetNameAsync(connection, cancellationToken).ConfigureAwait(false);
+        if (trust.FindTrusted(fp) is not null)
+        {
+            connection.MarkAuthenticated();
+            return new(PairingOutcome.Authenticated, trust.RecordSeen(fp, name, endpoint), false, null);
+        }
+
+        if (!await consent(name, PeerTrust.IdOf(fp), fp, cancellationToken).ConfigureAwait(false))
+        {
+            await CloseAsync(connection).ConfigureAwait(false);
+            return new(PairingOutcome.Refused, null, false, "no consent for a new peer (run the agent with --accept-all or answer y)");
+        }
+
+        var result = await OspAuthentication.AuthenticateAsync(connection, new OspAuthenticationOptions
+        {
+            Identity = identity,
+            IsAdvertiser = true,
+            Capabilities = new AuthCapabilities
+            {
+                PskEaseOfInput = 0,
+                PskInputMethods = [PskInputMethod.Numeric, PskInputMethod.QrCode],
+                PskMinBitsOfEntropy = AgentPskBits,
+            },
+            Limiter = limiter,
+            PeerDisplayName = name,
+            Logger = logger,
+        }, host, cancellationToken).ConfigureAwait(false);
+        if (!result.IsAuthenticated)
+        {
+            if (result.Failure != OspAuthFailure.RateLimited) trust.RecordAuthFailure(fp, name, endpoint);
+            return new(result.Failure == OspAuthFailure.RateLimited ? PairingOutcome.Refused : PairingOutcome.Failed, null, false, $"{result.Failure}: {result.Message}");
+        }
+
+        return new(PairingOutcome.Authenticated, trust.RecordAuthenticated(fp, name, endpoint), true, null);
     }
 
     /// <summary>
-    /// Listener side: authenticates a connection to an advertised agent whose auth token is <paramref name="authToken"/>;
-    /// no PIN for a trusted peer, else the PIN from <paramref name="readPin"/> (null: refuse with <see cref="PairingOutcome.NotPaired"/>).
+    /// Listener side: authenticates a connection to an advertised agent whose TXT <c>at</c> is <paramref name="authToken"/>;
+    /// no PIN for a trusted peer, else PIN pairing through <paramref name="host"/> (null: <see cref="PairingOutcome.NotPaired"/>).
+    /// A failed attempt leaves our trust store unchanged.
     /// </summary>
-    public static Task<PairingResult> AuthenticateOutgoingAsync(OspConnection connection, AgentIdentity identity, string authToken, string peerName, PeerTrust trust,
-        Func<CancellationToken, Task<string?>>? readPin, ILogger logger, CancellationToken cancellationToken)
+    public static async Task<PairingResult> AuthenticateOutgoingAsync(OspConnection connection, AgentIdentity identity, string authToken, string peerName,
+        PeerTrust trust, IOspPairingHost? host, ILogger logger, CancellationToken cancellationToken)
     {
-        _ = (connection, identity, authToken, peerName, trust, readPin, logger, cancellationToken);
-        throw NotMerged("PIN authentication (src/Osp/Auth)");
+        string fp = connection.RemoteFingerprint;
+        string endpoint = connection.RemoteEndPoint.ToString();
+        if (trust.FindTrusted(fp) is not null)
+        {
+            connection.MarkAuthenticated();
+            return new(PairingOutcome.Authenticated, trust.RecordSeen(fp, peerName, endpoint), false, null);
+        }
+
+        if (host is null)
+        {
+            await CloseAsync(connection).ConfigureAwait(false);
+            return new(PairingOutcome.NotPaired, null, false, null);
+        }
+
+        var options = OspAuthenticationOptions.ForListener(identity, authToken);
+        var result = await OspAuthentication.AuthenticateAsync(connection, new OspAuthenticationOptions
+        {
+            Identity = options.Identity,
+            IsAdvertiser = false,
+            AuthToken = options.AuthToken,
+            Capabilities = new AuthCapabilities
+            {
+                PskEaseOfInput = 100,
+                PskInputMethods = [PskInputMethod.Numeric],
+                PskMinBitsOfEntropy = OspPsk.MinEntropyBits,
+            },
+            PeerDisplayName = peerName,
+            Logger = logger,
+        }, host, cancellationToken).ConfigureAwait(false);
+        if (!result.IsAuthenticated)
+            return new(result.Failure == OspAuthFailure.RateLimited ? PairingOutcome.Refused : PairingOutcome.Failed, null, false, $"{result.Failure}: {result.Message}");
+        return new(PairingOutcome.Authenticated, trust.RecordAuthenticated(fp, peerName, endpoint), true, null);
     }
 
-    /// <summary>Opens an LP2P data channel on an authenticated connection.</summary>
-    public static Task<IMessageChannel> OpenChannelAsync(OspConnection connection, string label, string protocol, ILogger logger, CancellationToken cancellationToken)
+    private static async Task<string?> TryGetNameAsync(OspConnection connection, CancellationToken cancellationToken)
     {
-        _ = (connection, label, protocol, logger, cancellationToken);
-        throw NotMerged("LP2P data channels (src/Osp/Lp2p)");
+        try
+        {
+            var info = await connection.RequestAgentInfoAsync(AgentInfoTimeout, cancellationToken).ConfigureAwait(false);
+            return info.DisplayName;
+        }
+        catch (OspException)
+        {
+            return null;
+        }
     }
 
-    /// <summary>Serves incoming LP2P data channels of an authenticated connection until it closes.</summary>
-    public static Task ServeChannelsAsync(OspConnection connection, Func<IMessageChannel, CancellationToken, Task> onChannel, ILogger logger, CancellationToken cancellationToken)
+    private static async Task CloseAsync(OspConnection connection)
     {
-        _ = (connection, onChannel, logger, cancellationToken);
-        throw NotMerged("LP2P data channels (src/Osp/Lp2p)");
+        try
+        {
+            await connection.CloseAsync(OspConnection.NotAuthenticatedErrorCode, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (OspException)
+        {
+        }
     }
-
-    private static CliException NotMerged(string what) => new($"{what} is not available in this build");
 }

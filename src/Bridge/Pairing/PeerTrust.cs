@@ -39,6 +39,18 @@ internal sealed class PeerTrust : IDisposable
         throw NotMerged(_stateDirectory);
     }
 
+    /// <summary>The trusted record of <paramref name="fingerprint"/>, or null.</summary>
+    public TrustedPeerView? FindTrusted(string fingerprint) => throw NotMerged(_stateDirectory + fingerprint);
+
+    /// <summary>Records a successful authentication (the peer becomes trusted).</summary>
+    public TrustedPeerView RecordAuthenticated(string fingerprint, string? displayName, string? endpoint) => throw NotMerged(_stateDirectory + fingerprint + displayName + endpoint);
+
+    /// <summary>Notes that a trusted peer connected again.</summary>
+    public TrustedPeerView? RecordSeen(string fingerprint, string? displayName, string? endpoint) => throw NotMerged(_stateDirectory + fingerprint + displayName + endpoint);
+
+    /// <summary>Counts a failed authentication by a peer (agent side only).</summary>
+    public void RecordAuthFailure(string fingerprint, string? displayName, string? endpoint) => throw NotMerged(_stateDirectory + fingerprint + displayName + endpoint);
+
     /// <summary>Forgets <paramref name="peer"/>.</summary>
     public void Revoke(TrustedPeerView peer)
     {
