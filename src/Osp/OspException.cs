@@ -26,6 +26,18 @@ public enum OspError
 
     /// <summary>The connection could not be established or broke at the transport level (unreachable, handshake failure, transport error).</summary>
     ConnectionFailed,
+
+    /// <summary>No (trusted) peer matches the given name, id or fingerprint.</summary>
+    PeerNotFound,
+
+    /// <summary>Several peers match the given name or fingerprint prefix; the message lists them.</summary>
+    AmbiguousPeer,
+
+    /// <summary>Persisted OSP state (the trust store) is corrupt or truncated.</summary>
+    CorruptState,
+
+    /// <summary>Persisted OSP state is exposed to other users (group/world-writable) and was refused.</summary>
+    InsecureState,
 }
 
 /// <summary>
