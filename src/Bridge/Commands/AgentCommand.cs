@@ -36,7 +36,7 @@ internal sealed class AgentCommand : ICliCommand
         {
             name, acceptAll, receiveDir, port, iface,
         };
-        command.SetAction(async (parseResult, ct) =>
+        command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
         {
             using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct);
             void OnSignal(PosixSignalContext c)
@@ -92,7 +92,7 @@ internal sealed class AgentCommand : ICliCommand
             await agent.StopAsync();
             AgentHost.WriteLine("stopped");
             return 0;
-        });
+        }));
         return command;
     }
 

@@ -22,7 +22,7 @@ internal sealed class ChatCommand : ICliCommand
         var timeout = new Option<double>("--timeout") { Description = "Seconds to find, connect and get the reply", DefaultValueFactory = _ => 30 };
         var iface = new Option<string[]>("--interface") { Description = "Interface to browse on (repeatable; default: all multicast-capable)", Arity = ArgumentArity.ZeroOrMore };
         var command = new Command("chat", "Send one message to a paired agent over an LP2P data channel and print the reply") { peer, message, timeout, iface };
-        command.SetAction(async (parseResult, ct) =>
+        command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
         {
             string which = parseResult.GetValue(peer)!;
             string text = parseResult.GetValue(message)!;
@@ -52,7 +52,7 @@ internal sealed class ChatCommand : ICliCommand
             Console.Out.WriteLine(reply.IsText ? Encoding.UTF8.GetString(reply.Data.Span) : Convert.ToHexStringLower(reply.Data.Span));
             await channel.CloseAsync(ct);
             return 0;
-        });
+        }));
         return command;
     }
 

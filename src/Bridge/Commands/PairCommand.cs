@@ -20,7 +20,7 @@ internal sealed class PairCommand : ICliCommand
         var timeout = new Option<double>("--timeout") { Description = "Seconds to find and connect to the agent", DefaultValueFactory = _ => 30 };
         var iface = new Option<string[]>("--interface") { Description = "Interface to browse on (repeatable; default: all multicast-capable)", Arity = ArgumentArity.ZeroOrMore };
         var command = new Command("pair", "Pair with an agent using the PIN it presents") { peer, pin, timeout, iface };
-        command.SetAction(async (parseResult, ct) =>
+        command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
         {
             string which = parseResult.GetValue(peer)!;
             double secs = parseResult.GetValue(timeout);
@@ -45,7 +45,7 @@ internal sealed class PairCommand : ICliCommand
             var p = result.Peer!;
             Console.Out.WriteLine($"paired {p.Name} {p.Id} {p.Fingerprint}");
             return 0;
-        });
+        }));
         return command;
     }
 }

@@ -22,7 +22,7 @@ internal sealed class SendCommand : ICliCommand
         var timeout = new Option<double>("--timeout") { Description = "Seconds to find and connect to the agent (the transfer itself is not limited)", DefaultValueFactory = _ => 30 };
         var iface = new Option<string[]>("--interface") { Description = "Interface to browse on (repeatable; default: all multicast-capable)", Arity = ArgumentArity.ZeroOrMore };
         var command = new Command("send", "Send a file to a paired agent; exits 0 when the agent confirmed every byte") { peer, file, timeout, iface };
-        command.SetAction(async (parseResult, ct) =>
+        command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
         {
             string which = parseResult.GetValue(peer)!;
             var path = parseResult.GetValue(file)!;
@@ -74,7 +74,7 @@ internal sealed class SendCommand : ICliCommand
             Console.Out.WriteLine($"sent {name} {result.Bytes} {result.Sha256Hex}");
             await channel.CloseAsync(ct);
             return 0;
-        });
+        }));
         return command;
     }
 
