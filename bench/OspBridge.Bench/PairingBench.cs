@@ -89,6 +89,9 @@ public static class PairingBench
                 using var identity = AgentIdentity.LoadOrCreate(dir, "Bench Client " + i.ToString(CultureInfo.InvariantCulture));
                 using var trust = PeerTrust.Open(dir, log);
                 host.Reset();
+                // RFC 6762 §6: a responder multicasts a record at most once per second per link, so back-to-back
+                // fresh queriers would measure that rate limit; leave > 1 s between discoveries.
+                await Task.Delay(1100).ConfigureAwait(false);
                 var sw = Stopwatch.StartNew();
                 await using var mdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = ["lo"], UseIPv6 = false });
                 var agent = await PeerFinder.FindAsync(mdns, a => a.Txt.Fingerprint == fp, TimeSpan.FromSeconds(10), log, CancellationToken.None).ConfigureAwait(false);
