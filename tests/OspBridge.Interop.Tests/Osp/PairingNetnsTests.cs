@@ -52,22 +52,20 @@ public sealed class PairingNetnsTests(ITestOutputHelper output) : IDisposable
         string cmd = $"exec '{OspBridgeCli.DotnetHost}' '{OspBridgeCli.Dll}' pair '{peer}' --interface eth0 --timeout 30 --state-dir '{state}' < '{fifo}'";
         var pair = host.RunAsync("sh", ["-c", cmd], Step);
         // Opening the FIFO for writing completes once pair's shell opened it for reading.
-        await using (var writer = new StreamWriter(new FileStream(fifo, FileMode.Open, FileAccess.Write)))
+        await using var writer = new StreamWriter(await Task.Run(() => new FileStream(fifo, FileMode.Open, FileAccess.Write)));
+        var pins = new List<string>();
+        var deadline = DateTime.UtcNow + Step;
+        while ((pins = agent.StandardOutputLines.Where(l => l.StartsWith("PIN: ", StringComparison.Ordinal)).ToList()).Count <= seen)
         {
-            var pins = new List<string>();
-            var deadline = DateTime.UtcNow + Step;
-            while ((pins = agent.StandardOutputLines.Where(l => l.StartsWith("PIN: ", StringComparison.Ordinal)).ToList()).Count <= seen)
-            {
-                Assert.True(DateTime.UtcNow < deadline && !agent.HasExited, $"no new PIN from the agent. stderr:\n{agent.StandardError}");
-                await Task.Delay(50);
-            }
-            string pin = pins[seen]["PIN: ".Length..];
-            await writer.WriteLineAsync(transform(pin));
-            await writer.FlushAsync();
-            var result = await pair;
-            output.WriteLine($"pair → {result.ExitCode}: {result.StandardOutput.Trim()} | {result.StandardError.Trim()}");
-            return (result, pin);
+            Assert.True(DateTime.UtcNow < deadline && !agent.HasExited, $"no new PIN from the agent. stderr:\n{agent.StandardError}");
+            await Task.Delay(50);
         }
+        string pin = pins[seen]["PIN: ".Length..];
+        await writer.WriteLineAsync(transform(pin));
+        await writer.FlushAsync();
+        var result = await pair;
+        output.WriteLine($"pair → {result.ExitCode}: {result.StandardOutput.Trim()} | {result.StandardError.Trim()}");
+        return (result, pin);
     }
 
     [Fact]
