@@ -409,10 +409,8 @@ public sealed class OspAuthenticator : IDisposable
             return;
         }
 
-        ReadOnlySpan<byte> value = confirmation.ConfirmationValue.Span;
-        int macLength = _spake!.Confirmation.Length;
-        if (value.Length < macLength || value[macLength..].ContainsAnyExcept((byte)0) ||
-            !_spake.TryVerifyPeerConfirmation(value[..macLength], out _))
+        // 64-byte field: the 32-byte HMAC (constant-time compare) and 32 zero bytes (docs/spake2.md, decision 7).
+        if (!_spake!.TryVerifyPeerOspConfirmationField(confirmation.ConfirmationValue.Span, out _))
         {
             Fail(OspAuthFailure.ProofInvalid, "the peer's key confirmation does not verify (wrong PIN or tampered handshake)", AuthStatusResult.ProofInvalid);
             return;
@@ -435,12 +433,7 @@ public sealed class OspAuthenticator : IDisposable
         }
     }
 
-    private AuthSpake2Confirmation OwnConfirmation()
-    {
-        var value = new byte[64];
-        _spake!.Confirmation.CopyTo(value);
-        return new AuthSpake2Confirmation { ConfirmationValue = value };
-    }
+    private AuthSpake2Confirmation OwnConfirmation() => new() { ConfirmationValue = _spake!.GetOspConfirmationField() };
 
     private void Enter(OspAuthState state, TimeSpan stepDeadline)
     {
