@@ -42,7 +42,7 @@ internal sealed record AgentStateFile(byte[] SerialBase, uint Counter, string Au
             using var doc = JsonDocument.Parse(text, new JsonDocumentOptions { MaxDepth = 4 });
             var root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw AgentIdentity.Corrupt(dir, $"{name} is not a JSON object");
-            if (!root.TryGetProperty("version", out var v) || v.ValueKind != JsonValueKind.Number || v.GetInt32() != CurrentVersion)
+            if (!root.TryGetProperty("version", out var v) || v.ValueKind != JsonValueKind.Number || !v.TryGetInt32(out int version) || version != CurrentVersion)
                 throw AgentIdentity.Corrupt(dir, $"{name} has a missing or unsupported version");
             var serialHex = RequireString(root, "serialBase", dir, name);
             byte[] serialBase;

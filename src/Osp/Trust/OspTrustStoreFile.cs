@@ -86,11 +86,12 @@ internal static class OspTrustStoreFile
         if (e.ValueKind != JsonValueKind.Object) throw Corrupt(path, "a peer is not an object");
         var fp = Str(e, "fp", path);
         if (!OspPeerId.IsFingerprint(fp)) throw Corrupt(path, $"'{fp}' is not an agent fingerprint");
-        if (e.TryGetProperty("id", out var id) && id.GetString() != OspPeerId.FromFingerprint(fp))
+        if (e.TryGetProperty("id", out var id) && (id.ValueKind != JsonValueKind.String || id.GetString() != OspPeerId.FromFingerprint(fp)))
             throw Corrupt(path, $"peer {fp}: id does not match the fingerprint");
         var marks = OspPeerMarks.None;
         foreach (var f in Arr(e, "flags", path))
         {
+            if (f.ValueKind != JsonValueKind.String) throw Corrupt(path, $"peer {fp}: a flag is not a string");
             marks |= f.GetString() switch
             {
                 "suspicious" => OspPeerMarks.Suspicious,
