@@ -1,0 +1,208 @@
+using System.Collections.Concurrent;
+using System.CommandLine;
+using System.Net;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using OspBridge.Bridge.Pairing;
+using OspBridge.Crypto.Identity;
+using OspBridge.Net.Channels;
+using OspBridge.Net.Mdns;
+using OspBridge.Osp;
+using OspBridge.Osp.Agent;
+using OspBridge.Osp.Auth;
+using OspBridge.Osp.Discovery;
+using OspBridge.Osp.Lp2p;
+
+namespace OspBridge.Bridge.Commands;
+
+/// <summary>
+/// <c>ospbridge agent --name &lt;n&gt; [--accept-all] [--receive-dir &lt;dir&gt;] [--port &lt;p&gt;] [--interface &lt;if&gt;]...</c>:
+/// a screenless OSP agent. Listens (QUIC, ALPN <c>osp</c>), advertises with mDNS, authenticates every peer
+/// (a trusted one without a PIN; a new one after consent with a PIN it presents as <c>PIN: &lt;digits&gt;</c>),
+/// echoes LP2P <c>chat</c> channels and stores <c>file</c> channels in the receive directory, until SIGTERM.
+/// stdout lines (docs/cli.md): <c>agent ...</c> once advertising, <c>PIN: ...</c>, <c>paired ...</c>,
+/// <c>received ...</c>, <c>stopped</c>.
+/// </summary>
+internal sealed class AgentCommand : ICliCommand
+{
+    public Command Build(CliContext context)
+    {
+        var name = new Option<string>("--name") { Description = "Display name (the mDNS instance name)", Required = true };
+        var acceptAll = new Option<bool>("--accept-all") { Description = "Let any new peer start pairing without a consent prompt (the PIN is still required)" };
+        var receiveDir = new Option<DirectoryInfo?>("--receive-dir") { Description = "Where files sent to this agent are stored (default: <state-dir>/received)" };
+        var port = new Option<int>("--port") { Description = "UDP port of the QUIC listener (0: any free port)", DefaultValueFactory = _ => 0 };
+        var iface = new Option<string[]>("--interface") { Description = "Interface to advertise on (repeatable; default: all multicast-capable)", Arity = ArgumentArity.ZeroOrMore };
+        var command = new Command("agent", "Run a screenless agent: advertise, pair with a PIN it presents, echo chat, receive files; until SIGTERM")
+        {
+            name, acceptAll, receiveDir, port, iface,
+        };
+        command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
+        {
+            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            void OnSignal(PosixSignalContext c)
+            {
+                c.Cancel = true;
+                stopping.Cancel();
+            }
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+            ct = stopping.Token;
+
+            string display = parseResult.GetValue(name)!;
+            if (string.IsNullOrWhiteSpace(display)) throw new CliException("--name must not be empty");
+            int p = parseResult.GetValue(port);
+            if (p is < 0 or > 65535) throw new CliException("--port must be 0..65535");
+            string stateDir = context.GetStateDirectory(parseResult);
+            string receive = parseResult.GetValue(receiveDir)?.FullName ?? Path.Combine(stateDir, "received");
+            var log = context.Logger(parseResult, "agent");
+            var oslog = context.Logger(parseResult, "osp");
+
+            using var identity = AgentIdentity.LoadOrCreate(stateDir, OspInstanceName.FromDisplayName(display));
+            using var trust = PeerTrust.Open(stateDir, context.Logger(parseResult, "osp.trust"));
+            using var prompts = ConsolePrompts.ForConsole();
+            ulong mv = OspMetadataVersion.LoadOrBump(stateDir, display, identity.ModelName);
+            var agent = new AgentHost(identity, trust, prompts, parseResult.GetValue(acceptAll), receive, log, oslog);
+            await using var receiver = new LP2PReceiver(new LP2PReceiverOptions
+            {
+                Agent = OspPairing.AgentOptions(identity, display, oslog),
+                ListenEndPoint = new IPEndPoint(IPAddress.Any, p),
+                Authenticate = agent.AuthenticateAsync,
+                AcceptQuicTransports = false,
+            });
+            await receiver.StartAsync(ct);
+            int boundPort = receiver.LocalEndPoint.Port;
+            await using var mdns = MdnsService.Start(new MdnsServiceOptions
+            {
+                Interfaces = parseResult.GetValue(iface),
+                UseIPv6 = false, // the listener is IPv4 (0.0.0.0): advertise what answers
+                Logger = context.Logger(parseResult, "mdns"),
+            });
+            var advertiser = await OspAgentAdvertiser.StartAsync(mdns, identity, (ushort)boundPort, mv, oslog, ct);
+            try
+            {
+                try { await advertiser.WaitEstablishedAsync(ct).WaitAsync(TimeSpan.FromSeconds(5), ct); }
+                catch (TimeoutException) { log.LogWarning("mDNS probing not finished after 5 s; serving anyway"); }
+                AgentHost.WriteLine($"agent '{OspInstanceName.WithoutMarker(advertiser.InstanceName)}' id={PeerTrust.IdOf(identity.Fingerprint)} fp={identity.Fingerprint} port={boundPort} interfaces={string.Join(',', mdns.Interfaces.Select(i => i.Name))}");
+                await agent.AcceptLoopAsync(receiver, ct);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+            }
+            await advertiser.DisposeAsync(); // goodbyes (TTL 0)
+            await agent.StopAsync();
+            AgentHost.WriteLine("stopped");
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>The running agent: the LP2P authentication hook and one task per authenticated connection.</summary>
+    private sealed class AgentHost(AgentIdentity identity, PeerTrust trust, ConsolePrompts prompts, bool acceptAll, string receiveDir, ILogger log, ILogger osplog)
+    {
+        private readonly ConcurrentDictionary<OspConnection, PairingResult> _results = new();
+        private readonly ConcurrentDictionary<LP2PConnection, Task> _connections = new();
+        private readonly AuthAttemptLimiter _limiter = new();
+        private readonly ConsolePairingHost _host = new(Console.Out, !Console.IsOutputRedirected, prompts: null, pinOption: null, osplog);
+
+        public static void WriteLine(string line)
+        {
+            lock (Console.Out)
+            {
+                Console.Out.WriteLine(line);
+                Console.Out.Flush();
+            }
+        }
+
+        /// <summary>The LP2P receiver's authentication hook: trusted peers without a PIN, new ones after consent with the PIN we present.</summary>
+        public async Task AuthenticateAsync(OspConnection connection, CancellationToken ct)
+        {
+            var result = await OspPairing.AuthenticateIncomingAsync(connection, identity, trust, _host,
+                (name, id, fp, token) => prompts.ConsentAsync(acceptAll, name ?? "(unnamed)", id, fp, token), _limiter, osplog, ct);
+            if (result.Outcome == PairingOutcome.Authenticated)
+            {
+                _results[connection] = result;
+            }
+            else if (log.IsEnabled(LogLevel.Warning))
+            {
+                log.LogWarning("peer {Fp} at {Remote}: {Outcome} {Message}", connection.RemoteFingerprint, connection.RemoteEndPoint, result.Outcome, result.Message);
+            }
+        }
+
+        public async Task AcceptLoopAsync(LP2PReceiver receiver, CancellationToken ct)
+        {
+            await foreach (var connection in receiver.AcceptConnectionsAsync(ct))
+            {
+                _connections[connection] = Task.Run(() => ServeAsync(connection, ct), CancellationToken.None);
+            }
+        }
+
+        public async Task StopAsync()
+        {
+            foreach (var c in _connections.Keys)
+            {
+                try { await c.CloseAsync(CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(2)); }
+                catch (Exception ex) when (ex is OspException or TimeoutException or ObjectDisposedException) { }
+            }
+            try { await Task.WhenAll(_connections.Values).WaitAsync(TimeSpan.FromSeconds(5)); }
+            catch (TimeoutException) { log.LogWarning("some connections did not finish within 5 s of stopping"); }
+        }
+
+        private async Task ServeAsync(LP2PConnection connection, CancellationToken ct)
+        {
+            await using var _ = connection;
+            var remote = connection.Connection.RemoteEndPoint;
+            try
+            {
+                if (!_results.TryRemove(connection.Connection, out var result) || result.Peer is not { } peer)
+                    return; // cannot happen: the receiver hands out authenticated connections only
+                if (log.IsEnabled(LogLevel.Information)) log.LogInformation("peer '{Name}' ({Id}) authenticated from {Remote}", peer.Name, peer.Id, remote);
+                if (result.NewlyPaired) WriteLine($"paired {peer.Name} {peer.Id} {peer.Fingerprint}");
+                var channels = new List<Task>();
+                await foreach (var channel in connection.AcceptDataChannelsAsync(ct))
+                {
+                    channels.RemoveAll(t => t.IsCompleted);
+                    channels.Add(Task.Run(() => OnChannelAsync(peer, channel, ct), CancellationToken.None));
+                }
+                await Task.WhenAll(channels);
+            }
+            catch (Exception ex) when (ex is OspException or OperationCanceledException or IOException or CliException)
+            {
+                if (log.IsEnabled(LogLevel.Debug)) log.LogDebug("connection from {Remote} ended: {Error}", remote, ex.Message);
+            }
+            finally
+            {
+                _connections.TryRemove(connection, out Task? _);
+            }
+        }
+
+        private async Task OnChannelAsync(TrustedPeerView peer, LP2PDataChannel channel, CancellationToken ct)
+        {
+            await using var _ = channel;
+            string label = channel.Label;
+            try
+            {
+                switch (label)
+                {
+                    case "chat":
+                        // Echo every message as it came (text stays text).
+                        while (await channel.ReceiveAsync(ct) is { } m)
+                            await channel.SendAsync(m.Data, m.IsText, ct);
+                        break;
+                    case FileTransfer.Label:
+                        var r = await FileTransfer.ReceiveAsync(channel, receiveDir, FileTransfer.DefaultMaxFileBytes, ct);
+                        if (r.Ok) WriteLine($"received {r.Path} {r.Bytes} {r.Sha256Hex} from {peer.Id}");
+                        else log.LogWarning("file '{Name}' from {Peer}: {Error}", r.Name, peer.Id, r.Error);
+                        break;
+                    default:
+                        if (log.IsEnabled(LogLevel.Information)) log.LogInformation("closing data channel '{Label}' from {Peer}: no such service", label, peer.Id);
+                        await channel.CloseAsync(ct);
+                        break;
+                }
+            }
+            catch (Exception ex) when (ex is OspException or OperationCanceledException or IOException or InvalidOperationException)
+            {
+                if (log.IsEnabled(LogLevel.Debug)) log.LogDebug("data channel '{Label}' from {Peer} ended: {Error}", label, peer.Id, ex.Message);
+            }
+        }
+    }
+}

@@ -1,0 +1,71 @@
+using System.CommandLine;
+using System.Text;
+using OspBridge.Bridge.Pairing;
+using OspBridge.Crypto.Identity;
+using OspBridge.Osp;
+using OspBridge.Osp.Agent;
+using OspBridge.Osp.Lp2p;
+
+namespace OspBridge.Bridge.Commands;
+
+/// <summary>
+/// <c>ospbridge chat &lt;peer&gt; --message &lt;text&gt; [--timeout &lt;s&gt;] [--interface &lt;if&gt;]...</c>: connects to a
+/// paired agent (no PIN), opens an LP2P data channel labelled <c>chat</c>, sends the message and prints the
+/// reply (the agent echoes it). An unpaired peer: <c>ospbridge: not paired with &lt;peer&gt;</c>, exit 1.
+/// </summary>
+internal sealed class ChatCommand : ICliCommand
+{
+    public Command Build(CliContext context)
+    {
+        var peer = new Argument<string>("peer") { Description = "A paired agent: name, id or fingerprint prefix" };
+        var message = new Option<string>("--message") { Description = "Text to send", Required = true };
+        var timeout = new Option<double>("--timeout") { Description = "Seconds to find, connect and get the reply", DefaultValueFactory = _ => 30 };
+        var iface = new Option<string[]>("--interface") { Description = "Interface to browse on (repeatable; default: all multicast-capable)", Arity = ArgumentArity.ZeroOrMore };
+        var command = new Command("chat", "Send one message to a paired agent over an LP2P data channel and print the reply") { peer, message, timeout, iface };
+        command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
+        {
+            string which = parseResult.GetValue(peer)!;
+            string text = parseResult.GetValue(message)!;
+            double secs = parseResult.GetValue(timeout);
+            if (secs is <= 0 or > 3600) throw new CliException("--timeout must be between 0 and 3600 seconds");
+            string stateDir = context.GetStateDirectory(parseResult);
+            using var identity = AgentIdentity.LoadOrCreate(stateDir);
+            using var trust = PeerTrust.Open(stateDir, context.Logger(parseResult, "osp.trust"));
+            var trusted = trust.Resolve(which, out _);
+            if (trusted is null)
+            {
+                await Console.Error.WriteLineAsync($"ospbridge: not paired with {which}");
+                return 1;
+            }
+            await using var session = await PeerClient.ConnectAsync(identity, trust, which, a => a.Txt.Fingerprint == trusted.Fingerprint, host: null,
+                parseResult.GetValue(iface), TimeSpan.FromSeconds(secs), context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
+            if (session.Result.Outcome != PairingOutcome.Authenticated)
+            {
+                await Console.Error.WriteLineAsync(session.Result.Outcome == PairingOutcome.NotPaired ? $"ospbridge: not paired with {which}" : "ospbridge: authentication failed");
+                return 1;
+            }
+            using var replyTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            replyTimeout.CancelAfter(TimeSpan.FromSeconds(secs));
+            await using var channel = await OpenAsync(session.Connection!, "chat", "", which, replyTimeout.Token);
+            await channel.SendAsync(Encoding.UTF8.GetBytes(text), isText: true, replyTimeout.Token);
+            var reply = await channel.ReceiveAsync(replyTimeout.Token) ?? throw new CliException($"{which} closed the chat channel without replying");
+            Console.Out.WriteLine(reply.IsText ? Encoding.UTF8.GetString(reply.Data.Span) : Convert.ToHexStringLower(reply.Data.Span));
+            await channel.CloseAsync(ct);
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>Opens a data channel; an agent that no longer trusts us closes the connection (401): "not paired".</summary>
+    private static async Task<LP2PDataChannel> OpenAsync(LP2PConnection connection, string label, string protocol, string peer, CancellationToken ct)
+    {
+        try
+        {
+            return await connection.CreateDataChannelAsync(label, new LP2PDataChannelInit { Protocol = protocol }, ct);
+        }
+        catch (OspException ex) when (ex.ApplicationErrorCode == OspConnection.NotAuthenticatedErrorCode || ex.Error == OspError.Refused)
+        {
+            throw new CliException($"not paired with {peer} (the agent refused: {ex.Message})");
+        }
+    }
+}

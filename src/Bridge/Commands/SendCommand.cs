@@ -1,0 +1,93 @@
+using System.CommandLine;
+using OspBridge.Bridge.Pairing;
+using OspBridge.Crypto.Identity;
+using OspBridge.Osp;
+using OspBridge.Osp.Agent;
+using OspBridge.Osp.Lp2p;
+using Spectre.Console;
+
+namespace OspBridge.Bridge.Commands;
+
+/// <summary>
+/// <c>ospbridge send &lt;peer&gt; &lt;file&gt; [--timeout &lt;s&gt;] [--interface &lt;if&gt;]...</c>: sends a file to a paired agent over
+/// an LP2P data channel (label <c>file</c>, protocol = the file name; docs/cli.md "File transfer"). Shows a progress
+/// bar on a terminal; prints <c>sent &lt;name&gt; &lt;bytes&gt; &lt;sha256&gt;</c> and exits 0 once the agent confirmed every byte.
+/// </summary>
+internal sealed class SendCommand : ICliCommand
+{
+    public Command Build(CliContext context)
+    {
+        var peer = new Argument<string>("peer") { Description = "A paired agent: name, id or fingerprint prefix" };
+        var file = new Argument<FileInfo>("file") { Description = "The file to send" };
+        var timeout = new Option<double>("--timeout") { Description = "Seconds to find and connect to the agent (the transfer itself is not limited)", DefaultValueFactory = _ => 30 };
+        var iface = new Option<string[]>("--interface") { Description = "Interface to browse on (repeatable; default: all multicast-capable)", Arity = ArgumentArity.ZeroOrMore };
+        var command = new Command("send", "Send a file to a paired agent; exits 0 when the agent confirmed every byte") { peer, file, timeout, iface };
+        command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
+        {
+            string which = parseResult.GetValue(peer)!;
+            var path = parseResult.GetValue(file)!;
+            if (!path.Exists) throw new CliException($"{path.FullName}: no such file");
+            string name = path.Name;
+            if (!FileTransfer.IsValidName(name)) throw new CliException($"'{name}' cannot be sent: the name must not start with '.', contain control characters or exceed 255 bytes");
+            double secs = parseResult.GetValue(timeout);
+            if (secs is <= 0 or > 3600) throw new CliException("--timeout must be between 0 and 3600 seconds");
+            string stateDir = context.GetStateDirectory(parseResult);
+            using var identity = AgentIdentity.LoadOrCreate(stateDir);
+            using var trust = PeerTrust.Open(stateDir, context.Logger(parseResult, "osp.trust"));
+            var trusted = trust.Resolve(which, out _);
+            if (trusted is null)
+            {
+                await Console.Error.WriteLineAsync($"ospbridge: not paired with {which}");
+                return 1;
+            }
+            await using var source = new FileStream(path.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
+            await using var session = await PeerClient.ConnectAsync(identity, trust, which, a => a.Txt.Fingerprint == trusted.Fingerprint, host: null,
+                parseResult.GetValue(iface), TimeSpan.FromSeconds(secs), context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
+            if (session.Result.Outcome != PairingOutcome.Authenticated)
+            {
+                await Console.Error.WriteLineAsync(session.Result.Outcome == PairingOutcome.NotPaired ? $"ospbridge: not paired with {which}" : "ospbridge: authentication failed");
+                return 1;
+            }
+            await using var channel = await OpenAsync(session.Connection!, FileTransfer.Label, name, which, ct);
+            FileTransferResult result;
+            if (Console.IsOutputRedirected)
+            {
+                result = await FileTransfer.SendAsync(channel, source, null, ct);
+            }
+            else
+            {
+                result = await AnsiConsole.Progress()
+                    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new TransferSpeedColumn(), new RemainingTimeColumn())
+                    .StartAsync(async progress =>
+                    {
+                        var task = progress.AddTask(Markup.Escape(name), maxValue: Math.Max(1, path.Length));
+                        var r = await FileTransfer.SendAsync(channel, source, new Progress<long>(v => task.Value = v), ct);
+                        task.Value = task.MaxValue;
+                        return r;
+                    });
+            }
+            if (!result.Ok)
+            {
+                await Console.Error.WriteLineAsync($"ospbridge: send failed: {result.Error}");
+                return 1;
+            }
+            Console.Out.WriteLine($"sent {name} {result.Bytes} {result.Sha256Hex}");
+            await channel.CloseAsync(ct);
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary>Opens a data channel; an agent that no longer trusts us closes the connection (401): "not paired".</summary>
+    private static async Task<LP2PDataChannel> OpenAsync(LP2PConnection connection, string label, string protocol, string peer, CancellationToken ct)
+    {
+        try
+        {
+            return await connection.CreateDataChannelAsync(label, new LP2PDataChannelInit { Protocol = protocol }, ct);
+        }
+        catch (OspException ex) when (ex.ApplicationErrorCode == OspConnection.NotAuthenticatedErrorCode || ex.Error == OspError.Refused)
+        {
+            throw new CliException($"not paired with {peer} (the agent refused: {ex.Message})");
+        }
+    }
+}

@@ -1,0 +1,48 @@
+using Microsoft.Extensions.Logging;
+using OspBridge.Net.Mdns;
+using OspBridge.Osp.Discovery;
+
+namespace OspBridge.Bridge.Pairing;
+
+/// <summary>
+/// Finds one advertising agent with mDNS for the CLI's <c>&lt;peer&gt;</c> argument: a display name (case-insensitive),
+/// a peer id, or a fingerprint prefix of at least <see cref="MinFingerprintPrefix"/> characters (docs/cli.md).
+/// </summary>
+internal static class PeerFinder
+{
+    /// <summary>Shortest fingerprint prefix accepted (shorter strings are only names and ids).</summary>
+    public const int MinFingerprintPrefix = 6;
+
+    /// <summary>
+    /// True when <paramref name="agent"/> is what <paramref name="peer"/> names: its display or instance name, its id
+    /// (<paramref name="idOf"/> of its fingerprint), or a prefix of its fingerprint.
+    /// </summary>
+    public static bool Matches(OspAgentInfo agent, string peer, Func<string, string>? idOf)
+    {
+        if (string.Equals(agent.DisplayName, peer, StringComparison.OrdinalIgnoreCase)) return true;
+        string fp = agent.Txt.Fingerprint;
+        if (idOf is not null && string.Equals(idOf(fp), peer, StringComparison.Ordinal)) return true;
+        return peer.Length >= MinFingerprintPrefix && fp.StartsWith(peer, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// Browses until an agent with at least one address satisfies <paramref name="match"/>; throws
+    /// <see cref="TimeoutException"/> after <paramref name="timeout"/>.
+    /// </summary>
+    public static async Task<OspAgentInfo> FindAsync(MdnsService mdns, Func<OspAgentInfo, bool> match, TimeSpan timeout, ILogger logger, CancellationToken cancellationToken)
+    {
+        using var browser = new OspAgentBrowser(mdns, logger);
+        var found = new TaskCompletionSource<OspAgentInfo>(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnAgent(OspAgentInfo a)
+        {
+            if (a.Addresses.Count > 0 && match(a)) found.TrySetResult(a);
+        }
+        browser.AgentAdded += OnAgent;
+        browser.AgentUpdated += OnAgent;
+        await browser.StartAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var a in browser.Agents) OnAgent(a);
+        var agent = await found.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
+        // Responders often send A and AAAA in separate packets: take the freshest addresses known now.
+        return browser.Agents.FirstOrDefault(x => x.InstanceName == agent.InstanceName && x.Txt.Fingerprint == agent.Txt.Fingerprint) ?? agent;
+    }
+}
