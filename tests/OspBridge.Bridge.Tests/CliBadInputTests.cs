@@ -122,6 +122,9 @@ public sealed class CliBadInputTests : IClassFixture<CliBadInputTests.Files>
                 "advertise" => ["--name", "Bad Input Test", "--interface", "lo"],
                 "resolve" => ["badinput-test.local"],
                 "h3 get" => ["https://127.0.0.1:9/"],
+                "agent" => ["--name", "Bad Input Test", "--interface", "lo"],
+                "pair" or "chat" or "peers revoke" => name == "chat" ? ["badinput-peer", "--message", "hi"] : ["badinput-peer"],
+                "send" => ["badinput-peer", "{file}"],
                 _ => [],
             };
             yield return [name + ": unknown option", (string[])[.. path, .. required, "--no-such-option"], "", "--no-such-option"];

@@ -28,6 +28,7 @@ internal sealed class ChatCommand : ICliCommand
             string text = parseResult.GetValue(message)!;
             double secs = parseResult.GetValue(timeout);
             if (secs is <= 0 or > 3600) throw new CliException("--timeout must be between 0 and 3600 seconds");
+            CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface));
             string stateDir = context.GetStateDirectory(parseResult);
             using var identity = AgentIdentity.LoadOrCreate(stateDir);
             using var trust = PeerTrust.Open(stateDir, context.Logger(parseResult, "osp.trust"));

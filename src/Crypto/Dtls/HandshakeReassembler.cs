@@ -86,6 +86,12 @@ internal sealed class HandshakeReassembler
     /// </summary>
     internal long WorkUnits { get; private set; }
 
+    /// <summary>Candidates buffered across all slots (tests: the flood bound).</summary>
+    internal int BufferedCandidates => _slots.Sum(l => l?.Count ?? 0);
+
+    /// <summary>Body bytes held by buffered candidates (tests: what a flood of bogus variants can make us keep).</summary>
+    internal long BufferedBytes => _slots.Sum(l => l?.Sum(p => (long)p.Body.Length) ?? 0);
+
     private sealed class Partial(int seq, byte type, int length, ushort epoch)
     {
         public readonly int Seq = seq;

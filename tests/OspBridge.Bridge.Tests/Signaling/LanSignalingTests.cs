@@ -84,13 +84,15 @@ public sealed class LanSignalingTests
         await using var server = await accept.WaitAsync(Timeout);
         using var cts = new CancellationTokenSource(Timeout);
 
-        var answer = client.WaitForAsync<LanSignalingAnswer>(a => a.RequestId == 42, Timeout, cts.Token);
-        await client.SendAsync(new LanSignalingOffer { RequestId = 42, SessionId = 42, Sdp = "this is not SDP" }, cts.Token);
-
         // The device serves offers with the Bridge's WebRTC answerer: WebRTC refuses the garbage, the session rejects the offer.
+        // (The session subscribes to offers first: an offer that arrives before any subscriber goes to the connection's
+        // receive queue, not to a session created later.)
         using var deviceSignaling = new LanSignalingSession(server);
         var created = new List<RTCPeerConnection>();
         var serving = deviceSignaling.ServeAsync(LanSignaling.Answerer(NewPc, created.Add, Timeout), cts.Token);
+
+        var answer = client.WaitForAsync<LanSignalingAnswer>(a => a.RequestId == 42, Timeout, cts.Token);
+        await client.SendAsync(new LanSignalingOffer { RequestId = 42, SessionId = 42, Sdp = "this is not SDP" }, cts.Token);
         var a = await answer;
         Assert.Equal(Result.PermanentError, a.Result);
         Assert.Null(a.Sdp);
