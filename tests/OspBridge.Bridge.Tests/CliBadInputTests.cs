@@ -122,6 +122,7 @@ public sealed class CliBadInputTests : IClassFixture<CliBadInputTests.Files>
                 "advertise" => ["--name", "Bad Input Test", "--interface", "lo"],
                 "resolve" => ["badinput-test.local"],
                 "h3 get" => ["https://127.0.0.1:9/"],
+                "fetch" => ["badinput-peer", "/"],
                 _ => [],
             };
             yield return [name + ": unknown option", (string[])[.. path, .. required, "--no-such-option"], "", "--no-such-option"];

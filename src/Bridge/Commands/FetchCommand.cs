@@ -57,6 +57,7 @@ internal sealed class FetchCommand : ICliCommand
             var outFile = parseResult.GetValue(output);
             if (outFile is not null && outFile.Directory is { Exists: false } missing)
                 throw new CliException($"-o: directory {missing.FullName} does not exist");
+            var interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface));
             if (parseResult.GetValue(transport) == "quic")
                 throw new CliException("--transport quic is not supported yet");
 
@@ -81,7 +82,7 @@ internal sealed class FetchCommand : ICliCommand
                 return 1;
             }
             await using var session = await PeerClient.ConnectAsync(identity, trust, which, a => a.Txt.Fingerprint == trusted.Fingerprint, host: null,
-                parseResult.GetValue(iface), TimeSpan.FromSeconds(secs), context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
+                interfaces, TimeSpan.FromSeconds(secs), context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
             if (session.Result.Outcome != PairingOutcome.Authenticated)
             {
                 await Console.Error.WriteLineAsync(session.Result.Outcome == PairingOutcome.NotPaired ? $"ospbridge: not paired with {which}" : "ospbridge: authentication failed");
