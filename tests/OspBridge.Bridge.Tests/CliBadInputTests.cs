@@ -123,6 +123,10 @@ public sealed class CliBadInputTests : IClassFixture<CliBadInputTests.Files>
                 "resolve" => ["badinput-test.local"],
                 "h3 get" => ["https://127.0.0.1:9/"],
                 "fetch" => ["badinput-peer", "/"],
+                "agent" => ["--name", "Bad Input Test", "--interface", "lo"],
+                "chat" => ["badinput-peer", "--message", "hi"],
+                "send" => ["badinput-peer", "{file}"],
+                "pair" or "peers revoke" => ["badinput-peer"],
                 _ => [],
             };
             yield return [name + ": unknown option", (string[])[.. path, .. required, "--no-such-option"], "", "--no-such-option"];

@@ -57,6 +57,7 @@ internal sealed class AgentCommand : ICliCommand
             if (string.IsNullOrWhiteSpace(display)) throw new CliException("--name must not be empty");
             int p = parseResult.GetValue(port);
             if (p is < 0 or > 65535) throw new CliException("--port must be 0..65535");
+            var interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface));
             string stateDir = context.GetStateDirectory(parseResult);
             string receive = parseResult.GetValue(receiveDir)?.FullName ?? Path.Combine(stateDir, "received");
             var log = context.Logger(parseResult, "agent");
@@ -79,7 +80,7 @@ internal sealed class AgentCommand : ICliCommand
             int boundPort = receiver.LocalEndPoint.Port;
             await using var mdns = MdnsService.Start(new MdnsServiceOptions
             {
-                Interfaces = parseResult.GetValue(iface),
+                Interfaces = interfaces,
                 UseIPv6 = false, // the listener is IPv4 (0.0.0.0): advertise what answers
                 Logger = context.Logger(parseResult, "mdns"),
             });
