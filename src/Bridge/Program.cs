@@ -22,7 +22,8 @@ public static class Program
         using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => context.Interrupted = true);
         using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => context.Interrupted = true);
         var root = BuildRoot(context);
-        var parseResult = root.Parse(args);
+        // No response files: "@file" is an ordinary token (fetch -d @file means the file's bytes, as in curl).
+        var parseResult = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
         if (parseResult.Errors.Count > 0)
         {
             await Console.Error.WriteLineAsync("ospbridge: " + CliErrors.OneLine(DescribeParseError(parseResult)) + " (see --help)").ConfigureAwait(false);

@@ -122,9 +122,11 @@ public sealed class CliBadInputTests : IClassFixture<CliBadInputTests.Files>
                 "advertise" => ["--name", "Bad Input Test", "--interface", "lo"],
                 "resolve" => ["badinput-test.local"],
                 "h3 get" => ["https://127.0.0.1:9/"],
+                "fetch" => ["badinput-peer", "/"],
                 "agent" => ["--name", "Bad Input Test", "--interface", "lo"],
-                "pair" or "chat" or "peers revoke" => name == "chat" ? ["badinput-peer", "--message", "hi"] : ["badinput-peer"],
+                "chat" => ["badinput-peer", "--message", "hi"],
                 "send" => ["badinput-peer", "{file}"],
+                "pair" or "peers revoke" => ["badinput-peer"],
                 _ => [],
             };
             yield return [name + ": unknown option", (string[])[.. path, .. required, "--no-such-option"], "", "--no-such-option"];
@@ -162,6 +164,14 @@ public sealed class CliBadInputTests : IClassFixture<CliBadInputTests.Files>
         // other commands' validation
         yield return ["resolve: not .local", (string[])["resolve", "example.com"], "", ".local"];
         yield return ["discover: --timeout 0", (string[])["discover", "--timeout", "0"], "", "--timeout"];
+        // fetch and the agent's PeerFetch options
+        yield return ["fetch: -H without a colon", (string[])["fetch", "badinput-peer", "/", "-H", "nocolon"], "", "nocolon"];
+        yield return ["fetch: -d @missing file", (string[])["fetch", "badinput-peer", "/", "-d", "@/nonexistent-ospbridge-data"], "", "/nonexistent-ospbridge-data"];
+        yield return ["fetch: --transport bogus", (string[])["fetch", "badinput-peer", "/", "--transport", "bogus"], "", "bogus"];
+        yield return ["fetch: relative path", (string[])["fetch", "badinput-peer", "api/status"], "", "api/status"];
+        yield return ["fetch: -X with a space", (string[])["fetch", "badinput-peer", "/", "-X", "GET X"], "", "-X"];
+        yield return ["agent: --http-origin ftp", (string[])["agent", "--name", "Bad Input Test", "--interface", "lo", "--http-origin", "ftp://127.0.0.1/"], "", "--http-origin"];
+        yield return ["agent: --http-allow without --http-origin", (string[])["agent", "--name", "Bad Input Test", "--interface", "lo", "--http-allow", "/api"], "", "--http-allow"];
     }
 
     private static bool IsOverridden(string[] required, int i, string option) =>

@@ -12,14 +12,17 @@ using OspBridge.Osp.Agent;
 using OspBridge.Osp.Auth;
 using OspBridge.Osp.Discovery;
 using OspBridge.Osp.Lp2p;
+using OspBridge.PeerFetch;
 
 namespace OspBridge.Bridge.Commands;
 
 /// <summary>
-/// <c>ospbridge agent --name &lt;n&gt; [--accept-all] [--receive-dir &lt;dir&gt;] [--port &lt;p&gt;] [--interface &lt;if&gt;]...</c>:
+/// <c>ospbridge agent --name &lt;n&gt; [--accept-all] [--receive-dir &lt;dir&gt;] [--port &lt;p&gt;] [--interface &lt;if&gt;]...
+/// [--http-origin &lt;url&gt; [--http-allow &lt;path-prefix&gt;]...]</c>:
 /// a screenless OSP agent. Listens (QUIC, ALPN <c>osp</c>), advertises with mDNS, authenticates every peer
 /// (a trusted one without a PIN; a new one after consent with a PIN it presents as <c>PIN: &lt;digits&gt;</c>),
-/// echoes LP2P <c>chat</c> channels and stores <c>file</c> channels in the receive directory, until SIGTERM.
+/// echoes LP2P <c>chat</c> channels, stores <c>file</c> channels in the receive directory and, with
+/// <c>--http-origin</c>, serves PeerFetch v1/v2 on <c>http-proxy</c> channels (a reverse proxy to that origin), until SIGTERM.
 /// stdout lines (docs/cli.md): <c>agent ...</c> once advertising, <c>PIN: ...</c>, <c>paired ...</c>,
 /// <c>received ...</c>, <c>stopped</c>.
 /// </summary>
@@ -32,9 +35,11 @@ internal sealed class AgentCommand : ICliCommand
         var receiveDir = new Option<DirectoryInfo?>("--receive-dir") { Description = "Where files sent to this agent are stored (default: <state-dir>/received)" };
         var port = new Option<int>("--port") { Description = "UDP port of the QUIC listener (0: any free port)", DefaultValueFactory = _ => 0 };
         var iface = new Option<string[]>("--interface") { Description = "Interface to advertise on (repeatable; default: all multicast-capable)", Arity = ArgumentArity.ZeroOrMore };
-        var command = new Command("agent", "Run a screenless agent: advertise, pair with a PIN it presents, echo chat, receive files; until SIGTERM")
+        var httpOrigin = new Option<string?>("--http-origin") { Description = "Serve PeerFetch (data channels labelled http-proxy) to trusted peers, proxying to this local origin, e.g. http://127.0.0.1:8080" };
+        var httpAllow = new Option<string[]>("--http-allow") { Description = "Path prefix peers may reach on --http-origin (repeatable; default: everything)", Arity = ArgumentArity.ZeroOrMore };
+        var command = new Command("agent", "Run a screenless agent: advertise, pair with a PIN it presents, echo chat, receive files, serve PeerFetch; until SIGTERM")
         {
-            name, acceptAll, receiveDir, port, iface,
+            name, acceptAll, receiveDir, port, iface, httpOrigin, httpAllow,
         };
         command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
         {
@@ -52,16 +57,18 @@ internal sealed class AgentCommand : ICliCommand
             if (string.IsNullOrWhiteSpace(display)) throw new CliException("--name must not be empty");
             int p = parseResult.GetValue(port);
             if (p is < 0 or > 65535) throw new CliException("--port must be 0..65535");
+            var interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface));
             string stateDir = context.GetStateDirectory(parseResult);
             string receive = parseResult.GetValue(receiveDir)?.FullName ?? Path.Combine(stateDir, "received");
             var log = context.Logger(parseResult, "agent");
             var oslog = context.Logger(parseResult, "osp");
+            using var http = CreateHttpDevice(parseResult.GetValue(httpOrigin), parseResult.GetValue(httpAllow) ?? [], context.Logger(parseResult, "peerfetch"));
 
             using var identity = AgentIdentity.LoadOrCreate(stateDir, OspInstanceName.FromDisplayName(display));
             using var trust = PeerTrust.Open(stateDir, context.Logger(parseResult, "osp.trust"));
             using var prompts = ConsolePrompts.ForConsole();
             ulong mv = OspMetadataVersion.LoadOrBump(stateDir, display, identity.ModelName);
-            var agent = new AgentHost(identity, trust, prompts, parseResult.GetValue(acceptAll), receive, log, oslog);
+            var agent = new AgentHost(identity, trust, prompts, parseResult.GetValue(acceptAll), receive, http, log, oslog);
             await using var receiver = new LP2PReceiver(new LP2PReceiverOptions
             {
                 Agent = OspPairing.AgentOptions(identity, display, oslog),
@@ -73,7 +80,7 @@ internal sealed class AgentCommand : ICliCommand
             int boundPort = receiver.LocalEndPoint.Port;
             await using var mdns = MdnsService.Start(new MdnsServiceOptions
             {
-                Interfaces = parseResult.GetValue(iface),
+                Interfaces = interfaces,
                 UseIPv6 = false, // the listener is IPv4 (0.0.0.0): advertise what answers
                 Logger = context.Logger(parseResult, "mdns"),
             });
@@ -96,8 +103,27 @@ internal sealed class AgentCommand : ICliCommand
         return command;
     }
 
+    /// <summary>The PeerFetch device for <c>--http-origin</c> (null without it), after validating the origin and the allow-list.</summary>
+    private static PeerFetchDevice? CreateHttpDevice(string? origin, string[] allow, ILogger logger)
+    {
+        if (origin is null)
+        {
+            if (allow.Length > 0) throw new CliException("--http-allow needs --http-origin");
+            return null;
+        }
+        if (!Uri.TryCreate(origin, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps) || uri.UserInfo.Length > 0)
+            throw new CliException($"--http-origin '{CliErrors.OneLine(origin)}' must be an absolute http:// or https:// URL");
+        foreach (string prefix in allow)
+        {
+            if (!prefix.StartsWith('/') || prefix.Any(c => char.IsControl(c) || c is ' ' or '?' or '#' or '\\'))
+                throw new CliException($"--http-allow '{CliErrors.OneLine(prefix)}' must be a path starting with '/'");
+        }
+        var entry = new PeerFetchOrigin(new Uri(uri.GetLeftPart(UriPartial.Authority))) { AllowedPathPrefixes = allow.Length > 0 ? allow : ["/"] };
+        return PeerFetchDevice.CreateProxy([entry], new PeerFetchDeviceOptions { Logger = logger });
+    }
+
     /// <summary>The running agent: the LP2P authentication hook and one task per authenticated connection.</summary>
-    private sealed class AgentHost(AgentIdentity identity, PeerTrust trust, ConsolePrompts prompts, bool acceptAll, string receiveDir, ILogger log, ILogger osplog)
+    private sealed class AgentHost(AgentIdentity identity, PeerTrust trust, ConsolePrompts prompts, bool acceptAll, string receiveDir, PeerFetchDevice? http, ILogger log, ILogger osplog)
     {
         private readonly ConcurrentDictionary<OspConnection, PairingResult> _results = new();
         private readonly ConcurrentDictionary<LP2PConnection, Task> _connections = new();
@@ -192,6 +218,9 @@ internal sealed class AgentCommand : ICliCommand
                         var r = await FileTransfer.ReceiveAsync(channel, receiveDir, FileTransfer.DefaultMaxFileBytes, ct);
                         if (r.Ok) WriteLine($"received {r.Path} {r.Bytes} {r.Sha256Hex} from {peer.Id}");
                         else log.LogWarning("file '{Name}' from {Peer}: {Error}", r.Name, peer.Id, r.Error);
+                        break;
+                    case FetchCommand.Label when http is not null:
+                        await http.ServeAsync(channel, peer.Id, ct); // v1 or v2, chosen from the first message
                         break;
                     default:
                         if (log.IsEnabled(LogLevel.Information)) log.LogInformation("closing data channel '{Label}' from {Peer}: no such service", label, peer.Id);

@@ -28,7 +28,7 @@ internal sealed class ChatCommand : ICliCommand
             string text = parseResult.GetValue(message)!;
             double secs = parseResult.GetValue(timeout);
             if (secs is <= 0 or > 3600) throw new CliException("--timeout must be between 0 and 3600 seconds");
-            CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface));
+            var interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface));
             string stateDir = context.GetStateDirectory(parseResult);
             using var identity = AgentIdentity.LoadOrCreate(stateDir);
             using var trust = PeerTrust.Open(stateDir, context.Logger(parseResult, "osp.trust"));
@@ -39,7 +39,7 @@ internal sealed class ChatCommand : ICliCommand
                 return 1;
             }
             await using var session = await PeerClient.ConnectAsync(identity, trust, which, a => a.Txt.Fingerprint == trusted.Fingerprint, host: null,
-                parseResult.GetValue(iface), TimeSpan.FromSeconds(secs), context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
+                interfaces, TimeSpan.FromSeconds(secs), context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
             if (session.Result.Outcome != PairingOutcome.Authenticated)
             {
                 await Console.Error.WriteLineAsync(session.Result.Outcome == PairingOutcome.NotPaired ? $"ospbridge: not paired with {which}" : "ospbridge: authentication failed");

@@ -25,6 +25,7 @@ internal sealed class PairCommand : ICliCommand
             string which = parseResult.GetValue(peer)!;
             double secs = parseResult.GetValue(timeout);
             if (secs is <= 0 or > 3600) throw new CliException("--timeout must be between 0 and 3600 seconds");
+            var interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface));
             string? pinOption = parseResult.GetValue(pin);
             string stateDir = context.GetStateDirectory(parseResult);
             using var identity = AgentIdentity.LoadOrCreate(stateDir);
@@ -32,7 +33,7 @@ internal sealed class PairCommand : ICliCommand
             using var prompts = ConsolePrompts.ForConsole();
             var host = new ConsolePairingHost(Console.Error, decorate: false, prompts, pinOption, context.Logger(parseResult, "osp.auth"));
             await using var session = await PeerClient.ConnectAsync(identity, trust, which, a => PeerFinder.Matches(a, which, PeerTrust.IdOf),
-                host, parseResult.GetValue(iface), TimeSpan.FromSeconds(secs),
+                host, interfaces, TimeSpan.FromSeconds(secs),
                 context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
             var result = session.Result;
             if (result.Outcome != PairingOutcome.Authenticated)

@@ -31,7 +31,7 @@ internal sealed class SendCommand : ICliCommand
             if (!FileTransfer.IsValidName(name)) throw new CliException($"'{name}' cannot be sent: the name must not start with '.', contain control characters or exceed 255 bytes");
             double secs = parseResult.GetValue(timeout);
             if (secs is <= 0 or > 3600) throw new CliException("--timeout must be between 0 and 3600 seconds");
-            CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface));
+            var interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface));
             string stateDir = context.GetStateDirectory(parseResult);
             using var identity = AgentIdentity.LoadOrCreate(stateDir);
             using var trust = PeerTrust.Open(stateDir, context.Logger(parseResult, "osp.trust"));
@@ -43,7 +43,7 @@ internal sealed class SendCommand : ICliCommand
             }
             await using var source = new FileStream(path.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
             await using var session = await PeerClient.ConnectAsync(identity, trust, which, a => a.Txt.Fingerprint == trusted.Fingerprint, host: null,
-                parseResult.GetValue(iface), TimeSpan.FromSeconds(secs), context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
+                interfaces, TimeSpan.FromSeconds(secs), context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
             if (session.Result.Outcome != PairingOutcome.Authenticated)
             {
                 await Console.Error.WriteLineAsync(session.Result.Outcome == PairingOutcome.NotPaired ? $"ospbridge: not paired with {which}" : "ospbridge: authentication failed");

@@ -1,0 +1,188 @@
+using System.CommandLine;
+using System.Net.Http.Headers;
+using OspBridge.Bridge.Pairing;
+using OspBridge.Crypto.Identity;
+using OspBridge.Osp;
+using OspBridge.Osp.Agent;
+using OspBridge.Osp.Lp2p;
+using OspBridge.PeerFetch;
+
+namespace OspBridge.Bridge.Commands;
+
+/// <summary>
+/// <c>ospbridge fetch &lt;peer&gt; &lt;path&gt; [-X &lt;method&gt;] [-H 'K: V']... [-d &lt;data&gt;|-d @&lt;file&gt;] [-o &lt;file&gt;] [-i]
+/// [--transport datachannel|quic]</c>: a curl-like HTTP request to a paired agent's <c>--http-origin</c> over PeerFetch
+/// (an LP2P data channel labelled <c>http-proxy</c>; v2, falling back to v1). The body goes to stdout or <c>-o</c>;
+/// <c>-i</c> prints the status line and headers first. Exit 0 when a response arrived (any status); otherwise one
+/// <c>ospbridge: ...</c> line and exit 1. <c>--transport quic</c> is accepted but not supported yet.
+/// </summary>
+internal sealed class FetchCommand : ICliCommand
+{
+    /// <summary>The data channel label the agent serves PeerFetch on (as the original peerfetch).</summary>
+    internal const string Label = "http-proxy";
+
+    /// <summary>Largest <c>-d</c> body read into memory.</summary>
+    private const long MaxDataBytes = 64L << 20;
+
+    public Command Build(CliContext context)
+    {
+        var peer = new Argument<string>("peer") { Description = "A paired agent: name, id or fingerprint prefix" };
+        var path = new Argument<string>("path") { Description = "The request path (and query) on the agent's origin, e.g. /api/status" };
+        var method = new Option<string?>("-X", "--request") { Description = "Request method (default GET, or POST with -d)" };
+        var headers = new Option<string[]>("-H", "--header") { Description = "Request header 'Name: value' (repeatable)", Arity = ArgumentArity.ZeroOrMore };
+        var data = new Option<string?>("-d", "--data-raw") { Description = "Request body: the text itself, or @file for a file's bytes" };
+        var output = new Option<FileInfo?>("-o", "--output-file") { Description = "Write the body to this file instead of stdout" };
+        var include = new Option<bool>("-i", "--include") { Description = "Print the status line and response headers before the body" };
+        var transport = new Option<string>("--transport") { Description = "datachannel (default) or quic (not supported yet)", DefaultValueFactory = _ => "datachannel" };
+        transport.AcceptOnlyFromAmong("datachannel", "quic");
+        var timeout = new Option<double>("--timeout") { Description = "Seconds to find and connect to the agent and get the response head", DefaultValueFactory = _ => 30 };
+        var iface = new Option<string[]>("--interface") { Description = "Interface to browse on (repeatable; default: all multicast-capable)", Arity = ArgumentArity.ZeroOrMore };
+        var command = new Command("fetch", "HTTP request to a paired agent's --http-origin over PeerFetch; body to stdout or -o")
+        {
+            peer, path, method, headers, data, output, include, transport, timeout, iface,
+        };
+        command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
+        {
+            string which = parseResult.GetValue(peer)!;
+            string target = parseResult.GetValue(path)!;
+            if (!target.StartsWith('/') || target.StartsWith("//", StringComparison.Ordinal) || target.Any(char.IsControl) || target.Contains(' ', StringComparison.Ordinal))
+                throw new CliException($"path '{target}' must start with a single '/' and contain no spaces or control characters");
+            double secs = parseResult.GetValue(timeout);
+            if (secs is <= 0 or > 3600) throw new CliException("--timeout must be between 0 and 3600 seconds");
+            byte[]? body = ReadData(parseResult.GetValue(data));
+            string verb = parseResult.GetValue(method) ?? (body is null ? "GET" : "POST");
+            if (verb.Length == 0 || !verb.All(c => c is > ' ' and < (char)127 && !"()<>@,;:\\\"/[]?={}".Contains(c, StringComparison.Ordinal)))
+                throw new CliException($"-X '{verb}' is not a valid HTTP method");
+            var fields = ParseHeaders(parseResult.GetValue(headers) ?? []);
+            var outFile = parseResult.GetValue(output);
+            if (outFile is not null && outFile.Directory is { Exists: false } missing)
+                throw new CliException($"-o: directory {missing.FullName} does not exist");
+            var interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface));
+            if (parseResult.GetValue(transport) == "quic")
+                throw new CliException("--transport quic is not supported yet");
+
+            var request = new HttpRequestMessage(new HttpMethod(verb), new Uri("http://localhost" + target, UriKind.Absolute));
+            if (body is not null) request.Content = new ByteArrayContent(body);
+            foreach (var (k, v) in fields)
+            {
+                if (!request.Headers.TryAddWithoutValidation(k, v))
+                {
+                    request.Content ??= new ByteArrayContent([]);
+                    if (!request.Content.Headers.TryAddWithoutValidation(k, v)) throw new CliException($"-H '{k}' cannot be sent");
+                }
+            }
+
+            string stateDir = context.GetStateDirectory(parseResult);
+            using var identity = AgentIdentity.LoadOrCreate(stateDir);
+            using var trust = PeerTrust.Open(stateDir, context.Logger(parseResult, "osp.trust"));
+            var trusted = trust.Resolve(which, out _);
+            if (trusted is null)
+            {
+                await Console.Error.WriteLineAsync($"ospbridge: not paired with {which}");
+                return 1;
+            }
+            await using var session = await PeerClient.ConnectAsync(identity, trust, which, a => a.Txt.Fingerprint == trusted.Fingerprint, host: null,
+                interfaces, TimeSpan.FromSeconds(secs), context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
+            if (session.Result.Outcome != PairingOutcome.Authenticated)
+            {
+                await Console.Error.WriteLineAsync(session.Result.Outcome == PairingOutcome.NotPaired ? $"ospbridge: not paired with {which}" : "ospbridge: authentication failed");
+                return 1;
+            }
+            var channel = await OpenAsync(session.Connection!, which, ct);
+            using var client = new HttpClient(new PeerFetchHandler(channel, new PeerFetchClientOptions { Logger = context.Logger(parseResult, "peerfetch") }))
+            {
+                Timeout = Timeout.InfiniteTimeSpan,
+            };
+            HttpResponseMessage response;
+            using (var headTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            {
+                headTimeout.CancelAfter(TimeSpan.FromSeconds(secs));
+                try
+                {
+                    response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, headTimeout.Token);
+                }
+                catch (Exception ex) when (ex is HttpRequestException or PeerFetchException or IOException || ex is OperationCanceledException && !ct.IsCancellationRequested)
+                {
+                    string why = ex is OperationCanceledException ? $"no response head within {secs} s" : CliErrors.OneLine((ex.InnerException ?? ex).Message);
+                    throw new CliException($"no response from {which}: {why}");
+                }
+            }
+            using (response)
+            {
+                var stdout = Console.OpenStandardOutput();
+                if (parseResult.GetValue(include))
+                {
+                    var head = new System.Text.StringBuilder();
+                    head.Append("HTTP/").Append(response.Version.ToString(2)).Append(' ').Append((int)response.StatusCode);
+                    if (!string.IsNullOrEmpty(response.ReasonPhrase)) head.Append(' ').Append(response.ReasonPhrase);
+                    head.Append("\r\n");
+                    foreach (var h in response.Headers.Concat(response.Content.Headers))
+                        foreach (var v in h.Value) head.Append(h.Key).Append(": ").Append(v).Append("\r\n");
+                    head.Append("\r\n");
+                    byte[] bytes = System.Text.Encoding.UTF8.GetBytes(head.ToString());
+                    await stdout.WriteAsync(bytes, ct);
+                }
+                try
+                {
+                    await using var content = await response.Content.ReadAsStreamAsync(ct);
+                    if (outFile is not null)
+                    {
+                        await using var file = new FileStream(outFile.FullName, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
+                        await content.CopyToAsync(file, 1 << 16, ct);
+                    }
+                    else
+                    {
+                        await content.CopyToAsync(stdout, 1 << 16, ct);
+                    }
+                }
+                catch (Exception ex) when (ex is HttpRequestException or PeerFetchException || ex is IOException && ex is not DirectoryNotFoundException)
+                {
+                    throw new CliException($"the response body from {which} was cut off: {CliErrors.OneLine((ex.InnerException ?? ex).Message)}");
+                }
+                await stdout.FlushAsync(ct);
+            }
+            return 0;
+        }));
+        return command;
+    }
+
+    /// <summary><c>-d text</c> is the UTF-8 text; <c>-d @file</c> the file's bytes.</summary>
+    private static byte[]? ReadData(string? data)
+    {
+        if (data is null) return null;
+        if (!data.StartsWith('@')) return System.Text.Encoding.UTF8.GetBytes(data);
+        var file = new FileInfo(data[1..]);
+        if (!file.Exists) throw new CliException($"-d: {file.FullName}: no such file");
+        if (file.Length > MaxDataBytes) throw new CliException($"-d: {file.FullName} is larger than {MaxDataBytes >> 20} MiB");
+        return File.ReadAllBytes(file.FullName);
+    }
+
+    private static List<(string Name, string Value)> ParseHeaders(string[] raw)
+    {
+        var list = new List<(string, string)>();
+        foreach (string h in raw)
+        {
+            int colon = h.IndexOf(':', StringComparison.Ordinal);
+            string name = colon > 0 ? h[..colon].Trim() : "";
+            if (name.Length == 0 || !name.All(c => c is > ' ' and < (char)127 && !"()<>@,;:\\\"/[]?={}".Contains(c, StringComparison.Ordinal)))
+                throw new CliException($"-H '{CliErrors.OneLine(h)}' is not 'Name: value'");
+            string value = h[(colon + 1)..].Trim();
+            if (value.Any(c => c is '\r' or '\n' or '\0')) throw new CliException($"-H '{name}': the value contains a line break");
+            list.Add((name, value));
+        }
+        return list;
+    }
+
+    /// <summary>Opens the <c>http-proxy</c> channel; an agent that no longer trusts us closes the connection (401): "not paired".</summary>
+    private static async Task<LP2PDataChannel> OpenAsync(LP2PConnection connection, string peer, CancellationToken ct)
+    {
+        try
+        {
+            return await connection.CreateDataChannelAsync(Label, new LP2PDataChannelInit { Protocol = "" }, ct);
+        }
+        catch (OspException ex) when (ex.ApplicationErrorCode == OspConnection.NotAuthenticatedErrorCode || ex.Error == OspError.Refused)
+        {
+            throw new CliException($"not paired with {peer} (the agent refused: {ex.Message})");
+        }
+    }
+}

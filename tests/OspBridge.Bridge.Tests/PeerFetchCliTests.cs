@@ -1,0 +1,195 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using OspBridge.Bridge.Tests.Pairing;
+
+namespace OspBridge.Bridge.Tests;
+
+/// <summary>
+/// Issue 11 "CLI" with real <c>ospbridge</c> child processes on loopback: an agent with <c>--http-origin</c> proxies to
+/// an HttpListener origin in this test; a paired client fetches JSON, a 10 MB file byte-exact (-o), POSTs a file and
+/// gets it echoed, sees status and headers with -i, gets 403 outside <c>--http-allow</c> and 502 with the origin down
+/// (exit 0: a response arrived); an unpaired client is refused.
+/// </summary>
+public sealed class PeerFetchCliTests : IDisposable
+{
+    private static readonly TimeSpan Step = TimeSpan.FromSeconds(60);
+    private readonly string _root = Path.Combine(Path.GetTempPath(), "ospbridge-fetch-" + Guid.NewGuid().ToString("N"));
+    private readonly byte[] _big = new byte[10 * 1024 * 1024 + 17];
+    private int _secretHits;
+
+    public PeerFetchCliTests()
+    {
+        Directory.CreateDirectory(_root);
+        new Random(11).NextBytes(_big);
+    }
+
+    public void Dispose()
+    {
+        if (Directory.Exists(_root)) Directory.Delete(_root, recursive: true);
+    }
+
+    private static Task<(int ExitCode, string StdOut, string StdErr)> RunAsync(params string[] args) =>
+        Task.Run(() => CliProcess.Run(Step, args));
+
+    private static int FreeTcpPort()
+    {
+        using var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        return ((IPEndPoint)l.LocalEndpoint).Port;
+    }
+
+    /// <summary>The origin: /api/status (JSON), /files/big.bin (10 MB), /echo (POST body back), /secret (must never be reached).</summary>
+    private async Task ServeAsync(HttpListener listener)
+    {
+        while (listener.IsListening)
+        {
+            HttpListenerContext ctx;
+            try { ctx = await listener.GetContextAsync(); }
+            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException) { return; }
+            _ = Task.Run(async () =>
+            {
+                var res = ctx.Response;
+                try
+                {
+                    string path = ctx.Request.Url!.AbsolutePath;
+                    byte[] body;
+                    if (path == "/api/status")
+                    {
+                        res.ContentType = "application/json";
+                        res.AddHeader("X-Origin", "test-origin");
+                        body = Encoding.UTF8.GetBytes("{\"ok\":true,\"name\":\"kitchen\"}");
+                    }
+                    else if (path == "/files/big.bin")
+                    {
+                        res.ContentType = "application/octet-stream";
+                        body = _big;
+                    }
+                    else if (path == "/echo" && ctx.Request.HttpMethod == "POST")
+                    {
+                        using var ms = new MemoryStream();
+                        await ctx.Request.InputStream.CopyToAsync(ms);
+                        res.ContentType = ctx.Request.ContentType ?? "application/octet-stream";
+                        res.AddHeader("X-Echo-Method", ctx.Request.HttpMethod);
+                        body = ms.ToArray();
+                    }
+                    else
+                    {
+                        if (path.StartsWith("/secret", StringComparison.Ordinal)) Interlocked.Increment(ref _secretHits);
+                        res.StatusCode = 404;
+                        body = Encoding.UTF8.GetBytes("not found");
+                    }
+                    res.ContentLength64 = body.Length;
+                    await res.OutputStream.WriteAsync(body);
+                    res.Close();
+                }
+                catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException)
+                {
+                    res.Abort();
+                }
+            });
+        }
+    }
+
+    [Fact]
+    public async Task FetchThroughAgentHttpOrigin()
+    {
+        int originPort = FreeTcpPort();
+        using var listener = new HttpListener();
+        listener.Prefixes.Add($"http://127.0.0.1:{originPort}/");
+        listener.Start();
+        var serving = ServeAsync(listener);
+
+        string name = "Fetch " + Guid.NewGuid().ToString("N")[..6];
+        string agentState = Path.Combine(_root, "agent"), clientState = Path.Combine(_root, "client"), strangerState = Path.Combine(_root, "stranger");
+        var agent = CliChild.Start("agent", "--name", name, "--accept-all", "--interface", "lo", "--state-dir", agentState,
+            "--http-origin", $"http://127.0.0.1:{originPort}", "--http-allow", "/api", "--http-allow", "/files", "--http-allow", "/echo");
+        try
+        {
+            await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
+
+            // Pair (PIN read from stdin).
+            int from = agent.Lines.Count;
+            await using (var pair = CliChild.Start("pair", name, "--interface", "lo", "--timeout", "30", "--state-dir", clientState))
+            {
+                var (line, _) = await agent.WaitForLineAsync(l => l.StartsWith("PIN: ", StringComparison.Ordinal), Step, from);
+                await pair.WriteLineAsync(line["PIN: ".Length..]);
+                var paired = await pair.WaitForExitAsync(Step);
+                Assert.True(paired.ExitCode == 0, paired.StdErr);
+            }
+
+            string[] common = ["--interface", "lo", "--state-dir", clientState];
+
+            // 1. GET of a small JSON to stdout.
+            var json = await RunAsync(["fetch", name, "/api/status", .. common]);
+            Assert.True(json.ExitCode == 0, json.StdErr);
+            using (var doc = JsonDocument.Parse(json.StdOut))
+            {
+                Assert.True(doc.RootElement.GetProperty("ok").GetBoolean());
+                Assert.Equal("kitchen", doc.RootElement.GetProperty("name").GetString());
+            }
+
+            // 2. -i: status line and headers first, then a blank line, then the body.
+            var head = await RunAsync(["fetch", name, "/api/status", "-i", .. common]);
+            Assert.True(head.ExitCode == 0, head.StdErr);
+            var parts = head.StdOut.Split("\r\n\r\n", 2);
+            Assert.Equal(2, parts.Length);
+            var headLines = parts[0].Split("\r\n");
+            Assert.Matches(@"^HTTP/\d\.\d 200( OK)?$", headLines[0]);
+            Assert.Contains(headLines, l => l.Equals("X-Origin: test-origin", StringComparison.OrdinalIgnoreCase));
+            Assert.Contains(headLines, l => l.StartsWith("Content-Type: application/json", StringComparison.OrdinalIgnoreCase));
+            Assert.Equal("{\"ok\":true,\"name\":\"kitchen\"}", parts[1]);
+
+            // 3. A 10 MB file byte-exact with -o (stdout stays empty).
+            string outFile = Path.Combine(_root, "big.out");
+            var big = await RunAsync(["fetch", name, "/files/big.bin", "-o", outFile, .. common]);
+            Assert.True(big.ExitCode == 0, big.StdErr);
+            Assert.Equal("", big.StdOut);
+            Assert.Equal(_big, File.ReadAllBytes(outFile));
+
+            // 4. POST -d @file is echoed (method defaults to POST with -d; -H reaches the origin).
+            var payload = new byte[200_000];
+            new Random(5).NextBytes(payload);
+            string postFile = Path.Combine(_root, "post.bin");
+            File.WriteAllBytes(postFile, payload);
+            string echoed = Path.Combine(_root, "echo.out");
+            var post = await RunAsync(["fetch", name, "/echo", "-d", "@" + postFile, "-H", "Content-Type: application/x-test", "-o", echoed, .. common]);
+            Assert.True(post.ExitCode == 0, post.StdErr);
+            Assert.Equal(payload, File.ReadAllBytes(echoed));
+            var postHead = await RunAsync(["fetch", name, "/echo", "-X", "POST", "-d", "hello text", "-H", "Content-Type: text/plain", "-i", .. common]);
+            Assert.True(postHead.ExitCode == 0, postHead.StdErr);
+            Assert.Contains("X-Echo-Method: POST", postHead.StdOut, StringComparison.OrdinalIgnoreCase);
+            Assert.EndsWith("\r\n\r\nhello text", postHead.StdOut, StringComparison.Ordinal);
+
+            // 5. Outside --http-allow: 403 from the agent, the origin never sees it; exit 0 (a response arrived).
+            var forbidden = await RunAsync(["fetch", name, "/secret/keys", "-i", .. common]);
+            Assert.True(forbidden.ExitCode == 0, forbidden.StdErr);
+            Assert.Matches(@"^HTTP/\d\.\d 403", forbidden.StdOut);
+            Assert.Equal(0, Volatile.Read(ref _secretHits));
+
+            // 6. An unpaired client: refused before any request.
+            var stranger = await RunAsync("fetch", name, "/api/status", "--interface", "lo", "--state-dir", strangerState);
+            Assert.NotEqual(0, stranger.ExitCode);
+            Assert.Equal($"ospbridge: not paired with {name}", stranger.StdErr.Trim());
+
+            // 7. --transport quic: accepted, not supported yet (one line, non-zero).
+            var quic = await RunAsync(["fetch", name, "/api/status", "--transport", "quic", .. common]);
+            Assert.NotEqual(0, quic.ExitCode);
+            Assert.Equal("ospbridge: --transport quic is not supported yet", quic.StdErr.Trim());
+
+            // 8. Origin down: 502 from the agent, exit 0.
+            listener.Stop();
+            await serving;
+            var down = await RunAsync(["fetch", name, "/api/status", "-i", .. common]);
+            Assert.True(down.ExitCode == 0, down.StdErr);
+            Assert.Matches(@"^HTTP/\d\.\d 502", down.StdOut);
+        }
+        finally
+        {
+            agent.Terminate();
+            await agent.WaitForExitAsync(Step);
+            await agent.DisposeAsync();
+        }
+    }
+}
