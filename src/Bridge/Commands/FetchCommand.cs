@@ -75,20 +75,10 @@ internal sealed class FetchCommand : ICliCommand
             string stateDir = context.GetStateDirectory(parseResult);
             using var identity = AgentIdentity.LoadOrCreate(stateDir);
             using var trust = PeerTrust.Open(stateDir, context.Logger(parseResult, "osp.trust"));
-            var trusted = trust.Resolve(which, out _);
-            if (trusted is null)
-            {
-                await Console.Error.WriteLineAsync($"ospbridge: not paired with {which}");
-                return 1;
-            }
-            await using var session = await PeerClient.ConnectAsync(identity, trust, which, a => a.Txt.Fingerprint == trusted.Fingerprint, host: null,
-                interfaces, TimeSpan.FromSeconds(secs), context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
-            if (session.Result.Outcome != PairingOutcome.Authenticated)
-            {
-                await Console.Error.WriteLineAsync(session.Result.Outcome == PairingOutcome.NotPaired ? $"ospbridge: not paired with {which}" : "ospbridge: authentication failed");
-                return 1;
-            }
-            var channel = await OpenAsync(session.Connection!, which, ct);
+            await using var session = await PeerClient.ConnectTrustedAsync(identity, trust, which, interfaces, TimeSpan.FromSeconds(secs),
+                context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
+            if (session is null) return 1;
+            var channel = await PeerClient.OpenChannelAsync(session.Connection!, Label, "", which, ct);
             using var client = new HttpClient(new PeerFetchHandler(channel, new PeerFetchClientOptions { Logger = context.Logger(parseResult, "peerfetch") }))
             {
                 Timeout = Timeout.InfiniteTimeSpan,
@@ -173,16 +163,4 @@ internal sealed class FetchCommand : ICliCommand
         return list;
     }
 
-    /// <summary>Opens the <c>http-proxy</c> channel; an agent that no longer trusts us closes the connection (401): "not paired".</summary>
-    private static async Task<LP2PDataChannel> OpenAsync(LP2PConnection connection, string peer, CancellationToken ct)
-    {
-        try
-        {
-            return await connection.CreateDataChannelAsync(Label, new LP2PDataChannelInit { Protocol = "" }, ct);
-        }
-        catch (OspException ex) when (ex.ApplicationErrorCode == OspConnection.NotAuthenticatedErrorCode || ex.Error == OspError.Refused)
-        {
-            throw new CliException($"not paired with {peer} (the agent refused: {ex.Message})");
-        }
-    }
 }

@@ -35,21 +35,11 @@ internal sealed class SendCommand : ICliCommand
             string stateDir = context.GetStateDirectory(parseResult);
             using var identity = AgentIdentity.LoadOrCreate(stateDir);
             using var trust = PeerTrust.Open(stateDir, context.Logger(parseResult, "osp.trust"));
-            var trusted = trust.Resolve(which, out _);
-            if (trusted is null)
-            {
-                await Console.Error.WriteLineAsync($"ospbridge: not paired with {which}");
-                return 1;
-            }
+            await using var session = await PeerClient.ConnectTrustedAsync(identity, trust, which, interfaces, TimeSpan.FromSeconds(secs),
+                context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
+            if (session is null) return 1;
             await using var source = new FileStream(path.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
-            await using var session = await PeerClient.ConnectAsync(identity, trust, which, a => a.Txt.Fingerprint == trusted.Fingerprint, host: null,
-                interfaces, TimeSpan.FromSeconds(secs), context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
-            if (session.Result.Outcome != PairingOutcome.Authenticated)
-            {
-                await Console.Error.WriteLineAsync(session.Result.Outcome == PairingOutcome.NotPaired ? $"ospbridge: not paired with {which}" : "ospbridge: authentication failed");
-                return 1;
-            }
-            await using var channel = await OpenAsync(session.Connection!, FileTransfer.Label, name, which, ct);
+            await using var channel = await PeerClient.OpenChannelAsync(session.Connection!, FileTransfer.Label, name, which, ct);
             FileTransferResult result;
             if (Console.IsOutputRedirected)
             {
@@ -79,16 +69,4 @@ internal sealed class SendCommand : ICliCommand
         return command;
     }
 
-    /// <summary>Opens a data channel; an agent that no longer trusts us closes the connection (401): "not paired".</summary>
-    private static async Task<LP2PDataChannel> OpenAsync(LP2PConnection connection, string label, string protocol, string peer, CancellationToken ct)
-    {
-        try
-        {
-            return await connection.CreateDataChannelAsync(label, new LP2PDataChannelInit { Protocol = protocol }, ct);
-        }
-        catch (OspException ex) when (ex.ApplicationErrorCode == OspConnection.NotAuthenticatedErrorCode || ex.Error == OspError.Refused)
-        {
-            throw new CliException($"not paired with {peer} (the agent refused: {ex.Message})");
-        }
-    }
 }

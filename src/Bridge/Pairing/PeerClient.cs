@@ -52,6 +52,41 @@ internal sealed class PeerSession : IAsyncDisposable
 internal static class PeerClient
 {
     /// <summary>
+    /// The client commands' (chat, send, fetch) way to a peer already in the trust store: resolves <paramref name="which"/>,
+    /// finds and connects to it without a PIN. On failure prints the one stderr line (<c>ospbridge: not paired with …</c>
+    /// or <c>ospbridge: authentication failed</c>) and returns null.
+    /// </summary>
+    public static async Task<PeerSession?> ConnectTrustedAsync(AgentIdentity identity, PeerTrust trust, string which,
+        IReadOnlyList<string>? interfaces, TimeSpan timeout, ILogger mdnsLog, ILogger ospLog, CancellationToken cancellationToken)
+    {
+        var trusted = trust.Resolve(which, out _);
+        if (trusted is null)
+        {
+            await Console.Error.WriteLineAsync($"ospbridge: not paired with {which}").ConfigureAwait(false);
+            return null;
+        }
+        var session = await ConnectAsync(identity, trust, which, a => a.Txt.Fingerprint == trusted.Fingerprint, host: null,
+            interfaces, timeout, mdnsLog, ospLog, cancellationToken).ConfigureAwait(false);
+        if (session.Result.Outcome == PairingOutcome.Authenticated) return session;
+        await session.DisposeAsync().ConfigureAwait(false);
+        await Console.Error.WriteLineAsync(session.Result.Outcome == PairingOutcome.NotPaired ? $"ospbridge: not paired with {which}" : "ospbridge: authentication failed").ConfigureAwait(false);
+        return null;
+    }
+
+    /// <summary>Opens a data channel; an agent that no longer trusts us closes the connection (401): "not paired".</summary>
+    public static async Task<LP2PDataChannel> OpenChannelAsync(LP2PConnection connection, string label, string protocol, string peer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await connection.CreateDataChannelAsync(label, new LP2PDataChannelInit { Protocol = protocol }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (OspException ex) when (ex.ApplicationErrorCode == Osp.Agent.OspConnection.NotAuthenticatedErrorCode || ex.Error == OspError.Refused)
+        {
+            throw new CliException($"not paired with {peer} (the agent refused: {ex.Message})");
+        }
+    }
+
+    /// <summary>
     /// Finds the agent that <paramref name="match"/> accepts, connects and authenticates: without a PIN when it is
     /// trusted, else through <paramref name="host"/> (null: <see cref="PairingOutcome.NotPaired"/>).
     /// Discovery and connecting are bounded by <paramref name="timeout"/>; PIN entry is not.
