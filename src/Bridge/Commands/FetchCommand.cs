@@ -106,8 +106,9 @@ internal sealed class FetchCommand : ICliCommand
                     head.Append("HTTP/").Append(response.Version.ToString(2)).Append(' ').Append((int)response.StatusCode);
                     if (!string.IsNullOrEmpty(response.ReasonPhrase)) head.Append(' ').Append(response.ReasonPhrase);
                     head.Append("\r\n");
-                    foreach (var h in response.Headers.Concat(response.Content.Headers))
-                        foreach (var v in h.Value) head.Append(h.Key).Append(": ").Append(v).Append("\r\n");
+                    // The header lines as received (the validated view splits e.g. "Server: A/1 B/2" into two lines).
+                    foreach (var h in response.Headers.NonValidated.Concat(response.Content.Headers.NonValidated))
+                        foreach (string v in h.Value) head.Append(h.Key).Append(": ").Append(v).Append("\r\n");
                     head.Append("\r\n");
                     byte[] bytes = System.Text.Encoding.UTF8.GetBytes(head.ToString());
                     await stdout.WriteAsync(bytes, ct);
