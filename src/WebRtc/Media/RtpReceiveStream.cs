@@ -21,7 +21,8 @@ namespace OspBridge.WebRtc.Media;
 /// </remarks>
 public sealed class RtpReceiveStream
 {
-    private const int MaxDropout = 3000, MaxMisorder = 100, MinSequential = 2;
+    private const int MaxDropout = 3000, MinSequential = 2;
+    private readonly int _maxMisorder;
     private readonly RtpReceiveStreamOptions _options;
     private readonly IRtpDepacketizer _depacketizer;
     private readonly RtpClock _clock;
@@ -37,6 +38,8 @@ public sealed class RtpReceiveStream
     private int _buffered;
     private ushort _nextDeliver;
     private TimeSpan? _headMissingSince;
+    private bool _deliveredAny;
+    private TimeSpan _firstArrival;
     // NACK list
     private readonly ushort[] _nackSeq;
     private readonly int[] _nackRetries;
@@ -96,6 +99,9 @@ public sealed class RtpReceiveStream
         _slotTimestamp = new uint[capacity];
         _slotMarker = new bool[capacity];
         _mask = capacity - 1;
+        // RFC 3550 A.1's MAX_MISORDER (100) is an example value; a NACKed video packet can come back later than
+        // that, so anything within the reorder window counts as reordered, not as a jump.
+        _maxMisorder = Math.Max(100, capacity);
         int nack = Math.Clamp(options.MaxNackList, 1, 4096);
         _nackSeq = new ushort[nack];
         _nackRetries = new int[nack];
@@ -137,7 +143,7 @@ public sealed class RtpReceiveStream
             TimeSpan? next = _nextReport;
             for (int i = 0; i < _nackCount; i++)
             {
-                var t = _nackLast[i] == TimeSpan.MinValue ? _nackFirst[i] : _nackLast[i] + NackInterval;
+                var t = _nackLast[i] == TimeSpan.MinValue ? _nackFirst[i] + _options.NackDelay : _nackLast[i] + NackInterval;
                 var giveUp = _nackFirst[i] + _options.NackMaxAge;
                 t = t < giveUp ? t : giveUp;
                 next = next is { } n && n <= t ? n : t;
@@ -145,6 +151,11 @@ public sealed class RtpReceiveStream
             if (_buffered > 0 && _headMissingSince is { } since && HeadSlot() < 0 && NackIndex(_nextDeliver) < 0)
             {
                 var t = since + _options.MaxReorderWait;
+                next = next is { } n && n <= t ? n : t;
+            }
+            if (!_deliveredAny && _buffered > 0)
+            {
+                var t = _firstArrival + _options.MaxReorderWait;
                 next = next is { } n && n <= t ? n : t;
             }
             if (_pliWanted && _lastPli is { } last)
@@ -193,10 +204,12 @@ public sealed class RtpReceiveStream
             _maxSeq = (ushort)(seq - 1);
             _probation = MinSequential;
             _nextDeliver = seq;
+            _firstArrival = now;
             _windowStart = now;
             _nextReport = now + _options.ReportInterval;
         }
         bool newest = (short)(seq - _maxSeq) > 0;
+        long receivedBefore = _received;
         if (!retransmission && !UpdateSequence(seq))
         {
             if (_probation == 0)
@@ -209,11 +222,23 @@ public sealed class RtpReceiveStream
         int nackAt = NackIndex(seq);
         if (nackAt >= 0)
         {
+            if (_nackLast[nackAt] != TimeSpan.MinValue)
+                _stats = _stats with { PacketsRecovered = _stats.PacketsRecovered + 1 }; // NACKed, not merely reordered
             RemoveNack(nackAt);
-            _stats = _stats with { PacketsRecovered = _stats.PacketsRecovered + 1 };
         }
         if (!Store(seq, header.Timestamp, header.Marker, payload, now))
+        {
+            // A duplicate or a packet already given up: not counted as received (A.1 would count it and drive the
+            // cumulative loss negative; receivers commonly do not).
+            _received = receivedBefore;
+            _stats = _stats with { PacketsReceived = _received };
             return Discard();
+        }
+        if (retransmission)
+        {
+            _received++;
+            _stats = _stats with { PacketsReceived = _received };
+        }
         return true;
     }
 
@@ -224,6 +249,8 @@ public sealed class RtpReceiveStream
     public bool TryPollFrame(TimeSpan now, out EncodedFrame frame)
     {
         frame = default;
+        if (!_deliveredAny && now - _firstArrival < _options.MaxReorderWait)
+            return false; // start-up: the first packets of a burst may arrive in any order
         while (_buffered > 0)
         {
             int index = HeadSlot();
@@ -236,6 +263,7 @@ public sealed class RtpReceiveStream
                 continue;
             }
             _headMissingSince = null;
+            _deliveredAny = true;
             var slot = _slots[index]!;
             bool done = _depacketizer.TryAdd(slot.AsSpan(0, _slotLength[index]), _nextDeliver, _slotTimestamp[index], _slotMarker[index], out var data, out var info);
             _slotSeq[index] = -1;
@@ -371,6 +399,11 @@ public sealed class RtpReceiveStream
     private bool Store(ushort seq, uint timestamp, bool marker, ReadOnlySpan<byte> payload, TimeSpan now)
     {
         int delta = (short)(ushort)(seq - _nextDeliver);
+        if (delta < 0 && !_deliveredAny && (ushort)(_highestStored - seq) <= _mask)
+        {
+            _nextDeliver = seq; // start-up reordering: an earlier packet than the first one seen
+            delta = 0;
+        }
         if (delta < 0 || payload.Length > 65_535)
             return false; // already delivered or skipped
         if (delta > _mask)
@@ -485,7 +518,7 @@ public sealed class RtpReceiveStream
         }
         for (int i = 0; i < _nackCount; i++)
         {
-            if (_nackLast[i] == TimeSpan.MinValue || now - _nackLast[i] >= interval)
+            if (_nackLast[i] == TimeSpan.MinValue ? now - _nackFirst[i] >= _options.NackDelay : now - _nackLast[i] >= interval)
                 _nackKeys[due++] = (ushort)(_nackSeq[i] - _nextDeliver);
         }
         if (due == 0)
@@ -586,7 +619,7 @@ public sealed class RtpReceiveStream
                 _cycles += 0x10000;
             _maxSeq = seq;
         }
-        else if (udelta <= 0x10000 - MaxMisorder)
+        else if (udelta <= 0x10000 - _maxMisorder)
         {
             if (seq == _badSeq)
             {
@@ -615,6 +648,7 @@ public sealed class RtpReceiveStream
         _haveHighest = false;
         _haveTransit = false;
         _headMissingSince = null;
+        _deliveredAny = false;
         Enqueue(new RtpReceiveStreamEvent(RtpReceiveStreamEventKind.SourceRestarted));
     }
 

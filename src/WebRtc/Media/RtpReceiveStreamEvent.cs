@@ -27,7 +27,7 @@ public readonly record struct RtpReceiveStreamEvent(RtpReceiveStreamEventKind Ki
 /// <param name="Jitter">Interarrival jitter (A.8) in clock units.</param>
 /// <param name="PacketsDiscarded">Packets dropped: foreign SSRC/PT, malformed, duplicate, too late or beyond the reorder window.</param>
 /// <param name="NacksSent">NACK packets sent.</param>
-/// <param name="PacketsRecovered">Missing packets that arrived after being NACKed.</param>
+/// <param name="PacketsRecovered">Missing packets that arrived after a NACK was sent for them (reordered packets that arrived before their first NACK are not counted).</param>
 /// <param name="PacketsGivenUp">Missing packets given up (retries or age exhausted, or the gap too large to NACK).</param>
 /// <param name="PlisSent">PLIs sent.</param>
 /// <param name="FramesDelivered">Frames handed out.</param>

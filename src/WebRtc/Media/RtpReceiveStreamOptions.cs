@@ -38,13 +38,19 @@ public sealed class RtpReceiveStreamOptions
     /// <summary>NACKs sent per missing packet before giving up. Default 10.</summary>
     public int NackMaxRetries { get; init; } = 10;
 
+    /// <summary>How long a gap may stay open (reordering) before its first NACK. Default 5 ms.</summary>
+    public TimeSpan NackDelay { get; init; } = TimeSpan.FromMilliseconds(5);
+
     /// <summary>A missing packet is given up after this long. Default 1 s.</summary>
     public TimeSpan NackMaxAge { get; init; } = TimeSpan.FromSeconds(1);
 
     /// <summary>RTT assumed until <see cref="RtpReceiveStream.RoundTripTime"/> is set; a NACK is repeated after one RTT (at least 10 ms). Default 100 ms.</summary>
     public TimeSpan DefaultRoundTripTime { get; init; } = TimeSpan.FromMilliseconds(100);
 
-    /// <summary>How long delivery waits for a missing packet that is not (or no longer) being NACKed. Default 50 ms.</summary>
+    /// <summary>
+    /// How long delivery waits for a missing packet that is not (or no longer) being NACKed; also the start-up hold
+    /// before the first delivery, so that packets of the first burst that arrive out of order are not lost. Default 50 ms.
+    /// </summary>
     public TimeSpan MaxReorderWait { get; init; } = TimeSpan.FromMilliseconds(50);
 
     /// <summary>Video: drop delta frames until a keyframe arrives (at the start and after a broken frame) and send PLIs meanwhile. Default true.</summary>
