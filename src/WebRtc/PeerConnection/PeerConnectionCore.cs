@@ -178,7 +178,9 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
         }
         foreach (var (_, m) in lines.OrderBy(l => l.Line)) sd.Media.Add(m);
         var mids = sd.Media.Where(m => m.Port != 0 && m.Mid is not null).Select(m => m.Mid!).ToList();
-        if (mids.Count > 0) sd.Attributes.Add(new SdpAttribute("group", "BUNDLE " + string.Join(' ', mids)));
+        // an answerer may only BUNDLE what the offer bundled (RFC 8843 §7.3)
+        if (mids.Count > 0 && (!isAnswer || (_remote is not null && BundleMids(_remote).Count > 0)))
+            sd.Attributes.Add(new SdpAttribute("group", "BUNDLE " + string.Join(' ', mids)));
         if (_ice.IsLite) sd.Attributes.Add(new SdpAttribute("ice-lite"));
         sd.Attributes.Add(new SdpAttribute("msid-semantic", " WMS"));
         return sd;
