@@ -75,6 +75,28 @@ public class ChromiumMediaTests(ITestOutputHelper output)
         finally { DumpLog(); }
     }
 
+    /// <summary>
+    /// The relay black-holes eight consecutive video packets (and every retransmission of them) about a second in:
+    /// NACK cannot repair that, so Chromium asks for a keyframe (PLI/FIR); each request must be followed by a keyframe
+    /// we send within 1 s, and decoding resumes.
+    /// </summary>
+    [Fact]
+    public async Task Pli_from_chromium_yields_a_keyframe_within_1s()
+    {
+        RequireFfmpeg();
+        await using var h = await ChromiumHarness.StartAsync();
+        try
+        {
+            var r = await RunCameraAsync(h, lossPercent: 0, blackhole: true);
+            Assert.True(r.RelayDropped >= 8, $"the relay black-holed only {r.RelayDropped} packets");
+            Assert.True(r.KeyframeRequests.Count > 0, "Chromium sent no PLI/FIR");
+            Assert.True(r.ChromiumPli + r.ChromiumFir > 0, "Chromium's getStats counts no PLI/FIR");
+            AssertKeyframesFollowRequests(r);
+            Assert.True(r.KeyframesDecodedAfterRequest, "no keyframe decoded after the first keyframe request");
+        }
+        finally { DumpLog(); }
+    }
+
     private void AssertKeyframesFollowRequests(CameraRun r)
     {
         output.WriteLine($"keyframe requests {r.KeyframeRequests.Count}, keyframes sent {r.KeyframesSent.Count}");
@@ -87,9 +109,14 @@ public class ChromiumMediaTests(ITestOutputHelper output)
     }
 
     private sealed record CameraRun(int Width, int Height, long FramesDecodedIn5s, long AudioSamples, long NackCount, long Retransmitted,
-        int Freezes, long RelayDropped, List<TimeSpan> KeyframeRequests, List<TimeSpan> KeyframesSent, TimeSpan SendingStopped);
+        int Freezes, long RelayDropped, List<TimeSpan> KeyframeRequests, List<TimeSpan> KeyframesSent, TimeSpan SendingStopped)
+    {
+        public long ChromiumPli { get; init; }
+        public long ChromiumFir { get; init; }
+        public bool KeyframesDecodedAfterRequest { get; init; }
+    }
 
-    private async Task<CameraRun> RunCameraAsync(ChromiumHarness h, int lossPercent)
+    private async Task<CameraRun> RunCameraAsync(ChromiumHarness h, int lossPercent, bool blackhole = false)
     {
         await h.Page.EvaluateAsync(MediaJs);
         string offer = await h.Page.EvaluateAsync<string>("() => M.offer({ recvVideo: true, recvAudio: true })");
@@ -100,7 +127,8 @@ public class ChromiumMediaTests(ITestOutputHelper output)
         await pc.SetLocalDescriptionAsync(await pc.CreateAnswerAsync());
         await pc.WaitForGatheringCompleteAsync();
         string answer = pc.LocalDescription!.Sdp;
-        await using var relay = lossPercent > 0 ? LossyRelay.Start(h, answer, lossPercent) : null;
+        await using var relay = lossPercent > 0 || blackhole ? LossyRelay.Start(h, answer, lossPercent) : null;
+        if (blackhole) relay!.BlackholeAfter(video.Transceiver.Info.LocalSsrc, packets: 300, count: 8);
         if (relay is not null) answer = relay.RewrittenAnswer;
         output.WriteLine(answer);
         foreach (var t in pc.GetTransceivers()) output.WriteLine($"mid {t.Mid} {t.Kind} {t.CurrentDirection} {t.Codec?.RtpMap} fmtp {t.Codec?.Fmtp}");
@@ -129,6 +157,25 @@ public class ChromiumMediaTests(ITestOutputHelper output)
         long start = s.VideoFramesDecoded;
         await Task.Delay(TimeSpan.FromSeconds(5), cts.Token);
         s = await PollAsync(h, x => x.Width > 0, cts.Token);
+        bool keyAfter = false;
+        if (blackhole)
+        {
+            // after the first request, wait (bounded) for Chromium to decode a further keyframe
+            for (int i = 0; i < 50 && !keyAfter; i++)
+            {
+                long before;
+                lock (requests) before = requests.Count;
+                if (before > 0)
+                {
+                    var k0 = s.KeyFramesDecoded;
+                    await Task.Delay(1500, cts.Token);
+                    s = await PollAsync(h, x => x.Width > 0, cts.Token);
+                    keyAfter = s.KeyFramesDecoded > k0;
+                    break;
+                }
+                await Task.Delay(200, cts.Token);
+            }
+        }
         var sendingStopped = clock.Elapsed;
         var info = await video.Transceiver.GetStatsAsync();
         output.WriteLine($"chromium: {s.Raw}");
@@ -137,7 +184,8 @@ public class ChromiumMediaTests(ITestOutputHelper output)
         lock (requests) req = [.. requests];
         lock (keyframes) key = [.. keyframes];
         return new CameraRun(s.Width, s.Height, s.VideoFramesDecoded - start, s.AudioSamples, s.NackCount, info.Stats.Retransmitted,
-            s.Freezes, relay?.Dropped ?? 0, req, key, sendingStopped);
+            s.Freezes, relay?.Dropped ?? 0, req, key, sendingStopped)
+        { ChromiumPli = s.Pli, ChromiumFir = s.Fir, KeyframesDecodedAfterRequest = keyAfter };
     }
 
     /// <summary>Chromium's fake microphone (a 440 Hz WAV we generate) → our RTCRtpReceiver: ≥ 5 s of Opus, decoded with Concentus, tone found.</summary>
@@ -217,7 +265,12 @@ public class ChromiumMediaTests(ITestOutputHelper output)
         return s1 * s1 + s2 * s2 - c * s1 * s2;
     }
 
-    private sealed record Stats(string Raw, int Width, int Height, long VideoFramesDecoded, long AudioSamples, long NackCount, int Freezes);
+    private sealed record Stats(string Raw, int Width, int Height, long VideoFramesDecoded, long AudioSamples, long NackCount, int Freezes)
+    {
+        public long KeyFramesDecoded { get; init; }
+        public long Pli { get; init; }
+        public long Fir { get; init; }
+    }
 
     private static async Task<Stats> PollAsync(ChromiumHarness h, Func<Stats, bool> until, CancellationToken ct)
     {
@@ -228,7 +281,8 @@ public class ChromiumMediaTests(ITestOutputHelper output)
             var root = doc.RootElement;
             long Get(string kind, string name) => root.TryGetProperty(kind, out var k) && k.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number ? (long)v.GetDouble() : 0;
             var s = new Stats(json, root.GetProperty("w").GetInt32(), root.GetProperty("h").GetInt32(), Get("video", "framesDecoded"),
-                Get("audio", "totalSamplesReceived"), Get("video", "nackCount"), (int)Get("video", "freezeCount"));
+                Get("audio", "totalSamplesReceived"), Get("video", "nackCount"), (int)Get("video", "freezeCount"))
+            { KeyFramesDecoded = Get("video", "keyFramesDecoded"), Pli = Get("video", "pliCount"), Fir = Get("video", "firCount") };
             if (until(s)) return s;
             await Task.Delay(100, ct);
         }
@@ -249,6 +303,27 @@ public class ChromiumMediaTests(ITestOutputHelper output)
         private readonly Task _a, _b;
         private EndPoint? _chromium;
         private long _dropped;
+        private uint _holeSsrc;
+        private int _holeAfter = -1, _holeCount, _seen;
+        private int _holeStart = -1;
+
+        /// <summary>After <paramref name="packets"/> RTP packets of <paramref name="ssrc"/>, drops the next <paramref name="count"/> sequence numbers for good (retransmissions too).</summary>
+        public void BlackholeAfter(uint ssrc, int packets, int count)
+        {
+            lock (_random) { _holeSsrc = ssrc; _holeAfter = packets; _holeCount = count; }
+        }
+
+        private bool InHole(ReadOnlySpan<byte> p)
+        {
+            if (_holeAfter < 0 || System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(p.Slice(8)) != _holeSsrc) return false;
+            int seq = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(p.Slice(2));
+            if (_holeStart < 0)
+            {
+                if (++_seen < _holeAfter) return false;
+                _holeStart = seq;
+            }
+            return (ushort)(seq - _holeStart) < _holeCount;
+        }
 
         public string RewrittenAnswer { get; }
         public long Dropped => Interlocked.Read(ref _dropped);
@@ -295,7 +370,7 @@ public class ChromiumMediaTests(ITestOutputHelper output)
                     if (_chromium is null) continue;
                     bool rtp = r.ReceivedBytes > 12 && buf[0] is >= 128 and <= 191 && buf[1] is not (>= 192 and <= 223);
                     bool drop;
-                    lock (_random) drop = rtp && _random.Next(100) < _loss;
+                    lock (_random) drop = rtp && (InHole(buf.AsSpan(0, r.ReceivedBytes)) || (_loss > 0 && _random.Next(100) < _loss));
                     if (drop) { Interlocked.Increment(ref _dropped); continue; }
                     await _outer.SendToAsync(buf.AsMemory(0, r.ReceivedBytes), SocketFlags.None, _chromium, _cts.Token);
                 }
