@@ -151,11 +151,14 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
             m.Attributes.Add(new SdpAttribute("setup", setup));
         }
         var lines = new List<(int Line, SdpMediaDescription Section)>();
+        // a first offer numbers its m-sections in order: transceivers 0..n-1, then the data section
+        bool firstOffer = !isAnswer && !_dataOffered && _remote is null;
+        if (firstOffer) _dataOffered = true;
         AddMediaSections(sd, isAnswer, lines, Transport);
         if (!isAnswer)
         {
             _dataOffered = true;
-            if (_sections.Any(x => x.Mid == Mid)) Mid = NextFreeMid();
+            if (firstOffer || _sections.Any(x => x.Mid == Mid)) Mid = NextFreeMid();
             lines.Add((int.MaxValue, DataSection(Mid, Transport)));
         }
         else if (_remote is not null)
