@@ -55,7 +55,7 @@ public class H264DepacketizerTests(Xunit.Abstractions.ITestOutputHelper output)
             if (last)
             {
                 Assert.Equal(AnnexB(Sps, Pps, idr), au.ToArray());
-                Assert.Equal(new H264AccessUnitInfo(9000, true, true), info);
+                Assert.Equal(new MediaFrameInfo(9000, true, true), info);
             }
         }
         // a P frame as a single NAL unit packet
@@ -107,7 +107,7 @@ public class H264DepacketizerTests(Xunit.Abstractions.ITestOutputHelper output)
             {
                 units++;
                 bytes += au.Length;
-                Assert.True(au.Length <= H264Depacketizer.MaxAccessUnitSize);
+                Assert.True(au.Length <= NalUnitDepacketizer.MaxAccessUnitSize);
                 Assert.True(au.Length >= 5 && au[0] == 0 && au[1] == 0 && au[2] == 0 && au[3] == 1);
             }
         }
