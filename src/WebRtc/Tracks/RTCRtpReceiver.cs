@@ -6,7 +6,7 @@ namespace OspBridge.WebRtc.Tracks;
 
 /// <summary>
 /// W3C <c>RTCRtpReceiver</c>: the peer's RTP on this transceiver reassembled into <see cref="EncodedFrame"/>s
-/// (H.264 access units through <see cref="H264Depacketizer"/>, one Opus/G.711 packet per frame), readable from
+/// (through <see cref="IRtpDepacketizer"/>: H.264/H.265 access units, one Opus/G.711 packet per frame), readable from
 /// <see cref="Frames"/>. The queue is bounded (<see cref="FrameQueueCapacity"/>); when the application falls behind
 /// the oldest frames are dropped and counted.
 /// </summary>
@@ -18,7 +18,7 @@ public sealed class RTCRtpReceiver
     private readonly RTCPeerConnection _pc;
     private readonly Channel<EncodedFrame> _frames;
     private readonly byte[] _packet = new byte[2048];
-    private H264Depacketizer? _h264;
+    private IRtpDepacketizer? _depacketizer;
     private uint? _firstTimestamp;
     private long _framesReceived;
     private long _framesDropped;
@@ -63,16 +63,9 @@ public sealed class RTCRtpReceiver
             if (!RtpHeader.TryRead(packet, out var h) || codec is null) continue;
             var payload = h.Payload(packet);
             _firstTimestamp ??= h.Timestamp;
-            if (codec == MediaCodec.H264)
-            {
-                _h264 ??= new H264Depacketizer();
-                if (_h264.TryAdd(payload, h.SequenceNumber, h.Timestamp, h.Marker, out var au, out var info))
-                    Write(new EncodedFrame(MediaCodec.H264, au.ToArray(), Ts(info.Timestamp, clock), info.IsKeyframe));
-            }
-            else if (payload.Length > 0)
-            {
-                Write(new EncodedFrame(codec.Value, payload.ToArray(), Ts(h.Timestamp, clock), true));
-            }
+            _depacketizer ??= IRtpDepacketizer.Create(codec.Value);
+            if (_depacketizer.TryAdd(payload, h.SequenceNumber, h.Timestamp, h.Marker, out var frame, out var info))
+                Write(new EncodedFrame(codec.Value, frame.ToArray(), Ts(info.Timestamp, clock), info.IsKeyframe));
         }
     }
 

@@ -4,7 +4,7 @@ namespace OspBridge.WebRtc.Tracks;
 
 /// <summary>
 /// W3C <c>RTCRtpSender</c>, fed with encoded frames (no encoder inside): <see cref="WriteFrame"/> packetizes an
-/// access unit (H.264 single NAL / FU-A) or an audio packet into RTP on the negotiated payload type, with the RTP
+/// access unit (H.264 single NAL / STAP-A / FU-A, <see cref="RtpPacketizer"/>) or an audio packet into RTP on the negotiated payload type, with the RTP
 /// timestamp from <see cref="EncodedFrame.Timestamp"/> at the codec's clock. PLI/FIR from the peer raise
 /// <see cref="KeyframeRequested"/> so the source can produce an IDR.
 /// </summary>
@@ -14,6 +14,8 @@ public sealed class RTCRtpSender
     public const int MaxPayloadSize = 1100;
 
     private readonly RTCPeerConnection _pc;
+    private readonly Lock _packetizerLock = new();
+    private RtpPacketizer? _packetizer;
     private long _framesSent;
     private long _framesDropped;
     private long _keyframeRequests;
@@ -53,16 +55,14 @@ public sealed class RTCRtpSender
         }
         uint ts = (uint)(ulong)(frame.Timestamp.Ticks * codec.ClockRate / TimeSpan.TicksPerSecond);
         var packets = new List<(ReadOnlyMemory<byte> Payload, bool Marker)>();
-        if (frame.Codec is MediaCodec.H264)
+        lock (_packetizerLock)
         {
-            var data = frame.Data.ToArray();
-            H264Packetizer.Packetize(data, MaxPayloadSize, (p, last) => packets.Add((p, last)), data);
+            if (_packetizer?.Codec != frame.Codec) _packetizer = RtpPacketizer.Create(frame.Codec);
+            if (!_packetizer.Begin(frame.Data, MaxPayloadSize)) { Interlocked.Increment(ref _framesDropped); return false; }
+            var scratch = new byte[MaxPayloadSize];
+            while (_packetizer.TryWriteNext(scratch, out int written, out bool marker)) packets.Add((scratch.AsSpan(0, written).ToArray(), marker));
         }
-        else
-        {
-            if (frame.Data.Length > MaxPayloadSize) { Interlocked.Increment(ref _framesDropped); return false; }
-            packets.Add((frame.Data.ToArray(), false)); // audio: marker only after silence (RFC 3551 §4.1); we send continuously
-        }
+        if (packets.Count == 0) { Interlocked.Increment(ref _framesDropped); return false; }
         if (!_pc.PostRtp(Transceiver, packets, ts))
         {
             Interlocked.Increment(ref _framesDropped);
