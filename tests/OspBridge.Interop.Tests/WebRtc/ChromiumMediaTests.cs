@@ -159,6 +159,7 @@ public class ChromiumMediaTests(ITestOutputHelper output)
         long start = s.VideoFramesDecoded;
         await Task.Delay(TimeSpan.FromSeconds(5), cts.Token);
         s = await PollAsync(h, x => x.Width > 0, cts.Token);
+        long decodedIn5s = s.VideoFramesDecoded - start;
         bool keyAfter = false;
         if (blackhole)
         {
@@ -185,7 +186,7 @@ public class ChromiumMediaTests(ITestOutputHelper output)
         List<TimeSpan> req, key;
         lock (requests) req = [.. requests];
         lock (keyframes) key = [.. keyframes];
-        return new CameraRun(s.Width, s.Height, s.VideoFramesDecoded - start, s.AudioSamples, s.NackCount, info.Stats.Retransmitted,
+        return new CameraRun(s.Width, s.Height, decodedIn5s, s.AudioSamples, s.NackCount, info.Stats.Retransmitted,
             s.Freezes, relay?.Dropped ?? 0, req, key, sendingStopped)
         { ChromiumPli = s.Pli, ChromiumFir = s.Fir, KeyframesDecodedAfterRequest = keyAfter };
     }
