@@ -9,7 +9,9 @@ namespace OspBridge.Media.Formats;
 /// <remarks>
 /// Transactional: <see cref="TryRead"/> returns false and keeps the bytes until the next access unit's first NAL unit
 /// is seen (or <see cref="TryReadFinal"/> at end of stream). Memory is bounded: an access unit larger than the limit
-/// is dropped (counted in <see cref="DroppedAccessUnits"/>) and reading resumes at the next boundary. Not thread-safe.
+/// is dropped (counted in <see cref="DroppedAccessUnits"/>) and reading resumes at the next boundary. Call
+/// <see cref="TryRead"/> until it returns false after each <see cref="Write"/> (pipe-sized writes): then at most one
+/// access unit plus one write is held. Not thread-safe.
 /// </remarks>
 public sealed class AnnexBAccessUnitReader
 {
@@ -51,7 +53,8 @@ public sealed class AnnexBAccessUnitReader
             if (room <= 0)
             {
                 // The access unit in progress is over the limit: drop it and skip to the next boundary.
-                DroppedAccessUnits++;
+                if (!_skipping)
+                    DroppedAccessUnits++;
                 int keep = Math.Min(4, _end);
                 _buffer.AsSpan(_end - keep, keep).CopyTo(_buffer);
                 _end = keep;
@@ -83,6 +86,8 @@ public sealed class AnnexBAccessUnitReader
             if (code < 0)
             {
                 _scan = Math.Max(_scan, _end - 2);
+                if (_skipping)
+                    _release = Math.Max(0, _scan - 2); // skipped bytes are not kept
                 return false;
             }
             int header = code + codeLength;
@@ -104,6 +109,7 @@ public sealed class AnnexBAccessUnitReader
             }
             else if (_skipping)
             {
+                _release = boundary;
                 continue;
             }
             else if (_hasSlice && candidate)

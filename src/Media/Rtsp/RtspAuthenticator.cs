@@ -74,9 +74,7 @@ public sealed class RtspAuthenticator
         if (_qopAuth)
         {
             string nc = (++_nonceCount).ToString("x8", CultureInfo.InvariantCulture);
-            Span<byte> c = stackalloc byte[8];
-            _random.GetBytes(c);
-            string cnonce = Convert.ToHexStringLower(c);
+            string cnonce = FixedClientNonce ?? NewClientNonce();
             string response = Md5Hex($"{ha1}:{_nonce}:{nc}:{cnonce}:auth:{ha2}");
             sb.Append(CultureInfo.InvariantCulture, $", response=\"{response}\", qop=auth, nc={nc}, cnonce=\"{cnonce}\"");
         }
@@ -88,6 +86,16 @@ public sealed class RtspAuthenticator
             sb.Append(CultureInfo.InvariantCulture, $", opaque=\"{_opaque}\"");
         sb.Append(", algorithm=MD5");
         return sb.ToString();
+    }
+
+    /// <summary>Tests only: the cnonce to use instead of a random one.</summary>
+    internal string? FixedClientNonce { get; set; }
+
+    private string NewClientNonce()
+    {
+        Span<byte> c = stackalloc byte[8];
+        _random.GetBytes(c);
+        return Convert.ToHexStringLower(c);
     }
 
     /// <summary>Digest's MD5 (RFC 2617 requires it; it is not used for anything else).</summary>

@@ -74,7 +74,7 @@ public sealed class RtspHeaders
         }
         var lines = head.Split('\n');
         startLine = lines[0].TrimEnd('\r');
-        if (startLine.Length == 0 || lines.Length - 1 > MaxHeaderCount)
+        if (startLine.Length == 0 || startLine.Contains('\r', StringComparison.Ordinal) || lines.Length - 1 > MaxHeaderCount)
             return RtspReadStatus.Invalid;
         for (int i = 1; i < lines.Length; i++)
         {
@@ -82,7 +82,7 @@ public sealed class RtspHeaders
             if (line.Length == 0)
                 continue;
             int colon = line.IndexOf(':', StringComparison.Ordinal);
-            if (colon <= 0)
+            if (colon <= 0 || line.Contains('\r', StringComparison.Ordinal))
                 return RtspReadStatus.Invalid;
             headers._items.Add(new(line[..colon].Trim(), line[(colon + 1)..].Trim()));
         }
