@@ -127,6 +127,7 @@ public sealed class CliBadInputTests : IClassFixture<CliBadInputTests.Files>
                 "chat" => ["badinput-peer", "--message", "hi"],
                 "send" => ["badinput-peer", "{file}"],
                 "pair" or "peers revoke" => ["badinput-peer"],
+                "webrtc camera" => ["--source", "test"],
                 _ => [],
             };
             yield return [name + ": unknown option", (string[])[.. path, .. required, "--no-such-option"], "", "--no-such-option"];
@@ -151,6 +152,9 @@ public sealed class CliBadInputTests : IClassFixture<CliBadInputTests.Files>
         foreach (var (sub, type) in new[] { ("echo", "offer"), ("offer", "answer") })
             foreach (var (what, stdin, needle) in Descriptions(type))
                 yield return [$"webrtc {sub}: {what}", (string[])["webrtc", sub, "--interface", "lo", "--timeout", "30"], stdin, needle];
+        foreach (var (what, stdin, needle) in Descriptions("offer"))
+            yield return [$"webrtc camera: {what}", (string[])["webrtc", "camera", "--source", "test", "--interface", "lo", "--timeout", "30"], stdin, needle];
+        yield return ["webrtc camera: unknown source", (string[])["webrtc", "camera", "--source", "rtsp-nope"], "", "rtsp-nope"];
         // h3
         yield return ["h3 serve: port in use", (string[])["h3", "serve", "--port", "{port-in-use}"], "", "already in use"];
         yield return ["h3 get: not a URL", (string[])["h3", "get", "not a url"], "", "not a url"];

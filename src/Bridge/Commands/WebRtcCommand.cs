@@ -16,13 +16,14 @@ namespace OspBridge.Bridge.Commands;
 /// gathering is complete. Every message is echoed on the channel it came from, text as text, binary as binary.
 /// Exits 0 when the peer closes the connection (or every channel it opened), 1 on failure.
 /// </summary>
-internal sealed class WebRtcCommand : ICliCommand
+internal sealed partial class WebRtcCommand : ICliCommand
 {
     public Command Build(CliContext context)
     {
         var cmd = new Command("webrtc", "WebRTC data-channel peer (echo) for interop tests");
         cmd.Subcommands.Add(Sub(context, "echo", "Read a remote offer on stdin, print the answer, echo every message", offerer: false));
         cmd.Subcommands.Add(Sub(context, "offer", "Print an offer (with channel 'echo'), read the answer on stdin, echo every message", offerer: true));
+        cmd.Subcommands.Add(CameraSub(context));
         return cmd;
     }
 

@@ -9,6 +9,7 @@ using OspBridge.WebRtc.DataChannels;
 using OspBridge.WebRtc.Ice;
 using OspBridge.WebRtc.Sctp;
 using OspBridge.WebRtc.Sdp;
+using OspBridge.WebRtc.Tracks;
 
 namespace OspBridge.WebRtc;
 
@@ -28,7 +29,7 @@ namespace OspBridge.WebRtc;
 /// stops draining events exerts back-pressure through the SCTP receive window.</para>
 /// <para>Not thread-safe, no clock, no sockets: call everything from one serialized loop with its <c>now</c>.</para>
 /// </remarks>
-public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDisposable
+public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDisposable
 {
     /// <summary>DTLS record MTU (UDP payload of one handshake datagram).</summary>
     public const int DtlsMtu = 1200;
@@ -59,6 +60,7 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
     private int _remoteSctpPort = 5000;
     private bool _closed;
     private bool _shutdown;
+    private bool _hasData = true;
 
     /// <summary>Creates a core; nothing is sent until both descriptions are set and ICE has local bases.</summary>
     public PeerConnectionCore(PeerConnectionCoreOptions? options = null)
@@ -97,6 +99,9 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
     /// <summary>True once both descriptions are set and DTLS/SCTP exist: <see cref="OpenChannel"/> may be called.</summary>
     public bool TransportsCreated => _sctp is not null;
 
+    /// <summary>True once both descriptions are set and the DTLS transport exists (with or without SCTP).</summary>
+    public bool DtlsCreated => _dtls is not null;
+
     /// <summary>DTLS datagrams dropped because they did not arrive over a pair ICE has validated.</summary>
     public long DroppedUnvalidated { get; private set; }
 
@@ -122,7 +127,7 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
     public RTCSessionDescription CreateOffer()
     {
         ThrowIfClosed();
-        return new RTCSessionDescription(RTCSdpType.Offer, BuildDescription("actpass", Mid).ToString());
+        return new RTCSessionDescription(RTCSdpType.Offer, BuildDescription("actpass", isAnswer: false).ToString());
     }
 
     /// <summary>Creates an answer to the remote offer (we take <c>active</c>, the DTLS client, unless the offer said active).</summary>
@@ -131,32 +136,71 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
         ThrowIfClosed();
         if (RemoteDescription?.Type != RTCSdpType.Offer) throw new WebRtcException(WebRtcError.InvalidState, "CreateAnswer needs a remote offer");
         string setup = _remoteSetup == "active" ? "passive" : "active";
-        return new RTCSessionDescription(RTCSdpType.Answer, BuildDescription(setup, Mid).ToString());
+        return new RTCSessionDescription(RTCSdpType.Answer, BuildDescription(setup, isAnswer: true).ToString());
     }
 
-    private SessionDescription BuildDescription(string setup, string mid)
+    private SessionDescription BuildDescription(string setup, bool isAnswer)
     {
         var sd = new SessionDescription { Origin = new SdpOrigin("-", _sessionId, _sessionVersion++, "IN", "IP4", "127.0.0.1") };
-        sd.Attributes.Add(new SdpAttribute("group", "BUNDLE " + mid));
+        void Transport(SdpMediaDescription m)
+        {
+            m.Attributes.Add(new SdpAttribute("ice-ufrag", _ice.LocalCredentials.Ufrag));
+            m.Attributes.Add(new SdpAttribute("ice-pwd", _ice.LocalCredentials.Password));
+            m.Attributes.Add(new SdpAttribute("ice-options", "trickle"));
+            m.Attributes.Add(new SdpAttribute("fingerprint", LocalFingerprint));
+            m.Attributes.Add(new SdpAttribute("setup", setup));
+        }
+        var lines = new List<(int Line, SdpMediaDescription Section)>();
+        AddMediaSections(sd, isAnswer, lines, Transport);
+        if (!isAnswer)
+        {
+            _dataOffered = true;
+            if (_sections.Any(x => x.Mid == Mid)) Mid = NextFreeMid();
+            lines.Add((int.MaxValue, DataSection(Mid, Transport)));
+        }
+        else if (_remote is not null)
+        {
+            var bundle = BundleMids(_remote);
+            var transport = TransportSection(_remote);
+            for (int i = 0; i < _remote.Media.Count; i++)
+            {
+                var rm = _remote.Media[i];
+                if (IsRtpSection(rm)) continue; // AddMediaSections answered those
+                bool accept = rm.IsDataChannel && rm.Port != 0 && (ReferenceEquals(rm, transport) || (rm.Mid is { } id && bundle.Contains(id)))
+                    && ReferenceEquals(rm, _remote.DataChannelMedia);
+                if (accept) { lines.Add((i, DataSection(rm.Mid ?? Mid, Transport))); continue; }
+                var rej = new SdpMediaDescription { Media = rm.Media, Port = 0, Protocol = rm.Protocol, Connection = "IN IP4 0.0.0.0" };
+                rej.Formats.Clear();
+                rej.Formats.Add(rm.Formats.Count > 0 ? rm.Formats[0] : "0");
+                if (rm.Mid is { } rmid) rej.Attributes.Add(new SdpAttribute("mid", rmid));
+                lines.Add((i, rej));
+            }
+        }
+        foreach (var (_, m) in lines.OrderBy(l => l.Line)) sd.Media.Add(m);
+        var mids = sd.Media.Where(m => m.Port != 0 && m.Mid is not null).Select(m => m.Mid!).ToList();
+        // an answerer may only BUNDLE what the offer bundled (RFC 8843 §7.3)
+        if (mids.Count > 0 && (!isAnswer || (_remote is not null && BundleMids(_remote).Count > 0)))
+            sd.Attributes.Add(new SdpAttribute("group", "BUNDLE " + string.Join(' ', mids)));
         if (_ice.IsLite) sd.Attributes.Add(new SdpAttribute("ice-lite"));
         sd.Attributes.Add(new SdpAttribute("msid-semantic", " WMS"));
+        return sd;
+    }
+
+    private SdpMediaDescription DataSection(string mid, Action<SdpMediaDescription> transport)
+    {
         var m = new SdpMediaDescription();
-        m.Attributes.Add(new SdpAttribute("ice-ufrag", _ice.LocalCredentials.Ufrag));
-        m.Attributes.Add(new SdpAttribute("ice-pwd", _ice.LocalCredentials.Password));
-        m.Attributes.Add(new SdpAttribute("ice-options", "trickle"));
-        m.Attributes.Add(new SdpAttribute("fingerprint", LocalFingerprint));
-        m.Attributes.Add(new SdpAttribute("setup", setup));
+        transport(m);
         m.Attributes.Add(new SdpAttribute("mid", mid));
         m.Attributes.Add(new SdpAttribute("sctp-port", "5000"));
         m.Attributes.Add(new SdpAttribute("max-message-size", _options.MaxMessageSize.ToString(CultureInfo.InvariantCulture)));
-        sd.Media.Add(m);
-        return sd;
+        return m;
     }
 
     private SessionDescription WithCandidates(SessionDescription sd)
     {
         var copy = SessionDescription.Parse(sd.ToString());
-        var m = copy.Media[0];
+        var m = copy.Media.FirstOrDefault(x => x.Port != 0);
+        if (m is null) return copy;
         int at = m.Attributes.FindIndex(a => a.Name == "ice-ufrag");
         var cands = _localCandidates.Select(c => new SdpAttribute("candidate", c.ToString()["candidate:".Length..])).ToList();
         if (_ice.GatheringComplete) cands.Add(new SdpAttribute("end-of-candidates"));
@@ -173,14 +217,15 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
         ArgumentNullException.ThrowIfNull(description);
         ThrowIfClosed();
         var sd = SessionDescription.Parse(description.Sdp);
-        var m = sd.DataChannelMedia ?? throw new WebRtcException(WebRtcError.InvalidDescription, "no data-channel m-section");
+        var m = sd.Media.FirstOrDefault(x => x.Port != 0 && (x.IsDataChannel || IsRtpSection(x)))
+            ?? throw new WebRtcException(WebRtcError.InvalidDescription, "no usable m-section (data channel, audio or video)");
         if (description.Type == RTCSdpType.Answer && SignalingState != RTCSignalingState.HaveRemoteOffer)
             throw new WebRtcException(WebRtcError.InvalidState, "an answer needs a remote offer first");
         if (description.Type == RTCSdpType.Offer && SignalingState is not (RTCSignalingState.Stable or RTCSignalingState.HaveLocalOffer))
             throw new WebRtcException(WebRtcError.InvalidState, $"cannot set a local offer in signaling state {SignalingState}");
         _local = sd;
         _localType = description.Type;
-        Mid = m.Mid ?? Mid;
+        Mid = sd.DataChannelMedia?.Mid ?? Mid;
         if (description.Type == RTCSdpType.Answer) _weAreDtlsClient = m.Setup == "active";
         SetSignalingState(description.Type == RTCSdpType.Offer ? RTCSignalingState.HaveLocalOffer : RTCSignalingState.Stable);
         MaybeStartTransports(now);
@@ -193,7 +238,9 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
         ArgumentNullException.ThrowIfNull(description);
         ThrowIfClosed();
         var sd = SessionDescription.Parse(description.Sdp);
-        var m = sd.DataChannelMedia ?? throw new WebRtcException(WebRtcError.InvalidDescription, "no data-channel m-section");
+        var m = TransportSection(sd) ?? throw new WebRtcException(WebRtcError.InvalidDescription, "no usable m-section (data channel, audio or video)");
+        var bundleMids = BundleMids(sd);
+        var data = sd.DataChannelMedia is { } dm && (ReferenceEquals(dm, m) || (dm.Mid is { } dmid && bundleMids.Contains(dmid))) ? dm : null;
         string? ufrag = sd.GetEffective(m, "ice-ufrag"), pwd = sd.GetEffective(m, "ice-pwd");
         if (ufrag is null || pwd is null) throw new WebRtcException(WebRtcError.InvalidDescription, "missing ice-ufrag/ice-pwd");
         string? fp = sd.GetEffective(m, "fingerprint");
@@ -208,11 +255,13 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
         _remote = sd;
         RemoteDescription = description;
         _remoteSetup = setup;
-        _remoteSctpPort = m.SctpPort ?? 5000;
-        RemoteMaxMessageSize = m.MaxMessageSize is long mms ? (mms == 0 ? long.MaxValue : mms) : 65536;
+        _remoteSctpPort = data?.SctpPort ?? 5000;
+        _hasData = data is not null;
+        RemoteMaxMessageSize = data?.MaxMessageSize is long mms ? (mms == 0 ? long.MaxValue : mms) : 65536;
+        ApplyRemoteMedia(sd, m, description.Type == RTCSdpType.Offer, now);
         if (description.Type == RTCSdpType.Offer)
         {
-            Mid = m.Mid ?? "0";
+            Mid = data?.Mid ?? "0";
             if (!_ice.IsLite) _ice.SetRole(sd.IceLite ? IceRole.Controlling : IceRole.Controlled);
         }
         else
@@ -278,8 +327,8 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
 
     private void MaybeStartTransports(TimeSpan now)
     {
-        if (_sctp is not null || _local is null || _remote is null) return;
-        string remoteFp = _remote.GetEffective(_remote.DataChannelMedia!, "fingerprint")!;
+        if (_dtls is not null || _local is null || _remote is null) return;
+        string remoteFp = _remote.GetEffective(TransportSection(_remote)!, "fingerprint")!;
         _dtls = new DtlsEndpoint(new DtlsOptions
         {
             IsClient = _weAreDtlsClient,
@@ -288,7 +337,7 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
             Mtu = DtlsMtu,
             Random = _options.Random ?? SystemRandom,
         });
-        _sctp = new DataChannelEndpoint(new SctpOptions
+        if (_hasData) _sctp = new DataChannelEndpoint(new SctpOptions
         {
             IsDtlsClient = _weAreDtlsClient,
             LocalPort = 5000,
@@ -342,10 +391,10 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
     public void Close(TimeSpan now)
     {
         if (_closed) return;
-        if (_sctp is not null && _dtls?.State == DtlsState.Connected && _ice.SelectedPair is not null)
+        if (_dtls?.State == DtlsState.Connected && _ice.SelectedPair is not null)
         {
-            _sctp.Abort();
-            while (_sctp.TryPollTransmit(_packet, now, out var sp))
+            _sctp?.Abort();
+            while (_sctp is not null && _sctp.TryPollTransmit(_packet, now, out var sp))
             {
                 var rec = new byte[sp.Length + DtlsEndpoint.ApplicationDataOverhead];
                 int rl = _dtls.SealApplicationData(_packet.AsSpan(0, sp.Length), rec);
@@ -386,8 +435,13 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
                 if (!_ice.IsValidated(local, remote)) { DroppedUnvalidated++; return; }
                 _dtls.Receive((ReadOnlySpan<byte>)datagram, now); // failures come back as DtlsEvents
                 break;
+            case PacketKind.Rtp:
+                if (_dtls is null || _shutdown) return;
+                if (!_ice.IsValidated(local, remote)) { DroppedUnvalidated++; return; }
+                ReceiveMedia(datagram, now);
+                return;
             default:
-                return; // RTP/RTCP/ZRTP/TURN/unknown: no media yet
+                return; // ZRTP/TURN/unknown
         }
         AfterInput(now);
     }
@@ -406,7 +460,7 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
         }
         if (_ice.TryPollTransmit(destination, now, out transmit)) return true;
         transmit = default;
-        if (_dtls is null || _sctp is null || _closed) return false;
+        if (_dtls is null || _closed) return false;
         if (_ice.SelectedPair is not { } pair || _ice.State == RTCIceConnectionState.Failed) return false;
         var to = new DatagramPath(pair.Local.Base, pair.RemoteEndPoint);
         // Handshake records first: our final DTLS flight (CCS + Finished) must reach the peer before the first
@@ -416,7 +470,12 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
             transmit = new Transmit(hs.Length, to);
             return true;
         }
-        if (_dtls.State == DtlsState.Connected && destination.Length >= SctpMtu + DtlsEndpoint.ApplicationDataOverhead
+        if (_dtls.State == DtlsState.Connected && TryPollMedia(destination, out int mediaLength))
+        {
+            transmit = new Transmit(mediaLength, to);
+            return true;
+        }
+        if (_sctp is not null && _dtls.State == DtlsState.Connected && destination.Length >= SctpMtu + DtlsEndpoint.ApplicationDataOverhead
             && _sctp.TryPollTransmit(_packet, now, out var sp))
         {
             int rl = _dtls.SealApplicationData(_packet.AsSpan(0, sp.Length), destination);
@@ -435,6 +494,7 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
             var t = _ice.NextDeadline;
             if (_dtls is { State: DtlsState.Connecting, NextDeadline: TimeSpan d } && (t is null || d < t)) t = d;
             if (_sctp?.NextDeadline is TimeSpan s && (t is null || s < t)) t = s;
+            if (_srtpOut is not null && _nextRtcp is TimeSpan r && (t is null || r < t)) t = r;
             return t;
         }
     }
@@ -446,6 +506,7 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
         if (_ice.NextDeadline is { } i && i <= now) _ice.HandleDeadline(now);
         if (_dtls?.NextDeadline is TimeSpan d && d <= now) _dtls.HandleDeadline(now);
         if (_sctp?.NextDeadline is TimeSpan s && s <= now && _dtls is not null) _sctp.HandleDeadline(now);
+        HandleRtcpDeadline(now);
         AfterInput(now);
     }
 
@@ -477,7 +538,7 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
     {
         _lastNow = now;
         PullIceEvents(now);
-        if (_dtls is null || _sctp is null) return;
+        if (_dtls is null) return;
         while (_dtls.TryPollEvent(out var de))
         {
             switch (de.Kind)
@@ -485,7 +546,11 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
                 case DtlsEventKind.StateChanged when de.State != _dtlsState:
                     _dtlsState = de.State;
                     Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.DtlsStateChanged, DtlsState: _dtlsState, Reason: de.Error?.Message));
-                    if (_dtlsState == DtlsState.Connected) _sctp.Connect(now); // both sides send INIT (werift as DTLS client waits for ours)
+                    if (_dtlsState == DtlsState.Connected)
+                    {
+                        StartSrtp();
+                        _sctp?.Connect(now); // both sides send INIT (werift as DTLS client waits for ours)
+                    }
                     UpdateConnectionState();
                     if (_dtlsState is DtlsState.Closed or DtlsState.Failed) Shutdown();
                     break;
@@ -496,6 +561,7 @@ public sealed class PeerConnectionCore : IProtocolCore<PeerConnectionEvent>, IDi
         }
         while (_dtls.TryReadApplicationData(out var app))
         {
+            if (_sctp is null) continue;
             try { _sctp.Receive(app.Span, now); }
             catch (WebRtcException ex) { Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.TransportError, Reason: "SCTP: " + ex.Message)); }
         }
@@ -605,6 +671,12 @@ public enum PeerConnectionEventKind
     TransportsCreated,
     /// <summary>A recoverable transport error worth logging (<see cref="PeerConnectionEvent.Reason"/>).</summary>
     TransportError,
+    /// <summary>The peer's description makes transceiver <see cref="PeerConnectionEvent.Transceiver"/> receive media (W3C <c>ontrack</c>).</summary>
+    Track,
+    /// <summary>RTP is queued on transceiver <see cref="PeerConnectionEvent.Transceiver"/>: read it with <see cref="PeerConnectionCore.TryReadRtp"/> (raised again once the queue was drained).</summary>
+    RtpReceived,
+    /// <summary>The peer asked for a keyframe (PLI or FIR) on transceiver <see cref="PeerConnectionEvent.Transceiver"/>.</summary>
+    KeyframeRequested,
 }
 
 /// <summary>One event of a <see cref="PeerConnectionCore"/>; only the fields of its <see cref="Kind"/> are set.</summary>
@@ -615,6 +687,7 @@ public enum PeerConnectionEventKind
 /// <param name="SignalingState">For <see cref="PeerConnectionEventKind.SignalingStateChanged"/>.</param>
 /// <param name="DtlsState">For <see cref="PeerConnectionEventKind.DtlsStateChanged"/>.</param>
 /// <param name="Reason">Human-readable detail.</param>
+/// <param name="Transceiver">For <see cref="PeerConnectionEventKind.Track"/>, <see cref="PeerConnectionEventKind.RtpReceived"/> and <see cref="PeerConnectionEventKind.KeyframeRequested"/>: the transceiver index.</param>
 public readonly record struct PeerConnectionEvent(
     PeerConnectionEventKind Kind,
     IceEvent Ice = default,
@@ -622,4 +695,5 @@ public readonly record struct PeerConnectionEvent(
     RTCPeerConnectionState ConnectionState = RTCPeerConnectionState.New,
     RTCSignalingState SignalingState = RTCSignalingState.Stable,
     DtlsState DtlsState = DtlsState.New,
-    string? Reason = null);
+    string? Reason = null,
+    int Transceiver = -1);

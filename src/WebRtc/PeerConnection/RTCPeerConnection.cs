@@ -23,7 +23,7 @@ namespace OspBridge.WebRtc;
 /// fine. A handler that throws is a bug in the application: the connection fails loudly (state
 /// <see cref="RTCPeerConnectionState.Failed"/>) instead of hanging.
 /// </remarks>
-public sealed class RTCPeerConnection : IAsyncDisposable
+public sealed partial class RTCPeerConnection : IAsyncDisposable
 {
     [ThreadStatic] private static RTCPeerConnection? _onLoopThread;
 
@@ -115,11 +115,11 @@ public sealed class RTCPeerConnection : IAsyncDisposable
 
     /// <summary>Creates an offer (actpass; the offerer is the controlling ICE agent).</summary>
     public Task<RTCSessionDescription> CreateOfferAsync(CancellationToken cancellationToken = default) =>
-        InvokeAsync(_ => _core.CreateOffer(), cancellationToken);
+        InvokeAsync(_ => { var o = _core.CreateOffer(); SyncTransceivers(); return o; }, cancellationToken);
 
     /// <summary>Creates an answer to the remote offer (we take <c>active</c>, the DTLS client, unless the offer said active).</summary>
     public Task<RTCSessionDescription> CreateAnswerAsync(CancellationToken cancellationToken = default) =>
-        InvokeAsync(_ => _core.CreateAnswer(), cancellationToken);
+        InvokeAsync(_ => { var a = _core.CreateAnswer(); SyncTransceivers(); return a; }, cancellationToken);
 
     /// <summary>
     /// Applies our offer or answer, then opens one UDP socket per local address and gathers host candidates
@@ -130,6 +130,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
         {
             ArgumentNullException.ThrowIfNull(description);
             _core.SetLocalDescription(description, now);
+            SyncTransceivers();
             if (!_gatheringStarted) Gather();
             FlushPendingChannels(now);
             Volatile.Write(ref _localDescription, _core.LocalDescription);
@@ -142,6 +143,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
         {
             ArgumentNullException.ThrowIfNull(description);
             var unresolved = _core.SetRemoteDescription(description, now);
+            SyncTransceivers();
             Volatile.Write(ref _remoteDescription, description);
             RemoteMaxMessageSize = _core.RemoteMaxMessageSize;
             foreach (var c in unresolved) Resolve(c);
@@ -387,6 +389,9 @@ public sealed class RTCPeerConnection : IAsyncDisposable
             case PeerConnectionEventKind.TransportError:
                 WebRtcLog.Event(_log, "transport:", e.Reason);
                 break;
+            case PeerConnectionEventKind.Track or PeerConnectionEventKind.RtpReceived or PeerConnectionEventKind.KeyframeRequested:
+                DispatchMedia(e);
+                break;
         }
     }
 
@@ -464,7 +469,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
         if (s == ConnectionState) return;
         ConnectionState = s;
         WebRtcLog.Event(_log, "connection", s);
-        if (s is RTCPeerConnectionState.Closed or RTCPeerConnectionState.Failed) CloseAllChannels(null);
+        if (s is RTCPeerConnectionState.Closed or RTCPeerConnectionState.Failed) { CloseAllChannels(null); CompleteReceivers(); }
         OnConnectionStateChange?.Invoke(s);
     }
 
@@ -529,6 +534,7 @@ public sealed class RTCPeerConnection : IAsyncDisposable
                 catch (Exception ex) when (ex is not OutOfMemoryException) { WebRtcLog.Event(_log, "unpublishing an mDNS name failed:", ex.Message); }
             }
             _core.Dispose();
+            CompleteReceivers();
             _closedTcs.TrySetResult();
         }
     }

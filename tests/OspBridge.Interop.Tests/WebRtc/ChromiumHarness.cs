@@ -29,7 +29,7 @@ internal sealed class ChromiumHarness : IAsyncDisposable
         return null;
     }
 
-    public static async Task<ChromiumHarness> StartAsync()
+    public static async Task<ChromiumHarness> StartAsync(params string[] extraArgs)
     {
         if (WhyUnsupported() is { } why) throw new InvalidOperationException("Chromium WebRTC interop cannot run: " + why);
         Environment.SetEnvironmentVariable("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
@@ -46,6 +46,7 @@ internal sealed class ChromiumHarness : IAsyncDisposable
             [
                 "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                .. extraArgs,
             ],
         });
         h.Page = await h._browser.NewPageAsync();
