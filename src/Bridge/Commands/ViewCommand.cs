@@ -32,15 +32,18 @@ internal sealed class ViewCommand : ICliCommand
         var audioOut = new Option<FileInfo?>("--audio-out") { Description = "Write the Opus audio (Ogg) here" };
         var timeout = new Option<double>("--timeout") { Description = "Seconds to find, connect and get the answer", DefaultValueFactory = _ => 30 };
         var iface = new Option<string[]>("--interface") { Description = "Interface to browse and gather candidates on (repeatable; default: all)", Arity = ArgumentArity.ZeroOrMore };
+        var viewers = new Option<int>("--viewers") { Description = "Watch with this many WebRTC peer connections at once over the one LP2P session (fan-out test; files and per-second lines are for the first)", DefaultValueFactory = _ => 1 };
         var command = new Command("view", "Watch a paired agent's camera over WebRTC (LAN signaling); print frame statistics, optionally save the streams")
         {
-            peer, seconds, output, audioOut, timeout, iface,
+            peer, seconds, output, audioOut, timeout, iface, viewers,
         };
         command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
         {
             string which = parseResult.GetValue(peer)!;
             double watch = parseResult.GetValue(seconds);
             if (watch is <= 0 or > 86400) throw new CliException("--seconds must be between 0 and 86400");
+            int count = parseResult.GetValue(viewers);
+            if (count is < 1 or > 32) throw new CliException("--viewers must be between 1 and 32");
             double secs = parseResult.GetValue(timeout);
             if (secs is <= 0 or > 3600) throw new CliException("--timeout must be between 0 and 3600 seconds");
             var interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface));
@@ -54,45 +57,72 @@ internal sealed class ViewCommand : ICliCommand
                 context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
             if (session is null) return 1;
 
-            await using var pc = new RTCPeerConnection(new RTCConfiguration { Interfaces = interfaces, ObfuscateHostCandidates = false },
-                new RTCPeerConnectionOptions { Logger = context.Logger(parseResult, "webrtc") });
-            var video = await pc.AddTransceiverAsync(MediaKind.Video, new RTCRtpTransceiverInit { Direction = RTCRtpTransceiverDirection.RecvOnly }, ct);
-            var audio = await pc.AddTransceiverAsync(MediaKind.Audio, new RTCRtpTransceiverInit { Direction = RTCRtpTransceiverDirection.RecvOnly }, ct);
-            await pc.AddTransceiverAsync(MediaKind.Audio, new RTCRtpTransceiverInit { Direction = RTCRtpTransceiverDirection.SendOnly }, ct); // talk-back
-            using (var signaling = new LanSignalingSession(session.Connection!.Connection, new LanSignalingOptions { AnswerTimeout = TimeSpan.FromSeconds(secs) }, log))
-            {
-                using var offerTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                offerTimeout.CancelAfter(TimeSpan.FromSeconds(secs));
-                await LanSignaling.OfferAsync(signaling, pc, "camera", TimeSpan.FromSeconds(secs), offerTimeout.Token);
-            }
-            Console.Error.WriteLine($"view: video {video.Codec?.RtpMap ?? "rejected"}, audio {audio.Codec?.RtpMap ?? "rejected"}");
-
-            var stats = new ViewStats();
-            await using var videoFile = videoPath is null ? null : new AnnexBFileWriter(File.Create(videoPath));
-            await using var audioFile = audioPath is null ? null : new OggOpusWriter(File.Create(audioPath));
-            using var watchCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            watchCts.CancelAfter(TimeSpan.FromSeconds(watch));
-            var clock = Stopwatch.StartNew();
-            var reporter = ReportAsync(stats, clock, watchCts.Token);
-            var audioTask = ReadAudioAsync(audio.Receiver, audioFile, stats, watchCts.Token);
+            var pcs = new List<RTCPeerConnection>();
             try
             {
-                await foreach (var frame in video.Receiver.ReadAllAsync(watchCts.Token))
+                var tracks = new List<(RTCRtpTransceiver Video, RTCRtpTransceiver Audio)>();
+                using (var signaling = new LanSignalingSession(session.Connection!.Connection, new LanSignalingOptions { AnswerTimeout = TimeSpan.FromSeconds(secs) }, log))
                 {
-                    stats.OnVideo(frame);
-                    if (videoFile is not null) await videoFile.WriteAsync(frame, watchCts.Token);
+                    for (int i = 0; i < count; i++)
+                    {
+                        var pc = new RTCPeerConnection(new RTCConfiguration { Interfaces = interfaces, ObfuscateHostCandidates = false },
+                            new RTCPeerConnectionOptions { Logger = context.Logger(parseResult, "webrtc") });
+                        pcs.Add(pc);
+                        var video = await pc.AddTransceiverAsync(MediaKind.Video, new RTCRtpTransceiverInit { Direction = RTCRtpTransceiverDirection.RecvOnly }, ct);
+                        var audio = await pc.AddTransceiverAsync(MediaKind.Audio, new RTCRtpTransceiverInit { Direction = RTCRtpTransceiverDirection.RecvOnly }, ct);
+                        await pc.AddTransceiverAsync(MediaKind.Audio, new RTCRtpTransceiverInit { Direction = RTCRtpTransceiverDirection.SendOnly }, ct); // talk-back
+                        using var offerTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                        offerTimeout.CancelAfter(TimeSpan.FromSeconds(secs));
+                        await LanSignaling.OfferAsync(signaling, pc, "camera", TimeSpan.FromSeconds(secs), offerTimeout.Token);
+                        tracks.Add((video, audio));
+                    }
                 }
+                Console.Error.WriteLine($"view: video {tracks[0].Video.Codec?.RtpMap ?? "rejected"}, audio {tracks[0].Audio.Codec?.RtpMap ?? "rejected"}");
+
+                await using var videoFile = videoPath is null ? null : new AnnexBFileWriter(File.Create(videoPath));
+                await using var audioFile = audioPath is null ? null : new OggOpusWriter(File.Create(audioPath));
+                using var watchCts = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                watchCts.CancelAfter(TimeSpan.FromSeconds(watch));
+                var clock = Stopwatch.StartNew();
+                var stats = tracks.Select(_ => new ViewStats()).ToArray();
+                var reporter = ReportAsync(stats[0], clock, watchCts.Token);
+                var work = new List<Task>();
+                for (int i = 0; i < tracks.Count; i++)
+                {
+                    var (video, audio) = tracks[i];
+                    var st = stats[i];
+                    bool first = i == 0;
+                    work.Add(ReadAudioAsync(audio.Receiver, first ? audioFile : null, st, watchCts.Token));
+                    work.Add(ReadVideoAsync(video.Receiver, first ? videoFile : null, st, watchCts.Token));
+                }
+                await Task.WhenAll(work);
+                await reporter;
+                foreach (var st in stats)
+                    Console.Out.WriteLine("total " + st.Line(clock.Elapsed.TotalSeconds));
+                return stats.All(st => st.Keyframes > 0) ? 0 : 1;
             }
-            catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+            finally
             {
+                foreach (var pc in pcs)
+                    await pc.DisposeAsync();
             }
-            await watchCts.CancelAsync();
-            await audioTask;
-            await reporter;
-            Console.Out.WriteLine("total " + stats.Line(clock.Elapsed.TotalSeconds));
-            return stats.Keyframes > 0 ? 0 : 1;
         }));
         return command;
+    }
+
+    private static async Task ReadVideoAsync(RTCRtpReceiver receiver, AnnexBFileWriter? file, ViewStats stats, CancellationToken ct)
+    {
+        try
+        {
+            await foreach (var frame in receiver.ReadAllAsync(ct))
+            {
+                stats.OnVideo(frame);
+                if (file is not null) await file.WriteAsync(frame, ct);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
     }
 
     private static async Task ReadAudioAsync(RTCRtpReceiver receiver, OggOpusWriter? file, ViewStats stats, CancellationToken ct)
