@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # OspBridge: install missing prerequisites (when root), build, run every test tier.
-# Usage: ./test.sh [tier ...]   tiers: Net Crypto Quic WebRtc Osp PeerFetch Bridge Interop (default: all)
+# Usage: ./test.sh [tier ...]   tiers: Net Crypto Quic WebRtc Media Osp PeerFetch Bridge Interop (default: all)
 # Last line: "N passed, N failed, N skipped" summed over all test runs. Exit code non-zero on any failure.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -26,10 +26,17 @@ declare -A NEED=(
   [/usr/bin/openssl]=openssl
   [/usr/bin/npm]=npm
   [/usr/bin/ffmpeg]=ffmpeg
+  [/usr/bin/ffprobe]=ffmpeg
+  [/usr/bin/gst-launch-1.0]=gstreamer1.0-tools
+  [/usr/lib/x86_64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib]=gir1.2-gst-rtsp-server-1.0
+  [/usr/lib/python3/dist-packages/gi/__init__.py]=python3-gi
+  [/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstx264.so]=gstreamer1.0-plugins-ugly
+  [/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstrtp.so]=gstreamer1.0-plugins-good
+  [/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstvideotestsrc.so]=gstreamer1.0-plugins-base
 )
 missing=()
 for f in "${!NEED[@]}"; do
-  [ -x "$f" ] || command -v "$(basename "$f")" >/dev/null 2>&1 || missing+=("${NEED[$f]}")
+  [ -x "$f" ] || [ -f "$f" ] || command -v "$(basename "$f")" >/dev/null 2>&1 || missing+=("${NEED[$f]}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -66,7 +73,7 @@ fi
 
 # ---- 3. test tiers -----------------------------------------------------------------------------
 tiers=("$@")
-[ ${#tiers[@]} -gt 0 ] || tiers=(Net Crypto Quic WebRtc Osp PeerFetch Bridge Interop)
+[ ${#tiers[@]} -gt 0 ] || tiers=(Net Crypto Quic WebRtc Media Osp PeerFetch Bridge Interop)
 passed=0 failed=0 skipped=0 notes=()
 for t in "${tiers[@]}"; do
   proj="tests/OspBridge.$t.Tests/OspBridge.$t.Tests.csproj"

@@ -37,9 +37,10 @@ internal sealed class AgentCommand : ICliCommand
         var iface = new Option<string[]>("--interface") { Description = "Interface to advertise on (repeatable; default: all multicast-capable)", Arity = ArgumentArity.ZeroOrMore };
         var httpOrigin = new Option<string?>("--http-origin") { Description = "Serve PeerFetch (data channels labelled http-proxy) to trusted peers, proxying to this local origin, e.g. http://127.0.0.1:8080" };
         var httpAllow = new Option<string[]>("--http-allow") { Description = "Path prefix peers may reach on --http-origin (repeatable; default: everything)", Arity = ArgumentArity.ZeroOrMore };
+        var camera = new Option<string?>("--camera") { Description = "Serve this camera to trusted peers over WebRTC (LAN signaling): test, exec:<command>, rtsp://[user:pass@]host[:port]/path" };
         var command = new Command("agent", "Run a screenless agent: advertise, pair with a PIN it presents, echo chat, receive files, serve PeerFetch; until SIGTERM")
         {
-            name, acceptAll, receiveDir, port, iface, httpOrigin, httpAllow,
+            name, acceptAll, receiveDir, port, iface, httpOrigin, httpAllow, camera,
         };
         command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
         {
@@ -63,12 +64,13 @@ internal sealed class AgentCommand : ICliCommand
             var log = context.Logger(parseResult, "agent");
             var oslog = context.Logger(parseResult, "osp");
             using var http = CreateHttpDevice(parseResult.GetValue(httpOrigin), parseResult.GetValue(httpAllow) ?? [], context.Logger(parseResult, "peerfetch"));
+            await using var cameraService = OspBridge.Bridge.Camera.CameraCli.Create(parseResult.GetValue(camera), interfaces, context.Logger(parseResult, "camera"));
 
             using var identity = AgentIdentity.LoadOrCreate(stateDir, OspInstanceName.FromDisplayName(display));
             using var trust = PeerTrust.Open(stateDir, context.Logger(parseResult, "osp.trust"));
             using var prompts = ConsolePrompts.ForConsole();
             ulong mv = OspMetadataVersion.LoadOrBump(stateDir, display, identity.ModelName);
-            var agent = new AgentHost(identity, trust, prompts, parseResult.GetValue(acceptAll), receive, http, log, oslog);
+            var agent = new AgentHost(identity, trust, prompts, parseResult.GetValue(acceptAll), receive, http, log, oslog) { CameraServer = cameraService };
             await using var receiver = new LP2PReceiver(new LP2PReceiverOptions
             {
                 Agent = OspPairing.AgentOptions(identity, display, oslog),
@@ -130,6 +132,9 @@ internal sealed class AgentCommand : ICliCommand
         private readonly AuthAttemptLimiter _limiter = new();
         private readonly ConsolePairingHost _host = new(Console.Out, !Console.IsOutputRedirected, prompts: null, pinOption: null, osplog);
 
+        /// <summary><c>--camera</c>: answers camera offers (LAN signaling) on every authenticated connection.</summary>
+        public OspBridge.Bridge.Camera.CameraService? CameraServer { get; init; }
+
         public static void WriteLine(string line)
         {
             lock (Console.Out)
@@ -184,6 +189,7 @@ internal sealed class AgentCommand : ICliCommand
                 if (log.IsEnabled(LogLevel.Information)) log.LogInformation("peer '{Name}' ({Id}) authenticated from {Remote}", peer.Name, peer.Id, remote);
                 if (result.NewlyPaired) WriteLine($"paired {peer.Name} {peer.Id} {peer.Fingerprint}");
                 var channels = new List<Task>();
+                if (CameraServer is not null) channels.Add(Task.Run(() => CameraServer.ServeAsync(connection, peer.Id, ct), CancellationToken.None));
                 await foreach (var channel in connection.AcceptDataChannelsAsync(ct))
                 {
                     channels.RemoveAll(t => t.IsCompleted);

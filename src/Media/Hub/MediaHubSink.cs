@@ -1,0 +1,113 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using OspBridge.WebRtc.Media;
+
+namespace OspBridge.Media.Hub;
+
+/// <summary>
+/// One viewer of a <see cref="MediaHub"/>: a bounded queue of frames. The frames' memory is immutable and may be kept.
+/// When the queue overflows (the viewer is slower than the source) everything queued is dropped and the sink waits for
+/// the next keyframe, so a slow viewer skips ahead instead of slowing the source or the other viewers.
+/// </summary>
+public sealed class MediaHubSink : IAsyncDisposable
+{
+    private readonly MediaHub _hub;
+    private readonly Channel<EncodedFrame> _queue = Channel.CreateUnbounded<EncodedFrame>(new UnboundedChannelOptions { SingleWriter = true });
+    private readonly int _maxFrames;
+    private readonly int _maxBytes;
+    private int _queuedFrames;
+    private long _queuedBytes;
+    private int _disposed;
+
+    internal MediaHubSink(MediaHub hub, int maxFrames, int maxBytes)
+    {
+        _hub = hub;
+        _maxFrames = maxFrames;
+        _maxBytes = maxBytes;
+    }
+
+    /// <summary>Frames taken by the reader.</summary>
+    public long FramesRead { get; private set; }
+
+    /// <summary>Frames dropped (overflow, or while waiting for a keyframe).</summary>
+    public long FramesDropped { get; private set; }
+
+    /// <summary>Times the sink overflowed and was resynchronized to a keyframe.</summary>
+    public long Resyncs { get; private set; }
+
+    /// <summary>Frames waiting in the queue.</summary>
+    public int QueuedFrames => Volatile.Read(ref _queuedFrames);
+
+    /// <summary>True while frames are dropped until the next keyframe.</summary>
+    internal bool WaitingForKeyframe { get; set; }
+
+    /// <summary>Takes a queued frame without waiting.</summary>
+    public bool TryRead(out EncodedFrame frame)
+    {
+        if (!_queue.Reader.TryRead(out frame))
+            return false;
+        Interlocked.Decrement(ref _queuedFrames);
+        Interlocked.Add(ref _queuedBytes, -frame.Data.Length);
+        FramesRead++;
+        return true;
+    }
+
+    /// <summary>Waits until a frame is queued; false once the sink is closed.</summary>
+    public ValueTask<bool> WaitToReadAsync(CancellationToken cancellationToken = default) => _queue.Reader.WaitToReadAsync(cancellationToken);
+
+    /// <summary>All frames until the sink is closed or <paramref name="cancellationToken"/> fires.</summary>
+    public async IAsyncEnumerable<EncodedFrame> ReadAllAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        while (await WaitToReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (TryRead(out var frame))
+                yield return frame;
+        }
+    }
+
+    /// <summary>Leaves the hub (the source stops after the grace period when this was the last sink).</summary>
+    public ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _queue.Writer.TryComplete();
+            _hub.Remove(this);
+        }
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Called by the hub under its lock.</summary>
+    internal void Offer(in EncodedFrame frame, bool isVideoKeyframe, bool sourceHasVideo)
+    {
+        if (WaitingForKeyframe)
+        {
+            if (!(isVideoKeyframe || !sourceHasVideo))
+            {
+                FramesDropped++;
+                return;
+            }
+            WaitingForKeyframe = false;
+        }
+        if (Volatile.Read(ref _queuedFrames) >= _maxFrames || Interlocked.Read(ref _queuedBytes) + frame.Data.Length > _maxBytes)
+        {
+            Resyncs++;
+            while (_queue.Reader.TryRead(out var old))
+            {
+                Interlocked.Decrement(ref _queuedFrames);
+                Interlocked.Add(ref _queuedBytes, -old.Data.Length);
+                FramesDropped++;
+            }
+            if (sourceHasVideo && !isVideoKeyframe)
+            {
+                WaitingForKeyframe = true;
+                FramesDropped++;
+                return;
+            }
+        }
+        Interlocked.Increment(ref _queuedFrames);
+        Interlocked.Add(ref _queuedBytes, frame.Data.Length);
+        _queue.Writer.TryWrite(frame);
+    }
+
+    internal void Close() => _queue.Writer.TryComplete();
+}

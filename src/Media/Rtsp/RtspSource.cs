@@ -1,0 +1,457 @@
+using System.Globalization;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using OspBridge.Media.Formats;
+using OspBridge.Media.Sources;
+using OspBridge.WebRtc.Media;
+
+namespace OspBridge.Media.Rtsp;
+
+/// <summary>
+/// An RTSP camera (<c>rtsp://[user:pass@]host[:port]/path</c>): OPTIONS, DESCRIBE (SDP with H.264 and Opus/PCMU/PCMA),
+/// SETUP with TCP-interleaved transport (channels 0-1 video, 2-3 audio), PLAY, keep-alive (GET_PARAMETER when the
+/// server lists it, else OPTIONS) every session-timeout/2, TEARDOWN on stop. Basic and Digest (MD5) authentication.
+/// Lost connections and missing media (<see cref="MediaSourceOptions.RtspMediaTimeout"/>) reconnect with back-off
+/// 1, 2, 4 … 30 s. UDP transport is not implemented (<see cref="MediaSourceOptions.RtspUseTcp"/> false is refused).
+/// </summary>
+internal sealed class RtspSource : MediaSourceBase
+{
+    private const int MaxBuffered = 512 * 1024;
+    private readonly RtspUri _uri;
+    private readonly MediaSourceOptions _options;
+    private readonly ILogger _logger;
+    private CancellationTokenSource? _cts;
+    private Task? _loop;
+
+    public RtspSource(RtspUri uri, MediaSourceOptions options)
+    {
+        if (!options.RtspUseTcp)
+            throw new MediaException(MediaError.UnsupportedSource, "RTSP over UDP is not implemented; use TCP-interleaved transport");
+        _uri = uri;
+        _options = options;
+        _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("OspBridge.Media.Rtsp");
+    }
+
+    /// <summary>Sessions established (PLAY answered 200).</summary>
+    internal int Sessions { get; private set; }
+
+    /// <summary>The last DESCRIBE's session description.</summary>
+    internal RtspSessionDescription? Description { get; private set; }
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (_loop is not null)
+            return Task.CompletedTask;
+        SetState(MediaSourceState.Starting);
+        _cts = new CancellationTokenSource();
+        var token = _cts.Token;
+        _loop = Task.Run(() => RunAsync(token), CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    public override async Task StopAsync(CancellationToken cancellationToken)
+    {
+        if (_loop is null)
+            return;
+        await _cts!.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        _cts.Dispose();
+        _cts = null;
+        _loop = null;
+        SetState(MediaSourceState.Stopped);
+    }
+
+    private async Task RunAsync(CancellationToken cancellationToken)
+    {
+        var backoff = new Backoff(_options.InitialBackoff, _options.MaxBackoff);
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            Exception? error;
+            try
+            {
+                using var session = new Session(this, cancellationToken);
+                await session.RunAsync().ConfigureAwait(false);
+                error = new MediaException(MediaError.ConnectionLost, "the RTSP server closed the connection");
+                if (session.Frames > 0)
+                    backoff.Reset();
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception ex) when (ex is MediaException or IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+            {
+                error = ex is MediaException ? ex : new MediaException(MediaError.ConnectionLost, $"RTSP {_uri}: {ex.Message}", ex);
+            }
+            if (_logger.IsEnabled(LogLevel.Warning))
+                _logger.LogWarning("RTSP {Uri}: {Message}", _uri, error.Message);
+            SetState(MediaSourceState.Retrying, error);
+            try
+            {
+                await Task.Delay(backoff.Next(), _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            SetState(MediaSourceState.Starting);
+        }
+    }
+
+    private void OnParameterSets(byte[]? sps, byte[]? pps)
+    {
+        if (sps is null || pps is null || !H264SpsInfo.TryParse(sps, out var info))
+            return;
+        if (Info.Sps.Span.SequenceEqual(sps) && Info.Pps.Span.SequenceEqual(pps))
+            return;
+        UpdateInfo(i => i with { Width = info.Width, Height = info.Height, Sps = sps, Pps = pps, ProfileLevelId = info.ProfileLevelId });
+    }
+
+    /// <summary>One TCP connection: the request/response exchange, then the interleaved media loop.</summary>
+    private sealed class Session(RtspSource owner, CancellationToken stopToken) : IDisposable
+    {
+        public void Dispose() => _writeLock.Dispose();
+
+        private readonly byte[] _buffer = new byte[MaxBuffered];
+        private readonly SemaphoreSlim _writeLock = new(1, 1);
+        private readonly RtpTrackReceiver?[] _tracks = new RtpTrackReceiver?[256];
+        private int _start;
+        private int _length; // bytes held from _start
+        private int _cseq;
+        private Stream? _stream;
+        private RtspAuthenticator? _auth;
+        private string? _sessionId;
+        private long _lastMedia;
+
+        public long Frames { get; private set; }
+
+        public async Task RunAsync()
+        {
+            var o = owner._options;
+            using var tcp = new TcpClient();
+            using (var connectCts = CancellationTokenSource.CreateLinkedTokenSource(stopToken))
+            {
+                connectCts.CancelAfter(o.RtspRequestTimeout);
+                await tcp.ConnectAsync(owner._uri.Host, owner._uri.Port, connectCts.Token).ConfigureAwait(false);
+            }
+            tcp.NoDelay = true;
+            using var stream = tcp.GetStream();
+            _stream = stream;
+            if (owner._uri.UserName is not null)
+                _auth = new RtspAuthenticator(owner._uri.UserName, owner._uri.Password ?? "");
+            string uri = owner._uri.RequestUri;
+
+            var options = await RequestAsync("OPTIONS", uri, null).ConfigureAwait(false);
+            string publicMethods = options.Headers.Get("Public") ?? "";
+            bool getParameter = publicMethods.Contains("GET_PARAMETER", StringComparison.OrdinalIgnoreCase);
+
+            var describe = await RequestAsync("DESCRIBE", uri, [new("Accept", "application/sdp")]).ConfigureAwait(false);
+            string baseUri = describe.Headers.Get("Content-Base") ?? describe.Headers.Get("Content-Location") ?? uri;
+            var sdp = RtspSessionDescription.Parse(describe.Body.Span);
+            owner.Description = sdp;
+            if (sdp.Control is not null && sdp.Control != "*")
+                baseUri = RtspMediaDescription.Resolve(sdp.Control, baseUri);
+            var video = sdp.Media.FirstOrDefault(m => m.Codec == MediaCodec.H264);
+            var audio = sdp.Media.FirstOrDefault(m => m.Codec is MediaCodec.Opus or MediaCodec.Pcmu or MediaCodec.Pcma);
+            if (video is null && audio is null)
+                throw new MediaException(MediaError.NoUsableMedia, "the RTSP session has no H.264 video and no Opus/PCMU/PCMA audio");
+            owner.UpdateInfo(i => i with
+            {
+                VideoCodec = video?.Codec,
+                AudioCodec = audio?.Codec,
+                AudioChannels = audio is null ? 0 : audio.Channels,
+            });
+            if (video is not null)
+                owner.OnParameterSets(video.Sps, video.Pps);
+
+            int channel = 0;
+            int timeoutSeconds = 60;
+            foreach (var m in new[] { video, audio })
+            {
+                if (m is null)
+                    continue;
+                var headers = new List<KeyValuePair<string, string>>
+                {
+                    new("Transport", string.Create(CultureInfo.InvariantCulture, $"RTP/AVP/TCP;unicast;interleaved={channel}-{channel + 1}")),
+                };
+                var setup = await RequestAsync("SETUP", m.ResolveControl(baseUri), headers).ConfigureAwait(false);
+                string? session = setup.Headers.Get("Session");
+                if (session is not null)
+                {
+                    var parts = session.Split(';', StringSplitOptions.TrimEntries);
+                    _sessionId = parts[0];
+                    foreach (string p in parts.Skip(1))
+                    {
+                        if (p.StartsWith("timeout=", StringComparison.OrdinalIgnoreCase) &&
+                            int.TryParse(p["timeout=".Length..], NumberStyles.None, CultureInfo.InvariantCulture, out int t) && t > 0)
+                            timeoutSeconds = Math.Min(t, 3600);
+                    }
+                }
+                int rtpChannel = channel;
+                string? transport = setup.Headers.Get("Transport");
+                if (transport is not null)
+                {
+                    int at = transport.IndexOf("interleaved=", StringComparison.OrdinalIgnoreCase);
+                    if (at >= 0)
+                    {
+                        string range = transport[(at + "interleaved=".Length)..].Split(';')[0];
+                        if (int.TryParse(range.Split('-')[0], NumberStyles.None, CultureInfo.InvariantCulture, out int c) && c < 255)
+                            rtpChannel = c;
+                    }
+                }
+                _tracks[rtpChannel] = new RtpTrackReceiver(m.Codec!.Value, m.ClockRate, m.PayloadType, m.Sps, m.Pps);
+                channel += 2;
+            }
+
+            await RequestAsync("PLAY", baseUri, [new("Range", "npt=0.000-")]).ConfigureAwait(false);
+            owner.Sessions++;
+            if (owner._logger.IsEnabled(LogLevel.Information))
+                owner._logger.LogInformation("RTSP {Uri}: playing (session {Session}, timeout {Timeout} s)", owner._uri, _sessionId, timeoutSeconds);
+            _lastMedia = o.TimeProvider.GetTimestamp();
+
+            using var sessionCts = CancellationTokenSource.CreateLinkedTokenSource(stopToken);
+            var keepAlive = KeepAliveAsync(getParameter ? "GET_PARAMETER" : "OPTIONS", baseUri, TimeSpan.FromSeconds(timeoutSeconds / 2.0), sessionCts);
+            try
+            {
+                await MediaLoopAsync(sessionCts.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (!stopToken.IsCancellationRequested)
+            {
+                throw new MediaException(MediaError.ConnectionLost, "no media from the RTSP server");
+            }
+            finally
+            {
+                await sessionCts.CancelAsync().ConfigureAwait(false);
+                try
+                {
+                    await keepAlive.ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException)
+                {
+                }
+                if (stopToken.IsCancellationRequested)
+                    await TeardownAsync(baseUri).ConfigureAwait(false);
+            }
+        }
+
+        private async Task TeardownAsync(string baseUri)
+        {
+            try
+            {
+                var request = NewRequest("TEARDOWN", baseUri, null);
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+                await WriteAsync(request.ToBytes(), cts.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException)
+            {
+            }
+        }
+
+        private async Task KeepAliveAsync(string method, string uri, TimeSpan interval, CancellationTokenSource session)
+        {
+            var time = owner._options.TimeProvider;
+            var tick = TimeSpan.FromMilliseconds(Math.Min(1000, interval.TotalMilliseconds));
+            long lastKeepAlive = time.GetTimestamp();
+            while (!session.IsCancellationRequested)
+            {
+                await Task.Delay(tick, time, session.Token).ConfigureAwait(false);
+                if (time.GetElapsedTime(Volatile.Read(ref _lastMedia)) > owner._options.RtspMediaTimeout)
+                {
+                    await session.CancelAsync().ConfigureAwait(false);
+                    return;
+                }
+                if (time.GetElapsedTime(lastKeepAlive) >= interval)
+                {
+                    lastKeepAlive = time.GetTimestamp();
+                    await WriteAsync(NewRequest(method, uri, null).ToBytes(), session.Token).ConfigureAwait(false);
+                }
+            }
+        }
+
+        private async Task MediaLoopAsync(CancellationToken cancellationToken)
+        {
+            while (true)
+            {
+                while (TryDispatchOne(out bool needMore) && !needMore)
+                {
+                }
+                await FillAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        /// <summary>Handles one message at the buffer start. needMore: wait for bytes.</summary>
+        private bool TryDispatchOne(out bool needMore)
+        {
+            needMore = false;
+            if (_length == 0)
+            {
+                needMore = true;
+                return false;
+            }
+            var data = _buffer.AsSpan(_start, _length);
+            if (data[0] == RtspInterleavedFrame.Marker)
+            {
+                var status = RtspInterleavedFrame.TryRead(data, out byte ch, out var payload, out int consumed);
+                if (status == RtspReadStatus.NeedMoreData)
+                {
+                    needMore = true;
+                    return false;
+                }
+                var track = _tracks[ch];
+                if (track is not null)
+                {
+                    Volatile.Write(ref _lastMedia, owner._options.TimeProvider.GetTimestamp());
+                    track.OnPacket(payload, Emit);
+                    if (track.Sps is not null)
+                        owner.OnParameterSets(track.Sps, track.Pps);
+                }
+                Consume(consumed);
+                return true;
+            }
+            if (data.StartsWith("RTSP/"u8))
+            {
+                var status = RtspResponse.TryRead(data, out _, out int consumed);
+                if (status == RtspReadStatus.NeedMoreData)
+                {
+                    needMore = true;
+                    return false;
+                }
+                if (status == RtspReadStatus.Invalid)
+                    throw new MediaException(MediaError.MalformedInput, "malformed RTSP response");
+                Consume(consumed); // a keep-alive answer
+                return true;
+            }
+            if (char.IsAsciiLetterUpper((char)data[0]))
+            {
+                var status = RtspRequest.TryRead(data, out var request, out int consumed);
+                if (status == RtspReadStatus.NeedMoreData)
+                {
+                    needMore = true;
+                    return false;
+                }
+                if (status == RtspReadStatus.Invalid)
+                    throw new MediaException(MediaError.MalformedInput, "malformed RTSP request from the server");
+                Consume(consumed);
+                // A request from the server (GET_PARAMETER/OPTIONS as its own keep-alive): answer 200 in order.
+                var answer = new RtspResponse(200, "OK");
+                answer.Headers.Add("CSeq", request!.Headers.Get("CSeq") ?? "0");
+                _ = WriteAsync(answer.ToBytes(), stopToken);
+                return true;
+            }
+            // Resynchronize: skip to the next '$' or 'R'.
+            int next = data[1..].IndexOfAny((byte)'$', (byte)'R');
+            Consume(next < 0 ? _length : next + 1);
+            return true;
+        }
+
+        private void Emit(EncodedFrame frame)
+        {
+            Frames++;
+            owner.Deliver(frame);
+        }
+
+        private async Task<RtspResponse> RequestAsync(string method, string uri, List<KeyValuePair<string, string>>? headers)
+        {
+            for (int attempt = 0; ; attempt++)
+            {
+                var request = NewRequest(method, uri, headers);
+                using var cts = CancellationTokenSource.CreateLinkedTokenSource(stopToken);
+                cts.CancelAfter(owner._options.RtspRequestTimeout);
+                await WriteAsync(request.ToBytes(), cts.Token).ConfigureAwait(false);
+                int cseq = _cseq;
+                var response = await ReadResponseAsync(cseq, cts.Token).ConfigureAwait(false);
+                if (response.StatusCode == 401 && attempt == 0 && _auth is not null && _auth.TrySetChallenge(response.Headers.GetAll("WWW-Authenticate")))
+                    continue;
+                if (response.StatusCode == 401)
+                    throw new MediaException(MediaError.Unauthorized, $"RTSP {method}: 401 {response.Reason}");
+                if (response.StatusCode is < 200 or > 299)
+                    throw new MediaException(MediaError.RtspStatus, $"RTSP {method}: {response.StatusCode} {response.Reason}");
+                return response;
+            }
+        }
+
+        private RtspRequest NewRequest(string method, string uri, List<KeyValuePair<string, string>>? headers)
+        {
+            var request = new RtspRequest(method, uri);
+            request.Headers.Add("CSeq", (++_cseq).ToString(CultureInfo.InvariantCulture));
+            request.Headers.Add("User-Agent", "OspBridge");
+            if (_sessionId is not null)
+                request.Headers.Add("Session", _sessionId);
+            string? authorization = _auth?.GetAuthorization(method, uri);
+            if (authorization is not null)
+                request.Headers.Add("Authorization", authorization);
+            foreach (var kv in headers ?? [])
+                request.Headers.Add(kv.Key, kv.Value);
+            return request;
+        }
+
+        private async Task<RtspResponse> ReadResponseAsync(int cseq, CancellationToken cancellationToken)
+        {
+            while (true)
+            {
+                var data = _buffer.AsSpan(_start, _length);
+                if (_length > 0 && data.StartsWith("RTSP/"u8))
+                {
+                    var status = RtspResponse.TryRead(data, out var response, out int consumed);
+                    if (status == RtspReadStatus.Invalid)
+                        throw new MediaException(MediaError.MalformedInput, "malformed RTSP response");
+                    if (status == RtspReadStatus.Complete)
+                    {
+                        Consume(consumed);
+                        if (response!.Headers.CSeq == cseq || response.Headers.CSeq < 0)
+                            return response;
+                        continue;
+                    }
+                }
+                else if (_length > 0 && TryDispatchOne(out bool needMore) && !needMore)
+                {
+                    continue;
+                }
+                await FillAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        private async Task FillAsync(CancellationToken cancellationToken)
+        {
+            if (_start > 0)
+            {
+                _buffer.AsSpan(_start, _length).CopyTo(_buffer);
+                _start = 0;
+            }
+            if (_length == _buffer.Length)
+                throw new MediaException(MediaError.LimitExceeded, "RTSP message larger than the receive buffer");
+            int n = await _stream!.ReadAsync(_buffer.AsMemory(_length), cancellationToken).ConfigureAwait(false);
+            if (n == 0)
+                throw new MediaException(MediaError.ConnectionLost, "the RTSP server closed the connection");
+            _length += n;
+        }
+
+        private void Consume(int count)
+        {
+            _start += count;
+            _length -= count;
+            if (_length == 0)
+                _start = 0;
+        }
+
+        private async Task WriteAsync(byte[] bytes, CancellationToken cancellationToken)
+        {
+            await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await _stream!.WriteAsync(bytes, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _writeLock.Release();
+            }
+        }
+    }
+}

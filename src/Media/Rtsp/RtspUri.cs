@@ -1,0 +1,45 @@
+using System.Globalization;
+
+namespace OspBridge.Media.Rtsp;
+
+/// <summary>An <c>rtsp://[user:pass@]host[:port]/path</c> URI split into the request URI and the credentials.</summary>
+/// <param name="Host">Host name or address (IPv6 without brackets).</param>
+/// <param name="Port">TCP port (554 by default).</param>
+/// <param name="PathAndQuery">Path and query, starting with '/'.</param>
+/// <param name="UserName">User name (percent-decoded), or null.</param>
+/// <param name="Password">Password (percent-decoded), or null.</param>
+public sealed record RtspUri(string Host, int Port, string PathAndQuery, string? UserName, string? Password)
+{
+    /// <summary>The URI used in requests: no credentials.</summary>
+    public string RequestUri => string.Create(CultureInfo.InvariantCulture, $"rtsp://{(Host.Contains(':', StringComparison.Ordinal) ? "[" + Host + "]" : Host)}:{Port}{PathAndQuery}");
+
+    /// <summary>Parses <paramref name="uri"/>; throws <see cref="MediaException"/> (UnsupportedSource) if it is not rtsp://.</summary>
+    public static RtspUri Parse(string uri)
+    {
+        if (!System.Uri.TryCreate(uri, UriKind.Absolute, out var u) || !string.Equals(u.Scheme, "rtsp", StringComparison.OrdinalIgnoreCase) || u.Host.Length == 0)
+            throw new MediaException(MediaError.UnsupportedSource, $"not an rtsp:// URI: {Redact(uri)}");
+        string? user = null, password = null;
+        if (u.UserInfo.Length > 0)
+        {
+            int colon = u.UserInfo.IndexOf(':', StringComparison.Ordinal);
+            user = System.Uri.UnescapeDataString(colon < 0 ? u.UserInfo : u.UserInfo[..colon]);
+            password = colon < 0 ? "" : System.Uri.UnescapeDataString(u.UserInfo[(colon + 1)..]);
+        }
+        string host = u.Host.Trim('[', ']');
+        return new RtspUri(host, u.IsDefaultPort || u.Port <= 0 ? 554 : u.Port, u.PathAndQuery, user, password);
+    }
+
+    /// <summary>The URI with any password replaced by "***" (for logs).</summary>
+    public static string Redact(string uri)
+    {
+        int scheme = uri.IndexOf("://", StringComparison.Ordinal);
+        int at = uri.IndexOf('@', StringComparison.Ordinal);
+        if (scheme < 0 || at < scheme)
+            return uri;
+        int colon = uri.IndexOf(':', scheme + 3);
+        return colon > 0 && colon < at ? string.Concat(uri.AsSpan(0, colon + 1), "***", uri.AsSpan(at)) : uri;
+    }
+
+    /// <inheritdoc/>
+    public override string ToString() => RequestUri;
+}

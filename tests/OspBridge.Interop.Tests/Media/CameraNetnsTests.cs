@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using System.Globalization;
+using OspBridge.Interop.Tests.Mdns;
+using OspBridge.Testing.Netns;
+using Xunit.Abstractions;
+
+namespace OspBridge.Interop.Tests.Media;
+
+/// <summary>
+/// Issue 12 must-show 2 with the real CLI: a GStreamer RTSP camera stand-in (interop/rtsp/rtsp_server.py, 640x360 H.264 +
+/// Opus, on the device namespace's loopback) → <c>agent --camera rtsp://…</c> → <c>view</c> in another namespace over
+/// LAN-signaled WebRTC; ffprobe decodes the saved .h264 at the source's resolution with the frame count within 5 %;
+/// and the same source to 10 viewers at once (<c>view --viewers 10</c>: ten peer connections over one LP2P session).
+/// </summary>
+public sealed class CameraNetnsTests(ITestOutputHelper output) : IDisposable
+{
+    private static readonly TimeSpan Step = TimeSpan.FromSeconds(90);
+    private readonly string _root = Directory.CreateTempSubdirectory("ospb-camera-netns-").FullName;
+
+    public void Dispose()
+    {
+        try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
+    }
+
+    private static string Require(string path, string package)
+    {
+        Assert.True(File.Exists(path), $"{path} is missing: install the Debian package {package} (./test.sh installs it as root)");
+        return path;
+    }
+
+    private static string RepoRoot()
+    {
+        string dir = AppContext.BaseDirectory;
+        while (!File.Exists(Path.Combine(dir, "OspBridge.sln")))
+            dir = Path.GetDirectoryName(dir) ?? throw new InvalidOperationException("repo root not found");
+        return dir;
+    }
+
+    private static int Field(string line, string key)
+    {
+        int i = line.IndexOf(key + "=", StringComparison.Ordinal);
+        Assert.True(i >= 0, $"'{key}=' missing in: {line}");
+        int end = line.IndexOf(' ', i);
+        string v = end < 0 ? line[(i + key.Length + 1)..] : line[(i + key.Length + 1)..end];
+        return int.Parse(v, CultureInfo.InvariantCulture);
+    }
+
+    private async Task PairAsync(NetnsHost host, NetnsProcess agent, string peer, string state)
+    {
+        string fifo = Path.Combine(_root, "pin-" + Guid.NewGuid().ToString("N")[..8]);
+        (await NetnsLan.RunCommandAsync("mkfifo", [fifo], TimeSpan.FromSeconds(10))).EnsureSuccess("mkfifo");
+        string cmd = $"exec '{OspBridgeCli.DotnetHost}' '{OspBridgeCli.Dll}' pair '{peer}' --interface eth0 --timeout 60 --state-dir '{state}' < '{fifo}'";
+        var pair = host.RunAsync("sh", ["-c", cmd], Step);
+        await using var writer = new StreamWriter(await Task.Run(() => new FileStream(fifo, FileMode.Open, FileAccess.Write)));
+        string pinLine = await agent.WaitForLineAsync(l => l.StartsWith("PIN: ", StringComparison.Ordinal), Step);
+        await writer.WriteLineAsync(pinLine["PIN: ".Length..]);
+        await writer.FlushAsync();
+        var result = await pair;
+        Assert.True(result.ExitCode == 0, $"pair: {result.StandardOutput} {result.StandardError}");
+    }
+
+    [Fact]
+    public async Task RtspCamera_Agent_View_InAnotherNamespace_FfprobeDecodes()
+    {
+        Assert.Null(NetnsLan.WhyUnsupported());
+        string ffprobe = Require("/usr/bin/ffprobe", "ffmpeg");
+        Require("/usr/lib/x86_64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib", "gir1.2-gst-rtsp-server-1.0");
+        Require("/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstx264.so", "gstreamer1.0-plugins-ugly");
+        Require("/usr/lib/python3/dist-packages/gi/__init__.py", "python3-gi");
+        using var guard = ExternalTrafficGuard.Start();
+        await using var lan = await NetnsLan.CreateAsync(2);
+        NetnsHost deviceHost = lan.Hosts[0], clientHost = lan.Hosts[1];
+        string name = "Front Door";
+        string agentState = Path.Combine(_root, "agent"), clientState = Path.Combine(_root, "client");
+
+        await using var camera = deviceHost.Start("/usr/bin/python3", ["-u", Path.Combine(RepoRoot(), "interop", "rtsp", "rtsp_server.py"), "--port", "8554", "--seconds", "600"]);
+        string ready = await camera.WaitForLineAsync(l => l.StartsWith("READY ", StringComparison.Ordinal), Step);
+        output.WriteLine(ready);
+        var agent = OspBridgeCli.Start(deviceHost, "agent", "--name", name, "--accept-all", "--interface", "eth0", "--state-dir", agentState,
+            "--camera", ready["READY ".Length..]);
+        try
+        {
+            output.WriteLine(await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step));
+            await PairAsync(clientHost, agent, name, clientState);
+
+            // One viewer, saving the streams.
+            string h264 = Path.Combine(_root, "front.h264"), ogg = Path.Combine(_root, "front.ogg");
+            var view = await OspBridgeCli.RunAsync(clientHost, Step, "view", name, "--seconds", "8", "-o", h264, "--audio-out", ogg,
+                "--timeout", "60", "--interface", "eth0", "--state-dir", clientState);
+            output.WriteLine(view.StandardOutput + view.StandardError);
+            Assert.True(view.ExitCode == 0, view.StandardError);
+            string total = view.StandardOutput.Split('\n').Single(l => l.StartsWith("total ", StringComparison.Ordinal));
+            Assert.Contains("resolution=640x360", total, StringComparison.Ordinal);
+            int frames = Field(total, "frames");
+            Assert.True(Field(total, "keyframes") >= 1, total);
+            Assert.True(frames >= 100, total); // ~8 s at 30 fps, minus connection set-up
+            Assert.True(Field(total, "audio") > 50, total);
+
+            var probe = await NetnsLan.RunCommandAsync(ffprobe, ["-v", "error", "-count_frames", "-select_streams", "v:0",
+                "-show_entries", "stream=width,height,nb_read_frames", "-of", "csv=p=0", h264], TimeSpan.FromSeconds(60));
+            probe.EnsureSuccess("ffprobe");
+            output.WriteLine("ffprobe: " + probe.StandardOutput.Trim());
+            var f = probe.StandardOutput.Trim().Split(',');
+            Assert.Equal("640", f[0]);
+            Assert.Equal("360", f[1]);
+            int decoded = int.Parse(f[2], CultureInfo.InvariantCulture);
+            Assert.InRange(decoded, frames * 95 / 100, frames * 105 / 100);
+
+        }
+        finally
+        {
+            output.WriteLine("agent stderr (tail): " + string.Join('\n', agent.StandardError.Split('\n').TakeLast(30)));
+            await agent.DisposeAsync();
+        }
+        guard.AssertNoLeak();
+    }
+
+    [Fact]
+    public async Task RtspCamera_Agent_TenViewersAtOnce()
+    {
+        Assert.Null(NetnsLan.WhyUnsupported());
+        Require("/usr/lib/x86_64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib", "gir1.2-gst-rtsp-server-1.0");
+        Require("/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstx264.so", "gstreamer1.0-plugins-ugly");
+        Require("/usr/lib/python3/dist-packages/gi/__init__.py", "python3-gi");
+        using var guard = ExternalTrafficGuard.Start();
+        await using var lan = await NetnsLan.CreateAsync(2);
+        NetnsHost deviceHost = lan.Hosts[0], clientHost = lan.Hosts[1];
+        string name = "Front Door";
+        string agentState = Path.Combine(_root, "agent"), clientState = Path.Combine(_root, "client");
+
+        await using var camera = deviceHost.Start("/usr/bin/python3", ["-u", Path.Combine(RepoRoot(), "interop", "rtsp", "rtsp_server.py"), "--port", "8554", "--seconds", "600"]);
+        string ready = await camera.WaitForLineAsync(l => l.StartsWith("READY ", StringComparison.Ordinal), Step);
+        output.WriteLine(ready);
+        var agent = OspBridgeCli.Start(deviceHost, "agent", "--name", name, "--accept-all", "--interface", "eth0", "--state-dir", agentState,
+            "--camera", ready["READY ".Length..]);
+        try
+        {
+            output.WriteLine(await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step));
+            await PairAsync(clientHost, agent, name, clientState);
+
+            // Ten WebRTC viewers at once, over one LP2P session (view --viewers 10): ten peer connections, ten hub sinks.
+            var sw = Stopwatch.StartNew();
+            var ten = await OspBridgeCli.RunAsync(clientHost, TimeSpan.FromSeconds(240), "view", name, "--seconds", "10", "--viewers", "10",
+                "--timeout", "120", "--interface", "eth0", "--state-dir", clientState);
+            output.WriteLine($"10 viewers in {sw.Elapsed.TotalSeconds:0.0} s:\n{ten.StandardOutput}{ten.StandardError}");
+            Assert.True(ten.ExitCode == 0, ten.StandardError);
+            var totals = ten.StandardOutput.Split('\n').Where(l => l.StartsWith("total ", StringComparison.Ordinal)).ToList();
+            Assert.Equal(10, totals.Count);
+            foreach (string line in totals)
+            {
+                Assert.True(Field(line, "keyframes") >= 1, line);
+                Assert.True(Field(line, "frames") >= 150, line); // 10 s at 30 fps, minus set-up
+                Assert.Contains("resolution=640x360", line, StringComparison.Ordinal);
+            }
+            Assert.True(agent.StandardOutputLines.Count(l => l.StartsWith("viewer ", StringComparison.Ordinal) && l.Contains("started", StringComparison.Ordinal)) >= 10);
+        }
+        finally
+        {
+            output.WriteLine("agent stderr (tail): " + string.Join('\n', agent.StandardError.Split('\n').TakeLast(30)));
+            await agent.DisposeAsync();
+        }
+        guard.AssertNoLeak();
+    }
+}
