@@ -373,6 +373,9 @@ export class PeerFetchClient {
     return protocol === 'v2' ? this._fetchV2(req) : this._fetchV1(req);
   }
 
+  /** The device's GOAWAY ({ lastStreamId, code, debug }) once one arrived, else null. */
+  get peerGoAway() { return this._peerGoAway; }
+
   /** Trailers of a v2 response, once its body has been read to the end (null before, or when there were none). */
   trailers(response) { return this._trailers.get(response) ?? null; }
 
