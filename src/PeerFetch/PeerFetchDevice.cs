@@ -169,7 +169,7 @@ public sealed class PeerFetchDevice : IDisposable
     private async Task<HttpResponseMessage> InvokeAsync(PeerFetchStream stream, List<KeyValuePair<string, string>> head)
     {
         using var aborted = new CancellationTokenSource();
-        var body = stream.RemoteEnded ? null : new PeerFetchBodyStream(stream, _options.MaxRequestBodySize, resetOnEarlyDispose: false);
+        var body = stream.HeadEndedStream ? null : new PeerFetchBodyStream(stream, _options.MaxRequestBodySize, resetOnEarlyDispose: false);
         HttpRequestMessage request;
         try
         {
