@@ -142,9 +142,13 @@ public sealed class PeerFetchDevice : IDisposable
                 response = await InvokeAsync(stream, head).ConfigureAwait(false);
             }
             using (response)
+            using (var responseAborted = new CancellationTokenSource())
             {
                 status = (int)response.StatusCode;
-                sent = await SendResponseAsync(stream, response).ConfigureAwait(false);
+                // A reset while the body streams (the peer aborted mid-body) must stop the origin read at once, not
+                // when the origin next sends something.
+                stream.SetOnAborted(() => { try { responseAborted.Cancel(); } catch (ObjectDisposedException) { } });
+                sent = await SendResponseAsync(stream, response, responseAborted.Token).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (ex is PeerFetchException or IOException or OperationCanceledException or HttpRequestException)
@@ -169,7 +173,7 @@ public sealed class PeerFetchDevice : IDisposable
     private async Task<HttpResponseMessage> InvokeAsync(PeerFetchStream stream, List<KeyValuePair<string, string>> head)
     {
         using var aborted = new CancellationTokenSource();
-        var body = stream.RemoteEnded ? null : new PeerFetchBodyStream(stream, _options.MaxRequestBodySize, resetOnEarlyDispose: false);
+        var body = stream.HeadEndedStream ? null : new PeerFetchBodyStream(stream, _options.MaxRequestBodySize, resetOnEarlyDispose: false);
         HttpRequestMessage request;
         try
         {
@@ -215,7 +219,7 @@ public sealed class PeerFetchDevice : IDisposable
         return false;
     }
 
-    private static async Task<long> SendResponseAsync(PeerFetchStream stream, HttpResponseMessage response)
+    private static async Task<long> SendResponseAsync(PeerFetchStream stream, HttpResponseMessage response, CancellationToken aborted)
     {
         var head = PeerFetchHttp.ResponseHead(response);
         var content = response.Content;
@@ -230,13 +234,13 @@ public sealed class PeerFetchDevice : IDisposable
         long sent = 0;
         if (!noBody)
         {
-            var source = await content!.ReadAsStreamAsync().ConfigureAwait(false);
+            var source = await content!.ReadAsStreamAsync(aborted).ConfigureAwait(false);
             var buffer = new byte[64 << 10];
             while (true)
             {
-                int n = await source.ReadAsync(buffer).ConfigureAwait(false);
+                int n = await source.ReadAsync(buffer, aborted).ConfigureAwait(false);
                 if (n == 0) break;
-                await stream.WriteAsync(buffer.AsMemory(0, n), endStream: false, CancellationToken.None).ConfigureAwait(false);
+                await stream.WriteAsync(buffer.AsMemory(0, n), endStream: false, aborted).ConfigureAwait(false);
                 sent += n;
             }
         }

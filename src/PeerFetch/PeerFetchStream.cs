@@ -32,7 +32,12 @@ internal sealed class PeerFetchStream
         Id = id;
         _head.TrySetResult(requestHead);
         _remoteEnded = endStream;
+        HeadEndedStream = endStream;
     }
+
+    /// <summary>A served stream whose request HEADERS carried END_STREAM: the request has no body at all. (Unlike
+    /// <see cref="RemoteEnded"/>, which is also true once a whole body arrived but may not have been read yet.)</summary>
+    internal bool HeadEndedStream { get; }
 
     public uint Id { get; }
 

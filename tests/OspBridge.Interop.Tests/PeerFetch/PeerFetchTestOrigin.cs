@@ -1,0 +1,110 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+
+namespace OspBridge.Interop.Tests.PeerFetch;
+
+/// <summary>Deterministic bodies: byte i is (i * 31 + i / 251 + seed) mod 256.</summary>
+internal static class TestBodies
+{
+    public static byte[] Make(long n, int seed = 0)
+    {
+        var b = new byte[n];
+        for (long i = 0; i < n; i++) b[i] = (byte)((i * 31) + (i / 251) + seed);
+        return b;
+    }
+}
+
+/// <summary>
+/// The local HTTP origin the device proxies to: Kestrel on 127.0.0.1 (the test process's own loopback), with the
+/// endpoints the Chromium PeerFetch tests use. It records concurrency and aborted requests so the tests can assert what
+/// the device did to the origin.
+/// </summary>
+internal sealed class PeerFetchTestOrigin : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private int _inFlight;
+    private int _maxInFlight;
+
+    private PeerFetchTestOrigin(WebApplication app) => _app = app;
+
+    public Uri Uri { get; private set; } = null!;
+    public int MaxInFlight => Volatile.Read(ref _maxInFlight);
+    public int InFlight => Volatile.Read(ref _inFlight);
+    /// <summary>Completed when a /api/wait-abort or /api/drip request reached the origin.</summary>
+    public TaskCompletionSource Started { get; private set; } = NewTcs();
+    /// <summary>Completed when such a request was aborted by the device (its RequestAborted fired).</summary>
+    public TaskCompletionSource Aborted { get; private set; } = NewTcs();
+
+    private static TaskCompletionSource NewTcs() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public void ResetAbortWatch()
+    {
+        Started = NewTcs();
+        Aborted = NewTcs();
+    }
+
+    public static async Task<PeerFetchTestOrigin> StartAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(k => { k.Listen(IPAddress.Loopback, 0); k.Limits.MaxRequestBodySize = null; });
+        var app = builder.Build();
+        var o = new PeerFetchTestOrigin(app);
+        app.Use(async (ctx, next) =>
+        {
+            int now = Interlocked.Increment(ref o._inFlight);
+            int seen;
+            while (now > (seen = Volatile.Read(ref o._maxInFlight)) && Interlocked.CompareExchange(ref o._maxInFlight, now, seen) != seen) { }
+            try { await next(ctx); }
+            finally { Interlocked.Decrement(ref o._inFlight); }
+        });
+        app.MapGet("/api/json", () => Results.Json(new { hello = "api", n = 42 }));
+        app.MapGet("/api/bytes/{n:long}", (long n, int? seed) => Results.Bytes(TestBodies.Make(n, seed ?? 0), "application/octet-stream"));
+        app.MapGet("/api/nocontent", () => Results.NoContent());
+        app.MapGet("/api/headers", (HttpRequest r) => Results.Json(r.Headers.ToDictionary(h => h.Key.ToLowerInvariant(), h => h.Value.ToString())));
+        app.MapGet("/secret", () => "secret");
+        app.MapMethods("/api/echo", ["POST", "PUT", "PATCH"], async (HttpRequest r) =>
+        {
+            var ms = new MemoryStream();
+            await r.Body.CopyToAsync(ms);
+            return Results.Bytes(ms.ToArray(), r.ContentType ?? "application/octet-stream");
+        });
+        app.MapGet("/api/slow", async (int ms, CancellationToken ct) =>
+        {
+            await Task.Delay(ms, ct);
+            return Results.Json(new { slept = ms });
+        });
+        // Never answers until aborted (at most 30 s).
+        app.MapGet("/api/wait-abort", async (CancellationToken ct) =>
+        {
+            o.Started.TrySetResult();
+            try { await Task.Delay(TimeSpan.FromSeconds(30), ct); }
+            catch (OperationCanceledException) { o.Aborted.TrySetResult(); throw; }
+            return Results.Text("not aborted");
+        });
+        // Sends 256 KiB of body at once, then holds the rest back until aborted (at most 30 s).
+        app.MapGet("/api/drip", async (HttpContext ctx) =>
+        {
+            ctx.Response.ContentType = "application/octet-stream";
+            ctx.Response.ContentLength = 10 << 20;
+            await ctx.Response.Body.WriteAsync(TestBodies.Make(256 << 10));
+            await ctx.Response.Body.FlushAsync();
+            o.Started.TrySetResult();
+            try { await Task.Delay(TimeSpan.FromSeconds(30), ctx.RequestAborted); }
+            catch (OperationCanceledException) { o.Aborted.TrySetResult(); return; }
+            ctx.Abort();
+        });
+        await app.StartAsync();
+        o.Uri = new Uri(app.Urls.First().Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
+        return o;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
