@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Net;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
+using OspBridge.Bridge.Device;
 using OspBridge.Bridge.Pairing;
 using OspBridge.Crypto.Identity;
 using OspBridge.Net.Channels;
@@ -37,9 +38,10 @@ internal sealed class AgentCommand : ICliCommand
         var iface = new Option<string[]>("--interface") { Description = "Interface to advertise on (repeatable; default: all multicast-capable)", Arity = ArgumentArity.ZeroOrMore };
         var httpOrigin = new Option<string?>("--http-origin") { Description = "Serve PeerFetch (data channels labelled http-proxy) to trusted peers, proxying to this local origin, e.g. http://127.0.0.1:8080" };
         var httpAllow = new Option<string[]>("--http-allow") { Description = "Path prefix peers may reach on --http-origin (repeatable; default: everything)", Arity = ArgumentArity.ZeroOrMore };
+        var noWebRtc = new Option<bool>("--no-webrtc") { Description = "Do not answer WebRTC offers over LAN signaling (by default trusted peers, e.g. a bridge for a browser, may open WebRTC data channels: PeerFetch on http-proxy)" };
         var command = new Command("agent", "Run a screenless agent: advertise, pair with a PIN it presents, echo chat, receive files, serve PeerFetch; until SIGTERM")
         {
-            name, acceptAll, receiveDir, port, iface, httpOrigin, httpAllow,
+            name, acceptAll, receiveDir, port, iface, httpOrigin, httpAllow, noWebRtc,
         };
         command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
         {
@@ -85,6 +87,7 @@ internal sealed class AgentCommand : ICliCommand
                 Logger = context.Logger(parseResult, "mdns"),
             });
             var advertiser = await OspAgentAdvertiser.StartAsync(mdns, identity, (ushort)boundPort, mv, oslog, ct);
+            if (!parseResult.GetValue(noWebRtc)) agent.WebRtc = DeviceWebRtc.AgentOptions(interfaces, mdns, http, context.Logger(parseResult, "webrtc"));
             try
             {
                 try { await advertiser.WaitEstablishedAsync(ct).WaitAsync(TimeSpan.FromSeconds(5), ct); }
@@ -129,6 +132,9 @@ internal sealed class AgentCommand : ICliCommand
         private readonly ConcurrentDictionary<LP2PConnection, Task> _connections = new();
         private readonly AuthAttemptLimiter _limiter = new();
         private readonly ConsolePairingHost _host = new(Console.Out, !Console.IsOutputRedirected, prompts: null, pinOption: null, osplog);
+
+        /// <summary>Device-side WebRTC answering on every authenticated session (null: off).</summary>
+        public DeviceWebRtcOptions? WebRtc { get; set; }
 
         public static void WriteLine(string line)
         {
@@ -183,6 +189,7 @@ internal sealed class AgentCommand : ICliCommand
                     return; // cannot happen: the receiver hands out authenticated connections only
                 if (log.IsEnabled(LogLevel.Information)) log.LogInformation("peer '{Name}' ({Id}) authenticated from {Remote}", peer.Name, peer.Id, remote);
                 if (result.NewlyPaired) WriteLine($"paired {peer.Name} {peer.Id} {peer.Fingerprint}");
+                await using var webrtc = WebRtc is { } w ? DeviceWebRtc.Start(connection.Connection, peer.Id, w, log) : null;
                 var channels = new List<Task>();
                 await foreach (var channel in connection.AcceptDataChannelsAsync(ct))
                 {
