@@ -39,7 +39,7 @@ internal static class RestGateway
         }
 
         string target = "/" + (path ?? "") + context.Request.QueryString.Value;
-        using var request = new HttpRequestMessage(new HttpMethod(context.Request.Method), new Uri("http://device" + target, UriKind.Absolute));
+        using var request = new HttpRequestMessage(new HttpMethod(context.Request.Method), new Uri("http://localhost" + target, UriKind.Absolute));
         var connectionNamed = NamedInConnection(context.Request.Headers.Connection);
         bool hasBody = context.Request.ContentLength > 0 || (context.Request.ContentLength is null && context.Request.Headers.TransferEncoding.Count > 0);
         if (hasBody)

@@ -170,7 +170,7 @@ public sealed class ServeDeviceTests : IDisposable
             Assert.True((string?)answer["type"] == "answer", answer.ToJsonString());
             await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Answer, (string)answer["sdp"]!));
             await channel.WaitOpenAsync().WaitAsync(Step);
-            using var http = new HttpClient(new PeerFetchHandler(channel)) { BaseAddress = new Uri("http://device") };
+            using var http = new HttpClient(new PeerFetchHandler(channel)) { BaseAddress = new Uri("http://localhost") };
             Assert.Contains("\"doorbell\"", await http.GetStringAsync("/api/status").WaitAsync(Step), StringComparison.Ordinal);
         }
 
@@ -229,7 +229,7 @@ public sealed class ServeDeviceTests : IDisposable
             Assert.Equal("answer", (string?)answer["payload"]!["sdp"]!["type"]);
             await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Answer, (string)answer["payload"]!["sdp"]!["sdp"]!));
             await channel.WaitOpenAsync().WaitAsync(Step);
-            using var http = new HttpClient(new PeerFetchHandler(channel)) { BaseAddress = new Uri("http://device") };
+            using var http = new HttpClient(new PeerFetchHandler(channel)) { BaseAddress = new Uri("http://localhost") };
             Assert.Contains("\"doorbell\"", await http.GetStringAsync("/api/status").WaitAsync(Step), StringComparison.Ordinal);
         }
 

@@ -51,7 +51,7 @@ public sealed class ServeTests : IDisposable
     [Fact]
     public async Task AuthErrorsRateLimitsAndJunk()
     {
-        var (serve, url) = await StartServeAsync(Path.Combine(_root, "bridge"));
+        var (serve, url) = await StartServeAsync(Path.Combine(_root, "bridge"), "--token", Token);
         await using var serveOwner = serve;
         using var anon = Client(url, token: null);
         using var wrong = Client(url, token: "wrong-token-wrong-token");
