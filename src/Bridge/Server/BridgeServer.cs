@@ -171,7 +171,7 @@ internal sealed class BridgeServer : IAsyncDisposable
         app.MapGet("/peerjs/id", () => PeerJsSignaling.NewId());
         app.Map("/peerjs", ctx => _peerJs.RunAsync(ctx));
         app.Map("/peerjs/peerjs", ctx => _peerJs.RunAsync(ctx));
-        app.MapFallback(async ctx =>
+        app.MapFallback("{**path}", async ctx => // the default pattern skips paths with a dot (app.js)
         {
             if ((HttpMethods.IsGet(ctx.Request.Method) || HttpMethods.IsHead(ctx.Request.Method))
                 && await StaticAssets.TryServeAsync(ctx, ctx.Request.Path.Value ?? "/").ConfigureAwait(false))
