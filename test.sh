@@ -25,6 +25,7 @@ declare -A NEED=(
   [/usr/bin/dbus-daemon]=dbus
   [/usr/bin/openssl]=openssl
   [/usr/bin/npm]=npm
+  [/usr/bin/python3]=python3
 )
 missing=()
 for f in "${!NEED[@]}"; do
