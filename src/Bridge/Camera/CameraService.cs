@@ -1,11 +1,10 @@
 using Microsoft.Extensions.Logging;
-using OspBridge.Bridge.Signaling;
+using OspBridge.Bridge.Device;
 using OspBridge.Media;
 using OspBridge.Media.Hub;
 using OspBridge.Media.Sources;
 using OspBridge.Osp;
-using OspBridge.Osp.Lp2p;
-using OspBridge.Osp.Signaling;
+using OspBridge.Osp.Messages;
 using OspBridge.WebRtc;
 using OspBridge.WebRtc.Media;
 using OspBridge.WebRtc.Tracks;
@@ -13,98 +12,66 @@ using OspBridge.WebRtc.Tracks;
 namespace OspBridge.Bridge.Camera;
 
 /// <summary>
-/// <c>agent --camera &lt;source&gt;</c>: the agent serves one camera source to its trusted peers. Each authenticated
-/// LP2P connection gets a LAN signaling session; every WebRTC offer on it (the controller's recvonly video + audio,
+/// <c>agent --camera &lt;source&gt;</c>: the agent serves one camera source to its trusted peers. The agent's device-side
+/// WebRTC answering (<see cref="DeviceWebRtc"/>, one LAN signaling session per authenticated connection) hands every
+/// offer to this provider; every offer with media (the controller's recvonly video + audio,
 /// optionally a sendonly talk-back audio) is answered by a new peer connection whose video/audio senders are fed from
 /// one <see cref="MediaHub"/> sink (no transcoding; the hub's GOP cache starts each viewer at a keyframe; PLI/FIR ask
 /// the source for a keyframe). Talk-back audio that arrives is counted and logged (no camera back channel yet).
 /// </summary>
-internal sealed class CameraService : IAsyncDisposable
+internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
 {
     /// <summary>Most viewers (peer connections) at once over all peers.</summary>
     public const int MaxViewers = 32;
 
-    private static readonly TimeSpan AnswerTimeout = TimeSpan.FromSeconds(20);
     private readonly MediaHub _hub;
-    private readonly IReadOnlyList<string>? _interfaces;
     private readonly ILogger _log;
-    private readonly ILoggerFactory? _loggerFactory;
+    private readonly CancellationTokenSource _stop = new();
     private int _viewers;
 
     public CameraService(string source, IReadOnlyList<string>? interfaces, ILogger log, ILoggerFactory? loggerFactory)
     {
         _hub = new MediaHub(MediaSource.Create(source, new MediaSourceOptions { LoggerFactory = loggerFactory }));
-        _interfaces = interfaces;
         _log = log;
-        _loggerFactory = loggerFactory;
     }
 
     /// <summary>Viewers now.</summary>
     public int Viewers => Volatile.Read(ref _viewers);
 
-    /// <summary>Answers the camera offers of one authenticated connection until it closes.</summary>
-    public async Task ServeAsync(LP2PConnection connection, string peerId, CancellationToken ct)
+    /// <summary>
+    /// <see cref="IDeviceMediaProvider"/>: called by the agent's device-side WebRTC answering (one dispatcher per
+    /// authenticated connection, shared with PeerFetch data channels) after the offer is the remote description and
+    /// before the answer is made. Offers with audio/video sections get the camera's senders and a viewer fed from the
+    /// hub; data-only offers (a bridge's PeerFetch channel) are left alone.
+    /// </summary>
+    public async ValueTask AttachAsync(RTCPeerConnection peerConnection, string peerId, LanSignalingOffer offer, CancellationToken cancellationToken)
     {
-        using var signaling = new LanSignalingSession(connection.Connection, new LanSignalingOptions { AnswerTimeout = AnswerTimeout }, _log);
-        var viewers = new List<Task>();
+        var transceivers = peerConnection.GetTransceivers();
+        bool hasVideo = transceivers.Any(t => t.Kind == MediaKind.Video);
+        bool hasAudio = transceivers.Any(t => t.Kind == MediaKind.Audio);
+        if (!hasVideo && !hasAudio)
+            return;
+        if (Interlocked.Increment(ref _viewers) > MaxViewers)
+        {
+            Interlocked.Decrement(ref _viewers);
+            throw new CliException($"the camera serves at most {MaxViewers} viewers at once");
+        }
         try
         {
-            await signaling.ServeAsync(async (offer, token) =>
-            {
-                if (Interlocked.Increment(ref _viewers) > MaxViewers)
-                {
-                    Interlocked.Decrement(ref _viewers);
-                    throw new CliException($"the camera serves at most {MaxViewers} viewers at once");
-                }
-                RTCPeerConnection? pc = null;
-                try
-                {
-                    pc = new RTCPeerConnection(new RTCConfiguration { Interfaces = _interfaces, ObfuscateHostCandidates = false },
-                        new RTCPeerConnectionOptions { Logger = _loggerFactory?.CreateLogger("webrtc") ?? _log });
-                    await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Offer, offer.Sdp), token).ConfigureAwait(false);
-                    var transceivers = pc.GetTransceivers();
-                    RTCRtpSender? video = transceivers.Any(t => t.Kind == MediaKind.Video) ? await pc.AddTrackAsync(MediaKind.Video, token).ConfigureAwait(false) : null;
-                    RTCRtpSender? audio = transceivers.Any(t => t.Kind == MediaKind.Audio) ? await pc.AddTrackAsync(MediaKind.Audio, token).ConfigureAwait(false) : null;
-                    if (video is null && audio is null)
-                        throw new CliException("the offer has no audio or video m-section");
-                    await pc.SetLocalDescriptionAsync(await pc.CreateAnswerAsync(token).ConfigureAwait(false), token).ConfigureAwait(false);
-                    using (var gather = CancellationTokenSource.CreateLinkedTokenSource(token))
-                    {
-                        gather.CancelAfter(AnswerTimeout);
-                        await pc.WaitForGatheringCompleteAsync(gather.Token).ConfigureAwait(false);
-                    }
-                    string sdp = pc.LocalDescription!.Sdp;
-                    var viewerPc = pc;
-                    pc = null;
-                    lock (viewers)
-                    {
-                        viewers.RemoveAll(t => t.IsCompleted);
-                        viewers.Add(Task.Run(() => RunViewerAsync(viewerPc, video, audio, peerId, ct), CancellationToken.None));
-                    }
-                    return sdp;
-                }
-                catch
-                {
-                    Interlocked.Decrement(ref _viewers);
-                    if (pc is not null)
-                        await pc.DisposeAsync().ConfigureAwait(false);
-                    throw;
-                }
-            }, ct).ConfigureAwait(false);
+            RTCRtpSender? video = hasVideo ? await peerConnection.AddTrackAsync(MediaKind.Video, cancellationToken).ConfigureAwait(false) : null;
+            RTCRtpSender? audio = hasAudio ? await peerConnection.AddTrackAsync(MediaKind.Audio, cancellationToken).ConfigureAwait(false) : null;
+            _ = Task.Run(() => RunViewerAsync(peerConnection, video, audio, peerId, _stop.Token), CancellationToken.None);
         }
-        catch (Exception ex) when (ex is OspException or OperationCanceledException)
+        catch
         {
-            if (_log.IsEnabled(LogLevel.Debug)) _log.LogDebug("camera signaling with {Peer} ended: {Error}", peerId, ex.Message);
+            Interlocked.Decrement(ref _viewers);
+            throw;
         }
-        Task[] left;
-        lock (viewers) left = [.. viewers];
-        await Task.WhenAll(left).ConfigureAwait(false);
     }
 
     /// <summary>Feeds one viewer from a hub sink until its peer connection closes or fails.</summary>
     private async Task RunViewerAsync(RTCPeerConnection pc, RTCRtpSender? video, RTCRtpSender? audio, string peerId, CancellationToken ct)
     {
-        await using var _ = pc;
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(ct);
         pc.OnConnectionStateChange += s =>
         {
@@ -157,7 +124,12 @@ internal sealed class CameraService : IAsyncDisposable
         }
     }
 
-    public ValueTask DisposeAsync() => _hub.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync().ConfigureAwait(false);
+        await _hub.DisposeAsync().ConfigureAwait(false);
+        _stop.Dispose();
+    }
 }
 
 /// <summary>The agent's stdout lines (one lock so lines never interleave).</summary>

@@ -3,6 +3,7 @@ using System.CommandLine;
 using System.Net;
 using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
+using OspBridge.Bridge.Device;
 using OspBridge.Bridge.Pairing;
 using OspBridge.Crypto.Identity;
 using OspBridge.Net.Channels;
@@ -38,9 +39,10 @@ internal sealed class AgentCommand : ICliCommand
         var httpOrigin = new Option<string?>("--http-origin") { Description = "Serve PeerFetch (data channels labelled http-proxy) to trusted peers, proxying to this local origin, e.g. http://127.0.0.1:8080" };
         var httpAllow = new Option<string[]>("--http-allow") { Description = "Path prefix peers may reach on --http-origin (repeatable; default: everything)", Arity = ArgumentArity.ZeroOrMore };
         var camera = new Option<string?>("--camera") { Description = "Serve this camera to trusted peers over WebRTC (LAN signaling): test, exec:<command>, rtsp://[user:pass@]host[:port]/path" };
+        var noWebRtc = new Option<bool>("--no-webrtc") { Description = "Do not answer WebRTC offers over LAN signaling (by default trusted peers, e.g. a bridge for a browser, may open WebRTC data channels: PeerFetch on http-proxy)" };
         var command = new Command("agent", "Run a screenless agent: advertise, pair with a PIN it presents, echo chat, receive files, serve PeerFetch; until SIGTERM")
         {
-            name, acceptAll, receiveDir, port, iface, httpOrigin, httpAllow, camera,
+            name, acceptAll, receiveDir, port, iface, httpOrigin, httpAllow, camera, noWebRtc,
         };
         command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
         {
@@ -59,6 +61,8 @@ internal sealed class AgentCommand : ICliCommand
             int p = parseResult.GetValue(port);
             if (p is < 0 or > 65535) throw new CliException("--port must be 0..65535");
             var interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface));
+            if (parseResult.GetValue(camera) is not null && parseResult.GetValue(noWebRtc))
+                throw new CliException("--camera needs WebRTC answering: drop --no-webrtc");
             string stateDir = context.GetStateDirectory(parseResult);
             string receive = parseResult.GetValue(receiveDir)?.FullName ?? Path.Combine(stateDir, "received");
             var log = context.Logger(parseResult, "agent");
@@ -70,7 +74,7 @@ internal sealed class AgentCommand : ICliCommand
             using var trust = PeerTrust.Open(stateDir, context.Logger(parseResult, "osp.trust"));
             using var prompts = ConsolePrompts.ForConsole();
             ulong mv = OspMetadataVersion.LoadOrBump(stateDir, display, identity.ModelName);
-            var agent = new AgentHost(identity, trust, prompts, parseResult.GetValue(acceptAll), receive, http, log, oslog) { CameraServer = cameraService };
+            var agent = new AgentHost(identity, trust, prompts, parseResult.GetValue(acceptAll), receive, http, log, oslog);
             await using var receiver = new LP2PReceiver(new LP2PReceiverOptions
             {
                 Agent = OspPairing.AgentOptions(identity, display, oslog),
@@ -87,6 +91,11 @@ internal sealed class AgentCommand : ICliCommand
                 Logger = context.Logger(parseResult, "mdns"),
             });
             var advertiser = await OspAgentAdvertiser.StartAsync(mdns, identity, (ushort)boundPort, mv, oslog, ct);
+            if (!parseResult.GetValue(noWebRtc))
+            {
+                var webrtcOptions = DeviceWebRtc.AgentOptions(interfaces, mdns, http, context.Logger(parseResult, "webrtc"));
+                agent.WebRtc = cameraService is null ? webrtcOptions : webrtcOptions.WithMedia(cameraService, OspBridge.Bridge.Camera.CameraService.MaxViewers);
+            }
             try
             {
                 try { await advertiser.WaitEstablishedAsync(ct).WaitAsync(TimeSpan.FromSeconds(5), ct); }
@@ -132,8 +141,8 @@ internal sealed class AgentCommand : ICliCommand
         private readonly AuthAttemptLimiter _limiter = new();
         private readonly ConsolePairingHost _host = new(Console.Out, !Console.IsOutputRedirected, prompts: null, pinOption: null, osplog);
 
-        /// <summary><c>--camera</c>: answers camera offers (LAN signaling) on every authenticated connection.</summary>
-        public OspBridge.Bridge.Camera.CameraService? CameraServer { get; init; }
+        /// <summary>Device-side WebRTC answering on every authenticated session (null: off); <c>--camera</c> is its media provider.</summary>
+        public DeviceWebRtcOptions? WebRtc { get; set; }
 
         public static void WriteLine(string line)
         {
@@ -188,8 +197,8 @@ internal sealed class AgentCommand : ICliCommand
                     return; // cannot happen: the receiver hands out authenticated connections only
                 if (log.IsEnabled(LogLevel.Information)) log.LogInformation("peer '{Name}' ({Id}) authenticated from {Remote}", peer.Name, peer.Id, remote);
                 if (result.NewlyPaired) WriteLine($"paired {peer.Name} {peer.Id} {peer.Fingerprint}");
+                await using var webrtc = WebRtc is { } w ? DeviceWebRtc.Start(connection.Connection, peer.Id, w, log) : null;
                 var channels = new List<Task>();
-                if (CameraServer is not null) channels.Add(Task.Run(() => CameraServer.ServeAsync(connection, peer.Id, ct), CancellationToken.None));
                 await foreach (var channel in connection.AcceptDataChannelsAsync(ct))
                 {
                     channels.RemoveAll(t => t.IsCompleted);

@@ -33,9 +33,19 @@ internal static class LanSignaling
     /// Makes the answer to <paramref name="offerSdp"/> on <paramref name="pc"/> (remote description, local answer,
     /// gathering complete) and returns its SDP; <see cref="WebRtcException"/> for an offer WebRTC cannot take.
     /// </summary>
-    public static async Task<string> AnswerAsync(RTCPeerConnection pc, string offerSdp, TimeSpan timeout, CancellationToken cancellationToken)
+    public static Task<string> AnswerAsync(RTCPeerConnection pc, string offerSdp, TimeSpan timeout, CancellationToken cancellationToken) =>
+        AnswerAsync(pc, offerSdp, timeout, null, cancellationToken);
+
+    /// <summary>
+    /// Like <see cref="AnswerAsync(RTCPeerConnection, string, TimeSpan, CancellationToken)"/>, with
+    /// <paramref name="beforeAnswer"/> run after the offer is the remote description and before the answer is created
+    /// (where a media provider adds its tracks to the offered transceivers).
+    /// </summary>
+    public static async Task<string> AnswerAsync(RTCPeerConnection pc, string offerSdp, TimeSpan timeout, Func<CancellationToken, ValueTask>? beforeAnswer, CancellationToken cancellationToken)
     {
         await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Offer, offerSdp), cancellationToken).ConfigureAwait(false);
+        if (beforeAnswer is not null)
+            await beforeAnswer(cancellationToken).ConfigureAwait(false);
         await pc.SetLocalDescriptionAsync(await pc.CreateAnswerAsync(cancellationToken).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
         await GatherAsync(pc, timeout, cancellationToken).ConfigureAwait(false);
         return pc.LocalDescription!.Sdp;

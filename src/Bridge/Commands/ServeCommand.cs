@@ -1,0 +1,93 @@
+using System.CommandLine;
+using System.Net;
+using System.Runtime.InteropServices;
+using Microsoft.Extensions.Logging;
+using OspBridge.Bridge.Pairing;
+using OspBridge.Bridge.Server;
+using OspBridge.Crypto.Identity;
+using OspBridge.Osp.Discovery;
+
+namespace OspBridge.Bridge.Commands;
+
+/// <summary>
+/// <c>ospbridge serve [--bind &lt;addr&gt;] [--port &lt;n&gt;] [--token &lt;t&gt;] [--state-dir &lt;d&gt;] [--interface &lt;if&gt;]...</c>:
+/// the bridge (docs/bridge.md). An OSP agent on the listening side — it discovers devices, pairs with PINs typed in
+/// its web UI and keeps their sessions — with an HTTP server (Kestrel) for the web UI, the device API, the REST
+/// gateway and WebSocket/PeerJS signaling. stdout: <c>listening on http://addr:port</c>, then
+/// <c>admin http://addr:port/#token=…</c>; <c>stopped</c> after SIGTERM/SIGINT.
+/// </summary>
+internal sealed class ServeCommand : ICliCommand
+{
+    public Command Build(CliContext context)
+    {
+        var bind = new Option<string>("--bind") { Description = "Address to listen on (default 127.0.0.1; 0.0.0.0 for the LAN)", DefaultValueFactory = _ => "127.0.0.1" };
+        var port = new Option<int>("--port") { Description = "TCP port (0: any free port)", DefaultValueFactory = _ => 8080 };
+        var token = new Option<string?>("--token") { Description = "Admin token (default: generated once and kept in <state-dir>/bridge/admin-token)" };
+        var iface = new Option<string[]>("--interface") { Description = "Interface to discover devices on (repeatable; default: all multicast-capable)", Arity = ArgumentArity.ZeroOrMore };
+        var name = new Option<string>("--name") { Description = "The bridge's display name towards devices", DefaultValueFactory = _ => "OspBridge" };
+        var command = new Command("serve", "Run the bridge: web UI, device API, REST gateway, WebSocket and PeerJS signaling to paired LP2P devices")
+        {
+            bind, port, token, iface, name,
+        };
+        command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
+        {
+            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            void OnSignal(PosixSignalContext c)
+            {
+                c.Cancel = true;
+                stopping.Cancel();
+            }
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+            ct = stopping.Token;
+
+            if (!IPAddress.TryParse(parseResult.GetValue(bind), out var address))
+                throw new CliException($"--bind '{CliErrors.OneLine(parseResult.GetValue(bind) ?? "")}' is not an IP address");
+            int p = parseResult.GetValue(port);
+            if (p is < 0 or > 65535) throw new CliException("--port must be 0..65535");
+            string? t = parseResult.GetValue(token);
+            if (t is not null && (t.Length is < 16 or > 256 || !t.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '~')))
+                throw new CliException("--token must be 16..256 characters of A-Z a-z 0-9 - _ . ~");
+            string display = parseResult.GetValue(name)!;
+            if (string.IsNullOrWhiteSpace(display)) throw new CliException("--name must not be empty");
+            var interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface));
+            string stateDir = context.GetStateDirectory(parseResult);
+
+            var loggers = context.CreateLoggerFactory(parseResult);
+            using var identity = AgentIdentity.LoadOrCreate(stateDir, OspInstanceName.FromDisplayName(display));
+            using var trust = PeerTrust.Open(stateDir, loggers.CreateLogger("osp.trust"));
+            var tokens = BridgeTokens.Open(stateDir, t);
+            await using var devices = new DeviceRegistry(identity, trust, interfaces, loggers);
+            await devices.StartAsync(ct);
+            BridgeServer server;
+            try
+            {
+                server = await BridgeServer.StartAsync(new BridgeServerOptions { Bind = address, Port = p }, devices, tokens, loggers, ct);
+            }
+            catch (IOException ex)
+            {
+                throw new CliException($"cannot listen on {address}:{p}: {ex.Message}");
+            }
+            await using (server)
+            {
+                WriteLine($"listening on {server.Url}");
+                WriteLine($"admin {server.AdminUrl}");
+                try { await Task.Delay(Timeout.Infinite, ct); }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested) { }
+            }
+            WriteLine("stopped");
+            loggers.Dispose();
+            return 0;
+        }));
+        return command;
+    }
+
+    private static void WriteLine(string line)
+    {
+        lock (Console.Out)
+        {
+            Console.Out.WriteLine(line);
+            Console.Out.Flush();
+        }
+    }
+}
