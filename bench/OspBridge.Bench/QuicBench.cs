@@ -19,6 +19,8 @@ internal static class QuicBench
 {
     public static int Run(string[] args)
     {
+        if (args.Length > 0 && args[0] == "cli") return QuicCliBench.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "hs") return QuicHandshakeBench.Run(args[1..]);
         long size = args.Length > 0 ? long.Parse(args[0], CultureInfo.InvariantCulture) : 1_000_000_000;
         int runs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1;
         System.Runtime.GCSettings.LatencyMode = System.Runtime.GCLatencyMode.SustainedLowLatency;
@@ -78,6 +80,7 @@ internal static class QuicBench
             ClientAuthenticationOptions = new SslClientAuthenticationOptions { ApplicationProtocols = [alpn], TargetHost = "localhost", RemoteCertificateValidationCallback = (_, c, _, _) => c?.GetRawCertData().AsSpan().SequenceEqual(cert.RawData) == true },
         });
         long datagrams0 = client.Core.DatagramsSent;
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         long alloc0 = GC.GetTotalAllocatedBytes(precise: true);
         var sw = Stopwatch.StartNew();
         var stream = await client.OpenOutboundStreamAsync(QuicStreamType.Bidirectional);
@@ -88,9 +91,11 @@ internal static class QuicBench
         while ((r = await stream.ReadAsync(buf)) > 0) total += r;
         var el = sw.Elapsed;
         long allocated = GC.GetTotalAllocatedBytes(precise: true) - alloc0;
+        double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
         long datagrams = client.Core.DatagramsSent - datagrams0 + (serverConn?.Core.DatagramsSent ?? 0);
         await server;
         if (total != size) throw new InvalidOperationException($"received {total} of {size}");
+        Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"  ours: {cpu / (size / 1e9):F2} CPU s/GB (both ends, one process)"));
         return (total * 8 / el.TotalSeconds / 1e6, (double)allocated / Math.Max(1, datagrams));
     }
 
