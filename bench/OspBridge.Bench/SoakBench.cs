@@ -181,8 +181,10 @@ internal static class SoakBench
             }
         }
         var gc = GC.GetGCMemoryInfo();
+        var gens = string.Join(", ", Enumerable.Range(0, gc.GenerationInfo.Length).Select(i => string.Create(CultureInfo.InvariantCulture,
+            $"{(i switch { 3 => "LOH", 4 => "POH", _ => "gen" + i })} {gc.GenerationInfo[i].SizeAfterBytes / 1048576.0:F1}/frag {gc.GenerationInfo[i].FragmentationAfterBytes / 1048576.0:F1}")));
         return string.Create(CultureInfo.InvariantCulture,
-            $"GC committed {gc.TotalCommittedBytes / 1048576.0:F1} MiB (heap {gc.HeapSizeBytes / 1048576.0:F1}); smaps RSS: [heap] {heap / 1024.0:F1}, anonymous {anon / 1024.0:F1} ({anonMaps} maps), file-backed {file / 1024.0:F1}, [stack] {stack / 1024.0:F1} MiB");
+            $"GC committed {gc.TotalCommittedBytes / 1048576.0:F1} MiB (heap {gc.HeapSizeBytes / 1048576.0:F1}: {gens}); smaps RSS: [heap] {heap / 1024.0:F1}, anonymous {anon / 1024.0:F1} ({anonMaps} maps), file-backed {file / 1024.0:F1}, [stack] {stack / 1024.0:F1} MiB");
     }
 
     private static (double Rss, double Managed, int Threads) Sample()
