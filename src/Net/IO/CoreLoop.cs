@@ -66,7 +66,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private readonly Stack<byte[]> _freeBuffers = new();
     private const int DrainChunk = 256;
     private const int PoolBufferSize = 2048;
-    private const int MaxFreeBuffers = 512;
+    private const int MaxFreeBuffers = 1024; // ≤ 2 MiB kept per loop, only after its inbox was that deep
     private readonly DatagramBatch _sendBatch;
     private readonly ITimer _timer;
     private readonly CancellationTokenSource _stop = new();
