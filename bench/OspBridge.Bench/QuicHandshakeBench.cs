@@ -83,10 +83,18 @@ internal static class QuicHandshakeBench
             for (int i = 0; i < n + 20; i++)
             {
                 double a = await Connect(listener.LocalEndPoint, alpn, cert);
-                double b = await Connect(new IPEndPoint(IPAddress.Loopback, port), h3, cert);
+                double b;
+                try { b = await Connect(new IPEndPoint(IPAddress.Loopback, port), h3, cert); }
+                catch (QuicException ex)
+                {
+                    // Seen 2026-12-06: gtlsserver closes our raw-QUIC client with CRYPTO_ERROR 0x150 (TLS internal_error);
+                    // `h3 get` against it works. Not analysed yet: the row is left out rather than stop the run.
+                    if (i == 0) Console.WriteLine($"  ours client -> gtlsserver failed: {ex.Message}; row skipped");
+                    b = double.NaN;
+                }
                 var (c, d) = Gtlsclient(port);
                 if (i < 20) continue;
-                oursOurs.Add(a); oursNg.Add(b); ngLog.Add(c); ngProc.Add(d);
+                oursOurs.Add(a); if (!double.IsNaN(b)) oursNg.Add(b); ngLog.Add(c); ngProc.Add(d);
             }
         }
         finally
@@ -149,6 +157,7 @@ internal static class QuicHandshakeBench
 
     private static void Print(string name, List<double> xs)
     {
+        if (xs.Count == 0) { Console.WriteLine($"RESULT {name,-44} no samples"); return; }
         xs.Sort();
         double P(double q) => xs[Math.Min(xs.Count - 1, (int)Math.Ceiling(q * xs.Count) - 1)];
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"RESULT {name,-44} p50 {P(0.5),7:F2} ms  p99 {P(0.99),7:F2} ms  (n={xs.Count})"));
