@@ -17,18 +17,29 @@ namespace OspBridge.Bench;
 /// </summary>
 internal static class QuicBench
 {
+    private static QuicAllocationListener? _allocations;
+
     public static int Run(string[] args)
     {
+        if (args.Length > 0 && args[0] == "cli") return QuicCliBench.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "hs") return QuicHandshakeBench.Run(args[1..]);
         long size = args.Length > 0 ? long.Parse(args[0], CultureInfo.InvariantCulture) : 1_000_000_000;
         int runs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1;
         System.Runtime.GCSettings.LatencyMode = System.Runtime.GCLatencyMode.SustainedLowLatency;
         Console.WriteLine($"quic bench: {size} bytes, {runs} run(s), {Environment.ProcessorCount} cores, load {File.ReadAllText("/proc/loadavg").Trim()}");
+        using var allocations = args.Contains("alloc") ? new QuicAllocationListener() : null;
+        _allocations = allocations;
         var ours = new List<double>();
         var theirs = new List<double>();
         for (int i = 0; i < runs; i++)
         {
             var (o, perDatagram) = Ours(size).GetAwaiter().GetResult();
-            double t = Ngtcp2(size);
+            if (allocations is not null)
+            {
+                Console.WriteLine("  allocation samples by type (GCAllocationTick, ~100 KB each), stream open → last byte:");
+                foreach (var (type, bytes) in allocations.Top(15)) Console.WriteLine($"    {bytes / 1e6,8:F1} MB  {type}");
+            }
+            double t = args.Contains("nongtcp2") ? double.NaN : Ngtcp2(size);
             Console.WriteLine($"  run {i + 1}: ours {o:F0} Mbit/s, ngtcp2 {t:F0} Mbit/s, ratio {o / t:F2}; ours allocated {perDatagram:F0} B per datagram");
             ours.Add(o); theirs.Add(t);
         }
@@ -78,6 +89,8 @@ internal static class QuicBench
             ClientAuthenticationOptions = new SslClientAuthenticationOptions { ApplicationProtocols = [alpn], TargetHost = "localhost", RemoteCertificateValidationCallback = (_, c, _, _) => c?.GetRawCertData().AsSpan().SequenceEqual(cert.RawData) == true },
         });
         long datagrams0 = client.Core.DatagramsSent;
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        _allocations?.Enable();
         long alloc0 = GC.GetTotalAllocatedBytes(precise: true);
         var sw = Stopwatch.StartNew();
         var stream = await client.OpenOutboundStreamAsync(QuicStreamType.Bidirectional);
@@ -85,12 +98,30 @@ internal static class QuicBench
         var buf = new byte[1 << 17];
         long total = 0;
         int r;
-        while ((r = await stream.ReadAsync(buf)) > 0) total += r;
+        long steadyAlloc0 = 0, steadyDatagrams0 = 0;
+        bool steady = false;
+        while ((r = await stream.ReadAsync(buf)) > 0)
+        {
+            total += r;
+            if (!steady && total >= size / 3)
+            {
+                // Steady state: buffers and windows have grown, tiering has settled; count from here on.
+                steady = true;
+                steadyAlloc0 = GC.GetTotalAllocatedBytes(precise: true);
+                steadyDatagrams0 = client.Core.DatagramsSent + (serverConn?.Core.DatagramsSent ?? 0);
+            }
+        }
+        long steadyAlloc = GC.GetTotalAllocatedBytes(precise: true) - steadyAlloc0;
+        long steadyDatagrams = client.Core.DatagramsSent + (serverConn?.Core.DatagramsSent ?? 0) - steadyDatagrams0;
         var el = sw.Elapsed;
         long allocated = GC.GetTotalAllocatedBytes(precise: true) - alloc0;
+        _allocations?.Disable();
+        double cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
         long datagrams = client.Core.DatagramsSent - datagrams0 + (serverConn?.Core.DatagramsSent ?? 0);
         await server;
         if (total != size) throw new InvalidOperationException($"received {total} of {size}");
+        Console.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"  ours: {cpu / (size / 1e9):F2} CPU s/GB (both ends, one process); steady state (last 2/3): {steadyAlloc} B allocated over {steadyDatagrams} datagrams = {(double)steadyAlloc / Math.Max(1, steadyDatagrams):F1} B/datagram (process-wide, both ends, includes the stream API calls)"));
         return (total * 8 / el.TotalSeconds / 1e6, (double)allocated / Math.Max(1, datagrams));
     }
 

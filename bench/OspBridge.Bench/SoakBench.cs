@@ -54,6 +54,7 @@ internal static class SoakBench
             }),
         });
         var start = Sample();
+        string startBreakdown = MemoryBreakdown();
         Console.WriteLine($"soak: {duration.TotalMinutes:0.##} min, {junkRate} junk + {validRate} valid Initials/s against {listener.LocalEndPoint}; start RSS {start.Rss:F1} MiB, managed {start.Managed:F1} MiB, threads {start.Threads}");
         Console.WriteLine();
         Console.WriteLine("| t (s) | RSS (MiB) | managed (MiB) | threads | pending | created | Retries | handshakes ok / tried | median ms |");
@@ -109,6 +110,11 @@ internal static class SoakBench
         Console.WriteLine();
         Console.WriteLine($"datagrams sent {sent}; handshakes {totalOk} / {totalTried}; connections created {listener.ConnectionsCreated}, Retries {listener.RetriesSent}, dropped over cap {listener.DroppedOverCap}");
         Console.WriteLine($"after the flood, pending {listener.PendingCount}, full GC: RSS {end.Rss:F1} MiB (start {start.Rss:F1}, {end.Rss - start.Rss:+0.0;-0.0} MiB), managed {end.Managed:F1} MiB, threads {end.Threads}");
+        Console.WriteLine($"memory at start: {startBreakdown}");
+        Console.WriteLine($"memory at end:   {MemoryBreakdown()}");
+        int trimmed = MallocTrim(0);
+        using (var p = Process.GetCurrentProcess())
+            Console.WriteLine($"after malloc_trim(0) (returned {trimmed}): RSS {p.WorkingSet64 / 1048576.0:F1} MiB; {MemoryBreakdown()}");
         return totalOk == totalTried && end.Rss - start.Rss < 20 ? 0 : 1;
     }
 
@@ -140,6 +146,46 @@ internal static class SoakBench
             RemoteCertificateValidationCallback = (_, c, _, _) => c is not null && c.GetRawCertData().AsSpan().SequenceEqual(cert.RawData),
         },
     };
+
+    /// <summary>
+    /// Where the resident memory is: GC committed bytes, and /proc/self/smaps resident kB summed by kind (the malloc
+    /// heap "[heap]", other anonymous mappings — GC regions, glibc per-thread malloc arenas, thread stacks —,
+    /// "[stack]", and file-backed mappings: libraries, the runtime, JIT double-mapped code).
+    /// </summary>
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "malloc_trim")]
+    private static extern int MallocTrim(nuint pad);
+
+    internal static string MemoryBreakdown()
+    {
+        long heap = 0, anon = 0, file = 0, stack = 0, anonMaps = 0;
+        string? kind = null;
+        foreach (var line in File.ReadLines("/proc/self/smaps"))
+        {
+            if (line.Length > 0 && char.IsAsciiHexDigit(line[0]) && !line.EndsWith(" kB", StringComparison.Ordinal) && line.Split(' ')[0].Contains('-', StringComparison.Ordinal))
+            {
+                var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                string name = parts.Length >= 6 ? parts[5] : "";
+                kind = name switch { "[heap]" => "heap", "[stack]" => "stack", "" => "anon", _ when name.StartsWith('[') => "other", _ when name.StartsWith("/memfd:", StringComparison.Ordinal) => "anon", _ => "file" };
+                if (kind == "anon") anonMaps++;
+            }
+            else if (line.StartsWith("Rss:", StringComparison.Ordinal) && kind is not null)
+            {
+                long kb = long.Parse(line.AsSpan(4).Trim().ToString().Split(' ')[0], CultureInfo.InvariantCulture);
+                switch (kind)
+                {
+                    case "heap": heap += kb; break;
+                    case "anon": anon += kb; break;
+                    case "stack": stack += kb; break;
+                    case "file": file += kb; break;
+                }
+            }
+        }
+        var gc = GC.GetGCMemoryInfo();
+        var gens = string.Join(", ", Enumerable.Range(0, gc.GenerationInfo.Length).Select(i => string.Create(CultureInfo.InvariantCulture,
+            $"{(i switch { 3 => "LOH", 4 => "POH", _ => "gen" + i })} {gc.GenerationInfo[i].SizeAfterBytes / 1048576.0:F1}/frag {gc.GenerationInfo[i].FragmentationAfterBytes / 1048576.0:F1}")));
+        return string.Create(CultureInfo.InvariantCulture,
+            $"GC committed {gc.TotalCommittedBytes / 1048576.0:F1} MiB (heap {gc.HeapSizeBytes / 1048576.0:F1}: {gens}); smaps RSS: [heap] {heap / 1024.0:F1}, anonymous {anon / 1024.0:F1} ({anonMaps} maps), file-backed {file / 1024.0:F1}, [stack] {stack / 1024.0:F1} MiB");
+    }
 
     private static (double Rss, double Managed, int Threads) Sample()
     {

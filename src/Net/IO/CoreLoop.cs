@@ -1,5 +1,5 @@
 using System.Buffers;
-using System.Threading.Channels;
+using System.Threading.Tasks.Sources;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using OspBridge.Net.Core;
@@ -51,7 +51,22 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private readonly Action<TEvent> _onEvent;
     private readonly CoreLoopOptions _options;
     private readonly CoreClock _clock;
-    private readonly Channel<WorkItem> _inbox = Channel.CreateUnbounded<WorkItem>(new UnboundedChannelOptions { SingleReader = true });
+    // The inbox: a ring under _gate (grows by doubling, never shrinks below its high-water mark, so steady state
+    // allocates nothing), drained in chunks of up to DrainChunk items per lock acquisition.
+    private readonly object _gate = new();
+    private WorkItem[] _ring = new WorkItem[64];
+    private int _ringHead;
+    private int _ringCount;
+    private bool _inboxClosed;
+    private bool _loopWaiting;
+    private readonly WorkItem[] _drain = new WorkItem[DrainChunk];
+    private readonly Waker _waker = new();
+    // Received-datagram buffers: a free list owned by this loop (bounded), so a busy connection reuses the same
+    // arrays instead of going through ArrayPool<byte>.Shared (whose buckets run dry when thousands are queued).
+    private readonly Stack<byte[]> _freeBuffers = new();
+    private const int DrainChunk = 256;
+    private const int PoolBufferSize = 2048;
+    private const int MaxFreeBuffers = 1024; // ≤ 2 MiB kept per loop, only after its inbox was that deep
     private readonly DatagramBatch _sendBatch;
     private readonly ITimer _timer;
     private readonly CancellationTokenSource _stop = new();
@@ -108,16 +123,112 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             Interlocked.Increment(ref _dropped);
             return false;
         }
-        var buffer = ArrayPool<byte>.Shared.Rent(Math.Max(datagram.Length, 1));
+        var buffer = RentBuffer(datagram.Length);
         datagram.CopyTo(buffer);
-        if (!_inbox.Writer.TryWrite(new WorkItem(buffer, datagram.Length, path, null, null)))
+        if (!TryEnqueue(new WorkItem(buffer, datagram.Length, path, null, null)))
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            ReturnBuffer(buffer);
             Interlocked.Decrement(ref _queuedDatagrams);
             Interlocked.Increment(ref _dropped);
             return false;
         }
         return true;
+    }
+
+    private byte[] RentBuffer(int length)
+    {
+        if (length <= PoolBufferSize)
+        {
+            lock (_freeBuffers)
+            {
+                if (_freeBuffers.TryPop(out var b)) return b;
+            }
+            return GC.AllocateUninitializedArray<byte>(PoolBufferSize);
+        }
+        return ArrayPool<byte>.Shared.Rent(length);
+    }
+
+    private void ReturnBuffer(byte[] buffer)
+    {
+        if (buffer.Length == PoolBufferSize)
+        {
+            lock (_freeBuffers)
+            {
+                if (_freeBuffers.Count < MaxFreeBuffers) _freeBuffers.Push(buffer);
+            }
+            return;
+        }
+        ArrayPool<byte>.Shared.Return(buffer);
+    }
+
+    /// <summary>Appends to the inbox and wakes the loop if it waits; false once the inbox is closed.</summary>
+    private bool TryEnqueue(in WorkItem item)
+    {
+        bool wake;
+        lock (_gate)
+        {
+            if (_inboxClosed) return false;
+            if (_ringCount == _ring.Length)
+            {
+                var bigger = new WorkItem[_ring.Length * 2];
+                for (int i = 0; i < _ringCount; i++) bigger[i] = _ring[(_ringHead + i) % _ring.Length];
+                _ring = bigger;
+                _ringHead = 0;
+            }
+            _ring[(_ringHead + _ringCount) % _ring.Length] = item;
+            _ringCount++;
+            wake = _loopWaiting;
+            _loopWaiting = false;
+        }
+        if (wake) _waker.Signal();
+        return true;
+    }
+
+    /// <summary>Moves up to <see cref="DrainChunk"/> items into <see cref="_drain"/>; the count.</summary>
+    private int DrainInbox()
+    {
+        lock (_gate)
+        {
+            int n = Math.Min(_ringCount, DrainChunk);
+            for (int i = 0; i < n; i++)
+            {
+                ref var slot = ref _ring[_ringHead];
+                _drain[i] = slot;
+                slot = default;
+                _ringHead = (_ringHead + 1) % _ring.Length;
+            }
+            _ringCount -= n;
+            return n;
+        }
+    }
+
+    /// <summary>Closes the inbox (further enqueues fail) and wakes the loop so it can finish.</summary>
+    private void CloseInbox()
+    {
+        bool wake;
+        lock (_gate)
+        {
+            _inboxClosed = true;
+            wake = _loopWaiting;
+            _loopWaiting = false;
+        }
+        if (wake) _waker.Signal();
+    }
+
+    /// <summary>
+    /// True when the loop must wait for input: the waker is armed (its token in <paramref name="version"/>) and
+    /// the next enqueue or the close signals it. Only the loop calls it.
+    /// </summary>
+    private bool ArmWait(out short version)
+    {
+        lock (_gate)
+        {
+            version = 0;
+            if (_ringCount > 0 || _inboxClosed) return false;
+            _loopWaiting = true;
+            version = _waker.Arm();
+            return true;
+        }
     }
 
     /// <summary>
@@ -128,7 +239,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     public bool Post(Action<TimeSpan> action)
     {
         ArgumentNullException.ThrowIfNull(action);
-        return !_completion.Task.IsCompleted && _inbox.Writer.TryWrite(new WorkItem(null, 0, default, action, null));
+        return !_completion.Task.IsCompleted && TryEnqueue(new WorkItem(null, 0, default, action, null));
     }
 
     /// <summary>
@@ -158,7 +269,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
                 }
             },
             ex => tcs.TrySetException(ex));
-        if (_completion.Task.IsCompleted || !_inbox.Writer.TryWrite(item))
+        if (_completion.Task.IsCompleted || !TryEnqueue(item))
             return Task.FromException<T>(Stopped());
         return tcs.Task;
     }
@@ -175,24 +286,33 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private void OnTimer()
     {
         if (Interlocked.Exchange(ref _timerQueued, 1) == 0)
-            _inbox.Writer.TryWrite(new WorkItem(null, -1, default, null, null));
+            TryEnqueue(new WorkItem(null, -1, default, null, null));
     }
 
     private async Task RunAsync()
     {
-        var reader = _inbox.Reader;
         try
         {
-            while (await reader.WaitToReadAsync(_stop.Token).ConfigureAwait(false))
+            while (true)
             {
-                var now = _clock.Now;
-                for (int n = 0; n < 256 && reader.TryRead(out var item); n++)
+                if (ArmWait(out short version))
                 {
+                    await new ValueTask<bool>(_waker, version).ConfigureAwait(false);
+                    continue;
+                }
+                if (_stop.IsCancellationRequested) break;
+                int n = DrainInbox();
+                if (n == 0) break; // closed and empty
+                var now = _clock.Now;
+                for (int i = 0; i < n; i++)
+                {
+                    var item = _drain[i];
+                    _drain[i] = default;
                     if (item.Buffer is { } buf)
                     {
                         Interlocked.Decrement(ref _queuedDatagrams);
                         try { _core.Receive(buf.AsSpan(0, item.Length), item.Path, now); }
-                        finally { ArrayPool<byte>.Shared.Return(buf); }
+                        finally { ReturnBuffer(buf); }
                     }
                     else if (item.Action is { } a)
                     {
@@ -209,10 +329,6 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             }
             _completion.TrySetResult();
         }
-        catch (OperationCanceledException) when (_stop.IsCancellationRequested)
-        {
-            _completion.TrySetResult();
-        }
         catch (Exception ex)
         {
             LoopFailed(_options.Logger, _options.Name, ex);
@@ -221,12 +337,24 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         }
         finally
         {
-            _inbox.Writer.TryComplete();
+            CloseInbox();
             await _timer.DisposeAsync().ConfigureAwait(false);
             // What is still queued never reaches the stopped core: buffers go back, InvokeAsync callers see the stop.
-            while (reader.TryRead(out var item))
+            AbortQueued();
+        }
+    }
+
+    /// <summary>Drops what is still queued (the inbox is closed): buffers go back, InvokeAsync callers see the stop.</summary>
+    private void AbortQueued()
+    {
+        int n;
+        while ((n = DrainInbox()) > 0)
+        {
+            for (int i = 0; i < n; i++)
             {
-                if (item.Buffer is { } buf) ArrayPool<byte>.Shared.Return(buf);
+                var item = _drain[i];
+                _drain[i] = default;
+                if (item.Buffer is { } buf) ReturnBuffer(buf);
                 item.Abort?.Invoke(Stopped());
             }
         }
@@ -301,15 +429,11 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        _inbox.Writer.TryComplete();
+        CloseInbox();
         if (Interlocked.Exchange(ref _started, 1) == 0)
         {
             // Never started: nothing runs the inbox, so release it here.
-            while (_inbox.Reader.TryRead(out var item))
-            {
-                if (item.Buffer is { } buf) ArrayPool<byte>.Shared.Return(buf);
-                item.Abort?.Invoke(Stopped());
-            }
+            AbortQueued();
             await _timer.DisposeAsync().ConfigureAwait(false);
             _completion.TrySetResult();
         }
@@ -326,6 +450,30 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
 
     private static readonly Action<ILogger, string, Exception?> LoopFailed =
         LoggerMessage.Define<string>(LogLevel.Error, new EventId(1, "CoreLoopFailed"), "{Name}: the protocol loop failed");
+
+    /// <summary>
+    /// The loop's one reusable wait: armed by the loop under the inbox lock, signalled by whoever enqueues into
+    /// an empty inbox; continuations run on the thread pool (never inline on the enqueuing thread).
+    /// </summary>
+    private sealed class Waker : IValueTaskSource<bool>
+    {
+        private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
+
+        public short Arm()
+        {
+            _core.Reset();
+            return _core.Version;
+        }
+
+        public void Signal() => _core.SetResult(true);
+
+        public bool GetResult(short token) => _core.GetResult(token);
+
+        public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _core.OnCompleted(continuation, state, token, flags);
+    }
 
     /// <summary>One inbox entry: a datagram (Buffer), an action (with Abort for when it never runs), or a timer tick (neither).</summary>
     private readonly record struct WorkItem(byte[]? Buffer, int Length, DatagramPath Path, Action<TimeSpan>? Action, Action<Exception>? Abort);

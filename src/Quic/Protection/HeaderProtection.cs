@@ -1,5 +1,8 @@
 using System.Buffers.Binary;
+using System.Runtime.Intrinsics;
+using Sse2 = System.Runtime.Intrinsics.X86.Sse2;
 using System.Security.Cryptography;
+using X86Aes = System.Runtime.Intrinsics.X86.Aes;
 
 namespace OspBridge.Quic.Protection;
 
@@ -17,7 +20,9 @@ internal abstract class HeaderProtection : IDisposable
     public abstract void Dispose();
 
     public static HeaderProtection Create(QuicCipherSuite suite, ReadOnlySpan<byte> hpKey)
-        => suite.IsChaCha ? new ChaChaHeaderProtection(hpKey) : new AesHeaderProtection(hpKey);
+        => suite.IsChaCha ? new ChaChaHeaderProtection(hpKey)
+            : AesNiHeaderProtection.IsSupported ? new AesNiHeaderProtection(hpKey)
+            : new AesHeaderProtection(hpKey);
 }
 
 /// <summary>AES-ECB header protection (RFC 9001 §5.4.3): mask = AES-ECB(hp_key, sample).</summary>
@@ -62,4 +67,97 @@ internal sealed class ChaChaHeaderProtection : HeaderProtection
     }
 
     public override void Dispose() => CryptographicOperations.ZeroMemory(_key);
+}
+
+/// <summary>
+/// AES-ECB header protection with the CPU's AES instructions (AES-NI): one block per packet costs ~10 AESENC
+/// instructions instead of a call into OpenSSL through an <see cref="ICryptoTransform"/> (which showed in the
+/// profile as EVP_CipherUpdate + ERR_clear_error per packet). Round keys are expanded once with AESKEYGENASSIST.
+/// Checked against the BCL's AES-ECB in the tests (AES-128 and AES-256).
+/// </summary>
+internal sealed class AesNiHeaderProtection : HeaderProtection
+{
+    private readonly Vector128<byte>[] _roundKeys;
+
+    public static bool IsSupported => X86Aes.IsSupported && Sse2.IsSupported;
+
+    public AesNiHeaderProtection(ReadOnlySpan<byte> key)
+    {
+        if (!IsSupported) throw new PlatformNotSupportedException("AES-NI");
+        _roundKeys = key.Length switch
+        {
+            16 => Expand128(key),
+            32 => Expand256(key),
+            _ => throw new ArgumentException("AES header protection key must be 16 or 32 bytes", nameof(key)),
+        };
+    }
+
+    public override void ComputeMask(ReadOnlySpan<byte> sample, Span<byte> mask)
+    {
+        var rk = _roundKeys;
+        var s = Vector128.Create(sample[..16]) ^ rk[0];
+        for (int r = 1; r < rk.Length - 1; r++) s = X86Aes.Encrypt(s, rk[r]);
+        s = X86Aes.EncryptLast(s, rk[^1]);
+        Span<byte> block = stackalloc byte[16];
+        s.CopyTo(block);
+        block[..5].CopyTo(mask);
+    }
+
+    public override void Dispose() => Array.Clear(_roundKeys);
+
+    private static Vector128<byte> Spread(Vector128<byte> k)
+    {
+        // k ^ (k << 32) ^ (k << 64) ^ (k << 96): the running XOR of the previous round key's words
+        k ^= Sse2.ShiftLeftLogical128BitLane(k, 4);
+        k ^= Sse2.ShiftLeftLogical128BitLane(k, 4);
+        k ^= Sse2.ShiftLeftLogical128BitLane(k, 4);
+        return k;
+    }
+
+    private static Vector128<byte> Broadcast(Vector128<byte> v, [System.Diagnostics.CodeAnalysis.ConstantExpected] byte control) =>
+        Sse2.Shuffle(v.AsInt32(), control).AsByte();
+
+    private static Vector128<byte> Next128(Vector128<byte> previous, Vector128<byte> assist) =>
+        Spread(previous) ^ Broadcast(assist, 0xFF);
+
+    private static Vector128<byte>[] Expand128(ReadOnlySpan<byte> key)
+    {
+        var rk = new Vector128<byte>[11];
+        rk[0] = Vector128.Create(key);
+        // KeygenAssist needs its round constant as an immediate, hence the unrolled rounds (FIPS-197 Rcon).
+        rk[1] = Next128(rk[0], X86Aes.KeygenAssist(rk[0], 0x01));
+        rk[2] = Next128(rk[1], X86Aes.KeygenAssist(rk[1], 0x02));
+        rk[3] = Next128(rk[2], X86Aes.KeygenAssist(rk[2], 0x04));
+        rk[4] = Next128(rk[3], X86Aes.KeygenAssist(rk[3], 0x08));
+        rk[5] = Next128(rk[4], X86Aes.KeygenAssist(rk[4], 0x10));
+        rk[6] = Next128(rk[5], X86Aes.KeygenAssist(rk[5], 0x20));
+        rk[7] = Next128(rk[6], X86Aes.KeygenAssist(rk[6], 0x40));
+        rk[8] = Next128(rk[7], X86Aes.KeygenAssist(rk[7], 0x80));
+        rk[9] = Next128(rk[8], X86Aes.KeygenAssist(rk[8], 0x1b));
+        rk[10] = Next128(rk[9], X86Aes.KeygenAssist(rk[9], 0x36));
+        return rk;
+    }
+
+    private static Vector128<byte>[] Expand256(ReadOnlySpan<byte> key)
+    {
+        var rk = new Vector128<byte>[15];
+        rk[0] = Vector128.Create(key[..16]);
+        rk[1] = Vector128.Create(key[16..32]);
+        // Even round keys: RotWord+SubWord+Rcon of the previous key's last word (word 3 of KeygenAssist);
+        // odd ones: SubWord only (word 2, round constant 0).
+        rk[2] = Spread(rk[0]) ^ Broadcast(X86Aes.KeygenAssist(rk[1], 0x01), 0xFF);
+        rk[3] = Spread(rk[1]) ^ Broadcast(X86Aes.KeygenAssist(rk[2], 0x00), 0xAA);
+        rk[4] = Spread(rk[2]) ^ Broadcast(X86Aes.KeygenAssist(rk[3], 0x02), 0xFF);
+        rk[5] = Spread(rk[3]) ^ Broadcast(X86Aes.KeygenAssist(rk[4], 0x00), 0xAA);
+        rk[6] = Spread(rk[4]) ^ Broadcast(X86Aes.KeygenAssist(rk[5], 0x04), 0xFF);
+        rk[7] = Spread(rk[5]) ^ Broadcast(X86Aes.KeygenAssist(rk[6], 0x00), 0xAA);
+        rk[8] = Spread(rk[6]) ^ Broadcast(X86Aes.KeygenAssist(rk[7], 0x08), 0xFF);
+        rk[9] = Spread(rk[7]) ^ Broadcast(X86Aes.KeygenAssist(rk[8], 0x00), 0xAA);
+        rk[10] = Spread(rk[8]) ^ Broadcast(X86Aes.KeygenAssist(rk[9], 0x10), 0xFF);
+        rk[11] = Spread(rk[9]) ^ Broadcast(X86Aes.KeygenAssist(rk[10], 0x00), 0xAA);
+        rk[12] = Spread(rk[10]) ^ Broadcast(X86Aes.KeygenAssist(rk[11], 0x20), 0xFF);
+        rk[13] = Spread(rk[11]) ^ Broadcast(X86Aes.KeygenAssist(rk[12], 0x00), 0xAA);
+        rk[14] = Spread(rk[12]) ^ Broadcast(X86Aes.KeygenAssist(rk[13], 0x40), 0xFF);
+        return rk;
+    }
 }
