@@ -281,6 +281,9 @@ public sealed partial class OspConnection : IAsyncDisposable
         await item.Completion!.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Messages waiting in the receive queue (for tests).</summary>
+    internal int QueuedMessageCount => _inbox.Reader.Count;
+
     /// <summary>Receives the next message not consumed by a waiter or a subscription; null once the connection is closed.</summary>
     public async ValueTask<IOspMessage?> ReceiveAsync(CancellationToken cancellationToken = default)
     {
@@ -327,6 +330,9 @@ public sealed partial class OspConnection : IAsyncDisposable
     /// waiters and <see cref="ReceiveAsync"/>) until the returned subscription is disposed. The handler runs on
     /// the connection's loop, in order of arrival: it must be quick and must not block (post to a channel,
     /// complete a task). An exception it throws is logged and the message is dropped.
+    /// Messages of <typeparamref name="T"/> that arrived before this call and still wait in the receive queue (not
+    /// yet taken by <see cref="ReceiveAsync"/>) are handed to the handler first, in order, so subscribing after the
+    /// connection started loses nothing to the queue; the other queued messages keep their order.
     /// </summary>
     /// <exception cref="InvalidOperationException">Another subscription for <typeparamref name="T"/> exists.</exception>
     public IDisposable Subscribe<T>(Action<T> handler)
@@ -339,7 +345,7 @@ public sealed partial class OspConnection : IAsyncDisposable
             throw new InvalidOperationException($"{typeof(T).Name} messages already have a subscriber on this connection.");
         }
 
-        _work.Writer.TryWrite(new Work(WorkKind.Subscribed, typeof(T))); // hands over early auth-* messages
+        _work.Writer.TryWrite(new Work(WorkKind.Subscribed, typeof(T))); // hands over early auth-* and queued messages of T
         return subscription;
     }
 
