@@ -58,7 +58,8 @@ public static class PairingBench
         {
             var log = NullLogger.Instance;
             using var agentIdentity = AgentIdentity.LoadOrCreate(Path.Combine(root, "agent"), "Bench Agent");
-            using var agentTrust = PeerTrust.Open(Path.Combine(root, "agent"), log);
+            var agentTrust = PeerTrust.Open(Path.Combine(root, "agent"));
+            var consent = new ConsoleConsentHost(null, acceptAll: true, commandLineNamesPeer: false, TextWriter.Null);
             var host = new HandOffHost();
             var limiter = new AuthAttemptLimiter();
             await using var receiver = new LP2PReceiver(new LP2PReceiverOptions
@@ -68,7 +69,7 @@ public static class PairingBench
                 AcceptQuicTransports = false,
                 Authenticate = async (c, ct) =>
                 {
-                    await OspPairing.AuthenticateIncomingAsync(c, agentIdentity, agentTrust, host, (_, _, _, _) => Task.FromResult(true), limiter, log, ct).ConfigureAwait(false);
+                    await OspPairing.AuthenticateIncomingAsync(c, agentIdentity, agentTrust, host, consent, limiter, log, ct).ConfigureAwait(false);
                 },
             });
             await receiver.StartAsync().ConfigureAwait(false);
@@ -87,7 +88,7 @@ public static class PairingBench
             {
                 string dir = Path.Combine(root, "client" + i.ToString(CultureInfo.InvariantCulture));
                 using var identity = AgentIdentity.LoadOrCreate(dir, "Bench Client " + i.ToString(CultureInfo.InvariantCulture));
-                using var trust = PeerTrust.Open(dir, log);
+                var trust = PeerTrust.Open(dir);
                 host.Reset();
                 // RFC 6762 §6: a responder multicasts a record at most once per second per link, so back-to-back
                 // fresh queriers would measure that rate limit; leave > 1 s between discoveries.
@@ -111,7 +112,7 @@ public static class PairingBench
             // Reconnect: the last paired client, again and again (its trust store knows the agent).
             string lastDir = Path.Combine(root, "client" + (iterations + 2).ToString(CultureInfo.InvariantCulture));
             using var lastIdentity = AgentIdentity.LoadOrCreate(lastDir);
-            using var lastTrust = PeerTrust.Open(lastDir, log);
+            var lastTrust = PeerTrust.Open(lastDir);
             var reconnect = new List<double>();
             var echo = new List<double>();
             var payload = "ping"u8.ToArray();

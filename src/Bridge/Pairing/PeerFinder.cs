@@ -29,7 +29,11 @@ internal static class PeerFinder
     /// Browses until an agent with at least one address satisfies <paramref name="match"/>; throws
     /// <see cref="TimeoutException"/> after <paramref name="timeout"/>.
     /// </summary>
-    public static async Task<OspAgentInfo> FindAsync(MdnsService mdns, Func<OspAgentInfo, bool> match, TimeSpan timeout, ILogger logger, CancellationToken cancellationToken)
+    public static async Task<OspAgentInfo> FindAsync(MdnsService mdns, Func<OspAgentInfo, bool> match, TimeSpan timeout, ILogger logger, CancellationToken cancellationToken) =>
+        (await FindWithOthersAsync(mdns, match, timeout, logger, cancellationToken).ConfigureAwait(false)).Agent;
+
+    /// <summary>As <see cref="FindAsync"/>, also returning every agent discovery saw by then (for the suspicious-agent rules).</summary>
+    public static async Task<(OspAgentInfo Agent, IReadOnlyList<OspAgentInfo> Seen)> FindWithOthersAsync(MdnsService mdns, Func<OspAgentInfo, bool> match, TimeSpan timeout, ILogger logger, CancellationToken cancellationToken)
     {
         using var browser = new OspAgentBrowser(mdns, logger);
         var found = new TaskCompletionSource<OspAgentInfo>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -43,6 +47,7 @@ internal static class PeerFinder
         foreach (var a in browser.Agents) OnAgent(a);
         var agent = await found.Task.WaitAsync(timeout, cancellationToken).ConfigureAwait(false);
         // Responders often send A and AAAA in separate packets: take the freshest addresses known now.
-        return browser.Agents.FirstOrDefault(x => x.InstanceName == agent.InstanceName && x.Txt.Fingerprint == agent.Txt.Fingerprint) ?? agent;
+        var seen = browser.Agents;
+        return (seen.FirstOrDefault(x => x.InstanceName == agent.InstanceName && x.Txt.Fingerprint == agent.Txt.Fingerprint) ?? agent, seen);
     }
 }

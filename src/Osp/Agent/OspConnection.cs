@@ -79,6 +79,7 @@ public sealed partial class OspConnection : IAsyncDisposable
     private readonly Task _acceptLoop;
     private long _nextRequestId;
     private volatile bool _authenticated;
+    private volatile bool _notTrustedByPeer;
     private int _pendingReplies;
     private int _messagesBeforeAuthentication; // loop only
     private Task _quicClose = Task.CompletedTask;
@@ -399,8 +400,31 @@ public sealed partial class OspConnection : IAsyncDisposable
         _inboundBudget.Dispose();
     }
 
-    private OspException ClosedException(long code, string what) =>
-        new(OspErrors.FromCloseCode(code), $"{what}: the connection to {RemoteEndPoint} is closed (application error {code})", null, code);
+    private OspException ClosedException(long code, string what) => _notTrustedByPeer
+        ? new(OspError.NotTrustedByPeer, $"{what}: {NotTrustedByPeerMessage}", null, code)
+        : new(OspErrors.FromCloseCode(code), $"{what}: the connection to {RemoteEndPoint} is closed (application error {code})", null, code);
+
+    /// <summary>Why the connection closed, as the <see cref="OspError"/> our operations report for close code <paramref name="code"/>.</summary>
+    internal OspError ErrorForClose(long code) => _notTrustedByPeer ? OspError.NotTrustedByPeer : OspErrors.FromCloseCode(code);
+
+    /// <summary>What operations on a connection closed by <see cref="FailNotTrustedByPeer"/> say.</summary>
+    internal string NotTrustedByPeerMessage => $"the peer {RemoteFingerprint} at {RemoteEndPoint} no longer trusts us (it asked for PIN pairing); pair with it again";
+
+    /// <summary>
+    /// True when we closed the connection because the peer, which we admitted from our trust store, asked for PIN
+    /// pairing: it no longer trusts us (one-sided revoke). Operations then fail with <see cref="OspError.NotTrustedByPeer"/>.
+    /// </summary>
+    public bool IsNotTrustedByPeer => _notTrustedByPeer;
+
+    /// <summary>
+    /// Closes at once (401) because the peer no longer trusts us (see <see cref="IsNotTrustedByPeer"/>); pending and
+    /// later operations fail with <see cref="OspError.NotTrustedByPeer"/> instead of waiting for a timeout.
+    /// </summary>
+    internal void FailNotTrustedByPeer()
+    {
+        _notTrustedByPeer = true;
+        BeginClose(NotAuthenticatedErrorCode, sendClose: true);
+    }
 
     /// <summary>
     /// Starts closing (once; any thread): records the code, stops the stream readers and the send loop, and tells the
