@@ -70,7 +70,8 @@ public sealed class AuthTokenRotationTests
         for (int i = 0; i < 2; i++)
         {
             var r = await AttemptAsync(listener, server, client, limiter, first, wrongPin: true, cts.Token);
-            Assert.Equal(OspAuthFailure.ProofInvalid, r[0].Failure);
+            Assert.False(r[0].IsAuthenticated);
+            Assert.True(r[0].Failure is OspAuthFailure.ProofInvalid or OspAuthFailure.PeerRejected or OspAuthFailure.ConnectionClosed, $"{r[0].Failure}: {r[0].Message}; client {r[1].Failure}: {r[1].Message}");
             await Task.Delay(20, cts.Token); // the 1 ms back-off
         }
         string announced = await rotated.Task.WaitAsync(Timeout, cts.Token);

@@ -114,7 +114,7 @@ public sealed class OspPairingSessionTests
         // ... and closes as soon as the advertiser starts PIN pairing: it no longer trusts us.
         Assert.Equal(OspConnection.NotAuthenticatedErrorCode, await run.C.Closed.WaitAsync(Timeout));
         Assert.True(run.C.IsNotTrustedByPeer);
-        var ex = await Assert.ThrowsAsync<OspException>(() => run.C.SendAsync(new LanSignalingClose { SessionId = 1, Reason = LanSignalingCloseReason.Normal }, cts.Token));
+        var ex = await Assert.ThrowsAsync<OspException>(async () => await run.C.SendAsync(new LanSignalingClose { SessionId = 1, Reason = LanSignalingCloseReason.Normal }, cts.Token));
         Assert.Equal(OspError.NotTrustedByPeer, ex.Error);
         Assert.Contains("no longer trusts us", ex.Message, StringComparison.Ordinal);
         Assert.False(run.Server.IsAuthenticated); // the advertiser's pairing ended because we closed, not on its step timeout
