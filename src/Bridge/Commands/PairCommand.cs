@@ -38,7 +38,7 @@ internal sealed class PairCommand : ICliCommand
             await using var session = await PeerClient.ConnectAsync(identity, trust, which, a => PeerFinder.Matches(a, which, PeerTrust.IdOf),
                 host, forcePin: true, interfaces, TimeSpan.FromSeconds(secs),
                 context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct,
-                vet: (agent, seen) => Vet(trust, which, agent, seen));
+                vet: (agent, seen) => Vet(trust, which, agent, seen), instanceHints: PeerFinder.HintFor(which));
             var result = session.Result;
             if (result.Outcome != PairingOutcome.Authenticated)
             {

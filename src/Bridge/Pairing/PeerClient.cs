@@ -67,7 +67,7 @@ internal static class PeerClient
             return null;
         }
         var session = await ConnectAsync(identity, trust, which, a => a.Txt.Fingerprint == trusted.Fingerprint, host: null, forcePin: false,
-            interfaces, timeout, mdnsLog, ospLog, cancellationToken).ConfigureAwait(false);
+            interfaces, timeout, mdnsLog, ospLog, cancellationToken, instanceHints: PeerFinder.HintFor(trusted.Name)).ConfigureAwait(false);
         if (session.Result.Outcome == PairingOutcome.Authenticated) return session;
         await session.DisposeAsync().ConfigureAwait(false);
         await Console.Error.WriteLineAsync(session.Result.Outcome == PairingOutcome.NotPaired ? $"ospbridge: not paired with {which}" : "ospbridge: authentication failed").ConfigureAwait(false);
@@ -102,7 +102,7 @@ internal static class PeerClient
     /// </summary>
     public static async Task<PeerSession> ConnectAsync(AgentIdentity identity, OspTrustStore trust, string peerLabel, Func<OspAgentInfo, bool> match,
         IOspPairingHost? host, bool forcePin, IReadOnlyList<string>? interfaces, TimeSpan timeout, ILogger mdnsLog, ILogger ospLog, CancellationToken cancellationToken,
-        Action<OspAgentInfo, IReadOnlyList<OspAgentInfo>>? vet = null)
+        Action<OspAgentInfo, IReadOnlyList<OspAgentInfo>>? vet = null, IEnumerable<string>? instanceHints = null)
     {
         var mdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = interfaces, Logger = mdnsLog });
         try
@@ -110,7 +110,7 @@ internal static class PeerClient
             OspAgentInfo agent;
             try
             {
-                (agent, var seen) = await PeerFinder.FindWithOthersAsync(mdns, match, timeout, ospLog, cancellationToken).ConfigureAwait(false);
+                (agent, var seen) = await PeerFinder.FindWithOthersAsync(mdns, match, timeout, ospLog, cancellationToken, instanceHints).ConfigureAwait(false);
                 vet?.Invoke(agent, seen);
             }
             catch (TimeoutException)
