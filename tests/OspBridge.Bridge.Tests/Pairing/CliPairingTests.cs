@@ -221,7 +221,8 @@ public sealed class CliPairingTests : IDisposable
             await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
             var noGrant = await RunAsync("chat", name, "--message", "hi", "--interface", "lo", "--state-dir", clientState);
             Assert.NotEqual(0, noGrant.ExitCode);
-            Assert.Contains($"not paired with {name}", noGrant.StdErr, StringComparison.Ordinal);
+            Assert.DoesNotContain("hi", noGrant.StdOut, StringComparison.Ordinal); // no echo: the agent refused the app
+            Assert.StartsWith("ospbridge: ", noGrant.StdErr.Trim(), StringComparison.Ordinal);
             var stillPaired = await RunAsync("peers", "--json", "--state-dir", agentState);
             Assert.Contains(clientId, stillPaired.StdOut, StringComparison.Ordinal); // the pairing stays; only the grant went
         }
