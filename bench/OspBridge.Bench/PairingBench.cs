@@ -58,7 +58,8 @@ public static class PairingBench
         {
             var log = NullLogger.Instance;
             using var agentIdentity = AgentIdentity.LoadOrCreate(Path.Combine(root, "agent"), "Bench Agent");
-            using var agentTrust = PeerTrust.Open(Path.Combine(root, "agent"), log);
+            var agentTrust = PeerTrust.Open(Path.Combine(root, "agent"));
+            var consent = new ConsoleConsentHost(null, acceptAll: true, commandLineNamesPeer: false, TextWriter.Null);
             var host = new HandOffHost();
             var limiter = new AuthAttemptLimiter();
             await using var receiver = new LP2PReceiver(new LP2PReceiverOptions
@@ -68,7 +69,7 @@ public static class PairingBench
                 AcceptQuicTransports = false,
                 Authenticate = async (c, ct) =>
                 {
-                    await OspPairing.AuthenticateIncomingAsync(c, agentIdentity, agentTrust, host, (_, _, _, _) => Task.FromResult(true), limiter, log, ct).ConfigureAwait(false);
+                    await OspPairing.AuthenticateIncomingAsync(c, agentIdentity, agentTrust, host, consent, limiter, log, ct).ConfigureAwait(false);
                 },
             });
             await receiver.StartAsync().ConfigureAwait(false);
@@ -87,14 +88,16 @@ public static class PairingBench
             {
                 string dir = Path.Combine(root, "client" + i.ToString(CultureInfo.InvariantCulture));
                 using var identity = AgentIdentity.LoadOrCreate(dir, "Bench Client " + i.ToString(CultureInfo.InvariantCulture));
-                using var trust = PeerTrust.Open(dir, log);
+                var trust = PeerTrust.Open(dir);
                 host.Reset();
                 // RFC 6762 §6: a responder multicasts a record at most once per second per link, so back-to-back
                 // fresh queriers would measure that rate limit; leave > 1 s between discoveries.
                 await Task.Delay(1100).ConfigureAwait(false);
                 var sw = Stopwatch.StartNew();
                 await using var mdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = ["lo"], UseIPv6 = false });
-                var agent = await PeerFinder.FindAsync(mdns, a => a.Txt.Fingerprint == fp, TimeSpan.FromSeconds(10), log, CancellationToken.None).ConfigureAwait(false);
+                // As `ospbridge pair "Bench Agent"` does: browse, and ask for the typed name's instance directly.
+                var (agent, _) = await PeerFinder.FindWithOthersAsync(mdns, a => a.Txt.Fingerprint == fp, TimeSpan.FromSeconds(10), log, CancellationToken.None,
+                    PeerFinder.HintFor("Bench Agent")).ConfigureAwait(false);
                 double d = sw.Elapsed.TotalMilliseconds;
                 var (connection, result) = await PeerClient.ConnectAsync(agent, identity, trust, host, TimeSpan.FromSeconds(10), log, CancellationToken.None).ConfigureAwait(false);
                 double t = sw.Elapsed.TotalMilliseconds;
@@ -108,10 +111,21 @@ public static class PairingBench
                 total.Add(t);
             }
 
+            // For comparison: discovery by browsing only (no name known: PTR answer, shared record, 20–120 ms responder delay).
+            var browseOnly = new List<double>();
+            for (int i = 0; i < iterations; i++)
+            {
+                await Task.Delay(1100).ConfigureAwait(false);
+                var sw = Stopwatch.StartNew();
+                await using var mdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = ["lo"], UseIPv6 = false });
+                _ = await PeerFinder.FindAsync(mdns, a => a.Txt.Fingerprint == fp, TimeSpan.FromSeconds(10), log, CancellationToken.None).ConfigureAwait(false);
+                browseOnly.Add(sw.Elapsed.TotalMilliseconds);
+            }
+
             // Reconnect: the last paired client, again and again (its trust store knows the agent).
             string lastDir = Path.Combine(root, "client" + (iterations + 2).ToString(CultureInfo.InvariantCulture));
             using var lastIdentity = AgentIdentity.LoadOrCreate(lastDir);
-            using var lastTrust = PeerTrust.Open(lastDir, log);
+            var lastTrust = PeerTrust.Open(lastDir);
             var reconnect = new List<double>();
             var echo = new List<double>();
             var payload = "ping"u8.ToArray();
@@ -135,6 +149,7 @@ public static class PairingBench
             }
 
             Console.WriteLine($"{"case",-44} {"p50 ms",8} {"p99 ms",8} {"max ms",8}");
+            Print("discovery, browse only (no name known)", browseOnly);
             Print("discovery (fresh querier → agent found)", discovery);
             Print("connect + SPAKE2 pairing + LP2P set-up", pairing);
             Print("discovery → authenticated (total)", total);

@@ -38,6 +38,12 @@ public enum OspError
 
     /// <summary>Persisted OSP state is exposed to other users (group/world-writable) and was refused.</summary>
     InsecureState,
+
+    /// <summary>
+    /// We trust the peer but it no longer trusts us (it revoked us): it asked for PIN pairing on a connection we
+    /// admitted from our trust store. Pair again to reconnect.
+    /// </summary>
+    NotTrustedByPeer,
 }
 
 /// <summary>

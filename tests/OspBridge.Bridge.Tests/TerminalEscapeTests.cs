@@ -113,11 +113,11 @@ public sealed class TerminalEscapeTests
     [Fact]
     public async Task DemoDevice_AcceptsAtMostMaxDevicePeers()
     {
-        var device = new OspAgentOptions { Identity = AgentIdentity.CreateEphemeral("Device"), DisplayName = "Device" };
+        var device = new OspAgentOptions { Identity = AgentIdentity.CreateEphemeral("Device"), DisplayName = "Device", RequireAuthentication = false };
         await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), device);
         var accept = listener.AcceptAsync();
         await using var client = await OspConnection.ConnectAsync(listener.LocalEndPoint, device.Identity.Hostname, device.Identity.Fingerprint,
-            new OspAgentOptions { Identity = AgentIdentity.CreateEphemeral("Controller"), DisplayName = "Controller" });
+            new OspAgentOptions { Identity = AgentIdentity.CreateEphemeral("Controller"), DisplayName = "Controller", RequireAuthentication = false });
         await using var server = await accept.WaitAsync(TimeSpan.FromSeconds(30));
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
         var serving = DemoCommand.ServeDeviceAsync(server, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance, cts.Token);

@@ -13,6 +13,7 @@ using OspBridge.Osp.Agent;
 using OspBridge.Osp.Auth;
 using OspBridge.Osp.Discovery;
 using OspBridge.Osp.Lp2p;
+using OspBridge.Osp.Trust;
 using OspBridge.PeerFetch;
 
 namespace OspBridge.Bridge.Commands;
@@ -71,13 +72,16 @@ internal sealed class AgentCommand : ICliCommand
             await using var cameraService = OspBridge.Bridge.Camera.CameraCli.Create(parseResult.GetValue(camera), interfaces, context.Logger(parseResult, "camera"));
 
             using var identity = AgentIdentity.LoadOrCreate(stateDir, OspInstanceName.FromDisplayName(display));
-            using var trust = PeerTrust.Open(stateDir, context.Logger(parseResult, "osp.trust"));
+            var trust = PeerTrust.Open(stateDir);
             using var prompts = ConsolePrompts.ForConsole();
             ulong mv = OspMetadataVersion.LoadOrBump(stateDir, display, identity.ModelName);
-            var agent = new AgentHost(identity, trust, prompts, parseResult.GetValue(acceptAll), receive, http, log, oslog);
+            var consent = new ConsoleConsentHost(prompts, parseResult.GetValue(acceptAll), commandLineNamesPeer: false, Console.Error);
+            var agent = new AgentHost(identity, trust, consent, receive, http, log, oslog);
             await using var receiver = new LP2PReceiver(new LP2PReceiverOptions
             {
                 Agent = OspPairing.AgentOptions(identity, display, oslog),
+                Nickname = PeerTrust.App,
+                Grants = new OspTrustGrantPolicy(trust, consent, PeerTrust.App), // per-app grants: listed and revoked with `peers`
                 ListenEndPoint = new IPEndPoint(IPAddress.Any, p),
                 Authenticate = agent.AuthenticateAsync,
                 AcceptQuicTransports = false,
@@ -96,6 +100,7 @@ internal sealed class AgentCommand : ICliCommand
                 var webrtcOptions = DeviceWebRtc.AgentOptions(interfaces, mdns, http, context.Logger(parseResult, "webrtc"));
                 agent.WebRtc = cameraService is null ? webrtcOptions : webrtcOptions.WithMedia(cameraService, OspBridge.Bridge.Camera.CameraService.MaxViewers);
             }
+            using var rotation = advertiser.RotateAuthTokenOnSuspicion(agent.Limiter); // a new TXT at after repeated failures
             try
             {
                 try { await advertiser.WaitEstablishedAsync(ct).WaitAsync(TimeSpan.FromSeconds(5), ct); }
@@ -134,11 +139,13 @@ internal sealed class AgentCommand : ICliCommand
     }
 
     /// <summary>The running agent: the LP2P authentication hook and one task per authenticated connection.</summary>
-    private sealed class AgentHost(AgentIdentity identity, PeerTrust trust, ConsolePrompts prompts, bool acceptAll, string receiveDir, PeerFetchDevice? http, ILogger log, ILogger osplog)
+    private sealed class AgentHost(AgentIdentity identity, OspTrustStore trust, ConsoleConsentHost consent, string receiveDir, PeerFetchDevice? http, ILogger log, ILogger osplog)
     {
         private readonly ConcurrentDictionary<OspConnection, PairingResult> _results = new();
         private readonly ConcurrentDictionary<LP2PConnection, Task> _connections = new();
         private readonly AuthAttemptLimiter _limiter = new();
+
+        public AuthAttemptLimiter Limiter => _limiter;
         private readonly ConsolePairingHost _host = new(Console.Out, !Console.IsOutputRedirected, prompts: null, pinOption: null, osplog);
 
         /// <summary>Device-side WebRTC answering on every authenticated session (null: off); <c>--camera</c> is its media provider.</summary>
@@ -156,8 +163,7 @@ internal sealed class AgentCommand : ICliCommand
         /// <summary>The LP2P receiver's authentication hook: trusted peers without a PIN, new ones after consent with the PIN we present.</summary>
         public async Task AuthenticateAsync(OspConnection connection, CancellationToken ct)
         {
-            var result = await OspPairing.AuthenticateIncomingAsync(connection, identity, trust, _host,
-                (name, id, fp, token) => prompts.ConsentAsync(acceptAll, name ?? "(unnamed)", id, fp, token), _limiter, osplog, ct);
+            var result = await OspPairing.AuthenticateIncomingAsync(connection, identity, trust, _host, consent, _limiter, osplog, ct, repairEnded: OnRepaired);
             if (result.Outcome == PairingOutcome.Authenticated)
             {
                 _results[connection] = result;
@@ -166,6 +172,12 @@ internal sealed class AgentCommand : ICliCommand
             {
                 log.LogWarning("peer {Fp} at {Remote}: {Outcome} {Message}", connection.RemoteFingerprint, connection.RemoteEndPoint, result.Outcome, result.Message);
             }
+        }
+
+        /// <summary>A trusted peer that revoked us paired again on its connection: the same <c>paired</c> line as a first pairing.</summary>
+        private void OnRepaired(OspConnection connection, OspAuthenticationResult result)
+        {
+            if (result.IsAuthenticated && trust.FindTrusted(connection.RemoteFingerprint) is { } peer) WriteLine($"paired {peer.Name} {peer.Id} {peer.Fingerprint}");
         }
 
         public async Task AcceptLoopAsync(LP2PReceiver receiver, CancellationToken ct)

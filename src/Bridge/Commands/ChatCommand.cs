@@ -31,7 +31,7 @@ internal sealed class ChatCommand : ICliCommand
             var interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface));
             string stateDir = context.GetStateDirectory(parseResult);
             using var identity = AgentIdentity.LoadOrCreate(stateDir);
-            using var trust = PeerTrust.Open(stateDir, context.Logger(parseResult, "osp.trust"));
+            var trust = PeerTrust.Open(stateDir);
             await using var session = await PeerClient.ConnectTrustedAsync(identity, trust, which, interfaces, TimeSpan.FromSeconds(secs),
                 context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
             if (session is null) return 1;

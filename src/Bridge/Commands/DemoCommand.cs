@@ -53,8 +53,9 @@ internal sealed class DemoCommand : ICliCommand
         Step("1. identities (self-signed P-256 agent certificates, no CA)");
         using var deviceId = AgentIdentity.CreateEphemeral("Front Door");
         using var controllerId = AgentIdentity.CreateEphemeral("Living Room");
-        var device = new OspAgentOptions { Identity = deviceId, DisplayName = "Front Door camera", ModelName = "OspBridge demo device" };
-        var controller = new OspAgentOptions { Identity = controllerId, DisplayName = "Living Room controller" };
+        // The demo's two agents live in this process and know each other's keys: no PIN pairing between them.
+        var device = new OspAgentOptions { Identity = deviceId, DisplayName = "Front Door camera", ModelName = "OspBridge demo device", RequireAuthentication = false };
+        var controller = new OspAgentOptions { Identity = controllerId, DisplayName = "Living Room controller", RequireAuthentication = false };
         Info($"device     {deviceId.Hostname}  fp {deviceId.Fingerprint}");
         Info($"controller {controllerId.Hostname}  fp {controllerId.Fingerprint}");
 

@@ -74,7 +74,7 @@ internal sealed class FetchCommand : ICliCommand
 
             string stateDir = context.GetStateDirectory(parseResult);
             using var identity = AgentIdentity.LoadOrCreate(stateDir);
-            using var trust = PeerTrust.Open(stateDir, context.Logger(parseResult, "osp.trust"));
+            var trust = PeerTrust.Open(stateDir);
             await using var session = await PeerClient.ConnectTrustedAsync(identity, trust, which, interfaces, TimeSpan.FromSeconds(secs),
                 context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
             if (session is null) return 1;

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using OspBridge.Bridge.Pairing;
 using OspBridge.Crypto.Identity;
+using OspBridge.Osp.Discovery;
+using OspBridge.Osp.Trust;
 
 namespace OspBridge.Bridge.Commands;
 
@@ -29,12 +31,14 @@ internal sealed class PairCommand : ICliCommand
             string? pinOption = parseResult.GetValue(pin);
             string stateDir = context.GetStateDirectory(parseResult);
             using var identity = AgentIdentity.LoadOrCreate(stateDir);
-            using var trust = PeerTrust.Open(stateDir, context.Logger(parseResult, "osp.trust"));
+            var trust = PeerTrust.Open(stateDir);
             using var prompts = ConsolePrompts.ForConsole();
             var host = new ConsolePairingHost(Console.Error, decorate: false, prompts, pinOption, context.Logger(parseResult, "osp.auth"));
+            // pair always pairs with a PIN, also with a peer we trust: it is how a peer that revoked us is paired again.
             await using var session = await PeerClient.ConnectAsync(identity, trust, which, a => PeerFinder.Matches(a, which, PeerTrust.IdOf),
-                host, interfaces, TimeSpan.FromSeconds(secs),
-                context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
+                host, forcePin: true, interfaces, TimeSpan.FromSeconds(secs),
+                context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct,
+                vet: (agent, seen) => Vet(trust, which, agent, seen), instanceHints: PeerFinder.HintFor(which));
             var result = session.Result;
             if (result.Outcome != PairingOutcome.Authenticated)
             {
@@ -48,5 +52,24 @@ internal sealed class PairCommand : ICliCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>
+    /// The suspicious-agent rules for the agent about to be paired: every warning goes to stderr; an agent that
+    /// advertises a trusted peer's name with another key is refused and flagged in the trust store (never treated as,
+    /// nor merged into, the trusted peer; revoke that peer first to replace its key).
+    /// </summary>
+    private static void Vet(OspTrustStore trust, string which, OspAgentInfo agent, IReadOnlyList<OspAgentInfo> seen)
+    {
+        var observed = OspPeerObservation.FromAgentInfo(agent);
+        trust.Reload();
+        var warnings = OspSuspicionRules.Evaluate(trust.Peers, observed, seen.Select(OspPeerObservation.FromAgentInfo).ToList());
+        new ConsoleConsentHost(null, acceptAll: false, commandLineNamesPeer: true, Console.Error).Warn(warnings);
+        if (warnings.FirstOrDefault(w => w.Kind == OspSuspicionKind.TrustedNameWithNewFingerprint) is { } impostor)
+        {
+            trust.RecordSuspicious(observed.Fingerprint, observed.DisplayName);
+            string trustedId = impostor.RelatedFingerprint is { } f ? PeerTrust.IdOf(f) : "?";
+            throw new CliException($"{which}: refused: it advertises the name of trusted peer {trustedId} with another key ({PeerTrust.IdOf(observed.Fingerprint)}); flagged. To replace that peer's key, revoke it first: ospbridge peers revoke {trustedId}");
+        }
     }
 }

@@ -57,11 +57,17 @@ internal sealed class ConsolePrompts : IDisposable
     public async Task<bool> ConsentAsync(bool acceptAll, string peerName, string peerId, string fingerprint, CancellationToken cancellationToken)
     {
         if (acceptAll) return true;
+        return await ConfirmAsync($"Pair with '{peerName}' (id {peerId}, fp {fingerprint})? [y/N] ", cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Asks a y/N <paramref name="question"/> on a terminal; without a terminal the answer is no.</summary>
+    public async Task<bool> ConfirmAsync(string question, CancellationToken cancellationToken)
+    {
         if (!_interactive) return false;
         await _inputLock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            await _prompt.WriteAsync($"Pair with '{peerName}' (id {peerId}, fp {fingerprint})? [y/N] ").ConfigureAwait(false);
+            await _prompt.WriteAsync(question).ConfigureAwait(false);
             await _prompt.FlushAsync(cancellationToken).ConfigureAwait(false);
             string? line = await _input.ReadLineAsync(cancellationToken).ConfigureAwait(false);
             return line is not null && (line.Trim().Equals("y", StringComparison.OrdinalIgnoreCase) || line.Trim().Equals("yes", StringComparison.OrdinalIgnoreCase));

@@ -4,6 +4,7 @@ using OspBridge.Osp;
 using OspBridge.Osp.Agent;
 using OspBridge.Osp.Auth;
 using OspBridge.Osp.Messages;
+using OspBridge.Osp.Trust;
 
 namespace OspBridge.Bridge.Pairing;
 
@@ -52,27 +53,19 @@ internal static class OspPairing
         Logger = logger,
     };
 
-    /// <summary>Advertiser side: authenticates an accepted connection (no PIN for a trusted peer; else consent, then we present a PIN).</summary>
-    public static async Task<PairingResult> AuthenticateIncomingAsync(OspConnection connection, AgentIdentity identity, PeerTrust trust,
-        IOspPairingHost host, Func<string?, string, string, CancellationToken, Task<bool>> consent, AuthAttemptLimiter limiter, ILogger logger,
-        CancellationToken cancellationToken)
+    /// <summary>
+    /// Advertiser side: authenticates an accepted connection through <see cref="OspPairingSession"/> — no PIN for a
+    /// trusted peer; a new one gets the suspicious-agent warnings (stderr), is refused and flagged when it claims a
+    /// trusted peer's name with another key, else asks for consent, then pairs with the PIN we present. A trusted
+    /// peer that asks for PIN pairing (it revoked us) is re-paired on the same connection (<paramref name="repairEnded"/>).
+    /// </summary>
+    public static async Task<PairingResult> AuthenticateIncomingAsync(OspConnection connection, AgentIdentity identity, OspTrustStore trust,
+        IOspPairingHost host, ConsoleConsentHost consent, AuthAttemptLimiter limiter, ILogger logger, CancellationToken cancellationToken,
+        Action<OspConnection, OspAuthenticationResult>? repairEnded = null)
     {
         string fp = connection.RemoteFingerprint;
-        string endpoint = connection.RemoteEndPoint.ToString();
         string? name = await TryGetNameAsync(connection, cancellationToken).ConfigureAwait(false);
-        if (trust.FindTrusted(fp) is not null)
-        {
-            connection.MarkAuthenticated();
-            return new(PairingOutcome.Authenticated, trust.RecordSeen(fp, name, endpoint), false, null);
-        }
-
-        if (!await consent(name, PeerTrust.IdOf(fp), fp, cancellationToken).ConfigureAwait(false))
-        {
-            await CloseAsync(connection).ConfigureAwait(false);
-            return new(PairingOutcome.Refused, null, false, "no consent for a new peer (run the agent with --accept-all or answer y)");
-        }
-
-        var result = await OspAuthentication.AuthenticateAsync(connection, new OspAuthenticationOptions
+        var options = new OspAuthenticationOptions
         {
             Identity = identity,
             IsAdvertiser = true,
@@ -85,44 +78,37 @@ internal static class OspPairing
             Limiter = limiter,
             PeerDisplayName = name,
             Logger = logger,
-        }, host, cancellationToken).ConfigureAwait(false);
-        if (!result.IsAuthenticated)
+        };
+        var policy = new OspPairingPolicy
         {
-            if (result.Failure != OspAuthFailure.RateLimited) trust.RecordAuthFailure(fp, name, endpoint);
-            return new(result.Failure == OspAuthFailure.RateLimited ? PairingOutcome.Refused : PairingOutcome.Failed, null, false, $"{result.Failure}: {result.Message}");
-        }
-
-        return new(PairingOutcome.Authenticated, trust.RecordAuthenticated(fp, name, endpoint), true, null);
+            AdmitUntrustedAsync = async (c, ct) =>
+            {
+                var observed = new OspPeerObservation(fp, name ?? "", name ?? "", [c.RemoteEndPoint]);
+                trust.Reload();
+                consent.Warn(OspSuspicionRules.Evaluate(trust.Peers, observed));
+                return await OspConsent.AdmitAsync(trust, consent, observed, null, ct).ConfigureAwait(false);
+            },
+            RepairEnded = repairEnded,
+        };
+        var outcome = await OspPairingSession.EstablishAsync(connection, options, host, trust, policy, cancellationToken).ConfigureAwait(false);
+        return ToResult(outcome, trust, "no consent for a new peer (run the agent with --accept-all or answer y), or it claims a trusted peer's name with another key");
     }
 
     /// <summary>
-    /// Listener side: authenticates a connection to an advertised agent whose TXT <c>at</c> is <paramref name="authToken"/>;
-    /// no PIN for a trusted peer, else PIN pairing through <paramref name="host"/> (null: <see cref="PairingOutcome.NotPaired"/>).
-    /// A failed attempt leaves our trust store unchanged.
+    /// Listener side: authenticates a connection to an advertised agent whose TXT <c>at</c> is <paramref name="authToken"/>
+    /// through <see cref="OspPairingSession"/>: no PIN for a trusted peer (unless <paramref name="forcePin"/>: <c>pair</c>
+    /// always pairs), else PIN pairing through <paramref name="host"/> (null: <see cref="PairingOutcome.NotPaired"/>).
+    /// A failed attempt leaves our trust store's trusted records unchanged. When the agent no longer trusts us, the
+    /// connection fails fast with <see cref="OspError.NotTrustedByPeer"/>.
     /// </summary>
     public static async Task<PairingResult> AuthenticateOutgoingAsync(OspConnection connection, AgentIdentity identity, string authToken, string peerName,
-        PeerTrust trust, IOspPairingHost? host, ILogger logger, CancellationToken cancellationToken)
+        OspTrustStore trust, IOspPairingHost? host, bool forcePin, ILogger logger, CancellationToken cancellationToken)
     {
-        string fp = connection.RemoteFingerprint;
-        string endpoint = connection.RemoteEndPoint.ToString();
-        if (trust.FindTrusted(fp) is not null)
+        var options = new OspAuthenticationOptions
         {
-            connection.MarkAuthenticated();
-            return new(PairingOutcome.Authenticated, trust.RecordSeen(fp, peerName, endpoint), false, null);
-        }
-
-        if (host is null)
-        {
-            await CloseAsync(connection).ConfigureAwait(false);
-            return new(PairingOutcome.NotPaired, null, false, null);
-        }
-
-        var options = OspAuthenticationOptions.ForListener(identity, authToken);
-        var result = await OspAuthentication.AuthenticateAsync(connection, new OspAuthenticationOptions
-        {
-            Identity = options.Identity,
+            Identity = identity,
             IsAdvertiser = false,
-            AuthToken = options.AuthToken,
+            AuthToken = authToken,
             Capabilities = new AuthCapabilities
             {
                 PskEaseOfInput = 100,
@@ -131,10 +117,36 @@ internal static class OspPairing
             },
             PeerDisplayName = peerName,
             Logger = logger,
-        }, host, cancellationToken).ConfigureAwait(false);
-        if (!result.IsAuthenticated)
-            return new(result.Failure == OspAuthFailure.RateLimited ? PairingOutcome.Refused : PairingOutcome.Failed, null, false, $"{result.Failure}: {result.Message}");
-        return new(PairingOutcome.Authenticated, trust.RecordAuthenticated(fp, peerName, endpoint), true, null);
+        };
+        // A failed attempt is not written on the client (docs/cli.md: a wrong PIN leaves its trust store unchanged).
+        var policy = new OspPairingPolicy { AllowPairing = host is not null, AlwaysPair = forcePin && host is not null, RecordFailures = false };
+        var outcome = await OspPairingSession.EstablishAsync(connection, options, host ?? NoPinHost.Instance, trust, policy, cancellationToken).ConfigureAwait(false);
+        return ToResult(outcome, trust, null);
+    }
+
+    private static PairingResult ToResult(OspPairingOutcome outcome, OspTrustStore trust, string? refusal)
+    {
+        var auth = outcome.Authentication;
+        return outcome.Status switch
+        {
+            OspPairingStatus.Trusted => new(PairingOutcome.Authenticated, trust.FindTrusted(outcome.PeerFingerprint), false, null),
+            OspPairingStatus.Paired => new(PairingOutcome.Authenticated, trust.FindTrusted(outcome.PeerFingerprint), true, null),
+            OspPairingStatus.NotPaired => new(PairingOutcome.NotPaired, null, false, null),
+            OspPairingStatus.Refused => new(PairingOutcome.Refused, null, false, refusal),
+            _ => new(auth?.Failure == OspAuthFailure.RateLimited ? PairingOutcome.Refused : PairingOutcome.Failed, null, false, $"{auth?.Failure}: {auth?.Message}"),
+        };
+    }
+
+    /// <summary>The host of a command that never pairs (chat, send, fetch): never shows nor reads a PIN.</summary>
+    private sealed class NoPinHost : IOspPairingHost
+    {
+        public static readonly NoPinHost Instance = new();
+
+        public ValueTask ShowPinAsync(OspPsk pin, OspPairingPeer peer, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+        public ValueTask<string?> RequestPinAsync(OspPairingPeer peer, CancellationToken cancellationToken) => ValueTask.FromResult<string?>(null);
+
+        public ValueTask PairingEndedAsync(OspPairingPeer peer, OspAuthenticationResult result, CancellationToken cancellationToken) => ValueTask.CompletedTask;
     }
 
     private static async Task<string?> TryGetNameAsync(OspConnection connection, CancellationToken cancellationToken)
@@ -147,17 +159,6 @@ internal static class OspPairing
         catch (OspException)
         {
             return null;
-        }
-    }
-
-    private static async Task CloseAsync(OspConnection connection)
-    {
-        try
-        {
-            await connection.CloseAsync(OspConnection.NotAuthenticatedErrorCode, CancellationToken.None).ConfigureAwait(false);
-        }
-        catch (OspException)
-        {
         }
     }
 }

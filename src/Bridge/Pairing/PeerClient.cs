@@ -5,6 +5,7 @@ using OspBridge.Osp;
 using OspBridge.Osp.Auth;
 using OspBridge.Osp.Discovery;
 using OspBridge.Osp.Lp2p;
+using OspBridge.Osp.Trust;
 
 namespace OspBridge.Bridge.Pairing;
 
@@ -56,17 +57,17 @@ internal static class PeerClient
     /// finds and connects to it without a PIN. On failure prints the one stderr line (<c>ospbridge: not paired with …</c>
     /// or <c>ospbridge: authentication failed</c>) and returns null.
     /// </summary>
-    public static async Task<PeerSession?> ConnectTrustedAsync(AgentIdentity identity, PeerTrust trust, string which,
+    public static async Task<PeerSession?> ConnectTrustedAsync(AgentIdentity identity, OspTrustStore trust, string which,
         IReadOnlyList<string>? interfaces, TimeSpan timeout, ILogger mdnsLog, ILogger ospLog, CancellationToken cancellationToken)
     {
-        var trusted = trust.Resolve(which, out _);
+        var trusted = trust.TryResolve(which, out _);
         if (trusted is null)
         {
             await Console.Error.WriteLineAsync($"ospbridge: not paired with {which}").ConfigureAwait(false);
             return null;
         }
-        var session = await ConnectAsync(identity, trust, which, a => a.Txt.Fingerprint == trusted.Fingerprint, host: null,
-            interfaces, timeout, mdnsLog, ospLog, cancellationToken).ConfigureAwait(false);
+        var session = await ConnectAsync(identity, trust, which, a => a.Txt.Fingerprint == trusted.Fingerprint, host: null, forcePin: false,
+            interfaces, timeout, mdnsLog, ospLog, cancellationToken, instanceHints: PeerFinder.HintFor(trusted.Name)).ConfigureAwait(false);
         if (session.Result.Outcome == PairingOutcome.Authenticated) return session;
         await session.DisposeAsync().ConfigureAwait(false);
         await Console.Error.WriteLineAsync(session.Result.Outcome == PairingOutcome.NotPaired ? $"ospbridge: not paired with {which}" : "ospbridge: authentication failed").ConfigureAwait(false);
@@ -80,19 +81,28 @@ internal static class PeerClient
         {
             return await connection.CreateDataChannelAsync(label, new LP2PDataChannelInit { Protocol = protocol }, cancellationToken).ConfigureAwait(false);
         }
+        catch (OspException ex) when (ex.Error == OspError.NotTrustedByPeer)
+        {
+            throw new CliException(NoLongerTrustsUs(peer));
+        }
         catch (OspException ex) when (ex.ApplicationErrorCode == Osp.Agent.OspConnection.NotAuthenticatedErrorCode || ex.Error == OspError.Refused)
         {
             throw new CliException($"not paired with {peer} (the agent refused: {ex.Message})");
         }
     }
 
+    /// <summary>The one-line error of a trusted peer that revoked us (docs/cli.md).</summary>
+    public static string NoLongerTrustsUs(string peer) => $"{peer} no longer trusts us (it revoked this pairing); pair again: ospbridge pair {peer}";
+
     /// <summary>
     /// Finds the agent that <paramref name="match"/> accepts, connects and authenticates: without a PIN when it is
-    /// trusted, else through <paramref name="host"/> (null: <see cref="PairingOutcome.NotPaired"/>).
-    /// Discovery and connecting are bounded by <paramref name="timeout"/>; PIN entry is not.
+    /// trusted (unless <paramref name="forcePin"/>), else through <paramref name="host"/> (null: <see cref="PairingOutcome.NotPaired"/>).
+    /// Discovery and connecting are bounded by <paramref name="timeout"/>; PIN entry is not. <paramref name="vet"/> sees the
+    /// chosen agent and every agent discovery saw (the suspicious-agent check of <c>pair</c>) and may throw to refuse.
     /// </summary>
-    public static async Task<PeerSession> ConnectAsync(AgentIdentity identity, PeerTrust trust, string peerLabel, Func<OspAgentInfo, bool> match,
-        IOspPairingHost? host, IReadOnlyList<string>? interfaces, TimeSpan timeout, ILogger mdnsLog, ILogger ospLog, CancellationToken cancellationToken)
+    public static async Task<PeerSession> ConnectAsync(AgentIdentity identity, OspTrustStore trust, string peerLabel, Func<OspAgentInfo, bool> match,
+        IOspPairingHost? host, bool forcePin, IReadOnlyList<string>? interfaces, TimeSpan timeout, ILogger mdnsLog, ILogger ospLog, CancellationToken cancellationToken,
+        Action<OspAgentInfo, IReadOnlyList<OspAgentInfo>>? vet = null, IEnumerable<string>? instanceHints = null)
     {
         var mdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = interfaces, Logger = mdnsLog });
         try
@@ -100,13 +110,14 @@ internal static class PeerClient
             OspAgentInfo agent;
             try
             {
-                agent = await PeerFinder.FindAsync(mdns, match, timeout, ospLog, cancellationToken).ConfigureAwait(false);
+                (agent, var seen) = await PeerFinder.FindWithOthersAsync(mdns, match, timeout, ospLog, cancellationToken, instanceHints).ConfigureAwait(false);
+                vet?.Invoke(agent, seen);
             }
             catch (TimeoutException)
             {
                 throw new CliException($"{peerLabel}: no such agent found within {timeout.TotalSeconds:0.#} s");
             }
-            var (connection, result) = await ConnectAsync(agent, identity, trust, host, timeout, ospLog, cancellationToken).ConfigureAwait(false);
+            var (connection, result) = await ConnectAsync(agent, identity, trust, host, timeout, ospLog, cancellationToken, forcePin).ConfigureAwait(false);
             return new PeerSession(mdns, connection, agent, result);
         }
         catch
@@ -117,8 +128,8 @@ internal static class PeerClient
     }
 
     /// <summary>Connects to a discovered agent and authenticates (the LP2P request with our authentication hook).</summary>
-    public static async Task<(LP2PConnection? Connection, PairingResult Result)> ConnectAsync(OspAgentInfo agent, AgentIdentity identity, PeerTrust trust,
-        IOspPairingHost? host, TimeSpan connectTimeout, ILogger ospLog, CancellationToken cancellationToken)
+    public static async Task<(LP2PConnection? Connection, PairingResult Result)> ConnectAsync(OspAgentInfo agent, AgentIdentity identity, OspTrustStore trust,
+        IOspPairingHost? host, TimeSpan connectTimeout, ILogger ospLog, CancellationToken cancellationToken, bool forcePin = false)
     {
         PairingResult? result = null;
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -127,16 +138,23 @@ internal static class PeerClient
         {
             Agent = OspPairing.AgentOptions(identity, OspInstanceName.WithoutMarker(identity.InstanceName), ospLog),
             Peer = agent,
+            Nickname = PeerTrust.App,
+            // Naming the peer on the command line is the user's grant for this app (recorded, listed by `peers`).
+            Grants = new OspTrustGrantPolicy(trust, new ConsoleConsentHost(null, acceptAll: false, commandLineNamesPeer: true, Console.Error), PeerTrust.App),
             Authenticate = async (connection, ct) =>
             {
                 limit.CancelAfter(Timeout.InfiniteTimeSpan); // connected: typing the PIN is not bounded by --timeout
-                result = await OspPairing.AuthenticateOutgoingAsync(connection, identity, agent.Txt.AuthToken, agent.DisplayName, trust, host, ospLog, ct).ConfigureAwait(false);
+                result = await OspPairing.AuthenticateOutgoingAsync(connection, identity, agent.Txt.AuthToken, agent.DisplayName, trust, host, forcePin, ospLog, ct).ConfigureAwait(false);
             },
         });
         try
         {
             var connection = await request.StartAsync(limit.Token).ConfigureAwait(false);
             return (connection, result ?? new PairingResult(PairingOutcome.Failed, null, false, "no authentication ran"));
+        }
+        catch (OspException ex) when (ex.Error == OspError.NotTrustedByPeer)
+        {
+            throw new CliException(NoLongerTrustsUs(agent.DisplayName));
         }
         catch (OspException ex) when (result is { Outcome: not PairingOutcome.Authenticated })
         {

@@ -1,4 +1,3 @@
-using Microsoft.Extensions.Logging;
 using OspBridge.Osp;
 using OspBridge.Osp.Trust;
 
@@ -10,33 +9,29 @@ namespace OspBridge.Bridge.Pairing;
 /// <param name="Fingerprint">Agent fingerprint (base64 SHA-256 of its SPKI).</param>
 /// <param name="FirstSeen">When it was first recorded.</param>
 /// <param name="LastSeen">Last authenticated connection.</param>
-internal sealed record TrustedPeerView(string Id, string Name, string Fingerprint, DateTimeOffset FirstSeen, DateTimeOffset LastSeen)
+/// <param name="Apps">Applications granted the use of this peer (LP2P per-app grants).</param>
+internal sealed record TrustedPeerView(string Id, string Name, string Fingerprint, DateTimeOffset FirstSeen, DateTimeOffset LastSeen, IReadOnlyList<string> Apps)
 {
     /// <summary>The view of a store record (a peer without a known name shows its id).</summary>
-    public static TrustedPeerView From(OspTrustedPeer p) => new(p.Id, p.Name ?? p.Id, p.Fingerprint, p.FirstSeen, p.LastSeen);
+    public static TrustedPeerView From(OspTrustedPeer p) => new(p.Id, p.Name ?? p.Id, p.Fingerprint, p.FirstSeen, p.LastSeen, p.Grants.Select(g => g.App).ToList());
 }
 
-/// <summary>The CLI's view of the trust store in the state directory (<see cref="OspTrustStore"/>).</summary>
-internal sealed class PeerTrust : IDisposable
+/// <summary>
+/// The CLI's use of the one trust abstraction, <see cref="OspTrustStore"/> (which is also the pairing session's
+/// <see cref="Osp.Auth.IOspTrustStore"/>): opening it with CLI errors, and the views the commands print.
+/// </summary>
+internal static class PeerTrust
 {
-    private readonly ILogger _logger;
-
-    private PeerTrust(OspTrustStore store, ILogger logger)
-    {
-        Store = store;
-        _logger = logger;
-    }
-
-    /// <summary>The underlying store.</summary>
-    public OspTrustStore Store { get; }
+    /// <summary>The LP2P application name the CLI's commands use for per-app grants (the receiver's and requests' nickname).</summary>
+    public const string App = "ospbridge";
 
     /// <summary>Opens the trust store of <paramref name="stateDirectory"/>.</summary>
     /// <exception cref="CliException">The store is corrupt or insecure (the message says which file and why).</exception>
-    public static PeerTrust Open(string stateDirectory, ILogger logger)
+    public static OspTrustStore Open(string stateDirectory)
     {
         try
         {
-            return new PeerTrust(OspTrustStore.Open(stateDirectory), logger);
+            return OspTrustStore.Open(stateDirectory);
         }
         catch (OspException ex)
         {
@@ -45,19 +40,19 @@ internal sealed class PeerTrust : IDisposable
     }
 
     /// <summary>Every trusted peer.</summary>
-    public IReadOnlyList<TrustedPeerView> List()
+    public static IReadOnlyList<TrustedPeerView> List(this OspTrustStore store)
     {
-        Store.Reload();
-        return Store.TrustedPeers.Select(TrustedPeerView.From).ToList();
+        store.Reload();
+        return store.TrustedPeers.Select(TrustedPeerView.From).ToList();
     }
 
     /// <summary>The trusted peer named by a name, id or fingerprint prefix; null with the reason when none or several match.</summary>
-    public TrustedPeerView? Resolve(string peer, out string? problem)
+    public static TrustedPeerView? TryResolve(this OspTrustStore store, string peer, out string? problem)
     {
         try
         {
             problem = null;
-            return TrustedPeerView.From(Store.Resolve(peer));
+            return TrustedPeerView.From(store.Resolve(peer));
         }
         catch (OspException ex) when (ex.Error is OspError.PeerNotFound or OspError.AmbiguousPeer)
         {
@@ -66,34 +61,10 @@ internal sealed class PeerTrust : IDisposable
         }
     }
 
-    /// <summary>The trusted record of <paramref name="fingerprint"/>, or null.</summary>
-    public TrustedPeerView? FindTrusted(string fingerprint) =>
-        Store.Find(fingerprint) is { Trusted: true } p ? TrustedPeerView.From(p) : null;
-
-    /// <summary>Records a successful authentication (the peer becomes trusted).</summary>
-    public TrustedPeerView RecordAuthenticated(string fingerprint, string? displayName, string? endpoint) =>
-        TrustedPeerView.From(Store.RecordAuthenticated(fingerprint, displayName, endpoint));
-
-    /// <summary>Notes that a trusted peer connected again.</summary>
-    public TrustedPeerView? RecordSeen(string fingerprint, string? displayName, string? endpoint) =>
-        Store.RecordSeen(fingerprint, displayName, endpoint) is { } p ? TrustedPeerView.From(p) : null;
-
-    /// <summary>Counts a failed authentication by a peer (agent side only).</summary>
-    public void RecordAuthFailure(string fingerprint, string? displayName, string? endpoint)
-    {
-        var p = Store.RecordAuthFailure(fingerprint, displayName, endpoint);
-        if (p.Marks.HasFlag(OspPeerMarks.RepeatedAuthFailures) && _logger.IsEnabled(LogLevel.Warning))
-            _logger.LogWarning("peer {Id} ({Fingerprint}) flagged: {Failures} failed authentications", p.Id, fingerprint, p.AuthFailures);
-    }
-
-    /// <summary>Forgets <paramref name="peer"/>.</summary>
-    public void Revoke(TrustedPeerView peer) => Store.Revoke(peer.Fingerprint);
+    /// <summary>The trusted record of <paramref name="fingerprint"/> as a view, or null.</summary>
+    public static TrustedPeerView? FindTrusted(this OspTrustStore store, string fingerprint) =>
+        store.Find(fingerprint) is { Trusted: true } p ? TrustedPeerView.From(p) : null;
 
     /// <summary>The id of a fingerprint.</summary>
     public static string IdOf(string fingerprint) => OspPeerId.FromFingerprint(fingerprint);
-
-    /// <summary>Nothing to release (the store locks per operation).</summary>
-    public void Dispose()
-    {
-    }
 }

@@ -83,8 +83,8 @@ public sealed class AgentIdentity : IDisposable
     /// <summary>The DNS-SD instance name the hostname and certificate were made for.</summary>
     public string InstanceName { get; private set; }
 
-    /// <summary>The <c>at</c> auth-initiation token advertised in TXT (charset [A-Za-z0-9+/]).</summary>
-    public string AuthToken { get; }
+    /// <summary>The <c>at</c> auth-initiation token advertised in TXT (charset [A-Za-z0-9+/]); changed by <see cref="RotateAuthToken"/>.</summary>
+    public string AuthToken { get; private set; }
 
     /// <summary>The issuer CN (agent-info model-name).</summary>
     public string ModelName => _options.ModelName;
@@ -244,6 +244,29 @@ public sealed class AgentIdentity : IDisposable
             using var stateLock = StateLock.Acquire(Path.Combine(_stateDirectory, LockFileName));
             PersistLocked(writeKey: false);
         }
+    }
+
+    /// <summary>
+    /// Replaces the <c>at</c> token with a fresh random one (the key, certificate and fingerprint stay) and persists it:
+    /// after repeated authentication failures the advertiser rotates its token so that whoever learnt the old one
+    /// must rediscover the agent (Open Screen Network Protocol, Authentication). Returns the new token.
+    /// </summary>
+    public string RotateAuthToken()
+    {
+        string old = AuthToken;
+        string at;
+        do
+        {
+            at = RandomNumberGenerator.GetString(AuthTokenAlphabet, AuthTokenLength);
+        }
+        while (at == old);
+        AuthToken = at;
+        if (_stateDirectory is not null)
+        {
+            using var stateLock = StateLock.Acquire(Path.Combine(_stateDirectory, LockFileName));
+            PersistLocked(writeKey: false);
+        }
+        return at;
     }
 
     /// <summary>Computes the agent fingerprint of a certificate: base64(SHA-256(DER SubjectPublicKeyInfo)).</summary>

@@ -29,6 +29,7 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
     private readonly Dictionary<DnsName, QueryTask> _hostResolves = [];
     private readonly Dictionary<DnsName, QueryTask> _instanceQueries = [];
     private readonly Dictionary<DnsName, QueryTask> _targetQueries = [];
+    private readonly HashSet<DnsName> _wantedInstances = [];
     private readonly Dictionary<DnsName, MdnsServiceInstance> _services = [];
     private readonly Dictionary<DnsName, IReadOnlyList<IPAddress>> _hostAddresses = [];
     private readonly MdnsTransmitQueue _transmits;
@@ -70,6 +71,26 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
     {
         _browses.Remove(serviceType);
         Update(now);
+    }
+
+    /// <summary>
+    /// Resolves a service instance whose full name is already known (e.g. <c>Front Door._openscreen._udp.local</c>)
+    /// directly with SRV + TXT questions, without waiting for the PTR answer of a browse (RFC 6763 §4.3 "resolve"; the
+    /// records asked are unique, so responders answer at once, RFC 6762 §6, instead of after the 20–120 ms delay of the
+    /// shared PTR answer). Its type must be browsed (<see cref="Browse"/>): the instance is reported through the same
+    /// events. An instance that does not exist costs the usual 1 s, 2 s, 4 s ... resolve queries until
+    /// <see cref="StopResolveInstance"/>.
+    /// </summary>
+    public void ResolveInstance(DnsName instance, TimeSpan now)
+    {
+        if (!_wantedInstances.Add(instance)) return;
+        Update(now);
+    }
+
+    /// <summary>Stops resolving an instance asked for by <see cref="ResolveInstance"/> (a PTR answer still reports it).</summary>
+    public void StopResolveInstance(DnsName instance, TimeSpan now)
+    {
+        if (_wantedInstances.Remove(instance)) Update(now);
     }
 
     /// <summary>Starts resolving a host name (A + AAAA) continuously; <see cref="MdnsQuerierEventKind.HostAddressesChanged"/> reports results.</summary>
@@ -304,9 +325,10 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
         var seen = new HashSet<DnsName>();
         foreach (var type in _browses.Keys)
         {
-            foreach (var ptr in Live(type, DnsRecordType.PTR, now).Select(e => (PtrRecord)e.Record).ToList())
+            var candidates = Live(type, DnsRecordType.PTR, now).Select(e => ((PtrRecord)e.Record).Target)
+                .Concat(_wantedInstances.Where(i => i.Parent().Equals(type))).ToList();
+            foreach (var inst in candidates)
             {
-                var inst = ptr.Target;
                 if (!inst.Parent().Equals(type) || !seen.Add(inst)) continue;
                 var srv = Live(inst, DnsRecordType.SRV, now).OrderByDescending(e => e.Received).Select(e => (SrvRecord)e.Record).FirstOrDefault();
                 var txt = Live(inst, DnsRecordType.TXT, now).OrderByDescending(e => e.Received).Select(e => (TxtRecord)e.Record).FirstOrDefault();
@@ -350,12 +372,14 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
         }
         // Drop resolve queries nobody needs any more.
         foreach (var inst in _instanceQueries.Keys.ToList())
-            if (!_browses.ContainsKey(inst.Parent()) || !Live(inst.Parent(), DnsRecordType.PTR, now).Any(e => ((PtrRecord)e.Record).Target == inst))
+            if (!_browses.ContainsKey(inst.Parent())
+                || (!_wantedInstances.Contains(inst) && !Live(inst.Parent(), DnsRecordType.PTR, now).Any(e => ((PtrRecord)e.Record).Target == inst)))
                 _instanceQueries.Remove(inst);
         foreach (var target in _targetQueries.Keys.ToList())
         {
             bool needed = _browses.Keys.Any(t => Live(t, DnsRecordType.PTR, now)
-                .Any(p => Live(((PtrRecord)p.Record).Target, DnsRecordType.SRV, now).Any(s => ((SrvRecord)s.Record).Target == target)));
+                .Any(p => Live(((PtrRecord)p.Record).Target, DnsRecordType.SRV, now).Any(s => ((SrvRecord)s.Record).Target == target)))
+                || _wantedInstances.Any(i => _browses.ContainsKey(i.Parent()) && Live(i, DnsRecordType.SRV, now).Any(s => ((SrvRecord)s.Record).Target == target));
             if (!needed || GetAddresses(target, now).Count > 0) _targetQueries.Remove(target);
         }
         foreach (var (name, old) in _hostAddresses.ToList())

@@ -303,6 +303,24 @@ public sealed class MdnsService : IAsyncDisposable
         return 0;
     }, cancellationToken);
 
+    /// <summary>
+    /// Resolves a known service instance directly on every interface (<see cref="MdnsQuerier.ResolveInstance"/>): SRV +
+    /// TXT questions answered at once by the responder; results arrive as <see cref="ServiceChanged"/> events of the
+    /// browsed type.
+    /// </summary>
+    public Task ResolveInstanceAsync(DnsName instanceName, CancellationToken cancellationToken = default) => InvokeAsync(now =>
+    {
+        foreach (var l in _links) l.Core.Querier.ResolveInstance(instanceName, now);
+        return 0;
+    }, cancellationToken);
+
+    /// <summary>Stops what <see cref="ResolveInstanceAsync"/> started.</summary>
+    public Task StopResolveInstanceAsync(DnsName instanceName, CancellationToken cancellationToken = default) => InvokeAsync(now =>
+    {
+        foreach (var l in _links) l.Core.Querier.StopResolveInstance(instanceName, now);
+        return 0;
+    }, cancellationToken);
+
     /// <summary>A snapshot of the resolved instances (merged over interfaces).</summary>
     public Task<IReadOnlyList<MdnsServiceInstance>> GetServicesAsync(CancellationToken cancellationToken = default) => InvokeAsync<IReadOnlyList<MdnsServiceInstance>>(_ =>
         _merged.Values.Select(Merge).ToList(), cancellationToken);

@@ -106,11 +106,12 @@ public sealed class OspAgentOptions
     /// When true, a connection processes only agent-info (request, response, event) and auth-* messages until it
     /// is authenticated; any other message closes it with <see cref="OspConnection.NotAuthenticatedErrorCode"/>
     /// (OSP network spec: "before authentication only agent-info and auth-* messages are processed").
-    /// LP2P data channels are refused on a connection that is not authenticated. Off by default until PIN
-    /// authentication (SPAKE2) is wired in: with it on, only the authentication layer can open the gate
-    /// (<c>OspConnection.MarkAuthenticated</c>).
+    /// LP2P data channels are refused on a connection that is not authenticated. On by default: only the
+    /// authentication layer (PIN pairing with SPAKE2, or a trusted peer's certificate — <c>OspPairingSession</c>)
+    /// can open the gate (<c>OspConnection.MarkAuthenticated</c>). Turn it off only for a closed setting such as an
+    /// in-process demo or a test that exercises the transport alone.
     /// </summary>
-    public bool RequireAuthentication { get; init; }
+    public bool RequireAuthentication { get; init; } = true;
 
     internal AgentInfo BuildAgentInfo(string stateToken) => new()
     {

@@ -216,6 +216,12 @@ public sealed partial class OspConnection
         }
     }
 
+    /// <summary>
+    /// A new subscription for <paramref name="type"/>: hands it the early auth-* messages held for it, then the
+    /// messages of that type still waiting in the receive queue (they arrived before the subscription). The loop is
+    /// the queue's only writer, so taking everything out and writing the rest back keeps their order; a concurrent
+    /// <see cref="ReceiveAsync"/> only ever sees a prefix of that order.
+    /// </summary>
     private void DeliverEarlyAuth(Type type)
     {
         if (_closed.Task.IsCompleted || !_subscriptions.TryGetValue(type, out Subscription? subscription)) return;
@@ -224,14 +230,28 @@ public sealed partial class OspConnection
             IOspMessage message = _earlyAuth[i];
             if (message.GetType() != type) continue;
             _earlyAuth.RemoveAt(i--);
-            try
-            {
-                subscription.Handler(message);
-            }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
-            {
-                LogHandlerFailure(_logger, message.Name, RemoteEndPoint, ex);
-            }
+            Deliver(subscription, message);
+        }
+
+        if (_inbox.Reader.Count == 0) return;
+        var queued = new List<IOspMessage>(_inbox.Reader.Count);
+        while (_inbox.Reader.TryRead(out IOspMessage? m)) queued.Add(m);
+        foreach (IOspMessage m in queued)
+        {
+            if (m.GetType() == type) Deliver(subscription, m);
+            else _inbox.Writer.TryWrite(m); // room: these were just taken out and only the loop writes
+        }
+    }
+
+    private void Deliver(Subscription subscription, IOspMessage message)
+    {
+        try
+        {
+            subscription.Handler(message);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            LogHandlerFailure(_logger, message.Name, RemoteEndPoint, ex);
         }
     }
 

@@ -79,6 +79,7 @@ public sealed partial class OspConnection : IAsyncDisposable
     private readonly Task _acceptLoop;
     private long _nextRequestId;
     private volatile bool _authenticated;
+    private volatile bool _notTrustedByPeer;
     private int _pendingReplies;
     private int _messagesBeforeAuthentication; // loop only
     private Task _quicClose = Task.CompletedTask;
@@ -281,6 +282,9 @@ public sealed partial class OspConnection : IAsyncDisposable
         await item.Completion!.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Messages waiting in the receive queue (for tests).</summary>
+    internal int QueuedMessageCount => _inbox.Reader.Count;
+
     /// <summary>Receives the next message not consumed by a waiter or a subscription; null once the connection is closed.</summary>
     public async ValueTask<IOspMessage?> ReceiveAsync(CancellationToken cancellationToken = default)
     {
@@ -327,6 +331,9 @@ public sealed partial class OspConnection : IAsyncDisposable
     /// waiters and <see cref="ReceiveAsync"/>) until the returned subscription is disposed. The handler runs on
     /// the connection's loop, in order of arrival: it must be quick and must not block (post to a channel,
     /// complete a task). An exception it throws is logged and the message is dropped.
+    /// Messages of <typeparamref name="T"/> that arrived before this call and still wait in the receive queue (not
+    /// yet taken by <see cref="ReceiveAsync"/>) are handed to the handler first, in order, so subscribing after the
+    /// connection started loses nothing to the queue; the other queued messages keep their order.
     /// </summary>
     /// <exception cref="InvalidOperationException">Another subscription for <typeparamref name="T"/> exists.</exception>
     public IDisposable Subscribe<T>(Action<T> handler)
@@ -339,7 +346,7 @@ public sealed partial class OspConnection : IAsyncDisposable
             throw new InvalidOperationException($"{typeof(T).Name} messages already have a subscriber on this connection.");
         }
 
-        _work.Writer.TryWrite(new Work(WorkKind.Subscribed, typeof(T))); // hands over early auth-* messages
+        _work.Writer.TryWrite(new Work(WorkKind.Subscribed, typeof(T))); // hands over early auth-* and queued messages of T
         return subscription;
     }
 
@@ -393,8 +400,31 @@ public sealed partial class OspConnection : IAsyncDisposable
         _inboundBudget.Dispose();
     }
 
-    private OspException ClosedException(long code, string what) =>
-        new(OspErrors.FromCloseCode(code), $"{what}: the connection to {RemoteEndPoint} is closed (application error {code})", null, code);
+    private OspException ClosedException(long code, string what) => _notTrustedByPeer
+        ? new(OspError.NotTrustedByPeer, $"{what}: {NotTrustedByPeerMessage}", null, code)
+        : new(OspErrors.FromCloseCode(code), $"{what}: the connection to {RemoteEndPoint} is closed (application error {code})", null, code);
+
+    /// <summary>Why the connection closed, as the <see cref="OspError"/> our operations report for close code <paramref name="code"/>.</summary>
+    internal OspError ErrorForClose(long code) => _notTrustedByPeer ? OspError.NotTrustedByPeer : OspErrors.FromCloseCode(code);
+
+    /// <summary>What operations on a connection closed by <see cref="FailNotTrustedByPeer"/> say.</summary>
+    internal string NotTrustedByPeerMessage => $"the peer {RemoteFingerprint} at {RemoteEndPoint} no longer trusts us (it asked for PIN pairing); pair with it again";
+
+    /// <summary>
+    /// True when we closed the connection because the peer, which we admitted from our trust store, asked for PIN
+    /// pairing: it no longer trusts us (one-sided revoke). Operations then fail with <see cref="OspError.NotTrustedByPeer"/>.
+    /// </summary>
+    public bool IsNotTrustedByPeer => _notTrustedByPeer;
+
+    /// <summary>
+    /// Closes at once (401) because the peer no longer trusts us (see <see cref="IsNotTrustedByPeer"/>); pending and
+    /// later operations fail with <see cref="OspError.NotTrustedByPeer"/> instead of waiting for a timeout.
+    /// </summary>
+    internal void FailNotTrustedByPeer()
+    {
+        _notTrustedByPeer = true;
+        BeginClose(NotAuthenticatedErrorCode, sendClose: true);
+    }
 
     /// <summary>
     /// Starts closing (once; any thread): records the code, stops the stream readers and the send loop, and tells the

@@ -55,7 +55,7 @@ public sealed class AuthAttemptLimiter
     /// <summary>Raised (outside the lock) when a key reaches the suspicious threshold, and on every further failure.</summary>
     public event EventHandler<OspSuspiciousPeer>? SuspiciousPeer;
 
-    /// <summary>True when a key became suspicious since the last <see cref="AcknowledgeAuthTokenRotation"/>: rotate the <c>at</c> token.</summary>
+    /// <summary>True when a key became suspicious (reached the threshold) since the last <see cref="AcknowledgeAuthTokenRotation"/>: rotate the <c>at</c> token.</summary>
     public bool AuthTokenRotationRequested
     {
         get
@@ -124,7 +124,9 @@ public sealed class AuthAttemptLimiter
                 if (backoff > longest) longest = backoff;
                 if (e.Failures >= _options.SuspiciousAfter)
                 {
-                    _rotationRequested = true;
+                    // One rotation per episode: when a key becomes suspicious, not on each further failure (which
+                    // would let a guesser churn the token and every honest listener's cached TXT at will).
+                    if (e.Failures == _options.SuspiciousAfter) _rotationRequested = true;
                     (flagged ??= []).Add(new OspSuspiciousPeer(key, e.Failures));
                 }
             }

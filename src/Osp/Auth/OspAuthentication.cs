@@ -91,8 +91,13 @@ public static class OspAuthentication
     /// <param name="host">Shows or asks for the PIN.</param>
     /// <param name="cancellationToken">Cancels the attempt (the connection is then closed).</param>
     /// <returns>The result; <see cref="OspAuthenticationResult.IsAuthenticated"/> tells success.</returns>
-    public static async Task<OspAuthenticationResult> AuthenticateAsync(OspConnection connection, OspAuthenticationOptions options,
-        IOspPairingHost host, CancellationToken cancellationToken = default)
+    public static Task<OspAuthenticationResult> AuthenticateAsync(OspConnection connection, OspAuthenticationOptions options,
+        IOspPairingHost host, CancellationToken cancellationToken = default) =>
+        AuthenticateAfterAsync(connection, options, host, first: null, cancellationToken);
+
+    /// <summary>As the public overload, with an auth message the caller already took from the connection (handled first).</summary>
+    internal static async Task<OspAuthenticationResult> AuthenticateAfterAsync(OspConnection connection, OspAuthenticationOptions options,
+        IOspPairingHost host, IOspMessage? first, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(connection);
         ArgumentNullException.ThrowIfNull(options);
@@ -116,6 +121,7 @@ public static class OspAuthentication
             if (!inbox.Writer.TryWrite(m)) overflow = true;
         }
 
+        if (first is not null) Post(first);
         using var s1 = connection.Subscribe<AuthCapabilities>(Post);
         using var s2 = connection.Subscribe<AuthSpake2Handshake>(Post);
         using var s3 = connection.Subscribe<AuthSpake2Confirmation>(Post);

@@ -97,6 +97,64 @@ public sealed class OspAgentAdvertiser : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Rotates the <c>at</c> token (<see cref="AgentIdentity.RotateAuthToken"/>, persisted) and re-announces the TXT
+    /// record (an mDNS announcement with cache-flush: listeners replace the old TXT at once). Authentication reads the
+    /// identity's token per attempt, so from now on only the new token is accepted.
+    /// </summary>
+    /// <param name="cancellationToken">Cancels waiting for a rename in progress.</param>
+    /// <returns>The new token.</returns>
+    public async Task<string> RotateAuthTokenAsync(CancellationToken cancellationToken = default)
+    {
+        await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            string at = _identity.RotateAuthToken();
+            await _mdns.UpdateServiceAsync(_servicePublication, Txt(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (_logger.IsEnabled(LogLevel.Warning)) _logger.LogWarning("osp advertise: rotated the auth token (at) after repeated authentication failures; re-announced TXT");
+            return at;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Rotates the <c>at</c> token whenever <paramref name="limiter"/> flags a peer (<see cref="Auth.AuthAttemptLimiter.SuspiciousPeer"/>,
+    /// i.e. <see cref="Auth.AuthAttemptLimiter.AuthTokenRotationRequested"/>) and acknowledges it. Dispose the result to stop.
+    /// </summary>
+    /// <param name="limiter">The agent's brute-force policy.</param>
+    public IDisposable RotateAuthTokenOnSuspicion(Auth.AuthAttemptLimiter limiter)
+    {
+        ArgumentNullException.ThrowIfNull(limiter);
+        void OnSuspicious(object? sender, Auth.OspSuspiciousPeer peer)
+        {
+            if (!limiter.AuthTokenRotationRequested) return; // a further failure of a key already flagged: rotated then
+            limiter.AcknowledgeAuthTokenRotation();
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await RotateAuthTokenAsync().ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is Net.NetException or IOException or Crypto.CryptoException or ObjectDisposedException)
+                {
+                    _logger.LogWarning(ex, "osp advertise: rotating the auth token failed: {Reason}", ex.Message);
+                }
+            });
+        }
+
+        limiter.SuspiciousPeer += OnSuspicious;
+        return new Unsubscribe(() => limiter.SuspiciousPeer -= OnSuspicious);
+    }
+
+    private sealed class Unsubscribe(Action action) : IDisposable
+    {
+        public void Dispose() => action();
+    }
+
     private void OnRenamed(int publication, DnsName newName)
     {
         if (publication != _servicePublication || _disposed) return;

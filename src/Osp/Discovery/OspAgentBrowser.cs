@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using OspBridge.Net.Dns;
 using OspBridge.Net.Mdns;
 
 namespace OspBridge.Osp.Discovery;
@@ -15,6 +16,7 @@ public sealed class OspAgentBrowser : IDisposable
     private readonly ILogger _logger;
     private readonly Dictionary<string, OspAgentInfo> _agents = new(StringComparer.Ordinal);
     private readonly object _gate = new();
+    private readonly List<DnsName> _resolving = [];
 
     /// <summary>Creates a browser over a running mDNS service (not owned).</summary>
     /// <param name="mdns">The mDNS service to browse with.</param>
@@ -50,6 +52,34 @@ public sealed class OspAgentBrowser : IDisposable
     public Task StartAsync(CancellationToken cancellationToken = default) =>
         _mdns.BrowseAsync(OspDiscovery.ServiceType, cancellationToken);
 
+    /// <summary>
+    /// Starts browsing and also asks directly for the given instance names (what the user typed, or a trusted peer's
+    /// last name): their SRV/TXT records are unique, so the agent answers at once instead of after the 20–120 ms
+    /// delay of the shared PTR answer (RFC 6762 §6). Names that are not valid instance labels are skipped.
+    /// </summary>
+    /// <param name="instanceNames">Expected DNS-SD instance names (<see cref="OspInstanceName.FromDisplayName"/> of a display name).</param>
+    /// <param name="cancellationToken">Stops waiting for the mDNS loop to take the queries.</param>
+    public async Task StartAsync(IEnumerable<string> instanceNames, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(instanceNames);
+        await _mdns.BrowseAsync(OspDiscovery.ServiceType, cancellationToken).ConfigureAwait(false);
+        foreach (string name in instanceNames.Distinct(StringComparer.Ordinal))
+        {
+            DnsName full;
+            try
+            {
+                full = OspDiscovery.ServiceType.Prepend(name);
+            }
+            catch (Exception ex) when (ex is ArgumentException or Net.NetException)
+            {
+                continue;
+            }
+
+            lock (_gate) _resolving.Add(full);
+            await _mdns.ResolveInstanceAsync(full, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     private void OnChanged(MdnsQuerierEvent e)
     {
         var s = e.Service!;
@@ -82,5 +112,19 @@ public sealed class OspAgentBrowser : IDisposable
     }
 
     /// <summary>Stops surfacing events.</summary>
-    public void Dispose() => _mdns.ServiceChanged -= OnChanged;
+    public void Dispose()
+    {
+        _mdns.ServiceChanged -= OnChanged;
+        List<DnsName> resolving;
+        lock (_gate)
+        {
+            resolving = [.. _resolving];
+            _resolving.Clear();
+        }
+
+        foreach (var name in resolving)
+        {
+            _ = _mdns.StopResolveInstanceAsync(name).ContinueWith(t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        }
+    }
 }

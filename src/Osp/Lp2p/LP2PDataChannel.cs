@@ -129,7 +129,7 @@ public sealed class LP2PDataChannel : IMessageChannel
         if (connection.Closed.IsCompleted)
         {
             long code = connection.Closed.Result;
-            throw new OspException(OspErrors.FromCloseCode(code), $"opening data channel '{label}': the connection is closed (application error {code})", null, code);
+            throw new OspException(connection.ErrorForClose(code), connection.IsNotTrustedByPeer ? $"opening data channel '{label}': {connection.NotTrustedByPeerMessage}" : $"opening data channel '{label}': the connection is closed (application error {code})", null, code);
         }
 
         using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -175,7 +175,7 @@ public sealed class LP2PDataChannel : IMessageChannel
         if (connection.Closed.IsCompleted)
         {
             long code = connection.Closed.Result;
-            return new OspException(OspErrors.FromCloseCode(code), $"opening data channel '{label}': the connection was closed (application error {code})", ex, code);
+            return new OspException(connection.ErrorForClose(code), connection.IsNotTrustedByPeer ? $"opening data channel '{label}': {connection.NotTrustedByPeerMessage}" : $"opening data channel '{label}': the connection was closed (application error {code})", ex, code);
         }
 
         if (ex is QuicException q) return OspErrors.FromQuic(q, $"opening data channel '{label}'");
@@ -396,7 +396,7 @@ public sealed class LP2PDataChannel : IMessageChannel
     private void OnConnectionClosed(long code)
     {
         if (State == MessageChannelState.Closed) return;
-        Abort(new OspException(OspErrors.FromCloseCode(code), $"data channel '{Label}': the connection to {_connection.RemoteEndPoint} closed (application error {code})", null, code));
+        Abort(new OspException(_connection.ErrorForClose(code), _connection.IsNotTrustedByPeer ? $"data channel '{Label}': {_connection.NotTrustedByPeerMessage}" : $"data channel '{Label}': the connection to {_connection.RemoteEndPoint} closed (application error {code})", null, code));
     }
 
     /// <summary>Error close: records the error, stops both loops, resets the stream, raises error and close.</summary>

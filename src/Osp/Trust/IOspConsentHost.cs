@@ -51,7 +51,10 @@ public static class OspConsent
 
     /// <summary>
     /// True when an incoming peer may proceed: a trusted peer always may (no prompt); an untrusted one only after
-    /// the host's yes, with the suspicious-agent warnings attached to the question.
+    /// the host's yes, with the suspicious-agent warnings attached to the question. An untrusted peer that claims a
+    /// trusted peer's name (<see cref="OspSuspicionKind.TrustedNameWithNewFingerprint"/>) is refused without asking
+    /// and flagged (<see cref="OspTrustStore.RecordSuspicious"/>): it is never treated as, nor merged into, that peer.
+    /// To replace a trusted peer's key, revoke it first.
     /// </summary>
     public static async ValueTask<bool> AdmitAsync(OspTrustStore store, IOspConsentHost host, OspPeerObservation observed, IReadOnlyCollection<OspPeerObservation>? current, CancellationToken cancellationToken)
     {
@@ -61,6 +64,31 @@ public static class OspConsent
         store.Reload();
         if (store.Peers.Any(p => p.Trusted && p.Fingerprint == observed.Fingerprint)) return true;
         var warnings = OspSuspicionRules.Evaluate(store.Peers, observed, current);
+        if (warnings.Any(w => w.Kind == OspSuspicionKind.TrustedNameWithNewFingerprint))
+        {
+            store.RecordSuspicious(observed.Fingerprint, observed.DisplayName, (observed.Endpoints.Count > 0 ? observed.Endpoints[0].ToString() : null));
+            return false;
+        }
+
         return await host.ConfirmNewPeerAsync(new OspConsentRequest(observed.Fingerprint, OspPeerId.FromFingerprint(observed.Fingerprint), observed.DisplayName, warnings), cancellationToken).ConfigureAwait(false);
+    }
+}
+
+/// <summary>
+/// The LP2P grant policy of the trust store (<see cref="Lp2p.ILP2PGrantPolicy"/>): the application is the LP2P
+/// receiver's or request's nickname (or <paramref name="defaultApp"/>); an existing grant passes, otherwise the host is
+/// asked once and a yes is recorded (<see cref="OspConsent.EnsureGrantAsync"/>). Untrusted peers are never granted.
+/// Grants are listed on the peer's record and revoked with <see cref="OspTrustStore.RevokeGrant"/>.
+/// </summary>
+/// <param name="store">The trust store.</param>
+/// <param name="host">Asks the user.</param>
+/// <param name="defaultApp">The application when the request has no nickname.</param>
+public sealed class OspTrustGrantPolicy(OspTrustStore store, IOspConsentHost host, string defaultApp) : Lp2p.ILP2PGrantPolicy
+{
+    /// <inheritdoc/>
+    public ValueTask<bool> RequestGrantAsync(Lp2p.LP2PGrantRequest request, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        return OspConsent.EnsureGrantAsync(store, host, request.PeerFingerprint, string.IsNullOrEmpty(request.Nickname) ? defaultApp : request.Nickname, cancellationToken);
     }
 }

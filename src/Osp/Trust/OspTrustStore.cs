@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using OspBridge.Crypto;
 using OspBridge.Crypto.Storage;
+using OspBridge.Osp.Auth;
 
 namespace OspBridge.Osp.Trust;
 
@@ -23,7 +24,7 @@ namespace OspBridge.Osp.Trust;
 /// cannot grow the file without bound), <see cref="MaxNamesPerPeer"/> names and <see cref="MaxEndpointsPerPeer"/>
 /// endpoints per peer, names cut to <see cref="MaxNameLength"/> characters, a file of at most 4 MiB.</para>
 /// </remarks>
-public sealed class OspTrustStore
+public sealed class OspTrustStore : IOspTrustStore
 {
     /// <summary>File name inside the state directory.</summary>
     public const string FileName = "trust.json";
@@ -108,6 +109,12 @@ public sealed class OspTrustStore
             Marks = p.Marks & ~OspPeerMarks.RepeatedAuthFailures,
         })!;
 
+    /// <inheritdoc/>
+    void IOspTrustStore.RecordAuthenticated(string fingerprint, string? displayName, string? endpoint) => RecordAuthenticated(fingerprint, displayName, endpoint);
+
+    /// <inheritdoc/>
+    void IOspTrustStore.RecordAuthFailure(string fingerprint, string? displayName, string? endpoint) => RecordAuthFailure(fingerprint, displayName, endpoint);
+
     /// <summary>Notes that a known peer was seen (connected or discovered): last seen, name, endpoint. Unknown fingerprints are ignored (returns null).</summary>
     public OspTrustedPeer? RecordSeen(string fingerprint, string? displayName, string? endpoint = null) =>
         Update(fingerprint, create: false, p => Touch(p, displayName, endpoint));
@@ -123,6 +130,13 @@ public sealed class OspTrustStore
                 Marks = n >= AuthFailureThreshold ? p.Marks | OspPeerMarks.RepeatedAuthFailures : p.Marks,
             };
         })!;
+
+    /// <summary>
+    /// Flags <paramref name="fingerprint"/> <see cref="OspPeerMarks.Suspicious"/> (creating an untrusted record when
+    /// unknown), e.g. an agent that claims a trusted peer's name with another key. Trust is never added here.
+    /// </summary>
+    public OspTrustedPeer RecordSuspicious(string fingerprint, string? displayName = null, string? endpoint = null) =>
+        Update(fingerprint, create: true, p => Touch(p, displayName, endpoint) with { Marks = p.Marks | OspPeerMarks.Suspicious })!;
 
     /// <summary>Sets or clears flags on a known peer; null when unknown.</summary>
     public OspTrustedPeer? SetMarks(string fingerprint, OspPeerMarks set, OspPeerMarks clear = OspPeerMarks.None) =>

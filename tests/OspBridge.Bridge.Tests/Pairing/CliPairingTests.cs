@@ -151,4 +151,84 @@ public sealed class CliPairingTests : IDisposable
             await agent.DisposeAsync();
         }
     }
+
+    /// <summary>
+    /// Issue 10 leftovers: a one-sided revoke fails fast with a clear error (not a timeout) and <c>pair</c> works again,
+    /// from either side; per-app grants are listed by <c>peers</c> and revocable with <c>peers revoke --app</c>.
+    /// </summary>
+    [Fact]
+    public async Task OneSidedRevokeFailsFastAndPairWorksAgainFromEitherSide_GrantsAreListedAndRevocable()
+    {
+        string name = "Hall " + Guid.NewGuid().ToString("N")[..6];
+        string agentState = Dir("agent"), clientState = Dir("client"), inbox = Dir("inbox");
+        var agent = StartAgent(name, agentState, inbox);
+        try
+        {
+            await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
+            var paired = await PairAsync(agent, name, clientState, pin => pin);
+            Assert.True(paired.ExitCode == 0, paired.StdErr);
+            var (agentPaired, _) = await agent.WaitForLineAsync(l => l.StartsWith("paired ", StringComparison.Ordinal), Step);
+            string clientId = agentPaired.Split(' ')[^2];
+
+            // The agent's record lists the CLI's app grant (given when the peer was admitted).
+            var agentPeers = await RunAsync("peers", "--json", "--state-dir", agentState);
+            var row = JsonDocument.Parse(agentPeers.StdOut.Trim()).RootElement;
+            Assert.Equal(clientId, row.GetProperty("id").GetString());
+            Assert.Equal(["ospbridge"], row.GetProperty("apps").EnumerateArray().Select(a => a.GetString()));
+
+            // 1. The agent revokes the client; the client still trusts the agent: chat fails fast, saying why.
+            var revoke = await RunAsync("peers", "revoke", clientId, "--state-dir", agentState);
+            Assert.True(revoke.ExitCode == 0, revoke.StdErr);
+            // This message comes only from the agent's auth-capabilities on a connection we admitted from our store (no
+            // timeout path produces it); the in-process bound on the time is OspPairingSessionTests'
+            // A_listener_the_advertiser_revoked_fails_fast_with_NotTrustedByPeer_instead_of_a_timeout.
+            var chat = await RunAsync("chat", name, "--message", "hi", "--interface", "lo", "--state-dir", clientState);
+            Assert.NotEqual(0, chat.ExitCode);
+            Assert.Contains($"ospbridge: {name} no longer trusts us", chat.StdErr, StringComparison.Ordinal);
+            Assert.Contains($"ospbridge pair {name}", chat.StdErr, StringComparison.Ordinal);
+
+            // ... and pair works again (after the agent's 1 s back-off for the attempt the client cut short).
+            await Task.Delay(TimeSpan.FromSeconds(2.5));
+            var again = await PairAsync(agent, name, clientState, pin => pin);
+            Assert.True(again.ExitCode == 0, again.StdErr);
+            var ok = await RunAsync("chat", name, "--message", "back", "--interface", "lo", "--state-dir", clientState);
+            Assert.True(ok.ExitCode == 0, ok.StdErr);
+            Assert.Equal("back", ok.StdOut.Trim());
+
+            // 2. The client revokes the agent; the agent still trusts the client: chat says "not paired" and pair
+            //    works again (the agent joins the PIN pairing on the connection it admitted from its store).
+            Assert.Equal(0, (await RunAsync("peers", "revoke", name, "--state-dir", clientState)).ExitCode);
+            var notPaired = await RunAsync("chat", name, "--message", "hi", "--interface", "lo", "--state-dir", clientState);
+            Assert.NotEqual(0, notPaired.ExitCode);
+            Assert.Contains($"ospbridge: not paired with {name}", notPaired.StdErr, StringComparison.Ordinal);
+            int from = agent.Lines.Count;
+            var repair = await PairAsync(agent, name, clientState, pin => pin);
+            Assert.True(repair.ExitCode == 0, repair.StdErr);
+            var (rePaired, _) = await agent.WaitForLineAsync(l => l.StartsWith("paired ", StringComparison.Ordinal), Step, from); // the agent re-paired too
+            Assert.Contains(clientId, rePaired, StringComparison.Ordinal);
+            ok = await RunAsync("chat", name, "--message", "again", "--interface", "lo", "--state-dir", clientState);
+            Assert.True(ok.ExitCode == 0, ok.StdErr);
+            Assert.Equal("again", ok.StdOut.Trim());
+
+            // 3. Revoke only the app grant on the agent, restarted without --accept-all: the paired client is refused.
+            var grantRevoke = await RunAsync("peers", "revoke", clientId, "--app", "ospbridge", "--state-dir", agentState);
+            Assert.True(grantRevoke.ExitCode == 0, grantRevoke.StdErr);
+            Assert.StartsWith("revoked ospbridge on ", grantRevoke.StdOut.Trim(), StringComparison.Ordinal);
+            agent.Terminate();
+            await agent.WaitForExitAsync(Step);
+            await agent.DisposeAsync();
+            agent = CliChild.Start("agent", "--name", name, "--receive-dir", inbox, "--interface", "lo", "--state-dir", agentState);
+            await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
+            var noGrant = await RunAsync("chat", name, "--message", "hi", "--interface", "lo", "--state-dir", clientState);
+            Assert.NotEqual(0, noGrant.ExitCode);
+            Assert.DoesNotContain("hi", noGrant.StdOut, StringComparison.Ordinal); // no echo: the agent refused the app
+            Assert.StartsWith("ospbridge: ", noGrant.StdErr.Trim(), StringComparison.Ordinal);
+            var stillPaired = await RunAsync("peers", "--json", "--state-dir", agentState);
+            Assert.Contains(clientId, stillPaired.StdOut, StringComparison.Ordinal); // the pairing stays; only the grant went
+        }
+        finally
+        {
+            await agent.DisposeAsync();
+        }
+    }
 }

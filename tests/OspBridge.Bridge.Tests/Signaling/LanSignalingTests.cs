@@ -13,7 +13,7 @@ public sealed class LanSignalingTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
 
-    private static OspAgentOptions Agent(string name) => new() { Identity = AgentIdentity.CreateEphemeral(name), DisplayName = name };
+    private static OspAgentOptions Agent(string name) => new() { Identity = AgentIdentity.CreateEphemeral(name), DisplayName = name, RequireAuthentication = false };
 
     private static RTCPeerConnection NewPc() => new(new RTCConfiguration { LocalAddresses = [IPAddress.Loopback] });
 

@@ -146,4 +146,52 @@ public sealed class MdnsQuerierTests
         // With the known answer in the query the responder stays silent.
         Assert.Equal(responderSent, sim.Nodes[0].Sent.Count);
     }
+
+    /// <summary>The time from asking to the ServiceAdded event, on a network whose caches are empty.</summary>
+    private static TimeSpan TimeToService(bool resolveByName, int seed)
+    {
+        var sim = new MdnsSim(2, ro: ShortTtl, seed: seed);
+        sim.AddService(sim.Nodes[0], "TV", 1000, "tv.local");
+        sim.RunFor(TimeSpan.FromSeconds(40)); // probing + announcements heard, then expired from node 1's cache (not in use)
+        Assert.Empty(sim.Nodes[1].Querier.Services);
+        TimeSpan start = sim.Now;
+        var q = sim.Nodes[1].Querier;
+        q.Browse(MdnsSim.Type, sim.Now);
+        if (resolveByName) q.ResolveInstance(MdnsSim.Type.Prepend("TV"), sim.Now);
+        sim.RunFor(TimeSpan.FromSeconds(2));
+        var added = Assert.Single(sim.Nodes[1].QuerierEvents, e => e.Ev.Kind == MdnsQuerierEventKind.ServiceAdded && e.At >= start);
+        Assert.Equal(1000, added.Ev.Service!.Port);
+        return added.At - start;
+    }
+
+    [Fact]
+    public void ResolvingAKnownInstance_IsAnsweredAtOnce_BrowsingWaitsForTheJitterAndTheSharedAnswerDelay()
+    {
+        for (int seed = 1; seed <= 5; seed++)
+        {
+            // SRV/TXT are unique records: no 20–120 ms delay on either side; the link delay is 1 ms each way.
+            Assert.InRange(TimeToService(resolveByName: true, seed), TimeSpan.Zero, TimeSpan.FromMilliseconds(10));
+            // Browse only: first query after 20–120 ms, the shared PTR answer after another 20–120 ms.
+            Assert.InRange(TimeToService(resolveByName: false, seed), TimeSpan.FromMilliseconds(40), TimeSpan.FromMilliseconds(250));
+        }
+    }
+
+    [Fact]
+    public void ResolvingAnInstanceThatDoesNotExist_BacksOffAndStopsWhenAsked()
+    {
+        var sim = new MdnsSim(1);
+        var q = sim.Nodes[0].Querier;
+        q.Browse(MdnsSim.Type, sim.Now);
+        var nobody = MdnsSim.Type.Prepend("Nobody");
+        q.ResolveInstance(nobody, sim.Now);
+        sim.RunFor(TimeSpan.FromSeconds(10));
+        var asked = sim.Nodes[0].Sent.Where(s => s.Msg.Questions.Any(x => x.Type == DnsRecordType.SRV && x.Name == nobody)).Select(s => s.At).ToList();
+        Assert.InRange(asked.Count, 3, 5); // 0, 1, 3, 7 s: backing off, not flooding
+        Assert.Equal(TimeSpan.Zero, asked[0]);
+        q.StopResolveInstance(nobody, sim.Now);
+        int before = sim.Nodes[0].Sent.Count(s => s.Msg.Questions.Any(x => x.Name == nobody));
+        sim.RunFor(TimeSpan.FromMinutes(5));
+        Assert.Equal(before, sim.Nodes[0].Sent.Count(s => s.Msg.Questions.Any(x => x.Name == nobody)));
+        Assert.Empty(q.Services);
+    }
 }

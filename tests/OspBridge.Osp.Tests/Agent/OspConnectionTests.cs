@@ -12,7 +12,7 @@ public sealed class OspConnectionTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
-    private static OspAgentOptions Agent(string name) => new() { Identity = AgentIdentity.CreateEphemeral(name), DisplayName = name + " display" };
+    private static OspAgentOptions Agent(string name) => new() { Identity = AgentIdentity.CreateEphemeral(name), DisplayName = name + " display", RequireAuthentication = false };
 
     [Fact]
     public async Task ConnectPinsFingerprintAndExchangesAgentInfoBothWays()
@@ -206,5 +206,68 @@ public sealed class OspConnectionTests
 
         Assert.All(new ulong[] { 10, 11, 120, 1001, 1003, 1004, 1005 }, key => Assert.True(OspConnection.IsAllowedBeforeAuthentication(key)));
         Assert.All(new ulong[] { 24, 1100, 1101, 8193, 8196 }, key => Assert.False(OspConnection.IsAllowedBeforeAuthentication(key)));
+    }
+    [Fact]
+    public async Task Authentication_is_required_by_default_application_messages_close_an_unauthenticated_connection()
+    {
+        var server = new OspAgentOptions { Identity = AgentIdentity.CreateEphemeral("Default"), DisplayName = "Default" };
+        var client = new OspAgentOptions { Identity = AgentIdentity.CreateEphemeral("Caller"), DisplayName = "Caller" };
+        Assert.True(server.RequireAuthentication);
+        await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), server);
+        var acceptTask = listener.AcceptAsync();
+        using var cts = new CancellationTokenSource(Timeout);
+        await using var c = await OspConnection.ConnectAsync(listener.LocalEndPoint, server.Identity.Hostname, server.Identity.Fingerprint, client, cts.Token);
+        await using var s = await acceptTask.WaitAsync(Timeout);
+        Assert.False(c.IsAuthenticated);
+        Assert.False(s.IsAuthenticated);
+        Assert.Equal("Default", (await c.RequestAgentInfoAsync(Timeout, cts.Token)).DisplayName); // agent-info passes the gate
+        await c.SendAsync(new LanSignalingClose { SessionId = 1, Reason = LanSignalingCloseReason.Normal }, cts.Token);
+        Assert.Equal(OspConnection.NotAuthenticatedErrorCode, await s.Closed.WaitAsync(Timeout));
+        Assert.Null(await s.ReceiveAsync(cts.Token));
+    }
+
+    [Fact]
+    public async Task Subscribing_after_messages_arrived_replays_the_queued_ones_in_order_and_leaves_the_rest_queued()
+    {
+        var server = Agent("A");
+        await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), server);
+        var acceptTask = listener.AcceptAsync();
+        using var cts = new CancellationTokenSource(Timeout);
+        await using var c = await OspConnection.ConnectAsync(listener.LocalEndPoint, server.Identity.Hostname, server.Identity.Fingerprint, Agent("B"), cts.Token);
+        await using var s = await acceptTask.WaitAsync(Timeout);
+
+        // Nobody subscribed yet: the messages land in the receive queue (each on its own stream, so wait for each).
+        for (ulong i = 1; i <= 3; i++)
+        {
+            await c.SendAsync(new LanSignalingClose { SessionId = i, Reason = LanSignalingCloseReason.Normal }, cts.Token);
+            await WaitForQueueAsync(s, (int)(2 * i - 1), cts.Token);
+            await c.SendAsync(new LanSignalingCandidate { SessionId = i }, cts.Token);
+            await WaitForQueueAsync(s, (int)(2 * i), cts.Token);
+        }
+
+        var got = new List<ulong>();
+        var all = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var sub = s.Subscribe<LanSignalingClose>(m =>
+        {
+            got.Add(m.SessionId);
+            if (got.Count == 4) all.TrySetResult();
+        });
+        await c.SendAsync(new LanSignalingClose { SessionId = 4, Reason = LanSignalingCloseReason.Normal }, cts.Token);
+        await all.Task.WaitAsync(Timeout);
+        Assert.Equal([1UL, 2UL, 3UL, 4UL], got); // the queued ones first, in arrival order, then the live one
+
+        // The other type stayed queued, in order, for ReceiveAsync.
+        for (ulong i = 1; i <= 3; i++)
+        {
+            var m = Assert.IsType<LanSignalingCandidate>(await s.ReceiveAsync(cts.Token));
+            Assert.Equal(i, m.SessionId);
+        }
+        Assert.Equal(0, s.QueuedMessageCount);
+    }
+
+    private static async Task WaitForQueueAsync(OspConnection connection, int count, CancellationToken cancellationToken)
+    {
+        for (int i = 0; i < 2000 && connection.QueuedMessageCount < count; i++) await Task.Delay(5, cancellationToken);
+        Assert.Equal(count, connection.QueuedMessageCount);
     }
 }

@@ -86,6 +86,12 @@ public sealed class AuthAttemptLimiterTests
         limiter.AcknowledgeAuthTokenRotation();
         Assert.False(limiter.AuthTokenRotationRequested);
         Assert.True(limiter.IsSuspicious(Fp)); // the peer stays flagged
+
+        // A further failure is reported again but does not ask for another rotation (one per episode).
+        time.Advance(TimeSpan.FromMinutes(2));
+        limiter.RecordFailure(Fp, Address);
+        Assert.Equal(4, flagged.Count);
+        Assert.False(limiter.AuthTokenRotationRequested);
     }
 
     [Fact]

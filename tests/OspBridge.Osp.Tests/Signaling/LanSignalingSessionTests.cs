@@ -11,7 +11,7 @@ public sealed class LanSignalingSessionTests
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
-    private static OspAgentOptions Agent(string name) => new() { Identity = AgentIdentity.CreateEphemeral(name), DisplayName = name };
+    private static OspAgentOptions Agent(string name) => new() { Identity = AgentIdentity.CreateEphemeral(name), DisplayName = name, RequireAuthentication = false };
 
     private static async Task<(OspAgentListener Listener, OspConnection Controller, OspConnection Device)> ConnectAsync()
     {

@@ -167,10 +167,18 @@ public sealed class SuspicionAndConsentTests : IDisposable
         var no = new ScriptedHost(allowPeer: false, allowGrant: false);
         Assert.True(await OspConsent.AdmitAsync(store, no, Seen("tv", "Living Room TV"), null, CancellationToken.None));
         Assert.Empty(no.PeerQuestions);
-        Assert.False(await OspConsent.AdmitAsync(store, no, Seen("evil", "Living Room TV"), null, CancellationToken.None));
+        // A trusted name with a new key: refused without asking (even a host that says yes to all), flagged, never merged.
+        Assert.False(await OspConsent.AdmitAsync(store, new ScriptedHost(allowPeer: true, allowGrant: true), Seen("evil", "Living Room TV"), null, CancellationToken.None));
+        var evil = OspTrustStore.Open(_dir).Find(Fp("evil"));
+        Assert.NotNull(evil);
+        Assert.False(evil.Trusted);
+        Assert.True(evil.Marks.HasFlag(OspPeerMarks.Suspicious));
+        Assert.Equal(["Living Room TV"], OspTrustStore.Open(_dir).Find(Fp("tv"))!.DisplayNames);
+        // A look-alike name is asked about, with the warning attached.
+        Assert.False(await OspConsent.AdmitAsync(store, no, Seen("evil2", "Living Roorn TV"), null, CancellationToken.None));
         var q = Assert.Single(no.PeerQuestions);
-        Assert.Equal(OspPeerId.FromFingerprint(Fp("evil")), q.Id);
-        Assert.Contains(q.Warnings, w => w.Kind == OspSuspicionKind.TrustedNameWithNewFingerprint);
+        Assert.Equal(OspPeerId.FromFingerprint(Fp("evil2")), q.Id);
+        Assert.Contains(q.Warnings, w => w.Kind == OspSuspicionKind.NameResemblesTrustedPeer);
         var yes = new ScriptedHost(allowPeer: true, allowGrant: true);
         Assert.True(await OspConsent.AdmitAsync(store, yes, Seen("new", "Printer"), null, CancellationToken.None));
         Assert.False(store.IsTrusted(Fp("new")), "consent lets pairing start; only authentication adds trust");
