@@ -6,7 +6,7 @@ namespace OspBridge.PeerFetch;
 /// One request/response exchange on a v2 channel, as seen by either end. Reading returns the peer's body (and gives
 /// credit back as it is consumed), writing sends ours under the peer's credit. State lives under the connection's lock.
 /// </summary>
-internal sealed class PeerFetchStream
+internal sealed class PeerFetchStream : IPeerFetchExchange
 {
     private readonly PeerFetchConnection _conn;
     private readonly Queue<ReadOnlyMemory<byte>> _chunks = new();
@@ -43,7 +43,7 @@ internal sealed class PeerFetchStream
     public List<KeyValuePair<string, string>>? Trailers { get; private set; }
 
     internal bool LocalEnded => _localEnded;
-    internal bool RemoteEnded => _remoteEnded;
+    public bool RemoteEnded => _remoteEnded;
 
     // ------------------------------------------------------------ events from the connection (under its lock)
 
@@ -64,7 +64,7 @@ internal sealed class PeerFetchStream
     private Action? _onAborted;
 
     /// <summary>Runs (on the thread pool) when the exchange is reset with an error; at once if it already was.</summary>
-    internal void SetOnAborted(Action value)
+    public void SetOnAborted(Action value)
     {
         {
             bool fire;
@@ -198,6 +198,13 @@ internal sealed class PeerFetchStream
             if (endStream) { _localEnded = true; _conn.OnLocalEnded(this); }
             _conn.FlushLocked();
         }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask SendHeadersAsync(IReadOnlyList<KeyValuePair<string, string>> fields, bool endStream, CancellationToken cancellationToken)
+    {
+        SendHeaders(fields, endStream);
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>Aborts the exchange both ways (no-op once it is over).</summary>
