@@ -89,7 +89,7 @@ public sealed class PeerFetchDevice : IDisposable
             InitialChannelWindow = _options.ChannelWindow,
             MaxConcurrentStreams = _options.MaxConcurrentStreamsPerChannel,
         };
-        var conn = PeerFetchConnection.Accept(channel, hello, settings, _logger, _time);
+        var conn = PeerFetchConnection.Accept(channel, hello, settings, _logger, _time, _options.KeepAliveInterval, _options.IdleTimeout);
         await using (conn.ConfigureAwait(false))
         {
             await ServeConnectionAsync(conn, peerId, cancellationToken).ConfigureAwait(false);

@@ -60,7 +60,7 @@ public sealed class PeerFetchHandler : HttpMessageHandler
             if (Protocol is { } q) return q;
             if (_channel is null) return PeerFetchProtocol.V2;
             var settings = PeerFetchSettings.Default with { InitialStreamWindow = _options.StreamWindow, InitialChannelWindow = _options.ChannelWindow };
-            var conn = await PeerFetchConnection.ConnectAsync(_channel, settings, _options.NegotiationTimeout, _options.Logger, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+            var conn = await PeerFetchConnection.ConnectAsync(_channel, settings, _options.NegotiationTimeout, _options.Logger, _options.TimeProvider, cancellationToken, _options.KeepAliveInterval, _options.IdleTimeout).ConfigureAwait(false);
             if (conn is not null)
             {
                 _v2 = conn;
