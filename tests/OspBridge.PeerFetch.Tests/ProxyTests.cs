@@ -226,7 +226,7 @@ public class ProxyTests
     [MemberData(nameof(MuxAndQuic))]
     public async Task Rate_limit_answers_429(string kind)
     {
-        await using var rig = await Rig.StartAsync(kind, options: new PeerFetchDeviceOptions { RequestsPerSecondPerPeer = 1, RequestBurstPerPeer = 3 });
+        await using var rig = await Rig.StartAsync(kind, options: new PeerFetchDeviceOptions { RequestsPerSecondPerPeer = 0.05, RequestBurstPerPeer = 3 });
         var codes = new List<HttpStatusCode>();
         for (int i = 0; i < 6; i++) using (var r = await rig.Http.GetAsync("json")) codes.Add(r.StatusCode);
         Assert.Equal(3, codes.Count(c => c == HttpStatusCode.OK));
