@@ -131,10 +131,15 @@ internal sealed class PeerFetchStreamExchange : IPeerFetchExchange, IAsyncDispos
                 int n = await TransportReadAsync(buffer[..(int)Math.Min(buffer.Length, _dataLeft)], cancellationToken).ConfigureAwait(false);
                 if (n == 0) throw Protocol(PeerFetchErrorCode.FrameSizeError, "the stream ended inside a DATA frame");
                 _dataLeft -= n;
-                if (_dataLeft == 0 && _endFlagSeen) await ExpectFinAsync(cancellationToken).ConfigureAwait(false);
                 return n;
             }
             if (_remoteEnded || buffer.IsEmpty) return 0;
+            if (_endFlagSeen)
+            {
+                // The last frame carried END_STREAM: only FIN may follow.
+                await ExpectFinAsync(cancellationToken).ConfigureAwait(false);
+                return 0;
+            }
             if (!await ReadFrameHeaderAsync(cancellationToken).ConfigureAwait(false))
             {
                 MarkRemoteEnded();
@@ -148,7 +153,6 @@ internal sealed class PeerFetchStreamExchange : IPeerFetchExchange, IAsyncDispos
                     if (h.Length > MaxDataPayload) throw Protocol(PeerFetchErrorCode.FrameSizeError, $"DATA frame of {h.Length} bytes (max {MaxDataPayload})");
                     _dataLeft = h.Length;
                     _endFlagSeen = end;
-                    if (h.Length == 0 && end) await ExpectFinAsync(cancellationToken).ConfigureAwait(false);
                     break;
                 case FrameType.Headers:
                     Trailers = await ReadHeaderBlockAsync(h).ConfigureAwait(false);
