@@ -132,7 +132,7 @@ internal sealed class Link : IAsyncDisposable
         _ => throw new ArgumentException(kind),
     };
 
-    private static OspAgentOptions Agent(string name) => new()
+    internal static OspAgentOptions Agent(string name) => new()
     {
         Identity = AgentIdentity.CreateEphemeral(name),
         DisplayName = name,

@@ -48,10 +48,38 @@ public class ProxyTests
     }
 
     [Fact]
-    public async Task Quic_without_a_granted_LP2P_connection_is_refused()
+    public async Task Quic_from_a_peer_without_a_granted_LP2P_connection_never_reaches_the_device()
     {
-        var ex = await Assert.ThrowsAsync<OspBridge.Osp.OspException>(() => Link.QuicAsync(OspBridge.Osp.Lp2p.LP2PGrantPolicies.DenyAll));
-        Assert.Equal(OspBridge.Osp.OspError.Refused, ex.Error);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var server = Link.Agent("Device");
+        await using var listener = await OspBridge.Osp.Lp2p.LP2P.MakeDiscoverableAsync(new OspBridge.Osp.Lp2p.LP2PReceiverOptions
+        {
+            Agent = server,
+            ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
+            Grants = OspBridge.Osp.Lp2p.LP2PGrantPolicies.DenyAll,
+        }, cts.Token);
+        await listener.Ready;
+        var at = listener.Receiver.LocalEndPoint;
+        var peer = new OspBridge.Osp.Discovery.OspAgentInfo("Device", server.Identity.Hostname + ".", (ushort)at.Port, [at.Address],
+            new OspBridge.Osp.Discovery.OspTxt(server.Identity.Fingerprint, 1, server.Identity.AuthToken, server.Identity.SerialBase64Url));
+        var incoming = listener.AcceptTransportAsync(cts.Token).AsTask();
+        bool requestWentThrough = false;
+        using (var attempt = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+        {
+            try
+            {
+                await using var transport = await OspBridge.Osp.Lp2p.LP2P.ConnectAsync(new OspBridge.Osp.Lp2p.LP2PRequestOptions { Agent = Link.Agent("Stranger"), Peer = peer }, null, attempt.Token);
+                using var http = new HttpClient(new PeerFetchHandler(new OspBridge.Bridge.Pairing.Lp2pQuicPeerFetchConnection(transport)), disposeHandler: false) { Timeout = TimeSpan.FromSeconds(5) };
+                using var r = await http.GetAsync("http://localhost/json", attempt.Token);
+                requestWentThrough = true;
+            }
+            catch (Exception ex) when (ex is OspBridge.Osp.OspException or OperationCanceledException or HttpRequestException)
+            {
+                // refused: the LP2P connection is closed by the receiver, the q2q connection with it
+            }
+        }
+        Assert.False(requestWentThrough);
+        Assert.False(incoming.IsCompleted, "the device was handed a transport from a peer it did not grant");
     }
 
     [Theory]
