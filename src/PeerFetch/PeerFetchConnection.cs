@@ -53,9 +53,9 @@ internal sealed class PeerFetchConnection : IAsyncDisposable
     /// Initiator: sends HELLO and waits for the peer's. Returns null when the peer answered with v1 text or stayed
     /// silent (the channel is left untouched for a v1 client; nothing more is read from it).
     /// </summary>
-    public static async Task<PeerFetchConnection?> ConnectAsync(IMessageChannel channel, PeerFetchSettings settings, TimeSpan negotiationTimeout, ILogger? logger, TimeProvider? time, CancellationToken cancellationToken)
+    public static async Task<PeerFetchConnection?> ConnectAsync(IMessageChannel channel, PeerFetchSettings settings, TimeSpan negotiationTimeout, ILogger? logger, TimeProvider? time, CancellationToken cancellationToken, TimeSpan keepAliveInterval = default, TimeSpan idleTimeout = default)
     {
-        var c = new PeerFetchConnection(channel, new PeerFetchMuxOptions { IsInitiator = true, LocalSettings = settings, NegotiationTimeout = negotiationTimeout }, logger, time);
+        var c = new PeerFetchConnection(channel, new PeerFetchMuxOptions { IsInitiator = true, LocalSettings = settings, NegotiationTimeout = negotiationTimeout, KeepAliveInterval = keepAliveInterval, IdleTimeout = idleTimeout }, logger, time);
         c.Run(firstMessage: null);
         bool v2;
         try
@@ -74,9 +74,9 @@ internal sealed class PeerFetchConnection : IAsyncDisposable
     }
 
     /// <summary>Acceptor: the first message (a HELLO) was already read by the caller.</summary>
-    public static PeerFetchConnection Accept(IMessageChannel channel, ChannelMessage firstMessage, PeerFetchSettings settings, ILogger? logger, TimeProvider? time)
+    public static PeerFetchConnection Accept(IMessageChannel channel, ChannelMessage firstMessage, PeerFetchSettings settings, ILogger? logger, TimeProvider? time, TimeSpan keepAliveInterval = default, TimeSpan idleTimeout = default)
     {
-        var c = new PeerFetchConnection(channel, new PeerFetchMuxOptions { IsInitiator = false, LocalSettings = settings }, logger, time);
+        var c = new PeerFetchConnection(channel, new PeerFetchMuxOptions { IsInitiator = false, LocalSettings = settings, KeepAliveInterval = keepAliveInterval, IdleTimeout = idleTimeout }, logger, time);
         c.Run(firstMessage);
         return c;
     }

@@ -89,7 +89,7 @@ public sealed class PeerFetchDevice : IDisposable
             InitialChannelWindow = _options.ChannelWindow,
             MaxConcurrentStreams = _options.MaxConcurrentStreamsPerChannel,
         };
-        var conn = PeerFetchConnection.Accept(channel, hello, settings, _logger, _time);
+        var conn = PeerFetchConnection.Accept(channel, hello, settings, _logger, _time, _options.KeepAliveInterval, _options.IdleTimeout);
         await using (conn.ConfigureAwait(false))
         {
             await ServeConnectionAsync(conn, peerId, cancellationToken).ConfigureAwait(false);
@@ -115,7 +115,54 @@ public sealed class PeerFetchDevice : IDisposable
         await Task.WhenAll(running).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
     }
 
-    private async Task ServeStreamAsync(PeerFetchStream stream, string peerId)
+    /// <summary>
+    /// Serves PeerFetch over a stream connection (an LP2P QUIC transport): one request per bidirectional stream
+    /// (docs/peerfetch.md §2.6), same application, limits and access log as over channels. Returns when the connection
+    /// closes or <paramref name="cancellationToken"/> fires; the connection is disposed on return.
+    /// </summary>
+    public async Task ServeAsync(Streams.IPeerFetchStreamConnection connection, string peerId, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        var running = new List<Task>();
+        try
+        {
+            while (await connection.AcceptStreamAsync(cancellationToken).ConfigureAwait(false) is { } transport)
+            {
+                running.RemoveAll(t => t.IsCompleted);
+                var exchange = Streams.PeerFetchStreamExchange.Accept(transport, _logger);
+                running.Add(Task.Run(() => ServeExchangeAsync(exchange, peerId), CancellationToken.None));
+            }
+        }
+        catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+        {
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException && ex is not OperationCanceledException)
+        {
+            if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug(ex, "peerfetch {Peer}: stream connection ended", peerId);
+        }
+        await Task.WhenAll(running).WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await connection.DisposeAsync().ConfigureAwait(false);
+    }
+
+    private async Task ServeExchangeAsync(Streams.PeerFetchStreamExchange exchange, string peerId)
+    {
+        await using (exchange.ConfigureAwait(false))
+        {
+            try
+            {
+                await exchange.Head.ConfigureAwait(false);
+            }
+            catch (PeerFetchException ex)
+            {
+                if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("peerfetch {Peer}: quic stream without a request head: {Error}", peerId, ex.Message);
+                exchange.Reset(ex.Error == PeerFetchError.Protocol ? PeerFetchErrorCode.ProtocolError : PeerFetchErrorCode.Cancel);
+                return;
+            }
+            await ServeStreamAsync(exchange, peerId, "v2/quic").ConfigureAwait(false);
+        }
+    }
+
+    private async Task ServeStreamAsync(IPeerFetchExchange stream, string peerId, string protocol = "v2")
     {
         long started = _time.GetTimestamp();
         var head = await stream.Head.ConfigureAwait(false);
@@ -166,11 +213,11 @@ public sealed class PeerFetchDevice : IDisposable
         {
             if (verdict == PeerLimiter.Verdict.Admitted) _limiter.Exit(peerId);
         }
-        if (_logger.IsEnabled(LogLevel.Information)) _logger.LogInformation("peerfetch {Peer} v2 {Method} {Path} -> {Status} {Bytes}B {Ms}ms {Outcome}",
-            peerId, method, path, status, sent, (long)_time.GetElapsedTime(started).TotalMilliseconds, outcome);
+        if (_logger.IsEnabled(LogLevel.Information)) _logger.LogInformation("peerfetch {Peer} {Protocol} {Method} {Path} -> {Status} {Bytes}B {Ms}ms {Outcome}",
+            peerId, protocol, method, path, status, sent, (long)_time.GetElapsedTime(started).TotalMilliseconds, outcome);
     }
 
-    private async Task<HttpResponseMessage> InvokeAsync(PeerFetchStream stream, List<KeyValuePair<string, string>> head)
+    private async Task<HttpResponseMessage> InvokeAsync(IPeerFetchExchange stream, List<KeyValuePair<string, string>> head)
     {
         using var aborted = new CancellationTokenSource();
         var body = stream.HeadEndedStream ? null : new PeerFetchBodyStream(stream, _options.MaxRequestBodySize, resetOnEarlyDispose: false);
@@ -207,7 +254,7 @@ public sealed class PeerFetchDevice : IDisposable
     }
 
     /// <summary>Cancels the application's request when the peer resets the stream (polls nothing: waits on the head/reads).</summary>
-    private static Task WatchResetAsync(PeerFetchStream stream, CancellationTokenSource aborted)
+    private static Task WatchResetAsync(IPeerFetchExchange stream, CancellationTokenSource aborted)
     {
         stream.SetOnAborted(() => { try { aborted.Cancel(); } catch (ObjectDisposedException) { } });
         return Task.CompletedTask;
@@ -219,18 +266,18 @@ public sealed class PeerFetchDevice : IDisposable
         return false;
     }
 
-    private static async Task<long> SendResponseAsync(PeerFetchStream stream, HttpResponseMessage response, CancellationToken aborted)
+    private static async Task<long> SendResponseAsync(IPeerFetchExchange stream, HttpResponseMessage response, CancellationToken aborted)
     {
         var head = PeerFetchHttp.ResponseHead(response);
         var content = response.Content;
         bool noBody = content is null || content.Headers.ContentLength == 0 || response.StatusCode is HttpStatusCode.NoContent or HttpStatusCode.NotModified;
         if (noBody && !response.TrailingHeaders.Any())
         {
-            stream.SendHeaders(head, endStream: true);
+            await stream.SendHeadersAsync(head, endStream: true, CancellationToken.None).ConfigureAwait(false);
             FinishRequestSide(stream);
             return 0;
         }
-        stream.SendHeaders(head, endStream: false);
+        await stream.SendHeadersAsync(head, endStream: false, CancellationToken.None).ConfigureAwait(false);
         long sent = 0;
         if (!noBody)
         {
@@ -245,14 +292,14 @@ public sealed class PeerFetchDevice : IDisposable
             }
         }
         var trailers = PeerFetchHttp.Trailers(response.TrailingHeaders);
-        if (trailers.Count > 0) stream.SendHeaders(trailers, endStream: true);
+        if (trailers.Count > 0) await stream.SendHeadersAsync(trailers, endStream: true, CancellationToken.None).ConfigureAwait(false);
         else await stream.WriteAsync(ReadOnlyMemory<byte>.Empty, endStream: true, CancellationToken.None).ConfigureAwait(false);
         FinishRequestSide(stream);
         return sent;
     }
 
     /// <summary>The response is complete; if the peer is still sending a body nobody reads, tell it to stop.</summary>
-    private static void FinishRequestSide(PeerFetchStream stream)
+    private static void FinishRequestSide(IPeerFetchExchange stream)
     {
         if (!stream.RemoteEnded) stream.Reset(PeerFetchErrorCode.NoError);
     }

@@ -38,6 +38,16 @@ public sealed record PeerFetchDeviceOptions
     /// <summary>v2: requests one channel may have open at once (announced in HELLO).</summary>
     public int MaxConcurrentStreamsPerChannel { get; init; } = 128;
 
+    /// <summary>
+    /// v2 on a message channel: send a PING after this long without any frame from the peer (default 15 s; zero: never).
+    /// Keeps idle-timing transports (LP2P data channels ride a QUIC connection with a 30 s idle timeout) alive while a
+    /// slow request waits. Over LP2P QUIC the transport's own keep-alive does this.
+    /// </summary>
+    public TimeSpan KeepAliveInterval { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>v2 on a message channel: give the channel up (every request fails) after this long without any frame from the peer (default 60 s; zero: never).</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Access log and diagnostics.</summary>
     public ILogger? Logger { get; init; }
 

@@ -19,7 +19,8 @@ public sealed class PeerFetchHandler : HttpMessageHandler
     /// <summary>The sub-protocol name for channels that speak only v2.</summary>
     public const string ChannelProtocol = "peerfetch/2";
 
-    private readonly IMessageChannel _channel;
+    private readonly IMessageChannel? _channel;
+    private readonly Streams.IPeerFetchStreamConnection? _streams;
     private readonly PeerFetchClientOptions _options;
     private readonly SemaphoreSlim _negotiate = new(1, 1);
     private PeerFetchConnection? _v2;
@@ -29,12 +30,24 @@ public sealed class PeerFetchHandler : HttpMessageHandler
     /// <summary>Creates a handler over an open channel.</summary>
     public PeerFetchHandler(IMessageChannel channel, PeerFetchClientOptions? options = null)
     {
+        ArgumentNullException.ThrowIfNull(channel);
         _channel = channel;
         _options = options ?? new PeerFetchClientOptions();
     }
 
+    /// <summary>
+    /// Creates a handler over a stream connection (an LP2P QUIC transport): every request on its own bidirectional
+    /// stream (docs/peerfetch.md §2.6), so requests never wait behind each other. The handler owns the connection.
+    /// </summary>
+    public PeerFetchHandler(Streams.IPeerFetchStreamConnection connection, PeerFetchClientOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        _streams = connection;
+        _options = options ?? new PeerFetchClientOptions();
+    }
+
     /// <summary>The protocol in use once the first request negotiated it (null before).</summary>
-    public PeerFetchProtocol? Protocol => _v2 is not null ? PeerFetchProtocol.V2 : _v1 is not null ? PeerFetchProtocol.V1 : null;
+    public PeerFetchProtocol? Protocol => _streams is not null ? PeerFetchProtocol.V2 : _v2 is not null ? PeerFetchProtocol.V2 : _v1 is not null ? PeerFetchProtocol.V1 : null;
 
     /// <summary>Negotiates now (otherwise the first request does): HELLO, then v2 or v1.</summary>
     public async Task<PeerFetchProtocol> ConnectAsync(CancellationToken cancellationToken = default)
@@ -45,8 +58,9 @@ public sealed class PeerFetchHandler : HttpMessageHandler
         try
         {
             if (Protocol is { } q) return q;
+            if (_channel is null) return PeerFetchProtocol.V2;
             var settings = PeerFetchSettings.Default with { InitialStreamWindow = _options.StreamWindow, InitialChannelWindow = _options.ChannelWindow };
-            var conn = await PeerFetchConnection.ConnectAsync(_channel, settings, _options.NegotiationTimeout, _options.Logger, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+            var conn = await PeerFetchConnection.ConnectAsync(_channel, settings, _options.NegotiationTimeout, _options.Logger, _options.TimeProvider, cancellationToken, _options.KeepAliveInterval, _options.IdleTimeout).ConfigureAwait(false);
             if (conn is not null)
             {
                 _v2 = conn;
@@ -65,6 +79,7 @@ public sealed class PeerFetchHandler : HttpMessageHandler
     /// <inheritdoc/>
     protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
     {
+        if (_streams is not null) return await SendOverStreamAsync(_streams, request, _options, cancellationToken).ConfigureAwait(false);
         var protocol = await ConnectAsync(cancellationToken).ConfigureAwait(false);
         if (protocol == PeerFetchProtocol.V1) return await _v1!.SendAsync(request, cancellationToken).ConfigureAwait(false);
         return await SendV2Async(_v2!, request, cancellationToken).ConfigureAwait(false);
@@ -83,11 +98,33 @@ public sealed class PeerFetchHandler : HttpMessageHandler
         {
             throw new HttpRequestException(HttpRequestError.ConnectionError, "PeerFetch: " + ex.Message, ex);
         }
+        return await ExchangeAsync(stream, request, hasBody, cancellationToken).ConfigureAwait(false);
+    }
+
+    private static async Task<HttpResponseMessage> SendOverStreamAsync(Streams.IPeerFetchStreamConnection connection, HttpRequestMessage request, PeerFetchClientOptions options, CancellationToken cancellationToken)
+    {
+        var head = PeerFetchHttp.RequestHead(request);
+        bool hasBody = request.Content is not null && request.Content.Headers.ContentLength != 0;
+        Streams.PeerFetchStreamExchange exchange;
+        try
+        {
+            exchange = await Streams.PeerFetchStreamExchange.OpenAsync(connection, head, endStream: !hasBody, options.Logger, cancellationToken).ConfigureAwait(false);
+        }
+        catch (PeerFetchException ex)
+        {
+            throw new HttpRequestException(HttpRequestError.ConnectionError, "PeerFetch: " + ex.Message, ex);
+        }
+        return await ExchangeAsync(exchange, request, hasBody, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>The rest of an exchange once its request head is out: body pump, response head, streamed content.</summary>
+    private static async Task<HttpResponseMessage> ExchangeAsync(IPeerFetchExchange stream, HttpRequestMessage request, bool hasBody, CancellationToken cancellationToken)
+    {
         if (hasBody) _ = PumpRequestBodyAsync(request.Content!, stream);
         List<KeyValuePair<string, string>> responseHead;
         try
         {
-            using (cancellationToken.Register(static s => ((PeerFetchStream)s!).Reset(PeerFetchErrorCode.Cancel), stream))
+            using (cancellationToken.Register(static s => ((IPeerFetchExchange)s!).Reset(PeerFetchErrorCode.Cancel), stream))
                 responseHead = await stream.Head.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
@@ -110,7 +147,7 @@ public sealed class PeerFetchHandler : HttpMessageHandler
         return response;
     }
 
-    private static async Task PumpRequestBodyAsync(HttpContent content, PeerFetchStream stream)
+    private static async Task PumpRequestBodyAsync(HttpContent content, IPeerFetchExchange stream)
     {
         try
         {
@@ -139,8 +176,9 @@ public sealed class PeerFetchHandler : HttpMessageHandler
     {
         if (disposing && Interlocked.Exchange(ref _disposed, 1) == 0)
         {
-            if (_v2 is not null) _v2.DisposeAsync().AsTask().GetAwaiter().GetResult();
-            else _channel.CloseAsync().AsTask().GetAwaiter().GetResult();
+            if (_streams is not null) _streams.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            else if (_v2 is not null) _v2.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            else _channel!.CloseAsync().AsTask().GetAwaiter().GetResult();
             _negotiate.Dispose();
             _v1?.Dispose();
         }

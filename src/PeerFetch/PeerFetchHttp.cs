@@ -103,7 +103,7 @@ internal static class PeerFetchHttp
 }
 
 /// <summary>A read-only Stream over a <see cref="PeerFetchStream"/>'s incoming body; disposing it early resets the exchange.</summary>
-internal sealed class PeerFetchBodyStream(PeerFetchStream stream, long maxBytes = long.MaxValue, Action? onEnd = null, bool resetOnEarlyDispose = true) : Stream
+internal sealed class PeerFetchBodyStream(IPeerFetchExchange stream, long maxBytes = long.MaxValue, Action? onEnd = null, bool resetOnEarlyDispose = true) : Stream
 {
     private long _read;
     private bool _ended;

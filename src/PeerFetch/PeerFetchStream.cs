@@ -6,7 +6,7 @@ namespace OspBridge.PeerFetch;
 /// One request/response exchange on a v2 channel, as seen by either end. Reading returns the peer's body (and gives
 /// credit back as it is consumed), writing sends ours under the peer's credit. State lives under the connection's lock.
 /// </summary>
-internal sealed class PeerFetchStream
+internal sealed class PeerFetchStream : IPeerFetchExchange
 {
     private readonly PeerFetchConnection _conn;
     private readonly Queue<ReadOnlyMemory<byte>> _chunks = new();
@@ -39,6 +39,8 @@ internal sealed class PeerFetchStream
     /// <see cref="RemoteEnded"/>, which is also true once a whole body arrived but may not have been read yet.)</summary>
     internal bool HeadEndedStream { get; }
 
+    bool IPeerFetchExchange.HeadEndedStream => HeadEndedStream;
+
     public uint Id { get; }
 
     /// <summary>The peer's head: the request (served stream) or the response (opened stream).</summary>
@@ -48,7 +50,7 @@ internal sealed class PeerFetchStream
     public List<KeyValuePair<string, string>>? Trailers { get; private set; }
 
     internal bool LocalEnded => _localEnded;
-    internal bool RemoteEnded => _remoteEnded;
+    public bool RemoteEnded => _remoteEnded;
 
     // ------------------------------------------------------------ events from the connection (under its lock)
 
@@ -69,7 +71,7 @@ internal sealed class PeerFetchStream
     private Action? _onAborted;
 
     /// <summary>Runs (on the thread pool) when the exchange is reset with an error; at once if it already was.</summary>
-    internal void SetOnAborted(Action value)
+    public void SetOnAborted(Action value)
     {
         {
             bool fire;
@@ -203,6 +205,13 @@ internal sealed class PeerFetchStream
             if (endStream) { _localEnded = true; _conn.OnLocalEnded(this); }
             _conn.FlushLocked();
         }
+    }
+
+    /// <inheritdoc/>
+    public ValueTask SendHeadersAsync(IReadOnlyList<KeyValuePair<string, string>> fields, bool endStream, CancellationToken cancellationToken)
+    {
+        SendHeaders(fields, endStream);
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>Aborts the exchange both ways (no-op once it is over).</summary>

@@ -69,6 +69,9 @@ public sealed class QuicStream : Stream
         {
             if (_finWritten) _writesClosed.TrySetResult();
             else if (core.State >= CoreState.Closing) _writesClosed.TrySetException(_conn.CloseException());
+            // Gone without our FIN: the send side was aborted (STOP_SENDING answered with RESET_STREAM, or a local abort)
+            // and the core retired the stream before this event ran.
+            else _writesClosed.TrySetException(new QuicException(QuicError.StreamAborted, null, "stream aborted"));
             return;
         }
         if (s.PeerStopSendingCode is long code) _writesClosed.TrySetException(new QuicException(QuicError.StreamAborted, code, "peer sent STOP_SENDING"));

@@ -10,7 +10,7 @@ namespace OspBridge.Bridge.Tests;
 /// Issue 11 "CLI" with real <c>ospbridge</c> child processes on loopback: an agent with <c>--http-origin</c> proxies to
 /// an HttpListener origin in this test; a paired client fetches JSON, a 10 MB file byte-exact (-o), POSTs a file and
 /// gets it echoed, sees status and headers with -i, gets 403 outside <c>--http-allow</c> and 502 with the origin down
-/// (exit 0: a response arrived); an unpaired client is refused.
+/// (exit 0: a response arrived); an unpaired client is refused — over the data channel and over <c>--transport quic</c>.
 /// </summary>
 public sealed class PeerFetchCliTests : IDisposable
 {
@@ -173,17 +173,36 @@ public sealed class PeerFetchCliTests : IDisposable
             Assert.NotEqual(0, stranger.ExitCode);
             Assert.Equal($"ospbridge: not paired with {name}", stranger.StdErr.Trim());
 
-            // 7. --transport quic: accepted, not supported yet (one line, non-zero).
-            var quic = await RunAsync(["fetch", name, "/api/status", "--transport", "quic", .. common]);
-            Assert.NotEqual(0, quic.ExitCode);
-            Assert.Equal("ospbridge: --transport quic is not supported yet", quic.StdErr.Trim());
+            // 7. --transport quic: the same requests over an LP2P QUIC transport (q2q), one stream per request.
+            var quic = await RunAsync(["fetch", name, "/api/status", "--transport", "quic", "-i", .. common]);
+            Assert.True(quic.ExitCode == 0, quic.StdErr);
+            Assert.Matches(@"^HTTP/\d\.\d 200", quic.StdOut);
+            Assert.EndsWith("\r\n\r\n{\"ok\":true,\"name\":\"kitchen\"}", quic.StdOut, StringComparison.Ordinal);
+            string quicOut = Path.Combine(_root, "big-quic.out");
+            var quicBig = await RunAsync(["fetch", name, "/files/big.bin", "--transport", "quic", "-o", quicOut, .. common]);
+            Assert.True(quicBig.ExitCode == 0, quicBig.StdErr);
+            Assert.Equal(_big, File.ReadAllBytes(quicOut));
+            string quicEcho = Path.Combine(_root, "echo-quic.out");
+            var quicPost = await RunAsync(["fetch", name, "/echo", "--transport", "quic", "-d", "@" + postFile, "-o", quicEcho, .. common]);
+            Assert.True(quicPost.ExitCode == 0, quicPost.StdErr);
+            Assert.Equal(payload, File.ReadAllBytes(quicEcho));
+            var quicForbidden = await RunAsync(["fetch", name, "/secret/keys", "--transport", "quic", "-i", .. common]);
+            Assert.True(quicForbidden.ExitCode == 0, quicForbidden.StdErr);
+            Assert.Matches(@"^HTTP/\d\.\d 403", quicForbidden.StdOut);
+            Assert.Equal(0, Volatile.Read(ref _secretHits));
+            var quicStranger = await RunAsync("fetch", name, "/api/status", "--transport", "quic", "--interface", "lo", "--state-dir", strangerState);
+            Assert.NotEqual(0, quicStranger.ExitCode);
+            Assert.Equal($"ospbridge: not paired with {name}", quicStranger.StdErr.Trim());
 
-            // 8. Origin down: 502 from the agent, exit 0.
+            // 8. Origin down: 502 from the agent, exit 0 (both transports).
             listener.Stop();
             await serving;
             var down = await RunAsync(["fetch", name, "/api/status", "-i", .. common]);
             Assert.True(down.ExitCode == 0, down.StdErr);
             Assert.Matches(@"^HTTP/\d\.\d 502", down.StdOut);
+            var quicDown = await RunAsync(["fetch", name, "/api/status", "-i", "--transport", "quic", .. common]);
+            Assert.True(quicDown.ExitCode == 0, quicDown.StdErr);
+            Assert.Matches(@"^HTTP/\d\.\d 502", quicDown.StdOut);
         }
         finally
         {

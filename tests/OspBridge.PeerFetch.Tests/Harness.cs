@@ -1,10 +1,17 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
+using OspBridge.Bridge.Pairing;
+using OspBridge.Crypto.Identity;
 using OspBridge.Net.Channels;
+using OspBridge.Osp.Agent;
+using OspBridge.Osp.Discovery;
+using OspBridge.Osp.Lp2p;
+using OspBridge.PeerFetch.Streams;
 using OspBridge.Testing.Channels;
 using OspBridge.Testing.Logging;
 using OspBridge.WebRtc;
@@ -43,6 +50,14 @@ internal sealed class Origin : IAsyncDisposable
         app.Use(async (ctx, next) => { Interlocked.Increment(ref o.Requests); await next(ctx); });
         app.MapGet("/bytes/{n:long}", (long n) => Results.Bytes(Bodies.Make(n), "application/octet-stream"));
         app.MapGet("/api/bytes/{n:long}", (long n) => Results.Bytes(Bodies.Make(n), "application/octet-stream"));
+        app.MapGet("/stream/{n:long}", async (long n, HttpResponse r) =>
+        {
+            r.ContentType = "application/octet-stream";
+            r.ContentLength = n;
+            var chunk = StreamChunk;
+            for (long sent = 0; sent < n; sent += chunk.Length)
+                await r.Body.WriteAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, n - sent)));
+        });
         app.MapGet("/json", () => Results.Json(new { hello = "world" }));
         app.MapGet("/api/json", () => Results.Json(new { hello = "api" }));
         app.MapGet("/secret", () => "secret");
@@ -69,6 +84,17 @@ internal sealed class Origin : IAsyncDisposable
         return o;
     }
 
+    /// <summary>/stream/n repeats this 1 MiB block (large bodies without large buffers).</summary>
+    public static readonly byte[] StreamChunk = Bodies.Make(1 << 20, seed: 5);
+
+    /// <summary>SHA-256 of /stream/<paramref name="n"/>.</summary>
+    public static byte[] StreamHash(long n)
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        for (long sent = 0; sent < n; sent += StreamChunk.Length) sha.AppendData(StreamChunk, 0, (int)Math.Min(StreamChunk.Length, n - sent));
+        return sha.GetHashAndReset();
+    }
+
     public static int DeadPort()
     {
         using var l = new TcpListener(IPAddress.Loopback, 0);
@@ -85,19 +111,62 @@ internal sealed class Origin : IAsyncDisposable
     }
 }
 
-/// <summary>A connected channel pair: in memory, or our RTCPeerConnection ↔ RTCPeerConnection on 127.0.0.1.</summary>
+/// <summary>
+/// A connected pair: a message channel in memory, our RTCPeerConnection ↔ RTCPeerConnection on 127.0.0.1, or ("quic")
+/// an LP2P QUIC transport (ALPN q2q, LP2P connection + grant first) on 127.0.0.1 with one stream per request.
+/// </summary>
 internal sealed class Link : IAsyncDisposable
 {
-    public required IMessageChannel Client { get; init; }
-    public required IMessageChannel Device { get; init; }
+    public IMessageChannel Client { get; init; } = null!;
+    public IMessageChannel Device { get; init; } = null!;
+    public IPeerFetchStreamConnection? ClientStreams { get; init; }
+    public IPeerFetchStreamConnection? DeviceStreams { get; init; }
     private RTCPeerConnection? _a, _b;
+    private LP2PQuicTransportListener? _listener;
 
     public static Task<Link> CreateAsync(string kind, long maxMessageSize = 262_144, List<string>? log = null) => kind switch
     {
         "memory" => Task.FromResult(Memory(maxMessageSize)),
         "webrtc" => WebRtcAsync(log ?? []),
+        "quic" => QuicAsync(),
         _ => throw new ArgumentException(kind),
     };
+
+    internal static OspAgentOptions Agent(string name) => new()
+    {
+        Identity = AgentIdentity.CreateEphemeral(name),
+        DisplayName = name,
+        AuthenticationGracePeriod = TimeSpan.FromSeconds(5),
+    };
+
+    /// <summary>The device listens (LP2P receiver accepting q2q); the client makes the LP2P connection, then the q2q transport.</summary>
+    public static async Task<Link> QuicAsync(ILP2PGrantPolicy? grants = null)
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var server = Agent("Device");
+        var listener = await LP2P.MakeDiscoverableAsync(new LP2PReceiverOptions
+        {
+            Agent = server,
+            ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
+            Grants = grants ?? LP2PGrantPolicies.AllowAll,
+        }, cts.Token);
+        try
+        {
+            await listener.Ready;
+            var at = listener.Receiver.LocalEndPoint;
+            var peer = new OspAgentInfo("Device", server.Identity.Hostname + ".", (ushort)at.Port, [at.Address],
+                new OspTxt(server.Identity.Fingerprint, 1, server.Identity.AuthToken, server.Identity.SerialBase64Url));
+            var incoming = listener.AcceptTransportAsync(cts.Token).AsTask();
+            var client = await LP2P.ConnectAsync(new LP2PRequestOptions { Agent = Agent("Controller"), Peer = peer }, null, cts.Token);
+            var device = await incoming.WaitAsync(cts.Token);
+            return new Link { ClientStreams = new Lp2pQuicPeerFetchConnection(client), DeviceStreams = new Lp2pQuicPeerFetchConnection(device), _listener = listener };
+        }
+        catch
+        {
+            await listener.DisposeAsync();
+            throw;
+        }
+    }
 
     public static Link Memory(long maxMessageSize = 262_144, string protocol = "")
     {
@@ -125,8 +194,11 @@ internal sealed class Link : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await Client.DisposeAsync();
-        await Device.DisposeAsync();
+        if (Client is not null) await Client.DisposeAsync();
+        if (Device is not null) await Device.DisposeAsync();
+        if (ClientStreams is not null) await ClientStreams.DisposeAsync();
+        if (DeviceStreams is not null) await DeviceStreams.DisposeAsync();
+        if (_listener is not null) await _listener.DisposeAsync();
         if (_a is not null) await _a.DisposeAsync();
         if (_b is not null) await _b.DisposeAsync();
     }
@@ -142,7 +214,11 @@ internal sealed class Rig : IAsyncDisposable
     public required PeerFetchHandler Handler { get; init; }
     public required Task Serving { get; init; }
     public required CancellationTokenSource Stop { get; init; }
-    public List<string> Log { get; } = [];
+    /// <summary>The device's log lines (access log included), live.</summary>
+    public List<string> Log { get; private init; } = [];
+
+    /// <summary>The access-log lines so far (a snapshot, taken under the log's lock).</summary>
+    public List<string> AccessLog() { lock (Log) return Log.Where(l => l.Contains("peerfetch peer-1", StringComparison.Ordinal)).ToList(); }
 
     public static async Task<Rig> StartAsync(string kind, Func<Origin, IReadOnlyList<PeerFetchOrigin>>? origins = null,
         PeerFetchDeviceOptions? options = null, long maxMessageSize = 262_144, PeerFetchClientOptions? clientOptions = null)
@@ -153,12 +229,12 @@ internal sealed class Rig : IAsyncDisposable
         var logger = LineLogger.To(log, "device: ");
         var device = PeerFetchDevice.CreateProxy(origins?.Invoke(origin) ?? [new PeerFetchOrigin(origin.Uri)], (options ?? new PeerFetchDeviceOptions()) with { Logger = logger });
         var stop = new CancellationTokenSource();
-        var serving = Task.Run(() => device.ServeAsync(link.Device, "peer-1", stop.Token));
-        var handler = new PeerFetchHandler(link.Client, clientOptions);
+        var serving = link.DeviceStreams is { } streams
+            ? Task.Run(() => device.ServeAsync(streams, "peer-1", stop.Token))
+            : Task.Run(() => device.ServeAsync(link.Device, "peer-1", stop.Token));
+        var handler = link.ClientStreams is { } clientStreams ? new PeerFetchHandler(clientStreams, clientOptions) : new PeerFetchHandler(link.Client, clientOptions);
         var http = new HttpClient(handler) { BaseAddress = new Uri($"http://localhost:{origin.Uri.Port}/"), Timeout = TimeSpan.FromSeconds(120) };
-        var rig = new Rig { Origin = origin, Link = link, Device = device, Http = http, Handler = handler, Serving = serving, Stop = stop };
-        rig.Log.AddRange(log);
-        return rig;
+        return new Rig { Origin = origin, Link = link, Device = device, Http = http, Handler = handler, Serving = serving, Stop = stop, Log = log };
     }
 
     public async ValueTask DisposeAsync()

@@ -8,7 +8,79 @@ namespace OspBridge.PeerFetch.Tests;
 /// <summary>PeerFetch v2 end to end: HttpClient → PeerFetchHandler → channel → PeerFetchDevice → Kestrel on 127.0.0.1.</summary>
 public class ProxyTests
 {
-    public static TheoryData<string> Transports => new() { "memory", "webrtc" };
+    public static TheoryData<string> Transports => new() { "memory", "webrtc", "quic" };
+
+    /// <summary>The real transports (a data channel and LP2P QUIC): the heavy checks run once on each.</summary>
+    public static TheoryData<string> RealTransports => new() { "webrtc", "quic" };
+
+    /// <summary>In memory (the mux) and over LP2P QUIC (one stream per request): the device logic on both code paths.</summary>
+    public static TheoryData<string> MuxAndQuic => new() { "memory", "quic" };
+
+    [Theory]
+    [MemberData(nameof(RealTransports))]
+    public async Task Get_200MB_byte_exact(string kind)
+    {
+        await using var rig = await Rig.StartAsync(kind);
+        const long size = 200L << 20;
+        using var response = await rig.Http.GetAsync($"stream/{size}", HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        using var body = await response.Content.ReadAsStreamAsync();
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[256 << 10];
+        long total = 0;
+        int n;
+        while ((n = await body.ReadAsync(buffer)) > 0) { sha.AppendData(buffer, 0, n); total += n; }
+        Assert.Equal(size, total);
+        Assert.Equal(Origin.StreamHash(size), sha.GetHashAndReset());
+    }
+
+    [Fact]
+    public async Task Quic_access_log_has_one_line_per_request_with_peer_method_path_status_bytes_ms()
+    {
+        await using var rig = await Rig.StartAsync("quic");
+        Assert.Equal(Bodies.Make(1234), await rig.Http.GetByteArrayAsync("bytes/1234"));
+        using (var r = await rig.Http.PostAsync("echo", new ByteArrayContent(Bodies.Make(10)))) Assert.Equal(HttpStatusCode.OK, r.StatusCode);
+        List<string> lines = [];
+        for (int i = 0; i < 50 && (lines = rig.AccessLog()).Count < 2; i++) await Task.Delay(50);
+        Assert.Equal(2, lines.Count);
+        Assert.Matches(@"peerfetch peer-1 v2/quic GET /bytes/1234 -> 200 1234B \d+ms ok", lines[0]);
+        Assert.Matches(@"peerfetch peer-1 v2/quic POST /echo -> 200 10B \d+ms ok", lines[1]);
+    }
+
+    [Fact]
+    public async Task Quic_from_a_peer_without_a_granted_LP2P_connection_never_reaches_the_device()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var server = Link.Agent("Device");
+        await using var listener = await OspBridge.Osp.Lp2p.LP2P.MakeDiscoverableAsync(new OspBridge.Osp.Lp2p.LP2PReceiverOptions
+        {
+            Agent = server,
+            ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
+            Grants = OspBridge.Osp.Lp2p.LP2PGrantPolicies.DenyAll,
+        }, cts.Token);
+        await listener.Ready;
+        var at = listener.Receiver.LocalEndPoint;
+        var peer = new OspBridge.Osp.Discovery.OspAgentInfo("Device", server.Identity.Hostname + ".", (ushort)at.Port, [at.Address],
+            new OspBridge.Osp.Discovery.OspTxt(server.Identity.Fingerprint, 1, server.Identity.AuthToken, server.Identity.SerialBase64Url));
+        var incoming = listener.AcceptTransportAsync(cts.Token).AsTask();
+        bool requestWentThrough = false;
+        using (var attempt = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+        {
+            try
+            {
+                await using var transport = await OspBridge.Osp.Lp2p.LP2P.ConnectAsync(new OspBridge.Osp.Lp2p.LP2PRequestOptions { Agent = Link.Agent("Stranger"), Peer = peer }, null, attempt.Token);
+                using var http = new HttpClient(new PeerFetchHandler(new OspBridge.Bridge.Pairing.Lp2pQuicPeerFetchConnection(transport)), disposeHandler: false) { Timeout = TimeSpan.FromSeconds(5) };
+                using var r = await http.GetAsync("http://localhost/json", attempt.Token);
+                requestWentThrough = true;
+            }
+            catch (Exception ex) when (ex is OspBridge.Osp.OspException or OperationCanceledException or HttpRequestException)
+            {
+                // refused: the LP2P connection is closed by the receiver, the q2q connection with it
+            }
+        }
+        Assert.False(requestWentThrough);
+        Assert.False(incoming.IsCompleted, "the device was handed a transport from a peer it did not grant");
+    }
 
     [Theory]
     [MemberData(nameof(Transports))]
@@ -37,7 +109,7 @@ public class ProxyTests
     public async Task Post_and_put_large_bodies_echoed_byte_exact(string kind)
     {
         await using var rig = await Rig.StartAsync(kind);
-        int postSize = kind == "memory" ? 50 << 20 : 8 << 20;
+        int postSize = kind is "memory" or "quic" ? 50 << 20 : 8 << 20;
         var post = Bodies.Make(postSize, seed: 7);
         using (var content = new ByteArrayContent(post))
         {
@@ -48,7 +120,7 @@ public class ProxyTests
             Assert.Equal(SHA256.HashData(post), SHA256.HashData(await r.Content.ReadAsByteArrayAsync()));
         }
         // PUT with a streamed body of unknown length (chunked both ways).
-        var put = Bodies.Make(3 << 20, seed: 9);
+        var put = Bodies.Make(kind == "quic" ? 50 << 20 : 3 << 20, seed: 9);
         using var putContent = new StreamContent(new NonSeekable(put));
         using var putResponse = await rig.Http.PutAsync("echo", putContent);
         Assert.Equal(HttpStatusCode.OK, putResponse.StatusCode);
@@ -157,10 +229,11 @@ public class ProxyTests
         Assert.Equal(HttpStatusCode.MethodNotAllowed, r4.StatusCode);
     }
 
-    [Fact]
-    public async Task Per_peer_limits_answer_429_and_413()
+    [Theory]
+    [MemberData(nameof(MuxAndQuic))]
+    public async Task Per_peer_limits_answer_429_and_413(string kind)
     {
-        await using var rig = await Rig.StartAsync("memory", options: new PeerFetchDeviceOptions { MaxConcurrentRequestsPerPeer = 2, MaxRequestBodySize = 1 << 20 });
+        await using var rig = await Rig.StartAsync(kind, options: new PeerFetchDeviceOptions { MaxConcurrentRequestsPerPeer = 2, MaxRequestBodySize = 1 << 20 });
         var slow = new[] { rig.Http.GetAsync("slow?ms=1500"), rig.Http.GetAsync("slow?ms=1500") };
         for (int i = 0; i < 50 && rig.Device.ActiveRequests("peer-1") < 2; i++) await Task.Delay(20);
         using (var r = await rig.Http.GetAsync("json"))
@@ -177,20 +250,22 @@ public class ProxyTests
         Assert.Equal("{\"hello\":\"world\"}", await rig.Http.GetStringAsync("json"));
     }
 
-    [Fact]
-    public async Task Rate_limit_answers_429()
+    [Theory]
+    [MemberData(nameof(MuxAndQuic))]
+    public async Task Rate_limit_answers_429(string kind)
     {
-        await using var rig = await Rig.StartAsync("memory", options: new PeerFetchDeviceOptions { RequestsPerSecondPerPeer = 1, RequestBurstPerPeer = 3 });
+        await using var rig = await Rig.StartAsync(kind, options: new PeerFetchDeviceOptions { RequestsPerSecondPerPeer = 0.05, RequestBurstPerPeer = 3 });
         var codes = new List<HttpStatusCode>();
         for (int i = 0; i < 6; i++) using (var r = await rig.Http.GetAsync("json")) codes.Add(r.StatusCode);
         Assert.Equal(3, codes.Count(c => c == HttpStatusCode.OK));
         Assert.Contains(HttpStatusCode.TooManyRequests, codes);
     }
 
-    [Fact]
-    public async Task Timeout_resets_the_request()
+    [Theory]
+    [MemberData(nameof(MuxAndQuic))]
+    public async Task Timeout_resets_the_request(string kind)
     {
-        await using var rig = await Rig.StartAsync("memory");
+        await using var rig = await Rig.StartAsync(kind);
         using var http = new HttpClient(rig.Handler, disposeHandler: false) { BaseAddress = rig.Http.BaseAddress, Timeout = TimeSpan.FromMilliseconds(500) };
         await Assert.ThrowsAnyAsync<TaskCanceledException>(() => http.GetStringAsync("wait-abort"));
         await rig.Origin.WaitAborted.Task.WaitAsync(TimeSpan.FromSeconds(10));

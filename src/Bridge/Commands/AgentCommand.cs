@@ -24,7 +24,8 @@ namespace OspBridge.Bridge.Commands;
 /// a screenless OSP agent. Listens (QUIC, ALPN <c>osp</c>), advertises with mDNS, authenticates every peer
 /// (a trusted one without a PIN; a new one after consent with a PIN it presents as <c>PIN: &lt;digits&gt;</c>),
 /// echoes LP2P <c>chat</c> channels, stores <c>file</c> channels in the receive directory and, with
-/// <c>--http-origin</c>, serves PeerFetch v1/v2 on <c>http-proxy</c> channels (a reverse proxy to that origin), until SIGTERM.
+/// <c>--http-origin</c>, serves PeerFetch v1/v2 on <c>http-proxy</c> channels and v2 on LP2P QUIC transports (ALPN
+/// <c>q2q</c>, one request per stream) — a reverse proxy to that origin — until SIGTERM.
 /// stdout lines (docs/cli.md): <c>agent ...</c> once advertising, <c>PIN: ...</c>, <c>paired ...</c>,
 /// <c>received ...</c>, <c>stopped</c>.
 /// </summary>
@@ -84,7 +85,7 @@ internal sealed class AgentCommand : ICliCommand
                 Grants = new OspTrustGrantPolicy(trust, consent, PeerTrust.App), // per-app grants: listed and revoked with `peers`
                 ListenEndPoint = new IPEndPoint(IPAddress.Any, p),
                 Authenticate = agent.AuthenticateAsync,
-                AcceptQuicTransports = false,
+                AcceptQuicTransports = http is not null, // PeerFetch over LP2P QUIC (q2q), docs/peerfetch.md §2.6
             });
             await receiver.StartAsync(ct);
             int boundPort = receiver.LocalEndPoint.Port;
@@ -106,7 +107,9 @@ internal sealed class AgentCommand : ICliCommand
                 try { await advertiser.WaitEstablishedAsync(ct).WaitAsync(TimeSpan.FromSeconds(5), ct); }
                 catch (TimeoutException) { log.LogWarning("mDNS probing not finished after 5 s; serving anyway"); }
                 AgentHost.WriteLine($"agent '{OspInstanceName.WithoutMarker(advertiser.InstanceName)}' id={PeerTrust.IdOf(identity.Fingerprint)} fp={identity.Fingerprint} port={boundPort} interfaces={string.Join(',', mdns.Interfaces.Select(i => i.Name))}");
+                var quicLoop = http is null ? Task.CompletedTask : agent.AcceptQuicLoopAsync(receiver, ct);
                 await agent.AcceptLoopAsync(receiver, ct);
+                await quicLoop;
             }
             catch (OperationCanceledException) when (ct.IsCancellationRequested)
             {
@@ -142,7 +145,7 @@ internal sealed class AgentCommand : ICliCommand
     private sealed class AgentHost(AgentIdentity identity, OspTrustStore trust, ConsoleConsentHost consent, string receiveDir, PeerFetchDevice? http, ILogger log, ILogger osplog)
     {
         private readonly ConcurrentDictionary<OspConnection, PairingResult> _results = new();
-        private readonly ConcurrentDictionary<LP2PConnection, Task> _connections = new();
+        private readonly ConcurrentDictionary<IAsyncDisposable, Task> _connections = new();
         private readonly AuthAttemptLimiter _limiter = new();
 
         public AuthAttemptLimiter Limiter => _limiter;
@@ -188,9 +191,13 @@ internal sealed class AgentCommand : ICliCommand
             }
         }
 
+        /// <summary>PeerFetch over LP2P QUIC transports (ALPN q2q): only from peers with an authenticated, granted LP2P connection.</summary>
+        public Task AcceptQuicLoopAsync(LP2PReceiver receiver, CancellationToken ct) =>
+            AgentQuicPeerFetch.AcceptLoopAsync(receiver, trust, http!, _connections, log, ct);
+
         public async Task StopAsync()
         {
-            foreach (var c in _connections.Keys)
+            foreach (var c in _connections.Keys.OfType<LP2PConnection>())
             {
                 try { await c.CloseAsync(CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(2)); }
                 catch (Exception ex) when (ex is OspException or TimeoutException or ObjectDisposedException) { }

@@ -14,7 +14,8 @@ namespace OspBridge.Bridge.Commands;
 /// [--transport datachannel|quic]</c>: a curl-like HTTP request to a paired agent's <c>--http-origin</c> over PeerFetch
 /// (an LP2P data channel labelled <c>http-proxy</c>; v2, falling back to v1). The body goes to stdout or <c>-o</c>;
 /// <c>-i</c> prints the status line and headers first. Exit 0 when a response arrived (any status); otherwise one
-/// <c>ospbridge: ...</c> line and exit 1. <c>--transport quic</c> is accepted but not supported yet.
+/// <c>ospbridge: ...</c> line and exit 1. <c>--transport quic</c> sends the request over an LP2P QUIC transport
+/// (ALPN <c>q2q</c>, same certificates) on a stream of its own instead (docs/peerfetch.md §2.6).
 /// </summary>
 internal sealed class FetchCommand : ICliCommand
 {
@@ -33,7 +34,7 @@ internal sealed class FetchCommand : ICliCommand
         var data = new Option<string?>("-d", "--data-raw") { Description = "Request body: the text itself, or @file for a file's bytes" };
         var output = new Option<FileInfo?>("-o", "--output-file") { Description = "Write the body to this file instead of stdout" };
         var include = new Option<bool>("-i", "--include") { Description = "Print the status line and response headers before the body" };
-        var transport = new Option<string>("--transport") { Description = "datachannel (default) or quic (not supported yet)", DefaultValueFactory = _ => "datachannel" };
+        var transport = new Option<string>("--transport") { Description = "datachannel (default: an LP2P data channel) or quic (an LP2P QUIC transport, one stream per request)", DefaultValueFactory = _ => "datachannel" };
         transport.AcceptOnlyFromAmong("datachannel", "quic");
         var timeout = new Option<double>("--timeout") { Description = "Seconds to find and connect to the agent and get the response head", DefaultValueFactory = _ => 30 };
         var iface = new Option<string[]>("--interface") { Description = "Interface to browse on (repeatable; default: all multicast-capable)", Arity = ArgumentArity.ZeroOrMore };
@@ -58,8 +59,7 @@ internal sealed class FetchCommand : ICliCommand
             if (outFile is not null && outFile.Directory is { Exists: false } missing)
                 throw new CliException($"-o: directory {missing.FullName} does not exist");
             var interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface));
-            if (parseResult.GetValue(transport) == "quic")
-                throw new CliException("--transport quic is not supported yet");
+            bool quic = parseResult.GetValue(transport) == "quic";
 
             var request = new HttpRequestMessage(new HttpMethod(verb), new Uri("http://localhost" + target, UriKind.Absolute));
             if (body is not null) request.Content = new ByteArrayContent(body);
@@ -78,8 +78,11 @@ internal sealed class FetchCommand : ICliCommand
             await using var session = await PeerClient.ConnectTrustedAsync(identity, trust, which, interfaces, TimeSpan.FromSeconds(secs),
                 context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
             if (session is null) return 1;
-            var channel = await PeerClient.OpenChannelAsync(session.Connection!, Label, "", which, ct);
-            using var client = new HttpClient(new PeerFetchHandler(channel, new PeerFetchClientOptions { Logger = context.Logger(parseResult, "peerfetch") }))
+            var options = new PeerFetchClientOptions { Logger = context.Logger(parseResult, "peerfetch") };
+            PeerFetchHandler handler = quic
+                ? new PeerFetchHandler(await ConnectQuicAsync(session.Connection!, which, TimeSpan.FromSeconds(secs), ct), options)
+                : new PeerFetchHandler(await PeerClient.OpenChannelAsync(session.Connection!, Label, "", which, ct), options);
+            using var client = new HttpClient(handler)
             {
                 Timeout = Timeout.InfiniteTimeSpan,
             };
@@ -135,6 +138,20 @@ internal sealed class FetchCommand : ICliCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>The LP2P QUIC transport for <c>--transport quic</c>; an agent without <c>--http-origin</c> does not accept one.</summary>
+    private static async Task<Lp2pQuicPeerFetchConnection> ConnectQuicAsync(LP2PConnection connection, string peer, TimeSpan timeout, CancellationToken ct)
+    {
+        try
+        {
+            var transport = await LP2PQuicTransport.ConnectAsync(connection, new LP2PQuicTransportInit { ConnectTimeout = timeout }, ct);
+            return new Lp2pQuicPeerFetchConnection(transport);
+        }
+        catch (OspException ex)
+        {
+            throw new CliException($"{peer} did not accept a QUIC transport (is it an agent with --http-origin?): {CliErrors.OneLine(ex.Message)}");
+        }
     }
 
     /// <summary><c>-d text</c> is the UTF-8 text; <c>-d @file</c> the file's bytes.</summary>

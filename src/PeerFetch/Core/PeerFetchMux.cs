@@ -13,6 +13,10 @@ internal sealed record PeerFetchMuxOptions
     public long MaxMessageSize { get; init; }
     /// <summary>How long to wait for the peer's HELLO.</summary>
     public TimeSpan NegotiationTimeout { get; init; } = TimeSpan.FromSeconds(3);
+    /// <summary>Once open: send a PING after this long without any frame from the peer (zero: never).</summary>
+    public TimeSpan KeepAliveInterval { get; init; }
+    /// <summary>Once open: close the channel (GOAWAY, every stream reset) after this long without any frame from the peer (zero: never).</summary>
+    public TimeSpan IdleTimeout { get; init; }
 }
 
 /// <summary>Multiplexer state.</summary>
@@ -45,6 +49,11 @@ internal sealed class PeerFetchMux
     private bool _sentGoAway;
     private bool _peerGoAway;
     private TimeSpan? _negotiationDeadline;
+    private TimeSpan _lastReceived;
+    private bool _keepAliveSent;
+
+    /// <summary>Opaque value of our keep-alive PINGs (their ACKs are not reported as events).</summary>
+    internal const ulong KeepAliveOpaque = 0x6b65_6570_616c_6976; // "keepaliv"
 
     public PeerFetchMux(PeerFetchMuxOptions options)
     {
@@ -60,7 +69,22 @@ internal sealed class PeerFetchMux
     public int ActiveStreams => _streams.Count;
     public int LocalStreams => _localStreams;
     public long ChannelSendWindow => _channelSendWindow;
-    public TimeSpan? NextDeadline => _negotiationDeadline;
+    public TimeSpan? NextDeadline
+    {
+        get
+        {
+            if (State == MuxState.Negotiating) return _negotiationDeadline;
+            if (State != MuxState.Open) return null;
+            TimeSpan? next = null;
+            if (_options.KeepAliveInterval > TimeSpan.Zero && !_keepAliveSent) next = _lastReceived + _options.KeepAliveInterval;
+            if (_options.IdleTimeout > TimeSpan.Zero)
+            {
+                var idle = _lastReceived + _options.IdleTimeout;
+                if (next is null || idle < next) next = idle;
+            }
+            return next;
+        }
+    }
 
     /// <summary>Largest DATA payload we put in one frame (peer limit and channel max-message-size).</summary>
     public int MaxSendPayload
@@ -77,6 +101,7 @@ internal sealed class PeerFetchMux
     public void Start(TimeSpan now)
     {
         if (State != MuxState.Idle) return;
+        _lastReceived = now;
         State = MuxState.Negotiating;
         _out.Enqueue(HelloFrame.Create(_options.IsInitiator, _options.LocalSettings));
         _negotiationDeadline = now + _options.NegotiationTimeout;
@@ -88,6 +113,20 @@ internal sealed class PeerFetchMux
 
     public void HandleDeadline(TimeSpan now)
     {
+        if (State == MuxState.Open)
+        {
+            if (_options.IdleTimeout > TimeSpan.Zero && now >= _lastReceived + _options.IdleTimeout)
+            {
+                ConnectionError(PeerFetchErrorCode.Cancel, $"nothing from the peer for {_options.IdleTimeout.TotalSeconds:0.###} s");
+                return;
+            }
+            if (_options.KeepAliveInterval > TimeSpan.Zero && !_keepAliveSent && now >= _lastReceived + _options.KeepAliveInterval)
+            {
+                _keepAliveSent = true;
+                _out.Enqueue(PingFrame.Create(KeepAliveOpaque, ack: false));
+            }
+            return;
+        }
         if (_negotiationDeadline is { } d && now >= d && State == MuxState.Negotiating)
         {
             _negotiationDeadline = null;
@@ -99,8 +138,9 @@ internal sealed class PeerFetchMux
     /// <summary>Feeds one received channel message. Slices of <paramref name="message"/> appear in Data events.</summary>
     public void Receive(ReadOnlyMemory<byte> message, bool isText, TimeSpan now)
     {
-        _ = now;
         if (State == MuxState.Closed) return;
+        _lastReceived = now;
+        _keepAliveSent = false;
         if (isText)
         {
             if (State == MuxState.Negotiating && _options.IsInitiator)
@@ -269,7 +309,7 @@ internal sealed class PeerFetchMux
     private void OnPing(FrameHeader h, ReadOnlySpan<byte> payload)
     {
         if (!PingFrame.TryRead(h, payload, out ulong opaque)) { ConnectionError(PeerFetchErrorCode.ProtocolError, "malformed PING"); return; }
-        if ((h.Flags & FrameFlags.EndStream) != 0) _events.Enqueue(new MuxEvent(MuxEventType.PingAck, Opaque: opaque));
+        if ((h.Flags & FrameFlags.EndStream) != 0) { if (opaque != KeepAliveOpaque) _events.Enqueue(new MuxEvent(MuxEventType.PingAck, Opaque: opaque)); }
         else if (_out.Count < 1024) _out.Enqueue(PingFrame.Create(opaque, ack: true)); // a flood is answered only while we keep up
     }
 

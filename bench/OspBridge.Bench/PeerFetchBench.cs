@@ -1,0 +1,182 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using OspBridge.Bridge.Pairing;
+using OspBridge.Crypto.Identity;
+using OspBridge.Osp.Agent;
+using OspBridge.Osp.Discovery;
+using OspBridge.Osp.Lp2p;
+using OspBridge.PeerFetch;
+
+namespace OspBridge.Bench;
+
+/// <summary>
+/// Issue 11 "must show" 4: PeerFetch throughput on loopback in one process, all against the same Kestrel origin on
+/// 127.0.0.1 and the same <see cref="PeerFetchDevice"/> proxy:
+/// <list type="bullet">
+/// <item><b>direct</b>: HttpClient (SocketsHttpHandler, HTTP/1.1) straight to the origin — the baseline;</item>
+/// <item><b>v2 / LP2P data channel</b>: PeerFetchHandler → LP2P data channel <c>http-proxy</c> (a real QUIC
+/// connection on loopback, OSP + LP2P set up) → device → origin;</item>
+/// <item><b>v2 / LP2P QUIC</b>: PeerFetchHandler → LP2P QUIC transport (q2q, one stream per request) → device → origin;</item>
+/// <item><b>v1</b>: the same data channel with a v1-only device (one request in flight, whole bodies).</item>
+/// </list>
+/// Rows: 64 concurrent GETs of 1 KiB (requests/s over <c>rounds</c> × 64), and one 200 MiB download (MB/s).
+/// <c>dotnet run -c Release --project bench/OspBridge.Bench -- peerfetch [rounds] [megabytes]</c>
+/// </summary>
+public static class PeerFetchBench
+{
+    private static readonly byte[] Small = MakeBytes(1024, 1);
+    private static readonly byte[] Block = MakeBytes(1 << 20, 2);
+
+    private static byte[] MakeBytes(int n, int seed)
+    {
+        var b = new byte[n];
+        for (int i = 0; i < n; i++) b[i] = (byte)((i * 31) + seed + (i / 251));
+        return b;
+    }
+
+    public static int Run(string[] args)
+    {
+        int rounds = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 40;
+        int megabytes = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 200;
+        return RunAsync(rounds, megabytes).GetAwaiter().GetResult();
+    }
+
+    private static async Task<WebApplication> StartOriginAsync()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(k => k.Listen(IPAddress.Loopback, 0));
+        var app = builder.Build();
+        app.MapGet("/small", () => Results.Bytes(Small, "application/octet-stream"));
+        app.MapGet("/big/{mb:int}", async (int mb, HttpResponse r) =>
+        {
+            r.ContentType = "application/octet-stream";
+            r.ContentLength = (long)mb << 20;
+            for (int i = 0; i < mb; i++) await r.Body.WriteAsync(Block);
+        });
+        await app.StartAsync();
+        return app;
+    }
+
+    private static OspAgentOptions Agent(string name) => new()
+    {
+        Identity = AgentIdentity.CreateEphemeral(name),
+        DisplayName = name,
+        AuthenticationGracePeriod = TimeSpan.FromSeconds(5),
+    };
+
+    private static async Task<int> RunAsync(int rounds, int megabytes)
+    {
+        await using var origin = await StartOriginAsync();
+        var originUri = new Uri(origin.Urls.First());
+        var rows = new List<string>();
+
+        // Direct HTTP/1.1.
+        using (var direct = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64, UseProxy = false }) { BaseAddress = originUri })
+        {
+            rows.Add(await MeasureAsync("direct HTTP/1.1 (loopback)", direct, rounds, megabytes));
+        }
+
+        // The device (v2 + v1) and one v1-only device, both proxying to the origin.
+        var origins = new[] { new PeerFetchOrigin(originUri) };
+        var unlimited = new PeerFetchDeviceOptions { RequestsPerSecondPerPeer = 0, MaxConcurrentRequestsPerPeer = 1024 };
+        using var device = PeerFetchDevice.CreateProxy(origins, unlimited);
+        using var v1Device = PeerFetchDevice.CreateProxy(origins, unlimited with { EnableV2 = false });
+
+        // One LP2P receiver (OSP + q2q on one port), one LP2P connection from the client.
+        using var stop = new CancellationTokenSource();
+        var server = Agent("Bench Device");
+        await using var listener = await LP2P.MakeDiscoverableAsync(new LP2PReceiverOptions { Agent = server, ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0) });
+        await listener.Ready;
+        var at = listener.Receiver.LocalEndPoint;
+        var peer = new OspAgentInfo("Bench Device", server.Identity.Hostname + ".", (ushort)at.Port, [at.Address],
+            new OspTxt(server.Identity.Fingerprint, 1, server.Identity.AuthToken, server.Identity.SerialBase64Url));
+        var serving = new List<Task>();
+        var accepting = Task.Run(async () =>
+        {
+            var connection = await listener.Receiver.AcceptConnectionAsync(stop.Token);
+            await foreach (var channel in connection!.AcceptDataChannelsAsync(stop.Token))
+                serving.Add(channel.Label == "v1" ? v1Device.ServeAsync(channel, "bench", stop.Token) : device.ServeAsync(channel, "bench", stop.Token));
+        });
+        var acceptingQuic = Task.Run(async () =>
+        {
+            var transport = await listener.AcceptTransportAsync(stop.Token);
+            serving.Add(device.ServeAsync(new Lp2pQuicPeerFetchConnection(transport), "bench", stop.Token));
+        });
+        var request = new LP2PRequest(new LP2PRequestOptions { Agent = Agent("Bench Client"), Peer = peer });
+        await using var lp2p = await request.StartAsync();
+        var baseUri = new Uri($"http://localhost:{originUri.Port}/");
+
+        var dc = await lp2p.CreateDataChannelAsync("http-proxy");
+        using (var http = new HttpClient(new PeerFetchHandler(dc)) { BaseAddress = baseUri, Timeout = Timeout.InfiniteTimeSpan })
+        {
+            rows.Add(await MeasureAsync("PeerFetch v2, LP2P data channel", http, rounds, megabytes));
+        }
+
+        var quic = await LP2PQuicTransport.ConnectAsync(lp2p);
+        await acceptingQuic;
+        using (var http = new HttpClient(new PeerFetchHandler(new Lp2pQuicPeerFetchConnection(quic))) { BaseAddress = baseUri, Timeout = Timeout.InfiniteTimeSpan })
+        {
+            rows.Add(await MeasureAsync("PeerFetch v2, LP2P QUIC (stream per request)", http, rounds, megabytes));
+        }
+
+        var v1 = await lp2p.CreateDataChannelAsync("v1");
+        var v1Handler = new PeerFetchHandler(v1);
+        using (var http = new HttpClient(v1Handler) { BaseAddress = baseUri, Timeout = Timeout.InfiniteTimeSpan })
+        {
+            // v1 cannot carry a 200 MiB body in one message: the small-GET row only (64 "concurrent" = queued, one in flight).
+            rows.Add(await MeasureAsync($"PeerFetch v1 semantics ({await v1Handler.ConnectAsync()}), LP2P data channel", http, Math.Max(1, rounds / 4), 0));
+        }
+
+        await stop.CancelAsync();
+        await Task.WhenAll(serving).WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { }, TaskScheduler.Default);
+        _ = accepting;
+
+        Console.WriteLine();
+        Console.WriteLine("| Path | 64 concurrent 1 KiB GETs | one " + megabytes + " MiB GET |");
+        Console.WriteLine("|---|---|---|");
+        foreach (var r in rows) Console.WriteLine(r);
+        return 0;
+    }
+
+    private static async Task<string> MeasureAsync(string name, HttpClient http, int rounds, int megabytes)
+    {
+        // Warm-up: connections, JIT, windows.
+        for (int i = 0; i < 3; i++) await Task.WhenAll(Enumerable.Range(0, 64).Select(_ => GetSmallAsync(http)));
+
+        var sw = Stopwatch.StartNew();
+        for (int r = 0; r < rounds; r++) await Task.WhenAll(Enumerable.Range(0, 64).Select(_ => GetSmallAsync(http)));
+        sw.Stop();
+        var small = sw.Elapsed;
+        double rps = rounds * 64 / small.TotalSeconds;
+        string big = "–";
+        if (megabytes > 0)
+        {
+            sw.Restart();
+            using var response = await http.GetAsync($"big/{megabytes}", HttpCompletionOption.ResponseHeadersRead);
+            response.EnsureSuccessStatusCode();
+            await using var body = await response.Content.ReadAsStreamAsync();
+            var buffer = new byte[256 << 10];
+            long total = 0;
+            int n;
+            while ((n = await body.ReadAsync(buffer)) > 0) total += n;
+            sw.Stop();
+            if (total != (long)megabytes << 20) throw new InvalidOperationException($"{name}: got {total} bytes");
+            big = string.Create(CultureInfo.InvariantCulture, $"{total / 1e6 / sw.Elapsed.TotalSeconds:0.0} MB/s ({sw.Elapsed.TotalSeconds:0.00} s)");
+        }
+        string line = string.Create(CultureInfo.InvariantCulture, $"| {name} | {rps:0} req/s ({rounds * 64} in {small.TotalSeconds:0.00} s) | {big} |");
+        Console.WriteLine(line);
+        return line;
+    }
+
+    private static async Task GetSmallAsync(HttpClient http)
+    {
+        var b = await http.GetByteArrayAsync("small");
+        if (b.Length != Small.Length) throw new InvalidOperationException("short body");
+    }
+}

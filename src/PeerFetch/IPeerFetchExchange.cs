@@ -1,0 +1,43 @@
+using OspBridge.PeerFetch.Wire;
+
+namespace OspBridge.PeerFetch;
+
+/// <summary>
+/// One request/response exchange as the client and the device see it, whatever carries it: a v2 stream of a
+/// multiplexed message channel (<see cref="PeerFetchStream"/>) or a QUIC stream of its own
+/// (<see cref="Streams.PeerFetchStreamExchange"/>). The device's handler, limits and access log run over this.
+/// </summary>
+internal interface IPeerFetchExchange
+{
+    /// <summary>The peer's head: the request (served exchange) or the response (opened exchange).</summary>
+    Task<List<KeyValuePair<string, string>>> Head { get; }
+
+    /// <summary>Trailers from the peer, once its body ended (null if none were sent).</summary>
+    List<KeyValuePair<string, string>>? Trailers { get; }
+
+    /// <summary>The peer's head itself ended its side (END_STREAM on the head: no body at all). Unlike
+    /// <see cref="RemoteEnded"/>, not true merely because a whole small body already arrived.</summary>
+    bool HeadEndedStream { get; }
+
+    /// <summary>The peer's side ended (its whole body is here or was read).</summary>
+    bool RemoteEnded { get; }
+
+    /// <summary>Both sides ended normally.</summary>
+    bool IsComplete { get; }
+
+    /// <summary>Reads body bytes; 0 at the end of the peer's body; throws <see cref="PeerFetchException"/> when reset.</summary>
+    ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken);
+
+    /// <summary>Sends body bytes; <paramref name="endStream"/> ends our side after them.</summary>
+    ValueTask WriteAsync(ReadOnlyMemory<byte> data, bool endStream, CancellationToken cancellationToken);
+
+    /// <summary>Sends a head, or trailers (<paramref name="endStream"/> must then be true).</summary>
+    ValueTask SendHeadersAsync(IReadOnlyList<KeyValuePair<string, string>> fields, bool endStream, CancellationToken cancellationToken);
+
+    /// <summary>Aborts the exchange both ways (no-op once it is over). <see cref="PeerFetchErrorCode.NoError"/> after a
+    /// complete response only asks the peer to stop sending its body.</summary>
+    void Reset(PeerFetchErrorCode code = PeerFetchErrorCode.Cancel);
+
+    /// <summary>Runs (on the thread pool) when the peer aborts the exchange; at once if it already did.</summary>
+    void SetOnAborted(Action value);
+}

@@ -1,0 +1,38 @@
+namespace OspBridge.PeerFetch.Streams;
+
+/// <summary>
+/// A connection that carries many independent bidirectional byte streams — an LP2P QUIC transport (ALPN <c>q2q</c>)
+/// or any QUIC-like session. PeerFetch over it puts each request on its own stream (docs/peerfetch.md §2.6), so a
+/// slow or large exchange never blocks another. Implemented by the layer that owns the transport (the Bridge adapts
+/// <c>LP2PQuicTransport</c>); PeerFetch only needs these verbs.
+/// </summary>
+public interface IPeerFetchStreamConnection : IAsyncDisposable
+{
+    /// <summary>Opens a bidirectional stream (waits while the peer's stream limit is reached).</summary>
+    ValueTask<IPeerFetchDuplex> OpenStreamAsync(CancellationToken cancellationToken);
+
+    /// <summary>The next bidirectional stream the peer opened; null once the connection is closed.</summary>
+    ValueTask<IPeerFetchDuplex?> AcceptStreamAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>One bidirectional byte stream of an <see cref="IPeerFetchStreamConnection"/> (a QUIC stream).</summary>
+public interface IPeerFetchDuplex : IAsyncDisposable
+{
+    /// <summary>Reads bytes; 0 once the peer finished its side (FIN). Throws when the peer reset it or the connection closed.</summary>
+    ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken);
+
+    /// <summary>Writes bytes; <paramref name="completeWrites"/> finishes our side after them (FIN).</summary>
+    ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, bool completeWrites, CancellationToken cancellationToken);
+
+    /// <summary>Aborts our sending side (QUIC RESET_STREAM) with an application error code.</summary>
+    void AbortWrite(long errorCode);
+
+    /// <summary>Asks the peer to stop sending (QUIC STOP_SENDING) with an application error code.</summary>
+    void AbortRead(long errorCode);
+
+    /// <summary>
+    /// Completes when everything we wrote reached the peer; faults when the peer stopped reading (STOP_SENDING), the
+    /// stream was aborted or the connection closed. The device watches it to cancel an origin request the client gave up.
+    /// </summary>
+    Task WritesClosed { get; }
+}
