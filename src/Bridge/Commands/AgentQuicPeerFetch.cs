@@ -1,3 +1,4 @@
+using OspBridge.Osp.Trust;
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using OspBridge.Bridge.Pairing;
@@ -15,7 +16,7 @@ namespace OspBridge.Bridge.Commands;
 /// </summary>
 internal static class AgentQuicPeerFetch
 {
-    public static async Task AcceptLoopAsync(LP2PReceiver receiver, PeerTrust trust, PeerFetchDevice device,
+    public static async Task AcceptLoopAsync(LP2PReceiver receiver, OspTrustStore trust, PeerFetchDevice device,
         ConcurrentDictionary<IAsyncDisposable, Task> running, ILogger log, CancellationToken ct)
     {
         var listener = new LP2PQuicTransportListener(receiver);

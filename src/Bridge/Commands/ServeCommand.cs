@@ -55,7 +55,7 @@ internal sealed class ServeCommand : ICliCommand
 
             var loggers = context.CreateLoggerFactory(parseResult);
             using var identity = AgentIdentity.LoadOrCreate(stateDir, OspInstanceName.FromDisplayName(display));
-            using var trust = PeerTrust.Open(stateDir, loggers.CreateLogger("osp.trust"));
+            var trust = PeerTrust.Open(stateDir);
             var tokens = BridgeTokens.Open(stateDir, t);
             await using var devices = new DeviceRegistry(identity, trust, interfaces, loggers);
             await devices.StartAsync(ct);

@@ -52,7 +52,7 @@ internal sealed class ViewCommand : ICliCommand
             string stateDir = context.GetStateDirectory(parseResult);
             var log = context.Logger(parseResult, "view");
             using var identity = AgentIdentity.LoadOrCreate(stateDir);
-            using var trust = PeerTrust.Open(stateDir, context.Logger(parseResult, "osp.trust"));
+            var trust = PeerTrust.Open(stateDir);
             await using var session = await PeerClient.ConnectTrustedAsync(identity, trust, which, interfaces, TimeSpan.FromSeconds(secs),
                 context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
             if (session is null) return 1;

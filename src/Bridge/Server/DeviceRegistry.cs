@@ -1,3 +1,4 @@
+using OspBridge.Osp.Trust;
 using Microsoft.Extensions.Logging;
 using OspBridge.Bridge.Pairing;
 using OspBridge.Crypto.Identity;
@@ -35,7 +36,7 @@ internal sealed class DeviceRegistry : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly Dictionary<string, Device> _devices = new(StringComparer.Ordinal);
     private readonly AgentIdentity _identity;
-    private readonly PeerTrust _trust;
+    private readonly OspTrustStore _trust;
     private readonly IReadOnlyList<string>? _interfaces;
     private readonly ILogger _logger;
     private readonly ILogger _ospLogger;
@@ -43,7 +44,7 @@ internal sealed class DeviceRegistry : IAsyncDisposable
     private MdnsService? _mdns;
     private OspAgentBrowser? _browser;
 
-    public DeviceRegistry(AgentIdentity identity, PeerTrust trust, IReadOnlyList<string>? interfaces, ILoggerFactory loggers)
+    public DeviceRegistry(AgentIdentity identity, OspTrustStore trust, IReadOnlyList<string>? interfaces, ILoggerFactory loggers)
     {
         _identity = identity;
         _trust = trust;
@@ -176,7 +177,7 @@ internal sealed class DeviceRegistry : IAsyncDisposable
             }
         }
         if (!known && trusted is null) return false;
-        if (trusted is not null) _trust.Revoke(trusted);
+        if (trusted is not null) _trust.Revoke(trusted.Fingerprint);
         if (link is not null) await link.DisposeAsync().ConfigureAwait(false);
         Raise(id);
         return true;
