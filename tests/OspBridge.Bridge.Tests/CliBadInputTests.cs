@@ -126,7 +126,7 @@ public sealed class CliBadInputTests : IClassFixture<CliBadInputTests.Files>
                 "agent" => ["--name", "Bad Input Test", "--interface", "lo"],
                 "chat" => ["badinput-peer", "--message", "hi"],
                 "send" => ["badinput-peer", "{file}"],
-                "pair" or "peers revoke" => ["badinput-peer"],
+                "pair" or "peers revoke" or "view" => ["badinput-peer"],
                 "webrtc camera" => ["--source", "test"],
                 _ => [],
             };

@@ -137,6 +137,7 @@ internal sealed class Link : IAsyncDisposable
         Identity = AgentIdentity.CreateEphemeral(name),
         DisplayName = name,
         AuthenticationGracePeriod = TimeSpan.FromSeconds(5),
+        RequireAuthentication = false, // a transport-level link: no PIN pairing in these tests (LP2P authentication is tested in Osp)
     };
 
     /// <summary>The device listens (LP2P receiver accepting q2q); the client makes the LP2P connection, then the q2q transport.</summary>

@@ -99,6 +99,8 @@ internal sealed class ViewCommand : ICliCommand
                 await reporter;
                 foreach (var st in stats)
                     Console.Out.WriteLine("total " + st.Line(clock.Elapsed.TotalSeconds));
+                if (videoFile is not null)
+                    Console.Error.WriteLine($"view: saved {videoFile.Frames} video frames ({videoFile.Keyframes} keyframes) from the first keyframe on; {videoFile.SkippedBeforeKeyframe} earlier frames skipped");
                 return stats.All(st => st.Keyframes > 0) ? 0 : 1;
             }
             finally
