@@ -68,6 +68,7 @@ public static class PeerFetchBench
         Identity = AgentIdentity.CreateEphemeral(name),
         DisplayName = name,
         AuthenticationGracePeriod = TimeSpan.FromSeconds(5),
+        RequireAuthentication = false, // transport throughput only; pairing is measured by `pairing`
     };
 
     private static async Task<int> RunAsync(int rounds, int megabytes)
