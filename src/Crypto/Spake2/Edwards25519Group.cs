@@ -29,13 +29,6 @@ internal sealed class Edwards25519Group : Spake2Group
     // L = 2^252 + 27742317777372353535851937790883648493, little-endian.
     private static readonly byte[] Order = Convert.FromHexString("edd3f55c1a631258d69cf7a2def9de1400000000000000000000000000000010");
 
-    private static readonly Lazy<bool> Initialized = new(() =>
-    {
-        try { return sodium_init() >= 0; }
-        catch (DllNotFoundException) { return false; }
-        catch (EntryPointNotFoundException) { return false; }
-    });
-
     private Edwards25519Group()
     {
     }
@@ -47,7 +40,7 @@ internal sealed class Edwards25519Group : Spake2Group
     /// <summary>w = SHA-512(pw) as a 512-bit little-endian integer mod L (decision 3 of docs/spake2.md).</summary>
     public override byte[] HashPassword(ReadOnlySpan<byte> password)
     {
-        EnsureInitialized();
+        Sodium.EnsureInitialized();
         var digest = SHA512.HashData(password);
         var w = new byte[Size];
         crypto_core_ed25519_scalar_reduce(w, digest);
@@ -57,7 +50,7 @@ internal sealed class Edwards25519Group : Spake2Group
 
     public override byte[] RandomScalar(RandomNumberGenerator random)
     {
-        EnsureInitialized();
+        Sodium.EnsureInitialized();
         var wide = new byte[64];
         var scalar = new byte[Size];
         try
@@ -91,7 +84,7 @@ internal sealed class Edwards25519Group : Spake2Group
 
     public override byte[] ComputeShare(ReadOnlySpan<byte> secretScalar, ReadOnlySpan<byte> w, bool useM)
     {
-        EnsureInitialized();
+        Sodium.EnsureInitialized();
         var x = secretScalar.ToArray();
         var wm = MultiplyFixed(w, useM ? PointM : PointN);
         var xp = new byte[Size];
@@ -117,7 +110,7 @@ internal sealed class Edwards25519Group : Spake2Group
     {
         k = [];
         if (peerShare.Length != Size) return false;
-        EnsureInitialized();
+        Sodium.EnsureInitialized();
         var peer = peerShare.ToArray();
         // Canonical encoding, on the curve, not of small order, in the prime-order subgroup (RFC 9382 §7).
         if (crypto_core_ed25519_is_valid_point(peer) != 1) return false;
@@ -167,17 +160,7 @@ internal sealed class Edwards25519Group : Spake2Group
         }
     }
 
-    private static void EnsureInitialized()
-    {
-        if (!Initialized.Value)
-            throw new CryptoException(CryptoError.InternalError, "libsodium (native, from the libsodium NuGet package) is missing or failed to initialize");
-    }
-
 #pragma warning disable SYSLIB1054 // DllImport with blittable arrays needs no generated (unsafe) marshalling code
-    [DllImport("libsodium", CallingConvention = CallingConvention.Cdecl)]
-    [DefaultDllImportSearchPaths(DllImportSearchPath.AssemblyDirectory | DllImportSearchPath.SafeDirectories)]
-    private static extern int sodium_init();
-
     [DllImport("libsodium", CallingConvention = CallingConvention.Cdecl)]
     [DefaultDllImportSearchPaths(DllImportSearchPath.AssemblyDirectory | DllImportSearchPath.SafeDirectories)]
     private static extern int crypto_core_ed25519_is_valid_point(byte[] p);

@@ -13,20 +13,12 @@ internal static class X25519
 {
     public const int KeySize = 32;
 
-    // sodium_init: 0 = initialized now, 1 = already initialized, -1 = failure. A missing native library is a failure too.
-    private static readonly Lazy<bool> Initialized = new(() =>
-    {
-        try { return sodium_init() >= 0; }
-        catch (DllNotFoundException) { return false; }
-        catch (EntryPointNotFoundException) { return false; }
-    });
-
     /// <summary>X25519(k, u): libsodium clamps the scalar and masks the top bit of u (RFC 7748 §5).</summary>
     /// <exception cref="CryptoException">Bad input length, or <paramref name="u"/> is a small-order point (the result would be zero).</exception>
     public static byte[] ScalarMult(ReadOnlySpan<byte> scalar, ReadOnlySpan<byte> u)
     {
         if (scalar.Length != KeySize || u.Length != KeySize) throw new CryptoException(CryptoError.Malformed, "X25519 inputs are 32 bytes", TlsAlert.IllegalParameter);
-        EnsureInitialized();
+        Sodium.EnsureInitialized();
         var k = scalar.ToArray();
         var result = new byte[KeySize];
         try
@@ -48,7 +40,7 @@ internal static class X25519
     /// <summary>Creates a private key drawn from <paramref name="random"/> and its public key (X25519(k, 9)).</summary>
     public static (byte[] Private, byte[] Public) GenerateKeyPair(RandomNumberGenerator random)
     {
-        EnsureInitialized();
+        Sodium.EnsureInitialized();
         var priv = new byte[KeySize];
         random.GetBytes(priv);
         var pub = new byte[KeySize];
@@ -69,23 +61,9 @@ internal static class X25519
     }
 
     /// <summary>The version of the libsodium that was loaded (e.g. "1.0.22"), or null when it cannot be loaded.</summary>
-    public static string? NativeVersion => Initialized.Value ? Marshal.PtrToStringUTF8(sodium_version_string()) : null;
-
-    private static void EnsureInitialized()
-    {
-        if (!Initialized.Value)
-            throw new CryptoException(CryptoError.InternalError, "libsodium (native, from the libsodium NuGet package) is missing or failed to initialize");
-    }
+    public static string? NativeVersion => Sodium.NativeVersion;
 
 #pragma warning disable SYSLIB1054 // DllImport with blittable arrays needs no generated (unsafe) marshalling code
-    [DllImport("libsodium", CallingConvention = CallingConvention.Cdecl)]
-    [DefaultDllImportSearchPaths(DllImportSearchPath.AssemblyDirectory | DllImportSearchPath.SafeDirectories)]
-    private static extern int sodium_init();
-
-    [DllImport("libsodium", CallingConvention = CallingConvention.Cdecl)]
-    [DefaultDllImportSearchPaths(DllImportSearchPath.AssemblyDirectory | DllImportSearchPath.SafeDirectories)]
-    private static extern IntPtr sodium_version_string();
-
     [DllImport("libsodium", CallingConvention = CallingConvention.Cdecl)]
     [DefaultDllImportSearchPaths(DllImportSearchPath.AssemblyDirectory | DllImportSearchPath.SafeDirectories)]
     private static extern int crypto_scalarmult_curve25519(byte[] q, byte[] n, byte[] p);
