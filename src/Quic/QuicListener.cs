@@ -29,6 +29,7 @@ public sealed class QuicListener : IAsyncDisposable
     private readonly byte[] _response = new byte[1500];
     private readonly ConcurrentDictionary<QuicConnection, byte> _pending = new();
     private int _pendingCount;
+    private int _pendingPeak; // most pending since the last time the count fell to zero
     private readonly byte[] _resetKey;
     private readonly CoreClock _clock;
     private volatile bool _disposed;
@@ -137,7 +138,9 @@ public sealed class QuicListener : IAsyncDisposable
             return;
         }
         if (decision != AcceptDecision.Accept) return; // includes Initials that do not decrypt: no state, no reply
-        if (Interlocked.Increment(ref _pendingCount) > _options.MaxPendingConnections)
+        int pendingNow = Interlocked.Increment(ref _pendingCount);
+        if (pendingNow > Volatile.Read(ref _pendingPeak)) Volatile.Write(ref _pendingPeak, pendingNow); // receive task only
+        if (pendingNow > _options.MaxPendingConnections)
         {
             // over the cap: the client retransmits its Initial and gets in once handshakes finish or time out
             Interlocked.Decrement(ref _pendingCount);
@@ -208,7 +211,11 @@ public sealed class QuicListener : IAsyncDisposable
 
     private void Forget(QuicConnection c)
     {
-        if (_pending.TryRemove(c, out _)) Interlocked.Decrement(ref _pendingCount);
+        if (_pending.TryRemove(c, out _) && Interlocked.Decrement(ref _pendingCount) == 0
+            && Interlocked.Exchange(ref _pendingPeak, 0) >= NativeHeapTrim.BurstThreshold)
+        {
+            NativeHeapTrim.AfterBurst(_clock.Now); // a burst of handshakes is over: give their native heap back
+        }
     }
 
     private static int AddressBytes(IPEndPoint ep, Span<byte> dest)

@@ -180,13 +180,8 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
                 fixed (byte* names = _recvNames)
                 fixed (byte* control = _recvControl)
                 fixed (byte* data = batch.Buffer)
+                fixed (byte* staging = _gro ? _staging ??= GC.AllocateUninitializedArray<byte>(StagingCount * StagingSlot) : null)
                 {
-                    byte* staging = null;
-                    if (_gro)
-                    {
-                        _staging ??= GC.AllocateUninitializedArray<byte>(StagingCount * StagingSlot, pinned: true);
-                        staging = (byte*)Marshal.UnsafeAddrOfPinnedArrayElement(_staging, 0);
-                    }
                     for (int k = 0; k < count; k++)
                     {
                         iov[k].Base = _gro ? staging + (k * StagingSlot) : data + ((batch.Count + k) * batch.SlotSize);
@@ -283,10 +278,10 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     private void EnsureReceiveArrays(int count)
     {
         if (_recvMsgs.Length >= count) return;
-        _recvMsgs = GC.AllocateArray<MMsgHdr>(count, pinned: true);
-        _recvIov = GC.AllocateArray<IoVec>(count, pinned: true);
-        _recvNames = GC.AllocateArray<byte>(count * NameStride, pinned: true);
-        _recvControl = GC.AllocateArray<byte>(count * RecvControlStride, pinned: true);
+        _recvMsgs = new MMsgHdr[count];
+        _recvIov = new IoVec[count];
+        _recvNames = new byte[count * NameStride];
+        _recvControl = new byte[count * RecvControlStride];
     }
 
     private void EnsurePending(int count)
@@ -575,7 +570,7 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     /// <inheritdoc/>
     public void Dispose() => _socket.Dispose();
 
-    /// <summary>Per-thread send structures (pinned, grown on demand): several loops may send on one socket at once.</summary>
+    /// <summary>Per-thread send structures (grown on demand; pinned with <c>fixed</c> only during a send): several loops may send on one socket at once.</summary>
     private sealed class SendScratch
     {
         public MMsgHdr[] Msgs = [];
@@ -589,10 +584,10 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
         {
             if (Msgs.Length >= n) return;
             n = Math.Max(n, 64);
-            Msgs = GC.AllocateArray<MMsgHdr>(n, pinned: true);
-            Iov = GC.AllocateArray<IoVec>(n, pinned: true);
-            Names = GC.AllocateArray<byte>(n * NameStride, pinned: true);
-            Control = GC.AllocateArray<byte>(n * SendControlStride, pinned: true);
+            Msgs = new MMsgHdr[n];
+            Iov = new IoVec[n];
+            Names = new byte[n * NameStride];
+            Control = new byte[n * SendControlStride];
             First = new int[n];
             Count = new int[n];
         }
