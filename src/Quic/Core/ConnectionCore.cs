@@ -337,6 +337,17 @@ internal sealed partial class ConnectionCore : IProtocolCore<CoreEvent>
         if (State == CoreState.Closed) return;
         State = CoreState.Closed;
         CloseReason ??= new QuicException(QuicError.OperationAborted, null, "connection closed");
+        // Closed is final (nothing is sent or decrypted any more): free the AEAD/header-protection contexts now rather
+        // than at finalization, so an abandoned handshake's native crypto state goes when the handshake does (issue 9).
+        foreach (var space in _spaces)
+        {
+            space.ReadKeys?.Dispose();
+            space.WriteKeys?.Dispose();
+            space.ReadKeys = space.WriteKeys = null;
+        }
+        _nextReadKeys?.Dispose();
+        _prevReadKeys?.Dispose();
+        _nextReadKeys = _prevReadKeys = null;
         Emit(CoreEventKind.Closed);
     }
 
