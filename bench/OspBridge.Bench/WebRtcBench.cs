@@ -24,6 +24,7 @@ internal static class WebRtcBench
 
     public static int Run(string[] args)
     {
+        if (args.Length > 0 && args[0] == "alloc") return WebRtcAllocBench.Run(args[1..]);
         int mb = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 50;
         int runs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3;
         int highKiB = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1024;
