@@ -46,6 +46,9 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
     private readonly Queue<PeerConnectionEvent> _events = new();
     private readonly Queue<byte[]> _finalTransmits = new();
     private readonly byte[] _packet = new byte[SctpMtu + 64];
+    // Received DTLS application records (SCTP packets) are copied here, not into a fresh array per record (issue 14:
+    // that copy was ≈ 1.1 KB of garbage per received data-channel packet, `webrtc alloc` in docs/benchmarks.md).
+    private byte[]? _appRecord;
     private readonly List<IceCandidate> _localCandidates = [];
     private readonly string _sessionId;
     private ulong _sessionVersion = 1;
@@ -562,10 +565,11 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
                     break;
             }
         }
-        while (_dtls.TryReadApplicationData(out var app))
+        var record = _appRecord ??= new byte[DtlsEndpoint.MaxApplicationDataSize];
+        while (_dtls.TryReadApplicationData(record, out int recordLength))
         {
             if (_sctp is null) continue;
-            try { _sctp.Receive(app.Span, now); }
+            try { _sctp.Receive(record.AsSpan(0, recordLength), now); }
             catch (WebRtcException ex) { Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.TransportError, Reason: "SCTP: " + ex.Message)); }
         }
     }

@@ -82,6 +82,13 @@ internal sealed class PeerSockets : IDatagramSender, IDisposable
     public void Send(DatagramBatch batch)
     {
         var sockets = _sockets;
+        // Common case (connected: everything goes out of the selected pair's socket): hand the whole batch to that
+        // socket, which sends it with one sendmmsg (and UDP GSO) instead of one sendto per datagram.
+        if (batch.Count > 1 && SocketForAll(sockets, batch) is { } one)
+        {
+            one.Send(batch);
+            return;
+        }
         for (int i = 0; i < batch.Count; i++)
         {
             var path = batch.PathAt(i);
@@ -93,6 +100,27 @@ internal sealed class PeerSockets : IDatagramSender, IDisposable
                 break;
             }
         }
+    }
+
+    /// <summary>The one socket every datagram of <paramref name="batch"/> leaves from; null when they differ or one has no remote.</summary>
+    private static IDatagramSocket? SocketForAll(IDatagramSocket[] sockets, DatagramBatch batch)
+    {
+        IDatagramSocket? chosen = null;
+        for (int i = 0; i < batch.Count; i++)
+        {
+            var path = batch.PathAt(i);
+            if (path.Remote is null) return null;
+            IDatagramSocket? s = null;
+            foreach (var candidate in sockets)
+            {
+                if (path.Local is not null && !candidate.LocalEndPoint.Equals(path.Local)) continue;
+                s = candidate;
+                break;
+            }
+            if (s is null || (chosen is not null && !ReferenceEquals(s, chosen))) return null;
+            chosen = s;
+        }
+        return chosen;
     }
 
     public void Dispose()
