@@ -35,6 +35,11 @@ internal sealed class MediaSection(int index, MediaKind kind, RTCRtpTransceiverD
     public bool TrackAnnounced { get; set; }
     public IReadOnlyList<RtpCodecDescription> Offered { get; set; } = [];
     public RtpCodecDescription? Codec { get; set; }
+    /// <summary>The negotiated RTX format (RFC 4588) for <see cref="Codec"/> (video only), or null.</summary>
+    public RtpCodecDescription? Rtx { get; set; }
+    public uint LocalRtxSsrc { get; init; }
+    /// <summary>The peer's RTX SSRC from <c>a=ssrc-group:FID</c>, 0 when not signalled (any SSRC with the RTX PT).</summary>
+    public uint RemoteRtxSsrc { get; set; }
     public int MidExtensionId { get; set; }
     public bool RemoteReducedSize { get; set; }
     public uint LocalSsrc { get; init; }
@@ -47,7 +52,7 @@ internal sealed class MediaSection(int index, MediaKind kind, RTCRtpTransceiverD
     public RtpSendStream? Sender { get; private set; }
     public RtpReceiveStream? Receiver { get; private set; }
     public AudioJitterBuffer? Jitter { get; private set; }
-    private RtpCodecDescription? _senderCodec, _receiverCodec;
+    private RtpCodecDescription? _senderCodec, _receiverCodec, _senderRtx, _receiverRtx;
     private RtpSendStatistics _retiredSend;
     private RtpReceiveStatistics _retiredReceive;
 
@@ -57,12 +62,11 @@ internal sealed class MediaSection(int index, MediaKind kind, RTCRtpTransceiverD
     public long FramesQueued { get; private set; }
     public long FrameQueueDrops { get; private set; }
     public long FramesConcealed { get; private set; }
-    public ulong? BitrateEstimate { get; set; }
 
     /// <summary>The send stream for the negotiated codec (created, or re-created after the codec changed).</summary>
     public RtpSendStream EnsureSender(RtpCodecDescription codec, MediaCodec mediaCodec, string cname, RandomNumberGenerator random)
     {
-        if (Sender is not null && ReferenceEquals(_senderCodec, codec)) return Sender;
+        if (Sender is not null && ReferenceEquals(_senderCodec, codec) && ReferenceEquals(_senderRtx, Rtx)) return Sender;
         if (Sender is not null) _retiredSend = Add(_retiredSend, Sender.Statistics);
         bool midOk = MidExtensionId is > 0 and <= 14 && Mid is { Length: > 0 and <= 16 } m && System.Text.Encoding.UTF8.GetByteCount(m) <= 16;
         Sender = new RtpSendStream(new RtpSendStreamOptions
@@ -71,6 +75,8 @@ internal sealed class MediaSection(int index, MediaKind kind, RTCRtpTransceiverD
             Codec = mediaCodec,
             PayloadType = (byte)codec.PayloadType,
             Ssrc = LocalSsrc,
+            RtxPayloadType = Rtx is { } rtx ? (byte)rtx.PayloadType : null,
+            RtxSsrc = LocalRtxSsrc,
             MaxPacketSize = PeerConnectionCore.MaxRtpPacketSize,
             MidExtensionId = midOk ? (byte)MidExtensionId : (byte)0,
             Mid = midOk ? Mid : null,
@@ -81,26 +87,30 @@ internal sealed class MediaSection(int index, MediaKind kind, RTCRtpTransceiverD
             CName = cname,
         });
         _senderCodec = codec;
+        _senderRtx = Rtx;
         return Sender;
     }
 
     /// <summary>The receive stream for the negotiated codec (created, or re-created after the codec changed).</summary>
     public RtpReceiveStream EnsureReceiver(RtpCodecDescription codec, MediaCodec mediaCodec, string cname, RandomNumberGenerator random)
     {
-        if (Receiver is not null && ReferenceEquals(_receiverCodec, codec)) return Receiver;
+        if (Receiver is not null && ReferenceEquals(_receiverCodec, codec) && ReferenceEquals(_receiverRtx, Rtx)) return Receiver;
         if (Receiver is not null) _retiredReceive = Add(_retiredReceive, Receiver.Statistics);
         bool video = Kind == MediaKind.Video;
-        bool Fb(string value) => codec.Feedback.Any(f => string.Equals(f, value, StringComparison.OrdinalIgnoreCase));
         Receiver = new RtpReceiveStream(new RtpReceiveStreamOptions
         {
             Random = random,
             Codec = mediaCodec,
             PayloadType = (byte)codec.PayloadType,
             LocalSsrc = LocalSsrc,
+            RtxPayloadType = Rtx is { } rtx ? (byte)rtx.PayloadType : null,
+            RtxSsrc = RemoteRtxSsrc,
             ReorderBufferPackets = video ? 512 : 64,
-            Nack = Fb("nack"),
+            Nack = codec.HasFeedback("nack"),
             WaitForKeyframe = video,
-            Remb = video && Fb("goog-remb"),
+            // We read the peer's REMB but send none: a receive-rate × 1.5 estimate would only cap a browser's own
+            // bandwidth estimation (it ramps faster without it), and a LAN camera bridge is rarely bandwidth-limited.
+            Remb = false,
             MaxReorderWait = video ? TimeSpan.FromMilliseconds(50) : AudioReorderWait,
             ReducedSizeFeedback = RemoteReducedSize,
             CName = cname,
@@ -111,6 +121,7 @@ internal sealed class MediaSection(int index, MediaKind kind, RTCRtpTransceiverD
         _audioBase = null;
         _audioUnits = 0;
         _receiverCodec = codec;
+        _receiverRtx = Rtx;
         return Receiver;
     }
 

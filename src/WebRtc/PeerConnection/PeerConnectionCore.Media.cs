@@ -132,9 +132,13 @@ public sealed partial class PeerConnectionCore
     private MediaSection NewSection(MediaKind kind, RTCRtpTransceiverDirection direction)
     {
         var random = _options.Random ?? SystemRandom;
-        Span<byte> r = stackalloc byte[4];
+        Span<byte> r = stackalloc byte[8];
         random.GetBytes(r);
-        return new MediaSection(_sections.Count, kind, direction) { LocalSsrc = BinaryPrimitives.ReadUInt32BigEndian(r) | 1 };
+        return new MediaSection(_sections.Count, kind, direction)
+        {
+            LocalSsrc = BinaryPrimitives.ReadUInt32BigEndian(r) | 1,
+            LocalRtxSsrc = (BinaryPrimitives.ReadUInt32BigEndian(r[4..]) & ~1u) | 2, // even: never equal to LocalSsrc (odd), never 0
+        };
     }
 
     private static RtpStreamStats StatsOf(MediaSection s)
@@ -226,6 +230,7 @@ public sealed partial class PeerConnectionCore
                 s.Rejected = m.Port == 0 || !Bundled(m);
                 s.Codec = s.Rejected ? null : RtpCodecNegotiation.Select(kind, s.Offered);
                 if (s.Codec is null) s.Rejected = true;
+                s.Rtx = kind == MediaKind.Video && s.Codec is { } chosen ? RtpCodecNegotiation.SelectRtx(s.Offered, chosen) : null;
                 s.MidExtensionId = s.Rejected ? 0 : RtpCodecNegotiation.MidExtensionId(m);
             }
             else
@@ -237,10 +242,17 @@ public sealed partial class PeerConnectionCore
                 var answered = RtpCodecDescription.FromMedia(m);
                 s.Codec = m.Port == 0 ? null : answered.FirstOrDefault(c => RtpCodecNegotiation.CodecOf(c) is not null);
                 s.Rejected = s.Codec is null;
+                s.Rtx = kind == MediaKind.Video && s.Codec is { } chosen ? RtpCodecNegotiation.SelectRtx(answered, chosen) : null;
                 s.MidExtensionId = s.Rejected ? 0 : RtpCodecNegotiation.MidExtensionId(m);
                 s.CurrentDirection = s.Rejected ? RTCRtpTransceiverDirection.Inactive : s.RemoteDirection.Reverse();
             }
             s.RemoteReducedSize = m.HasAttribute("rtcp-rsize");
+            s.RemoteRtxSsrc = 0;
+            foreach (var g in m.GetAttributes("ssrc-group"))
+            {
+                var f = g.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (f.Length == 3 && f[0] == "FID" && uint.TryParse(f[2], NumberStyles.None, CultureInfo.InvariantCulture, out uint rtxSsrc)) s.RemoteRtxSsrc = rtxSsrc;
+            }
             s.RemoteSsrcs.Clear();
             foreach (var v in m.GetAttributes("ssrc"))
             {
@@ -279,7 +291,9 @@ public sealed partial class PeerConnectionCore
                 Protocol = "UDP/TLS/RTP/SAVPF",
             };
             m.Formats.Clear();
-            var codecs = isAnswer ? (s.Codec is null ? [] : [s.Codec]) : s.Codec is null ? RtpCodecNegotiation.LocalCodecs(s.Kind) : [s.Codec];
+            IReadOnlyList<RtpCodecDescription> codecs = s.Codec is null
+                ? isAnswer ? [] : RtpCodecNegotiation.LocalCodecs(s.Kind)
+                : s.Rtx is null ? [s.Codec] : [s.Codec, s.Rtx];
             bool rejected = (isAnswer && (s.Rejected || s.Codec is null)) || s.Direction == RTCRtpTransceiverDirection.Stopped;
             if (rejected)
             {
@@ -307,8 +321,16 @@ public sealed partial class PeerConnectionCore
             if (dir.Sends())
             {
                 string ssrc = s.LocalSsrc.ToString(CultureInfo.InvariantCulture);
+                bool rtx = s.Kind == MediaKind.Video && (s.Rtx is not null || (!isAnswer && s.Codec is null));
+                string rtxSsrc = s.LocalRtxSsrc.ToString(CultureInfo.InvariantCulture);
+                if (rtx) m.Attributes.Add(new SdpAttribute("ssrc-group", "FID " + ssrc + " " + rtxSsrc));
                 m.Attributes.Add(new SdpAttribute("ssrc", ssrc + " cname:" + _cname));
                 m.Attributes.Add(new SdpAttribute("ssrc", ssrc + " msid:" + msid));
+                if (rtx)
+                {
+                    m.Attributes.Add(new SdpAttribute("ssrc", rtxSsrc + " cname:" + _cname));
+                    m.Attributes.Add(new SdpAttribute("ssrc", rtxSsrc + " msid:" + msid));
+                }
             }
             lines.Add((isAnswer ? s.RemoteLine : int.MaxValue, m));
         }
@@ -397,7 +419,7 @@ public sealed partial class PeerConnectionCore
         {
             foreach (var x in _sections)
             {
-                if (x.Codec?.PayloadType != h.PayloadType || x.Rejected || !x.CurrentDirection.Receives()) continue;
+                if ((x.Codec?.PayloadType != h.PayloadType && x.Rtx?.PayloadType != h.PayloadType) || x.Rejected || !x.CurrentDirection.Receives()) continue;
                 if (s is not null) return null; // ambiguous
                 s = x;
             }
@@ -436,7 +458,7 @@ public sealed partial class PeerConnectionCore
                         Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.KeyframeRequested, Transceiver: s.Index));
                         break;
                     case RtpSendStreamEventKind.BitrateEstimate:
-                        s.BitrateEstimate = e.Bitrate;
+                        Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.BitrateEstimate, Transceiver: s.Index));
                         break;
                     case RtpSendStreamEventKind.ReceiverReport when ss.Statistics.RoundTripTime is { } rtt && s.Receiver is { } rs:
                         rs.RoundTripTime = rtt; // paces our NACK retries on this transceiver's receive side

@@ -680,6 +680,8 @@ public enum PeerConnectionEventKind
     RtpReceived,
     /// <summary>The peer asked for a keyframe (PLI or FIR) on transceiver <see cref="PeerConnectionEvent.Transceiver"/>.</summary>
     KeyframeRequested,
+    /// <summary>The peer sent a REMB for our stream on transceiver <see cref="PeerConnectionEvent.Transceiver"/> (value in its <see cref="RtpStreamStats.BitrateEstimate"/>).</summary>
+    BitrateEstimate,
 }
 
 /// <summary>One event of a <see cref="PeerConnectionCore"/>; only the fields of its <see cref="Kind"/> are set.</summary>

@@ -121,6 +121,10 @@ public sealed partial class RTCPeerConnection
                 WebRtcLog.Event(_log, "keyframe requested on mid", t.Mid);
                 t.Sender.RaiseKeyframeRequested();
                 break;
+            case PeerConnectionEventKind.BitrateEstimate when t.Info.Stats.BitrateEstimate is { } bps:
+                t.Sender.BitrateEstimate = bps;
+                WebRtcLog.Event(_log, "REMB (peer's bandwidth estimate, bit/s) on mid " + t.Mid + ":", bps);
+                break;
         }
     }
 

@@ -16,6 +16,7 @@ public sealed class RTCRtpSender
     private long _framesSent;
     private long _framesDropped;
     private long _keyframeRequests;
+    private ulong _bitrateEstimate;
 
     internal RTCRtpSender(RTCPeerConnection pc, RTCRtpTransceiver transceiver)
     {
@@ -38,6 +39,13 @@ public sealed class RTCRtpSender
 
     /// <summary>Frames not sent: not negotiated yet, wrong codec, refused by the packetizer, or the connection is closed.</summary>
     public long FramesDropped => Interlocked.Read(ref _framesDropped);
+
+    /// <summary>The peer's last REMB for this stream in bit/s (its receive-side bandwidth estimate), or null.</summary>
+    public ulong? BitrateEstimate
+    {
+        get { ulong v = Interlocked.Read(ref _bitrateEstimate); return v == 0 ? null : v; }
+        internal set => Interlocked.Exchange(ref _bitrateEstimate, value ?? 0);
+    }
 
     /// <summary>Keyframe request events raised (PLI/FIR after merging).</summary>
     public long KeyframeRequests => Interlocked.Read(ref _keyframeRequests);

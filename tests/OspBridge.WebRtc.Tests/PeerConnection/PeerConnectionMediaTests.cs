@@ -53,6 +53,9 @@ public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelpe
         b.AddLocalCandidate(EpB);
         b.CompleteGathering();
         a.SetRemoteDescription(b.LocalDescription!, net.Now);
+        // video retransmissions go over RTX (RFC 4588): our offer has it, our answer accepts it
+        Assert.Contains("a=ssrc-group:FID ", a.LocalDescription!.Sdp, StringComparison.Ordinal);
+        Assert.Contains(" rtx/90000", b.LocalDescription!.Sdp, StringComparison.Ordinal);
         for (int i = 0; i < b.TransceiverCount; i++)
         {
             var t = b.GetTransceiver(i);
@@ -219,6 +222,7 @@ public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelpe
         int before = p.VideoReceived.Count;
         var victim = AccessUnit(rnd, sent, false, 5_000);
         var victimSsrc = p.A.GetTransceiver(p.VideoA).LocalSsrc;
+        var audioSsrc = p.A.GetTransceiver(p.AudioA).LocalSsrc;
         bool dropping = true;
         var victimSeqs = new HashSet<ushort>();
         p.Net.Rewrite = (from, _, d) =>
@@ -226,7 +230,10 @@ public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelpe
             if (from != p.NodeA || !IsSrtp(d) || IsRtcpPacket(d) || !dropping) return [d];
             // SRTP keeps the RTP header in the clear: sequence number at offset 2
             ushort seq = (ushort)((d.Span[2] << 8) | d.Span[3]);
-            return victimSeqs.Contains(seq) ? [] : [d];
+            uint ssrc = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(d.Span[8..]);
+            // RTX retransmissions (RFC 4588, own SSRC; the original sequence number is in the encrypted payload): all dropped
+            bool rtx = ssrc != victimSsrc && ssrc != audioSsrc;
+            return (ssrc == victimSsrc && victimSeqs.Contains(seq)) || rtx ? [] : [d];
         };
         ushort firstSeq = NextSequence(p);
         Assert.True(p.A.SendFrame(p.VideoA, new EncodedFrame(MediaCodec.H264, victim, p.Net.Now - start, false), p.Net.Now));
