@@ -121,7 +121,8 @@ public sealed partial class RTCPeerConnection
                 WebRtcLog.Event(_log, "keyframe requested on mid", t.Mid);
                 t.Sender.RaiseKeyframeRequested();
                 break;
-            case PeerConnectionEventKind.BitrateEstimate when t.Info.Stats.BitrateEstimate is { } bps:
+            case PeerConnectionEventKind.BitrateEstimate when t.Info.Stats.BitrateEstimate is { } bps && bps != t.Sender.BitrateEstimate:
+                // logged when it changes (Chromium repeats an unchanged REMB every ~200 ms)
                 t.Sender.BitrateEstimate = bps;
                 WebRtcLog.Event(_log, "REMB (peer's bandwidth estimate, bit/s) on mid " + t.Mid + ":", bps);
                 break;
