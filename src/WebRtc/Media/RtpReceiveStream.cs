@@ -131,6 +131,26 @@ public sealed class RtpReceiveStream
     /// <summary>Missing packets currently being NACKed.</summary>
     public int PendingNacks => _nackCount;
 
+    /// <summary>The RTP timestamp of the frame <see cref="TryPollFrame"/> handed out last (for a jitter buffer or lip sync).</summary>
+    public uint LastFrameRtpTimestamp { get; private set; }
+
+    /// <summary>
+    /// Asks the sender for a keyframe: a PLI goes out at the next <see cref="TryPollTransmit"/> (rate-limited by
+    /// <see cref="RtpReceiveStreamOptions.PliMinInterval"/>) and is repeated at that interval until a keyframe is
+    /// delivered. With <paramref name="discardUntilKeyframe"/> (video with <see cref="RtpReceiveStreamOptions.WaitForKeyframe"/>)
+    /// delta frames are dropped meanwhile — for a consumer that lost frames and cannot decode past the gap.
+    /// Returns false before the first packet (the remote SSRC is unknown).
+    /// </summary>
+    public bool RequestKeyframe(bool discardUntilKeyframe = false)
+    {
+        if (!_started || RemoteSsrc == 0 || !_video)
+            return false;
+        _pliWanted = true;
+        if (discardUntilKeyframe && _options.WaitForKeyframe)
+            _needKeyframe = true;
+        return true;
+    }
+
     private long ExpectedPackets => _received == 0 && _probation > 0 ? 0 : (long)_cycles + _maxSeq - _baseSeq + 1;
 
     private TimeSpan NackInterval => TimeSpan.FromTicks(Math.Max((RoundTripTime ?? _options.DefaultRoundTripTime).Ticks, TimeSpan.TicksPerMillisecond * 10));
@@ -260,6 +280,7 @@ public sealed class RtpReceiveStream
                 if ((_options.Nack && NackIndex(_nextDeliver) >= 0) || now - _headMissingSince.Value < _options.MaxReorderWait)
                     return false;
                 _nextDeliver++; // give up on it: the depacketizer sees the gap and drops the broken frame
+                LostForGood();
                 continue;
             }
             _headMissingSince = null;
@@ -298,6 +319,7 @@ public sealed class RtpReceiveStream
                 _stats = _stats with { FramesDropped = _stats.FramesDropped + 1 };
                 continue;
             }
+            LastFrameRtpTimestamp = info.Timestamp;
             if (_frame.Length < data.Length)
                 _frame = new byte[Math.Max(data.Length, _frame.Length * 2)];
             data.CopyTo(_frame);
@@ -420,6 +442,8 @@ public sealed class RtpReceiveStream
                 }
             }
             _nextDeliver = (ushort)(_nextDeliver + skip);
+            if (_deliveredAny)
+                LostForGood();
             for (int i = _nackCount - 1; i >= 0; i--)
             {
                 if ((short)(ushort)(_nackSeq[i] - _nextDeliver) < 0)
@@ -664,6 +688,19 @@ public sealed class RtpReceiveStream
         }
         _haveTransit = true;
         _lastTransit = transit;
+    }
+
+    /// <summary>
+    /// Packets were skipped for good. A video decoder cannot go on past a lost packet even when it was a whole frame
+    /// (the depacketizer only sees gaps inside a frame), so delta frames are held back until a keyframe, asked for by PLI.
+    /// </summary>
+    private void LostForGood()
+    {
+        if (_video && _options.WaitForKeyframe)
+        {
+            _needKeyframe = true;
+            _pliWanted = true;
+        }
     }
 
     private bool Discard()

@@ -245,7 +245,10 @@ public sealed class RtpSendStream
         if (header.Count == PictureLossIndication.Format && PictureLossIndication.TryRead(packet, out var pli))
         {
             if (pli.MediaSsrc == Ssrc)
+            {
+                _stats = _stats with { PliReceived = _stats.PliReceived + 1 };
                 OnKeyframeRequest(now);
+            }
         }
         else if (header.Count == FullIntraRequest.Format && FullIntraRequest.TryRead(packet, out var fir))
         {
@@ -253,6 +256,7 @@ public sealed class RtpSendStream
             {
                 if (fir.Entry(i).Ssrc == Ssrc)
                 {
+                    _stats = _stats with { FirReceived = _stats.FirReceived + 1 };
                     OnKeyframeRequest(now);
                     break;
                 }
@@ -264,6 +268,7 @@ public sealed class RtpSendStream
             {
                 if (remb.Ssrc(i) == Ssrc)
                 {
+                    _stats = _stats with { BitrateEstimate = remb.Bitrate };
                     Enqueue(new RtpSendStreamEvent(RtpSendStreamEventKind.BitrateEstimate, remb.Bitrate));
                     break;
                 }

@@ -30,5 +30,9 @@ public readonly record struct RtpSendStreamEvent(RtpSendStreamEventKind Kind, ul
 /// <param name="FractionLost">Last reported fraction lost (0–1).</param>
 /// <param name="CumulativeLost">Last reported cumulative loss.</param>
 /// <param name="Jitter">Last reported interarrival jitter in clock units.</param>
+/// <param name="PliReceived">PLIs received for this stream (part of <paramref name="KeyframeRequests"/>).</param>
+/// <param name="FirReceived">FIR entries received for this stream (part of <paramref name="KeyframeRequests"/>).</param>
+/// <param name="BitrateEstimate">The last REMB for this stream in bit/s; null before one arrived.</param>
 public readonly record struct RtpSendStatistics(long PacketsSent, long OctetsSent, long PacketsRetransmitted, long NacksReceived,
-    long NackedPacketsUnavailable, long KeyframeRequests, long PacketsDroppedUnsent, TimeSpan? RoundTripTime, double FractionLost, int CumulativeLost, uint Jitter);
+    long NackedPacketsUnavailable, long KeyframeRequests, long PacketsDroppedUnsent, TimeSpan? RoundTripTime, double FractionLost, int CumulativeLost, uint Jitter,
+    long PliReceived = 0, long FirReceived = 0, ulong? BitrateEstimate = null);

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using OspBridge.Crypto.Dtls;
+using OspBridge.WebRtc.Media;
 using OspBridge.WebRtc.Rtp;
 using OspBridge.WebRtc.Rtp.Rtcp;
 using OspBridge.WebRtc.Sdp;
@@ -14,38 +15,31 @@ namespace OspBridge.WebRtc;
 /// <summary>
 /// Media half of the core: RTP transceivers (one per audio/video m-section), SRTP/SRTCP keyed from the DTLS
 /// exporter, RFC 7983 demux of RTP/RTCP (only from the validated ICE pair), RFC 8843 §9.2 routing (mid header
-/// extension, then SSRC table, then payload type), a NACK retransmission history per sender, PLI/FIR → keyframe
-/// request events, and RTCP compound reports (SR/RR + SDES CNAME) on a deadline.
+/// extension, then SSRC table, then payload type). Each transceiver's RTP session is the sans-IO pair
+/// <see cref="RtpSendStream"/> (packetizing, retransmission ring for NACK, PLI/FIR → keyframe request events, REMB,
+/// SR + SDES) and <see cref="RtpReceiveStream"/> (RFC 3550 A.1/A.3/A.8, reorder ring, generic NACK and PLI generation,
+/// RR + SDES); received audio goes through an <see cref="AudioJitterBuffer"/>. The core multiplexes them onto the one
+/// transport and queues received frames per transceiver for <see cref="TryReadFrame"/>.
 /// </summary>
 public sealed partial class PeerConnectionCore
 {
     /// <summary>Largest RTP packet (header + payload) we send; one SRTP packet then fits a 1280-octet IPv6 path.</summary>
     public const int MaxRtpPacketSize = 1200;
 
-    /// <summary>Most RTP packets queued for sending over all transceivers (more is dropped and counted).</summary>
-    public const int MaxQueuedRtp = 384;
-
-    /// <summary>Most decrypted RTP packets queued per receiver before the oldest is dropped.</summary>
-    public const int MaxReceiveQueue = 512;
-
-    /// <summary>Packets kept per sender for NACK retransmission (must exceed <see cref="MaxQueuedRtp"/>).</summary>
+    /// <summary>Video packets kept per sender for NACK retransmission (also the most packets queued unsent).</summary>
     public const int RetransmitHistory = 512;
-
-    /// <summary>Interval of our RTCP compound reports.</summary>
-    public static readonly TimeSpan RtcpInterval = TimeSpan.FromMilliseconds(500);
 
     private const int MaxTransceivers = 32;
     private const int MaxSsrcRoutes = 64;
-    private const int MaxQueuedRtcp = 64;
+    // room for an RTP packet written by RtpSendStream (MaxPacketSize + 2 for RTX) plus the SRTP tag
+    private const int MinMediaDestination = MaxRtpPacketSize + 2 + 16;
 
     private readonly List<MediaSection> _sections = [];
-    private readonly Queue<(MediaSection Section, ushort Seq)> _rtpOut = new();
-    private readonly Queue<byte[]> _rtcpOut = new();
     private readonly Dictionary<uint, MediaSection> _ssrcRoutes = [];
-    private readonly byte[] _rtcpScratch = new byte[1500];
     private SrtpContext? _srtpOut;
     private SrtpContext? _srtpIn;
-    private TimeSpan? _nextRtcp;
+    private int _mediaCursor;
+    private TimeSpan _mediaNow;
     private string _cname = "";
 
     /// <summary>Number of RTP transceivers (audio/video m-sections, ours and the peer's).</summary>
@@ -57,8 +51,16 @@ public sealed partial class PeerConnectionCore
     /// <summary>RTP/RTCP packets dropped: before SRTP keys exist, failed SRTP authentication/replay, or no transceiver matched.</summary>
     public long MediaDropped { get; private set; }
 
-    /// <summary>RTP packets not queued because the send queue was full.</summary>
-    public long RtpSendQueueDrops { get; private set; }
+    /// <summary>RTP packets overwritten in a sender's ring before they could be sent (the transport did not keep up).</summary>
+    public long RtpSendQueueDrops
+    {
+        get
+        {
+            long n = 0;
+            foreach (var s in _sections) n += s.SendStatistics.PacketsDroppedUnsent;
+            return n;
+        }
+    }
 
     /// <summary>
     /// Adds an RTP transceiver (W3C <c>addTransceiver</c>): it gets an m-section in our next offer, or is matched to
@@ -82,87 +84,47 @@ public sealed partial class PeerConnectionCore
     {
         var s = Section(index);
         return new RtpTransceiverInfo(s.Index, s.Mid, s.Kind, s.Direction, s.CurrentDirection, s.Codec, s.LocalSsrc,
-            [.. s.RemoteSsrcs], s.Stats with { });
+            [.. s.RemoteSsrcs], StatsOf(s));
     }
 
     /// <summary>
-    /// Queues one RTP packet on transceiver <paramref name="index"/>: the core writes the header (negotiated payload
-    /// type, our SSRC, next sequence number, <paramref name="rtpTimestamp"/> plus the sender's random offset, the mid
-    /// extension when negotiated), keeps it for NACK and protects it with SRTP when it is polled. Returns false (and
-    /// counts) when the transceiver may not send yet (no SRTP, direction, no codec) or the queue is full.
+    /// Sends one encoded frame on transceiver <paramref name="index"/>: its <see cref="RtpSendStream"/> packetizes it
+    /// (negotiated payload type, our SSRC, the mid extension when negotiated, the RTP timestamp from
+    /// <see cref="EncodedFrame.Timestamp"/> plus the stream's random offset) into its retransmission ring; the packets
+    /// go out, SRTP-protected, as the driver polls. <see cref="EncodedFrame.Data"/> is copied. Returns false when the
+    /// transceiver may not send (no SRTP yet, direction, no codec, another codec) or the packetizer refused the frame.
     /// </summary>
-    public bool SendRtp(int index, ReadOnlySpan<byte> payload, uint rtpTimestamp, bool marker, TimeSpan now)
+    public bool SendFrame(int index, in EncodedFrame frame, TimeSpan now)
     {
         var s = Section(index);
-        if (_closed || _srtpOut is null || s.Codec is null || !s.CurrentDirection.Sends()) return false;
-        if (payload.Length > MaxRtpPacketSize - 12 - 8) throw new WebRtcException(WebRtcError.MessageTooLarge, "RTP payload larger than " + (MaxRtpPacketSize - 20));
-        if (_rtpOut.Count >= MaxQueuedRtp) { RtpSendQueueDrops++; s.Stats.SendQueueDrops++; return false; }
-        ushort seq = s.NextSeq++;
-        var slot = s.HistorySlot(seq);
-        var header = new RtpHeader
-        {
-            Marker = marker,
-            PayloadType = (byte)s.Codec.PayloadType,
-            SequenceNumber = seq,
-            Timestamp = rtpTimestamp + s.TimestampOffset,
-            Ssrc = s.LocalSsrc,
-            ExtensionProfile = RtpExtensionReader.OneByteProfile,
-        };
-        Span<byte> extBuf = stackalloc byte[20];
-        Span<byte> midBytes = stackalloc byte[16];
-        ReadOnlySpan<byte> ext = extBuf[..0];
-        if (s.MidExtensionId > 0 && s.Mid is { Length: > 0 and <= 16 } mid && Encoding.ASCII.GetByteCount(mid) == mid.Length)
-        {
-            var w = new RtpExtensionWriter(extBuf);
-            Encoding.ASCII.GetBytes(mid, midBytes);
-            if (w.TryAdd((byte)s.MidExtensionId, midBytes[..mid.Length])) ext = w.Finish();
-        }
-        if (!header.TryWrite(slot.Data, default, ext, out int hl) || hl + payload.Length > slot.Data.Length) return false;
-        payload.CopyTo(slot.Data.AsSpan(hl));
-        slot.Length = hl + payload.Length;
-        slot.Seq = seq;
-        slot.Valid = true;
-        s.LastRtpTimestamp = header.Timestamp;
-        s.LastRtpTime = now;
-        s.SentAny = true;
-        s.Stats.PacketsSent++;
-        s.Stats.BytesSent += payload.Length;
-        _rtpOut.Enqueue((s, seq));
-        _nextRtcp ??= now + TimeSpan.FromMilliseconds(100);
-        return true;
+        if (_closed || _srtpOut is null || s.Codec is not { } codec || !s.CurrentDirection.Sends()
+            || RtpCodecNegotiation.CodecOf(codec) is not { } mediaCodec || mediaCodec != frame.Codec) return false;
+        _mediaNow = now;
+        return s.EnsureSender(codec, mediaCodec, _cname, _options.Random ?? SystemRandom).SendFrame(frame, now) > 0;
     }
 
     /// <summary>
-    /// Takes the next received (decrypted, routed) RTP packet of transceiver <paramref name="index"/> into
-    /// <paramref name="destination"/>; false when none is queued or it does not fit.
+    /// Takes the next received frame of transceiver <paramref name="index"/> (H.264/H.265 access units in Annex B
+    /// after reordering, NACK repair and waiting for a keyframe; audio in playout order after the jitter buffer).
+    /// <paramref name="frame"/>'s memory is valid until the next call for this transceiver. False when none is queued;
+    /// a <see cref="PeerConnectionEventKind.RtpReceived"/> event announces the next one.
     /// </summary>
-    public bool TryReadRtp(int index, Span<byte> destination, out int length)
+    public bool TryReadFrame(int index, out EncodedFrame frame)
     {
         var s = Section(index);
-        length = 0;
-        if (!s.ReceiveQueue.TryPeek(out var p))
-        {
-            s.ReceiveNotified = false;
-            return false;
-        }
-        if (p.Length > destination.Length) return false;
-        s.ReceiveQueue.Dequeue();
-        p.CopyTo(destination);
-        length = p.Length;
-        if (s.ReceiveQueue.Count == 0) s.ReceiveNotified = false;
-        return true;
+        if (s.TryReadFrame(out frame)) return true;
+        s.ReceiveNotified = false;
+        return false;
     }
 
-    /// <summary>Queues a PLI (RFC 4585 §6.3.1) for the peer's stream on transceiver <paramref name="index"/>; false when nothing is received yet.</summary>
-    public bool RequestKeyframe(int index)
-    {
-        var s = Section(index);
-        if (_srtpOut is null || s.RemoteSsrcs.Count == 0) return false;
-        Span<byte> b = stackalloc byte[PictureLossIndication.Size];
-        if (!PictureLossIndication.TryWrite(b, s.LocalSsrc, s.RemoteSsrcs[0], out int n)) return false;
-        QueueRtcp(b[..n]);
-        return true;
-    }
+    /// <summary>
+    /// Asks the peer for a keyframe on transceiver <paramref name="index"/>: a PLI (RFC 4585 §6.3.1), rate-limited and
+    /// repeated until a keyframe arrives. False when nothing is received yet (the peer's SSRC is unknown) or audio.
+    /// </summary>
+    public bool RequestKeyframe(int index) => Section(index).Receiver?.RequestKeyframe() ?? false;
+
+    /// <summary>Test hook: the sequence number transceiver <paramref name="index"/>'s send stream gives its next packet (0 before the first frame).</summary>
+    internal ushort NextSequenceForTest(int index) => Section(index).Sender?.NextSequenceNumber ?? 0;
 
     private MediaSection Section(int index) =>
         (uint)index < (uint)_sections.Count ? _sections[index] : throw new WebRtcException(WebRtcError.InvalidArgument, $"no transceiver {index}");
@@ -170,13 +132,42 @@ public sealed partial class PeerConnectionCore
     private MediaSection NewSection(MediaKind kind, RTCRtpTransceiverDirection direction)
     {
         var random = _options.Random ?? SystemRandom;
-        Span<byte> r = stackalloc byte[10];
+        Span<byte> r = stackalloc byte[8];
         random.GetBytes(r);
         return new MediaSection(_sections.Count, kind, direction)
         {
             LocalSsrc = BinaryPrimitives.ReadUInt32BigEndian(r) | 1,
-            NextSeq = (ushort)(BinaryPrimitives.ReadUInt16BigEndian(r[4..]) & 0x7fff),
-            TimestampOffset = BinaryPrimitives.ReadUInt32BigEndian(r[6..]),
+            LocalRtxSsrc = (BinaryPrimitives.ReadUInt32BigEndian(r[4..]) & ~1u) | 2, // even: never equal to LocalSsrc (odd), never 0
+        };
+    }
+
+    private static RtpStreamStats StatsOf(MediaSection s)
+    {
+        var tx = s.SendStatistics;
+        var rx = s.ReceiveStatistics;
+        return new RtpStreamStats
+        {
+            PacketsSent = tx.PacketsSent,
+            BytesSent = tx.OctetsSent,
+            Retransmitted = tx.PacketsRetransmitted,
+            NackReceived = tx.NacksReceived,
+            PliReceived = tx.PliReceived,
+            FirReceived = tx.FirReceived,
+            SendQueueDrops = tx.PacketsDroppedUnsent,
+            RoundTripTime = tx.RoundTripTime,
+            BitrateEstimate = tx.BitrateEstimate,
+            PacketsReceived = s.PacketsAccepted,
+            BytesReceived = s.OctetsAccepted,
+            PacketsLost = Math.Max(0, rx.CumulativeLost),
+            ReceiveQueueDrops = s.FrameQueueDrops,
+            Jitter = rx.Jitter,
+            NackSent = rx.NacksSent,
+            PliSent = rx.PlisSent,
+            PacketsRecovered = rx.PacketsRecovered,
+            PacketsGivenUp = rx.PacketsGivenUp,
+            FramesReceived = s.FramesQueued,
+            FramesDropped = rx.FramesDropped,
+            FramesConcealed = s.FramesConcealed,
         };
     }
 
@@ -239,6 +230,7 @@ public sealed partial class PeerConnectionCore
                 s.Rejected = m.Port == 0 || !Bundled(m);
                 s.Codec = s.Rejected ? null : RtpCodecNegotiation.Select(kind, s.Offered);
                 if (s.Codec is null) s.Rejected = true;
+                s.Rtx = kind == MediaKind.Video && s.Codec is { } chosen ? RtpCodecNegotiation.SelectRtx(s.Offered, chosen) : null;
                 s.MidExtensionId = s.Rejected ? 0 : RtpCodecNegotiation.MidExtensionId(m);
             }
             else
@@ -250,8 +242,16 @@ public sealed partial class PeerConnectionCore
                 var answered = RtpCodecDescription.FromMedia(m);
                 s.Codec = m.Port == 0 ? null : answered.FirstOrDefault(c => RtpCodecNegotiation.CodecOf(c) is not null);
                 s.Rejected = s.Codec is null;
+                s.Rtx = kind == MediaKind.Video && s.Codec is { } chosen ? RtpCodecNegotiation.SelectRtx(answered, chosen) : null;
                 s.MidExtensionId = s.Rejected ? 0 : RtpCodecNegotiation.MidExtensionId(m);
                 s.CurrentDirection = s.Rejected ? RTCRtpTransceiverDirection.Inactive : s.RemoteDirection.Reverse();
+            }
+            s.RemoteReducedSize = m.HasAttribute("rtcp-rsize");
+            s.RemoteRtxSsrc = 0;
+            foreach (var g in m.GetAttributes("ssrc-group"))
+            {
+                var f = g.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+                if (f.Length == 3 && f[0] == "FID" && uint.TryParse(f[2], NumberStyles.None, CultureInfo.InvariantCulture, out uint rtxSsrc)) s.RemoteRtxSsrc = rtxSsrc;
             }
             s.RemoteSsrcs.Clear();
             foreach (var v in m.GetAttributes("ssrc"))
@@ -291,7 +291,9 @@ public sealed partial class PeerConnectionCore
                 Protocol = "UDP/TLS/RTP/SAVPF",
             };
             m.Formats.Clear();
-            var codecs = isAnswer ? (s.Codec is null ? [] : [s.Codec]) : s.Codec is null ? RtpCodecNegotiation.LocalCodecs(s.Kind) : [s.Codec];
+            IReadOnlyList<RtpCodecDescription> codecs = s.Codec is null
+                ? isAnswer ? [] : RtpCodecNegotiation.LocalCodecs(s.Kind)
+                : s.Rtx is null ? [s.Codec] : [s.Codec, s.Rtx];
             bool rejected = (isAnswer && (s.Rejected || s.Codec is null)) || s.Direction == RTCRtpTransceiverDirection.Stopped;
             if (rejected)
             {
@@ -319,8 +321,16 @@ public sealed partial class PeerConnectionCore
             if (dir.Sends())
             {
                 string ssrc = s.LocalSsrc.ToString(CultureInfo.InvariantCulture);
+                bool rtx = s.Kind == MediaKind.Video && (s.Rtx is not null || (!isAnswer && s.Codec is null));
+                string rtxSsrc = s.LocalRtxSsrc.ToString(CultureInfo.InvariantCulture);
+                if (rtx) m.Attributes.Add(new SdpAttribute("ssrc-group", "FID " + ssrc + " " + rtxSsrc));
                 m.Attributes.Add(new SdpAttribute("ssrc", ssrc + " cname:" + _cname));
                 m.Attributes.Add(new SdpAttribute("ssrc", ssrc + " msid:" + msid));
+                if (rtx)
+                {
+                    m.Attributes.Add(new SdpAttribute("ssrc", rtxSsrc + " cname:" + _cname));
+                    m.Attributes.Add(new SdpAttribute("ssrc", rtxSsrc + " msid:" + msid));
+                }
             }
             lines.Add((isAnswer ? s.RemoteLine : int.MaxValue, m));
         }
@@ -349,6 +359,7 @@ public sealed partial class PeerConnectionCore
 
     private void ReceiveMedia(Span<byte> datagram, TimeSpan now)
     {
+        _mediaNow = now;
         if (_srtpIn is null) { MediaDropped++; return; }
         if (RtpHeader.IsRtcp(datagram))
         {
@@ -359,16 +370,23 @@ public sealed partial class PeerConnectionCore
         if (!_srtpIn.TryUnprotectRtp(datagram, out int length) || !RtpHeader.TryRead(datagram[..length], out var h)) { MediaDropped++; return; }
         var packet = datagram[..length];
         var s = Route(packet, h);
-        if (s is null) { MediaDropped++; return; }
-        s.OnReceived(h, now);
-        if (s.ReceiveQueue.Count >= MaxReceiveQueue) { s.ReceiveQueue.Dequeue(); s.Stats.ReceiveQueueDrops++; }
-        s.ReceiveQueue.Enqueue(packet.ToArray());
-        _nextRtcp ??= now + TimeSpan.FromMilliseconds(100);
-        if (!s.ReceiveNotified)
+        if (s?.Codec is not { } codec || RtpCodecNegotiation.CodecOf(codec) is not { } mediaCodec) { MediaDropped++; return; }
+        var rs = s.EnsureReceiver(codec, mediaCodec, _cname, _options.Random ?? SystemRandom);
+        if (rs.ReceiveRtp(packet, now))
         {
-            s.ReceiveNotified = true;
-            Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.RtpReceived, Transceiver: s.Index));
+            s.PacketsAccepted++;
+            s.OctetsAccepted += packet.Length;
         }
+        PumpFrames(s, now);
+    }
+
+    /// <summary>Moves ready frames into the section's queue and announces them once until the driver drained them.</summary>
+    private void PumpFrames(MediaSection s, TimeSpan now)
+    {
+        if (!s.Pump(now) && s.QueuedFrames == 0) return;
+        if (s.ReceiveNotified) return;
+        s.ReceiveNotified = true;
+        Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.RtpReceived, Transceiver: s.Index));
     }
 
     /// <summary>RFC 8843 §9.2: the mid header extension, then the SSRC table, then a unique payload type.</summary>
@@ -401,7 +419,7 @@ public sealed partial class PeerConnectionCore
         {
             foreach (var x in _sections)
             {
-                if (x.Codec?.PayloadType != h.PayloadType || x.Rejected || !x.CurrentDirection.Receives()) continue;
+                if ((x.Codec?.PayloadType != h.PayloadType && x.Rtx?.PayloadType != h.PayloadType) || x.Rejected || !x.CurrentDirection.Receives()) continue;
                 if (s is not null) return null; // ambiguous
                 s = x;
             }
@@ -421,120 +439,104 @@ public sealed partial class PeerConnectionCore
         return true;
     }
 
+    /// <summary>
+    /// Hands a compound RTCP packet to every stream (each acts only on what names its SSRC: NACK/PLI/FIR/REMB/RR for a
+    /// sender, SR/BYE for a receiver) and turns the senders' events into core events.
+    /// </summary>
     private void HandleRtcp(ReadOnlySpan<byte> compound, TimeSpan now)
     {
-        var reader = new RtcpCompoundReader(compound);
-        Span<ushort> lost = stackalloc ushort[256];
-        while (reader.TryRead(out var header, out var packet))
+        foreach (var s in _sections)
         {
-            switch ((RtcpPacketType)header.PacketType)
+            s.Receiver?.ReceiveRtcp(compound, now);
+            if (s.Sender is not { } ss) continue;
+            ss.ReceiveRtcp(compound, now);
+            while (ss.TryPollEvent(out var e))
             {
-                case RtcpPacketType.SenderReport when SenderReport.TryRead(packet, out var sr):
-                    if (_ssrcRoutes.TryGetValue(sr.Ssrc, out var rs))
-                    {
-                        rs.LastSrMiddle = (uint)(sr.NtpTimestamp >> 16);
-                        rs.LastSrArrival = now;
-                    }
-                    break;
-                case RtcpPacketType.TransportFeedback when header.Count == GenericNack.Format && GenericNack.TryRead(packet, out var nack):
+                switch (e.Kind)
                 {
-                    var s = SenderOf(nack.Header.MediaSsrc);
-                    if (s is null) break;
-                    s.Stats.NackReceived++;
-                    int n = nack.CopyLostSequenceNumbers(lost);
-                    for (int i = 0; i < n; i++)
-                    {
-                        var slot = s.FindHistory(lost[i]);
-                        if (slot is null || _rtpOut.Count >= MaxQueuedRtp) continue;
-                        _rtpOut.Enqueue((s, lost[i]));
-                        s.Stats.Retransmitted++;
-                    }
-                    break;
+                    case RtpSendStreamEventKind.KeyframeRequested:
+                        Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.KeyframeRequested, Transceiver: s.Index));
+                        break;
+                    case RtpSendStreamEventKind.BitrateEstimate:
+                        Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.BitrateEstimate, Transceiver: s.Index));
+                        break;
+                    case RtpSendStreamEventKind.ReceiverReport when ss.Statistics.RoundTripTime is { } rtt && s.Receiver is { } rs:
+                        rs.RoundTripTime = rtt; // paces our NACK retries on this transceiver's receive side
+                        break;
                 }
-                case RtcpPacketType.PayloadFeedback when header.Count == PictureLossIndication.Format && PictureLossIndication.TryRead(packet, out var pli):
-                    KeyframeRequest(SenderOf(pli.MediaSsrc), isFir: false);
-                    break;
-                case RtcpPacketType.PayloadFeedback when header.Count == FullIntraRequest.Format && FullIntraRequest.TryRead(packet, out var fir):
-                    for (int i = 0; i < fir.EntryCount; i++) KeyframeRequest(SenderOf(fir.Entry(i).Ssrc), isFir: true);
-                    break;
             }
         }
+        foreach (var s in _sections)
+        {
+            if (s.Receiver is null) continue;
+            while (s.Receiver.TryPollEvent(out _)) { } // SR/BYE/restart: reflected in the stream's statistics
+        }
     }
 
-    private void KeyframeRequest(MediaSection? s, bool isFir)
-    {
-        if (s is null) return;
-        if (isFir) s.Stats.FirReceived++; else s.Stats.PliReceived++;
-        Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.KeyframeRequested, Transceiver: s.Index));
-    }
+    private bool MediaCanFlow => _srtpOut is not null && !_closed && _dtls?.State == DtlsState.Connected
+        && _ice.SelectedPair is not null && _ice.State != RTCIceConnectionState.Failed;
 
-    private MediaSection? SenderOf(uint ssrc)
-    {
-        foreach (var s in _sections) if (s.LocalSsrc == ssrc) return s;
-        return null;
-    }
-
-    private void QueueRtcp(ReadOnlySpan<byte> rtcp)
-    {
-        if (_rtcpOut.Count >= MaxQueuedRtcp) return;
-        _rtcpOut.Enqueue(rtcp.ToArray());
-    }
-
-    /// <summary>Writes the next media datagram (RTCP first, then RTP), SRTP-protected; false when none is due.</summary>
-    private bool TryPollMedia(Span<byte> destination, out int length)
+    /// <summary>
+    /// Writes the next media datagram, SRTP/SRTCP-protected: per transceiver in turn, the receive stream's feedback
+    /// (NACK, PLI, RR) and the send stream's SR, retransmissions and new packets. False when nothing is due.
+    /// </summary>
+    private bool TryPollMedia(Span<byte> destination, TimeSpan now, out int length)
     {
         length = 0;
-        if (_srtpOut is null) return false;
-        while (_rtcpOut.TryDequeue(out var rtcp))
+        if (_srtpOut is null || destination.Length < MinMediaDestination || _sections.Count == 0) return false;
+        _mediaNow = now;
+        for (int k = 0; k < _sections.Count; k++)
         {
-            if (destination.Length < rtcp.Length + _srtpOut.RtcpOverhead) continue;
-            rtcp.CopyTo(destination);
-            if (_srtpOut.TryProtectRtcp(destination, rtcp.Length, out length)) return true;
-        }
-        while (_rtpOut.TryDequeue(out var item))
-        {
-            var slot = item.Section.FindHistory(item.Seq);
-            if (slot is null || destination.Length < slot.Length + _srtpOut.RtpTagLength) continue;
-            slot.Data.AsSpan(0, slot.Length).CopyTo(destination);
-            if (_srtpOut.TryProtectRtp(destination, slot.Length, out length)) return true;
+            var s = _sections[(_mediaCursor + k) % _sections.Count];
+            int n;
+            if (s.Receiver is { } rs && rs.TryPollTransmit(destination, now, out n))
+            {
+                if (_srtpOut.TryProtectRtcp(destination, n, out length)) return true;
+                continue;
+            }
+            if (s.Sender is { } ss && ss.TryPollTransmit(destination, now, out n, out bool isRtcp))
+            {
+                // next call starts with the following transceiver: audio and video packets interleave
+                _mediaCursor = (_mediaCursor + k + 1) % _sections.Count;
+                if (isRtcp ? _srtpOut.TryProtectRtcp(destination, n, out length) : _srtpOut.TryProtectRtp(destination, n, out length)) return true;
+                k = -1; // protection failed (cannot happen with a large enough buffer): try again from the new cursor
+            }
         }
         return false;
     }
 
-    /// <summary>Builds one compound report per active transceiver: SR (when sending) or RR, then SDES CNAME (RFC 3550 §6.1).</summary>
-    private void HandleRtcpDeadline(TimeSpan now)
+    /// <summary>The earliest media timer: SR/RR/NACK/PLI (while media can flow), reorder waits and audio playout.</summary>
+    private TimeSpan? MediaNextDeadline
     {
-        if (_nextRtcp is not { } due || due > now) return;
-        _nextRtcp = now + RtcpInterval;
-        if (_srtpOut is null) return;
-        Span<ReceptionReport> reports = stackalloc ReceptionReport[1];
-        var cname = Encoding.ASCII.GetBytes(_cname);
+        get
+        {
+            TimeSpan? t = null;
+            bool flow = MediaCanFlow;
+            foreach (var s in _sections)
+            {
+                if (flow && s.Sender?.NextDeadline is { } a && (t is null || a < t)) t = a;
+                if (flow && s.Receiver?.NextDeadline is { } b && (t is null || b < t)) t = b;
+                if (s.Jitter?.NextPlayout is { } c && (t is null || c < t)) t = c;
+            }
+            // A due timer was already served at _mediaNow and nothing changed since: never ask to be woken in the past
+            // again (no busy loop if a stream has nothing to do at its deadline).
+            if (t is { } d && d <= _mediaNow) t = _mediaNow + TimeSpan.FromMilliseconds(1);
+            return t;
+        }
+    }
+
+    /// <summary>Fires the streams' timers and moves frames that became ready (reorder wait over, audio playout due).</summary>
+    private void HandleMediaDeadline(TimeSpan now)
+    {
+        _mediaNow = now;
         foreach (var s in _sections)
         {
-            if (s.Rejected || s.Codec is null) continue;
-            var buf = _rtcpScratch.AsSpan(0, 512);
-            int at = 0, nr = 0;
-            if (s.LastReceivedSsrc is uint rssrc && s.ReceivedAny)
+            if (s.Sender?.NextDeadline is { } a && a <= now) s.Sender.HandleDeadline(now);
+            if (s.Receiver is { } rs)
             {
-                reports[0] = s.MakeReport(rssrc, now);
-                nr = 1;
+                if (rs.NextDeadline is { } b && b <= now) rs.HandleDeadline(now);
+                PumpFrames(s, now);
             }
-            if (s.SentAny && s.CurrentDirection.Sends())
-            {
-                // NTP-format time on our monotonic clock (RFC 3550 allows any consistent clock): seconds.fraction of now
-                ulong ntp = ((ulong)(now.Ticks / TimeSpan.TicksPerSecond) << 32) | (ulong)((now.Ticks % TimeSpan.TicksPerSecond) * (1L << 32) / TimeSpan.TicksPerSecond);
-                uint rtpTs = s.LastRtpTimestamp + (uint)((now - s.LastRtpTime).Ticks * s.Codec.ClockRate / TimeSpan.TicksPerSecond);
-                if (!SenderReport.TryWrite(buf, s.LocalSsrc, ntp, rtpTs, (uint)s.Stats.PacketsSent, (uint)s.Stats.BytesSent, reports[..nr], out int n)) continue;
-                at += n;
-            }
-            else if (nr > 0)
-            {
-                if (!ReceiverReport.TryWrite(buf, s.LocalSsrc, reports[..nr], out int n)) continue;
-                at += n;
-            }
-            else continue;
-            if (SourceDescription.TryWriteCName(buf[at..], s.LocalSsrc, cname, out int sd)) at += sd;
-            QueueRtcp(buf[..at]);
         }
     }
 }
@@ -542,7 +544,7 @@ public sealed partial class PeerConnectionCore
 /// <summary>Per-transceiver counters (a <c>getStats()</c>-shaped subset of RTCOutboundRtpStreamStats / RTCInboundRtpStreamStats).</summary>
 public sealed record RtpStreamStats
 {
-    /// <summary>RTP packets queued for sending (retransmissions excluded).</summary>
+    /// <summary>RTP packets sent (retransmissions excluded).</summary>
     public long PacketsSent { get; set; }
     /// <summary>Payload octets sent.</summary>
     public long BytesSent { get; set; }
@@ -554,18 +556,36 @@ public sealed record RtpStreamStats
     public long PliReceived { get; set; }
     /// <summary>FIRs received.</summary>
     public long FirReceived { get; set; }
-    /// <summary>Packets not sent because the queue was full.</summary>
+    /// <summary>Packets overwritten in the send ring before the transport took them.</summary>
     public long SendQueueDrops { get; set; }
-    /// <summary>RTP packets received (after SRTP).</summary>
+    /// <summary>Round-trip time from the peer's last reception report (LSR/DLSR); null before one arrived.</summary>
+    public TimeSpan? RoundTripTime { get; set; }
+    /// <summary>The peer's last REMB for our stream in bit/s (its receive-side bandwidth estimate); null when none arrived.</summary>
+    public ulong? BitrateEstimate { get; set; }
+    /// <summary>RTP packets received (after SRTP) and accepted by the receive stream, retransmissions included.</summary>
     public long PacketsReceived { get; set; }
-    /// <summary>Payload-and-header octets received.</summary>
+    /// <summary>Octets of those packets (header and payload).</summary>
     public long BytesReceived { get; set; }
-    /// <summary>Packets lost (expected − received, RFC 3550 A.3).</summary>
+    /// <summary>Packets lost (expected − received, RFC 3550 A.3; never negative here).</summary>
     public long PacketsLost { get; set; }
-    /// <summary>Received packets dropped because the application did not read them.</summary>
+    /// <summary>Received frames dropped because the driver did not read them.</summary>
     public long ReceiveQueueDrops { get; set; }
     /// <summary>Interarrival jitter in RTP timestamp units (RFC 3550 A.8).</summary>
     public double Jitter { get; set; }
+    /// <summary>Generic NACK packets we sent.</summary>
+    public long NackSent { get; set; }
+    /// <summary>PLIs we sent.</summary>
+    public long PliSent { get; set; }
+    /// <summary>Missing packets that arrived after we NACKed them.</summary>
+    public long PacketsRecovered { get; set; }
+    /// <summary>Missing packets given up (NACK retries or age exhausted, or the gap too large).</summary>
+    public long PacketsGivenUp { get; set; }
+    /// <summary>Frames handed to the driver.</summary>
+    public long FramesReceived { get; set; }
+    /// <summary>Frames the receive side dropped (broken by loss, or delta frames while waiting for a keyframe).</summary>
+    public long FramesDropped { get; set; }
+    /// <summary>Audio frames due for playout that were missing (a decoder conceals them).</summary>
+    public long FramesConcealed { get; set; }
 }
 
 /// <summary>A snapshot of one transceiver of a <see cref="PeerConnectionCore"/>.</summary>
@@ -580,119 +600,3 @@ public sealed record RtpStreamStats
 /// <param name="Stats">Counters.</param>
 public sealed record RtpTransceiverInfo(int Index, string? Mid, MediaKind Kind, RTCRtpTransceiverDirection Direction,
     RTCRtpTransceiverDirection CurrentDirection, RtpCodecDescription? Codec, uint LocalSsrc, IReadOnlyList<uint> RemoteSsrcs, RtpStreamStats Stats);
-
-/// <summary>One audio/video m-section's state inside the core.</summary>
-internal sealed class MediaSection(int index, MediaKind kind, RTCRtpTransceiverDirection direction)
-{
-    public int Index { get; } = index;
-    public MediaKind Kind { get; } = kind;
-    public RTCRtpTransceiverDirection Direction { get; set; } = direction;
-    public RTCRtpTransceiverDirection CurrentDirection { get; set; } = RTCRtpTransceiverDirection.Inactive;
-    public RTCRtpTransceiverDirection RemoteDirection { get; set; } = RTCRtpTransceiverDirection.Inactive;
-    public string? Mid { get; set; }
-    public bool Added { get; set; }
-    public int RemoteLine { get; set; } = -1;
-    public bool Rejected { get; set; }
-    public bool TrackAnnounced { get; set; }
-    public IReadOnlyList<RtpCodecDescription> Offered { get; set; } = [];
-    public RtpCodecDescription? Codec { get; set; }
-    public int MidExtensionId { get; set; }
-    public uint LocalSsrc { get; init; }
-    public ushort NextSeq { get; set; }
-    public uint TimestampOffset { get; init; }
-    public string TrackId { get; } = Guid.NewGuid().ToString();
-    public List<uint> RemoteSsrcs { get; } = [];
-    public Queue<byte[]> ReceiveQueue { get; } = new();
-    public bool ReceiveNotified { get; set; }
-    public RtpStreamStats Stats { get; } = new();
-    public uint LastRtpTimestamp { get; set; }
-    public TimeSpan LastRtpTime { get; set; }
-    public bool SentAny { get; set; }
-    public uint LastSrMiddle { get; set; }
-    public TimeSpan LastSrArrival { get; set; }
-
-    // receive statistics (RFC 3550 A.1, A.3, A.8)
-    public bool ReceivedAny { get; private set; }
-    public uint? LastReceivedSsrc { get; private set; }
-    private ushort _maxSeq;
-    private uint _cycles;
-    private uint _baseSeq;
-    private uint _expectedPrior, _receivedPrior;
-    private long _received;
-    private long _lastTransit;
-    private double _jitter;
-
-    private HistoryEntry?[]? _history;
-
-    public sealed class HistoryEntry
-    {
-        public byte[] Data { get; } = new byte[PeerConnectionCore.MaxRtpPacketSize];
-        public int Length { get; set; }
-        public ushort Seq { get; set; }
-        public bool Valid { get; set; }
-    }
-
-    public HistoryEntry HistorySlot(ushort seq)
-    {
-        _history ??= new HistoryEntry?[PeerConnectionCore.RetransmitHistory];
-        ref var e = ref _history[seq % PeerConnectionCore.RetransmitHistory];
-        e ??= new HistoryEntry();
-        return e;
-    }
-
-    public HistoryEntry? FindHistory(ushort seq)
-    {
-        var e = _history?[seq % PeerConnectionCore.RetransmitHistory];
-        return e is { Valid: true } && e.Seq == seq ? e : null;
-    }
-
-    public void OnReceived(in RtpHeader h, TimeSpan now)
-    {
-        Stats.PacketsReceived++;
-        if (LastReceivedSsrc != h.Ssrc || !ReceivedAny)
-        {
-            LastReceivedSsrc = h.Ssrc;
-            ReceivedAny = true;
-            _maxSeq = h.SequenceNumber;
-            _baseSeq = h.SequenceNumber;
-            _cycles = 0;
-            _received = 0;
-            _expectedPrior = _receivedPrior = 0;
-            _lastTransit = long.MinValue;
-        }
-        _received++;
-        ushort delta = (ushort)(h.SequenceNumber - _maxSeq);
-        if (delta is > 0 and < 0x8000)
-        {
-            if (h.SequenceNumber < _maxSeq) _cycles += 0x10000;
-            _maxSeq = h.SequenceNumber;
-        }
-        int clock = Codec?.ClockRate ?? 90000;
-        long arrival = now.Ticks * clock / TimeSpan.TicksPerSecond;
-        long transit = arrival - h.Timestamp;
-        if (_lastTransit != long.MinValue)
-        {
-            long d = Math.Abs(transit - _lastTransit);
-            if (d < int.MaxValue) _jitter += (d - _jitter) / 16.0;
-        }
-        _lastTransit = transit;
-        Stats.Jitter = _jitter;
-        uint expected = _cycles + _maxSeq - _baseSeq + 1;
-        Stats.PacketsLost = Math.Max(0, expected - _received);
-    }
-
-    public ReceptionReport MakeReport(uint ssrc, TimeSpan now)
-    {
-        uint extMax = _cycles + _maxSeq;
-        uint expected = extMax - _baseSeq + 1;
-        long lost = expected - _received;
-        uint expectedInterval = expected - _expectedPrior;
-        long receivedInterval = _received - _receivedPrior;
-        _expectedPrior = expected;
-        _receivedPrior = (uint)_received;
-        long lostInterval = expectedInterval - receivedInterval;
-        byte fraction = expectedInterval == 0 || lostInterval <= 0 ? (byte)0 : (byte)Math.Min(255, (lostInterval << 8) / expectedInterval);
-        uint dlsr = LastSrMiddle == 0 ? 0 : (uint)Math.Min(uint.MaxValue, (now - LastSrArrival).Ticks * 65536 / TimeSpan.TicksPerSecond);
-        return new ReceptionReport(ssrc, fraction, (int)Math.Clamp(lost, -0x800000, 0x7fffff), extMax, (uint)_jitter, LastSrMiddle, dlsr);
-    }
-}

@@ -476,7 +476,7 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
             transmit = new Transmit(hs.Length, to);
             return true;
         }
-        if (_dtls.State == DtlsState.Connected && TryPollMedia(destination, out int mediaLength))
+        if (_dtls.State == DtlsState.Connected && TryPollMedia(destination, now, out int mediaLength))
         {
             transmit = new Transmit(mediaLength, to);
             return true;
@@ -500,7 +500,7 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
             var t = _ice.NextDeadline;
             if (_dtls is { State: DtlsState.Connecting, NextDeadline: TimeSpan d } && (t is null || d < t)) t = d;
             if (_sctp?.NextDeadline is TimeSpan s && (t is null || s < t)) t = s;
-            if (_srtpOut is not null && _nextRtcp is TimeSpan r && (t is null || r < t)) t = r;
+            if (MediaNextDeadline is TimeSpan r && (t is null || r < t)) t = r;
             return t;
         }
     }
@@ -512,7 +512,7 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
         if (_ice.NextDeadline is { } i && i <= now) _ice.HandleDeadline(now);
         if (_dtls?.NextDeadline is TimeSpan d && d <= now) _dtls.HandleDeadline(now);
         if (_sctp?.NextDeadline is TimeSpan s && s <= now && _dtls is not null) _sctp.HandleDeadline(now);
-        HandleRtcpDeadline(now);
+        HandleMediaDeadline(now);
         AfterInput(now);
     }
 
@@ -680,10 +680,12 @@ public enum PeerConnectionEventKind
     TransportError,
     /// <summary>The peer's description makes transceiver <see cref="PeerConnectionEvent.Transceiver"/> receive media (W3C <c>ontrack</c>).</summary>
     Track,
-    /// <summary>RTP is queued on transceiver <see cref="PeerConnectionEvent.Transceiver"/>: read it with <see cref="PeerConnectionCore.TryReadRtp"/> (raised again once the queue was drained).</summary>
+    /// <summary>Received frames are queued on transceiver <see cref="PeerConnectionEvent.Transceiver"/>: read them with <see cref="PeerConnectionCore.TryReadFrame"/> (raised again once the queue was drained).</summary>
     RtpReceived,
     /// <summary>The peer asked for a keyframe (PLI or FIR) on transceiver <see cref="PeerConnectionEvent.Transceiver"/>.</summary>
     KeyframeRequested,
+    /// <summary>The peer sent a REMB for our stream on transceiver <see cref="PeerConnectionEvent.Transceiver"/> (value in its <see cref="RtpStreamStats.BitrateEstimate"/>).</summary>
+    BitrateEstimate,
 }
 
 /// <summary>One event of a <see cref="PeerConnectionCore"/>; only the fields of its <see cref="Kind"/> are set.</summary>

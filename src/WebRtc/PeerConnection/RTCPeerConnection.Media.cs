@@ -1,3 +1,5 @@
+using System.Buffers;
+using OspBridge.WebRtc.Media;
 using OspBridge.WebRtc.Tracks;
 
 namespace OspBridge.WebRtc;
@@ -57,13 +59,30 @@ public sealed partial class RTCPeerConnection
     internal Task<bool> RequestKeyframeAsync(RTCRtpTransceiver t, CancellationToken cancellationToken) =>
         InvokeAsync(_ => _core.RequestKeyframe(t.Index), cancellationToken);
 
-    /// <summary>Queues a frame's RTP payloads on the loop (one post per frame); false when the loop is gone.</summary>
-    internal bool PostRtp(RTCRtpTransceiver t, List<(ReadOnlyMemory<byte> Payload, bool Marker)> packets, uint rtpTimestamp)
+    /// <summary>Posts a keyframe request (PLI) to the loop without waiting; false when the loop is gone.</summary>
+    internal bool PostRequestKeyframe(RTCRtpTransceiver t)
+    {
+        if (_failed || Volatile.Read(ref _closing) != 0) return false;
+        return _loop.Post(_ => _core.RequestKeyframe(t.Index));
+    }
+
+    /// <summary>
+    /// Queues one frame for the transceiver's RTP send stream on the loop (one post per frame). <paramref name="buffer"/>
+    /// (rented from <see cref="ArrayPool{T}.Shared"/>, holding the frame's data) goes back to the pool once the core copied it.
+    /// </summary>
+    internal bool PostFrame(RTCRtpTransceiver t, EncodedFrame frame, byte[] buffer)
     {
         if (_failed || Volatile.Read(ref _closing) != 0) return false;
         return _loop.Post(now =>
         {
-            foreach (var (p, m) in packets) _core.SendRtp(t.Index, p.Span, rtpTimestamp, m, now);
+            try
+            {
+                if (!_core.SendFrame(t.Index, frame, now)) t.Sender.CountDropped();
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
         });
     }
 
@@ -101,6 +120,11 @@ public sealed partial class RTCPeerConnection
             case PeerConnectionEventKind.KeyframeRequested:
                 WebRtcLog.Event(_log, "keyframe requested on mid", t.Mid);
                 t.Sender.RaiseKeyframeRequested();
+                break;
+            case PeerConnectionEventKind.BitrateEstimate when t.Info.Stats.BitrateEstimate is { } bps && bps != t.Sender.BitrateEstimate:
+                // logged when it changes (Chromium repeats an unchanged REMB every ~200 ms)
+                t.Sender.BitrateEstimate = bps;
+                WebRtcLog.Event(_log, "REMB (peer's bandwidth estimate, bit/s) on mid " + t.Mid + ":", bps);
                 break;
         }
     }

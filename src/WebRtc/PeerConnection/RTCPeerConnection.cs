@@ -389,7 +389,7 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
             case PeerConnectionEventKind.TransportError:
                 WebRtcLog.Event(_log, "transport:", e.Reason);
                 break;
-            case PeerConnectionEventKind.Track or PeerConnectionEventKind.RtpReceived or PeerConnectionEventKind.KeyframeRequested:
+            case PeerConnectionEventKind.Track or PeerConnectionEventKind.RtpReceived or PeerConnectionEventKind.KeyframeRequested or PeerConnectionEventKind.BitrateEstimate:
                 DispatchMedia(e);
                 break;
         }

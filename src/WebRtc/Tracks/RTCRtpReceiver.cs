@@ -1,14 +1,15 @@
 using System.Threading.Channels;
 using OspBridge.WebRtc.Media;
-using OspBridge.WebRtc.Rtp;
 
 namespace OspBridge.WebRtc.Tracks;
 
 /// <summary>
-/// W3C <c>RTCRtpReceiver</c>: the peer's RTP on this transceiver reassembled into <see cref="EncodedFrame"/>s
-/// (through <see cref="IRtpDepacketizer"/>: H.264/H.265 access units, one Opus/G.711 packet per frame), readable from
-/// <see cref="Frames"/>. The queue is bounded (<see cref="FrameQueueCapacity"/>); when the application falls behind
-/// the oldest frames are dropped and counted.
+/// W3C <c>RTCRtpReceiver</c>: the peer's RTP on this transceiver reassembled by the transceiver's
+/// <see cref="RtpReceiveStream"/> (reordering, generic NACK for lost video packets, PLI until a keyframe, RR) into
+/// <see cref="EncodedFrame"/>s — H.264/H.265 access units; audio packets in playout order through an
+/// <see cref="AudioJitterBuffer"/> — readable from <see cref="Frames"/>. Timestamps start at zero with the first frame.
+/// The queue is bounded (<see cref="FrameQueueCapacity"/>); when the application falls behind the oldest frames are
+/// dropped and counted.
 /// </summary>
 public sealed class RTCRtpReceiver
 {
@@ -17,9 +18,6 @@ public sealed class RTCRtpReceiver
 
     private readonly RTCPeerConnection _pc;
     private readonly Channel<EncodedFrame> _frames;
-    private readonly byte[] _packet = new byte[2048];
-    private IRtpDepacketizer? _depacketizer;
-    private uint? _firstTimestamp;
     private long _framesReceived;
     private long _framesDropped;
 
@@ -37,7 +35,7 @@ public sealed class RTCRtpReceiver
     /// <summary>The owning transceiver.</summary>
     public RTCRtpTransceiver Transceiver { get; }
 
-    /// <summary>Received frames, in arrival order; completes when the connection closes.</summary>
+    /// <summary>Received frames, in order; completes when the connection closes.</summary>
     public ChannelReader<EncodedFrame> Frames => _frames.Reader;
 
     /// <summary>Frames delivered to <see cref="Frames"/>.</summary>
@@ -49,27 +47,20 @@ public sealed class RTCRtpReceiver
     /// <summary>Reads frames until the connection closes or <paramref name="cancellationToken"/> fires.</summary>
     public IAsyncEnumerable<EncodedFrame> ReadAllAsync(CancellationToken cancellationToken = default) => _frames.Reader.ReadAllAsync(cancellationToken);
 
-    /// <summary>Asks the peer for a keyframe (PLI).</summary>
+    /// <summary>
+    /// Asks the peer for a keyframe: a PLI (rate-limited, repeated until a keyframe arrives). Completes with false when
+    /// nothing was received yet (the peer's SSRC is unknown) or the track is audio.
+    /// </summary>
     public Task<bool> RequestKeyframeAsync(CancellationToken cancellationToken = default) => _pc.RequestKeyframeAsync(Transceiver, cancellationToken);
 
-    /// <summary>On the loop: drains the core's RTP queue of this transceiver into frames.</summary>
+    /// <summary>Fire-and-forget form of <see cref="RequestKeyframeAsync"/> (thread-safe, does not block); false when the connection is closed.</summary>
+    public bool RequestKeyframe() => _pc.PostRequestKeyframe(Transceiver);
+
+    /// <summary>On the loop: moves the core's received frames of this transceiver into <see cref="Frames"/> (one copy each).</summary>
     internal void Drain(PeerConnectionCore core)
     {
-        var codec = Transceiver.Codec is { } c ? RtpCodecNegotiation.CodecOf(c) : null;
-        int clock = Transceiver.Codec?.ClockRate ?? 90000;
-        while (core.TryReadRtp(Transceiver.Index, _packet, out int length))
-        {
-            var packet = _packet.AsSpan(0, length);
-            if (!RtpHeader.TryRead(packet, out var h) || codec is null) continue;
-            var payload = h.Payload(packet);
-            _firstTimestamp ??= h.Timestamp;
-            _depacketizer ??= IRtpDepacketizer.Create(codec.Value);
-            if (_depacketizer.TryAdd(payload, h.SequenceNumber, h.Timestamp, h.Marker, out var frame, out var info))
-                Write(new EncodedFrame(codec.Value, frame.ToArray(), Ts(info.Timestamp, clock), info.IsKeyframe));
-        }
+        while (core.TryReadFrame(Transceiver.Index, out var frame)) Write(frame with { Data = frame.Data.ToArray() });
     }
-
-    private TimeSpan Ts(uint ts, int clock) => TimeSpan.FromTicks((long)(uint)(ts - _firstTimestamp!.Value) * TimeSpan.TicksPerSecond / clock);
 
     private void Write(EncodedFrame f)
     {

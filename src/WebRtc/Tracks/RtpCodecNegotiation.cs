@@ -7,7 +7,9 @@ namespace OspBridge.WebRtc.Tracks;
 /// Payload-format negotiation for audio/video m-sections (RFC 3264 §6.1, RFC 8829 §5.3.1): the answer keeps the
 /// offerer's payload type numbers; H.264 needs <c>packetization-mode=1</c> (we send FU-A) and a profile we can
 /// carry (RFC 6184 §8.2.2 — Constrained Baseline preferred, <c>level-asymmetry-allowed=1</c> preferred); Opus is
-/// preferred over PCMU/PCMA. rtcp-fb: we answer only what we implement (<c>nack</c>, <c>nack pli</c>, <c>ccm fir</c>).
+/// preferred over PCMU/PCMA. rtcp-fb: we answer only what we implement (<c>nack</c>, <c>nack pli</c>, <c>ccm fir</c>,
+/// <c>goog-remb</c> — we read the peer's REMB; we do not send transport-cc). Video gets RTX (RFC 4588) when offered
+/// for the chosen payload type (<see cref="SelectRtx"/>).
 /// </summary>
 public static class RtpCodecNegotiation
 {
@@ -15,11 +17,12 @@ public static class RtpCodecNegotiation
     public const string MidExtensionUri = "urn:ietf:params:rtp-hdrext:sdes:mid";
 
     /// <summary>The rtcp-fb values we implement for video.</summary>
-    public static IReadOnlyList<string> VideoFeedback { get; } = ["ccm fir", "nack", "nack pli"];
+    public static IReadOnlyList<string> VideoFeedback { get; } = ["goog-remb", "ccm fir", "nack", "nack pli"];
 
-    /// <summary>Our offer's codecs for <paramref name="kind"/> (H.264 Constrained Baseline PT 102; Opus 111, PCMU 0, PCMA 8).</summary>
+    /// <summary>Our offer's codecs for <paramref name="kind"/> (H.264 Constrained Baseline PT 102 + its RTX PT 103; Opus 111, PCMU 0, PCMA 8).</summary>
     public static IReadOnlyList<RtpCodecDescription> LocalCodecs(MediaKind kind) => kind == MediaKind.Video
-        ? [new RtpCodecDescription(102, "H264", 90000, 0, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", VideoFeedback)]
+        ? [new RtpCodecDescription(102, "H264", 90000, 0, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", VideoFeedback),
+           new RtpCodecDescription(103, "rtx", 90000, 0, "apt=102", [])]
         : [new RtpCodecDescription(111, "opus", 48000, 2, "minptime=10;useinbandfec=1", []),
            new RtpCodecDescription(0, "PCMU", 8000, 0, null, []),
            new RtpCodecDescription(8, "PCMA", 8000, 0, null, [])];
@@ -57,6 +60,19 @@ public static class RtpCodecNegotiation
         if (best is null) return null;
         var fb = kind == MediaKind.Video ? best.Feedback.Where(f => VideoFeedback.Contains(f, StringComparer.OrdinalIgnoreCase)).Distinct(StringComparer.OrdinalIgnoreCase).ToList() : [];
         return best with { Feedback = fb };
+    }
+
+    /// <summary>
+    /// The RTX format (RFC 4588 §8: <c>rtx/clock</c> with <c>apt=</c> the protected payload type) among
+    /// <paramref name="formats"/> for payload type <paramref name="apt"/>, or null.
+    /// </summary>
+    public static RtpCodecDescription? SelectRtx(IReadOnlyList<RtpCodecDescription> formats, RtpCodecDescription apt)
+    {
+        ArgumentNullException.ThrowIfNull(formats);
+        ArgumentNullException.ThrowIfNull(apt);
+        string pt = apt.PayloadType.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var rtx = formats.FirstOrDefault(c => c.Is("rtx") && c.ClockRate == apt.ClockRate && c.FmtpParameter("apt") == pt && c.PayloadType != apt.PayloadType);
+        return rtx is null ? null : rtx with { Feedback = [] };
     }
 
     private static int AudioScore(MediaCodec codec) => codec switch

@@ -60,7 +60,7 @@ public class SdpMediaTests
         Assert.Equal("BUNDLE 0 1 2", a.GetAttribute("group"));
         Assert.Equal(["video", "audio", "application"], a.Media.Select(m => m.Media));
         var v = a.Media[0];
-        Assert.Equal(["108"], v.Formats); // 42e01f, packetization-mode=1, level-asymmetry-allowed=1 — not 102 (42001f) or 104 (mode 0)
+        Assert.Equal(["108", "109"], v.Formats); // 42e01f, packetization-mode=1, level-asymmetry-allowed=1 — not 102 (42001f) or 104 (mode 0); 109 = its RTX
         Assert.Equal("0", v.Mid);
         Assert.True(v.HasAttribute("sendonly"));
         Assert.Equal("9 " + RtpCodecNegotiation.MidExtensionUri, v.GetAttribute("extmap"));
@@ -68,11 +68,18 @@ public class SdpMediaTests
         Assert.Contains("108 nack", fbs);
         Assert.Contains("108 nack pli", fbs);
         Assert.Contains("108 ccm fir", fbs);
-        Assert.DoesNotContain(fbs, f => f.Contains("transport-cc", StringComparison.Ordinal) || f.Contains("goog-remb", StringComparison.Ordinal));
-        Assert.Equal("108 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", v.GetAttribute("fmtp"));
+        Assert.Contains("108 goog-remb", fbs); // so that Chromium sends us its receive-side estimate (REMB)
+        Assert.DoesNotContain(fbs, f => f.Contains("transport-cc", StringComparison.Ordinal) || f.StartsWith("109 ", StringComparison.Ordinal));
+        Assert.Equal(["108 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", "109 apt=108"], v.GetAttributes("fmtp"));
+        Assert.Contains("109 rtx/90000", v.GetAttributes("rtpmap"));
         Assert.True(v.HasAttribute("rtcp-mux"));
         var ssrc = core.GetTransceiver(0).LocalSsrc.ToString(System.Globalization.CultureInfo.InvariantCulture);
         Assert.Contains(v.GetAttributes("ssrc"), s => s.StartsWith(ssrc + " cname:", StringComparison.Ordinal));
+        // RFC 4588 §8.3 / RFC 5576: the RTX stream's SSRC is announced with its media SSRC
+        var fid = v.GetAttribute("ssrc-group")!.Split(' ');
+        Assert.Equal(["FID", ssrc], fid[..2]);
+        Assert.NotEqual(ssrc, fid[2]);
+        Assert.Contains(v.GetAttributes("ssrc"), s => s.StartsWith(fid[2] + " cname:", StringComparison.Ordinal));
         var au = a.Media[1];
         Assert.Equal(["111"], au.Formats);
         Assert.True(au.HasAttribute("recvonly")); // we did not add a track: default recvonly ∩ offered sendrecv
@@ -95,7 +102,7 @@ public class SdpMediaTests
         Assert.Equal(["audio", "video", "application"], a.Media.Select(m => m.Media));
         Assert.Equal(["109"], a.Media[0].Formats);
         Assert.True(a.Media[0].HasAttribute("sendonly")); // offer recvonly → we may only send
-        Assert.Equal(["126"], a.Media[1].Formats);        // 97 lacks packetization-mode=1
+        Assert.Equal(["126", "127"], a.Media[1].Formats); // 97 lacks packetization-mode=1; 127 is 126's RTX
         Assert.True(a.Media[1].HasAttribute("sendonly"));
         Assert.Equal("3 " + RtpCodecNegotiation.MidExtensionUri, a.Media[1].GetAttribute("extmap"));
         Assert.Equal("BUNDLE 0 1 2", a.GetAttribute("group"));
