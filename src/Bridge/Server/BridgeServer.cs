@@ -53,7 +53,7 @@ internal sealed class BridgeServer : IAsyncDisposable
 
     private BridgeServer(WebApplication app, DeviceRegistry devices, BridgeTokens tokens, ILogger logger, WhepSessionOptions whep)
     {
-        _whep = new WhepEndpoint(devices, new WhepSessions(whep, TimeProvider.System, logger), logger);
+        _whep = new WhepEndpoint(devices, new WhepSessions(whep, logger), logger);
         _app = app;
         _devices = devices;
         _tokens = tokens;
@@ -64,6 +64,9 @@ internal sealed class BridgeServer : IAsyncDisposable
 
     /// <summary>The URL the server listens on (<c>http://addr:port</c>).</summary>
     public string Url { get; private set; } = "";
+
+    /// <summary>The live WHEP/WHIP sessions.</summary>
+    internal WhepSessions WhepSessions => _whep.Sessions;
 
     /// <summary>The URL that logs a browser in (the admin token in the fragment, never sent in a request line).</summary>
     public string AdminUrl => $"{Url}/#token={_tokens.AdminToken}";

@@ -31,6 +31,9 @@ internal sealed class WhepSessionOptions
 
     /// <summary>How often sessions are checked against <see cref="MaxAge"/>.</summary>
     public TimeSpan ReapInterval { get; init; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>The clock of <see cref="MaxAge"/> (tests move it).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
 }
 
 /// <summary>One WHEP or WHIP session: an HTTP resource for one peer connection on the device.</summary>
@@ -97,10 +100,10 @@ internal sealed class WhepSessions : IAsyncDisposable
     private readonly ITimer _reaper;
     private int _reserved;
 
-    public WhepSessions(WhepSessionOptions options, TimeProvider time, ILogger logger)
+    public WhepSessions(WhepSessionOptions options, ILogger logger)
     {
         _options = options;
-        _time = time;
+        var time = _time = options.Time;
         _logger = logger;
         _reaper = time.CreateTimer(_ => Reap(), null, options.ReapInterval, options.ReapInterval);
     }
