@@ -110,22 +110,20 @@ public sealed class WhepChromiumTests(ITestOutputHelper output)
 
             // WHIP with Meetecho's simple-whip-client (Debian; GStreamer webrtcbin + libnice), trickling with PATCH.
             Assert.True(File.Exists("/usr/bin/whip-client"), "/usr/bin/whip-client is missing: install the Debian package simple-whip-client (./test.sh installs it)");
-            await using (var gst = h.BrowserHost.Start("/usr/bin/whip-client", ["-u", $"{origin}/whip/{id}", "-t", Token, "-o", "-l", "4",
-                "-A", "audiotestsrc is-live=true wave=sine ! audioconvert ! audioresample ! queue ! opusenc ! rtpopuspay pt=100 ssrc=1 ! queue ! application/x-rtp,media=audio,encoding-name=OPUS,payload=100"]))
+            await using var gst = h.BrowserHost.Start("/usr/bin/whip-client", ["-u", $"{origin}/whip/{id}", "-t", Token, "-o", "-l", "4",
+                "-A", "audiotestsrc is-live=true wave=sine ! audioconvert ! audioresample ! queue ! opusenc ! rtpopuspay pt=100 ssrc=1 ! queue ! application/x-rtp,media=audio,encoding-name=OPUS,payload=100"]);
+            try
             {
-                try
-                {
-                    string resource = await gst.WaitForLineAsync(l => l.Contains("Resource URL: ", StringComparison.Ordinal), Step);
-                    Assert.Matches($"{origin}/whip/{id}/sessions/[A-Za-z0-9_-]{{22}}", resource);
-                    await gst.WaitForLineAsync(l => l.Contains("DTLS connected", StringComparison.Ordinal), Step);
-                    output.WriteLine("whip-client: " + string.Join(" | ", gst.StandardOutputLines));
-                }
-                catch
-                {
-                    output.WriteLine("whip-client stdout: " + string.Join(" | ", gst.StandardOutputLines));
-                    output.WriteLine("whip-client stderr: " + gst.StandardError);
-                    throw;
-                }
+                string resource = await gst.WaitForLineAsync(l => l.Contains("Resource URL: ", StringComparison.Ordinal), Step);
+                Assert.Matches($"{origin}/whip/{id}/sessions/[A-Za-z0-9_-]{{22}}", resource);
+                await gst.WaitForLineAsync(l => l.Contains("DTLS connected", StringComparison.Ordinal), Step);
+                output.WriteLine("whip-client: " + string.Join(" | ", gst.StandardOutputLines));
+            }
+            catch
+            {
+                output.WriteLine("whip-client stdout: " + string.Join(" | ", gst.StandardOutputLines));
+                output.WriteLine("whip-client stderr: " + gst.StandardError);
+                throw;
             }
         }
         catch
