@@ -14,6 +14,9 @@ namespace OspBridge.Interop.Tests.Bridge;
 /// offer before gathering and trickles every candidate with PATCH) until framesDecoded ≥ 100, <c>stop()</c> DELETEs
 /// and the device's viewer leaves; <c>WHIPClient.publish</c> sends Chromium's fake microphone to <c>/whip/{id}</c>:
 /// the device's answer accepts the audio (recvonly) and Chromium sends it over the connected peer connection.
+/// Debian's <c>simple-whip-client</c> (0.0~git20230131-1, bookworm) is not used: it aborts at start-up on bookworm
+/// whatever the server ("libsoup2 symbols detected. Using libsoup2 and libsoup3 in the same process is not supported":
+/// the binary links libsoup-2.4 while GStreamer's nice/webrtc plugins pull in libsoup-3.0 through libnice/gupnp-igd).
 /// </summary>
 [Collection("Chromium WebRTC")]
 public sealed class WhepChromiumTests(ITestOutputHelper output)
@@ -108,23 +111,6 @@ public sealed class WhepChromiumTests(ITestOutputHelper output)
                 Assert.Equal(200, r.GetProperty("deleteStatus").GetInt32());
             }
 
-            // WHIP with Meetecho's simple-whip-client (Debian; GStreamer webrtcbin + libnice), trickling with PATCH.
-            Assert.True(File.Exists("/usr/bin/whip-client"), "/usr/bin/whip-client is missing: install the Debian package simple-whip-client (./test.sh installs it)");
-            await using var gst = h.BrowserHost.Start("/usr/bin/whip-client", ["-u", $"{origin}/whip/{id}", "-t", Token, "-o", "-l", "4",
-                "-A", "audiotestsrc is-live=true wave=sine ! audioconvert ! audioresample ! queue ! opusenc ! rtpopuspay pt=100 ssrc=1 ! queue ! application/x-rtp,media=audio,encoding-name=OPUS,payload=100"]);
-            try
-            {
-                string resource = await gst.WaitForLineAsync(l => l.Contains("Resource URL: ", StringComparison.Ordinal), Step);
-                Assert.Matches($"{origin}/whip/{id}/sessions/[A-Za-z0-9_-]{{22}}", resource);
-                await gst.WaitForLineAsync(l => l.Contains("DTLS connected", StringComparison.Ordinal), Step);
-                output.WriteLine("whip-client: " + string.Join(" | ", gst.StandardOutputLines));
-            }
-            catch
-            {
-                output.WriteLine("whip-client stdout: " + string.Join(" | ", gst.StandardOutputLines));
-                output.WriteLine("whip-client stderr: " + gst.StandardError);
-                throw;
-            }
         }
         catch
         {
