@@ -6,19 +6,23 @@ namespace OspBridge.Media.Sinks;
 /// <summary>
 /// One talk-back session's received Opus → an <see cref="IAudioSinkSession"/> (or nowhere: count only), played out
 /// through an <see cref="AudioJitterBuffer"/> (reordering, late-frame drop, fixed <see cref="TargetDelay"/>) so the
-/// sink gets packets in timestamp order. A frame that is due but missing is written as a TOC-only Opus packet of the
-/// previous packet's configuration (code 0, zero-length frame: RFC 6716 §3.2.1 — the decoder conceals it), so the
-/// Ogg timeline keeps its length. Time only via <c>now</c>; not thread-safe (one driver loop per session).
+/// sink gets packets in timestamp order. A frame that is due but missing is written — once the next real frame
+/// arrives, so a pause or the session's end adds no tail — as a TOC-only Opus packet of the previous packet's
+/// configuration (code 0, zero-length frame: RFC 6716 §3.2.1 — the decoder conceals it), so the Ogg timeline keeps
+/// its length across losses. A gap longer than the buffer's idle limit (25 frames, 0.5 s) is not filled. Time only via <c>now</c>; not thread-safe (one driver loop per session).
 /// </summary>
 public sealed class TalkBackPlayout
 {
     /// <summary>The playout delay after the first frame's arrival.</summary>
     public static readonly TimeSpan TargetDelay = TimeSpan.FromMilliseconds(60);
 
+    private const int MaxConcealed = 25;
+
     private readonly IAudioSinkSession? _sink;
-    private readonly AudioJitterBuffer _buffer = new(48000, TargetDelay, maxFrames: 64, maxFrameSize: 1500, maxConsecutiveLost: 25);
+    private readonly AudioJitterBuffer _buffer = new(48000, TargetDelay, maxFrames: 64, maxFrameSize: 1500, maxConsecutiveLost: MaxConcealed);
     private readonly byte[] _out = new byte[1500];
     private byte _lastToc = 0xF8; // CELT FB 20 ms mono, until a packet is seen
+    private int _pendingLost;
 
     /// <summary>Creates a playout writing to <paramref name="sink"/> (null: count only).</summary>
     public TalkBackPlayout(IAudioSinkSession? sink) => _sink = sink;
@@ -66,13 +70,19 @@ public sealed class TalkBackPlayout
                 return;
             if (r == AudioPlayout.Frame && written > 0)
             {
+                if (_pendingLost > 0)
+                {
+                    byte toc = (byte)(_lastToc & 0xFC); // same configuration, code 0, no frame data: the decoder conceals
+                    for (; _pendingLost > 0; _pendingLost--)
+                        await _sink.WriteAsync(new[] { toc }, cancellationToken).ConfigureAwait(false);
+                }
                 _lastToc = _out[0];
                 await _sink.WriteAsync(_out.AsMemory(0, written), cancellationToken).ConfigureAwait(false);
             }
             else if (r == AudioPlayout.Lost)
             {
-                _out[0] = (byte)(_lastToc & 0xFC); // same configuration, code 0, no frame data: decoder conceals
-                await _sink.WriteAsync(_out.AsMemory(0, 1), cancellationToken).ConfigureAwait(false);
+                // written only if audio follows; a longer gap (the buffer went idle) is not filled
+                _pendingLost = _buffer.Count == 0 && _pendingLost >= MaxConcealed - 1 ? 0 : _pendingLost + 1;
             }
         }
     }
