@@ -65,6 +65,9 @@ internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
     /// <summary>Sessions now.</summary>
     public int Viewers => Volatile.Read(ref _viewers);
 
+    /// <summary>Bench hook: called after each frame was handed to a viewer's sender (null: nothing; the hot path pays one null check).</summary>
+    internal Action<EncodedFrame>? FrameWritten { get; set; }
+
     /// <summary>The hub (tests and the bench read its counters).</summary>
     internal MediaHub Hub => _hub;
 
@@ -148,6 +151,7 @@ internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
             {
                 var sender = frame.Codec is MediaCodec.H264 or MediaCodec.H265 ? video : audio;
                 sender?.WriteFrame(frame);
+                FrameWritten?.Invoke(frame);
             }
         }
         finally
