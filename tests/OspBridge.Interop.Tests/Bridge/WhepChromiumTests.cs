@@ -13,7 +13,7 @@ namespace OspBridge.Interop.Tests.Bridge;
 /// served to the page by the test): <c>WHEPClient.view</c> plays the camera through <c>/whep/{id}</c> (it posts its
 /// offer before gathering and trickles every candidate with PATCH) until framesDecoded ≥ 100, <c>stop()</c> DELETEs
 /// and the device's viewer leaves; <c>WHIPClient.publish</c> sends Chromium's fake microphone to <c>/whip/{id}</c>:
-/// the device's answer accepts the audio (recvonly) and Chromium sends it over the connected peer connection.
+/// the device's answer accepts the audio (recvonly), Chromium sends it, and the device counts the packets it received.
 /// Debian's <c>simple-whip-client</c> (0.0~git20230131-1, bookworm) is not used: it aborts at start-up on bookworm
 /// whatever the server ("libsoup2 symbols detected. Using libsoup2 and libsoup3 in the same process is not supported":
 /// the binary links libsoup-2.4 while GStreamer's nice/webrtc plugins pull in libsoup-3.0 through libnice/gupnp-igd).
@@ -111,6 +111,11 @@ public sealed class WhepChromiumTests(ITestOutputHelper output)
                 Assert.Equal(200, r.GetProperty("deleteStatus").GetInt32());
             }
 
+            // The device received it: its talk-back line for the session (printed when the session ends) counts packets.
+            string talk = await agent.WaitForLineAsync(l => l.StartsWith("talk-back from ", StringComparison.Ordinal), Step);
+            output.WriteLine("device: " + talk);
+            var counted = System.Text.RegularExpressions.Regex.Match(talk, @": (\d+) packets");
+            Assert.True(counted.Success && long.Parse(counted.Groups[1].Value, CultureInfo.InvariantCulture) >= 50, talk);
         }
         catch
         {
