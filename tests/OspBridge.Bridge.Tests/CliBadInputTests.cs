@@ -175,6 +175,15 @@ public sealed class CliBadInputTests : IClassFixture<CliBadInputTests.Files>
         yield return ["fetch: relative path", (string[])["fetch", "badinput-peer", "api/status"], "", "api/status"];
         yield return ["fetch: -X with a space", (string[])["fetch", "badinput-peer", "/", "-X", "GET X"], "", "-X"];
         yield return ["agent: --http-origin ftp", (string[])["agent", "--name", "Bad Input Test", "--interface", "lo", "--http-origin", "ftp://127.0.0.1/"], "", "--http-origin"];
+        // camera, talk-back and viewer caps
+        yield return ["agent: --max-viewers 0", (string[])["agent", "--name", "Bad Input Test", "--interface", "lo", "--camera", "test", "--max-viewers", "0"], "", "--max-viewers"];
+        yield return ["agent: --max-viewers 5000", (string[])["agent", "--name", "Bad Input Test", "--interface", "lo", "--camera", "test", "--max-viewers", "5000"], "", "--max-viewers"];
+        yield return ["agent: --talk-sink without --camera", (string[])["agent", "--name", "Bad Input Test", "--interface", "lo", "--talk-sink", "/tmp/x.ogg"], "", "--talk-sink"];
+        yield return ["agent: empty --talk-sink", (string[])["agent", "--name", "Bad Input Test", "--interface", "lo", "--camera", "test", "--talk-sink", " "], "", "--talk-sink"];
+        yield return ["agent: --talk-sink exec: without a command", (string[])["agent", "--name", "Bad Input Test", "--interface", "lo", "--camera", "test", "--talk-sink", "exec:"], "", "exec:"];
+        yield return ["view: --talk missing file", (string[])["view", "badinput-peer", "--talk", "/nonexistent-ospbridge-talk.ogg"], "", "/nonexistent-ospbridge-talk.ogg"];
+        yield return ["view: --talk unknown source", (string[])["view", "badinput-peer", "--talk", "bogus-talk-source"], "", "bogus-talk-source"];
+        yield return ["webrtc camera: empty --talk-sink", (string[])["webrtc", "camera", "--source", "test", "--talk-sink", ""], "", "--talk-sink"];
         yield return ["agent: --http-allow without --http-origin", (string[])["agent", "--name", "Bad Input Test", "--interface", "lo", "--http-allow", "/api"], "", "--http-allow"];
     }
 

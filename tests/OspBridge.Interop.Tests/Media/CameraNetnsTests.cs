@@ -166,4 +166,86 @@ public sealed class CameraNetnsTests(ITestOutputHelper output) : IDisposable
         }
         guard.AssertNoLeak();
     }
+
+    /// <summary>
+    /// Issue 12 talk-back with the real CLI in two namespaces: <c>agent --camera test --talk-sink x.ogg</c> and
+    /// <c>view --talk test</c> (a 440 Hz tone): the agent prints its per-session line with ≥ 3 s of audio, and the sink
+    /// file decodes (Concentus) to the tone.
+    /// </summary>
+    [Fact]
+    public async Task TestCamera_Agent_TalkSink_Receives_View_Talk_Tone()
+    {
+        Assert.Null(NetnsLan.WhyUnsupported());
+        Require("/usr/bin/ffmpeg", "ffmpeg");
+        using var guard = ExternalTrafficGuard.Start();
+        await using var lan = await NetnsLan.CreateAsync(2);
+        NetnsHost deviceHost = lan.Hosts[0], clientHost = lan.Hosts[1];
+        string name = "Talk Door";
+        string agentState = Path.Combine(_root, "agent"), clientState = Path.Combine(_root, "client");
+        string sink = Path.Combine(_root, "talk.ogg");
+        var agent = OspBridgeCli.Start(deviceHost, "agent", "--name", name, "--accept-all", "--interface", "eth0", "--state-dir", agentState,
+            "--camera", "test", "--talk-sink", sink, "--max-viewers", "4");
+        try
+        {
+            output.WriteLine(await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step));
+            await PairAsync(clientHost, agent, name, clientState);
+            var view = await OspBridgeCli.RunAsync(clientHost, Step, "view", name, "--seconds", "7", "--talk", "test",
+                "--timeout", "60", "--interface", "eth0", "--state-dir", clientState);
+            output.WriteLine(view.StandardOutput + view.StandardError);
+            Assert.True(view.ExitCode == 0, view.StandardError);
+            Assert.Contains(view.StandardError.Split('\n'), l => l.StartsWith("view: talk-back sent ", StringComparison.Ordinal));
+            string line = await agent.WaitForLineAsync(l => l.StartsWith("talk-back from ", StringComparison.Ordinal), TimeSpan.FromSeconds(60));
+            output.WriteLine(line);
+            var m = System.Text.RegularExpressions.Regex.Match(line, @"^talk-back from (\S+): (\d+) packets, (\d+\.\d) s audio$");
+            Assert.True(m.Success, line);
+            Assert.True(int.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture) >= 150, line);
+            Assert.True(double.Parse(m.Groups[3].Value, CultureInfo.InvariantCulture) >= 3.0, line);
+
+            var reader = new OspBridge.Media.Formats.OggOpusReader();
+            byte[] data = await File.ReadAllBytesAsync(sink);
+            var decoder = Concentus.OpusCodecFactory.CreateDecoder(48000, 2);
+            var pcm = new List<double>();
+            var frame = new short[5760 * 2];
+            int at = 0;
+            while (at < data.Length)
+            {
+                int n = reader.Write(data.AsSpan(at));
+                at += n;
+                bool any = false;
+                while (reader.TryRead(out var packet, out _))
+                {
+                    any = true;
+                    int samples = decoder.Decode(packet, frame, 5760, false);
+                    for (int i = 0; i < samples; i++) pcm.Add(frame[2 * i]);
+                }
+                Assert.True(n > 0 || any, "Ogg reader stalled");
+            }
+            output.WriteLine($"{sink}: {pcm.Count / 48000.0:0.00} s decoded");
+            Assert.True(pcm.Count >= 48000 * 3, $"only {pcm.Count / 48000.0:0.00} s in the talk-back sink");
+            var second = pcm.Skip(24000).Take(48000).ToArray();
+            int bestHz = 0;
+            double best = 0;
+            for (int hz = 100; hz <= 4000; hz += 5)
+            {
+                double w = 2 * Math.PI * hz / 48000, c = 2 * Math.Cos(w), s1 = 0, s2 = 0;
+                foreach (double v in second)
+                {
+                    double s0 = v + (c * s1) - s2;
+                    s2 = s1;
+                    s1 = s0;
+                }
+                double p = (s1 * s1) + (s2 * s2) - (c * s1 * s2);
+                if (p > best) { best = p; bestHz = hz; }
+            }
+            output.WriteLine($"strongest tone {bestHz} Hz");
+            Assert.InRange(bestHz, 435, 445);
+        }
+        finally
+        {
+            output.WriteLine("agent stdout: " + string.Join('\n', agent.StandardOutputLines));
+            output.WriteLine("agent stderr (tail): " + string.Join('\n', agent.StandardError.Split('\n').TakeLast(30)));
+            await agent.DisposeAsync();
+        }
+        guard.AssertNoLeak();
+    }
 }
