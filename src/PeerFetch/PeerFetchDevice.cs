@@ -154,7 +154,15 @@ public sealed class PeerFetchDevice : IDisposable
         {
             try
             {
-                await exchange.Head.ConfigureAwait(false);
+                var head = exchange.Head;
+                if (_options.RequestHeadTimeout > TimeSpan.Zero) head = head.WaitAsync(_options.RequestHeadTimeout, _time);
+                await head.ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                if (_logger.IsEnabled(LogLevel.Information)) _logger.LogInformation("peerfetch {Peer}: quic stream sent no complete request head within {Seconds} s; reset", peerId, _options.RequestHeadTimeout.TotalSeconds);
+                exchange.Reset(PeerFetchErrorCode.Cancel);
+                return;
             }
             catch (PeerFetchException ex)
             {
