@@ -68,7 +68,7 @@ internal sealed class ChatCommand : ICliCommand
     /// </summary>
     private static async Task<bool> GrantRefusedAsync(LP2PConnection connection)
     {
-        await connection.Closed.WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        await ((Task)connection.Closed).WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         return connection.Closed.IsCompletedSuccessfully && connection.Closed.Result == OspConnection.NotAuthenticatedErrorCode
             && !connection.Connection.IsNotTrustedByPeer;
     }
