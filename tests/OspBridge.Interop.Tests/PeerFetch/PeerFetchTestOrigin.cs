@@ -115,20 +115,19 @@ internal sealed class PeerFetchTestOrigin : IAsyncDisposable
                 await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
             }
         });
+        var listenAt = listenSocket?.LocalEndPoint as IPEndPoint;
         await app.StartAsync();
-        o._listenSocket = listenSocket;
-        o.Uri = listenSocket is { LocalEndPoint: IPEndPoint at }
-            ? new Uri($"http://{at}/")
+        // Kestrel made its own socket over the descriptor and closes it when it stops: ours must never close it too.
+        listenSocket?.SafeHandle.SetHandleAsInvalid();
+        o.Uri = listenAt is not null
+            ? new Uri($"http://{listenAt}/")
             : new Uri(app.Urls.First().Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
         return o;
     }
-
-    private System.Net.Sockets.Socket? _listenSocket;
 
     public async ValueTask DisposeAsync()
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
-        _listenSocket?.Dispose();
     }
 }
