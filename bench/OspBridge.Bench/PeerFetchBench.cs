@@ -43,7 +43,9 @@ public static class PeerFetchBench
     {
         int rounds = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 40;
         int megabytes = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 200;
-        return RunAsync(rounds, megabytes).GetAwaiter().GetResult();
+        // Optional third argument: run only some paths (comma list of direct, dc, q2q, v1) — for profiling one path.
+        var only = args.Length > 2 ? new HashSet<string>(args[2].Split(','), StringComparer.OrdinalIgnoreCase) : null;
+        return RunAsync(rounds, megabytes, only).GetAwaiter().GetResult();
     }
 
     private static async Task<WebApplication> StartOriginAsync()
@@ -71,15 +73,18 @@ public static class PeerFetchBench
         RequireAuthentication = false, // transport throughput only; pairing is measured by `pairing`
     };
 
-    private static async Task<int> RunAsync(int rounds, int megabytes)
+    private static async Task<int> RunAsync(int rounds, int megabytes, HashSet<string>? only)
     {
         await using var origin = await StartOriginAsync();
         var originUri = new Uri(origin.Urls.First());
         var rows = new List<string>();
 
+        bool Run(string path) => only is null || only.Contains(path);
+
         // Direct HTTP/1.1.
-        using (var direct = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64, UseProxy = false }) { BaseAddress = originUri })
+        if (Run("direct"))
         {
+            using var direct = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = 64, UseProxy = false }) { BaseAddress = originUri };
             rows.Add(await MeasureAsync("direct HTTP/1.1 (loopback)", direct, rounds, megabytes));
         }
 
@@ -113,23 +118,26 @@ public static class PeerFetchBench
         await using var lp2p = await request.StartAsync();
         var baseUri = new Uri($"http://localhost:{originUri.Port}/");
 
-        var dc = await lp2p.CreateDataChannelAsync("http-proxy");
-        using (var http = new HttpClient(new PeerFetchHandler(dc)) { BaseAddress = baseUri, Timeout = Timeout.InfiniteTimeSpan })
+        if (Run("dc"))
         {
+            var dc = await lp2p.CreateDataChannelAsync("http-proxy");
+            using var http = new HttpClient(new PeerFetchHandler(dc)) { BaseAddress = baseUri, Timeout = Timeout.InfiniteTimeSpan };
             rows.Add(await MeasureAsync("PeerFetch v2, LP2P data channel", http, rounds, megabytes));
         }
 
-        var quic = await LP2PQuicTransport.ConnectAsync(lp2p);
-        await acceptingQuic;
-        using (var http = new HttpClient(new PeerFetchHandler(new Lp2pQuicPeerFetchConnection(quic))) { BaseAddress = baseUri, Timeout = Timeout.InfiniteTimeSpan })
+        if (Run("q2q"))
         {
+            var quic = await LP2PQuicTransport.ConnectAsync(lp2p);
+            await acceptingQuic;
+            using var http = new HttpClient(new PeerFetchHandler(new Lp2pQuicPeerFetchConnection(quic))) { BaseAddress = baseUri, Timeout = Timeout.InfiniteTimeSpan };
             rows.Add(await MeasureAsync("PeerFetch v2, LP2P QUIC (stream per request)", http, rounds, megabytes));
         }
 
-        var v1 = await lp2p.CreateDataChannelAsync("v1");
-        var v1Handler = new PeerFetchHandler(v1);
-        using (var http = new HttpClient(v1Handler) { BaseAddress = baseUri, Timeout = Timeout.InfiniteTimeSpan })
+        if (Run("v1"))
         {
+            var v1 = await lp2p.CreateDataChannelAsync("v1");
+            var v1Handler = new PeerFetchHandler(v1);
+            using var http = new HttpClient(v1Handler) { BaseAddress = baseUri, Timeout = Timeout.InfiniteTimeSpan };
             // v1 cannot carry a 200 MiB body in one message: the small-GET row only (64 "concurrent" = queued, one in flight).
             rows.Add(await MeasureAsync($"PeerFetch v1 semantics ({await v1Handler.ConnectAsync()}), LP2P data channel", http, Math.Max(1, rounds / 4), 0));
         }
@@ -147,32 +155,54 @@ public static class PeerFetchBench
 
     private static async Task<string> MeasureAsync(string name, HttpClient http, int rounds, int megabytes)
     {
-        // Warm-up: connections, JIT, windows.
-        for (int i = 0; i < 3; i++) await Task.WhenAll(Enumerable.Range(0, 64).Select(_ => GetSmallAsync(http)));
+        // Warm-up: connections, windows and the JIT. The profile (perf + perf map) of the old 3-round warm-up showed the
+        // PeerFetch/QUIC code still running QuickJitted/instrumented (tier 0) during the measurement, with clrjit at
+        // 12 % of samples, while the direct path runs the framework's precompiled code: warm up by time (≥ 3 s of
+        // rounds, tiered compilation settles after 30 calls + 100 ms without new tier-0 code) and with one download.
+        var warm = Stopwatch.StartNew();
+        for (int i = 0; i < 3 || warm.Elapsed < TimeSpan.FromSeconds(3); i++) await Task.WhenAll(Enumerable.Range(0, 64).Select(_ => GetSmallAsync(http)));
+        if (megabytes > 0) await DownloadAsync(http, Math.Min(megabytes, 32));
 
+        var cpuSmall = Process.GetCurrentProcess().TotalProcessorTime;
+        long allocSmall = GC.GetTotalAllocatedBytes(precise: false);
         var sw = Stopwatch.StartNew();
         for (int r = 0; r < rounds; r++) await Task.WhenAll(Enumerable.Range(0, 64).Select(_ => GetSmallAsync(http)));
         sw.Stop();
         var small = sw.Elapsed;
+        double cpuPerRequest = (Process.GetCurrentProcess().TotalProcessorTime - cpuSmall).TotalMilliseconds * 1000 / Math.Max(1, rounds * 64);
         double rps = rounds * 64 / small.TotalSeconds;
+        double allocPerRequest = (GC.GetTotalAllocatedBytes(precise: false) - allocSmall) / (double)Math.Max(1, rounds * 64);
         string big = "–";
         if (megabytes > 0)
         {
+            var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+            long alloc0 = GC.GetTotalAllocatedBytes(precise: false);
+            var pause0 = GC.GetTotalPauseDuration();
             sw.Restart();
-            using var response = await http.GetAsync($"big/{megabytes}", HttpCompletionOption.ResponseHeadersRead);
-            response.EnsureSuccessStatusCode();
-            await using var body = await response.Content.ReadAsStreamAsync();
-            var buffer = new byte[256 << 10];
-            long total = 0;
-            int n;
-            while ((n = await body.ReadAsync(buffer)) > 0) total += n;
+            long total = await DownloadAsync(http, megabytes);
             sw.Stop();
             if (total != (long)megabytes << 20) throw new InvalidOperationException($"{name}: got {total} bytes");
-            big = string.Create(CultureInfo.InvariantCulture, $"{total / 1e6 / sw.Elapsed.TotalSeconds:0.0} MB/s ({sw.Elapsed.TotalSeconds:0.00} s)");
+            var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu0;
+            double allocPerMb = (GC.GetTotalAllocatedBytes(precise: false) - alloc0) / (total / 1e6) / 1e6;
+            var pause = GC.GetTotalPauseDuration() - pause0;
+            // CPU seconds per GB (both ends, origin included: one process) — steadier than MB/s on a shared machine.
+            big = string.Create(CultureInfo.InvariantCulture, $"{total / 1e6 / sw.Elapsed.TotalSeconds:0.0} MB/s ({sw.Elapsed.TotalSeconds:0.00} s, CPU {cpu.TotalSeconds / (total / 1e9):0.0} s/GB, alloc {allocPerMb:0.0} MB/MB, GC pause {pause.TotalMilliseconds:0} ms)");
         }
-        string line = string.Create(CultureInfo.InvariantCulture, $"| {name} | {rps:0} req/s ({rounds * 64} in {small.TotalSeconds:0.00} s) | {big} |");
+        string line = string.Create(CultureInfo.InvariantCulture, $"| {name} | {rps:0} req/s ({rounds * 64} in {small.TotalSeconds:0.00} s, CPU {cpuPerRequest:0} µs/req, alloc {allocPerRequest / 1024:0.0} KiB/req) | {big} |");
         Console.WriteLine(line);
         return line;
+    }
+
+    private static async Task<long> DownloadAsync(HttpClient http, int megabytes)
+    {
+        using var response = await http.GetAsync($"big/{megabytes}", HttpCompletionOption.ResponseHeadersRead);
+        response.EnsureSuccessStatusCode();
+        await using var body = await response.Content.ReadAsStreamAsync();
+        var buffer = new byte[256 << 10];
+        long total = 0;
+        int n;
+        while ((n = await body.ReadAsync(buffer)) > 0) total += n;
+        return total;
     }
 
     private static async Task GetSmallAsync(HttpClient http)

@@ -14,6 +14,12 @@ namespace OspBridge.PeerFetch;
 /// </summary>
 internal sealed class PeerFetchConnection : IAsyncDisposable
 {
+    /// <summary>Frames up to this size may be coalesced with others into one channel message.</summary>
+    private const int CoalesceFrame = 16 << 10;
+
+    /// <summary>Largest coalesced message (also bounded by the channel's max message size).</summary>
+    private const int CoalesceLimit = 64 << 10;
+
     private readonly object _gate = new();
     private readonly PeerFetchMux _mux;
     private readonly IMessageChannel _channel;
@@ -125,10 +131,34 @@ internal sealed class PeerFetchConnection : IAsyncDisposable
     {
         try
         {
-            while (await _send.Reader.WaitToReadAsync(_cts.Token).ConfigureAwait(false))
+            var reader = _send.Reader;
+            var batch = new List<byte[]>();
+            int limit = (int)Math.Min(CoalesceLimit, _channel.MaxMessageSize > 0 ? _channel.MaxMessageSize : CoalesceLimit);
+            while (await reader.WaitToReadAsync(_cts.Token).ConfigureAwait(false))
             {
-                while (_send.Reader.TryRead(out var frame))
-                    await _channel.SendAsync(frame, isText: false, _cts.Token).ConfigureAwait(false);
+                while (reader.TryRead(out var frame))
+                {
+                    // Frames queued together go out as one message (a message carries one or more whole frames,
+                    // docs/peerfetch.md §2): 64 concurrent small requests cost a few channel messages, not 200.
+                    // Only small frames are copied; a large DATA frame goes out on its own, uncopied.
+                    if (frame.Length > CoalesceFrame || !reader.TryPeek(out var next) || next.Length > CoalesceFrame || frame.Length + next.Length > limit)
+                    {
+                        await _channel.SendAsync(frame, isText: false, _cts.Token).ConfigureAwait(false);
+                        continue;
+                    }
+                    batch.Add(frame);
+                    int total = frame.Length;
+                    while (reader.TryPeek(out next) && next.Length <= CoalesceFrame && total + next.Length <= limit && reader.TryRead(out next))
+                    {
+                        batch.Add(next);
+                        total += next.Length;
+                    }
+                    var message = new byte[total];
+                    int o = 0;
+                    foreach (var f in batch) { f.CopyTo(message, o); o += f.Length; }
+                    batch.Clear();
+                    await _channel.SendAsync(message, isText: false, _cts.Token).ConfigureAwait(false);
+                }
             }
         }
         catch (OperationCanceledException) when (_cts.IsCancellationRequested)

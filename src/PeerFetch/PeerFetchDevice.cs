@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Net;
 using System.Text;
@@ -24,6 +25,9 @@ public sealed class PeerFetchDevice : IDisposable
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly PeerLimiter _limiter;
+
+    /// <summary>Largest body read from the application at once (one DATA frame's worth on most channels).</summary>
+    private const int BodyChunk = 64 << 10;
 
     /// <summary>Creates a device serving <paramref name="application"/>.</summary>
     /// <param name="application">Answers the requests (owned by the device when <paramref name="disposeApplication"/>).</param>
@@ -150,7 +154,15 @@ public sealed class PeerFetchDevice : IDisposable
         {
             try
             {
-                await exchange.Head.ConfigureAwait(false);
+                var head = exchange.Head;
+                if (_options.RequestHeadTimeout > TimeSpan.Zero) head = head.WaitAsync(_options.RequestHeadTimeout, _time);
+                await head.ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                if (_logger.IsEnabled(LogLevel.Information)) _logger.LogInformation("peerfetch {Peer}: quic stream sent no complete request head within {Seconds} s; reset", peerId, _options.RequestHeadTimeout.TotalSeconds);
+                exchange.Reset(PeerFetchErrorCode.Cancel);
+                return;
             }
             catch (PeerFetchException ex)
             {
@@ -279,21 +291,35 @@ public sealed class PeerFetchDevice : IDisposable
         }
         await stream.SendHeadersAsync(head, endStream: false, CancellationToken.None).ConfigureAwait(false);
         long sent = 0;
+        bool ended = false;
+        var trailers = PeerFetchHttp.Trailers(response.TrailingHeaders);
         if (!noBody)
         {
             var source = await content!.ReadAsStreamAsync(aborted).ConfigureAwait(false);
-            var buffer = new byte[64 << 10];
-            while (true)
+            // A known length ends the stream with its last DATA frame (no extra empty END_STREAM frame); a pooled
+            // buffer sized to the body, at most 64 KiB (the profile showed a fresh 64 KiB array per response).
+            long? length = content.Headers.ContentLength;
+            int size = (int)Math.Clamp(length ?? BodyChunk, 1, BodyChunk);
+            byte[] buffer = ArrayPool<byte>.Shared.Rent(size);
+            try
             {
-                int n = await source.ReadAsync(buffer, aborted).ConfigureAwait(false);
-                if (n == 0) break;
-                await stream.WriteAsync(buffer.AsMemory(0, n), endStream: false, aborted).ConfigureAwait(false);
-                sent += n;
+                while (true)
+                {
+                    int n = await source.ReadAsync(buffer.AsMemory(0, size), aborted).ConfigureAwait(false);
+                    if (n == 0) break;
+                    sent += n;
+                    bool last = trailers.Count == 0 && length == sent;
+                    await stream.WriteAsync(buffer.AsMemory(0, n), endStream: last, aborted).ConfigureAwait(false);
+                    if (last) { ended = true; break; }
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
             }
         }
-        var trailers = PeerFetchHttp.Trailers(response.TrailingHeaders);
         if (trailers.Count > 0) await stream.SendHeadersAsync(trailers, endStream: true, CancellationToken.None).ConfigureAwait(false);
-        else await stream.WriteAsync(ReadOnlyMemory<byte>.Empty, endStream: true, CancellationToken.None).ConfigureAwait(false);
+        else if (!ended) await stream.WriteAsync(ReadOnlyMemory<byte>.Empty, endStream: true, CancellationToken.None).ConfigureAwait(false);
         FinishRequestSide(stream);
         return sent;
     }

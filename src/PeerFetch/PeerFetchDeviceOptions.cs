@@ -48,6 +48,12 @@ public sealed record PeerFetchDeviceOptions
     /// <summary>v2 on a message channel: give the channel up (every request fails) after this long without any frame from the peer (default 60 s; zero: never).</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Over a stream connection (LP2P QUIC): a stream the peer opened must deliver its whole request head within this
+    /// time, else it is reset (default 10 s; zero: no limit). Bounds what a peer holds by opening streams and staying silent.
+    /// </summary>
+    public TimeSpan RequestHeadTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
     /// <summary>Access log and diagnostics.</summary>
     public ILogger? Logger { get; init; }
 

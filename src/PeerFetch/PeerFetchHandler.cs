@@ -1,3 +1,4 @@
+using System.Buffers;
 using OspBridge.Net.Channels;
 using OspBridge.PeerFetch.Wire;
 
@@ -152,12 +153,19 @@ public sealed class PeerFetchHandler : HttpMessageHandler
         try
         {
             var source = await content.ReadAsStreamAsync().ConfigureAwait(false);
-            var buffer = new byte[64 << 10];
-            while (true)
+            byte[] buffer = ArrayPool<byte>.Shared.Rent(64 << 10);
+            try
             {
-                int n = await source.ReadAsync(buffer).ConfigureAwait(false);
-                if (n == 0) break;
-                await stream.WriteAsync(buffer.AsMemory(0, n), endStream: false, CancellationToken.None).ConfigureAwait(false);
+                while (true)
+                {
+                    int n = await source.ReadAsync(buffer.AsMemory(0, 64 << 10)).ConfigureAwait(false);
+                    if (n == 0) break;
+                    await stream.WriteAsync(buffer.AsMemory(0, n), endStream: false, CancellationToken.None).ConfigureAwait(false);
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
             }
             await stream.WriteAsync(ReadOnlyMemory<byte>.Empty, endStream: true, CancellationToken.None).ConfigureAwait(false);
         }

@@ -37,14 +37,42 @@ internal sealed class ChatCommand : ICliCommand
             if (session is null) return 1;
             using var replyTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             replyTimeout.CancelAfter(TimeSpan.FromSeconds(secs));
-            await using var channel = await PeerClient.OpenChannelAsync(session.Connection!, "chat", "", which, replyTimeout.Token);
-            await channel.SendAsync(Encoding.UTF8.GetBytes(text), isText: true, replyTimeout.Token);
-            var reply = await channel.ReceiveAsync(replyTimeout.Token) ?? throw new CliException($"{which} closed the chat channel without replying");
-            Console.Out.WriteLine(reply.IsText ? Encoding.UTF8.GetString(reply.Data.Span) : Convert.ToHexStringLower(reply.Data.Span));
-            await channel.CloseAsync(ct);
+            var connection = session.Connection!;
+            Net.Channels.ChannelMessage? reply;
+            try
+            {
+                await using var channel = await PeerClient.OpenChannelAsync(connection, "chat", "", which, replyTimeout.Token);
+                await channel.SendAsync(Encoding.UTF8.GetBytes(text), isText: true, replyTimeout.Token);
+                reply = await channel.ReceiveAsync(replyTimeout.Token);
+                if (reply is not null) await channel.CloseAsync(ct);
+            }
+            catch (Exception ex) when (ex is OspException or CliException)
+            {
+                if (await GrantRefusedAsync(connection)) throw new CliException(GrantRefused(which));
+                throw;
+            }
+            if (reply is not { } m)
+            {
+                if (await GrantRefusedAsync(connection)) throw new CliException(GrantRefused(which));
+                throw new CliException($"{which} closed the chat channel without replying");
+            }
+            Console.Out.WriteLine(m.IsText ? Encoding.UTF8.GetString(m.Data.Span) : Convert.ToHexStringLower(m.Data.Span));
             return 0;
         }));
         return command;
     }
 
+    /// <summary>
+    /// The agent authenticated us from its trust store (no PIN) and then closed with 401: the pairing stands but it
+    /// refused this application's grant (revoked with <c>peers revoke --app</c>, or denied at its consent prompt).
+    /// </summary>
+    private static async Task<bool> GrantRefusedAsync(LP2PConnection connection)
+    {
+        await ((Task)connection.Closed).WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        return connection.Closed.IsCompletedSuccessfully && connection.Closed.Result == OspConnection.NotAuthenticatedErrorCode
+            && !connection.Connection.IsNotTrustedByPeer;
+    }
+
+    internal static string GrantRefused(string peer) =>
+        $"{peer} refused the chat: it has no grant for the application '{PeerTrust.App}' from us (revoked or denied on {peer}; the pairing itself stands) — its owner can allow it again at the agent's consent prompt";
 }

@@ -1,8 +1,11 @@
 using System.Buffers;
+using System.Formats.Cbor;
 using System.Text;
 using System.Threading.Channels;
 using OspBridge.Net.Channels;
+using OspBridge.Net.Wire;
 using OspBridge.Osp.Agent;
+using OspBridge.Osp.Cbor;
 using OspBridge.Osp.Messages;
 using OspBridge.Quic;
 
@@ -146,13 +149,13 @@ public sealed class LP2PDataChannel : IMessageChannel
 
         var channel = new LP2PDataChannel(connection, stream, label, init.Protocol, init.Id ?? connection.NextChannelId(), locallyOpened: true);
         channel._requestId = connection.NextRequestId();
-        channel._sendQueue.Writer.TryWrite(new Frame(OspFraming.Frame(new DataChannelOpenRequest
+        channel._sendQueue.Writer.TryWrite(Frame.Unpooled(OspFraming.Frame(new DataChannelOpenRequest
         {
             RequestId = channel._requestId,
             ChannelId = channel.Id,
             Label = label,
             Protocol = init.Protocol,
-        }), Counted: false));
+        })));
         channel.Start(accepted: false);
         try
         {
@@ -197,7 +200,7 @@ public sealed class LP2PDataChannel : IMessageChannel
     {
         if (accepted)
         {
-            _sendQueue.Writer.TryWrite(new Frame(OspFraming.Frame(new DataChannelOpenResponse { RequestId = _requestId, Result = Result.Success }), Counted: false));
+            _sendQueue.Writer.TryWrite(Frame.Unpooled(OspFraming.Frame(new DataChannelOpenResponse { RequestId = _requestId, Result = Result.Success })));
             Volatile.Write(ref _state, (int)MessageChannelState.Open);
             _opened.TrySetResult();
         }
@@ -258,7 +261,41 @@ public sealed class LP2PDataChannel : IMessageChannel
         }
 
         ThrowIfNotOpen("sending");
-        byte[] frame = OspFraming.Frame(new DataFrame { EncodingId = isText ? (ulong)DataChannelEncodingId.String : (ulong)DataChannelEncodingId.ArrayBuffer, Payload = data });
+        Frame frame = EncodePooled(new DataFrame { EncodingId = isText ? (ulong)DataChannelEncodingId.String : (ulong)DataChannelEncodingId.ArrayBuffer, Payload = data });
+        bool queued = false;
+        try
+        {
+            await AdmitAsync(frame, cancellationToken).ConfigureAwait(false);
+            queued = true;
+        }
+        finally
+        {
+            if (!queued) ArrayPool<byte>.Shared.Return(frame.Bytes);
+        }
+    }
+
+    /// <summary>Encodes a data-frame into a pooled array (returned by the write loop once QUIC took the bytes).</summary>
+    private static Frame EncodePooled(DataFrame message)
+    {
+        CborWriter writer = CborOutput.RentWriter();
+        try
+        {
+            message.Encode(writer);
+            int keyLength = QuicVarint.GetEncodedLength(message.TypeKey);
+            int length = keyLength + writer.BytesWritten;
+            byte[] bytes = ArrayPool<byte>.Shared.Rent(length);
+            QuicVarint.Write(bytes, message.TypeKey);
+            writer.Encode(bytes.AsSpan(keyLength));
+            return new Frame(bytes, length, Counted: true, Pooled: true);
+        }
+        finally
+        {
+            CborOutput.ReturnWriter(writer);
+        }
+    }
+
+    private async ValueTask AdmitAsync(Frame frame, CancellationToken cancellationToken)
+    {
         await _admission.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
@@ -272,7 +309,7 @@ public sealed class LP2PDataChannel : IMessageChannel
             }
 
             Interlocked.Add(ref _buffered, frame.Length);
-            if (!_sendQueue.Writer.TryWrite(new Frame(frame, Counted: true)))
+            if (!_sendQueue.Writer.TryWrite(frame))
             {
                 Interlocked.Add(ref _buffered, -frame.Length);
                 ThrowIfNotOpen("sending");
@@ -444,10 +481,37 @@ public sealed class LP2PDataChannel : IMessageChannel
             {
                 while (reader.TryRead(out Frame frame))
                 {
-                    await _stream.WriteAsync(frame.Bytes, _abort.Token).ConfigureAwait(false);
-                    if (frame.Counted)
+                    if (frame.Length > CoalesceFrame || !reader.TryPeek(out Frame next) || next.Length > CoalesceFrame)
                     {
-                        Interlocked.Add(ref _buffered, -frame.Bytes.Length);
+                        await WriteFrameAsync(frame).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    // Several small messages queued: one QUIC stream write (one hop into the connection's loop) for all.
+                    byte[] batch = ArrayPool<byte>.Shared.Rent(CoalesceLimit);
+                    int length = 0;
+                    long counted = 0;
+                    try
+                    {
+                        do
+                        {
+                            frame.Bytes.AsSpan(0, frame.Length).CopyTo(batch.AsSpan(length));
+                            length += frame.Length;
+                            if (frame.Counted) counted += frame.Length;
+                            frame.Release();
+                        }
+                        while (reader.TryPeek(out next) && next.Length <= CoalesceFrame && length + next.Length <= CoalesceLimit && reader.TryRead(out frame));
+
+                        await _stream.WriteAsync(batch.AsMemory(0, length), _abort.Token).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        ArrayPool<byte>.Shared.Return(batch);
+                    }
+
+                    if (counted > 0)
+                    {
+                        Interlocked.Add(ref _buffered, -counted);
                         WakeSenders();
                     }
                 }
@@ -603,5 +667,38 @@ public sealed class LP2PDataChannel : IMessageChannel
         }
     }
 
-    private readonly record struct Frame(byte[] Bytes, bool Counted);
+    private async ValueTask WriteFrameAsync(Frame frame)
+    {
+        try
+        {
+            await _stream.WriteAsync(frame.Bytes.AsMemory(0, frame.Length), _abort.Token).ConfigureAwait(false);
+        }
+        finally
+        {
+            frame.Release(); // QUIC copied the bytes (or the write failed): the array is free again
+        }
+
+        if (frame.Counted)
+        {
+            Interlocked.Add(ref _buffered, -frame.Length);
+            WakeSenders();
+        }
+    }
+
+    /// <summary>Queued small messages up to this size are written to the stream together.</summary>
+    private const int CoalesceFrame = 16 << 10;
+
+    /// <summary>Largest coalesced write.</summary>
+    private const int CoalesceLimit = 64 << 10;
+
+    /// <summary>A framed message waiting for the write loop: <see cref="Length"/> bytes of <see cref="Bytes"/> (a pooled array when <see cref="Pooled"/>).</summary>
+    private readonly record struct Frame(byte[] Bytes, int Length, bool Counted, bool Pooled)
+    {
+        public static Frame Unpooled(byte[] bytes) => new(bytes, bytes.Length, Counted: false, Pooled: false);
+
+        public void Release()
+        {
+            if (Pooled) ArrayPool<byte>.Shared.Return(Bytes);
+        }
+    }
 }

@@ -15,6 +15,13 @@ public sealed class LP2PQuicTransportInit
 
     /// <summary>How long connecting may take (default 10 s).</summary>
     public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>
+    /// Send a QUIC PING after this long without sending anything, so a transport whose application is silent (a
+    /// PeerFetch request waiting on a slow origin) is not closed by the idle timeout (<see cref="OspAgentOptions.IdleTimeout"/>)
+    /// of either end. Null (default): a third of the idle timeout; <see cref="TimeSpan.Zero"/>: never.
+    /// </summary>
+    public TimeSpan? KeepAliveInterval { get; init; }
 }
 
 /// <summary>
@@ -86,6 +93,7 @@ public sealed class LP2PQuicTransport : IAsyncDisposable
             RemoteEndPoint = osp.RemoteEndPoint,
             ConnectionIdLength = 0,
             IdleTimeout = osp.Options.IdleTimeout,
+            KeepAliveInterval = init.KeepAliveInterval ?? (osp.Options.IdleTimeout > TimeSpan.Zero ? osp.Options.IdleTimeout / 3 : TimeSpan.FromSeconds(10)),
             MaxInboundBidirectionalStreams = init.MaxInboundStreams,
             MaxInboundUnidirectionalStreams = init.MaxInboundStreams,
             MaxDatagramFrameSize = MaxDatagramFrameSize,
@@ -103,7 +111,28 @@ public sealed class LP2PQuicTransport : IAsyncDisposable
         };
         try
         {
-            var quic = await QuicConnection.ConnectAsync(options, limit.Token).ConfigureAwait(false);
+            // The receiver may deny its grant while we connect: it then closes the LP2P connection (401). Fail with that
+            // at once instead of handing out a transport the receiver will never serve.
+            var connecting = QuicConnection.ConnectAsync(options, limit.Token).AsTask();
+            if (await Task.WhenAny(connecting, osp.Closed).ConfigureAwait(false) != connecting)
+            {
+                await limit.CancelAsync().ConfigureAwait(false);
+                _ = connecting.ContinueWith(static t => t.Result.DisposeAsync().AsTask(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+                throw Denied(osp);
+            }
+
+            var quic = await connecting.ConfigureAwait(false);
+            if (osp.Closed.IsCompleted)
+            {
+                await quic.DisposeAsync().ConfigureAwait(false);
+                throw Denied(osp);
+            }
+
+            // Later: a denial (or a revoke) of the LP2P connection ends the transport too, so nothing waits on it forever.
+            _ = osp.Closed.ContinueWith(t =>
+            {
+                if (t.Result == OspConnection.NotAuthenticatedErrorCode) _ = quic.CloseAsync(OspConnection.NotAuthenticatedErrorCode).AsTask().ContinueWith(static c => _ = c.Exception, TaskScheduler.Default);
+            }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             return new LP2PQuicTransport(quic, expected);
         }
         catch (QuicException ex)
@@ -115,6 +144,16 @@ public sealed class LP2PQuicTransport : IAsyncDisposable
 
             throw OspErrors.FromQuic(ex, $"LP2PQuicTransport: connecting to {osp.RemoteEndPoint}", cancellationToken);
         }
+    }
+
+    private static OspException Denied(OspConnection osp)
+    {
+        long code = osp.Closed.Result;
+        return new OspException(osp.ErrorForClose(code), osp.IsNotTrustedByPeer
+            ? $"LP2PQuicTransport: {osp.NotTrustedByPeerMessage}"
+            : code == OspConnection.NotAuthenticatedErrorCode
+                ? $"LP2PQuicTransport: the peer {osp.RemoteFingerprint} refused the LP2P connection (no grant for this application, or not authenticated)"
+                : $"LP2PQuicTransport: the LP2P connection to {osp.RemoteEndPoint} closed (application error {code})", null, code);
     }
 
     /// <summary>Opens a bidirectional stream (WebTransport <c>createBidirectionalStream</c>).</summary>

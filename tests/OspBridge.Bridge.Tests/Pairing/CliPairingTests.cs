@@ -223,6 +223,8 @@ public sealed class CliPairingTests : IDisposable
             Assert.NotEqual(0, noGrant.ExitCode);
             Assert.DoesNotContain("hi", noGrant.StdOut, StringComparison.Ordinal); // no echo: the agent refused the app
             Assert.StartsWith("ospbridge: ", noGrant.StdErr.Trim(), StringComparison.Ordinal);
+            // A clear refusal that names the application, not "closed the chat channel without replying".
+            Assert.Contains($"{name} refused the chat: it has no grant for the application 'ospbridge'", noGrant.StdErr, StringComparison.Ordinal);
             var stillPaired = await RunAsync("peers", "--json", "--state-dir", agentState);
             Assert.Contains(clientId, stillPaired.StdOut, StringComparison.Ordinal); // the pairing stays; only the grant went
         }

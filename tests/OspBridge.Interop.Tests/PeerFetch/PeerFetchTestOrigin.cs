@@ -46,11 +46,18 @@ internal sealed class PeerFetchTestOrigin : IAsyncDisposable
         Aborted = NewTcs();
     }
 
-    public static async Task<PeerFetchTestOrigin> StartAsync()
+    /// <summary>Starts the origin on 127.0.0.1 of this process, or on <paramref name="listenSocket"/> (a listening TCP
+    /// socket made elsewhere, e.g. inside a test network namespace; the origin then serves that namespace's loopback).</summary>
+    public static async Task<PeerFetchTestOrigin> StartAsync(System.Net.Sockets.Socket? listenSocket = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
-        builder.WebHost.UseKestrel(k => { k.Listen(IPAddress.Loopback, 0); k.Limits.MaxRequestBodySize = null; });
+        builder.WebHost.UseKestrel(k =>
+        {
+            if (listenSocket is null) k.Listen(IPAddress.Loopback, 0);
+            else k.ListenHandle((ulong)listenSocket.Handle);
+            k.Limits.MaxRequestBodySize = null;
+        });
         var app = builder.Build();
         var o = new PeerFetchTestOrigin(app);
         app.Use(async (ctx, next) =>
@@ -97,8 +104,24 @@ internal sealed class PeerFetchTestOrigin : IAsyncDisposable
             catch (OperationCanceledException) { o.Aborted.TrySetResult(); return; }
             ctx.Abort();
         });
+        // A streamed body of unknown length (chunked): n bytes of TestBodies.Make(n) in 64 KiB writes, flushed each time.
+        app.MapGet("/api/stream/{n:long}", async (long n, HttpContext ctx) =>
+        {
+            ctx.Response.ContentType = "application/octet-stream";
+            var body = TestBodies.Make(n);
+            for (int offset = 0; offset < body.Length; offset += 64 << 10)
+            {
+                await ctx.Response.Body.WriteAsync(body.AsMemory(offset, Math.Min(64 << 10, body.Length - offset)), ctx.RequestAborted);
+                await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+            }
+        });
+        var listenAt = listenSocket?.LocalEndPoint as IPEndPoint;
         await app.StartAsync();
-        o.Uri = new Uri(app.Urls.First().Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
+        // Kestrel made its own socket over the descriptor and closes it when it stops: ours must never close it too.
+        listenSocket?.SafeHandle.SetHandleAsInvalid();
+        o.Uri = listenAt is not null
+            ? new Uri($"http://{listenAt}/")
+            : new Uri(app.Urls.First().Replace("[::]", "127.0.0.1", StringComparison.Ordinal));
         return o;
     }
 

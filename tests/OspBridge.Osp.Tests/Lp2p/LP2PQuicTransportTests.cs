@@ -90,6 +90,83 @@ public sealed class LP2PQuicTransportTests
         Assert.Equal(OspError.Refused, ex.Error);
     }
 
+    [Fact]
+    public async Task LP2P_ConnectAsync_fails_fast_with_Refused_when_the_receiver_denies_the_grant()
+    {
+        using var cts = new CancellationTokenSource(Timeout);
+        var server = LP2PDataChannelTests.Agent("Receiver");
+        await using var listener = await LP2P.MakeDiscoverableAsync(new LP2PReceiverOptions
+        {
+            Agent = server,
+            Nickname = "files",
+            ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
+            Grants = LP2PGrantPolicies.DenyAll,
+        }, cts.Token);
+        await listener.Ready;
+        // Nobody on the receiver accepts transports (the case that hung: the q2q connection itself stayed up).
+        var at = listener.Receiver.LocalEndPoint;
+        var peer = new OspAgentInfo("Receiver", server.Identity.Hostname + ".", (ushort)at.Port, [at.Address],
+            new OspTxt(server.Identity.Fingerprint, 1, server.Identity.AuthToken, server.Identity.SerialBase64Url));
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var ex = await Assert.ThrowsAsync<OspException>(async () =>
+        {
+            await using var transport = await LP2P.ConnectAsync(new LP2PRequestOptions { Agent = LP2PDataChannelTests.Agent("Requester"), Peer = peer, Nickname = "files" }, null, cts.Token);
+            // The denial may land just after the connect returned: the transport then ends at once with the same error.
+            await transport.AcceptStreamAsync(cts.Token);
+        });
+        Assert.Equal(OspError.Refused, ex.Error);
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(8), $"took {started.Elapsed}");
+    }
+
+    [Fact]
+    public async Task A_silent_transport_outlives_the_idle_timeout_thanks_to_keep_alive()
+    {
+        using var cts = new CancellationTokenSource(Timeout);
+        var idle = TimeSpan.FromSeconds(1.5);
+        var server = IdleAgent("Receiver", idle);
+        await using var listener = await LP2P.MakeDiscoverableAsync(new LP2PReceiverOptions
+        {
+            Agent = server,
+            ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
+        }, cts.Token);
+        await listener.Ready;
+        var at = listener.Receiver.LocalEndPoint;
+        var peer = new OspAgentInfo("Receiver", server.Identity.Hostname + ".", (ushort)at.Port, [at.Address],
+            new OspTxt(server.Identity.Fingerprint, 1, server.Identity.AuthToken, server.Identity.SerialBase64Url));
+        var incoming = listener.AcceptTransportAsync(cts.Token).AsTask();
+        var client = IdleAgent("Requester", idle);
+        await using var transport = await LP2P.ConnectAsync(new LP2PRequestOptions { Agent = client, Peer = peer }, null, cts.Token);
+        await using var accepted = await incoming.WaitAsync(cts.Token);
+
+        // Nothing from the application for three idle timeouts (a slow origin): the default keep-alive holds it open.
+        await Task.Delay(idle * 3, cts.Token);
+        await using var bidi = await transport.CreateBidirectionalStreamAsync(cts.Token);
+        await bidi.WriteAsync("still here"u8.ToArray(), completeWrites: true, cts.Token);
+        await using var other = await accepted.AcceptStreamAsync(cts.Token);
+        Assert.Equal("still here", await ReadAllAsync(other, cts.Token));
+
+        // With keep-alive off the same silence ends the transport (the test above is not vacuous).
+        var incoming2 = listener.AcceptTransportAsync(cts.Token).AsTask();
+        await using var quiet = await LP2P.ConnectAsync(new LP2PRequestOptions { Agent = client, Peer = peer }, new LP2PQuicTransportInit { KeepAliveInterval = TimeSpan.Zero }, cts.Token);
+        await using var accepted2 = await incoming2.WaitAsync(cts.Token);
+        await Task.Delay(idle * 3, cts.Token);
+        await Assert.ThrowsAnyAsync<Exception>(async () =>
+        {
+            await using var s = await quiet.CreateBidirectionalStreamAsync(cts.Token);
+            await s.WriteAsync("x"u8.ToArray(), completeWrites: true, cts.Token);
+            _ = await ReadAllAsync(s, cts.Token);
+        });
+    }
+
+    private static OspBridge.Osp.Agent.OspAgentOptions IdleAgent(string name, TimeSpan idle) => new()
+    {
+        Identity = OspBridge.Crypto.Identity.AgentIdentity.CreateEphemeral(name),
+        DisplayName = name + " display",
+        RequireAuthentication = false,
+        AuthenticationGracePeriod = TimeSpan.FromSeconds(5),
+        IdleTimeout = idle,
+    };
+
     private static async Task<string> ReadAllAsync(QuicStream stream, CancellationToken cancellationToken)
     {
         using var ms = new MemoryStream();
