@@ -148,7 +148,9 @@ public class ChromiumMediaTests(ITestOutputHelper output)
         var requests = new List<TimeSpan>();
         var keyframes = new List<TimeSpan>();
         video.KeyframeRequested += () => { lock (requests) requests.Add(clock.Elapsed); };
-        await using var camera = MediaSource.Create("test", new MediaSourceOptions { LoggerFactory = new LogLinesFactory(_log) });
+        // the one test camera (640x360, 0.5 s GOP) at a fixed 1.5 Mbit/s: enough RTP packets per second that the
+        // black-hole test's 1100-packet hole passes within the run (x264's default CRF gives ~100 packets/s at 360p)
+        await using var camera = MediaSource.Create("test", new MediaSourceOptions { LoggerFactory = new LogLinesFactory(_log), TestBitrateKbps = 1500 });
         camera.FrameReceived = f =>
         {
             if (f.Codec == MediaCodec.H264)
