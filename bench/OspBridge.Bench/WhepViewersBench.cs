@@ -48,7 +48,8 @@ internal static class WhepViewersBench
         PeerTrust.Open(deviceState).RecordAuthenticated(bridgeFp, "OspBridge");
         string id = PeerTrust.IdOf(deviceFp);
 
-        await using var agent = CliChild.Start("agent", "--name", DeviceName, "--camera", "test", "--accept-all", "--interface", "lo", "--state-dir", deviceState);
+        await using var agent = CliChild.Start("agent", "--name", DeviceName, "--camera", "test", "--accept-all", "--interface", "lo", "--state-dir", deviceState,
+            "--max-viewers", (viewers + 2).ToString(CultureInfo.InvariantCulture)); // s5-talk's option (the default cap is lower)
         await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
         var (serve, url) = await CliChild.StartServeAsync(bridgeState, Step, "--token", Token);
         await using var serveOwner = serve;
