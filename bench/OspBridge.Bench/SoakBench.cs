@@ -5,11 +5,8 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using OspBridge.Crypto.Certificates;
-using OspBridge.Crypto.Tls;
 using OspBridge.Quic;
-using OspBridge.Quic.Core;
-using OspBridge.Quic.Packets;
-using OspBridge.Quic.Protection;
+using OspBridge.Quic.Tests;
 
 namespace OspBridge.Bench;
 
@@ -60,7 +57,7 @@ internal static class SoakBench
         Console.WriteLine("| t (s) | RSS (MiB) | managed (MiB) | threads | pending | created | Retries | handshakes ok / tried | median ms |");
         Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
 
-        var initial = RealInitial();
+        var initial = InitialCrafter.RealInitial(Alpn.ToString());
         var attackers = Enumerable.Range(0, 32).Select(_ =>
         {
             var s = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
@@ -127,8 +124,8 @@ internal static class SoakBench
         while (!ct.IsCancellationRequested)
         {
             double t = clock.Elapsed.TotalSeconds;
-            while (junk < junkRate * t) { sockets[sent++ % sockets.Length].SendTo(Junk(rng), target); junk++; }
-            while (valid < validRate * t) { sockets[sent++ % sockets.Length].SendTo(Reencrypt(initial, rng), target); valid++; }
+            while (junk < junkRate * t) { sockets[sent++ % sockets.Length].SendTo(InitialCrafter.Junk(rng), target); junk++; }
+            while (valid < validRate * t) { sockets[sent++ % sockets.Length].SendTo(InitialCrafter.Reencrypt(initial, rng), target); valid++; }
             ct.WaitHandle.WaitOne(5);
         }
         return sent;
@@ -195,56 +192,5 @@ internal static class SoakBench
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         using var p = Process.GetCurrentProcess();
         return (p.WorkingSet64 / 1048576.0, GC.GetTotalMemory(false) / 1048576.0, p.Threads.Count);
-    }
-
-    private static byte[] RealInitial()
-    {
-        var core = ConnectionCore.CreateClient(new CoreOptions(), tp => QuicTls.Create(new QuicTlsOptions
-        {
-            IsClient = true,
-            ServerName = "localhost",
-            ApplicationProtocols = [Alpn.ToString()],
-            LocalTransportParameters = tp,
-            ValidatePeerCertificate = (_, _) => true,
-        }));
-        core.Start(TimeSpan.Zero);
-        var buf = new byte[1500];
-        if (!core.TryPollTransmit(buf, TimeSpan.Zero, out var tx)) throw new InvalidOperationException("no Initial");
-        return buf[..tx.Length];
-    }
-
-    private static byte[] Reencrypt(byte[] initial, Random rng)
-    {
-        var packet = initial.ToArray();
-        if (!PacketHeader.TryParse(packet, 8, out var h)) throw new InvalidOperationException("bad Initial");
-        var (clientKeys, serverKeys) = InitialSecrets.CreateKeys(packet.AsSpan(h.DcidOffset, h.DcidLength), isClient: false);
-        var p = packet.AsSpan(0, h.PacketLength);
-        if (!PacketProtector.TryRemoveHeaderProtection(clientKeys.HeaderProtection, p, h.PnOffset, out int pnLength, out uint pn)
-            || !PacketProtector.TryDecrypt(clientKeys, p, h.PnOffset, pnLength, pn, out _, out int payloadLength))
-            throw new InvalidOperationException("Initial does not decrypt");
-        clientKeys.Dispose();
-        serverKeys.Dispose();
-        rng.NextBytes(packet.AsSpan(h.DcidOffset, h.DcidLength));
-        var (_, write) = InitialSecrets.CreateKeys(packet.AsSpan(h.DcidOffset, h.DcidLength), isClient: true);
-        PacketProtector.Protect(write, p, h.PnOffset, pnLength, pn, payloadLength);
-        write.Dispose();
-        return packet;
-    }
-
-    private static byte[] Junk(Random rng)
-    {
-        var d = new byte[1200];
-        rng.NextBytes(d);
-        d[0] = (byte)(0xc0 | (d[0] & 0x0f));
-        d[1] = 0; d[2] = 0; d[3] = 0; d[4] = 1;
-        int dl = rng.Next(8, 21), sl = rng.Next(0, 21);
-        d[5] = (byte)dl;
-        d[6 + dl] = (byte)sl;
-        int p = 7 + dl + sl;
-        d[p++] = 0;
-        int len = d.Length - p - 2;
-        d[p++] = (byte)(0x40 | (len >> 8));
-        d[p] = (byte)len;
-        return d;
     }
 }

@@ -2,7 +2,8 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
-using OspBridge.Bridge.Tests.Pairing;
+using OspBridge.Testing;
+using OspBridge.Testing.Http;
 
 namespace OspBridge.Bridge.Tests;
 
@@ -15,96 +16,54 @@ namespace OspBridge.Bridge.Tests;
 public sealed class PeerFetchCliTests : IDisposable
 {
     private static readonly TimeSpan Step = TimeSpan.FromSeconds(60);
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "ospbridge-fetch-" + Guid.NewGuid().ToString("N"));
+    private readonly TestDirectory _root = new("ospbridge-fetch");
     private readonly byte[] _big = new byte[10 * 1024 * 1024 + 17];
     private int _secretHits;
 
-    public PeerFetchCliTests()
-    {
-        Directory.CreateDirectory(_root);
-        new Random(11).NextBytes(_big);
-    }
+    public PeerFetchCliTests() => new Random(11).NextBytes(_big);
 
-    public void Dispose()
-    {
-        if (Directory.Exists(_root)) Directory.Delete(_root, recursive: true);
-    }
+    public void Dispose() => _root.Dispose();
 
     private static Task<(int ExitCode, string StdOut, string StdErr)> RunAsync(params string[] args) =>
         Task.Run(() => CliProcess.Run(Step, args));
 
-    private static int FreeTcpPort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
-
     /// <summary>The origin: /api/status (JSON), /files/big.bin (10 MB), /echo (POST body back), /secret (must never be reached).</summary>
-    private async Task ServeAsync(HttpListener listener)
+    private async Task<byte[]> AnswerAsync(HttpListenerRequest req, HttpListenerResponse res)
     {
-        while (listener.IsListening)
+        string path = req.Url!.AbsolutePath;
+        if (path == "/api/status")
         {
-            HttpListenerContext ctx;
-            try { ctx = await listener.GetContextAsync(); }
-            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException) { return; }
-            _ = Task.Run(async () =>
-            {
-                var res = ctx.Response;
-                try
-                {
-                    string path = ctx.Request.Url!.AbsolutePath;
-                    byte[] body;
-                    if (path == "/api/status")
-                    {
-                        res.ContentType = "application/json";
-                        res.AddHeader("X-Origin", "test-origin");
-                        body = Encoding.UTF8.GetBytes("{\"ok\":true,\"name\":\"kitchen\"}");
-                    }
-                    else if (path == "/files/big.bin")
-                    {
-                        res.ContentType = "application/octet-stream";
-                        body = _big;
-                    }
-                    else if (path == "/echo" && ctx.Request.HttpMethod == "POST")
-                    {
-                        using var ms = new MemoryStream();
-                        await ctx.Request.InputStream.CopyToAsync(ms);
-                        res.ContentType = ctx.Request.ContentType ?? "application/octet-stream";
-                        res.AddHeader("X-Echo-Method", ctx.Request.HttpMethod);
-                        body = ms.ToArray();
-                    }
-                    else
-                    {
-                        if (path.StartsWith("/secret", StringComparison.Ordinal)) Interlocked.Increment(ref _secretHits);
-                        res.StatusCode = 404;
-                        body = Encoding.UTF8.GetBytes("not found");
-                    }
-                    res.ContentLength64 = body.Length;
-                    await res.OutputStream.WriteAsync(body);
-                    res.Close();
-                }
-                catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException)
-                {
-                    res.Abort();
-                }
-            });
+            res.ContentType = "application/json";
+            res.AddHeader("X-Origin", "test-origin");
+            return Encoding.UTF8.GetBytes("{\"ok\":true,\"name\":\"kitchen\"}");
         }
+        if (path == "/files/big.bin")
+        {
+            res.ContentType = "application/octet-stream";
+            return _big;
+        }
+        if (path == "/echo" && req.HttpMethod == "POST")
+        {
+            using var ms = new MemoryStream();
+            await req.InputStream.CopyToAsync(ms);
+            res.ContentType = req.ContentType ?? "application/octet-stream";
+            res.AddHeader("X-Echo-Method", req.HttpMethod);
+            return ms.ToArray();
+        }
+        if (path.StartsWith("/secret", StringComparison.Ordinal)) Interlocked.Increment(ref _secretHits);
+        res.StatusCode = 404;
+        return Encoding.UTF8.GetBytes("not found");
     }
 
     [Fact]
     public async Task FetchThroughAgentHttpOrigin()
     {
-        int originPort = FreeTcpPort();
-        using var listener = new HttpListener();
-        listener.Prefixes.Add($"http://127.0.0.1:{originPort}/");
-        listener.Start();
-        var serving = ServeAsync(listener);
+        await using var origin = TestHttpOrigin.Start(AnswerAsync);
 
         string name = "Fetch " + Guid.NewGuid().ToString("N")[..6];
-        string agentState = Path.Combine(_root, "agent"), clientState = Path.Combine(_root, "client"), strangerState = Path.Combine(_root, "stranger");
+        string agentState = _root["agent"], clientState = _root["client"], strangerState = _root["stranger"];
         var agent = CliChild.Start("agent", "--name", name, "--accept-all", "--interface", "lo", "--state-dir", agentState,
-            "--http-origin", $"http://127.0.0.1:{originPort}", "--http-allow", "/api", "--http-allow", "/files", "--http-allow", "/echo");
+            "--http-origin", origin.Url, "--http-allow", "/api", "--http-allow", "/files", "--http-allow", "/echo");
         try
         {
             await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
@@ -142,7 +101,7 @@ public sealed class PeerFetchCliTests : IDisposable
             Assert.Equal("{\"ok\":true,\"name\":\"kitchen\"}", parts[1]);
 
             // 3. A 10 MB file byte-exact with -o (stdout stays empty).
-            string outFile = Path.Combine(_root, "big.out");
+            string outFile = Path.Combine(_root.Path, "big.out");
             var big = await RunAsync(["fetch", name, "/files/big.bin", "-o", outFile, .. common]);
             Assert.True(big.ExitCode == 0, big.StdErr);
             Assert.Equal("", big.StdOut);
@@ -151,9 +110,9 @@ public sealed class PeerFetchCliTests : IDisposable
             // 4. POST -d @file is echoed (method defaults to POST with -d; -H reaches the origin).
             var payload = new byte[200_000];
             new Random(5).NextBytes(payload);
-            string postFile = Path.Combine(_root, "post.bin");
+            string postFile = Path.Combine(_root.Path, "post.bin");
             File.WriteAllBytes(postFile, payload);
-            string echoed = Path.Combine(_root, "echo.out");
+            string echoed = Path.Combine(_root.Path, "echo.out");
             var post = await RunAsync(["fetch", name, "/echo", "-d", "@" + postFile, "-H", "Content-Type: application/x-test", "-o", echoed, .. common]);
             Assert.True(post.ExitCode == 0, post.StdErr);
             Assert.Equal(payload, File.ReadAllBytes(echoed));
@@ -178,11 +137,11 @@ public sealed class PeerFetchCliTests : IDisposable
             Assert.True(quic.ExitCode == 0, quic.StdErr);
             Assert.Matches(@"^HTTP/\d\.\d 200", quic.StdOut);
             Assert.EndsWith("\r\n\r\n{\"ok\":true,\"name\":\"kitchen\"}", quic.StdOut, StringComparison.Ordinal);
-            string quicOut = Path.Combine(_root, "big-quic.out");
+            string quicOut = Path.Combine(_root.Path, "big-quic.out");
             var quicBig = await RunAsync(["fetch", name, "/files/big.bin", "--transport", "quic", "-o", quicOut, .. common]);
             Assert.True(quicBig.ExitCode == 0, quicBig.StdErr);
             Assert.Equal(_big, File.ReadAllBytes(quicOut));
-            string quicEcho = Path.Combine(_root, "echo-quic.out");
+            string quicEcho = Path.Combine(_root.Path, "echo-quic.out");
             var quicPost = await RunAsync(["fetch", name, "/echo", "--transport", "quic", "-d", "@" + postFile, "-o", quicEcho, .. common]);
             Assert.True(quicPost.ExitCode == 0, quicPost.StdErr);
             Assert.Equal(payload, File.ReadAllBytes(quicEcho));
@@ -195,8 +154,7 @@ public sealed class PeerFetchCliTests : IDisposable
             Assert.Equal($"ospbridge: not paired with {name}", quicStranger.StdErr.Trim());
 
             // 8. Origin down: 502 from the agent, exit 0 (both transports).
-            listener.Stop();
-            await serving;
+            await origin.StopAsync();
             var down = await RunAsync(["fetch", name, "/api/status", "-i", .. common]);
             Assert.True(down.ExitCode == 0, down.StdErr);
             Assert.Matches(@"^HTTP/\d\.\d 502", down.StdOut);

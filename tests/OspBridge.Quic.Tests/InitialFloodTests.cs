@@ -3,11 +3,8 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
-using OspBridge.Crypto.Tls;
 using OspBridge.Net.IO;
 using OspBridge.Quic.Core;
-using OspBridge.Quic.Packets;
-using OspBridge.Quic.Protection;
 using Xunit.Abstractions;
 
 namespace OspBridge.Quic.Tests;
@@ -216,63 +213,6 @@ public sealed class InitialFloodTests(ITestOutputHelper output)
         taken = 0;
         while (b.TryTake(TimeSpan.FromSeconds(100))) taken++; // a long quiet spell refills only to the burst
         Assert.Equal(5, taken);
-    }
-}
-
-/// <summary>Builds client Initials for flood tests and the soak (in-process, through the client core).</summary>
-internal static class InitialCrafter
-{
-    /// <summary>A real client Initial (real TLS ClientHello) from a core that will never answer the server.</summary>
-    public static byte[] RealInitial(string alpn)
-    {
-        var core = ConnectionCore.CreateClient(new CoreOptions(), tp => QuicTls.Create(new QuicTlsOptions
-        {
-            IsClient = true,
-            ServerName = "localhost",
-            ApplicationProtocols = [alpn],
-            LocalTransportParameters = tp,
-            ValidatePeerCertificate = (_, _) => true,
-        }));
-        core.Start(TimeSpan.Zero);
-        var buf = new byte[1500];
-        Assert.True(core.TryPollTransmit(buf, TimeSpan.Zero, out var tx));
-        return buf[..tx.Length];
-    }
-
-    /// <summary>The same ClientHello re-encrypted under a fresh random DCID (same length): a new valid Initial.</summary>
-    public static byte[] Reencrypt(byte[] initial, Random rng)
-    {
-        var packet = initial.ToArray();
-        Assert.True(PacketHeader.TryParse(packet, 8, out var h));
-        var (clientKeys, serverKeys) = InitialSecrets.CreateKeys(packet.AsSpan(h.DcidOffset, h.DcidLength), isClient: false);
-        var p = packet.AsSpan(0, h.PacketLength);
-        Assert.True(PacketProtector.TryRemoveHeaderProtection(clientKeys.HeaderProtection, p, h.PnOffset, out int pnLength, out uint pn));
-        Assert.True(PacketProtector.TryDecrypt(clientKeys, p, h.PnOffset, pnLength, pn, out _, out int payloadLength));
-        clientKeys.Dispose();
-        serverKeys.Dispose();
-        rng.NextBytes(packet.AsSpan(h.DcidOffset, h.DcidLength));
-        var (_, write) = InitialSecrets.CreateKeys(packet.AsSpan(h.DcidOffset, h.DcidLength), isClient: true);
-        PacketProtector.Protect(write, p, h.PnOffset, pnLength, pn, payloadLength);
-        write.Dispose();
-        return packet;
-    }
-
-    /// <summary>1200 bytes that parse as a v1 Initial with a random DCID (8–20 bytes) but decrypt under no key.</summary>
-    public static byte[] Junk(Random rng)
-    {
-        var d = new byte[1200];
-        rng.NextBytes(d);
-        d[0] = (byte)(0xc0 | (d[0] & 0x0f));
-        d[1] = 0; d[2] = 0; d[3] = 0; d[4] = 1;
-        int dl = rng.Next(8, 21), sl = rng.Next(0, 21);
-        d[5] = (byte)dl;
-        d[6 + dl] = (byte)sl;
-        int p = 7 + dl + sl;
-        d[p++] = 0; // no token
-        int len = d.Length - p - 2;
-        d[p++] = (byte)(0x40 | (len >> 8));
-        d[p] = (byte)len;
-        return d;
     }
 }
 

@@ -3,9 +3,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
-using OspBridge.Crypto.Tls;
 using OspBridge.Net.IO;
-using OspBridge.Quic.Core;
 
 namespace OspBridge.Quic.Tests;
 
@@ -46,23 +44,6 @@ public class ListenerDriverTests
         },
     };
 
-    /// <summary>A real client Initial (real TLS ClientHello) from a core that will never answer the server.</summary>
-    private static byte[] AbandonedInitial()
-    {
-        var core = ConnectionCore.CreateClient(new CoreOptions(), tp => QuicTls.Create(new QuicTlsOptions
-        {
-            IsClient = true,
-            ServerName = "localhost",
-            ApplicationProtocols = [Alpn.ToString()],
-            LocalTransportParameters = tp,
-            ValidatePeerCertificate = (_, _) => true,
-        }));
-        core.Start(TimeSpan.Zero);
-        var buf = new byte[1500];
-        Assert.True(core.TryPollTransmit(buf, TimeSpan.Zero, out var tx));
-        return buf[..tx.Length];
-    }
-
     private static async Task<bool> WaitFor(Func<bool> condition, TimeSpan timeout)
     {
         var sw = Stopwatch.StartNew();
@@ -82,7 +63,7 @@ public class ListenerDriverTests
         using var attacker = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         attacker.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         int threadsBefore = Process.GetCurrentProcess().Threads.Count;
-        var initials = Enumerable.Range(0, Sent).Select(_ => AbandonedInitial()).ToList();
+        var initials = Enumerable.Range(0, Sent).Select(_ => InitialCrafter.RealInitial(Alpn.ToString())).ToList();
         foreach (var initial in initials) attacker.SendTo(initial, listener.LocalEndPoint);
         Assert.True(await WaitFor(() => listener.PendingCount + listener.DroppedOverCap == Sent, TimeSpan.FromSeconds(20)),
             $"pending {listener.PendingCount}, dropped {listener.DroppedOverCap}");
@@ -121,7 +102,7 @@ public class ListenerDriverTests
         await using var listener = await Listen(maxPending: 40, handshakeTimeout: TimeSpan.FromSeconds(30), retryAbove: 10);
         using var attacker = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
         attacker.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        var initials = Enumerable.Range(0, 20).Select(_ => AbandonedInitial()).ToList();
+        var initials = Enumerable.Range(0, 20).Select(_ => InitialCrafter.RealInitial(Alpn.ToString())).ToList();
         foreach (var initial in initials) attacker.SendTo(initial, listener.LocalEndPoint);
         Assert.True(await WaitFor(() => listener.PendingCount + listener.RetriesSent == 20, TimeSpan.FromSeconds(20)),
             $"pending {listener.PendingCount}, retries {listener.RetriesSent}");

@@ -41,6 +41,8 @@ internal sealed class DeviceRegistry : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly ILogger _ospLogger;
     private readonly CancellationTokenSource _stopping = new();
+    private readonly Lock _trustGate = new();
+    private TrustSnapshot? _trustSnapshot;
     private MdnsService? _mdns;
     private OspAgentBrowser? _browser;
 
@@ -74,10 +76,11 @@ internal sealed class DeviceRegistry : IAsyncDisposable
     /// <summary>Every device seen advertising or in the trust store.</summary>
     public IReadOnlyList<DeviceView> List()
     {
-        var trusted = _trust.List();
+        var snapshot = Trusted();
+        var trusted = snapshot.Peers;
         lock (_gate)
         {
-            var views = _devices.Values.Select(d => View(d, trusted.Any(t => t.Fingerprint == d.Fingerprint))).ToList();
+            var views = _devices.Values.Select(d => View(d, snapshot.ByFingerprint.ContainsKey(d.Fingerprint))).ToList();
             foreach (var t in trusted)
             {
                 if (t.Fingerprint == _identity.Fingerprint || _devices.ContainsKey(t.Id)) continue;
@@ -101,10 +104,10 @@ internal sealed class DeviceRegistry : IAsyncDisposable
         {
             if (!_devices.TryGetValue(id, out var device))
             {
-                if (_trust.List().Any(t => t.Id == id)) throw new BridgeHttpException(409, $"device {id} is offline");
+                if (Trusted().Peers.Any(t => t.Id == id)) throw new BridgeHttpException(409, $"device {id} is offline");
                 throw new BridgeHttpException(404, $"no device {id}");
             }
-            if (_trust.FindTrusted(device.Fingerprint) is null) throw new BridgeHttpException(403, $"device {id} is not paired with the bridge");
+            if (!Trusted().ByFingerprint.ContainsKey(device.Fingerprint)) throw new BridgeHttpException(403, $"device {id} is not paired with the bridge");
             if (device.Link is { IsAlive: true } link) return link;
             if (device.Agent is null) throw new BridgeHttpException(409, $"device {id} is offline");
             if (device.Connecting is null || device.Connecting.IsCompleted) device.Connecting = ConnectTrustedAsync(device, device.Agent);
@@ -314,6 +317,28 @@ internal sealed class DeviceRegistry : IAsyncDisposable
         try { handler(view); }
         catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException) { }
     }
+
+    /// <summary>
+    /// The trusted peers, re-read only when the trust file changed (its write time or length; every write replaces
+    /// the file): reading and parsing it on every API call and gateway request cost ~8 ms of CPU per request with
+    /// 1000 trusted devices and made <c>GET /api/devices</c> take seconds (docs/benchmarks.md, the bridge under load).
+    /// Changes made by another process (<c>ospbridge peers</c> on the same state dir) are still seen on the next call.
+    /// </summary>
+    private TrustSnapshot Trusted()
+    {
+        var file = new FileInfo(Path.Combine(_trust.StateDirectory, OspTrustStore.FileName));
+        var stamp = file.Exists ? (file.LastWriteTimeUtc.Ticks, file.Length) : (0L, -1L);
+        lock (_trustGate)
+        {
+            if (_trustSnapshot is { } cached && cached.Stamp == stamp) return cached;
+        }
+        var peers = _trust.List();
+        var snapshot = new TrustSnapshot(stamp, peers, peers.GroupBy(p => p.Fingerprint, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal));
+        lock (_trustGate) _trustSnapshot = snapshot;
+        return snapshot;
+    }
+
+    private sealed record TrustSnapshot((long Ticks, long Length) Stamp, IReadOnlyList<TrustedPeerView> Peers, Dictionary<string, TrustedPeerView> ByFingerprint);
 
     private static DeviceView View(Device d, bool paired) => new(d.Id, d.Name, d.Fingerprint, paired,
         d.Agent is not null || d.Link is { IsAlive: true }, d.Link?.Capabilities ?? d.LastCapabilities);

@@ -1,16 +1,17 @@
 using System.Buffers;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using OspBridge.Net.Core;
 
 namespace OspBridge.Crypto.Dtls;
 
 /// <summary>
 /// A sans-IO DTLS 1.2 endpoint (RFC 6347 over the RFC 5246 handshake) for WebRTC: ECDHE-ECDSA with AES-GCM on
 /// P-256, extended master secret, mutual certificate authentication checked against SDP fingerprints, use_srtp and
-/// keying-material export. Implements the one core contract <see cref="IProtocolCore{TEvent}"/>: feed it datagrams
-/// with <see cref="Receive(Span{byte}, DatagramPath, TimeSpan)"/> and time with <see cref="HandleDeadline"/> at <see cref="NextDeadline"/>; drain
-/// <see cref="TryPollTransmit"/> and <see cref="TryPollEvent"/>. Not thread-safe: use from one serialized loop.
+/// keying-material export. Speaks the verbs of the one core contract (OspBridge.Net's <c>IProtocolCore</c>) without
+/// naming it, so that Crypto depends on nothing of ours: feed it datagrams with <see cref="Receive(ReadOnlySpan{byte}, TimeSpan)"/>
+/// and time with <see cref="HandleDeadline"/> at <see cref="NextDeadline"/>; drain <see cref="TryPollTransmit"/> and
+/// <see cref="TryPollEvent"/>. Every datagram goes on the connected pair (DTLS runs over the selected ICE pair), so
+/// there is no path in or out. Not thread-safe: use from one serialized loop.
 /// </summary>
 /// <remarks>
 /// Invalid records (bad header, unknown epoch, failed authentication, replays) are dropped silently
@@ -20,7 +21,7 @@ namespace OspBridge.Crypto.Dtls;
 /// <see cref="DtlsEventKind.StateChanged"/> event carries it. <see cref="CryptoException"/> is thrown only for caller
 /// errors (sending before connected, a buffer too small, bad options).
 /// </remarks>
-public sealed partial class DtlsEndpoint : IProtocolCore<DtlsEvent>, IDisposable
+public sealed partial class DtlsEndpoint : IDisposable
 {
     private const int MaxStashedRecords = 32;
 
@@ -110,13 +111,10 @@ public sealed partial class DtlsEndpoint : IProtocolCore<DtlsEvent>, IDisposable
     }
 
     /// <summary>
-    /// Processes one received datagram (one or more records). <paramref name="path"/> is ignored (DTLS runs over a
-    /// connected ICE pair). Never throws for network input: a failure is reported through <see cref="State"/>,
-    /// <see cref="Error"/> and a <see cref="DtlsEventKind.StateChanged"/> event.
+    /// Processes one received datagram (one or more records) from the connected pair. Never throws for network
+    /// input: a failure is reported through <see cref="State"/>, <see cref="Error"/> and a
+    /// <see cref="DtlsEventKind.StateChanged"/> event.
     /// </summary>
-    public void Receive(Span<byte> datagram, DatagramPath path, TimeSpan now) => Receive((ReadOnlySpan<byte>)datagram, now);
-
-    /// <summary>Processes one received datagram (one or more records); see <see cref="Receive(Span{byte}, DatagramPath, TimeSpan)"/>.</summary>
     public void Receive(ReadOnlySpan<byte> datagram, TimeSpan now)
     {
         if (State == DtlsState.New && !IsClient) Start(now);
@@ -143,7 +141,7 @@ public sealed partial class DtlsEndpoint : IProtocolCore<DtlsEvent>, IDisposable
     }
 
     /// <summary>Runs due retransmissions; call at or after <see cref="NextDeadline"/>. When retransmissions are exhausted
-    /// the endpoint fails (reported as for <see cref="Receive(Span{byte}, DatagramPath, TimeSpan)"/>).</summary>
+    /// the endpoint fails (reported as for <see cref="Receive(ReadOnlySpan{byte}, TimeSpan)"/>).</summary>
     public void HandleDeadline(TimeSpan now)
     {
         if (_retransmitAt is not { } due || now < due || State != DtlsState.Connecting) return;
@@ -161,20 +159,20 @@ public sealed partial class DtlsEndpoint : IProtocolCore<DtlsEvent>, IDisposable
     }
 
     /// <summary>
-    /// Copies the next datagram to send into <paramref name="destination"/>; <paramref name="transmit"/> carries its
-    /// length and <see cref="DatagramPath.None"/> (send it on the connected pair). Handshake datagrams are at most
+    /// Copies the next datagram to send into <paramref name="destination"/>; <paramref name="length"/> is its length
+    /// (send it on the connected pair). Handshake datagrams are at most
     /// <see cref="DtlsOptions.Mtu"/> bytes; a datagram from <see cref="Send"/> is its payload plus <see cref="ApplicationDataOverhead"/>.
     /// </summary>
     /// <exception cref="CryptoException"><paramref name="destination"/> is smaller than the next datagram (it stays queued).</exception>
-    public bool TryPollTransmit(Span<byte> destination, TimeSpan now, out Transmit transmit)
+    public bool TryPollTransmit(Span<byte> destination, TimeSpan now, out int length)
     {
-        transmit = default;
+        length = 0;
         if (!_out.TryPeek(out var d)) return false;
         if (destination.Length < d.Length)
             throw new CryptoException(CryptoError.LimitExceeded, $"DTLS: datagram of {d.Length} bytes does not fit the buffer");
         _out.Dequeue();
         d.CopyTo(destination);
-        transmit = new Transmit(d.Length, DatagramPath.None);
+        length = d.Length;
         return true;
     }
 

@@ -408,7 +408,7 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
             }
             _dtls.Close();
             var buf = new byte[DtlsMtu + 256];
-            while (_dtls.TryPollTransmit(buf, now, out var dg)) _finalTransmits.Enqueue(buf[..dg.Length]);
+            while (_dtls.TryPollTransmit(buf, now, out int dl)) _finalTransmits.Enqueue(buf[..dl]);
         }
         _finalPath = _ice.SelectedPair is { } p ? new DatagramPath(p.Local.Base, p.RemoteEndPoint) : default;
         _ice.Close();
@@ -471,9 +471,9 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
         var to = new DatagramPath(pair.Local.Base, pair.RemoteEndPoint);
         // Handshake records first: our final DTLS flight (CCS + Finished) must reach the peer before the first
         // epoch-1 SCTP packet, or a peer still waiting for Finished drops that INIT.
-        if (_dtls.TryPollTransmit(destination, now, out var hs))
+        if (_dtls.TryPollTransmit(destination, now, out int hsLength))
         {
-            transmit = new Transmit(hs.Length, to);
+            transmit = new Transmit(hsLength, to);
             return true;
         }
         if (_dtls.State == DtlsState.Connected && TryPollMedia(destination, now, out int mediaLength))

@@ -5,8 +5,9 @@ using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using OspBridge.Bridge.Tests.Pairing;
 using OspBridge.PeerFetch;
+using OspBridge.Testing;
+using OspBridge.Testing.Http;
 using OspBridge.WebRtc;
 
 namespace OspBridge.Bridge.Tests.Server;
@@ -20,65 +21,30 @@ public sealed class ServeDeviceTests : IDisposable
 {
     private static readonly TimeSpan Step = TimeSpan.FromSeconds(60);
     private const string Token = "test-admin-token-0123456789";
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "ospbridge-served-" + Guid.NewGuid().ToString("N"));
+    private readonly TestDirectory _root = new("ospbridge-served");
 
-    public ServeDeviceTests() => Directory.CreateDirectory(_root);
+    public void Dispose() => _root.Dispose();
 
-    public void Dispose()
+    /// <summary>The device's origin: /api/status (JSON with the headers it saw), POST /echo, else 404.</summary>
+    private static async Task<byte[]> AnswerAsync(HttpListenerRequest req, HttpListenerResponse res)
     {
-        if (Directory.Exists(_root)) Directory.Delete(_root, recursive: true);
-    }
-
-    private static int FreeTcpPort()
-    {
-        using var l = new TcpListener(IPAddress.Loopback, 0);
-        l.Start();
-        return ((IPEndPoint)l.LocalEndpoint).Port;
-    }
-
-    private static async Task ServeOriginAsync(HttpListener listener)
-    {
-        while (listener.IsListening)
+        string path = req.Url!.AbsolutePath;
+        if (path == "/api/status")
         {
-            HttpListenerContext ctx;
-            try { ctx = await listener.GetContextAsync(); }
-            catch (Exception ex) when (ex is HttpListenerException or ObjectDisposedException or InvalidOperationException) { return; }
-            _ = Task.Run(async () =>
-            {
-                var res = ctx.Response;
-                try
-                {
-                    string path = ctx.Request.Url!.AbsolutePath;
-                    byte[] body;
-                    if (path == "/api/status")
-                    {
-                        res.ContentType = "application/json";
-                        res.AddHeader("X-Origin", "test-origin");
-                        res.AddHeader("X-Saw-Authorization", ctx.Request.Headers["Authorization"] ?? "none");
-                        body = Encoding.UTF8.GetBytes("{\"ok\":true,\"name\":\"doorbell\"}");
-                    }
-                    else if (path == "/echo" && ctx.Request.HttpMethod == "POST")
-                    {
-                        using var ms = new MemoryStream();
-                        await ctx.Request.InputStream.CopyToAsync(ms);
-                        res.ContentType = ctx.Request.ContentType ?? "application/octet-stream";
-                        body = ms.ToArray();
-                    }
-                    else
-                    {
-                        res.StatusCode = 404;
-                        body = Encoding.UTF8.GetBytes("not found");
-                    }
-                    res.ContentLength64 = body.Length;
-                    await res.OutputStream.WriteAsync(body);
-                    res.Close();
-                }
-                catch (Exception ex) when (ex is HttpListenerException or IOException or ObjectDisposedException)
-                {
-                    res.Abort();
-                }
-            });
+            res.ContentType = "application/json";
+            res.AddHeader("X-Origin", "test-origin");
+            res.AddHeader("X-Saw-Authorization", req.Headers["Authorization"] ?? "none");
+            return Encoding.UTF8.GetBytes("{\"ok\":true,\"name\":\"doorbell\"}");
         }
+        if (path == "/echo" && req.HttpMethod == "POST")
+        {
+            using var ms = new MemoryStream();
+            await req.InputStream.CopyToAsync(ms);
+            res.ContentType = req.ContentType ?? "application/octet-stream";
+            return ms.ToArray();
+        }
+        res.StatusCode = 404;
+        return Encoding.UTF8.GetBytes("not found");
     }
 
     private static StringContent JsonBody(string json) => new(json, Encoding.UTF8, "application/json");
@@ -99,19 +65,14 @@ public sealed class ServeDeviceTests : IDisposable
     [Fact]
     public async Task PairGatewaySignalingUnpairAndDisappear()
     {
-        int originPort = FreeTcpPort();
-        using var listener = new HttpListener();
-        listener.Prefixes.Add($"http://127.0.0.1:{originPort}/");
-        listener.Start();
-        var serving = ServeOriginAsync(listener);
+        await using var origin = TestHttpOrigin.Start(AnswerAsync);
 
         string name = "Doorbell " + Guid.NewGuid().ToString("N")[..6];
-        await using var agent = CliChild.Start("agent", "--name", name, "--accept-all", "--interface", "lo", "--state-dir", Path.Combine(_root, "device"),
-            "--http-origin", $"http://127.0.0.1:{originPort}");
+        await using var agent = CliChild.Start("agent", "--name", name, "--accept-all", "--interface", "lo", "--state-dir", _root["device"],
+            "--http-origin", origin.Url);
         await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
-        await using var serve = CliChild.Start("serve", "--bind", "127.0.0.1", "--port", "0", "--interface", "lo", "--state-dir", Path.Combine(_root, "bridge"), "--token", Token);
-        var (line, _) = await serve.WaitForLineAsync(l => l.StartsWith("listening on ", StringComparison.Ordinal), Step);
-        var url = new Uri(line["listening on ".Length..]);
+        var (serve, url) = await CliChild.StartServeAsync(_root["bridge"], Step, "--token", Token);
+        await using var serveOwner = serve;
         using var api = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromSeconds(90) };
         api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
 
@@ -245,9 +206,6 @@ public sealed class ServeDeviceTests : IDisposable
         var gone = await api.GetAsync($"/devices/{id}/http/api/status");
         Assert.True(gone.StatusCode is HttpStatusCode.Forbidden or HttpStatusCode.Conflict, gone.StatusCode.ToString());
         Assert.False(serve.HasExited);
-
-        listener.Stop();
-        await serving;
     }
 
     /// <summary>Creates the offer, waits for gathering, and splits the candidates out (a browser trickles them).</summary>

@@ -5,8 +5,9 @@ using System.Net.WebSockets;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using OspBridge.Bridge.Tests.Pairing;
 using OspBridge.PeerFetch;
+using OspBridge.Testing;
+using OspBridge.Testing.Http;
 using OspBridge.WebRtc;
 
 namespace OspBridge.Bridge.Tests.Server;
@@ -21,23 +22,9 @@ public sealed class ServeTests : IDisposable
 {
     private static readonly TimeSpan Step = TimeSpan.FromSeconds(60);
     private const string Token = "test-admin-token-0123456789";
-    private readonly string _root = Path.Combine(Path.GetTempPath(), "ospbridge-serve-" + Guid.NewGuid().ToString("N"));
+    private readonly TestDirectory _root = new("ospbridge-serve");
 
-    public ServeTests() => Directory.CreateDirectory(_root);
-
-    public void Dispose()
-    {
-        if (Directory.Exists(_root)) Directory.Delete(_root, recursive: true);
-    }
-
-    private static async Task<(CliChild Child, Uri Base)> StartServeAsync(string stateDir, params string[] extra)
-    {
-        var serve = CliChild.Start(["serve", "--bind", "127.0.0.1", "--port", "0", "--interface", "lo", "--state-dir", stateDir, .. extra]);
-        var (line, _) = await serve.WaitForLineAsync(l => l.StartsWith("listening on ", StringComparison.Ordinal), Step);
-        var url = new Uri(line["listening on ".Length..]);
-        await serve.WaitForLineAsync(l => l.StartsWith("admin ", StringComparison.Ordinal), Step);
-        return (serve, url);
-    }
+    public void Dispose() => _root.Dispose();
 
     private static HttpClient Client(Uri url, string? token = Token)
     {
@@ -51,7 +38,7 @@ public sealed class ServeTests : IDisposable
     [Fact]
     public async Task AuthErrorsRateLimitsAndJunk()
     {
-        var (serve, url) = await StartServeAsync(Path.Combine(_root, "bridge"), "--token", Token);
+        var (serve, url) = await CliChild.StartServeAsync(_root["bridge"], Step, "--token", Token);
         await using var serveOwner = serve;
         using var anon = Client(url, token: null);
         using var wrong = Client(url, token: "wrong-token-wrong-token");
@@ -110,29 +97,8 @@ public sealed class ServeTests : IDisposable
         }
 
         // 10 000 junk requests (bad paths, bad tokens, garbage bodies, raw garbage on the socket) — then it still answers.
-        async Task JunkAsync(int i)
-        {
-            switch (i % 4)
-            {
-                case 0: (await wrong.GetAsync($"/api/devices/{i}")).Dispose(); break;
-                case 1: (await anon.PostAsync("/api/devices/x/pair", new ByteArrayContent(new byte[i % 300]))).Dispose(); break;
-                case 2: (await anon.GetAsync($"/%00{i}/../../etc/passwd")).Dispose(); break;
-                default:
-                    using (var tcp = new TcpClient())
-                    {
-                        await tcp.ConnectAsync(url.Host, url.Port);
-                        var s = tcp.GetStream();
-                        await s.WriteAsync(Encoding.ASCII.GetBytes($"\u0001\u0002GARBAGE {i} \r\n\r\n"));
-                        var buf = new byte[256];
-                        try { await s.ReadAsync(buf).AsTask().WaitAsync(TimeSpan.FromSeconds(10)); } catch (IOException) { }
-                    }
-                    break;
-            }
-        }
-        using (var gate = new SemaphoreSlim(64)) // 64 at a time: the bridge must survive the volume, not a connection flood
-        {
-            await Task.WhenAll(Enumerable.Range(0, 10_000).Select(async i => { await gate.WaitAsync(); try { await JunkAsync(i); } finally { gate.Release(); } }));
-        }
+        // 64 at a time: the bridge must survive the volume, not a connection flood.
+        await JunkRequests.RunAsync(wrong, anon, url, count: 10_000, parallel: 64);
         Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/api/devices")).StatusCode);
         Assert.False(serve.HasExited);
 

@@ -3,17 +3,16 @@ using OspBridge.Net.Core;
 
 namespace OspBridge.Crypto.Tests.Dtls;
 
-/// <summary>Test conveniences over the <see cref="IProtocolCore{TEvent}"/> surface of <see cref="DtlsEndpoint"/>.</summary>
+/// <summary>Test conveniences over the sans-IO surface of <see cref="DtlsEndpoint"/>.</summary>
 internal static class DtlsEndpointTestExtensions
 {
     /// <summary>Drains one transmit into a fresh array (tests keep and inspect datagrams).</summary>
     public static bool TryPollDatagram(this DtlsEndpoint ep, out ReadOnlyMemory<byte> datagram)
     {
         var buffer = new byte[CoreLimits.MaxDatagramSize];
-        if (ep.TryPollTransmit(buffer, TimeSpan.Zero, out var t))
+        if (ep.TryPollTransmit(buffer, TimeSpan.Zero, out int length))
         {
-            Assert.Equal(DatagramPath.None, t.Path);
-            datagram = buffer.AsMemory(0, t.Length).ToArray();
+            datagram = buffer.AsMemory(0, length).ToArray();
             return true;
         }
         datagram = default;

@@ -59,8 +59,8 @@ internal sealed class DtlsTestPair : IDisposable
         Server = new DtlsEndpoint(server?.Invoke(so) ?? so);
         _events[Client] = [];
         _events[Server] = [];
-        ClientNode = Net.Add<DtlsEvent>("client", Client, e => OnEvent(Client, e));
-        ServerNode = Net.Add<DtlsEvent>("server", Server, e => OnEvent(Server, e));
+        ClientNode = Net.Add("client", new DtlsCore(Client), e => OnEvent(Client, e));
+        ServerNode = Net.Add("server", new DtlsCore(Server), e => OnEvent(Server, e));
         // Each direction gets exactly its own impairments (no delay, no loss unless given).
         Net.Connect(ClientNode, ServerNode, toServer ?? new VirtualLinkOptions(), toClient ?? new VirtualLinkOptions());
         Net.OnSend = (from, _, d) => (from == ClientNode ? ClientToServerDatagrams : ServerToClientDatagrams).Add(d.ToArray());

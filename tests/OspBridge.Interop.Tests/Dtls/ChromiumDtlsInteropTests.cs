@@ -169,8 +169,8 @@ public sealed partial class ChromiumDtlsInteropTests
     {
         if (peer is null) return;
         var buffer = new byte[OspBridge.Net.Core.CoreLimits.MaxDatagramSize];
-        while (ep.TryPollTransmit(buffer, TimeSpan.Zero, out var d))
-            if (!lose()) socket.SendTo(buffer.AsSpan(0, d.Length), peer);
+        while (ep.TryPollTransmit(buffer, TimeSpan.Zero, out int length))
+            if (!lose()) socket.SendTo(buffer.AsSpan(0, length), peer);
     }
 
     private static string? Attr(string sdp, string name)

@@ -62,10 +62,10 @@ internal sealed class DtlsUdpPump : IDisposable
 
     public void Flush()
     {
-        while (Endpoint.TryPollTransmit(_sendBuffer, Now, out var d))
+        while (Endpoint.TryPollTransmit(_sendBuffer, Now, out int length))
         {
             if (_peer is null || Lose()) continue;
-            _socket.SendTo(_sendBuffer.AsSpan(0, d.Length), SocketFlags.None, _peer);
+            _socket.SendTo(_sendBuffer.AsSpan(0, length), SocketFlags.None, _peer);
             DatagramsSent++;
         }
     }

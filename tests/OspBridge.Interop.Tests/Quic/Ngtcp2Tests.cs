@@ -5,6 +5,7 @@ using System.Security.Cryptography.X509Certificates;
 using OspBridge.Crypto.Tls;
 using OspBridge.Quic.Http3;
 using OspBridge.Crypto.Certificates;
+using OspBridge.Testing.Processes;
 
 namespace OspBridge.Interop.Tests.Quic;
 
@@ -40,24 +41,11 @@ public sealed class Ngtcp2Tests : IDisposable
 
     private static async Task<(int Code, string Output)> RunAsync(string file, IEnumerable<string> args, TimeSpan timeout, IDictionary<string, string>? env = null)
     {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(file);
         foreach (var a in args) psi.ArgumentList.Add(a);
         if (env is not null) foreach (var (k, v) in env) psi.Environment[k] = v;
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await p.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            p.Kill(entireProcessTree: true);
-            await p.WaitForExitAsync();
-            return (-1, $"TIMEOUT after {timeout}\n{await stdout}{await stderr}");
-        }
-        return (p.ExitCode, await stdout + await stderr);
+        var run = await ChildProcess.RunAsync(psi, timeout);
+        return run.TimedOut ? (-1, $"TIMEOUT after {timeout}\n{run.StdOut}{run.StdErr}") : (run.ExitCode, run.StdOut + run.StdErr);
     }
 
     private static string Tail(string s) => s.Length > 4000 ? s[^4000..] : s;

@@ -27,20 +27,13 @@ public static class AssemblyChildProcess
     /// <summary>Runs to completion within <paramref name="timeout"/> (killed and an exception otherwise).</summary>
     public static async Task<(int ExitCode, string Stdout, string Stderr)> RunAsync(Assembly assembly, TimeSpan timeout, params string[] args)
     {
-        using var p = Start(assembly, args);
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await p.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"child '{string.Join(' ', args)}' did not finish within {timeout}");
-        }
-        return (p.ExitCode, await stdout, await stderr);
+        var psi = new ProcessStartInfo(DotnetHost());
+        psi.ArgumentList.Add("exec");
+        psi.ArgumentList.Add(assembly.Location);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        var run = await ChildProcess.RunAsync(psi, timeout);
+        if (run.TimedOut) throw new TimeoutException($"child '{string.Join(' ', args)}' did not finish within {timeout}");
+        return (run.ExitCode, run.StdOut, run.StdErr);
     }
 
     /// <summary>The dotnet host running this process (so the child uses the same runtime).</summary>

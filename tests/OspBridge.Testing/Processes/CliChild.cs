@@ -1,13 +1,13 @@
 using System.Diagnostics;
 using System.Text;
 
-namespace OspBridge.Bridge.Tests.Pairing;
+namespace OspBridge.Testing.Processes;
 
 /// <summary>
-/// A running <c>ospbridge</c> child process (agent, pair...) with stdin open and stdout captured line by line.
-/// Disposing sends SIGTERM, waits up to 5 s, then kills the tree.
+/// A running <c>ospbridge</c> child process (agent, pair, serve...) with stdin open and stdout captured line by line.
+/// Disposing sends SIGTERM, waits up to 5 s, then kills the tree. Shared by the Bridge tests and the bench.
 /// </summary>
-internal sealed class CliChild : IAsyncDisposable
+public sealed class CliChild : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly List<string> _stdout = [];
@@ -31,23 +31,14 @@ internal sealed class CliChild : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
+    /// <summary>The child's process id (for /proc figures).</summary>
+    public int ProcessId => _process.Id;
+
     public int ExitCode => _process.ExitCode;
 
     public static CliChild Start(params string[] args)
     {
-        var dll = Path.Combine(AppContext.BaseDirectory, "ospbridge.dll");
-        Assert.True(File.Exists(dll), $"ospbridge.dll not found next to the tests ({dll})");
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        psi.Environment["DOTNET_CLI_TELEMETRY_OPTOUT"] = "1";
-        psi.ArgumentList.Add(dll);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        var p = new Process { StartInfo = psi, EnableRaisingEvents = true };
+        var p = new Process { StartInfo = CliProcess.StartInfo(args), EnableRaisingEvents = true };
         var child = new CliChild(p, "ospbridge " + string.Join(' ', args));
         p.OutputDataReceived += (_, e) =>
         {
@@ -60,10 +51,32 @@ internal sealed class CliChild : IAsyncDisposable
             if (e.Data is null) { child._stderrClosed.TrySetResult(); return; }
             lock (child._gate) child._stderr.AppendLine(e.Data);
         };
-        Assert.True(p.Start(), "could not start " + child.Description);
+        if (!p.Start()) throw new InvalidOperationException("could not start " + child.Description);
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         return child;
+    }
+
+    /// <summary>
+    /// Starts <c>ospbridge serve</c> on 127.0.0.1 (any free port, devices discovered on lo, state in
+    /// <paramref name="stateDir"/>, plus <paramref name="extra"/> options) and waits for its <c>listening on</c> and
+    /// <c>admin</c> lines; returns the child and the URL it listens on.
+    /// </summary>
+    public static async Task<(CliChild Child, Uri Url)> StartServeAsync(string stateDir, TimeSpan timeout, params string[] extra)
+    {
+        var serve = Start(["serve", "--bind", "127.0.0.1", "--port", "0", "--interface", "lo", "--state-dir", stateDir, .. extra]);
+        try
+        {
+            var (line, _) = await serve.WaitForLineAsync(l => l.StartsWith("listening on ", StringComparison.Ordinal), timeout);
+            var url = new Uri(line["listening on ".Length..]);
+            await serve.WaitForLineAsync(l => l.StartsWith("admin ", StringComparison.Ordinal), timeout);
+            return (serve, url);
+        }
+        catch
+        {
+            await serve.DisposeAsync();
+            throw;
+        }
     }
 
     /// <summary>Writes one line to the child's stdin.</summary>
@@ -106,7 +119,7 @@ internal sealed class CliChild : IAsyncDisposable
         catch (OperationCanceledException)
         {
             _process.Kill(entireProcessTree: true);
-            Assert.Fail($"{Description} did not exit within {timeout}.\nstdout:\n{string.Join('\n', Lines)}\nstderr:\n{StandardError}");
+            throw new TimeoutException($"{Description} did not exit within {timeout}.\nstdout:\n{string.Join('\n', Lines)}\nstderr:\n{StandardError}");
         }
         await Task.WhenAny(Task.WhenAll(_stdoutClosed.Task, _stderrClosed.Task), Task.Delay(2000));
         return (_process.ExitCode, string.Join('\n', Lines), StandardError);
