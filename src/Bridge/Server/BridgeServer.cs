@@ -29,6 +29,9 @@ internal sealed class BridgeServerOptions
 
     /// <summary>Most HTTP requests served at once (more wait in a bounded queue, then 503).</summary>
     public int MaxConcurrentRequests { get; init; } = 512;
+
+    /// <summary>More endpoints (the <c>demo</c> command's <c>/api/demo</c>; null: none).</summary>
+    public Action<Microsoft.AspNetCore.Routing.IEndpointRouteBuilder>? MapExtra { get; init; }
 }
 
 /// <summary>
@@ -105,6 +108,7 @@ internal sealed class BridgeServer : IAsyncDisposable
         var logger = loggers.CreateLogger("bridge.http");
         var server = new BridgeServer(app, devices, tokens, logger);
         server.Map();
+        options.MapExtra?.Invoke(app);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         var addresses = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features
             .Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses;
