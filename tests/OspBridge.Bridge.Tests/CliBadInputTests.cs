@@ -175,6 +175,9 @@ public sealed class CliBadInputTests : IClassFixture<CliBadInputTests.Files>
         yield return ["fetch: relative path", (string[])["fetch", "badinput-peer", "api/status"], "", "api/status"];
         yield return ["fetch: -X with a space", (string[])["fetch", "badinput-peer", "/", "-X", "GET X"], "", "-X"];
         yield return ["agent: --http-origin ftp", (string[])["agent", "--name", "Bad Input Test", "--interface", "lo", "--http-origin", "ftp://127.0.0.1/"], "", "--http-origin"];
+        yield return ["demo: --headless with --transport", (string[])["demo", "--transport", "--headless"], "", "--headless"];
+        yield return ["demo: --headless without Chromium", (string[])["demo", "--headless", "--browser", "/nonexistent-ospbridge-chromium"], "", "--browser"];
+        yield return ["demo: --timeout 5", (string[])["demo", "--timeout", "5"], "", "--timeout"];
         yield return ["agent: --http-allow without --http-origin", (string[])["agent", "--name", "Bad Input Test", "--interface", "lo", "--http-allow", "/api"], "", "--http-allow"];
     }
 
