@@ -24,10 +24,11 @@ internal sealed class ServeCommand : ICliCommand
         var port = new Option<int>("--port") { Description = "TCP port (0: any free port)", DefaultValueFactory = _ => 8080 };
         var token = new Option<string?>("--token") { Description = "Admin token (default: generated once and kept in <state-dir>/bridge/admin-token)" };
         var iface = new Option<string[]>("--interface") { Description = "Interface to discover devices on (repeatable; default: all multicast-capable)", Arity = ArgumentArity.ZeroOrMore };
+        var https = new Option<bool>("--https") { Description = "Serve HTTPS with a certificate made from the bridge's agent key (kept in <state-dir>/bridge/https-cert.pem; docs/bridge.md: how a browser trusts it)" };
         var name = new Option<string>("--name") { Description = "The bridge's display name towards devices", DefaultValueFactory = _ => "OspBridge" };
         var command = new Command("serve", "Run the bridge: web UI, device API, REST gateway, WebSocket and PeerJS signaling to paired LP2P devices")
         {
-            bind, port, token, iface, name,
+            bind, port, token, iface, name, https,
         };
         command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
         {
@@ -59,10 +60,11 @@ internal sealed class ServeCommand : ICliCommand
             var tokens = BridgeTokens.Open(stateDir, t);
             await using var devices = new DeviceRegistry(identity, trust, interfaces, loggers);
             await devices.StartAsync(ct);
+            using var certificate = parseResult.GetValue(https) ? HttpsCertificate.LoadOrCreate(identity, stateDir, address, TimeProvider.System) : null;
             BridgeServer server;
             try
             {
-                server = await BridgeServer.StartAsync(new BridgeServerOptions { Bind = address, Port = p }, devices, tokens, loggers, ct);
+                server = await BridgeServer.StartAsync(new BridgeServerOptions { Bind = address, Port = p, Certificate = certificate }, devices, tokens, loggers, ct);
             }
             catch (IOException ex)
             {
@@ -71,6 +73,8 @@ internal sealed class ServeCommand : ICliCommand
             await using (server)
             {
                 WriteLine($"listening on {server.Url}");
+                if (certificate is not null)
+                    WriteLine($"certificate sha256 {HttpsCertificate.Sha256(certificate)} spki {HttpsCertificate.SpkiSha256(certificate)}");
                 WriteLine($"admin {server.AdminUrl}");
                 try { await Task.Delay(Timeout.Infinite, ct); }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested) { }

@@ -65,6 +65,8 @@ internal sealed class DeviceWebRtc : IAsyncDisposable
     private readonly LanSignalingSession _signaling;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<RTCPeerConnection> _peers = [];
+    private readonly Dictionary<ulong, RTCPeerConnection> _bySession = [];
+    private readonly IDisposable[] _sessionMessages;
     private readonly Task _serving;
     private int _slots;
 
@@ -74,6 +76,8 @@ internal sealed class DeviceWebRtc : IAsyncDisposable
         _options = options;
         _logger = logger;
         _signaling = new LanSignalingSession(connection, logger: logger);
+        // Trickled candidates and the end of a signaling session (the bridge's WHEP/WHIP PATCH and DELETE) by session id.
+        _sessionMessages = [connection.Subscribe<LanSignalingCandidate>(OnRemoteCandidate), connection.Subscribe<LanSignalingClose>(OnRemoteClose)];
         _serving = Task.Run(ServeAsync);
     }
 
@@ -121,14 +125,24 @@ internal sealed class DeviceWebRtc : IAsyncDisposable
                     var media = _options.Media;
                     string answer = await LanSignaling.AnswerAsync(pc, offer.Sdp, _options.GatherTimeout,
                         media is null ? null : t => media.AttachAsync(pc, _peerId, offer, t), token).ConfigureAwait(false);
-                    lock (_peers) _peers.Add(pc);
+                    ulong sessionId = offer.SessionId;
+                    lock (_peers)
+                    {
+                        _peers.Add(pc);
+                        _bySession[sessionId] = pc;
+                    }
                     pc.OnConnectionStateChange += state =>
                     {
                         if (state is not (RTCPeerConnectionState.Closed or RTCPeerConnectionState.Failed)) return;
-                        bool removed;
-                        lock (_peers) removed = _peers.Remove(pc);
+                        bool removed, tell;
+                        lock (_peers)
+                        {
+                            removed = _peers.Remove(pc);
+                            tell = _bySession.TryGetValue(sessionId, out var mine) && mine == pc && _bySession.Remove(sessionId);
+                        }
                         if (!removed) return;
                         Interlocked.Decrement(ref _slots);
+                        if (tell) _ = TellClosedAsync(sessionId, state == RTCPeerConnectionState.Failed);
                         _ = pc.DisposeAsync().AsTask();
                     };
                     if (_logger.IsEnabled(LogLevel.Information)) _logger.LogInformation("answered a WebRTC offer from {Peer} ({Label})", _peerId, offer.Label);
@@ -146,6 +160,51 @@ internal sealed class DeviceWebRtc : IAsyncDisposable
         {
             if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("webrtc answering for {Peer} ended: {Error}", _peerId, ex.Message);
         }
+    }
+
+    /// <summary>The offerer learns that the peer connection of its signaling session ended (the bridge ends its WHEP/WHIP session).</summary>
+    private async Task TellClosedAsync(ulong sessionId, bool failed)
+    {
+        try
+        {
+            await _signaling.CloseAsync(sessionId, failed ? LanSignalingCloseReason.Failed : LanSignalingCloseReason.Normal,
+                failed ? "peer connection failed" : "peer connection closed", _stop.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is Osp.OspException or OperationCanceledException or ObjectDisposedException)
+        {
+        }
+    }
+
+    private void OnRemoteCandidate(LanSignalingCandidate message)
+    {
+        RTCPeerConnection? pc;
+        lock (_peers) pc = _bySession.GetValueOrDefault(message.SessionId);
+        if (pc is null || message.Candidate is { Length: > 1024 }) return;
+        _ = AddCandidateAsync(pc, message.Candidate ?? "");
+    }
+
+    private async Task AddCandidateAsync(RTCPeerConnection pc, string candidate)
+    {
+        try
+        {
+            await pc.AddIceCandidateAsync(new RTCIceCandidateInit(candidate), _stop.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is WebRtcException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+        }
+    }
+
+    private void OnRemoteClose(LanSignalingClose message)
+    {
+        RTCPeerConnection? pc;
+        lock (_peers)
+        {
+            pc = _bySession.GetValueOrDefault(message.SessionId);
+            _bySession.Remove(message.SessionId);
+        }
+        if (pc is null) return;
+        if (_logger.IsEnabled(LogLevel.Information)) _logger.LogInformation("{Peer} ended signaling session {Session}: closing its peer connection", _peerId, message.SessionId);
+        _ = pc.CloseAsync();
     }
 
     private async Task ServeChannelAsync(RTCDataChannel channel, CancellationToken ct)
@@ -173,11 +232,12 @@ internal sealed class DeviceWebRtc : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
+        foreach (var s in _sessionMessages) s.Dispose();
         _signaling.Dispose();
         try { await _serving.WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false); }
         catch (TimeoutException) { }
         RTCPeerConnection[] left;
-        lock (_peers) { left = [.. _peers]; _peers.Clear(); }
+        lock (_peers) { left = [.. _peers]; _peers.Clear(); _bySession.Clear(); }
         foreach (var pc in left) await pc.DisposeAsync().ConfigureAwait(false);
         _stop.Dispose();
     }

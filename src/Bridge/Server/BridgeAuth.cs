@@ -16,7 +16,8 @@ internal static class BridgeAuth
     /// <summary>True for paths that need a credential.</summary>
     public static bool IsProtected(PathString path) =>
         path.StartsWithSegments("/api") && !path.Equals("/api/login", StringComparison.Ordinal)
-        || path.StartsWithSegments("/devices") || path.StartsWithSegments("/ws") || path.StartsWithSegments("/peerjs");
+        || path.StartsWithSegments("/devices") || path.StartsWithSegments("/ws") || path.StartsWithSegments("/peerjs")
+        || path.StartsWithSegments("/whep") || path.StartsWithSegments("/whip");
 
     /// <summary>The credential presented, if any.</summary>
     public static string? Credential(HttpRequest request)

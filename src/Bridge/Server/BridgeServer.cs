@@ -30,6 +30,12 @@ internal sealed class BridgeServerOptions
     /// <summary>Most HTTP requests served at once (more wait in a bounded queue, then 503).</summary>
     public int MaxConcurrentRequests { get; init; } = 512;
 
+    /// <summary>WHEP/WHIP session limits (docs/bridge.md).</summary>
+    public WhepSessionOptions Whep { get; init; } = new();
+
+    /// <summary>Serve HTTPS with this certificate (with its private key) instead of HTTP (<c>serve --https</c>).</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate { get; init; }
+
     /// <summary>More endpoints (the <c>demo</c> command's <c>/api/demo</c>; null: none).</summary>
     public Action<Microsoft.AspNetCore.Routing.IEndpointRouteBuilder>? MapExtra { get; init; }
 }
@@ -44,11 +50,13 @@ internal sealed class BridgeServer : IAsyncDisposable
     private readonly DeviceRegistry _devices;
     private readonly BridgeTokens _tokens;
     private readonly PeerJsSignaling _peerJs;
+    private readonly WhepEndpoint _whep;
     private readonly ILogger _logger;
     private readonly List<Channel<DeviceView>> _subscribers = [];
 
-    private BridgeServer(WebApplication app, DeviceRegistry devices, BridgeTokens tokens, ILogger logger)
+    private BridgeServer(WebApplication app, DeviceRegistry devices, BridgeTokens tokens, ILogger logger, WhepSessionOptions whep)
     {
+        _whep = new WhepEndpoint(devices, new WhepSessions(whep, logger), logger);
         _app = app;
         _devices = devices;
         _tokens = tokens;
@@ -59,6 +67,9 @@ internal sealed class BridgeServer : IAsyncDisposable
 
     /// <summary>The URL the server listens on (<c>http://addr:port</c>).</summary>
     public string Url { get; private set; } = "";
+
+    /// <summary>The live WHEP/WHIP sessions.</summary>
+    internal WhepSessions WhepSessions => _whep.Sessions;
 
     /// <summary>The URL that logs a browser in (the admin token in the fragment, never sent in a request line).</summary>
     public string AdminUrl => $"{Url}/#token={_tokens.AdminToken}";
@@ -77,7 +88,11 @@ internal sealed class BridgeServer : IAsyncDisposable
             k.Limits.MaxRequestLineSize = 8 * 1024;
             k.Limits.MaxConcurrentConnections = 2048;
             k.Limits.RequestHeadersTimeout = TimeSpan.FromSeconds(15);
-            k.Listen(options.Bind, options.Port, l => l.Protocols = HttpProtocols.Http1);
+            k.Listen(options.Bind, options.Port, l =>
+            {
+                l.Protocols = HttpProtocols.Http1;
+                if (options.Certificate is { } certificate) l.UseHttps(certificate);
+            });
         });
         builder.Services.AddRateLimiter(r =>
         {
@@ -106,7 +121,7 @@ internal sealed class BridgeServer : IAsyncDisposable
         });
         var app = builder.Build();
         var logger = loggers.CreateLogger("bridge.http");
-        var server = new BridgeServer(app, devices, tokens, logger);
+        var server = new BridgeServer(app, devices, tokens, logger, options.Whep);
         server.Map();
         options.MapExtra?.Invoke(app);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -115,7 +130,7 @@ internal sealed class BridgeServer : IAsyncDisposable
         var address = addresses?.FirstOrDefault() ?? $"http://{options.Bind}:{options.Port}";
         var uri = new Uri(address);
         string host = options.Bind.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{options.Bind}]" : options.Bind.ToString();
-        server.Url = $"http://{host}:{uri.Port}";
+        server.Url = $"{(options.Certificate is null ? "http" : "https")}://{host}:{uri.Port}";
         return server;
     }
 
@@ -140,6 +155,7 @@ internal sealed class BridgeServer : IAsyncDisposable
             {
             }
         });
+        app.Use((ctx, next) => WhepEndpoint.CorsAsync(ctx, () => next(ctx)));
         // Authentication before the rate limiter: junk without a token is turned away cheaply.
         app.Use(async (ctx, next) =>
         {
@@ -171,6 +187,7 @@ internal sealed class BridgeServer : IAsyncDisposable
             if (!ctx.WebSockets.IsWebSocketRequest) throw new BridgeHttpException(400, "WebSocket signaling needs a WebSocket upgrade");
             await WsSignaling.RunAsync(ctx, _devices, id, _logger, TimeProvider.System).ConfigureAwait(false);
         });
+        _whep.Map(app);
         app.MapGet("/peerjs/{key}/id", () => PeerJsSignaling.NewId());
         app.MapGet("/peerjs/id", () => PeerJsSignaling.NewId());
         app.Map("/peerjs", ctx => _peerJs.RunAsync(ctx));
@@ -307,6 +324,7 @@ internal sealed class BridgeServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _devices.Changed -= OnDeviceChanged;
+        await _whep.Sessions.DisposeAsync().ConfigureAwait(false);
         lock (_subscribers)
             foreach (var s in _subscribers) s.Writer.TryComplete();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));

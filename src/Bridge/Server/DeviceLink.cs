@@ -81,6 +81,9 @@ internal sealed class DeviceLink : IAsyncDisposable
     public Task<string> OfferAsync(string offerSdp, string label, CancellationToken cancellationToken) =>
         _signaling.OfferAsync(offerSdp, label, cancellationToken);
 
+    /// <summary>LAN signaling on this session (WHEP/WHIP use its session ids: trickled candidates and close).</summary>
+    public LanSignalingSession Signaling => _signaling;
+
     /// <summary>Ends the session (closes the LP2P connection).</summary>
     public async ValueTask DisposeAsync()
     {

@@ -12,6 +12,9 @@ public sealed record SelfSignedCertificateOptions
     /// <summary>DNS names of the subjectAltName extension (none: no extension).</summary>
     public IReadOnlyList<string> DnsNames { get; init; } = [];
 
+    /// <summary>IP addresses of the subjectAltName extension (an HTTPS server reached by address).</summary>
+    public IReadOnlyList<System.Net.IPAddress> IpAddresses { get; init; } = [];
+
     /// <summary>How long the certificate is valid from now. Default 30 days (what browsers use for WebRTC).</summary>
     public TimeSpan Validity { get; init; } = TimeSpan.FromDays(30);
 
@@ -69,10 +72,11 @@ public static class SelfSignedCertificate
             request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, critical: true));
             request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([ServerAuthOid, ClientAuthOid], critical: false));
         }
-        if (options.DnsNames.Count > 0)
+        if (options.DnsNames.Count > 0 || options.IpAddresses.Count > 0)
         {
             var san = new SubjectAlternativeNameBuilder();
             foreach (var dns in options.DnsNames) san.AddDnsName(dns);
+            foreach (var ip in options.IpAddresses) san.AddIpAddress(ip);
             request.CertificateExtensions.Add(san.Build());
         }
         var t = options.TimeProvider.GetUtcNow();

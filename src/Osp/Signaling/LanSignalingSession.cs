@@ -64,7 +64,42 @@ public sealed class LanSignalingSession : IDisposable
     /// <exception cref="OspException"><see cref="OspError.Refused"/> when the peer answers with an error,
     /// <see cref="OspError.Timeout"/> after <see cref="LanSignalingOptions.AnswerTimeout"/>, <see cref="OspError.ProtocolError"/> for
     /// a success without SDP, or the connection's failure.</exception>
-    public async Task<string> OfferAsync(string offerSdp, string? label = null, CancellationToken cancellationToken = default)
+    public Task<string> OfferAsync(string offerSdp, string? label = null, CancellationToken cancellationToken = default) =>
+        OfferCoreAsync(null, offerSdp, label, cancellationToken);
+
+    /// <summary>
+    /// Like <see cref="OfferAsync"/>, for the signaling session <paramref name="sessionId"/> (from <see cref="NewSessionId"/>),
+    /// so that trickled candidates (<see cref="SendCandidateAsync"/>) and the end of the session (<see cref="CloseAsync"/>)
+    /// can follow the offer by session id.
+    /// </summary>
+    /// <exception cref="OspException">As <see cref="OfferAsync"/>.</exception>
+    public Task<string> OfferSessionAsync(ulong sessionId, string offerSdp, string? label, CancellationToken cancellationToken) =>
+        OfferCoreAsync(sessionId, offerSdp, label, cancellationToken);
+
+    /// <summary>A session id for <see cref="OfferSessionAsync"/>, unique on this connection.</summary>
+    public ulong NewSessionId() => Connection.NextRequestId();
+
+    /// <summary>
+    /// Sends a trickled ICE candidate (<c>candidate:…</c> without <c>a=</c>; null = end-of-candidates) of signaling session
+    /// <paramref name="sessionId"/> (<c>lan-signaling-candidate</c>).
+    /// </summary>
+    /// <exception cref="OspException">The connection failed.</exception>
+    public ValueTask SendCandidateAsync(ulong sessionId, string? candidate, string? sdpMid, ulong? sdpMLineIndex, string? usernameFragment, CancellationToken cancellationToken) =>
+        Connection.SendAsync(new LanSignalingCandidate
+        {
+            SessionId = sessionId,
+            Candidate = candidate,
+            SdpMid = sdpMid,
+            SdpMLineIndex = sdpMLineIndex,
+            UsernameFragment = usernameFragment,
+        }, cancellationToken);
+
+    /// <summary>Ends signaling session <paramref name="sessionId"/> (<c>lan-signaling-close</c>; the peer decides what ends with it).</summary>
+    /// <exception cref="OspException">The connection failed.</exception>
+    public ValueTask CloseAsync(ulong sessionId, LanSignalingCloseReason reason, string? message, CancellationToken cancellationToken) =>
+        Connection.SendAsync(new LanSignalingClose { SessionId = sessionId, Reason = reason, Message = message }, cancellationToken);
+
+    private async Task<string> OfferCoreAsync(ulong? sessionId, string offerSdp, string? label, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(offerSdp);
         ulong requestId = Connection.NextRequestId();
@@ -75,7 +110,7 @@ public sealed class LanSignalingSession : IDisposable
             await Connection.SendAsync(new LanSignalingOffer
             {
                 RequestId = requestId,
-                SessionId = requestId,
+                SessionId = sessionId ?? requestId,
                 Sdp = offerSdp,
                 Label = label,
                 TrickleIce = false,
