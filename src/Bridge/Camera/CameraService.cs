@@ -1,9 +1,10 @@
+using System.Globalization;
 using Microsoft.Extensions.Logging;
 using OspBridge.Bridge.Device;
 using OspBridge.Media;
 using OspBridge.Media.Hub;
+using OspBridge.Media.Sinks;
 using OspBridge.Media.Sources;
-using OspBridge.Osp;
 using OspBridge.Osp.Messages;
 using OspBridge.WebRtc;
 using OspBridge.WebRtc.Media;
@@ -12,85 +13,109 @@ using OspBridge.WebRtc.Tracks;
 namespace OspBridge.Bridge.Camera;
 
 /// <summary>
-/// <c>agent --camera &lt;source&gt;</c>: the agent serves one camera source to its trusted peers. The agent's device-side
-/// WebRTC answering (<see cref="DeviceWebRtc"/>, one LAN signaling session per authenticated connection) hands every
-/// offer to this provider; every offer with media (the controller's recvonly video + audio,
-/// optionally a sendonly talk-back audio) is answered by a new peer connection whose video/audio senders are fed from
-/// one <see cref="MediaHub"/> sink (no transcoding; the hub's GOP cache starts each viewer at a keyframe; PLI/FIR ask
-/// the source for a keyframe). Talk-back audio that arrives is counted and logged (no camera back channel yet).
+/// <c>agent --camera &lt;source&gt; [--talk-sink &lt;file.ogg|exec:cmd&gt;] [--max-viewers n]</c>: the agent serves one
+/// camera source to its trusted peers. The agent's device-side WebRTC answering (<see cref="DeviceWebRtc"/>, one LAN
+/// signaling session per authenticated connection) hands every offer to this provider. Sections the peer wants to
+/// receive get the camera's video/audio senders, fed from one <see cref="MediaHub"/> sink (no transcoding; the hub's
+/// GOP cache starts each viewer at a keyframe; PLI/FIR ask the source for a keyframe); audio sections the peer sends
+/// are talk-back, played out through a jitter buffer (<see cref="TalkBackPlayout"/>) into the talk-back sink (one
+/// session at a time; others are counted only). Offers that only send audio (WHIP) are answered recvonly without
+/// starting the camera. Each session's end prints <c>talk-back from &lt;peer&gt;: &lt;n&gt; packets, &lt;s&gt; s audio</c>
+/// when it had a talk-back section.
 /// </summary>
 internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
 {
-    /// <summary>Most viewers (peer connections) at once over all peers.</summary>
-    public const int MaxViewers = 32;
+    /// <summary>Default of <c>--max-viewers</c>.</summary>
+    public const int DefaultMaxViewers = 64;
+
+    /// <summary>Largest <c>--max-viewers</c>.</summary>
+    public const int MaxViewersLimit = 1024;
 
     private readonly MediaHub _hub;
+    private readonly IAudioSink? _talkSink;
     private readonly ILogger _log;
     private readonly CancellationTokenSource _stop = new();
+    private readonly TimeProvider _time;
+    private readonly List<Task> _sessions = [];
+    private readonly Action<string> _output;
     private int _viewers;
 
-    public CameraService(string source, IReadOnlyList<string>? interfaces, ILogger log, ILoggerFactory? loggerFactory)
+    public CameraService(string source, IReadOnlyList<string>? interfaces, ILogger log, ILoggerFactory? loggerFactory,
+        int maxViewers = DefaultMaxViewers, string? talkSink = null, TimeProvider? time = null, Action<string>? output = null)
+        : this(MediaSource.Create(source, new MediaSourceOptions { LoggerFactory = loggerFactory }), log, maxViewers,
+            talkSink is null ? null : AudioSink.Create(talkSink, new MediaSourceOptions { LoggerFactory = loggerFactory }), time, output)
     {
-        _hub = new MediaHub(MediaSource.Create(source, new MediaSourceOptions { LoggerFactory = loggerFactory }));
-        _log = log;
+        _ = interfaces;
     }
 
-    /// <summary>Viewers now.</summary>
+    public CameraService(IMediaSource source, ILogger log, int maxViewers, IAudioSink? talkSink, TimeProvider? time = null, Action<string>? output = null)
+    {
+        _output = output ?? AgentOutput.WriteLine;
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxViewers, 1);
+        _hub = new MediaHub(source);
+        _log = log;
+        MaxViewers = maxViewers;
+        _talkSink = talkSink;
+        _time = time ?? TimeProvider.System;
+    }
+
+    /// <summary>Most sessions (peer connections with camera media or talk-back) at once over all peers.</summary>
+    public int MaxViewers { get; }
+
+    /// <summary>Sessions now.</summary>
     public int Viewers => Volatile.Read(ref _viewers);
 
+    /// <summary>The hub (tests and the bench read its counters).</summary>
+    internal MediaHub Hub => _hub;
+
     /// <summary>
-    /// <see cref="IDeviceMediaProvider"/>: called by the agent's device-side WebRTC answering (one dispatcher per
-    /// authenticated connection, shared with PeerFetch data channels) after the offer is the remote description and
-    /// before the answer is made. Offers with audio/video sections get the camera's senders and a viewer fed from the
-    /// hub; data-only offers (a bridge's PeerFetch channel) are left alone.
+    /// <see cref="IDeviceMediaProvider"/>: called by the agent's device-side WebRTC answering after the offer is the
+    /// remote description and before the answer is made. Data-only offers (a bridge's PeerFetch channel) are left alone.
     /// </summary>
-    public async ValueTask AttachAsync(RTCPeerConnection peerConnection, string peerId, LanSignalingOffer offer, CancellationToken cancellationToken)
+    public ValueTask AttachAsync(RTCPeerConnection peerConnection, string peerId, LanSignalingOffer offer, CancellationToken cancellationToken) =>
+        new(AttachAsync(peerConnection, peerId, offer.Sdp, cancellationToken));
+
+    /// <summary>Like the <see cref="IDeviceMediaProvider"/> form, from the offer's SDP; returns what was attached.</summary>
+    public async Task<CameraMedia> AttachAsync(RTCPeerConnection peerConnection, string peerId, string offerSdp, CancellationToken cancellationToken)
     {
-        var transceivers = peerConnection.GetTransceivers();
-        bool hasVideo = transceivers.Any(t => t.Kind == MediaKind.Video);
-        bool hasAudio = transceivers.Any(t => t.Kind == MediaKind.Audio);
-        if (!hasVideo && !hasAudio)
-            return;
+        var info = _hub.Source.Info;
+        var media = await CameraTransceivers.AttachAsync(peerConnection, offerSdp, info.VideoCodec is not null, info.AudioCodec is not null, cancellationToken).ConfigureAwait(false);
+        if (!media.Any)
+            return media;
         if (Interlocked.Increment(ref _viewers) > MaxViewers)
         {
             Interlocked.Decrement(ref _viewers);
-            throw new CliException($"the camera serves at most {MaxViewers} viewers at once");
+            throw new CliException($"the camera serves at most {MaxViewers} viewers at once (--max-viewers)");
         }
-        try
+        var task = Task.Run(() => RunSessionAsync(peerConnection, media, peerId, _stop.Token), CancellationToken.None);
+        lock (_sessions)
         {
-            RTCRtpSender? video = hasVideo ? await peerConnection.AddTrackAsync(MediaKind.Video, cancellationToken).ConfigureAwait(false) : null;
-            RTCRtpSender? audio = hasAudio ? await peerConnection.AddTrackAsync(MediaKind.Audio, cancellationToken).ConfigureAwait(false) : null;
-            _ = Task.Run(() => RunViewerAsync(peerConnection, video, audio, peerId, _stop.Token), CancellationToken.None);
+            _sessions.RemoveAll(t => t.IsCompleted);
+            _sessions.Add(task);
         }
-        catch
-        {
-            Interlocked.Decrement(ref _viewers);
-            throw;
-        }
+        return media;
     }
 
-    /// <summary>Feeds one viewer from a hub sink until its peer connection closes or fails.</summary>
-    private async Task RunViewerAsync(RTCPeerConnection pc, RTCRtpSender? video, RTCRtpSender? audio, string peerId, CancellationToken ct)
+    /// <summary>One peer connection: feeds its senders from a hub sink and plays its talk-back out, until it closes or fails.</summary>
+    private async Task RunSessionAsync(RTCPeerConnection pc, CameraMedia media, string peerId, CancellationToken ct)
     {
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        pc.OnConnectionStateChange += s =>
+        Action<RTCPeerConnectionState> onState = s =>
         {
             if (s is RTCPeerConnectionState.Closed or RTCPeerConnectionState.Failed)
-                ended.Cancel();
+            {
+                try { ended.Cancel(); }
+                catch (ObjectDisposedException) { }
+            }
         };
-        if (video is not null)
-            video.KeyframeRequested += () => _hub.Source.RequestKeyframe();
-        var talkBack = pc.GetTransceivers().Where(t => t.Kind == MediaKind.Audio && t.Direction.Receives()).Select(t => t.Receiver).ToList();
-        var talk = Task.WhenAll(talkBack.Select(r => CountTalkBackAsync(r, peerId, ended.Token)));
+        pc.OnConnectionStateChange += onState;
+        var talk = media.TalkBack.Count == 0 ? Task.CompletedTask : RunTalkBackAsync(media.TalkBack, peerId, ended.Token);
         try
         {
-            await using var sink = await _hub.AddSinkAsync(ended.Token).ConfigureAwait(false);
-            AgentOutput.WriteLine($"viewer {peerId} started ({_hub.SinkCount} watching)");
-            await foreach (var frame in sink.ReadAllAsync(ended.Token).ConfigureAwait(false))
-            {
-                var sender = frame.Codec is MediaCodec.H264 or MediaCodec.H265 ? video : audio;
-                sender?.WriteFrame(frame);
-            }
+            if (media.Video is not null || media.Audio is not null)
+                await FeedViewerAsync(media, peerId, ended.Token).ConfigureAwait(false);
+            else
+                await Task.Delay(Timeout.Infinite, ended.Token).ConfigureAwait(false);
         }
         catch (OperationCanceledException)
         {
@@ -101,25 +126,120 @@ internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
         }
         finally
         {
+            pc.OnConnectionStateChange -= onState;
             Interlocked.Decrement(ref _viewers);
-            AgentOutput.WriteLine($"viewer {peerId} left (video frames sent {video?.FramesSent ?? 0})");
             await ended.CancelAsync().ConfigureAwait(false);
-            try { await talk.ConfigureAwait(false); } catch (OperationCanceledException) { }
+            try { await talk.ConfigureAwait(false); }
+            catch (OperationCanceledException) { }
         }
     }
 
-    private async Task CountTalkBackAsync(RTCRtpReceiver receiver, string peerId, CancellationToken ct)
+    private async Task FeedViewerAsync(CameraMedia media, string peerId, CancellationToken ct)
     {
-        long frames = 0;
+        var (video, audio) = (media.Video, media.Audio);
+        await using var sink = await _hub.AddSinkAsync(ct).ConfigureAwait(false);
+        Action onKeyframe = sink.RequestKeyframe;
+        if (video is not null)
+            video.KeyframeRequested += onKeyframe;
         try
         {
-            await foreach (var _ in receiver.ReadAllAsync(ct).ConfigureAwait(false))
+            _output($"viewer {peerId} started ({_hub.SinkCount} watching)");
+            await foreach (var frame in sink.ReadAllAsync(ct).ConfigureAwait(false))
             {
-                if (++frames == 1 && _log.IsEnabled(LogLevel.Information))
-                    _log.LogInformation("talk-back audio from {Peer} (no back channel configured: dropped)", peerId);
+                var sender = frame.Codec is MediaCodec.H264 or MediaCodec.H265 ? video : audio;
+                sender?.WriteFrame(frame);
+            }
+        }
+        finally
+        {
+            if (video is not null)
+                video.KeyframeRequested -= onKeyframe;
+            _output($"viewer {peerId} left (video frames sent {video?.FramesSent ?? 0})");
+        }
+    }
+
+    /// <summary>Plays the talk-back sections out into the sink (the first section; further ones are counted) and prints the session's line.</summary>
+    private async Task RunTalkBackAsync(IReadOnlyList<RTCRtpReceiver> receivers, string peerId, CancellationToken ct)
+    {
+        IAudioSinkSession? stream = null;
+        if (_talkSink is not null)
+        {
+            try
+            {
+                stream = await _talkSink.TryOpenAsync(2, ct).ConfigureAwait(false);
+                if (stream is null && _log.IsEnabled(LogLevel.Information))
+                    _log.LogInformation("talk-back from {Peer}: {Sink} is in use by another session; counting only", peerId, _talkSink.Description);
+            }
+            catch (MediaException ex)
+            {
+                if (_log.IsEnabled(LogLevel.Warning)) _log.LogWarning("talk-back from {Peer}: {Error}", peerId, ex.Message);
+            }
+        }
+        var playouts = receivers.Select((_, i) => new TalkBackPlayout(i == 0 ? stream : null)).ToArray();
+        try
+        {
+            await Task.WhenAll(receivers.Select((r, i) => PlayOutAsync(r, playouts[i], peerId, ct))).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (stream is not null)
+            {
+                try { await stream.DisposeAsync().ConfigureAwait(false); }
+                catch (IOException ex) { if (_log.IsEnabled(LogLevel.Warning)) _log.LogWarning("talk-back sink: {Error}", ex.Message); }
+            }
+            long packets = playouts.Sum(p => p.PacketsReceived);
+            double seconds = playouts.Sum(p => p.SamplesReceived) / 48000.0;
+            if (stream is not null && _log.IsEnabled(LogLevel.Information))
+                _log.LogInformation("talk-back from {Peer} to {Sink}: {Written} packets written, {Concealed} concealed, {Late} late, {Dropped} dropped",
+                    peerId, _talkSink!.Description, stream.PacketsWritten, playouts[0].FramesConcealed, playouts[0].FramesLate, stream.PacketsDropped);
+            _output(string.Create(CultureInfo.InvariantCulture, $"talk-back from {peerId}: {packets} packets, {seconds:0.0} s audio"));
+        }
+    }
+
+    private async Task PlayOutAsync(RTCRtpReceiver receiver, TalkBackPlayout playout, string peerId, CancellationToken ct)
+    {
+        var frames = receiver.Frames;
+        long start = _time.GetTimestamp();
+        TimeSpan Now() => _time.GetElapsedTime(start);
+        try
+        {
+            while (true)
+            {
+                using var wake = CancellationTokenSource.CreateLinkedTokenSource(ct);
+                if (playout.NextDeadline is { } due)
+                    wake.CancelAfter(due - Now() is var d && d > TimeSpan.Zero ? d : TimeSpan.Zero);
+                try
+                {
+                    if (!await frames.WaitToReadAsync(wake.Token).ConfigureAwait(false))
+                        break;
+                }
+                catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+                {
+                }
+                while (frames.TryRead(out var frame))
+                {
+                    if (playout.PacketsReceived == 0 && _log.IsEnabled(LogLevel.Information))
+                        _log.LogInformation("talk-back audio from {Peer} ({Codec})", peerId, frame.Codec);
+                    playout.Push(frame, Now());
+                }
+                await playout.DrainAsync(Now(), ct).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException)
+        {
+        }
+        catch (IOException ex)
+        {
+            if (_log.IsEnabled(LogLevel.Warning)) _log.LogWarning("talk-back from {Peer}: {Error}", peerId, ex.Message);
+        }
+        // frames that arrived before the end are still written
+        while (frames.TryRead(out var rest))
+            playout.Push(rest, Now());
+        try
+        {
+            await playout.FlushAsync(CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (IOException)
         {
         }
     }
@@ -127,7 +247,18 @@ internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _stop.CancelAsync().ConfigureAwait(false);
+        Task[] sessions;
+        lock (_sessions) sessions = [.. _sessions];
+        try
+        {
+            await Task.WhenAll(sessions).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+        }
         await _hub.DisposeAsync().ConfigureAwait(false);
+        if (_talkSink is not null)
+            await _talkSink.DisposeAsync().ConfigureAwait(false);
         _stop.Dispose();
     }
 }

@@ -41,10 +41,12 @@ internal sealed class AgentCommand : ICliCommand
         var httpOrigin = new Option<string?>("--http-origin") { Description = "Serve PeerFetch (data channels labelled http-proxy) to trusted peers, proxying to this local origin, e.g. http://127.0.0.1:8080" };
         var httpAllow = new Option<string[]>("--http-allow") { Description = "Path prefix peers may reach on --http-origin (repeatable; default: everything)", Arity = ArgumentArity.ZeroOrMore };
         var camera = new Option<string?>("--camera") { Description = "Serve this camera to trusted peers over WebRTC (LAN signaling): test, exec:<command>, rtsp://[user:pass@]host[:port]/path" };
+        var talkSink = new Option<string?>("--talk-sink") { Description = "With --camera: where peers' talk-back audio goes: an Ogg Opus file (rewritten per session) or exec:<command> (Ogg Opus on its stdin); default: counted and logged only" };
+        var maxViewers = new Option<int>("--max-viewers") { Description = "With --camera: most viewers (WebRTC sessions) at once", DefaultValueFactory = _ => OspBridge.Bridge.Camera.CameraService.DefaultMaxViewers };
         var noWebRtc = new Option<bool>("--no-webrtc") { Description = "Do not answer WebRTC offers over LAN signaling (by default trusted peers, e.g. a bridge for a browser, may open WebRTC data channels: PeerFetch on http-proxy)" };
         var command = new Command("agent", "Run a screenless agent: advertise, pair with a PIN it presents, echo chat, receive files, serve PeerFetch; until SIGTERM")
         {
-            name, acceptAll, receiveDir, port, iface, httpOrigin, httpAllow, camera, noWebRtc,
+            name, acceptAll, receiveDir, port, iface, httpOrigin, httpAllow, camera, talkSink, maxViewers, noWebRtc,
         };
         command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
         {
@@ -70,7 +72,8 @@ internal sealed class AgentCommand : ICliCommand
             var log = context.Logger(parseResult, "agent");
             var oslog = context.Logger(parseResult, "osp");
             using var http = CreateHttpDevice(parseResult.GetValue(httpOrigin), parseResult.GetValue(httpAllow) ?? [], context.Logger(parseResult, "peerfetch"));
-            await using var cameraService = OspBridge.Bridge.Camera.CameraCli.Create(parseResult.GetValue(camera), interfaces, context.Logger(parseResult, "camera"));
+            await using var cameraService = OspBridge.Bridge.Camera.CameraCli.Create(parseResult.GetValue(camera), interfaces, context.Logger(parseResult, "camera"),
+                parseResult.GetValue(maxViewers), parseResult.GetValue(talkSink));
 
             using var identity = AgentIdentity.LoadOrCreate(stateDir, OspInstanceName.FromDisplayName(display));
             var trust = PeerTrust.Open(stateDir);
@@ -99,7 +102,7 @@ internal sealed class AgentCommand : ICliCommand
             if (!parseResult.GetValue(noWebRtc))
             {
                 var webrtcOptions = DeviceWebRtc.AgentOptions(interfaces, mdns, http, context.Logger(parseResult, "webrtc"));
-                agent.WebRtc = cameraService is null ? webrtcOptions : webrtcOptions.WithMedia(cameraService, OspBridge.Bridge.Camera.CameraService.MaxViewers);
+                agent.WebRtc = cameraService is null ? webrtcOptions : webrtcOptions.WithMedia(cameraService, cameraService.MaxViewers);
             }
             using var rotation = advertiser.RotateAuthTokenOnSuspicion(agent.Limiter); // a new TXT at after repeated failures
             try

@@ -4,7 +4,9 @@ using System.Globalization;
 using OspBridge.Bridge.Pairing;
 using OspBridge.Bridge.Signaling;
 using OspBridge.Crypto.Identity;
+using OspBridge.Media;
 using OspBridge.Media.Formats;
+using OspBridge.Media.Sources;
 using OspBridge.Media.Writers;
 using OspBridge.Osp.Agent;
 using OspBridge.Osp.Signaling;
@@ -16,11 +18,11 @@ namespace OspBridge.Bridge.Commands;
 
 /// <summary>
 /// <c>ospbridge view &lt;peer&gt; [--seconds &lt;n&gt;] [-o &lt;file.h264&gt;] [--audio-out &lt;file.ogg&gt;] [--timeout &lt;s&gt;]
-/// [--interface &lt;if&gt;]...</c>: pulls the camera of a paired agent (<c>agent --camera</c>) over WebRTC signaled on the
+/// [--interface &lt;if&gt;]... [--talk &lt;source&gt;]</c>: pulls the camera of a paired agent (<c>agent --camera</c>) over WebRTC signaled on the
 /// authenticated LP2P session (offer: recvonly video, recvonly audio, sendonly talk-back audio), writes the H.264
 /// elementary stream (Annex B, from the first keyframe) and the audio (Ogg Opus), prints one <c>video ...</c> line per
 /// second and a final <c>total ...</c> line (frames, keyframes, resolution, fps, bitrate); exit 0 only if at least one
-/// keyframe arrived.
+/// keyframe arrived. With <c>--talk</c> the source's Opus audio is sent on the talk-back section while watching.
 /// </summary>
 internal sealed class ViewCommand : ICliCommand
 {
@@ -32,10 +34,11 @@ internal sealed class ViewCommand : ICliCommand
         var audioOut = new Option<FileInfo?>("--audio-out") { Description = "Write the Opus audio (Ogg) here" };
         var timeout = new Option<double>("--timeout") { Description = "Seconds to find, connect and get the answer", DefaultValueFactory = _ => 30 };
         var iface = new Option<string[]>("--interface") { Description = "Interface to browse and gather candidates on (repeatable; default: all)", Arity = ArgumentArity.ZeroOrMore };
+        var talk = new Option<string?>("--talk") { Description = "Send this source's audio as talk-back while viewing: test (a 440 Hz tone), an Ogg Opus file (x.ogg), exec:<command> or rtsp://… (its Opus audio)" };
         var viewers = new Option<int>("--viewers") { Description = "Watch with this many WebRTC peer connections at once over the one LP2P session (fan-out test; files and per-second lines are for the first)", DefaultValueFactory = _ => 1 };
         var command = new Command("view", "Watch a paired agent's camera over WebRTC (LAN signaling); print frame statistics, optionally save the streams")
         {
-            peer, seconds, output, audioOut, timeout, iface, viewers,
+            peer, seconds, output, audioOut, timeout, iface, viewers, talk,
         };
         command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
         {
@@ -51,6 +54,7 @@ internal sealed class ViewCommand : ICliCommand
             string? audioPath = parseResult.GetValue(audioOut)?.FullName;
             string stateDir = context.GetStateDirectory(parseResult);
             var log = context.Logger(parseResult, "view");
+            await using var talkSource = CreateTalkSource(parseResult.GetValue(talk), log);
             using var identity = AgentIdentity.LoadOrCreate(stateDir);
             var trust = PeerTrust.Open(stateDir);
             await using var session = await PeerClient.ConnectTrustedAsync(identity, trust, which, interfaces, TimeSpan.FromSeconds(secs),
@@ -61,6 +65,7 @@ internal sealed class ViewCommand : ICliCommand
             try
             {
                 var tracks = new List<(RTCRtpTransceiver Video, RTCRtpTransceiver Audio)>();
+                RTCRtpTransceiver? talkBack = null;
                 using (var signaling = new LanSignalingSession(session.Connection!.Connection, new LanSignalingOptions { AnswerTimeout = TimeSpan.FromSeconds(secs) }, log))
                 {
                     for (int i = 0; i < count; i++)
@@ -70,7 +75,8 @@ internal sealed class ViewCommand : ICliCommand
                         pcs.Add(pc);
                         var video = await pc.AddTransceiverAsync(MediaKind.Video, new RTCRtpTransceiverInit { Direction = RTCRtpTransceiverDirection.RecvOnly }, ct);
                         var audio = await pc.AddTransceiverAsync(MediaKind.Audio, new RTCRtpTransceiverInit { Direction = RTCRtpTransceiverDirection.RecvOnly }, ct);
-                        await pc.AddTransceiverAsync(MediaKind.Audio, new RTCRtpTransceiverInit { Direction = RTCRtpTransceiverDirection.SendOnly }, ct); // talk-back
+                        var tb = await pc.AddTransceiverAsync(MediaKind.Audio, new RTCRtpTransceiverInit { Direction = RTCRtpTransceiverDirection.SendOnly }, ct); // talk-back
+                        talkBack ??= tb;
                         using var offerTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
                         offerTimeout.CancelAfter(TimeSpan.FromSeconds(secs));
                         await LanSignaling.OfferAsync(signaling, pc, "camera", TimeSpan.FromSeconds(secs), offerTimeout.Token);
@@ -86,6 +92,18 @@ internal sealed class ViewCommand : ICliCommand
                 var clock = Stopwatch.StartNew();
                 var stats = tracks.Select(_ => new ViewStats()).ToArray();
                 var reporter = ReportAsync(stats[0], clock, watchCts.Token);
+                long talkFrames = 0;
+                if (talkSource is not null && talkBack is not null)
+                {
+                    var sender = talkBack.Sender;
+                    Console.Error.WriteLine($"view: talk-back {talkBack.CurrentDirection} {talkBack.Codec?.RtpMap ?? "rejected"}");
+                    talkSource.FrameReceived = f =>
+                    {
+                        if (f.Codec == MediaCodec.Opus && sender.WriteFrame(f))
+                            Interlocked.Increment(ref talkFrames);
+                    };
+                    await talkSource.StartAsync(ct);
+                }
                 var work = new List<Task>();
                 for (int i = 0; i < tracks.Count; i++)
                 {
@@ -97,6 +115,11 @@ internal sealed class ViewCommand : ICliCommand
                 }
                 await Task.WhenAll(work);
                 await reporter;
+                if (talkSource is not null)
+                {
+                    await talkSource.StopAsync(CancellationToken.None);
+                    Console.Error.WriteLine($"view: talk-back sent {Interlocked.Read(ref talkFrames)} audio frames");
+                }
                 foreach (var st in stats)
                     Console.Out.WriteLine("total " + st.Line(clock.Elapsed.TotalSeconds));
                 if (videoFile is not null)
@@ -110,6 +133,25 @@ internal sealed class ViewCommand : ICliCommand
             }
         }));
         return command;
+    }
+
+    /// <summary>The <c>--talk</c> source (<c>test</c> means the tone alone), validated before anything connects; null without the option.</summary>
+    private static IMediaSource? CreateTalkSource(string? spec, Microsoft.Extensions.Logging.ILogger log)
+    {
+        if (spec is null)
+            return null;
+        if (string.IsNullOrWhiteSpace(spec))
+            throw new CliException("--talk must not be empty (test, file.ogg, exec:<command>, rtsp://…)");
+        if (spec.StartsWith("test", StringComparison.Ordinal) && WebRtcCommand.WhyNoFfmpeg() is { } why)
+            throw new CliException("--talk test: " + why);
+        try
+        {
+            return MediaSource.Create(spec == "test" ? "test:audio" : spec, new MediaSourceOptions { LoggerFactory = new Camera.CameraCli.SingleLoggerFactory(log) });
+        }
+        catch (MediaException ex)
+        {
+            throw new CliException($"--talk: {TerminalText.Sanitize(ex.Message)}");
+        }
     }
 
     private static async Task ReadVideoAsync(RTCRtpReceiver receiver, AnnexBFileWriter? file, ViewStats stats, CancellationToken ct)

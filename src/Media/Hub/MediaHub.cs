@@ -24,6 +24,7 @@ public sealed class MediaHub : IAsyncDisposable
     private ITimer? _stopTimer;
     private Task _sourceTransition = Task.CompletedTask;
     private bool _disposed;
+    private long _keyframeRequests;
 
     /// <summary>Creates a hub over <paramref name="source"/> (the hub becomes the source's frame consumer).</summary>
     public MediaHub(IMediaSource source, MediaHubOptions? options = null)
@@ -47,6 +48,9 @@ public sealed class MediaHub : IAsyncDisposable
 
     /// <summary>Times the source was started by the hub.</summary>
     public int SourceStarts { get; private set; }
+
+    /// <summary>Keyframe requests from sinks (PLI/FIR of viewers).</summary>
+    public long KeyframeRequests => Interlocked.Read(ref _keyframeRequests);
 
     /// <summary>Frames in the GOP cache.</summary>
     public int GopCacheFrames
@@ -138,6 +142,12 @@ public sealed class MediaHub : IAsyncDisposable
             s.Close();
         await transition.ConfigureAwait(false);
         _source.FrameReceived = null;
+    }
+
+    internal void RequestKeyframe()
+    {
+        Interlocked.Increment(ref _keyframeRequests);
+        _source.RequestKeyframe();
     }
 
     internal void Remove(MediaHubSink sink)

@@ -65,6 +65,13 @@ public sealed class MediaHubSink : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The viewer lost its decoder state (a PLI/FIR): asks the source for a keyframe through the hub (sources that cannot
+    /// be asked — <c>exec:</c>, RTSP, the test camera — ignore it, and the viewer gets the next keyframe of the source's
+    /// GOP; the test camera's GOP is 0.5 s).
+    /// </summary>
+    public void RequestKeyframe() => _hub.RequestKeyframe();
+
     /// <summary>Leaves the hub (the source stops after the grace period when this was the last sink).</summary>
     public ValueTask DisposeAsync()
     {

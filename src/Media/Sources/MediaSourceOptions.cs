@@ -32,6 +32,12 @@ public sealed class MediaSourceOptions
     /// <summary>Test camera: include the Opus tone. Default true.</summary>
     public bool TestAudio { get; init; } = true;
 
+    /// <summary>Test camera: include the video (false: the tone only, as <c>test:audio</c>). Default true.</summary>
+    public bool TestVideo { get; init; } = true;
+
+    /// <summary>Test camera: the tone's frequency in Hz (20–20000). Default 440.</summary>
+    public int TestToneHz { get; init; } = 440;
+
     /// <summary>The ffmpeg executable for the test camera. Default "ffmpeg" (from PATH).</summary>
     public string FfmpegPath { get; init; } = "ffmpeg";
 

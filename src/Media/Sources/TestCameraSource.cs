@@ -8,7 +8,8 @@ namespace OspBridge.Media.Sources;
 
 /// <summary>
 /// The built-in test camera (<c>test</c>): ffmpeg's lavfi <c>testsrc2</c> pattern (moving, with a frame counter
-/// drawn by ffmpeg's own pattern) encoded by libx264 (baseline, zerolatency, one keyframe per second, access unit
+/// drawn by ffmpeg's own pattern) encoded by libx264 (baseline, zerolatency, a keyframe every half second — ffmpeg
+/// cannot be asked for one, so a viewer's PLI is answered by the next scheduled IDR within 0.5 s — access unit
 /// delimiters) as Annex B on a pipe, plus a <c>sine</c> 440 Hz tone as Ogg Opus on a second ffmpeg's pipe.
 /// Timestamps come from the frame count (video) and the Opus sample count (audio), never from a clock. ffmpeg runs
 /// with <c>-re</c> so frames arrive in real time.
@@ -16,7 +17,7 @@ namespace OspBridge.Media.Sources;
 internal sealed class TestCameraSource : MediaSourceBase
 {
     private readonly MediaSourceOptions _options;
-    private readonly SupervisedProcess _video;
+    private readonly SupervisedProcess? _video;
     private readonly SupervisedProcess? _audio;
     private readonly H264StreamIngest _ingest;
     private readonly OggOpusReader[] _ogg = [new()];
@@ -30,7 +31,7 @@ internal sealed class TestCameraSource : MediaSourceBase
         var loggerFactory = options.LoggerFactory ?? NullLoggerFactory.Instance;
         var logger = loggerFactory.CreateLogger("OspBridge.Media.TestCamera");
         _ingest = new H264StreamIngest(NextVideoTimestamp, f => Deliver(f), OnParameterSets);
-        _video = new SupervisedProcess(options.FfmpegPath, VideoArguments(options), options, logger,
+        _video = !options.TestVideo ? null : new SupervisedProcess(options.FfmpegPath, VideoArguments(options), options, logger,
             onStart: () =>
             {
                 SetState(MediaSourceState.Starting);
@@ -40,7 +41,7 @@ internal sealed class TestCameraSource : MediaSourceBase
             onExit: error => SetState(MediaSourceState.Retrying, error));
         if (options.TestAudio)
         {
-            _audio = new SupervisedProcess(options.FfmpegPath, AudioArguments(), options, logger,
+            _audio = new SupervisedProcess(options.FfmpegPath, AudioArguments(options), options, logger,
                 onStart: () =>
                 {
                     _ogg[0] = new OggOpusReader();
@@ -49,7 +50,7 @@ internal sealed class TestCameraSource : MediaSourceBase
                 onData: OnOggData,
                 onExit: _ => { });
         }
-        UpdateInfo(i => i with { VideoCodec = MediaCodec.H264, Width = options.TestWidth, Height = options.TestHeight, AudioCodec = options.TestAudio ? MediaCodec.Opus : null, AudioChannels = options.TestAudio ? 2 : 0 });
+        UpdateInfo(i => i with { VideoCodec = options.TestVideo ? MediaCodec.H264 : null, Width = options.TestVideo ? options.TestWidth : 0, Height = options.TestVideo ? options.TestHeight : 0, AudioCodec = options.TestAudio ? MediaCodec.Opus : null, AudioChannels = options.TestAudio ? 2 : 0 });
     }
 
     /// <summary>The ffmpeg arguments of the video process.</summary>
@@ -61,8 +62,8 @@ internal sealed class TestCameraSource : MediaSourceBase
             "-f", "lavfi", "-i", string.Create(CultureInfo.InvariantCulture, $"testsrc2=size={o.TestWidth}x{o.TestHeight}:rate={o.TestFrameRate}"),
             "-c:v", "libx264", "-profile:v", "baseline", "-preset", "ultrafast", "-tune", "zerolatency",
             "-pix_fmt", "yuv420p",
-            "-g", o.TestFrameRate.ToString(CultureInfo.InvariantCulture),
-            "-x264-params", string.Create(CultureInfo.InvariantCulture, $"aud=1:keyint={o.TestFrameRate}:min-keyint={o.TestFrameRate}:scenecut=0"),
+            "-g", Gop(o).ToString(CultureInfo.InvariantCulture),
+            "-x264-params", string.Create(CultureInfo.InvariantCulture, $"aud=1:keyint={Gop(o)}:min-keyint={Gop(o)}:scenecut=0"),
         };
         if (o.TestBitrateKbps > 0)
         {
@@ -73,11 +74,14 @@ internal sealed class TestCameraSource : MediaSourceBase
         return args;
     }
 
+    /// <summary>Frames per GOP: half a second (at least 1).</summary>
+    internal static int Gop(MediaSourceOptions o) => Math.Max(1, o.TestFrameRate / 2);
+
     /// <summary>The ffmpeg arguments of the audio process.</summary>
-    internal static List<string> AudioArguments() =>
+    internal static List<string> AudioArguments(MediaSourceOptions o) =>
     [
         "-hide_banner", "-loglevel", "error", "-nostdin", "-re",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+        "-f", "lavfi", "-i", string.Create(CultureInfo.InvariantCulture, $"sine=frequency={o.TestToneHz}:sample_rate=48000"),
         "-ac", "2", "-c:a", "libopus", "-b:a", "48k", "-frame_duration", "20", "-application", "lowdelay",
         "-page_duration", "20000", "-flush_packets", "1", "-f", "ogg", "pipe:1",
     ];
@@ -85,14 +89,15 @@ internal sealed class TestCameraSource : MediaSourceBase
     public override Task StartAsync(CancellationToken cancellationToken)
     {
         SetState(MediaSourceState.Starting);
-        _video.Start();
+        _video?.Start();
         _audio?.Start();
         return Task.CompletedTask;
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        await _video.StopAsync().ConfigureAwait(false);
+        if (_video is not null)
+            await _video.StopAsync().ConfigureAwait(false);
         if (_audio is not null)
             await _audio.StopAsync().ConfigureAwait(false);
         SetState(MediaSourceState.Stopped);

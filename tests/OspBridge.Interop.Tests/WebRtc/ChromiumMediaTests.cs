@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using Concentus;
 using OspBridge.Bridge.Commands;
+using OspBridge.Media.Sources;
 using OspBridge.Testing.Logging;
 using OspBridge.WebRtc;
 using OspBridge.WebRtc.Media;
@@ -37,7 +38,7 @@ public class ChromiumMediaTests(ITestOutputHelper output)
 
     private static void RequireFfmpeg()
     {
-        if (FfmpegTestSource.WhyUnavailable() is { } why) throw new InvalidOperationException("media interop cannot run: " + why);
+        if (WebRtcCommand.WhyNoFfmpeg() is { } why) throw new InvalidOperationException("media interop cannot run: " + why);
     }
 
     [Fact]
@@ -48,8 +49,11 @@ public class ChromiumMediaTests(ITestOutputHelper output)
         try
         {
             var r = await RunCameraAsync(h, lossPercent: 0);
-            Assert.Equal(640, r.Width);
-            Assert.Equal(480, r.Height);
+            // the test camera's resolution (MediaSource "test": 640x360), as its SPS says and as Chromium decodes it
+            var expected = new MediaSourceOptions();
+            Assert.Equal((expected.TestWidth, expected.TestHeight), (r.SourceWidth, r.SourceHeight));
+            Assert.Equal(r.SourceWidth, r.Width);
+            Assert.Equal(r.SourceHeight, r.Height);
             Assert.True(r.FramesDecodedIn5s >= 100, $"framesDecoded grew by {r.FramesDecodedIn5s} in 5 s (need ≥ 100)");
             Assert.True(r.AudioSamples > 48000 * 3, $"Chromium decoded only {r.AudioSamples} audio samples");
             Assert.Equal(0, r.Freezes);
@@ -114,6 +118,8 @@ public class ChromiumMediaTests(ITestOutputHelper output)
         public long ChromiumPli { get; init; }
         public long ChromiumFir { get; init; }
         public bool KeyframesDecodedAfterRequest { get; init; }
+        public int SourceWidth { get; init; }
+        public int SourceHeight { get; init; }
     }
 
     private async Task<CameraRun> RunCameraAsync(ChromiumHarness h, int lossPercent, bool blackhole = false)
@@ -142,15 +148,16 @@ public class ChromiumMediaTests(ITestOutputHelper output)
         var requests = new List<TimeSpan>();
         var keyframes = new List<TimeSpan>();
         video.KeyframeRequested += () => { lock (requests) requests.Add(clock.Elapsed); };
-        await using var camera = new FfmpegTestSource();
-        camera.Start(f =>
+        await using var camera = MediaSource.Create("test", new MediaSourceOptions { LoggerFactory = new LogLinesFactory(_log) });
+        camera.FrameReceived = f =>
         {
             if (f.Codec == MediaCodec.H264)
             {
                 if (video.WriteFrame(f) && f.IsKeyframe) lock (keyframes) keyframes.Add(clock.Elapsed);
             }
             else audio.WriteFrame(f);
-        }, line => { lock (_log) _log.Add(line); });
+        };
+        await camera.StartAsync(CancellationToken.None);
         await h.Page.EvaluateAsync("sdp => M.accept(sdp)", answer);
 
         // wait for the first decoded frame, then measure 5 s
@@ -188,7 +195,7 @@ public class ChromiumMediaTests(ITestOutputHelper output)
         lock (keyframes) key = [.. keyframes];
         return new CameraRun(s.Width, s.Height, decodedIn5s, s.AudioSamples, s.NackCount, info.Stats.Retransmitted,
             s.Freezes, relay?.Dropped ?? 0, req, key, sendingStopped)
-        { ChromiumPli = s.Pli, ChromiumFir = s.Fir, KeyframesDecodedAfterRequest = keyAfter };
+        { ChromiumPli = s.Pli, ChromiumFir = s.Fir, KeyframesDecodedAfterRequest = keyAfter, SourceWidth = camera.Info.Width, SourceHeight = camera.Info.Height };
     }
 
     /// <summary>Chromium's fake microphone (a 440 Hz WAV we generate) → our RTCRtpReceiver: ≥ 5 s of Opus, decoded with Concentus, tone found.</summary>
@@ -252,6 +259,20 @@ public class ChromiumMediaTests(ITestOutputHelper output)
         {
             File.Delete(wav);
             DumpLog();
+        }
+    }
+
+    /// <summary>The test camera's log lines (ffmpeg stderr, restarts) into the test's log.</summary>
+    private sealed class LogLinesFactory(List<string> log) : Microsoft.Extensions.Logging.ILoggerFactory
+    {
+        public void AddProvider(Microsoft.Extensions.Logging.ILoggerProvider provider)
+        {
+        }
+
+        public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => new LineLogger(s => { lock (log) log.Add(s); });
+
+        public void Dispose()
+        {
         }
     }
 

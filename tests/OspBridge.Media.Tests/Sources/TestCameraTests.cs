@@ -8,7 +8,7 @@ namespace OspBridge.Media.Tests.Sources;
 public class TestCameraTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     [Fact]
-    public async Task Test_camera_gives_keyframes_every_second_and_files_ffprobe_reads()
+    public async Task Test_camera_gives_keyframes_every_half_second_and_files_ffprobe_reads()
     {
         _ = Tools.Ffmpeg;
         var logs = new List<string>();
@@ -43,7 +43,7 @@ public class TestCameraTests(Xunit.Abstractions.ITestOutputHelper output)
         await audio.DisposeAsync();
         output.WriteLine($"video {written} frames, {keyframes} keyframes, audio {packets} packets; info {hub.Source.Info}");
         Assert.Equal(100, written);
-        Assert.InRange(keyframes, 3, 5); // one per 30 frames
+        Assert.InRange(keyframes, 6, 8); // one per 15 frames (a 0.5 s GOP: a PLI is answered within 0.5 s)
         Assert.Equal(640, hub.Source.Info.Width);
         Assert.Equal(360, hub.Source.Info.Height);
         Assert.StartsWith("42", hub.Source.Info.ProfileLevelId); // baseline
