@@ -79,8 +79,6 @@ internal sealed class WhepSession
     /// <summary>Counts trickled candidates; false once the session has had <paramref name="max"/>.</summary>
     public bool TryTrickle(int count, int max) => Interlocked.Add(ref _trickled, count) <= max;
 
-    public IDisposable? DeviceClose { get; set; }
-
     public CancellationTokenRegistration LinkEnded { get; set; }
 }
 
@@ -94,6 +92,8 @@ internal sealed class WhepSessions : IAsyncDisposable
     private readonly Lock _gate = new();
     private readonly Dictionary<string, WhepSession> _sessions = new(StringComparer.Ordinal);
     private readonly Dictionary<string, int> _perDevice = new(StringComparer.Ordinal);
+    private readonly Dictionary<(DeviceLink Link, ulong SignalingId), WhepSession> _bySignaling = [];
+    private readonly Dictionary<DeviceLink, IDisposable> _closeSubscriptions = [];
     private readonly WhepSessionOptions _options;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
@@ -147,13 +147,15 @@ internal sealed class WhepSessions : IAsyncDisposable
     {
         var (id, etag) = NewIds();
         var session = new WhepSession(kind, deviceId, id, etag, link, signalingId, clientUfrag, _time.GetUtcNow());
-        lock (_gate) _sessions.Add(id, session);
-        session.DeviceClose = link.Connection.Connection.Subscribe<LanSignalingClose>(m =>
+        bool subscribe;
+        lock (_gate)
         {
-            if (m.SessionId != signalingId) return;
-            if (Remove(session) && _logger.IsEnabled(LogLevel.Information))
-                _logger.LogInformation("{Kind} session {Id} with {Device} ended by the device ({Reason})", kind, id, deviceId, m.Reason);
-        });
+            _sessions.Add(id, session);
+            _bySignaling[(link, signalingId)] = session;
+            subscribe = !_closeSubscriptions.ContainsKey(link);
+            if (subscribe) _closeSubscriptions[link] = NoSubscription.Instance;
+        }
+        if (subscribe) SubscribeCloses(link);
         session.LinkEnded = link.Ended.Register(() =>
         {
             if (Remove(session) && _logger.IsEnabled(LogLevel.Information))
@@ -175,9 +177,9 @@ internal sealed class WhepSessions : IAsyncDisposable
         lock (_gate)
         {
             if (!_sessions.Remove(session.Id)) return false;
+            _bySignaling.Remove((session.Link, session.SignalingId));
             Unreserve(session.DeviceId);
         }
-        session.DeviceClose?.Dispose();
         session.LinkEnded.Unregister();
         return true;
     }
@@ -197,6 +199,43 @@ internal sealed class WhepSessions : IAsyncDisposable
             if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("telling {Device} that session {Id} ended failed: {Error}", session.DeviceId, session.Id, ex.Message);
         }
         return true;
+    }
+
+    /// <summary>One <c>lan-signaling-close</c> subscription per device session (a connection takes one per message type), kept until it ends.</summary>
+    private void SubscribeCloses(DeviceLink link)
+    {
+        IDisposable subscription;
+        try
+        {
+            subscription = link.Connection.Connection.Subscribe<LanSignalingClose>(m =>
+            {
+                WhepSession? session;
+                lock (_gate) session = _bySignaling.GetValueOrDefault((link, m.SessionId));
+                if (session is not null && Remove(session) && _logger.IsEnabled(LogLevel.Information))
+                    _logger.LogInformation("{Kind} session {Id} with {Device} ended by the device ({Reason})", session.Kind, session.Id, session.DeviceId, m.Reason);
+            });
+        }
+        catch (InvalidOperationException ex)
+        {
+            // Something else takes the device's close messages: sessions still end on DELETE, with the link, or by age.
+            if (_logger.IsEnabled(LogLevel.Warning)) _logger.LogWarning("cannot follow {Device}'s session closes: {Error}", link.DeviceId, ex.Message);
+            return;
+        }
+        lock (_gate) _closeSubscriptions[link] = subscription;
+        link.Ended.Register(() =>
+        {
+            lock (_gate) _closeSubscriptions.Remove(link);
+            subscription.Dispose();
+        });
+    }
+
+    private sealed class NoSubscription : IDisposable
+    {
+        public static readonly NoSubscription Instance = new();
+
+        public void Dispose()
+        {
+        }
     }
 
     private void Reap()

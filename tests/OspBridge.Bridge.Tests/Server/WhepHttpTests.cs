@@ -160,7 +160,7 @@ public sealed class WhepHttpTests : IDisposable
         await AssertStatusAsync(HttpStatusCode.NotFound, await api.PostAsync("/whep/abc", Sdp(offer)));
         await AssertStatusAsync(HttpStatusCode.NotFound, await api.PatchAsync("/whep/abc/sessions/x", Sdp(WhepSdpFragmentTests.Medooze, WhepEndpoint.SdpFragType)));
         await AssertStatusAsync(HttpStatusCode.NotFound, await api.DeleteAsync("/whep/abc/sessions/x"));
-        await AssertStatusAsync(HttpStatusCode.NotFound, await api.PostAsync("/whip/abc", Sdp(offer)));
+        await AssertStatusAsync(HttpStatusCode.NotFound, await api.PostAsync("/whep/abc", Sdp(offer)));
         foreach (var attempt in (Func<Task<HttpResponseMessage>>[])[
             () => api.PostAsync("/whep/abc", Sdp(offer)),
             () => api.PatchAsync("/whep/abc/sessions/x", Sdp(WhepSdpFragmentTests.Medooze, WhepEndpoint.SdpFragType)),

@@ -1,0 +1,205 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Playwright;
+using OspBridge.Interop.Tests.WebRtc;
+using Xunit.Abstractions;
+
+namespace OspBridge.Interop.Tests.Bridge;
+
+/// <summary>
+/// Issue 13 must-show 2 (WHEP/WHIP with clients we did not write): Chromium (Playwright) and <c>ospbridge serve</c> in
+/// one namespace, a device agent with the test camera (<c>agent --camera test</c>) in another. In the page (the
+/// bridge's origin, a secure context on loopback) the npm <c>whip-whep</c> 1.2.0 clients (medooze; interop/node_modules,
+/// served to the page by the test): <c>WHEPClient.view</c> plays the camera through <c>/whep/{id}</c> (it posts its
+/// offer before gathering and trickles every candidate with PATCH) until framesDecoded ≥ 100, <c>stop()</c> DELETEs
+/// and the device's viewer leaves; <c>WHIPClient.publish</c> sends Chromium's fake microphone to <c>/whip/{id}</c>:
+/// the device's answer accepts the audio (recvonly) and Chromium sends it over the connected peer connection.
+/// </summary>
+[Collection("Chromium WebRTC")]
+public sealed class WhepChromiumTests(ITestOutputHelper output)
+{
+    private const string Token = "interop-admin-token-0123456789";
+    private const int BridgePort = 18081;
+    private static readonly TimeSpan Step = TimeSpan.FromSeconds(90);
+
+    private static string InteropDir()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "interop", "package.json"))) return Path.Combine(d.FullName, "interop");
+        throw new InvalidOperationException("interop/package.json not found above " + AppContext.BaseDirectory);
+    }
+
+    [Fact]
+    public async Task WhipWhep_npm_clients_view_the_camera_and_publish_the_microphone()
+    {
+        if (ChromiumHarness.WhyUnsupported() is { } why) throw new InvalidOperationException("WHEP Chromium interop cannot run: " + why);
+        Assert.True(File.Exists("/usr/bin/ffmpeg"), "/usr/bin/ffmpeg is missing (the test camera): install the Debian package ffmpeg");
+        string lib = Path.Combine(InteropDir(), "node_modules", "whip-whep");
+        if (!File.Exists(Path.Combine(lib, "whep.js"))) throw new InvalidOperationException($"whip-whep is not installed ({lib}): run 'npm ci' in {InteropDir()}");
+        string ours = Path.Combine(AppContext.BaseDirectory, "ospbridge.dll");
+        Assert.True(File.Exists(ours), ours + " missing");
+        string dotnet = Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
+        string root = Path.Combine(Path.GetTempPath(), "ospbridge-whep-interop-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(root);
+
+        await using var h = await ChromiumHarness.StartAsync("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required");
+        string name = "Doorbell " + Guid.NewGuid().ToString("N")[..6];
+        await using var agent = h.OurHost.Start(dotnet, [ours, "agent", "--name", name, "--accept-all", "--interface", "eth0",
+            "--state-dir", Path.Combine(root, "device"), "--camera", "test"]);
+        await using var serve = h.BrowserHost.Start(dotnet, [ours, "serve", "--bind", "127.0.0.1", "--port", BridgePort.ToString(CultureInfo.InvariantCulture),
+            "--interface", "eth0", "--token", Token, "--state-dir", Path.Combine(root, "bridge")]);
+        var page = h.Page;
+        string origin = $"http://127.0.0.1:{BridgePort}";
+        try
+        {
+            await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
+            await serve.WaitForLineAsync(l => l.StartsWith("listening on ", StringComparison.Ordinal), Step);
+
+            // The npm modules, served by the test on the bridge's origin (the bridge does not ship them).
+            await page.RouteAsync(origin + "/test-lib/**", async route =>
+            {
+                string file = Path.GetFileName(new Uri(route.Request.Url).AbsolutePath);
+                if (file is not ("whep.js" or "whip.js")) { await route.FulfillAsync(new() { Status = 404 }); return; }
+                await route.FulfillAsync(new() { Status = 200, ContentType = "text/javascript", Body = await File.ReadAllTextAsync(Path.Combine(lib, file)) });
+            });
+            await page.RouteAsync(origin + "/test-page", route => route.FulfillAsync(new()
+            {
+                Status = 200, ContentType = "text/html", Body = "<!doctype html><title>whep interop</title><video id=v muted autoplay playsinline></video>",
+            }));
+            await page.GotoAsync(origin + "/test-page");
+
+            // Pair through the bridge's API with the PIN the device prints.
+            string id = await page.EvaluateAsync<string>(FindDeviceScript, new { token = Token, name });
+            Assert.Equal(202, await page.EvaluateAsync<int>(PairScript, new { token = Token, id, body = "{}" }));
+            string pinLine = await agent.WaitForLineAsync(l => l.StartsWith("PIN: ", StringComparison.Ordinal), Step);
+            Assert.Equal(200, await page.EvaluateAsync<int>(PairScript, new { token = Token, id, body = $"{{\"pin\":\"{pinLine["PIN: ".Length..].Trim()}\"}}" }));
+
+            // WHEP: whip-whep's WHEPClient plays the camera.
+            int before = agent.StandardOutputLines.Count;
+            string whep = await page.EvaluateAsync<string>(WhepScript, new { token = Token, id });
+            output.WriteLine("whep: " + whep);
+            using (var doc = JsonDocument.Parse(whep))
+            {
+                var r = doc.RootElement;
+                Assert.True(r.GetProperty("framesDecoded").GetInt64() >= 100, whep);
+                Assert.Matches($"^{origin}/whep/{id}/sessions/[A-Za-z0-9_-]{{22}}$", r.GetProperty("resource").GetString());
+                Assert.True(r.GetProperty("patches").GetInt32() >= 1, "whip-whep trickled nothing: " + whep);
+                Assert.All(r.GetProperty("patchStatus").EnumerateArray(), s => Assert.Equal(204, s.GetInt32()));
+                Assert.Equal(200, r.GetProperty("deleteStatus").GetInt32());
+                Assert.Equal(404, r.GetProperty("deleteAgain").GetInt32());
+            }
+            await agent.WaitForLineAsync(l => l.StartsWith("viewer ", StringComparison.Ordinal) && l.Contains(" left", StringComparison.Ordinal), Step, before);
+
+            // WHIP: whip-whep's WHIPClient publishes Chromium's fake microphone to the device (talk-back).
+            string whip = await page.EvaluateAsync<string>(WhipScript, new { token = Token, id });
+            output.WriteLine("whip: " + whip);
+            using (var doc = JsonDocument.Parse(whip))
+            {
+                var r = doc.RootElement;
+                Assert.Contains("a=recvonly", r.GetProperty("answer").GetString(), StringComparison.Ordinal);
+                Assert.Equal("connected", r.GetProperty("state").GetString());
+                Assert.True(r.GetProperty("packetsSent").GetInt64() >= 100, whip);
+                Assert.Equal(200, r.GetProperty("deleteStatus").GetInt32());
+            }
+        }
+        catch
+        {
+            try { output.WriteLine("screenshot (base64 PNG): " + Convert.ToBase64String(await page.ScreenshotAsync(new() { FullPage = true }))); }
+            catch (PlaywrightException ex) { output.WriteLine("no screenshot: " + ex.Message); }
+            output.WriteLine("serve stderr: " + serve.StandardError);
+            output.WriteLine("agent stdout: " + string.Join(" | ", agent.StandardOutputLines));
+            output.WriteLine("agent stderr: " + agent.StandardError);
+            throw;
+        }
+        finally
+        {
+            try { Directory.Delete(root, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    private const string FindDeviceScript = """
+        async (a) => {
+          for (let i = 0; i < 240; i++) {
+            const list = await (await fetch('/api/devices', { headers: { Authorization: 'Bearer ' + a.token } })).json();
+            const d = list.find(x => x.name === a.name && x.online);
+            if (d) return d.id;
+            await new Promise(r => setTimeout(r, 250));
+          }
+          throw new Error('device not discovered');
+        }
+        """;
+
+    private const string PairScript = """
+        async (a) => (await fetch('/api/devices/' + a.id + '/pair', { method: 'POST', headers: { Authorization: 'Bearer ' + a.token, 'Content-Type': 'application/json' }, body: a.body })).status
+        """;
+
+    // Counts whip-whep's PATCH/DELETE answers by wrapping fetch (the client itself is untouched).
+    private const string WhepScript = """
+        async (a) => {
+          const { WHEPClient } = await import('/test-lib/whep.js');
+          const patchStatus = [];
+          let deleteStatus = 0;
+          const realFetch = window.fetch;
+          window.fetch = async (url, init) => {
+            const r = await realFetch(url, init);
+            if (init && init.method === 'PATCH') patchStatus.push(r.status);
+            if (init && init.method === 'DELETE') deleteStatus = r.status;
+            return r;
+          };
+          const pc = new RTCPeerConnection();
+          pc.addTransceiver('video', { direction: 'recvonly' });
+          pc.addTransceiver('audio', { direction: 'recvonly' });
+          const video = document.getElementById('v');
+          pc.ontrack = e => { video.srcObject = e.streams[0] || new MediaStream([e.track]); video.play().catch(() => {}); };
+          const client = new WHEPClient();
+          await client.view(pc, location.origin + '/whep/' + a.id, a.token);
+          const decoded = async () => {
+            let n = 0;
+            (await pc.getStats()).forEach(s => { if (s.type === 'inbound-rtp' && s.kind === 'video') n = s.framesDecoded || 0; });
+            return n;
+          };
+          let frames = 0;
+          for (let i = 0; i < 600 && frames < 100; i++) { await new Promise(r => setTimeout(r, 100)); frames = await decoded(); }
+          for (let i = 0; i < 50 && patchStatus.length === 0; i++) await new Promise(r => setTimeout(r, 100));
+          const resource = client.resourceURL.href;
+          const state = pc.connectionState;
+          await client.stop();
+          window.fetch = realFetch;
+          const again = await fetch(resource, { method: 'DELETE', headers: { Authorization: 'Bearer ' + a.token } });
+          return JSON.stringify({ framesDecoded: frames, resource, state, patches: patchStatus.length, patchStatus,
+                                  deleteStatus, deleteAgain: again.status });
+        }
+        """;
+
+    private const string WhipScript = """
+        async (a) => {
+          const { WHIPClient } = await import('/test-lib/whip.js');
+          const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+          const pc = new RTCPeerConnection();
+          pc.addTransceiver(stream.getAudioTracks()[0], { direction: 'sendonly', streams: [stream] });
+          let deleteStatus = 0;
+          const realFetch = window.fetch;
+          window.fetch = async (url, init) => {
+            const r = await realFetch(url, init);
+            if (init && init.method === 'DELETE') deleteStatus = r.status;
+            return r;
+          };
+          const client = new WHIPClient();
+          await client.publish(pc, location.origin + '/whip/' + a.id, a.token);
+          const sent = async () => {
+            let n = 0;
+            (await pc.getStats()).forEach(s => { if (s.type === 'outbound-rtp' && s.kind === 'audio') n = s.packetsSent || 0; });
+            return n;
+          };
+          for (let i = 0; i < 300 && pc.connectionState !== 'connected'; i++) await new Promise(r => setTimeout(r, 100));
+          const state = pc.connectionState;
+          let packets = 0;
+          for (let i = 0; i < 100 && packets < 100; i++) { await new Promise(r => setTimeout(r, 100)); packets = await sent(); }
+          const answer = pc.remoteDescription ? pc.remoteDescription.sdp : '';
+          await client.stop();
+          window.fetch = realFetch;
+          stream.getTracks().forEach(t => t.stop());
+          return JSON.stringify({ state, packetsSent: packets, answer, deleteStatus });
+        }
+        """;
+}
