@@ -183,7 +183,6 @@ async function startCamera() {
   } catch (err) {
     if (state.current !== id) return;
     if (err.status === 409) { $('camera-msg').textContent = `The camera is offline (${err.message}); retrying.`; scheduleCameraRetry(err.retryAfter ?? 5); }
-    else if (err.status === 404 && /no device/.test(err.message) === false) $('camera-msg').textContent = 'This bridge has no live camera endpoint (WHEP): ' + err.message;
     else $('camera-msg').textContent = 'Camera failed: ' + err.message;
   } finally {
     state.starting = false;
