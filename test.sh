@@ -34,6 +34,7 @@ declare -A NEED=(
   [/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstrtp.so]=gstreamer1.0-plugins-good
   [/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstvideotestsrc.so]=gstreamer1.0-plugins-base
   [/usr/bin/python3]=python3
+  [/usr/bin/whip-client]=simple-whip-client
 )
 missing=()
 for f in "${!NEED[@]}"; do

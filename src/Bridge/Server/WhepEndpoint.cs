@@ -252,7 +252,7 @@ internal sealed class WhepEndpoint
             throw new BridgeHttpException(422, "ICE restart is not supported: the device's peer connection cannot restart ICE over LAN signaling");
         if (!session.TryTrickle(fragment.Candidates.Count, MaxTrickledPerSession))
             throw new BridgeHttpException(400, $"more than {MaxTrickledPerSession} candidates trickled into this session");
-        if (!session.Link.IsAlive) throw new BridgeHttpException(404, "no such session");
+        if (!session.Link.IsAlive || session.DeviceEndedAt is not null) throw new BridgeHttpException(404, "the session's peer connection has ended");
         try
         {
             foreach (var c in fragment.Candidates)

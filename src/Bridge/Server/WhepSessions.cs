@@ -32,6 +32,9 @@ internal sealed class WhepSessionOptions
     /// <summary>How often sessions are checked against <see cref="MaxAge"/>.</summary>
     public TimeSpan ReapInterval { get; init; } = TimeSpan.FromMinutes(1);
 
+    /// <summary>How long a session the device reported ended stays addressable (DELETE → 200) before it is dropped.</summary>
+    public TimeSpan EndedGrace { get; init; } = TimeSpan.FromSeconds(60);
+
     /// <summary>The clock of <see cref="MaxAge"/> (tests move it).</summary>
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }
@@ -80,6 +83,13 @@ internal sealed class WhepSession
     public bool TryTrickle(int count, int max) => Interlocked.Add(ref _trickled, count) <= max;
 
     public CancellationTokenRegistration LinkEnded { get; set; }
+
+    /// <summary>
+    /// When the device reported this session's peer connection closed or failed (null: it did not). The resource stays
+    /// for <see cref="WhepSessionOptions.EndedGrace"/> so that a client that closes its peer connection before its
+    /// DELETE (whip-whep does) still gets 200.
+    /// </summary>
+    public DateTimeOffset? DeviceEndedAt { get; set; }
 }
 
 /// <summary>
@@ -210,8 +220,13 @@ internal sealed class WhepSessions : IAsyncDisposable
             subscription = link.Connection.Connection.Subscribe<LanSignalingClose>(m =>
             {
                 WhepSession? session;
-                lock (_gate) session = _bySignaling.GetValueOrDefault((link, m.SessionId));
-                if (session is not null && Remove(session) && _logger.IsEnabled(LogLevel.Information))
+                lock (_gate)
+                {
+                    session = _bySignaling.GetValueOrDefault((link, m.SessionId));
+                    if (session is null || session.DeviceEndedAt is not null) return;
+                    session.DeviceEndedAt = _time.GetUtcNow();
+                }
+                if (_logger.IsEnabled(LogLevel.Information))
                     _logger.LogInformation("{Kind} session {Id} with {Device} ended by the device ({Reason})", session.Kind, session.Id, session.DeviceId, m.Reason);
             });
         }
@@ -240,9 +255,15 @@ internal sealed class WhepSessions : IAsyncDisposable
 
     private void Reap()
     {
-        var cutoff = _time.GetUtcNow() - _options.MaxAge;
-        List<WhepSession> old;
-        lock (_gate) old = _sessions.Values.Where(s => s.Created < cutoff).ToList();
+        var now = _time.GetUtcNow();
+        var cutoff = now - _options.MaxAge;
+        List<WhepSession> old, ended;
+        lock (_gate)
+        {
+            ended = _sessions.Values.Where(s => s.DeviceEndedAt < now - _options.EndedGrace).ToList();
+            old = _sessions.Values.Where(s => s.Created < cutoff && s.DeviceEndedAt is null).ToList();
+        }
+        foreach (var s in ended) Remove(s);
         foreach (var s in old)
         {
             if (_logger.IsEnabled(LogLevel.Information)) _logger.LogInformation("{Kind} session {Id} with {Device} reaped after {Age}", s.Kind, s.Id, s.DeviceId, _options.MaxAge);

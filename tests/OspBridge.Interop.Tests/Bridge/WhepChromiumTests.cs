@@ -75,7 +75,8 @@ public sealed class WhepChromiumTests(ITestOutputHelper output)
             Assert.Equal(200, await page.EvaluateAsync<int>(PairScript, new { token = Token, id, body = $"{{\"pin\":\"{pinLine["PIN: ".Length..].Trim()}\"}}" }));
 
             // WHEP: whip-whep's WHEPClient plays the camera.
-            int before = agent.StandardOutputLines.Count;
+            static bool Left(string l) => l.StartsWith("viewer ", StringComparison.Ordinal) && l.Contains(" left", StringComparison.Ordinal);
+            int leftBefore = agent.StandardOutputLines.Count(Left);
             string whep = await page.EvaluateAsync<string>(WhepScript, new { token = Token, id });
             output.WriteLine("whep: " + whep);
             using (var doc = JsonDocument.Parse(whep))
@@ -88,7 +89,12 @@ public sealed class WhepChromiumTests(ITestOutputHelper output)
                 Assert.Equal(200, r.GetProperty("deleteStatus").GetInt32());
                 Assert.Equal(404, r.GetProperty("deleteAgain").GetInt32());
             }
-            await agent.WaitForLineAsync(l => l.StartsWith("viewer ", StringComparison.Ordinal) && l.Contains(" left", StringComparison.Ordinal), Step, before);
+            var until = DateTime.UtcNow + Step;
+            while (agent.StandardOutputLines.Count(Left) <= leftBefore) // DELETE ended the device's peer connection
+            {
+                Assert.True(DateTime.UtcNow < until, "the device's viewer did not leave after DELETE: " + string.Join(" | ", agent.StandardOutputLines));
+                await Task.Delay(200);
+            }
 
             // WHIP: whip-whep's WHIPClient publishes Chromium's fake microphone to the device (talk-back).
             string whip = await page.EvaluateAsync<string>(WhipScript, new { token = Token, id });
@@ -100,6 +106,24 @@ public sealed class WhepChromiumTests(ITestOutputHelper output)
                 Assert.Equal("connected", r.GetProperty("state").GetString());
                 Assert.True(r.GetProperty("packetsSent").GetInt64() >= 100, whip);
                 Assert.Equal(200, r.GetProperty("deleteStatus").GetInt32());
+            }
+
+            // WHIP with Meetecho's simple-whip-client (Debian; GStreamer webrtcbin + libnice), trickling with PATCH.
+            Assert.True(File.Exists("/usr/bin/whip-client"), "/usr/bin/whip-client is missing: install the Debian package simple-whip-client (./test.sh installs it)");
+            await using var gst = h.BrowserHost.Start("/usr/bin/whip-client", ["-u", $"{origin}/whip/{id}", "-t", Token, "-o", "-l", "4",
+                "-A", "audiotestsrc is-live=true wave=sine ! audioconvert ! audioresample ! queue ! opusenc ! rtpopuspay pt=100 ssrc=1 ! queue ! application/x-rtp,media=audio,encoding-name=OPUS,payload=100"]);
+            try
+            {
+                string resource = await gst.WaitForLineAsync(l => l.Contains("Resource URL: ", StringComparison.Ordinal), Step);
+                Assert.Matches($"{origin}/whip/{id}/sessions/[A-Za-z0-9_-]{{22}}", resource);
+                await gst.WaitForLineAsync(l => l.Contains("DTLS connected", StringComparison.Ordinal), Step);
+                output.WriteLine("whip-client: " + string.Join(" | ", gst.StandardOutputLines));
+            }
+            catch
+            {
+                output.WriteLine("whip-client stdout: " + string.Join(" | ", gst.StandardOutputLines));
+                output.WriteLine("whip-client stderr: " + gst.StandardError);
+                throw;
             }
         }
         catch
