@@ -183,7 +183,10 @@ async function startCamera() {
   } catch (err) {
     if (state.current !== id) return;
     if (err.status === 409) { $('camera-msg').textContent = `The camera is offline (${err.message}); retrying.`; scheduleCameraRetry(err.retryAfter ?? 5); }
-    else $('camera-msg').textContent = 'Camera failed: ' + err.message;
+    else if (err.status === undefined || err.status === 0 || err.status === 429 || err.status >= 500) {
+      $('camera-msg').textContent = `Camera failed: ${err.message}; retrying.`;
+      scheduleCameraRetry(err.retryAfter ?? 10);
+    } else { state.cameraWanted = false; $('camera-msg').textContent = 'Camera failed: ' + err.message; }
   } finally {
     state.starting = false;
     renderCameraButton();
