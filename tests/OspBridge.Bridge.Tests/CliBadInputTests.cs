@@ -184,6 +184,9 @@ public sealed class CliBadInputTests : IClassFixture<CliBadInputTests.Files>
         yield return ["view: --talk missing file", (string[])["view", "badinput-peer", "--talk", "/nonexistent-ospbridge-talk.ogg"], "", "/nonexistent-ospbridge-talk.ogg"];
         yield return ["view: --talk unknown source", (string[])["view", "badinput-peer", "--talk", "bogus-talk-source"], "", "bogus-talk-source"];
         yield return ["webrtc camera: empty --talk-sink", (string[])["webrtc", "camera", "--source", "test", "--talk-sink", ""], "", "--talk-sink"];
+        yield return ["demo: --headless with --transport", (string[])["demo", "--transport", "--headless"], "", "--headless"];
+        yield return ["demo: --headless without Chromium", (string[])["demo", "--headless", "--browser", "/nonexistent-ospbridge-chromium"], "", "--browser"];
+        yield return ["demo: --timeout 5", (string[])["demo", "--timeout", "5"], "", "--timeout"];
         yield return ["agent: --http-allow without --http-origin", (string[])["agent", "--name", "Bad Input Test", "--interface", "lo", "--http-allow", "/api"], "", "--http-allow"];
     }
 

@@ -14,10 +14,12 @@ using OspBridge.WebRtc;
 namespace OspBridge.Bridge.Commands;
 
 /// <summary>
-/// <c>ospbridge demo</c>: the whole path on one machine, loopback only — two agents find each other with
-/// mDNS/DNS-SD, connect over our QUIC + TLS 1.3 with pinned agent certificates, exchange agent-info as
-/// CBOR, carry a WebRTC offer/answer over that OSP session (LAN signaling), and talk over the resulting
-/// WebRTC data channel (ICE, DTLS 1.2, SCTP).
+/// <c>ospbridge demo</c>: by default the doorbell story (<see cref="Demo.DoorbellDemo"/>: a doorbell agent with the test
+/// camera and a REST API, the bridge, PIN pairing, camera/REST/talk-back in a browser; <c>--headless</c> drives
+/// Chromium through it). <c>demo --transport</c> (or giving <c>--messages</c>/<c>--megabytes</c>) is the transport
+/// path on loopback — two agents find each other with mDNS/DNS-SD, connect over our QUIC + TLS 1.3 with pinned agent
+/// certificates, exchange agent-info as CBOR, carry a WebRTC offer/answer over that OSP session (LAN signaling), and
+/// talk over the resulting WebRTC data channel (ICE, DTLS 1.2, SCTP).
 /// </summary>
 internal sealed class DemoCommand : ICliCommand
 {
@@ -26,18 +28,51 @@ internal sealed class DemoCommand : ICliCommand
     public Command Build(CliContext context)
     {
         var iface = new Option<string>("--interface") { Description = "Interface for mDNS (default: lo, so nothing leaves the machine)", DefaultValueFactory = _ => "lo" };
-        var messages = new Option<int>("--messages") { Description = "Echo round trips over the data channel", DefaultValueFactory = _ => 100 };
-        var megabytes = new Option<int>("--megabytes") { Description = "Bulk transfer size over the data channel, in MiB", DefaultValueFactory = _ => 8 };
-        var command = new Command("demo", "Two local agents: mDNS discovery → QUIC/TLS (pinned) → agent-info → WebRTC over LAN signaling → data channel")
+        var transport = new Option<bool>("--transport") { Description = "The transport demo instead: two agents, mDNS → QUIC/TLS (pinned) → agent-info → WebRTC data channel echo + bulk" };
+        var messages = new Option<int>("--messages") { Description = "(--transport) Echo round trips over the data channel", DefaultValueFactory = _ => 100 };
+        var megabytes = new Option<int>("--megabytes") { Description = "(--transport) Bulk transfer size over the data channel, in MiB", DefaultValueFactory = _ => 8 };
+        var headless = new Option<bool>("--headless") { Description = "Run the doorbell story in headless Chromium (fake camera and microphone), print what it saw, exit 0 only if all of it worked" };
+        var port = new Option<int>("--port") { Description = "The bridge's port on 127.0.0.1 (0: any free port; a taken port falls back to a free one)", DefaultValueFactory = _ => 8080 };
+        var browser = new Option<string?>("--browser") { Description = "(--headless) Chromium's path (default: /usr/bin/chromium and the usual places)" };
+        var timeout = new Option<int>("--timeout") { Description = "(--headless) Seconds the story may take", DefaultValueFactory = _ => 180 };
+        var command = new Command("demo", "The doorbell story: a device with a test camera and a REST API, a bridge, PIN pairing, camera + REST + talk-back in a browser (--transport: the transport path between two agents)")
         {
-            iface, messages, megabytes,
+            iface, transport, messages, megabytes, headless, port, browser, timeout,
         };
         command.SetAction(async (parseResult, ct) =>
         {
-            int n = parseResult.GetValue(messages), mib = parseResult.GetValue(megabytes);
-            if (n is < 1 or > 100_000) throw new CliException("--messages must be between 1 and 100000");
-            if (mib is < 0 or > 1024) throw new CliException("--megabytes must be between 0 and 1024");
-            return await RunAsync(CliErrors.RequireInterfaces("--interface", [parseResult.GetValue(iface)!])![0], n, mib, context.Logger(parseResult, "demo"), context.Logger(parseResult, "osp"), ct).ConfigureAwait(false);
+            string ifaceName = CliErrors.RequireInterfaces("--interface", [parseResult.GetValue(iface)!])![0];
+            bool transportDemo = parseResult.GetValue(transport)
+                || parseResult.GetResult(messages) is { Implicit: false } || parseResult.GetResult(megabytes) is { Implicit: false };
+            if (transportDemo)
+            {
+                if (parseResult.GetValue(headless)) throw new CliException("--headless is for the doorbell demo, not --transport");
+                int n = parseResult.GetValue(messages), mib = parseResult.GetValue(megabytes);
+                if (n is < 1 or > 100_000) throw new CliException("--messages must be between 1 and 100000");
+                if (mib is < 0 or > 1024) throw new CliException("--megabytes must be between 0 and 1024");
+                return await RunAsync(ifaceName, n, mib, context.Logger(parseResult, "demo"), context.Logger(parseResult, "osp"), ct).ConfigureAwait(false);
+            }
+            int p = parseResult.GetValue(port);
+            if (p is < 0 or > 65535) throw new CliException("--port must be 0..65535");
+            int seconds = parseResult.GetValue(timeout);
+            if (seconds is < 10 or > 3600) throw new CliException("--timeout must be between 10 and 3600 seconds");
+            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct);
+            void OnSignal(System.Runtime.InteropServices.PosixSignalContext c)
+            {
+                c.Cancel = true;
+                stopping.Cancel();
+            }
+            using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, OnSignal);
+            using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, OnSignal);
+            using var loggers = context.CreateLoggerFactory(parseResult);
+            return await Demo.DoorbellDemo.RunAsync(new Demo.DoorbellDemoOptions
+            {
+                Interface = ifaceName,
+                Port = p,
+                Headless = parseResult.GetValue(headless),
+                Browser = parseResult.GetValue(browser),
+                Timeout = TimeSpan.FromSeconds(seconds),
+            }, loggers, stopping.Token).ConfigureAwait(false);
         });
         return command;
     }

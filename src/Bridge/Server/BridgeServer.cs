@@ -35,6 +35,9 @@ internal sealed class BridgeServerOptions
 
     /// <summary>Serve HTTPS with this certificate (with its private key) instead of HTTP (<c>serve --https</c>).</summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate { get; init; }
+
+    /// <summary>More endpoints (the <c>demo</c> command's <c>/api/demo</c>; null: none).</summary>
+    public Action<Microsoft.AspNetCore.Routing.IEndpointRouteBuilder>? MapExtra { get; init; }
 }
 
 /// <summary>
@@ -120,6 +123,7 @@ internal sealed class BridgeServer : IAsyncDisposable
         var logger = loggers.CreateLogger("bridge.http");
         var server = new BridgeServer(app, devices, tokens, logger, options.Whep);
         server.Map();
+        options.MapExtra?.Invoke(app);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         var addresses = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features
             .Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses;

@@ -1,7 +1,14 @@
 // OspBridge web UI: no framework, no build step. Same origin as the API and the signaling (Chromium Local
 // Network Access: a page from another origin may not reach a LAN/loopback address).
+import { startWhep, startWhip, receiveStats, sendStats, formatStats } from './webrtc.js';
+
 const $ = (id) => document.getElementById(id);
-const state = { devices: new Map(), current: null, events: null };
+const state = {
+  devices: new Map(), current: null, events: null,
+  // live camera (WHEP) and talk-back (WHIP) of the device page
+  camera: null, cameraWanted: true, cameraTimer: null, retryTimer: null, starting: false,
+  talk: null, mic: null, talkStarting: null, talkTimer: null,
+};
 
 async function api(method, path, body) {
   const init = { method, headers: {}, credentials: 'same-origin' };
@@ -55,35 +62,68 @@ function listen() {
   });
 }
 
+function badge(on, text) {
+  const b = document.createElement('span');
+  b.className = 'badge ' + (on ? 'on' : 'off');
+  b.textContent = text;
+  return b;
+}
+
+function deviceLink(d) {
+  const name = document.createElement('a');
+  name.href = '#/device/' + encodeURIComponent(d.id);
+  name.textContent = d.name;
+  name.className = 'device-name';
+  return name;
+}
+
 function renderDevices() {
   const ul = $('devices');
   ul.replaceChildren();
+  const peers = $('peers');
+  peers.replaceChildren();
   for (const d of state.devices.values()) {
     const li = document.createElement('li');
     li.dataset.id = d.id;
-    const name = document.createElement('a');
-    name.href = '#/device/' + encodeURIComponent(d.id);
-    name.textContent = d.name;
-    name.className = 'device-name';
     const badges = document.createElement('span');
-    badges.innerHTML = '';
-    for (const [on, text] of [[d.online, d.online ? 'online' : 'offline'], [d.paired, d.paired ? 'paired' : 'not paired']]) {
-      const b = document.createElement('span');
-      b.className = 'badge ' + (on ? 'on' : 'off');
-      b.textContent = text;
-      badges.append(b, ' ');
-    }
-    li.append(name, badges);
+    badges.className = 'badges';
+    badges.append(badge(d.online, d.online ? 'online' : 'offline'), ' ', badge(d.paired, d.paired ? 'paired' : 'not paired'));
+    li.append(deviceLink(d), badges);
     ul.append(li);
+    if (d.paired) {
+      const p = document.createElement('li');
+      p.dataset.id = d.id;
+      const fp = document.createElement('span');
+      fp.className = 'muted fp';
+      fp.textContent = d.fp;
+      const revoke = document.createElement('button');
+      revoke.textContent = 'Revoke';
+      revoke.className = 'danger revoke';
+      revoke.addEventListener('click', () => unpair(d));
+      p.append(deviceLink(d), fp, revoke);
+      peers.append(p);
+    }
   }
   show('no-devices', state.devices.size === 0);
+  show('no-peers', peers.childElementCount === 0);
+}
+
+async function unpair(d) {
+  if (!confirm(`Revoke the pairing with ${d.name}? It must pair again with a new PIN.`)) return;
+  const r = await api('DELETE', `/api/devices/${encodeURIComponent(d.id)}/pair`);
+  if (r.status === 200) { d.paired = false; renderDevices(); renderDevice(); }
 }
 
 function route() {
   const m = location.hash.match(/^#\/device\/(.+)$/);
   state.current = m ? decodeURIComponent(m[1]) : null;
   show('devices-section', !state.current);
+  show('peers-section', !state.current);
   show('tokens-section', !state.current);
+  stopCamera();
+  stopTalk();
+  state.cameraWanted = true;
+  $('camera-msg').textContent = '';
   show('device', !!state.current);
   $('pair-msg').textContent = '';
   show('pair-form', false);
@@ -92,7 +132,11 @@ function route() {
 
 function renderDevice() {
   const d = state.current && state.devices.get(state.current);
-  if (!d) { if (state.current) $('device-title').textContent = 'Unknown device'; return; }
+  if (!d) {
+    if (state.current) $('device-title').textContent = 'Unknown device';
+    show('camera', false); show('talk', false); show('explorer', false); show('unpair', false); show('pair-start', false);
+    return;
+  }
   $('device-title').textContent = d.name;
   $('device-id').textContent = d.id + ' · ' + d.fp;
   $('device-state').textContent = (d.online ? 'online' : 'offline') + ', ' + (d.paired ? 'paired' : 'not paired')
@@ -100,7 +144,157 @@ function renderDevice() {
   show('pair-start', !d.paired && d.online);
   show('explorer', d.paired);
   show('unpair', d.paired);
+  show('camera', d.paired);
+  show('talk', d.paired);
+  $('talk-button').disabled = !d.online;
+  if (d.paired && d.online) {
+    if (state.cameraWanted && !state.camera && !state.starting && !state.retryTimer) startCamera();
+  } else {
+    if (state.camera) stopCamera();
+    if (state.talk) stopTalk();
+    if (d.paired) $('camera-msg').textContent = 'The device is offline; the camera comes back when it does.';
+  }
+  $('camera-toggle').textContent = state.camera || state.starting ? 'Stop' : 'Play';
 }
+
+// ---- live camera: WHEP /whep/{id} ----
+
+function deviceUrl(kind) { return `/${kind}/${encodeURIComponent(state.current)}`; }
+
+async function startCamera() {
+  const id = state.current;
+  state.starting = true;
+  clearTimeout(state.retryTimer); state.retryTimer = null;
+  $('camera-msg').textContent = 'Connecting to the camera…';
+  $('camera-stats').textContent = '';
+  renderCameraButton();
+  try {
+    const session = await startWhep(deviceUrl('whep'), $('video'));
+    if (state.current !== id || !state.cameraWanted) { session.close(); return; }
+    state.camera = session;
+    session.pc.addEventListener('connectionstatechange', () => {
+      const s = session.pc.connectionState;
+      if (state.camera !== session) return;
+      if (s === 'connected') $('camera-msg').textContent = '';
+      else if (s === 'failed' || s === 'closed') { stopCamera(); $('camera-msg').textContent = 'The camera connection ' + s + '.'; scheduleCameraRetry(5); }
+    });
+    $('camera-msg').textContent = 'Waiting for video…';
+    state.cameraTimer = setInterval(updateCameraStats, 1000);
+  } catch (err) {
+    if (state.current !== id) return;
+    if (err.status === 409) { $('camera-msg').textContent = `The camera is offline (${err.message}); retrying.`; scheduleCameraRetry(err.retryAfter ?? 5); }
+    else if (err.status === undefined || err.status === 0 || err.status === 429 || err.status >= 500) {
+      $('camera-msg').textContent = `Camera failed: ${err.message}; retrying.`;
+      scheduleCameraRetry(err.retryAfter ?? 10);
+    } else { state.cameraWanted = false; $('camera-msg').textContent = 'Camera failed: ' + err.message; }
+  } finally {
+    state.starting = false;
+    renderCameraButton();
+  }
+}
+
+function scheduleCameraRetry(seconds) {
+  clearTimeout(state.retryTimer);
+  state.retryTimer = setTimeout(() => { state.retryTimer = null; renderDevice(); }, Math.min(60, seconds) * 1000);
+}
+
+async function updateCameraStats() {
+  const session = state.camera;
+  if (!session) return;
+  const s = await receiveStats(session.pc);
+  $('camera-stats').textContent = formatStats(s);
+  $('camera-stats').dataset.framesDecoded = String(s.framesDecoded);
+  $('camera-stats').dataset.width = String(s.width);
+  $('camera-stats').dataset.height = String(s.height);
+  if (s.framesDecoded && $('camera-msg').textContent === 'Waiting for video…') $('camera-msg').textContent = '';
+}
+
+function stopCamera() {
+  clearInterval(state.cameraTimer); state.cameraTimer = null;
+  clearTimeout(state.retryTimer); state.retryTimer = null;
+  if (state.camera) { state.camera.close(); state.camera = null; }
+  $('video').srcObject = null;
+  $('camera-stats').textContent = '';
+  renderCameraButton();
+}
+
+function renderCameraButton() { $('camera-toggle').textContent = state.camera || state.starting ? 'Stop' : 'Play'; }
+
+$('camera-toggle').addEventListener('click', () => {
+  if (state.camera || state.starting) { state.cameraWanted = false; stopCamera(); $('camera-msg').textContent = 'Stopped.'; }
+  else { state.cameraWanted = true; renderDevice(); }
+});
+
+// ---- talk-back: WHIP /whip/{id}, push-to-talk (the microphone track is enabled only while the button is held) ----
+
+async function ensureTalk() {
+  if (state.talk) return state.talk;
+  if (state.talkStarting) return state.talkStarting;
+  const id = state.current;
+  state.talkStarting = (async () => {
+    $('talk-msg').textContent = 'Opening the microphone…';
+    if (!navigator.mediaDevices?.getUserMedia) throw new Error('this page is not a secure context (use https or localhost): no microphone');
+    const mic = await navigator.mediaDevices.getUserMedia({ audio: true, video: false });
+    const track = mic.getAudioTracks()[0];
+    $('talk-msg').textContent = 'Connecting to the device…';
+    let session;
+    try { session = await startWhip(deviceUrl('whip'), track); }
+    catch (err) { mic.getTracks().forEach((t) => t.stop()); throw err; }
+    if (state.current !== id) { session.close(); mic.getTracks().forEach((t) => t.stop()); throw new Error('left the device'); }
+    state.mic = mic;
+    state.talk = session;
+    show('talk-hangup', true);
+    state.talkTimer = setInterval(async () => {
+      if (!state.talk) return;
+      const s = await sendStats(state.talk.pc);
+      $('talk-msg').dataset.packetsSent = String(s.packetsSent);
+      const held = $('talk-button').getAttribute('aria-pressed') === 'true';
+      $('talk-msg').textContent = (held ? 'Talking' : 'Connected (muted)') + ` · ${s.packetsSent} audio packets sent`;
+    }, 1000);
+    return session;
+  })();
+  try { return await state.talkStarting; }
+  finally { state.talkStarting = null; }
+}
+
+async function talkDown(e) {
+  e.preventDefault();
+  $('talk-button').setAttribute('aria-pressed', 'true');
+  $('talk-button').classList.add('active');
+  try {
+    await ensureTalk();
+    const held = $('talk-button').getAttribute('aria-pressed') === 'true';
+    state.mic?.getAudioTracks().forEach((t) => { t.enabled = held; });
+    $('talk-msg').textContent = held ? 'Talking…' : 'Connected (muted)';
+  } catch (err) {
+    $('talk-msg').textContent = 'Talk failed: ' + err.message;
+    talkUp();
+  }
+}
+
+function talkUp() {
+  $('talk-button').setAttribute('aria-pressed', 'false');
+  $('talk-button').classList.remove('active');
+  state.mic?.getAudioTracks().forEach((t) => { t.enabled = false; });
+}
+
+function stopTalk() {
+  clearInterval(state.talkTimer); state.talkTimer = null;
+  if (state.talk) { state.talk.close(); state.talk = null; }
+  if (state.mic) { state.mic.getTracks().forEach((t) => t.stop()); state.mic = null; }
+  talkUp();
+  show('talk-hangup', false);
+}
+
+$('talk-button').addEventListener('pointerdown', talkDown);
+$('talk-button').addEventListener('pointerup', talkUp);
+$('talk-button').addEventListener('pointerleave', () => { if ($('talk-button').getAttribute('aria-pressed') === 'true') talkUp(); });
+$('talk-button').addEventListener('pointercancel', talkUp);
+$('talk-button').addEventListener('contextmenu', (e) => e.preventDefault());
+$('talk-button').addEventListener('keydown', (e) => { if ((e.key === ' ' || e.key === 'Enter') && !e.repeat) talkDown(e); });
+$('talk-button').addEventListener('keyup', (e) => { if (e.key === ' ' || e.key === 'Enter') talkUp(); });
+$('talk-hangup').addEventListener('click', () => { stopTalk(); $('talk-msg').textContent = 'Hung up.'; });
+window.addEventListener('pagehide', () => { stopCamera(); stopTalk(); });
 
 $('login-form').addEventListener('submit', async (e) => {
   e.preventDefault();
@@ -127,10 +321,7 @@ $('pair-form').addEventListener('submit', async (e) => {
   else { $('pair-msg').textContent = 'Pairing failed: ' + (r.data?.error ?? r.status); }
 });
 
-$('unpair').addEventListener('click', async () => {
-  if (!confirm('Unpair this device?')) return;
-  await api('DELETE', `/api/devices/${encodeURIComponent(state.current)}/pair`);
-});
+$('unpair').addEventListener('click', () => { const d = state.devices.get(state.current); if (d) unpair(d); });
 
 $('rest-form').addEventListener('submit', async (e) => {
   e.preventDefault();

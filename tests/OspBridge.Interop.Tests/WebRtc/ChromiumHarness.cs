@@ -29,11 +29,18 @@ internal sealed class ChromiumHarness : IAsyncDisposable
         return null;
     }
 
-    public static async Task<ChromiumHarness> StartAsync(params string[] extraArgs)
+    public static Task<ChromiumHarness> StartAsync(params string[] extraArgs) => StartAsync(2, extraArgs);
+
+    /// <summary>Host <paramref name="index"/> of the LAN (0: the browser's).</summary>
+    public NetnsHost Host(int index) => _lan!.Hosts[index];
+
+    /// <summary>The same with <paramref name="hostCount"/> hosts on the LAN (≥ 2; the browser on host 0).</summary>
+    public static async Task<ChromiumHarness> StartAsync(int hostCount, string[] extraArgs)
     {
         if (WhyUnsupported() is { } why) throw new InvalidOperationException("Chromium WebRTC interop cannot run: " + why);
+        ArgumentOutOfRangeException.ThrowIfLessThan(hostCount, 2);
         Environment.SetEnvironmentVariable("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1");
-        var h = new ChromiumHarness { _lan = await NetnsLan.CreateAsync(2) };
+        var h = new ChromiumHarness { _lan = await NetnsLan.CreateAsync(hostCount) };
         // The Playwright driver (node) is spawned synchronously by CreateAsync: doing that on a thread inside host 0's
         // namespace puts the driver, and every browser it launches, in that namespace.
         var pwTask = await h.BrowserHost.RunInNamespaceAsync(() => Playwright.CreateAsync());

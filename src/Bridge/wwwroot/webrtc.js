@@ -1,0 +1,151 @@
+// WHEP (draft-ietf-wish-whep) and WHIP (RFC 9725) in the page, against the bridge's /whep/{id} and /whip/{id}.
+// Non-trickle: the offer is POSTed once ICE gathering is complete (or after 2 s), which every WHEP/WHIP server
+// accepts; the bridge signals it to the device over LAN signaling and answers with the device's SDP. The session
+// resource (Location) is DELETEd on close. Credentials: the UI's same-origin session cookie, or a bearer token.
+
+/** An HTTP failure of a WHEP/WHIP request; `status` is the HTTP status (0: network), `retryAfter` in seconds. */
+export class SessionError extends Error {
+  constructor(message, status, retryAfter) {
+    super(message);
+    this.status = status;
+    this.retryAfter = retryAfter;
+  }
+}
+
+function gathered(pc, ms) {
+  if (pc.iceGatheringState === 'complete') return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => { clearTimeout(timer); pc.removeEventListener('icegatheringstatechange', check); resolve(); };
+    const check = () => { if (pc.iceGatheringState === 'complete') done(); };
+    const timer = setTimeout(done, ms);
+    pc.addEventListener('icegatheringstatechange', check);
+  });
+}
+
+async function errorText(res) {
+  try {
+    const t = await res.text();
+    try { return JSON.parse(t).error ?? t; } catch { return t; }
+  } catch { return ''; }
+}
+
+/**
+ * Offers `pc`'s local description to `url` (POST application/sdp), applies the answer.
+ * Returns the session URL (absolute) to DELETE on close.
+ */
+async function exchange(pc, url, token, signal) {
+  await pc.setLocalDescription(await pc.createOffer());
+  await gathered(pc, 2000);
+  const headers = { 'Content-Type': 'application/sdp' };
+  if (token) headers.Authorization = 'Bearer ' + token;
+  let res;
+  try {
+    res = await fetch(url, { method: 'POST', headers, body: pc.localDescription.sdp, credentials: 'same-origin', signal });
+  } catch (err) {
+    throw new SessionError('network error: ' + err.message, 0);
+  }
+  if (res.status !== 201) {
+    const retry = Number(res.headers.get('retry-after'));
+    throw new SessionError(`${res.status} ${await errorText(res)}`.trim(), res.status, Number.isFinite(retry) && retry > 0 ? retry : undefined);
+  }
+  const answer = await res.text();
+  const location = res.headers.get('location');
+  await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+  return location ? new URL(location, new URL(url, document.baseURI)).href : null;
+}
+
+class Session {
+  constructor(pc, location, token) {
+    this.pc = pc;
+    this.location = location;
+    this.token = token;
+    this.closed = false;
+  }
+
+  /** Closes the peer connection and DELETEs the session resource (errors ignored: the bridge reaps it anyway). */
+  async close() {
+    if (this.closed) return;
+    this.closed = true;
+    this.pc.close();
+    if (this.location) {
+      const headers = {};
+      if (this.token) headers.Authorization = 'Bearer ' + this.token;
+      try { await fetch(this.location, { method: 'DELETE', headers, credentials: 'same-origin', keepalive: true }); } catch { /* gone */ }
+    }
+  }
+}
+
+/**
+ * Plays the device's camera: recvonly video + audio. `video` is an HTMLVideoElement (its srcObject is set when
+ * tracks arrive). Returns a Session with `pc` and `close()`.
+ */
+export async function startWhep(url, video, { token, signal } = {}) {
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  pc.addTransceiver('audio', { direction: 'recvonly' });
+  const stream = new MediaStream();
+  pc.addEventListener('track', (e) => {
+    stream.addTrack(e.track);
+    if (video && video.srcObject !== stream) video.srcObject = stream;
+  });
+  try {
+    return new Session(pc, await exchange(pc, url, token, signal), token);
+  } catch (err) {
+    pc.close();
+    throw err;
+  }
+}
+
+/**
+ * Publishes `track` (the microphone) to the device: sendonly audio (talk-back). Returns a Session.
+ */
+export async function startWhip(url, track, { token, signal } = {}) {
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver(track, { direction: 'sendonly' });
+  try {
+    return new Session(pc, await exchange(pc, url, token, signal), token);
+  } catch (err) {
+    pc.close();
+    throw err;
+  }
+}
+
+/** Inbound video numbers of `pc`: {width, height, fps, framesDecoded, audioPackets} (zeros before the first frame). */
+export async function receiveStats(pc) {
+  const out = { width: 0, height: 0, fps: 0, framesDecoded: 0, audioPackets: 0, bytes: 0 };
+  const report = await pc.getStats();
+  report.forEach((s) => {
+    if (s.type !== 'inbound-rtp') return;
+    const kind = s.kind ?? s.mediaType;
+    if (kind === 'video') {
+      out.width = s.frameWidth ?? 0;
+      out.height = s.frameHeight ?? 0;
+      out.fps = s.framesPerSecond ?? 0;
+      out.framesDecoded = s.framesDecoded ?? 0;
+      out.bytes += s.bytesReceived ?? 0;
+    } else if (kind === 'audio') {
+      out.audioPackets = s.packetsReceived ?? 0;
+      out.bytes += s.bytesReceived ?? 0;
+    }
+  });
+  return out;
+}
+
+/** Outbound audio numbers of `pc`: {packetsSent, bytesSent}. */
+export async function sendStats(pc) {
+  const out = { packetsSent: 0, bytesSent: 0 };
+  const report = await pc.getStats();
+  report.forEach((s) => {
+    if (s.type === 'outbound-rtp' && (s.kind ?? s.mediaType) === 'audio') {
+      out.packetsSent += s.packetsSent ?? 0;
+      out.bytesSent += s.bytesSent ?? 0;
+    }
+  });
+  return out;
+}
+
+/** "640×480 · 30 fps · 1234 frames decoded" */
+export function formatStats(s) {
+  if (!s.framesDecoded) return 'waiting for the first frame…';
+  return `${s.width}×${s.height} · ${Math.round(s.fps)} fps · ${s.framesDecoded} frames decoded`;
+}

@@ -1,0 +1,155 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Microsoft.Playwright;
+using OspBridge.Interop.Tests.Mdns;
+using OspBridge.Interop.Tests.WebRtc;
+using OspBridge.Testing.Netns;
+using Xunit.Abstractions;
+
+namespace OspBridge.Interop.Tests.Bridge;
+
+/// <summary>
+/// Issue 13 must-show 1, three namespaces on one LAN: Chromium (Playwright, fake camera + microphone, a phone's
+/// 390×844 viewport) in the first, <c>ospbridge serve</c> in the second, the device — <c>ospbridge agent --camera test
+/// --http-origin</c> in front of a python http.server — in the third. The browser opens the bridge's UI by its admin
+/// URL, sees the device, pairs with the PIN read from the device's stdout, watches the camera in the page (WHEP:
+/// framesDecoded ≥ 100, media straight from the device), calls the REST API through the explorer, holds "talk"
+/// (WHIP, the fake microphone) and the device reports the talk-back audio it received. Screenshots (base64 PNG) go into
+/// the test log on failure.
+/// </summary>
+[Collection("Chromium WebRTC")]
+public sealed partial class MustShowOneTests(ITestOutputHelper output)
+{
+    private const string Token = "must-show-one-admin-token-0123";
+    private const int BridgePort = 18080;
+    private const int OriginPort = 8000;
+    private static readonly TimeSpan Step = TimeSpan.FromSeconds(60);
+
+    [GeneratedRegex(@"^talk-back from (\S+): (\d+) packets")]
+    private static partial Regex TalkBackLine();
+
+    [Fact]
+    public async Task Browser_pairs_watches_calls_rest_and_talks_to_a_device_through_the_bridge()
+    {
+        if (ChromiumHarness.WhyUnsupported() is { } why) throw new InvalidOperationException("must-show 1 cannot run: " + why);
+        string root = Path.Combine(Path.GetTempPath(), "ospbridge-mustshow1-" + Guid.NewGuid().ToString("N"));
+        string www = Path.Combine(root, "www");
+        Directory.CreateDirectory(www);
+        File.WriteAllText(Path.Combine(www, "status.json"), "{\"ok\":true,\"device\":\"doorbell\",\"battery\":87}");
+
+        // The bridge's address (host 1) is not loopback: Chromium treats its origin as secure only when told to
+        // (over the LAN one serves the bridge with HTTPS; getUserMedia needs a secure context).
+        string bridgeOrigin = $"http://10.213.0.2:{BridgePort}";
+        await using var h = await ChromiumHarness.StartAsync(3,
+        [
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required",
+            "--unsafely-treat-insecure-origin-as-secure=" + bridgeOrigin,
+        ]);
+        var bridgeHost = h.Host(1);
+        var deviceHost = h.Host(2);
+        Assert.Equal("10.213.0.2", bridgeHost.IPv4.ToString());
+        string name = "Doorbell " + Guid.NewGuid().ToString("N")[..6];
+        await using var origin = deviceHost.Start("python3", ["-u", "-m", "http.server", OriginPort.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--directory", www]);
+        await using var agent = OspBridgeCli.Start(deviceHost, "agent", "--name", name, "--accept-all", "--interface", "eth0", "--camera", "test",
+            "--state-dir", Path.Combine(root, "device"), "--http-origin", $"http://127.0.0.1:{OriginPort}");
+        await using var serve = OspBridgeCli.Start(bridgeHost, "serve", "--bind", bridgeHost.IPv4.ToString(), "--port", BridgePort.ToString(CultureInfo.InvariantCulture),
+            "--interface", "eth0", "--token", Token, "--state-dir", Path.Combine(root, "bridge"));
+        var page = h.Page;
+        await page.SetViewportSizeAsync(390, 844);
+        var wait = new LocatorWaitForOptions { Timeout = (float)Step.TotalMilliseconds };
+        try
+        {
+            await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
+            string admin = await serve.WaitForLineAsync(l => l.StartsWith("admin ", StringComparison.Ordinal), Step);
+            await origin.WaitForLineAsync(l => l.Contains("Serving HTTP", StringComparison.Ordinal), Step);
+            Assert.StartsWith($"admin {bridgeOrigin}/#token=", admin, StringComparison.Ordinal);
+
+            // 1. The UI by its admin URL: logs in, lists the device live (mDNS between namespaces 2 and 1).
+            await page.GotoAsync(admin["admin ".Length..]);
+            var item = page.Locator("#devices li", new() { HasText = name });
+            await item.WaitForAsync(wait);
+            Assert.Contains("not paired", await item.InnerTextAsync(), StringComparison.Ordinal);
+            await AssertFitsPhoneAsync(page, "device list");
+            await item.Locator("a.device-name").ClickAsync();
+
+            // 2. Pair with the PIN the device prints.
+            await page.ClickAsync("#pair-start");
+            string pinLine = await agent.WaitForLineAsync(l => l.StartsWith("PIN: ", StringComparison.Ordinal), Step);
+            await page.Locator("#pin").WaitForAsync(wait);
+            await page.FillAsync("#pin", pinLine["PIN: ".Length..].Trim());
+            await page.ClickAsync("#pair-form button");
+            await page.Locator("#pair-msg", new() { HasText = "Paired." }).WaitForAsync(wait);
+            string paired = await agent.WaitForLineAsync(l => l.StartsWith("paired ", StringComparison.Ordinal), Step);
+            string bridgePeerId = paired.Split(' ')[^2];
+
+            // 3. The live camera starts by itself once paired (WHEP in the page): ≥ 100 frames decoded, stats line shown.
+            await page.Locator("#camera").WaitForAsync(wait);
+            int frames = 0;
+            for (int i = 0; i < 120 && frames < 100; i++)
+            {
+                frames = await page.EvaluateAsync<int>("() => Number(document.getElementById('camera-stats').dataset.framesDecoded || 0)");
+                if (frames < 100) await Task.Delay(500);
+            }
+            string stats = await page.InnerTextAsync("#camera-stats");
+            output.WriteLine($"camera: {stats}; message: {await page.InnerTextAsync("#camera-msg")}");
+            Assert.True(frames >= 100, $"framesDecoded {frames} < 100 (stats: '{stats}', message: '{await page.InnerTextAsync("#camera-msg")}')");
+            Assert.Matches(@"^\d+×\d+ · \d+ fps · \d+ frames decoded$", stats);
+            await agent.WaitForLineAsync(l => l.StartsWith("viewer " + bridgePeerId + " started", StringComparison.Ordinal), Step);
+            await AssertFitsPhoneAsync(page, "device page with the camera");
+
+            // 4. The REST explorer: GET /status.json through the gateway (PeerFetch over LP2P), pretty JSON shown.
+            await page.FillAsync("#rest-path", "/status.json");
+            await page.ClickAsync("#rest-send");
+            await page.Locator("#rest-status", new() { HasText = "200" }).WaitForAsync(wait);
+            Assert.Contains("\"battery\": 87", await page.InnerTextAsync("#rest-body-out"), StringComparison.Ordinal);
+            Assert.Contains("content-type: application/json", await page.InnerTextAsync("#rest-headers-out"), StringComparison.OrdinalIgnoreCase);
+
+            // 5. Talk: hold the button (the fake microphone goes to the device over WHIP), release, hang up.
+            var talk = page.Locator("#talk-button");
+            await talk.ScrollIntoViewIfNeededAsync();
+            await talk.HoverAsync();
+            await page.Mouse.DownAsync();
+            await page.Locator("#talk-msg", new() { HasTextRegex = new Regex("^Talking") }).WaitForAsync(wait);
+            int sent = 0;
+            for (int i = 0; i < 40 && sent < 150; i++)
+            {
+                await Task.Delay(250);
+                sent = await page.EvaluateAsync<int>("() => Number(document.getElementById('talk-msg').dataset.packetsSent || 0)");
+            }
+            await page.Mouse.UpAsync();
+            output.WriteLine($"talk: {sent} audio packets sent; {await page.InnerTextAsync("#talk-msg")}");
+            Assert.True(sent >= 100, $"the page sent only {sent} talk-back audio packets");
+            await page.ClickAsync("#talk-hangup");
+            string talkLine = await agent.WaitForLineAsync(l => TalkBackLine().IsMatch(l), Step);
+            output.WriteLine("device: " + talkLine);
+            var m = TalkBackLine().Match(talkLine);
+            Assert.Equal(bridgePeerId, m.Groups[1].Value);
+            Assert.True(long.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture) >= 50, "the device received too little talk-back audio: " + talkLine);
+        }
+        catch
+        {
+            try
+            {
+                byte[] png = await page.ScreenshotAsync(new() { FullPage = true });
+                output.WriteLine("screenshot (base64 PNG): " + Convert.ToBase64String(png));
+            }
+            catch (PlaywrightException ex) { output.WriteLine("no screenshot: " + ex.Message); }
+            output.WriteLine("serve stderr: " + serve.StandardError);
+            output.WriteLine("agent stdout: " + string.Join(" | ", agent.StandardOutputLines));
+            output.WriteLine("agent stderr: " + agent.StandardError);
+            throw;
+        }
+        finally
+        {
+            try { Directory.Delete(root, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>Nothing wider than the 390-pixel phone viewport (no horizontal scrolling).</summary>
+    private static async Task AssertFitsPhoneAsync(IPage page, string what)
+    {
+        int scroll = await page.EvaluateAsync<int>("() => document.documentElement.scrollWidth");
+        int width = await page.EvaluateAsync<int>("() => window.innerWidth");
+        Assert.True(scroll <= width, $"{what}: the page is {scroll} px wide in a {width} px viewport");
+    }
+}
