@@ -82,7 +82,11 @@ internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
     public async Task<CameraMedia> AttachAsync(RTCPeerConnection peerConnection, string peerId, string offerSdp, CancellationToken cancellationToken)
     {
         var info = _hub.Source.Info;
-        var media = await CameraTransceivers.AttachAsync(peerConnection, offerSdp, info.VideoCodec is not null, info.AudioCodec is not null, cancellationToken).ConfigureAwait(false);
+        // A source that has not described itself yet (an RTSP camera before its first DESCRIBE: the hub starts the
+        // source with its first viewer) may carry both; only a described source can rule video or audio out.
+        bool described = info.VideoCodec is not null || info.AudioCodec is not null;
+        var media = await CameraTransceivers.AttachAsync(peerConnection, offerSdp, !described || info.VideoCodec is not null,
+            !described || info.AudioCodec is not null, cancellationToken).ConfigureAwait(false);
         if (!media.Any)
             return media;
         if (Interlocked.Increment(ref _viewers) > MaxViewers)

@@ -172,20 +172,19 @@ public class ChromiumMediaTests(ITestOutputHelper output)
         bool keyAfter = false;
         if (blackhole)
         {
-            // after the first request, wait (bounded) for Chromium to decode a further keyframe
-            for (int i = 0; i < 50 && !keyAfter; i++)
+            // Decoding must resume with a keyframe after the hole: wait (bounded) for the first keyframe request and for
+            // the relay to have black-holed all 1100 sequence numbers (keyframes sent inside the hole are lost too), then
+            // (bounded) for Chromium to decode a keyframe it had not decoded when the hole ended.
+            int RequestCount() { lock (requests) return requests.Count; }
+            for (int i = 0; i < 150 && (RequestCount() == 0 || relay!.Dropped < 1100); i++)
+                await Task.Delay(100, cts.Token);
+            s = await PollAsync(h, x => x.Width > 0, cts.Token);
+            long k0 = s.KeyFramesDecoded;
+            for (int i = 0; i < 10 && !keyAfter; i++)
             {
-                long before;
-                lock (requests) before = requests.Count;
-                if (before > 0)
-                {
-                    var k0 = s.KeyFramesDecoded;
-                    await Task.Delay(1500, cts.Token);
-                    s = await PollAsync(h, x => x.Width > 0, cts.Token);
-                    keyAfter = s.KeyFramesDecoded > k0;
-                    break;
-                }
                 await Task.Delay(200, cts.Token);
+                s = await PollAsync(h, x => x.Width > 0, cts.Token);
+                keyAfter = RequestCount() > 0 && s.KeyFramesDecoded > k0;
             }
         }
         var sendingStopped = clock.Elapsed;

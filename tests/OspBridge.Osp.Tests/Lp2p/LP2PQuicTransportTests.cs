@@ -81,9 +81,26 @@ public sealed class LP2PQuicTransportTests
         var peer = new OspAgentInfo("Receiver", server.Identity.Hostname + ".", (ushort)at.Port, [at.Address],
             new OspTxt(server.Identity.Fingerprint, 1, server.Identity.AuthToken, server.Identity.SerialBase64Url));
         var request = new LP2PRequest(new LP2PRequestOptions { Agent = LP2PDataChannelTests.Agent("Requester"), Peer = peer });
-        // The requester's own side allows, so it gets a connection; the receiver refuses and closes it.
-        await using var connection = await request.StartAsync(cts.Token);
-        Assert.Equal(OspBridge.Osp.Agent.OspConnection.NotAuthenticatedErrorCode, await connection.Closed.WaitAsync(cts.Token));
+        // The requester's own side allows; the receiver refuses and closes with 401. That close races the requester's
+        // own set-up (agent-info request): either the set-up fails with Refused, or the connection is returned and then
+        // closes with 401. Both are the refusal; nothing else is accepted.
+        LP2PConnection? connection = null;
+        try
+        {
+            connection = await request.StartAsync(cts.Token);
+        }
+        catch (OspException refused)
+        {
+            Assert.Equal(OspError.Refused, refused.Error);
+            Assert.Equal(OspBridge.Osp.Agent.OspConnection.NotAuthenticatedErrorCode, refused.ApplicationErrorCode);
+        }
+        if (connection is not null)
+        {
+            await using (connection)
+            {
+                Assert.Equal(OspBridge.Osp.Agent.OspConnection.NotAuthenticatedErrorCode, await connection.Closed.WaitAsync(cts.Token));
+            }
+        }
 
         var denied = new LP2PRequest(new LP2PRequestOptions { Agent = LP2PDataChannelTests.Agent("Other"), Peer = peer, Grants = LP2PGrantPolicies.DenyAll });
         var ex = await Assert.ThrowsAsync<OspException>(() => denied.StartAsync(cts.Token));
