@@ -292,7 +292,6 @@ public sealed class PeerFetchDevice : IDisposable
         await stream.SendHeadersAsync(head, endStream: false, CancellationToken.None).ConfigureAwait(false);
         long sent = 0;
         bool ended = false;
-        var trailers = PeerFetchHttp.Trailers(response.TrailingHeaders);
         if (!noBody)
         {
             var source = await content!.ReadAsStreamAsync(aborted).ConfigureAwait(false);
@@ -300,7 +299,9 @@ public sealed class PeerFetchDevice : IDisposable
             // buffer sized to the body, at most 64 KiB (the profile showed a fresh 64 KiB array per response).
             long? length = content.Headers.ContentLength;
             int size = (int)Math.Clamp(length ?? BodyChunk, 1, BodyChunk);
-            byte[] buffer = ArrayPool<byte>.Shared.Rent(size);
+            // One spare byte: at the announced length, one more read confirms the end of the body, because an
+            // in-process origin attaches its trailers only when the app completes (after its last write).
+            byte[] buffer = ArrayPool<byte>.Shared.Rent(size + 1);
             try
             {
                 while (true)
@@ -308,7 +309,13 @@ public sealed class PeerFetchDevice : IDisposable
                     int n = await source.ReadAsync(buffer.AsMemory(0, size), aborted).ConfigureAwait(false);
                     if (n == 0) break;
                     sent += n;
-                    bool last = trailers.Count == 0 && length == sent;
+                    bool last = false;
+                    if (length == sent)
+                    {
+                        int more = await source.ReadAsync(buffer.AsMemory(n, 1), aborted).ConfigureAwait(false);
+                        if (more == 0) last = !response.TrailingHeaders.Any();
+                        else { n += more; sent += more; }
+                    }
                     await stream.WriteAsync(buffer.AsMemory(0, n), endStream: last, aborted).ConfigureAwait(false);
                     if (last) { ended = true; break; }
                 }
@@ -318,7 +325,9 @@ public sealed class PeerFetchDevice : IDisposable
                 ArrayPool<byte>.Shared.Return(buffer);
             }
         }
-        if (trailers.Count > 0) await stream.SendHeadersAsync(trailers, endStream: true, CancellationToken.None).ConfigureAwait(false);
+        // Trailers are read once the body has ended (the origin may attach them at completion).
+        var trailers = ended ? null : PeerFetchHttp.Trailers(response.TrailingHeaders);
+        if (trailers is { Count: > 0 }) await stream.SendHeadersAsync(trailers, endStream: true, CancellationToken.None).ConfigureAwait(false);
         else if (!ended) await stream.WriteAsync(ReadOnlyMemory<byte>.Empty, endStream: true, CancellationToken.None).ConfigureAwait(false);
         FinishRequestSide(stream);
         return sent;
