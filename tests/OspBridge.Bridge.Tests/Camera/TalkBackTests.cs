@@ -127,7 +127,7 @@ public sealed partial class TalkBackTests(ITestOutputHelper output) : IDisposabl
         var mono = OpusFile.FirstChannel(pcm, channels).Skip(24000).Take(48000 * 2).ToArray();
         double rms = Math.Sqrt(mono.Sum(x => x * x) / mono.Length);
         Assert.True(rms > 300, $"decoded talk-back is near silence (rms {rms:F0})");
-        int hz = OpusFile.StrongestTone(mono.AsSpan(0, 48000));
+        int hz = OspBridge.Testing.Audio.ToneAnalysis.StrongestTone(mono.AsSpan(0, 48000));
         output.WriteLine($"rms {rms:F0}, strongest tone {hz} Hz");
         Assert.InRange(hz, ToneHz - 5, ToneHz + 5);
     }
@@ -213,24 +213,5 @@ internal static class OpusFile
     public static IEnumerable<double> FirstChannel(short[] pcm, int channels)
     {
         for (int i = 0; i < pcm.Length; i += channels) yield return pcm[i];
-    }
-
-    public static int StrongestTone(ReadOnlySpan<double> x)
-    {
-        int bestHz = 0;
-        double best = 0;
-        for (int hz = 100; hz <= 4000; hz += 5)
-        {
-            double w = 2 * Math.PI * hz / 48000, c = 2 * Math.Cos(w), s1 = 0, s2 = 0;
-            foreach (double v in x)
-            {
-                double s0 = v + (c * s1) - s2;
-                s2 = s1;
-                s1 = s0;
-            }
-            double p = (s1 * s1) + (s2 * s2) - (c * s1 * s2);
-            if (p > best) { best = p; bestHz = hz; }
-        }
-        return bestHz;
     }
 }

@@ -223,20 +223,7 @@ public sealed class CameraNetnsTests(ITestOutputHelper output) : IDisposable
             output.WriteLine($"{sink}: {pcm.Count / 48000.0:0.00} s decoded");
             Assert.True(pcm.Count >= 48000 * 3, $"only {pcm.Count / 48000.0:0.00} s in the talk-back sink");
             var second = pcm.Skip(24000).Take(48000).ToArray();
-            int bestHz = 0;
-            double best = 0;
-            for (int hz = 100; hz <= 4000; hz += 5)
-            {
-                double w = 2 * Math.PI * hz / 48000, c = 2 * Math.Cos(w), s1 = 0, s2 = 0;
-                foreach (double v in second)
-                {
-                    double s0 = v + (c * s1) - s2;
-                    s2 = s1;
-                    s1 = s0;
-                }
-                double p = (s1 * s1) + (s2 * s2) - (c * s1 * s2);
-                if (p > best) { best = p; bestHz = hz; }
-            }
+            int bestHz = OspBridge.Testing.Audio.ToneAnalysis.StrongestTone(second);
             output.WriteLine($"strongest tone {bestHz} Hz");
             Assert.InRange(bestHz, 435, 445);
         }
