@@ -86,6 +86,8 @@ public sealed class CliBadInputTests : IClassFixture<CliBadInputTests.Files>
         ("--messages", ["0"], "--messages"),
         ("--megabytes", ["-1"], "--megabytes"),
         ("--ttl", ["0"], "--ttl"),
+        ("--relay", ["sometimes"], "sometimes"),
+        ("--relay-port", ["70000"], "--relay-port"),
     ];
 
     private static readonly string HugeSdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" + string.Concat(Enumerable.Repeat("a=x:" + new string('y', 1000) + "\r\n", 300));

@@ -26,9 +26,11 @@ internal sealed class ServeCommand : ICliCommand
         var iface = new Option<string[]>("--interface") { Description = "Interface to discover devices on (repeatable; default: all multicast-capable)", Arity = ArgumentArity.ZeroOrMore };
         var https = new Option<bool>("--https") { Description = "Serve HTTPS with a certificate made from the bridge's agent key (kept in <state-dir>/bridge/https-cert.pem; docs/bridge.md: how a browser trusts it)" };
         var name = new Option<string>("--name") { Description = "The bridge's display name towards devices", DefaultValueFactory = _ => "OspBridge" };
+        var relay = new Option<string>("--relay") { Description = "Relay media through the bridge's TURN server: auto (client and device on different subnets), always, never", DefaultValueFactory = _ => "auto" };
+        var relayPort = new Option<int>("--relay-port") { Description = "UDP port of the relay (0: any free port)", DefaultValueFactory = _ => 0 };
         var command = new Command("serve", "Run the bridge: web UI, device API, REST gateway, WebSocket and PeerJS signaling to paired LP2P devices")
         {
-            bind, port, token, iface, name, https,
+            bind, port, token, iface, name, https, relay, relayPort,
         };
         command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
         {
@@ -49,6 +51,15 @@ internal sealed class ServeCommand : ICliCommand
             string? t = parseResult.GetValue(token);
             if (t is not null && (t.Length is < 16 or > 256 || !t.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.' or '~')))
                 throw new CliException("--token must be 16..256 characters of A-Z a-z 0-9 - _ . ~");
+            var relayMode = parseResult.GetValue(relay) switch
+            {
+                "auto" => OspBridge.Bridge.Relay.RelayMode.Auto,
+                "always" => OspBridge.Bridge.Relay.RelayMode.Always,
+                "never" => OspBridge.Bridge.Relay.RelayMode.Never,
+                var other => throw new CliException($"--relay '{CliErrors.OneLine(other ?? "")}' must be auto, always or never"),
+            };
+            int rp = parseResult.GetValue(relayPort);
+            if (rp is < 0 or > 65535) throw new CliException("--relay-port must be 0..65535");
             string display = parseResult.GetValue(name)!;
             if (string.IsNullOrWhiteSpace(display)) throw new CliException("--name must not be empty");
             var interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface));
@@ -64,17 +75,22 @@ internal sealed class ServeCommand : ICliCommand
             BridgeServer server;
             try
             {
-                server = await BridgeServer.StartAsync(new BridgeServerOptions { Bind = address, Port = p, Certificate = certificate }, devices, tokens, loggers, ct);
+                server = await BridgeServer.StartAsync(new BridgeServerOptions { Bind = address, Port = p, Certificate = certificate, Relay = relayMode, RelayPort = rp }, devices, tokens, loggers, ct);
             }
             catch (IOException ex)
             {
                 throw new CliException($"cannot listen on {address}:{p}: {ex.Message}");
+            }
+            catch (System.Net.Sockets.SocketException ex)
+            {
+                throw new CliException($"cannot open the relay on {address} UDP {rp}: {ex.Message}");
             }
             await using (server)
             {
                 WriteLine($"listening on {server.Url}");
                 if (certificate is not null)
                     WriteLine($"certificate sha256 {HttpsCertificate.Sha256(certificate)} spki {HttpsCertificate.SpkiSha256(certificate)}");
+                if (server.RelayPort is { } relayUdp) WriteLine($"relay turn udp {relayUdp} ({relayMode.ToString().ToLowerInvariant()})");
                 WriteLine($"admin {server.AdminUrl}");
                 try { await Task.Delay(Timeout.Infinite, ct); }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested) { }

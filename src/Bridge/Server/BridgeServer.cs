@@ -38,6 +38,12 @@ internal sealed class BridgeServerOptions
 
     /// <summary>More endpoints (the <c>demo</c> command's <c>/api/demo</c>; null: none).</summary>
     public Action<Microsoft.AspNetCore.Routing.IEndpointRouteBuilder>? MapExtra { get; init; }
+
+    /// <summary>When clients get the bridge's TURN relay (<c>serve --relay</c>; docs/bridge.md, "Relay").</summary>
+    public OspBridge.Bridge.Relay.RelayMode Relay { get; init; } = OspBridge.Bridge.Relay.RelayMode.Auto;
+
+    /// <summary>The relay's UDP port (0: any free port).</summary>
+    public int RelayPort { get; init; }
 }
 
 /// <summary>
@@ -53,6 +59,7 @@ internal sealed class BridgeServer : IAsyncDisposable
     private readonly WhepEndpoint _whep;
     private readonly ILogger _logger;
     private readonly List<Channel<DeviceView>> _subscribers = [];
+    private OspBridge.Bridge.Relay.TurnRelayServer? _relay;
 
     private BridgeServer(WebApplication app, DeviceRegistry devices, BridgeTokens tokens, ILogger logger, WhepSessionOptions whep)
     {
@@ -67,6 +74,12 @@ internal sealed class BridgeServer : IAsyncDisposable
 
     /// <summary>The URL the server listens on (<c>http://addr:port</c>).</summary>
     public string Url { get; private set; } = "";
+
+    /// <summary>The TURN relay's UDP port, or null with <c>--relay never</c>.</summary>
+    public int? RelayPort => _relay?.Port;
+
+    /// <summary>The TURN relay's HTTP side (ICE servers for a client, numbers).</summary>
+    internal OspBridge.Bridge.Relay.RelayEndpoints RelayEndpoints { get; private set; } = null!;
 
     /// <summary>The live WHEP/WHIP sessions.</summary>
     internal WhepSessions WhepSessions => _whep.Sessions;
@@ -122,6 +135,10 @@ internal sealed class BridgeServer : IAsyncDisposable
         var app = builder.Build();
         var logger = loggers.CreateLogger("bridge.http");
         var server = new BridgeServer(app, devices, tokens, logger, options.Whep);
+        if (options.Relay != OspBridge.Bridge.Relay.RelayMode.Never)
+            server._relay = OspBridge.Bridge.Relay.TurnRelayServer.Start(options.Bind, options.RelayPort, loggers.CreateLogger("bridge.relay"), TimeProvider.System);
+        server.RelayEndpoints = new OspBridge.Bridge.Relay.RelayEndpoints(server._relay, options.Relay, devices);
+        server.RelayEndpoints.Map(app);
         server.Map();
         options.MapExtra?.Invoke(app);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
@@ -331,5 +348,6 @@ internal sealed class BridgeServer : IAsyncDisposable
         try { await _app.StopAsync(timeout.Token).ConfigureAwait(false); }
         catch (OperationCanceledException) { }
         await _app.DisposeAsync().ConfigureAwait(false);
+        if (_relay is not null) await _relay.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -30,6 +30,25 @@ async function errorText(res) {
 }
 
 /**
+ * The ICE servers the bridge hands out for the device of `url` (`/whep/{id}` or `/whip/{id}`): its TURN relay when the
+ * browser and the device are on different subnets (docs/bridge.md, "Relay"), else none. Errors mean none.
+ */
+export async function iceServersFor(url, token) {
+  const base = new URL(url, document.baseURI);
+  const m = /\/wh[ei]p\/([^/?#]+)$/.exec(base.pathname);
+  if (!m) return [];
+  const headers = {};
+  if (token) headers.Authorization = 'Bearer ' + token;
+  try {
+    const res = await fetch(new URL('/api/relay/ice-servers/' + m[1], base), { headers, credentials: 'same-origin' });
+    if (!res.ok) return [];
+    return (await res.json()).iceServers ?? [];
+  } catch {
+    return [];
+  }
+}
+
+/**
  * Offers `pc`'s local description to `url` (POST application/sdp), applies the answer.
  * Returns the session URL (absolute) to DELETE on close.
  */
@@ -80,7 +99,7 @@ class Session {
  * tracks arrive). Returns a Session with `pc` and `close()`.
  */
 export async function startWhep(url, video, { token, signal } = {}) {
-  const pc = new RTCPeerConnection();
+  const pc = new RTCPeerConnection({ iceServers: await iceServersFor(url, token) });
   pc.addTransceiver('video', { direction: 'recvonly' });
   pc.addTransceiver('audio', { direction: 'recvonly' });
   const stream = new MediaStream();
@@ -100,7 +119,7 @@ export async function startWhep(url, video, { token, signal } = {}) {
  * Publishes `track` (the microphone) to the device: sendonly audio (talk-back). Returns a Session.
  */
 export async function startWhip(url, track, { token, signal } = {}) {
-  const pc = new RTCPeerConnection();
+  const pc = new RTCPeerConnection({ iceServers: await iceServersFor(url, token) });
   pc.addTransceiver(track, { direction: 'sendonly' });
   try {
     return new Session(pc, await exchange(pc, url, token, signal), token);
