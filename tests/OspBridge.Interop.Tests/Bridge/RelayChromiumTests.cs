@@ -1,0 +1,138 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Playwright;
+using OspBridge.Interop.Tests.Mdns;
+using OspBridge.Interop.Tests.WebRtc;
+using OspBridge.Testing.Netns;
+using Xunit.Abstractions;
+
+namespace OspBridge.Interop.Tests.Bridge;
+
+/// <summary>
+/// Issue 13, "where they cannot reach each other directly (another subnet), the bridge relays": three namespaces —
+/// A: Chromium (Playwright) on 10.213.0.1/24, default route to the LAN's gateway namespace; the bridge
+/// (<c>ospbridge serve</c>) with two interfaces, 10.213.0.2 on A's segment and 10.213.2.254 on B's (its own veth, IP
+/// forwarding off); B: the device (<c>agent --camera test</c>) on 10.213.2.1/24, alone on its segment. No route joins A
+/// and B (the gateway knows only 10.213.0.0/24 and nobody forwards), so media can only flow through the bridge's TURN
+/// relay: the web UI (login, PIN pairing, live camera) gets the relay from <c>/api/relay/ice-servers/{id}</c> and
+/// Chromium plays the camera (framesDecoded ≥ 100) over its relay candidate; the relay's counters show the bytes.
+/// </summary>
+[Collection("Chromium WebRTC")]
+public sealed class RelayChromiumTests(ITestOutputHelper output)
+{
+    private const string Token = "relay-admin-token-0123456789";
+    private const int BridgePort = 18093;
+    private static readonly TimeSpan Step = TimeSpan.FromSeconds(90);
+    private static readonly TimeSpan IpTimeout = TimeSpan.FromSeconds(20);
+
+    private static async Task Ip(params string[] args) =>
+        (await NetnsLan.RunCommandAsync("ip", args, IpTimeout)).EnsureSuccess("ip " + string.Join(' ', args));
+
+    [Fact]
+    public async Task Browser_on_another_subnet_plays_the_camera_through_the_bridge_relay()
+    {
+        if (ChromiumHarness.WhyUnsupported() is { } why) throw new InvalidOperationException("relay interop cannot run: " + why);
+        Assert.True(File.Exists("/usr/bin/ffmpeg"), "/usr/bin/ffmpeg is missing (the test camera): install the Debian package ffmpeg");
+        string root = Path.Combine(Path.GetTempPath(), "ospbridge-relay-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(root);
+        string bridgeOrigin = $"http://10.213.0.2:{BridgePort}";
+        await using var h = await ChromiumHarness.StartAsync(3, ["--autoplay-policy=no-user-gesture-required"]);
+        var browserHost = h.Host(0);
+        var bridgeHost = h.Host(1);
+        var deviceHost = h.Host(2);
+        string gateway = browserHost.Lan.BridgeNamespace;
+
+        // Subnet B: the device's veth leaves the LAN's switch and becomes the bridge host's second interface.
+        await Ip("-n", gateway, "link", "set", "p2", "nomaster");
+        await Ip("-n", gateway, "link", "set", "p2", "netns", bridgeHost.Namespace);
+        await Ip("-n", bridgeHost.Namespace, "link", "set", "p2", "name", "ethB");
+        await Ip("-n", bridgeHost.Namespace, "addr", "add", "10.213.2.254/24", "dev", "ethB");
+        await Ip("-n", bridgeHost.Namespace, "link", "set", "ethB", "up");
+        await Ip("-n", deviceHost.Namespace, "addr", "flush", "dev", "eth0", "scope", "global");
+        await Ip("-n", deviceHost.Namespace, "addr", "add", "10.213.2.1/24", "dev", "eth0");
+        await Ip("-n", deviceHost.Namespace, "route", "replace", "default", "via", "10.213.2.254", "dev", "eth0");
+        await Ip("-n", deviceHost.Namespace, "route", "replace", "224.0.0.0/4", "dev", "eth0");
+        // No route A <-> B by construction: nobody forwards, and the browser's gateway has no route to 10.213.2.0/24.
+        foreach (string ns in new[] { gateway, bridgeHost.Namespace })
+        {
+            var fwd = await NetnsLan.RunCommandAsync("ip", ["netns", "exec", ns, "sysctl", "-n", "net.ipv4.ip_forward"], IpTimeout);
+            Assert.Equal("0", fwd.StandardOutput.Trim());
+        }
+        var gwRoute = await NetnsLan.RunCommandAsync("ip", ["-n", gateway, "route", "get", "10.213.2.1"], IpTimeout);
+        Assert.True(gwRoute.ExitCode != 0, "the gateway namespace has a route to subnet B: " + gwRoute.StandardOutput);
+
+        string name = "Doorbell " + Guid.NewGuid().ToString("N")[..6];
+        await using var agent = OspBridgeCli.Start(deviceHost, "agent", "--name", name, "--accept-all", "--interface", "eth0", "--camera", "test",
+            "--state-dir", Path.Combine(root, "device"));
+        await using var serve = OspBridgeCli.Start(bridgeHost, "serve", "--bind", "10.213.0.2", "--port", BridgePort.ToString(CultureInfo.InvariantCulture),
+            "--interface", "ethB", "--token", Token, "--state-dir", Path.Combine(root, "bridge"));
+        var page = h.Page;
+        var wait = new LocatorWaitForOptions { Timeout = (float)Step.TotalMilliseconds };
+        try
+        {
+            await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
+            string relayLine = await serve.WaitForLineAsync(l => l.StartsWith("relay ", StringComparison.Ordinal), Step);
+            Assert.Contains("(auto)", relayLine, StringComparison.Ordinal);
+            string admin = await serve.WaitForLineAsync(l => l.StartsWith("admin ", StringComparison.Ordinal), Step);
+            Assert.StartsWith($"admin {bridgeOrigin}/#token=", admin, StringComparison.Ordinal);
+
+            // The UI: log in by the admin URL, find the device (mDNS on the bridge's subnet-B side), pair with the PIN.
+            await page.GotoAsync(admin["admin ".Length..]);
+            var item = page.Locator("#devices li", new() { HasText = name });
+            await item.WaitForAsync(wait);
+            await item.Locator("a.device-name").ClickAsync();
+            await page.ClickAsync("#pair-start");
+            string pinLine = await agent.WaitForLineAsync(l => l.StartsWith("PIN: ", StringComparison.Ordinal), Step);
+            await page.Locator("#pin").WaitForAsync(wait);
+            await page.FillAsync("#pin", pinLine["PIN: ".Length..].Trim());
+            await page.ClickAsync("#pair-form button");
+            await page.Locator("#pair-msg", new() { HasText = "Paired." }).WaitForAsync(wait);
+
+            // The live camera starts by itself; the page's WHEP client asked the bridge for ICE servers first.
+            await page.Locator("#camera").WaitForAsync(wait);
+            int frames = 0;
+            for (int i = 0; i < 180 && frames < 100; i++)
+            {
+                frames = await page.EvaluateAsync<int>("() => Number(document.getElementById('camera-stats').dataset.framesDecoded || 0)");
+                if (frames < 100) await Task.Delay(500);
+            }
+            string stats = await page.InnerTextAsync("#camera-stats");
+            output.WriteLine($"camera: {stats}; message: {await page.InnerTextAsync("#camera-msg")}");
+            Assert.True(frames >= 100, $"framesDecoded {frames} < 100 (stats: '{stats}', message: '{await page.InnerTextAsync("#camera-msg")}')");
+
+            // What the bridge hands this browser for this device: its TURN relay on the address the browser reached it by.
+            string id = await page.EvaluateAsync<string>("async (n) => (await (await fetch('/api/devices')).json()).find(d => d.name === n).id", name);
+            string ice = await page.EvaluateAsync<string>("async (id) => JSON.stringify(await (await fetch('/api/relay/ice-servers/' + id)).json())", id);
+            output.WriteLine("ice-servers: " + ice);
+            using (var doc = JsonDocument.Parse(ice))
+            {
+                Assert.True(doc.RootElement.GetProperty("relay").GetBoolean(), ice);
+                Assert.StartsWith("turn:10.213.0.2:", doc.RootElement.GetProperty("iceServers")[0].GetProperty("urls")[0].GetString(), StringComparison.Ordinal);
+            }
+
+            // The media went through the relay: bytes from the device (peer) to the browser (client), and the RTCP back.
+            string relay = await page.EvaluateAsync<string>("async () => JSON.stringify(await (await fetch('/api/relay')).json())");
+            output.WriteLine("relay: " + relay);
+            using (var doc = JsonDocument.Parse(relay))
+            {
+                var s = doc.RootElement.GetProperty("stats");
+                Assert.True(s.GetProperty("allocationsCreated").GetInt64() >= 1, relay);
+                Assert.True(s.GetProperty("bytesToClients").GetInt64() > 100_000, "the relay carried little or no media to the browser: " + relay);
+                Assert.True(s.GetProperty("bytesToPeers").GetInt64() > 0, "nothing went from the browser to the device through the relay: " + relay);
+            }
+        }
+        catch
+        {
+            try { output.WriteLine("screenshot (base64 PNG): " + Convert.ToBase64String(await page.ScreenshotAsync(new() { FullPage = true }))); }
+            catch (PlaywrightException ex) { output.WriteLine("no screenshot: " + ex.Message); }
+            output.WriteLine("serve stderr: " + serve.StandardError);
+            output.WriteLine("agent stdout: " + string.Join(" | ", agent.StandardOutputLines));
+            output.WriteLine("agent stderr: " + agent.StandardError);
+            throw;
+        }
+        finally
+        {
+            try { Directory.Delete(root, recursive: true); } catch (IOException) { }
+        }
+    }
+}
