@@ -120,6 +120,16 @@ public sealed class RelayChromiumTests(ITestOutputHelper output)
                 Assert.True(s.GetProperty("bytesToClients").GetInt64() > 100_000, "the relay carried little or no media to the browser: " + relay);
                 Assert.True(s.GetProperty("bytesToPeers").GetInt64() > 0, "nothing went from the browser to the device through the relay: " + relay);
             }
+
+            // A data channel over /ws/{id} signaling (go2rtc-style), with the ICE servers fetched as an app would:
+            // it opens, and Chromium's selected pair uses its relay candidate.
+            string dc = await page.EvaluateAsync<string>(WsDataChannelScript, id);
+            output.WriteLine("ws data channel: " + dc);
+            using (var doc = JsonDocument.Parse(dc))
+            {
+                Assert.True(doc.RootElement.GetProperty("open").GetBoolean(), dc);
+                Assert.Equal("relay", doc.RootElement.GetProperty("localType").GetString());
+            }
         }
         catch
         {
@@ -135,4 +145,43 @@ public sealed class RelayChromiumTests(ITestOutputHelper output)
             try { Directory.Delete(root, recursive: true); } catch (IOException) { }
         }
     }
+
+    private const string WsDataChannelScript = """
+        async (id) => {
+          const ice = await (await fetch('/api/relay/ice-servers/' + id)).json();
+          const pc = new RTCPeerConnection({ iceServers: ice.iceServers });
+          const ch = pc.createDataChannel('http-proxy');
+          let timer;
+          const opened = new Promise((res) => { ch.onopen = () => res(true); timer = setTimeout(() => res(false), 60000); });
+          const ws = new WebSocket('ws://' + location.host + '/ws/' + id);
+          await new Promise((res, rej) => { ws.onopen = res; ws.onerror = () => rej(new Error('/ws did not open')); });
+          const errors = [];
+          ws.onmessage = async (e) => {
+            const m = JSON.parse(e.data);
+            if (m.type === 'answer') await pc.setRemoteDescription({ type: 'answer', sdp: m.sdp });
+            else if (m.type === 'candidate' && m.candidate) {
+              try { await pc.addIceCandidate({ candidate: m.candidate, sdpMid: m.sdpMid ?? '0', sdpMLineIndex: m.sdpMLineIndex ?? 0 }); } catch (err) { errors.push(String(err)); }
+            } else if (m.type === 'error') errors.push(m.error);
+          };
+          pc.onicecandidate = (e) => ws.send(JSON.stringify(e.candidate
+            ? { type: 'candidate', candidate: e.candidate.candidate, sdpMid: e.candidate.sdpMid, sdpMLineIndex: e.candidate.sdpMLineIndex }
+            : { type: 'candidate', candidate: '' }));
+          await pc.setLocalDescription(await pc.createOffer());
+          ws.send(JSON.stringify({ type: 'offer', sdp: pc.localDescription.sdp }));
+          const open = await opened;
+          clearTimeout(timer);
+          let localType = '';
+          const stats = await pc.getStats();
+          stats.forEach(s => {
+            if (s.type === 'transport' && s.selectedCandidatePairId) {
+              const pair = stats.get(s.selectedCandidatePairId);
+              if (pair) localType = stats.get(pair.localCandidateId)?.candidateType ?? '';
+            }
+          });
+          const state = pc.iceConnectionState;
+          ws.close();
+          pc.close();
+          return JSON.stringify({ open, localType, state, errors });
+        }
+        """;
 }
