@@ -136,7 +136,17 @@ internal sealed class BridgeServer : IAsyncDisposable
         var logger = loggers.CreateLogger("bridge.http");
         var server = new BridgeServer(app, devices, tokens, logger, options.Whep);
         if (options.Relay != OspBridge.Bridge.Relay.RelayMode.Never)
-            server._relay = OspBridge.Bridge.Relay.TurnRelayServer.Start(options.Bind, options.RelayPort, loggers.CreateLogger("bridge.relay"), TimeProvider.System);
+        {
+            try
+            {
+                server._relay = OspBridge.Bridge.Relay.TurnRelayServer.Start(options.Bind, options.RelayPort, loggers.CreateLogger("bridge.relay"), TimeProvider.System);
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                await app.DisposeAsync().ConfigureAwait(false);
+                throw;
+            }
+        }
         server.RelayEndpoints = new OspBridge.Bridge.Relay.RelayEndpoints(server._relay, options.Relay, devices);
         server.RelayEndpoints.Map(app);
         server.Map();
