@@ -65,6 +65,10 @@ public sealed class RtpReceiveStream
     private TimeSpan? _lastPli;
     private uint _lastSrMiddle;
     private TimeSpan _lastSrAt;
+    private const int RrtrHistory = 8;
+    private static readonly DateTimeOffset NtpEpoch = new(1900, 1, 1, 0, 0, 0, TimeSpan.Zero);
+    private readonly (uint Middle, TimeSpan Now)[] _rrtrSent = new (uint, TimeSpan)[RrtrHistory];
+    private int _rrtrIndex;
     private TimeSpan? _nextReport;
     private TimeSpan _windowStart;
     private long _windowOctets;
@@ -116,8 +120,17 @@ public sealed class RtpReceiveStream
     /// <summary>The remote media SSRC (0 until learned when not configured).</summary>
     public uint RemoteSsrc { get; private set; }
 
-    /// <summary>RTT used to pace NACK retries (set it from the local sender's statistics when there is one); null = the default.</summary>
+    /// <summary>
+    /// RTT used to pace NACK retries (set it from the local sender's statistics when there is one); null =
+    /// <see cref="MeasuredRoundTripTime"/>, else <see cref="RtpReceiveStreamOptions.DefaultRoundTripTime"/>.
+    /// </summary>
     public TimeSpan? RoundTripTime { get; set; }
+
+    /// <summary>
+    /// The RTT this receiver measured itself: its last XR RRTR answered by the sender's DLRR (RFC 3611 §4.5: now − LRR −
+    /// DLRR). Null until a DLRR for one of our RRTRs arrived.
+    /// </summary>
+    public TimeSpan? MeasuredRoundTripTime { get; private set; }
 
     /// <summary>Counters.</summary>
     public RtpReceiveStatistics Statistics => _stats with
@@ -153,7 +166,7 @@ public sealed class RtpReceiveStream
 
     private long ExpectedPackets => _received == 0 && _probation > 0 ? 0 : (long)_cycles + _maxSeq - _baseSeq + 1;
 
-    private TimeSpan NackInterval => TimeSpan.FromTicks(Math.Max((RoundTripTime ?? _options.DefaultRoundTripTime).Ticks, TimeSpan.TicksPerMillisecond * 10));
+    private TimeSpan NackInterval => TimeSpan.FromTicks(Math.Max((RoundTripTime ?? MeasuredRoundTripTime ?? _options.DefaultRoundTripTime).Ticks, TimeSpan.TicksPerMillisecond * 10));
 
     /// <summary>The earliest time <see cref="HandleDeadline"/>, <see cref="TryPollTransmit"/> or <see cref="TryPollFrame"/> has work.</summary>
     public TimeSpan? NextDeadline
@@ -366,7 +379,7 @@ public sealed class RtpReceiveStream
         {
             double factor = 0.5 + NextUnit();
             _nextReport = now + TimeSpan.FromTicks((long)(_options.ReportInterval.Ticks * factor));
-            int n = WriteReport(destination, now, remb: _video && _options.Remb);
+            int n = WriteReport(destination, now, remb: _video && _options.Remb, rrtr: _options.ReceiverReferenceTime);
             if (n > 0)
             {
                 written = n;
@@ -379,7 +392,10 @@ public sealed class RtpReceiveStream
     /// <summary>Takes the next queued event.</summary>
     public bool TryPollEvent(out RtpReceiveStreamEvent e) => _events.TryDequeue(out e);
 
-    /// <summary>Handles an incoming compound RTCP packet: the remote source's SR (for LSR/DLSR) and BYE; the rest is ignored.</summary>
+    /// <summary>
+    /// Handles an incoming compound RTCP packet: the remote source's SR (for LSR/DLSR), BYE, and XR DLRR answering our
+    /// RRTR (→ <see cref="MeasuredRoundTripTime"/>); the rest is ignored.
+    /// </summary>
     public void ReceiveRtcp(ReadOnlySpan<byte> compound, TimeSpan now)
     {
         var reader = new RtcpCompoundReader(compound);
@@ -391,6 +407,10 @@ public sealed class RtpReceiveStream
                 _lastSrAt = now;
                 Enqueue(new RtpReceiveStreamEvent(RtpReceiveStreamEventKind.SenderReport, sr.NtpTimestamp, sr.RtpTimestamp));
             }
+            else if (header.PacketType == (byte)RtcpPacketType.ExtendedReport && ExtendedReport.TryRead(packet, out var xr))
+            {
+                OnExtendedReport(xr, now);
+            }
             else if (header.PacketType == (byte)RtcpPacketType.Goodbye && Goodbye.TryRead(packet, out var bye))
             {
                 for (int i = 0; i < bye.SourceCount; i++)
@@ -398,6 +418,31 @@ public sealed class RtpReceiveStream
                     if (RemoteSsrc != 0 && bye.Source(i) == RemoteSsrc)
                     {
                         Enqueue(new RtpReceiveStreamEvent(RtpReceiveStreamEventKind.Goodbye));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    private void OnExtendedReport(ExtendedReport xr, TimeSpan now)
+    {
+        var blocks = xr.Blocks;
+        while (blocks.TryRead(out byte type, out var block))
+        {
+            if (type != DelaySinceLastReceiverReport.BlockType || !DelaySinceLastReceiverReport.TryRead(block, out var dlrr))
+                continue;
+            for (int i = 0; i < dlrr.Count; i++)
+            {
+                var sub = dlrr.SubBlock(i);
+                if (sub.Ssrc != LocalSsrc || sub.LastReceiverReport == 0)
+                    continue;
+                foreach (var (middle, sentAt) in _rrtrSent)
+                {
+                    if (middle == sub.LastReceiverReport && sentAt != default)
+                    {
+                        var rtt = now - sentAt - NtpTime.FromCompact(sub.DelaySinceLastReceiverReport);
+                        MeasuredRoundTripTime = rtt < TimeSpan.Zero ? TimeSpan.Zero : rtt;
                         break;
                     }
                 }
@@ -566,8 +611,8 @@ public sealed class RtpReceiveStream
         return true;
     }
 
-    /// <summary>Writes RR (+ SDES CNAME, + REMB); returns the length, or -1 when it does not fit.</summary>
-    private int WriteReport(Span<byte> destination, TimeSpan now, bool remb)
+    /// <summary>Writes RR (+ SDES CNAME, + REMB, + XR RRTR); returns the length, or -1 when it does not fit.</summary>
+    private int WriteReport(Span<byte> destination, TimeSpan now, bool remb, bool rrtr = false)
     {
         long expected = ExpectedPackets;
         long expectedInterval = expected - _expectedPrior, receivedInterval = _received - _receivedPrior;
@@ -597,6 +642,18 @@ public sealed class RtpReceiveStream
             }
             _windowStart = now;
             _windowOctets = 0;
+        }
+        if (rrtr)
+        {
+            // NTP on this stream's monotonic clock (now = 0 is the NTP epoch): the sender only echoes the middle bits.
+            ulong ntp = NtpTime.FromWallClock(NtpEpoch + now);
+            uint middle = NtpTime.Middle(ntp);
+            if (middle != 0 && ReceiverReferenceTime.TryWrite(destination[at..], LocalSsrc, ntp, out int x))
+            {
+                _rrtrSent[_rrtrIndex] = (middle, now);
+                _rrtrIndex = (_rrtrIndex + 1) % RrtrHistory;
+                at += x;
+            }
         }
         return at;
     }

@@ -142,6 +142,7 @@ internal sealed class MediaSection(int index, MediaKind kind, RTCRtpTransceiverD
         PacketsDroppedUnsent = a.PacketsDroppedUnsent + b.PacketsDroppedUnsent,
         PliReceived = a.PliReceived + b.PliReceived,
         FirReceived = a.FirReceived + b.FirReceived,
+        RrtrReceived = a.RrtrReceived + b.RrtrReceived,
     };
 
     private static RtpReceiveStatistics Add(RtpReceiveStatistics a, RtpReceiveStatistics b) => b with
