@@ -69,6 +69,13 @@ public sealed class RtpReceiveStream
     private static readonly DateTimeOffset NtpEpoch = new(1900, 1, 1, 0, 0, 0, TimeSpan.Zero);
     private readonly (uint Middle, TimeSpan Now)[] _rrtrSent = new (uint, TimeSpan)[RrtrHistory];
     private int _rrtrIndex;
+    // SSRC change: the current source's last packet, BYE seen, and the timestamp rebase for the new one
+    private TimeSpan _lastFromRemote;
+    private bool _remoteSaidBye;
+    private bool _rebase;
+    private uint _rtpOffset;
+    private uint _lastFrameDelta;
+    private TimeSpan _lastFrameAt;
     private TimeSpan? _nextReport;
     private TimeSpan _windowStart;
     private long _windowOctets;
@@ -117,8 +124,14 @@ public sealed class RtpReceiveStream
     /// <summary>SSRC of this receiver's RTCP.</summary>
     public uint LocalSsrc { get; }
 
-    /// <summary>The remote media SSRC (0 until learned when not configured).</summary>
+    /// <summary>The remote media SSRC (0 until learned when not configured; changes when the sender restarts with a new one).</summary>
     public uint RemoteSsrc { get; private set; }
+
+    /// <summary>
+    /// Times the media SSRC changed (<see cref="RtpReceiveStreamOptions.SsrcSwitchAfterSilence"/>): the new source's
+    /// frames continue the old one's timestamps (shifted by the real gap), video waits for its keyframe.
+    /// </summary>
+    public int SsrcChanges { get; private set; }
 
     /// <summary>
     /// RTT used to pace NACK retries (set it from the local sender's statistics when there is one); null =
@@ -225,8 +238,15 @@ public sealed class RtpReceiveStream
         {
             if (RemoteSsrc == 0)
                 RemoteSsrc = header.Ssrc;
-            if (header.Ssrc != RemoteSsrc || (_options.PayloadType is byte pt && header.PayloadType != pt))
+            if (_options.PayloadType is byte pt && header.PayloadType != pt)
                 return Discard();
+            if (header.Ssrc != RemoteSsrc)
+            {
+                if (!CanSwitchSsrc(now))
+                    return Discard();
+                SwitchSsrc(header.Ssrc, now);
+            }
+            _lastFromRemote = now;
         }
         if (!_started)
         {
@@ -314,13 +334,31 @@ public sealed class RtpReceiveStream
             }
             if (!done)
                 continue;
+            uint timestamp = unchecked(info.Timestamp + _rtpOffset);
+            if (_rebase)
+            {
+                // first frame of a new SSRC: continue after the old source's last frame, by the time that passed (at
+                // least one frame interval), so frame times and an audio jitter buffer's schedule stay valid
+                _rebase = false;
+                if (_haveFrameTime)
+                {
+                    long gap = _clock.ToUnits(now - _lastFrameAt);
+                    uint step = (uint)Math.Clamp(Math.Max(gap, _lastFrameDelta == 0 ? 1 : _lastFrameDelta), 1, int.MaxValue / 2);
+                    _rtpOffset = unchecked(_lastFrameRtp + step - info.Timestamp);
+                    timestamp = unchecked(info.Timestamp + _rtpOffset);
+                }
+            }
             if (!_haveFrameTime)
             {
                 _haveFrameTime = true;
-                _lastFrameRtp = info.Timestamp;
+                _lastFrameRtp = timestamp;
             }
-            _frameUnits += (int)(info.Timestamp - _lastFrameRtp);
-            _lastFrameRtp = info.Timestamp;
+            int delta = (int)(timestamp - _lastFrameRtp);
+            if (delta > 0 && delta < _clock.ToUnits(TimeSpan.FromSeconds(1)))
+                _lastFrameDelta = (uint)delta;
+            _frameUnits += delta;
+            _lastFrameRtp = timestamp;
+            _lastFrameAt = now;
             if (info.IsKeyframe)
             {
                 _needKeyframe = false;
@@ -332,7 +370,7 @@ public sealed class RtpReceiveStream
                 _stats = _stats with { FramesDropped = _stats.FramesDropped + 1 };
                 continue;
             }
-            LastFrameRtpTimestamp = info.Timestamp;
+            LastFrameRtpTimestamp = timestamp;
             if (_frame.Length < data.Length)
                 _frame = new byte[Math.Max(data.Length, _frame.Length * 2)];
             data.CopyTo(_frame);
@@ -417,12 +455,39 @@ public sealed class RtpReceiveStream
                 {
                     if (RemoteSsrc != 0 && bye.Source(i) == RemoteSsrc)
                     {
+                        _remoteSaidBye = true;
                         Enqueue(new RtpReceiveStreamEvent(RtpReceiveStreamEventKind.Goodbye));
                         break;
                     }
                 }
             }
         }
+    }
+
+    private bool CanSwitchSsrc(TimeSpan now) =>
+        _options.SsrcSwitchAfterSilence > TimeSpan.Zero && (_remoteSaidBye || !_started || now - _lastFromRemote >= _options.SsrcSwitchAfterSilence);
+
+    /// <summary>A new media SSRC: sequence validation, reorder ring, NACKs and jitter start over; timestamps are rebased.</summary>
+    private void SwitchSsrc(uint ssrc, TimeSpan now)
+    {
+        RemoteSsrc = ssrc;
+        SsrcChanges++;
+        _remoteSaidBye = false;
+        _started = false;
+        Array.Fill(_slotSeq, -1);
+        _buffered = 0;
+        _nackCount = 0;
+        _haveHighest = false;
+        _haveTransit = false;
+        _headMissingSince = null;
+        _deliveredAny = false;
+        _lastSrMiddle = 0;
+        _rebase = true;
+        _rtpOffset = 0;
+        if (_video && _options.WaitForKeyframe)
+            _needKeyframe = true;
+        _ = now;
+        Enqueue(new RtpReceiveStreamEvent(RtpReceiveStreamEventKind.SsrcChanged));
     }
 
     private void OnExtendedReport(ExtendedReport xr, TimeSpan now)

@@ -69,6 +69,12 @@ public sealed class RtpReceiveStreamOptions
     /// </summary>
     public bool ReceiverReferenceTime { get; init; } = true;
 
+    /// <summary>
+    /// Accept a new media SSRC on this m-line once the current one has been silent this long (or said BYE): a restarted
+    /// sender or camera (new SSRC, sequence and timestamp base). Zero or negative: never switch. Default 500 ms.
+    /// </summary>
+    public TimeSpan SsrcSwitchAfterSilence { get; init; } = TimeSpan.FromMilliseconds(500);
+
     /// <summary>Mean receiver report interval; each interval is randomized to [0.5, 1.5] × this (RFC 3550 §6.3.1). Default 1 s.</summary>
     public TimeSpan ReportInterval { get; init; } = TimeSpan.FromSeconds(1);
 
