@@ -8,9 +8,21 @@ namespace OspBridge.Media.Hub;
 /// shared by every sink. A GOP cache (frames since the last video keyframe, bounded in octets) lets a new sink start at
 /// a keyframe at once; with no cache the sink waits for the next keyframe and the source is asked for one. Each sink
 /// has its own bounded queue (see <see cref="MediaHubSink"/>). The source is started with the first sink and stopped
-/// a grace period after the last one left. Per-viewer SSRC/sequence/timestamp rewriting belongs to each viewer's RTP
-/// sender, not here.
+/// a grace period after the last one left. Per-viewer SSRC/sequence numbers and the RTP timestamp base belong to each
+/// viewer's RTP sender, not here.
 /// </summary>
+/// <remarks>
+/// <para>GOP replay (docs/media.md "GOP cache and keyframe replay"). A new sink gets the cached GOP's <em>video</em>
+/// frames (keyframe first; cached audio is not replayed, audio starts live) with their timestamps compressed into
+/// the last <see cref="MediaHubOptions.GopReplayFrameSpacing"/>-spaced slots before the newest cached frame, so the
+/// viewer decodes up to the live picture at once instead of playing the old GOP out at frame rate (a lag of up to one
+/// GOP). A sink's keyframe request (a viewer's PLI/FIR) is answered the same way from the cache when the source cannot
+/// force a keyframe (<see cref="IMediaSource.CanForceKeyframe"/> false — ffmpeg, <c>exec:</c>, RTSP, the test camera):
+/// keyframe plus every cached frame after it (a keyframe alone would leave the following live P-frames without their
+/// references), timestamped <see cref="MediaHubOptions.GopReplayFrameSpacing"/> apart after the sink's last video
+/// timestamp. Each sink keeps its video timestamps strictly increasing: a live frame that would not be later than the
+/// last one given to that sink is moved just after it and the sink's offset grows by as much (it never shrinks).</para>
+/// </remarks>
 public sealed class MediaHub : IAsyncDisposable
 {
     private readonly Lock _gate = new();
@@ -25,6 +37,7 @@ public sealed class MediaHub : IAsyncDisposable
     private Task _sourceTransition = Task.CompletedTask;
     private bool _disposed;
     private long _keyframeRequests;
+    private long _gopReplays;
 
     /// <summary>Creates a hub over <paramref name="source"/> (the hub becomes the source's frame consumer).</summary>
     public MediaHub(IMediaSource source, MediaHubOptions? options = null)
@@ -51,6 +64,9 @@ public sealed class MediaHub : IAsyncDisposable
 
     /// <summary>Keyframe requests from sinks (PLI/FIR of viewers).</summary>
     public long KeyframeRequests => Interlocked.Read(ref _keyframeRequests);
+
+    /// <summary>Keyframe requests answered by replaying the GOP cache to the requesting sink.</summary>
+    public long GopReplays => Interlocked.Read(ref _gopReplays);
 
     /// <summary>Frames in the GOP cache.</summary>
     public int GopCacheFrames
@@ -81,7 +97,7 @@ public sealed class MediaHub : IAsyncDisposable
     /// </summary>
     public async Task<MediaHubSink> AddSinkAsync(CancellationToken cancellationToken = default)
     {
-        var sink = new MediaHubSink(this, _options.SinkQueueMaxFrames, _options.SinkQueueMaxBytes);
+        var sink = new MediaHubSink(this, _options.SinkQueueMaxFrames, _options.SinkQueueMaxBytes, _options.GopReplayFrameSpacing);
         bool start = false;
         bool requestKeyframe = false;
         lock (_gate)
@@ -90,10 +106,9 @@ public sealed class MediaHub : IAsyncDisposable
             _stopTimer?.Dispose();
             _stopTimer = null;
             bool hasVideo = _source.Info.VideoCodec is not null;
-            if (_gopValid)
+            if (_gopValid && hasVideo)
             {
-                foreach (var f in _gop)
-                    sink.Offer(f, IsVideoKeyframe(f), hasVideo);
+                sink.StartFromCache(_gop);
             }
             else if (hasVideo)
             {
@@ -144,9 +159,23 @@ public sealed class MediaHub : IAsyncDisposable
         _source.FrameReceived = null;
     }
 
-    internal void RequestKeyframe()
+    internal void RequestKeyframe(MediaHubSink sink)
     {
         Interlocked.Increment(ref _keyframeRequests);
+        if (_options.ReplayGopOnKeyframeRequest && !_source.CanForceKeyframe)
+        {
+            lock (_gate)
+            {
+                long now = _options.TimeProvider.GetTimestamp();
+                if (_gopValid && _gop.Count > 0 && !_disposed && Array.IndexOf(_sinks, sink) >= 0
+                    && (sink.LastReplay is not { } last || _options.TimeProvider.GetElapsedTime(last, now) >= _options.GopReplayMinInterval))
+                {
+                    sink.LastReplay = now;
+                    sink.Replay(_gop);
+                    Interlocked.Increment(ref _gopReplays);
+                }
+            }
+        }
         _source.RequestKeyframe();
     }
 

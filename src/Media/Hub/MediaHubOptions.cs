@@ -15,6 +15,18 @@ public sealed class MediaHubOptions
     /// <summary>How long the source keeps running after the last sink left. Default 10 s.</summary>
     public TimeSpan StopGracePeriod { get; init; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>Time for the grace period. Default <see cref="TimeProvider.System"/>.</summary>
+    /// <summary>
+    /// Answer a sink's keyframe request (a viewer's PLI/FIR) by replaying the GOP cache to that sink when the source
+    /// cannot force a keyframe (<see cref="Sources.IMediaSource.CanForceKeyframe"/>). Default true.
+    /// </summary>
+    public bool ReplayGopOnKeyframeRequest { get; init; } = true;
+
+    /// <summary>Shortest time between two GOP replays to one sink (further requests wait for the source's next keyframe). Default 500 ms.</summary>
+    public TimeSpan GopReplayMinInterval { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Timestamp spacing of replayed frames (compressed so the viewer decodes up to the live picture at once). Default 1 ms.</summary>
+    public TimeSpan GopReplayFrameSpacing { get; init; } = TimeSpan.FromMilliseconds(1);
+
+    /// <summary>Time for the grace period and the replay interval. Default <see cref="TimeProvider.System"/>.</summary>
     public TimeProvider TimeProvider { get; init; } = TimeProvider.System;
 }

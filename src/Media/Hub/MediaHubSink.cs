@@ -15,16 +15,26 @@ public sealed class MediaHubSink : IAsyncDisposable
     private readonly Channel<EncodedFrame> _queue = Channel.CreateUnbounded<EncodedFrame>(new UnboundedChannelOptions { SingleWriter = true });
     private readonly int _maxFrames;
     private readonly int _maxBytes;
+    private readonly TimeSpan _replaySpacing;
+    private TimeSpan _videoOffset;
+    private TimeSpan? _lastVideoOut;
     private int _queuedFrames;
     private long _queuedBytes;
     private int _disposed;
 
-    internal MediaHubSink(MediaHub hub, int maxFrames, int maxBytes)
+    internal MediaHubSink(MediaHub hub, int maxFrames, int maxBytes, TimeSpan replaySpacing)
     {
         _hub = hub;
         _maxFrames = maxFrames;
         _maxBytes = maxBytes;
+        _replaySpacing = replaySpacing > TimeSpan.Zero ? replaySpacing : TimeSpan.FromMilliseconds(1);
     }
+
+    /// <summary>Times this sink got the GOP cache replayed (for its keyframe requests; the start from the cache is not counted).</summary>
+    public long GopReplays { get; private set; }
+
+    /// <summary>When the last replay to this sink happened (<see cref="TimeProvider.GetTimestamp"/>), under the hub's lock.</summary>
+    internal long? LastReplay { get; set; }
 
     /// <summary>Frames taken by the reader.</summary>
     public long FramesRead { get; private set; }
@@ -70,7 +80,7 @@ public sealed class MediaHubSink : IAsyncDisposable
     /// be asked — <c>exec:</c>, RTSP, the test camera — ignore it, and the viewer gets the next keyframe of the source's
     /// GOP; the test camera's GOP is 0.5 s).
     /// </summary>
-    public void RequestKeyframe() => _hub.RequestKeyframe();
+    public void RequestKeyframe() => _hub.RequestKeyframe(this);
 
     /// <summary>Leaves the hub (the source stops after the grace period when this was the last sink).</summary>
     public ValueTask DisposeAsync()
@@ -83,8 +93,64 @@ public sealed class MediaHubSink : IAsyncDisposable
         return ValueTask.CompletedTask;
     }
 
+    private static bool IsVideo(in EncodedFrame f) => f.Codec is MediaCodec.H264 or MediaCodec.H265;
+
+    /// <summary>
+    /// A new sink starts from the GOP cache (under the hub's lock): its video frames only, timestamps compressed into
+    /// the last spacing-wide slots before the newest cached frame (never before the keyframe's own timestamp).
+    /// </summary>
+    internal void StartFromCache(List<EncodedFrame> gop)
+    {
+        int n = 0, first = -1, lastIndex = -1;
+        for (int i = 0; i < gop.Count; i++)
+        {
+            if (!IsVideo(gop[i])) continue;
+            if (first < 0) first = i;
+            lastIndex = i;
+            n++;
+        }
+        if (n == 0)
+            return;
+        TimeSpan k = gop[first].Timestamp, l = gop[lastIndex].Timestamp;
+        TimeSpan step = n > 1 && l > k ? TimeSpan.FromTicks(Math.Min(_replaySpacing.Ticks, (l - k).Ticks / (n - 1))) : TimeSpan.Zero;
+        int j = 0;
+        foreach (var f in gop)
+        {
+            if (!IsVideo(f)) continue;
+            var at = n > 1 && l > k ? l - (step * (n - 1 - j)) : f.Timestamp;
+            j++;
+            Enqueue(f with { Timestamp = at }, f.IsKeyframe, sourceHasVideo: true, stamped: true);
+        }
+        _videoOffset = TimeSpan.Zero;
+    }
+
+    /// <summary>Replays the cached GOP's video frames after this sink's last video timestamp (under the hub's lock).</summary>
+    internal void Replay(List<EncodedFrame> gop)
+    {
+        if (_lastVideoOut is null)
+        {
+            StartFromCache(gop);
+            GopReplays++;
+            return;
+        }
+        var at = _lastVideoOut.Value;
+        foreach (var f in gop)
+        {
+            if (!IsVideo(f)) continue;
+            at += _replaySpacing;
+            Enqueue(f with { Timestamp = at }, f.IsKeyframe, sourceHasVideo: true, stamped: true);
+        }
+        GopReplays++;
+    }
+
     /// <summary>Called by the hub under its lock.</summary>
-    internal void Offer(in EncodedFrame frame, bool isVideoKeyframe, bool sourceHasVideo)
+    internal void Offer(in EncodedFrame frame, bool isVideoKeyframe, bool sourceHasVideo) => Enqueue(frame, isVideoKeyframe, sourceHasVideo, stamped: false);
+
+    /// <summary>
+    /// Queues a frame (under the hub's lock). Live video frames (<paramref name="stamped"/> false) get the sink's offset
+    /// and are moved after the last video timestamp when they would not be later than it.
+    /// </summary>
+    private void Enqueue(EncodedFrame frame, bool isVideoKeyframe, bool sourceHasVideo, bool stamped)
     {
         if (WaitingForKeyframe)
         {
@@ -110,6 +176,21 @@ public sealed class MediaHubSink : IAsyncDisposable
                 FramesDropped++;
                 return;
             }
+        }
+        if (IsVideo(frame))
+        {
+            if (!stamped)
+            {
+                var at = frame.Timestamp + _videoOffset;
+                if (_lastVideoOut is { } last && at <= last)
+                {
+                    at = last + _replaySpacing;
+                    _videoOffset = at - frame.Timestamp;
+                }
+                if (at != frame.Timestamp)
+                    frame = frame with { Timestamp = at };
+            }
+            _lastVideoOut = frame.Timestamp;
         }
         Interlocked.Increment(ref _queuedFrames);
         Interlocked.Add(ref _queuedBytes, frame.Data.Length);

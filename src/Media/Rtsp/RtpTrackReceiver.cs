@@ -9,6 +9,8 @@ namespace OspBridge.Media.Rtsp;
 /// sprop-parameter-sets or in band put before keyframes that lack them); Opus/PCMU/PCMA one frame per packet.
 /// Timestamps are the RTP timestamp extended over wraps, relative to the first packet, in the track's clock rate.
 /// Packets must arrive in order (TCP interleaved); a sequence gap drops the H.264 access unit in progress.
+/// A camera that restarts inside the session (new SSRC, new random timestamp base) continues the timeline one frame
+/// interval (the last one seen) after its previous frame instead of jumping by a random amount (<see cref="SsrcChanges"/>).
 /// </summary>
 internal sealed class RtpTrackReceiver
 {
@@ -20,7 +22,9 @@ internal sealed class RtpTrackReceiver
     private byte[]? _pps;
     private bool _started;
     private uint _lastTimestamp;
+    private uint _ssrc;
     private long _extended;
+    private long _lastStep;
     private byte[] _scratch = new byte[64 * 1024];
 
     public RtpTrackReceiver(MediaCodec codec, int clockRate, int payloadType, byte[]? sps, byte[]? pps)
@@ -40,6 +44,9 @@ internal sealed class RtpTrackReceiver
 
     public long DroppedAccessUnits => _h264?.DroppedAccessUnits ?? 0;
 
+    /// <summary>Times the camera's SSRC changed within the session.</summary>
+    public int SsrcChanges { get; private set; }
+
     /// <summary>The SPS in use (from SDP or in band).</summary>
     public byte[]? Sps => _sps;
 
@@ -53,9 +60,21 @@ internal sealed class RtpTrackReceiver
             return;
         Packets++;
         var payload = packet[h.HeaderLength..(packet.Length - h.PaddingLength)];
-        if (_started)
-            _extended += (int)(h.Timestamp - _lastTimestamp);
+        if (_started && h.Ssrc != _ssrc)
+        {
+            // a restarted camera: keep the timeline going one frame interval later (never backwards, never a random jump)
+            SsrcChanges++;
+            _extended += _lastStep > 0 ? _lastStep : _clockRate / 30;
+        }
+        else if (_started)
+        {
+            int step = (int)(h.Timestamp - _lastTimestamp);
+            _extended += step;
+            if (step > 0 && step < _clockRate)
+                _lastStep = step;
+        }
         _started = true;
+        _ssrc = h.Ssrc;
         _lastTimestamp = h.Timestamp;
         var ts = TimeSpan.FromTicks(_extended * TimeSpan.TicksPerSecond / _clockRate);
         if (_h264 is null)

@@ -33,6 +33,13 @@ public interface IMediaSource : IAsyncDisposable
 
     /// <summary>Asks for a keyframe soon (a new viewer, a PLI/FIR). Sources that cannot force one ignore it.</summary>
     void RequestKeyframe();
+
+    /// <summary>
+    /// True when <see cref="RequestKeyframe"/> really makes the source produce a keyframe soon (a WebRTC publisher that
+    /// forwards PLI, an encoder under our control). False (the default) for ffmpeg/<c>exec:</c>/RTSP/the test camera:
+    /// the hub then answers a viewer's keyframe request by replaying its GOP cache (see <see cref="Hub.MediaHub"/>).
+    /// </summary>
+    bool CanForceKeyframe => false;
 }
 
 /// <summary>The life cycle of a source.</summary>

@@ -65,6 +65,17 @@ public sealed class RtpReceiveStream
     private TimeSpan? _lastPli;
     private uint _lastSrMiddle;
     private TimeSpan _lastSrAt;
+    private const int RrtrHistory = 8;
+    private static readonly DateTimeOffset NtpEpoch = new(1900, 1, 1, 0, 0, 0, TimeSpan.Zero);
+    private readonly (uint Middle, TimeSpan Now)[] _rrtrSent = new (uint, TimeSpan)[RrtrHistory];
+    private int _rrtrIndex;
+    // SSRC change: the current source's last packet, BYE seen, and the timestamp rebase for the new one
+    private TimeSpan _lastFromRemote;
+    private bool _remoteSaidBye;
+    private bool _rebase;
+    private uint _rtpOffset;
+    private uint _lastFrameDelta;
+    private TimeSpan _lastFrameAt;
     private TimeSpan? _nextReport;
     private TimeSpan _windowStart;
     private long _windowOctets;
@@ -113,11 +124,26 @@ public sealed class RtpReceiveStream
     /// <summary>SSRC of this receiver's RTCP.</summary>
     public uint LocalSsrc { get; }
 
-    /// <summary>The remote media SSRC (0 until learned when not configured).</summary>
+    /// <summary>The remote media SSRC (0 until learned when not configured; changes when the sender restarts with a new one).</summary>
     public uint RemoteSsrc { get; private set; }
 
-    /// <summary>RTT used to pace NACK retries (set it from the local sender's statistics when there is one); null = the default.</summary>
+    /// <summary>
+    /// Times the media SSRC changed (<see cref="RtpReceiveStreamOptions.SsrcSwitchAfterSilence"/>): the new source's
+    /// frames continue the old one's timestamps (shifted by the real gap), video waits for its keyframe.
+    /// </summary>
+    public int SsrcChanges { get; private set; }
+
+    /// <summary>
+    /// RTT used to pace NACK retries (set it from the local sender's statistics when there is one); null =
+    /// <see cref="MeasuredRoundTripTime"/>, else <see cref="RtpReceiveStreamOptions.DefaultRoundTripTime"/>.
+    /// </summary>
     public TimeSpan? RoundTripTime { get; set; }
+
+    /// <summary>
+    /// The RTT this receiver measured itself: its last XR RRTR answered by the sender's DLRR (RFC 3611 §4.5: now − LRR −
+    /// DLRR). Null until a DLRR for one of our RRTRs arrived.
+    /// </summary>
+    public TimeSpan? MeasuredRoundTripTime { get; private set; }
 
     /// <summary>Counters.</summary>
     public RtpReceiveStatistics Statistics => _stats with
@@ -153,7 +179,7 @@ public sealed class RtpReceiveStream
 
     private long ExpectedPackets => _received == 0 && _probation > 0 ? 0 : (long)_cycles + _maxSeq - _baseSeq + 1;
 
-    private TimeSpan NackInterval => TimeSpan.FromTicks(Math.Max((RoundTripTime ?? _options.DefaultRoundTripTime).Ticks, TimeSpan.TicksPerMillisecond * 10));
+    private TimeSpan NackInterval => TimeSpan.FromTicks(Math.Max((RoundTripTime ?? MeasuredRoundTripTime ?? _options.DefaultRoundTripTime).Ticks, TimeSpan.TicksPerMillisecond * 10));
 
     /// <summary>The earliest time <see cref="HandleDeadline"/>, <see cref="TryPollTransmit"/> or <see cref="TryPollFrame"/> has work.</summary>
     public TimeSpan? NextDeadline
@@ -212,8 +238,15 @@ public sealed class RtpReceiveStream
         {
             if (RemoteSsrc == 0)
                 RemoteSsrc = header.Ssrc;
-            if (header.Ssrc != RemoteSsrc || (_options.PayloadType is byte pt && header.PayloadType != pt))
+            if (_options.PayloadType is byte pt && header.PayloadType != pt)
                 return Discard();
+            if (header.Ssrc != RemoteSsrc)
+            {
+                if (!CanSwitchSsrc(now))
+                    return Discard();
+                SwitchSsrc(header.Ssrc, now);
+            }
+            _lastFromRemote = now;
         }
         if (!_started)
         {
@@ -301,13 +334,31 @@ public sealed class RtpReceiveStream
             }
             if (!done)
                 continue;
+            uint timestamp = unchecked(info.Timestamp + _rtpOffset);
+            if (_rebase)
+            {
+                // first frame of a new SSRC: continue after the old source's last frame, by the time that passed (at
+                // least one frame interval), so frame times and an audio jitter buffer's schedule stay valid
+                _rebase = false;
+                if (_haveFrameTime)
+                {
+                    long gap = _clock.ToUnits(now - _lastFrameAt);
+                    uint step = (uint)Math.Clamp(Math.Max(gap, _lastFrameDelta == 0 ? 1 : _lastFrameDelta), 1, int.MaxValue / 2);
+                    _rtpOffset = unchecked(_lastFrameRtp + step - info.Timestamp);
+                    timestamp = unchecked(info.Timestamp + _rtpOffset);
+                }
+            }
             if (!_haveFrameTime)
             {
                 _haveFrameTime = true;
-                _lastFrameRtp = info.Timestamp;
+                _lastFrameRtp = timestamp;
             }
-            _frameUnits += (int)(info.Timestamp - _lastFrameRtp);
-            _lastFrameRtp = info.Timestamp;
+            int delta = (int)(timestamp - _lastFrameRtp);
+            if (delta > 0 && delta < _clock.ToUnits(TimeSpan.FromSeconds(1)))
+                _lastFrameDelta = (uint)delta;
+            _frameUnits += delta;
+            _lastFrameRtp = timestamp;
+            _lastFrameAt = now;
             if (info.IsKeyframe)
             {
                 _needKeyframe = false;
@@ -319,7 +370,7 @@ public sealed class RtpReceiveStream
                 _stats = _stats with { FramesDropped = _stats.FramesDropped + 1 };
                 continue;
             }
-            LastFrameRtpTimestamp = info.Timestamp;
+            LastFrameRtpTimestamp = timestamp;
             if (_frame.Length < data.Length)
                 _frame = new byte[Math.Max(data.Length, _frame.Length * 2)];
             data.CopyTo(_frame);
@@ -366,7 +417,7 @@ public sealed class RtpReceiveStream
         {
             double factor = 0.5 + NextUnit();
             _nextReport = now + TimeSpan.FromTicks((long)(_options.ReportInterval.Ticks * factor));
-            int n = WriteReport(destination, now, remb: _video && _options.Remb);
+            int n = WriteReport(destination, now, remb: _video && _options.Remb, rrtr: _options.ReceiverReferenceTime);
             if (n > 0)
             {
                 written = n;
@@ -379,7 +430,10 @@ public sealed class RtpReceiveStream
     /// <summary>Takes the next queued event.</summary>
     public bool TryPollEvent(out RtpReceiveStreamEvent e) => _events.TryDequeue(out e);
 
-    /// <summary>Handles an incoming compound RTCP packet: the remote source's SR (for LSR/DLSR) and BYE; the rest is ignored.</summary>
+    /// <summary>
+    /// Handles an incoming compound RTCP packet: the remote source's SR (for LSR/DLSR), BYE, and XR DLRR answering our
+    /// RRTR (→ <see cref="MeasuredRoundTripTime"/>); the rest is ignored.
+    /// </summary>
     public void ReceiveRtcp(ReadOnlySpan<byte> compound, TimeSpan now)
     {
         var reader = new RtcpCompoundReader(compound);
@@ -391,13 +445,69 @@ public sealed class RtpReceiveStream
                 _lastSrAt = now;
                 Enqueue(new RtpReceiveStreamEvent(RtpReceiveStreamEventKind.SenderReport, sr.NtpTimestamp, sr.RtpTimestamp));
             }
+            else if (header.PacketType == (byte)RtcpPacketType.ExtendedReport && ExtendedReport.TryRead(packet, out var xr))
+            {
+                OnExtendedReport(xr, now);
+            }
             else if (header.PacketType == (byte)RtcpPacketType.Goodbye && Goodbye.TryRead(packet, out var bye))
             {
                 for (int i = 0; i < bye.SourceCount; i++)
                 {
                     if (RemoteSsrc != 0 && bye.Source(i) == RemoteSsrc)
                     {
+                        _remoteSaidBye = true;
                         Enqueue(new RtpReceiveStreamEvent(RtpReceiveStreamEventKind.Goodbye));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    private bool CanSwitchSsrc(TimeSpan now) =>
+        _options.SsrcSwitchAfterSilence > TimeSpan.Zero && (_remoteSaidBye || !_started || now - _lastFromRemote >= _options.SsrcSwitchAfterSilence);
+
+    /// <summary>A new media SSRC: sequence validation, reorder ring, NACKs and jitter start over; timestamps are rebased.</summary>
+    private void SwitchSsrc(uint ssrc, TimeSpan now)
+    {
+        RemoteSsrc = ssrc;
+        SsrcChanges++;
+        _remoteSaidBye = false;
+        _started = false;
+        Array.Fill(_slotSeq, -1);
+        _buffered = 0;
+        _nackCount = 0;
+        _haveHighest = false;
+        _haveTransit = false;
+        _headMissingSince = null;
+        _deliveredAny = false;
+        _lastSrMiddle = 0;
+        _rebase = true;
+        _rtpOffset = 0;
+        if (_video && _options.WaitForKeyframe)
+            _needKeyframe = true;
+        _ = now;
+        Enqueue(new RtpReceiveStreamEvent(RtpReceiveStreamEventKind.SsrcChanged));
+    }
+
+    private void OnExtendedReport(ExtendedReport xr, TimeSpan now)
+    {
+        var blocks = xr.Blocks;
+        while (blocks.TryRead(out byte type, out var block))
+        {
+            if (type != DelaySinceLastReceiverReport.BlockType || !DelaySinceLastReceiverReport.TryRead(block, out var dlrr))
+                continue;
+            for (int i = 0; i < dlrr.Count; i++)
+            {
+                var sub = dlrr.SubBlock(i);
+                if (sub.Ssrc != LocalSsrc || sub.LastReceiverReport == 0)
+                    continue;
+                foreach (var (middle, sentAt) in _rrtrSent)
+                {
+                    if (middle == sub.LastReceiverReport && sentAt != default)
+                    {
+                        var rtt = now - sentAt - NtpTime.FromCompact(sub.DelaySinceLastReceiverReport);
+                        MeasuredRoundTripTime = rtt < TimeSpan.Zero ? TimeSpan.Zero : rtt;
                         break;
                     }
                 }
@@ -566,8 +676,8 @@ public sealed class RtpReceiveStream
         return true;
     }
 
-    /// <summary>Writes RR (+ SDES CNAME, + REMB); returns the length, or -1 when it does not fit.</summary>
-    private int WriteReport(Span<byte> destination, TimeSpan now, bool remb)
+    /// <summary>Writes RR (+ SDES CNAME, + REMB, + XR RRTR); returns the length, or -1 when it does not fit.</summary>
+    private int WriteReport(Span<byte> destination, TimeSpan now, bool remb, bool rrtr = false)
     {
         long expected = ExpectedPackets;
         long expectedInterval = expected - _expectedPrior, receivedInterval = _received - _receivedPrior;
@@ -597,6 +707,18 @@ public sealed class RtpReceiveStream
             }
             _windowStart = now;
             _windowOctets = 0;
+        }
+        if (rrtr)
+        {
+            // NTP on this stream's monotonic clock (now = 0 is the NTP epoch): the sender only echoes the middle bits.
+            ulong ntp = NtpTime.FromWallClock(NtpEpoch + now);
+            uint middle = NtpTime.Middle(ntp);
+            if (middle != 0 && ReceiverReferenceTime.TryWrite(destination[at..], LocalSsrc, ntp, out int x))
+            {
+                _rrtrSent[_rrtrIndex] = (middle, now);
+                _rrtrIndex = (_rrtrIndex + 1) % RrtrHistory;
+                at += x;
+            }
         }
         return at;
     }

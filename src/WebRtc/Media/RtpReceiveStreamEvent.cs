@@ -11,6 +11,12 @@ public enum RtpReceiveStreamEventKind
 
     /// <summary>The remote source restarted its sequence numbers (RFC 3550 A.1): the reorder buffer and statistics were reset.</summary>
     SourceRestarted,
+
+    /// <summary>
+    /// Media now comes from another SSRC on this m-line (a camera or sender restart): sequence state, reorder ring and
+    /// NACK list were reset, frame timestamps continue from the old source's (see <see cref="RtpReceiveStream.SsrcChanges"/>).
+    /// </summary>
+    SsrcChanged,
 }
 
 /// <summary>An event of an <see cref="RtpReceiveStream"/>.</summary>

@@ -62,6 +62,19 @@ public sealed class RtpReceiveStreamOptions
     /// <summary>Send a REMB with each receiver report (video). Default true.</summary>
     public bool Remb { get; init; } = true;
 
+    /// <summary>
+    /// Send an XR receiver reference time block (RFC 3611 RRTR) with each periodic receiver report, so a sender that
+    /// answers with DLRR gives this receive-only stream its RTT (<see cref="RtpReceiveStream.MeasuredRoundTripTime"/>,
+    /// which then paces NACK retries). Default true.
+    /// </summary>
+    public bool ReceiverReferenceTime { get; init; } = true;
+
+    /// <summary>
+    /// Accept a new media SSRC on this m-line once the current one has been silent this long (or said BYE): a restarted
+    /// sender or camera (new SSRC, sequence and timestamp base). Zero or negative: never switch. Default 500 ms.
+    /// </summary>
+    public TimeSpan SsrcSwitchAfterSilence { get; init; } = TimeSpan.FromMilliseconds(500);
+
     /// <summary>Mean receiver report interval; each interval is randomized to [0.5, 1.5] × this (RFC 3550 §6.3.1). Default 1 s.</summary>
     public TimeSpan ReportInterval { get; init; } = TimeSpan.FromSeconds(1);
 

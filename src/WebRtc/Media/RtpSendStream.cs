@@ -35,6 +35,9 @@ public sealed class RtpSendStream
     private readonly byte[] _extension;
     private readonly int _extensionLength;
     private readonly (uint Middle, TimeSpan Now)[] _srSent = new (uint, TimeSpan)[SrHistory];
+    private const int MaxRrtrSources = 4;
+    private readonly (uint Ssrc, uint Middle, TimeSpan At)[] _rrtrReceived = new (uint, uint, TimeSpan)[MaxRrtrSources];
+    private int _rrtrCount;
     private int _srIndex;
     private ushort _nextSequence;
     private ushort _nextToSend;
@@ -236,7 +239,39 @@ public sealed class RtpSendStream
                 case RtcpPacketType.PayloadFeedback:
                     OnPayloadFeedback(header, packet, now);
                     break;
+                case RtcpPacketType.ExtendedReport when ExtendedReport.TryRead(packet, out var xr):
+                    OnExtendedReport(xr, now);
+                    break;
             }
+        }
+    }
+
+    /// <summary>An RRTR (RFC 3611 §4.4) from a receiver: answered by a DLRR sub-block with our next SR.</summary>
+    private void OnExtendedReport(ExtendedReport xr, TimeSpan now)
+    {
+        uint from = xr.Ssrc;
+        if (from == Ssrc)
+            return;
+        var blocks = xr.Blocks;
+        while (blocks.TryRead(out byte type, out var block))
+        {
+            if (type != ReceiverReferenceTime.BlockType || !ReceiverReferenceTime.TryRead(block, out ulong ntp))
+                continue;
+            int i = 0;
+            while (i < _rrtrCount && _rrtrReceived[i].Ssrc != from)
+                i++;
+            if (i == MaxRrtrSources)
+            {
+                // table full: forget the oldest receiver's pending RRTR
+                Array.Copy(_rrtrReceived, 1, _rrtrReceived, 0, MaxRrtrSources - 1);
+                i = MaxRrtrSources - 1;
+            }
+            else if (i == _rrtrCount)
+            {
+                _rrtrCount++;
+            }
+            _rrtrReceived[i] = (from, NtpTime.Middle(ntp), now);
+            _stats = _stats with { RrtrReceived = _stats.RrtrReceived + 1 };
         }
     }
 
@@ -386,6 +421,17 @@ public sealed class RtpSendStream
         _srSent[_srIndex] = (NtpTime.Middle(ntp), now);
         _srIndex = (_srIndex + 1) % SrHistory;
         written = sr + sdes;
+        if (_rrtrCount > 0)
+        {
+            Span<DlrrSubBlock> subs = stackalloc DlrrSubBlock[MaxRrtrSources];
+            for (int i = 0; i < _rrtrCount; i++)
+                subs[i] = new DlrrSubBlock(_rrtrReceived[i].Ssrc, _rrtrReceived[i].Middle, NtpTime.ToCompact(now - _rrtrReceived[i].At));
+            if (DelaySinceLastReceiverReport.TryWrite(destination[written..], Ssrc, subs[.._rrtrCount], out int x))
+            {
+                written += x;
+                _rrtrCount = 0;
+            }
+        }
         return true;
     }
 

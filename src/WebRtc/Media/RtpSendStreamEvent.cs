@@ -35,4 +35,8 @@ public readonly record struct RtpSendStreamEvent(RtpSendStreamEventKind Kind, ul
 /// <param name="BitrateEstimate">The last REMB for this stream in bit/s; null before one arrived.</param>
 public readonly record struct RtpSendStatistics(long PacketsSent, long OctetsSent, long PacketsRetransmitted, long NacksReceived,
     long NackedPacketsUnavailable, long KeyframeRequests, long PacketsDroppedUnsent, TimeSpan? RoundTripTime, double FractionLost, int CumulativeLost, uint Jitter,
-    long PliReceived = 0, long FirReceived = 0, ulong? BitrateEstimate = null);
+    long PliReceived = 0, long FirReceived = 0, ulong? BitrateEstimate = null)
+{
+    /// <summary>XR RRTR blocks received from receivers (RFC 3611 §4.4); each is answered by a DLRR sub-block with the next SR.</summary>
+    public long RrtrReceived { get; init; }
+}

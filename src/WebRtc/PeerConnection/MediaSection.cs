@@ -34,6 +34,8 @@ internal sealed class MediaSection(int index, MediaKind kind, RTCRtpTransceiverD
     public bool Rejected { get; set; }
     public bool TrackAnnounced { get; set; }
     public IReadOnlyList<RtpCodecDescription> Offered { get; set; } = [];
+    /// <summary>W3C setCodecPreferences: codecs this section may negotiate, most wanted first; null = the default.</summary>
+    public IReadOnlyList<MediaCodec>? CodecPreferences { get; set; }
     public RtpCodecDescription? Codec { get; set; }
     /// <summary>The negotiated RTX format (RFC 4588) for <see cref="Codec"/> (video only), or null.</summary>
     public RtpCodecDescription? Rtx { get; set; }
@@ -142,6 +144,7 @@ internal sealed class MediaSection(int index, MediaKind kind, RTCRtpTransceiverD
         PacketsDroppedUnsent = a.PacketsDroppedUnsent + b.PacketsDroppedUnsent,
         PliReceived = a.PliReceived + b.PliReceived,
         FirReceived = a.FirReceived + b.FirReceived,
+        RrtrReceived = a.RrtrReceived + b.RrtrReceived,
     };
 
     private static RtpReceiveStatistics Add(RtpReceiveStatistics a, RtpReceiveStatistics b) => b with

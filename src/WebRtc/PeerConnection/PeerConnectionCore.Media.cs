@@ -76,6 +76,24 @@ public sealed partial class PeerConnectionCore
         return s.Index;
     }
 
+    /// <summary>
+    /// W3C <c>setCodecPreferences</c> for transceiver <paramref name="index"/>: the codecs it may negotiate, most wanted
+    /// first (empty = the default: every codec we carry, H.264 before H.265). Our next offer lists only these; when an
+    /// offer has already been received and not yet answered, the answer's codec is selected again from it.
+    /// </summary>
+    public void SetCodecPreferences(int index, IReadOnlyList<MediaCodec> codecs)
+    {
+        ArgumentNullException.ThrowIfNull(codecs);
+        var s = Section(index);
+        s.CodecPreferences = codecs.Count == 0 ? null : [.. codecs.Distinct()];
+        if (s.RemoteLine >= 0 && s.Offered.Count > 0 && !s.Rejected && SignalingState == RTCSignalingState.HaveRemoteOffer)
+        {
+            s.Codec = RtpCodecNegotiation.Select(s.Kind, s.Offered, s.CodecPreferences);
+            if (s.Codec is null) s.Rejected = true;
+            s.Rtx = s.Kind == MediaKind.Video && s.Codec is { } chosen ? RtpCodecNegotiation.SelectRtx(s.Offered, chosen) : null;
+        }
+    }
+
     /// <summary>Changes the direction we want for transceiver <paramref name="index"/> (applies with the next offer/answer).</summary>
     public void SetDirection(int index, RTCRtpTransceiverDirection direction) => Section(index).Direction = direction;
 
@@ -228,7 +246,7 @@ public sealed partial class PeerConnectionCore
                 s.Offered = RtpCodecDescription.FromMedia(m);
                 s.RemoteDirection = RTCRtpTransceiverDirections.FromSdp(m);
                 s.Rejected = m.Port == 0 || !Bundled(m);
-                s.Codec = s.Rejected ? null : RtpCodecNegotiation.Select(kind, s.Offered);
+                s.Codec = s.Rejected ? null : RtpCodecNegotiation.Select(kind, s.Offered, s.CodecPreferences);
                 if (s.Codec is null) s.Rejected = true;
                 s.Rtx = kind == MediaKind.Video && s.Codec is { } chosen ? RtpCodecNegotiation.SelectRtx(s.Offered, chosen) : null;
                 s.MidExtensionId = s.Rejected ? 0 : RtpCodecNegotiation.MidExtensionId(m);
@@ -292,7 +310,7 @@ public sealed partial class PeerConnectionCore
             };
             m.Formats.Clear();
             IReadOnlyList<RtpCodecDescription> codecs = s.Codec is null
-                ? isAnswer ? [] : RtpCodecNegotiation.LocalCodecs(s.Kind)
+                ? isAnswer ? [] : LocalCodecsFor(s)
                 : s.Rtx is null ? [s.Codec] : [s.Codec, s.Rtx];
             bool rejected = (isAnswer && (s.Rejected || s.Codec is null)) || s.Direction == RTCRtpTransceiverDirection.Stopped;
             if (rejected)
@@ -431,6 +449,24 @@ public sealed partial class PeerConnectionCore
         }
         if (s is null || s.Rejected || !s.CurrentDirection.Receives()) return null;
         return s;
+    }
+
+    /// <summary>Our offer's formats for a section: all we carry, or those of its codec preferences in their order (with their RTX).</summary>
+    private static IReadOnlyList<RtpCodecDescription> LocalCodecsFor(MediaSection s)
+    {
+        var all = RtpCodecNegotiation.LocalCodecs(s.Kind);
+        if (s.CodecPreferences is not { } prefs) return all;
+        var list = new List<RtpCodecDescription>();
+        foreach (var codec in prefs)
+        {
+            foreach (var c in all)
+            {
+                if (RtpCodecNegotiation.CodecOf(c) != codec) continue;
+                list.Add(c);
+                if (RtpCodecNegotiation.SelectRtx(all, c) is { } rtx) list.Add(all.First(x => x.PayloadType == rtx.PayloadType));
+            }
+        }
+        return list.Count == 0 ? all : list;
     }
 
     private static bool AsciiEquals(ReadOnlySpan<byte> value, string s)

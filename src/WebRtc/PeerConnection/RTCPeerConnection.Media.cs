@@ -50,6 +50,9 @@ public sealed partial class RTCPeerConnection
             lock (_transceivers) return _transceivers[index].Sender;
         }, cancellationToken);
 
+    internal Task SetCodecPreferencesAsync(RTCRtpTransceiver t, IReadOnlyList<MediaCodec> codecs, CancellationToken cancellationToken) =>
+        InvokeAsync(_ => { _core.SetCodecPreferences(t.Index, codecs); SyncTransceivers(); return true; }, cancellationToken);
+
     internal Task SetTransceiverDirectionAsync(RTCRtpTransceiver t, RTCRtpTransceiverDirection direction, CancellationToken cancellationToken) =>
         InvokeAsync(_ => { _core.SetDirection(t.Index, direction); SyncTransceivers(); return true; }, cancellationToken);
 

@@ -51,6 +51,14 @@ public sealed class RTCRtpTransceiver
     /// <summary>The receiving half.</summary>
     public RTCRtpReceiver Receiver { get; }
 
+    /// <summary>
+    /// W3C <c>setCodecPreferences</c>: the codecs this transceiver may negotiate, most wanted first (empty = default:
+    /// H.264 before H.265 for video). A device whose camera sends H.265 calls it with <c>[H265]</c> (or <c>[H265, H264]</c>)
+    /// after receiving the offer and before answering; an offerer calls it before creating the offer.
+    /// </summary>
+    public Task SetCodecPreferencesAsync(IReadOnlyList<OspBridge.WebRtc.Media.MediaCodec> codecs, CancellationToken cancellationToken = default) =>
+        _pc.SetCodecPreferencesAsync(this, codecs, cancellationToken);
+
     /// <summary>Changes the direction we want; applies with the next offer/answer.</summary>
     public Task SetDirectionAsync(RTCRtpTransceiverDirection direction, CancellationToken cancellationToken = default) =>
         _pc.SetTransceiverDirectionAsync(this, direction, cancellationToken);

@@ -19,10 +19,15 @@ public static class RtpCodecNegotiation
     /// <summary>The rtcp-fb values we implement for video.</summary>
     public static IReadOnlyList<string> VideoFeedback { get; } = ["goog-remb", "ccm fir", "nack", "nack pli"];
 
-    /// <summary>Our offer's codecs for <paramref name="kind"/> (H.264 Constrained Baseline PT 102 + its RTX PT 103; Opus 111, PCMU 0, PCMA 8).</summary>
+    /// <summary>
+    /// Our offer's codecs for <paramref name="kind"/> (H.264 Constrained Baseline PT 102 + its RTX PT 103, then H.265
+    /// Main PT 104 (RFC 7798; level 3.1, main tier, SRST) + its RTX PT 105; Opus 111, PCMU 0, PCMA 8).
+    /// </summary>
     public static IReadOnlyList<RtpCodecDescription> LocalCodecs(MediaKind kind) => kind == MediaKind.Video
         ? [new RtpCodecDescription(102, "H264", 90000, 0, "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f", VideoFeedback),
-           new RtpCodecDescription(103, "rtx", 90000, 0, "apt=102", [])]
+           new RtpCodecDescription(103, "rtx", 90000, 0, "apt=102", []),
+           new RtpCodecDescription(104, "H265", 90000, 0, "level-id=93;profile-id=1;tier-flag=0;tx-mode=SRST", VideoFeedback),
+           new RtpCodecDescription(105, "rtx", 90000, 0, "apt=104", [])]
         : [new RtpCodecDescription(111, "opus", 48000, 2, "minptime=10;useinbandfec=1", []),
            new RtpCodecDescription(0, "PCMU", 8000, 0, null, []),
            new RtpCodecDescription(8, "PCMA", 8000, 0, null, [])];
@@ -45,16 +50,27 @@ public static class RtpCodecNegotiation
     /// </summary>
     /// <param name="kind">The section's kind.</param>
     /// <param name="offered">The offered formats (<see cref="RtpCodecDescription.FromMedia"/>), in offer order.</param>
-    /// <param name="accept">The codecs we may use (null = all we support for the kind).</param>
+    /// <param name="accept">
+    /// The codecs we may use (null = all we support for the kind; H.264 is then preferred over H.265). When it is a list
+    /// (W3C <c>setCodecPreferences</c>), earlier codecs win over later ones, e.g. <c>[H265, H264]</c> selects H.265
+    /// whenever the offer has it.
+    /// </param>
     public static RtpCodecDescription? Select(MediaKind kind, IReadOnlyList<RtpCodecDescription> offered, IReadOnlyCollection<MediaCodec>? accept = null)
     {
         ArgumentNullException.ThrowIfNull(offered);
         RtpCodecDescription? best = null;
         int bestScore = -1;
+        var ranked = accept as IReadOnlyList<MediaCodec>;
         foreach (var c in offered)
         {
             if (CodecOf(c) is not { } codec || (accept is not null && !accept.Contains(codec))) continue;
             int score = kind == MediaKind.Video ? VideoScore(c, codec) : AudioScore(codec);
+            if (score >= 0 && ranked is not null)
+            {
+                int rank = 0;
+                while (rank < ranked.Count && ranked[rank] != codec) rank++;
+                score += (ranked.Count - rank) * 1000;
+            }
             if (score > bestScore) { best = c; bestScore = score; }
         }
         if (best is null) return null;
@@ -85,6 +101,8 @@ public static class RtpCodecNegotiation
 
     private static int VideoScore(RtpCodecDescription c, MediaCodec codec)
     {
+        // H.265 (RFC 7798): we packetize single NAL / AP / FU and carry any profile the source makes; without a
+        // preference it ranks below every usable H.264 (browsers decode H.264 everywhere, H.265 rarely).
         if (codec == MediaCodec.H265) return 1;
         if (codec != MediaCodec.H264 || c.FmtpParameter("packetization-mode") != "1") return -1;
         if (!H264ProfileLevelId.TryParse(c.FmtpParameter("profile-level-id") ?? "42000a", out var pli)) return -1;

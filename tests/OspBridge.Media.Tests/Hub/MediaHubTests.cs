@@ -14,6 +14,7 @@ internal sealed class ManualSource(bool video = true) : IMediaSource
     public int Starts { get; private set; }
     public int Stops { get; private set; }
     public int KeyframeRequests { get; private set; }
+    public bool CanForceKeyframe { get; init; }
 
     public event EventHandler<MediaSourceStateChangedEventArgs>? StateChanged;
 

@@ -8,10 +8,10 @@ namespace OspBridge.Media.Tests.Rtsp;
 
 public class RtpTrackReceiverTests
 {
-    private static byte[] Rtp(ushort seq, uint ts, bool marker, byte pt, byte[] payload)
+    private static byte[] Rtp(ushort seq, uint ts, bool marker, byte pt, byte[] payload, uint ssrc = 1)
     {
         var buf = new byte[12 + payload.Length];
-        new RtpHeader { PayloadType = pt, SequenceNumber = seq, Timestamp = ts, Marker = marker, Ssrc = 1 }.TryWrite(buf, out int n);
+        new RtpHeader { PayloadType = pt, SequenceNumber = seq, Timestamp = ts, Marker = marker, Ssrc = ssrc }.TryWrite(buf, out int n);
         payload.CopyTo(buf, n);
         return buf;
     }
@@ -48,5 +48,20 @@ public class RtpTrackReceiverTests
         Assert.Equal(2, frames.Count);
         Assert.Equal(TimeSpan.FromMilliseconds(20), frames[1].Timestamp);
         Assert.All(frames, f => Assert.Equal(160, f.Data.Length));
+    }
+
+    [Fact]
+    public void A_camera_restart_with_a_new_ssrc_continues_the_timeline_one_frame_later()
+    {
+        var rx = new RtpTrackReceiver(MediaCodec.Pcmu, 8000, 0, null, null);
+        var frames = new List<EncodedFrame>();
+        rx.OnPacket(Rtp(1, 1000, false, 0, new byte[160]), f => frames.Add(f));
+        rx.OnPacket(Rtp(2, 1160, false, 0, new byte[160]), f => frames.Add(f));
+        rx.OnPacket(Rtp(3, 1320, false, 0, new byte[160]), f => frames.Add(f));
+        // restarted: new SSRC, sequence and timestamp base far "behind" the old one
+        rx.OnPacket(Rtp(40000, 5, false, 0, new byte[160], ssrc: 2), f => frames.Add(f));
+        rx.OnPacket(Rtp(40001, 165, false, 0, new byte[160], ssrc: 2), f => frames.Add(f));
+        Assert.Equal([0, 20, 40, 60, 80], frames.Select(f => f.Timestamp.TotalMilliseconds));
+        Assert.Equal(1, rx.SsrcChanges);
     }
 }

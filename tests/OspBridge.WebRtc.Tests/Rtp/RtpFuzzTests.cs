@@ -52,6 +52,14 @@ public class RtpFuzzTests(Xunit.Abstractions.ITestOutputHelper output)
         Goodbye.TryWrite(buf.AsSpan(m), [1u, 2u], "bye"u8, out n);
         m += n;
         corpus.Add(buf[..m]);
+        // XR: RRTR, DLRR with three sub-blocks
+        ReceiverReport.TryWrite(buf, 1, [block], out n);
+        m = n;
+        ReceiverReferenceTime.TryWrite(buf.AsSpan(m), 1, 0x0102030405060708, out n);
+        m += n;
+        DelaySinceLastReceiverReport.TryWrite(buf.AsSpan(m), 1, [new DlrrSubBlock(2, 3, 4), new DlrrSubBlock(5, 6, 7), new DlrrSubBlock(8, 9, 10)], out n);
+        m += n;
+        corpus.Add(buf[..m]);
         return corpus;
     }
 
@@ -185,6 +193,25 @@ public class RtpFuzzTests(Xunit.Abstractions.ITestOutputHelper output)
         {
             for (int i = 0; i < remb.SsrcCount; i++)
                 _ = remb.Ssrc(i);
+        }
+        if (ExtendedReport.TryRead(p, out var xr))
+        {
+            _ = xr.Ssrc;
+            var blocks = xr.Blocks;
+            int guard = 0;
+            while (blocks.TryRead(out byte type, out var block) && guard++ < 10_000)
+            {
+                Assert.True(block.Length >= ExtendedReport.BlockHeaderSize && block.Length <= p.Length);
+                if (type == ReceiverReferenceTime.BlockType)
+                    _ = ReceiverReferenceTime.TryRead(block, out _);
+                if (DelaySinceLastReceiverReport.TryRead(block, out var dlrr))
+                {
+                    Assert.True(dlrr.Count <= DelaySinceLastReceiverReport.MaxSubBlocks);
+                    for (int i = 0; i < dlrr.Count; i++)
+                        _ = dlrr.SubBlock(i);
+                }
+            }
+            Assert.True(guard < 10_000);
         }
     }
 }

@@ -19,6 +19,8 @@ public enum RtcpPacketType : byte
     TransportFeedback = 205,
     /// <summary>PSFB, payload-specific feedback (PLI FMT 1, FIR FMT 4, REMB FMT 15).</summary>
     PayloadFeedback = 206,
+    /// <summary>XR, extended report (RFC 3611): RRTR (BT 4), DLRR (BT 5).</summary>
+    ExtendedReport = 207,
 }
 
 /// <summary>
