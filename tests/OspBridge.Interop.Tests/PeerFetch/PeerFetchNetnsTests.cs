@@ -106,6 +106,10 @@ public sealed class PeerFetchNetnsTests(ITestOutputHelper output) : IDisposable
             s.Listen(128);
             return s;
         });
+        // Kestrel listens on this descriptor but does not close it when it stops (the socket would keep taking
+        // connections nobody accepts): remember which socket it is, to close it for the "origin down" step.
+        int listenFd = (int)listen.Handle;
+        string? listenInode = new FileInfo($"/proc/self/fd/{listenFd}").LinkTarget;
         await using var origin = await PeerFetchTestOrigin.StartAsync(listen);
 
         string name = "PF Matrix";
@@ -185,6 +189,9 @@ public sealed class PeerFetchNetnsTests(ITestOutputHelper output) : IDisposable
 
             // Origin down: 502 from the device (a response arrived, so fetch exits 0).
             await origin.DisposeAsync();
+            if (listenInode is not null && new FileInfo($"/proc/self/fd/{listenFd}").LinkTarget == listenInode)
+                new SafeSocketHandle(listenFd, ownsHandle: true).Dispose();
+            output.WriteLine($"origin stopped; listening socket {listenInode} closed");
             foreach (string transport in new[] { "datachannel", "quic" })
             {
                 var down = await RunAsync($"{transport} with the origin down", ["fetch", name, "/api/json", "-i", "--transport", transport, "--interface", "eth0", "--state-dir", clientState]);
