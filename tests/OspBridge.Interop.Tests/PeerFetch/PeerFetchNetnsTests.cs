@@ -94,7 +94,7 @@ public sealed class PeerFetchNetnsTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public async Task TwoNamespaces_WebRtc_200MB_64Concurrent_SlowOrigin_Cancel_OriginDown()
+    public async Task TwoNamespaces_WebRtc_200MB_64Concurrent_SlowOrigin_OriginDown()
     {
         using var guard = ExternalTrafficGuard.Start();
         await using var lan = await NetnsLan.CreateAsync(2);
