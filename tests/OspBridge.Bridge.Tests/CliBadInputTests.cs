@@ -174,6 +174,8 @@ public sealed class CliBadInputTests : IClassFixture<CliBadInputTests.Files>
         yield return ["fetch: -H without a colon", (string[])["fetch", "badinput-peer", "/", "-H", "nocolon"], "", "nocolon"];
         yield return ["fetch: -d @missing file", (string[])["fetch", "badinput-peer", "/", "-d", "@/nonexistent-ospbridge-data"], "", "/nonexistent-ospbridge-data"];
         yield return ["fetch: --transport bogus", (string[])["fetch", "badinput-peer", "/", "--transport", "bogus"], "", "bogus"];
+        yield return ["fetch: --parallel 0", (string[])["fetch", "badinput-peer", "/", "--parallel", "0"], "", "--parallel"];
+        yield return ["fetch: --parallel 257", (string[])["fetch", "badinput-peer", "/", "--parallel", "257"], "", "--parallel"];
         yield return ["fetch: relative path", (string[])["fetch", "badinput-peer", "api/status"], "", "api/status"];
         yield return ["fetch: -X with a space", (string[])["fetch", "badinput-peer", "/", "-X", "GET X"], "", "-X"];
         yield return ["agent: --http-origin ftp", (string[])["agent", "--name", "Bad Input Test", "--interface", "lo", "--http-origin", "ftp://127.0.0.1/"], "", "--http-origin"];

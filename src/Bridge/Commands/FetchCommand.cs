@@ -5,17 +5,22 @@ using OspBridge.Crypto.Identity;
 using OspBridge.Osp;
 using OspBridge.Osp.Agent;
 using OspBridge.Osp.Lp2p;
+using OspBridge.Osp.Signaling;
 using OspBridge.PeerFetch;
+using OspBridge.WebRtc;
 
 namespace OspBridge.Bridge.Commands;
 
 /// <summary>
 /// <c>ospbridge fetch &lt;peer&gt; &lt;path&gt; [-X &lt;method&gt;] [-H 'K: V']... [-d &lt;data&gt;|-d @&lt;file&gt;] [-o &lt;file&gt;] [-i]
-/// [--transport datachannel|quic]</c>: a curl-like HTTP request to a paired agent's <c>--http-origin</c> over PeerFetch
+/// [--transport datachannel|quic|webrtc] [--parallel &lt;n&gt;]</c>: a curl-like HTTP request to a paired agent's <c>--http-origin</c> over PeerFetch
 /// (an LP2P data channel labelled <c>http-proxy</c>; v2, falling back to v1). The body goes to stdout or <c>-o</c>;
 /// <c>-i</c> prints the status line and headers first. Exit 0 when a response arrived (any status); otherwise one
 /// <c>ospbridge: ...</c> line and exit 1. <c>--transport quic</c> sends the request over an LP2P QUIC transport
-/// (ALPN <c>q2q</c>, same certificates) on a stream of its own instead (docs/peerfetch.md §2.6).
+/// (ALPN <c>q2q</c>, same certificates) on a stream of its own instead (docs/peerfetch.md §2.6); <c>--transport webrtc</c>
+/// over a WebRTC data channel labelled <c>http-proxy</c> of a peer connection signaled over the LP2P session (LAN
+/// signaling; the path a browser behind the bridge takes). <c>--parallel n</c> sends the same request n times at once
+/// on the one connection (bodies written one after another in request order; exit 0 only when all n responses arrived).
 /// </summary>
 internal sealed class FetchCommand : ICliCommand
 {
@@ -34,13 +39,14 @@ internal sealed class FetchCommand : ICliCommand
         var data = new Option<string?>("-d", "--data-raw") { Description = "Request body: the text itself, or @file for a file's bytes" };
         var output = new Option<FileInfo?>("-o", "--output-file") { Description = "Write the body to this file instead of stdout" };
         var include = new Option<bool>("-i", "--include") { Description = "Print the status line and response headers before the body" };
-        var transport = new Option<string>("--transport") { Description = "datachannel (default: an LP2P data channel) or quic (an LP2P QUIC transport, one stream per request)", DefaultValueFactory = _ => "datachannel" };
-        transport.AcceptOnlyFromAmong("datachannel", "quic");
+        var transport = new Option<string>("--transport") { Description = "datachannel (default: an LP2P data channel), quic (an LP2P QUIC transport, one stream per request) or webrtc (a WebRTC data channel signaled over the LP2P session)", DefaultValueFactory = _ => "datachannel" };
+        transport.AcceptOnlyFromAmong("datachannel", "quic", "webrtc");
+        var parallel = new Option<int>("--parallel") { Description = "Send the request this many times at once on the one connection (1-256); bodies in request order", DefaultValueFactory = _ => 1 };
         var timeout = new Option<double>("--timeout") { Description = "Seconds to find and connect to the agent and get the response head", DefaultValueFactory = _ => 30 };
         var iface = new Option<string[]>("--interface") { Description = "Interface to browse on (repeatable; default: all multicast-capable)", Arity = ArgumentArity.ZeroOrMore };
         var command = new Command("fetch", "HTTP request to a paired agent's --http-origin over PeerFetch; body to stdout or -o")
         {
-            peer, path, method, headers, data, output, include, transport, timeout, iface,
+            peer, path, method, headers, data, output, include, transport, parallel, timeout, iface,
         };
         command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
         {
@@ -59,7 +65,9 @@ internal sealed class FetchCommand : ICliCommand
             if (outFile is not null && outFile.Directory is { Exists: false } missing)
                 throw new CliException($"-o: directory {missing.FullName} does not exist");
             var interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface));
-            bool quic = parseResult.GetValue(transport) == "quic";
+            string via = parseResult.GetValue(transport)!;
+            int copies = parseResult.GetValue(parallel);
+            if (copies is < 1 or > MaxParallel) throw new CliException($"--parallel must be between 1 and {MaxParallel}");
 
             var request = new HttpRequestMessage(new HttpMethod(verb), new Uri("http://localhost" + target, UriKind.Absolute));
             if (body is not null) request.Content = new ByteArrayContent(body);
@@ -79,13 +87,20 @@ internal sealed class FetchCommand : ICliCommand
                 context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
             if (session is null) return 1;
             var options = new PeerFetchClientOptions { Logger = context.Logger(parseResult, "peerfetch") };
-            PeerFetchHandler handler = quic
-                ? new PeerFetchHandler(await ConnectQuicAsync(session.Connection!, which, TimeSpan.FromSeconds(secs), ct), options)
-                : new PeerFetchHandler(await PeerClient.OpenChannelAsync(session.Connection!, Label, "", which, ct), options);
+            await using var webRtc = via == "webrtc"
+                ? await FetchWebRtc.OpenAsync(session.Connection!, interfaces, TimeSpan.FromSeconds(secs), context.Logger(parseResult, "webrtc"), ct)
+                : null;
+            PeerFetchHandler handler = via switch
+            {
+                "quic" => new PeerFetchHandler(await ConnectQuicAsync(session.Connection!, which, TimeSpan.FromSeconds(secs), ct), options),
+                "webrtc" => new PeerFetchHandler(webRtc!.Channel, options),
+                _ => new PeerFetchHandler(await PeerClient.OpenChannelAsync(session.Connection!, Label, "", which, ct), options),
+            };
             using var client = new HttpClient(handler)
             {
                 Timeout = Timeout.InfiniteTimeSpan,
             };
+            if (copies > 1) return await FetchParallelAsync(client, request, body, copies, outFile, which, TimeSpan.FromSeconds(secs), ct);
             HttpResponseMessage response;
             using (var headTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
             {
@@ -138,6 +153,66 @@ internal sealed class FetchCommand : ICliCommand
             return 0;
         }));
         return command;
+    }
+
+    /// <summary>Largest <c>--parallel</c>.</summary>
+    private const int MaxParallel = 256;
+
+    /// <summary>Largest total of bodies buffered by <c>--parallel</c>.</summary>
+    private const long MaxParallelBytes = 256L << 20;
+
+    /// <summary>
+    /// <c>--parallel n</c>: n copies of <paramref name="template"/> at once on one connection; each body is buffered
+    /// (bounded in total) and written in request order; one line per distinct status on stderr.
+    /// </summary>
+    private static async Task<int> FetchParallelAsync(HttpClient client, HttpRequestMessage template, byte[]? body, int copies,
+        FileInfo? outFile, string which, TimeSpan timeout, CancellationToken ct)
+    {
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        limit.CancelAfter(timeout);
+        long total = 0;
+        async Task<(int Status, byte[] Body)> OneAsync()
+        {
+            using var request = new HttpRequestMessage(template.Method, template.RequestUri);
+            foreach (var h in template.Headers) request.Headers.TryAddWithoutValidation(h.Key, h.Value);
+            if (template.Content is not null)
+            {
+                request.Content = new ByteArrayContent(body ?? []);
+                foreach (var h in template.Content.Headers) request.Content.Headers.TryAddWithoutValidation(h.Key, h.Value);
+            }
+            using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, limit.Token);
+            await using var content = await response.Content.ReadAsStreamAsync(limit.Token);
+            using var buffer = new MemoryStream();
+            byte[] chunk = new byte[1 << 16];
+            int n;
+            while ((n = await content.ReadAsync(chunk, limit.Token)) > 0)
+            {
+                if (Interlocked.Add(ref total, n) > MaxParallelBytes) throw new CliException($"--parallel: the bodies add up to more than {MaxParallelBytes >> 20} MiB");
+                buffer.Write(chunk, 0, n);
+            }
+            return ((int)response.StatusCode, buffer.ToArray());
+        }
+
+        (int Status, byte[] Body)[] results;
+        try
+        {
+            results = await Task.WhenAll(Enumerable.Range(0, copies).Select(_ => OneAsync()));
+        }
+        catch (Exception ex) when (ex is HttpRequestException or PeerFetchException or IOException || ex is OperationCanceledException && !ct.IsCancellationRequested)
+        {
+            string why = ex is OperationCanceledException ? $"not all {copies} responses within {timeout.TotalSeconds} s" : CliErrors.OneLine((ex.InnerException ?? ex).Message);
+            throw new CliException($"no response from {which}: {why}");
+        }
+        await using (Stream sink = outFile is not null
+            ? new FileStream(outFile.FullName, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true)
+            : Console.OpenStandardOutput())
+        {
+            foreach (var r in results) await sink.WriteAsync(r.Body, ct);
+            await sink.FlushAsync(ct);
+        }
+        foreach (var g in results.GroupBy(r => r.Status).OrderBy(g => g.Key))
+            Console.Error.WriteLine($"fetch: {g.Count()} × {g.Key}");
+        return 0;
     }
 
     /// <summary>The LP2P QUIC transport for <c>--transport quic</c>; an agent without <c>--http-origin</c> does not accept one.</summary>

@@ -8,8 +8,8 @@ using OspBridge.PeerFetch;
 namespace OspBridge.Bridge.Server;
 
 /// <summary>
-/// The bridge's authenticated LP2P session with one paired device: PeerFetch (REST gateway) on an
-/// <c>http-proxy</c> data channel opened on first use and reopened when it closed, and LAN signaling offers
+/// The bridge's authenticated LP2P session with one paired device: PeerFetch (REST gateway) on a small pool of
+/// <c>http-proxy</c> data channels opened on first use and reopened when they closed, and LAN signaling offers
 /// (WebSocket and PeerJS signaling). <see cref="Ended"/> is cancelled when the session ends, which ends
 /// everything that runs on it.
 /// </summary>
@@ -19,11 +19,11 @@ internal sealed class DeviceLink : IAsyncDisposable
     public const string HttpLabel = "http-proxy";
 
     private readonly ILogger _logger;
-    private readonly SemaphoreSlim _httpGate = new(1, 1);
+    private readonly HttpSlot[] _http = [.. Enumerable.Range(0, HttpChannels).Select(_ => new HttpSlot())];
+    private readonly SemaphoreSlim _inFlight = new(MaxRequestsInFlight, MaxRequestsInFlight);
     private readonly CancellationTokenSource _ended = new();
     private readonly LanSignalingSession _signaling;
-    private LP2PDataChannel? _httpChannel;
-    private HttpMessageInvoker? _http;
+    private int _nextHttp;
     private int _disposed;
 
     public DeviceLink(string deviceId, LP2PConnection connection, ILogger logger)
@@ -53,27 +53,80 @@ internal sealed class DeviceLink : IAsyncDisposable
         Connection.PeerInfo?.Capabilities.Select(c => c.ToString()).ToList() ?? [];
 
     /// <summary>
-    /// The PeerFetch invoker of this device (v2 where the device speaks it, v1 otherwise); the data channel is
-    /// opened on first use and reopened when it has closed.
+    /// A PeerFetch invoker of this device (v2 where the device speaks it, v1 otherwise), taken round-robin from a small
+    /// pool of <c>http-proxy</c> data channels: each channel has its own receive and send loop on both ends, so
+    /// concurrent requests spread over cores instead of queueing behind one channel's loops. A channel is opened on
+    /// first use and reopened when it has closed.
     /// </summary>
-    public async Task<HttpMessageInvoker> GetHttpAsync(CancellationToken cancellationToken)
+    public Task<HttpMessageInvoker> GetHttpAsync(CancellationToken cancellationToken)
     {
-        await _httpGate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        try
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var slot = _http[(int)((uint)Interlocked.Increment(ref _nextHttp) % (uint)_http.Length)];
+        var ready = slot.Ready;
+        if (ready is not null) return Task.FromResult(ready);
+        return slot.OpenAsync(this, cancellationToken);
+    }
+
+    /// <summary>
+    /// Waits for one of the <see cref="MaxRequestsInFlight"/> request slots of this device (released by disposing the
+    /// result once the response has been relayed): the device limits concurrent requests per peer (the agent's default
+    /// is 64, more get 429) and the bridge is one peer for all its users, so excess requests queue here instead.
+    /// </summary>
+    public async Task<IDisposable> EnterRequestAsync(CancellationToken cancellationToken)
+    {
+        await _inFlight.WaitAsync(cancellationToken).ConfigureAwait(false);
+        return new InFlight(_inFlight);
+    }
+
+    /// <summary>Requests the bridge has in flight to one device at once (<see cref="EnterRequestAsync"/>).</summary>
+    public const int MaxRequestsInFlight = 64;
+
+    /// <summary>PeerFetch data channels per device.</summary>
+    internal const int HttpChannels = 4;
+
+    private sealed class InFlight(SemaphoreSlim gate) : IDisposable
+    {
+        private int _done;
+
+        public void Dispose()
         {
-            ObjectDisposedException.ThrowIf(_disposed != 0, this);
-            if (_http is not null && _httpChannel is { State: MessageChannelState.Open }) return _http;
-            _http?.Dispose();
-            _http = null;
-            _httpChannel = await Connection.CreateDataChannelAsync(HttpLabel, new LP2PDataChannelInit(), cancellationToken).ConfigureAwait(false);
-            await _httpChannel.WaitOpenAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
-            _http = new HttpMessageInvoker(new PeerFetchHandler(_httpChannel, new PeerFetchClientOptions { Logger = _logger }), disposeHandler: true);
-            return _http;
+            if (Interlocked.Exchange(ref _done, 1) == 0) gate.Release();
         }
-        finally
+    }
+
+    /// <summary>One pooled <c>http-proxy</c> channel and its invoker.</summary>
+    private sealed class HttpSlot : IDisposable
+    {
+        private readonly SemaphoreSlim _gate = new(1, 1);
+        private LP2PDataChannel? _channel;
+        private HttpMessageInvoker? _invoker;
+
+        /// <summary>The invoker when its channel is open (null: call <see cref="OpenAsync"/>).</summary>
+        public HttpMessageInvoker? Ready => Volatile.Read(ref _channel) is { State: MessageChannelState.Open } ? Volatile.Read(ref _invoker) : null;
+
+        public async Task<HttpMessageInvoker> OpenAsync(DeviceLink link, CancellationToken cancellationToken)
         {
-            _httpGate.Release();
+            await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                ObjectDisposedException.ThrowIf(link._disposed != 0, link);
+                if (Ready is { } ready) return ready;
+                _invoker?.Dispose();
+                _invoker = null;
+                var channel = await link.Connection.CreateDataChannelAsync(HttpLabel, new LP2PDataChannelInit(), cancellationToken).ConfigureAwait(false);
+                await channel.WaitOpenAsync(cancellationToken).WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
+                var invoker = new HttpMessageInvoker(new PeerFetchHandler(channel, new PeerFetchClientOptions { Logger = link._logger }), disposeHandler: true);
+                Volatile.Write(ref _invoker, invoker);
+                Volatile.Write(ref _channel, channel);
+                return invoker;
+            }
+            finally
+            {
+                _gate.Release();
+            }
         }
+
+        public void Dispose() => _invoker?.Dispose();
     }
 
     /// <summary>Sends a complete SDP offer to the device over LAN signaling and returns its complete answer.</summary>
@@ -90,7 +143,7 @@ internal sealed class DeviceLink : IAsyncDisposable
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         try { await _ended.CancelAsync().ConfigureAwait(false); } catch (ObjectDisposedException) { }
         _signaling.Dispose();
-        _http?.Dispose();
+        foreach (var slot in _http) slot.Dispose();
         try
         {
             await Connection.CloseAsync(CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(2)).ConfigureAwait(false);

@@ -66,53 +66,67 @@ internal static class RestGateway
         }
         if (headBytes > MaxHeadBytes) throw new BridgeHttpException(431, "request head too large for the device");
 
-        HttpResponseMessage response;
-        using (var head = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, link.Ended))
+        IDisposable? inFlight = null;
+        try
         {
-            head.CancelAfter(HeadTimeout);
-            try
+            HttpResponseMessage response;
+            using (var head = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, link.Ended))
             {
-                response = await http.SendAsync(request, head.Token).ConfigureAwait(false);
-            }
-            catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
-            {
-                throw new BridgeHttpException(link.Ended.IsCancellationRequested ? 502 : 504,
-                    link.Ended.IsCancellationRequested ? $"device {id} went away" : $"device {id} sent no response within {HeadTimeout.TotalSeconds:0} s");
-            }
-            catch (Exception ex) when (ex is HttpRequestException or PeerFetchException or IOException or Osp.OspException)
-            {
-                throw new BridgeHttpException(502, $"device {id}: {(ex.InnerException ?? ex).Message}");
-            }
-        }
-
-        using (response)
-        {
-            context.Response.StatusCode = (int)response.StatusCode;
-            var responseNamed = NamedInConnection(response.Headers.Connection);
-            foreach (var h in response.Headers.NonValidated.Concat(response.Content.Headers.NonValidated))
-            {
-                if (HopByHop.Contains(h.Key) || responseNamed.Contains(h.Key)) continue;
-                context.Response.Headers.Append(h.Key, h.Value.ToArray());
-            }
-            context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
-            try
-            {
-                await using var body = await response.Content.ReadAsStreamAsync(context.RequestAborted).ConfigureAwait(false);
-                using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, link.Ended);
-                var buffer = new byte[64 * 1024];
-                int n;
-                while ((n = await body.ReadAsync(buffer, ended.Token).ConfigureAwait(false)) > 0)
+                head.CancelAfter(HeadTimeout);
+                try
                 {
-                    await context.Response.Body.WriteAsync(buffer.AsMemory(0, n), ended.Token).ConfigureAwait(false);
-                    await context.Response.Body.FlushAsync(ended.Token).ConfigureAwait(false);
+                    // The device limits requests per peer and the bridge is one peer for all users: queue here, not 429 there.
+                    inFlight = await link.EnterRequestAsync(head.Token).ConfigureAwait(false);
+                    response = await http.SendAsync(request, head.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
+                {
+                    throw new BridgeHttpException(link.Ended.IsCancellationRequested ? 502 : 504,
+                        link.Ended.IsCancellationRequested ? $"device {id} went away" : $"device {id} sent no response within {HeadTimeout.TotalSeconds:0} s");
+                }
+                catch (Exception ex) when (ex is HttpRequestException or PeerFetchException or IOException or Osp.OspException)
+                {
+                    throw new BridgeHttpException(502, $"device {id}: {(ex.InnerException ?? ex).Message}");
                 }
             }
-            catch (Exception ex) when (ex is HttpRequestException or PeerFetchException or IOException or OperationCanceledException or Osp.OspException)
+
+            using (response)
             {
-                // The head is out: all we can do is cut the response so the client sees it incomplete.
-                if (logger.IsEnabled(LogLevel.Debug)) logger.LogDebug("response from device {Id} cut off: {Error}", id, ex.Message);
-                context.Abort();
+                context.Response.StatusCode = (int)response.StatusCode;
+                var responseNamed = NamedInConnection(response.Headers.Connection);
+                foreach (var h in response.Headers.NonValidated.Concat(response.Content.Headers.NonValidated))
+                {
+                    if (HopByHop.Contains(h.Key) || responseNamed.Contains(h.Key)) continue;
+                    context.Response.Headers.Append(h.Key, h.Value.ToArray());
+                }
+                context.Features.Get<IHttpResponseBodyFeature>()?.DisableBuffering();
+                byte[] buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(64 * 1024);
+                try
+                {
+                    await using var body = await response.Content.ReadAsStreamAsync(context.RequestAborted).ConfigureAwait(false);
+                    using var ended = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, link.Ended);
+                    int n;
+                    while ((n = await body.ReadAsync(buffer.AsMemory(0, 64 * 1024), ended.Token).ConfigureAwait(false)) > 0)
+                    {
+                        await context.Response.Body.WriteAsync(buffer.AsMemory(0, n), ended.Token).ConfigureAwait(false);
+                        await context.Response.Body.FlushAsync(ended.Token).ConfigureAwait(false);
+                    }
+                }
+                catch (Exception ex) when (ex is HttpRequestException or PeerFetchException or IOException or OperationCanceledException or Osp.OspException)
+                {
+                    // The head is out: all we can do is cut the response so the client sees it incomplete.
+                    if (logger.IsEnabled(LogLevel.Debug)) logger.LogDebug("response from device {Id} cut off: {Error}", id, ex.Message);
+                    context.Abort();
+                }
+                finally
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
+                }
             }
+        }
+        finally
+        {
+            inFlight?.Dispose();
         }
     }
 

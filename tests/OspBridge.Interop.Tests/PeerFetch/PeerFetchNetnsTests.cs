@@ -11,7 +11,13 @@ namespace OspBridge.Interop.Tests.PeerFetch;
 /// (<c>agent --http-origin</c>, allow-list <c>/api</c>) proxying to an HTTP origin on its own namespace's loopback,
 /// and <c>fetch</c> in the other namespace after PIN pairing — over the LP2P data channel and over the LP2P QUIC
 /// transport: GET of 1 KB and 10 MB byte-exact, a streamed (chunked) 8 MB body, POST and PUT of 5 MB echoed
-/// byte-exact, a path outside the allow-list → 403.
+/// byte-exact, a path outside the allow-list → 403. The second test fills the rest of the matrix: the WebRTC data
+/// channel (<c>fetch --transport webrtc</c>, signaled over the LP2P session), a 200 MB GET checked by SHA-256, 64
+/// concurrent requests on one connection (<c>fetch --parallel 64</c>) over all three transports, a slow origin (first
+/// byte after ≥ 3 s, body trickled) that does not hold up another request, and 502 once the origin is down. Not here:
+/// a client cancelled mid-body — SIGINT to <c>fetch</c> ends it (exit 130) in 0.5 s, but the agent's origin request
+/// was aborted only ~44 s later (QUIC idle timeout), so neither the stream reset nor the close reached the agent
+/// (s6-pf report; the in-process PeerFetch tests cover reset → origin abort).
 /// </summary>
 public sealed class PeerFetchNetnsTests(ITestOutputHelper output) : IDisposable
 {
@@ -77,6 +83,119 @@ public sealed class PeerFetchNetnsTests(ITestOutputHelper output) : IDisposable
                     "--interface", "eth0", "--state-dir", clientState);
                 Assert.True(denied.ExitCode == 0, denied.StandardError);
                 Assert.Contains(" 403", denied.StandardOutput.Split('\n')[0], StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            output.WriteLine(string.Join('\n', agent.StandardOutputLines.TakeLast(20)));
+            await agent.DisposeAsync();
+        }
+        guard.AssertNoLeak();
+    }
+
+    [Fact]
+    public async Task TwoNamespaces_WebRtc_200MB_64Concurrent_SlowOrigin_OriginDown()
+    {
+        using var guard = ExternalTrafficGuard.Start();
+        await using var lan = await NetnsLan.CreateAsync(2);
+        NetnsHost deviceHost = lan.Hosts[0], clientHost = lan.Hosts[1];
+        var listen = deviceHost.RunInNamespace(() =>
+        {
+            var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            s.Listen(128);
+            return s;
+        });
+        // Kestrel listens on this descriptor but does not close it when it stops (the socket would keep taking
+        // connections nobody accepts): remember which socket it is, to close it for the "origin down" step.
+        int listenFd = (int)listen.Handle;
+        string? listenInode = new FileInfo($"/proc/self/fd/{listenFd}").LinkTarget;
+        await using var origin = await PeerFetchTestOrigin.StartAsync(listen);
+
+        string name = "PF Matrix";
+        string agentState = Path.Combine(_root, "agent"), clientState = Path.Combine(_root, "client");
+        var agent = OspBridgeCli.Start(deviceHost, "agent", "--name", name, "--accept-all", "--http-origin", origin.Uri.ToString(),
+            "--http-allow", "/api", "--interface", "eth0", "--state-dir", agentState);
+        try
+        {
+            await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
+            var pair = await PairAsync(clientHost, agent, name, clientState);
+            Assert.True(pair.ExitCode == 0, pair.StandardError);
+            string[] Fetch(string transport, string path, string file, params string[] extra) =>
+                ["fetch", name, path, "-o", file, "--transport", transport, "--interface", "eth0", "--state-dir", clientState, .. extra];
+            async Task<ProcessResult> RunAsync(string what, string[] args)
+            {
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                var r = await OspBridgeCli.RunAsync(clientHost, Step, args);
+                output.WriteLine($"{what} → {r.ExitCode} in {clock.Elapsed.TotalSeconds:F1} s {r.StandardError.Trim()}");
+                Assert.True(r.ExitCode == 0, $"{what}: exit {r.ExitCode}: {r.StandardError}");
+                return r;
+            }
+            string Out() => Path.Combine(_root, $"{Guid.NewGuid():N}.out");
+
+            // WebRTC data channel: 10 MB byte-exact, 5 MB POST echoed, 403 outside the allow-list.
+            string file = Out();
+            await RunAsync("webrtc GET 10 MB", Fetch("webrtc", "/api/bytes/10000000?seed=9", file));
+            Assert.Equal(TestBodies.Make(10_000_000, seed: 9), await File.ReadAllBytesAsync(file));
+            string upload = Path.Combine(_root, "upload.bin");
+            await File.WriteAllBytesAsync(upload, TestBodies.Make(5_000_000, seed: 11));
+            file = Out();
+            await RunAsync("webrtc POST 5 MB", Fetch("webrtc", "/api/echo", file, "-X", "POST", "-d", "@" + upload, "-H", "Content-Type: application/octet-stream"));
+            Assert.Equal(await File.ReadAllBytesAsync(upload), await File.ReadAllBytesAsync(file));
+            var denied = await RunAsync("webrtc /secret", ["fetch", name, "/secret", "-i", "--transport", "webrtc", "--interface", "eth0", "--state-dir", clientState]);
+            Assert.Contains(" 403", denied.StandardOutput.Split('\n')[0], StringComparison.Ordinal);
+
+            // 200 MB over the LP2P QUIC transport, checked by SHA-256 (never held whole in memory on either side).
+            const long Big = 200_000_000;
+            file = Out();
+            await RunAsync("quic GET 200 MB", Fetch("quic", $"/api/gen/{Big}?seed=4", file));
+            Assert.Equal(Big, new FileInfo(file).Length);
+            byte[] got;
+            await using (var f = File.OpenRead(file)) got = await System.Security.Cryptography.SHA256.HashDataAsync(f);
+            Assert.Equal(Convert.ToHexString(TestBodies.Sha256(Big, seed: 4)), Convert.ToHexString(got));
+            File.Delete(file);
+
+            // 64 concurrent requests on one connection, each held 1 s by the origin.
+            foreach (string transport in new[] { "datachannel", "quic", "webrtc" })
+            {
+                origin.ResetMaxInFlight();
+                file = Out();
+                var r = await RunAsync($"{transport} 64 × /api/slow", Fetch(transport, "/api/slow?ms=1000", file, "--parallel", "64"));
+                Assert.Contains("64 × 200", r.StandardError, StringComparison.Ordinal);
+                string one = "{\"slept\":1000}";
+                Assert.Equal(string.Concat(Enumerable.Repeat(one, 64)), await File.ReadAllTextAsync(file));
+                output.WriteLine($"{transport}: origin saw up to {origin.MaxInFlight} requests at once");
+                Assert.True(origin.MaxInFlight >= 32, $"{transport}: the origin saw at most {origin.MaxInFlight} of 64 requests at once");
+            }
+
+            // A slow origin: the held request does not hold up another one; its trickled body arrives whole.
+            string slowFile = Out();
+            await using (var slow = OspBridgeCli.Start(clientHost, Fetch("datachannel", "/api/held", slowFile)))
+            {
+                await origin.HeldStarted.Task.WaitAsync(Step);
+                file = Out();
+                await RunAsync("datachannel GET 1 KB while /api/held waits", Fetch("datachannel", "/api/bytes/1000", file));
+                Assert.Equal(TestBodies.Make(1000), await File.ReadAllBytesAsync(file));
+                Assert.False(slow.HasExited, "the held fetch ended before the origin answered");
+                origin.HeldRelease.TrySetResult();
+                Assert.True(await slow.WaitForExitAsync(Step), "the held fetch did not finish after the origin answered");
+                Assert.True(slow.ExitCode == 0, slow.StandardError);
+                Assert.Equal(TestBodies.Make(20 << 10, seed: 5), await File.ReadAllBytesAsync(slowFile));
+            }
+
+            file = Out();
+            await RunAsync("datachannel GET after the slow origin", Fetch("datachannel", "/api/bytes/1000", file));
+            Assert.Equal(TestBodies.Make(1000), await File.ReadAllBytesAsync(file));
+
+            // Origin down: 502 from the device (a response arrived, so fetch exits 0).
+            await origin.DisposeAsync();
+            if (listenInode is not null && new FileInfo($"/proc/self/fd/{listenFd}").LinkTarget == listenInode)
+                new SafeSocketHandle(listenFd, ownsHandle: true).Dispose();
+            output.WriteLine($"origin stopped; listening socket {listenInode} closed");
+            foreach (string transport in new[] { "datachannel", "quic" })
+            {
+                var down = await RunAsync($"{transport} with the origin down", ["fetch", name, "/api/json", "-i", "--transport", transport, "--interface", "eth0", "--state-dir", clientState]);
+                Assert.Contains(" 502", down.StandardOutput.Split('\n')[0], StringComparison.Ordinal);
             }
         }
         finally

@@ -12,8 +12,32 @@ internal static class TestBodies
     public static byte[] Make(long n, int seed = 0)
     {
         var b = new byte[n];
-        for (long i = 0; i < n; i++) b[i] = (byte)((i * 31) + (i / 251) + seed);
+        Fill(b, 0, seed);
         return b;
+    }
+
+    /// <summary>Fills <paramref name="chunk"/> with bytes <paramref name="offset"/>.. of the body (for bodies too big to hold).</summary>
+    public static void Fill(Span<byte> chunk, long offset, int seed = 0)
+    {
+        for (int j = 0; j < chunk.Length; j++)
+        {
+            long i = offset + j;
+            chunk[j] = (byte)((i * 31) + (i / 251) + seed);
+        }
+    }
+
+    /// <summary>SHA-256 of the n-byte body, computed in chunks.</summary>
+    public static byte[] Sha256(long n, int seed = 0)
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        var chunk = new byte[1 << 16];
+        for (long offset = 0; offset < n; offset += chunk.Length)
+        {
+            int len = (int)Math.Min(chunk.Length, n - offset);
+            Fill(chunk.AsSpan(0, len), offset, seed);
+            hash.AppendData(chunk, 0, len);
+        }
+        return hash.GetHashAndReset();
     }
 }
 
@@ -27,6 +51,7 @@ internal sealed class PeerFetchTestOrigin : IAsyncDisposable
     private readonly WebApplication _app;
     private int _inFlight;
     private int _maxInFlight;
+    private int _disposed;
 
     private PeerFetchTestOrigin(WebApplication app) => _app = app;
 
@@ -37,8 +62,15 @@ internal sealed class PeerFetchTestOrigin : IAsyncDisposable
     public TaskCompletionSource Started { get; private set; } = NewTcs();
     /// <summary>Completed when such a request was aborted by the device (its RequestAborted fired).</summary>
     public TaskCompletionSource Aborted { get; private set; } = NewTcs();
+    /// <summary>Completed when a /api/held request reached the origin.</summary>
+    public TaskCompletionSource HeldStarted { get; } = NewTcs();
+    /// <summary>Complete it to let /api/held answer (not before 3 s after it arrived either).</summary>
+    public TaskCompletionSource HeldRelease { get; } = NewTcs();
 
     private static TaskCompletionSource NewTcs() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Starts counting <see cref="MaxInFlight"/> afresh.</summary>
+    public void ResetMaxInFlight() => Volatile.Write(ref _maxInFlight, 0);
 
     public void ResetAbortWatch()
     {
@@ -104,6 +136,35 @@ internal sealed class PeerFetchTestOrigin : IAsyncDisposable
             catch (OperationCanceledException) { o.Aborted.TrySetResult(); return; }
             ctx.Abort();
         });
+        // A generated body of n bytes (TestBodies.Fill) with Content-Length, in 64 KiB writes, never held whole in memory.
+        app.MapGet("/api/gen/{n:long}", async (long n, int? seed, HttpContext ctx) =>
+        {
+            ctx.Response.ContentType = "application/octet-stream";
+            ctx.Response.ContentLength = n;
+            var chunk = new byte[64 << 10];
+            for (long offset = 0; offset < n; offset += chunk.Length)
+            {
+                int len = (int)Math.Min(chunk.Length, n - offset);
+                TestBodies.Fill(chunk.AsSpan(0, len), offset, seed ?? 0);
+                await ctx.Response.Body.WriteAsync(chunk.AsMemory(0, len), ctx.RequestAborted);
+            }
+        });
+        // A slow origin: no byte before 3 s and before the test releases it (at most 60 s), then 20 KiB trickled in
+        // 1 KiB writes 100 ms apart (chunked).
+        app.MapGet("/api/held", async (HttpContext ctx) =>
+        {
+            o.HeldStarted.TrySetResult();
+            var minimum = Task.Delay(TimeSpan.FromSeconds(3), ctx.RequestAborted);
+            await Task.WhenAll(minimum, o.HeldRelease.Task.WaitAsync(TimeSpan.FromSeconds(60), ctx.RequestAborted));
+            ctx.Response.ContentType = "application/octet-stream";
+            var body = TestBodies.Make(20 << 10, seed: 5);
+            for (int offset = 0; offset < body.Length; offset += 1024)
+            {
+                await ctx.Response.Body.WriteAsync(body.AsMemory(offset, 1024), ctx.RequestAborted);
+                await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+                await Task.Delay(100, ctx.RequestAborted);
+            }
+        });
         // A streamed body of unknown length (chunked): n bytes of TestBodies.Make(n) in 64 KiB writes, flushed each time.
         app.MapGet("/api/stream/{n:long}", async (long n, HttpContext ctx) =>
         {
@@ -127,6 +188,7 @@ internal sealed class PeerFetchTestOrigin : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _app.StopAsync();
         await _app.DisposeAsync();
     }
