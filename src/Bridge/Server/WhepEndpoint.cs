@@ -143,8 +143,15 @@ internal sealed class WhepEndpoint
     {
         if (!IsType(ctx.Request.ContentType, "application/sdp"))
             throw new BridgeHttpException(415, "expected Content-Type: application/sdp");
+        string label = SignalingLabel(kind, ctx.Request.Query["stream"]);
         string sdp = await ReadTextAsync(ctx, TrickleOffer.MaxSdpLength).ConfigureAwait(false);
         var (description, clientUfrag) = CheckOffer(kind, sdp);
+        if (label == PublishedLabel && !_sessions.HasLive(WhepKind.Whip, id))
+        {
+            // Nothing is published to the device through this bridge (yet): like an offline stream, the player retries.
+            ctx.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            throw new BridgeHttpException(409, $"nothing is published to {id}: publish with WHIP to /whip/{id} first");
+        }
 
         if (!_sessions.TryReserve(id))
         {
@@ -169,7 +176,7 @@ internal sealed class WhepEndpoint
             string answer;
             try
             {
-                answer = await link.Signaling.OfferSessionAsync(signalingId, description, Name(kind).ToLowerInvariant(), ctx.RequestAborted).ConfigureAwait(false);
+                answer = await link.Signaling.OfferSessionAsync(signalingId, description, label, ctx.RequestAborted).ConfigureAwait(false);
             }
             catch (Osp.OspException ex) when (!ctx.RequestAborted.IsCancellationRequested)
             {
@@ -197,6 +204,21 @@ internal sealed class WhepEndpoint
         {
             if (!kept) _sessions.Release(id);
         }
+    }
+
+    /// <summary>The LAN signaling label of the device's offer (the device's camera service reads it, CameraService).</summary>
+    public const string PublishedLabel = "whep:published";
+
+    /// <summary>
+    /// The offer's label for the device: <c>whip</c>, <c>whep</c> (the camera), or <see cref="PublishedLabel"/> for
+    /// <c>/whep/{id}?stream=published</c> (the stream a WHIP client publishes to the device). 400 for another stream.
+    /// </summary>
+    internal static string SignalingLabel(WhepKind kind, Microsoft.Extensions.Primitives.StringValues stream)
+    {
+        if (stream.Count == 0) return Name(kind).ToLowerInvariant();
+        if (kind == WhepKind.Whep && stream.Count == 1 && stream[0] is "published") return PublishedLabel;
+        if (kind == WhepKind.Whep && stream.Count == 1 && stream[0] is "camera") return "whep";
+        throw new BridgeHttpException(400, kind == WhepKind.Whep ? "stream must be camera or published" : "a WHIP endpoint takes no stream parameter");
     }
 
     /// <summary>

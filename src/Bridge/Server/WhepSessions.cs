@@ -130,6 +130,12 @@ internal sealed class WhepSessions : IAsyncDisposable
         lock (_gate) return _perDevice.GetValueOrDefault(deviceId);
     }
 
+    /// <summary>True when a session of <paramref name="kind"/> with <paramref name="deviceId"/> is alive (not reported ended by the device).</summary>
+    public bool HasLive(WhepKind kind, string deviceId)
+    {
+        lock (_gate) return _sessions.Values.Any(s => s.Kind == kind && s.DeviceId == deviceId && s.DeviceEndedAt is null);
+    }
+
     /// <summary>Holds a place for a session being set up (counted against the limits); false when full.</summary>
     public bool TryReserve(string deviceId)
     {
