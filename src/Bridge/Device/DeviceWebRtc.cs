@@ -77,7 +77,8 @@ internal sealed class DeviceWebRtc : IAsyncDisposable
         _logger = logger;
         _signaling = new LanSignalingSession(connection, logger: logger);
         // Trickled candidates and the end of a signaling session (the bridge's WHEP/WHIP PATCH and DELETE) by session id.
-        _sessionMessages = [connection.Subscribe<LanSignalingCandidate>(OnRemoteCandidate), connection.Subscribe<LanSignalingClose>(OnRemoteClose)];
+        _sessionMessages = [connection.Subscribe<LanSignalingCandidate>(OnRemoteCandidate), connection.Subscribe<LanSignalingClose>(OnRemoteClose),
+            connection.Subscribe<LanSignalingIceRestart>(OnIceRestart)];
         _serving = Task.Run(ServeAsync);
     }
 
@@ -190,6 +191,41 @@ internal sealed class DeviceWebRtc : IAsyncDisposable
             await pc.AddIceCandidateAsync(new RTCIceCandidateInit(candidate), _stop.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is WebRtcException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+        }
+    }
+
+    /// <summary>The offerer restarts ICE (a WHEP/WHIP PATCH with new credentials): restart the session's peer connection's ICE and answer with its new fragment.</summary>
+    private void OnIceRestart(LanSignalingIceRestart message)
+    {
+        RTCPeerConnection? pc;
+        lock (_peers) pc = _bySession.GetValueOrDefault(message.SessionId);
+        _ = RestartIceAsync(pc, message);
+    }
+
+    private async Task RestartIceAsync(RTCPeerConnection? pc, LanSignalingIceRestart message)
+    {
+        LanSignalingIceRestartResponse response;
+        try
+        {
+            if (pc is null) throw new WebRtcException(WebRtcError.InvalidState, $"no peer connection for signaling session {message.SessionId}");
+            string fragment = await pc.RestartIceAsync(message.IceUfrag, message.IcePwd, _stop.Token).ConfigureAwait(false);
+            if (_logger.IsEnabled(LogLevel.Information)) _logger.LogInformation("{Peer} restarted ICE of signaling session {Session}", _peerId, message.SessionId);
+            response = new LanSignalingIceRestartResponse { RequestId = message.RequestId, Result = Result.Success, Sdpfrag = fragment };
+        }
+        catch (Exception ex) when (ex is WebRtcException or ArgumentException or ObjectDisposedException or InvalidOperationException)
+        {
+            response = new LanSignalingIceRestartResponse { RequestId = message.RequestId, Result = Result.PermanentError, ErrorMessage = ex.Message };
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        try
+        {
+            await _signaling.Connection.SendAsync(response, _stop.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is Osp.OspException or OperationCanceledException or ObjectDisposedException)
         {
         }
     }

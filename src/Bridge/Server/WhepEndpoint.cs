@@ -263,16 +263,19 @@ internal sealed class WhepEndpoint
             throw new BridgeHttpException(422, "renegotiation (an SDP PATCH) is not supported: only trickle ICE");
         if (!IsType(type, SdpFragType)) throw new BridgeHttpException(415, $"expected Content-Type: {SdpFragType}");
         string ifMatch = ctx.Request.Headers.IfMatch.ToString().Trim();
-        if (ifMatch == "*")
-            throw new BridgeHttpException(422, "ICE restart is not supported: the device's peer connection cannot restart ICE over LAN signaling");
         // A missing If-Match is accepted for trickle: whip-whep 1.2.0 (medooze) sends none before an ICE restart.
-        if (ifMatch.Length > 0 && !ifMatch.Split(',').Select(e => e.Trim()).Any(e => e == session.ETag || e == "W/" + session.ETag))
+        if (ifMatch.Length > 0 && ifMatch != "*" && !ifMatch.Split(',').Select(e => e.Trim()).Any(e => e == session.ETag || e == "W/" + session.ETag))
             throw new BridgeHttpException(412, "the session's ETag does not match If-Match");
         string text = await ReadTextAsync(ctx, WhepSdpFragment.MaxLength).ConfigureAwait(false);
         if (!WhepSdpFragment.TryParse(text, out var fragment, out string? error)) throw new BridgeHttpException(400, error!);
-        if (fragment!.IceUfrag is { } ufrag && session.ClientUfrag is { } known && ufrag != known)
-            throw new BridgeHttpException(422, "ICE restart is not supported: the device's peer connection cannot restart ICE over LAN signaling");
-        if (!session.TryTrickle(fragment.Candidates.Count, MaxTrickledPerSession))
+        // ICE restart (RFC 9725 §4.3.2): If-Match "*", or credentials other than the session's.
+        bool restart = ifMatch == "*" || (fragment!.IceUfrag is { } ufrag && ufrag != session.ClientUfrag);
+        if (restart)
+        {
+            await RestartIceAsync(ctx, session, fragment!).ConfigureAwait(false);
+            return;
+        }
+        if (!session.TryTrickle(fragment!.Candidates.Count, MaxTrickledPerSession))
             throw new BridgeHttpException(400, $"more than {MaxTrickledPerSession} candidates trickled into this session");
         if (!session.Link.IsAlive || session.DeviceEndedAt is not null) throw new BridgeHttpException(404, "the session's peer connection has ended");
         try
@@ -285,6 +288,42 @@ internal sealed class WhepEndpoint
             throw new BridgeHttpException(502, "could not pass the candidates to the device: " + ex.Message);
         }
         ctx.Response.StatusCode = 204;
+    }
+
+    /// <summary>
+    /// ICE restart: the client's new ufrag/pwd go to the device (<c>lan-signaling-ice-restart</c>), whose peer connection
+    /// restarts ICE (new credentials, same DTLS/SRTP) and answers with its fragment; the client's candidates in the PATCH
+    /// follow; 200 with the device's fragment and a new ETag.
+    /// </summary>
+    private static async Task RestartIceAsync(HttpContext ctx, WhepSession session, WhepSdpFragment fragment)
+    {
+        if (fragment.IceUfrag is not { } ufrag || fragment.IcePwd is not { } pwd)
+            throw new BridgeHttpException(400, "an ICE restart fragment needs a=ice-ufrag and a=ice-pwd");
+        if (!session.TryTrickle(fragment.Candidates.Count, MaxTrickledPerSession))
+            throw new BridgeHttpException(400, $"more than {MaxTrickledPerSession} candidates trickled into this session");
+        if (!session.Link.IsAlive || session.DeviceEndedAt is not null) throw new BridgeHttpException(404, "the session's peer connection has ended");
+        string answer;
+        try
+        {
+            answer = await session.Link.Signaling.RestartIceAsync(session.SignalingId, ufrag, pwd, ctx.RequestAborted).ConfigureAwait(false);
+            foreach (var c in fragment.Candidates)
+                await session.Link.Signaling.SendCandidateAsync(session.SignalingId, c.Candidate, c.Mid, (ulong)c.MLineIndex, ufrag, ctx.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Osp.OspException ex) when (ex.Error == Osp.OspError.Refused)
+        {
+            throw new BridgeHttpException(422, "the device could not restart ICE: " + ex.Message);
+        }
+        catch (Osp.OspException ex)
+        {
+            throw new BridgeHttpException(502, "the device did not answer the ICE restart: " + ex.Message);
+        }
+        session.ClientUfrag = ufrag;
+        session.ETag = WhepSessions.NewIds().ETag;
+        session.IceRestarts++;
+        ctx.Response.Headers.ETag = session.ETag;
+        ctx.Response.StatusCode = 200;
+        ctx.Response.ContentType = SdpFragType;
+        await ctx.Response.WriteAsync(answer, ctx.RequestAborted).ConfigureAwait(false);
     }
 
     private static bool IsType(string? contentType, string wanted) =>

@@ -63,8 +63,8 @@ internal sealed class WhepSession
     /// <summary>The unguessable session id in the Location URL (22 base64url characters, 128 bits from the CSPRNG).</summary>
     public string Id { get; }
 
-    /// <summary>The entity tag (quoted), fixed for the session's life (no ICE restart).</summary>
-    public string ETag { get; }
+    /// <summary>The entity tag (quoted); a new one after each ICE restart (RFC 9725 §4.3.2).</summary>
+    public string ETag { get; set; }
 
     public DeviceLink Link { get; }
 
@@ -72,7 +72,10 @@ internal sealed class WhepSession
     public ulong SignalingId { get; }
 
     /// <summary>The client's ICE username fragment from its offer (a PATCH with another one asks for an ICE restart).</summary>
-    public string? ClientUfrag { get; }
+    public string? ClientUfrag { get; set; }
+
+    /// <summary>ICE restarts done on this session.</summary>
+    public int IceRestarts { get; set; }
 
     public DateTimeOffset Created { get; }
 
