@@ -207,7 +207,7 @@ internal sealed class WhepEndpoint
     }
 
     /// <summary>The LAN signaling label of the device's offer (the device's camera service reads it, CameraService).</summary>
-    public const string PublishedLabel = "whep:published";
+    public const string PublishedLabel = Camera.CameraService.PublishedLabel;
 
     /// <summary>
     /// The offer's label for the device: <c>whip</c>, <c>whep</c> (the camera), or <see cref="PublishedLabel"/> for

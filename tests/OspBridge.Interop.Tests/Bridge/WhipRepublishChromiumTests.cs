@@ -46,10 +46,11 @@ public sealed class WhipRepublishChromiumTests(ITestOutputHelper output)
         {
             await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
             await serve.WaitForLineAsync(l => l.StartsWith("listening on ", StringComparison.Ordinal), Step);
-            await publisherPage.RouteAsync(origin + "/test-page", route => route.FulfillAsync(new()
+            static Task TestPage(IRoute route) => route.FulfillAsync(new()
             {
                 Status = 200, ContentType = "text/html", Body = "<!doctype html><title>republish</title><video id=v muted autoplay playsinline></video>",
-            }));
+            });
+            await publisherPage.RouteAsync(origin + "/test-page", TestPage);
             await publisherPage.GotoAsync(origin + "/test-page");
 
             string id = await publisherPage.EvaluateAsync<string>(FindDeviceScript, new { token = Token, name });
@@ -71,7 +72,8 @@ public sealed class WhipRepublishChromiumTests(ITestOutputHelper output)
             await agent.WaitForLineAsync(l => l.StartsWith("published stream from ", StringComparison.Ordinal) && l.Contains("video", StringComparison.Ordinal), Step);
 
             // Page 2 views it.
-            viewerPage = await publisherPage.Context.NewPageAsync();
+            viewerPage = await publisherPage.Context.Browser!.NewPageAsync(); // its own context (the harness's page owns its context)
+            await viewerPage.RouteAsync(origin + "/test-page", TestPage);
             await viewerPage.GotoAsync(origin + "/test-page");
             string viewed = await viewerPage.EvaluateAsync<string>(ViewScript, new { token = Token, id });
             output.WriteLine("view: " + viewed);
@@ -113,6 +115,7 @@ public sealed class WhipRepublishChromiumTests(ITestOutputHelper output)
         }
         finally
         {
+            if (viewerPage is not null) await viewerPage.Context.CloseAsync();
             try { Directory.Delete(root, recursive: true); } catch (IOException) { }
         }
     }
