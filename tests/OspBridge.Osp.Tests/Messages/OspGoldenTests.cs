@@ -99,8 +99,10 @@ public sealed class OspGoldenTests
         Assert.Equal(1200UL, (ulong)AgentCapability.QuickTransport);
         Assert.Equal(1300UL, (ulong)AgentCapability.LanSignaling);
 
-        // Application spec: 43 messages; network spec: 4 auth messages; LP2P: 2; OspBridge: 4.
-        Assert.Equal(43 + 4 + 2 + 4, OspMessageRegistry.All.Count);
+        // Application spec: 43 messages; network spec: 4 auth messages; LP2P: 2; OspBridge: 6 (lan-signaling 8193-8198).
+        Assert.Equal(43 + 4 + 2 + 6, OspMessageRegistry.All.Count);
+        Assert.Equal(8197UL, OspTypeKeys.LanSignalingIceRestart);
+        Assert.Equal(8198UL, OspTypeKeys.LanSignalingIceRestartResponse);
         foreach (OspMessageDescriptor d in OspMessageRegistry.All.Where(d => d.Name.StartsWith("lan-signaling", StringComparison.Ordinal)))
         {
             Assert.InRange(d.TypeKey, 8193UL, 16383UL); // 2-byte extension range
