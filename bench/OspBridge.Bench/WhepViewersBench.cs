@@ -64,6 +64,7 @@ internal static class WhepViewersBench
             await Task.Delay(500);
         }
 
+        string load0 = File.ReadAllText("/proc/loadavg").Trim();
         var bridge = new ProcStat(serve.ProcessId);
         var device = new ProcStat(agent.ProcessId);
         var b0 = bridge.Sample();
@@ -71,6 +72,10 @@ internal static class WhepViewersBench
         var self0 = Process.GetCurrentProcess().TotalProcessorTime;
         var pcs = new List<RTCPeerConnection>();
         var frames = new long[viewers];
+        var postMs = new double[viewers];
+        var firstFrameMs = new double[viewers];
+        Array.Fill(postMs, double.NaN);
+        Array.Fill(firstFrameMs, double.NaN);
         var failures = new List<string>();
         using var watch = new CancellationTokenSource();
         var readers = new List<Task>();
@@ -89,15 +94,17 @@ internal static class WhepViewersBench
                     Content = new StringContent(pc.LocalDescription!.Sdp, Encoding.UTF8, "application/sdp"),
                 };
                 post.Content.Headers.ContentType = new MediaTypeHeaderValue("application/sdp");
+                long posted = Stopwatch.GetTimestamp();
                 using var response = await api.SendAsync(post);
                 string body = await response.Content.ReadAsStringAsync();
+                postMs[i] = Stopwatch.GetElapsedTime(posted).TotalMilliseconds;
                 if (response.StatusCode != HttpStatusCode.Created)
                 {
                     lock (failures) failures.Add($"viewer {i}: {(int)response.StatusCode} {body[..Math.Min(200, body.Length)]}");
                     return;
                 }
                 await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Answer, body));
-                lock (readers) readers.Add(CountAsync(video.Receiver, frames, i, watch.Token));
+                lock (readers) readers.Add(CountAsync(video.Receiver, frames, firstFrameMs, Stopwatch.GetTimestamp(), i, watch.Token));
             }).ToList();
             await Task.WhenAll(setups);
             double setupSeconds = sw.Elapsed.TotalSeconds;
@@ -113,13 +120,15 @@ internal static class WhepViewersBench
             var d2 = device.Sample();
             var self = Process.GetCurrentProcess().TotalProcessorTime - self0;
             var got = frames.Where(f => f > 0).Order().ToArray();
-            Console.WriteLine($"bridge-whep: {viewers} viewers, {seconds} s; {Environment.ProcessorCount} cores");
+            Console.WriteLine($"bridge-whep: {viewers} viewers, {seconds} s; {Environment.ProcessorCount} cores; load average {File.ReadAllText("/proc/loadavg").Trim()} (at the start: {load0})");
             Console.WriteLine("| What | Figure |");
             Console.WriteLine("|---|---|");
             Console.WriteLine($"| viewers answered (201) / receiving video | {viewers - failures.Count} / {got.Length} (all {viewers} set up in {setupSeconds:F1} s) |");
             Console.WriteLine($"| video frames per viewer in {seconds} s | min {(got.Length > 0 ? got[0] : 0)}, median {(got.Length > 0 ? got[got.Length / 2] : 0)} ({(got.Length > 0 ? got[got.Length / 2] / (double)seconds : 0):F1} fps) |");
             Console.WriteLine($"| bridge (serve) while streaming | {(b2.CpuSeconds - b1.CpuSeconds) / seconds:F2} cores; RSS {b2.RssMiB:F1} MiB (peak {b2.PeakMiB:F1}; {b0.RssMiB:F1} before the viewers); setup CPU {b1.CpuSeconds - b0.CpuSeconds:F2} s |");
             Console.WriteLine($"| device (agent --camera test) while streaming | {(d2.CpuSeconds - d1.CpuSeconds) / seconds:F2} cores; RSS {d2.RssMiB:F1} MiB (peak {d2.PeakMiB:F1}; {d0.RssMiB:F1} before) |");
+            Console.WriteLine($"| POST /whep → 201 (the bridge's signaling: LAN offer to the device and its complete answer) | {Percentiles(postMs)} |");
+            Console.WriteLine($"| answer applied → first video frame (ICE, DTLS, keyframe from the GOP cache) | {Percentiles(firstFrameMs)} |");
             Console.WriteLine($"| this process (all viewers: ICE, DTLS, SRTP, depacketizing) | {self.TotalSeconds:F1} s CPU |");
             return got.Length == viewers ? 0 : 1;
         }
@@ -130,11 +139,22 @@ internal static class WhepViewersBench
         }
     }
 
-    private static async Task CountAsync(RTCRtpReceiver receiver, long[] frames, int i, CancellationToken ct)
+    private static string Percentiles(double[] ms)
+    {
+        var v = ms.Where(x => !double.IsNaN(x)).Order().ToArray();
+        if (v.Length == 0) return "none";
+        double P(double q) => v[Math.Min(v.Length - 1, (int)Math.Ceiling(q * v.Length) - 1)];
+        return string.Create(CultureInfo.InvariantCulture, $"p50 {P(0.5):F0} ms, p99 {P(0.99):F0} ms, max {v[^1]:F0} ms (n={v.Length})");
+    }
+
+    private static async Task CountAsync(RTCRtpReceiver receiver, long[] frames, double[] firstFrameMs, long answered, int i, CancellationToken ct)
     {
         try
         {
-            await foreach (var _ in receiver.ReadAllAsync(ct)) Interlocked.Increment(ref frames[i]);
+            await foreach (var _ in receiver.ReadAllAsync(ct))
+            {
+                if (Interlocked.Increment(ref frames[i]) == 1) firstFrameMs[i] = Stopwatch.GetElapsedTime(answered).TotalMilliseconds;
+            }
         }
         catch (OperationCanceledException)
         {

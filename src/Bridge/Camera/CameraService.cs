@@ -22,6 +22,11 @@ namespace OspBridge.Bridge.Camera;
 /// session at a time; others are counted only). Offers that only send audio (WHIP) are answered recvonly without
 /// starting the camera. Each session's end prints <c>talk-back from &lt;peer&gt;: &lt;n&gt; packets, &lt;s&gt; s audio</c>
 /// when it had a talk-back section.
+/// WHIP re-publish (docs/bridge.md): an offer labelled <see cref="PublishLabel"/> (the bridge's <c>/whip/{id}</c>) is a
+/// publisher: its video and audio become the device's <see cref="PublishedStream"/> (the first publisher's; later ones
+/// are talk-back only while it lasts), and offers labelled <see cref="PublishedLabel"/> (<c>/whep/{id}?stream=published</c>)
+/// are answered with senders fed from it instead of the camera. When the publisher leaves, those viewers' peer
+/// connections are closed.
 /// </summary>
 internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
 {
@@ -39,6 +44,13 @@ internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
     private readonly List<Task> _sessions = [];
     private readonly Action<string> _output;
     private int _viewers;
+    private PublishedStream? _published;
+
+    /// <summary>LAN signaling label of a WHIP publisher's offer (the bridge labels its <c>/whip/{id}</c> offers so).</summary>
+    public const string PublishLabel = "whip";
+
+    /// <summary>LAN signaling label of an offer that views the published stream instead of the camera (<c>/whep/{id}?stream=published</c>).</summary>
+    public const string PublishedLabel = "whep:published";
 
     public CameraService(string source, IReadOnlyList<string>? interfaces, ILogger log, ILoggerFactory? loggerFactory,
         int maxViewers = DefaultMaxViewers, string? talkSink = null, TimeProvider? time = null, Action<string>? output = null)
@@ -71,22 +83,39 @@ internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
     /// <summary>The hub (tests and the bench read its counters).</summary>
     internal MediaHub Hub => _hub;
 
+    /// <summary>The stream a WHIP client publishes now (null: none).</summary>
+    internal PublishedStream? Published => Volatile.Read(ref _published);
+
     /// <summary>
     /// <see cref="IDeviceMediaProvider"/>: called by the agent's device-side WebRTC answering after the offer is the
     /// remote description and before the answer is made. Data-only offers (a bridge's PeerFetch channel) are left alone.
     /// </summary>
     public ValueTask AttachAsync(RTCPeerConnection peerConnection, string peerId, LanSignalingOffer offer, CancellationToken cancellationToken) =>
-        new(AttachAsync(peerConnection, peerId, offer.Sdp, cancellationToken));
+        new(AttachAsync(peerConnection, peerId, offer.Sdp, cancellationToken, offer.Label));
 
-    /// <summary>Like the <see cref="IDeviceMediaProvider"/> form, from the offer's SDP; returns what was attached.</summary>
-    public async Task<CameraMedia> AttachAsync(RTCPeerConnection peerConnection, string peerId, string offerSdp, CancellationToken cancellationToken)
+    /// <summary>Like the <see cref="IDeviceMediaProvider"/> form, from the offer's SDP and label; returns what was attached.</summary>
+    public async Task<CameraMedia> AttachAsync(RTCPeerConnection peerConnection, string peerId, string offerSdp, CancellationToken cancellationToken, string? label = null)
     {
-        var info = _hub.Source.Info;
-        // A source that has not described itself yet (an RTSP camera before its first DESCRIBE: the hub starts the
-        // source with its first viewer) may carry both; only a described source can rule video or audio out.
-        bool described = info.VideoCodec is not null || info.AudioCodec is not null;
-        var media = await CameraTransceivers.AttachAsync(peerConnection, offerSdp, !described || info.VideoCodec is not null,
-            !described || info.AudioCodec is not null, cancellationToken).ConfigureAwait(false);
+        CameraMedia media;
+        PublishedStream? viewed = null;
+        if (label == PublishedLabel)
+        {
+            viewed = Published ?? throw new CliException("nothing is published to this device now (publish with WHIP first)");
+            var pinfo = viewed.Info;
+            media = await CameraTransceivers.AttachAsync(peerConnection, offerSdp, pinfo.VideoCodec is not null, pinfo.AudioCodec is not null,
+                cancellationToken).ConfigureAwait(false);
+            if (media.Video is null && media.Audio is null)
+                throw new CliException("the offer receives nothing the published stream carries");
+        }
+        else
+        {
+            var info = _hub.Source.Info;
+            // A source that has not described itself yet (an RTSP camera before its first DESCRIBE: the hub starts the
+            // source with its first viewer) may carry both; only a described source can rule video or audio out.
+            bool described = info.VideoCodec is not null || info.AudioCodec is not null;
+            media = await CameraTransceivers.AttachAsync(peerConnection, offerSdp, !described || info.VideoCodec is not null,
+                !described || info.AudioCodec is not null, cancellationToken, receiveVideo: label == PublishLabel).ConfigureAwait(false);
+        }
         if (!media.Any)
             return media;
         if (Interlocked.Increment(ref _viewers) > MaxViewers)
@@ -94,7 +123,8 @@ internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
             Interlocked.Decrement(ref _viewers);
             throw new CliException($"the camera serves at most {MaxViewers} viewers at once (--max-viewers)");
         }
-        var task = Task.Run(() => RunSessionAsync(peerConnection, media, peerId, _stop.Token), CancellationToken.None);
+        bool publisher = label == PublishLabel && (media.PublishedVideo is not null || media.TalkBack.Count > 0);
+        var task = Task.Run(() => RunSessionAsync(peerConnection, media, peerId, viewed, publisher, _stop.Token), CancellationToken.None);
         lock (_sessions)
         {
             _sessions.RemoveAll(t => t.IsCompleted);
@@ -104,7 +134,7 @@ internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
     }
 
     /// <summary>One peer connection: feeds its senders from a hub sink and plays its talk-back out, until it closes or fails.</summary>
-    private async Task RunSessionAsync(RTCPeerConnection pc, CameraMedia media, string peerId, CancellationToken ct)
+    private async Task RunSessionAsync(RTCPeerConnection pc, CameraMedia media, string peerId, PublishedStream? viewed, bool publisher, CancellationToken ct)
     {
         using var ended = CancellationTokenSource.CreateLinkedTokenSource(ct);
         Action<RTCPeerConnectionState> onState = s =>
@@ -116,11 +146,27 @@ internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
             }
         };
         pc.OnConnectionStateChange += onState;
-        var talk = media.TalkBack.Count == 0 ? Task.CompletedTask : RunTalkBackAsync(media.TalkBack, peerId, ended.Token);
+        PublishedStream? published = null;
+        if (publisher)
+        {
+            var candidate = new PublishedStream(peerId, media.PublishedVideo, media.TalkBack.Count > 0);
+            if (Interlocked.CompareExchange(ref _published, candidate, null) is null)
+            {
+                published = candidate;
+                _output($"published stream from {peerId} ({(media.PublishedVideo is null ? "" : "video")}{(media.PublishedVideo is not null && media.TalkBack.Count > 0 ? " + " : "")}{(media.TalkBack.Count > 0 ? "audio" : "")})");
+            }
+            else
+            {
+                await candidate.DisposeAsync().ConfigureAwait(false);
+                if (_log.IsEnabled(LogLevel.Information)) _log.LogInformation("publisher {Peer}: another stream is published now; not re-published", peerId);
+            }
+        }
+        var talk = media.TalkBack.Count == 0 ? Task.CompletedTask : RunTalkBackAsync(media.TalkBack, peerId, published, ended.Token);
+        var pump = published is not null && media.PublishedVideo is { } pv ? published.PumpVideoAsync(pv, ended.Token) : Task.CompletedTask;
         try
         {
             if (media.Video is not null || media.Audio is not null)
-                await FeedViewerAsync(media, peerId, ended.Token).ConfigureAwait(false);
+                await FeedViewerAsync(media, peerId, viewed?.Hub ?? _hub, ended.Token).ConfigureAwait(false);
             else
                 await Task.Delay(Timeout.Infinite, ended.Token).ConfigureAwait(false);
         }
@@ -138,19 +184,35 @@ internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
             await ended.CancelAsync().ConfigureAwait(false);
             try { await talk.ConfigureAwait(false); }
             catch (OperationCanceledException) { }
+            await pump.ConfigureAwait(false);
+            if (published is not null)
+            {
+                // The viewers of the published stream end with it: their sinks close, their sessions close their peer connections.
+                Interlocked.CompareExchange(ref _published, null, published);
+                long frames = published.FramesPublished;
+                await published.DisposeAsync().ConfigureAwait(false);
+                _output($"published stream from {peerId} ended ({frames} frames received)");
+            }
+            if (viewed is not null && !ct.IsCancellationRequested)
+            {
+                // A viewer of the published stream whose publisher left: close its peer connection (the device tells
+                // the offerer with lan-signaling-close, so the bridge's WHEP session ends too).
+                try { await pc.CloseAsync(CancellationToken.None).ConfigureAwait(false); }
+                catch (Exception ex) when (ex is WebRtcException or ObjectDisposedException or InvalidOperationException) { }
+            }
         }
     }
 
-    private async Task FeedViewerAsync(CameraMedia media, string peerId, CancellationToken ct)
+    private async Task FeedViewerAsync(CameraMedia media, string peerId, MediaHub hub, CancellationToken ct)
     {
         var (video, audio) = (media.Video, media.Audio);
-        await using var sink = await _hub.AddSinkAsync(ct).ConfigureAwait(false);
+        await using var sink = await hub.AddSinkAsync(ct).ConfigureAwait(false);
         Action onKeyframe = sink.RequestKeyframe;
         if (video is not null)
             video.KeyframeRequested += onKeyframe;
         try
         {
-            _output($"viewer {peerId} started ({_hub.SinkCount} watching)");
+            _output($"viewer {peerId} started ({hub.SinkCount} watching{(hub == _hub ? "" : " the published stream")})");
             await foreach (var frame in sink.ReadAllAsync(ct).ConfigureAwait(false))
             {
                 var sender = frame.Codec is MediaCodec.H264 or MediaCodec.H265 ? video : audio;
@@ -167,7 +229,7 @@ internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
     }
 
     /// <summary>Plays the talk-back sections out into the sink (the first section; further ones are counted) and prints the session's line.</summary>
-    private async Task RunTalkBackAsync(IReadOnlyList<RTCRtpReceiver> receivers, string peerId, CancellationToken ct)
+    private async Task RunTalkBackAsync(IReadOnlyList<RTCRtpReceiver> receivers, string peerId, PublishedStream? published, CancellationToken ct)
     {
         IAudioSinkSession? stream = null;
         if (_talkSink is not null)
@@ -186,7 +248,7 @@ internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
         var playouts = receivers.Select((_, i) => new TalkBackPlayout(i == 0 ? stream : null)).ToArray();
         try
         {
-            await Task.WhenAll(receivers.Select((r, i) => PlayOutAsync(r, playouts[i], peerId, ct))).ConfigureAwait(false);
+            await Task.WhenAll(receivers.Select((r, i) => PlayOutAsync(r, playouts[i], peerId, i == 0 ? published : null, ct))).ConfigureAwait(false);
         }
         finally
         {
@@ -204,7 +266,7 @@ internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
         }
     }
 
-    private async Task PlayOutAsync(RTCRtpReceiver receiver, TalkBackPlayout playout, string peerId, CancellationToken ct)
+    private async Task PlayOutAsync(RTCRtpReceiver receiver, TalkBackPlayout playout, string peerId, PublishedStream? published, CancellationToken ct)
     {
         var frames = receiver.Frames;
         long start = _time.GetTimestamp();
@@ -228,6 +290,7 @@ internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
                 {
                     if (playout.PacketsReceived == 0 && _log.IsEnabled(LogLevel.Information))
                         _log.LogInformation("talk-back audio from {Peer} ({Codec})", peerId, frame.Codec);
+                    published?.Publish(frame);
                     playout.Push(frame, Now());
                 }
                 await playout.DrainAsync(Now(), ct).ConfigureAwait(false);

@@ -44,10 +44,18 @@ internal sealed class DeviceWebRtcOptions
         Media = media,
         MaxPeerConnections = Math.Max(MaxPeerConnections, maxPeerConnections),
         GatherTimeout = GatherTimeout,
+        ConcurrentAnswers = ConcurrentAnswers,
+        MaxPendingOffers = Math.Max(MaxPendingOffers, maxPeerConnections),
     };
 
     /// <summary>How long ICE gathering for one answer may take.</summary>
     public TimeSpan GatherTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Offers answered at once (each builds a peer connection, binds sockets, gathers); more wait their turn.</summary>
+    public int ConcurrentAnswers { get; init; } = 4;
+
+    /// <summary>Offers queued per session before more are refused with <c>transient-error</c> (a bridge sends up to 64 WHEP sessions' offers at once).</summary>
+    public int MaxPendingOffers { get; init; } = 128;
 }
 
 /// <summary>
@@ -75,9 +83,10 @@ internal sealed class DeviceWebRtc : IAsyncDisposable
         _peerId = peerId;
         _options = options;
         _logger = logger;
-        _signaling = new LanSignalingSession(connection, logger: logger);
+        _signaling = new LanSignalingSession(connection, new LanSignalingOptions { MaxPendingOffers = Math.Max(1, options.MaxPendingOffers) }, logger);
         // Trickled candidates and the end of a signaling session (the bridge's WHEP/WHIP PATCH and DELETE) by session id.
-        _sessionMessages = [connection.Subscribe<LanSignalingCandidate>(OnRemoteCandidate), connection.Subscribe<LanSignalingClose>(OnRemoteClose)];
+        _sessionMessages = [connection.Subscribe<LanSignalingCandidate>(OnRemoteCandidate), connection.Subscribe<LanSignalingClose>(OnRemoteClose),
+            connection.Subscribe<LanSignalingIceRestart>(OnIceRestart)];
         _serving = Task.Run(ServeAsync);
     }
 
@@ -106,59 +115,103 @@ internal sealed class DeviceWebRtc : IAsyncDisposable
         get { lock (_peers) return _peers.Count; }
     }
 
+    /// <summary>
+    /// Takes the session's offers and answers up to <see cref="DeviceWebRtcOptions.ConcurrentAnswers"/> at once (50 WHEP
+    /// viewers posting together are not answered one gathering after the other); a failed answer rejects that offer.
+    /// </summary>
     private async Task ServeAsync()
     {
         var ct = _stop.Token;
+        using var gate = new SemaphoreSlim(Math.Max(1, _options.ConcurrentAnswers));
+        var running = new List<Task>();
         try
         {
-            await _signaling.ServeAsync(async (offer, token) =>
+            while (await _signaling.AcceptOfferAsync(ct).ConfigureAwait(false) is { } offer)
             {
-                if (Interlocked.Increment(ref _slots) > _options.MaxPeerConnections)
+                await gate.WaitAsync(ct).ConfigureAwait(false);
+                running.RemoveAll(t => t.IsCompleted);
+                running.Add(Task.Run(async () =>
                 {
-                    Interlocked.Decrement(ref _slots);
-                    throw new InvalidOperationException($"this device keeps at most {_options.MaxPeerConnections} WebRTC peer connections per session");
-                }
-                var pc = new RTCPeerConnection(_options.Configuration, new RTCPeerConnectionOptions { Logger = _logger });
-                try
-                {
-                    pc.OnDataChannel += channel => _ = ServeChannelAsync(channel, ct);
-                    var media = _options.Media;
-                    string answer = await LanSignaling.AnswerAsync(pc, offer.Sdp, _options.GatherTimeout,
-                        media is null ? null : t => media.AttachAsync(pc, _peerId, offer, t), token).ConfigureAwait(false);
-                    ulong sessionId = offer.SessionId;
-                    lock (_peers)
-                    {
-                        _peers.Add(pc);
-                        _bySession[sessionId] = pc;
-                    }
-                    pc.OnConnectionStateChange += state =>
-                    {
-                        if (state is not (RTCPeerConnectionState.Closed or RTCPeerConnectionState.Failed)) return;
-                        bool removed, tell;
-                        lock (_peers)
-                        {
-                            removed = _peers.Remove(pc);
-                            tell = _bySession.TryGetValue(sessionId, out var mine) && mine == pc && _bySession.Remove(sessionId);
-                        }
-                        if (!removed) return;
-                        Interlocked.Decrement(ref _slots);
-                        if (tell) _ = TellClosedAsync(sessionId, state == RTCPeerConnectionState.Failed);
-                        _ = pc.DisposeAsync().AsTask();
-                    };
-                    if (_logger.IsEnabled(LogLevel.Information)) _logger.LogInformation("answered a WebRTC offer from {Peer} ({Label})", _peerId, offer.Label);
-                    return answer;
-                }
-                catch
-                {
-                    Interlocked.Decrement(ref _slots);
-                    await pc.DisposeAsync().ConfigureAwait(false);
-                    throw;
-                }
-            }, ct).ConfigureAwait(false);
+                    try { await AnswerOneAsync(offer, ct).ConfigureAwait(false); }
+                    finally { gate.Release(); }
+                }, CancellationToken.None));
+            }
         }
         catch (Exception ex) when (ex is OperationCanceledException or Osp.OspException)
         {
             if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("webrtc answering for {Peer} ended: {Error}", _peerId, ex.Message);
+        }
+        try { await Task.WhenAll(running).ConfigureAwait(false); }
+        catch (Exception ex) when (ex is OperationCanceledException or Osp.OspException) { }
+    }
+
+    private async Task AnswerOneAsync(LanSignalingOffer offer, CancellationToken ct)
+    {
+        string answer;
+        try
+        {
+            answer = await AnswerAsync(offer, ct).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
+        {
+            if (_logger.IsEnabled(LogLevel.Warning)) _logger.LogWarning("lan signaling: rejecting offer {RequestId} from {Peer}: {Reason}", offer.RequestId, _peerId, ex.Message);
+            try { await _signaling.RejectAsync(offer, ex.Message, Result.PermanentError, ct).ConfigureAwait(false); }
+            catch (Exception e) when (e is Osp.OspException or OperationCanceledException or ObjectDisposedException) { }
+            return;
+        }
+        try
+        {
+            await _signaling.AnswerAsync(offer, answer, ct).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is Osp.OspException or OperationCanceledException or ObjectDisposedException)
+        {
+            if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("answer to {Peer} not sent: {Error}", _peerId, ex.Message);
+        }
+    }
+
+    private async Task<string> AnswerAsync(LanSignalingOffer offer, CancellationToken token)
+    {
+        var ct = _stop.Token;
+        if (Interlocked.Increment(ref _slots) > _options.MaxPeerConnections)
+        {
+            Interlocked.Decrement(ref _slots);
+            throw new InvalidOperationException($"this device keeps at most {_options.MaxPeerConnections} WebRTC peer connections per session");
+        }
+        var pc = new RTCPeerConnection(_options.Configuration, new RTCPeerConnectionOptions { Logger = _logger });
+        try
+        {
+            pc.OnDataChannel += channel => _ = ServeChannelAsync(channel, ct);
+            var media = _options.Media;
+            string answer = await LanSignaling.AnswerAsync(pc, offer.Sdp, _options.GatherTimeout,
+                media is null ? null : t => media.AttachAsync(pc, _peerId, offer, t), token).ConfigureAwait(false);
+            ulong sessionId = offer.SessionId;
+            lock (_peers)
+            {
+                _peers.Add(pc);
+                _bySession[sessionId] = pc;
+            }
+            pc.OnConnectionStateChange += state =>
+            {
+                if (state is not (RTCPeerConnectionState.Closed or RTCPeerConnectionState.Failed)) return;
+                bool removed, tell;
+                lock (_peers)
+                {
+                    removed = _peers.Remove(pc);
+                    tell = _bySession.TryGetValue(sessionId, out var mine) && mine == pc && _bySession.Remove(sessionId);
+                }
+                if (!removed) return;
+                Interlocked.Decrement(ref _slots);
+                if (tell) _ = TellClosedAsync(sessionId, state == RTCPeerConnectionState.Failed);
+                _ = pc.DisposeAsync().AsTask();
+            };
+            if (_logger.IsEnabled(LogLevel.Information)) _logger.LogInformation("answered a WebRTC offer from {Peer} ({Label})", _peerId, offer.Label);
+            return answer;
+        }
+        catch
+        {
+            Interlocked.Decrement(ref _slots);
+            await pc.DisposeAsync().ConfigureAwait(false);
+            throw;
         }
     }
 
@@ -190,6 +243,41 @@ internal sealed class DeviceWebRtc : IAsyncDisposable
             await pc.AddIceCandidateAsync(new RTCIceCandidateInit(candidate), _stop.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is WebRtcException or OperationCanceledException or ObjectDisposedException or InvalidOperationException)
+        {
+        }
+    }
+
+    /// <summary>The offerer restarts ICE (a WHEP/WHIP PATCH with new credentials): restart the session's peer connection's ICE and answer with its new fragment.</summary>
+    private void OnIceRestart(LanSignalingIceRestart message)
+    {
+        RTCPeerConnection? pc;
+        lock (_peers) pc = _bySession.GetValueOrDefault(message.SessionId);
+        _ = RestartIceAsync(pc, message);
+    }
+
+    private async Task RestartIceAsync(RTCPeerConnection? pc, LanSignalingIceRestart message)
+    {
+        LanSignalingIceRestartResponse response;
+        try
+        {
+            if (pc is null) throw new WebRtcException(WebRtcError.InvalidState, $"no peer connection for signaling session {message.SessionId}");
+            string fragment = await pc.RestartIceAsync(message.IceUfrag, message.IcePwd, _stop.Token).ConfigureAwait(false);
+            if (_logger.IsEnabled(LogLevel.Information)) _logger.LogInformation("{Peer} restarted ICE of signaling session {Session}", _peerId, message.SessionId);
+            response = new LanSignalingIceRestartResponse { RequestId = message.RequestId, Result = Result.Success, Sdpfrag = fragment };
+        }
+        catch (Exception ex) when (ex is WebRtcException or ArgumentException or ObjectDisposedException or InvalidOperationException)
+        {
+            response = new LanSignalingIceRestartResponse { RequestId = message.RequestId, Result = Result.PermanentError, ErrorMessage = ex.Message };
+        }
+        catch (OperationCanceledException)
+        {
+            return;
+        }
+        try
+        {
+            await _signaling.Connection.SendAsync(response, _stop.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is Osp.OspException or OperationCanceledException or ObjectDisposedException)
         {
         }
     }

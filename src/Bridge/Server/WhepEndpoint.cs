@@ -143,8 +143,15 @@ internal sealed class WhepEndpoint
     {
         if (!IsType(ctx.Request.ContentType, "application/sdp"))
             throw new BridgeHttpException(415, "expected Content-Type: application/sdp");
+        string label = SignalingLabel(kind, ctx.Request.Query["stream"]);
         string sdp = await ReadTextAsync(ctx, TrickleOffer.MaxSdpLength).ConfigureAwait(false);
         var (description, clientUfrag) = CheckOffer(kind, sdp);
+        if (label == PublishedLabel && !_sessions.HasLive(WhepKind.Whip, id))
+        {
+            // Nothing is published to the device through this bridge (yet): like an offline stream, the player retries.
+            ctx.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            throw new BridgeHttpException(409, $"nothing is published to {id}: publish with WHIP to /whip/{id} first");
+        }
 
         if (!_sessions.TryReserve(id))
         {
@@ -169,7 +176,7 @@ internal sealed class WhepEndpoint
             string answer;
             try
             {
-                answer = await link.Signaling.OfferSessionAsync(signalingId, description, Name(kind).ToLowerInvariant(), ctx.RequestAborted).ConfigureAwait(false);
+                answer = await link.Signaling.OfferSessionAsync(signalingId, description, label, ctx.RequestAborted).ConfigureAwait(false);
             }
             catch (Osp.OspException ex) when (!ctx.RequestAborted.IsCancellationRequested)
             {
@@ -197,6 +204,21 @@ internal sealed class WhepEndpoint
         {
             if (!kept) _sessions.Release(id);
         }
+    }
+
+    /// <summary>The LAN signaling label of the device's offer (the device's camera service reads it, CameraService).</summary>
+    public const string PublishedLabel = Camera.CameraService.PublishedLabel;
+
+    /// <summary>
+    /// The offer's label for the device: <c>whip</c>, <c>whep</c> (the camera), or <see cref="PublishedLabel"/> for
+    /// <c>/whep/{id}?stream=published</c> (the stream a WHIP client publishes to the device). 400 for another stream.
+    /// </summary>
+    internal static string SignalingLabel(WhepKind kind, Microsoft.Extensions.Primitives.StringValues stream)
+    {
+        if (stream.Count == 0) return Name(kind).ToLowerInvariant();
+        if (kind == WhepKind.Whep && stream.Count == 1 && stream[0] is "published") return PublishedLabel;
+        if (kind == WhepKind.Whep && stream.Count == 1 && stream[0] is "camera") return "whep";
+        throw new BridgeHttpException(400, kind == WhepKind.Whep ? "stream must be camera or published" : "a WHIP endpoint takes no stream parameter");
     }
 
     /// <summary>
@@ -241,16 +263,19 @@ internal sealed class WhepEndpoint
             throw new BridgeHttpException(422, "renegotiation (an SDP PATCH) is not supported: only trickle ICE");
         if (!IsType(type, SdpFragType)) throw new BridgeHttpException(415, $"expected Content-Type: {SdpFragType}");
         string ifMatch = ctx.Request.Headers.IfMatch.ToString().Trim();
-        if (ifMatch == "*")
-            throw new BridgeHttpException(422, "ICE restart is not supported: the device's peer connection cannot restart ICE over LAN signaling");
         // A missing If-Match is accepted for trickle: whip-whep 1.2.0 (medooze) sends none before an ICE restart.
-        if (ifMatch.Length > 0 && !ifMatch.Split(',').Select(e => e.Trim()).Any(e => e == session.ETag || e == "W/" + session.ETag))
+        if (ifMatch.Length > 0 && ifMatch != "*" && !ifMatch.Split(',').Select(e => e.Trim()).Any(e => e == session.ETag || e == "W/" + session.ETag))
             throw new BridgeHttpException(412, "the session's ETag does not match If-Match");
         string text = await ReadTextAsync(ctx, WhepSdpFragment.MaxLength).ConfigureAwait(false);
         if (!WhepSdpFragment.TryParse(text, out var fragment, out string? error)) throw new BridgeHttpException(400, error!);
-        if (fragment!.IceUfrag is { } ufrag && session.ClientUfrag is { } known && ufrag != known)
-            throw new BridgeHttpException(422, "ICE restart is not supported: the device's peer connection cannot restart ICE over LAN signaling");
-        if (!session.TryTrickle(fragment.Candidates.Count, MaxTrickledPerSession))
+        // ICE restart (RFC 9725 §4.3.2): If-Match "*", or credentials other than the session's.
+        bool restart = ifMatch == "*" || (fragment!.IceUfrag is { } ufrag && ufrag != session.ClientUfrag);
+        if (restart)
+        {
+            await RestartIceAsync(ctx, session, fragment!).ConfigureAwait(false);
+            return;
+        }
+        if (!session.TryTrickle(fragment!.Candidates.Count, MaxTrickledPerSession))
             throw new BridgeHttpException(400, $"more than {MaxTrickledPerSession} candidates trickled into this session");
         if (!session.Link.IsAlive || session.DeviceEndedAt is not null) throw new BridgeHttpException(404, "the session's peer connection has ended");
         try
@@ -263,6 +288,42 @@ internal sealed class WhepEndpoint
             throw new BridgeHttpException(502, "could not pass the candidates to the device: " + ex.Message);
         }
         ctx.Response.StatusCode = 204;
+    }
+
+    /// <summary>
+    /// ICE restart: the client's new ufrag/pwd go to the device (<c>lan-signaling-ice-restart</c>), whose peer connection
+    /// restarts ICE (new credentials, same DTLS/SRTP) and answers with its fragment; the client's candidates in the PATCH
+    /// follow; 200 with the device's fragment and a new ETag.
+    /// </summary>
+    private static async Task RestartIceAsync(HttpContext ctx, WhepSession session, WhepSdpFragment fragment)
+    {
+        if (fragment.IceUfrag is not { } ufrag || fragment.IcePwd is not { } pwd)
+            throw new BridgeHttpException(400, "an ICE restart fragment needs a=ice-ufrag and a=ice-pwd");
+        if (!session.TryTrickle(fragment.Candidates.Count, MaxTrickledPerSession))
+            throw new BridgeHttpException(400, $"more than {MaxTrickledPerSession} candidates trickled into this session");
+        if (!session.Link.IsAlive || session.DeviceEndedAt is not null) throw new BridgeHttpException(404, "the session's peer connection has ended");
+        string answer;
+        try
+        {
+            answer = await session.Link.Signaling.RestartIceAsync(session.SignalingId, ufrag, pwd, ctx.RequestAborted).ConfigureAwait(false);
+            foreach (var c in fragment.Candidates)
+                await session.Link.Signaling.SendCandidateAsync(session.SignalingId, c.Candidate, c.Mid, (ulong)c.MLineIndex, ufrag, ctx.RequestAborted).ConfigureAwait(false);
+        }
+        catch (Osp.OspException ex) when (ex.Error == Osp.OspError.Refused)
+        {
+            throw new BridgeHttpException(422, "the device could not restart ICE: " + ex.Message);
+        }
+        catch (Osp.OspException ex)
+        {
+            throw new BridgeHttpException(502, "the device did not answer the ICE restart: " + ex.Message);
+        }
+        session.ClientUfrag = ufrag;
+        session.ETag = WhepSessions.NewIds().ETag;
+        session.IceRestarts++;
+        ctx.Response.Headers.ETag = session.ETag;
+        ctx.Response.StatusCode = 200;
+        ctx.Response.ContentType = SdpFragType;
+        await ctx.Response.WriteAsync(answer, ctx.RequestAborted).ConfigureAwait(false);
     }
 
     private static bool IsType(string? contentType, string wanted) =>

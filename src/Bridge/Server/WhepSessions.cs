@@ -63,8 +63,8 @@ internal sealed class WhepSession
     /// <summary>The unguessable session id in the Location URL (22 base64url characters, 128 bits from the CSPRNG).</summary>
     public string Id { get; }
 
-    /// <summary>The entity tag (quoted), fixed for the session's life (no ICE restart).</summary>
-    public string ETag { get; }
+    /// <summary>The entity tag (quoted); a new one after each ICE restart (RFC 9725 §4.3.2).</summary>
+    public string ETag { get; set; }
 
     public DeviceLink Link { get; }
 
@@ -72,7 +72,10 @@ internal sealed class WhepSession
     public ulong SignalingId { get; }
 
     /// <summary>The client's ICE username fragment from its offer (a PATCH with another one asks for an ICE restart).</summary>
-    public string? ClientUfrag { get; }
+    public string? ClientUfrag { get; set; }
+
+    /// <summary>ICE restarts done on this session.</summary>
+    public int IceRestarts { get; set; }
 
     public DateTimeOffset Created { get; }
 
@@ -128,6 +131,12 @@ internal sealed class WhepSessions : IAsyncDisposable
     public int CountFor(string deviceId)
     {
         lock (_gate) return _perDevice.GetValueOrDefault(deviceId);
+    }
+
+    /// <summary>True when a session of <paramref name="kind"/> with <paramref name="deviceId"/> is alive (not reported ended by the device).</summary>
+    public bool HasLive(WhepKind kind, string deviceId)
+    {
+        lock (_gate) return _sessions.Values.Any(s => s.Kind == kind && s.DeviceId == deviceId && s.DeviceEndedAt is null);
     }
 
     /// <summary>Holds a place for a session being set up (counted against the limits); false when full.</summary>

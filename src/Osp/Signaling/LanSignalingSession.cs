@@ -99,6 +99,35 @@ public sealed class LanSignalingSession : IDisposable
     public ValueTask CloseAsync(ulong sessionId, LanSignalingCloseReason reason, string? message, CancellationToken cancellationToken) =>
         Connection.SendAsync(new LanSignalingClose { SessionId = sessionId, Reason = reason, Message = message }, cancellationToken);
 
+    /// <summary>
+    /// Asks the answerer of signaling session <paramref name="sessionId"/> to restart ICE with the offerer's new credentials
+    /// (<c>lan-signaling-ice-restart</c>, 8197) and returns its answer, a trickle SDP fragment (RFC 8840) with its new
+    /// ICE credentials and candidates (<c>lan-signaling-ice-restart-response</c>, 8198).
+    /// </summary>
+    /// <exception cref="OspException">As <see cref="OfferAsync"/>.</exception>
+    public async Task<string> RestartIceAsync(ulong sessionId, string iceUfrag, string icePwd, CancellationToken cancellationToken)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(iceUfrag);
+        ArgumentException.ThrowIfNullOrEmpty(icePwd);
+        ulong requestId = Connection.NextRequestId();
+        using var waitCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var answerTask = Connection.WaitForAsync<LanSignalingIceRestartResponse>(a => a.RequestId == requestId, _options.AnswerTimeout, waitCts.Token);
+        try
+        {
+            await Connection.SendAsync(new LanSignalingIceRestart { RequestId = requestId, SessionId = sessionId, IceUfrag = iceUfrag, IcePwd = icePwd }, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await waitCts.CancelAsync().ConfigureAwait(false);
+            await answerTask.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+            throw;
+        }
+        var answer = await answerTask.ConfigureAwait(false);
+        if (answer.Result != Result.Success)
+            throw new OspException(OspError.Refused, $"peer refused the ICE restart: {answer.Result} {answer.ErrorMessage}".TrimEnd());
+        return answer.Sdpfrag ?? throw new OspException(OspError.ProtocolError, "peer answered the ICE restart with success but without a fragment");
+    }
+
     private async Task<string> OfferCoreAsync(ulong? sessionId, string offerSdp, string? label, CancellationToken cancellationToken)
     {
         ArgumentException.ThrowIfNullOrEmpty(offerSdp);

@@ -23,7 +23,7 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
     private readonly IceAgentOptions _options;
     private readonly RandomNumberGenerator _random;
     private readonly Queue<IceEvent> _events = new();
-    private readonly byte[] _localKey;
+    private byte[] _localKey;
     private byte[] _remoteKey = [];
     private readonly List<IceLocalCandidate> _local = [];
     private readonly List<IceCandidate> _remote = [];
@@ -39,6 +39,7 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
     private TimeSpan _nextConsentAt = TimeSpan.MaxValue;
     private bool _started;
     private bool _remoteGatheringComplete;
+    private bool _restarting;
     private int _prflxCounter;
 
     private sealed class Transaction
@@ -65,8 +66,14 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
         Role = _options.Lite ? IceRole.Controlled : IceRole.Controlling;
     }
 
-    /// <summary>Our credentials.</summary>
-    public IceCredentials LocalCredentials { get; }
+    /// <summary>Our credentials (new ones after <see cref="Restart"/>).</summary>
+    public IceCredentials LocalCredentials { get; private set; }
+
+    /// <summary>True from <see cref="Restart"/> until a pair of the new ICE session is selected (media stays on the old pair meanwhile).</summary>
+    public bool IsRestarting => _restarting;
+
+    /// <summary>ICE restarts done (<see cref="Restart"/> calls).</summary>
+    public int Restarts { get; private set; }
     /// <summary>The peer's credentials, once known.</summary>
     public IceCredentials? RemoteCredentials { get; private set; }
     /// <summary>Our tie-breaker.</summary>
@@ -208,6 +215,48 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
     /// <summary>The remote signalled end-of-candidates: once every pair failed, the agent fails.</summary>
     public void SetRemoteGatheringComplete() => _remoteGatheringComplete = true;
 
+    /// <summary>
+    /// ICE restart (RFC 8445 §9, RFC 8839 §4.4.1.1.1): new local credentials (from the agent's random source), the peer's new
+    /// <paramref name="remote"/> credentials, a new checklist and no remote candidates (they come again, signalled or
+    /// peer-reflexive); the local candidates are kept. The selected pair keeps carrying data (and consent, now under the
+    /// new credentials) until a pair of the new session is selected, which replaces it whatever its priority. Returns the
+    /// new local credentials (<paramref name="local"/> when given: an offerer that already sent its new ones). Only after
+    /// <see cref="Start"/>; the state does not change (a failed agent goes back to checking).
+    /// </summary>
+    public IceCredentials Restart(IceCredentials remote, TimeSpan now, IceCredentials? local = null)
+    {
+        ArgumentNullException.ThrowIfNull(remote);
+        if (!_started || State == RTCIceConnectionState.Closed) throw new WebRtcException(WebRtcError.InvalidState, "ICE restart before ICE started or after it closed");
+        local ??= IceCredentials.Generate(_random);
+        LocalCredentials = local;
+        _localKey = Encoding.UTF8.GetBytes(local.Password);
+        RemoteCredentials = remote;
+        _remoteKey = Encoding.UTF8.GetBytes(remote.Password);
+        _remote.Clear();
+        _pairs.Clear();
+        _triggered.Clear();
+        _transactions.Clear();
+        _earlyChecks.Clear();
+        _remoteGatheringComplete = false;
+        _firstValidAt = null;
+        _checkingStartedAt = now;
+        _nextCheckAt = _options.Lite ? TimeSpan.MaxValue : now;
+        Restarts++;
+        if (State == RTCIceConnectionState.Failed)
+        {
+            // A failed agent starts over: nothing is selected, checks begin again.
+            SelectedPair = null;
+            _restarting = false;
+            SetState(RTCIceConnectionState.Checking);
+        }
+        else
+        {
+            _restarting = SelectedPair is not null;
+            if (SelectedPair is not null) _lastConsent = now; // the peer answers consent under the new credentials once it has them
+        }
+        return local;
+    }
+
     /// <summary>Starts connectivity checks (full agent) at <paramref name="now"/>. Call once both descriptions are set.</summary>
     public void Start(TimeSpan now)
     {
@@ -294,7 +343,7 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
             var t = _nextCheckAt;
             if (_nextConsentAt < t) t = _nextConsentAt;
             foreach (var tx in _transactions.Values) if (tx.NextRetransmit < t) t = tx.NextRetransmit;
-            if (_started && SelectedPair is null && State == RTCIceConnectionState.Checking)
+            if (_started && ((SelectedPair is null && State == RTCIceConnectionState.Checking) || _restarting))
             {
                 var deadline = _checkingStartedAt + _options.CheckingTimeout;
                 if (deadline < t) t = deadline;
@@ -351,7 +400,7 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
         }
 
         // Controlling: nominate once the best pair is known or the delay ran out.
-        if (Role == IceRole.Controlling && !_options.Lite && SelectedPair is null) MaybeNominate(now);
+        if (Role == IceRole.Controlling && !_options.Lite && (SelectedPair is null || _restarting)) MaybeNominate(now);
 
         // Consent freshness (RFC 7675).
         if (SelectedPair is { } sel)
@@ -393,7 +442,7 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
             t.Triggered = false;
             if (_pairs.Contains(t) && t.State != IceCandidatePairState.InProgress) return t;
         }
-        if (SelectedPair is not null) return null; // no ordinary checks after selection; consent keeps the pair alive
+        if (SelectedPair is not null && !_restarting) return null; // no ordinary checks after selection; consent keeps the pair alive
         var w = _pairs.FirstOrDefault(p => p.State == IceCandidatePairState.Waiting);
         if (w is not null) return w;
         var f = _pairs.FirstOrDefault(p => p.State == IceCandidatePairState.Frozen);
@@ -695,7 +744,9 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
 
     private void Select(IceCandidatePair pair, TimeSpan now)
     {
-        if (SelectedPair is { } cur && cur != pair && cur.Nominated && cur.Priority > pair.Priority) return;
+        if (SelectedPair is { } cur && cur != pair && cur.Nominated && cur.Priority > pair.Priority && !_restarting) return;
+        if (_restarting && !_pairs.Contains(pair)) return; // a pair of the ICE session before the restart
+        _restarting = false;
         if (SelectedPair != pair)
         {
             SelectedPair = pair;

@@ -321,6 +321,38 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
         return c;
     }
 
+    /// <summary>
+    /// ICE restart without renegotiating the rest of the session (RFC 8445 §9; a WHEP/WHIP PATCH with new credentials,
+    /// RFC 9725 §4.3.2): takes the peer's new <paramref name="remoteUfrag"/>/<paramref name="remotePassword"/>, makes new
+    /// local credentials, keeps the local candidates, DTLS and SRTP (media stays on the selected pair until the new ICE
+    /// session selects one). Returns the answer as a trickle SDP fragment (RFC 8840): <c>a=ice-ufrag</c>, <c>a=ice-pwd</c>,
+    /// then the first bundled section's <c>m=</c> line and <c>a=mid</c> with every local candidate and <c>a=end-of-candidates</c>.
+    /// The peer's new candidates follow with <see cref="TryAddIceCandidate"/>. An offerer that already sent its new credentials
+    /// passes them as <paramref name="local"/> (the fragment is then only for its own records).
+    /// </summary>
+    public string RestartIce(string remoteUfrag, string remotePassword, TimeSpan now, IceCredentials? local = null)
+    {
+        ThrowIfClosed();
+        ArgumentException.ThrowIfNullOrEmpty(remoteUfrag);
+        ArgumentException.ThrowIfNullOrEmpty(remotePassword);
+        if (_local is null || _remote is null) throw new WebRtcException(WebRtcError.InvalidState, "ICE restart needs both descriptions");
+        if (remoteUfrag.Length is < 4 or > 256 || remotePassword.Length is < 22 or > 256)
+            throw new WebRtcException(WebRtcError.InvalidDescription, "ice-ufrag must be 4-256 and ice-pwd 22-256 characters (RFC 8839 §5.4)");
+        local = _ice.Restart(new IceCredentials(remoteUfrag, remotePassword), now, local);
+        AfterInput(now);
+        var frag = new System.Text.StringBuilder();
+        frag.Append("a=ice-ufrag:").Append(local.Ufrag).Append("\r\n");
+        frag.Append("a=ice-pwd:").Append(local.Password).Append("\r\n");
+        if (_local.Media.FirstOrDefault(x => x.Port != 0) is { } m)
+        {
+            frag.Append("m=").Append(m.Media).Append(" 9 ").Append(m.Protocol).Append(' ').Append(string.Join(' ', m.Formats)).Append("\r\n");
+            if (m.Mid is { } mid) frag.Append("a=mid:").Append(mid).Append("\r\n");
+        }
+        foreach (var c in _localCandidates) frag.Append("a=").Append(c.ToString()).Append("\r\n");
+        if (_ice.GatheringComplete) frag.Append("a=end-of-candidates\r\n");
+        return frag.ToString();
+    }
+
     /// <summary>Local gathering is done; queues <see cref="IceEventKind.GatheringComplete"/>.</summary>
     public void CompleteGathering() => _ice.CompleteGathering();
 

@@ -163,6 +163,25 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
             return true;
         }, cancellationToken);
 
+    /// <summary>
+    /// Restarts ICE with the remote peer's new credentials without renegotiating media or DTLS (a WHEP/WHIP PATCH that
+    /// carries a new <c>ice-ufrag</c>/<c>ice-pwd</c>, RFC 9725 §4.3.2): the peer connection takes new local credentials and
+    /// returns them with its candidates as a trickle SDP fragment (RFC 8840) for the peer; media continues on the
+    /// selected pair until the new ICE session selects one. The peer's new candidates follow with <see cref="AddIceCandidateAsync"/>.
+    /// </summary>
+    /// <exception cref="WebRtcException">Before both descriptions are set, after close, or with malformed credentials.</exception>
+    public Task<string> RestartIceAsync(string remoteUfrag, string remotePassword, CancellationToken cancellationToken = default) =>
+        InvokeAsync(now => _core.RestartIce(remoteUfrag, remotePassword, now), cancellationToken);
+
+    /// <summary>
+    /// The offerer's side of <see cref="RestartIceAsync(string, string, CancellationToken)"/>: it sent
+    /// <paramref name="localUfrag"/>/<paramref name="localPassword"/> (e.g. in a WHEP PATCH) and got the answerer's new
+    /// credentials back; the answerer's candidates follow with <see cref="AddIceCandidateAsync"/>.
+    /// </summary>
+    /// <exception cref="WebRtcException">As <see cref="RestartIceAsync(string, string, CancellationToken)"/>.</exception>
+    public Task RestartIceAsync(string remoteUfrag, string remotePassword, string localUfrag, string localPassword, CancellationToken cancellationToken = default) =>
+        InvokeAsync(now => _core.RestartIce(remoteUfrag, remotePassword, now, new IceCredentials(localUfrag, localPassword)), cancellationToken);
+
     /// <summary>Completes when ICE gathering is complete (host candidates only: right after the local description is applied).</summary>
     public Task WaitForGatheringCompleteAsync(CancellationToken cancellationToken = default) => _gathered.Task.WaitAsync(cancellationToken);
 

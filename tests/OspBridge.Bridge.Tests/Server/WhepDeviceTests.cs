@@ -8,6 +8,7 @@ using OspBridge.Bridge.Server;
 using OspBridge.Bridge.Tests.Pairing;
 using OspBridge.Crypto.Identity;
 using OspBridge.WebRtc;
+using OspBridge.WebRtc.Ice;
 using OspBridge.WebRtc.Tracks;
 
 namespace OspBridge.Bridge.Tests.Server;
@@ -16,7 +17,9 @@ namespace OspBridge.Bridge.Tests.Server;
 /// WHEP and WHIP through the bridge (in process, real Kestrel on loopback) to a real device agent with the test
 /// camera (<c>agent --camera test</c>, a child process; mDNS on lo), our RTCPeerConnection as the client posting its
 /// offer without candidates and trickling them with PATCH: 201 + Location + ETag, the camera's video arrives, every
-/// PATCH rule (412, 422 restart / renegotiation, 415, 400, 204), the per-device session limit (503), DELETE ends the
+/// PATCH rule (412, 422 renegotiation, 415, 400, 204), ICE restart (PATCH with new credentials → 200 + the device's new
+/// fragment + a new ETag; our client restarts too, a pair of the new ICE session is selected and the video keeps
+/// coming), the per-device session limit (503), DELETE ends the
 /// device's peer connection, an old session is reaped, and a device that disappears ends its sessions.
 /// </summary>
 public sealed class WhepDeviceTests : IDisposable
@@ -72,12 +75,14 @@ public sealed class WhepDeviceTests : IDisposable
         return (pc, offer, candidates);
     }
 
-    private static string Fragment(string offer, IEnumerable<string> candidates, string? ufrag = null)
+    private static string Attr(string sdp, string name) => sdp.Split("\r\n").First(l => l.StartsWith("a=" + name + ":", StringComparison.Ordinal))[(name.Length + 3)..];
+
+    private static string Fragment(string offer, IEnumerable<string> candidates, string? ufrag = null, string? pwd = null)
     {
-        string Attr(string name) => offer.Split("\r\n").First(l => l.StartsWith("a=" + name + ":", StringComparison.Ordinal))[(name.Length + 3)..];
+        string Attr(string name) => WhepDeviceTests.Attr(offer, name);
         var sb = new StringBuilder();
         sb.Append("a=ice-ufrag:").Append(ufrag ?? Attr("ice-ufrag")).Append("\r\n");
-        sb.Append("a=ice-pwd:").Append(Attr("ice-pwd")).Append("\r\n");
+        sb.Append("a=ice-pwd:").Append(pwd ?? Attr("ice-pwd")).Append("\r\n");
         sb.Append("m=video 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:").Append(Attr("mid")).Append("\r\n");
         foreach (string c in candidates) sb.Append("a=").Append(c).Append("\r\n");
         sb.Append("a=end-of-candidates\r\n");
@@ -142,8 +147,7 @@ public sealed class WhepDeviceTests : IDisposable
         }
         string fragment = Fragment(offer, candidates);
         await ExpectAsync(HttpStatusCode.PreconditionFailed, await api.SendAsync(Patch(fragment, WhepEndpoint.SdpFragType, "\"stale\"")));
-        await ExpectAsync(HttpStatusCode.UnprocessableEntity, await api.SendAsync(Patch(fragment, WhepEndpoint.SdpFragType, "*"))); // ICE restart
-        await ExpectAsync(HttpStatusCode.UnprocessableEntity, await api.SendAsync(Patch(Fragment(offer, candidates, ufrag: "Zzzz"), WhepEndpoint.SdpFragType, etag)));
+        await ExpectAsync(HttpStatusCode.BadRequest, await api.SendAsync(Patch("a=ice-ufrag:Zzzz\r\n", WhepEndpoint.SdpFragType, "*"))); // ICE restart without ice-pwd
         await ExpectAsync(HttpStatusCode.UnprocessableEntity, await api.SendAsync(Patch(offer, "application/sdp", etag))); // renegotiation
         await ExpectAsync(HttpStatusCode.UnsupportedMediaType, await api.SendAsync(Patch(fragment, "text/plain", etag)));
         await ExpectAsync(HttpStatusCode.BadRequest, await api.SendAsync(Patch("v=0\r\n", WhepEndpoint.SdpFragType, etag)));
@@ -156,6 +160,34 @@ public sealed class WhepDeviceTests : IDisposable
         var video = pc.GetTransceivers().Single(t => t.Kind == MediaKind.Video).Receiver;
         await EventuallyAsync(() => Task.FromResult<object?>(video.FramesReceived >= 10 ? video.FramesReceived : null), $"video frames: {video.FramesReceived}, state {pc.ConnectionState}");
         Assert.Equal(1, server.WhepSessions.CountFor(id));
+
+        // ICE restart (RFC 9725 §4.3.2): our new credentials and candidates in a PATCH with If-Match "*" → 200 with the
+        // device's new credentials and candidates and a new ETag; both sides restart, DTLS/SRTP stay, the video goes on.
+        var oldPair = await EventuallyAsync(() => Task.FromResult(pc.SelectedCandidatePair), "no selected pair");
+        var fresh = IceCredentials.Generate();
+        var restarted = await api.SendAsync(Patch(Fragment(offer, candidates, fresh.Ufrag, fresh.Password), WhepEndpoint.SdpFragType, "*"));
+        string deviceFragment = await ExpectAsync(HttpStatusCode.OK, restarted);
+        Assert.Equal(WhepEndpoint.SdpFragType, restarted.Content.Headers.ContentType?.MediaType);
+        string newEtag = restarted.Headers.ETag!.ToString();
+        Assert.NotEqual(etag, newEtag);
+        string deviceUfrag = Attr(deviceFragment, "ice-ufrag"), devicePwd = Attr(deviceFragment, "ice-pwd");
+        Assert.NotEqual(Attr(answer, "ice-ufrag"), deviceUfrag);
+        var deviceCandidates = deviceFragment.Split("\r\n").Where(l => l.StartsWith("a=candidate:", StringComparison.Ordinal)).Select(l => l[2..]).ToList();
+        Assert.NotEmpty(deviceCandidates);
+        await pc.RestartIceAsync(deviceUfrag, devicePwd, fresh.Ufrag, fresh.Password);
+        foreach (string c in deviceCandidates) await pc.AddIceCandidateAsync(new RTCIceCandidateInit(c));
+        long framesAtRestart = video.FramesReceived;
+        await EventuallyAsync(() => Task.FromResult<object?>(pc.SelectedCandidatePair is { } p && !ReferenceEquals(p, oldPair) ? p : null),
+            $"no pair of the restarted ICE session was selected (ICE {pc.IceConnectionState})");
+        await EventuallyAsync(() => Task.FromResult<object?>(video.FramesReceived >= framesAtRestart + 30 ? video.FramesReceived : null),
+            $"video stopped after the ICE restart: {video.FramesReceived} frames, {framesAtRestart} at the restart, state {pc.ConnectionState}");
+        Assert.Equal(RTCPeerConnectionState.Connected, pc.ConnectionState);
+        await ExpectAsync(HttpStatusCode.PreconditionFailed, await api.SendAsync(Patch(fragment, WhepEndpoint.SdpFragType, etag))); // the old ETag
+        etag = newEtag;
+        fragment = Fragment(offer, candidates, fresh.Ufrag, fresh.Password);
+        await ExpectAsync(HttpStatusCode.NoContent, await api.SendAsync(Patch(fragment, WhepEndpoint.SdpFragType, etag))); // trickle under the new credentials
+        var afterRestart = await api.GetAsync(location);
+        Assert.Equal(etag, afterRestart.Headers.ETag!.ToString());
 
         // WHIP (talk-back): the device's answer accepts the client's sendonly audio (recvonly on its side).
         var (publisher, publishOffer, _) = await ClientAsync(RTCRtpTransceiverDirection.SendOnly, MediaKind.Audio);

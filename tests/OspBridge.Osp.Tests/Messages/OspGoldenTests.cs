@@ -34,6 +34,10 @@ public sealed class OspGoldenTests
         { "lan-signaling-candidate", "6003a40007017827" + Convert.ToHexStringLower("candidate:1 1 udp 1 10.0.0.1 9 typ host"u8) + "02613003" + "00" },
         // lan-signaling-close {0: 7, 1: normal(0)}: key 8196 = 6004.
         { "lan-signaling-close", "6004a200070100" },
+        // lan-signaling-ice-restart {0: 1, 1: 7, 2: "abcd", 3: "0123456789abcdefghijkl"}: key 8197 = 6005.
+        { "lan-signaling-ice-restart", "6005a4000101070264616263640376303132333435363738396162636465666768696a6b6c" },
+        // lan-signaling-ice-restart-response {0: 1, 1: success(1), 2: "a=ice-ufrag:abcd\r\n"}: key 8198 = 6006.
+        { "lan-signaling-ice-restart-response", "6006a3000101010272613d6963652d75667261673a616263640d0a" },
     };
 
     private static IOspMessage Example(string name) => name switch
@@ -53,6 +57,8 @@ public sealed class OspGoldenTests
         "lan-signaling-answer" => new LanSignalingAnswer { RequestId = 1, Result = Result.Success, Sdp = "v=0\r\n" },
         "lan-signaling-candidate" => new LanSignalingCandidate { SessionId = 7, Candidate = "candidate:1 1 udp 1 10.0.0.1 9 typ host", SdpMid = "0", SdpMLineIndex = 0 },
         "lan-signaling-close" => new LanSignalingClose { SessionId = 7, Reason = LanSignalingCloseReason.Normal },
+        "lan-signaling-ice-restart" => new LanSignalingIceRestart { RequestId = 1, SessionId = 7, IceUfrag = "abcd", IcePwd = "0123456789abcdefghijkl" },
+        "lan-signaling-ice-restart-response" => new LanSignalingIceRestartResponse { RequestId = 1, Result = Result.Success, Sdpfrag = "a=ice-ufrag:abcd\r\n" },
         _ => throw new ArgumentOutOfRangeException(nameof(name)),
     };
 
@@ -93,8 +99,10 @@ public sealed class OspGoldenTests
         Assert.Equal(1200UL, (ulong)AgentCapability.QuickTransport);
         Assert.Equal(1300UL, (ulong)AgentCapability.LanSignaling);
 
-        // Application spec: 43 messages; network spec: 4 auth messages; LP2P: 2; OspBridge: 4.
-        Assert.Equal(43 + 4 + 2 + 4, OspMessageRegistry.All.Count);
+        // Application spec: 43 messages; network spec: 4 auth messages; LP2P: 2; OspBridge: 6 (lan-signaling 8193-8198).
+        Assert.Equal(43 + 4 + 2 + 6, OspMessageRegistry.All.Count);
+        Assert.Equal(8197UL, OspTypeKeys.LanSignalingIceRestart);
+        Assert.Equal(8198UL, OspTypeKeys.LanSignalingIceRestartResponse);
         foreach (OspMessageDescriptor d in OspMessageRegistry.All.Where(d => d.Name.StartsWith("lan-signaling", StringComparison.Ordinal)))
         {
             Assert.InRange(d.TypeKey, 8193UL, 16383UL); // 2-byte extension range

@@ -111,6 +111,77 @@ public class IceAgentTests
     }
 
     [Fact]
+    public void Ice_restart_selects_a_pair_of_the_new_session_while_data_stays_on_the_old_one()
+    {
+        var (a, b) = Agents();
+        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
+        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
+        var net = new IceNet(a, b);
+        net.ExchangeCandidates();
+        net.Start();
+        Assert.True(net.RunUntil(() => a.State == RTCIceConnectionState.Completed && b.State == RTCIceConnectionState.Connected, TimeSpan.FromSeconds(5)));
+        var (oldA, oldB) = (a.LocalCredentials, b.LocalCredentials);
+        var oldPairB = b.SelectedPair!;
+        int selectedBefore = net.NodeB.EventsOf<IceEvent>().Count(e => e.Kind == IceEventKind.SelectedPairChanged);
+
+        // WHEP order: the offerer (A, controlling) makes new credentials and sends them; the answerer (B) restarts first.
+        var newA = IceCredentials.Generate(new SeededRandomNumberGenerator(99));
+        var newB = b.Restart(newA, net.Now);
+        Assert.NotEqual(oldB, newB);
+        Assert.Equal(newB, b.LocalCredentials);
+        Assert.True(b.IsRestarting);
+        Assert.Empty(b.RemoteCandidates);
+        // Meanwhile the old pair still carries data (and A, not restarted yet, is refused by B's new credentials).
+        Assert.Same(oldPairB, b.SelectedPair);
+        Assert.True(b.IsValidated(oldPairB.Local.Base, oldPairB.RemoteEndPoint));
+        net.Run(TimeSpan.FromSeconds(1));
+        Assert.True(b.IsValidated(oldPairB.Local.Base, oldPairB.RemoteEndPoint), "data on the old pair was refused during the restart");
+
+        // The answer reaches A: it restarts with B's credentials and its own new ones; candidates are signalled again.
+        a.Restart(newB, net.Now, newA);
+        Assert.Equal(newA, a.LocalCredentials);
+        Assert.NotEqual(oldA, a.LocalCredentials);
+        net.ExchangeCandidates();
+        Assert.True(net.RunUntil(() => !a.IsRestarting && !b.IsRestarting, TimeSpan.FromSeconds(10)),
+            $"restart did not complete: A restarting {a.IsRestarting} ({a.State}), B restarting {b.IsRestarting} ({b.State})");
+        Assert.NotSame(oldPairB, b.SelectedPair);
+        Assert.True(b.SelectedPair!.Nominated && a.SelectedPair!.Nominated);
+        AssertConsistent(net);
+        Assert.True(net.NodeB.EventsOf<IceEvent>().Count(e => e.Kind == IceEventKind.SelectedPairChanged) > selectedBefore);
+        Assert.Equal(1, a.Restarts);
+        Assert.Equal(1, b.Restarts);
+        // Consent under the new credentials keeps it up.
+        net.Run(TimeSpan.FromSeconds(60));
+        Assert.Equal(RTCIceConnectionState.Completed, a.State);
+        Assert.Equal(RTCIceConnectionState.Connected, b.State);
+    }
+
+    [Fact]
+    public void Ice_restart_of_a_failed_agent_checks_again_and_before_start_is_refused()
+    {
+        var (a, b) = Agents();
+        Assert.Throws<WebRtcException>(() => b.Restart(IceCredentials.Generate(), TimeSpan.Zero));
+        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
+        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
+        var net = new IceNet(a, b);
+        net.ExchangeCandidates();
+        net.Start();
+        Assert.True(net.RunUntil(() => a.SelectedPair is not null && b.SelectedPair is not null, TimeSpan.FromSeconds(5)));
+        net.Cut = true;
+        Assert.True(net.RunUntil(() => a.State == RTCIceConnectionState.Failed && b.State == RTCIceConnectionState.Failed, TimeSpan.FromSeconds(40)));
+        net.Cut = false;
+        var newA = IceCredentials.Generate(new SeededRandomNumberGenerator(5));
+        var newB = b.Restart(newA, net.Now);
+        a.Restart(newB, net.Now, newA);
+        Assert.Equal(RTCIceConnectionState.Checking, a.State);
+        Assert.Null(a.SelectedPair);
+        net.ExchangeCandidates();
+        Assert.True(net.RunUntil(() => a.State == RTCIceConnectionState.Completed && b.State == RTCIceConnectionState.Connected, TimeSpan.FromSeconds(10)),
+            $"after restart: A {a.State}, B {b.State}");
+        AssertConsistent(net);
+    }
+
+    [Fact]
     public void Role_conflict_resolved_by_tie_breaker()
     {
         var a = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator(1UL), TieBreaker = 5 });
