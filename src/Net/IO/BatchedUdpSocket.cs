@@ -21,8 +21,9 @@ namespace OspBridge.Net.IO;
 /// </summary>
 /// <remarks>
 /// One receiver at a time (a <see cref="DatagramReceiver"/>); <see cref="Send(DatagramBatch)"/> may be
-/// called from several loops at once (per-thread scratch buffers). Waiting for data is an awaited
-/// zero-byte peek on the .NET socket (epoll underneath), not a thread. A send that finds the OS buffer
+/// called from several loops at once (per-thread scratch buffers). Waiting for data is an edge-triggered
+/// registration with the process-wide <see cref="EpollReadiness"/> thread (no system call per wait; set
+/// <c>OSPBRIDGE_UDP_WAIT=peek</c> for the old awaited zero-byte <c>MSG_PEEK</c> receive, e.g. to compare). A send that finds the OS buffer
 /// full waits at most ~20 ms for room, then drops the rest, as UDP may.
 /// </remarks>
 internal sealed class BatchedUdpSocket : IDatagramSocket
@@ -41,6 +42,7 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     private volatile bool _sendFallback;
     private volatile bool _gso;
     private int _receiving;
+    private readonly EpollReadiness.Registration? _readiness;
 
     // Receive state (one receiver at a time).
     private MMsgHdr[] _recvMsgs = [];
@@ -69,7 +71,12 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
         _gro = gro;
         _gso = gso;
         LocalEndPoint = (IPEndPoint)socket.LocalEndPoint!;
+        if (Environment.GetEnvironmentVariable("OSPBRIDGE_UDP_WAIT") != "peek")
+            _readiness = EpollReadiness.TryRegister((int)socket.SafeHandle.DangerousGetHandle());
     }
+
+    /// <summary>True when waits go through <see cref="EpollReadiness"/> (false: the zero-byte peek).</summary>
+    internal bool UsesEpollReadiness => _readiness is not null;
 
     /// <summary>True on 64-bit Linux, where the structures match.</summary>
     public static bool IsSupported => OperatingSystem.IsLinux() && LayoutOk;
@@ -144,11 +151,15 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
             {
                 cancellationToken.ThrowIfCancellationRequested();
                 if (_receiveFallback && _pendingCount == 0) return await _portable.ReceiveAsync(batch, cancellationToken).ConfigureAwait(false);
+                // The sequence is read before draining: a datagram arriving after this point wakes the wait below.
+                int sequence = _readiness?.Sequence ?? 0;
                 int n = ReceiveReady(batch);
                 if (n > 0) return n;
                 if (_receiveFallback) continue;
-                // Wait for readability without consuming anything: a zero-byte peek (epoll in the runtime).
-                await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.Peek, cancellationToken).ConfigureAwait(false);
+                if (_readiness is { } readiness)
+                    await readiness.WaitAsync(sequence, cancellationToken).ConfigureAwait(false);
+                else // wait for readability without consuming anything: a zero-byte peek (epoll in the runtime)
+                    await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.Peek, cancellationToken).ConfigureAwait(false);
             }
         }
         finally
@@ -568,7 +579,11 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     }
 
     /// <inheritdoc/>
-    public void Dispose() => _socket.Dispose();
+    public void Dispose()
+    {
+        _readiness?.Close(); // off the epoll set before the descriptor number can be reused
+        _socket.Dispose();
+    }
 
     /// <summary>Per-thread send structures (grown on demand; pinned with <c>fixed</c> only during a send): several loops may send on one socket at once.</summary>
     private sealed class SendScratch

@@ -184,6 +184,10 @@ internal sealed partial class ConnectionCore
         if (!s.SendDone || !s.RecvDone) return;
         if (s.ResetPending || s.StopSendingPending || s.MaxStreamDataPending) return;
         if (!_streams.Remove(s.Id)) return;
+        // Both halves are done: the rings go back to the pool for the next stream (frames for a removed stream
+        // find no StreamState, so nothing touches these buffers again).
+        s.Send?.Release();
+        s.Recv?.Release();
         if (!IsLocal(s.Id))
         {
             if (s.IsBidirectional) { _remoteClosedBidi++; if (_localMaxStreamsBidi - _remoteOpenedBidi < _options.MaxInboundBidiStreams / 2 + 1) { _localMaxStreamsBidi = _remoteClosedBidi + _options.MaxInboundBidiStreams; _maxStreamsBidiPending = true; } }

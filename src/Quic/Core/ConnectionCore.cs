@@ -344,6 +344,8 @@ internal sealed partial class ConnectionCore : IProtocolCore<CoreEvent>
             space.ReadKeys?.Dispose();
             space.WriteKeys?.Dispose();
             space.ReadKeys = space.WriteKeys = null;
+            space.CryptoSend.Release();
+            space.CryptoRecv.Release();
         }
         _nextReadKeys?.Dispose();
         _prevReadKeys?.Dispose();

@@ -1,3 +1,4 @@
+using System.Buffers;
 using OspBridge.Quic.Internal;
 
 namespace OspBridge.Quic.Transport;
@@ -6,17 +7,32 @@ namespace OspBridge.Quic.Transport;
 /// Reassembly buffer for one stream or CRYPTO stream: out-of-order data is written at its offset into a ring
 /// that starts at <see cref="ReadOffset"/>; the application reads the contiguous prefix. Memory is bounded by the
 /// caller's flow-control limit (data beyond <see cref="ReadOffset"/> + max capacity is rejected).
+/// The ring comes from <see cref="ArrayPool{T}.Shared"/> when the first byte arrives (an idle or empty stream holds
+/// none), doubles only when data needs the room, and goes back to the pool on <see cref="Release"/> (stream closed).
 /// </summary>
 internal sealed class RecvBuffer
 {
-    private byte[] _ring;
+    private byte[] _ring = [];
     private readonly int _maxCapacity;
+    private readonly int _initialCapacity;
     private readonly RangeSet _received = new(4096);
 
     public RecvBuffer(int initialCapacity, int maxCapacity)
     {
         _maxCapacity = (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(maxCapacity, 64));
-        _ring = new byte[Math.Min(_maxCapacity, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(initialCapacity, 64)))];
+        _initialCapacity = Math.Min(_maxCapacity, (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(initialCapacity, 64)));
+    }
+
+    /// <summary>Bytes of ring currently held (0 before the first data and after <see cref="Release"/>).</summary>
+    public int Capacity => _ring.Length;
+
+    /// <summary>Returns the ring to the pool; the buffer must not be used for data afterwards (its stream is gone).</summary>
+    public void Release()
+    {
+        var ring = _ring;
+        _ring = [];
+        _received.Clear();
+        if (ring.Length > 0) RingPool.Return(ring);
     }
 
     public ulong ReadOffset { get; private set; }
@@ -43,7 +59,7 @@ internal sealed class RecvBuffer
         if (offset < ReadOffset) { data = data[(int)(ReadOffset - offset)..]; offset = ReadOffset; }
         if (end - ReadOffset > (ulong)_maxCapacity) return false;
         int needed = (int)(end - ReadOffset);
-        if (needed > _ring.Length) Grow(needed);
+        if (needed > _ring.Length) Grow(Math.Max(needed, _initialCapacity));
         int mask = _ring.Length - 1;
         int idx = (int)(offset & (ulong)mask);
         int first = Math.Min(data.Length, _ring.Length - idx);
@@ -56,9 +72,11 @@ internal sealed class RecvBuffer
 
     private void Grow(int needed)
     {
+        if (_ring.Length == 0) { _ring = RingPool.Rent(needed); return; }
         int cap = _ring.Length;
         while (cap < needed) cap *= 2;
-        var n = new byte[cap];
+        var n = RingPool.Rent(cap);
+        cap = n.Length;
         // copy everything that might be stored: [ReadOffset, ReadOffset + oldCap)
         int old = _ring.Length;
         int oldMask = old - 1, newMask = cap - 1;
@@ -70,6 +88,7 @@ internal sealed class RecvBuffer
             _ring.AsSpan(si, run).CopyTo(n.AsSpan(di));
             i += run;
         }
+        RingPool.Return(_ring);
         _ring = n;
     }
 
@@ -100,6 +119,7 @@ internal sealed class RecvBuffer
     public ReadOnlySpan<byte> PeekContiguous()
     {
         int n = Readable;
+        if (n == 0) return default;
         int mask = _ring.Length - 1;
         int idx = (int)(ReadOffset & (ulong)mask);
         return _ring.AsSpan(idx, Math.Min(n, _ring.Length - idx));

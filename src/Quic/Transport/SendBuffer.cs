@@ -1,3 +1,4 @@
+using System.Buffers;
 using OspBridge.Quic.Internal;
 
 namespace OspBridge.Quic.Transport;
@@ -5,18 +6,34 @@ namespace OspBridge.Quic.Transport;
 /// <summary>
 /// Outgoing bytes of one stream (or one CRYPTO stream), kept until acknowledged. A ring buffer indexed by
 /// stream offset holds [AckedPrefix, WriteEnd); lost ranges are queued for retransmission before new data.
+/// The ring comes from <see cref="ArrayPool{T}.Shared"/> on the first write (sized to it, at least the initial
+/// capacity), doubles only when unacknowledged data needs the room, and goes back to the pool on
+/// <see cref="Release"/> (stream closed).
 /// </summary>
 internal sealed class SendBuffer
 {
-    private byte[] _ring;
+    private byte[] _ring = [];
     private readonly int _maxCapacity;
+    private readonly int _initialCapacity;
     private readonly RangeSet _acked = new(int.MaxValue);
     private readonly RangeSet _lost = new(int.MaxValue);
 
     public SendBuffer(int initialCapacity, int maxCapacity)
     {
-        _ring = new byte[RoundUp(Math.Min(initialCapacity, maxCapacity))];
+        _initialCapacity = RoundUp(Math.Min(initialCapacity, maxCapacity));
         _maxCapacity = RoundUp(maxCapacity);
+    }
+
+    /// <summary>Bytes of ring currently held (0 before the first write and after <see cref="Release"/>).</summary>
+    public int Capacity => _ring.Length;
+
+    /// <summary>Returns the ring to the pool; nothing may be sent from this buffer afterwards (its stream is gone).</summary>
+    public void Release()
+    {
+        var ring = _ring;
+        _ring = [];
+        _lost.Clear();
+        if (ring.Length > 0) RingPool.Return(ring);
     }
 
     private static int RoundUp(int v) => (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(v, 64));
@@ -59,24 +76,29 @@ internal sealed class SendBuffer
     private void EnsureCapacity(int needed)
     {
         if (needed <= _ring.Length) return;
+        if (_ring.Length == 0) { _ring = RingPool.Rent(Math.Max(needed, _initialCapacity)); return; }
         int cap = _ring.Length;
         while (cap < needed) cap *= 2;
-        var n = new byte[cap];
-        // relayout [AckedPrefix, WriteEnd)
+        var relaid = RingPool.Rent(cap);
+        cap = relaid.Length;
+        // copy [AckedPrefix, WriteEnd) to its offset-indexed positions in the new ring (at most two runs each side)
         int len = (int)(WriteEnd - AckedPrefix);
-        CopyOut(AckedPrefix, n.AsSpan(0, len), _ring);
-        // place at offset-indexed positions in new ring
-        var relaid = new byte[cap];
-        int m = cap - 1;
-        int idx = (int)(AckedPrefix & (ulong)m);
-        int first = Math.Min(len, cap - idx);
-        n.AsSpan(0, first).CopyTo(relaid.AsSpan(idx));
-        n.AsSpan(first, len - first).CopyTo(relaid);
+        int oldMask = _ring.Length - 1, newMask = cap - 1;
+        for (int i = 0; i < len;)
+        {
+            ulong off = AckedPrefix + (ulong)i;
+            int si = (int)(off & (ulong)oldMask), di = (int)(off & (ulong)newMask);
+            int run = Math.Min(Math.Min(_ring.Length - si, cap - di), len - i);
+            _ring.AsSpan(si, run).CopyTo(relaid.AsSpan(di));
+            i += run;
+        }
+        RingPool.Return(_ring);
         _ring = relaid;
     }
 
     private static void CopyOut(ulong offset, Span<byte> dest, byte[] ring)
     {
+        if (dest.IsEmpty) return;
         int mask = ring.Length - 1;
         int idx = (int)(offset & (ulong)mask);
         int first = Math.Min(dest.Length, ring.Length - idx);

@@ -212,6 +212,70 @@ public sealed class BatchedUdpSocketTests
         await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await s.ReceiveAsync(new DatagramBatch(), cts.Token));
     }
 
+    [Fact]
+    public async Task Waits_go_through_epoll_and_no_wakeup_is_lost_in_a_ping_pong()
+    {
+        // Each side waits (parked, socket empty) before the other sends: a lost edge-triggered wake-up would hang a
+        // round and fail the bounded wait below.
+        using var a = BatchedUdpSocket.Open(Loopback());
+        using var b = BatchedUdpSocket.Open(Loopback());
+        Assert.True(a.UsesEpollReadiness && b.UsesEpollReadiness, "batched sockets should wait through EpollReadiness on Linux x86-64/arm64");
+        long wakeups0 = Interlocked.Read(ref EpollReadiness.Wakeups);
+        var batchA = new DatagramBatch(8, 2048);
+        var batchB = new DatagramBatch(8, 2048);
+        const int rounds = 500;
+        var echo = Task.Run(async () =>
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+            for (int i = 0; i < rounds; i++)
+            {
+                int n = await b.ReceiveAsync(batchB, cts.Token);
+                for (int k = 0; k < n; k++) b.Send(batchB[k], DatagramPath.To(batchB.PathAt(k).Remote!));
+            }
+        });
+        var buf = new byte[64];
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        int got = 0;
+        for (int i = 0; i < rounds && !cts.IsCancellationRequested; i++)
+        {
+            Fill(buf, i);
+            a.Send(buf, DatagramPath.To(b.LocalEndPoint));
+            int n = await a.ReceiveAsync(batchA, cts.Token);
+            Assert.True(n == 1 && Check(batchA[0], out int seq) && seq == i, $"round {i}: {n} datagrams, first seq {(n > 0 && Check(batchA[0], out int s2) ? s2 : -1)}");
+            got++;
+        }
+        await echo.WaitAsync(Wait);
+        Assert.Equal(rounds, got);
+        long wakeups = Interlocked.Read(ref EpollReadiness.Wakeups) - wakeups0;
+        Assert.True(wakeups >= rounds, $"only {wakeups} epoll wake-ups for {2 * rounds} parked receives");
+    }
+
+    [Fact]
+    public async Task Sockets_opened_after_others_closed_still_wake_up()
+    {
+        // Descriptor numbers are reused after close: a registration left on the epoll set would steal or miss events.
+        for (int round = 0; round < 20; round++)
+        {
+            var sockets = Enumerable.Range(0, 10).Select(_ => UdpSocketFactory.Default.Open(Loopback())).ToList();
+            using var sender = UdpSocketFactory.Default.Open(Loopback());
+            try
+            {
+                var pending = sockets.Select(s => ReceiveAsync(s, 3)).ToList();
+                await Task.Yield();
+                foreach (var s in sockets) SendRange(sender, s.LocalEndPoint, 0, 3, _ => 100);
+                foreach (var p in pending)
+                {
+                    var got = await p.WaitAsync(Wait);
+                    Assert.Equal(3, got.Count);
+                }
+            }
+            finally
+            {
+                foreach (var s in sockets) s.Dispose();
+            }
+        }
+    }
+
     private static int LoopbackIndex() =>
         System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces()
             .First(i => i.NetworkInterfaceType == System.Net.NetworkInformation.NetworkInterfaceType.Loopback)

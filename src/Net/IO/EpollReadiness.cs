@@ -1,0 +1,226 @@
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
+using System.Threading.Tasks.Sources;
+
+namespace OspBridge.Net.IO;
+
+/// <summary>
+/// Readability notification for batched UDP sockets without a system call per wait: one process-wide epoll
+/// instance (edge-triggered registrations) served by one background thread that does nothing but
+/// <c>epoll_wait</c> and signal. A receiver reads <see cref="Registration.Sequence"/>, drains the socket with
+/// <c>recvmmsg(MSG_DONTWAIT)</c> until <c>EAGAIN</c>, then awaits <see cref="Registration.WaitAsync"/> with the
+/// sequence it read: any datagram that arrived after that read bumped the sequence, so no wake-up is lost.
+/// Replaces the zero-byte <c>MSG_PEEK</c> receive the socket used to wait with (two extra system calls per wait:
+/// the runtime tries the peek before and after its own epoll notification). x86-64 and arm64 Linux only.
+/// </summary>
+internal static unsafe partial class EpollReadiness
+{
+    private const int EPOLL_CLOEXEC = 0x80000;
+    private const int EPOLL_CTL_ADD = 1;
+    private const int EPOLL_CTL_DEL = 2;
+    private const uint EPOLLIN = 0x001;
+    private const uint EPOLLET = 1u << 31;
+    private const int EINTR = 4;
+    private const int MaxEvents = 64;
+
+    private static readonly object Gate = new();
+    private static readonly ConcurrentDictionary<long, Registration> Registrations = new();
+    private static int _epfd = -1;
+    private static bool _failed;
+    private static long _nextId;
+
+    /// <summary>Wake-ups delivered by the epoll thread (for tests and benches).</summary>
+    internal static long Wakeups;
+
+    /// <summary>True where the epoll structures are known (64-bit Linux on x86-64 or arm64).</summary>
+    public static bool IsSupported => OperatingSystem.IsLinux() && (RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64);
+
+    /// <summary>Registers <paramref name="fd"/> for edge-triggered readability; null when epoll is unavailable (caller falls back).</summary>
+    public static Registration? TryRegister(int fd)
+    {
+        if (!IsSupported) return null;
+        int epfd = EnsureStarted();
+        if (epfd < 0) return null;
+        var reg = new Registration(Interlocked.Increment(ref _nextId), fd);
+        Registrations[reg.Id] = reg;
+        int r;
+        if (RuntimeInformation.ProcessArchitecture == Architecture.X64)
+        {
+            var ev = new EpollEventX64 { Events = EPOLLIN | EPOLLET, Data = (ulong)reg.Id };
+            r = EpollCtlX64(epfd, EPOLL_CTL_ADD, fd, &ev);
+        }
+        else
+        {
+            var ev = new EpollEvent { Events = EPOLLIN | EPOLLET, Data = (ulong)reg.Id };
+            r = EpollCtl(epfd, EPOLL_CTL_ADD, fd, &ev);
+        }
+        if (r != 0)
+        {
+            Registrations.TryRemove(reg.Id, out _);
+            return null;
+        }
+        return reg;
+    }
+
+    private static int EnsureStarted()
+    {
+        if (Volatile.Read(ref _epfd) >= 0) return _epfd;
+        lock (Gate)
+        {
+            if (_epfd >= 0 || _failed) return _epfd;
+            int epfd = EpollCreate1(EPOLL_CLOEXEC);
+            if (epfd < 0) { _failed = true; return -1; }
+            var thread = new Thread(() => Run(epfd)) { IsBackground = true, Name = "ospbridge-udp-epoll" };
+            thread.Start();
+            Volatile.Write(ref _epfd, epfd);
+            return epfd;
+        }
+    }
+
+    private static void Run(int epfd)
+    {
+        bool x64 = RuntimeInformation.ProcessArchitecture == Architecture.X64;
+        var eventsX64 = new EpollEventX64[MaxEvents];
+        var events = new EpollEvent[MaxEvents];
+        while (true)
+        {
+            int n;
+            fixed (EpollEventX64* ex = eventsX64)
+            fixed (EpollEvent* e = events)
+                n = x64 ? EpollWaitX64(epfd, ex, MaxEvents, -1) : EpollWait(epfd, e, MaxEvents, -1);
+            if (n < 0)
+            {
+                if (Marshal.GetLastPInvokeError() == EINTR) continue;
+                return; // epoll fd gone: nothing more to deliver
+            }
+            for (int i = 0; i < n; i++)
+            {
+                long id = (long)(x64 ? eventsX64[i].Data : events[i].Data);
+                if (Registrations.TryGetValue(id, out var reg)) { reg.Signal(); Interlocked.Increment(ref Wakeups); }
+            }
+        }
+    }
+
+    /// <summary>Removes a registration before its socket closes (so a reused descriptor number is never confused with it).</summary>
+    private static void Unregister(Registration reg)
+    {
+        if (!Registrations.TryRemove(reg.Id, out _)) return;
+        int epfd = Volatile.Read(ref _epfd);
+        if (epfd < 0) return;
+        if (RuntimeInformation.ProcessArchitecture == Architecture.X64) { var ev = default(EpollEventX64); _ = EpollCtlX64(epfd, EPOLL_CTL_DEL, reg.Fd, &ev); }
+        else { var ev = default(EpollEvent); _ = EpollCtl(epfd, EPOLL_CTL_DEL, reg.Fd, &ev); }
+    }
+
+    /// <summary>One socket's readiness: a sequence bumped per epoll event and one reusable waiter.</summary>
+    internal sealed class Registration : IValueTaskSource<bool>
+    {
+        private readonly object _lock = new();
+        private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
+        private int _sequence;
+        private bool _waiting;
+        private bool _closed;
+        private CancellationToken _token;
+        private CancellationTokenRegistration _cancel;
+
+        internal Registration(long id, int fd)
+        {
+            Id = id;
+            Fd = fd;
+        }
+
+        internal long Id { get; }
+        internal int Fd { get; }
+
+        /// <summary>Read before draining the socket; pass to <see cref="WaitAsync"/> after <c>EAGAIN</c>.</summary>
+        public int Sequence => Volatile.Read(ref _sequence);
+
+        /// <summary>Completes when an event arrived after <paramref name="sequence"/> was read (at once if one did already).</summary>
+        public ValueTask<bool> WaitAsync(int sequence, CancellationToken cancellationToken)
+        {
+            short version;
+            lock (_lock)
+            {
+                ObjectDisposedException.ThrowIf(_closed, this);
+                if (_sequence != sequence) return new ValueTask<bool>(true);
+                if (_waiting) throw new InvalidOperationException("one waiter at a time");
+                _core.Reset();
+                version = _core.Version;
+                _waiting = true;
+                _token = cancellationToken;
+            }
+            if (cancellationToken.CanBeCanceled)
+                _cancel = cancellationToken.UnsafeRegister(static s => ((Registration)s!).Complete(canceled: true), this);
+            return new ValueTask<bool>(this, version);
+        }
+
+        internal void Signal()
+        {
+            lock (_lock) _sequence++;
+            Complete(canceled: false);
+        }
+
+        private void Complete(bool canceled)
+        {
+            CancellationToken token;
+            lock (_lock)
+            {
+                if (!_waiting) return;
+                _waiting = false;
+                token = _token;
+                _token = default;
+            }
+            _cancel.Unregister();
+            if (canceled) _core.SetException(new OperationCanceledException(token));
+            else if (_closed) _core.SetException(new ObjectDisposedException(nameof(BatchedUdpSocket)));
+            else _core.SetResult(true);
+        }
+
+        /// <summary>Unregisters from epoll and fails a pending wait with <see cref="ObjectDisposedException"/>.</summary>
+        public void Close()
+        {
+            lock (_lock)
+            {
+                if (_closed) return;
+                _closed = true;
+            }
+            Unregister(this);
+            Complete(canceled: false);
+        }
+
+        bool IValueTaskSource<bool>.GetResult(short token) => _core.GetResult(token);
+        ValueTaskSourceStatus IValueTaskSource<bool>.GetStatus(short token) => _core.GetStatus(token);
+        void IValueTaskSource<bool>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            _core.OnCompleted(continuation, state, token, flags);
+    }
+
+    /// <summary>struct epoll_event on x86-64 (packed: 12 bytes).</summary>
+    [StructLayout(LayoutKind.Sequential, Pack = 4)]
+    private struct EpollEventX64
+    {
+        public uint Events;
+        public ulong Data;
+    }
+
+    /// <summary>struct epoll_event elsewhere (natural alignment: 16 bytes).</summary>
+    [StructLayout(LayoutKind.Sequential)]
+    private struct EpollEvent
+    {
+        public uint Events;
+        public ulong Data;
+    }
+
+    [LibraryImport("libc", EntryPoint = "epoll_create1", SetLastError = true)]
+    private static partial int EpollCreate1(int flags);
+
+    [LibraryImport("libc", EntryPoint = "epoll_ctl", SetLastError = true)]
+    private static partial int EpollCtlX64(int epfd, int op, int fd, EpollEventX64* ev);
+
+    [LibraryImport("libc", EntryPoint = "epoll_ctl", SetLastError = true)]
+    private static partial int EpollCtl(int epfd, int op, int fd, EpollEvent* ev);
+
+    [LibraryImport("libc", EntryPoint = "epoll_wait", SetLastError = true)]
+    private static partial int EpollWaitX64(int epfd, EpollEventX64* events, int maxEvents, int timeout);
+
+    [LibraryImport("libc", EntryPoint = "epoll_wait", SetLastError = true)]
+    private static partial int EpollWait(int epfd, EpollEvent* events, int maxEvents, int timeout);
+}
