@@ -51,6 +51,32 @@ public sealed class GrantPolicyTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// The receiver refuses (no grant) and closes with 401. That close races the requester's own set-up (its agent-info
+    /// request): either the set-up fails with Refused/401, or the connection is returned and then closes with 401. Both
+    /// are the refusal; nothing else is accepted.
+    /// </summary>
+    private static async Task AssertRefusedAsync(LP2PRequest request, CancellationToken ct)
+    {
+        LP2PConnection? connection = null;
+        try
+        {
+            connection = await request.StartAsync(ct);
+        }
+        catch (OspException refused)
+        {
+            Assert.True(refused.Error == OspError.Refused && refused.ApplicationErrorCode == OspConnection.NotAuthenticatedErrorCode,
+                $"set-up failed with {refused.Error} (code {refused.ApplicationErrorCode}): {refused.Message}");
+        }
+        if (connection is not null)
+        {
+            await using (connection)
+            {
+                Assert.Equal(OspConnection.NotAuthenticatedErrorCode, await connection.Closed.WaitAsync(ct));
+            }
+        }
+    }
+
     [Fact]
     public async Task An_LP2P_receiver_hands_a_trusted_peer_to_the_app_only_with_a_grant_that_is_recorded_and_revocable()
     {
@@ -80,10 +106,7 @@ public sealed class GrantPolicyTests : IDisposable
         });
 
         // 1. Trusted, but the app has no grant and the user says no: the receiver closes the connection (401).
-        await using (var refused = await Request().StartAsync(cts.Token))
-        {
-            Assert.Equal(OspConnection.NotAuthenticatedErrorCode, await refused.Closed.WaitAsync(cts.Token));
-        }
+        await AssertRefusedAsync(Request(), cts.Token);
         var question = Assert.Single(host.GrantQuestions);
         Assert.Equal(App, question.App);
         Assert.Equal(clientId.Fingerprint, question.Fingerprint);
@@ -104,10 +127,7 @@ public sealed class GrantPolicyTests : IDisposable
 
         // 3. Revoked: refused again (and asked again).
         Assert.True(store.RevokeGrant(clientId.Fingerprint, App));
-        await using (var again = await Request().StartAsync(cts.Token))
-        {
-            Assert.Equal(OspConnection.NotAuthenticatedErrorCode, await again.Closed.WaitAsync(cts.Token));
-        }
+        await AssertRefusedAsync(Request(), cts.Token);
         Assert.Equal(2, host.GrantQuestions.Count);
         Assert.True(store.IsTrusted(clientId.Fingerprint)); // revoking a grant keeps the pairing
     }
