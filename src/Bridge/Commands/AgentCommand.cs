@@ -177,10 +177,6 @@ internal sealed class AgentCommand : ICliCommand
             if (result.Outcome == PairingOutcome.Authenticated)
             {
                 _results[connection] = result;
-                // Printed once the pairing is done and stored, not when the connection is handed out: the LP2P set-up
-                // after authentication (agent-info, grant) fails when `pair` exits right after its own `paired` line,
-                // and the agent paired all the same (the CliPairingTests flake of session 5).
-                if (result.NewlyPaired && result.Peer is { } paired) WriteLine($"paired {paired.Name} {paired.Id} {paired.Fingerprint}");
             }
             else if (log.IsEnabled(LogLevel.Warning))
             {
@@ -226,6 +222,9 @@ internal sealed class AgentCommand : ICliCommand
                 if (!_results.TryRemove(connection.Connection, out var result) || result.Peer is not { } peer)
                     return; // cannot happen: the receiver hands out authenticated connections only
                 if (log.IsEnabled(LogLevel.Information)) log.LogInformation("peer '{Name}' ({Id}) authenticated from {Remote}", peer.Name, peer.Id, remote);
+                // After the LP2P set-up (the app grant is recorded by now), which completes also when `pair` has already
+                // closed the connection after its own `paired` line (LP2PConnection.EstablishAsync; the session-5 flake).
+                if (result.NewlyPaired) WriteLine($"paired {peer.Name} {peer.Id} {peer.Fingerprint}");
                 await using var webrtc = WebRtc is { } w ? DeviceWebRtc.Start(connection.Connection, peer.Id, w, log) : null;
                 var channels = new List<Task>();
                 await foreach (var channel in connection.AcceptDataChannelsAsync(ct))
