@@ -43,10 +43,11 @@ internal sealed class AgentCommand : ICliCommand
         var camera = new Option<string?>("--camera") { Description = "Serve this camera to trusted peers over WebRTC (LAN signaling): test, exec:<command>, rtsp://[user:pass@]host[:port]/path" };
         var talkSink = new Option<string?>("--talk-sink") { Description = "With --camera: where peers' talk-back audio goes: an Ogg Opus file (rewritten per session) or exec:<command> (Ogg Opus on its stdin); default: counted and logged only" };
         var maxViewers = new Option<int>("--max-viewers") { Description = "With --camera: most viewers (WebRTC sessions) at once", DefaultValueFactory = _ => OspBridge.Bridge.Camera.CameraService.DefaultMaxViewers };
+        var privateName = new Option<bool>("--private") { Description = "Keep the name off the LAN: advertise a random instance name (new at every start) and tell the real name only to authenticated peers (docs/trust.md)" };
         var noWebRtc = new Option<bool>("--no-webrtc") { Description = "Do not answer WebRTC offers over LAN signaling (by default trusted peers, e.g. a bridge for a browser, may open WebRTC data channels: PeerFetch on http-proxy)" };
         var command = new Command("agent", "Run a screenless agent: advertise, pair with a PIN it presents, echo chat, receive files, serve PeerFetch; until SIGTERM")
         {
-            name, acceptAll, receiveDir, port, iface, httpOrigin, httpAllow, camera, talkSink, maxViewers, noWebRtc,
+            name, acceptAll, receiveDir, port, iface, httpOrigin, httpAllow, camera, talkSink, maxViewers, noWebRtc, privateName,
         };
         command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
         {
@@ -75,7 +76,9 @@ internal sealed class AgentCommand : ICliCommand
             await using var cameraService = OspBridge.Bridge.Camera.CameraCli.Create(parseResult.GetValue(camera), interfaces, context.Logger(parseResult, "camera"),
                 parseResult.GetValue(maxViewers), parseResult.GetValue(talkSink));
 
-            using var identity = AgentIdentity.LoadOrCreate(stateDir, OspInstanceName.FromDisplayName(display));
+            bool isPrivate = parseResult.GetValue(privateName);
+            // Private: a random instance name per start (the certificate is reissued for its hostname; same key and fingerprint).
+            using var identity = AgentIdentity.LoadOrCreate(stateDir, isPrivate ? OspInstanceName.CreatePrivate() : OspInstanceName.FromDisplayName(display));
             var trust = PeerTrust.Open(stateDir);
             using var prompts = ConsolePrompts.ForConsole();
             ulong mv = OspMetadataVersion.LoadOrBump(stateDir, display, identity.ModelName);
@@ -83,7 +86,7 @@ internal sealed class AgentCommand : ICliCommand
             var agent = new AgentHost(identity, trust, consent, receive, http, log, oslog);
             await using var receiver = new LP2PReceiver(new LP2PReceiverOptions
             {
-                Agent = OspPairing.AgentOptions(identity, display, oslog),
+                Agent = OspPairing.AgentOptions(identity, display, oslog, isPrivate ? identity.InstanceName : null),
                 Nickname = PeerTrust.App,
                 Grants = new OspTrustGrantPolicy(trust, consent, PeerTrust.App), // per-app grants: listed and revoked with `peers`
                 ListenEndPoint = new IPEndPoint(IPAddress.Any, p),
@@ -109,7 +112,8 @@ internal sealed class AgentCommand : ICliCommand
             {
                 try { await advertiser.WaitEstablishedAsync(ct).WaitAsync(TimeSpan.FromSeconds(5), ct); }
                 catch (TimeoutException) { log.LogWarning("mDNS probing not finished after 5 s; serving anyway"); }
-                AgentHost.WriteLine($"agent '{OspInstanceName.WithoutMarker(advertiser.InstanceName)}' id={PeerTrust.IdOf(identity.Fingerprint)} fp={identity.Fingerprint} port={boundPort} interfaces={string.Join(',', mdns.Interfaces.Select(i => i.Name))}");
+                string shown = isPrivate ? $"agent '{display}' instance={advertiser.InstanceName}" : $"agent '{OspInstanceName.WithoutMarker(advertiser.InstanceName)}'";
+                AgentHost.WriteLine($"{shown} id={PeerTrust.IdOf(identity.Fingerprint)} fp={identity.Fingerprint} port={boundPort} interfaces={string.Join(',', mdns.Interfaces.Select(i => i.Name))}");
                 var quicLoop = http is null ? Task.CompletedTask : agent.AcceptQuicLoopAsync(receiver, ct);
                 await agent.AcceptLoopAsync(receiver, ct);
                 await quicLoop;
@@ -218,6 +222,8 @@ internal sealed class AgentCommand : ICliCommand
                 if (!_results.TryRemove(connection.Connection, out var result) || result.Peer is not { } peer)
                     return; // cannot happen: the receiver hands out authenticated connections only
                 if (log.IsEnabled(LogLevel.Information)) log.LogInformation("peer '{Name}' ({Id}) authenticated from {Remote}", peer.Name, peer.Id, remote);
+                // After the LP2P set-up (the app grant is recorded by now), which completes also when `pair` has already
+                // closed the connection after its own `paired` line (LP2PConnection.EstablishAsync; the session-5 flake).
                 if (result.NewlyPaired) WriteLine($"paired {peer.Name} {peer.Id} {peer.Fingerprint}");
                 await using var webrtc = WebRtc is { } w ? DeviceWebRtc.Start(connection.Connection, peer.Id, w, log) : null;
                 var channels = new List<Task>();

@@ -43,11 +43,12 @@ internal static class OspPairing
 
     private static readonly TimeSpan AgentInfoTimeout = TimeSpan.FromSeconds(3);
 
-    /// <summary>Agent options for the CLI: our identity and display name; only authenticated peers reach applications.</summary>
-    public static OspAgentOptions AgentOptions(AgentIdentity identity, string displayName, ILogger logger) => new()
+    /// <summary>Agent options for the CLI: our identity and display name (with a neutral one for unauthenticated peers when private); only authenticated peers reach applications.</summary>
+    public static OspAgentOptions AgentOptions(AgentIdentity identity, string displayName, ILogger logger, string? displayNameBeforeAuthentication = null) => new()
     {
         Identity = identity,
         DisplayName = displayName,
+        DisplayNameBeforeAuthentication = displayNameBeforeAuthentication,
         RequireAuthentication = true,
         Capabilities = [AgentCapability.LanSignaling, AgentCapability.DataChannels],
         Logger = logger,
@@ -101,7 +102,7 @@ internal static class OspPairing
     /// A failed attempt leaves our trust store's trusted records unchanged. When the agent no longer trusts us, the
     /// connection fails fast with <see cref="OspError.NotTrustedByPeer"/>.
     /// </summary>
-    public static async Task<PairingResult> AuthenticateOutgoingAsync(OspConnection connection, AgentIdentity identity, string authToken, string peerName,
+    public static async Task<PairingResult> AuthenticateOutgoingAsync(OspConnection connection, AgentIdentity identity, string authToken, string? peerName,
         OspTrustStore trust, IOspPairingHost? host, bool forcePin, ILogger logger, CancellationToken cancellationToken)
     {
         var options = new OspAuthenticationOptions

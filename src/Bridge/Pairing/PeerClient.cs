@@ -66,8 +66,10 @@ internal static class PeerClient
             await Console.Error.WriteLineAsync($"ospbridge: not paired with {which}").ConfigureAwait(false);
             return null;
         }
+        // A peer with a private instance name is found by fingerprint only: asking the LAN for its name would broadcast it.
+        bool isPrivate = trust.Find(trusted.Fingerprint) is { } record && record.Marks.HasFlag(OspPeerMarks.PrivateName);
         var session = await ConnectAsync(identity, trust, which, a => a.Txt.Fingerprint == trusted.Fingerprint, host: null, forcePin: false,
-            interfaces, timeout, mdnsLog, ospLog, cancellationToken, instanceHints: PeerFinder.HintFor(trusted.Name)).ConfigureAwait(false);
+            interfaces, timeout, mdnsLog, ospLog, cancellationToken, instanceHints: isPrivate ? [] : PeerFinder.HintFor(trusted.Name)).ConfigureAwait(false);
         if (session.Result.Outcome == PairingOutcome.Authenticated) return session;
         await session.DisposeAsync().ConfigureAwait(false);
         await Console.Error.WriteLineAsync(session.Result.Outcome == PairingOutcome.NotPaired ? $"ospbridge: not paired with {which}" : "ospbridge: authentication failed").ConfigureAwait(false);
@@ -127,6 +129,32 @@ internal static class PeerClient
         }
     }
 
+    /// <summary>
+    /// After authentication: a private agent's real name (its agent-info, answered only to authenticated peers) becomes
+    /// the trusted record's name and the record is marked <see cref="OspPeerMarks.PrivateName"/>; an agent that stopped
+    /// advertising privately loses the mark. Returns the result with the record as now stored.
+    /// </summary>
+    private static PairingResult NotePrivateName(OspTrustStore trust, OspAgentInfo agent, LP2PConnection connection, PairingResult result)
+    {
+        string fp = agent.Txt.Fingerprint;
+        if (trust.Find(fp) is not { Trusted: true } record) return result;
+        if (agent.IsPrivate)
+        {
+            string? real = connection.PeerInfo?.DisplayName;
+            if (!string.IsNullOrWhiteSpace(real) && !OspInstanceName.IsPrivate(real) && record.Name != real) trust.RecordSeen(fp, real);
+            if (!record.Marks.HasFlag(OspPeerMarks.PrivateName)) trust.SetMarks(fp, OspPeerMarks.PrivateName);
+        }
+        else if (record.Marks.HasFlag(OspPeerMarks.PrivateName))
+        {
+            trust.SetMarks(fp, OspPeerMarks.None, OspPeerMarks.PrivateName);
+        }
+        else
+        {
+            return result;
+        }
+        return result with { Peer = trust.FindTrusted(fp) ?? result.Peer };
+    }
+
     /// <summary>Connects to a discovered agent and authenticates (the LP2P request with our authentication hook).</summary>
     public static async Task<(LP2PConnection? Connection, PairingResult Result)> ConnectAsync(OspAgentInfo agent, AgentIdentity identity, OspTrustStore trust,
         IOspPairingHost? host, TimeSpan connectTimeout, ILogger ospLog, CancellationToken cancellationToken, bool forcePin = false)
@@ -144,13 +172,17 @@ internal static class PeerClient
             Authenticate = async (connection, ct) =>
             {
                 limit.CancelAfter(Timeout.InfiniteTimeSpan); // connected: typing the PIN is not bounded by --timeout
-                result = await OspPairing.AuthenticateOutgoingAsync(connection, identity, agent.Txt.AuthToken, agent.DisplayName, trust, host, forcePin, ospLog, ct).ConfigureAwait(false);
+                // A private (random) instance name is not the peer's name: nothing is recorded until agent-info after authentication.
+                result = await OspPairing.AuthenticateOutgoingAsync(connection, identity, agent.Txt.AuthToken, agent.IsPrivate ? null : agent.DisplayName,
+                    trust, host, forcePin, ospLog, ct).ConfigureAwait(false);
             },
         });
         try
         {
             var connection = await request.StartAsync(limit.Token).ConfigureAwait(false);
-            return (connection, result ?? new PairingResult(PairingOutcome.Failed, null, false, "no authentication ran"));
+            result ??= new PairingResult(PairingOutcome.Failed, null, false, "no authentication ran");
+            if (result.Outcome == PairingOutcome.Authenticated) result = NotePrivateName(trust, agent, connection, result);
+            return (connection, result);
         }
         catch (OspException ex) when (ex.Error == OspError.NotTrustedByPeer)
         {

@@ -113,9 +113,18 @@ public sealed class OspAgentOptions
     /// </summary>
     public bool RequireAuthentication { get; init; } = true;
 
-    internal AgentInfo BuildAgentInfo(string stateToken) => new()
+    /// <summary>
+    /// A private agent's name for peers that have not authenticated (docs/trust.md "Private instance names"): when set,
+    /// agent-info answered before authentication carries this neutral name (the random instance name) and only an
+    /// authenticated peer gets <see cref="DisplayName"/>. Null (default): everybody gets <see cref="DisplayName"/>.
+    /// The gate is real authentication (<c>OspConnection.MarkAuthenticated</c>), also when
+    /// <see cref="RequireAuthentication"/> is off.
+    /// </summary>
+    public string? DisplayNameBeforeAuthentication { get; init; }
+
+    internal AgentInfo BuildAgentInfo(string stateToken, bool authenticated = true) => new()
     {
-        DisplayName = DisplayName,
+        DisplayName = authenticated || DisplayNameBeforeAuthentication is null ? DisplayName : DisplayNameBeforeAuthentication,
         ModelName = ModelName ?? Identity.ModelName,
         Capabilities = Capabilities,
         StateToken = stateToken,

@@ -154,7 +154,7 @@ public sealed partial class OspConnection
 
         if (message is AgentInfoRequest request)
         {
-            var response = new AgentInfoResponse { RequestId = request.RequestId, AgentInfo = _options.BuildAgentInfo(_options.Identity.SerialBase64Url) };
+            var response = new AgentInfoResponse { RequestId = request.RequestId, AgentInfo = _options.BuildAgentInfo(_options.Identity.SerialBase64Url, _authenticated) };
             if (Interlocked.Increment(ref _pendingReplies) > _options.MaxPendingReplies
                 || !_outbound.Writer.TryWrite(new Outbound(OspFraming.Frame(response), response.Name, null, IsReply: true, default)))
             {

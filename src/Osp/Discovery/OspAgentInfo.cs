@@ -13,6 +13,9 @@ public sealed record OspAgentInfo(string InstanceName, string HostName, ushort P
     /// <summary>True when the instance name is a truncated display name (spec: do not show it before agent-info).</summary>
     public bool IsTruncated => OspInstanceName.IsTruncated(InstanceName);
 
+    /// <summary>True when the agent advertises a private (random) instance name (<see cref="OspInstanceName.IsPrivate"/>): its real name comes only with agent-info after authentication.</summary>
+    public bool IsPrivate => OspInstanceName.IsPrivate(InstanceName);
+
     /// <summary>The instance name without the truncation marker.</summary>
     public string DisplayName => OspInstanceName.WithoutMarker(InstanceName);
 }

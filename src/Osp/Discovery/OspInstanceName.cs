@@ -23,6 +23,47 @@ public static class OspInstanceName
         return MdnsServiceRegistration.Utf8Prefix(displayName, 62) + TruncationMarker;
     }
 
+    /// <summary>Prefix of private instance names (<see cref="CreatePrivate"/>).</summary>
+    public const string PrivatePrefix = "private-";
+
+    /// <summary>Random characters after <see cref="PrivatePrefix"/> (base32, 5 bits each: 50 bits).</summary>
+    public const int PrivateRandomLength = 10;
+
+    private const string Base32Alphabet = "abcdefghijklmnopqrstuvwxyz234567";
+
+    /// <summary>
+    /// A private instance name (docs/trust.md "Private instance names"): <c>private-</c> and 10 random base32
+    /// characters from <paramref name="random"/> (default: the system CSPRNG). An agent that keeps its real name off
+    /// the LAN advertises under a new one at every start; its real name goes only to authenticated peers (agent-info).
+    /// </summary>
+    public static string CreatePrivate(System.Security.Cryptography.RandomNumberGenerator? random = null)
+    {
+        Span<byte> bytes = stackalloc byte[PrivateRandomLength];
+        if (random is null) System.Security.Cryptography.RandomNumberGenerator.Fill(bytes);
+        else random.GetBytes(bytes);
+        Span<char> chars = stackalloc char[PrivateRandomLength];
+        for (int i = 0; i < bytes.Length; i++) chars[i] = Base32Alphabet[bytes[i] & 31];
+        return PrivatePrefix + new string(chars);
+    }
+
+    /// <summary>
+    /// True when <paramref name="instanceName"/> has the form of a private instance name (also after an mDNS
+    /// rename, "private-… (2)"): it says nothing about the agent, so it is neither recorded as the peer's name
+    /// nor compared with trusted names, and nobody looks the agent up by it.
+    /// </summary>
+    public static bool IsPrivate(string? instanceName)
+    {
+        if (instanceName is null || !instanceName.StartsWith(PrivatePrefix, StringComparison.Ordinal)) return false;
+        var rest = instanceName.AsSpan(PrivatePrefix.Length);
+        if (rest.Length < PrivateRandomLength) return false;
+        foreach (char c in rest[..PrivateRandomLength])
+        {
+            if (!Base32Alphabet.Contains(c, StringComparison.Ordinal)) return false;
+        }
+        rest = rest[PrivateRandomLength..];
+        return rest.IsEmpty || (rest.Length >= 4 && rest.StartsWith(" (") && rest.EndsWith(")") && int.TryParse(rest[2..^1], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out _));
+    }
+
     /// <summary>True when the instance name is marked as truncated.</summary>
     public static bool IsTruncated(string instanceName) => instanceName.EndsWith(TruncationMarker);
 

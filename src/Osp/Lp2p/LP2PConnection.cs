@@ -130,9 +130,12 @@ public sealed class LP2PConnection : IAsyncDisposable
             {
                 info = await connection.RequestAgentInfoAsync(timeout, limit.Token).ConfigureAwait(false);
             }
-            catch (OspException e) when (e.Error == OspError.Timeout)
+            catch (OspException e) when (e.Error == OspError.Timeout || (incoming && e.Error == OspError.Closed))
             {
-                // informational only
+                // Informational only. On the receiving side the peer may already have closed after its own set-up (a
+                // `pair` command exits right after authenticating): the grant step still runs, so the pairing's grant is
+                // recorded and the host sees the (closed) connection — not a failed set-up.
+                _ = e;
             }
 
             if (!await grants.RequestGrantAsync(new LP2PGrantRequest(nickname, connection.RemoteFingerprint, info?.DisplayName, incoming), limit.Token).ConfigureAwait(false))

@@ -38,11 +38,11 @@ public sealed record OspSuspicion(OspSuspicionKind Kind, string Fingerprint, str
 /// <param name="Endpoints">The endpoints it was found at.</param>
 public sealed record OspPeerObservation(string Fingerprint, string DisplayName, string InstanceName, IReadOnlyList<IPEndPoint> Endpoints)
 {
-    /// <summary>The observation carried by a discovery result.</summary>
+    /// <summary>The observation carried by a discovery result (a private instance name is no display name: empty).</summary>
     public static OspPeerObservation FromAgentInfo(OspAgentInfo info)
     {
         ArgumentNullException.ThrowIfNull(info);
-        return new(info.Txt.Fingerprint, info.DisplayName, info.InstanceName, info.Addresses.Select(a => new IPEndPoint(a, info.Port)).ToList());
+        return new(info.Txt.Fingerprint, info.IsPrivate ? "" : info.DisplayName, info.InstanceName, info.Addresses.Select(a => new IPEndPoint(a, info.Port)).ToList());
     }
 }
 

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -20,6 +21,14 @@ namespace OspBridge.Osp.Trust;
 /// <para>Revocation removes the peer's record: the next connection needs a PIN again and every grant is gone.
 /// A trusted name seen with another fingerprint is never "updated" onto the old record (see
 /// <see cref="OspSuspicionRules"/>); trust is only ever added by <see cref="RecordAuthenticated"/>.</para>
+/// <para>Last-seen updates are coalesced (docs/trust.md "Write amplification"): re-authenticating a peer that is
+/// already trusted, with nothing new but the time and endpoint, changes no trust; that touch is kept in memory
+/// (visible at once through this instance) and written by one background read-modify-write at most
+/// <see cref="LastSeenFlushDelay"/> later (at once on <see cref="Flush"/>, on any other change of this instance, and
+/// at process exit). A kill -9 loses at most that delay's last-seen times, never trust. Reads re-check the file under
+/// the lock but parse it only when its bytes changed (a per-process cache of the last parse), and the threads of one
+/// process queue on an in-process gate before the file lock, so concurrent authentications neither poll the lock
+/// nor re-parse a large file.</para>
 /// <para>Bounds: at most <see cref="MaxUntrustedPeers"/> untrusted records (the oldest is evicted — the network
 /// cannot grow the file without bound), <see cref="MaxNamesPerPeer"/> names and <see cref="MaxEndpointsPerPeer"/>
 /// endpoints per peer, names cut to <see cref="MaxNameLength"/> characters, a file of at most 4 MiB.</para>
@@ -50,14 +59,39 @@ public sealed class OspTrustStore : IOspTrustStore
     private const int MaxFileBytes = 4 * 1024 * 1024;
     private const int CurrentVersion = 1;
 
+    private static readonly ConcurrentDictionary<string, DirectoryState> Directories = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<OspTrustStore, byte> Unflushed = new();
+    private static int _exitHookInstalled;
+
     private readonly string _directory;
     private readonly TimeProvider _time;
+    private readonly DirectoryState _shared;
+    private readonly System.Threading.Lock _pendingGate = new();
+    private readonly Dictionary<string, PendingTouch> _pending = new(StringComparer.Ordinal);
+    private ITimer? _flushTimer;
+    private bool _cleaned;
     private IReadOnlyList<OspTrustedPeer> _peers = [];
 
     private OspTrustStore(string directory, TimeProvider time)
     {
         _directory = directory;
         _time = time;
+        _shared = Directories.GetOrAdd(Path.GetFullPath(directory), static _ => new DirectoryState());
+    }
+
+    /// <summary>
+    /// Longest time a coalesced last-seen update of an already trusted peer waits in memory before it is written
+    /// (default 2 s; <see cref="TimeSpan.Zero"/>: written at once, as every other change).
+    /// </summary>
+    public TimeSpan LastSeenFlushDelay { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Coalesced last-seen updates not yet written (0 after <see cref="Flush"/>).</summary>
+    public int PendingLastSeenUpdates
+    {
+        get
+        {
+            lock (_pendingGate) return _pending.Count;
+        }
     }
 
     /// <summary>The state directory.</summary>
@@ -84,7 +118,7 @@ public sealed class OspTrustStore : IOspTrustStore
     public void Reload()
     {
         using var l = Lock();
-        _peers = Load();
+        _peers = WithPending(Load());
     }
 
     /// <summary>The record of <paramref name="fingerprint"/> (fresh from disk), or null.</summary>
@@ -101,13 +135,109 @@ public sealed class OspTrustStore : IOspTrustStore
     /// Records a successful authentication: the peer becomes trusted (or stays trusted), its name and endpoint
     /// are noted, the failure count and the failure flag are cleared.
     /// </summary>
-    public OspTrustedPeer RecordAuthenticated(string fingerprint, string? displayName, string? endpoint = null) =>
-        Update(fingerprint, create: true, p => Touch(p, displayName, endpoint) with
+    /// <remarks>For a peer that is already trusted and shows nothing new but the time and its endpoint (the
+    /// reconnect of a paired peer), the update is coalesced: see <see cref="LastSeenFlushDelay"/>.</remarks>
+    public OspTrustedPeer RecordAuthenticated(string fingerprint, string? displayName, string? endpoint = null)
+    {
+        if (LastSeenFlushDelay > TimeSpan.Zero && TryDeferTouch(fingerprint, displayName, endpoint) is { } deferred) return deferred;
+        return Update(fingerprint, create: true, p => Touch(p, displayName, endpoint) with
         {
             Trusted = true,
             AuthFailures = 0,
             Marks = p.Marks & ~OspPeerMarks.RepeatedAuthFailures,
         })!;
+    }
+
+    /// <summary>Writes the coalesced last-seen updates now (one read-modify-write); nothing when there are none.</summary>
+    public void Flush()
+    {
+        lock (_pendingGate)
+        {
+            if (_pending.Count == 0) return;
+        }
+        using var l = Lock();
+        var peers = Load().ToList();
+        if (!ApplyPending(peers)) _peers = peers;
+        else Save(peers);
+    }
+
+    /// <summary>
+    /// The coalesced path of <see cref="RecordAuthenticated"/>: when <paramref name="fingerprint"/> is trusted (fresh
+    /// from disk), its record carries no failure count nor failure flag, and <paramref name="displayName"/> is its
+    /// current name (or none), the new time and endpoint are kept in memory and written later. Null otherwise.
+    /// </summary>
+    private OspTrustedPeer? TryDeferTouch(string fingerprint, string? displayName, string? endpoint)
+    {
+        if (!OspPeerId.IsFingerprint(fingerprint)) return null;
+        OspTrustedPeer? current;
+        using (Lock())
+        {
+            _peers = WithPending(Load());
+            current = _peers.FirstOrDefault(p => p.Fingerprint == fingerprint);
+        }
+        if (current is not { Trusted: true, AuthFailures: 0 } || (current.Marks & OspPeerMarks.RepeatedAuthFailures) != 0) return null;
+        if (!string.IsNullOrWhiteSpace(displayName) && Trim(displayName) != current.Name) return null;
+        var now = _time.GetUtcNow();
+        bool schedule;
+        lock (_pendingGate)
+        {
+            _pending.TryGetValue(fingerprint, out var touch);
+            var endpoints = touch.Endpoints ?? [];
+            if (!string.IsNullOrEmpty(endpoint) && endpoint.Length <= 64 && (endpoints.Count == 0 || endpoints[^1] != endpoint))
+                endpoints = endpoints.Where(e => e != endpoint).Append(endpoint).TakeLast(MaxEndpointsPerPeer).ToList();
+            _pending[fingerprint] = new PendingTouch(touch.LastSeen > now ? touch.LastSeen : now, endpoints);
+            schedule = _flushTimer is null;
+            if (schedule)
+            {
+                _flushTimer = _time.CreateTimer(static s => ((OspTrustStore)s!).FlushFromTimer(), this, LastSeenFlushDelay, Timeout.InfiniteTimeSpan);
+            }
+        }
+        if (schedule)
+        {
+            Unflushed[this] = 0;
+            InstallExitHook();
+        }
+        var after = WithPending([current])[0];
+        _peers = _peers.Select(p => p.Fingerprint == fingerprint ? after : p).ToList();
+        return after;
+    }
+
+    private void FlushFromTimer()
+    {
+        try
+        {
+            Flush();
+        }
+        catch (Exception ex) when (ex is OspException or IOException or UnauthorizedAccessException)
+        {
+            // The file or directory became unusable (corrupt, insecure, removed, lock held for 30 s): keep the touches;
+            // the next change of this instance or the exit hook retries. Never an unhandled exception on the timer.
+            lock (_pendingGate)
+            {
+                _flushTimer?.Dispose();
+                _flushTimer = null;
+            }
+        }
+    }
+
+    private static void InstallExitHook()
+    {
+        if (Interlocked.Exchange(ref _exitHookInstalled, 1) != 0) return;
+        AppDomain.CurrentDomain.ProcessExit += static (_, _) =>
+        {
+            foreach (var store in Unflushed.Keys)
+            {
+                try
+                {
+                    store.Flush();
+                }
+                catch (Exception ex) when (ex is OspException or IOException or UnauthorizedAccessException)
+                {
+                    // best effort at exit: only last-seen times are lost
+                }
+            }
+        };
+    }
 
     /// <inheritdoc/>
     void IOspTrustStore.RecordAuthenticated(string fingerprint, string? displayName, string? endpoint) => RecordAuthenticated(fingerprint, displayName, endpoint);
@@ -147,12 +277,14 @@ public sealed class OspTrustStore : IOspTrustStore
     {
         using var l = Lock();
         var peers = Load();
+        lock (_pendingGate) _pending.Remove(fingerprint);
         var kept = peers.Where(p => p.Fingerprint != fingerprint).ToList();
         if (kept.Count == peers.Count)
         {
-            _peers = peers;
+            _peers = WithPending(peers);
             return false;
         }
+        ApplyPending(kept);
         Save(kept);
         return true;
     }
@@ -222,13 +354,15 @@ public sealed class OspTrustStore : IOspTrustStore
         throw new OspException(OspError.AmbiguousPeer, sb.ToString());
     }
 
+    private static string Trim(string displayName) => displayName.Length > MaxNameLength ? displayName[..MaxNameLength] : displayName;
+
     private OspTrustedPeer Touch(OspTrustedPeer p, string? displayName, string? endpoint)
     {
         var now = _time.GetUtcNow();
         var names = p.DisplayNames;
         if (!string.IsNullOrWhiteSpace(displayName))
         {
-            var name = displayName.Length > MaxNameLength ? displayName[..MaxNameLength] : displayName;
+            var name = Trim(displayName);
             if (names.Count == 0 || names[^1] != name)
                 names = names.Where(n => n != name).Append(name).TakeLast(MaxNamesPerPeer).ToList();
         }
@@ -244,10 +378,12 @@ public sealed class OspTrustStore : IOspTrustStore
             throw new ArgumentException("not an agent fingerprint (base64 of 32 bytes)", nameof(fingerprint));
         using var l = Lock();
         var peers = Load().ToList();
+        bool touched = ApplyPending(peers); // this write carries the coalesced last-seen updates too
         int i = peers.FindIndex(p => p.Fingerprint == fingerprint);
         if (i < 0 && !create)
         {
-            _peers = peers;
+            if (touched) Save(peers);
+            else _peers = peers;
             return null;
         }
         var now = _time.GetUtcNow();
@@ -263,33 +399,126 @@ public sealed class OspTrustStore : IOspTrustStore
             evict.Remove(fingerprint);
             peers.RemoveAll(p => evict.Contains(p.Fingerprint));
         }
-        if (!ReferenceEquals(before, after) || i < 0) Save(peers);
+        if (!ReferenceEquals(before, after) || i < 0 || touched) Save(peers);
         else _peers = peers;
         return after;
     }
 
-    private StateLock Lock()
+    /// <summary>The in-process gate (threads queue here, woken on release) and then the file lock (other processes).</summary>
+    private Held Lock()
     {
-        StateLock? l = null;
-        Guard(() => l = StateLock.Acquire(Path.Combine(_directory, LockFileName)));
-        return l!;
+        _shared.Gate.Wait();
+        try
+        {
+            StateLock? l = null;
+            Guard(() => l = StateLock.Acquire(Path.Combine(_directory, LockFileName)));
+            return new Held(_shared.Gate, l!);
+        }
+        catch
+        {
+            _shared.Gate.Release();
+            throw;
+        }
     }
 
+    /// <summary>The file's records (under the lock): parsed only when its bytes differ from the last parse in this process.</summary>
     private IReadOnlyList<OspTrustedPeer> Load()
     {
         var path = Path.Combine(_directory, FileName);
-        StateFileWriter.RemoveStaleTempFiles(_directory, FileName);
+        if (!_cleaned)
+        {
+            StateFileWriter.RemoveStaleTempFiles(_directory, FileName); // temp files of writes killed mid-way: once per instance, then before each write
+            _cleaned = true;
+        }
         if (!File.Exists(path)) return [];
         string text = "";
         Guard(() => text = StatePermissions.ReadAllText(path, MaxFileBytes));
-        return OspTrustStoreFile.Parse(text, path);
+        if (_shared.Text is { } cached && string.Equals(cached, text, StringComparison.Ordinal)) return _shared.Parsed;
+        var parsed = OspTrustStoreFile.Parse(text, path);
+        _shared.Text = text;
+        _shared.Parsed = parsed.ToArray();
+        return _shared.Parsed;
     }
 
     private void Save(List<OspTrustedPeer> peers)
     {
         var text = OspTrustStoreFile.Format(peers, CurrentVersion);
+        StateFileWriter.RemoveStaleTempFiles(_directory, FileName);
         Guard(() => StateFileWriter.Write(Path.Combine(_directory, FileName), text));
-        _peers = peers;
+        _shared.Text = text;
+        _shared.Parsed = peers.ToArray();
+        _peers = WithPending(peers);
+    }
+
+    /// <summary>Moves every coalesced touch into <paramref name="peers"/> (revoked peers' touches are dropped); true when one changed a record.</summary>
+    private bool ApplyPending(List<OspTrustedPeer> peers)
+    {
+        lock (_pendingGate)
+        {
+            _flushTimer?.Dispose();
+            _flushTimer = null;
+            Unflushed.TryRemove(this, out _);
+            if (_pending.Count == 0) return false;
+            bool changed = false;
+            for (int i = 0; i < peers.Count; i++)
+            {
+                if (!_pending.TryGetValue(peers[i].Fingerprint, out var touch) || !peers[i].Trusted) continue;
+                var after = Apply(peers[i], touch);
+                if (!ReferenceEquals(after, peers[i]))
+                {
+                    peers[i] = after;
+                    changed = true;
+                }
+            }
+            _pending.Clear();
+            return changed;
+        }
+    }
+
+    /// <summary>The records with this instance's coalesced touches laid over them (what this process has seen).</summary>
+    private IReadOnlyList<OspTrustedPeer> WithPending(IReadOnlyList<OspTrustedPeer> peers)
+    {
+        lock (_pendingGate)
+        {
+            if (_pending.Count == 0) return peers;
+            var list = new List<OspTrustedPeer>(peers.Count);
+            foreach (var p in peers) list.Add(p.Trusted && _pending.TryGetValue(p.Fingerprint, out var touch) ? Apply(p, touch) : p);
+            return list;
+        }
+    }
+
+    private static OspTrustedPeer Apply(OspTrustedPeer p, PendingTouch touch)
+    {
+        var endpoints = p.Endpoints;
+        foreach (var e in touch.Endpoints ?? [])
+        {
+            if (endpoints.Count == 0 || endpoints[^1] != e) endpoints = endpoints.Where(x => x != e).Append(e).TakeLast(MaxEndpointsPerPeer).ToList();
+        }
+        if (touch.LastSeen <= p.LastSeen && ReferenceEquals(endpoints, p.Endpoints)) return p;
+        return p with { LastSeen = touch.LastSeen > p.LastSeen ? touch.LastSeen : p.LastSeen, Endpoints = endpoints };
+    }
+
+    /// <summary>A coalesced last-seen update: the latest time and the endpoints seen since the last write, oldest first.</summary>
+    private readonly record struct PendingTouch(DateTimeOffset LastSeen, IReadOnlyList<string>? Endpoints);
+
+    /// <summary>What the stores of one state directory share in this process: the gate and the last parse.</summary>
+    private sealed class DirectoryState
+    {
+        public SemaphoreSlim Gate { get; } = new(1, 1);
+
+        public string? Text { get; set; }
+
+        public IReadOnlyList<OspTrustedPeer> Parsed { get; set; } = [];
+    }
+
+    /// <summary>Both locks, released together.</summary>
+    private readonly struct Held(SemaphoreSlim gate, StateLock file) : IDisposable
+    {
+        public void Dispose()
+        {
+            file.Dispose();
+            gate.Release();
+        }
     }
 
     private static void Guard(Action action)

@@ -34,6 +34,7 @@ internal static class OspTrustStoreFile
                 w.WriteStartArray("flags");
                 if (p.Marks.HasFlag(OspPeerMarks.Suspicious)) w.WriteStringValue("suspicious");
                 if (p.Marks.HasFlag(OspPeerMarks.RepeatedAuthFailures)) w.WriteStringValue("repeatedAuthFailures");
+                if (p.Marks.HasFlag(OspPeerMarks.PrivateName)) w.WriteStringValue("privateName");
                 w.WriteEndArray();
                 w.WriteStartArray("endpoints");
                 foreach (var e in p.Endpoints) w.WriteStringValue(e);
@@ -96,6 +97,7 @@ internal static class OspTrustStoreFile
             {
                 "suspicious" => OspPeerMarks.Suspicious,
                 "repeatedAuthFailures" => OspPeerMarks.RepeatedAuthFailures,
+                "privateName" => OspPeerMarks.PrivateName,
                 _ => OspPeerMarks.None, // a flag from a newer version: ignored
             };
         }

@@ -12,6 +12,12 @@ public enum OspPeerMarks
 
     /// <summary>Authentication failed <see cref="OspTrustStore.AuthFailureThreshold"/> times or more in a row.</summary>
     RepeatedAuthFailures = 2,
+
+    /// <summary>
+    /// The peer advertises a private (random) instance name; its real name was learnt after authentication. Lookups
+    /// of this peer go by fingerprint only — never an mDNS query for its name, which would broadcast it.
+    /// </summary>
+    PrivateName = 4,
 }
 
 /// <summary>One application's grant to use a peer (the LP2P "peer grant state", per peer per origin).</summary>
