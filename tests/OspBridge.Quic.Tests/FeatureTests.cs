@@ -157,6 +157,45 @@ public class FeatureTests
         Assert.Equal(99, wex.ApplicationErrorCode);
     }
 
+    /// <summary>
+    /// RFC 9000 §4.5: bytes of a stream whose receive side is abandoned (we sent STOP_SENDING, or the peer reset it)
+    /// still count as consumed, or they fill the connection window for good and every later stream stalls. Seen as a
+    /// hang in ProxyTests (a 3 MiB upload refused with 413, the next request never answered).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AbandonedStreamBytes_ReturnToTheConnectionWindow(bool peerResets)
+    {
+        var serverOptions = new CoreOptions { InitialMaxData = 64 << 10, InitialMaxStreamDataBidiRemote = 64 << 10, MaxConnectionWindow = 64 << 10, MaxStreamWindow = 64 << 10 };
+        var pair = new QuicPair(serverOptions: serverOptions);
+        Assert.True(pair.Handshake());
+        long id = pair.Client.OpenStream(true);
+        // the whole 64 KiB connection window: afterwards not one byte of another stream can move until MAX_DATA
+        Assert.Equal(64 << 10, pair.Client.StreamWrite(id, new byte[64 << 10], false));
+        long sid = -1;
+        Assert.True(pair.RunUntil(() => sid >= 0 && pair.Server!.StreamReadable(sid) == 64 << 10, TimeSpan.FromSeconds(5),
+            eachStep: () => { if (sid < 0 && pair.Server!.TryAcceptStream(out long s)) sid = s; }));
+        if (peerResets) pair.Client.StreamAbortWrite(id, 5);
+        else pair.Server!.StreamAbortRead(sid, 6);
+        pair.RunUntil(() => false, TimeSpan.FromMilliseconds(200));
+
+        // 32 KiB on a new stream: nothing of it can be sent unless the abandoned bytes were credited and MAX_DATA raised
+        long id2 = pair.Client.OpenStream(true);
+        Assert.Equal(32 << 10, pair.Client.StreamWrite(id2, new byte[32 << 10], true));
+        long sid2 = -1;
+        int got = 0;
+        bool fin = false;
+        var buf = new byte[8192];
+        bool done = pair.RunUntil(() => fin, TimeSpan.FromSeconds(10), eachStep: () =>
+        {
+            if (sid2 < 0 && pair.Server!.TryAcceptStream(out long s)) sid2 = s;
+            if (sid2 >= 0) got += pair.Server!.StreamRead(sid2, buf, pair.Now, out fin);
+        });
+        Assert.True(done, $"the second stream delivered {got} of {32 << 10} bytes: the abandoned bytes were not credited");
+        Assert.Equal(32 << 10, got);
+    }
+
     [Fact]
     public void ApplicationClose_DeliversCodeToPeer()
     {

@@ -151,8 +151,26 @@ internal sealed partial class ConnectionCore
         if (!_streams.TryGetValue(id, out var s) || s.Recv is null || s.StopSendingCode is not null) return;
         s.StopSendingCode = errorCode;
         if (s.PeerResetCode is null && !s.Recv.IsFinished) { s.StopSendingPending = true; _controlPending.Add(id); }
-        // count unread bytes as consumed so the connection window keeps moving
+        // unread bytes (and any that still arrive) count as consumed so the connection window keeps moving
+        if (s.PeerResetCode is null)
+        {
+            s.AbandonedCredit = s.Recv.ReadOffset;
+            CreditAbandoned(s, s.CountedRecv);
+        }
         MaybeRemove(s);
+    }
+
+    /// <summary>
+    /// Counts the bytes of an abandoned receive side up to <paramref name="upTo"/> as consumed (RFC 9000 §4.5: a
+    /// receiver that discards a stream's data must still credit the connection window, or every later stream stalls once
+    /// the discarded bytes fill it), and raises MAX_DATA when the window needs it.
+    /// </summary>
+    private void CreditAbandoned(StreamState s, ulong upTo)
+    {
+        if (upTo <= s.AbandonedCredit) return;
+        _consumedData += upTo - s.AbandonedCredit;
+        s.AbandonedCredit = upTo;
+        MaybeRaiseMaxData(_now);
     }
 
     private void OnConsumed(StreamState s, ulong n, TimeSpan now)
@@ -169,6 +187,11 @@ internal sealed partial class ConnectionCore
             s.MaxStreamDataPending = true;
             _controlPending.Add(s.Id);
         }
+        MaybeRaiseMaxData(now);
+    }
+
+    private void MaybeRaiseMaxData(TimeSpan now)
+    {
         if (_localMaxData - _consumedData < _connWindow / 2)
         {
             if (_rtt.HasSample && now - _lastMaxDataUpdate < 2 * _rtt.SmoothedRtt && _connWindow < _options.MaxConnectionWindow)
@@ -246,7 +269,7 @@ internal sealed partial class ConnectionCore
             s.CountedRecv = end;
             if (_recvData > _localMaxData) throw QuicException.Transport(TransportErrorCode.FlowControlError, "connection flow control exceeded");
         }
-        if (s.PeerResetCode is not null || s.StopSendingCode is not null) { MaybeRemove(s); return; }
+        if (s.PeerResetCode is not null || s.StopSendingCode is not null) { CreditAbandoned(s, s.CountedRecv); MaybeRemove(s); return; }
         int before = s.Recv.Readable;
         if (!s.Recv.Insert(offset, data)) throw QuicException.Transport(TransportErrorCode.FlowControlError, "stream reassembly limit exceeded");
         if (s.Recv.Readable > before || (fin && s.Recv.IsFinished) || (s.Recv.FinalSize is not null && s.Recv.Readable == 0 && s.Recv.IsFinished))
@@ -266,9 +289,10 @@ internal sealed partial class ConnectionCore
             s.CountedRecv = f.FinalSize;
             if (_recvData > _localMaxData) throw QuicException.Transport(TransportErrorCode.FlowControlError, "connection flow control exceeded");
         }
-        // unread bytes no longer count against the connection window
-        ulong unread = f.FinalSize - s.Recv.ReadOffset;
-        _consumedData += unread;
+        // unread bytes no longer count against the connection window (after our STOP_SENDING part of them already
+        // were: AbandonedCredit says how far)
+        if (s.StopSendingCode is null) s.AbandonedCredit = s.Recv.ReadOffset;
+        CreditAbandoned(s, f.FinalSize);
         s.PeerResetCode = (long)f.ErrorCode;
         s.StopSendingPending = false;
         Emit(CoreEventKind.StreamReadable, s.Id);

@@ -40,6 +40,11 @@ internal sealed class StreamState
     public bool StopSendingPending;
     /// <summary>Bytes counted against connection flow control (highest offset received).</summary>
     public ulong CountedRecv;
+    /// <summary>
+    /// Once the receive side is abandoned (we sent STOP_SENDING or the peer reset it): the stream offset up to which its
+    /// bytes have been counted as consumed for connection flow control (nobody will read them).
+    /// </summary>
+    public ulong AbandonedCredit;
     public bool ReadFinReported;
 
     public bool SendDone => Send is null || Send.AllAcked || ResetAcked;
