@@ -1,5 +1,6 @@
 using System.Text.RegularExpressions;
 using OspBridge.PeerFetch.Wire;
+using OspBridge.Testing;
 
 namespace OspBridge.PeerFetch.Tests;
 
@@ -18,20 +19,13 @@ public partial class GoldenBytesTests
         ["goaway"] = GoAwayFrame.Create(5, PeerFetchErrorCode.NoError, "bye"),
     };
 
-    private static string RepoRoot()
-    {
-        var d = new DirectoryInfo(AppContext.BaseDirectory);
-        while (d is not null && !File.Exists(Path.Combine(d.FullName, "OspBridge.sln"))) d = d.Parent;
-        return d?.FullName ?? throw new InvalidOperationException("repository root not found");
-    }
-
     [GeneratedRegex(@"^golden (\w+): ([0-9a-f]+)$", RegexOptions.Multiline)]
     private static partial Regex GoldenLine();
 
     [Fact]
     public void Encoders_produce_the_documented_bytes()
     {
-        var doc = File.ReadAllText(Path.Combine(RepoRoot(), "docs", "peerfetch.md"));
+        var doc = File.ReadAllText(Path.Combine(RepoPaths.Root, "docs", "peerfetch.md"));
         var documented = GoldenLine().Matches(doc).ToDictionary(m => m.Groups[1].Value, m => Convert.FromHexString(m.Groups[2].Value));
         var encoded = Encoded();
         Assert.Equal(encoded.Keys.Order(), documented.Keys.Order());

@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Http;
 using OspBridge.Bridge.Server;
+using OspBridge.Testing;
 
 namespace OspBridge.Bridge.Tests.Server;
 
@@ -15,14 +16,7 @@ public sealed class PeerFetchModuleAssetTests
         context.Response.Body = body;
         Assert.True(await StaticAssets.TryServeAsync(context, "/peerfetch.js"));
         Assert.StartsWith("text/javascript", context.Response.ContentType, StringComparison.Ordinal);
-        Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(RepoRoot(), "interop", "peerfetch", "peerfetch.js")), body.ToArray());
+        Assert.Equal(await File.ReadAllBytesAsync(Path.Combine(RepoPaths.Interop, "peerfetch", "peerfetch.js")), body.ToArray());
         Assert.Contains("export class PeerFetchClient", System.Text.Encoding.UTF8.GetString(body.ToArray()), StringComparison.Ordinal);
-    }
-
-    private static string RepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "OspBridge.sln"))) return d.FullName;
-        throw new DirectoryNotFoundException("OspBridge.sln not found above " + AppContext.BaseDirectory);
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Microsoft.Playwright;
 using OspBridge.Interop.Tests.WebRtc;
+using OspBridge.Testing;
 using OspBridge.Testing.Netns;
 using Xunit.Abstractions;
 
@@ -22,19 +23,12 @@ public sealed class BridgeChromiumTests(ITestOutputHelper output)
     private const int OriginPort = 8000;
     private static readonly TimeSpan Step = TimeSpan.FromSeconds(60);
 
-    private static string InteropDir()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "interop", "package.json"))) return Path.Combine(d.FullName, "interop");
-        throw new InvalidOperationException("interop/package.json not found above " + AppContext.BaseDirectory);
-    }
-
     [Fact]
     public async Task Ui_pairs_explores_rest_and_peerjs_reaches_the_device()
     {
         if (ChromiumHarness.WhyUnsupported() is { } why) throw new InvalidOperationException("bridge Chromium interop cannot run: " + why);
-        string peerjs = Path.Combine(InteropDir(), "node_modules", "peerjs", "dist", "peerjs.min.js");
-        if (!File.Exists(peerjs)) throw new InvalidOperationException($"peerjs is not installed ({peerjs}): run 'npm ci' in {InteropDir()}");
+        string peerjs = Path.Combine(RepoPaths.Interop, "node_modules", "peerjs", "dist", "peerjs.min.js");
+        if (!File.Exists(peerjs)) throw new InvalidOperationException($"peerjs is not installed ({peerjs}): run 'npm ci' in {RepoPaths.Interop}");
         string ours = Path.Combine(AppContext.BaseDirectory, "ospbridge.dll");
         Assert.True(File.Exists(ours), ours + " missing");
         string dotnet = Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
@@ -96,15 +90,7 @@ public sealed class BridgeChromiumTests(ITestOutputHelper output)
         }
         catch
         {
-            try
-            {
-                byte[] png = await page.ScreenshotAsync(new() { FullPage = true });
-                output.WriteLine("screenshot (base64 PNG): " + Convert.ToBase64String(png));
-            }
-            catch (PlaywrightException ex) { output.WriteLine("no screenshot: " + ex.Message); }
-            output.WriteLine("serve stderr: " + serve.StandardError);
-            output.WriteLine("agent stdout: " + string.Join(" | ", agent.StandardOutputLines));
-            output.WriteLine("agent stderr: " + agent.StandardError);
+            await BridgeFailureLog.WriteAsync(output, serve, agent, page);
             throw;
         }
         finally

@@ -128,15 +128,7 @@ public sealed partial class MustShowOneTests(ITestOutputHelper output)
         }
         catch
         {
-            try
-            {
-                byte[] png = await page.ScreenshotAsync(new() { FullPage = true });
-                output.WriteLine("screenshot (base64 PNG): " + Convert.ToBase64String(png));
-            }
-            catch (PlaywrightException ex) { output.WriteLine("no screenshot: " + ex.Message); }
-            output.WriteLine("serve stderr: " + serve.StandardError);
-            output.WriteLine("agent stdout: " + string.Join(" | ", agent.StandardOutputLines));
-            output.WriteLine("agent stderr: " + agent.StandardError);
+            await BridgeFailureLog.WriteAsync(output, serve, agent, page);
             throw;
         }
         finally

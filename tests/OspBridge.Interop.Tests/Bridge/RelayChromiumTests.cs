@@ -133,11 +133,7 @@ public sealed class RelayChromiumTests(ITestOutputHelper output)
         }
         catch
         {
-            try { output.WriteLine("screenshot (base64 PNG): " + Convert.ToBase64String(await page.ScreenshotAsync(new() { FullPage = true }))); }
-            catch (PlaywrightException ex) { output.WriteLine("no screenshot: " + ex.Message); }
-            output.WriteLine("serve stderr: " + serve.StandardError);
-            output.WriteLine("agent stdout: " + string.Join(" | ", agent.StandardOutputLines));
-            output.WriteLine("agent stderr: " + agent.StandardError);
+            await BridgeFailureLog.WriteAsync(output, serve, agent, page);
             throw;
         }
         finally

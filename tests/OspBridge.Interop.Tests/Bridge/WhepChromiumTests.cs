@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using Microsoft.Playwright;
 using OspBridge.Interop.Tests.WebRtc;
+using OspBridge.Testing;
 using Xunit.Abstractions;
 
 namespace OspBridge.Interop.Tests.Bridge;
@@ -25,20 +26,13 @@ public sealed class WhepChromiumTests(ITestOutputHelper output)
     private const int BridgePort = 18081;
     private static readonly TimeSpan Step = TimeSpan.FromSeconds(90);
 
-    private static string InteropDir()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "interop", "package.json"))) return Path.Combine(d.FullName, "interop");
-        throw new InvalidOperationException("interop/package.json not found above " + AppContext.BaseDirectory);
-    }
-
     [Fact]
     public async Task WhipWhep_npm_clients_view_the_camera_and_publish_the_microphone()
     {
         if (ChromiumHarness.WhyUnsupported() is { } why) throw new InvalidOperationException("WHEP Chromium interop cannot run: " + why);
         Assert.True(File.Exists("/usr/bin/ffmpeg"), "/usr/bin/ffmpeg is missing (the test camera): install the Debian package ffmpeg");
-        string lib = Path.Combine(InteropDir(), "node_modules", "whip-whep");
-        if (!File.Exists(Path.Combine(lib, "whep.js"))) throw new InvalidOperationException($"whip-whep is not installed ({lib}): run 'npm ci' in {InteropDir()}");
+        string lib = Path.Combine(RepoPaths.Interop, "node_modules", "whip-whep");
+        if (!File.Exists(Path.Combine(lib, "whep.js"))) throw new InvalidOperationException($"whip-whep is not installed ({lib}): run 'npm ci' in {RepoPaths.Interop}");
         string ours = Path.Combine(AppContext.BaseDirectory, "ospbridge.dll");
         Assert.True(File.Exists(ours), ours + " missing");
         string dotnet = Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
@@ -119,11 +113,7 @@ public sealed class WhepChromiumTests(ITestOutputHelper output)
         }
         catch
         {
-            try { output.WriteLine("screenshot (base64 PNG): " + Convert.ToBase64String(await page.ScreenshotAsync(new() { FullPage = true }))); }
-            catch (PlaywrightException ex) { output.WriteLine("no screenshot: " + ex.Message); }
-            output.WriteLine("serve stderr: " + serve.StandardError);
-            output.WriteLine("agent stdout: " + string.Join(" | ", agent.StandardOutputLines));
-            output.WriteLine("agent stderr: " + agent.StandardError);
+            await BridgeFailureLog.WriteAsync(output, serve, agent, page);
             throw;
         }
         finally

@@ -102,15 +102,7 @@ public sealed class WhipRepublishChromiumTests(ITestOutputHelper output)
         }
         catch
         {
-            foreach (var page in new[] { publisherPage, viewerPage })
-            {
-                if (page is null) continue;
-                try { output.WriteLine("screenshot (base64 PNG): " + Convert.ToBase64String(await page.ScreenshotAsync(new() { FullPage = true }))); }
-                catch (PlaywrightException ex) { output.WriteLine("no screenshot: " + ex.Message); }
-            }
-            output.WriteLine("serve stderr: " + serve.StandardError);
-            output.WriteLine("agent stdout: " + string.Join(" | ", agent.StandardOutputLines));
-            output.WriteLine("agent stderr: " + agent.StandardError);
+            await BridgeFailureLog.WriteAsync(output, serve, agent, publisherPage, viewerPage);
             throw;
         }
         finally

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using OspBridge.Interop.Tests.Mdns;
+using OspBridge.Testing;
 using OspBridge.Testing.Netns;
 using Xunit.Abstractions;
 
@@ -26,14 +27,6 @@ public sealed class CameraNetnsTests(ITestOutputHelper output) : IDisposable
     {
         Assert.True(File.Exists(path), $"{path} is missing: install the Debian package {package} (./test.sh installs it as root)");
         return path;
-    }
-
-    private static string RepoRoot()
-    {
-        string dir = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(dir, "OspBridge.sln")))
-            dir = Path.GetDirectoryName(dir) ?? throw new InvalidOperationException("repo root not found");
-        return dir;
     }
 
     private static int Field(string line, string key)
@@ -73,7 +66,7 @@ public sealed class CameraNetnsTests(ITestOutputHelper output) : IDisposable
         string name = "Front Door";
         string agentState = Path.Combine(_root, "agent"), clientState = Path.Combine(_root, "client");
 
-        await using var camera = deviceHost.Start("/usr/bin/python3", ["-u", Path.Combine(RepoRoot(), "interop", "rtsp", "rtsp_server.py"), "--port", "8554", "--seconds", "600"]);
+        await using var camera = deviceHost.Start("/usr/bin/python3", ["-u", Path.Combine(RepoPaths.Interop, "rtsp", "rtsp_server.py"), "--port", "8554", "--seconds", "600"]);
         string ready = await camera.WaitForLineAsync(l => l.StartsWith("READY ", StringComparison.Ordinal), Step);
         output.WriteLine(ready);
         var agent = OspBridgeCli.Start(deviceHost, "agent", "--name", name, "--accept-all", "--interface", "eth0", "--state-dir", agentState,
@@ -133,7 +126,7 @@ public sealed class CameraNetnsTests(ITestOutputHelper output) : IDisposable
         string name = "Front Door";
         string agentState = Path.Combine(_root, "agent"), clientState = Path.Combine(_root, "client");
 
-        await using var camera = deviceHost.Start("/usr/bin/python3", ["-u", Path.Combine(RepoRoot(), "interop", "rtsp", "rtsp_server.py"), "--port", "8554", "--seconds", "600"]);
+        await using var camera = deviceHost.Start("/usr/bin/python3", ["-u", Path.Combine(RepoPaths.Interop, "rtsp", "rtsp_server.py"), "--port", "8554", "--seconds", "600"]);
         string ready = await camera.WaitForLineAsync(l => l.StartsWith("READY ", StringComparison.Ordinal), Step);
         output.WriteLine(ready);
         var agent = OspBridgeCli.Start(deviceHost, "agent", "--name", name, "--accept-all", "--interface", "eth0", "--state-dir", agentState,

@@ -1,6 +1,7 @@
 using Microsoft.Playwright;
 using OspBridge.Interop.Tests.WebRtc;
 using OspBridge.PeerFetch;
+using OspBridge.Testing;
 using OspBridge.Testing.Logging;
 using OspBridge.WebRtc;
 
@@ -36,15 +37,7 @@ internal sealed class PeerFetchChromiumRig : IAsyncDisposable
     public List<string> Log { get; }
 
     /// <summary>Where the ES module lives in the repository.</summary>
-    public static string ModulePath()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, "interop", "peerfetch", "peerfetch.js");
-            if (File.Exists(candidate)) return candidate;
-        }
-        throw new FileNotFoundException("interop/peerfetch/peerfetch.js not found above " + AppContext.BaseDirectory);
-    }
+    public static string ModulePath() => Path.Combine(RepoPaths.Interop, "peerfetch", "peerfetch.js");
 
     public static async Task<PeerFetchChromiumRig> StartAsync(PeerFetchDeviceOptions? options = null)
     {

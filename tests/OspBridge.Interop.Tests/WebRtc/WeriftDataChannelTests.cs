@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using OspBridge.Testing;
 using OspBridge.Testing.Netns;
 using Xunit.Abstractions;
 
@@ -12,13 +13,6 @@ namespace OspBridge.Interop.Tests.WebRtc;
 [Collection("Chromium WebRTC")]
 public class WeriftDataChannelTests(ITestOutputHelper output)
 {
-    private static string InteropDir()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "interop", "werift-peer.mjs"))) return Path.Combine(d.FullName, "interop");
-        throw new InvalidOperationException("interop/werift-peer.mjs not found above " + AppContext.BaseDirectory);
-    }
-
     private static Process StartIn(NetnsHost host, string file, IEnumerable<string> args, string workDir)
     {
         var psi = new ProcessStartInfo("ip") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = workDir };
@@ -32,7 +26,7 @@ public class WeriftDataChannelTests(ITestOutputHelper output)
     public async Task Werift_echo(string weriftRole)
     {
         if (NetnsLan.WhyUnsupported() is { } why) throw new InvalidOperationException("werift interop cannot run: " + why);
-        string interop = InteropDir();
+        string interop = RepoPaths.Interop;
         if (!Directory.Exists(Path.Combine(interop, "node_modules", "werift")))
             throw new InvalidOperationException($"werift is not installed: run 'npm ci' in {interop}");
         string ours = Path.Combine(AppContext.BaseDirectory, "ospbridge.dll");

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using OspBridge.Testing;
 using OspBridge.Testing.Logging;
 
 namespace OspBridge.Media.Tests.Sources;
@@ -87,7 +88,7 @@ internal sealed class RtspStandIn : IAsyncDisposable
         Tools.Require("/usr/lib/x86_64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib", "gir1.2-gst-rtsp-server-1.0");
         Tools.Require("/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstx264.so", "gstreamer1.0-plugins-ugly");
         Tools.Require("/usr/lib/python3/dist-packages/gi/__init__.py", "python3-gi");
-        string script = Path.Combine(RepoRoot(), "interop", "rtsp", "rtsp_server.py");
+        string script = Path.Combine(RepoPaths.Interop, "rtsp", "rtsp_server.py");
         var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string a in new[] { "-u", script, "--port", port.ToString(CultureInfo.InvariantCulture), "--auth", auth, "--width", width.ToString(CultureInfo.InvariantCulture), "--height", height.ToString(CultureInfo.InvariantCulture), "--seconds", seconds.ToString(CultureInfo.InvariantCulture) })
             psi.ArgumentList.Add(a);
@@ -102,14 +103,6 @@ internal sealed class RtspStandIn : IAsyncDisposable
         }
         _ = p.StandardError.ReadToEndAsync(CancellationToken.None);
         return new RtspStandIn(p, line!["READY ".Length..]);
-    }
-
-    public static string RepoRoot()
-    {
-        string dir = AppContext.BaseDirectory;
-        while (!File.Exists(Path.Combine(dir, "OspBridge.sln")))
-            dir = Path.GetDirectoryName(dir) ?? throw new InvalidOperationException("repo root not found");
-        return dir;
     }
 
     public async ValueTask DisposeAsync()
