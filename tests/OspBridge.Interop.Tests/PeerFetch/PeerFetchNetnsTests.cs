@@ -37,25 +37,15 @@ public sealed class PeerFetchNetnsTests(ITestOutputHelper output) : IDisposable
         NetnsHost deviceHost = lan.Hosts[0], clientHost = lan.Hosts[1];
 
         // The origin listens on the device namespace's 127.0.0.1 (a socket made inside it), served by this process.
-        var listen = deviceHost.RunInNamespace(() =>
-        {
-            var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            s.Listen(128);
-            return s;
-        });
+        var listen = ListenOnLoopback(deviceHost);
         await using var origin = await PeerFetchTestOrigin.StartAsync(listen);
         output.WriteLine($"origin {origin.Uri} in {deviceHost.Namespace}");
 
         string name = "PF Device";
-        string agentState = Path.Combine(_root, "agent"), clientState = Path.Combine(_root, "client");
-        var agent = OspBridgeCli.Start(deviceHost, "agent", "--name", name, "--accept-all", "--http-origin", origin.Uri.ToString(),
-            "--http-allow", "/api", "--interface", "eth0", "--state-dir", agentState);
+        string clientState = Path.Combine(_root, "client");
+        var agent = await StartPairedAgentAsync(deviceHost, clientHost, name, origin.Uri, clientState);
         try
         {
-            await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
-            var pair = await PairAsync(clientHost, agent, name, clientState);
-            Assert.True(pair.ExitCode == 0, pair.StandardError);
 
             string upload = Path.Combine(_root, "upload.bin");
             await File.WriteAllBytesAsync(upload, TestBodies.Make(5_000_000, seed: 7));
@@ -99,13 +89,7 @@ public sealed class PeerFetchNetnsTests(ITestOutputHelper output) : IDisposable
         using var guard = ExternalTrafficGuard.Start();
         await using var lan = await NetnsLan.CreateAsync(2);
         NetnsHost deviceHost = lan.Hosts[0], clientHost = lan.Hosts[1];
-        var listen = deviceHost.RunInNamespace(() =>
-        {
-            var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-            s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            s.Listen(128);
-            return s;
-        });
+        var listen = ListenOnLoopback(deviceHost);
         // Kestrel listens on this descriptor but does not close it when it stops (the socket would keep taking
         // connections nobody accepts): remember which socket it is, to close it for the "origin down" step.
         int listenFd = (int)listen.Handle;
@@ -113,14 +97,10 @@ public sealed class PeerFetchNetnsTests(ITestOutputHelper output) : IDisposable
         await using var origin = await PeerFetchTestOrigin.StartAsync(listen);
 
         string name = "PF Matrix";
-        string agentState = Path.Combine(_root, "agent"), clientState = Path.Combine(_root, "client");
-        var agent = OspBridgeCli.Start(deviceHost, "agent", "--name", name, "--accept-all", "--http-origin", origin.Uri.ToString(),
-            "--http-allow", "/api", "--interface", "eth0", "--state-dir", agentState);
+        string clientState = Path.Combine(_root, "client");
+        var agent = await StartPairedAgentAsync(deviceHost, clientHost, name, origin.Uri, clientState);
         try
         {
-            await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
-            var pair = await PairAsync(clientHost, agent, name, clientState);
-            Assert.True(pair.ExitCode == 0, pair.StandardError);
             string[] Fetch(string transport, string path, string file, params string[] extra) =>
                 ["fetch", name, path, "-o", file, "--transport", transport, "--interface", "eth0", "--state-dir", clientState, .. extra];
             async Task<ProcessResult> RunAsync(string what, string[] args)
@@ -207,6 +187,38 @@ public sealed class PeerFetchNetnsTests(ITestOutputHelper output) : IDisposable
     }
 
     /// <summary><c>pair</c> in <paramref name="host"/> with its stdin on a FIFO fed the PIN the agent prints.</summary>
+    /// <summary>A listening TCP socket on the namespace's 127.0.0.1 (made inside it), for an origin this process serves.</summary>
+    private static Socket ListenOnLoopback(NetnsHost host) => host.RunInNamespace(() =>
+    {
+        var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        s.Listen(128);
+        return s;
+    });
+
+    /// <summary>
+    /// <c>agent --http-origin &lt;origin&gt; --http-allow /api</c> on <paramref name="deviceHost"/>, paired from
+    /// <paramref name="clientHost"/> with the client state in <paramref name="clientState"/>; the caller disposes the agent.
+    /// </summary>
+    private async Task<NetnsProcess> StartPairedAgentAsync(NetnsHost deviceHost, NetnsHost clientHost, string name, Uri origin, string clientState)
+    {
+        var agent = OspBridgeCli.Start(deviceHost, "agent", "--name", name, "--accept-all", "--http-origin", origin.ToString(),
+            "--http-allow", "/api", "--interface", "eth0", "--state-dir", Path.Combine(_root, "agent"));
+        try
+        {
+            await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
+            var pair = await PairAsync(clientHost, agent, name, clientState);
+            Assert.True(pair.ExitCode == 0, pair.StandardError);
+            return agent;
+        }
+        catch
+        {
+            output.WriteLine(string.Join('\n', agent.StandardOutputLines.TakeLast(20)));
+            await agent.DisposeAsync();
+            throw;
+        }
+    }
+
     private async Task<ProcessResult> PairAsync(NetnsHost host, NetnsProcess agent, string peer, string state)
     {
         string fifo = Path.Combine(_root, "pin");
