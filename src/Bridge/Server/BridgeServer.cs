@@ -135,23 +135,23 @@ internal sealed class BridgeServer : IAsyncDisposable
         var app = builder.Build();
         var logger = loggers.CreateLogger("bridge.http");
         var server = new BridgeServer(app, devices, tokens, logger, options.Whep);
-        if (options.Relay != OspBridge.Bridge.Relay.RelayMode.Never)
+        try
         {
-            try
-            {
+            if (options.Relay != OspBridge.Bridge.Relay.RelayMode.Never)
                 server._relay = OspBridge.Bridge.Relay.TurnRelayServer.Start(options.Bind, options.RelayPort, loggers.CreateLogger("bridge.relay"), TimeProvider.System);
-            }
-            catch (System.Net.Sockets.SocketException)
-            {
-                await app.DisposeAsync().ConfigureAwait(false);
-                throw;
-            }
+            server.RelayEndpoints = new OspBridge.Bridge.Relay.RelayEndpoints(server._relay, options.Relay, devices);
+            server.RelayEndpoints.Map(app);
+            server.Map();
+            options.MapExtra?.Invoke(app);
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
         }
-        server.RelayEndpoints = new OspBridge.Bridge.Relay.RelayEndpoints(server._relay, options.Relay, devices);
-        server.RelayEndpoints.Map(app);
-        server.Map();
-        options.MapExtra?.Invoke(app);
-        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        catch
+        {
+            // e.g. the HTTP port is taken (the demo then retries on a free port): nothing of this attempt may stay
+            // bound or subscribed — the relay socket, the registry subscription, the app
+            await server.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
         var addresses = app.Services.GetRequiredService<Microsoft.AspNetCore.Hosting.Server.IServer>().Features
             .Get<Microsoft.AspNetCore.Hosting.Server.Features.IServerAddressesFeature>()?.Addresses;
         var address = addresses?.FirstOrDefault() ?? $"http://{options.Bind}:{options.Port}";

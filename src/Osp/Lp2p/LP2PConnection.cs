@@ -135,7 +135,6 @@ public sealed class LP2PConnection : IAsyncDisposable
                 // Informational only. On the receiving side the peer may already have closed after its own set-up (a
                 // `pair` command exits right after authenticating): the grant step still runs, so the pairing's grant is
                 // recorded and the host sees the (closed) connection — not a failed set-up.
-                _ = e;
             }
 
             if (!await grants.RequestGrantAsync(new LP2PGrantRequest(nickname, connection.RemoteFingerprint, info?.DisplayName, incoming), limit.Token).ConfigureAwait(false))
