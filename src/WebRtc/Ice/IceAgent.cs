@@ -405,6 +405,9 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
         // Consent freshness (RFC 7675).
         if (SelectedPair is { } sel)
         {
+            // A restart the peer never joined (its answer or candidates were lost): stay on the old pair and stop the
+            // new session's checks, or the checking deadline stays in the past.
+            if (_restarting && now - _checkingStartedAt >= _options.CheckingTimeout) _restarting = false;
             if (!_options.Lite && now >= _nextConsentAt)
             {
                 SendConsent(sel, now);
@@ -429,6 +432,7 @@ public sealed class IceAgent : IProtocolCore<IceEvent>
 
     private void Fail()
     {
+        _restarting = false;
         _transactions.Clear();
         _triggered.Clear();
         _nextCheckAt = _nextConsentAt = TimeSpan.MaxValue;

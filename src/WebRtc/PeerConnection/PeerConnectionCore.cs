@@ -336,9 +336,12 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
         ArgumentException.ThrowIfNullOrEmpty(remoteUfrag);
         ArgumentException.ThrowIfNullOrEmpty(remotePassword);
         if (_local is null || _remote is null) throw new WebRtcException(WebRtcError.InvalidState, "ICE restart needs both descriptions");
-        if (remoteUfrag.Length is < 4 or > 256 || remotePassword.Length is < 22 or > 256)
-            throw new WebRtcException(WebRtcError.InvalidDescription, "ice-ufrag must be 4-256 and ice-pwd 22-256 characters (RFC 8839 §5.4)");
-        local = _ice.Restart(new IceCredentials(remoteUfrag, remotePassword), now, local);
+        var remote = new IceCredentials(remoteUfrag, remotePassword);
+        if (!remote.IsValid || local is { IsValid: false })
+            throw new WebRtcException(WebRtcError.InvalidDescription, "ice-ufrag must be 4-256 and ice-pwd 22-256 ice-chars (RFC 8839 §5.4)");
+        local = _ice.Restart(remote, now, local);
+        // LocalDescription shows the credentials in use
+        SetIceCredentials(_local, local);
         AfterInput(now);
         var frag = new System.Text.StringBuilder();
         frag.Append("a=ice-ufrag:").Append(local.Ufrag).Append("\r\n");
@@ -351,6 +354,16 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
         foreach (var c in _localCandidates) frag.Append("a=").Append(c.ToString()).Append("\r\n");
         if (_ice.GatheringComplete) frag.Append("a=end-of-candidates\r\n");
         return frag.ToString();
+    }
+
+    private static void SetIceCredentials(SessionDescription sd, IceCredentials c)
+    {
+        foreach (var attrs in sd.Media.Select(m => m.Attributes).Prepend(sd.Attributes))
+            for (int i = 0; i < attrs.Count; i++)
+            {
+                if (attrs[i].Name == "ice-ufrag") attrs[i] = attrs[i] with { Value = c.Ufrag };
+                else if (attrs[i].Name == "ice-pwd") attrs[i] = attrs[i] with { Value = c.Password };
+            }
     }
 
     /// <summary>Local gathering is done; queues <see cref="IceEventKind.GatheringComplete"/>.</summary>

@@ -171,7 +171,7 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
     /// </summary>
     /// <exception cref="WebRtcException">Before both descriptions are set, after close, or with malformed credentials.</exception>
     public Task<string> RestartIceAsync(string remoteUfrag, string remotePassword, CancellationToken cancellationToken = default) =>
-        InvokeAsync(now => _core.RestartIce(remoteUfrag, remotePassword, now), cancellationToken);
+        InvokeAsync(now => RestartIce(remoteUfrag, remotePassword, now, null), cancellationToken);
 
     /// <summary>
     /// The offerer's side of <see cref="RestartIceAsync(string, string, CancellationToken)"/>: it sent
@@ -180,7 +180,14 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
     /// </summary>
     /// <exception cref="WebRtcException">As <see cref="RestartIceAsync(string, string, CancellationToken)"/>.</exception>
     public Task RestartIceAsync(string remoteUfrag, string remotePassword, string localUfrag, string localPassword, CancellationToken cancellationToken = default) =>
-        InvokeAsync(now => _core.RestartIce(remoteUfrag, remotePassword, now, new IceCredentials(localUfrag, localPassword)), cancellationToken);
+        InvokeAsync(now => RestartIce(remoteUfrag, remotePassword, now, new IceCredentials(localUfrag, localPassword)), cancellationToken);
+
+    private string RestartIce(string remoteUfrag, string remotePassword, TimeSpan now, IceCredentials? local)
+    {
+        string fragment = _core.RestartIce(remoteUfrag, remotePassword, now, local);
+        Volatile.Write(ref _localDescription, _core.LocalDescription ?? _localDescription); // new credentials
+        return fragment;
+    }
 
     /// <summary>Completes when ICE gathering is complete (host candidates only: right after the local description is applied).</summary>
     public Task WaitForGatheringCompleteAsync(CancellationToken cancellationToken = default) => _gathered.Task.WaitAsync(cancellationToken);

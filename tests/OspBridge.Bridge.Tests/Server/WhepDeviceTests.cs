@@ -175,6 +175,8 @@ public sealed class WhepDeviceTests : IDisposable
         var deviceCandidates = deviceFragment.Split("\r\n").Where(l => l.StartsWith("a=candidate:", StringComparison.Ordinal)).Select(l => l[2..]).ToList();
         Assert.NotEmpty(deviceCandidates);
         await pc.RestartIceAsync(deviceUfrag, devicePwd, fresh.Ufrag, fresh.Password);
+        Assert.Equal(fresh.Ufrag, Attr(pc.LocalDescription!.Sdp, "ice-ufrag")); // the description shows the credentials in use
+        Assert.Equal(fresh.Password, Attr(pc.LocalDescription!.Sdp, "ice-pwd"));
         foreach (string c in deviceCandidates) await pc.AddIceCandidateAsync(new RTCIceCandidateInit(c));
         long framesAtRestart = video.FramesReceived;
         await EventuallyAsync(() => Task.FromResult<object?>(pc.SelectedCandidatePair is { } p && !ReferenceEquals(p, oldPair) ? p : null),

@@ -10,10 +10,10 @@ namespace OspBridge.WebRtc.Tests.Ice;
 
 public class IceAgentTests
 {
-    private static (IceAgent A, IceAgent B) Agents(bool bLite = false, int seed = 7)
+    private static (IceAgent A, IceAgent B) Agents(bool bLite = false, int seed = 7, TimeSpan? checkingTimeout = null)
     {
         var a = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator((ulong)(seed)), TieBreaker = 1000 });
-        var b = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator((ulong)(seed + 1)), TieBreaker = 2000, Lite = bLite });
+        var b = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator((ulong)(seed + 1)), TieBreaker = 2000, Lite = bLite, CheckingTimeout = checkingTimeout ?? TimeSpan.FromSeconds(30) });
         a.SetRole(IceRole.Controlling);
         b.SetRole(IceRole.Controlled);
         return (a, b);
@@ -154,6 +154,37 @@ public class IceAgentTests
         net.Run(TimeSpan.FromSeconds(60));
         Assert.Equal(RTCIceConnectionState.Completed, a.State);
         Assert.Equal(RTCIceConnectionState.Connected, b.State);
+    }
+
+    /// <summary>
+    /// B restarts but A never hears of it (the answer was lost): once the checking timeout has passed B must stop
+    /// restarting and its next deadline must lie in the future — a deadline left in the past makes a driver spin. With
+    /// a checking timeout shorter than consent's B gives up the restart and keeps the old pair; with the default (equal
+    /// to consent's) consent under the new credentials has expired too and B fails.
+    /// </summary>
+    [Theory]
+    [InlineData(10, false)]
+    [InlineData(30, true)]
+    public void An_unanswered_restart_ends_after_the_checking_timeout_without_a_past_deadline(int checkingSeconds, bool fails)
+    {
+        var (a, b) = Agents(checkingTimeout: TimeSpan.FromSeconds(checkingSeconds));
+        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
+        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
+        var net = new IceNet(a, b);
+        net.ExchangeCandidates();
+        net.Start();
+        Assert.True(net.RunUntil(() => a.State == RTCIceConnectionState.Completed && b.State == RTCIceConnectionState.Connected, TimeSpan.FromSeconds(5)));
+        var oldPair = b.SelectedPair;
+        TimeSpan restartedAt = net.Now;
+        b.Restart(IceCredentials.Generate(new SeededRandomNumberGenerator(5)), restartedAt);
+        Assert.True(b.IsRestarting);
+
+        TimeSpan late = restartedAt + TimeSpan.FromSeconds(checkingSeconds) + TimeSpan.FromMilliseconds(1);
+        b.HandleDeadline(late);
+        Assert.False(b.IsRestarting);
+        Assert.True(b.NextDeadline is null || b.NextDeadline > late, $"next deadline {b.NextDeadline} is not after {late}");
+        Assert.Equal(fails, b.State == RTCIceConnectionState.Failed);
+        if (!fails) Assert.Same(oldPair, b.SelectedPair);
     }
 
     [Fact]
