@@ -147,9 +147,14 @@ internal static unsafe partial class EpollReadiness
                 version = _core.Version;
                 _waiting = true;
                 _token = cancellationToken;
+                // registered under the lock, so the epoll thread's Complete never sees a half-made registration (and
+                // never misses one); an already-canceled token completes the wait right here (Monitor is re-entrant)
+                if (cancellationToken.CanBeCanceled)
+                {
+                    var registration = cancellationToken.UnsafeRegister(static s => ((Registration)s!).Complete(canceled: true), this);
+                    if (_waiting) _cancel = registration;
+                }
             }
-            if (cancellationToken.CanBeCanceled)
-                _cancel = cancellationToken.UnsafeRegister(static s => ((Registration)s!).Complete(canceled: true), this);
             return new ValueTask<bool>(this, version);
         }
 
@@ -162,14 +167,17 @@ internal static unsafe partial class EpollReadiness
         private void Complete(bool canceled)
         {
             CancellationToken token;
+            CancellationTokenRegistration cancel;
             lock (_lock)
             {
                 if (!_waiting) return;
                 _waiting = false;
                 token = _token;
                 _token = default;
+                cancel = _cancel;
+                _cancel = default;
             }
-            _cancel.Unregister();
+            cancel.Unregister();
             if (canceled) _core.SetException(new OperationCanceledException(token));
             else if (_closed) _core.SetException(new ObjectDisposedException(nameof(BatchedUdpSocket)));
             else _core.SetResult(true);
