@@ -18,6 +18,10 @@ public sealed class MediaHubSink : IAsyncDisposable
     private readonly TimeSpan _replaySpacing;
     private TimeSpan _videoOffset;
     private TimeSpan? _lastVideoOut;
+    private TimeSpan? _lastLiveVideoIn;
+    private TimeSpan _liveVideoInterval;
+    /// <summary>The slot a replay fits into before the first live frame interval is known (30 fps).</summary>
+    private static readonly TimeSpan DefaultVideoInterval = TimeSpan.FromTicks(TimeSpan.TicksPerSecond / 30);
     private int _queuedFrames;
     private long _queuedBytes;
     private int _disposed;
@@ -124,7 +128,11 @@ public sealed class MediaHubSink : IAsyncDisposable
         _videoOffset = TimeSpan.Zero;
     }
 
-    /// <summary>Replays the cached GOP's video frames after this sink's last video timestamp (under the hub's lock).</summary>
+    /// <summary>
+    /// Replays the cached GOP's video frames after this sink's last video timestamp (under the hub's lock), squeezed into
+    /// the slot before the next live frame (one live frame interval): the next live frame then needs no extra offset, so
+    /// repeated replays cannot push video ahead of audio.
+    /// </summary>
     internal void Replay(List<EncodedFrame> gop)
     {
         if (_lastVideoOut is null)
@@ -133,11 +141,16 @@ public sealed class MediaHubSink : IAsyncDisposable
             GopReplays++;
             return;
         }
+        int n = 0;
+        foreach (var f in gop)
+            if (IsVideo(f)) n++;
+        var room = _liveVideoInterval > TimeSpan.Zero ? _liveVideoInterval : DefaultVideoInterval;
+        var step = TimeSpan.FromTicks(Math.Max(1, Math.Min(_replaySpacing.Ticks, room.Ticks / (n + 1))));
         var at = _lastVideoOut.Value;
         foreach (var f in gop)
         {
             if (!IsVideo(f)) continue;
-            at += _replaySpacing;
+            at += step;
             Enqueue(f with { Timestamp = at }, f.IsKeyframe, sourceHasVideo: true, stamped: true);
         }
         GopReplays++;
@@ -181,6 +194,9 @@ public sealed class MediaHubSink : IAsyncDisposable
         {
             if (!stamped)
             {
+                if (_lastLiveVideoIn is { } prev && frame.Timestamp > prev && frame.Timestamp - prev < TimeSpan.FromSeconds(1))
+                    _liveVideoInterval = frame.Timestamp - prev;
+                _lastLiveVideoIn = frame.Timestamp;
                 var at = frame.Timestamp + _videoOffset;
                 if (_lastVideoOut is { } last && at <= last)
                 {

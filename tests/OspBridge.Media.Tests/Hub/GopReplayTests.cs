@@ -91,7 +91,8 @@ public class GopReplayTests
         var got = Drain(a);
         Assert.Equal([1, 2, 4, 5, 6], got.Select(f => f.Data.Span[0])); // keyframe + cached video, then live
         Assert.True(got[0].IsKeyframe);
-        Assert.Equal([76, 86, 96, 100, 133], got.Select(f => f.Timestamp.TotalMilliseconds));
+        // the replay fits before the next live frame (33 ms interval, 3 frames: 33/4 = 8.25 ms apart), live frames unmoved
+        Assert.Equal([74.25, 82.5, 90.75, 100, 133], got.Select(f => f.Timestamp.TotalMilliseconds));
         Assert.Equal([5, 6], Drain(b).Select(f => f.Data.Span[0]));
         Assert.Equal(1, a.GopReplays);
         Assert.Equal(0, b.GopReplays);
@@ -107,11 +108,37 @@ public class GopReplayTests
         src.Push(7, false, ms: 166);
         got = Drain(a);
         Assert.Equal([1, 2, 4, 5, 6, 7], got.Select(f => f.Data.Span[0]));
-        Assert.Equal([143, 153, 163, 173, 183, 193], got.Select(f => f.Timestamp.TotalMilliseconds)); // live 7 (166) moved after the replay
+        Assert.Equal([138.5, 144, 149.5, 155, 160.5, 166], got.Select(f => f.Timestamp.TotalMilliseconds)); // 5 frames: 33/6 = 5.5 ms apart
         src.Push(8, false, ms: 200);
-        Assert.Equal(227, Drain(a).Single().Timestamp.TotalMilliseconds); // the offset stays (+27 ms)
+        Assert.Equal(200, Drain(a).Single().Timestamp.TotalMilliseconds); // no offset: video does not drift ahead of audio
         Assert.Equal(2, a.GopReplays);
         Assert.Equal(3, hub.KeyframeRequests);
+    }
+
+    /// <summary>
+    /// A 2 s GOP holds up to 60 frames: replayed 1 ms apart they would outlast the 33 ms before the next live frame and
+    /// every replay would add to the viewer's video offset (video drifting ahead of audio without bound).
+    /// </summary>
+    [Fact]
+    public async Task Replays_of_a_long_gop_do_not_push_video_ahead_of_its_source_time()
+    {
+        var time = new FakeTimeProvider();
+        var src = new ManualSource();
+        await using var hub = new MediaHub(src, new MediaHubOptions { TimeProvider = time, GopReplayMinInterval = TimeSpan.Zero });
+        var a = await hub.AddSinkAsync();
+        var seen = new List<EncodedFrame>();
+        for (int i = 0; i < 200; i++)
+        {
+            src.Push((byte)i, i % 60 == 0, ms: i * 33);
+            if (i % 10 == 5) a.RequestKeyframe();
+            seen.AddRange(Drain(a));
+        }
+        Assert.True(a.GopReplays >= 19, $"replays {a.GopReplays}");
+        src.Push(200, false, ms: 200 * 33);
+        var next = Drain(a).Single();
+        Assert.Equal(200 * 33, next.Timestamp.TotalMilliseconds);
+        seen.Add(next);
+        AssertVideoTimestampsIncrease(seen);
     }
 
     [Fact]
