@@ -76,4 +76,18 @@ public class OpenSslAesGcmTests
             Assert.True(plain.AsSpan().SequenceEqual(good));
         }
     }
+
+    /// <summary>Dispose zeroes the key: use afterwards must throw, not encrypt under an all-zero key.</summary>
+    [Fact]
+    public void Use_after_dispose_throws()
+    {
+        if (!OpenSslAesGcm.IsSupported) Assert.Fail("libcrypto not available");
+        var ours = OpenSslAesGcm.TryCreate(new byte[16] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 })!;
+        var buf = new byte[32];
+        var tag = new byte[16];
+        ours.Encrypt(new byte[12], buf, buf, tag, default);
+        ours.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => ours.Encrypt(new byte[12], buf, buf, tag, default));
+        Assert.Throws<ObjectDisposedException>(() => ours.TryDecrypt(new byte[12], buf, tag, buf, default));
+    }
 }

@@ -21,9 +21,13 @@ internal sealed unsafe class OpenSslAesGcm : IDisposable
 
     private static readonly Api? Native = Api.TryLoad();
 
+    /// <summary><c>OSPBRIDGE_QUIC_AEAD=bcl</c> (A/B runs): read once, not per key.</summary>
+    private static readonly bool DisabledByEnvironment = Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_AEAD") == "bcl";
+
     private readonly byte[] _key;
     private CipherContext? _encrypt;
     private CipherContext? _decrypt;
+    private bool _disposed;
 
     private OpenSslAesGcm(ReadOnlySpan<byte> key) => _key = key.ToArray();
 
@@ -33,8 +37,7 @@ internal sealed unsafe class OpenSslAesGcm : IDisposable
     /// <summary>A cipher for a 16- or 32-byte key, or null when libcrypto is unavailable (or disabled by the environment).</summary>
     public static OpenSslAesGcm? TryCreate(ReadOnlySpan<byte> key)
     {
-        if (Native is null || key.Length is not (16 or 32)) return null;
-        if (Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_AEAD") == "bcl") return null;
+        if (Native is null || DisabledByEnvironment || key.Length is not (16 or 32)) return null;
         return new OpenSslAesGcm(key);
     }
 
@@ -42,6 +45,7 @@ internal sealed unsafe class OpenSslAesGcm : IDisposable
     public void Encrypt(ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> plaintext, Span<byte> ciphertext, Span<byte> tag, ReadOnlySpan<byte> associatedData)
     {
         if (nonce.Length != 12 || ciphertext.Length < plaintext.Length || tag.Length < TagLength) throw new ArgumentException("bad AES-GCM buffer sizes");
+        ObjectDisposedException.ThrowIf(_disposed, this); // the key is zeroed: never encrypt with it
         var api = Native!;
         nint ctx = (_encrypt ??= CipherContext.Create(api, _key, encrypt: true)).Pointer;
         int outl;
@@ -68,6 +72,7 @@ internal sealed unsafe class OpenSslAesGcm : IDisposable
     public bool TryDecrypt(ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> ciphertext, ReadOnlySpan<byte> tag, Span<byte> plaintext, ReadOnlySpan<byte> associatedData)
     {
         if (nonce.Length != 12 || plaintext.Length < ciphertext.Length || tag.Length != TagLength) throw new ArgumentException("bad AES-GCM buffer sizes");
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var api = Native!;
         nint ctx = (_decrypt ??= CipherContext.Create(api, _key, encrypt: false)).Pointer;
         int outl;
@@ -92,6 +97,7 @@ internal sealed unsafe class OpenSslAesGcm : IDisposable
 
     public void Dispose()
     {
+        _disposed = true;
         _encrypt?.Dispose();
         _decrypt?.Dispose();
         _encrypt = _decrypt = null;
@@ -117,7 +123,7 @@ internal sealed unsafe class OpenSslAesGcm : IDisposable
             fixed (byte* k = key)
             {
                 nint cipher = key.Length == 16 ? api.Aes128Gcm() : api.Aes256Gcm();
-                if (api.CipherInit(c.handle, cipher, 0, k, null, encrypt ? 1 : 0) != 1)
+                if (api.CipherInitKey(c.handle, cipher, 0, k, null, encrypt ? 1 : 0) != 1)
                 {
                     api.ErrClearError();
                     c.Dispose();
@@ -141,6 +147,8 @@ internal sealed unsafe class OpenSslAesGcm : IDisposable
         public delegate* unmanaged<nint, void> CtxFree;
         public delegate* unmanaged<nint> Aes128Gcm;
         public delegate* unmanaged<nint> Aes256Gcm;
+        // Key setup (once per key): OpenSSL 3 fetches the algorithm there, under its locks — a normal transition.
+        public delegate* unmanaged<nint, nint, nint, byte*, byte*, int, int> CipherInitKey;
         // Per-packet calls are short (≈ 1 µs for a full packet with AES-NI) and never block: no GC transition.
         public delegate* unmanaged[SuppressGCTransition]<nint, nint, nint, byte*, byte*, int, int> CipherInit;
         public delegate* unmanaged[SuppressGCTransition]<nint, byte*, int*, byte*, int, int> CipherUpdate;
@@ -163,6 +171,7 @@ internal sealed unsafe class OpenSslAesGcm : IDisposable
                     CtxFree = (delegate* unmanaged<nint, void>)NativeLibrary.GetExport(lib, "EVP_CIPHER_CTX_free"),
                     Aes128Gcm = (delegate* unmanaged<nint>)NativeLibrary.GetExport(lib, "EVP_aes_128_gcm"),
                     Aes256Gcm = (delegate* unmanaged<nint>)NativeLibrary.GetExport(lib, "EVP_aes_256_gcm"),
+                    CipherInitKey = (delegate* unmanaged<nint, nint, nint, byte*, byte*, int, int>)NativeLibrary.GetExport(lib, "EVP_CipherInit_ex"),
                     CipherInit = (delegate* unmanaged[SuppressGCTransition]<nint, nint, nint, byte*, byte*, int, int>)NativeLibrary.GetExport(lib, "EVP_CipherInit_ex"),
                     CipherUpdate = (delegate* unmanaged[SuppressGCTransition]<nint, byte*, int*, byte*, int, int>)NativeLibrary.GetExport(lib, "EVP_CipherUpdate"),
                     CipherFinal = (delegate* unmanaged[SuppressGCTransition]<nint, byte*, int*, int>)NativeLibrary.GetExport(lib, "EVP_CipherFinal_ex"),
