@@ -260,9 +260,7 @@ internal sealed partial class ConnectionCore : IProtocolCore<CoreEvent>
         space.AckNeeded = false;
         space.ProbesPending = 0;
         _ptoCount = 0;
-        space.ReadKeys?.Dispose();
-        space.WriteKeys?.Dispose();
-        space.ReadKeys = space.WriteKeys = null;
+        space.ReleaseKeysAndCrypto();
     }
 
     private void ApplyPeerParameters()
@@ -339,14 +337,7 @@ internal sealed partial class ConnectionCore : IProtocolCore<CoreEvent>
         CloseReason ??= new QuicException(QuicError.OperationAborted, null, "connection closed");
         // Closed is final (nothing is sent or decrypted any more): free the AEAD/header-protection contexts now rather
         // than at finalization, so an abandoned handshake's native crypto state goes when the handshake does (issue 9).
-        foreach (var space in _spaces)
-        {
-            space.ReadKeys?.Dispose();
-            space.WriteKeys?.Dispose();
-            space.ReadKeys = space.WriteKeys = null;
-            space.CryptoSend.Release();
-            space.CryptoRecv.Release();
-        }
+        foreach (var space in _spaces) space.ReleaseKeysAndCrypto();
         _nextReadKeys?.Dispose();
         _prevReadKeys?.Dispose();
         _nextReadKeys = _prevReadKeys = null;

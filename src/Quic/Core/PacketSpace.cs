@@ -35,6 +35,20 @@ internal sealed class PacketSpace
     public int AckElicitingInFlight;
     public int ProbesPending;
 
+    /// <summary>
+    /// The space's keys and CRYPTO buffers are no longer needed (the space is discarded, or the connection is closed):
+    /// the AEAD/header-protection contexts are freed and the rings go back to the pool. Nothing is sent or decrypted in
+    /// this space afterwards (no keys).
+    /// </summary>
+    public void ReleaseKeysAndCrypto()
+    {
+        ReadKeys?.Dispose();
+        WriteKeys?.Dispose();
+        ReadKeys = WriteKeys = null;
+        CryptoSend.Release();
+        CryptoRecv.Release();
+    }
+
     public void CompactSent()
     {
         while (SentHead < Sent.Count && Sent[SentHead].Done) SentHead++;
