@@ -110,19 +110,9 @@ public sealed class LanSignalingSession : IDisposable
         ArgumentException.ThrowIfNullOrEmpty(iceUfrag);
         ArgumentException.ThrowIfNullOrEmpty(icePwd);
         ulong requestId = Connection.NextRequestId();
-        using var waitCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var answerTask = Connection.WaitForAsync<LanSignalingIceRestartResponse>(a => a.RequestId == requestId, _options.AnswerTimeout, waitCts.Token);
-        try
-        {
-            await Connection.SendAsync(new LanSignalingIceRestart { RequestId = requestId, SessionId = sessionId, IceUfrag = iceUfrag, IcePwd = icePwd }, cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            await waitCts.CancelAsync().ConfigureAwait(false);
-            await answerTask.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
-            throw;
-        }
-        var answer = await answerTask.ConfigureAwait(false);
+        var answer = await RequestAsync<LanSignalingIceRestartResponse>(
+            new LanSignalingIceRestart { RequestId = requestId, SessionId = sessionId, IceUfrag = iceUfrag, IcePwd = icePwd },
+            a => a.RequestId == requestId, cancellationToken).ConfigureAwait(false);
         if (answer.Result != Result.Success)
             throw new OspException(OspError.Refused, $"peer refused the ICE restart: {answer.Result} {answer.ErrorMessage}".TrimEnd());
         return answer.Sdpfrag ?? throw new OspException(OspError.ProtocolError, "peer answered the ICE restart with success but without a fragment");
@@ -132,33 +122,42 @@ public sealed class LanSignalingSession : IDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(offerSdp);
         ulong requestId = Connection.NextRequestId();
-        using var waitCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        Task<LanSignalingAnswer> answerTask = Connection.WaitForAsync<LanSignalingAnswer>(a => a.RequestId == requestId, _options.AnswerTimeout, waitCts.Token);
-        try
+        LanSignalingAnswer answer = await RequestAsync<LanSignalingAnswer>(new LanSignalingOffer
         {
-            await Connection.SendAsync(new LanSignalingOffer
-            {
-                RequestId = requestId,
-                SessionId = sessionId ?? requestId,
-                Sdp = offerSdp,
-                Label = label,
-                TrickleIce = false,
-            }, cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            await waitCts.CancelAsync().ConfigureAwait(false);
-            await answerTask.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
-            throw;
-        }
-
-        LanSignalingAnswer answer = await answerTask.ConfigureAwait(false);
+            RequestId = requestId,
+            SessionId = sessionId ?? requestId,
+            Sdp = offerSdp,
+            Label = label,
+            TrickleIce = false,
+        }, a => a.RequestId == requestId, cancellationToken).ConfigureAwait(false);
         if (answer.Result != Result.Success)
         {
             throw new OspException(OspError.Refused, $"peer rejected the offer: {answer.Result} {answer.ErrorMessage}".TrimEnd());
         }
 
         return answer.Sdp ?? throw new OspException(OspError.ProtocolError, "peer answered the offer with success but without SDP");
+    }
+
+    /// <summary>
+    /// Sends <paramref name="request"/> and waits (up to the answer timeout) for the response that <paramref name="isResponse"/>
+    /// picks; the waiter is registered before sending and cancelled when the send fails.
+    /// </summary>
+    private async Task<TResponse> RequestAsync<TResponse>(IOspMessage request, Func<TResponse, bool> isResponse, CancellationToken cancellationToken)
+        where TResponse : class, IOspMessage
+    {
+        using var waitCts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var responseTask = Connection.WaitForAsync(isResponse, _options.AnswerTimeout, waitCts.Token);
+        try
+        {
+            await Connection.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await waitCts.CancelAsync().ConfigureAwait(false);
+            await responseTask.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+            throw;
+        }
+        return await responseTask.ConfigureAwait(false);
     }
 
     /// <summary>Returns the next incoming offer; null once the connection is closed.</summary>
