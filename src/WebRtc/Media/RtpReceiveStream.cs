@@ -244,7 +244,7 @@ public sealed class RtpReceiveStream
             {
                 if (!CanSwitchSsrc(now))
                     return Discard();
-                SwitchSsrc(header.Ssrc, now);
+                SwitchSsrc(header.Ssrc);
             }
             _lastFromRemote = now;
         }
@@ -443,7 +443,8 @@ public sealed class RtpReceiveStream
             {
                 _lastSrMiddle = NtpTime.Middle(sr.NtpTimestamp);
                 _lastSrAt = now;
-                Enqueue(new RtpReceiveStreamEvent(RtpReceiveStreamEventKind.SenderReport, sr.NtpTimestamp, sr.RtpTimestamp));
+                // on the frames' timeline: after an SSRC switch their RTP timestamps are rebased by _rtpOffset
+                Enqueue(new RtpReceiveStreamEvent(RtpReceiveStreamEventKind.SenderReport, sr.NtpTimestamp, unchecked(sr.RtpTimestamp + _rtpOffset)));
             }
             else if (header.PacketType == (byte)RtcpPacketType.ExtendedReport && ExtendedReport.TryRead(packet, out var xr))
             {
@@ -468,7 +469,7 @@ public sealed class RtpReceiveStream
         _options.SsrcSwitchAfterSilence > TimeSpan.Zero && (_remoteSaidBye || !_started || now - _lastFromRemote >= _options.SsrcSwitchAfterSilence);
 
     /// <summary>A new media SSRC: sequence validation, reorder ring, NACKs and jitter start over; timestamps are rebased.</summary>
-    private void SwitchSsrc(uint ssrc, TimeSpan now)
+    private void SwitchSsrc(uint ssrc)
     {
         RemoteSsrc = ssrc;
         SsrcChanges++;
@@ -486,7 +487,6 @@ public sealed class RtpReceiveStream
         _rtpOffset = 0;
         if (_video && _options.WaitForKeyframe)
             _needKeyframe = true;
-        _ = now;
         Enqueue(new RtpReceiveStreamEvent(RtpReceiveStreamEventKind.SsrcChanged));
     }
 

@@ -64,10 +64,15 @@ public class SsrcChangeTests
         // the sender restarts 1 s later with a new SSRC and its own timestamp base
         now += TimeSpan.FromSeconds(1);
         var restart = now;
+        uint lastRaw = 0;
         for (int i = 0; i < 50; i++, now += TimeSpan.FromMilliseconds(20))
         {
             second.SendFrame(new EncodedFrame(MediaCodec.Opus, new byte[] { 0xfc, (byte)(100 + i) }, TimeSpan.FromMilliseconds(20 * i), true), now);
-            foreach (var p in Rtp(second, now)) r.ReceiveRtp(p, now);
+            foreach (var p in Rtp(second, now))
+            {
+                r.ReceiveRtp(p, now);
+                if (RtpHeader.TryRead(p, out var h)) lastRaw = h.Timestamp;
+            }
             Pump(now);
         }
         Pump(now + TimeSpan.FromMilliseconds(100));
@@ -75,6 +80,14 @@ public class SsrcChangeTests
         Assert.Equal(1, r.SsrcChanges);
         Assert.True(r.TryPollEvent(out var e) && e.Kind == RtpReceiveStreamEventKind.SsrcChanged, "SsrcChanged event");
         Assert.True(frames.Count >= old + 45, $"{frames.Count - old} frames from the second source");
+        // the new source's SR maps its RTP time onto the same (rebased) timeline the frames carry, so A/V sync holds
+        var sr = new byte[64];
+        Assert.True(SenderReport.TryWrite(sr, second.Ssrc, 0x1234_5678_0000_0000UL, lastRaw, 50, 100, default, out int srLength));
+        r.ReceiveRtcp(sr.AsSpan(0, srLength), now);
+        var srEvents = new List<RtpReceiveStreamEvent>();
+        for (int i = 0; i < 10 && r.TryPollEvent(out var ev); i++)
+            if (ev.Kind == RtpReceiveStreamEventKind.SenderReport) srEvents.Add(ev);
+        Assert.Equal(frames[^1].Rtp, Assert.Single(srEvents).RtpTimestamp);
         // continuity: strictly increasing times; the step at the switch is the real gap (≈ 1.02 s), not a random jump
         for (int i = 1; i < frames.Count; i++)
             Assert.True(frames[i].Time > frames[i - 1].Time, $"frame {i}: {frames[i].Time} after {frames[i - 1].Time}");
