@@ -134,6 +134,7 @@ internal static class OspPairing
             OspPairingStatus.Paired => new(PairingOutcome.Authenticated, trust.FindTrusted(outcome.PeerFingerprint), true, null),
             OspPairingStatus.NotPaired => new(PairingOutcome.NotPaired, null, false, null),
             OspPairingStatus.Refused => new(PairingOutcome.Refused, null, false, refusal),
+            _ when auth?.Failure == OspAuthFailure.PeerRefused => new(PairingOutcome.Refused, null, false, auth.Message),
             _ => new(auth?.Failure == OspAuthFailure.RateLimited ? PairingOutcome.Refused : PairingOutcome.Failed, null, false, $"{auth?.Failure}: {auth?.Message}"),
         };
     }

@@ -41,6 +41,12 @@ public enum OspAuthFailure
 
     /// <summary>The connection closed before authentication finished.</summary>
     ConnectionClosed,
+
+    /// <summary>
+    /// Listening side only: the advertising agent closed the connection with <c>401</c> before sending any auth message —
+    /// it refused to pair (no consent for a new peer, or its back-off after failed attempts). Nothing was proven either way.
+    /// </summary>
+    PeerRefused,
 }
 
 /// <summary>Which side of PIN pairing an agent plays (Open Screen Network Protocol §Authentication).</summary>

@@ -116,8 +116,10 @@ public static class OspAuthentication
 
         var inbox = Channel.CreateBounded<IOspMessage>(new BoundedChannelOptions(InboxLimit) { SingleReader = true, FullMode = BoundedChannelFullMode.Wait });
         bool overflow = false;
+        bool heardFromPeer = false;
         void Post(IOspMessage m)
         {
+            Volatile.Write(ref heardFromPeer, true);
             if (!inbox.Writer.TryWrite(m)) overflow = true;
         }
 
@@ -195,7 +197,17 @@ public static class OspAuthentication
 
                 if (connection.Closed.IsCompleted)
                 {
-                    core.Abort(OspAuthFailure.ConnectionClosed, "the connection closed during authentication");
+                    // An advertiser that refuses a new peer (no consent, back-off) closes with 401 before any auth message:
+                    // tell that apart from a connection lost mid-way, so the user learns the agent said no.
+                    if (!options.IsAdvertiser && !Volatile.Read(ref heardFromPeer) && connection.Closed.Result == OspConnection.NotAuthenticatedErrorCode)
+                    {
+                        core.Abort(OspAuthFailure.PeerRefused, "the agent closed the connection before authentication began (no consent for a new peer, or a back-off after failed attempts)");
+                    }
+                    else
+                    {
+                        core.Abort(OspAuthFailure.ConnectionClosed, "the connection closed during authentication");
+                    }
+
                     continue;
                 }
 

@@ -52,6 +52,29 @@ public sealed class CliPairingTests : IDisposable
         return pin[..^1] + (char)('0' + ((last - '0' + 1) % 10));
     }
 
+    /// <summary>
+    /// A headless agent without <c>--accept-all</c> refuses a new peer before any PIN (docs/cli.md): <c>pair</c> must say
+    /// the agent refused — not "authentication failed", which tells the user their PIN was wrong — and write nothing.
+    /// </summary>
+    [Fact]
+    public async Task A_headless_agent_without_accept_all_refuses_and_pair_says_so()
+    {
+        string name = "Hall " + Guid.NewGuid().ToString("N")[..6];
+        string agentState = Dir("agent"), clientState = Dir("client");
+        await using var agent = CliChild.Start("agent", "--name", name, "--interface", "lo", "--state-dir", agentState);
+        await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
+        string clientBefore = TrustSnapshot(clientState);
+
+        var (rc, stdout, stderr) = await RunAsync("pair", name, "--pin", "1234-5678-9012", "--interface", "lo", "--timeout", "30", "--state-dir", clientState);
+
+        Assert.True(rc == 1, $"exit {rc}, stderr: {stderr}");
+        Assert.Contains($"ospbridge: {name} refused pairing: ", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("authentication failed", stderr, StringComparison.Ordinal);
+        Assert.Equal("", stdout.Trim());
+        Assert.DoesNotContain(agent.Lines, l => l.StartsWith("PIN: ", StringComparison.Ordinal) || l.StartsWith("paired ", StringComparison.Ordinal));
+        Assert.Equal(clientBefore, TrustSnapshot(clientState));
+    }
+
     [Fact]
     public async Task PairChatSendRevokeAndReconnectWithoutPin()
     {
