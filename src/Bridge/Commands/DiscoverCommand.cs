@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.CommandLine;
 using System.Text.Json;
+using OspBridge.Bridge.Pairing;
 using OspBridge.Net.Mdns;
 using OspBridge.Osp.Discovery;
 using Spectre.Console;
@@ -11,7 +12,10 @@ namespace OspBridge.Bridge.Commands;
 /// <c>ospbridge discover [--interface &lt;ifname&gt;]... [--timeout &lt;seconds&gt;] [--json]</c>: browses
 /// <c>_openscreen._udp</c>. Shows a live table (name, host:port, short fingerprint, TXT ok), or with
 /// <c>--json</c> prints one JSON object per agent per line as it is found
-/// (<c>name, host, port, addresses, fp, mv, at, sn</c>); exits after the timeout.
+/// (<c>name, host, port, addresses, fp, mv, at, sn</c>, plus <c>id</c>, <c>private</c> and, for a peer in our trust
+/// store, <c>paired</c> and <c>trustedName</c>); exits after the timeout. A private agent (<c>agent --private</c>) is shown
+/// as "private agent &lt;id&gt;" — its random instance name means nothing to a user — or, when we trust it, by the name we
+/// learnt after authenticating.
 /// </summary>
 internal sealed class DiscoverCommand : ICliCommand
 {
@@ -25,6 +29,7 @@ internal sealed class DiscoverCommand : ICliCommand
         {
             double secs = CliErrors.RequireSeconds("--timeout", parseResult.GetValue(timeout), 0.001, 86400);
             var log = context.Logger(parseResult, "mdns");
+            var known = KnownPeers(context.GetStateDirectory(parseResult));
             await using var mdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface)), Logger = log });
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
             stop.CancelAfter(TimeSpan.FromSeconds(secs));
@@ -39,7 +44,7 @@ internal sealed class DiscoverCommand : ICliCommand
                     // The latest state (more addresses may have arrived since the agent was first resolved).
                     a = browser.Agents.FirstOrDefault(x => x.InstanceName == a.InstanceName && x.HostName == a.HostName) ?? a;
                     if (!printed.TryAdd(a.InstanceName + "|" + a.Txt.Fingerprint, true)) return;
-                    string line = JsonSerializer.Serialize(new Dictionary<string, object?>
+                    var fields = new Dictionary<string, object?>
                     {
                         ["name"] = a.InstanceName,
                         ["host"] = a.HostName,
@@ -49,7 +54,15 @@ internal sealed class DiscoverCommand : ICliCommand
                         ["mv"] = a.Txt.MetadataVersion,
                         ["at"] = a.Txt.AuthToken,
                         ["sn"] = a.Txt.SerialNumber,
-                    }, jsonOptions);
+                        ["id"] = PeerTrust.IdOf(a.Txt.Fingerprint),
+                        ["private"] = a.IsPrivate,
+                    };
+                    if (known.TryGetValue(a.Txt.Fingerprint, out string? trustedName))
+                    {
+                        fields["paired"] = true;
+                        fields["trustedName"] = trustedName;
+                    }
+                    string line = JsonSerializer.Serialize(fields, jsonOptions);
                     line = TerminalText.EscapeJson(line); // exact values; no raw C1/bidi characters reach the terminal
                     lock (printed)
                     {
@@ -82,7 +95,7 @@ internal sealed class DiscoverCommand : ICliCommand
                 if (e.Kind == MdnsQuerierEventKind.ServiceRemoved) { rows.TryRemove(key, out _); return; }
                 var txt = OspTxt.TryParse(s.Txt.Properties, out string? error);
                 string fp = txt?.Fingerprint ?? s.Txt.Properties.GetString("fp") ?? "";
-                rows[key] = (OspInstanceName.WithoutMarker(s.InstanceName) + (OspInstanceName.IsTruncated(s.InstanceName) ? "…" : ""),
+                rows[key] = (DisplayName(s.InstanceName, txt?.Fingerprint, known),
                     $"{s.HostName}:{s.Port}", fp.Length > 12 ? fp[..12] + "…" : fp, txt is null ? "no: " + error : "yes");
             };
             await mdns.BrowseAsync(OspDiscovery.ServiceType, ct);
@@ -111,6 +124,27 @@ internal sealed class DiscoverCommand : ICliCommand
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// The name column: the instance name as advertised, except for a private agent, whose random name means nothing —
+    /// "private agent &lt;id&gt;" (the id <c>pair</c> takes), or "&lt;name we trust&gt; (private)" once paired.
+    /// </summary>
+    internal static string DisplayName(string instanceName, string? fingerprint, IReadOnlyDictionary<string, string> known)
+    {
+        if (!OspInstanceName.IsPrivate(instanceName) || fingerprint is null)
+            return OspInstanceName.WithoutMarker(instanceName) + (OspInstanceName.IsTruncated(instanceName) ? "…" : "");
+        return known.TryGetValue(fingerprint, out string? name) ? name + " (private)" : "private agent " + PeerTrust.IdOf(fingerprint);
+    }
+
+    /// <summary>
+    /// Trusted peers of the state directory by fingerprint → the name learnt when authenticating; empty when the
+    /// directory has no trust store (discover never creates one).
+    /// </summary>
+    private static Dictionary<string, string> KnownPeers(string stateDirectory)
+    {
+        if (!File.Exists(Path.Combine(stateDirectory, "trust.json"))) return [];
+        return PeerTrust.Open(stateDirectory).List().ToDictionary(p => p.Fingerprint, p => p.Name, StringComparer.Ordinal);
     }
 
     /// <summary>A table cell from network data: terminal controls escaped (<see cref="TerminalText"/>), then markup.</summary>

@@ -50,6 +50,12 @@ public sealed class PrivateAgentTests : IDisposable
             observer.QueryAllAgents();
             await observer.WaitForAsync(instance1, Step);
 
+            // discover labels it by id, not by its meaningless random name, and knows nothing more before pairing.
+            var seen = await DiscoverAsync(clientState, agentFp);
+            Assert.True(seen.GetProperty("private").GetBoolean());
+            Assert.Equal(agentId, seen.GetProperty("id").GetString());
+            Assert.False(seen.TryGetProperty("trustedName", out _));
+
             // Pairing picks the unpaired private agent by its id (printed by the agent, or the fingerprint shown by
             // `discover`); after authentication the client has the real name.
             int from = agent.Lines.Count;
@@ -64,6 +70,12 @@ public sealed class PrivateAgentTests : IDisposable
             var peers = await RunAsync("peers", "--json", "--state-dir", clientState);
             var row = JsonDocument.Parse(peers.StdOut.Trim()).RootElement;
             Assert.Equal(secret, row.GetProperty("name").GetString()); // the random name was never recorded as a name
+
+            // After pairing, discover shows the name learnt after authentication (from our trust store, not the link).
+            var seenPaired = await DiscoverAsync(clientState, agentFp);
+            Assert.True(seenPaired.GetProperty("paired").GetBoolean());
+            Assert.Equal(secret, seenPaired.GetProperty("trustedName").GetString());
+            Assert.Matches("^private-[a-z2-7]{10}$", seenPaired.GetProperty("name").GetString());
 
             // chat by the real name: the trust store gives the fingerprint; discovery finds the agent by fingerprint.
             var chat = await RunAsync("chat", secret, "--message", "hello", "--interface", "lo", "--state-dir", clientState);
@@ -102,6 +114,25 @@ public sealed class PrivateAgentTests : IDisposable
     }
 
     /// <summary>A raw mDNS observer on <c>lo</c>: joins 224.0.0.251:5353 (shared port), records every datagram, can ask for all OSP agents.</summary>
+    /// <summary><c>discover --json</c> on lo until the agent with <paramref name="fp"/> is listed (bounded: 5 tries).</summary>
+    private static async Task<JsonElement> DiscoverAsync(string state, string fp)
+    {
+        string seen = "";
+        for (int attempt = 0; attempt < 5; attempt++)
+        {
+            var (rc, stdout, stderr) = await RunAsync("discover", "--json", "--interface", "lo", "--timeout", "3", "--state-dir", state);
+            Assert.True(rc == 0, stderr);
+            seen = stdout;
+            foreach (string line in stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var e = JsonDocument.Parse(line).RootElement;
+                if (e.GetProperty("fp").GetString() == fp) return e.Clone();
+            }
+        }
+        Assert.Fail($"discover never listed {fp}; last output: {seen}");
+        return default;
+    }
+
     private sealed class MdnsObserver : IDisposable
     {
         private const int MaxPackets = 50_000;
