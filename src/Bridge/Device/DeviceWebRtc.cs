@@ -116,56 +116,19 @@ internal sealed class DeviceWebRtc : IAsyncDisposable
     }
 
     /// <summary>
-    /// Takes the session's offers and answers up to <see cref="DeviceWebRtcOptions.ConcurrentAnswers"/> at once (50 WHEP
-    /// viewers posting together are not answered one gathering after the other); a failed answer rejects that offer.
+    /// Answers the session's offers, up to <see cref="DeviceWebRtcOptions.ConcurrentAnswers"/> at once (50 WHEP viewers
+    /// posting together are not answered one gathering after the other); a failed answer rejects that offer
+    /// (<see cref="LanSignalingSession.ServeAsync(Func{LanSignalingOffer, CancellationToken, Task{string}}, int, CancellationToken)"/>).
     /// </summary>
     private async Task ServeAsync()
     {
-        var ct = _stop.Token;
-        using var gate = new SemaphoreSlim(Math.Max(1, _options.ConcurrentAnswers));
-        var running = new List<Task>();
         try
         {
-            while (await _signaling.AcceptOfferAsync(ct).ConfigureAwait(false) is { } offer)
-            {
-                await gate.WaitAsync(ct).ConfigureAwait(false);
-                running.RemoveAll(t => t.IsCompleted);
-                running.Add(Task.Run(async () =>
-                {
-                    try { await AnswerOneAsync(offer, ct).ConfigureAwait(false); }
-                    finally { gate.Release(); }
-                }, CancellationToken.None));
-            }
+            await _signaling.ServeAsync(AnswerAsync, Math.Max(1, _options.ConcurrentAnswers), _stop.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is OperationCanceledException or Osp.OspException)
         {
             if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("webrtc answering for {Peer} ended: {Error}", _peerId, ex.Message);
-        }
-        try { await Task.WhenAll(running).ConfigureAwait(false); }
-        catch (Exception ex) when (ex is OperationCanceledException or Osp.OspException) { }
-    }
-
-    private async Task AnswerOneAsync(LanSignalingOffer offer, CancellationToken ct)
-    {
-        string answer;
-        try
-        {
-            answer = await AnswerAsync(offer, ct).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException || !ct.IsCancellationRequested)
-        {
-            if (_logger.IsEnabled(LogLevel.Warning)) _logger.LogWarning("lan signaling: rejecting offer {RequestId} from {Peer}: {Reason}", offer.RequestId, _peerId, ex.Message);
-            try { await _signaling.RejectAsync(offer, ex.Message, Result.PermanentError, ct).ConfigureAwait(false); }
-            catch (Exception e) when (e is Osp.OspException or OperationCanceledException or ObjectDisposedException) { }
-            return;
-        }
-        try
-        {
-            await _signaling.AnswerAsync(offer, answer, ct).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is Osp.OspException or OperationCanceledException or ObjectDisposedException)
-        {
-            if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("answer to {Peer} not sent: {Error}", _peerId, ex.Message);
         }
     }
 

@@ -52,7 +52,7 @@ internal static class LanSignaling
     }
 
     /// <summary>
-    /// A callback for <see cref="LanSignalingSession.ServeAsync"/>: each offer gets a new peer connection from
+    /// A callback for <see cref="LanSignalingSession.ServeAsync(Func{Osp.Messages.LanSignalingOffer, CancellationToken, Task{string}}, CancellationToken)"/>: each offer gets a new peer connection from
     /// <paramref name="createPeerConnection"/>, handed to <paramref name="onPeerConnection"/> once answered; a peer
     /// connection whose answer fails is disposed (and the offer is rejected by the session).
     /// </summary>

@@ -25,7 +25,7 @@ public sealed class LanSignalingOptions
 /// <remarks>
 /// A session takes every <c>lan-signaling-offer</c> that arrives on its connection (one session per connection)
 /// and queues it, bounded by <see cref="LanSignalingOptions.MaxPendingOffers"/>, for
-/// <see cref="AcceptOfferAsync"/> or <see cref="ServeAsync"/>. Failures are <see cref="OspException"/>s.
+/// <see cref="AcceptOfferAsync"/> or <see cref="ServeAsync(Func{LanSignalingOffer, CancellationToken, Task{string}}, int, CancellationToken)"/>. Failures are <see cref="OspException"/>s.
 /// </remarks>
 public sealed class LanSignalingSession : IDisposable
 {
@@ -204,32 +204,108 @@ public sealed class LanSignalingSession : IDisposable
     /// </summary>
     /// <param name="answer">Makes the answer SDP for an offer.</param>
     /// <param name="cancellationToken">Stops serving.</param>
-    /// <exception cref="OspException">Sending an answer failed for a reason other than the connection closing.</exception>
-    public async Task ServeAsync(Func<LanSignalingOffer, CancellationToken, Task<string>> answer, CancellationToken cancellationToken = default)
+    public Task ServeAsync(Func<LanSignalingOffer, CancellationToken, Task<string>> answer, CancellationToken cancellationToken = default) =>
+        ServeAsync(answer, 1, cancellationToken);
+
+    /// <summary>
+    /// Answers incoming offers with <paramref name="answer"/>, up to <paramref name="maxConcurrentAnswers"/> at once (a
+    /// device that gathers candidates per offer answers 50 viewers posting together in parallel, not one gathering after
+    /// the other), until the connection closes (then it returns, once the answers in flight are done) or
+    /// <paramref name="cancellationToken"/> is cancelled. When the callback throws, that offer is rejected with
+    /// <c>permanent-error</c> and the exception's message; when its answer cannot be sent for another reason than the
+    /// connection closing (e.g. larger than the peer accepts), the offer is rejected with that reason. Serving goes on.
+    /// </summary>
+    /// <param name="answer">Makes the answer SDP for an offer (called on a pool thread per offer).</param>
+    /// <param name="maxConcurrentAnswers">Offers answered at once (≥ 1); 1 answers strictly in order.</param>
+    /// <param name="cancellationToken">Stops serving.</param>
+    public async Task ServeAsync(Func<LanSignalingOffer, CancellationToken, Task<string>> answer, int maxConcurrentAnswers, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(answer);
-        while (await AcceptOfferAsync(cancellationToken).ConfigureAwait(false) is { } offer)
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxConcurrentAnswers, 1);
+        using var gate = new SemaphoreSlim(maxConcurrentAnswers);
+        using var closed = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var running = new List<Task>();
+        try
         {
-            string sdp;
+            while (await AcceptOfferAsync(closed.Token).ConfigureAwait(false) is { } offer)
+            {
+                await gate.WaitAsync(closed.Token).ConfigureAwait(false);
+                running.RemoveAll(t => t.IsCompleted);
+                running.Add(Task.Run(() => AnswerOneAsync(offer, answer, gate, closed, cancellationToken), CancellationToken.None));
+            }
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            // An answer found the connection closed: serving ends like when the offers run out.
+        }
+        finally
+        {
+            await Task.WhenAll(running).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>One offer: answer (or reject) it, release the gate; a send that finds the connection closed ends serving.</summary>
+    private async Task AnswerOneAsync(LanSignalingOffer offer, Func<LanSignalingOffer, CancellationToken, Task<string>> answer,
+        SemaphoreSlim gate, CancellationTokenSource closed, CancellationToken cancellationToken)
+    {
+        try
+        {
+            string? sdp = null;
+            string? refusal = null;
             try
             {
                 sdp = await answer(offer, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
-                _logger.LogWarning(ex, "lan signaling: rejecting offer {RequestId}: {Reason}", offer.RequestId, ex.Message);
-                if (!await TrySendAsync(() => RejectAsync(offer, ex.Message, Result.PermanentError, cancellationToken)).ConfigureAwait(false))
-                {
-                    return;
-                }
-
-                continue;
+                _logger.LogWarning(ex, "lan signaling: rejecting offer {RequestId} from {Peer}: {Reason}", offer.RequestId, Connection.RemoteFingerprint, ex.Message);
+                refusal = ex.Message;
             }
-
-            if (!await TrySendAsync(() => AnswerAsync(offer, sdp, cancellationToken)).ConfigureAwait(false))
+            catch (OperationCanceledException)
             {
                 return;
             }
+
+            if (sdp is not null)
+            {
+                try
+                {
+                    if (!await TrySendAsync(() => AnswerAsync(offer, sdp, cancellationToken)).ConfigureAwait(false))
+                    {
+                        closed.Cancel();
+                        return;
+                    }
+                }
+                catch (OspException ex)
+                {
+                    if (_logger.IsEnabled(LogLevel.Warning)) _logger.LogWarning("lan signaling: the answer to offer {RequestId} from {Peer} could not be sent: {Reason}", offer.RequestId, Connection.RemoteFingerprint, ex.Message);
+                    refusal = "the answer could not be sent: " + ex.Message;
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+
+            if (refusal is not null)
+            {
+                try
+                {
+                    if (!await TrySendAsync(() => RejectAsync(offer, refusal, Result.PermanentError, cancellationToken)).ConfigureAwait(false)) closed.Cancel();
+                }
+                catch (Exception ex) when (ex is OspException or OperationCanceledException)
+                {
+                    if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("lan signaling: the rejection of offer {RequestId} was not sent: {Reason}", offer.RequestId, ex.Message);
+                }
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // The connection was disposed while this answer was in flight: nothing more can be sent on it.
+        }
+        finally
+        {
+            gate.Release();
         }
     }
 

@@ -63,6 +63,62 @@ public sealed class LanSignalingSessionTests
         Assert.Null(await answerer.AcceptOfferAsync(cts.Token));
     }
 
+    /// <summary>
+    /// Serving with <c>maxConcurrentAnswers: 4</c> runs four answer callbacks at once: each waits until all four are in
+    /// flight, which could never happen one by one. A fifth offer waits for a free slot, and a throwing callback rejects
+    /// only its own offer.
+    /// </summary>
+    [Fact]
+    public async Task Serving_with_concurrency_answers_offers_in_parallel_up_to_the_limit()
+    {
+        var (listener, controller, device) = await ConnectAsync();
+        await using var _ = listener;
+        await using var c = controller;
+        await using var d = device;
+        using var cts = new CancellationTokenSource(Timeout);
+        using var offerer = new LanSignalingSession(c);
+        using var answerer = new LanSignalingSession(d);
+        var allFourIn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        int inFlight = 0, maxInFlight = 0;
+        var serving = answerer.ServeAsync(async (offer, ct) =>
+        {
+            int now = Interlocked.Increment(ref inFlight);
+            InterlockedMax(ref maxInFlight, now);
+            try
+            {
+                if (now == 4) allFourIn.TrySetResult();
+                if (offer.Sdp.StartsWith("v=0 wait", StringComparison.Ordinal)) await allFourIn.Task.WaitAsync(ct);
+                if (offer.Sdp.Contains("bad", StringComparison.Ordinal)) throw new InvalidOperationException("not this one");
+                return "answer to " + offer.Sdp;
+            }
+            finally
+            {
+                Interlocked.Decrement(ref inFlight);
+            }
+        }, maxConcurrentAnswers: 4, cts.Token);
+
+        var offers = Enumerable.Range(0, 4).Select(i => offerer.OfferAsync("v=0 wait " + i, null, cts.Token)).ToList();
+        string[] answers = await Task.WhenAll(offers).WaitAsync(Timeout);
+        Assert.Equal(Enumerable.Range(0, 4).Select(i => "answer to v=0 wait " + i), answers);
+        Assert.Equal(4, Volatile.Read(ref maxInFlight));
+
+        var bad = await Assert.ThrowsAsync<OspException>(() => offerer.OfferAsync("v=0 bad", null, cts.Token));
+        Assert.Equal(OspError.Refused, bad.Error);
+        Assert.Equal("answer to v=0 after", await offerer.OfferAsync("v=0 after", null, cts.Token));
+        Assert.True(Volatile.Read(ref maxInFlight) <= 4, $"at most 4 at once, saw {maxInFlight}");
+
+        await c.CloseAsync(OspConnection.NoErrorCode, cts.Token);
+        await serving.WaitAsync(Timeout);
+    }
+
+    private static void InterlockedMax(ref int target, int value)
+    {
+        int seen;
+        while ((seen = Volatile.Read(ref target)) < value && Interlocked.CompareExchange(ref target, value, seen) != seen)
+        {
+        }
+    }
+
     [Fact]
     public async Task An_unanswered_offer_times_out_and_explicit_rejections_carry_their_result()
     {
