@@ -24,15 +24,8 @@ internal sealed class AdvertiseCommand : ICliCommand
         command.SetAction(async (parseResult, ct) =>
         {
             // Handle SIGTERM/SIGINT ourselves so the goodbyes go out before the process ends.
-            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            void OnSignal(PosixSignalContext c)
-            {
-                c.Cancel = true;
-                stopping.Cancel();
-            }
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-            ct = stopping.Token;
+            using var stop = new GracefulStop(ct);
+            ct = stop.Token;
             string display = CliErrors.RequireNonEmpty("--name", parseResult.GetValue(name));
             int p = CliErrors.RequirePort("--port", parseResult.GetValue(port), allowZero: false);
             int? t = parseResult.GetValue(ttl);

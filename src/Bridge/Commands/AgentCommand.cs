@@ -51,15 +51,8 @@ internal sealed class AgentCommand : ICliCommand
         };
         command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
         {
-            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            void OnSignal(PosixSignalContext c)
-            {
-                c.Cancel = true;
-                stopping.Cancel();
-            }
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-            ct = stopping.Token;
+            using var stop = new GracefulStop(ct);
+            ct = stop.Token;
 
             string display = parseResult.GetValue(name)!;
             if (string.IsNullOrWhiteSpace(display)) throw new CliException("--name must not be empty");

@@ -26,18 +26,13 @@ internal sealed class ChatCommand : ICliCommand
         {
             string which = parseResult.GetValue(peer)!;
             string text = parseResult.GetValue(message)!;
-            double secs = parseResult.GetValue(timeout);
-            if (secs is <= 0 or > 3600) throw new CliException("--timeout must be between 0 and 3600 seconds");
+            TimeSpan limit = TrustedPeerSession.RequireTimeout(parseResult.GetValue(timeout));
             var interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface));
-            string stateDir = context.GetStateDirectory(parseResult);
-            using var identity = AgentIdentity.LoadOrCreate(stateDir);
-            var trust = PeerTrust.Open(stateDir);
-            await using var session = await PeerClient.ConnectTrustedAsync(identity, trust, which, interfaces, TimeSpan.FromSeconds(secs),
-                context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
+            await using var session = await TrustedPeerSession.ConnectAsync(context, parseResult, which, interfaces, limit, ct);
             if (session is null) return 1;
             using var replyTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            replyTimeout.CancelAfter(TimeSpan.FromSeconds(secs));
-            var connection = session.Connection!;
+            replyTimeout.CancelAfter(limit);
+            var connection = session.Connection;
             Net.Channels.ChannelMessage? reply;
             try
             {

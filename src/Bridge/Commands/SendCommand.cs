@@ -29,17 +29,12 @@ internal sealed class SendCommand : ICliCommand
             if (!path.Exists) throw new CliException($"{path.FullName}: no such file");
             string name = path.Name;
             if (!FileTransfer.IsValidName(name)) throw new CliException($"'{name}' cannot be sent: the name must not start with '.', contain control characters or exceed 255 bytes");
-            double secs = parseResult.GetValue(timeout);
-            if (secs is <= 0 or > 3600) throw new CliException("--timeout must be between 0 and 3600 seconds");
+            TimeSpan limit = TrustedPeerSession.RequireTimeout(parseResult.GetValue(timeout));
             var interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface));
-            string stateDir = context.GetStateDirectory(parseResult);
-            using var identity = AgentIdentity.LoadOrCreate(stateDir);
-            var trust = PeerTrust.Open(stateDir);
-            await using var session = await PeerClient.ConnectTrustedAsync(identity, trust, which, interfaces, TimeSpan.FromSeconds(secs),
-                context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
+            await using var session = await TrustedPeerSession.ConnectAsync(context, parseResult, which, interfaces, limit, ct);
             if (session is null) return 1;
             await using var source = new FileStream(path.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true);
-            await using var channel = await PeerClient.OpenChannelAsync(session.Connection!, FileTransfer.Label, name, which, ct);
+            await using var channel = await PeerClient.OpenChannelAsync(session.Connection, FileTransfer.Label, name, which, ct);
             FileTransferResult result;
             if (Console.IsOutputRedirected)
             {

@@ -34,15 +34,8 @@ internal sealed class ServeCommand : ICliCommand
         };
         command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
         {
-            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            void OnSignal(PosixSignalContext c)
-            {
-                c.Cancel = true;
-                stopping.Cancel();
-            }
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-            ct = stopping.Token;
+            using var stop = new GracefulStop(ct);
+            ct = stop.Token;
 
             if (!IPAddress.TryParse(parseResult.GetValue(bind), out var address))
                 throw new CliException($"--bind '{CliErrors.OneLine(parseResult.GetValue(bind) ?? "")}' is not an IP address");

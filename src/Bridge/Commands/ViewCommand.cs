@@ -47,18 +47,13 @@ internal sealed class ViewCommand : ICliCommand
             if (watch is <= 0 or > 86400) throw new CliException("--seconds must be between 0 and 86400");
             int count = parseResult.GetValue(viewers);
             if (count is < 1 or > 32) throw new CliException("--viewers must be between 1 and 32");
-            double secs = parseResult.GetValue(timeout);
-            if (secs is <= 0 or > 3600) throw new CliException("--timeout must be between 0 and 3600 seconds");
+            TimeSpan limit = TrustedPeerSession.RequireTimeout(parseResult.GetValue(timeout));
             var interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface));
             string? videoPath = parseResult.GetValue(output)?.FullName;
             string? audioPath = parseResult.GetValue(audioOut)?.FullName;
-            string stateDir = context.GetStateDirectory(parseResult);
             var log = context.Logger(parseResult, "view");
             await using var talkSource = CreateTalkSource(parseResult.GetValue(talk), log);
-            using var identity = AgentIdentity.LoadOrCreate(stateDir);
-            var trust = PeerTrust.Open(stateDir);
-            await using var session = await PeerClient.ConnectTrustedAsync(identity, trust, which, interfaces, TimeSpan.FromSeconds(secs),
-                context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
+            await using var session = await TrustedPeerSession.ConnectAsync(context, parseResult, which, interfaces, limit, ct);
             if (session is null) return 1;
 
             var pcs = new List<RTCPeerConnection>();
@@ -66,7 +61,7 @@ internal sealed class ViewCommand : ICliCommand
             {
                 var tracks = new List<(RTCRtpTransceiver Video, RTCRtpTransceiver Audio)>();
                 RTCRtpTransceiver? talkBack = null;
-                using (var signaling = new LanSignalingSession(session.Connection!.Connection, new LanSignalingOptions { AnswerTimeout = TimeSpan.FromSeconds(secs) }, log))
+                using (var signaling = new LanSignalingSession(session.Connection.Connection, new LanSignalingOptions { AnswerTimeout = limit }, log))
                 {
                     for (int i = 0; i < count; i++)
                     {
@@ -78,8 +73,8 @@ internal sealed class ViewCommand : ICliCommand
                         var tb = await pc.AddTransceiverAsync(MediaKind.Audio, new RTCRtpTransceiverInit { Direction = RTCRtpTransceiverDirection.SendOnly }, ct); // talk-back
                         talkBack ??= tb;
                         using var offerTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-                        offerTimeout.CancelAfter(TimeSpan.FromSeconds(secs));
-                        await LanSignaling.OfferAsync(signaling, pc, "camera", TimeSpan.FromSeconds(secs), offerTimeout.Token);
+                        offerTimeout.CancelAfter(limit);
+                        await LanSignaling.OfferAsync(signaling, pc, "camera", limit, offerTimeout.Token);
                         tracks.Add((video, audio));
                     }
                 }
