@@ -45,16 +45,8 @@ internal sealed partial class WebRtcCommand
             }
             await using var cameraOwner = camera;
             var offer = ParseDescription(await ReadDescriptionAsync("offer", ct).ConfigureAwait(false), RTCSdpType.Offer);
-            MdnsService? mdns = null;
-            try { mdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = names is { Length: > 0 } ? names : null, Logger = logger }); }
-            catch (NetException ex) { Console.Error.WriteLine($"webrtc: no mDNS ({TerminalText.Sanitize(ex.Message)}); remote .local candidates will not be resolved"); }
-            await using var mdnsOwner = mdns;
-            var config = new RTCConfiguration
-            {
-                Interfaces = names is { Length: > 0 } ? names : null,
-                MdnsHostNames = mdns is null ? null : new MdnsServiceHostNames(mdns, logger),
-                ObfuscateHostCandidates = false,
-            };
+            await using var mdns = StartMdns(names, logger);
+            var config = Configuration(names, mdns, logger);
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
             if (seconds > 0) cts.CancelAfter(TimeSpan.FromSeconds(seconds));
             return await RunCameraAsync(camera, config, new RTCPeerConnectionOptions { Logger = logger }, offer, cts.Token).ConfigureAwait(false);

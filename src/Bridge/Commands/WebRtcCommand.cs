@@ -40,25 +40,36 @@ internal sealed partial class WebRtcCommand : ICliCommand
             // The answerer validates the offer before it starts anything (no sockets, no log lines for bad input).
             RTCSessionDescription? offer = offerer ? null : ParseDescription(await ReadDescriptionAsync("offer", ct).ConfigureAwait(false), RTCSdpType.Offer);
             var logger = context.Logger(parseResult, "webrtc");
-            // mDNS on the same interfaces ICE gathers on, so a browser's <uuid>.local host candidates get resolved
-            // (without it they are only reachable as peer-reflexive). Our own candidates stay plain IPs.
-            MdnsService? mdns = null;
-            try { mdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = names is { Length: > 0 } ? names : null, Logger = logger }); }
-            catch (NetException ex) { Console.Error.WriteLine($"webrtc: no mDNS ({TerminalText.Sanitize(ex.Message)}); remote .local candidates will not be resolved"); }
-            await using var mdnsOwner = mdns;
-            var config = new RTCConfiguration
-            {
-                Interfaces = names is { Length: > 0 } ? names : null,
-                IceLite = parseResult.GetValue(lite),
-                MdnsHostNames = mdns is null ? null : new MdnsServiceHostNames(mdns, logger),
-                ObfuscateHostCandidates = false,
-            };
+            await using var mdns = StartMdns(names, logger);
+            var config = Configuration(names, mdns, logger) with { IceLite = parseResult.GetValue(lite) };
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(ct);
             if (seconds > 0) cts.CancelAfter(TimeSpan.FromSeconds(seconds));
             return await RunAsync(config, new RTCPeerConnectionOptions { Logger = logger }, offer, cts.Token).ConfigureAwait(false);
         });
         return c;
     }
+
+    /// <summary>
+    /// mDNS on the same interfaces ICE gathers on, so a browser's <c>&lt;uuid&gt;.local</c> host candidates get resolved
+    /// (without it they are only reachable as peer-reflexive); null, with a line on stderr, when it cannot start.
+    /// </summary>
+    private static MdnsService? StartMdns(string[]? names, ILogger logger)
+    {
+        try { return MdnsService.Start(new MdnsServiceOptions { Interfaces = names is { Length: > 0 } ? names : null, Logger = logger }); }
+        catch (NetException ex)
+        {
+            Console.Error.WriteLine($"webrtc: no mDNS ({TerminalText.Sanitize(ex.Message)}); remote .local candidates will not be resolved");
+            return null;
+        }
+    }
+
+    /// <summary>The CLI's peer connections: ICE on <paramref name="names"/>, remote <c>.local</c> names through <paramref name="mdns"/>, our own candidates plain IPs.</summary>
+    private static RTCConfiguration Configuration(string[]? names, MdnsService? mdns, ILogger logger) => new()
+    {
+        Interfaces = names is { Length: > 0 } ? names : null,
+        MdnsHostNames = mdns is null ? null : new MdnsServiceHostNames(mdns, logger),
+        ObfuscateHostCandidates = false,
+    };
 
     private static async Task<int> RunAsync(RTCConfiguration config, RTCPeerConnectionOptions options, RTCSessionDescription? remoteOffer, CancellationToken ct)
     {
