@@ -24,6 +24,7 @@ internal static class QuicBench
         if (args.Length > 0 && args[0] == "cli") return QuicCliBench.Run(args[1..]);
         if (args.Length > 0 && args[0] == "hs") return QuicHandshakeBench.Run(args[1..]);
         if (args.Length > 0 && args[0] == "cli-runtime") return QuicCliRuntimeBench.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "aead") return QuicAeadBench.Run(args[1..]);
         long size = args.Length > 0 ? long.Parse(args[0], CultureInfo.InvariantCulture) : 1_000_000_000;
         int runs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1;
         System.Runtime.GCSettings.LatencyMode = System.Runtime.GCLatencyMode.SustainedLowLatency;

@@ -1,5 +1,5 @@
 using System.Buffers.Binary;
-using System.Security.Cryptography;
+using OspBridge.Crypto.Aead;
 
 namespace OspBridge.Crypto.Dtls;
 
@@ -17,12 +17,12 @@ internal sealed class DtlsAeadCipher : IDisposable
     public const int TagSize = 16;
     public const int Overhead = ExplicitNonceSize + TagSize;
 
-    private readonly AesGcm _aes;
+    private readonly AesGcmCipher _aes;
     private readonly byte[] _salt;
 
     public DtlsAeadCipher(ReadOnlySpan<byte> key, ReadOnlySpan<byte> salt)
     {
-        _aes = new AesGcm(key, TagSize);
+        _aes = new AesGcmCipher(key);
         _salt = salt.ToArray();
     }
 
@@ -49,15 +49,8 @@ internal sealed class DtlsAeadCipher : IDisposable
         fragment[..ExplicitNonceSize].CopyTo(nonce[4..]);
         Span<byte> aad = stackalloc byte[13];
         WriteAad(aad, epochSeq, type, version, len);
-        try
-        {
-            _aes.Decrypt(nonce, fragment.Slice(ExplicitNonceSize, len), fragment.Slice(ExplicitNonceSize + len, TagSize), dest[..len], aad);
-        }
-        catch (AuthenticationTagMismatchException)
-        {
-            dest[..len].Clear();
-            return false;
-        }
+        if (!_aes.TryDecrypt(nonce, fragment.Slice(ExplicitNonceSize, len), fragment.Slice(ExplicitNonceSize + len, TagSize), dest[..len], aad))
+            return false; // dest[..len] zeroed by the cipher
         written = len;
         return true;
     }

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using OspBridge.Crypto;
+using OspBridge.Crypto.Aead;
 
 namespace OspBridge.Quic.Protection;
 
@@ -12,8 +13,7 @@ internal sealed class PacketKeys : IDisposable
 {
     public const int TagLength = 16;
 
-    private readonly OpenSslAesGcm? _native;
-    private readonly AesGcm? _gcm;
+    private readonly AesGcmCipher? _gcm;
     private readonly ChaCha20Poly1305? _chacha;
     private readonly byte[] _iv;
 
@@ -25,7 +25,7 @@ internal sealed class PacketKeys : IDisposable
         HkdfLabel.ExpandLabel(suite.Hash, secret, "quic key", default, key);
         _iv = HkdfLabel.ExpandLabel(suite.Hash, secret, "quic iv", default, 12);
         if (suite.IsChaCha) _chacha = new ChaCha20Poly1305(key);
-        else if ((_native = OpenSslAesGcm.TryCreate(key)) is null) _gcm = new AesGcm(key, TagLength);
+        else _gcm = new AesGcmCipher(key);
         Key = key.ToArray();
         if (reuseHp is null)
         {
@@ -72,8 +72,7 @@ internal sealed class PacketKeys : IDisposable
     {
         Span<byte> nonce = stackalloc byte[12];
         Nonce(packetNumber, nonce);
-        if (_native is not null) _native.Encrypt(nonce, payload, payload, tag[..TagLength], header);
-        else if (_gcm is not null) _gcm.Encrypt(nonce, payload, payload, tag[..TagLength], header);
+        if (_gcm is not null) _gcm.Encrypt(nonce, payload, payload, tag[..TagLength], header);
         else _chacha!.Encrypt(nonce, payload, payload, tag[..TagLength], header);
     }
 
@@ -82,11 +81,10 @@ internal sealed class PacketKeys : IDisposable
     {
         Span<byte> nonce = stackalloc byte[12];
         Nonce(packetNumber, nonce);
-        if (_native is not null) return _native.TryDecrypt(nonce, ciphertext, tag, ciphertext, header);
+        if (_gcm is not null) return _gcm.TryDecrypt(nonce, ciphertext, tag, ciphertext, header);
         try
         {
-            if (_gcm is not null) _gcm.Decrypt(nonce, ciphertext, tag, ciphertext, header);
-            else _chacha!.Decrypt(nonce, ciphertext, tag, ciphertext, header);
+            _chacha!.Decrypt(nonce, ciphertext, tag, ciphertext, header);
             return true;
         }
         catch (AuthenticationTagMismatchException)
@@ -97,7 +95,6 @@ internal sealed class PacketKeys : IDisposable
 
     public void Dispose()
     {
-        _native?.Dispose();
         _gcm?.Dispose();
         _chacha?.Dispose();
         CryptographicOperations.ZeroMemory(Secret);

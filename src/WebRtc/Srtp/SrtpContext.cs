@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
+using OspBridge.Crypto.Aead;
 using OspBridge.Crypto.Dtls;
 
 namespace OspBridge.WebRtc.Srtp;
@@ -7,7 +8,7 @@ namespace OspBridge.WebRtc.Srtp;
 /// <summary>
 /// SRTP/SRTCP protection for one direction (RFC 3711), with the transforms of the DTLS-SRTP profiles we offer:
 /// <c>AES_CM_128_HMAC_SHA1_80</c> (and <c>_32</c>) — AES counter mode from the BCL's AES-ECB, HMAC-SHA1 from the BCL —
-/// and <c>AEAD_AES_128_GCM</c>/<c>AEAD_AES_256_GCM</c> (RFC 7714, the BCL's <see cref="AesGcm"/>). Session keys come
+/// and <c>AEAD_AES_128_GCM</c>/<c>AEAD_AES_256_GCM</c> (RFC 7714, the project's one <see cref="AesGcmCipher"/>: libcrypto, BCL fallback). Session keys come
 /// from the master key and salt through the RFC 3711 §4.3 KDF. Per SSRC it keeps the rollover counter (estimated
 /// as in RFC 3711 Appendix A), a 1024-packet replay window for SRTP and SRTCP, and the next SRTCP index.
 /// All operations work in place on the caller's buffer and allocate nothing per packet.
@@ -23,8 +24,8 @@ public sealed class SrtpContext : IDisposable
     private readonly Aes? _rtcpAes;
     private readonly IncrementalHash? _rtpHmac;
     private readonly IncrementalHash? _rtcpHmac;
-    private readonly AesGcm? _rtpGcm;
-    private readonly AesGcm? _rtcpGcm;
+    private readonly AesGcmCipher? _rtpGcm;
+    private readonly AesGcmCipher? _rtcpGcm;
     private readonly byte[] _rtpSalt;
     private readonly byte[] _rtcpSalt;
     private readonly byte[] _scratch = new byte[2 * AesCounterMode.ChunkBlocks * 16];
@@ -54,8 +55,8 @@ public sealed class SrtpContext : IDisposable
         _rtcpSalt = k.RtcpSalt;
         if (IsAead)
         {
-            _rtpGcm = new AesGcm(k.RtpKey, 16);
-            _rtcpGcm = new AesGcm(k.RtcpKey, 16);
+            _rtpGcm = new AesGcmCipher(k.RtpKey);
+            _rtcpGcm = new AesGcmCipher(k.RtcpKey);
             RtpTagLength = 16;
             RtcpTagLength = 16;
         }
@@ -246,11 +247,7 @@ public sealed class SrtpContext : IDisposable
             Span<byte> iv = stackalloc byte[12];
             GcmRtpIv(iv, ssrc, v, seq);
             var payload = packet[hl..end];
-            try
-            {
-                _rtpGcm.Decrypt(iv, payload, packet.Slice(end, 16), payload, packet[..hl]);
-            }
-            catch (AuthenticationTagMismatchException)
+            if (!_rtpGcm.TryDecrypt(iv, payload, packet.Slice(end, 16), payload, packet[..hl]))
             {
                 AuthenticationFailures++;
                 return false;
@@ -363,26 +360,24 @@ public sealed class SrtpContext : IDisposable
         {
             Span<byte> iv = stackalloc byte[12];
             GcmRtcpIv(iv, ssrc, index);
-            try
+            bool authentic;
+            if (encrypted)
             {
-                if (encrypted)
-                {
-                    Span<byte> aad = stackalloc byte[12];
-                    packet[..8].CopyTo(aad);
-                    BinaryPrimitives.WriteUInt32BigEndian(aad.Slice(8), eIndex);
-                    var payload = packet[8..end];
-                    _rtcpGcm.Decrypt(iv, payload, packet.Slice(end, 16), payload, aad);
-                }
-                else
-                {
-                    if (end + 4 > _scratch.Length)
-                        return false;
-                    packet[..end].CopyTo(_scratch);
-                    BinaryPrimitives.WriteUInt32BigEndian(_scratch.AsSpan(end), eIndex);
-                    _rtcpGcm.Decrypt(iv, default, packet.Slice(end, 16), default, _scratch.AsSpan(0, end + 4));
-                }
+                Span<byte> aad = stackalloc byte[12];
+                packet[..8].CopyTo(aad);
+                BinaryPrimitives.WriteUInt32BigEndian(aad.Slice(8), eIndex);
+                var payload = packet[8..end];
+                authentic = _rtcpGcm.TryDecrypt(iv, payload, packet.Slice(end, 16), payload, aad);
             }
-            catch (AuthenticationTagMismatchException)
+            else
+            {
+                if (end + 4 > _scratch.Length)
+                    return false;
+                packet[..end].CopyTo(_scratch);
+                BinaryPrimitives.WriteUInt32BigEndian(_scratch.AsSpan(end), eIndex);
+                authentic = _rtcpGcm.TryDecrypt(iv, default, packet.Slice(end, 16), default, _scratch.AsSpan(0, end + 4));
+            }
+            if (!authentic)
             {
                 AuthenticationFailures++;
                 return false;

@@ -1,15 +1,16 @@
 using System.Runtime.InteropServices;
 
-namespace OspBridge.Quic.Protection;
+namespace OspBridge.Crypto.Aead;
 
 /// <summary>
-/// AES-GCM for QUIC packets straight on libcrypto's EVP interface, with the key schedule set once per key and only
+/// AES-GCM straight on libcrypto's EVP interface, with the key schedule set once per key and only
 /// the nonce per packet: five libcrypto calls per packet (init with the nonce, AAD, payload, final, tag) and
 /// nothing else. The BCL's <see cref="System.Security.Cryptography.AesGcm"/> goes through the runtime's native
 /// shim, which clears OpenSSL's error queue (<c>ERR_clear_error</c>) on entry to each of its calls and sets the
 /// nonce length every time — 3.8 % of all samples in session 5's 200 MiB profile. The error queue is cleared here
-/// only after a failed open (where OpenSSL may have queued an error). Used when libcrypto (OpenSSL 1.1/3) loads;
-/// <see cref="PacketKeys"/> falls back to the BCL otherwise, or when <c>OSPBRIDGE_QUIC_AEAD=bcl</c>.
+/// only after a failed open (where OpenSSL may have queued an error). Used through <see cref="AesGcmCipher"/> (QUIC
+/// packets, SRTP AEAD_AES_*_GCM, DTLS AES-GCM records) when libcrypto (OpenSSL 1.1/3) loads; that type falls back to
+/// the BCL otherwise, or when <c>OSPBRIDGE_AEAD=bcl</c> (or the older <c>OSPBRIDGE_QUIC_AEAD=bcl</c>) is set.
 /// Not thread-safe (one connection loop owns a key), like the BCL type. The native contexts are released by
 /// <see cref="Dispose"/> or, if that never runs, by their safe handles' finalizers.
 /// </summary>
@@ -21,8 +22,9 @@ internal sealed unsafe class OpenSslAesGcm : IDisposable
 
     private static readonly Api? Native = Api.TryLoad();
 
-    /// <summary><c>OSPBRIDGE_QUIC_AEAD=bcl</c> (A/B runs): read once, not per key.</summary>
-    private static readonly bool DisabledByEnvironment = Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_AEAD") == "bcl";
+    /// <summary><c>OSPBRIDGE_AEAD=bcl</c> or <c>OSPBRIDGE_QUIC_AEAD=bcl</c> (A/B runs): read once, not per key.</summary>
+    internal static readonly bool DisabledByEnvironment =
+        Environment.GetEnvironmentVariable("OSPBRIDGE_AEAD") == "bcl" || Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_AEAD") == "bcl";
 
     private readonly byte[] _key;
     private CipherContext? _encrypt;
@@ -35,9 +37,9 @@ internal sealed unsafe class OpenSslAesGcm : IDisposable
     public static bool IsSupported => Native is not null;
 
     /// <summary>A cipher for a 16- or 32-byte key, or null when libcrypto is unavailable (or disabled by the environment).</summary>
-    public static OpenSslAesGcm? TryCreate(ReadOnlySpan<byte> key)
+    public static OpenSslAesGcm? TryCreate(ReadOnlySpan<byte> key, bool ignoreEnvironment = false)
     {
-        if (Native is null || DisabledByEnvironment || key.Length is not (16 or 32)) return null;
+        if (Native is null || (DisabledByEnvironment && !ignoreEnvironment) || key.Length is not (16 or 32)) return null;
         return new OpenSslAesGcm(key);
     }
 
