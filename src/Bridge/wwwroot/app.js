@@ -177,6 +177,9 @@ async function startCamera() {
     const session = await startWhep(deviceUrl('whep'), $('video'));
     if (state.current !== id || !state.cameraWanted) { session.close(); return; }
     state.camera = session;
+    // sessions started and ICE restarts, for tests and support (a restart keeps the session: the count stays)
+    $('camera-stats').dataset.sessions = String(Number($('camera-stats').dataset.sessions || 0) + 1);
+    $('camera-stats').dataset.iceRestarts = '0';
     session.pc.addEventListener('connectionstatechange', () => {
       const s = session.pc.connectionState;
       if (state.camera !== session) return;
@@ -243,6 +246,7 @@ async function updateCameraStats() {
   const s = await receiveStats(session.pc);
   $('camera-stats').textContent = formatStats(s);
   $('camera-stats').dataset.framesDecoded = String(s.framesDecoded);
+  $('camera-stats').dataset.connection = session.pc.connectionState;
   $('camera-stats').dataset.width = String(s.width);
   $('camera-stats').dataset.height = String(s.height);
   if (s.framesDecoded && $('camera-msg').textContent === 'Waiting for video…') $('camera-msg').textContent = '';
