@@ -183,6 +183,7 @@ async function startCamera() {
     session.pc.addEventListener('connectionstatechange', () => {
       const s = session.pc.connectionState;
       if (state.camera !== session) return;
+      console.info('camera: connection ' + s);
       clearTimeout(state.restartTimer); state.restartTimer = null;
       if (s === 'connected') $('camera-msg').textContent = '';
       // The path broke (Wi-Fi roam, address change, NAT rebinding): ICE restart over the same session first — a
@@ -209,26 +210,30 @@ async function startCamera() {
 
 /**
  * ICE restart of the camera's session (`pc.restartIce()` + PATCH, webrtc.js); when the bridge refuses or the
- * connection is still not up 15 s later, a new session instead.
+ * connection is still not up 20 s later, a new session instead.
  */
 async function restartCamera(why) {
   const session = state.camera;
   if (!session || session.restarting) return;
+  console.info('camera: ICE restart, ' + why);
   $('camera-msg').textContent = `Reconnecting (${why}): ICE restart…`;
   try {
     await session.restartIce();
     if (state.camera !== session) return;
     $('camera-stats').dataset.iceRestarts = String(session.iceRestarts);
+    console.info(`camera: ICE restart ${session.iceRestarts} answered`);
     $('camera-msg').textContent = 'ICE restarted; waiting for the new path…';
     clearTimeout(state.restartTimer);
     state.restartTimer = setTimeout(() => {
       state.restartTimer = null;
       if (state.camera !== session) return;
       if (session.pc.connectionState === 'connected') { $('camera-msg').textContent = ''; return; }
+      console.info('camera: no path 20 s after the ICE restart (' + session.pc.connectionState + '): new session');
       stopCamera(); $('camera-msg').textContent = 'The ICE restart did not reconnect; starting a new session.'; scheduleCameraRetry(1);
-    }, 15000);
+    }, 20000);
   } catch (err) {
     if (state.camera !== session) return;
+    console.info('camera: ICE restart failed: ' + err.message);
     stopCamera();
     $('camera-msg').textContent = `ICE restart failed (${err.message}); starting a new session.`;
     scheduleCameraRetry(err.status === 429 ? 10 : 2);

@@ -58,6 +58,7 @@ public sealed partial class UiHttpsChromiumTests(ITestOutputHelper output)
         string bridgeOrigin = $"https://{bridgeHost.IPv4}:{BridgePort}";
         IPage page = h.Page;
         IPage? other = null;
+        var pageConsole = new System.Collections.Concurrent.ConcurrentQueue<string>();
         var wait = new LocatorWaitForOptions { Timeout = (float)Step.TotalMilliseconds };
         try
         {
@@ -80,6 +81,7 @@ public sealed partial class UiHttpsChromiumTests(ITestOutputHelper output)
             page = h.Page;
             await page.SetViewportSizeAsync(390, 844);
             page.Dialog += (_, d) => _ = d.AcceptAsync(); // the revoke buttons confirm()
+            page.Console += (_, msg) => pageConsole.Enqueue($"{TimeProvider.System.GetUtcNow():HH:mm:ss.fff} {msg.Text}");
             await page.GotoAsync(admin["admin ".Length..]);
             Assert.True(await page.EvaluateAsync<bool>("() => window.isSecureContext && location.protocol === 'https:'"), "the UI over https must be a secure context");
             Assert.True(await page.EvaluateAsync<bool>("() => !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia && crypto.subtle)"),
@@ -117,8 +119,7 @@ public sealed partial class UiHttpsChromiumTests(ITestOutputHelper output)
             // 5. The path breaks (browser ↔ device unreachable both ways; the bridge's LP2P session to the device and the
             //    page's HTTPS to the bridge stay up): the page notices (disconnected/failed) and restarts ICE by itself;
             //    the path comes back and the same session carries video again.
-            await RouteAsync(browserHost, "add", deviceHost.IPv4.ToString());
-            await RouteAsync(deviceHost, "add", browserHost.IPv4.ToString());
+            await CutAsync(browserHost, deviceHost, "add");
             bool routed = false;
             try
             {
@@ -128,8 +129,7 @@ public sealed partial class UiHttpsChromiumTests(ITestOutputHelper output)
             }
             finally
             {
-                await RouteAsync(browserHost, "del", deviceHost.IPv4.ToString());
-                await RouteAsync(deviceHost, "del", browserHost.IPv4.ToString());
+                await CutAsync(browserHost, deviceHost, "del");
                 routed = true;
             }
             Assert.True(routed);
@@ -137,6 +137,7 @@ public sealed partial class UiHttpsChromiumTests(ITestOutputHelper output)
             Assert.Equal(1, await Dataset(page, "sessions")); // the restart, not a new WHEP session, brought it back
             Assert.Equal("connected", await page.EvaluateAsync<string>("() => document.getElementById('camera-stats').dataset.connection"));
             output.WriteLine($"after two ICE restarts: {await page.InnerTextAsync("#camera-stats")}");
+            output.WriteLine("page console: " + string.Join(" | ", pageConsole));
 
             // 6. Talk (getUserMedia: secure context only): hold, the device receives the audio.
             var talk = page.Locator("#talk-button");
@@ -203,6 +204,7 @@ public sealed partial class UiHttpsChromiumTests(ITestOutputHelper output)
         }
         catch
         {
+            output.WriteLine("page console: " + string.Join(" | ", pageConsole));
             await BridgeFailureLog.WriteAsync(output, serve, agent, page, other);
             throw;
         }
@@ -212,10 +214,17 @@ public sealed partial class UiHttpsChromiumTests(ITestOutputHelper output)
         }
     }
 
-    private static async Task RouteAsync(NetnsHost host, string verb, string to)
+    /// <summary>Blackhole routes between the two hosts, both ways, IPv4 and IPv6 (<paramref name="verb"/> add / del).</summary>
+    private static async Task CutAsync(NetnsHost a, NetnsHost b, string verb)
     {
-        var r = await host.RunAsync("ip", ["route", verb, "blackhole", to + "/32"], TimeSpan.FromSeconds(20));
-        Assert.True(r.ExitCode == 0, $"ip route {verb} blackhole {to} in {host.Namespace}: exit {r.ExitCode} {r.StandardError}");
+        foreach (var (host, to) in new[] { (a, b), (b, a) })
+        {
+            foreach (string[] args in new[] { new[] { "route", verb, "blackhole", to.IPv4 + "/32" }, new[] { "-6", "route", verb, "blackhole", to.IPv6 + "/128" } })
+            {
+                var r = await host.RunAsync("ip", args, TimeSpan.FromSeconds(20));
+                Assert.True(r.ExitCode == 0, $"ip {string.Join(' ', args)} in {host.Namespace}: exit {r.ExitCode} {r.StandardError}");
+            }
+        }
     }
 
     private static Task<int> Frames(IPage page) => Dataset(page, "framesDecoded");
