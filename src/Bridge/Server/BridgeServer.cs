@@ -207,6 +207,7 @@ internal sealed class BridgeServer : IAsyncDisposable
         app.MapGet("/api/tokens", () => Results.Json(_tokens.List(), Json));
         app.MapDelete("/api/tokens/{tokenId}", (string tokenId) =>
             _tokens.Revoke(tokenId) ? Results.NoContent() : throw new BridgeHttpException(404, $"no token {tokenId}"));
+        GrantEndpoints.Map(app, _devices.Trust, _tokens);
         app.MapGet("/api/bridge", () => Results.Json(new { fp = _devices.Fingerprint, peerjsClients = _peerJs.ClientCount }, Json));
         app.Map("/devices/{id}/http/{**path}", (HttpContext ctx, string id, string? path) => RestGateway.ForwardAsync(ctx, _devices, _tokens, id, path, _logger));
         app.Map("/ws/{id}", async (HttpContext ctx, string id) =>

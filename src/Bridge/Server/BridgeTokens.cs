@@ -80,6 +80,18 @@ internal sealed class BridgeTokens
         lock (_gate) return _browsers.Exists(e => e.Hash == hash);
     }
 
+    /// <summary>True when <paramref name="token"/> is the admin token (constant-time).</summary>
+    public bool IsAdmin(string? token) =>
+        !string.IsNullOrEmpty(token) && token.Length <= 256 && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(token), _admin);
+
+    /// <summary>The id of browser token <paramref name="token"/> (what <see cref="Revoke"/> takes), or null (admin, unknown).</summary>
+    public string? IdOf(string? token)
+    {
+        if (string.IsNullOrEmpty(token) || token.Length > 256) return null;
+        string hash = Hash(token);
+        lock (_gate) return _browsers.Find(e => e.Hash == hash)?.Id;
+    }
+
     /// <summary>Issues a browser token (the caller already proved the admin token or another browser token).</summary>
     public (string Token, BrowserTokenView View) Issue(string name)
     {

@@ -73,6 +73,9 @@ internal sealed class DeviceRegistry : IAsyncDisposable
         foreach (var a in _browser.Agents) OnAgent(a);
     }
 
+    /// <summary>The bridge's trust store (its per-device app grants are listed and revoked by <see cref="GrantEndpoints"/>).</summary>
+    internal OspTrustStore Trust => _trust;
+
     /// <summary>Every device seen advertising or in the trust store.</summary>
     public IReadOnlyList<DeviceView> List()
     {

@@ -4,9 +4,9 @@ import { startWhep, startWhip, receiveStats, sendStats, formatStats } from './we
 
 const $ = (id) => document.getElementById(id);
 const state = {
-  devices: new Map(), current: null, events: null,
+  devices: new Map(), current: null, events: null, grants: new Map(), self: null,
   // live camera (WHEP) and talk-back (WHIP) of the device page
-  camera: null, cameraWanted: true, cameraTimer: null, retryTimer: null, starting: false,
+  camera: null, cameraWanted: true, cameraTimer: null, retryTimer: null, restartTimer: null, starting: false,
   talk: null, mic: null, talkStarting: null, talkTimer: null,
 };
 
@@ -40,7 +40,7 @@ async function start() {
   for (const d of r.data) state.devices.set(d.id, d);
   renderDevices();
   listen();
-  loadTokens();
+  loadAccess();
   window.addEventListener('hashchange', route);
   route();
 }
@@ -57,7 +57,9 @@ function listen() {
   });
   es.addEventListener('device', (e) => {
     const d = JSON.parse(e.data);
+    const before = state.devices.get(d.id);
     state.devices.set(d.id, d);
+    if (!before || before.paired !== d.paired) loadGrants();
     renderDevices(); renderDevice();
   });
 }
@@ -100,7 +102,10 @@ function renderDevices() {
       revoke.textContent = 'Revoke';
       revoke.className = 'danger revoke';
       revoke.addEventListener('click', () => unpair(d));
-      p.append(deviceLink(d), fp, revoke);
+      const grants = document.createElement('ul');
+      grants.className = 'grants';
+      for (const g of state.grants.get(d.id) ?? []) grants.append(grantItem(d, g));
+      p.append(deviceLink(d), fp, revoke, grants);
       peers.append(p);
     }
   }
@@ -172,12 +177,22 @@ async function startCamera() {
     const session = await startWhep(deviceUrl('whep'), $('video'));
     if (state.current !== id || !state.cameraWanted) { session.close(); return; }
     state.camera = session;
+    // sessions started and ICE restarts, for tests and support (a restart keeps the session: the count stays)
+    $('camera-stats').dataset.sessions = String(Number($('camera-stats').dataset.sessions || 0) + 1);
+    $('camera-stats').dataset.iceRestarts = '0';
     session.pc.addEventListener('connectionstatechange', () => {
       const s = session.pc.connectionState;
       if (state.camera !== session) return;
+      console.info('camera: connection ' + s);
+      clearTimeout(state.restartTimer); state.restartTimer = null;
       if (s === 'connected') $('camera-msg').textContent = '';
-      else if (s === 'failed' || s === 'closed') { stopCamera(); $('camera-msg').textContent = 'The camera connection ' + s + '.'; scheduleCameraRetry(5); }
+      // The path broke (Wi-Fi roam, address change, NAT rebinding): ICE restart over the same session first — a
+      // disconnected connection may recover by itself, so wait 3 s; failed restarts at once.
+      else if (s === 'disconnected') state.restartTimer = setTimeout(() => restartCamera('the connection was lost'), 3000);
+      else if (s === 'failed') restartCamera('the connection failed');
+      else if (s === 'closed') { stopCamera(); $('camera-msg').textContent = 'The camera connection closed.'; scheduleCameraRetry(5); }
     });
+    show('camera-reconnect', true);
     $('camera-msg').textContent = 'Waiting for video…';
     state.cameraTimer = setInterval(updateCameraStats, 1000);
   } catch (err) {
@@ -193,6 +208,38 @@ async function startCamera() {
   }
 }
 
+/**
+ * ICE restart of the camera's session (`pc.restartIce()` + PATCH, webrtc.js); when the bridge refuses or the
+ * connection is still not up 20 s later, a new session instead.
+ */
+async function restartCamera(why) {
+  const session = state.camera;
+  if (!session || session.restarting) return;
+  console.info('camera: ICE restart, ' + why);
+  $('camera-msg').textContent = `Reconnecting (${why}): ICE restart…`;
+  try {
+    await session.restartIce();
+    if (state.camera !== session) return;
+    $('camera-stats').dataset.iceRestarts = String(session.iceRestarts);
+    console.info(`camera: ICE restart ${session.iceRestarts} answered`);
+    $('camera-msg').textContent = 'ICE restarted; waiting for the new path…';
+    clearTimeout(state.restartTimer);
+    state.restartTimer = setTimeout(() => {
+      state.restartTimer = null;
+      if (state.camera !== session) return;
+      if (session.pc.connectionState === 'connected') { $('camera-msg').textContent = ''; return; }
+      console.info('camera: no path 20 s after the ICE restart (' + session.pc.connectionState + '): new session');
+      stopCamera(); $('camera-msg').textContent = 'The ICE restart did not reconnect; starting a new session.'; scheduleCameraRetry(1);
+    }, 20000);
+  } catch (err) {
+    if (state.camera !== session) return;
+    console.info('camera: ICE restart failed: ' + err.message);
+    stopCamera();
+    $('camera-msg').textContent = `ICE restart failed (${err.message}); starting a new session.`;
+    scheduleCameraRetry(err.status === 429 ? 10 : 2);
+  }
+}
+
 function scheduleCameraRetry(seconds) {
   clearTimeout(state.retryTimer);
   state.retryTimer = setTimeout(() => { state.retryTimer = null; renderDevice(); }, Math.min(60, seconds) * 1000);
@@ -204,6 +251,7 @@ async function updateCameraStats() {
   const s = await receiveStats(session.pc);
   $('camera-stats').textContent = formatStats(s);
   $('camera-stats').dataset.framesDecoded = String(s.framesDecoded);
+  $('camera-stats').dataset.connection = session.pc.connectionState;
   $('camera-stats').dataset.width = String(s.width);
   $('camera-stats').dataset.height = String(s.height);
   if (s.framesDecoded && $('camera-msg').textContent === 'Waiting for video…') $('camera-msg').textContent = '';
@@ -211,6 +259,8 @@ async function updateCameraStats() {
 
 function stopCamera() {
   clearInterval(state.cameraTimer); state.cameraTimer = null;
+  clearTimeout(state.restartTimer); state.restartTimer = null;
+  show('camera-reconnect', false);
   clearTimeout(state.retryTimer); state.retryTimer = null;
   if (state.camera) { state.camera.close(); state.camera = null; }
   $('video').srcObject = null;
@@ -219,6 +269,8 @@ function stopCamera() {
 }
 
 function renderCameraButton() { $('camera-toggle').textContent = state.camera || state.starting ? 'Stop' : 'Play'; }
+
+$('camera-reconnect').addEventListener('click', () => restartCamera('asked'));
 
 $('camera-toggle').addEventListener('click', () => {
   if (state.camera || state.starting) { state.cameraWanted = false; stopCamera(); $('camera-msg').textContent = 'Stopped.'; }
@@ -360,22 +412,61 @@ $('rest-form').addEventListener('submit', async (e) => {
   $('rest-time').textContent = `${Math.round(performance.now() - t0)} ms`;
 });
 
-async function loadTokens() {
-  const r = await api('GET', '/api/tokens');
+// ---- access: each paired device's app grants (/api/grants) and the browsers with a token (/api/tokens) ----
+
+function loadAccess() { loadGrants(); loadTokens(); }
+
+function grantItem(d, g) {
+  const li = document.createElement('li');
+  li.dataset.app = g.app;
+  const label = document.createElement('span');
+  label.className = 'grant-app';
+  label.textContent = `${g.app} · granted ${new Date(g.granted).toLocaleString()}`;
+  const b = document.createElement('button');
+  b.textContent = 'Revoke grant';
+  b.className = 'danger revoke-grant';
+  b.addEventListener('click', async () => {
+    if (!confirm(`Revoke ${g.app}'s use of ${d.name}? The pairing stays.`)) return;
+    const r = await api('DELETE', `/api/devices/${encodeURIComponent(d.id)}/grants?app=${encodeURIComponent(g.app)}`);
+    if (r.status === 401) { location.reload(); return; }
+    loadGrants();
+  });
+  li.append(label, b);
+  return li;
+}
+
+async function loadGrants() {
+  const r = await api('GET', '/api/grants');
   if (r.status !== 200) return;
+  state.grants = new Map(r.data.map((d) => [d.id, d.grants]));
+  renderDevices();
+}
+
+async function loadTokens() {
+  const [r, self] = await Promise.all([api('GET', '/api/tokens'), api('GET', '/api/tokens/self')]);
+  if (r.status !== 200) return;
+  state.self = self.status === 200 ? self.data.id : null;
   const ul = $('tokens');
   ul.replaceChildren();
   for (const t of r.data) {
     const li = document.createElement('li');
+    li.dataset.id = t.id;
     const label = document.createElement('span');
-    label.textContent = `${t.name} (${new Date(t.created).toLocaleString()})`;
+    label.textContent = `${t.name} (${new Date(t.created).toLocaleString()})` + (t.id === state.self ? ' — this browser' : '');
     const b = document.createElement('button');
     b.textContent = 'Revoke';
-    b.className = 'danger';
-    b.addEventListener('click', async () => { await api('DELETE', `/api/tokens/${encodeURIComponent(t.id)}`); loadTokens(); });
+    b.className = 'danger revoke-token';
+    b.addEventListener('click', async () => {
+      const own = t.id === state.self;
+      if (!confirm(own ? 'Revoke this browser\'s own access? You will have to log in again.' : `Revoke the access of ${t.name}?`)) return;
+      const res = await api('DELETE', `/api/tokens/${encodeURIComponent(t.id)}`);
+      if (own || res.status === 401) { location.reload(); return; }
+      loadTokens();
+    });
     li.append(label, b);
     ul.append(li);
   }
+  show('no-tokens', r.data.length === 0);
 }
 
 start();

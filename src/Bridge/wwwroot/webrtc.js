@@ -1,7 +1,7 @@
 // WHEP (draft-ietf-wish-whep) and WHIP (RFC 9725) in the page, against the bridge's /whep/{id} and /whip/{id}.
 // Non-trickle: the offer is POSTed once ICE gathering is complete (or after 2 s), which every WHEP/WHIP server
 // accepts; the bridge signals it to the device over LAN signaling and answers with the device's SDP. The session
-// resource (Location) is DELETEd on close. Credentials: the UI's same-origin session cookie, or a bearer token.
+// resource (Location) is DELETEd on close; `session.restartIce()` restarts ICE with a PATCH (RFC 9725 §4.3.2). Credentials: the UI's same-origin session cookie, or a bearer token.
 
 /** An HTTP failure of a WHEP/WHIP request; `status` is the HTTP status (0: network), `retryAfter` in seconds. */
 export class SessionError extends Error {
@@ -70,15 +70,129 @@ async function exchange(pc, url, token, signal) {
   const answer = await res.text();
   const location = res.headers.get('location');
   await pc.setRemoteDescription({ type: 'answer', sdp: answer });
-  return location ? new URL(location, new URL(url, document.baseURI)).href : null;
+  return { location: location ? new URL(location, new URL(url, document.baseURI)).href : null, etag: res.headers.get('etag') };
+}
+
+/** SDP lines of `sdp` (CRLF or LF). */
+function lines(sdp) { return sdp.split(/\r?\n/).filter((l) => l.length > 0); }
+
+/**
+ * The ICE-restart fragment (RFC 8840 application/trickle-ice-sdpfrag) of a local offer: its new ice-ufrag/ice-pwd,
+ * then per media section its m= line, a=mid and the candidates gathered so far, a=end-of-candidates.
+ */
+export function restartFragment(offerSdp) {
+  const out = [];
+  let ufrag = null, pwd = null, section = null;
+  const sections = [];
+  for (const l of lines(offerSdp)) {
+    if (l.startsWith('m=')) { section = { m: l, mid: null, candidates: [] }; sections.push(section); continue; }
+    if (l.startsWith('a=ice-ufrag:') && !ufrag) ufrag = l;
+    else if (l.startsWith('a=ice-pwd:') && !pwd) pwd = l;
+    else if (section && l.startsWith('a=mid:')) section.mid = l;
+    else if (section && l.startsWith('a=candidate:')) section.candidates.push(l);
+  }
+  if (!ufrag || !pwd) throw new Error('the restart offer has no ICE credentials');
+  out.push(ufrag, pwd);
+  // BUNDLE: one transport, so the candidates of the first section stand for all (Chromium lists them there).
+  const first = sections[0];
+  if (first) {
+    out.push(first.m);
+    if (first.mid) out.push(first.mid);
+    out.push(...first.candidates.slice(0, 60), 'a=end-of-candidates');
+  }
+  return out.join('\r\n') + '\r\n';
+}
+
+/**
+ * The answer `remoteSdp` with the ICE credentials and candidates of `fragment` (the 200 of an ICE-restart PATCH):
+ * every media section gets the new a=ice-ufrag/a=ice-pwd, the old candidates go, the new ones (and
+ * a=end-of-candidates) are put in the section whose a=mid they name (the first one when none is named).
+ */
+export function applyRestartFragment(remoteSdp, fragment) {
+  let ufrag = null, pwd = null, mid = null;
+  const byMid = new Map();
+  for (const l of lines(fragment)) {
+    if (l.startsWith('a=ice-ufrag:')) ufrag = l;
+    else if (l.startsWith('a=ice-pwd:')) pwd = l;
+    else if (l.startsWith('m=')) mid = null;
+    else if (l.startsWith('a=mid:')) mid = l.slice(6);
+    else if (l.startsWith('a=candidate:') || l === 'a=end-of-candidates') {
+      const key = mid ?? '';
+      if (!byMid.has(key)) byMid.set(key, []);
+      byMid.get(key).push(l);
+    }
+  }
+  if (!ufrag || !pwd) throw new Error('the ICE restart answer has no ICE credentials');
+  const sections = [[]];
+  for (const l of lines(remoteSdp)) {
+    if (l.startsWith('m=')) sections.push([]);
+    sections[sections.length - 1].push(l);
+  }
+  const out = [...sections[0].filter((l) => !l.startsWith('a=ice-ufrag:') && !l.startsWith('a=ice-pwd:'))];
+  sections.slice(1).forEach((sec, i) => {
+    const secMid = (sec.find((l) => l.startsWith('a=mid:')) ?? '').slice(6);
+    const kept = sec.filter((l) => !l.startsWith('a=ice-ufrag:') && !l.startsWith('a=ice-pwd:')
+      && !l.startsWith('a=candidate:') && l !== 'a=end-of-candidates');
+    out.push(kept[0], ufrag, pwd, ...kept.slice(1));
+    const mine = [...(byMid.get(secMid) ?? []), ...(i === 0 ? byMid.get('') ?? [] : [])];
+    out.push(...mine);
+  });
+  return out.join('\r\n') + '\r\n';
 }
 
 class Session {
-  constructor(pc, location, token) {
+  constructor(pc, { location, etag }, token) {
     this.pc = pc;
     this.location = location;
+    this.etag = etag;
     this.token = token;
     this.closed = false;
+    this.iceRestarts = 0;
+    this.restarting = null;
+  }
+
+  /**
+   * ICE restart (RFC 9725 §4.3.2, the bridge's PATCH): `pc.restartIce()`, a new offer with new ICE credentials, its
+   * credentials and candidates PATCHed to the session as application/trickle-ice-sdpfrag with `If-Match: <ETag>`
+   * (`*` when the bridge gave none); the 200's fragment (the device's new credentials and candidates) is applied as the
+   * answer and its ETag kept. DTLS, SRTP and the media keep going on the old path until a new pair is selected.
+   * Concurrent calls share one restart. Throws a SessionError when the bridge refuses (e.g. 404: the session ended).
+   */
+  restartIce() {
+    if (this.closed) return Promise.reject(new SessionError('the session is closed', 0));
+    if (!this.location) return Promise.reject(new SessionError('the server gave no session URL: no ICE restart', 0));
+    if (!this.restarting) this.restarting = this.#restart().finally(() => { this.restarting = null; });
+    return this.restarting;
+  }
+
+  async #restart() {
+    const pc = this.pc;
+    pc.restartIce();
+    await pc.setLocalDescription(await pc.createOffer({ iceRestart: true }));
+    await gathered(pc, 2000);
+    const headers = { 'Content-Type': 'application/trickle-ice-sdpfrag', 'If-Match': this.etag ?? '*' };
+    if (this.token) headers.Authorization = 'Bearer ' + this.token;
+    let res;
+    try {
+      res = await fetch(this.location, { method: 'PATCH', headers, body: restartFragment(pc.localDescription.sdp), credentials: 'same-origin' });
+    } catch (err) {
+      await this.#rollback();
+      throw new SessionError('network error: ' + err.message, 0);
+    }
+    if (res.status !== 200) {
+      await this.#rollback();
+      throw new SessionError(`ICE restart: ${res.status} ${await errorText(res)}`.trim(), res.status);
+    }
+    const fragment = await res.text();
+    this.etag = res.headers.get('etag') ?? this.etag;
+    if (this.closed) return;
+    await pc.setRemoteDescription({ type: 'answer', sdp: applyRestartFragment(pc.remoteDescription.sdp, fragment) });
+    this.iceRestarts++;
+  }
+
+  async #rollback() {
+    if (this.closed || this.pc.signalingState !== 'have-local-offer') return;
+    try { await this.pc.setLocalDescription({ type: 'rollback' }); } catch { /* closed meanwhile */ }
   }
 
   /** Closes the peer connection and DELETEs the session resource (errors ignored: the bridge reaps it anyway). */

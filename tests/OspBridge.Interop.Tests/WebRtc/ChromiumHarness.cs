@@ -45,17 +45,7 @@ internal sealed class ChromiumHarness : IAsyncDisposable
         // namespace puts the driver, and every browser it launches, in that namespace.
         var pwTask = await h.BrowserHost.RunInNamespaceAsync(() => Playwright.CreateAsync());
         h._playwright = await pwTask;
-        h._browser = await h._playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = ChromiumPath,
-            Headless = true,
-            Args =
-            [
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                .. extraArgs,
-            ],
-        });
+        h._browser = await h.LaunchAsync(extraArgs);
         h.Page = await h._browser.NewPageAsync();
         // A secure context (crypto.subtle) without any network: Playwright answers the request itself.
         await h.Page.RouteAsync("https://ospbridge.test/**", route => route.FulfillAsync(new RouteFulfillOptions
@@ -66,6 +56,33 @@ internal sealed class ChromiumHarness : IAsyncDisposable
         await h.Page.EvaluateAsync(Js);
         return h;
     }
+
+    /// <summary>The browser (e.g. for a second context: another "browser" with its own cookies).</summary>
+    public IBrowser Browser => _browser!;
+
+    /// <summary>
+    /// Closes the browser and launches a new one with <paramref name="extraArgs"/> (for flags known only once the
+    /// processes under test run, e.g. the bridge's SPKI hash); <see cref="Page"/> is a blank page of the new browser.
+    /// </summary>
+    public async Task RelaunchAsync(params string[] extraArgs)
+    {
+        try { if (_browser is not null) await _browser.CloseAsync(); } catch (PlaywrightException) { }
+        _browser = await LaunchAsync(extraArgs);
+        Page = await _browser.NewPageAsync();
+    }
+
+    // The Playwright driver lives in host 0's namespace, so the browser it launches does too.
+    private Task<IBrowser> LaunchAsync(string[] extraArgs) => _playwright!.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+    {
+        ExecutablePath = ChromiumPath,
+        Headless = true,
+        Args =
+        [
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+            .. extraArgs,
+        ],
+    });
 
     /// <summary>Socket factory for our peer connection: UDP sockets bound inside host 1's namespace.</summary>
     public IDatagramSocketFactory OurSockets => new NamespaceSocketFactory(OurHost);
