@@ -79,6 +79,8 @@ public sealed class RtpReceiveStream
     private TimeSpan? _nextReport;
     private TimeSpan _windowStart;
     private long _windowOctets;
+    private double _estimate;
+    private const double RembFloor = 100_000;
     private readonly Queue<RtpReceiveStreamEvent> _events = new();
     private RtpReceiveStatistics _stats;
 
@@ -159,6 +161,12 @@ public sealed class RtpReceiveStream
 
     /// <summary>The RTP timestamp of the frame <see cref="TryPollFrame"/> handed out last (for a jitter buffer or lip sync).</summary>
     public uint LastFrameRtpTimestamp { get; private set; }
+
+    /// <summary>The bitrate (bit/s) of the last REMB this receiver sent; null before the first (see <see cref="RtpReceiveStreamOptions.Remb"/>).</summary>
+    public ulong? BitrateEstimateSent { get; private set; }
+
+    /// <summary>REMB packets sent.</summary>
+    public long RembsSent { get; private set; }
 
     /// <summary>
     /// Asks the sender for a keyframe: a PLI goes out at the next <see cref="TryPollTransmit"/> (rate-limited by
@@ -700,10 +708,13 @@ public sealed class RtpReceiveStream
             var window = now - _windowStart;
             if (window > TimeSpan.Zero)
             {
-                double rate = _windowOctets * 8 / window.TotalSeconds;
-                double estimate = Math.Clamp(rate * (fraction > 25 ? 1.0 : 1.5), 100_000, 100_000_000);
+                double estimate = NextEstimate(_windowOctets * 8 / window.TotalSeconds, fraction);
                 if (ReceiverEstimatedMaxBitrate.TryWrite(destination[at..], LocalSsrc, (ulong)estimate, [RemoteSsrc], out int r))
+                {
                     at += r;
+                    BitrateEstimateSent = (ulong)estimate;
+                    RembsSent++;
+                }
             }
             _windowStart = now;
             _windowOctets = 0;
@@ -721,6 +732,26 @@ public sealed class RtpReceiveStream
             }
         }
         return at;
+    }
+
+    /// <summary>
+    /// The REMB value for this report: a receiver-side cap that invites the sender up to
+    /// <see cref="RtpReceiveStreamOptions.RembMaxBitrate"/> while the path does not lose, and follows the received rate
+    /// down when it does (GCC's loss rule: above 10 % lost → received × (1 − loss / 2); below 2 % → × 1.08 per report,
+    /// at least received × 1.5; in between held). A receive-rate-only estimate would cap an application-limited
+    /// sender (an encoder that undershoots its target) at 1.5 × what it sends; this one does not.
+    /// </summary>
+    private double NextEstimate(double receivedRate, byte fraction)
+    {
+        double max = Math.Max(_options.RembMaxBitrate, RembFloor);
+        if (_estimate <= 0)
+            _estimate = max;
+        if (fraction > 25)
+            _estimate = receivedRate * (1 - fraction / 512.0);
+        else if (fraction < 5)
+            _estimate = Math.Max(_estimate * 1.08, receivedRate * 1.5);
+        _estimate = Math.Clamp(_estimate, RembFloor, max);
+        return _estimate;
     }
 
     private void InitSequence(ushort seq)

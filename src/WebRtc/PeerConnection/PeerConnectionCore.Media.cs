@@ -174,6 +174,7 @@ public sealed partial class PeerConnectionCore
             SendQueueDrops = tx.PacketsDroppedUnsent,
             RoundTripTime = tx.RoundTripTime,
             BitrateEstimate = tx.BitrateEstimate,
+            BitrateEstimateSent = s.Receiver?.BitrateEstimateSent,
             PacketsReceived = s.PacketsAccepted,
             BytesReceived = s.OctetsAccepted,
             PacketsLost = Math.Max(0, rx.CumulativeLost),
@@ -389,7 +390,7 @@ public sealed partial class PeerConnectionCore
         var packet = datagram[..length];
         var s = Route(packet, h);
         if (s?.Codec is not { } codec || RtpCodecNegotiation.CodecOf(codec) is not { } mediaCodec) { MediaDropped++; return; }
-        var rs = s.EnsureReceiver(codec, mediaCodec, _cname, _options.Random ?? SystemRandom);
+        var rs = s.EnsureReceiver(codec, mediaCodec, _cname, _options.Random ?? SystemRandom, _options.SendRemb);
         if (rs.ReceiveRtp(packet, now))
         {
             s.PacketsAccepted++;
@@ -598,6 +599,8 @@ public sealed record RtpStreamStats
     public TimeSpan? RoundTripTime { get; set; }
     /// <summary>The peer's last REMB for our stream in bit/s (its receive-side bandwidth estimate); null when none arrived.</summary>
     public ulong? BitrateEstimate { get; set; }
+    /// <summary>The last REMB we sent for the peer's stream in bit/s (our receive-side estimate); null when none was sent.</summary>
+    public ulong? BitrateEstimateSent { get; set; }
     /// <summary>RTP packets received (after SRTP) and accepted by the receive stream, retransmissions included.</summary>
     public long PacketsReceived { get; set; }
     /// <summary>Octets of those packets (header and payload).</summary>
