@@ -72,6 +72,8 @@ public sealed class RtpReceiveStream
     // SSRC change: the current source's last packet, BYE seen, and the timestamp rebase for the new one
     private TimeSpan _lastFromRemote;
     private bool _remoteSaidBye;
+    private bool _relearnRtx;
+    private uint _retiredRtxSsrc;
     private bool _rebase;
     private uint _rtpOffset;
     private uint _lastFrameDelta;
@@ -102,6 +104,7 @@ public sealed class RtpReceiveStream
         _random.GetBytes(r);
         LocalSsrc = options.LocalSsrc != 0 ? options.LocalSsrc : BinaryPrimitives.ReadUInt32LittleEndian(r) | 1;
         RemoteSsrc = options.RemoteSsrc;
+        RtxSsrc = options.RtxSsrc;
         int capacity = 16;
         while (capacity < Math.Clamp(options.ReorderBufferPackets, 16, 8192))
             capacity *= 2;
@@ -128,6 +131,13 @@ public sealed class RtpReceiveStream
 
     /// <summary>The remote media SSRC (0 until learned when not configured; changes when the sender restarts with a new one).</summary>
     public uint RemoteSsrc { get; private set; }
+
+    /// <summary>
+    /// The RTX SSRC accepted (0 = any SSRC with the RTX payload type): <see cref="RtpReceiveStreamOptions.RtxSsrc"/> at
+    /// first; after an SSRC switch re-learned from the first RTX packet of another SSRC (a restarted sender picks a new
+    /// RTX SSRC too), so that its retransmissions are not discarded.
+    /// </summary>
+    public uint RtxSsrc { get; private set; }
 
     /// <summary>
     /// Times the media SSRC changed (<see cref="RtpReceiveStreamOptions.SsrcSwitchAfterSilence"/>): the new source's
@@ -234,7 +244,13 @@ public sealed class RtpReceiveStream
         bool retransmission = false;
         if (_options.RtxPayloadType is byte rtx && header.PayloadType == rtx)
         {
-            if ((_options.RtxSsrc != 0 && header.Ssrc != _options.RtxSsrc) || payload.Length < 2)
+            if (_relearnRtx && _started && header.Ssrc != _retiredRtxSsrc && header.Ssrc != RemoteSsrc)
+            {
+                // first RTX packet of the new source after an SSRC switch: its RTX SSRC (the one from SDP named the old source's)
+                RtxSsrc = header.Ssrc;
+                _relearnRtx = true;
+            }
+            if ((RtxSsrc != 0 && header.Ssrc != RtxSsrc) || payload.Length < 2)
                 return Discard();
             seq = BinaryPrimitives.ReadUInt16BigEndian(payload);
             payload = payload[2..];
@@ -481,6 +497,11 @@ public sealed class RtpReceiveStream
     {
         RemoteSsrc = ssrc;
         SsrcChanges++;
+        if (RtxSsrc != 0)
+        {
+            _retiredRtxSsrc = RtxSsrc;
+            _relearnRtx = true;
+        }
         _remoteSaidBye = false;
         _started = false;
         Array.Fill(_slotSeq, -1);
