@@ -65,10 +65,8 @@ public sealed class RtpReceiveStream
     private TimeSpan? _lastPli;
     private uint _lastSrMiddle;
     private TimeSpan _lastSrAt;
-    private const int RrtrHistory = 8;
     private static readonly DateTimeOffset NtpEpoch = new(1900, 1, 1, 0, 0, 0, TimeSpan.Zero);
-    private readonly (uint Middle, TimeSpan Now)[] _rrtrSent = new (uint, TimeSpan)[RrtrHistory];
-    private int _rrtrIndex;
+    private readonly RoundTripEchoes _rrtrSent = new();
     // SSRC change: the current source's last packet, BYE seen, and the timestamp rebase for the new one
     private TimeSpan _lastFromRemote;
     private bool _remoteSaidBye;
@@ -529,17 +527,8 @@ public sealed class RtpReceiveStream
             for (int i = 0; i < dlrr.Count; i++)
             {
                 var sub = dlrr.SubBlock(i);
-                if (sub.Ssrc != LocalSsrc || sub.LastReceiverReport == 0)
-                    continue;
-                foreach (var (middle, sentAt) in _rrtrSent)
-                {
-                    if (middle == sub.LastReceiverReport && sentAt != default)
-                    {
-                        var rtt = now - sentAt - NtpTime.FromCompact(sub.DelaySinceLastReceiverReport);
-                        MeasuredRoundTripTime = rtt < TimeSpan.Zero ? TimeSpan.Zero : rtt;
-                        break;
-                    }
-                }
+                if (sub.Ssrc == LocalSsrc && _rrtrSent.TryRoundTrip(sub.LastReceiverReport, sub.DelaySinceLastReceiverReport, now, out var rtt))
+                    MeasuredRoundTripTime = rtt;
             }
         }
     }
@@ -747,8 +736,7 @@ public sealed class RtpReceiveStream
             uint middle = NtpTime.Middle(ntp);
             if (middle != 0 && ReceiverReferenceTime.TryWrite(destination[at..], LocalSsrc, ntp, out int x))
             {
-                _rrtrSent[_rrtrIndex] = (middle, now);
-                _rrtrIndex = (_rrtrIndex + 1) % RrtrHistory;
+                _rrtrSent.Record(middle, now);
                 at += x;
             }
         }

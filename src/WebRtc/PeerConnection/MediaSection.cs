@@ -32,6 +32,8 @@ internal sealed class MediaSection(int index, MediaKind kind, RTCRtpTransceiverD
     public bool Added { get; set; }
     public int RemoteLine { get; set; } = -1;
     public bool Rejected { get; set; }
+    /// <summary>The peer's offer for this section cannot be accepted whatever the codecs (port 0, or outside the BUNDLE group).</summary>
+    public bool OfferUnusable { get; set; }
     public bool TrackAnnounced { get; set; }
     public IReadOnlyList<RtpCodecDescription> Offered { get; set; } = [];
     /// <summary>W3C setCodecPreferences: codecs this section may negotiate, most wanted first; null = the default.</summary>

@@ -86,12 +86,19 @@ public sealed partial class PeerConnectionCore
         ArgumentNullException.ThrowIfNull(codecs);
         var s = Section(index);
         s.CodecPreferences = codecs.Count == 0 ? null : [.. codecs.Distinct()];
-        if (s.RemoteLine >= 0 && s.Offered.Count > 0 && !s.Rejected && SignalingState == RTCSignalingState.HaveRemoteOffer)
-        {
-            s.Codec = RtpCodecNegotiation.Select(s.Kind, s.Offered, s.CodecPreferences);
-            if (s.Codec is null) s.Rejected = true;
-            s.Rtx = s.Kind == MediaKind.Video && s.Codec is { } chosen ? RtpCodecNegotiation.SelectRtx(s.Offered, chosen) : null;
-        }
+        if (s.RemoteLine >= 0 && s.Offered.Count > 0 && SignalingState == RTCSignalingState.HaveRemoteOffer)
+            SelectAnswerCodec(s); // may also un-reject a section an earlier preference left without a codec
+    }
+
+    /// <summary>
+    /// The one answer-time codec selection: from the offered formats, by the section's preferences; a section whose
+    /// offer is unusable (port 0, outside the BUNDLE group) or that has no common codec is rejected.
+    /// </summary>
+    private static void SelectAnswerCodec(MediaSection s)
+    {
+        s.Codec = s.OfferUnusable ? null : RtpCodecNegotiation.Select(s.Kind, s.Offered, s.CodecPreferences);
+        s.Rejected = s.Codec is null;
+        s.Rtx = s.Kind == MediaKind.Video && s.Codec is { } chosen ? RtpCodecNegotiation.SelectRtx(s.Offered, chosen) : null;
     }
 
     /// <summary>Changes the direction we want for transceiver <paramref name="index"/> (applies with the next offer/answer).</summary>
@@ -246,11 +253,9 @@ public sealed partial class PeerConnectionCore
                 s.RemoteLine = i;
                 s.Offered = RtpCodecDescription.FromMedia(m);
                 s.RemoteDirection = RTCRtpTransceiverDirections.FromSdp(m);
-                s.Rejected = m.Port == 0 || !Bundled(m);
-                s.Codec = s.Rejected ? null : RtpCodecNegotiation.Select(kind, s.Offered, s.CodecPreferences);
-                if (s.Codec is null) s.Rejected = true;
-                s.Rtx = kind == MediaKind.Video && s.Codec is { } chosen ? RtpCodecNegotiation.SelectRtx(s.Offered, chosen) : null;
-                s.MidExtensionId = s.Rejected ? 0 : RtpCodecNegotiation.MidExtensionId(m);
+                s.OfferUnusable = m.Port == 0 || !Bundled(m);
+                SelectAnswerCodec(s);
+                s.MidExtensionId = s.OfferUnusable ? 0 : RtpCodecNegotiation.MidExtensionId(m);
             }
             else
             {
