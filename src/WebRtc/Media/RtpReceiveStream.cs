@@ -65,13 +65,13 @@ public sealed class RtpReceiveStream
     private TimeSpan? _lastPli;
     private uint _lastSrMiddle;
     private TimeSpan _lastSrAt;
-    private const int RrtrHistory = 8;
     private static readonly DateTimeOffset NtpEpoch = new(1900, 1, 1, 0, 0, 0, TimeSpan.Zero);
-    private readonly (uint Middle, TimeSpan Now)[] _rrtrSent = new (uint, TimeSpan)[RrtrHistory];
-    private int _rrtrIndex;
+    private readonly RoundTripEchoes _rrtrSent = new();
     // SSRC change: the current source's last packet, BYE seen, and the timestamp rebase for the new one
     private TimeSpan _lastFromRemote;
     private bool _remoteSaidBye;
+    private bool _relearnRtx;
+    private uint _retiredRtxSsrc;
     private bool _rebase;
     private uint _rtpOffset;
     private uint _lastFrameDelta;
@@ -79,6 +79,8 @@ public sealed class RtpReceiveStream
     private TimeSpan? _nextReport;
     private TimeSpan _windowStart;
     private long _windowOctets;
+    private double _estimate;
+    private const double RembFloor = 100_000;
     private readonly Queue<RtpReceiveStreamEvent> _events = new();
     private RtpReceiveStatistics _stats;
 
@@ -100,6 +102,7 @@ public sealed class RtpReceiveStream
         _random.GetBytes(r);
         LocalSsrc = options.LocalSsrc != 0 ? options.LocalSsrc : BinaryPrimitives.ReadUInt32LittleEndian(r) | 1;
         RemoteSsrc = options.RemoteSsrc;
+        RtxSsrc = options.RtxSsrc;
         int capacity = 16;
         while (capacity < Math.Clamp(options.ReorderBufferPackets, 16, 8192))
             capacity *= 2;
@@ -126,6 +129,13 @@ public sealed class RtpReceiveStream
 
     /// <summary>The remote media SSRC (0 until learned when not configured; changes when the sender restarts with a new one).</summary>
     public uint RemoteSsrc { get; private set; }
+
+    /// <summary>
+    /// The RTX SSRC accepted (0 = any SSRC with the RTX payload type): <see cref="RtpReceiveStreamOptions.RtxSsrc"/> at
+    /// first; after an SSRC switch re-learned from the first RTX packet of another SSRC (a restarted sender picks a new
+    /// RTX SSRC too), so that its retransmissions are not discarded.
+    /// </summary>
+    public uint RtxSsrc { get; private set; }
 
     /// <summary>
     /// Times the media SSRC changed (<see cref="RtpReceiveStreamOptions.SsrcSwitchAfterSilence"/>): the new source's
@@ -159,6 +169,12 @@ public sealed class RtpReceiveStream
 
     /// <summary>The RTP timestamp of the frame <see cref="TryPollFrame"/> handed out last (for a jitter buffer or lip sync).</summary>
     public uint LastFrameRtpTimestamp { get; private set; }
+
+    /// <summary>The bitrate (bit/s) of the last REMB this receiver sent; null before the first (see <see cref="RtpReceiveStreamOptions.Remb"/>).</summary>
+    public ulong? BitrateEstimateSent { get; private set; }
+
+    /// <summary>REMB packets sent.</summary>
+    public long RembsSent { get; private set; }
 
     /// <summary>
     /// Asks the sender for a keyframe: a PLI goes out at the next <see cref="TryPollTransmit"/> (rate-limited by
@@ -226,7 +242,13 @@ public sealed class RtpReceiveStream
         bool retransmission = false;
         if (_options.RtxPayloadType is byte rtx && header.PayloadType == rtx)
         {
-            if ((_options.RtxSsrc != 0 && header.Ssrc != _options.RtxSsrc) || payload.Length < 2)
+            if (_relearnRtx && _started && header.Ssrc != _retiredRtxSsrc && header.Ssrc != RemoteSsrc)
+            {
+                // first RTX packet of the new source after an SSRC switch: its RTX SSRC (the one from SDP named the old source's)
+                RtxSsrc = header.Ssrc;
+                _relearnRtx = true;
+            }
+            if ((RtxSsrc != 0 && header.Ssrc != RtxSsrc) || payload.Length < 2)
                 return Discard();
             seq = BinaryPrimitives.ReadUInt16BigEndian(payload);
             payload = payload[2..];
@@ -473,6 +495,11 @@ public sealed class RtpReceiveStream
     {
         RemoteSsrc = ssrc;
         SsrcChanges++;
+        if (RtxSsrc != 0)
+        {
+            _retiredRtxSsrc = RtxSsrc;
+            _relearnRtx = true;
+        }
         _remoteSaidBye = false;
         _started = false;
         Array.Fill(_slotSeq, -1);
@@ -500,17 +527,8 @@ public sealed class RtpReceiveStream
             for (int i = 0; i < dlrr.Count; i++)
             {
                 var sub = dlrr.SubBlock(i);
-                if (sub.Ssrc != LocalSsrc || sub.LastReceiverReport == 0)
-                    continue;
-                foreach (var (middle, sentAt) in _rrtrSent)
-                {
-                    if (middle == sub.LastReceiverReport && sentAt != default)
-                    {
-                        var rtt = now - sentAt - NtpTime.FromCompact(sub.DelaySinceLastReceiverReport);
-                        MeasuredRoundTripTime = rtt < TimeSpan.Zero ? TimeSpan.Zero : rtt;
-                        break;
-                    }
-                }
+                if (sub.Ssrc == LocalSsrc && _rrtrSent.TryRoundTrip(sub.LastReceiverReport, sub.DelaySinceLastReceiverReport, now, out var rtt))
+                    MeasuredRoundTripTime = rtt;
             }
         }
     }
@@ -700,10 +718,13 @@ public sealed class RtpReceiveStream
             var window = now - _windowStart;
             if (window > TimeSpan.Zero)
             {
-                double rate = _windowOctets * 8 / window.TotalSeconds;
-                double estimate = Math.Clamp(rate * (fraction > 25 ? 1.0 : 1.5), 100_000, 100_000_000);
+                double estimate = NextEstimate(_windowOctets * 8 / window.TotalSeconds, fraction);
                 if (ReceiverEstimatedMaxBitrate.TryWrite(destination[at..], LocalSsrc, (ulong)estimate, [RemoteSsrc], out int r))
+                {
                     at += r;
+                    BitrateEstimateSent = (ulong)estimate;
+                    RembsSent++;
+                }
             }
             _windowStart = now;
             _windowOctets = 0;
@@ -715,12 +736,31 @@ public sealed class RtpReceiveStream
             uint middle = NtpTime.Middle(ntp);
             if (middle != 0 && ReceiverReferenceTime.TryWrite(destination[at..], LocalSsrc, ntp, out int x))
             {
-                _rrtrSent[_rrtrIndex] = (middle, now);
-                _rrtrIndex = (_rrtrIndex + 1) % RrtrHistory;
+                _rrtrSent.Record(middle, now);
                 at += x;
             }
         }
         return at;
+    }
+
+    /// <summary>
+    /// The REMB value for this report: a receiver-side cap that invites the sender up to
+    /// <see cref="RtpReceiveStreamOptions.RembMaxBitrate"/> while the path does not lose, and follows the received rate
+    /// down when it does (GCC's loss rule: above 10 % lost → received × (1 − loss / 2); below 2 % → × 1.08 per report,
+    /// at least received × 1.5; in between held). A receive-rate-only estimate would cap an application-limited
+    /// sender (an encoder that undershoots its target) at 1.5 × what it sends; this one does not.
+    /// </summary>
+    private double NextEstimate(double receivedRate, byte fraction)
+    {
+        double max = Math.Max(_options.RembMaxBitrate, RembFloor);
+        if (_estimate <= 0)
+            _estimate = max;
+        if (fraction > 25)
+            _estimate = receivedRate * (1 - fraction / 512.0);
+        else if (fraction < 5)
+            _estimate = Math.Max(_estimate * 1.08, receivedRate * 1.5);
+        _estimate = Math.Clamp(_estimate, RembFloor, max);
+        return _estimate;
     }
 
     private void InitSequence(ushort seq)

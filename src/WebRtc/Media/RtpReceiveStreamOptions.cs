@@ -63,6 +63,12 @@ public sealed class RtpReceiveStreamOptions
     public bool Remb { get; init; } = true;
 
     /// <summary>
+    /// The most a REMB invites the sender to send (bit/s), and the first REMB's value: a LAN camera bridge is rarely
+    /// bandwidth-limited, so the estimate starts here and only loss brings it down. Default 10 Mbit/s.
+    /// </summary>
+    public long RembMaxBitrate { get; init; } = 10_000_000;
+
+    /// <summary>
     /// Send an XR receiver reference time block (RFC 3611 RRTR) with each periodic receiver report, so a sender that
     /// answers with DLRR gives this receive-only stream its RTT (<see cref="RtpReceiveStream.MeasuredRoundTripTime"/>,
     /// which then paces NACK retries). Default true.

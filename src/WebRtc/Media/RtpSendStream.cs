@@ -21,7 +21,6 @@ namespace OspBridge.WebRtc.Media;
 public sealed class RtpSendStream
 {
     private const int MaxRetransmitQueue = 1024;
-    private const int SrHistory = 8;
     private readonly RtpSendStreamOptions _options;
     private readonly RtpPacketizer _packetizer;
     private readonly byte[]?[] _slots;
@@ -34,11 +33,10 @@ public sealed class RtpSendStream
     private readonly byte[] _cname;
     private readonly byte[] _extension;
     private readonly int _extensionLength;
-    private readonly (uint Middle, TimeSpan Now)[] _srSent = new (uint, TimeSpan)[SrHistory];
+    private readonly RoundTripEchoes _srSent = new();
     private const int MaxRrtrSources = 4;
     private readonly (uint Ssrc, uint Middle, TimeSpan At)[] _rrtrReceived = new (uint, uint, TimeSpan)[MaxRrtrSources];
     private int _rrtrCount;
-    private int _srIndex;
     private ushort _nextSequence;
     private ushort _nextToSend;
     private int _unsent;
@@ -386,18 +384,8 @@ public sealed class RtpSendStream
         if (report.Ssrc != Ssrc)
             return;
         TimeSpan? rtt = _stats.RoundTripTime;
-        if (report.LastSenderReport != 0)
-        {
-            foreach (var (middle, sentAt) in _srSent)
-            {
-                if (middle == report.LastSenderReport && sentAt != default)
-                {
-                    var value = now - sentAt - NtpTime.FromCompact(report.DelaySinceLastSenderReport);
-                    rtt = value < TimeSpan.Zero ? TimeSpan.Zero : value;
-                    break;
-                }
-            }
-        }
+        if (_srSent.TryRoundTrip(report.LastSenderReport, report.DelaySinceLastSenderReport, now, out var measured))
+            rtt = measured;
         _stats = _stats with
         {
             RoundTripTime = rtt,
@@ -418,8 +406,7 @@ public sealed class RtpSendStream
         if (!SenderReport.TryWrite(destination, Ssrc, ntp, rtp, (uint)_stats.PacketsSent, (uint)_stats.OctetsSent, default, out int sr)
             || !SourceDescription.TryWriteCName(destination[sr..], Ssrc, _cname, out int sdes))
             return false;
-        _srSent[_srIndex] = (NtpTime.Middle(ntp), now);
-        _srIndex = (_srIndex + 1) % SrHistory;
+        _srSent.Record(NtpTime.Middle(ntp), now);
         written = sr + sdes;
         if (_rrtrCount > 0)
         {

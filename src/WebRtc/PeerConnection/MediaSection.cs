@@ -32,6 +32,8 @@ internal sealed class MediaSection(int index, MediaKind kind, RTCRtpTransceiverD
     public bool Added { get; set; }
     public int RemoteLine { get; set; } = -1;
     public bool Rejected { get; set; }
+    /// <summary>The peer's offer for this section cannot be accepted whatever the codecs (port 0, or outside the BUNDLE group).</summary>
+    public bool OfferUnusable { get; set; }
     public bool TrackAnnounced { get; set; }
     public IReadOnlyList<RtpCodecDescription> Offered { get; set; } = [];
     /// <summary>W3C setCodecPreferences: codecs this section may negotiate, most wanted first; null = the default.</summary>
@@ -93,8 +95,11 @@ internal sealed class MediaSection(int index, MediaKind kind, RTCRtpTransceiverD
         return Sender;
     }
 
-    /// <summary>The receive stream for the negotiated codec (created, or re-created after the codec changed).</summary>
-    public RtpReceiveStream EnsureReceiver(RtpCodecDescription codec, MediaCodec mediaCodec, string cname, RandomNumberGenerator random)
+    /// <summary>
+    /// The receive stream for the negotiated codec (created, or re-created after the codec changed); with
+    /// <c>remb</c> it sends REMB for video when the peer negotiated <c>goog-remb</c> for the codec.
+    /// </summary>
+    public RtpReceiveStream EnsureReceiver(RtpCodecDescription codec, MediaCodec mediaCodec, string cname, RandomNumberGenerator random, bool remb)
     {
         if (Receiver is not null && ReferenceEquals(_receiverCodec, codec) && ReferenceEquals(_receiverRtx, Rtx)) return Receiver;
         if (Receiver is not null) _retiredReceive = Add(_retiredReceive, Receiver.Statistics);
@@ -110,9 +115,9 @@ internal sealed class MediaSection(int index, MediaKind kind, RTCRtpTransceiverD
             ReorderBufferPackets = video ? 512 : 64,
             Nack = codec.HasFeedback("nack"),
             WaitForKeyframe = video,
-            // We read the peer's REMB but send none: a receive-rate × 1.5 estimate would only cap a browser's own
-            // bandwidth estimation (it ramps faster without it), and a LAN camera bridge is rarely bandwidth-limited.
-            Remb = false,
+            // REMB lets a publishing browser ramp its send rate (without TWCC its estimator is loss-based only:
+            // +8 %/s from 300 kbit/s); the estimate invites up to RembMaxBitrate and follows loss down.
+            Remb = video && remb && codec.HasFeedback("goog-remb"),
             MaxReorderWait = video ? TimeSpan.FromMilliseconds(50) : AudioReorderWait,
             ReducedSizeFeedback = RemoteReducedSize,
             CName = cname,

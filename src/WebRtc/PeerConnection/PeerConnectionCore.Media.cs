@@ -86,12 +86,19 @@ public sealed partial class PeerConnectionCore
         ArgumentNullException.ThrowIfNull(codecs);
         var s = Section(index);
         s.CodecPreferences = codecs.Count == 0 ? null : [.. codecs.Distinct()];
-        if (s.RemoteLine >= 0 && s.Offered.Count > 0 && !s.Rejected && SignalingState == RTCSignalingState.HaveRemoteOffer)
-        {
-            s.Codec = RtpCodecNegotiation.Select(s.Kind, s.Offered, s.CodecPreferences);
-            if (s.Codec is null) s.Rejected = true;
-            s.Rtx = s.Kind == MediaKind.Video && s.Codec is { } chosen ? RtpCodecNegotiation.SelectRtx(s.Offered, chosen) : null;
-        }
+        if (s.RemoteLine >= 0 && s.Offered.Count > 0 && SignalingState == RTCSignalingState.HaveRemoteOffer)
+            SelectAnswerCodec(s); // may also un-reject a section an earlier preference left without a codec
+    }
+
+    /// <summary>
+    /// The one answer-time codec selection: from the offered formats, by the section's preferences; a section whose
+    /// offer is unusable (port 0, outside the BUNDLE group) or that has no common codec is rejected.
+    /// </summary>
+    private static void SelectAnswerCodec(MediaSection s)
+    {
+        s.Codec = s.OfferUnusable ? null : RtpCodecNegotiation.Select(s.Kind, s.Offered, s.CodecPreferences);
+        s.Rejected = s.Codec is null;
+        s.Rtx = s.Kind == MediaKind.Video && s.Codec is { } chosen ? RtpCodecNegotiation.SelectRtx(s.Offered, chosen) : null;
     }
 
     /// <summary>Changes the direction we want for transceiver <paramref name="index"/> (applies with the next offer/answer).</summary>
@@ -174,6 +181,7 @@ public sealed partial class PeerConnectionCore
             SendQueueDrops = tx.PacketsDroppedUnsent,
             RoundTripTime = tx.RoundTripTime,
             BitrateEstimate = tx.BitrateEstimate,
+            BitrateEstimateSent = s.Receiver?.BitrateEstimateSent,
             PacketsReceived = s.PacketsAccepted,
             BytesReceived = s.OctetsAccepted,
             PacketsLost = Math.Max(0, rx.CumulativeLost),
@@ -245,11 +253,9 @@ public sealed partial class PeerConnectionCore
                 s.RemoteLine = i;
                 s.Offered = RtpCodecDescription.FromMedia(m);
                 s.RemoteDirection = RTCRtpTransceiverDirections.FromSdp(m);
-                s.Rejected = m.Port == 0 || !Bundled(m);
-                s.Codec = s.Rejected ? null : RtpCodecNegotiation.Select(kind, s.Offered, s.CodecPreferences);
-                if (s.Codec is null) s.Rejected = true;
-                s.Rtx = kind == MediaKind.Video && s.Codec is { } chosen ? RtpCodecNegotiation.SelectRtx(s.Offered, chosen) : null;
-                s.MidExtensionId = s.Rejected ? 0 : RtpCodecNegotiation.MidExtensionId(m);
+                s.OfferUnusable = m.Port == 0 || !Bundled(m);
+                SelectAnswerCodec(s);
+                s.MidExtensionId = s.OfferUnusable ? 0 : RtpCodecNegotiation.MidExtensionId(m);
             }
             else
             {
@@ -389,7 +395,7 @@ public sealed partial class PeerConnectionCore
         var packet = datagram[..length];
         var s = Route(packet, h);
         if (s?.Codec is not { } codec || RtpCodecNegotiation.CodecOf(codec) is not { } mediaCodec) { MediaDropped++; return; }
-        var rs = s.EnsureReceiver(codec, mediaCodec, _cname, _options.Random ?? SystemRandom);
+        var rs = s.EnsureReceiver(codec, mediaCodec, _cname, _options.Random ?? SystemRandom, _options.SendRemb);
         if (rs.ReceiveRtp(packet, now))
         {
             s.PacketsAccepted++;
@@ -598,6 +604,8 @@ public sealed record RtpStreamStats
     public TimeSpan? RoundTripTime { get; set; }
     /// <summary>The peer's last REMB for our stream in bit/s (its receive-side bandwidth estimate); null when none arrived.</summary>
     public ulong? BitrateEstimate { get; set; }
+    /// <summary>The last REMB we sent for the peer's stream in bit/s (our receive-side estimate); null when none was sent.</summary>
+    public ulong? BitrateEstimateSent { get; set; }
     /// <summary>RTP packets received (after SRTP) and accepted by the receive stream, retransmissions included.</summary>
     public long PacketsReceived { get; set; }
     /// <summary>Octets of those packets (header and payload).</summary>

@@ -704,6 +704,9 @@ public sealed record PeerConnectionCoreOptions
 
     /// <summary>Randomness (session id, DTLS, and ICE when <see cref="IceAgentOptions.Random"/> is null); null = the system CSPRNG.</summary>
     public RandomNumberGenerator? Random { get; init; }
+
+    /// <summary>Send REMB for received video when the peer negotiated <c>goog-remb</c> (so a publishing browser ramps its bitrate). Default true.</summary>
+    public bool SendRemb { get; init; } = true;
 }
 
 /// <summary>What a <see cref="PeerConnectionEvent"/> reports.</summary>

@@ -59,6 +59,7 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
             MaxMessageSize = _config.MaxMessageSize,
             Ice = _options.Ice,
             Random = _options.Random,
+            SendRemb = _options.SendRemb,
         });
         LocalFingerprint = _core.LocalFingerprint;
         _sockets = new PeerSockets(_options.SocketFactory, _log, _options.SocketBufferSize);

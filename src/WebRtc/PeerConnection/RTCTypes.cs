@@ -187,4 +187,6 @@ public sealed record RTCPeerConnectionOptions
     public IceAgentOptions Ice { get; init; } = new();
     /// <summary>OS receive/send buffer size of each UDP socket (bytes).</summary>
     public int SocketBufferSize { get; init; } = 4 << 20;
+    /// <summary>Send REMB for received video (<see cref="PeerConnectionCoreOptions.SendRemb"/>). Default true.</summary>
+    public bool SendRemb { get; init; } = true;
 }

@@ -123,4 +123,31 @@ public sealed class H265NegotiationTests
         byte[] vps = [0x40, 0x01, 0x0c, 0x01], sps = [0x42, 0x01, 0x01, 0x01], pps = [0x44, 0x01, 0xc1, 0x72];
         return key ? [0, 0, 0, 1, .. vps, 0, 0, 0, 1, .. sps, 0, 0, 0, 1, .. pps, 0, 0, 0, 1, .. nal] : [0, 0, 0, 1, .. nal];
     }
+
+    /// <summary>
+    /// setCodecPreferences before answering goes through the one answer-time selection: a preference the offer cannot
+    /// meet rejects the section, and a later preference it can meet un-rejects it.
+    /// </summary>
+    [Fact]
+    public void Codec_preferences_can_reject_and_then_unreject_an_offered_section()
+    {
+        var a = new PeerConnectionCore(new PeerConnectionCoreOptions { Random = new SeededRandomNumberGenerator(21) });
+        var b = new PeerConnectionCore(new PeerConnectionCoreOptions { Random = new SeededRandomNumberGenerator(22) });
+        int va = a.AddTransceiver(MediaKind.Video, RTCRtpTransceiverDirection.RecvOnly);
+        a.SetCodecPreferences(va, [MediaCodec.H264]); // the offer carries H.264 only
+        a.SetLocalDescription(a.CreateOffer(), TimeSpan.Zero);
+        a.AddLocalCandidate(EpA);
+        a.CompleteGathering();
+        Assert.DoesNotContain("H265", a.LocalDescription!.Sdp, StringComparison.Ordinal);
+        b.SetRemoteDescription(a.LocalDescription!, TimeSpan.Zero);
+        b.SetCodecPreferences(0, [MediaCodec.H265]);
+        Assert.Null(b.GetTransceiver(0).Codec); // nothing in common: rejected
+        b.SetCodecPreferences(0, [MediaCodec.H264]);
+        Assert.Equal("H264", b.GetTransceiver(0).Codec?.Name);
+        b.SetDirection(0, RTCRtpTransceiverDirection.SendOnly);
+        b.SetLocalDescription(b.CreateAnswer(), TimeSpan.Zero);
+        Assert.Contains("m=video 9 ", b.LocalDescription!.Sdp, StringComparison.Ordinal); // not port 0
+        Assert.Contains("H264/90000", b.LocalDescription!.Sdp, StringComparison.Ordinal);
+        Assert.Equal(RTCRtpTransceiverDirection.SendOnly, b.GetTransceiver(0).CurrentDirection);
+    }
 }
