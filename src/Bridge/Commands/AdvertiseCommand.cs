@@ -23,6 +23,7 @@ internal sealed class AdvertiseCommand : ICliCommand
         var command = new Command("advertise", "Advertise this OSP agent with mDNS/DNS-SD until interrupted") { name, port, iface, ttl };
         command.SetAction(async (parseResult, ct) =>
         {
+            context.InterruptGrace = CliContext.ServerInterruptGrace; // an orderly shutdown after SIGINT/SIGTERM
             // Handle SIGTERM/SIGINT ourselves so the goodbyes go out before the process ends.
             using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct);
             void OnSignal(PosixSignalContext c)

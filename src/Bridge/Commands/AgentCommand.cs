@@ -51,6 +51,7 @@ internal sealed class AgentCommand : ICliCommand
         };
         command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
         {
+            context.InterruptGrace = CliContext.ServerInterruptGrace; // an orderly shutdown after SIGINT/SIGTERM
             using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct);
             void OnSignal(PosixSignalContext c)
             {

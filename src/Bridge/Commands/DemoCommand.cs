@@ -41,6 +41,7 @@ internal sealed class DemoCommand : ICliCommand
         };
         command.SetAction(async (parseResult, ct) =>
         {
+            context.InterruptGrace = CliContext.ServerInterruptGrace; // an orderly shutdown after SIGINT/SIGTERM
             string ifaceName = CliErrors.RequireInterfaces("--interface", [parseResult.GetValue(iface)!])![0];
             bool transportDemo = parseResult.GetValue(transport)
                 || parseResult.GetResult(messages) is { Implicit: false } || parseResult.GetResult(megabytes) is { Implicit: false };
