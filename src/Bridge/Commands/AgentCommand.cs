@@ -205,11 +205,9 @@ internal sealed class AgentCommand : ICliCommand
 
         public async Task StopAsync()
         {
-            foreach (var c in _connections.Keys.OfType<LP2PConnection>())
-            {
-                try { await c.CloseAsync(CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(2)); }
-                catch (Exception ex) when (ex is OspException or TimeoutException or ObjectDisposedException) { }
-            }
+            // CONNECTION_CLOSE to every peer at once: the LP2P sessions and the PeerFetch QUIC transports (left open,
+            // those ended only when the 5 s wait below ran out and the process exited).
+            await AgentQuicPeerFetch.CloseAllAsync(_connections.Keys.OfType<LP2PConnection>(), _connections.Keys);
             try { await Task.WhenAll(_connections.Values).WaitAsync(TimeSpan.FromSeconds(5)); }
             catch (TimeoutException) { log.LogWarning("some connections did not finish within 5 s of stopping"); }
         }

@@ -14,10 +14,11 @@ namespace OspBridge.Interop.Tests.PeerFetch;
 /// byte-exact, a path outside the allow-list → 403. The second test fills the rest of the matrix: the WebRTC data
 /// channel (<c>fetch --transport webrtc</c>, signaled over the LP2P session), a 200 MB GET checked by SHA-256, 64
 /// concurrent requests on one connection (<c>fetch --parallel 64</c>) over all three transports, a slow origin (first
-/// byte after ≥ 3 s, body trickled) that does not hold up another request, and 502 once the origin is down. Not here:
-/// a client cancelled mid-body — SIGINT to <c>fetch</c> ends it (exit 130) in 0.5 s, but the agent's origin request
-/// was aborted only ~44 s later (QUIC idle timeout), so neither the stream reset nor the close reached the agent
-/// (s6-pf report; the in-process PeerFetch tests cover reset → origin abort).
+/// byte after ≥ 3 s, body trickled) that does not hold up another request, and 502 once the origin is down. The third:
+/// SIGINT to <c>fetch</c> (before the head and mid-body) aborts the agent's origin request within seconds over all
+/// three transports, and SIGINT to the agent ends a fetch mid-body promptly. (Until session 7 the runtime killed
+/// <c>fetch</c> on SIGINT before anything was sent — System.CommandLine 2.0.0 no longer cancels the action's token
+/// itself — so the origin request was aborted only at the QUIC idle timeout, ~44 s later.)
 /// </summary>
 public sealed class PeerFetchNetnsTests(ITestOutputHelper output) : IDisposable
 {
