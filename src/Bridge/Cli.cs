@@ -38,6 +38,16 @@ internal sealed class CliContext : IDisposable
     public bool Interrupted { get; set; }
 
     /// <summary>
+    /// How long the command may unwind after SIGINT/SIGTERM before the process exits with 130 anyway (default 1 s:
+    /// enough to reset a request and close a session on the wire). Long-running servers with their own orderly
+    /// shutdown (goodbyes, closing every session) raise it to <see cref="ServerInterruptGrace"/>.
+    /// </summary>
+    public TimeSpan InterruptGrace { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The <see cref="InterruptGrace"/> of <c>agent</c>, <c>serve</c>, <c>advertise</c> and <c>demo</c>.</summary>
+    public static readonly TimeSpan ServerInterruptGrace = TimeSpan.FromSeconds(15);
+
+    /// <summary>
     /// Creates a logger factory honouring <c>-v</c>; logs go to stderr so stdout stays machine-readable. Without
     /// <c>-v</c> only warnings and errors are logged, so a failing command prints just its one error line. Every
     /// message is sanitised (<see cref="TerminalText"/>): log lines can carry names and reasons from the network.

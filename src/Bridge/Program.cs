@@ -19,8 +19,22 @@ public static class Program
         TaskScheduler.UnobservedTaskException += (_, e) => e.SetObserved();
 
         using var context = new CliContext();
-        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => context.Interrupted = true);
-        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => context.Interrupted = true);
+        // SIGINT/SIGTERM cancel the command's token and let it unwind (a fetch resets its request and closes its
+        // session on the wire) for up to context.InterruptGrace; a second signal terminates at once. System.CommandLine 2.0.0
+        // does not do this itself: its ProcessTerminationTimeout defaults to null (dotnet/command-line-api#2739), so
+        // without this the runtime killed the process on SIGINT and nothing was sent (issue 11).
+        using var interrupt = new CancellationTokenSource();
+        var interrupted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        void OnSignal(PosixSignalContext c)
+        {
+            if (context.Interrupted) return; // the second one: the default action ends the process
+            context.Interrupted = true;
+            c.Cancel = true;
+            interrupted.TrySetResult();
+            ThreadPool.UnsafeQueueUserWorkItem(static s => ((CancellationTokenSource)s!).Cancel(), interrupt); // not on the signal thread
+        }
+        using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+        using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
         var root = BuildRoot(context);
         // No response files: "@file" is an ordinary token (fetch -d @file means the file's bytes, as in curl).
         var parseResult = root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
@@ -32,17 +46,31 @@ public static class Program
         try
         {
             context.ValidateStateDirectory(parseResult); // every command, so a bad --state-dir is never silently ignored
-            return await parseResult.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
+            var invocation = parseResult.InvokeAsync(
+                new InvocationConfiguration { EnableDefaultExceptionHandler = false, ProcessTerminationTimeout = null }, interrupt.Token);
+            if (await Task.WhenAny(invocation, GraceOverAsync(interrupted.Task, context)).ConfigureAwait(false) != invocation)
+                return InterruptedExitCode; // still unwinding CliContext.InterruptGrace after the signal: give up waiting
+            return await invocation.ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (context.Interrupted)
+        catch (Exception) when (context.Interrupted)
         {
-            return 130;
+            return InterruptedExitCode; // whatever the cancellation surfaced as, the user asked for it
         }
         catch (Exception ex)
         {
             if (parseResult.GetValue(context.Verbose)) await Console.Error.WriteLineAsync(CliErrors.OneLine(ex.ToString())).ConfigureAwait(false);
             return Fail(ex);
         }
+    }
+
+    /// <summary>Exit code after SIGINT/SIGTERM (128 + SIGINT, as a shell reports Ctrl-C).</summary>
+    internal const int InterruptedExitCode = 130;
+
+    /// <summary>Completes <see cref="CliContext.InterruptGrace"/> after the signal (read then: the command may have raised it).</summary>
+    private static async Task GraceOverAsync(Task interrupted, CliContext context)
+    {
+        await interrupted.ConfigureAwait(false);
+        await Task.Delay(context.InterruptGrace).ConfigureAwait(false);
     }
 
     private static int Fail(Exception ex)

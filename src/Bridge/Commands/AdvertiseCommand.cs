@@ -23,9 +23,7 @@ internal sealed class AdvertiseCommand : ICliCommand
         var command = new Command("advertise", "Advertise this OSP agent with mDNS/DNS-SD until interrupted") { name, port, iface, ttl };
         command.SetAction(async (parseResult, ct) =>
         {
-            // Handle SIGTERM/SIGINT ourselves so the goodbyes go out before the process ends.
-            using var stop = new GracefulStop(ct);
-            ct = stop.Token;
+            context.InterruptGrace = CliContext.ServerInterruptGrace; // an orderly shutdown after SIGINT/SIGTERM
             string display = CliErrors.RequireNonEmpty("--name", parseResult.GetValue(name));
             int p = CliErrors.RequirePort("--port", parseResult.GetValue(port), allowZero: false);
             int? t = parseResult.GetValue(ttl);

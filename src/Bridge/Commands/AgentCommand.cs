@@ -51,8 +51,7 @@ internal sealed class AgentCommand : ICliCommand
         };
         command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
         {
-            using var stop = new GracefulStop(ct);
-            ct = stop.Token;
+            context.InterruptGrace = CliContext.ServerInterruptGrace; // an orderly shutdown after SIGINT/SIGTERM
 
             string display = parseResult.GetValue(name)!;
             if (string.IsNullOrWhiteSpace(display)) throw new CliException("--name must not be empty");
@@ -197,11 +196,9 @@ internal sealed class AgentCommand : ICliCommand
 
         public async Task StopAsync()
         {
-            foreach (var c in _connections.Keys.OfType<LP2PConnection>())
-            {
-                try { await c.CloseAsync(CancellationToken.None).AsTask().WaitAsync(TimeSpan.FromSeconds(2)); }
-                catch (Exception ex) when (ex is OspException or TimeoutException or ObjectDisposedException) { }
-            }
+            // CONNECTION_CLOSE to every peer at once: the LP2P sessions and the PeerFetch QUIC transports (left open,
+            // those ended only when the 5 s wait below ran out and the process exited).
+            await AgentQuicPeerFetch.CloseAllAsync(_connections.Keys.OfType<LP2PConnection>(), _connections.Keys);
             try { await Task.WhenAll(_connections.Values).WaitAsync(TimeSpan.FromSeconds(5)); }
             catch (TimeoutException) { log.LogWarning("some connections did not finish within 5 s of stopping"); }
         }

@@ -49,4 +49,20 @@ internal static class AgentQuicPeerFetch
         {
         }
     }
+
+    /// <summary>
+    /// On stop: closes the LP2P <paramref name="sessions"/> and every PeerFetch QUIC transport among
+    /// <paramref name="running"/> concurrently (each wait bounded to 2 s), so every peer gets a CONNECTION_CLOSE at once.
+    /// </summary>
+    public static Task CloseAllAsync(IEnumerable<LP2PConnection> sessions, IEnumerable<IAsyncDisposable> running)
+    {
+        static async Task Bounded(Func<ValueTask> close)
+        {
+            try { await close().AsTask().WaitAsync(TimeSpan.FromSeconds(2)); }
+            catch (Exception ex) when (ex is OspException or TimeoutException or ObjectDisposedException or IOException) { }
+        }
+        var closing = sessions.Select(c => Bounded(() => c.CloseAsync(CancellationToken.None)))
+            .Concat(running.OfType<Lp2pQuicPeerFetchConnection>().Select(c => Bounded(() => c.Transport.CloseAsync(0, CancellationToken.None))));
+        return Task.WhenAll(closing.ToList());
+    }
 }

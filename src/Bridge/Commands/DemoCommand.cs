@@ -41,6 +41,7 @@ internal sealed class DemoCommand : ICliCommand
         };
         command.SetAction(async (parseResult, ct) =>
         {
+            context.InterruptGrace = CliContext.ServerInterruptGrace; // an orderly shutdown after SIGINT/SIGTERM
             string ifaceName = CliErrors.RequireInterfaces("--interface", [parseResult.GetValue(iface)!])![0];
             bool transportDemo = parseResult.GetValue(transport)
                 || parseResult.GetResult(messages) is { Implicit: false } || parseResult.GetResult(megabytes) is { Implicit: false };
@@ -56,14 +57,6 @@ internal sealed class DemoCommand : ICliCommand
             if (p is < 0 or > 65535) throw new CliException("--port must be 0..65535");
             int seconds = parseResult.GetValue(timeout);
             if (seconds is < 10 or > 3600) throw new CliException("--timeout must be between 10 and 3600 seconds");
-            using var stopping = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            void OnSignal(System.Runtime.InteropServices.PosixSignalContext c)
-            {
-                c.Cancel = true;
-                stopping.Cancel();
-            }
-            using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, OnSignal);
-            using var sigint = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, OnSignal);
             using var loggers = context.CreateLoggerFactory(parseResult);
             return await Demo.DoorbellDemo.RunAsync(new Demo.DoorbellDemoOptions
             {
@@ -72,7 +65,7 @@ internal sealed class DemoCommand : ICliCommand
                 Headless = parseResult.GetValue(headless),
                 Browser = parseResult.GetValue(browser),
                 Timeout = TimeSpan.FromSeconds(seconds),
-            }, loggers, stopping.Token).ConfigureAwait(false);
+            }, loggers, ct).ConfigureAwait(false);
         });
         return command;
     }

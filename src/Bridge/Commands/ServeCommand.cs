@@ -34,8 +34,7 @@ internal sealed class ServeCommand : ICliCommand
         };
         command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
         {
-            using var stop = new GracefulStop(ct);
-            ct = stop.Token;
+            context.InterruptGrace = CliContext.ServerInterruptGrace; // an orderly shutdown after SIGINT/SIGTERM
 
             if (!IPAddress.TryParse(parseResult.GetValue(bind), out var address))
                 throw new CliException($"--bind '{CliErrors.OneLine(parseResult.GetValue(bind) ?? "")}' is not an IP address");

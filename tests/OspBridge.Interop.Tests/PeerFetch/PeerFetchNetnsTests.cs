@@ -14,10 +14,11 @@ namespace OspBridge.Interop.Tests.PeerFetch;
 /// byte-exact, a path outside the allow-list → 403. The second test fills the rest of the matrix: the WebRTC data
 /// channel (<c>fetch --transport webrtc</c>, signaled over the LP2P session), a 200 MB GET checked by SHA-256, 64
 /// concurrent requests on one connection (<c>fetch --parallel 64</c>) over all three transports, a slow origin (first
-/// byte after ≥ 3 s, body trickled) that does not hold up another request, and 502 once the origin is down. Not here:
-/// a client cancelled mid-body — SIGINT to <c>fetch</c> ends it (exit 130) in 0.5 s, but the agent's origin request
-/// was aborted only ~44 s later (QUIC idle timeout), so neither the stream reset nor the close reached the agent
-/// (s6-pf report; the in-process PeerFetch tests cover reset → origin abort).
+/// byte after ≥ 3 s, body trickled) that does not hold up another request, and 502 once the origin is down. The third:
+/// SIGINT to <c>fetch</c> (before the head and mid-body) aborts the agent's origin request within seconds over all
+/// three transports, and SIGINT to the agent ends a fetch mid-body promptly. (Until session 7 the runtime killed
+/// <c>fetch</c> on SIGINT before anything was sent — System.CommandLine 2.0.0 no longer cancels the action's token
+/// itself — so the origin request was aborted only at the QUIC idle timeout, ~44 s later.)
 /// </summary>
 public sealed class PeerFetchNetnsTests(ITestOutputHelper output) : IDisposable
 {
@@ -176,6 +177,92 @@ public sealed class PeerFetchNetnsTests(ITestOutputHelper output) : IDisposable
             {
                 var down = await RunAsync($"{transport} with the origin down", ["fetch", name, "/api/json", "-i", "--transport", transport, "--interface", "eth0", "--state-dir", clientState]);
                 Assert.Contains(" 502", down.StandardOutput.Split('\n')[0], StringComparison.Ordinal);
+            }
+        }
+        finally
+        {
+            output.WriteLine(string.Join('\n', agent.StandardOutputLines.TakeLast(20)));
+            await agent.DisposeAsync();
+        }
+        guard.AssertNoLeak();
+    }
+
+    /// <summary>How soon after a SIGINT the other side must have seen the cancel (the QUIC idle timeout is ~30-45 s).</summary>
+    private static readonly TimeSpan CancelBound = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// SIGINT to <c>fetch</c> cancels the request on the wire and closes the session: over every transport the agent's
+    /// origin request is aborted within <see cref="CancelBound"/> — both while waiting for the response head
+    /// (<c>/api/wait-abort</c>) and mid-body (<c>/api/drip</c>) — and fetch exits 130. The other way round: SIGINT to the
+    /// agent mid-response ends the fetch promptly with one error line (the agent closes its sessions), not after the
+    /// idle timeout.
+    /// </summary>
+    [Fact]
+    public async Task TwoNamespaces_SigintToFetchAbortsOriginRequest_SigintToAgentEndsFetch_AllTransports()
+    {
+        using var guard = ExternalTrafficGuard.Start();
+        await using var lan = await NetnsLan.CreateAsync(2);
+        NetnsHost deviceHost = lan.Hosts[0], clientHost = lan.Hosts[1];
+        var listen = ListenOnLoopback(deviceHost);
+        await using var origin = await PeerFetchTestOrigin.StartAsync(listen);
+        string name = "PF Cancel";
+        string clientState = Path.Combine(_root, "client");
+        var agent = await StartPairedAgentAsync(deviceHost, clientHost, name, origin.Uri, clientState);
+        string[] transports = ["datachannel", "quic", "webrtc"];
+        try
+        {
+            string[] Fetch(string transport, string path) =>
+                ["fetch", name, path, "-o", Path.Combine(_root, $"{Guid.NewGuid():N}.out"), "--transport", transport,
+                    "--interface", "eth0", "--state-dir", clientState];
+
+            foreach (string transport in transports)
+            {
+                foreach (string path in new[] { "/api/wait-abort", "/api/drip" })
+                {
+                    origin.ResetAbortWatch();
+                    await using var fetch = OspBridgeCli.Start(clientHost, Fetch(transport, path));
+                    await origin.Started.Task.WaitAsync(Step);
+                    if (path == "/api/drip") await Task.Delay(300); // let the first 256 KiB reach the client (not a synchronisation)
+                    var clock = System.Diagnostics.Stopwatch.StartNew();
+                    fetch.Signal(2); // SIGINT
+                    bool exited = await fetch.WaitForExitAsync(Step);
+                    var exitAfter = clock.Elapsed;
+                    bool aborted = await Task.WhenAny(origin.Aborted.Task, Task.Delay(Step)) == origin.Aborted.Task;
+                    var abortAfter = clock.Elapsed;
+                    output.WriteLine($"{transport} {path}: SIGINT → fetch exit {(exited ? fetch.ExitCode.ToString(System.Globalization.CultureInfo.InvariantCulture) : "none")} " +
+                        $"after {exitAfter.TotalSeconds:F2} s, origin abort {(aborted ? "after " + abortAfter.TotalSeconds.ToString("F2", System.Globalization.CultureInfo.InvariantCulture) + " s" : "not seen")} {fetch.StandardError.Trim()}");
+                    Assert.True(exited && fetch.ExitCode == 130, $"{transport} {path}: fetch after SIGINT: exited {exited}, code {(exited ? fetch.ExitCode : -1)}: {fetch.StandardError}");
+                    Assert.True(exitAfter < CancelBound, $"{transport} {path}: fetch took {exitAfter.TotalSeconds:F2} s to exit after SIGINT");
+                    Assert.True(aborted && abortAfter < CancelBound,
+                        $"{transport} {path}: the agent's origin request was {(aborted ? $"aborted only {abortAfter.TotalSeconds:F2} s" : "not aborted within " + Step.TotalSeconds + " s")} after SIGINT to fetch (bound {CancelBound.TotalSeconds} s)");
+                }
+            }
+
+            // The other way: SIGINT to the agent mid-response; fetch must end promptly with one error line.
+            foreach (string transport in transports)
+            {
+                origin.ResetAbortWatch();
+                await using var fetch = OspBridgeCli.Start(clientHost, Fetch(transport, "/api/drip"));
+                await origin.Started.Task.WaitAsync(Step);
+                await Task.Delay(300);
+                var clock = System.Diagnostics.Stopwatch.StartNew();
+                agent.Signal(2);
+                bool agentExited = await agent.WaitForExitAsync(Step);
+                bool exited = await fetch.WaitForExitAsync(Step);
+                var exitAfter = clock.Elapsed;
+                output.WriteLine($"{transport}: SIGINT to the agent → agent exit {(agentExited ? agent.ExitCode : -1)}, fetch exit " +
+                    $"{(exited ? fetch.ExitCode : -1)} after {exitAfter.TotalSeconds:F2} s: {fetch.StandardError.Trim()}");
+                Assert.True(agentExited, $"{transport}: the agent did not exit after SIGINT");
+                Assert.True(exited, $"{transport}: fetch did not end within {Step.TotalSeconds} s after the agent's SIGINT");
+                Assert.True(exitAfter < CancelBound, $"{transport}: fetch ended only {exitAfter.TotalSeconds:F2} s after SIGINT to the agent");
+                Assert.True(fetch.ExitCode is not 0 and not 130, $"{transport}: fetch exit {fetch.ExitCode} when the agent went away mid-body");
+                string err = fetch.StandardError.Trim();
+                Assert.True(err.StartsWith("ospbridge: ", StringComparison.Ordinal) && !err.Contains('\n', StringComparison.Ordinal),
+                    $"{transport}: expected one 'ospbridge: ...' line, got: {err}");
+                await agent.DisposeAsync();
+                agent = OspBridgeCli.Start(deviceHost, "agent", "--name", name, "--accept-all", "--http-origin", origin.Uri.ToString(),
+                    "--http-allow", "/api", "--interface", "eth0", "--state-dir", Path.Combine(_root, "agent"));
+                await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
             }
         }
         finally
