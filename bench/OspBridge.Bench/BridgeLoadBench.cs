@@ -421,18 +421,32 @@ internal static class BridgeLoadBench
         }
     }
 
-    /// <summary>Opens the default sockets, but multicast leaves from <paramref name="source"/> (IP_PKTINFO's spec_dst).</summary>
+    /// <summary>
+    /// Opens the default sockets, but datagrams leave from <paramref name="source"/> (IP_PKTINFO's spec_dst, which only
+    /// the batched send path writes — so every send goes through a one-datagram batch). Without it, multicast on lo
+    /// leaves from 0.0.0.0 (lo's 127.0.0.1 is host-scoped), so every agent would share one source address.
+    /// </summary>
     private sealed class SourceAddressSocketFactory(IPAddress source) : IDatagramSocketFactory
     {
         public IDatagramSocket Open(UdpSocketOptions options) => new Socket(UdpSocketFactory.Default.Open(options), new IPEndPoint(source, 0));
 
         private sealed class Socket(IDatagramSocket inner, IPEndPoint local) : IDatagramSocket
         {
+            private readonly Lock _gate = new();
+            private readonly DatagramBatch _one = new(1, 9216);
+
             public IPEndPoint LocalEndPoint => inner.LocalEndPoint;
 
             public ValueTask<int> ReceiveAsync(DatagramBatch batch, CancellationToken cancellationToken) => inner.ReceiveAsync(batch, cancellationToken);
 
-            public void Send(ReadOnlySpan<byte> datagram, DatagramPath path) => inner.Send(datagram, path with { Local = local });
+            public void Send(ReadOnlySpan<byte> datagram, DatagramPath path)
+            {
+                lock (_gate)
+                {
+                    _one.Clear();
+                    if (_one.TryAdd(datagram, path with { Local = local })) inner.Send(_one);
+                }
+            }
 
             public void Send(DatagramBatch batch)
             {

@@ -352,7 +352,7 @@ internal sealed class DeviceRegistry : IAsyncDisposable
             }
             catch (BridgeHttpException ex)
             {
-                if (_logger.IsEnabled(LogLevel.Information)) _logger.LogInformation("pre-connect to {Id} failed: {Error}", device.Id, ex.Message);
+                if (_logger.IsEnabled(LogLevel.Warning)) _logger.LogWarning("pre-connect to {Id} failed: {Error}", device.Id, ex.Message);
                 throw;
             }
         }
