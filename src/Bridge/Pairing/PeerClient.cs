@@ -136,23 +136,9 @@ internal static class PeerClient
     /// </summary>
     private static PairingResult NotePrivateName(OspTrustStore trust, OspAgentInfo agent, LP2PConnection connection, PairingResult result)
     {
-        string fp = agent.Txt.Fingerprint;
-        if (trust.Find(fp) is not { Trusted: true } record) return result;
-        if (agent.IsPrivate)
-        {
-            string? real = connection.PeerInfo?.DisplayName;
-            if (!string.IsNullOrWhiteSpace(real) && !OspInstanceName.IsPrivate(real) && record.Name != real) trust.RecordSeen(fp, real);
-            if (!record.Marks.HasFlag(OspPeerMarks.PrivateName)) trust.SetMarks(fp, OspPeerMarks.PrivateName);
-        }
-        else if (record.Marks.HasFlag(OspPeerMarks.PrivateName))
-        {
-            trust.SetMarks(fp, OspPeerMarks.None, OspPeerMarks.PrivateName);
-        }
-        else
-        {
-            return result;
-        }
-        return result with { Peer = trust.FindTrusted(fp) ?? result.Peer };
+        // One read-modify-write (it was a read, two writes and a read per connect): no write when nothing changed.
+        var record = trust.RecordPrivateName(agent.Txt.Fingerprint, agent.IsPrivate, agent.IsPrivate ? connection.PeerInfo?.DisplayName : null);
+        return record is null ? result : result with { Peer = TrustedPeerView.From(record) };
     }
 
     /// <summary>Connects to a discovered agent and authenticates (the LP2P request with our authentication hook).</summary>

@@ -407,26 +407,27 @@ internal sealed class DeviceRegistry : IAsyncDisposable
     }
 
     /// <summary>
-    /// The trusted peers, re-read only when the trust file changed (its write time or length; every write replaces
-    /// the file): reading and parsing it on every API call and gateway request cost ~8 ms of CPU per request with
-    /// 1000 trusted devices and made <c>GET /api/devices</c> take seconds (docs/benchmarks.md, the bridge under load).
-    /// Changes made by another process (<c>ospbridge peers</c> on the same state dir) are still seen on the next call.
+    /// The trusted peers with an index by fingerprint. The trust store keeps the one cache of the file (re-read only when
+    /// its write time or length changed — every write replaces it — so another process's <c>ospbridge peers</c> is still
+    /// seen on the next call); what is kept here is only the index derived from the store's current records, rebuilt
+    /// when the store hands out other records. Before, re-parsing the file on every API call and gateway request cost
+    /// ~8 ms of CPU per request with 1000 trusted devices (docs/benchmarks.md, the bridge under load).
     /// </summary>
     private TrustSnapshot Trusted()
     {
-        var file = new FileInfo(Path.Combine(_trust.StateDirectory, OspTrustStore.FileName));
-        var stamp = file.Exists ? (file.LastWriteTimeUtc.Ticks, file.Length) : (0L, -1L);
+        _trust.Reload();
+        var source = _trust.Peers;
         lock (_trustGate)
         {
-            if (_trustSnapshot is { } cached && cached.Stamp == stamp) return cached;
+            if (_trustSnapshot is { } cached && ReferenceEquals(cached.Source, source)) return cached;
         }
-        var peers = _trust.List();
-        var snapshot = new TrustSnapshot(stamp, peers, peers.GroupBy(p => p.Fingerprint, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal));
+        var peers = source.Where(p => p.Trusted).Select(TrustedPeerView.From).ToList();
+        var snapshot = new TrustSnapshot(source, peers, peers.GroupBy(p => p.Fingerprint, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal));
         lock (_trustGate) _trustSnapshot = snapshot;
         return snapshot;
     }
 
-    private sealed record TrustSnapshot((long Ticks, long Length) Stamp, IReadOnlyList<TrustedPeerView> Peers, Dictionary<string, TrustedPeerView> ByFingerprint);
+    private sealed record TrustSnapshot(IReadOnlyList<OspTrustedPeer> Source, IReadOnlyList<TrustedPeerView> Peers, Dictionary<string, TrustedPeerView> ByFingerprint);
 
     private static DeviceView View(Device d, bool paired) => new(d.Id, d.Name, d.Fingerprint, paired,
         d.Agent is not null || d.Link is { IsAlive: true }, d.Link?.Capabilities ?? d.LastCapabilities);
