@@ -52,6 +52,9 @@ internal sealed class PeerSession : IAsyncDisposable
 /// <summary>The client half of the CLI: find an agent with mDNS, connect over QUIC (pinning its fingerprint), authenticate, LP2P.</summary>
 internal static class PeerClient
 {
+    /// <summary>QUIC PING interval on the sessions this side opens (a third of the default 30 s idle timeout).</summary>
+    internal static readonly TimeSpan SessionKeepAlive = TimeSpan.FromSeconds(10);
+
     /// <summary>
     /// The client commands' (chat, send, fetch) way to a peer already in the trust store: resolves <paramref name="which"/>,
     /// finds and connects to it without a PIN. On failure prints the one stderr line (<c>ospbridge: not paired with …</c>
@@ -150,7 +153,8 @@ internal static class PeerClient
         limit.CancelAfter(connectTimeout);
         var request = new LP2PRequest(new LP2PRequestOptions
         {
-            Agent = OspPairing.AgentOptions(identity, OspInstanceName.WithoutMarker(identity.InstanceName), ospLog),
+            // Sessions are held while idle (the bridge keeps one per paired device): PING before the 30 s idle timeout.
+            Agent = OspPairing.AgentOptions(identity, OspInstanceName.WithoutMarker(identity.InstanceName), ospLog, keepAliveInterval: SessionKeepAlive),
             Peer = agent,
             Nickname = PeerTrust.App,
             // Naming the peer on the command line is the user's grant for this app (recorded, listed by `peers`).
