@@ -43,7 +43,7 @@ public sealed class TrustStoreCacheTests : IDisposable
         string text = File.ReadAllText(path);
         var replaced = new OspTrustStoreProbe(text).Without(Fp("peer7"));
         File.WriteAllText(path + ".tmp", replaced);
-        File.SetUnixFileMode(path + ".tmp", UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path + ".tmp", UnixFileMode.UserRead | UnixFileMode.UserWrite);
         File.Move(path + ".tmp", path, overwrite: true);
         Assert.False(store.IsTrusted(Fp("peer7")));
         Assert.True(store.IsTrusted(Fp("peer8")));
