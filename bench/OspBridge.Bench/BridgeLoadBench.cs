@@ -10,6 +10,8 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using OspBridge.Bridge.Pairing;
 using OspBridge.Crypto.Identity;
+using OspBridge.Net.Core;
+using OspBridge.Net.IO;
 using OspBridge.Net.Mdns;
 using OspBridge.Osp.Agent;
 using OspBridge.Osp.Auth;
@@ -44,7 +46,7 @@ namespace OspBridge.Bench;
 /// </summary>
 internal static class BridgeLoadBench
 {
-    private const string Token = "bench-admin-token-0123456789";
+    internal const string Token = "bench-admin-token-0123456789";
     private static readonly TimeSpan Step = TimeSpan.FromSeconds(120);
     private static readonly byte[] Status = MakeStatus();
 
@@ -188,7 +190,7 @@ internal static class BridgeLoadBench
         return 0;
     }
 
-    private static async Task<WebApplication> StartOriginAsync()
+    internal static async Task<WebApplication> StartOriginAsync()
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -199,7 +201,7 @@ internal static class BridgeLoadBench
         return app;
     }
 
-    private static async Task<int> WaitForDevicesAsync(HttpClient api, HashSet<string> ids, TimeSpan timeout)
+    internal static async Task<int> WaitForDevicesAsync(HttpClient api, HashSet<string> ids, TimeSpan timeout)
     {
         var sw = Stopwatch.StartNew();
         int ready = 0;
@@ -214,7 +216,7 @@ internal static class BridgeLoadBench
         return ready;
     }
 
-    private static async Task<Latencies> ForEachDeviceAsync(HttpClient api, IEnumerable<string> ids, int parallel)
+    internal static async Task<Latencies> ForEachDeviceAsync(HttpClient api, IEnumerable<string> ids, int parallel)
     {
         var result = new Latencies();
         using var gate = new SemaphoreSlim(parallel);
@@ -252,7 +254,7 @@ internal static class BridgeLoadBench
     }
 
     /// <summary>Latencies of successful requests (200 with the whole body) and the count of the others.</summary>
-    private sealed class Latencies
+    internal sealed class Latencies
     {
         private readonly List<double> _ms = [];
         private int _failed;
@@ -310,13 +312,15 @@ internal static class BridgeLoadBench
 
     /// <summary>
     /// Paired device agents in this process: one LP2P receiver each (its own QUIC listener on 127.0.0.1 and identity),
-    /// advertised over one shared mDNS responder on lo; each trusts the bridge's fingerprint only (no PIN pairing) and
-    /// serves PeerFetch on every data channel.
+    /// advertised over mDNS on lo — one shared responder, or with <c>perSource</c> &gt; 0 one responder per group of that
+    /// many agents, each sending from its own source address 127.0.0.(10+k) (the bridge's querier caps records per source
+    /// address, as it would see 1000 real devices at 1000 addresses); each trusts the bridge's fingerprint only (no PIN
+    /// pairing) and serves PeerFetch on every data channel.
     /// </summary>
-    private sealed class DeviceFarm : IAsyncDisposable
+    internal sealed class DeviceFarm : IAsyncDisposable
     {
         private readonly List<IAsyncDisposable> _owned = [];
-        private MdnsService? _mdns;
+        private readonly List<MdnsService> _responders = [];
         private long _accepted;
         private long _open;
 
@@ -324,14 +328,28 @@ internal static class BridgeLoadBench
 
         public long Open => Interlocked.Read(ref _open);
 
-        public static async Task<DeviceFarm> StartAsync(IReadOnlyList<AgentIdentity> identities, string bridgeFingerprint, PeerFetchDevice http, CancellationToken ct)
+        public int Responders => _responders.Count;
+
+        public static async Task<DeviceFarm> StartAsync(IReadOnlyList<AgentIdentity> identities, string bridgeFingerprint, PeerFetchDevice http, CancellationToken ct, int perSource = 0)
         {
             var farm = new DeviceFarm();
-            farm._mdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = ["lo"], UseIPv6 = false, Logger = NullLogger.Instance });
             var trust = new TrustOnly(bridgeFingerprint);
             var advertised = new List<OspAgentAdvertiser>();
-            foreach (var identity in identities)
+            for (int index = 0; index < identities.Count; index++)
             {
+                var identity = identities[index];
+                if (farm._responders.Count == 0 || (perSource > 0 && index % perSource == 0))
+                {
+                    int k = farm._responders.Count;
+                    farm._responders.Add(MdnsService.Start(new MdnsServiceOptions
+                    {
+                        Interfaces = ["lo"],
+                        UseIPv6 = false,
+                        Logger = NullLogger.Instance,
+                        SocketFactory = perSource > 0 ? new SourceAddressSocketFactory(new IPAddress([127, 0, (byte)((10 + k) >> 8), (byte)(10 + k)])) : null,
+                    }));
+                }
+                var mdns = farm._responders[^1];
                 string name = identity.InstanceName;
                 var receiver = new LP2PReceiver(new LP2PReceiverOptions
                 {
@@ -352,7 +370,7 @@ internal static class BridgeLoadBench
                 });
                 await receiver.StartAsync(ct);
                 farm._owned.Add(receiver);
-                var advertiser = await OspAgentAdvertiser.StartAsync(farm._mdns, identity, (ushort)receiver.LocalEndPoint.Port, 1, NullLogger.Instance, ct);
+                var advertiser = await OspAgentAdvertiser.StartAsync(mdns, identity, (ushort)receiver.LocalEndPoint.Port, 1, NullLogger.Instance, ct);
                 farm._owned.Add(advertiser);
                 advertised.Add(advertiser);
                 _ = farm.AcceptAsync(receiver, http, ct);
@@ -399,12 +417,48 @@ internal static class BridgeLoadBench
                 try { await _owned[i].DisposeAsync(); }
                 catch (Exception ex) when (ex is Osp.OspException or ObjectDisposedException or OperationCanceledException) { }
             }
-            if (_mdns is not null) await _mdns.DisposeAsync();
+            foreach (var m in _responders) await m.DisposeAsync();
+        }
+    }
+
+    /// <summary>
+    /// Opens the default sockets, but datagrams leave from <paramref name="source"/> (IP_PKTINFO's spec_dst, which only
+    /// the batched send path writes — so every send goes through a one-datagram batch). Without it, multicast on lo
+    /// leaves from 0.0.0.0 (lo's 127.0.0.1 is host-scoped), so every agent would share one source address.
+    /// </summary>
+    private sealed class SourceAddressSocketFactory(IPAddress source) : IDatagramSocketFactory
+    {
+        public IDatagramSocket Open(UdpSocketOptions options) => new Socket(UdpSocketFactory.Default.Open(options), new IPEndPoint(source, 0));
+
+        private sealed class Socket(IDatagramSocket inner, IPEndPoint local) : IDatagramSocket
+        {
+            private readonly Lock _gate = new();
+            private readonly DatagramBatch _one = new(1, 9216);
+
+            public IPEndPoint LocalEndPoint => inner.LocalEndPoint;
+
+            public ValueTask<int> ReceiveAsync(DatagramBatch batch, CancellationToken cancellationToken) => inner.ReceiveAsync(batch, cancellationToken);
+
+            public void Send(ReadOnlySpan<byte> datagram, DatagramPath path)
+            {
+                lock (_gate)
+                {
+                    _one.Clear();
+                    if (_one.TryAdd(datagram, path with { Local = local })) inner.Send(_one);
+                }
+            }
+
+            public void Send(DatagramBatch batch)
+            {
+                for (int i = 0; i < batch.Count; i++) Send(batch[i], batch.PathAt(i));
+            }
+
+            public void Dispose() => inner.Dispose();
         }
     }
 
     /// <summary>A device's trust: the bridge only.</summary>
-    private sealed class TrustOnly(string fingerprint) : IOspTrustStore
+    internal sealed class TrustOnly(string fingerprint) : IOspTrustStore
     {
         public bool IsTrusted(string fingerprint1) => fingerprint1 == fingerprint;
 
@@ -418,7 +472,7 @@ internal static class BridgeLoadBench
     }
 
     /// <summary>Devices never pair here: no PIN shown or asked.</summary>
-    private sealed class NoPin : IOspPairingHost
+    internal sealed class NoPin : IOspPairingHost
     {
         public static readonly NoPin Instance = new();
 

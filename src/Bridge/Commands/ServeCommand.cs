@@ -28,9 +28,10 @@ internal sealed class ServeCommand : ICliCommand
         var name = new Option<string>("--name") { Description = "The bridge's display name towards devices", DefaultValueFactory = _ => "OspBridge" };
         var relay = new Option<string>("--relay") { Description = "Relay media through the bridge's TURN server: auto (client and device on different subnets), always, never", DefaultValueFactory = _ => "auto" };
         var relayPort = new Option<int>("--relay-port") { Description = "UDP port of the relay (0: any free port)", DefaultValueFactory = _ => 0 };
+        var noPreconnect = new Option<bool>("--no-preconnect") { Description = "Do not open sessions to trusted devices when they appear (connect on first use only)" };
         var command = new Command("serve", "Run the bridge: web UI, device API, REST gateway, WebSocket and PeerJS signaling to paired LP2P devices")
         {
-            bind, port, token, iface, name, https, relay, relayPort,
+            bind, port, token, iface, name, https, relay, relayPort, noPreconnect,
         };
         command.SetAction((parseResult, ct) => CliGuard.RunAsync(async () =>
         {
@@ -61,7 +62,7 @@ internal sealed class ServeCommand : ICliCommand
             using var identity = AgentIdentity.LoadOrCreate(stateDir, OspInstanceName.FromDisplayName(display));
             var trust = PeerTrust.Open(stateDir);
             var tokens = BridgeTokens.Open(stateDir, t);
-            await using var devices = new DeviceRegistry(identity, trust, interfaces, loggers);
+            await using var devices = new DeviceRegistry(identity, trust, interfaces, loggers) { Preconnect = !parseResult.GetValue(noPreconnect) };
             await devices.StartAsync(ct);
             using var certificate = parseResult.GetValue(https) ? HttpsCertificate.LoadOrCreate(identity, stateDir, address, TimeProvider.System) : null;
             BridgeServer server;

@@ -44,8 +44,10 @@ internal static class OspPairing
     private static readonly TimeSpan AgentInfoTimeout = TimeSpan.FromSeconds(3);
 
     /// <summary>Agent options for the CLI: our identity and display name (with a neutral one for unauthenticated peers when private); only authenticated peers reach applications.</summary>
-    public static OspAgentOptions AgentOptions(AgentIdentity identity, string displayName, ILogger logger, string? displayNameBeforeAuthentication = null) => new()
+    public static OspAgentOptions AgentOptions(AgentIdentity identity, string displayName, ILogger logger, string? displayNameBeforeAuthentication = null,
+        TimeSpan keepAliveInterval = default) => new()
     {
+        KeepAliveInterval = keepAliveInterval,
         Identity = identity,
         DisplayName = displayName,
         DisplayNameBeforeAuthentication = displayNameBeforeAuthentication,

@@ -52,6 +52,9 @@ internal sealed class PeerSession : IAsyncDisposable
 /// <summary>The client half of the CLI: find an agent with mDNS, connect over QUIC (pinning its fingerprint), authenticate, LP2P.</summary>
 internal static class PeerClient
 {
+    /// <summary>QUIC PING interval on the sessions this side opens (a third of the default 30 s idle timeout).</summary>
+    internal static readonly TimeSpan SessionKeepAlive = TimeSpan.FromSeconds(10);
+
     /// <summary>
     /// The client commands' (chat, send, fetch) way to a peer already in the trust store: resolves <paramref name="which"/>,
     /// finds and connects to it without a PIN. On failure prints the one stderr line (<c>ospbridge: not paired with …</c>
@@ -136,23 +139,9 @@ internal static class PeerClient
     /// </summary>
     private static PairingResult NotePrivateName(OspTrustStore trust, OspAgentInfo agent, LP2PConnection connection, PairingResult result)
     {
-        string fp = agent.Txt.Fingerprint;
-        if (trust.Find(fp) is not { Trusted: true } record) return result;
-        if (agent.IsPrivate)
-        {
-            string? real = connection.PeerInfo?.DisplayName;
-            if (!string.IsNullOrWhiteSpace(real) && !OspInstanceName.IsPrivate(real) && record.Name != real) trust.RecordSeen(fp, real);
-            if (!record.Marks.HasFlag(OspPeerMarks.PrivateName)) trust.SetMarks(fp, OspPeerMarks.PrivateName);
-        }
-        else if (record.Marks.HasFlag(OspPeerMarks.PrivateName))
-        {
-            trust.SetMarks(fp, OspPeerMarks.None, OspPeerMarks.PrivateName);
-        }
-        else
-        {
-            return result;
-        }
-        return result with { Peer = trust.FindTrusted(fp) ?? result.Peer };
+        // One read-modify-write (it was a read, two writes and a read per connect): no write when nothing changed.
+        var record = trust.RecordPrivateName(agent.Txt.Fingerprint, agent.IsPrivate, agent.IsPrivate ? connection.PeerInfo?.DisplayName : null);
+        return record is null ? result : result with { Peer = TrustedPeerView.From(record) };
     }
 
     /// <summary>Connects to a discovered agent and authenticates (the LP2P request with our authentication hook).</summary>
@@ -164,7 +153,8 @@ internal static class PeerClient
         limit.CancelAfter(connectTimeout);
         var request = new LP2PRequest(new LP2PRequestOptions
         {
-            Agent = OspPairing.AgentOptions(identity, OspInstanceName.WithoutMarker(identity.InstanceName), ospLog),
+            // Sessions are held while idle (the bridge keeps one per paired device): PING before the 30 s idle timeout.
+            Agent = OspPairing.AgentOptions(identity, OspInstanceName.WithoutMarker(identity.InstanceName), ospLog, keepAliveInterval: SessionKeepAlive),
             Peer = agent,
             Nickname = PeerTrust.App,
             // Naming the peer on the command line is the user's grant for this app (recorded, listed by `peers`).

@@ -64,7 +64,27 @@ internal sealed class DeviceLink : IAsyncDisposable
         var slot = _http[(int)((uint)Interlocked.Increment(ref _nextHttp) % (uint)_http.Length)];
         var ready = slot.Ready;
         if (ready is not null) return Task.FromResult(ready);
+        // This slot's channel is not open (yet): take another open one and open this one in the background, so the
+        // first requests after a pre-connect (which opened one channel) do not each wait for a channel of their own.
+        foreach (var other in _http)
+        {
+            if (other.Ready is not { } open) continue;
+            _ = OpenInBackgroundAsync(slot);
+            return Task.FromResult(open);
+        }
         return slot.OpenAsync(this, cancellationToken);
+    }
+
+    private async Task OpenInBackgroundAsync(HttpSlot slot)
+    {
+        try
+        {
+            await slot.OpenAsync(this, Ended).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is OspException or TimeoutException or OperationCanceledException or ObjectDisposedException)
+        {
+            if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("device {Id}: http-proxy channel not opened ({Error})", DeviceId, ex.Message);
+        }
     }
 
     /// <summary>

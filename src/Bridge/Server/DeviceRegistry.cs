@@ -42,6 +42,7 @@ internal sealed class DeviceRegistry : IAsyncDisposable
     private readonly ILogger _ospLogger;
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _trustGate = new();
+    private readonly SemaphoreSlim _preconnectSlots = new(PreconnectConcurrency, PreconnectConcurrency);
     private TrustSnapshot? _trustSnapshot;
     private MdnsService? _mdns;
     private OspAgentBrowser? _browser;
@@ -61,10 +62,33 @@ internal sealed class DeviceRegistry : IAsyncDisposable
     /// <summary>The bridge's own fingerprint.</summary>
     public string Fingerprint => _identity.Fingerprint;
 
+    /// <summary>
+    /// Agents the mDNS cache is sized for beyond the trusted devices (devices not paired yet, other OSP agents on the
+    /// LAN): the cache holds <see cref="MdnsQuerierOptions.RecordsPerAgent"/> records for each trusted device plus this
+    /// many others, so every trusted device is kept however many there are (docs/security.md, "mDNS cache").
+    /// </summary>
+    internal const int UntrustedAgentHeadroom = 512;
+
+    /// <summary>Pre-connects (<see cref="Preconnect"/>) running at once; the others queue (1000 devices appearing together).</summary>
+    internal const int PreconnectConcurrency = 8;
+
+    /// <summary>
+    /// Open the session (and one <c>http-proxy</c> channel) to a trusted device as soon as it is seen advertising, so the
+    /// first request through the gateway, WHEP or signaling does not pay for the connect and the first-use code paths of
+    /// both processes (2.9–3.7 s under load in session 6). On by default; an on-demand connect overtakes a queued one.
+    /// </summary>
+    public bool Preconnect { get; init; } = true;
+
     /// <summary>Starts browsing.</summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _mdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = _interfaces, Logger = _logger });
+        int expected = Trusted().Peers.Count + UntrustedAgentHeadroom;
+        _mdns = MdnsService.Start(new MdnsServiceOptions
+        {
+            Interfaces = _interfaces,
+            Logger = _logger,
+            Querier = new MdnsQuerierOptions().ForAgents(expected),
+        });
         _browser = new OspAgentBrowser(_mdns, _logger);
         _browser.AgentAdded += OnAgent;
         _browser.AgentUpdated += OnAgent;
@@ -113,7 +137,11 @@ internal sealed class DeviceRegistry : IAsyncDisposable
             if (!Trusted().ByFingerprint.ContainsKey(device.Fingerprint)) throw new BridgeHttpException(403, $"device {id} is not paired with the bridge");
             if (device.Link is { IsAlive: true } link) return link;
             if (device.Agent is null) throw new BridgeHttpException(409, $"device {id} is offline");
-            if (device.Connecting is null || device.Connecting.IsCompleted) device.Connecting = ConnectTrustedAsync(device, device.Agent);
+            if (device.Connecting is null || device.Connecting.IsCompleted || device.PreconnectQueued)
+            {
+                device.PreconnectQueued = false;
+                device.Connecting = ConnectTrustedAsync(device, device.Agent);
+            }
             connecting = device.Connecting;
         }
         return await connecting.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -290,8 +318,68 @@ internal sealed class DeviceRegistry : IAsyncDisposable
             if (!_devices.TryGetValue(id, out var device)) _devices[id] = device = new Device(id, fp);
             device.Agent = agent;
             device.Name = agent.DisplayName;
+            if (Preconnect && !_stopping.IsCancellationRequested && device.Link is not { IsAlive: true }
+                && device.Connecting is not { IsCompleted: false } && device.Pairing is not { Task.IsCompleted: false }
+                && Trusted().ByFingerprint.ContainsKey(fp))
+            {
+                device.PreconnectQueued = true;
+                var task = PreconnectAsync(device, agent);
+                device.Connecting = task;
+                _ = task.ContinueWith(t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
         }
         Raise(id);
+    }
+
+    /// <summary>
+    /// Connects to a trusted device that just appeared (<see cref="Preconnect"/>), at most
+    /// <see cref="PreconnectConcurrency"/> at once, and opens its first <c>http-proxy</c> channel. A failure is logged
+    /// and left for the next on-demand connect; an on-demand connect that came first makes this one a no-op.
+    /// </summary>
+    private async Task<DeviceLink> PreconnectAsync(Device device, OspAgentInfo agent)
+    {
+        await _preconnectSlots.WaitAsync(_stopping.Token).ConfigureAwait(false);
+        DeviceLink link;
+        try
+        {
+            lock (_gate)
+            {
+                // An on-demand connect overtook this one (and replaced device.Connecting), or the device went away.
+                if (!device.PreconnectQueued) return device.Link ?? throw new BridgeHttpException(409, $"device {device.Id}: pre-connect overtaken");
+                device.PreconnectQueued = false;
+                agent = device.Agent ?? throw new BridgeHttpException(409, $"device {device.Id} is offline");
+            }
+            try
+            {
+                link = await ConnectTrustedAsync(device, agent).ConfigureAwait(false);
+            }
+            catch (BridgeHttpException ex)
+            {
+                if (_logger.IsEnabled(LogLevel.Warning)) _logger.LogWarning("pre-connect to {Id} failed: {Error}", device.Id, ex.Message);
+                throw;
+            }
+        }
+        finally
+        {
+            _preconnectSlots.Release();
+        }
+        // The first http-proxy channel, outside the slot (a device that does not serve one must not hold the queue).
+        _ = WarmHttpAsync(link);
+        return link;
+    }
+
+    private async Task WarmHttpAsync(DeviceLink link)
+    {
+        try
+        {
+            using var open = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token, link.Ended);
+            open.CancelAfter(ConnectTimeout);
+            await link.GetHttpAsync(open.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is Osp.OspException or TimeoutException or OperationCanceledException or ObjectDisposedException)
+        {
+            if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug("pre-connect to {Id}: no http-proxy channel ({Error})", link.DeviceId, ex.Message);
+        }
     }
 
     private void OnAgentRemoved(OspAgentInfo agent)
@@ -322,26 +410,27 @@ internal sealed class DeviceRegistry : IAsyncDisposable
     }
 
     /// <summary>
-    /// The trusted peers, re-read only when the trust file changed (its write time or length; every write replaces
-    /// the file): reading and parsing it on every API call and gateway request cost ~8 ms of CPU per request with
-    /// 1000 trusted devices and made <c>GET /api/devices</c> take seconds (docs/benchmarks.md, the bridge under load).
-    /// Changes made by another process (<c>ospbridge peers</c> on the same state dir) are still seen on the next call.
+    /// The trusted peers with an index by fingerprint. The trust store keeps the one cache of the file (re-read only when
+    /// its write time or length changed — every write replaces it — so another process's <c>ospbridge peers</c> is still
+    /// seen on the next call); what is kept here is only the index derived from the store's current records, rebuilt
+    /// when the store hands out other records. Before, re-parsing the file on every API call and gateway request cost
+    /// ~8 ms of CPU per request with 1000 trusted devices (docs/benchmarks.md, the bridge under load).
     /// </summary>
     private TrustSnapshot Trusted()
     {
-        var file = new FileInfo(Path.Combine(_trust.StateDirectory, OspTrustStore.FileName));
-        var stamp = file.Exists ? (file.LastWriteTimeUtc.Ticks, file.Length) : (0L, -1L);
+        _trust.Reload();
+        var source = _trust.Peers;
         lock (_trustGate)
         {
-            if (_trustSnapshot is { } cached && cached.Stamp == stamp) return cached;
+            if (_trustSnapshot is { } cached && ReferenceEquals(cached.Source, source)) return cached;
         }
-        var peers = _trust.List();
-        var snapshot = new TrustSnapshot(stamp, peers, peers.GroupBy(p => p.Fingerprint, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal));
+        var peers = source.Where(p => p.Trusted).Select(TrustedPeerView.From).ToList();
+        var snapshot = new TrustSnapshot(source, peers, peers.GroupBy(p => p.Fingerprint, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal));
         lock (_trustGate) _trustSnapshot = snapshot;
         return snapshot;
     }
 
-    private sealed record TrustSnapshot((long Ticks, long Length) Stamp, IReadOnlyList<TrustedPeerView> Peers, Dictionary<string, TrustedPeerView> ByFingerprint);
+    private sealed record TrustSnapshot(IReadOnlyList<OspTrustedPeer> Source, IReadOnlyList<TrustedPeerView> Peers, Dictionary<string, TrustedPeerView> ByFingerprint);
 
     private static DeviceView View(Device d, bool paired) => new(d.Id, d.Name, d.Fingerprint, paired,
         d.Agent is not null || d.Link is { IsAlive: true }, d.Link?.Capabilities ?? d.LastCapabilities);
@@ -355,6 +444,7 @@ internal sealed class DeviceRegistry : IAsyncDisposable
         public string Name { get; set; } = id;
         public OspAgentInfo? Agent { get; set; }
         public Task<DeviceLink>? Connecting { get; set; }
+        public bool PreconnectQueued { get; set; }
         public Pairing? Pairing { get; set; }
         public IReadOnlyList<string> LastCapabilities { get; private set; } = [];
 

@@ -73,16 +73,19 @@ internal static class RestGateway
             using (var head = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, link.Ended))
             {
                 head.CancelAfter(HeadTimeout);
+                long queuedAt = TimeProvider.System.GetTimestamp();
+                TimeSpan queued = TimeSpan.Zero;
                 try
                 {
                     // The device limits requests per peer and the bridge is one peer for all users: queue here, not 429 there.
                     inFlight = await link.EnterRequestAsync(head.Token).ConfigureAwait(false);
+                    queued = TimeProvider.System.GetElapsedTime(queuedAt);
                     response = await http.SendAsync(request, head.Token).ConfigureAwait(false);
                 }
                 catch (OperationCanceledException) when (!context.RequestAborted.IsCancellationRequested)
                 {
-                    throw new BridgeHttpException(link.Ended.IsCancellationRequested ? 502 : 504,
-                        link.Ended.IsCancellationRequested ? $"device {id} went away" : $"device {id} sent no response within {HeadTimeout.TotalSeconds:0} s");
+                    if (link.Ended.IsCancellationRequested) throw new BridgeHttpException(502, $"device {id} went away");
+                    throw new BridgeHttpException(504, TimeoutMessage(id, inFlight is not null, queued));
                 }
                 catch (Exception ex) when (ex is HttpRequestException or PeerFetchException or IOException or Osp.OspException)
                 {
@@ -129,6 +132,15 @@ internal static class RestGateway
             inFlight?.Dispose();
         }
     }
+
+    /// <summary>
+    /// The 504 text: says whether the time went by in the bridge's own queue (<see cref="DeviceLink.MaxRequestsInFlight"/>
+    /// requests to this device already in flight) or waiting for the device's answer, and how long each took.
+    /// </summary>
+    internal static string TimeoutMessage(string id, bool sentToDevice, TimeSpan queued)
+        => sentToDevice
+            ? $"device {id} sent no response head within {(HeadTimeout - queued).TotalSeconds:0.#} s (the request waited {queued.TotalSeconds:0.#} s in the bridge's queue before it was sent)"
+            : $"the bridge did not send the request to device {id}: it waited {HeadTimeout.TotalSeconds:0} s in the bridge's queue behind {DeviceLink.MaxRequestsInFlight} requests already in flight to that device";
 
     private static HashSet<string> NamedInConnection(IEnumerable<string?> connection)
     {

@@ -24,7 +24,9 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
     private readonly RandomNumberGenerator _random;
     private readonly int _interfaceIndex;
     private readonly Dictionary<(string, DnsRecordType), List<CacheEntry>> _cache = [];
-    private readonly Dictionary<IPAddress, int> _perSource = [];
+    private readonly Dictionary<IPAddress, LinkedList<CacheEntry>> _perSource = [];
+    private readonly List<HashSet<IPAddress>> _sourcesByCount = [[]]; // [n]: sources holding n records
+    private int _largestSourceCount;
     private readonly Dictionary<DnsName, QueryTask> _browses = [];
     private readonly Dictionary<DnsName, QueryTask> _hostResolves = [];
     private readonly Dictionary<DnsName, QueryTask> _instanceQueries = [];
@@ -49,8 +51,20 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
     /// <summary>Records currently cached.</summary>
     public int CachedRecordCount => _count;
 
-    /// <summary>Records dropped because a cache bound was reached.</summary>
+    /// <summary>
+    /// Records lost to a cache bound: refused (their source was at <see cref="MdnsQuerierOptions.MaxRecordsPerResponder"/>,
+    /// or the cache was full and no source held more) or evicted to make room (see <see cref="EvictedRecords"/>).
+    /// </summary>
     public long DroppedRecords { get; private set; }
+
+    /// <summary>
+    /// Of <see cref="DroppedRecords"/>, those evicted from the source holding the most records so that a record from a
+    /// source holding fewer could be kept while the cache was full.
+    /// </summary>
+    public long EvictedRecords { get; private set; }
+
+    /// <summary>Distinct source addresses with records in the cache.</summary>
+    public int CachedSourceCount => _perSource.Count;
 
     /// <summary>Malformed datagrams ignored so far.</summary>
     public long MalformedPackets { get; private set; }
@@ -202,8 +216,9 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
             Schedule(existing, now);
             return;
         }
-        _perSource.TryGetValue(source, out int fromSource);
-        if (_count >= _o.MaxCacheRecords || fromSource >= _o.MaxRecordsPerResponder)
+        _perSource.TryGetValue(source, out var fromSource);
+        int held = fromSource?.Count ?? 0;
+        if (held >= _o.MaxRecordsPerResponder || (_count >= _o.MaxCacheRecords && !EvictFromLargestSource(held)))
         {
             DroppedRecords++;
             return;
@@ -213,7 +228,49 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
         Schedule(entry, now);
         list.Add(entry);
         _count++;
-        _perSource[source] = fromSource + 1;
+        if (fromSource is null) _perSource[source] = fromSource = new LinkedList<CacheEntry>();
+        entry.SourceNode = fromSource.AddLast(entry);
+        MoveSource(source, fromSource.Count - 1, fromSource.Count);
+    }
+
+    /// <summary>Keeps <see cref="_sourcesByCount"/> and the largest count when a source's record count changes.</summary>
+    private void MoveSource(IPAddress source, int from, int to)
+    {
+        if (from > 0) _sourcesByCount[from].Remove(source);
+        if (to > 0)
+        {
+            while (_sourcesByCount.Count <= to) _sourcesByCount.Add([]);
+            _sourcesByCount[to].Add(source);
+        }
+        if (to > _largestSourceCount) _largestSourceCount = to;
+        while (_largestSourceCount > 0 && _sourcesByCount[_largestSourceCount].Count == 0) _largestSourceCount--;
+    }
+
+    /// <summary>
+    /// The cache is full: makes room for a record from a source that holds <paramref name="held"/> records by evicting
+    /// the oldest record of the source that holds the most, when that one holds more than the newcomer would after the
+    /// insert (so a flooder near its per-responder bound loses records to agents that hold a few, and sources end up
+    /// sharing the cache evenly; never the other way round). O(1): sources are bucketed by their record count. False
+    /// when no source holds more (then the new record is refused — first come, first kept).
+    /// </summary>
+    private bool EvictFromLargestSource(int held)
+    {
+        if (_largestSourceCount <= held + 1) return false;
+        IPAddress? largest = null;
+        foreach (var a in _sourcesByCount[_largestSourceCount])
+        {
+            largest = a;
+            break;
+        }
+        var victim = _perSource[largest!].First!.Value;
+        var key = (victim.Record.Name.Key, victim.Record.Type);
+        var list = _cache[key];
+        list.Remove(victim);
+        if (list.Count == 0) _cache.Remove(key);
+        Forget(victim);
+        EvictedRecords++;
+        DroppedRecords++;
+        return true;
     }
 
     private void Schedule(CacheEntry e, TimeSpan now)
@@ -306,10 +363,12 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
     private void Forget(CacheEntry e)
     {
         _count--;
-        if (_perSource.TryGetValue(e.Source, out int n))
+        if (e.SourceNode is { List: { } fromSource } node)
         {
-            if (n <= 1) _perSource.Remove(e.Source);
-            else _perSource[e.Source] = n - 1;
+            fromSource.Remove(node);
+            e.SourceNode = null;
+            MoveSource(e.Source, fromSource.Count + 1, fromSource.Count);
+            if (fromSource.Count == 0) _perSource.Remove(e.Source);
         }
     }
 
@@ -403,6 +462,7 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
         public TimeSpan Expires { get; set; }
         public TimeSpan NextRefresh { get; set; }
         public int RefreshStep { get; set; }
+        public LinkedListNode<CacheEntry>? SourceNode { get; set; }
     }
 
     private sealed class QueryTask(TimeSpan first, TimeSpan interval, TimeSpan max)

@@ -18,11 +18,30 @@ public sealed record MdnsQuerierOptions
     /// </summary>
     public IReadOnlyList<System.Net.IPEndPoint> MulticastDestinations { get; init; } = [MdnsConstants.IPv4EndPoint];
 
-    /// <summary>Most records cached on the interface; further ones are dropped until some expire.</summary>
+    /// <summary>
+    /// Most records cached on the interface (bounds memory: ≈ 0.5 KiB per record, docs/security.md). When full, a
+    /// record from a source evicts the oldest record of the source holding the most, if that one holds more than the
+    /// newcomer would (so flooders lose records to agents holding a few); otherwise it is dropped until some expire. An agent advertising one service costs about 4–6 records
+    /// (PTR, SRV, TXT, A/AAAA), so the default holds ≈ 400 agents; a host that must see more (the bridge with N trusted
+    /// devices) sizes it from that count (<see cref="ForAgents"/>).
+    /// </summary>
     public int MaxCacheRecords { get; init; } = 2048;
 
-    /// <summary>Most records cached from one responder (source address).</summary>
+    /// <summary>
+    /// Most records cached from one responder (source address): the flood defence. One LAN host that floods answers
+    /// holds at most this many records, and the source holding the most is the first to lose records when the cache is full.
+    /// </summary>
     public int MaxRecordsPerResponder { get; init; } = 256;
+
+    /// <summary>Records budgeted per expected agent by <see cref="ForAgents"/> (PTR, SRV, TXT, A, AAAA and slack for renames).</summary>
+    public const int RecordsPerAgent = 8;
+
+    /// <summary>
+    /// These options with <see cref="MaxCacheRecords"/> sized for <paramref name="agents"/> agents on the link
+    /// (<see cref="RecordsPerAgent"/> each), never below the default 2048; the per-responder bound is unchanged.
+    /// </summary>
+    public MdnsQuerierOptions ForAgents(int agents)
+        => this with { MaxCacheRecords = (int)Math.Clamp((long)agents * RecordsPerAgent, 2048, int.MaxValue) };
 
     /// <summary>Interval after the first continuous query (doubles each time).</summary>
     public TimeSpan InitialQueryInterval { get; init; } = TimeSpan.FromSeconds(1);

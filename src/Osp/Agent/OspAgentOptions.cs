@@ -29,8 +29,15 @@ public sealed class OspAgentOptions
     /// <summary>Where connections log (dropped peers, failing handlers). Default: nowhere.</summary>
     public ILogger Logger { get; init; } = NullLogger.Instance;
 
-    /// <summary>QUIC idle timeout. OSP agents keep connections alive with agent-status-request at 25 s.</summary>
+    /// <summary>QUIC idle timeout: a connection on which nothing arrives for this long is closed.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// On connections this agent opens: send a QUIC PING after this long without sending anything, so an idle session
+    /// outlives <see cref="IdleTimeout"/> at both ends (the peer's ACKs reset its timer too). <see cref="TimeSpan.Zero"/>
+    /// (default): none — an idle connection closes after the idle timeout. A bridge that holds sessions sets it.
+    /// </summary>
+    public TimeSpan KeepAliveInterval { get; init; }
 
     /// <summary>Largest message body accepted on a stream.</summary>
     public int MaxMessageSize { get; init; } = 256 * 1024;

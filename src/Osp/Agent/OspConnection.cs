@@ -208,6 +208,7 @@ public sealed partial class OspConnection : IAsyncDisposable
             RemoteEndPoint = remote,
             ConnectionIdLength = 0,
             IdleTimeout = options.IdleTimeout,
+            KeepAliveInterval = options.KeepAliveInterval,
             MaxInboundBidirectionalStreams = options.MaxDataChannels,
             MaxInboundUnidirectionalStreams = options.MaxInboundMessageStreams,
             DefaultCloseErrorCode = NoErrorCode,

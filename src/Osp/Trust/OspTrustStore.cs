@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using OspBridge.Osp.Discovery;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -59,7 +60,8 @@ public sealed class OspTrustStore : IOspTrustStore
     private const int MaxFileBytes = 4 * 1024 * 1024;
     private const int CurrentVersion = 1;
 
-    private static readonly ConcurrentDictionary<string, DirectoryState> Directories = new(StringComparer.Ordinal);
+    private static readonly Dictionary<string, WeakReference<DirectoryState>> Directories = new(StringComparer.Ordinal);
+    private static readonly System.Threading.Lock DirectoriesGate = new();
     private static readonly ConcurrentDictionary<OspTrustStore, byte> Unflushed = new();
     private static int _exitHookInstalled;
 
@@ -76,7 +78,28 @@ public sealed class OspTrustStore : IOspTrustStore
     {
         _directory = directory;
         _time = time;
-        _shared = Directories.GetOrAdd(Path.GetFullPath(directory), static _ => new DirectoryState());
+        _shared = SharedState(Path.GetFullPath(directory));
+    }
+
+    /// <summary>
+    /// The one state of a directory in this process (gate + last parse), shared by its open stores. Held weakly here:
+    /// it lives as long as some store of that directory does, so a process that opens many directories (tests, tools)
+    /// keeps no parse of a directory it no longer uses.
+    /// </summary>
+    private static DirectoryState SharedState(string fullPath)
+    {
+        lock (DirectoriesGate)
+        {
+            if (Directories.TryGetValue(fullPath, out var weak) && weak.TryGetTarget(out var state)) return state;
+            if (Directories.Count >= 64)
+            {
+                foreach (var (key, w) in Directories.ToList())
+                    if (!w.TryGetTarget(out _)) Directories.Remove(key);
+            }
+            state = new DirectoryState();
+            Directories[fullPath] = new WeakReference<DirectoryState>(state);
+            return state;
+        }
     }
 
     /// <summary>
@@ -114,11 +137,35 @@ public sealed class OspTrustStore : IOspTrustStore
         return store;
     }
 
-    /// <summary>Re-reads the file (under the lock) into <see cref="Peers"/>.</summary>
+    /// <summary>
+    /// Brings <see cref="Peers"/> up to date with the file: a <c>stat</c> when the file is as last read or written by
+    /// this process (every write replaces the file, so its write time and length tell), else a read and parse under the lock.
+    /// </summary>
     public void Reload()
     {
+        if (_shared.Cache is { } cache && cache.Stamp == Stamp(Path.Combine(_directory, FileName)))
+        {
+            _peers = WithPending(cache.Peers);
+            return;
+        }
         using var l = Lock();
         _peers = WithPending(Load());
+    }
+
+    /// <summary>Reads of the trust file's bytes by the stores of this directory in this process (each followed by a parse).</summary>
+    public long FileReads => Interlocked.Read(ref _shared.Reads);
+
+    /// <summary>Writes of the trust file by the stores of this directory in this process.</summary>
+    public long FileWrites => Interlocked.Read(ref _shared.Writes);
+
+    /// <summary>
+    /// The file's write time, length and mode (0, -1, 0 when missing): what tells that another write replaced it, or
+    /// that its permissions changed (a cached read must not skip the check that refuses a file others may write).
+    /// </summary>
+    private static (long Ticks, long Length, int Mode) Stamp(string path)
+    {
+        var info = new FileInfo(path);
+        return info.Exists ? (info.LastWriteTimeUtc.Ticks, info.Length, OperatingSystem.IsWindows() ? 0 : (int)info.UnixFileMode) : (0L, -1L, 0);
     }
 
     /// <summary>The record of <paramref name="fingerprint"/> (fresh from disk), or null.</summary>
@@ -267,6 +314,26 @@ public sealed class OspTrustStore : IOspTrustStore
     /// </summary>
     public OspTrustedPeer RecordSuspicious(string fingerprint, string? displayName = null, string? endpoint = null) =>
         Update(fingerprint, create: true, p => Touch(p, displayName, endpoint) with { Marks = p.Marks | OspPeerMarks.Suspicious })!;
+
+    /// <summary>
+    /// After authenticating a trusted peer: notes whether it advertises under a private instance name (sets or clears
+    /// <see cref="OspPeerMarks.PrivateName"/>) and, when private, the real name it told after authentication
+    /// (<paramref name="realName"/>, ignored when empty or itself a private name) — one read-modify-write, and no write
+    /// when nothing changed. Returns the record as now stored; null when the peer is unknown or not trusted.
+    /// </summary>
+    public OspTrustedPeer? RecordPrivateName(string fingerprint, bool advertisesPrivately, string? realName)
+    {
+        OspTrustedPeer? found = null;
+        var after = Update(fingerprint, create: false, p =>
+        {
+            found = p;
+            if (!p.Trusted) return p;
+            if (!advertisesPrivately) return p.Marks.HasFlag(OspPeerMarks.PrivateName) ? p with { Marks = p.Marks & ~OspPeerMarks.PrivateName } : p;
+            var q = !string.IsNullOrWhiteSpace(realName) && !OspInstanceName.IsPrivate(realName) && p.Name != realName ? Touch(p, realName, null) : p;
+            return q.Marks.HasFlag(OspPeerMarks.PrivateName) ? q : q with { Marks = q.Marks | OspPeerMarks.PrivateName };
+        });
+        return found is { Trusted: true } ? after : null;
+    }
 
     /// <summary>Sets or clears flags on a known peer; null when unknown.</summary>
     public OspTrustedPeer? SetMarks(string fingerprint, OspPeerMarks set, OspPeerMarks clear = OspPeerMarks.None) =>
@@ -421,7 +488,7 @@ public sealed class OspTrustStore : IOspTrustStore
         }
     }
 
-    /// <summary>The file's records (under the lock): parsed only when its bytes differ from the last parse in this process.</summary>
+    /// <summary>The file's records (under the lock): read and parsed only when the file changed since the last read or write in this process.</summary>
     private IReadOnlyList<OspTrustedPeer> Load()
     {
         var path = Path.Combine(_directory, FileName);
@@ -430,23 +497,31 @@ public sealed class OspTrustStore : IOspTrustStore
             StateFileWriter.RemoveStaleTempFiles(_directory, FileName); // temp files of writes killed mid-way: once per instance, then before each write
             _cleaned = true;
         }
-        if (!File.Exists(path)) return [];
+        var stamp = Stamp(path);
+        if (_shared.Cache is { } cached && cached.Stamp == stamp) return cached.Peers;
+        if (stamp.Length < 0)
+        {
+            _shared.Cache = new FileSnapshot(stamp, []);
+            return [];
+        }
         string text = "";
         Guard(() => text = StatePermissions.ReadAllText(path, MaxFileBytes));
-        if (_shared.Text is { } cached && string.Equals(cached, text, StringComparison.Ordinal)) return _shared.Parsed;
-        var parsed = OspTrustStoreFile.Parse(text, path);
-        _shared.Text = text;
-        _shared.Parsed = parsed.ToArray();
-        return _shared.Parsed;
+        Interlocked.Increment(ref _shared.Reads);
+        var parsed = OspTrustStoreFile.Parse(text, path).ToArray();
+        // The stamp taken before the read: another process's write that slipped in between makes the next call read
+        // again, never hides it.
+        _shared.Cache = new FileSnapshot(stamp, parsed);
+        return parsed;
     }
 
     private void Save(List<OspTrustedPeer> peers)
     {
         var text = OspTrustStoreFile.Format(peers, CurrentVersion);
         StateFileWriter.RemoveStaleTempFiles(_directory, FileName);
-        Guard(() => StateFileWriter.Write(Path.Combine(_directory, FileName), text));
-        _shared.Text = text;
-        _shared.Parsed = peers.ToArray();
+        var path = Path.Combine(_directory, FileName);
+        Guard(() => StateFileWriter.Write(path, text));
+        Interlocked.Increment(ref _shared.Writes);
+        _shared.Cache = new FileSnapshot(Stamp(path), peers.ToArray());
         _peers = WithPending(peers);
     }
 
@@ -501,15 +576,23 @@ public sealed class OspTrustStore : IOspTrustStore
     /// <summary>A coalesced last-seen update: the latest time and the endpoints seen since the last write, oldest first.</summary>
     private readonly record struct PendingTouch(DateTimeOffset LastSeen, IReadOnlyList<string>? Endpoints);
 
-    /// <summary>What the stores of one state directory share in this process: the gate and the last parse.</summary>
+    /// <summary>
+    /// What the stores of one state directory share in this process: the gate and the one cache of the file — its last
+    /// parse and the write time and length it had then (no copy of the text is kept).
+    /// </summary>
     private sealed class DirectoryState
     {
+        public long Reads;
+        public long Writes;
+
+        /// <summary>The last parse with the file stamp it belongs to, swapped as one (written under the gate, read without).</summary>
+        public volatile FileSnapshot? Cache;
+
         public SemaphoreSlim Gate { get; } = new(1, 1);
-
-        public string? Text { get; set; }
-
-        public IReadOnlyList<OspTrustedPeer> Parsed { get; set; } = [];
     }
+
+    /// <summary>The records of the file as it was when it had this write time and length.</summary>
+    private sealed record FileSnapshot((long Ticks, long Length, int Mode) Stamp, IReadOnlyList<OspTrustedPeer> Peers);
 
     /// <summary>Both locks, released together.</summary>
     private readonly struct Held(SemaphoreSlim gate, StateLock file) : IDisposable

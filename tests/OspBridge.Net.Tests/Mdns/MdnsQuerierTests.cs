@@ -112,6 +112,84 @@ public sealed class MdnsQuerierTests
         Assert.Equal(5 * 200 - 120, q.DroppedRecords);
     }
 
+    private static readonly DnsName AgentType = DnsName.Parse("_openscreen._udp.local");
+
+    /// <summary>One agent's announcement as a real responder sends it: PTR answer, SRV + TXT + A additionals.</summary>
+    private static DnsMessage AgentAnnouncement(int n)
+    {
+        var instance = DnsName.Parse($"Agent {n:D5}._openscreen._udp.local");
+        var host = DnsName.Parse($"agent-{n:D5}.local");
+        var m = new DnsMessage { Header = new DnsHeader(0, DnsHeader.ResponseFlag | DnsHeader.AuthoritativeFlag) };
+        m.Answers.Add(new PtrRecord(AgentType, instance, 4500));
+        m.Additionals.Add(new SrvRecord(instance, 0, 0, (ushort)(10000 + n % 50000), host, 120));
+        m.Additionals.Add(new TxtRecord(instance, [System.Text.Encoding.ASCII.GetBytes($"fp=agent{n:D5}")], 4500));
+        m.Additionals.Add(new ARecord(host, new IPAddress([10, (byte)(n >> 16), (byte)(n >> 8), (byte)n]), 120));
+        return m;
+    }
+
+    private static IPEndPoint SourceOf(int n) => new(new IPAddress([10, (byte)(200 + (n >> 16)), (byte)(n >> 8), (byte)n]), 5353);
+
+    [Fact]
+    public void FloodFromOneSource_StaysAtThePerResponderBound()
+    {
+        var q = new MdnsQuerier(1, new MdnsQuerierOptions().ForAgents(1000));
+        q.Browse(AgentType, TimeSpan.Zero);
+        var flooder = new IPEndPoint(IPAddress.Parse("10.9.9.9"), 5353);
+        var now = TimeSpan.FromSeconds(1);
+        for (int batch = 0; batch < 500; batch++)
+        {
+            var m = new DnsMessage { Header = new DnsHeader(0, DnsHeader.ResponseFlag | DnsHeader.AuthoritativeFlag) };
+            for (int i = 0; i < 40; i++)
+                m.Answers.Add(new ARecord(DnsName.Parse($"junk-{batch}-{i}.local"), IPAddress.Parse("10.9.9.9"), 4500));
+            q.Receive(m.Encode(), flooder, now);
+        }
+        Assert.Equal(256, q.CachedRecordCount);
+        Assert.Equal(500 * 40 - 256, q.DroppedRecords);
+        Assert.Equal(0, q.EvictedRecords);
+        // The flood does not keep a real agent out.
+        q.Receive(AgentAnnouncement(1).Encode(), SourceOf(1), now);
+        Assert.Single(q.Services);
+    }
+
+    [Fact]
+    public void ThousandsOfAgentsFromDistinctSources_AreAllKept_FloodersAtTheirBoundAreEvictedFirst()
+    {
+        const int agents = 1200;
+        var options = new MdnsQuerierOptions().ForAgents(agents);
+        Assert.Equal(agents * MdnsQuerierOptions.RecordsPerAgent, options.MaxCacheRecords);
+        var q = new MdnsQuerier(1, options);
+        q.Browse(AgentType, TimeSpan.Zero);
+        var now = TimeSpan.FromSeconds(1);
+
+        // First the cache is filled completely by flooders, each at its per-source bound (many spoofed addresses).
+        int flooders = options.MaxCacheRecords / options.MaxRecordsPerResponder + 1;
+        long before = GC.GetTotalMemory(forceFullCollection: true);
+        for (int f = 0; f < flooders; f++)
+        {
+            var from = new IPEndPoint(new IPAddress([10, 9, (byte)(f >> 8), (byte)f]), 5353);
+            for (int batch = 0; batch < options.MaxRecordsPerResponder / 32; batch++)
+            {
+                var m = new DnsMessage { Header = new DnsHeader(0, DnsHeader.ResponseFlag | DnsHeader.AuthoritativeFlag) };
+                for (int i = 0; i < 32; i++)
+                    m.Answers.Add(new ARecord(DnsName.Parse($"junk-{f}-{batch}-{i}.local"), IPAddress.Parse("10.9.9.9"), 4500));
+                q.Receive(m.Encode(), from, now);
+            }
+        }
+        long bytesPerRecord = (GC.GetTotalMemory(forceFullCollection: true) - before) / q.CachedRecordCount;
+        Assert.Equal(options.MaxCacheRecords, q.CachedRecordCount);
+        long droppedFlood = q.DroppedRecords, evictedFlood = q.EvictedRecords; // the last flooder took its share from the others
+
+        // Then the agents arrive, one source address each: every one of them is kept.
+        for (int n = 0; n < agents; n++) q.Receive(AgentAnnouncement(n).Encode(), SourceOf(n), now);
+        Assert.True(q.Services.Count == agents, $"{q.Services.Count} of {agents} agents resolved; cached {q.CachedRecordCount}, dropped {q.DroppedRecords}, evicted {q.EvictedRecords}");
+        Assert.Equal(options.MaxCacheRecords, q.CachedRecordCount);
+        Assert.Equal(evictedFlood + agents * 4, q.EvictedRecords);
+        Assert.Equal(droppedFlood + agents * 4, q.DroppedRecords); // nothing of an agent was refused
+        Assert.Equal(agents + flooders, q.CachedSourceCount);
+        // Memory stays bounded by the cap (measured here, written down in docs/security.md).
+        Assert.True(bytesPerRecord < 2048, $"{bytesPerRecord} bytes retained per cached record");
+    }
+
     [Fact]
     public void CacheFlush_ExpiresOlderRecordsAfterOneSecond()
     {
