@@ -44,7 +44,11 @@ internal sealed class RelayEndpoints(TurnRelayServer? relay, RelayMode mode, Dev
             }
             await next(ctx).ConfigureAwait(false);
         });
-        app.MapGet("/api/relay", () => Results.Json(new { mode = mode.ToString().ToLowerInvariant(), stats = relay?.Stats() }, Json));
+        app.MapGet("/api/relay", async (HttpContext ctx) => Results.Json(new
+        {
+            mode = mode.ToString().ToLowerInvariant(),
+            stats = relay is null ? null : await relay.StatsAsync(ctx.RequestAborted).ConfigureAwait(false),
+        }, Json));
         app.MapGet("/api/relay/ice-servers/{id}", async (HttpContext ctx, string id) =>
         {
             var servers = await IceServersAsync(ctx, id, ctx.RequestAborted).ConfigureAwait(false);
