@@ -11,6 +11,7 @@ public static class Program
         if (args.Length > 0 && args[0] == "quic") return QuicBench.Run(args[1..]);
         if (args.Length > 0 && args[0] == "webrtc") return WebRtcBench.Run(args[1..]);
         if (args.Length > 0 && args[0] == "udp") return UdpBench.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "relay") return RelayBench.RunAsync(args[1..]).GetAwaiter().GetResult();
         if (args.Length > 0 && args[0] == "soak") return SoakBench.Run(args[1..]);
         if (args.Length > 0 && args[0] == "pairing") return PairingBench.Run(args[1..]);
         if (args.Length > 0 && args[0] == "peerfetch") return PeerFetchBench.Run(args[1..]);

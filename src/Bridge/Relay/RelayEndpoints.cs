@@ -44,7 +44,13 @@ internal sealed class RelayEndpoints(TurnRelayServer? relay, RelayMode mode, Dev
             }
             await next(ctx).ConfigureAwait(false);
         });
-        app.MapGet("/api/relay", () => Results.Json(new { mode = mode.ToString().ToLowerInvariant(), stats = relay?.Stats() }, Json));
+        // A CancellationToken parameter (bound to RequestAborted), not HttpContext: a Func<HttpContext, Task<IResult>> would
+        // bind as a RequestDelegate and its result would never be written.
+        app.MapGet("/api/relay", async (CancellationToken cancel) => Results.Json(new
+        {
+            mode = mode.ToString().ToLowerInvariant(),
+            stats = relay is null ? null : await relay.StatsAsync(cancel).ConfigureAwait(false),
+        }, Json));
         app.MapGet("/api/relay/ice-servers/{id}", async (HttpContext ctx, string id) =>
         {
             var servers = await IceServersAsync(ctx, id, ctx.RequestAborted).ConfigureAwait(false);

@@ -43,6 +43,9 @@ internal sealed class TurnRelayOptions
     /// <summary>Longest lifetime granted per Allocate/Refresh (RFC 8656 suggests 1 hour).</summary>
     public TimeSpan MaxLifetime { get; init; } = TimeSpan.FromHours(1);
 
+    /// <summary>How long a NONCE handed out in a 401/438 stays valid; a request with an older one gets 438 (Stale Nonce) and a fresh one.</summary>
+    public TimeSpan NonceLifetime { get; init; } = TimeSpan.FromHours(1);
+
     /// <summary>Permission lifetime (RFC 8656 §9: 300 s, not negotiable).</summary>
     public TimeSpan PermissionLifetime { get; init; } = TimeSpan.FromMinutes(5);
 

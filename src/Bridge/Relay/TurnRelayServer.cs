@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using OspBridge.Net.Core;
+using OspBridge.Net.IO;
 
 namespace OspBridge.Bridge.Relay;
 
@@ -10,76 +11,98 @@ namespace OspBridge.Bridge.Relay;
 internal sealed record TurnRelayStats(int Port, int Allocations, long AllocationsCreated, long BytesToPeers, long BytesToClients, long Dropped);
 
 /// <summary>
-/// The thin driver of <see cref="TurnServerCore"/>: one UDP listening socket (the TURN server address) and one UDP
-/// socket per allocation (its relayed address), each with a receive loop that feeds the core under one gate (the
-/// serialized loop), then sends what the core queued; a timer runs the core's deadlines. It also mints the per-session
-/// credentials handed to clients (<see cref="MintIceServer"/>).
+/// The thin driver of <see cref="TurnServerCore"/> on the house's driver model: one <see cref="CoreLoop{TEvent}"/> owns
+/// the core (one serialized loop; its timer is armed at the core's <see cref="TurnServerCore.NextDeadline"/>), one
+/// <see cref="IDatagramSocket"/> is the TURN server address and one more per allocation is its relayed address; each
+/// socket's <see cref="DatagramReceiver"/> posts datagrams to the loop with the socket's address as <c>Local</c>, and
+/// the loop's transmits leave from the socket whose address is their <c>Local</c>. Relay ports are opened and closed by
+/// the core on the loop (<see cref="IRelayPortSource"/>), so the socket table needs no lock. It also mints the
+/// per-session credentials handed to clients (<see cref="MintIceServer"/>).
 /// </summary>
-internal sealed partial class TurnRelayServer : IRelayPortSource, IAsyncDisposable
+internal sealed partial class TurnRelayServer : IRelayPortSource, IDatagramSender, IAsyncDisposable
 {
-    private readonly object _gate = new();
+    private const int ReceiveSlotSize = 2048; // > TurnRelayOptions.MaxPayload + the TURN framing; bigger ones are truncated and dropped by the core
     private readonly TurnServerCore _core;
-    private readonly Socket _listener;
+    private readonly CoreLoop<TurnEvent> _loop;
+    private readonly IDatagramSocketFactory _factory;
+    private readonly IDatagramSocket _listener;
     private readonly IPEndPoint _listenerEndPoint;
-    private readonly Dictionary<IPEndPoint, Socket> _relays = [];
+    // Relay sockets by their address; written and read on the loop only (TryOpen/Close come from the core, Send from the loop).
+    private readonly Dictionary<IPEndPoint, IDatagramSocket> _relays = [];
     private readonly byte[] _secret = RandomNumberGenerator.GetBytes(32);
-    private readonly byte[] _send = new byte[CoreLimits.MaxDatagramSize];
     private readonly CancellationTokenSource _stop = new();
     private readonly ILogger _logger;
-    private readonly TimeProvider _time;
-    private readonly long _start;
-    private readonly ITimer _timer;
-    private bool _disposed;
+    private int _disposed;
 
-    private TurnRelayServer(IPAddress bind, int port, ILogger logger, TimeProvider time)
+    private TurnRelayServer(IPAddress bind, int port, ILogger logger, TimeProvider time, IDatagramSocketFactory factory, Func<IPAddress, bool>? peerAllowed)
     {
         _logger = logger;
-        _time = time;
-        _start = time.GetTimestamp();
-        _core = new TurnServerCore(new TurnRelayOptions { Secret = _secret, Ports = this });
-        _listener = new Socket(bind.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-        _listener.Bind(new IPEndPoint(bind, port));
-        _listenerEndPoint = (IPEndPoint)_listener.LocalEndPoint!;
-        _timer = time.CreateTimer(_ => Tick(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        _ = ReceiveLoopAsync(_listener, _listenerEndPoint);
+        _factory = factory;
+        _core = new TurnServerCore(new TurnRelayOptions { Secret = _secret, Ports = this, PeerAllowed = peerAllowed ?? TurnRelayOptions.DefaultPeerAllowed });
+        // Packet info on the listener: a reply leaves from the address its request arrived on (when bound to any).
+        _listener = factory.Open(new UdpSocketOptions { LocalEndPoint = new IPEndPoint(bind, port) });
+        _listenerEndPoint = _listener.LocalEndPoint;
+        _loop = new CoreLoop<TurnEvent>(_core, this, OnEvent, new CoreLoopOptions
+        {
+            TimeProvider = time,
+            Logger = logger,
+            Name = "relay",
+            MaxDatagramSize = ReceiveSlotSize + 64,
+        });
+        _loop.Start();
+        _ = DatagramReceiver.RunAsync(_listener, (d, p) => _loop.TryPostDatagram(d, p), _logger, batchSize: 16, slotSize: ReceiveSlotSize, _stop.Token);
     }
 
     /// <summary>Starts a relay listening on <paramref name="bind"/>:<paramref name="port"/> (0: any free port).</summary>
+    /// <param name="bind">The listening address.</param>
+    /// <param name="port">The listening port.</param>
+    /// <param name="logger">Where allocations are logged.</param>
+    /// <param name="time">The loop's clock and timers.</param>
+    /// <param name="factory">Opens the sockets (default: the platform's best).</param>
+    /// <param name="peerAllowed">Which peers allocations may reach (default <see cref="TurnRelayOptions.DefaultPeerAllowed"/>; tests allow loopback).</param>
     /// <exception cref="SocketException">The port cannot be bound.</exception>
-    public static TurnRelayServer Start(IPAddress bind, int port, ILogger logger, TimeProvider time) => new(bind, port, logger, time);
+    public static TurnRelayServer Start(IPAddress bind, int port, ILogger logger, TimeProvider time, IDatagramSocketFactory? factory = null, Func<IPAddress, bool>? peerAllowed = null) =>
+        new(bind, port, logger, time, factory ?? UdpSocketFactory.Default, peerAllowed);
 
     /// <summary>The UDP port clients reach the relay on.</summary>
     public int Port => _listenerEndPoint.Port;
 
-    private TimeSpan Now => _time.GetElapsedTime(_start);
-
     /// <summary>Credentials for one client session, valid 12 hours, for an allocation on <paramref name="relayAddress"/> (the bridge's address towards the device).</summary>
     public (string Username, string Password) MintIceServer(IPAddress relayAddress) =>
-        TurnCredentials.Mint(_secret, relayAddress, Now + TimeSpan.FromHours(12));
+        TurnCredentials.Mint(_secret, relayAddress, _loop.Clock.Now + TimeSpan.FromHours(12));
 
-    /// <summary>Current numbers.</summary>
-    public TurnRelayStats Stats()
+    /// <summary>Current numbers (read on the loop).</summary>
+    public Task<TurnRelayStats> StatsAsync(CancellationToken cancellationToken = default) =>
+        _loop.InvokeAsync(_ => new TurnRelayStats(Port, _core.AllocationCount, _core.AllocationsCreated, _core.BytesToPeers, _core.BytesToClients, _core.Dropped), cancellationToken);
+
+    /// <summary>Received datagrams the loop dropped because its inbox was full.</summary>
+    public long InboxDropped => _loop.DroppedDatagrams;
+
+    /// <summary>Receives on a relayed address: every datagram is posted with that address as <c>Local</c> (how the core tells peers from clients).</summary>
+    private void StartReceiving(IDatagramSocket socket)
     {
-        lock (_gate) return new TurnRelayStats(Port, _core.AllocationCount, _core.AllocationsCreated, _core.BytesToPeers, _core.BytesToClients, _core.Dropped);
+        var local = socket.LocalEndPoint;
+        _ = DatagramReceiver.RunAsync(socket,
+            (d, p) => _loop.TryPostDatagram(d, new DatagramPath(local, p.Remote, p.InterfaceIndex)),
+            _logger, batchSize: 16, slotSize: ReceiveSlotSize, _stop.Token);
     }
 
     bool IRelayPortSource.TryOpen(IPAddress address, out IPEndPoint? relay)
     {
         relay = null;
-        var s = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        IDatagramSocket s;
         try
         {
-            s.Bind(new IPEndPoint(address, 0));
+            s = _factory.Open(new UdpSocketOptions { LocalEndPoint = new IPEndPoint(address, 0), ReceivePacketInfo = false });
         }
         catch (SocketException ex)
         {
             LogBindFailed(_logger, address, ex.Message, null);
-            s.Dispose();
             return false;
         }
-        relay = (IPEndPoint)s.LocalEndPoint!;
+        relay = s.LocalEndPoint;
         _relays[relay] = s;
-        _ = ReceiveLoopAsync(s, relay);
+        StartReceiving(s);
         return true;
     }
 
@@ -88,88 +111,34 @@ internal sealed partial class TurnRelayServer : IRelayPortSource, IAsyncDisposab
         if (_relays.Remove(relay, out var s)) s.Dispose();
     }
 
-    private async Task ReceiveLoopAsync(Socket socket, IPEndPoint local)
+    /// <summary>Called by the loop: each transmit leaves from the socket whose address is its <c>Local</c> (none: the listener).</summary>
+    void IDatagramSender.Send(DatagramBatch batch)
     {
-        await Task.Yield();
-        var buffer = new byte[65_536];
-        EndPoint any = new IPEndPoint(socket.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0);
-        while (!_stop.IsCancellationRequested)
+        for (int i = 0; i < batch.Count; i++)
         {
-            SocketReceiveFromResult r;
-            try
-            {
-                r = await socket.ReceiveFromAsync(buffer, SocketFlags.None, any, _stop.Token).ConfigureAwait(false);
-            }
-            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.MessageSize)
-            {
-                continue; // ICMP port unreachable from an earlier send, or an oversized datagram: keep receiving
-            }
-            catch (Exception ex) when (ex is ObjectDisposedException or OperationCanceledException or SocketException)
-            {
-                return; // the allocation ended or the relay stops
-            }
-            var remote = (IPEndPoint)r.RemoteEndPoint;
-            if (remote.Address.IsIPv4MappedToIPv6) remote = new IPEndPoint(remote.Address.MapToIPv4(), remote.Port);
-            lock (_gate)
-            {
-                if (_disposed) return;
-                _core.Receive(buffer.AsSpan(0, r.ReceivedBytes), new DatagramPath(local, remote), Now);
-                Flush();
-            }
+            var path = batch.PathAt(i);
+            if (path.Remote is null) continue;
+            var from = path.Local is { } l && _relays.TryGetValue(l, out var rs) ? rs : _listener;
+            from.Send(batch[i], path);
         }
     }
 
-    private void Tick()
+    private void OnEvent(TurnEvent e)
     {
-        lock (_gate)
-        {
-            if (_disposed) return;
-            _core.HandleDeadline(Now);
-            Flush();
-        }
+        if (e.Kind == TurnEventKind.Allocated) LogAllocated(_logger, e.Client, e.Relay, null);
+        else LogEnded(_logger, e.Client, e.Relay, e.BytesToPeer, e.BytesToClient, null);
     }
 
-    /// <summary>Sends what the core queued, reports its events, re-arms the timer. Called under the gate.</summary>
-    private void Flush()
-    {
-        var now = Now;
-        while (_core.TryPollTransmit(_send, now, out var t))
-        {
-            var from = t.Path.Local is { } l && _relays.TryGetValue(l, out var rs) ? rs : _listener;
-            try
-            {
-                from.SendTo(_send.AsSpan(0, t.Length), SocketFlags.None, t.Path.Remote!);
-            }
-            catch (SocketException ex)
-            {
-                LogSendFailed(_logger, t.Path.Remote!, ex.SocketErrorCode, null);
-            }
-        }
-        while (_core.TryPollEvent(out var e))
-        {
-            if (e.Kind == TurnEventKind.Allocated) LogAllocated(_logger, e.Client, e.Relay, null);
-            else LogEnded(_logger, e.Client, e.Relay, e.BytesToPeer, e.BytesToClient, null);
-        }
-        var d = _core.NextDeadline;
-        _timer.Change(d is { } at ? (at - now < TimeSpan.Zero ? TimeSpan.Zero : at - now + TimeSpan.FromMilliseconds(1)) : Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-    }
-
-    /// <summary>Stops receiving and closes every socket.</summary>
+    /// <summary>Stops the loop and closes every socket.</summary>
     public async ValueTask DisposeAsync()
     {
-        lock (_gate)
-        {
-            if (_disposed) return;
-            _disposed = true;
-        }
+        if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _stop.CancelAsync().ConfigureAwait(false);
-        await _timer.DisposeAsync().ConfigureAwait(false);
-        lock (_gate)
-        {
-            _listener.Dispose();
-            foreach (var s in _relays.Values) s.Dispose();
-            _relays.Clear();
-        }
+        _listener.Dispose();
+        await _loop.DisposeAsync().ConfigureAwait(false);
+        // The loop has stopped: nothing else touches the relay table now.
+        foreach (var s in _relays.Values) s.Dispose();
+        _relays.Clear();
         _stop.Dispose();
     }
 
@@ -181,7 +150,4 @@ internal sealed partial class TurnRelayServer : IRelayPortSource, IAsyncDisposab
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "relay: cannot bind a relay port on {Address}: {Reason}")]
     private static partial void LogBindFailed(ILogger logger, IPAddress address, string reason, Exception? ex);
-
-    [LoggerMessage(Level = LogLevel.Debug, Message = "relay: send to {Remote} failed: {Error}")]
-    private static partial void LogSendFailed(ILogger logger, IPEndPoint remote, SocketError error, Exception? ex);
 }

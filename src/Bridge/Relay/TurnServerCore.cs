@@ -22,7 +22,11 @@ internal sealed class TurnServerCore : IProtocolCore<TurnEvent>
     private static readonly byte[] RealmBytes = Encoding.UTF8.GetBytes(TurnCredentials.Realm);
 
     private readonly TurnRelayOptions _o;
-    private readonly byte[] _nonce;
+    private readonly byte[] _nonceKey;
+    private byte[] _nonce = [];
+    private TimeSpan _nonceExpires;
+    private TimeSpan? _nextDeadline;
+    private bool _deadlineDirty;
     private readonly Dictionary<IPEndPoint, Allocation> _byClient = [];
     private readonly Dictionary<IPEndPoint, Allocation> _byRelay = [];
     private readonly Queue<Pending> _out = new();
@@ -34,9 +38,8 @@ internal sealed class TurnServerCore : IProtocolCore<TurnEvent>
         ArgumentNullException.ThrowIfNull(options);
         if (options.Secret.Length < 16) throw new ArgumentException("the relay secret must be at least 16 bytes", nameof(options));
         _o = options;
-        var n = new byte[12];
-        options.Random.GetBytes(n);
-        _nonce = Encoding.ASCII.GetBytes(Convert.ToHexString(n));
+        _nonceKey = new byte[32];
+        options.Random.GetBytes(_nonceKey);
     }
 
     /// <summary>Allocations now.</summary>
@@ -51,13 +54,19 @@ internal sealed class TurnServerCore : IProtocolCore<TurnEvent>
     public long Dropped { get; private set; }
 
     /// <inheritdoc/>
+    /// <remarks>The earliest allocation expiry, recomputed only after an allocation was added, refreshed or removed (not per datagram).</remarks>
     public TimeSpan? NextDeadline
     {
         get
         {
-            TimeSpan? d = null;
-            foreach (var a in _byClient.Values) if (d is null || a.Expires < d) d = a.Expires;
-            return d;
+            if (_deadlineDirty)
+            {
+                TimeSpan? d = null;
+                foreach (var a in _byClient.Values) if (d is null || a.Expires < d) d = a.Expires;
+                _nextDeadline = d;
+                _deadlineDirty = false;
+            }
+            return _nextDeadline;
         }
     }
 
@@ -110,9 +119,8 @@ internal sealed class TurnServerCore : IProtocolCore<TurnEvent>
             ToPeer(a, bound.Peer, datagram.Slice(off, len), now);
             return;
         }
-        if (!TurnStunWire.IsStun(datagram)) { Dropped++; return; }
-        var (method, cls) = TurnStunWire.TypeOf(datagram);
-        if (cls == 1)
+        if (!StunMessage.TryReadHeader(datagram, out ushort method, out var cls)) { Dropped++; return; }
+        if (cls == StunClass.Indication)
         {
             if (method == TurnConstants.Send && TurnStunWire.TryReadSendIndication(datagram, out var peer, out int doff, out int dlen)
                 && _byClient.TryGetValue(path.Remote, out var a))
@@ -120,7 +128,7 @@ internal sealed class TurnServerCore : IProtocolCore<TurnEvent>
             else Dropped++;
             return;
         }
-        if (cls != 0 || !StunMessage.TryParse(datagram, out var m)) { Dropped++; return; }
+        if (cls != StunClass.Request || !StunMessage.TryParse(datagram, out var m)) { Dropped++; return; }
         HandleRequest(m!, path, now);
     }
 
@@ -175,9 +183,8 @@ internal sealed class TurnServerCore : IProtocolCore<TurnEvent>
         return true;
     }
 
-    private static bool KnownRequestAttribute(ushort t) => t is StunAttributeType.Username or StunAttributeType.MessageIntegrity
-        or StunAttributeType.Realm or StunAttributeType.Nonce or StunAttributeType.MessageIntegritySha256 or StunAttributeType.Priority
-        or StunAttributeType.UseCandidate or TurnConstants.AttrChannelNumber or TurnConstants.AttrLifetime or TurnConstants.AttrXorPeerAddress
+    /// <summary>TURN's request attributes, on top of the STUN/ICE ones <see cref="StunMessage.UnknownRequiredAttributes(Func{ushort, bool})"/> knows.</summary>
+    private static readonly Func<ushort, bool> KnownTurnAttribute = static t => t is TurnConstants.AttrChannelNumber or TurnConstants.AttrLifetime or TurnConstants.AttrXorPeerAddress
         or TurnConstants.AttrData or TurnConstants.AttrRequestedAddressFamily or TurnConstants.AttrRequestedTransport;
 
     private void HandleRequest(StunMessage m, DatagramPath path, TimeSpan now)
@@ -196,7 +203,7 @@ internal sealed class TurnServerCore : IProtocolCore<TurnEvent>
             Error(m, path, TurnConstants.ErrBadRequest, "unsupported method", null);
             return;
         }
-        var unknown = m.AttributeTypes.Where(t => StunAttributeType.IsComprehensionRequired(t) && !KnownRequestAttribute(t)).Distinct().ToList();
+        var unknown = m.UnknownRequiredAttributes(KnownTurnAttribute);
         if (unknown.Count > 0)
         {
             var e = new StunMessageBuilder(m.Method, StunClass.ErrorResponse, m.TransactionId).AddErrorCode(TurnConstants.ErrUnknownAttribute, "Unknown Attribute");
@@ -225,6 +232,7 @@ internal sealed class TurnServerCore : IProtocolCore<TurnEvent>
                     {
                         var l = Grant(lifetime);
                         a.Expires = now + l;
+                        _deadlineDirty = true;
                         AddLifetime(ok, l);
                     }
                     Sign(ok, key!);
@@ -325,6 +333,7 @@ internal sealed class TurnServerCore : IProtocolCore<TurnEvent>
         };
         _byClient[client] = a;
         _byRelay[relay] = a;
+        _deadlineDirty = true;
         AllocationsCreated++;
         _events.Enqueue(new TurnEvent(TurnEventKind.Allocated, client, relay, 0, 0));
         Reply(AllocateSuccess(m, a, now, key), path);
@@ -348,7 +357,7 @@ internal sealed class TurnServerCore : IProtocolCore<TurnEvent>
         relayAddress = null;
         if (!m.HasMessageIntegrity)
         {
-            Challenge(m, path, TurnConstants.ErrUnauthorized, "Unauthorized");
+            Challenge(m, path, TurnConstants.ErrUnauthorized, "Unauthorized", now);
             return false;
         }
         if (m.Username is not { } user || !m.TryGetAttribute(StunAttributeType.Realm, out var realm) || !m.TryGetAttribute(StunAttributeType.Nonce, out var nonce))
@@ -356,25 +365,58 @@ internal sealed class TurnServerCore : IProtocolCore<TurnEvent>
             Error(m, path, TurnConstants.ErrBadRequest, "USERNAME, REALM and NONCE are required", null);
             return false;
         }
-        if (!nonce.SequenceEqual(_nonce) || !realm.SequenceEqual(RealmBytes))
+        if (!NonceValid(nonce, now) || !realm.SequenceEqual(RealmBytes))
         {
-            Challenge(m, path, TurnConstants.ErrStaleNonce, "Stale Nonce");
+            Challenge(m, path, TurnConstants.ErrStaleNonce, "Stale Nonce", now);
             return false;
         }
         if (!TurnCredentials.TryValidate(_o.Secret, user, now, out relayAddress, out _, out key) || !m.VerifyMessageIntegrity(key!))
         {
-            Challenge(m, path, TurnConstants.ErrUnauthorized, "Unauthorized");
+            Challenge(m, path, TurnConstants.ErrUnauthorized, "Unauthorized", now);
             key = null;
             return false;
         }
         return true;
     }
 
-    private void Challenge(StunMessage m, DatagramPath path, int code, string reason)
+    private void Challenge(StunMessage m, DatagramPath path, int code, string reason, TimeSpan now)
     {
         var e = new StunMessageBuilder(m.Method, StunClass.ErrorResponse, m.TransactionId).AddErrorCode(code, reason);
-        e.AddAttribute(StunAttributeType.Realm, RealmBytes).AddAttribute(StunAttributeType.Nonce, _nonce).AddSoftware(Software).AddFingerprint();
+        e.AddAttribute(StunAttributeType.Realm, RealmBytes).AddAttribute(StunAttributeType.Nonce, CurrentNonce(now)).AddSoftware(Software).AddFingerprint();
         Reply(e, path);
+    }
+
+    // Nonces (RFC 8489 §9.2): 8 hex digits of the expiry second on the core's clock, then 16 hex digits of
+    // HMAC-SHA256(nonce key, those 8 digits). Stateless to check; one is handed out until half its lifetime is left,
+    // so a client that keeps a nonce past its expiry gets 438 (Stale Nonce) with a fresh one.
+    private const int NonceLength = 24;
+
+    private byte[] CurrentNonce(TimeSpan now)
+    {
+        if (_nonce.Length == 0 || _nonceExpires - now < _o.NonceLifetime / 2)
+        {
+            _nonceExpires = now + _o.NonceLifetime;
+            var n = new byte[NonceLength];
+            Encoding.ASCII.GetBytes(((uint)Math.Ceiling(_nonceExpires.TotalSeconds)).ToString("X8", System.Globalization.CultureInfo.InvariantCulture), n);
+            NonceMac(n.AsSpan(0, 8), n.AsSpan(8));
+            _nonce = n;
+        }
+        return _nonce;
+    }
+
+    private bool NonceValid(ReadOnlySpan<byte> nonce, TimeSpan now)
+    {
+        if (nonce.Length != NonceLength || !uint.TryParse(nonce[..8], System.Globalization.NumberStyles.AllowHexSpecifier, System.Globalization.CultureInfo.InvariantCulture, out uint expires)) return false;
+        Span<byte> mac = stackalloc byte[16];
+        NonceMac(nonce[..8], mac);
+        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(mac, nonce[8..]) && TimeSpan.FromSeconds(expires) > now;
+    }
+
+    private void NonceMac(ReadOnlySpan<byte> expiryDigits, Span<byte> hexOut)
+    {
+        Span<byte> h = stackalloc byte[32];
+        System.Security.Cryptography.HMACSHA256.HashData(_nonceKey, expiryDigits, h);
+        System.Text.Unicode.Utf8.FromUtf16(Convert.ToHexString(h[..8]), hexOut, out _, out _);
     }
 
     private void Error(StunMessage m, DatagramPath path, int code, string reason, byte[]? key)
@@ -397,8 +439,8 @@ internal sealed class TurnServerCore : IProtocolCore<TurnEvent>
     private static void AddAddress(StunMessageBuilder b, ushort type, IPEndPoint ep, ReadOnlySpan<byte> txid)
     {
         Span<byte> v = stackalloc byte[20];
-        int n = TurnXorAddress.EncodedLength(ep);
-        TurnXorAddress.Write(v, ep, txid);
+        int n = StunXorAddress.EncodedLength(ep);
+        StunXorAddress.Write(v, ep, txid, xor: true);
         b.AddAttribute(type, v[..n]);
     }
 
@@ -419,11 +461,11 @@ internal sealed class TurnServerCore : IProtocolCore<TurnEvent>
     {
         var list = new List<IPEndPoint>();
         var raw = m.Raw;
-        int pos = TurnStunWire.HeaderLength;
-        while (pos < raw.Length && TurnStunWire.TryNextAttribute(raw, ref pos, out ushort t, out int off, out int len))
+        int pos = StunConstants.HeaderLength;
+        while (pos < raw.Length && StunMessage.TryNextAttribute(raw, ref pos, out ushort t, out int off, out int len))
         {
             if (t == StunAttributeType.MessageIntegrity) break;
-            if (t == TurnConstants.AttrXorPeerAddress && TurnXorAddress.TryRead(raw.Slice(off, len), m.TransactionId, out var ep)) list.Add(ep!);
+            if (t == TurnConstants.AttrXorPeerAddress && StunXorAddress.TryRead(raw.Slice(off, len), m.TransactionId, true, out var ep)) list.Add(ep!);
         }
         return list;
     }
@@ -432,6 +474,7 @@ internal sealed class TurnServerCore : IProtocolCore<TurnEvent>
     {
         _byClient.Remove(a.Client);
         _byRelay.Remove(a.Relay);
+        _deadlineDirty = true;
         _o.Ports.Close(a.Relay);
         _events.Enqueue(new TurnEvent(TurnEventKind.Ended, a.Client, a.Relay, a.BytesToPeer, a.BytesToClient));
     }

@@ -103,8 +103,15 @@ public sealed class StunMessage
     public string? Software => TryGetAttribute(StunAttributeType.Software, out var v) && v.Length <= 763 ? Encoding.UTF8.GetString(v) : null;
 
     /// <summary>Comprehension-required attribute types we do not understand (for a 420 response).</summary>
-    public IReadOnlyList<ushort> UnknownRequiredAttributes() =>
-        _attributes.Where(a => StunAttributeType.IsComprehensionRequired(a.Type) && !Known(a.Type)).Select(a => a.Type).Distinct().ToList();
+    public IReadOnlyList<ushort> UnknownRequiredAttributes() => UnknownRequiredAttributes(null);
+
+    /// <summary>
+    /// Comprehension-required attribute types that are neither ICE/STUN ones this class understands nor accepted by
+    /// <paramref name="alsoKnown"/> (a usage such as TURN adds its own attributes); for a 420 response.
+    /// </summary>
+    public IReadOnlyList<ushort> UnknownRequiredAttributes(Func<ushort, bool>? alsoKnown) =>
+        _attributes.Where(a => StunAttributeType.IsComprehensionRequired(a.Type) && !Known(a.Type) && alsoKnown?.Invoke(a.Type) != true)
+            .Select(a => a.Type).Distinct().ToList();
 
     private static bool Known(ushort t) => t is StunAttributeType.MappedAddress or StunAttributeType.Username or StunAttributeType.MessageIntegrity
         or StunAttributeType.ErrorCode or StunAttributeType.UnknownAttributes or StunAttributeType.Realm or StunAttributeType.Nonce
@@ -152,14 +159,7 @@ public sealed class StunMessage
     public static bool TryParse(ReadOnlySpan<byte> data, out StunMessage? message)
     {
         message = null;
-        if (data.Length < StunConstants.HeaderLength || data.Length > StunConstants.MaxMessageLength) return false;
-        if ((data[0] & 0xC0) != 0) return false;
-        if (BinaryPrimitives.ReadUInt32BigEndian(data[4..]) != StunConstants.MagicCookie) return false;
-        int length = BinaryPrimitives.ReadUInt16BigEndian(data[2..]);
-        if ((length & 3) != 0 || length + StunConstants.HeaderLength != data.Length) return false;
-        ushort type = BinaryPrimitives.ReadUInt16BigEndian(data);
-        ushort method = (ushort)((type & 0x000F) | ((type & 0x00E0) >> 1) | ((type & 0x3E00) >> 2));
-        var cls = (StunClass)(((type >> 4) & 1) | ((type >> 7) & 2));
+        if (data.Length > StunConstants.MaxMessageLength || !TryReadHeader(data, out ushort method, out var cls)) return false;
 
         var attrs = new List<(ushort, int, int)>();
         int mi = -1, mi256 = -1, fp = -1;
@@ -167,36 +167,30 @@ public sealed class StunMessage
         while (pos < data.Length)
         {
             if (fp >= 0) return false; // nothing after FINGERPRINT
-            if (data.Length - pos < 4) return false;
-            ushort at = BinaryPrimitives.ReadUInt16BigEndian(data[pos..]);
-            int al = BinaryPrimitives.ReadUInt16BigEndian(data[(pos + 2)..]);
-            int padded = (al + 3) & ~3;
-            if (padded > data.Length - pos - 4) return false;
+            int attrStart = pos;
+            if (!TryNextAttribute(data, ref pos, out ushort at, out int valueOffset, out int al)) return false;
             if (attrs.Count >= StunConstants.MaxAttributes) return false;
-            int valueOffset = pos + 4;
             if (at == StunAttributeType.Fingerprint)
             {
                 if (al != 4) return false;
-                fp = pos;
+                fp = attrStart;
             }
             else if (at == StunAttributeType.MessageIntegritySha256)
             {
                 if (mi256 >= 0 || al is < 16 or > 32 || (al & 3) != 0) return false;
-                mi256 = pos;
+                mi256 = attrStart;
             }
             else if (mi >= 0 || mi256 >= 0)
             {
                 // RFC 8489 §14.5: attributes after MESSAGE-INTEGRITY (other than the two above) are ignored.
-                pos = valueOffset + padded;
                 continue;
             }
             else if (at == StunAttributeType.MessageIntegrity)
             {
                 if (al != 20) return false;
-                mi = pos;
+                mi = attrStart;
             }
             attrs.Add((at, valueOffset, al));
-            pos = valueOffset + padded;
         }
         if (fp >= 0)
         {
@@ -204,6 +198,47 @@ public sealed class StunMessage
             if (BinaryPrimitives.ReadUInt32BigEndian(data[(fp + 4)..]) != expected) return false;
         }
         message = new StunMessage(data.ToArray(), method, cls, attrs, mi, mi256, fp);
+        return true;
+    }
+
+    /// <summary>
+    /// Checks the 20-byte header of <paramref name="data"/> without allocating (first two bits zero, magic cookie, a
+    /// length that is a multiple of 4 and matches <paramref name="data"/>) and decodes method and class; false when it
+    /// is not a well-formed STUN message header.
+    /// </summary>
+    public static bool TryReadHeader(ReadOnlySpan<byte> data, out ushort method, out StunClass cls)
+    {
+        method = 0;
+        cls = default;
+        if (data.Length < StunConstants.HeaderLength || (data[0] & 0xC0) != 0) return false;
+        if (BinaryPrimitives.ReadUInt32BigEndian(data[4..]) != StunConstants.MagicCookie) return false;
+        int length = BinaryPrimitives.ReadUInt16BigEndian(data[2..]);
+        if ((length & 3) != 0 || length + StunConstants.HeaderLength != data.Length) return false;
+        ushort type = BinaryPrimitives.ReadUInt16BigEndian(data);
+        method = (ushort)((type & 0x000F) | ((type & 0x00E0) >> 1) | ((type & 0x3E00) >> 2));
+        cls = (StunClass)(((type >> 4) & 1) | ((type >> 7) & 2));
+        return true;
+    }
+
+    /// <summary>
+    /// Walks attributes without allocating: reads the attribute at <paramref name="position"/> (start at
+    /// <see cref="StunConstants.HeaderLength"/>) and advances past its padding. False when fewer than 4 bytes remain
+    /// or the value does not fit (the message is then malformed).
+    /// </summary>
+    public static bool TryNextAttribute(ReadOnlySpan<byte> message, ref int position, out ushort type, out int valueOffset, out int valueLength)
+    {
+        type = 0;
+        valueOffset = 0;
+        valueLength = 0;
+        if (position < 0 || message.Length - position < 4) return false;
+        ushort t = BinaryPrimitives.ReadUInt16BigEndian(message[position..]);
+        int len = BinaryPrimitives.ReadUInt16BigEndian(message[(position + 2)..]);
+        int padded = (len + 3) & ~3;
+        if (padded > message.Length - position - 4) return false;
+        type = t;
+        valueOffset = position + 4;
+        valueLength = len;
+        position = valueOffset + padded;
         return true;
     }
 

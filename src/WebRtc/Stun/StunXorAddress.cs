@@ -12,11 +12,17 @@ namespace OspBridge.WebRtc.Stun;
 /// |                X-Address (Variable: 32 or 128 bits)           |
 /// </code>
 /// X-Port = port XOR (cookie &gt;&gt; 16); IPv4 X-Address = address XOR cookie; IPv6 = address XOR (cookie ‖ transaction id).
+/// The same value encodes TURN's XOR-PEER-ADDRESS and XOR-RELAYED-ADDRESS (RFC 8656 §18.3, §18.5).
 /// </summary>
-internal static class StunXorAddress
+public static class StunXorAddress
 {
+    /// <summary>Bytes the value for <paramref name="ep"/> takes: 8 for IPv4, 20 for IPv6.</summary>
     public static int EncodedLength(IPEndPoint ep) => ep.AddressFamily == AddressFamily.InterNetwork ? 8 : 20;
 
+    /// <summary>
+    /// Writes the value for <paramref name="ep"/> into <paramref name="dst"/> (at least <see cref="EncodedLength"/> bytes),
+    /// XOR-ed with the cookie and <paramref name="transactionId"/> when <paramref name="xor"/> (MAPPED-ADDRESS otherwise).
+    /// </summary>
     public static void Write(Span<byte> dst, IPEndPoint ep, ReadOnlySpan<byte> transactionId, bool xor)
     {
         bool v4 = ep.AddressFamily == AddressFamily.InterNetwork;
@@ -37,6 +43,7 @@ internal static class StunXorAddress
         addr[..n].CopyTo(dst[4..]);
     }
 
+    /// <summary>Reads a value; false (never throws) when malformed (short, unknown family, wrong length).</summary>
     public static bool TryRead(ReadOnlySpan<byte> value, ReadOnlySpan<byte> transactionId, bool xor, out IPEndPoint? ep)
     {
         ep = null;

@@ -94,9 +94,9 @@ public sealed class TurnFuzzTests
             if (d.Length > 8 && rng.Next(2) == 0) { d[4] = 0x21; d[5] = 0x12; d[6] = 0xA4; d[7] = 0x42; d[0] &= 0x3F; }
             TurnStunWire.TryReadSendIndication(d, out _, out int off, out int len);
             if (TurnChannelData.TryRead(d, out _, out int o2, out int l2)) Assert.True(o2 + l2 <= d.Length);
-            if (TurnXorAddress.TryRead(d, tx, out var ep)) Assert.NotNull(ep);
-            int pos = TurnStunWire.HeaderLength;
-            for (int k = 0; k < 100 && TurnStunWire.TryNextAttribute(d, ref pos, out _, out int vo, out int vl); k++) Assert.True(vo + vl <= d.Length);
+            if (StunXorAddress.TryRead(d, tx, true, out var ep)) Assert.NotNull(ep);
+            int pos = StunConstants.HeaderLength;
+            for (int k = 0; k < 100 && StunMessage.TryNextAttribute(d, ref pos, out _, out int vo, out int vl); k++) Assert.True(vo + vl <= d.Length);
         }
     }
 }

@@ -27,7 +27,7 @@ public sealed class TurnServerCoreTests
     }
 
     private static IPEndPoint? Attr(StunMessage m, ushort type) =>
-        m.TryGetAttribute(type, out var v) && TurnXorAddress.TryRead(v, m.TransactionId, out var ep) ? ep : null;
+        m.TryGetAttribute(type, out var v) && StunXorAddress.TryRead(v, m.TransactionId, true, out var ep) ? ep : null;
 
     [Fact]
     public void Allocate_challenges_then_allocates_on_the_relay_address_of_the_credential()
@@ -122,6 +122,59 @@ public sealed class TurnServerCoreTests
     }
 
     [Fact]
+    public void An_expired_nonce_gets_438_with_a_fresh_one_and_the_retry_succeeds()
+    {
+        var (core, _, c) = Make(o => new TurnRelayOptions { Secret = o.Secret, Ports = o.Ports, Random = o.Random, NonceLifetime = TimeSpan.FromMinutes(10) });
+        var relay = Attr(c.Allocate(T0), TurnConstants.AttrXorRelayedAddress);
+        Assert.NotNull(relay);
+        var first = c.Nonce!;
+
+        // Within its lifetime the nonce works (a Refresh at +4 min).
+        var ok = c.Call(c.Sign(c.Request(TurnConstants.Refresh)), T0 + TimeSpan.FromMinutes(4));
+        Assert.True(ok.Class == StunClass.SuccessResponse, $"Refresh with a fresh nonce: {ok.Class} {ok.ErrorCode?.Code}");
+
+        // After it (+11 min): 438 with another nonce; the retry with that one succeeds.
+        var late = T0 + TimeSpan.FromMinutes(11);
+        var stale = c.Call(c.Sign(c.Request(TurnConstants.Refresh)), late);
+        Assert.Equal(438, stale.ErrorCode?.Code);
+        Assert.True(stale.TryGetAttribute(StunAttributeType.Nonce, out var fresh), "438 without NONCE");
+        Assert.False(fresh.SequenceEqual(first), "the 438 repeated the expired nonce");
+        Assert.True(stale.TryGetAttribute(StunAttributeType.Realm, out _), "438 without REALM");
+        c.Nonce = fresh.ToArray();
+        var retried = c.Call(c.Sign(c.Request(TurnConstants.Refresh)), late);
+        Assert.True(retried.Class == StunClass.SuccessResponse, $"Refresh with the fresh nonce: {retried.Class} {retried.ErrorCode?.Code}");
+
+        // A forged nonce (right shape, expiry pushed far out, wrong MAC) is stale too.
+        var forged = (byte[])c.Nonce.Clone();
+        "FFFFFFFF"u8.CopyTo(forged);
+        c.Nonce = forged;
+        Assert.Equal(438, c.Call(c.Sign(c.Request(TurnConstants.Refresh)), late).ErrorCode?.Code);
+        Assert.Equal(1, core.AllocationCount);
+    }
+
+    [Fact]
+    public void Next_deadline_is_the_earliest_allocation_expiry_and_follows_refresh_and_removal()
+    {
+        var (core, ports, c) = Make();
+        Assert.Null(core.NextDeadline);
+        c.Allocate(T0);
+        Assert.Equal(T0 + TimeSpan.FromMinutes(10), core.NextDeadline);
+        var c2 = new TurnTestClient(core, new IPEndPoint(IPAddress.Parse("10.1.0.3"), 5003), Server) { Username = c.Username, Password = c.Password };
+        c2.Allocate(T0 + TimeSpan.FromMinutes(1));
+        Assert.Equal(T0 + TimeSpan.FromMinutes(10), core.NextDeadline);
+        // The first refreshes to 20 minutes: the second's expiry is now the earliest.
+        var life = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(life, 1200);
+        Assert.Equal(StunClass.SuccessResponse, c.Call(c.Sign(c.Request(TurnConstants.Refresh).AddAttribute(TurnConstants.AttrLifetime, life)), T0 + TimeSpan.FromMinutes(2)).Class);
+        Assert.Equal(T0 + TimeSpan.FromMinutes(11), core.NextDeadline);
+        // The second expires at its deadline: closed, and the deadline moves to the first's.
+        core.HandleDeadline(T0 + TimeSpan.FromMinutes(11));
+        Assert.Equal(1, core.AllocationCount);
+        Assert.Single(ports.Closed);
+        Assert.Equal(T0 + TimeSpan.FromMinutes(22), core.NextDeadline);
+    }
+
+    [Fact]
     public void Bad_credentials_nonce_transport_and_attributes_get_the_RFC_errors()
     {
         var (core, ports, c) = Make();
@@ -134,10 +187,7 @@ public sealed class TurnServerCoreTests
         other.Password = c.Password;
         Assert.Equal(401, other.Call(other.Sign(other.Request(TurnConstants.Allocate).AddAttribute(TurnConstants.AttrRequestedTransport, TurnTestClient.RequestedTransport(17))), T0).ErrorCode?.Code);
 
-        // Expired credentials.
         other.Username = c.Username;
-        Assert.Equal(401, other.Call(other.Sign(other.Request(TurnConstants.Allocate).AddAttribute(TurnConstants.AttrRequestedTransport, TurnTestClient.RequestedTransport(17))), T0 + TimeSpan.FromHours(2)).ErrorCode?.Code);
-
         // Stale nonce: 438 with the current one.
         other.Nonce = "0000"u8.ToArray();
         var stale = other.Call(other.Sign(other.Request(TurnConstants.Allocate).AddAttribute(TurnConstants.AttrRequestedTransport, TurnTestClient.RequestedTransport(17))), T0);
@@ -156,6 +206,15 @@ public sealed class TurnServerCoreTests
         Assert.Equal(437, other.Call(other.Sign(other.Request(TurnConstants.Refresh)), T0).ErrorCode?.Code);
         Assert.Single(ports.Open);
         Assert.Equal(1, core.AllocationCount);
+
+        // Expired credentials (last: time moves on 2 h, past the credential's expiry and the nonce's lifetime): with the
+        // nonce current then (from the 401 challenge) the request is refused with 401, not allocated.
+        var later = T0 + TimeSpan.FromHours(2);
+        var challenge = other.Call(other.Request(TurnConstants.Allocate).AddAttribute(TurnConstants.AttrRequestedTransport, TurnTestClient.RequestedTransport(17)).ToArray(), later);
+        Assert.True(challenge.TryGetAttribute(StunAttributeType.Nonce, out var laterNonce), "401 without NONCE");
+        other.Nonce = laterNonce.ToArray();
+        Assert.Equal(401, other.Call(other.Sign(other.Request(TurnConstants.Allocate).AddAttribute(TurnConstants.AttrRequestedTransport, TurnTestClient.RequestedTransport(17))), later).ErrorCode?.Code);
+        Assert.Single(ports.Open);
     }
 
     [Fact]

@@ -54,8 +54,8 @@ internal sealed class TurnTestClient(TurnServerCore core, IPEndPoint client, IPE
 
     public static byte[] Xor(IPEndPoint ep, ReadOnlySpan<byte> txid)
     {
-        var v = new byte[TurnXorAddress.EncodedLength(ep)];
-        TurnXorAddress.Write(v, ep, txid);
+        var v = new byte[StunXorAddress.EncodedLength(ep)];
+        StunXorAddress.Write(v, ep, txid, xor: true);
         return v;
     }
 

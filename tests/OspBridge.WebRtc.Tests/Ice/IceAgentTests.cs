@@ -19,6 +19,24 @@ public class IceAgentTests
         return (a, b);
     }
 
+    /// <summary>
+    /// The common set-up: one host candidate each (A 10.0.0.1:1000, B 10.0.1.1:2000), candidates and credentials
+    /// exchanged, both started, run until both have a selected pair — and with <paramref name="completed"/> until A is
+    /// Completed and B Connected — within <paramref name="within"/> (default 5 s of virtual time).
+    /// </summary>
+    private static IceNet Connect(IceAgent a, IceAgent b, bool completed = false, TimeSpan? within = null)
+    {
+        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
+        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
+        var net = new IceNet(a, b);
+        net.ExchangeCandidates();
+        net.Start();
+        Assert.True(net.RunUntil(() => a.SelectedPair is not null && b.SelectedPair is not null
+                && (!completed || (a.State == RTCIceConnectionState.Completed && b.State == RTCIceConnectionState.Connected)), within ?? TimeSpan.FromSeconds(5)),
+            $"not connected after {net.Now}: A {a.State} (pair {a.SelectedPair?.RemoteEndPoint}), B {b.State} (pair {b.SelectedPair?.RemoteEndPoint})");
+        return net;
+    }
+
     private static void AssertConsistent(IceNet net)
     {
         var pa = net.A.SelectedPair!;
@@ -72,12 +90,7 @@ public class IceAgentTests
     public void Consent_expiry_is_detected_disconnected_then_failed()
     {
         var (a, b) = Agents();
-        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
-        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
-        var net = new IceNet(a, b);
-        net.ExchangeCandidates();
-        net.Start();
-        Assert.True(net.RunUntil(() => a.SelectedPair is not null && b.SelectedPair is not null, TimeSpan.FromSeconds(5)));
+        var net = Connect(a, b);
         var cutAt = net.Now;
         net.Cut = true;
         Assert.True(net.RunUntil(() => a.State == RTCIceConnectionState.Disconnected, TimeSpan.FromSeconds(10)));
@@ -98,12 +111,7 @@ public class IceAgentTests
     public void Recovers_from_disconnected_when_consent_returns()
     {
         var (a, b) = Agents();
-        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
-        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
-        var net = new IceNet(a, b);
-        net.ExchangeCandidates();
-        net.Start();
-        Assert.True(net.RunUntil(() => a.SelectedPair is not null && b.SelectedPair is not null, TimeSpan.FromSeconds(5)));
+        var net = Connect(a, b);
         net.Cut = true;
         Assert.True(net.RunUntil(() => a.State == RTCIceConnectionState.Disconnected, TimeSpan.FromSeconds(10)));
         net.Cut = false;
@@ -114,12 +122,7 @@ public class IceAgentTests
     public void Ice_restart_selects_a_pair_of_the_new_session_while_data_stays_on_the_old_one()
     {
         var (a, b) = Agents();
-        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
-        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
-        var net = new IceNet(a, b);
-        net.ExchangeCandidates();
-        net.Start();
-        Assert.True(net.RunUntil(() => a.State == RTCIceConnectionState.Completed && b.State == RTCIceConnectionState.Connected, TimeSpan.FromSeconds(5)));
+        var net = Connect(a, b, completed: true);
         var (oldA, oldB) = (a.LocalCredentials, b.LocalCredentials);
         var oldPairB = b.SelectedPair!;
         int selectedBefore = net.NodeB.EventsOf<IceEvent>().Count(e => e.Kind == IceEventKind.SelectedPairChanged);
@@ -168,12 +171,7 @@ public class IceAgentTests
     public void An_unanswered_restart_ends_after_the_checking_timeout_without_a_past_deadline(int checkingSeconds, bool fails)
     {
         var (a, b) = Agents(checkingTimeout: TimeSpan.FromSeconds(checkingSeconds));
-        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
-        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
-        var net = new IceNet(a, b);
-        net.ExchangeCandidates();
-        net.Start();
-        Assert.True(net.RunUntil(() => a.State == RTCIceConnectionState.Completed && b.State == RTCIceConnectionState.Connected, TimeSpan.FromSeconds(5)));
+        var net = Connect(a, b, completed: true);
         var oldPair = b.SelectedPair;
         TimeSpan restartedAt = net.Now;
         b.Restart(IceCredentials.Generate(new SeededRandomNumberGenerator(5)), restartedAt);
@@ -192,12 +190,7 @@ public class IceAgentTests
     {
         var (a, b) = Agents();
         Assert.Throws<WebRtcException>(() => b.Restart(IceCredentials.Generate(), TimeSpan.Zero));
-        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
-        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
-        var net = new IceNet(a, b);
-        net.ExchangeCandidates();
-        net.Start();
-        Assert.True(net.RunUntil(() => a.SelectedPair is not null && b.SelectedPair is not null, TimeSpan.FromSeconds(5)));
+        var net = Connect(a, b);
         net.Cut = true;
         Assert.True(net.RunUntil(() => a.State == RTCIceConnectionState.Failed && b.State == RTCIceConnectionState.Failed, TimeSpan.FromSeconds(40)));
         net.Cut = false;
@@ -219,12 +212,7 @@ public class IceAgentTests
         var b = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator(2UL), TieBreaker = 9 });
         a.SetRole(IceRole.Controlling);
         b.SetRole(IceRole.Controlling);
-        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
-        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
-        var net = new IceNet(a, b);
-        net.ExchangeCandidates();
-        net.Start();
-        Assert.True(net.RunUntil(() => a.SelectedPair is not null && b.SelectedPair is not null, TimeSpan.FromSeconds(10)));
+        var net = Connect(a, b, within: TimeSpan.FromSeconds(10));
         Assert.Equal(IceRole.Controlled, a.Role); // lower tie-breaker yields
         Assert.Equal(IceRole.Controlling, b.Role);
         AssertConsistent(net);
@@ -237,12 +225,7 @@ public class IceAgentTests
         var b = new IceAgent(new IceAgentOptions { Random = new SeededRandomNumberGenerator(2UL), TieBreaker = 9 });
         a.SetRole(IceRole.Controlled);
         b.SetRole(IceRole.Controlled);
-        a.AddLocalHostCandidate(Ep("10.0.0.1:1000"));
-        b.AddLocalHostCandidate(Ep("10.0.1.1:2000"));
-        var net = new IceNet(a, b);
-        net.ExchangeCandidates();
-        net.Start();
-        Assert.True(net.RunUntil(() => a.SelectedPair is not null && b.SelectedPair is not null, TimeSpan.FromSeconds(10)));
+        var net = Connect(a, b, within: TimeSpan.FromSeconds(10));
         Assert.Equal(IceRole.Controlling, a.Role); // higher tie-breaker takes control
         AssertConsistent(net);
     }
