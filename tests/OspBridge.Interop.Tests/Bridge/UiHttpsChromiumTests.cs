@@ -86,7 +86,16 @@ public sealed partial class UiHttpsChromiumTests(ITestOutputHelper output)
             Assert.True(await page.EvaluateAsync<bool>("() => window.isSecureContext && location.protocol === 'https:'"), "the UI over https must be a secure context");
             Assert.True(await page.EvaluateAsync<bool>("() => !!(navigator.mediaDevices && navigator.mediaDevices.getUserMedia && crypto.subtle)"),
                 "getUserMedia and crypto.subtle must exist in the secure context");
-            string fp = await page.EvaluateAsync<string>("async () => (await (await fetch('/api/bridge')).json()).fp");
+            // The page logs in with the admin URL's token (POST /api/login → session cookie) after it loads; until then
+            // /api/bridge is 401. Ask as the page does once it is logged in (bounded: 100 tries, 100 ms apart).
+            string? fp = await page.EvaluateAsync<string?>(@"async () => {
+                for (let i = 0; i < 100; i++) {
+                    const r = await fetch('/api/bridge');
+                    if (r.ok) return (await r.json()).fp;
+                    await new Promise(done => setTimeout(done, 100));
+                }
+                return null;
+            }");
             Assert.Equal(spki, fp); // the SPKI hash printed is the bridge's agent fingerprint (docs/bridge.md)
             var item = page.Locator("#devices li", new() { HasText = name });
             await item.WaitForAsync(wait);
