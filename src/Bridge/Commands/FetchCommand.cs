@@ -55,7 +55,7 @@ internal sealed class FetchCommand : ICliCommand
             if (!target.StartsWith('/') || target.StartsWith("//", StringComparison.Ordinal) || target.Any(char.IsControl) || target.Contains(' ', StringComparison.Ordinal))
                 throw new CliException($"path '{target}' must start with a single '/' and contain no spaces or control characters");
             double secs = parseResult.GetValue(timeout);
-            if (secs is <= 0 or > 3600) throw new CliException("--timeout must be between 0 and 3600 seconds");
+            TimeSpan limit = TrustedPeerSession.RequireTimeout(secs);
             byte[]? body = ReadData(parseResult.GetValue(data));
             string verb = parseResult.GetValue(method) ?? (body is null ? "GET" : "POST");
             if (verb.Length == 0 || !verb.All(c => c is > ' ' and < (char)127 && !"()<>@,;:\\\"/[]?={}".Contains(c, StringComparison.Ordinal)))
@@ -80,31 +80,27 @@ internal sealed class FetchCommand : ICliCommand
                 }
             }
 
-            string stateDir = context.GetStateDirectory(parseResult);
-            using var identity = AgentIdentity.LoadOrCreate(stateDir);
-            var trust = PeerTrust.Open(stateDir);
-            await using var session = await PeerClient.ConnectTrustedAsync(identity, trust, which, interfaces, TimeSpan.FromSeconds(secs),
-                context.Logger(parseResult, "mdns"), context.Logger(parseResult, "osp"), ct);
+            await using var session = await TrustedPeerSession.ConnectAsync(context, parseResult, which, interfaces, limit, ct);
             if (session is null) return 1;
             var options = new PeerFetchClientOptions { Logger = context.Logger(parseResult, "peerfetch") };
             await using var webRtc = via == "webrtc"
-                ? await FetchWebRtc.OpenAsync(session.Connection!, interfaces, TimeSpan.FromSeconds(secs), context.Logger(parseResult, "webrtc"), ct)
+                ? await FetchWebRtc.OpenAsync(session.Connection, interfaces, limit, context.Logger(parseResult, "webrtc"), ct)
                 : null;
             PeerFetchHandler handler = via switch
             {
-                "quic" => new PeerFetchHandler(await ConnectQuicAsync(session.Connection!, which, TimeSpan.FromSeconds(secs), ct), options),
+                "quic" => new PeerFetchHandler(await ConnectQuicAsync(session.Connection, which, limit, ct), options),
                 "webrtc" => new PeerFetchHandler(webRtc!.Channel, options),
-                _ => new PeerFetchHandler(await PeerClient.OpenChannelAsync(session.Connection!, Label, "", which, ct), options),
+                _ => new PeerFetchHandler(await PeerClient.OpenChannelAsync(session.Connection, Label, "", which, ct), options),
             };
             using var client = new HttpClient(handler)
             {
                 Timeout = Timeout.InfiniteTimeSpan,
             };
-            if (copies > 1) return await FetchParallelAsync(client, request, body, copies, outFile, which, TimeSpan.FromSeconds(secs), ct);
+            if (copies > 1) return await FetchParallelAsync(client, request, body, copies, outFile, which, limit, ct);
             HttpResponseMessage response;
             using (var headTimeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
             {
-                headTimeout.CancelAfter(TimeSpan.FromSeconds(secs));
+                headTimeout.CancelAfter(limit);
                 try
                 {
                     response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, headTimeout.Token);
