@@ -44,6 +44,12 @@ internal sealed class BridgeServerOptions
 
     /// <summary>The relay's UDP port (0: any free port).</summary>
     public int RelayPort { get; init; }
+
+    /// <summary>The relay's TCP port for <c>turn:…?transport=tcp</c> (0: any free port; -1: no TCP/TLS).</summary>
+    public int RelayTcpPort { get; init; }
+
+    /// <summary>The relay's TLS port for <c>turns:</c> with <see cref="Certificate"/> (0: any free port; only with a certificate).</summary>
+    public int RelayTlsPort { get; init; }
 }
 
 /// <summary>
@@ -82,6 +88,9 @@ internal sealed class BridgeServer : IAsyncDisposable
 
     /// <summary>The TURN relay's UDP port, or null with <c>--relay never</c>.</summary>
     public int? RelayPort => _relay?.Port;
+
+    /// <summary>The TURN relay's TCP and TLS ports (TLS null without a certificate), or null without them.</summary>
+    public (int Tcp, int? Tls)? RelayStreamPorts => _relay?.TcpPort is { } tcp ? (tcp, _relay.TlsPort) : null;
 
     /// <summary>The TURN relay's HTTP side (ICE servers for a client, numbers).</summary>
     internal OspBridge.Bridge.Relay.RelayEndpoints RelayEndpoints { get; private set; } = null!;
@@ -143,7 +152,10 @@ internal sealed class BridgeServer : IAsyncDisposable
         try
         {
             if (options.Relay != OspBridge.Bridge.Relay.RelayMode.Never)
+            {
                 server._relay = OspBridge.Bridge.Relay.TurnRelayServer.Start(options.Bind, options.RelayPort, loggers.CreateLogger("bridge.relay"), TimeProvider.System);
+                if (options.RelayTcpPort >= 0) server._relay.ListenStreams(options.Bind, options.RelayTcpPort, options.Certificate, options.RelayTlsPort);
+            }
             server.RelayEndpoints = new OspBridge.Bridge.Relay.RelayEndpoints(server._relay, options.Relay, devices);
             server.RelayEndpoints.Map(app);
             server.Map();
