@@ -43,7 +43,7 @@ public sealed class RelayTcpPeerJsChromiumTests(ITestOutputHelper output)
         Directory.CreateDirectory(www);
         File.WriteAllText(Path.Combine(www, "status.json"), "{\"ok\":true,\"device\":\"far\"}");
         string bridgeOrigin = $"http://10.213.0.2:{BridgePort}";
-        await using var h = await ChromiumHarness.StartAsync(3);
+        await using var h = await ChromiumHarness.StartAsync(3, []);
         var browserHost = h.Host(0);
         var bridgeHost = h.Host(1);
         var deviceHost = h.Host(2);
