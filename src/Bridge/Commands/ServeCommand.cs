@@ -84,6 +84,7 @@ internal sealed class ServeCommand : ICliCommand
                 if (certificate is not null)
                     WriteLine($"certificate sha256 {HttpsCertificate.Sha256(certificate)} spki {HttpsCertificate.SpkiSha256(certificate)}");
                 if (server.RelayPort is { } relayUdp) WriteLine($"relay turn udp {relayUdp} ({relayMode.ToString().ToLowerInvariant()})");
+                if (server.RelayStreamPorts is ({ } relayTcp, var relayTls)) WriteLine($"relay turn tcp {relayTcp}" + (relayTls is { } tlsPort ? $", turns tls {tlsPort}" : ""));
                 WriteLine($"admin {server.AdminUrl}");
                 try { await Task.Delay(Timeout.Infinite, ct); }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested) { }

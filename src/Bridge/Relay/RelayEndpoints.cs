@@ -12,7 +12,8 @@ internal sealed record IceServerEntry(string[] Urls, string Username, string Cre
 
 /// <summary>
 /// The relay's HTTP side (docs/bridge.md, "Relay"): <c>GET /api/relay/ice-servers/{id}</c> →
-/// <c>{relay, iceServers}</c> for a client about to connect to device <c>{id}</c>, and <c>GET /api/relay</c> → the
+/// <c>{relay, iceServers}</c> for a client about to connect to device <c>{id}</c> (the relay's UDP, TCP and — when the bridge
+/// serves HTTPS — TLS addresses, one set of credentials), and <c>GET /api/relay</c> → the
 /// relay's numbers. Both behind the bridge token like every <c>/api</c> path.
 /// </summary>
 internal sealed class RelayEndpoints(TurnRelayServer? relay, RelayMode mode, DeviceRegistry devices)
@@ -37,7 +38,8 @@ internal sealed class RelayEndpoints(TurnRelayServer? relay, RelayMode mode, Dev
                     try
                     {
                         foreach (var s in await IceServersAsync(ctx, device, ctx.RequestAborted).ConfigureAwait(false))
-                            ctx.Response.Headers.Append("Link", LinkHeader(s));
+                            foreach (string url in s.Urls)
+                                ctx.Response.Headers.Append("Link", LinkHeader(s with { Urls = [url] }));
                     }
                     catch (Exception ex) when (ex is BridgeHttpException or OperationCanceledException or OspBridge.Osp.OspException) { }
                 });
@@ -76,7 +78,11 @@ internal sealed class RelayEndpoints(TurnRelayServer? relay, RelayMode mode, Dev
         if (mode == RelayMode.Auto && (clientRemote is null || IPAddress.IsLoopback(clientRemote) || clientLocal.Equals(towardsDevice))) return [];
         var (user, password) = relay.MintIceServer(towardsDevice);
         string host = clientLocal.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{clientLocal}]" : clientLocal.ToString();
-        return [new IceServerEntry([$"turn:{host}:{relay.Port}?transport=udp"], user, password)];
+        // UDP first (what clients prefer), then TCP and TLS for clients whose network passes no UDP (RFC 5766 §2.1).
+        List<string> urls = [$"turn:{host}:{relay.Port}?transport=udp"];
+        if (relay.TcpPort is { } tcp) urls.Add($"turn:{host}:{tcp}?transport=tcp");
+        if (relay.TlsPort is { } tls) urls.Add($"turns:{host}:{tls}?transport=tcp");
+        return [new IceServerEntry([.. urls], user, password)];
     }
 
     /// <summary>The device id of a <c>/whep/{id}</c> or <c>/whip/{id}</c> path, else null.</summary>

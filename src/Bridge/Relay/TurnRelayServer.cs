@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
 using OspBridge.Net.Core;
 using OspBridge.Net.IO;
@@ -32,6 +33,8 @@ internal sealed partial class TurnRelayServer : IRelayPortSource, IDatagramSende
     private readonly byte[] _secret = RandomNumberGenerator.GetBytes(32);
     private readonly CancellationTokenSource _stop = new();
     private readonly ILogger _logger;
+    private TurnStreamListener? _tcp;
+    private TurnStreamListener? _tls;
     private int _disposed;
 
     private TurnRelayServer(IPAddress bind, int port, ILogger logger, TimeProvider time, IDatagramSocketFactory factory, Func<IPAddress, bool>? peerAllowed)
@@ -66,6 +69,34 @@ internal sealed partial class TurnRelayServer : IRelayPortSource, IDatagramSende
 
     /// <summary>The UDP port clients reach the relay on.</summary>
     public int Port => _listenerEndPoint.Port;
+
+    /// <summary>The TCP port (<c>turn:…?transport=tcp</c>), or null when not listening on TCP.</summary>
+    public int? TcpPort => _tcp?.LocalEndPoint.Port;
+
+    /// <summary>The TLS port (<c>turns:…?transport=tcp</c>), or null when not listening on TLS.</summary>
+    public int? TlsPort => _tls?.LocalEndPoint.Port;
+
+    /// <summary>
+    /// Also listens for clients over TCP on <paramref name="tcpPort"/> and, with <paramref name="certificate"/>, over TLS on
+    /// <paramref name="tlsPort"/> (0: any free port each; RFC 5766 §2.1 client transports, the relayed side stays UDP;
+    /// <see cref="TurnStreamListener"/>). Call once, right after <see cref="Start"/>.
+    /// </summary>
+    /// <exception cref="SocketException">A port cannot be bound.</exception>
+    public void ListenStreams(IPAddress bind, int tcpPort, X509Certificate2? certificate, int tlsPort, TurnStreamLimits? limits = null)
+    {
+        if (_tcp is not null) throw new InvalidOperationException("the relay already listens on TCP");
+        _tcp = new TurnStreamListener(bind, tcpPort, null, PostFrame, ClientGone, _logger, limits);
+        if (certificate is not null) _tls = new TurnStreamListener(bind, tlsPort, certificate, PostFrame, ClientGone, _logger, limits);
+    }
+
+    private bool PostFrame(ReadOnlyMemory<byte> frame, DatagramPath path) => _loop.TryPostDatagram(frame.Span, path);
+
+    private void ClientGone(IPEndPoint client)
+    {
+        if (Volatile.Read(ref _disposed) != 0) return;
+        try { _loop.Post(_ => _core.RemoveClient(client)); }
+        catch (ObjectDisposedException) { }
+    }
 
     /// <summary>Credentials for one client session, valid 12 hours, for an allocation on <paramref name="relayAddress"/> (the bridge's address towards the device).</summary>
     public (string Username, string Password) MintIceServer(IPAddress relayAddress) =>
@@ -118,6 +149,7 @@ internal sealed partial class TurnRelayServer : IRelayPortSource, IDatagramSende
         {
             var path = batch.PathAt(i);
             if (path.Remote is null) continue;
+            if (_tcp is not null && (_tcp.TrySend(batch[i], path) || _tls?.TrySend(batch[i], path) == true)) continue;
             var from = path.Local is { } l && _relays.TryGetValue(l, out var rs) ? rs : _listener;
             from.Send(batch[i], path);
         }
@@ -134,6 +166,8 @@ internal sealed partial class TurnRelayServer : IRelayPortSource, IDatagramSende
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
         await _stop.CancelAsync().ConfigureAwait(false);
+        if (_tcp is not null) await _tcp.DisposeAsync().ConfigureAwait(false);
+        if (_tls is not null) await _tls.DisposeAsync().ConfigureAwait(false);
         _listener.Dispose();
         await _loop.DisposeAsync().ConfigureAwait(false);
         // The loop has stopped: nothing else touches the relay table now.

@@ -470,6 +470,17 @@ internal sealed class TurnServerCore : IProtocolCore<TurnEvent>
         return list;
     }
 
+    /// <summary>
+    /// Deletes the allocation of <paramref name="client"/> (its TCP/TLS connection closed: RFC 8656 §3.1 ties the
+    /// allocation to that connection); false when it has none.
+    /// </summary>
+    public bool RemoveClient(IPEndPoint client)
+    {
+        if (!_byClient.TryGetValue(client, out var a)) return false;
+        Remove(a);
+        return true;
+    }
+
     private void Remove(Allocation a)
     {
         _byClient.Remove(a.Client);

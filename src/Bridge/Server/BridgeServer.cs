@@ -44,6 +44,12 @@ internal sealed class BridgeServerOptions
 
     /// <summary>The relay's UDP port (0: any free port).</summary>
     public int RelayPort { get; init; }
+
+    /// <summary>The relay's TCP port for <c>turn:…?transport=tcp</c> (0: any free port; -1: no TCP/TLS).</summary>
+    public int RelayTcpPort { get; init; }
+
+    /// <summary>The relay's TLS port for <c>turns:</c> with <see cref="Certificate"/> (0: any free port; only with a certificate).</summary>
+    public int RelayTlsPort { get; init; }
 }
 
 /// <summary>
@@ -59,6 +65,7 @@ internal sealed class BridgeServer : IAsyncDisposable
     private readonly WhepEndpoint _whep;
     private readonly ILogger _logger;
     private readonly List<Channel<DeviceView>> _subscribers = [];
+    private readonly OpenStreams _streams = new();
     private OspBridge.Bridge.Relay.TurnRelayServer? _relay;
 
     private BridgeServer(WebApplication app, DeviceRegistry devices, BridgeTokens tokens, ILogger logger, WhepSessionOptions whep)
@@ -70,13 +77,20 @@ internal sealed class BridgeServer : IAsyncDisposable
         _logger = logger;
         _peerJs = new PeerJsSignaling(devices, logger, TimeProvider.System);
         _devices.Changed += OnDeviceChanged;
+        _tokens.Revoked += OnTokenRevoked;
     }
+
+    /// <summary>The streams open under browser tokens (ended when their token is revoked).</summary>
+    internal OpenStreams Streams => _streams;
 
     /// <summary>The URL the server listens on (<c>http://addr:port</c>).</summary>
     public string Url { get; private set; } = "";
 
     /// <summary>The TURN relay's UDP port, or null with <c>--relay never</c>.</summary>
     public int? RelayPort => _relay?.Port;
+
+    /// <summary>The TURN relay's TCP and TLS ports (TLS null without a certificate), or null without them.</summary>
+    public (int Tcp, int? Tls)? RelayStreamPorts => _relay?.TcpPort is { } tcp ? (tcp, _relay.TlsPort) : null;
 
     /// <summary>The TURN relay's HTTP side (ICE servers for a client, numbers).</summary>
     internal OspBridge.Bridge.Relay.RelayEndpoints RelayEndpoints { get; private set; } = null!;
@@ -138,7 +152,10 @@ internal sealed class BridgeServer : IAsyncDisposable
         try
         {
             if (options.Relay != OspBridge.Bridge.Relay.RelayMode.Never)
+            {
                 server._relay = OspBridge.Bridge.Relay.TurnRelayServer.Start(options.Bind, options.RelayPort, loggers.CreateLogger("bridge.relay"), TimeProvider.System);
+                if (options.RelayTcpPort >= 0) server._relay.ListenStreams(options.Bind, options.RelayTcpPort, options.Certificate, options.RelayTlsPort);
+            }
             server.RelayEndpoints = new OspBridge.Bridge.Relay.RelayEndpoints(server._relay, options.Relay, devices);
             server.RelayEndpoints.Map(app);
             server.Map();
@@ -198,6 +215,7 @@ internal sealed class BridgeServer : IAsyncDisposable
         app.UseWebSockets(new WebSocketOptions { KeepAliveInterval = TimeSpan.FromSeconds(20) });
 
         app.MapPost("/api/login", (Delegate)LoginAsync);
+        app.MapPost("/api/logout", Logout);
         app.MapGet("/api/devices", () => Results.Json(_devices.List(), Json));
         app.MapGet("/api/devices/events", DeviceEventsAsync);
         app.MapGet("/api/devices/{id}", (string id) => _devices.Find(id) is { } d ? Results.Json(d, Json) : throw new BridgeHttpException(404, $"no device {id}"));
@@ -207,19 +225,20 @@ internal sealed class BridgeServer : IAsyncDisposable
         app.MapGet("/api/tokens", () => Results.Json(_tokens.List(), Json));
         app.MapDelete("/api/tokens/{tokenId}", (string tokenId) =>
             _tokens.Revoke(tokenId) ? Results.NoContent() : throw new BridgeHttpException(404, $"no token {tokenId}"));
-        GrantEndpoints.Map(app, _devices.Trust, _tokens);
+        GrantEndpoints.Map(app, _devices, _tokens);
         app.MapGet("/api/bridge", () => Results.Json(new { fp = _devices.Fingerprint, peerjsClients = _peerJs.ClientCount }, Json));
         app.Map("/devices/{id}/http/{**path}", (HttpContext ctx, string id, string? path) => RestGateway.ForwardAsync(ctx, _devices, _tokens, id, path, _logger));
         app.Map("/ws/{id}", async (HttpContext ctx, string id) =>
         {
             if (!ctx.WebSockets.IsWebSocketRequest) throw new BridgeHttpException(400, "WebSocket signaling needs a WebSocket upgrade");
-            await WsSignaling.RunAsync(ctx, _devices, id, _logger, TimeProvider.System).ConfigureAwait(false);
+            using var lease = OpenStream(ctx);
+            await WsSignaling.RunAsync(ctx, _devices, id, _logger, TimeProvider.System, lease.Revoked).ConfigureAwait(false);
         });
         _whep.Map(app);
         app.MapGet("/peerjs/{key}/id", () => PeerJsSignaling.NewId());
         app.MapGet("/peerjs/id", () => PeerJsSignaling.NewId());
-        app.Map("/peerjs", ctx => _peerJs.RunAsync(ctx));
-        app.Map("/peerjs/peerjs", ctx => _peerJs.RunAsync(ctx));
+        app.Map("/peerjs", PeerJsAsync);
+        app.Map("/peerjs/peerjs", PeerJsAsync);
         app.MapFallback("{**path}", async ctx => // the default pattern skips paths with a dot (app.js)
         {
             if ((HttpMethods.IsGet(ctx.Request.Method) || HttpMethods.IsHead(ctx.Request.Method))
@@ -241,6 +260,36 @@ internal sealed class BridgeServer : IAsyncDisposable
         var (browserToken, view) = _tokens.Issue(ctx.Request.Headers.UserAgent.ToString());
         BridgeAuth.SetCookie(ctx.Response, browserToken, ctx.Request.IsHttps);
         return Results.Json(new { id = view.Id, name = view.Name }, Json);
+    }
+
+    /// <summary>
+    /// <c>POST /api/logout</c>: revokes the caller's own browser token (its open streams end with it) and clears the
+    /// session cookie; 204. The admin token cannot be revoked: only the cookie is cleared.
+    /// </summary>
+    private IResult Logout(HttpContext ctx)
+    {
+        if (_tokens.IdOf(BridgeAuth.Credential(ctx.Request)) is { } id) _tokens.Revoke(id);
+        ctx.Response.Cookies.Delete(BridgeAuth.CookieName, new CookieOptions { Path = "/", Secure = ctx.Request.IsHttps, HttpOnly = true, SameSite = SameSiteMode.Strict });
+        return Results.NoContent();
+    }
+
+    /// <summary>A lease on the caller's credential for a long-lived stream (<see cref="OpenStreams"/>).</summary>
+    private OpenStreams.Lease OpenStream(HttpContext ctx)
+    {
+        string? credential = BridgeAuth.Credential(ctx.Request);
+        return _streams.Open(_tokens.IdOf(credential), () => _tokens.IsValid(credential));
+    }
+
+    private async Task PeerJsAsync(HttpContext ctx)
+    {
+        using var lease = OpenStream(ctx);
+        await _peerJs.RunAsync(ctx, lease.Revoked).ConfigureAwait(false);
+    }
+
+    private void OnTokenRevoked(string tokenId)
+    {
+        int ended = _streams.Revoke(tokenId);
+        if (ended > 0 && _logger.IsEnabled(LogLevel.Information)) _logger.LogInformation("browser token {Id} revoked: {Count} open stream(s) ended", tokenId, ended);
     }
 
     private async Task<IResult> PairAsync(HttpContext ctx, string id)
@@ -271,22 +320,24 @@ internal sealed class BridgeServer : IAsyncDisposable
             if (_subscribers.Count >= 256) throw new BridgeHttpException(503, "too many event subscribers");
             _subscribers.Add(channel);
         }
+        using var lease = OpenStream(ctx);
+        using var stream = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted, lease.Revoked);
         try
         {
             ctx.Response.ContentType = "text/event-stream";
             ctx.Response.Headers.CacheControl = "no-store";
             ctx.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResponseBodyFeature>()?.DisableBuffering();
             await WriteEventAsync(ctx, "devices", JsonSerializer.Serialize(_devices.List(), Json)).ConfigureAwait(false);
-            while (!ctx.RequestAborted.IsCancellationRequested)
+            while (!stream.IsCancellationRequested)
             {
-                using var ping = CancellationTokenSource.CreateLinkedTokenSource(ctx.RequestAborted);
+                using var ping = CancellationTokenSource.CreateLinkedTokenSource(stream.Token);
                 ping.CancelAfter(TimeSpan.FromSeconds(15));
                 try
                 {
                     var view = await channel.Reader.ReadAsync(ping.Token).ConfigureAwait(false);
                     await WriteEventAsync(ctx, "device", JsonSerializer.Serialize(view, Json)).ConfigureAwait(false);
                 }
-                catch (OperationCanceledException) when (!ctx.RequestAborted.IsCancellationRequested)
+                catch (OperationCanceledException) when (!stream.IsCancellationRequested)
                 {
                     await ctx.Response.WriteAsync(": keep-alive\n\n", ctx.RequestAborted).ConfigureAwait(false);
                     await ctx.Response.Body.FlushAsync(ctx.RequestAborted).ConfigureAwait(false);
@@ -299,6 +350,12 @@ internal sealed class BridgeServer : IAsyncDisposable
         finally
         {
             lock (_subscribers) _subscribers.Remove(channel);
+        }
+        if (lease.IsRevoked && !ctx.RequestAborted.IsCancellationRequested)
+        {
+            // Say why before the stream ends (EventSource reconnects, gets 401 and gives up).
+            try { await WriteEventAsync(ctx, "revoked", "{}").ConfigureAwait(false); }
+            catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException) { }
         }
     }
 
@@ -352,6 +409,7 @@ internal sealed class BridgeServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _devices.Changed -= OnDeviceChanged;
+        _tokens.Revoked -= OnTokenRevoked;
         await _whep.Sessions.DisposeAsync().ConfigureAwait(false);
         lock (_subscribers)
             foreach (var s in _subscribers) s.Writer.TryComplete();

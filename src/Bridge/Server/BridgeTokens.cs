@@ -17,7 +17,8 @@ internal sealed record BrowserTokenView(string Id, string Name, DateTimeOffset C
 /// </summary>
 internal sealed class BridgeTokens
 {
-    private const int MaxBrowsers = 256;
+    /// <summary>Most browser tokens kept (a new login beyond it evicts the oldest).</summary>
+    internal const int MaxBrowsers = 256;
     private readonly Lock _gate = new();
     private readonly string? _browsersFile;
     private readonly byte[] _admin;
@@ -43,6 +44,12 @@ internal sealed class BridgeTokens
             }
         }
     }
+
+    /// <summary>
+    /// Raised (outside the lock) with the id of each browser token that stopped being valid: revoked, or the oldest
+    /// login evicted at <see cref="MaxBrowsers"/>. The server ends that token's open streams (<see cref="OpenStreams"/>).
+    /// </summary>
+    public event Action<string>? Revoked;
 
     /// <summary>The admin token (printed in the admin URL).</summary>
     public string AdminToken { get; }
@@ -97,12 +104,18 @@ internal sealed class BridgeTokens
     {
         string token = NewSecret();
         var entry = new Entry { Id = NewSecret(6), Hash = Hash(token), Name = Trim(name), Created = _time.GetUtcNow() };
+        string? evicted = null;
         lock (_gate)
         {
-            if (_browsers.Count >= MaxBrowsers) _browsers.RemoveAt(0); // the oldest login goes
+            if (_browsers.Count >= MaxBrowsers)
+            {
+                evicted = _browsers[0].Id; // the oldest login goes
+                _browsers.RemoveAt(0);
+            }
             _browsers.Add(entry);
             Save();
         }
+        if (evicted is not null) Revoked?.Invoke(evicted);
         return (token, View(entry));
     }
 
@@ -119,8 +132,9 @@ internal sealed class BridgeTokens
         {
             if (_browsers.RemoveAll(e => e.Id == id) == 0) return false;
             Save();
-            return true;
         }
+        Revoked?.Invoke(id);
+        return true;
     }
 
     private static BrowserTokenView View(Entry e) => new(e.Id!, e.Name ?? "", e.Created);

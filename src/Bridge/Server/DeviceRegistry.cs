@@ -43,6 +43,7 @@ internal sealed class DeviceRegistry : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private readonly Lock _trustGate = new();
     private readonly SemaphoreSlim _preconnectSlots = new(PreconnectConcurrency, PreconnectConcurrency);
+    private readonly WithheldDevices _withheld;
     private TrustSnapshot? _trustSnapshot;
     private MdnsService? _mdns;
     private OspAgentBrowser? _browser;
@@ -54,6 +55,7 @@ internal sealed class DeviceRegistry : IAsyncDisposable
         _interfaces = interfaces;
         _logger = loggers.CreateLogger("bridge.devices");
         _ospLogger = loggers.CreateLogger("osp");
+        _withheld = new WithheldDevices(trust.StateDirectory);
     }
 
     /// <summary>Raised (outside any lock, possibly on a network thread) with the new view of a device that changed.</summary>
@@ -135,6 +137,7 @@ internal sealed class DeviceRegistry : IAsyncDisposable
                 throw new BridgeHttpException(404, $"no device {id}");
             }
             if (!Trusted().ByFingerprint.ContainsKey(device.Fingerprint)) throw new BridgeHttpException(403, $"device {id} is not paired with the bridge");
+            if (_withheld.Contains(device.Fingerprint)) throw WithheldError(id);
             if (device.Link is { IsAlive: true } link) return link;
             if (device.Agent is null) throw new BridgeHttpException(409, $"device {id} is offline");
             if (device.Connecting is null || device.Connecting.IsCompleted || device.PreconnectQueued)
@@ -159,7 +162,11 @@ internal sealed class DeviceRegistry : IAsyncDisposable
         lock (_gate)
         {
             device = _devices.GetValueOrDefault(id) ?? throw new BridgeHttpException(404, $"no device {id} is advertising");
-            if (_trust.FindTrusted(device.Fingerprint) is not null && device.Agent is not null) return false;
+            if (_trust.FindTrusted(device.Fingerprint) is not null && device.Agent is not null)
+            {
+                Allow(device.Fingerprint); // the user lets the bridge use it again (after its own grant was revoked)
+                return false;
+            }
             var agent = device.Agent ?? throw new BridgeHttpException(409, $"device {id} is offline");
             if (device.Pairing is { Task.IsCompleted: false } running)
             {
@@ -211,11 +218,55 @@ internal sealed class DeviceRegistry : IAsyncDisposable
             }
         }
         if (!known && trusted is null) return false;
-        if (trusted is not null) _trust.Revoke(trusted.Fingerprint);
+        if (trusted is not null)
+        {
+            _trust.Revoke(trusted.Fingerprint);
+            _withheld.Remove(trusted.Fingerprint); // forgotten: a new pairing starts from scratch
+        }
         if (link is not null) await link.DisposeAsync().ConfigureAwait(false);
         Raise(id);
         return true;
     }
+
+    /// <summary>
+    /// The user revoked the bridge's own grant (<see cref="PeerTrust.App"/>) on paired device <paramref name="id"/>: the
+    /// bridge stops using it — its session closes (ending the WebSocket/PeerJS/WHEP sessions on it) and none is opened
+    /// until <see cref="StartPairingAsync"/> allows it again (<see cref="WithheldDevices"/>); the pairing stays. False when
+    /// <paramref name="id"/> is no paired device.
+    /// </summary>
+    public async Task<bool> WithholdAsync(string id)
+    {
+        var trusted = Trusted().Peers.FirstOrDefault(t => t.Id == id);
+        if (trusted is null) return false;
+        _withheld.Add(trusted.Fingerprint);
+        _trust.RevokeGrant(trusted.Fingerprint, PeerTrust.App);
+        DeviceLink? link = null;
+        lock (_gate)
+        {
+            if (_devices.TryGetValue(id, out var device))
+            {
+                link = device.Link;
+                device.Link = null;
+            }
+        }
+        if (link is not null) await link.DisposeAsync().ConfigureAwait(false);
+        if (_logger.IsEnabled(LogLevel.Information)) _logger.LogInformation("the bridge's grant on {Id} was revoked: its session is closed, none is opened until it is allowed again", id);
+        Raise(id);
+        return true;
+    }
+
+    /// <summary>True when the user withheld paired device <paramref name="fingerprint"/> from the bridge (<see cref="WithholdAsync"/>).</summary>
+    public bool IsWithheld(string fingerprint) => _withheld.Contains(fingerprint);
+
+    private void Allow(string fingerprint)
+    {
+        if (!_withheld.Remove(fingerprint)) return;
+        try { _trust.Grant(fingerprint, PeerTrust.App); }
+        catch (Osp.OspException) { } // revoked meanwhile: nothing to grant
+    }
+
+    private static BridgeHttpException WithheldError(string id) =>
+        new(403, $"the bridge's own grant on device {id} was revoked, so the bridge does not use it: POST /api/devices/{id}/pair with {{}} to allow it again");
 
     /// <summary>Closes every session and stops browsing.</summary>
     public async ValueTask DisposeAsync()
@@ -241,6 +292,13 @@ internal sealed class DeviceRegistry : IAsyncDisposable
         var (connection, result) = await ConnectAsync(agent, host: null).ConfigureAwait(false);
         if (connection is null || result.Outcome != PairingOutcome.Authenticated)
             throw new BridgeHttpException(502, $"device {device.Id} refused the bridge ({result.Outcome}{(result.Message is null ? "" : ": " + result.Message)})");
+        if (_withheld.Contains(device.Fingerprint))
+        {
+            // withheld while this connect ran (its grant step re-recorded the grant): undo both
+            _trust.RevokeGrant(device.Fingerprint, PeerTrust.App);
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw WithheldError(device.Id);
+        }
         return Adopt(device, connection);
     }
 
@@ -320,7 +378,7 @@ internal sealed class DeviceRegistry : IAsyncDisposable
             device.Name = agent.DisplayName;
             if (Preconnect && !_stopping.IsCancellationRequested && device.Link is not { IsAlive: true }
                 && device.Connecting is not { IsCompleted: false } && device.Pairing is not { Task.IsCompleted: false }
-                && Trusted().ByFingerprint.ContainsKey(fp))
+                && Trusted().ByFingerprint.ContainsKey(fp) && !_withheld.Contains(fp))
             {
                 device.PreconnectQueued = true;
                 var task = PreconnectAsync(device, agent);

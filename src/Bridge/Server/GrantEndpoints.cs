@@ -16,7 +16,8 @@ internal sealed record GrantView(string App, DateTimeOffset Granted);
 /// <param name="Name">Its display name.</param>
 /// <param name="Fp">Its agent fingerprint.</param>
 /// <param name="Grants">Applications granted its use (LP2P per-app grants, docs/trust.md).</param>
-internal sealed record DeviceGrantsView(string Id, string Name, string Fp, IReadOnlyList<GrantView> Grants);
+/// <param name="Withheld">The user revoked the bridge's own grant: the bridge does not use the device until allowed again.</param>
+internal sealed record DeviceGrantsView(string Id, string Name, string Fp, IReadOnlyList<GrantView> Grants, bool Withheld = false);
 
 /// <summary>
 /// Who may use what, for the UI's "Access" lists (docs/bridge.md, "Grants and browser tokens"): the LP2P per-app
@@ -32,16 +33,25 @@ internal static class GrantEndpoints
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
 
     /// <summary>Maps the endpoints.</summary>
-    public static void Map(IEndpointRouteBuilder app, OspTrustStore trust, BridgeTokens tokens)
+    public static void Map(IEndpointRouteBuilder app, DeviceRegistry devices, BridgeTokens tokens)
     {
-        app.MapGet("/api/grants", () => Results.Json(List(trust), Json));
+        var trust = devices.Trust;
+        app.MapGet("/api/grants", () => Results.Json(List(trust).Select(d => d with { Withheld = devices.IsWithheld(d.Fp) }), Json));
         app.MapGet("/api/devices/{id}/grants", (string id) =>
             List(trust).FirstOrDefault(d => d.Id == id) is { } d ? Results.Json(d.Grants, Json) : throw new BridgeHttpException(404, $"no paired device {id}"));
-        app.MapDelete("/api/devices/{id}/grants", (string id, HttpContext ctx) =>
+        app.MapDelete("/api/devices/{id}/grants", async (string id, HttpContext ctx) =>
         {
             string? name = ctx.Request.Query["app"].Count == 1 ? ctx.Request.Query["app"].ToString() : null;
             if (string.IsNullOrEmpty(name) || name.Length > MaxAppLength) throw new BridgeHttpException(400, "name one application: ?app=<app>");
             var device = List(trust).FirstOrDefault(d => d.Id == id) ?? throw new BridgeHttpException(404, $"no paired device {id}");
+            if (name == Pairing.PeerTrust.App)
+            {
+                // The bridge's own grant: "this bridge may no longer use the device" — it closes its session and stays
+                // away until POST /api/devices/{id}/pair allows it again (docs/bridge.md, "The bridge's own grant").
+                if (device.Grants.All(g => g.App != name) && devices.IsWithheld(device.Fp)) throw new BridgeHttpException(404, $"{name} has no grant on {id}");
+                await devices.WithholdAsync(id).ConfigureAwait(false);
+                return Results.NoContent();
+            }
             return trust.RevokeGrant(device.Fp, name) ? Results.NoContent() : throw new BridgeHttpException(404, $"{name} has no grant on {id}");
         });
         app.MapGet("/api/tokens/self", (HttpContext ctx) =>

@@ -45,8 +45,8 @@ internal sealed class PeerJsSignaling
     /// <summary><c>GET …/id</c>: a fresh random id (text/plain, as the PeerJS server sends it).</summary>
     public static IResult NewId() => Results.Text(Guid.NewGuid().ToString(), "text/html");
 
-    /// <summary>The WebSocket endpoint.</summary>
-    public async Task RunAsync(HttpContext context)
+    /// <summary>The WebSocket endpoint; it closes with 1008 when <paramref name="revoked"/> fires (the token was revoked).</summary>
+    public async Task RunAsync(HttpContext context, CancellationToken revoked = default)
     {
         if (!context.WebSockets.IsWebSocketRequest)
             throw new BridgeHttpException(400, "PeerJS signaling needs a WebSocket (…/peerjs?key=K&id=ID&token=T)");
@@ -66,13 +66,15 @@ internal sealed class PeerJsSignaling
             await CloseAsync(socket).ConfigureAwait(false);
             return;
         }
+        using var running = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+        var closer = WsSignaling.CloseWhenRevokedAsync(socket, client.Gate, revoked, running.Token);
         try
         {
             await client.SendAsync(Msg("OPEN"), context.RequestAborted).ConfigureAwait(false);
             var buffer = new byte[WsSignaling.MaxMessageBytes];
             while (socket.State == WebSocketState.Open)
             {
-                using var alive = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
+                using var alive = CancellationTokenSource.CreateLinkedTokenSource(running.Token);
                 alive.CancelAfter(AliveTimeout);
                 var (text, closed) = await WsSignaling.ReceiveTextAsync(socket, buffer, alive.Token).ConfigureAwait(false);
                 if (closed) break;
@@ -91,7 +93,10 @@ internal sealed class PeerJsSignaling
         {
             _clients.TryRemove(new KeyValuePair<string, Client>(id, client));
             client.Cancel();
-            await CloseAsync(socket).ConfigureAwait(false);
+            await running.CancelAsync().ConfigureAwait(false);
+            await closer.ConfigureAwait(false);
+            if (revoked.IsCancellationRequested) await CloseAsync(socket, WebSocketCloseStatus.PolicyViolation, "token revoked").ConfigureAwait(false);
+            else await CloseAsync(socket).ConfigureAwait(false);
         }
     }
 
@@ -210,14 +215,14 @@ internal sealed class PeerJsSignaling
         return o;
     }
 
-    private static async Task CloseAsync(WebSocket socket)
+    private static async Task CloseAsync(WebSocket socket, WebSocketCloseStatus status = WebSocketCloseStatus.NormalClosure, string? reason = null)
     {
         try
         {
             if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
             {
                 using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-                await socket.CloseAsync(WebSocketCloseStatus.NormalClosure, null, timeout.Token).ConfigureAwait(false);
+                await socket.CloseAsync(status, reason, timeout.Token).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException)
@@ -228,6 +233,9 @@ internal sealed class PeerJsSignaling
     private sealed class Client(string id, string token, WebSocket socket) : IDisposable
     {
         private readonly SemaphoreSlim _send = new(1, 1);
+
+        /// <summary>The send gate (one send at a time, the close frame included).</summary>
+        public SemaphoreSlim Gate => _send;
         private readonly CancellationTokenSource _lifetime = new();
 
         public string Id { get; } = id;

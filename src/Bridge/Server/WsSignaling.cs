@@ -14,7 +14,8 @@ namespace OspBridge.Bridge.Server;
 /// bridge → client <c>{"type":"answer","sdp":"…"}</c>, then each of the answer's candidates as a
 /// <c>candidate</c> message and an empty one (end-of-candidates), or <c>{"type":"error","error":"…"}</c>.
 /// The offer goes to the device over LAN signaling; media and data then flow directly. Several offers may follow
-/// one another on one socket; the socket closes (1001) when the device's session ends.
+/// one another on one socket; the socket closes (1001) when the device's session ends, and (1008) when the browser
+/// token it was opened with is revoked.
 /// </summary>
 internal static class WsSignaling
 {
@@ -23,7 +24,7 @@ internal static class WsSignaling
 
     private static readonly TimeSpan IdleTimeout = TimeSpan.FromMinutes(5);
 
-    public static async Task RunAsync(HttpContext context, DeviceRegistry devices, string id, ILogger logger, TimeProvider time)
+    public static async Task RunAsync(HttpContext context, DeviceRegistry devices, string id, ILogger logger, TimeProvider time, CancellationToken revoked = default)
     {
         var link = await devices.ConnectAsync(id, context.RequestAborted).ConfigureAwait(false);
         using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
@@ -31,6 +32,7 @@ internal static class WsSignaling
         var send = new SemaphoreSlim(1, 1);
         TrickleOffer? current = null;
         var buffer = new byte[MaxMessageBytes];
+        var closer = CloseWhenRevokedAsync(socket, send, revoked, ended.Token);
         try
         {
             while (socket.State == WebSocketState.Open)
@@ -83,19 +85,63 @@ internal static class WsSignaling
         {
             return;
         }
+        finally
+        {
+            await ended.CancelAsync().ConfigureAwait(false);
+            await closer.ConfigureAwait(false);
+        }
         try
         {
             if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
             {
                 using var closing = new CancellationTokenSource(TimeSpan.FromSeconds(2));
                 bool gone = link.Ended.IsCancellationRequested;
-                await socket.CloseAsync(gone ? WebSocketCloseStatus.EndpointUnavailable : WebSocketCloseStatus.NormalClosure,
-                    gone ? "device session ended" : null, closing.Token).ConfigureAwait(false);
+                var (status, reason) = revoked.IsCancellationRequested ? (WebSocketCloseStatus.PolicyViolation, "token revoked")
+                    : gone ? (WebSocketCloseStatus.EndpointUnavailable, "device session ended") : (WebSocketCloseStatus.NormalClosure, (string?)null);
+                await socket.CloseAsync(status, reason, closing.Token).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException)
         {
         }
+    }
+
+    /// <summary>
+    /// Closes <paramref name="socket"/> with 1008 "token revoked" when <paramref name="revoked"/> fires before
+    /// <paramref name="done"/>: the close frame goes out through the send gate (never beside another send), the receive loop
+    /// then sees the peer's close; a peer that does not answer within 2 s is aborted. (Cancelling the receive instead would
+    /// abort the socket without a close frame.)
+    /// </summary>
+    internal static async Task CloseWhenRevokedAsync(WebSocket socket, SemaphoreSlim gate, CancellationToken revoked, CancellationToken done)
+    {
+        if (!revoked.CanBeCanceled) return;
+        var fired = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (revoked.Register(() => fired.TrySetResult()))
+        using (done.Register(() => fired.TrySetResult()))
+            await fired.Task.ConfigureAwait(false);
+        if (!revoked.IsCancellationRequested || done.IsCancellationRequested) return;
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+        try
+        {
+            await gate.WaitAsync(limit.Token).ConfigureAwait(false);
+            try
+            {
+                if (socket.State is WebSocketState.Open or WebSocketState.CloseReceived)
+                    await socket.CloseOutputAsync(WebSocketCloseStatus.PolicyViolation, "token revoked", limit.Token).ConfigureAwait(false);
+            }
+            finally
+            {
+                gate.Release();
+            }
+            var answered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using (done.Register(() => answered.TrySetResult()))
+            using (limit.Token.Register(() => answered.TrySetResult()))
+                await answered.Task.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        {
+        }
+        if (!done.IsCancellationRequested) socket.Abort(); // the peer did not answer the close: the receive loop ends
     }
 
     private static async Task AnswerAsync(WebSocket socket, SemaphoreSlim send, DeviceLink link, TrickleOffer offer, ILogger logger, TimeProvider time, CancellationToken ct)

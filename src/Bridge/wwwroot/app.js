@@ -4,7 +4,7 @@ import { startWhep, startWhip, receiveStats, sendStats, formatStats } from './we
 
 const $ = (id) => document.getElementById(id);
 const state = {
-  devices: new Map(), current: null, events: null, grants: new Map(), self: null,
+  devices: new Map(), current: null, events: null, grants: new Map(), withheld: new Set(), self: null,
   // live camera (WHEP) and talk-back (WHIP) of the device page
   camera: null, cameraWanted: true, cameraTimer: null, retryTimer: null, restartTimer: null, starting: false,
   talk: null, mic: null, talkStarting: null, talkTimer: null,
@@ -50,6 +50,8 @@ function listen() {
   state.events = es;
   es.addEventListener('open', () => setStatus('live'));
   es.addEventListener('error', () => setStatus('reconnecting…'));
+  // this browser's token was revoked (here or from another browser): the stream ends; back to the login form
+  es.addEventListener('revoked', () => { es.close(); location.reload(); });
   es.addEventListener('devices', (e) => {
     state.devices.clear();
     for (const d of JSON.parse(e.data)) state.devices.set(d.id, d);
@@ -105,6 +107,7 @@ function renderDevices() {
       const grants = document.createElement('ul');
       grants.className = 'grants';
       for (const g of state.grants.get(d.id) ?? []) grants.append(grantItem(d, g));
+      if (state.withheld.has(d.id)) grants.append(allowItem(d));
       p.append(deviceLink(d), fp, revoke, grants);
       peers.append(p);
     }
@@ -435,10 +438,30 @@ function grantItem(d, g) {
   return li;
 }
 
+// the bridge's own grant was revoked: it does not use the device until allowed again (POST …/pair with {})
+function allowItem(d) {
+  const li = document.createElement('li');
+  li.className = 'withheld';
+  const label = document.createElement('span');
+  label.className = 'grant-app';
+  label.textContent = 'this bridge may not use it (its grant was revoked)';
+  const b = document.createElement('button');
+  b.textContent = 'Allow';
+  b.className = 'allow-bridge';
+  b.addEventListener('click', async () => {
+    const r = await api('POST', `/api/devices/${encodeURIComponent(d.id)}/pair`, {});
+    if (r.status === 401) { location.reload(); return; }
+    loadGrants();
+  });
+  li.append(label, b);
+  return li;
+}
+
 async function loadGrants() {
   const r = await api('GET', '/api/grants');
   if (r.status !== 200) return;
   state.grants = new Map(r.data.map((d) => [d.id, d.grants]));
+  state.withheld = new Set(r.data.filter((d) => d.withheld).map((d) => d.id));
   renderDevices();
 }
 

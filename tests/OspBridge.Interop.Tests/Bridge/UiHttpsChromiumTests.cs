@@ -190,6 +190,15 @@ public sealed partial class UiHttpsChromiumTests(ITestOutputHelper output)
                 Assert.DoesNotContain(d.GetProperty("grants").EnumerateArray(), g => g.GetProperty("app").GetString() == "ospbridge");
             }
             Assert.Contains("paired", await page.Locator("#devices li", new() { HasText = name }).InnerTextAsync(), StringComparison.Ordinal);
+            //    Revoking the bridge's own grant withholds the device from the bridge (403 until allowed again; session 8):
+            //    the UI offers "Allow", which grants it again without a PIN (the REST explorer's path answers again).
+            string deviceId = await peer.GetAttributeAsync("data-id") ?? "";
+            int withheld = await page.EvaluateAsync<int>("async (id) => (await fetch('/devices/' + id + '/http/status.json', { cache: 'no-store' })).status", deviceId);
+            Assert.Equal(403, withheld);
+            await peer.Locator(".grants li.withheld button.allow-bridge").ClickAsync();
+            await grant.WaitForAsync(wait);
+            int allowed = await page.EvaluateAsync<int>("async (id) => (await fetch('/devices/' + id + '/http/status.json', { cache: 'no-store' })).status", deviceId);
+            Assert.Equal(200, allowed);
 
             // 9. Another browser logs in (its own token); this one revokes it from "Browsers with access"; it gets 401.
             var context2 = await h.Browser.NewContextAsync();
