@@ -26,25 +26,38 @@ public class ChromiumDataChannelTests(ITestOutputHelper output) : ChromiumPeerTe
         Logger = Logger(),
     }));
 
+    /// <summary>Chromium's page sets up its peer connection, creates the channel <paramref name="label"/> and offers; the offer (logged).</summary>
+    private async Task<string> ChromiumOffersAsync(ChromiumHarness h, string label)
+    {
+        await h.Page.EvaluateAsync("() => T.setup()");
+        await h.Page.EvaluateAsync("label => T.createChannel(label)", label);
+        string offer = await h.Page.EvaluateAsync<string>("() => T.offer()");
+        Output.WriteLine(offer);
+        return offer;
+    }
+
+    /// <summary>Our <paramref name="pc"/> answers Chromium's <paramref name="offer"/>; the channel Chromium opened, within <see cref="ChromiumPeerTestBase.Step"/>.</summary>
+    private static async Task<RTCDataChannel> AnswerChromiumAsync(ChromiumHarness h, RTCPeerConnection pc, string offer)
+    {
+        var incoming = Channel.CreateUnbounded<RTCDataChannel>();
+        pc.OnDataChannel += ch => incoming.Writer.TryWrite(ch);
+        await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Offer, offer));
+        await pc.SetLocalDescriptionAsync(await pc.CreateAnswerAsync());
+        await h.Page.EvaluateAsync("sdp => T.accept(sdp)", pc.LocalDescription!.Sdp);
+        using var cts = new CancellationTokenSource(Step);
+        return await incoming.Reader.ReadAsync(cts.Token);
+    }
+
     [Fact]
     public async Task Chromium_offerer_ours_answerer()
     {
         await using var h = await ChromiumHarness.StartAsync();
         try
         {
-            await h.Page.EvaluateAsync("() => T.setup()");
-            await h.Page.EvaluateAsync("() => T.createChannel('echo-chrome')");
-            string offer = await h.Page.EvaluateAsync<string>("() => T.offer()");
-            Output.WriteLine(offer);
+            string offer = await ChromiumOffersAsync(h, "echo-chrome");
             Assert.Contains(".local ", offer, StringComparison.Ordinal); // Chromium hides its host IPs behind mDNS names
             await using var pc = new RTCPeerConnection(Config(h), Options(h));
-            var incoming = Channel.CreateUnbounded<RTCDataChannel>();
-            pc.OnDataChannel += ch => incoming.Writer.TryWrite(ch);
-            await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Offer, offer));
-            await pc.SetLocalDescriptionAsync(await pc.CreateAnswerAsync());
-            await h.Page.EvaluateAsync("sdp => T.accept(sdp)", pc.LocalDescription!.Sdp);
-            using var cts = new CancellationTokenSource(Step);
-            var echo = await incoming.Reader.ReadAsync(cts.Token);
+            var echo = await AnswerChromiumAsync(h, pc, offer);
             Assert.Equal("echo-chrome", echo.Label);
             await RunSuiteAsync(h, pc, echo);
             // Close from the browser: the whole connection.
@@ -76,23 +89,15 @@ public class ChromiumDataChannelTests(ITestOutputHelper output) : ChromiumPeerTe
         var resolver = new RecordingHostNames(new MdnsServiceHostNames(mdns) { ResolveTimeout = TimeSpan.FromSeconds(5) });
         try
         {
-            await h.Page.EvaluateAsync("() => T.setup()");
-            await h.Page.EvaluateAsync("() => T.createChannel('echo-mdns')");
-            string offer = await h.Page.EvaluateAsync<string>("() => T.offer()");
-            Output.WriteLine(offer);
+            string offer = await ChromiumOffersAsync(h, "echo-mdns");
             var names = offer.Split('\n').Where(l => l.StartsWith("a=candidate:", StringComparison.Ordinal))
                 .Select(l => l.Split(' ')[4]).ToList();
             Assert.NotEmpty(names);
             Assert.All(names, n => Assert.EndsWith(".local", n, StringComparison.Ordinal)); // no IP literal in Chromium's offer
 
             await using var pc = new RTCPeerConnection(Config(h) with { MdnsHostNames = resolver, ObfuscateHostCandidates = false }, Options(h));
-            var incoming = Channel.CreateUnbounded<RTCDataChannel>();
-            pc.OnDataChannel += ch => incoming.Writer.TryWrite(ch);
-            await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Offer, offer));
-            await pc.SetLocalDescriptionAsync(await pc.CreateAnswerAsync());
-            await h.Page.EvaluateAsync("sdp => T.accept(sdp)", pc.LocalDescription!.Sdp);
+            var echo = await AnswerChromiumAsync(h, pc, offer);
             using var cts = new CancellationTokenSource(Step);
-            var echo = await incoming.Reader.ReadAsync(cts.Token);
             Assert.Equal("echo-mdns", echo.Label);
             echo.Send("resolved?");
             var m = await echo.ReceiveAsync(cts.Token);
