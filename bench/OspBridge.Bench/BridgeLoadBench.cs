@@ -78,25 +78,12 @@ internal static class BridgeLoadBench
 
         // Identities and trust both ways, before the bridge starts.
         string bridgeState = root["bridge"];
-        string bridgeFp;
-        using (var bridgeIdentity = AgentIdentity.LoadOrCreate(bridgeState, OspInstanceName.FromDisplayName("OspBridge")))
-            bridgeFp = bridgeIdentity.Fingerprint;
-        var clock = Stopwatch.StartNew();
-        var identities = Enumerable.Range(0, devices).Select(i => AgentIdentity.CreateEphemeral($"Load {i:D4}")).ToList();
-        var trust = PeerTrust.Open(bridgeState);
-        for (int i = 0; i < devices; i++) trust.RecordAuthenticated(identities[i].Fingerprint, $"Load {i:D4}");
-        Console.WriteLine($"# {devices} identities and the bridge's trust store written in {clock.Elapsed.TotalSeconds:F1} s");
-
-        var (serve, url) = await CliChild.StartServeAsync(bridgeState, Step, "--token", Token);
+        var (bridgeFp, identities) = BridgeFarmStartup.WriteIdentitiesAndTrust(bridgeState, devices, "Load");
+        var (serve, url, apiClient) = await BridgeFarmStartup.StartServeAsync(bridgeState, Step, Math.Max(concurrency, 64));
         await using var serveOwner = serve;
+        using var api = apiClient;
         var bridge = new ProcStat(serve.ProcessId);
-        using var api = new HttpClient(new SocketsHttpHandler { UseCookies = false, MaxConnectionsPerServer = Math.Max(concurrency, 64), PooledConnectionLifetime = Timeout.InfiniteTimeSpan })
-        {
-            BaseAddress = url,
-            Timeout = TimeSpan.FromSeconds(120),
-        };
-        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
-        await Task.Delay(1000);
+        var clock = new Stopwatch();
         var started = bridge.Sample();
         Row("bridge started (no devices)", started.ToString());
 

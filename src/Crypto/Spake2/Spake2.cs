@@ -150,12 +150,7 @@ public sealed class Spake2 : IDisposable
     /// <summary>Takes the peer's share, computes K, the transcript and the keys. False (and no state change) on an invalid share.</summary>
     public bool TryProcessPeerShare(ReadOnlySpan<byte> peerShare, out Spake2Error error)
     {
-        ObjectDisposedException.ThrowIf(_state == State.Disposed, this);
-        if (_state != State.ShareSent)
-        {
-            error = Spake2Error.InvalidState;
-            return false;
-        }
+        if (!IsIn(State.ShareSent, out error)) return false;
         bool alice = Role == Spake2Role.Alice;
         if (!_group.TryComputeSharedElement(_secret, _w, peerShare, peerUsesM: !alice, out var k))
         {
@@ -196,22 +191,9 @@ public sealed class Spake2 : IDisposable
     /// <remarks>A mismatch is final: the exchange is failed, its secrets are zeroed and no key can be exported.</remarks>
     public bool TryVerifyPeerConfirmation(ReadOnlySpan<byte> peerConfirmation, out Spake2Error error)
     {
-        ObjectDisposedException.ThrowIf(_state == State.Disposed, this);
-        if (_state != State.SharesExchanged)
-        {
-            error = Spake2Error.InvalidState;
-            return false;
-        }
+        if (!IsIn(State.SharesExchanged, out error)) return false;
         // FixedTimeEquals is constant time for equal lengths; the length itself is public (32 for both suites).
-        if (peerConfirmation.Length != MacSize || !CryptographicOperations.FixedTimeEquals(peerConfirmation, _expectedPeerConfirmation))
-        {
-            Fail();
-            error = Spake2Error.ConfirmationMismatch;
-            return false;
-        }
-        _state = State.Confirmed;
-        error = Spake2Error.None;
-        return true;
+        return Conclude(peerConfirmation.Length == MacSize && CryptographicOperations.FixedTimeEquals(peerConfirmation, _expectedPeerConfirmation), out error);
     }
 
     /// <summary>
@@ -235,30 +217,12 @@ public sealed class Spake2 : IDisposable
     /// </summary>
     public bool TryVerifyPeerOspConfirmationField(ReadOnlySpan<byte> field, out Spake2Error error)
     {
-        ObjectDisposedException.ThrowIf(_state == State.Disposed, this);
-        if (_state != State.SharesExchanged)
-        {
-            error = Spake2Error.InvalidState;
-            return false;
-        }
-        if (field.Length != OspConfirmationFieldSize)
-        {
-            Fail();
-            error = Spake2Error.ConfirmationMismatch;
-            return false;
-        }
+        if (!IsIn(State.SharesExchanged, out error)) return false;
+        if (field.Length != OspConfirmationFieldSize) return Conclude(matched: false, out error);
         int padding = 0;
         foreach (byte b in field[MacSize..]) padding |= b;
         bool macOk = CryptographicOperations.FixedTimeEquals(field[..MacSize], _expectedPeerConfirmation);
-        if (!macOk | padding != 0)
-        {
-            Fail();
-            error = Spake2Error.ConfirmationMismatch;
-            return false;
-        }
-        _state = State.Confirmed;
-        error = Spake2Error.None;
-        return true;
+        return Conclude(macOk & padding == 0, out error);
     }
 
     /// <summary>The shared key Ke (half of Hash(TT)); only after <see cref="IsConfirmed"/>.</summary>
@@ -306,6 +270,34 @@ public sealed class Spake2 : IDisposable
     {
         if (role is not (Spake2Role.Alice or Spake2Role.Bob))
             throw new CryptoException(CryptoError.InternalError, $"unknown SPAKE2 role {role}");
+    }
+
+    /// <summary>
+    /// Whether the exchange is in <paramref name="expected"/> (else <see cref="Spake2Error.InvalidState"/>, no state
+    /// change); a disposed exchange throws.
+    /// </summary>
+    private bool IsIn(State expected, out Spake2Error error)
+    {
+        ObjectDisposedException.ThrowIf(_state == State.Disposed, this);
+        error = _state == expected ? Spake2Error.None : Spake2Error.InvalidState;
+        return error == Spake2Error.None;
+    }
+
+    /// <summary>
+    /// The end of a confirmation check: confirmed, or — a mismatch is final — failed with every secret zeroed
+    /// (<see cref="Spake2Error.ConfirmationMismatch"/>).
+    /// </summary>
+    private bool Conclude(bool matched, out Spake2Error error)
+    {
+        if (!matched)
+        {
+            Fail();
+            error = Spake2Error.ConfirmationMismatch;
+            return false;
+        }
+        _state = State.Confirmed;
+        error = Spake2Error.None;
+        return true;
     }
 
     private void Fail()

@@ -5,6 +5,7 @@ using OspBridge.Osp.Agent;
 using OspBridge.Osp;
 using OspBridge.Osp.Messages;
 using OspBridge.Osp.Signaling;
+using OspBridge.Osp.Tests.Agent;
 using OspBridge.WebRtc;
 
 namespace OspBridge.Bridge.Tests.Signaling;
@@ -20,11 +21,8 @@ public sealed class LanSignalingTests
     [Fact]
     public async Task OfferAnswerOverOspOpensDataChannelsThatCarryTextAndBinary()
     {
-        var device = Agent("Device");
-        await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), device);
-        var accept = listener.AcceptAsync();
-        await using var client = await OspConnection.ConnectAsync(listener.LocalEndPoint, device.Identity.Hostname, device.Identity.Fingerprint, Agent("Controller"));
-        await using var server = await accept.WaitAsync(Timeout);
+        await using var link = await OspLoopbackLink.OpenAsync(Agent("Device"), Agent("Controller"));
+        var (client, server) = (link.Client, link.Server);
         using var cts = new CancellationTokenSource(Timeout);
 
         var remoteChannels = new List<RTCDataChannel>();
@@ -77,11 +75,8 @@ public sealed class LanSignalingTests
     [Fact]
     public async Task GarbageOfferIsRejectedWithAnErrorAnswer()
     {
-        var device = Agent("Device");
-        await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), device);
-        var accept = listener.AcceptAsync();
-        await using var client = await OspConnection.ConnectAsync(listener.LocalEndPoint, device.Identity.Hostname, device.Identity.Fingerprint, Agent("Controller"));
-        await using var server = await accept.WaitAsync(Timeout);
+        await using var link = await OspLoopbackLink.OpenAsync(Agent("Device"), Agent("Controller"));
+        var (client, server) = (link.Client, link.Server);
         using var cts = new CancellationTokenSource(Timeout);
 
         // The device serves offers with the Bridge's WebRTC answerer: WebRTC refuses the garbage, the session rejects the offer.

@@ -48,30 +48,17 @@ public class Spake2NegativeTests
 
     [Theory]
     [MemberData(nameof(InvalidEdwardsShares))]
-    public void Edwards_InvalidShare_IsRefusedWithoutStateChange(string what, string hex)
-    {
-        var v = EdVector;
-        using var alice = v.Party(Spake2Role.Alice);
-        using var bob = v.Party(Spake2Role.Bob);
-        Assert.False(alice.TryProcessPeerShare(Convert.FromHexString(hex), out var e), what);
-        Assert.Equal(Spake2Error.InvalidShare, e);
-        Assert.False(bob.TryProcessPeerShare(Convert.FromHexString(hex), out e), what);
-        Assert.Equal(Spake2Error.InvalidShare, e);
-        AssertStillCompletes(alice, bob, v.Ke);
-    }
+    public void Edwards_InvalidShare_IsRefusedWithoutStateChange(string what, string hex) =>
+        AssertBothRefuseThenStillComplete(EdVector, Convert.FromHexString(hex), Convert.FromHexString(hex), what);
 
     [Fact]
     public void Edwards_ShareThatCancelsThePassword_GivesIdentityK_IsRefused()
     {
         // pB = w·N makes pB − w·N the identity, so K would be the identity (and likewise pA = w·M for Bob).
-        var v = EdVector;
-        using var alice = v.Party(Spake2Role.Alice);
-        using var bob = v.Party(Spake2Role.Bob);
-        Assert.False(alice.TryProcessPeerShare(Convert.FromHexString("fef9f964b779b875cb7e90a8ad65ec60456db4f3f6dc7222f21f4be82845e2c1"), out var e));
-        Assert.Equal(Spake2Error.InvalidShare, e);
-        Assert.False(bob.TryProcessPeerShare(Convert.FromHexString("0efaeb2a150d17551c87d627f4774c98b5ac5a5b3390d28575c8b9622e50fb22"), out e));
-        Assert.Equal(Spake2Error.InvalidShare, e);
-        AssertStillCompletes(alice, bob, v.Ke);
+        AssertBothRefuseThenStillComplete(EdVector,
+            toAlice: Convert.FromHexString("fef9f964b779b875cb7e90a8ad65ec60456db4f3f6dc7222f21f4be82845e2c1"),
+            toBob: Convert.FromHexString("0efaeb2a150d17551c87d627f4774c98b5ac5a5b3390d28575c8b9622e50fb22"),
+            "pB = w·N, pA = w·M");
     }
 
     public static TheoryData<string, string> InvalidP256Shares()
@@ -120,17 +107,8 @@ public class Spake2NegativeTests
 
     [Theory]
     [MemberData(nameof(InvalidP256Shares))]
-    public void P256_InvalidShare_IsRefusedWithoutStateChange(string what, string hex)
-    {
-        var v = P256Vector;
-        using var alice = v.Party(Spake2Role.Alice);
-        using var bob = v.Party(Spake2Role.Bob);
-        Assert.False(alice.TryProcessPeerShare(Convert.FromHexString(hex), out var e), what);
-        Assert.Equal(Spake2Error.InvalidShare, e);
-        Assert.False(bob.TryProcessPeerShare(Convert.FromHexString(hex), out e), what);
-        Assert.Equal(Spake2Error.InvalidShare, e);
-        AssertStillCompletes(alice, bob, v.Ke);
-    }
+    public void P256_InvalidShare_IsRefusedWithoutStateChange(string what, string hex) =>
+        AssertBothRefuseThenStillComplete(P256Vector, Convert.FromHexString(hex), Convert.FromHexString(hex), what);
 
     [Fact]
     public void P256_ShareThatCancelsThePassword_IsRefused()
@@ -140,13 +118,7 @@ public class Spake2NegativeTests
         var w = new Org.BouncyCastle.Math.BigInteger(1, v.W);
         var n = p256.Curve.DecodePoint(Convert.FromHexString("03d8bbd6c639c62937b04d997f38c3770719c629d7014d49a24b4f98baa1292b49"));
         var m = p256.Curve.DecodePoint(Convert.FromHexString("02886e2f97ace46e55ba9dd7242579f2993b64e16ef3dcab95afd497333d8fa12f"));
-        using var alice = v.Party(Spake2Role.Alice);
-        using var bob = v.Party(Spake2Role.Bob);
-        Assert.False(alice.TryProcessPeerShare(n.Multiply(w).Normalize().GetEncoded(false), out var e));
-        Assert.Equal(Spake2Error.InvalidShare, e);
-        Assert.False(bob.TryProcessPeerShare(m.Multiply(w).Normalize().GetEncoded(false), out e));
-        Assert.Equal(Spake2Error.InvalidShare, e);
-        AssertStillCompletes(alice, bob, v.Ke);
+        AssertBothRefuseThenStillComplete(v, toAlice: n.Multiply(w).Normalize().GetEncoded(false), toBob: m.Multiply(w).Normalize().GetEncoded(false), "pB = w·N, pA = w·M");
     }
 
     [Theory]
@@ -387,6 +359,21 @@ public class Spake2NegativeTests
             }
         }
         Assert.True(matched > 0 && mismatched > 0);
+    }
+
+    /// <summary>
+    /// Fresh parties of <paramref name="v"/>: Alice refuses <paramref name="toAlice"/> and Bob <paramref name="toBob"/>
+    /// as <see cref="Spake2Error.InvalidShare"/>, and without a state change the honest exchange still completes.
+    /// </summary>
+    private static void AssertBothRefuseThenStillComplete(Spake2VectorTests.Vector v, byte[] toAlice, byte[] toBob, string what)
+    {
+        using var alice = v.Party(Spake2Role.Alice);
+        using var bob = v.Party(Spake2Role.Bob);
+        Assert.False(alice.TryProcessPeerShare(toAlice, out var e), what);
+        Assert.Equal(Spake2Error.InvalidShare, e);
+        Assert.False(bob.TryProcessPeerShare(toBob, out e), what);
+        Assert.Equal(Spake2Error.InvalidShare, e);
+        AssertStillCompletes(alice, bob, v.Ke);
     }
 
     private static void AssertStillCompletes(Spake2Party alice, Spake2Party bob, byte[] ke)

@@ -26,27 +26,16 @@ public sealed class BridgeChromiumTests(ITestOutputHelper output)
     [Fact]
     public async Task Ui_pairs_explores_rest_and_peerjs_reaches_the_device()
     {
-        if (ChromiumHarness.WhyUnsupported() is { } why) throw new InvalidOperationException("bridge Chromium interop cannot run: " + why);
         string peerjs = Path.Combine(RepoPaths.Interop, "node_modules", "peerjs", "dist", "peerjs.min.js");
         if (!File.Exists(peerjs)) throw new InvalidOperationException($"peerjs is not installed ({peerjs}): run 'npm ci' in {RepoPaths.Interop}");
-        string ours = Path.Combine(AppContext.BaseDirectory, "ospbridge.dll");
-        Assert.True(File.Exists(ours), ours + " missing");
-        string dotnet = Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
-        string root = Path.Combine(Path.GetTempPath(), "ospbridge-bridge-interop-" + Guid.NewGuid().ToString("N"));
-        string www = Path.Combine(root, "www");
-        Directory.CreateDirectory(www);
-        File.WriteAllText(Path.Combine(www, "status.json"), "{\"ok\":true,\"device\":\"porch\"}");
-
-        await using var h = await ChromiumHarness.StartAsync();
-        var bridgeHost = h.BrowserHost;
-        var deviceHost = h.OurHost;
-        string name = "Porch " + Guid.NewGuid().ToString("N")[..6];
-        await using var origin = deviceHost.Start("python3", ["-u", "-m", "http.server", OriginPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--directory", www]);
-        await using var agent = deviceHost.Start(dotnet, [ours, "agent", "--name", name, "--accept-all", "--interface", "eth0",
-            "--state-dir", Path.Combine(root, "device"), "--http-origin", $"http://127.0.0.1:{OriginPort}"]);
-        await using var serve = bridgeHost.Start(dotnet, [ours, "serve", "--bind", "127.0.0.1", "--port", BridgePort.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            "--interface", "eth0", "--token", Token, "--state-dir", Path.Combine(root, "bridge")]);
-        var page = h.Page;
+        await using var rig = await BridgeChromiumRig.StartAsync("bridge Chromium interop", 2, []);
+        var bridgeHost = rig.Harness.BrowserHost;
+        var deviceHost = rig.Harness.OurHost;
+        string name = BridgeChromiumRig.UniqueName("Porch");
+        var origin = rig.StartOrigin(deviceHost, OriginPort, ("status.json", "{\"ok\":true,\"device\":\"porch\"}"));
+        var agent = rig.StartAgent(deviceHost, name, "--http-origin", $"http://127.0.0.1:{OriginPort}");
+        var serve = rig.StartServe(bridgeHost, "127.0.0.1", BridgePort, Token);
+        var page = rig.Page;
         try
         {
             await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
@@ -61,12 +50,7 @@ public sealed class BridgeChromiumTests(ITestOutputHelper output)
             await item.Locator("a.device-name").ClickAsync();
 
             // 2. Pair with the PIN the device prints.
-            await page.ClickAsync("#pair-start");
-            string pinLine = await agent.WaitForLineAsync(l => l.StartsWith("PIN: ", StringComparison.Ordinal), Step);
-            await page.Locator("#pin").WaitForAsync(new() { Timeout = (float)Step.TotalMilliseconds });
-            await page.FillAsync("#pin", pinLine["PIN: ".Length..].Trim());
-            await page.ClickAsync("#pair-form button");
-            await page.Locator("#pair-msg", new() { HasText = "Paired." }).WaitForAsync(new() { Timeout = (float)Step.TotalMilliseconds });
+            await rig.PairWithPinInUiAsync(page, Step);
             await agent.WaitForLineAsync(l => l.StartsWith("paired ", StringComparison.Ordinal), Step);
 
             // 3. The REST explorer: GET /status.json through the gateway, pretty JSON shown.
@@ -90,12 +74,8 @@ public sealed class BridgeChromiumTests(ITestOutputHelper output)
         }
         catch
         {
-            await BridgeFailureLog.WriteAsync(output, serve, agent, page);
+            await rig.WriteFailureAsync(output);
             throw;
-        }
-        finally
-        {
-            try { Directory.Delete(root, recursive: true); } catch (IOException) { }
         }
     }
 

@@ -31,30 +31,18 @@ public sealed partial class MustShowOneTests(ITestOutputHelper output)
     [Fact]
     public async Task Browser_pairs_watches_calls_rest_and_talks_to_a_device_through_the_bridge()
     {
-        if (ChromiumHarness.WhyUnsupported() is { } why) throw new InvalidOperationException("must-show 1 cannot run: " + why);
-        string root = Path.Combine(Path.GetTempPath(), "ospbridge-mustshow1-" + Guid.NewGuid().ToString("N"));
-        string www = Path.Combine(root, "www");
-        Directory.CreateDirectory(www);
-        File.WriteAllText(Path.Combine(www, "status.json"), "{\"ok\":true,\"device\":\"doorbell\",\"battery\":87}");
-
         // The bridge's address (host 1) is not loopback: Chromium treats its origin as secure only when told to
         // (over the LAN one serves the bridge with HTTPS; getUserMedia needs a secure context).
         string bridgeOrigin = $"http://10.213.0.2:{BridgePort}";
-        await using var h = await ChromiumHarness.StartAsync(3,
-        [
-            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required",
-            "--unsafely-treat-insecure-origin-as-secure=" + bridgeOrigin,
-        ]);
-        var bridgeHost = h.Host(1);
-        var deviceHost = h.Host(2);
+        await using var rig = await BridgeChromiumRig.StartAsync("must-show 1", 3, [.. BridgeChromiumRig.MediaFlags, "--unsafely-treat-insecure-origin-as-secure=" + bridgeOrigin]);
+        var bridgeHost = rig.Harness.Host(1);
+        var deviceHost = rig.Harness.Host(2);
         Assert.Equal("10.213.0.2", bridgeHost.IPv4.ToString());
-        string name = "Doorbell " + Guid.NewGuid().ToString("N")[..6];
-        await using var origin = deviceHost.Start("python3", ["-u", "-m", "http.server", OriginPort.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--directory", www]);
-        await using var agent = OspBridgeCli.Start(deviceHost, "agent", "--name", name, "--accept-all", "--interface", "eth0", "--camera", "test",
-            "--state-dir", Path.Combine(root, "device"), "--http-origin", $"http://127.0.0.1:{OriginPort}");
-        await using var serve = OspBridgeCli.Start(bridgeHost, "serve", "--bind", bridgeHost.IPv4.ToString(), "--port", BridgePort.ToString(CultureInfo.InvariantCulture),
-            "--interface", "eth0", "--token", Token, "--state-dir", Path.Combine(root, "bridge"));
-        var page = h.Page;
+        string name = BridgeChromiumRig.UniqueName("Doorbell");
+        var origin = rig.StartOrigin(deviceHost, OriginPort, ("status.json", "{\"ok\":true,\"device\":\"doorbell\",\"battery\":87}"));
+        var agent = rig.StartAgent(deviceHost, name, "--camera", "test", "--http-origin", $"http://127.0.0.1:{OriginPort}");
+        var serve = rig.StartServe(bridgeHost, bridgeHost.IPv4.ToString(), BridgePort, Token);
+        var page = rig.Page;
         await page.SetViewportSizeAsync(390, 844);
         var wait = new LocatorWaitForOptions { Timeout = (float)Step.TotalMilliseconds };
         try
@@ -73,26 +61,12 @@ public sealed partial class MustShowOneTests(ITestOutputHelper output)
             await item.Locator("a.device-name").ClickAsync();
 
             // 2. Pair with the PIN the device prints.
-            await page.ClickAsync("#pair-start");
-            string pinLine = await agent.WaitForLineAsync(l => l.StartsWith("PIN: ", StringComparison.Ordinal), Step);
-            await page.Locator("#pin").WaitForAsync(wait);
-            await page.FillAsync("#pin", pinLine["PIN: ".Length..].Trim());
-            await page.ClickAsync("#pair-form button");
-            await page.Locator("#pair-msg", new() { HasText = "Paired." }).WaitForAsync(wait);
+            await rig.PairWithPinInUiAsync(page, Step);
             string paired = await agent.WaitForLineAsync(l => l.StartsWith("paired ", StringComparison.Ordinal), Step);
             string bridgePeerId = paired.Split(' ')[^2];
 
             // 3. The live camera starts by itself once paired (WHEP in the page): ≥ 100 frames decoded, stats line shown.
-            await page.Locator("#camera").WaitForAsync(wait);
-            int frames = 0;
-            for (int i = 0; i < 120 && frames < 100; i++)
-            {
-                frames = await page.EvaluateAsync<int>("() => Number(document.getElementById('camera-stats').dataset.framesDecoded || 0)");
-                if (frames < 100) await Task.Delay(500);
-            }
-            string stats = await page.InnerTextAsync("#camera-stats");
-            output.WriteLine($"camera: {stats}; message: {await page.InnerTextAsync("#camera-msg")}");
-            Assert.True(frames >= 100, $"framesDecoded {frames} < 100 (stats: '{stats}', message: '{await page.InnerTextAsync("#camera-msg")}')");
+            string stats = await BridgeChromiumRig.AssertCameraPlaysAsync(page, output, Step, polls: 120);
             Assert.Matches(@"^\d+×\d+ · \d+ fps · \d+ frames decoded$", stats);
             await agent.WaitForLineAsync(l => l.StartsWith("viewer " + bridgePeerId + " started", StringComparison.Ordinal), Step);
             await AssertFitsPhoneAsync(page, "device page with the camera");
@@ -128,12 +102,8 @@ public sealed partial class MustShowOneTests(ITestOutputHelper output)
         }
         catch
         {
-            await BridgeFailureLog.WriteAsync(output, serve, agent, page);
+            await rig.WriteFailureAsync(output);
             throw;
-        }
-        finally
-        {
-            try { Directory.Delete(root, recursive: true); } catch (IOException) { }
         }
     }
 

@@ -31,15 +31,11 @@ public sealed class RelayChromiumTests(ITestOutputHelper output)
     [Fact]
     public async Task Browser_on_another_subnet_plays_the_camera_through_the_bridge_relay()
     {
-        if (ChromiumHarness.WhyUnsupported() is { } why) throw new InvalidOperationException("relay interop cannot run: " + why);
-        Assert.True(File.Exists("/usr/bin/ffmpeg"), "/usr/bin/ffmpeg is missing (the test camera): install the Debian package ffmpeg");
-        string root = Path.Combine(Path.GetTempPath(), "ospbridge-relay-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(root);
         string bridgeOrigin = $"http://10.213.0.2:{BridgePort}";
-        await using var h = await ChromiumHarness.StartAsync(3, ["--autoplay-policy=no-user-gesture-required"]);
-        var browserHost = h.Host(0);
-        var bridgeHost = h.Host(1);
-        var deviceHost = h.Host(2);
+        await using var rig = await BridgeChromiumRig.StartAsync("relay interop", 3, ["--autoplay-policy=no-user-gesture-required"], testCamera: true);
+        var browserHost = rig.Harness.Host(0);
+        var bridgeHost = rig.Harness.Host(1);
+        var deviceHost = rig.Harness.Host(2);
         string gateway = browserHost.Lan.BridgeNamespace;
 
         // Subnet B: the device's veth leaves the LAN's switch and becomes the bridge host's second interface.
@@ -61,12 +57,10 @@ public sealed class RelayChromiumTests(ITestOutputHelper output)
         var gwRoute = await NetnsLan.RunCommandAsync("ip", ["-n", gateway, "route", "get", "10.213.2.1"], IpTimeout);
         Assert.True(gwRoute.ExitCode != 0, "the gateway namespace has a route to subnet B: " + gwRoute.StandardOutput);
 
-        string name = "Doorbell " + Guid.NewGuid().ToString("N")[..6];
-        await using var agent = OspBridgeCli.Start(deviceHost, "agent", "--name", name, "--accept-all", "--interface", "eth0", "--camera", "test",
-            "--state-dir", Path.Combine(root, "device"));
-        await using var serve = OspBridgeCli.Start(bridgeHost, "serve", "--bind", "10.213.0.2", "--port", BridgePort.ToString(CultureInfo.InvariantCulture),
-            "--interface", "ethB", "--token", Token, "--state-dir", Path.Combine(root, "bridge"));
-        var page = h.Page;
+        string name = BridgeChromiumRig.UniqueName("Doorbell");
+        var agent = rig.StartAgent(deviceHost, name, "--camera", "test");
+        var serve = rig.StartServe(bridgeHost, "10.213.0.2", BridgePort, Token, mdnsInterface: "ethB");
+        var page = rig.Page;
         var wait = new LocatorWaitForOptions { Timeout = (float)Step.TotalMilliseconds };
         try
         {
@@ -81,24 +75,10 @@ public sealed class RelayChromiumTests(ITestOutputHelper output)
             var item = page.Locator("#devices li", new() { HasText = name });
             await item.WaitForAsync(wait);
             await item.Locator("a.device-name").ClickAsync();
-            await page.ClickAsync("#pair-start");
-            string pinLine = await agent.WaitForLineAsync(l => l.StartsWith("PIN: ", StringComparison.Ordinal), Step);
-            await page.Locator("#pin").WaitForAsync(wait);
-            await page.FillAsync("#pin", pinLine["PIN: ".Length..].Trim());
-            await page.ClickAsync("#pair-form button");
-            await page.Locator("#pair-msg", new() { HasText = "Paired." }).WaitForAsync(wait);
+            await rig.PairWithPinInUiAsync(page, Step);
 
             // The live camera starts by itself; the page's WHEP client asked the bridge for ICE servers first.
-            await page.Locator("#camera").WaitForAsync(wait);
-            int frames = 0;
-            for (int i = 0; i < 180 && frames < 100; i++)
-            {
-                frames = await page.EvaluateAsync<int>("() => Number(document.getElementById('camera-stats').dataset.framesDecoded || 0)");
-                if (frames < 100) await Task.Delay(500);
-            }
-            string stats = await page.InnerTextAsync("#camera-stats");
-            output.WriteLine($"camera: {stats}; message: {await page.InnerTextAsync("#camera-msg")}");
-            Assert.True(frames >= 100, $"framesDecoded {frames} < 100 (stats: '{stats}', message: '{await page.InnerTextAsync("#camera-msg")}')");
+            await BridgeChromiumRig.AssertCameraPlaysAsync(page, output, Step, polls: 180);
 
             // What the bridge hands this browser for this device: its TURN relay on the address the browser reached it by.
             string id = await page.EvaluateAsync<string>("async (n) => (await (await fetch('/api/devices')).json()).find(d => d.name === n).id", name);
@@ -133,12 +113,8 @@ public sealed class RelayChromiumTests(ITestOutputHelper output)
         }
         catch
         {
-            await BridgeFailureLog.WriteAsync(output, serve, agent, page);
+            await rig.WriteFailureAsync(output);
             throw;
-        }
-        finally
-        {
-            try { Directory.Delete(root, recursive: true); } catch (IOException) { }
         }
     }
 

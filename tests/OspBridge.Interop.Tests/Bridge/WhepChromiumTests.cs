@@ -29,23 +29,13 @@ public sealed class WhepChromiumTests(ITestOutputHelper output)
     [Fact]
     public async Task WhipWhep_npm_clients_view_the_camera_and_publish_the_microphone()
     {
-        if (ChromiumHarness.WhyUnsupported() is { } why) throw new InvalidOperationException("WHEP Chromium interop cannot run: " + why);
-        Assert.True(File.Exists("/usr/bin/ffmpeg"), "/usr/bin/ffmpeg is missing (the test camera): install the Debian package ffmpeg");
         string lib = Path.Combine(RepoPaths.Interop, "node_modules", "whip-whep");
         if (!File.Exists(Path.Combine(lib, "whep.js"))) throw new InvalidOperationException($"whip-whep is not installed ({lib}): run 'npm ci' in {RepoPaths.Interop}");
-        string ours = Path.Combine(AppContext.BaseDirectory, "ospbridge.dll");
-        Assert.True(File.Exists(ours), ours + " missing");
-        string dotnet = Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
-        string root = Path.Combine(Path.GetTempPath(), "ospbridge-whep-interop-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(root);
-
-        await using var h = await ChromiumHarness.StartAsync("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required");
-        string name = "Doorbell " + Guid.NewGuid().ToString("N")[..6];
-        await using var agent = h.OurHost.Start(dotnet, [ours, "agent", "--name", name, "--accept-all", "--interface", "eth0",
-            "--state-dir", Path.Combine(root, "device"), "--camera", "test"]);
-        await using var serve = h.BrowserHost.Start(dotnet, [ours, "serve", "--bind", "127.0.0.1", "--port", BridgePort.ToString(CultureInfo.InvariantCulture),
-            "--interface", "eth0", "--token", Token, "--state-dir", Path.Combine(root, "bridge")]);
-        var page = h.Page;
+        await using var rig = await BridgeChromiumRig.StartAsync("WHEP Chromium interop", 2, BridgeChromiumRig.MediaFlags, testCamera: true);
+        string name = BridgeChromiumRig.UniqueName("Doorbell");
+        var agent = rig.StartAgent(rig.Harness.OurHost, name, "--camera", "test");
+        var serve = rig.StartServe(rig.Harness.BrowserHost, "127.0.0.1", BridgePort, Token);
+        var page = rig.Page;
         string origin = $"http://127.0.0.1:{BridgePort}";
         try
         {
@@ -66,10 +56,7 @@ public sealed class WhepChromiumTests(ITestOutputHelper output)
             await page.GotoAsync(origin + "/test-page");
 
             // Pair through the bridge's API with the PIN the device prints.
-            string id = await page.EvaluateAsync<string>(FindDeviceScript, new { token = Token, name });
-            Assert.Equal(202, await page.EvaluateAsync<int>(PairScript, new { token = Token, id, body = "{}" }));
-            string pinLine = await agent.WaitForLineAsync(l => l.StartsWith("PIN: ", StringComparison.Ordinal), Step);
-            Assert.Equal(200, await page.EvaluateAsync<int>(PairScript, new { token = Token, id, body = $"{{\"pin\":\"{pinLine["PIN: ".Length..].Trim()}\"}}" }));
+            string id = await rig.PairByApiAsync(page, Token, name, Step);
 
             // WHEP: whip-whep's WHEPClient plays the camera.
             static bool Left(string l) => l.StartsWith("viewer ", StringComparison.Ordinal) && l.Contains(" left", StringComparison.Ordinal);
@@ -113,30 +100,10 @@ public sealed class WhepChromiumTests(ITestOutputHelper output)
         }
         catch
         {
-            await BridgeFailureLog.WriteAsync(output, serve, agent, page);
+            await rig.WriteFailureAsync(output);
             throw;
         }
-        finally
-        {
-            try { Directory.Delete(root, recursive: true); } catch (IOException) { }
-        }
     }
-
-    private const string FindDeviceScript = """
-        async (a) => {
-          for (let i = 0; i < 240; i++) {
-            const list = await (await fetch('/api/devices', { headers: { Authorization: 'Bearer ' + a.token } })).json();
-            const d = list.find(x => x.name === a.name && x.online);
-            if (d) return d.id;
-            await new Promise(r => setTimeout(r, 250));
-          }
-          throw new Error('device not discovered');
-        }
-        """;
-
-    private const string PairScript = """
-        async (a) => (await fetch('/api/devices/' + a.id + '/pair', { method: 'POST', headers: { Authorization: 'Bearer ' + a.token, 'Content-Type': 'application/json' }, body: a.body })).status
-        """;
 
     // Counts whip-whep's PATCH/DELETE answers by wrapping fetch (the client itself is untouched).
     private const string WhepScript = """

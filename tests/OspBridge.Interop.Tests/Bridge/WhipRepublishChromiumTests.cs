@@ -25,22 +25,11 @@ public sealed class WhipRepublishChromiumTests(ITestOutputHelper output)
     [Fact]
     public async Task Stream_published_with_whip_is_viewed_at_whep_published_and_its_viewers_end_with_the_publisher()
     {
-        if (ChromiumHarness.WhyUnsupported() is { } why) throw new InvalidOperationException("WHIP re-publish Chromium test cannot run: " + why);
-        Assert.True(File.Exists("/usr/bin/ffmpeg"), "/usr/bin/ffmpeg is missing (the test camera): install the Debian package ffmpeg");
-        string ours = Path.Combine(AppContext.BaseDirectory, "ospbridge.dll");
-        Assert.True(File.Exists(ours), ours + " missing");
-        string dotnet = Environment.ProcessPath is { } p && Path.GetFileNameWithoutExtension(p) == "dotnet" ? p : "dotnet";
-        string root = Path.Combine(Path.GetTempPath(), "ospbridge-republish-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(root);
-
-        await using var h = await ChromiumHarness.StartAsync("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required");
-        string name = "Screen " + Guid.NewGuid().ToString("N")[..6];
-        await using var agent = h.OurHost.Start(dotnet, [ours, "agent", "--name", name, "--accept-all", "--interface", "eth0",
-            "--state-dir", Path.Combine(root, "device"), "--camera", "test"]);
-        await using var serve = h.BrowserHost.Start(dotnet, [ours, "serve", "--bind", "127.0.0.1", "--port", BridgePort.ToString(CultureInfo.InvariantCulture),
-            "--interface", "eth0", "--token", Token, "--state-dir", Path.Combine(root, "bridge")]);
-        var publisherPage = h.Page;
-        IPage? viewerPage = null;
+        await using var rig = await BridgeChromiumRig.StartAsync("WHIP re-publish Chromium test", 2, BridgeChromiumRig.MediaFlags, testCamera: true);
+        string name = BridgeChromiumRig.UniqueName("Screen");
+        var agent = rig.StartAgent(rig.Harness.OurHost, name, "--camera", "test");
+        var serve = rig.StartServe(rig.Harness.BrowserHost, "127.0.0.1", BridgePort, Token);
+        var publisherPage = rig.Page;
         string origin = $"http://127.0.0.1:{BridgePort}";
         try
         {
@@ -53,10 +42,7 @@ public sealed class WhipRepublishChromiumTests(ITestOutputHelper output)
             await publisherPage.RouteAsync(origin + "/test-page", TestPage);
             await publisherPage.GotoAsync(origin + "/test-page");
 
-            string id = await publisherPage.EvaluateAsync<string>(FindDeviceScript, new { token = Token, name });
-            Assert.Equal(202, await publisherPage.EvaluateAsync<int>(PairScript, new { token = Token, id, body = "{}" }));
-            string pinLine = await agent.WaitForLineAsync(l => l.StartsWith("PIN: ", StringComparison.Ordinal), Step);
-            Assert.Equal(200, await publisherPage.EvaluateAsync<int>(PairScript, new { token = Token, id, body = $"{{\"pin\":\"{pinLine["PIN: ".Length..].Trim()}\"}}" }));
+            string id = await rig.PairByApiAsync(publisherPage, Token, name, Step);
 
             // Before anything is published: 409 + Retry-After.
             Assert.Equal(409, await publisherPage.EvaluateAsync<int>(EarlyViewScript, new { token = Token, id }));
@@ -72,7 +58,7 @@ public sealed class WhipRepublishChromiumTests(ITestOutputHelper output)
             await agent.WaitForLineAsync(l => l.StartsWith("published stream from ", StringComparison.Ordinal) && l.Contains("video", StringComparison.Ordinal), Step);
 
             // Page 2 views it.
-            viewerPage = await publisherPage.Context.Browser!.NewPageAsync(); // its own context (the harness's page owns its context)
+            var viewerPage = await rig.NewPageAsync(); // its own context (the harness's page owns its context)
             await viewerPage.RouteAsync(origin + "/test-page", TestPage);
             await viewerPage.GotoAsync(origin + "/test-page");
             string viewed = await viewerPage.EvaluateAsync<string>(ViewScript, new { token = Token, id });
@@ -102,31 +88,10 @@ public sealed class WhipRepublishChromiumTests(ITestOutputHelper output)
         }
         catch
         {
-            await BridgeFailureLog.WriteAsync(output, serve, agent, publisherPage, viewerPage);
+            await rig.WriteFailureAsync(output);
             throw;
         }
-        finally
-        {
-            if (viewerPage is not null) await viewerPage.Context.CloseAsync();
-            try { Directory.Delete(root, recursive: true); } catch (IOException) { }
-        }
     }
-
-    private const string FindDeviceScript = """
-        async (a) => {
-          for (let i = 0; i < 240; i++) {
-            const list = await (await fetch('/api/devices', { headers: { Authorization: 'Bearer ' + a.token } })).json();
-            const d = list.find(x => x.name === a.name && x.online);
-            if (d) return d.id;
-            await new Promise(r => setTimeout(r, 250));
-          }
-          throw new Error('device not discovered');
-        }
-        """;
-
-    private const string PairScript = """
-        async (a) => (await fetch('/api/devices/' + a.id + '/pair', { method: 'POST', headers: { Authorization: 'Bearer ' + a.token, 'Content-Type': 'application/json' }, body: a.body })).status
-        """;
 
     // Complete offers (gathering finished before the POST), so no PATCH is needed.
     private const string Helpers = """

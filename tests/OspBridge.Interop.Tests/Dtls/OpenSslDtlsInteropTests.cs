@@ -63,13 +63,7 @@ public sealed class OpenSslDtlsInteropTests : IDisposable
 
         using var ep = new DtlsEndpoint(new DtlsOptions { IsClient = true, Certificate = _ourCert, RemoteFingerprint = OpenSslFingerprint(), Mtu = mtu > 0 ? mtu : 1200 });
         using var pump = new DtlsUdpPump(ep, new IPEndPoint(IPAddress.Loopback, port)) { LossRate = loss };
-        Assert.True(pump.RunUntil(() => ep.State == DtlsState.Connected, loss > 0 ? LossTimeout : Timeout), $"handshake: {ep.State} {ep.Error?.Message}\n{server.Output}");
-        _log.WriteLine($"handshake done at {pump.Now}, dropped {pump.Dropped}, sent {pump.DatagramsSent}, received {pump.DatagramsReceived}");
-        if (loss > 0) Assert.True(pump.Dropped > 0);
-        if (mtu > 0) Assert.True(pump.PartialFragmentsReceived > 0, "OpenSSL did not fragment any handshake message");
-        pump.LossRate = 0;
-        Assert.Equal(suite, ep.CipherSuite);
-        Assert.Equal(profile, ep.SelectedSrtpProfile);
+        AssertHandshake(ep, pump, mtu, loss, suite, profile, server);
 
         ep.Send(Encoding.ASCII.GetBytes("hello from ospbridge\n"));
         pump.Flush();
@@ -90,6 +84,22 @@ public sealed class OpenSslDtlsInteropTests : IDisposable
         _log.WriteLine(server.Output);
     }
 
+    /// <summary>
+    /// Runs the handshake with <paramref name="peer"/> until connected (longer under loss), logs the pump's counts,
+    /// checks that the loss dropped datagrams and the small MTU made OpenSSL fragment, then stops the loss; the
+    /// negotiated cipher suite and SRTP profile are the expected ones.
+    /// </summary>
+    private void AssertHandshake(DtlsEndpoint ep, DtlsUdpPump pump, int mtu, double loss, DtlsCipherSuite suite, SrtpProtectionProfile profile, OpenSslProcess peer)
+    {
+        Assert.True(pump.RunUntil(() => ep.State == DtlsState.Connected, loss > 0 ? LossTimeout : Timeout), $"handshake: {ep.State} {ep.Error?.Message}\n{peer.Output}");
+        _log.WriteLine($"handshake done at {pump.Now}, dropped {pump.Dropped}, sent {pump.DatagramsSent}, received {pump.DatagramsReceived}");
+        if (loss > 0) Assert.True(pump.Dropped > 0);
+        if (mtu > 0) Assert.True(pump.PartialFragmentsReceived > 0, "OpenSSL did not fragment any handshake message");
+        pump.LossRate = 0;
+        Assert.Equal(suite, ep.CipherSuite);
+        Assert.Equal(profile, ep.SelectedSrtpProfile);
+    }
+
     [Theory]
     [MemberData(nameof(Suites))]
     public void OpenSslClient_OurServer(string cipher, string srtp, DtlsCipherSuite suite, SrtpProtectionProfile profile, int keyLen) =>
@@ -107,13 +117,7 @@ public sealed class OpenSslDtlsInteropTests : IDisposable
         using var client = new OpenSslProcess(
             $"s_client -dtls1_2 -connect 127.0.0.1:{pump.LocalPort} -cert {_dir}/ossl-cert.pem -key {_dir}/ossl-key.pem -cipher {cipher} " +
             $"-use_srtp {srtp} -keymatexport EXTRACTOR-dtls_srtp -keymatexportlen {keyLen}" + (mtu > 0 ? $" -mtu {mtu}" : ""));
-        Assert.True(pump.RunUntil(() => ep.State == DtlsState.Connected, loss > 0 ? LossTimeout : Timeout), $"handshake: {ep.State} {ep.Error?.Message}\n{client.Output}");
-        _log.WriteLine($"handshake done at {pump.Now}, dropped {pump.Dropped}, sent {pump.DatagramsSent}, received {pump.DatagramsReceived}");
-        if (loss > 0) Assert.True(pump.Dropped > 0);
-        if (mtu > 0) Assert.True(pump.PartialFragmentsReceived > 0, "OpenSSL did not fragment any handshake message");
-        pump.LossRate = 0;
-        Assert.Equal(suite, ep.CipherSuite);
-        Assert.Equal(profile, ep.SelectedSrtpProfile);
+        AssertHandshake(ep, pump, mtu, loss, suite, profile, client);
         Assert.True(pump.RunUntil(() => client.Output.Contains("Keying material:", StringComparison.Ordinal), Timeout), client.Output);
         Assert.Equal(client.KeyingMaterial(), ep.ExportKeyingMaterial("EXTRACTOR-dtls_srtp", null, keyLen));
 

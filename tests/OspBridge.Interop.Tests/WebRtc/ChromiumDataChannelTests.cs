@@ -15,22 +15,37 @@ namespace OspBridge.Interop.Tests.WebRtc;
 
 /// <summary>Headless Chromium ↔ our stack, both roles, everything inside network namespaces the test creates.</summary>
 [Collection("Chromium WebRTC")]
-public class ChromiumDataChannelTests(ITestOutputHelper output)
+public class ChromiumDataChannelTests(ITestOutputHelper output) : ChromiumPeerTestBase(output)
 {
-    private static readonly TimeSpan Step = TimeSpan.FromSeconds(30);
-    private readonly List<string> _log = [];
-
     private static RTCConfiguration Config(ChromiumHarness h) => new() { LocalAddresses = [h.OurHost.IPv4] };
 
-    private RTCPeerConnectionOptions Options(ChromiumHarness h) => new()
+    /// <summary>Our mDNS service (<see cref="MdnsService"/>) on the harness's host 1, its log into the test's.</summary>
+    private MdnsService StartMdns(ChromiumHarness h) => h.OurHost.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions
     {
-        SocketFactory = h.OurSockets,
-        Logger = new LineLogger(s => { lock (_log) _log.Add($"{DateTime.UtcNow:HH:mm:ss.fff} {s}"); }),
-    };
+        Interfaces = [h.OurHost.InterfaceName],
+        Logger = Logger(),
+    }));
 
-    private void DumpLog()
+    /// <summary>Chromium's page sets up its peer connection, creates the channel <paramref name="label"/> and offers; the offer (logged).</summary>
+    private async Task<string> ChromiumOffersAsync(ChromiumHarness h, string label)
     {
-        lock (_log) foreach (var l in _log.TakeLast(200)) output.WriteLine(l);
+        await h.Page.EvaluateAsync("() => T.setup()");
+        await h.Page.EvaluateAsync("label => T.createChannel(label)", label);
+        string offer = await h.Page.EvaluateAsync<string>("() => T.offer()");
+        Output.WriteLine(offer);
+        return offer;
+    }
+
+    /// <summary>Our <paramref name="pc"/> answers Chromium's <paramref name="offer"/>; the channel Chromium opened, within <see cref="ChromiumPeerTestBase.Step"/>.</summary>
+    private static async Task<RTCDataChannel> AnswerChromiumAsync(ChromiumHarness h, RTCPeerConnection pc, string offer)
+    {
+        var incoming = Channel.CreateUnbounded<RTCDataChannel>();
+        pc.OnDataChannel += ch => incoming.Writer.TryWrite(ch);
+        await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Offer, offer));
+        await pc.SetLocalDescriptionAsync(await pc.CreateAnswerAsync());
+        await h.Page.EvaluateAsync("sdp => T.accept(sdp)", pc.LocalDescription!.Sdp);
+        using var cts = new CancellationTokenSource(Step);
+        return await incoming.Reader.ReadAsync(cts.Token);
     }
 
     [Fact]
@@ -39,19 +54,10 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
         await using var h = await ChromiumHarness.StartAsync();
         try
         {
-            await h.Page.EvaluateAsync("() => T.setup()");
-            await h.Page.EvaluateAsync("() => T.createChannel('echo-chrome')");
-            string offer = await h.Page.EvaluateAsync<string>("() => T.offer()");
-            output.WriteLine(offer);
+            string offer = await ChromiumOffersAsync(h, "echo-chrome");
             Assert.Contains(".local ", offer, StringComparison.Ordinal); // Chromium hides its host IPs behind mDNS names
             await using var pc = new RTCPeerConnection(Config(h), Options(h));
-            var incoming = Channel.CreateUnbounded<RTCDataChannel>();
-            pc.OnDataChannel += ch => incoming.Writer.TryWrite(ch);
-            await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Offer, offer));
-            await pc.SetLocalDescriptionAsync(await pc.CreateAnswerAsync());
-            await h.Page.EvaluateAsync("sdp => T.accept(sdp)", pc.LocalDescription!.Sdp);
-            using var cts = new CancellationTokenSource(Step);
-            var echo = await incoming.Reader.ReadAsync(cts.Token);
+            var echo = await AnswerChromiumAsync(h, pc, offer);
             Assert.Equal("echo-chrome", echo.Label);
             await RunSuiteAsync(h, pc, echo);
             // Close from the browser: the whole connection.
@@ -65,7 +71,7 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
         }
         finally
         {
-            DumpLog();
+            DumpLog(200);
         }
     }
 
@@ -79,31 +85,19 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
     public async Task Chromium_offerer_mdns_candidates_resolved()
     {
         await using var h = await ChromiumHarness.StartAsync();
-        await using var mdns = h.OurHost.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions
-        {
-            Interfaces = [h.OurHost.InterfaceName],
-            Logger = new LineLogger(s => { lock (_log) _log.Add($"{DateTime.UtcNow:HH:mm:ss.fff} {s}"); }),
-        }));
+        await using var mdns = StartMdns(h);
         var resolver = new RecordingHostNames(new MdnsServiceHostNames(mdns) { ResolveTimeout = TimeSpan.FromSeconds(5) });
         try
         {
-            await h.Page.EvaluateAsync("() => T.setup()");
-            await h.Page.EvaluateAsync("() => T.createChannel('echo-mdns')");
-            string offer = await h.Page.EvaluateAsync<string>("() => T.offer()");
-            output.WriteLine(offer);
+            string offer = await ChromiumOffersAsync(h, "echo-mdns");
             var names = offer.Split('\n').Where(l => l.StartsWith("a=candidate:", StringComparison.Ordinal))
                 .Select(l => l.Split(' ')[4]).ToList();
             Assert.NotEmpty(names);
             Assert.All(names, n => Assert.EndsWith(".local", n, StringComparison.Ordinal)); // no IP literal in Chromium's offer
 
             await using var pc = new RTCPeerConnection(Config(h) with { MdnsHostNames = resolver, ObfuscateHostCandidates = false }, Options(h));
-            var incoming = Channel.CreateUnbounded<RTCDataChannel>();
-            pc.OnDataChannel += ch => incoming.Writer.TryWrite(ch);
-            await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Offer, offer));
-            await pc.SetLocalDescriptionAsync(await pc.CreateAnswerAsync());
-            await h.Page.EvaluateAsync("sdp => T.accept(sdp)", pc.LocalDescription!.Sdp);
+            var echo = await AnswerChromiumAsync(h, pc, offer);
             using var cts = new CancellationTokenSource(Step);
-            var echo = await incoming.Reader.ReadAsync(cts.Token);
             Assert.Equal("echo-mdns", echo.Label);
             echo.Send("resolved?");
             var m = await echo.ReceiveAsync(cts.Token);
@@ -118,7 +112,7 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
             for (int i = 0; i < 100 && pc.SelectedCandidatePair?.Remote.Type != IceCandidateType.Host; i++) await Task.Delay(100, cts.Token);
             var pair = pc.SelectedCandidatePair;
             Assert.NotNull(pair);
-            output.WriteLine($"selected pair {pair.Local.Candidate} -> {pair.Remote}");
+            Output.WriteLine($"selected pair {pair.Local.Candidate} -> {pair.Remote}");
             Assert.Equal(IceCandidateType.Host, pair.Remote.Type);
             Assert.Equal(browserIp, pair.Remote.Address);
             Assert.Equal(h.BrowserHost.IPv4, pair.RemoteEndPoint.Address);
@@ -126,8 +120,8 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
         }
         finally
         {
-            foreach (var r in resolver.Results) output.WriteLine($"mDNS {r.Name} -> {r.Address?.ToString() ?? "(no answer)"}");
-            DumpLog();
+            foreach (var r in resolver.Results) Output.WriteLine($"mDNS {r.Name} -> {r.Address?.ToString() ?? "(no answer)"}");
+            DumpLog(200);
         }
     }
 
@@ -140,11 +134,7 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
     public async Task Ours_obfuscated_candidates_resolved_by_chromium()
     {
         await using var h = await ChromiumHarness.StartAsync();
-        await using var mdns = h.OurHost.RunInNamespace(() => MdnsService.Start(new MdnsServiceOptions
-        {
-            Interfaces = [h.OurHost.InterfaceName],
-            Logger = new LineLogger(s => { lock (_log) _log.Add($"{DateTime.UtcNow:HH:mm:ss.fff} {s}"); }),
-        }));
+        await using var mdns = StartMdns(h);
         try
         {
             await h.Page.EvaluateAsync("() => T.setup()");
@@ -153,7 +143,7 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
             await pc.SetLocalDescriptionAsync(await pc.CreateOfferAsync());
             await pc.WaitForGatheringCompleteAsync();
             string offer = pc.LocalDescription!.Sdp;
-            output.WriteLine(offer);
+            Output.WriteLine(offer);
             Assert.DoesNotContain(h.OurHost.IPv4.ToString(), offer, StringComparison.Ordinal);
             Assert.Contains(".local ", offer, StringComparison.Ordinal);
             string answer = await h.Page.EvaluateAsync<string>("sdp => T.answer(sdp)", offer);
@@ -179,13 +169,13 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
                 if (remote.StartsWith("host", StringComparison.Ordinal)) break;
                 await Task.Delay(100, cts.Token);
             }
-            output.WriteLine("Chromium's selected remote candidate: " + remote);
+            Output.WriteLine("Chromium's selected remote candidate: " + remote);
             Assert.StartsWith("host ", remote, StringComparison.Ordinal);
             Assert.EndsWith(" " + pc.SelectedCandidatePair!.Local.Base.Port.ToString(CultureInfo.InvariantCulture), remote, StringComparison.Ordinal);
         }
         finally
         {
-            DumpLog();
+            DumpLog(200);
         }
     }
 
@@ -218,7 +208,7 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
             await pc.SetLocalDescriptionAsync(await pc.CreateOfferAsync());
             await pc.WaitForGatheringCompleteAsync();
             string answer = await h.Page.EvaluateAsync<string>("sdp => T.answer(sdp)", pc.LocalDescription!.Sdp);
-            output.WriteLine(answer);
+            Output.WriteLine(answer);
             Assert.Contains("a=setup:active", answer, StringComparison.Ordinal);
             await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Answer, answer));
             await echo.WaitOpenAsync(new CancellationTokenSource(Step).Token);
@@ -229,7 +219,7 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
         }
         finally
         {
-            DumpLog();
+            DumpLog(200);
         }
     }
 
@@ -299,10 +289,10 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
         for (int off = 0; off < total; off += 65536)
         {
             if (off % (5 << 20) == 0)
-                output.WriteLine($"{sw.Elapsed.TotalSeconds:F2}s sent {off >> 20} MiB, browser has {await h.Page.EvaluateAsync<double>("() => T.sinkBytes")}; {pc.DebugStats}");
+                Output.WriteLine($"{sw.Elapsed.TotalSeconds:F2}s sent {off >> 20} MiB, browser has {await h.Page.EvaluateAsync<double>("() => T.sinkBytes")}; {pc.DebugStats}");
             await sink.SendAsync(data.AsMemory(off, Math.Min(65536, total - off)), isText: false, cts.Token);
         }
-        output.WriteLine($"{sw.Elapsed.TotalSeconds:F2}s all queued; {pc.DebugStats}");
+        Output.WriteLine($"{sw.Elapsed.TotalSeconds:F2}s all queued; {pc.DebugStats}");
         sink.Send("done");
         ChannelMessage? digest = null;
         for (int i = 0; i < 60 && digest is null; i++)
@@ -312,13 +302,13 @@ public class ChromiumDataChannelTests(ITestOutputHelper output)
             try { digest = await sink.ReceiveAsync(slice.Token); }
             catch (OperationCanceledException) when (!cts.IsCancellationRequested)
             {
-                output.WriteLine($"{sw.Elapsed.TotalSeconds:F2}s waiting; browser has {await h.Page.EvaluateAsync<double>("() => T.sinkBytes")}; {pc.DebugStats}");
+                Output.WriteLine($"{sw.Elapsed.TotalSeconds:F2}s waiting; browser has {await h.Page.EvaluateAsync<double>("() => T.sinkBytes")}; {pc.DebugStats}");
             }
         }
         sw.Stop();
         string expected = total.ToString(CultureInfo.InvariantCulture) + " " + Convert.ToHexString(SHA256.HashData(data)).ToLowerInvariant();
         Assert.Equal(expected, Encoding.UTF8.GetString(digest!.Value.Data.Span));
-        output.WriteLine($"50 MiB ours -> Chromium: {sw.Elapsed.TotalSeconds:F2} s, {total * 8 / sw.Elapsed.TotalSeconds / 1e6:F1} Mbit/s");
+        Output.WriteLine($"50 MiB ours -> Chromium: {sw.Elapsed.TotalSeconds:F2} s, {total * 8 / sw.Elapsed.TotalSeconds / 1e6:F1} Mbit/s");
 
         // Close from our side: the browser sees it.
         chans[0].Close();

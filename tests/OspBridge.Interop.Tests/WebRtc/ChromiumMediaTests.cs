@@ -20,22 +20,8 @@ namespace OspBridge.Interop.Tests.WebRtc;
 /// relay (NACK), gets a keyframe within 1 s of each PLI/FIR, and sends its fake microphone's Opus to our receiver.
 /// </summary>
 [Collection("Chromium WebRTC")]
-public class ChromiumMediaTests(ITestOutputHelper output)
+public class ChromiumMediaTests(ITestOutputHelper output) : ChromiumPeerTestBase(output)
 {
-    private static readonly TimeSpan Step = TimeSpan.FromSeconds(30);
-    private readonly List<string> _log = [];
-
-    private RTCPeerConnectionOptions Options(ChromiumHarness h) => new()
-    {
-        SocketFactory = h.OurSockets,
-        Logger = new LineLogger(s => { lock (_log) _log.Add($"{DateTime.UtcNow:HH:mm:ss.fff} {s}"); }),
-    };
-
-    private void DumpLog()
-    {
-        lock (_log) foreach (var l in _log.TakeLast(150)) output.WriteLine(l);
-    }
-
     private static void RequireFfmpeg()
     {
         if (WebRtcCommand.WhyNoFfmpeg() is { } why) throw new InvalidOperationException("media interop cannot run: " + why);
@@ -59,7 +45,7 @@ public class ChromiumMediaTests(ITestOutputHelper output)
             Assert.True(r.Freezes == 0, $"Chromium counted {r.Freezes} freezes (camera frames more than 80 ms apart, at ms:gap: {r.SourceGaps})");
             AssertKeyframesFollowRequests(r);
         }
-        finally { DumpLog(); }
+        finally { DumpLog(150); }
     }
 
     [Fact]
@@ -76,7 +62,7 @@ public class ChromiumMediaTests(ITestOutputHelper output)
             Assert.True(r.FramesDecodedIn5s >= 100, $"framesDecoded grew by {r.FramesDecodedIn5s} in 5 s under 5 % loss (need ≥ 100)");
             AssertKeyframesFollowRequests(r);
         }
-        finally { DumpLog(); }
+        finally { DumpLog(150); }
     }
 
     /// <summary>
@@ -98,12 +84,12 @@ public class ChromiumMediaTests(ITestOutputHelper output)
             AssertKeyframesFollowRequests(r);
             Assert.True(r.KeyframesDecodedAfterRequest, "no keyframe decoded after the first keyframe request");
         }
-        finally { DumpLog(); }
+        finally { DumpLog(150); }
     }
 
     private void AssertKeyframesFollowRequests(CameraRun r)
     {
-        output.WriteLine($"keyframe requests {r.KeyframeRequests.Count}, keyframes sent {r.KeyframesSent.Count}");
+        Output.WriteLine($"keyframe requests {r.KeyframeRequests.Count}, keyframes sent {r.KeyframesSent.Count}");
         foreach (var req in r.KeyframeRequests)
         {
             if (req > r.SendingStopped - TimeSpan.FromSeconds(1)) continue; // no time left to answer
@@ -139,8 +125,8 @@ public class ChromiumMediaTests(ITestOutputHelper output)
         // gives up on NACK and asks for a keyframe (with the 0.5 s GOP a short hole is healed by the next IDR unasked)
         if (blackhole) relay!.BlackholeAfter(video.Transceiver.Info.LocalSsrc, packets: 300, count: 1100);
         if (relay is not null) answer = relay.RewrittenAnswer;
-        output.WriteLine(answer);
-        foreach (var t in pc.GetTransceivers()) output.WriteLine($"mid {t.Mid} {t.Kind} {t.CurrentDirection} {t.Codec?.RtpMap} fmtp {t.Codec?.Fmtp}");
+        Output.WriteLine(answer);
+        foreach (var t in pc.GetTransceivers()) Output.WriteLine($"mid {t.Mid} {t.Kind} {t.CurrentDirection} {t.Codec?.RtpMap} fmtp {t.Codec?.Fmtp}");
         Assert.Equal(RTCRtpTransceiverDirection.SendOnly, video.Transceiver.CurrentDirection);
         Assert.Equal("H264", video.Transceiver.Codec?.Name);
         Assert.Equal("opus", audio.Transceiver.Codec?.Name);
@@ -151,7 +137,7 @@ public class ChromiumMediaTests(ITestOutputHelper output)
         video.KeyframeRequested += () => { lock (requests) requests.Add(clock.Elapsed); };
         // the one test camera (640x360, 0.5 s GOP) at a fixed 1.5 Mbit/s: enough RTP packets per second that the
         // black-hole test's 1100-packet hole passes within the run (x264's default CRF gives ~100 packets/s at 360p)
-        await using var camera = MediaSource.Create("test", new MediaSourceOptions { LoggerFactory = new LogLinesFactory(_log), TestBitrateKbps = 1500 });
+        await using var camera = MediaSource.Create("test", new MediaSourceOptions { LoggerFactory = new LogLinesFactory(Log), TestBitrateKbps = 1500 });
         var gapClock = Stopwatch.StartNew();
         double lastFrameMs = -1; var gapList = new List<(double at, double gap)>();
         camera.FrameReceived = f =>
@@ -172,7 +158,7 @@ public class ChromiumMediaTests(ITestOutputHelper output)
         using var cts = new CancellationTokenSource(Step);
         Stats s = await PollAsync(h, x => x.VideoFramesDecoded > 0, cts.Token);
         long start = s.VideoFramesDecoded;
-        output.WriteLine($"at first decode: {s.Raw}");
+        Output.WriteLine($"at first decode: {s.Raw}");
         await Task.Delay(TimeSpan.FromSeconds(5), cts.Token);
         s = await PollAsync(h, x => x.Width > 0, cts.Token);
         long decodedIn5s = s.VideoFramesDecoded - start;
@@ -196,11 +182,11 @@ public class ChromiumMediaTests(ITestOutputHelper output)
         }
         var sendingStopped = clock.Elapsed;
         var info = await video.Transceiver.GetStatsAsync();
-        output.WriteLine($"chromium: {s.Raw}");
+        Output.WriteLine($"chromium: {s.Raw}");
         string gaps;
         lock (gapList) gaps = string.Join(", ", gapList.Select(g => $"{g.at:F0}:{g.gap:F0}"));
-        output.WriteLine("camera frames more than 80 ms apart (ms since start:gap ms): " + gaps);
-        output.WriteLine($"ours: sent {info.Stats.PacketsSent} rtx {info.Stats.Retransmitted} nack {info.Stats.NackReceived} pli {info.Stats.PliReceived} fir {info.Stats.FirReceived} relay dropped {relay?.Dropped}");
+        Output.WriteLine("camera frames more than 80 ms apart (ms since start:gap ms): " + gaps);
+        Output.WriteLine($"ours: sent {info.Stats.PacketsSent} rtx {info.Stats.Retransmitted} nack {info.Stats.NackReceived} pli {info.Stats.PliReceived} fir {info.Stats.FirReceived} relay dropped {relay?.Dropped}");
         List<TimeSpan> req, key;
         lock (requests) req = [.. requests];
         lock (keyframes) key = [.. keyframes];
@@ -249,7 +235,7 @@ public class ChromiumMediaTests(ITestOutputHelper output)
                 packets++;
                 if (pcm.Count >= 48000 * 6) break; // 6 s: skip the first second (jitter, ramp-up), analyse 5 s
             }
-            output.WriteLine($"{packets} Opus packets, {pcm.Count} samples");
+            Output.WriteLine($"{packets} Opus packets, {pcm.Count} samples");
             var analysed = pcm.Skip(48000).Take(48000 * 5).Select(x => (double)x).ToArray();
             Assert.Equal(48000 * 5, analysed.Length);
             double rms = Math.Sqrt(analysed.Sum(x => x * x) / analysed.Length);
@@ -261,7 +247,7 @@ public class ChromiumMediaTests(ITestOutputHelper output)
                 double p = Goertzel(analysed.AsSpan(0, 48000), 48000, hz);
                 if (p > best) { best = p; bestHz = hz; }
             }
-            output.WriteLine($"rms {rms:F0}, strongest tone {bestHz} Hz");
+            Output.WriteLine($"rms {rms:F0}, strongest tone {bestHz} Hz");
             Assert.InRange(bestHz, 435, 445);
             var stats = await track.Transceiver.GetStatsAsync();
             Assert.True(stats.Stats.PacketsReceived >= 250, $"only {stats.Stats.PacketsReceived} RTP packets received");
@@ -269,7 +255,7 @@ public class ChromiumMediaTests(ITestOutputHelper output)
         finally
         {
             File.Delete(wav);
-            DumpLog();
+            DumpLog(150);
         }
     }
 

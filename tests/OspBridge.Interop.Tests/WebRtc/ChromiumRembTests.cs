@@ -15,11 +15,8 @@ namespace OspBridge.Interop.Tests.WebRtc;
 /// <c>availableOutgoingBitrate</c> (getStats) are well above the other's.
 /// </summary>
 [Collection("Chromium WebRTC")]
-public class ChromiumRembTests(ITestOutputHelper output)
+public class ChromiumRembTests(ITestOutputHelper output) : ChromiumPeerTestBase(output)
 {
-    private static readonly TimeSpan Step = TimeSpan.FromSeconds(30);
-    private readonly List<string> _log = [];
-
     [Fact]
     public async Task Our_remb_lets_a_chromium_publisher_ramp_its_bitrate()
     {
@@ -40,7 +37,7 @@ public class ChromiumRembTests(ITestOutputHelper output)
                 {
                     SocketFactory = h.OurSockets,
                     SendRemb = remb,
-                    Logger = new LineLogger(s => { lock (_log) _log.Add($"{DateTime.UtcNow:HH:mm:ss.fff} [{(remb ? "remb" : "plain")}] {s}"); }),
+                    Logger = Logger(remb ? "[remb] " : "[plain] "),
                 });
                 ours.Add(pc);
                 var tracks = new List<RTCTrackEvent>();
@@ -74,13 +71,13 @@ public class ChromiumRembTests(ITestOutputHelper output)
                     double target = e.GetProperty("targetBitrate").GetDouble(), available = e.GetProperty("availableOutgoingBitrate").GetDouble();
                     best[i] = (Math.Max(best[i].Target, target), Math.Max(best[i].Available, available));
                 }
-                output.WriteLine($"t={s + 1}s {raw}");
+                Output.WriteLine($"t={s + 1}s {raw}");
             }
             var withRemb = await transceivers[0].GetStatsAsync();
             var without = await transceivers[1].GetStatsAsync();
-            output.WriteLine($"REMB sent by ours: {withRemb.Stats.BitrateEstimateSent} bit/s (plain: {without.Stats.BitrateEstimateSent?.ToString() ?? "none"}); " +
+            Output.WriteLine($"REMB sent by ours: {withRemb.Stats.BitrateEstimateSent} bit/s (plain: {without.Stats.BitrateEstimateSent?.ToString() ?? "none"}); " +
                 $"received: remb {withRemb.Stats.BytesReceived} B, plain {without.Stats.BytesReceived} B");
-            output.WriteLine($"best: with REMB target {best[0].Target / 1e3:F0} kbit/s available {best[0].Available / 1e3:F0} kbit/s; " +
+            Output.WriteLine($"best: with REMB target {best[0].Target / 1e3:F0} kbit/s available {best[0].Available / 1e3:F0} kbit/s; " +
                 $"without target {best[1].Target / 1e3:F0} kbit/s available {best[1].Available / 1e3:F0} kbit/s");
             Assert.NotNull(withRemb.Stats.BitrateEstimateSent);
             Assert.Null(without.Stats.BitrateEstimateSent);
@@ -96,7 +93,7 @@ public class ChromiumRembTests(ITestOutputHelper output)
             await cts.CancelAsync();
             foreach (var pc in ours) await pc.DisposeAsync();
             await Task.WhenAll(drains).WaitAsync(Step);
-            lock (_log) foreach (var l in _log.TakeLast(60)) output.WriteLine(l);
+            DumpLog(60);
         }
     }
 

@@ -8,6 +8,16 @@ public sealed class MdnsResponderTests
 {
     private static TimeSpan Ms(double ms) => TimeSpan.FromMilliseconds(ms);
 
+    /// <summary>One simulated node whose "TV" service on tv.local is announced (5 s of virtual time: probed and announced).</summary>
+    private static (MdnsSim Sim, SimNode Node) AnnouncedTv(int seed = 1)
+    {
+        var sim = new MdnsSim(1, seed: seed);
+        var n = sim.Nodes[0];
+        sim.AddService(n, "TV", 1000, "tv.local");
+        sim.RunFor(TimeSpan.FromSeconds(5));
+        return (sim, n);
+    }
+
     [Fact]
     public void Probing_ThreeProbes250msApart_ThenAnnouncements()
     {
@@ -96,10 +106,7 @@ public sealed class MdnsResponderTests
     [Fact]
     public void KnownAnswerSuppression_HalfTtlRule()
     {
-        var sim = new MdnsSim(1);
-        var n = sim.Nodes[0];
-        sim.AddService(n, "TV", 1000, "tv.local");
-        sim.RunFor(TimeSpan.FromSeconds(5));
+        var (sim, n) = AnnouncedTv();
         var instance = DnsName.Parse("TV._openscreen._udp.local");
         var client = new IPEndPoint(IPAddress.Parse("10.0.0.99"), 5353);
 
@@ -130,10 +137,7 @@ public sealed class MdnsResponderTests
     [Fact]
     public void SharedAnswer_DelayedBetween20And120ms_AndRateLimitedTo1PerSecond()
     {
-        var sim = new MdnsSim(1, seed: 7);
-        var n = sim.Nodes[0];
-        sim.AddService(n, "TV", 1000, "tv.local");
-        sim.RunFor(TimeSpan.FromSeconds(5));
+        var (sim, n) = AnnouncedTv(seed: 7);
         var client = new IPEndPoint(IPAddress.Parse("10.0.0.99"), 5353);
         var q = new DnsMessage();
         q.Questions.Add(new DnsQuestion(MdnsSim.Type, DnsRecordType.PTR));
@@ -156,10 +160,7 @@ public sealed class MdnsResponderTests
     [Fact]
     public void UniqueAnswer_IsImmediate_AndNsecForMissingType()
     {
-        var sim = new MdnsSim(1);
-        var n = sim.Nodes[0];
-        sim.AddService(n, "TV", 1000, "tv.local");
-        sim.RunFor(TimeSpan.FromSeconds(5));
+        var (sim, n) = AnnouncedTv();
         var q = new DnsMessage();
         q.Questions.Add(new DnsQuestion(DnsName.Parse("tv.local"), DnsRecordType.AAAA));
         int before = n.Sent.Count;
@@ -175,10 +176,7 @@ public sealed class MdnsResponderTests
     [Fact]
     public void QuBit_RecentlyMulticast_AnsweredByUnicast()
     {
-        var sim = new MdnsSim(1);
-        var n = sim.Nodes[0];
-        sim.AddService(n, "TV", 1000, "tv.local");
-        sim.RunFor(TimeSpan.FromSeconds(5));
+        var (sim, _) = AnnouncedTv();
         var client = new IPEndPoint(IPAddress.Parse("10.0.0.99"), 5353);
         var q = new DnsMessage();
         q.Questions.Add(new DnsQuestion(DnsName.Parse("TV._openscreen._udp.local"), DnsRecordType.SRV, UnicastResponse: true));
@@ -192,10 +190,7 @@ public sealed class MdnsResponderTests
     [Fact]
     public void LegacyUnicastQuery_EchoesIdAndQuestion_NoCacheFlush_TtlAtMost10()
     {
-        var sim = new MdnsSim(1);
-        var n = sim.Nodes[0];
-        sim.AddService(n, "TV", 1000, "tv.local");
-        sim.RunFor(TimeSpan.FromSeconds(5));
+        var (sim, _) = AnnouncedTv();
         var client = new IPEndPoint(IPAddress.Parse("10.0.0.99"), 40000);
         var q = new DnsMessage { Header = new DnsHeader(0x1234, 0) };
         q.Questions.Add(new DnsQuestion(DnsName.Parse("tv.local"), DnsRecordType.A));
@@ -249,10 +244,7 @@ public sealed class MdnsResponderTests
     [Fact]
     public void TruncatedQuery_WaitsForMoreKnownAnswers()
     {
-        var sim = new MdnsSim(1, seed: 3);
-        var n = sim.Nodes[0];
-        sim.AddService(n, "TV", 1000, "tv.local");
-        sim.RunFor(TimeSpan.FromSeconds(5));
+        var (sim, n) = AnnouncedTv(seed: 3);
         var client = new IPEndPoint(IPAddress.Parse("10.0.0.99"), 5353);
         var instance = DnsName.Parse("TV._openscreen._udp.local");
 
@@ -302,10 +294,7 @@ public sealed class MdnsResponderTests
     {
         // §7.4 ("the same answer record"): a response carrying our record only as an additional record — e.g.
         // the echo of our own earlier answer, processed after a newer query — must not cancel a pending answer.
-        var sim = new MdnsSim(1);
-        var n = sim.Nodes[0];
-        sim.AddService(n, "TV", 1000, "tv.local");
-        sim.RunFor(TimeSpan.FromSeconds(5));
+        var (sim, n) = AnnouncedTv();
         var instance = DnsName.Parse("TV._openscreen._udp.local");
         var client = new IPEndPoint(IPAddress.Parse("10.0.0.99"), 5353);
         var other = new IPEndPoint(IPAddress.Parse("10.0.0.98"), 5353);

@@ -40,11 +40,8 @@ public sealed class OspConnectionTests
     [Fact]
     public async Task ApplicationMessagesArriveInOrderOfSendingWhenAwaited()
     {
-        var server = Agent("A");
-        await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), server);
-        var acceptTask = listener.AcceptAsync();
-        await using var c = await OspConnection.ConnectAsync(listener.LocalEndPoint, server.Identity.Hostname, server.Identity.Fingerprint, Agent("B"));
-        await using var s = await acceptTask.WaitAsync(Timeout);
+        await using var link = await OspLoopbackLink.OpenAsync(Agent("A"), Agent("B"));
+        var (c, s) = (link.Client, link.Server);
         for (ulong i = 1; i <= 20; i++)
         {
             var wait = s.WaitForAsync<LanSignalingClose>(m => m.SessionId == i, Timeout);
@@ -109,11 +106,8 @@ public sealed class OspConnectionTests
     [Fact]
     public async Task Waiting_times_out_or_fails_when_the_peer_closes_and_sending_after_close_is_an_OspException()
     {
-        var server = Agent("A");
-        await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), server);
-        var acceptTask = listener.AcceptAsync();
-        await using var c = await OspConnection.ConnectAsync(listener.LocalEndPoint, server.Identity.Hostname, server.Identity.Fingerprint, Agent("B"));
-        await using var s = await acceptTask.WaitAsync(Timeout);
+        await using var link = await OspLoopbackLink.OpenAsync(Agent("A"), Agent("B"));
+        var (c, s) = (link.Client, link.Server);
 
         var timeout = await Assert.ThrowsAsync<OspException>(() => s.WaitForAsync<LanSignalingClose>(_ => true, TimeSpan.FromMilliseconds(50)));
         Assert.Equal(OspError.Timeout, timeout.Error);
@@ -229,12 +223,9 @@ public sealed class OspConnectionTests
     [Fact]
     public async Task Subscribing_after_messages_arrived_replays_the_queued_ones_in_order_and_leaves_the_rest_queued()
     {
-        var server = Agent("A");
-        await using var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), server);
-        var acceptTask = listener.AcceptAsync();
         using var cts = new CancellationTokenSource(Timeout);
-        await using var c = await OspConnection.ConnectAsync(listener.LocalEndPoint, server.Identity.Hostname, server.Identity.Fingerprint, Agent("B"), cts.Token);
-        await using var s = await acceptTask.WaitAsync(Timeout);
+        await using var link = await OspLoopbackLink.OpenAsync(Agent("A"), Agent("B"), cts.Token);
+        var (c, s) = (link.Client, link.Server);
 
         // Nobody subscribed yet: the messages land in the receive queue (each on its own stream, so wait for each).
         for (ulong i = 1; i <= 3; i++)

@@ -3,6 +3,7 @@ using OspBridge.Crypto.Identity;
 using OspBridge.Osp.Agent;
 using OspBridge.Osp.Auth;
 using OspBridge.Osp.Messages;
+using OspBridge.Osp.Tests.Agent;
 
 namespace OspBridge.Osp.Tests.Auth;
 
@@ -14,34 +15,11 @@ public sealed class OspAuthenticationLoopbackTests
     private static OspAgentOptions Agent(string name, bool requireAuthentication = true) =>
         new() { Identity = AgentIdentity.CreateEphemeral(name), DisplayName = name, RequireAuthentication = requireAuthentication };
 
-    private sealed class Link : IAsyncDisposable
-    {
-        public required OspAgentOptions ServerAgent { get; init; }
-        public required OspAgentOptions ClientAgent { get; init; }
-        public required OspAgentListener Listener { get; init; }
-        public required OspConnection Client { get; init; }
-        public required OspConnection Server { get; init; }
+    /// <summary>A loopback link; by default a "Screenless Speaker" listens and a "Laptop" connects (both requiring authentication).</summary>
+    private static Task<OspLoopbackLink> OpenAsync(CancellationToken ct, OspAgentOptions? server = null, OspAgentOptions? client = null) =>
+        OspLoopbackLink.OpenAsync(server ?? Agent("Screenless Speaker"), client ?? Agent("Laptop"), ct);
 
-        public static async Task<Link> OpenAsync(CancellationToken ct, OspAgentOptions? server = null, OspAgentOptions? client = null)
-        {
-            server ??= Agent("Screenless Speaker");
-            client ??= Agent("Laptop");
-            var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), server, ct);
-            var accept = listener.AcceptAsync(ct);
-            var c = await OspConnection.ConnectAsync(listener.LocalEndPoint, server.Identity.Hostname, server.Identity.Fingerprint, client, ct);
-            var s = await accept.WaitAsync(Timeout, ct);
-            return new Link { ServerAgent = server, ClientAgent = client, Listener = listener, Client = c, Server = s };
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            await Client.DisposeAsync();
-            await Server.DisposeAsync();
-            await Listener.DisposeAsync();
-        }
-    }
-
-    private static OspAuthenticationOptions ServerOptions(Link link, AuthAttemptLimiter? limiter = null) => new()
+    private static OspAuthenticationOptions ServerOptions(OspLoopbackLink link, AuthAttemptLimiter? limiter = null) => new()
     {
         Identity = link.ServerAgent.Identity,
         IsAdvertiser = true,
@@ -49,14 +27,14 @@ public sealed class OspAuthenticationLoopbackTests
         Limiter = limiter,
     };
 
-    private static OspAuthenticationOptions ClientOptions(Link link, string? token = null) =>
+    private static OspAuthenticationOptions ClientOptions(OspLoopbackLink link, string? token = null) =>
         OspAuthenticationOptions.ForListener(link.ClientAgent.Identity, token ?? link.ServerAgent.Identity.AuthToken);
 
     [Fact]
     public async Task Two_agents_pair_with_the_right_PIN_and_then_exchange_application_messages()
     {
         using var cts = new CancellationTokenSource(Timeout);
-        await using var link = await Link.OpenAsync(cts.Token);
+        await using var link = await OpenAsync(cts.Token);
         Assert.False(link.Server.IsAuthenticated);
         Assert.False(link.Client.IsAuthenticated);
         var presenter = new TestPairingHost();
@@ -88,7 +66,7 @@ public sealed class OspAuthenticationLoopbackTests
     public async Task Wrong_PIN_fails_closes_the_connection_and_processes_nothing_else()
     {
         using var cts = new CancellationTokenSource(Timeout);
-        await using var link = await Link.OpenAsync(cts.Token);
+        await using var link = await OpenAsync(cts.Token);
         var presenter = new TestPairingHost();
         var consumer = TestPairingHost.TypingWhatIsShownBy(presenter, pin => OspPsk.FromValue((pin.Value + 1) % 1_000_000_000, 9).ToDisplayString());
 
@@ -112,7 +90,7 @@ public sealed class OspAuthenticationLoopbackTests
     public async Task Wrong_token_is_dropped_without_showing_a_PIN()
     {
         using var cts = new CancellationTokenSource(Timeout);
-        await using var link = await Link.OpenAsync(cts.Token);
+        await using var link = await OpenAsync(cts.Token);
         var presenter = new TestPairingHost();
         var consumer = TestPairingHost.TypingWhatIsShownBy(presenter);
 
@@ -134,7 +112,7 @@ public sealed class OspAuthenticationLoopbackTests
         var limiter = new AuthAttemptLimiter();
         var server = Agent("Speaker");
         var client = Agent("Guesser");
-        await using (var first = await Link.OpenAsync(cts.Token, server, client))
+        await using (var first = await OpenAsync(cts.Token, server, client))
         {
             var presenter = new TestPairingHost();
             var consumer = TestPairingHost.TypingWhatIsShownBy(presenter, _ => "000-000-000");
@@ -145,7 +123,7 @@ public sealed class OspAuthenticationLoopbackTests
             Assert.Equal(TimeSpan.FromSeconds(1), r[0].RetryAfter);
         }
 
-        await using var second = await Link.OpenAsync(cts.Token, server, client);
+        await using var second = await OpenAsync(cts.Token, server, client);
         var presenter2 = new TestPairingHost();
         var refused = await OspAuthentication.AuthenticateAsync(second.Server, ServerOptions(second, limiter), presenter2, cts.Token);
         Assert.Equal(OspAuthFailure.RateLimited, refused.Failure);
@@ -159,7 +137,7 @@ public sealed class OspAuthenticationLoopbackTests
     public async Task Unauthenticated_peer_sending_an_application_message_is_disconnected()
     {
         using var cts = new CancellationTokenSource(Timeout);
-        await using var link = await Link.OpenAsync(cts.Token);
+        await using var link = await OpenAsync(cts.Token);
         var presenter = new TestPairingHost();
         var serverTask = OspAuthentication.AuthenticateAsync(link.Server, ServerOptions(link), presenter, cts.Token);
 

@@ -1,8 +1,8 @@
-using System.Net;
 using OspBridge.Crypto.Identity;
 using OspBridge.Osp.Agent;
 using OspBridge.Osp.Messages;
 using OspBridge.Osp.Signaling;
+using OspBridge.Osp.Tests.Agent;
 
 namespace OspBridge.Osp.Tests.Signaling;
 
@@ -13,22 +13,14 @@ public sealed class LanSignalingSessionTests
 
     private static OspAgentOptions Agent(string name) => new() { Identity = AgentIdentity.CreateEphemeral(name), DisplayName = name, RequireAuthentication = false };
 
-    private static async Task<(OspAgentListener Listener, OspConnection Controller, OspConnection Device)> ConnectAsync()
-    {
-        var device = Agent("Device");
-        var listener = await OspAgentListener.StartAsync(new IPEndPoint(IPAddress.Loopback, 0), device);
-        var accept = listener.AcceptAsync();
-        var controller = await OspConnection.ConnectAsync(listener.LocalEndPoint, device.Identity.Hostname, device.Identity.Fingerprint, Agent("Controller"));
-        return (listener, controller, await accept.WaitAsync(Timeout));
-    }
+    /// <summary>The controller (client side, <c>c</c> in the tests) connected to the device (server side, <c>d</c>).</summary>
+    private static Task<OspLoopbackLink> ConnectAsync() => OspLoopbackLink.OpenAsync(Agent("Device"), Agent("Controller"));
 
     [Fact]
     public async Task Offers_get_the_answers_the_serving_callback_makes_and_a_throwing_callback_rejects_only_that_offer()
     {
-        var (listener, controller, device) = await ConnectAsync();
-        await using var _ = listener;
-        await using var c = controller;
-        await using var d = device;
+        await using var link = await ConnectAsync();
+        var (c, d) = (link.Client, link.Server);
         using var cts = new CancellationTokenSource(Timeout);
         using var offerer = new LanSignalingSession(c);
         using var answerer = new LanSignalingSession(d);
@@ -71,10 +63,8 @@ public sealed class LanSignalingSessionTests
     [Fact]
     public async Task Serving_with_concurrency_answers_offers_in_parallel_up_to_the_limit()
     {
-        var (listener, controller, device) = await ConnectAsync();
-        await using var _ = listener;
-        await using var c = controller;
-        await using var d = device;
+        await using var link = await ConnectAsync();
+        var (c, d) = (link.Client, link.Server);
         using var cts = new CancellationTokenSource(Timeout);
         using var offerer = new LanSignalingSession(c);
         using var answerer = new LanSignalingSession(d);
@@ -122,10 +112,8 @@ public sealed class LanSignalingSessionTests
     [Fact]
     public async Task An_unanswered_offer_times_out_and_explicit_rejections_carry_their_result()
     {
-        var (listener, controller, device) = await ConnectAsync();
-        await using var _ = listener;
-        await using var c = controller;
-        await using var d = device;
+        await using var link = await ConnectAsync();
+        var (c, d) = (link.Client, link.Server);
         using var cts = new CancellationTokenSource(Timeout);
         using var offerer = new LanSignalingSession(c, new LanSignalingOptions { AnswerTimeout = TimeSpan.FromMilliseconds(300) });
         using var answerer = new LanSignalingSession(d);
@@ -152,10 +140,8 @@ public sealed class LanSignalingSessionTests
     [Fact]
     public async Task Offers_beyond_the_pending_limit_are_refused_at_once_not_buffered()
     {
-        var (listener, controller, device) = await ConnectAsync();
-        await using var _ = listener;
-        await using var c = controller;
-        await using var d = device;
+        await using var link = await ConnectAsync();
+        var (c, d) = (link.Client, link.Server);
         using var cts = new CancellationTokenSource(Timeout);
         using var answerer = new LanSignalingSession(d, new LanSignalingOptions { MaxPendingOffers = 2 });
 
