@@ -59,7 +59,7 @@ internal sealed class QuicEndpoint
     // MaxBatches exist per socket; without a spare the datagrams are copied to the loop one by one as before.
     private const int BatchSize = 32;
     private const int HandOffMinimum = 4;
-    private const int MaxBatches = 4;
+    private const int MaxBatches = 8; // ≤ 1 MiB of spares per socket, only after traffic that came in batches
     private static readonly bool CopyEachDatagram = Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_RECV") == "copy";
     private readonly Stack<DatagramBatch> _spareBatches = new();
     private int _batchesAllocated;
