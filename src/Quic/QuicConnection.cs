@@ -157,8 +157,19 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
             MaxInboundUniStreams = (ulong)o.MaxInboundUnidirectionalStreams,
             MaxDatagramFrameSize = (ulong)o.MaxDatagramFrameSize,
             KeyUpdateInterval = o.KeyUpdateInterval,
+            CongestionControl = (o.CongestionControl ?? DefaultCongestionControl) == QuicCongestionControl.Cubic
+                ? Transport.CongestionAlgorithm.Cubic : Transport.CongestionAlgorithm.NewReno,
         };
     }
+
+    /// <summary>The congestion controller when the options name none (<c>OSPBRIDGE_QUIC_CC</c> for A/B runs).</summary>
+    private static readonly QuicCongestionControl DefaultCongestionControl =
+        Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_CC") switch
+        {
+            "cubic" => QuicCongestionControl.Cubic,
+            "newreno" => QuicCongestionControl.NewReno,
+            _ => QuicCongestionControl.NewReno,
+        };
 
     /// <summary>Server side: creates the connection object before its options are known (the listener's callback receives it).</summary>
     internal static QuicConnection CreateInbound(QuicEndpoint endpoint, IPEndPoint peer) => new() { _endpoint = endpoint, RemoteEndPoint = peer };
@@ -213,6 +224,9 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
 
     /// <summary>From the socket's receive task: queues a datagram for this connection's loop.</summary>
     internal void Deliver(ReadOnlySpan<byte> datagram, DatagramPath path) => _loop?.TryPostDatagram(datagram, path);
+
+    /// <summary>From the socket's receive task: hands a whole batch of this connection's datagrams to its loop (no copy); false: not taken.</summary>
+    internal bool DeliverBatch(DatagramBatch batch, Action<DatagramBatch> release) => _loop is { } l && l.TryPostBatch(batch, release);
 
     /// <summary>Runs <paramref name="action"/> on the connection's loop.</summary>
     internal Task<T> InvokeAsync<T>(Func<TimeSpan, T> action, CancellationToken cancellationToken) => _loop.InvokeAsync(action, cancellationToken);
@@ -282,6 +296,10 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
     {
         if (Interlocked.Exchange(ref _finished, 1) != 0) { await _closed.Task.ConfigureAwait(false); return; }
         await _loop.DisposeAsync().ConfigureAwait(false);
+        if (CoreCounters.Enabled)
+            Console.Error.WriteLine($"quic stats {(IsClient ? "client" : "server")} {RemoteEndPoint}: {_loop.Counters} core {_core.Counters} " +
+                $"packets sent={_core.PacketsSent} received={_core.PacketsReceived} lost={_core.PacketsLost} cc={_core.Congestion.Algorithm} events={_core.Congestion.CongestionEvents} cwnd={_core.Congestion.Window} srtt={_core.Rtt.SmoothedRtt.TotalMilliseconds:F2}ms " +
+                $"endpoint batches={_endpoint.BatchesHandedOff} handed={_endpoint.DatagramsHandedOff} copied={_endpoint.DatagramsCopied}");
         // the loop no longer runs: what remains pending fails with the close reason
         FailWaiters();
         _closeSent.TrySetResult();

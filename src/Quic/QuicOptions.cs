@@ -40,6 +40,15 @@ public sealed class QuicReceiveWindowSizes
     public int UnidirectionalStream { get; set; } = 256 << 10;
 }
 
+/// <summary>Extension: the congestion controller of a connection.</summary>
+public enum QuicCongestionControl
+{
+    /// <summary>NewReno (RFC 9002 §7): halves the window on loss, grows it by one datagram per round trip.</summary>
+    NewReno,
+    /// <summary>CUBIC (RFC 9438): reduces the window to 0.7× on loss and regrows it along a cubic curve in time, with a Reno-friendly floor.</summary>
+    Cubic,
+}
+
 /// <summary>Options shared by client and server connections (shaped like System.Net.Quic's <c>QuicConnectionOptions</c>).</summary>
 public abstract class QuicConnectionOptions
 {
@@ -67,6 +76,11 @@ public abstract class QuicConnectionOptions
     public int ConnectionIdLength { get; set; } = 8;
     /// <summary>Extension: initiate a 1-RTT key update every this many packets (0 = never; for testing).</summary>
     public long KeyUpdateInterval { get; set; }
+    /// <summary>
+    /// Extension: the congestion controller (null = the default, <see cref="QuicCongestionControl.NewReno"/>; the
+    /// environment variable <c>OSPBRIDGE_QUIC_CC=cubic|newreno</c> changes the default for A/B runs).
+    /// </summary>
+    public QuicCongestionControl? CongestionControl { get; set; }
     /// <summary>Extension: where the connection logs (loop failures, dropped input). Server connections log to the listener's logger when this is the null logger.</summary>
     public ILogger Logger { get; set; } = NullLogger.Instance;
 

@@ -60,15 +60,18 @@ public class VirtualNetworkTests
         Assert.NotNull(pair.Server.PeerParameters);
     }
 
-    [Fact]
-    public void Transfer_10MB_BothDirections_Under10PercentLoss_Reorder_Duplication()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Transfer_10MB_BothDirections_Under10PercentLoss_Reorder_Duplication(bool cubic)
     {
         var impaired = (int seed) => new VirtualLinkOptions
         {
             Seed = seed, LossRate = 0.10, ReorderRate = 0.10, DuplicateRate = 0.05,
             Delay = TimeSpan.FromMilliseconds(10), ReorderDelay = TimeSpan.FromMilliseconds(15),
         };
-        var pair = new QuicPair(impaired(11), impaired(12));
+        var cc = cubic ? Transport.CongestionAlgorithm.Cubic : Transport.CongestionAlgorithm.NewReno;
+        var pair = new QuicPair(impaired(11), impaired(12), new CoreOptions { CongestionControl = cc }, new CoreOptions { CongestionControl = cc });
         Assert.True(pair.Handshake(TimeSpan.FromSeconds(60)), "handshake");
         const int Size = 10 << 20;
         var up = Data(Size, 1);
@@ -93,6 +96,10 @@ public class VirtualNetworkTests
         Assert.True(pair.ToServer.Dropped > 100 && pair.ToClient.Dropped > 100);
         Assert.True(pair.ToServer.Duplicated > 0 && pair.ToServer.Reordered > 0);
         Assert.True(pair.Client.PacketsLost > 0 && pair.Server!.PacketsLost > 0);
+        Assert.Equal(cc, pair.Client.Congestion.Algorithm);
+        Assert.Equal(cc, pair.Server.Congestion.Algorithm);
+        Assert.True(pair.Client.Congestion.CongestionEvents > 0 && pair.Server.Congestion.CongestionEvents > 0,
+            $"congestion events client {pair.Client.Congestion.CongestionEvents} server {pair.Server.Congestion.CongestionEvents}");
     }
 
     [Theory]

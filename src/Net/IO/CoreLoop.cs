@@ -72,6 +72,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _queuedDatagrams;
+    private long _wakeups, _drains, _itemsDrained, _sendBatches, _transmits;
     private int _timerQueued;
     private long _dropped;
     private TimeSpan? _armedFor;
@@ -104,6 +105,10 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     /// <summary>Received datagrams dropped because the inbox was full or the loop had stopped.</summary>
     public long DroppedDatagrams => Interlocked.Read(ref _dropped);
 
+    /// <summary>Diagnostic counters (how often the loop woke, drained, sent); read them after the loop stopped for exact values.</summary>
+    public CoreLoopCounters Counters => new(Volatile.Read(ref _wakeups), Volatile.Read(ref _drains), Volatile.Read(ref _itemsDrained),
+        Volatile.Read(ref _sendBatches), Volatile.Read(ref _transmits));
+
     /// <summary>Starts the loop (once).</summary>
     public void Start()
     {
@@ -130,6 +135,33 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             ReturnBuffer(buffer);
             Interlocked.Decrement(ref _queuedDatagrams);
             Interlocked.Increment(ref _dropped);
+            return false;
+        }
+        return true;
+    }
+
+    /// <summary>
+    /// Queues a whole received batch for the core without copying it: the loop passes each datagram to the core
+    /// straight from the batch's buffer (the core may decrypt in place), then calls <paramref name="release"/>
+    /// with the batch, on the loop; also when the loop stops before processing it. Returns false — without
+    /// calling <paramref name="release"/>, the caller still owns the batch — when the batch would overflow the
+    /// inbox or the loop has stopped; the caller then posts the datagrams one by one (which counts drops).
+    /// Safe from any thread; the batch must not be touched until released.
+    /// </summary>
+    public bool TryPostBatch(DatagramBatch batch, Action<DatagramBatch> release)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ArgumentNullException.ThrowIfNull(release);
+        int n = batch.Count;
+        if (n == 0) return false;
+        if (Interlocked.Add(ref _queuedDatagrams, n) > _options.InboxCapacity || _completion.Task.IsCompleted)
+        {
+            Interlocked.Add(ref _queuedDatagrams, -n);
+            return false;
+        }
+        if (!TryEnqueue(new WorkItem(null, n, default, null, null, batch, release)))
+        {
+            Interlocked.Add(ref _queuedDatagrams, -n);
             return false;
         }
         return true;
@@ -298,11 +330,14 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
                 if (ArmWait(out short version))
                 {
                     await new ValueTask<bool>(_waker, version).ConfigureAwait(false);
+                    _wakeups++;
                     continue;
                 }
                 if (_stop.IsCancellationRequested) break;
                 int n = DrainInbox();
                 if (n == 0) break; // closed and empty
+                _drains++;
+                _itemsDrained += n;
                 var now = _clock.Now;
                 for (int i = 0; i < n; i++)
                 {
@@ -313,6 +348,15 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
                         Interlocked.Decrement(ref _queuedDatagrams);
                         try { _core.Receive(buf.AsSpan(0, item.Length), item.Path, now); }
                         finally { ReturnBuffer(buf); }
+                    }
+                    else if (item.Batch is { } batch)
+                    {
+                        Interlocked.Add(ref _queuedDatagrams, -item.Length);
+                        try
+                        {
+                            for (int k = 0; k < item.Length; k++) _core.Receive(batch[k], batch.PathAt(k), now);
+                        }
+                        finally { item.Release!(batch); }
                     }
                     else if (item.Action is { } a)
                     {
@@ -355,6 +399,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
                 var item = _drain[i];
                 _drain[i] = default;
                 if (item.Buffer is { } buf) ReturnBuffer(buf);
+                if (item.Batch is { } batch) item.Release!(batch);
                 item.Abort?.Invoke(Stopped());
             }
         }
@@ -399,6 +444,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             if (!_core.TryPollTransmit(_sendBatch.NextSlot, now, out var t)) break;
             _sendBatch.Commit(t.Length, t.Path);
             total++;
+            _transmits++;
             if (_sendBatch.IsFull) SendBatch();
         }
         if (_sendBatch.Count > 0) SendBatch();
@@ -407,6 +453,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
 
     private void SendBatch()
     {
+        _sendBatches++;
         try { _sender.Send(_sendBatch); }
         finally { _sendBatch.Clear(); }
     }
@@ -475,6 +522,18 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             _core.OnCompleted(continuation, state, token, flags);
     }
 
-    /// <summary>One inbox entry: a datagram (Buffer), an action (with Abort for when it never runs), or a timer tick (neither).</summary>
-    private readonly record struct WorkItem(byte[]? Buffer, int Length, DatagramPath Path, Action<TimeSpan>? Action, Action<Exception>? Abort);
+    /// <summary>
+    /// One inbox entry: a datagram (Buffer), a received batch of Length datagrams (Batch, given back through Release),
+    /// an action (with Abort for when it never runs), or a timer tick (none of them).
+    /// </summary>
+    private readonly record struct WorkItem(byte[]? Buffer, int Length, DatagramPath Path, Action<TimeSpan>? Action, Action<Exception>? Abort,
+        DatagramBatch? Batch = null, Action<DatagramBatch>? Release = null);
 }
+
+/// <summary>Diagnostic counters of a <see cref="CoreLoop{TEvent}"/>.</summary>
+/// <param name="Wakeups">Times the loop resumed after waiting for input.</param>
+/// <param name="Drains">Inbox drains (each followed by one service pass over the core).</param>
+/// <param name="ItemsDrained">Datagrams, actions and timer ticks taken from the inbox.</param>
+/// <param name="SendBatches">Batches handed to the sender.</param>
+/// <param name="Transmits">Datagrams the core produced.</param>
+public readonly record struct CoreLoopCounters(long Wakeups, long Drains, long ItemsDrained, long SendBatches, long Transmits);

@@ -320,6 +320,7 @@ internal sealed partial class ConnectionCore
                 case FrameType.AckEcn:
                     {
                         if (!AckFrame.TryRead(ref r, type == FrameType.AckEcn, out var ack)) throw FrameError(type);
+                        Counters.AckFrames++;
                         OnAckReceived(space, ack, now);
                         break;
                     }
@@ -354,12 +355,14 @@ internal sealed partial class ConnectionCore
                 case FrameType.MaxData:
                     {
                         if (!MaxDataFrame.TryRead(ref r, out var f)) throw FrameError(type);
+                        Counters.MaxDataFrames++;
                         OnMaxData(f.MaximumData);
                         break;
                     }
                 case FrameType.MaxStreamData:
                     {
                         if (!MaxStreamDataFrame.TryRead(ref r, out var f)) throw FrameError(type);
+                        Counters.MaxStreamDataFrames++;
                         OnMaxStreamData(f.StreamId, f.MaximumStreamData);
                         break;
                     }

@@ -37,7 +37,7 @@ internal sealed partial class ConnectionCore
                 newlyAcked = true;
                 if (largestNewly is null || p.Pn > largestNewly.Pn) largestNewly = p;
                 if (p.AckEliciting) { ackElicitingAcked = true; space.AckElicitingInFlight--; }
-                OnPacketAcked(space, p);
+                OnPacketAcked(space, p, now);
             }
         }
         if ((long)ack.LargestAcknowledged > space.LargestAcked) space.LargestAcked = (long)ack.LargestAcknowledged;
@@ -72,9 +72,9 @@ internal sealed partial class ConnectionCore
         }
     }
 
-    private void OnPacketAcked(PacketSpace space, SentPacket p)
+    private void OnPacketAcked(PacketSpace space, SentPacket p, TimeSpan now)
     {
-        if (p.InFlight) _cc.OnAcked(p.Size, p.TimeSent);
+        if (p.InFlight) _cc.OnAcked(p.Size, p.TimeSent, now, _rtt.SmoothedRtt);
         if (p.LargestAckSent >= 0)
         {
             // our ACK was received: stop acknowledging what it covered (RFC 9000 §13.2.4)

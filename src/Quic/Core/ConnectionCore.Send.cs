@@ -77,7 +77,12 @@ internal sealed partial class ConnectionCore
             pos += written;
             count++;
         }
-        if (count == 0) return false;
+        if (count == 0)
+        {
+            if (CoreCounters.Enabled) CountStop(ccAllows, paced);
+            return false;
+        }
+        Counters.Datagrams++;
 
         // RFC 9000 §14.1: pad datagrams with client Initials / ack-eliciting server Initials to 1200 bytes
         if (hasInitial && (IsClient || ackElicitingInitial) && pos < MinInitialDatagram && max >= MinInitialDatagram)
@@ -105,6 +110,16 @@ internal sealed partial class ConnectionCore
     }
 
     private readonly PendingPacket[] _pendingScratch = new PendingPacket[3];
+
+    private void CountStop(bool ccAllows, bool paced)
+    {
+        if (!ccAllows) { Counters.StopCwnd++; return; }
+        if (paced) { Counters.StopPacing++; return; }
+        if (State == CoreState.Connected)
+            foreach (var s in _streams.Values)
+                if (s.Send is { HasNew: true } sb && (sb.SendEnd >= s.PeerMaxStreamData || _sentData >= _peerMaxData)) { Counters.StopFlowControl++; return; }
+        Counters.StopIdle++;
+    }
 
     private bool HasAckElicitingToSend()
     {

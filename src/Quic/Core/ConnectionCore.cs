@@ -55,7 +55,7 @@ internal sealed partial class ConnectionCore : IProtocolCore<CoreEvent>
         _peerCid = peerCid;
         _retrySourceCid = retrySourceCid;
         _rtt = new RttEstimator(options.InitialRtt);
-        _cc = new CongestionController(options.MaxDatagramSize);
+        _cc = new CongestionController(options.MaxDatagramSize, options.CongestionControl);
         _maxDatagram = MinInitialDatagram;
         LocalParameters = BuildLocalParameters();
         _tls = tlsFactory(LocalParameters.Encode());
@@ -108,6 +108,8 @@ internal sealed partial class ConnectionCore : IProtocolCore<CoreEvent>
 
     // statistics
     public long PacketsSent, PacketsReceived, PacketsLost, BytesSent, BytesReceived, DatagramsSent;
+    /// <summary>Diagnostic counters (frames received, why a send poll stopped); cheap increments, read by the driver.</summary>
+    public readonly CoreCounters Counters = new();
 
     private TransportParameters BuildLocalParameters()
     {

@@ -33,6 +33,8 @@ internal sealed class CoreOptions
     public int ActiveConnectionIdLimit = 4;
     /// <summary>0 = DATAGRAM frames not offered.</summary>
     public ulong MaxDatagramFrameSize;
+    /// <summary>Congestion controller (the driver maps <c>QuicConnectionOptions.CongestionControl</c>).</summary>
+    public Transport.CongestionAlgorithm CongestionControl = Transport.CongestionAlgorithm.NewReno;
     /// <summary>Most bytes buffered per stream for sending before writes block.</summary>
     public int StreamSendBufferLimit = 4 << 20;
     /// <summary>Key of the stateless-reset tokens of the CIDs we issue (RFC 9000 §10.3.2); null = drawn from <see cref="Random"/>.</summary>
