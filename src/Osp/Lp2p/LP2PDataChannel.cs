@@ -1,11 +1,9 @@
 using System.Buffers;
-using System.Formats.Cbor;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Threading.Channels;
 using OspBridge.Net.Channels;
-using OspBridge.Net.Wire;
 using OspBridge.Osp.Agent;
-using OspBridge.Osp.Cbor;
 using OspBridge.Osp.Messages;
 using OspBridge.Quic;
 
@@ -37,7 +35,7 @@ public sealed class LP2PDataChannelInit
 /// is full the channel stops reading, so QUIC flow control stops the peer. Events are raised on pool threads, never
 /// inside the connection's loop.
 /// </remarks>
-public sealed class LP2PDataChannel : IMessageChannel
+public sealed class LP2PDataChannel : IPooledMessageChannel
 {
     private readonly OspConnection _connection;
     private readonly QuicStream _stream;
@@ -261,7 +259,7 @@ public sealed class LP2PDataChannel : IMessageChannel
         }
 
         ThrowIfNotOpen("sending");
-        Frame frame = EncodePooled(new DataFrame { EncodingId = isText ? (ulong)DataChannelEncodingId.String : (ulong)DataChannelEncodingId.ArrayBuffer, Payload = data });
+        Frame frame = EncodePooled(isText ? (ulong)DataChannelEncodingId.String : (ulong)DataChannelEncodingId.ArrayBuffer, data.Span);
         bool queued = false;
         try
         {
@@ -274,24 +272,12 @@ public sealed class LP2PDataChannel : IMessageChannel
         }
     }
 
-    /// <summary>Encodes a data-frame into a pooled array (returned by the write loop once QUIC took the bytes).</summary>
-    private static Frame EncodePooled(DataFrame message)
+    /// <summary>Encodes a data-frame into a pooled array (returned by the write loop once QUIC took the bytes): one copy of the payload.</summary>
+    private static Frame EncodePooled(ulong encodingId, ReadOnlySpan<byte> payload)
     {
-        CborWriter writer = CborOutput.RentWriter();
-        try
-        {
-            message.Encode(writer);
-            int keyLength = QuicVarint.GetEncodedLength(message.TypeKey);
-            int length = keyLength + writer.BytesWritten;
-            byte[] bytes = ArrayPool<byte>.Shared.Rent(length);
-            QuicVarint.Write(bytes, message.TypeKey);
-            writer.Encode(bytes.AsSpan(keyLength));
-            return new Frame(bytes, length, Counted: true, Pooled: true);
-        }
-        finally
-        {
-            CborOutput.ReturnWriter(writer);
-        }
+        byte[] bytes = ArrayPool<byte>.Shared.Rent(LP2PDataFrameCodec.EncodedLength(payload.Length));
+        int length = LP2PDataFrameCodec.Encode(bytes, encodingId, payload);
+        return new Frame(bytes, length, Counted: true, Pooled: true);
     }
 
     private async ValueTask AdmitAsync(Frame frame, CancellationToken cancellationToken)
@@ -531,18 +517,22 @@ public sealed class LP2PDataChannel : IMessageChannel
     private async Task ReadLoopAsync()
     {
         await Task.Yield();
-        var demux = _connection.CreateChannelStream();
-        var received = new List<IOspMessage>();
+        var demux = LP2PDataFrameCodec.Demuxer(_connection.Options.DataChannelMaxMessageSize + 64).CreateStream();
+        var received = new List<LP2PDataFrameCodec.Inbound>();
         byte[] buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
         try
         {
             while (true)
             {
                 int n = await _stream.ReadAsync(buffer, _abort.Token).ConfigureAwait(false);
-                DemuxResult result = OspConnection.Demux(demux, buffer.AsMemory(0, n), n == 0, received);
-                foreach (IOspMessage m in received)
+                DemuxResult result = LP2PDataFrameCodec.Demux(demux, buffer.AsMemory(0, n), n == 0, received);
+                for (int i = 0; i < received.Count; i++)
                 {
-                    if (!await DeliverAsync(m).ConfigureAwait(false)) return;
+                    if (!await DeliverAsync(received[i]).ConfigureAwait(false))
+                    {
+                        for (int k = i + 1; k < received.Count; k++) ReturnPayload(received[k]);
+                        return;
+                    }
                 }
 
                 received.Clear();
@@ -576,11 +566,44 @@ public sealed class LP2PDataChannel : IMessageChannel
         }
     }
 
-    /// <summary>Handles one message from the peer; false when the channel ended.</summary>
-    private async ValueTask<bool> DeliverAsync(IOspMessage message)
+    private static void ReturnPayload(LP2PDataFrameCodec.Inbound inbound)
     {
+        if (inbound.Payload is { } payload) LP2PDataFrameCodec.Return(payload);
+    }
+
+    /// <summary>Handles one message from the peer (a pooled payload is handed on or returned); false when the channel ended.</summary>
+    private async ValueTask<bool> DeliverAsync(LP2PDataFrameCodec.Inbound inbound)
+    {
+        bool handedOn = false;
+        try
+        {
+            handedOn = await DeliverCoreAsync(inbound).ConfigureAwait(false);
+            return handedOn || State != MessageChannelState.Closed;
+        }
+        finally
+        {
+            if (!handedOn) ReturnPayload(inbound);
+        }
+    }
+
+    /// <summary>True when the payload went into the receive queue (the receiver owns it now).</summary>
+    private async ValueTask<bool> DeliverCoreAsync(LP2PDataFrameCodec.Inbound inbound)
+    {
+        if (inbound.Error is { } malformed)
+        {
+            ProtocolViolation(OspConnection.ProtocolErrorCode, $"malformed data-frame: {malformed}");
+            return false;
+        }
+
+        IOspMessage? message = inbound.Message;
         if (State == MessageChannelState.Connecting)
         {
+            if (message is null)
+            {
+                ProtocolViolation(OspConnection.ProtocolErrorCode, "expected data-channel-open-response, got data-frame");
+                return false;
+            }
+
             if (_locallyOpened && message is DataChannelOpenResponse response && response.RequestId == _requestId)
             {
                 if (response.Result != Result.Success)
@@ -595,28 +618,40 @@ public sealed class LP2PDataChannel : IMessageChannel
                     Raise(OnOpen);
                 }
 
-                return true;
+                return false;
             }
 
             ProtocolViolation(OspConnection.ProtocolErrorCode, $"expected data-channel-open-response, got {message.Name}");
             return false;
         }
 
-        if (message is not DataFrame frame)
+        if (message is not null)
         {
             ProtocolViolation(OspConnection.ProtocolErrorCode, $"expected data-frame, got {message.Name}");
             return false;
         }
 
-        if (frame.Payload.Length > MaxMessageSize)
+        if (inbound.Length > MaxMessageSize)
         {
-            ProtocolViolation(OspConnection.ProtocolErrorCode, $"message of {frame.Payload.Length} bytes exceeds {MaxMessageSize}");
+            ProtocolViolation(OspConnection.ProtocolErrorCode, $"message of {inbound.Length} bytes exceeds {MaxMessageSize}");
             return false;
         }
 
         // A full queue waits here: the stream is not read, so QUIC flow control holds the peer back.
-        await _received.Writer.WriteAsync(new ChannelMessage(frame.Payload, frame.EncodingId == (ulong)DataChannelEncodingId.String), _abort.Token).ConfigureAwait(false);
+        var received = new ChannelMessage(inbound.Payload.AsMemory(0, inbound.Length), inbound.EncodingId == (ulong)DataChannelEncodingId.String);
+        if (!_received.Writer.TryWrite(received)) await _received.Writer.WriteAsync(received, _abort.Token).ConfigureAwait(false);
         return true;
+    }
+
+    /// <summary>
+    /// Hands back the payload of a message returned by <see cref="ReceiveAsync"/>: received payloads live in pooled
+    /// arrays, and one handed back is reused for a later message (no allocation per message). Call at most once per
+    /// message and do not touch its <see cref="ChannelMessage.Data"/> afterwards; a receiver that never calls this is
+    /// correct too (the array is simply collected).
+    /// </summary>
+    public void Release(ChannelMessage message)
+    {
+        if (MemoryMarshal.TryGetArray(message.Data, out ArraySegment<byte> segment) && segment.Array is { } array) LP2PDataFrameCodec.Return(array);
     }
 
     private void ProtocolViolation(long code, string detail)
