@@ -51,6 +51,7 @@ public sealed class LP2PDataChannel : IPooledMessageChannel
     private readonly long _sendLimit;
     private TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _buffered;
+    private int _sendersWaiting;
     private int _state;
     private ulong _requestId;
     private int _localFinWritten, _remoteFinSeen;
@@ -288,6 +289,7 @@ public sealed class LP2PDataChannel : IPooledMessageChannel
             while (true)
             {
                 Task drained = Volatile.Read(ref _drained).Task; // taken before the check: a drain after it completes this task
+                Interlocked.Exchange(ref _sendersWaiting, 1); // before the check: a drain after it sees the flag
                 ThrowIfNotOpen("sending");
                 long buffered = Interlocked.Read(ref _buffered);
                 if (buffered == 0 || buffered + frame.Length <= _sendLimit) break;
@@ -457,6 +459,12 @@ public sealed class LP2PDataChannel : IPooledMessageChannel
 
     private void WakeSenders() => Interlocked.Exchange(ref _drained, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
+    /// <summary>The write loop drained bytes: wakes a waiting sender only if one may be waiting (no new task per message otherwise).</summary>
+    private void WakeSendersAfterDrain()
+    {
+        if (Interlocked.Exchange(ref _sendersWaiting, 0) != 0) WakeSenders();
+    }
+
     private async Task WriteLoopAsync()
     {
         await Task.Yield();
@@ -498,7 +506,7 @@ public sealed class LP2PDataChannel : IPooledMessageChannel
                     if (counted > 0)
                     {
                         Interlocked.Add(ref _buffered, -counted);
-                        WakeSenders();
+                        WakeSendersAfterDrain();
                     }
                 }
             }
@@ -525,17 +533,26 @@ public sealed class LP2PDataChannel : IPooledMessageChannel
             while (true)
             {
                 int n = await _stream.ReadAsync(buffer, _abort.Token).ConfigureAwait(false);
-                DemuxResult result = LP2PDataFrameCodec.Demux(demux, buffer.AsMemory(0, n), n == 0, received);
-                for (int i = 0; i < received.Count; i++)
+                if (n == buffer.Length && buffer.Length < MaxReadBuffer)
                 {
-                    if (!await DeliverAsync(received[i]).ConfigureAwait(false))
+                    // Bulk traffic: read in larger pieces (each read is a hop into the QUIC connection's loop, and a
+                    // message that fits in one read is parsed in place). Idle and chat channels keep 16 KiB.
+                    DemuxResult grown = LP2PDataFrameCodec.Demux(demux, buffer.AsMemory(0, n), false, received);
+                    byte[] bigger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 4, MaxReadBuffer));
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                    if (!await DeliverAllAsync(received).ConfigureAwait(false)) return;
+                    if (!grown.IsOk)
                     {
-                        for (int k = i + 1; k < received.Count; k++) ReturnPayload(received[k]);
+                        ProtocolViolation(grown.Status == DemuxStatus.UnknownTypeKey ? OspFraming.UnknownTypeKeyErrorCode : OspConnection.ProtocolErrorCode, grown.Detail ?? grown.Status.ToString());
                         return;
                     }
+
+                    continue;
                 }
 
-                received.Clear();
+                DemuxResult result = LP2PDataFrameCodec.Demux(demux, buffer.AsMemory(0, n), n == 0, received);
+                if (!await DeliverAllAsync(received).ConfigureAwait(false)) return;
                 if (!result.IsOk)
                 {
                     ProtocolViolation(result.Status == DemuxStatus.UnknownTypeKey ? OspFraming.UnknownTypeKeyErrorCode : OspConnection.ProtocolErrorCode, result.Detail ?? result.Status.ToString());
@@ -564,6 +581,26 @@ public sealed class LP2PDataChannel : IPooledMessageChannel
             demux.Dispose();
             ArrayPool<byte>.Shared.Return(buffer);
         }
+    }
+
+    /// <summary>Largest read buffer of a busy channel (see the read loop).</summary>
+    private const int MaxReadBuffer = 256 << 10;
+
+    /// <summary>Delivers what one read completed and clears the list; false when the channel ended (the rest is returned).</summary>
+    private async ValueTask<bool> DeliverAllAsync(List<LP2PDataFrameCodec.Inbound> received)
+    {
+        for (int i = 0; i < received.Count; i++)
+        {
+            if (!await DeliverAsync(received[i]).ConfigureAwait(false))
+            {
+                for (int k = i + 1; k < received.Count; k++) ReturnPayload(received[k]);
+                received.Clear();
+                return false;
+            }
+        }
+
+        received.Clear();
+        return true;
     }
 
     private static void ReturnPayload(LP2PDataFrameCodec.Inbound inbound)
@@ -716,7 +753,7 @@ public sealed class LP2PDataChannel : IPooledMessageChannel
         if (frame.Counted)
         {
             Interlocked.Add(ref _buffered, -frame.Length);
-            WakeSenders();
+            WakeSendersAfterDrain();
         }
     }
 
