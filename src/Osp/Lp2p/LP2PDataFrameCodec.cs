@@ -10,7 +10,7 @@ namespace OspBridge.Osp.Lp2p;
 /// The LP2P data channel's hot path for <c>data-frame</c> (type key 24): encoding straight into the caller's buffer
 /// (one copy of the payload, the same bytes as the generated encoder) and a span parser for the usual shape of a
 /// received frame, so a payload is copied once from the stream buffer into a pooled array instead of being decoded into
-/// a fresh array (docs/lp2p.md). Anything the parser does not recognise falls back to the generated decoder.
+/// a fresh array (docs/benchmarks.md, PeerFetch, session 8). Anything the parser does not recognise falls back to the generated decoder.
 /// </summary>
 internal static class LP2PDataFrameCodec
 {
