@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -27,9 +28,12 @@ internal sealed class PeerFetchConnection : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly long _start;
     private readonly ITimer _timer;
-    private readonly Channel<byte[]> _send = Channel.CreateUnbounded<byte[]>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Channel<OutFrame> _send = Channel.CreateUnbounded<OutFrame>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Channel<PeerFetchStream> _incoming = Channel.CreateUnbounded<PeerFetchStream>();
     private readonly Dictionary<uint, PeerFetchStream> _streams = [];
+    private readonly IPooledMessageChannel? _pooled;
+    private readonly Stack<MessageLease> _freeLeases = new();
+    private MessageLease? _receiving;
     private readonly TaskCompletionSource<bool> _negotiated = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _cts = new();
@@ -42,6 +46,7 @@ internal sealed class PeerFetchConnection : IAsyncDisposable
     private PeerFetchConnection(IMessageChannel channel, PeerFetchMuxOptions options, ILogger? logger, TimeProvider? time)
     {
         _channel = channel;
+        _pooled = channel as IPooledMessageChannel;
         _mux = new PeerFetchMux(options with { MaxMessageSize = channel.MaxMessageSize });
         _logger = logger ?? NullLogger.Instance;
         _time = time ?? TimeProvider.System;
@@ -110,9 +115,26 @@ internal sealed class PeerFetchConnection : IAsyncDisposable
                 var m = await _channel.ReceiveAsync(_cts.Token).ConfigureAwait(false);
                 lock (_gate)
                 {
-                    if (m is null) _mux.ChannelClosed();
-                    else _mux.Receive(m.Value.Data, m.Value.IsText, Now);
-                    Flush();
+                    if (m is null)
+                    {
+                        _mux.ChannelClosed();
+                        Flush();
+                        break;
+                    }
+
+                    // A pooled message goes back to the channel once every DATA slice of it was read (or dropped).
+                    var lease = _pooled is null ? null : RentLease(m.Value);
+                    _receiving = lease;
+                    try
+                    {
+                        _mux.Receive(m.Value.Data, m.Value.IsText, Now);
+                        Flush();
+                    }
+                    finally
+                    {
+                        _receiving = null;
+                        lease?.Unref();
+                    }
                     if (_mux.State == MuxState.Closed) break;
                 }
                 if (m is null) break;
@@ -132,7 +154,6 @@ internal sealed class PeerFetchConnection : IAsyncDisposable
         try
         {
             var reader = _send.Reader;
-            var batch = new List<byte[]>();
             int limit = (int)Math.Min(CoalesceLimit, _channel.MaxMessageSize > 0 ? _channel.MaxMessageSize : CoalesceLimit);
             while (await reader.WaitToReadAsync(_cts.Token).ConfigureAwait(false))
             {
@@ -140,24 +161,33 @@ internal sealed class PeerFetchConnection : IAsyncDisposable
                 {
                     // Frames queued together go out as one message (a message carries one or more whole frames,
                     // docs/peerfetch.md §2): 64 concurrent small requests cost a few channel messages, not 200.
-                    // Only small frames are copied; a large DATA frame goes out on its own, uncopied.
+                    // Only small frames are copied; a large DATA frame goes out on its own, uncopied. Every channel
+                    // copies (or consumes) the bytes before SendAsync completes, so pooled arrays go back right after.
                     if (frame.Length > CoalesceFrame || !reader.TryPeek(out var next) || next.Length > CoalesceFrame || frame.Length + next.Length > limit)
                     {
-                        await _channel.SendAsync(frame, isText: false, _cts.Token).ConfigureAwait(false);
+                        try { await _channel.SendAsync(frame.Memory, isText: false, _cts.Token).ConfigureAwait(false); }
+                        finally { frame.Release(); }
                         continue;
                     }
-                    batch.Add(frame);
-                    int total = frame.Length;
-                    while (reader.TryPeek(out next) && next.Length <= CoalesceFrame && total + next.Length <= limit && reader.TryRead(out next))
+                    byte[] message = ArrayPool<byte>.Shared.Rent(limit);
+                    int total = 0;
+                    try
                     {
-                        batch.Add(next);
-                        total += next.Length;
+                        frame.Memory.Span.CopyTo(message);
+                        total = frame.Length;
+                        frame.Release();
+                        while (reader.TryPeek(out next) && next.Length <= CoalesceFrame && total + next.Length <= limit && reader.TryRead(out next))
+                        {
+                            next.Memory.Span.CopyTo(message.AsSpan(total));
+                            total += next.Length;
+                            next.Release();
+                        }
+                        await _channel.SendAsync(message.AsMemory(0, total), isText: false, _cts.Token).ConfigureAwait(false);
                     }
-                    var message = new byte[total];
-                    int o = 0;
-                    foreach (var f in batch) { f.CopyTo(message, o); o += f.Length; }
-                    batch.Clear();
-                    await _channel.SendAsync(message, isText: false, _cts.Token).ConfigureAwait(false);
+                    finally
+                    {
+                        ArrayPool<byte>.Shared.Return(message);
+                    }
                 }
             }
         }
@@ -193,7 +223,7 @@ internal sealed class PeerFetchConnection : IAsyncDisposable
     /// <summary>Drains the core (messages, events, deadline). Caller holds the lock.</summary>
     private void Flush()
     {
-        while (_mux.TryPollMessage(out var m)) _send.Writer.TryWrite(m);
+        while (_mux.TryPollFrame(out var f)) { if (!_send.Writer.TryWrite(f)) f.Release(); }
         while (_mux.TryPollEvent(out var e)) Dispatch(e);
         if (_mux.NextDeadline is { } d)
         {
@@ -230,7 +260,7 @@ internal sealed class PeerFetchConnection : IAsyncDisposable
                 if (e.EndStream) Forget(e.StreamId);
                 break;
             case MuxEventType.Data:
-                if (_streams.TryGetValue(e.StreamId, out s)) s.OnData(e.Data, e.EndStream);
+                if (_streams.TryGetValue(e.StreamId, out s)) s.OnData(e.Data, e.EndStream, _receiving);
                 else _mux.Consume(e.StreamId, e.Data.Length);
                 if (e.EndStream) Forget(e.StreamId);
                 break;
@@ -273,6 +303,49 @@ internal sealed class PeerFetchConnection : IAsyncDisposable
     {
         if (s.RemoteEnded) _streams.Remove(s.Id);
         WakeSlot();
+    }
+
+    private MessageLease RentLease(ChannelMessage message)
+    {
+        var lease = _freeLeases.TryPop(out var l) ? l : new MessageLease(this);
+        lease.Start(message);
+        return lease;
+    }
+
+    /// <summary>A lease's last slice was read or dropped: the message goes back to the channel. Caller holds the lock.</summary>
+    private void ReturnLease(MessageLease lease, ChannelMessage message)
+    {
+        _pooled!.Release(message);
+        if (_freeLeases.Count < 256) _freeLeases.Push(lease);
+    }
+
+    /// <summary>
+    /// One received channel message whose memory belongs to a pooled channel, counted by the DATA slices of it still
+    /// queued in streams (plus one while the receive loop feeds it to the core). Reused: no allocation per message in
+    /// steady state. Every count change happens under the connection's lock.
+    /// </summary>
+    internal sealed class MessageLease(PeerFetchConnection owner)
+    {
+        private ChannelMessage _message;
+        private int _refs;
+
+        public void Start(ChannelMessage message)
+        {
+            _message = message;
+            _refs = 1;
+        }
+
+        public void Ref() => _refs++;
+
+        public void Unref()
+        {
+            if (--_refs == 0)
+            {
+                var m = _message;
+                _message = default;
+                owner.ReturnLease(this, m);
+            }
+        }
     }
 
     private void WakeSlot()

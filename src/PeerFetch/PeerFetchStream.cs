@@ -9,7 +9,8 @@ namespace OspBridge.PeerFetch;
 internal sealed class PeerFetchStream : IPeerFetchExchange
 {
     private readonly PeerFetchConnection _conn;
-    private readonly Queue<ReadOnlyMemory<byte>> _chunks = new();
+    private readonly Queue<Chunk> _chunks = new();
+    private int _headOffset; // bytes of the first chunk already read
     private readonly TaskCompletionSource<List<KeyValuePair<string, string>>> _head = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource? _readable;
     private TaskCompletionSource? _writable;
@@ -61,9 +62,13 @@ internal sealed class PeerFetchStream : IPeerFetchExchange
         if (end) { _remoteEnded = true; WakeReader(); }
     }
 
-    internal void OnData(ReadOnlyMemory<byte> data, bool end)
+    internal void OnData(ReadOnlyMemory<byte> data, bool end, PeerFetchConnection.MessageLease? lease)
     {
-        if (!data.IsEmpty) _chunks.Enqueue(data);
+        if (!data.IsEmpty)
+        {
+            lease?.Ref();
+            _chunks.Enqueue(new Chunk(data, lease));
+        }
         if (end) _remoteEnded = true;
         WakeReader();
     }
@@ -101,9 +106,13 @@ internal sealed class PeerFetchStream : IPeerFetchExchange
         _head.TrySetException(_error);
         _ = _head.Task.Exception;
         // Bytes still queued will never be read: hand their channel credit back.
-        int pending = 0;
-        foreach (var c in _chunks) pending += c.Length;
-        _chunks.Clear();
+        int pending = -_headOffset;
+        _headOffset = 0;
+        while (_chunks.TryDequeue(out var c))
+        {
+            pending += c.Data.Length;
+            c.Lease?.Unref();
+        }
         if (pending > 0) _conn.Mux.Consume(Id, pending);
         WakeReader();
         WakeWriter();
@@ -140,11 +149,14 @@ internal sealed class PeerFetchStream : IPeerFetchExchange
                     while (n < buffer.Length && _chunks.Count > 0)
                     {
                         var c = _chunks.Peek();
-                        int take = Math.Min(c.Length, buffer.Length - n);
-                        c[..take].CopyTo(buffer[n..]);
+                        var data = c.Data.Span[_headOffset..];
+                        int take = Math.Min(data.Length, buffer.Length - n);
+                        data[..take].CopyTo(buffer.Span[n..]);
                         n += take;
-                        if (take == c.Length) _chunks.Dequeue();
-                        else { _chunks.Dequeue(); RequeueFront(c[take..]); }
+                        if (take < data.Length) { _headOffset += take; continue; }
+                        _chunks.Dequeue();
+                        _headOffset = 0;
+                        c.Lease?.Unref();
                     }
                     _conn.Mux.Consume(Id, n);
                     _conn.FlushLocked();
@@ -157,13 +169,6 @@ internal sealed class PeerFetchStream : IPeerFetchExchange
             }
             await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-    }
-
-    private void RequeueFront(ReadOnlyMemory<byte> rest)
-    {
-        int count = _chunks.Count;
-        _chunks.Enqueue(rest);
-        for (int i = 0; i < count; i++) _chunks.Enqueue(_chunks.Dequeue());
     }
 
     // ------------------------------------------------------------ body and heads out
@@ -226,6 +231,9 @@ internal sealed class PeerFetchStream : IPeerFetchExchange
             _conn.FlushLocked();
         }
     }
+
+    /// <summary>Received body bytes (a slice of a channel message) and the lease that keeps that message's memory.</summary>
+    private readonly record struct Chunk(ReadOnlyMemory<byte> Data, PeerFetchConnection.MessageLease? Lease);
 
     /// <summary>True when both sides ended normally.</summary>
     public bool IsComplete { get { lock (_conn.Gate) return _localEnded && _remoteEnded && _error is null && _writeError is null && _chunks.Count == 0; } }

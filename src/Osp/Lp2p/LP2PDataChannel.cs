@@ -1,11 +1,9 @@
 using System.Buffers;
-using System.Formats.Cbor;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Threading.Channels;
 using OspBridge.Net.Channels;
-using OspBridge.Net.Wire;
 using OspBridge.Osp.Agent;
-using OspBridge.Osp.Cbor;
 using OspBridge.Osp.Messages;
 using OspBridge.Quic;
 
@@ -37,7 +35,7 @@ public sealed class LP2PDataChannelInit
 /// is full the channel stops reading, so QUIC flow control stops the peer. Events are raised on pool threads, never
 /// inside the connection's loop.
 /// </remarks>
-public sealed class LP2PDataChannel : IMessageChannel
+public sealed class LP2PDataChannel : IPooledMessageChannel
 {
     private readonly OspConnection _connection;
     private readonly QuicStream _stream;
@@ -53,6 +51,7 @@ public sealed class LP2PDataChannel : IMessageChannel
     private readonly long _sendLimit;
     private TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private long _buffered;
+    private int _sendersWaiting;
     private int _state;
     private ulong _requestId;
     private int _localFinWritten, _remoteFinSeen;
@@ -261,7 +260,7 @@ public sealed class LP2PDataChannel : IMessageChannel
         }
 
         ThrowIfNotOpen("sending");
-        Frame frame = EncodePooled(new DataFrame { EncodingId = isText ? (ulong)DataChannelEncodingId.String : (ulong)DataChannelEncodingId.ArrayBuffer, Payload = data });
+        Frame frame = EncodePooled(isText ? (ulong)DataChannelEncodingId.String : (ulong)DataChannelEncodingId.ArrayBuffer, data.Span);
         bool queued = false;
         try
         {
@@ -274,24 +273,12 @@ public sealed class LP2PDataChannel : IMessageChannel
         }
     }
 
-    /// <summary>Encodes a data-frame into a pooled array (returned by the write loop once QUIC took the bytes).</summary>
-    private static Frame EncodePooled(DataFrame message)
+    /// <summary>Encodes a data-frame into a pooled array (returned by the write loop once QUIC took the bytes): one copy of the payload.</summary>
+    private static Frame EncodePooled(ulong encodingId, ReadOnlySpan<byte> payload)
     {
-        CborWriter writer = CborOutput.RentWriter();
-        try
-        {
-            message.Encode(writer);
-            int keyLength = QuicVarint.GetEncodedLength(message.TypeKey);
-            int length = keyLength + writer.BytesWritten;
-            byte[] bytes = ArrayPool<byte>.Shared.Rent(length);
-            QuicVarint.Write(bytes, message.TypeKey);
-            writer.Encode(bytes.AsSpan(keyLength));
-            return new Frame(bytes, length, Counted: true, Pooled: true);
-        }
-        finally
-        {
-            CborOutput.ReturnWriter(writer);
-        }
+        byte[] bytes = ArrayPool<byte>.Shared.Rent(LP2PDataFrameCodec.EncodedLength(payload.Length));
+        int length = LP2PDataFrameCodec.Encode(bytes, encodingId, payload);
+        return new Frame(bytes, length, Counted: true, Pooled: true);
     }
 
     private async ValueTask AdmitAsync(Frame frame, CancellationToken cancellationToken)
@@ -302,6 +289,7 @@ public sealed class LP2PDataChannel : IMessageChannel
             while (true)
             {
                 Task drained = Volatile.Read(ref _drained).Task; // taken before the check: a drain after it completes this task
+                Interlocked.Exchange(ref _sendersWaiting, 1); // before the check: a drain after it sees the flag
                 ThrowIfNotOpen("sending");
                 long buffered = Interlocked.Read(ref _buffered);
                 if (buffered == 0 || buffered + frame.Length <= _sendLimit) break;
@@ -471,6 +459,12 @@ public sealed class LP2PDataChannel : IMessageChannel
 
     private void WakeSenders() => Interlocked.Exchange(ref _drained, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
 
+    /// <summary>The write loop drained bytes: wakes a waiting sender only if one may be waiting (no new task per message otherwise).</summary>
+    private void WakeSendersAfterDrain()
+    {
+        if (Interlocked.Exchange(ref _sendersWaiting, 0) != 0) WakeSenders();
+    }
+
     private async Task WriteLoopAsync()
     {
         await Task.Yield();
@@ -512,7 +506,7 @@ public sealed class LP2PDataChannel : IMessageChannel
                     if (counted > 0)
                     {
                         Interlocked.Add(ref _buffered, -counted);
-                        WakeSenders();
+                        WakeSendersAfterDrain();
                     }
                 }
             }
@@ -531,21 +525,34 @@ public sealed class LP2PDataChannel : IMessageChannel
     private async Task ReadLoopAsync()
     {
         await Task.Yield();
-        var demux = _connection.CreateChannelStream();
-        var received = new List<IOspMessage>();
+        var demux = LP2PDataFrameCodec.Demuxer(_connection.Options.DataChannelMaxMessageSize + 64).CreateStream();
+        var received = new List<LP2PDataFrameCodec.Inbound>();
         byte[] buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
         try
         {
             while (true)
             {
                 int n = await _stream.ReadAsync(buffer, _abort.Token).ConfigureAwait(false);
-                DemuxResult result = OspConnection.Demux(demux, buffer.AsMemory(0, n), n == 0, received);
-                foreach (IOspMessage m in received)
+                if (n == buffer.Length && buffer.Length < MaxReadBuffer)
                 {
-                    if (!await DeliverAsync(m).ConfigureAwait(false)) return;
+                    // Bulk traffic: read in larger pieces (each read is a hop into the QUIC connection's loop, and a
+                    // message that fits in one read is parsed in place). Idle and chat channels keep 16 KiB.
+                    DemuxResult grown = LP2PDataFrameCodec.Demux(demux, buffer.AsMemory(0, n), false, received);
+                    byte[] bigger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 4, MaxReadBuffer));
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                    if (!await DeliverAllAsync(received).ConfigureAwait(false)) return;
+                    if (!grown.IsOk)
+                    {
+                        ProtocolViolation(grown.Status == DemuxStatus.UnknownTypeKey ? OspFraming.UnknownTypeKeyErrorCode : OspConnection.ProtocolErrorCode, grown.Detail ?? grown.Status.ToString());
+                        return;
+                    }
+
+                    continue;
                 }
 
-                received.Clear();
+                DemuxResult result = LP2PDataFrameCodec.Demux(demux, buffer.AsMemory(0, n), n == 0, received);
+                if (!await DeliverAllAsync(received).ConfigureAwait(false)) return;
                 if (!result.IsOk)
                 {
                     ProtocolViolation(result.Status == DemuxStatus.UnknownTypeKey ? OspFraming.UnknownTypeKeyErrorCode : OspConnection.ProtocolErrorCode, result.Detail ?? result.Status.ToString());
@@ -576,11 +583,64 @@ public sealed class LP2PDataChannel : IMessageChannel
         }
     }
 
-    /// <summary>Handles one message from the peer; false when the channel ended.</summary>
-    private async ValueTask<bool> DeliverAsync(IOspMessage message)
+    /// <summary>Largest read buffer of a busy channel (see the read loop).</summary>
+    private const int MaxReadBuffer = 256 << 10;
+
+    /// <summary>Delivers what one read completed and clears the list; false when the channel ended (the rest is returned).</summary>
+    private async ValueTask<bool> DeliverAllAsync(List<LP2PDataFrameCodec.Inbound> received)
     {
+        for (int i = 0; i < received.Count; i++)
+        {
+            if (!await DeliverAsync(received[i]).ConfigureAwait(false))
+            {
+                for (int k = i + 1; k < received.Count; k++) ReturnPayload(received[k]);
+                received.Clear();
+                return false;
+            }
+        }
+
+        received.Clear();
+        return true;
+    }
+
+    private static void ReturnPayload(LP2PDataFrameCodec.Inbound inbound)
+    {
+        if (inbound.Payload is { } payload) LP2PDataFrameCodec.Return(payload);
+    }
+
+    /// <summary>Handles one message from the peer (a pooled payload is handed on or returned); false when the channel ended.</summary>
+    private async ValueTask<bool> DeliverAsync(LP2PDataFrameCodec.Inbound inbound)
+    {
+        bool handedOn = false;
+        try
+        {
+            handedOn = await DeliverCoreAsync(inbound).ConfigureAwait(false);
+            return handedOn || State != MessageChannelState.Closed;
+        }
+        finally
+        {
+            if (!handedOn) ReturnPayload(inbound);
+        }
+    }
+
+    /// <summary>True when the payload went into the receive queue (the receiver owns it now).</summary>
+    private async ValueTask<bool> DeliverCoreAsync(LP2PDataFrameCodec.Inbound inbound)
+    {
+        if (inbound.Error is { } malformed)
+        {
+            ProtocolViolation(OspConnection.ProtocolErrorCode, $"malformed data-frame: {malformed}");
+            return false;
+        }
+
+        IOspMessage? message = inbound.Message;
         if (State == MessageChannelState.Connecting)
         {
+            if (message is null)
+            {
+                ProtocolViolation(OspConnection.ProtocolErrorCode, "expected data-channel-open-response, got data-frame");
+                return false;
+            }
+
             if (_locallyOpened && message is DataChannelOpenResponse response && response.RequestId == _requestId)
             {
                 if (response.Result != Result.Success)
@@ -595,28 +655,40 @@ public sealed class LP2PDataChannel : IMessageChannel
                     Raise(OnOpen);
                 }
 
-                return true;
+                return false;
             }
 
             ProtocolViolation(OspConnection.ProtocolErrorCode, $"expected data-channel-open-response, got {message.Name}");
             return false;
         }
 
-        if (message is not DataFrame frame)
+        if (message is not null)
         {
             ProtocolViolation(OspConnection.ProtocolErrorCode, $"expected data-frame, got {message.Name}");
             return false;
         }
 
-        if (frame.Payload.Length > MaxMessageSize)
+        if (inbound.Length > MaxMessageSize)
         {
-            ProtocolViolation(OspConnection.ProtocolErrorCode, $"message of {frame.Payload.Length} bytes exceeds {MaxMessageSize}");
+            ProtocolViolation(OspConnection.ProtocolErrorCode, $"message of {inbound.Length} bytes exceeds {MaxMessageSize}");
             return false;
         }
 
         // A full queue waits here: the stream is not read, so QUIC flow control holds the peer back.
-        await _received.Writer.WriteAsync(new ChannelMessage(frame.Payload, frame.EncodingId == (ulong)DataChannelEncodingId.String), _abort.Token).ConfigureAwait(false);
+        var received = new ChannelMessage(inbound.Payload.AsMemory(0, inbound.Length), inbound.EncodingId == (ulong)DataChannelEncodingId.String);
+        if (!_received.Writer.TryWrite(received)) await _received.Writer.WriteAsync(received, _abort.Token).ConfigureAwait(false);
         return true;
+    }
+
+    /// <summary>
+    /// Hands back the payload of a message returned by <see cref="ReceiveAsync"/>: received payloads live in pooled
+    /// arrays, and one handed back is reused for a later message (no allocation per message). Call at most once per
+    /// message and do not touch its <see cref="ChannelMessage.Data"/> afterwards; a receiver that never calls this is
+    /// correct too (the array is simply collected).
+    /// </summary>
+    public void Release(ChannelMessage message)
+    {
+        if (MemoryMarshal.TryGetArray(message.Data, out ArraySegment<byte> segment) && segment.Array is { } array) LP2PDataFrameCodec.Return(array);
     }
 
     private void ProtocolViolation(long code, string detail)
@@ -681,7 +753,7 @@ public sealed class LP2PDataChannel : IMessageChannel
         if (frame.Counted)
         {
             Interlocked.Add(ref _buffered, -frame.Length);
-            WakeSenders();
+            WakeSendersAfterDrain();
         }
     }
 

@@ -35,7 +35,7 @@ internal enum MuxState
 internal sealed class PeerFetchMux
 {
     private readonly PeerFetchMuxOptions _options;
-    private readonly Queue<byte[]> _out = new();
+    private readonly Queue<OutFrame> _out = new();
     private readonly Queue<MuxEvent> _events = new();
     private readonly Dictionary<uint, StreamState> _streams = [];
     private PeerFetchSettings _peer = PeerFetchSettings.Default;
@@ -103,11 +103,20 @@ internal sealed class PeerFetchMux
         if (State != MuxState.Idle) return;
         _lastReceived = now;
         State = MuxState.Negotiating;
-        _out.Enqueue(HelloFrame.Create(_options.IsInitiator, _options.LocalSettings));
+        _out.Enqueue(OutFrame.Unpooled(HelloFrame.Create(_options.IsInitiator, _options.LocalSettings)));
         _negotiationDeadline = now + _options.NegotiationTimeout;
     }
 
-    public bool TryPollMessage(out byte[] message) => _out.TryDequeue(out message!);
+    /// <summary>The next frame to send; the caller sends it, then calls <see cref="OutFrame.Release"/>.</summary>
+    public bool TryPollFrame(out OutFrame frame) => _out.TryDequeue(out frame);
+
+    /// <summary>The next frame as an exact-size array (tests).</summary>
+    public bool TryPollMessage(out byte[] message)
+    {
+        if (!_out.TryDequeue(out var frame)) { message = null!; return false; }
+        message = frame.ToArrayAndRelease();
+        return true;
+    }
 
     public bool TryPollEvent(out MuxEvent e) => _events.TryDequeue(out e);
 
@@ -123,7 +132,7 @@ internal sealed class PeerFetchMux
             if (_options.KeepAliveInterval > TimeSpan.Zero && !_keepAliveSent && now >= _lastReceived + _options.KeepAliveInterval)
             {
                 _keepAliveSent = true;
-                _out.Enqueue(PingFrame.Create(KeepAliveOpaque, ack: false));
+                _out.Enqueue(OutFrame.Unpooled(PingFrame.Create(KeepAliveOpaque, ack: false)));
             }
             return;
         }
@@ -231,12 +240,12 @@ internal sealed class PeerFetchMux
         _lastPeerId = h.StreamId;
         if (_sentGoAway || _peerStreams >= _options.LocalSettings.MaxConcurrentStreams)
         {
-            _out.Enqueue(ResetFrame.Create(h.StreamId, PeerFetchErrorCode.RefusedStream));
+            _out.Enqueue(OutFrame.Unpooled(ResetFrame.Create(h.StreamId, PeerFetchErrorCode.RefusedStream)));
             return;
         }
         if (!HasPseudo(fields, ":method") || !HasPseudo(fields, ":path"))
         {
-            _out.Enqueue(ResetFrame.Create(h.StreamId, PeerFetchErrorCode.ProtocolError));
+            _out.Enqueue(OutFrame.Unpooled(ResetFrame.Create(h.StreamId, PeerFetchErrorCode.ProtocolError)));
             return;
         }
         var ns = new StreamState(h.StreamId, local: false, _peer.InitialStreamWindow, _options.LocalSettings.InitialStreamWindow) { Phase = RecvPhase.Body, RemoteEnded = end };
@@ -310,7 +319,7 @@ internal sealed class PeerFetchMux
     {
         if (!PingFrame.TryRead(h, payload, out ulong opaque)) { ConnectionError(PeerFetchErrorCode.ProtocolError, "malformed PING"); return; }
         if ((h.Flags & FrameFlags.EndStream) != 0) { if (opaque != KeepAliveOpaque) _events.Enqueue(new MuxEvent(MuxEventType.PingAck, Opaque: opaque)); }
-        else if (_out.Count < 1024) _out.Enqueue(PingFrame.Create(opaque, ack: true)); // a flood is answered only while we keep up
+        else if (_out.Count < 1024) _out.Enqueue(OutFrame.Unpooled(PingFrame.Create(opaque, ack: true))); // a flood is answered only while we keep up
     }
 
     private void OnGoAway(FrameHeader h, ReadOnlySpan<byte> payload)
@@ -341,7 +350,7 @@ internal sealed class PeerFetchMux
         var s = new StreamState(id, local: true, _peer.InitialStreamWindow, _options.LocalSettings.InitialStreamWindow) { LocalEnded = endStream };
         _streams.Add(id, s);
         _localStreams++;
-        _out.Enqueue(frame);
+        _out.Enqueue(OutFrame.Unpooled(frame));
         return id;
     }
 
@@ -351,7 +360,7 @@ internal sealed class PeerFetchMux
         if (!_streams.TryGetValue(id, out var s) || s.LocalEnded) throw new PeerFetchException(PeerFetchError.StreamReset, $"stream {id} is closed");
         var frame = HeadersFrame.Create(id, headers, endStream);
         CheckHeaderSize(frame);
-        _out.Enqueue(frame);
+        _out.Enqueue(OutFrame.Unpooled(frame));
         s.HeadSent = true;
         if (endStream) { s.LocalEnded = true; MaybeRetire(s); }
     }
@@ -378,14 +387,14 @@ internal sealed class PeerFetchMux
         {
             int n = Math.Min(max, allowed - sent);
             bool last = endStream && sent + n == data.Length;
-            _out.Enqueue(DataFrame.Create(id, data.Slice(sent, n), last));
+            _out.Enqueue(DataFrame.CreatePooled(id, data.Slice(sent, n), last));
             sent += n;
         }
         s.SendWindow -= sent;
         _channelSendWindow -= sent;
         if (endStream && sent == data.Length)
         {
-            if (data.IsEmpty) _out.Enqueue(DataFrame.Create(id, default, endStream: true));
+            if (data.IsEmpty) _out.Enqueue(DataFrame.CreatePooled(id, default, endStream: true));
             s.LocalEnded = true;
             MaybeRetire(s);
         }
@@ -402,7 +411,7 @@ internal sealed class PeerFetchMux
             s.Unacked += bytes;
             if (s.Unacked >= _options.LocalSettings.InitialStreamWindow / 2)
             {
-                _out.Enqueue(WindowUpdateFrame.Create(id, (uint)s.Unacked));
+                _out.Enqueue(WindowUpdateFrame.CreatePooled(id, (uint)s.Unacked));
                 s.RecvCredit += s.Unacked;
                 s.Unacked = 0;
             }
@@ -414,7 +423,7 @@ internal sealed class PeerFetchMux
         _channelUnacked += bytes;
         if (_channelUnacked >= _options.LocalSettings.InitialChannelWindow / 4 && State == MuxState.Open)
         {
-            _out.Enqueue(WindowUpdateFrame.Create(0, (uint)_channelUnacked));
+            _out.Enqueue(WindowUpdateFrame.CreatePooled(0, (uint)_channelUnacked));
             _channelRecvCredit += _channelUnacked;
             _channelUnacked = 0;
         }
@@ -431,20 +440,20 @@ internal sealed class PeerFetchMux
     {
         if (State != MuxState.Open || _sentGoAway) return;
         _sentGoAway = true;
-        _out.Enqueue(GoAwayFrame.Create(_lastPeerId, code, debug));
+        _out.Enqueue(OutFrame.Unpooled(GoAwayFrame.Create(_lastPeerId, code, debug)));
     }
 
     /// <summary>Sends a PING; the answer comes as a <see cref="MuxEventType.PingAck"/> event.</summary>
     public void Ping(ulong opaque)
     {
-        if (State == MuxState.Open) _out.Enqueue(PingFrame.Create(opaque, ack: false));
+        if (State == MuxState.Open) _out.Enqueue(OutFrame.Unpooled(PingFrame.Create(opaque, ack: false)));
     }
 
     // ------------------------------------------------------------------ helpers
 
     private void ResetStream(StreamState s, PeerFetchErrorCode code, bool notify)
     {
-        _out.Enqueue(ResetFrame.Create(s.Id, code));
+        _out.Enqueue(OutFrame.Unpooled(ResetFrame.Create(s.Id, code)));
         Remove(s);
         if (notify) _events.Enqueue(new MuxEvent(MuxEventType.StreamReset, s.Id, Code: code, Message: "reset locally: " + code));
     }
@@ -463,7 +472,7 @@ internal sealed class PeerFetchMux
     private void ConnectionError(PeerFetchErrorCode code, string reason)
     {
         if (State == MuxState.Closed) return;
-        if (State == MuxState.Open) _out.Enqueue(GoAwayFrame.Create(_lastPeerId, code, reason));
+        if (State == MuxState.Open) _out.Enqueue(OutFrame.Unpooled(GoAwayFrame.Create(_lastPeerId, code, reason)));
         State = MuxState.Closed;
         _negotiationDeadline = null;
         foreach (var s in _streams.Values) _events.Enqueue(new MuxEvent(MuxEventType.StreamReset, s.Id, Code: code, Message: reason));
