@@ -290,7 +290,7 @@ internal sealed class RtspSource : MediaSourceBase
             await RequestAsync("PLAY", baseUri, [new("Range", "npt=0.000-")]).ConfigureAwait(false);
             owner.Sessions++;
             if (owner._logger.IsEnabled(LogLevel.Information))
-                owner._logger.LogInformation("RTSP {Uri}: playing (session {Session}, timeout {Timeout} s)", owner._uri, _sessionId, timeoutSeconds);
+                owner._logger.LogInformation("RTSP {Uri}: playing over {Transport} (session {Session}, timeout {Timeout} s)", owner._uri, transport == RtspTransport.Udp ? "UDP" : "TCP", _sessionId, timeoutSeconds);
             _lastMedia = o.TimeProvider.GetTimestamp();
             _udpStart = _lastMedia;
 
