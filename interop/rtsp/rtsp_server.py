@@ -3,7 +3,7 @@
 (x264enc, baseline, keyframe every second) plus an Opus tone, on 127.0.0.1 (or --address) only.
 
 Usage: rtsp_server.py --port 8554 [--address 127.0.0.1] [--path /cam] [--width 640 --height 360 --fps 30]
-                      [--auth none|basic|digest --user u --password p] [--no-audio]
+                      [--auth none|basic|digest --user u --password p] [--no-audio] [--protocols all|tcp|udp]
 Prints "READY rtsp://<address>:<port><path>" on stdout once the server is listening; runs until killed
 (or --seconds elapse). Needs gir1.2-gst-rtsp-server-1.0, python3-gi, gstreamer1.0-plugins-{base,good,ugly}.
 """
@@ -31,6 +31,8 @@ def main():
     ap.add_argument("--user", default="user")
     ap.add_argument("--password", default="pass")
     ap.add_argument("--no-audio", action="store_true")
+    ap.add_argument("--protocols", choices=["all", "tcp", "udp"], default="all",
+                    help="lower transports offered (tcp: a UDP SETUP is answered 461 Unsupported Transport)")
     ap.add_argument("--seconds", type=int, default=600, help="exit after this long (a bound for tests)")
     a = ap.parse_args()
 
@@ -51,6 +53,10 @@ def main():
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch)
     factory.set_shared(True)
+    if a.protocols == "tcp":
+        factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP)
+    elif a.protocols == "udp":
+        factory.set_protocols(GstRtsp.RTSPLowerTrans.UDP)
 
     if a.auth != "none":
         auth = GstRtspServer.RTSPAuth()

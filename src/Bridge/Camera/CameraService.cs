@@ -100,7 +100,10 @@ internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
         PublishedStream? viewed = null;
         if (label == PublishedLabel)
         {
-            viewed = Published ?? throw new CliException("nothing is published to this device now (publish with WHIP first)");
+            // "Not now" is the device's answer, not the bridge's guess: a stream may be published over LAN signaling by any
+            // trusted peer, not only through this bridge's WHIP. transient-error → the bridge's WHEP says 409 + Retry-After.
+            viewed = Published ?? throw new Osp.OspException(Osp.OspError.Refused, "nothing is published to this device now (publish with WHIP first)",
+                applicationErrorCode: (long)Result.TransientError);
             var pinfo = viewed.Info;
             media = await CameraTransceivers.AttachAsync(peerConnection, offerSdp, pinfo.VideoCodec is not null, pinfo.AudioCodec is not null,
                 cancellationToken).ConfigureAwait(false);

@@ -40,7 +40,7 @@ internal sealed class PublishedStream : IAsyncDisposable
     public long FramesPublished => _source.DeliveredCount;
 
     /// <summary>Hands one received frame to the viewers (dropped while no viewer is watching: the hub has not started the source).</summary>
-    public void Publish(in EncodedFrame frame) => _source.Deliver(frame);
+    public void Publish(in EncodedFrame frame) => _source.Push(frame);
 
     /// <summary>Pumps the publisher's video receiver into the hub until it completes or <paramref name="cancellationToken"/> ends.</summary>
     public async Task PumpVideoAsync(RTCRtpReceiver receiver, CancellationToken cancellationToken)
@@ -51,7 +51,7 @@ internal sealed class PublishedStream : IAsyncDisposable
             while (await frames.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
                 while (frames.TryRead(out var frame))
-                    _source.Deliver(frame);
+                    _source.Push(frame);
             }
         }
         catch (OperationCanceledException)
@@ -62,81 +62,65 @@ internal sealed class PublishedStream : IAsyncDisposable
     /// <summary>Ends the stream: every viewer's sink is closed.</summary>
     public ValueTask DisposeAsync() => Hub.DisposeAsync();
 
-    /// <summary>The hub's source: running while the hub has viewers; keyframe requests become PLI to the publisher.</summary>
-    private sealed class Source(RTCRtpReceiver? video, bool audio) : IMediaSource
+    /// <summary>
+    /// The hub's source, an ordinary <see cref="MediaSourceBase"/> whose frames are pushed by the publisher's receivers:
+    /// running while the hub has viewers (frames meanwhile are dropped); keyframe requests become PLI to the publisher.
+    /// </summary>
+    private sealed class Source : MediaSourceBase
     {
-        private readonly Lock _gate = new();
-        private MediaSourceInfo _info = new()
-        {
-            VideoCodec = video is null ? null : MediaCodec.H264,
-            AudioCodec = audio ? MediaCodec.Opus : null,
-            AudioChannels = audio ? 2 : 0,
-        };
+        private readonly RTCRtpReceiver? _video;
         private readonly Lock _deliverGate = new();
-        private MediaSourceState _state;
         private long _delivered;
+
+        public Source(RTCRtpReceiver? video, bool audio)
+        {
+            _video = video;
+            UpdateInfo(i => i with
+            {
+                VideoCodec = video is null ? null : MediaCodec.H264,
+                AudioCodec = audio ? MediaCodec.Opus : null,
+                AudioChannels = audio ? 2 : 0,
+            });
+        }
 
         public long DeliveredCount => Interlocked.Read(ref _delivered);
 
-        public MediaSourceInfo Info
-        {
-            get { lock (_gate) return _info; }
-        }
-
-        public MediaSourceState State
-        {
-            get { lock (_gate) return _state; }
-        }
-
-        public Action<EncodedFrame>? FrameReceived { get; set; }
-
-        public event EventHandler<MediaSourceStateChangedEventArgs>? StateChanged;
-
-        public Task StartAsync(CancellationToken cancellationToken)
+        public override Task StartAsync(CancellationToken cancellationToken)
         {
             SetState(MediaSourceState.Running);
-            video?.RequestKeyframe();
+            _video?.RequestKeyframe();
             return Task.CompletedTask;
         }
 
-        public Task StopAsync(CancellationToken cancellationToken)
+        public override Task StopAsync(CancellationToken cancellationToken)
         {
             SetState(MediaSourceState.Stopped);
             return Task.CompletedTask;
         }
 
-        public void RequestKeyframe() => video?.RequestKeyframe();
+        public override void RequestKeyframe() => _video?.RequestKeyframe();
 
-        public void Deliver(in EncodedFrame frame)
+        public void Push(in EncodedFrame frame)
         {
             Interlocked.Increment(ref _delivered);
+            if (State != MediaSourceState.Running)
+                return;
+            // The negotiated codec, as the frames say (the info was a guess from the accepted sections).
             bool isVideo = frame.Codec is MediaCodec.H264 or MediaCodec.H265;
-            lock (_gate)
+            var info = Info;
+            if (isVideo && info.VideoCodec != frame.Codec)
             {
-                if (_state != MediaSourceState.Running) return;
-                // The negotiated codec, as the frames say (the info was a guess from the accepted sections).
-                if (isVideo && _info.VideoCodec != frame.Codec) _info = _info with { VideoCodec = frame.Codec };
-                else if (!isVideo && _info.AudioCodec != frame.Codec) _info = _info with { AudioCodec = frame.Codec };
+                var codec = frame.Codec;
+                UpdateInfo(i => i with { VideoCodec = codec });
+            }
+            else if (!isVideo && info.AudioCodec != frame.Codec)
+            {
+                var codec = frame.Codec;
+                UpdateInfo(i => i with { AudioCodec = codec });
             }
             // Video and audio arrive on two pumps; the hub takes one frame at a time.
             lock (_deliverGate)
-                FrameReceived?.Invoke(frame);
-        }
-
-        private void SetState(MediaSourceState state)
-        {
-            lock (_gate)
-            {
-                if (_state == state) return;
-                _state = state;
-            }
-            StateChanged?.Invoke(this, new MediaSourceStateChangedEventArgs(state, null));
-        }
-
-        public ValueTask DisposeAsync()
-        {
-            SetState(MediaSourceState.Stopped);
-            return ValueTask.CompletedTask;
+                DeliverIfRunning(frame);
         }
     }
 }

@@ -146,12 +146,6 @@ internal sealed class WhepEndpoint
         string label = SignalingLabel(kind, ctx.Request.Query["stream"]);
         string sdp = await ReadTextAsync(ctx, TrickleOffer.MaxSdpLength).ConfigureAwait(false);
         var (description, clientUfrag) = CheckOffer(kind, sdp);
-        if (label == PublishedLabel && !_sessions.HasLive(WhepKind.Whip, id))
-        {
-            // Nothing is published to the device through this bridge (yet): like an offline stream, the player retries.
-            ctx.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            throw new BridgeHttpException(409, $"nothing is published to {id}: publish with WHIP to /whip/{id} first");
-        }
 
         if (!_sessions.TryReserve(id))
         {
@@ -177,6 +171,13 @@ internal sealed class WhepEndpoint
             try
             {
                 answer = await link.Signaling.OfferSessionAsync(signalingId, description, label, ctx.RequestAborted).ConfigureAwait(false);
+            }
+            catch (Osp.OspException ex) when (!ctx.RequestAborted.IsCancellationRequested && ex.Error == Osp.OspError.Refused
+                && ex.ApplicationErrorCode == (long)Osp.Messages.Result.TransientError)
+            {
+                // The device says "not now" (nothing published to it, the stream offline): WHEP's 409, the player retries.
+                ctx.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                throw new BridgeHttpException(409, $"device {id}: {ex.Message}");
             }
             catch (Osp.OspException ex) when (!ctx.RequestAborted.IsCancellationRequested)
             {

@@ -8,7 +8,8 @@ namespace OspBridge.Media.Rtsp;
 /// Turns the RTP packets of one RTSP track into frames: H.264 through <see cref="H264Depacketizer"/> (SPS/PPS from
 /// sprop-parameter-sets or in band put before keyframes that lack them); Opus/PCMU/PCMA one frame per packet.
 /// Timestamps are the RTP timestamp extended over wraps, relative to the first packet, in the track's clock rate.
-/// Packets must arrive in order (TCP interleaved); a sequence gap drops the H.264 access unit in progress.
+/// Packets must arrive in order (TCP interleaved); a sequence gap drops the H.264 access unit in progress. Over UDP the
+/// packets go through an <see cref="RtpReceiveStream"/> first (reorder ring) and its frames come in by <see cref="OnFrame"/>.
 /// A camera that restarts inside the session (new SSRC, new random timestamp base) continues the timeline one frame
 /// interval (the last one seen) after its previous frame instead of jumping by a random amount (<see cref="SsrcChanges"/>).
 /// </summary>
@@ -87,8 +88,32 @@ internal sealed class RtpTrackReceiver
         }
         if (!_h264.TryAdd(payload, h.SequenceNumber, h.Timestamp, h.Marker, out var au, out var info))
             return;
+        EmitAccessUnit(au, info.IsKeyframe, info.IsKeyframe || info.HasParameterSets, ts, emit);
+    }
+
+    /// <summary>
+    /// Adds one frame already reassembled in order by an <see cref="RtpReceiveStream"/> (RTSP over UDP: reordering,
+    /// loss accounting and receiver reports are that stream's); H.264 gets the same SPS/PPS tracking and insertion as
+    /// <see cref="OnPacket"/>. The frame's timestamp (from 0 at the stream's first frame) is kept.
+    /// </summary>
+    public void OnFrame(in EncodedFrame frame, Action<EncodedFrame> emit)
+    {
+        if (frame.Data.IsEmpty)
+            return;
+        Packets++;
+        if (_h264 is null)
+        {
+            Frames++;
+            emit(new EncodedFrame(_codec, Copy(frame.Data.Span, default, default), frame.Timestamp, true));
+            return;
+        }
+        EmitAccessUnit(frame.Data.Span, frame.IsKeyframe, true, frame.Timestamp, emit);
+    }
+
+    private void EmitAccessUnit(ReadOnlySpan<byte> au, bool keyframe, bool scan, TimeSpan ts, Action<EncodedFrame> emit)
+    {
         bool hasSps = false, hasPps = false;
-        if (info.IsKeyframe || info.HasParameterSets)
+        if (scan)
         {
             foreach (var nal in new AnnexBNalUnits(au))
             {
@@ -108,8 +133,8 @@ internal sealed class RtpTrackReceiver
             }
         }
         Frames++;
-        bool prepend = info.IsKeyframe && !(hasSps && hasPps) && _sps is not null && _pps is not null;
-        emit(new EncodedFrame(MediaCodec.H264, prepend ? Copy(au, _sps, _pps) : Copy(au, default, default), ts, info.IsKeyframe));
+        bool prepend = keyframe && !(hasSps && hasPps) && _sps is not null && _pps is not null;
+        emit(new EncodedFrame(MediaCodec.H264, prepend ? Copy(au, _sps, _pps) : Copy(au, default, default), ts, keyframe));
     }
 
     private ReadOnlyMemory<byte> Copy(ReadOnlySpan<byte> data, ReadOnlySpan<byte> sps, ReadOnlySpan<byte> pps)

@@ -1,5 +1,7 @@
 using System.Globalization;
+using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using OspBridge.Media.Formats;
@@ -10,10 +12,14 @@ namespace OspBridge.Media.Rtsp;
 
 /// <summary>
 /// An RTSP camera (<c>rtsp://[user:pass@]host[:port]/path</c>): OPTIONS, DESCRIBE (SDP with H.264 and Opus/PCMU/PCMA),
-/// SETUP with TCP-interleaved transport (channels 0-1 video, 2-3 audio), PLAY, keep-alive (GET_PARAMETER when the
-/// server lists it, else OPTIONS) every session-timeout/2, TEARDOWN on stop. Basic and Digest (MD5) authentication.
-/// Lost connections and missing media (<see cref="MediaSourceOptions.RtspMediaTimeout"/>) reconnect with back-off
-/// 1, 2, 4 … 30 s. UDP transport is not implemented (<see cref="MediaSourceOptions.RtspUseTcp"/> false is refused).
+/// SETUP with TCP-interleaved transport (channels 0-1 video, 2-3 audio) or UDP (<c>client_port</c> pairs, see
+/// <see cref="RtspUdpTrack"/>), PLAY, keep-alive (GET_PARAMETER when the server lists it, else OPTIONS) every
+/// session-timeout/2, TEARDOWN on stop. Basic and Digest (MD5) authentication. Lost connections and missing media
+/// (<see cref="MediaSourceOptions.RtspMediaTimeout"/>) reconnect with back-off 1, 2, 4 … 30 s.
+/// UDP is chosen by <c>?transport=udp</c> in the URI or <see cref="MediaSourceOptions.RtspUseTcp"/> = false; it falls
+/// back to TCP-interleaved (at once, for the rest of the source's life) when a SETUP is answered 461 Unsupported
+/// Transport or with a TCP transport, or when no RTP datagram arrives within <see cref="MediaSourceOptions.RtspUdpTimeout"/>
+/// of PLAY (a firewall between camera and agent).
 /// </summary>
 internal sealed class RtspSource : MediaSourceBase
 {
@@ -26,15 +32,32 @@ internal sealed class RtspSource : MediaSourceBase
 
     public RtspSource(RtspUri uri, MediaSourceOptions options)
     {
-        if (!options.RtspUseTcp)
-            throw new MediaException(MediaError.UnsupportedSource, "RTSP over UDP is not implemented; use TCP-interleaved transport");
         _uri = uri;
+        Transport = uri.Transport ?? (options.RtspUseTcp ? RtspTransport.Tcp : RtspTransport.Udp);
         _options = options;
         _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("OspBridge.Media.Rtsp");
     }
 
     /// <summary>Sessions established (PLAY answered 200).</summary>
     internal int Sessions { get; private set; }
+
+    /// <summary>The transport the next (or current) session uses; UDP turns into TCP on fallback.</summary>
+    internal RtspTransport Transport { get; private set; }
+
+    /// <summary>Times UDP was given up for TCP-interleaved (0 or 1).</summary>
+    internal int UdpFallbacks { get; private set; }
+
+    /// <summary>Why UDP was given up, when it was.</summary>
+    internal string? UdpFallbackReason { get; private set; }
+
+    /// <summary>RTP datagrams received over UDP (all sessions).</summary>
+    internal long UdpRtpDatagrams { get; private set; }
+
+    /// <summary>Datagrams from an address other than the RTSP server's, dropped (all sessions).</summary>
+    internal long UdpForeignDatagrams { get; private set; }
+
+    /// <summary>RTCP compounds (receiver reports) sent over UDP (all sessions).</summary>
+    internal long UdpRtcpSent { get; private set; }
 
     /// <summary>The last DESCRIBE's session description.</summary>
     internal RtspSessionDescription? Description { get; private set; }
@@ -74,9 +97,9 @@ internal sealed class RtspSource : MediaSourceBase
         while (!cancellationToken.IsCancellationRequested)
         {
             Exception? error;
+            var session = new Session(this, Transport, cancellationToken);
             try
             {
-                using var session = new Session(this, cancellationToken);
                 await session.RunAsync().ConfigureAwait(false);
                 error = new MediaException(MediaError.ConnectionLost, "the RTSP server closed the connection");
                 if (session.Frames > 0)
@@ -89,6 +112,21 @@ internal sealed class RtspSource : MediaSourceBase
             catch (Exception ex) when (ex is MediaException or IOException or SocketException or OperationCanceledException or ObjectDisposedException)
             {
                 error = ex is MediaException ? ex : new MediaException(MediaError.ConnectionLost, $"RTSP {_uri}: {ex.Message}", ex);
+            }
+            finally
+            {
+                session.Dispose();
+            }
+            if (session.FallbackReason is not null && !cancellationToken.IsCancellationRequested)
+            {
+                // UDP refused or silent: TCP-interleaved at once (no back-off), and for good
+                Transport = RtspTransport.Tcp;
+                UdpFallbacks++;
+                UdpFallbackReason = session.FallbackReason;
+                if (_logger.IsEnabled(LogLevel.Warning))
+                    _logger.LogWarning("RTSP {Uri}: UDP transport given up ({Reason}); using TCP-interleaved", _uri, session.FallbackReason);
+                SetState(MediaSourceState.Starting);
+                continue;
             }
             if (_logger.IsEnabled(LogLevel.Warning))
                 _logger.LogWarning("RTSP {Uri}: {Message}", _uri, error.Message);
@@ -115,9 +153,26 @@ internal sealed class RtspSource : MediaSourceBase
     }
 
     /// <summary>One TCP connection: the request/response exchange, then the interleaved media loop.</summary>
-    private sealed class Session(RtspSource owner, CancellationToken stopToken) : IDisposable
+    private sealed class Session(RtspSource owner, RtspTransport transport, CancellationToken stopToken) : IDisposable
     {
-        public void Dispose() => _writeLock.Dispose();
+        public void Dispose()
+        {
+            foreach (var u in _udp)
+                u.Dispose();
+            _random.Dispose();
+            _writeLock.Dispose();
+        }
+
+        private readonly List<RtspUdpTrack> _udp = [];
+        private readonly Lock _udpGate = new();
+        private readonly RandomNumberGenerator _random = RandomNumberGenerator.Create();
+        private long _udpStart;
+        private long _udpDatagrams;
+        private IPAddress? _serverAddress;
+        private IPAddress? _localAddress;
+
+        /// <summary>Set when this UDP session gave up: the reason (461, a TCP answer, or silence).</summary>
+        public string? FallbackReason { get; private set; }
 
         private readonly byte[] _buffer = new byte[MaxBuffered];
         private readonly SemaphoreSlim _writeLock = new(1, 1);
@@ -142,6 +197,8 @@ internal sealed class RtspSource : MediaSourceBase
                 await tcp.ConnectAsync(owner._uri.Host, owner._uri.Port, connectCts.Token).ConfigureAwait(false);
             }
             tcp.NoDelay = true;
+            _serverAddress = Unmapped(((IPEndPoint)tcp.Client.RemoteEndPoint!).Address);
+            _localAddress = Unmapped(((IPEndPoint)tcp.Client.LocalEndPoint!).Address);
             using var stream = tcp.GetStream();
             _stream = stream;
             if (owner._uri.UserName is not null)
@@ -177,11 +234,22 @@ internal sealed class RtspSource : MediaSourceBase
             {
                 if (m is null)
                     continue;
+                RtspUdpTrack? udp = null;
+                if (transport == RtspTransport.Udp)
+                {
+                    udp = RtspUdpTrack.Open(_localAddress!, _serverAddress!, m, _random);
+                    _udp.Add(udp);
+                }
                 var headers = new List<KeyValuePair<string, string>>
                 {
-                    new("Transport", string.Create(CultureInfo.InvariantCulture, $"RTP/AVP/TCP;unicast;interleaved={channel}-{channel + 1}")),
+                    new("Transport", udp?.TransportHeader ?? string.Create(CultureInfo.InvariantCulture, $"RTP/AVP/TCP;unicast;interleaved={channel}-{channel + 1}")),
                 };
-                var setup = await RequestAsync("SETUP", m.ResolveControl(baseUri), headers).ConfigureAwait(false);
+                var setup = await RequestAsync("SETUP", m.ResolveControl(baseUri), headers, acceptUnsupportedTransport: udp is not null).ConfigureAwait(false);
+                if (udp is not null && setup.StatusCode == 461)
+                {
+                    FallbackReason = "SETUP answered 461 Unsupported Transport";
+                    throw new MediaException(MediaError.RtspStatus, $"RTSP SETUP: 461 {setup.Reason}");
+                }
                 string? session = setup.Headers.Get("Session");
                 if (session is not null)
                 {
@@ -194,14 +262,23 @@ internal sealed class RtspSource : MediaSourceBase
                             timeoutSeconds = Math.Min(t, 3600);
                     }
                 }
-                int rtpChannel = channel;
-                string? transport = setup.Headers.Get("Transport");
-                if (transport is not null)
+                string? transportAnswer = setup.Headers.Get("Transport");
+                if (udp is not null)
                 {
-                    int at = transport.IndexOf("interleaved=", StringComparison.OrdinalIgnoreCase);
+                    if (!udp.Configure(transportAnswer))
+                    {
+                        FallbackReason = "SETUP answered with a TCP transport";
+                        throw new MediaException(MediaError.RtspStatus, $"RTSP SETUP: UDP asked, answered '{transportAnswer}'");
+                    }
+                    continue;
+                }
+                int rtpChannel = channel;
+                if (transportAnswer is not null)
+                {
+                    int at = transportAnswer.IndexOf("interleaved=", StringComparison.OrdinalIgnoreCase);
                     if (at >= 0)
                     {
-                        string range = transport[(at + "interleaved=".Length)..].Split(';')[0];
+                        string range = transportAnswer[(at + "interleaved=".Length)..].Split(';')[0];
                         if (int.TryParse(range.Split('-')[0], NumberStyles.None, CultureInfo.InvariantCulture, out int c) && c < 255)
                             rtpChannel = c;
                     }
@@ -213,11 +290,21 @@ internal sealed class RtspSource : MediaSourceBase
             await RequestAsync("PLAY", baseUri, [new("Range", "npt=0.000-")]).ConfigureAwait(false);
             owner.Sessions++;
             if (owner._logger.IsEnabled(LogLevel.Information))
-                owner._logger.LogInformation("RTSP {Uri}: playing (session {Session}, timeout {Timeout} s)", owner._uri, _sessionId, timeoutSeconds);
+                owner._logger.LogInformation("RTSP {Uri}: playing over {Transport} (session {Session}, timeout {Timeout} s)", owner._uri, transport == RtspTransport.Udp ? "UDP" : "TCP", _sessionId, timeoutSeconds);
             _lastMedia = o.TimeProvider.GetTimestamp();
+            _udpStart = _lastMedia;
 
             using var sessionCts = CancellationTokenSource.CreateLinkedTokenSource(stopToken);
             var keepAlive = KeepAliveAsync(getParameter ? "GET_PARAMETER" : "OPTIONS", baseUri, TimeSpan.FromSeconds(timeoutSeconds / 2.0), sessionCts);
+            var udpLoops = new List<Task>();
+            foreach (var u in _udp)
+            {
+                SendFirstReport(u);
+                udpLoops.Add(ReceiveLoopAsync(u, rtcp: false, sessionCts.Token));
+                udpLoops.Add(ReceiveLoopAsync(u, rtcp: true, sessionCts.Token));
+            }
+            if (_udp.Count > 0)
+                udpLoops.Add(UdpTickAsync(sessionCts.Token));
             try
             {
                 await MediaLoopAsync(sessionCts.Token).ConfigureAwait(false);
@@ -236,7 +323,17 @@ internal sealed class RtspSource : MediaSourceBase
                 catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException)
                 {
                 }
-                if (stopToken.IsCancellationRequested)
+                foreach (var loop in udpLoops)
+                {
+                    try
+                    {
+                        await loop.ConfigureAwait(false);
+                    }
+                    catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+                    {
+                    }
+                }
+                if (stopToken.IsCancellationRequested || FallbackReason is not null)
                     await TeardownAsync(baseUri).ConfigureAwait(false);
             }
         }
@@ -262,6 +359,12 @@ internal sealed class RtspSource : MediaSourceBase
             while (!session.IsCancellationRequested)
             {
                 await Task.Delay(tick, time, session.Token).ConfigureAwait(false);
+                if (_udp.Count > 0 && Interlocked.Read(ref _udpDatagrams) == 0 && time.GetElapsedTime(_udpStart) > owner._options.RtspUdpTimeout)
+                {
+                    FallbackReason = string.Create(CultureInfo.InvariantCulture, $"no RTP datagram within {owner._options.RtspUdpTimeout.TotalSeconds:0.#} s of PLAY");
+                    await session.CancelAsync().ConfigureAwait(false);
+                    return;
+                }
                 if (time.GetElapsedTime(Volatile.Read(ref _lastMedia)) > owner._options.RtspMediaTimeout)
                 {
                     await session.CancelAsync().ConfigureAwait(false);
@@ -351,13 +454,125 @@ internal sealed class RtspSource : MediaSourceBase
             return true;
         }
 
+        /// <summary>TcpClient is dual-mode: an IPv4 peer shows as ::ffff:a.b.c.d; the UDP sockets use plain IPv4.</summary>
+        private static IPAddress Unmapped(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
+
+        private TimeSpan UdpNow() => owner._options.TimeProvider.GetElapsedTime(_udpStart);
+
+        /// <summary>An RR with no report blocks (+ SDES) to the server's RTCP port right after PLAY: opens a NAT/firewall
+        /// mapping for the camera's packets, as other clients do.</summary>
+        private void SendFirstReport(RtspUdpTrack u)
+        {
+            if (u.ServerRtcp is null)
+                return;
+            Span<byte> packet = stackalloc byte[64];
+            if (!WebRtc.Rtp.Rtcp.ReceiverReport.TryWrite(packet, u.Stream.LocalSsrc, [], out int rr) ||
+                !WebRtc.Rtp.Rtcp.SourceDescription.TryWriteCName(packet[rr..], u.Stream.LocalSsrc, "ospbridge"u8, out int sdes))
+                return;
+            SendRtcp(u, packet[..(rr + sdes)]);
+        }
+
+        private void SendRtcp(RtspUdpTrack u, ReadOnlySpan<byte> packet)
+        {
+            try
+            {
+                u.RtcpSocket.SendTo(packet, SocketFlags.None, u.ServerRtcp!);
+                u.RtcpSent++;
+                owner.UdpRtcpSent++;
+            }
+            catch (SocketException)
+            {
+                // ICMP port unreachable from an earlier send, or no route: RTCP is best effort
+            }
+        }
+
+        private async Task ReceiveLoopAsync(RtspUdpTrack u, bool rtcp, CancellationToken cancellationToken)
+        {
+            var socket = rtcp ? u.RtcpSocket : u.RtpSocket;
+            byte[] buffer = new byte[RtspUdpTrack.DatagramSize];
+            var from = new SocketAddress(socket.AddressFamily);
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                int n;
+                try
+                {
+                    n = await socket.ReceiveFromAsync(buffer, SocketFlags.None, from, cancellationToken).ConfigureAwait(false);
+                }
+                catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.MessageSize)
+                {
+                    continue; // ICMP unreachable for an RTCP we sent; an oversized datagram
+                }
+                lock (_udpGate)
+                {
+                    if (!u.IsFromServer(from))
+                    {
+                        u.ForeignDatagrams++;
+                        owner.UdpForeignDatagrams++;
+                        continue;
+                    }
+                    var now = UdpNow();
+                    if (rtcp)
+                    {
+                        u.Stream.ReceiveRtcp(buffer.AsSpan(0, n), now);
+                    }
+                    else
+                    {
+                        u.RtpDatagrams++;
+                        owner.UdpRtpDatagrams++;
+                        Interlocked.Increment(ref _udpDatagrams);
+                        Volatile.Write(ref _lastMedia, owner._options.TimeProvider.GetTimestamp());
+                        u.Stream.ReceiveRtp(buffer.AsSpan(0, n), now);
+                    }
+                    Pump(u, now);
+                }
+            }
+        }
+
+        /// <summary>Frames out of the stream (in order), its events dropped, the RTCP it owes sent. Under the gate.</summary>
+        private void Pump(RtspUdpTrack u, TimeSpan now)
+        {
+            for (int i = 0; i < 4096 && u.Stream.TryPollFrame(now, out var frame); i++)
+            {
+                u.Receiver.OnFrame(frame, Emit);
+                if (u.Receiver.Sps is not null)
+                    owner.OnParameterSets(u.Receiver.Sps, u.Receiver.Pps);
+            }
+            while (u.Stream.TryPollEvent(out _))
+            {
+            }
+            if (u.ServerRtcp is null)
+                return;
+            Span<byte> packet = stackalloc byte[1500];
+            for (int i = 0; i < 8 && u.Stream.TryPollTransmit(packet, now, out int written); i++)
+                SendRtcp(u, packet[..written]);
+        }
+
+        /// <summary>Reorder waits and report timers (every 20 ms).</summary>
+        private async Task UdpTickAsync(CancellationToken cancellationToken)
+        {
+            var time = owner._options.TimeProvider;
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(20), time, cancellationToken).ConfigureAwait(false);
+                lock (_udpGate)
+                {
+                    var now = UdpNow();
+                    foreach (var u in _udp)
+                    {
+                        u.Stream.HandleDeadline(now);
+                        Pump(u, now);
+                    }
+                }
+            }
+        }
+
         private void Emit(EncodedFrame frame)
         {
             Frames++;
             owner.Deliver(frame);
         }
 
-        private async Task<RtspResponse> RequestAsync(string method, string uri, List<KeyValuePair<string, string>>? headers)
+        private async Task<RtspResponse> RequestAsync(string method, string uri, List<KeyValuePair<string, string>>? headers, bool acceptUnsupportedTransport = false)
         {
             for (int attempt = 0; ; attempt++)
             {
@@ -371,6 +586,8 @@ internal sealed class RtspSource : MediaSourceBase
                     continue;
                 if (response.StatusCode == 401)
                     throw new MediaException(MediaError.Unauthorized, $"RTSP {method}: 401 {response.Reason}");
+                if (response.StatusCode == 461 && acceptUnsupportedTransport)
+                    return response;
                 if (response.StatusCode is < 200 or > 299)
                     throw new MediaException(MediaError.RtspStatus, $"RTSP {method}: {response.StatusCode} {response.Reason}");
                 return response;

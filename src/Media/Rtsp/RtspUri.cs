@@ -10,6 +10,12 @@ namespace OspBridge.Media.Rtsp;
 /// <param name="Password">Password (percent-decoded), or null.</param>
 public sealed record RtspUri(string Host, int Port, string PathAndQuery, string? UserName, string? Password)
 {
+    /// <summary>
+    /// The transport asked for in the URI's query (<c>?transport=udp</c> or <c>tcp</c>; our parameter, removed from
+    /// <see cref="PathAndQuery"/> so the camera never sees it), or null when the URI does not say.
+    /// </summary>
+    public RtspTransport? Transport { get; init; }
+
     /// <summary>The URI used in requests: no credentials.</summary>
     public string RequestUri => string.Create(CultureInfo.InvariantCulture, $"rtsp://{(Host.Contains(':', StringComparison.Ordinal) ? "[" + Host + "]" : Host)}:{Port}{PathAndQuery}");
 
@@ -26,7 +32,27 @@ public sealed record RtspUri(string Host, int Port, string PathAndQuery, string?
             password = colon < 0 ? "" : System.Uri.UnescapeDataString(u.UserInfo[(colon + 1)..]);
         }
         string host = u.Host.Trim('[', ']');
-        return new RtspUri(host, u.IsDefaultPort || u.Port <= 0 ? 554 : u.Port, u.PathAndQuery, user, password);
+        string path = u.AbsolutePath;
+        RtspTransport? transport = null;
+        var kept = new List<string>();
+        foreach (string pair in u.Query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (pair.StartsWith("transport=", StringComparison.OrdinalIgnoreCase))
+            {
+                string value = pair["transport=".Length..];
+                transport = value.ToUpperInvariant() switch
+                {
+                    "UDP" => RtspTransport.Udp,
+                    "TCP" => RtspTransport.Tcp,
+                    _ => throw new MediaException(MediaError.UnsupportedSource, $"transport={value} in {Redact(uri)}: use udp or tcp"),
+                };
+                continue;
+            }
+            kept.Add(pair);
+        }
+        if (kept.Count > 0)
+            path += "?" + string.Join('&', kept);
+        return new RtspUri(host, u.IsDefaultPort || u.Port <= 0 ? 554 : u.Port, path, user, password) { Transport = transport };
     }
 
     /// <summary>The URI with any password replaced by "***" (for logs).</summary>

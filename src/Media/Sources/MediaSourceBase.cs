@@ -2,13 +2,19 @@ using OspBridge.WebRtc.Media;
 
 namespace OspBridge.Media.Sources;
 
-/// <summary>State bookkeeping shared by the source kinds.</summary>
-internal abstract class MediaSourceBase : IMediaSource
+/// <summary>
+/// State bookkeeping shared by the source kinds (the test camera, <c>exec:</c>, RTSP, Ogg files — and, outside this
+/// library, a WebRTC publisher re-published to viewers): <see cref="Info"/> and <see cref="State"/> under one lock,
+/// <see cref="StateChanged"/> raised outside it, <see cref="Deliver"/> to the one <see cref="FrameReceived"/> consumer
+/// (a <see cref="Hub.MediaHub"/>). A derived source calls <see cref="Deliver"/> from one thread at a time.
+/// </summary>
+public abstract class MediaSourceBase : IMediaSource
 {
     private readonly Lock _gate = new();
     private MediaSourceInfo _info = new();
     private MediaSourceState _state;
 
+    /// <inheritdoc/>
     public MediaSourceInfo Info
     {
         get
@@ -18,6 +24,7 @@ internal abstract class MediaSourceBase : IMediaSource
         }
     }
 
+    /// <inheritdoc/>
     public MediaSourceState State
     {
         get
@@ -27,33 +34,41 @@ internal abstract class MediaSourceBase : IMediaSource
         }
     }
 
+    /// <inheritdoc/>
     public Action<EncodedFrame>? FrameReceived { get; set; }
 
+    /// <inheritdoc/>
     public event EventHandler<MediaSourceStateChangedEventArgs>? StateChanged;
 
     /// <summary>Frames delivered since creation.</summary>
     public long FramesDelivered { get; private set; }
 
+    /// <inheritdoc/>
     public abstract Task StartAsync(CancellationToken cancellationToken);
 
+    /// <inheritdoc/>
     public abstract Task StopAsync(CancellationToken cancellationToken);
 
+    /// <inheritdoc/>
     public virtual void RequestKeyframe()
     {
     }
 
+    /// <summary>Stops the source (<see cref="StopAsync"/>).</summary>
     public async ValueTask DisposeAsync()
     {
         await StopAsync(CancellationToken.None).ConfigureAwait(false);
         GC.SuppressFinalize(this);
     }
 
+    /// <summary>Replaces <see cref="Info"/> with <paramref name="update"/>'s result, atomically.</summary>
     protected void UpdateInfo(Func<MediaSourceInfo, MediaSourceInfo> update)
     {
         lock (_gate)
             _info = update(_info);
     }
 
+    /// <summary>Moves to <paramref name="state"/> and raises <see cref="StateChanged"/> (also for a repeated state with an error).</summary>
     protected void SetState(MediaSourceState state, Exception? error = null)
     {
         lock (_gate)
@@ -65,11 +80,25 @@ internal abstract class MediaSourceBase : IMediaSource
         StateChanged?.Invoke(this, new MediaSourceStateChangedEventArgs(state, error));
     }
 
+    /// <summary>Hands <paramref name="frame"/> to <see cref="FrameReceived"/>; the first frame makes the state <see cref="MediaSourceState.Running"/>.</summary>
     protected void Deliver(in EncodedFrame frame)
     {
         if (State != MediaSourceState.Running)
             SetState(MediaSourceState.Running);
         FramesDelivered++;
         FrameReceived?.Invoke(frame);
+    }
+
+    /// <summary>
+    /// Hands <paramref name="frame"/> on only while the source is <see cref="MediaSourceState.Running"/> (a pushed source
+    /// whose consumer has not started it, or has stopped it, drops frames instead of coming back to life); true if delivered.
+    /// </summary>
+    protected bool DeliverIfRunning(in EncodedFrame frame)
+    {
+        if (State != MediaSourceState.Running)
+            return false;
+        FramesDelivered++;
+        FrameReceived?.Invoke(frame);
+        return true;
     }
 }

@@ -41,8 +41,14 @@ public sealed class MediaSourceOptions
     /// <summary>The ffmpeg executable for the test camera. Default "ffmpeg" (from PATH).</summary>
     public string FfmpegPath { get; init; } = "ffmpeg";
 
-    /// <summary>RTSP: use TCP-interleaved transport (default) or UDP.</summary>
+    /// <summary>
+    /// RTSP: use TCP-interleaved transport (default) or UDP (false; falls back to TCP when the camera refuses UDP or no
+    /// datagram arrives within <see cref="RtspUdpTimeout"/>). A URI's <c>?transport=udp|tcp</c> overrides this.
+    /// </summary>
     public bool RtspUseTcp { get; init; } = true;
+
+    /// <summary>RTSP over UDP: no RTP datagram for this long after PLAY → fall back to TCP-interleaved. Default 5 s.</summary>
+    public TimeSpan RtspUdpTimeout { get; init; } = TimeSpan.FromSeconds(5);
 
     /// <summary>RTSP: time allowed for each request's response. Default 10 s.</summary>
     public TimeSpan RtspRequestTimeout { get; init; } = TimeSpan.FromSeconds(10);

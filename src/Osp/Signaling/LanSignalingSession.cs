@@ -132,7 +132,8 @@ public sealed class LanSignalingSession : IDisposable
         }, a => a.RequestId == requestId, cancellationToken).ConfigureAwait(false);
         if (answer.Result != Result.Success)
         {
-            throw new OspException(OspError.Refused, $"peer rejected the offer: {answer.Result} {answer.ErrorMessage}".TrimEnd());
+            // the answerer's result code is kept: transient-error means "not now, try again" (e.g. nothing published yet)
+            throw new OspException(OspError.Refused, $"peer rejected the offer: {answer.Result} {answer.ErrorMessage}".TrimEnd(), applicationErrorCode: (long)answer.Result);
         }
 
         return answer.Sdp ?? throw new OspException(OspError.ProtocolError, "peer answered the offer with success but without SDP");
@@ -212,7 +213,9 @@ public sealed class LanSignalingSession : IDisposable
     /// device that gathers candidates per offer answers 50 viewers posting together in parallel, not one gathering after
     /// the other), until the connection closes (then it returns, once the answers in flight are done) or
     /// <paramref name="cancellationToken"/> is cancelled. When the callback throws, that offer is rejected with
-    /// <c>permanent-error</c> and the exception's message; when its answer cannot be sent for another reason than the
+    /// <c>permanent-error</c> and the exception's message (<c>transient-error</c> when it is an <see cref="OspException"/>
+    /// with <see cref="OspError.Refused"/> and <see cref="OspException.ApplicationErrorCode"/> = <c>transient-error</c>:
+    /// "not now", e.g. nothing published yet; the offerer sees that code on its exception); when its answer cannot be sent for another reason than the
     /// connection closing (e.g. larger than the peer accepts), the offer is rejected with that reason. Serving goes on.
     /// </summary>
     /// <param name="answer">Makes the answer SDP for an offer (called on a pool thread per offer).</param>
@@ -252,12 +255,15 @@ public sealed class LanSignalingSession : IDisposable
         {
             string? sdp = null;
             string? refusal = null;
+            var refusalResult = Result.PermanentError;
             try
             {
                 sdp = await answer(offer, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
+                if (ex is OspException { Error: OspError.Refused, ApplicationErrorCode: (long)Result.TransientError })
+                    refusalResult = Result.TransientError;
                 _logger.LogWarning(ex, "lan signaling: rejecting offer {RequestId} from {Peer}: {Reason}", offer.RequestId, Connection.RemoteFingerprint, ex.Message);
                 refusal = ex.Message;
             }
@@ -291,7 +297,7 @@ public sealed class LanSignalingSession : IDisposable
             {
                 try
                 {
-                    if (!await TrySendAsync(() => RejectAsync(offer, refusal, Result.PermanentError, cancellationToken)).ConfigureAwait(false)) closed.Cancel();
+                    if (!await TrySendAsync(() => RejectAsync(offer, refusal, refusalResult, cancellationToken)).ConfigureAwait(false)) closed.Cancel();
                 }
                 catch (Exception ex) when (ex is OspException or OperationCanceledException)
                 {
