@@ -297,6 +297,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             {
                 if (ArmWait(out short version))
                 {
+                    _sendBatch.ReleaseBuffer(); // an idle loop holds no send slots (issue 13: 64 KiB per idle connection)
                     await new ValueTask<bool>(_waker, version).ConfigureAwait(false);
                     continue;
                 }
