@@ -76,6 +76,9 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
             _readiness = EpollReadiness.TryRegister((int)socket.SafeHandle.DangerousGetHandle());
     }
 
+    /// <summary>True while the socket holds its GRO staging buffer (only between a receive and the next wait; tests).</summary>
+    internal bool HoldsStaging => _staging is not null;
+
     /// <summary>True when waits go through <see cref="EpollReadiness"/> (false: the zero-byte peek).</summary>
     internal bool UsesEpollReadiness => _readiness is not null;
 

@@ -95,6 +95,9 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         _timer = _options.TimeProvider.CreateTimer(static s => ((CoreLoop<TEvent>)s!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
+    /// <summary>True while the loop holds its send batch's buffer (given back whenever it waits; tests).</summary>
+    internal bool HoldsSendBuffer => _sendBatch.HasBuffer;
+
     /// <summary>The loop's clock (the <c>now</c> the core sees).</summary>
     public CoreClock Clock => _clock;
 

@@ -91,6 +91,9 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
     /// <summary>Cache entries looked at by timer handling so far (due expiries and refreshes only; tests).</summary>
     internal long TimerEntriesVisited { get; private set; }
 
+    /// <summary>Items in the timer queue, stale ones included (bounded by twice the cache plus 64; tests).</summary>
+    internal int TimerQueueLength => _timers.Count;
+
     /// <summary>Currently resolved instances of all browsed types.</summary>
     public IReadOnlyCollection<MdnsServiceInstance> Services => _services.Values;
 
