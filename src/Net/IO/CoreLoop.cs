@@ -59,7 +59,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private int _ringCount;
     private bool _inboxClosed;
     private bool _loopWaiting;
-    private readonly WorkItem[] _drain = new WorkItem[DrainChunk];
+    private WorkItem[] _drain = new WorkItem[16]; // grows to DrainChunk only when the inbox was that deep (issue 13: 14 KiB per idle loop)
     private readonly Waker _waker = new();
     // Received-datagram buffers: a free list owned by this loop (bounded), so a busy connection reuses the same
     // arrays instead of going through ArrayPool<byte>.Shared (whose buckets run dry when thousands are queued).
@@ -193,6 +193,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         lock (_gate)
         {
             int n = Math.Min(_ringCount, DrainChunk);
+            if (n > _drain.Length) _drain = new WorkItem[Math.Min(DrainChunk, Math.Max(n, _drain.Length * 2))];
             for (int i = 0; i < n; i++)
             {
                 ref var slot = ref _ring[_ringHead];
