@@ -148,6 +148,14 @@ internal static class BridgeIdleBench
             Row("traffic on lo while idle (bridge ↔ devices: QUIC keep-alives + mDNS)", $"{(lo1.Packets - lo0.Packets) / secs:F0} packets/s, {(lo1.Bytes - lo0.Bytes) / secs / 1024:F1} KiB/s ({(lo1.Packets - lo0.Packets) / secs / Math.Max(1, devices):F2} packets/s per session)");
             Row("bench process (the devices) during the idle spell", $"CPU {benchCpu.TotalSeconds:F2} s");
 
+            // A window for outside profilers (dotnet-trace, dotnet-gcdump, dotnet-counters, perf) after the measured idle
+            // spell, so their own cost is not in the figures above: OSPBRIDGE_BENCH_PROFILE_SECONDS=<s>.
+            if (int.TryParse(Environment.GetEnvironmentVariable("OSPBRIDGE_BENCH_PROFILE_SECONDS"), CultureInfo.InvariantCulture, out int profile) && profile > 0)
+            {
+                Console.WriteLine($"# profile window {profile} s: bridge pid {serve.ProcessId}");
+                await Task.Delay(TimeSpan.FromSeconds(profile));
+            }
+
             var sample = ids.Take(50).ToList();
             var check = await BridgeLoadBench.ForEachDeviceAsync(api, sample, 8);
             Row($"after the idle spell: one gateway GET to each of {sample.Count} devices", $"{check.Ok} / {sample.Count} 200 OK (p50 {check.P50:F1} ms, p99 {check.P99:F1} ms); sessions opened again during idle + check: {farm.Accepted - acceptedBefore}");

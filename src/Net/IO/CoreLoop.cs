@@ -59,7 +59,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private int _ringCount;
     private bool _inboxClosed;
     private bool _loopWaiting;
-    private readonly WorkItem[] _drain = new WorkItem[DrainChunk];
+    private WorkItem[] _drain = new WorkItem[16]; // grows to DrainChunk only when the inbox was that deep (issue 13: 14 KiB per idle loop)
     private readonly Waker _waker = new();
     // Received-datagram buffers: a free list owned by this loop (bounded), so a busy connection reuses the same
     // arrays instead of going through ArrayPool<byte>.Shared (whose buckets run dry when thousands are queued).
@@ -95,6 +95,9 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         _sendBatch = new DatagramBatch(_options.SendBatchSize, _options.MaxDatagramSize);
         _timer = _options.TimeProvider.CreateTimer(static s => ((CoreLoop<TEvent>)s!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
+
+    /// <summary>True while the loop holds its send batch's buffer (given back whenever it waits; tests).</summary>
+    internal bool HoldsSendBuffer => _sendBatch.HasBuffer;
 
     /// <summary>The loop's clock (the <c>now</c> the core sees).</summary>
     public CoreClock Clock => _clock;
@@ -222,6 +225,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         lock (_gate)
         {
             int n = Math.Min(_ringCount, DrainChunk);
+            if (n > _drain.Length) _drain = new WorkItem[Math.Min(DrainChunk, Math.Max(n, _drain.Length * 2))];
             for (int i = 0; i < n; i++)
             {
                 ref var slot = ref _ring[_ringHead];
@@ -329,6 +333,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             {
                 if (ArmWait(out short version))
                 {
+                    _sendBatch.ReleaseBuffer(); // an idle loop holds no send slots (issue 13: 64 KiB per idle connection)
                     await new ValueTask<bool>(_waker, version).ConfigureAwait(false);
                     _wakeups++;
                     continue;

@@ -1,3 +1,4 @@
+using System.Buffers;
 using OspBridge.Net.Core;
 
 namespace OspBridge.Net.IO;
@@ -7,10 +8,14 @@ namespace OspBridge.Net.IO;
 /// driver lets a core write straight into <see cref="NextSlot"/> and <see cref="Commit"/>s it, then hands
 /// the whole batch to <see cref="IDatagramSender.Send(DatagramBatch)"/> (sendmmsg / UDP GSO where the
 /// platform has them); a socket fills a batch in <see cref="IDatagramSocket.ReceiveAsync"/> (recvmmsg / GRO).
+/// <para>The buffer is rented from <see cref="ArrayPool{T}.Shared"/> when a slot is first touched and can be given back
+/// while the batch is empty (<see cref="ReleaseBuffer"/>): a socket or loop that waits for traffic holds no slots, so a
+/// thousand idle connections do not keep a thousand batches (issue 13).</para>
 /// </summary>
 public sealed class DatagramBatch
 {
-    private readonly byte[] _buffer;
+    private byte[]? _buffer;
+    private readonly int _bytes;
     private readonly int[] _lengths;
     private readonly DatagramPath[] _paths;
 
@@ -22,13 +27,29 @@ public sealed class DatagramBatch
         ArgumentOutOfRangeException.ThrowIfGreaterThan(slotSize, 65_535);
         Capacity = capacity;
         SlotSize = slotSize;
-        // Not allocated pinned: sockets pin it with `fixed` (or a MemoryHandle) only for the duration of a call. Pinned-heap
-        // arrays (one send batch per connection loop, one receive batch per socket) are never compacted, and after a
-        // flood of short-lived handshakes their holes stayed resident (issue 9: +9.4 MiB of pinned-heap fragmentation).
-        _buffer = GC.AllocateUninitializedArray<byte>(capacity * slotSize);
+        // Not pinned: sockets pin it with `fixed` (or a MemoryHandle) only for the duration of a call. Pinned-heap arrays
+        // (one send batch per connection loop, one receive batch per socket) are never compacted, and after a flood of
+        // short-lived handshakes their holes stayed resident (issue 9: +9.4 MiB of pinned-heap fragmentation).
+        _bytes = capacity * slotSize;
         _lengths = new int[capacity];
         _paths = new DatagramPath[capacity];
     }
+
+    /// <summary>True while the batch holds a buffer (rented on first use, given back by <see cref="ReleaseBuffer"/>).</summary>
+    public bool HasBuffer => _buffer is not null;
+
+    /// <summary>
+    /// Gives the buffer back to the shared pool while the batch is empty (a no-op otherwise); the next slot access
+    /// rents one again. For drivers that are about to wait: an idle socket or loop then holds no datagram slots.
+    /// </summary>
+    public void ReleaseBuffer()
+    {
+        if (Count != 0 || _buffer is not { } b) return;
+        _buffer = null;
+        ArrayPool<byte>.Shared.Return(b);
+    }
+
+    private byte[] Bytes => _buffer ??= ArrayPool<byte>.Shared.Rent(_bytes);
 
     /// <summary>Number of slots.</summary>
     public int Capacity { get; }
@@ -42,14 +63,14 @@ public sealed class DatagramBatch
     /// <summary>True when every slot is in use.</summary>
     public bool IsFull => Count == Capacity;
 
-    /// <summary>The whole backing buffer (slot <c>i</c> starts at <c>i * SlotSize</c>); for socket implementations.</summary>
-    public byte[] Buffer => _buffer;
+    /// <summary>The whole backing buffer (slot <c>i</c> starts at <c>i * SlotSize</c>; it may be longer than the slots); for socket implementations.</summary>
+    public byte[] Buffer => Bytes;
 
     /// <summary>The free slot to write the next datagram into (empty when <see cref="IsFull"/>).</summary>
-    public Span<byte> NextSlot => IsFull ? [] : _buffer.AsSpan(Count * SlotSize, SlotSize);
+    public Span<byte> NextSlot => IsFull ? [] : Bytes.AsSpan(Count * SlotSize, SlotSize);
 
     /// <summary>The free slot as memory (for asynchronous socket calls); empty when full.</summary>
-    public Memory<byte> NextSlotMemory => IsFull ? Memory<byte>.Empty : _buffer.AsMemory(Count * SlotSize, SlotSize);
+    public Memory<byte> NextSlotMemory => IsFull ? Memory<byte>.Empty : Bytes.AsMemory(Count * SlotSize, SlotSize);
 
     /// <summary>Marks <see cref="NextSlot"/> as holding a datagram of <paramref name="length"/> bytes for <paramref name="path"/>.</summary>
     public void Commit(int length, DatagramPath path)
@@ -77,7 +98,7 @@ public sealed class DatagramBatch
         get
         {
             ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)Count, nameof(index));
-            return _buffer.AsSpan(index * SlotSize, _lengths[index]);
+            return Bytes.AsSpan(index * SlotSize, _lengths[index]);
         }
     }
 

@@ -24,6 +24,19 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
     private readonly RandomNumberGenerator _random;
     private readonly int _interfaceIndex;
     private readonly Dictionary<(string, DnsRecordType), List<CacheEntry>> _cache = [];
+    // PTR records by (owner, target): a browsed type's PTR rrset holds one record per instance, so finding a record in it
+    // (every answer, every refresh) must not scan the list (issue 13: O(instances) work per packet with 1000 devices).
+    private readonly Dictionary<(string Name, string Target), CacheEntry> _ptrIndex = [];
+    // Expiry and refresh times, earliest first; lazily cleaned (an entry whose time moved, or that left the cache, is
+    // skipped when it comes up) and rebuilt when stale items outnumber the cache (bounded under repeated answers).
+    private readonly PriorityQueue<CacheEntry, TimeSpan> _timers = new();
+    // SRV target host -> instances with a cached SRV record pointing at it (A/AAAA changes touch only those).
+    private readonly Dictionary<DnsName, HashSet<DnsName>> _instancesByTarget = [];
+    // What changed since the last update: only these instances and hosts are recomputed (O(changed), not O(cache)).
+    private readonly HashSet<DnsName> _dirtyInstances = [];
+    private readonly HashSet<DnsName> _dirtyHosts = [];
+    private readonly HashSet<DnsName> _dirtyTargets = [];
+    private bool _dirtyAll;
     private readonly Dictionary<IPAddress, LinkedList<CacheEntry>> _perSource = [];
     private readonly List<HashSet<IPAddress>> _sourcesByCount = [[]]; // [n]: sources holding n records
     private int _largestSourceCount;
@@ -69,6 +82,18 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
     /// <summary>Malformed datagrams ignored so far.</summary>
     public long MalformedPackets { get; private set; }
 
+    /// <summary>
+    /// Service instances (re)computed so far: a received answer or a due timer recomputes only the instances whose
+    /// records it touched, so this grows with what changed, not with the instances known (diagnostics and tests).
+    /// </summary>
+    internal long InstancesEvaluated { get; private set; }
+
+    /// <summary>Cache entries looked at by timer handling so far (due expiries and refreshes only; tests).</summary>
+    internal long TimerEntriesVisited { get; private set; }
+
+    /// <summary>Items in the timer queue, stale ones included (bounded by twice the cache plus 64; tests).</summary>
+    internal int TimerQueueLength => _timers.Count;
+
     /// <summary>Currently resolved instances of all browsed types.</summary>
     public IReadOnlyCollection<MdnsServiceInstance> Services => _services.Values;
 
@@ -77,6 +102,7 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
     {
         if (_browses.ContainsKey(serviceType)) return;
         _browses[serviceType] = new QueryTask(now + Jitter(20, 120), _o.InitialQueryInterval, _o.MaxQueryInterval);
+        _dirtyAll = true;
         Update(now);
     }
 
@@ -84,6 +110,7 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
     public void StopBrowse(DnsName serviceType, TimeSpan now)
     {
         _browses.Remove(serviceType);
+        _dirtyAll = true;
         Update(now);
     }
 
@@ -98,13 +125,16 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
     public void ResolveInstance(DnsName instance, TimeSpan now)
     {
         if (!_wantedInstances.Add(instance)) return;
+        _dirtyInstances.Add(instance);
         Update(now);
     }
 
     /// <summary>Stops resolving an instance asked for by <see cref="ResolveInstance"/> (a PTR answer still reports it).</summary>
     public void StopResolveInstance(DnsName instance, TimeSpan now)
     {
-        if (_wantedInstances.Remove(instance)) Update(now);
+        if (!_wantedInstances.Remove(instance)) return;
+        _dirtyInstances.Add(instance);
+        Update(now);
     }
 
     /// <summary>Starts resolving a host name (A + AAAA) continuously; <see cref="MdnsQuerierEventKind.HostAddressesChanged"/> reports results.</summary>
@@ -113,6 +143,7 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
         if (_hostResolves.ContainsKey(hostName)) return;
         _hostResolves[hostName] = new QueryTask(now, _o.InitialQueryInterval, _o.MaxQueryInterval);
         _hostAddresses[hostName] = [];
+        _dirtyHosts.Add(hostName);
         Update(now);
     }
 
@@ -146,12 +177,12 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
         get
         {
             var t = TimeSpan.MaxValue;
-            foreach (var list in _cache.Values)
-                foreach (var e in list)
-                {
-                    if (e.Expires < t) t = e.Expires;
-                    if (e.NextRefresh < t) t = e.NextRefresh;
-                }
+            while (_timers.TryPeek(out var top, out var at))
+            {
+                if (top.Removed || at != top.DueAt) { _timers.Dequeue(); continue; } // stale
+                t = at;
+                break;
+            }
             foreach (var d in (Dictionary<DnsName, QueryTask>[])[_browses, _hostResolves, _instanceQueries, _targetQueries])
                 foreach (var q in d.Values) if (q.NextAt < t) t = q.NextAt;
             return t == TimeSpan.MaxValue ? null : t;
@@ -189,7 +220,10 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
             if (!_cache.TryGetValue(g.Key, out var list)) continue;
             foreach (var e in list)
                 if (e.Received < now - TimeSpan.FromSeconds(1) && !g.Any(r => r.SameRecord(e.Record)) && e.Expires > now + TimeSpan.FromSeconds(1))
+                {
                     e.Expires = now + TimeSpan.FromSeconds(1);
+                    Reschedule(e);
+                }
         }
         foreach (var r in records) Insert(r, source.Address, now);
         Update(now);
@@ -199,7 +233,9 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
     {
         var key = (r.Name.Key, r.Type);
         _cache.TryGetValue(key, out var list);
-        var existing = list?.Find(e => e.Record.SameRecord(r));
+        var existing = r is PtrRecord ptr
+            ? (_ptrIndex.TryGetValue((r.Name.Key, ptr.Target.Key), out var p) && p.Record.SameRecord(r) ? p : null)
+            : list?.Find(e => e.Record.SameRecord(r));
         if (r.Ttl == 0)
         {
             // Goodbye (§10.1): keep for one more second.
@@ -207,6 +243,7 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
             {
                 existing.Expires = Min(existing.Expires, now + TimeSpan.FromSeconds(1));
                 existing.NextRefresh = TimeSpan.MaxValue;
+                Reschedule(existing);
             }
             return;
         }
@@ -214,6 +251,7 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
         {
             existing.Record = r;
             Schedule(existing, now);
+            MarkDirty(r);
             return;
         }
         _perSource.TryGetValue(source, out var fromSource);
@@ -228,6 +266,9 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
         Schedule(entry, now);
         list.Add(entry);
         _count++;
+        if (r is PtrRecord added) _ptrIndex[(r.Name.Key, added.Target.Key)] = entry;
+        if (r is SrvRecord srv) InstancesOf(srv.Target).Add(r.Name);
+        MarkDirty(r);
         if (fromSource is null) _perSource[source] = fromSource = new LinkedList<CacheEntry>();
         entry.SourceNode = fromSource.AddLast(entry);
         MoveSource(source, fromSource.Count - 1, fromSource.Count);
@@ -279,6 +320,44 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
         e.Expires = now + TimeSpan.FromSeconds(e.Record.Ttl);
         e.RefreshStep = 0;
         e.NextRefresh = RefreshTime(e, 0);
+        Reschedule(e);
+    }
+
+    /// <summary>Queues the entry at its new earliest time (the old queue item, if any, becomes stale).</summary>
+    private void Reschedule(CacheEntry e)
+    {
+        var due = Min(e.Expires, e.NextRefresh);
+        if (due == e.DueAt && e.Queued) return;
+        e.DueAt = due;
+        e.Queued = true;
+        _timers.Enqueue(e, due);
+        if (_timers.Count > (2 * _count) + 64) RebuildTimers();
+    }
+
+    /// <summary>Drops the stale queue items (each entry once more at its current time): keeps the queue O(cache).</summary>
+    private void RebuildTimers()
+    {
+        _timers.Clear();
+        foreach (var list in _cache.Values)
+            foreach (var e in list)
+                _timers.Enqueue(e, e.DueAt);
+    }
+
+    /// <summary>Notes which instances or hosts a record's change can affect, for the next <see cref="Update"/>.</summary>
+    private void MarkDirty(DnsRecord r)
+    {
+        switch (r)
+        {
+            case PtrRecord p: _dirtyInstances.Add(p.Target); break;
+            case SrvRecord or TxtRecord: _dirtyInstances.Add(r.Name); break;
+            case ARecord or AaaaRecord: _dirtyHosts.Add(r.Name); break;
+        }
+    }
+
+    private HashSet<DnsName> InstancesOf(DnsName target)
+    {
+        if (!_instancesByTarget.TryGetValue(target, out var set)) _instancesByTarget[target] = set = [];
+        return set;
     }
 
     private TimeSpan RefreshTime(CacheEntry e, int step)
@@ -299,28 +378,39 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
             else if (unicast) questions[i] = questions[i] with { UnicastResponse = true };
         }
 
-        // Expiry.
-        foreach (var (key, list) in _cache.ToList())
+        // Expiry, and refresh at 80/85/90/95 % for records in use: only the entries that are due (earliest first).
+        var due = new List<CacheEntry>();
+        while (_timers.TryPeek(out var top, out var at) && at <= now)
         {
-            for (int i = list.Count - 1; i >= 0; i--)
-            {
-                if (list[i].Expires > now) continue;
-                Forget(list[i]);
-                list.RemoveAt(i);
-            }
-            if (list.Count == 0) _cache.Remove(key);
+            _timers.Dequeue();
+            if (top.Removed || at != top.DueAt) continue; // stale
+            top.Queued = false;
+            due.Add(top);
         }
-
-        // Refresh at 80/85/90/95 % for records in use.
-        foreach (var list in _cache.Values)
-            foreach (var e in list)
+        TimerEntriesVisited += due.Count;
+        foreach (var e in due)
+        {
+            if (e.Expires > now) continue;
+            var key = (e.Record.Name.Key, e.Record.Type);
+            if (_cache.TryGetValue(key, out var list))
             {
-                if (e.NextRefresh > now) continue;
+                list.Remove(e);
+                if (list.Count == 0) _cache.Remove(key);
+            }
+            Forget(e);
+        }
+        foreach (var e in due)
+        {
+            if (e.Removed) continue;
+            if (e.NextRefresh <= now)
+            {
                 if (InUse(e.Record, now)) Ask(e.Record.Name, e.Record.Type);
                 e.RefreshStep++;
                 e.NextRefresh = RefreshTime(e, e.RefreshStep);
                 if (e.NextRefresh <= now) e.NextRefresh = now + TimeSpan.FromMilliseconds(1);
             }
+            Reschedule(e);
+        }
 
         foreach (var (type, q) in _browses)
             if (q.Due(now, out bool first)) Ask(type, DnsRecordType.PTR, first && _o.UnicastFirstQuery);
@@ -354,14 +444,34 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
                 return _services.ContainsKey(r.Name) || _instanceQueries.ContainsKey(r.Name);
             case ARecord or AaaaRecord:
                 return _hostResolves.ContainsKey(r.Name) || _targetQueries.ContainsKey(r.Name)
-                       || _services.Values.Any(s => s.HostName == r.Name);
+                       || (_instancesByTarget.TryGetValue(r.Name, out var users) && users.Any(i => _services.TryGetValue(i, out var s) && s.HostName == r.Name));
             default:
                 return false;
         }
     }
 
+    /// <summary>Bookkeeping of an entry that left its cache list (expired or evicted): counts, indexes, dirtiness.</summary>
     private void Forget(CacheEntry e)
     {
+        e.Removed = true;
+        MarkDirty(e.Record);
+        switch (e.Record)
+        {
+            case PtrRecord p:
+                if (_ptrIndex.TryGetValue((e.Record.Name.Key, p.Target.Key), out var indexed) && ReferenceEquals(indexed, e))
+                    _ptrIndex.Remove((e.Record.Name.Key, p.Target.Key));
+                break;
+            case SrvRecord srv:
+                // The instance still points at the target if another cached SRV record of it does.
+                if (_instancesByTarget.TryGetValue(srv.Target, out var users)
+                    && !(_cache.TryGetValue((e.Record.Name.Key, DnsRecordType.SRV), out var rest) && rest.Exists(o => o != e && ((SrvRecord)o.Record).Target == srv.Target)))
+                {
+                    users.Remove(e.Record.Name);
+                    if (users.Count == 0) _instancesByTarget.Remove(srv.Target);
+                }
+                _dirtyTargets.Add(srv.Target);
+                break;
+        }
         _count--;
         if (e.SourceNode is { List: { } fromSource } node)
         {
@@ -378,77 +488,113 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
         foreach (var e in list) if (e.Expires > now) yield return e;
     }
 
-    /// <summary>Recomputes instances and host address sets; emits events and (de)schedules resolve queries.</summary>
+    /// <summary>
+    /// Recomputes what changed since the last call — the instances and hosts whose records were added, refreshed, flushed
+    /// or expired (all of them after a browse starts or stops) — emits events and (de)schedules resolve queries. O(changed):
+    /// with 1000 agents known, one agent's refresh answer recomputes that agent only (issue 13).
+    /// </summary>
     private void Update(TimeSpan now)
     {
-        var seen = new HashSet<DnsName>();
-        foreach (var type in _browses.Keys)
+        if (_dirtyAll)
         {
-            var candidates = Live(type, DnsRecordType.PTR, now).Select(e => ((PtrRecord)e.Record).Target)
-                .Concat(_wantedInstances.Where(i => i.Parent().Equals(type))).ToList();
-            foreach (var inst in candidates)
-            {
-                if (!inst.Parent().Equals(type) || !seen.Add(inst)) continue;
-                var srv = Live(inst, DnsRecordType.SRV, now).OrderByDescending(e => e.Received).Select(e => (SrvRecord)e.Record).FirstOrDefault();
-                var txt = Live(inst, DnsRecordType.TXT, now).OrderByDescending(e => e.Received).Select(e => (TxtRecord)e.Record).FirstOrDefault();
-                if (srv is null || txt is null)
-                {
-                    if (!_instanceQueries.ContainsKey(inst)) _instanceQueries[inst] = new QueryTask(now, _o.InitialQueryInterval, _o.MaxResolveInterval);
-                }
-                else
-                {
-                    _instanceQueries.Remove(inst);
-                }
-                IReadOnlyList<IPAddress> addrs = srv is null ? [] : GetAddresses(srv.Target, now);
-                if (srv is not null && addrs.Count == 0 && !_targetQueries.ContainsKey(srv.Target))
-                    _targetQueries[srv.Target] = new QueryTask(now, _o.InitialQueryInterval, _o.MaxResolveInterval);
-                if (srv is null || txt is null || addrs.Count == 0)
-                {
-                    seen.Remove(inst);
-                    continue;
-                }
-                var instance = new MdnsServiceInstance(inst, inst.Labels[0], type, srv.Target, srv.Port, txt, addrs, _interfaceIndex);
-                if (_services.TryGetValue(inst, out var old))
-                {
-                    if (!old.SameState(instance))
-                    {
-                        _services[inst] = instance;
-                        _events.Enqueue(new MdnsQuerierEvent(MdnsQuerierEventKind.ServiceUpdated, instance));
-                    }
-                }
-                else
-                {
-                    _services[inst] = instance;
-                    _events.Enqueue(new MdnsQuerierEvent(MdnsQuerierEventKind.ServiceAdded, instance));
-                }
-            }
+            _dirtyAll = false;
+            foreach (var name in _services.Keys) _dirtyInstances.Add(name);
+            foreach (var name in _instanceQueries.Keys) _dirtyInstances.Add(name);
+            foreach (var name in _wantedInstances) _dirtyInstances.Add(name);
+            foreach (var type in _browses.Keys)
+                foreach (var e in Live(type, DnsRecordType.PTR, now)) _dirtyInstances.Add(((PtrRecord)e.Record).Target);
+            foreach (var target in _targetQueries.Keys) _dirtyTargets.Add(target);
+            foreach (var host in _hostAddresses.Keys) _dirtyHosts.Add(host);
         }
-        foreach (var (name, s) in _services.ToList())
+        if (_dirtyInstances.Count == 0 && _dirtyHosts.Count == 0 && _dirtyTargets.Count == 0) return;
+        foreach (var host in _dirtyHosts)
         {
-            if (seen.Contains(name)) continue;
-            _services.Remove(name);
-            _events.Enqueue(new MdnsQuerierEvent(MdnsQuerierEventKind.ServiceRemoved, s));
+            if (_instancesByTarget.TryGetValue(host, out var users)) _dirtyInstances.UnionWith(users);
+            _dirtyTargets.Add(host);
         }
-        // Drop resolve queries nobody needs any more.
-        foreach (var inst in _instanceQueries.Keys.ToList())
-            if (!_browses.ContainsKey(inst.Parent())
-                || (!_wantedInstances.Contains(inst) && !Live(inst.Parent(), DnsRecordType.PTR, now).Any(e => ((PtrRecord)e.Record).Target == inst)))
-                _instanceQueries.Remove(inst);
-        foreach (var target in _targetQueries.Keys.ToList())
+        var instances = _dirtyInstances.ToList();
+        _dirtyInstances.Clear();
+        foreach (var inst in instances) Evaluate(inst, now);
+        // Drop host queries nobody needs any more (or that are answered).
+        foreach (var target in _dirtyTargets)
+            if (_targetQueries.ContainsKey(target) && (!TargetNeeded(target, now) || GetAddresses(target, now).Count > 0))
+                _targetQueries.Remove(target);
+        _dirtyTargets.Clear();
+        foreach (var host in _dirtyHosts)
         {
-            bool needed = _browses.Keys.Any(t => Live(t, DnsRecordType.PTR, now)
-                .Any(p => Live(((PtrRecord)p.Record).Target, DnsRecordType.SRV, now).Any(s => ((SrvRecord)s.Record).Target == target)))
-                || _wantedInstances.Any(i => _browses.ContainsKey(i.Parent()) && Live(i, DnsRecordType.SRV, now).Any(s => ((SrvRecord)s.Record).Target == target));
-            if (!needed || GetAddresses(target, now).Count > 0) _targetQueries.Remove(target);
-        }
-        foreach (var (name, old) in _hostAddresses.ToList())
-        {
-            var now2 = GetAddresses(name, now);
+            if (!_hostAddresses.TryGetValue(host, out var old)) continue;
+            var now2 = GetAddresses(host, now);
             if (now2.Count == old.Count && now2.All(old.Contains)) continue;
-            _hostAddresses[name] = now2;
-            _events.Enqueue(new MdnsQuerierEvent(MdnsQuerierEventKind.HostAddressesChanged, HostName: name, Addresses: now2));
+            _hostAddresses[host] = now2;
+            _events.Enqueue(new MdnsQuerierEvent(MdnsQuerierEventKind.HostAddressesChanged, HostName: host, Addresses: now2));
+        }
+        _dirtyHosts.Clear();
+    }
+
+    /// <summary>An instance of a browsed type that a live PTR record names, or that was asked for by name.</summary>
+    private bool IsCandidate(DnsName inst, DnsName type, TimeSpan now)
+        => _browses.ContainsKey(type)
+           && (_wantedInstances.Contains(inst) || (_ptrIndex.TryGetValue((type.Key, inst.Key), out var ptr) && ptr.Expires > now));
+
+    /// <summary>Recomputes one instance: resolve queries, then added / updated / removed.</summary>
+    private void Evaluate(DnsName inst, TimeSpan now)
+    {
+        InstancesEvaluated++;
+        var type = inst.Parent();
+        if (!IsCandidate(inst, type, now))
+        {
+            _instanceQueries.Remove(inst);
+            RemoveService(inst);
+            return;
+        }
+        var srv = Live(inst, DnsRecordType.SRV, now).OrderByDescending(e => e.Received).Select(e => (SrvRecord)e.Record).FirstOrDefault();
+        var txt = Live(inst, DnsRecordType.TXT, now).OrderByDescending(e => e.Received).Select(e => (TxtRecord)e.Record).FirstOrDefault();
+        if (srv is null || txt is null)
+        {
+            if (!_instanceQueries.ContainsKey(inst)) _instanceQueries[inst] = new QueryTask(now, _o.InitialQueryInterval, _o.MaxResolveInterval);
+        }
+        else
+        {
+            _instanceQueries.Remove(inst);
+        }
+        IReadOnlyList<IPAddress> addrs = srv is null ? [] : GetAddresses(srv.Target, now);
+        if (srv is not null)
+        {
+            _dirtyTargets.Add(srv.Target);
+            if (addrs.Count == 0 && !_targetQueries.ContainsKey(srv.Target))
+                _targetQueries[srv.Target] = new QueryTask(now, _o.InitialQueryInterval, _o.MaxResolveInterval);
+        }
+        if (srv is null || txt is null || addrs.Count == 0)
+        {
+            RemoveService(inst);
+            return;
+        }
+        var instance = new MdnsServiceInstance(inst, inst.Labels[0], type, srv.Target, srv.Port, txt, addrs, _interfaceIndex);
+        if (_services.TryGetValue(inst, out var old))
+        {
+            if (old.SameState(instance)) return;
+            _services[inst] = instance;
+            if (old.HostName != instance.HostName) _dirtyTargets.Add(old.HostName);
+            _events.Enqueue(new MdnsQuerierEvent(MdnsQuerierEventKind.ServiceUpdated, instance));
+        }
+        else
+        {
+            _services[inst] = instance;
+            _events.Enqueue(new MdnsQuerierEvent(MdnsQuerierEventKind.ServiceAdded, instance));
         }
     }
+
+    private void RemoveService(DnsName inst)
+    {
+        if (!_services.Remove(inst, out var s)) return;
+        _dirtyTargets.Add(s.HostName);
+        _events.Enqueue(new MdnsQuerierEvent(MdnsQuerierEventKind.ServiceRemoved, s));
+    }
+
+    /// <summary>A candidate instance has a live SRV record pointing at <paramref name="target"/>.</summary>
+    private bool TargetNeeded(DnsName target, TimeSpan now)
+        => _instancesByTarget.TryGetValue(target, out var users)
+           && users.Any(i => IsCandidate(i, i.Parent(), now) && Live(i, DnsRecordType.SRV, now).Any(s => ((SrvRecord)s.Record).Target == target));
 
     private TimeSpan Jitter(int minMs, int maxMs) => TimeSpan.FromMilliseconds(minMs + MdnsRandom.NextDouble(_random) * (maxMs - minMs));
 
@@ -463,6 +609,9 @@ public sealed class MdnsQuerier : IProtocolCore<MdnsQuerierEvent>
         public TimeSpan NextRefresh { get; set; }
         public int RefreshStep { get; set; }
         public LinkedListNode<CacheEntry>? SourceNode { get; set; }
+        public TimeSpan DueAt { get; set; }
+        public bool Queued { get; set; }
+        public bool Removed { get; set; }
     }
 
     private sealed class QueryTask(TimeSpan first, TimeSpan interval, TimeSpan max)

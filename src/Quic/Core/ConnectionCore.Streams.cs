@@ -66,14 +66,21 @@ internal sealed partial class ConnectionCore
         return IsLocal(id) ? _options.InitialMaxStreamDataBidiLocal : _options.InitialMaxStreamDataBidiRemote;
     }
 
+    /// <summary>
+    /// First ring size of a stream's send and receive buffers (rented on the first byte, doubled on demand up to the
+    /// stream's limits). 4 KiB: an OSP session's long-lived streams carry small messages, and 1000 idle sessions held
+    /// 16 KiB rings each way on each of them (issue 13); a bulk stream reaches its window in a few more doublings.
+    /// </summary>
+    internal const int InitialStreamRing = 4 << 10;
+
     private StreamState NewStream(long id)
     {
         bool uni = (id & 2) != 0;
         bool local = IsLocal(id);
-        SendBuffer? send = !uni || local ? new SendBuffer(16 << 10, _options.StreamSendBufferLimit) : null;
+        SendBuffer? send = !uni || local ? new SendBuffer(InitialStreamRing, _options.StreamSendBufferLimit) : null;
         RecvBuffer? recv = null;
         ulong localLimit = InitialLocalStreamLimit(id);
-        if (!uni || !local) recv = new RecvBuffer(Math.Min((int)localLimit, 16 << 10), (int)Math.Min(_options.MaxStreamWindow, int.MaxValue / 2));
+        if (!uni || !local) recv = new RecvBuffer(Math.Min((int)localLimit, InitialStreamRing), (int)Math.Min(_options.MaxStreamWindow, int.MaxValue / 2));
         var s = new StreamState(id, send, recv)
         {
             PeerMaxStreamData = InitialPeerStreamLimit(id),
