@@ -68,27 +68,12 @@ internal static class BridgeIdleBench
         var originUri = new Uri(origin.Urls.First());
 
         string bridgeState = root["bridge"];
-        string bridgeFp;
-        using (var bridgeIdentity = AgentIdentity.LoadOrCreate(bridgeState, OspInstanceName.FromDisplayName("OspBridge")))
-            bridgeFp = bridgeIdentity.Fingerprint;
-        var clock = Stopwatch.StartNew();
-        var identities = Enumerable.Range(0, devices).Select(i => AgentIdentity.CreateEphemeral($"Idle {i:D4}")).ToList();
-        var trust = PeerTrust.Open(bridgeState);
-        for (int i = 0; i < devices; i++) trust.RecordAuthenticated(identities[i].Fingerprint, $"Idle {i:D4}");
-        trust.Flush();
-        Console.WriteLine($"# {devices} identities and the bridge's trust store written in {clock.Elapsed.TotalSeconds:F1} s");
-
-        string[] extra = preconnect ? ["--token", BridgeLoadBench.Token] : ["--token", BridgeLoadBench.Token, "--no-preconnect"];
-        var (serve, url) = await CliChild.StartServeAsync(bridgeState, Step, extra);
+        var (bridgeFp, identities) = BridgeFarmStartup.WriteIdentitiesAndTrust(bridgeState, devices, "Idle");
+        var (serve, url, apiClient) = await BridgeFarmStartup.StartServeAsync(bridgeState, Step, 64, preconnect ? [] : ["--no-preconnect"]);
         await using var serveOwner = serve;
+        using var api = apiClient;
         var bridge = new ProcStat(serve.ProcessId);
-        using var api = new HttpClient(new SocketsHttpHandler { UseCookies = false, MaxConnectionsPerServer = 64, PooledConnectionLifetime = Timeout.InfiniteTimeSpan })
-        {
-            BaseAddress = url,
-            Timeout = TimeSpan.FromSeconds(120),
-        };
-        api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", BridgeLoadBench.Token);
-        await Task.Delay(1000);
+        var clock = new Stopwatch();
         Row("bridge started, no device advertising", bridge.Sample().ToString());
 
         var http = PeerFetchDevice.CreateProxy([new PeerFetchOrigin(originUri)],
