@@ -70,7 +70,7 @@ internal sealed class BridgeServer : IAsyncDisposable
 
     private BridgeServer(WebApplication app, DeviceRegistry devices, BridgeTokens tokens, ILogger logger, WhepSessionOptions whep)
     {
-        _whep = new WhepEndpoint(devices, new WhepSessions(whep, logger), logger);
+        _whep = new WhepEndpoint(devices, new WhepSessions(whep, logger), logger, OpenStream);
         _app = app;
         _devices = devices;
         _tokens = tokens;

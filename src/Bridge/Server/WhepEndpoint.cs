@@ -33,11 +33,18 @@ internal sealed class WhepEndpoint
     private readonly WhepSessions _sessions;
     private readonly ILogger _logger;
 
-    public WhepEndpoint(DeviceRegistry devices, WhepSessions sessions, ILogger logger)
+    private readonly Func<HttpContext, OpenStreams.Lease>? _leaseFor;
+
+    /// <param name="devices">The devices.</param>
+    /// <param name="sessions">The sessions.</param>
+    /// <param name="logger">The log.</param>
+    /// <param name="leaseFor">The caller's credential as a lease (revoking its browser token ends the session); null: none.</param>
+    public WhepEndpoint(DeviceRegistry devices, WhepSessions sessions, ILogger logger, Func<HttpContext, OpenStreams.Lease>? leaseFor = null)
     {
         _devices = devices;
         _sessions = sessions;
         _logger = logger;
+        _leaseFor = leaseFor;
     }
 
     /// <summary>The sessions.</summary>
@@ -184,7 +191,7 @@ internal sealed class WhepEndpoint
                 if (_logger.IsEnabled(LogLevel.Information)) _logger.LogInformation("{Kind} offer to {Device} failed: {Error}", kind, id, ex.Message);
                 throw new BridgeHttpException(502, "the device did not accept the offer: " + ex.Message);
             }
-            var session = _sessions.Add(kind, id, link, signalingId, clientUfrag);
+            var session = _sessions.Add(kind, id, link, signalingId, clientUfrag, _leaseFor?.Invoke(ctx));
             kept = true;
             if (ctx.RequestAborted.IsCancellationRequested)
             {

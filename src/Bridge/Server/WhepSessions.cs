@@ -88,6 +88,14 @@ internal sealed class WhepSession
     public CancellationTokenRegistration LinkEnded { get; set; }
 
     /// <summary>
+    /// The lease on the browser token that created the session (<see cref="OpenStreams"/>; never revoked for the admin
+    /// token): revoking the token ends the session like a DELETE. Given back when the session ends.
+    /// </summary>
+    public OpenStreams.Lease? TokenLease { get; set; }
+
+    public CancellationTokenRegistration TokenRevoked { get; set; }
+
+    /// <summary>
     /// When the device reported this session's peer connection closed or failed (null: it did not). The resource stays
     /// for <see cref="WhepSessionOptions.EndedGrace"/> so that a client that closes its peer connection before its
     /// DELETE (whip-whep does) still gets 200.
@@ -162,10 +170,14 @@ internal sealed class WhepSessions : IAsyncDisposable
         (Base64Url(RandomNumberGenerator.GetBytes(16)), "\"" + Base64Url(RandomNumberGenerator.GetBytes(12)) + "\"");
 
     /// <summary>Adds a session whose place was reserved; it ends by itself with the device's session or peer connection.</summary>
-    public WhepSession Add(WhepKind kind, string deviceId, DeviceLink link, ulong signalingId, string? clientUfrag)
+    /// <remarks>
+    /// <paramref name="tokenLease"/> (owned by the session from here on): the caller's credential; when its browser token
+    /// is revoked the session ends and the device is told to close its peer connection (docs/bridge.md, revocation).
+    /// </remarks>
+    public WhepSession Add(WhepKind kind, string deviceId, DeviceLink link, ulong signalingId, string? clientUfrag, OpenStreams.Lease? tokenLease = null)
     {
         var (id, etag) = NewIds();
-        var session = new WhepSession(kind, deviceId, id, etag, link, signalingId, clientUfrag, _time.GetUtcNow());
+        var session = new WhepSession(kind, deviceId, id, etag, link, signalingId, clientUfrag, _time.GetUtcNow()) { TokenLease = tokenLease };
         bool subscribe;
         lock (_gate)
         {
@@ -180,6 +192,16 @@ internal sealed class WhepSessions : IAsyncDisposable
             if (Remove(session) && _logger.IsEnabled(LogLevel.Information))
                 _logger.LogInformation("{Kind} session {Id} ended: the session with {Device} ended", kind, id, deviceId);
         });
+        if (tokenLease is not null)
+        {
+            // Off the revoking thread: EndAsync disposes the lease whose cancellation is running this callback.
+            session.TokenRevoked = tokenLease.Revoked.Register(() => _ = Task.Run(async () =>
+            {
+                if (await EndAsync(session, LanSignalingCloseReason.Normal, "the browser token was revoked").ConfigureAwait(false)
+                    && _logger.IsEnabled(LogLevel.Information))
+                    _logger.LogInformation("{Kind} session {Id} with {Device} ended: its browser token was revoked", kind, id, deviceId);
+            }));
+        }
         return session;
     }
 
@@ -200,6 +222,8 @@ internal sealed class WhepSessions : IAsyncDisposable
             Unreserve(session.DeviceId);
         }
         session.LinkEnded.Unregister();
+        session.TokenRevoked.Unregister();
+        session.TokenLease?.Dispose();
         return true;
     }
 
