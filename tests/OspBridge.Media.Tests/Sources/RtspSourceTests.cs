@@ -21,28 +21,7 @@ public class RtspSourceTests(Xunit.Abstractions.ITestOutputHelper output)
         var logs = new List<string>();
         await using var hub = new MediaHub(MediaSource.Create(url, new MediaSourceOptions { LoggerFactory = Tools.Logs(logs) }));
         await using var sink = await hub.AddSinkAsync();
-        string dir = Directory.CreateTempSubdirectory("ospb-rtsp-").FullName;
-        string file = Path.Combine(dir, "cam.h264");
-        var writer = new AnnexBFileWriter(File.Create(file));
-        int video = 0, audio = 0, keyframes = 0;
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(40));
-        await foreach (var f in sink.ReadAllAsync(cts.Token))
-        {
-            if (f.Codec == MediaCodec.H264)
-            {
-                video++;
-                keyframes += f.IsKeyframe ? 1 : 0;
-                await writer.WriteAsync(f);
-            }
-            else if (f.Codec == MediaCodec.Opus)
-            {
-                audio++;
-            }
-            if (video >= 90)
-                break;
-        }
-        long written = writer.Frames;
-        await writer.DisposeAsync();
+        var (video, audio, keyframes, written, dir, file) = await Tools.RecordAsync(sink, "ospb-rtsp-");
         output.WriteLine($"{video} video ({keyframes} key), {audio} audio; {hub.Source.Info}");
         Assert.True(keyframes >= 2, $"{keyframes} keyframes");
         Assert.True(audio > 20, $"{audio} Opus frames");

@@ -42,28 +42,7 @@ public class RtspUdpTests(Xunit.Abstractions.ITestOutputHelper output)
         var source = (RtspSource)MediaSource.Create(server.Url + "?transport=udp", new MediaSourceOptions { LoggerFactory = Tools.Logs(logs) });
         await using var hub = new MediaHub(source);
         await using var sink = await hub.AddSinkAsync();
-        string dir = Directory.CreateTempSubdirectory("ospb-rtsp-udp-").FullName;
-        string file = Path.Combine(dir, "cam.h264");
-        var writer = new AnnexBFileWriter(File.Create(file));
-        int video = 0, audio = 0, keyframes = 0;
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(40));
-        await foreach (var f in sink.ReadAllAsync(cts.Token))
-        {
-            if (f.Codec == MediaCodec.H264)
-            {
-                video++;
-                keyframes += f.IsKeyframe ? 1 : 0;
-                await writer.WriteAsync(f);
-            }
-            else if (f.Codec == MediaCodec.Opus)
-            {
-                audio++;
-            }
-            if (video >= 90)
-                break;
-        }
-        long written = writer.Frames;
-        await writer.DisposeAsync();
+        var (video, audio, keyframes, written, dir, file) = await Tools.RecordAsync(sink, "ospb-rtsp-udp-");
         output.WriteLine($"{video} video ({keyframes} key), {audio} audio; transport {source.Transport}, {source.UdpRtpDatagrams} RTP datagrams, " +
             $"{source.UdpRtcpSent} RTCP sent, fallbacks {source.UdpFallbacks} ({source.UdpFallbackReason}); {hub.Source.Info}");
         output.WriteLine(string.Join('\n', logs));

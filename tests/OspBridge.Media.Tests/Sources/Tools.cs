@@ -3,7 +3,10 @@ using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using OspBridge.Media.Hub;
+using OspBridge.Media.Writers;
 using OspBridge.Testing;
+using OspBridge.WebRtc.Media;
 using OspBridge.Testing.Logging;
 
 namespace OspBridge.Media.Tests.Sources;
@@ -59,6 +62,40 @@ internal static class Tools
     }
 
     public static ILoggerFactory Logs(List<string> lines) => new ListLoggerFactory(lines);
+
+    /// <summary>What <see cref="RecordAsync"/> saw: frames counted, the Annex B file and the frames written to it.</summary>
+    public sealed record Recording(int Video, int Audio, int Keyframes, long Written, string Directory, string File);
+
+    /// <summary>
+    /// Reads <paramref name="sink"/> until <paramref name="videoFrames"/> H.264 frames arrived (bounded: 40 s), writing the
+    /// video to an Annex B file in a fresh temp directory (the caller deletes it) and counting Opus frames.
+    /// </summary>
+    public static async Task<Recording> RecordAsync(MediaHubSink sink, string prefix, int videoFrames = 90)
+    {
+        string dir = System.IO.Directory.CreateTempSubdirectory(prefix).FullName;
+        string file = Path.Combine(dir, "cam.h264");
+        var writer = new AnnexBFileWriter(System.IO.File.Create(file));
+        int video = 0, audio = 0, keyframes = 0;
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(40));
+        await foreach (var f in sink.ReadAllAsync(cts.Token))
+        {
+            if (f.Codec == MediaCodec.H264)
+            {
+                video++;
+                keyframes += f.IsKeyframe ? 1 : 0;
+                await writer.WriteAsync(f);
+            }
+            else if (f.Codec == MediaCodec.Opus)
+            {
+                audio++;
+            }
+            if (video >= videoFrames)
+                break;
+        }
+        long written = writer.Frames;
+        await writer.DisposeAsync();
+        return new Recording(video, audio, keyframes, written, dir, file);
+    }
 
     private sealed class ListLoggerFactory(List<string> lines) : ILoggerFactory
     {
