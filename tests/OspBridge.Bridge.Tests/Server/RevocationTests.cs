@@ -190,7 +190,7 @@ public sealed class RevocationTests : IDisposable
         (serve, url) = await CliChild.StartServeAsync(_root["bridge"], Step, "--token", Token);
         await using var serveOwner2 = serve;
         using var admin2 = Client(url, Token);
-        await DeviceIdAsync(admin2, name, d => d.GetProperty("online").GetBoolean());
+        await BridgeApi.DeviceIdAsync(admin2, name, Step, d => d.GetProperty("online").GetBoolean());
         Assert.Equal(HttpStatusCode.Forbidden, (await admin2.GetAsync($"/devices/{id}/http/status")).StatusCode);
 
         // Allowed again without a PIN: POST …/pair with {} → 200, the grant is back, the gateway works.
@@ -212,7 +212,7 @@ public sealed class RevocationTests : IDisposable
         using var admin = Client(url, Token);
 
         // Pair with the PIN the device prints.
-        string id = await DeviceIdAsync(admin, name, d => d.GetProperty("online").GetBoolean());
+        string id = await BridgeApi.DeviceIdAsync(admin, name, Step, d => d.GetProperty("online").GetBoolean());
         int from = agent.Lines.Count;
         var start = await admin.PostAsync($"/api/devices/{id}/pair", JsonBody("{}"));
         Assert.True(start.StatusCode == HttpStatusCode.Accepted, $"{start.StatusCode} {await start.Content.ReadAsStringAsync()} {serve.StandardError}");
@@ -275,19 +275,5 @@ public sealed class RevocationTests : IDisposable
         {
             return "aborted: " + ex.WebSocketErrorCode;
         }
-    }
-
-    private static async Task<string> DeviceIdAsync(HttpClient api, string name, Func<JsonElement, bool> until)
-    {
-        var clock = Stopwatch.StartNew();
-        string seen = "";
-        while (clock.Elapsed < Step)
-        {
-            seen = await api.GetStringAsync("/api/devices");
-            foreach (var d in JsonDocument.Parse(seen).RootElement.EnumerateArray())
-                if (d.GetProperty("name").GetString() == name && until(d)) return d.GetProperty("id").GetString()!;
-            await Task.Delay(250);
-        }
-        throw new TimeoutException($"device '{name}' not in the wanted state after {Step.TotalSeconds} s: {seen}");
     }
 }

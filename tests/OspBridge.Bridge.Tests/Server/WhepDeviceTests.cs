@@ -110,18 +110,11 @@ public sealed class WhepDeviceTests : IDisposable
         api.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", Token);
 
         // Discover and pair (PIN from the device's stdout).
-        string id = await EventuallyAsync(async () =>
-        {
-            foreach (var d in JsonDocument.Parse(await api.GetStringAsync("/api/devices")).RootElement.EnumerateArray())
-                if (d.GetProperty("name").GetString() == name && d.GetProperty("online").GetBoolean()) return d.GetProperty("id").GetString();
-            return null;
-        }, "device not discovered");
+        string id = await BridgeApi.DeviceIdAsync(api, name, Step);
         var (viewer0, offer0, _) = await ClientAsync(RTCRtpTransceiverDirection.RecvOnly, MediaKind.Video, MediaKind.Audio);
         await using (viewer0)
             await ExpectAsync(HttpStatusCode.Forbidden, await api.PostAsync($"/whep/{id}", Body(offer0, "application/sdp"))); // not paired
-        await ExpectAsync(HttpStatusCode.Accepted, await api.PostAsync($"/api/devices/{id}/pair", Body("{}", "application/json")));
-        var (pinLine, _) = await agent.WaitForLineAsync(l => l.StartsWith("PIN: ", StringComparison.Ordinal), Step);
-        await ExpectAsync(HttpStatusCode.OK, await api.PostAsync($"/api/devices/{id}/pair", Body($"{{\"pin\":\"{pinLine[5..].Trim()}\"}}", "application/json")));
+        await BridgeApi.PairWithPinAsync(api, agent, id, Step);
 
         // WHEP: offer without candidates → 201 with the device's complete answer, Location, ETag.
         var (pc, offer, candidates) = await ClientAsync(RTCRtpTransceiverDirection.RecvOnly, MediaKind.Video, MediaKind.Audio);

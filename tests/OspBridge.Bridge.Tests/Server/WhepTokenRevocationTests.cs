@@ -89,18 +89,8 @@ public sealed class WhepTokenRevocationTests : IDisposable
         using var admin = Client(server.Url, Token);
         using var anon = Client(server.Url, bearer: null);
 
-        string? id = null;
-        var find = Stopwatch.StartNew();
-        while (id is null && find.Elapsed < Step)
-        {
-            foreach (var d in JsonDocument.Parse(await admin.GetStringAsync("/api/devices")).RootElement.EnumerateArray())
-                if (d.GetProperty("name").GetString() == name && d.GetProperty("online").GetBoolean()) id = d.GetProperty("id").GetString();
-            if (id is null) await Task.Delay(250);
-        }
-        Assert.True(id is not null, $"device {name} not discovered within {Step}");
-        await ExpectAsync(HttpStatusCode.Accepted, await admin.PostAsync($"/api/devices/{id}/pair", Body("{}", "application/json")));
-        var (pinLine, _) = await agent.WaitForLineAsync(l => l.StartsWith("PIN: ", StringComparison.Ordinal), Step);
-        await ExpectAsync(HttpStatusCode.OK, await admin.PostAsync($"/api/devices/{id}/pair", Body($"{{\"pin\":\"{pinLine[5..].Trim()}\"}}", "application/json")));
+        string id = await BridgeApi.DeviceIdAsync(admin, name, Step);
+        await BridgeApi.PairWithPinAsync(admin, agent, id, Step);
 
         // A browser logs in (its own revocable token) and watches; the admin token watches too.
         var login = await anon.PostAsync("/api/login", Body($"{{\"token\":\"{Token}\"}}", "application/json"));
@@ -108,20 +98,20 @@ public sealed class WhepTokenRevocationTests : IDisposable
         string browserToken = login.Headers.GetValues("Set-Cookie").Single().Split(';')[0]["ospbridge_session=".Length..];
         string browserId = JsonDocument.Parse(await login.Content.ReadAsStringAsync()).RootElement.GetProperty("id").GetString()!;
         using var browser = Client(server.Url, browserToken);
-        var (browserPc, browserLocation) = await WatchAsync(browser, id!);
+        var (browserPc, browserLocation) = await WatchAsync(browser, id);
         await using var browserPcOwner = browserPc;
-        var (adminPc, adminLocation) = await WatchAsync(admin, id!);
+        var (adminPc, adminLocation) = await WatchAsync(admin, id);
         await using var adminPcOwner = adminPc;
-        Assert.Equal(2, server.WhepSessions.CountFor(id!));
+        Assert.Equal(2, server.WhepSessions.CountFor(id));
         await ExpectAsync(HttpStatusCode.OK, await admin.GetAsync(browserLocation));
 
         // Revoke the browser's token: its session ends (404 from now on, the device closes that viewer); the admin's plays on.
         int from = agent.Lines.Count;
         var clock = Stopwatch.StartNew();
         await ExpectAsync(HttpStatusCode.NoContent, await admin.DeleteAsync("/api/tokens/" + browserId));
-        while (server.WhepSessions.CountFor(id!) != 1 && clock.Elapsed < Bite) await Task.Delay(50);
+        while (server.WhepSessions.CountFor(id) != 1 && clock.Elapsed < Bite) await Task.Delay(50);
         var ended = clock.Elapsed;
-        Assert.True(server.WhepSessions.CountFor(id!) == 1, $"sessions with the device {ended.TotalMilliseconds:F0} ms after the revoke: {server.WhepSessions.CountFor(id!)} (expected the admin's alone)");
+        Assert.True(server.WhepSessions.CountFor(id) == 1, $"sessions with the device {ended.TotalMilliseconds:F0} ms after the revoke: {server.WhepSessions.CountFor(id)} (expected the admin's alone)");
         await ExpectAsync(HttpStatusCode.NotFound, await admin.GetAsync(browserLocation));
         await ExpectAsync(HttpStatusCode.OK, await admin.GetAsync(adminLocation));
         var (left, _) = await agent.WaitForLineAsync(l => l.StartsWith("viewer ", StringComparison.Ordinal) && l.Contains(" left", StringComparison.Ordinal), Step, from);
