@@ -73,6 +73,24 @@ public sealed partial class TalkBackTests(ITestOutputHelper output) : IDisposabl
         return null!;
     }
 
+    /// <summary>
+    /// Waits (at most 10 s) until the controller's sender has put every written talk-back frame on the wire and the
+    /// device's receiver has accepted as many, instead of a fixed sleep (a loaded machine once lost the last 14 of 230
+    /// packets to the controller's close). Returns both counters for the test output; the assertions judge them.
+    /// </summary>
+    private static async Task<string> WaitForDeliveryAsync(RTCRtpTransceiver sender, RTCRtpTransceiver receiver, long written)
+    {
+        long onWire = 0, accepted = 0;
+        for (int i = 0; i < 100; i++)
+        {
+            onWire = (await sender.GetStatsAsync()).Stats.PacketsSent;
+            accepted = (await receiver.GetStatsAsync()).Stats.PacketsReceived;
+            if (onWire >= written && accepted >= onWire) break;
+            await Task.Delay(100);
+        }
+        return $"controller put {onWire} on the wire, device accepted {accepted}";
+    }
+
     [Fact]
     public async Task View_shaped_offer_with_talk_test_reaches_talk_sink_as_decodable_tone()
     {
@@ -108,12 +126,13 @@ public sealed partial class TalkBackTests(ITestOutputHelper output) : IDisposabl
         });
         while (Interlocked.Read(ref sent) < 230 && !cts.IsCancellationRequested) await Task.Delay(100);
         await tone.StopAsync(CancellationToken.None);
-        await Task.Delay(300); // the last packets and the playout delay
+        string flushed = await WaitForDeliveryAsync(talk, media.TalkBack[0].Transceiver, sent);
+        await Task.Delay(300); // the playout delay
         await controller.DisposeAsync();
         var line = await WaitForTalkLineAsync(device);
         await cts.CancelAsync();
         try { await reader; } catch (OperationCanceledException) { }
-        output.WriteLine($"sent {sent} talk-back packets; {line.Value}; video frames received {videoFrames}");
+        output.WriteLine($"sent {sent} talk-back packets; {flushed}; {line.Value}; video frames received {videoFrames}");
         Assert.Equal("controller-1", line.Groups[1].Value);
         long packets = long.Parse(line.Groups[2].Value, CultureInfo.InvariantCulture);
         double seconds = double.Parse(line.Groups[3].Value, CultureInfo.InvariantCulture);
@@ -158,10 +177,11 @@ public sealed partial class TalkBackTests(ITestOutputHelper output) : IDisposabl
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         while (Interlocked.Read(ref sent) < 100 && !cts.IsCancellationRequested) await Task.Delay(100);
         await tone.StopAsync(CancellationToken.None);
+        string flushed = await WaitForDeliveryAsync(talk, media.TalkBack[0].Transceiver, sent);
         await Task.Delay(300);
         await controller.DisposeAsync();
         var line = await WaitForTalkLineAsync(device);
-        output.WriteLine($"sent {sent}; {line.Value}");
+        output.WriteLine($"sent {sent}; {flushed}; {line.Value}");
         Assert.InRange(long.Parse(line.Groups[2].Value, CultureInfo.InvariantCulture), sent * 95 / 100, sent);
         Assert.Equal(0, camera.Hub.SourceStarts);
         Assert.Equal(0, camera.Hub.SinkCount);
