@@ -63,6 +63,7 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
     public System.Net.Security.TlsCipherSuite NegotiatedCipherSuite => TlsMapping.ToBcl(_core.Tls.CipherSuite);
 
     /// <summary>Always TLS 1.3.</summary>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1822:Mark members as static", Justification = "Instance property of System.Net.Quic.QuicConnection's surface, which this type mirrors.")]
     public System.Security.Authentication.SslProtocols SslProtocol => System.Security.Authentication.SslProtocols.Tls13;
 
     /// <summary>Extension: largest DATAGRAM payload the peer accepts now (0: datagrams not available).</summary>
@@ -222,11 +223,20 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
             TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
-    /// <summary>From the socket's receive task: queues a datagram for this connection's loop.</summary>
-    internal void Deliver(ReadOnlySpan<byte> datagram, DatagramPath path) => _loop?.TryPostDatagram(datagram, path);
+    /// <summary>From the socket's receive task: queues a datagram for this connection's loop without waking it (then <see cref="WakeLoop"/>); false: dropped.</summary>
+    internal bool Queue(ReadOnlySpan<byte> datagram, DatagramPath path) => _loop is { } l && l.TryQueueDatagram(datagram, path);
 
-    /// <summary>From the socket's receive task: hands a whole batch of this connection's datagrams to its loop (no copy); false: not taken.</summary>
-    internal bool DeliverBatch(DatagramBatch batch, Action<DatagramBatch> release) => _loop is { } l && l.TryPostBatch(batch, release);
+    /// <summary>From the socket's receive task: hands a whole batch of this connection's datagrams to its loop (no copy, no wake: then <see cref="WakeLoop"/>); false: not taken.</summary>
+    internal bool QueueBatch(DatagramBatch batch, Action<DatagramBatch> release) => _loop is { } l && l.TryQueueBatch(batch, release);
+
+    /// <summary>From the socket's receive task, after a receive batch: runs the loop over what was queued (inline: on this thread).</summary>
+    internal void WakeLoop(bool inline) => _loop?.Wake(inline);
+
+    /// <summary>Tests: the loop's counters (wake-ups, inline wake-ups, drains, sends).</summary>
+    internal CoreLoopCounters LoopCounters => _loop.Counters;
+
+    /// <summary>Tests: receive batches this connection's socket handed to a loop whole, datagrams in them, datagrams copied one by one.</summary>
+    internal (long Batches, long HandedOff, long Copied) EndpointCounters => (_endpoint.BatchesHandedOff, _endpoint.DatagramsHandedOff, _endpoint.DatagramsCopied);
 
     /// <summary>Runs <paramref name="action"/> on the connection's loop.</summary>
     internal Task<T> InvokeAsync<T>(Func<TimeSpan, T> action, CancellationToken cancellationToken) => _loop.InvokeAsync(action, cancellationToken);

@@ -63,7 +63,11 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private readonly Waker _waker = new();
     // Received-datagram buffers: a free list owned by this loop (bounded), so a busy connection reuses the same
     // arrays instead of going through ArrayPool<byte>.Shared (whose buckets run dry when thousands are queued).
+    // _freeBuffers is guarded by _gate: a poster takes a buffer in the same lock acquisition that queues it, and the
+    // loop gives its used buffers back (collected lock-free in _usedBuffers, which only the loop touches) in the lock
+    // acquisition of its next drain — no lock per datagram beyond the inbox's own (issue 14: Rent/ReturnBuffer locks).
     private readonly Stack<byte[]> _freeBuffers = new();
+    private readonly Stack<byte[]> _usedBuffers = new();
     private const int DrainChunk = 256;
     private const int PoolBufferSize = 2048;
     private const int MaxFreeBuffers = 1024; // ≤ 2 MiB kept per loop, only after its inbox was that deep
@@ -72,7 +76,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _queuedDatagrams;
-    private long _wakeups, _drains, _itemsDrained, _sendBatches, _transmits;
+    private long _wakeups, _drains, _itemsDrained, _sendBatches, _transmits, _inlineWakeups;
     private int _timerQueued;
     private long _dropped;
     private TimeSpan? _armedFor;
@@ -96,6 +100,12 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         _timer = _options.TimeProvider.CreateTimer(static s => ((CoreLoop<TEvent>)s!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
+    /// <summary>True while the loop waits for input (tests: a queued datagram does not end the wait, <see cref="Wake"/> does).</summary>
+    internal bool IsWaitingForInput
+    {
+        get { lock (_gate) return _loopWaiting; }
+    }
+
     /// <summary>True while the loop holds its send batch's buffer (given back whenever it waits; tests).</summary>
     internal bool HoldsSendBuffer => _sendBatch.HasBuffer;
 
@@ -110,7 +120,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
 
     /// <summary>Diagnostic counters (how often the loop woke, drained, sent); read them after the loop stopped for exact values.</summary>
     public CoreLoopCounters Counters => new(Volatile.Read(ref _wakeups), Volatile.Read(ref _drains), Volatile.Read(ref _itemsDrained),
-        Volatile.Read(ref _sendBatches), Volatile.Read(ref _transmits));
+        Volatile.Read(ref _sendBatches), Volatile.Read(ref _transmits), Volatile.Read(ref _inlineWakeups));
 
     /// <summary>Starts the loop (once).</summary>
     public void Start()
@@ -123,7 +133,17 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     /// Queues a received datagram for the core (copied into a pooled buffer). Returns false, and counts a
     /// drop, when the inbox is full or the loop has stopped. Safe from any thread.
     /// </summary>
-    public bool TryPostDatagram(ReadOnlySpan<byte> datagram, DatagramPath path)
+    public bool TryPostDatagram(ReadOnlySpan<byte> datagram, DatagramPath path) => PostDatagram(datagram, path, wake: true);
+
+    /// <summary>
+    /// Like <see cref="TryPostDatagram"/> but does not wake the loop: the caller queues a whole receive batch this
+    /// way and then calls <see cref="Wake"/> once, so the loop handles every datagram of the batch in one pass (and
+    /// answers them with one flush). A caller that queues without calling <see cref="Wake"/> delays the datagrams
+    /// until the next input or timer wakes the loop.
+    /// </summary>
+    public bool TryQueueDatagram(ReadOnlySpan<byte> datagram, DatagramPath path) => PostDatagram(datagram, path, wake: false);
+
+    private bool PostDatagram(ReadOnlySpan<byte> datagram, DatagramPath path, bool wake)
     {
         if (Interlocked.Increment(ref _queuedDatagrams) > _options.InboxCapacity || _completion.Task.IsCompleted)
         {
@@ -131,16 +151,37 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             Interlocked.Increment(ref _dropped);
             return false;
         }
-        var buffer = RentBuffer(datagram.Length);
-        datagram.CopyTo(buffer);
-        if (!TryEnqueue(new WorkItem(buffer, datagram.Length, path, null, null)))
+        bool queued;
+        if (datagram.Length <= PoolBufferSize)
         {
-            ReturnBuffer(buffer);
+            // One lock: take a free buffer, copy, queue (a ≤ 2 KiB copy under the lock is shorter than a second lock).
+            bool signal = false;
+            lock (_gate)
+            {
+                queued = !_inboxClosed;
+                if (queued)
+                {
+                    var buffer = _freeBuffers.TryPop(out var b) ? b : GC.AllocateUninitializedArray<byte>(PoolBufferSize);
+                    datagram.CopyTo(buffer);
+                    AppendLocked(new WorkItem(buffer, datagram.Length, path, null, null));
+                    if (wake) signal = TakeWaiterLocked();
+                }
+            }
+            if (signal) _waker.Signal(inline: false);
+        }
+        else
+        {
+            var buffer = ArrayPool<byte>.Shared.Rent(datagram.Length);
+            datagram.CopyTo(buffer);
+            queued = TryEnqueue(new WorkItem(buffer, datagram.Length, path, null, null), wake);
+            if (!queued) ArrayPool<byte>.Shared.Return(buffer);
+        }
+        if (!queued)
+        {
             Interlocked.Decrement(ref _queuedDatagrams);
             Interlocked.Increment(ref _dropped);
-            return false;
         }
-        return true;
+        return queued;
     }
 
     /// <summary>
@@ -151,7 +192,12 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     /// inbox or the loop has stopped; the caller then posts the datagrams one by one (which counts drops).
     /// Safe from any thread; the batch must not be touched until released.
     /// </summary>
-    public bool TryPostBatch(DatagramBatch batch, Action<DatagramBatch> release)
+    public bool TryPostBatch(DatagramBatch batch, Action<DatagramBatch> release) => PostBatch(batch, release, wake: true);
+
+    /// <summary>Like <see cref="TryPostBatch"/> but does not wake the loop; call <see cref="Wake"/> afterwards (see <see cref="TryQueueDatagram"/>).</summary>
+    public bool TryQueueBatch(DatagramBatch batch, Action<DatagramBatch> release) => PostBatch(batch, release, wake: false);
+
+    private bool PostBatch(DatagramBatch batch, Action<DatagramBatch> release, bool wake)
     {
         ArgumentNullException.ThrowIfNull(batch);
         ArgumentNullException.ThrowIfNull(release);
@@ -162,7 +208,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             Interlocked.Add(ref _queuedDatagrams, -n);
             return false;
         }
-        if (!TryEnqueue(new WorkItem(null, n, default, null, null, batch, release)))
+        if (!TryEnqueue(new WorkItem(null, n, default, null, null, batch, release), wake))
         {
             Interlocked.Add(ref _queuedDatagrams, -n);
             return false;
@@ -170,52 +216,80 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         return true;
     }
 
-    private byte[] RentBuffer(int length)
-    {
-        if (length <= PoolBufferSize)
-        {
-            lock (_freeBuffers)
-            {
-                if (_freeBuffers.TryPop(out var b)) return b;
-            }
-            return GC.AllocateUninitializedArray<byte>(PoolBufferSize);
-        }
-        return ArrayPool<byte>.Shared.Rent(length);
-    }
-
+    /// <summary>
+    /// On the loop only: a used receive buffer. Pool-sized ones are collected without a lock and go back to the
+    /// free list in the next drain's lock acquisition (see <see cref="GiveBackUsedLocked"/>).
+    /// </summary>
     private void ReturnBuffer(byte[] buffer)
     {
         if (buffer.Length == PoolBufferSize)
         {
-            lock (_freeBuffers)
-            {
-                if (_freeBuffers.Count < MaxFreeBuffers) _freeBuffers.Push(buffer);
-            }
+            _usedBuffers.Push(buffer);
             return;
         }
         ArrayPool<byte>.Shared.Return(buffer);
     }
 
-    /// <summary>Appends to the inbox and wakes the loop if it waits; false once the inbox is closed.</summary>
-    private bool TryEnqueue(in WorkItem item)
+    /// <summary>Under <see cref="_gate"/>, on the loop: moves the buffers the loop used since its last drain to the free list (bounded).</summary>
+    private void GiveBackUsedLocked()
     {
-        bool wake;
+        while (_usedBuffers.TryPop(out var b))
+        {
+            if (_freeBuffers.Count < MaxFreeBuffers) _freeBuffers.Push(b);
+        }
+    }
+
+    /// <summary>
+    /// Wakes the loop if it waits for input that was queued with <see cref="TryQueueDatagram"/> or
+    /// <see cref="TryQueueBatch"/>. With <paramref name="inline"/> the loop's next pass — receive, timers, flush
+    /// of what the input made the core send — runs on the calling thread before this returns (the socket's
+    /// receive task calls it this way when the batch went to one connection: no thread-pool hop between receiving
+    /// a datagram and sending its answer); otherwise the pass is queued to the thread pool as for any other input.
+    /// Does nothing when the loop is already running (it finds the queued input before it waits again).
+    /// Must not be called from the loop itself, nor with locks held that the loop's event handler takes.
+    /// </summary>
+    public void Wake(bool inline)
+    {
+        bool signal;
+        lock (_gate) signal = _ringCount > 0 && TakeWaiterLocked();
+        if (!signal) return;
+        if (inline) Interlocked.Increment(ref _inlineWakeups);
+        _waker.Signal(inline);
+    }
+
+    /// <summary>Under <see cref="_gate"/>: true (and the loop no longer counts as waiting) when the loop waits and must be signalled.</summary>
+    private bool TakeWaiterLocked()
+    {
+        bool waiting = _loopWaiting;
+        _loopWaiting = false;
+        return waiting;
+    }
+
+    /// <summary>Under <see cref="_gate"/>: appends to the ring (grows by doubling when full).</summary>
+    private void AppendLocked(in WorkItem item)
+    {
+        if (_ringCount == _ring.Length)
+        {
+            var bigger = new WorkItem[_ring.Length * 2];
+            for (int i = 0; i < _ringCount; i++) bigger[i] = _ring[(_ringHead + i) % _ring.Length];
+            _ring = bigger;
+            _ringHead = 0;
+        }
+        _ring[(_ringHead + _ringCount) % _ring.Length] = item;
+        _ringCount++;
+    }
+
+    /// <summary>Appends to the inbox and (with <paramref name="wake"/>) wakes the loop if it waits; false once the inbox is closed.</summary>
+    private bool TryEnqueue(in WorkItem item, bool wake = true)
+    {
+        bool signal = false;
         lock (_gate)
         {
             if (_inboxClosed) return false;
-            if (_ringCount == _ring.Length)
-            {
-                var bigger = new WorkItem[_ring.Length * 2];
-                for (int i = 0; i < _ringCount; i++) bigger[i] = _ring[(_ringHead + i) % _ring.Length];
-                _ring = bigger;
-                _ringHead = 0;
-            }
-            _ring[(_ringHead + _ringCount) % _ring.Length] = item;
-            _ringCount++;
-            wake = _loopWaiting;
-            _loopWaiting = false;
+            AppendLocked(item);
+            if (wake) signal = TakeWaiterLocked();
         }
-        if (wake) _waker.Signal();
+        if (signal) _waker.Signal(inline: false);
         return true;
     }
 
@@ -224,6 +298,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     {
         lock (_gate)
         {
+            GiveBackUsedLocked();
             int n = Math.Min(_ringCount, DrainChunk);
             if (n > _drain.Length) _drain = new WorkItem[Math.Min(DrainChunk, Math.Max(n, _drain.Length * 2))];
             for (int i = 0; i < n; i++)
@@ -245,10 +320,9 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         lock (_gate)
         {
             _inboxClosed = true;
-            wake = _loopWaiting;
-            _loopWaiting = false;
+            wake = TakeWaiterLocked();
         }
-        if (wake) _waker.Signal();
+        if (wake) _waker.Signal(inline: false);
     }
 
     /// <summary>
@@ -259,6 +333,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     {
         lock (_gate)
         {
+            GiveBackUsedLocked();
             version = 0;
             if (_ringCount > 0 || _inboxClosed) return false;
             _loopWaiting = true;
@@ -505,7 +580,8 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
 
     /// <summary>
     /// The loop's one reusable wait: armed by the loop under the inbox lock, signalled by whoever enqueues into
-    /// an empty inbox; continuations run on the thread pool (never inline on the enqueuing thread).
+    /// an empty inbox; the loop's continuation runs on the thread pool, or — <see cref="Wake"/> with inline — on
+    /// the signalling thread (only one thread signals a given arm: the one that cleared <c>_loopWaiting</c>).
     /// </summary>
     private sealed class Waker : IValueTaskSource<bool>
     {
@@ -517,7 +593,11 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             return _core.Version;
         }
 
-        public void Signal() => _core.SetResult(true);
+        public void Signal(bool inline)
+        {
+            _core.RunContinuationsAsynchronously = !inline;
+            _core.SetResult(true);
+        }
 
         public bool GetResult(short token) => _core.GetResult(token);
 
@@ -541,4 +621,5 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
 /// <param name="ItemsDrained">Datagrams, actions and timer ticks taken from the inbox.</param>
 /// <param name="SendBatches">Batches handed to the sender.</param>
 /// <param name="Transmits">Datagrams the core produced.</param>
-public readonly record struct CoreLoopCounters(long Wakeups, long Drains, long ItemsDrained, long SendBatches, long Transmits);
+/// <param name="InlineWakeups">Wake-ups whose pass ran on the thread that queued the input (<see cref="CoreLoop{TEvent}.Wake"/> inline: no thread-pool hop).</param>
+public readonly record struct CoreLoopCounters(long Wakeups, long Drains, long ItemsDrained, long SendBatches, long Transmits, long InlineWakeups = 0);

@@ -303,7 +303,7 @@ internal sealed partial class ConnectionCore
     }
 
     /// <summary>On PTO in a handshake space, queue all unacknowledged CRYPTO data again.</summary>
-    private void RequeueCrypto(PacketSpace space)
+    private static void RequeueCrypto(PacketSpace space)
     {
         for (int i = space.SentHead; i < space.Sent.Count; i++)
         {

@@ -99,10 +99,10 @@ internal sealed partial class ConnectionCore
         DatagramsSent++;
         BytesSent += pos;
         if (!_addressValidated) _amplificationSent += pos;
-        if (IsClient && _spaces[1].WriteKeys is not null && !_spaces[0].Discarded && pendingHasSpace(pending[..count], 1)) DiscardSpace(_spaces[0]);
+        if (IsClient && _spaces[1].WriteKeys is not null && !_spaces[0].Discarded && PendingHasSpace(pending[..count], 1)) DiscardSpace(_spaces[0]);
         return true;
 
-        static bool pendingHasSpace(ReadOnlySpan<PendingPacket> p, int s)
+        static bool PendingHasSpace(ReadOnlySpan<PendingPacket> p, int s)
         {
             foreach (var x in p) if (x.SpaceIndex == s) return true;
             return false;

@@ -225,7 +225,7 @@ internal sealed partial class ConnectionCore
         }
     }
 
-    private void ValidateStreamIdForReceive(ulong id)
+    private static void ValidateStreamIdForReceive(ulong id)
     {
         if (id > (1UL << 62)) throw QuicException.Transport(TransportErrorCode.StreamStateError, "bad stream id");
     }

@@ -30,8 +30,8 @@ internal sealed partial class ConnectionCore : IProtocolCore<CoreEvent>
     private readonly Stack<SentPacket> _sentPool = new();
 
     // connection IDs
-    private byte[] _originalDcid;           // client: first DCID it chose; server: client's first DCID (pre-Retry)
-    private byte[] _localCid;               // SCID we put in long headers (sequence 0)
+    private readonly byte[] _originalDcid;          // client: first DCID it chose; server: client's first DCID (pre-Retry)
+    private readonly byte[] _localCid;              // SCID we put in long headers (sequence 0)
     private byte[] _peerCid;                // DCID we send to
     private byte[]? _retrySourceCid;        // server: the SCID of its Retry; client: SCID of the Retry received
     private byte[] _token = [];             // client: Retry token echoed in Initials

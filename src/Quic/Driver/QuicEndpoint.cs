@@ -61,6 +61,15 @@ internal sealed class QuicEndpoint
     private const int HandOffMinimum = 4;
     private const int MaxBatches = 8; // ≤ 1 MiB of spares per socket, only after traffic that came in batches
     private static readonly bool CopyEachDatagram = Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_RECV") == "copy";
+    // Issue 14 (session 9): the datagrams of one receive batch are queued without waking their loops; afterwards each
+    // loop is woken once — and when the batch went to one connection, its pass runs right here on the receive task
+    // (receive → core → flush of the answer on one thread, no thread-pool hop). OSPBRIDGE_QUIC_WAKE=async queues every
+    // pass to the thread pool as before (A/B); OSPBRIDGE_QUIC_WAKE=each also wakes per datagram (session 8's behaviour).
+    private static readonly string? WakeMode = Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_WAKE");
+    private static readonly bool WakeInline = WakeMode is null or "inline";
+    private static readonly bool WakeEach = WakeMode == "each";
+    // Connections that got datagrams from the current receive batch (receive task only; ≤ BatchSize entries).
+    private readonly List<QuicConnection> _touched = new(4);
     private readonly Stack<DatagramBatch> _spareBatches = new();
     private int _batchesAllocated;
     private Action<DatagramBatch>? _returnBatch;
@@ -90,13 +99,37 @@ internal sealed class QuicEndpoint
                 if (++consecutiveErrors > 1000) { if (_logger is not null) ReceiveFailing(_logger, _socket.LocalEndPoint, ex); return; }
                 continue;
             }
-            if (n >= HandOffMinimum && !CopyEachDatagram && TryHandOff(batch, n) is { } next)
+            try
             {
-                batch = next;
-                continue;
+                if (n >= HandOffMinimum && !CopyEachDatagram && TryHandOff(batch, n) is { } next)
+                {
+                    batch = next;
+                    continue;
+                }
+                for (int i = 0; i < n; i++) Dispatch(batch[i], batch.PathAt(i));
             }
-            for (int i = 0; i < n; i++) Dispatch(batch[i], batch.PathAt(i));
+            finally
+            {
+                WakeTouched();
+            }
         }
+    }
+
+    /// <summary>Wakes the loops that got datagrams from this batch: inline when there was exactly one, else through the pool.</summary>
+    private void WakeTouched()
+    {
+        int count = _touched.Count;
+        if (count == 0) return;
+        bool inline = WakeInline && count == 1;
+        for (int i = 0; i < count; i++) _touched[i].WakeLoop(inline);
+        _touched.Clear();
+    }
+
+    private void Touch(QuicConnection c)
+    {
+        if (WakeEach) { c.WakeLoop(inline: false); return; }
+        for (int i = 0; i < _touched.Count; i++) if (_touched[i] == c) return;
+        _touched.Add(c);
     }
 
     /// <summary>Hands <paramref name="batch"/> to its one connection's loop; the spare to receive into next, or null (nothing handed off).</summary>
@@ -124,11 +157,12 @@ internal sealed class QuicEndpoint
             }
         }
         spare ??= new DatagramBatch(BatchSize, ReceiveSlotSize);
-        if (!target!.DeliverBatch(batch, _returnBatch!))
+        if (!target!.QueueBatch(batch, _returnBatch!))
         {
             ReturnBatch(spare);
             return null;
         }
+        Touch(target);
         BatchesHandedOff++;
         DatagramsHandedOff += n;
         return spare;
@@ -148,7 +182,10 @@ internal sealed class QuicEndpoint
         if (datagram.IsEmpty) return;
         var target = _single ?? Route(datagram, path.Remote);
         DatagramsCopied++;
-        if (target is not null) target.Deliver(datagram, path);
+        if (target is not null)
+        {
+            if (target.Queue(datagram, path)) Touch(target);
+        }
         else OnUnrouted?.Invoke(datagram, path);
     }
 
