@@ -25,6 +25,7 @@ internal static class WebRtcBench
     public static int Run(string[] args)
     {
         if (args.Length > 0 && args[0] == "alloc") return WebRtcAllocBench.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "echo") return WebRtcEchoBench.Run(args[1..]);
         int mb = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 50;
         int runs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3;
         int highKiB = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1024;
@@ -144,12 +145,14 @@ internal static class WebRtcBench
         string reply = await browserDone.Task.WaitAsync(cts.Token);
         double to = Mbps(data.Length, sw.Elapsed.TotalSeconds);
         if (reply != "done " + data.Length.ToString(CultureInfo.InvariantCulture)) throw new InvalidOperationException("ours→Chromium: browser said " + reply);
+        if (Environment.GetEnvironmentVariable("OSPBRIDGE_BENCH_SCTP_STATS") == "1") Console.WriteLine("    ours→Chromium SCTP: " + pc.DebugStats);
 
         sw.Restart();
         ch.Send("go");
         long n = await ourDone.Task.WaitAsync(cts.Token);
         double from = Mbps(data.Length, sw.Elapsed.TotalSeconds);
         if (n != data.Length) throw new InvalidOperationException($"Chromium→ours: received {n} of {data.Length} bytes");
+        if (Environment.GetEnvironmentVariable("OSPBRIDGE_BENCH_SCTP_STATS") == "1") Console.WriteLine("    Chromium→ours SCTP: " + pc.DebugStats);
         await h.Page.EvaluateAsync("() => B.close()");
         return (to, from);
     }
