@@ -111,8 +111,8 @@ internal static class WebRtcBench
         long allocated = GC.GetTotalAllocatedBytes(precise: true) - alloc0;
         if (n != data.Length) throw new InvalidOperationException($"ours↔ours: received {n} of {data.Length} bytes");
         // Both peers run in this process. The receiver's delivered messages (one byte[] per message) are inherent;
-        // the rest, per SCTP DATA packet (1160-byte packets carry ≤ 1132 bytes of user data), is the hot-path cost.
-        long packets = (data.Length + 1131) / 1132;
+        // the rest, per SCTP DATA packet (1160-byte packets carry ≤ 1160 bytes of user data), is the hot-path cost.
+        long packets = (data.Length + 1159) / 1160;
         _lastAllocation = $"ours↔ours allocations: {allocated / (double)(data.Length >> 20) / 1024:F0} KiB per MiB sent (incl. the delivered messages), "
             + $"≈ {(allocated - data.Length) / (double)packets:F0} B per data packet beyond them ({packets} packets)";
         return Mbps(data.Length, el.TotalSeconds);
