@@ -39,35 +39,16 @@ internal static class WebRtcEchoBench
         await using var h = await ChromiumHarness.StartAsync();
         Console.WriteLine("chromium " + h.Page.Context.Browser!.Version);
         await h.Page.EvaluateAsync(Js);
-        // `ip netns exec` execs node, so the process id is node's (for its CPU seconds).
-        var psi = new ProcessStartInfo("ip") { RedirectStandardInput = true, RedirectStandardOutput = true, WorkingDirectory = RepoPaths.Interop };
-        foreach (var a in new[] { "netns", "exec", h.OurHost.Namespace, "node", script }) psi.ArgumentList.Add(a);
-        using var node = Process.Start(psi) ?? throw new InvalidOperationException("could not start node " + script);
-        try
-        {
-            return await MeasureAsync(h, node, total, runs);
-        }
-        finally
-        {
-            node.StandardInput.Close();
-            if (!node.WaitForExit(5000)) node.Kill(entireProcessTree: true);
-        }
-    }
-
-    private static async Task<int> MeasureAsync(ChromiumHarness h, Process node, int total, int runs)
-    {
-        var nodeStat = new ProcStat(node.Id);
-        var wrtc = new WrtcPeer(node);
         var results = new Dictionary<string, List<(double Mbps, double Cpu)>> { ["ours"] = [], ["libwebrtc"] = [] };
 
         int warm = Math.Max(Chunk, total / 5);
         var w1 = await EchoOursAsync(h, warm);
-        var w2 = await EchoWrtcAsync(h, wrtc, nodeStat, warm);
+        var w2 = await EchoWrtcAsync(h, script, warm);
         Console.WriteLine($"  warm-up ({warm >> 20} MiB, not counted): ours {w1.Mbps:F0}, libwebrtc {w2.Mbps:F0} Mbit/s");
         for (int i = 0; i < runs; i++)
         {
             results["ours"].Add(await EchoOursAsync(h, total));
-            results["libwebrtc"].Add(await EchoWrtcAsync(h, wrtc, nodeStat, total));
+            results["libwebrtc"].Add(await EchoWrtcAsync(h, script, total));
             Console.WriteLine($"  run {i + 1}: " + string.Join(", ", results.Select(r => $"echo {r.Key} {r.Value[^1].Mbps:F0} Mbit/s (echo CPU {r.Value[^1].Cpu:F2} s)"))
                 + $"  load {File.ReadAllText("/proc/loadavg").Trim()}");
         }
@@ -110,14 +91,27 @@ internal static class WebRtcEchoBench
         return (Mbps(total, ms), (self.TotalProcessorTime - cpu0).TotalSeconds);
     }
 
-    private static async Task<(double Mbps, double Cpu)> EchoWrtcAsync(ChromiumHarness h, WrtcPeer wrtc, ProcStat stat, int total)
+    /// <summary>libwebrtc echoes: a fresh node process per connection (started in host 1; `ip netns exec` execs node, so its id is node's).</summary>
+    private static async Task<(double Mbps, double Cpu)> EchoWrtcAsync(ChromiumHarness h, string script, int total)
     {
-        string offer = await h.Page.EvaluateAsync<string>("([ip]) => E.offer(ip)", new object[] { h.BrowserHost.IPv4.ToString() });
-        using var cts = new CancellationTokenSource(Limit);
-        string answer = await wrtc.AnswerAsync(offer, h.BrowserHost.IPv4.ToString(), cts.Token);
-        double cpu0 = stat.Sample().CpuSeconds;
-        double ms = await RunPageAsync(h, answer, total).WaitAsync(cts.Token);
-        return (Mbps(total, ms), stat.Sample().CpuSeconds - cpu0);
+        var psi = new ProcessStartInfo("ip") { RedirectStandardInput = true, RedirectStandardOutput = true, WorkingDirectory = RepoPaths.Interop };
+        foreach (var a in new[] { "netns", "exec", h.OurHost.Namespace, "node", script }) psi.ArgumentList.Add(a);
+        using var node = Process.Start(psi) ?? throw new InvalidOperationException("could not start node " + script);
+        try
+        {
+            var stat = new ProcStat(node.Id);
+            string offer = await h.Page.EvaluateAsync<string>("([ip]) => E.offer(ip)", new object[] { h.BrowserHost.IPv4.ToString() });
+            using var cts = new CancellationTokenSource(Limit);
+            string answer = await new WrtcPeer(node).AnswerAsync(offer, h.BrowserHost.IPv4.ToString(), cts.Token);
+            double cpu0 = stat.Sample().CpuSeconds;
+            double ms = await RunPageAsync(h, answer, total).WaitAsync(cts.Token);
+            return (Mbps(total, ms), stat.Sample().CpuSeconds - cpu0);
+        }
+        finally
+        {
+            node.StandardInput.Close();
+            if (!node.WaitForExit(5000)) node.Kill(entireProcessTree: true);
+        }
     }
 
     private static Task<double> RunPageAsync(ChromiumHarness h, string answer, int total) =>
