@@ -11,7 +11,7 @@ namespace OspBridge.Bench;
 /// 127.0.0.1 (full stack: ICE, DTLS, SCTP, sockets), one reliable ordered channel. After a warm-up third of the
 /// transfer, it brackets the remaining two thirds (steady state) with <see cref="GC.GetTotalAllocatedBytes(bool)"/>,
 /// subtracts the delivered messages (one <c>byte[]</c> per received message, owned by the application) and divides by
-/// the SCTP DATA packets that carried the bytes (≤ 1132 bytes of user data each, so a lower bound on datagrams: SACKs
+/// the SCTP DATA packets that carried the bytes (≤ 1160 bytes of user data each, so a lower bound on datagrams: SACKs
 /// and DTLS records are datagrams too). The GCAllocationTick sampler names the types behind the bytes. CPU seconds
 /// per GB are the process's (both ends).
 /// </summary>
@@ -76,7 +76,7 @@ internal static class WebRtcAllocBench
         long steadyMessages = messages - steadyMessages0;
         // each delivered message is one byte[] of its length (+ 24 bytes of array header on x64)
         long delivered = steadyBytes + (steadyMessages * 24);
-        long packets = Math.Max(1, steadyMessages * ((message + 1131) / 1132));
+        long packets = Math.Max(1, steadyMessages * ((message + 1159) / 1160));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  whole transfer {total * 8 / sw.Elapsed.TotalSeconds / 1e6:F0} Mbit/s; steady state (last 2/3): {steadyBytes * 8 / steadySeconds / 1e6:F0} Mbit/s, {cpu.TotalSeconds / (steadyBytes / 1e9):F2} CPU s/GB (both ends)"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -25,6 +25,7 @@ internal static class WebRtcBench
     public static int Run(string[] args)
     {
         if (args.Length > 0 && args[0] == "alloc") return WebRtcAllocBench.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "echo") return WebRtcEchoBench.Run(args[1..]);
         int mb = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 50;
         int runs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3;
         int highKiB = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1024;
@@ -110,8 +111,8 @@ internal static class WebRtcBench
         long allocated = GC.GetTotalAllocatedBytes(precise: true) - alloc0;
         if (n != data.Length) throw new InvalidOperationException($"ours↔ours: received {n} of {data.Length} bytes");
         // Both peers run in this process. The receiver's delivered messages (one byte[] per message) are inherent;
-        // the rest, per SCTP DATA packet (1160-byte packets carry ≤ 1132 bytes of user data), is the hot-path cost.
-        long packets = (data.Length + 1131) / 1132;
+        // the rest, per SCTP DATA packet (1160-byte packets carry ≤ 1160 bytes of user data), is the hot-path cost.
+        long packets = (data.Length + 1159) / 1160;
         _lastAllocation = $"ours↔ours allocations: {allocated / (double)(data.Length >> 20) / 1024:F0} KiB per MiB sent (incl. the delivered messages), "
             + $"≈ {(allocated - data.Length) / (double)packets:F0} B per data packet beyond them ({packets} packets)";
         return Mbps(data.Length, el.TotalSeconds);
@@ -144,12 +145,14 @@ internal static class WebRtcBench
         string reply = await browserDone.Task.WaitAsync(cts.Token);
         double to = Mbps(data.Length, sw.Elapsed.TotalSeconds);
         if (reply != "done " + data.Length.ToString(CultureInfo.InvariantCulture)) throw new InvalidOperationException("ours→Chromium: browser said " + reply);
+        if (Environment.GetEnvironmentVariable("OSPBRIDGE_BENCH_SCTP_STATS") == "1") Console.WriteLine("    ours→Chromium SCTP: " + pc.DebugStats);
 
         sw.Restart();
         ch.Send("go");
         long n = await ourDone.Task.WaitAsync(cts.Token);
         double from = Mbps(data.Length, sw.Elapsed.TotalSeconds);
         if (n != data.Length) throw new InvalidOperationException($"Chromium→ours: received {n} of {data.Length} bytes");
+        if (Environment.GetEnvironmentVariable("OSPBRIDGE_BENCH_SCTP_STATS") == "1") Console.WriteLine("    Chromium→ours SCTP: " + pc.DebugStats);
         await h.Page.EvaluateAsync("() => B.close()");
         return (to, from);
     }

@@ -34,8 +34,12 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
     /// <summary>DTLS record MTU (UDP payload of one handshake datagram).</summary>
     public const int DtlsMtu = 1200;
 
-    /// <summary>SCTP packet size: one sealed record is 1160 + 37 = 1197 bytes ≤ <see cref="DtlsMtu"/>.</summary>
-    public const int SctpMtu = 1160;
+    /// <summary>
+    /// SCTP packet size, libwebrtc's and pion's (1191): one sealed record is 1191 + 37 = 1228 bytes of UDP payload, which
+    /// with IPv6 + UDP headers (48) still fits the IPv6 minimum link MTU of 1280. DTLS handshake flights stay at
+    /// <see cref="DtlsMtu"/>.
+    /// </summary>
+    public const int SctpMtu = 1191;
 
     private const int MaxQueuedEvents = 8192;
     private static readonly RandomNumberGenerator SystemRandom = RandomNumberGenerator.Create();

@@ -23,9 +23,9 @@ namespace OspBridge.WebRtc.Sctp;
 /// </summary>
 public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
 {
-    private static readonly byte[] s_supportedExtensions = [SctpChunkType.ForwardTsn, SctpChunkType.ReConfig];
+    private static readonly byte[] SupportedExtensions = [SctpChunkType.ForwardTsn, SctpChunkType.ReConfig];
 
-    private static readonly RandomNumberGenerator s_systemRandom = RandomNumberGenerator.Create(); // thread-safe
+    private static readonly RandomNumberGenerator SystemRandom = RandomNumberGenerator.Create(); // thread-safe
 
     private readonly SctpOptions _o;
     private readonly RandomNumberGenerator _random;
@@ -83,7 +83,7 @@ public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
     {
         _o = options ?? new SctpOptions();
         _o.Validate();
-        _random = _o.Random ?? s_systemRandom;
+        _random = _o.Random ?? SystemRandom;
         _random.GetBytes(_cookieKey);
         _rto = new RtoEstimator(_o.RtoInitial, _o.RtoMin, _o.RtoMax);
         _heartbeatAckInfo = new byte[_o.Mtu];
@@ -431,7 +431,7 @@ public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
         cookie.Write(c, _cookieKey);
         // Parameter order keeps the last one unpadded, so the chunk length needs no padding rule (RFC 9260 §3.2).
         int plen = StateCookieParameter.Write(p, c);
-        plen += SupportedExtensionsParameter.Write(p.Slice(plen), s_supportedExtensions);
+        plen += SupportedExtensionsParameter.Write(p.Slice(plen), SupportedExtensions);
         plen += ForwardTsnSupportedParameter.Write(p.Slice(plen));
         var chunk = buffer.AsSpan(SctpCommonHeader.Length);
         InitChunk.WriteFixed(chunk.Slice(4), localTag, AdvertisedWindow(), _o.OutboundStreams, _o.InboundStreams, localTsn);
@@ -830,7 +830,7 @@ public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
             _sendInit = false;
             var chunk = buf.Slice(SctpCommonHeader.Length);
             var p = chunk.Slice(4 + InitChunk.FixedLength);
-            int plen = SupportedExtensionsParameter.Write(p, s_supportedExtensions);
+            int plen = SupportedExtensionsParameter.Write(p, SupportedExtensions);
             plen += ForwardTsnSupportedParameter.Write(p.Slice(plen));
             int n = SctpCommonHeader.Length + InitChunk.Write(chunk, _localTag, AdvertisedWindow(), _o.OutboundStreams, _o.InboundStreams, _localInitialTsn, p.Slice(0, plen));
             return Finish(buf, n, 0, out length);

@@ -10,10 +10,10 @@ namespace OspBridge.WebRtc.Tests.Sctp;
 /// <summary>Mutation fuzzing (fixed seeds) of the SCTP packet and chunk parsers, standalone and inside live associations.</summary>
 public class SctpFuzzTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    private static readonly byte[] s_key = new byte[32];
-    private static readonly ushort[] s_u16 = [0, 1, 3, 4, 5, 0x7fff, 0x8000, 0xffff];
-    private static readonly uint[] s_u32 = [0, 1, 0x7fffffff, 0x80000000, 0xffffffff];
-    private static readonly byte[] s_types = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 14, 130, 192, 0x3f, 0x7f, 0xbf, 0xff];
+    private static readonly byte[] Key = new byte[32];
+    private static readonly ushort[] U16Values = [0, 1, 3, 4, 5, 0x7fff, 0x8000, 0xffff];
+    private static readonly uint[] U32Values = [0, 1, 0x7fffffff, 0x80000000, 0xffffffff];
+    private static readonly byte[] ChunkTypes = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 14, 130, 192, 0x3f, 0x7f, 0xbf, 0xff];
 
     /// <summary>Real packets from a scripted session (B to A): SACKs, DATA of all shapes, FORWARD-TSN, RE-CONFIG, HEARTBEAT, SHUTDOWN...</summary>
     internal static List<byte[]> Corpus()
@@ -68,8 +68,8 @@ public class SctpFuzzTests(Xunit.Abstractions.ITestOutputHelper output)
                     if (length > 14)
                     {
                         int at = 12 + rnd.Next(length - 13);
-                        int pick = rnd.Next(s_u16.Length + 2);
-                        ushort v = pick < s_u16.Length ? s_u16[pick] : (ushort)(length - 12 + pick - s_u16.Length);
+                        int pick = rnd.Next(U16Values.Length + 2);
+                        ushort v = pick < U16Values.Length ? U16Values[pick] : (ushort)(length - 12 + pick - U16Values.Length);
                         BinaryPrimitives.WriteUInt16BigEndian(dst.AsSpan(at), v);
                     }
                     break;
@@ -84,15 +84,15 @@ public class SctpFuzzTests(Xunit.Abstractions.ITestOutputHelper output)
                     if (length > 16)
                     {
                         int at = 12 + rnd.Next(length - 15);
-                        int pick = rnd.Next(s_u32.Length + 1);
-                        uint v = pick < s_u32.Length ? s_u32[pick] : BinaryPrimitives.ReadUInt32BigEndian(dst.AsSpan(at)) + (uint)rnd.Next(-3, 70000);
+                        int pick = rnd.Next(U32Values.Length + 1);
+                        uint v = pick < U32Values.Length ? U32Values[pick] : BinaryPrimitives.ReadUInt32BigEndian(dst.AsSpan(at)) + (uint)rnd.Next(-3, 70000);
                         BinaryPrimitives.WriteUInt32BigEndian(dst.AsSpan(at), v);
                     }
                     break;
                 case 6: // change a chunk type
                     if (length > 12)
                     {
-                        dst[12] = s_types[rnd.Next(s_types.Length)];
+                        dst[12] = ChunkTypes[rnd.Next(ChunkTypes.Length)];
                     }
                     break;
                 default: // duplicate a slice (bundling oddities)
@@ -172,7 +172,7 @@ public class SctpFuzzTests(Xunit.Abstractions.ITestOutputHelper output)
         {
             WalkParameters(value);
         }
-        _ = StateCookie.TryRead(value, s_key, out _);
+        _ = StateCookie.TryRead(value, Key, out _);
         _ = type;
     }
 
