@@ -78,8 +78,9 @@ internal sealed unsafe class OpenSslAesGcm : IDisposable
     /// <summary>
     /// One GCM pass on a context whose key is set: the nonce, the associated data, the text, then the tag — read after
     /// the final step when encrypting, set before it when decrypting (the final step then verifies it). False when a
-    /// libcrypto call fails (for decryption: the tag does not verify). Inlined into both callers, where
-    /// <paramref name="encrypt"/> is a constant: each keeps the exact call sequence it had when written out by hand.
+    /// libcrypto call fails (for decryption: the tag does not verify). Marked for inlining: in both callers
+    /// <paramref name="encrypt"/> is a constant, so each runs the same five libcrypto calls it ran when written out by
+    /// hand (session 9 `quic aead`: CPU ns per packet unchanged within noise, 0 B per packet).
     /// </summary>
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private static bool Pass(Api api, nint ctx, bool encrypt, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> associatedData, ReadOnlySpan<byte> input, Span<byte> output, byte* tag)
