@@ -18,8 +18,9 @@ public abstract class DnsAddressRecord : DnsRecord
         ArgumentNullException.ThrowIfNull(address);
         if (address.AddressFamily != family)
             throw new ArgumentException($"{type} record needs an {(family == AddressFamily.InterNetwork ? "IPv4" : "IPv6")} address", nameof(address));
-        // A scope id is local to this host: it is not sent and not part of the record.
-        Address = address.ScopeId == 0 ? address : new IPAddress(address.GetAddressBytes());
+        // An IPv6 scope id is local to this host: it is not sent and not part of the record (IPv4 has none: reading
+        // ScopeId of an IPv4 address throws).
+        Address = family == AddressFamily.InterNetworkV6 && address.ScopeId != 0 ? new IPAddress(address.GetAddressBytes()) : address;
     }
 
     /// <summary>The address (an IPv6 one with scope id 0).</summary>
