@@ -30,20 +30,18 @@ namespace OspBridge.Osp.SchemaGen
         private static readonly Regex TypeKeyComment = new Regex(@"^\s*type key (\d+)\s*$", RegexOptions.CultureInvariant);
 
         private readonly List<Token> _tokens = new List<Token>();
-        private readonly List<CddlError> _errors;
         private int _index;
         private int _lastLine;
 
-        private CddlParser(string text, List<CddlError> errors)
+        private CddlParser(string text)
         {
-            _errors = errors;
             Lex(text);
         }
 
         /// <summary>Parses <paramref name="text"/>; errors are appended to <paramref name="errors"/>.</summary>
         public static List<CddlRule> Parse(string text, List<CddlError> errors)
         {
-            var parser = new CddlParser(text, errors);
+            var parser = new CddlParser(text);
             var rules = new List<CddlRule>();
             try
             {

@@ -1,23 +1,14 @@
 // OspBridge web UI: no framework, no build step. Same origin as the API and the signaling (Chromium Local
 // Network Access: a page from another origin may not reach a LAN/loopback address).
 import { startWhep, startWhip, receiveStats, sendStats, formatStats } from './webrtc.js';
+import { $, api } from './page.js';
 
-const $ = (id) => document.getElementById(id);
 const state = {
   devices: new Map(), current: null, events: null, grants: new Map(), withheld: new Set(), self: null,
   // live camera (WHEP) and talk-back (WHIP) of the device page
   camera: null, cameraWanted: true, cameraTimer: null, retryTimer: null, restartTimer: null, iceRetryTimer: null, starting: false,
   talk: null, mic: null, talkStarting: null, talkTimer: null,
 };
-
-async function api(method, path, body) {
-  const init = { method, headers: {}, credentials: 'same-origin' };
-  if (body !== undefined) { init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(body); }
-  const res = await fetch(path, init);
-  let data = null;
-  try { data = await res.json(); } catch { /* empty */ }
-  return { status: res.status, data };
-}
 
 function show(id, on) { $(id).hidden = !on; }
 function setStatus(text) { $('status').textContent = text; }

@@ -50,24 +50,12 @@ internal sealed unsafe class OpenSslAesGcm : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this); // the key is zeroed: never encrypt with it
         var api = Native!;
         nint ctx = (_encrypt ??= CipherContext.Create(api, _key, encrypt: true)).Pointer;
-        int outl;
-        fixed (byte* n = nonce)
-        fixed (byte* aad = associatedData)
-        fixed (byte* pin = plaintext)
-        fixed (byte* pout = ciphertext)
         fixed (byte* t = tag)
         {
-            bool ok = api.CipherInit(ctx, 0, 0, null, n, 1) == 1
-                && (associatedData.IsEmpty || api.CipherUpdate(ctx, null, &outl, aad, associatedData.Length) == 1)
-                && (plaintext.IsEmpty || api.CipherUpdate(ctx, pout, &outl, pin, plaintext.Length) == 1)
-                && api.CipherFinal(ctx, pout + plaintext.Length, &outl) == 1
-                && api.CipherCtrl(ctx, EVP_CTRL_GCM_GET_TAG, TagLength, t) == 1;
-            if (!ok)
-            {
-                api.ErrClearError();
-                throw new System.Security.Cryptography.CryptographicException("libcrypto AES-GCM encryption failed");
-            }
+            if (Pass(api, ctx, encrypt: true, nonce, associatedData, plaintext, ciphertext, t)) return;
         }
+        api.ErrClearError();
+        throw new System.Security.Cryptography.CryptographicException("libcrypto AES-GCM encryption failed");
     }
 
     /// <summary>Decrypts into <paramref name="plaintext"/> (may be the same memory); false when the tag does not verify.</summary>
@@ -77,23 +65,38 @@ internal sealed unsafe class OpenSslAesGcm : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         var api = Native!;
         nint ctx = (_decrypt ??= CipherContext.Create(api, _key, encrypt: false)).Pointer;
+        fixed (byte* t = tag)
+        {
+            if (Pass(api, ctx, encrypt: false, nonce, associatedData, ciphertext, plaintext, t)) return true;
+        }
+        api.ErrClearError();
+        // Never hand out unauthenticated plaintext.
+        plaintext[..ciphertext.Length].Clear();
+        return false;
+    }
+
+    /// <summary>
+    /// One GCM pass on a context whose key is set: the nonce, the associated data, the text, then the tag — read after
+    /// the final step when encrypting, set before it when decrypting (the final step then verifies it). False when a
+    /// libcrypto call fails (for decryption: the tag does not verify). Marked for inlining: in both callers
+    /// <paramref name="encrypt"/> is a constant, so each runs the same five libcrypto calls it ran when written out by
+    /// hand (session 9 `quic aead`: CPU ns per packet unchanged within noise, 0 B per packet).
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    private static bool Pass(Api api, nint ctx, bool encrypt, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> associatedData, ReadOnlySpan<byte> input, Span<byte> output, byte* tag)
+    {
         int outl;
         fixed (byte* n = nonce)
         fixed (byte* aad = associatedData)
-        fixed (byte* cin = ciphertext)
-        fixed (byte* pout = plaintext)
-        fixed (byte* t = tag)
+        fixed (byte* pin = input)
+        fixed (byte* pout = output)
         {
-            bool ok = api.CipherInit(ctx, 0, 0, null, n, 0) == 1
+            return api.CipherInit(ctx, 0, 0, null, n, encrypt ? 1 : 0) == 1
                 && (associatedData.IsEmpty || api.CipherUpdate(ctx, null, &outl, aad, associatedData.Length) == 1)
-                && (ciphertext.IsEmpty || api.CipherUpdate(ctx, pout, &outl, cin, ciphertext.Length) == 1)
-                && api.CipherCtrl(ctx, EVP_CTRL_GCM_SET_TAG, TagLength, t) == 1
-                && api.CipherFinal(ctx, pout + ciphertext.Length, &outl) == 1;
-            if (ok) return true;
-            api.ErrClearError();
-            // Never hand out unauthenticated plaintext.
-            plaintext[..ciphertext.Length].Clear();
-            return false;
+                && (input.IsEmpty || api.CipherUpdate(ctx, pout, &outl, pin, input.Length) == 1)
+                && (encrypt || api.CipherCtrl(ctx, EVP_CTRL_GCM_SET_TAG, TagLength, tag) == 1)
+                && api.CipherFinal(ctx, pout + input.Length, &outl) == 1
+                && (!encrypt || api.CipherCtrl(ctx, EVP_CTRL_GCM_GET_TAG, TagLength, tag) == 1);
         }
     }
 

@@ -124,13 +124,9 @@ internal sealed class TlsClientHandshake : TlsHandshakeBase
                 break;
             }
             case State.WaitCertificateVerify when type == TlsHandshakeType.CertificateVerify:
-            {
-                var cv = CertificateVerifyMessage.Parse(body);
-                TlsSignatures.Verify(_serverLeaf!, cv.Scheme, cv.Signature, TlsSignatures.Content(true, TranscriptHash()));
-                AddToTranscript(message);
+                VerifyPeerCertificateVerify(message, _serverLeaf!, peerIsServer: true);
                 _state = State.WaitFinished;
                 break;
-            }
             case State.WaitFinished when type == TlsHandshakeType.Finished:
                 OnServerFinished(message, body);
                 break;

@@ -171,6 +171,17 @@ internal abstract class TlsHandshakeBase : IQuicTlsHandshake
         AppendMessage(flight, cv.Write);
     }
 
+    /// <summary>
+    /// The peer's CertificateVerify (RFC 8446 §4.4.3): its signature over the transcript so far, made with the leaf
+    /// it presented; then the message joins the transcript. The mirror of <see cref="AppendCertificateAndVerify"/>.
+    /// </summary>
+    protected void VerifyPeerCertificateVerify(byte[] message, X509Certificate2 peerLeaf, bool peerIsServer)
+    {
+        var cv = CertificateVerifyMessage.Parse(message.AsSpan(4));
+        TlsSignatures.Verify(peerLeaf, cv.Scheme, cv.Signature, TlsSignatures.Content(peerIsServer, TranscriptHash()));
+        AddToTranscript(message);
+    }
+
     protected static CryptoException NoGroup() => TlsAlert.Failure("no common key exchange group");
 
     /// <summary>Groups we support, in preference order.</summary>

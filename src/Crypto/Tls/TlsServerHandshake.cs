@@ -48,13 +48,9 @@ internal sealed class TlsServerHandshake : TlsHandshakeBase
                 OnCertificate(message, CertificateMessage.Parse(body));
                 break;
             case State.WaitCertificateVerify when type == TlsHandshakeType.CertificateVerify:
-            {
-                var cv = CertificateVerifyMessage.Parse(body);
-                TlsSignatures.Verify(_clientLeaf!, cv.Scheme, cv.Signature, TlsSignatures.Content(false, TranscriptHash()));
-                AddToTranscript(message);
+                VerifyPeerCertificateVerify(message, _clientLeaf!, peerIsServer: false);
                 _state = State.WaitFinished;
                 break;
-            }
             case State.WaitFinished when type == TlsHandshakeType.Finished:
                 OnFinished(message, body);
                 break;

@@ -74,7 +74,7 @@ public sealed class MdnsResponder : IProtocolCore<MdnsResponderEvent>
         if (e.State != EntryState.Probing)
         {
             if (gone.Count > 0) Send(MdnsPacketBuilder.Responses(gone, []), null);
-            Reannounce(e, now);
+            e.Reannounce(now);
         }
     }
 
@@ -100,7 +100,7 @@ public sealed class MdnsResponder : IProtocolCore<MdnsResponderEvent>
         var e = Find(id) as ServiceEntry ?? throw new NetException(NetError.InvalidState, $"no service registration {id}");
         e.Registration = e.Registration with { Txt = txt ?? e.Registration.Txt, HostName = hostName ?? e.Registration.HostName };
         e.Build(this);
-        if (e.State != EntryState.Probing) Reannounce(e, now);
+        if (e.State != EntryState.Probing) e.Reannounce(now);
     }
 
     /// <summary>The current unique name of a registration (changes after a rename).</summary>
@@ -456,13 +456,6 @@ public sealed class MdnsResponder : IProtocolCore<MdnsResponderEvent>
         Send(MdnsPacketBuilder.Responses(ans, add), null);
     }
 
-    private void Reannounce(Entry e, TimeSpan now)
-    {
-        e.State = EntryState.Announcing;
-        e.AnnouncementsSent = 0;
-        e.NextAction = now;
-    }
-
     private void StartProbing(Entry e, TimeSpan now, bool initialDelay)
     {
         e.State = EntryState.Probing;
@@ -533,6 +526,14 @@ public sealed class MdnsResponder : IProtocolCore<MdnsResponderEvent>
         public List<Owned> Records { get; } = [];
         public Owned? Nsec { get; protected set; }
         public abstract void Rename(MdnsResponder r);
+
+        /// <summary>Announces the entry again from the first announcement, at once (RFC 6762 §8.4: changed data).</summary>
+        public void Reannounce(TimeSpan now)
+        {
+            State = EntryState.Announcing;
+            AnnouncementsSent = 0;
+            NextAction = now;
+        }
     }
 
     private sealed class HostEntry(int id, DnsName name) : Entry(id, name)

@@ -47,7 +47,7 @@ public sealed partial class OspConnection
                 DemuxResult result = Demux(demux, buffer.AsMemory(0, n), n == 0, received);
                 if (!result.IsOk)
                 {
-                    BeginClose(result.Status == DemuxStatus.UnknownTypeKey ? OspFraming.UnknownTypeKeyErrorCode : ProtocolErrorCode, sendClose: true);
+                    CloseForUndecodable(result);
                     return;
                 }
 
@@ -68,11 +68,7 @@ public sealed partial class OspConnection
         }
         catch (Exception ex) when (ex is QuicException or OperationCanceledException or ObjectDisposedException)
         {
-            if (stall.IsCancellationRequested && !_cts.IsCancellationRequested)
-            {
-                LogStalled(_logger, RemoteEndPoint, "a data-channel-open-request", _options.StallTimeout.TotalSeconds, null);
-                BeginClose(StalledErrorCode, sendClose: true);
-            }
+            CloseIfStalled(stall, "a data-channel-open-request");
         }
         finally
         {

@@ -1,6 +1,5 @@
 using System.Buffers;
 using Microsoft.Extensions.Logging;
-using OspBridge.Osp.Lp2p;
 using OspBridge.Osp.Messages;
 using OspBridge.Quic;
 
@@ -379,7 +378,7 @@ public sealed partial class OspConnection
                     received.Clear();
                     if (!result.IsOk)
                     {
-                        BeginClose(result.Status == DemuxStatus.UnknownTypeKey ? OspFraming.UnknownTypeKeyErrorCode : ProtocolErrorCode, sendClose: true);
+                        CloseForUndecodable(result);
                         return;
                     }
 
@@ -392,16 +391,29 @@ public sealed partial class OspConnection
         }
         catch (Exception ex) when (ex is QuicException or OperationCanceledException or ObjectDisposedException)
         {
-            if (stall.IsCancellationRequested && !_cts.IsCancellationRequested)
-            {
-                LogStalled(_logger, RemoteEndPoint, "an incomplete message", _options.StallTimeout.TotalSeconds, null);
-                BeginClose(StalledErrorCode, sendClose: true);
-            }
+            CloseIfStalled(stall, "an incomplete message");
         }
         finally
         {
             demux.Dispose();
             ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>A stream's bytes did not decode: close with OSP's unknown-type-key code or as a protocol error.</summary>
+    private void CloseForUndecodable(DemuxResult result)
+        => BeginClose(result.Status == DemuxStatus.UnknownTypeKey ? OspFraming.UnknownTypeKeyErrorCode : ProtocolErrorCode, sendClose: true);
+
+    /// <summary>
+    /// A stream reader stopped on an exception: when its stall timer fired (and the connection itself is not closing),
+    /// the peer left <paramref name="waitingFor"/> unfinished for the stall timeout — log it and close as stalled.
+    /// </summary>
+    private void CloseIfStalled(CancellationTokenSource stall, string waitingFor)
+    {
+        if (stall.IsCancellationRequested && !_cts.IsCancellationRequested)
+        {
+            LogStalled(_logger, RemoteEndPoint, waitingFor, _options.StallTimeout.TotalSeconds, null);
+            BeginClose(StalledErrorCode, sendClose: true);
         }
     }
 

@@ -122,8 +122,16 @@ public sealed class DoorbellDemoPartsTests : IDisposable
 
         string app = await anon.GetStringAsync("/app.js");
         Assert.Contains("from './webrtc.js'", app, StringComparison.Ordinal);
+        Assert.Contains("from './page.js'", app, StringComparison.Ordinal);
         Assert.Contains("/demo/demo.js", await anon.GetStringAsync("/demo/index.html"), StringComparison.Ordinal);
-        Assert.Contains("/api/demo/report", await anon.GetStringAsync("/demo/demo.js"), StringComparison.Ordinal);
+        string demo = await anon.GetStringAsync("/demo/demo.js");
+        Assert.Contains("/api/demo/report", demo, StringComparison.Ordinal);
+        Assert.Contains("from '/page.js'", demo, StringComparison.Ordinal);
+        // The pages' shared module (element lookup, the JSON API call) is served like the others.
+        var page = await anon.GetAsync("/page.js");
+        Assert.Equal(HttpStatusCode.OK, page.StatusCode);
+        Assert.Equal("text/javascript", page.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("export async function api", await page.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 
     [Theory]

@@ -97,6 +97,35 @@ internal sealed class BridgeChromiumRig : IAsyncDisposable
         return _serve;
     }
 
+    /// <summary>
+    /// Subnet B (the relay tests): <paramref name="device"/>'s veth leaves the LAN's switch and becomes
+    /// <paramref name="bridge"/>'s second interface <c>ethB</c> (10.213.2.254/24); the device takes 10.213.2.1/24 with
+    /// its default and multicast routes via ethB. Asserts that neither the LAN's gateway namespace nor the bridge host
+    /// forwards IPv4, so nothing joins the browser's subnet and B but the bridge's relay.
+    /// </summary>
+    public static async Task MoveDeviceToSubnetBAsync(NetnsHost bridge, NetnsHost device)
+    {
+        var ipTimeout = TimeSpan.FromSeconds(20);
+        async Task Ip(params string[] args) =>
+            (await NetnsLan.RunCommandAsync("ip", args, ipTimeout)).EnsureSuccess("ip " + string.Join(' ', args));
+        string gateway = bridge.Lan.BridgeNamespace;
+        string port = "p" + device.Index.ToString(CultureInfo.InvariantCulture); // NetnsLan's name for the host's switch port
+        await Ip("-n", gateway, "link", "set", port, "nomaster");
+        await Ip("-n", gateway, "link", "set", port, "netns", bridge.Namespace);
+        await Ip("-n", bridge.Namespace, "link", "set", port, "name", "ethB");
+        await Ip("-n", bridge.Namespace, "addr", "add", "10.213.2.254/24", "dev", "ethB");
+        await Ip("-n", bridge.Namespace, "link", "set", "ethB", "up");
+        await Ip("-n", device.Namespace, "addr", "flush", "dev", "eth0", "scope", "global");
+        await Ip("-n", device.Namespace, "addr", "add", "10.213.2.1/24", "dev", "eth0");
+        await Ip("-n", device.Namespace, "route", "replace", "default", "via", "10.213.2.254", "dev", "eth0");
+        await Ip("-n", device.Namespace, "route", "replace", "224.0.0.0/4", "dev", "eth0");
+        foreach (string ns in new[] { gateway, bridge.Namespace })
+        {
+            var fwd = await NetnsLan.RunCommandAsync("ip", ["netns", "exec", ns, "sysctl", "-n", "net.ipv4.ip_forward"], ipTimeout);
+            Assert.Equal("0", fwd.StandardOutput.Trim());
+        }
+    }
+
     /// <summary>A page in a new browser context (its own cookies): screenshotted on failure, closed on dispose.</summary>
     public async Task<IPage> NewPageAsync()
     {

@@ -25,9 +25,6 @@ public sealed class RelayChromiumTests(ITestOutputHelper output)
     private static readonly TimeSpan Step = TimeSpan.FromSeconds(90);
     private static readonly TimeSpan IpTimeout = TimeSpan.FromSeconds(20);
 
-    private static async Task Ip(params string[] args) =>
-        (await NetnsLan.RunCommandAsync("ip", args, IpTimeout)).EnsureSuccess("ip " + string.Join(' ', args));
-
     [Fact]
     public async Task Browser_on_another_subnet_plays_the_camera_through_the_bridge_relay()
     {
@@ -39,21 +36,8 @@ public sealed class RelayChromiumTests(ITestOutputHelper output)
         string gateway = browserHost.Lan.BridgeNamespace;
 
         // Subnet B: the device's veth leaves the LAN's switch and becomes the bridge host's second interface.
-        await Ip("-n", gateway, "link", "set", "p2", "nomaster");
-        await Ip("-n", gateway, "link", "set", "p2", "netns", bridgeHost.Namespace);
-        await Ip("-n", bridgeHost.Namespace, "link", "set", "p2", "name", "ethB");
-        await Ip("-n", bridgeHost.Namespace, "addr", "add", "10.213.2.254/24", "dev", "ethB");
-        await Ip("-n", bridgeHost.Namespace, "link", "set", "ethB", "up");
-        await Ip("-n", deviceHost.Namespace, "addr", "flush", "dev", "eth0", "scope", "global");
-        await Ip("-n", deviceHost.Namespace, "addr", "add", "10.213.2.1/24", "dev", "eth0");
-        await Ip("-n", deviceHost.Namespace, "route", "replace", "default", "via", "10.213.2.254", "dev", "eth0");
-        await Ip("-n", deviceHost.Namespace, "route", "replace", "224.0.0.0/4", "dev", "eth0");
         // No route A <-> B by construction: nobody forwards, and the browser's gateway has no route to 10.213.2.0/24.
-        foreach (string ns in new[] { gateway, bridgeHost.Namespace })
-        {
-            var fwd = await NetnsLan.RunCommandAsync("ip", ["netns", "exec", ns, "sysctl", "-n", "net.ipv4.ip_forward"], IpTimeout);
-            Assert.Equal("0", fwd.StandardOutput.Trim());
-        }
+        await BridgeChromiumRig.MoveDeviceToSubnetBAsync(bridgeHost, deviceHost);
         var gwRoute = await NetnsLan.RunCommandAsync("ip", ["-n", gateway, "route", "get", "10.213.2.1"], IpTimeout);
         Assert.True(gwRoute.ExitCode != 0, "the gateway namespace has a route to subnet B: " + gwRoute.StandardOutput);
 

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json;
 using Microsoft.Playwright;
 using OspBridge.Interop.Tests.Mdns;
@@ -27,51 +26,25 @@ public sealed class RelayTcpPeerJsChromiumTests(ITestOutputHelper output)
     private const int BridgePort = 18094;
     private const int OriginPort = 18095;
     private static readonly TimeSpan Step = TimeSpan.FromSeconds(90);
-    private static readonly TimeSpan IpTimeout = TimeSpan.FromSeconds(20);
-
-    private static async Task Ip(params string[] args) =>
-        (await NetnsLan.RunCommandAsync("ip", args, IpTimeout)).EnsureSuccess("ip " + string.Join(' ', args));
 
     [Fact]
     public async Task Chromium_over_tcp_turn_and_peerjs_through_the_relay_reach_a_device_on_another_subnet()
     {
-        if (ChromiumHarness.WhyUnsupported() is { } why) throw new InvalidOperationException("relay interop cannot run: " + why);
         string peerjs = Path.Combine(RepoPaths.Interop, "node_modules", "peerjs", "dist", "peerjs.min.js");
         if (!File.Exists(peerjs)) throw new InvalidOperationException($"peerjs is not installed ({peerjs}): run 'npm ci' in {RepoPaths.Interop}");
-        string root = Path.Combine(Path.GetTempPath(), "ospbridge-relay-tcp-" + Guid.NewGuid().ToString("N"));
-        string www = Path.Combine(root, "www");
-        Directory.CreateDirectory(www);
-        File.WriteAllText(Path.Combine(www, "status.json"), "{\"ok\":true,\"device\":\"far\"}");
         string bridgeOrigin = $"http://10.213.0.2:{BridgePort}";
-        await using var h = await ChromiumHarness.StartAsync(3, []);
-        var browserHost = h.Host(0);
-        var bridgeHost = h.Host(1);
-        var deviceHost = h.Host(2);
-        string gateway = browserHost.Lan.BridgeNamespace;
+        await using var rig = await BridgeChromiumRig.StartAsync("relay interop", 3, []);
+        var bridgeHost = rig.Harness.Host(1);
+        var deviceHost = rig.Harness.Host(2);
 
         // Subnet B, as in RelayChromiumTests: the device's veth becomes the bridge host's second interface.
-        await Ip("-n", gateway, "link", "set", "p2", "nomaster");
-        await Ip("-n", gateway, "link", "set", "p2", "netns", bridgeHost.Namespace);
-        await Ip("-n", bridgeHost.Namespace, "link", "set", "p2", "name", "ethB");
-        await Ip("-n", bridgeHost.Namespace, "addr", "add", "10.213.2.254/24", "dev", "ethB");
-        await Ip("-n", bridgeHost.Namespace, "link", "set", "ethB", "up");
-        await Ip("-n", deviceHost.Namespace, "addr", "flush", "dev", "eth0", "scope", "global");
-        await Ip("-n", deviceHost.Namespace, "addr", "add", "10.213.2.1/24", "dev", "eth0");
-        await Ip("-n", deviceHost.Namespace, "route", "replace", "default", "via", "10.213.2.254", "dev", "eth0");
-        await Ip("-n", deviceHost.Namespace, "route", "replace", "224.0.0.0/4", "dev", "eth0");
-        foreach (string ns in new[] { gateway, bridgeHost.Namespace })
-        {
-            var fwd = await NetnsLan.RunCommandAsync("ip", ["netns", "exec", ns, "sysctl", "-n", "net.ipv4.ip_forward"], IpTimeout);
-            Assert.Equal("0", fwd.StandardOutput.Trim());
-        }
+        await BridgeChromiumRig.MoveDeviceToSubnetBAsync(bridgeHost, deviceHost);
 
-        string name = "Far device " + Guid.NewGuid().ToString("N")[..6];
-        await using var origin = deviceHost.Start("python3", ["-u", "-m", "http.server", OriginPort.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--directory", www]);
-        await using var agent = OspBridgeCli.Start(deviceHost, "agent", "--name", name, "--accept-all", "--interface", "eth0",
-            "--state-dir", Path.Combine(root, "device"), "--http-origin", $"http://127.0.0.1:{OriginPort}");
-        await using var serve = OspBridgeCli.Start(bridgeHost, "serve", "--bind", "10.213.0.2", "--port", BridgePort.ToString(CultureInfo.InvariantCulture),
-            "--interface", "ethB", "--token", Token, "--state-dir", Path.Combine(root, "bridge"));
-        var page = h.Page;
+        string name = BridgeChromiumRig.UniqueName("Far device");
+        var origin = rig.StartOrigin(deviceHost, OriginPort, ("status.json", "{\"ok\":true,\"device\":\"far\"}"));
+        var agent = rig.StartAgent(deviceHost, name, "--http-origin", $"http://127.0.0.1:{OriginPort}");
+        var serve = rig.StartServe(bridgeHost, "10.213.0.2", BridgePort, Token, mdnsInterface: "ethB");
+        var page = rig.Page;
         try
         {
             await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
@@ -83,20 +56,7 @@ public sealed class RelayTcpPeerJsChromiumTests(ITestOutputHelper output)
             // A page of the bridge's origin without the UI's CSP (an API error page): pair by the API with the PIN.
             await page.GotoAsync(bridgeOrigin + "/api/none");
             await page.AddScriptTagAsync(new() { Path = peerjs });
-            string id = "";
-            for (int i = 0; i < 240 && id.Length == 0; i++)
-            {
-                id = await page.EvaluateAsync<string>(
-                    "async (a) => ((await (await fetch('/api/devices', { headers: { Authorization: 'Bearer ' + a.token } })).json()).find(d => d.name === a.name && d.online) || { id: '' }).id",
-                    new { token = Token, name });
-                if (id.Length == 0) await Task.Delay(250);
-            }
-            Assert.False(id.Length == 0, $"device '{name}' never listed online by the bridge");
-            int started = await page.EvaluateAsync<int>(PairScript, new { token = Token, id, body = "{}" });
-            Assert.Equal(202, started);
-            string pinLine = await agent.WaitForLineAsync(l => l.StartsWith("PIN: ", StringComparison.Ordinal), Step);
-            int paired = await page.EvaluateAsync<int>(PairScript, new { token = Token, id, body = JsonSerializer.Serialize(new { pin = pinLine["PIN: ".Length..].Trim() }) });
-            Assert.Equal(200, paired);
+            string id = await rig.PairByApiAsync(page, Token, name, Step);
 
             // (1) TURN over TCP only, relay candidates only.
             string tcp = await page.EvaluateAsync<string>(TcpTurnScript, new { token = Token, id });
@@ -136,18 +96,10 @@ public sealed class RelayTcpPeerJsChromiumTests(ITestOutputHelper output)
         }
         catch
         {
-            await BridgeFailureLog.WriteAsync(output, serve, agent, page);
+            await rig.WriteFailureAsync(output);
             throw;
         }
-        finally
-        {
-            try { Directory.Delete(root, recursive: true); } catch (IOException) { }
-        }
     }
-
-    private const string PairScript = """
-        async (a) => (await fetch('/api/devices/' + a.id + '/pair', { method: 'POST', headers: { Authorization: 'Bearer ' + a.token, 'Content-Type': 'application/json' }, body: a.body })).status
-        """;
 
     // A PeerFetch v1 GET on an open http-proxy channel: the head(s) as JSON text, the body as one binary message.
     private const string FetchOverChannel = """

@@ -28,7 +28,6 @@ public sealed partial class UiHttpsChromiumTests(ITestOutputHelper output)
     private const int BridgePort = 18443;
     private const int OriginPort = 8000;
     private static readonly TimeSpan Step = TimeSpan.FromSeconds(60);
-    private static readonly string[] MediaArgs = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required"];
 
     [GeneratedRegex(@"^certificate sha256 ([0-9A-F:]+) spki (\S+)$")]
     private static partial Regex CertificateLine();
@@ -39,25 +38,16 @@ public sealed partial class UiHttpsChromiumTests(ITestOutputHelper output)
     [Fact]
     public async Task Https_ui_in_chromium_pairs_plays_restarts_ice_talks_and_revokes()
     {
-        if (ChromiumHarness.WhyUnsupported() is { } why) throw new InvalidOperationException("UI over HTTPS cannot run: " + why);
-        string root = Path.Combine(Path.GetTempPath(), "ospbridge-ui-https-" + Guid.NewGuid().ToString("N"));
-        string www = Path.Combine(root, "www");
-        Directory.CreateDirectory(www);
-        File.WriteAllText(Path.Combine(www, "status.json"), "{\"ok\":true,\"device\":\"doorbell\",\"battery\":87}");
-
-        await using var h = await ChromiumHarness.StartAsync(3, MediaArgs);
-        var browserHost = h.Host(0);
-        var bridgeHost = h.Host(1);
-        var deviceHost = h.Host(2);
-        string name = "Doorbell " + Guid.NewGuid().ToString("N")[..6];
-        await using var origin = deviceHost.Start("python3", ["-u", "-m", "http.server", OriginPort.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--directory", www]);
-        await using var agent = OspBridgeCli.Start(deviceHost, "agent", "--name", name, "--accept-all", "--interface", "eth0", "--camera", "test",
-            "--state-dir", Path.Combine(root, "device"), "--http-origin", $"http://127.0.0.1:{OriginPort}");
-        await using var serve = OspBridgeCli.Start(bridgeHost, "serve", "--https", "--bind", bridgeHost.IPv4.ToString(), "--port", BridgePort.ToString(CultureInfo.InvariantCulture),
-            "--interface", "eth0", "--token", Token, "--state-dir", Path.Combine(root, "bridge"));
+        await using var rig = await BridgeChromiumRig.StartAsync("UI over HTTPS", 3, BridgeChromiumRig.MediaFlags, testCamera: true);
+        var browserHost = rig.Harness.Host(0);
+        var bridgeHost = rig.Harness.Host(1);
+        var deviceHost = rig.Harness.Host(2);
+        string name = BridgeChromiumRig.UniqueName("Doorbell");
+        var origin = rig.StartOrigin(deviceHost, OriginPort, ("status.json", "{\"ok\":true,\"device\":\"doorbell\",\"battery\":87}"));
+        var agent = rig.StartAgent(deviceHost, name, "--camera", "test", "--http-origin", $"http://127.0.0.1:{OriginPort}");
+        var serve = rig.StartServe(bridgeHost, bridgeHost.IPv4.ToString(), BridgePort, Token, "eth0", "--https");
         string bridgeOrigin = $"https://{bridgeHost.IPv4}:{BridgePort}";
-        IPage page = h.Page;
-        IPage? other = null;
+        IPage page = rig.Page;
         var pageConsole = new System.Collections.Concurrent.ConcurrentQueue<string>();
         var wait = new LocatorWaitForOptions { Timeout = (float)Step.TotalMilliseconds };
         try
@@ -77,8 +67,8 @@ public sealed partial class UiHttpsChromiumTests(ITestOutputHelper output)
             Assert.Contains("ERR_CERT", refused.Message, StringComparison.Ordinal);
 
             // 1. The user's step from docs/bridge.md: start Chromium trusting the printed SPKI. Phone viewport.
-            await h.RelaunchAsync([.. MediaArgs, "--ignore-certificate-errors-spki-list=" + spki]);
-            page = h.Page;
+            await rig.Harness.RelaunchAsync([.. BridgeChromiumRig.MediaFlags, "--ignore-certificate-errors-spki-list=" + spki]);
+            page = rig.Page;
             await page.SetViewportSizeAsync(390, 844);
             page.Dialog += (_, d) => _ = d.AcceptAsync(); // the revoke buttons confirm()
             page.Console += (_, msg) => pageConsole.Enqueue($"{TimeProvider.System.GetUtcNow():HH:mm:ss.fff} {msg.Text}");
@@ -103,12 +93,7 @@ public sealed partial class UiHttpsChromiumTests(ITestOutputHelper output)
             await item.Locator("a.device-name").ClickAsync();
 
             // 2. Pair with the PIN the device prints.
-            await page.ClickAsync("#pair-start");
-            string pinLine = await agent.WaitForLineAsync(l => l.StartsWith("PIN: ", StringComparison.Ordinal), Step);
-            await page.Locator("#pin").WaitForAsync(wait);
-            await page.FillAsync("#pin", pinLine["PIN: ".Length..].Trim());
-            await page.ClickAsync("#pair-form button");
-            await page.Locator("#pair-msg", new() { HasText = "Paired." }).WaitForAsync(wait);
+            await rig.PairWithPinInUiAsync(page, Step);
             string paired = await agent.WaitForLineAsync(l => l.StartsWith("paired ", StringComparison.Ordinal), Step);
             string bridgePeerId = paired.Split(' ')[^2];
 
@@ -201,8 +186,7 @@ public sealed partial class UiHttpsChromiumTests(ITestOutputHelper output)
             Assert.Equal(200, allowed);
 
             // 9. Another browser logs in (its own token); this one revokes it from "Browsers with access"; it gets 401.
-            var context2 = await h.Browser.NewContextAsync();
-            other = await context2.NewPageAsync();
+            var other = await rig.NewPageAsync();
             await other.GotoAsync(admin["admin ".Length..]);
             await other.Locator("#devices li", new() { HasText = name }).WaitForAsync(wait);
             string otherId = await other.EvaluateAsync<string>("async () => (await (await fetch('/api/tokens/self')).json()).id");
@@ -223,12 +207,8 @@ public sealed partial class UiHttpsChromiumTests(ITestOutputHelper output)
         catch
         {
             output.WriteLine("page console: " + string.Join(" | ", pageConsole));
-            await BridgeFailureLog.WriteAsync(output, serve, agent, page, other);
+            await rig.WriteFailureAsync(output);
             throw;
-        }
-        finally
-        {
-            try { Directory.Delete(root, recursive: true); } catch (IOException) { }
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Formats.Cbor;
 using OspBridge.Osp.Cbor;
+using OspBridge.Testing;
 
 namespace OspBridge.Osp.Tests.Cbor;
 
@@ -129,12 +130,13 @@ public sealed class CborInputTests
         byte[] manyElements = Convert.FromHexString("9a00010000");
         var manyAllowed = new CborLimits { MaxCollectionLength = 1 << 20 };
         Error(() => CborInput.Validate(huge, unlimited)); // warm up (exception machinery)
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        Assert.Equal(CborError.StringLengthLimitExceeded, Error(() => CborInput.Decode(huge, r => r.ReadByteString(), unlimited)));
-        Assert.Equal(CborError.Truncated, Error(() => CborInput.Decode(hugeButUnderLimit, r => r.ReadByteString(), unlimited)));
-        Assert.Equal(CborError.Truncated, Error(() => CborInput.Decode(manyElements, r => r.ReadStartArray(), manyAllowed))); // 65536 elements cannot fit in 0 bytes
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Assert.True(allocated < 16 * 1024, $"allocated {allocated} bytes");
+        long allocated = Allocations.LeastOf(3, () =>
+        {
+            Assert.Equal(CborError.StringLengthLimitExceeded, Error(() => CborInput.Decode(huge, r => r.ReadByteString(), unlimited)));
+            Assert.Equal(CborError.Truncated, Error(() => CborInput.Decode(hugeButUnderLimit, r => r.ReadByteString(), unlimited)));
+            Assert.Equal(CborError.Truncated, Error(() => CborInput.Decode(manyElements, r => r.ReadStartArray(), manyAllowed))); // 65536 elements cannot fit in 0 bytes
+        }, enough: 16 * 1024 - 1);
+        Assert.True(allocated < 16 * 1024, $"allocated {allocated} bytes (least of up to 3 windows)");
     }
 
     [Fact]

@@ -31,7 +31,7 @@ public sealed class NetnsHost
     public string Namespace { get; }
 
     /// <summary>The name of the LAN interface inside the namespace (always <c>eth0</c>).</summary>
-    public string InterfaceName => "eth0";
+    public string InterfaceName { get; } = "eth0";
 
     /// <summary>IPv4 address on <see cref="InterfaceName"/> (10.213.0.(index+1)/24).</summary>
     public IPAddress IPv4 { get; }

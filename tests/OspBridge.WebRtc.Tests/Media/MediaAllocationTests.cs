@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using OspBridge.Crypto.Dtls;
+using OspBridge.Testing;
 using OspBridge.Testing.Virtual;
 using OspBridge.WebRtc.Media;
 using OspBridge.WebRtc.Srtp;
@@ -8,9 +9,9 @@ namespace OspBridge.WebRtc.Tests.Media;
 
 /// <summary>
 /// Hot-path allocation of a 4 Mbit/s H.264 stream (30 fps, ~16.7 KB access units): packetize (RtpSendStream) +
-/// SRTP protect + unprotect + RtpReceiveStream + depacketize, measured with GC.GetAllocatedBytesForCurrentThread after
-/// a warm-up (ring slots allocated on first use). Our stages allocate nothing; SRTP AES-GCM nothing; SRTP AES-CM
-/// 128 B per protect/unprotect (BCL, see docs/benchmarks.md).
+/// SRTP protect + unprotect + RtpReceiveStream + depacketize, measured per stage with GC.GetAllocatedBytesForCurrentThread
+/// after a warm-up (ring slots allocated on first use), the least of up to three windows (Allocations.LeastOf). Our
+/// stages allocate nothing; SRTP AES-GCM nothing; SRTP AES-CM 128 B per protect/unprotect (BCL, see docs/benchmarks.md).
 /// </summary>
 public class MediaAllocationTests(Xunit.Abstractions.ITestOutputHelper output)
 {
@@ -85,33 +86,40 @@ public class MediaAllocationTests(Xunit.Abstractions.ITestOutputHelper output)
             }
         }
         Run(120); // warm-up: ring slots, JIT
-        aSend = aProtect = aUnprotect = aReceive = 0;
-        long packetsBefore = packets;
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        var cpu = Stopwatch.StartNew();
-        Run(300); // 10 s of a 4 Mbit/s stream
-        cpu.Stop();
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        long measured = packets - packetsBefore;
-        output.WriteLine($"{profile}: {measured} packets, {allocated} B allocated ({(double)allocated / measured:F2} B/packet), " +
-            $"{cpu.Elapsed.TotalMilliseconds * 1000 / measured:F2} µs/packet for send + protect + unprotect + receive + depacketize, {delivered} frames");
-        output.WriteLine($"by stage: send {aSend} B, protect {aProtect} B, unprotect {aUnprotect} B, receive+depacketize {aReceive} B");
-        Assert.True(measured > 4000);
-        Assert.True(delivered >= 400);
-        // Our media path (RtpSendStream packetize + header, RtpReceiveStream reorder/NACK + depacketize): 0 B.
-        Assert.Equal(0, aSend);
-        Assert.Equal(0, aReceive);
-        if (profile == SrtpProtectionProfile.AeadAes128Gcm)
+        bool gcm = profile == SrtpProtectionProfile.AeadAes128Gcm;
+        (long Send, long Protect, long Unprotect, long Receive, long Packets, long Total, TimeSpan Cpu) Window()
         {
-            Assert.Equal(0, aProtect);
-            Assert.Equal(0, aUnprotect);
+            aSend = aProtect = aUnprotect = aReceive = 0;
+            long packetsBefore = packets;
+            var cpu = Stopwatch.StartNew();
+            long total = Allocations.Of(() => Run(300)); // 10 s of a 4 Mbit/s stream
+            cpu.Stop();
+            return (aSend, aProtect, aUnprotect, aReceive, packets - packetsBefore, total, cpu.Elapsed);
+        }
+
+        // Up to three 10 s windows, the one whose stages that must allocate nothing allocated least: a one-off runtime
+        // allocation lands in one window, a per-packet allocation in every window.
+        var w = Allocations.LeastOf(3, Window, x => x.Send + x.Receive + (gcm ? x.Protect + x.Unprotect : 0));
+        long measured = w.Packets;
+        output.WriteLine($"{profile}: {measured} packets, {w.Total} B allocated ({(double)w.Total / measured:F2} B/packet), " +
+            $"{w.Cpu.TotalMilliseconds * 1000 / measured:F2} µs/packet for send + protect + unprotect + receive + depacketize, {delivered} frames");
+        output.WriteLine($"by stage (least of up to 3 windows): send {w.Send} B, protect {w.Protect} B, unprotect {w.Unprotect} B, receive+depacketize {w.Receive} B");
+        Assert.True(measured > 4000, $"{measured} packets");
+        Assert.True(delivered >= 400, $"{delivered} frames delivered");
+        // Our media path (RtpSendStream packetize + header, RtpReceiveStream reorder/NACK + depacketize): 0 B.
+        Assert.Equal(0, w.Send);
+        Assert.Equal(0, w.Receive);
+        if (gcm)
+        {
+            Assert.Equal(0, w.Protect);
+            Assert.Equal(0, w.Unprotect);
         }
         else
         {
             // Known (measured 2026-12-06): the AES-CM/HMAC-SHA1 path of SrtpContext allocates 128 B per protect and per
             // unprotect inside the BCL calls it makes (not isolated further). Guard against it growing.
-            Assert.InRange((double)aProtect / measured, 0, 160);
-            Assert.InRange((double)aUnprotect / measured, 0, 160);
+            Assert.InRange((double)w.Protect / measured, 0, 160);
+            Assert.InRange((double)w.Unprotect / measured, 0, 160);
         }
     }
 }

@@ -5,6 +5,7 @@ using OspBridge.WebRtc.Media;
 using OspBridge.WebRtc.Rtp;
 using OspBridge.WebRtc.Rtp.Rtcp;
 using OspBridge.WebRtc.Tracks;
+using OspBridge.Testing;
 
 namespace OspBridge.WebRtc.Tests.PeerConnection;
 
@@ -282,30 +283,40 @@ public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelpe
         // frame queue) and reading the frames in place with TryReadFrame
         var path = new OspBridge.Net.Core.DatagramPath(EpB, EpA);
         var buf = new byte[2048];
-        long bytes = 0, packets = 0, read = 0;
-        for (int i = 60; i < 180; i++)
-        {
-            Assert.True(p.A.SendFrame(p.VideoA, new EncodedFrame(MediaCodec.H264, frames[i % 8], TimeSpan.FromMilliseconds(33 * i), i % 8 == 0), p.Net.Now));
-            while (p.A.TryPollTransmit(buf, p.Net.Now, out var t))
-            {
-                var d = buf.AsSpan(0, t.Length);
-                bool rtp = d[0] is >= 128 and <= 191 && !RtpHeader.IsRtcp(d);
-                long before = GC.GetAllocatedBytesForCurrentThread();
-                p.B.Receive(d, path, p.Net.Now);
-                while (p.B.TryReadFrame(p.VideoB, out var f)) read += f.Data.Length > 0 ? 1 : 0;
-                long after = GC.GetAllocatedBytesForCurrentThread();
-                if (!rtp) continue;
-                bytes += after - before;
-                packets++;
-            }
-            p.Net.RunFor(TimeSpan.FromMilliseconds(33)); // B's RTCP and events, A's deadlines
-        }
         var profile = p.B.SrtpProfile;
+        // AES-CM SRTP allocates 128 B per unprotect inside the BCL (MediaAllocationTests, docs/benchmarks.md); ours: 0
+        double budget = profile == OspBridge.Crypto.Dtls.SrtpProtectionProfile.AeadAes128Gcm ? 0 : 128;
+        int next = 60;
+        (long Bytes, long Packets, long Read) Window()
+        {
+            long bytes = 0, packets = 0, read = 0;
+            for (int end = next + 120; next < end; next++)
+            {
+                int i = next;
+                Assert.True(p.A.SendFrame(p.VideoA, new EncodedFrame(MediaCodec.H264, frames[i % 8], TimeSpan.FromMilliseconds(33 * i), i % 8 == 0), p.Net.Now));
+                while (p.A.TryPollTransmit(buf, p.Net.Now, out var t))
+                {
+                    var d = buf.AsSpan(0, t.Length);
+                    bool rtp = d[0] is >= 128 and <= 191 && !RtpHeader.IsRtcp(d);
+                    long before = GC.GetAllocatedBytesForCurrentThread();
+                    p.B.Receive(d, path, p.Net.Now);
+                    while (p.B.TryReadFrame(p.VideoB, out var f)) read += f.Data.Length > 0 ? 1 : 0;
+                    long after = GC.GetAllocatedBytesForCurrentThread();
+                    if (!rtp) continue;
+                    bytes += after - before;
+                    packets++;
+                }
+                p.Net.RunFor(TimeSpan.FromMilliseconds(33)); // B's RTCP and events, A's deadlines
+            }
+            return (bytes, packets, read);
+        }
+
+        // Up to three windows of 120 frames, the one furthest under the budget counted: a one-off runtime allocation
+        // lands in one window, a per-packet allocation in every window.
+        var (bytes, packets, read) = Allocations.LeastOf(3, Window, w => w.Bytes - (long)(budget * w.Packets), enough: 8192);
         output.WriteLine($"{profile}: {packets} packets, {read} frames read, {bytes} B allocated ({(double)bytes / Math.Max(1, packets):F1} B/packet)");
         Assert.True(packets > 1000, $"{packets} packets");
         Assert.True(read >= 115, $"{read} frames read");
-        // AES-CM SRTP allocates 128 B per unprotect inside the BCL (MediaAllocationTests, docs/benchmarks.md); ours: 0
-        double budget = profile == OspBridge.Crypto.Dtls.SrtpProtectionProfile.AeadAes128Gcm ? 0 : 128;
-        Assert.True(bytes <= budget * packets + 8192, $"{bytes} B for {packets} packets with {profile} (budget {budget} B/packet)");
+        Assert.True(bytes <= budget * packets + 8192, $"{bytes} B for {packets} packets with {profile} (budget {budget} B/packet, least of up to 3 windows)");
     }
 }

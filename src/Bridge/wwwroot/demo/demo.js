@@ -1,18 +1,9 @@
 // The doorbell story, run by `ospbridge demo --headless` in Chromium (fake camera + microphone). Same modules as the
 // web UI (webrtc.js: WHEP/WHIP); every observation goes to POST /api/demo/report, which the demo prints.
 import { startWhep, startWhip, receiveStats, sendStats, formatStats } from '/webrtc.js';
+import { $, api } from '/page.js';
 
-const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function api(method, path, body) {
-  const init = { method, headers: {}, credentials: 'same-origin' };
-  if (body !== undefined) { init.headers['Content-Type'] = 'application/json'; init.body = JSON.stringify(body); }
-  const res = await fetch(path, init);
-  let data = null;
-  try { data = await res.json(); } catch { /* empty */ }
-  return { status: res.status, data };
-}
 
 async function report(step, ok, text, data) {
   const li = document.createElement('li');

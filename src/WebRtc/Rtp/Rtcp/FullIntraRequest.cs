@@ -15,40 +15,38 @@ public readonly ref struct FullIntraRequest
     /// <summary>FMT value.</summary>
     public const byte Format = 4;
 
-    private readonly ReadOnlySpan<byte> _fci;
+    private const int EntrySize = 8;
 
-    private FullIntraRequest(RtcpFeedbackHeader header, ReadOnlySpan<byte> fci)
-    {
-        Header = header;
-        _fci = fci;
-    }
+    private readonly RtcpFeedbackEntries _entries;
+
+    private FullIntraRequest(RtcpFeedbackEntries entries) => _entries = entries;
 
     /// <summary>Sender SSRC (media SSRC is unused, 0).</summary>
-    public RtcpFeedbackHeader Header { get; }
+    public RtcpFeedbackHeader Header => _entries.Header;
 
     /// <summary>Number of FCI entries.</summary>
-    public int EntryCount => _fci.Length / 8;
+    public int EntryCount => _entries.Count;
 
     /// <summary>Entry <paramref name="index"/>: the source asked for a keyframe and the command sequence number.</summary>
-    public (uint Ssrc, byte SequenceNumber) Entry(int index) => (uint)index < (uint)EntryCount
-        ? (BinaryPrimitives.ReadUInt32BigEndian(_fci.Slice(8 * index)), _fci[8 * index + 4])
-        : throw new ArgumentOutOfRangeException(nameof(index));
+    public (uint Ssrc, byte SequenceNumber) Entry(int index)
+    {
+        var entry = _entries[index];
+        return (BinaryPrimitives.ReadUInt32BigEndian(entry), entry[4]);
+    }
 
     /// <summary>Parses a FIR.</summary>
     public static bool TryRead(ReadOnlySpan<byte> packet, out FullIntraRequest fir)
     {
-        fir = default;
-        if (!RtcpFeedbackHeader.TryRead(packet, RtcpPacketType.PayloadFeedback, Format, out var h, out var fci) || fci.Length < 8)
-            return false;
-        fir = new FullIntraRequest(h, fci);
-        return true;
+        bool ok = RtcpFeedbackEntries.TryRead(packet, RtcpPacketType.PayloadFeedback, Format, EntrySize, out var entries);
+        fir = new FullIntraRequest(entries);
+        return ok;
     }
 
     /// <summary>Writes a FIR with one entry.</summary>
     public static bool TryWrite(Span<byte> destination, uint senderSsrc, uint mediaSsrc, byte sequenceNumber, out int written)
     {
         written = 0;
-        const int length = RtcpFeedbackHeader.Size + 8;
+        const int length = RtcpFeedbackHeader.Size + EntrySize;
         if (destination.Length < length)
             return false;
         new RtcpFeedbackHeader(Format, RtcpPacketType.PayloadFeedback, senderSsrc, 0).Write(destination, length);

@@ -14,24 +14,24 @@ public readonly ref struct GenericNack
     /// <summary>FMT value.</summary>
     public const byte Format = 1;
 
-    private readonly ReadOnlySpan<byte> _fci;
+    private const int EntrySize = 4;
 
-    private GenericNack(RtcpFeedbackHeader header, ReadOnlySpan<byte> fci)
-    {
-        Header = header;
-        _fci = fci;
-    }
+    private readonly RtcpFeedbackEntries _entries;
+
+    private GenericNack(RtcpFeedbackEntries entries) => _entries = entries;
 
     /// <summary>Sender and media SSRCs.</summary>
-    public RtcpFeedbackHeader Header { get; }
+    public RtcpFeedbackHeader Header => _entries.Header;
 
     /// <summary>Number of FCI entries.</summary>
-    public int ItemCount => _fci.Length / 4;
+    public int ItemCount => _entries.Count;
 
     /// <summary>FCI entry <paramref name="index"/>: (PID, BLP).</summary>
-    public (ushort Pid, ushort Blp) Item(int index) => (uint)index < (uint)ItemCount
-        ? (BinaryPrimitives.ReadUInt16BigEndian(_fci.Slice(4 * index)), BinaryPrimitives.ReadUInt16BigEndian(_fci.Slice(4 * index + 2)))
-        : throw new ArgumentOutOfRangeException(nameof(index));
+    public (ushort Pid, ushort Blp) Item(int index)
+    {
+        var entry = _entries[index];
+        return (BinaryPrimitives.ReadUInt16BigEndian(entry), BinaryPrimitives.ReadUInt16BigEndian(entry.Slice(2)));
+    }
 
     /// <summary>Writes every lost sequence number this NACK names into <paramref name="destination"/> (at most 17 per entry); returns the count written.</summary>
     public int CopyLostSequenceNumbers(Span<ushort> destination)
@@ -54,11 +54,9 @@ public readonly ref struct GenericNack
     /// <summary>Parses a generic NACK.</summary>
     public static bool TryRead(ReadOnlySpan<byte> packet, out GenericNack nack)
     {
-        nack = default;
-        if (!RtcpFeedbackHeader.TryRead(packet, RtcpPacketType.TransportFeedback, Format, out var h, out var fci) || fci.Length < 4)
-            return false;
-        nack = new GenericNack(h, fci);
-        return true;
+        bool ok = RtcpFeedbackEntries.TryRead(packet, RtcpPacketType.TransportFeedback, Format, EntrySize, out var entries);
+        nack = new GenericNack(entries);
+        return ok;
     }
 
     /// <summary>
@@ -74,7 +72,7 @@ public readonly ref struct GenericNack
         int i = 0;
         while (i < lost.Length)
         {
-            if (at + 4 > destination.Length || at + 4 > 4 * 0x10000)
+            if (at + EntrySize > destination.Length || at + EntrySize > 4 * 0x10000)
                 return false;
             ushort pid = lost[i++];
             ushort blp = 0;
@@ -88,7 +86,7 @@ public readonly ref struct GenericNack
             }
             BinaryPrimitives.WriteUInt16BigEndian(destination.Slice(at), pid);
             BinaryPrimitives.WriteUInt16BigEndian(destination.Slice(at + 2), blp);
-            at += 4;
+            at += EntrySize;
         }
         new RtcpFeedbackHeader(Format, RtcpPacketType.TransportFeedback, senderSsrc, mediaSsrc).Write(destination, at);
         written = at;
