@@ -147,7 +147,7 @@ public static class PeerFetchBench
         if (Run("dc"))
         {
             var dc = await lp2p.CreateDataChannelAsync("http-proxy");
-            using var http = new HttpClient(new PeerFetchHandler(dc)) { BaseAddress = baseUri, Timeout = Timeout.InfiniteTimeSpan };
+            using var http = new HttpClient(new PeerFetchHandler(dc, ClientOptions())) { BaseAddress = baseUri, Timeout = Timeout.InfiniteTimeSpan };
             rows.Add(await MeasureAsync("PeerFetch v2, LP2P data channel", http, rounds, megabytes));
         }
 
@@ -299,6 +299,18 @@ public static class PeerFetchBench
         catch (Exception ex) when (ex is OperationCanceledException or OspBridge.Quic.QuicException or ObjectDisposedException)
         {
         }
+    }
+
+    /// <summary>Client windows: defaults unless <c>PEERFETCH_BENCH_WINDOW=stream,channel</c> (KiB) says otherwise (for A/B of window sizes).</summary>
+    private static PeerFetchClientOptions? ClientOptions()
+    {
+        if (Environment.GetEnvironmentVariable("PEERFETCH_BENCH_WINDOW") is not { Length: > 0 } w) return null;
+        var parts = w.Split(',');
+        return new PeerFetchClientOptions
+        {
+            StreamWindow = int.Parse(parts[0], CultureInfo.InvariantCulture) << 10,
+            ChannelWindow = int.Parse(parts[1], CultureInfo.InvariantCulture) << 10,
+        };
     }
 
     private static async Task<long> DownloadAsync(HttpClient http, int megabytes)
