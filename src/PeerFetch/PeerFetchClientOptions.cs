@@ -26,13 +26,8 @@ public sealed record PeerFetchClientOptions
     /// <summary>v1 only: how long a request may wait for its final header.</summary>
     public TimeSpan V1RequestTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
-    /// <summary>
-    /// Receive window per request (v2 flow control), bytes. Default 4 MiB (sent in our HELLO; the wire default stays 1 MiB): a
-    /// 1 MiB window let one download carry at most 1 MiB per credit round trip through the channel's queues and QUIC,
-    /// while a q2q request rides QUIC's own stream window (auto-tuned up to 16 MiB). The channel window still bounds
-    /// what a receiver buffers per channel.
-    /// </summary>
-    public int StreamWindow { get; init; } = 4 << 20;
+    /// <summary>Receive window per request (v2 flow control), bytes.</summary>
+    public int StreamWindow { get; init; } = 1 << 20;
 
     /// <summary>Receive window of the whole channel (v2 flow control), bytes.</summary>
     public int ChannelWindow { get; init; } = 8 << 20;

@@ -29,13 +29,8 @@ public sealed record PeerFetchDeviceOptions
     /// <summary>v1: largest body message when the channel does not know the peer's max-message-size.</summary>
     public long V1DefaultMaxMessageSize { get; init; } = 65536;
 
-    /// <summary>
-    /// v2: receive window per request, bytes. Default 4 MiB (sent in our HELLO; the wire default stays 1 MiB): a
-    /// 1 MiB window let one download carry at most 1 MiB per credit round trip through the channel's queues and QUIC,
-    /// while a q2q request rides QUIC's own stream window (auto-tuned up to 16 MiB). The channel window still bounds
-    /// what a receiver buffers per channel.
-    /// </summary>
-    public int StreamWindow { get; init; } = 4 << 20;
+    /// <summary>v2: receive window per request, bytes.</summary>
+    public int StreamWindow { get; init; } = 1 << 20;
 
     /// <summary>v2: receive window per channel, bytes.</summary>
     public int ChannelWindow { get; init; } = 8 << 20;
