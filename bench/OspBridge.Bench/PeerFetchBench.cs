@@ -43,7 +43,7 @@ public static class PeerFetchBench
     {
         int rounds = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 40;
         int megabytes = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 200;
-        // Optional third argument: run only some paths (comma list of direct, dc, q2q, v1) — for profiling one path.
+        // Optional third argument: run only some paths (comma list of direct, rawdc, dc, rawq2q, q2q, v1) — for profiling one path.
         var only = args.Length > 2 ? new HashSet<string>(args[2].Split(','), StringComparer.OrdinalIgnoreCase) : null;
         return RunAsync(rounds, megabytes, only).GetAwaiter().GetResult();
     }
@@ -107,29 +107,70 @@ public static class PeerFetchBench
         {
             var connection = await listener.Receiver.AcceptConnectionAsync(stop.Token);
             await foreach (var channel in connection!.AcceptDataChannelsAsync(stop.Token))
-                serving.Add(channel.Label == "v1" ? v1Device.ServeAsync(channel, "bench", stop.Token) : device.ServeAsync(channel, "bench", stop.Token));
+                serving.Add(channel.Label switch
+                {
+                    "v1" => v1Device.ServeAsync(channel, "bench", stop.Token),
+                    "raw" => RawChannelSendAsync(channel, (long)megabytes << 20, stop.Token),
+                    _ => device.ServeAsync(channel, "bench", stop.Token),
+                });
         });
         var acceptingQuic = Task.Run(async () =>
         {
             var transport = await listener.AcceptTransportAsync(stop.Token);
             serving.Add(device.ServeAsync(new Lp2pQuicPeerFetchConnection(transport), "bench", stop.Token));
+            // A second q2q transport (if the raw row asks for one): each accepted stream gets the bytes, no PeerFetch.
+            var raw = await listener.AcceptTransportAsync(stop.Token);
+            serving.Add(RawQuicServeAsync(raw, (long)megabytes << 20, stop.Token));
         });
         var request = new LP2PRequest(new LP2PRequestOptions { Agent = Agent("Bench Client"), Peer = peer });
         await using var lp2p = await request.StartAsync();
         var baseUri = new Uri($"http://localhost:{originUri.Port}/");
 
+        if (Run("rawdc") && megabytes > 0)
+        {
+            rows.Add(await MeasureRawAsync("raw LP2P data channel (no PeerFetch)", megabytes, async () =>
+            {
+                var channel = await lp2p.CreateDataChannelAsync("raw");
+                long total = 0;
+                while (await channel.ReceiveAsync() is { } m)
+                {
+                    total += m.Data.Length;
+                    channel.Release(m);
+                    if (total >= (long)megabytes << 20) break;
+                }
+
+                await channel.DisposeAsync();
+                return total;
+            }));
+        }
+
         if (Run("dc"))
         {
             var dc = await lp2p.CreateDataChannelAsync("http-proxy");
-            using var http = new HttpClient(new PeerFetchHandler(dc)) { BaseAddress = baseUri, Timeout = Timeout.InfiniteTimeSpan };
+            using var http = new HttpClient(new PeerFetchHandler(dc, ClientOptions())) { BaseAddress = baseUri, Timeout = Timeout.InfiniteTimeSpan };
             rows.Add(await MeasureAsync("PeerFetch v2, LP2P data channel", http, rounds, megabytes));
+        }
+
+        var quic = Run("q2q") || Run("rawq2q") ? await LP2PQuicTransport.ConnectAsync(lp2p) : null;
+        if (Run("rawq2q") && megabytes > 0)
+        {
+            var rawQuic = await LP2PQuicTransport.ConnectAsync(lp2p);
+            rows.Add(await MeasureRawAsync("raw LP2P QUIC stream (no PeerFetch)", megabytes, async () =>
+            {
+                await using var stream = await rawQuic.CreateBidirectionalStreamAsync();
+                await stream.WriteAsync(new byte[] { 1 }, completeWrites: true);
+                var buffer = new byte[256 << 10];
+                long total = 0;
+                int n;
+                while ((n = await stream.ReadAsync(buffer)) > 0) total += n;
+                return total;
+            }));
         }
 
         if (Run("q2q"))
         {
-            var quic = await LP2PQuicTransport.ConnectAsync(lp2p);
-            await acceptingQuic;
-            using var http = new HttpClient(new PeerFetchHandler(new Lp2pQuicPeerFetchConnection(quic))) { BaseAddress = baseUri, Timeout = Timeout.InfiniteTimeSpan };
+            await acceptingQuic.WaitAsync(TimeSpan.FromSeconds(30)).ContinueWith(_ => { }, TaskScheduler.Default);
+            using var http = new HttpClient(new PeerFetchHandler(new Lp2pQuicPeerFetchConnection(quic!))) { BaseAddress = baseUri, Timeout = Timeout.InfiniteTimeSpan };
             rows.Add(await MeasureAsync("PeerFetch v2, LP2P QUIC (stream per request)", http, rounds, megabytes));
         }
 
@@ -191,6 +232,85 @@ public static class PeerFetchBench
         string line = string.Create(CultureInfo.InvariantCulture, $"| {name} | {rps:0} req/s ({rounds * 64} in {small.TotalSeconds:0.00} s, CPU {cpuPerRequest:0} µs/req, alloc {allocPerRequest / 1024:0.0} KiB/req) | {big} |");
         Console.WriteLine(line);
         return line;
+    }
+
+    /// <summary>
+    /// The transport alone: the far end pushes <paramref name="megabytes"/> MiB in 255 KiB messages (data channel) or
+    /// 256 KiB stream writes (QUIC) — PeerFetch's chunk size — and <paramref name="receive"/> counts them. One warm-up
+    /// pass, then one measured pass; same figures as the download column.
+    /// </summary>
+    private static async Task<string> MeasureRawAsync(string name, int megabytes, Func<Task<long>> receive)
+    {
+        await receive(); // warm-up: windows, the JIT
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        long alloc0 = GC.GetTotalAllocatedBytes(precise: false);
+        var pause0 = GC.GetTotalPauseDuration();
+        var sw = Stopwatch.StartNew();
+        long total = await receive();
+        sw.Stop();
+        if (total != (long)megabytes << 20) throw new InvalidOperationException($"{name}: got {total} bytes");
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu0;
+        double allocPerMb = (GC.GetTotalAllocatedBytes(precise: false) - alloc0) / (total / 1e6) / 1e6;
+        var pause = GC.GetTotalPauseDuration() - pause0;
+        string line = string.Create(CultureInfo.InvariantCulture, $"| {name} | – | {total / 1e6 / sw.Elapsed.TotalSeconds:0.0} MB/s ({sw.Elapsed.TotalSeconds:0.00} s, CPU {cpu.TotalSeconds / (total / 1e9):0.0} s/GB, alloc {allocPerMb:0.0} MB/MB, GC pause {pause.TotalMilliseconds:0} ms) |");
+        Console.WriteLine(line);
+        return line;
+    }
+
+    private const int RawChunk = 255 << 10;
+
+    private static async Task RawChannelSendAsync(LP2PDataChannel channel, long bytes, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var chunk = MakeBytes(RawChunk, 3);
+            for (long sent = 0; sent < bytes; sent += RawChunk)
+                await channel.SendAsync(chunk.AsMemory(0, (int)Math.Min(RawChunk, bytes - sent)), isText: false, cancellationToken);
+            // The receiver closes when it has everything; wait for that, then let go of the channel.
+            while (await channel.ReceiveAsync(cancellationToken) is { } m) channel.Release(m);
+            await channel.DisposeAsync();
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or OspBridge.Osp.OspException)
+        {
+        }
+    }
+
+    private static async Task RawQuicServeAsync(LP2PQuicTransport transport, long bytes, CancellationToken cancellationToken)
+    {
+        var chunk = MakeBytes(256 << 10, 4);
+        try
+        {
+            while (true)
+            {
+                var stream = await transport.AcceptStreamAsync(cancellationToken);
+                await using (stream)
+                {
+                    var one = new byte[1];
+                    while (await stream.ReadAsync(one, cancellationToken) > 0)
+                    {
+                    }
+
+                    for (long sent = 0; sent < bytes; sent += chunk.Length)
+                        await stream.WriteAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, bytes - sent)), cancellationToken);
+                    await stream.WriteAsync(ReadOnlyMemory<byte>.Empty, completeWrites: true, cancellationToken);
+                }
+            }
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or OspBridge.Quic.QuicException or ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>Client windows: defaults unless <c>PEERFETCH_BENCH_WINDOW=stream,channel</c> (KiB) says otherwise (for A/B of window sizes).</summary>
+    private static PeerFetchClientOptions? ClientOptions()
+    {
+        if (Environment.GetEnvironmentVariable("PEERFETCH_BENCH_WINDOW") is not { Length: > 0 } w) return null;
+        var parts = w.Split(',');
+        return new PeerFetchClientOptions
+        {
+            StreamWindow = int.Parse(parts[0], CultureInfo.InvariantCulture) << 10,
+            ChannelWindow = int.Parse(parts[1], CultureInfo.InvariantCulture) << 10,
+        };
     }
 
     private static async Task<long> DownloadAsync(HttpClient http, int megabytes)

@@ -153,12 +153,13 @@ public sealed class PeerFetchHandler : HttpMessageHandler
         try
         {
             var source = await content.ReadAsStreamAsync().ConfigureAwait(false);
-            byte[] buffer = ArrayPool<byte>.Shared.Rent(64 << 10);
+            // The device's download chunk (255 KiB: one DATA frame per channel message of ≤ 256 KiB), was 64 KiB.
+            byte[] buffer = ArrayPool<byte>.Shared.Rent(PeerFetchDevice.BodyChunk);
             try
             {
                 while (true)
                 {
-                    int n = await source.ReadAsync(buffer.AsMemory(0, 64 << 10)).ConfigureAwait(false);
+                    int n = await source.ReadAsync(buffer.AsMemory(0, PeerFetchDevice.BodyChunk)).ConfigureAwait(false);
                     if (n == 0) break;
                     await stream.WriteAsync(buffer.AsMemory(0, n), endStream: false, CancellationToken.None).ConfigureAwait(false);
                 }

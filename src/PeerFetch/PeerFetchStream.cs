@@ -12,8 +12,8 @@ internal sealed class PeerFetchStream : IPeerFetchExchange
     private readonly Queue<Chunk> _chunks = new();
     private int _headOffset; // bytes of the first chunk already read
     private readonly TaskCompletionSource<List<KeyValuePair<string, string>>> _head = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private TaskCompletionSource? _readable;
-    private TaskCompletionSource? _writable;
+    private readonly ReusableSignal _readable = new(); // one reader and one writer at a time: no allocation per wait
+    private readonly ReusableSignal _writable = new();
     private Exception? _error;
     private Exception? _writeError;
     private bool _remoteEnded;
@@ -123,15 +123,9 @@ internal sealed class PeerFetchStream : IPeerFetchExchange
 
     internal void MarkLocalEnded() => _localEnded = true;
 
-    internal void WakeWriter()
-    {
-        var t = _writable; _writable = null; t?.TrySetResult();
-    }
+    internal void WakeWriter() => _writable.Set();
 
-    private void WakeReader()
-    {
-        var t = _readable; _readable = null; t?.TrySetResult();
-    }
+    private void WakeReader() => _readable.Set();
 
     // ------------------------------------------------------------ body in
 
@@ -140,7 +134,7 @@ internal sealed class PeerFetchStream : IPeerFetchExchange
     {
         while (true)
         {
-            Task wait;
+            ValueTask wait;
             lock (_conn.Gate)
             {
                 if (_chunks.Count > 0)
@@ -164,10 +158,9 @@ internal sealed class PeerFetchStream : IPeerFetchExchange
                 }
                 if (_error is not null) throw _error;
                 if (_remoteEnded || buffer.IsEmpty) return 0;
-                _readable ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                wait = _readable.Task;
+                wait = _readable.WaitAsync(cancellationToken); // armed under the lock: a wake-up after this point completes it
             }
-            await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await wait.ConfigureAwait(false);
         }
     }
 
@@ -178,7 +171,7 @@ internal sealed class PeerFetchStream : IPeerFetchExchange
     {
         while (true)
         {
-            Task wait;
+            ValueTask wait;
             lock (_conn.Gate)
             {
                 if (_writeError is not null) throw _writeError;
@@ -193,10 +186,9 @@ internal sealed class PeerFetchStream : IPeerFetchExchange
                     return;
                 }
                 _conn.FlushLocked();
-                _writable ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                wait = _writable.Task;
+                wait = _writable.WaitAsync(cancellationToken);
             }
-            await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+            await wait.ConfigureAwait(false);
         }
     }
 
