@@ -7,7 +7,8 @@ Usage: rtsp_server.py --port 8554 [--address 127.0.0.1] [--path /cam] [--width 6
                       [--backchannel out.raw [--backchannel-codec PCMU|PCMA]]
 --backchannel makes it an ONVIF server (GstRtspServer.RTSPOnvifServer + RTSPOnvifMediaFactory): a DESCRIBE with
 "Require: www.onvif.org/ver20/backchannel" gets an extra a=sendonly audio section (G.711, 8 kHz); what a client sends
-there is decoded and written to the file as raw S16LE mono 8 kHz PCM (unbuffered, so a killed server leaves it whole).
+there is decoded and written to the file as raw S16LE mono 8 kHz PCM (unbuffered, so a killed server leaves it whole;
+async=false: a back channel with no data yet must not hold up the media's preroll, else PLAY is answered 503).
 Prints "READY rtsp://<address>:<port><path>" on stdout once the server is listening; runs until killed
 (or --seconds elapse). Needs gir1.2-gst-rtsp-server-1.0, python3-gi, gstreamer1.0-plugins-{base,good,ugly}.
 """
@@ -60,7 +61,7 @@ def main():
         factory.set_backchannel_launch(
             f'( capsfilter caps="application/x-rtp, media=audio, payload={pt}, clock-rate=8000, '
             f'encoding-name={a.backchannel_codec}" name=depay_backchannel ! {depay} ! {dec} ! audioconvert '
-            f'! audio/x-raw,format=S16LE,channels=1,rate=8000 ! filesink location={a.backchannel} buffer-mode=unbuffered )')
+            f'! audio/x-raw,format=S16LE,channels=1,rate=8000 ! filesink location={a.backchannel} buffer-mode=unbuffered async=false )')
         factory.set_media_gtype(GstRtspServer.RTSPOnvifMedia.__gtype__)
         factory.set_shared(False)  # a back channel belongs to one client's session
     else:

@@ -355,7 +355,10 @@ internal sealed class RtspSource : MediaSourceBase
                 channel += 2;
             }
 
-            await RequestAsync("PLAY", baseUri, [new("Range", "npt=0.000-")]).ConfigureAwait(false);
+            // Range is optional in PLAY (RFC 2326 §10.5). With a back channel it is left out: GStreamer's ONVIF media (a
+            // session of its own per back-channel client) cannot seek its live pipeline, answers "npt=0.000-" with 503 and
+            // stays broken for the session; a live camera plays from "now" either way.
+            await RequestAsync("PLAY", baseUri, back is null ? [new("Range", "npt=0.000-")] : null).ConfigureAwait(false);
             owner.Sessions++;
             if (back is not null)
                 owner._backChannel = NewBackChannel(back, transport);
