@@ -32,6 +32,7 @@ declare -A NEED=(
   [/usr/lib/python3/dist-packages/gi/__init__.py]=python3-gi
   [/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstx264.so]=gstreamer1.0-plugins-ugly
   [/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstrtp.so]=gstreamer1.0-plugins-good
+  [/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstmulaw.so]=gstreamer1.0-plugins-good
   [/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstvideotestsrc.so]=gstreamer1.0-plugins-base
   [/usr/bin/python3]=python3
 )

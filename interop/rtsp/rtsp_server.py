@@ -4,6 +4,11 @@
 
 Usage: rtsp_server.py --port 8554 [--address 127.0.0.1] [--path /cam] [--width 640 --height 360 --fps 30]
                       [--auth none|basic|digest --user u --password p] [--no-audio] [--protocols all|tcp|udp]
+                      [--backchannel out.raw [--backchannel-codec PCMU|PCMA]]
+--backchannel makes it an ONVIF server (GstRtspServer.RTSPOnvifServer + RTSPOnvifMediaFactory): a DESCRIBE with
+"Require: www.onvif.org/ver20/backchannel" gets an extra a=sendonly audio section (G.711, 8 kHz); what a client sends
+there is decoded and written to the file as raw S16LE mono 8 kHz PCM (unbuffered, so a killed server leaves it whole;
+async=false: a back channel with no data yet must not hold up the media's preroll, else PLAY is answered 503).
 Prints "READY rtsp://<address>:<port><path>" on stdout once the server is listening; runs until killed
 (or --seconds elapse). Needs gir1.2-gst-rtsp-server-1.0, python3-gi, gstreamer1.0-plugins-{base,good,ugly}.
 """
@@ -33,6 +38,8 @@ def main():
     ap.add_argument("--no-audio", action="store_true")
     ap.add_argument("--protocols", choices=["all", "tcp", "udp"], default="all",
                     help="lower transports offered (tcp: a UDP SETUP is answered 461 Unsupported Transport)")
+    ap.add_argument("--backchannel", help="ONVIF back channel: decoded PCM (S16LE, 8 kHz, mono) to this file")
+    ap.add_argument("--backchannel-codec", choices=["PCMU", "PCMA"], default="PCMU")
     ap.add_argument("--seconds", type=int, default=600, help="exit after this long (a bound for tests)")
     a = ap.parse_args()
 
@@ -47,12 +54,23 @@ def main():
     audio = "audiotestsrc is-live=true freq=440 wave=sine ! audioconvert ! audioresample ! opusenc ! rtpopuspay name=pay1 pt=97"
     launch = f"( {video} {'' if a.no_audio else audio} )"
 
-    server = GstRtspServer.RTSPServer()
+    if a.backchannel:
+        server = GstRtspServer.RTSPOnvifServer()
+        factory = GstRtspServer.RTSPOnvifMediaFactory()
+        pt, depay, dec = ("0", "rtppcmudepay", "mulawdec") if a.backchannel_codec == "PCMU" else ("8", "rtppcmadepay", "alawdec")
+        factory.set_backchannel_launch(
+            f'( capsfilter caps="application/x-rtp, media=audio, payload={pt}, clock-rate=8000, '
+            f'encoding-name={a.backchannel_codec}" name=depay_backchannel ! {depay} ! {dec} ! audioconvert '
+            f'! audio/x-raw,format=S16LE,channels=1,rate=8000 ! filesink location={a.backchannel} buffer-mode=unbuffered async=false )')
+        factory.set_media_gtype(GstRtspServer.RTSPOnvifMedia.__gtype__)
+        factory.set_shared(False)  # a back channel belongs to one client's session
+    else:
+        server = GstRtspServer.RTSPServer()
+        factory = GstRtspServer.RTSPMediaFactory()
+        factory.set_shared(True)
     server.set_address(a.address)
     server.set_service(str(a.port))
-    factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch)
-    factory.set_shared(True)
     if a.protocols == "tcp":
         factory.set_protocols(GstRtsp.RTSPLowerTrans.TCP)
     elif a.protocols == "udp":

@@ -20,7 +20,9 @@ namespace OspBridge.Bridge.Camera;
 /// GOP cache starts each viewer at a keyframe; PLI/FIR ask the source for a keyframe); audio sections the peer sends
 /// are talk-back, played out through a jitter buffer (<see cref="TalkBackPlayout"/>) into the talk-back sink (one
 /// session at a time; others are counted only). Offers that only send audio (WHIP) are answered recvonly without
-/// starting the camera. Each session's end prints <c>talk-back from &lt;peer&gt;: &lt;n&gt; packets, &lt;s&gt; s audio</c>
+/// starting the camera. When the camera has a talk-back output of its own (<see cref="IMediaSource.TalkBackSink"/>: an
+/// RTSP camera's ONVIF back channel) a viewer's talk-back goes there — transcoded to the camera's G.711 — and the
+/// talk-back sink is the fallback (no back channel offered, or another talker holds it). Each session's end prints <c>talk-back from &lt;peer&gt;: &lt;n&gt; packets, &lt;s&gt; s audio</c>
 /// when it had a talk-back section.
 /// WHIP re-publish (docs/bridge.md): an offer labelled <see cref="PublishLabel"/> (the bridge's <c>/whip/{id}</c>) is a
 /// publisher: its video and audio become the device's <see cref="PublishedStream"/> (the first publisher's; later ones
@@ -164,7 +166,8 @@ internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
                 if (_log.IsEnabled(LogLevel.Information)) _log.LogInformation("publisher {Peer}: another stream is published now; not re-published", peerId);
             }
         }
-        var talk = media.TalkBack.Count == 0 ? Task.CompletedTask : RunTalkBackAsync(media.TalkBack, peerId, published, ended.Token);
+        var talk = media.TalkBack.Count == 0 ? Task.CompletedTask : RunTalkBackAsync(media.TalkBack, peerId, published,
+            cameraViewer: viewed is null && (media.Video is not null || media.Audio is not null), ended.Token);
         var pump = published is not null && media.PublishedVideo is { } pv ? published.PumpVideoAsync(pv, ended.Token) : Task.CompletedTask;
         try
         {
@@ -232,15 +235,25 @@ internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
     }
 
     /// <summary>Plays the talk-back sections out into the sink (the first section; further ones are counted) and prints the session's line.</summary>
-    private async Task RunTalkBackAsync(IReadOnlyList<RTCRtpReceiver> receivers, string peerId, PublishedStream? published, CancellationToken ct)
+    private async Task RunTalkBackAsync(IReadOnlyList<RTCRtpReceiver> receivers, string peerId, PublishedStream? published, bool cameraViewer, CancellationToken ct)
     {
         IAudioSinkSession? stream = null;
-        if (_talkSink is not null)
+        IAudioSink? sink = null;
+        // The camera's own back channel (ONVIF) first when this session watches the camera (that starts it; a send-only
+        // offer does not, and a publisher's audio is the published stream's), then --talk-sink.
+        foreach (var candidate in new[] { cameraViewer && published is null ? _hub.Source.TalkBackSink : null, _talkSink })
         {
+            if (candidate is null)
+                continue;
             try
             {
-                stream = await _talkSink.TryOpenAsync(2, ct).ConfigureAwait(false);
-                if (stream is null && _log.IsEnabled(LogLevel.Information))
+                stream = await candidate.TryOpenAsync(2, ct).ConfigureAwait(false);
+                if (stream is not null)
+                {
+                    sink = candidate;
+                    break;
+                }
+                if (candidate == _talkSink && _log.IsEnabled(LogLevel.Information))
                     _log.LogInformation("talk-back from {Peer}: {Sink} is in use by another session; counting only", peerId, _talkSink.Description);
             }
             catch (MediaException ex)
@@ -248,6 +261,8 @@ internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
                 if (_log.IsEnabled(LogLevel.Warning)) _log.LogWarning("talk-back from {Peer}: {Error}", peerId, ex.Message);
             }
         }
+        if (sink is not null && _log.IsEnabled(LogLevel.Information))
+            _log.LogInformation("talk-back from {Peer} goes to {Sink}", peerId, sink.Description);
         var playouts = receivers.Select((_, i) => new TalkBackPlayout(i == 0 ? stream : null)).ToArray();
         try
         {
@@ -264,7 +279,7 @@ internal sealed class CameraService : IDeviceMediaProvider, IAsyncDisposable
             double seconds = playouts.Sum(p => p.SamplesReceived) / 48000.0;
             if (stream is not null && _log.IsEnabled(LogLevel.Information))
                 _log.LogInformation("talk-back from {Peer} to {Sink}: {Written} packets written, {Concealed} concealed, {Late} late, {Dropped} dropped",
-                    peerId, _talkSink!.Description, stream.PacketsWritten, playouts[0].FramesConcealed, playouts[0].FramesLate, stream.PacketsDropped);
+                    peerId, sink!.Description, stream.PacketsWritten, playouts[0].FramesConcealed, playouts[0].FramesLate, stream.PacketsDropped);
             _output(string.Create(CultureInfo.InvariantCulture, $"talk-back from {peerId}: {packets} packets, {seconds:0.0} s audio"));
         }
     }

@@ -11,6 +11,9 @@ public static class RtspInterleavedFrame
     /// <summary>The frame marker.</summary>
     public const byte Marker = 0x24;
 
+    /// <summary>Octets before the payload: marker, channel, 16-bit length.</summary>
+    public const int HeaderLength = 4;
+
     /// <summary>
     /// Reads one frame from the start of <paramref name="data"/>: the payload is sliced, not copied. Returns
     /// <see cref="RtspReadStatus.Invalid"/> if the first octet is not '$'.

@@ -45,7 +45,11 @@ public sealed class RtspSessionDescription
             }
             if (line[0] != 'a')
                 continue;
-            if (value.StartsWith("control:", StringComparison.OrdinalIgnoreCase))
+            if (current is not null && value is "sendonly" or "recvonly" or "sendrecv" or "inactive")
+            {
+                current.Direction = value;
+            }
+            else if (value.StartsWith("control:", StringComparison.OrdinalIgnoreCase))
             {
                 string control = value["control:".Length..].Trim();
                 if (current is null)
@@ -103,6 +107,13 @@ public sealed class RtspMediaDescription
 
     /// <summary>The a=control value (relative or absolute), or null.</summary>
     public string? Control { get; internal set; }
+
+    /// <summary>
+    /// The direction attribute (<c>sendonly</c>, <c>recvonly</c>, <c>sendrecv</c>, <c>inactive</c>) as the server wrote it,
+    /// or null. In an ONVIF DESCRIBE answer the camera's own media are <c>recvonly</c> and the back channel — the audio the
+    /// client sends — is <c>sendonly</c> (ONVIF Streaming Specification §5.3.1).
+    /// </summary>
+    public string? Direction { get; internal set; }
 
     /// <summary>The fmtp parameters of the payload type, or null.</summary>
     public string? Fmtp { get; internal set; }

@@ -4,7 +4,9 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using OspBridge.Media.BackChannel;
 using OspBridge.Media.Formats;
+using OspBridge.Media.Sinks;
 using OspBridge.Media.Sources;
 using OspBridge.WebRtc.Media;
 
@@ -20,6 +22,11 @@ namespace OspBridge.Media.Rtsp;
 /// back to TCP-interleaved (at once, for the rest of the source's life) when a SETUP is answered 461 Unsupported
 /// Transport or with a TCP transport, or when no RTP datagram arrives within <see cref="MediaSourceOptions.RtspUdpTimeout"/>
 /// of PLAY (a firewall between camera and agent).
+/// ONVIF back channel (ONVIF Streaming Specification §5.3): unless the URI says <c>?backchannel=0</c>, every request
+/// carries <c>Require: www.onvif.org/ver20/backchannel</c>; a camera that does not know the tag answers the DESCRIBE
+/// 551 Option Not Supported (or another error) and is asked again without it, for the rest of the source's life. An
+/// <c>a=sendonly</c> audio section (PCMU, PCMA or Opus) in the answer is the back channel: it is SET UP like the other
+/// tracks and, while the session plays, <see cref="TalkBackSink"/> sends talk-back to it as RTP over the same session.
 /// </summary>
 internal sealed class RtspSource : MediaSourceBase
 {
@@ -27,6 +34,10 @@ internal sealed class RtspSource : MediaSourceBase
     private readonly RtspUri _uri;
     private readonly MediaSourceOptions _options;
     private readonly ILogger _logger;
+    private readonly RtspBackChannelSink? _backChannelSink;
+    private readonly TaskCompletionSource _described = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile bool _requireBackChannel;
+    private volatile RtspBackChannel? _backChannel;
     private CancellationTokenSource? _cts;
     private Task? _loop;
 
@@ -36,6 +47,37 @@ internal sealed class RtspSource : MediaSourceBase
         Transport = uri.Transport ?? (options.RtspUseTcp ? RtspTransport.Tcp : RtspTransport.Udp);
         _options = options;
         _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger("OspBridge.Media.Rtsp");
+        _requireBackChannel = uri.BackChannel;
+        _backChannelSink = uri.BackChannel ? new RtspBackChannelSink(this) : null;
+    }
+
+    /// <summary>The camera's URI (no credentials).</summary>
+    internal RtspUri Uri => _uri;
+
+    /// <summary>The ONVIF back channel as a talk-back sink (null with <c>?backchannel=0</c>); see <see cref="RtspBackChannelSink"/>.</summary>
+    public override IAudioSink? TalkBackSink => _backChannelSink;
+
+    /// <summary>The back channel's codec in the last DESCRIBE answer, or null when it offered none.</summary>
+    internal MediaCodec? BackChannelOffered { get; private set; }
+
+    /// <summary>The back channel of the session playing now, or null.</summary>
+    internal RtspBackChannel? BackChannel => _backChannel;
+
+    /// <summary>True while DESCRIBE requests carry the back-channel <c>Require</c> (false after the camera refused it).</summary>
+    internal bool RequiresBackChannel => _requireBackChannel;
+
+    /// <summary>Waits (bounded) until a DESCRIBE was answered; false on timeout.</summary>
+    internal async Task<bool> WaitForDescriptionAsync(TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _described.Task.WaitAsync(timeout, _options.TimeProvider, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Sessions established (PLAY answered 200).</summary>
@@ -157,6 +199,9 @@ internal sealed class RtspSource : MediaSourceBase
     {
         public void Dispose()
         {
+            if (owner._backChannel is { } b && ReferenceEquals(b.Send.Target, this))
+                owner._backChannel = null;
+            _backUdp?.Dispose();
             foreach (var u in _udp)
                 u.Dispose();
             _random.Dispose();
@@ -170,6 +215,9 @@ internal sealed class RtspSource : MediaSourceBase
         private long _udpDatagrams;
         private IPAddress? _serverAddress;
         private IPAddress? _localAddress;
+        private RtspUdpTrack? _backUdp;
+        private byte _backChannelRtp;
+        private bool _require;
 
         /// <summary>Set when this UDP session gave up: the reason (461, a TCP answer, or silence).</summary>
         public string? FallbackReason { get; private set; }
@@ -209,14 +257,28 @@ internal sealed class RtspSource : MediaSourceBase
             string publicMethods = options.Headers.Get("Public") ?? "";
             bool getParameter = publicMethods.Contains("GET_PARAMETER", StringComparison.OrdinalIgnoreCase);
 
-            var describe = await RequestAsync("DESCRIBE", uri, [new("Accept", "application/sdp")]).ConfigureAwait(false);
+            _require = owner._requireBackChannel;
+            var describe = await RequestAsync("DESCRIBE", uri, [new("Accept", "application/sdp")], accept: s => _require && s is >= 400 and not 401).ConfigureAwait(false);
+            if (describe.StatusCode >= 400)
+            {
+                // The camera does not know the ONVIF tag (551 Option Not Supported, RFC 2326 §12.32) or chokes on it:
+                // ask again without it, and never again for this source.
+                if (owner._logger.IsEnabled(LogLevel.Information))
+                    owner._logger.LogInformation("RTSP {Uri}: DESCRIBE with the ONVIF back-channel Require answered {Status} {Reason}; asking without it", owner._uri, describe.StatusCode, describe.Reason);
+                owner._requireBackChannel = false;
+                _require = false;
+                describe = await RequestAsync("DESCRIBE", uri, [new("Accept", "application/sdp")]).ConfigureAwait(false);
+            }
             string baseUri = describe.Headers.Get("Content-Base") ?? describe.Headers.Get("Content-Location") ?? uri;
             var sdp = RtspSessionDescription.Parse(describe.Body.Span);
             owner.Description = sdp;
             if (sdp.Control is not null && sdp.Control != "*")
                 baseUri = RtspMediaDescription.Resolve(sdp.Control, baseUri);
-            var video = sdp.Media.FirstOrDefault(m => m.Codec == MediaCodec.H264);
-            var audio = sdp.Media.FirstOrDefault(m => m.Codec is MediaCodec.Opus or MediaCodec.Pcmu or MediaCodec.Pcma);
+            var video = sdp.Media.FirstOrDefault(m => m.Codec == MediaCodec.H264 && m.Direction != "sendonly");
+            var audio = sdp.Media.FirstOrDefault(m => m.Codec is MediaCodec.Opus or MediaCodec.Pcmu or MediaCodec.Pcma && m.Direction != "sendonly");
+            var back = _require ? sdp.Media.FirstOrDefault(RtspBackChannel.IsBackChannel) : null;
+            owner.BackChannelOffered = back?.Codec;
+            owner._described.TrySetResult();
             if (video is null && audio is null)
                 throw new MediaException(MediaError.NoUsableMedia, "the RTSP session has no H.264 video and no Opus/PCMU/PCMA audio");
             owner.UpdateInfo(i => i with
@@ -230,7 +292,7 @@ internal sealed class RtspSource : MediaSourceBase
 
             int channel = 0;
             int timeoutSeconds = 60;
-            foreach (var m in new[] { video, audio })
+            foreach (var m in new[] { video, audio, back })
             {
                 if (m is null)
                     continue;
@@ -238,7 +300,10 @@ internal sealed class RtspSource : MediaSourceBase
                 if (transport == RtspTransport.Udp)
                 {
                     udp = RtspUdpTrack.Open(_localAddress!, _serverAddress!, m, _random);
-                    _udp.Add(udp);
+                    if (m == back)
+                        _backUdp = udp;
+                    else
+                        _udp.Add(udp);
                 }
                 var headers = new List<KeyValuePair<string, string>>
                 {
@@ -283,12 +348,20 @@ internal sealed class RtspSource : MediaSourceBase
                             rtpChannel = c;
                     }
                 }
-                _tracks[rtpChannel] = new RtpTrackReceiver(m.Codec!.Value, m.ClockRate, m.PayloadType, m.Sps, m.Pps);
+                if (m == back)
+                    _backChannelRtp = (byte)rtpChannel;
+                else
+                    _tracks[rtpChannel] = new RtpTrackReceiver(m.Codec!.Value, m.ClockRate, m.PayloadType, m.Sps, m.Pps);
                 channel += 2;
             }
 
-            await RequestAsync("PLAY", baseUri, [new("Range", "npt=0.000-")]).ConfigureAwait(false);
+            // Range is optional in PLAY (RFC 2326 §10.5). With a back channel it is left out: GStreamer's ONVIF media (a
+            // session of its own per back-channel client) cannot seek its live pipeline, answers "npt=0.000-" with 503 and
+            // stays broken for the session; a live camera plays from "now" either way.
+            await RequestAsync("PLAY", baseUri, back is null ? [new("Range", "npt=0.000-")] : null).ConfigureAwait(false);
             owner.Sessions++;
+            if (back is not null)
+                owner._backChannel = NewBackChannel(back, transport);
             if (owner._logger.IsEnabled(LogLevel.Information))
                 owner._logger.LogInformation("RTSP {Uri}: playing over {Transport} (session {Session}, timeout {Timeout} s)", owner._uri, transport == RtspTransport.Udp ? "UDP" : "TCP", _sessionId, timeoutSeconds);
             _lastMedia = o.TimeProvider.GetTimestamp();
@@ -315,6 +388,7 @@ internal sealed class RtspSource : MediaSourceBase
             }
             finally
             {
+                owner._backChannel = null;
                 await sessionCts.CancelAsync().ConfigureAwait(false);
                 try
                 {
@@ -336,6 +410,31 @@ internal sealed class RtspSource : MediaSourceBase
                 if (stopToken.IsCancellationRequested || FallbackReason is not null)
                     await TeardownAsync(baseUri).ConfigureAwait(false);
             }
+        }
+
+        /// <summary>The playing back channel: RTP on the section's interleaved channel, or from its client_port to its server_port.</summary>
+        private RtspBackChannel NewBackChannel(RtspMediaDescription back, RtspTransport t)
+        {
+            if (owner._logger.IsEnabled(LogLevel.Information))
+                owner._logger.LogInformation("RTSP {Uri}: ONVIF back channel {Codec}/{Clock} (payload type {Pt}) over {Transport}", owner._uri, back.EncodingName, back.ClockRate, back.PayloadType, t == RtspTransport.Udp ? "UDP" : "TCP");
+            return new RtspBackChannel(back.Codec!.Value, (byte)back.PayloadType, back.ClockRate, t, t == RtspTransport.Udp ? SendBackUdpAsync : SendBackTcpAsync);
+        }
+
+        private ValueTask SendBackTcpAsync(ReadOnlyMemory<byte> packet, CancellationToken cancellationToken)
+        {
+            // the sink reserved the 4 header octets; the buffer is ours until the write completes
+            var frame = System.Runtime.InteropServices.MemoryMarshal.AsMemory(packet).Span;
+            frame[0] = RtspInterleavedFrame.Marker;
+            frame[1] = _backChannelRtp;
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(frame[2..], (ushort)(packet.Length - RtspInterleavedFrame.HeaderLength));
+            return new ValueTask(WriteAsync(packet, cancellationToken));
+        }
+
+        private async ValueTask SendBackUdpAsync(ReadOnlyMemory<byte> packet, CancellationToken cancellationToken)
+        {
+            var u = _backUdp!;
+            if (u.ServerRtp is { } to)
+                await u.RtpSocket.SendToAsync(packet, SocketFlags.None, to, cancellationToken).ConfigureAwait(false);
         }
 
         private async Task TeardownAsync(string baseUri)
@@ -572,7 +671,7 @@ internal sealed class RtspSource : MediaSourceBase
             owner.Deliver(frame);
         }
 
-        private async Task<RtspResponse> RequestAsync(string method, string uri, List<KeyValuePair<string, string>>? headers, bool acceptUnsupportedTransport = false)
+        private async Task<RtspResponse> RequestAsync(string method, string uri, List<KeyValuePair<string, string>>? headers, bool acceptUnsupportedTransport = false, Func<int, bool>? accept = null)
         {
             for (int attempt = 0; ; attempt++)
             {
@@ -584,6 +683,8 @@ internal sealed class RtspSource : MediaSourceBase
                 var response = await ReadResponseAsync(cseq, cts.Token).ConfigureAwait(false);
                 if (response.StatusCode == 401 && attempt == 0 && _auth is not null && _auth.TrySetChallenge(response.Headers.GetAll("WWW-Authenticate")))
                     continue;
+                if (accept is not null && accept(response.StatusCode))
+                    return response;
                 if (response.StatusCode == 401)
                     throw new MediaException(MediaError.Unauthorized, $"RTSP {method}: 401 {response.Reason}");
                 if (response.StatusCode == 461 && acceptUnsupportedTransport)
@@ -601,6 +702,8 @@ internal sealed class RtspSource : MediaSourceBase
             request.Headers.Add("User-Agent", "OspBridge");
             if (_sessionId is not null)
                 request.Headers.Add("Session", _sessionId);
+            if (_require)
+                request.Headers.Add("Require", RtspBackChannel.RequireTag);
             string? authorization = _auth?.GetAuthorization(method, uri);
             if (authorization is not null)
                 request.Headers.Add("Authorization", authorization);
@@ -658,7 +761,7 @@ internal sealed class RtspSource : MediaSourceBase
                 _start = 0;
         }
 
-        private async Task WriteAsync(byte[] bytes, CancellationToken cancellationToken)
+        private async Task WriteAsync(ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken)
         {
             await _writeLock.WaitAsync(cancellationToken).ConfigureAwait(false);
             try

@@ -52,6 +52,9 @@ internal sealed class RtspUdpTrack : IDisposable
     /// <summary>The server's RTCP port (from <c>server_port</c> in the SETUP answer), or null when it did not say.</summary>
     public IPEndPoint? ServerRtcp { get; private set; }
 
+    /// <summary>The server's RTP port (<c>server_port</c>), where a back channel's RTP goes; null when it did not say.</summary>
+    public IPEndPoint? ServerRtp { get; private set; }
+
     public RtpReceiveStream Stream { get; }
 
     public RtpTrackReceiver Receiver { get; }
@@ -135,6 +138,7 @@ internal sealed class RtspUdpTrack : IDisposable
                 if (ports.Length > 1 && int.TryParse(ports[1], NumberStyles.None, CultureInfo.InvariantCulture, out int r) && r is > 0 and <= IPEndPoint.MaxPort)
                     rtcp = r;
                 ServerRtcp = new IPEndPoint(ServerAddress, rtcp);
+                ServerRtp = new IPEndPoint(ServerAddress, rtp);
             }
         }
         return true;

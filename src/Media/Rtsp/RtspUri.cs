@@ -16,6 +16,12 @@ public sealed record RtspUri(string Host, int Port, string PathAndQuery, string?
     /// </summary>
     public RtspTransport? Transport { get; init; }
 
+    /// <summary>
+    /// False when the URI says <c>?backchannel=0</c> (our parameter, removed like <c>transport</c>): the client then never
+    /// asks for the ONVIF back channel (no <c>Require: www.onvif.org/ver20/backchannel</c>). True by default.
+    /// </summary>
+    public bool BackChannel { get; init; } = true;
+
     /// <summary>The URI used in requests: no credentials.</summary>
     public string RequestUri => string.Create(CultureInfo.InvariantCulture, $"rtsp://{(Host.Contains(':', StringComparison.Ordinal) ? "[" + Host + "]" : Host)}:{Port}{PathAndQuery}");
 
@@ -34,6 +40,7 @@ public sealed record RtspUri(string Host, int Port, string PathAndQuery, string?
         string host = u.Host.Trim('[', ']');
         string path = u.AbsolutePath;
         RtspTransport? transport = null;
+        bool backChannel = true;
         var kept = new List<string>();
         foreach (string pair in u.Query.TrimStart('?').Split('&', StringSplitOptions.RemoveEmptyEntries))
         {
@@ -48,11 +55,22 @@ public sealed record RtspUri(string Host, int Port, string PathAndQuery, string?
                 };
                 continue;
             }
+            if (pair.StartsWith("backchannel=", StringComparison.OrdinalIgnoreCase))
+            {
+                string value = pair["backchannel=".Length..];
+                backChannel = value.ToUpperInvariant() switch
+                {
+                    "1" or "TRUE" => true,
+                    "0" or "FALSE" => false,
+                    _ => throw new MediaException(MediaError.UnsupportedSource, $"backchannel={value} in {Redact(uri)}: use 0 or 1"),
+                };
+                continue;
+            }
             kept.Add(pair);
         }
         if (kept.Count > 0)
             path += "?" + string.Join('&', kept);
-        return new RtspUri(host, u.IsDefaultPort || u.Port <= 0 ? 554 : u.Port, path, user, password) { Transport = transport };
+        return new RtspUri(host, u.IsDefaultPort || u.Port <= 0 ? 554 : u.Port, path, user, password) { Transport = transport, BackChannel = backChannel };
     }
 
     /// <summary>The URI with any password replaced by "***" (for logs).</summary>

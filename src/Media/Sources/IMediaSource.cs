@@ -1,3 +1,4 @@
+using OspBridge.Media.Sinks;
 using OspBridge.WebRtc.Media;
 
 namespace OspBridge.Media.Sources;
@@ -40,6 +41,13 @@ public interface IMediaSource : IAsyncDisposable
     /// the hub then answers a viewer's keyframe request by replaying its GOP cache (see <see cref="Hub.MediaHub"/>).
     /// </summary>
     bool CanForceKeyframe => false;
+
+    /// <summary>
+    /// Where talk-back for this camera goes when the camera itself takes audio — an RTSP camera's ONVIF back channel —
+    /// or null (the default) when it cannot. Its <see cref="IAudioSink.TryOpenAsync"/> returns null when the camera
+    /// turned out to offer none (or another talker holds it); the agent then uses its <c>--talk-sink</c>.
+    /// </summary>
+    IAudioSink? TalkBackSink => null;
 }
 
 /// <summary>The life cycle of a source.</summary>

@@ -1,3 +1,4 @@
+using OspBridge.Media.Sinks;
 using OspBridge.WebRtc.Media;
 
 namespace OspBridge.Media.Sources;
@@ -48,6 +49,9 @@ public abstract class MediaSourceBase : IMediaSource
 
     /// <inheritdoc/>
     public abstract Task StopAsync(CancellationToken cancellationToken);
+
+    /// <inheritdoc/>
+    public virtual IAudioSink? TalkBackSink => null;
 
     /// <inheritdoc/>
     public virtual void RequestKeyframe()

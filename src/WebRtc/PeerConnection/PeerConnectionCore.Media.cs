@@ -180,6 +180,7 @@ public sealed partial class PeerConnectionCore
             FirReceived = tx.FirReceived,
             SendQueueDrops = tx.PacketsDroppedUnsent,
             RoundTripTime = tx.RoundTripTime,
+            ReceiveRoundTripTime = s.Receiver?.MeasuredRoundTripTime,
             BitrateEstimate = tx.BitrateEstimate,
             BitrateEstimateSent = s.Receiver?.BitrateEstimateSent,
             PacketsReceived = s.PacketsAccepted,
@@ -602,6 +603,11 @@ public sealed record RtpStreamStats
     public long SendQueueDrops { get; set; }
     /// <summary>Round-trip time from the peer's last reception report (LSR/DLSR); null before one arrived.</summary>
     public TimeSpan? RoundTripTime { get; set; }
+    /// <summary>
+    /// Round-trip time measured on the receive side: our RTCP XR RRTR answered by the peer's DLRR (RFC 3611 §4.4/4.5);
+    /// null while no DLRR for one of our RRTRs arrived (a peer that does not answer RRTR keeps it null).
+    /// </summary>
+    public TimeSpan? ReceiveRoundTripTime { get; set; }
     /// <summary>The peer's last REMB for our stream in bit/s (its receive-side bandwidth estimate); null when none arrived.</summary>
     public ulong? BitrateEstimate { get; set; }
     /// <summary>The last REMB we sent for the peer's stream in bit/s (our receive-side estimate); null when none was sent.</summary>

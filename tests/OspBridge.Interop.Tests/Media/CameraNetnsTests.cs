@@ -4,6 +4,7 @@ using OspBridge.Interop.Tests.Mdns;
 using OspBridge.Testing;
 using OspBridge.Testing.Netns;
 using Xunit.Abstractions;
+using static OspBridge.Interop.Tests.Media.CameraNetnsSetup;
 
 namespace OspBridge.Interop.Tests.Media;
 
@@ -23,58 +24,27 @@ public sealed class CameraNetnsTests(ITestOutputHelper output) : IDisposable
         try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
     }
 
-    private static string Require(string path, string package)
-    {
-        Assert.True(File.Exists(path), $"{path} is missing: install the Debian package {package} (./test.sh installs it as root)");
-        return path;
-    }
-
-    private static int Field(string line, string key)
-    {
-        int i = line.IndexOf(key + "=", StringComparison.Ordinal);
-        Assert.True(i >= 0, $"'{key}=' missing in: {line}");
-        int end = line.IndexOf(' ', i);
-        string v = end < 0 ? line[(i + key.Length + 1)..] : line[(i + key.Length + 1)..end];
-        return int.Parse(v, CultureInfo.InvariantCulture);
-    }
-
-    private async Task PairAsync(NetnsHost host, NetnsProcess agent, string peer, string state)
-    {
-        string fifo = Path.Combine(_root, "pin-" + Guid.NewGuid().ToString("N")[..8]);
-        (await NetnsLan.RunCommandAsync("mkfifo", [fifo], TimeSpan.FromSeconds(10))).EnsureSuccess("mkfifo");
-        string cmd = $"exec '{OspBridgeCli.DotnetHost}' '{OspBridgeCli.Dll}' pair '{peer}' --interface eth0 --timeout 60 --state-dir '{state}' < '{fifo}'";
-        var pair = host.RunAsync("sh", ["-c", cmd], Step);
-        await using var writer = new StreamWriter(await Task.Run(() => new FileStream(fifo, FileMode.Open, FileAccess.Write)));
-        string pinLine = await agent.WaitForLineAsync(l => l.StartsWith("PIN: ", StringComparison.Ordinal), Step);
-        await writer.WriteLineAsync(pinLine["PIN: ".Length..]);
-        await writer.FlushAsync();
-        var result = await pair;
-        Assert.True(result.ExitCode == 0, $"pair: {result.StandardOutput} {result.StandardError}");
-    }
-
     [Fact]
     public async Task RtspCamera_Agent_View_InAnotherNamespace_FfprobeDecodes()
     {
         Assert.Null(NetnsLan.WhyUnsupported());
         string ffprobe = Require("/usr/bin/ffprobe", "ffmpeg");
-        Require("/usr/lib/x86_64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib", "gir1.2-gst-rtsp-server-1.0");
-        Require("/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstx264.so", "gstreamer1.0-plugins-ugly");
-        Require("/usr/lib/python3/dist-packages/gi/__init__.py", "python3-gi");
+        RequireRtspStandIn();
         using var guard = ExternalTrafficGuard.Start();
         await using var lan = await NetnsLan.CreateAsync(2);
         NetnsHost deviceHost = lan.Hosts[0], clientHost = lan.Hosts[1];
         string name = "Front Door";
         string agentState = Path.Combine(_root, "agent"), clientState = Path.Combine(_root, "client");
 
-        await using var camera = deviceHost.Start("/usr/bin/python3", ["-u", Path.Combine(RepoPaths.Interop, "rtsp", "rtsp_server.py"), "--port", "8554", "--seconds", "600"]);
-        string ready = await camera.WaitForLineAsync(l => l.StartsWith("READY ", StringComparison.Ordinal), Step);
+        var (camera, ready) = await StartRtspCameraAsync(deviceHost, Step);
+        await using var cameraOwner = camera;
         output.WriteLine(ready);
         var agent = OspBridgeCli.Start(deviceHost, "agent", "--name", name, "--accept-all", "--interface", "eth0", "--state-dir", agentState,
             "--camera", ready["READY ".Length..]);
         try
         {
             output.WriteLine(await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step));
-            await PairAsync(clientHost, agent, name, clientState);
+            await PairAsync(_root, clientHost, agent, name, clientState, Step);
 
             // One viewer, saving the streams.
             string h264 = Path.Combine(_root, "front.h264"), ogg = Path.Combine(_root, "front.ogg");
@@ -89,11 +59,7 @@ public sealed class CameraNetnsTests(ITestOutputHelper output) : IDisposable
             Assert.True(frames >= 100, total); // ~8 s at 30 fps, minus connection set-up
             Assert.True(Field(total, "audio") > 50, total);
 
-            var probe = await NetnsLan.RunCommandAsync(ffprobe, ["-v", "error", "-count_frames", "-select_streams", "v:0",
-                "-show_entries", "stream=width,height,nb_read_frames", "-of", "csv=p=0", h264], TimeSpan.FromSeconds(60));
-            probe.EnsureSuccess("ffprobe");
-            output.WriteLine("ffprobe: " + probe.StandardOutput.Trim());
-            var f = probe.StandardOutput.Trim().Split(',');
+            var f = await ProbeAsync(ffprobe, h264, output.WriteLine);
             Assert.Equal("640", f[0]);
             Assert.Equal("360", f[1]);
             int decoded = int.Parse(f[2], CultureInfo.InvariantCulture);
@@ -117,24 +83,22 @@ public sealed class CameraNetnsTests(ITestOutputHelper output) : IDisposable
     public async Task RtspCamera_Agent_TenViewersAtOnce()
     {
         Assert.Null(NetnsLan.WhyUnsupported());
-        Require("/usr/lib/x86_64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib", "gir1.2-gst-rtsp-server-1.0");
-        Require("/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstx264.so", "gstreamer1.0-plugins-ugly");
-        Require("/usr/lib/python3/dist-packages/gi/__init__.py", "python3-gi");
+        RequireRtspStandIn();
         using var guard = ExternalTrafficGuard.Start();
         await using var lan = await NetnsLan.CreateAsync(2);
         NetnsHost deviceHost = lan.Hosts[0], clientHost = lan.Hosts[1];
         string name = "Front Door";
         string agentState = Path.Combine(_root, "agent"), clientState = Path.Combine(_root, "client");
 
-        await using var camera = deviceHost.Start("/usr/bin/python3", ["-u", Path.Combine(RepoPaths.Interop, "rtsp", "rtsp_server.py"), "--port", "8554", "--seconds", "600"]);
-        string ready = await camera.WaitForLineAsync(l => l.StartsWith("READY ", StringComparison.Ordinal), Step);
+        var (camera, ready) = await StartRtspCameraAsync(deviceHost, Step);
+        await using var cameraOwner = camera;
         output.WriteLine(ready);
         var agent = OspBridgeCli.Start(deviceHost, "agent", "--name", name, "--accept-all", "--interface", "eth0", "--state-dir", agentState,
             "--camera", ready["READY ".Length..]);
         try
         {
             output.WriteLine(await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step));
-            await PairAsync(clientHost, agent, name, clientState);
+            await PairAsync(_root, clientHost, agent, name, clientState, Step);
 
             // Ten WebRTC viewers at once, over one LP2P session (view --viewers 10): ten peer connections, ten hub sinks.
             var sw = Stopwatch.StartNew();
@@ -181,7 +145,7 @@ public sealed class CameraNetnsTests(ITestOutputHelper output) : IDisposable
         try
         {
             output.WriteLine(await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step));
-            await PairAsync(clientHost, agent, name, clientState);
+            await PairAsync(_root, clientHost, agent, name, clientState, Step);
             var view = await OspBridgeCli.RunAsync(clientHost, Step, "view", name, "--seconds", "7", "--talk", "test",
                 "--timeout", "60", "--interface", "eth0", "--state-dir", clientState);
             output.WriteLine(view.StandardOutput + view.StandardError);

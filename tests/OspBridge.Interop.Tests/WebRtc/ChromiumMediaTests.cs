@@ -411,7 +411,7 @@ public class ChromiumMediaTests(ITestOutputHelper output) : ChromiumPeerTestBase
         }
     }
 
-    private const string MediaJs = """
+    internal const string MediaJs = """
         () => {
           window.M = {
             pc: null, video: null, kinds: [],

@@ -120,7 +120,7 @@ internal sealed class RtspStandIn : IAsyncDisposable
 
     public string Url { get; }
 
-    public static async Task<RtspStandIn> StartAsync(int port, string auth = "none", int width = 640, int height = 360, int seconds = 120, string protocols = "all")
+    public static async Task<RtspStandIn> StartAsync(int port, string auth = "none", int width = 640, int height = 360, int seconds = 120, string protocols = "all", string? backchannel = null, string backchannelCodec = "PCMU")
     {
         Tools.Require("/usr/lib/x86_64-linux-gnu/girepository-1.0/GstRtspServer-1.0.typelib", "gir1.2-gst-rtsp-server-1.0");
         Tools.Require("/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstx264.so", "gstreamer1.0-plugins-ugly");
@@ -129,6 +129,12 @@ internal sealed class RtspStandIn : IAsyncDisposable
         var psi = new ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string a in new[] { "-u", script, "--port", port.ToString(CultureInfo.InvariantCulture), "--auth", auth, "--width", width.ToString(CultureInfo.InvariantCulture), "--height", height.ToString(CultureInfo.InvariantCulture), "--seconds", seconds.ToString(CultureInfo.InvariantCulture), "--protocols", protocols })
             psi.ArgumentList.Add(a);
+        if (backchannel is not null)
+        {
+            Tools.Require("/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstmulaw.so", "gstreamer1.0-plugins-good");
+            foreach (string a in new[] { "--backchannel", backchannel, "--backchannel-codec", backchannelCodec })
+                psi.ArgumentList.Add(a);
+        }
         var p = Process.Start(psi)!;
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         string? line = await p.StandardOutput.ReadLineAsync(cts.Token);
