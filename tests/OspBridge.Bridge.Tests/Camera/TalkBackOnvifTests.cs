@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
-using System.Text.RegularExpressions;
 using OspBridge.Bridge.Camera;
 using OspBridge.Bridge.Commands;
 using OspBridge.Media.Sources;
@@ -23,24 +22,22 @@ namespace OspBridge.Bridge.Tests.Camera;
 /// rtppcmudepay ! mulawdec → a raw PCM file: ≥ 3 s of audio with the tone's frequency. The <c>--talk-sink</c> file is
 /// the fallback only and stays unwritten.
 /// </summary>
-public sealed partial class TalkBackOnvifTests(ITestOutputHelper output) : IDisposable
+public sealed class TalkBackOnvifTests : IDisposable
 {
     private const int ToneHz = 660;
-    private static readonly RTCConfiguration Loopback = new() { LocalAddresses = [IPAddress.Loopback] };
-    private readonly string _dir = Directory.CreateTempSubdirectory("ospb-onvif-talk-").FullName;
-    private readonly List<string> _log = [];
-    private readonly List<string> _lines = [];
+    private static readonly RTCConfiguration Loopback = TalkBackRig.Loopback;
+    private readonly ITestOutputHelper _output;
+    private readonly TalkBackRig _rig;
 
-    public void Dispose()
+    public TalkBackOnvifTests(ITestOutputHelper output)
     {
-        lock (_log) foreach (var l in _log.TakeLast(60)) output.WriteLine(l);
-        try { Directory.Delete(_dir, true); } catch (IOException) { }
+        _output = output;
+        _rig = new TalkBackRig(output, "ospb-onvif-talk-", 60);
     }
 
-    [GeneratedRegex(@"^talk-back from (\S+): (\d+) packets, (\d+\.\d) s audio$")]
-    private static partial Regex TalkLine();
+    public void Dispose() => _rig.Dispose();
 
-    private LineLogger Logger(string prefix) => new(s => { lock (_log) _log.Add(s); }, prefix);
+    private LineLogger Logger(string prefix) => _rig.Logger(prefix);
 
     [Fact]
     public async Task View_shaped_talk_back_reaches_the_onvif_cameras_back_channel_as_the_tone()
@@ -54,25 +51,19 @@ public sealed partial class TalkBackOnvifTests(ITestOutputHelper output) : IDisp
             ("/usr/lib/python3/dist-packages/gi/__init__.py", "python3-gi"),
         })
             Assert.True(File.Exists(file), $"{file} is missing: install the Debian package {package} (./test.sh installs it when run as root)");
-        string raw = Path.Combine(_dir, "back.raw");
-        string ogg = Path.Combine(_dir, "fallback.ogg");
+        string raw = Path.Combine(_rig.Folder, "back.raw");
+        string ogg = Path.Combine(_rig.Folder, "fallback.ogg");
         using var server = await StartOnvifCameraAsync(raw);
 
         var loggerFactory = new CameraCli.SingleLoggerFactory(Logger("cam "));
         await using var camera = new CameraService(server.Url, null, Logger("cam "), loggerFactory, maxViewers: 4, talkSink: ogg,
-            output: l => { lock (_lines) _lines.Add(l); });
+            output: _rig.Output);
         await using var controller = new RTCPeerConnection(Loopback, new RTCPeerConnectionOptions { Logger = Logger("ctl ") });
         var video = await controller.AddTransceiverAsync(MediaKind.Video, new RTCRtpTransceiverInit { Direction = RTCRtpTransceiverDirection.RecvOnly });
         await controller.AddTransceiverAsync(MediaKind.Audio, new RTCRtpTransceiverInit { Direction = RTCRtpTransceiverDirection.RecvOnly });
         var talk = await controller.AddTransceiverAsync(MediaKind.Audio, new RTCRtpTransceiverInit { Direction = RTCRtpTransceiverDirection.SendOnly });
-        await controller.SetLocalDescriptionAsync(await controller.CreateOfferAsync());
-        await controller.WaitForGatheringCompleteAsync();
-        await using var device = new RTCPeerConnection(Loopback, new RTCPeerConnectionOptions { Logger = Logger("dev ") });
-        await device.SetRemoteDescriptionAsync(controller.LocalDescription!);
-        var media = await camera.AttachAsync(device, "controller-1", controller.LocalDescription!.Sdp, CancellationToken.None);
-        await device.SetLocalDescriptionAsync(await device.CreateAnswerAsync());
-        await device.WaitForGatheringCompleteAsync();
-        await controller.SetRemoteDescriptionAsync(device.LocalDescription!);
+        var (device, media) = await TalkBackRig.AnswerAsync(camera, controller, new RTCPeerConnectionOptions { Logger = Logger("dev ") });
+        await using var deviceOwner = device;
         Assert.Single(media.TalkBack);
 
         // talk once the camera plays (its back channel exists from PLAY on): ≥ 4.5 s of tone
@@ -96,29 +87,22 @@ public sealed partial class TalkBackOnvifTests(ITestOutputHelper output) : IDisp
         long want = 8000 * 3 * 2;
         for (int i = 0; i < 100 && (!File.Exists(raw) || new FileInfo(raw).Length < want); i++) await Task.Delay(50);
         await controller.DisposeAsync();
-        Match? line = null;
-        for (int i = 0; i < 200 && line is null; i++)
-        {
-            lock (_lines) line = _lines.Select(l => TalkLine().Match(l)).FirstOrDefault(m => m.Success);
-            if (line is null) await Task.Delay(50);
-            if (i == 100) await device.DisposeAsync();
-        }
+        var line = await _rig.WaitForTalkLineAsync(device);
         await cts.CancelAsync();
         try { await reader; } catch (OperationCanceledException) { }
-        lock (_lines) Assert.True(line is not null, "no talk-back line; agent printed:\n" + string.Join('\n', _lines));
-        output.WriteLine($"sent {sent} talk-back packets; {line!.Value}; video frames {videoFrames}");
-        lock (_log) Assert.Contains(_log, l => l.Contains("goes to the camera's ONVIF back channel", StringComparison.Ordinal));
+        _output.WriteLine($"sent {sent} talk-back packets; {line.Value}; video frames {videoFrames}");
+        Assert.True(_rig.Logged("goes to the camera's ONVIF back channel"), "the agent did not log that talk-back goes to the camera's ONVIF back channel");
 
         Assert.True(File.Exists(raw), "the ONVIF camera wrote no back-channel audio");
         byte[] bytes = await File.ReadAllBytesAsync(raw);
         var pcm = new short[bytes.Length / 2];
         Buffer.BlockCopy(bytes, 0, pcm, 0, pcm.Length * 2);
-        output.WriteLine($"camera decoded {pcm.Length / 8000.0:0.00} s of back-channel audio");
+        _output.WriteLine($"camera decoded {pcm.Length / 8000.0:0.00} s of back-channel audio");
         Assert.True(pcm.Length >= 8000 * 3, $"only {pcm.Length / 8000.0:0.00} s of audio reached the camera's back channel");
         var steady = pcm.Skip(4000).Take(8000).SelectMany(s => Enumerable.Repeat((double)s, 6)).ToArray(); // 8 kHz held → 48 kHz
         double rms = Math.Sqrt(steady.Sum(x => x * x) / steady.Length);
         int hz = OspBridge.Testing.Audio.ToneAnalysis.StrongestTone(steady);
-        output.WriteLine($"rms {rms:F0}, strongest tone {hz} Hz");
+        _output.WriteLine($"rms {rms:F0}, strongest tone {hz} Hz");
         Assert.True(rms > 300, $"the camera decoded near silence (rms {rms:F0})");
         Assert.InRange(hz, ToneHz - 10, ToneHz + 10);
         Assert.False(File.Exists(ogg) && new FileInfo(ogg).Length > 0, "talk-back also went to the --talk-sink fallback file");

@@ -1,6 +1,4 @@
 using System.Globalization;
-using System.Net;
-using System.Text.RegularExpressions;
 using Concentus;
 using OspBridge.Bridge.Camera;
 using OspBridge.Bridge.Commands;
@@ -22,86 +20,37 @@ namespace OspBridge.Bridge.Tests.Camera;
 /// Concentus decodes with the tone's frequency, and the agent prints its stable per-session line. A WHIP-shaped offer
 /// (send-only audio, nothing to receive) is answered recvonly and never starts the camera.
 /// </summary>
-public sealed partial class TalkBackTests(ITestOutputHelper output) : IDisposable
+public sealed class TalkBackTests : IDisposable
 {
     private const int ToneHz = 660;
-    private static readonly RTCConfiguration Loopback = new() { LocalAddresses = [IPAddress.Loopback] };
-    private readonly string _dir = Directory.CreateTempSubdirectory("ospb-talk-").FullName;
-    private readonly List<string> _log = [];
-    private readonly List<string> _lines = [];
+    private static readonly RTCConfiguration Loopback = TalkBackRig.Loopback;
+    private readonly ITestOutputHelper _output;
+    private readonly TalkBackRig _rig;
 
-    public void Dispose()
+    public TalkBackTests(ITestOutputHelper output)
     {
-        lock (_log) foreach (var l in _log.TakeLast(80)) output.WriteLine(l);
-        try { Directory.Delete(_dir, true); } catch (IOException) { }
+        _output = output;
+        _rig = new TalkBackRig(output, "ospb-talk-", 80);
     }
 
-    [GeneratedRegex(@"^talk-back from (\S+): (\d+) packets, (\d+\.\d) s audio$")]
-    private static partial Regex TalkLine();
+    public void Dispose() => _rig.Dispose();
 
-    private LineLogger Logger(string prefix) => new(s => { lock (_log) _log.Add(s); }, prefix);
+    private LineLogger Logger(string prefix) => _rig.Logger(prefix);
 
     private CameraService Camera(string? sink) => new("test", null, Logger("cam "), null, maxViewers: 4, talkSink: sink,
-        output: l => { lock (_lines) _lines.Add(l); });
-
-    private static async Task<(RTCPeerConnection Device, CameraMedia Media)> AnswerAsync(CameraService camera, RTCPeerConnection controller, RTCPeerConnectionOptions options)
-    {
-        await controller.SetLocalDescriptionAsync(await controller.CreateOfferAsync());
-        await controller.WaitForGatheringCompleteAsync();
-        var device = new RTCPeerConnection(Loopback, options);
-        await device.SetRemoteDescriptionAsync(controller.LocalDescription!);
-        var media = await camera.AttachAsync(device, "controller-1", controller.LocalDescription!.Sdp, CancellationToken.None);
-        await device.SetLocalDescriptionAsync(await device.CreateAnswerAsync());
-        await device.WaitForGatheringCompleteAsync();
-        await controller.SetRemoteDescriptionAsync(device.LocalDescription!);
-        return (device, media);
-    }
-
-    private async Task<Match> WaitForTalkLineAsync(RTCPeerConnection device)
-    {
-        for (int i = 0; i < 200; i++)
-        {
-            lock (_lines)
-            {
-                var m = _lines.Select(l => TalkLine().Match(l)).FirstOrDefault(m => m.Success);
-                if (m is not null) return m;
-            }
-            if (i == 100) await device.DisposeAsync(); // the controller's close_notify should have ended it by now; the agent closes on session end too
-            await Task.Delay(50);
-        }
-        lock (_lines) Assert.Fail("no talk-back line; agent printed:\n" + string.Join('\n', _lines));
-        return null!;
-    }
-
-    /// <summary>
-    /// Waits (at most 10 s) until the controller's sender has put every written talk-back frame on the wire and the
-    /// device's receiver has accepted as many, instead of a fixed sleep (a loaded machine once lost the last 14 of 230
-    /// packets to the controller's close). Returns both counters for the test output; the assertions judge them.
-    /// </summary>
-    private static async Task<string> WaitForDeliveryAsync(RTCRtpTransceiver sender, RTCRtpTransceiver receiver, long written)
-    {
-        long onWire = 0, accepted = 0;
-        for (int i = 0; i < 100; i++)
-        {
-            onWire = (await sender.GetStatsAsync()).Stats.PacketsSent;
-            accepted = (await receiver.GetStatsAsync()).Stats.PacketsReceived;
-            if (onWire >= written && accepted >= onWire) break;
-            await Task.Delay(100);
-        }
-        return $"controller put {onWire} on the wire, device accepted {accepted}";
-    }
+        output: _rig.Output);
 
     [Fact]
     public async Task View_shaped_offer_with_talk_test_reaches_talk_sink_as_decodable_tone()
     {
         Assert.Null(WebRtcCommand.WhyNoFfmpeg());
-        string ogg = Path.Combine(_dir, "talk.ogg");
+        string ogg = Path.Combine(_rig.Folder, "talk.ogg");
         await using var camera = Camera(ogg);
         await using var controller = new RTCPeerConnection(Loopback, new RTCPeerConnectionOptions { Logger = Logger("ctl ") });
         var video = await controller.AddTransceiverAsync(MediaKind.Video, new RTCRtpTransceiverInit { Direction = RTCRtpTransceiverDirection.RecvOnly });
         await controller.AddTransceiverAsync(MediaKind.Audio, new RTCRtpTransceiverInit { Direction = RTCRtpTransceiverDirection.RecvOnly });
         var talk = await controller.AddTransceiverAsync(MediaKind.Audio, new RTCRtpTransceiverInit { Direction = RTCRtpTransceiverDirection.SendOnly });
-        var (device, media) = await AnswerAsync(camera, controller, new RTCPeerConnectionOptions { Logger = Logger("dev ") });
+        var (device, media) = await TalkBackRig.AnswerAsync(camera, controller, new RTCPeerConnectionOptions { Logger = Logger("dev ") });
         await using var deviceOwner = device;
         Assert.NotNull(media.Video);
         Assert.NotNull(media.Audio);
@@ -126,13 +75,13 @@ public sealed partial class TalkBackTests(ITestOutputHelper output) : IDisposabl
         });
         while (Interlocked.Read(ref sent) < 230 && !cts.IsCancellationRequested) await Task.Delay(100);
         await tone.StopAsync(CancellationToken.None);
-        string flushed = await WaitForDeliveryAsync(talk, media.TalkBack[0].Transceiver, sent);
+        string flushed = await TalkBackRig.WaitForDeliveryAsync(talk, media.TalkBack[0].Transceiver, sent);
         await Task.Delay(300); // the playout delay
         await controller.DisposeAsync();
-        var line = await WaitForTalkLineAsync(device);
+        var line = await _rig.WaitForTalkLineAsync(device);
         await cts.CancelAsync();
         try { await reader; } catch (OperationCanceledException) { }
-        output.WriteLine($"sent {sent} talk-back packets; {flushed}; {line.Value}; video frames received {videoFrames}");
+        _output.WriteLine($"sent {sent} talk-back packets; {flushed}; {line.Value}; video frames received {videoFrames}");
         Assert.Equal("controller-1", line.Groups[1].Value);
         long packets = long.Parse(line.Groups[2].Value, CultureInfo.InvariantCulture);
         double seconds = double.Parse(line.Groups[3].Value, CultureInfo.InvariantCulture);
@@ -141,13 +90,13 @@ public sealed partial class TalkBackTests(ITestOutputHelper output) : IDisposabl
         Assert.True(videoFrames > 60, $"the viewer got only {videoFrames} video frames while talking");
 
         var (pcm, channels) = OpusFile.Decode(ogg);
-        output.WriteLine($"{ogg}: {pcm.Length / channels} samples/channel, {channels} channels");
+        _output.WriteLine($"{ogg}: {pcm.Length / channels} samples/channel, {channels} channels");
         Assert.True(pcm.Length / channels >= 48000 * 3, $"only {pcm.Length / channels / 48000.0:0.00} s of audio in the sink");
         var mono = OpusFile.FirstChannel(pcm, channels).Skip(24000).Take(48000 * 2).ToArray();
         double rms = Math.Sqrt(mono.Sum(x => x * x) / mono.Length);
         Assert.True(rms > 300, $"decoded talk-back is near silence (rms {rms:F0})");
         int hz = OspBridge.Testing.Audio.ToneAnalysis.StrongestTone(mono.AsSpan(0, 48000));
-        output.WriteLine($"rms {rms:F0}, strongest tone {hz} Hz");
+        _output.WriteLine($"rms {rms:F0}, strongest tone {hz} Hz");
         Assert.InRange(hz, ToneHz - 5, ToneHz + 5);
     }
 
@@ -158,7 +107,7 @@ public sealed partial class TalkBackTests(ITestOutputHelper output) : IDisposabl
         await using var camera = Camera(null);
         await using var controller = new RTCPeerConnection(Loopback, new RTCPeerConnectionOptions { Logger = Logger("whip ") });
         var talk = await controller.AddTransceiverAsync(MediaKind.Audio, new RTCRtpTransceiverInit { Direction = RTCRtpTransceiverDirection.SendOnly });
-        var (device, media) = await AnswerAsync(camera, controller, new RTCPeerConnectionOptions { Logger = Logger("dev ") });
+        var (device, media) = await TalkBackRig.AnswerAsync(camera, controller, new RTCPeerConnectionOptions { Logger = Logger("dev ") });
         await using var deviceOwner = device;
         Assert.Null(media.Video);
         Assert.Null(media.Audio);
@@ -177,11 +126,11 @@ public sealed partial class TalkBackTests(ITestOutputHelper output) : IDisposabl
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         while (Interlocked.Read(ref sent) < 100 && !cts.IsCancellationRequested) await Task.Delay(100);
         await tone.StopAsync(CancellationToken.None);
-        string flushed = await WaitForDeliveryAsync(talk, media.TalkBack[0].Transceiver, sent);
+        string flushed = await TalkBackRig.WaitForDeliveryAsync(talk, media.TalkBack[0].Transceiver, sent);
         await Task.Delay(300);
         await controller.DisposeAsync();
-        var line = await WaitForTalkLineAsync(device);
-        output.WriteLine($"sent {sent}; {flushed}; {line.Value}");
+        var line = await _rig.WaitForTalkLineAsync(device);
+        _output.WriteLine($"sent {sent}; {flushed}; {line.Value}");
         Assert.InRange(long.Parse(line.Groups[2].Value, CultureInfo.InvariantCulture), sent * 95 / 100, sent);
         Assert.Equal(0, camera.Hub.SourceStarts);
         Assert.Equal(0, camera.Hub.SinkCount);
@@ -192,7 +141,7 @@ public sealed partial class TalkBackTests(ITestOutputHelper output) : IDisposabl
     [Fact]
     public async Task Second_concurrent_talker_is_counted_but_does_not_take_the_file()
     {
-        string ogg = Path.Combine(_dir, "busy.ogg");
+        string ogg = Path.Combine(_rig.Folder, "busy.ogg");
         await using var sink = AudioSink.Create(ogg);
         await using var first = await sink.TryOpenAsync(2, CancellationToken.None);
         Assert.NotNull(first);
