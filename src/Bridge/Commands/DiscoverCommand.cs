@@ -32,7 +32,8 @@ internal sealed class DiscoverCommand : ICliCommand
             var known = KnownPeers(context.GetStateDirectory(parseResult));
             await using var mdns = MdnsService.Start(new MdnsServiceOptions { Interfaces = CliErrors.RequireInterfaces("--interface", parseResult.GetValue(iface)), Logger = log });
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            stop.CancelAfter(TimeSpan.FromSeconds(secs));
+            // The browse time counts from the first query (below), not from process start: on a loaded machine the
+            // start-up (sockets, JIT) ate most of a 1 s --timeout before a query went out.
             if (parseResult.GetValue(json))
             {
                 using var browser = new OspAgentBrowser(mdns, context.Logger(parseResult, "osp.discovery"));
@@ -80,6 +81,7 @@ internal sealed class DiscoverCommand : ICliCommand
                     }));
                 };
                 await browser.StartAsync(ct);
+                stop.CancelAfter(TimeSpan.FromSeconds(secs));
                 await WaitAsync(stop.Token);
                 Task[] left;
                 lock (pending) left = pending.ToArray();
@@ -99,6 +101,7 @@ internal sealed class DiscoverCommand : ICliCommand
                     $"{s.HostName}:{s.Port}", fp.Length > 12 ? fp[..12] + "…" : fp, txt is null ? "no: " + error : "yes");
             };
             await mdns.BrowseAsync(OspDiscovery.ServiceType, ct);
+            stop.CancelAfter(TimeSpan.FromSeconds(secs));
             Table Render()
             {
                 var table = new Table().AddColumns("Name", "Host:port", "Fingerprint", "TXT ok");
