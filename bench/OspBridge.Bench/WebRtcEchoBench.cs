@@ -77,7 +77,12 @@ internal static class WebRtcEchoBench
     {
         string offer = await h.Page.EvaluateAsync<string>("([ip]) => E.offer(ip)", new object[] { h.BrowserHost.IPv4.ToString() });
         await using var pc = new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [h.OurHost.IPv4] }, new RTCPeerConnectionOptions { SocketFactory = h.OurSockets });
-        pc.OnDataChannel += ch => ch.OnMessage += m => ch.Send(m.Data, m.IsText);
+        long echoed = 0;
+        pc.OnDataChannel += ch => ch.OnMessage += m =>
+        {
+            ch.Send(m.Data, m.IsText);
+            Interlocked.Add(ref echoed, m.Data.Length);
+        };
         await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Offer, offer));
         await pc.SetLocalDescriptionAsync(await pc.CreateAnswerAsync());
         using var cts = new CancellationTokenSource(Limit);
@@ -85,7 +90,17 @@ internal static class WebRtcEchoBench
         var self = Process.GetCurrentProcess();
         self.Refresh();
         var cpu0 = self.TotalProcessorTime;
-        double ms = await RunPageAsync(h, pc.LocalDescription!.Sdp, total).WaitAsync(cts.Token);
+        double ms;
+        try
+        {
+            ms = await RunPageAsync(h, pc.LocalDescription!.Sdp, total).WaitAsync(cts.Token);
+        }
+        catch (OperationCanceledException) when (cts.IsCancellationRequested)
+        {
+            // A stall: say where it stood (how much we echoed, our SCTP state) rather than only "a task was canceled".
+            string page = await h.Page.EvaluateAsync<string>("() => `page sent ${E.sent}, got back ${E.got}, buffered ${E.ch ? E.ch.bufferedAmount : '-'}, channel ${E.ch ? E.ch.readyState : '-'}, pc ${E.pc ? E.pc.connectionState : '-'}`");
+            throw new TimeoutException($"ours as the echoing peer stalled: {Interlocked.Read(ref echoed)} of {total} bytes echoed after {Limit}; {page}; our SCTP: {pc.DebugStats}");
+        }
         self.Refresh();
         if (Environment.GetEnvironmentVariable("OSPBRIDGE_BENCH_SCTP_STATS") == "1") Console.WriteLine("    echo ours SCTP: " + pc.DebugStats);
         return (Mbps(total, ms), (self.TotalProcessorTime - cpu0).TotalSeconds);
@@ -142,7 +157,7 @@ internal static class WebRtcEchoBench
           const opened = ch => new Promise(r => { if (ch.readyState === 'open') r(); else ch.onopen = () => r(); });
           const high = 1 << 20;
           window.E = {
-            pc: null, ch: null,
+            pc: null, ch: null, got: 0, sent: 0,
             async offer(ip) {
               if (this.pc) this.pc.close();
               const pc = new RTCPeerConnection(); this.pc = pc;
@@ -157,7 +172,7 @@ internal static class WebRtcEchoBench
                 await opened(ch);
                 let n = 0;
                 const back = new Promise((res, rej) => {
-                  ch.onmessage = m => { n += m.data.byteLength; if (n >= total) (n === total ? res(performance.now()) : rej(new Error('echoed ' + n + ' of ' + total))); };
+                  ch.onmessage = m => { n += m.data.byteLength; window.E.got = n; if (n >= total) (n === total ? res(performance.now()) : rej(new Error('echoed ' + n + ' of ' + total))); };
                   ch.onclose = () => rej(new Error('channel closed after ' + n + ' echoed bytes'));
                 });
                 const buf = new Uint8Array(chunk);
@@ -172,7 +187,7 @@ internal static class WebRtcEchoBench
                   }
                   const k = Math.min(chunk, total - sent);
                   ch.send(k === chunk ? buf : buf.subarray(0, k));
-                  sent += k;
+                  sent += k; window.E.sent = sent;
                 }
                 const t1 = await back;
                 return t1 - t0;

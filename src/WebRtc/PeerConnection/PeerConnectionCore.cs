@@ -120,7 +120,7 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
 
     /// <summary>Diagnostics: SCTP congestion window, flight size, queued bytes, retransmissions.</summary>
     public string DebugStats => _sctp is null ? "no sctp" :
-        $"cwnd {_sctp.Association.CongestionWindow} flight {_sctp.Association.FlightSize} unsent {_sctp.Association.BufferedAmount} buffered {_sctp.Association.SendBufferUsed} rtx {_sctp.Association.RetransmittedChunks} dropped {_sctp.Association.DroppedPackets} rto {_sctp.Association.Rto.TotalMilliseconds}ms rx {_sctp.Association.ReceiveBufferUsed} dtls {_dtlsState} ice {_ice.State}";
+        $"cwnd {_sctp.Association.CongestionWindow} flight {_sctp.Association.FlightSize} unsent {_sctp.Association.BufferedAmount} buffered {_sctp.Association.SendBufferUsed} rtx {_sctp.Association.RetransmittedChunks} dropped {_sctp.Association.DroppedPackets} rto {_sctp.Association.Rto.TotalMilliseconds}ms rx {_sctp.Association.ReceiveBufferUsed} {_sctp.Association.DebugState} dtls {_dtlsState} ice {_ice.State}";
 
     // ------------------------------------------------------------------ JSEP
 

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Globalization;
 using System.Security.Cryptography;
 using OspBridge.Net.Core;
 using OspBridge.WebRtc.Sctp.Chunks;
@@ -120,6 +121,10 @@ public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
 
     /// <summary>Congestion window in bytes.</summary>
     public long CongestionWindow => _cwnd;
+
+    /// <summary>Diagnostics: the retransmission queue and the two TSN ack points (for stall reports, e.g. the echo bench).</summary>
+    internal string DebugState => string.Create(CultureInfo.InvariantCulture,
+        $"inflight {_inflight.Count} rtxPending {_retransmitPending} fastRtx {_fastRetransmitPending} cumAck {_cumAckTsn} nextTsn {_nextTsn} t3 {(_t3 is null ? "off" : "on")} peerRwnd {_peerRwnd} peerCum {_peerCumTsn} sackNeeded {_sackNeeded}");
 
     /// <summary>Packets dropped on input (bad checksum, ports, tag or layout).</summary>
     public long DroppedPackets { get; private set; }
