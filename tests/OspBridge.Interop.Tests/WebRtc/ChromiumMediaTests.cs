@@ -199,28 +199,13 @@ public class ChromiumMediaTests(ITestOutputHelper output) : ChromiumPeerTestBase
     [Fact]
     public async Task Chromium_fake_microphone_reaches_our_receiver()
     {
-        RequireFfmpeg();
-        string wav = Path.Combine(Path.GetTempPath(), $"ospbridge-tone-{Environment.ProcessId}.wav");
-        var gen = Process.Start(new ProcessStartInfo("ffmpeg", $"-hide_banner -loglevel error -y -f lavfi -i sine=frequency=440:sample_rate=48000:duration=20 -ac 1 {wav}") { UseShellExecute = false })!;
-        await gen.WaitForExitAsync();
-        Assert.Equal(0, gen.ExitCode);
         try
         {
-            await using var h = await ChromiumHarness.StartAsync("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--use-file-for-fake-audio-capture=" + wav);
-            await h.Page.EvaluateAsync(MediaJs);
-            string offer = await h.Page.EvaluateAsync<string>("() => M.offer({ mic: true })");
-            await using var pc = new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [h.OurHost.IPv4] }, Options(h));
-            var tracks = new List<RTCTrackEvent>();
-            pc.OnTrack += e => { lock (tracks) tracks.Add(e); };
-            await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Offer, offer));
-            await pc.SetLocalDescriptionAsync(await pc.CreateAnswerAsync());
-            await pc.WaitForGatheringCompleteAsync();
-            RTCTrackEvent track;
-            lock (tracks) track = Assert.Single(tracks);
+            await using var call = await CallFromFakeMicrophoneAsync("tone", 20);
+            var track = call.Track;
             Assert.Equal(MediaKind.Audio, track.Transceiver.Kind);
             Assert.Equal(RTCRtpTransceiverDirection.RecvOnly, track.Transceiver.CurrentDirection);
             Assert.Equal("opus", track.Transceiver.Codec?.Name);
-            await h.Page.EvaluateAsync("sdp => M.accept(sdp)", pc.LocalDescription!.Sdp);
 
             var decoder = OpusCodecFactory.CreateDecoder(48000, 1);
             var pcm = new List<short>(48000 * 8);
@@ -254,7 +239,6 @@ public class ChromiumMediaTests(ITestOutputHelper output) : ChromiumPeerTestBase
         }
         finally
         {
-            File.Delete(wav);
             DumpLog(150);
         }
     }

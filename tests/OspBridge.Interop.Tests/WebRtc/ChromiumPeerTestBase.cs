@@ -1,5 +1,8 @@
+using System.Diagnostics;
+using OspBridge.Bridge.Commands;
 using OspBridge.Testing.Logging;
 using OspBridge.WebRtc;
+using OspBridge.WebRtc.Tracks;
 using Xunit.Abstractions;
 
 namespace OspBridge.Interop.Tests.WebRtc;
@@ -29,6 +32,63 @@ public abstract class ChromiumPeerTestBase(ITestOutputHelper output)
         SocketFactory = h.OurSockets,
         Logger = Logger(),
     };
+
+    /// <summary>A call from Chromium's fake microphone to our receive-only peer (<see cref="CallFromFakeMicrophoneAsync"/>).</summary>
+    private protected sealed class FakeMicrophoneCall(ChromiumHarness harness, RTCPeerConnection peer, RTCTrackEvent track, string wav) : IAsyncDisposable
+    {
+        public ChromiumHarness Harness => harness;
+
+        public RTCPeerConnection Peer => peer;
+
+        /// <summary>Our side's only track: the microphone's audio.</summary>
+        public RTCTrackEvent Track => track;
+
+        public async ValueTask DisposeAsync()
+        {
+            await peer.DisposeAsync();
+            await harness.DisposeAsync();
+            File.Delete(wav);
+        }
+    }
+
+    /// <summary>
+    /// Chromium in host 0 with a fake microphone playing a 440 Hz WAV of <paramref name="seconds"/> (made with ffmpeg);
+    /// its offer (<c>M.offer({ mic: true })</c>) answered by our peer connection in host 1, the answer applied by the page.
+    /// The caller disposes the call (peer, browser, WAV).
+    /// </summary>
+    private protected async Task<FakeMicrophoneCall> CallFromFakeMicrophoneAsync(string tag, int seconds)
+    {
+        if (WebRtcCommand.WhyNoFfmpeg() is { } why) throw new InvalidOperationException("media interop cannot run: " + why);
+        string wav = Path.Combine(Path.GetTempPath(), $"ospbridge-{tag}-{Environment.ProcessId}.wav");
+        var gen = Process.Start(new ProcessStartInfo("ffmpeg", $"-hide_banner -loglevel error -y -f lavfi -i sine=frequency=440:sample_rate=48000:duration={seconds} -ac 1 {wav}") { UseShellExecute = false })!;
+        await gen.WaitForExitAsync();
+        Assert.Equal(0, gen.ExitCode);
+        ChromiumHarness? h = null;
+        RTCPeerConnection? pc = null;
+        try
+        {
+            h = await ChromiumHarness.StartAsync("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--use-file-for-fake-audio-capture=" + wav);
+            await h.Page.EvaluateAsync(ChromiumMediaTests.MediaJs);
+            string offer = await h.Page.EvaluateAsync<string>("() => M.offer({ mic: true })");
+            pc = new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [h.OurHost.IPv4] }, Options(h));
+            var tracks = new List<RTCTrackEvent>();
+            pc.OnTrack += e => { lock (tracks) tracks.Add(e); };
+            await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Offer, offer));
+            await pc.SetLocalDescriptionAsync(await pc.CreateAnswerAsync());
+            await pc.WaitForGatheringCompleteAsync();
+            RTCTrackEvent track;
+            lock (tracks) track = Assert.Single(tracks);
+            await h.Page.EvaluateAsync("sdp => M.accept(sdp)", pc.LocalDescription!.Sdp);
+            return new FakeMicrophoneCall(h, pc, track, wav);
+        }
+        catch
+        {
+            if (pc is not null) await pc.DisposeAsync();
+            if (h is not null) await h.DisposeAsync();
+            File.Delete(wav);
+            throw;
+        }
+    }
 
     /// <summary>Writes the last <paramref name="lines"/> lines of <see cref="Log"/> into the test log.</summary>
     protected void DumpLog(int lines)

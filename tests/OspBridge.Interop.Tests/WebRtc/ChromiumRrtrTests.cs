@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using OspBridge.Bridge.Commands;
 using OspBridge.WebRtc;
 using OspBridge.WebRtc.Tracks;
 using Xunit.Abstractions;
@@ -18,25 +16,10 @@ public class ChromiumRrtrTests(ITestOutputHelper output) : ChromiumPeerTestBase(
     [Fact]
     public async Task Chromium_sending_audio_answers_our_rrtr_with_dlrr()
     {
-        if (WebRtcCommand.WhyNoFfmpeg() is { } why) throw new InvalidOperationException("media interop cannot run: " + why);
-        string wav = Path.Combine(Path.GetTempPath(), $"ospbridge-rrtr-{Environment.ProcessId}.wav");
-        var gen = Process.Start(new ProcessStartInfo("ffmpeg", $"-hide_banner -loglevel error -y -f lavfi -i sine=frequency=440:sample_rate=48000:duration=30 -ac 1 {wav}") { UseShellExecute = false })!;
-        await gen.WaitForExitAsync();
-        Assert.Equal(0, gen.ExitCode);
         try
         {
-            await using var h = await ChromiumHarness.StartAsync("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--use-file-for-fake-audio-capture=" + wav);
-            await h.Page.EvaluateAsync(ChromiumMediaTests.MediaJs);
-            string offer = await h.Page.EvaluateAsync<string>("() => M.offer({ mic: true })");
-            await using var pc = new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [h.OurHost.IPv4] }, Options(h));
-            var tracks = new List<RTCTrackEvent>();
-            pc.OnTrack += e => { lock (tracks) tracks.Add(e); };
-            await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Offer, offer));
-            await pc.SetLocalDescriptionAsync(await pc.CreateAnswerAsync());
-            await pc.WaitForGatheringCompleteAsync();
-            RTCTrackEvent track;
-            lock (tracks) track = Assert.Single(tracks);
-            await h.Page.EvaluateAsync("sdp => M.accept(sdp)", pc.LocalDescription!.Sdp);
+            await using var call = await CallFromFakeMicrophoneAsync("rrtr", 30);
+            var track = call.Track;
 
             // drain the audio while waiting (bounded: 20 s) for a DLRR-based RTT; our RR+RRTR goes out about once a second
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
@@ -60,7 +43,6 @@ public class ChromiumRrtrTests(ITestOutputHelper output) : ChromiumPeerTestBase(
         }
         finally
         {
-            File.Delete(wav);
             DumpLog(60);
         }
     }
