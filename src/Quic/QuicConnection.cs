@@ -235,6 +235,9 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
     /// <summary>Tests: the loop's counters (wake-ups, inline wake-ups, drains, sends).</summary>
     internal CoreLoopCounters LoopCounters => _loop.Counters;
 
+    /// <summary>Tests: received datagrams the loop dropped (inbox full or stopped).</summary>
+    internal long DroppedDatagrams => _loop.DroppedDatagrams;
+
     /// <summary>Tests: receive batches this connection's socket handed to a loop whole, datagrams in them, datagrams copied one by one.</summary>
     internal (long Batches, long HandedOff, long Copied) EndpointCounters => (_endpoint.BatchesHandedOff, _endpoint.DatagramsHandedOff, _endpoint.DatagramsCopied);
 
