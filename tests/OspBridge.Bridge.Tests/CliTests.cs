@@ -22,6 +22,18 @@ public sealed class CliTests : IDisposable
     }
 
     [Fact]
+    public async Task Agent_with_the_test_camera_and_no_ffmpeg_on_PATH_refuses_to_start_and_says_why()
+    {
+        Directory.CreateDirectory(_dir);
+        var psi = CliProcess.StartInfo(["agent", "--name", "No ffmpeg", "--camera", "test", "--interface", "lo", "--state-dir", _dir]);
+        psi.Environment["PATH"] = _dir; // an empty directory: no ffmpeg (the dotnet host is started by its full path)
+        var run = await ChildProcess.RunAsync(psi, Timeout);
+        Assert.False(run.TimedOut, "the agent kept running without ffmpeg");
+        Assert.NotEqual(0, run.ExitCode);
+        Assert.Contains("--camera test: ffmpeg is not installed", run.StdErr, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void UnknownOptionIsAOneLineErrorWithNonZeroExit()
     {
         var (rc, _, stderr) = CliProcess.Run(Timeout, "identity", "--no-such-option");

@@ -22,6 +22,9 @@ internal static class CameraCli
         }
         if (string.IsNullOrWhiteSpace(source))
             throw new CliException("--camera must not be empty (test, exec:<command>, rtsp://…)");
+        // Say it at start, not as viewers that connect and never get a frame (the test source runs ffmpeg).
+        if (source.StartsWith("test", StringComparison.Ordinal) && OspBridge.Bridge.Commands.WebRtcCommand.WhyNoFfmpeg() is { } why)
+            throw new CliException("--camera test: " + why);
         try
         {
             return new CameraService(source, interfaces, log, new SingleLoggerFactory(log), maxViewers, talkSink);
