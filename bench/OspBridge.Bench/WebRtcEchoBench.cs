@@ -78,7 +78,7 @@ internal static class WebRtcEchoBench
         string offer = await h.Page.EvaluateAsync<string>("([ip]) => E.offer(ip)", new object[] { h.BrowserHost.IPv4.ToString() });
         await using var pc = new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [h.OurHost.IPv4] }, new RTCPeerConnectionOptions { SocketFactory = h.OurSockets });
         using var cts = new CancellationTokenSource(Limit);
-        long echoed = 0, errors = 0, overflows = 0;
+        long echoed = 0, errors = 0, overflows = 0, peakBuffered = 0;
         string? firstError = null;
         pc.OnDataChannel += ch =>
         {
@@ -89,6 +89,7 @@ internal static class WebRtcEchoBench
                 {
                     ch.Send(m.Data, m.IsText);
                     Interlocked.Add(ref echoed, m.Data.Length);
+                    peakBuffered = Math.Max(peakBuffered, ch.BufferedAmount); // on the loop: the echo's backlog
                 }
                 catch (WebRtcException ex) when (ex.Error == WebRtcError.SendBufferFull)
                 {
@@ -116,7 +117,7 @@ internal static class WebRtcEchoBench
             throw new TimeoutException($"ours as the echoing peer stalled: {Interlocked.Read(ref echoed)} of {total} bytes echoed (limit {Limit}); {page}; channel errors {Interlocked.Read(ref errors)}, echo sends refused (send buffer full) {Interlocked.Read(ref overflows)} (first: {firstError ?? "-"}); our SCTP: {pc.DebugStats}");
         }
         self.Refresh();
-        if (Environment.GetEnvironmentVariable("OSPBRIDGE_BENCH_SCTP_STATS") == "1") Console.WriteLine("    echo ours SCTP: " + pc.DebugStats);
+        if (Environment.GetEnvironmentVariable("OSPBRIDGE_BENCH_SCTP_STATS") == "1") Console.WriteLine($"    echo ours: peak bufferedAmount {peakBuffered / 1048576.0:F1} MiB; SCTP: {pc.DebugStats}");
         return (Mbps(total, ms), (self.TotalProcessorTime - cpu0).TotalSeconds);
     }
 
