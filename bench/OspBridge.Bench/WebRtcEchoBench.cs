@@ -77,15 +77,30 @@ internal static class WebRtcEchoBench
     {
         string offer = await h.Page.EvaluateAsync<string>("([ip]) => E.offer(ip)", new object[] { h.BrowserHost.IPv4.ToString() });
         await using var pc = new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [h.OurHost.IPv4] }, new RTCPeerConnectionOptions { SocketFactory = h.OurSockets });
-        long echoed = 0;
-        pc.OnDataChannel += ch => ch.OnMessage += m =>
+        using var cts = new CancellationTokenSource(Limit);
+        long echoed = 0, errors = 0, overflows = 0, peakBuffered = 0;
+        string? firstError = null;
+        pc.OnDataChannel += ch =>
         {
-            ch.Send(m.Data, m.IsText);
-            Interlocked.Add(ref echoed, m.Data.Length);
+            ch.OnError += ex => { if (Interlocked.Increment(ref errors) == 1) firstError = ex.Message; };
+            ch.OnMessage += m =>
+            {
+                try
+                {
+                    ch.Send(m.Data, m.IsText);
+                    Interlocked.Add(ref echoed, m.Data.Length);
+                    peakBuffered = Math.Max(peakBuffered, ch.BufferedAmount); // on the loop: the echo's backlog
+                }
+                catch (WebRtcException ex) when (ex.Error == WebRtcError.SendBufferFull)
+                {
+                    // The page sends faster than we can echo and the echo has nowhere to put it: the run fails (stalls) and says so.
+                    if (Interlocked.Increment(ref overflows) == 1) firstError = ex.Message;
+                    cts.Cancel(); // a lost message: the run cannot complete, report it now
+                }
+            };
         };
         await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Offer, offer));
         await pc.SetLocalDescriptionAsync(await pc.CreateAnswerAsync());
-        using var cts = new CancellationTokenSource(Limit);
         await pc.WaitForGatheringCompleteAsync(cts.Token);
         var self = Process.GetCurrentProcess();
         self.Refresh();
@@ -99,10 +114,10 @@ internal static class WebRtcEchoBench
         {
             // A stall: say where it stood (how much we echoed, our SCTP state) rather than only "a task was canceled".
             string page = await h.Page.EvaluateAsync<string>("() => `page sent ${E.sent}, got back ${E.got}, buffered ${E.ch ? E.ch.bufferedAmount : '-'}, channel ${E.ch ? E.ch.readyState : '-'}, pc ${E.pc ? E.pc.connectionState : '-'}`");
-            throw new TimeoutException($"ours as the echoing peer stalled: {Interlocked.Read(ref echoed)} of {total} bytes echoed after {Limit}; {page}; our SCTP: {pc.DebugStats}");
+            throw new TimeoutException($"ours as the echoing peer stalled: {Interlocked.Read(ref echoed)} of {total} bytes echoed (limit {Limit}); {page}; channel errors {Interlocked.Read(ref errors)}, echo sends refused (send buffer full) {Interlocked.Read(ref overflows)} (first: {firstError ?? "-"}); our SCTP: {pc.DebugStats}");
         }
         self.Refresh();
-        if (Environment.GetEnvironmentVariable("OSPBRIDGE_BENCH_SCTP_STATS") == "1") Console.WriteLine("    echo ours SCTP: " + pc.DebugStats);
+        if (Environment.GetEnvironmentVariable("OSPBRIDGE_BENCH_SCTP_STATS") == "1") Console.WriteLine($"    echo ours: peak bufferedAmount {peakBuffered / 1048576.0:F1} MiB; SCTP: {pc.DebugStats}");
         return (Mbps(total, ms), (self.TotalProcessorTime - cpu0).TotalSeconds);
     }
 

@@ -400,6 +400,7 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
             MaxMessageSize = _options.MaxMessageSize,
             RemoteMaxMessageSize = (int)Math.Min(int.MaxValue, RemoteMaxMessageSize),
             Mtu = SctpMtu,
+            SendBufferSize = DataChannelSendBuffer,
             Random = _options.Random,
         });
         _ice.Start(now);
@@ -420,6 +421,16 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
         if (_sctp is null) throw new WebRtcException(WebRtcError.InvalidState, "transports are not created yet (set both descriptions first)");
         return _sctp.OpenChannel(label, options, now);
     }
+
+    /// <summary>
+    /// Bytes of data-channel messages the SCTP association holds (queued or in flight) at most, all channels together:
+    /// 16 MiB, Chromium's limit on an RTCDataChannel's bufferedAmount. A send beyond it fails with
+    /// <see cref="WebRtcError.SendBufferFull"/>.
+    /// </summary>
+    internal const long DataChannelSendBuffer = 16L << 20;
+
+    /// <summary>Bytes the SCTP association holds for data-channel messages (queued or unacknowledged), all channels.</summary>
+    internal long DataChannelSendBufferUsed => _sctp?.Association.SendBufferUsed ?? 0;
 
     /// <summary>Queues one message on channel <paramref name="id"/>; throws <see cref="WebRtcException"/> (too large, send buffer full, closed).</summary>
     public void Send(ushort id, ReadOnlySpan<byte> data, bool isText, TimeSpan now)

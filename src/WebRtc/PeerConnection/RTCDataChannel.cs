@@ -128,7 +128,13 @@ public sealed class RTCDataChannel : IMessageChannel
     /// <summary>Sends a binary message.</summary>
     public void Send(ReadOnlyMemory<byte> data) => Send(data, isText: false);
 
-    /// <summary>Sends one message; throws <see cref="WebRtcException"/> when not open or larger than the peer's max-message-size.</summary>
+    /// <summary>
+    /// Sends one message; throws <see cref="WebRtcException"/> when not open (<see cref="WebRtcError.InvalidState"/>),
+    /// larger than the peer's max-message-size (<see cref="WebRtcError.MessageTooLarge"/>), or when the connection's send
+    /// buffer (16 MiB queued or unacknowledged, all channels) has no room for it (<see cref="WebRtcError.SendBufferFull"/>,
+    /// W3C's OperationError): the message is then not sent, and the caller may retry after
+    /// <see cref="OnBufferedAmountLow"/>. A message this method accepted is never dropped while the channel stays open.
+    /// </summary>
     public void Send(ReadOnlyMemory<byte> data, bool isText)
     {
         if (_state != RTCDataChannelState.Open) throw new WebRtcException(WebRtcError.InvalidState, $"channel '{Label}' is {_state}");

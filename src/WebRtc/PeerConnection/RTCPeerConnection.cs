@@ -45,6 +45,8 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
     private volatile bool _failed;
     private bool _gatheringStarted;
     private int _closing;
+    private long _postedSendBytes; // room reserved by off-loop Send calls whose messages the loop has not handed to SCTP yet
+    private long _sctpSendUsed;    // the SCTP send-buffer use as the loop last saw it (written on the loop only)
 
     /// <summary>Creates a peer connection; sockets are opened when the local description is set.</summary>
     public RTCPeerConnection(RTCConfiguration? configuration = null, RTCPeerConnectionOptions? options = null)
@@ -286,29 +288,68 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
 
     internal void SendFromChannel(RTCDataChannel ch, ReadOnlyMemory<byte> data, bool isText)
     {
-        if (OnLoop) { DoSend(ch, data.Span, isText, _loop.Clock.Now, posted: 0); return; }
+        if (OnLoop)
+        {
+            // W3C send(): a message that does not fit the send buffer throws here (OperationError); it is never dropped later.
+            long len = Math.Max(1, data.Length);
+            if (_core.DataChannelSendBufferUsed + Interlocked.Read(ref _postedSendBytes) + len > PeerConnectionCore.DataChannelSendBuffer)
+                throw SendBufferFull(ch, data.Length);
+            DoSend(ch, data.Span, isText, _loop.Clock.Now, posted: 0, reserved: 0);
+            return;
+        }
         var copy = data.ToArray();
+        // Off the loop: reserve the room now against what the loop last saw in use, so that the posted message is
+        // certain to fit when the loop hands it to SCTP (the loop refreshes that figure before it releases a reservation,
+        // so the sum never under-counts).
+        long reserved = Math.Max(1, copy.Length);
+        if (Volatile.Read(ref _sctpSendUsed) + Interlocked.Add(ref _postedSendBytes, reserved) > PeerConnectionCore.DataChannelSendBuffer)
+        {
+            Interlocked.Add(ref _postedSendBytes, -reserved);
+            throw SendBufferFull(ch, copy.Length);
+        }
         ch.AddPosted(copy.Length);
-        if (!_loop.Post(now => DoSend(ch, copy, isText, now, copy.Length)))
+        if (!_loop.Post(now => DoSend(ch, copy, isText, now, copy.Length, reserved)))
         {
             ch.AddPosted(-copy.Length);
+            Interlocked.Add(ref _postedSendBytes, -reserved);
             throw Closed();
         }
     }
 
-    private void DoSend(RTCDataChannel ch, ReadOnlySpan<byte> data, bool isText, TimeSpan now, long posted)
+    private static WebRtcException SendBufferFull(RTCDataChannel ch, int length) => new(WebRtcError.SendBufferFull,
+        $"channel '{ch.Label}': the send buffer ({PeerConnectionCore.DataChannelSendBuffer >> 20} MiB, all channels) has no room for {length} more bytes; wait for bufferedamountlow");
+
+    /// <summary>
+    /// Hands one message to SCTP on the loop; <paramref name="reserved"/> &gt; 0 for a message posted by an off-loop Send
+    /// (<paramref name="posted"/> bytes counted in the channel's bufferedAmount, <paramref name="reserved"/> bytes of room).
+    /// </summary>
+    private void DoSend(RTCDataChannel ch, ReadOnlySpan<byte> data, bool isText, TimeSpan now, long posted, long reserved)
     {
-        if (ch.Id is not ushort id || !_core.TransportsCreated) { ch.UpdateBuffered(0, posted); return; }
         try
         {
-            _core.Send(id, data, isText, now);
+            if (ch.Id is not ushort id || !_core.TransportsCreated) { ch.UpdateBuffered(0, posted); return; }
+            try
+            {
+                _core.Send(id, data, isText, now);
+            }
+            catch (WebRtcException ex) when (reserved > 0)
+            {
+                // The caller has returned already: report it, and never carry on past a lost message (the channel may
+                // be reliable) — a full buffer (not expected: the room was reserved) closes the channel.
+                ch.RaiseError(ex);
+                if (ex.Error == WebRtcError.SendBufferFull) CloseChannel(ch);
+            }
+            ch.UpdateBuffered(_core.GetBufferedAmount(id), posted);
         }
-        catch (WebRtcException ex)
+        finally
         {
-            ch.RaiseError(ex);
+            RefreshSendBufferUsed();
+            if (reserved > 0) Interlocked.Add(ref _postedSendBytes, -reserved);
         }
-        ch.UpdateBuffered(_core.GetBufferedAmount(id), posted);
     }
+
+    /// <summary>Publishes the SCTP send-buffer use for off-loop Send calls (on the loop; before reservations are released).</summary>
+    private void RefreshSendBufferUsed() => Volatile.Write(ref _sctpSendUsed, _core.DataChannelSendBufferUsed);
 
     internal void CloseChannel(RTCDataChannel ch) => RunOnLoop(now =>
     {
@@ -382,6 +423,7 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
 
     private void OnCoreEvent(PeerConnectionEvent e)
     {
+        RefreshSendBufferUsed();
         var prev = _onLoopThread;
         _onLoopThread = this;
         try { Dispatch(e); }

@@ -46,6 +46,9 @@ internal abstract class SctpVirtualPair<TSelf, TCore, TEvent>
     /// <summary>Packets A wrote.</summary>
     public long PacketsAtoB { get; private set; }
 
+    /// <summary>Sees every SCTP packet a side writes (true: B), before the link may lose it.</summary>
+    public Action<bool, ReadOnlyMemory<byte>>? OnPacket { get; set; }
+
     /// <summary>Called before every step of <see cref="RunUntil"/> and in <see cref="Flush"/>; may send more data.</summary>
     public Action<TSelf>? OnStep { get; set; }
 
@@ -84,6 +87,7 @@ internal abstract class SctpVirtualPair<TSelf, TCore, TEvent>
                 return false;
             }
             pair.MaxPacketSeen = Math.Max(pair.MaxPacketSeen, transmit.Length);
+            pair.OnPacket?.Invoke(isB, destination[..transmit.Length].ToArray());
             if (!isB)
             {
                 pair.PacketsAtoB++;
