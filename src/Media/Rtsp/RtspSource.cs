@@ -38,8 +38,7 @@ internal sealed class RtspSource : MediaSourceBase
     private readonly TaskCompletionSource _described = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _requireBackChannel;
     private volatile RtspBackChannel? _backChannel;
-    private CancellationTokenSource? _cts;
-    private Task? _loop;
+    private readonly BackgroundLoop _loop = new();
 
     public RtspSource(RtspUri uri, MediaSourceOptions options)
     {
@@ -106,31 +105,17 @@ internal sealed class RtspSource : MediaSourceBase
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {
-        if (_loop is not null)
+        if (_loop.IsRunning)
             return Task.CompletedTask;
         SetState(MediaSourceState.Starting);
-        _cts = new CancellationTokenSource();
-        var token = _cts.Token;
-        _loop = Task.Run(() => RunAsync(token), CancellationToken.None);
+        _loop.Start(RunAsync);
         return Task.CompletedTask;
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_loop is null)
-            return;
-        await _cts!.CancelAsync().ConfigureAwait(false);
-        try
-        {
-            await _loop.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        _cts.Dispose();
-        _cts = null;
-        _loop = null;
-        SetState(MediaSourceState.Stopped);
+        if (await _loop.StopAsync().ConfigureAwait(false))
+            SetState(MediaSourceState.Stopped);
     }
 
     private async Task RunAsync(CancellationToken cancellationToken)

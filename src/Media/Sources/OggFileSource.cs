@@ -15,8 +15,7 @@ internal sealed class OggFileSource : MediaSourceBase
     private readonly string _path;
     private readonly MediaSourceOptions _options;
     private readonly ILogger _logger;
-    private CancellationTokenSource? _cts;
-    private Task? _run;
+    private readonly BackgroundLoop _run = new();
 
     public OggFileSource(string path, MediaSourceOptions options)
     {
@@ -29,29 +28,21 @@ internal sealed class OggFileSource : MediaSourceBase
     }
 
     /// <summary>Completes when the file was played to its end (or the source was stopped).</summary>
-    public Task Completion => _run ?? Task.CompletedTask;
+    public Task Completion => _run.Completion;
 
     public override Task StartAsync(CancellationToken cancellationToken)
     {
-        if (_run is not null)
+        if (_run.IsRunning)
             return Task.CompletedTask;
         SetState(MediaSourceState.Starting);
-        _cts = new CancellationTokenSource();
-        var token = _cts.Token;
-        _run = Task.Run(() => PlayAsync(token), CancellationToken.None);
+        _run.Start(PlayAsync);
         return Task.CompletedTask;
     }
 
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
-        if (_run is null)
-            return;
-        await _cts!.CancelAsync().ConfigureAwait(false);
-        await _run.ConfigureAwait(false);
-        _cts.Dispose();
-        _cts = null;
-        _run = null;
-        SetState(MediaSourceState.Stopped);
+        if (await _run.StopAsync().ConfigureAwait(false))
+            SetState(MediaSourceState.Stopped);
     }
 
     private async Task PlayAsync(CancellationToken ct)
