@@ -103,20 +103,9 @@ internal sealed class RtspSource : MediaSourceBase
     /// <summary>The last DESCRIBE's session description.</summary>
     internal RtspSessionDescription? Description { get; private set; }
 
-    public override Task StartAsync(CancellationToken cancellationToken)
-    {
-        if (_loop.IsRunning)
-            return Task.CompletedTask;
-        SetState(MediaSourceState.Starting);
-        _loop.Start(RunAsync);
-        return Task.CompletedTask;
-    }
+    public override Task StartAsync(CancellationToken cancellationToken) => StartOn(_loop, RunAsync);
 
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        if (await _loop.StopAsync().ConfigureAwait(false))
-            SetState(MediaSourceState.Stopped);
-    }
+    public override Task StopAsync(CancellationToken cancellationToken) => StopOnAsync(_loop);
 
     private async Task RunAsync(CancellationToken cancellationToken)
     {

@@ -30,20 +30,9 @@ internal sealed class OggFileSource : MediaSourceBase
     /// <summary>Completes when the file was played to its end (or the source was stopped).</summary>
     public Task Completion => _run.Completion;
 
-    public override Task StartAsync(CancellationToken cancellationToken)
-    {
-        if (_run.IsRunning)
-            return Task.CompletedTask;
-        SetState(MediaSourceState.Starting);
-        _run.Start(PlayAsync);
-        return Task.CompletedTask;
-    }
+    public override Task StartAsync(CancellationToken cancellationToken) => StartOn(_run, PlayAsync);
 
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        if (await _run.StopAsync().ConfigureAwait(false))
-            SetState(MediaSourceState.Stopped);
-    }
+    public override Task StopAsync(CancellationToken cancellationToken) => StopOnAsync(_run);
 
     private async Task PlayAsync(CancellationToken ct)
     {
