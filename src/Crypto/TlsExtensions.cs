@@ -92,6 +92,45 @@ internal static class TlsExtensions
         w.EndVector(m);
     }
 
+    /// <summary>Opens one extension: its type and a 2-byte length prefix (close it with <see cref="TlsWriter.EndVector"/>).</summary>
+    public static int BeginExtension(TlsWriter w, ushort type)
+    {
+        w.WriteU16(type);
+        return w.BeginVector(2);
+    }
+
+    /// <summary>An extension whose body is one uint16 list (supported_groups, signature_algorithms, supported_versions).</summary>
+    public static void WriteU16ListExtension(TlsWriter w, ushort type, IEnumerable<ushort> values, int lenBytes)
+    {
+        int e = BeginExtension(w, type);
+        WriteU16List(w, values, lenBytes);
+        w.EndVector(e);
+    }
+
+    /// <summary>The server_name extension naming <paramref name="host"/> (see <see cref="WriteServerName"/>).</summary>
+    public static void WriteServerNameExtension(TlsWriter w, string host)
+    {
+        int e = BeginExtension(w, TlsExtensionType.ServerName);
+        WriteServerName(w, host);
+        w.EndVector(e);
+    }
+
+    /// <summary>The ALPN extension offering or selecting <paramref name="protocols"/> (see <see cref="WriteAlpn"/>).</summary>
+    public static void WriteAlpnExtension(TlsWriter w, IEnumerable<string> protocols)
+    {
+        int e = BeginExtension(w, TlsExtensionType.Alpn);
+        WriteAlpn(w, protocols);
+        w.EndVector(e);
+    }
+
+    /// <summary>The cookie extension (RFC 8446 §4.2.2: <c>opaque cookie&lt;1..2^16-1&gt;</c>).</summary>
+    public static void WriteCookieExtension(TlsWriter w, ReadOnlySpan<byte> cookie)
+    {
+        int e = BeginExtension(w, TlsExtensionType.Cookie);
+        w.WriteVector16(cookie);
+        w.EndVector(e);
+    }
+
     /// <summary>server_name: ServerNameList&lt;1..2^16-1&gt; of (name_type, HostName&lt;1..2^16-1&gt;); returns the host_name or null.</summary>
     public static string? ReadServerName(ReadOnlySpan<byte> data)
     {

@@ -1,7 +1,4 @@
 using System.CommandLine;
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
 
 namespace OspBridge.Bridge.Tests;
 

@@ -1,5 +1,3 @@
-using System.Text.Json;
-
 namespace OspBridge.Bridge.Tests;
 
 public sealed class CliTests : IDisposable

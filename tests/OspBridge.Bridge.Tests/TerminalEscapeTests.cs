@@ -1,12 +1,9 @@
-using System.Net;
-using System.Text.Json;
 using OspBridge.Bridge.Commands;
 using OspBridge.Crypto.Identity;
 using OspBridge.Net.Dns;
 using OspBridge.Net.Mdns;
 using OspBridge.Osp.Agent;
 using OspBridge.Osp.Discovery;
-using OspBridge.WebRtc;
 
 namespace OspBridge.Bridge.Tests;
 

@@ -34,8 +34,7 @@ internal sealed class CertificateRequestMessage
         int msg = w.BeginHandshake(TlsHandshakeType.CertificateRequest);
         w.WriteU8(0);
         int exts = w.BeginVector(2);
-        w.WriteU16(TlsExtensionType.SignatureAlgorithms);
-        int e = w.BeginVector(2); TlsExtensions.WriteU16List(w, SignatureAlgorithms, 2); w.EndVector(e);
+        TlsExtensions.WriteU16ListExtension(w, TlsExtensionType.SignatureAlgorithms, SignatureAlgorithms, 2);
         w.EndVector(exts);
         w.EndVector(msg);
     }

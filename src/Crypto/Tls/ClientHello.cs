@@ -86,39 +86,20 @@ internal sealed class ClientHello
         w.WriteVector8([0]);
         int exts = w.BeginVector(2);
         if (ServerName is not null)
-        {
-            w.WriteU16(TlsExtensionType.ServerName);
-            int e = w.BeginVector(2); TlsExtensions.WriteServerName(w, ServerName); w.EndVector(e);
-        }
+            TlsExtensions.WriteServerNameExtension(w, ServerName);
         if (SupportedGroups is not null)
-        {
-            w.WriteU16(TlsExtensionType.SupportedGroups);
-            int e = w.BeginVector(2); TlsExtensions.WriteU16List(w, SupportedGroups, 2); w.EndVector(e);
-        }
+            TlsExtensions.WriteU16ListExtension(w, TlsExtensionType.SupportedGroups, SupportedGroups, 2);
         if (SignatureAlgorithms is not null)
-        {
-            w.WriteU16(TlsExtensionType.SignatureAlgorithms);
-            int e = w.BeginVector(2); TlsExtensions.WriteU16List(w, SignatureAlgorithms, 2); w.EndVector(e);
-        }
+            TlsExtensions.WriteU16ListExtension(w, TlsExtensionType.SignatureAlgorithms, SignatureAlgorithms, 2);
         if (Alpn is { Count: > 0 })
-        {
-            w.WriteU16(TlsExtensionType.Alpn);
-            int e = w.BeginVector(2); TlsExtensions.WriteAlpn(w, Alpn); w.EndVector(e);
-        }
+            TlsExtensions.WriteAlpnExtension(w, Alpn);
         if (SupportedVersions is not null)
-        {
-            w.WriteU16(TlsExtensionType.SupportedVersions);
-            int e = w.BeginVector(2); TlsExtensions.WriteU16List(w, SupportedVersions, 1); w.EndVector(e);
-        }
+            TlsExtensions.WriteU16ListExtension(w, TlsExtensionType.SupportedVersions, SupportedVersions, 1);
         if (Cookie is not null)
-        {
-            w.WriteU16(TlsExtensionType.Cookie);
-            int e = w.BeginVector(2); w.WriteVector16(Cookie); w.EndVector(e);
-        }
+            TlsExtensions.WriteCookieExtension(w, Cookie);
         if (KeyShares is not null)
         {
-            w.WriteU16(TlsExtensionType.KeyShare);
-            int e = w.BeginVector(2);
+            int e = TlsExtensions.BeginExtension(w, TlsExtensionType.KeyShare);
             int list = w.BeginVector(2);
             foreach (var (g, k) in KeyShares) { w.WriteU16(g); w.WriteVector16(k); }
             w.EndVector(list);

@@ -52,10 +52,7 @@ internal sealed class EncryptedExtensions
         int msg = w.BeginHandshake(TlsHandshakeType.EncryptedExtensions);
         int exts = w.BeginVector(2);
         if (Alpn is not null)
-        {
-            w.WriteU16(TlsExtensionType.Alpn);
-            int e = w.BeginVector(2); TlsExtensions.WriteAlpn(w, [Alpn]); w.EndVector(e);
-        }
+            TlsExtensions.WriteAlpnExtension(w, [Alpn]);
         if (ServerNameAck)
         {
             w.WriteU16(TlsExtensionType.ServerName);

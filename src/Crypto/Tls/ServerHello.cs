@@ -80,17 +80,13 @@ internal sealed class ServerHello
         w.WriteU16(TlsVersion.Tls13);
         if (KeyShareGroup is ushort g)
         {
-            w.WriteU16(TlsExtensionType.KeyShare);
-            int e = w.BeginVector(2);
+            int e = TlsExtensions.BeginExtension(w, TlsExtensionType.KeyShare);
             w.WriteU16(g);
             if (KeyShare is not null) w.WriteVector16(KeyShare);
             w.EndVector(e);
         }
         if (Cookie is not null)
-        {
-            w.WriteU16(TlsExtensionType.Cookie);
-            int e = w.BeginVector(2); w.WriteVector16(Cookie); w.EndVector(e);
-        }
+            TlsExtensions.WriteCookieExtension(w, Cookie);
         w.EndVector(exts);
         w.EndVector(msg);
     }

@@ -98,10 +98,33 @@ public sealed class RtspHeaders
         return RtspReadStatus.Complete;
     }
 
-    internal void WriteTo(StringBuilder sb)
+    /// <summary>
+    /// Serializes a whole message (request or response): <paramref name="startLine"/> and CRLF, these headers,
+    /// Content-Length when there is a body and the headers do not name one, the empty line, the body.
+    /// </summary>
+    internal byte[] ToMessageBytes(string startLine, ReadOnlyMemory<byte> body)
     {
+        var sb = new StringBuilder();
+        sb.Append(startLine).Append("\r\n");
         foreach (var kv in _items)
             sb.Append(kv.Key).Append(": ").Append(kv.Value).Append("\r\n");
+        if (!body.IsEmpty && Get("Content-Length") is null)
+            sb.Append("Content-Length: ").Append(body.Length.ToString(CultureInfo.InvariantCulture)).Append("\r\n");
+        sb.Append("\r\n");
+        byte[] head = Encoding.UTF8.GetBytes(sb.ToString());
+        if (body.IsEmpty)
+            return head;
+        var all = new byte[head.Length + body.Length];
+        head.CopyTo(all, 0);
+        body.Span.CopyTo(all.AsSpan(head.Length));
+        return all;
+    }
+
+    /// <summary>Adds every header of <paramref name="source"/> in order (a parsed message's headers into its object).</summary>
+    internal void AddAll(RtspHeaders source)
+    {
+        foreach (var kv in source._items)
+            _items.Add(kv);
     }
 
     private static int IndexOfHeaderEnd(ReadOnlySpan<byte> data, out int terminatorLength)

@@ -1,6 +1,3 @@
-using System.Globalization;
-using System.Text;
-
 namespace OspBridge.Media.Rtsp;
 
 /// <summary>
@@ -28,22 +25,7 @@ public sealed class RtspRequest
     public ReadOnlyMemory<byte> Body { get; set; }
 
     /// <summary>Serializes the request; Content-Length is added when there is a body.</summary>
-    public byte[] ToBytes()
-    {
-        var sb = new StringBuilder();
-        sb.Append(Method).Append(' ').Append(Uri).Append(" RTSP/1.0\r\n");
-        Headers.WriteTo(sb);
-        if (!Body.IsEmpty && Headers.Get("Content-Length") is null)
-            sb.Append("Content-Length: ").Append(Body.Length.ToString(CultureInfo.InvariantCulture)).Append("\r\n");
-        sb.Append("\r\n");
-        byte[] head = Encoding.UTF8.GetBytes(sb.ToString());
-        if (Body.IsEmpty)
-            return head;
-        var all = new byte[head.Length + Body.Length];
-        head.CopyTo(all, 0);
-        Body.Span.CopyTo(all.AsSpan(head.Length));
-        return all;
-    }
+    public byte[] ToBytes() => Headers.ToMessageBytes($"{Method} {Uri} RTSP/1.0", Body);
 
     /// <summary>Reads one request from the start of <paramref name="data"/> (transactional, limits as in <see cref="RtspHeaders"/>).</summary>
     public static RtspReadStatus TryRead(ReadOnlySpan<byte> data, out RtspRequest? request, out int consumed)
@@ -59,8 +41,7 @@ public sealed class RtspRequest
             return RtspReadStatus.Invalid;
         }
         request = new RtspRequest(parts[0], parts[1]) { Body = body };
-        foreach (var kv in headers.Items)
-            request.Headers.Add(kv.Key, kv.Value);
+        request.Headers.AddAll(headers);
         return RtspReadStatus.Complete;
     }
 }

@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Text;
 
 namespace OspBridge.Media.Rtsp;
 
@@ -28,20 +27,8 @@ public sealed class RtspResponse
     public ReadOnlyMemory<byte> Body { get; set; }
 
     /// <summary>Serializes the response (Content-Length added when there is a body).</summary>
-    public byte[] ToBytes()
-    {
-        var sb = new StringBuilder();
-        sb.Append("RTSP/1.0 ").Append(StatusCode.ToString(CultureInfo.InvariantCulture)).Append(' ').Append(Reason).Append("\r\n");
-        Headers.WriteTo(sb);
-        if (!Body.IsEmpty && Headers.Get("Content-Length") is null)
-            sb.Append("Content-Length: ").Append(Body.Length.ToString(CultureInfo.InvariantCulture)).Append("\r\n");
-        sb.Append("\r\n");
-        byte[] head = Encoding.UTF8.GetBytes(sb.ToString());
-        var all = new byte[head.Length + Body.Length];
-        head.CopyTo(all, 0);
-        Body.Span.CopyTo(all.AsSpan(head.Length));
-        return all;
-    }
+    public byte[] ToBytes() =>
+        Headers.ToMessageBytes(string.Create(CultureInfo.InvariantCulture, $"RTSP/1.0 {StatusCode} {Reason}"), Body);
 
     /// <summary>Reads one response from the start of <paramref name="data"/> (transactional, limits as in <see cref="RtspHeaders"/>).</summary>
     public static RtspReadStatus TryRead(ReadOnlySpan<byte> data, out RtspResponse? response, out int consumed)
@@ -58,8 +45,7 @@ public sealed class RtspResponse
             return RtspReadStatus.Invalid;
         }
         response = new RtspResponse(code, parts.Length > 2 ? parts[2] : "") { Body = body };
-        foreach (var kv in headers.Items)
-            response.Headers.Add(kv.Key, kv.Value);
+        response.Headers.AddAll(headers);
         return RtspReadStatus.Complete;
     }
 }

@@ -38,8 +38,7 @@ internal sealed class RtspSource : MediaSourceBase
     private readonly TaskCompletionSource _described = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _requireBackChannel;
     private volatile RtspBackChannel? _backChannel;
-    private CancellationTokenSource? _cts;
-    private Task? _loop;
+    private readonly BackgroundLoop _loop = new();
 
     public RtspSource(RtspUri uri, MediaSourceOptions options)
     {
@@ -104,34 +103,9 @@ internal sealed class RtspSource : MediaSourceBase
     /// <summary>The last DESCRIBE's session description.</summary>
     internal RtspSessionDescription? Description { get; private set; }
 
-    public override Task StartAsync(CancellationToken cancellationToken)
-    {
-        if (_loop is not null)
-            return Task.CompletedTask;
-        SetState(MediaSourceState.Starting);
-        _cts = new CancellationTokenSource();
-        var token = _cts.Token;
-        _loop = Task.Run(() => RunAsync(token), CancellationToken.None);
-        return Task.CompletedTask;
-    }
+    public override Task StartAsync(CancellationToken cancellationToken) => StartOn(_loop, RunAsync);
 
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        if (_loop is null)
-            return;
-        await _cts!.CancelAsync().ConfigureAwait(false);
-        try
-        {
-            await _loop.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        _cts.Dispose();
-        _cts = null;
-        _loop = null;
-        SetState(MediaSourceState.Stopped);
-    }
+    public override Task StopAsync(CancellationToken cancellationToken) => StopOnAsync(_loop);
 
     private async Task RunAsync(CancellationToken cancellationToken)
     {

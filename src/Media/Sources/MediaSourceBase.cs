@@ -65,6 +65,27 @@ public abstract class MediaSourceBase : IMediaSource
         GC.SuppressFinalize(this);
     }
 
+    /// <summary>
+    /// <see cref="StartAsync"/> of a source that runs on one <see cref="BackgroundLoop"/>: Starting, then
+    /// <paramref name="body"/> on the loop; nothing when the loop already runs.
+    /// </summary>
+    private protected Task StartOn(BackgroundLoop loop, Func<CancellationToken, Task> body)
+    {
+        if (!loop.IsRunning)
+        {
+            SetState(MediaSourceState.Starting);
+            loop.Start(body);
+        }
+        return Task.CompletedTask;
+    }
+
+    /// <summary><see cref="StopAsync"/> of such a source: stops the loop, then Stopped (nothing when it was not running).</summary>
+    private protected async Task StopOnAsync(BackgroundLoop loop)
+    {
+        if (await loop.StopAsync().ConfigureAwait(false))
+            SetState(MediaSourceState.Stopped);
+    }
+
     /// <summary>Replaces <see cref="Info"/> with <paramref name="update"/>'s result, atomically.</summary>
     protected void UpdateInfo(Func<MediaSourceInfo, MediaSourceInfo> update)
     {

@@ -15,8 +15,7 @@ internal sealed class OggFileSource : MediaSourceBase
     private readonly string _path;
     private readonly MediaSourceOptions _options;
     private readonly ILogger _logger;
-    private CancellationTokenSource? _cts;
-    private Task? _run;
+    private readonly BackgroundLoop _run = new();
 
     public OggFileSource(string path, MediaSourceOptions options)
     {
@@ -29,30 +28,11 @@ internal sealed class OggFileSource : MediaSourceBase
     }
 
     /// <summary>Completes when the file was played to its end (or the source was stopped).</summary>
-    public Task Completion => _run ?? Task.CompletedTask;
+    public Task Completion => _run.Completion;
 
-    public override Task StartAsync(CancellationToken cancellationToken)
-    {
-        if (_run is not null)
-            return Task.CompletedTask;
-        SetState(MediaSourceState.Starting);
-        _cts = new CancellationTokenSource();
-        var token = _cts.Token;
-        _run = Task.Run(() => PlayAsync(token), CancellationToken.None);
-        return Task.CompletedTask;
-    }
+    public override Task StartAsync(CancellationToken cancellationToken) => StartOn(_run, PlayAsync);
 
-    public override async Task StopAsync(CancellationToken cancellationToken)
-    {
-        if (_run is null)
-            return;
-        await _cts!.CancelAsync().ConfigureAwait(false);
-        await _run.ConfigureAwait(false);
-        _cts.Dispose();
-        _cts = null;
-        _run = null;
-        SetState(MediaSourceState.Stopped);
-    }
+    public override Task StopAsync(CancellationToken cancellationToken) => StopOnAsync(_run);
 
     private async Task PlayAsync(CancellationToken ct)
     {

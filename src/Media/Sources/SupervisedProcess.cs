@@ -18,8 +18,7 @@ internal sealed class SupervisedProcess : IAsyncDisposable
     private readonly Action _onStart;
     private readonly Action<ReadOnlySpan<byte>> _onData;
     private readonly Action<Exception?> _onExit;
-    private CancellationTokenSource? _cts;
-    private Task? _loop;
+    private readonly BackgroundLoop _loop = new();
     private Process? _process;
 
     public SupervisedProcess(string fileName, IReadOnlyList<string> arguments, MediaSourceOptions options, ILogger logger, Action onStart, Action<ReadOnlySpan<byte>> onData, Action<Exception?> onExit)
@@ -36,32 +35,9 @@ internal sealed class SupervisedProcess : IAsyncDisposable
     /// <summary>Times the process was (re)started.</summary>
     public int Starts { get; private set; }
 
-    public void Start()
-    {
-        if (_loop is not null)
-            return;
-        _cts = new CancellationTokenSource();
-        var token = _cts.Token;
-        _loop = Task.Run(() => RunAsync(token), CancellationToken.None);
-    }
+    public void Start() => _loop.Start(RunAsync);
 
-    public async Task StopAsync()
-    {
-        if (_loop is null)
-            return;
-        await _cts!.CancelAsync().ConfigureAwait(false);
-        KillCurrent();
-        try
-        {
-            await _loop.ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        _cts.Dispose();
-        _cts = null;
-        _loop = null;
-    }
+    public Task StopAsync() => _loop.StopAsync(KillCurrent);
 
     public ValueTask DisposeAsync() => new(StopAsync());
 

@@ -1,4 +1,3 @@
-using System.Net;
 using OspBridge.Bridge.Camera;
 using OspBridge.Bridge.Commands;
 using OspBridge.Bridge.Signaling;
@@ -9,10 +8,8 @@ using OspBridge.Osp.Agent;
 using OspBridge.Osp.Messages;
 using OspBridge.Osp.Signaling;
 using OspBridge.Testing.Logging;
-using OspBridge.WebRtc;
 using OspBridge.WebRtc.Media;
 using OspBridge.WebRtc.Tracks;
-using Xunit.Abstractions;
 
 namespace OspBridge.Bridge.Tests.Camera;
 

@@ -1,16 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using OspBridge.Bridge.Camera;
 using OspBridge.Bridge.Commands;
 using OspBridge.Media.Sources;
-using OspBridge.Testing;
-using OspBridge.Testing.Logging;
-using OspBridge.WebRtc;
 using OspBridge.WebRtc.Media;
 using OspBridge.WebRtc.Tracks;
-using Xunit.Abstractions;
 
 namespace OspBridge.Bridge.Tests.Camera;
 
@@ -22,23 +16,8 @@ namespace OspBridge.Bridge.Tests.Camera;
 /// rtppcmudepay ! mulawdec → a raw PCM file: ≥ 3 s of audio with the tone's frequency. The <c>--talk-sink</c> file is
 /// the fallback only and stays unwritten.
 /// </summary>
-public sealed class TalkBackOnvifTests : IDisposable
+public sealed class TalkBackOnvifTests(ITestOutputHelper output) : TalkBackTestBase(output, "ospb-onvif-talk-", 60)
 {
-    private const int ToneHz = 660;
-    private static readonly RTCConfiguration Loopback = TalkBackRig.Loopback;
-    private readonly ITestOutputHelper _output;
-    private readonly TalkBackRig _rig;
-
-    public TalkBackOnvifTests(ITestOutputHelper output)
-    {
-        _output = output;
-        _rig = new TalkBackRig(output, "ospb-onvif-talk-", 60);
-    }
-
-    public void Dispose() => _rig.Dispose();
-
-    private LineLogger Logger(string prefix) => _rig.Logger(prefix);
-
     [Fact]
     public async Task View_shaped_talk_back_reaches_the_onvif_cameras_back_channel_as_the_tone()
     {
@@ -51,13 +30,13 @@ public sealed class TalkBackOnvifTests : IDisposable
             ("/usr/lib/python3/dist-packages/gi/__init__.py", "python3-gi"),
         })
             Assert.True(File.Exists(file), $"{file} is missing: install the Debian package {package} (./test.sh installs it when run as root)");
-        string raw = Path.Combine(_rig.Folder, "back.raw");
-        string ogg = Path.Combine(_rig.Folder, "fallback.ogg");
+        string raw = Path.Combine(Rig.Folder, "back.raw");
+        string ogg = Path.Combine(Rig.Folder, "fallback.ogg");
         using var server = await StartOnvifCameraAsync(raw);
 
         var loggerFactory = new CameraCli.SingleLoggerFactory(Logger("cam "));
         await using var camera = new CameraService(server.Url, null, Logger("cam "), loggerFactory, maxViewers: 4, talkSink: ogg,
-            output: _rig.Output);
+            output: Rig.Output);
         await using var controller = new RTCPeerConnection(Loopback, new RTCPeerConnectionOptions { Logger = Logger("ctl ") });
         var video = await controller.AddTransceiverAsync(MediaKind.Video, new RTCRtpTransceiverInit { Direction = RTCRtpTransceiverDirection.RecvOnly });
         await controller.AddTransceiverAsync(MediaKind.Audio, new RTCRtpTransceiverInit { Direction = RTCRtpTransceiverDirection.RecvOnly });
@@ -75,34 +54,26 @@ public sealed class TalkBackOnvifTests : IDisposable
         });
         while (Interlocked.Read(ref videoFrames) < 10 && !cts.IsCancellationRequested) await Task.Delay(100);
         Assert.True(videoFrames >= 10, $"the viewer got only {videoFrames} video frames from the ONVIF camera");
-        await using var tone = MediaSource.Create("test:audio", new MediaSourceOptions { TestToneHz = ToneHz });
-        long sent = 0;
-        tone.FrameReceived = f =>
-        {
-            if (f.Codec == MediaCodec.Opus && talk.Sender.WriteFrame(f)) Interlocked.Increment(ref sent);
-        };
-        await tone.StartAsync(CancellationToken.None);
-        while (Interlocked.Read(ref sent) < 230 && !cts.IsCancellationRequested) await Task.Delay(100);
-        await tone.StopAsync(CancellationToken.None);
+        long sent = await SendToneAsync(talk, 230, cts.Token);
         long want = 8000 * 3 * 2;
         for (int i = 0; i < 100 && (!File.Exists(raw) || new FileInfo(raw).Length < want); i++) await Task.Delay(50);
         await controller.DisposeAsync();
-        var line = await _rig.WaitForTalkLineAsync(device);
+        var line = await Rig.WaitForTalkLineAsync(device);
         await cts.CancelAsync();
         try { await reader; } catch (OperationCanceledException) { }
-        _output.WriteLine($"sent {sent} talk-back packets; {line.Value}; video frames {videoFrames}");
-        Assert.True(_rig.Logged("goes to the camera's ONVIF back channel"), "the agent did not log that talk-back goes to the camera's ONVIF back channel");
+        Output.WriteLine($"sent {sent} talk-back packets; {line.Value}; video frames {videoFrames}");
+        Assert.True(Rig.Logged("goes to the camera's ONVIF back channel"), "the agent did not log that talk-back goes to the camera's ONVIF back channel");
 
         Assert.True(File.Exists(raw), "the ONVIF camera wrote no back-channel audio");
         byte[] bytes = await File.ReadAllBytesAsync(raw);
         var pcm = new short[bytes.Length / 2];
         Buffer.BlockCopy(bytes, 0, pcm, 0, pcm.Length * 2);
-        _output.WriteLine($"camera decoded {pcm.Length / 8000.0:0.00} s of back-channel audio");
+        Output.WriteLine($"camera decoded {pcm.Length / 8000.0:0.00} s of back-channel audio");
         Assert.True(pcm.Length >= 8000 * 3, $"only {pcm.Length / 8000.0:0.00} s of audio reached the camera's back channel");
         var steady = pcm.Skip(4000).Take(8000).SelectMany(s => Enumerable.Repeat((double)s, 6)).ToArray(); // 8 kHz held → 48 kHz
         double rms = Math.Sqrt(steady.Sum(x => x * x) / steady.Length);
         int hz = OspBridge.Testing.Audio.ToneAnalysis.StrongestTone(steady);
-        _output.WriteLine($"rms {rms:F0}, strongest tone {hz} Hz");
+        Output.WriteLine($"rms {rms:F0}, strongest tone {hz} Hz");
         Assert.True(rms > 300, $"the camera decoded near silence (rms {rms:F0})");
         Assert.InRange(hz, ToneHz - 10, ToneHz + 10);
         Assert.False(File.Exists(ogg) && new FileInfo(ogg).Length > 0, "talk-back also went to the --talk-sink fallback file");

@@ -1,10 +1,7 @@
-using System.Net;
 using System.Text.RegularExpressions;
 using OspBridge.Bridge.Camera;
 using OspBridge.Testing.Logging;
-using OspBridge.WebRtc;
 using OspBridge.WebRtc.Tracks;
-using Xunit.Abstractions;
 
 namespace OspBridge.Bridge.Tests.Camera;
 

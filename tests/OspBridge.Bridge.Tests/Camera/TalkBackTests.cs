@@ -5,11 +5,8 @@ using OspBridge.Bridge.Commands;
 using OspBridge.Media.Formats;
 using OspBridge.Media.Sinks;
 using OspBridge.Media.Sources;
-using OspBridge.Testing.Logging;
-using OspBridge.WebRtc;
 using OspBridge.WebRtc.Media;
 using OspBridge.WebRtc.Tracks;
-using Xunit.Abstractions;
 
 namespace OspBridge.Bridge.Tests.Camera;
 
@@ -20,31 +17,16 @@ namespace OspBridge.Bridge.Tests.Camera;
 /// Concentus decodes with the tone's frequency, and the agent prints its stable per-session line. A WHIP-shaped offer
 /// (send-only audio, nothing to receive) is answered recvonly and never starts the camera.
 /// </summary>
-public sealed class TalkBackTests : IDisposable
+public sealed class TalkBackTests(ITestOutputHelper output) : TalkBackTestBase(output, "ospb-talk-", 80)
 {
-    private const int ToneHz = 660;
-    private static readonly RTCConfiguration Loopback = TalkBackRig.Loopback;
-    private readonly ITestOutputHelper _output;
-    private readonly TalkBackRig _rig;
-
-    public TalkBackTests(ITestOutputHelper output)
-    {
-        _output = output;
-        _rig = new TalkBackRig(output, "ospb-talk-", 80);
-    }
-
-    public void Dispose() => _rig.Dispose();
-
-    private LineLogger Logger(string prefix) => _rig.Logger(prefix);
-
     private CameraService Camera(string? sink) => new("test", null, Logger("cam "), null, maxViewers: 4, talkSink: sink,
-        output: _rig.Output);
+        output: Rig.Output);
 
     [Fact]
     public async Task View_shaped_offer_with_talk_test_reaches_talk_sink_as_decodable_tone()
     {
         Assert.Null(WebRtcCommand.WhyNoFfmpeg());
-        string ogg = Path.Combine(_rig.Folder, "talk.ogg");
+        string ogg = Path.Combine(Rig.Folder, "talk.ogg");
         await using var camera = Camera(ogg);
         await using var controller = new RTCPeerConnection(Loopback, new RTCPeerConnectionOptions { Logger = Logger("ctl ") });
         var video = await controller.AddTransceiverAsync(MediaKind.Video, new RTCRtpTransceiverInit { Direction = RTCRtpTransceiverDirection.RecvOnly });
@@ -54,18 +36,9 @@ public sealed class TalkBackTests : IDisposable
         await using var deviceOwner = device;
         Assert.NotNull(media.Video);
         Assert.NotNull(media.Audio);
-        Assert.Single(media.TalkBack);
-        Assert.Equal(RTCRtpTransceiverDirection.SendOnly, talk.CurrentDirection);
-        Assert.Equal(RTCRtpTransceiverDirection.RecvOnly, media.TalkBack[0].Transceiver.CurrentDirection);
+        AssertOneTalkBackLane(talk, media);
         Assert.Equal(RTCRtpTransceiverDirection.SendOnly, media.Video!.Transceiver.CurrentDirection);
 
-        await using var tone = MediaSource.Create("test:audio", new MediaSourceOptions { TestToneHz = ToneHz });
-        long sent = 0;
-        tone.FrameReceived = f =>
-        {
-            if (f.Codec == MediaCodec.Opus && talk.Sender.WriteFrame(f)) Interlocked.Increment(ref sent);
-        };
-        await tone.StartAsync(CancellationToken.None);
         // watch the camera while talking: ≥ 4.5 s of talk-back sent (real time), with video arriving
         long videoFrames = 0;
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
@@ -73,15 +46,14 @@ public sealed class TalkBackTests : IDisposable
         {
             await foreach (var f in video.Receiver.ReadAllAsync(cts.Token)) Interlocked.Increment(ref videoFrames);
         });
-        while (Interlocked.Read(ref sent) < 230 && !cts.IsCancellationRequested) await Task.Delay(100);
-        await tone.StopAsync(CancellationToken.None);
+        long sent = await SendToneAsync(talk, 230, cts.Token);
         string flushed = await TalkBackRig.WaitForDeliveryAsync(talk, media.TalkBack[0].Transceiver, sent);
         await Task.Delay(300); // the playout delay
         await controller.DisposeAsync();
-        var line = await _rig.WaitForTalkLineAsync(device);
+        var line = await Rig.WaitForTalkLineAsync(device);
         await cts.CancelAsync();
         try { await reader; } catch (OperationCanceledException) { }
-        _output.WriteLine($"sent {sent} talk-back packets; {flushed}; {line.Value}; video frames received {videoFrames}");
+        Output.WriteLine($"sent {sent} talk-back packets; {flushed}; {line.Value}; video frames received {videoFrames}");
         Assert.Equal("controller-1", line.Groups[1].Value);
         long packets = long.Parse(line.Groups[2].Value, CultureInfo.InvariantCulture);
         double seconds = double.Parse(line.Groups[3].Value, CultureInfo.InvariantCulture);
@@ -90,13 +62,13 @@ public sealed class TalkBackTests : IDisposable
         Assert.True(videoFrames > 60, $"the viewer got only {videoFrames} video frames while talking");
 
         var (pcm, channels) = OpusFile.Decode(ogg);
-        _output.WriteLine($"{ogg}: {pcm.Length / channels} samples/channel, {channels} channels");
+        Output.WriteLine($"{ogg}: {pcm.Length / channels} samples/channel, {channels} channels");
         Assert.True(pcm.Length / channels >= 48000 * 3, $"only {pcm.Length / channels / 48000.0:0.00} s of audio in the sink");
         var mono = OpusFile.FirstChannel(pcm, channels).Skip(24000).Take(48000 * 2).ToArray();
         double rms = Math.Sqrt(mono.Sum(x => x * x) / mono.Length);
         Assert.True(rms > 300, $"decoded talk-back is near silence (rms {rms:F0})");
         int hz = OspBridge.Testing.Audio.ToneAnalysis.StrongestTone(mono.AsSpan(0, 48000));
-        _output.WriteLine($"rms {rms:F0}, strongest tone {hz} Hz");
+        Output.WriteLine($"rms {rms:F0}, strongest tone {hz} Hz");
         Assert.InRange(hz, ToneHz - 5, ToneHz + 5);
     }
 
@@ -111,26 +83,16 @@ public sealed class TalkBackTests : IDisposable
         await using var deviceOwner = device;
         Assert.Null(media.Video);
         Assert.Null(media.Audio);
-        Assert.Single(media.TalkBack);
-        Assert.Equal(RTCRtpTransceiverDirection.SendOnly, talk.CurrentDirection);
-        Assert.Equal(RTCRtpTransceiverDirection.RecvOnly, media.TalkBack[0].Transceiver.CurrentDirection);
+        AssertOneTalkBackLane(talk, media);
         Assert.Equal(1, camera.Viewers);
 
-        await using var tone = MediaSource.Create("test:audio", new MediaSourceOptions { TestToneHz = ToneHz });
-        long sent = 0;
-        tone.FrameReceived = f =>
-        {
-            if (f.Codec == MediaCodec.Opus && talk.Sender.WriteFrame(f)) Interlocked.Increment(ref sent);
-        };
-        await tone.StartAsync(CancellationToken.None);
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
-        while (Interlocked.Read(ref sent) < 100 && !cts.IsCancellationRequested) await Task.Delay(100);
-        await tone.StopAsync(CancellationToken.None);
+        long sent = await SendToneAsync(talk, 100, cts.Token);
         string flushed = await TalkBackRig.WaitForDeliveryAsync(talk, media.TalkBack[0].Transceiver, sent);
         await Task.Delay(300);
         await controller.DisposeAsync();
-        var line = await _rig.WaitForTalkLineAsync(device);
-        _output.WriteLine($"sent {sent}; {flushed}; {line.Value}");
+        var line = await Rig.WaitForTalkLineAsync(device);
+        Output.WriteLine($"sent {sent}; {flushed}; {line.Value}");
         Assert.InRange(long.Parse(line.Groups[2].Value, CultureInfo.InvariantCulture), sent * 95 / 100, sent);
         Assert.Equal(0, camera.Hub.SourceStarts);
         Assert.Equal(0, camera.Hub.SinkCount);
@@ -141,7 +103,7 @@ public sealed class TalkBackTests : IDisposable
     [Fact]
     public async Task Second_concurrent_talker_is_counted_but_does_not_take_the_file()
     {
-        string ogg = Path.Combine(_rig.Folder, "busy.ogg");
+        string ogg = Path.Combine(Rig.Folder, "busy.ogg");
         await using var sink = AudioSink.Create(ogg);
         await using var first = await sink.TryOpenAsync(2, CancellationToken.None);
         Assert.NotNull(first);

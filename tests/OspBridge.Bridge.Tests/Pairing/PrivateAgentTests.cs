@@ -1,8 +1,4 @@
-using System.Net;
 using System.Net.NetworkInformation;
-using System.Net.Sockets;
-using System.Text;
-using System.Text.Json;
 
 namespace OspBridge.Bridge.Tests.Pairing;
 

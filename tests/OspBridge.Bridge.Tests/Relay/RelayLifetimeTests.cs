@@ -1,11 +1,8 @@
-using System.Net;
-using System.Net.Sockets;
 using Microsoft.Extensions.Logging.Abstractions;
 using OspBridge.Bridge.Pairing;
 using OspBridge.Bridge.Relay;
 using OspBridge.Bridge.Server;
 using OspBridge.Crypto.Identity;
-using OspBridge.Testing;
 
 namespace OspBridge.Bridge.Tests.Relay;
 

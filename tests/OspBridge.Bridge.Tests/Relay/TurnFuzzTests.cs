@@ -1,4 +1,3 @@
-using System.Net;
 using OspBridge.Bridge.Relay;
 using OspBridge.Net.Core;
 using OspBridge.Testing.Virtual;

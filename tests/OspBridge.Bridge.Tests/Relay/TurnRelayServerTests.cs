@@ -1,7 +1,4 @@
 using System.Buffers.Binary;
-using System.Net;
-using System.Net.Sockets;
-using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
 using OspBridge.Bridge.Relay;
 using OspBridge.WebRtc.Stun;

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Net;
 using OspBridge.Bridge.Relay;
 using OspBridge.Net.Core;
 using OspBridge.Testing.Virtual;

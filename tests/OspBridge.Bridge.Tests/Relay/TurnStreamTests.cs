@@ -1,11 +1,8 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
-using System.Net;
 using System.Net.Security;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
 using OspBridge.Bridge.Relay;
 using OspBridge.WebRtc.Stun;

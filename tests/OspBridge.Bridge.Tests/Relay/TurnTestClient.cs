@@ -1,6 +1,4 @@
 using System.Buffers.Binary;
-using System.Net;
-using System.Text;
 using OspBridge.Bridge.Relay;
 using OspBridge.Net.Core;
 using OspBridge.WebRtc.Stun;

@@ -1,13 +1,33 @@
 using System.Diagnostics;
-using System.Net;
-using System.Text;
-using System.Text.Json;
+using Microsoft.Extensions.Logging.Abstractions;
+using OspBridge.Bridge.Pairing;
+using OspBridge.Bridge.Server;
+using OspBridge.Crypto.Identity;
 
 namespace OspBridge.Bridge.Tests.Server;
 
-/// <summary>The bridge API steps the server tests share: find a device by name, pair it with the PIN its agent prints.</summary>
+/// <summary>
+/// The bridge steps the server tests share: an in-process device registry on lo, find a device by name, pair it with
+/// the PIN its agent prints.
+/// </summary>
 internal static class BridgeApi
 {
+    /// <summary>A started <see cref="DeviceRegistry"/> as <c>serve</c> builds it: discovery on lo, trust in <paramref name="state"/>.</summary>
+    public static async Task<DeviceRegistry> StartDevicesAsync(AgentIdentity identity, string state)
+    {
+        var devices = new DeviceRegistry(identity, PeerTrust.Open(state), ["lo"], NullLoggerFactory.Instance);
+        try
+        {
+            await devices.StartAsync(CancellationToken.None);
+            return devices;
+        }
+        catch
+        {
+            await devices.DisposeAsync();
+            throw;
+        }
+    }
+
     /// <summary>The id of the device called <paramref name="name"/> once <paramref name="until"/> holds for it (default: online).</summary>
     public static async Task<string> DeviceIdAsync(HttpClient api, string name, TimeSpan timeout, Func<JsonElement, bool>? until = null)
     {

@@ -1,9 +1,4 @@
-using System.Net;
-using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json;
 using OspBridge.Osp.Trust;
-using OspBridge.Testing;
 
 namespace OspBridge.Bridge.Tests.Server;
 

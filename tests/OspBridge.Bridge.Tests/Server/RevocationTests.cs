@@ -1,10 +1,5 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Http.Headers;
 using System.Net.WebSockets;
-using System.Text;
-using System.Text.Json;
-using OspBridge.Testing;
 using OspBridge.Testing.Http;
 
 namespace OspBridge.Bridge.Tests.Server;
@@ -177,8 +172,7 @@ public sealed class RevocationTests : IDisposable
             return Encoding.UTF8.GetBytes("{\"ok\":true}");
         });
         string name = "Revoke cam " + Guid.NewGuid().ToString("N")[..6];
-        await using var agent = CliChild.Start("agent", "--name", name, "--accept-all", "--interface", "lo", "--state-dir", _root["device"], "--http-origin", origin.Url);
-        await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
+        await using var agent = await CliChild.StartAgentAsync(name, _root["device"], Step, "--http-origin", origin.Url);
         var (serve, url) = await CliChild.StartServeAsync(_root["bridge"], Step, "--token", Token);
         string id;
         try

@@ -1,14 +1,7 @@
-using System.Net;
-using System.Net.Http.Headers;
-using System.Net.Sockets;
 using System.Net.WebSockets;
-using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using OspBridge.PeerFetch;
-using OspBridge.Testing;
 using OspBridge.Testing.Http;
-using OspBridge.WebRtc;
 
 namespace OspBridge.Bridge.Tests.Server;
 
@@ -68,9 +61,7 @@ public sealed class ServeDeviceTests : IDisposable
         await using var origin = TestHttpOrigin.Start(AnswerAsync);
 
         string name = "Doorbell " + Guid.NewGuid().ToString("N")[..6];
-        await using var agent = CliChild.Start("agent", "--name", name, "--accept-all", "--interface", "lo", "--state-dir", _root["device"],
-            "--http-origin", origin.Url);
-        await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
+        await using var agent = await CliChild.StartAgentAsync(name, _root["device"], Step, "--http-origin", origin.Url);
         var (serve, url) = await CliChild.StartServeAsync(_root["bridge"], Step, "--token", Token);
         await using var serveOwner = serve;
         using var api = new HttpClient { BaseAddress = url, Timeout = TimeSpan.FromSeconds(90) };

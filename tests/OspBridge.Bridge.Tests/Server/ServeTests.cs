@@ -1,14 +1,7 @@
-using System.Net;
-using System.Net.Http.Headers;
-using System.Net.Sockets;
 using System.Net.WebSockets;
-using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using OspBridge.PeerFetch;
-using OspBridge.Testing;
 using OspBridge.Testing.Http;
-using OspBridge.WebRtc;
 
 namespace OspBridge.Bridge.Tests.Server;
 

@@ -1,13 +1,8 @@
-using System.Net;
-using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
 using OspBridge.Bridge.Pairing;
 using OspBridge.Bridge.Server;
 using OspBridge.Bridge.Tests.Pairing;
 using OspBridge.Crypto.Identity;
-using OspBridge.WebRtc;
 using OspBridge.WebRtc.Ice;
 using OspBridge.WebRtc.Tracks;
 
@@ -93,14 +88,12 @@ public sealed class WhepDeviceTests : IDisposable
     public async Task WhepAndWhipToATestCamera()
     {
         string name = "Doorbell " + Guid.NewGuid().ToString("N")[..6];
-        await using var agent = CliChild.Start("agent", "--name", name, "--accept-all", "--interface", "lo", "--state-dir", Path.Combine(_root, "device"), "--camera", "test");
-        await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
+        await using var agent = await CliChild.StartAgentAsync(name, Path.Combine(_root, "device"), Step, "--camera", "test");
 
         string state = Path.Combine(_root, "bridge");
         using var identity = AgentIdentity.LoadOrCreate(state, "Bridge whep");
         var time = new MovableTime();
-        await using var devices = new DeviceRegistry(identity, PeerTrust.Open(state), ["lo"], NullLoggerFactory.Instance);
-        await devices.StartAsync(CancellationToken.None);
+        await using var devices = await BridgeApi.StartDevicesAsync(identity, state);
         await using var server = await BridgeServer.StartAsync(new BridgeServerOptions
         {
             Port = 0,

@@ -1,13 +1,9 @@
-using System.Net;
-using System.Net.Http.Headers;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using System.Text;
 using Microsoft.Extensions.Logging.Abstractions;
 using OspBridge.Bridge.Pairing;
 using OspBridge.Bridge.Server;
 using OspBridge.Crypto.Identity;
-using OspBridge.WebRtc;
 using OspBridge.WebRtc.Tracks;
 
 namespace OspBridge.Bridge.Tests.Server;

@@ -1,4 +1,3 @@
-using System.Text;
 using OspBridge.Bridge.Server;
 
 namespace OspBridge.Bridge.Tests.Server;

@@ -1,13 +1,8 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Http.Headers;
-using System.Text;
-using System.Text.Json;
 using Microsoft.Extensions.Logging.Abstractions;
 using OspBridge.Bridge.Pairing;
 using OspBridge.Bridge.Server;
 using OspBridge.Crypto.Identity;
-using OspBridge.WebRtc;
 using OspBridge.WebRtc.Tracks;
 
 namespace OspBridge.Bridge.Tests.Server;
@@ -77,13 +72,11 @@ public sealed class WhepTokenRevocationTests : IDisposable
     public async Task Revoking_the_browser_token_ends_its_whep_session_and_only_that_one()
     {
         string name = "Revoke whep " + Guid.NewGuid().ToString("N")[..6];
-        await using var agent = CliChild.Start("agent", "--name", name, "--accept-all", "--interface", "lo", "--state-dir", Path.Combine(_root, "device"), "--camera", "test");
-        await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step);
+        await using var agent = await CliChild.StartAgentAsync(name, Path.Combine(_root, "device"), Step, "--camera", "test");
 
         string state = Path.Combine(_root, "bridge");
         using var identity = AgentIdentity.LoadOrCreate(state, "Bridge whep revoke");
-        await using var devices = new DeviceRegistry(identity, PeerTrust.Open(state), ["lo"], NullLoggerFactory.Instance);
-        await devices.StartAsync(CancellationToken.None);
+        await using var devices = await BridgeApi.StartDevicesAsync(identity, state);
         await using var server = await BridgeServer.StartAsync(new BridgeServerOptions { Port = 0 },
             devices, BridgeTokens.Open(state, Token), NullLoggerFactory.Instance, CancellationToken.None);
         using var admin = Client(server.Url, Token);

@@ -1,4 +1,3 @@
-using System.Net;
 using OspBridge.Bridge.Signaling;
 using OspBridge.Crypto.Identity;
 using OspBridge.Osp.Agent;
@@ -6,7 +5,6 @@ using OspBridge.Osp;
 using OspBridge.Osp.Messages;
 using OspBridge.Osp.Signaling;
 using OspBridge.Osp.Tests.Agent;
-using OspBridge.WebRtc;
 
 namespace OspBridge.Bridge.Tests.Signaling;
 

@@ -1,9 +1,6 @@
-using System.Globalization;
-using Microsoft.Playwright;
+using System.Text.RegularExpressions;
 using OspBridge.Interop.Tests.Mdns;
 using OspBridge.Interop.Tests.WebRtc;
-using OspBridge.Testing.Netns;
-using Xunit.Abstractions;
 
 namespace OspBridge.Interop.Tests.Bridge;
 
@@ -15,7 +12,7 @@ namespace OspBridge.Interop.Tests.Bridge;
 /// the bridge's and device's output (<see cref="BridgeFailureLog"/>). Disposing stops the processes (last started
 /// first), closes the extra pages, the browser and the LAN, then deletes the root.
 /// </summary>
-internal sealed class BridgeChromiumRig : IAsyncDisposable
+internal sealed partial class BridgeChromiumRig : IAsyncDisposable
 {
     /// <summary>Chromium's fake camera and microphone, granted without a prompt, and autoplay.</summary>
     public static readonly string[] MediaFlags = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required"];
@@ -60,6 +57,10 @@ internal sealed class BridgeChromiumRig : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>The device agent's per-session talk-back line: <c>talk-back from &lt;peer&gt;: &lt;n&gt; packets</c>.</summary>
+    [GeneratedRegex(@"^talk-back from (\S+): (\d+) packets")]
+    public static partial Regex TalkBackLine();
 
     /// <summary>A device name unique to this run: <paramref name="prefix"/> and six hex digits.</summary>
     public static string UniqueName(string prefix) => prefix + " " + Guid.NewGuid().ToString("N")[..6];

@@ -1,7 +1,3 @@
-using Microsoft.Playwright;
-using OspBridge.Testing.Netns;
-using Xunit.Abstractions;
-
 namespace OspBridge.Interop.Tests.Bridge;
 
 /// <summary>What a failed bridge test writes into its log: a screenshot of each page and the bridge's and device's output.</summary>

@@ -1,7 +1,5 @@
 using OspBridge.Interop.Tests.Mdns;
 using OspBridge.Interop.Tests.WebRtc;
-using OspBridge.Testing.Netns;
-using Xunit.Abstractions;
 
 namespace OspBridge.Interop.Tests.Bridge;
 

@@ -1,10 +1,6 @@
-using System.Globalization;
 using System.Text.RegularExpressions;
-using Microsoft.Playwright;
 using OspBridge.Interop.Tests.Mdns;
 using OspBridge.Interop.Tests.WebRtc;
-using OspBridge.Testing.Netns;
-using Xunit.Abstractions;
 
 namespace OspBridge.Interop.Tests.Bridge;
 
@@ -24,9 +20,6 @@ public sealed partial class MustShowOneTests(ITestOutputHelper output)
     private const int BridgePort = 18080;
     private const int OriginPort = 8000;
     private static readonly TimeSpan Step = TimeSpan.FromSeconds(60);
-
-    [GeneratedRegex(@"^talk-back from (\S+): (\d+) packets")]
-    private static partial Regex TalkBackLine();
 
     [Fact]
     public async Task Browser_pairs_watches_calls_rest_and_talks_to_a_device_through_the_bridge()
@@ -94,9 +87,9 @@ public sealed partial class MustShowOneTests(ITestOutputHelper output)
             output.WriteLine($"talk: {sent} audio packets sent; {await page.InnerTextAsync("#talk-msg")}");
             Assert.True(sent >= 100, $"the page sent only {sent} talk-back audio packets");
             await page.ClickAsync("#talk-hangup");
-            string talkLine = await agent.WaitForLineAsync(l => TalkBackLine().IsMatch(l), Step);
+            string talkLine = await agent.WaitForLineAsync(l => BridgeChromiumRig.TalkBackLine().IsMatch(l), Step);
             output.WriteLine("device: " + talkLine);
-            var m = TalkBackLine().Match(talkLine);
+            var m = BridgeChromiumRig.TalkBackLine().Match(talkLine);
             Assert.Equal(bridgePeerId, m.Groups[1].Value);
             Assert.True(long.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture) >= 50, "the device received too little talk-back audio: " + talkLine);
         }

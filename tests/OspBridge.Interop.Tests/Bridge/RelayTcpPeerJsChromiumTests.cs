@@ -1,10 +1,6 @@
-using System.Text.Json;
-using Microsoft.Playwright;
 using OspBridge.Interop.Tests.Mdns;
 using OspBridge.Interop.Tests.WebRtc;
 using OspBridge.Testing;
-using OspBridge.Testing.Netns;
-using Xunit.Abstractions;
 
 namespace OspBridge.Interop.Tests.Bridge;
 

@@ -1,11 +1,6 @@
-using System.Globalization;
-using System.Text.Json;
 using System.Text.RegularExpressions;
-using Microsoft.Playwright;
 using OspBridge.Interop.Tests.Mdns;
 using OspBridge.Interop.Tests.WebRtc;
-using OspBridge.Testing.Netns;
-using Xunit.Abstractions;
 
 namespace OspBridge.Interop.Tests.Bridge;
 
@@ -31,9 +26,6 @@ public sealed partial class UiHttpsChromiumTests(ITestOutputHelper output)
 
     [GeneratedRegex(@"^certificate sha256 ([0-9A-F:]+) spki (\S+)$")]
     private static partial Regex CertificateLine();
-
-    [GeneratedRegex(@"^talk-back from (\S+): (\d+) packets")]
-    private static partial Regex TalkBackLine();
 
     [Fact]
     public async Task Https_ui_in_chromium_pairs_plays_restarts_ice_talks_and_revokes()
@@ -148,7 +140,7 @@ public sealed partial class UiHttpsChromiumTests(ITestOutputHelper output)
             await page.Mouse.UpAsync();
             Assert.True(sent >= 100, $"the page sent only {sent} talk-back audio packets ({await page.InnerTextAsync("#talk-msg")})");
             await page.ClickAsync("#talk-hangup");
-            var m = TalkBackLine().Match(await agent.WaitForLineAsync(l => TalkBackLine().IsMatch(l), Step));
+            var m = BridgeChromiumRig.TalkBackLine().Match(await agent.WaitForLineAsync(l => BridgeChromiumRig.TalkBackLine().IsMatch(l), Step));
             Assert.Equal(bridgePeerId, m.Groups[1].Value);
             Assert.True(long.Parse(m.Groups[2].Value, CultureInfo.InvariantCulture) >= 50, "the device received too little talk-back audio: " + m.Value);
 

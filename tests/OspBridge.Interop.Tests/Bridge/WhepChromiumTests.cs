@@ -1,9 +1,5 @@
-using System.Globalization;
-using System.Text.Json;
-using Microsoft.Playwright;
 using OspBridge.Interop.Tests.WebRtc;
 using OspBridge.Testing;
-using Xunit.Abstractions;
 
 namespace OspBridge.Interop.Tests.Bridge;
 

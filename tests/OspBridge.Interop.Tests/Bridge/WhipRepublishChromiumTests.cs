@@ -1,8 +1,4 @@
-using System.Globalization;
-using System.Text.Json;
-using Microsoft.Playwright;
 using OspBridge.Interop.Tests.WebRtc;
-using Xunit.Abstractions;
 
 namespace OspBridge.Interop.Tests.Bridge;
 

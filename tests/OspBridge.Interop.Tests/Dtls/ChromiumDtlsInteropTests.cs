@@ -1,14 +1,9 @@
-using System.Diagnostics;
-using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
-using Microsoft.Playwright;
 using OspBridge.Crypto;
 using OspBridge.Crypto.Dtls;
-using OspBridge.Testing.Netns;
 using OspBridge.WebRtc.Stun;
-using Xunit.Abstractions;
 using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.Interop.Tests.Dtls;

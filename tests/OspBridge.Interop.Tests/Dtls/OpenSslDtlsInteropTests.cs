@@ -1,9 +1,7 @@
-using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using OspBridge.Crypto.Dtls;
-using Xunit.Abstractions;
 using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.Interop.Tests.Dtls;

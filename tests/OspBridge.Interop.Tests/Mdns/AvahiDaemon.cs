@@ -1,5 +1,3 @@
-using OspBridge.Testing.Netns;
-
 namespace OspBridge.Interop.Tests.Mdns;
 
 /// <summary>

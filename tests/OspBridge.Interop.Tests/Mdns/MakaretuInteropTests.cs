@@ -1,11 +1,8 @@
-using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using Makaretu.Dns;
 using OspBridge.Net.Dns;
 using OspBridge.Net.Mdns;
-using OspBridge.Testing.Netns;
-using Xunit.Abstractions;
 
 namespace OspBridge.Interop.Tests.Mdns;
 

@@ -1,7 +1,3 @@
-using System.Text.Json;
-using OspBridge.Testing.Netns;
-using Xunit.Abstractions;
-
 namespace OspBridge.Interop.Tests.Mdns;
 
 /// <summary>

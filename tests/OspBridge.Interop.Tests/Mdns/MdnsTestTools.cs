@@ -1,9 +1,6 @@
 using System.Collections.Concurrent;
-using System.Diagnostics;
-using System.Text.Json;
 using OspBridge.Net.Mdns;
 using OspBridge.Osp.Discovery;
-using OspBridge.Testing.Netns;
 
 namespace OspBridge.Interop.Tests.Mdns;
 

@@ -1,7 +1,5 @@
-using System.Globalization;
 using OspBridge.Interop.Tests.Mdns;
 using OspBridge.Testing;
-using OspBridge.Testing.Netns;
 
 namespace OspBridge.Interop.Tests.Media;
 
@@ -64,6 +62,42 @@ internal static class CameraNetnsSetup
         await writer.FlushAsync();
         var result = await pair;
         Assert.True(result.ExitCode == 0, $"pair: {result.StandardOutput} {result.StandardError}");
+    }
+
+    /// <summary>
+    /// Starts <c>agent --name <paramref name="name"/> --accept-all --interface eth0 --state-dir <paramref name="agentState"/></c>
+    /// plus <paramref name="extra"/> in <paramref name="deviceHost"/>, logs its <c>agent</c> line and PIN-pairs a controller
+    /// in <paramref name="clientHost"/> (state <paramref name="clientState"/>) with it. When that fails, the agent's
+    /// stderr tail is logged and the agent stopped.
+    /// </summary>
+    public static async Task<NetnsProcess> StartPairedAgentAsync(string root, NetnsHost deviceHost, NetnsHost clientHost, string name,
+        string agentState, string clientState, TimeSpan step, Action<string> log, params string[] extra)
+    {
+        var agent = OspBridgeCli.Start(deviceHost, ["agent", "--name", name, "--accept-all", "--interface", "eth0", "--state-dir", agentState, .. extra]);
+        try
+        {
+            log(await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), step));
+            await PairAsync(root, clientHost, agent, name, clientState, step);
+            return agent;
+        }
+        catch
+        {
+            log("agent stderr (tail): " + string.Join('\n', agent.StandardError.Split('\n').TakeLast(30)));
+            await agent.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// ffprobe's decoded frame count (<paramref name="probe"/> from <see cref="ProbeAsync"/>) is within 5 % of what
+    /// <c>view</c> said it saved (its <c>view: saved N</c> stderr line); returns that saved count.
+    /// </summary>
+    public static int AssertDecodedMatchesSaved(string[] probe, string viewStandardError, out string savedLine)
+    {
+        savedLine = viewStandardError.Split('\n').Single(l => l.StartsWith("view: saved ", StringComparison.Ordinal));
+        int saved = int.Parse(savedLine.Split(' ')[2], CultureInfo.InvariantCulture);
+        Assert.InRange(int.Parse(probe[2], CultureInfo.InvariantCulture), saved * 95 / 100, saved * 105 / 100);
+        return saved;
     }
 
     /// <summary>ffprobe on a saved .h264: width, height and decoded frame count, as text fields.</summary>

@@ -1,9 +1,5 @@
-using System.Diagnostics;
-using System.Globalization;
 using OspBridge.Interop.Tests.Mdns;
 using OspBridge.Testing;
-using OspBridge.Testing.Netns;
-using Xunit.Abstractions;
 using static OspBridge.Interop.Tests.Media.CameraNetnsSetup;
 
 namespace OspBridge.Interop.Tests.Media;
@@ -17,12 +13,9 @@ namespace OspBridge.Interop.Tests.Media;
 public sealed class CameraNetnsTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly TimeSpan Step = TimeSpan.FromSeconds(90);
-    private readonly string _root = Directory.CreateTempSubdirectory("ospb-camera-netns-").FullName;
+    private readonly TestDirectory _root = new("ospb-camera-netns");
 
-    public void Dispose()
-    {
-        try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
-    }
+    public void Dispose() => _root.Dispose();
 
     [Fact]
     public async Task RtspCamera_Agent_View_InAnotherNamespace_FfprobeDecodes()
@@ -34,20 +27,18 @@ public sealed class CameraNetnsTests(ITestOutputHelper output) : IDisposable
         await using var lan = await NetnsLan.CreateAsync(2);
         NetnsHost deviceHost = lan.Hosts[0], clientHost = lan.Hosts[1];
         string name = "Front Door";
-        string agentState = Path.Combine(_root, "agent"), clientState = Path.Combine(_root, "client");
+        string agentState = _root["agent"], clientState = _root["client"];
 
         var (camera, ready) = await StartRtspCameraAsync(deviceHost, Step);
         await using var cameraOwner = camera;
         output.WriteLine(ready);
-        var agent = OspBridgeCli.Start(deviceHost, "agent", "--name", name, "--accept-all", "--interface", "eth0", "--state-dir", agentState,
+        var agent = await StartPairedAgentAsync(_root.Path, deviceHost, clientHost, name, agentState, clientState, Step, output.WriteLine,
             "--camera", ready["READY ".Length..]);
         try
         {
-            output.WriteLine(await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step));
-            await PairAsync(_root, clientHost, agent, name, clientState, Step);
 
             // One viewer, saving the streams.
-            string h264 = Path.Combine(_root, "front.h264"), ogg = Path.Combine(_root, "front.ogg");
+            string h264 = _root["front.h264"], ogg = _root["front.ogg"];
             var view = await OspBridgeCli.RunAsync(clientHost, Step, "view", name, "--seconds", "8", "-o", h264, "--audio-out", ogg,
                 "--timeout", "60", "--interface", "eth0", "--state-dir", clientState);
             output.WriteLine(view.StandardOutput + view.StandardError);
@@ -62,13 +53,10 @@ public sealed class CameraNetnsTests(ITestOutputHelper output) : IDisposable
             var f = await ProbeAsync(ffprobe, h264, output.WriteLine);
             Assert.Equal("640", f[0]);
             Assert.Equal("360", f[1]);
-            int decoded = int.Parse(f[2], CultureInfo.InvariantCulture);
             // The file starts at the first keyframe (frames before it cannot be decoded and are not written), so ffprobe's
             // count is compared with what view saved; received-but-skipped frames are bounded separately.
-            var savedLine = view.StandardError.Split('\n').Single(l => l.StartsWith("view: saved ", StringComparison.Ordinal));
-            int saved = int.Parse(savedLine.Split(' ')[2], CultureInfo.InvariantCulture);
+            int saved = AssertDecodedMatchesSaved(f, view.StandardError, out string savedLine);
             Assert.True(saved >= frames - 45, savedLine + " / " + total); // at most ~1.5 s (one keyframe interval + set-up) before the first keyframe
-            Assert.InRange(decoded, saved * 95 / 100, saved * 105 / 100);
 
         }
         finally
@@ -88,17 +76,15 @@ public sealed class CameraNetnsTests(ITestOutputHelper output) : IDisposable
         await using var lan = await NetnsLan.CreateAsync(2);
         NetnsHost deviceHost = lan.Hosts[0], clientHost = lan.Hosts[1];
         string name = "Front Door";
-        string agentState = Path.Combine(_root, "agent"), clientState = Path.Combine(_root, "client");
+        string agentState = _root["agent"], clientState = _root["client"];
 
         var (camera, ready) = await StartRtspCameraAsync(deviceHost, Step);
         await using var cameraOwner = camera;
         output.WriteLine(ready);
-        var agent = OspBridgeCli.Start(deviceHost, "agent", "--name", name, "--accept-all", "--interface", "eth0", "--state-dir", agentState,
+        var agent = await StartPairedAgentAsync(_root.Path, deviceHost, clientHost, name, agentState, clientState, Step, output.WriteLine,
             "--camera", ready["READY ".Length..]);
         try
         {
-            output.WriteLine(await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step));
-            await PairAsync(_root, clientHost, agent, name, clientState, Step);
 
             // Ten WebRTC viewers at once, over one LP2P session (view --viewers 10): ten peer connections, ten hub sinks.
             var sw = Stopwatch.StartNew();
@@ -138,14 +124,12 @@ public sealed class CameraNetnsTests(ITestOutputHelper output) : IDisposable
         await using var lan = await NetnsLan.CreateAsync(2);
         NetnsHost deviceHost = lan.Hosts[0], clientHost = lan.Hosts[1];
         string name = "Talk Door";
-        string agentState = Path.Combine(_root, "agent"), clientState = Path.Combine(_root, "client");
-        string sink = Path.Combine(_root, "talk.ogg");
-        var agent = OspBridgeCli.Start(deviceHost, "agent", "--name", name, "--accept-all", "--interface", "eth0", "--state-dir", agentState,
+        string agentState = _root["agent"], clientState = _root["client"];
+        string sink = _root["talk.ogg"];
+        var agent = await StartPairedAgentAsync(_root.Path, deviceHost, clientHost, name, agentState, clientState, Step, output.WriteLine,
             "--camera", "test", "--talk-sink", sink, "--max-viewers", "4");
         try
         {
-            output.WriteLine(await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step));
-            await PairAsync(_root, clientHost, agent, name, clientState, Step);
             var view = await OspBridgeCli.RunAsync(clientHost, Step, "view", name, "--seconds", "7", "--talk", "test",
                 "--timeout", "60", "--interface", "eth0", "--state-dir", clientState);
             output.WriteLine(view.StandardOutput + view.StandardError);

@@ -1,8 +1,5 @@
-using System.Globalization;
 using OspBridge.Interop.Tests.Mdns;
 using OspBridge.Testing;
-using OspBridge.Testing.Netns;
-using Xunit.Abstractions;
 using static OspBridge.Interop.Tests.Media.CameraNetnsSetup;
 
 namespace OspBridge.Interop.Tests.Media;
@@ -17,12 +14,9 @@ namespace OspBridge.Interop.Tests.Media;
 public sealed class RtspUdpNetnsTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly TimeSpan Step = TimeSpan.FromSeconds(90);
-    private readonly string _root = Directory.CreateTempSubdirectory("ospb-rtsp-udp-netns-").FullName;
+    private readonly TestDirectory _root = new("ospb-rtsp-udp-netns");
 
-    public void Dispose()
-    {
-        try { Directory.Delete(_root, recursive: true); } catch (IOException) { }
-    }
+    public void Dispose() => _root.Dispose();
 
     [Theory]
     [InlineData(false)]
@@ -44,19 +38,17 @@ public sealed class RtspUdpNetnsTests(ITestOutputHelper output) : IDisposable
             (await cameraHost.RunAsync("/usr/sbin/ip", ["route", "add", "blackhole", "default", "table", "100"], TimeSpan.FromSeconds(10))).EnsureSuccess("ip route blackhole");
         }
         string name = "Side Gate";
-        string agentState = Path.Combine(_root, "agent"), clientState = Path.Combine(_root, "client");
+        string agentState = _root["agent"], clientState = _root["client"];
 
         var (camera, ready) = await StartRtspCameraAsync(cameraHost, Step, cameraHost.IPv4.ToString());
         await using var cameraOwner = camera;
         output.WriteLine(ready);
-        var agent = OspBridgeCli.Start(deviceHost, "agent", "-v", "--name", name, "--accept-all", "--interface", "eth0", "--state-dir", agentState,
-            "--camera", ready["READY ".Length..] + "?transport=udp");
+        var agent = await StartPairedAgentAsync(_root.Path, deviceHost, clientHost, name, agentState, clientState, Step, output.WriteLine,
+            "--camera", ready["READY ".Length..] + "?transport=udp", "-v");
         try
         {
-            output.WriteLine(await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), Step));
-            await PairAsync(_root, clientHost, agent, name, clientState, Step);
 
-            string h264 = Path.Combine(_root, "gate.h264");
+            string h264 = _root["gate.h264"];
             var view = await OspBridgeCli.RunAsync(clientHost, Step, "view", name, "--seconds", cameraUdpBlocked ? "14" : "8", "-o", h264,
                 "--timeout", "60", "--interface", "eth0", "--state-dir", clientState);
             output.WriteLine(view.StandardOutput + view.StandardError);
@@ -68,9 +60,7 @@ public sealed class RtspUdpNetnsTests(ITestOutputHelper output) : IDisposable
 
             var f = await ProbeAsync(ffprobe, h264, output.WriteLine);
             Assert.Equal(("640", "360"), (f[0], f[1]));
-            var savedLine = view.StandardError.Split('\n').Single(l => l.StartsWith("view: saved ", StringComparison.Ordinal));
-            int saved = int.Parse(savedLine.Split(' ')[2], CultureInfo.InvariantCulture);
-            Assert.InRange(int.Parse(f[2], CultureInfo.InvariantCulture), saved * 95 / 100, saved * 105 / 100);
+            AssertDecodedMatchesSaved(f, view.StandardError, out _);
 
             string log = agent.StandardError;
             if (cameraUdpBlocked)

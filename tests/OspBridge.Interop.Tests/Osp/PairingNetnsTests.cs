@@ -1,7 +1,5 @@
 using System.Security.Cryptography;
 using OspBridge.Interop.Tests.Mdns;
-using OspBridge.Testing.Netns;
-using Xunit.Abstractions;
 
 namespace OspBridge.Interop.Tests.Osp;
 

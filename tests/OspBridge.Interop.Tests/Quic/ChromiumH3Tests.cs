@@ -1,7 +1,5 @@
-using System.Net;
 using OspBridge.Crypto.Tls;
 using OspBridge.Quic.Http3;
-using OspBridge.Testing.Netns;
 using OspBridge.Crypto.Certificates;
 
 namespace OspBridge.Interop.Tests.Quic;

@@ -1,7 +1,4 @@
 using OspBridge.Testing.Logging;
-using System.Diagnostics;
-using System.Globalization;
-using System.Net;
 using System.Security.Cryptography;
 using System.Text;
 using System.Threading.Channels;
@@ -9,7 +6,6 @@ using OspBridge.Net.Channels;
 using OspBridge.Net.Mdns;
 using OspBridge.WebRtc;
 using OspBridge.WebRtc.Ice;
-using Xunit.Abstractions;
 
 namespace OspBridge.Interop.Tests.WebRtc;
 

@@ -1,8 +1,4 @@
-using System.Diagnostics;
-using System.Globalization;
-using System.Net;
 using System.Net.Sockets;
-using System.Text.Json;
 using Concentus;
 using OspBridge.Bridge.Commands;
 using OspBridge.Media.Sources;
@@ -10,7 +6,6 @@ using OspBridge.Testing.Logging;
 using OspBridge.WebRtc;
 using OspBridge.WebRtc.Media;
 using OspBridge.WebRtc.Tracks;
-using Xunit.Abstractions;
 
 namespace OspBridge.Interop.Tests.WebRtc;
 

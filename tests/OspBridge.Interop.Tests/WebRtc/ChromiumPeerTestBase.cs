@@ -1,9 +1,7 @@
-using System.Diagnostics;
 using OspBridge.Bridge.Commands;
 using OspBridge.Testing.Logging;
 using OspBridge.WebRtc;
 using OspBridge.WebRtc.Tracks;
-using Xunit.Abstractions;
 
 namespace OspBridge.Interop.Tests.WebRtc;
 

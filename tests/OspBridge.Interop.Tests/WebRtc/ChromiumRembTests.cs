@@ -1,9 +1,7 @@
-using System.Text.Json;
 using OspBridge.Testing.Logging;
 using OspBridge.WebRtc;
 using OspBridge.WebRtc.Media;
 using OspBridge.WebRtc.Tracks;
-using Xunit.Abstractions;
 
 namespace OspBridge.Interop.Tests.WebRtc;
 

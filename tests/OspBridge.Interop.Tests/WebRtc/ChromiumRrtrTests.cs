@@ -1,6 +1,5 @@
 using OspBridge.WebRtc;
 using OspBridge.WebRtc.Tracks;
-using Xunit.Abstractions;
 
 namespace OspBridge.Interop.Tests.WebRtc;
 

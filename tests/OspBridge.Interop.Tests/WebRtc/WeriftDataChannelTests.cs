@@ -1,7 +1,4 @@
-using System.Diagnostics;
 using OspBridge.Testing;
-using OspBridge.Testing.Netns;
-using Xunit.Abstractions;
 
 namespace OspBridge.Interop.Tests.WebRtc;
 

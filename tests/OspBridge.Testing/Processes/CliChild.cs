@@ -79,6 +79,26 @@ public sealed class CliChild : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Starts <c>ospbridge agent</c> named <paramref name="name"/> that accepts every pairing (<c>--accept-all</c>), on
+    /// lo, state in <paramref name="stateDir"/>, plus <paramref name="extra"/> options (<c>--camera test</c>,
+    /// <c>--http-origin</c> ...), and waits for its <c>agent</c> line.
+    /// </summary>
+    public static async Task<CliChild> StartAgentAsync(string name, string stateDir, TimeSpan timeout, params string[] extra)
+    {
+        var agent = Start(["agent", "--name", name, "--accept-all", "--interface", "lo", "--state-dir", stateDir, .. extra]);
+        try
+        {
+            await agent.WaitForLineAsync(l => l.StartsWith("agent ", StringComparison.Ordinal), timeout);
+            return agent;
+        }
+        catch
+        {
+            await agent.DisposeAsync();
+            throw;
+        }
+    }
+
     /// <summary>Writes one line to the child's stdin.</summary>
     public async Task WriteLineAsync(string line)
     {

@@ -5,6 +5,8 @@ using OspBridge.WebRtc.Media;
 using OspBridge.WebRtc.Sdp;
 using OspBridge.WebRtc.Tracks;
 
+using static OspBridge.WebRtc.Tests.PeerConnection.CoreNegotiation;
+
 namespace OspBridge.WebRtc.Tests.PeerConnection;
 
 /// <summary>
@@ -14,14 +16,11 @@ namespace OspBridge.WebRtc.Tests.PeerConnection;
 /// </summary>
 public sealed class H265NegotiationTests
 {
-    private static readonly IPEndPoint EpA = IPEndPoint.Parse("10.0.0.1:5000");
-    private static readonly IPEndPoint EpB = IPEndPoint.Parse("10.0.0.2:6000");
-
     [Fact]
     public void Our_offer_lists_h264_then_h265_each_with_rtx_and_the_default_answer_keeps_h264()
     {
-        var a = new PeerConnectionCore(new PeerConnectionCoreOptions { Random = new SeededRandomNumberGenerator(1) });
-        var b = new PeerConnectionCore(new PeerConnectionCoreOptions { Random = new SeededRandomNumberGenerator(2) });
+        var a = NewCore(1);
+        var b = NewCore(2);
         a.AddTransceiver(MediaKind.Video, RTCRtpTransceiverDirection.SendOnly);
         a.SetLocalDescription(a.CreateOffer(), TimeSpan.Zero);
         var sdp = a.LocalDescription!.Sdp;
@@ -47,7 +46,7 @@ public sealed class H265NegotiationTests
         Assert.Null(RtpCodecNegotiation.Select(MediaKind.Video, h264Only, [MediaCodec.H265]));
         Assert.Equal("H264", RtpCodecNegotiation.Select(MediaKind.Video, h264Only, [MediaCodec.H265, MediaCodec.H264])!.Name);
         // an offerer's preferences restrict its offer
-        var a = new PeerConnectionCore(new PeerConnectionCoreOptions { Random = new SeededRandomNumberGenerator(3) });
+        var a = NewCore(3);
         int v = a.AddTransceiver(MediaKind.Video, RTCRtpTransceiverDirection.RecvOnly);
         a.SetCodecPreferences(v, [MediaCodec.H265]);
         a.SetLocalDescription(a.CreateOffer(), TimeSpan.Zero);
@@ -59,8 +58,8 @@ public sealed class H265NegotiationTests
     public void An_answerer_preferring_h265_negotiates_it_and_h265_access_units_arrive_byte_exact()
     {
         var net = new VirtualNetwork();
-        var a = new PeerConnectionCore(new PeerConnectionCoreOptions { Random = new SeededRandomNumberGenerator(11) });
-        var b = new PeerConnectionCore(new PeerConnectionCoreOptions { Random = new SeededRandomNumberGenerator(12) });
+        var a = NewCore(11);
+        var b = NewCore(12);
         var received = new List<EncodedFrame>();
         int videoB = -1;
         var na = net.Add<PeerConnectionEvent>("A", a, e =>
@@ -73,24 +72,18 @@ public sealed class H265NegotiationTests
         net.Connect(na, nb, link, link with { Seed = 2 });
         // B is the device (sends H.265), A the viewer (offers recvonly): B answers with its preference
         int videoA = a.AddTransceiver(MediaKind.Video, RTCRtpTransceiverDirection.RecvOnly);
-        a.SetLocalDescription(a.CreateOffer(), net.Now);
-        a.AddLocalCandidate(EpA);
-        a.CompleteGathering();
-        b.SetRemoteDescription(a.LocalDescription!, net.Now);
+        Offer(a, net.Now);
         videoB = 0;
-        b.SetDirection(videoB, RTCRtpTransceiverDirection.SendOnly);
-        b.SetCodecPreferences(videoB, [MediaCodec.H265]);
-        b.SetLocalDescription(b.CreateAnswer(), net.Now);
-        b.AddLocalCandidate(EpB);
-        b.CompleteGathering();
-        a.SetRemoteDescription(b.LocalDescription!, net.Now);
+        Answer(a, b, net.Now, () =>
+        {
+            b.SetDirection(videoB, RTCRtpTransceiverDirection.SendOnly);
+            b.SetCodecPreferences(videoB, [MediaCodec.H265]);
+        });
         Assert.Contains("a=rtpmap:104 H265/90000", b.LocalDescription!.Sdp, StringComparison.Ordinal);
         Assert.Contains("a=fmtp:105 apt=104", b.LocalDescription!.Sdp, StringComparison.Ordinal);
         Assert.Equal("H265", b.GetTransceiver(videoB).Codec!.Name);
         Assert.Equal("H265", a.GetTransceiver(videoA).Codec!.Name);
-        Assert.True(net.RunUntil(() => a.SrtpProfile is not null && b.SrtpProfile is not null
-            && a.ConnectionState == RTCPeerConnectionState.Connected && b.ConnectionState == RTCPeerConnectionState.Connected, TimeSpan.FromSeconds(30)),
-            $"A {a.ConnectionState}, B {b.ConnectionState}");
+        Assert.True(RunUntilMediaConnected(net, a, b), $"A {a.ConnectionState}, B {b.ConnectionState}");
         var rnd = new Random(5);
         var sent = new List<byte[]>();
         for (int i = 0; i < 30; i++)
@@ -131,13 +124,11 @@ public sealed class H265NegotiationTests
     [Fact]
     public void Codec_preferences_can_reject_and_then_unreject_an_offered_section()
     {
-        var a = new PeerConnectionCore(new PeerConnectionCoreOptions { Random = new SeededRandomNumberGenerator(21) });
-        var b = new PeerConnectionCore(new PeerConnectionCoreOptions { Random = new SeededRandomNumberGenerator(22) });
+        var a = NewCore(21);
+        var b = NewCore(22);
         int va = a.AddTransceiver(MediaKind.Video, RTCRtpTransceiverDirection.RecvOnly);
         a.SetCodecPreferences(va, [MediaCodec.H264]); // the offer carries H.264 only
-        a.SetLocalDescription(a.CreateOffer(), TimeSpan.Zero);
-        a.AddLocalCandidate(EpA);
-        a.CompleteGathering();
+        Offer(a, TimeSpan.Zero);
         Assert.DoesNotContain("H265", a.LocalDescription!.Sdp, StringComparison.Ordinal);
         b.SetRemoteDescription(a.LocalDescription!, TimeSpan.Zero);
         b.SetCodecPreferences(0, [MediaCodec.H265]);

@@ -6,21 +6,15 @@ using OspBridge.Net.Simulation;
 using OspBridge.Testing.Virtual;
 using OspBridge.WebRtc.DataChannels;
 
+using static OspBridge.WebRtc.Tests.PeerConnection.CoreNegotiation;
+
 namespace OspBridge.WebRtc.Tests.PeerConnection;
 
 /// <summary>The whole stack (JSEP, ICE, DTLS, SCTP, DCEP) as one sans-IO core, two of them on the VirtualNetwork pump.</summary>
 public sealed class PeerConnectionCoreTests
 {
-    private static readonly IPEndPoint EpA = IPEndPoint.Parse("10.0.0.1:5000");
-    private static readonly IPEndPoint EpB = IPEndPoint.Parse("10.0.0.2:6000");
-
-    private sealed class Pair
+    private sealed class Pair : CorePair
     {
-        public required VirtualNetwork Net;
-        public required PeerConnectionCore A;
-        public required PeerConnectionCore B;
-        public required VirtualNode NodeA;
-        public required VirtualNode NodeB;
         public ushort ChannelA;
         public ushort? ChannelB;
         public List<byte[]> ReceivedByB { get; } = [];
@@ -31,23 +25,17 @@ public sealed class PeerConnectionCoreTests
     private static Pair Setup(VirtualLinkOptions link, int seed)
     {
         var net = new VirtualNetwork();
-        var a = new PeerConnectionCore(new PeerConnectionCoreOptions { Random = new SeededRandomNumberGenerator((ulong)(seed)) });
-        var b = new PeerConnectionCore(new PeerConnectionCoreOptions { Random = new SeededRandomNumberGenerator((ulong)(seed + 1)) });
+        var a = NewCore((ulong)seed);
+        var b = NewCore((ulong)(seed + 1));
         Pair? p = null;
         var na = net.Add<PeerConnectionEvent>("A", a, e => OnEvent(p!, e, fromA: true), EpA);
         var nb = net.Add<PeerConnectionEvent>("B", b, e => OnEvent(p!, e, fromA: false), EpB);
         net.Connect(na, nb, link, link with { Seed = link.Seed + 1 });
         p = new Pair { Net = net, A = a, B = b, NodeA = na, NodeB = nb };
 
-        a.SetLocalDescription(a.CreateOffer(), net.Now);
-        a.AddLocalCandidate(EpA);
-        a.CompleteGathering();
+        Offer(a, net.Now);
         Assert.Contains("a=end-of-candidates", a.LocalDescription!.Sdp, StringComparison.Ordinal);
-        b.SetRemoteDescription(a.LocalDescription!, net.Now);
-        b.SetLocalDescription(b.CreateAnswer(), net.Now);
-        b.AddLocalCandidate(EpB);
-        b.CompleteGathering();
-        a.SetRemoteDescription(b.LocalDescription!, net.Now);
+        Answer(a, b, net.Now);
         Assert.Equal(RTCSignalingState.Stable, a.SignalingState);
         Assert.Equal(RTCSignalingState.Stable, b.SignalingState);
         Assert.True(a.TransportsCreated && b.TransportsCreated);

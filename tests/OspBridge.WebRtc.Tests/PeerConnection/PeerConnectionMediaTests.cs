@@ -7,6 +7,8 @@ using OspBridge.WebRtc.Rtp.Rtcp;
 using OspBridge.WebRtc.Tracks;
 using OspBridge.Testing;
 
+using static OspBridge.WebRtc.Tests.PeerConnection.CoreNegotiation;
+
 namespace OspBridge.WebRtc.Tests.PeerConnection;
 
 /// <summary>
@@ -16,16 +18,8 @@ namespace OspBridge.WebRtc.Tests.PeerConnection;
 /// </summary>
 public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelper output)
 {
-    private static readonly IPEndPoint EpA = IPEndPoint.Parse("10.0.0.1:5000");
-    private static readonly IPEndPoint EpB = IPEndPoint.Parse("10.0.0.2:6000");
-
-    private sealed class Pair
+    private sealed class Pair : CorePair
     {
-        public required VirtualNetwork Net;
-        public required PeerConnectionCore A;
-        public required PeerConnectionCore B;
-        public required VirtualNode NodeA;
-        public required VirtualNode NodeB;
         public int VideoA, AudioA, VideoB = -1, AudioB = -1;
         public List<EncodedFrame> VideoReceived { get; } = [];
         public List<EncodedFrame> AudioReceived { get; } = [];
@@ -37,8 +31,8 @@ public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelpe
     private static Pair Connect(VirtualLinkOptions link, int seed)
     {
         var net = new VirtualNetwork();
-        var a = new PeerConnectionCore(new PeerConnectionCoreOptions { Random = new SeededRandomNumberGenerator((ulong)seed) });
-        var b = new PeerConnectionCore(new PeerConnectionCoreOptions { Random = new SeededRandomNumberGenerator((ulong)seed + 1) });
+        var a = NewCore((ulong)seed);
+        var b = NewCore((ulong)seed + 1);
         Pair? p = null;
         var na = net.Add<PeerConnectionEvent>("A", a, e => OnA(p!, e), EpA);
         var nb = net.Add<PeerConnectionEvent>("B", b, e => OnB(p!, e), EpB);
@@ -46,14 +40,8 @@ public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelpe
         p = new Pair { Net = net, A = a, B = b, NodeA = na, NodeB = nb };
         p.VideoA = a.AddTransceiver(MediaKind.Video, RTCRtpTransceiverDirection.SendOnly);
         p.AudioA = a.AddTransceiver(MediaKind.Audio, RTCRtpTransceiverDirection.SendOnly);
-        a.SetLocalDescription(a.CreateOffer(), net.Now);
-        a.AddLocalCandidate(EpA);
-        a.CompleteGathering();
-        b.SetRemoteDescription(a.LocalDescription!, net.Now);
-        b.SetLocalDescription(b.CreateAnswer(), net.Now);
-        b.AddLocalCandidate(EpB);
-        b.CompleteGathering();
-        a.SetRemoteDescription(b.LocalDescription!, net.Now);
+        Offer(a, net.Now);
+        Answer(a, b, net.Now);
         // video retransmissions go over RTX (RFC 4588): our offer has it, our answer accepts it
         Assert.Contains("a=ssrc-group:FID ", a.LocalDescription!.Sdp, StringComparison.Ordinal);
         Assert.Contains(" rtx/90000", b.LocalDescription!.Sdp, StringComparison.Ordinal);
@@ -66,9 +54,7 @@ public sealed class PeerConnectionMediaTests(Xunit.Abstractions.ITestOutputHelpe
         Assert.True(p.VideoB >= 0 && p.AudioB >= 0);
         Assert.Equal(RTCRtpTransceiverDirection.RecvOnly, b.GetTransceiver(p.VideoB).CurrentDirection);
         Assert.Equal(RTCRtpTransceiverDirection.SendOnly, a.GetTransceiver(p.VideoA).CurrentDirection);
-        Assert.True(net.RunUntil(() => a.SrtpProfile is not null && b.SrtpProfile is not null
-            && a.ConnectionState == RTCPeerConnectionState.Connected && b.ConnectionState == RTCPeerConnectionState.Connected, TimeSpan.FromSeconds(30)),
-            $"A {a.ConnectionState}/{a.DtlsState}, B {b.ConnectionState}/{b.DtlsState}");
+        Assert.True(RunUntilMediaConnected(net, a, b), $"A {a.ConnectionState}/{a.DtlsState}, B {b.ConnectionState}/{b.DtlsState}");
         return p;
     }
 
