@@ -75,7 +75,7 @@ public sealed class LP2PDataFrameCodecTests
                 Assert.Equal(LP2PDataFrameCodec.HeaderStatus.NeedMore, LP2PDataFrameCodec.TryReadHeader(frame.AsSpan(0, cut), out _, out _, out _));
             }
 
-            foreach (int more in new[] { 0, 1, size })
+            foreach (int more in new[] { 0, Math.Min(1, size), size })
             {
                 Assert.Equal(LP2PDataFrameCodec.HeaderStatus.Ok, LP2PDataFrameCodec.TryReadHeader(frame.AsSpan(0, header + more), out ulong encoding, out int headerLength, out long payloadLength));
                 Assert.Equal((2ul, header, (long)size), (encoding, headerLength, payloadLength));
