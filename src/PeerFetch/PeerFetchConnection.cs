@@ -163,30 +163,46 @@ internal sealed class PeerFetchConnection : IAsyncDisposable
                     // docs/peerfetch.md §2): 64 concurrent small requests cost a few channel messages, not 200.
                     // Only small frames are copied; a large DATA frame goes out on its own, uncopied. Every channel
                     // copies (or consumes) the bytes before SendAsync completes, so pooled arrays go back right after.
+                    // A channel with header room (LP2P) takes a pooled frame's array as it is: no copy of a DATA payload.
                     if (frame.Length > CoalesceFrame || !reader.TryPeek(out var next) || next.Length > CoalesceFrame || frame.Length + next.Length > limit)
                     {
+                        if (frame.Pooled && _pooled is { } owner && frame.Offset >= owner.SendHeaderRoom)
+                        {
+                            await owner.SendPooledAsync(frame.Bytes, frame.Offset, frame.Length, isText: false, _cts.Token).ConfigureAwait(false);
+                            continue;
+                        }
                         try { await _channel.SendAsync(frame.Memory, isText: false, _cts.Token).ConfigureAwait(false); }
                         finally { frame.Release(); }
                         continue;
                     }
-                    byte[] message = ArrayPool<byte>.Shared.Rent(limit);
+                    int room = _pooled?.SendHeaderRoom ?? 0;
+                    byte[]? message = ArrayPool<byte>.Shared.Rent(room + limit);
                     int total = 0;
                     try
                     {
-                        frame.Memory.Span.CopyTo(message);
+                        frame.Memory.Span.CopyTo(message.AsSpan(room));
                         total = frame.Length;
                         frame.Release();
                         while (reader.TryPeek(out next) && next.Length <= CoalesceFrame && total + next.Length <= limit && reader.TryRead(out next))
                         {
-                            next.Memory.Span.CopyTo(message.AsSpan(total));
+                            next.Memory.Span.CopyTo(message.AsSpan(room + total));
                             total += next.Length;
                             next.Release();
                         }
-                        await _channel.SendAsync(message.AsMemory(0, total), isText: false, _cts.Token).ConfigureAwait(false);
+                        if (_pooled is { } owner)
+                        {
+                            byte[] taken = message;
+                            message = null; // the channel owns it now, whatever happens
+                            await owner.SendPooledAsync(taken, room, total, isText: false, _cts.Token).ConfigureAwait(false);
+                        }
+                        else
+                        {
+                            await _channel.SendAsync(message.AsMemory(0, total), isText: false, _cts.Token).ConfigureAwait(false);
+                        }
                     }
                     finally
                     {
-                        ArrayPool<byte>.Shared.Return(message);
+                        if (message is not null) ArrayPool<byte>.Shared.Return(message);
                     }
                 }
             }

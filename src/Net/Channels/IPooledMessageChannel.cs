@@ -14,4 +14,20 @@ public interface IPooledMessageChannel : IMessageChannel
     /// </summary>
     /// <param name="message">The received message.</param>
     void Release(ChannelMessage message);
+
+    /// <summary>Bytes a message handed to <see cref="SendPooledAsync"/> must leave free in front of it (the channel's framing).</summary>
+    int SendHeaderRoom { get; }
+
+    /// <summary>
+    /// Sends one message that sits in an array rented from <see cref="System.Buffers.ArrayPool{T}.Shared"/>, without copying
+    /// it: the channel writes its framing into the <see cref="SendHeaderRoom"/> bytes in front of the message, sends the
+    /// array as it is and returns it to the pool. The channel owns <paramref name="buffer"/> from the call on, whatever
+    /// the outcome. Back-pressure as for <see cref="IMessageChannel.SendAsync"/>.
+    /// </summary>
+    /// <param name="buffer">The pooled array.</param>
+    /// <param name="offset">Where the message starts; at least <see cref="SendHeaderRoom"/>.</param>
+    /// <param name="length">The message's length in bytes.</param>
+    /// <param name="isText">True for a text (UTF-8) message, false for binary.</param>
+    /// <param name="cancellationToken">Stops waiting for room to send (the message is then not sent).</param>
+    ValueTask SendPooledAsync(byte[] buffer, int offset, int length, bool isText, CancellationToken cancellationToken = default);
 }

@@ -273,12 +273,53 @@ public sealed class LP2PDataChannel : IPooledMessageChannel
         }
     }
 
+    /// <inheritdoc/>
+    public int SendHeaderRoom => LP2PDataFrameCodec.MaxHeaderLength;
+
+    /// <summary>
+    /// Queues one message that is already in a pooled array, without copying it: the data-frame header is written into
+    /// the room in front of the message and the array goes to the QUIC stream as it is, then back to
+    /// <see cref="ArrayPool{T}.Shared"/>. The channel owns <paramref name="buffer"/> from the call on, whatever the outcome.
+    /// Waits like <see cref="SendAsync(ReadOnlyMemory{byte}, bool, CancellationToken)"/> while the send buffer is full.
+    /// </summary>
+    /// <param name="buffer">An array rented from <see cref="ArrayPool{T}.Shared"/>.</param>
+    /// <param name="offset">Where the message starts; at least <see cref="SendHeaderRoom"/>.</param>
+    /// <param name="length">The message's length in bytes.</param>
+    /// <param name="isText">True for a text (UTF-8) message.</param>
+    /// <param name="cancellationToken">Stops waiting for room in the send buffer (the message is then not sent).</param>
+    /// <exception cref="ArgumentOutOfRangeException">The message is larger than <see cref="MaxMessageSize"/>, or the room or range is wrong.</exception>
+    /// <exception cref="OspException">The channel is not open or failed (<see cref="OspError.Closed"/>, or its error).</exception>
+    public async ValueTask SendPooledAsync(byte[] buffer, int offset, int length, bool isText, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(buffer);
+        // Argument errors leave the array to the collector (it may not be a pool's array); everything else returns it.
+        if (offset < 0 || length < 0 || length > buffer.Length - offset) throw new ArgumentOutOfRangeException(nameof(length), $"range {offset}+{length} outside the buffer of {buffer.Length} bytes");
+        if (length > MaxMessageSize) throw new ArgumentOutOfRangeException(nameof(length), $"message of {length} bytes exceeds the channel's {MaxMessageSize}");
+        int header = LP2PDataFrameCodec.HeaderLength(length);
+        if (offset < header) throw new ArgumentOutOfRangeException(nameof(offset), $"{offset} bytes of room in front of the message, the header needs {header}");
+        bool queued = false;
+        try
+        {
+            ThrowIfNotOpen("sending");
+            LP2PDataFrameCodec.WriteHeader(buffer.AsSpan(offset - header, header), isText ? (ulong)DataChannelEncodingId.String : (ulong)DataChannelEncodingId.ArrayBuffer, length);
+            await AdmitAsync(new Frame(buffer, offset - header, header + length, Counted: true, Pooled: true), cancellationToken).ConfigureAwait(false);
+            queued = true;
+        }
+        finally
+        {
+            if (!queued) ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    /// <summary>Tests: queues bytes for the stream as they are (behind what is queued), e.g. frames of unusual shapes.</summary>
+    internal bool TryQueueRawForTests(byte[] bytes) => _sendQueue.Writer.TryWrite(Frame.Unpooled(bytes));
+
     /// <summary>Encodes a data-frame into a pooled array (returned by the write loop once QUIC took the bytes): one copy of the payload.</summary>
     private static Frame EncodePooled(ulong encodingId, ReadOnlySpan<byte> payload)
     {
         byte[] bytes = ArrayPool<byte>.Shared.Rent(LP2PDataFrameCodec.EncodedLength(payload.Length));
         int length = LP2PDataFrameCodec.Encode(bytes, encodingId, payload);
-        return new Frame(bytes, length, Counted: true, Pooled: true);
+        return new Frame(bytes, 0, length, Counted: true, Pooled: true);
     }
 
     private async ValueTask AdmitAsync(Frame frame, CancellationToken cancellationToken)
@@ -489,7 +530,7 @@ public sealed class LP2PDataChannel : IPooledMessageChannel
                     {
                         do
                         {
-                            frame.Bytes.AsSpan(0, frame.Length).CopyTo(batch.AsSpan(length));
+                            frame.Memory.Span.CopyTo(batch.AsSpan(length));
                             length += frame.Length;
                             if (frame.Counted) counted += frame.Length;
                             frame.Release();
@@ -522,54 +563,130 @@ public sealed class LP2PDataChannel : IPooledMessageChannel
         }
     }
 
+    /// <summary>
+    /// Reads the stream. A data-frame of the usual shape (<see cref="LP2PDataFrameCodec.TryReadHeader"/>) is parsed from
+    /// its header, and its payload is read from the stream straight into a pooled array of the payload's size — the only
+    /// copy on the receive side, as on a bare QUIC stream; after a large payload the next read asks for a header's worth
+    /// only, so the next payload goes straight into its array too. Anything else (the open response, unusual shapes,
+    /// errors) goes through the message demuxer, which then takes every byte until it holds no partial message.
+    /// </summary>
     private async Task ReadLoopAsync()
     {
         await Task.Yield();
-        var demux = LP2PDataFrameCodec.Demuxer(_connection.Options.DataChannelMaxMessageSize + 64).CreateStream();
+        MessageStream? demux = null;
         var received = new List<LP2PDataFrameCodec.Inbound>();
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(ReadBuffer);
+        int start = 0, end = 0;
+        bool probe = false; // the last payload was large: read only a header's worth before the next payload
+        bool grow = false; // the last read filled the buffer
         try
         {
             while (true)
             {
-                int n = await _stream.ReadAsync(buffer, _abort.Token).ConfigureAwait(false);
-                if (n == buffer.Length && buffer.Length < MaxReadBuffer)
+                if (start < end)
                 {
-                    // Bulk traffic: read in larger pieces (each read is a hop into the QUIC connection's loop, and a
-                    // message that fits in one read is parsed in place). Idle and chat channels keep 16 KiB.
-                    DemuxResult grown = LP2PDataFrameCodec.Demux(demux, buffer.AsMemory(0, n), false, received);
-                    byte[] bigger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 4, MaxReadBuffer));
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = bigger;
-                    if (!await DeliverAllAsync(received).ConfigureAwait(false)) return;
-                    if (!grown.IsOk)
+                    ulong encodingId = 0;
+                    int headerLength = 0;
+                    long payloadLength = 0;
+                    LP2PDataFrameCodec.HeaderStatus status = demux is { HasPartialMessage: true }
+                        ? LP2PDataFrameCodec.HeaderStatus.NotSimple
+                        : LP2PDataFrameCodec.TryReadHeader(buffer.AsSpan(start, end - start), out encodingId, out headerLength, out payloadLength);
+                    if (status == LP2PDataFrameCodec.HeaderStatus.Ok)
                     {
-                        ProtocolViolation(grown.Status == DemuxStatus.UnknownTypeKey ? OspFraming.UnknownTypeKeyErrorCode : OspConnection.ProtocolErrorCode, grown.Detail ?? grown.Status.ToString());
-                        return;
+                        if (payloadLength > MaxMessageSize)
+                        {
+                            ProtocolViolation(OspConnection.ProtocolErrorCode, $"message of {payloadLength} bytes exceeds {MaxMessageSize}");
+                            return;
+                        }
+
+                        start += headerLength;
+                        byte[]? payload = await ReadPayloadAsync(buffer, start, end - start, (int)payloadLength).ConfigureAwait(false);
+                        if (payload is null) return;
+                        start = Math.Min(end, start + (int)payloadLength);
+                        probe = payloadLength >= ReadBuffer;
+                        if (!await DeliverAsync(new LP2PDataFrameCodec.Inbound(null, payload, (int)payloadLength, encodingId)).ConfigureAwait(false)) return;
+                        continue;
                     }
 
+                    if (status == LP2PDataFrameCodec.HeaderStatus.NotSimple)
+                    {
+                        demux ??= LP2PDataFrameCodec.Demuxer(_connection.Options.DataChannelMaxMessageSize + 64).CreateStream();
+                        DemuxResult result = LP2PDataFrameCodec.Demux(demux, buffer.AsMemory(start, end - start), false, received);
+                        start = end;
+                        probe = false;
+                        if (!await DeliverAllAsync(received).ConfigureAwait(false)) return;
+                        if (!result.IsOk)
+                        {
+                            ProtocolViolation(result.Status == DemuxStatus.UnknownTypeKey ? OspFraming.UnknownTypeKeyErrorCode : OspConnection.ProtocolErrorCode, result.Detail ?? result.Status.ToString());
+                            return;
+                        }
+
+                        continue;
+                    }
+
+                    // NeedMore: keep the partial header and read on.
+                }
+
+                if (start == end)
+                {
+                    start = end = 0;
+                }
+                else if (start > 0)
+                {
+                    buffer.AsSpan(start, end - start).CopyTo(buffer);
+                    end -= start;
+                    start = 0;
+                }
+
+                if (end == buffer.Length || (grow && buffer.Length < MaxReadBuffer))
+                {
+                    // A busy channel of messages smaller than the buffer (the last read filled it): read in larger
+                    // pieces (each read is a hop into the QUIC connection's loop). Idle and chat channels keep 16 KiB.
+                    byte[] bigger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 4, MaxReadBuffer));
+                    buffer.AsSpan(0, end).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+
+                int want = probe ? Math.Min(buffer.Length - end, HeaderProbe) : buffer.Length - end;
+                int n = await _stream.ReadAsync(buffer.AsMemory(end, want), _abort.Token).ConfigureAwait(false);
+                grow = n == want && !probe;
+                if (n > 0)
+                {
+                    end += n;
                     continue;
                 }
 
-                DemuxResult result = LP2PDataFrameCodec.Demux(demux, buffer.AsMemory(0, n), n == 0, received);
-                if (!await DeliverAllAsync(received).ConfigureAwait(false)) return;
-                if (!result.IsOk)
+                // FIN: staged bytes are an incomplete message; the demuxer reports them (or an incomplete one it holds).
+                demux ??= LP2PDataFrameCodec.Demuxer(_connection.Options.DataChannelMaxMessageSize + 64).CreateStream();
+                if (start < end)
                 {
-                    ProtocolViolation(result.Status == DemuxStatus.UnknownTypeKey ? OspFraming.UnknownTypeKeyErrorCode : OspConnection.ProtocolErrorCode, result.Detail ?? result.Status.ToString());
-                    return;
-                }
-
-                if (n == 0)
-                {
-                    if (State == MessageChannelState.Connecting)
+                    DemuxResult staged = LP2PDataFrameCodec.Demux(demux, buffer.AsMemory(start, end - start), false, received);
+                    start = end;
+                    if (!await DeliverAllAsync(received).ConfigureAwait(false)) return;
+                    if (!staged.IsOk)
                     {
-                        Abort(new OspException(OspError.Refused, $"data channel '{Label}': the peer finished the stream without answering"));
+                        ProtocolViolation(staged.Status == DemuxStatus.UnknownTypeKey ? OspFraming.UnknownTypeKeyErrorCode : OspConnection.ProtocolErrorCode, staged.Detail ?? staged.Status.ToString());
                         return;
                     }
+                }
 
-                    OnRemoteFin();
+                DemuxResult last = LP2PDataFrameCodec.Demux(demux, ReadOnlyMemory<byte>.Empty, true, received);
+                if (!await DeliverAllAsync(received).ConfigureAwait(false)) return;
+                if (!last.IsOk)
+                {
+                    ProtocolViolation(last.Status == DemuxStatus.UnknownTypeKey ? OspFraming.UnknownTypeKeyErrorCode : OspConnection.ProtocolErrorCode, last.Detail ?? last.Status.ToString());
                     return;
                 }
+
+                if (State == MessageChannelState.Connecting)
+                {
+                    Abort(new OspException(OspError.Refused, $"data channel '{Label}': the peer finished the stream without answering"));
+                    return;
+                }
+
+                OnRemoteFin();
+                return;
             }
         }
         catch (Exception ex) when (ex is QuicException or OperationCanceledException or ObjectDisposedException or InvalidOperationException or ChannelClosedException)
@@ -578,10 +695,50 @@ public sealed class LP2PDataChannel : IPooledMessageChannel
         }
         finally
         {
-            demux.Dispose();
+            demux?.Dispose();
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
+
+    /// <summary>
+    /// Fills a pooled array with a payload of <paramref name="length"/> bytes: the <paramref name="staged"/> bytes
+    /// already read at <paramref name="offset"/> of <paramref name="buffer"/>, the rest read from the stream straight into
+    /// the array. Null when the stream ended inside the payload (the channel failed; the array went back).
+    /// </summary>
+    private async ValueTask<byte[]?> ReadPayloadAsync(byte[] buffer, int offset, int staged, int length)
+    {
+        byte[] payload = length == 0 ? [] : ArrayPool<byte>.Shared.Rent(length);
+        int filled = Math.Min(staged, length);
+        buffer.AsSpan(offset, filled).CopyTo(payload);
+        bool done = false;
+        try
+        {
+            while (filled < length)
+            {
+                int n = await _stream.ReadAsync(payload.AsMemory(filled, length - filled), _abort.Token).ConfigureAwait(false);
+                if (n == 0)
+                {
+                    ProtocolViolation(OspConnection.ProtocolErrorCode, $"the stream ended inside a data-frame ({filled} of {length} payload bytes)");
+                    return null;
+                }
+
+                filled += n;
+            }
+
+            done = true;
+            return payload;
+        }
+        finally
+        {
+            if (!done) LP2PDataFrameCodec.Return(payload);
+        }
+    }
+
+    /// <summary>First read buffer of a channel (and the payload size from which the next read only probes a header).</summary>
+    private const int ReadBuffer = 16 << 10;
+
+    /// <summary>Bytes read after a large payload: a data-frame header fits, so the next payload is read into its own array.</summary>
+    private const int HeaderProbe = 64;
 
     /// <summary>Largest read buffer of a busy channel (see the read loop).</summary>
     private const int MaxReadBuffer = 256 << 10;
@@ -743,7 +900,7 @@ public sealed class LP2PDataChannel : IPooledMessageChannel
     {
         try
         {
-            await _stream.WriteAsync(frame.Bytes.AsMemory(0, frame.Length), _abort.Token).ConfigureAwait(false);
+            await _stream.WriteAsync(frame.Memory, _abort.Token).ConfigureAwait(false);
         }
         finally
         {
@@ -763,10 +920,12 @@ public sealed class LP2PDataChannel : IPooledMessageChannel
     /// <summary>Largest coalesced write.</summary>
     private const int CoalesceLimit = 64 << 10;
 
-    /// <summary>A framed message waiting for the write loop: <see cref="Length"/> bytes of <see cref="Bytes"/> (a pooled array when <see cref="Pooled"/>).</summary>
-    private readonly record struct Frame(byte[] Bytes, int Length, bool Counted, bool Pooled)
+    /// <summary>A framed message waiting for the write loop: <see cref="Length"/> bytes of <see cref="Bytes"/> from <see cref="Offset"/> (a pooled array when <see cref="Pooled"/>).</summary>
+    private readonly record struct Frame(byte[] Bytes, int Offset, int Length, bool Counted, bool Pooled)
     {
-        public static Frame Unpooled(byte[] bytes) => new(bytes, bytes.Length, Counted: false, Pooled: false);
+        public static Frame Unpooled(byte[] bytes) => new(bytes, 0, bytes.Length, Counted: false, Pooled: false);
+
+        public ReadOnlyMemory<byte> Memory => Bytes.AsMemory(Offset, Length);
 
         public void Release()
         {

@@ -38,6 +38,101 @@ internal static class LP2PDataFrameCodec
         return o + payload.Length;
     }
 
+    /// <summary>Largest header <see cref="WriteHeader"/> writes (type key, map head, key 0, encoding-id, key 4, 5-byte string head).</summary>
+    public const int MaxHeaderLength = 10;
+
+    /// <summary>Bytes of the header (everything before the payload) of a data-frame carrying <paramref name="payloadLength"/> bytes.</summary>
+    public static int HeaderLength(int payloadLength) => 5 + ByteStringHeaderLength(payloadLength);
+
+    /// <summary>
+    /// Writes the header of a data-frame (what <see cref="Encode"/> writes before the payload) into the
+    /// <see cref="HeaderLength"/> bytes of <paramref name="destination"/>; the payload follows it in the same buffer.
+    /// </summary>
+    public static void WriteHeader(Span<byte> destination, ulong encodingId, int payloadLength)
+    {
+        if (encodingId > 23) throw new ArgumentOutOfRangeException(nameof(encodingId), "encoding ids are 0..2");
+        destination[0] = TypeKeyByte;
+        destination[1] = 0xA2; // map(2)
+        destination[2] = 0x00; // key 0
+        destination[3] = (byte)encodingId;
+        destination[4] = 0x04; // key 4
+        WriteByteStringHeader(destination[5..], payloadLength);
+    }
+
+    /// <summary>What <see cref="TryReadHeader"/> found at the start of the bytes.</summary>
+    public enum HeaderStatus
+    {
+        /// <summary>A data-frame header of the usual shape: the payload follows and ends the frame.</summary>
+        Ok,
+        /// <summary>So far the usual shape, but the header is not complete yet.</summary>
+        NeedMore,
+        /// <summary>Another message, or a data-frame of another shape: decode it the general way.</summary>
+        NotSimple,
+    }
+
+    /// <summary>
+    /// Parses the header of a data-frame at the start of <paramref name="data"/> (a stream's unread bytes, type key
+    /// included) when it has the usual shape — type key 24, a definite map of at most 23 entries whose keys are 0..3
+    /// (unsigned integers, key 0 present) each at most once, then key 4 as the <em>last</em> entry with a definite byte
+    /// string of at most 2^32-1 bytes — so the payload can be read straight into its own buffer. The frame ends with the
+    /// payload: <paramref name="headerLength"/> + <paramref name="payloadLength"/> bytes in all.
+    /// </summary>
+    public static HeaderStatus TryReadHeader(ReadOnlySpan<byte> data, out ulong encodingId, out int headerLength, out long payloadLength)
+    {
+        encodingId = 0;
+        headerLength = 0;
+        payloadLength = 0;
+        if (data.IsEmpty) return HeaderStatus.NeedMore;
+        if (data[0] != TypeKeyByte) return HeaderStatus.NotSimple;
+        if (data.Length < 2) return HeaderStatus.NeedMore;
+        if ((data[1] & 0xE0) != 0xA0 || (data[1] & 0x1F) > 23) return HeaderStatus.NotSimple;
+        int entries = data[1] & 0x1F;
+        int o = 2;
+        int seen = 0;
+        for (int i = 0; i < entries; i++)
+        {
+            if (o >= data.Length) return HeaderStatus.NeedMore;
+            int key = data[o];
+            if (key > 4 || (seen & (1 << key)) != 0) return HeaderStatus.NotSimple;
+            seen |= 1 << key;
+            o++;
+            if (o >= data.Length) return HeaderStatus.NeedMore;
+            int head = data[o];
+            int info = head & 0x1F;
+            int need = info switch { < 24 => 0, 24 => 1, 25 => 2, 26 => 4, 27 => 8, _ => -1 };
+            if (key == 4)
+            {
+                // The payload must be last (then the frame ends with it), after key 0; at most 4-byte lengths.
+                if ((head & 0xE0) != 0x40 || need < 0 || need > 4 || i != entries - 1 || (seen & 1) == 0) return HeaderStatus.NotSimple;
+            }
+            else if ((head & 0xE0) != 0x00 || need < 0)
+            {
+                return HeaderStatus.NotSimple;
+            }
+
+            if (data.Length - o - 1 < need) return HeaderStatus.NeedMore;
+            ReadOnlySpan<byte> arg = data.Slice(o + 1, need);
+            ulong value = need switch
+            {
+                0 => (ulong)info,
+                1 => arg[0],
+                2 => BinaryPrimitives.ReadUInt16BigEndian(arg),
+                4 => BinaryPrimitives.ReadUInt32BigEndian(arg),
+                _ => BinaryPrimitives.ReadUInt64BigEndian(arg),
+            };
+            o += 1 + need;
+            if (key == 0) encodingId = value;
+            if (key == 4)
+            {
+                headerLength = o;
+                payloadLength = (long)value;
+                return HeaderStatus.Ok;
+            }
+        }
+
+        return HeaderStatus.NotSimple; // no key 4 (a schema error): the general decoder reports it
+    }
+
     private static int ByteStringHeaderLength(int length) => length switch
     {
         < 24 => 1,

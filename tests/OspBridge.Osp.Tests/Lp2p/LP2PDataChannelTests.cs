@@ -126,6 +126,153 @@ public sealed class LP2PDataChannelTests
         }
     }
 
+    /// <summary>
+    /// The receive path reads a usual data-frame's payload straight into its own array and hands everything else to the
+    /// demuxer: 400 messages of sizes around every boundary (16 KiB read buffer, 64-byte header probe after a large
+    /// payload, CBOR length widths), sent with <see cref="LP2PDataChannel.SendAsync(ReadOnlyMemory{byte}, bool, CancellationToken)"/>,
+    /// with the no-copy <see cref="LP2PDataChannel.SendPooledAsync"/>, or as raw frames of unusual shapes (payload key
+    /// first, extra keys after the payload, sync-time), interleaved, arrive byte-exact and in order.
+    /// </summary>
+    [Fact]
+    public async Task Messages_of_every_shape_and_size_arrive_byte_exact_through_the_fast_and_general_receive_paths()
+    {
+        var pair = await PairAsync();
+        try
+        {
+            using var cts = new CancellationTokenSource(Timeout);
+            var accept = pair.Server.AcceptDataChannelAsync(cts.Token);
+            await using var channel = await pair.Client.CreateDataChannelAsync("mixed", null, cts.Token);
+            await using var peer = (await accept)!;
+            int[] sizes = [0, 1, 23, 24, 54, 55, 255, 256, 1000, 16383, 16384, 16385, 65535, 65536, 70_000, 200_000, 255 << 10];
+            var rnd = new Random(1107);
+            var expected = new List<(byte[] Data, bool IsText)>();
+            for (int i = 0; i < 400; i++)
+            {
+                var data = new byte[sizes[rnd.Next(sizes.Length)]];
+                rnd.NextBytes(data);
+                expected.Add((data, rnd.Next(5) == 0));
+            }
+
+            var receive = Task.Run(async () =>
+            {
+                var got = new List<(byte[] Data, bool IsText)>();
+                while (await peer.ReceiveAsync(cts.Token) is { } m)
+                {
+                    got.Add((m.Data.ToArray(), m.IsText));
+                    peer.Release(m);
+                }
+
+                return got;
+            });
+            var modes = new Random(1108);
+            foreach (var (data, isText) in expected)
+            {
+                switch (modes.Next(3))
+                {
+                    case 0:
+                        await channel.SendAsync(data, isText, cts.Token);
+                        break;
+                    case 1:
+                        byte[] pooled = System.Buffers.ArrayPool<byte>.Shared.Rent(channel.SendHeaderRoom + data.Length);
+                        data.CopyTo(pooled, channel.SendHeaderRoom);
+                        await channel.SendPooledAsync(pooled, channel.SendHeaderRoom, data.Length, isText, cts.Token);
+                        break;
+                    default:
+                        var frame = new OspBridge.Osp.Messages.DataFrame
+                        {
+                            EncodingId = isText ? 1ul : 2ul,
+                            SequenceNumber = data.Length % 2 == 0 ? 7ul : null,
+                            SyncTime = data.Length % 3 == 0 ? new OspBridge.Osp.Messages.MediaSyncTime { Value = 1, Scale = 1000 } : null,
+                            Payload = data,
+                        };
+                        byte[] raw = OspBridge.Osp.Messages.OspFraming.Frame(frame);
+                        if (frame.SequenceNumber is null && frame.SyncTime is null)
+                        {
+                            // Payload key first: {4: payload, 0: encoding-id}.
+                            int header = LP2PDataFrameCodec.HeaderLength(data.Length);
+                            raw = [.. raw[..2], .. raw[4..], .. raw[2..4]];
+                            Assert.Equal(header + data.Length, raw.Length);
+                            Assert.Equal(0x04, raw[2]);
+                        }
+
+                        Assert.True(channel.TryQueueRawForTests(raw));
+                        break;
+                }
+            }
+
+            await channel.CloseAsync(cts.Token);
+            var received = await receive.WaitAsync(cts.Token);
+            Assert.Null(peer.Error);
+            Assert.Equal(expected.Count, received.Count);
+            for (int i = 0; i < expected.Count; i++)
+            {
+                Assert.True(expected[i].IsText == received[i].IsText, $"message {i}: text flag");
+                Assert.True(expected[i].Data.AsSpan().SequenceEqual(received[i].Data), $"message {i} ({expected[i].Data.Length} bytes) differs");
+            }
+        }
+        finally
+        {
+            await DisposeAsync(pair);
+        }
+    }
+
+    [Fact]
+    public async Task A_stream_that_ends_inside_a_data_frame_fails_the_channel_with_a_protocol_error()
+    {
+        var pair = await PairAsync();
+        try
+        {
+            using var cts = new CancellationTokenSource(Timeout);
+            var accept = pair.Server.AcceptDataChannelAsync(cts.Token);
+            await using var channel = await pair.Client.CreateDataChannelAsync("cut", null, cts.Token);
+            await using var peer = (await accept)!;
+            await channel.SendAsync(new byte[100], isText: false, cts.Token);
+            // A header announcing 50 000 payload bytes, 10 000 of them, then FIN.
+            var frame = new byte[LP2PDataFrameCodec.EncodedLength(50_000)];
+            LP2PDataFrameCodec.Encode(frame, 2, new byte[50_000]);
+            Assert.True(channel.TryQueueRawForTests(frame[..(LP2PDataFrameCodec.HeaderLength(50_000) + 10_000)]));
+            _ = channel.CloseAsync(cts.Token).AsTask();
+            var first = await peer.ReceiveAsync(cts.Token);
+            Assert.Equal(100, first!.Value.Data.Length);
+            await peer.Completion.WaitAsync(cts.Token);
+            Assert.Equal(OspError.ProtocolError, peer.Error?.Error);
+            Assert.Contains("inside a data-frame", peer.Error!.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            await DisposeAsync(pair);
+        }
+    }
+
+    [Fact]
+    public async Task SendPooledAsync_refuses_a_buffer_without_header_room_and_a_message_over_the_limit()
+    {
+        var pair = await PairAsync();
+        try
+        {
+            using var cts = new CancellationTokenSource(Timeout);
+            var accept = pair.Server.AcceptDataChannelAsync(cts.Token);
+            await using var channel = await pair.Client.CreateDataChannelAsync("room", null, cts.Token);
+            await using var peer = (await accept)!;
+            Assert.Equal(10, channel.SendHeaderRoom);
+            await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await channel.SendPooledAsync(new byte[100], 4, 50, false, cts.Token));
+            await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await channel.SendPooledAsync(new byte[100], 10, 91, false, cts.Token));
+            var big = new byte[channel.MaxMessageSize + 20];
+            await Assert.ThrowsAsync<ArgumentOutOfRangeException>(async () => await channel.SendPooledAsync(big, 10, (int)channel.MaxMessageSize + 1, false, cts.Token));
+            // A short message needs less room (its header is 6 bytes): 6 are enough.
+            byte[] small = System.Buffers.ArrayPool<byte>.Shared.Rent(16);
+            "hi"u8.CopyTo(small.AsSpan(6));
+            await channel.SendPooledAsync(small, 6, 2, isText: true, cts.Token);
+            var m = await peer.ReceiveAsync(cts.Token);
+            Assert.Equal("hi", LP2PDataChannel.GetText(m!.Value));
+            Assert.True(m.Value.IsText);
+        }
+        finally
+        {
+            await DisposeAsync(pair);
+        }
+    }
+
     [Fact]
     public async Task Fifty_channels_open_at_once_and_each_echoes_its_own_label()
     {

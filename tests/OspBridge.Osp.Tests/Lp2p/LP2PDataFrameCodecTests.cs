@@ -57,6 +57,75 @@ public sealed class LP2PDataFrameCodecTests
     }
 
     [Fact]
+    public void Header_parser_reads_every_prefix_of_what_the_encoder_wrote_and_WriteHeader_writes_the_same_header()
+    {
+        foreach (int size in Sizes)
+        {
+            var payload = Payload(size, size + 2);
+            var frame = new byte[LP2PDataFrameCodec.EncodedLength(size)];
+            LP2PDataFrameCodec.Encode(frame, 2, payload);
+            int header = LP2PDataFrameCodec.HeaderLength(size);
+            Assert.True(header <= LP2PDataFrameCodec.MaxHeaderLength);
+            Assert.Equal(frame.Length, header + size);
+            var written = new byte[header];
+            LP2PDataFrameCodec.WriteHeader(written, 2, size);
+            Assert.Equal(frame[..header], written);
+            for (int cut = 0; cut < header; cut++)
+            {
+                Assert.Equal(LP2PDataFrameCodec.HeaderStatus.NeedMore, LP2PDataFrameCodec.TryReadHeader(frame.AsSpan(0, cut), out _, out _, out _));
+            }
+
+            foreach (int more in new[] { 0, Math.Min(1, size), size })
+            {
+                Assert.Equal(LP2PDataFrameCodec.HeaderStatus.Ok, LP2PDataFrameCodec.TryReadHeader(frame.AsSpan(0, header + more), out ulong encoding, out int headerLength, out long payloadLength));
+                Assert.Equal((2ul, header, (long)size), (encoding, headerLength, payloadLength));
+            }
+        }
+
+        // Keys 1..3 before the payload (what the generated encoder writes for them): still a header.
+        byte[] withKeys = OspFraming.Frame(new DataFrame { EncodingId = 1, SequenceNumber = 300, StartTime = 4, Duration = 70_000, Payload = new byte[] { 9, 8, 7 } });
+        Assert.Equal(LP2PDataFrameCodec.HeaderStatus.Ok, LP2PDataFrameCodec.TryReadHeader(withKeys, out ulong e, out int h, out long l));
+        Assert.Equal((1ul, withKeys.Length - 3, 3L), (e, h, l));
+        Assert.Equal(new byte[] { 9, 8, 7 }, withKeys[h..]);
+    }
+
+    [Fact]
+    public void Header_parser_sends_every_other_shape_to_the_general_decoder()
+    {
+        static LP2PDataFrameCodec.HeaderStatus Status(params byte[] bytes) => LP2PDataFrameCodec.TryReadHeader(bytes, out _, out _, out _);
+        // Another message (the open response, type key 1102 = a two-byte varint).
+        Assert.Equal(LP2PDataFrameCodec.HeaderStatus.NotSimple, Status(OspFraming.Frame(new DataChannelOpenResponse { RequestId = 5, Result = Result.Success })));
+        // Payload key first, then key 0.
+        Assert.Equal(LP2PDataFrameCodec.HeaderStatus.NotSimple, Status(0x18, 0xA2, 0x04, 0x43, 0x61, 0x62, 0x63, 0x00, 0x02));
+        // No key 0 before the payload.
+        Assert.Equal(LP2PDataFrameCodec.HeaderStatus.NotSimple, Status(0x18, 0xA1, 0x04, 0x41, 0x61));
+        // Indefinite-length byte string, indefinite map, a key repeated, key 5 (sync-time), an 8-byte length, no key 4.
+        Assert.Equal(LP2PDataFrameCodec.HeaderStatus.NotSimple, Status(0x18, 0xA2, 0x00, 0x01, 0x04, 0x5F, 0x41, 0x61, 0xFF));
+        Assert.Equal(LP2PDataFrameCodec.HeaderStatus.NotSimple, Status(0x18, 0xBF, 0x00, 0x01, 0x04, 0x41, 0x61, 0xFF));
+        Assert.Equal(LP2PDataFrameCodec.HeaderStatus.NotSimple, Status(0x18, 0xA3, 0x00, 0x01, 0x00, 0x01, 0x04, 0x41, 0x61));
+        Assert.Equal(LP2PDataFrameCodec.HeaderStatus.NotSimple, Status(0x18, 0xA3, 0x00, 0x01, 0x05, 0x82, 0x01, 0x01, 0x04, 0x41, 0x61));
+        Assert.Equal(LP2PDataFrameCodec.HeaderStatus.NotSimple, Status(0x18, 0xA2, 0x00, 0x01, 0x04, 0x5B, 0, 0, 0, 0, 0, 0, 0, 1, 0x61));
+        Assert.Equal(LP2PDataFrameCodec.HeaderStatus.NotSimple, Status(0x18, 0xA1, 0x00, 0x01));
+        // Key 0 not an unsigned integer.
+        Assert.Equal(LP2PDataFrameCodec.HeaderStatus.NotSimple, Status(0x18, 0xA2, 0x00, 0x41, 0x01, 0x04, 0x41, 0x61));
+    }
+
+    [Fact]
+    public void Header_parser_and_writer_allocate_nothing()
+    {
+        var frame = new byte[LP2PDataFrameCodec.EncodedLength(70_000)];
+        long allocated = Allocations.LeastOf(3, () =>
+        {
+            for (int i = 0; i < 10_000; i++)
+            {
+                LP2PDataFrameCodec.WriteHeader(frame, 2, 70_000);
+                LP2PDataFrameCodec.TryReadHeader(frame, out _, out _, out _);
+            }
+        }, enough: 0);
+        Assert.Equal(0, allocated);
+    }
+
+    [Fact]
     public void Unusual_shapes_fall_back_to_the_generated_decoder()
     {
         // Keys 4 then 0 (any order is valid CBOR): still the fast path.
