@@ -157,7 +157,7 @@ internal sealed class CongestionController
         // the bucket going into debt by up to that much (refill stays the only source of tokens: the long-run rate is
         // unchanged; the bucket's cap is lowered by the same amount, so a burst after idle stays within the depth).
         // Why: the runtime's timers count whole milliseconds and fire up to one early (CoreLoopCounters.EarlyTimerPasses:
-        // 45–68 % of the server's wake-ups with gtlsclient), and at a loss-capped window (≈ 100 kB, srtt ≈ 1 ms) a
+        // 44–68 % of the server's wake-ups with gtlsclient), and at a loss-capped window (≈ 100 kB, srtt ≈ 1 ms) a
         // quantum of rate × 1 ms exceeds the window, so wakes found the bucket short and armed again.
         double ahead = LookAhead ? rate * PacingGranularity.TotalSeconds : 0;
         Refill(now, rate, depth - ahead);
