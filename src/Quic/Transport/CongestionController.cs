@@ -153,22 +153,15 @@ internal sealed class CongestionController
         double quantum = Math.Max(2.0 * _mss, rate * PacingGranularity.TotalSeconds);
         // room for two quanta: a late timer does not cost rate
         double depth = Math.Max(Math.Max(10.0 * _mss, Window / 8.0), 2 * quantum);
-        // OSPBRIDGE_QUIC_PACING=ahead (A/B, session 10, not the default): a burst may start one tick of the rate early,
-        // the bucket going into debt by up to that much (refill stays the only source of tokens: the long-run rate is
-        // unchanged; the bucket's cap is lowered by the same amount, so a burst after idle stays within the depth).
-        // Why: the runtime's timers count whole milliseconds and fire up to one early (CoreLoopCounters.EarlyTimerPasses:
-        // 44–68 % of the server's wake-ups with gtlsclient), and at a loss-capped window (≈ 100 kB, srtt ≈ 1 ms) a
-        // quantum of rate × 1 ms exceeds the window, so wakes found the bucket short and armed again.
-        double ahead = LookAhead ? rate * PacingGranularity.TotalSeconds : 0;
-        Refill(now, rate, depth - ahead);
+        Refill(now, rate, depth);
         // a burst lasts for one flush (the driver polls every datagram of a flush with the same now)
-        if (_tokens + ahead >= bytes && (_burstAt == now || _tokens + ahead >= quantum))
+        if (_tokens >= bytes && (_burstAt == now || _tokens >= quantum))
         {
             _burstAt = now;
             return TimeSpan.Zero;
         }
         _burstAt = TimeSpan.MinValue;
-        var wait = TimeSpan.FromSeconds((Math.Max(bytes, quantum) - _tokens - ahead) / rate) + TimeSpan.FromTicks(1);
+        var wait = TimeSpan.FromSeconds((Math.Max(bytes, quantum) - _tokens) / rate) + TimeSpan.FromTicks(1);
         return wait < PacingGranularity ? PacingGranularity : wait;
     }
 
@@ -192,6 +185,5 @@ internal sealed class CongestionController
     public static readonly TimeSpan PacingGranularity = TimeSpan.FromMilliseconds(1);
 
     private static readonly bool PerPacketPacing = Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_PACING") == "packet";
-    private static readonly bool LookAhead = Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_PACING") == "ahead";
     private TimeSpan _burstAt = TimeSpan.MinValue;
 }
