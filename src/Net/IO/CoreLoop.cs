@@ -76,7 +76,8 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private readonly CancellationTokenSource _stop = new();
     private readonly TaskCompletionSource _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _queuedDatagrams;
-    private long _wakeups, _drains, _itemsDrained, _sendBatches, _transmits, _inlineWakeups;
+    private long _wakeups, _drains, _itemsDrained, _sendBatches, _transmits, _inlineWakeups, _timerChanges, _earlyTimerPasses;
+    private bool _timerFired;
     private int _timerQueued;
     private long _dropped;
     private TimeSpan? _armedFor;
@@ -120,7 +121,8 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
 
     /// <summary>Diagnostic counters (how often the loop woke, drained, sent); read them after the loop stopped for exact values.</summary>
     public CoreLoopCounters Counters => new(Volatile.Read(ref _wakeups), Volatile.Read(ref _drains), Volatile.Read(ref _itemsDrained),
-        Volatile.Read(ref _sendBatches), Volatile.Read(ref _transmits), Volatile.Read(ref _inlineWakeups));
+        Volatile.Read(ref _sendBatches), Volatile.Read(ref _transmits), Volatile.Read(ref _inlineWakeups), Volatile.Read(ref _timerChanges),
+        Volatile.Read(ref _earlyTimerPasses));
 
     /// <summary>Starts the loop (once).</summary>
     public void Start()
@@ -446,6 +448,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
                     {
                         Volatile.Write(ref _timerQueued, 0);
                         _armedFor = null;
+                        _timerFired = true;
                     }
                 }
                 Service();
@@ -503,6 +506,8 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         {
             var now = _clock.Now;
             if (_core.NextDeadline is { } due && due <= now) _core.HandleDeadline(now);
+            else if (_timerFired && pass == 0) _earlyTimerPasses++;
+            _timerFired = false;
             bool more = Flush(now);
             while (_core.TryPollEvent(out var e)) _onEvent(e);
             var next = _core.NextDeadline;
@@ -542,6 +547,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     {
         if (deadline == _armedFor) return;
         _armedFor = deadline;
+        _timerChanges++;
         if (deadline is not { } d)
         {
             _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
@@ -622,4 +628,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
 /// <param name="SendBatches">Batches handed to the sender.</param>
 /// <param name="Transmits">Datagrams the core produced.</param>
 /// <param name="InlineWakeups">Wake-ups whose pass ran on the thread that queued the input (<see cref="CoreLoop{TEvent}.Wake"/> inline: no thread-pool hop).</param>
-public readonly record struct CoreLoopCounters(long Wakeups, long Drains, long ItemsDrained, long SendBatches, long Transmits, long InlineWakeups = 0);
+/// <param name="TimerChanges">Times the loop re-programmed its timer (every change of the core's next deadline).</param>
+/// <param name="EarlyTimerPasses">Passes after the timer fired that found no deadline due yet: the runtime's timers work in whole
+/// milliseconds and may fire up to one early, or the core's deadline moved later after the timer was armed.</param>
+public readonly record struct CoreLoopCounters(long Wakeups, long Drains, long ItemsDrained, long SendBatches, long Transmits, long InlineWakeups = 0, long TimerChanges = 0, long EarlyTimerPasses = 0);

@@ -202,6 +202,34 @@ public sealed class CoreLoopTests
     }
 
     [Fact]
+    public async Task TimerCounters_CountEachReprogramming_And_NoEarlyPass_WhenTheTimerFiresOnTime()
+    {
+        var time = new FakeTimeProvider();
+        var core = new PingPongCore();
+        var fired = new TaskCompletionSource<PingEvent.DeadlineFired>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await using var loop = new CoreLoop<PingEvent>(core, new RecordingSender(), e => { if (e is PingEvent.DeadlineFired d) fired.TrySetResult(d); },
+            new CoreLoopOptions { TimeProvider = time });
+        loop.Start();
+        var ct = CancellationToken.None;
+        await loop.InvokeAsync(_ => { }, ct);
+        long before = loop.Counters.TimerChanges;
+
+        await loop.InvokeAsync(now => core.Deadline = now + TimeSpan.FromMilliseconds(100), ct); // armed: +1
+        await loop.InvokeAsync(_ => { }, ct);                                                      // same deadline: +0
+        await loop.InvokeAsync(now => core.Deadline = now + TimeSpan.FromMilliseconds(50), ct);  // earlier: +1
+        await loop.InvokeAsync(now => core.Deadline = now + TimeSpan.FromMilliseconds(80), ct);  // later: +1
+        Assert.Equal(before + 3, loop.Counters.TimerChanges);
+
+        time.Advance(TimeSpan.FromMilliseconds(80));
+        Assert.Equal(TimeSpan.FromMilliseconds(80), (await fired.Task.WaitAsync(Wait, ct)).Now);
+        await loop.InvokeAsync(_ => { }, ct);
+        Assert.Equal(0, loop.Counters.EarlyTimerPasses); // the fake clock's timer fires exactly when due
+
+        await loop.InvokeAsync(_ => core.Deadline = null, ct);
+        Assert.Equal(before + 3, loop.Counters.TimerChanges); // the fired timer was not armed any more: clearing costs nothing
+    }
+
+    [Fact]
     public async Task ManyTransmits_AreBatched()
     {
         var sender = new RecordingSender();
