@@ -111,16 +111,8 @@ internal static class LP2PDataFrameCodec
             }
 
             if (data.Length - o - 1 < need) return HeaderStatus.NeedMore;
-            ReadOnlySpan<byte> arg = data.Slice(o + 1, need);
-            ulong value = need switch
-            {
-                0 => (ulong)info,
-                1 => arg[0],
-                2 => BinaryPrimitives.ReadUInt16BigEndian(arg),
-                4 => BinaryPrimitives.ReadUInt32BigEndian(arg),
-                _ => BinaryPrimitives.ReadUInt64BigEndian(arg),
-            };
-            o += 1 + need;
+            // need ≥ 0 and the argument's bytes are there (checked above), so this cannot fail.
+            if (!TryReadArgument(data, ref o, out ulong value)) return HeaderStatus.NotSimple;
             if (key == 0) encodingId = value;
             if (key == 4)
             {

@@ -7,7 +7,12 @@ using OspBridge.WebRtc.Tests.Rtp;
 
 namespace OspBridge.WebRtc.Tests.Media;
 
+/// <summary>Runs alone: the fuzz test's heap bound is measured process-wide (another test's buffers, e.g. SendBufferFullTests' 16 MiB, would count).</summary>
+[CollectionDefinition(nameof(RtpStreamTests), DisableParallelization = true)]
+public sealed class RtpStreamCollection;
+
 /// <summary>RtpSendStream / RtpReceiveStream: headers, retransmission (plain and RTX), keyframe requests, SR/RR, A.1/A.8, NACK recovery under loss, fuzz.</summary>
+[Collection(nameof(RtpStreamTests))]
 public class RtpStreamTests(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly DateTimeOffset Origin = new(2026, 12, 6, 0, 0, 0, TimeSpan.Zero);

@@ -50,6 +50,21 @@ public class SendBufferFullTests
         return m;
     }
 
+    /// <summary>Sends messages 0, 1, 2, … on <paramref name="ch"/> until one is refused (at most <see cref="Attempts"/>): how many were accepted, and the refusal.</summary>
+    private static (int Accepted, WebRtcException? Refused) SendUntilRefused(RTCDataChannel ch)
+    {
+        int i = 0;
+        try
+        {
+            for (; i < Attempts; i++) ch.Send(Message(i), isText: false);
+        }
+        catch (WebRtcException ex)
+        {
+            return (i, ex);
+        }
+        return (i, null);
+    }
+
     /// <summary>Collects messages on <paramref name="ch"/>; completes when <paramref name="count"/> arrived (indices checked by the caller).</summary>
     private static (ConcurrentQueue<int> Got, TaskCompletionSource Done) Collect(RTCDataChannel ch, Func<int> count)
     {
@@ -82,16 +97,7 @@ public class SendBufferFullTests
         // The echo pattern: B sends from its OnMessage handler, i.e. on its loop, where nothing leaves until the handler returns.
         onB.OnMessage += m =>
         {
-            int i = 0;
-            try
-            {
-                for (; i < Attempts; i++) onB.Send(Message(i), isText: false);
-            }
-            catch (WebRtcException ex)
-            {
-                refused = ex;
-            }
-            accepted = i;
+            (accepted, refused) = SendUntilRefused(onB);
             sent.TrySetResult();
         };
         var (got, done) = Collect(onA, () => Volatile.Read(ref accepted) < 0 ? int.MaxValue : Volatile.Read(ref accepted));
@@ -128,19 +134,12 @@ public class SendBufferFullTests
         var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         a.PostForTest(_ => { held.TrySetResult(); gate.Wait(TimeSpan.FromSeconds(20)); });
         await held.Task.WaitAsync(cts.Token);
-        int i = 0;
+        int i;
         long bufferedWhileHeld;
-        WebRtcException? refused = null;
+        WebRtcException? refused;
         try
         {
-            try
-            {
-                for (; i < Attempts; i++) onA.Send(Message(i), isText: false);
-            }
-            catch (WebRtcException ex)
-            {
-                refused = ex;
-            }
+            (i, refused) = SendUntilRefused(onA);
             bufferedWhileHeld = onA.BufferedAmount;
         }
         finally
