@@ -98,6 +98,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         _options = options ?? new CoreLoopOptions();
         _clock = new CoreClock(_options.TimeProvider);
         _sendBatch = new DatagramBatch(_options.SendBatchSize, _options.MaxDatagramSize);
+        _wholeMilliseconds = !ExactTimer && ReferenceEquals(_options.TimeProvider, TimeProvider.System);
         _timer = _options.TimeProvider.CreateTimer(static s => ((CoreLoop<TEvent>)s!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
@@ -555,8 +556,20 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         }
         var delay = d - _clock.Now;
         if (delay < TimeSpan.Zero) delay = TimeSpan.Zero;
+        else if (_wholeMilliseconds && delay.Ticks % TimeSpan.TicksPerMillisecond != 0)
+            delay = TimeSpan.FromMilliseconds(Math.Ceiling(delay.TotalMilliseconds)); // see _wholeMilliseconds
         _timer.Change(delay, Timeout.InfiniteTimeSpan);
     }
+
+    /// <summary>
+    /// The system timer counts whole milliseconds and truncates: a deadline 0.4 ms away fired at once, found nothing due
+    /// and re-armed (again at once) until the deadline passed — issue 14's "early timer passes". With the system clock the
+    /// delay is rounded up to whole milliseconds (a deadline is met ≤ 1 ms late instead of spun on); a test clock keeps
+    /// exact delays. <c>OSPBRIDGE_TIMER=exact</c> restores truncation (A/B).
+    /// </summary>
+    private readonly bool _wholeMilliseconds;
+
+    private static readonly bool ExactTimer = Environment.GetEnvironmentVariable("OSPBRIDGE_TIMER") == "exact";
 
     /// <summary>Stops the loop (the core is left as it is; close it through <see cref="InvokeAsync(Action{TimeSpan}, CancellationToken)"/> first for a graceful end).</summary>
     public async ValueTask DisposeAsync()

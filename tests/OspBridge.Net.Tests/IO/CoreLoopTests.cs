@@ -230,6 +230,28 @@ public sealed class CoreLoopTests
     }
 
     [Fact]
+    public async Task SystemClock_SubMillisecondDeadlines_FireOnTime_WithoutSpinningOnTheTimer()
+    {
+        // The system timer counts whole milliseconds; a 0.4 ms delay truncated to 0 fired at once, found nothing due and
+        // re-armed at once again until the deadline passed (dozens of early passes per deadline on a quiet machine). The
+        // loop rounds system-clock delays up, so an early pass is at most the one the timer's millisecond tick causes.
+        const int deadlines = 40;
+        var core = new PingPongCore();
+        var fired = System.Threading.Channels.Channel.CreateUnbounded<PingEvent.DeadlineFired>();
+        await using var loop = new CoreLoop<PingEvent>(core, new RecordingSender(), e => { if (e is PingEvent.DeadlineFired d) fired.Writer.TryWrite(d); });
+        loop.Start();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        for (int i = 0; i < deadlines; i++)
+        {
+            await loop.InvokeAsync(now => core.Deadline = now + TimeSpan.FromMilliseconds(0.4), cts.Token);
+            var ev = await fired.Reader.ReadAsync(cts.Token);
+            Assert.True(ev.Now >= ev.Due, $"deadline {i} reported at {ev.Now} before it was due at {ev.Due}");
+        }
+        long early = loop.Counters.EarlyTimerPasses;
+        Assert.True(early <= 2 * deadlines, $"{early} early timer passes for {deadlines} sub-millisecond deadlines");
+    }
+
+    [Fact]
     public async Task ManyTransmits_AreBatched()
     {
         var sender = new RecordingSender();
