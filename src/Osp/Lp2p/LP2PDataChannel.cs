@@ -610,14 +610,14 @@ public sealed class LP2PDataChannel : IPooledMessageChannel
 
                     if (status == LP2PDataFrameCodec.HeaderStatus.NotSimple)
                     {
-                        demux ??= LP2PDataFrameCodec.Demuxer(_connection.Options.DataChannelMaxMessageSize + 64).CreateStream();
+                        demux ??= CreateDemuxer();
                         DemuxResult result = LP2PDataFrameCodec.Demux(demux, buffer.AsMemory(start, end - start), false, received);
                         start = end;
                         probe = false;
                         if (!await DeliverAllAsync(received).ConfigureAwait(false)) return;
                         if (!result.IsOk)
                         {
-                            ProtocolViolation(result.Status == DemuxStatus.UnknownTypeKey ? OspFraming.UnknownTypeKeyErrorCode : OspConnection.ProtocolErrorCode, result.Detail ?? result.Status.ToString());
+                            ProtocolViolation(result);
                             return;
                         }
 
@@ -658,7 +658,7 @@ public sealed class LP2PDataChannel : IPooledMessageChannel
                 }
 
                 // FIN: staged bytes are an incomplete message; the demuxer reports them (or an incomplete one it holds).
-                demux ??= LP2PDataFrameCodec.Demuxer(_connection.Options.DataChannelMaxMessageSize + 64).CreateStream();
+                demux ??= CreateDemuxer();
                 if (start < end)
                 {
                     DemuxResult staged = LP2PDataFrameCodec.Demux(demux, buffer.AsMemory(start, end - start), false, received);
@@ -666,7 +666,7 @@ public sealed class LP2PDataChannel : IPooledMessageChannel
                     if (!await DeliverAllAsync(received).ConfigureAwait(false)) return;
                     if (!staged.IsOk)
                     {
-                        ProtocolViolation(staged.Status == DemuxStatus.UnknownTypeKey ? OspFraming.UnknownTypeKeyErrorCode : OspConnection.ProtocolErrorCode, staged.Detail ?? staged.Status.ToString());
+                        ProtocolViolation(staged);
                         return;
                     }
                 }
@@ -675,7 +675,7 @@ public sealed class LP2PDataChannel : IPooledMessageChannel
                 if (!await DeliverAllAsync(received).ConfigureAwait(false)) return;
                 if (!last.IsOk)
                 {
-                    ProtocolViolation(last.Status == DemuxStatus.UnknownTypeKey ? OspFraming.UnknownTypeKeyErrorCode : OspConnection.ProtocolErrorCode, last.Detail ?? last.Status.ToString());
+                    ProtocolViolation(last);
                     return;
                 }
 
@@ -847,6 +847,14 @@ public sealed class LP2PDataChannel : IPooledMessageChannel
     {
         if (MemoryMarshal.TryGetArray(message.Data, out ArraySegment<byte> segment) && segment.Array is { } array) LP2PDataFrameCodec.Return(array);
     }
+
+    /// <summary>The demuxer's error as a protocol violation (an unknown type key has its own error code).</summary>
+    private void ProtocolViolation(DemuxResult result) => ProtocolViolation(
+        result.Status == DemuxStatus.UnknownTypeKey ? OspFraming.UnknownTypeKeyErrorCode : OspConnection.ProtocolErrorCode,
+        result.Detail ?? result.Status.ToString());
+
+    /// <summary>The message demuxer for what the header fast path does not take (created on first need).</summary>
+    private MessageStream CreateDemuxer() => LP2PDataFrameCodec.Demuxer(_connection.Options.DataChannelMaxMessageSize + 64).CreateStream();
 
     private void ProtocolViolation(long code, string detail)
     {
