@@ -51,6 +51,10 @@ show_all = os.environ["SHOW_ALL"] == "1"
 
 row = re.compile(r"^(D\d+) (\S+):(\d+)-(\d+) ~ (\S+):(\d+)-(\d+)(.*)$")
 ignorable = re.compile(r"^\s*($|//|/\*|\*|[{}\[\]();,]+\s*$|\[[A-Za-z][^\]]*\]\s*$|namespace\b|using\b|#)")
+# A type header (`internal static class X`, `public sealed class X : Base`) is neither logic nor a constant: a type
+# whose first lines are constants pairs with any other such type by shape (header + constants), so the header does not
+# count against the constant-table test.
+type_header = re.compile(r"^\s*((public|internal|private|protected|file|static|sealed|abstract|readonly|partial|ref)\s+)*(class|struct|record|interface)\s+\w+[^;=]*$")
 constantish = [
     re.compile(r"^\s*((public|internal|private|protected|file)\s+)*(const|static\s+readonly)\b"),   # const / static readonly
     re.compile(r"^\s*((public|internal|private|protected|file)\s+)*(enum)\b"),                        # enum header
@@ -76,7 +80,7 @@ def kind(path, start, end):
             lines = f.read().splitlines()[start - 1:end]
     except OSError:
         return None
-    code = [l for l in lines if not ignorable.match(l)]
+    code = [l for l in lines if not ignorable.match(l) and not type_header.match(l)]
     if not code:
         return "table"
     if sum(1 for l in code if any(p.match(l) for p in constantish)) >= 0.8 * len(code):
