@@ -10,7 +10,7 @@
 #   --repo DIR   tree to scan (default src)
 #
 # Heuristic: a side is a "constant table" when at least 80% of its code lines (blank lines, comments, braces,
-# attributes and `namespace`/`using` lines do not count) are enum members (`Name = value,` or `Name,`), const or
+# attributes, `namespace`/`using` lines and type headers such as `internal static class X` do not count) are enum members (`Name = value,` or `Name,`), const or
 # static readonly field declarations, or lines of a collection/array literal of constants; it is a "plain
 # declaration" block when 80% are those or auto-properties, field declarations, constructor headers and
 # `Name = name;` assignments. A pair is left out when both sides are constant tables; pairs of declaration blocks
