@@ -10,7 +10,7 @@
 #   --repo DIR   tree to scan (default src)
 #
 # Heuristic: a side is a "constant table" when at least 80% of its code lines (blank lines, comments, braces,
-# attributes and `namespace`/`using` lines do not count) are enum members (`Name = value,` or `Name,`), const or
+# attributes, `namespace`/`using` lines and type headers such as `internal static class X` do not count) are enum members (`Name = value,` or `Name,`), const or
 # static readonly field declarations, or lines of a collection/array literal of constants; it is a "plain
 # declaration" block when 80% are those or auto-properties, field declarations, constructor headers and
 # `Name = name;` assignments. A pair is left out when both sides are constant tables; pairs of declaration blocks
@@ -51,6 +51,10 @@ show_all = os.environ["SHOW_ALL"] == "1"
 
 row = re.compile(r"^(D\d+) (\S+):(\d+)-(\d+) ~ (\S+):(\d+)-(\d+)(.*)$")
 ignorable = re.compile(r"^\s*($|//|/\*|\*|[{}\[\]();,]+\s*$|\[[A-Za-z][^\]]*\]\s*$|namespace\b|using\b|#)")
+# A type header (`internal static class X`, `public sealed class X : Base`) is neither logic nor a constant: a type
+# whose first lines are constants pairs with any other such type by shape (header + constants), so the header does not
+# count against the constant-table test.
+type_header = re.compile(r"^\s*((public|internal|private|protected|file|static|sealed|abstract|readonly|partial|ref)\s+)*(class|struct|record|interface)\s+\w+[^;=]*$")
 constantish = [
     re.compile(r"^\s*((public|internal|private|protected|file)\s+)*(const|static\s+readonly)\b"),   # const / static readonly
     re.compile(r"^\s*((public|internal|private|protected|file)\s+)*(enum)\b"),                        # enum header
@@ -76,7 +80,7 @@ def kind(path, start, end):
             lines = f.read().splitlines()[start - 1:end]
     except OSError:
         return None
-    code = [l for l in lines if not ignorable.match(l)]
+    code = [l for l in lines if not ignorable.match(l) and not type_header.match(l)]
     if not code:
         return "table"
     if sum(1 for l in code if any(p.match(l) for p in constantish)) >= 0.8 * len(code):

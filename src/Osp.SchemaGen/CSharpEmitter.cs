@@ -145,7 +145,7 @@ namespace OspBridge.Osp.SchemaGen
             sb.Append("    public byte[] Encode() => ").Append(Codec).Append(".Encode(this, static (v, w) => v.Encode(w));\n\n");
         }
 
-        private static void EncodeValue(StringBuilder sb, string indent, string expr, ValueType t, string ctx, ref int counter)
+        private static void EncodeValue(StringBuilder sb, string indent, string expr, ResolvedType t, string ctx, ref int counter)
         {
             string q = "\"" + ctx + "\"";
             switch (t.Kind)
@@ -204,7 +204,7 @@ namespace OspBridge.Osp.SchemaGen
             }
         }
 
-        private static string DecodeExpr(string reader, ValueType t, string ctx)
+        private static string DecodeExpr(string reader, ResolvedType t, string ctx)
         {
             string q = "\"" + ctx + "\"";
             switch (t.Kind)

@@ -22,11 +22,11 @@ namespace OspBridge.Osp.SchemaGen
     }
 
     /// <summary>A resolved C# value type of a member.</summary>
-    internal sealed class ValueType
+    internal sealed class ResolvedType
     {
         public ValueKind Kind;
         public string ClassName = "";   // Enum / Class
-        public ValueType? Inner;        // List element / NullOr inner
+        public ResolvedType? Inner;        // List element / NullOr inner
         public int MinCount;            // List
         public int? SizeMin;            // Bytes
         public int? SizeMax;
@@ -82,7 +82,7 @@ namespace OspBridge.Osp.SchemaGen
         public string SpecName = "";
         public string Name = "";       // C# property
         public bool Optional;
-        public ValueType Type = new ValueType();
+        public ResolvedType Type = new ResolvedType();
         public string Doc = "";
     }
 
@@ -305,7 +305,7 @@ namespace OspBridge.Osp.SchemaGen
                     field.Name += "Value";
                 }
 
-                ValueType? type = Resolve(entry.Type, model.Name + Pascal(field.SpecName), 0);
+                ResolvedType? type = Resolve(entry.Type, model.Name + Pascal(field.SpecName), 0);
                 if (type == null)
                 {
                     continue;
@@ -339,7 +339,7 @@ namespace OspBridge.Osp.SchemaGen
             }
         }
 
-        private ValueType? Resolve(CddlType type, string inlineName, int aliasDepth)
+        private ResolvedType? Resolve(CddlType type, string inlineName, int aliasDepth)
         {
             if (aliasDepth > 16)
             {
@@ -352,14 +352,14 @@ namespace OspBridge.Osp.SchemaGen
                 case TypeKind.Prim:
                     switch (type.Name)
                     {
-                        case "uint": return new ValueType { Kind = ValueKind.UInt };
-                        case "int": return new ValueType { Kind = ValueKind.Int };
+                        case "uint": return new ResolvedType { Kind = ValueKind.UInt };
+                        case "int": return new ResolvedType { Kind = ValueKind.Int };
                         case "text":
-                        case "tstr": return new ValueType { Kind = ValueKind.Text };
+                        case "tstr": return new ResolvedType { Kind = ValueKind.Text };
                         case "bytes":
-                        case "bstr": return new ValueType { Kind = ValueKind.Bytes, SizeMin = type.SizeMin, SizeMax = type.SizeMax };
-                        case "bool": return new ValueType { Kind = ValueKind.Bool };
-                        case "float64": return new ValueType { Kind = ValueKind.Float64 };
+                        case "bstr": return new ResolvedType { Kind = ValueKind.Bytes, SizeMin = type.SizeMin, SizeMax = type.SizeMax };
+                        case "bool": return new ResolvedType { Kind = ValueKind.Bool };
+                        case "float64": return new ResolvedType { Kind = ValueKind.Float64 };
                         default:
                             Error("'null' is only supported as 'T / null'.", type.Line, type.Column);
                             return null;
@@ -379,7 +379,7 @@ namespace OspBridge.Osp.SchemaGen
                         case RuleKind.Alias:
                             return Resolve(rule.AliasType!, inlineName, aliasDepth + 1);
                         case RuleKind.Enum:
-                            return GetEnum(rule.Name, type.Line) is EnumModel e ? new ValueType { Kind = ValueKind.Enum, ClassName = e.Name } : null;
+                            return GetEnum(rule.Name, type.Line) is EnumModel e ? new ResolvedType { Kind = ValueKind.Enum, ClassName = e.Name } : null;
                         case RuleKind.Map:
                         case RuleKind.Array:
                             if (type.Kind == TypeKind.EnumRef)
@@ -388,7 +388,7 @@ namespace OspBridge.Osp.SchemaGen
                                 return null;
                             }
 
-                            return GetClass(rule.Name, type.Line) is ClassModel c ? new ValueType { Kind = ValueKind.Class, ClassName = c.Name } : null;
+                            return GetClass(rule.Name, type.Line) is ClassModel c ? new ResolvedType { Kind = ValueKind.Class, ClassName = c.Name } : null;
                         default:
                             Error("Group '" + type.Name + "' cannot be used as a type; write {" + type.Name + "} for a map.", type.Line, type.Column);
                             return null;
@@ -408,7 +408,7 @@ namespace OspBridge.Osp.SchemaGen
                     AddMembers(model, type.Entries);
                     _enumByName.Add(name, model);
                     Enums.Add(model);
-                    return new ValueType { Kind = ValueKind.Enum, ClassName = name };
+                    return new ResolvedType { Kind = ValueKind.Enum, ClassName = name };
                 }
 
                 case TypeKind.InlineMap:
@@ -431,7 +431,7 @@ namespace OspBridge.Osp.SchemaGen
                             FillFields(existing, group.Entries, new HashSet<string>(StringComparer.Ordinal) { groupName });
                         }
 
-                        return new ValueType { Kind = ValueKind.Class, ClassName = existing.Name };
+                        return new ResolvedType { Kind = ValueKind.Class, ClassName = existing.Name };
                     }
 
                     string name = inlineName;
@@ -445,12 +445,12 @@ namespace OspBridge.Osp.SchemaGen
                     _classByName.Add("#" + name, model);
                     Classes.Add(model);
                     FillFields(model, type.Entries, new HashSet<string>(StringComparer.Ordinal));
-                    return new ValueType { Kind = ValueKind.Class, ClassName = name };
+                    return new ResolvedType { Kind = ValueKind.Class, ClassName = name };
                 }
 
                 case TypeKind.List:
                 {
-                    ValueType? element = Resolve(type.Element!, inlineName + "Item", aliasDepth);
+                    ResolvedType? element = Resolve(type.Element!, inlineName + "Item", aliasDepth);
                     if (element == null)
                     {
                         return null;
@@ -462,7 +462,7 @@ namespace OspBridge.Osp.SchemaGen
                         return null;
                     }
 
-                    return new ValueType { Kind = ValueKind.List, Inner = element, MinCount = type.MinCount };
+                    return new ResolvedType { Kind = ValueKind.List, Inner = element, MinCount = type.MinCount };
                 }
 
                 default:
@@ -470,7 +470,7 @@ namespace OspBridge.Osp.SchemaGen
                     var choices = type.Choices;
                     if (choices.Count == 2 && choices[1].Kind == TypeKind.Prim && choices[1].Name == "null")
                     {
-                        ValueType? inner = Resolve(choices[0], inlineName, aliasDepth);
+                        ResolvedType? inner = Resolve(choices[0], inlineName, aliasDepth);
                         if (inner == null)
                         {
                             return null;
@@ -482,13 +482,13 @@ namespace OspBridge.Osp.SchemaGen
                             return null;
                         }
 
-                        return new ValueType { Kind = ValueKind.NullOr, Inner = inner };
+                        return new ResolvedType { Kind = ValueKind.NullOr, Inner = inner };
                     }
 
                     if (choices.Count == 2 && choices.All(c => c.Kind == TypeKind.Prim) &&
                         choices.Select(c => c.Name).OrderBy(n => n, StringComparer.Ordinal).SequenceEqual(new[] { "bytes", "text" }))
                     {
-                        return new ValueType { Kind = ValueKind.BytesOrText };
+                        return new ResolvedType { Kind = ValueKind.BytesOrText };
                     }
 
                     Error("Only 'T / null' and 'bytes / text' type choices are supported.", type.Line, type.Column);

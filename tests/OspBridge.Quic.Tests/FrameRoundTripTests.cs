@@ -99,6 +99,30 @@ public class FrameRoundTripTests
     }
 
     [Fact]
+    public void SingleVarintFrames_WriteAllOrNothing_WhenTheBufferIsShort()
+    {
+        // MAX_STREAMS (uni) 2^30 + 1: type 0x13 then an 8-byte varint; every shorter buffer leaves the writer where it was.
+        var full = new byte[16];
+        var w = new QuicWriter(full);
+        Assert.True(w.TryWriteByte(0xAA));
+        Assert.True(new MaxStreamsFrame { Bidirectional = false, MaximumStreams = (1UL << 30) + 1 }.TryWrite(ref w));
+        Assert.Equal(new byte[] { 0xAA, 0x13, 0xC0, 0, 0, 0, 0x40, 0, 0, 1 }, w.Written.ToArray());
+        for (int room = 0; room < 9; room++)
+        {
+            var shortBuffer = new byte[1 + room];
+            var s = new QuicWriter(shortBuffer);
+            Assert.True(s.TryWriteByte(0xAA));
+            Assert.False(new MaxStreamsFrame { Bidirectional = false, MaximumStreams = (1UL << 30) + 1 }.TryWrite(ref s));
+            Assert.False(new StreamsBlockedFrame { Bidirectional = true, MaximumStreams = (1UL << 30) + 1 }.TryWrite(ref s));
+            Assert.False(new MaxDataFrame { MaximumData = (1UL << 30) + 1 }.TryWrite(ref s));
+            Assert.Equal(1, s.Position);
+        }
+        var tooLarge = new QuicWriter(new byte[16]);
+        Assert.False(new DataBlockedFrame { MaximumData = 1UL << 62 }.TryWrite(ref tooLarge)); // above the varint range
+        Assert.Equal(0, tooLarge.Position);
+    }
+
+    [Fact]
     public void TruncatedFrames_AreRejected_AndReaderPositionIsRestored()
     {
         var buf = new byte[64];

@@ -31,9 +31,7 @@ internal sealed class ClientHello
     {
         var ch = new ClientHello();
         var r = new TlsReader(body);
-        r.ReadU16(); // legacy_version: ignored, supported_versions decides
-        ch.Random = r.ReadBytes(32).ToArray();
-        ch.SessionId = r.ReadVector8(0, 32).ToArray();
+        TlsHelloPrefix.Read(ref r, out ch.Random, out ch.SessionId); // legacy_version: ignored, supported_versions decides
         var suites = r.ReadVector16(2, 65534);
         if ((suites.Length & 1) != 0) throw TlsAlert.Decode("odd cipher_suites length");
         for (int i = 0; i < suites.Length; i += 2) ch.CipherSuites.Add((ushort)((suites[i] << 8) | suites[i + 1]));
@@ -79,9 +77,7 @@ internal sealed class ClientHello
     public void Write(TlsWriter w)
     {
         int msg = w.BeginHandshake(TlsHandshakeType.ClientHello);
-        w.WriteU16(TlsVersion.Tls12);
-        w.WriteBytes(Random);
-        w.WriteVector8(SessionId);
+        TlsHelloPrefix.Write(w, TlsVersion.Tls12, Random, SessionId);
         TlsExtensions.WriteU16List(w, CipherSuites, 2);
         w.WriteVector8([0]);
         int exts = w.BeginVector(2);

@@ -29,9 +29,7 @@ internal sealed class ServerHello
     {
         var sh = new ServerHello();
         var r = new TlsReader(body);
-        ushort legacy = r.ReadU16();
-        sh.Random = r.ReadBytes(32).ToArray();
-        sh.SessionIdEcho = r.ReadVector8(0, 32).ToArray();
+        ushort legacy = TlsHelloPrefix.Read(ref r, out sh.Random, out sh.SessionIdEcho);
         sh.CipherSuite = r.ReadU16();
         if (r.ReadU8() != 0) throw TlsAlert.Illegal("ServerHello compression method must be 0");
         var extBlock = r.ReadVector16();
@@ -69,9 +67,7 @@ internal sealed class ServerHello
     public void Write(TlsWriter w)
     {
         int msg = w.BeginHandshake(TlsHandshakeType.ServerHello);
-        w.WriteU16(TlsVersion.Tls12);
-        w.WriteBytes(Random);
-        w.WriteVector8(SessionIdEcho);
+        TlsHelloPrefix.Write(w, TlsVersion.Tls12, Random, SessionIdEcho);
         w.WriteU16(CipherSuite);
         w.WriteU8(0);
         int exts = w.BeginVector(2);

@@ -1,4 +1,3 @@
-using System.Runtime.CompilerServices;
 using OspBridge.Osp.Agent;
 using OspBridge.Osp.Messages;
 
@@ -18,14 +17,14 @@ namespace OspBridge.Osp.Lp2p;
 /// </remarks>
 public sealed class LP2PConnection : IAsyncDisposable
 {
-    private Action<LP2PDataChannel>? _onDataChannel;
-    private int _pumpStarted;
+    private readonly IncomingQueue<LP2PDataChannel> _incoming;
 
     internal LP2PConnection(OspConnection connection, string? nickname, AgentInfo? peerInfo)
     {
         Connection = connection;
         Nickname = nickname;
         PeerInfo = peerInfo;
+        _incoming = new IncomingQueue<LP2PDataChannel>(connection.IncomingDataChannels);
     }
 
     /// <summary>The underlying OSP connection.</summary>
@@ -49,16 +48,8 @@ public sealed class LP2PConnection : IAsyncDisposable
     /// </summary>
     public event Action<LP2PDataChannel>? OnDataChannel
     {
-        add
-        {
-            _onDataChannel += value;
-            if (value is not null && Interlocked.Exchange(ref _pumpStarted, 1) == 0)
-            {
-                _ = PumpAsync();
-            }
-        }
-
-        remove => _onDataChannel -= value;
+        add => _incoming.Subscribe(value);
+        remove => _incoming.Unsubscribe(value);
     }
 
     /// <summary>
@@ -75,25 +66,10 @@ public sealed class LP2PConnection : IAsyncDisposable
         LP2PDataChannel.OpenAsync(Connection, label, init, cancellationToken);
 
     /// <summary>The next data channel the peer opened; null once the connection is closed.</summary>
-    public async ValueTask<LP2PDataChannel?> AcceptDataChannelAsync(CancellationToken cancellationToken = default)
-    {
-        var reader = Connection.IncomingDataChannels;
-        while (await reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            if (reader.TryRead(out var channel)) return channel;
-        }
-
-        return null;
-    }
+    public ValueTask<LP2PDataChannel?> AcceptDataChannelAsync(CancellationToken cancellationToken = default) => _incoming.NextAsync(cancellationToken);
 
     /// <summary>The data channels the peer opens, until the connection closes.</summary>
-    public async IAsyncEnumerable<LP2PDataChannel> AcceptDataChannelsAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        while (await AcceptDataChannelAsync(cancellationToken).ConfigureAwait(false) is { } channel)
-        {
-            yield return channel;
-        }
-    }
+    public IAsyncEnumerable<LP2PDataChannel> AcceptDataChannelsAsync(CancellationToken cancellationToken = default) => _incoming.AllAsync(cancellationToken);
 
     /// <summary>Closes the connection (and with it every channel).</summary>
     public ValueTask CloseAsync(CancellationToken cancellationToken = default) => Connection.CloseAsync(OspConnection.NoErrorCode, cancellationToken);
@@ -154,22 +130,6 @@ public sealed class LP2PConnection : IAsyncDisposable
             }
 
             throw;
-        }
-    }
-
-    private async Task PumpAsync()
-    {
-        await Task.Yield();
-        while (await AcceptDataChannelAsync().ConfigureAwait(false) is { } channel)
-        {
-            try
-            {
-                _onDataChannel?.Invoke(channel);
-            }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
-            {
-                _ = ex; // an application handler failed; keep delivering
-            }
         }
     }
 }

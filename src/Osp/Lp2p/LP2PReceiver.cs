@@ -57,8 +57,8 @@ public sealed class LP2PReceiver : IAsyncDisposable
     private OspAgentListener? _listener;
     private OspAgentAdvertiser? _advertiser;
     private Task _acceptLoop = Task.CompletedTask;
-    private Action<LP2PConnection>? _onConnection;
-    private int _pumpStarted, _pending;
+    private readonly IncomingQueue<LP2PConnection> _incoming;
+    private int _pending;
 
     /// <summary>Creates a receiver; <see cref="StartAsync"/> starts it.</summary>
     public LP2PReceiver(LP2PReceiverOptions options)
@@ -66,6 +66,7 @@ public sealed class LP2PReceiver : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
         _connections = Channel.CreateBounded<LP2PConnection>(new BoundedChannelOptions(Math.Max(1, options.MaxPendingConnections)) { SingleWriter = false });
+        _incoming = new IncomingQueue<LP2PConnection>(_connections.Reader);
     }
 
     /// <summary>The nickname.</summary>
@@ -82,16 +83,8 @@ public sealed class LP2PReceiver : IAsyncDisposable
     /// <summary>An authenticated, granted connection (LP2P <c>onconnection</c>); subscribing makes the event the consumer. Raised on a pool thread.</summary>
     public event Action<LP2PConnection>? OnConnection
     {
-        add
-        {
-            _onConnection += value;
-            if (value is not null && Interlocked.Exchange(ref _pumpStarted, 1) == 0)
-            {
-                _ = PumpAsync();
-            }
-        }
-
-        remove => _onConnection -= value;
+        add => _incoming.Subscribe(value);
+        remove => _incoming.Unsubscribe(value);
     }
 
     /// <summary>Starts listening (and advertising when <see cref="LP2PReceiverOptions.Mdns"/> is set).</summary>
@@ -110,24 +103,10 @@ public sealed class LP2PReceiver : IAsyncDisposable
     }
 
     /// <summary>The next connection; null once the receiver is disposed.</summary>
-    public async ValueTask<LP2PConnection?> AcceptConnectionAsync(CancellationToken cancellationToken = default)
-    {
-        while (await _connections.Reader.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            if (_connections.Reader.TryRead(out var c)) return c;
-        }
-
-        return null;
-    }
+    public ValueTask<LP2PConnection?> AcceptConnectionAsync(CancellationToken cancellationToken = default) => _incoming.NextAsync(cancellationToken);
 
     /// <summary>Incoming connections until the receiver is disposed.</summary>
-    public async IAsyncEnumerable<LP2PConnection> AcceptConnectionsAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
-    {
-        while (await AcceptConnectionAsync(cancellationToken).ConfigureAwait(false) is { } c)
-        {
-            yield return c;
-        }
-    }
+    public IAsyncEnumerable<LP2PConnection> AcceptConnectionsAsync(CancellationToken cancellationToken = default) => _incoming.AllAsync(cancellationToken);
 
     /// <summary>
     /// The next LP2PQuicTransport from a peer that has an open, authenticated and granted LP2P connection to this
@@ -218,22 +197,6 @@ public sealed class LP2PReceiver : IAsyncDisposable
             Interlocked.Decrement(ref _pending);
             _setups.TryRemove(new KeyValuePair<string, Task>(connection.RemoteFingerprint, done.Task));
             done.TrySetResult();
-        }
-    }
-
-    private async Task PumpAsync()
-    {
-        await Task.Yield();
-        while (await AcceptConnectionAsync().ConfigureAwait(false) is { } c)
-        {
-            try
-            {
-                _onConnection?.Invoke(c);
-            }
-            catch (Exception ex) when (ex is not OutOfMemoryException)
-            {
-                _ = ex; // an application handler failed; keep delivering
-            }
         }
     }
 

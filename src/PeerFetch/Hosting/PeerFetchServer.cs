@@ -23,7 +23,7 @@ public sealed class PeerFetchServer : IServer
     private static FeatureCollection CreateFeatures()
     {
         var f = new FeatureCollection();
-        f.Set<IServerAddressesFeature>(new ServerAddressesFeature());
+        f.Set<IServerAddressesFeature>(new ServerAddressesFeature()); // ASP.NET Core's own (Microsoft.AspNetCore.Hosting.Server.Features)
         return f;
     }
 
@@ -49,12 +49,6 @@ public sealed class PeerFetchServer : IServer
 
     /// <inheritdoc/>
     public void Dispose() => _handler = null;
-
-    private sealed class ServerAddressesFeature : IServerAddressesFeature
-    {
-        public ICollection<string> Addresses { get; } = [];
-        public bool PreferHostingUrls { get; set; }
-    }
 }
 
 /// <summary>Runs one request through an <see cref="IHttpApplication{TContext}"/>; the response body streams through a pipe.</summary>

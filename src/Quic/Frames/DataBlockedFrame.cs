@@ -9,10 +9,5 @@ internal struct DataBlockedFrame
 
     public static bool TryRead(ref QuicReader r, out DataBlockedFrame f) { f = default; return r.TryReadVarint(out f.MaximumData); }
 
-    public readonly bool TryWrite(ref QuicWriter w)
-    {
-        int s = w.Position;
-        if (w.TryWriteByte((byte)FrameType.DataBlocked) && w.TryWriteVarint(MaximumData)) return true;
-        w.Rewind(s); return false;
-    }
+    public readonly bool TryWrite(ref QuicWriter w) => w.TryWriteTypeAndVarint((byte)FrameType.DataBlocked, MaximumData);
 }

@@ -9,10 +9,5 @@ internal struct MaxDataFrame
 
     public static bool TryRead(ref QuicReader r, out MaxDataFrame f) { f = default; return r.TryReadVarint(out f.MaximumData); }
 
-    public readonly bool TryWrite(ref QuicWriter w)
-    {
-        int s = w.Position;
-        if (w.TryWriteByte((byte)FrameType.MaxData) && w.TryWriteVarint(MaximumData)) return true;
-        w.Rewind(s); return false;
-    }
+    public readonly bool TryWrite(ref QuicWriter w) => w.TryWriteTypeAndVarint((byte)FrameType.MaxData, MaximumData);
 }

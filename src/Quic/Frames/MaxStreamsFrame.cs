@@ -9,16 +9,8 @@ internal struct MaxStreamsFrame
     public bool Bidirectional;
     public ulong MaximumStreams;
 
-    public static bool TryRead(ref QuicReader r, bool bidi, out MaxStreamsFrame f)
-    {
-        f = new MaxStreamsFrame { Bidirectional = bidi };
-        return r.TryReadVarint(out f.MaximumStreams);
-    }
+    public static bool TryRead(ref QuicReader r, bool bidi, out MaxStreamsFrame f) { f = new MaxStreamsFrame { Bidirectional = bidi }; return r.TryReadVarint(out f.MaximumStreams); }
 
-    public readonly bool TryWrite(ref QuicWriter w)
-    {
-        int s = w.Position;
-        if (w.TryWriteByte((byte)(Bidirectional ? FrameType.MaxStreamsBidi : FrameType.MaxStreamsUni)) && w.TryWriteVarint(MaximumStreams)) return true;
-        w.Rewind(s); return false;
-    }
+    public readonly bool TryWrite(ref QuicWriter w) =>
+        w.TryWriteTypeAndVarint((byte)(Bidirectional ? FrameType.MaxStreamsBidi : FrameType.MaxStreamsUni), MaximumStreams);
 }

@@ -9,10 +9,5 @@ internal struct RetireConnectionIdFrame
 
     public static bool TryRead(ref QuicReader r, out RetireConnectionIdFrame f) { f = default; return r.TryReadVarint(out f.SequenceNumber); }
 
-    public readonly bool TryWrite(ref QuicWriter w)
-    {
-        int s = w.Position;
-        if (w.TryWriteByte((byte)FrameType.RetireConnectionId) && w.TryWriteVarint(SequenceNumber)) return true;
-        w.Rewind(s); return false;
-    }
+    public readonly bool TryWrite(ref QuicWriter w) => w.TryWriteTypeAndVarint((byte)FrameType.RetireConnectionId, SequenceNumber);
 }

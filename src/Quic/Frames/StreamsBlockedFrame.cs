@@ -8,16 +8,8 @@ internal struct StreamsBlockedFrame
     public bool Bidirectional;
     public ulong MaximumStreams;
 
-    public static bool TryRead(ref QuicReader r, bool bidi, out StreamsBlockedFrame f)
-    {
-        f = new StreamsBlockedFrame { Bidirectional = bidi };
-        return r.TryReadVarint(out f.MaximumStreams);
-    }
+    public static bool TryRead(ref QuicReader r, bool bidi, out StreamsBlockedFrame f) { f = new StreamsBlockedFrame { Bidirectional = bidi }; return r.TryReadVarint(out f.MaximumStreams); }
 
-    public readonly bool TryWrite(ref QuicWriter w)
-    {
-        int s = w.Position;
-        if (w.TryWriteByte((byte)(Bidirectional ? FrameType.StreamsBlockedBidi : FrameType.StreamsBlockedUni)) && w.TryWriteVarint(MaximumStreams)) return true;
-        w.Rewind(s); return false;
-    }
+    public readonly bool TryWrite(ref QuicWriter w) =>
+        w.TryWriteTypeAndVarint((byte)(Bidirectional ? FrameType.StreamsBlockedBidi : FrameType.StreamsBlockedUni), MaximumStreams);
 }

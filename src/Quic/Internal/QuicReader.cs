@@ -95,6 +95,16 @@ internal ref struct QuicWriter
         return true;
     }
 
+    /// <summary>A frame of one type byte and one varint (MAX_DATA, DATA_BLOCKED, MAX_STREAMS, STREAMS_BLOCKED,
+    /// RETIRE_CONNECTION_ID): both or nothing.</summary>
+    public bool TryWriteTypeAndVarint(byte type, ulong value)
+    {
+        int start = _pos;
+        if (TryWriteByte(type) && TryWriteVarint(value)) return true;
+        _pos = start;
+        return false;
+    }
+
     public bool TryWriteUInt16(ushort value)
     {
         if (Remaining < 2) return false;

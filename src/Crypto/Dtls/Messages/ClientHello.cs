@@ -21,13 +21,8 @@ internal sealed class ClientHello
     public static ClientHello Parse(ReadOnlySpan<byte> body)
     {
         var r = new TlsReader(body);
-        var ch = new ClientHello
-        {
-            Version = r.ReadU16(),
-            Random = r.ReadBytes(32).ToArray(),
-            SessionId = r.ReadVector8(0, 32).ToArray(),
-            Cookie = r.ReadVector8().ToArray(),
-        };
+        ushort version = TlsHelloPrefix.Read(ref r, out var random, out var sessionId);
+        var ch = new ClientHello { Version = version, Random = random, SessionId = sessionId, Cookie = r.ReadVector8().ToArray() };
         var suites = r.ReadVector16(2, 0xFFFE);
         if ((suites.Length & 1) != 0) throw TlsReader.Fail("ClientHello cipher_suites");
         for (int i = 0; i < suites.Length; i += 2) ch.CipherSuites.Add((ushort)((suites[i] << 8) | suites[i + 1]));
@@ -40,9 +35,7 @@ internal sealed class ClientHello
     public byte[] Serialize()
     {
         var w = new TlsWriter(512);
-        w.WriteU16(Version);
-        w.WriteBytes(Random);
-        w.WriteVector8(SessionId);
+        TlsHelloPrefix.Write(w, Version, Random, SessionId);
         w.WriteVector8(Cookie);
         int m = w.BeginVector(2);
         foreach (var s in CipherSuites) w.WriteU16(s);

@@ -19,11 +19,12 @@ internal sealed class ServerHello
     public static ServerHello Parse(ReadOnlySpan<byte> body)
     {
         var r = new TlsReader(body);
+        ushort version = TlsHelloPrefix.Read(ref r, out var random, out var sessionId);
         var sh = new ServerHello
         {
-            Version = r.ReadU16(),
-            Random = r.ReadBytes(32).ToArray(),
-            SessionId = r.ReadVector8(0, 32).ToArray(),
+            Version = version,
+            Random = random,
+            SessionId = sessionId,
             CipherSuite = r.ReadU16(),
             CompressionMethod = r.ReadU8(),
         };
@@ -35,9 +36,7 @@ internal sealed class ServerHello
     public byte[] Serialize()
     {
         var w = new TlsWriter(128);
-        w.WriteU16(Version);
-        w.WriteBytes(Random);
-        w.WriteVector8(SessionId);
+        TlsHelloPrefix.Write(w, Version, Random, SessionId);
         w.WriteU16(CipherSuite);
         w.WriteU8(CompressionMethod);
         TlsExtensions.WriteBlock(w, Extensions);
