@@ -315,7 +315,8 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
         if (CoreCounters.Enabled)
             Console.Error.WriteLine($"quic stats {(IsClient ? "client" : "server")} {RemoteEndPoint}: {_loop.Counters} core {_core.Counters} " +
                 $"packets sent={_core.PacketsSent} received={_core.PacketsReceived} lost={_core.PacketsLost} cc={_core.Congestion.Algorithm} events={_core.Congestion.CongestionEvents} cwnd={_core.Congestion.Window} srtt={_core.Rtt.SmoothedRtt.TotalMilliseconds:F2}ms " +
-                $"endpoint batches={_endpoint.BatchesHandedOff} handed={_endpoint.DatagramsHandedOff} copied={_endpoint.DatagramsCopied}");
+                $"endpoint batches={_endpoint.BatchesHandedOff} handed={_endpoint.DatagramsHandedOff} copied={_endpoint.DatagramsCopied} " +
+                $"process jit={System.Runtime.JitInfo.GetCompiledMethodCount()} methods {System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds:F0}ms");
         // the loop no longer runs: what remains pending fails with the close reason
         FailWaiters();
         _closeSent.TrySetResult();
