@@ -108,6 +108,7 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
             ReceivePacketInfo = false,
             ReceiveBufferSize = 8 << 20,
             SendBufferSize = 8 << 20,
+            ReceiveOnIoThread = true, // issue 14: the receive task's pass (decrypt, ACK) runs on the epoll thread, no pool hop
         });
         c._endpoint = new QuicEndpoint(socket, core.LocalCidLength, options.Logger);
         var sni = string.IsNullOrEmpty(c.TargetHostName) || IPAddress.TryParse(c.TargetHostName, out _) ? null : c.TargetHostName;
@@ -217,6 +218,8 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
             Logger = _logger,
             Name = "quic " + RemoteEndPoint,
             MaxDatagramSize = 2048,
+            RunPassOnCaller = true, // issue 14: stream reads/writes and timer expiries run the idle loop's pass on their own thread
+            TimersOnIoThread = true, // issue 14: deadlines fire on the epoll thread that also receives (timerfd), no pool hop
         });
         _loop.Start();
         _ = _loop.Completion.ContinueWith(static (t, s) => ((QuicConnection)s!).OnLoopStopped(t), this, CancellationToken.None,
@@ -312,7 +315,8 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
         if (CoreCounters.Enabled)
             Console.Error.WriteLine($"quic stats {(IsClient ? "client" : "server")} {RemoteEndPoint}: {_loop.Counters} core {_core.Counters} " +
                 $"packets sent={_core.PacketsSent} received={_core.PacketsReceived} lost={_core.PacketsLost} cc={_core.Congestion.Algorithm} events={_core.Congestion.CongestionEvents} cwnd={_core.Congestion.Window} srtt={_core.Rtt.SmoothedRtt.TotalMilliseconds:F2}ms " +
-                $"endpoint batches={_endpoint.BatchesHandedOff} handed={_endpoint.DatagramsHandedOff} copied={_endpoint.DatagramsCopied}");
+                $"endpoint batches={_endpoint.BatchesHandedOff} handed={_endpoint.DatagramsHandedOff} copied={_endpoint.DatagramsCopied} " +
+                $"process jit={System.Runtime.JitInfo.GetCompiledMethodCount()} methods {System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds:F0}ms");
         // the loop no longer runs: what remains pending fails with the close reason
         FailWaiters();
         _closeSent.TrySetResult();

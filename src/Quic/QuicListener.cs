@@ -89,6 +89,7 @@ public sealed class QuicListener : IAsyncDisposable
             ReceivePacketInfo = false,
             ReceiveBufferSize = 8 << 20,
             SendBufferSize = 8 << 20,
+            ReceiveOnIoThread = true, // issue 14: the receive task's pass (decrypt, ACK) runs on the epoll thread, no pool hop
         });
         var l = new QuicListener(options, socket);
         l._endpoint.Start();

@@ -64,7 +64,7 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
 
     [ThreadStatic] private static SendScratch? _threadScratch;
 
-    private BatchedUdpSocket(Socket socket, bool packetInfo, bool gro, bool gso)
+    private BatchedUdpSocket(Socket socket, bool packetInfo, bool gro, bool gso, bool receiveOnIoThread)
     {
         _socket = socket;
         _portable = UdpDatagramSocket.Wrap(socket, packetInfo);
@@ -73,8 +73,10 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
         _gso = gso;
         LocalEndPoint = (IPEndPoint)socket.LocalEndPoint!;
         if (Environment.GetEnvironmentVariable("OSPBRIDGE_UDP_WAIT") != "peek")
-            _readiness = EpollReadiness.TryRegister((int)socket.SafeHandle.DangerousGetHandle());
+            _readiness = EpollReadiness.TryRegister((int)socket.SafeHandle.DangerousGetHandle(), receiveOnIoThread && !InlineOff);
     }
+
+    private static readonly bool InlineOff = Environment.GetEnvironmentVariable("OSPBRIDGE_UDP_INLINE") == "0";
 
     /// <summary>True while the socket holds its GRO staging buffer (only between a receive and the next wait; tests).</summary>
     internal bool HoldsStaging => _staging is not null;
@@ -104,7 +106,7 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
                 // kernel without UDP_GRO (< 5.0): plain datagrams
             }
         }
-        return new BatchedUdpSocket(s, options.ReceivePacketInfo || options.MulticastGroup is not null, gro, options.Offload);
+        return new BatchedUdpSocket(s, options.ReceivePacketInfo || options.MulticastGroup is not null, gro, options.Offload, options.ReceiveOnIoThread);
     }
 
     /// <inheritdoc/>

@@ -32,6 +32,23 @@ public sealed record CoreLoopOptions
 
     /// <summary>Most transmits drained in one service pass before the loop yields to input again.</summary>
     public int MaxTransmitsPerPass { get; init; } = 1024;
+
+    /// <summary>
+    /// When the loop is idle, run the pass that <see cref="CoreLoop{TEvent}.InvokeAsync{T}"/> and timer expiries need on the
+    /// calling thread (the caller then finds its result ready) instead of handing it to the thread pool and waiting for it:
+    /// two thread hops fewer per call. Still one pass at a time — the caller runs the loop only after it took the idle
+    /// loop's wait. Callers must not hold locks the loop's event handler takes. Off by default.
+    /// </summary>
+    public bool RunPassOnCaller { get; init; }
+
+    /// <summary>
+    /// With the system clock on Linux, the loop's timer is a timerfd on the epoll thread that also receives for
+    /// sockets opened with <see cref="UdpSocketOptions.ReceiveOnIoThread"/>: deadlines (pacing, ACK delay, loss
+    /// timers) are handled on that thread with nanosecond resolution instead of the runtime's timer thread + a
+    /// thread-pool hop. Combine with <see cref="RunPassOnCaller"/> (the expiry's pass then runs right there).
+    /// Ignored with any other <see cref="TimeProvider"/> (tests keep their fake clocks). Off by default.
+    /// </summary>
+    public bool TimersOnIoThread { get; init; }
 }
 
 /// <summary>
@@ -98,8 +115,11 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         _options = options ?? new CoreLoopOptions();
         _clock = new CoreClock(_options.TimeProvider);
         _sendBatch = new DatagramBatch(_options.SendBatchSize, _options.MaxDatagramSize);
-        _wholeMilliseconds = !ExactTimer && ReferenceEquals(_options.TimeProvider, TimeProvider.System);
-        _timer = _options.TimeProvider.CreateTimer(static s => ((CoreLoop<TEvent>)s!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        var timers = _options.TimersOnIoThread && ReferenceEquals(_options.TimeProvider, TimeProvider.System) && EpollTimeProvider.TryGet() is { } io
+            ? io : _options.TimeProvider;
+        _wholeMilliseconds = !ExactTimer && ReferenceEquals(timers, TimeProvider.System);
+        _runPassOnCaller = _options.RunPassOnCaller && !PassOnCallerOff;
+        _timer = timers.CreateTimer(static s => ((CoreLoop<TEvent>)s!).OnTimer(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>True while the loop waits for input (tests: a queued datagram does not end the wait, <see cref="Wake"/> does).</summary>
@@ -383,8 +403,9 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
                 }
             },
             ex => tcs.TrySetException(ex));
-        if (_completion.Task.IsCompleted || !TryEnqueue(item))
+        if (_completion.Task.IsCompleted || !TryEnqueue(item, wake: !_runPassOnCaller))
             return Task.FromException<T>(Stopped());
+        if (_runPassOnCaller) Wake(inline: true);
         return tcs.Task;
     }
 
@@ -399,8 +420,9 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
 
     private void OnTimer()
     {
-        if (Interlocked.Exchange(ref _timerQueued, 1) == 0)
-            TryEnqueue(new WorkItem(null, -1, default, null, null));
+        if (Interlocked.Exchange(ref _timerQueued, 1) != 0) return;
+        // The timer's callback already runs on a pool thread: with RunPassOnCaller the pass runs right here (one hop fewer).
+        if (TryEnqueue(new WorkItem(null, -1, default, null, null), wake: !_runPassOnCaller) && _runPassOnCaller) Wake(inline: true);
     }
 
     private async Task RunAsync()
@@ -570,6 +592,11 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private readonly bool _wholeMilliseconds;
 
     private static readonly bool ExactTimer = Environment.GetEnvironmentVariable("OSPBRIDGE_TIMER") == "exact";
+
+    /// <summary>See <see cref="CoreLoopOptions.RunPassOnCaller"/>; <c>OSPBRIDGE_LOOP_INLINE=0</c> turns it off for A/B.</summary>
+    private readonly bool _runPassOnCaller;
+
+    private static readonly bool PassOnCallerOff = Environment.GetEnvironmentVariable("OSPBRIDGE_LOOP_INLINE") == "0";
 
     /// <summary>Stops the loop (the core is left as it is; close it through <see cref="InvokeAsync(Action{TimeSpan}, CancellationToken)"/> first for a graceful end).</summary>
     public async ValueTask DisposeAsync()

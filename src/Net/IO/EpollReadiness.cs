@@ -24,7 +24,7 @@ internal static unsafe partial class EpollReadiness
     private const int MaxEvents = 64;
 
     private static readonly object Gate = new();
-    private static readonly ConcurrentDictionary<long, Registration> Registrations = new();
+    private static readonly ConcurrentDictionary<long, ITarget> Registrations = new();
     private static int _epfd = -1;
     private static bool _failed;
     private static long _nextId;
@@ -36,30 +36,46 @@ internal static unsafe partial class EpollReadiness
     public static bool IsSupported => OperatingSystem.IsLinux() && (RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64);
 
     /// <summary>Registers <paramref name="fd"/> for edge-triggered readability; null when epoll is unavailable (caller falls back).</summary>
-    public static Registration? TryRegister(int fd)
+    /// <param name="fd">The socket's descriptor.</param>
+    /// <param name="inline">The waiter's continuation runs on the epoll thread itself (see <see cref="UdpSocketOptions.ReceiveOnIoThread"/>).</param>
+    public static Registration? TryRegister(int fd, bool inline = false)
+    {
+        var reg = new Registration(fd, inline);
+        return TryAdd(fd, reg) is long id ? reg.WithId(id) : null;
+    }
+
+    /// <summary>Adds <paramref name="target"/> for edge-triggered readability of <paramref name="fd"/>; its id, or null when epoll is unavailable.</summary>
+    internal static long? TryAdd(int fd, ITarget target)
     {
         if (!IsSupported) return null;
         int epfd = EnsureStarted();
         if (epfd < 0) return null;
-        var reg = new Registration(Interlocked.Increment(ref _nextId), fd);
-        Registrations[reg.Id] = reg;
+        long id = Interlocked.Increment(ref _nextId);
+        Registrations[id] = target;
         int r;
         if (RuntimeInformation.ProcessArchitecture == Architecture.X64)
         {
-            var ev = new EpollEventX64 { Events = EPOLLIN | EPOLLET, Data = (ulong)reg.Id };
+            var ev = new EpollEventX64 { Events = EPOLLIN | EPOLLET, Data = (ulong)id };
             r = EpollCtlX64(epfd, EPOLL_CTL_ADD, fd, &ev);
         }
         else
         {
-            var ev = new EpollEvent { Events = EPOLLIN | EPOLLET, Data = (ulong)reg.Id };
+            var ev = new EpollEvent { Events = EPOLLIN | EPOLLET, Data = (ulong)id };
             r = EpollCtl(epfd, EPOLL_CTL_ADD, fd, &ev);
         }
         if (r != 0)
         {
-            Registrations.TryRemove(reg.Id, out _);
+            Registrations.TryRemove(id, out _);
             return null;
         }
-        return reg;
+        return id;
+    }
+
+    /// <summary>Something the epoll thread notifies when its descriptor becomes readable.</summary>
+    internal interface ITarget
+    {
+        /// <summary>On the epoll thread: the descriptor became readable.</summary>
+        void OnReady();
     }
 
     private static int EnsureStarted()
@@ -96,39 +112,45 @@ internal static unsafe partial class EpollReadiness
             for (int i = 0; i < n; i++)
             {
                 long id = (long)(x64 ? eventsX64[i].Data : events[i].Data);
-                if (Registrations.TryGetValue(id, out var reg)) { reg.Signal(); Interlocked.Increment(ref Wakeups); }
+                if (Registrations.TryGetValue(id, out var target)) { target.OnReady(); Interlocked.Increment(ref Wakeups); }
             }
         }
     }
 
-    /// <summary>Removes a registration before its socket closes (so a reused descriptor number is never confused with it).</summary>
-    private static void Unregister(Registration reg)
+    /// <summary>Removes a registration before its descriptor closes (so a reused descriptor number is never confused with it).</summary>
+    internal static void Remove(long id, int fd)
     {
-        if (!Registrations.TryRemove(reg.Id, out _)) return;
+        if (!Registrations.TryRemove(id, out _)) return;
         int epfd = Volatile.Read(ref _epfd);
         if (epfd < 0) return;
-        if (RuntimeInformation.ProcessArchitecture == Architecture.X64) { var ev = default(EpollEventX64); _ = EpollCtlX64(epfd, EPOLL_CTL_DEL, reg.Fd, &ev); }
-        else { var ev = default(EpollEvent); _ = EpollCtl(epfd, EPOLL_CTL_DEL, reg.Fd, &ev); }
+        if (RuntimeInformation.ProcessArchitecture == Architecture.X64) { var ev = default(EpollEventX64); _ = EpollCtlX64(epfd, EPOLL_CTL_DEL, fd, &ev); }
+        else { var ev = default(EpollEvent); _ = EpollCtl(epfd, EPOLL_CTL_DEL, fd, &ev); }
     }
 
     /// <summary>One socket's readiness: a sequence bumped per epoll event and one reusable waiter.</summary>
-    internal sealed class Registration : IValueTaskSource<bool>
+    internal sealed class Registration : IValueTaskSource<bool>, ITarget
     {
         private readonly object _lock = new();
-        private ManualResetValueTaskSourceCore<bool> _core = new() { RunContinuationsAsynchronously = true };
+        private ManualResetValueTaskSourceCore<bool> _core;
         private int _sequence;
         private bool _waiting;
         private bool _closed;
         private CancellationToken _token;
         private CancellationTokenRegistration _cancel;
 
-        internal Registration(long id, int fd)
+        internal Registration(int fd, bool inline)
         {
-            Id = id;
             Fd = fd;
+            _core = new() { RunContinuationsAsynchronously = !inline };
         }
 
-        internal long Id { get; }
+        internal Registration WithId(long id)
+        {
+            Id = id;
+            return this;
+        }
+
+        internal long Id { get; private set; }
         internal int Fd { get; }
 
         /// <summary>Read before draining the socket; pass to <see cref="WaitAsync"/> after <c>EAGAIN</c>.</summary>
@@ -157,6 +179,8 @@ internal static unsafe partial class EpollReadiness
             }
             return new ValueTask<bool>(this, version);
         }
+
+        void ITarget.OnReady() => Signal();
 
         internal void Signal()
         {
@@ -191,7 +215,7 @@ internal static unsafe partial class EpollReadiness
                 if (_closed) return;
                 _closed = true;
             }
-            Unregister(this);
+            Remove(Id, Fd);
             Complete(canceled: false);
         }
 

@@ -76,6 +76,14 @@ public sealed record UdpSocketOptions
 
     /// <summary>OS send buffer size in bytes; null = OS default.</summary>
     public int? SendBufferSize { get; init; }
+
+    /// <summary>
+    /// After waiting for data, the receiver's continuation runs on the I/O thread that saw the socket become readable
+    /// (Linux batched sockets: the process's epoll thread) instead of being handed to the thread pool — one thread hop
+    /// fewer per wake-up. Only for receivers whose work per wake-up is short and never blocks: every socket opted in
+    /// shares that one thread. Off by default; <c>OSPBRIDGE_UDP_INLINE=0</c> turns it off for A/B.
+    /// </summary>
+    public bool ReceiveOnIoThread { get; init; }
 }
 
 /// <summary>Opens UDP sockets. Tests supply one that opens them inside a network namespace.</summary>
