@@ -49,23 +49,42 @@ internal static class WebRtcEchoBench
         var w1 = await EchoOursAsync(h, warm);
         var w2 = await EchoWrtcAsync(h, script, warm);
         Console.WriteLine($"  warm-up ({warm >> 20} MiB, not counted): ours {w1.Mbps:F0}, libwebrtc {w2.Mbps:F0} Mbit/s");
+        var stalls = new Dictionary<string, int> { ["ours"] = 0, ["libwebrtc"] = 0 };
         for (int i = 0; i < runs; i++)
         {
-            results["ours"].Add(await EchoOursAsync(h, total));
-            results["libwebrtc"].Add(await EchoWrtcAsync(h, script, total));
-            Console.WriteLine($"  run {i + 1}: " + string.Join(", ", results.Select(r => $"echo {r.Key} {r.Value[^1].Mbps:F0} Mbit/s (echo CPU {r.Value[^1].Cpu:F2} s)"))
-                + $"  load {File.ReadAllText("/proc/loadavg").Trim()}");
+            // A run that stalls (the echo lost messages or never finished) is reported and counted, not timed; the
+            // invocation goes on so the other runs still give figures.
+            foreach (var (peer, echo) in new (string, Func<Task<(double Mbps, double Cpu)>>)[]
+                { ("ours", () => EchoOursAsync(h, total)), ("libwebrtc", () => EchoWrtcAsync(h, script, total)) })
+            {
+                try
+                {
+                    var r = await echo();
+                    results[peer].Add(r);
+                    Console.WriteLine($"  run {i + 1}: echo {peer} {r.Mbps:F0} Mbit/s (echo CPU {r.Cpu:F2} s)  load {File.ReadAllText("/proc/loadavg").Trim()}");
+                }
+                catch (TimeoutException ex)
+                {
+                    stalls[peer]++;
+                    Console.WriteLine($"  run {i + 1}: echo {peer} STALLED: {ex.Message}");
+                }
+            }
+        }
+        Console.WriteLine($"load after: {File.ReadAllText("/proc/loadavg").Trim()}");
+        if (results.Values.Any(v => v.Count == 0))
+        {
+            Console.WriteLine($"RESULT echo: no figures — stalled runs ours {stalls["ours"]}, libwebrtc {stalls["libwebrtc"]} of {runs}");
+            return 1;
         }
         double reference = Median(results["libwebrtc"].Select(r => r.Mbps).ToList());
-        Console.WriteLine($"load after: {File.ReadAllText("/proc/loadavg").Trim()}");
         foreach (var (k, v) in results)
         {
             double med = Median(v.Select(r => r.Mbps).ToList());
             double cpu = Median(v.Select(r => r.Cpu).ToList());
-            Console.WriteLine($"RESULT echo {k,-10} median {med,6:F0} Mbit/s (runs {string.Join(" ", v.Select(x => x.Mbps.ToString("F0", CultureInfo.InvariantCulture)))}), "
+            Console.WriteLine($"RESULT echo {k,-10} median {med,6:F0} Mbit/s (runs {string.Join(" ", v.Select(x => x.Mbps.ToString("F0", CultureInfo.InvariantCulture)))}; stalled {stalls[k]} of {runs}), "
                 + $"echo CPU median {cpu:F2} s = {cpu / (total / 1048576.0 / 1024):F1} s/GiB echoed, / libwebrtc {med / reference:F2}");
         }
-        return 0;
+        return stalls.Values.Sum() == 0 ? 0 : 1;
     }
 
     private static double Median(List<double> xs)
