@@ -432,6 +432,18 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
     /// <summary>Bytes the SCTP association holds for data-channel messages (queued or unacknowledged), all channels.</summary>
     internal long DataChannelSendBufferUsed => _sctp?.Association.SendBufferUsed ?? 0;
 
+    /// <summary>
+    /// Receive-side back-pressure: <paramref name="bytes"/> of a delivered message the application queued instead of
+    /// consuming; they keep the advertised SCTP window closed until <see cref="ReleaseDataChannelReceive"/>.
+    /// </summary>
+    internal void HoldDataChannelReceive(long bytes) => _sctp?.Association.HoldReceived(bytes);
+
+    /// <summary>The application consumed <paramref name="bytes"/> it held (<see cref="HoldDataChannelReceive"/>).</summary>
+    internal void ReleaseDataChannelReceive(long bytes)
+    {
+        if (!_closed) _sctp?.Association.ReleaseReceived(bytes);
+    }
+
     /// <summary>Queues one message on channel <paramref name="id"/>; throws <see cref="WebRtcException"/> (too large, send buffer full, closed).</summary>
     public void Send(ushort id, ReadOnlySpan<byte> data, bool isText, TimeSpan now)
     {

@@ -17,9 +17,17 @@ namespace OspBridge.WebRtc;
 /// consumer.</item>
 /// </list>
 /// <para>Using the other one afterwards throws <see cref="WebRtcException"/> (<see cref="WebRtcError.InvalidState"/>)
-/// instead of silently starving one of them. Until a consumer is chosen, messages are queued (up to 4096 messages /
-/// 16 MiB); past that — a reader that stopped reading — the channel reports <see cref="WebRtcError.LimitExceeded"/>
-/// through <see cref="OnError"/> and closes: messages already queued stay readable, nothing is dropped silently.</para>
+/// instead of silently starving one of them.</para>
+/// <para><b>Back-pressure.</b> A message that is not consumed at once — the reader has not called
+/// <see cref="ReceiveAsync"/> yet, or no consumer is chosen yet — waits in the channel's queue, and its bytes (at least
+/// 512 per message) keep the connection's advertised SCTP receive window (1 MiB, all channels of the connection) closed
+/// until it is read (RFC 9260 §6.2). A reader that stops reading therefore stops the peer's sender at that window; it
+/// resumes when the reader reads again. So an echo or relay can simply stop calling <see cref="ReceiveAsync"/> while its
+/// own <see cref="BufferedAmount"/> is high. The window is shared: a stalled reader on one channel stalls every channel of
+/// the connection. An <see cref="OnMessage"/> handler consumes each message as it arrives (no back-pressure; like W3C's
+/// onmessage). The queue is still capped (4096 messages / 16 MiB): past that the channel reports
+/// <see cref="WebRtcError.LimitExceeded"/> through <see cref="OnError"/> and closes — messages already queued stay
+/// readable, nothing is dropped silently.</para>
 /// <para>Every event (<see cref="OnOpen"/>, <see cref="OnMessage"/>, <see cref="OnClose"/>, <see cref="OnError"/>,
 /// <see cref="OnBufferedAmountLow"/>) runs on the peer connection's loop: handlers must not block; calling
 /// <see cref="Send(string)"/> from a handler is fine.</para>
@@ -39,6 +47,9 @@ public sealed class RTCDataChannel : IMessageChannel
     private Action<ChannelMessage>? _onMessage;
     private int _mode;
     private long _queuedBytes;
+    private long _heldCharge;   // on the loop: window bytes charged for queued messages (HoldReceived), not yet released
+    private long _toRelease;    // window bytes consumed off the loop, waiting for the loop to release them
+    private const int MinReceiveCharge = 512;
     private long _coreBuffered;
     private long _postedBytes;
     private long _lowThreshold;
@@ -175,6 +186,7 @@ public sealed class RTCDataChannel : IMessageChannel
         {
             var message = await _received.Reader.ReadAsync(cancellationToken).ConfigureAwait(false);
             Interlocked.Add(ref _queuedBytes, -message.Data.Length);
+            Consumed(message.Data.Length);
             return message;
         }
         catch (ChannelClosedException)
@@ -228,7 +240,17 @@ public sealed class RTCDataChannel : IMessageChannel
         }
         // No consumer yet, or the reader: queue. Never drop a message silently (the channel may be reliable) and never
         // buffer without bound: past the limit the channel fails with an error and is closed.
-        if (Interlocked.Add(ref _queuedBytes, data.Length) > MaxQueuedBytes || !_received.Writer.TryWrite(message))
+        if (Interlocked.Add(ref _queuedBytes, data.Length) <= MaxQueuedBytes && _received.Writer.TryWrite(message))
+        {
+            // Counts against the SCTP receive window until the reader takes it (back-pressure; see the remarks).
+            if (_state != RTCDataChannelState.Closed)
+            {
+                long charge = ReceiveCharge(data.Length);
+                _heldCharge += charge;
+                _pc.HoldReceived(charge);
+            }
+        }
+        else
         {
             Interlocked.Add(ref _queuedBytes, -data.Length);
             if (_state is RTCDataChannelState.Closed) return;
@@ -252,8 +274,29 @@ public sealed class RTCDataChannel : IMessageChannel
         while (CurrentHandler() is { } h && _received.Reader.TryRead(out var m))
         {
             Interlocked.Add(ref _queuedBytes, -m.Data.Length);
+            Consumed(m.Data.Length);
             h(m);
         }
+    }
+
+    private static long ReceiveCharge(int length) => Math.Max(length, MinReceiveCharge);
+
+    /// <summary>A queued message was taken (any thread): its window charge goes back to SCTP on the loop.</summary>
+    private void Consumed(int length)
+    {
+        if (Interlocked.Add(ref _toRelease, ReceiveCharge(length)) == ReceiveCharge(length))
+        {
+            _pc.PostToLoop(_ => ReleaseConsumed());
+        }
+    }
+
+    /// <summary>On the loop: hands the consumed bytes back to the SCTP window (never more than this channel holds).</summary>
+    private void ReleaseConsumed()
+    {
+        long n = Math.Min(Interlocked.Exchange(ref _toRelease, 0), _heldCharge);
+        if (n <= 0) return;
+        _heldCharge -= n;
+        _pc.ReleaseReceived(n);
     }
 
     /// <summary>The core's buffered amount after a send or after packets left; wakes <see cref="SendAsync"/> waiters.</summary>
@@ -288,6 +331,8 @@ public sealed class RTCDataChannel : IMessageChannel
         _opened.TrySetException(new WebRtcException(WebRtcError.Closed, $"channel '{Label}' closed"));
         _ = _opened.Task.Exception; // observed
         _received.Writer.TryComplete();
+        // A closed channel receives nothing more: what its queue holds no longer closes the connection's window.
+        if (_heldCharge > 0) { _pc.ReleaseReceived(_heldCharge); _heldCharge = 0; }
         if (Volatile.Read(ref _mode) == ModeEvent) FlushQueuedToHandler();
         WakeSenders();
         OnClose?.Invoke();

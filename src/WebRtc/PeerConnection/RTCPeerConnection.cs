@@ -363,6 +363,15 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
 
     internal void PostToLoop(Action<TimeSpan> action) => RunOnLoop(action);
 
+    /// <summary>On the loop: a channel queued a delivered message (<paramref name="bytes"/> charged against the SCTP window).</summary>
+    internal void HoldReceived(long bytes) => _core.HoldDataChannelReceive(bytes);
+
+    /// <summary>On the loop: a channel's queued messages were consumed; reopens the SCTP window by <paramref name="bytes"/>.</summary>
+    internal void ReleaseReceived(long bytes)
+    {
+        if (!_failed) _core.ReleaseDataChannelReceive(bytes);
+    }
+
     // ------------------------------------------------------------------ loop
 
     /// <summary>Test hook: queues work on the loop exactly as internal callers do.</summary>

@@ -25,6 +25,7 @@ public sealed partial class SctpAssociation
     private uint _highestRxTsn;
     private long _rxBuffered;
     private long _rxUndrained;
+    private long _rxHeld;
     private bool _dataInPacket;
     private bool _sackNeeded;
     private bool _sackDueNow;
@@ -36,6 +37,37 @@ public sealed partial class SctpAssociation
 
     /// <summary>Bytes received and held (in reassembly, waiting for order, or in undrained events); bounded by the receive window.</summary>
     public long ReceiveBufferUsed => _rxBuffered;
+
+    /// <summary>
+    /// Bytes of messages taken with <see cref="TryPollEvent"/> that the application has not consumed yet (see
+    /// <see cref="HoldReceived"/>); they count against the advertised window like data still inside the association.
+    /// </summary>
+    internal long ReceiveHeld => _rxHeld;
+
+    /// <summary>
+    /// Receive-side back-pressure (RFC 9260 §6.2: a_rwnd is the buffer space the application has not yet freed). A
+    /// consumer that queues a delivered message instead of consuming it at once reports its bytes here right after
+    /// <see cref="TryPollEvent"/> took it; the window stays closed by that much until <see cref="ReleaseReceived"/>.
+    /// Taking an event frees what holding charges again, so a peer that respects our window never overruns it.
+    /// </summary>
+    internal void HoldReceived(long bytes)
+    {
+        if (bytes > 0)
+        {
+            _rxHeld += bytes;
+        }
+    }
+
+    /// <summary>The application consumed <paramref name="bytes"/> it held (<see cref="HoldReceived"/>); reopens the window.</summary>
+    internal void ReleaseReceived(long bytes)
+    {
+        if (bytes <= 0)
+        {
+            return;
+        }
+        _rxHeld = Math.Max(0, _rxHeld - bytes);
+        MaybeWindowUpdate();
+    }
 
     private InStream In(ushort stream) => _inStreams[stream] ??= new InStream();
 
@@ -51,6 +83,10 @@ public sealed partial class SctpAssociation
             return;
         }
         _dataInPacket = true;
+        if ((flags & DataChunk.FlagImmediate) != 0)
+        {
+            _sackDueNow = true; // RFC 7053: the sender asks for a SACK without delay
+        }
         uint tsn = d.Tsn;
         if (SerialNumber.Le(tsn, _peerCumTsn) || (tsn - _peerCumTsn < ReceiveBitmap.Window && _rxBits.Get(tsn)))
         {
@@ -69,7 +105,8 @@ public sealed partial class SctpAssociation
         // Over the window the chunk is dropped, unless it is the one hole that blocks chunks held for reassembly
         // (otherwise a window full of out-of-order chunks could never drain); hard cap 2x the window.
         bool unblocks = tsn == _peerCumTsn + 1 && SerialNumber.Gt(_highestRxTsn, tsn) && _rxBuffered > _rxUndrained;
-        if (_rxBuffered + len > _o.ReceiveWindow && !(unblocks && _rxBuffered + len <= 2L * _o.ReceiveWindow))
+        long used = _rxBuffered + _rxHeld;
+        if (used + len > _o.ReceiveWindow && !(unblocks && used + len <= 2L * _o.ReceiveWindow))
         {
             _sackDueNow = true; // window full: drop; the peer learns our window from the SACK
             return;
@@ -321,8 +358,11 @@ public sealed partial class SctpAssociation
         {
             return;
         }
-        long window = _o.ReceiveWindow - _rxBuffered;
-        if (window - _lastAdvertisedRwnd >= Math.Max(_o.ReceiveWindow / 4, 2 * _o.Mtu))
+        long window = _o.ReceiveWindow - _rxBuffered - _rxHeld;
+        long grown = window - _lastAdvertisedRwnd;
+        // A quarter of the window opened; or the peer saw it (nearly) closed and two packets' worth opened — it may be
+        // waiting with nothing in flight, so tell it now rather than after its retransmission timer.
+        if (grown >= Math.Max(_o.ReceiveWindow / 4, 2 * _o.Mtu) || (_lastAdvertisedRwnd < _o.ReceiveWindow / 4 && grown >= 2 * _o.Mtu))
         {
             _sackNeeded = true;
             _sackDueNow = true;

@@ -39,6 +39,41 @@ public sealed partial class SctpAssociation
     private int _retransmitPending;
     private TimeSpan? _t3;
     private bool _sendForwardTsn;
+    private int _burstBudget;   // packets with DATA still allowed in answer to the inputs since the last send stop (Max.Burst)
+    private int _burstRun;      // packets with DATA built since the last input (diagnostics)
+
+    // Diagnostics (the echo bench prints them; issue 14): why the congestion window moves.
+    internal long T3Expiries { get; private set; }
+    internal long FastRecoveries { get; private set; }
+    internal long FastRetransmittedChunks { get; private set; }
+    internal long SacksWithGaps { get; private set; }
+    internal long DataPacketsSent { get; private set; }
+    internal int MaxBurstPackets { get; private set; }
+    internal long BurstLimitStops { get; private set; }
+    internal long PacingStops { get; private set; }
+
+    private double _paceTokens;  // bytes of new DATA that may leave now (PacingBurst packets at most)
+    private TimeSpan _paceLast;
+    private TimeSpan? _paceTimer;
+
+    /// <summary>Pacing rate in bytes per second: 2 × cwnd / SRTT; 0 before an RTT sample (no pacing then).</summary>
+    private double PacingRate() =>
+        _rto.SmoothedRtt is { } rtt && rtt > TimeSpan.Zero ? 2.0 * Math.Max(_cwnd, 4L * _o.Mtu) / rtt.TotalSeconds : 0;
+
+    private void RefillPacing(TimeSpan now)
+    {
+        double cap = (double)_o.PacingBurst * _o.Mtu;
+        double rate = PacingRate();
+        if (rate <= 0 || now < _paceLast)
+        {
+            _paceTokens = cap;
+        }
+        else
+        {
+            _paceTokens = Math.Min(cap, _paceTokens + (rate * (now - _paceLast).TotalSeconds));
+        }
+        _paceLast = now;
+    }
 
     internal uint CumulativeAckTsn => _cumAckTsn;
     internal uint NextTsn => _nextTsn;
@@ -132,12 +167,21 @@ public sealed partial class SctpAssociation
         s.Queued++;
         _bufferedTotal += m.Length;
         _unsentTotal += m.Length;
+        AllowBurst(); // a send is a send opportunity (as in dcsctp): without it a message could wait for a delayed SACK
+    }
+
+    /// <summary>An input (a packet, a T3 expiry, or a send) allows up to Max.Burst more packets with DATA.</summary>
+    private void AllowBurst()
+    {
+        _burstRun = 0;
+        int max = _o.MaxBurst > 0 ? _o.MaxBurst : int.MaxValue / 2;
+        _burstBudget = Math.Min(_burstBudget + max, int.MaxValue / 2);
     }
 
     private bool HasUnfinishedData => _sendQueue.Count > 0 || _inflight.Count > 0;
 
     private bool HasDataReadyToSend() =>
-        _retransmitPending > 0 || (_sendQueue.Count > 0 && _flightSize < _cwnd && (_flightSize == 0 || _peerRwnd > 0));
+        (_burstBudget > 0 || _fastRetransmitPending) && (_retransmitPending > 0 || (_sendQueue.Count > 0 && _flightSize < _cwnd && (_flightSize == 0 || _peerRwnd > 0)));
 
     private void ReleaseMessage(OutgoingMessage m)
     {
@@ -212,6 +256,16 @@ public sealed partial class SctpAssociation
     private int WriteData(Span<byte> buf, int pos, TimeSpan now)
     {
         bool sent = false;
+        if (_burstBudget <= 0 && !_fastRetransmitPending)
+        {
+            // Max.Burst (RFC 9260 §6.1): this input's share of packets is used up; the next SACK brings more.
+            // (A fast retransmission always goes: it answers the SACK that triggered it, RFC 9260 §7.2.4.)
+            if ((_retransmitPending > 0 || _sendQueue.Count > 0) && _flightSize < _cwnd)
+            {
+                BurstLimitStops++;
+            }
+            return pos;
+        }
         if (_retransmitPending > 0)
         {
             bool ignoreCwnd = _fastRetransmitPending;
@@ -250,6 +304,19 @@ public sealed partial class SctpAssociation
             }
         }
         int maxPayload = buf.Length - SctpCommonHeader.Length - DataChunk.HeaderLength;
+        bool pacing = _o.PacingBurst > 0;
+        if (pacing)
+        {
+            RefillPacing(now);
+            if (_retransmitPending == 0 && _sendQueue.Count > 0 && _flightSize < _cwnd && _paceTokens < _o.Mtu && PacingRate() > 0)
+            {
+                // Out of tokens: continue when one packet's worth has accumulated.
+                PacingStops++;
+                var wait = TimeSpan.FromSeconds((_o.Mtu - _paceTokens) / PacingRate());
+                _paceTimer = now + (wait < TimeSpan.FromTicks(1) ? TimeSpan.FromTicks(1) : wait);
+                return pos;
+            }
+        }
         while (_retransmitPending == 0 && _sendQueue.Count > 0 && _flightSize < _cwnd && _inflight.Count < ReceiveBitmap.Window - 1)
         {
             var m = _sendQueue.Peek()!;
@@ -314,6 +381,12 @@ public sealed partial class SctpAssociation
             {
                 flags |= DataChunk.FlagUnordered;
             }
+            if (_burstBudget == 1 && _o.MaxBurst > 0 && _flightSize + take < _cwnd)
+            {
+                // The last packet Max.Burst allows although the window is open: ask for an immediate SACK (RFC 7053 I bit)
+                // so the peer's delayed SACK does not hold the rest back.
+                flags |= DataChunk.FlagImmediate;
+            }
             uint tsn = _nextTsn++;
             pos += DataChunk.Write(buf.Slice(pos), flags, tsn, m.Stream, m.Ssn, m.Ppid, m.Bytes(m.Offset, take));
             m.References++;
@@ -329,6 +402,10 @@ public sealed partial class SctpAssociation
                 InFlight = true,
             });
             m.Offset += take;
+            if (pacing)
+            {
+                _paceTokens -= take + DataChunk.HeaderLength;
+            }
             _flightSize += take;
             _peerRwnd -= take;
             ConsumeUnsent(m, take);
@@ -338,9 +415,22 @@ public sealed partial class SctpAssociation
                 DequeueHead(m);
             }
         }
-        if (sent && _t3 is null)
+        if (sent)
         {
-            _t3 = now + _rto.Rto;
+            DataPacketsSent++;
+            if (++_burstRun > MaxBurstPackets)
+            {
+                MaxBurstPackets = _burstRun;
+            }
+            if (_burstBudget > 0)
+            {
+                _burstBudget--;
+            }
+            _t3 ??= now + _rto.Rto;
+        }
+        if (_flightSize >= _cwnd || (_retransmitPending == 0 && (_sendQueue.Count == 0 || (_peerRwnd <= 0 && _flightSize > 0))))
+        {
+            _burstBudget = 0; // stopped by a window or out of data: unused allowance must not add up into a later burst
         }
         return pos;
     }
@@ -460,6 +550,10 @@ public sealed partial class SctpAssociation
         long bytesAcked = AdvanceCumulativeAck(cum, now, out uint highestNewlyAcked);
 
         // Gap ack blocks (offsets from cum); they must ascend and not overlap.
+        if (sack.GapBlockCount > 0)
+        {
+            SacksWithGaps++;
+        }
         int lastEnd = 0;
         uint highestReported = cum;
         for (int g = 0; g < sack.GapBlockCount; g++)
@@ -509,6 +603,7 @@ public sealed partial class SctpAssociation
             }
             if (++e.MissCount >= 3 && !e.FastRetransmitted)
             {
+                FastRetransmittedChunks++;
                 e.FastRetransmitted = true;
                 e.NeedsRetransmit = true;
                 _retransmitPending++;
@@ -521,6 +616,7 @@ public sealed partial class SctpAssociation
         {
             if (!_inFastRecovery)
             {
+                FastRecoveries++;
                 _inFastRecovery = true;
                 _ssthresh = Math.Max(_cwnd / 2, 4L * _o.Mtu);
                 _cwnd = _ssthresh;
@@ -647,6 +743,8 @@ public sealed partial class SctpAssociation
             Fail(WebRtcError.Timeout, "too many retransmissions (T3-rtx)");
             return;
         }
+        T3Expiries++;
+        AllowBurst();
         _rto.Backoff();
         _ssthresh = Math.Max(_cwnd / 2, 4L * _o.Mtu);
         _cwnd = _o.Mtu;

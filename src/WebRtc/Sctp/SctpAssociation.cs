@@ -124,7 +124,7 @@ public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
 
     /// <summary>Diagnostics: the retransmission queue and the two TSN ack points (for stall reports, e.g. the echo bench).</summary>
     internal string DebugState => string.Create(CultureInfo.InvariantCulture,
-        $"inflight {_inflight.Count} rtxPending {_retransmitPending} fastRtx {_fastRetransmitPending} cumAck {_cumAckTsn} nextTsn {_nextTsn} t3 {(_t3 is null ? "off" : "on")} peerRwnd {_peerRwnd} peerCum {_peerCumTsn} sackNeeded {_sackNeeded}");
+        $"inflight {_inflight.Count} rtxPending {_retransmitPending} fastRtx {_fastRetransmitPending} cumAck {_cumAckTsn} nextTsn {_nextTsn} t3 {(_t3 is null ? "off" : "on")} peerRwnd {_peerRwnd} peerCum {_peerCumTsn} sackNeeded {_sackNeeded} t3x {T3Expiries} fastRecoveries {FastRecoveries} fastRtxChunks {FastRetransmittedChunks} gapSacks {SacksWithGaps} dataPackets {DataPacketsSent} maxBurst {MaxBurstPackets} burstStops {BurstLimitStops} paceStops {PacingStops} heldRx {_rxHeld}");
 
     /// <summary>Packets dropped on input (bad checksum, ports, tag or layout).</summary>
     public long DroppedPackets { get; private set; }
@@ -143,6 +143,7 @@ public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
             Min(ref m, _t3);
             Min(ref m, _delayedSack);
             Min(ref m, _heartbeatTimer);
+            Min(ref m, _paceTimer);
             Min(ref m, _reconfigTimer);
             return m;
 
@@ -257,6 +258,7 @@ public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
             DroppedPackets++;
             return;
         }
+        AllowBurst();
         var reader = new SctpChunkReader(packet.Slice(SctpCommonHeader.Length));
         bool first = true;
         _dataInPacket = false;
@@ -765,13 +767,18 @@ public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
                 _heartbeatTimer = null;
             }
         }
+        if (_paceTimer is { } pt && pt <= now)
+        {
+            _paceTimer = null; // the next poll refills the pacing bucket and sends
+            AllowBurst();
+        }
         if (_reconfigTimer is { } rc && rc <= now)
         {
             OnReconfigTimer(now);
         }
     }
 
-    private uint AdvertisedWindow() => (uint)Math.Max(0, _o.ReceiveWindow - _rxBuffered);
+    private uint AdvertisedWindow() => (uint)Math.Max(0, _o.ReceiveWindow - _rxBuffered - _rxHeld);
 
     private uint RandomTag()
     {

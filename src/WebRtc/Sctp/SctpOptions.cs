@@ -59,6 +59,23 @@ public sealed record SctpOptions
     /// <summary>Idle HEARTBEAT interval (RFC 9260 HB.interval = 30 s); the RTO is added, as the RFC says.</summary>
     public TimeSpan HeartbeatInterval { get; init; } = TimeSpan.FromSeconds(30);
 
+    /// <summary>
+    /// Max.Burst (RFC 9260 §6.1, default 4 in §16): at most this many packets carrying DATA go out in answer to one
+    /// received packet (or one timer, or one send with nothing in flight), however far the congestion window is open.
+    /// Keeps a window that opens at once (a SACK that fills a hole, the end of fast recovery) from leaving as one
+    /// line-rate burst that a slow receiver's socket drops. libwebrtc's dcsctp applies the same limit (its max_burst, 4).
+    /// 0 (the default) = no limit.
+    /// </summary>
+    public int MaxBurst { get; init; }
+
+    /// <summary>
+    /// Pacing: at most this many packets of new DATA leave back-to-back; after that, new DATA goes out at
+    /// 2 × cwnd / smoothed RTT (a token bucket of this many packets), continued by a timer. Spreads a window that opens at
+    /// once (a batch of SACKs, a SACK that fills a hole) over the RTT instead of sending it as one line-rate burst.
+    /// 0 (the default) = no pacing. dcsctp does not pace (it only applies Max.Burst).
+    /// </summary>
+    public int PacingBurst { get; init; }
+
     /// <summary>Delayed SACK timeout (RFC 9260 §6.2: at most 500 ms; 200 ms is the recommended value).</summary>
     public TimeSpan DelayedAckTimeout { get; init; } = TimeSpan.FromMilliseconds(200);
 

@@ -99,8 +99,11 @@ public class LoopbackPeerConnectionTests
         await closed.Task.WaitAsync(cts.Token);
     }
     [Fact]
-    public async Task Receiver_that_stops_reading_gets_an_error_and_close_never_a_silent_gap()
+    public async Task Receiver_with_no_consumer_holds_the_sender_back_never_an_error_or_a_gap()
     {
+        // Before session 11 a receiver that did not read got LimitExceeded and a close at 16 MiB queued; now unread
+        // messages keep the SCTP receive window closed, so the sender waits instead (ReceiveBackPressureTests covers
+        // a reader that stops after reading).
         var log = new List<string>();
         var (a, b) = await ConnectAsync(log);
         await using var _a = a;
@@ -111,28 +114,35 @@ public class LoopbackPeerConnectionTests
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         await ch.WaitOpenAsync(cts.Token);
         var rc = await remote.Task.WaitAsync(cts.Token);
-        var error = new TaskCompletionSource<WebRtcException>(TaskCreationOptions.RunContinuationsAsynchronously);
-        rc.OnError += e => error.TrySetResult(e);
+        int errors = 0;
+        rc.OnError += _ => Interlocked.Increment(ref errors);
 
-        // 24 MiB at a receiver that does not read: more than its 16 MiB queue.
-        var payload = new byte[65536];
-        for (int i = 0; i < 384 && ch.ReadyState == RTCDataChannelState.Open; i++)
+        // 24 MiB at a receiver that does not read: more than its 16 MiB queue cap.
+        const int count = 384;
+        var sender = Task.Run(async () =>
         {
-            BitConverter.TryWriteBytes(payload, i);
-            try { await ch.SendAsync(payload, isText: false, cts.Token); }
-            catch (WebRtcException) { break; } // our side saw the close
-        }
-        var e = await error.Task.WaitAsync(cts.Token);
-        Assert.Equal(WebRtcError.LimitExceeded, e.Error);
+            for (int i = 0; i < count; i++)
+            {
+                var payload = new byte[65536];
+                BitConverter.TryWriteBytes(payload, i);
+                await ch.SendAsync(payload, isText: false, cts.Token);
+            }
+        });
+        await Task.Delay(2000, cts.Token);
+        Assert.False(sender.IsCompleted, "24 MiB went through although nobody read");
+        Assert.InRange(rc.QueuedMessages, 1, 16); // within the 1 MiB receive window
+        Assert.Equal(0, Volatile.Read(ref errors));
+        Assert.Equal(RTCDataChannelState.Open, rc.ReadyState);
 
-        // Everything queued before the limit is still readable, in order, with no gap; then the channel ends.
-        int expected = 0;
-        while (await rc.ReceiveAsync(cts.Token) is { } m)
+        // Reading: everything arrives in order with no gap, and the sender finishes.
+        for (int expected = 0; expected < count; expected++)
         {
-            Assert.Equal(expected++, BitConverter.ToInt32(m.Data.Span));
+            var m = await rc.ReceiveAsync(cts.Token);
+            Assert.True(m.HasValue, $"channel ended before message {expected}");
+            Assert.Equal(expected, BitConverter.ToInt32(m.Value.Data.Span));
         }
-        Assert.InRange(expected, 200, 256);
-        Assert.Equal(RTCDataChannelState.Closed, rc.ReadyState);
+        await sender.WaitAsync(cts.Token);
+        Assert.Equal(0, Volatile.Read(ref errors));
     }
 
     [Fact]

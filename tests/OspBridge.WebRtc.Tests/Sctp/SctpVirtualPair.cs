@@ -49,6 +49,9 @@ internal abstract class SctpVirtualPair<TSelf, TCore, TEvent>
     /// <summary>Sees every SCTP packet a side writes (true: B), before the link may lose it.</summary>
     public Action<bool, ReadOnlyMemory<byte>>? OnPacket { get; set; }
 
+    /// <summary>Sees every input a side gets (true: B): a packet or a timer, before the core handles it.</summary>
+    public Action<bool>? OnInput { get; set; }
+
     /// <summary>Called before every step of <see cref="RunUntil"/> and in <see cref="Flush"/>; may send more data.</summary>
     public Action<TSelf>? OnStep { get; set; }
 
@@ -76,9 +79,17 @@ internal abstract class SctpVirtualPair<TSelf, TCore, TEvent>
     {
         public TimeSpan? NextDeadline => core.NextDeadline;
 
-        public void Receive(Span<byte> datagram, DatagramPath path, TimeSpan now) => core.Receive(datagram, path, now);
+        public void Receive(Span<byte> datagram, DatagramPath path, TimeSpan now)
+        {
+            pair.OnInput?.Invoke(isB);
+            core.Receive(datagram, path, now);
+        }
 
-        public void HandleDeadline(TimeSpan now) => core.HandleDeadline(now);
+        public void HandleDeadline(TimeSpan now)
+        {
+            pair.OnInput?.Invoke(isB);
+            core.HandleDeadline(now);
+        }
 
         public bool TryPollTransmit(Span<byte> destination, TimeSpan now, out Transmit transmit)
         {
