@@ -244,9 +244,14 @@ public sealed class OspTrustStore : IOspTrustStore
             Unflushed[this] = 0;
             InstallExitHook();
         }
-        var after = WithPending([current])[0];
-        _peers = _peers.Select(p => p.Fingerprint == fingerprint ? after : p).ToList();
-        return after;
+        // The in-memory view: every other writer of _peers holds the directory's gate (Lock()), so this one does too —
+        // unguarded, two concurrent touches each rebuilt _peers from the list before the other's and one was lost
+        // (TrustStoreScaleTests: 5 of 32 concurrent authentications missing from Peers, session 11). WithPending applies
+        // every pending touch, so the view holds all of them whichever touch writes last.
+        _shared.Gate.Wait();
+        try { _peers = WithPending(_peers); }
+        finally { _shared.Gate.Release(); }
+        return WithPending([current])[0];
     }
 
     private void FlushFromTimer()
