@@ -24,6 +24,8 @@ internal sealed class RtspUdpTrack : IDisposable
     {
         RtpSocket = rtp;
         RtcpSocket = rtcp;
+        RtpLocal = (IPEndPoint)rtp.LocalEndPoint!;
+        RtcpLocal = (IPEndPoint)rtcp.LocalEndPoint!;
         ServerAddress = server;
         _expectedAddress = server.GetAddressBytes();
         _family = server.AddressFamily;
@@ -45,9 +47,15 @@ internal sealed class RtspUdpTrack : IDisposable
 
     public Socket RtcpSocket { get; }
 
+    /// <summary>The RTP socket's bound endpoint (one instance: the receive loop tells the sockets apart by it).</summary>
+    public IPEndPoint RtpLocal { get; }
+
+    /// <summary>The RTCP socket's bound endpoint (one instance).</summary>
+    public IPEndPoint RtcpLocal { get; }
+
     public IPAddress ServerAddress { get; }
 
-    public int ClientRtpPort => ((IPEndPoint)RtpSocket.LocalEndPoint!).Port;
+    public int ClientRtpPort => RtpLocal.Port;
 
     /// <summary>The server's RTCP port (from <c>server_port</c> in the SETUP answer), or null when it did not say.</summary>
     public IPEndPoint? ServerRtcp { get; private set; }
@@ -59,14 +67,48 @@ internal sealed class RtspUdpTrack : IDisposable
 
     public RtpTrackReceiver Receiver { get; }
 
+    private long _rtpDatagrams;
+    private long _foreignDatagrams;
+    private long _rtcpSent;
+
     /// <summary>RTP datagrams accepted from the server.</summary>
-    public long RtpDatagrams { get; set; }
+    public long RtpDatagrams => Interlocked.Read(ref _rtpDatagrams);
 
     /// <summary>Datagrams from any other address (dropped).</summary>
-    public long ForeignDatagrams { get; set; }
+    public long ForeignDatagrams => Interlocked.Read(ref _foreignDatagrams);
 
     /// <summary>RTCP compounds sent to the server (receiver reports, PLIs, the first empty RR).</summary>
-    public long RtcpSent { get; set; }
+    public long RtcpSent => Interlocked.Read(ref _rtcpSent);
+
+    /// <summary>Counts an RTP datagram from the server (the RTP receive task).</summary>
+    public void CountRtp() => Interlocked.Increment(ref _rtpDatagrams);
+
+    /// <summary>Counts a dropped datagram from another address (either receive task).</summary>
+    public void CountForeign() => Interlocked.Increment(ref _foreignDatagrams);
+
+    /// <summary>
+    /// Sends an RTCP compound from the RTCP socket to the server's RTCP port; false when the server named none or the
+    /// send failed (ICMP port unreachable from an earlier send, no route: RTCP is best effort).
+    /// </summary>
+    public bool TrySendRtcp(ReadOnlySpan<byte> packet)
+    {
+        if (ServerRtcp is not { } to)
+            return false;
+        try
+        {
+            RtcpSocket.SendTo(packet, SocketFlags.None, to);
+            Interlocked.Increment(ref _rtcpSent);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false; // the session ended while the loop still flushed
+        }
+    }
 
     /// <summary>
     /// Opens the socket pair on <paramref name="local"/>: the RTP port even, RTCP = RTP + 1 (RFC 3550 §11), at most 32
