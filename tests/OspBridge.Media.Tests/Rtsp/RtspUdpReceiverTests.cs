@@ -27,7 +27,12 @@ public sealed class RtspUdpReceiverTests
         using var track = RtspUdpTrack.Open(IPAddress.Loopback, IPAddress.Loopback, RtspSessionDescription.Parse(PcmuSdp).Media[0], random);
         Assert.True(track.Configure(null)); // a terse server: no RTCP port, so nothing is sent
         var frames = new List<(TimeSpan At, byte Tag)>();
-        await using var receiver = new RtspUdpReceiver([track], f => frames.Add((time.GetElapsedTime(start), f.Frame.Data.Span[0])), () => { }, time, NullLogger.Instance, "test");
+        using var delivered = new SemaphoreSlim(0);
+        await using var receiver = new RtspUdpReceiver([track], f =>
+        {
+            frames.Add((time.GetElapsedTime(start), f.Frame.Data.Span[0]));
+            delivered.Release();
+        }, () => { }, time, NullLogger.Instance, "test");
         receiver.Start();
         using var cts = new CancellationTokenSource(Sync);
 
@@ -39,7 +44,9 @@ public sealed class RtspUdpReceiverTests
         time.Advance(TimeSpan.FromMilliseconds(49));
         await receiver.SyncAsync(cts.Token);
         Assert.Empty(frames);
+        // From here on only the loop's timer may wake it: a sync call would run a pass of its own (which polls frames)
         time.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.True(await delivered.WaitAsync(Sync) && await delivered.WaitAsync(Sync), "the start-up release did not happen at 50 ms");
         await receiver.SyncAsync(cts.Token);
         Assert.Equal([(Ms(50), (byte)100), (Ms(50), (byte)101)], frames);
 
@@ -51,6 +58,7 @@ public sealed class RtspUdpReceiverTests
         await receiver.SyncAsync(cts.Token);
         Assert.Equal(2, frames.Count);
         time.Advance(TimeSpan.FromMilliseconds(1)); // 107 ms = 57 + 50: 102 given up, 103 out — at the deadline, not at a 20 ms tick
+        Assert.True(await delivered.WaitAsync(Sync), "103 was not released at its 107 ms deadline");
         await receiver.SyncAsync(cts.Token);
         Assert.Equal(3, frames.Count);
         Assert.Equal((Ms(107), (byte)103), frames[2]);
@@ -82,11 +90,11 @@ public sealed class RtspUdpReceiverTests
         Assert.Equal(0, rtcpSent);
         Assert.Equal(0, server.Available);
 
-        time.Advance(TimeSpan.FromMilliseconds(1));
-        await receiver.SyncAsync(cts.Token);
-        Assert.Equal(1, rtcpSent);
+        time.Advance(TimeSpan.FromMilliseconds(1)); // only the loop's timer wakes it now
         var buffer = new byte[1500];
         int n = await server.ReceiveAsync(buffer, SocketFlags.None, cts.Token);
+        await receiver.SyncAsync(cts.Token);
+        Assert.Equal(1, rtcpSent);
         Assert.True(n >= 8, $"{n} octets");
         Assert.Equal(201, buffer[1]); // a compound starting with a receiver report (RFC 3550 §6.4.2)
         Assert.Equal(track.Stream.LocalSsrc, BinaryPrimitives.ReadUInt32BigEndian(buffer.AsSpan(4)));
