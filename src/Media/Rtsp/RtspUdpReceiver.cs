@@ -52,6 +52,9 @@ internal sealed class RtspUdpReceiver : IAsyncDisposable
     public bool Post(RtspUdpTrack track, bool rtcp, ReadOnlySpan<byte> datagram) =>
         _loop.TryPostDatagram(datagram, new DatagramPath(rtcp ? track.RtcpLocal : track.RtpLocal, null));
 
+    /// <summary>The loop's counters (tests: how often it woke).</summary>
+    internal CoreLoopCounters Counters => _loop.Counters;
+
     /// <summary>Completes after the loop handled everything queued before (and the pass that followed). Tests.</summary>
     internal Task SyncAsync(CancellationToken cancellationToken) => _loop.InvokeAsync(static _ => { }, cancellationToken);
 
@@ -64,6 +67,7 @@ internal sealed class RtspUdpReceiver : IAsyncDisposable
     private sealed class Core(IReadOnlyList<RtspUdpTrack> tracks) : IProtocolCore<RtspUdpFrame>
     {
         private const int MaxDiscardedPerTrack = 8;
+        private static readonly TimeSpan StaleRetry = TimeSpan.FromMilliseconds(5);
         private TimeSpan _now;
         private int _nextTransmit;
         private int _frameTrack;
@@ -119,7 +123,15 @@ internal sealed class RtspUdpReceiver : IAsyncDisposable
                 TimeSpan? next = null;
                 foreach (var t in tracks)
                 {
-                    if (t.Stream.NextDeadline is { } d && (next is null || d < next))
+                    if (t.Stream.NextDeadline is not { } d)
+                        continue;
+                    // The loop reads this right after a pass that polled every stream's transmits and frames at _now, so
+                    // a deadline still at or before _now names nothing the stream can do yet (RtpReceiveStream's start-up
+                    // reorder deadline stays in the past while a head skipped by a sequence jump waits out its own
+                    // reorder wait): look again shortly instead of spinning on it.
+                    if (d <= _now)
+                        d = _now + StaleRetry;
+                    if (next is null || d < next)
                         next = d;
                 }
                 return next;

@@ -101,6 +101,31 @@ public sealed class RtspUdpReceiverTests
         Assert.Equal(1, track.RtcpSent);
     }
 
+    [Fact]
+    public async Task A_sequence_jump_before_the_first_frame_does_not_spin_the_loop()
+    {
+        // 1000, then 1600 (beyond the 512-packet ring): the head is skipped while nothing was delivered yet, and the
+        // stream's start-up deadline (50 ms) stays in the past until the skipped head's own wait ends (~100 ms). The
+        // system clock on purpose: a fake clock does not fire the zero-delay timer a spinning loop re-arms.
+        using var random = RandomNumberGenerator.Create();
+        using var track = RtspUdpTrack.Open(IPAddress.Loopback, IPAddress.Loopback, RtspSessionDescription.Parse(PcmuSdp).Media[0], random);
+        Assert.True(track.Configure(null));
+        var frames = new List<byte>();
+        using var delivered = new SemaphoreSlim(0);
+        await using var receiver = new RtspUdpReceiver([track], f =>
+        {
+            frames.Add(f.Frame.Data.Span[0]);
+            delivered.Release();
+        }, () => { }, TimeProvider.System, NullLogger.Instance, "test");
+        receiver.Start();
+        Assert.True(receiver.Post(track, rtcp: false, Rtp(1000)));
+        Assert.True(receiver.Post(track, rtcp: false, Rtp(1600)));
+        Assert.True(await delivered.WaitAsync(Sync), "1600 was not released after the skipped head's wait");
+        Assert.Equal([(byte)(1600 & 0xff)], frames);
+        long wakeups = receiver.Counters.Wakeups;
+        Assert.True(wakeups < 50, $"{wakeups} wake-ups for two datagrams and a 100 ms wait");
+    }
+
     private static TimeSpan Ms(int ms) => TimeSpan.FromMilliseconds(ms);
 
     /// <summary>A PCMU packet (payload type 0, 160 samples) whose first payload octet is the low byte of its sequence number.</summary>
