@@ -91,18 +91,16 @@ internal sealed class RtspSource : MediaSourceBase
     /// <summary>Why UDP was given up, when it was.</summary>
     internal string? UdpFallbackReason { get; private set; }
 
-    private long _udpRtpDatagrams;
-    private long _udpForeignDatagrams;
-    private long _udpRtcpSent;
+    private readonly RtspUdpCounters _udpCounters = new();
 
     /// <summary>RTP datagrams received over UDP (all sessions).</summary>
-    internal long UdpRtpDatagrams => Interlocked.Read(ref _udpRtpDatagrams);
+    internal long UdpRtpDatagrams => _udpCounters.RtpDatagrams;
 
     /// <summary>Datagrams from an address other than the RTSP server's, dropped (all sessions).</summary>
-    internal long UdpForeignDatagrams => Interlocked.Read(ref _udpForeignDatagrams);
+    internal long UdpForeignDatagrams => _udpCounters.ForeignDatagrams;
 
     /// <summary>RTCP compounds (receiver reports) sent over UDP (all sessions).</summary>
-    internal long UdpRtcpSent => Interlocked.Read(ref _udpRtcpSent);
+    internal long UdpRtcpSent => _udpCounters.RtcpSent;
 
     /// <summary>The last DESCRIBE's session description.</summary>
     internal RtspSessionDescription? Description { get; private set; }
@@ -354,7 +352,7 @@ internal sealed class RtspSource : MediaSourceBase
                     SendFirstReport(u);
                 // One serialized loop for the session's UDP streams: datagrams posted by the receive tasks, a timer at
                 // the streams' earliest deadline (reorder release, receiver reports), frames delivered on the loop.
-                var receiver = new RtspUdpReceiver(_udp, OnUdpFrame, () => Interlocked.Increment(ref owner._udpRtcpSent), o.TimeProvider, owner._logger,
+                var receiver = new RtspUdpReceiver(_udp, OnUdpFrame, owner._udpCounters.CountRtcpSent, o.TimeProvider, owner._logger,
                     string.Create(CultureInfo.InvariantCulture, $"rtsp-udp {owner._uri}"));
                 _udpReceiver = receiver;
                 receiver.Start();
@@ -561,7 +559,7 @@ internal sealed class RtspSource : MediaSourceBase
         private void SendRtcp(RtspUdpTrack u, ReadOnlySpan<byte> packet)
         {
             if (u.TrySendRtcp(packet))
-                Interlocked.Increment(ref owner._udpRtcpSent);
+                owner._udpCounters.CountRtcpSent();
         }
 
         /// <summary>Receives on one socket of a track and posts the server's datagrams to the session's UDP loop.</summary>
@@ -583,14 +581,14 @@ internal sealed class RtspSource : MediaSourceBase
                 }
                 if (!u.IsFromServer(from))
                 {
-                    u.CountForeign();
-                    Interlocked.Increment(ref owner._udpForeignDatagrams);
+                    u.Counters.CountForeign();
+                    owner._udpCounters.CountForeign();
                     continue;
                 }
                 if (!rtcp)
                 {
-                    u.CountRtp();
-                    Interlocked.Increment(ref owner._udpRtpDatagrams);
+                    u.Counters.CountRtp();
+                    owner._udpCounters.CountRtp();
                     Interlocked.Increment(ref _udpDatagrams);
                     Volatile.Write(ref _lastMedia, owner._options.TimeProvider.GetTimestamp());
                 }

@@ -67,24 +67,8 @@ internal sealed class RtspUdpTrack : IDisposable
 
     public RtpTrackReceiver Receiver { get; }
 
-    private long _rtpDatagrams;
-    private long _foreignDatagrams;
-    private long _rtcpSent;
-
-    /// <summary>RTP datagrams accepted from the server.</summary>
-    public long RtpDatagrams => Interlocked.Read(ref _rtpDatagrams);
-
-    /// <summary>Datagrams from any other address (dropped).</summary>
-    public long ForeignDatagrams => Interlocked.Read(ref _foreignDatagrams);
-
-    /// <summary>RTCP compounds sent to the server (receiver reports, PLIs, the first empty RR).</summary>
-    public long RtcpSent => Interlocked.Read(ref _rtcpSent);
-
-    /// <summary>Counts an RTP datagram from the server (the RTP receive task).</summary>
-    public void CountRtp() => Interlocked.Increment(ref _rtpDatagrams);
-
-    /// <summary>Counts a dropped datagram from another address (either receive task).</summary>
-    public void CountForeign() => Interlocked.Increment(ref _foreignDatagrams);
+    /// <summary>This track's datagram counts (the source keeps the same for all its sessions).</summary>
+    public RtspUdpCounters Counters { get; } = new();
 
     /// <summary>
     /// Sends an RTCP compound from the RTCP socket to the server's RTCP port; false when the server named none or the
@@ -97,7 +81,7 @@ internal sealed class RtspUdpTrack : IDisposable
         try
         {
             RtcpSocket.SendTo(packet, SocketFlags.None, to);
-            Interlocked.Increment(ref _rtcpSent);
+            Counters.CountRtcpSent();
             return true;
         }
         catch (SocketException)
@@ -207,4 +191,27 @@ internal sealed class RtspUdpTrack : IDisposable
         RtpSocket.Dispose();
         RtcpSocket.Dispose();
     }
+}
+
+/// <summary>RTSP/UDP datagram counts; written by the receive tasks and the session's UDP loop, read by anyone.</summary>
+internal sealed class RtspUdpCounters
+{
+    private long _rtpDatagrams;
+    private long _foreignDatagrams;
+    private long _rtcpSent;
+
+    /// <summary>RTP datagrams accepted from the server.</summary>
+    public long RtpDatagrams => Interlocked.Read(ref _rtpDatagrams);
+
+    /// <summary>Datagrams from any other address (dropped).</summary>
+    public long ForeignDatagrams => Interlocked.Read(ref _foreignDatagrams);
+
+    /// <summary>RTCP compounds sent to the server (receiver reports, PLIs, the first empty RR).</summary>
+    public long RtcpSent => Interlocked.Read(ref _rtcpSent);
+
+    public void CountRtp() => Interlocked.Increment(ref _rtpDatagrams);
+
+    public void CountForeign() => Interlocked.Increment(ref _foreignDatagrams);
+
+    public void CountRtcpSent() => Interlocked.Increment(ref _rtcpSent);
 }

@@ -98,7 +98,7 @@ public sealed class RtspUdpReceiverTests
         Assert.True(n >= 8, $"{n} octets");
         Assert.Equal(201, buffer[1]); // a compound starting with a receiver report (RFC 3550 §6.4.2)
         Assert.Equal(track.Stream.LocalSsrc, BinaryPrimitives.ReadUInt32BigEndian(buffer.AsSpan(4)));
-        Assert.Equal(1, track.RtcpSent);
+        Assert.Equal(1, track.Counters.RtcpSent);
     }
 
     [Fact]
