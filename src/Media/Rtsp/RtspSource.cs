@@ -91,14 +91,16 @@ internal sealed class RtspSource : MediaSourceBase
     /// <summary>Why UDP was given up, when it was.</summary>
     internal string? UdpFallbackReason { get; private set; }
 
+    private readonly RtspUdpCounters _udpCounters = new();
+
     /// <summary>RTP datagrams received over UDP (all sessions).</summary>
-    internal long UdpRtpDatagrams { get; private set; }
+    internal long UdpRtpDatagrams => _udpCounters.RtpDatagrams;
 
     /// <summary>Datagrams from an address other than the RTSP server's, dropped (all sessions).</summary>
-    internal long UdpForeignDatagrams { get; private set; }
+    internal long UdpForeignDatagrams => _udpCounters.ForeignDatagrams;
 
     /// <summary>RTCP compounds (receiver reports) sent over UDP (all sessions).</summary>
-    internal long UdpRtcpSent { get; private set; }
+    internal long UdpRtcpSent => _udpCounters.RtcpSent;
 
     /// <summary>The last DESCRIBE's session description.</summary>
     internal RtspSessionDescription? Description { get; private set; }
@@ -183,10 +185,10 @@ internal sealed class RtspSource : MediaSourceBase
         }
 
         private readonly List<RtspUdpTrack> _udp = [];
-        private readonly Lock _udpGate = new();
         private readonly RandomNumberGenerator _random = RandomNumberGenerator.Create();
         private long _udpStart;
         private long _udpDatagrams;
+        private RtspUdpReceiver? _udpReceiver;
         private IPAddress? _serverAddress;
         private IPAddress? _localAddress;
         private RtspUdpTrack? _backUdp;
@@ -344,14 +346,23 @@ internal sealed class RtspSource : MediaSourceBase
             using var sessionCts = CancellationTokenSource.CreateLinkedTokenSource(stopToken);
             var keepAlive = KeepAliveAsync(getParameter ? "GET_PARAMETER" : "OPTIONS", baseUri, TimeSpan.FromSeconds(timeoutSeconds / 2.0), sessionCts);
             var udpLoops = new List<Task>();
-            foreach (var u in _udp)
-            {
-                SendFirstReport(u);
-                udpLoops.Add(ReceiveLoopAsync(u, rtcp: false, sessionCts.Token));
-                udpLoops.Add(ReceiveLoopAsync(u, rtcp: true, sessionCts.Token));
-            }
             if (_udp.Count > 0)
-                udpLoops.Add(UdpTickAsync(sessionCts.Token));
+            {
+                foreach (var u in _udp)
+                    SendFirstReport(u);
+                // One serialized loop for the session's UDP streams: datagrams posted by the receive tasks, a timer at
+                // the streams' earliest deadline (reorder release, receiver reports), frames delivered on the loop.
+                var receiver = new RtspUdpReceiver(_udp, OnUdpFrame, owner._udpCounters.CountRtcpSent, o.TimeProvider, owner._logger,
+                    string.Create(CultureInfo.InvariantCulture, $"rtsp-udp {owner._uri}"));
+                _udpReceiver = receiver;
+                receiver.Start();
+                udpLoops.Add(WatchUdpReceiverAsync(receiver, sessionCts));
+                foreach (var u in _udp)
+                {
+                    udpLoops.Add(ReceiveLoopAsync(receiver, u, rtcp: false, sessionCts.Token));
+                    udpLoops.Add(ReceiveLoopAsync(receiver, u, rtcp: true, sessionCts.Token));
+                }
+            }
             try
             {
                 await MediaLoopAsync(sessionCts.Token).ConfigureAwait(false);
@@ -381,6 +392,8 @@ internal sealed class RtspSource : MediaSourceBase
                     {
                     }
                 }
+                if (_udpReceiver is { } r)
+                    await r.DisposeAsync().ConfigureAwait(false); // the receive tasks ended: nothing posts any more
                 if (stopToken.IsCancellationRequested || FallbackReason is not null)
                     await TeardownAsync(baseUri).ConfigureAwait(false);
             }
@@ -530,8 +543,6 @@ internal sealed class RtspSource : MediaSourceBase
         /// <summary>TcpClient is dual-mode: an IPv4 peer shows as ::ffff:a.b.c.d; the UDP sockets use plain IPv4.</summary>
         private static IPAddress Unmapped(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
 
-        private TimeSpan UdpNow() => owner._options.TimeProvider.GetElapsedTime(_udpStart);
-
         /// <summary>An RR with no report blocks (+ SDES) to the server's RTCP port right after PLAY: opens a NAT/firewall
         /// mapping for the camera's packets, as other clients do.</summary>
         private void SendFirstReport(RtspUdpTrack u)
@@ -547,19 +558,12 @@ internal sealed class RtspSource : MediaSourceBase
 
         private void SendRtcp(RtspUdpTrack u, ReadOnlySpan<byte> packet)
         {
-            try
-            {
-                u.RtcpSocket.SendTo(packet, SocketFlags.None, u.ServerRtcp!);
-                u.RtcpSent++;
-                owner.UdpRtcpSent++;
-            }
-            catch (SocketException)
-            {
-                // ICMP port unreachable from an earlier send, or no route: RTCP is best effort
-            }
+            if (u.TrySendRtcp(packet))
+                owner._udpCounters.CountRtcpSent();
         }
 
-        private async Task ReceiveLoopAsync(RtspUdpTrack u, bool rtcp, CancellationToken cancellationToken)
+        /// <summary>Receives on one socket of a track and posts the server's datagrams to the session's UDP loop.</summary>
+        private async Task ReceiveLoopAsync(RtspUdpReceiver receiver, RtspUdpTrack u, bool rtcp, CancellationToken cancellationToken)
         {
             var socket = rtcp ? u.RtcpSocket : u.RtpSocket;
             byte[] buffer = new byte[RtspUdpTrack.DatagramSize];
@@ -575,68 +579,48 @@ internal sealed class RtspSource : MediaSourceBase
                 {
                     continue; // ICMP unreachable for an RTCP we sent; an oversized datagram
                 }
-                lock (_udpGate)
+                if (!u.IsFromServer(from))
                 {
-                    if (!u.IsFromServer(from))
-                    {
-                        u.ForeignDatagrams++;
-                        owner.UdpForeignDatagrams++;
-                        continue;
-                    }
-                    var now = UdpNow();
-                    if (rtcp)
-                    {
-                        u.Stream.ReceiveRtcp(buffer.AsSpan(0, n), now);
-                    }
-                    else
-                    {
-                        u.RtpDatagrams++;
-                        owner.UdpRtpDatagrams++;
-                        Interlocked.Increment(ref _udpDatagrams);
-                        Volatile.Write(ref _lastMedia, owner._options.TimeProvider.GetTimestamp());
-                        u.Stream.ReceiveRtp(buffer.AsSpan(0, n), now);
-                    }
-                    Pump(u, now);
+                    u.Counters.CountForeign();
+                    owner._udpCounters.CountForeign();
+                    continue;
                 }
+                if (!rtcp)
+                {
+                    u.Counters.CountRtp();
+                    owner._udpCounters.CountRtp();
+                    Interlocked.Increment(ref _udpDatagrams);
+                    Volatile.Write(ref _lastMedia, owner._options.TimeProvider.GetTimestamp());
+                }
+                receiver.Post(u, rtcp, buffer.AsSpan(0, n)); // a full inbox drops (and counts) it, as a full socket buffer would
             }
         }
 
-        /// <summary>Frames out of the stream (in order), its events dropped, the RTCP it owes sent. Under the gate.</summary>
-        private void Pump(RtspUdpTrack u, TimeSpan now)
+        /// <summary>A frame from a UDP stream (on the session's UDP loop): into the track's receiver, out to the hub.</summary>
+        private void OnUdpFrame(RtspUdpFrame f)
         {
-            for (int i = 0; i < 4096 && u.Stream.TryPollFrame(now, out var frame); i++)
+            f.Track.Receiver.OnFrame(f.Frame, Emit);
+            if (f.Track.Receiver.Sps is not null)
+                owner.OnParameterSets(f.Track.Receiver.Sps, f.Track.Receiver.Pps);
+        }
+
+        /// <summary>A failed UDP loop (a stream or the frame path threw) ends the session, as lost media does; it reconnects.</summary>
+        private static async Task WatchUdpReceiverAsync(RtspUdpReceiver receiver, CancellationTokenSource session)
+        {
+            try
             {
-                u.Receiver.OnFrame(frame, Emit);
-                if (u.Receiver.Sps is not null)
-                    owner.OnParameterSets(u.Receiver.Sps, u.Receiver.Pps);
+                await receiver.Completion.WaitAsync(session.Token).ConfigureAwait(false);
             }
-            while (u.Stream.TryPollEvent(out _))
+            catch (OperationCanceledException) when (session.IsCancellationRequested)
             {
-            }
-            if (u.ServerRtcp is null)
                 return;
-            Span<byte> packet = stackalloc byte[1500];
-            for (int i = 0; i < 8 && u.Stream.TryPollTransmit(packet, now, out int written); i++)
-                SendRtcp(u, packet[..written]);
-        }
-
-        /// <summary>Reorder waits and report timers (every 20 ms).</summary>
-        private async Task UdpTickAsync(CancellationToken cancellationToken)
-        {
-            var time = owner._options.TimeProvider;
-            while (!cancellationToken.IsCancellationRequested)
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(20), time, cancellationToken).ConfigureAwait(false);
-                lock (_udpGate)
-                {
-                    var now = UdpNow();
-                    foreach (var u in _udp)
-                    {
-                        u.Stream.HandleDeadline(now);
-                        Pump(u, now);
-                    }
-                }
             }
+            catch (Exception) when (receiver.Completion.IsFaulted)
+            {
+                // the loop logged it
+            }
+            if (!session.IsCancellationRequested)
+                await session.CancelAsync().ConfigureAwait(false);
         }
 
         private void Emit(EncodedFrame frame)

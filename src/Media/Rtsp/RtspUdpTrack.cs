@@ -24,6 +24,8 @@ internal sealed class RtspUdpTrack : IDisposable
     {
         RtpSocket = rtp;
         RtcpSocket = rtcp;
+        RtpLocal = (IPEndPoint)rtp.LocalEndPoint!;
+        RtcpLocal = (IPEndPoint)rtcp.LocalEndPoint!;
         ServerAddress = server;
         _expectedAddress = server.GetAddressBytes();
         _family = server.AddressFamily;
@@ -45,9 +47,15 @@ internal sealed class RtspUdpTrack : IDisposable
 
     public Socket RtcpSocket { get; }
 
+    /// <summary>The RTP socket's bound endpoint (one instance: the receive loop tells the sockets apart by it).</summary>
+    public IPEndPoint RtpLocal { get; }
+
+    /// <summary>The RTCP socket's bound endpoint (one instance).</summary>
+    public IPEndPoint RtcpLocal { get; }
+
     public IPAddress ServerAddress { get; }
 
-    public int ClientRtpPort => ((IPEndPoint)RtpSocket.LocalEndPoint!).Port;
+    public int ClientRtpPort => RtpLocal.Port;
 
     /// <summary>The server's RTCP port (from <c>server_port</c> in the SETUP answer), or null when it did not say.</summary>
     public IPEndPoint? ServerRtcp { get; private set; }
@@ -59,14 +67,32 @@ internal sealed class RtspUdpTrack : IDisposable
 
     public RtpTrackReceiver Receiver { get; }
 
-    /// <summary>RTP datagrams accepted from the server.</summary>
-    public long RtpDatagrams { get; set; }
+    /// <summary>This track's datagram counts (the source keeps the same for all its sessions).</summary>
+    public RtspUdpCounters Counters { get; } = new();
 
-    /// <summary>Datagrams from any other address (dropped).</summary>
-    public long ForeignDatagrams { get; set; }
-
-    /// <summary>RTCP compounds sent to the server (receiver reports, PLIs, the first empty RR).</summary>
-    public long RtcpSent { get; set; }
+    /// <summary>
+    /// Sends an RTCP compound from the RTCP socket to the server's RTCP port; false when the server named none or the
+    /// send failed (ICMP port unreachable from an earlier send, no route: RTCP is best effort).
+    /// </summary>
+    public bool TrySendRtcp(ReadOnlySpan<byte> packet)
+    {
+        if (ServerRtcp is not { } to)
+            return false;
+        try
+        {
+            RtcpSocket.SendTo(packet, SocketFlags.None, to);
+            Counters.CountRtcpSent();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false; // the session ended while the loop still flushed
+        }
+    }
 
     /// <summary>
     /// Opens the socket pair on <paramref name="local"/>: the RTP port even, RTCP = RTP + 1 (RFC 3550 §11), at most 32
@@ -165,4 +191,27 @@ internal sealed class RtspUdpTrack : IDisposable
         RtpSocket.Dispose();
         RtcpSocket.Dispose();
     }
+}
+
+/// <summary>RTSP/UDP datagram counts; written by the receive tasks and the session's UDP loop, read by anyone.</summary>
+internal sealed class RtspUdpCounters
+{
+    private long _rtpDatagrams;
+    private long _foreignDatagrams;
+    private long _rtcpSent;
+
+    /// <summary>RTP datagrams accepted from the server.</summary>
+    public long RtpDatagrams => Interlocked.Read(ref _rtpDatagrams);
+
+    /// <summary>Datagrams from any other address (dropped).</summary>
+    public long ForeignDatagrams => Interlocked.Read(ref _foreignDatagrams);
+
+    /// <summary>RTCP compounds sent to the server (receiver reports, PLIs, the first empty RR).</summary>
+    public long RtcpSent => Interlocked.Read(ref _rtcpSent);
+
+    public void CountRtp() => Interlocked.Increment(ref _rtpDatagrams);
+
+    public void CountForeign() => Interlocked.Increment(ref _foreignDatagrams);
+
+    public void CountRtcpSent() => Interlocked.Increment(ref _rtcpSent);
 }
