@@ -68,7 +68,7 @@ internal sealed partial class EpollTimeProvider : TimeProvider
 
         public bool Change(TimeSpan dueTime, TimeSpan period)
         {
-            var spec = new ITimerSpec { Interval = ToSpec(period, disarmedIfInfinite: true), Value = ToSpec(dueTime, disarmedIfInfinite: true) };
+            var spec = new ITimerSpec { Interval = ToSpec(period), Value = ToSpec(dueTime) };
             // A due time of zero means "now" for a .NET timer but "disarm" for timerfd: fire after 1 ns instead.
             if (dueTime == TimeSpan.Zero) spec.Value = new TimeSpec { Nanoseconds = 1 };
             lock (_gate)
@@ -78,9 +78,10 @@ internal sealed partial class EpollTimeProvider : TimeProvider
             }
         }
 
-        private static TimeSpec ToSpec(TimeSpan t, bool disarmedIfInfinite)
+        /// <summary>A timerfd time; infinite (or negative) is zero, which timerfd reads as "disarmed" / "no period".</summary>
+        private static TimeSpec ToSpec(TimeSpan t)
         {
-            if (t == Timeout.InfiniteTimeSpan || t < TimeSpan.Zero) return disarmedIfInfinite ? default : new TimeSpec { Nanoseconds = 1 };
+            if (t == Timeout.InfiniteTimeSpan || t < TimeSpan.Zero) return default;
             long ticks = t.Ticks;
             return new TimeSpec { Seconds = ticks / TimeSpan.TicksPerSecond, Nanoseconds = ticks % TimeSpan.TicksPerSecond * 100 };
         }
