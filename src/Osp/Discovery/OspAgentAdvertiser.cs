@@ -202,7 +202,7 @@ public sealed class OspAgentAdvertiser : IAsyncDisposable
         if (_disposed) return;
         string label = newName.Labels[0];
         if (Volatile.Read(ref _servicePublication) == 0 && _logger.IsEnabled(LogLevel.Debug))
-            _logger.LogDebug("osp advertise: '{Name}' raised before the publication ids are known; applied once they are", label);
+            _logger.LogDebug("osp advertise: a rename to '{Name}' was raised before the publication ids are known; checked once they are", label);
         lock (_renames)
         {
             if (_renamesPending++ == 0) _renamesApplied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
