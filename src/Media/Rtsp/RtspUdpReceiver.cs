@@ -67,11 +67,9 @@ internal sealed class RtspUdpReceiver : IAsyncDisposable
     private sealed class Core(IReadOnlyList<RtspUdpTrack> tracks) : IProtocolCore<RtspUdpFrame>
     {
         private const int MaxDiscardedPerTrack = 8;
-        private static readonly TimeSpan StaleRetry = TimeSpan.FromMilliseconds(5);
         private TimeSpan _now;
         private int _nextTransmit;
         private int _frameTrack;
-        private bool _framesOut; // frames handed out since the last full transmit drain: a PLI may be owed now
 
         public void Receive(Span<byte> datagram, DatagramPath path, TimeSpan now)
         {
@@ -109,29 +107,23 @@ internal sealed class RtspUdpReceiver : IAsyncDisposable
                     }
                 }
             }
-            _framesOut = false;
             transmit = default;
             return false;
         }
 
+        /// <summary>
+        /// The earliest stream deadline. A stream's deadline at or before now is work due now (a PLI that a frame poll just
+        /// made owed, say): the loop runs another pass for it. Streams never name a deadline their handling does not
+        /// consume (RtpReceiveStream.NextDeadline's contract), so this needs no retry delay of its own.
+        /// </summary>
         public TimeSpan? NextDeadline
         {
             get
             {
-                if (_framesOut)
-                    return _now; // one more pass: TryPollFrame may have made a PLI due that no deadline names
                 TimeSpan? next = null;
                 foreach (var t in tracks)
                 {
-                    if (t.Stream.NextDeadline is not { } d)
-                        continue;
-                    // The loop reads this right after a pass that polled every stream's transmits and frames at _now, so
-                    // a deadline still at or before _now names nothing the stream can do yet (RtpReceiveStream's start-up
-                    // reorder deadline stays in the past while a head skipped by a sequence jump waits out its own
-                    // reorder wait): look again shortly instead of spinning on it.
-                    if (d <= _now)
-                        d = _now + StaleRetry;
-                    if (next is null || d < next)
+                    if (t.Stream.NextDeadline is { } d && (next is null || d < next))
                         next = d;
                 }
                 return next;
@@ -159,7 +151,6 @@ internal sealed class RtspUdpReceiver : IAsyncDisposable
                 }
                 if (t.Stream.TryPollFrame(_now, out var frame))
                 {
-                    _framesOut = true;
                     ev = new RtspUdpFrame(t, frame);
                     return true;
                 }

@@ -19,10 +19,13 @@ public sealed class OspAgentAdvertiser : IAsyncDisposable
     private readonly AgentIdentity _identity;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _gate = new(1, 1);
+    private readonly Lock _renames = new();
     private int _hostPublication;
     private int _servicePublication;
     private ulong _metadataVersion;
     private bool _disposed;
+    private int _renamesPending; // renames raised on the mDNS loop, not yet applied to the identity (under _renames)
+    private TaskCompletionSource? _renamesApplied; // completes when _renamesPending drops to 0 (under _renames)
 
     private OspAgentAdvertiser(MdnsService mdns, AgentIdentity identity, ushort port, ulong mv, ILogger logger)
     {
@@ -52,19 +55,42 @@ public sealed class OspAgentAdvertiser : IAsyncDisposable
     /// <param name="metadataVersion">TXT <c>mv</c>.</param>
     /// <param name="logger">Receives renames and failures to apply them.</param>
     /// <param name="cancellationToken">Stops waiting for the publications (already queued ones stay).</param>
-    public static async Task<OspAgentAdvertiser> StartAsync(MdnsService mdns, AgentIdentity identity, ushort port, ulong metadataVersion,
-        ILogger? logger = null, CancellationToken cancellationToken = default)
+    public static Task<OspAgentAdvertiser> StartAsync(MdnsService mdns, AgentIdentity identity, ushort port, ulong metadataVersion,
+        ILogger? logger = null, CancellationToken cancellationToken = default) =>
+        StartAsync(mdns, identity, port, metadataVersion, logger, afterPublish: null, cancellationToken);
+
+    /// <summary>
+    /// <see cref="StartAsync(MdnsService, AgentIdentity, ushort, ulong, ILogger?, CancellationToken)"/>; tests pass
+    /// <paramref name="afterPublish"/>, which runs after both publications and before their ids are known to renames
+    /// (a model of this method resuming late).
+    /// </summary>
+    internal static async Task<OspAgentAdvertiser> StartAsync(MdnsService mdns, AgentIdentity identity, ushort port, ulong metadataVersion,
+        ILogger? logger, Func<Task>? afterPublish, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(mdns);
         ArgumentNullException.ThrowIfNull(identity);
         var a = new OspAgentAdvertiser(mdns, identity, port, metadataVersion, logger ?? NullLogger.Instance);
-        mdns.Renamed += a.OnRenamed;
-        var host = DnsName.Parse(identity.Hostname);
-        a._hostPublication = await mdns.PublishHostAsync(host, cancellationToken).ConfigureAwait(false);
-        a._servicePublication = await mdns.PublishServiceAsync(new MdnsServiceRegistration(identity.InstanceName, OspDiscovery.ServiceType, host, port, a.Txt())
+        // The gate is held until both publication ids are known. The first probe can meet a defence, and the service be
+        // renamed on the mDNS loop, before this method resumes: such a rename waits for the ids instead of being taken
+        // for another publication's and dropped (session 12: the cause of the NameConflict interop test's flake — the
+        // agent stayed 'Front Door' in its identity, TXT and hostname while mDNS announced 'Front Door (2)').
+        await a._gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
         {
-            Renamer = OspInstanceName.Rename,
-        }, cancellationToken).ConfigureAwait(false);
+            mdns.Renamed += a.OnRenamed;
+            var host = DnsName.Parse(identity.Hostname);
+            a._hostPublication = await mdns.PublishHostAsync(host, cancellationToken).ConfigureAwait(false);
+            int service = await mdns.PublishServiceAsync(new MdnsServiceRegistration(identity.InstanceName, OspDiscovery.ServiceType, host, port, a.Txt())
+            {
+                Renamer = OspInstanceName.Rename,
+            }, cancellationToken).ConfigureAwait(false);
+            if (afterPublish is not null) await afterPublish().ConfigureAwait(false);
+            a._servicePublication = service;
+        }
+        finally
+        {
+            a._gate.Release();
+        }
         return a;
     }
 
@@ -75,10 +101,25 @@ public sealed class OspAgentAdvertiser : IAsyncDisposable
     public Task<bool> IsEstablishedAsync(CancellationToken cancellationToken = default) =>
         _mdns.IsEstablishedAsync(_servicePublication, cancellationToken);
 
-    /// <summary>Completes once the service finished probing on every interface (an awaited event, no polling).</summary>
+    /// <summary>
+    /// Completes once the service finished probing on every interface and every rename that probing caused has been
+    /// applied (<see cref="InstanceName"/>, the identity's certificate and hostname, TXT), so the caller reads the
+    /// final name (awaited events, no polling).
+    /// </summary>
     /// <param name="cancellationToken">Stops waiting.</param>
-    public Task WaitEstablishedAsync(CancellationToken cancellationToken = default) =>
-        _mdns.WaitEstablishedAsync(_servicePublication, cancellationToken);
+    public async Task WaitEstablishedAsync(CancellationToken cancellationToken = default)
+    {
+        while (true)
+        {
+            await _mdns.WaitEstablishedAsync(_servicePublication, cancellationToken).ConfigureAwait(false);
+            // A rename is counted on the mDNS loop when it is raised, which is before the renamed service can be
+            // established: once established, a rename still being applied is visible here.
+            Task applied;
+            lock (_renames) applied = _renamesApplied?.Task ?? Task.CompletedTask;
+            if (applied.IsCompleted) return;
+            await applied.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>Sets a new metadata version (must increase when agent metadata changes) and re-announces the TXT record.</summary>
     /// <param name="metadataVersion">The new TXT <c>mv</c>.</param>
@@ -155,38 +196,64 @@ public sealed class OspAgentAdvertiser : IAsyncDisposable
         public void Dispose() => action();
     }
 
+    /// <summary>Runs on the mDNS loop. The publication check waits for the gate: during <see cref="StartAsync(MdnsService, AgentIdentity, ushort, ulong, ILogger?, CancellationToken)"/> the ids are not known yet.</summary>
     private void OnRenamed(int publication, DnsName newName)
     {
-        if (publication != _servicePublication || _disposed) return;
+        if (_disposed) return;
         string label = newName.Labels[0];
+        if (Volatile.Read(ref _servicePublication) == 0 && _logger.IsEnabled(LogLevel.Debug))
+            _logger.LogDebug("osp advertise: a rename to '{Name}' was raised before the publication ids are known; checked once they are", label);
+        lock (_renames)
+        {
+            if (_renamesPending++ == 0) _renamesApplied = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
         _ = Task.Run(async () =>
         {
-            await _gate.WaitAsync().ConfigureAwait(false);
             try
             {
-                if (_disposed || label == _identity.InstanceName) return;
-                string oldHost = _identity.Hostname;
-                _identity.Rename(label);
-                int oldHostPub = _hostPublication;
-                _hostPublication = await _mdns.PublishHostAsync(DnsName.Parse(_identity.Hostname)).ConfigureAwait(false);
-                await _mdns.UpdateServiceAsync(_servicePublication, Txt(), DnsName.Parse(_identity.Hostname)).ConfigureAwait(false);
-                await _mdns.UnpublishAsync(oldHostPub).ConfigureAwait(false);
-                if (_logger.IsEnabled(LogLevel.Information))
-                {
-                    _logger.LogInformation("osp advertise: renamed to '{Instance}' (hostname {OldHost} -> {NewHost}, sn {Serial})", label, oldHost, _identity.Hostname, _identity.SerialBase64Url);
-                }
-
-                Renamed?.Invoke(label);
+                await ApplyRenameAsync(publication, label).ConfigureAwait(false);
             }
-            catch (Exception ex) when (ex is Net.NetException or IOException or Crypto.CryptoException or ArgumentException)
+            catch (ObjectDisposedException)
             {
-                _logger.LogWarning(ex, "osp advertise: applying rename failed: {Reason}", ex.Message);
+                // disposed meanwhile (the gate is gone): nothing to apply
             }
             finally
             {
-                _gate.Release();
+                lock (_renames)
+                {
+                    if (--_renamesPending == 0) _renamesApplied!.TrySetResult();
+                }
             }
         });
+    }
+
+    private async Task ApplyRenameAsync(int publication, string label)
+    {
+        await _gate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (publication != _servicePublication || _disposed || label == _identity.InstanceName) return;
+            string oldHost = _identity.Hostname;
+            _identity.Rename(label);
+            int oldHostPub = _hostPublication;
+            _hostPublication = await _mdns.PublishHostAsync(DnsName.Parse(_identity.Hostname)).ConfigureAwait(false);
+            await _mdns.UpdateServiceAsync(_servicePublication, Txt(), DnsName.Parse(_identity.Hostname)).ConfigureAwait(false);
+            await _mdns.UnpublishAsync(oldHostPub).ConfigureAwait(false);
+            if (_logger.IsEnabled(LogLevel.Information))
+            {
+                _logger.LogInformation("osp advertise: renamed to '{Instance}' (hostname {OldHost} -> {NewHost}, sn {Serial})", label, oldHost, _identity.Hostname, _identity.SerialBase64Url);
+            }
+
+            Renamed?.Invoke(label);
+        }
+        catch (Exception ex) when (ex is Net.NetException or IOException or Crypto.CryptoException or ArgumentException)
+        {
+            _logger.LogWarning(ex, "osp advertise: applying rename failed: {Reason}", ex.Message);
+        }
+        finally
+        {
+            _gate.Release();
+        }
     }
 
     /// <summary>Withdraws the advertisement (goodbyes).</summary>

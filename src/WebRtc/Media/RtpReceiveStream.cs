@@ -197,7 +197,13 @@ public sealed class RtpReceiveStream
 
     private TimeSpan NackInterval => TimeSpan.FromTicks(Math.Max((RoundTripTime ?? MeasuredRoundTripTime ?? _options.DefaultRoundTripTime).Ticks, TimeSpan.TicksPerMillisecond * 10));
 
-    /// <summary>The earliest time <see cref="HandleDeadline"/>, <see cref="TryPollTransmit"/> or <see cref="TryPollFrame"/> has work.</summary>
+    /// <summary>
+    /// The earliest time <see cref="HandleDeadline"/>, <see cref="TryPollTransmit"/> or <see cref="TryPollFrame"/> has work;
+    /// null when none is pending. A value at or before <c>now</c> means work is due now. Contract: after
+    /// <see cref="HandleDeadline"/>(now) and draining <see cref="TryPollTransmit"/> and <see cref="TryPollFrame"/> at
+    /// <c>now</c> until both return false, this is later than <c>now</c> or null — it never names a deadline that
+    /// handling <c>now</c> did not consume (a driver would spin on it or, worse, treat it as nothing to do).
+    /// </summary>
     public TimeSpan? NextDeadline
     {
         get
@@ -208,26 +214,24 @@ public sealed class RtpReceiveStream
                 var t = _nackLast[i] == TimeSpan.MinValue ? _nackFirst[i] + _options.NackDelay : _nackLast[i] + NackInterval;
                 var giveUp = _nackFirst[i] + _options.NackMaxAge;
                 t = t < giveUp ? t : giveUp;
-                next = next is { } n && n <= t ? n : t;
+                next = Earlier(next, t);
             }
+            // The missing head's own wait (when it is not being NACKed: then its NACK times above name the deadline).
             if (_buffered > 0 && _headMissingSince is { } since && HeadSlot() < 0 && NackIndex(_nextDeliver) < 0)
-            {
-                var t = since + _options.MaxReorderWait;
-                next = next is { } n && n <= t ? n : t;
-            }
-            if (!_deliveredAny && _buffered > 0)
-            {
-                var t = _firstArrival + _options.MaxReorderWait;
-                next = next is { } n && n <= t ? n : t;
-            }
-            if (_pliWanted && _lastPli is { } last)
-            {
-                var t = last + _options.PliMinInterval;
-                next = next is { } n && n <= t ? n : t;
-            }
+                next = Earlier(next, since + _options.MaxReorderWait);
+            // The start-up hold, until TryPollFrame has passed it: then either something was delivered or the head was
+            // missing (_headMissingSince set) and the head's wait or NACK above takes over. Reporting the hold after that
+            // named a past deadline that nothing consumed (a head skipped to by a sequence jump waits out its own wait).
+            if (!_deliveredAny && _buffered > 0 && _headMissingSince is null)
+                next = Earlier(next, _firstArrival + _options.MaxReorderWait);
+            // A PLI is owed: at once when none went out yet (TimeSpan.Zero: due now), else when the rate limit allows it.
+            if (_pliWanted)
+                next = Earlier(next, _lastPli is { } last ? last + _options.PliMinInterval : TimeSpan.Zero);
             return next;
         }
     }
+
+    private static TimeSpan Earlier(TimeSpan? a, TimeSpan b) => a is { } x && x <= b ? x : b;
 
     /// <summary>
     /// Takes one RTP packet (already SRTP-unprotected). Returns false when it was not for this stream or was

@@ -126,6 +126,57 @@ public sealed class RtspUdpReceiverTests
         Assert.True(wakeups < 50, $"{wakeups} wake-ups for two datagrams and a 100 ms wait");
     }
 
+    [Fact]
+    public async Task A_pli_owed_after_a_dropped_delta_frame_goes_out_at_once_without_a_retry_tick()
+    {
+        // Video waits for a keyframe: at the end of the start-up hold (50 ms) the delta frame is dropped and a PLI is
+        // owed. RtpReceiveStream.NextDeadline names that as due now, so the loop's next pass sends it at 50 ms — before
+        // session 12 the receiver needed a "frames were handed out" flag and a 5 ms stale-deadline retry for this.
+        const string h264Sdp = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n";
+        var time = new FakeTimeProvider(new DateTimeOffset(2026, 12, 7, 0, 0, 0, TimeSpan.Zero));
+        using var random = RandomNumberGenerator.Create();
+        using var server = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        server.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        int serverRtcp = ((IPEndPoint)server.LocalEndPoint!).Port;
+        using var track = RtspUdpTrack.Open(IPAddress.Loopback, IPAddress.Loopback, RtspSessionDescription.Parse(h264Sdp).Media[0], random);
+        Assert.True(track.Configure($"RTP/AVP;unicast;client_port={track.ClientRtpPort}-{track.ClientRtpPort + 1};server_port={serverRtcp - 1}-{serverRtcp}"));
+        int frames = 0, rtcpSent = 0;
+        await using var receiver = new RtspUdpReceiver([track], _ => frames++, () => rtcpSent++, time, NullLogger.Instance, "test");
+        receiver.Start();
+        using var cts = new CancellationTokenSource(Sync);
+
+        var delta = new byte[12 + 20];
+        delta[0] = 0x80;
+        delta[1] = 0x80 | 96; // marker: the whole frame
+        BinaryPrimitives.WriteUInt16BigEndian(delta.AsSpan(2), 7);
+        BinaryPrimitives.WriteUInt32BigEndian(delta.AsSpan(4), 90_000);
+        BinaryPrimitives.WriteUInt32BigEndian(delta.AsSpan(8), 0x1234_5678);
+        delta[12] = 0x41; // a non-IDR slice
+        Assert.True(receiver.Post(track, rtcp: false, delta));
+        await receiver.SyncAsync(cts.Token);
+        time.Advance(TimeSpan.FromMilliseconds(49));
+        await receiver.SyncAsync(cts.Token);
+        Assert.Equal(0, rtcpSent);
+
+        time.Advance(TimeSpan.FromMilliseconds(1)); // 50 ms: only the loop's timer wakes it
+        var buffer = new byte[1500];
+        int n = await server.ReceiveAsync(buffer, SocketFlags.None, cts.Token);
+        await receiver.SyncAsync(cts.Token);
+        Assert.Equal(0, frames); // the delta frame was dropped
+        Assert.Equal(1, rtcpSent);
+        Assert.Equal(1, track.Stream.Statistics.PlisSent);
+        // RR, SDES, then PSFB (206) with FMT 1 (PLI)
+        int at = 0;
+        bool pli = false;
+        while (at + 4 <= n)
+        {
+            if (buffer[at + 1] == 206 && (buffer[at] & 0x1f) == 1)
+                pli = true;
+            at += (BinaryPrimitives.ReadUInt16BigEndian(buffer.AsSpan(at + 2)) + 1) * 4;
+        }
+        Assert.True(pli, "the compound carries no PLI");
+    }
+
     private static TimeSpan Ms(int ms) => TimeSpan.FromMilliseconds(ms);
 
     /// <summary>A PCMU packet (payload type 0, 160 samples) whose first payload octet is the low byte of its sequence number.</summary>
