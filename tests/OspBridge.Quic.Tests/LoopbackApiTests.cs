@@ -63,7 +63,7 @@ public class LoopbackApiTests
         await conn.CloseAsync(0, ct);
     }
 
-    private static async Task RoundTrip(QuicListener listener, int size, int cidLength = 8, CipherSuitesPolicy? policy = null)
+    private static async Task RoundTrip(QuicListener listener, int size, int cidLength = 8, CipherSuitesPolicy? policy = null, Action<QuicConnection>? after = null)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var server = Echo(listener, cts.Token);
@@ -79,6 +79,7 @@ public class LoopbackApiTests
         while ((n = await stream.ReadAsync(buf, cts.Token)) > 0) received.Write(buf, 0, n);
         await writer;
         Assert.Equal(SHA256.HashData(data), SHA256.HashData(received.ToArray()));
+        after?.Invoke(client);
         await server;
     }
 
@@ -94,23 +95,12 @@ public class LoopbackApiTests
     {
         // loopback's MTU is 64 KiB: the first probe (16 384 bytes, DF set) is acknowledged and the data moves to it
         await using var listener = await Listen();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
-        var server = Echo(listener, cts.Token);
-        await using var client = await Connect(listener.LocalEndPoint);
-        await using var stream = await client.OpenOutboundStreamAsync(QuicStreamType.Bidirectional, cts.Token);
-        var data = RandomNumberGenerator.GetBytes(8 << 20);
-        var writer = Task.Run(async () => await stream.WriteAsync(data, completeWrites: true, cts.Token));
-        var received = new MemoryStream();
-        var buf = new byte[65536];
-        int n;
-        while ((n = await stream.ReadAsync(buf, cts.Token)) > 0) received.Write(buf, 0, n);
-        await writer;
-        Assert.Equal(SHA256.HashData(data), SHA256.HashData(received.ToArray()));
-        // read after the transfer (the fields only change on the loop; the echo is over)
-        var core = client.Core;
-        Assert.Equal(QuicConnectionOptions.MaxSupportedUdpPayloadSize, core.CurrentMaxDatagramSize);
-        Assert.True(core.Counters.MtuProbesAcked >= 1 && core.Counters.MtuProbesLost == 0, $"probes acked {core.Counters.MtuProbesAcked} lost {core.Counters.MtuProbesLost}");
-        await server;
+        await RoundTrip(listener, 8 << 20, after: client =>
+        {
+            var core = client.Core; // read after the transfer; the fields only change on the loop
+            Assert.Equal(QuicConnectionOptions.MaxSupportedUdpPayloadSize, core.CurrentMaxDatagramSize);
+            Assert.True(core.Counters.MtuProbesAcked >= 1 && core.Counters.MtuProbesLost == 0, $"probes acked {core.Counters.MtuProbesAcked} lost {core.Counters.MtuProbesLost}");
+        });
     }
 
     [Fact]
