@@ -109,6 +109,7 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
             ReceiveBufferSize = 8 << 20,
             SendBufferSize = 8 << 20,
             ReceiveOnIoThread = true, // issue 14: the receive task's pass (decrypt, ACK) runs on the epoll thread, no pool hop
+            DontFragment = true, // RFC 9000 §14: never IP-fragmented; Path MTU probes that do not fit fail instead
         });
         c._endpoint = new QuicEndpoint(socket, core.LocalCidLength, options.Logger);
         var sni = string.IsNullOrEmpty(c.TargetHostName) || IPAddress.TryParse(c.TargetHostName, out _) ? null : c.TargetHostName;
@@ -159,6 +160,8 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
             MaxInboundUniStreams = (ulong)o.MaxInboundUnidirectionalStreams,
             MaxDatagramFrameSize = (ulong)o.MaxDatagramFrameSize,
             KeyUpdateInterval = o.KeyUpdateInterval,
+            MaxDatagramSize = Math.Min(1452, o.MaxUdpPayloadSize),
+            MaxUdpPayloadSize = o.MaxUdpPayloadSize,
             CongestionControl = (o.CongestionControl ?? DefaultCongestionControl) == QuicCongestionControl.Cubic
                 ? Transport.CongestionAlgorithm.Cubic : Transport.CongestionAlgorithm.NewReno,
         };
@@ -217,7 +220,7 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
             TimeProvider = time,
             Logger = _logger,
             Name = "quic " + RemoteEndPoint,
-            MaxDatagramSize = 2048,
+            MaxDatagramSize = QuicConnectionOptions.MaxSupportedUdpPayloadSize, // send slots hold a full-size Path MTU probe
             RunPassOnCaller = true, // issue 14: stream reads/writes and timer expiries run the idle loop's pass on their own thread
             TimersOnIoThread = true, // issue 14: deadlines fire on the epoll thread that also receives (timerfd), no pool hop
         });
@@ -314,7 +317,7 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
         await _loop.DisposeAsync().ConfigureAwait(false);
         if (CoreCounters.Enabled)
             Console.Error.WriteLine($"quic stats {(IsClient ? "client" : "server")} {RemoteEndPoint}: {_loop.Counters} core {_core.Counters} " +
-                $"packets sent={_core.PacketsSent} received={_core.PacketsReceived} lost={_core.PacketsLost} cc={_core.Congestion.Algorithm} events={_core.Congestion.CongestionEvents} cwnd={_core.Congestion.Window} srtt={_core.Rtt.SmoothedRtt.TotalMilliseconds:F2}ms " +
+                $"packets sent={_core.PacketsSent} received={_core.PacketsReceived} lost={_core.PacketsLost} cc={_core.Congestion.Algorithm} events={_core.Congestion.CongestionEvents} cwnd={_core.Congestion.Window} mtu={_core.CurrentMaxDatagramSize} srtt={_core.Rtt.SmoothedRtt.TotalMilliseconds:F2}ms " +
                 $"endpoint batches={_endpoint.BatchesHandedOff} handed={_endpoint.DatagramsHandedOff} copied={_endpoint.DatagramsCopied} " +
                 $"process jit={System.Runtime.JitInfo.GetCompiledMethodCount()} methods {System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds:F0}ms");
         // the loop no longer runs: what remains pending fails with the close reason

@@ -90,6 +90,7 @@ public sealed class QuicListener : IAsyncDisposable
             ReceiveBufferSize = 8 << 20,
             SendBufferSize = 8 << 20,
             ReceiveOnIoThread = true, // issue 14: the receive task's pass (decrypt, ACK) runs on the epoll thread, no pool hop
+            DontFragment = true, // RFC 9000 §14: never IP-fragmented; Path MTU probes that do not fit fail instead
         });
         var l = new QuicListener(options, socket);
         l._endpoint.Start();

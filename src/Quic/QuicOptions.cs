@@ -81,12 +81,28 @@ public abstract class QuicConnectionOptions
     /// environment variable <c>OSPBRIDGE_QUIC_CC=cubic|newreno</c> changes the default for A/B runs).
     /// </summary>
     public QuicCongestionControl? CongestionControl { get; set; }
+    /// <summary>
+    /// Extension: the largest UDP payload this connection accepts (its max_udp_payload_size) and the ceiling of its
+    /// Path MTU discovery (RFC 9000 §14.3, RFC 8899): after the handshake the connection sends 1452-byte datagrams
+    /// and probes upward while it has data to send, keeping each size the peer acknowledges. 1452 or less turns
+    /// discovery off; at most <see cref="MaxSupportedUdpPayloadSize"/> (the default). The environment variable
+    /// <c>OSPBRIDGE_QUIC_PMTU=off</c> turns discovery off for connections that keep the default (A/B runs).
+    /// </summary>
+    public int MaxUdpPayloadSize { get; set; } = DefaultMaxUdpPayloadSize;
+
+    /// <summary>The largest <see cref="MaxUdpPayloadSize"/> this implementation receives (its receive buffers' slot size).</summary>
+    public const int MaxSupportedUdpPayloadSize = 16384;
+
+    private static readonly int DefaultMaxUdpPayloadSize =
+        Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_PMTU") == "off" ? 1452 : MaxSupportedUdpPayloadSize;
+
     /// <summary>Extension: where the connection logs (loop failures, dropped input). Server connections log to the listener's logger when this is the null logger.</summary>
     public ILogger Logger { get; set; } = NullLogger.Instance;
 
     internal void ValidateCommon()
     {
         if (MaxInboundBidirectionalStreams < 0 || MaxInboundUnidirectionalStreams < 0) throw new ArgumentOutOfRangeException(nameof(MaxInboundBidirectionalStreams));
+        if (MaxUdpPayloadSize is < 1200 or > MaxSupportedUdpPayloadSize) throw new ArgumentOutOfRangeException(nameof(MaxUdpPayloadSize));
         if (ConnectionIdLength is < 0 or > 20 || ConnectionIdLength is > 0 and < 4) throw new ArgumentOutOfRangeException(nameof(ConnectionIdLength));
         if (DefaultStreamErrorCode < 0 || DefaultCloseErrorCode < 0)
             throw new ArgumentOutOfRangeException(nameof(DefaultCloseErrorCode), "DefaultStreamErrorCode and DefaultCloseErrorCode must be set (≥ 0)");

@@ -15,7 +15,7 @@ public class LoopbackApiTests
     private static readonly X509Certificate2 Cert = SelfSignedCertificate.CreateTlsServer("localhost");
     private static readonly SslApplicationProtocol Alpn = new("ospb-test");
 
-    internal static async Task<QuicListener> Listen(bool retry = false, int cidLength = 8, int maxDatagram = 0)
+    internal static async Task<QuicListener> Listen(bool retry = false, int cidLength = 8, int maxDatagram = 0, int maxUdpPayload = QuicConnectionOptions.MaxSupportedUdpPayloadSize)
         => await QuicListener.ListenAsync(new QuicListenerOptions
         {
             ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
@@ -27,11 +27,12 @@ public class LoopbackApiTests
                 DefaultStreamErrorCode = 0,
                 ConnectionIdLength = cidLength,
                 MaxDatagramFrameSize = maxDatagram,
+                MaxUdpPayloadSize = maxUdpPayload,
                 ServerAuthenticationOptions = new SslServerAuthenticationOptions { ServerCertificate = Cert, ApplicationProtocols = [Alpn] },
             }),
         });
 
-    internal static ValueTask<QuicConnection> Connect(IPEndPoint server, int cidLength = 8, int maxDatagram = 0, CipherSuitesPolicy? policy = null)
+    internal static ValueTask<QuicConnection> Connect(IPEndPoint server, int cidLength = 8, int maxDatagram = 0, CipherSuitesPolicy? policy = null, int maxUdpPayload = QuicConnectionOptions.MaxSupportedUdpPayloadSize)
         => QuicConnection.ConnectAsync(new QuicClientConnectionOptions
         {
             RemoteEndPoint = server,
@@ -39,6 +40,7 @@ public class LoopbackApiTests
             DefaultStreamErrorCode = 0,
             ConnectionIdLength = cidLength,
             MaxDatagramFrameSize = maxDatagram,
+            MaxUdpPayloadSize = maxUdpPayload,
             ClientAuthenticationOptions = new SslClientAuthenticationOptions
             {
                 ApplicationProtocols = [Alpn],
@@ -61,7 +63,7 @@ public class LoopbackApiTests
         await conn.CloseAsync(0, ct);
     }
 
-    private static async Task RoundTrip(QuicListener listener, int size, int cidLength = 8, CipherSuitesPolicy? policy = null)
+    private static async Task RoundTrip(QuicListener listener, int size, int cidLength = 8, CipherSuitesPolicy? policy = null, Action<QuicConnection>? after = null)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
         var server = Echo(listener, cts.Token);
@@ -77,6 +79,7 @@ public class LoopbackApiTests
         while ((n = await stream.ReadAsync(buf, cts.Token)) > 0) received.Write(buf, 0, n);
         await writer;
         Assert.Equal(SHA256.HashData(data), SHA256.HashData(received.ToArray()));
+        after?.Invoke(client);
         await server;
     }
 
@@ -85,6 +88,19 @@ public class LoopbackApiTests
     {
         await using var listener = await Listen();
         await RoundTrip(listener, 1 << 20);
+    }
+
+    [Fact]
+    public async Task Bulk_OverLoopback_PathMtuDiscoveryReaches16K_WithoutLoss()
+    {
+        // loopback's MTU is 64 KiB: the first probe (16 384 bytes, DF set) is acknowledged and the data moves to it
+        await using var listener = await Listen();
+        await RoundTrip(listener, 8 << 20, after: client =>
+        {
+            var core = client.Core; // read after the transfer; the fields only change on the loop
+            Assert.Equal(QuicConnectionOptions.MaxSupportedUdpPayloadSize, core.CurrentMaxDatagramSize);
+            Assert.True(core.Counters.MtuProbesAcked >= 1 && core.Counters.MtuProbesLost == 0, $"probes acked {core.Counters.MtuProbesAcked} lost {core.Counters.MtuProbesLost}");
+        });
     }
 
     [Fact]

@@ -17,13 +17,15 @@ public class ReceivePathTests(ITestOutputHelper output)
 {
     private const int WindowDatagrams = 2500;
 
-    [Fact]
-    public async Task BulkDownload_HandsBatchesToTheLoop_RunsItInline_AndAllocatesNothingPerDatagram()
+    [Theory]
+    [InlineData(1452)]   // Path MTU discovery off: ≈ 35 000 datagrams of 48 MiB — two warm-up windows, then ≥ 10 measured ones
+    [InlineData(16384)]  // discovery on (loopback carries 16 KiB): ≈ 15 000 datagrams of 240 MiB
+    public async Task BulkDownload_HandsBatchesToTheLoop_RunsItInline_AndAllocatesNothingPerDatagram(int maxUdpPayload)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(180));
         var ct = cts.Token;
-        const long total = 48L << 20; // ≈ 35 000 datagrams: two warm-up windows, then ≥ 10 measured ones
-        await using var listener = await LoopbackApiTests.Listen();
+        long total = maxUdpPayload > 1452 ? 240L << 20 : 48L << 20;
+        await using var listener = await LoopbackApiTests.Listen(maxUdpPayload: maxUdpPayload);
         var server = Task.Run(async () =>
         {
             await using var conn = await listener.AcceptConnectionAsync(ct);
@@ -36,7 +38,7 @@ public class ReceivePathTests(ITestOutputHelper output)
             await s.WritesClosed.WaitAsync(ct);
         }, ct);
 
-        await using var client = await LoopbackApiTests.Connect(listener.LocalEndPoint);
+        await using var client = await LoopbackApiTests.Connect(listener.LocalEndPoint, maxUdpPayload: maxUdpPayload);
         await using var stream = await client.OpenOutboundStreamAsync(QuicStreamType.Bidirectional, ct);
         await stream.WriteAsync(new byte[] { 1 }, ct);
         var buf = new byte[1 << 16];

@@ -508,9 +508,10 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
             }
             if (s.Count[sent] > 1 && errno is EIO or EMSGSIZE or EINVAL or ENOPROTOOPT or EOPNOTSUPP)
             {
-                // The path refuses segmentation offload (no checksum offload, MTU, old kernel): plain datagrams from now on.
-                _gso = false;
-                SendOneByOne(batch, s.First[sent], s.Count[sent]);
+                // Send the group's datagrams one by one. If all of them go, the path refuses segmentation offload (no
+                // checksum offload, old kernel): plain datagrams from now on. If one of them fails alone too, that
+                // datagram was too big for the path (a Path MTU probe with DF set): it is lost, GSO stays on.
+                if (SendOneByOne(batch, s.First[sent], s.Count[sent])) _gso = false;
                 sent++;
                 continue;
             }
@@ -518,7 +519,7 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
             {
                 // The kernel refuses the batched call itself: the portable path from here on.
                 _sendFallback = true;
-                for (int k = sent; k < m; k++) SendOneByOne(batch, s.First[k], s.Count[k]);
+                for (int k = sent; k < m; k++) _ = SendOneByOne(batch, s.First[k], s.Count[k]);
                 return;
             }
             // This datagram cannot go (unreachable, too big, bad pktinfo): UDP loses it, the rest still go.
@@ -527,9 +528,17 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
         }
     }
 
-    private void SendOneByOne(DatagramBatch batch, int first, int count)
+    /// <summary>Sends datagrams one system call each; true when the OS took every one of them.</summary>
+    private bool SendOneByOne(DatagramBatch batch, int first, int count)
     {
-        for (int k = first; k < first + count; k++) _portable.Send(batch[k], batch.PathAt(k));
+        bool all = true;
+        for (int k = first; k < first + count; k++)
+        {
+            if (_portable.TrySend(batch[k], batch.PathAt(k))) continue;
+            all = false;
+            Interlocked.Increment(ref SendDrops);
+        }
+        return all;
     }
 
     private static bool SameDestination(in DatagramPath a, in DatagramPath b) =>

@@ -84,6 +84,15 @@ public sealed record UdpSocketOptions
     /// shares that one thread. Off by default; <c>OSPBRIDGE_UDP_INLINE=0</c> turns it off for A/B.
     /// </summary>
     public bool ReceiveOnIoThread { get; init; }
+
+    /// <summary>
+    /// Never fragment at the IP layer (IPv4 DF; IPv6 no local fragmentation), as RFC 9000 §14 requires of QUIC: a
+    /// datagram larger than the interface MTU fails to send instead of leaving in fragments, which is what lets
+    /// Path MTU discovery's probes fail cleanly. Linux: <c>IP(V6)_MTU_DISCOVER = PMTUDISC_PROBE</c> (the
+    /// kernel's cached path MTU from ICMP is not trusted; the sender's own probes decide); elsewhere
+    /// <see cref="System.Net.Sockets.Socket.DontFragment"/> where the platform has it. Off by default.
+    /// </summary>
+    public bool DontFragment { get; init; }
 }
 
 /// <summary>Opens UDP sockets. Tests supply one that opens them inside a network namespace.</summary>

@@ -19,6 +19,10 @@ internal static unsafe partial class LinuxSocketInterop
     public const int IPV6_PKTINFO = 50;
     public const int UDP_SEGMENT = 103;
     public const int UDP_GRO = 104;
+    public const int IP_MTU_DISCOVER = 10;
+    public const int IPV6_MTU_DISCOVER = 23;
+    /// <summary>Set DF / never fragment locally, and ignore the kernel's cached path MTU (the sender probes itself).</summary>
+    public const int PMTUDISC_PROBE = 3;
 
     public const int AF_INET = 2;
     public const int AF_INET6 = 10;

@@ -39,6 +39,42 @@ public sealed class UdpDatagramSocket : IDatagramSocket
     /// <summary>Wraps an already configured socket (the batched socket's fallback shares its socket).</summary>
     internal static UdpDatagramSocket Wrap(Socket socket, bool packetInfo) => new(socket, packetInfo);
 
+    /// <summary>Sets "never fragment" (see <see cref="UdpSocketOptions.DontFragment"/>).</summary>
+    private static void SetDontFragment(Socket s, bool v4, bool dualMode)
+    {
+        if (OperatingSystem.IsLinux())
+        {
+            var probe = BitConverter.GetBytes(LinuxSocketInterop.PMTUDISC_PROBE);
+            if (v4)
+            {
+                s.SetRawSocketOption(LinuxSocketInterop.SOL_IP, LinuxSocketInterop.IP_MTU_DISCOVER, probe);
+                return;
+            }
+            s.SetRawSocketOption(LinuxSocketInterop.SOL_IPV6, LinuxSocketInterop.IPV6_MTU_DISCOVER, probe);
+            if (!dualMode) return;
+            try
+            {
+                s.SetRawSocketOption(LinuxSocketInterop.SOL_IP, LinuxSocketInterop.IP_MTU_DISCOVER, probe); // IPv4-mapped traffic of a dual-mode socket
+            }
+            catch (SocketException)
+            {
+                // kernels that keep IPv4 options off IPv6 sockets use the IPv6 setting for mapped traffic too
+            }
+            return;
+        }
+        try
+        {
+            if (v4) s.DontFragment = true;
+        }
+        catch (SocketException)
+        {
+            // the platform has no DF control: datagrams stay at the base size's safety margin
+        }
+        catch (NotSupportedException)
+        {
+        }
+    }
+
     /// <summary>Creates, configures and binds the OS socket for <paramref name="options"/> (shared by every implementation).</summary>
     internal static Socket CreateSocket(UdpSocketOptions options)
     {
@@ -69,6 +105,7 @@ public sealed class UdpDatagramSocket : IDatagramSocket
                 s.SetSocketOption(level, SocketOptionName.PacketInformation, true);
                 if (!v4 && options.DualMode) s.SetSocketOption(SocketOptionLevel.IP, SocketOptionName.PacketInformation, true);
             }
+            if (options.DontFragment) SetDontFragment(s, v4, options.DualMode);
             if (options.HopLimit is { } hops)
             {
                 s.SetSocketOption(level, SocketOptionName.MulticastTimeToLive, hops);
@@ -139,7 +176,10 @@ public sealed class UdpDatagramSocket : IDatagramSocket
         new(info.Address is { } a && !a.Equals(IPAddress.Any) && !a.Equals(IPAddress.IPv6Any) ? new IPEndPoint(a, LocalEndPoint.Port) : LocalEndPoint, from, info.Interface);
 
     /// <inheritdoc/>
-    public void Send(ReadOnlySpan<byte> datagram, DatagramPath path)
+    public void Send(ReadOnlySpan<byte> datagram, DatagramPath path) => TrySend(datagram, path);
+
+    /// <summary>Like <see cref="Send(ReadOnlySpan{byte}, DatagramPath)"/>; false when the OS refused the datagram (it is lost).</summary>
+    internal bool TrySend(ReadOnlySpan<byte> datagram, DatagramPath path)
     {
         if (path.Remote is not { } remote) throw new ArgumentException("a UDP send needs a remote endpoint", nameof(path));
         try
@@ -152,16 +192,19 @@ public sealed class UdpDatagramSocket : IDatagramSocket
                     SetMulticastInterface(path.InterfaceIndex);
                     _socket.SendTo(datagram, SocketFlags.None, remote);
                 }
-                return;
+                return true;
             }
             _socket.SendTo(datagram, SocketFlags.None, remote);
+            return true;
         }
         catch (SocketException)
         {
-            // UDP semantics: a datagram the OS refuses now (buffer full, unreachable) is lost.
+            // UDP semantics: a datagram the OS refuses now (buffer full, unreachable, too big) is lost.
+            return false;
         }
         catch (ObjectDisposedException)
         {
+            return false;
         }
     }
 

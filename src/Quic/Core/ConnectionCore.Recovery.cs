@@ -75,6 +75,7 @@ internal sealed partial class ConnectionCore
     private void OnPacketAcked(PacketSpace space, SentPacket p, TimeSpan now)
     {
         if (p.InFlight) _cc.OnAcked(p.Size, p.TimeSent, now, _rtt.SmoothedRtt);
+        if (p.MtuProbe) OnMtuProbeAcked(p.Size);
         if (p.LargestAckSent >= 0)
         {
             // our ACK was received: stop acknowledging what it covered (RFC 9000 §13.2.4)
@@ -113,6 +114,13 @@ internal sealed partial class ConnectionCore
             {
                 p.Done = true;
                 if (p.AckEliciting) space.AckElicitingInFlight--;
+                if (p.MtuProbe)
+                {
+                    // RFC 9000 §14.4: a lost PMTU probe is no congestion signal
+                    if (p.InFlight) _cc.OnLostBytes(p.Size);
+                    OnMtuProbeLost(p.Size);
+                    continue;
+                }
                 if (p.InFlight)
                 {
                     _cc.OnLostBytes(p.Size);
@@ -294,6 +302,7 @@ internal sealed partial class ConnectionCore
             ps = _spaces[1].WriteKeys is not null && !_spaces[1].Discarded ? 1 : 0;
         }
         _ptoCount++;
+        if (ps == 2 && _ptoCount >= BlackHolePtoCount) OnMtuBlackHole();
         var space = _spaces[ps];
         space.ProbesPending = 2;
         if (ps < 2) RequeueCrypto(space);

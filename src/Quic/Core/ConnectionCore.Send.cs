@@ -43,6 +43,11 @@ internal sealed partial class ConnectionCore
         if (_aeadLimitReached && State < CoreState.Closing)
             CloseOnError(TransportErrorCode.AeadLimitReached, "AEAD confidentiality limit reached and no key update possible", now);
         if (State == CoreState.Closing) return TryWriteClose(buffer, now, out length);
+        if (_addressValidated && MtuProbeDue(buffer.Length))
+        {
+            length = WriteMtuProbe(buffer, now);
+            return true;
+        }
         int max = Math.Min(buffer.Length, _maxDatagram);
         long budget = AmplificationBudget;
         if (budget < max) max = (int)Math.Max(0, budget);

@@ -116,7 +116,7 @@ internal sealed partial class ConnectionCore : IProtocolCore<CoreEvent>
         var p = new TransportParameters
         {
             MaxIdleTimeoutMs = (ulong)_options.IdleTimeout.TotalMilliseconds,
-            MaxUdpPayloadSize = (ulong)Math.Max(1200, _options.MaxDatagramSize),
+            MaxUdpPayloadSize = (ulong)Math.Max(1200, Math.Max(_options.MaxDatagramSize, _options.MaxUdpPayloadSize)),
             InitialMaxData = _options.InitialMaxData,
             InitialMaxStreamDataBidiLocal = _options.InitialMaxStreamDataBidiLocal,
             InitialMaxStreamDataBidiRemote = _options.InitialMaxStreamDataBidiRemote,
@@ -226,7 +226,10 @@ internal sealed partial class ConnectionCore : IProtocolCore<CoreEvent>
     {
         if (State != CoreState.Handshaking) return;
         State = CoreState.Connected;
-        _maxDatagram = Math.Max(MinInitialDatagram, Math.Min(_options.MaxDatagramSize, (int)Math.Min(PeerParameters?.MaxUdpPayloadSize ?? 1200, 65527)));
+        int peerMax = (int)Math.Min(PeerParameters?.MaxUdpPayloadSize ?? 1200, 65527);
+        _maxDatagram = Math.Max(MinInitialDatagram, Math.Min(_options.MaxDatagramSize, peerMax));
+        int upper = Math.Min(_options.MaxUdpPayloadSize, peerMax);
+        if (upper > _maxDatagram) _pmtu = new PathMtuSearch(_maxDatagram, upper);
         if (!IsClient)
         {
             _handshakeDonePending = true;

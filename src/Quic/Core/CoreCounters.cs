@@ -15,8 +15,11 @@ internal sealed class CoreCounters
     public long StopCwnd, StopPacing, StopFlowControl, StopIdle;
     /// <summary>Polls that produced a datagram.</summary>
     public long Datagrams;
+    /// <summary>Path MTU probes sent / acknowledged / declared lost.</summary>
+    public long MtuProbesSent, MtuProbesAcked, MtuProbesLost;
 
     public override string ToString() =>
         $"ack={AckFrames} max_data={MaxDataFrames} max_stream_data={MaxStreamDataFrames} datagrams={Datagrams} " +
-        $"stop: cwnd={StopCwnd} pacing={StopPacing} flow={StopFlowControl} idle={StopIdle}";
+        $"stop: cwnd={StopCwnd} pacing={StopPacing} flow={StopFlowControl} idle={StopIdle} " +
+        $"pmtu probes: sent={MtuProbesSent} acked={MtuProbesAcked} lost={MtuProbesLost}";
 }

@@ -21,6 +21,11 @@ internal sealed class CoreOptions
     public int AckDelayExponent = 3;
     /// <summary>Largest UDP payload we send once the path is known to carry it (Initial datagrams are 1200).</summary>
     public int MaxDatagramSize = 1452;
+    /// <summary>
+    /// Largest UDP payload we accept (the max_udp_payload_size we announce) and the upper bound of Path MTU
+    /// discovery (RFC 9000 §14.3); at or below <see cref="MaxDatagramSize"/>, no discovery.
+    /// </summary>
+    public int MaxUdpPayloadSize = 1452;
     public ulong InitialMaxData = 1 << 20;
     public ulong InitialMaxStreamDataBidiLocal = 256 << 10;
     public ulong InitialMaxStreamDataBidiRemote = 256 << 10;

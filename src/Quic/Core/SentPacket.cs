@@ -25,6 +25,8 @@ internal sealed class SentPacket
     public bool AckEliciting;
     public bool InFlight;
     public bool Done;
+    /// <summary>A Path MTU probe (PING + PADDING): its loss is no congestion signal (RFC 9000 §14.4).</summary>
+    public bool MtuProbe;
     /// <summary>Largest packet number acknowledged by an ACK frame in this packet, or -1.</summary>
     public long LargestAckSent = -1;
     public readonly List<SentFrame> Frames = new(4);
@@ -33,6 +35,7 @@ internal sealed class SentPacket
     {
         Frames.Clear();
         Done = false;
+        MtuProbe = false;
         AckEliciting = InFlight = false;
         LargestAckSent = -1;
     }

@@ -26,7 +26,7 @@ internal sealed class QuicEndpoint
     private int _refs = 1;
 
     /// <summary>Receive slot size: larger than any datagram we allow the peer to send (max_udp_payload_size).</summary>
-    public const int ReceiveSlotSize = 4096;
+    public const int ReceiveSlotSize = QuicConnectionOptions.MaxSupportedUdpPayloadSize;
 
     public QuicEndpoint(IDatagramSocket socket, int shortHeaderCidLength, ILogger? logger)
     {

@@ -17,7 +17,7 @@ internal enum CongestionAlgorithm
 /// </summary>
 internal sealed class CongestionController
 {
-    private readonly int _mss;
+    private int _mss;
     private TimeSpan _recoveryStart = TimeSpan.MinValue;
     private double _tokens;
     private TimeSpan _lastRefill;
@@ -40,6 +40,23 @@ internal sealed class CongestionController
     public long CongestionEvents { get; private set; }
 
     public bool CanSend(int bytes) => BytesInFlight + bytes <= Window;
+
+    /// <summary>The datagram size grew or shrank (Path MTU discovery): windows stay in bytes, CUBIC's segment counts are rescaled.</summary>
+    public void SetMaxDatagramSize(int bytes)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(bytes, 1200);
+        if (bytes == _mss) return;
+        double scale = (double)_mss / bytes;
+        _wMax *= scale;
+        _wEst *= scale;
+        _cwndPrior *= scale;
+        _epochStart = TimeSpan.MinValue; // K is recomputed in the new unit on the next ACK
+        _mss = bytes;
+        if (Window < MinWindow) Window = MinWindow;
+    }
+
+    /// <summary>The segment size the windows are counted in (the connection's current datagram size).</summary>
+    public int MaxDatagramSize => _mss;
 
     public void OnSent(int bytes, TimeSpan now)
     {
