@@ -96,7 +96,7 @@ for t in "${tiers[@]}"; do
     passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
     if [ "$f" = 0 ] && [ "$rc" != 0 ]; then failed=$((failed + 1)); notes+=("$t: test run exited $rc (see $out)"); fi
     # each failed test with the first lines of its message (CI shows only this output: say why, not just which)
-    awk '/^[[:space:]]+Failed /{n=14} /Stack Trace:/{n=0} n>0{print; n--}' "$out" | cut -c1-400 | sed "s/^/  [$t] /" >&2
+    awk '/^[[:space:]]+Failed /{n=40} /Stack Trace:/{n=0} n>0{print; n--}' "$out" | cut -c1-400 | sed "s/^/  [$t] /" >&2
     line="$p passed, $f failed, $s skipped"
   elif grep -q 'No test is available' "$out"; then
     line="no tests yet"
