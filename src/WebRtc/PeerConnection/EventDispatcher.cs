@@ -24,6 +24,7 @@ internal sealed class EventDispatcher : IThreadPoolWorkItem
     private readonly Queue<Item> _queue = new();
     private readonly Action<Exception> _onHandlerFailed;
     private bool _scheduled;
+    private int _queued; // items in _queue (read without the lock as a hint)
     private long _dispatched;
     private long _runs;
 
@@ -58,6 +59,7 @@ internal sealed class EventDispatcher : IThreadPoolWorkItem
             if (!_scheduled) return null;
             var tcs = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _queue.Enqueue(new Item(null, null, null, default, tcs));
+            _queued++;
             return tcs.Task;
         }
     }
@@ -68,6 +70,7 @@ internal sealed class EventDispatcher : IThreadPoolWorkItem
         lock (_gate)
         {
             _queue.Enqueue(item);
+            _queued++;
             schedule = !_scheduled;
             _scheduled = true;
         }
@@ -85,16 +88,21 @@ internal sealed class EventDispatcher : IThreadPoolWorkItem
             for (int n = 0; n < MaxItemsPerRun; n++)
             {
                 Item item;
+                bool got;
                 lock (_gate)
                 {
-                    if (!_queue.TryDequeue(out item))
+                    got = _queue.TryDequeue(out item);
+                    if (got) _queued--;
+                    else if (_deferred.Count == 0)
                     {
                         _scheduled = false;
                         return;
                     }
                 }
-                RunOne(item);
+                if (got) RunOne(item);
+                else FlushDeferred(); // idle now: give back the windows deferred during the burst, then look again
             }
+            FlushDeferred();
         }
         finally
         {
@@ -114,7 +122,12 @@ internal sealed class EventDispatcher : IThreadPoolWorkItem
             if (item.Handler is { } h)
             {
                 try { h(item.Message); }
-                finally { item.Channel!.HandlerConsumed(item.Message.Data.Length); }
+                finally
+                {
+                    // More handlers queued: the channel may defer giving the window back (see FlushDeferred).
+                    if (item.Channel!.HandlerConsumed(item.Message.Data.Length, more: Volatile.Read(ref _queued) > 0) && !_deferred.Contains(item.Channel))
+                        _deferred.Add(item.Channel);
+                }
                 return;
             }
             item.Action!();
@@ -123,6 +136,15 @@ internal sealed class EventDispatcher : IThreadPoolWorkItem
         {
             _onHandlerFailed(ex);
         }
+    }
+
+    /// <summary>Channels that deferred giving their consumed window back (dispatcher only): flushed when the queue ran empty or the run ends.</summary>
+    private readonly List<RTCDataChannel> _deferred = [];
+
+    private void FlushDeferred()
+    {
+        foreach (var ch in _deferred) ch.FlushConsumed();
+        _deferred.Clear();
     }
 
     private readonly record struct Item(Action? Action, RTCDataChannel? Channel, Action<ChannelMessage>? Handler, ChannelMessage Message, TaskCompletionSource? Barrier);

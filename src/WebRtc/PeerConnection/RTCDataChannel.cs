@@ -289,22 +289,36 @@ public sealed class RTCDataChannel : IMessageChannel
     }
 
     /// <summary>On the dispatcher: an <see cref="OnMessage"/> handler returned; the message's window charge goes back.</summary>
-    internal void HandlerConsumed(int length) => Consumed(length);
+    /// <returns>True when the window was not given back yet (<paramref name="more"/>): the dispatcher then calls <see cref="FlushConsumed"/> later.</returns>
+    internal bool HandlerConsumed(int length, bool more) => Consumed(length, more);
+
+    /// <summary>On the dispatcher: gives back what <see cref="HandlerConsumed"/> deferred.</summary>
+    internal void FlushConsumed()
+    {
+        if (Interlocked.Read(ref _toRelease) > 0 && Interlocked.Exchange(ref _releaseQueued, 1) == 0) _pc.PostToLoop(_releaseConsumed ??= _ => ReleaseConsumed());
+    }
 
     private static long ReceiveCharge(int length) => Math.Max(length, MinReceiveCharge);
 
     /// <summary>A queued message was taken (any thread): its window charge goes back to SCTP on the loop.</summary>
-    private void Consumed(int length)
+    private bool Consumed(int length, bool more = false)
     {
-        if (Interlocked.Add(ref _toRelease, ReceiveCharge(length)) == ReceiveCharge(length))
-        {
-            _pc.PostToLoop(_ => ReleaseConsumed());
-        }
+        long pending = Interlocked.Add(ref _toRelease, ReceiveCharge(length));
+        // From the dispatcher with more handlers queued: give the window back in steps (SCTP advertises a grown window
+        // only when a quarter of it opened anyway), and always once the queue ran empty — one loop post per step, not per message.
+        if (more && pending < ReleaseStep) return true;
+        if (Interlocked.Exchange(ref _releaseQueued, 1) == 0) _pc.PostToLoop(_releaseConsumed ??= _ => ReleaseConsumed());
+        return false;
     }
+
+    private const long ReleaseStep = 128 << 10;
+    private int _releaseQueued;
+    private Action<TimeSpan>? _releaseConsumed;
 
     /// <summary>On the loop: hands the consumed bytes back to the SCTP window (never more than this channel holds).</summary>
     private void ReleaseConsumed()
     {
+        Volatile.Write(ref _releaseQueued, 0); // consumed from now on queues the next release
         long n = Math.Min(Interlocked.Exchange(ref _toRelease, 0), _heldCharge);
         if (n <= 0) return;
         _heldCharge -= n;

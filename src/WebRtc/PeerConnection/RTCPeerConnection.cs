@@ -348,12 +348,38 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
             throw SendBufferFull(ch, copy.Length);
         }
         ch.AddPosted(copy.Length);
-        if (!PostOrRun(now => DoSend(ch, copy, isText, now, copy.Length, reserved)))
+        // One queue of off-loop sends and at most one drain queued on the loop at a time: a burst of sends costs one
+        // loop wake-up (or one pass on the caller), and nothing per message beyond the copy (issue 14).
+        _pendingSends.Enqueue(new PendingSend(ch, copy, isText, reserved));
+        if (Interlocked.Exchange(ref _sendDrainQueued, 1) == 0 && !(SendInlineOff ? _loop.Post(DrainSendsPost) : PostOrRun(DrainSendsAction)))
         {
-            ch.AddPosted(-copy.Length);
-            Interlocked.Add(ref _postedSendBytes, -reserved);
+            while (_pendingSends.TryDequeue(out var p))
+            {
+                p.Channel.AddPosted(-p.Data.Length);
+                Interlocked.Add(ref _postedSendBytes, -p.Reserved);
+            }
             throw Closed();
         }
+    }
+
+    private readonly record struct PendingSend(RTCDataChannel Channel, byte[] Data, bool IsText, long Reserved);
+
+    private readonly System.Collections.Concurrent.ConcurrentQueue<PendingSend> _pendingSends = new();
+    private int _sendDrainQueued;
+    private Func<TimeSpan, bool>? _drainSendsCache;
+    private Func<TimeSpan, bool> DrainSendsAction => _drainSendsCache ??= DrainSends;
+    private Action<TimeSpan>? _drainSendsPostCache;
+    private Action<TimeSpan> DrainSendsPost => _drainSendsPostCache ??= now => DrainSends(now);
+
+    /// <summary><c>OSPBRIDGE_WEBRTC_SEND_INLINE=0</c> (A/B): off-loop sends wake the loop on the pool instead of running its pass on the sender.</summary>
+    private static readonly bool SendInlineOff = Environment.GetEnvironmentVariable("OSPBRIDGE_WEBRTC_SEND_INLINE") == "0";
+
+    /// <summary>On the loop: hands every queued off-loop send to SCTP, in the order they were made.</summary>
+    private bool DrainSends(TimeSpan now)
+    {
+        Volatile.Write(ref _sendDrainQueued, 0); // a send queued from now on queues the next drain
+        while (_pendingSends.TryDequeue(out var p)) DoSend(p.Channel, p.Data, p.IsText, now, p.Data.Length, p.Reserved);
+        return true;
     }
 
     /// <summary>
@@ -361,9 +387,12 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
     /// idle loop runs it right here — for a send: SCTP packs and DTLS encrypts the message and the datagrams leave on the
     /// sender's own thread — instead of waking a pool worker; a busy loop finds it queued. False: the loop has stopped.
     /// </summary>
-    private bool PostOrRun(Action<TimeSpan> action)
+    private bool PostOrRun(Action<TimeSpan> action) => PostOrRun(now => { action(now); return true; });
+
+    /// <inheritdoc cref="PostOrRun(Action{TimeSpan})"/>
+    private bool PostOrRun(Func<TimeSpan, bool> action)
     {
-        if (!_inline) return _loop.Post(action);
+        if (!_inline) return _loop.Post(now => action(now));
         var t = _loop.InvokeAsync(action);
         if (t.IsFaulted) { _ = t.Exception; return false; }
         if (!t.IsCompleted) _ = t.ContinueWith(static x => _ = x.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
