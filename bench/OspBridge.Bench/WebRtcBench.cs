@@ -140,17 +140,23 @@ internal static class WebRtcBench
         using var cts = new CancellationTokenSource(Limit);
         await ch.WaitOpenAsync(cts.Token);
 
+        var usage = SelfUsage.Now();
         var sw = Stopwatch.StartNew();
         await SendAllAsync(ch, data, cts.Token);
         string reply = await browserDone.Task.WaitAsync(cts.Token);
         double to = Mbps(data.Length, sw.Elapsed.TotalSeconds);
+        string toUsage = SelfUsage.Since(usage, data.Length);
         if (reply != "done " + data.Length.ToString(CultureInfo.InvariantCulture)) throw new InvalidOperationException("ours→Chromium: browser said " + reply);
         if (Environment.GetEnvironmentVariable("OSPBRIDGE_BENCH_SCTP_STATS") == "1") Console.WriteLine("    ours→Chromium SCTP: " + pc.DebugStats);
 
+        usage = SelfUsage.Now();
         sw.Restart();
         ch.Send("go");
         long n = await ourDone.Task.WaitAsync(cts.Token);
         double from = Mbps(data.Length, sw.Elapsed.TotalSeconds);
+        // Our process only (the bench's idle Playwright client included); Chromium's processes are not counted.
+        Console.WriteLine($"    ours→Chromium {to:F0} Mbit/s, our process: {toUsage}");
+        Console.WriteLine($"    Chromium→ours {from:F0} Mbit/s, our process: {SelfUsage.Since(usage, data.Length)}");
         if (n != data.Length) throw new InvalidOperationException($"Chromium→ours: received {n} of {data.Length} bytes");
         if (Environment.GetEnvironmentVariable("OSPBRIDGE_BENCH_SCTP_STATS") == "1") Console.WriteLine("    Chromium→ours SCTP: " + pc.DebugStats);
         await h.Page.EvaluateAsync("() => B.close()");

@@ -137,6 +137,7 @@ internal static class WebRtcEchoBench
         var self = Process.GetCurrentProcess();
         self.Refresh();
         var cpu0 = self.TotalProcessorTime;
+        var usage = SelfUsage.Now();
         double ms;
         try
         {
@@ -150,6 +151,7 @@ internal static class WebRtcEchoBench
         }
         self.Refresh();
         var cpu = self.TotalProcessorTime - cpu0;
+        Console.WriteLine($"    echo ours, our process: {SelfUsage.Since(usage, 2L * total)} (per GiB received + sent)");
         if (Environment.GetEnvironmentVariable("OSPBRIDGE_BENCH_SCTP_STATS") == "1") Console.WriteLine($"    echo ours: peak bufferedAmount {peakBuffered / 1048576.0:F1} MiB; SCTP: {pc.DebugStats}");
         return (Mbps(total, ms), cpu.TotalSeconds);
     }

@@ -9,24 +9,32 @@ namespace OspBridge.WebRtc;
 
 /// <summary>
 /// The I/O side of one peer connection: one <see cref="IDatagramSocket"/> per local address (from the configured
-/// <see cref="IDatagramSocketFactory"/>), a <see cref="DatagramReceiver"/> task per socket that posts every datagram to
-/// the connection's loop with the socket's address as <c>Local</c>, and sends routed by each transmit's <c>Local</c>
-/// (the ICE base). RFC 7983 demultiplexing happens in <see cref="PeerConnectionCore"/>.
+/// <see cref="IDatagramSocketFactory"/>), a receive task per socket that queues every datagram of a receive batch to
+/// the connection's loop with the socket's address as <c>Local</c> and then wakes the loop once, and sends routed by
+/// each transmit's <c>Local</c> (the ICE base). RFC 7983 demultiplexing happens in <see cref="PeerConnectionCore"/>.
 /// </summary>
+/// <remarks>
+/// Issue 14 (session 12): with <c>inline</c> the sockets are opened with <see cref="UdpSocketOptions.ReceiveOnIoThread"/>
+/// and the loop's pass for a batch runs on the receiving thread (<see cref="CoreLoop{TEvent}.Wake"/> inline): receive →
+/// DTLS → SCTP → SACK and the flush of what the batch made the core send happen on the epoll thread, without a
+/// thread-pool hop. Every socket belongs to this one connection, so the batch always went to one loop.
+/// </remarks>
 internal sealed class PeerSockets : IDatagramSender, IDisposable
 {
     private readonly IDatagramSocketFactory _factory;
     private readonly ILogger _logger;
     private readonly int _bufferSize;
+    private readonly bool _inline;
     private readonly CancellationTokenSource _cts = new();
     private readonly List<Task> _receivers = [];
     private volatile IDatagramSocket[] _sockets = [];
 
-    public PeerSockets(IDatagramSocketFactory factory, ILogger logger, int bufferSize)
+    public PeerSockets(IDatagramSocketFactory factory, ILogger logger, int bufferSize, bool inline)
     {
         _factory = factory;
         _logger = logger;
         _bufferSize = bufferSize;
+        _inline = inline;
     }
 
     /// <summary>Addresses to use: explicit ones, or the unicast addresses of the named (or all up) interfaces.</summary>
@@ -51,8 +59,8 @@ internal sealed class PeerSockets : IDatagramSender, IDisposable
         return result;
     }
 
-    /// <summary>Opens a socket on <paramref name="address"/> (port 0) and starts receiving into <paramref name="post"/>; null when binding failed.</summary>
-    public IPEndPoint? Open(IPAddress address, Func<ReadOnlySpan<byte>, DatagramPath, bool> post)
+    /// <summary>Opens a socket on <paramref name="address"/> (port 0) and starts receiving into <paramref name="loop"/>; null when binding failed.</summary>
+    public IPEndPoint? Open(IPAddress address, CoreLoop<PeerConnectionEvent> loop)
     {
         IDatagramSocket socket;
         try
@@ -63,6 +71,7 @@ internal sealed class PeerSockets : IDatagramSender, IDisposable
                 ReceivePacketInfo = false,
                 ReceiveBufferSize = _bufferSize,
                 SendBufferSize = _bufferSize,
+                ReceiveOnIoThread = _inline,
             });
         }
         catch (SocketException ex)
@@ -72,10 +81,52 @@ internal sealed class PeerSockets : IDatagramSender, IDisposable
         }
         var local = socket.LocalEndPoint;
         _sockets = [.. _sockets, socket];
-        _receivers.Add(DatagramReceiver.RunAsync(socket,
-            (d, p) => post(d, new DatagramPath(local, p.Remote, p.InterfaceIndex)),
-            _logger, batchSize: 16, slotSize: 8192, _cts.Token));
+        _receivers.Add(ReceiveAsync(socket, local, loop, _inline, _logger, _cts.Token));
         return local;
+    }
+
+    /// <summary>
+    /// Experiment switch (issue 14, A/B): <c>OSPBRIDGE_WEBRTC_WAKE_EVERY=k</c> runs the loop's pass after every k datagrams
+    /// of a receive batch (inline only) instead of once per batch, so SCTP answers every second DATA packet with its own
+    /// SACK as RFC 9260 §6.2 intends rather than one SACK per batch of up to 16 — the peer's slow start grows cwnd by at
+    /// most one MTU per SACK (§7.2.1).
+    /// </summary>
+    private static readonly int WakeEvery = int.TryParse(Environment.GetEnvironmentVariable("OSPBRIDGE_WEBRTC_WAKE_EVERY"), out int k) && k > 0 ? k : 0;
+
+    /// <summary>
+    /// Receives until cancelled or the socket is disposed: each batch's datagrams are copied into the loop's inbox
+    /// without waking it, then the loop is woken once (inline: its pass runs on this thread). Errors that concern one
+    /// datagram (ICMP unreachable, truncation) are skipped; bounded, so a dead socket ends the task.
+    /// </summary>
+    private static async Task ReceiveAsync(IDatagramSocket socket, IPEndPoint local, CoreLoop<PeerConnectionEvent> loop, bool inline,
+        ILogger logger, CancellationToken cancellationToken)
+    {
+        var batch = new DatagramBatch(16, 8192);
+        int consecutiveErrors = 0;
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            int n;
+            try
+            {
+                n = await socket.ReceiveAsync(batch, cancellationToken).ConfigureAwait(false);
+                consecutiveErrors = 0;
+            }
+            catch (OperationCanceledException) { return; }
+            catch (ObjectDisposedException) { return; }
+            catch (SocketException ex)
+            {
+                // ECONNREFUSED/ENETUNREACH from an earlier send surface here on Linux.
+                if (++consecutiveErrors > 1000) { WebRtcLog.ReceiveFailing(logger, socket.LocalEndPoint, ex.Message); return; }
+                continue;
+            }
+            for (int i = 0; i < n; i++)
+            {
+                var p = batch.PathAt(i);
+                loop.TryQueueDatagram(batch[i], new DatagramPath(local, p.Remote, p.InterfaceIndex)); // false: inbox full, counted as a drop
+                if (WakeEvery > 0 && inline && (i + 1) % WakeEvery == 0 && i + 1 < n) loop.Wake(inline: true);
+            }
+            if (n > 0) loop.Wake(inline);
+        }
     }
 
     /// <inheritdoc/>

@@ -24,13 +24,15 @@ namespace OspBridge.WebRtc;
 /// until it is read (RFC 9260 §6.2). A reader that stops reading therefore stops the peer's sender at that window; it
 /// resumes when the reader reads again. So an echo or relay can simply stop calling <see cref="ReceiveAsync"/> while its
 /// own <see cref="BufferedAmount"/> is high. The window is shared: a stalled reader on one channel stalls every channel of
-/// the connection. An <see cref="OnMessage"/> handler consumes each message as it arrives (no back-pressure; like W3C's
-/// onmessage). The queue is still capped (4096 messages / 16 MiB): past that the channel reports
+/// the connection. An <see cref="OnMessage"/> handler consumes each message when it returns (like W3C's onmessage,
+/// without a queue of its own). The queue is still capped (4096 messages / 16 MiB): past that the channel reports
 /// <see cref="WebRtcError.LimitExceeded"/> through <see cref="OnError"/> and closes — messages already queued stay
 /// readable, nothing is dropped silently.</para>
 /// <para>Every event (<see cref="OnOpen"/>, <see cref="OnMessage"/>, <see cref="OnClose"/>, <see cref="OnError"/>,
-/// <see cref="OnBufferedAmountLow"/>) runs on the peer connection's loop: handlers must not block; calling
-/// <see cref="Send(string)"/> from a handler is fine.</para>
+/// <see cref="OnBufferedAmountLow"/>) runs off the peer connection's loop, one handler at a time per connection, in order
+/// (see <see cref="RTCPeerConnection"/>); calling <see cref="Send(string)"/> from a handler is fine. A message handed to
+/// <see cref="OnMessage"/> stays charged against the SCTP receive window until its handler returned, so a slow handler
+/// slows the peer's sender instead of queueing without bound.</para>
 /// </remarks>
 public sealed class RTCDataChannel : IMessageChannel
 {
@@ -226,7 +228,7 @@ public sealed class RTCDataChannel : IMessageChannel
         Interlocked.Exchange(ref _maxMessageSize, remoteMaxMessageSize);
         _state = RTCDataChannelState.Open;
         _opened.TrySetResult();
-        OnOpen?.Invoke();
+        _pc.Raise(OnOpen);
     }
 
     internal void Deliver(byte[] data, bool isText)
@@ -235,7 +237,8 @@ public sealed class RTCDataChannel : IMessageChannel
         if (Volatile.Read(ref _mode) == ModeEvent && CurrentHandler() is { } h)
         {
             FlushQueuedToHandler();
-            h(message);
+            Hold(data.Length);
+            _pc.Events.PostMessage(this, h, message);
             return;
         }
         // No consumer yet, or the reader: queue. Never drop a message silently (the channel may be reliable) and never
@@ -243,12 +246,7 @@ public sealed class RTCDataChannel : IMessageChannel
         if (Interlocked.Add(ref _queuedBytes, data.Length) <= MaxQueuedBytes && _received.Writer.TryWrite(message))
         {
             // Counts against the SCTP receive window until the reader takes it (back-pressure; see the remarks).
-            if (_state != RTCDataChannelState.Closed)
-            {
-                long charge = ReceiveCharge(data.Length);
-                _heldCharge += charge;
-                _pc.HoldReceived(charge);
-            }
+            Hold(data.Length);
         }
         else
         {
@@ -267,32 +265,60 @@ public sealed class RTCDataChannel : IMessageChannel
         lock (_waiterGate) return _onMessage;
     }
 
-    /// <summary>Hands messages queued before the first <see cref="OnMessage"/> subscription to it, in order (on the loop).</summary>
+    /// <summary>On the loop: charges a message against the SCTP window until it is consumed (<see cref="Consumed"/>).</summary>
+    private void Hold(int length)
+    {
+        if (_state == RTCDataChannelState.Closed) return;
+        long charge = ReceiveCharge(length);
+        _heldCharge += charge;
+        _pc.HoldReceived(charge);
+    }
+
+    /// <summary>
+    /// On the loop: hands messages queued before the first <see cref="OnMessage"/> subscription to it, in order, through
+    /// the connection's dispatcher (they stay charged until their handler returned).
+    /// </summary>
     private void FlushQueuedToHandler()
     {
         if (Volatile.Read(ref _mode) != ModeEvent) return;
         while (CurrentHandler() is { } h && _received.Reader.TryRead(out var m))
         {
             Interlocked.Add(ref _queuedBytes, -m.Data.Length);
-            Consumed(m.Data.Length);
-            h(m);
+            _pc.Events.PostMessage(this, h, m);
         }
+    }
+
+    /// <summary>On the dispatcher: an <see cref="OnMessage"/> handler returned; the message's window charge goes back.</summary>
+    /// <returns>True when the window was not given back yet (<paramref name="more"/>): the dispatcher then calls <see cref="FlushConsumed"/> later.</returns>
+    internal bool HandlerConsumed(int length, bool more) => Consumed(length, more);
+
+    /// <summary>On the dispatcher: gives back what <see cref="HandlerConsumed"/> deferred.</summary>
+    internal void FlushConsumed()
+    {
+        if (Interlocked.Read(ref _toRelease) > 0 && Interlocked.Exchange(ref _releaseQueued, 1) == 0) _pc.PostToLoop(_releaseConsumed ??= _ => ReleaseConsumed());
     }
 
     private static long ReceiveCharge(int length) => Math.Max(length, MinReceiveCharge);
 
     /// <summary>A queued message was taken (any thread): its window charge goes back to SCTP on the loop.</summary>
-    private void Consumed(int length)
+    private bool Consumed(int length, bool more = false)
     {
-        if (Interlocked.Add(ref _toRelease, ReceiveCharge(length)) == ReceiveCharge(length))
-        {
-            _pc.PostToLoop(_ => ReleaseConsumed());
-        }
+        long pending = Interlocked.Add(ref _toRelease, ReceiveCharge(length));
+        // From the dispatcher with more handlers queued: give the window back in steps (SCTP advertises a grown window
+        // only when a quarter of it opened anyway), and always once the queue ran empty — one loop post per step, not per message.
+        if (more && pending < ReleaseStep) return true;
+        if (Interlocked.Exchange(ref _releaseQueued, 1) == 0) _pc.PostToLoop(_releaseConsumed ??= _ => ReleaseConsumed());
+        return false;
     }
+
+    private const long ReleaseStep = 128 << 10;
+    private int _releaseQueued;
+    private Action<TimeSpan>? _releaseConsumed;
 
     /// <summary>On the loop: hands the consumed bytes back to the SCTP window (never more than this channel holds).</summary>
     private void ReleaseConsumed()
     {
+        Volatile.Write(ref _releaseQueued, 0); // consumed from now on queues the next release
         long n = Math.Min(Interlocked.Exchange(ref _toRelease, 0), _heldCharge);
         if (n <= 0) return;
         _heldCharge -= n;
@@ -314,9 +340,9 @@ public sealed class RTCDataChannel : IMessageChannel
         t?.TrySetResult();
     }
 
-    internal void RaiseBufferedAmountLow() => OnBufferedAmountLow?.Invoke();
+    internal void RaiseBufferedAmountLow() => _pc.Raise(OnBufferedAmountLow);
 
-    internal void RaiseError(WebRtcException ex) => OnError?.Invoke(ex);
+    internal void RaiseError(WebRtcException ex) => _pc.Raise(OnError, ex);
 
     internal void Fail(WebRtcException ex)
     {
@@ -335,6 +361,6 @@ public sealed class RTCDataChannel : IMessageChannel
         if (_heldCharge > 0) { _pc.ReleaseReceived(_heldCharge); _heldCharge = 0; }
         if (Volatile.Read(ref _mode) == ModeEvent) FlushQueuedToHandler();
         WakeSenders();
-        OnClose?.Invoke();
+        _pc.Raise(OnClose);
     }
 }

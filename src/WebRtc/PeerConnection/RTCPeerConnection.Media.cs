@@ -115,14 +115,14 @@ public sealed partial class RTCPeerConnection
         switch (e.Kind)
         {
             case PeerConnectionEventKind.Track:
-                OnTrack?.Invoke(new RTCTrackEvent(t));
+                Raise(OnTrack, new RTCTrackEvent(t));
                 break;
             case PeerConnectionEventKind.RtpReceived:
                 t.Receiver.Drain(_core);
                 break;
             case PeerConnectionEventKind.KeyframeRequested:
                 WebRtcLog.Event(_log, "keyframe requested on mid", t.Mid);
-                t.Sender.RaiseKeyframeRequested();
+                Raise(t.Sender.CountKeyframeRequest()); // the handlers run off the loop (issue 14)
                 break;
             case PeerConnectionEventKind.BitrateEstimate when t.Info.Stats.BitrateEstimate is { } bps && bps != t.Sender.BitrateEstimate:
                 // logged when it changes (Chromium repeats an unchanged REMB every ~200 ms)

@@ -19,8 +19,12 @@ namespace OspBridge.WebRtc;
 /// Events follow the W3C names, one style: <c>event Action&lt;T&gt;</c> named <c>On…</c>
 /// (<see cref="OnIceCandidate"/>, <see cref="OnIceConnectionStateChange"/>, <see cref="OnIceGatheringStateChange"/>,
 /// <see cref="OnConnectionStateChange"/>, <see cref="OnSignalingStateChange"/>, <see cref="OnDataChannel"/>). They run
-/// on the connection's loop and must not block; calling <see cref="RTCDataChannel.Send(string)"/> from a handler is
-/// fine. A handler that throws is a bug in the application: the connection fails loudly (state
+/// off the connection's loop, one at a time per connection and in the order they happened (the channels' events too), on
+/// a thread-pool thread: a handler may block without stalling this or any other connection's protocol work (it only
+/// delays this connection's later handlers; a blocked <see cref="RTCDataChannel.OnMessage"/> handler holds the peer's
+/// sender at the SCTP receive window). Calling <see cref="RTCDataChannel.Send(string)"/> from a handler is fine. An
+/// awaited call (<see cref="SetRemoteDescriptionAsync"/>, …) returns after the handlers of the events it caused have
+/// run. A handler that throws is a bug in the application: the connection fails loudly (state
 /// <see cref="RTCPeerConnectionState.Failed"/>) instead of hanging.
 /// </remarks>
 public sealed partial class RTCPeerConnection : IAsyncDisposable
@@ -33,6 +37,8 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
     private readonly PeerConnectionCore _core;
     private readonly PeerSockets _sockets;
     private readonly CoreLoop<PeerConnectionEvent> _loop;
+    private readonly EventDispatcher _events;
+    private readonly bool _inline;
     private readonly Dictionary<ushort, RTCDataChannel> _channels = [];   // loop only
     private readonly List<RTCDataChannel> _pendingChannels = [];          // loop only
     private readonly List<IAsyncDisposable> _mdnsPublications = [];
@@ -64,7 +70,11 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
             SendRemb = _options.SendRemb,
         });
         LocalFingerprint = _core.LocalFingerprint;
-        _sockets = new PeerSockets(_options.SocketFactory, _log, _options.SocketBufferSize);
+        _events = new EventDispatcher(OnHandlerFailed);
+        // Issue 14: no application code runs on the loop (handlers go through _events), so its pass may run where the
+        // input arrives — on the epoll thread for datagrams and timers, on the caller for API calls — as QUIC's does.
+        _inline = !InlineOff;
+        _sockets = new PeerSockets(_options.SocketFactory, _log, _options.SocketBufferSize, _inline);
         _loop = new CoreLoop<PeerConnectionEvent>(_core, _sockets, OnCoreEvent, new CoreLoopOptions
         {
             TimeProvider = _options.TimeProvider,
@@ -72,9 +82,39 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
             Name = "webrtc",
             InboxCapacity = 8192,
             MaxDatagramSize = 2048,
+            RunPassOnCaller = _inline,
+            TimersOnIoThread = _inline,
         });
         _ = _loop.Completion.ContinueWith(t => OnLoopStopped(t), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         _loop.Start();
+    }
+
+    /// <summary>
+    /// <c>OSPBRIDGE_WEBRTC_INLINE=0</c> (A/B): the loop's pass runs on a thread-pool worker woken for it, as before issue 14's
+    /// session 12 — no pass on the caller, receive continuations and timers not on the epoll thread.
+    /// </summary>
+    private static readonly bool InlineOff = Environment.GetEnvironmentVariable("OSPBRIDGE_WEBRTC_INLINE") == "0";
+
+    /// <summary>The dispatcher that runs this connection's application event handlers (channels raise theirs through it).</summary>
+    internal EventDispatcher Events => _events;
+
+    /// <summary>Queues <paramref name="handler"/>(<paramref name="arg"/>) on the dispatcher; nothing when nobody subscribed.</summary>
+    internal void Raise<T>(Action<T>? handler, T arg)
+    {
+        if (handler is not null) _events.Post(() => handler(arg));
+    }
+
+    /// <summary>Queues <paramref name="handler"/> on the dispatcher; nothing when nobody subscribed.</summary>
+    internal void Raise(Action? handler)
+    {
+        if (handler is not null) _events.Post(handler);
+    }
+
+    /// <summary>On the dispatcher: an application handler threw — a bug in the application; the connection fails loudly.</summary>
+    private void OnHandlerFailed(Exception ex)
+    {
+        WebRtcLog.LoopFailed(_log, ex);
+        _loop.Post(_ => throw new WebRtcException(WebRtcError.InternalError, "an event handler threw: " + ex.Message, ex));
     }
 
     /// <summary>Our certificate's fingerprint as in SDP (<c>sha-256 AB:CD:...</c>).</summary>
@@ -225,11 +265,11 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
     {
         _gatheringStarted = true;
         IceGatheringState = RTCIceGatheringState.Gathering;
-        OnIceGatheringStateChange?.Invoke(IceGatheringState);
+        Raise(OnIceGatheringStateChange, IceGatheringState);
         int i = 0;
         foreach (var address in PeerSockets.ResolveAddresses(_config))
         {
-            var ep = _sockets.Open(address, _loop.TryPostDatagram);
+            var ep = _sockets.Open(address, _loop);
             if (ep is null) continue;
             string? name = null;
             if (_config.MdnsHostNames is { } mdns && _config.ObfuscateHostCandidates)
@@ -308,12 +348,55 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
             throw SendBufferFull(ch, copy.Length);
         }
         ch.AddPosted(copy.Length);
-        if (!_loop.Post(now => DoSend(ch, copy, isText, now, copy.Length, reserved)))
+        // One queue of off-loop sends and at most one drain queued on the loop at a time: a burst of sends costs one
+        // loop wake-up (or one pass on the caller), and nothing per message beyond the copy (issue 14).
+        _pendingSends.Enqueue(new PendingSend(ch, copy, isText, reserved));
+        if (Interlocked.Exchange(ref _sendDrainQueued, 1) == 0 && !(SendInlineOff ? _loop.Post(DrainSendsPost) : PostOrRun(DrainSendsAction)))
         {
-            ch.AddPosted(-copy.Length);
-            Interlocked.Add(ref _postedSendBytes, -reserved);
+            while (_pendingSends.TryDequeue(out var p))
+            {
+                p.Channel.AddPosted(-p.Data.Length);
+                Interlocked.Add(ref _postedSendBytes, -p.Reserved);
+            }
             throw Closed();
         }
+    }
+
+    private readonly record struct PendingSend(RTCDataChannel Channel, byte[] Data, bool IsText, long Reserved);
+
+    private readonly System.Collections.Concurrent.ConcurrentQueue<PendingSend> _pendingSends = new();
+    private int _sendDrainQueued;
+    private Func<TimeSpan, bool>? _drainSendsCache;
+    private Func<TimeSpan, bool> DrainSendsAction => _drainSendsCache ??= DrainSends;
+    private Action<TimeSpan>? _drainSendsPostCache;
+    private Action<TimeSpan> DrainSendsPost => _drainSendsPostCache ??= now => DrainSends(now);
+
+    /// <summary><c>OSPBRIDGE_WEBRTC_SEND_INLINE=0</c> (A/B): off-loop sends wake the loop on the pool instead of running its pass on the sender.</summary>
+    private static readonly bool SendInlineOff = Environment.GetEnvironmentVariable("OSPBRIDGE_WEBRTC_SEND_INLINE") == "0";
+
+    /// <summary>On the loop: hands every queued off-loop send to SCTP, in the order they were made.</summary>
+    private bool DrainSends(TimeSpan now)
+    {
+        Volatile.Write(ref _sendDrainQueued, 0); // a send queued from now on queues the next drain
+        while (_pendingSends.TryDequeue(out var p)) DoSend(p.Channel, p.Data, p.IsText, now, p.Data.Length, p.Reserved);
+        return true;
+    }
+
+    /// <summary>
+    /// Queues work for the loop from off the loop (a send, a window release). With the pass on the caller (issue 14) an
+    /// idle loop runs it right here — for a send: SCTP packs and DTLS encrypts the message and the datagrams leave on the
+    /// sender's own thread — instead of waking a pool worker; a busy loop finds it queued. False: the loop has stopped.
+    /// </summary>
+    private bool PostOrRun(Action<TimeSpan> action) => PostOrRun(now => { action(now); return true; });
+
+    /// <inheritdoc cref="PostOrRun(Action{TimeSpan})"/>
+    private bool PostOrRun(Func<TimeSpan, bool> action)
+    {
+        if (!_inline) return _loop.Post(now => action(now));
+        var t = _loop.InvokeAsync(action);
+        if (t.IsFaulted) { _ = t.Exception; return false; }
+        if (!t.IsCompleted) _ = t.ContinueWith(static x => _ = x.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        return true;
     }
 
     private static WebRtcException SendBufferFull(RTCDataChannel ch, int length) => new(WebRtcError.SendBufferFull,
@@ -374,13 +457,19 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
 
     // ------------------------------------------------------------------ loop
 
-    /// <summary>Test hook: queues work on the loop exactly as internal callers do.</summary>
-    internal void PostForTest(Action<TimeSpan> action) => _loop.Post(action);
+    /// <summary>Test hook: queues work on the loop exactly as internal callers do (it runs as on the loop: <see cref="OnLoop"/>).</summary>
+    internal void PostForTest(Action<TimeSpan> action) => _loop.Post(now =>
+    {
+        var prev = _onLoopThread;
+        _onLoopThread = this;
+        try { action(now); }
+        finally { _onLoopThread = prev; }
+    });
 
     private void RunOnLoop(Action<TimeSpan> action)
     {
         if (OnLoop) { action(_loop.Clock.Now); return; }
-        _loop.Post(now =>
+        PostOrRun(now =>
         {
             var prev = _onLoopThread;
             _onLoopThread = this;
@@ -398,9 +487,11 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
             DrainEvents();
             return r;
         }
+        // Called from one of our own handlers: do not wait for the handlers queued behind it (they run after it returns).
+        bool fromHandler = _events.IsRunningHere;
         try
         {
-            return await _loop.InvokeAsync(now =>
+            var (result, handlersRun) = await _loop.InvokeAsync(now =>
             {
                 if (_failed) throw Closed();
                 var prev = _onLoopThread;
@@ -409,10 +500,13 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
                 {
                     var r = func(now);
                     DrainEvents();
-                    return r;
+                    return (r, fromHandler ? null : _events.Barrier());
                 }
                 finally { _onLoopThread = prev; }
             }, cancellationToken).ConfigureAwait(false);
+            // The caller sees the handlers of the events its call caused as having run (e.g. OnIceCandidate after SetLocalDescriptionAsync).
+            if (handlersRun is not null) await handlersRun.WaitAsync(cancellationToken).ConfigureAwait(false);
+            return result;
         }
         catch (ObjectDisposedException)
         {
@@ -454,7 +548,7 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
                 break;
             case PeerConnectionEventKind.SignalingStateChanged:
                 SignalingState = e.SignalingState;
-                OnSignalingStateChange?.Invoke(e.SignalingState);
+                Raise(OnSignalingStateChange, e.SignalingState);
                 break;
             case PeerConnectionEventKind.DtlsStateChanged:
                 if (e.DtlsState == DtlsState.Failed) WebRtcLog.DtlsFailed(_log, e.Reason);
@@ -479,19 +573,19 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
         {
             case IceEventKind.CandidateGathered:
                 WebRtcLog.Candidate(_log, ie.Candidate);
-                OnIceCandidate?.Invoke(new RTCIceCandidateInit(ie.Candidate!.ToString(), _core.Mid, 0));
+                Raise(OnIceCandidate, new RTCIceCandidateInit(ie.Candidate!.ToString(), _core.Mid, 0));
                 break;
             case IceEventKind.GatheringComplete:
                 Volatile.Write(ref _localDescription, _core.LocalDescription ?? _localDescription);
                 IceGatheringState = RTCIceGatheringState.Complete;
-                OnIceGatheringStateChange?.Invoke(IceGatheringState);
-                OnIceCandidate?.Invoke(null);
+                Raise(OnIceGatheringStateChange, IceGatheringState);
+                Raise(OnIceCandidate, null);
                 _gathered.TrySetResult();
                 break;
             case IceEventKind.StateChanged:
                 WebRtcLog.Event(_log, "ICE", ie.State);
                 IceConnectionState = ie.State;
-                OnIceConnectionStateChange?.Invoke(IceConnectionState);
+                Raise(OnIceConnectionStateChange, IceConnectionState);
                 break;
             case IceEventKind.SelectedPairChanged:
                 WebRtcLog.Event(_log, "selected pair", ie.Pair);
@@ -519,7 +613,7 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
                 ch.AssignId(e.ChannelId);
                 _channels[e.ChannelId] = ch;
                 ch.SetOpen(RemoteMaxMessageSize);
-                OnDataChannel?.Invoke(ch);
+                Raise(OnDataChannel, ch);
                 break;
             case DataChannelEventKind.MessageReceived:
                 if (_channels.TryGetValue(e.ChannelId, out var rc)) rc.Deliver(e.Payload ?? [], e.IsText);
@@ -548,7 +642,7 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
         ConnectionState = s;
         WebRtcLog.Event(_log, "connection", s);
         if (s is RTCPeerConnectionState.Closed or RTCPeerConnectionState.Failed) { CloseAllChannels(null); CompleteReceivers(); }
-        OnConnectionStateChange?.Invoke(s);
+        Raise(OnConnectionStateChange, s);
     }
 
     private void CloseAllChannels(WebRtcException? failure)
@@ -580,8 +674,7 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
         if (ConnectionState != RTCPeerConnectionState.Failed)
         {
             ConnectionState = RTCPeerConnectionState.Failed;
-            try { OnConnectionStateChange?.Invoke(ConnectionState); }
-            catch (Exception handlerError) { WebRtcLog.LoopFailed(_log, handlerError); }
+            Raise(OnConnectionStateChange, ConnectionState); // a handler that throws here is logged (the loop is gone already)
         }
     }
 
@@ -613,6 +706,13 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
             }
             _core.Dispose();
             CompleteReceivers();
+            // The close's events (state Closed, the channels' OnClose) have been handled when CloseAsync returns — unless
+            // it was called from one of our handlers, which must not wait for the handlers queued behind it.
+            if (_events.Barrier() is { } handlersRun)
+            {
+                try { await handlersRun.WaitAsync(TimeSpan.FromSeconds(5), CancellationToken.None).ConfigureAwait(false); }
+                catch (TimeoutException) { WebRtcLog.Event(_log, "close:", "event handlers still running after 5 s"); }
+            }
             _closedTcs.TrySetResult();
         }
     }

@@ -30,6 +30,7 @@ public sealed partial class SctpAssociation
     private bool _sackNeeded;
     private bool _sackDueNow;
     private int _packetsSinceSack;
+    private long _dataPacketsReceived, _sacksSent; // diagnostics (DebugState): DATA packets in, SACKs out
     private TimeSpan? _delayedSack;
     private uint _lastAdvertisedRwnd;
 
@@ -342,6 +343,7 @@ public sealed partial class SctpAssociation
     {
         _sackNeeded = true;
         _packetsSinceSack++;
+        _dataPacketsReceived++;
         if (_packetsSinceSack >= 2 || _highestRxTsn != _peerCumTsn || State == SctpState.ShutdownSent)
         {
             _sackDueNow = true;
@@ -387,6 +389,7 @@ public sealed partial class SctpAssociation
         uint rwnd = AdvertisedWindow();
         int n = SackChunk.Write(dest, _peerCumTsn, rwnd, _gapScratch.AsSpan(0, gaps), _dupTsns.AsSpan(0, _dupCount));
         _lastAdvertisedRwnd = rwnd;
+        _sacksSent++;
         _dupCount = 0;
         _sackNeeded = false;
         _sackDueNow = false;

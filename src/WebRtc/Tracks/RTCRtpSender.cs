@@ -77,9 +77,10 @@ public sealed class RTCRtpSender
 
     internal void CountDropped() => Interlocked.Increment(ref _framesDropped);
 
-    internal void RaiseKeyframeRequested()
+    /// <summary>On the loop: counts the peer's request; the handlers to run (off the loop, issue 14), or null.</summary>
+    internal Action? CountKeyframeRequest()
     {
         Interlocked.Increment(ref _keyframeRequests);
-        KeyframeRequested?.Invoke();
+        return KeyframeRequested;
     }
 }
