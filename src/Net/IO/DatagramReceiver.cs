@@ -17,7 +17,15 @@ public static class DatagramReceiver
     /// Receives until <paramref name="cancellationToken"/> fires or the socket is disposed. Socket errors
     /// that concern one datagram (ICMP unreachable, truncation) are skipped; the loop ends on disposal.
     /// </summary>
-    public static async Task RunAsync(IDatagramSocket socket, Dispatch dispatch, ILogger? logger = null, int batchSize = 32, int slotSize = 65_535, CancellationToken cancellationToken = default)
+    public static Task RunAsync(IDatagramSocket socket, Dispatch dispatch, ILogger? logger = null, int batchSize = 32, int slotSize = 65_535, CancellationToken cancellationToken = default)
+        => RunAsync(socket, dispatch, afterBatch: null, logger, batchSize, slotSize, cancellationToken);
+
+    /// <summary>
+    /// Like <see cref="RunAsync(IDatagramSocket, Dispatch, ILogger?, int, int, CancellationToken)"/>; <paramref name="afterBatch"/>
+    /// runs after the datagrams of each received batch were dispatched (e.g. to wake a loop once per batch after queueing
+    /// its datagrams without waking it).
+    /// </summary>
+    public static async Task RunAsync(IDatagramSocket socket, Dispatch dispatch, Action? afterBatch, ILogger? logger, int batchSize, int slotSize, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(socket);
         ArgumentNullException.ThrowIfNull(dispatch);
@@ -40,6 +48,7 @@ public static class DatagramReceiver
                 continue;
             }
             for (int i = 0; i < n; i++) dispatch(batch[i], batch.PathAt(i));
+            if (n > 0) afterBatch?.Invoke();
         }
     }
 }

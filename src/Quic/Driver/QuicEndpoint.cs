@@ -7,7 +7,7 @@ using OspBridge.Net.IO;
 namespace OspBridge.Quic.Driver;
 
 /// <summary>
-/// One UDP socket shared by the connections on it: one receive task (<see cref="DatagramReceiver.RunAsync"/>)
+/// One UDP socket shared by the connections on it: one receive task (<see cref="DatagramReceiver"/>)
 /// hands every datagram to the connection it belongs to — by destination connection ID, or by the peer's
 /// address for connections with zero-length CIDs — by posting it to that connection's loop; datagrams that
 /// match nothing go to <see cref="OnUnrouted"/> (the listener's accept path). A client endpoint has exactly one

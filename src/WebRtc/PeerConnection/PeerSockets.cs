@@ -86,48 +86,15 @@ internal sealed class PeerSockets : IDatagramSender, IDisposable
     }
 
     /// <summary>
-    /// Experiment switch (issue 14, A/B): <c>OSPBRIDGE_WEBRTC_WAKE_EVERY=k</c> runs the loop's pass after every k datagrams
-    /// of a receive batch (inline only) instead of once per batch, so SCTP answers every second DATA packet with its own
-    /// SACK as RFC 9260 §6.2 intends rather than one SACK per batch of up to 16 — the peer's slow start grows cwnd by at
-    /// most one MTU per SACK (§7.2.1).
-    /// </summary>
-    private static readonly int WakeEvery = int.TryParse(Environment.GetEnvironmentVariable("OSPBRIDGE_WEBRTC_WAKE_EVERY"), out int k) && k > 0 ? k : 0;
-
-    /// <summary>
     /// Receives until cancelled or the socket is disposed: each batch's datagrams are copied into the loop's inbox
     /// without waking it, then the loop is woken once (inline: its pass runs on this thread). Errors that concern one
     /// datagram (ICMP unreachable, truncation) are skipped; bounded, so a dead socket ends the task.
     /// </summary>
-    private static async Task ReceiveAsync(IDatagramSocket socket, IPEndPoint local, CoreLoop<PeerConnectionEvent> loop, bool inline,
-        ILogger logger, CancellationToken cancellationToken)
-    {
-        var batch = new DatagramBatch(16, 8192);
-        int consecutiveErrors = 0;
-        while (!cancellationToken.IsCancellationRequested)
-        {
-            int n;
-            try
-            {
-                n = await socket.ReceiveAsync(batch, cancellationToken).ConfigureAwait(false);
-                consecutiveErrors = 0;
-            }
-            catch (OperationCanceledException) { return; }
-            catch (ObjectDisposedException) { return; }
-            catch (SocketException ex)
-            {
-                // ECONNREFUSED/ENETUNREACH from an earlier send surface here on Linux.
-                if (++consecutiveErrors > 1000) { WebRtcLog.ReceiveFailing(logger, socket.LocalEndPoint, ex.Message); return; }
-                continue;
-            }
-            for (int i = 0; i < n; i++)
-            {
-                var p = batch.PathAt(i);
-                loop.TryQueueDatagram(batch[i], new DatagramPath(local, p.Remote, p.InterfaceIndex)); // false: inbox full, counted as a drop
-                if (WakeEvery > 0 && inline && (i + 1) % WakeEvery == 0 && i + 1 < n) loop.Wake(inline: true);
-            }
-            if (n > 0) loop.Wake(inline);
-        }
-    }
+    private static Task ReceiveAsync(IDatagramSocket socket, IPEndPoint local, CoreLoop<PeerConnectionEvent> loop, bool inline,
+        ILogger logger, CancellationToken cancellationToken) =>
+        DatagramReceiver.RunAsync(socket,
+            (datagram, path) => loop.TryQueueDatagram(datagram, new DatagramPath(local, path.Remote, path.InterfaceIndex)), // false: inbox full, counted as a drop
+            afterBatch: () => loop.Wake(inline), logger, batchSize: 16, slotSize: 8192, cancellationToken);
 
     /// <inheritdoc/>
     public void Send(DatagramBatch batch)

@@ -28,8 +28,6 @@ internal static class WebRtcLog
         LoggerMessage.Define<string, string>(LogLevel.Debug, new EventId(9, "Mdns"), "mdns: {Name}: {What}");
     private static readonly Action<ILogger, string, string, Exception?> PublishFailedMessage =
         LoggerMessage.Define<string, string>(LogLevel.Warning, new EventId(10, "MdnsPublishFailed"), "mdns: publishing {Name} failed: {Error}");
-    private static readonly Action<ILogger, IPEndPoint, string, Exception?> ReceiveFailingMessage =
-        LoggerMessage.Define<IPEndPoint, string>(LogLevel.Warning, new EventId(11, "ReceiveFailing"), "webrtc: receive on {Local} keeps failing ({Error}); stopping");
 
     public static void CannotBind(ILogger l, IPAddress a, string error) => CannotBindMessage(l, a, error, null);
     public static void MalformedCandidate(ILogger l, string c) => MalformedCandidateMessage(l, c, null);
@@ -56,6 +54,5 @@ internal static class WebRtcLog
         if (l.IsEnabled(LogLevel.Debug)) MdnsMessage(l, name, what, null);
     }
 
-    public static void ReceiveFailing(ILogger l, IPEndPoint local, string error) => ReceiveFailingMessage(l, local, error, null);
     public static void MdnsPublishFailed(ILogger l, string name, string error) => PublishFailedMessage(l, name, error, null);
 }
