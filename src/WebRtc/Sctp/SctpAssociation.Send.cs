@@ -50,30 +50,6 @@ public sealed partial class SctpAssociation
     internal long DataPacketsSent { get; private set; }
     internal int MaxBurstPackets { get; private set; }
     internal long BurstLimitStops { get; private set; }
-    internal long PacingStops { get; private set; }
-
-    private double _paceTokens;  // bytes of new DATA that may leave now (PacingBurst packets at most)
-    private TimeSpan _paceLast;
-    private TimeSpan? _paceTimer;
-
-    /// <summary>Pacing rate in bytes per second: 2 × cwnd / SRTT; 0 before an RTT sample (no pacing then).</summary>
-    private double PacingRate() =>
-        _rto.SmoothedRtt is { } rtt && rtt > TimeSpan.Zero ? 2.0 * Math.Max(_cwnd, 4L * _o.Mtu) / rtt.TotalSeconds : 0;
-
-    private void RefillPacing(TimeSpan now)
-    {
-        double cap = (double)_o.PacingBurst * _o.Mtu;
-        double rate = PacingRate();
-        if (rate <= 0 || now < _paceLast)
-        {
-            _paceTokens = cap;
-        }
-        else
-        {
-            _paceTokens = Math.Min(cap, _paceTokens + (rate * (now - _paceLast).TotalSeconds));
-        }
-        _paceLast = now;
-    }
 
     internal uint CumulativeAckTsn => _cumAckTsn;
     internal uint NextTsn => _nextTsn;
@@ -304,19 +280,6 @@ public sealed partial class SctpAssociation
             }
         }
         int maxPayload = buf.Length - SctpCommonHeader.Length - DataChunk.HeaderLength;
-        bool pacing = _o.PacingBurst > 0;
-        if (pacing)
-        {
-            RefillPacing(now);
-            if (_retransmitPending == 0 && _sendQueue.Count > 0 && _flightSize < _cwnd && _paceTokens < _o.Mtu && PacingRate() > 0)
-            {
-                // Out of tokens: continue when one packet's worth has accumulated.
-                PacingStops++;
-                var wait = TimeSpan.FromSeconds((_o.Mtu - _paceTokens) / PacingRate());
-                _paceTimer = now + (wait < TimeSpan.FromTicks(1) ? TimeSpan.FromTicks(1) : wait);
-                return pos;
-            }
-        }
         while (_retransmitPending == 0 && _sendQueue.Count > 0 && _flightSize < _cwnd && _inflight.Count < ReceiveBitmap.Window - 1)
         {
             var m = _sendQueue.Peek()!;
@@ -402,10 +365,6 @@ public sealed partial class SctpAssociation
                 InFlight = true,
             });
             m.Offset += take;
-            if (pacing)
-            {
-                _paceTokens -= take + DataChunk.HeaderLength;
-            }
             _flightSize += take;
             _peerRwnd -= take;
             ConsumeUnsent(m, take);

@@ -124,7 +124,7 @@ public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
 
     /// <summary>Diagnostics: the retransmission queue and the two TSN ack points (for stall reports, e.g. the echo bench).</summary>
     internal string DebugState => string.Create(CultureInfo.InvariantCulture,
-        $"inflight {_inflight.Count} rtxPending {_retransmitPending} fastRtx {_fastRetransmitPending} cumAck {_cumAckTsn} nextTsn {_nextTsn} t3 {(_t3 is null ? "off" : "on")} peerRwnd {_peerRwnd} peerCum {_peerCumTsn} sackNeeded {_sackNeeded} t3x {T3Expiries} fastRecoveries {FastRecoveries} fastRtxChunks {FastRetransmittedChunks} gapSacks {SacksWithGaps} dataPackets {DataPacketsSent} maxBurst {MaxBurstPackets} burstStops {BurstLimitStops} paceStops {PacingStops} heldRx {_rxHeld} dataPacketsIn {_dataPacketsReceived} sacksOut {_sacksSent}");
+        $"inflight {_inflight.Count} rtxPending {_retransmitPending} fastRtx {_fastRetransmitPending} cumAck {_cumAckTsn} nextTsn {_nextTsn} t3 {(_t3 is null ? "off" : "on")} peerRwnd {_peerRwnd} peerCum {_peerCumTsn} sackNeeded {_sackNeeded} t3x {T3Expiries} fastRecoveries {FastRecoveries} fastRtxChunks {FastRetransmittedChunks} gapSacks {SacksWithGaps} dataPackets {DataPacketsSent} maxBurst {MaxBurstPackets} burstStops {BurstLimitStops} heldRx {_rxHeld} dataPacketsIn {_dataPacketsReceived} sacksOut {_sacksSent}");
 
     /// <summary>Packets dropped on input (bad checksum, ports, tag or layout).</summary>
     public long DroppedPackets { get; private set; }
@@ -143,7 +143,6 @@ public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
             Min(ref m, _t3);
             Min(ref m, _delayedSack);
             Min(ref m, _heartbeatTimer);
-            Min(ref m, _paceTimer);
             Min(ref m, _reconfigTimer);
             return m;
 
@@ -766,11 +765,6 @@ public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
             {
                 _heartbeatTimer = null;
             }
-        }
-        if (_paceTimer is { } pt && pt <= now)
-        {
-            _paceTimer = null; // the next poll refills the pacing bucket and sends
-            AllowBurst();
         }
         if (_reconfigTimer is { } rc && rc <= now)
         {

@@ -68,14 +68,6 @@ public sealed record SctpOptions
     /// </summary>
     public int MaxBurst { get; init; }
 
-    /// <summary>
-    /// Pacing: at most this many packets of new DATA leave back-to-back; after that, new DATA goes out at
-    /// 2 × cwnd / smoothed RTT (a token bucket of this many packets), continued by a timer. Spreads a window that opens at
-    /// once (a batch of SACKs, a SACK that fills a hole) over the RTT instead of sending it as one line-rate burst.
-    /// 0 (the default) = no pacing. dcsctp does not pace (it only applies Max.Burst).
-    /// </summary>
-    public int PacingBurst { get; init; }
-
     /// <summary>Delayed SACK timeout (RFC 9260 §6.2: at most 500 ms; 200 ms is the recommended value).</summary>
     public TimeSpan DelayedAckTimeout { get; init; } = TimeSpan.FromMilliseconds(200);
 
