@@ -63,9 +63,7 @@ internal sealed partial class ConnectionCore
     private void OnMtuProbeAcked(int size)
     {
         Counters.MtuProbesAcked++;
-        if (_pmtu is null || !_pmtu.OnProbeAcked(size)) return;
-        _maxDatagram = _pmtu.Current;
-        _cc.SetMaxDatagramSize(_maxDatagram);
+        if (_pmtu is not null && _pmtu.OnProbeAcked(size)) UseConfirmedSize();
     }
 
     private void OnMtuProbeLost(int size)
@@ -76,8 +74,13 @@ internal sealed partial class ConnectionCore
 
     private void OnMtuBlackHole()
     {
-        if (_pmtu is null || !_pmtu.OnBlackHole()) return;
-        _maxDatagram = _pmtu.Current;
+        if (_pmtu is not null && _pmtu.OnBlackHole()) UseConfirmedSize();
+    }
+
+    /// <summary>The datagram size (and the congestion controller's segment size) follows the search's confirmed size.</summary>
+    private void UseConfirmedSize()
+    {
+        _maxDatagram = _pmtu!.Current;
         _cc.SetMaxDatagramSize(_maxDatagram);
     }
 }

@@ -387,7 +387,7 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
     /// idle loop runs it right here — for a send: SCTP packs and DTLS encrypts the message and the datagrams leave on the
     /// sender's own thread — instead of waking a pool worker; a busy loop finds it queued. False: the loop has stopped.
     /// </summary>
-    private bool PostOrRun(Action<TimeSpan> action) => PostOrRun(now => { action(now); return true; });
+    private bool PostOrRun(Action<TimeSpan> action) => _inline ? PostOrRun(now => { action(now); return true; }) : _loop.Post(action);
 
     /// <inheritdoc cref="PostOrRun(Action{TimeSpan})"/>
     private bool PostOrRun(Func<TimeSpan, bool> action)
