@@ -31,6 +31,18 @@ internal interface IPeerFetchExchange
     /// <summary>Sends body bytes; <paramref name="endStream"/> ends our side after them.</summary>
     ValueTask WriteAsync(ReadOnlyMemory<byte> data, bool endStream, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Bytes the caller leaves free in front of the body bytes it gives <see cref="WriteInPlaceAsync"/>: the exchange
+    /// writes its frame header there instead of copying the body into a frame buffer (0 when it copies anyway).
+    /// </summary>
+    int WriteHeaderRoom { get; }
+
+    /// <summary>
+    /// Like <see cref="WriteAsync"/> for <c>buffer[WriteHeaderRoom..]</c>; the first <see cref="WriteHeaderRoom"/> bytes
+    /// are free room the exchange may overwrite (the body is framed where it lies).
+    /// </summary>
+    ValueTask WriteInPlaceAsync(Memory<byte> buffer, bool endStream, CancellationToken cancellationToken);
+
     /// <summary>Sends a head, or trailers (<paramref name="endStream"/> must then be true).</summary>
     ValueTask SendHeadersAsync(IReadOnlyList<KeyValuePair<string, string>> fields, bool endStream, CancellationToken cancellationToken);
 

@@ -307,22 +307,24 @@ public sealed class PeerFetchDevice : IDisposable
             int size = (int)Math.Clamp(length ?? BodyChunk, 1, BodyChunk);
             // One spare byte: at the announced length, one more read confirms the end of the body, because an
             // in-process origin attaches its trailers only when the app completes (after its last write).
-            byte[] buffer = ArrayPool<byte>.Shared.Rent(size + 1);
+            // The exchange's header room in front: the body is framed where the origin's bytes landed (no copy).
+            int room = stream.WriteHeaderRoom;
+            byte[] buffer = ArrayPool<byte>.Shared.Rent(room + size + 1);
             try
             {
                 while (true)
                 {
-                    int n = await source.ReadAsync(buffer.AsMemory(0, size), aborted).ConfigureAwait(false);
+                    int n = await source.ReadAsync(buffer.AsMemory(room, size), aborted).ConfigureAwait(false);
                     if (n == 0) break;
                     sent += n;
                     bool last = false;
                     if (length == sent)
                     {
-                        int more = await source.ReadAsync(buffer.AsMemory(n, 1), aborted).ConfigureAwait(false);
+                        int more = await source.ReadAsync(buffer.AsMemory(room + n, 1), aborted).ConfigureAwait(false);
                         if (more == 0) last = !response.TrailingHeaders.Any();
                         else { n += more; sent += more; }
                     }
-                    await stream.WriteAsync(buffer.AsMemory(0, n), endStream: last, aborted).ConfigureAwait(false);
+                    await stream.WriteInPlaceAsync(buffer.AsMemory(0, room + n), endStream: last, aborted).ConfigureAwait(false);
                     if (last) { ended = true; break; }
                 }
             }

@@ -154,14 +154,15 @@ public sealed class PeerFetchHandler : HttpMessageHandler
         {
             var source = await content.ReadAsStreamAsync().ConfigureAwait(false);
             // The device's download chunk (255 KiB: one DATA frame per channel message of ≤ 256 KiB), was 64 KiB.
-            byte[] buffer = ArrayPool<byte>.Shared.Rent(PeerFetchDevice.BodyChunk);
+            int room = stream.WriteHeaderRoom; // framed in place (no copy into a frame buffer)
+            byte[] buffer = ArrayPool<byte>.Shared.Rent(room + PeerFetchDevice.BodyChunk);
             try
             {
                 while (true)
                 {
-                    int n = await source.ReadAsync(buffer.AsMemory(0, PeerFetchDevice.BodyChunk)).ConfigureAwait(false);
+                    int n = await source.ReadAsync(buffer.AsMemory(room, PeerFetchDevice.BodyChunk)).ConfigureAwait(false);
                     if (n == 0) break;
-                    await stream.WriteAsync(buffer.AsMemory(0, n), endStream: false, CancellationToken.None).ConfigureAwait(false);
+                    await stream.WriteInPlaceAsync(buffer.AsMemory(0, room + n), endStream: false, CancellationToken.None).ConfigureAwait(false);
                 }
             }
             finally

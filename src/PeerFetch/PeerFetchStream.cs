@@ -192,6 +192,13 @@ internal sealed class PeerFetchStream : IPeerFetchExchange
         }
     }
 
+    /// <inheritdoc/>
+    public int WriteHeaderRoom => 0; // the mux frames into channel messages of its own
+
+    /// <inheritdoc/>
+    public ValueTask WriteInPlaceAsync(Memory<byte> buffer, bool endStream, CancellationToken cancellationToken)
+        => WriteAsync(buffer, endStream, cancellationToken);
+
     /// <summary>Sends a response head, or trailers (<paramref name="endStream"/> must then be true).</summary>
     public void SendHeaders(IReadOnlyList<KeyValuePair<string, string>> fields, bool endStream)
     {

@@ -87,14 +87,28 @@ public sealed class QuicStream : Stream
         while (true)
         {
             if (_readFin) return 0;
-            var (n, wait) = await _conn.Call(now => ReadOnLoop(buffer.Span, now), cancellationToken).ConfigureAwait(false);
+            var (n, wait) = await _conn.Call(now => ReadOnLoop(buffer, now), cancellationToken).ConfigureAwait(false);
             if (wait is null) return n;
-            await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                // The core may already have copied bytes into the buffer (the waiting read): they are consumed from the
+                // stream, so they are this read's result rather than lost.
+                int got = await _conn.Call(_ => _conn.Core.StreamTakePendingRead(Id), CancellationToken.None).ConfigureAwait(false);
+                if (got > 0) return got;
+                throw;
+            }
         }
     }
 
-    /// <summary>On the loop: reads what is there; otherwise returns the readable event to await.</summary>
-    private (int Read, Task? Wait) ReadOnLoop(Span<byte> buffer, TimeSpan now)
+    /// <summary>
+    /// On the loop: reads what is there; otherwise registers the buffer as the stream's waiting read (the core copies the
+    /// next in-order bytes straight into it) and returns the readable event to await.
+    /// </summary>
+    private (int Read, Task? Wait) ReadOnLoop(Memory<byte> buffer, TimeSpan now)
     {
         if (_readFin) return (0, null);
         var core = _conn.Core;
@@ -106,7 +120,7 @@ public sealed class QuicStream : Stream
         }
         int n;
         bool fin;
-        try { n = core.StreamRead(Id, buffer, now, out fin); }
+        try { n = core.StreamRead(Id, buffer.Span, buffer, now, out fin); }
         catch (QuicException e) { _readsClosed.TrySetException(e); throw; }
         if (n > 0 || fin)
         {
@@ -116,6 +130,7 @@ public sealed class QuicStream : Stream
         if (buffer.Length == 0) return (0, null);
         if (core.State >= CoreState.Closing)
         {
+            core.StreamTakePendingRead(Id); // nothing was filled (n == 0); the buffer is not left registered
             var ex = _conn.CloseException();
             _readsClosed.TrySetException(ex);
             throw ex;

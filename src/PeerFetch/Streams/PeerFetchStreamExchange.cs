@@ -322,6 +322,19 @@ internal sealed class PeerFetchStreamExchange : IPeerFetchExchange, IAsyncDispos
         }
     }
 
+    /// <inheritdoc/>
+    public int WriteHeaderRoom => FrameHeader.Size;
+
+    /// <inheritdoc/>
+    public ValueTask WriteInPlaceAsync(Memory<byte> buffer, bool endStream, CancellationToken cancellationToken)
+    {
+        int n = buffer.Length - FrameHeader.Size;
+        if (n is <= 0 or > SendChunk) return WriteAsync(buffer[FrameHeader.Size..], endStream, cancellationToken);
+        // The DATA frame's header goes into the room in front of the body: one write, no copy into a frame buffer.
+        new FrameHeader(n, FrameType.Data, FrameFlags.None, 0).Write(buffer.Span);
+        return TransportWriteAsync(buffer, endStream, cancellationToken);
+    }
+
     private async ValueTask TransportWriteAsync(ReadOnlyMemory<byte> bytes, bool fin, CancellationToken cancellationToken)
     {
         if (_localEnded) throw _error as PeerFetchException ?? new PeerFetchException(PeerFetchError.StreamReset, "our side of the exchange already ended");

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using OspBridge.Quic.Frames;
 using OspBridge.Quic.Internal;
 using OspBridge.Quic.Transport;
@@ -125,16 +127,54 @@ internal sealed partial class ConnectionCore
     }
 
     /// <summary>Reads received bytes; <paramref name="fin"/> is true once all data up to the final size has been read.</summary>
-    public int StreamRead(long id, Span<byte> dest, TimeSpan now, out bool fin)
+    public int StreamRead(long id, Span<byte> dest, TimeSpan now, out bool fin) => StreamRead(id, dest, default, now, out fin);
+
+    /// <summary>
+    /// Reads received bytes into <paramref name="dest"/>. When nothing is there and <paramref name="waiting"/> (the same
+    /// memory as <paramref name="dest"/>) is not empty, registers it as the stream's waiting read: in-order data that
+    /// arrives next is copied straight into it (one copy instead of two, through the ring) and the next call returns
+    /// those bytes first. A caller that stops waiting takes them back with <see cref="StreamTakePendingRead"/>.
+    /// </summary>
+    public int StreamRead(long id, Span<byte> dest, Memory<byte> waiting, TimeSpan now, out bool fin)
     {
         Advance(now);
         fin = false;
         if (!_streams.TryGetValue(id, out var s) || s.Recv is null) throw new QuicException(QuicError.InternalError, null, "stream not readable");
-        if (s.PeerResetCode is long code) { s.ReadFinReported = true; MaybeRemove(s); throw new QuicException(QuicError.StreamAborted, code, "peer reset the stream"); }
-        if (s.StopSendingCode is not null) throw new QuicException(QuicError.OperationAborted, null, "stream reads were aborted");
-        int n = s.Recv.Read(dest);
-        if (n > 0) OnConsumed(s, (ulong)n, now);
-        if (s.Recv.IsFinished) { fin = true; s.ReadFinReported = true; MaybeRemove(s); }
+        int n = s.PendingFilled;
+        if (n > 0 && !Unsafe.AreSame(ref MemoryMarshal.GetReference(dest), ref MemoryMarshal.GetReference(s.PendingRead.Span)))
+        {
+            // Read into other memory than the waiting read's: its bytes come first.
+            if (dest.Length < n) throw new ArgumentException("the read buffer is smaller than the waiting read's bytes", nameof(dest));
+            s.PendingRead.Span[..n].CopyTo(dest);
+        }
+        s.PendingRead = default;
+        s.PendingFilled = 0;
+        if (n == 0)
+        {
+            if (s.PeerResetCode is long code) { s.ReadFinReported = true; MaybeRemove(s); throw new QuicException(QuicError.StreamAborted, code, "peer reset the stream"); }
+            if (s.StopSendingCode is not null) throw new QuicException(QuicError.OperationAborted, null, "stream reads were aborted");
+        }
+        if (s.PeerResetCode is null && s.StopSendingCode is null)
+        {
+            int m = s.Recv.Read(dest[n..]);
+            if (m > 0) OnConsumed(s, (ulong)m, now);
+            n += m;
+        }
+        if (s.Recv.IsFinished && s.PeerResetCode is null) { fin = true; s.ReadFinReported = true; MaybeRemove(s); }
+        else if (n == 0 && !waiting.IsEmpty && s.StopSendingCode is null && s.PeerResetCode is null) s.PendingRead = waiting;
+        return n;
+    }
+
+    /// <summary>
+    /// Unregisters the stream's waiting read (the reader gave up: cancelled or timed out) and returns how many bytes
+    /// were already copied into it — they are consumed from the stream, so the reader must still deliver them.
+    /// </summary>
+    public int StreamTakePendingRead(long id)
+    {
+        if (!_streams.TryGetValue(id, out var s)) return 0;
+        int n = s.PendingFilled;
+        s.PendingRead = default;
+        s.PendingFilled = 0;
         return n;
     }
 
@@ -218,6 +258,7 @@ internal sealed partial class ConnectionCore
         // find no StreamState, so nothing touches these buffers again).
         s.Send?.Release();
         s.Recv?.Release();
+        s.PendingRead = default;
         if (!IsLocal(s.Id))
         {
             if (s.IsBidirectional) { _remoteClosedBidi++; if (_localMaxStreamsBidi - _remoteOpenedBidi < _options.MaxInboundBidiStreams / 2 + 1) { _localMaxStreamsBidi = _remoteClosedBidi + _options.MaxInboundBidiStreams; _maxStreamsBidiPending = true; } }
@@ -277,6 +318,20 @@ internal sealed partial class ConnectionCore
             if (_recvData > _localMaxData) throw QuicException.Transport(TransportErrorCode.FlowControlError, "connection flow control exceeded");
         }
         if (s.PeerResetCode is not null || s.StopSendingCode is not null) { CreditAbandoned(s, s.CountedRecv); MaybeRemove(s); return; }
+        if (s.PendingFilled < s.PendingRead.Length && s.Recv.IsEmpty && offset <= s.Recv.ReadOffset && end > s.Recv.ReadOffset)
+        {
+            // The reader waits and nothing is buffered: in-order bytes go straight into its memory.
+            int skip = (int)(s.Recv.ReadOffset - offset);
+            int take = Math.Min(data.Length - skip, s.PendingRead.Length - s.PendingFilled);
+            data.Slice(skip, take).CopyTo(s.PendingRead.Span[s.PendingFilled..]);
+            s.PendingFilled += take;
+            s.Recv.ConsumeDirect(take);
+            OnConsumed(s, (ulong)take, now);
+            data = data[(skip + take)..];
+            offset = s.Recv.ReadOffset;
+            Emit(CoreEventKind.StreamReadable, s.Id);
+            if (data.IsEmpty) return;
+        }
         int before = s.Recv.Readable;
         if (!s.Recv.Insert(offset, data)) throw QuicException.Transport(TransportErrorCode.FlowControlError, "stream reassembly limit exceeded");
         if (s.Recv.Readable > before || (fin && s.Recv.IsFinished) || (s.Recv.FinalSize is not null && s.Recv.Readable == 0 && s.Recv.IsFinished))

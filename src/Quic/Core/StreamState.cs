@@ -47,6 +47,15 @@ internal sealed class StreamState
     public ulong AbandonedCredit;
     public bool ReadFinReported;
 
+    /// <summary>
+    /// The application's waiting read (empty when none): in-order data that arrives while nothing is buffered is copied
+    /// straight into it instead of into the ring and out again. The core only writes into it between
+    /// <c>ConnectionCore.StreamRead</c> registering it and the next read or <see cref="ConnectionCore.StreamTakePendingRead"/>.
+    /// </summary>
+    public Memory<byte> PendingRead;
+    /// <summary>Bytes of <see cref="PendingRead"/> already filled (consumed from the stream, not yet returned).</summary>
+    public int PendingFilled;
+
     public bool SendDone => Send is null || Send.AllAcked || ResetAcked;
     public bool RecvDone => Recv is null || Recv.IsFinished && ReadFinReported || PeerResetCode is not null && ReadFinReported || StopSendingCode is not null && (PeerResetCode is not null || Recv.FinalSize is not null);
 }

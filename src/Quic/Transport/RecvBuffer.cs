@@ -100,6 +100,19 @@ internal sealed class RecvBuffer
         return true;
     }
 
+    /// <summary>True when no byte at or past <see cref="ReadOffset"/> is buffered (in order or not).</summary>
+    public bool IsEmpty => _received.IsEmpty;
+
+    /// <summary>
+    /// Consumes in-order bytes that the caller copied straight to the reader (<see cref="IsEmpty"/> must be true and the
+    /// bytes start at <see cref="ReadOffset"/>): the ring is bypassed.
+    /// </summary>
+    public void ConsumeDirect(int n)
+    {
+        ReadOffset += (ulong)n;
+        if (ReadOffset > HighestReceived) HighestReceived = ReadOffset;
+    }
+
     /// <summary>Copies contiguous bytes into <paramref name="dest"/> and consumes them.</summary>
     public int Read(Span<byte> dest)
     {
