@@ -325,6 +325,7 @@ internal sealed partial class ConnectionCore
             int take = Math.Min(data.Length - skip, s.PendingRead.Length - s.PendingFilled);
             data.Slice(skip, take).CopyTo(s.PendingRead.Span[s.PendingFilled..]);
             s.PendingFilled += take;
+            Counters.StreamBytesDirect += take;
             s.Recv.ConsumeDirect(take);
             OnConsumed(s, (ulong)take, now);
             data = data[(skip + take)..];
@@ -333,6 +334,7 @@ internal sealed partial class ConnectionCore
             if (data.IsEmpty) return;
         }
         int before = s.Recv.Readable;
+        Counters.StreamBytesRing += data.Length;
         if (!s.Recv.Insert(offset, data)) throw QuicException.Transport(TransportErrorCode.FlowControlError, "stream reassembly limit exceeded");
         if (s.Recv.Readable > before || (fin && s.Recv.IsFinished) || (s.Recv.FinalSize is not null && s.Recv.Readable == 0 && s.Recv.IsFinished))
             Emit(CoreEventKind.StreamReadable, s.Id);
