@@ -215,11 +215,17 @@ public static class PeerFetchBench
             if ((System.Runtime.JitInfo.GetCompilationTime() - jitBefore).TotalMilliseconds < 5) break;
         }
 
+        // PEERFETCH_BENCH_TYPES=1: the types behind the small GETs' allocations (GCAllocationTick samples).
+        using var types = Environment.GetEnvironmentVariable("PEERFETCH_BENCH_TYPES") == "1" ? new QuicAllocationListener() : null;
+        types?.Enable();
         var cpuSmall = Process.GetCurrentProcess().TotalProcessorTime;
         long allocSmall = GC.GetTotalAllocatedBytes(precise: false);
         var sw = Stopwatch.StartNew();
         for (int r = 0; r < rounds; r++) await Task.WhenAll(Enumerable.Range(0, 64).Select(_ => GetSmallAsync(http)));
         sw.Stop();
+        types?.Disable();
+        if (types is not null)
+            foreach (var (type, bytes) in types.Top(15)) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {name}: {bytes / (double)Math.Max(1, rounds * 64):0} B/req {type}"));
         var small = sw.Elapsed;
         double cpuPerRequest = (Process.GetCurrentProcess().TotalProcessorTime - cpuSmall).TotalMilliseconds * 1000 / Math.Max(1, rounds * 64);
         double rps = rounds * 64 / small.TotalSeconds;
