@@ -44,6 +44,10 @@ internal static class PeerFetchHttp
         };
         string? authority = request.Headers.Host ?? (uri.IsAbsoluteUri ? uri.Authority : null);
         if (!string.IsNullOrEmpty(authority)) head.Add(new(":authority", authority));
+        // Content-Length is computed on first read of the property (ByteArrayContent, a file's StreamContent…); the
+        // NonValidated view would leave it out, the device would forward the body chunked, and origins that take no
+        // chunked uploads (Python's http.server, many embedded servers) would read an empty body.
+        _ = request.Content?.Headers.ContentLength;
         head.AddRange(EndToEnd(request.Headers, request.Content?.Headers));
         return head;
     }
@@ -51,6 +55,7 @@ internal static class PeerFetchHttp
     public static List<KeyValuePair<string, string>> ResponseHead(HttpResponseMessage response)
     {
         var head = new List<KeyValuePair<string, string>> { new(":status", ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture)) };
+        _ = response.Content?.Headers.ContentLength; // computed length into the head (see RequestHead)
         head.AddRange(EndToEnd(response.Headers, response.Content?.Headers));
         return head;
     }

@@ -70,6 +70,18 @@ internal sealed class Origin : IAsyncDisposable
             await r.Body.CopyToAsync(ms);
             return Results.Bytes(ms.ToArray(), r.ContentType ?? "application/octet-stream");
         });
+        // How a request body reached the origin: its Content-Length and Transfer-Encoding headers and the bytes read.
+        app.MapMethods("/framing", ["POST", "PUT"], async (HttpRequest r) =>
+        {
+            var ms = new MemoryStream();
+            await r.Body.CopyToAsync(ms);
+            return Results.Json(new Dictionary<string, string>
+            {
+                ["content-length"] = r.Headers.ContentLength?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "",
+                ["transfer-encoding"] = r.Headers.TransferEncoding.ToString(),
+                ["read"] = ms.Length.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            });
+        });
         app.MapGet("/slow", async (int ms, CancellationToken ct) => { await Task.Delay(ms, ct); return "slow done"; });
         app.MapGet("/wait-abort", async (CancellationToken ct) =>
         {

@@ -208,6 +208,34 @@ public class ProxyTests
         Assert.Equal(before, rig.Origin.Requests);
     }
 
+    /// <summary>
+    /// A body of known length reaches the origin with Content-Length, not chunked: many device REST servers (Python's
+    /// http.server, embedded ones) read no chunked uploads. Found by hand in session 13: HttpContent computes its length
+    /// lazily, the head was built from the non-validated header view, and the 3 MB POST arrived at Python as 0 bytes.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task Known_length_bodies_reach_the_origin_with_content_length(string kind)
+    {
+        await using var rig = await Rig.StartAsync(kind);
+        var body = Bodies.Make(300_000, seed: 11);
+        using (var r = await rig.Http.PostAsync("framing", new ByteArrayContent(body)))
+        {
+            var h = JsonSerializer.Deserialize<Dictionary<string, string>>(await r.Content.ReadAsStringAsync())!;
+            Assert.Equal("300000", h["content-length"]);
+            Assert.Equal("", h["transfer-encoding"]);
+            Assert.Equal("300000", h["read"]);
+        }
+        // Unknown length (a non-seekable stream): chunked is the only way, and it must still arrive whole.
+        using (var r = await rig.Http.PutAsync("framing", new StreamContent(new NonSeekable(body))))
+        {
+            var h = JsonSerializer.Deserialize<Dictionary<string, string>>(await r.Content.ReadAsStringAsync())!;
+            Assert.Equal("", h["content-length"]);
+            Assert.Equal("chunked", h["transfer-encoding"]);
+            Assert.Equal("300000", h["read"]);
+        }
+    }
+
     [Fact]
     public async Task Headers_pass_through_hop_by_hop_removed_and_status_codes_kept()
     {
