@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Net;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -350,28 +349,33 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
             Interlocked.Add(ref _postedSendBytes, -reserved);
             throw SendBufferFull(ch, data.Length);
         }
-        // The caller may reuse its buffer once Send returns: the message is copied — into a pooled array, which the loop
-        // gives back once SCTP took its own copy (issue 14: no allocation per message; before, a new array each).
-        var copy = data.Length == 0 ? Array.Empty<byte>() : ArrayPool<byte>.Shared.Rent(data.Length);
-        data.Span.CopyTo(copy);
+        // The caller may reuse its buffer once Send returns: the message is copied — into a pooled chunk shared with the
+        // messages around it, which the loop gives back once SCTP took its own copy (issue 14: no allocation per message;
+        // before, a new array each).
+        var chunk = _staging.Stage(data.Span, out int offset);
         ch.AddPosted(data.Length);
         // One queue of off-loop sends and at most one drain queued on the loop at a time: a burst of sends costs one
         // loop wake-up (or one pass on the caller), and nothing per message (issue 14: the drain is a cached delegate
         // in the loop's struct inbox — no task, no closure).
-        _pendingSends.Enqueue(new PendingSend(ch, copy, data.Length, isText, reserved));
+        _pendingSends.Enqueue(new PendingSend(ch, chunk, offset, data.Length, isText, reserved));
         if (Interlocked.Exchange(ref _sendDrainQueued, 1) == 0 && !PostOrRun(_drainSends ??= DrainSends, inline: _inline && !SendInlineOff))
         {
             while (_pendingSends.TryDequeue(out var p))
             {
                 p.Channel.AddPosted(-p.Length);
                 Interlocked.Add(ref _postedSendBytes, -p.Reserved);
-                ReturnSendCopy(p.Data);
+                _staging.Release(p.Chunk);
             }
             throw Closed();
         }
     }
 
-    private readonly record struct PendingSend(RTCDataChannel Channel, byte[] Data, int Length, bool IsText, long Reserved);
+    private readonly record struct PendingSend(RTCDataChannel Channel, SendStaging.Chunk? Chunk, int Offset, int Length, bool IsText, long Reserved)
+    {
+        public ReadOnlySpan<byte> Data => Chunk is { } c ? c.Data.AsSpan(Offset, Length) : default;
+    }
+
+    private readonly SendStaging _staging = new();
 
     private readonly System.Collections.Concurrent.ConcurrentQueue<PendingSend> _pendingSends = new();
     private int _sendDrainQueued;
@@ -387,14 +391,9 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
         Volatile.Write(ref _sendDrainQueued, 0); // a send queued from now on queues the next drain
         while (_pendingSends.TryDequeue(out var p))
         {
-            try { DoSend(p.Channel, p.Data.AsSpan(0, p.Length), p.IsText, now, p.Length, p.Reserved); }
-            finally { ReturnSendCopy(p.Data); }
+            try { DoSend(p.Channel, p.Data, p.IsText, now, p.Length, p.Reserved); }
+            finally { _staging.Release(p.Chunk); }
         }
-    }
-
-    private static void ReturnSendCopy(byte[] copy)
-    {
-        if (copy.Length > 0) ArrayPool<byte>.Shared.Return(copy);
     }
 
     /// <summary>
