@@ -14,9 +14,12 @@ namespace OspBridge.Bench;
 /// dispatcher. After a warm-up third of the transfer, the remaining two thirds (steady state) are bracketed with
 /// <see cref="GC.GetTotalAllocatedBytes(bool)"/> (process-wide: both ends, every thread) inside the receiving handler;
 /// the delivered messages (one <c>byte[]</c> per received message, owned by the application: 24 bytes of header + the
-/// length, rounded up to 8) are subtracted, and the rest is divided by the datagrams both ends sent in the window (the
-/// loops' <see cref="Net.IO.CoreLoopCounters.Transmits"/>: DATA and SACK packets, each one DTLS record in one UDP
-/// datagram). With <c>types</c> a GCAllocationTick listener names the types behind the bytes (the listener itself
+/// length, rounded up to 8; counted where SCTP makes them, <see cref="RTCPeerConnection.AssembledMessages"/> — the
+/// handler runs later, behind the receive window and the dispatcher's queue) are subtracted, and the rest is divided by
+/// the datagrams both ends sent in the window (the loops' <see cref="Net.IO.CoreLoopCounters.Transmits"/>: DATA and
+/// SACK packets, each one DTLS record in one UDP datagram). <c>precise: false</c>: on this .NET 10 runtime the precise
+/// counter was measured off by up to 7 MB (and back in the next reading) while other threads allocate; the imprecise one
+/// is within one allocation context (≈ 8 KB) per thread. With <c>types</c> a GCAllocationTick listener names the types behind the bytes (the listener itself
 /// allocates per tick, so the figure is taken without it unless asked).
 /// </summary>
 internal static class WebRtcAllocBench
@@ -51,7 +54,8 @@ internal static class WebRtcAllocBench
         await using var b = new RTCPeerConnection(cfg);
         long got = 0, messages = 0;
         long warmBytes = total / 3;
-        long alloc0 = 0, alloc1 = 0, messages0 = 0, bytes0 = 0, datagrams0 = 0, datagrams1 = 0, delivered = 0;
+        long alloc0 = 0, alloc1 = 0, messages0 = 0, bytes0 = 0, datagrams0 = 0, datagrams1 = 0;
+        (long Messages, long Bytes) assembled0 = default, assembled1 = default;
         TimeSpan cpu0 = TimeSpan.Zero, cpu1 = TimeSpan.Zero;
         var steady = new Stopwatch();
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -59,20 +63,21 @@ internal static class WebRtcAllocBench
         {
             got += m.Data.Length;
             messages++;
-            if (alloc0 != 0) delivered += (24 + m.Data.Length + 7) & ~7; // the message's own byte[] (x64 array header)
             if (alloc0 == 0 && got >= warmBytes)
             {
                 cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
                 datagrams0 = a.LoopCounters.Transmits + b.LoopCounters.Transmits;
+                assembled0 = b.AssembledMessages;
                 messages0 = messages;
                 bytes0 = got;
                 sampler?.Enable();
                 steady.Start();
-                alloc0 = GC.GetTotalAllocatedBytes(precise: true);
+                alloc0 = GC.GetTotalAllocatedBytes(precise: false);
             }
             else if (alloc0 != 0 && alloc1 == 0 && got >= total)
             {
-                alloc1 = GC.GetTotalAllocatedBytes(precise: true);
+                alloc1 = GC.GetTotalAllocatedBytes(precise: false);
+                assembled1 = b.AssembledMessages;
                 steady.Stop();
                 sampler?.Disable();
                 datagrams1 = a.LoopCounters.Transmits + b.LoopCounters.Transmits;
@@ -95,11 +100,13 @@ internal static class WebRtcAllocBench
         });
         await done.Task.WaitAsync(cts.Token);
         await sender;
+        // each delivered message is one byte[]: x64 array header (24 bytes) + its length, rounded up to 8
+        long delivered = assembled1.Bytes - assembled0.Bytes + ((assembled1.Messages - assembled0.Messages) * (((24 + message + 7) & ~7) - message));
         var r = new Result(alloc1 - alloc0, delivered, datagrams1 - datagrams0, messages - messages0, got - bytes0, steady.Elapsed.TotalSeconds, (cpu1 - cpu0).TotalSeconds);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  whole transfer {total * 8 / sw.Elapsed.TotalSeconds / 1e6:F0} Mbit/s; steady state (last 2/3): {r.Bytes * 8 / r.Seconds / 1e6:F0} Mbit/s, {r.CpuSeconds / (r.Bytes / 1e9):F2} CPU s/GB (both ends)"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"RESULT alloc webrtc {message} B messages: {r.PerDatagram:F1} B per datagram beyond the delivered messages (steady state: {r.Allocated} B allocated, {r.Delivered} B of it the {r.Messages} delivered messages, {r.Datagrams} datagrams both ways)"));
+            $"RESULT alloc webrtc {message} B messages: {r.PerDatagram:F1} B per datagram beyond the delivered messages (steady state: {r.Allocated} B allocated, {r.Delivered} B of it the delivered messages ({r.Messages} handled in the window), {r.Datagrams} datagrams both ways)"));
         if (sampler is not null)
         {
             Console.WriteLine("  allocation samples by type (GCAllocationTick, ~100 KB each), steady state (the listener's own allocations included):");

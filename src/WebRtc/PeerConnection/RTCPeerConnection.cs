@@ -155,6 +155,15 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
     /// <summary>Diagnostics: the loop's counters (datagrams sent: <see cref="CoreLoopCounters.Transmits"/>; allocation benches divide by them).</summary>
     internal CoreLoopCounters LoopCounters => _loop.Counters;
 
+    /// <summary>
+    /// Diagnostics (any thread): data-channel messages SCTP assembled so far and their bytes — each one a new array, made
+    /// on the loop before it waits (back-pressure) or goes to the dispatcher; allocation benches and tests subtract them.
+    /// </summary>
+    internal (long Messages, long Bytes) AssembledMessages => _core.DataChannels?.Association.Assembled ?? default;
+
+    /// <summary>Diagnostics: chunks holding off-loop sends not handed to SCTP yet (0 once the loop drained them; tests).</summary>
+    internal int StagedSendChunks => _staging.ChunksOut;
+
     internal bool OnLoop => _onLoopThread == this;
 
     // ------------------------------------------------------------------ JSEP

@@ -29,8 +29,10 @@ internal sealed class SendStaging
     private readonly Stack<Chunk> _spare = new();
     private Chunk? _current;
 
+    private int _chunksOut;
+
     /// <summary>Chunks rented and not given back yet (tests).</summary>
-    internal int ChunksOut { get; private set; }
+    internal int ChunksOut => Volatile.Read(ref _chunksOut);
 
     /// <summary>Copies <paramref name="data"/> into the current chunk (or a new one); null for an empty message. Give it back with <see cref="Release"/>.</summary>
     public Chunk? Stage(ReadOnlySpan<byte> data, out int offset)
@@ -47,7 +49,7 @@ internal sealed class SendStaging
                 c = _spare.TryPop(out var spare) ? spare : new Chunk();
                 c.Data = ArrayPool<byte>.Shared.Rent(Math.Max(ChunkSize, data.Length));
                 c.Used = 0;
-                ChunksOut++;
+                _chunksOut++;
                 _current = c;
             }
             offset = c.Used;
@@ -70,7 +72,7 @@ internal sealed class SendStaging
             ArrayPool<byte>.Shared.Return(chunk.Data);
             chunk.Data = [];
             chunk.Used = 0;
-            ChunksOut--;
+            _chunksOut--;
             if (_spare.Count < MaxSpareChunks) _spare.Push(chunk);
         }
     }
