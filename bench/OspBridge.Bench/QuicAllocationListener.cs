@@ -41,6 +41,10 @@ internal sealed class QuicAllocationListener : EventListener
         int amountIndex = eventData.PayloadNames.IndexOf("AllocationAmount64");
         if (typeIndex < 0) return;
         string type = eventData.Payload[typeIndex] as string ?? "?";
+        // Arrays: the size of the sampled object too (which pool or buffer it came from)
+        int objectSizeIndex = eventData.PayloadNames.IndexOf("ObjectSize");
+        if (type.EndsWith("[]", StringComparison.Ordinal) && objectSizeIndex >= 0 && eventData.Payload[objectSizeIndex] is ulong objectSize)
+            type = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{type} ({objectSize} B object)");
         long amount = amountIndex >= 0 && eventData.Payload[amountIndex] is ulong a ? (long)a : 100_000;
         _bytesByType.AddOrUpdate(type, amount, (_, v) => v + amount);
     }
