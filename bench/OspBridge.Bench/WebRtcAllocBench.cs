@@ -6,31 +6,47 @@ using OspBridge.WebRtc;
 namespace OspBridge.Bench;
 
 /// <summary>
-/// Data-channel allocation sampler (issue 14, "hot paths allocate nothing per datagram"):
-/// <c>webrtc alloc [megabytes=64] [messageBytes=65536]</c>. Two <see cref="RTCPeerConnection"/>s in this process on
-/// 127.0.0.1 (full stack: ICE, DTLS, SCTP, sockets), one reliable ordered channel. After a warm-up third of the
-/// transfer, it brackets the remaining two thirds (steady state) with <see cref="GC.GetTotalAllocatedBytes(bool)"/>,
-/// subtracts the delivered messages (one <c>byte[]</c> per received message, owned by the application) and divides by
-/// the SCTP DATA packets that carried the bytes (≤ 1160 bytes of user data each, so a lower bound on datagrams: SACKs
-/// and DTLS records are datagrams too). The GCAllocationTick sampler names the types behind the bytes. CPU seconds
-/// per GB are the process's (both ends).
+/// Data-channel allocation check (issue 14, "hot paths allocate nothing per datagram"):
+/// <c>webrtc alloc [megabytes=64] [messageBytes=65536] [types]</c> (also the <c>webrtc</c> row of <c>alloc</c>, see
+/// <see cref="AllocBench"/>). Two <see cref="RTCPeerConnection"/>s in this process on 127.0.0.1 (full stack: ICE, DTLS,
+/// SCTP, sockets), one reliable ordered channel, the sender calling <see cref="RTCDataChannel.SendAsync"/> from its own
+/// task (so every message goes through the off-loop send path), the receiver's <c>OnMessage</c> on the connection's
+/// dispatcher. After a warm-up third of the transfer, the remaining two thirds (steady state) are bracketed with
+/// <see cref="GC.GetTotalAllocatedBytes(bool)"/> (process-wide: both ends, every thread) inside the receiving handler;
+/// the delivered messages (one <c>byte[]</c> per received message, owned by the application: 24 bytes of header + the
+/// length, rounded up to 8; counted where SCTP makes them, <see cref="RTCPeerConnection.AssembledMessages"/> — the
+/// handler runs later, behind the receive window and the dispatcher's queue) are subtracted, and the rest is divided by
+/// the datagrams both ends sent in the window (the loops' <see cref="Net.IO.CoreLoopCounters.Transmits"/>: DATA and
+/// SACK packets, each one DTLS record in one UDP datagram). <c>precise: false</c>: on this .NET 10 runtime the precise
+/// counter was measured off by up to 7 MB (and back in the next reading) while other threads allocate; the imprecise one
+/// is within one allocation context (≈ 8 KB) per thread. With <c>types</c> a GCAllocationTick listener names the types behind the bytes (the listener itself
+/// allocates per tick, so the figure is taken without it unless asked).
 /// </summary>
 internal static class WebRtcAllocBench
 {
     private static readonly TimeSpan Limit = TimeSpan.FromMinutes(5);
 
-    public static int Run(string[] args)
+    /// <summary>What one steady-state window measured.</summary>
+    internal readonly record struct Result(long Allocated, long Delivered, long Datagrams, long Messages, long Bytes, double Seconds, double CpuSeconds)
     {
-        int mb = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 64;
-        int message = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 65_536;
-        if (mb is < 3 or > 4096 || message is < 1 or > 262_144) { Console.Error.WriteLine("webrtc alloc [megabytes 3..4096] [messageBytes 1..262144]"); return 2; }
-        return RunAsync((long)mb << 20, message).GetAwaiter().GetResult();
+        public double PerDatagram => (Allocated - Delivered) / (double)Math.Max(1, Datagrams);
     }
 
-    private static async Task<int> RunAsync(long total, int message)
+    public static int Run(string[] args)
     {
-        Console.WriteLine($"webrtc alloc: {total >> 20} MiB in {message}-byte messages, ours↔ours in-process, load {File.ReadAllText("/proc/loadavg").Trim()}");
-        using var sampler = new QuicAllocationListener();
+        var numbers = args.Where(a => a != "types").ToArray();
+        int mb = numbers.Length > 0 ? int.Parse(numbers[0], CultureInfo.InvariantCulture) : 64;
+        int message = numbers.Length > 1 ? int.Parse(numbers[1], CultureInfo.InvariantCulture) : 65_536;
+        if (mb is < 3 or > 4096 || message is < 1 or > 262_144) { Console.Error.WriteLine("webrtc alloc [megabytes 3..4096] [messageBytes 1..262144] [types]"); return 2; }
+        Console.WriteLine($"webrtc alloc: {mb} MiB in {message}-byte messages, ours↔ours in-process, {Environment.ProcessorCount} cores, load {File.ReadAllText("/proc/loadavg").Trim()}");
+        Measure((long)mb << 20, message, args.Contains("types")).GetAwaiter().GetResult();
+        return 0;
+    }
+
+    /// <summary>One transfer of <paramref name="total"/> bytes in <paramref name="message"/>-byte messages; prints and returns the steady-state window.</summary>
+    internal static async Task<Result> Measure(long total, int message, bool types)
+    {
+        using var sampler = types ? new QuicAllocationListener() : null;
         var payload = new byte[message];
         new Random(5).NextBytes(payload);
         var cfg = new RTCConfiguration { LocalAddresses = [IPAddress.Loopback] };
@@ -38,24 +54,36 @@ internal static class WebRtcAllocBench
         await using var b = new RTCPeerConnection(cfg);
         long got = 0, messages = 0;
         long warmBytes = total / 3;
-        long steadyAlloc0 = 0, steadyMessages0 = 0, steadyBytes0 = 0;
-        TimeSpan cpu0 = TimeSpan.Zero;
-        var steadyStart = new Stopwatch();
+        long alloc0 = 0, alloc1 = 0, messages0 = 0, bytes0 = 0, datagrams0 = 0, datagrams1 = 0;
+        (long Messages, long Bytes) assembled0 = default, assembled1 = default;
+        TimeSpan cpu0 = TimeSpan.Zero, cpu1 = TimeSpan.Zero;
+        var steady = new Stopwatch();
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         b.OnDataChannel += ch => ch.OnMessage += m =>
         {
             got += m.Data.Length;
             messages++;
-            if (steadyAlloc0 == 0 && got >= warmBytes)
+            if (alloc0 == 0 && got >= warmBytes)
             {
-                steadyAlloc0 = GC.GetTotalAllocatedBytes(precise: true);
-                steadyMessages0 = messages;
-                steadyBytes0 = got;
                 cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
-                steadyStart.Start();
-                sampler.Enable();
+                datagrams0 = a.LoopCounters.Transmits + b.LoopCounters.Transmits;
+                assembled0 = b.AssembledMessages;
+                messages0 = messages;
+                bytes0 = got;
+                sampler?.Enable();
+                steady.Start();
+                alloc0 = GC.GetTotalAllocatedBytes(precise: false);
             }
-            if (got >= total) done.TrySetResult();
+            else if (alloc0 != 0 && alloc1 == 0 && got >= total)
+            {
+                alloc1 = GC.GetTotalAllocatedBytes(precise: false);
+                assembled1 = b.AssembledMessages;
+                steady.Stop();
+                sampler?.Disable();
+                datagrams1 = a.LoopCounters.Transmits + b.LoopCounters.Transmits;
+                cpu1 = Process.GetCurrentProcess().TotalProcessorTime;
+                done.TrySetResult();
+            }
         };
         var ch = a.CreateDataChannel("alloc");
         await a.SetLocalDescriptionAsync(await a.CreateOfferAsync());
@@ -65,24 +93,26 @@ internal static class WebRtcAllocBench
         using var cts = new CancellationTokenSource(Limit);
         await ch.WaitOpenAsync(cts.Token);
         var sw = Stopwatch.StartNew();
-        for (long sent = 0; sent < total; sent += message)
-            await ch.SendAsync(payload.AsMemory(0, (int)Math.Min(message, total - sent)), isText: false, cts.Token);
+        var sender = Task.Run(async () =>
+        {
+            for (long sent = 0; sent < total; sent += message)
+                await ch.SendAsync(payload.AsMemory(0, (int)Math.Min(message, total - sent)), isText: false, cts.Token);
+        });
         await done.Task.WaitAsync(cts.Token);
-        long steadyAlloc = GC.GetTotalAllocatedBytes(precise: true) - steadyAlloc0;
-        sampler.Disable();
-        var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu0;
-        double steadySeconds = steadyStart.Elapsed.TotalSeconds;
-        long steadyBytes = got - steadyBytes0;
-        long steadyMessages = messages - steadyMessages0;
-        // each delivered message is one byte[] of its length (+ 24 bytes of array header on x64)
-        long delivered = steadyBytes + (steadyMessages * 24);
-        long packets = Math.Max(1, steadyMessages * ((message + 1159) / 1160));
+        await sender;
+        // each delivered message is one byte[]: x64 array header (24 bytes) + its length, rounded up to 8
+        long delivered = assembled1.Bytes - assembled0.Bytes + ((assembled1.Messages - assembled0.Messages) * (((24 + message + 7) & ~7) - message));
+        var r = new Result(alloc1 - alloc0, delivered, datagrams1 - datagrams0, messages - messages0, got - bytes0, steady.Elapsed.TotalSeconds, (cpu1 - cpu0).TotalSeconds);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"  whole transfer {total * 8 / sw.Elapsed.TotalSeconds / 1e6:F0} Mbit/s; steady state (last 2/3): {steadyBytes * 8 / steadySeconds / 1e6:F0} Mbit/s, {cpu.TotalSeconds / (steadyBytes / 1e9):F2} CPU s/GB (both ends)"));
+            $"  whole transfer {total * 8 / sw.Elapsed.TotalSeconds / 1e6:F0} Mbit/s; steady state (last 2/3): {r.Bytes * 8 / r.Seconds / 1e6:F0} Mbit/s, {r.CpuSeconds / (r.Bytes / 1e9):F2} CPU s/GB (both ends)"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"RESULT webrtc alloc {message} B messages: steady state {steadyAlloc} B allocated, {delivered} B of it delivered messages; beyond them {(steadyAlloc - delivered) / (double)packets:F1} B per DATA packet ({packets} packets, {steadyMessages} messages)"));
-        Console.WriteLine("  allocation samples by type (GCAllocationTick, ~100 KB each), steady state:");
-        foreach (var (type, bytes) in sampler.Top(12)) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {bytes / 1e6,8:F1} MB  {type}"));
-        return 0;
+            $"RESULT alloc webrtc {message} B messages: {r.PerDatagram:F1} B per datagram beyond the delivered messages (steady state: {r.Allocated} B allocated, {r.Delivered} B of it the delivered messages ({r.Messages} handled in the window), {r.Datagrams} datagrams both ways)"));
+        if (sampler is not null)
+        {
+            Console.WriteLine("  allocation samples by type (GCAllocationTick, ~100 KB each), steady state (the listener's own allocations included):");
+            foreach (var (type, bytes) in sampler.Top(12)) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {bytes / 1e6,8:F1} MB  {type}"));
+            foreach (var (e, count) in sampler.PoolEvents) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    ArrayPool.Shared {e}: {count}"));
+        }
+        return r;
     }
 }

@@ -100,7 +100,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private TimeSpan? _armedFor;
     private int _started;
     private int _disposed;
-    private readonly List<(Action Ok, Action<Exception> Failed)> _afterService = [];
+    private readonly List<IInvocation> _afterService = []; // InvokeAsync calls whose action ran in this pass: completed after its flush
 
     /// <summary>Creates a loop for <paramref name="core"/>; call <see cref="Start"/> to run it.</summary>
     /// <param name="core">The core; from now on only the loop may call it.</param>
@@ -186,7 +186,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
                 {
                     var buffer = _freeBuffers.TryPop(out var b) ? b : GC.AllocateUninitializedArray<byte>(PoolBufferSize);
                     datagram.CopyTo(buffer);
-                    AppendLocked(new WorkItem(buffer, datagram.Length, path, null, null));
+                    AppendLocked(new WorkItem(ItemKind.Datagram, buffer, datagram.Length, path, null, null));
                     if (wake) signal = TakeWaiterLocked();
                 }
             }
@@ -196,7 +196,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         {
             var buffer = ArrayPool<byte>.Shared.Rent(datagram.Length);
             datagram.CopyTo(buffer);
-            queued = TryEnqueue(new WorkItem(buffer, datagram.Length, path, null, null), wake);
+            queued = TryEnqueue(new WorkItem(ItemKind.Datagram, buffer, datagram.Length, path, null, null), wake);
             if (!queued) ArrayPool<byte>.Shared.Return(buffer);
         }
         if (!queued)
@@ -231,7 +231,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             Interlocked.Add(ref _queuedDatagrams, -n);
             return false;
         }
-        if (!TryEnqueue(new WorkItem(null, n, default, null, null, batch, release), wake))
+        if (!TryEnqueue(new WorkItem(ItemKind.Batch, null, n, default, release, batch), wake))
         {
             Interlocked.Add(ref _queuedDatagrams, -n);
             return false;
@@ -263,13 +263,13 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     }
 
     /// <summary>
-    /// Wakes the loop if it waits for input that was queued with <see cref="TryQueueDatagram"/> or
-    /// <see cref="TryQueueBatch"/>. With <paramref name="inline"/> the loop's next pass — receive, timers, flush
+    /// Wakes the loop if it waits for input that was queued with <see cref="TryQueueDatagram"/>,
+    /// <see cref="TryQueueBatch"/> or <see cref="TryQueue(Action{TimeSpan})"/>. With <paramref name="inline"/> the loop's next pass — receive, timers, flush
     /// of what the input made the core send — runs on the calling thread before this returns (the socket's
     /// receive task calls it this way when the batch went to one connection: no thread-pool hop between receiving
     /// a datagram and sending its answer); otherwise the pass is queued to the thread pool as for any other input.
     /// Does nothing when the loop is already running (it finds the queued input before it waits again).
-    /// Must not be called from the loop itself, nor with locks held that the loop's event handler takes.
+    /// From the loop itself it does nothing (the loop is running). Must not be called with locks held that the loop's event handler takes.
     /// </summary>
     public void Wake(bool inline)
     {
@@ -368,52 +368,69 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     /// <summary>
     /// Queues <paramref name="action"/> to run on the loop with the current <c>now</c>; false when the loop has
     /// stopped. An exception thrown by <paramref name="action"/> fails the loop (see <see cref="Completion"/>);
-    /// an action still queued when the loop stops is not run.
+    /// an action still queued when the loop stops is not run. Allocates nothing (pass a cached delegate).
     /// </summary>
     public bool Post(Action<TimeSpan> action)
     {
         ArgumentNullException.ThrowIfNull(action);
-        return !_completion.Task.IsCompleted && TryEnqueue(new WorkItem(null, 0, default, action, null));
+        return !_completion.Task.IsCompleted && TryEnqueue(new WorkItem(ItemKind.Action, null, 0, default, action, null));
+    }
+
+    /// <summary>
+    /// Like <see cref="Post(Action{TimeSpan})"/> but does not wake the loop: the caller queues its work this way and then
+    /// calls <see cref="Wake"/> (with inline, an idle loop's pass — this action, timers, the flush of what the action made
+    /// the core send — runs on the calling thread). Allocates nothing: a struct entry in the loop's inbox, no task, no
+    /// closure when <paramref name="action"/> is a cached delegate. False when the loop has stopped (the action never runs).
+    /// Safe from any thread, also from the loop itself (the loop runs the action in its next drain).
+    /// </summary>
+    public bool TryQueue(Action<TimeSpan> action)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        return !_completion.Task.IsCompleted && TryEnqueue(new WorkItem(ItemKind.Action, null, 0, default, action, null), wake: false);
+    }
+
+    /// <summary>
+    /// <see cref="TryQueue(Action{TimeSpan})"/> with a state object for <paramref name="action"/>: one cached delegate
+    /// serves every call (no closure per call). The loop runs <c>action(state, now)</c>.
+    /// </summary>
+    public bool TryQueue(Action<object?, TimeSpan> action, object? state)
+    {
+        ArgumentNullException.ThrowIfNull(action);
+        return !_completion.Task.IsCompleted && TryEnqueue(new WorkItem(ItemKind.StateAction, null, 0, default, action, state), wake: false);
     }
 
     /// <summary>
     /// Runs <paramref name="action"/> on the loop and returns its result once the core's output that the
     /// action caused has been handed to the sender. An exception from <paramref name="action"/> goes to the
     /// caller (the loop keeps running); a stopped loop gives <see cref="ObjectDisposedException"/>, a loop
-    /// that fails in the same pass gives the loop's exception.
+    /// that fails in the same pass gives the loop's exception. Allocates one object per call (the task's source,
+    /// which is also the inbox entry's callback); for work without a result use <see cref="TryQueue(Action{TimeSpan})"/>.
     /// </summary>
     public Task<T> InvokeAsync<T>(Func<TimeSpan, T> action, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(action);
         if (cancellationToken.IsCancellationRequested) return Task.FromCanceled<T>(cancellationToken);
-        var tcs = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var item = new WorkItem(null, 0, default,
-            now =>
-            {
-                if (cancellationToken.IsCancellationRequested) { tcs.TrySetCanceled(cancellationToken); return; }
-                // The caller resumes only after the service pass flushed what the action made the core send.
-                try
-                {
-                    var result = action(now);
-                    _afterService.Add((() => tcs.TrySetResult(result), e => tcs.TrySetException(e)));
-                }
-                catch (Exception ex)
-                {
-                    _afterService.Add((() => tcs.TrySetException(ex), e => tcs.TrySetException(ex)));
-                }
-            },
-            ex => tcs.TrySetException(ex));
-        if (_completion.Task.IsCompleted || !TryEnqueue(item, wake: !_runPassOnCaller))
-            return Task.FromException<T>(Stopped());
-        if (_runPassOnCaller) Wake(inline: true);
-        return tcs.Task;
+        var invocation = new Invocation<T>(action, null, cancellationToken);
+        if (!Invoke(invocation)) return Task.FromException<T>(Stopped());
+        return invocation.Task;
     }
 
     /// <summary>Runs <paramref name="action"/> on the loop; the core's output is flushed afterwards.</summary>
     public Task InvokeAsync(Action<TimeSpan> action, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(action);
-        return InvokeAsync<bool>(now => { action(now); return true; }, cancellationToken);
+        if (cancellationToken.IsCancellationRequested) return Task.FromCanceled(cancellationToken);
+        var invocation = new Invocation<bool>(null, action, cancellationToken);
+        if (!Invoke(invocation)) return Task.FromException(Stopped());
+        return invocation.Task;
+    }
+
+    private bool Invoke(IInvocation invocation)
+    {
+        if (_completion.Task.IsCompleted || !TryEnqueue(new WorkItem(ItemKind.Invocation, null, 0, default, invocation, null), wake: !_runPassOnCaller))
+            return false;
+        if (_runPassOnCaller) Wake(inline: true);
+        return true;
     }
 
     private ObjectDisposedException Stopped() => new(_options.Name, "the loop has stopped");
@@ -422,7 +439,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     {
         if (Interlocked.Exchange(ref _timerQueued, 1) != 0) return;
         // The timer's callback already runs on a pool thread: with RunPassOnCaller the pass runs right here (one hop fewer).
-        if (TryEnqueue(new WorkItem(null, -1, default, null, null), wake: !_runPassOnCaller) && _runPassOnCaller) Wake(inline: true);
+        if (TryEnqueue(new WorkItem(ItemKind.Timer, null, 0, default, null, null), wake: !_runPassOnCaller) && _runPassOnCaller) Wake(inline: true);
     }
 
     private async Task RunAsync()
@@ -448,30 +465,37 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
                 {
                     var item = _drain[i];
                     _drain[i] = default;
-                    if (item.Buffer is { } buf)
+                    switch (item.Kind)
                     {
-                        Interlocked.Decrement(ref _queuedDatagrams);
-                        try { _core.Receive(buf.AsSpan(0, item.Length), item.Path, now); }
-                        finally { ReturnBuffer(buf); }
-                    }
-                    else if (item.Batch is { } batch)
-                    {
-                        Interlocked.Add(ref _queuedDatagrams, -item.Length);
-                        try
-                        {
-                            for (int k = 0; k < item.Length; k++) _core.Receive(batch[k], batch.PathAt(k), now);
-                        }
-                        finally { item.Release!(batch); }
-                    }
-                    else if (item.Action is { } a)
-                    {
-                        a(now);
-                    }
-                    else
-                    {
-                        Volatile.Write(ref _timerQueued, 0);
-                        _armedFor = null;
-                        _timerFired = true;
+                        case ItemKind.Datagram:
+                            Interlocked.Decrement(ref _queuedDatagrams);
+                            try { _core.Receive(item.Buffer.AsSpan(0, item.Length), item.Path, now); }
+                            finally { ReturnBuffer(item.Buffer!); }
+                            break;
+                        case ItemKind.Batch:
+                            var batch = (DatagramBatch)item.State!;
+                            Interlocked.Add(ref _queuedDatagrams, -item.Length);
+                            try
+                            {
+                                for (int k = 0; k < item.Length; k++) _core.Receive(batch[k], batch.PathAt(k), now);
+                            }
+                            finally { ((Action<DatagramBatch>)item.Callback!)(batch); }
+                            break;
+                        case ItemKind.Action:
+                            ((Action<TimeSpan>)item.Callback!)(now);
+                            break;
+                        case ItemKind.StateAction:
+                            ((Action<object?, TimeSpan>)item.Callback!)(item.State, now);
+                            break;
+                        case ItemKind.Invocation:
+                            var invocation = (IInvocation)item.Callback!;
+                            if (invocation.Run(now)) _afterService.Add(invocation); // completed after the flush below
+                            break;
+                        default: // ItemKind.Timer
+                            Volatile.Write(ref _timerQueued, 0);
+                            _armedFor = null;
+                            _timerFired = true;
+                            break;
                     }
                 }
                 Service();
@@ -504,9 +528,12 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             {
                 var item = _drain[i];
                 _drain[i] = default;
-                if (item.Buffer is { } buf) ReturnBuffer(buf);
-                if (item.Batch is { } batch) item.Release!(batch);
-                item.Abort?.Invoke(Stopped());
+                switch (item.Kind)
+                {
+                    case ItemKind.Datagram: ReturnBuffer(item.Buffer!); break;
+                    case ItemKind.Batch: ((Action<DatagramBatch>)item.Callback!)((DatagramBatch)item.State!); break;
+                    case ItemKind.Invocation: ((IInvocation)item.Callback!).Complete(Stopped()); break;
+                }
             }
         }
     }
@@ -514,11 +541,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private void CompleteInvokes(Exception? fault)
     {
         if (_afterService.Count == 0) return;
-        foreach (var (ok, failed) in _afterService)
-        {
-            if (fault is null) ok();
-            else failed(fault);
-        }
+        foreach (var invocation in _afterService) invocation.Complete(fault);
         _afterService.Clear();
     }
 
@@ -653,12 +676,61 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             _core.OnCompleted(continuation, state, token, flags);
     }
 
+    private enum ItemKind : byte
+    {
+        Timer,       // a timer expiry (no payload)
+        Datagram,    // Buffer[0..Length] from Path; Buffer goes back to the free list
+        Batch,       // State: a received DatagramBatch of Length datagrams, given back through Callback (Action<DatagramBatch>)
+        Action,      // Callback: Action<TimeSpan>
+        StateAction, // Callback: Action<object?, TimeSpan>, called with State
+        Invocation,  // Callback: an IInvocation (InvokeAsync)
+    }
+
+    /// <summary>One inbox entry (a struct in the ring: queueing allocates nothing); what the fields mean depends on <see cref="ItemKind"/>.</summary>
+    private readonly record struct WorkItem(ItemKind Kind, byte[]? Buffer, int Length, DatagramPath Path, object? Callback, object? State);
+
+    /// <summary>An <see cref="InvokeAsync{T}"/> call: run on the loop, completed after the pass's flush (or failed when the loop stops).</summary>
+    private interface IInvocation
+    {
+        /// <summary>On the loop: runs the call; true when it must be completed after the flush (false: already completed, e.g. cancelled).</summary>
+        bool Run(TimeSpan now);
+
+        /// <summary>Completes the call: with its result or exception when <paramref name="fault"/> is null, else with the loop's fault.</summary>
+        void Complete(Exception? fault);
+    }
+
     /// <summary>
-    /// One inbox entry: a datagram (Buffer), a received batch of Length datagrams (Batch, given back through Release),
-    /// an action (with Abort for when it never runs), or a timer tick (none of them).
+    /// One object per <see cref="InvokeAsync{T}"/> call: the task's source, the inbox entry's callback and the result
+    /// holder (before: a task source, two closures and four delegates per call).
     /// </summary>
-    private readonly record struct WorkItem(byte[]? Buffer, int Length, DatagramPath Path, Action<TimeSpan>? Action, Action<Exception>? Abort,
-        DatagramBatch? Batch = null, Action<DatagramBatch>? Release = null);
+    private sealed class Invocation<T>(Func<TimeSpan, T>? func, Action<TimeSpan>? action, CancellationToken cancellationToken)
+        : TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously), IInvocation
+    {
+        private T? _result;
+        private Exception? _error;
+
+        public bool Run(TimeSpan now)
+        {
+            if (cancellationToken.IsCancellationRequested) { TrySetCanceled(cancellationToken); return false; }
+            try
+            {
+                if (func is not null) _result = func(now);
+                else { action!(now); _result = default; }
+            }
+            catch (Exception ex)
+            {
+                _error = ex;
+            }
+            return true;
+        }
+
+        public void Complete(Exception? fault)
+        {
+            if (fault is not null) TrySetException(_error ?? fault);
+            else if (_error is not null) TrySetException(_error);
+            else TrySetResult(_result!);
+        }
+    }
 }
 
 /// <summary>Diagnostic counters of a <see cref="CoreLoop{TEvent}"/>.</summary>

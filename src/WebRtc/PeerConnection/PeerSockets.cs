@@ -101,8 +101,9 @@ internal sealed class PeerSockets : IDatagramSender, IDisposable
     {
         var sockets = _sockets;
         // Common case (connected: everything goes out of the selected pair's socket): hand the whole batch to that
-        // socket, which sends it with one sendmmsg (and UDP GSO) instead of one sendto per datagram.
-        if (batch.Count > 1 && SocketForAll(sockets, batch) is { } one)
+        // socket, which sends it with one sendmmsg (and UDP GSO) instead of one sendto per datagram — also a batch of one
+        // (a lone SACK): the per-datagram path's Socket.SendTo(EndPoint) allocates a SocketAddress per call (issue 14).
+        if (batch.Count > 0 && SocketForAll(sockets, batch) is { } one)
         {
             one.Send(batch);
             return;

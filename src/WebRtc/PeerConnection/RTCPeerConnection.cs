@@ -152,6 +152,18 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
     /// <summary>Diagnostics: SCTP congestion window, flight size, queued bytes, retransmissions (read without the loop; approximate).</summary>
     internal string DebugStats => _core.DebugStats;
 
+    /// <summary>Diagnostics: the loop's counters (datagrams sent: <see cref="CoreLoopCounters.Transmits"/>; allocation benches divide by them).</summary>
+    internal CoreLoopCounters LoopCounters => _loop.Counters;
+
+    /// <summary>
+    /// Diagnostics (any thread): data-channel messages SCTP assembled so far and their bytes — each one a new array, made
+    /// on the loop before it waits (back-pressure) or goes to the dispatcher; allocation benches and tests subtract them.
+    /// </summary>
+    internal (long Messages, long Bytes) AssembledMessages => _core.DataChannels?.Association.Assembled ?? default;
+
+    /// <summary>Diagnostics: chunks holding off-loop sends not handed to SCTP yet (0 once the loop drained them; tests).</summary>
+    internal int StagedSendChunks => _staging.ChunksOut;
+
     internal bool OnLoop => _onLoopThread == this;
 
     // ------------------------------------------------------------------ JSEP
@@ -337,65 +349,81 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
             DoSend(ch, data.Span, isText, _loop.Clock.Now, posted: 0, reserved: 0);
             return;
         }
-        var copy = data.ToArray();
         // Off the loop: reserve the room now against what the loop last saw in use, so that the posted message is
         // certain to fit when the loop hands it to SCTP (the loop refreshes that figure before it releases a reservation,
         // so the sum never under-counts).
-        long reserved = Math.Max(1, copy.Length);
+        long reserved = Math.Max(1, data.Length);
         if (Volatile.Read(ref _sctpSendUsed) + Interlocked.Add(ref _postedSendBytes, reserved) > PeerConnectionCore.DataChannelSendBuffer)
         {
             Interlocked.Add(ref _postedSendBytes, -reserved);
-            throw SendBufferFull(ch, copy.Length);
+            throw SendBufferFull(ch, data.Length);
         }
-        ch.AddPosted(copy.Length);
+        // The caller may reuse its buffer once Send returns: the message is copied — into a pooled chunk shared with the
+        // messages around it, which the loop gives back once SCTP took its own copy (issue 14: no allocation per message;
+        // before, a new array each).
+        var chunk = _staging.Stage(data.Span, out int offset);
+        ch.AddPosted(data.Length);
         // One queue of off-loop sends and at most one drain queued on the loop at a time: a burst of sends costs one
-        // loop wake-up (or one pass on the caller), and nothing per message beyond the copy (issue 14).
-        _pendingSends.Enqueue(new PendingSend(ch, copy, isText, reserved));
-        if (Interlocked.Exchange(ref _sendDrainQueued, 1) == 0 && !(SendInlineOff ? _loop.Post(DrainSendsPost) : PostOrRun(DrainSendsAction)))
+        // loop wake-up (or one pass on the caller), and nothing per message (issue 14: the drain is a cached delegate
+        // in the loop's struct inbox — no task, no closure).
+        _pendingSends.Enqueue(new PendingSend(ch, chunk, offset, data.Length, isText, reserved));
+        if (Interlocked.Exchange(ref _sendDrainQueued, 1) == 0 && !PostOrRun(_drainSends ??= DrainSends, inline: _inline && !SendInlineOff))
         {
             while (_pendingSends.TryDequeue(out var p))
             {
-                p.Channel.AddPosted(-p.Data.Length);
+                p.Channel.AddPosted(-p.Length);
                 Interlocked.Add(ref _postedSendBytes, -p.Reserved);
+                _staging.Release(p.Chunk);
             }
             throw Closed();
         }
     }
 
-    private readonly record struct PendingSend(RTCDataChannel Channel, byte[] Data, bool IsText, long Reserved);
+    private readonly record struct PendingSend(RTCDataChannel Channel, SendStaging.Chunk? Chunk, int Offset, int Length, bool IsText, long Reserved)
+    {
+        public ReadOnlySpan<byte> Data => Chunk is { } c ? c.Data.AsSpan(Offset, Length) : default;
+    }
+
+    private readonly SendStaging _staging = new();
 
     private readonly System.Collections.Concurrent.ConcurrentQueue<PendingSend> _pendingSends = new();
     private int _sendDrainQueued;
-    private Func<TimeSpan, bool>? _drainSendsCache;
-    private Func<TimeSpan, bool> DrainSendsAction => _drainSendsCache ??= DrainSends;
-    private Action<TimeSpan>? _drainSendsPostCache;
-    private Action<TimeSpan> DrainSendsPost => _drainSendsPostCache ??= now => DrainSends(now);
+    private Action<TimeSpan>? _drainSends;
+    private Action<object?, TimeSpan>? _runQueued;
 
     /// <summary><c>OSPBRIDGE_WEBRTC_SEND_INLINE=0</c> (A/B): off-loop sends wake the loop on the pool instead of running its pass on the sender.</summary>
     private static readonly bool SendInlineOff = Environment.GetEnvironmentVariable("OSPBRIDGE_WEBRTC_SEND_INLINE") == "0";
 
     /// <summary>On the loop: hands every queued off-loop send to SCTP, in the order they were made.</summary>
-    private bool DrainSends(TimeSpan now)
+    private void DrainSends(TimeSpan now)
     {
         Volatile.Write(ref _sendDrainQueued, 0); // a send queued from now on queues the next drain
-        while (_pendingSends.TryDequeue(out var p)) DoSend(p.Channel, p.Data, p.IsText, now, p.Data.Length, p.Reserved);
-        return true;
+        while (_pendingSends.TryDequeue(out var p))
+        {
+            try { DoSend(p.Channel, p.Data, p.IsText, now, p.Length, p.Reserved); }
+            finally { _staging.Release(p.Chunk); }
+        }
     }
 
     /// <summary>
-    /// Queues work for the loop from off the loop (a send, a window release). With the pass on the caller (issue 14) an
-    /// idle loop runs it right here — for a send: SCTP packs and DTLS encrypts the message and the datagrams leave on the
-    /// sender's own thread — instead of waking a pool worker; a busy loop finds it queued. False: the loop has stopped.
+    /// Queues work for the loop from off the loop (a send, a window release) without allocating: a struct entry in the
+    /// loop's inbox (<see cref="CoreLoop{TEvent}.TryQueue(Action{TimeSpan})"/>) and one wake. With the pass on the caller
+    /// (issue 14) an idle loop runs it right here — for a send: SCTP packs and DTLS encrypts the message and the datagrams
+    /// leave on the sender's own thread — instead of waking a pool worker; a busy loop finds it queued. An exception from
+    /// the action fails the loop (the connection fails loudly). False: the loop has stopped.
     /// </summary>
-    private bool PostOrRun(Action<TimeSpan> action) => _inline ? PostOrRun(now => { action(now); return true; }) : _loop.Post(action);
-
-    /// <inheritdoc cref="PostOrRun(Action{TimeSpan})"/>
-    private bool PostOrRun(Func<TimeSpan, bool> action)
+    private bool PostOrRun(Action<TimeSpan> action, bool inline)
     {
-        if (!_inline) return _loop.Post(now => action(now));
-        var t = _loop.InvokeAsync(action);
-        if (t.IsFaulted) { _ = t.Exception; return false; }
-        if (!t.IsCompleted) _ = t.ContinueWith(static x => _ = x.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        if (!_loop.TryQueue(action)) return false;
+        _loop.Wake(inline);
+        return true;
+    }
+
+    /// <inheritdoc cref="PostOrRun(Action{TimeSpan}, bool)"/>
+    private bool PostOrRun(Action<object?, TimeSpan> action, object? state)
+    {
+        if (!_loop.TryQueue(action, state)) return false;
+        _loop.Wake(_inline);
         return true;
     }
 
@@ -469,13 +497,16 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
     private void RunOnLoop(Action<TimeSpan> action)
     {
         if (OnLoop) { action(_loop.Clock.Now); return; }
-        PostOrRun(now =>
-        {
-            var prev = _onLoopThread;
-            _onLoopThread = this;
-            try { action(now); DrainEvents(); }
-            finally { _onLoopThread = prev; }
-        });
+        PostOrRun(_runQueued ??= RunQueued, action);
+    }
+
+    /// <summary>On the loop: runs an action queued by <see cref="RunOnLoop"/> (its state) as on the loop, then hands out the events it caused.</summary>
+    private void RunQueued(object? state, TimeSpan now)
+    {
+        var prev = _onLoopThread;
+        _onLoopThread = this;
+        try { ((Action<TimeSpan>)state!)(now); DrainEvents(); }
+        finally { _onLoopThread = prev; }
     }
 
     private async Task<T> InvokeAsync<T>(Func<TimeSpan, T> func, CancellationToken cancellationToken)

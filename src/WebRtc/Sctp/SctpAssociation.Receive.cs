@@ -295,9 +295,17 @@ public sealed partial class SctpAssociation
         Deliver(head.Stream, head.Ssn, head.Ppid, (head.Flags & DataChunk.FlagUnordered) != 0, data);
     }
 
+    private long _assembledMessages, _assembledBytes;
+
+    /// <summary>Diagnostics (any thread): messages assembled for delivery so far, and their bytes — each one a new array (allocation benches and tests subtract them).</summary>
+    internal (long Messages, long Bytes) Assembled => (Volatile.Read(ref _assembledMessages), Volatile.Read(ref _assembledBytes));
+
     /// <summary>Delivers a complete message; its bytes are already counted in <see cref="_rxBuffered"/>.</summary>
     private void Deliver(ushort streamId, ushort ssn, uint ppid, bool unordered, byte[] data)
     {
+        // Diagnostics: every delivered message's array was made just before this call (allocation benches subtract them).
+        Volatile.Write(ref _assembledMessages, _assembledMessages + 1);
+        Volatile.Write(ref _assembledBytes, _assembledBytes + data.Length);
         if (unordered)
         {
             EnqueueMessage(new SctpEvent(SctpEventKind.MessageReceived, streamId, ppid, data, true));

@@ -1,0 +1,157 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Security;
+using OspBridge.Crypto.Certificates;
+using OspBridge.Quic;
+
+namespace OspBridge.Bench;
+
+/// <summary>
+/// Issue 14's allocation check, one row per protocol, both measured with the GC's allocation counter
+/// (<see cref="GC.GetTotalAllocatedBytes(bool)"/>, process-wide: both ends and every thread; <c>precise: false</c>, see
+/// <see cref="WebRtcAllocBench"/>) over a steady-state window (the last two thirds of a transfer):
+/// <c>alloc [all|webrtc|quic] [types]</c>;
+/// <c>alloc webrtc [megabytes=64] [messageBytes=65536] [types]</c> (see <see cref="WebRtcAllocBench"/>: data channel send +
+/// receive, B per datagram beyond the delivered messages);
+/// <c>alloc quic [megabytes=64] [maxUdpPayload=1452] [types]</c>: a raw-QUIC download on one bidirectional stream between
+/// an in-process <see cref="QuicListener"/> and <see cref="QuicConnection"/> on 127.0.0.1, the reader taking 64 KiB per
+/// <see cref="QuicStream.ReadAsync(Memory{byte}, CancellationToken)"/> into one reused buffer (so the application itself
+/// allocates nothing), the writer writing 64 KiB chunks of one reused buffer; B per datagram both ends sent in the
+/// window (includes the stream API calls), over the whole window and per sub-window of 2500 datagrams (median and least):
+/// the stream's receive and send rings still grow during the window now and then (a 16 MiB ring rented once is
+/// 500 B per datagram of a 64 MiB run), which the median leaves out. <c>types</c> adds a GCAllocationTick listener that names the types behind the
+/// bytes (it allocates per tick itself, so the numbers are taken without it unless asked).
+/// </summary>
+internal static class AllocBench
+{
+    private static readonly TimeSpan Limit = TimeSpan.FromMinutes(5);
+
+    public static int Run(string[] args)
+    {
+        string what = args.Length > 0 ? args[0] : "all";
+        var rest = args.Length > 0 ? args[1..] : [];
+        bool types = rest.Contains("types");
+        var numbers = rest.Where(a => a != "types").Select(a => int.Parse(a, CultureInfo.InvariantCulture)).ToArray();
+        Console.WriteLine($"alloc {what}: {Environment.ProcessorCount} cores, load {File.ReadAllText("/proc/loadavg").Trim()}");
+        switch (what)
+        {
+            case "webrtc":
+                WebRtcAllocBench.Measure((long)(numbers.Length > 0 ? numbers[0] : 64) << 20, numbers.Length > 1 ? numbers[1] : 65_536, types).GetAwaiter().GetResult();
+                break;
+            case "quic":
+                Quic((long)(numbers.Length > 0 ? numbers[0] : 64) << 20, numbers.Length > 1 ? numbers[1] : 1452, types).GetAwaiter().GetResult();
+                break;
+            case "all":
+                WebRtcAllocBench.Measure(64L << 20, 65_536, types).GetAwaiter().GetResult();
+                WebRtcAllocBench.Measure(32L << 20, 1000, types).GetAwaiter().GetResult();
+                Quic(64L << 20, 1452, types).GetAwaiter().GetResult();
+                Quic(256L << 20, QuicConnectionOptions.MaxSupportedUdpPayloadSize, types).GetAwaiter().GetResult();
+                break;
+            default:
+                Console.Error.WriteLine("alloc [all|webrtc [MiB] [messageBytes]|quic [MiB] [maxUdpPayload]] [types]");
+                return 2;
+        }
+        Console.WriteLine($"  load at the end {File.ReadAllText("/proc/loadavg").Trim()}");
+        return 0;
+    }
+
+    /// <summary>The QUIC row: B allocated per datagram (both ends) in the steady-state window of one download.</summary>
+    internal static async Task<double> Quic(long total, int maxUdpPayload, bool types)
+    {
+        using var sampler = types ? new QuicAllocationListener() : null;
+        using var cert = SelfSignedCertificate.CreateTlsServer("localhost");
+        var alpn = new SslApplicationProtocol("ospb-alloc");
+        using var cts = new CancellationTokenSource(Limit);
+        var ct = cts.Token;
+        await using var listener = await QuicListener.ListenAsync(new QuicListenerOptions
+        {
+            ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
+            ApplicationProtocols = [alpn],
+            ConnectionOptionsCallback = (_, _, _) => ValueTask.FromResult(new QuicServerConnectionOptions
+            {
+                DefaultCloseErrorCode = 0, DefaultStreamErrorCode = 0, MaxUdpPayloadSize = maxUdpPayload,
+                ServerAuthenticationOptions = new SslServerAuthenticationOptions { ServerCertificate = cert, ApplicationProtocols = [alpn] },
+            }),
+        });
+        QuicConnection? serverConn = null;
+        var server = Task.Run(async () =>
+        {
+            await using var conn = await listener.AcceptConnectionAsync(ct);
+            Volatile.Write(ref serverConn, conn);
+            await using var s = await conn.AcceptInboundStreamAsync(ct);
+            var one = new byte[1];
+            _ = await s.ReadAsync(one, ct);
+            var chunk = new byte[1 << 16];
+            for (long left = total; left > 0; left -= chunk.Length)
+                await s.WriteAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, left)), ct);
+            s.CompleteWrites();
+            await s.WritesClosed.WaitAsync(ct);
+        }, ct);
+        await using var client = await QuicConnection.ConnectAsync(new QuicClientConnectionOptions
+        {
+            RemoteEndPoint = listener.LocalEndPoint, DefaultCloseErrorCode = 0, DefaultStreamErrorCode = 0, MaxUdpPayloadSize = maxUdpPayload,
+            ClientAuthenticationOptions = new SslClientAuthenticationOptions
+            {
+                ApplicationProtocols = [alpn], TargetHost = "localhost",
+                RemoteCertificateValidationCallback = (_, c, _, _) => c?.GetRawCertData().AsSpan().SequenceEqual(cert.RawData) == true,
+            },
+        }, ct);
+        await using var stream = await client.OpenOutboundStreamAsync(QuicStreamType.Bidirectional, ct);
+        await stream.WriteAsync(new byte[] { 1 }, ct);
+        var buf = new byte[1 << 16];
+        long received = 0, alloc0 = 0, datagrams0 = 0, windowAlloc0 = 0, windowDatagrams0 = 0;
+        var windows = new List<double>();
+        bool steady = false;
+        var sw = Stopwatch.StartNew();
+        var steadyClock = new Stopwatch();
+        TimeSpan cpu0 = TimeSpan.Zero;
+        long Datagrams() => client.Core.DatagramsSent + (Volatile.Read(ref serverConn)?.Core.DatagramsSent ?? 0);
+        while (true)
+        {
+            int n = await stream.ReadAsync(buf, ct);
+            if (n == 0) break;
+            received += n;
+            if (!steady && received >= total / 3)
+            {
+                steady = true;
+                cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+                datagrams0 = Datagrams();
+                sampler?.Enable();
+                steadyClock.Start();
+                alloc0 = GC.GetTotalAllocatedBytes(precise: false);
+                (windowAlloc0, windowDatagrams0) = (alloc0, datagrams0);
+            }
+            else if (steady && Datagrams() - windowDatagrams0 >= 2500)
+            {
+                long a1 = GC.GetTotalAllocatedBytes(precise: false), d1 = Datagrams();
+                windows.Add((a1 - windowAlloc0) / (double)(d1 - windowDatagrams0));
+                (windowAlloc0, windowDatagrams0) = (GC.GetTotalAllocatedBytes(precise: false), Datagrams());
+            }
+            if (received >= total) break; // the last byte: close the window before the FIN and the shutdown
+        }
+        long allocated = GC.GetTotalAllocatedBytes(precise: false) - alloc0;
+        steadyClock.Stop();
+        sampler?.Disable();
+        long datagrams = Datagrams() - datagrams0;
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu0;
+        if (received != total) throw new InvalidOperationException($"received {received} of {total}");
+        while (await stream.ReadAsync(buf, ct) > 0) { }
+        await server.WaitAsync(ct);
+        long steadyBytes = total - total / 3;
+        double perDatagram = allocated / (double)Math.Max(1, datagrams);
+        windows.Sort();
+        double median = windows.Count > 0 ? windows[windows.Count / 2] : double.NaN, least = windows.Count > 0 ? windows[0] : double.NaN;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  quic {total >> 20} MiB, max_udp_payload {maxUdpPayload}: whole transfer {total * 8 / sw.Elapsed.TotalSeconds / 1e6:F0} Mbit/s; steady state {steadyBytes * 8 / steadyClock.Elapsed.TotalSeconds / 1e6:F0} Mbit/s, {cpu.TotalSeconds / (steadyBytes / 1e9):F2} CPU s/GB (both ends)"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"RESULT alloc quic max_udp_payload {maxUdpPayload}: {perDatagram:F1} B per datagram (steady state: {allocated} B allocated over {datagrams} datagrams both ways, process-wide, stream API calls included); windows of 2500 datagrams: median {median:F1}, least {least:F1} ({windows.Count} windows)"));
+        if (sampler is not null)
+        {
+            Console.WriteLine("  allocation samples by type (GCAllocationTick, ~100 KB each), steady state (the listener's own allocations included):");
+            foreach (var (type, bytes) in sampler.Top(12)) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {bytes / 1e6,8:F1} MB  {type}"));
+            foreach (var (e, count) in sampler.PoolEvents) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    ArrayPool.Shared {e}: {count}"));
+        }
+        return perDatagram;
+    }
+}
