@@ -185,12 +185,7 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
             int fd = (int)handle.DangerousGetHandle();
             while (true)
             {
-                // GRO: each message may be a coalesced run of up to 64 KiB, so each gets a 64 KiB region of an arena that
-                // the batch then keeps (the segments are used where they lie). Enough messages are asked for to fill the
-                // batch's capacity at the segments per message seen last (a GSO peer sending 45-segment runs: one).
-                int count = _gro
-                    ? Math.Clamp((batch.Capacity - batch.Count + _segmentsPerMessage - 1) / _segmentsPerMessage, 1, StagingCount)
-                    : batch.Capacity - batch.Count;
+                int count = _gro ? GroMessagesWanted(batch) : batch.Capacity - batch.Count;
                 if (_gro && (_staging is null || _staging.Length < count * StagingSlot))
                 {
                     if (_staging is not null) ArrayPool<byte>.Shared.Return(_staging);
@@ -252,6 +247,20 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
         {
             if (addRef) handle.DangerousRelease();
         }
+    }
+
+    /// <summary>
+    /// GRO: how many messages to ask recvmmsg for. Each may be a coalesced run of up to 64 KiB, so each gets a 64 KiB
+    /// region of an arena that the batch then keeps (the segments are used where they lie). Asked for: as many regions
+    /// as the batch's slots hold bytes (32 × 16 KiB QUIC slots: 8), or more when the runs seen last were short, so that
+    /// the batch's capacity in datagrams is reached too (datagrams not coalesced: one per message) — at most 16 (1 MiB).
+    /// recvmmsg returns only what is queued: a batch is bigger when the receiver is behind, not later.
+    /// </summary>
+    private int GroMessagesWanted(DatagramBatch batch)
+    {
+        int byBytes = (int)Math.Min((long)batch.Capacity * batch.SlotSize / StagingSlot, StagingCount);
+        int byCount = (batch.Capacity + _segmentsPerMessage - 1) / _segmentsPerMessage;
+        return Math.Clamp(Math.Max(byBytes, byCount), 1, StagingCount);
     }
 
     /// <summary>
