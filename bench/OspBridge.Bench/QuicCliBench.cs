@@ -8,8 +8,9 @@ namespace OspBridge.Bench;
 
 /// <summary>
 /// HTTP/3 download through real processes on loopback, all four server/client pairings in one run:
-/// <c>dotnet bench/OspBridge.Bench/bin/Release/net10.0/OspBridge.Bench.dll quic cli [bytes=500000000] [runs=1]</c>.
-/// Pairs: gtlsserver→gtlsclient, ospbridge h3 serve→ospbridge h3 get, ospbridge→gtlsclient, gtlsserver→ospbridge.
+/// <c>dotnet bench/OspBridge.Bench/bin/Release/net10.0/OspBridge.Bench.dll quic cli [bytes=500000000] [runs=1] [ospbridge] [pairs]</c>.
+/// Pairs: gtlsserver→gtlsclient, ospbridge h3 serve→ospbridge h3 get, ospbridge→gtlsclient, gtlsserver→ospbridge;
+/// <c>pairs</c> keeps only those whose name contains it (e.g. <c>gtlsserver</c>: our client and gtlsclient, both from gtlsserver).
 /// Time is the client process's wall time (start → exit, handshake and process start-up included). CPU: the client's
 /// user+system seconds for its whole life (via /usr/bin/time), the server's user+system seconds from just before
 /// the client starts to just after it exits (/proc/PID/stat), both normalised to seconds per GB (10^9 bytes).
@@ -30,7 +31,9 @@ internal static class QuicCliBench
     {
         long size = args.Length > 0 ? long.Parse(args[0], CultureInfo.InvariantCulture) : 500_000_000;
         int runs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 1;
-        string ospbridge = args.Length > 2 ? args[2] : Path.Combine(AppContext.BaseDirectory, "ospbridge");
+        string ospbridge = args.Length > 2 && args[2].Length > 0 ? args[2] : Path.Combine(AppContext.BaseDirectory, "ospbridge");
+        var pairs = args.Length > 3 ? Pairs.Where(p => p.Name.Contains(args[3], StringComparison.Ordinal)).ToArray() : Pairs;
+        if (pairs.Length == 0) { Console.Error.WriteLine($"no pair matches {args[3]}"); return 2; }
         if (!File.Exists(ospbridge)) { Console.Error.WriteLine($"missing {ospbridge}"); return 2; }
         Console.WriteLine($"quic cli bench: {size} bytes, {runs} run(s), {Environment.ProcessorCount} cores, load {File.ReadAllText("/proc/loadavg").Trim()}, {ospbridge}");
         string dir = Directory.CreateTempSubdirectory("ospb-clibench-").FullName;
@@ -43,10 +46,10 @@ internal static class QuicCliBench
                 File.WriteAllText(certPath, cert.ExportCertificatePem());
                 File.WriteAllText(key, ecdsa.ExportPkcs8PrivateKeyPem());
             }
-            var results = Pairs.ToDictionary(p => p.Name, _ => new List<(double Mbps, double ClientCpu, double ServerCpu)>());
+            var results = pairs.ToDictionary(p => p.Name, _ => new List<(double Mbps, double ClientCpu, double ServerCpu)>());
             for (int i = 0; i < runs; i++)
             {
-                foreach (var pair in Pairs)
+                foreach (var pair in pairs)
                 {
                     var r = One(pair, size, ospbridge, key, certPath, dir);
                     results[pair.Name].Add(r);
@@ -54,8 +57,8 @@ internal static class QuicCliBench
                         $"  run {i + 1} {pair.Name,-26} {r.Mbps,6:F0} Mbit/s  CPU s/GB client {r.ClientCpu:F2} server {r.ServerCpu:F2}"));
                 }
             }
-            double baseline = results[Pairs[0].Name].Select(r => r.Mbps).Average();
-            foreach (var pair in Pairs)
+            double baseline = results[pairs[0].Name].Select(r => r.Mbps).Average();
+            foreach (var pair in pairs)
             {
                 var rs = results[pair.Name];
                 double m = rs.Select(r => r.Mbps).Average();

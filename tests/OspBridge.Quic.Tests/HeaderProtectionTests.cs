@@ -32,6 +32,11 @@ public class HeaderProtectionTests
                 var ecb = aes.EncryptEcb(sample, PaddingMode.None);
                 Assert.Equal(ecb.AsSpan(0, 5).ToArray(), fast);
                 Assert.Equal(slow, fast);
+                // The scalar form used per packet: mask byte i in bits 8i..8i+7, nothing above byte 4.
+                ulong expected = 0;
+                for (int b = 4; b >= 0; b--) expected = (expected << 8) | ecb[b];
+                Assert.Equal(expected, ni.Mask(sample));
+                Assert.Equal(expected, reference.Mask(sample));
             }
         }
     }
@@ -45,5 +50,20 @@ public class HeaderProtectionTests
         Span<byte> mask = stackalloc byte[5];
         ni.ComputeMask(Convert.FromHexString("d1b1c98dd7689fb8ec11d242b123dc9b"), mask);
         Assert.Equal("437b9aec36", Convert.ToHexStringLower(mask));
+        Assert.Equal(0x36ec9a7b43UL, ni.Mask(Convert.FromHexString("d1b1c98dd7689fb8ec11d242b123dc9b")));
+    }
+
+    [Fact]
+    public void ChaCha_scalar_mask_matches_its_bytes()
+    {
+        // RFC 9001 A.5: hp = 25a282b9e82f06f21f488917a4fc8f1b73573685608597d0efcb076b0ab7a7a4, sample = 5e5cd55c41f69080575d7999c25a5bfb,
+        // mask = aefefe7d03.
+        using var hp = HeaderProtection.Create(QuicCipherSuite.From(OspBridge.Crypto.Tls.Tls13CipherSuite.ChaCha20Poly1305Sha256),
+            Convert.FromHexString("25a282b9e82f06f21f488917a4fc8f1b73573685608597d0efcb076b0ab7a7a4"));
+        var sample = Convert.FromHexString("5e5cd55c41f69080575d7999c25a5bfb");
+        var mask = new byte[5];
+        hp.ComputeMask(sample, mask);
+        Assert.Equal("aefefe7d03", Convert.ToHexStringLower(mask));
+        Assert.Equal(0x037dfefeaeUL, hp.Mask(sample));
     }
 }

@@ -12,7 +12,7 @@ namespace OspBridge.Net.IO;
 /// The Linux <see cref="IDatagramSocket"/>: <c>recvmmsg</c>/<c>sendmmsg</c> move a whole
 /// <see cref="DatagramBatch"/> per system call; runs of equal-size datagrams to one destination leave as
 /// one UDP GSO send (<c>UDP_SEGMENT</c>); with <c>UDP_GRO</c> the kernel hands over coalesced segments,
-/// which are split back into batch slots; destination address and interface come from
+/// which the batch takes where they lie (the receive arena is lent to it, no copy into slots); destination address and interface come from
 /// <c>IP_PKTINFO</c>/<c>IPV6_PKTINFO</c> control messages, and a send's <see cref="DatagramPath.InterfaceIndex"/>
 /// (and a specific <see cref="DatagramPath.Local"/> source) goes out as pktinfo too, so sending out of a
 /// chosen interface needs no socket-option change. When the kernel reports <c>ENOSYS</c>/<c>EINVAL</c> for
@@ -50,12 +50,8 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     private IoVec[] _recvIov = [];
     private byte[] _recvNames = [];
     private byte[] _recvControl = [];
-    private byte[]? _staging;
-    private DatagramPath[] _pendingPaths = [];
-    private int[] _pendingSegment = [];
-    private int _pendingCount;
-    private int _pendingIndex;
-    private int _pendingOffset;
+    private byte[]? _staging;                 // GRO: the arena of the next receive (lent to the batch once data arrived)
+    private int _segmentsPerMessage = 1;      // GRO: datagrams per coalesced receive, as last seen (sizes the next request)
     private readonly byte[] _lastRemoteName = new byte[NameStride];
     private int _lastRemoteNameLength;
     private IPEndPoint? _lastRemote;
@@ -78,7 +74,7 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
 
     private static readonly bool InlineOff = Environment.GetEnvironmentVariable("OSPBRIDGE_UDP_INLINE") == "0";
 
-    /// <summary>True while the socket holds its GRO staging buffer (only between a receive and the next wait; tests).</summary>
+    /// <summary>True while the socket holds a GRO arena for its next receive (only between a receive and the next wait; tests).</summary>
     internal bool HoldsStaging => _staging is not null;
 
     /// <summary>True when waits go through <see cref="EpollReadiness"/> (false: the zero-byte peek).</summary>
@@ -139,6 +135,9 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     /// <summary>Received messages that carried more than one GRO segment.</summary>
     internal long GroMessages;
 
+    /// <summary>GRO segments dropped because one receive carried more than <see cref="DatagramBatch.MaxArenaDatagrams"/> (never seen from a real kernel).</summary>
+    internal long GroSegmentsDropped;
+
     /// <summary>Datagrams dropped on send (OS buffer full for too long, unreachable, too big).</summary>
     internal long SendDrops;
 
@@ -156,7 +155,7 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
             while (true)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                if (_receiveFallback && _pendingCount == 0) return await _portable.ReceiveAsync(batch, cancellationToken).ConfigureAwait(false);
+                if (_receiveFallback) return await _portable.ReceiveAsync(batch, cancellationToken).ConfigureAwait(false);
                 // The sequence is read before draining: a datagram arriving after this point wakes the wait below.
                 int sequence = _readiness?.Sequence ?? 0;
                 int n = ReceiveReady(batch);
@@ -178,11 +177,6 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     /// <summary>Fills <paramref name="batch"/> with what is ready now (no waiting); the count.</summary>
     private unsafe int ReceiveReady(DatagramBatch batch)
     {
-        if (_pendingCount > 0)
-        {
-            SplitPending(batch);
-            if (batch.IsFull) return batch.Count;
-        }
         bool addRef = false;
         var handle = _socket.SafeHandle;
         try
@@ -191,18 +185,22 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
             int fd = (int)handle.DangerousGetHandle();
             while (true)
             {
-                int count = _gro ? StagingCount : batch.Capacity - batch.Count;
+                int count = _gro ? GroMessagesWanted(batch) : batch.Capacity - batch.Count;
+                if (_gro && (_staging is null || _staging.Length < count * StagingSlot))
+                {
+                    if (_staging is not null) ArrayPool<byte>.Shared.Return(_staging);
+                    _staging = ArrayPool<byte>.Shared.Rent(count * StagingSlot);
+                }
                 EnsureReceiveArrays(Math.Max(count, StagingCount));
                 fixed (MMsgHdr* msgs = _recvMsgs)
                 fixed (IoVec* iov = _recvIov)
                 fixed (byte* names = _recvNames)
                 fixed (byte* control = _recvControl)
-                fixed (byte* data = batch.Buffer)
-                fixed (byte* staging = _gro ? _staging ??= ArrayPool<byte>.Shared.Rent(StagingCount * StagingSlot) : null)
+                fixed (byte* data = _gro ? _staging : batch.Buffer)
                 {
                     for (int k = 0; k < count; k++)
                     {
-                        iov[k].Base = _gro ? staging + (k * StagingSlot) : data + ((batch.Count + k) * batch.SlotSize);
+                        iov[k].Base = _gro ? data + (k * StagingSlot) : data + ((batch.Count + k) * batch.SlotSize);
                         iov[k].Length = (nuint)(_gro ? StagingSlot : batch.SlotSize);
                         ref var h = ref msgs[k].Header;
                         h.Name = names + (k * NameStride);
@@ -231,17 +229,7 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
                     ReceiveCalls++;
                     if (_gro)
                     {
-                        EnsurePending(m);
-                        for (int k = 0; k < m; k++)
-                        {
-                            _pendingPaths[k] = PathOf(ref msgs[k].Header, out int segment);
-                            _pendingSegment[k] = segment > 0 ? segment : (int)msgs[k].Length;
-                            if (segment > 0 && segment < msgs[k].Length) GroMessages++;
-                        }
-                        _pendingCount = m;
-                        _pendingIndex = 0;
-                        _pendingOffset = 0;
-                        SplitPending(batch);
+                        if (m > 0) CommitCoalesced(batch, msgs, m);
                     }
                     else
                     {
@@ -262,51 +250,70 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     }
 
     /// <summary>
-    /// Before waiting for the socket: with nothing pending, the GRO staging (1 MiB) and the caller's batch slots go back
-    /// to the shared pool, so a socket that waits holds neither (1000 idle QUIC connections held 1.2 MiB each, issue 13);
-    /// the next receive rents them again.
+    /// GRO: how many messages to ask recvmmsg for. Each may be a coalesced run of up to 64 KiB, so each gets a 64 KiB
+    /// region of an arena that the batch then keeps (the segments are used where they lie). Asked for: as many regions
+    /// as the batch's slots hold bytes (32 × 16 KiB QUIC slots: 8), or more when the runs seen last were short, so that
+    /// the batch's capacity in datagrams is reached too (datagrams not coalesced: one per message) — at most 16 (1 MiB).
+    /// recvmmsg returns only what is queued: a batch is bigger when the receiver is behind, not later.
+    /// </summary>
+    private int GroMessagesWanted(DatagramBatch batch)
+    {
+        int byBytes = (int)Math.Min((long)batch.Capacity * batch.SlotSize / StagingSlot, StagingCount);
+        int byCount = (batch.Capacity + _segmentsPerMessage - 1) / _segmentsPerMessage;
+        return Math.Clamp(Math.Max(byBytes, byCount), 1, StagingCount);
+    }
+
+    /// <summary>
+    /// GRO: lends the arena holding <paramref name="m"/> received messages to <paramref name="batch"/> and adds each
+    /// message's segments in place (a coalesced message holds equal segments, the last one possibly shorter); segments
+    /// longer than the batch's slot size are truncated to it, as a slot receive would.
+    /// </summary>
+    private unsafe void CommitCoalesced(DatagramBatch batch, MMsgHdr* msgs, int m)
+    {
+        var arena = _staging!;
+        _staging = null;
+        batch.AdoptArena(arena);
+        int segments = 0;
+        for (int k = 0; k < m; k++)
+        {
+            var path = PathOf(ref msgs[k].Header, out int segment);
+            int total = Math.Min((int)msgs[k].Length, StagingSlot);
+            int start = k * StagingSlot;
+            if (total == 0)
+            {
+                batch.CommitInArena(start, 0, path); // an empty datagram is a datagram too
+                segments++;
+                continue;
+            }
+            if (segment <= 0 || segment > total) segment = total;
+            else if (segment < total) GroMessages++;
+            for (int at = 0; at < total; at += segment)
+            {
+                int len = Math.Min(segment, total - at);
+                if (!batch.CommitInArena(start + at, Math.Min(len, batch.SlotSize), path))
+                {
+                    GroSegmentsDropped += (total - at + segment - 1) / segment;
+                    break;
+                }
+                segments++;
+            }
+        }
+        _segmentsPerMessage = Math.Max(1, (segments + m - 1) / m);
+    }
+
+    /// <summary>
+    /// Before waiting for the socket: the GRO arena and the caller's batch slots go back to the shared pool, so a
+    /// socket that waits holds neither (1000 idle QUIC connections held 1.2 MiB each, issue 13); the next receive
+    /// rents them again.
     /// </summary>
     private void ReleaseIdleBuffers(DatagramBatch batch)
     {
-        if (_pendingCount != 0) return;
         batch.ReleaseBuffer();
         if (_staging is { } staging)
         {
             _staging = null;
             ArrayPool<byte>.Shared.Return(staging);
         }
-    }
-
-    /// <summary>Copies pending (possibly GRO-coalesced) receives into batch slots, one segment per slot.</summary>
-    private void SplitPending(DatagramBatch batch)
-    {
-        var staging = _staging!;
-        while (_pendingIndex < _pendingCount && !batch.IsFull)
-        {
-            int total = Math.Min((int)_recvMsgs[_pendingIndex].Length, StagingSlot);
-            var path = _pendingPaths[_pendingIndex];
-            if (total == 0)
-            {
-                batch.Commit(0, path); // an empty datagram is a datagram too
-            }
-            else
-            {
-                int segment = Math.Max(1, _pendingSegment[_pendingIndex]);
-                var source = staging.AsSpan(_pendingIndex * StagingSlot, total);
-                while (_pendingOffset < total && !batch.IsFull)
-                {
-                    int len = Math.Min(segment, total - _pendingOffset);
-                    int copy = Math.Min(len, batch.SlotSize);
-                    source.Slice(_pendingOffset, copy).CopyTo(batch.NextSlot);
-                    batch.Commit(copy, path);
-                    _pendingOffset += len;
-                }
-                if (_pendingOffset < total) break; // batch full mid-message: resume here next time
-            }
-            _pendingIndex++;
-            _pendingOffset = 0;
-        }
-        if (_pendingIndex >= _pendingCount) _pendingCount = _pendingIndex = _pendingOffset = 0;
     }
 
     private void EnsureReceiveArrays(int count)
@@ -316,13 +323,6 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
         _recvIov = new IoVec[count];
         _recvNames = new byte[count * NameStride];
         _recvControl = new byte[count * RecvControlStride];
-    }
-
-    private void EnsurePending(int count)
-    {
-        if (_pendingPaths.Length >= count) return;
-        _pendingPaths = new DatagramPath[Math.Max(count, StagingCount)];
-        _pendingSegment = new int[_pendingPaths.Length];
     }
 
     /// <summary>The path of a received message: sender from the name, destination/interface from pktinfo, GRO segment size.</summary>
@@ -419,7 +419,7 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
             fixed (IoVec* iov = s.Iov)
             fixed (byte* names = s.Names)
             fixed (byte* control = s.Control)
-            fixed (byte* data = batch.Buffer)
+            fixed (byte* data = batch.Storage)
             {
                 bool gso = _gso;
                 int m = 0;
@@ -448,7 +448,7 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
                     }
                     for (int k = i; k < j; k++)
                     {
-                        iov[k].Base = data + (k * batch.SlotSize);
+                        iov[k].Base = data + batch.OffsetAt(k);
                         iov[k].Length = (nuint)batch.LengthAt(k);
                     }
                     ref var h = ref msgs[m].Header;

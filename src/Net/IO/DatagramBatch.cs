@@ -11,13 +11,22 @@ namespace OspBridge.Net.IO;
 /// <para>The buffer is rented from <see cref="ArrayPool{T}.Shared"/> when a slot is first touched and can be given back
 /// while the batch is empty (<see cref="ReleaseBuffer"/>): a socket or loop that waits for traffic holds no slots, so a
 /// thousand idle connections do not keep a thousand batches (issue 13).</para>
+/// <para>A socket that receives coalesced datagrams (UDP GRO) lends the batch the buffer it received into (an arena)
+/// and adds the segments where they lie, without copying them into slots; such a batch may hold more datagrams than
+/// <see cref="Capacity"/> (all segments of one coalesced receive), takes no further slot writes, and gives the
+/// arena back to the pool when it is cleared.</para>
 /// </summary>
 public sealed class DatagramBatch
 {
+    /// <summary>Most datagrams an arena batch holds (the kernel coalesces at most 64 (GRO) or 128 (GSO) segments per receive).</summary>
+    internal const int MaxArenaDatagrams = 4096;
+
     private byte[]? _buffer;
+    private byte[]? _arena;
     private readonly int _bytes;
-    private readonly int[] _lengths;
-    private readonly DatagramPath[] _paths;
+    private int[] _lengths;
+    private int[] _offsets;
+    private DatagramPath[] _paths;
 
     /// <summary>Creates a batch of <paramref name="capacity"/> slots of <paramref name="slotSize"/> bytes each.</summary>
     public DatagramBatch(int capacity = 32, int slotSize = 2048)
@@ -32,11 +41,12 @@ public sealed class DatagramBatch
         // short-lived handshakes their holes stayed resident (issue 9: +9.4 MiB of pinned-heap fragmentation).
         _bytes = capacity * slotSize;
         _lengths = new int[capacity];
+        _offsets = new int[capacity];
         _paths = new DatagramPath[capacity];
     }
 
-    /// <summary>True while the batch holds a buffer (rented on first use, given back by <see cref="ReleaseBuffer"/>).</summary>
-    public bool HasBuffer => _buffer is not null;
+    /// <summary>True while the batch holds a buffer (slots rented on first use and given back by <see cref="ReleaseBuffer"/>, or a lent arena until <see cref="Clear"/>).</summary>
+    public bool HasBuffer => _buffer is not null || _arena is not null;
 
     /// <summary>
     /// Gives the buffer back to the shared pool while the batch is empty (a no-op otherwise); the next slot access
@@ -60,8 +70,8 @@ public sealed class DatagramBatch
     /// <summary>Slots in use.</summary>
     public int Count { get; private set; }
 
-    /// <summary>True when every slot is in use.</summary>
-    public bool IsFull => Count == Capacity;
+    /// <summary>True when every slot is in use (always, while the batch holds a lent arena).</summary>
+    public bool IsFull => Count >= Capacity || _arena is not null;
 
     /// <summary>The whole backing buffer (slot <c>i</c> starts at <c>i * SlotSize</c>; it may be longer than the slots); for socket implementations.</summary>
     public byte[] Buffer => Bytes;
@@ -79,9 +89,54 @@ public sealed class DatagramBatch
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         ArgumentOutOfRangeException.ThrowIfGreaterThan(length, SlotSize);
         _lengths[Count] = length;
+        _offsets[Count] = Count * SlotSize;
         _paths[Count] = path;
         Count++;
     }
+
+    /// <summary>
+    /// Sockets: the batch (empty) takes <paramref name="arena"/>, rented from <see cref="ArrayPool{T}.Shared"/>, which
+    /// holds received datagrams at arbitrary offsets (<see cref="CommitInArena"/>); it goes back to the pool on
+    /// <see cref="Clear"/>.
+    /// </summary>
+    internal void AdoptArena(byte[] arena)
+    {
+        if (Count != 0 || _arena is not null) throw new InvalidOperationException("an arena goes into an empty batch");
+        _arena = arena;
+    }
+
+    /// <summary>
+    /// Sockets: adds the datagram of <paramref name="length"/> bytes at <paramref name="offset"/> of the lent arena, in
+    /// place; the entry arrays grow past <see cref="Capacity"/> when needed (up to <see cref="MaxArenaDatagrams"/>).
+    /// False when the batch holds that many already (the datagram is not added).
+    /// </summary>
+    internal bool CommitInArena(int offset, int length, DatagramPath path)
+    {
+        var arena = _arena ?? throw new InvalidOperationException("no arena");
+        if ((uint)offset > (uint)arena.Length || (uint)length > (uint)(arena.Length - offset)) throw new ArgumentOutOfRangeException(nameof(length));
+        if (Count == _lengths.Length)
+        {
+            if (Count >= MaxArenaDatagrams) return false;
+            int grown = Math.Min(MaxArenaDatagrams, Count * 2);
+            Array.Resize(ref _lengths, grown);
+            Array.Resize(ref _offsets, grown);
+            Array.Resize(ref _paths, grown);
+        }
+        _lengths[Count] = length;
+        _offsets[Count] = offset;
+        _paths[Count] = path;
+        Count++;
+        return true;
+    }
+
+    /// <summary>True while the datagrams lie in a lent arena rather than in the slots.</summary>
+    internal bool HoldsArena => _arena is not null;
+
+    /// <summary>The array the datagrams lie in: the arena when one is lent, else the slot buffer (<see cref="OffsetAt"/> gives each start).</summary>
+    internal byte[] Storage => _arena ?? Bytes;
+
+    /// <summary>Where datagram <paramref name="index"/> starts in <see cref="Storage"/>.</summary>
+    internal int OffsetAt(int index) => _offsets[index];
 
     /// <summary>Copies a datagram into the next slot; false when the batch is full or the datagram too large.</summary>
     public bool TryAdd(ReadOnlySpan<byte> datagram, DatagramPath path)
@@ -98,7 +153,7 @@ public sealed class DatagramBatch
         get
         {
             ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual((uint)index, (uint)Count, nameof(index));
-            return Bytes.AsSpan(index * SlotSize, _lengths[index]);
+            return (_arena ?? Bytes).AsSpan(_offsets[index], _lengths[index]);
         }
     }
 
@@ -108,6 +163,14 @@ public sealed class DatagramBatch
     /// <summary>The path of datagram <paramref name="index"/>.</summary>
     public DatagramPath PathAt(int index) => _paths[index];
 
-    /// <summary>Empties the batch.</summary>
-    public void Clear() => Count = 0;
+    /// <summary>Empties the batch (a lent arena goes back to the shared pool).</summary>
+    public void Clear()
+    {
+        Count = 0;
+        if (_arena is { } arena)
+        {
+            _arena = null;
+            ArrayPool<byte>.Shared.Return(arena);
+        }
+    }
 }

@@ -25,7 +25,8 @@ public interface IDatagramSocket : IDatagramSender, IDisposable
 
     /// <summary>
     /// Waits for at least one datagram, then fills <paramref name="batch"/> (cleared first) with as many as
-    /// are ready, up to its capacity; each slot's path has <c>Remote</c> = the sender and, where the socket
+    /// are ready, up to its capacity — except that the segments of one coalesced (UDP GRO) receive are never split
+    /// over two calls, so a batch may then hold more than <see cref="DatagramBatch.Capacity"/>; each datagram's path has <c>Remote</c> = the sender and, where the socket
     /// reports it, <c>Local</c> = the destination address and the arrival interface. Returns the count.
     /// Datagrams larger than the batch's slot size are truncated to it and should be treated as invalid.
     /// </summary>

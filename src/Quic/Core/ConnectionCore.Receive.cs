@@ -122,10 +122,9 @@ internal sealed partial class ConnectionCore
     private bool ProcessPacket(Span<byte> packet, in PacketHeader h, PacketSpace space, TimeSpan now)
     {
         var hp = space.ReadKeys!.HeaderProtection;
-        Span<byte> saved = stackalloc byte[5];
         if (packet.Length < h.PnOffset + 20) return false;
-        saved[0] = packet[0];
-        packet.Slice(h.PnOffset, 4).CopyTo(saved[1..]);
+        byte savedFirst = packet[0];
+        uint savedPn = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(packet.Slice(h.PnOffset, 4));
         if (!PacketProtector.TryRemoveHeaderProtection(hp, packet, h.PnOffset, out int pnLen, out uint tpn)) return false;
         ulong pn = PacketNumber.Decode(space.LargestReceived, tpn, pnLen * 8);
         var keys = space.ReadKeys!;
@@ -143,8 +142,8 @@ internal sealed partial class ConnectionCore
         if (!PacketProtector.TryDecrypt(keys, packet, h.PnOffset, pnLen, pn, out int payloadOffset, out int payloadLength))
         {
             // restore the header so a stateless-reset check sees the original bytes
-            packet[0] = saved[0];
-            saved[1..].CopyTo(packet.Slice(h.PnOffset, 4));
+            packet[0] = savedFirst;
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(packet.Slice(h.PnOffset, 4), savedPn);
             CountAuthenticationFailure(space);
             return false;
         }

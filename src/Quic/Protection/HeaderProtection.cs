@@ -17,6 +17,15 @@ internal abstract class HeaderProtection : IDisposable
     /// <summary>Writes 5 mask bytes for <paramref name="sample"/>.</summary>
     public abstract void ComputeMask(ReadOnlySpan<byte> sample, Span<byte> mask);
 
+    /// <summary>The 5 mask bytes for <paramref name="sample"/> in one value: mask byte <c>i</c> is bits <c>8i..8i+7</c>.</summary>
+    public virtual ulong Mask(ReadOnlySpan<byte> sample)
+    {
+        Span<byte> mask = stackalloc byte[8];
+        mask.Clear();
+        ComputeMask(sample, mask);
+        return BinaryPrimitives.ReadUInt64LittleEndian(mask) & 0xFF_FFFF_FFFFUL;
+    }
+
     public abstract void Dispose();
 
     public static HeaderProtection Create(QuicCipherSuite suite, ReadOnlySpan<byte> hpKey)
@@ -94,13 +103,18 @@ internal sealed class AesNiHeaderProtection : HeaderProtection
 
     public override void ComputeMask(ReadOnlySpan<byte> sample, Span<byte> mask)
     {
+        ulong m = Mask(sample);
+        for (int i = 0; i < 5; i++) mask[i] = (byte)(m >> (8 * i));
+    }
+
+    /// <summary>One AES block in registers; the mask is the low 5 bytes of the result (no buffer, no copies: per packet).</summary>
+    public override ulong Mask(ReadOnlySpan<byte> sample)
+    {
         var rk = _roundKeys;
         var s = Vector128.Create(sample[..16]) ^ rk[0];
         for (int r = 1; r < rk.Length - 1; r++) s = X86Aes.Encrypt(s, rk[r]);
         s = X86Aes.EncryptLast(s, rk[^1]);
-        Span<byte> block = stackalloc byte[16];
-        s.CopyTo(block);
-        block[..5].CopyTo(mask);
+        return s.AsUInt64().ToScalar() & 0xFF_FFFF_FFFFUL;
     }
 
     public override void Dispose() => Array.Clear(_roundKeys);

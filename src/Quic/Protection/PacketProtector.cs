@@ -18,10 +18,9 @@ internal static class PacketProtector
         var header = packet[..headerLength];
         var payload = packet.Slice(headerLength, payloadLength);
         keys.Seal(pn, header, payload, packet.Slice(headerLength + payloadLength, PacketKeys.TagLength));
-        Span<byte> mask = stackalloc byte[5];
-        keys.HeaderProtection.ComputeMask(packet.Slice(pnOffset + 4, HeaderProtection.SampleLength), mask);
-        packet[0] ^= (byte)(mask[0] & ((packet[0] & 0x80) != 0 ? 0x0f : 0x1f));
-        for (int i = 0; i < pnLength; i++) packet[pnOffset + i] ^= mask[1 + i];
+        ulong mask = keys.HeaderProtection.Mask(packet.Slice(pnOffset + 4, HeaderProtection.SampleLength));
+        packet[0] ^= (byte)(mask & ((packet[0] & 0x80) != 0 ? 0x0fu : 0x1fu));
+        for (int i = 0; i < pnLength; i++) packet[pnOffset + i] ^= (byte)(mask >> (8 * (1 + i)));
         return headerLength + payloadLength + PacketKeys.TagLength;
     }
 
@@ -30,14 +29,14 @@ internal static class PacketProtector
     {
         pnLength = 0; truncatedPn = 0;
         if (packet.Length < pnOffset + 4 + HeaderProtection.SampleLength) return false;
-        Span<byte> mask = stackalloc byte[5];
-        hp.ComputeMask(packet.Slice(pnOffset + 4, HeaderProtection.SampleLength), mask);
-        packet[0] ^= (byte)(mask[0] & ((packet[0] & 0x80) != 0 ? 0x0f : 0x1f));
+        ulong mask = hp.Mask(packet.Slice(pnOffset + 4, HeaderProtection.SampleLength));
+        packet[0] ^= (byte)(mask & ((packet[0] & 0x80) != 0 ? 0x0fu : 0x1fu));
         pnLength = (packet[0] & 3) + 1;
-        for (int i = 0; i < pnLength; i++)
+        var pn = packet.Slice(pnOffset, pnLength);
+        for (int i = 0; i < pn.Length; i++)
         {
-            packet[pnOffset + i] ^= mask[1 + i];
-            truncatedPn = (truncatedPn << 8) | packet[pnOffset + i];
+            pn[i] ^= (byte)(mask >> (8 * (1 + i)));
+            truncatedPn = (truncatedPn << 8) | pn[i];
         }
         return true;
     }

@@ -103,7 +103,7 @@ public sealed class BatchedUdpSocketTests
 
     [Theory]
     [InlineData(32)]
-    [InlineData(5)] // segments of one coalesced receive spill over several ReceiveAsync calls
+    [InlineData(5)] // a coalesced receive larger than the batch arrives whole (the batch takes the GRO arena)
     public async Task GsoRuns_AreSplitBackIntoDatagrams_ByGroOrTheKernel(int receiveBatch)
     {
         Assert.True(BatchedUdpSocket.IsSupported, "the test tiers run on 64-bit Linux");

@@ -5,7 +5,7 @@ using OspBridge.Net.IO;
 namespace OspBridge.Net.Tests.IO;
 
 /// <summary>
-/// Issue 13: a socket or loop that waits holds no datagram buffers — the batch slots, the 1 MiB GRO staging and the
+/// Issue 13: a socket or loop that waits holds no datagram buffers — the batch slots, the GRO receive arena and the
 /// loop's send batch go back to the shared pool before each wait (1000 idle QUIC connections held ≈ 1.2 MiB each).
 /// </summary>
 public sealed class IdleBufferTests
