@@ -12,12 +12,7 @@ namespace OspBridge.Quic.Tests;
 /// </summary>
 public class DirectReadTests
 {
-    private static byte[] Data(int size, int seed)
-    {
-        var d = new byte[size];
-        new Random(seed).NextBytes(d);
-        return d;
-    }
+    private static byte[] Data(int size, int seed) => VirtualNetworkTests.Data(size, seed);
 
     /// <summary>Client opens a stream and sends one byte with FIN; the server answers with <paramref name="size"/> bytes.</summary>
     private static (QuicPair Pair, long ClientId, long ServerId) Open(VirtualLinkOptions? down = null)

@@ -8,7 +8,8 @@ namespace OspBridge.Quic.Tests;
 /// <summary>Connection cores over simulated links in virtual time: loss, reordering, duplication, limits.</summary>
 public class VirtualNetworkTests
 {
-    private static byte[] Data(int size, int seed)
+    /// <summary><paramref name="size"/> bytes from a seeded generator (the same bytes for the same seed).</summary>
+    internal static byte[] Data(int size, int seed)
     {
         var d = new byte[size];
         new Random(seed).NextBytes(d);
