@@ -84,6 +84,7 @@ internal sealed partial class ConnectionCore
         }
         if (count == 0)
         {
+            if (!probing) _cc.OnSendStopped(windowFull: !ccAllows, paced);
             if (CoreCounters.Enabled) CountStop(ccAllows, paced);
             return false;
         }
