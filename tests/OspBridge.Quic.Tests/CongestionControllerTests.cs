@@ -1,3 +1,6 @@
+using OspBridge.Net.Simulation;
+using OspBridge.Quic.Core;
+using OspBridge.Quic.Tests.Support;
 using OspBridge.Quic.Transport;
 
 namespace OspBridge.Quic.Tests;
@@ -190,5 +193,80 @@ public class CongestionControllerTests
         int afterIdle = 0;
         while (cc.PacingDelay(Packet, later, srtt) == TimeSpan.Zero) { cc.OnSent(Packet, later); afterIdle++; Assert.True(afterIdle < 100_000); }
         Assert.True(afterIdle * Packet <= Math.Max(2 * quantum, cc.Window / 8.0) + Packet, $"burst after idle {afterIdle} datagrams");
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void UnderUtilized_Window_Does_Not_Grow_On_Acks_Until_It_Limits_Sending_Again(bool cubic)
+    {
+        // RFC 9002 §7.8 / RFC 9438 §5.8
+        var cc = new CongestionController(Mss, cubic ? CongestionAlgorithm.Cubic : CongestionAlgorithm.NewReno);
+        var rtt = TimeSpan.FromMilliseconds(10);
+        var t = TimeSpan.Zero;
+        long initial = cc.Window;
+        // the sender has 3 packets, stops with room in the window: their ACKs do not grow it
+        for (int i = 0; i < 3; i++) cc.OnSent(Mss, t);
+        cc.OnSendStopped(windowFull: false, paced: false);
+        Assert.True(cc.UnderUtilized);
+        for (int i = 0; i < 3; i++) cc.OnAcked(Mss, t, t + rtt, rtt);
+        Assert.Equal(initial, cc.Window);
+        // a pacing wait is no under-utilization (§7.8: "and sending is not pacing limited")
+        cc.OnSendStopped(windowFull: false, paced: true);
+        Assert.False(cc.UnderUtilized);
+        // the window fills: slow start grows it by the acknowledged bytes again
+        t += rtt;
+        int n = (int)(cc.Window / Mss);
+        for (int i = 0; i < n; i++) cc.OnSent(Mss, t);
+        cc.OnSendStopped(windowFull: true, paced: false);
+        for (int i = 0; i < n; i++) cc.OnAcked(Mss, t, t + rtt, rtt);
+        Assert.Equal(initial + (long)n * Mss, cc.Window);
+    }
+
+    /// <summary>
+    /// RFC 9002 §7.8: a sender held back by the receiver's flow-control window (256 KiB per stream) does not grow its
+    /// congestion window on every ACK. Before, slow start never ended without loss and the window grew by every
+    /// acknowledged byte (here to ≈ the 32 MiB transferred; 3e9 after 3 GB on loopback), which also switched pacing
+    /// (1.25 × window / srtt) off.
+    /// </summary>
+    [Fact]
+    public void Cores_FlowControlLimitedSender_WindowStaysNearWhatItUses()
+    {
+        const int size = 32 << 20, window = 256 << 10;
+        static CoreOptions Options() => new()
+        {
+            InitialMaxData = 2 * window, InitialMaxStreamDataUni = window, MaxConnectionWindow = 2 * window, MaxStreamWindow = window,
+        };
+        var up = new VirtualLinkOptions { Seed = 1, Delay = TimeSpan.FromMilliseconds(5) };
+        var down = new VirtualLinkOptions { Seed = 2, Delay = TimeSpan.FromMilliseconds(5) };
+        var pair = new QuicPair(up, down, Options(), Options());
+        Assert.True(pair.Handshake(), "handshake");
+        var data = new byte[1 << 16];
+        long id = pair.Client.OpenStream(bidirectional: false);
+        long written = 0, received = 0, sid = -1;
+        bool fin = false;
+        var buf = new byte[1 << 16];
+        bool ok = pair.RunUntil(() => fin, TimeSpan.FromMinutes(5), eachStep: () =>
+        {
+            while (written < size)
+            {
+                int n = (int)Math.Min(data.Length, size - written);
+                int w = pair.Client.StreamWrite(id, data.AsSpan(0, n), fin: written + n == size);
+                written += w;
+                if (w < n) break;
+            }
+            if (sid < 0 && pair.Server!.TryAcceptStream(out long s)) sid = s;
+            while (sid >= 0 && !fin)
+            {
+                int n = pair.Server!.StreamRead(sid, buf, pair.Now, out fin);
+                received += n;
+                if (n == 0) break;
+            }
+        });
+        Assert.True(ok, $"transfer incomplete: {received} of {size}");
+        Assert.Equal(size, received);
+        Assert.Equal(0, pair.Client.Congestion.CongestionEvents); // still in slow start: only §7.8 holds the window
+        // the sender never has more than the stream window in flight; the window may overshoot that by a round of slow start
+        Assert.True(pair.Client.Congestion.Window <= 4L * window, $"window {pair.Client.Congestion.Window} B for a {window} B flow-control window");
     }
 }

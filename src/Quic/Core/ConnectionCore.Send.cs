@@ -84,6 +84,7 @@ internal sealed partial class ConnectionCore
         }
         if (count == 0)
         {
+            if (!probing) _cc.OnSendStopped(windowFull: !ccAllows, paced);
             if (CoreCounters.Enabled) CountStop(ccAllows, paced);
             return false;
         }
@@ -257,7 +258,7 @@ internal sealed partial class ConnectionCore
         var cs = space.CryptoSend;
         while (cs.HasPending)
         {
-            int room = w.Remaining - 1 - 8 - 2;
+            int room = StreamFrame.MaxDataLength(w.Remaining, 1 + QuicVarint.GetEncodedLength(cs.NextChunkOffset));
             if (room <= 0) return;
             if (!cs.TryNextChunk(room, ulong.MaxValue, out ulong off, out int len, out _, out _) || len == 0) return;
             w.TryWriteByte((byte)FrameType.Crypto);

@@ -516,8 +516,11 @@ internal sealed partial class ConnectionCore
             ulong id = (ulong)s.Id;
             while (w.Remaining > 24 && sb.HasPending)
             {
-                int header = 1 + QuicVarint.GetEncodedLength(id) + 8 + 2;
-                int room = w.Remaining - header;
+                // the frame's header from the offset the chunk starts at: a fixed guess (8-byte offset, 2-byte length) let a
+                // frame of > 16383 bytes (datagrams above 16 KiB) at an offset ≥ 2^30 (8-byte varint) overrun the packet by 2 bytes
+                ulong nextOff = sb.NextChunkOffset;
+                int prefix = 1 + QuicVarint.GetEncodedLength(id) + (nextOff > 0 ? QuicVarint.GetEncodedLength(nextOff) : 0);
+                int room = StreamFrame.MaxDataLength(w.Remaining, prefix);
                 if (room <= 0) break;
                 // flow control for new data
                 ulong connCredit = _peerMaxData > _sentData ? _peerMaxData - _sentData : 0;
@@ -532,6 +535,7 @@ internal sealed partial class ConnectionCore
                     }
                     break;
                 }
+                System.Diagnostics.Debug.Assert(StreamFrame.HeaderLength(id, off, len) + len <= w.Remaining, "STREAM frame overruns the packet");
                 if (isNew) _sentData += (ulong)len;
                 byte type = (byte)((byte)FrameType.Stream | StreamFrame.LenBit | (off > 0 ? StreamFrame.OffBit : 0) | (fin ? StreamFrame.FinBit : 0));
                 w.TryWriteByte(type);

@@ -38,6 +38,20 @@ internal ref struct StreamFrame
     public static int HeaderLength(ulong streamId, ulong offset, int dataLength)
         => 1 + QuicVarint.GetEncodedLength(streamId) + (offset > 0 ? QuicVarint.GetEncodedLength(offset) : 0) + QuicVarint.GetEncodedLength((ulong)dataLength);
 
+    /// <summary>
+    /// The most data bytes a frame with an explicit Length field can carry in <paramref name="room"/> bytes after a
+    /// <paramref name="prefixLength"/>-byte prefix (type, stream ID and Offset field; CRYPTO has the same layout
+    /// without the stream ID): the Length varint itself takes 2 bytes up to 16383 data bytes and 4 beyond (RFC 9000
+    /// §16), so it is sized from the room, not assumed. Returns 0 when no data byte fits.
+    /// </summary>
+    public static int MaxDataLength(int room, int prefixLength)
+    {
+        int rest = room - prefixLength;
+        if (rest <= 1) return 0;
+        // any length ≤ rest encodes in at most as many bytes as rest does
+        return rest - QuicVarint.GetEncodedLength((ulong)rest);
+    }
+
     /// <summary>Writes the frame; with <paramref name="explicitLength"/> false the data must fill the rest of the packet.</summary>
     public readonly bool TryWrite(ref QuicWriter w, bool explicitLength = true)
     {

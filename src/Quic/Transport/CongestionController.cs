@@ -41,6 +41,20 @@ internal sealed class CongestionController
 
     public bool CanSend(int bytes) => BytesInFlight + bytes <= Window;
 
+    /// <summary>
+    /// RFC 9002 §7.8 (and RFC 9438 §5.8 for CUBIC): the window is under-utilized — the sender last stopped with room
+    /// in it and no pacing wait, for want of data or flow-control credit — so ACKs do not grow it. Without this a
+    /// flow-control-limited sender's slow start never ended: the window grew by every acknowledged byte (to 3e9 in a
+    /// 3 GB loopback transfer) and the pacing rate (1.25 × window / srtt) with it, i.e. pacing was off.
+    /// </summary>
+    public bool UnderUtilized { get; private set; }
+
+    /// <summary>
+    /// The sender stopped (nothing more to send now): held back by the window (<paramref name="windowFull"/>), by the
+    /// pacer (<paramref name="paced"/>) or else for want of data or flow-control credit (under-utilized, §7.8).
+    /// </summary>
+    public void OnSendStopped(bool windowFull, bool paced) => UnderUtilized = !windowFull && !paced;
+
     /// <summary>The datagram size grew or shrank (Path MTU discovery): windows stay in bytes, CUBIC's segment counts are rescaled.</summary>
     public void SetMaxDatagramSize(int bytes)
     {
@@ -69,6 +83,7 @@ internal sealed class CongestionController
     {
         BytesInFlight = Math.Max(0, BytesInFlight - bytes);
         if (sentTime <= _recoveryStart) return; // recovery period: no growth (RFC 9002 §7.3.2)
+        if (UnderUtilized) return; // §7.8: no growth while the window is not what limits sending
         if (Window < SlowStartThreshold) { Window += bytes; return; }
         if (Algorithm == CongestionAlgorithm.Cubic) CubicOnAcked(bytes, now, smoothedRtt);
         else Window += Math.Max(1, (long)_mss * bytes / Window);

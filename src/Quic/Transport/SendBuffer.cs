@@ -110,6 +110,12 @@ internal sealed class SendBuffer
     public void CopyTo(ulong offset, Span<byte> dest) => CopyOut(offset, dest, _ring);
 
     /// <summary>
+    /// The offset the next <see cref="TryNextChunk"/> starts at (the first lost range, else new data): frame writers
+    /// size the frame's Offset field with it before they ask for a chunk.
+    /// </summary>
+    public ulong NextChunkOffset => _lost.IsEmpty ? SendEnd : _lost[0].Start;
+
+    /// <summary>
     /// Picks the next chunk to send, at most <paramref name="maxLength"/> bytes and (for new data) at most up to
     /// <paramref name="flowLimit"/>. Returns false when nothing is sendable. A chunk may be empty with Fin set.
     /// </summary>
