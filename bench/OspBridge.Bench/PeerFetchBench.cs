@@ -206,14 +206,11 @@ public static class PeerFetchBench
         // Then until the JIT is idle: tier-1 compilations queued by the warm-up ran in the background during the measured
         // download (0.5 s of JIT inside a 0.7 s PeerFetch download, session 13) — on two cores that is the download's CPU.
         // Each pass repeats the warm-up work and waits; it stops when a pass compiled (almost) nothing (at most 10 passes).
-        for (int pass = 0; pass < 10; pass++)
+        await WarmUntilJitIdleAsync(10, async () =>
         {
-            var jitBefore = System.Runtime.JitInfo.GetCompilationTime();
             await Task.WhenAll(Enumerable.Range(0, 64).Select(_ => GetSmallAsync(http)));
             if (megabytes > 0) await DownloadAsync(http, Math.Min(megabytes, 32));
-            await Task.Delay(300);
-            if ((System.Runtime.JitInfo.GetCompilationTime() - jitBefore).TotalMilliseconds < 5) break;
-        }
+        });
 
         // PEERFETCH_BENCH_TYPES=1: the types behind the small GETs' allocations (GCAllocationTick samples).
         using var types = Environment.GetEnvironmentVariable("PEERFETCH_BENCH_TYPES") == "1" ? new QuicAllocationListener() : null;
@@ -262,13 +259,7 @@ public static class PeerFetchBench
     private static async Task<string> MeasureRawAsync(string name, int megabytes, Func<Task<long>> receive)
     {
         // Warm-up: windows, the JIT — repeated (at most 5 passes) until a pass compiled (almost) nothing, like MeasureAsync.
-        for (int pass = 0; pass < 5; pass++)
-        {
-            var jitBefore = System.Runtime.JitInfo.GetCompilationTime();
-            await receive();
-            await Task.Delay(300);
-            if ((System.Runtime.JitInfo.GetCompilationTime() - jitBefore).TotalMilliseconds < 5) break;
-        }
+        await WarmUntilJitIdleAsync(5, receive);
         var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         long alloc0 = GC.GetTotalAllocatedBytes(precise: false);
         var pause0 = GC.GetTotalPauseDuration();
@@ -282,6 +273,21 @@ public static class PeerFetchBench
         string line = string.Create(CultureInfo.InvariantCulture, $"| {name} | – | {total / 1e6 / sw.Elapsed.TotalSeconds:0.0} MB/s ({sw.Elapsed.TotalSeconds:0.00} s, CPU {cpu.TotalSeconds / (total / 1e9):0.0} s/GB, alloc {allocPerMb:0.0} MB/MB, GC pause {pause.TotalMilliseconds:0} ms) |");
         Console.WriteLine(line);
         return line;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="pass"/> (then waits 300 ms for background tier-1 compilation) until a pass compiled less
+    /// than 5 ms of code, at most <paramref name="maxPasses"/> times: the measurement that follows runs steady code.
+    /// </summary>
+    private static async Task WarmUntilJitIdleAsync(int maxPasses, Func<Task> pass)
+    {
+        for (int i = 0; i < maxPasses; i++)
+        {
+            var before = System.Runtime.JitInfo.GetCompilationTime();
+            await pass();
+            await Task.Delay(300);
+            if ((System.Runtime.JitInfo.GetCompilationTime() - before).TotalMilliseconds < 5) return;
+        }
     }
 
     private const int RawChunk = 255 << 10;
