@@ -302,8 +302,14 @@ internal sealed partial class ConnectionCore
         return result;
     }
 
-    private void OnStreamFrame(ulong id, ulong offset, ReadOnlySpan<byte> data, bool fin, TimeSpan now)
+    /// <summary>
+    /// A STREAM frame's data. <paramref name="placed"/>: TryDecryptPlacing already decrypted it into its destination
+    /// (<see cref="_placed"/>): only the bookkeeping is left, and <paramref name="data"/> (ciphertext) is not read.
+    /// </summary>
+    private void OnStreamFrame(ulong id, ulong offset, ReadOnlySpan<byte> data, bool fin, TimeSpan now, bool placed = false)
     {
+        if (placed && ((long)id != _placed.StreamId || offset != _placed.Offset || data.Length != _placed.Length))
+            throw QuicException.Transport(TransportErrorCode.InternalError, "placed STREAM data does not match its frame");
         if (IsLocal((long)id) && ((long)id & 2) != 0) throw QuicException.Transport(TransportErrorCode.StreamStateError, "STREAM on a send-only stream");
         var s = StreamForFrame(id, false);
         if (s is null || s.Recv is null) return;
@@ -318,6 +324,27 @@ internal sealed partial class ConnectionCore
             if (_recvData > _localMaxData) throw QuicException.Transport(TransportErrorCode.FlowControlError, "connection flow control exceeded");
         }
         if (s.PeerResetCode is not null || s.StopSendingCode is not null) { CreditAbandoned(s, s.CountedRecv); MaybeRemove(s); return; }
+        if (placed)
+        {
+            // The plan's checks (nothing buffered overlaps, the waiting buffer's room) held when it was made and nothing
+            // that touches this stream's receive side ran since (only PADDING/PING/ACK precede the frame).
+            int take = _placed.PendingTake;
+            if (take > 0)
+            {
+                s.PendingFilled += take;
+                Counters.StreamBytesDirect += take;
+                s.Recv.ConsumeDirect(take);
+                OnConsumed(s, (ulong)take, now);
+                Emit(CoreEventKind.StreamReadable, s.Id);
+            }
+            int rest = data.Length - take;
+            if (rest == 0 && !fin) return;
+            int was = s.Recv.Readable;
+            Counters.StreamBytesRing += rest;
+            if (!s.Recv.CommitWritten(offset + (ulong)take, rest)) throw QuicException.Transport(TransportErrorCode.FlowControlError, "stream reassembly limit exceeded");
+            EmitReadableAfterInsert(s, was, fin);
+            return;
+        }
         if (s.PendingFilled < s.PendingRead.Length && s.Recv.IsEmpty && offset <= s.Recv.ReadOffset && end > s.Recv.ReadOffset)
         {
             // The reader waits and nothing is buffered: in-order bytes go straight into its memory.
@@ -336,9 +363,15 @@ internal sealed partial class ConnectionCore
         int before = s.Recv.Readable;
         Counters.StreamBytesRing += data.Length;
         if (!s.Recv.Insert(offset, data)) throw QuicException.Transport(TransportErrorCode.FlowControlError, "stream reassembly limit exceeded");
-        if (s.Recv.Readable > before || (fin && s.Recv.IsFinished) || (s.Recv.FinalSize is not null && s.Recv.Readable == 0 && s.Recv.IsFinished))
+        EmitReadableAfterInsert(s, before, fin);
+    }
+
+    private void EmitReadableAfterInsert(StreamState s, int before, bool fin)
+    {
+        var recv = s.Recv!;
+        if (recv.Readable > before || (fin && recv.IsFinished) || (recv.FinalSize is not null && recv.Readable == 0 && recv.IsFinished))
             Emit(CoreEventKind.StreamReadable, s.Id);
-        else if (fin && s.Recv.Readable > 0) Emit(CoreEventKind.StreamReadable, s.Id);
+        else if (fin && recv.Readable > 0) Emit(CoreEventKind.StreamReadable, s.Id);
     }
 
     private void OnResetStream(in ResetStreamFrame f)
@@ -542,7 +575,7 @@ internal sealed partial class ConnectionCore
                 w.TryWriteVarint(id);
                 if (off > 0) w.TryWriteVarint(off);
                 w.TryWriteVarint((ulong)len);
-                sb.CopyTo(off, w.Buffer.Slice(w.Position, len));
+                PlaceStreamData(sb, off, len, w.Buffer.Slice(w.Position, len), w.Position);
                 w.Advance(len);
                 rec.AckEliciting = true;
                 rec.Frames.Add(new SentFrame { Kind = SentFrameKind.Stream, StreamId = id, Offset = off, Length = len, Fin = fin });

@@ -106,6 +106,19 @@ internal sealed class SendBuffer
         ring.AsSpan(0, dest.Length - first).CopyTo(dest[first..]);
     }
 
+    /// <summary>
+    /// Where stored bytes [<paramref name="offset"/>, +<paramref name="length"/>) lie in the ring: from
+    /// <paramref name="index"/> for <paramref name="firstLength"/> bytes, the rest (if the run wraps) from index 0. The
+    /// ring stays valid until the next <see cref="Write"/> or <see cref="Release"/> (a send pass seals before either).
+    /// </summary>
+    public byte[] Locate(ulong offset, int length, out int index, out int firstLength)
+    {
+        var ring = _ring;
+        index = (int)(offset & (ulong)(ring.Length - 1));
+        firstLength = Math.Min(length, ring.Length - index);
+        return ring;
+    }
+
     /// <summary>Copies stored bytes starting at <paramref name="offset"/>.</summary>
     public void CopyTo(ulong offset, Span<byte> dest) => CopyOut(offset, dest, _ring);
 
