@@ -170,6 +170,57 @@ public sealed class QuicStream : Stream
         }
     }
 
+    /// <summary>
+    /// Lends up to <paramref name="maxLength"/> bytes of this stream's send buffer (contiguous; fewer when the buffer wraps
+    /// or has less room) for the caller to fill in place — e.g. by reading a socket or file straight into it — instead
+    /// of writing from its own buffer, which costs a copy. Waits while the buffer has no room. The stream takes no other
+    /// write until <see cref="CommitLease"/>; the memory must not be touched after it.
+    /// </summary>
+    public async ValueTask<Memory<byte>> LeaseWriteAsync(int maxLength, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (!CanWrite) throw new InvalidOperationException("stream is not writable");
+        if (_finWritten) throw new InvalidOperationException("writes were completed");
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxLength);
+        if (Interlocked.Exchange(ref _leased, 1) != 0) throw new InvalidOperationException("the stream's send space is already leased");
+        try
+        {
+            while (true)
+            {
+                var (segment, wait) = await _conn.Call(_ =>
+                {
+                    var core = _conn.Core;
+                    if (core.GetStream(Id) is null) throw core.State >= CoreState.Closing ? _conn.CloseException() : new QuicException(QuicError.OperationAborted, null, "stream closed");
+                    var seg = core.StreamLease(Id, maxLength);
+                    return (seg, seg.Count > 0 ? null : _writeSignal.Wait());
+                }, cancellationToken).ConfigureAwait(false);
+                if (wait is null) return segment.AsMemory();
+                await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch
+        {
+            Volatile.Write(ref _leased, 0);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Ends the lease of <see cref="LeaseWriteAsync"/>: its first <paramref name="count"/> bytes are sent as stream data
+    /// (0: nothing), then FIN if <paramref name="completeWrites"/>. Ordered with the stream's other operations.
+    /// </summary>
+    public void CommitLease(int count, bool completeWrites = false)
+    {
+        if (Interlocked.Exchange(ref _leased, 0) == 0) throw new InvalidOperationException("no lease to commit");
+        if (completeWrites) _finWritten = true;
+        _conn.Post(_ =>
+        {
+            if (_conn.Core.State < CoreState.Closing) _conn.Core.StreamCommitLease(Id, count, completeWrites);
+        });
+    }
+
+    private int _leased;
+
     /// <summary>Sends FIN: no more data will be written.</summary>
     public void CompleteWrites()
     {

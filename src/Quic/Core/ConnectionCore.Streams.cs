@@ -115,15 +115,50 @@ internal sealed partial class ConnectionCore
     /// <summary>Queues bytes for sending; returns how many were accepted (0 when the buffer is full).</summary>
     public int StreamWrite(long id, ReadOnlySpan<byte> data, bool fin)
     {
-        if (!_streams.TryGetValue(id, out var s) || s.Send is null) throw new QuicException(QuicError.InternalError, null, "stream not writable");
-        if (s.PeerStopSendingCode is long code) throw new QuicException(QuicError.StreamAborted, code, "peer sent STOP_SENDING");
-        if (s.ResetErrorCode is not null) throw new QuicException(QuicError.OperationAborted, null, "stream writes were aborted");
-        if (State >= CoreState.Closing) throw CloseReason ?? new QuicException(QuicError.OperationAborted, null, "connection closed");
+        var s = WritableStream(id);
+        if (s.Send!.IsLeased) throw new QuicException(QuicError.InternalError, null, "a write while the stream's send space is leased");
         int n = s.Send.Write(data);
         if (n < data.Length) s.WantsWritable = true;
         if (fin && n == data.Length) s.Send.WriteFin();
         if ((n > 0 || fin) && !s.InSendQueue) { s.InSendQueue = true; _sendQueue.Enqueue(s); }
         return n;
+    }
+
+    /// <summary>
+    /// Lends free send space of stream <paramref name="id"/> (at most <paramref name="maxLength"/> bytes, contiguous) for the
+    /// caller to write stream data into in place — e.g. straight from a socket read — instead of handing bytes to
+    /// <see cref="StreamWrite"/> to be copied. Empty when there is no room now (then <see cref="CoreEventKind.StreamWritable"/>
+    /// follows). The memory stays valid, and the stream takes no other write, until <see cref="StreamCommitLease"/>;
+    /// the caller may fill it off the loop.
+    /// </summary>
+    public ArraySegment<byte> StreamLease(long id, int maxLength)
+    {
+        var s = WritableStream(id);
+        if (!s.Send!.TryLease(maxLength, out var ring, out int index, out int length))
+        {
+            s.WantsWritable = true;
+            return ArraySegment<byte>.Empty;
+        }
+        return new ArraySegment<byte>(ring, index, length);
+    }
+
+    /// <summary>Ends a lease: its first <paramref name="count"/> bytes are stream data (0: none); <paramref name="fin"/> completes the writes.</summary>
+    public void StreamCommitLease(long id, int count, bool fin)
+    {
+        if (!_streams.TryGetValue(id, out var s) || s.Send is not { IsLeased: true } send) return; // aborted or gone meanwhile: the data is dropped
+        if (s.ResetErrorCode is not null || State >= CoreState.Closing) { send.CancelLease(); return; }
+        send.CommitLease(count);
+        if (fin) send.WriteFin();
+        if ((count > 0 || fin) && !s.InSendQueue) { s.InSendQueue = true; _sendQueue.Enqueue(s); }
+    }
+
+    private StreamState WritableStream(long id)
+    {
+        if (!_streams.TryGetValue(id, out var s) || s.Send is null) throw new QuicException(QuicError.InternalError, null, "stream not writable");
+        if (s.PeerStopSendingCode is long code) throw new QuicException(QuicError.StreamAborted, code, "peer sent STOP_SENDING");
+        if (s.ResetErrorCode is not null) throw new QuicException(QuicError.OperationAborted, null, "stream writes were aborted");
+        if (State >= CoreState.Closing) throw CloseReason ?? new QuicException(QuicError.OperationAborted, null, "connection closed");
+        return s;
     }
 
     /// <summary>Reads received bytes; <paramref name="fin"/> is true once all data up to the final size has been read.</summary>
