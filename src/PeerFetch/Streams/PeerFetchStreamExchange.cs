@@ -340,10 +340,13 @@ internal sealed class PeerFetchStreamExchange : IPeerFetchExchange, IAsyncDispos
 
     private Memory<byte> _lease;
 
+    /// <summary><c>OSPBRIDGE_PEERFETCH_LEASE=0</c> (A/B runs): bodies go through a pooled buffer even when the transport lends.</summary>
+    private static readonly bool LeaseDisabled = Environment.GetEnvironmentVariable("OSPBRIDGE_PEERFETCH_LEASE") == "0";
+
     /// <inheritdoc/>
     public async ValueTask<Memory<byte>> LeaseBodyAsync(int maxBody, CancellationToken cancellationToken)
     {
-        if (_transport is not IPeerFetchLeasingDuplex leasing || _localEnded || maxBody < MinLeasedBody) return Memory<byte>.Empty;
+        if (LeaseDisabled || _transport is not IPeerFetchLeasingDuplex leasing || _localEnded || maxBody < MinLeasedBody) return Memory<byte>.Empty;
         Memory<byte> lease;
         try
         {
