@@ -197,3 +197,49 @@ public class PlacedReceiveTests
         Assert.True(pair.Client.Counters.StreamBytesPlaced > response.Length / 2, $"placement barely ran ({pair.Client.Counters.StreamBytesPlaced} bytes)");
     }
 }
+
+/// <summary>A packet that fails authentication must not make a stream's reassembly ring grow (placement never grows it).</summary>
+public class PlacedReceiveGrowthTests
+{
+    [Fact]
+    public void A_forged_stream_packet_leaves_an_empty_ring_unrented()
+    {
+        QuicPair? pair = null;
+        int forged = 0;
+        long ringAfterForgery = -1;
+        long id = -1;
+        var down = new VirtualLinkOptions
+        {
+            Seed = 5,
+            Filter = d =>
+            {
+                // The first large short-header datagram after the stream opened: deliver a tag-corrupted copy first.
+                if (forged == 0 && pair is not null && id >= 0 && (d.Span[0] & 0x80) == 0 && d.Length > 1000)
+                {
+                    var copy = d.ToArray();
+                    copy[^1] ^= 0x01;
+                    long failures = pair.Client.AuthenticationFailures;
+                    pair.Client.Receive(copy, new OspBridge.Net.Core.DatagramPath(QuicPair.ClientAddress, QuicPair.ServerAddress), pair.Now);
+                    Assert.Equal(failures + 1, pair.Client.AuthenticationFailures);
+                    ringAfterForgery = pair.Client.GetStream(id)!.Recv!.Capacity;
+                    forged++;
+                }
+                return true;
+            },
+        };
+        pair = new QuicPair(down: down);
+        Assert.True(pair.Handshake(TimeSpan.FromSeconds(30)), "handshake");
+        id = pair.Client.OpenStream(bidirectional: true);
+        Assert.Equal(1, pair.Client.StreamWrite(id, new byte[] { 7 }, fin: true));
+        long sid = -1;
+        Assert.True(pair.RunUntil(() => sid >= 0 || pair.Server!.TryAcceptStream(out sid), TimeSpan.FromSeconds(10)), "server saw no stream");
+        var response = VirtualNetworkTests.Data(20_000, 5);
+        Assert.Equal(response.Length, pair.Server!.StreamWrite(sid, response, fin: true));
+        Assert.True(pair.RunUntil(() => forged > 0 && pair.Client.GetStream(id)!.Recv!.FinalSize is not null, TimeSpan.FromSeconds(10)), "no forged copy or no response");
+        Assert.Equal(0, ringAfterForgery); // nothing rented for the forged packet's data
+        var buffer = new byte[64 << 10];
+        int n = pair.Client.StreamRead(id, buffer, pair.Now, out bool fin);
+        Assert.True(fin);
+        Assert.True(buffer.AsSpan(0, n).SequenceEqual(response));
+    }
+}
