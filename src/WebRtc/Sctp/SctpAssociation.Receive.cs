@@ -31,6 +31,10 @@ public sealed partial class SctpAssociation
     private bool _sackDueNow;
     private int _packetsSinceSack;
     private long _dataPacketsReceived, _sacksSent; // diagnostics (DebugState): DATA packets in, SACKs out
+    // Diagnostics (DebugState): SACKs that carried gap blocks, duplicate TSNs received, chunks dropped on a full window,
+    // SACKs that advertised under a quarter of the window, and the smallest a_rwnd advertised.
+    private long _gapSacksSent, _duplicatesReceived, _windowDrops, _lowWindowSacks;
+    private uint _minAdvertisedRwnd = uint.MaxValue;
     private TimeSpan? _delayedSack;
     private uint _lastAdvertisedRwnd;
 
@@ -95,6 +99,7 @@ public sealed partial class SctpAssociation
             {
                 _dupTsns[_dupCount++] = tsn;
             }
+            _duplicatesReceived++;
             _sackDueNow = true;
             return;
         }
@@ -110,6 +115,7 @@ public sealed partial class SctpAssociation
         if (used + len > _o.ReceiveWindow && !(unblocks && used + len <= 2L * _o.ReceiveWindow))
         {
             _sackDueNow = true; // window full: drop; the peer learns our window from the SACK
+            _windowDrops++;
             return;
         }
         _rxBits.Set(tsn);
@@ -398,6 +404,15 @@ public sealed partial class SctpAssociation
         int n = SackChunk.Write(dest, _peerCumTsn, rwnd, _gapScratch.AsSpan(0, gaps), _dupTsns.AsSpan(0, _dupCount));
         _lastAdvertisedRwnd = rwnd;
         _sacksSent++;
+        if (gaps > 0)
+        {
+            _gapSacksSent++;
+        }
+        if (rwnd < _o.ReceiveWindow / 4)
+        {
+            _lowWindowSacks++;
+        }
+        _minAdvertisedRwnd = Math.Min(_minAdvertisedRwnd, rwnd);
         _dupCount = 0;
         _sackNeeded = false;
         _sackDueNow = false;
