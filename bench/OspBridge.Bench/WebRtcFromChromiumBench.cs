@@ -30,9 +30,13 @@ internal static class WebRtcFromChromiumBench
         int mb = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 50;
         int runs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 8;
         int highKiB = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1024;
+        _altWindowKiB = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 0;
         if (mb is < 1 or > 1024 || runs is < 1 or > 100) { Console.Error.WriteLine("webrtc from [megabytes 1..1024] [runs 1..100] [chromiumHighWaterKiB]"); return 2; }
         return RunAsync(mb << 20, runs, highKiB).GetAwaiter().GetResult();
     }
+
+    /// <summary>&gt; 0: each run adds a Chromium→ours transfer with this SCTP receive window (KiB) on our side (A/B in one invocation).</summary>
+    private static int _altWindowKiB;
 
     private sealed record OneRun(double Mbps, double CpuPerGiB, long Switches, string Detail);
 
@@ -47,17 +51,21 @@ internal static class WebRtcFromChromiumBench
         var w2 = await ChromeChromeAsync(h, warm);
         Console.WriteLine($"  warm-up ({warm >> 20} MiB, not counted): Chromium→ours {w1.Mbps:F0}, Chromium↔Chromium {w2.Mbps:F0} Mbit/s");
         var ours = new List<OneRun>();
+        var alt = new List<OneRun>();
         var cc = new List<OneRun>();
         for (int i = 0; i < runs; i++)
         {
             bool oursFirst = i % 2 == 0;
             if (oursFirst) ours.Add(await FromChromiumAsync(h, total));
+            if (_altWindowKiB > 0 && i % 4 is 0 or 3) alt.Add(await FromChromiumAsync(h, total, _altWindowKiB));
             cc.Add(await ChromeChromeAsync(h, total));
+            if (_altWindowKiB > 0 && i % 4 is 1 or 2) alt.Add(await FromChromiumAsync(h, total, _altWindowKiB));
             if (!oursFirst) ours.Add(await FromChromiumAsync(h, total));
             Console.WriteLine(FormattableString.Invariant(
                 $"  run {i + 1} ({(oursFirst ? "ours first" : "Chromium↔Chromium first")}, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}): Chromium→ours {ours[^1].Mbps:F0}, Chromium↔Chromium {cc[^1].Mbps:F0} Mbit/s, ratio {ours[^1].Mbps / cc[^1].Mbps:F2}"));
             Console.WriteLine("    Chromium→ours: " + ours[^1].Detail);
             Console.WriteLine("    Chromium↔Chromium: " + cc[^1].Detail);
+            if (_altWindowKiB > 0) Console.WriteLine(FormattableString.Invariant($"    Chromium→ours with a {_altWindowKiB} KiB window: {alt[^1].Mbps:F0} Mbit/s, ratio {alt[^1].Mbps / cc[^1].Mbps:F2}; {alt[^1].Detail}"));
         }
         Console.WriteLine($"load after: {File.ReadAllText("/proc/loadavg").Trim()}");
         Console.WriteLine("RESULT " + Summary("Chromium→ours", ours.Select(r => r.Mbps).ToList(), "Mbit/s"));
@@ -65,6 +73,12 @@ internal static class WebRtcFromChromiumBench
         var ratios = ours.Zip(cc, (o, c) => o.Mbps / c.Mbps).ToList();
         Console.WriteLine("RESULT " + Summary("ratio per run", ratios, "×") + FormattableString.Invariant($"; {ratios.Count(r => r >= 1.0)} of {ratios.Count} runs ≥ 1.0; ratio of the medians {Median(ours.Select(r => r.Mbps).ToList()) / Median(cc.Select(r => r.Mbps).ToList()):F2}"));
         Console.WriteLine("RESULT " + Summary("our CPU while Chromium sends", ours.Select(r => r.CpuPerGiB).ToList(), "s/GiB"));
+        if (_altWindowKiB > 0)
+        {
+            Console.WriteLine("RESULT " + Summary($"Chromium→ours {_altWindowKiB} KiB window", alt.Select(r => r.Mbps).ToList(), "Mbit/s"));
+            Console.WriteLine("RESULT " + Summary($"ratio per run, {_altWindowKiB} KiB window", alt.Zip(cc, (o, c) => o.Mbps / c.Mbps).ToList(), "×"));
+            Console.WriteLine("RESULT " + Summary($"{_altWindowKiB} KiB / default window, per run", alt.Zip(ours, (a, o) => a.Mbps / o.Mbps).ToList(), "×"));
+        }
         return 0;
     }
 
@@ -107,8 +121,9 @@ internal static class WebRtcFromChromiumBench
     }
 
     /// <summary>One fresh connection, our offer; we send "go", the page sends <paramref name="total"/> bytes, timed until our last byte.</summary>
-    private static async Task<OneRun> FromChromiumAsync(ChromiumHarness h, int total)
+    private static async Task<OneRun> FromChromiumAsync(ChromiumHarness h, int total, int windowKiB = 0)
     {
+        Volatile.Write(ref PeerConnectionCore.BenchReceiveWindow, windowKiB << 10);
         await using var pc = new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [h.OurHost.IPv4] }, new RTCPeerConnectionOptions { SocketFactory = h.OurSockets });
         var ch = pc.CreateDataChannel("bench");
         long got = 0;
@@ -126,6 +141,7 @@ internal static class WebRtcFromChromiumBench
         await pc.SetRemoteDescriptionAsync(new RTCSessionDescription(RTCSdpType.Answer, answer));
         using var cts = new CancellationTokenSource(Limit);
         await ch.WaitOpenAsync(cts.Token);
+        Volatile.Write(ref PeerConnectionCore.BenchReceiveWindow, 0); // the association exists now (made when both descriptions were set)
         var before = JsonDocument.Parse(await h.Page.EvaluateAsync<string>("() => B.stats()")).RootElement.Clone();
         var udp0 = Udp(h, 1);
         var cudp0 = Udp(h, 0);
@@ -158,12 +174,14 @@ internal static class WebRtcFromChromiumBench
 
     private static async Task<OneRun> ChromeChromeAsync(ChromiumHarness h, int total)
     {
+        var udp0 = Udp(h, 0);
         double ms = await h.Page.EvaluateAsync<double>("([total, chunk, ip]) => B.chromeChrome(total, chunk, ip)",
             new object[] { total, Chunk, h.BrowserHost.IPv4.ToString() });
+        var udp1 = Udp(h, 0);
         var st = JsonDocument.Parse(await h.Page.EvaluateAsync<string>("() => B.ccStats")).RootElement;
         long sent = st.GetProperty("sender").GetProperty("packetsSent").GetInt64();
         long back = st.GetProperty("sender").GetProperty("packetsReceived").GetInt64();
         return new OneRun(Mbps(total, ms / 1000), 0, 0, FormattableString.Invariant(
-            $"sender sent {sent} packets, received {back} (≈ {sent / (double)Math.Max(1, back):F1} per packet back; whole connection incl. handshake)"));
+            $"sender sent {sent} packets, received {back} (≈ {sent / (double)Math.Max(1, back):F1} per packet back; whole connection incl. handshake); Chromium's namespace UDP (whole call, both peers) OutDatagrams +{udp1.GetValueOrDefault("OutDatagrams") - udp0.GetValueOrDefault("OutDatagrams")}, InDatagrams +{udp1.GetValueOrDefault("InDatagrams") - udp0.GetValueOrDefault("InDatagrams")}, RcvbufErrors +{udp1.GetValueOrDefault("RcvbufErrors") - udp0.GetValueOrDefault("RcvbufErrors")}, SndbufErrors +{udp1.GetValueOrDefault("SndbufErrors") - udp0.GetValueOrDefault("SndbufErrors")}"));
     }
 }

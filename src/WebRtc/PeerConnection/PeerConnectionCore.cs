@@ -401,6 +401,7 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
             RemoteMaxMessageSize = (int)Math.Min(int.MaxValue, RemoteMaxMessageSize),
             Mtu = SctpMtu,
             SendBufferSize = DataChannelSendBuffer,
+            ReceiveWindow = Volatile.Read(ref BenchReceiveWindow) is > 0 and var w ? w : new SctpOptions().ReceiveWindow,
             Random = _options.Random,
         });
         _ice.Start(now);
@@ -428,6 +429,9 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
     /// <see cref="WebRtcError.SendBufferFull"/>.
     /// </summary>
     internal const long DataChannelSendBuffer = 16L << 20;
+
+    /// <summary>Benches only (A/B of the advertised SCTP receive window, issue 14): &gt; 0 replaces the default for connections created afterwards.</summary>
+    internal static int BenchReceiveWindow;
 
     /// <summary>Bytes the SCTP association holds for data-channel messages (queued or unacknowledged), all channels.</summary>
     internal long DataChannelSendBufferUsed => _sctp?.Association.SendBufferUsed ?? 0;
