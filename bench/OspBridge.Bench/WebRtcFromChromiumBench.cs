@@ -30,13 +30,21 @@ internal static class WebRtcFromChromiumBench
         int mb = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 50;
         int runs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 8;
         int highKiB = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1024;
-        _altWindowKiB = args.Length > 3 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 0;
+        _altBatchSacks = args.Length > 3 && args[3] == "batch-sack";
+        _altWindowKiB = args.Length > 3 && !_altBatchSacks ? int.Parse(args[3], CultureInfo.InvariantCulture) : 0;
         if (mb is < 1 or > 1024 || runs is < 1 or > 100) { Console.Error.WriteLine("webrtc from [megabytes 1..1024] [runs 1..100] [chromiumHighWaterKiB]"); return 2; }
         return RunAsync(mb << 20, runs, highKiB).GetAwaiter().GetResult();
     }
 
     /// <summary>&gt; 0: each run adds a Chromium→ours transfer with this SCTP receive window (KiB) on our side (A/B in one invocation).</summary>
     private static int _altWindowKiB;
+
+    /// <summary>"batch-sack": each run adds a Chromium→ours transfer acknowledging each receive batch with one SACK (before session 14).</summary>
+    private static bool _altBatchSacks;
+
+    private static bool AltOn => _altWindowKiB > 0 || _altBatchSacks;
+
+    private static string AltName => _altBatchSacks ? "one SACK per batch" : FormattableString.Invariant($"a {_altWindowKiB} KiB window");
 
     private sealed record OneRun(double Mbps, double CpuPerGiB, long Switches, string Detail);
 
@@ -57,15 +65,15 @@ internal static class WebRtcFromChromiumBench
         {
             bool oursFirst = i % 2 == 0;
             if (oursFirst) ours.Add(await FromChromiumAsync(h, total));
-            if (_altWindowKiB > 0 && i % 4 is 0 or 3) alt.Add(await FromChromiumAsync(h, total, _altWindowKiB));
+            if (AltOn && i % 4 is 0 or 3) alt.Add(await FromChromiumAsync(h, total, _altWindowKiB, _altBatchSacks));
             cc.Add(await ChromeChromeAsync(h, total));
-            if (_altWindowKiB > 0 && i % 4 is 1 or 2) alt.Add(await FromChromiumAsync(h, total, _altWindowKiB));
+            if (AltOn && i % 4 is 1 or 2) alt.Add(await FromChromiumAsync(h, total, _altWindowKiB, _altBatchSacks));
             if (!oursFirst) ours.Add(await FromChromiumAsync(h, total));
             Console.WriteLine(FormattableString.Invariant(
                 $"  run {i + 1} ({(oursFirst ? "ours first" : "Chromium↔Chromium first")}, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}): Chromium→ours {ours[^1].Mbps:F0}, Chromium↔Chromium {cc[^1].Mbps:F0} Mbit/s, ratio {ours[^1].Mbps / cc[^1].Mbps:F2}"));
             Console.WriteLine("    Chromium→ours: " + ours[^1].Detail);
             Console.WriteLine("    Chromium↔Chromium: " + cc[^1].Detail);
-            if (_altWindowKiB > 0) Console.WriteLine(FormattableString.Invariant($"    Chromium→ours with a {_altWindowKiB} KiB window: {alt[^1].Mbps:F0} Mbit/s, ratio {alt[^1].Mbps / cc[^1].Mbps:F2}; {alt[^1].Detail}"));
+            if (AltOn) Console.WriteLine(FormattableString.Invariant($"    Chromium→ours with {AltName}: {alt[^1].Mbps:F0} Mbit/s, ratio {alt[^1].Mbps / cc[^1].Mbps:F2}; {alt[^1].Detail}"));
         }
         Console.WriteLine($"load after: {File.ReadAllText("/proc/loadavg").Trim()}");
         Console.WriteLine("RESULT " + Summary("Chromium→ours", ours.Select(r => r.Mbps).ToList(), "Mbit/s"));
@@ -73,11 +81,12 @@ internal static class WebRtcFromChromiumBench
         var ratios = ours.Zip(cc, (o, c) => o.Mbps / c.Mbps).ToList();
         Console.WriteLine("RESULT " + Summary("ratio per run", ratios, "×") + FormattableString.Invariant($"; {ratios.Count(r => r >= 1.0)} of {ratios.Count} runs ≥ 1.0; ratio of the medians {Median(ours.Select(r => r.Mbps).ToList()) / Median(cc.Select(r => r.Mbps).ToList()):F2}"));
         Console.WriteLine("RESULT " + Summary("our CPU while Chromium sends", ours.Select(r => r.CpuPerGiB).ToList(), "s/GiB"));
-        if (_altWindowKiB > 0)
+        if (AltOn)
         {
-            Console.WriteLine("RESULT " + Summary($"Chromium→ours {_altWindowKiB} KiB window", alt.Select(r => r.Mbps).ToList(), "Mbit/s"));
-            Console.WriteLine("RESULT " + Summary($"ratio per run, {_altWindowKiB} KiB window", alt.Zip(cc, (o, c) => o.Mbps / c.Mbps).ToList(), "×"));
-            Console.WriteLine("RESULT " + Summary($"{_altWindowKiB} KiB / default window, per run", alt.Zip(ours, (a, o) => a.Mbps / o.Mbps).ToList(), "×"));
+            Console.WriteLine("RESULT " + Summary($"Chromium→ours, {AltName}", alt.Select(r => r.Mbps).ToList(), "Mbit/s"));
+            Console.WriteLine("RESULT " + Summary($"ratio per run, {AltName}", alt.Zip(cc, (o, c) => o.Mbps / c.Mbps).ToList(), "×"));
+            Console.WriteLine("RESULT " + Summary($"{AltName} / default, per run", alt.Zip(ours, (a, o) => a.Mbps / o.Mbps).ToList(), "×"));
+            Console.WriteLine("RESULT " + Summary($"our CPU, {AltName}", alt.Select(r => r.CpuPerGiB).ToList(), "s/GiB"));
         }
         return 0;
     }
@@ -121,9 +130,10 @@ internal static class WebRtcFromChromiumBench
     }
 
     /// <summary>One fresh connection, our offer; we send "go", the page sends <paramref name="total"/> bytes, timed until our last byte.</summary>
-    private static async Task<OneRun> FromChromiumAsync(ChromiumHarness h, int total, int windowKiB = 0)
+    private static async Task<OneRun> FromChromiumAsync(ChromiumHarness h, int total, int windowKiB = 0, bool batchSacks = false)
     {
         Volatile.Write(ref PeerConnectionCore.BenchReceiveWindow, windowKiB << 10);
+        Volatile.Write(ref PeerConnectionCore.BenchBatchSacks, batchSacks ? 1 : 0);
         await using var pc = new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [h.OurHost.IPv4] }, new RTCPeerConnectionOptions { SocketFactory = h.OurSockets });
         var ch = pc.CreateDataChannel("bench");
         long got = 0;
@@ -158,6 +168,7 @@ internal static class WebRtcFromChromiumBench
         if (n != total) throw new InvalidOperationException($"Chromium→ours: received {n} of {total} bytes");
         var after = JsonDocument.Parse(await h.Page.EvaluateAsync<string>("() => B.stats()")).RootElement;
         string sctp = pc.DebugStats;
+        Volatile.Write(ref PeerConnectionCore.BenchBatchSacks, 0);
         await h.Page.EvaluateAsync("() => B.close()");
         long sent = after.GetProperty("packetsSent").GetInt64() - before.GetProperty("packetsSent").GetInt64();
         long sacks = after.GetProperty("packetsReceived").GetInt64() - before.GetProperty("packetsReceived").GetInt64();

@@ -368,6 +368,26 @@ public sealed partial class SctpAssociation
         }
     }
 
+    /// <summary>
+    /// True when a SACK is owed now (RFC 9260 §6.2: for every second DATA packet, or at once for a gap, a duplicate, a
+    /// window update): a driver that processes a batch of received packets before it sends can take it mid-batch with
+    /// <see cref="TryWriteSackPacket"/> instead of acknowledging the whole batch with one SACK at its end.
+    /// </summary>
+    internal bool SackDueNow => _sackNeeded && _sackDueNow && !_terminated && _peerTag != 0
+        && State is SctpState.Established or SctpState.ShutdownPending or SctpState.ShutdownSent or SctpState.ShutdownReceived;
+
+    /// <summary>Writes a packet holding only the SACK that is owed now (see <see cref="SackDueNow"/>); false when none is.</summary>
+    internal bool TryWriteSackPacket(Span<byte> destination, out int length)
+    {
+        length = 0;
+        if (!SackDueNow || destination.Length < SctpCommonHeader.Length + 16 + (4 * _dupCount))
+        {
+            return false;
+        }
+        int pos = SctpCommonHeader.Length + WriteSack(destination.Slice(SctpCommonHeader.Length));
+        return Finish(destination, pos, _peerTag, out length);
+    }
+
     private void MaybeWindowUpdate()
     {
         if (State < SctpState.Established || _terminated)
