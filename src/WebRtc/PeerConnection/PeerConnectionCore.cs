@@ -664,8 +664,11 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
     // datagrams) before it flushes, so SCTP used to answer it with one SACK — one per 2.4–4.3 DATA packets measured from
     // Chromium — where RFC 9260 §6.2 says at least every second packet (Chromium's dcsctp does that; its slow start
     // grows cwnd by at most one MTU per SACK). A SACK owed after a packet is sealed here into a small ring and goes out
-    // first in the flush; when the ring is full the flush's own SACK covers the rest.
-    private const int EarlySackSlots = 8;
+    // first in the flush; when the ring is full (a pass of more than 128 DATA packets: the inbox backed up) or a SACK
+    // needs more than a slot (many gap blocks), the flush's own SACK covers the rest. Slots are made on first use
+    // (a connection that never receives bulk data makes none): at most 64 × 256 bytes.
+    private const int EarlySackSlots = 64;
+    private const int EarlySackSlotSize = 256;
     private readonly byte[]?[] _earlySacks = new byte[EarlySackSlots][];
     private readonly int[] _earlySackLength = new int[EarlySackSlots];
     private int _earlySackHead, _earlySackCount;
@@ -677,8 +680,8 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
     {
         if (_earlySackCount == EarlySackSlots || _dtls is not { State: DtlsState.Connected } dtls) return;
         int at = (_earlySackHead + _earlySackCount) % EarlySackSlots;
-        var slot = _earlySacks[at] ??= new byte[SctpMtu + DtlsEndpoint.ApplicationDataOverhead];
-        if (!_sctp!.Association.TryWriteSackPacket(_packet.AsSpan(0, SctpMtu), out int n)) return;
+        var slot = _earlySacks[at] ??= new byte[EarlySackSlotSize];
+        if (!_sctp!.Association.TryWriteSackPacket(_packet.AsSpan(0, EarlySackSlotSize - DtlsEndpoint.ApplicationDataOverhead), out int n)) return;
         _earlySackLength[at] = dtls.SealApplicationData(_packet.AsSpan(0, n), slot);
         _earlySackCount++;
     }

@@ -376,16 +376,41 @@ public sealed partial class SctpAssociation
     internal bool SackDueNow => _sackNeeded && _sackDueNow && !_terminated && _peerTag != 0
         && State is SctpState.Established or SctpState.ShutdownPending or SctpState.ShutdownSent or SctpState.ShutdownReceived;
 
-    /// <summary>Writes a packet holding only the SACK that is owed now (see <see cref="SackDueNow"/>); false when none is.</summary>
+    /// <summary>
+    /// Writes a packet holding only the SACK that is owed now (see <see cref="SackDueNow"/>); false when none is, or when
+    /// its gap blocks and duplicates do not all fit <paramref name="destination"/> (then it stays owed: the next packet
+    /// built with room for it carries it whole).
+    /// </summary>
     internal bool TryWriteSackPacket(Span<byte> destination, out int length)
     {
         length = 0;
-        if (!SackDueNow || destination.Length < SctpCommonHeader.Length + 16 + (4 * _dupCount))
+        int room = destination.Length - SctpCommonHeader.Length - 16 - (4 * _dupCount);
+        if (!SackDueNow || room < 0 || GapBlocksOver(room / 4))
         {
             return false;
         }
         int pos = SctpCommonHeader.Length + WriteSack(destination.Slice(SctpCommonHeader.Length));
         return Finish(destination, pos, _peerTag, out length);
+    }
+
+    /// <summary>True when the receive bitmap has more than <paramref name="max"/> gap blocks to report.</summary>
+    private bool GapBlocksOver(int max)
+    {
+        int gaps = 0;
+        uint pos = _peerCumTsn;
+        while (SerialNumber.Lt(pos, _highestRxTsn))
+        {
+            if (_rxBits.NextSet(pos, _highestRxTsn) is not { } start)
+            {
+                break;
+            }
+            if (++gaps > max)
+            {
+                return true;
+            }
+            pos = _rxBits.NextClear(start, _highestRxTsn) is { } clear ? clear - 1 : _highestRxTsn;
+        }
+        return false;
     }
 
     private void MaybeWindowUpdate()
