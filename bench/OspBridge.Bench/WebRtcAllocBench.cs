@@ -46,7 +46,7 @@ internal static class WebRtcAllocBench
     /// <summary>One transfer of <paramref name="total"/> bytes in <paramref name="message"/>-byte messages; prints and returns the steady-state window.</summary>
     internal static async Task<Result> Measure(long total, int message, bool types)
     {
-        using var sampler = types ? new QuicAllocationListener() : null;
+        using var sampler = types ? new WebRtcAllocationSampler() : null;
         var payload = new byte[message];
         new Random(5).NextBytes(payload);
         var cfg = new RTCConfiguration { LocalAddresses = [IPAddress.Loopback] };
@@ -102,6 +102,7 @@ internal static class WebRtcAllocBench
         await sender;
         // each delivered message is one byte[]: x64 array header (24 bytes) + its length, rounded up to 8
         long delivered = assembled1.Bytes - assembled0.Bytes + ((assembled1.Messages - assembled0.Messages) * (((24 + message + 7) & ~7) - message));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  SendAsync waited {ch.SendAsyncWaits} times in the whole transfer ({total / message} messages)"));
         var r = new Result(alloc1 - alloc0, delivered, datagrams1 - datagrams0, messages - messages0, got - bytes0, steady.Elapsed.TotalSeconds, (cpu1 - cpu0).TotalSeconds);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  whole transfer {total * 8 / sw.Elapsed.TotalSeconds / 1e6:F0} Mbit/s; steady state (last 2/3): {r.Bytes * 8 / r.Seconds / 1e6:F0} Mbit/s, {r.CpuSeconds / (r.Bytes / 1e9):F2} CPU s/GB (both ends)"));
@@ -109,8 +110,9 @@ internal static class WebRtcAllocBench
             $"RESULT alloc webrtc {message} B messages: {r.PerDatagram:F1} B per datagram beyond the delivered messages (steady state: {r.Allocated} B allocated, {r.Delivered} B of it the delivered messages ({r.Messages} handled in the window), {r.Datagrams} datagrams both ways)"));
         if (sampler is not null)
         {
-            Console.WriteLine("  allocation samples by type (GCAllocationTick, ~100 KB each), steady state (the listener's own allocations included):");
-            foreach (var (type, bytes) in sampler.Top(12)) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {bytes / 1e6,8:F1} MB  {type}"));
+            Console.WriteLine("  allocation samples by type and allocating thread (GCAllocationTick, ~100 KB each), steady state:");
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    (left out: {sampler.SkippedBytes / 1e6:F1} MB of ticks on the listener's own thread)"));
+            foreach (var (type, bytes) in sampler.Top(20)) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {bytes / 1e6,8:F1} MB  {type}"));
             foreach (var (e, count) in sampler.PoolEvents) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    ArrayPool.Shared {e}: {count}"));
         }
         return r;

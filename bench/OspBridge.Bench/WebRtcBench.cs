@@ -26,6 +26,7 @@ internal static class WebRtcBench
     {
         if (args.Length > 0 && args[0] == "alloc") return WebRtcAllocBench.Run(args[1..]);
         if (args.Length > 0 && args[0] == "echo") return WebRtcEchoBench.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "from") return WebRtcFromChromiumBench.Run(args[1..]);
         int mb = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 50;
         int runs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 3;
         int highKiB = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1024;
@@ -165,7 +166,7 @@ internal static class WebRtcBench
 
     // Page side (window.B). Sender back-pressure mirrors ours by default: pause while bufferedAmount > high-water
     // (1 MiB, like RTCDataChannel.SendAsync), resume on bufferedamountlow (threshold high-water / 2).
-    private const string Js = """
+    internal const string Js = """
         high => {
           const gathered = pc => new Promise(r => {
             if (pc.iceGatheringState === 'complete') return r();
@@ -186,8 +187,17 @@ internal static class WebRtcBench
               sent += n;
             }
           }
+          // The transport's packet counters (RTCTransportStats): DATA and SACK packets, each one DTLS record / datagram.
+          const tstats = async pc => {
+            const o = { packetsSent: 0, packetsReceived: 0, bytesSent: 0, bytesReceived: 0 };
+            (await pc.getStats()).forEach(s => { if (s.type === 'transport') { o.packetsSent += s.packetsSent || 0; o.packetsReceived += s.packetsReceived || 0; o.bytesSent += s.bytesSent || 0; o.bytesReceived += s.bytesReceived || 0; } });
+            return o;
+          };
           window.B = {
             pc: null,
+            ccStats: null,
+            // Our peer's transport counters (Chromium's side of the Chromium↔ours connection).
+            async stats() { return this.pc ? JSON.stringify(await tstats(this.pc)) : '{}'; },
             // Answer our offer; count what we send ("done n" when complete); on "go" send total bytes back.
             async answer(sdp, total, chunk) {
               const pc = new RTCPeerConnection(); this.pc = pc;
@@ -228,6 +238,7 @@ internal static class WebRtcBench
                 const t0 = performance.now();
                 await sendAll(ch, total, chunk);
                 const t1 = await got;
+                this.ccStats = JSON.stringify({ sender: await tstats(a), receiver: await tstats(b) });
                 return t1 - t0;
               } finally { a.close(); b.close(); }
             },

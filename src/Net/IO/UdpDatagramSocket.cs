@@ -232,8 +232,15 @@ public sealed class UdpDatagramSocket : IDatagramSocket
         }
     }
 
-    internal static bool IsMulticast(IPAddress a) =>
-        a.IsIPv6Multicast || (a.AddressFamily == AddressFamily.InterNetwork && (a.GetAddressBytes()[0] & 0xF0) == 0xE0);
+    internal static bool IsMulticast(IPAddress a)
+    {
+        if (a.IsIPv6Multicast) return true;
+        if (a.AddressFamily != AddressFamily.InterNetwork) return false;
+        // Not GetAddressBytes(): that allocates a byte[4] per call, and BatchedUdpSocket asks for every message it sends
+        // (issue 14: the largest recurring allocation left on the WebRTC data path, ≈ one 32-byte object per sendmmsg message).
+        Span<byte> b = stackalloc byte[4];
+        return a.TryWriteBytes(b, out _) && (b[0] & 0xF0) == 0xE0;
+    }
 
     /// <inheritdoc/>
     public void Dispose() => _socket.Dispose();

@@ -170,6 +170,7 @@ public sealed class RTCDataChannel : IMessageChannel
                 wait = _drained.Task;
             }
             if (BufferedAmount <= SendAsyncHighWater || _state != RTCDataChannelState.Open) break;
+            Interlocked.Increment(ref _sendAsyncWaits);
             await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         Send(data, isText);
@@ -332,6 +333,11 @@ public sealed class RTCDataChannel : IMessageChannel
         if (consumedPosted != 0) Interlocked.Add(ref _postedBytes, -consumedPosted);
         if (BufferedAmount <= SendAsyncHighWater) WakeSenders();
     }
+
+    private long _sendAsyncWaits;
+
+    /// <summary>Diagnostics: how often <see cref="SendAsync"/> had to wait for the buffered amount to fall (allocation benches).</summary>
+    internal long SendAsyncWaits => Interlocked.Read(ref _sendAsyncWaits);
 
     private void WakeSenders()
     {

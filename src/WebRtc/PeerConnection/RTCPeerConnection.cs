@@ -155,6 +155,9 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
     /// <summary>Diagnostics: the loop's counters (datagrams sent: <see cref="CoreLoopCounters.Transmits"/>; allocation benches divide by them).</summary>
     internal CoreLoopCounters LoopCounters => _loop.Counters;
 
+    /// <summary>Diagnostics: datagrams the loop's inbox refused (full or closed) — received from the socket, never processed.</summary>
+    internal long LoopDroppedDatagrams => _loop.DroppedDatagrams;
+
     /// <summary>
     /// Diagnostics (any thread): data-channel messages SCTP assembled so far and their bytes — each one a new array, made
     /// on the loop before it waits (back-pressure) or goes to the dispatcher; allocation benches and tests subtract them.

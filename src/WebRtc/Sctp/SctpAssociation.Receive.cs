@@ -31,6 +31,10 @@ public sealed partial class SctpAssociation
     private bool _sackDueNow;
     private int _packetsSinceSack;
     private long _dataPacketsReceived, _sacksSent; // diagnostics (DebugState): DATA packets in, SACKs out
+    // Diagnostics (DebugState): SACKs that carried gap blocks, duplicate TSNs received, chunks dropped on a full window,
+    // SACKs that advertised under a quarter of the window, and the smallest a_rwnd advertised.
+    private long _gapSacksSent, _duplicatesReceived, _windowDrops, _lowWindowSacks;
+    private uint _minAdvertisedRwnd = uint.MaxValue;
     private TimeSpan? _delayedSack;
     private uint _lastAdvertisedRwnd;
 
@@ -95,6 +99,7 @@ public sealed partial class SctpAssociation
             {
                 _dupTsns[_dupCount++] = tsn;
             }
+            _duplicatesReceived++;
             _sackDueNow = true;
             return;
         }
@@ -110,6 +115,7 @@ public sealed partial class SctpAssociation
         if (used + len > _o.ReceiveWindow && !(unblocks && used + len <= 2L * _o.ReceiveWindow))
         {
             _sackDueNow = true; // window full: drop; the peer learns our window from the SACK
+            _windowDrops++;
             return;
         }
         _rxBits.Set(tsn);
@@ -362,6 +368,51 @@ public sealed partial class SctpAssociation
         }
     }
 
+    /// <summary>
+    /// True when a SACK is owed now (RFC 9260 §6.2: for every second DATA packet, or at once for a gap, a duplicate, a
+    /// window update): a driver that processes a batch of received packets before it sends can take it mid-batch with
+    /// <see cref="TryWriteSackPacket"/> instead of acknowledging the whole batch with one SACK at its end.
+    /// </summary>
+    internal bool SackDueNow => _sackNeeded && _sackDueNow && !_terminated && _peerTag != 0
+        && State is SctpState.Established or SctpState.ShutdownPending or SctpState.ShutdownSent or SctpState.ShutdownReceived;
+
+    /// <summary>
+    /// Writes a packet holding only the SACK that is owed now (see <see cref="SackDueNow"/>); false when none is, or when
+    /// its gap blocks and duplicates do not all fit <paramref name="destination"/> (then it stays owed: the next packet
+    /// built with room for it carries it whole).
+    /// </summary>
+    internal bool TryWriteSackPacket(Span<byte> destination, out int length)
+    {
+        length = 0;
+        int room = destination.Length - SctpCommonHeader.Length - 16 - (4 * _dupCount);
+        if (!SackDueNow || room < 0 || GapBlocksOver(room / 4))
+        {
+            return false;
+        }
+        int pos = SctpCommonHeader.Length + WriteSack(destination.Slice(SctpCommonHeader.Length));
+        return Finish(destination, pos, _peerTag, out length);
+    }
+
+    /// <summary>True when the receive bitmap has more than <paramref name="max"/> gap blocks to report.</summary>
+    private bool GapBlocksOver(int max)
+    {
+        int gaps = 0;
+        uint pos = _peerCumTsn;
+        while (SerialNumber.Lt(pos, _highestRxTsn))
+        {
+            if (_rxBits.NextSet(pos, _highestRxTsn) is not { } start)
+            {
+                break;
+            }
+            if (++gaps > max)
+            {
+                return true;
+            }
+            pos = _rxBits.NextClear(start, _highestRxTsn) is { } clear ? clear - 1 : _highestRxTsn;
+        }
+        return false;
+    }
+
     private void MaybeWindowUpdate()
     {
         if (State < SctpState.Established || _terminated)
@@ -398,6 +449,15 @@ public sealed partial class SctpAssociation
         int n = SackChunk.Write(dest, _peerCumTsn, rwnd, _gapScratch.AsSpan(0, gaps), _dupTsns.AsSpan(0, _dupCount));
         _lastAdvertisedRwnd = rwnd;
         _sacksSent++;
+        if (gaps > 0)
+        {
+            _gapSacksSent++;
+        }
+        if (rwnd < _o.ReceiveWindow / 4)
+        {
+            _lowWindowSacks++;
+        }
+        _minAdvertisedRwnd = Math.Min(_minAdvertisedRwnd, rwnd);
         _dupCount = 0;
         _sackNeeded = false;
         _sackDueNow = false;

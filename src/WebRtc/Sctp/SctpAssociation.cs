@@ -124,7 +124,7 @@ public sealed partial class SctpAssociation : IProtocolCore<SctpEvent>
 
     /// <summary>Diagnostics: the retransmission queue and the two TSN ack points (for stall reports, e.g. the echo bench).</summary>
     internal string DebugState => string.Create(CultureInfo.InvariantCulture,
-        $"inflight {_inflight.Count} rtxPending {_retransmitPending} fastRtx {_fastRetransmitPending} cumAck {_cumAckTsn} nextTsn {_nextTsn} t3 {(_t3 is null ? "off" : "on")} peerRwnd {_peerRwnd} peerCum {_peerCumTsn} sackNeeded {_sackNeeded} t3x {T3Expiries} fastRecoveries {FastRecoveries} fastRtxChunks {FastRetransmittedChunks} gapSacks {SacksWithGaps} dataPackets {DataPacketsSent} maxBurst {MaxBurstPackets} burstStops {BurstLimitStops} heldRx {_rxHeld} dataPacketsIn {_dataPacketsReceived} sacksOut {_sacksSent}");
+        $"inflight {_inflight.Count} rtxPending {_retransmitPending} fastRtx {_fastRetransmitPending} cumAck {_cumAckTsn} nextTsn {_nextTsn} t3 {(_t3 is null ? "off" : "on")} peerRwnd {_peerRwnd} peerCum {_peerCumTsn} sackNeeded {_sackNeeded} t3x {T3Expiries} fastRecoveries {FastRecoveries} fastRtxChunks {FastRetransmittedChunks} gapSacks {SacksWithGaps} dataPackets {DataPacketsSent} maxBurst {MaxBurstPackets} burstStops {BurstLimitStops} heldRx {_rxHeld} dataPacketsIn {_dataPacketsReceived} sacksOut {_sacksSent} gapSacksOut {_gapSacksSent} dupTsnsIn {_duplicatesReceived} windowDrops {_windowDrops} lowRwndSacks {_lowWindowSacks} minRwnd {(_minAdvertisedRwnd == uint.MaxValue ? 0 : _minAdvertisedRwnd)}");
 
     /// <summary>Packets dropped on input (bad checksum, ports, tag or layout).</summary>
     public long DroppedPackets { get; private set; }
