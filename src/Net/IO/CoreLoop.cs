@@ -98,6 +98,15 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private int _timerQueued;
     private long _dropped;
     private TimeSpan? _armedFor;
+    private bool _armedForRelease; // the timer is armed for the send buffer's release, earlier than the core's deadline
+    private bool _releaseTimerFired; // the timer that fired was the release's: its pass is not an early one
+    private TimeSpan _lastSend = TimeSpan.MinValue / 2; // loop clock of the last pass that sent
+
+    /// <summary>How long a loop keeps its send slots after its last send (while it waits in between).</summary>
+    internal static readonly TimeSpan SendBufferIdleRelease = TimeSpan.FromSeconds(1);
+
+    /// <summary><c>OSPBRIDGE_SEND_SLOTS=release</c> (A/B): give the send slots back at every wait, as before issue 14's change.</summary>
+    private static readonly bool ReleaseSendSlotsAtEveryWait = Environment.GetEnvironmentVariable("OSPBRIDGE_SEND_SLOTS") == "release";
     private int _started;
     private int _disposed;
     private readonly List<IInvocation> _afterService = []; // InvokeAsync calls whose action ran in this pass: completed after its flush
@@ -450,7 +459,11 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             {
                 if (ArmWait(out short version))
                 {
-                    _sendBatch.ReleaseBuffer(); // an idle loop holds no send slots (issue 13: 64 KiB per idle connection)
+                    // An idle loop holds no send slots (issue 13: 64 KiB per idle connection; a QUIC loop's are 512 KiB) — but
+                    // a busy one keeps them across its short waits: given back and rented on every wait, the 512 KiB array
+                    // missed ArrayPool.Shared now and then and was allocated anew (issue 14). The loop's timer comes back
+                    // for them SendBufferIdleRelease after the last send (see Arm).
+                    if (_sendBatch.HasBuffer && (ReleaseSendSlotsAtEveryWait || _clock.Now - _lastSend >= SendBufferIdleRelease)) _sendBatch.ReleaseBuffer();
                     await new ValueTask<bool>(_waker, version).ConfigureAwait(false);
                     _wakeups++;
                     continue;
@@ -494,6 +507,8 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
                         default: // ItemKind.Timer
                             Volatile.Write(ref _timerQueued, 0);
                             _armedFor = null;
+                            _releaseTimerFired = _armedForRelease;
+                            _armedForRelease = false;
                             _timerFired = true;
                             break;
                     }
@@ -515,6 +530,8 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             await _timer.DisposeAsync().ConfigureAwait(false);
             // What is still queued never reaches the stopped core: buffers go back, InvokeAsync callers see the stop.
             AbortQueued();
+            _sendBatch.Clear(); // (a batch the failed sender left behind)
+            _sendBatch.ReleaseBuffer();
         }
     }
 
@@ -552,7 +569,8 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         {
             var now = _clock.Now;
             if (_core.NextDeadline is { } due && due <= now) _core.HandleDeadline(now);
-            else if (_timerFired && pass == 0) _earlyTimerPasses++;
+            else if (_timerFired && pass == 0 && !_releaseTimerFired) _earlyTimerPasses++;
+            _releaseTimerFired = false;
             _timerFired = false;
             bool more = Flush(now);
             while (_core.TryPollEvent(out var e)) _onEvent(e);
@@ -579,6 +597,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             if (_sendBatch.IsFull) SendBatch();
         }
         if (_sendBatch.Count > 0) SendBatch();
+        if (total > 0) _lastSend = now;
         return total >= _options.MaxTransmitsPerPass;
     }
 
@@ -591,6 +610,23 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
 
     private void Arm(TimeSpan? deadline)
     {
+        bool forRelease = false;
+        if (_sendBatch.HasBuffer && !ReleaseSendSlotsAtEveryWait && (deadline is null || _lastSend + SendBufferIdleRelease < deadline))
+        {
+            // The loop keeps its send slots across short waits; the timer comes back for them when it has not sent for
+            // SendBufferIdleRelease (the wait after that pass gives them back).
+            var release = _lastSend + SendBufferIdleRelease;
+            var now = _clock.Now;
+            if (release > now)
+            {
+                // An earlier release arm still pending will do (its pass finds the slots used since and re-arms): sends do
+                // not re-program the timer on every pass, at most about once per SendBufferIdleRelease.
+                if (_armedForRelease && _armedFor is { } armed && armed > now && armed <= release) return;
+                forRelease = true;
+                deadline = release;
+            }
+        }
+        _armedForRelease = forRelease;
         if (deadline == _armedFor) return;
         _armedFor = deadline;
         _timerChanges++;
