@@ -88,6 +88,13 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private const int DrainChunk = 256;
     private const int PoolBufferSize = 2048;
     private const int MaxFreeBuffers = 1024; // ≤ 2 MiB kept per loop, only after its inbox was that deep
+    // Datagrams larger than PoolBufferSize up to the loop's MaxDatagramSize (QUIC on loopback: 16 KiB) get the same
+    // treatment from a second free list of that size (issue 14: through ArrayPool.Shared — rented on the receive thread,
+    // returned on the loop's — 16 KiB buffers were dropped and allocated anew, ≈ 300 B per datagram in some runs).
+    private readonly Stack<byte[]> _freeLarge = new();
+    private readonly Stack<byte[]> _usedLarge = new();
+    private readonly int _largeBufferSize; // 0: no large list (MaxDatagramSize ≤ PoolBufferSize)
+    private readonly int _maxFreeLarge;    // ≤ 2 MiB of them, as for the small ones
     private readonly DatagramBatch _sendBatch;
     private readonly ITimer _timer;
     private readonly CancellationTokenSource _stop = new();
@@ -124,6 +131,11 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         _options = options ?? new CoreLoopOptions();
         _clock = new CoreClock(_options.TimeProvider);
         _sendBatch = new DatagramBatch(_options.SendBatchSize, _options.MaxDatagramSize);
+        if (_options.MaxDatagramSize > PoolBufferSize)
+        {
+            _largeBufferSize = _options.MaxDatagramSize;
+            _maxFreeLarge = Math.Max(8, (MaxFreeBuffers * PoolBufferSize) / _largeBufferSize);
+        }
         var timers = _options.TimersOnIoThread && ReferenceEquals(_options.TimeProvider, TimeProvider.System) && EpollTimeProvider.TryGet() is { } io
             ? io : _options.TimeProvider;
         _wholeMilliseconds = !ExactTimer && ReferenceEquals(timers, TimeProvider.System);
@@ -184,16 +196,19 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             return false;
         }
         bool queued;
-        if (datagram.Length <= PoolBufferSize)
+        if (datagram.Length <= PoolBufferSize || datagram.Length <= _largeBufferSize)
         {
-            // One lock: take a free buffer, copy, queue (a ≤ 2 KiB copy under the lock is shorter than a second lock).
+            // One lock: take a free buffer, copy, queue (a ≤ 2 KiB copy under the lock is shorter than a second lock; a 16 KiB
+            // one about as long as the lock round trip it saves).
             bool signal = false;
             lock (_gate)
             {
                 queued = !_inboxClosed;
                 if (queued)
                 {
-                    var buffer = _freeBuffers.TryPop(out var b) ? b : GC.AllocateUninitializedArray<byte>(PoolBufferSize);
+                    var buffer = datagram.Length <= PoolBufferSize
+                        ? _freeBuffers.TryPop(out var b) ? b : GC.AllocateUninitializedArray<byte>(PoolBufferSize)
+                        : _freeLarge.TryPop(out var l) ? l : GC.AllocateUninitializedArray<byte>(_largeBufferSize);
                     datagram.CopyTo(buffer);
                     AppendLocked(new WorkItem(ItemKind.Datagram, buffer, datagram.Length, path, null, null));
                     if (wake) signal = TakeWaiterLocked();
@@ -259,6 +274,11 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             _usedBuffers.Push(buffer);
             return;
         }
+        if (buffer.Length == _largeBufferSize)
+        {
+            _usedLarge.Push(buffer);
+            return;
+        }
         ArrayPool<byte>.Shared.Return(buffer);
     }
 
@@ -268,6 +288,10 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         while (_usedBuffers.TryPop(out var b))
         {
             if (_freeBuffers.Count < MaxFreeBuffers) _freeBuffers.Push(b);
+        }
+        while (_usedLarge.TryPop(out var l))
+        {
+            if (_freeLarge.Count < _maxFreeLarge) _freeLarge.Push(l);
         }
     }
 
