@@ -94,7 +94,8 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private readonly Stack<byte[]> _freeLarge = new();
     private readonly Stack<byte[]> _usedLarge = new();
     private readonly int _largeBufferSize; // 0: no large list (MaxDatagramSize ≤ PoolBufferSize)
-    private readonly int _maxFreeLarge;    // ≤ 2 MiB of them, as for the small ones
+    private readonly int _maxFreeLarge;    // ≤ 512 KiB of them per loop (MaxFreeLargeBytes)
+    private const int MaxFreeLargeBytes = 512 << 10;
     private readonly DatagramBatch _sendBatch;
     private readonly ITimer _timer;
     private readonly CancellationTokenSource _stop = new();
@@ -110,7 +111,21 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private TimeSpan _lastSend = TimeSpan.MinValue / 2; // loop clock of the last pass that sent
 
     /// <summary>How long a loop keeps its send slots after its last send (while it waits in between).</summary>
-    internal static readonly TimeSpan SendBufferIdleRelease = TimeSpan.FromSeconds(1);
+    internal static readonly TimeSpan SendBufferIdleRelease = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Passes that sent, in a row (no gap of <see cref="SendBufferIdleRelease"/>), after which a loop keeps its send slots across waits.</summary>
+    internal const int KeepSendSlotsAfter = 32;
+
+    private int _sendingPasses; // passes that sent since the loop last gave its slots back for idleness (capped)
+
+    /// <summary>True when the loop keeps its send slots across the wait it is about to enter (see <see cref="Arm"/>).</summary>
+    private bool KeepsSendSlots(TimeSpan now)
+    {
+        if (ReleaseSendSlotsAtEveryWait || _sendingPasses < KeepSendSlotsAfter) return false;
+        if (now - _lastSend < SendBufferIdleRelease) return true;
+        _sendingPasses = 0; // idle: back to giving them back at every wait until it is busy again
+        return false;
+    }
 
     /// <summary><c>OSPBRIDGE_SEND_SLOTS=release</c> (A/B): give the send slots back at every wait, as before issue 14's change.</summary>
     private static readonly bool ReleaseSendSlotsAtEveryWait = Environment.GetEnvironmentVariable("OSPBRIDGE_SEND_SLOTS") == "release";
@@ -134,7 +149,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         if (_options.MaxDatagramSize > PoolBufferSize)
         {
             _largeBufferSize = _options.MaxDatagramSize;
-            _maxFreeLarge = Math.Max(8, (MaxFreeBuffers * PoolBufferSize) / _largeBufferSize);
+            _maxFreeLarge = Math.Max(4, MaxFreeLargeBytes / _largeBufferSize);
         }
         var timers = _options.TimersOnIoThread && ReferenceEquals(_options.TimeProvider, TimeProvider.System) && EpollTimeProvider.TryGet() is { } io
             ? io : _options.TimeProvider;
@@ -487,7 +502,9 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
                     // a busy one keeps them across its short waits: given back and rented on every wait, the 512 KiB array
                     // missed ArrayPool.Shared now and then and was allocated anew (issue 14). The loop's timer comes back
                     // for them SendBufferIdleRelease after the last send (see Arm).
-                    if (_sendBatch.HasBuffer && (ReleaseSendSlotsAtEveryWait || _clock.Now - _lastSend >= SendBufferIdleRelease)) _sendBatch.ReleaseBuffer();
+                    // Only a loop that keeps sending (KeepSendSlotsAfter passes that sent, within SendBufferIdleRelease of
+                    // each other) holds them: a handshake that goes nowhere — thousands in a flood — gives them back at once.
+                    if (_sendBatch.HasBuffer && !KeepsSendSlots(_clock.Now)) _sendBatch.ReleaseBuffer();
                     await new ValueTask<bool>(_waker, version).ConfigureAwait(false);
                     _wakeups++;
                     continue;
@@ -621,7 +638,12 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             if (_sendBatch.IsFull) SendBatch();
         }
         if (_sendBatch.Count > 0) SendBatch();
-        if (total > 0) _lastSend = now;
+        if (total > 0)
+        {
+            if (now - _lastSend >= SendBufferIdleRelease) _sendingPasses = 0;
+            else if (_sendingPasses < KeepSendSlotsAfter) _sendingPasses++;
+            _lastSend = now;
+        }
         return total >= _options.MaxTransmitsPerPass;
     }
 
@@ -635,7 +657,8 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private void Arm(TimeSpan? deadline)
     {
         bool forRelease = false;
-        if (_sendBatch.HasBuffer && !ReleaseSendSlotsAtEveryWait && (deadline is null || _lastSend + SendBufferIdleRelease < deadline))
+        if (_sendBatch.HasBuffer && !ReleaseSendSlotsAtEveryWait && _sendingPasses >= KeepSendSlotsAfter
+            && (deadline is null || _lastSend + SendBufferIdleRelease < deadline))
         {
             // The loop keeps its send slots across short waits; the timer comes back for them when it has not sent for
             // SendBufferIdleRelease (the wait after that pass gives them back).
