@@ -94,8 +94,8 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private readonly Stack<byte[]> _freeLarge = new();
     private readonly Stack<byte[]> _usedLarge = new();
     private readonly int _largeBufferSize; // 0: no large list (MaxDatagramSize ≤ PoolBufferSize)
-    private readonly int _maxFreeLarge;    // ≤ 512 KiB of them per loop (MaxFreeLargeBytes)
-    private const int MaxFreeLargeBytes = 512 << 10;
+    private readonly int _maxFreeLarge;    // ≤ 1 MiB of them per loop (MaxFreeLargeBytes)
+    private const int MaxFreeLargeBytes = 1 << 20;
     private readonly DatagramBatch _sendBatch;
     private readonly ITimer _timer;
     private readonly CancellationTokenSource _stop = new();
