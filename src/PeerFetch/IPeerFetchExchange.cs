@@ -43,6 +43,16 @@ internal interface IPeerFetchExchange
     /// </summary>
     ValueTask WriteInPlaceAsync(Memory<byte> buffer, bool endStream, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Memory lent by the transport for the next body chunk — <see cref="WriteHeaderRoom"/> bytes of room, then at most
+    /// <paramref name="maxBody"/> body bytes — filled by the caller and sent by <see cref="CommitBody"/> with no copy.
+    /// Empty when the transport lends nothing (or too little now): use <see cref="WriteInPlaceAsync"/> for this chunk.
+    /// </summary>
+    ValueTask<Memory<byte>> LeaseBodyAsync(int maxBody, CancellationToken cancellationToken);
+
+    /// <summary>Sends the first <paramref name="bodyLength"/> body bytes of the lease (after the room); ends our side if <paramref name="endStream"/>.</summary>
+    void CommitBody(int bodyLength, bool endStream);
+
     /// <summary>Sends a head, or trailers (<paramref name="endStream"/> must then be true).</summary>
     ValueTask SendHeadersAsync(IReadOnlyList<KeyValuePair<string, string>> fields, bool endStream, CancellationToken cancellationToken);
 

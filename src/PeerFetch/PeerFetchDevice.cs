@@ -308,29 +308,46 @@ public sealed class PeerFetchDevice : IDisposable
             // One spare byte: at the announced length, one more read confirms the end of the body, because an
             // in-process origin attaches its trailers only when the app completes (after its last write).
             // The exchange's header room in front: the body is framed where the origin's bytes landed (no copy).
+            // Over a QUIC stream the body is read straight into the stream's send ring (a lease: no copy into the
+            // transport), else into a pooled buffer.
             int room = stream.WriteHeaderRoom;
-            byte[] buffer = ArrayPool<byte>.Shared.Rent(room + size + 1);
+            byte[]? buffer = null;
+            bool leased = false;
             try
             {
                 while (true)
                 {
-                    int n = await source.ReadAsync(buffer.AsMemory(room, size), aborted).ConfigureAwait(false);
-                    if (n == 0) break;
+                    var chunk = await stream.LeaseBodyAsync(size + 1, aborted).ConfigureAwait(false);
+                    leased = !chunk.IsEmpty;
+                    if (!leased) chunk = (buffer ??= ArrayPool<byte>.Shared.Rent(room + size + 1)).AsMemory(0, room + size + 1);
+                    int cap = chunk.Length - room - 1;
+                    int n = await source.ReadAsync(chunk.Slice(room, cap), aborted).ConfigureAwait(false);
+                    if (n == 0)
+                    {
+                        if (leased) { leased = false; stream.CommitBody(0, endStream: false); }
+                        break;
+                    }
                     sent += n;
                     bool last = false;
                     if (length == sent)
                     {
-                        int more = await source.ReadAsync(buffer.AsMemory(room + n, 1), aborted).ConfigureAwait(false);
+                        int more = await source.ReadAsync(chunk.Slice(room + n, 1), aborted).ConfigureAwait(false);
                         if (more == 0) last = !response.TrailingHeaders.Any();
                         else { n += more; sent += more; }
                     }
-                    await stream.WriteInPlaceAsync(buffer.AsMemory(0, room + n), endStream: last, aborted).ConfigureAwait(false);
+                    if (leased)
+                    {
+                        leased = false;
+                        stream.CommitBody(n, endStream: last);
+                    }
+                    else await stream.WriteInPlaceAsync(chunk[..(room + n)], endStream: last, aborted).ConfigureAwait(false);
                     if (last) { ended = true; break; }
                 }
             }
             finally
             {
-                ArrayPool<byte>.Shared.Return(buffer);
+                if (leased) stream.CommitBody(0, endStream: false); // the origin failed mid-chunk: give the lease back empty
+                if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
             }
         }
         // Trailers are read once the body has ended (the origin may attach them at completion).

@@ -196,6 +196,12 @@ internal sealed class PeerFetchStream : IPeerFetchExchange
     public int WriteHeaderRoom => 0; // the mux frames into channel messages of its own
 
     /// <inheritdoc/>
+    public ValueTask<Memory<byte>> LeaseBodyAsync(int maxBody, CancellationToken cancellationToken) => ValueTask.FromResult(Memory<byte>.Empty);
+
+    /// <inheritdoc/>
+    public void CommitBody(int bodyLength, bool endStream) => throw new InvalidOperationException("a message channel lends no memory");
+
+    /// <inheritdoc/>
     public ValueTask WriteInPlaceAsync(Memory<byte> buffer, bool endStream, CancellationToken cancellationToken)
         => WriteAsync(buffer, endStream, cancellationToken);
 

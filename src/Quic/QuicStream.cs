@@ -215,6 +215,7 @@ public sealed class QuicStream : Stream
             return ValueTask.FromException(new InvalidOperationException("a write is already pending on this stream (one WriteAsync at a time)"));
         op.WriteBuffer = buffer;
         op.WriteOffset = 0;
+        op.LeaseMax = 0;
         op.CompleteWrites = completeWrites;
         if (!_conn.TryRunOnLoop(WriteOnLoopAction, op)) op.TrySetException(_conn.StoppedException());
         return op.AsValueTask();
@@ -233,6 +234,19 @@ public sealed class QuicStream : Stream
             if (core.GetStream(Id) is null)
             {
                 op.TrySetException(core.State >= CoreState.Closing ? _conn.CloseException() : new QuicException(QuicError.OperationAborted, null, "stream closed"));
+                return;
+            }
+            if (op.LeaseMax > 0)
+            {
+                var segment = core.StreamLease(Id, op.LeaseMax);
+                if (segment.Count > 0)
+                {
+                    op.LeaseResult = segment.AsMemory();
+                    op.TrySetResult(segment.Count);
+                    return;
+                }
+                op.Waiting = true;
+                op.RegisterCancellation(OnCanceled);
                 return;
             }
             var data = op.WriteBuffer;
@@ -259,6 +273,70 @@ public sealed class QuicStream : Stream
         _readOp.TrySetException(error);
         _writeOp.TrySetException(error);
     }
+
+    /// <summary>
+    /// Lends up to <paramref name="maxLength"/> bytes of this stream's send buffer (contiguous; fewer when the buffer wraps
+    /// or has less room) for the caller to fill in place — e.g. by reading a socket or file straight into it — instead
+    /// of writing from its own buffer, which costs a copy. Waits while the buffer has no room. The stream takes no other
+    /// write until <see cref="CommitLease"/>; the memory must not be touched after it.
+    /// </summary>
+    public ValueTask<Memory<byte>> LeaseWriteAsync(int maxLength, CancellationToken cancellationToken = default)
+    {
+        // Issue 14 (session 14): on the stream's write operation like WriteAsync — nothing allocated per lease.
+        if (_disposed) return ValueTask.FromException<Memory<byte>>(new ObjectDisposedException(GetType().FullName));
+        if (!CanWrite) return ValueTask.FromException<Memory<byte>>(new InvalidOperationException("stream is not writable"));
+        if (_finWritten) return ValueTask.FromException<Memory<byte>>(new InvalidOperationException("writes were completed"));
+        if (maxLength <= 0) return ValueTask.FromException<Memory<byte>>(new ArgumentOutOfRangeException(nameof(maxLength), maxLength, "must be positive"));
+        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<Memory<byte>>(cancellationToken);
+        if (Interlocked.Exchange(ref _leased, 1) != 0)
+            return ValueTask.FromException<Memory<byte>>(new InvalidOperationException("the stream's send space is already leased"));
+        var op = _writeOp;
+        if (!op.TryBegin(cancellationToken))
+        {
+            Volatile.Write(ref _leased, 0);
+            return ValueTask.FromException<Memory<byte>>(new InvalidOperationException("a write is already pending on this stream (one WriteAsync at a time)"));
+        }
+        op.LeaseMax = maxLength;
+        if (!_conn.TryRunOnLoop(WriteOnLoopAction, op)) op.TrySetException(_conn.StoppedException());
+        return op.AsValueTaskOfLease(); // a failed lease clears _leased (OnLeaseFailed) when its result is taken
+    }
+
+    /// <summary>The lease operation failed or was cancelled: the stream may be leased again.</summary>
+    internal void OnLeaseFailed() => Volatile.Write(ref _leased, 0);
+
+    /// <summary>
+    /// Ends the lease of <see cref="LeaseWriteAsync"/>: its first <paramref name="count"/> bytes are sent as stream data
+    /// (0: nothing), then FIN if <paramref name="completeWrites"/>. Ordered with the stream's other operations.
+    /// </summary>
+    public void CommitLease(int count, bool completeWrites = false)
+    {
+        if (Interlocked.Exchange(ref _leased, 0) == 0) throw new InvalidOperationException("no lease to commit");
+        if (completeWrites) _finWritten = true;
+        // One commit at a time: the next lease is queued after this commit (the loop's inbox is FIFO), so the fields are
+        // not overwritten before the loop read them. No closure (issue 14): a cached action with the stream as state.
+        _commitCount = count;
+        _commitFin = completeWrites;
+        _conn.TryRunOnLoop(CommitOnLoopAction, this);
+    }
+
+    private int _commitCount;
+    private bool _commitFin;
+
+    private static readonly Action<object?, TimeSpan> CommitOnLoopAction = static (state, _) =>
+    {
+        var stream = (QuicStream)state!;
+        var core = stream._conn.Core;
+        try
+        {
+            if (core.State < CoreState.Closing) core.StreamCommitLease(stream.Id, stream._commitCount, stream._commitFin);
+        }
+        catch (QuicException)
+        {
+            // as before (Post): the stream's next operation finds the error; loop work must not throw
+        }
+    };
+
+    private int _leased;
 
     /// <summary>Sends FIN: no more data will be written.</summary>
     public void CompleteWrites()

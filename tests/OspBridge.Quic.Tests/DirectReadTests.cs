@@ -125,3 +125,75 @@ public class DirectReadTests
         Assert.True(pair.ToClient.Dropped > 0 && pair.ToClient.Reordered > 0, "the link impaired nothing");
     }
 }
+
+/// <summary>
+/// Receive-side placement (ConnectionCore.ReceiveGather): a 1-RTT packet's first STREAM frame is decrypted straight into
+/// the waiting reader's buffer or the reassembly ring before its tag is checked. A forged packet must change nothing a
+/// reader sees: its garbage only lands in memory no reader can see yet, and the genuine packet overwrites it.
+/// </summary>
+public class PlacedReceiveTests
+{
+    [Theory]
+    [InlineData(31, true)]
+    [InlineData(32, false)]
+    [InlineData(33, true)]
+    public void Forged_copies_decrypted_into_place_never_reach_the_reader(int seed, bool waitingReads)
+    {
+        var rng = new Random(seed);
+        QuicPair? pair = null;
+        int forged = 0;
+        var recent = new Queue<byte[]>();
+        var down = new VirtualLinkOptions
+        {
+            Seed = seed, LossRate = 0.03, ReorderRate = 0.05, Delay = TimeSpan.FromMilliseconds(2), ReorderDelay = TimeSpan.FromMilliseconds(4),
+            // Before a third of the server's short-header datagrams, the client gets a copy of it or of one of the last
+            // 64 (already received: their data may sit unread in the ring) with one ciphertext or tag bit flipped: it
+            // authenticates nothing, but its STREAM data is decrypted into place first if the plan allows it.
+            Filter = d =>
+            {
+                if (pair?.Server is not null && pair.Server.IsHandshakeConfirmed && (d.Span[0] & 0x80) == 0 && d.Length > 600)
+                {
+                    recent.Enqueue(d.ToArray());
+                    if (recent.Count > 64) recent.Dequeue();
+                }
+                if (pair is not null && recent.Count > 0 && rng.Next(3) == 0)
+                {
+                    var copy = (byte[])recent.ElementAt(rng.Next(recent.Count)).Clone();
+                    int at = rng.Next(2) == 0 ? copy.Length - 1 - rng.Next(16) : copy.Length - 17 - rng.Next(copy.Length - 80);
+                    copy[at] ^= (byte)(1 << rng.Next(8));
+                    pair.Client.Receive(copy, new OspBridge.Net.Core.DatagramPath(QuicPair.ClientAddress, QuicPair.ServerAddress), pair.Now);
+                    forged++;
+                }
+                return true;
+            },
+        };
+        pair = new QuicPair(down: down);
+        Assert.True(pair.Handshake(TimeSpan.FromSeconds(30)), "handshake");
+        long id = pair.Client.OpenStream(bidirectional: true);
+        Assert.Equal(1, pair.Client.StreamWrite(id, new byte[] { 7 }, fin: true));
+        long sid = -1;
+        Assert.True(pair.RunUntil(() => sid >= 0 || pair.Server!.TryAcceptStream(out sid), TimeSpan.FromSeconds(10)), "server saw no stream");
+        var response = VirtualNetworkTests.Data(2 << 20, seed);
+        var got = new MemoryStream();
+        int sent = 0;
+        bool fin = false;
+        byte[]? waiting = null;
+        long failuresBefore = pair.Client.AuthenticationFailures;
+        bool ok = pair.RunUntil(() => fin, TimeSpan.FromMinutes(5), eachStep: () =>
+        {
+            if (sent < response.Length) sent += pair.Server!.StreamWrite(sid, response.AsSpan(sent), fin: true);
+            if (fin) return;
+            // waiting reads: a buffer stays registered between steps (placement into it); else read only what is there
+            waiting ??= new byte[rng.Next(1, 64_000)];
+            if (!waitingReads && pair.Client.StreamReadable(id) == 0 && pair.Client.GetStream(id)?.Recv?.FinalSize is null) return;
+            int n = pair.Client.StreamRead(id, waiting, waiting, pair.Now, out fin);
+            got.Write(waiting, 0, n);
+            if (n > 0) waiting = null;
+        });
+        Assert.True(ok, $"incomplete: {got.Length} of {response.Length} bytes at {pair.Now}");
+        Assert.Equal(SHA256.HashData(response), SHA256.HashData(got.ToArray()));
+        Assert.True(forged > 20, $"only {forged} forged copies were injected");
+        Assert.True(pair.Client.AuthenticationFailures - failuresBefore >= forged, "a forged copy authenticated");
+        Assert.True(pair.Client.Counters.StreamBytesPlaced > response.Length / 2, $"placement barely ran ({pair.Client.Counters.StreamBytesPlaced} bytes)");
+    }
+}

@@ -44,8 +44,12 @@ internal sealed class Lp2pQuicPeerFetchConnection(LP2PQuicTransport transport) :
         await transport.DisposeAsync().ConfigureAwait(false);
     }
 
-    private sealed class QuicTransportStream(QuicStream stream) : IPeerFetchDuplex
+    private sealed class QuicTransportStream(QuicStream stream) : IPeerFetchLeasingDuplex
     {
+        public ValueTask<Memory<byte>> LeaseWriteAsync(int maxLength, CancellationToken cancellationToken) => stream.LeaseWriteAsync(maxLength, cancellationToken);
+
+        public void CommitLease(int count, bool completeWrites) => stream.CommitLease(count, completeWrites);
+
         public ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken) => stream.ReadAsync(buffer, cancellationToken);
 
         public ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, bool completeWrites, CancellationToken cancellationToken)

@@ -71,6 +71,38 @@ public sealed class AesGcmCipher : IDisposable
         }
     }
 
+    /// <summary>
+    /// True when this instance can encrypt or decrypt a message gathered from several pieces
+    /// (<see cref="BeginEncrypt"/>/<see cref="BeginDecrypt"/>, <see cref="EncryptUpdate"/>/<see cref="DecryptUpdate"/>,
+    /// <see cref="FinishEncrypt"/>/<see cref="FinishDecrypt"/>): libcrypto only. A piece may come from other memory than
+    /// where its output goes, so a caller can encrypt straight out of its own buffers instead of copying into the packet
+    /// first. One pass per direction at a time.
+    /// </summary>
+    public bool CanGather => _native is not null;
+
+    /// <summary>Starts a gathered encryption with the nonce and the associated data (<see cref="CanGather"/> must be true).</summary>
+    public void BeginEncrypt(ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> associatedData) => Native.Begin(true, nonce, associatedData, default);
+
+    /// <summary>Encrypts the next piece of the message into <paramref name="ciphertext"/> (at least as long; may be the same memory).</summary>
+    public void EncryptUpdate(ReadOnlySpan<byte> plaintext, Span<byte> ciphertext) => Native.Update(true, plaintext, ciphertext);
+
+    /// <summary>Ends a gathered encryption and writes the 16-byte tag.</summary>
+    public void FinishEncrypt(Span<byte> tag) => Native.FinishEncrypt(tag);
+
+    /// <summary>Starts a gathered decryption with the nonce, the associated data and the tag to verify at the end.</summary>
+    public void BeginDecrypt(ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> associatedData, ReadOnlySpan<byte> tag) => Native.Begin(false, nonce, associatedData, tag);
+
+    /// <summary>Decrypts the next piece into <paramref name="plaintext"/>: unauthenticated until <see cref="FinishDecrypt"/> returns true.</summary>
+    public void DecryptUpdate(ReadOnlySpan<byte> ciphertext, Span<byte> plaintext) => Native.Update(false, ciphertext, plaintext);
+
+    /// <summary>
+    /// Ends a gathered decryption: true when the tag verified. On false every byte the pass wrote is unauthenticated and
+    /// must not be used (the caller discards or overwrites it; unlike <see cref="TryDecrypt"/> the pieces are not zeroed here).
+    /// </summary>
+    public bool FinishDecrypt() => Native.FinishDecrypt();
+
+    private OpenSslAesGcm Native => _native ?? throw new NotSupportedException("gathered AES-GCM needs libcrypto");
+
     /// <summary>Releases the key (zeroed) and any native context; later use throws <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose()
     {

@@ -76,6 +76,76 @@ internal sealed unsafe class OpenSslAesGcm : IDisposable
     }
 
     /// <summary>
+    /// Starts a gathered pass (<see cref="Update"/> per piece, then <see cref="FinishEncrypt"/> or
+    /// <see cref="FinishDecrypt"/>): the nonce and the associated data; for decryption the expected tag too.
+    /// </summary>
+    public void Begin(bool encrypt, ReadOnlySpan<byte> nonce, ReadOnlySpan<byte> associatedData, ReadOnlySpan<byte> tag)
+    {
+        if (nonce.Length != 12 || (!encrypt && tag.Length != TagLength)) throw new ArgumentException("bad AES-GCM buffer sizes");
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var api = Native!;
+        nint ctx = encrypt ? (_encrypt ??= CipherContext.Create(api, _key, encrypt: true)).Pointer : (_decrypt ??= CipherContext.Create(api, _key, encrypt: false)).Pointer;
+        int outl;
+        bool ok;
+        fixed (byte* n = nonce)
+        fixed (byte* aad = associatedData)
+        fixed (byte* t = tag)
+        {
+            ok = api.CipherInit(ctx, 0, 0, null, n, encrypt ? 1 : 0) == 1
+                && (associatedData.IsEmpty || api.CipherUpdate(ctx, null, &outl, aad, associatedData.Length) == 1)
+                && (encrypt || api.CipherCtrl(ctx, EVP_CTRL_GCM_SET_TAG, TagLength, t) == 1);
+        }
+        if (ok) return;
+        api.ErrClearError();
+        throw new System.Security.Cryptography.CryptographicException("libcrypto AES-GCM setup failed");
+    }
+
+    /// <summary>The next piece of a gathered pass: <paramref name="input"/> into <paramref name="output"/> (same length; may be the same memory).</summary>
+    public void Update(bool encrypt, ReadOnlySpan<byte> input, Span<byte> output)
+    {
+        if (input.IsEmpty) return;
+        if (output.Length < input.Length) throw new ArgumentException("bad AES-GCM buffer sizes");
+        var api = Native!;
+        nint ctx = (encrypt ? _encrypt : _decrypt)?.Pointer ?? throw new InvalidOperationException("no gathered pass was begun");
+        int outl;
+        fixed (byte* pin = input)
+        fixed (byte* pout = output)
+        {
+            if (api.CipherUpdate(ctx, pout, &outl, pin, input.Length) == 1 && outl == input.Length) return;
+        }
+        api.ErrClearError();
+        throw new System.Security.Cryptography.CryptographicException("libcrypto AES-GCM update failed");
+    }
+
+    /// <summary>Ends a gathered encryption and writes the 16-byte tag.</summary>
+    public void FinishEncrypt(Span<byte> tag)
+    {
+        if (tag.Length < TagLength) throw new ArgumentException("bad AES-GCM buffer sizes");
+        var api = Native!;
+        nint ctx = _encrypt?.Pointer ?? throw new InvalidOperationException("no gathered pass was begun");
+        int outl;
+        byte none;
+        fixed (byte* t = tag)
+        {
+            if (api.CipherFinal(ctx, &none, &outl) == 1 && api.CipherCtrl(ctx, EVP_CTRL_GCM_GET_TAG, TagLength, t) == 1) return;
+        }
+        api.ErrClearError();
+        throw new System.Security.Cryptography.CryptographicException("libcrypto AES-GCM encryption failed");
+    }
+
+    /// <summary>Ends a gathered decryption: true when the tag verified (false: everything it wrote is unauthenticated).</summary>
+    public bool FinishDecrypt()
+    {
+        var api = Native!;
+        nint ctx = _decrypt?.Pointer ?? throw new InvalidOperationException("no gathered pass was begun");
+        int outl;
+        byte none;
+        if (api.CipherFinal(ctx, &none, &outl) == 1) return true;
+        api.ErrClearError();
+        return false;
+    }
+
+    /// <summary>
     /// One GCM pass on a context whose key is set: the nonce, the associated data, the text, then the tag — read after
     /// the final step when encrypting, set before it when decrypting (the final step then verifies it). False when a
     /// libcrypto call fails (for decryption: the tag does not verify). Marked for inlining: in both callers

@@ -36,3 +36,19 @@ public interface IPeerFetchDuplex : IAsyncDisposable
     /// </summary>
     Task WritesClosed { get; }
 }
+
+/// <summary>
+/// A <see cref="IPeerFetchDuplex"/> whose transport lends its send buffer (a QUIC stream's send ring): the device reads
+/// the origin's body straight into it and frames it there, so the body costs no copy into the transport.
+/// </summary>
+public interface IPeerFetchLeasingDuplex : IPeerFetchDuplex
+{
+    /// <summary>
+    /// Lends up to <paramref name="maxLength"/> bytes of send buffer (contiguous, possibly fewer; waits for room). No other
+    /// write may happen until <see cref="CommitLease"/>.
+    /// </summary>
+    ValueTask<Memory<byte>> LeaseWriteAsync(int maxLength, CancellationToken cancellationToken);
+
+    /// <summary>Sends the first <paramref name="count"/> bytes of the lease (0: none), then FIN if <paramref name="completeWrites"/>.</summary>
+    void CommitLease(int count, bool completeWrites);
+}

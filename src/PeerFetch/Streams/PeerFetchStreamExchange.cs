@@ -335,6 +335,58 @@ internal sealed class PeerFetchStreamExchange : IPeerFetchExchange, IAsyncDispos
         return TransportWriteAsync(buffer, endStream, cancellationToken);
     }
 
+    /// <summary>A lease smaller than this (the send ring wraps soon, or has little room) is given back: one buffered chunk instead.</summary>
+    private const int MinLeasedBody = 4096;
+
+    private Memory<byte> _lease;
+
+    /// <summary><c>OSPBRIDGE_PEERFETCH_LEASE=0</c> (A/B runs): bodies go through a pooled buffer even when the transport lends.</summary>
+    private static readonly bool LeaseDisabled = Environment.GetEnvironmentVariable("OSPBRIDGE_PEERFETCH_LEASE") == "0";
+
+    /// <inheritdoc/>
+    public async ValueTask<Memory<byte>> LeaseBodyAsync(int maxBody, CancellationToken cancellationToken)
+    {
+        if (LeaseDisabled || _transport is not IPeerFetchLeasingDuplex leasing || _localEnded || maxBody < MinLeasedBody) return Memory<byte>.Empty;
+        Memory<byte> lease;
+        try
+        {
+            lease = await leasing.LeaseWriteAsync(FrameHeader.Size + Math.Min(maxBody, SendChunk), cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException and not OperationCanceledException)
+        {
+            lock (_gate) _localEnded = true;
+            if (_remoteEnded) Release();
+            throw new PeerFetchException(PeerFetchError.StreamReset, "the exchange was reset: " + ex.Message, ex);
+        }
+        if (lease.Length < FrameHeader.Size + MinLeasedBody)
+        {
+            leasing.CommitLease(0, completeWrites: false);
+            return Memory<byte>.Empty;
+        }
+        _lease = lease;
+        return lease;
+    }
+
+    /// <inheritdoc/>
+    public void CommitBody(int bodyLength, bool endStream)
+    {
+        var lease = _lease;
+        _lease = default;
+        if (lease.IsEmpty || (uint)bodyLength > (uint)(lease.Length - FrameHeader.Size)) throw new InvalidOperationException("no lease for this body chunk");
+        int count = 0;
+        if (bodyLength > 0)
+        {
+            new FrameHeader(bodyLength, FrameType.Data, FrameFlags.None, 0).Write(lease.Span);
+            count = FrameHeader.Size + bodyLength;
+        }
+        ((IPeerFetchLeasingDuplex)_transport).CommitLease(count, endStream);
+        if (endStream)
+        {
+            _localEnded = true;
+            if (_remoteEnded) Release();
+        }
+    }
+
     private async ValueTask TransportWriteAsync(ReadOnlyMemory<byte> bytes, bool fin, CancellationToken cancellationToken)
     {
         if (_localEnded) throw _error as PeerFetchException ?? new PeerFetchException(PeerFetchError.StreamReset, "our side of the exchange already ended");

@@ -139,7 +139,11 @@ internal sealed partial class ConnectionCore
                 else return false;
             }
         }
-        if (!PacketProtector.TryDecrypt(keys, packet, h.PnOffset, pnLen, pn, out int payloadOffset, out int payloadLength))
+        bool placed = false;
+        int payloadOffset, payloadLength;
+        if (!(!h.IsLong && keys.CanGather && !GatherDisabled
+                ? TryDecryptPlacing(keys, packet, h.PnOffset, pnLen, pn, out payloadOffset, out payloadLength, out placed)
+                : PacketProtector.TryDecrypt(keys, packet, h.PnOffset, pnLen, pn, out payloadOffset, out payloadLength)))
         {
             // restore the header so a stateless-reset check sees the original bytes
             packet[0] = savedFirst;
@@ -163,7 +167,10 @@ internal sealed partial class ConnectionCore
         _receivedAny = true;
         if (!IsClient && space.Index == 1 && !_addressValidated) _addressValidated = true;
 
-        bool ackEliciting = ProcessFrames(packet.Slice(payloadOffset, payloadLength), space, now);
+        bool ackEliciting;
+        _placedActive = placed;
+        try { ackEliciting = ProcessFrames(packet.Slice(payloadOffset, payloadLength), space, now); }
+        finally { _placedActive = false; }
 
         space.Received.Add(pn, pn + 1);
         if ((long)pn > space.LargestReceived)
@@ -306,6 +313,7 @@ internal sealed partial class ConnectionCore
         bool handshakeSpace = space.Index < 2;
         while (!r.End)
         {
+            int frameStart = r.Position;
             if (!r.TryReadVarint(out ulong typeValue)) throw QuicException.Transport(TransportErrorCode.FrameEncodingError, "bad frame type");
             var type = (FrameType)typeValue;
             if (handshakeSpace && type is not (FrameType.Padding or FrameType.Ping or FrameType.Ack or FrameType.AckEcn or FrameType.Crypto or FrameType.ConnectionClose))
@@ -336,7 +344,10 @@ internal sealed partial class ConnectionCore
                 case >= FrameType.Stream and <= (FrameType)0x0f:
                     {
                         if (!StreamFrame.TryRead(ref r, (byte)typeValue, out var f)) throw FrameError(type);
-                        OnStreamFrame(f.StreamId, f.Offset, f.Data, f.Fin, now);
+                        // the frame whose data TryDecryptPlacing already put in place (its bytes here are ciphertext)
+                        bool placedHere = _placedActive && frameStart == _placed.FrameStart;
+                        if (placedHere) _placedActive = false;
+                        OnStreamFrame(f.StreamId, f.Offset, f.Data, f.Fin, now, placedHere);
                         break;
                     }
                 case FrameType.ResetStream:

@@ -3,6 +3,7 @@ using OspBridge.Quic.Frames;
 using OspBridge.Quic.Internal;
 using OspBridge.Quic.Packets;
 using OspBridge.Quic.Protection;
+using OspBridge.Quic.Transport;
 using OspBridge.Net.Wire;
 
 namespace OspBridge.Quic.Core;
@@ -22,7 +23,18 @@ internal sealed partial class ConnectionCore
         public PacketKeys Keys;
         public SentPacket Record;
         public int SpaceIndex;
+        public int PieceStart, PieceCount; // this packet's SealPieces in _sealPieces (offsets relative to the packet)
     }
+
+    /// <summary><c>OSPBRIDGE_QUIC_GATHER=0</c> (A/B runs): copy stream data into packets instead of encrypting it from the send ring.</summary>
+    private static readonly bool GatherDisabled = Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_GATHER") == "0";
+
+    // Stream data of the datagram being assembled that is still in its send ring: Seal encrypts it from there into the
+    // packet (one copy fewer per byte sent). Valid only within one TryWriteDatagram: nothing writes to or releases a
+    // send buffer between writing a STREAM frame and sealing its packet.
+    private readonly SealPiece[] _sealPieces = new SealPiece[32];
+    private int _sealPieceCount;
+    private bool _gatherStreamData;
 
     /// <summary>
     /// Writes the next datagram to send into <paramref name="destination"/> (≥ 1200 bytes, ideally the path MTU),
@@ -68,6 +80,7 @@ internal sealed partial class ConnectionCore
         int count = 0;
         int pos = 0;
         bool hasInitial = false, ackElicitingInitial = false;
+        _sealPieceCount = 0;
         for (int si = 0; si < 3; si++)
         {
             var space = _spaces[si];
@@ -101,6 +114,7 @@ internal sealed partial class ConnectionCore
             pos += pad;
         }
         for (int i = 0; i < count; i++) Seal(buffer, ref pending[i], now);
+        ClearSealPieces();
         length = pos;
         DatagramsSent++;
         BytesSent += pos;
@@ -145,7 +159,15 @@ internal sealed partial class ConnectionCore
             int len = p.PnLength + payloadLength + PacketKeys.TagLength;
             QuicVarint.WriteFixed(buffer[p.LengthFieldOffset..], (ulong)len, 2);
         }
-        int total = PacketProtector.Protect(p.Keys, buffer[p.Start..], pnOffset, p.PnLength, p.Pn, payloadLength);
+        int total;
+        if (p.PieceCount == 0) total = PacketProtector.Protect(p.Keys, buffer[p.Start..], pnOffset, p.PnLength, p.Pn, payloadLength);
+        else
+        {
+            var pieces = _sealPieces.AsSpan(p.PieceStart, p.PieceCount);
+            int payloadInPacket = p.PayloadStart - p.Start;
+            foreach (ref var piece in pieces) piece.Offset -= payloadInPacket;
+            total = PacketProtector.Protect(p.Keys, buffer[p.Start..], pnOffset, p.PnLength, p.Pn, payloadLength, pieces);
+        }
         var rec = p.Record;
         rec.Pn = p.Pn;
         rec.TimeSent = now;
@@ -194,6 +216,8 @@ internal sealed partial class ConnectionCore
         var rec = RentSent();
         var w = new QuicWriter(buf[..(buf.Length - PacketKeys.TagLength)]);
         w.Advance(p);
+        int pieceStart = _sealPieceCount;
+        _gatherStreamData = space.Index == 2 && !GatherDisabled && space.WriteKeys!.CanGather;
 
         // ACK first
         if (space.AckNeeded && !space.Received.IsEmpty)
@@ -219,11 +243,14 @@ internal sealed partial class ConnectionCore
             rec.AckEliciting = true;
             rec.Frames.Add(new SentFrame { Kind = SentFrameKind.Ping });
         }
+        _gatherStreamData = false;
         if (w.Position == payloadStart) { ReturnSent(rec); return false; }
         // header protection sample needs pnLen + payload ≥ 4
         int minPayload = 4 - pnLen;
         if (w.Position - payloadStart < minPayload) PaddingFrame.TryWrite(ref w, minPayload - (w.Position - payloadStart));
         written = Complete(ref pp, space, absStart, pn, pnLen, pnOffset, lengthField, payloadStart, w.Position, rec);
+        pp.PieceStart = pieceStart;
+        pp.PieceCount = _sealPieceCount - pieceStart;
         return true;
     }
 
@@ -250,7 +277,34 @@ internal sealed partial class ConnectionCore
         pp.Keys = space.WriteKeys!;
         pp.Record = rec;
         pp.SpaceIndex = space.Index;
+        pp.PieceStart = pp.PieceCount = 0;
         return end + PacketKeys.TagLength;
+    }
+
+    /// <summary>
+    /// Puts stored stream bytes [<paramref name="offset"/>, +<paramref name="length"/>) into the packet at
+    /// <paramref name="at"/> (packet-relative) of <paramref name="dest"/>: as pieces the seal encrypts from the ring when
+    /// this packet gathers, else copied now.
+    /// </summary>
+    private void PlaceStreamData(SendBuffer sb, ulong offset, int length, Span<byte> dest, int at)
+    {
+        if (length == 0) return;
+        if (_gatherStreamData && _sealPieceCount + 2 <= _sealPieces.Length)
+        {
+            var ring = sb.Locate(offset, length, out int index, out int first);
+            _sealPieces[_sealPieceCount++] = new SealPiece { Offset = at, Length = first, Source = ring, SourceIndex = index };
+            if (first < length) _sealPieces[_sealPieceCount++] = new SealPiece { Offset = at + first, Length = length - first, Source = ring, SourceIndex = 0 };
+            return;
+        }
+        sb.CopyTo(offset, dest);
+    }
+
+    /// <summary>Drops the datagram's pieces (their ring references must not outlive the send pass).</summary>
+    private void ClearSealPieces()
+    {
+        if (_sealPieceCount == 0) return;
+        _sealPieces.AsSpan(0, _sealPieceCount).Clear();
+        _sealPieceCount = 0;
     }
 
     private static void WriteCrypto(ref QuicWriter w, PacketSpace space, SentPacket rec)

@@ -115,15 +115,50 @@ internal sealed partial class ConnectionCore
     /// <summary>Queues bytes for sending; returns how many were accepted (0 when the buffer is full).</summary>
     public int StreamWrite(long id, ReadOnlySpan<byte> data, bool fin)
     {
-        if (!_streams.TryGetValue(id, out var s) || s.Send is null) throw new QuicException(QuicError.InternalError, null, "stream not writable");
-        if (s.PeerStopSendingCode is long code) throw new QuicException(QuicError.StreamAborted, code, "peer sent STOP_SENDING");
-        if (s.ResetErrorCode is not null) throw new QuicException(QuicError.OperationAborted, null, "stream writes were aborted");
-        if (State >= CoreState.Closing) throw CloseReason ?? new QuicException(QuicError.OperationAborted, null, "connection closed");
+        var s = WritableStream(id);
+        if (s.Send!.IsLeased) throw new QuicException(QuicError.InternalError, null, "a write while the stream's send space is leased");
         int n = s.Send.Write(data);
         if (n < data.Length) s.WantsWritable = true;
         if (fin && n == data.Length) s.Send.WriteFin();
         if ((n > 0 || fin) && !s.InSendQueue) { s.InSendQueue = true; _sendQueue.Enqueue(s); }
         return n;
+    }
+
+    /// <summary>
+    /// Lends free send space of stream <paramref name="id"/> (at most <paramref name="maxLength"/> bytes, contiguous) for the
+    /// caller to write stream data into in place — e.g. straight from a socket read — instead of handing bytes to
+    /// <see cref="StreamWrite"/> to be copied. Empty when there is no room now (then <see cref="CoreEventKind.StreamWritable"/>
+    /// follows). The memory stays valid, and the stream takes no other write, until <see cref="StreamCommitLease"/>;
+    /// the caller may fill it off the loop.
+    /// </summary>
+    public ArraySegment<byte> StreamLease(long id, int maxLength)
+    {
+        var s = WritableStream(id);
+        if (!s.Send!.TryLease(maxLength, out var ring, out int index, out int length))
+        {
+            s.WantsWritable = true;
+            return ArraySegment<byte>.Empty;
+        }
+        return new ArraySegment<byte>(ring, index, length);
+    }
+
+    /// <summary>Ends a lease: its first <paramref name="count"/> bytes are stream data (0: none); <paramref name="fin"/> completes the writes.</summary>
+    public void StreamCommitLease(long id, int count, bool fin)
+    {
+        if (!_streams.TryGetValue(id, out var s) || s.Send is not { IsLeased: true } send) return; // aborted or gone meanwhile: the data is dropped
+        if (s.ResetErrorCode is not null || State >= CoreState.Closing) { send.CancelLease(); return; }
+        send.CommitLease(count);
+        if (fin) send.WriteFin();
+        if ((count > 0 || fin) && !s.InSendQueue) { s.InSendQueue = true; _sendQueue.Enqueue(s); }
+    }
+
+    private StreamState WritableStream(long id)
+    {
+        if (!_streams.TryGetValue(id, out var s) || s.Send is null) throw new QuicException(QuicError.InternalError, null, "stream not writable");
+        if (s.PeerStopSendingCode is long code) throw new QuicException(QuicError.StreamAborted, code, "peer sent STOP_SENDING");
+        if (s.ResetErrorCode is not null) throw new QuicException(QuicError.OperationAborted, null, "stream writes were aborted");
+        if (State >= CoreState.Closing) throw CloseReason ?? new QuicException(QuicError.OperationAborted, null, "connection closed");
+        return s;
     }
 
     /// <summary>Reads received bytes; <paramref name="fin"/> is true once all data up to the final size has been read.</summary>
@@ -302,8 +337,14 @@ internal sealed partial class ConnectionCore
         return result;
     }
 
-    private void OnStreamFrame(ulong id, ulong offset, ReadOnlySpan<byte> data, bool fin, TimeSpan now)
+    /// <summary>
+    /// A STREAM frame's data. <paramref name="placed"/>: TryDecryptPlacing already decrypted it into its destination
+    /// (<see cref="_placed"/>): only the bookkeeping is left, and <paramref name="data"/> (ciphertext) is not read.
+    /// </summary>
+    private void OnStreamFrame(ulong id, ulong offset, ReadOnlySpan<byte> data, bool fin, TimeSpan now, bool placed = false)
     {
+        if (placed && ((long)id != _placed.StreamId || offset != _placed.Offset || data.Length != _placed.Length))
+            throw QuicException.Transport(TransportErrorCode.InternalError, "placed STREAM data does not match its frame");
         if (IsLocal((long)id) && ((long)id & 2) != 0) throw QuicException.Transport(TransportErrorCode.StreamStateError, "STREAM on a send-only stream");
         var s = StreamForFrame(id, false);
         if (s is null || s.Recv is null) return;
@@ -318,6 +359,27 @@ internal sealed partial class ConnectionCore
             if (_recvData > _localMaxData) throw QuicException.Transport(TransportErrorCode.FlowControlError, "connection flow control exceeded");
         }
         if (s.PeerResetCode is not null || s.StopSendingCode is not null) { CreditAbandoned(s, s.CountedRecv); MaybeRemove(s); return; }
+        if (placed)
+        {
+            // The plan's checks (nothing buffered overlaps, the waiting buffer's room) held when it was made and nothing
+            // that touches this stream's receive side ran since (only PADDING/PING/ACK precede the frame).
+            int take = _placed.PendingTake;
+            if (take > 0)
+            {
+                s.PendingFilled += take;
+                Counters.StreamBytesDirect += take;
+                s.Recv.ConsumeDirect(take);
+                OnConsumed(s, (ulong)take, now);
+                Emit(CoreEventKind.StreamReadable, s.Id);
+            }
+            int rest = data.Length - take;
+            if (rest == 0 && !fin) return;
+            int was = s.Recv.Readable;
+            Counters.StreamBytesRing += rest;
+            if (!s.Recv.CommitWritten(offset + (ulong)take, rest)) throw QuicException.Transport(TransportErrorCode.FlowControlError, "stream reassembly limit exceeded");
+            EmitReadableAfterInsert(s, was, fin);
+            return;
+        }
         if (s.PendingFilled < s.PendingRead.Length && s.Recv.IsEmpty && offset <= s.Recv.ReadOffset && end > s.Recv.ReadOffset)
         {
             // The reader waits and nothing is buffered: in-order bytes go straight into its memory.
@@ -336,9 +398,15 @@ internal sealed partial class ConnectionCore
         int before = s.Recv.Readable;
         Counters.StreamBytesRing += data.Length;
         if (!s.Recv.Insert(offset, data)) throw QuicException.Transport(TransportErrorCode.FlowControlError, "stream reassembly limit exceeded");
-        if (s.Recv.Readable > before || (fin && s.Recv.IsFinished) || (s.Recv.FinalSize is not null && s.Recv.Readable == 0 && s.Recv.IsFinished))
+        EmitReadableAfterInsert(s, before, fin);
+    }
+
+    private void EmitReadableAfterInsert(StreamState s, int before, bool fin)
+    {
+        var recv = s.Recv!;
+        if (recv.Readable > before || (fin && recv.IsFinished) || (recv.FinalSize is not null && recv.Readable == 0 && recv.IsFinished))
             Emit(CoreEventKind.StreamReadable, s.Id);
-        else if (fin && s.Recv.Readable > 0) Emit(CoreEventKind.StreamReadable, s.Id);
+        else if (fin && recv.Readable > 0) Emit(CoreEventKind.StreamReadable, s.Id);
     }
 
     private void OnResetStream(in ResetStreamFrame f)
@@ -542,7 +610,7 @@ internal sealed partial class ConnectionCore
                 w.TryWriteVarint(id);
                 if (off > 0) w.TryWriteVarint(off);
                 w.TryWriteVarint((ulong)len);
-                sb.CopyTo(off, w.Buffer.Slice(w.Position, len));
+                PlaceStreamData(sb, off, len, w.Buffer.Slice(w.Position, len), w.Position);
                 w.Advance(len);
                 rec.AckEliciting = true;
                 rec.Frames.Add(new SentFrame { Kind = SentFrameKind.Stream, StreamId = id, Offset = off, Length = len, Fin = fin });

@@ -17,12 +17,12 @@ internal sealed class CoreCounters
     public long Datagrams;
     /// <summary>Path MTU probes sent / acknowledged / declared lost.</summary>
     public long MtuProbesSent, MtuProbesAcked, MtuProbesLost;
-    /// <summary>Received stream bytes copied straight into a waiting read / into the reassembly ring.</summary>
-    public long StreamBytesDirect, StreamBytesRing;
+    /// <summary>Received stream bytes copied straight into a waiting read / into the reassembly ring; of them, decrypted straight there (no in-place plaintext copy).</summary>
+    public long StreamBytesDirect, StreamBytesRing, StreamBytesPlaced;
 
     public override string ToString() =>
         $"ack={AckFrames} max_data={MaxDataFrames} max_stream_data={MaxStreamDataFrames} datagrams={Datagrams} " +
         $"stop: cwnd={StopCwnd} pacing={StopPacing} flow={StopFlowControl} idle={StopIdle} " +
         $"pmtu probes: sent={MtuProbesSent} acked={MtuProbesAcked} lost={MtuProbesLost} " +
-        $"stream bytes in: direct={StreamBytesDirect} ring={StreamBytesRing}";
+        $"stream bytes in: direct={StreamBytesDirect} ring={StreamBytesRing} (decrypted straight into either: {StreamBytesPlaced})";
 }

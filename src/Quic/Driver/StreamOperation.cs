@@ -19,7 +19,7 @@ namespace OspBridge.Quic.Driver;
 /// on the loop. Completion is guarded by an interlocked flag because it may also come from the connection's shutdown
 /// after the loop stopped, or from a cancellation when the loop no longer runs.
 /// </remarks>
-internal sealed class StreamOperation : IValueTaskSource<int>, IValueTaskSource
+internal sealed class StreamOperation : IValueTaskSource<int>, IValueTaskSource, IValueTaskSource<Memory<byte>>
 {
     private ManualResetValueTaskSourceCore<int> _core = new() { RunContinuationsAsynchronously = true };
     private int _busy;     // 1 from TryBegin until the awaiter took the result
@@ -43,6 +43,12 @@ internal sealed class StreamOperation : IValueTaskSource<int>, IValueTaskSource
 
     /// <summary>Write: FIN after the data.</summary>
     public bool CompleteWrites;
+
+    /// <summary>Lease (<see cref="QuicStream.LeaseWriteAsync"/>): most bytes to lend; 0 for a write.</summary>
+    public int LeaseMax;
+
+    /// <summary>Lease: the lent send-ring memory (set on the loop before the operation completes).</summary>
+    public Memory<byte> LeaseResult;
 
     /// <summary>The caller's token.</summary>
     public CancellationToken Token;
@@ -74,6 +80,9 @@ internal sealed class StreamOperation : IValueTaskSource<int>, IValueTaskSource
 
     /// <summary>The awaitable for the operation begun last (int result: bytes read; writes ignore it).</summary>
     public ValueTask<int> AsValueTaskOfInt() => new(this, _core.Version);
+
+    /// <summary>The awaitable for the lease begun last (<see cref="LeaseResult"/>).</summary>
+    public ValueTask<Memory<byte>> AsValueTaskOfLease() => new(this, _core.Version);
 
     /// <summary>The awaitable for the operation begun last, without a result.</summary>
     public ValueTask AsValueTask() => new(this, _core.Version);
@@ -142,6 +151,27 @@ internal sealed class StreamOperation : IValueTaskSource<int>, IValueTaskSource
     }
 
     int IValueTaskSource<int>.GetResult(short token) => TakeResult(token);
+
+    Memory<byte> IValueTaskSource<Memory<byte>>.GetResult(short token)
+    {
+        var lease = LeaseResult;
+        LeaseResult = default;
+        try
+        {
+            TakeResult(token);
+        }
+        catch
+        {
+            Stream.OnLeaseFailed();
+            throw;
+        }
+        return lease;
+    }
+
+    ValueTaskSourceStatus IValueTaskSource<Memory<byte>>.GetStatus(short token) => _core.GetStatus(token);
+
+    void IValueTaskSource<Memory<byte>>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+        => _core.OnCompleted(continuation, state, token, flags);
 
     void IValueTaskSource.GetResult(short token) => TakeResult(token);
 

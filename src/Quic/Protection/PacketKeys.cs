@@ -76,6 +76,50 @@ internal sealed class PacketKeys : IDisposable
         else _chacha!.Encrypt(nonce, payload, payload, tag[..TagLength], header);
     }
 
+    /// <summary>True when <see cref="SealGathered"/> can take payload pieces from other memory (AES-GCM on libcrypto).</summary>
+    public bool CanGather => _gcm is { CanGather: true };
+
+    /// <summary>
+    /// Encrypts <paramref name="payload"/> in place except the <paramref name="pieces"/>, whose plaintext is read from
+    /// their source (e.g. a stream's send ring) straight into their place in the payload — the same bytes and tag as
+    /// copying them in first and calling <see cref="Seal"/>, one copy fewer. Pieces are in ascending payload order and
+    /// do not overlap; only when <see cref="CanGather"/>.
+    /// </summary>
+    public void SealGathered(ulong packetNumber, ReadOnlySpan<byte> header, Span<byte> payload, ReadOnlySpan<SealPiece> pieces, Span<byte> tag)
+    {
+        Span<byte> nonce = stackalloc byte[12];
+        Nonce(packetNumber, nonce);
+        var gcm = _gcm!;
+        gcm.BeginEncrypt(nonce, header);
+        int pos = 0;
+        foreach (ref readonly var piece in pieces)
+        {
+            gcm.EncryptUpdate(payload[pos..piece.Offset], payload[pos..piece.Offset]);
+            gcm.EncryptUpdate(piece.Source.AsSpan(piece.SourceIndex, piece.Length), payload.Slice(piece.Offset, piece.Length));
+            pos = piece.Offset + piece.Length;
+        }
+        gcm.EncryptUpdate(payload[pos..], payload[pos..]);
+        gcm.FinishEncrypt(tag[..TagLength]);
+    }
+
+    /// <summary>
+    /// Starts a gathered open (<see cref="CanGather"/> only): the payload is then decrypted piece by piece with
+    /// <see cref="OpenUpdate"/>, each piece into wherever the caller wants its plaintext, and
+    /// <see cref="FinishOpenGathered"/> verifies the tag — before it returns true every written byte is unauthenticated.
+    /// </summary>
+    public void BeginOpenGathered(ulong packetNumber, ReadOnlySpan<byte> header, ReadOnlySpan<byte> tag)
+    {
+        Span<byte> nonce = stackalloc byte[12];
+        Nonce(packetNumber, nonce);
+        _gcm!.BeginDecrypt(nonce, header, tag[..TagLength]);
+    }
+
+    /// <summary>Decrypts the next piece of a gathered open into <paramref name="plaintext"/> (may be the same memory).</summary>
+    public void OpenUpdate(ReadOnlySpan<byte> ciphertext, Span<byte> plaintext) => _gcm!.DecryptUpdate(ciphertext, plaintext);
+
+    /// <summary>Ends a gathered open: true when the packet authenticated.</summary>
+    public bool FinishOpenGathered() => _gcm!.FinishDecrypt();
+
     /// <summary>Decrypts in place; false when authentication fails.</summary>
     public bool TryOpen(ulong packetNumber, ReadOnlySpan<byte> header, Span<byte> ciphertext, ReadOnlySpan<byte> tag)
     {

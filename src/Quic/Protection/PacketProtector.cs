@@ -13,11 +13,20 @@ internal static class PacketProtector
     /// Encrypts, appends the tag, applies header protection; returns the protected packet length.
     /// </summary>
     public static int Protect(PacketKeys keys, Span<byte> packet, int pnOffset, int pnLength, ulong pn, int payloadLength)
+        => Protect(keys, packet, pnOffset, pnLength, pn, payloadLength, default);
+
+    /// <summary>
+    /// As <see cref="Protect(PacketKeys, Span{byte}, int, int, ulong, int)"/>, with payload runs whose plaintext is
+    /// still elsewhere (<see cref="SealPiece"/>, offsets relative to the payload; needs <see cref="PacketKeys.CanGather"/>).
+    /// </summary>
+    public static int Protect(PacketKeys keys, Span<byte> packet, int pnOffset, int pnLength, ulong pn, int payloadLength, ReadOnlySpan<SealPiece> pieces)
     {
         int headerLength = pnOffset + pnLength;
         var header = packet[..headerLength];
         var payload = packet.Slice(headerLength, payloadLength);
-        keys.Seal(pn, header, payload, packet.Slice(headerLength + payloadLength, PacketKeys.TagLength));
+        var tag = packet.Slice(headerLength + payloadLength, PacketKeys.TagLength);
+        if (pieces.IsEmpty) keys.Seal(pn, header, payload, tag);
+        else keys.SealGathered(pn, header, payload, pieces, tag);
         ulong mask = keys.HeaderProtection.Mask(packet.Slice(pnOffset + 4, HeaderProtection.SampleLength));
         packet[0] ^= (byte)(mask & ((packet[0] & 0x80) != 0 ? 0x0fu : 0x1fu));
         for (int i = 0; i < pnLength; i++) packet[pnOffset + i] ^= (byte)(mask >> (8 * (1 + i)));

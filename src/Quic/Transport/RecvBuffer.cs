@@ -70,6 +70,42 @@ internal sealed class RecvBuffer
         return true;
     }
 
+    /// <summary>
+    /// Where bytes [<paramref name="offset"/>, +<paramref name="length"/>) would go in the ring, for a caller that writes
+    /// them there itself (decrypting straight into the ring) and then calls <see cref="CommitWritten"/>. Only for a range
+    /// nothing buffered overlaps — at or past <see cref="ReadOffset"/>, past every byte received so far (in-order
+    /// streaming) and within the capacity bound — so writing into it, even bytes that later fail authentication, never
+    /// changes what a reader can see. Grows the ring if needed. The location stays valid until the next
+    /// <see cref="Insert"/>, <see cref="CommitWritten"/> or <see cref="Release"/>.
+    /// </summary>
+    public bool TryLocateFree(ulong offset, int length, out byte[] ring, out int index, out int firstLength)
+    {
+        ring = [];
+        index = firstLength = 0;
+        ulong end = offset + (ulong)length;
+        if (length <= 0 || offset < ReadOffset || end - ReadOffset > (ulong)_maxCapacity) return false;
+        if (!_received.IsEmpty && _received[_received.Count - 1].End > offset) return false;
+        int needed = (int)(end - ReadOffset);
+        if (needed > _ring.Length) Grow(Math.Max(needed, _initialCapacity));
+        ring = _ring;
+        index = (int)(offset & (ulong)(ring.Length - 1));
+        firstLength = Math.Min(length, ring.Length - index);
+        return true;
+    }
+
+    /// <summary>
+    /// Records bytes the caller already wrote into the ring at the place <see cref="TryLocateFree"/> gave: what
+    /// <see cref="Insert"/> does after its copy. False as for <see cref="Insert"/> (caller: flow-control error).
+    /// </summary>
+    public bool CommitWritten(ulong offset, int length)
+    {
+        ulong end = offset + (ulong)length;
+        if (end > HighestReceived) HighestReceived = end;
+        if (end <= ReadOffset || length == 0) return true;
+        _received.Add(offset, end);
+        return _received.Count < _received.MaxRanges;
+    }
+
     private void Grow(int needed)
     {
         if (_ring.Length == 0) { _ring = RingPool.Rent(needed); return; }

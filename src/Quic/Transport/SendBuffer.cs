@@ -33,8 +33,46 @@ internal sealed class SendBuffer
         var ring = _ring;
         _ring = [];
         _lost.Clear();
-        if (ring.Length > 0) RingPool.Return(ring);
+        // A leased region may still be written by the application: that ring is left to the GC, never pooled.
+        if (ring.Length > 0 && !IsLeased) RingPool.Return(ring);
+        IsLeased = false;
     }
+
+    /// <summary>True between <see cref="TryLease"/> and <see cref="CommitLease"/>/<see cref="CancelLease"/>.</summary>
+    public bool IsLeased { get; private set; }
+
+    /// <summary>
+    /// Lends the free ring space at <see cref="WriteEnd"/> for the application to fill in place (its data then costs no
+    /// copy into the ring): at most <paramref name="maxLength"/> bytes, contiguous (up to the ring's end), within
+    /// <see cref="FreeSpace"/>. Until <see cref="CommitLease"/> or <see cref="CancelLease"/> the ring neither grows nor
+    /// moves and nothing else is written; false when there is no free space (or the writes were completed).
+    /// </summary>
+    public bool TryLease(int maxLength, out byte[] ring, out int index, out int length)
+    {
+        ring = [];
+        index = length = 0;
+        if (FinWritten || IsLeased || maxLength <= 0) return false;
+        int n = Math.Min(maxLength, FreeSpace);
+        if (n <= 0) return false;
+        EnsureCapacity((int)(WriteEnd - AckedPrefix) + n);
+        ring = _ring;
+        index = (int)(WriteEnd & (ulong)(ring.Length - 1));
+        length = Math.Min(n, ring.Length - index);
+        IsLeased = true;
+        return true;
+    }
+
+    /// <summary>The application wrote <paramref name="count"/> bytes at the start of the leased region: they are stream data now.</summary>
+    public void CommitLease(int count)
+    {
+        if (!IsLeased) throw new InvalidOperationException("no lease to commit");
+        IsLeased = false;
+        if (count < 0 || (ulong)count > (ulong)FreeSpace) throw new ArgumentOutOfRangeException(nameof(count));
+        WriteEnd += (ulong)count;
+    }
+
+    /// <summary>Ends a lease without data.</summary>
+    public void CancelLease() => IsLeased = false;
 
     private static int RoundUp(int v) => (int)System.Numerics.BitOperations.RoundUpToPowerOf2((uint)Math.Max(v, 64));
 
@@ -58,6 +96,7 @@ internal sealed class SendBuffer
     /// <summary>Copies as much of <paramref name="data"/> as fits; returns the count.</summary>
     public int Write(ReadOnlySpan<byte> data)
     {
+        if (IsLeased) throw new InvalidOperationException("the stream's send space is leased");
         if (FinWritten) return 0;
         int n = Math.Min(data.Length, FreeSpace);
         if (n <= 0) return 0;
@@ -104,6 +143,19 @@ internal sealed class SendBuffer
         int first = Math.Min(dest.Length, ring.Length - idx);
         ring.AsSpan(idx, first).CopyTo(dest);
         ring.AsSpan(0, dest.Length - first).CopyTo(dest[first..]);
+    }
+
+    /// <summary>
+    /// Where stored bytes [<paramref name="offset"/>, +<paramref name="length"/>) lie in the ring: from
+    /// <paramref name="index"/> for <paramref name="firstLength"/> bytes, the rest (if the run wraps) from index 0. The
+    /// ring stays valid until the next <see cref="Write"/> or <see cref="Release"/> (a send pass seals before either).
+    /// </summary>
+    public byte[] Locate(ulong offset, int length, out int index, out int firstLength)
+    {
+        var ring = _ring;
+        index = (int)(offset & (ulong)(ring.Length - 1));
+        firstLength = Math.Min(length, ring.Length - index);
+        return ring;
     }
 
     /// <summary>Copies stored bytes starting at <paramref name="offset"/>.</summary>
