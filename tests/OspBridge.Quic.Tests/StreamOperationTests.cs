@@ -225,6 +225,50 @@ public class StreamOperationTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Leases_run_on_the_write_operation_one_at_a_time_and_commit_in_order()
+    {
+        using var cts = new CancellationTokenSource(Limit);
+        var ct = cts.Token;
+        await using var p = await OpenAsync(ct);
+        var drain = Task.Run(async () =>
+        {
+            var got = new MemoryStream();
+            var b = new byte[1 << 16];
+            int n;
+            while ((n = await p.ServerStream.ReadAsync(b, ct)) > 0) got.Write(b, 0, n);
+            return got.ToArray();
+        }, ct);
+        var expected = new MemoryStream();
+        for (int i = 0; i < 200; i++)
+        {
+            var memory = await p.ClientStream.LeaseWriteAsync(1000, ct);
+            Assert.InRange(memory.Length, 1, 1000);
+            if (i == 0)
+            {
+                // held: a second lease is refused while this one is out
+                await Assert.ThrowsAsync<InvalidOperationException>(() => p.ClientStream.LeaseWriteAsync(10, ct).AsTask());
+            }
+            memory.Span.Fill((byte)i);
+            expected.Write(memory.Span);
+            p.ClientStream.CommitLease(memory.Length);
+            // writes and leases interleave in order on the same operation object
+            var plain = new byte[] { (byte)(255 - (i & 0x7f)) };
+            await p.ClientStream.WriteAsync(plain, ct);
+            expected.Write(plain);
+        }
+        using (var cancelled = new CancellationTokenSource())
+        {
+            cancelled.Cancel();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => p.ClientStream.LeaseWriteAsync(10, cancelled.Token).AsTask());
+        }
+        var last = await p.ClientStream.LeaseWriteAsync(10, ct);
+        last.Span[0] = 42;
+        expected.WriteByte(42);
+        p.ClientStream.CommitLease(1, completeWrites: true);
+        Assert.Equal(expected.ToArray(), await drain.WaitAsync(ct));
+    }
+
+    [Fact]
     public async Task Reads_and_writes_on_a_closed_connection_fail_with_the_close_reason()
     {
         using var cts = new CancellationTokenSource(Limit);
