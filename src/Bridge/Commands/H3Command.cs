@@ -105,7 +105,9 @@ internal sealed class H3Command : ICliCommand
                     throw new CliException($"{authority}: {ex.Message}");
                 }
             }).ConfigureAwait(false);
-            Stream sink = outFile is not null ? new FileStream(outFile.FullName, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true) : Console.OpenStandardOutput();
+            // Written synchronously by the reader: an async FileStream (or the console stream) hands every write to a
+            // pool thread on Linux — a hop and a wake-up per 64 KiB chunk (11 % of `h3 get`'s samples in the profile).
+            Stream sink = new SyncWrites(outFile is not null ? new FileStream(outFile.FullName, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: false) : Console.OpenStandardOutput());
             Http3Response response;
             await using (sink.ConfigureAwait(false))
             {
@@ -120,5 +122,49 @@ internal sealed class H3Command : ICliCommand
         h3.Subcommands.Add(serve);
         h3.Subcommands.Add(get);
         return h3;
+    }
+
+    /// <summary>A write-only wrapper whose async writes run synchronously on the caller (page-cache or pipe writes).</summary>
+    private sealed class SyncWrites(Stream inner) : Stream
+    {
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => inner.Write(buffer, offset, count);
+        public override void Write(ReadOnlySpan<byte> buffer) => inner.Write(buffer);
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            inner.Write(buffer.Span);
+            return ValueTask.CompletedTask;
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken)
+            => WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        public override Task FlushAsync(CancellationToken cancellationToken)
+        {
+            inner.Flush();
+            return Task.CompletedTask;
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) inner.Dispose();
+            base.Dispose(disposing);
+        }
+
+        public override async ValueTask DisposeAsync()
+        {
+            await inner.DisposeAsync().ConfigureAwait(false);
+            await base.DisposeAsync().ConfigureAwait(false);
+        }
     }
 }

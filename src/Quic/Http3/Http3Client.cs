@@ -130,13 +130,14 @@ public sealed class Http3Client : IAsyncDisposable
                     reader.Finish();
                     break;
                 }
+                msg.InPlaceSource = buf; // body bytes go from the read buffer to the sink (no copy into msg.Body)
                 reader.Process(buf.AsSpan(0, n), msg);
-                if (msg.Body.WrittenCount > 0)
+                foreach (var (offset, length) in msg.BodyRanges)
                 {
-                    bodyLength += msg.Body.WrittenCount;
-                    if (responseBody is not null) await responseBody.WriteAsync(msg.Body.WrittenMemory, cancellationToken).ConfigureAwait(false);
-                    msg.Body.Clear();
+                    bodyLength += length;
+                    if (responseBody is not null) await responseBody.WriteAsync(buf.AsMemory(offset, length), cancellationToken).ConfigureAwait(false);
                 }
+                msg.BodyRanges.Clear();
             }
         }
         catch (QuicException e) when (e.QuicError == QuicError.ConnectionAborted && e.ApplicationErrorCode is >= 0x100 and < 0x300 && _session.Error is null)

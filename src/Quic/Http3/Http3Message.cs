@@ -34,8 +34,29 @@ internal sealed class Http3MessageCollector : IHttp3MessageSink
         }
     }
 
+    /// <summary>
+    /// When set, body bytes that are slices of this array (the caller's read buffer) are not copied into
+    /// <see cref="Body"/> but recorded in <see cref="BodyRanges"/> (offset, length), to be consumed before the buffer is
+    /// reused — a response body then reaches its sink with no copy.
+    /// </summary>
+    public byte[]? InPlaceSource;
+
+    /// <summary>Body slices of <see cref="InPlaceSource"/> in arrival order (see there).</summary>
+    public readonly List<(int Offset, int Length)> BodyRanges = [];
+
     public void OnData(ReadOnlySpan<byte> data)
     {
+        if (InPlaceSource is { } src && !data.IsEmpty)
+        {
+            long at = System.Runtime.CompilerServices.Unsafe.ByteOffset(
+                ref System.Runtime.InteropServices.MemoryMarshal.GetArrayDataReference(src),
+                ref System.Runtime.InteropServices.MemoryMarshal.GetReference(data));
+            if (at >= 0 && at + data.Length <= src.Length)
+            {
+                BodyRanges.Add(((int)at, data.Length));
+                return;
+            }
+        }
         data.CopyTo(Body.GetSpan(data.Length));
         Body.Advance(data.Length);
     }

@@ -64,6 +64,29 @@ public sealed class Http3LoopbackTests : IAsyncLifetime
         Assert.Equal(upload, echo.ToArray());
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(63)]
+    [InlineData(16_383)]
+    [InlineData(16_384)]
+    [InlineData(65_536)]
+    [InlineData(5_000_017)]
+    public async Task Files_are_served_byte_exact_whatever_their_size(int size)
+    {
+        // Chunks are read straight into the stream's send ring behind room for the DATA header: full chunks, a short
+        // last one (shorter header, data moved down), and chunks where the ring wraps (buffered) all occur here.
+        var data = new byte[size];
+        new Random(size).NextBytes(data);
+        await File.WriteAllBytesAsync(Path.Combine(_root, $"f{size}.bin"), data);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var client = await ConnectAsync(cts.Token);
+        var got = new MemoryStream();
+        var r = await client.GetAsync($"/f{size}.bin", got, cts.Token);
+        Assert.Equal(200, r.StatusCode);
+        Assert.Equal(size, got.Length);
+        Assert.True(data.AsSpan().SequenceEqual(got.ToArray()), "file body differs");
+    }
+
     [Fact]
     public async Task Parallel_requests_on_one_connection()
     {
