@@ -253,9 +253,35 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
     /// <summary>Queues <paramref name="action"/> on the connection's loop (fire and forget).</summary>
     internal void Post(Action<TimeSpan> action) => _loop.Post(action);
 
+    /// <summary>
+    /// Runs <c>action(state, now)</c> on the loop without allocating (issue 14: the stream API): a struct entry in the
+    /// loop's inbox and a wake — with <paramref name="inline"/> an idle loop's pass runs on this thread before this
+    /// returns. False when the loop no longer takes work (stopping or stopped). <paramref name="action"/> must not throw
+    /// (it would stop the loop) and should be a cached delegate.
+    /// </summary>
+    internal bool TryRunOnLoop(Action<object?, TimeSpan> action, object state, bool inline = true)
+    {
+        if (_loop is not { } loop || !loop.TryQueue(action, state)) return false;
+        loop.Wake(inline);
+        return true;
+    }
+
+    /// <summary>On the loop: queues <c>action(state, now)</c> for the loop's next drain (no wake needed: the loop runs); false when the inbox is closed.</summary>
+    internal bool TryQueueOnLoop(Action<object?, TimeSpan> action, object state) => _loop.TryQueue(action, state);
+
+    /// <summary>The loop's clock (the <c>now</c> the core sees).</summary>
+    internal TimeSpan Now => _loop.Clock.Now;
+
+    /// <summary>What a call finds when the loop no longer runs: disposed, or the connection's close reason.</summary>
+    internal Exception StoppedException() => _disposed ? new ObjectDisposedException(nameof(QuicConnection)) : CloseException();
+
+    /// <summary>Tests: called on the loop in every send (a test throws here to make the loop fail as a core bug would).</summary>
+    internal Action? SendHookForTests;
+
     /// <summary>The loop's transmits: to the shared socket; notes when a CONNECTION_CLOSE has gone out.</summary>
     void IDatagramSender.Send(DatagramBatch batch)
     {
+        SendHookForTests?.Invoke();
         _endpoint.Sender.Send(batch);
         if (_core.State >= CoreState.Closing) _closeSent.TrySetResult();
     }
@@ -304,11 +330,49 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
     {
         if (completion.IsFaulted)
         {
-            _abortReason ??= new QuicException(QuicError.InternalError, null, "the connection loop failed: " + completion.Exception!.InnerException!.Message);
+            var error = completion.Exception!.InnerException!;
+            _abortReason ??= LoopFailure(error);
+            SendInternalErrorClose(error);
             _connected.TrySetException(_abortReason);
         }
         _ = ShutdownAsync();
     }
+
+    /// <summary>
+    /// After the loop failed (a bug: the core or an event handler threw): the loop no longer touches the core, so this
+    /// thread may. Tells the peer at once — CONNECTION_CLOSE with INTERNAL_ERROR (RFC 9000 §20.1, 0x1) — instead of
+    /// leaving it to wait out the idle timeout. Best effort: the core may be in no state to build the packet.
+    /// </summary>
+    private void SendInternalErrorClose(Exception error)
+    {
+        bool sent = false;
+        try
+        {
+            var now = _loop.Clock.Now;
+            _core.CloseOnInternalError("internal error", now);
+            var batch = new DatagramBatch(1, QuicConnectionOptions.MaxSupportedUdpPayloadSize);
+            if (_core.TryPollTransmit(batch.NextSlot, now, out var t))
+            {
+                batch.Commit(t.Length, t.Path);
+                _endpoint.Sender.Send(batch);
+                sent = true;
+            }
+            batch.ReleaseBuffer();
+        }
+        catch (Exception e)
+        {
+            CloseNotSent(_logger, RemoteEndPoint, e);
+        }
+        LoopFailedClosing(_logger, RemoteEndPoint, sent, error);
+    }
+
+    private static readonly Action<ILogger, IPEndPoint, bool, Exception?> LoopFailedClosing =
+        LoggerMessage.Define<IPEndPoint, bool>(LogLevel.Error, new EventId(20, "QuicConnectionLoopFailed"),
+            "QUIC connection to {Remote}: the connection loop failed; closing with INTERNAL_ERROR (CONNECTION_CLOSE sent: {Sent})");
+
+    private static readonly Action<ILogger, IPEndPoint, Exception?> CloseNotSent =
+        LoggerMessage.Define<IPEndPoint>(LogLevel.Warning, new EventId(21, "QuicInternalErrorCloseFailed"),
+            "QUIC connection to {Remote}: could not send CONNECTION_CLOSE after the loop failed");
 
     /// <summary>Stops the loop and leaves the socket (once): after Closed, a loop failure, or disposal.</summary>
     private async Task ShutdownAsync()
@@ -320,8 +384,11 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
                 $"packets sent={_core.PacketsSent} received={_core.PacketsReceived} lost={_core.PacketsLost} cc={_core.Congestion.Algorithm} events={_core.Congestion.CongestionEvents} cwnd={_core.Congestion.Window} mtu={_core.CurrentMaxDatagramSize} srtt={_core.Rtt.SmoothedRtt.TotalMilliseconds:F2}ms " +
                 $"endpoint batches={_endpoint.BatchesHandedOff} handed={_endpoint.DatagramsHandedOff} copied={_endpoint.DatagramsCopied} " +
                 $"process jit={System.Runtime.JitInfo.GetCompiledMethodCount()} methods {System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds:F0}ms");
-        // the loop no longer runs: what remains pending fails with the close reason
+        // the loop no longer runs: what remains pending fails with the close reason (a stream operation whose loop work
+        // was still queued when the loop stopped is never run, so it is failed here whatever ran before)
         FailWaiters();
+        var stopped = StoppedException();
+        foreach (var s in _streams.Values) s.FailOperations(stopped);
         _closeSent.TrySetResult();
         _endpoint.UnregisterAll(this);
         OnClosedForListener?.Invoke(this);
@@ -454,7 +521,20 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
         {
             throw CloseException();
         }
+        catch (Exception e) when (e is not QuicException and not OperationCanceledException and not ObjectDisposedException)
+        {
+            // The loop failed in the pass that ran this call (a bug in the core or a handler; the calls' own code throws
+            // only QuicException): the connection's failure.
+            throw LoopFailure(e);
+        }
     }
+
+    /// <summary>The connection's close reason after its loop failed with <paramref name="error"/>.</summary>
+    private QuicException LoopFailure(Exception error) => _abortReason ??
+        new QuicException(QuicError.InternalError, null, "the connection loop failed: " + error.Message, error)
+        {
+            TransportErrorCode = (long)Quic.TransportErrorCode.InternalError,
+        };
 
     /// <summary>On the loop: forgets a disposed stream.</summary>
     internal void RemoveStream(long id) => _streams.Remove(id);

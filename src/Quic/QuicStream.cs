@@ -11,7 +11,7 @@ namespace OspBridge.Quic;
 public sealed class QuicStream : Stream
 {
     private readonly QuicConnection _conn;
-    private readonly LoopSignal _readSignal = new(), _writeSignal = new();
+    private readonly StreamOperation _readOp, _writeOp;
     private readonly TaskCompletionSource _readsClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly TaskCompletionSource _writesClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly long _defaultErrorCode;
@@ -23,6 +23,8 @@ public sealed class QuicStream : Stream
         Id = id;
         Type = type;
         _defaultErrorCode = defaultErrorCode;
+        _readOp = new StreamOperation(this);
+        _writeOp = new StreamOperation(this);
         bool local = ((id & 1) == 1) == !connection.IsClient;
         CanRead = type == QuicStreamType.Bidirectional || !local;
         CanWrite = type == QuicStreamType.Bidirectional || local;
@@ -57,12 +59,12 @@ public sealed class QuicStream : Stream
     public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
 
     /// <summary>On the loop: data, FIN or a reset arrived, or the connection closed.</summary>
-    internal void OnReadable() => _readSignal.Set();
+    internal void OnReadable() => Retry(_readOp, ReadOnLoopAction);
 
     /// <summary>On the loop: credit or buffer space arrived, everything was acknowledged, STOP_SENDING, or the connection closed.</summary>
     internal void OnWritable()
     {
-        _writeSignal.Set();
+        Retry(_writeOp, WriteOnLoopAction);
         var core = _conn.Core;
         var s = core.GetStream(Id);
         if (s is null)
@@ -79,95 +81,197 @@ public sealed class QuicStream : Stream
         if (core.State >= CoreState.Closing) _writesClosed.TrySetException(_conn.CloseException());
     }
 
-    /// <inheritdoc/>
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// On the loop (an event handler): a waiting operation tries again in the loop's next drain — queued rather than run
+    /// here, so what it makes the core send (a window update after a read) goes out with that drain's flush. If the
+    /// inbox no longer takes work (the loop is finishing), it runs right here.
+    /// </summary>
+    private void Retry(StreamOperation op, Action<object?, TimeSpan> action)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (!CanRead) throw new InvalidOperationException("stream is not readable");
-        while (true)
+        if (!op.Waiting || op.Queued || op.IsDone) return;
+        op.Queued = true;
+        if (!_conn.TryQueueOnLoop(action, op)) action(op, _conn.Now);
+    }
+
+    /// <summary>
+    /// Reads into <paramref name="buffer"/>. Allocates nothing (issue 14): the call takes the stream's one read operation
+    /// (a concurrent second read fails with <see cref="InvalidOperationException"/>), runs on the connection's loop (on
+    /// this thread when the loop is idle) and completes at once when data, FIN or an error is there; otherwise the buffer
+    /// becomes the stream's waiting read — the core copies the next in-order bytes straight into it — and the read
+    /// completes on the readable event. Cancelled while waiting, it returns the bytes already copied, if any.
+    /// </summary>
+    public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        if (_disposed) return ValueTask.FromException<int>(new ObjectDisposedException(GetType().FullName));
+        if (!CanRead) return ValueTask.FromException<int>(new InvalidOperationException("stream is not readable"));
+        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<int>(cancellationToken);
+        if (_readFin) return new ValueTask<int>(0);
+        var op = _readOp;
+        if (!op.TryBegin(cancellationToken))
+            return ValueTask.FromException<int>(new InvalidOperationException("a read is already pending on this stream (one ReadAsync at a time)"));
+        op.ReadBuffer = buffer;
+        if (!_conn.TryRunOnLoop(ReadOnLoopAction, op)) op.TrySetException(_conn.StoppedException());
+        return op.AsValueTaskOfInt();
+    }
+
+    private static readonly Action<object?, TimeSpan> ReadOnLoopAction = static (state, now) => ((StreamOperation)state!).Stream.ReadOnLoop(now);
+    private static readonly Action<object?, TimeSpan> WriteOnLoopAction = static (state, now) => ((StreamOperation)state!).Stream.WriteOnLoop();
+    private static readonly Action<object?, TimeSpan> CancelOnLoopAction = static (state, now) => ((StreamOperation)state!).Stream.CancelOnLoop((StreamOperation)state!);
+
+    /// <summary>A token registered by a waiting operation fired (any thread): the loop decides what the operation returns.</summary>
+    private static readonly Action<object?> OnCanceled = static state =>
+    {
+        var op = (StreamOperation)state!;
+        // If the loop no longer takes work it is stopping: the connection's shutdown fails the operation once it stopped.
+        op.Stream._conn.TryRunOnLoop(CancelOnLoopAction, op, inline: false);
+    };
+
+    /// <summary>
+    /// On the loop: reads what is there; otherwise registers the buffer as the stream's waiting read (the core copies the
+    /// next in-order bytes straight into it) and leaves the operation waiting for the readable event. Never throws (an
+    /// exception here would stop the loop): errors complete the read.
+    /// </summary>
+    private void ReadOnLoop(TimeSpan now)
+    {
+        var op = _readOp;
+        op.Queued = false;
+        if (op.IsDone) return; // cancelled or failed meanwhile
+        op.Waiting = false;
+        try
         {
-            if (_readFin) return 0;
-            var (n, wait) = await _conn.Call(now => ReadOnLoop(buffer, now), cancellationToken).ConfigureAwait(false);
-            if (wait is null) return n;
-            try
+            if (_readFin) { op.TrySetResult(0); return; }
+            var core = _conn.Core;
+            if (core.GetStream(Id) is null)
             {
-                await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+                var ex = core.State >= CoreState.Closing ? _conn.CloseException() : new QuicException(QuicError.OperationAborted, null, "stream closed");
+                _readsClosed.TrySetException(ex);
+                op.TrySetException(ex);
+                return;
             }
-            catch (OperationCanceledException)
+            var buffer = op.ReadBuffer;
+            int n;
+            bool fin;
+            try { n = core.StreamRead(Id, buffer.Span, buffer, now, out fin); }
+            catch (QuicException e) { _readsClosed.TrySetException(e); op.TrySetException(e); return; }
+            if (n > 0 || fin)
             {
-                // The core may already have copied bytes into the buffer (the waiting read): they are consumed from the
-                // stream, so they are this read's result rather than lost.
-                int got = await _conn.Call(_ => _conn.Core.StreamTakePendingRead(Id), CancellationToken.None).ConfigureAwait(false);
-                if (got > 0) return got;
-                throw;
+                if (fin) { _readFin = true; _readsClosed.TrySetResult(); }
+                op.TrySetResult(n);
+                return;
             }
+            if (buffer.Length == 0) { op.TrySetResult(0); return; }
+            if (core.State >= CoreState.Closing)
+            {
+                core.StreamTakePendingRead(Id); // nothing was filled (n == 0); the buffer is not left registered
+                var ex = _conn.CloseException();
+                _readsClosed.TrySetException(ex);
+                op.TrySetException(ex);
+                return;
+            }
+            op.Waiting = true;
+            op.RegisterCancellation(OnCanceled);
+        }
+        catch (Exception e)
+        {
+            _conn.Core.StreamTakePendingRead(Id);
+            op.TrySetException(e);
         }
     }
 
     /// <summary>
-    /// On the loop: reads what is there; otherwise registers the buffer as the stream's waiting read (the core copies the
-    /// next in-order bytes straight into it) and returns the readable event to await.
+    /// On the loop: a waiting operation's token fired. A read unregisters its buffer: bytes the core already copied into
+    /// it are consumed from the stream, so they are the read's result rather than lost; with none it is cancelled.
     /// </summary>
-    private (int Read, Task? Wait) ReadOnLoop(Memory<byte> buffer, TimeSpan now)
+    private void CancelOnLoop(StreamOperation op)
     {
-        if (_readFin) return (0, null);
-        var core = _conn.Core;
-        if (core.GetStream(Id) is null)
+        // done meanwhile, or a later operation reuses the object (its token has not fired: this callback is stale)
+        if (op.IsDone || !op.Token.IsCancellationRequested) return;
+        if (ReferenceEquals(op, _readOp))
         {
-            var ex = core.State >= CoreState.Closing ? _conn.CloseException() : new QuicException(QuicError.OperationAborted, null, "stream closed");
-            _readsClosed.TrySetException(ex);
-            throw ex;
+            int got = _conn.Core.StreamTakePendingRead(Id);
+            if (got > 0) { op.TrySetResult(got); return; }
         }
-        int n;
-        bool fin;
-        try { n = core.StreamRead(Id, buffer.Span, buffer, now, out fin); }
-        catch (QuicException e) { _readsClosed.TrySetException(e); throw; }
-        if (n > 0 || fin)
-        {
-            if (fin) { _readFin = true; _readsClosed.TrySetResult(); }
-            return (n, null);
-        }
-        if (buffer.Length == 0) return (0, null);
-        if (core.State >= CoreState.Closing)
-        {
-            core.StreamTakePendingRead(Id); // nothing was filled (n == 0); the buffer is not left registered
-            var ex = _conn.CloseException();
-            _readsClosed.TrySetException(ex);
-            throw ex;
-        }
-        return (0, _readSignal.Wait());
+        op.TrySetCanceled();
     }
 
     /// <inheritdoc/>
     public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
         => WriteAsync(buffer, completeWrites: false, cancellationToken);
 
-    /// <summary>Writes and optionally completes the write side (FIN) in the same call.</summary>
-    public async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, bool completeWrites, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Writes and optionally completes the write side (FIN) in the same call. Allocates nothing (issue 14): the call takes
+    /// the stream's one write operation (a concurrent second write fails with <see cref="InvalidOperationException"/>) and
+    /// runs on the connection's loop; when the send buffer or credit runs out, the rest waits for the writable event.
+    /// Cancelled while waiting, the bytes already accepted stay written (the call throws).
+    /// </summary>
+    public ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, bool completeWrites, CancellationToken cancellationToken = default)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (!CanWrite) throw new InvalidOperationException("stream is not writable");
-        if (_finWritten) throw new InvalidOperationException("writes were completed");
-        int offset = 0;
-        while (true)
+        if (_disposed) return ValueTask.FromException(new ObjectDisposedException(GetType().FullName));
+        if (!CanWrite) return ValueTask.FromException(new InvalidOperationException("stream is not writable"));
+        if (_finWritten) return ValueTask.FromException(new InvalidOperationException("writes were completed"));
+        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled(cancellationToken);
+        var op = _writeOp;
+        if (!op.TryBegin(cancellationToken))
+            return ValueTask.FromException(new InvalidOperationException("a write is already pending on this stream (one WriteAsync at a time)"));
+        op.WriteBuffer = buffer;
+        op.WriteOffset = 0;
+        op.LeaseMax = 0;
+        op.CompleteWrites = completeWrites;
+        if (!_conn.TryRunOnLoop(WriteOnLoopAction, op)) op.TrySetException(_conn.StoppedException());
+        return op.AsValueTask();
+    }
+
+    /// <summary>On the loop: hands the core what it takes; the rest waits for the writable event. Never throws.</summary>
+    private void WriteOnLoop()
+    {
+        var op = _writeOp;
+        op.Queued = false;
+        if (op.IsDone) return;
+        op.Waiting = false;
+        try
         {
-            int start = offset;
-            var (written, wait) = await _conn.Call(_ =>
+            var core = _conn.Core;
+            if (core.GetStream(Id) is null)
             {
-                var core = _conn.Core;
-                if (core.GetStream(Id) is null) throw core.State >= CoreState.Closing ? _conn.CloseException() : new QuicException(QuicError.OperationAborted, null, "stream closed");
-                int n = core.StreamWrite(Id, buffer.Span[start..], completeWrites);
-                if (start + n == buffer.Length)
+                op.TrySetException(core.State >= CoreState.Closing ? _conn.CloseException() : new QuicException(QuicError.OperationAborted, null, "stream closed"));
+                return;
+            }
+            if (op.LeaseMax > 0)
+            {
+                var segment = core.StreamLease(Id, op.LeaseMax);
+                if (segment.Count > 0)
                 {
-                    if (completeWrites) _finWritten = true;
-                    return (n, (Task?)null);
+                    op.LeaseResult = segment.AsMemory();
+                    op.TrySetResult(segment.Count);
+                    return;
                 }
-                return (n, _writeSignal.Wait());
-            }, cancellationToken).ConfigureAwait(false);
-            offset += written;
-            if (wait is null) return;
-            await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
+                op.Waiting = true;
+                op.RegisterCancellation(OnCanceled);
+                return;
+            }
+            var data = op.WriteBuffer;
+            int n = core.StreamWrite(Id, data.Span[op.WriteOffset..], op.CompleteWrites);
+            op.WriteOffset += n;
+            if (op.WriteOffset == data.Length)
+            {
+                if (op.CompleteWrites) _finWritten = true;
+                op.TrySetResult(0);
+                return;
+            }
+            op.Waiting = true;
+            op.RegisterCancellation(OnCanceled);
         }
+        catch (Exception e)
+        {
+            op.TrySetException(e);
+        }
+    }
+
+    /// <summary>After the connection's loop stopped (nothing runs them any more): pending reads and writes fail.</summary>
+    internal void FailOperations(Exception error)
+    {
+        _readOp.TrySetException(error);
+        _writeOp.TrySetException(error);
     }
 
     /// <summary>
@@ -176,34 +280,29 @@ public sealed class QuicStream : Stream
     /// of writing from its own buffer, which costs a copy. Waits while the buffer has no room. The stream takes no other
     /// write until <see cref="CommitLease"/>; the memory must not be touched after it.
     /// </summary>
-    public async ValueTask<Memory<byte>> LeaseWriteAsync(int maxLength, CancellationToken cancellationToken = default)
+    public ValueTask<Memory<byte>> LeaseWriteAsync(int maxLength, CancellationToken cancellationToken = default)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (!CanWrite) throw new InvalidOperationException("stream is not writable");
-        if (_finWritten) throw new InvalidOperationException("writes were completed");
-        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxLength);
-        if (Interlocked.Exchange(ref _leased, 1) != 0) throw new InvalidOperationException("the stream's send space is already leased");
-        try
-        {
-            while (true)
-            {
-                var (segment, wait) = await _conn.Call(_ =>
-                {
-                    var core = _conn.Core;
-                    if (core.GetStream(Id) is null) throw core.State >= CoreState.Closing ? _conn.CloseException() : new QuicException(QuicError.OperationAborted, null, "stream closed");
-                    var seg = core.StreamLease(Id, maxLength);
-                    return (seg, seg.Count > 0 ? null : _writeSignal.Wait());
-                }, cancellationToken).ConfigureAwait(false);
-                if (wait is null) return segment.AsMemory();
-                await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
-            }
-        }
-        catch
+        // Issue 14 (session 14): on the stream's write operation like WriteAsync — nothing allocated per lease.
+        if (_disposed) return ValueTask.FromException<Memory<byte>>(new ObjectDisposedException(GetType().FullName));
+        if (!CanWrite) return ValueTask.FromException<Memory<byte>>(new InvalidOperationException("stream is not writable"));
+        if (_finWritten) return ValueTask.FromException<Memory<byte>>(new InvalidOperationException("writes were completed"));
+        if (maxLength <= 0) return ValueTask.FromException<Memory<byte>>(new ArgumentOutOfRangeException(nameof(maxLength), maxLength, "must be positive"));
+        if (cancellationToken.IsCancellationRequested) return ValueTask.FromCanceled<Memory<byte>>(cancellationToken);
+        if (Interlocked.Exchange(ref _leased, 1) != 0)
+            return ValueTask.FromException<Memory<byte>>(new InvalidOperationException("the stream's send space is already leased"));
+        var op = _writeOp;
+        if (!op.TryBegin(cancellationToken))
         {
             Volatile.Write(ref _leased, 0);
-            throw;
+            return ValueTask.FromException<Memory<byte>>(new InvalidOperationException("a write is already pending on this stream (one WriteAsync at a time)"));
         }
+        op.LeaseMax = maxLength;
+        if (!_conn.TryRunOnLoop(WriteOnLoopAction, op)) op.TrySetException(_conn.StoppedException());
+        return op.AsValueTaskOfLease(); // a failed lease clears _leased (OnLeaseFailed) when its result is taken
     }
+
+    /// <summary>The lease operation failed or was cancelled: the stream may be leased again.</summary>
+    internal void OnLeaseFailed() => Volatile.Write(ref _leased, 0);
 
     /// <summary>
     /// Ends the lease of <see cref="LeaseWriteAsync"/>: its first <paramref name="count"/> bytes are sent as stream data
@@ -213,11 +312,29 @@ public sealed class QuicStream : Stream
     {
         if (Interlocked.Exchange(ref _leased, 0) == 0) throw new InvalidOperationException("no lease to commit");
         if (completeWrites) _finWritten = true;
-        _conn.Post(_ =>
-        {
-            if (_conn.Core.State < CoreState.Closing) _conn.Core.StreamCommitLease(Id, count, completeWrites);
-        });
+        // One commit at a time: the next lease is queued after this commit (the loop's inbox is FIFO), so the fields are
+        // not overwritten before the loop read them. No closure (issue 14): a cached action with the stream as state.
+        _commitCount = count;
+        _commitFin = completeWrites;
+        _conn.TryRunOnLoop(CommitOnLoopAction, this);
     }
+
+    private int _commitCount;
+    private bool _commitFin;
+
+    private static readonly Action<object?, TimeSpan> CommitOnLoopAction = static (state, _) =>
+    {
+        var stream = (QuicStream)state!;
+        var core = stream._conn.Core;
+        try
+        {
+            if (core.State < CoreState.Closing) core.StreamCommitLease(stream.Id, stream._commitCount, stream._commitFin);
+        }
+        catch (QuicException)
+        {
+            // as before (Post): the stream's next operation finds the error; loop work must not throw
+        }
+    };
 
     private int _leased;
 
@@ -245,18 +362,23 @@ public sealed class QuicStream : Stream
             var core = _conn.Core;
             if (read) core.StreamAbortRead(Id, errorCode);
             if (write) core.StreamAbortWrite(Id, errorCode);
-            _readSignal.Set();
-            _writeSignal.Set();
+            // a waiting read or write tries again: it finds the abort (or the stream gone) and fails
+            Retry(_readOp, ReadOnLoopAction);
+            Retry(_writeOp, WriteOnLoopAction);
         });
     }
 
     /// <inheritdoc/>
     public override int Read(Span<byte> buffer)
     {
-        var tmp = new byte[buffer.Length];
-        int n = ReadAsync(tmp).AsTask().GetAwaiter().GetResult();
-        tmp.AsSpan(0, n).CopyTo(buffer);
-        return n;
+        var tmp = System.Buffers.ArrayPool<byte>.Shared.Rent(buffer.Length);
+        try
+        {
+            int n = ReadAsync(tmp.AsMemory(0, buffer.Length)).AsTask().GetAwaiter().GetResult();
+            tmp.AsSpan(0, n).CopyTo(buffer);
+            return n;
+        }
+        finally { System.Buffers.ArrayPool<byte>.Shared.Return(tmp); }
     }
 
     /// <inheritdoc/>

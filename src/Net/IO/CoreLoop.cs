@@ -88,6 +88,14 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private const int DrainChunk = 256;
     private const int PoolBufferSize = 2048;
     private const int MaxFreeBuffers = 1024; // ≤ 2 MiB kept per loop, only after its inbox was that deep
+    // Datagrams larger than PoolBufferSize up to the loop's MaxDatagramSize (QUIC on loopback: 16 KiB) get the same
+    // treatment from a second free list of that size (issue 14: through ArrayPool.Shared — rented on the receive thread,
+    // returned on the loop's — 16 KiB buffers were dropped and allocated anew, ≈ 300 B per datagram in some runs).
+    private readonly Stack<byte[]> _freeLarge = new();
+    private readonly Stack<byte[]> _usedLarge = new();
+    private readonly int _largeBufferSize; // 0: no large list (MaxDatagramSize ≤ PoolBufferSize)
+    private readonly int _maxFreeLarge;    // ≤ 1 MiB of them per loop (MaxFreeLargeBytes)
+    private const int MaxFreeLargeBytes = 1 << 20;
     private readonly DatagramBatch _sendBatch;
     private readonly ITimer _timer;
     private readonly CancellationTokenSource _stop = new();
@@ -98,6 +106,29 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private int _timerQueued;
     private long _dropped;
     private TimeSpan? _armedFor;
+    private bool _armedForRelease; // the timer is armed for the send buffer's release, earlier than the core's deadline
+    private bool _releaseTimerFired; // the timer that fired was the release's: its pass is not an early one
+    private TimeSpan _lastSend = TimeSpan.MinValue / 2; // loop clock of the last pass that sent
+
+    /// <summary>How long a loop keeps its send slots after its last send (while it waits in between).</summary>
+    internal static readonly TimeSpan SendBufferIdleRelease = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Passes that sent, in a row (no gap of <see cref="SendBufferIdleRelease"/>), after which a loop keeps its send slots across waits.</summary>
+    internal const int KeepSendSlotsAfter = 32;
+
+    private int _sendingPasses; // passes that sent since the loop last gave its slots back for idleness (capped)
+
+    /// <summary>True when the loop keeps its send slots across the wait it is about to enter (see <see cref="Arm"/>).</summary>
+    private bool KeepsSendSlots(TimeSpan now)
+    {
+        if (ReleaseSendSlotsAtEveryWait || _sendingPasses < KeepSendSlotsAfter) return false;
+        if (now - _lastSend < SendBufferIdleRelease) return true;
+        _sendingPasses = 0; // idle: back to giving them back at every wait until it is busy again
+        return false;
+    }
+
+    /// <summary><c>OSPBRIDGE_SEND_SLOTS=release</c> (A/B): give the send slots back at every wait, as before issue 14's change.</summary>
+    private static readonly bool ReleaseSendSlotsAtEveryWait = Environment.GetEnvironmentVariable("OSPBRIDGE_SEND_SLOTS") == "release";
     private int _started;
     private int _disposed;
     private readonly List<IInvocation> _afterService = []; // InvokeAsync calls whose action ran in this pass: completed after its flush
@@ -115,6 +146,11 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         _options = options ?? new CoreLoopOptions();
         _clock = new CoreClock(_options.TimeProvider);
         _sendBatch = new DatagramBatch(_options.SendBatchSize, _options.MaxDatagramSize);
+        if (_options.MaxDatagramSize > PoolBufferSize)
+        {
+            _largeBufferSize = _options.MaxDatagramSize;
+            _maxFreeLarge = Math.Max(4, MaxFreeLargeBytes / _largeBufferSize);
+        }
         var timers = _options.TimersOnIoThread && ReferenceEquals(_options.TimeProvider, TimeProvider.System) && EpollTimeProvider.TryGet() is { } io
             ? io : _options.TimeProvider;
         _wholeMilliseconds = !ExactTimer && ReferenceEquals(timers, TimeProvider.System);
@@ -175,16 +211,19 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             return false;
         }
         bool queued;
-        if (datagram.Length <= PoolBufferSize)
+        if (datagram.Length <= PoolBufferSize || datagram.Length <= _largeBufferSize)
         {
-            // One lock: take a free buffer, copy, queue (a ≤ 2 KiB copy under the lock is shorter than a second lock).
+            // One lock: take a free buffer, copy, queue (a ≤ 2 KiB copy under the lock is shorter than a second lock; a 16 KiB
+            // one about as long as the lock round trip it saves).
             bool signal = false;
             lock (_gate)
             {
                 queued = !_inboxClosed;
                 if (queued)
                 {
-                    var buffer = _freeBuffers.TryPop(out var b) ? b : GC.AllocateUninitializedArray<byte>(PoolBufferSize);
+                    var buffer = datagram.Length <= PoolBufferSize
+                        ? _freeBuffers.TryPop(out var b) ? b : GC.AllocateUninitializedArray<byte>(PoolBufferSize)
+                        : _freeLarge.TryPop(out var l) ? l : GC.AllocateUninitializedArray<byte>(_largeBufferSize);
                     datagram.CopyTo(buffer);
                     AppendLocked(new WorkItem(ItemKind.Datagram, buffer, datagram.Length, path, null, null));
                     if (wake) signal = TakeWaiterLocked();
@@ -250,6 +289,11 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             _usedBuffers.Push(buffer);
             return;
         }
+        if (buffer.Length == _largeBufferSize)
+        {
+            _usedLarge.Push(buffer);
+            return;
+        }
         ArrayPool<byte>.Shared.Return(buffer);
     }
 
@@ -259,6 +303,10 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         while (_usedBuffers.TryPop(out var b))
         {
             if (_freeBuffers.Count < MaxFreeBuffers) _freeBuffers.Push(b);
+        }
+        while (_usedLarge.TryPop(out var l))
+        {
+            if (_freeLarge.Count < _maxFreeLarge) _freeLarge.Push(l);
         }
     }
 
@@ -450,7 +498,13 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             {
                 if (ArmWait(out short version))
                 {
-                    _sendBatch.ReleaseBuffer(); // an idle loop holds no send slots (issue 13: 64 KiB per idle connection)
+                    // An idle loop holds no send slots (issue 13: 64 KiB per idle connection; a QUIC loop's are 512 KiB) — but
+                    // a busy one keeps them across its short waits: given back and rented on every wait, the 512 KiB array
+                    // missed ArrayPool.Shared now and then and was allocated anew (issue 14). The loop's timer comes back
+                    // for them SendBufferIdleRelease after the last send (see Arm).
+                    // Only a loop that keeps sending (KeepSendSlotsAfter passes that sent, within SendBufferIdleRelease of
+                    // each other) holds them: a handshake that goes nowhere — thousands in a flood — gives them back at once.
+                    if (_sendBatch.HasBuffer && !KeepsSendSlots(_clock.Now)) _sendBatch.ReleaseBuffer();
                     await new ValueTask<bool>(_waker, version).ConfigureAwait(false);
                     _wakeups++;
                     continue;
@@ -494,6 +548,8 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
                         default: // ItemKind.Timer
                             Volatile.Write(ref _timerQueued, 0);
                             _armedFor = null;
+                            _releaseTimerFired = _armedForRelease;
+                            _armedForRelease = false;
                             _timerFired = true;
                             break;
                     }
@@ -515,6 +571,8 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             await _timer.DisposeAsync().ConfigureAwait(false);
             // What is still queued never reaches the stopped core: buffers go back, InvokeAsync callers see the stop.
             AbortQueued();
+            _sendBatch.Clear(); // (a batch the failed sender left behind)
+            _sendBatch.ReleaseBuffer();
         }
     }
 
@@ -552,7 +610,8 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         {
             var now = _clock.Now;
             if (_core.NextDeadline is { } due && due <= now) _core.HandleDeadline(now);
-            else if (_timerFired && pass == 0) _earlyTimerPasses++;
+            else if (_timerFired && pass == 0 && !_releaseTimerFired) _earlyTimerPasses++;
+            _releaseTimerFired = false;
             _timerFired = false;
             bool more = Flush(now);
             while (_core.TryPollEvent(out var e)) _onEvent(e);
@@ -579,6 +638,12 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             if (_sendBatch.IsFull) SendBatch();
         }
         if (_sendBatch.Count > 0) SendBatch();
+        if (total > 0)
+        {
+            if (now - _lastSend >= SendBufferIdleRelease) _sendingPasses = 0;
+            else if (_sendingPasses < KeepSendSlotsAfter) _sendingPasses++;
+            _lastSend = now;
+        }
         return total >= _options.MaxTransmitsPerPass;
     }
 
@@ -591,6 +656,24 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
 
     private void Arm(TimeSpan? deadline)
     {
+        bool forRelease = false;
+        if (_sendBatch.HasBuffer && !ReleaseSendSlotsAtEveryWait && _sendingPasses >= KeepSendSlotsAfter
+            && (deadline is null || _lastSend + SendBufferIdleRelease < deadline))
+        {
+            // The loop keeps its send slots across short waits; the timer comes back for them when it has not sent for
+            // SendBufferIdleRelease (the wait after that pass gives them back).
+            var release = _lastSend + SendBufferIdleRelease;
+            var now = _clock.Now;
+            if (release > now)
+            {
+                // An earlier release arm still pending will do (its pass finds the slots used since and re-arms): sends do
+                // not re-program the timer on every pass, at most about once per SendBufferIdleRelease.
+                if (_armedForRelease && _armedFor is { } armed && armed > now && armed <= release) return;
+                forRelease = true;
+                deadline = release;
+            }
+        }
+        _armedForRelease = forRelease;
         if (deadline == _armedFor) return;
         _armedFor = deadline;
         _timerChanges++;
