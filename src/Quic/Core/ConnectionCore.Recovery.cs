@@ -51,7 +51,11 @@ internal sealed partial class ConnectionCore
                 : TimeSpan.Zero;
             _rtt.Update(now - largestNewly.TimeSent, ackDelay, IsHandshakeConfirmed, PeerMaxAckDelay);
         }
-        if (space.Index == 2 && ack.LargestAcknowledged >= _keyPhaseStartPn) _keyUpdateAcked = true;
+        if (space.Index == 2 && ack.LargestAcknowledged >= _keyPhaseStartPn && !_keyUpdateAcked)
+        {
+            _keyUpdateAcked = true;
+            _keyUpdateAckedAt = now;
+        }
         DetectLostPackets(space, now);
         // RFC 9002 §6.2.1: reset PTO backoff (client: only once it knows the server validated its address)
         if (!IsClient || space.Index > 0 || State == CoreState.Connected) _ptoCount = 0;

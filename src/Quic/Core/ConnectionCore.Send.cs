@@ -194,8 +194,8 @@ internal sealed partial class ConnectionCore
             if (space.ProbesPending > 0) space.ProbesPending--;
         }
         if (rec.InFlight) _cc.OnSent(total, now);
-        if (p.SpaceIndex == 2 && _options.KeyUpdateInterval > 0 && ++_packetsInPhase >= _options.KeyUpdateInterval) InitiateKeyUpdate();
-        if (p.SpaceIndex == 2) CountSealed(space);
+        if (p.SpaceIndex == 2 && _options.KeyUpdateInterval > 0 && ++_packetsInPhase >= _options.KeyUpdateInterval) TryAutomaticKeyUpdate(now);
+        if (p.SpaceIndex == 2) CountSealed(space, now);
     }
 
     /// <summary>Writes one packet's header and frames (unsealed); false when there is nothing to put in it.</summary>
