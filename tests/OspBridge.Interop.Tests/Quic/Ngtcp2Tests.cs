@@ -78,7 +78,9 @@ public sealed class Ngtcp2Tests : IDisposable
         {
             ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
             Certificate = SelfSignedCertificate.CreateTlsServer("localhost"),
-            // every 150 packets: 10 MB is ≈ 7 000 packets at 1452 bytes but ≈ 620 once Path MTU discovery reached 16 KiB
+            // every 150 packets, and at least 3 PTO (≈ 80 ms with ngtcp2's max_ack_delay) after the previous update was
+            // confirmed (RFC 9001 §6.5): 100 MB is ≈ 6 200 packets once Path MTU discovery reached 16 KiB and lasts
+            // ≈ 0.4–1 s here (10 MB lasted ≈ 0.1 s: room for one update only)
             KeyUpdateInterval = 150,
         });
         OspBridge.Quic.QuicConnection? accepted = null;
@@ -86,10 +88,10 @@ public sealed class Ngtcp2Tests : IDisposable
         int port = server.LocalEndPoint.Port;
         string dl = Directory.CreateDirectory(Path.Combine(_dir, "dl")).FullName;
         var (code, output) = await RunAsync(gtlsclient,
-            ["-q", "--download=" + dl, "--exit-on-all-streams-close", "--timeout=30s", "127.0.0.1", port.ToString(), $"https://127.0.0.1:{port}/10000000"],
+            ["-q", "--download=" + dl, "--exit-on-all-streams-close", "--timeout=30s", "127.0.0.1", port.ToString(), $"https://127.0.0.1:{port}/100000000"],
             TimeSpan.FromSeconds(90));
         Assert.True(code == 0, $"gtlsclient exit {code}: {Tail(output)}");
-        AssertZeros(Path.Combine(dl, "10000000"), 10_000_000);
+        AssertZeros(Path.Combine(dl, "100000000"), 100_000_000);
         Assert.NotNull(accepted);
         int updates = KeyUpdates(accepted!);
         Assert.True(updates >= 2, $"only {updates} key updates happened");
@@ -285,17 +287,20 @@ public sealed class Ngtcp2Tests : IDisposable
             using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
             await using var client = await Http3Client.ConnectAsync(new Http3ClientOptions { Host = "127.0.0.1", Port = port, Insecure = true, KeyUpdateInterval = 300 }, cts.Token);
             // A receive-mostly client sends only ACKs (never acknowledged), so upload: POST bodies make our client send
-            // ack-eliciting 1-RTT packets, each phase acknowledged before the next update. Path MTU discovery raises our
-            // datagrams to 16 KiB on loopback, so 4 MB is only ≈ 250–300 packets: 4 uploads for ≥ 3 phases of 300
-            // (2 uploads gave 1 update or 2, depending on how full the packets were).
+            // ack-eliciting 1-RTT packets, each phase acknowledged, and 3 PTO (with the peer's max_ack_delay) waited out,
+            // before the next update (RFC 9001 §6.5). Path MTU discovery raises our datagrams to 16 KiB on loopback (4 MB
+            // is only ≈ 250–300 packets) and the wait is time, so upload until two updates happened, at most 16 times
+            // (2 fixed uploads gave 1 update or 2).
             var body = new byte[4_000_000];
             var sink = new ZeroCheckStream();
-            for (int i = 0; i < 4; i++)
+            int uploads = 0;
+            while (uploads < 16 && (uploads < 2 || KeyUpdates(client.Connection) < 2))
             {
                 var response = await client.SendAsync("POST", "/1000", body, sink, cts.Token);
                 Assert.Equal(200, response.StatusCode);
+                uploads++;
             }
-            Assert.Equal(4000, sink.Count);
+            Assert.Equal(uploads * 1000, sink.Count);
             Assert.True(sink.AllZero);
             int updates = KeyUpdates(client.Connection);
             Assert.True(updates >= 2, $"only {updates} key updates happened");
