@@ -319,11 +319,13 @@ public sealed class Http3Server : IAsyncDisposable
                 throw;
             }
             if (n == 0) { stream.CommitLease(0); return; }
-            var header = DataFrame.EncodeHeader(n);
+            // The DATA frame header (type, length varint) written in place: no header array per chunk.
+            int headerLength = 1 + OspBridge.Net.Wire.QuicVarint.GetEncodedLength((ulong)n);
             var span = lease.Span;
-            if (header.Length < FileFrameRoom) span.Slice(FileFrameRoom, n).CopyTo(span[header.Length..]);
-            header.CopyTo(span);
-            stream.CommitLease(header.Length + n);
+            if (headerLength < FileFrameRoom) span.Slice(FileFrameRoom, n).CopyTo(span[headerLength..]);
+            span[0] = (byte)Http3FrameType.Data;
+            OspBridge.Net.Wire.QuicVarint.Write(span[1..], (ulong)n);
+            stream.CommitLease(headerLength + n);
         }
     }
 
