@@ -20,6 +20,7 @@ public static class Program
         if (args.Length > 0 && args[0] == "bridge-idle") return BridgeIdleBench.Run(args[1..]);
         if (args.Length > 0 && args[0] == "bridge-whep") return WhepViewersBench.Run(args[1..]);
         if (args.Length > 0 && args[0] == "alloc") return AllocBench.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "aead-bulk") return AeadBulkBench.Run(args[1..]);
         if (args.Length > 0 && args[0] == "sctp-alloc") return SctpThroughputBenchmark.MeasureAllocations(args[1..]);
         if (args.Length > 0 && args[0] == "fuzz-cbor")
         {
