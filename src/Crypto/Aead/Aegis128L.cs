@@ -22,7 +22,7 @@ namespace OspBridge.Crypto.Aead;
 /// it straight into a receive ring. Not thread-safe: one owner per key.
 /// </para>
 /// </summary>
-public sealed class Aegis128L : IDisposable
+public sealed class Aegis128L : IIncrementalAead, IDisposable
 {
     /// <summary>Key length in bytes.</summary>
     public const int KeyLength = 16;

@@ -8,7 +8,7 @@ namespace OspBridge.Crypto.Aead;
 /// the BCL's <see cref="AesGcm"/> otherwise or when <c>OSPBRIDGE_AEAD=bcl</c> is set (A/B runs). Both produce the
 /// same bytes. 16-byte tags, 12-byte nonces, 16- or 32-byte keys. Not thread-safe: one owner per key.
 /// </summary>
-public sealed class AesGcmCipher : IDisposable
+public sealed class AesGcmCipher : IIncrementalAead, IDisposable
 {
     /// <summary>The tag length in bytes.</summary>
     public const int TagLength = 16;

@@ -23,6 +23,11 @@ public enum Tls13CipherSuite : ushort
     Aes256GcmSha384 = 0x1302,
     /// <summary>TLS_CHACHA20_POLY1305_SHA256.</summary>
     ChaCha20Poly1305Sha256 = 0x1303,
+    /// <summary>
+    /// TLS_AEGIS_128L_SHA256 (IANA, RFC 10032): AEGIS-128L with 128-bit tags, 16-byte nonces. Offered by our QUIC where
+    /// <see cref="Aead.Aegis128L.IsSupported"/>; other peers ignore it and agree on an AES-GCM suite.
+    /// </summary>
+    Aegis128LSha256 = 0x1307,
 }
 
 /// <summary>Kind of a <see cref="TlsOutput"/> item.</summary>

@@ -20,6 +20,7 @@ internal static class TlsMapping
     public static IReadOnlyList<Crypto.Tls.Tls13CipherSuite> Suites(CipherSuitesPolicy? policy)
     {
         var all = new List<Crypto.Tls.Tls13CipherSuite> { Crypto.Tls.Tls13CipherSuite.Aes128GcmSha256, Crypto.Tls.Tls13CipherSuite.Aes256GcmSha384, Crypto.Tls.Tls13CipherSuite.ChaCha20Poly1305Sha256 };
+        if (AegisOffered) all.Insert(0, Crypto.Tls.Tls13CipherSuite.Aegis128LSha256);
         if (policy is null || OperatingSystem.IsWindows()) return all;
         var list = new List<Crypto.Tls.Tls13CipherSuite>();
         foreach (var s in policy.AllowedCipherSuites)
@@ -29,13 +30,25 @@ internal static class TlsMapping
                 case System.Net.Security.TlsCipherSuite.TLS_AES_128_GCM_SHA256: list.Add(Crypto.Tls.Tls13CipherSuite.Aes128GcmSha256); break;
                 case System.Net.Security.TlsCipherSuite.TLS_AES_256_GCM_SHA384: list.Add(Crypto.Tls.Tls13CipherSuite.Aes256GcmSha384); break;
                 case System.Net.Security.TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256: list.Add(Crypto.Tls.Tls13CipherSuite.ChaCha20Poly1305Sha256); break;
+                case TlsAegis128LSha256 when Crypto.Aead.Aegis128L.IsSupported: list.Add(Crypto.Tls.Tls13CipherSuite.Aegis128LSha256); break;
             }
         }
         return list.Count > 0 ? list : throw new ArgumentException("CipherSuitesPolicy allows no TLS 1.3 suite usable with QUIC");
     }
 
+    /// <summary>TLS_AEGIS_128L_SHA256 (0x1307) as a <see cref="System.Net.Security.TlsCipherSuite"/> value (the enum has no name for it).</summary>
+    public const System.Net.Security.TlsCipherSuite TlsAegis128LSha256 = (System.Net.Security.TlsCipherSuite)0x1307;
+
+    /// <summary>
+    /// Whether connections offer TLS_AEGIS_128L_SHA256, first, with no <see cref="CipherSuitesPolicy"/>: where the CPU
+    /// has AES-NI, unless <c>OSPBRIDGE_QUIC_AEGIS=0</c> (A/B runs). Peers that don't know it ignore it, so two of our
+    /// agents use AEGIS-128L and everyone else AES-GCM.
+    /// </summary>
+    public static readonly bool AegisOffered = Crypto.Aead.Aegis128L.IsSupported && Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_AEGIS") != "0";
+
     public static System.Net.Security.TlsCipherSuite ToBcl(Crypto.Tls.Tls13CipherSuite s) => s switch
     {
+        Crypto.Tls.Tls13CipherSuite.Aegis128LSha256 => TlsAegis128LSha256,
         Crypto.Tls.Tls13CipherSuite.Aes256GcmSha384 => System.Net.Security.TlsCipherSuite.TLS_AES_256_GCM_SHA384,
         Crypto.Tls.Tls13CipherSuite.ChaCha20Poly1305Sha256 => System.Net.Security.TlsCipherSuite.TLS_CHACHA20_POLY1305_SHA256,
         _ => System.Net.Security.TlsCipherSuite.TLS_AES_128_GCM_SHA256,

@@ -30,6 +30,7 @@ internal abstract class HeaderProtection : IDisposable
 
     public static HeaderProtection Create(QuicCipherSuite suite, ReadOnlySpan<byte> hpKey)
         => suite.IsChaCha ? new ChaChaHeaderProtection(hpKey)
+            : suite.IsAegis ? new AegisHeaderProtection(hpKey)
             : AesNiHeaderProtection.IsSupported ? new AesNiHeaderProtection(hpKey)
             : new AesHeaderProtection(hpKey);
 }
@@ -59,6 +60,27 @@ internal sealed class AesHeaderProtection : HeaderProtection
     }
 
     public override void Dispose() { _encryptor.Dispose(); _aes.Dispose(); }
+}
+
+/// <summary>
+/// AEGIS-128L header protection (RFC 10032, "QUIC Header Protection"): mask = the 128-bit tag of
+/// AEGIS-128L Encrypt(msg = "", ad = "", hp_key, nonce = sample); the first 5 bytes are used.
+/// </summary>
+internal sealed class AegisHeaderProtection : HeaderProtection
+{
+    private readonly OspBridge.Crypto.Aead.Aegis128L _aegis;
+
+    public AegisHeaderProtection(ReadOnlySpan<byte> key) => _aegis = new OspBridge.Crypto.Aead.Aegis128L(key);
+
+    public override void ComputeMask(ReadOnlySpan<byte> sample, Span<byte> mask)
+    {
+        Span<byte> tag = stackalloc byte[OspBridge.Crypto.Aead.Aegis128L.TagLength];
+        _aegis.BeginEncrypt(sample[..SampleLength], default);
+        _aegis.FinishEncrypt(tag);
+        tag[..5].CopyTo(mask);
+    }
+
+    public override void Dispose() => _aegis.Dispose();
 }
 
 /// <summary>ChaCha20 header protection (RFC 9001 §5.4.4): counter = sample[0..4] LE, nonce = sample[4..16], mask = ChaCha20(zeros)[0..5].</summary>

@@ -7,7 +7,8 @@ namespace OspBridge.Quic.Protection;
 
 /// <summary>
 /// AEAD key + IV + header-protection key of one direction at one encryption level (RFC 9001 §5.1), derived
-/// from a traffic secret with "quic key", "quic iv", "quic hp". Nonce = IV XOR left-padded packet number.
+/// from a traffic secret with "quic key", "quic iv", "quic hp". Nonce = IV XOR left-padded packet number. The IV is
+/// the AEAD's nonce length: 12 bytes, 16 for AEGIS-128L.
 /// </summary>
 internal sealed class PacketKeys : IDisposable
 {
@@ -15,6 +16,7 @@ internal sealed class PacketKeys : IDisposable
 
     private readonly AesGcmCipher? _gcm;
     private readonly ChaCha20Poly1305? _chacha;
+    private readonly Aegis128L? _aegis;
     private readonly byte[] _iv;
 
     public PacketKeys(QuicCipherSuite suite, ReadOnlySpan<byte> secret, HeaderProtection? reuseHp = null)
@@ -23,8 +25,9 @@ internal sealed class PacketKeys : IDisposable
         Secret = secret.ToArray();
         Span<byte> key = stackalloc byte[suite.KeyLength];
         HkdfLabel.ExpandLabel(suite.Hash, secret, "quic key", default, key);
-        _iv = HkdfLabel.ExpandLabel(suite.Hash, secret, "quic iv", default, 12);
+        _iv = HkdfLabel.ExpandLabel(suite.Hash, secret, "quic iv", default, suite.IvLength);
         if (suite.IsChaCha) _chacha = new ChaCha20Poly1305(key);
+        else if (suite.IsAegis) _aegis = new Aegis128L(key);
         else _gcm = new AesGcmCipher(key);
         Key = key.ToArray();
         if (reuseHp is null)
@@ -60,24 +63,32 @@ internal sealed class PacketKeys : IDisposable
         finally { CryptographicOperations.ZeroMemory(next); }
     }
 
-    private void Nonce(ulong packetNumber, Span<byte> nonce)
+    private const int MaxNonce = 16;
+
+    /// <summary>Writes the nonce (IV XOR the packet number in its last 8 bytes) and returns it, <see cref="QuicCipherSuite.IvLength"/> bytes.</summary>
+    private Span<byte> Nonce(ulong packetNumber, Span<byte> buffer)
     {
+        var nonce = buffer[.._iv.Length];
         _iv.CopyTo(nonce);
-        ulong x = BinaryPrimitives.ReadUInt64BigEndian(nonce[4..]) ^ packetNumber;
-        BinaryPrimitives.WriteUInt64BigEndian(nonce[4..], x);
+        var last8 = nonce[^8..];
+        BinaryPrimitives.WriteUInt64BigEndian(last8, BinaryPrimitives.ReadUInt64BigEndian(last8) ^ packetNumber);
+        return nonce;
     }
 
     /// <summary>Encrypts <paramref name="payload"/> in place and writes the tag into <paramref name="tag"/>.</summary>
     public void Seal(ulong packetNumber, ReadOnlySpan<byte> header, Span<byte> payload, Span<byte> tag)
     {
-        Span<byte> nonce = stackalloc byte[12];
-        Nonce(packetNumber, nonce);
+        var nonce = Nonce(packetNumber, stackalloc byte[MaxNonce]);
         if (_gcm is not null) _gcm.Encrypt(nonce, payload, payload, tag[..TagLength], header);
+        else if (_aegis is not null) _aegis.Encrypt(nonce, payload, payload, tag[..TagLength], header);
         else _chacha!.Encrypt(nonce, payload, payload, tag[..TagLength], header);
     }
 
-    /// <summary>True when <see cref="SealGathered"/> can take payload pieces from other memory (AES-GCM on libcrypto).</summary>
-    public bool CanGather => _gcm is { CanGather: true };
+    /// <summary>The AEAD that takes pieces (AEGIS-128L; AES-GCM on libcrypto), or null.</summary>
+    private IIncrementalAead? Gather => _aegis is not null ? _aegis : _gcm is { CanGather: true } ? _gcm : null;
+
+    /// <summary>True when <see cref="SealGathered"/> can take payload pieces from other memory (AES-GCM on libcrypto, AEGIS-128L).</summary>
+    public bool CanGather => Gather is not null;
 
     /// <summary>
     /// Encrypts <paramref name="payload"/> in place except the <paramref name="pieces"/>, whose plaintext is read from
@@ -87,19 +98,18 @@ internal sealed class PacketKeys : IDisposable
     /// </summary>
     public void SealGathered(ulong packetNumber, ReadOnlySpan<byte> header, Span<byte> payload, ReadOnlySpan<SealPiece> pieces, Span<byte> tag)
     {
-        Span<byte> nonce = stackalloc byte[12];
-        Nonce(packetNumber, nonce);
-        var gcm = _gcm!;
-        gcm.BeginEncrypt(nonce, header);
+        var nonce = Nonce(packetNumber, stackalloc byte[MaxNonce]);
+        var aead = Gather!;
+        aead.BeginEncrypt(nonce, header);
         int pos = 0;
         foreach (ref readonly var piece in pieces)
         {
-            gcm.EncryptUpdate(payload[pos..piece.Offset], payload[pos..piece.Offset]);
-            gcm.EncryptUpdate(piece.Source.AsSpan(piece.SourceIndex, piece.Length), payload.Slice(piece.Offset, piece.Length));
+            aead.EncryptUpdate(payload[pos..piece.Offset], payload[pos..piece.Offset]);
+            aead.EncryptUpdate(piece.Source.AsSpan(piece.SourceIndex, piece.Length), payload.Slice(piece.Offset, piece.Length));
             pos = piece.Offset + piece.Length;
         }
-        gcm.EncryptUpdate(payload[pos..], payload[pos..]);
-        gcm.FinishEncrypt(tag[..TagLength]);
+        aead.EncryptUpdate(payload[pos..], payload[pos..]);
+        aead.FinishEncrypt(tag[..TagLength]);
     }
 
     /// <summary>
@@ -109,23 +119,22 @@ internal sealed class PacketKeys : IDisposable
     /// </summary>
     public void BeginOpenGathered(ulong packetNumber, ReadOnlySpan<byte> header, ReadOnlySpan<byte> tag)
     {
-        Span<byte> nonce = stackalloc byte[12];
-        Nonce(packetNumber, nonce);
-        _gcm!.BeginDecrypt(nonce, header, tag[..TagLength]);
+        var nonce = Nonce(packetNumber, stackalloc byte[MaxNonce]);
+        Gather!.BeginDecrypt(nonce, header, tag[..TagLength]);
     }
 
     /// <summary>Decrypts the next piece of a gathered open into <paramref name="plaintext"/> (may be the same memory).</summary>
-    public void OpenUpdate(ReadOnlySpan<byte> ciphertext, Span<byte> plaintext) => _gcm!.DecryptUpdate(ciphertext, plaintext);
+    public void OpenUpdate(ReadOnlySpan<byte> ciphertext, Span<byte> plaintext) => Gather!.DecryptUpdate(ciphertext, plaintext);
 
     /// <summary>Ends a gathered open: true when the packet authenticated.</summary>
-    public bool FinishOpenGathered() => _gcm!.FinishDecrypt();
+    public bool FinishOpenGathered() => Gather!.FinishDecrypt();
 
     /// <summary>Decrypts in place; false when authentication fails.</summary>
     public bool TryOpen(ulong packetNumber, ReadOnlySpan<byte> header, Span<byte> ciphertext, ReadOnlySpan<byte> tag)
     {
-        Span<byte> nonce = stackalloc byte[12];
-        Nonce(packetNumber, nonce);
+        var nonce = Nonce(packetNumber, stackalloc byte[MaxNonce]);
         if (_gcm is not null) return _gcm.TryDecrypt(nonce, ciphertext, tag, ciphertext, header);
+        if (_aegis is not null) return _aegis.TryDecrypt(nonce, ciphertext, tag, ciphertext, header);
         try
         {
             _chacha!.Decrypt(nonce, ciphertext, tag, ciphertext, header);
@@ -141,6 +150,7 @@ internal sealed class PacketKeys : IDisposable
     {
         _gcm?.Dispose();
         _chacha?.Dispose();
+        _aegis?.Dispose();
         CryptographicOperations.ZeroMemory(Secret);
     }
 }
