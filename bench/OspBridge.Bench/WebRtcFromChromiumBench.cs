@@ -31,7 +31,8 @@ internal static class WebRtcFromChromiumBench
         int runs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 8;
         int highKiB = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1024;
         _altBatchSacks = args.Length > 3 && args[3] == "batch-sack";
-        _altWindowKiB = args.Length > 3 && !_altBatchSacks ? int.Parse(args[3], CultureInfo.InvariantCulture) : 0;
+        _altGapSacks = args.Length > 3 && args[3] == "gap-sack";
+        _altWindowKiB = args.Length > 3 && !_altBatchSacks && !_altGapSacks ? int.Parse(args[3], CultureInfo.InvariantCulture) : 0;
         if (mb is < 1 or > 1024 || runs is < 1 or > 100) { Console.Error.WriteLine("webrtc from [megabytes 1..1024] [runs 1..100] [chromiumHighWaterKiB]"); return 2; }
         return RunAsync(mb << 20, runs, highKiB).GetAwaiter().GetResult();
     }
@@ -42,9 +43,12 @@ internal static class WebRtcFromChromiumBench
     /// <summary>"batch-sack": each run adds a Chromium→ours transfer acknowledging each receive batch with one SACK (before session 14).</summary>
     private static bool _altBatchSacks;
 
-    private static bool AltOn => _altWindowKiB > 0 || _altBatchSacks;
+    /// <summary>"gap-sack": each run adds a Chromium→ours transfer that SACKs every packet while a gap is open (before session 15).</summary>
+    private static bool _altGapSacks;
 
-    private static string AltName => _altBatchSacks ? "one SACK per batch" : FormattableString.Invariant($"a {_altWindowKiB} KiB window");
+    private static bool AltOn => _altWindowKiB > 0 || _altBatchSacks || _altGapSacks;
+
+    private static string AltName => _altBatchSacks ? "one SACK per batch" : _altGapSacks ? "a SACK per packet in gaps" : FormattableString.Invariant($"a {_altWindowKiB} KiB window");
 
     private sealed record OneRun(double Mbps, double CpuPerGiB, long Switches, string Detail);
 
@@ -65,9 +69,9 @@ internal static class WebRtcFromChromiumBench
         {
             bool oursFirst = i % 2 == 0;
             if (oursFirst) ours.Add(await FromChromiumAsync(h, total));
-            if (AltOn && i % 4 is 0 or 3) alt.Add(await FromChromiumAsync(h, total, _altWindowKiB, _altBatchSacks));
+            if (AltOn && i % 4 is 0 or 3) alt.Add(await FromChromiumAsync(h, total, _altWindowKiB, _altBatchSacks, _altGapSacks));
             cc.Add(await ChromeChromeAsync(h, total));
-            if (AltOn && i % 4 is 1 or 2) alt.Add(await FromChromiumAsync(h, total, _altWindowKiB, _altBatchSacks));
+            if (AltOn && i % 4 is 1 or 2) alt.Add(await FromChromiumAsync(h, total, _altWindowKiB, _altBatchSacks, _altGapSacks));
             if (!oursFirst) ours.Add(await FromChromiumAsync(h, total));
             Console.WriteLine(FormattableString.Invariant(
                 $"  run {i + 1} ({(oursFirst ? "ours first" : "Chromium↔Chromium first")}, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}): Chromium→ours {ours[^1].Mbps:F0}, Chromium↔Chromium {cc[^1].Mbps:F0} Mbit/s, ratio {ours[^1].Mbps / cc[^1].Mbps:F2}"));
@@ -130,9 +134,10 @@ internal static class WebRtcFromChromiumBench
     }
 
     /// <summary>One fresh connection, our offer; we send "go", the page sends <paramref name="total"/> bytes, timed until our last byte.</summary>
-    private static async Task<OneRun> FromChromiumAsync(ChromiumHarness h, int total, int windowKiB = 0, bool batchSacks = false)
+    private static async Task<OneRun> FromChromiumAsync(ChromiumHarness h, int total, int windowKiB = 0, bool batchSacks = false, bool gapSacks = false)
     {
         Volatile.Write(ref PeerConnectionCore.BenchReceiveWindow, windowKiB << 10);
+        Volatile.Write(ref PeerConnectionCore.BenchSackEveryGapPacket, gapSacks ? 1 : 0);
         Volatile.Write(ref PeerConnectionCore.BenchBatchSacks, batchSacks ? 1 : 0);
         await using var pc = new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [h.OurHost.IPv4] }, new RTCPeerConnectionOptions { SocketFactory = h.OurSockets });
         var ch = pc.CreateDataChannel("bench");
@@ -152,16 +157,19 @@ internal static class WebRtcFromChromiumBench
         using var cts = new CancellationTokenSource(Limit);
         await ch.WaitOpenAsync(cts.Token);
         Volatile.Write(ref PeerConnectionCore.BenchReceiveWindow, 0); // the association exists now (made when both descriptions were set)
+        Volatile.Write(ref PeerConnectionCore.BenchSackEveryGapPacket, 0);
         var before = JsonDocument.Parse(await h.Page.EvaluateAsync<string>("() => B.stats()")).RootElement.Clone();
         var udp0 = Udp(h, 1);
         var cudp0 = Udp(h, 0);
         long inboxDrops0 = pc.LoopDroppedDatagrams;
         var usage = SelfUsage.Now();
+        var chromeCpu0 = WebRtcChromiumCpu.Snapshot();
         var sw = Stopwatch.StartNew();
         ch.Send("go");
         long n = await done.Task.WaitAsync(cts.Token);
         double seconds = sw.Elapsed.TotalSeconds;
         var u = SelfUsage.Now();
+        var chromeCpu1 = WebRtcChromiumCpu.Snapshot();
         var udp1 = Udp(h, 1);
         var cudp1 = Udp(h, 0);
         long inboxDrops = pc.LoopDroppedDatagrams - inboxDrops0;
@@ -179,20 +187,23 @@ internal static class WebRtcFromChromiumBench
         long rcvbuf = udp1.GetValueOrDefault("RcvbufErrors") - udp0.GetValueOrDefault("RcvbufErrors");
         string detail = FormattableString.Invariant(
             $"our CPU {cpu:F2} s ({cpu / gib:F1} s/GiB), {switches / 1000.0:F0} k switches; our SCTP: {dataIn} DATA packets in, {sacksOut} SACKs out ({dataIn / (double)Math.Max(1, sacksOut):F1} packets/SACK), gap SACKs {Counter(sctp, "gapSacksOut")}, dup TSNs {Counter(sctp, "dupTsnsIn")}, window drops {Counter(sctp, "windowDrops")}, SACKs under 1/4 window {Counter(sctp, "lowRwndSacks")}, min a_rwnd {Counter(sctp, "minRwnd")}; ")
-            + FormattableString.Invariant($"Chromium sent {sent} packets, received {sacks} (≈ {sent / (double)Math.Max(1, sacks):F1} per packet back); our namespace UDP RcvbufErrors +{rcvbuf}, InDatagrams +{udp1.GetValueOrDefault("InDatagrams") - udp0.GetValueOrDefault("InDatagrams")}, our loop's inbox drops +{inboxDrops}, SCTP bad packets {Counter(sctp, "dropped")}; Chromium's namespace UDP OutDatagrams +{cudp1.GetValueOrDefault("OutDatagrams") - cudp0.GetValueOrDefault("OutDatagrams")}, SndbufErrors +{cudp1.GetValueOrDefault("SndbufErrors") - cudp0.GetValueOrDefault("SndbufErrors")}");
+            + FormattableString.Invariant($"Chromium sent {sent} packets, received {sacks} (≈ {sent / (double)Math.Max(1, sacks):F1} per packet back); our namespace UDP RcvbufErrors +{rcvbuf}, InDatagrams +{udp1.GetValueOrDefault("InDatagrams") - udp0.GetValueOrDefault("InDatagrams")}, our loop's inbox drops +{inboxDrops}, SCTP bad packets {Counter(sctp, "dropped")}; Chromium's namespace UDP OutDatagrams +{cudp1.GetValueOrDefault("OutDatagrams") - cudp0.GetValueOrDefault("OutDatagrams")}, SndbufErrors +{cudp1.GetValueOrDefault("SndbufErrors") - cudp0.GetValueOrDefault("SndbufErrors")}")
+            + FormattableString.Invariant($"; {seconds:F2} s; {WebRtcChromiumCpu.Diff(chromeCpu0, chromeCpu1, seconds)}; Chromium + ours {(WebRtcChromiumCpu.Total(chromeCpu0, chromeCpu1) + cpu) / gib:F1} CPU s/GiB");
         return new OneRun(Mbps(total, seconds), cpu / gib, switches, detail);
     }
 
     private static async Task<OneRun> ChromeChromeAsync(ChromiumHarness h, int total)
     {
         var udp0 = Udp(h, 0);
+        var chromeCpu0 = WebRtcChromiumCpu.Snapshot();
         double ms = await h.Page.EvaluateAsync<double>("([total, chunk, ip]) => B.chromeChrome(total, chunk, ip)",
             new object[] { total, Chunk, h.BrowserHost.IPv4.ToString() });
         var udp1 = Udp(h, 0);
+        var chromeCpu1 = WebRtcChromiumCpu.Snapshot();
         var st = JsonDocument.Parse(await h.Page.EvaluateAsync<string>("() => B.ccStats")).RootElement;
         long sent = st.GetProperty("sender").GetProperty("packetsSent").GetInt64();
         long back = st.GetProperty("sender").GetProperty("packetsReceived").GetInt64();
         return new OneRun(Mbps(total, ms / 1000), 0, 0, FormattableString.Invariant(
-            $"sender sent {sent} packets, received {back} (≈ {sent / (double)Math.Max(1, back):F1} per packet back; whole connection incl. handshake); Chromium's namespace UDP (whole call, both peers) OutDatagrams +{udp1.GetValueOrDefault("OutDatagrams") - udp0.GetValueOrDefault("OutDatagrams")}, InDatagrams +{udp1.GetValueOrDefault("InDatagrams") - udp0.GetValueOrDefault("InDatagrams")}, RcvbufErrors +{udp1.GetValueOrDefault("RcvbufErrors") - udp0.GetValueOrDefault("RcvbufErrors")}, SndbufErrors +{udp1.GetValueOrDefault("SndbufErrors") - udp0.GetValueOrDefault("SndbufErrors")}"));
+            $"sender sent {sent} packets, received {back} (≈ {sent / (double)Math.Max(1, back):F1} per packet back; whole connection incl. handshake); Chromium's namespace UDP (whole call, both peers) OutDatagrams +{udp1.GetValueOrDefault("OutDatagrams") - udp0.GetValueOrDefault("OutDatagrams")}, InDatagrams +{udp1.GetValueOrDefault("InDatagrams") - udp0.GetValueOrDefault("InDatagrams")}, RcvbufErrors +{udp1.GetValueOrDefault("RcvbufErrors") - udp0.GetValueOrDefault("RcvbufErrors")}, SndbufErrors +{udp1.GetValueOrDefault("SndbufErrors") - udp0.GetValueOrDefault("SndbufErrors")}; whole call incl. setup ({ms / 1000:F2} s timed): {WebRtcChromiumCpu.Diff(chromeCpu0, chromeCpu1, ms / 1000)}; {WebRtcChromiumCpu.Total(chromeCpu0, chromeCpu1) / (total / (double)(1L << 30)):F1} CPU s/GiB"));
     }
 }
