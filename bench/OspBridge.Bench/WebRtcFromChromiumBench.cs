@@ -31,8 +31,7 @@ internal static class WebRtcFromChromiumBench
         int runs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 8;
         int highKiB = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1024;
         _altBatchSacks = args.Length > 3 && args[3] == "batch-sack";
-        _altGapSacks = args.Length > 3 && args[3] == "gap-sack";
-        _altWindowKiB = args.Length > 3 && !_altBatchSacks && !_altGapSacks ? int.Parse(args[3], CultureInfo.InvariantCulture) : 0;
+        _altWindowKiB = args.Length > 3 && !_altBatchSacks ? int.Parse(args[3], CultureInfo.InvariantCulture) : 0;
         if (mb is < 1 or > 1024 || runs is < 1 or > 100) { Console.Error.WriteLine("webrtc from [megabytes 1..1024] [runs 1..100] [chromiumHighWaterKiB]"); return 2; }
         return RunAsync(mb << 20, runs, highKiB).GetAwaiter().GetResult();
     }
@@ -43,12 +42,9 @@ internal static class WebRtcFromChromiumBench
     /// <summary>"batch-sack": each run adds a Chromium→ours transfer acknowledging each receive batch with one SACK (before session 14).</summary>
     private static bool _altBatchSacks;
 
-    /// <summary>"gap-sack": each run adds a Chromium→ours transfer that SACKs every packet while a gap is open (before session 15).</summary>
-    private static bool _altGapSacks;
+    private static bool AltOn => _altWindowKiB > 0 || _altBatchSacks;
 
-    private static bool AltOn => _altWindowKiB > 0 || _altBatchSacks || _altGapSacks;
-
-    private static string AltName => _altBatchSacks ? "one SACK per batch" : _altGapSacks ? "a SACK per packet in gaps" : FormattableString.Invariant($"a {_altWindowKiB} KiB window");
+    private static string AltName => _altBatchSacks ? "one SACK per batch" : FormattableString.Invariant($"a {_altWindowKiB} KiB window");
 
     private sealed record OneRun(double Mbps, double CpuPerGiB, long Switches, string Detail);
 
@@ -69,9 +65,9 @@ internal static class WebRtcFromChromiumBench
         {
             bool oursFirst = i % 2 == 0;
             if (oursFirst) ours.Add(await FromChromiumAsync(h, total));
-            if (AltOn && i % 4 is 0 or 3) alt.Add(await FromChromiumAsync(h, total, _altWindowKiB, _altBatchSacks, _altGapSacks));
+            if (AltOn && i % 4 is 0 or 3) alt.Add(await FromChromiumAsync(h, total, _altWindowKiB, _altBatchSacks));
             cc.Add(await ChromeChromeAsync(h, total));
-            if (AltOn && i % 4 is 1 or 2) alt.Add(await FromChromiumAsync(h, total, _altWindowKiB, _altBatchSacks, _altGapSacks));
+            if (AltOn && i % 4 is 1 or 2) alt.Add(await FromChromiumAsync(h, total, _altWindowKiB, _altBatchSacks));
             if (!oursFirst) ours.Add(await FromChromiumAsync(h, total));
             Console.WriteLine(FormattableString.Invariant(
                 $"  run {i + 1} ({(oursFirst ? "ours first" : "Chromium↔Chromium first")}, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}): Chromium→ours {ours[^1].Mbps:F0}, Chromium↔Chromium {cc[^1].Mbps:F0} Mbit/s, ratio {ours[^1].Mbps / cc[^1].Mbps:F2}"));
@@ -134,10 +130,9 @@ internal static class WebRtcFromChromiumBench
     }
 
     /// <summary>One fresh connection, our offer; we send "go", the page sends <paramref name="total"/> bytes, timed until our last byte.</summary>
-    private static async Task<OneRun> FromChromiumAsync(ChromiumHarness h, int total, int windowKiB = 0, bool batchSacks = false, bool gapSacks = false)
+    private static async Task<OneRun> FromChromiumAsync(ChromiumHarness h, int total, int windowKiB = 0, bool batchSacks = false)
     {
         Volatile.Write(ref PeerConnectionCore.BenchReceiveWindow, windowKiB << 10);
-        Volatile.Write(ref PeerConnectionCore.BenchSackEveryGapPacket, gapSacks ? 1 : 0);
         Volatile.Write(ref PeerConnectionCore.BenchBatchSacks, batchSacks ? 1 : 0);
         await using var pc = new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [h.OurHost.IPv4] }, new RTCPeerConnectionOptions { SocketFactory = h.OurSockets });
         var ch = pc.CreateDataChannel("bench");
@@ -157,7 +152,6 @@ internal static class WebRtcFromChromiumBench
         using var cts = new CancellationTokenSource(Limit);
         await ch.WaitOpenAsync(cts.Token);
         Volatile.Write(ref PeerConnectionCore.BenchReceiveWindow, 0); // the association exists now (made when both descriptions were set)
-        Volatile.Write(ref PeerConnectionCore.BenchSackEveryGapPacket, 0);
         var before = JsonDocument.Parse(await h.Page.EvaluateAsync<string>("() => B.stats()")).RootElement.Clone();
         var udp0 = Udp(h, 1);
         var cudp0 = Udp(h, 0);

@@ -402,7 +402,6 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
             Mtu = SctpMtu,
             SendBufferSize = DataChannelSendBuffer,
             ReceiveWindow = Volatile.Read(ref BenchReceiveWindow) is > 0 and var w ? w : new SctpOptions().ReceiveWindow,
-            SackEveryPacketInGap = Volatile.Read(ref BenchSackEveryGapPacket) != 0,
             Random = _options.Random,
         });
         _ice.Start(now);
@@ -433,9 +432,6 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
 
     /// <summary>Benches only (A/B of the advertised SCTP receive window, issue 14): &gt; 0 replaces the default for connections created afterwards.</summary>
     internal static int BenchReceiveWindow;
-
-    /// <summary>Benches only (A/B, issue 14 session 15): 1 = connections created afterwards SACK every packet while a gap is open, as before.</summary>
-    internal static int BenchSackEveryGapPacket;
 
     /// <summary>Bytes the SCTP association holds for data-channel messages (queued or unacknowledged), all channels.</summary>
     internal long DataChannelSendBufferUsed => _sctp?.Association.SendBufferUsed ?? 0;

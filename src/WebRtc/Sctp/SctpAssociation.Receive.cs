@@ -37,7 +37,6 @@ public sealed partial class SctpAssociation
     private uint _minAdvertisedRwnd = uint.MaxValue;
     private TimeSpan? _delayedSack;
     private uint _lastAdvertisedRwnd;
-    private bool _gapReported; // the last SACK sent carried gap blocks
 
     internal uint PeerCumulativeTsn => _peerCumTsn;
 
@@ -354,22 +353,12 @@ public sealed partial class SctpAssociation
         }
     }
 
-    // Issue 14, session 15: while a gap is open, a SACK every second packet, not after every packet. RFC 9260 §6.7
-    // says to keep sending a SACK after each packet that does not fill the gap, and dcsctp's receiver does; but dcsctp's
-    // sender counts a miss indication for a retransmitted chunk again from zero and resends it after three more SACKs
-    // that acknowledge something above it (its OutstandingData::Nack / MarkAsRetransmitted) — with a SACK per packet,
-    // three packets that were already in flight when the retransmission left are enough, and Chromium sent 4–8 k
-    // duplicate TSNs per 50 MiB to us (as many as it lost). So: at once when a gap opens (the sender learns of the loss
-    // as early as before) and when it closes (the cumulative TSN jumps; the sender leaves fast recovery), every second
-    // packet in between. Duplicates are still answered at once (§6.2 MUST).
     private void AfterDataPacket(TimeSpan now)
     {
         _sackNeeded = true;
         _packetsSinceSack++;
         _dataPacketsReceived++;
-        bool gap = _highestRxTsn != _peerCumTsn;
-        bool gapChanged = _o.SackEveryPacketInGap ? gap : gap != _gapReported;
-        if (_packetsSinceSack >= 2 || gapChanged || State == SctpState.ShutdownSent)
+        if (_packetsSinceSack >= 2 || _highestRxTsn != _peerCumTsn || State == SctpState.ShutdownSent)
         {
             _sackDueNow = true;
         }
@@ -460,7 +449,6 @@ public sealed partial class SctpAssociation
         int n = SackChunk.Write(dest, _peerCumTsn, rwnd, _gapScratch.AsSpan(0, gaps), _dupTsns.AsSpan(0, _dupCount));
         _lastAdvertisedRwnd = rwnd;
         _sacksSent++;
-        _gapReported = gaps > 0;
         if (gaps > 0)
         {
             _gapSacksSent++;

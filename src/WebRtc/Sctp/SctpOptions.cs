@@ -68,13 +68,6 @@ public sealed record SctpOptions
     /// </summary>
     public int MaxBurst { get; init; }
 
-    /// <summary>
-    /// Benches and tests only (issue 14, session 15 A/B): true = while a gap is open, a SACK after every DATA packet
-    /// (RFC 9260 §6.7's wording, and what dcsctp's receiver does) instead of one when the gap opens or closes and
-    /// otherwise every second packet.
-    /// </summary>
-    internal bool SackEveryPacketInGap { get; init; }
-
     /// <summary>Delayed SACK timeout (RFC 9260 §6.2: at most 500 ms; 200 ms is the recommended value).</summary>
     public TimeSpan DelayedAckTimeout { get; init; } = TimeSpan.FromMilliseconds(200);
 
