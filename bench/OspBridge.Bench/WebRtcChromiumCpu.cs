@@ -54,6 +54,27 @@ internal static class WebRtcChromiumCpu
         return result;
     }
 
+    /// <summary>The same for this process's own threads (process kind "ours").</summary>
+    public static Dictionary<(int Pid, int Tid), (string Name, double Cpu, double Sys, long Switches)> SnapshotSelf()
+    {
+        var result = new Dictionary<(int, int), (string, double, double, long)>();
+        if (!OperatingSystem.IsLinux())
+        {
+            return result;
+        }
+        int pid = Environment.ProcessId;
+        try
+        {
+            foreach (var t in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+            {
+                if (!int.TryParse(Path.GetFileName(t), out int tid)) continue;
+                if (TryStat(Path.Combine(t, "stat"), out string tcomm, out _, out double cpu, out double sys)) result[(pid, tid)] = ("ours/" + tcomm, cpu, sys, Switches(Path.Combine(t, "status")));
+            }
+        }
+        catch (IOException) { }
+        return result;
+    }
+
     private static string ProcessKind(int pid, string comm)
     {
         try
@@ -120,7 +141,8 @@ internal static class WebRtcChromiumCpu
             var g = by.GetValueOrDefault(v.Name);
             by[v.Name] = (g.Cpu + d, g.Sys + v.Sys - (had ? o.Sys : 0), g.Sw + sw);
         }
-        return FormattableString.Invariant($"Chromium CPU {total:F2} s ({total / wall:F2} cores) = ")
+        string who = b.Keys.FirstOrDefault().Pid == Environment.ProcessId ? "our threads" : "Chromium CPU";
+        return FormattableString.Invariant($"{who} {total:F2} s ({total / wall:F2} cores) = ")
             + string.Join(", ", by.Where(x => x.Value.Cpu >= 0.05).OrderByDescending(x => x.Value.Cpu).Take(6)
                 .Select(x => FormattableString.Invariant($"{x.Key} {x.Value.Cpu:F2} s ({x.Value.Cpu / wall:P0}, kernel {x.Value.Sys:F2} s, {x.Value.Sw / 1000.0:F1} k sleeps)")));
     }
