@@ -157,11 +157,15 @@ internal static class WebRtcFromChromiumBench
         var cudp0 = Udp(h, 0);
         long inboxDrops0 = pc.LoopDroppedDatagrams;
         var usage = SelfUsage.Now();
+        var chromeCpu0 = WebRtcChromiumCpu.Snapshot();
+        var ourCpu0 = WebRtcChromiumCpu.SnapshotSelf();
         var sw = Stopwatch.StartNew();
         ch.Send("go");
         long n = await done.Task.WaitAsync(cts.Token);
         double seconds = sw.Elapsed.TotalSeconds;
         var u = SelfUsage.Now();
+        var chromeCpu1 = WebRtcChromiumCpu.Snapshot();
+        var ourCpu1 = WebRtcChromiumCpu.SnapshotSelf();
         var udp1 = Udp(h, 1);
         var cudp1 = Udp(h, 0);
         long inboxDrops = pc.LoopDroppedDatagrams - inboxDrops0;
@@ -179,20 +183,23 @@ internal static class WebRtcFromChromiumBench
         long rcvbuf = udp1.GetValueOrDefault("RcvbufErrors") - udp0.GetValueOrDefault("RcvbufErrors");
         string detail = FormattableString.Invariant(
             $"our CPU {cpu:F2} s ({cpu / gib:F1} s/GiB), {switches / 1000.0:F0} k switches; our SCTP: {dataIn} DATA packets in, {sacksOut} SACKs out ({dataIn / (double)Math.Max(1, sacksOut):F1} packets/SACK), gap SACKs {Counter(sctp, "gapSacksOut")}, dup TSNs {Counter(sctp, "dupTsnsIn")}, window drops {Counter(sctp, "windowDrops")}, SACKs under 1/4 window {Counter(sctp, "lowRwndSacks")}, min a_rwnd {Counter(sctp, "minRwnd")}; ")
-            + FormattableString.Invariant($"Chromium sent {sent} packets, received {sacks} (≈ {sent / (double)Math.Max(1, sacks):F1} per packet back); our namespace UDP RcvbufErrors +{rcvbuf}, InDatagrams +{udp1.GetValueOrDefault("InDatagrams") - udp0.GetValueOrDefault("InDatagrams")}, our loop's inbox drops +{inboxDrops}, SCTP bad packets {Counter(sctp, "dropped")}; Chromium's namespace UDP OutDatagrams +{cudp1.GetValueOrDefault("OutDatagrams") - cudp0.GetValueOrDefault("OutDatagrams")}, SndbufErrors +{cudp1.GetValueOrDefault("SndbufErrors") - cudp0.GetValueOrDefault("SndbufErrors")}");
+            + FormattableString.Invariant($"Chromium sent {sent} packets, received {sacks} (≈ {sent / (double)Math.Max(1, sacks):F1} per packet back); our namespace UDP RcvbufErrors +{rcvbuf}, InDatagrams +{udp1.GetValueOrDefault("InDatagrams") - udp0.GetValueOrDefault("InDatagrams")}, our loop's inbox drops +{inboxDrops}, SCTP bad packets {Counter(sctp, "dropped")}; Chromium's namespace UDP OutDatagrams +{cudp1.GetValueOrDefault("OutDatagrams") - cudp0.GetValueOrDefault("OutDatagrams")}, SndbufErrors +{cudp1.GetValueOrDefault("SndbufErrors") - cudp0.GetValueOrDefault("SndbufErrors")}")
+            + FormattableString.Invariant($"; {seconds:F2} s; {WebRtcChromiumCpu.Diff(chromeCpu0, chromeCpu1, seconds)}; Chromium + ours {(WebRtcChromiumCpu.Total(chromeCpu0, chromeCpu1) + cpu) / gib:F1} CPU s/GiB; {WebRtcChromiumCpu.Diff(ourCpu0, ourCpu1, seconds)}");
         return new OneRun(Mbps(total, seconds), cpu / gib, switches, detail);
     }
 
     private static async Task<OneRun> ChromeChromeAsync(ChromiumHarness h, int total)
     {
         var udp0 = Udp(h, 0);
+        var chromeCpu0 = WebRtcChromiumCpu.Snapshot();
         double ms = await h.Page.EvaluateAsync<double>("([total, chunk, ip]) => B.chromeChrome(total, chunk, ip)",
             new object[] { total, Chunk, h.BrowserHost.IPv4.ToString() });
         var udp1 = Udp(h, 0);
+        var chromeCpu1 = WebRtcChromiumCpu.Snapshot();
         var st = JsonDocument.Parse(await h.Page.EvaluateAsync<string>("() => B.ccStats")).RootElement;
         long sent = st.GetProperty("sender").GetProperty("packetsSent").GetInt64();
         long back = st.GetProperty("sender").GetProperty("packetsReceived").GetInt64();
         return new OneRun(Mbps(total, ms / 1000), 0, 0, FormattableString.Invariant(
-            $"sender sent {sent} packets, received {back} (≈ {sent / (double)Math.Max(1, back):F1} per packet back; whole connection incl. handshake); Chromium's namespace UDP (whole call, both peers) OutDatagrams +{udp1.GetValueOrDefault("OutDatagrams") - udp0.GetValueOrDefault("OutDatagrams")}, InDatagrams +{udp1.GetValueOrDefault("InDatagrams") - udp0.GetValueOrDefault("InDatagrams")}, RcvbufErrors +{udp1.GetValueOrDefault("RcvbufErrors") - udp0.GetValueOrDefault("RcvbufErrors")}, SndbufErrors +{udp1.GetValueOrDefault("SndbufErrors") - udp0.GetValueOrDefault("SndbufErrors")}"));
+            $"sender sent {sent} packets, received {back} (≈ {sent / (double)Math.Max(1, back):F1} per packet back; whole connection incl. handshake); Chromium's namespace UDP (whole call, both peers) OutDatagrams +{udp1.GetValueOrDefault("OutDatagrams") - udp0.GetValueOrDefault("OutDatagrams")}, InDatagrams +{udp1.GetValueOrDefault("InDatagrams") - udp0.GetValueOrDefault("InDatagrams")}, RcvbufErrors +{udp1.GetValueOrDefault("RcvbufErrors") - udp0.GetValueOrDefault("RcvbufErrors")}, SndbufErrors +{udp1.GetValueOrDefault("SndbufErrors") - udp0.GetValueOrDefault("SndbufErrors")}; whole call incl. setup ({ms / 1000:F2} s timed): {WebRtcChromiumCpu.Diff(chromeCpu0, chromeCpu1, ms / 1000)}; {WebRtcChromiumCpu.Total(chromeCpu0, chromeCpu1) / (total / (double)(1L << 30)):F1} CPU s/GiB"));
     }
 }
