@@ -173,11 +173,21 @@ public class Rfc9001VectorTests
         Assert.Equal("e0459b3474bdd0e44a41c144", X(keys.Iv));
         Assert.Equal("25a282b9e82f06f21f488917a4fc8f1b73573685608597d0efcb076b0ab7a7a4", X(keys.HpKey));
         Assert.Equal("1223504755036d556342ee9361d253421a826c9ecdf3c7148684b36b714881f9", X(keys.NextPhase().Secret));
+        Assert.Equal("4cfe4189655e5cd55c41f69080575d7999c25a5bfb", ProtectAndOpenA5Packet(keys));
+    }
+
+    /// <summary>
+    /// The RFC 9001 A.5 packet (short header 4200bff4, packet number 654360564 in 3 bytes, payload PING) protected with
+    /// <paramref name="keys"/> and then opened again (header protection removed, number decoded, payload checked); the
+    /// protected bytes as hex.
+    /// </summary>
+    internal static string ProtectAndOpenA5Packet(PacketKeys keys)
+    {
         var packet = new byte[4 + 1 + 16];
         H("4200bff4").CopyTo(packet, 0);
         packet[4] = 0x01;
         int n = PacketProtector.Protect(keys, packet, 1, 3, 654360564, 1);
-        Assert.Equal("4cfe4189655e5cd55c41f69080575d7999c25a5bfb", X(packet.AsSpan(0, n)));
+        string protectedHex = X(packet.AsSpan(0, n));
 
         Assert.True(PacketHeader.TryParse(packet, 0, out var h));
         Assert.True(PacketProtector.TryRemoveHeaderProtection(keys.HeaderProtection, packet, h.PnOffset, out int pnLen, out uint tpn));
@@ -186,6 +196,7 @@ public class Rfc9001VectorTests
         Assert.Equal(654360564UL, pn);
         Assert.True(PacketProtector.TryDecrypt(keys, packet, h.PnOffset, pnLen, pn, out int off, out int len));
         Assert.Equal("01", X(packet.AsSpan(off, len)));
+        return protectedHex;
     }
 
     [Fact]
