@@ -85,9 +85,18 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     // acquisition of its next drain — no lock per datagram beyond the inbox's own (issue 14: Rent/ReturnBuffer locks).
     private readonly Stack<byte[]> _freeBuffers = new();
     private readonly Stack<byte[]> _usedBuffers = new();
+    // Issue 14 (session 15): datagrams of at most TinyBufferSize bytes — QUIC ACKs, SCTP SACKs: half the datagrams of a bulk
+    // flow, and the ones a sender's inbox piles up when its loop is descheduled (> 2 000 in flight at load 10–20) — get
+    // 256-byte buffers from a third list that may keep as many as the inbox holds (≤ 1 MiB at the default capacity), so
+    // a backed-up inbox of them never allocates once the list is warm (before: 2 KiB buffers, at most 1 024 kept).
+    private readonly Stack<byte[]> _freeTiny = new();
+    private readonly Stack<byte[]> _usedTiny = new();
+    internal const int TinyBufferSize = 256;
+    private readonly int _maxFreeTiny; // the inbox's capacity (at most MaxFreeTinyBytes of them)
+    private const int MaxFreeTinyBytes = 4 << 20;
     private const int DrainChunk = 256;
     private const int PoolBufferSize = 2048;
-    internal const int MaxFreeBuffers = 2048; // ≤ 4 MiB kept per loop, only after its inbox was that deep, and only while it receives
+    internal const int MaxFreeBuffers = 1024; // ≤ 2 MiB kept per loop, only after its inbox was that deep, and only while it receives
     // Datagrams larger than PoolBufferSize up to the loop's MaxDatagramSize (QUIC on loopback: 16 KiB) get the same
     // treatment from a second free list of that size (issue 14: through ArrayPool.Shared — rented on the receive thread,
     // returned on the loop's — 16 KiB buffers were dropped and allocated anew, ≈ 300 B per datagram in some runs).
@@ -95,11 +104,11 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private readonly Stack<byte[]> _usedLarge = new();
     private readonly int _largeBufferSize; // 0: no large list (MaxDatagramSize ≤ PoolBufferSize)
     private readonly int _maxFreeLarge;    // ≤ 4 MiB of them per loop (MaxFreeLargeBytes)
-    // Issue 14 (session 15): 1 MiB (64 × 16 KiB) and 1024 × 2 KiB were less than a loaded loop's inbox held in a burst
-    // (≈ 190 datagrams of 16 KiB, > 1 500 of 1452 bytes when the socket's hand-off batches ran out, at load 10–20): the
-    // rest were allocated and dropped again, 200–650 B per datagram in such windows. Both lists now keep up to 4 MiB and
-    // are emptied once the loop has received nothing for ReceiveBufferIdleRelease, so the larger bound costs nothing on
-    // an idle loop (before, a loop kept up to 3 MiB of lists for its lifetime).
+    // Issue 14 (session 15): 1 MiB (64 × 16 KiB) was less than a loaded QUIC loop's inbox held in a burst (≈ 190 datagrams
+    // of 16 KiB when the socket's hand-off batches ran out, at load 10–20): the rest were allocated and dropped again. The
+    // large list now keeps up to 4 MiB; all lists are emptied once the loop has received nothing for
+    // ReceiveBufferIdleRelease, so the larger bounds cost nothing on an idle loop (before, a loop kept its lists — up to
+    // 3 MiB — for its lifetime).
     internal const int MaxFreeLargeBytes = 4 << 20;
     private TimeSpan _lastReceive;          // loop clock of the last drain that held a datagram or batch
     private bool _keepsReceiveBuffers;      // loop only: the loop used pooled receive buffers since the lists were last emptied
@@ -159,6 +168,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         _options = options ?? new CoreLoopOptions();
         _clock = new CoreClock(_options.TimeProvider);
         _sendBatch = new DatagramBatch(_options.SendBatchSize, _options.MaxDatagramSize);
+        _maxFreeTiny = Math.Clamp(_options.InboxCapacity, 16, MaxFreeTinyBytes / TinyBufferSize);
         if (_options.MaxDatagramSize > PoolBufferSize)
         {
             _largeBufferSize = _options.MaxDatagramSize;
@@ -234,7 +244,9 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
                 queued = !_inboxClosed;
                 if (queued)
                 {
-                    var buffer = datagram.Length <= PoolBufferSize
+                    var buffer = datagram.Length <= TinyBufferSize
+                        ? _freeTiny.TryPop(out var t) ? t : AllocateReceiveBufferLocked(TinyBufferSize)
+                        : datagram.Length <= PoolBufferSize
                         ? _freeBuffers.TryPop(out var b) ? b : AllocateReceiveBufferLocked(PoolBufferSize)
                         : _freeLarge.TryPop(out var l) ? l : AllocateReceiveBufferLocked(_largeBufferSize);
                     datagram.CopyTo(buffer);
@@ -297,6 +309,12 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     /// </summary>
     private void ReturnBuffer(byte[] buffer)
     {
+        if (buffer.Length == TinyBufferSize)
+        {
+            _usedTiny.Push(buffer);
+            _keepsReceiveBuffers = true;
+            return;
+        }
         if (buffer.Length == PoolBufferSize)
         {
             _usedBuffers.Push(buffer);
@@ -322,6 +340,11 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     /// <summary>Under <see cref="_gate"/>, on the loop: moves the buffers the loop used since its last drain to the free list (bounded).</summary>
     private void GiveBackUsedLocked()
     {
+        while (_usedTiny.TryPop(out var t))
+        {
+            if (_freeTiny.Count < _maxFreeTiny) _freeTiny.Push(t);
+            else _receiveBuffersDiscarded++;
+        }
         while (_usedBuffers.TryPop(out var b))
         {
             if (_freeBuffers.Count < MaxFreeBuffers) _freeBuffers.Push(b);
@@ -343,6 +366,8 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         if (!_keepsReceiveBuffers || now - _lastReceive < ReceiveBufferIdleRelease) return;
         _keepsReceiveBuffers = false;
         _receiveBufferReleases++;
+        _freeTiny.Clear();
+        _freeTiny.TrimExcess();
         _freeBuffers.Clear();
         _freeBuffers.TrimExcess();
         _freeLarge.Clear();
@@ -350,14 +375,14 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     }
 
     /// <summary>
-    /// Tests and benches: the receive free lists — buffers on them now (small, large), buffers allocated because a list was
+    /// Tests and benches: the receive free lists — buffers on them now (tiny, small, large), buffers allocated because a list was
     /// empty, used buffers dropped because a list was full, times the lists were emptied for idleness.
     /// </summary>
-    internal (int FreeSmall, int FreeLarge, long Allocated, long Discarded, long IdleReleases) ReceiveBufferStats
+    internal (int FreeTiny, int FreeSmall, int FreeLarge, long Allocated, long Discarded, long IdleReleases) ReceiveBufferStats
     {
         get
         {
-            lock (_gate) return (_freeBuffers.Count, _freeLarge.Count, _receiveBuffersAllocated, _receiveBuffersDiscarded, Volatile.Read(ref _receiveBufferReleases));
+            lock (_gate) return (_freeTiny.Count, _freeBuffers.Count, _freeLarge.Count, _receiveBuffersAllocated, _receiveBuffersDiscarded, Volatile.Read(ref _receiveBufferReleases));
         }
     }
 

@@ -9,8 +9,9 @@ namespace OspBridge.Net.Tests.IO;
 
 /// <summary>
 /// Issue 14 (session 15): the loop's free lists of receive buffers (datagrams copied in by <see cref="CoreLoop{TEvent}.TryQueueDatagram"/>)
-/// keep at most <see cref="CoreLoop{TEvent}.MaxFreeBuffers"/> small and <see cref="CoreLoop{TEvent}.MaxFreeLargeBytes"/> of large
-/// buffers whatever a burst brought in, serve the next burst without allocating, hand every datagram to the core intact
+/// keep at most as many tiny buffers (≤ <see cref="CoreLoop{TEvent}.TinyBufferSize"/>: ACKs, SACKs) as the inbox holds,
+/// <see cref="CoreLoop{TEvent}.MaxFreeBuffers"/> small ones and <see cref="CoreLoop{TEvent}.MaxFreeLargeBytes"/> of large
+/// ones whatever a burst brought in, serve the next burst without allocating, hand every datagram to the core intact
 /// while buffers are reused, and are emptied once the loop has received nothing for
 /// <see cref="CoreLoop{TEvent}.ReceiveBufferIdleRelease"/> (an idle loop holds none). Non-parallel: one test measures allocation.
 /// </summary>
@@ -52,7 +53,7 @@ public sealed class CoreLoopReceiveBufferTests
     }
 
     [Theory]
-    [InlineData(1200, 2048, 2048)]   // small buffers (2 KiB): the list keeps MaxFreeBuffers
+    [InlineData(1200, 2048, 1024)]   // small buffers (2 KiB): the list keeps MaxFreeBuffers
     [InlineData(16_384, 16_384, 256)] // large buffers (MaxDatagramSize 16 KiB): the list keeps MaxFreeLargeBytes of them
     public async Task A_burst_larger_than_the_bound_leaves_at_most_the_bound_and_the_next_burst_allocates_nothing(int length, int maxDatagram, int bound)
     {
@@ -71,6 +72,8 @@ public sealed class CoreLoopReceiveBufferTests
         Assert.Equal(bound, length <= 2048 ? s.FreeSmall : s.FreeLarge);
         Assert.Equal(burst - bound, s.Discarded);
 
+        Assert.Equal(0, s.FreeTiny);
+
         // Bursts up to the bound, again and again (a busy connection: the clock moves less than the idle time between them):
         // served from the list, nothing allocated, nothing dropped.
         for (int round = 0; round < 3; round++)
@@ -85,6 +88,38 @@ public sealed class CoreLoopReceiveBufferTests
         Assert.Equal(0, core.Corrupt);
         Assert.Equal(burst + 3 * bound, core.Received);
     }
+
+    [Fact]
+    public async Task Tiny_datagrams_keep_as_many_buffers_as_the_inbox_holds_so_a_full_inbox_of_them_allocates_nothing_the_next_time()
+    {
+        // ACK-sized datagrams (≤ TinyBufferSize) pile up in a descheduled loop's inbox by the thousand: their list may keep
+        // one 256-byte buffer per inbox entry (1 MiB at the default capacity), so even a full inbox is served from it.
+        var time = new FakeTimeProvider();
+        var core = new CheckingCore();
+        const int Inbox = 4096;
+        await using var loop = new CoreLoop<int>(core, new NullSender(), _ => { }, new CoreLoopOptions { TimeProvider = time, InboxCapacity = Inbox });
+        loop.Start();
+        await Burst(loop, core, Inbox, 60, 0);
+        var s = loop.ReceiveBufferStats;
+        Assert.Equal((Inbox, 0, 0), (s.FreeTiny, s.FreeSmall, s.FreeLarge));
+        Assert.Equal(Inbox, s.Allocated);
+        Assert.Equal(0, s.Discarded);
+        // One more than the inbox holds: the inbox drops it (as before), no buffer is taken for it.
+        await WaitUntil(() => loop.IsWaitingForInput, "the loop did not wait");
+        var d = new byte[TinyLength];
+        for (int i = 0; i < Inbox; i++) { Fill(d, 10_000 + i); Assert.True(loop.TryQueueDatagram(d, From)); }
+        Assert.False(loop.TryQueueDatagram(d, From));
+        Assert.Equal(1, loop.DroppedDatagrams);
+        loop.Wake(inline: false);
+        await WaitUntil(() => Volatile.Read(ref core.Received) == 2 * Inbox && loop.IsWaitingForInput, "the second burst was not handled");
+        s = loop.ReceiveBufferStats;
+        Assert.Equal(Inbox, s.Allocated); // the second full inbox came entirely from the list
+        Assert.Equal(0, s.Discarded);
+        Assert.Equal(Inbox, s.FreeTiny);
+        Assert.Equal(0, core.Corrupt);
+    }
+
+    private const int TinyLength = 60;
 
     [Fact]
     public async Task Reused_buffers_carry_each_datagram_intact_while_posters_race_the_loop()
@@ -103,7 +138,7 @@ public sealed class CoreLoopReceiveBufferTests
             var d = new byte[16_384];
             for (int i = 0; i < PerThread; i++)
             {
-                int length = rng.Next(3) == 0 ? rng.Next(2049, 16_385) : rng.Next(8, 2049);
+                int length = rng.Next(3) switch { 0 => rng.Next(2049, 16_385), 1 => rng.Next(8, CoreLoop<int>.TinyBufferSize + 1), _ => rng.Next(8, 2049) };
                 Fill(d.AsSpan(0, length), t * PerThread + i);
                 if (loop.TryQueueDatagram(d.AsSpan(0, length), From)) Interlocked.Increment(ref queued);
                 if (i % 16 == 0) loop.Wake(inline: false);
@@ -116,7 +151,8 @@ public sealed class CoreLoopReceiveBufferTests
         Assert.Equal(Threads * PerThread, queued + loop.DroppedDatagrams);
         Assert.True(queued > 0);
         var s = loop.ReceiveBufferStats;
-        Assert.True(s.FreeSmall <= CoreLoop<int>.MaxFreeBuffers && s.FreeLarge <= CoreLoop<int>.MaxFreeLargeBytes / 16_384, $"free lists {s.FreeSmall} / {s.FreeLarge}");
+        Assert.True(s.FreeTiny <= 4096 && s.FreeSmall <= CoreLoop<int>.MaxFreeBuffers && s.FreeLarge <= CoreLoop<int>.MaxFreeLargeBytes / 16_384,
+            $"free lists {s.FreeTiny} / {s.FreeSmall} / {s.FreeLarge}");
     }
 
     [Fact]
@@ -128,19 +164,20 @@ public sealed class CoreLoopReceiveBufferTests
         loop.Start();
         await Burst(loop, core, 100, 1200, 0);
         await Burst(loop, core, 10, 9000, 100);
+        await Burst(loop, core, 30, TinyLength, 1000);
         var s = loop.ReceiveBufferStats;
-        Assert.Equal((100, 10), (s.FreeSmall, s.FreeLarge));
+        Assert.Equal((30, 100, 10), (s.FreeTiny, s.FreeSmall, s.FreeLarge));
 
         // Not idle long enough: kept.
         time.Advance(CoreLoop<int>.ReceiveBufferIdleRelease / 2);
         await Task.Delay(20);
-        Assert.Equal((100, 10), (loop.ReceiveBufferStats.FreeSmall, loop.ReceiveBufferStats.FreeLarge));
+        Assert.Equal((30, 100, 10), (loop.ReceiveBufferStats.FreeTiny, loop.ReceiveBufferStats.FreeSmall, loop.ReceiveBufferStats.FreeLarge));
 
         // Idle for ReceiveBufferIdleRelease: the loop's own timer comes back and the lists go, with no input arriving.
         time.Advance(CoreLoop<int>.ReceiveBufferIdleRelease / 2);
         await WaitUntil(() => loop.ReceiveBufferStats.IdleReleases == 1 && loop.IsWaitingForInput, "the free lists were not emptied after the idle time");
         s = loop.ReceiveBufferStats;
-        Assert.Equal((0, 0), (s.FreeSmall, s.FreeLarge));
+        Assert.Equal((0, 0, 0), (s.FreeTiny, s.FreeSmall, s.FreeLarge));
         Assert.Equal(0, loop.Counters.EarlyTimerPasses); // the release's timer pass is not counted as an early one
 
         // The next burst works as before (new buffers) and the loop stays idle-released once more afterwards.
@@ -161,6 +198,7 @@ public sealed class CoreLoopReceiveBufferTests
         loop.Start();
         var small = new byte[1200];
         var large = new byte[16_384];
+        var tiny = new byte[TinyLength];
         const int Rounds = 2000;
         long least = long.MaxValue;
         int seq = 0;
@@ -170,7 +208,7 @@ public sealed class CoreLoopReceiveBufferTests
             long before = GC.GetAllocatedBytesForCurrentThread();
             for (int i = 0; i < Rounds; i++)
             {
-                var d = (i & 3) == 0 ? large : small;
+                var d = (i & 3) switch { 0 => large, 1 => tiny, _ => small };
                 Fill(d, seq++);
                 Assert.True(loop.TryQueueDatagram(d, From));
                 Assert.True(loop.TryQueueDatagram(d, From));
