@@ -18,10 +18,18 @@ namespace OspBridge.Bench;
 /// an in-process <see cref="QuicListener"/> and <see cref="QuicConnection"/> on 127.0.0.1, the reader taking 64 KiB per
 /// <see cref="QuicStream.ReadAsync(Memory{byte}, CancellationToken)"/> into one reused buffer (so the application itself
 /// allocates nothing), the writer writing 64 KiB chunks of one reused buffer; B per datagram both ends sent in the
-/// window (includes the stream API calls), over the whole window and per sub-window of 2500 datagrams (median and least):
-/// the stream's receive and send rings still grow during the window now and then (a 16 MiB ring rented once is
-/// 500 B per datagram of a 64 MiB run), which the median leaves out. <c>types</c> adds a GCAllocationTick listener that names the types behind the
-/// bytes (it allocates per tick itself, so the numbers are taken without it unless asked).
+/// window (includes the stream API calls), over the whole window and per sub-window of 2500 datagrams (median and least).
+/// <para>Warm-up (session 15): the first third of the transfer, in which the reader stops twice (at 1/6 and 1/4) until the
+/// sender has been blocked by flow control for 60 ms (at most 2 s). The stream's receive ring grows (by doubling, rented
+/// from <c>ArrayPool.Shared</c>) only when the reader lags further behind than ever before, up to the stream window
+/// (16 MiB); the send ring up to its 4 MiB limit. A long-lived connection has had its worst lag behind it; a 64 MiB run
+/// without the stalls had it inside the window now and then (an 8 or 16 MiB array — the first of that size in the
+/// process — is 270–550 B per datagram of the window). <c>OSPBRIDGE_ALLOC_STALL=0</c> measures without the stalls.
+/// What remains in whole windows is growth of bounded pools to a new high (the loops' receive free lists, the GRO
+/// arenas in flight — see docs/benchmarks.md, session 15); the line after RESULT gives the window's hand-offs, copies and
+/// loop-buffer allocations. Traces: <see cref="AllocBenchEvents"/> marks the window.</para>
+/// <para><c>types</c> adds a GCAllocationTick listener that names the types behind the
+/// bytes (it allocates per tick itself, so the numbers are taken without it unless asked).</para>
 /// </summary>
 internal static class AllocBench
 {
