@@ -139,13 +139,14 @@ internal static class AllocBench
             return (c.Batches + s.Batches, c.HandedOff + s.HandedOff, c.Copied + s.Copied);
         }
         long Drops() => client.DroppedDatagrams + (Volatile.Read(ref serverConn)?.DroppedDatagrams ?? 0);
-        (long Allocated, long Discarded) LoopBuffers()
+        (long Allocated, long Discarded, long IdleReleases, int Free) LoopBuffers()
         {
             var c = client.Loop.ReceiveBufferStats;
             var s = Volatile.Read(ref serverConn)?.Loop.ReceiveBufferStats ?? default;
-            return (c.Allocated + s.Allocated, c.Discarded + s.Discarded);
+            return (c.Allocated + s.Allocated, c.Discarded + s.Discarded, c.IdleReleases + s.IdleReleases,
+                c.FreeTiny + c.FreeSmall + c.FreeLarge + s.FreeTiny + s.FreeSmall + s.FreeLarge);
         }
-        (long Allocated, long Discarded) loopBuffers0 = default;
+        (long Allocated, long Discarded, long IdleReleases, int Free) loopBuffers0 = default;
         var windows = new List<double>();
         bool steady = false;
         var sw = Stopwatch.StartNew();
@@ -209,7 +210,7 @@ internal static class AllocBench
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"RESULT alloc quic max_udp_payload {maxUdpPayload}: {perDatagram:F1} B per datagram (steady state: {allocated} B allocated over {datagrams} datagrams both ways, process-wide, stream API calls included); windows of 2500 datagrams: median {median:F1}, least {least:F1} ({windows.Count} windows)"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"  window: {endpoints1.Item1 - endpoints0.Batches} receive batches handed to a loop whole ({endpoints1.Item2 - endpoints0.HandedOff} datagrams), {endpoints1.Item3 - endpoints0.Copied} datagrams copied into loop buffers, {drops} dropped by the loops, {loopBuffers1.Allocated - loopBuffers0.Allocated} loop receive buffers allocated and {loopBuffers1.Discarded - loopBuffers0.Discarded} not kept (free lists empty / full); {stalls} warm-up stalls of the reader, {stallMilliseconds:F0} ms in all"));
+            $"  window: {endpoints1.Item1 - endpoints0.Batches} receive batches handed to a loop whole ({endpoints1.Item2 - endpoints0.HandedOff} datagrams), {endpoints1.Item3 - endpoints0.Copied} datagrams copied into loop buffers, {drops} dropped by the loops, {loopBuffers1.Allocated - loopBuffers0.Allocated} loop receive buffers allocated and {loopBuffers1.Discarded - loopBuffers0.Discarded} not kept (free lists empty / full; {loopBuffers0.Free} on the lists at the start, {loopBuffers1.IdleReleases - loopBuffers0.IdleReleases} idle releases in the window, {loopBuffers0.IdleReleases} before); {stalls} warm-up stalls of the reader, {stallMilliseconds:F0} ms in all"));
         if (sampler is not null)
         {
             Console.WriteLine("  allocation samples by type (GCAllocationTick, ~100 KB each), steady state (the listener's own allocations included):");
