@@ -18,14 +18,41 @@ namespace OspBridge.Bench;
 /// an in-process <see cref="QuicListener"/> and <see cref="QuicConnection"/> on 127.0.0.1, the reader taking 64 KiB per
 /// <see cref="QuicStream.ReadAsync(Memory{byte}, CancellationToken)"/> into one reused buffer (so the application itself
 /// allocates nothing), the writer writing 64 KiB chunks of one reused buffer; B per datagram both ends sent in the
-/// window (includes the stream API calls), over the whole window and per sub-window of 2500 datagrams (median and least):
-/// the stream's receive and send rings still grow during the window now and then (a 16 MiB ring rented once is
-/// 500 B per datagram of a 64 MiB run), which the median leaves out. <c>types</c> adds a GCAllocationTick listener that names the types behind the
-/// bytes (it allocates per tick itself, so the numbers are taken without it unless asked).
+/// window (includes the stream API calls), over the whole window and per sub-window of 2500 datagrams (median and least).
+/// <para>Warm-up (session 15): the first third of the transfer, in which the reader stops twice (at 1/6 and 1/4) until the
+/// sender has been blocked by flow control for 60 ms (at most 2 s). The stream's receive ring grows (by doubling, rented
+/// from <c>ArrayPool.Shared</c>) only when the reader lags further behind than ever before, up to the stream window
+/// (16 MiB); the send ring up to its 4 MiB limit. A long-lived connection has had its worst lag behind it; a 64 MiB run
+/// without the stalls had it inside the window now and then (an 8 or 16 MiB array — the first of that size in the
+/// process — is 270–550 B per datagram of the window). <c>OSPBRIDGE_ALLOC_STALL=0</c> measures without the stalls.
+/// What remains in whole windows is growth of bounded pools to a new high (the loops' receive free lists, the GRO
+/// arenas in flight — see docs/benchmarks.md, session 15); the line after RESULT gives the window's hand-offs, copies and
+/// loop-buffer allocations. Traces: <see cref="AllocBenchEvents"/> marks the window.</para>
+/// <para><c>types</c> adds a GCAllocationTick listener that names the types behind the
+/// bytes (it allocates per tick itself, so the numbers are taken without it unless asked).</para>
 /// </summary>
 internal static class AllocBench
 {
     private static readonly TimeSpan Limit = TimeSpan.FromMinutes(5);
+
+    /// <summary>How often the QUIC row's reader stops during the warm-up; <c>OSPBRIDGE_ALLOC_STALL=0</c>: never (the window before session 15).</summary>
+    private static readonly int Stalls = Environment.GetEnvironmentVariable("OSPBRIDGE_ALLOC_STALL") == "0" ? 0 : 2;
+
+    /// <summary>Waits until the sender has sent (almost) nothing for 60 ms — blocked by flow control — or 2 s passed.</summary>
+    private static async Task<double> StallUntilSenderBlocked(Func<long> sent, CancellationToken ct)
+    {
+        var sw = Stopwatch.StartNew();
+        long last = sent();
+        var still = Stopwatch.StartNew();
+        while (sw.Elapsed < TimeSpan.FromSeconds(2))
+        {
+            await Task.Delay(20, ct);
+            long now = sent();
+            if (now - last > 4) { last = now; still.Restart(); }
+            else if (still.Elapsed >= TimeSpan.FromMilliseconds(60)) break;
+        }
+        return sw.Elapsed.TotalMilliseconds;
+    }
 
     public static int Run(string[] args)
     {
@@ -100,7 +127,26 @@ internal static class AllocBench
         await using var stream = await client.OpenOutboundStreamAsync(QuicStreamType.Bidirectional, ct);
         await stream.WriteAsync(new byte[] { 1 }, ct);
         var buf = new byte[1 << 16];
+        double stallMilliseconds = 0;
         long received = 0, alloc0 = 0, datagrams0 = 0, windowAlloc0 = 0, windowDatagrams0 = 0;
+        int stalls = 0;
+        (long Batches, long HandedOff, long Copied) endpoints0 = default;
+        long drops0 = 0;
+        (long, long, long) Endpoints()
+        {
+            var c = client.EndpointCounters;
+            var s = Volatile.Read(ref serverConn)?.EndpointCounters ?? default;
+            return (c.Batches + s.Batches, c.HandedOff + s.HandedOff, c.Copied + s.Copied);
+        }
+        long Drops() => client.DroppedDatagrams + (Volatile.Read(ref serverConn)?.DroppedDatagrams ?? 0);
+        (long Allocated, long Discarded, long IdleReleases, int Free) LoopBuffers()
+        {
+            var c = client.Loop.ReceiveBufferStats;
+            var s = Volatile.Read(ref serverConn)?.Loop.ReceiveBufferStats ?? default;
+            return (c.Allocated + s.Allocated, c.Discarded + s.Discarded, c.IdleReleases + s.IdleReleases,
+                c.FreeTiny + c.FreeSmall + c.FreeLarge + s.FreeTiny + s.FreeSmall + s.FreeLarge);
+        }
+        (long Allocated, long Discarded, long IdleReleases, int Free) loopBuffers0 = default;
         var windows = new List<double>();
         bool steady = false;
         var sw = Stopwatch.StartNew();
@@ -112,13 +158,26 @@ internal static class AllocBench
             int n = await stream.ReadAsync(buf, ct);
             if (n == 0) break;
             received += n;
+            if (stalls < Stalls && received >= total * (stalls + 2) / 12)
+            {
+                // Warm-up: the reader stops (at 1/6 and 1/4 of the transfer) until the sender is blocked by flow control, so
+                // the stream's receive ring reaches the size the worst lag of a long-lived reader needs (at most the stream
+                // window, which grows in between) and the sender's ring its limit — growth a long-lived connection has
+                // behind it (see the class comment).
+                stalls++;
+                stallMilliseconds += await StallUntilSenderBlocked(() => Volatile.Read(ref serverConn)?.Core.DatagramsSent ?? 0, ct);
+            }
             if (!steady && received >= total / 3)
             {
                 steady = true;
                 cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
                 datagrams0 = Datagrams();
                 sampler?.Enable();
+                AllocBenchEvents.Log.WindowStart(maxUdpPayload);
                 steadyClock.Start();
+                endpoints0 = Endpoints();
+                drops0 = Drops();
+                loopBuffers0 = LoopBuffers();
                 alloc0 = GC.GetTotalAllocatedBytes(precise: false);
                 (windowAlloc0, windowDatagrams0) = (alloc0, datagrams0);
             }
@@ -132,8 +191,12 @@ internal static class AllocBench
         }
         long allocated = GC.GetTotalAllocatedBytes(precise: false) - alloc0;
         steadyClock.Stop();
+        AllocBenchEvents.Log.WindowEnd(maxUdpPayload);
         sampler?.Disable();
         long datagrams = Datagrams() - datagrams0;
+        var endpoints1 = Endpoints();
+        long drops = Drops() - drops0;
+        var loopBuffers1 = LoopBuffers();
         var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu0;
         if (received != total) throw new InvalidOperationException($"received {received} of {total}");
         while (await stream.ReadAsync(buf, ct) > 0) { }
@@ -146,6 +209,8 @@ internal static class AllocBench
             $"  quic {total >> 20} MiB, max_udp_payload {maxUdpPayload}: whole transfer {total * 8 / sw.Elapsed.TotalSeconds / 1e6:F0} Mbit/s; steady state {steadyBytes * 8 / steadyClock.Elapsed.TotalSeconds / 1e6:F0} Mbit/s, {cpu.TotalSeconds / (steadyBytes / 1e9):F2} CPU s/GB (both ends)"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"RESULT alloc quic max_udp_payload {maxUdpPayload}: {perDatagram:F1} B per datagram (steady state: {allocated} B allocated over {datagrams} datagrams both ways, process-wide, stream API calls included); windows of 2500 datagrams: median {median:F1}, least {least:F1} ({windows.Count} windows)"));
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"  window: {endpoints1.Item1 - endpoints0.Batches} receive batches handed to a loop whole ({endpoints1.Item2 - endpoints0.HandedOff} datagrams), {endpoints1.Item3 - endpoints0.Copied} datagrams copied into loop buffers, {drops} dropped by the loops, {loopBuffers1.Allocated - loopBuffers0.Allocated} loop receive buffers allocated and {loopBuffers1.Discarded - loopBuffers0.Discarded} not kept (free lists empty / full; {loopBuffers0.Free} on the lists at the start, {loopBuffers1.IdleReleases - loopBuffers0.IdleReleases} idle releases in the window, {loopBuffers0.IdleReleases} before); {stalls} warm-up stalls of the reader, {stallMilliseconds:F0} ms in all"));
         if (sampler is not null)
         {
             Console.WriteLine("  allocation samples by type (GCAllocationTick, ~100 KB each), steady state (the listener's own allocations included):");
@@ -154,4 +219,22 @@ internal static class AllocBench
         }
         return perDatagram;
     }
+}
+
+/// <summary>
+/// Marks the QUIC row's steady-state window in a trace (<c>dotnet-trace collect --providers
+/// Microsoft-Windows-DotNETRuntime:0x19:5,OspBridge-AllocBench -- dotnet OspBridge.Bench.dll alloc quic …</c>): the
+/// GCAllocationTick events between <see cref="WindowStart"/> and <see cref="WindowEnd"/>, with their stacks, say which code
+/// allocated in the window.
+/// </summary>
+[System.Diagnostics.Tracing.EventSource(Name = "OspBridge-AllocBench")]
+internal sealed class AllocBenchEvents : System.Diagnostics.Tracing.EventSource
+{
+    public static readonly AllocBenchEvents Log = new();
+
+    [System.Diagnostics.Tracing.Event(1)]
+    public void WindowStart(int maxUdpPayload) => WriteEvent(1, maxUdpPayload);
+
+    [System.Diagnostics.Tracing.Event(2)]
+    public void WindowEnd(int maxUdpPayload) => WriteEvent(2, maxUdpPayload);
 }

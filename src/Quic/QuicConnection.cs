@@ -244,6 +244,9 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
     /// <summary>Tests: received datagrams the loop dropped (inbox full or stopped).</summary>
     internal long DroppedDatagrams => _loop.DroppedDatagrams;
 
+    /// <summary>Tests and benches: the connection's loop (e.g. its receive free lists).</summary>
+    internal CoreLoop<CoreEvent> Loop => _loop;
+
     /// <summary>Tests: receive batches this connection's socket handed to a loop whole, datagrams in them, datagrams copied one by one.</summary>
     internal (long Batches, long HandedOff, long Copied) EndpointCounters => (_endpoint.BatchesHandedOff, _endpoint.DatagramsHandedOff, _endpoint.DatagramsCopied);
 

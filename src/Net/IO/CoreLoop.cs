@@ -85,17 +85,39 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     // acquisition of its next drain — no lock per datagram beyond the inbox's own (issue 14: Rent/ReturnBuffer locks).
     private readonly Stack<byte[]> _freeBuffers = new();
     private readonly Stack<byte[]> _usedBuffers = new();
+    // Issue 14 (session 15): datagrams of at most TinyBufferSize bytes — QUIC ACKs, SCTP SACKs: half the datagrams of a bulk
+    // flow, and the ones a sender's inbox piles up when its loop is descheduled (> 2 000 in flight at load 10–20) — get
+    // 256-byte buffers from a third list that may keep as many as the inbox holds (≤ 1 MiB at the default capacity), so
+    // a backed-up inbox of them never allocates once the list is warm (before: 2 KiB buffers, at most 1 024 kept).
+    private readonly Stack<byte[]> _freeTiny = new();
+    private readonly Stack<byte[]> _usedTiny = new();
+    internal const int TinyBufferSize = 256;
+    private readonly int _maxFreeTiny; // the inbox's capacity (at most MaxFreeTinyBytes of them)
+    private const int MaxFreeTinyBytes = 4 << 20;
     private const int DrainChunk = 256;
     private const int PoolBufferSize = 2048;
-    private const int MaxFreeBuffers = 1024; // ≤ 2 MiB kept per loop, only after its inbox was that deep
+    internal const int MaxFreeBuffers = 1024; // ≤ 2 MiB kept per loop, only after its inbox was that deep, and only while it receives
     // Datagrams larger than PoolBufferSize up to the loop's MaxDatagramSize (QUIC on loopback: 16 KiB) get the same
     // treatment from a second free list of that size (issue 14: through ArrayPool.Shared — rented on the receive thread,
     // returned on the loop's — 16 KiB buffers were dropped and allocated anew, ≈ 300 B per datagram in some runs).
     private readonly Stack<byte[]> _freeLarge = new();
     private readonly Stack<byte[]> _usedLarge = new();
     private readonly int _largeBufferSize; // 0: no large list (MaxDatagramSize ≤ PoolBufferSize)
-    private readonly int _maxFreeLarge;    // ≤ 1 MiB of them per loop (MaxFreeLargeBytes)
-    private const int MaxFreeLargeBytes = 1 << 20;
+    private readonly int _maxFreeLarge;    // ≤ 4 MiB of them per loop (MaxFreeLargeBytes)
+    // Issue 14 (session 15): 1 MiB (64 × 16 KiB) was less than a loaded QUIC loop's inbox held in a burst (≈ 190 datagrams
+    // of 16 KiB when the socket's hand-off batches ran out, at load 10–20): the rest were allocated and dropped again. The
+    // large list now keeps up to 4 MiB; all lists are emptied once the loop has received nothing for
+    // ReceiveBufferIdleRelease, so the larger bounds cost nothing on an idle loop (before, a loop kept its lists — up to
+    // 3 MiB — for its lifetime).
+    internal const int MaxFreeLargeBytes = 4 << 20;
+    private TimeSpan _lastReceive;          // loop clock of the last drain that held a datagram or batch
+    private bool _keepsReceiveBuffers;      // loop only: the loop used pooled receive buffers since the lists were last emptied
+    private long _receiveBuffersAllocated;  // under _gate: buffers the free lists could not serve (allocated)
+    private long _receiveBuffersDiscarded;  // under _gate: used buffers the full free lists did not keep
+    private long _receiveBufferReleases;    // loop only: times the free lists were emptied for idleness
+
+    /// <summary>How long a loop keeps its free receive buffers after its last received datagram.</summary>
+    internal static readonly TimeSpan ReceiveBufferIdleRelease = TimeSpan.FromMilliseconds(250);
     private readonly DatagramBatch _sendBatch;
     private readonly ITimer _timer;
     private readonly CancellationTokenSource _stop = new();
@@ -146,6 +168,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         _options = options ?? new CoreLoopOptions();
         _clock = new CoreClock(_options.TimeProvider);
         _sendBatch = new DatagramBatch(_options.SendBatchSize, _options.MaxDatagramSize);
+        _maxFreeTiny = Math.Clamp(_options.InboxCapacity, 16, MaxFreeTinyBytes / TinyBufferSize);
         if (_options.MaxDatagramSize > PoolBufferSize)
         {
             _largeBufferSize = _options.MaxDatagramSize;
@@ -221,9 +244,11 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
                 queued = !_inboxClosed;
                 if (queued)
                 {
-                    var buffer = datagram.Length <= PoolBufferSize
-                        ? _freeBuffers.TryPop(out var b) ? b : GC.AllocateUninitializedArray<byte>(PoolBufferSize)
-                        : _freeLarge.TryPop(out var l) ? l : GC.AllocateUninitializedArray<byte>(_largeBufferSize);
+                    var buffer = datagram.Length <= TinyBufferSize
+                        ? _freeTiny.TryPop(out var t) ? t : AllocateReceiveBufferLocked(TinyBufferSize)
+                        : datagram.Length <= PoolBufferSize
+                        ? _freeBuffers.TryPop(out var b) ? b : AllocateReceiveBufferLocked(PoolBufferSize)
+                        : _freeLarge.TryPop(out var l) ? l : AllocateReceiveBufferLocked(_largeBufferSize);
                     datagram.CopyTo(buffer);
                     AppendLocked(new WorkItem(ItemKind.Datagram, buffer, datagram.Length, path, null, null));
                     if (wake) signal = TakeWaiterLocked();
@@ -284,29 +309,80 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     /// </summary>
     private void ReturnBuffer(byte[] buffer)
     {
+        if (buffer.Length == TinyBufferSize)
+        {
+            _usedTiny.Push(buffer);
+            _keepsReceiveBuffers = true;
+            return;
+        }
         if (buffer.Length == PoolBufferSize)
         {
             _usedBuffers.Push(buffer);
+            _keepsReceiveBuffers = true; // (before this pass's Arm: the release is armed for it)
             return;
         }
         if (buffer.Length == _largeBufferSize)
         {
             _usedLarge.Push(buffer);
+            _keepsReceiveBuffers = true;
             return;
         }
         ArrayPool<byte>.Shared.Return(buffer);
     }
 
+    /// <summary>Under <see cref="_gate"/>: a receive buffer the free list could not serve.</summary>
+    private byte[] AllocateReceiveBufferLocked(int size)
+    {
+        _receiveBuffersAllocated++;
+        return GC.AllocateUninitializedArray<byte>(size);
+    }
+
     /// <summary>Under <see cref="_gate"/>, on the loop: moves the buffers the loop used since its last drain to the free list (bounded).</summary>
     private void GiveBackUsedLocked()
     {
+        while (_usedTiny.TryPop(out var t))
+        {
+            if (_freeTiny.Count < _maxFreeTiny) _freeTiny.Push(t);
+            else _receiveBuffersDiscarded++;
+        }
         while (_usedBuffers.TryPop(out var b))
         {
             if (_freeBuffers.Count < MaxFreeBuffers) _freeBuffers.Push(b);
+            else _receiveBuffersDiscarded++;
         }
         while (_usedLarge.TryPop(out var l))
         {
             if (_freeLarge.Count < _maxFreeLarge) _freeLarge.Push(l);
+            else _receiveBuffersDiscarded++;
+        }
+    }
+
+    /// <summary>
+    /// Under <see cref="_gate"/>, on the loop, before it waits: empties the free lists once the loop has received nothing for
+    /// <see cref="ReceiveBufferIdleRelease"/> (an idle loop holds no receive buffers; a busy one keeps them across its waits).
+    /// </summary>
+    private void ReleaseIdleReceiveBuffersLocked(TimeSpan now)
+    {
+        if (!_keepsReceiveBuffers || now - _lastReceive < ReceiveBufferIdleRelease) return;
+        _keepsReceiveBuffers = false;
+        _receiveBufferReleases++;
+        _freeTiny.Clear();
+        _freeTiny.TrimExcess();
+        _freeBuffers.Clear();
+        _freeBuffers.TrimExcess();
+        _freeLarge.Clear();
+        _freeLarge.TrimExcess();
+    }
+
+    /// <summary>
+    /// Tests and benches: the receive free lists — buffers on them now (tiny, small, large), buffers allocated because a list was
+    /// empty, used buffers dropped because a list was full, times the lists were emptied for idleness.
+    /// </summary>
+    internal (int FreeTiny, int FreeSmall, int FreeLarge, long Allocated, long Discarded, long IdleReleases) ReceiveBufferStats
+    {
+        get
+        {
+            lock (_gate) return (_freeTiny.Count, _freeBuffers.Count, _freeLarge.Count, _receiveBuffersAllocated, _receiveBuffersDiscarded, Volatile.Read(ref _receiveBufferReleases));
         }
     }
 
@@ -402,11 +478,13 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     /// </summary>
     private bool ArmWait(out short version)
     {
+        var now = _clock.Now;
         lock (_gate)
         {
             GiveBackUsedLocked();
             version = 0;
             if (_ringCount > 0 || _inboxClosed) return false;
+            ReleaseIdleReceiveBuffersLocked(now);
             _loopWaiting = true;
             version = _waker.Arm();
             return true;
@@ -522,12 +600,14 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
                     switch (item.Kind)
                     {
                         case ItemKind.Datagram:
+                            _lastReceive = now;
                             Interlocked.Decrement(ref _queuedDatagrams);
                             try { _core.Receive(item.Buffer.AsSpan(0, item.Length), item.Path, now); }
                             finally { ReturnBuffer(item.Buffer!); }
                             break;
                         case ItemKind.Batch:
                             var batch = (DatagramBatch)item.State!;
+                            _lastReceive = now;
                             Interlocked.Add(ref _queuedDatagrams, -item.Length);
                             try
                             {
@@ -657,21 +737,17 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     private void Arm(TimeSpan? deadline)
     {
         bool forRelease = false;
-        if (_sendBatch.HasBuffer && !ReleaseSendSlotsAtEveryWait && _sendingPasses >= KeepSendSlotsAfter
-            && (deadline is null || _lastSend + SendBufferIdleRelease < deadline))
+        var now = _clock.Now;
+        if (ReleaseDue(now) is { } release && (deadline is null || release < deadline))
         {
             // The loop keeps its send slots across short waits; the timer comes back for them when it has not sent for
-            // SendBufferIdleRelease (the wait after that pass gives them back).
-            var release = _lastSend + SendBufferIdleRelease;
-            var now = _clock.Now;
-            if (release > now)
-            {
-                // An earlier release arm still pending will do (its pass finds the slots used since and re-arms): sends do
-                // not re-program the timer on every pass, at most about once per SendBufferIdleRelease.
-                if (_armedForRelease && _armedFor is { } armed && armed > now && armed <= release) return;
-                forRelease = true;
-                deadline = release;
-            }
+            // SendBufferIdleRelease (the wait after that pass gives them back). Likewise for its free receive buffers
+            // (ReceiveBufferIdleRelease after its last received datagram).
+            // An earlier release arm still pending will do (its pass finds the slots used since and re-arms): sends do
+            // not re-program the timer on every pass, at most about once per SendBufferIdleRelease.
+            if (_armedForRelease && _armedFor is { } armed && armed > now && armed <= release) return;
+            forRelease = true;
+            deadline = release;
         }
         _armedForRelease = forRelease;
         if (deadline == _armedFor) return;
@@ -687,6 +763,24 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         else if (_wholeMilliseconds && delay.Ticks % TimeSpan.TicksPerMillisecond != 0)
             delay = TimeSpan.FromMilliseconds(Math.Ceiling(delay.TotalMilliseconds)); // see _wholeMilliseconds
         _timer.Change(delay, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>
+    /// The next time after <paramref name="now"/> at which the loop gives back something it keeps across waits (send
+    /// slots, free receive buffers) unless it is busy again by then; null: nothing to come back for (what is due already
+    /// goes back at the wait right after this pass).
+    /// </summary>
+    private TimeSpan? ReleaseDue(TimeSpan now)
+    {
+        TimeSpan? due = null;
+        if (_sendBatch.HasBuffer && !ReleaseSendSlotsAtEveryWait && _sendingPasses >= KeepSendSlotsAfter && _lastSend + SendBufferIdleRelease > now)
+            due = _lastSend + SendBufferIdleRelease;
+        if (_keepsReceiveBuffers && _lastReceive + ReceiveBufferIdleRelease > now)
+        {
+            var receive = _lastReceive + ReceiveBufferIdleRelease;
+            if (due is not { } d || receive < d) due = receive;
+        }
+        return due;
     }
 
     /// <summary>
