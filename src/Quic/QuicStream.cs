@@ -345,8 +345,16 @@ public sealed class QuicStream : Stream
         _finWritten = true;
         _conn.Post(_ =>
         {
-            if (_conn.Core.GetStream(Id) is not null && _conn.Core.State < CoreState.Closing)
-                _conn.Core.StreamWrite(Id, ReadOnlySpan<byte>.Empty, fin: true);
+            try
+            {
+                if (_conn.Core.GetStream(Id) is not null && _conn.Core.State < CoreState.Closing)
+                    _conn.Core.StreamWrite(Id, ReadOnlySpan<byte>.Empty, fin: true);
+            }
+            catch (QuicException)
+            {
+                // The peer sent STOP_SENDING or the writes were aborted: FIN is moot, and WritesClosed already carries
+                // the reason. Loop work must not throw (a throwing action fails the whole connection).
+            }
         });
     }
 
@@ -360,8 +368,15 @@ public sealed class QuicStream : Stream
         _conn.Post(_ =>
         {
             var core = _conn.Core;
-            if (read) core.StreamAbortRead(Id, errorCode);
-            if (write) core.StreamAbortWrite(Id, errorCode);
+            try
+            {
+                if (read) core.StreamAbortRead(Id, errorCode);
+                if (write) core.StreamAbortWrite(Id, errorCode);
+            }
+            catch (QuicException)
+            {
+                // the stream is gone or the connection is closing: nothing left to abort (loop work must not throw)
+            }
             // a waiting read or write tries again: it finds the abort (or the stream gone) and fails
             Retry(_readOp, ReadOnLoopAction);
             Retry(_writeOp, WriteOnLoopAction);
