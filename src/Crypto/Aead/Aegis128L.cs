@@ -103,7 +103,7 @@ public sealed class Aegis128L : IIncrementalAead, IDisposable
     public void FinishEncrypt(Span<byte> tag)
     {
         if (_phase != Phase.Encrypting) throw new CryptoException(CryptoError.InvalidState, "FinishEncrypt without BeginEncrypt");
-        Finalize().CopyTo(tag[..TagLength]);
+        ComputeTag().CopyTo(tag[..TagLength]);
         _phase = Phase.Idle;
     }
 
@@ -134,7 +134,7 @@ public sealed class Aegis128L : IIncrementalAead, IDisposable
         Span<byte> expected = stackalloc byte[TagLength];
         Span<byte> actual = stackalloc byte[TagLength];
         _expectedTag.CopyTo(expected);
-        Finalize().CopyTo(actual);
+        ComputeTag().CopyTo(actual);
         return CryptographicOperations.FixedTimeEquals(expected, actual);
     }
 
@@ -258,7 +258,7 @@ public sealed class Aegis128L : IIncrementalAead, IDisposable
         state = s;
     }
 
-    private Vector128<byte> Finalize()
+    private Vector128<byte> ComputeTag()
     {
         if (_pendingLength > 0)
         {
