@@ -474,11 +474,11 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
 
     /// <summary>
     /// True when the loop must wait for input: the waker is armed (its token in <paramref name="version"/>) and
-    /// the next enqueue or the close signals it. Only the loop calls it.
+    /// the next enqueue or the close signals it; <paramref name="now"/> (loop clock) decides whether idle receive buffers
+    /// go back. Only the loop calls it.
     /// </summary>
-    private bool ArmWait(out short version)
+    private bool ArmWait(TimeSpan now, out short version)
     {
-        var now = _clock.Now;
         lock (_gate)
         {
             GiveBackUsedLocked();
@@ -574,7 +574,8 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
         {
             while (true)
             {
-                if (ArmWait(out short version))
+                var waitNow = _clock.Now;
+                if (ArmWait(waitNow, out short version))
                 {
                     // An idle loop holds no send slots (issue 13: 64 KiB per idle connection; a QUIC loop's are 512 KiB) — but
                     // a busy one keeps them across its short waits: given back and rented on every wait, the 512 KiB array
@@ -582,7 +583,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
                     // for them SendBufferIdleRelease after the last send (see Arm).
                     // Only a loop that keeps sending (KeepSendSlotsAfter passes that sent, within SendBufferIdleRelease of
                     // each other) holds them: a handshake that goes nowhere — thousands in a flood — gives them back at once.
-                    if (_sendBatch.HasBuffer && !KeepsSendSlots(_clock.Now)) _sendBatch.ReleaseBuffer();
+                    if (_sendBatch.HasBuffer && !KeepsSendSlots(waitNow)) _sendBatch.ReleaseBuffer();
                     await new ValueTask<bool>(_waker, version).ConfigureAwait(false);
                     _wakeups++;
                     continue;
@@ -758,7 +759,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
             return;
         }
-        var delay = d - _clock.Now;
+        var delay = d - now;
         if (delay < TimeSpan.Zero) delay = TimeSpan.Zero;
         else if (_wholeMilliseconds && delay.Ticks % TimeSpan.TicksPerMillisecond != 0)
             delay = TimeSpan.FromMilliseconds(Math.Ceiling(delay.TotalMilliseconds)); // see _wholeMilliseconds

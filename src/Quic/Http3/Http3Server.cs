@@ -319,12 +319,11 @@ public sealed class Http3Server : IAsyncDisposable
                 throw;
             }
             if (n == 0) { stream.CommitLease(0); return; }
-            // The DATA frame header (type, length varint) written in place: no header array per chunk.
-            int headerLength = 1 + OspBridge.Net.Wire.QuicVarint.GetEncodedLength((ulong)n);
+            // The DATA frame header written in place: no header array per chunk.
+            int headerLength = DataFrame.HeaderLength(n);
             var span = lease.Span;
             if (headerLength < FileFrameRoom) span.Slice(FileFrameRoom, n).CopyTo(span[headerLength..]);
-            span[0] = (byte)Http3FrameType.Data;
-            OspBridge.Net.Wire.QuicVarint.Write(span[1..], (ulong)n);
+            DataFrame.WriteHeader(span, n);
             stream.CommitLease(headerLength + n);
         }
     }

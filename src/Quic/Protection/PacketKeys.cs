@@ -17,6 +17,7 @@ internal sealed class PacketKeys : IDisposable
     private readonly AesGcmCipher? _gcm;
     private readonly ChaCha20Poly1305? _chacha;
     private readonly Aegis128L? _aegis;
+    private readonly IIncrementalAead? _gather; // the AEAD that takes pieces (AEGIS-128L; AES-GCM on libcrypto), or null
     private readonly byte[] _iv;
 
     public PacketKeys(QuicCipherSuite suite, ReadOnlySpan<byte> secret, HeaderProtection? reuseHp = null)
@@ -29,6 +30,7 @@ internal sealed class PacketKeys : IDisposable
         if (suite.IsChaCha) _chacha = new ChaCha20Poly1305(key);
         else if (suite.IsAegis) _aegis = new Aegis128L(key);
         else _gcm = new AesGcmCipher(key);
+        _gather = _aegis is not null ? _aegis : _gcm is { CanGather: true } ? _gcm : null;
         Key = key.ToArray();
         if (reuseHp is null)
         {
@@ -84,11 +86,8 @@ internal sealed class PacketKeys : IDisposable
         else _chacha!.Encrypt(nonce, payload, payload, tag[..TagLength], header);
     }
 
-    /// <summary>The AEAD that takes pieces (AEGIS-128L; AES-GCM on libcrypto), or null.</summary>
-    private IIncrementalAead? Gather => _aegis is not null ? _aegis : _gcm is { CanGather: true } ? _gcm : null;
-
     /// <summary>True when <see cref="SealGathered"/> can take payload pieces from other memory (AES-GCM on libcrypto, AEGIS-128L).</summary>
-    public bool CanGather => Gather is not null;
+    public bool CanGather => _gather is not null;
 
     /// <summary>
     /// Encrypts <paramref name="payload"/> in place except the <paramref name="pieces"/>, whose plaintext is read from
@@ -99,7 +98,7 @@ internal sealed class PacketKeys : IDisposable
     public void SealGathered(ulong packetNumber, ReadOnlySpan<byte> header, Span<byte> payload, ReadOnlySpan<SealPiece> pieces, Span<byte> tag)
     {
         var nonce = Nonce(packetNumber, stackalloc byte[MaxNonce]);
-        var aead = Gather!;
+        var aead = _gather!;
         aead.BeginEncrypt(nonce, header);
         int pos = 0;
         foreach (ref readonly var piece in pieces)
@@ -120,14 +119,14 @@ internal sealed class PacketKeys : IDisposable
     public void BeginOpenGathered(ulong packetNumber, ReadOnlySpan<byte> header, ReadOnlySpan<byte> tag)
     {
         var nonce = Nonce(packetNumber, stackalloc byte[MaxNonce]);
-        Gather!.BeginDecrypt(nonce, header, tag[..TagLength]);
+        _gather!.BeginDecrypt(nonce, header, tag[..TagLength]);
     }
 
     /// <summary>Decrypts the next piece of a gathered open into <paramref name="plaintext"/> (may be the same memory).</summary>
-    public void OpenUpdate(ReadOnlySpan<byte> ciphertext, Span<byte> plaintext) => Gather!.DecryptUpdate(ciphertext, plaintext);
+    public void OpenUpdate(ReadOnlySpan<byte> ciphertext, Span<byte> plaintext) => _gather!.DecryptUpdate(ciphertext, plaintext);
 
     /// <summary>Ends a gathered open: true when the packet authenticated.</summary>
-    public bool FinishOpenGathered() => Gather!.FinishDecrypt();
+    public bool FinishOpenGathered() => _gather!.FinishDecrypt();
 
     /// <summary>Decrypts in place; false when authentication fails.</summary>
     public bool TryOpen(ulong packetNumber, ReadOnlySpan<byte> header, Span<byte> ciphertext, ReadOnlySpan<byte> tag)
