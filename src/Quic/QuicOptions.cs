@@ -91,10 +91,15 @@ public abstract class QuicConnectionOptions
     public int MaxUdpPayloadSize { get; set; } = DefaultMaxUdpPayloadSize;
 
     /// <summary>The largest <see cref="MaxUdpPayloadSize"/> this implementation receives (its receive buffers' slot size).</summary>
-    public const int MaxSupportedUdpPayloadSize = 16384;
+    public const int MaxSupportedUdpPayloadSize = 65507;
 
     private static readonly int DefaultMaxUdpPayloadSize =
-        Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_PMTU") == "off" ? 1452 : MaxSupportedUdpPayloadSize;
+        Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_PMTU") switch
+        {
+            "off" => 1452,
+            { } v when int.TryParse(v, out int n) && n is >= 1200 and <= MaxSupportedUdpPayloadSize => n,
+            _ => MaxSupportedUdpPayloadSize,
+        };
 
     /// <summary>Extension: where the connection logs (loop failures, dropped input). Server connections log to the listener's logger when this is the null logger.</summary>
     public ILogger Logger { get; set; } = NullLogger.Instance;

@@ -93,17 +93,49 @@ internal static unsafe partial class EpollReadiness
         }
     }
 
+    /// <summary>
+    /// Upper bound of the epoll thread's poll before it blocks, in microseconds (<c>OSPBRIDGE_EPOLL_SPIN_US</c>; 0 turns
+    /// polling off). Why: on a VM whose idle vCPUs halt at once (this project's CI: cpuidle haltpoll with
+    /// <c>guest_halt_poll_ns=0</c>), a datagram that arrives while the thread sleeps costs a vCPU wake-up (an IPI and a
+    /// VM exit) before it is read; a busy pipeline on a quiet machine pays that per hand-off. See docs/architecture.md.
+    /// </summary>
+    internal static readonly int MaxSpinMicroseconds =
+        int.TryParse(Environment.GetEnvironmentVariable("OSPBRIDGE_EPOLL_SPIN_US"), out int us) && us is >= 0 and <= 1000 ? us : 50;
+
+    /// <summary>Polls that found a datagram (the wake-up they saved) / polls that ran out and blocked (tests and benches).</summary>
+    internal static long SpinHits, SpinMisses;
+
     private static void Run(int epfd)
     {
         bool x64 = RuntimeInformation.ProcessArchitecture == Architecture.X64;
         var eventsX64 = new EpollEventX64[MaxEvents];
         var events = new EpollEvent[MaxEvents];
+        var spin = new SpinBudget(MaxSpinMicroseconds);
         while (true)
         {
-            int n;
-            fixed (EpollEventX64* ex = eventsX64)
-            fixed (EpollEvent* e = events)
-                n = x64 ? EpollWaitX64(epfd, ex, MaxEvents, -1) : EpollWait(epfd, e, MaxEvents, -1);
+            int n = 0;
+            // Poll first (no timeout) while the budget says datagrams come closer together than it: the thread keeps its
+            // vCPU instead of halting it; only then block.
+            long budget = spin.Ticks;
+            if (budget > 0)
+            {
+                long until = System.Diagnostics.Stopwatch.GetTimestamp() + budget;
+                do
+                {
+                    n = Wait(epfd, x64, eventsX64, events, 0);
+                    if (n != 0) break;
+                    Thread.SpinWait(20);
+                }
+                while (System.Diagnostics.Stopwatch.GetTimestamp() < until);
+                if (n > 0) Interlocked.Increment(ref SpinHits); // the budget stays
+                else if (n == 0) Interlocked.Increment(ref SpinMisses);
+            }
+            if (n == 0)
+            {
+                long blockedAt = System.Diagnostics.Stopwatch.GetTimestamp();
+                n = Wait(epfd, x64, eventsX64, events, -1);
+                spin.OnBlocked(System.Diagnostics.Stopwatch.GetTimestamp() - blockedAt, budget > 0);
+            }
             if (n < 0)
             {
                 if (Marshal.GetLastPInvokeError() == EINTR) continue;
@@ -115,6 +147,13 @@ internal static unsafe partial class EpollReadiness
                 if (Registrations.TryGetValue(id, out var target)) { target.OnReady(); Interlocked.Increment(ref Wakeups); }
             }
         }
+    }
+
+    private static int Wait(int epfd, bool x64, EpollEventX64[] eventsX64, EpollEvent[] events, int timeout)
+    {
+        fixed (EpollEventX64* ex = eventsX64)
+        fixed (EpollEvent* e = events)
+            return x64 ? EpollWaitX64(epfd, ex, MaxEvents, timeout) : EpollWait(epfd, e, MaxEvents, timeout);
     }
 
     /// <summary>Removes a registration before its descriptor closes (so a reused descriptor number is never confused with it).</summary>

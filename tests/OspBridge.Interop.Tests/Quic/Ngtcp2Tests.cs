@@ -67,7 +67,7 @@ public sealed class Ngtcp2Tests : IDisposable
         { 50_000_000, "-t 0.1 -r 0.1" },
         { 1_000_000, "--ciphers=NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+CHACHA20-POLY1305" },
         { 1_000_000, "--ciphers=NORMAL:-VERS-ALL:+VERS-TLS1.3:-CIPHER-ALL:+AES-256-GCM" },
-        { 100_000_000, "--key-update=20ms" }, // the download must outlast the interval (16 KiB datagrams move 10 MB in ≈ 30 ms)
+        { 100_000_000, "--key-update=20ms" }, // the download must outlast the interval (datagrams of up to 64 KiB move 10 MB in ≈ 30 ms)
     };
 
     [Fact]
@@ -79,7 +79,7 @@ public sealed class Ngtcp2Tests : IDisposable
             ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
             Certificate = SelfSignedCertificate.CreateTlsServer("localhost"),
             // every 150 packets, and at least 3 PTO (≈ 80 ms with ngtcp2's max_ack_delay) after the previous update was
-            // confirmed (RFC 9001 §6.5): 100 MB is ≈ 6 200 packets once Path MTU discovery reached 16 KiB and lasts
+            // confirmed (RFC 9001 §6.5): 100 MB is ≈ 1 600 packets once Path MTU discovery reached 64 KiB (6 200 at the old 16 KiB ceiling) and lasts
             // ≈ 0.4–1 s here (10 MB lasted ≈ 0.1 s: room for one update only)
             KeyUpdateInterval = 150,
         });
@@ -95,7 +95,7 @@ public sealed class Ngtcp2Tests : IDisposable
         Assert.NotNull(accepted);
         int updates = KeyUpdates(accepted!);
         Assert.True(updates >= 2, $"only {updates} key updates happened");
-        // ngtcp2 acknowledged our 16 KiB Path MTU probe on loopback and took the data in 16 KiB datagrams
+        // ngtcp2 acknowledged our largest Path MTU probe (65 507 bytes) on loopback and took the data in datagrams that size
         Assert.Equal(OspBridge.Quic.QuicConnectionOptions.MaxSupportedUdpPayloadSize, accepted!.Core.CurrentMaxDatagramSize);
     }
 
@@ -288,8 +288,8 @@ public sealed class Ngtcp2Tests : IDisposable
             await using var client = await Http3Client.ConnectAsync(new Http3ClientOptions { Host = "127.0.0.1", Port = port, Insecure = true, KeyUpdateInterval = 300 }, cts.Token);
             // A receive-mostly client sends only ACKs (never acknowledged), so upload: POST bodies make our client send
             // ack-eliciting 1-RTT packets, each phase acknowledged, and 3 PTO (with the peer's max_ack_delay) waited out,
-            // before the next update (RFC 9001 §6.5). Path MTU discovery raises our datagrams to 16 KiB on loopback (4 MB
-            // is only ≈ 250–300 packets) and the wait is time, so upload until two updates happened, at most 16 times
+            // before the next update (RFC 9001 §6.5). Path MTU discovery raises our datagrams to 64 KiB on loopback (4 MB
+            // is only ≈ 70–300 packets) and the wait is time, so upload until two updates happened, at most 16 times
             // (2 fixed uploads gave 1 update or 2).
             var body = new byte[4_000_000];
             var sink = new ZeroCheckStream();
