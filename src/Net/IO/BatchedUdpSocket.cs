@@ -51,6 +51,7 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     private byte[] _recvNames = [];
     private byte[] _recvControl = [];
     private byte[]? _staging;                 // GRO: the arena of the next receive (lent to the batch once data arrived)
+    private readonly ArenaList _arenas = new(); // GRO: free arenas (batches give theirs back here)
     private int _segmentsPerMessage = 1;      // GRO: datagrams per coalesced receive, as last seen (sizes the next request)
     private readonly byte[] _lastRemoteName = new byte[NameStride];
     private int _lastRemoteNameLength;
@@ -188,8 +189,8 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
                 int count = _gro ? GroMessagesWanted(batch) : batch.Capacity - batch.Count;
                 if (_gro && (_staging is null || _staging.Length < count * StagingSlot))
                 {
-                    if (_staging is not null) ArrayPool<byte>.Shared.Return(_staging);
-                    _staging = ArrayPool<byte>.Shared.Rent(count * StagingSlot);
+                    if (_staging is not null) _arenas.ReturnArena(_staging);
+                    _staging = _arenas.Rent(count * StagingSlot);
                 }
                 EnsureReceiveArrays(Math.Max(count, StagingCount));
                 fixed (MMsgHdr* msgs = _recvMsgs)
@@ -272,7 +273,7 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     {
         var arena = _staging!;
         _staging = null;
-        batch.AdoptArena(arena);
+        batch.AdoptArena(arena, _arenas);
         int segments = 0;
         for (int k = 0; k < m; k++)
         {
@@ -302,9 +303,10 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     }
 
     /// <summary>
-    /// Before waiting for the socket: the GRO arena and the caller's batch slots go back to the shared pool, so a
-    /// socket that waits holds neither (1000 idle QUIC connections held 1.2 MiB each, issue 13); the next receive
-    /// rents them again.
+    /// Before waiting for the socket: the GRO arena goes to the socket's free list (which gives everything back to the
+    /// shared pool after <see cref="ArenaList.IdleRelease"/> without a receive) and the caller's batch slots to the
+    /// shared pool, so a socket that waits a while holds neither (1000 idle QUIC connections held 1.2 MiB each,
+    /// issue 13); the next receive rents them again.
     /// </summary>
     private void ReleaseIdleBuffers(DatagramBatch batch)
     {
@@ -312,9 +314,12 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
         if (_staging is { } staging)
         {
             _staging = null;
-            ArrayPool<byte>.Shared.Return(staging);
+            _arenas.ReturnArena(staging);
         }
     }
+
+    /// <summary>The socket's free GRO arenas (tests and benches).</summary>
+    internal ArenaList Arenas => _arenas;
 
     private void EnsureReceiveArrays(int count)
     {
@@ -615,6 +620,7 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     {
         _readiness?.Close(); // off the epoll set before the descriptor number can be reused
         _socket.Dispose();
+        _arenas.Dispose();
     }
 
     /// <summary>Per-thread send structures (grown on demand; pinned with <c>fixed</c> only during a send): several loops may send on one socket at once.</summary>

@@ -23,6 +23,7 @@ public sealed class DatagramBatch
 
     private byte[]? _buffer;
     private byte[]? _arena;
+    private IArenaOwner? _arenaOwner;
     private readonly int _bytes;
     private int[] _lengths;
     private int[] _offsets;
@@ -96,13 +97,14 @@ public sealed class DatagramBatch
 
     /// <summary>
     /// Sockets: the batch (empty) takes <paramref name="arena"/>, rented from <see cref="ArrayPool{T}.Shared"/>, which
-    /// holds received datagrams at arbitrary offsets (<see cref="CommitInArena"/>); it goes back to the pool on
-    /// <see cref="Clear"/>.
+    /// holds received datagrams at arbitrary offsets (<see cref="CommitInArena"/>); it goes back to
+    /// <paramref name="owner"/> (the socket's free list) or else the pool on <see cref="Clear"/>.
     /// </summary>
-    internal void AdoptArena(byte[] arena)
+    internal void AdoptArena(byte[] arena, IArenaOwner? owner = null)
     {
         if (Count != 0 || _arena is not null) throw new InvalidOperationException("an arena goes into an empty batch");
         _arena = arena;
+        _arenaOwner = owner;
     }
 
     /// <summary>
@@ -163,14 +165,17 @@ public sealed class DatagramBatch
     /// <summary>The path of datagram <paramref name="index"/>.</summary>
     public DatagramPath PathAt(int index) => _paths[index];
 
-    /// <summary>Empties the batch (a lent arena goes back to the shared pool).</summary>
+    /// <summary>Empties the batch (a lent arena goes back to its owner or the shared pool).</summary>
     public void Clear()
     {
         Count = 0;
         if (_arena is { } arena)
         {
             _arena = null;
-            ArrayPool<byte>.Shared.Return(arena);
+            var owner = _arenaOwner;
+            _arenaOwner = null;
+            if (owner is not null) owner.ReturnArena(arena);
+            else ArrayPool<byte>.Shared.Return(arena);
         }
     }
 }
