@@ -660,6 +660,15 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     /// <summary>Drops what is still queued (the inbox is closed): buffers go back, InvokeAsync callers see the stop.</summary>
     private void AbortQueued()
     {
+        // First what the last pass took from the inbox but never reached: a loop that fails on one item stops in the
+        // middle of its drain chunk. Without this an InvokeAsync call queued behind the failing item was neither run nor
+        // failed, and its caller waited forever (a CompleteWrites that threw, then OpenOutboundStreamAsync: session 16).
+        for (int i = 0; i < _drain.Length; i++)
+        {
+            var item = _drain[i];
+            _drain[i] = default;
+            AbortItem(item);
+        }
         int n;
         while ((n = DrainInbox()) > 0)
         {
@@ -667,13 +676,18 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
             {
                 var item = _drain[i];
                 _drain[i] = default;
-                switch (item.Kind)
-                {
-                    case ItemKind.Datagram: ReturnBuffer(item.Buffer!); break;
-                    case ItemKind.Batch: ((Action<DatagramBatch>)item.Callback!)((DatagramBatch)item.State!); break;
-                    case ItemKind.Invocation: ((IInvocation)item.Callback!).Complete(Stopped()); break;
-                }
+                AbortItem(item);
             }
+        }
+    }
+
+    private void AbortItem(in WorkItem item)
+    {
+        switch (item.Kind)
+        {
+            case ItemKind.Datagram: if (item.Buffer is not null) ReturnBuffer(item.Buffer); break;
+            case ItemKind.Batch: ((Action<DatagramBatch>)item.Callback!)((DatagramBatch)item.State!); break;
+            case ItemKind.Invocation: ((IInvocation)item.Callback!).Complete(Stopped()); break;
         }
     }
 
@@ -881,19 +895,42 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
     /// One object per <see cref="InvokeAsync{T}"/> call: the task's source, the inbox entry's callback and the result
     /// holder (before: a task source, two closures and four delegates per call).
     /// </summary>
-    private sealed class Invocation<T>(Func<TimeSpan, T>? func, Action<TimeSpan>? action, CancellationToken cancellationToken)
-        : TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously), IInvocation
+    private sealed class Invocation<T> : TaskCompletionSource<T>, IInvocation
     {
+        private const int Queued = 0, Started = 1, Cancelled = 2;
+        private readonly Func<TimeSpan, T>? _func;
+        private readonly Action<TimeSpan>? _action;
+        private readonly CancellationToken _cancellationToken;
+        private readonly CancellationTokenRegistration _registration;
+        private int _state;
         private T? _result;
         private Exception? _error;
 
+        public Invocation(Func<TimeSpan, T>? func, Action<TimeSpan>? action, CancellationToken cancellationToken)
+            : base(TaskCreationOptions.RunContinuationsAsynchronously)
+        {
+            _func = func;
+            _action = action;
+            _cancellationToken = cancellationToken;
+            // The caller's token ends the wait while the call is still queued (it has not run, so nothing is lost): a
+            // loop that is busy, stalled or gone never holds a cancellable caller beyond its token.
+            if (cancellationToken.CanBeCanceled)
+                _registration = cancellationToken.UnsafeRegister(static s => ((Invocation<T>)s!).CancelIfQueued(), this);
+        }
+
+        private void CancelIfQueued()
+        {
+            if (Interlocked.CompareExchange(ref _state, Cancelled, Queued) == Queued) TrySetCanceled(_cancellationToken);
+        }
+
         public bool Run(TimeSpan now)
         {
-            if (cancellationToken.IsCancellationRequested) { TrySetCanceled(cancellationToken); return false; }
+            if (Interlocked.CompareExchange(ref _state, Started, Queued) != Queued) return false; // cancelled while queued
+            if (_cancellationToken.IsCancellationRequested) { TrySetCanceled(_cancellationToken); _registration.Dispose(); return false; }
             try
             {
-                if (func is not null) _result = func(now);
-                else { action!(now); _result = default; }
+                if (_func is not null) _result = _func(now);
+                else { _action!(now); _result = default; }
             }
             catch (Exception ex)
             {
@@ -904,6 +941,7 @@ public sealed class CoreLoop<TEvent> : IAsyncDisposable
 
         public void Complete(Exception? fault)
         {
+            _registration.Dispose();
             if (fault is not null) TrySetException(_error ?? fault);
             else if (_error is not null) TrySetException(_error);
             else TrySetResult(_result!);
