@@ -316,8 +316,16 @@ public sealed class QuicStream : Stream
         // not overwritten before the loop read them. No closure (issue 14): a cached action with the stream as state.
         _commitCount = count;
         _commitFin = completeWrites;
-        _conn.TryRunOnLoop(CommitOnLoopAction, this);
+        // Not inline (issue 11, session 16): a writer that commits by lease is about to lease again and fill the next
+        // chunk (PeerFetch's device reads its origin straight into it). Run inline, this commit's pass — sealing and
+        // sending the chunk — ran on the writer's thread before it could lease again, so reading the next chunk and
+        // sending this one never overlapped. Queued, a pool thread runs the pass; the writer's next lease lands in that
+        // pass's drain (granted before its flush) and the writer fills it while the chunk goes out. The last commit
+        // (FIN) has nothing to overlap with and runs inline. OSPBRIDGE_QUIC_COMMIT_INLINE=1 restores inline (A/B).
+        _conn.TryRunOnLoop(CommitOnLoopAction, this, inline: completeWrites || CommitInline);
     }
+
+    private static readonly bool CommitInline = Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_COMMIT_INLINE") == "1";
 
     private int _commitCount;
     private bool _commitFin;
