@@ -656,7 +656,8 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
             if (_sctp is null) continue;
             try { _sctp.Receive(record.AsSpan(0, recordLength), now); }
             catch (WebRtcException ex) { Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.TransportError, Reason: "SCTP: " + ex.Message)); }
-            if (Volatile.Read(ref BenchBatchSacks) == 0 && _sctp.Association.SackDueNow) QueueEarlySack();
+            int mode = Volatile.Read(ref BenchSackMode);
+            if (mode == 0 ? _sctp.Association.SackDueForTwoPackets : mode == 2 && _sctp.Association.SackDueNow) QueueEarlySack();
         }
     }
 
@@ -673,8 +674,13 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
     private readonly int[] _earlySackLength = new int[EarlySackSlots];
     private int _earlySackHead, _earlySackCount;
 
-    /// <summary>Benches only (A/B): 1 = acknowledge a receive batch with one SACK at the flush, as before session 14.</summary>
-    internal static int BenchBatchSacks;
+    /// <summary>
+    /// Benches only (A/B) — which owed SACKs are sealed mid-batch: 0 (default, session 16) = those owed for every second
+    /// DATA packet; a SACK owed for a gap, a duplicate or a window update waits for the flush at the end of the batch.
+    /// 1 = none: one SACK per receive batch at the flush (before session 14). 2 = every owed one, also each packet in a
+    /// gap (sessions 14–15).
+    /// </summary>
+    internal static int BenchSackMode;
 
     private void QueueEarlySack()
     {
