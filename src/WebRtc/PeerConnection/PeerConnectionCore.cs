@@ -599,7 +599,14 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
         if (_sctp?.NextDeadline is TimeSpan s && s <= now && _dtls is not null) _sctp.HandleDeadline(now);
         HandleMediaDeadline(now);
         AfterInput(now);
+        if (SendIdle is { } idle && (_sctp is null || _sctp.Association.SendBufferUsed == 0)) idle();
     }
+
+    /// <summary>
+    /// Called (on the loop) at the end of a timer pass while no data-channel bytes are buffered or unacknowledged: the
+    /// driver gives back what it keeps only while sending (RTCPeerConnection: its send staging's spare arrays).
+    /// </summary>
+    internal Action? SendIdle { get; set; }
 
     /// <inheritdoc/>
     public bool TryPollEvent(out PeerConnectionEvent ev)
