@@ -25,12 +25,16 @@ namespace OspBridge.Bench;
 internal static class WebRtcAllocBench
 {
     private static readonly TimeSpan Limit = TimeSpan.FromMinutes(5);
+    private const int WindowDatagrams = 2500;
 
     /// <summary>What one steady-state window measured.</summary>
     internal readonly record struct Result(long Allocated, long Delivered, long Datagrams, long Messages, long Bytes, double Seconds, double CpuSeconds)
     {
         public double PerDatagram => (Allocated - Delivered) / (double)Math.Max(1, Datagrams);
     }
+
+    private static string WindowSummary(List<double> windows) => windows.Count == 0 ? "" : FormattableString.Invariant(
+        $"; windows of {WindowDatagrams} datagrams: median {WebRtcFromChromiumBench.Median(windows):F1}, least {windows.Min():F1} ({windows.Count} windows: {string.Join(" ", windows.Select(w => w.ToString("F0", CultureInfo.InvariantCulture)))})");
 
     public static int Run(string[] args)
     {
@@ -59,10 +63,25 @@ internal static class WebRtcAllocBench
         TimeSpan cpu0 = TimeSpan.Zero, cpu1 = TimeSpan.Zero;
         var steady = new Stopwatch();
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Windows of WindowDatagrams datagrams inside the steady state (as the QUIC row): a lump (a pool refill, a queue
+        // growing to a new high-water mark) lands in one window, an allocation per datagram or message in every one.
+        var windows = new List<double>();
+        long wAlloc = 0, wDatagrams = 0;
+        (long Messages, long Bytes) wAssembled = default;
+        long arrayOverhead = ((24 + message + 7) & ~7) - message;
         b.OnDataChannel += ch => ch.OnMessage += m =>
         {
             got += m.Data.Length;
             messages++;
+            if (alloc0 != 0 && alloc1 == 0 && a.LoopCounters.Transmits + b.LoopCounters.Transmits - wDatagrams >= WindowDatagrams)
+            {
+                long nowAlloc = GC.GetTotalAllocatedBytes(precise: false);
+                long nowDatagrams = a.LoopCounters.Transmits + b.LoopCounters.Transmits;
+                var nowAssembled = b.AssembledMessages;
+                long wDelivered = nowAssembled.Bytes - wAssembled.Bytes + ((nowAssembled.Messages - wAssembled.Messages) * arrayOverhead);
+                windows.Add((nowAlloc - wAlloc - wDelivered) / (double)(nowDatagrams - wDatagrams));
+                (wAlloc, wDatagrams, wAssembled) = (nowAlloc, nowDatagrams, nowAssembled);
+            }
             if (alloc0 == 0 && got >= warmBytes)
             {
                 cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
@@ -73,6 +92,7 @@ internal static class WebRtcAllocBench
                 sampler?.Enable();
                 steady.Start();
                 alloc0 = GC.GetTotalAllocatedBytes(precise: false);
+                (wAlloc, wDatagrams, wAssembled) = (alloc0, datagrams0, assembled0);
             }
             else if (alloc0 != 0 && alloc1 == 0 && got >= total)
             {
@@ -107,7 +127,8 @@ internal static class WebRtcAllocBench
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"  whole transfer {total * 8 / sw.Elapsed.TotalSeconds / 1e6:F0} Mbit/s; steady state (last 2/3): {r.Bytes * 8 / r.Seconds / 1e6:F0} Mbit/s, {r.CpuSeconds / (r.Bytes / 1e9):F2} CPU s/GB (both ends)"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"RESULT alloc webrtc {message} B messages: {r.PerDatagram:F1} B per datagram beyond the delivered messages (steady state: {r.Allocated} B allocated, {r.Delivered} B of it the delivered messages ({r.Messages} handled in the window), {r.Datagrams} datagrams both ways)"));
+            $"RESULT alloc webrtc {message} B messages: {r.PerDatagram:F1} B per datagram beyond the delivered messages (steady state: {r.Allocated} B allocated, {r.Delivered} B of it the delivered messages ({r.Messages} handled in the window), {r.Datagrams} datagrams both ways)")
+            + WindowSummary(windows));
         if (sampler is not null)
         {
             Console.WriteLine("  allocation samples by type and allocating thread (GCAllocationTick, ~100 KB each), steady state:");

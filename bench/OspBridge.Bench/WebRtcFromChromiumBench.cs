@@ -30,8 +30,8 @@ internal static class WebRtcFromChromiumBench
         int mb = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 50;
         int runs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 8;
         int highKiB = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1024;
-        _altBatchSacks = args.Length > 3 && args[3] == "batch-sack";
-        _altWindowKiB = args.Length > 3 && !_altBatchSacks ? int.Parse(args[3], CultureInfo.InvariantCulture) : 0;
+        _altSackMode = args.Length > 3 ? args[3] switch { "batch-sack" => 1, "pair-sack" => 2, _ => 0 } : 0;
+        _altWindowKiB = args.Length > 3 && _altSackMode == 0 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 0;
         if (mb is < 1 or > 1024 || runs is < 1 or > 100) { Console.Error.WriteLine("webrtc from [megabytes 1..1024] [runs 1..100] [chromiumHighWaterKiB]"); return 2; }
         return RunAsync(mb << 20, runs, highKiB).GetAwaiter().GetResult();
     }
@@ -39,12 +39,21 @@ internal static class WebRtcFromChromiumBench
     /// <summary>&gt; 0: each run adds a Chromium→ours transfer with this SCTP receive window (KiB) on our side (A/B in one invocation).</summary>
     private static int _altWindowKiB;
 
-    /// <summary>"batch-sack": each run adds a Chromium→ours transfer acknowledging each receive batch with one SACK (before session 14).</summary>
-    private static bool _altBatchSacks;
+    /// <summary>
+    /// ≠ 0: each run adds a Chromium→ours transfer with another SACK policy (<see cref="PeerConnectionCore.BenchSackMode"/>):
+    /// "batch-sack" (1) = one SACK per receive batch (before session 14); "pair-sack" (2) = every owed SACK mid-batch,
+    /// also one per packet while a gap is open (sessions 14–15).
+    /// </summary>
+    private static int _altSackMode;
 
-    private static bool AltOn => _altWindowKiB > 0 || _altBatchSacks;
+    private static bool AltOn => _altWindowKiB > 0 || _altSackMode != 0;
 
-    private static string AltName => _altBatchSacks ? "one SACK per batch" : FormattableString.Invariant($"a {_altWindowKiB} KiB window");
+    private static string AltName => _altSackMode switch
+    {
+        1 => "one SACK per batch",
+        2 => "every owed SACK mid-batch",
+        _ => FormattableString.Invariant($"a {_altWindowKiB} KiB window"),
+    };
 
     private sealed record OneRun(double Mbps, double CpuPerGiB, long Switches, string Detail);
 
@@ -65,9 +74,9 @@ internal static class WebRtcFromChromiumBench
         {
             bool oursFirst = i % 2 == 0;
             if (oursFirst) ours.Add(await FromChromiumAsync(h, total));
-            if (AltOn && i % 4 is 0 or 3) alt.Add(await FromChromiumAsync(h, total, _altWindowKiB, _altBatchSacks));
+            if (AltOn && i % 4 is 0 or 3) alt.Add(await FromChromiumAsync(h, total, _altWindowKiB, _altSackMode));
             cc.Add(await ChromeChromeAsync(h, total));
-            if (AltOn && i % 4 is 1 or 2) alt.Add(await FromChromiumAsync(h, total, _altWindowKiB, _altBatchSacks));
+            if (AltOn && i % 4 is 1 or 2) alt.Add(await FromChromiumAsync(h, total, _altWindowKiB, _altSackMode));
             if (!oursFirst) ours.Add(await FromChromiumAsync(h, total));
             Console.WriteLine(FormattableString.Invariant(
                 $"  run {i + 1} ({(oursFirst ? "ours first" : "Chromium↔Chromium first")}, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}): Chromium→ours {ours[^1].Mbps:F0}, Chromium↔Chromium {cc[^1].Mbps:F0} Mbit/s, ratio {ours[^1].Mbps / cc[^1].Mbps:F2}"));
@@ -130,10 +139,10 @@ internal static class WebRtcFromChromiumBench
     }
 
     /// <summary>One fresh connection, our offer; we send "go", the page sends <paramref name="total"/> bytes, timed until our last byte.</summary>
-    private static async Task<OneRun> FromChromiumAsync(ChromiumHarness h, int total, int windowKiB = 0, bool batchSacks = false)
+    private static async Task<OneRun> FromChromiumAsync(ChromiumHarness h, int total, int windowKiB = 0, int sackMode = 0)
     {
         Volatile.Write(ref PeerConnectionCore.BenchReceiveWindow, windowKiB << 10);
-        Volatile.Write(ref PeerConnectionCore.BenchBatchSacks, batchSacks ? 1 : 0);
+        Volatile.Write(ref PeerConnectionCore.BenchSackMode, sackMode);
         await using var pc = new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [h.OurHost.IPv4] }, new RTCPeerConnectionOptions { SocketFactory = h.OurSockets });
         var ch = pc.CreateDataChannel("bench");
         long got = 0;
@@ -157,6 +166,7 @@ internal static class WebRtcFromChromiumBench
         var cudp0 = Udp(h, 0);
         long inboxDrops0 = pc.LoopDroppedDatagrams;
         var usage = SelfUsage.Now();
+        var loop0 = pc.LoopCounters;
         var chromeCpu0 = WebRtcChromiumCpu.Snapshot();
         var ourCpu0 = WebRtcChromiumCpu.SnapshotSelf();
         var sw = Stopwatch.StartNew();
@@ -164,6 +174,7 @@ internal static class WebRtcFromChromiumBench
         long n = await done.Task.WaitAsync(cts.Token);
         double seconds = sw.Elapsed.TotalSeconds;
         var u = SelfUsage.Now();
+        var loop1 = pc.LoopCounters;
         var chromeCpu1 = WebRtcChromiumCpu.Snapshot();
         var ourCpu1 = WebRtcChromiumCpu.SnapshotSelf();
         var udp1 = Udp(h, 1);
@@ -172,7 +183,7 @@ internal static class WebRtcFromChromiumBench
         if (n != total) throw new InvalidOperationException($"Chromium→ours: received {n} of {total} bytes");
         var after = JsonDocument.Parse(await h.Page.EvaluateAsync<string>("() => B.stats()")).RootElement;
         string sctp = pc.DebugStats;
-        Volatile.Write(ref PeerConnectionCore.BenchBatchSacks, 0);
+        Volatile.Write(ref PeerConnectionCore.BenchSackMode, 0);
         await h.Page.EvaluateAsync("() => B.close()");
         long sent = after.GetProperty("packetsSent").GetInt64() - before.GetProperty("packetsSent").GetInt64();
         long sacks = after.GetProperty("packetsReceived").GetInt64() - before.GetProperty("packetsReceived").GetInt64();
@@ -183,6 +194,7 @@ internal static class WebRtcFromChromiumBench
         long rcvbuf = udp1.GetValueOrDefault("RcvbufErrors") - udp0.GetValueOrDefault("RcvbufErrors");
         string detail = FormattableString.Invariant(
             $"our CPU {cpu:F2} s ({cpu / gib:F1} s/GiB), {switches / 1000.0:F0} k switches; our SCTP: {dataIn} DATA packets in, {sacksOut} SACKs out ({dataIn / (double)Math.Max(1, sacksOut):F1} packets/SACK), gap SACKs {Counter(sctp, "gapSacksOut")}, dup TSNs {Counter(sctp, "dupTsnsIn")}, window drops {Counter(sctp, "windowDrops")}, SACKs under 1/4 window {Counter(sctp, "lowRwndSacks")}, min a_rwnd {Counter(sctp, "minRwnd")}; ")
+            + FormattableString.Invariant($"our loop: {loop1.Wakeups - loop0.Wakeups} wake-ups ({dataIn / (double)Math.Max(1, loop1.Wakeups - loop0.Wakeups):F1} DATA packets each), {loop1.SendBatches - loop0.SendBatches} send batches, {loop1.TimerChanges - loop0.TimerChanges} timer changes; ")
             + FormattableString.Invariant($"Chromium sent {sent} packets, received {sacks} (≈ {sent / (double)Math.Max(1, sacks):F1} per packet back); our namespace UDP RcvbufErrors +{rcvbuf}, InDatagrams +{udp1.GetValueOrDefault("InDatagrams") - udp0.GetValueOrDefault("InDatagrams")}, our loop's inbox drops +{inboxDrops}, SCTP bad packets {Counter(sctp, "dropped")}; Chromium's namespace UDP OutDatagrams +{cudp1.GetValueOrDefault("OutDatagrams") - cudp0.GetValueOrDefault("OutDatagrams")}, SndbufErrors +{cudp1.GetValueOrDefault("SndbufErrors") - cudp0.GetValueOrDefault("SndbufErrors")}")
             + FormattableString.Invariant($"; {seconds:F2} s; {WebRtcChromiumCpu.Diff(chromeCpu0, chromeCpu1, seconds)}; Chromium + ours {(WebRtcChromiumCpu.Total(chromeCpu0, chromeCpu1) + cpu) / gib:F1} CPU s/GiB; {WebRtcChromiumCpu.Diff(ourCpu0, ourCpu1, seconds)}");
         return new OneRun(Mbps(total, seconds), cpu / gib, switches, detail);

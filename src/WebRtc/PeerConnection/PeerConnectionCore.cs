@@ -599,7 +599,14 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
         if (_sctp?.NextDeadline is TimeSpan s && s <= now && _dtls is not null) _sctp.HandleDeadline(now);
         HandleMediaDeadline(now);
         AfterInput(now);
+        if (SendIdle is { } idle && (_sctp is null || _sctp.Association.SendBufferUsed == 0)) idle();
     }
+
+    /// <summary>
+    /// Called (on the loop) at the end of a timer pass while no data-channel bytes are buffered or unacknowledged: the
+    /// driver gives back what it keeps only while sending (RTCPeerConnection: its send staging's spare arrays).
+    /// </summary>
+    internal Action? SendIdle { get; set; }
 
     /// <inheritdoc/>
     public bool TryPollEvent(out PeerConnectionEvent ev)
@@ -656,7 +663,8 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
             if (_sctp is null) continue;
             try { _sctp.Receive(record.AsSpan(0, recordLength), now); }
             catch (WebRtcException ex) { Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.TransportError, Reason: "SCTP: " + ex.Message)); }
-            if (Volatile.Read(ref BenchBatchSacks) == 0 && _sctp.Association.SackDueNow) QueueEarlySack();
+            int mode = Volatile.Read(ref BenchSackMode);
+            if (mode == 0 ? _sctp.Association.SackDueForTwoPackets : mode == 2 && _sctp.Association.SackDueNow) QueueEarlySack();
         }
     }
 
@@ -673,8 +681,13 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
     private readonly int[] _earlySackLength = new int[EarlySackSlots];
     private int _earlySackHead, _earlySackCount;
 
-    /// <summary>Benches only (A/B): 1 = acknowledge a receive batch with one SACK at the flush, as before session 14.</summary>
-    internal static int BenchBatchSacks;
+    /// <summary>
+    /// Benches only (A/B) — which owed SACKs are sealed mid-batch: 0 (default, session 16) = those owed for every second
+    /// DATA packet; a SACK owed for a gap, a duplicate or a window update waits for the flush at the end of the batch.
+    /// 1 = none: one SACK per receive batch at the flush (before session 14). 2 = every owed one, also each packet in a
+    /// gap (sessions 14–15).
+    /// </summary>
+    internal static int BenchSackMode;
 
     private void QueueEarlySack()
     {

@@ -70,6 +70,7 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
             SendRemb = _options.SendRemb,
         });
         LocalFingerprint = _core.LocalFingerprint;
+        _core.SendIdle = _staging.TrimSpares; // a timer pass with nothing buffered: the staging keeps no spare arrays
         _events = new EventDispatcher(OnHandlerFailed);
         // Issue 14: no application code runs on the loop (handlers go through _events), so its pass may run where the
         // input arrives — on the epoll thread for datagrams and timers, on the caller for API calls — as QUIC's does.
@@ -166,6 +167,9 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
 
     /// <summary>Diagnostics: chunks holding off-loop sends not handed to SCTP yet (0 once the loop drained them; tests).</summary>
     internal int StagedSendChunks => _staging.ChunksOut;
+
+    /// <summary>Tests: spare 64 KiB arrays the off-loop send staging keeps while the connection sends (none once it idles).</summary>
+    internal int StagedSpareArrays => _staging.SpareArrays;
 
     internal bool OnLoop => _onLoopThread == this;
 

@@ -362,6 +362,8 @@ public sealed partial class SctpAssociation
         {
             _sackDueNow = true;
         }
+        // A delayed-SACK deadline left from an earlier packet stays (see WriteSack): the SACK may go out earlier than
+        // DelayedAckTimeout after this packet, never later.
         if (!_sackDueNow && _delayedSack is null)
         {
             _delayedSack = now + _o.DelayedAckTimeout;
@@ -375,6 +377,14 @@ public sealed partial class SctpAssociation
     /// </summary>
     internal bool SackDueNow => _sackNeeded && _sackDueNow && !_terminated && _peerTag != 0
         && State is SctpState.Established or SctpState.ShutdownPending or SctpState.ShutdownSent or SctpState.ShutdownReceived;
+
+    /// <summary>
+    /// True when a SACK is owed because at least two DATA packets arrived since the last one (RFC 9260 §6.2's "at least
+    /// every second packet"), as opposed to one owed for a single packet that opened or sits in a gap, a duplicate or a
+    /// window update (<see cref="SackDueNow"/> covers those too). A driver that processes a batch before it sends takes
+    /// these mid-batch and leaves the others to the SACK at the end of the batch (issue 14, session 16).
+    /// </summary>
+    internal bool SackDueForTwoPackets => _packetsSinceSack >= 2 && SackDueNow;
 
     /// <summary>
     /// Writes a packet holding only the SACK that is owed now (see <see cref="SackDueNow"/>); false when none is, or when
@@ -462,7 +472,10 @@ public sealed partial class SctpAssociation
         _sackNeeded = false;
         _sackDueNow = false;
         _packetsSinceSack = 0;
-        _delayedSack = null;
+        // The delayed-SACK deadline is left armed (issue 14, session 16): when it passes with nothing owed it is just
+        // dropped. Clearing it here and setting it again at the next odd packet moved NextDeadline on every SACK in a
+        // bulk transfer, and the driver re-programs its timer (a timerfd_settime) on every change — 4 % of the receive
+        // thread's CPU in a perf profile of Chromium→ours.
         return n;
     }
 

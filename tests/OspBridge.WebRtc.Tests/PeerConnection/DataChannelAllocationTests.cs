@@ -112,6 +112,15 @@ public sealed class DataChannelAllocationTests(ITestOutputHelper output)
         double span = (spanAllocated - spanDelivered) / (double)spanDatagrams;
         output.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"measured span: {spanDatagrams} datagrams, {span:F1} B per datagram beyond the delivered messages"));
         Assert.True(span < BoundPerDatagram, $"{span:F1} B allocated per datagram beyond the delivered messages over {spanDatagrams} datagrams (windows: {string.Join(", ", perDatagram.Select(x => x.ToString("F0", System.Globalization.CultureInfo.InvariantCulture)))})\n{report}");
+        // The median window (reported, not asserted): session 16 measured 25–26 B here under load 5–8 while the bench
+        // (`alloc webrtc`) gave medians of 2–13 B — too close to a per-message object (≈ 30 B per datagram with 1000-byte
+        // messages) to be a reliable bound in this process.
+        var sorted = perDatagram.Order().ToList();
+        output.WriteLine(string.Create(System.Globalization.CultureInfo.InvariantCulture, $"median window: {sorted[sorted.Count / 2]:F1} B per datagram"));
+        // The send staging gives its spare arrays back once the connection idles (its next timer pass with nothing buffered).
+        var idleBy = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (a.StagedSpareArrays > 0 && DateTime.UtcNow < idleBy) await Task.Delay(100, ct);
+        Assert.Equal(0, a.StagedSpareArrays);
         // Every message reached SCTP: the chunks that held the off-loop copies all went back to the pool.
         Assert.Equal(0, a.StagedSendChunks);
     }
