@@ -36,6 +36,9 @@ public sealed class QuicStream : Stream
     /// <summary>The QUIC stream ID.</summary>
     public long Id { get; }
 
+    /// <summary>The stream's connection.</summary>
+    internal QuicConnection Connection => _conn;
+
     /// <summary>Uni- or bidirectional.</summary>
     public QuicStreamType Type { get; }
 
@@ -422,7 +425,7 @@ public sealed class QuicStream : Stream
         if (CanWrite && !_finWritten && !_writesClosed.Task.IsCompleted) CompleteWrites();
         if (CanRead && !_readsClosed.Task.IsCompleted) Abort(QuicAbortDirection.Read, Math.Max(0, _defaultErrorCode));
         _disposed = true;
-        _conn.Post(_ => _conn.RemoveStream(Id));
+        _conn.ForgetStream(this);
         await base.DisposeAsync().ConfigureAwait(false);
     }
 
@@ -434,7 +437,7 @@ public sealed class QuicStream : Stream
             if (CanWrite && !_finWritten && !_writesClosed.Task.IsCompleted) CompleteWrites();
             if (CanRead && !_readsClosed.Task.IsCompleted) Abort(QuicAbortDirection.Read, Math.Max(0, _defaultErrorCode));
             _disposed = true;
-            _conn.Post(_ => _conn.RemoveStream(Id));
+            _conn.ForgetStream(this);
         }
         base.Dispose(disposing);
     }
