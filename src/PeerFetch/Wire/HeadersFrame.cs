@@ -45,7 +45,7 @@ internal static class HeadersFrame
             if (pseudo && regularSeen) return false;
             regularSeen |= !pseudo;
             if (!ValidName(pseudo ? name[1..] : name) || !ValidValue(value)) return false;
-            list.Add(new(Encoding.Latin1.GetString(name), Encoding.Latin1.GetString(value)));
+            list.Add(new(Name(name), Encoding.Latin1.GetString(value)));
         }
         if (o != payload.Length) return false;
         fields = list;
@@ -78,8 +78,8 @@ internal static class HeadersFrame
 
     /// <summary>
     /// Writes the whole frame (header and payload of <paramref name="length"/> = <see cref="PayloadLength"/> bytes) at the start of
-    /// <paramref name="destination"/>; returns its length. Allocates nothing for names that are already
-    /// lowercase ASCII (the usual case).
+    /// <paramref name="destination"/>; returns its length (the bytes of <see cref="Create"/>). A name that is already
+    /// lowercase ASCII (the usual case) is encoded as it is, not lowered into a new string first.
     /// </summary>
     public static int Write(Span<byte> destination, uint streamId, IReadOnlyList<KeyValuePair<string, string>> fields, bool endStream, int length)
     {
@@ -101,6 +101,21 @@ internal static class HeadersFrame
         }
         return FrameHeader.Size + length;
     }
+
+    /// <summary>The usual names as shared strings (no string per field per request for them); others decoded.</summary>
+    private static string Name(ReadOnlySpan<byte> name)
+    {
+        foreach (var known in KnownNames)
+            if (name.Length == known.Length && Ascii.Equals(name, known)) return known;
+        return Encoding.Latin1.GetString(name);
+    }
+
+    private static readonly string[] KnownNames =
+    [
+        ":method", ":path", ":authority", ":status", "accept", "accept-encoding", "accept-language", "cache-control",
+        "content-length", "content-type", "content-encoding", "date", "etag", "host", "last-modified", "server",
+        "user-agent", "vary", "location", "set-cookie", "cookie", "authorization", "transfer-encoding", "connection",
+    ];
 
     /// <summary>RFC 9110 token characters, lowercase only.</summary>
     private static bool ValidName(ReadOnlySpan<byte> name)
