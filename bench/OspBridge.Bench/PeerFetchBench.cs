@@ -187,6 +187,8 @@ public static class PeerFetchBench
     {
         Identity = AgentIdentity.CreateEphemeral(name),
         DisplayName = name,
+        // PEERFETCH_BENCH_MAXSTREAMS=n: the device's stream limit (q2q MAX_STREAMS; default 100) — A/B of stream credit.
+        MaxDataChannels = int.TryParse(Environment.GetEnvironmentVariable("PEERFETCH_BENCH_MAXSTREAMS"), CultureInfo.InvariantCulture, out int streams) ? streams : 100,
         AuthenticationGracePeriod = TimeSpan.FromSeconds(5),
         RequireAuthentication = false, // transport throughput only; pairing is measured by `pairing`
     };
