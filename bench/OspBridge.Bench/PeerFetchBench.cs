@@ -271,6 +271,18 @@ public static class PeerFetchBench
             rows.Add(await MeasureAsync("PeerFetch v2, LP2P data channel", http, rounds, megabytes));
         }
 
+        // Before the q2q rows: once the q2q row's handler was disposed (closing its q2q transport), opening the v1 channel
+        // failed with "the connection is closed (application error 0)" — the LP2P connection was gone (session 16; with
+        // main's src too). Not investigated (src/Osp): the v1 row simply runs while the connection is up.
+        if (Run("v1"))
+        {
+            var v1 = await lp2p.CreateDataChannelAsync("v1");
+            var v1Handler = new PeerFetchHandler(v1);
+            using var http = new HttpClient(v1Handler) { BaseAddress = baseUri, Timeout = Timeout.InfiniteTimeSpan };
+            // v1 cannot carry a 200 MiB body in one message: the small-GET row only (64 "concurrent" = queued, one in flight).
+            rows.Add(await MeasureAsync($"PeerFetch v1 semantics ({await v1Handler.ConnectAsync()}), LP2P data channel", http, Math.Max(1, rounds / 4), 0));
+        }
+
         var quic = Run("q2q") || Run("rawq2q") ? await LP2PQuicTransport.ConnectAsync(lp2p) : null;
         if (Run("rawq2q") && megabytes > 0)
         {
@@ -292,15 +304,6 @@ public static class PeerFetchBench
             await acceptingQuic.WaitAsync(TimeSpan.FromSeconds(30)).ContinueWith(_ => { }, TaskScheduler.Default);
             using var http = new HttpClient(new PeerFetchHandler(new Lp2pQuicPeerFetchConnection(quic!))) { BaseAddress = baseUri, Timeout = Timeout.InfiniteTimeSpan };
             rows.Add(await MeasureAsync("PeerFetch v2, LP2P QUIC (stream per request)", http, rounds, megabytes));
-        }
-
-        if (Run("v1"))
-        {
-            var v1 = await lp2p.CreateDataChannelAsync("v1");
-            var v1Handler = new PeerFetchHandler(v1);
-            using var http = new HttpClient(v1Handler) { BaseAddress = baseUri, Timeout = Timeout.InfiniteTimeSpan };
-            // v1 cannot carry a 200 MiB body in one message: the small-GET row only (64 "concurrent" = queued, one in flight).
-            rows.Add(await MeasureAsync($"PeerFetch v1 semantics ({await v1Handler.ConnectAsync()}), LP2P data channel", http, Math.Max(1, rounds / 4), 0));
         }
 
         await stop.CancelAsync();
