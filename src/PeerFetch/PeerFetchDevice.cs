@@ -305,9 +305,10 @@ public sealed class PeerFetchDevice : IDisposable
         if (!noBody && content!.Headers.ContentLength is > 0 and <= SmallBody and var small)
         {
             // A small body of known length is read whole first, then goes out with its head in one piece (HEADERS + DATA
-            // + end in one stream write, or queued together for one channel message): issue 11's 64 concurrent 1 KiB GETs, session 16 — over q2q
-            // this was three hops into the QUIC loop per response (head, lease, commit), now one. One spare byte: one more
-            // read confirms the end of the body (an in-process origin attaches its trailers only when it completes).
+            // + end in one stream write, or queued together for one channel message): issue 11's 64 concurrent 1 KiB
+            // GETs, session 16 — over q2q this was three hops into the QUIC loop per response (head, lease, commit), now
+            // one. One spare byte: one more read confirms the end of the body (an in-process origin attaches its
+            // trailers only when it completes).
             source = await content.ReadAsStreamAsync(aborted).ConfigureAwait(false);
             int declared = (int)small;
             byte[] whole = ArrayPool<byte>.Shared.Rent(declared + 1);
