@@ -24,8 +24,9 @@ namespace OspBridge.Bench;
 /// <item><b>v2 / LP2P QUIC</b>: PeerFetchHandler → LP2P QUIC transport (q2q, one stream per request) → device → origin;</item>
 /// <item><b>v1</b>: the same data channel with a v1-only device (one request in flight, whole bodies).</item>
 /// </list>
-/// Rows: 64 concurrent GETs of 1 KiB (requests/s over <c>rounds</c> × 64), and one 200 MiB download (MB/s).
-/// <c>dotnet run -c Release --project bench/OspBridge.Bench -- peerfetch [rounds] [megabytes]</c>
+/// Rows: 64 concurrent GETs of 1 KiB (median req/s of <c>rounds</c> blocks of 16 × 64 requests, CPU µs and KiB per request),
+/// and one 200 MiB download (MB/s). <c>dotnet run -c Release --project bench/OspBridge.Bench -- peerfetch [rounds] [megabytes]</c>;
+/// <c>peerfetch-small [blocks] [paths]</c> measures the small GETs alone, the paths interleaved (see <see cref="RunSmall"/>).
 /// </summary>
 public static class PeerFetchBench
 {
