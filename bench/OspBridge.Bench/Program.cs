@@ -15,6 +15,7 @@ public static class Program
         if (args.Length > 0 && args[0] == "soak") return SoakBench.Run(args[1..]);
         if (args.Length > 0 && args[0] == "pairing") return PairingBench.Run(args[1..]);
         if (args.Length > 0 && args[0] == "peerfetch") return PeerFetchBench.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "peerfetch-small") return PeerFetchBench.RunSmall(args[1..]);
         if (args.Length > 0 && args[0] == "media-fanout") return MediaFanoutBench.Run(args[1..]);
         if (args.Length > 0 && args[0] == "bridge") return BridgeLoadBench.Run(args[1..]);
         if (args.Length > 0 && args[0] == "bridge-idle") return BridgeIdleBench.Run(args[1..]);

@@ -53,6 +53,13 @@ internal interface IPeerFetchExchange
     /// <summary>Sends the first <paramref name="bodyLength"/> body bytes of the lease (after the room); ends our side if <paramref name="endStream"/>.</summary>
     void CommitBody(int bodyLength, bool endStream);
 
+    /// <summary>
+    /// Sends a head and, right behind it, a whole body (<paramref name="body"/>; may be empty), ending our side when
+    /// <paramref name="endStream"/>: the same frames as <see cref="SendHeadersAsync"/> then <see cref="WriteAsync"/>, handed
+    /// to the transport together (one message or one stream write where they fit) — a small response in one piece.
+    /// </summary>
+    ValueTask SendHeadAndBodyAsync(IReadOnlyList<KeyValuePair<string, string>> head, ReadOnlyMemory<byte> body, bool endStream, CancellationToken cancellationToken);
+
     /// <summary>Sends a head, or trailers (<paramref name="endStream"/> must then be true).</summary>
     ValueTask SendHeadersAsync(IReadOnlyList<KeyValuePair<string, string>> fields, bool endStream, CancellationToken cancellationToken);
 

@@ -16,22 +16,43 @@ internal static class PeerFetchHttp
 
     public static bool IsHopByHop(string name) => HopByHop.Contains(name);
 
-    private static IEnumerable<KeyValuePair<string, string>> EndToEnd(HttpHeaders headers, HttpHeaders? more)
+    /// <summary>Adds the end-to-end fields of <paramref name="headers"/> and <paramref name="more"/> to <paramref name="head"/>, names lowercase.</summary>
+    private static void AddEndToEnd(List<KeyValuePair<string, string>> head, HttpHeaders headers, HttpHeaders? more)
     {
-        var connectionListed = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
-        if (headers.TryGetValues("Connection", out var conn))
+        HashSet<string>? connectionListed = null;
+        if (headers.NonValidated.TryGetValues("Connection", out var conn))
+        {
+            connectionListed = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
             foreach (var v in conn) foreach (var t in v.Split(',')) connectionListed.Add(t.Trim());
-        foreach (var h in headers.NonValidated)
-        {
-            if (IsHopByHop(h.Key) || connectionListed.Contains(h.Key)) continue;
-            foreach (var v in h.Value) yield return new(h.Key.ToLowerInvariant(), v);
         }
-        if (more is null) yield break;
-        foreach (var h in more.NonValidated)
+        Add(head, headers, connectionListed);
+        if (more is not null) Add(head, more, connectionListed);
+
+        static void Add(List<KeyValuePair<string, string>> head, HttpHeaders headers, HashSet<string>? connectionListed)
         {
-            if (IsHopByHop(h.Key) || connectionListed.Contains(h.Key)) continue;
-            foreach (var v in h.Value) yield return new(h.Key.ToLowerInvariant(), v);
+            foreach (var h in headers.NonValidated)
+            {
+                if (IsHopByHop(h.Key) || connectionListed?.Contains(h.Key) == true) continue;
+                string name = Lower(h.Key);
+                foreach (var v in h.Value) head.Add(new(name, v));
+            }
         }
+    }
+
+    /// <summary>The usual field names as they go on the wire (HttpHeaders hands out the same name strings every time).</summary>
+    private static readonly Dictionary<string, string> LowerNames = new[]
+    {
+        "Accept", "Accept-Encoding", "Accept-Language", "Accept-Ranges", "Age", "Allow", "Authorization", "Cache-Control",
+        "Content-Disposition", "Content-Encoding", "Content-Language", "Content-Length", "Content-Location", "Content-Range",
+        "Content-Type", "Cookie", "Date", "ETag", "Expires", "If-Match", "If-Modified-Since", "If-None-Match", "If-Range",
+        "If-Unmodified-Since", "Last-Modified", "Location", "Origin", "Pragma", "Range", "Referer", "Retry-After", "Server",
+        "Set-Cookie", "User-Agent", "Vary", "Via", "WWW-Authenticate",
+    }.ToDictionary(n => n, n => n.ToLowerInvariant(), StringComparer.Ordinal);
+
+    private static string Lower(string name)
+    {
+        if (LowerNames.TryGetValue(name, out var lower)) return lower;
+        return name.AsSpan().ContainsAnyInRange('A', 'Z') || !System.Text.Ascii.IsValid(name) ? name.ToLowerInvariant() : name;
     }
 
     public static List<KeyValuePair<string, string>> RequestHead(HttpRequestMessage request)
@@ -48,7 +69,7 @@ internal static class PeerFetchHttp
         // NonValidated view would leave it out, the device would forward the body chunked, and origins that take no
         // chunked uploads (Python's http.server, many embedded servers) would read an empty body.
         _ = request.Content?.Headers.ContentLength;
-        head.AddRange(EndToEnd(request.Headers, request.Content?.Headers));
+        AddEndToEnd(head, request.Headers, request.Content?.Headers);
         return head;
     }
 
@@ -56,11 +77,16 @@ internal static class PeerFetchHttp
     {
         var head = new List<KeyValuePair<string, string>> { new(":status", ((int)response.StatusCode).ToString(CultureInfo.InvariantCulture)) };
         _ = response.Content?.Headers.ContentLength; // computed length into the head (see RequestHead)
-        head.AddRange(EndToEnd(response.Headers, response.Content?.Headers));
+        AddEndToEnd(head, response.Headers, response.Content?.Headers);
         return head;
     }
 
-    public static List<KeyValuePair<string, string>> Trailers(HttpHeaders trailers) => EndToEnd(trailers, null).ToList();
+    public static List<KeyValuePair<string, string>> Trailers(HttpHeaders trailers)
+    {
+        var list = new List<KeyValuePair<string, string>>();
+        AddEndToEnd(list, trailers, null);
+        return list;
+    }
 
     public static string? Get(List<KeyValuePair<string, string>> head, string name)
     {
@@ -77,7 +103,7 @@ internal static class PeerFetchHttp
         string authority = Get(head, ":authority") ?? "localhost";
         if (!Uri.TryCreate("http://" + authority + path, UriKind.Absolute, out var uri) || uri.Authority.Length == 0)
             throw new PeerFetchException(PeerFetchError.Protocol, "bad :authority or :path");
-        var request = new HttpRequestMessage(new HttpMethod(method), uri);
+        var request = new HttpRequestMessage(Method(method), uri);
         if (body is not null) request.Content = new StreamContent(body, 64 << 10);
         foreach (var f in head)
         {
@@ -90,6 +116,19 @@ internal static class PeerFetchHttp
         }
         return request;
     }
+
+    /// <summary>The shared instance for the usual methods (exact, case-sensitive match), a new one for others.</summary>
+    private static HttpMethod Method(string method) => method switch
+    {
+        "GET" => HttpMethod.Get,
+        "POST" => HttpMethod.Post,
+        "PUT" => HttpMethod.Put,
+        "DELETE" => HttpMethod.Delete,
+        "HEAD" => HttpMethod.Head,
+        "PATCH" => HttpMethod.Patch,
+        "OPTIONS" => HttpMethod.Options,
+        _ => new HttpMethod(method),
+    };
 
     /// <summary>A response head → a response message whose content streams <paramref name="body"/>.</summary>
     public static HttpResponseMessage ToResponse(List<KeyValuePair<string, string>> head, Stream body, HttpRequestMessage request)

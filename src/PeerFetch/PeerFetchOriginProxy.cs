@@ -68,7 +68,12 @@ public sealed class PeerFetchOriginProxy : HttpMessageHandler
             if (_logger.IsEnabled(LogLevel.Debug)) _logger.LogDebug(ex, "peerfetch proxy: origin {Origin} failed", origin.Uri);
             return Error(HttpStatusCode.BadGateway, $"origin {origin.Uri} unreachable: {ex.HttpRequestError}");
         }
-        foreach (var name in response.Headers.Select(h => h.Key).Where(PeerFetchHttp.IsHopByHop).ToList()) response.Headers.Remove(name);
+        // The non-validated view: enumerating the validated one parsed every value (a Server header became a
+        // ProductInfoHeaderValue per response) just to read the names.
+        List<string>? hop = null;
+        foreach (var h in response.Headers.NonValidated)
+            if (PeerFetchHttp.IsHopByHop(h.Key)) (hop ??= []).Add(h.Key);
+        if (hop is not null) foreach (var name in hop) response.Headers.Remove(name);
         response.RequestMessage = request;
         return response;
     }
@@ -95,7 +100,11 @@ public sealed class PeerFetchOriginProxy : HttpMessageHandler
         string rawPath = q >= 0 ? raw[..q] : raw;
         if (rawPath.Contains("%2e", StringComparison.OrdinalIgnoreCase) || rawPath.Contains("%2f", StringComparison.OrdinalIgnoreCase)
             || rawPath.Contains("%5c", StringComparison.OrdinalIgnoreCase) || rawPath.Contains('\\', StringComparison.Ordinal)) return false;
-        foreach (var segment in rawPath.Split('/')) if (segment is "." or "..") return false;
+        foreach (var segment in rawPath.AsSpan().Split('/'))
+        {
+            var part = rawPath.AsSpan(segment);
+            if (part is "." or "..") return false;
+        }
         string path = uri.AbsolutePath;
         foreach (var prefix in origin.AllowedPathPrefixes)
         {

@@ -224,6 +224,34 @@ internal sealed class PeerFetchStream : IPeerFetchExchange
         return ValueTask.CompletedTask;
     }
 
+    /// <inheritdoc/>
+    public ValueTask SendHeadAndBodyAsync(IReadOnlyList<KeyValuePair<string, string>> head, ReadOnlyMemory<byte> body, bool endStream, CancellationToken cancellationToken)
+    {
+        if (body.IsEmpty)
+        {
+            SendHeaders(head, endStream);
+            return ValueTask.CompletedTask;
+        }
+        lock (_conn.Gate)
+        {
+            // HEADERS and as much DATA as the credit allows queued under one lock, so the send loop finds them together
+            // and puts them in one channel message; what the credit does not cover follows through WriteAsync.
+            if (_writeError is not null) throw _writeError;
+            _conn.Mux.SendHeaders(Id, head, endStream: false);
+            int n = _conn.Mux.SendData(Id, body.Span, endStream);
+            if (n < 0) throw _writeError ?? new PeerFetchException(PeerFetchError.StreamReset, $"stream {Id} is closed");
+            if (n == body.Length)
+            {
+                if (endStream) { _localEnded = true; _conn.OnLocalEnded(this); }
+                _conn.FlushLocked();
+                return ValueTask.CompletedTask;
+            }
+            _conn.FlushLocked();
+            body = body[n..];
+        }
+        return WriteAsync(body, endStream, cancellationToken);
+    }
+
     /// <summary>Aborts the exchange both ways (no-op once it is over).</summary>
     public void Reset(PeerFetchErrorCode code = PeerFetchErrorCode.Cancel)
     {

@@ -427,19 +427,27 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
         }
     }
 
+    /// <summary>
+    /// Streams the peer opened that a loop call already took from the core, in order, for the next accepts (issue 11,
+    /// session 16: 64 concurrent q2q requests arrive together; one loop call takes them all instead of one call each).
+    /// </summary>
+    private readonly System.Collections.Concurrent.ConcurrentQueue<QuicStream> _accepted = new();
+
     /// <summary>Waits for a stream opened by the peer.</summary>
     public async ValueTask<QuicStream> AcceptInboundStreamAsync(CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         while (true)
         {
+            if (_accepted.TryDequeue(out var ready)) return ready;
             var (stream, wait) = await Call(_ =>
             {
+                if (_accepted.TryDequeue(out var first)) return (first, Task.CompletedTask);
                 if (_core.TryAcceptStream(out long id))
                 {
-                    var type = (id & 2) != 0 ? QuicStreamType.Unidirectional : QuicStreamType.Bidirectional;
-                    var s = new QuicStream(this, id, type, _options.DefaultStreamErrorCode);
-                    _streams[id] = s;
+                    var s = NewAcceptedStream(id);
+                    // the others the peer opened meanwhile: taken now, handed out by the next accepts without a loop call
+                    while (_core.TryAcceptStream(out long more)) _accepted.Enqueue(NewAcceptedStream(more));
                     return (s, Task.CompletedTask);
                 }
                 if (_core.State >= CoreState.Closing) throw CloseException();
@@ -448,6 +456,15 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
             if (stream is not null) return stream;
             await wait.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>On the loop: the object for a stream the peer opened, registered for its events.</summary>
+    private QuicStream NewAcceptedStream(long id)
+    {
+        var type = (id & 2) != 0 ? QuicStreamType.Unidirectional : QuicStreamType.Bidirectional;
+        var s = new QuicStream(this, id, type, _options.DefaultStreamErrorCode);
+        _streams[id] = s;
+        return s;
     }
 
     /// <summary>Extension (RFC 9221): sends an unreliable datagram; false if datagrams are not negotiated or it is too large.</summary>
@@ -541,4 +558,26 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
 
     /// <summary>On the loop: forgets a disposed stream.</summary>
     internal void RemoveStream(long id) => _streams.Remove(id);
+
+    /// <summary>Tests, on the loop: the stream objects the connection still routes events to.</summary>
+    internal int StreamObjectCount => _streams.Count;
+
+    /// <summary>
+    /// A disposed stream leaves the loop's table at the loop's next pass, whenever that runs: queued without a wake (no
+    /// closure, no pass of its own). Issue 11, session 16: a q2q request disposes a stream on each end, and the old
+    /// <c>Post</c> woke an idle loop on a pool thread for each — a thread hop per request and side just to drop a
+    /// dictionary entry. Nothing waits for it: events for the id find a finished stream.
+    /// </summary>
+    internal void ForgetStream(QuicStream stream)
+    {
+        if (_loop is { } loop) loop.TryQueue(ForgetOnLoopAction, stream);
+    }
+
+    private static readonly Action<object?, TimeSpan> ForgetOnLoopAction = static (state, _) =>
+    {
+        var stream = (QuicStream)state!;
+        var conn = stream.Connection;
+        // only this stream's entry (the id is not reused, but stay exact)
+        if (conn._streams.TryGetValue(stream.Id, out var s) && ReferenceEquals(s, stream)) conn._streams.Remove(stream.Id);
+    };
 }

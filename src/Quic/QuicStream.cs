@@ -36,6 +36,9 @@ public sealed class QuicStream : Stream
     /// <summary>The QUIC stream ID.</summary>
     public long Id { get; }
 
+    /// <summary>The stream's connection.</summary>
+    internal QuicConnection Connection => _conn;
+
     /// <summary>Uni- or bidirectional.</summary>
     public QuicStreamType Type { get; }
 
@@ -430,7 +433,7 @@ public sealed class QuicStream : Stream
         if (CanWrite && !_finWritten && !_writesClosed.Task.IsCompleted) CompleteWrites();
         if (CanRead && !_readsClosed.Task.IsCompleted) Abort(QuicAbortDirection.Read, Math.Max(0, _defaultErrorCode));
         _disposed = true;
-        _conn.Post(_ => _conn.RemoveStream(Id));
+        _conn.ForgetStream(this);
         await base.DisposeAsync().ConfigureAwait(false);
     }
 
@@ -442,7 +445,7 @@ public sealed class QuicStream : Stream
             if (CanWrite && !_finWritten && !_writesClosed.Task.IsCompleted) CompleteWrites();
             if (CanRead && !_readsClosed.Task.IsCompleted) Abort(QuicAbortDirection.Read, Math.Max(0, _defaultErrorCode));
             _disposed = true;
-            _conn.Post(_ => _conn.RemoveStream(Id));
+            _conn.ForgetStream(this);
         }
         base.Dispose(disposing);
     }

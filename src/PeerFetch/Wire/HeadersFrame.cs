@@ -45,7 +45,7 @@ internal static class HeadersFrame
             if (pseudo && regularSeen) return false;
             regularSeen |= !pseudo;
             if (!ValidName(pseudo ? name[1..] : name) || !ValidValue(value)) return false;
-            list.Add(new(Encoding.Latin1.GetString(name), Encoding.Latin1.GetString(value)));
+            list.Add(new(Name(name), Encoding.Latin1.GetString(value)));
         }
         if (o != payload.Length) return false;
         fields = list;
@@ -54,30 +54,68 @@ internal static class HeadersFrame
 
     public static byte[] Create(uint streamId, IReadOnlyList<KeyValuePair<string, string>> fields, bool endStream)
     {
+        int length = PayloadLength(fields);
+        var frame = new byte[FrameHeader.Size + length];
+        Write(frame, streamId, fields, endStream, length);
+        return frame;
+    }
+
+    /// <summary>The payload length of a HEADERS frame of <paramref name="fields"/>; throws when a field or the block is too long.</summary>
+    public static int PayloadLength(IReadOnlyList<KeyValuePair<string, string>> fields)
+    {
         if (fields.Count > MaxFields) throw new PeerFetchException(PeerFetchError.LimitExceeded, $"{fields.Count} header fields (max {MaxFields})");
         int length = 2;
-        foreach (var f in fields)
+        for (int i = 0; i < fields.Count; i++)
         {
+            var f = fields[i];
             int nl = Encoding.Latin1.GetByteCount(f.Key), vl = Encoding.Latin1.GetByteCount(f.Value);
             if (nl is 0 or > 255 || vl > ushort.MaxValue) throw new PeerFetchException(PeerFetchError.LimitExceeded, $"header field '{f.Key}' too long");
             length += 1 + nl + 2 + vl;
         }
         if (length > FrameHeader.MaxLength) throw new PeerFetchException(PeerFetchError.LimitExceeded, "header block too long");
-        var frame = FrameHeader.Allocate(FrameType.Headers, endStream ? FrameFlags.EndStream : FrameFlags.None, streamId, length);
-        var p = frame.AsSpan(FrameHeader.Size);
+        return length;
+    }
+
+    /// <summary>
+    /// Writes the whole frame (header and payload of <paramref name="length"/> = <see cref="PayloadLength"/> bytes) at the start of
+    /// <paramref name="destination"/>; returns its length (the bytes of <see cref="Create"/>). A name that is already
+    /// lowercase ASCII (the usual case) is encoded as it is, not lowered into a new string first.
+    /// </summary>
+    public static int Write(Span<byte> destination, uint streamId, IReadOnlyList<KeyValuePair<string, string>> fields, bool endStream, int length)
+    {
+        new FrameHeader(length, FrameType.Headers, endStream ? FrameFlags.EndStream : FrameFlags.None, streamId).Write(destination);
+        var p = destination.Slice(FrameHeader.Size, length);
         BinaryPrimitives.WriteUInt16BigEndian(p, (ushort)fields.Count);
         int o = 2;
-        foreach (var f in fields)
+        for (int i = 0; i < fields.Count; i++)
         {
-            int nl = Encoding.Latin1.GetBytes(f.Key.ToLowerInvariant(), p[(o + 1)..]);
+            var f = fields[i];
+            // Names go out lowercase; the usual already-lowercase ASCII name is encoded as it is (no lowered copy).
+            string name = f.Key.AsSpan().ContainsAnyInRange('A', 'Z') || !System.Text.Ascii.IsValid(f.Key) ? f.Key.ToLowerInvariant() : f.Key;
+            int nl = Encoding.Latin1.GetBytes(name, p[(o + 1)..]);
             p[o] = (byte)nl;
             o += 1 + nl;
             int vl = Encoding.Latin1.GetBytes(f.Value, p[(o + 2)..]);
             BinaryPrimitives.WriteUInt16BigEndian(p[o..], (ushort)vl);
             o += 2 + vl;
         }
-        return frame;
+        return FrameHeader.Size + length;
     }
+
+    /// <summary>The usual names as shared strings (no string per field per request for them); others decoded.</summary>
+    private static string Name(ReadOnlySpan<byte> name)
+    {
+        foreach (var known in KnownNames)
+            if (name.Length == known.Length && Ascii.Equals(name, known)) return known;
+        return Encoding.Latin1.GetString(name);
+    }
+
+    private static readonly string[] KnownNames =
+    [
+        ":method", ":path", ":authority", ":status", "accept", "accept-encoding", "accept-language", "cache-control",
+        "content-length", "content-type", "content-encoding", "date", "etag", "host", "last-modified", "server",
+        "user-agent", "vary", "location", "set-cookie", "cookie", "authorization", "transfer-encoding", "connection",
+    ];
 
     /// <summary>RFC 9110 token characters, lowercase only.</summary>
     private static bool ValidName(ReadOnlySpan<byte> name)
