@@ -94,13 +94,14 @@ internal static unsafe partial class EpollReadiness
     }
 
     /// <summary>
-    /// Upper bound of the epoll thread's poll before it blocks, in microseconds (<c>OSPBRIDGE_EPOLL_SPIN_US</c>; 0 turns
-    /// polling off). Why: on a VM whose idle vCPUs halt at once (this project's CI: cpuidle haltpoll with
-    /// <c>guest_halt_poll_ns=0</c>), a datagram that arrives while the thread sleeps costs a vCPU wake-up (an IPI and a
-    /// VM exit) before it is read; a busy pipeline on a quiet machine pays that per hand-off. See docs/architecture.md.
+    /// Upper bound of the epoll thread's poll before it blocks, in microseconds (<c>OSPBRIDGE_EPOLL_SPIN_US</c>; 0, the
+    /// default, turns polling off). Why it exists: on a VM whose idle vCPUs halt at once (this project's CI: cpuidle
+    /// haltpoll with <c>guest_halt_poll_ns=0</c>), a datagram that arrives while the thread sleeps costs a vCPU wake-up
+    /// (an IPI and a VM exit) before it is read. Why it is off: two quiet A/Bs (session 16, 50 µs) showed no throughput
+    /// or CPU difference on PeerFetch over LP2P QUIC. Kept for experiments; see docs/architecture.md.
     /// </summary>
     internal static readonly int MaxSpinMicroseconds =
-        int.TryParse(Environment.GetEnvironmentVariable("OSPBRIDGE_EPOLL_SPIN_US"), out int us) && us is >= 0 and <= 1000 ? us : 50;
+        int.TryParse(Environment.GetEnvironmentVariable("OSPBRIDGE_EPOLL_SPIN_US"), out int us) && us is >= 0 and <= 1000 ? us : 0;
 
     /// <summary>Polls that found a datagram (the wake-up they saved) / polls that ran out and blocked (tests and benches).</summary>
     internal static long SpinHits, SpinMisses;
