@@ -71,17 +71,12 @@ public static class PeerFetchBench
     {
         await using var origin = await StartOriginAsync();
         var originUri = new Uri(origin.Urls.First());
-        var origins = new[] { new PeerFetchOrigin(originUri) };
-        var unlimited = new PeerFetchDeviceOptions { RequestsPerSecondPerPeer = 0, MaxConcurrentRequestsPerPeer = 1024 };
-        using var device = PeerFetchDevice.CreateProxy(origins, unlimited);
-        using var v1Device = PeerFetchDevice.CreateProxy(origins, unlimited with { EnableV2 = false });
+        var (device, v1Device) = CreateDevices(originUri);
+        using var _d = device;
+        using var _v1 = v1Device;
         using var stop = new CancellationTokenSource();
-        var server = Agent("Bench Device");
-        await using var listener = await LP2P.MakeDiscoverableAsync(new LP2PReceiverOptions { Agent = server, ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0) });
-        await listener.Ready;
-        var at = listener.Receiver.LocalEndPoint;
-        var peer = new OspAgentInfo("Bench Device", server.Identity.Hostname + ".", (ushort)at.Port, [at.Address],
-            new OspTxt(server.Identity.Fingerprint, 1, server.Identity.AuthToken, server.Identity.SerialBase64Url));
+        var (listener, peer) = await StartDeviceListenerAsync();
+        await using var _l = listener;
         var serving = new List<Task>();
         _ = Task.Run(async () =>
         {
@@ -184,6 +179,26 @@ public static class PeerFetchBench
         return app;
     }
 
+    /// <summary>The device (v2 + v1) and a v1-only device, both proxying to <paramref name="originUri"/> without per-peer limits.</summary>
+    private static (PeerFetchDevice Device, PeerFetchDevice V1Device) CreateDevices(Uri originUri)
+    {
+        var origins = new[] { new PeerFetchOrigin(originUri) };
+        var unlimited = new PeerFetchDeviceOptions { RequestsPerSecondPerPeer = 0, MaxConcurrentRequestsPerPeer = 1024 };
+        return (PeerFetchDevice.CreateProxy(origins, unlimited), PeerFetchDevice.CreateProxy(origins, unlimited with { EnableV2 = false }));
+    }
+
+    /// <summary>The device's LP2P receiver on loopback (OSP and q2q on one port), and how a client names it.</summary>
+    private static async Task<(LP2PQuicTransportListener Listener, OspAgentInfo Peer)> StartDeviceListenerAsync()
+    {
+        var server = Agent("Bench Device");
+        var listener = await LP2P.MakeDiscoverableAsync(new LP2PReceiverOptions { Agent = server, ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0) });
+        await listener.Ready;
+        var at = listener.Receiver.LocalEndPoint;
+        var peer = new OspAgentInfo("Bench Device", server.Identity.Hostname + ".", (ushort)at.Port, [at.Address],
+            new OspTxt(server.Identity.Fingerprint, 1, server.Identity.AuthToken, server.Identity.SerialBase64Url));
+        return (listener, peer);
+    }
+
     private static OspAgentOptions Agent(string name) => new()
     {
         Identity = AgentIdentity.CreateEphemeral(name),
@@ -210,19 +225,14 @@ public static class PeerFetchBench
         }
 
         // The device (v2 + v1) and one v1-only device, both proxying to the origin.
-        var origins = new[] { new PeerFetchOrigin(originUri) };
-        var unlimited = new PeerFetchDeviceOptions { RequestsPerSecondPerPeer = 0, MaxConcurrentRequestsPerPeer = 1024 };
-        using var device = PeerFetchDevice.CreateProxy(origins, unlimited);
-        using var v1Device = PeerFetchDevice.CreateProxy(origins, unlimited with { EnableV2 = false });
+        var (device, v1Device) = CreateDevices(originUri);
+        using var _d = device;
+        using var _v1 = v1Device;
 
         // One LP2P receiver (OSP + q2q on one port), one LP2P connection from the client.
         using var stop = new CancellationTokenSource();
-        var server = Agent("Bench Device");
-        await using var listener = await LP2P.MakeDiscoverableAsync(new LP2PReceiverOptions { Agent = server, ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0) });
-        await listener.Ready;
-        var at = listener.Receiver.LocalEndPoint;
-        var peer = new OspAgentInfo("Bench Device", server.Identity.Hostname + ".", (ushort)at.Port, [at.Address],
-            new OspTxt(server.Identity.Fingerprint, 1, server.Identity.AuthToken, server.Identity.SerialBase64Url));
+        var (listener, peer) = await StartDeviceListenerAsync();
+        await using var _l = listener;
         var serving = new List<Task>();
         var accepting = Task.Run(async () =>
         {

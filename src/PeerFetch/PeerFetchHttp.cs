@@ -49,11 +49,7 @@ internal static class PeerFetchHttp
         "Set-Cookie", "User-Agent", "Vary", "Via", "WWW-Authenticate",
     }.ToDictionary(n => n, n => n.ToLowerInvariant(), StringComparer.Ordinal);
 
-    private static string Lower(string name)
-    {
-        if (LowerNames.TryGetValue(name, out var lower)) return lower;
-        return name.AsSpan().ContainsAnyInRange('A', 'Z') || !System.Text.Ascii.IsValid(name) ? name.ToLowerInvariant() : name;
-    }
+    private static string Lower(string name) => LowerNames.TryGetValue(name, out var lower) ? lower : Wire.HeadersFrame.WireName(name);
 
     public static List<KeyValuePair<string, string>> RequestHead(HttpRequestMessage request)
     {

@@ -556,9 +556,6 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
             TransportErrorCode = (long)Quic.TransportErrorCode.InternalError,
         };
 
-    /// <summary>On the loop: forgets a disposed stream.</summary>
-    internal void RemoveStream(long id) => _streams.Remove(id);
-
     /// <summary>Tests, on the loop: the stream objects the connection still routes events to.</summary>
     internal int StreamObjectCount => _streams.Count;
 

@@ -90,8 +90,7 @@ internal static class HeadersFrame
         for (int i = 0; i < fields.Count; i++)
         {
             var f = fields[i];
-            // Names go out lowercase; the usual already-lowercase ASCII name is encoded as it is (no lowered copy).
-            string name = f.Key.AsSpan().ContainsAnyInRange('A', 'Z') || !System.Text.Ascii.IsValid(f.Key) ? f.Key.ToLowerInvariant() : f.Key;
+            string name = WireName(f.Key);
             int nl = Encoding.Latin1.GetBytes(name, p[(o + 1)..]);
             p[o] = (byte)nl;
             o += 1 + nl;
@@ -101,6 +100,10 @@ internal static class HeadersFrame
         }
         return FrameHeader.Size + length;
     }
+
+    /// <summary>A field name as it goes on the wire: lowercase; an already-lowercase ASCII name (the usual case) is returned as it is, not copied.</summary>
+    public static string WireName(string name) =>
+        name.AsSpan().ContainsAnyInRange('A', 'Z') || !Ascii.IsValid(name) ? name.ToLowerInvariant() : name;
 
     /// <summary>The usual names as shared strings (no string per field per request for them); others decoded.</summary>
     private static string Name(ReadOnlySpan<byte> name)
