@@ -190,6 +190,9 @@ public sealed partial class UiHttpsChromiumTests(ITestOutputHelper output)
             Assert.Contains("this browser", await page.InnerTextAsync("#tokens"), StringComparison.Ordinal);
             await otherItem.Locator("button.revoke-token").ClickAsync();
             await otherItem.WaitForAsync(new() { State = WaitForSelectorState.Detached, Timeout = (float)Step.TotalMilliseconds });
+            // The revoked browser's event stream says "revoked" and its page reloads itself to the login form (app.js listen());
+            // evaluate only after that navigation, or the reload destroys the script's context mid-call (CI stop 25).
+            await other.Locator("#login").WaitForAsync(wait);
             int status = await other.EvaluateAsync<int>("async () => (await fetch('/api/devices')).status");
             Assert.Equal(401, status);
             await other.ReloadAsync();
