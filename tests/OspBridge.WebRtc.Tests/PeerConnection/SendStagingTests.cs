@@ -70,7 +70,11 @@ public sealed class SendStagingTests
         staging.Release(second);
 
         // A stream staged here and released on another thread: after a warm-up, the staging thread allocates nothing.
-        // (A spinning hand-off, at most 8 deep: a queue whose first segment never fills allocates nothing itself.)
+        // (A spinning hand-off, at most MaxSpareArrays - 2 deep: with the chunk being staged and the one being released,
+        // every array in circulation fits in the spares. A deeper queue, e.g. 8, puts arrays beyond the spares back into
+        // the shared pool on the releasing thread, whose thread-local slot the staging thread cannot rent from: one
+        // 64 KiB allocation now and then when the releaser was descheduled — CI under load, session 17. A queue whose
+        // first segment never fills allocates nothing itself.)
         var toRelease = new System.Collections.Concurrent.ConcurrentQueue<SendStaging.Chunk?>();
         bool stop = false;
         var loop = new Thread(() =>
@@ -86,10 +90,15 @@ public sealed class SendStagingTests
         void Hand(SendStaging.Chunk? c)
         {
             var spin = new SpinWait();
-            while (toRelease.Count >= 8) spin.SpinOnce();
+            while (toRelease.Count >= SendStaging.MaxSpareArrays - 2) spin.SpinOnce();
             toRelease.Enqueue(c);
         }
-        for (int i = 0; i < 200; i++) Hand(staging.Stage(message, out _)); // warm-up
+        // Warm-up: the deepest the hand-off can go (MaxSpareArrays chunks out at once) happens here, not by chance later —
+        // a first time at that depth in the measured loop would create a chunk and rent an array (65 592 B, session 17).
+        var deepest = new SendStaging.Chunk?[SendStaging.MaxSpareArrays];
+        for (int i = 0; i < deepest.Length; i++) deepest[i] = staging.Stage(message, out _);
+        foreach (var c in deepest) Hand(c);
+        for (int i = 0; i < 200; i++) Hand(staging.Stage(message, out _));
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < 2000; i++) Hand(staging.Stage(message, out _));
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
