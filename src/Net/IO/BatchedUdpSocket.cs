@@ -34,6 +34,7 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     private const int SendControlStride = 64;     // pktinfo (40) + UDP_SEGMENT (24)
     private const int StagingSlot = 65_536;       // one coalesced GRO receive
     private const int StagingCount = 16;
+    private const int ArenaBytes = StagingSlot * StagingCount; // every arena 1 MiB: one size on the list
 
     private readonly Socket _socket;
     private readonly UdpDatagramSocket _portable;
@@ -50,8 +51,9 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     private IoVec[] _recvIov = [];
     private byte[] _recvNames = [];
     private byte[] _recvControl = [];
-    private byte[]? _staging;                 // GRO: the arena of the next receive (lent to the batch once data arrived)
-    private readonly ArenaList _arenas = new(); // GRO: free arenas (batches give theirs back here)
+    private SharedArena? _staging;            // GRO: the arena receives go into (the socket's reference; batches add theirs)
+    private int _stagingNext;                 // GRO: its first region (of StagingCount) not received into yet
+    private readonly ArenaList _arenas = new(); // GRO: free arenas (the last batch to release one gives it back here)
     private int _segmentsPerMessage = 1;      // GRO: datagrams per coalesced receive, as last seen (sizes the next request)
     private readonly byte[] _lastRemoteName = new byte[NameStride];
     private int _lastRemoteNameLength;
@@ -187,21 +189,38 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
             while (true)
             {
                 int count = _gro ? GroMessagesWanted(batch) : batch.Capacity - batch.Count;
-                if (_gro && (_staging is null || _staging.Length < count * StagingSlot))
+                if (_gro)
                 {
-                    if (_staging is not null) _arenas.ReturnArena(_staging);
-                    _staging = _arenas.Rent(count * StagingSlot);
+                    // Issue 14 (session 17): a receive takes only the regions it needs; the next one carries on in the
+                    // same arena (shared by reference count), so a run of small receives — 1–3 datagrams of 64 KiB, or
+                    // a few ACKs — does not hold a whole 1 MiB arena each while their batches wait for the loop.
+                    if (_staging is not null && _stagingNext >= StagingCount)
+                    {
+                        _staging.Release();
+                        _staging = null;
+                    }
+                    if (_staging is null)
+                    {
+                        _staging = _arenas.Resume(out _stagingNext);
+                        if (_staging is null || _stagingNext >= StagingCount)
+                        {
+                            _staging?.Release();
+                            _staging = _arenas.Rent(ArenaBytes);
+                            _stagingNext = 0;
+                        }
+                    }
+                    count = Math.Min(count, StagingCount - _stagingNext);
                 }
                 EnsureReceiveArrays(Math.Max(count, StagingCount));
                 fixed (MMsgHdr* msgs = _recvMsgs)
                 fixed (IoVec* iov = _recvIov)
                 fixed (byte* names = _recvNames)
                 fixed (byte* control = _recvControl)
-                fixed (byte* data = _gro ? _staging : batch.Buffer)
+                fixed (byte* data = _gro ? _staging!.Array : batch.Buffer)
                 {
                     for (int k = 0; k < count; k++)
                     {
-                        iov[k].Base = _gro ? data + (k * StagingSlot) : data + ((batch.Count + k) * batch.SlotSize);
+                        iov[k].Base = _gro ? data + ((_stagingNext + k) * StagingSlot) : data + ((batch.Count + k) * batch.SlotSize);
                         iov[k].Length = (nuint)(_gro ? StagingSlot : batch.SlotSize);
                         ref var h = ref msgs[k].Header;
                         h.Name = names + (k * NameStride);
@@ -265,21 +284,24 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     }
 
     /// <summary>
-    /// GRO: lends the arena holding <paramref name="m"/> received messages to <paramref name="batch"/> and adds each
-    /// message's segments in place (a coalesced message holds equal segments, the last one possibly shorter); segments
-    /// longer than the batch's slot size are truncated to it, as a slot receive would.
+    /// GRO: lends the arena holding <paramref name="m"/> received messages to <paramref name="batch"/> (one more reference;
+    /// the socket keeps receiving into the arena's later regions) and adds each message's segments in place (a
+    /// coalesced message holds equal segments, the last one possibly shorter); segments longer than the batch's slot
+    /// size are truncated to it, as a slot receive would.
     /// </summary>
     private unsafe void CommitCoalesced(DatagramBatch batch, MMsgHdr* msgs, int m)
     {
         var arena = _staging!;
-        _staging = null;
-        batch.AdoptArena(arena, _arenas);
+        arena.AddRef();
+        batch.AdoptArena(arena.Array, arena);
+        int first = _stagingNext;
+        _stagingNext += m;
         int segments = 0;
         for (int k = 0; k < m; k++)
         {
             var path = PathOf(ref msgs[k].Header, out int segment);
             int total = Math.Min((int)msgs[k].Length, StagingSlot);
-            int start = k * StagingSlot;
+            int start = (first + k) * StagingSlot;
             if (total == 0)
             {
                 batch.CommitInArena(start, 0, path); // an empty datagram is a datagram too
@@ -303,8 +325,9 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     }
 
     /// <summary>
-    /// Before waiting for the socket: the GRO arena goes to the socket's free list (which gives everything back to the
-    /// shared pool after <see cref="ArenaList.IdleRelease"/> without a receive) and the caller's batch slots to the
+    /// Before waiting for the socket: the GRO arena is parked on the socket's free list (the next receive carries on in it;
+    /// the list gives it and its free arenas back to the shared pool after <see cref="ArenaList.IdleRelease"/> without a
+    /// receive — the arena itself once no batch holds part of it) and the caller's batch slots to the
     /// shared pool, so a socket that waits a while holds neither (1000 idle QUIC connections held 1.2 MiB each,
     /// issue 13); the next receive rents them again.
     /// </summary>
@@ -314,7 +337,8 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
         if (_staging is { } staging)
         {
             _staging = null;
-            _arenas.ReturnArena(staging);
+            if (_stagingNext < StagingCount) _arenas.Park(staging, _stagingNext);
+            else staging.Release();
         }
     }
 
