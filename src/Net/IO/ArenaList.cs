@@ -65,8 +65,8 @@ internal sealed class SharedArena : IArenaOwner
 /// </summary>
 internal sealed class ArenaList : IDisposable
 {
-    /// <summary>The most free arenas kept.</summary>
-    public const int MaxFree = 12;
+    /// <summary>The most free arenas kept (the QUIC endpoint's 16 spare batches in flight, each on its own arena at worst).</summary>
+    public const int MaxFree = 16;
 
     /// <summary>How long the list keeps arenas after the last rent.</summary>
     public static readonly TimeSpan IdleRelease = TimeSpan.FromMilliseconds(250);
@@ -197,8 +197,19 @@ internal sealed class ArenaList : IDisposable
 
     private void OnTimer()
     {
-        SharedArena[]? release = null;
         SharedArena? parked = null;
+        lock (_gate)
+        {
+            if (_parked is not null && _ticks() - _lastRent >= (long)IdleRelease.TotalMilliseconds)
+            {
+                parked = _parked;
+                _parked = null;
+            }
+        }
+        // The parked arena goes through its reference: onto the free list now (released with it below) if no batch holds
+        // part of it, else when the last batch is done (that return arms the timer again).
+        parked?.Release();
+        SharedArena[]? release = null;
         int n = 0;
         bool rearm = false;
         lock (_gate)
@@ -207,8 +218,6 @@ internal sealed class ArenaList : IDisposable
             else
             {
                 _armed = false;
-                parked = _parked;
-                _parked = null;
                 if (_count > 0)
                 {
                     release = new SharedArena[_count];
@@ -224,9 +233,6 @@ internal sealed class ArenaList : IDisposable
             ArrayPool<byte>.Shared.Return(release![i].Array);
             release[i].Array = null!;
         }
-        // The parked arena goes back through its reference: to the shared pool now if no batch holds part of it (the
-        // list is disarmed, so Return re-arms it for one more check), else when the last batch is done.
-        parked?.Release();
         if (rearm) Arm();
     }
 

@@ -60,14 +60,20 @@ internal sealed class QuicEndpoint
     // core in place and gives the batch back; the receive task carries on with a spare. Spares are allocated only
     // when a hand-off happens (an idle connection, receiving one datagram at a time, never gets one) and at most
     // MaxBatches exist per socket; without a spare the datagrams are copied to the loop one by one as before.
-    // Issue 14 (session 17): a batch whose datagrams lie in a GRO arena goes whole whatever its size — with 64 KiB
-    // datagrams most receives carry 1–3 of them (GRO cannot coalesce a datagram that size), and a third of them were
-    // copied into the loop's 64 KiB buffers (which grew to new highs in the steady state); the arena is shared by
-    // reference count with the socket's next receives (ArenaList), so a small batch holds only its own regions.
+    // Issue 14 (session 17): a batch of fewer datagrams whose datagrams lie in a GRO arena goes whole too when they are
+    // large (≥ LargeDatagram on average) — with 64 KiB datagrams most receives carry 1–3 of them (GRO cannot coalesce a
+    // datagram that size), and a third of them were copied into the loop's 64 KiB buffers (which grew to new highs in the
+    // steady state). The arena is shared by reference count with the socket's next receives (ArenaList), so a small
+    // batch holds only its own 64 KiB regions — which is why a few small datagrams (ACKs: one region each, unless GRO
+    // coalesced them) are still copied (into the loop's 256-byte / 2 KiB buffers) rather than holding 64 KiB apiece.
     // Slot batches (no GRO) still need HandOffMinimum datagrams: their spare holds a whole slot buffer.
     private const int BatchSize = 32;
     private const int HandOffMinimum = 4;
-    private static readonly int MaxBatches = Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_BATCHES") is { } b && int.TryParse(b, out int mb) && mb >= 1 ? mb : 8;
+    private const int LargeDatagram = 8192;
+    // Spare batches per socket (each ≈ 1–40 KiB of entry arrays; the datagrams stay in the shared arenas): 16 since
+    // session 17 (8 before; with 64 KiB datagrams 8 batches in flight were only 8–24 datagrams, and the rest of a
+    // backed-up loop's inbox was copied). OSPBRIDGE_QUIC_BATCHES=n for A/B.
+    private static readonly int MaxBatches = Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_BATCHES") is { } b && int.TryParse(b, out int mb) && mb >= 1 ? mb : 16;
     private static readonly bool CopyEachDatagram = Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_RECV") == "copy";
     private static readonly bool SmallArenaBatchesCopied = Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_RECV") == "copy-small"; // A/B: before session 17
     // Issue 14 (session 9): the datagrams of one receive batch are queued without waking their loops; afterwards each
@@ -116,8 +122,7 @@ internal sealed class QuicEndpoint
             }
             try
             {
-                // IsFull: always true for a batch holding a GRO arena (no slot writes), else only with all slots used.
-                if ((n >= HandOffMinimum || (batch.IsFull && !SmallArenaBatchesCopied)) && !CopyEachDatagram && TryHandOff(batch, n) is { } next)
+                if ((n >= HandOffMinimum || (!SmallArenaBatchesCopied && IsLargeArenaBatch(batch, n))) && !CopyEachDatagram && TryHandOff(batch, n) is { } next)
                 {
                     batch = next;
                     continue;
@@ -129,6 +134,15 @@ internal sealed class QuicEndpoint
                 WakeTouched();
             }
         }
+    }
+
+    /// <summary>A batch whose datagrams lie in a GRO arena (<see cref="DatagramBatch.IsFull"/> is always true then; a slot batch of fewer than HandOffMinimum datagrams is not full) and average at least <see cref="LargeDatagram"/> bytes.</summary>
+    private static bool IsLargeArenaBatch(DatagramBatch batch, int n)
+    {
+        if (!batch.IsFull) return false;
+        long bytes = 0;
+        for (int i = 0; i < n; i++) bytes += batch.LengthAt(i);
+        return bytes >= (long)n * LargeDatagram;
     }
 
     /// <summary>Wakes the loops that got datagrams from this batch: inline when there was exactly one, else through the pool.</summary>

@@ -131,4 +131,52 @@ public sealed class GroArenaTests
         Assert.Contains(calls, c => Enumerable.Range(41, 13).All(c.Contains));
         Assert.Equal(0, receiver.GroSegmentsDropped);
     }
+
+    /// <summary>
+    /// Issue 14 (session 17): receives that take one datagram each — a loop that is behind holds several such batches at
+    /// once — share one arena by reference count instead of holding a 1 MiB arena each; no receive overwrites a region a
+    /// batch still holds; a busy socket takes nothing from the shared pool once warm; an idle one gives everything back.
+    /// </summary>
+    [Fact]
+    public async Task SmallReceives_ShareOneArena_NeverOverwriteAHeldRegion_AndGoBackWhenIdle()
+    {
+        Assert.True(BatchedUdpSocket.IsSupported, "the test tiers run on 64-bit Linux");
+        var options = new UdpSocketOptions { LocalEndPoint = new IPEndPoint(IPAddress.Loopback, 0), Offload = true, ReceiveBufferSize = 1 << 20 };
+        using var sender = BatchedUdpSocket.Open(options);
+        using var receiver = BatchedUdpSocket.Open(options);
+        Assert.True(receiver.GroEnabled);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var held = Enumerable.Range(0, 3).Select(_ => new DatagramBatch(32, 2048)).ToArray(); // three batches in flight at once
+        var send = new DatagramBatch(1, 2048);
+        int shared = 0;
+        const int rounds = 100;
+        for (int round = 0; round < rounds; round++)
+        {
+            for (int b = 0; b < held.Length; b++)
+            {
+                int seq = round * held.Length + b;
+                send.Clear();
+                Fill(send.NextSlot[..(300 + b)], seq);
+                send.Commit(300 + b, DatagramPath.To(receiver.LocalEndPoint));
+                sender.Send(send);
+                Assert.Equal(1, await receiver.ReceiveAsync(held[b], cts.Token)); // the other batches are not cleared
+                Assert.True(held[b].HoldsArena);
+            }
+            for (int b = 0; b < held.Length; b++)
+            {
+                Assert.True(Check(held[b][0], out int seq), $"round {round}: batch {b} was overwritten by a later receive");
+                Assert.Equal(round * held.Length + b, seq);
+            }
+            if (held.Select(h => h.Storage).Distinct().Count() == 1) shared++;
+            foreach (var h in held) h.Clear();
+        }
+        // 16 regions per arena, 3 per round: one round in 16 spans two arenas, every other round shares one.
+        Assert.True(shared >= rounds * 3 / 4, $"only {shared} of {rounds} rounds shared one arena");
+        Assert.True(receiver.Arenas.Misses <= 2, $"{receiver.Arenas.Misses} arenas from the shared pool (a busy socket keeps its own)");
+        Assert.True(receiver.Arenas.Count <= 2);
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while ((receiver.Arenas.Count != 0 || receiver.Arenas.HoldsParked) && DateTime.UtcNow < until) await Task.Delay(20);
+        Assert.False(receiver.Arenas.HoldsParked, "an idle socket still holds its parked arena");
+        Assert.Equal(0, receiver.Arenas.Count);
+    }
 }
