@@ -65,8 +65,8 @@ internal sealed class SharedArena : IArenaOwner
 /// </summary>
 internal sealed class ArenaList : IDisposable
 {
-    /// <summary>The most free arenas kept (the QUIC endpoint's 16 spare batches in flight, each on its own arena at worst).</summary>
-    public const int MaxFree = 16;
+    /// <summary>The most free arenas kept (the QUIC endpoint's 16 spare batches in flight, each on its own arena at worst); <c>OSPBRIDGE_GRO_ARENAS_KEPT</c> for A/B.</summary>
+    public static readonly int MaxFree = Environment.GetEnvironmentVariable("OSPBRIDGE_GRO_ARENAS_KEPT") is { } k && int.TryParse(k, out int n) && n is >= 1 and <= 1024 ? n : 16;
 
     /// <summary>How long the list keeps arenas after the last rent.</summary>
     public static readonly TimeSpan IdleRelease = TimeSpan.FromMilliseconds(250);

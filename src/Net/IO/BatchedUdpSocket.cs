@@ -34,7 +34,15 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     private const int SendControlStride = 64;     // pktinfo (40) + UDP_SEGMENT (24)
     private const int StagingSlot = 65_536;       // one coalesced GRO receive
     private const int StagingCount = 16;
-    private const int ArenaBytes = StagingSlot * StagingCount; // every arena 1 MiB: one size on the list
+    // Issue 14 (session 17): regions per GRO arena (64 KiB each; every arena the same size, one size on the socket's list):
+    // 16 (1 MiB), so a receive may take as many messages as before. Receives share an arena (a receive takes only the
+    // regions it fills, the next carries on after them) and start over at region 0 whenever no batch holds any part of it,
+    // so a receiver that copies its datagrams out (DatagramReceiver) always gets all 16 regions, and one that hands
+    // batches on (QUIC) puts several small receives into one arena. A smaller arena (4 regions) was tried: a new high of
+    // arenas in flight cost 256 KiB instead of 1 MiB, but a backed-up socket of uncoalesced datagrams then needed a
+    // recvmmsg per 4 of them. OSPBRIDGE_GRO_ARENA_REGIONS=1..16 for A/B.
+    private static readonly int ArenaRegions = Environment.GetEnvironmentVariable("OSPBRIDGE_GRO_ARENA_REGIONS") is { } r && int.TryParse(r, out int ar) && ar is >= 1 and <= StagingCount ? ar : StagingCount;
+    private static readonly int ArenaBytes = StagingSlot * ArenaRegions;
 
     private readonly Socket _socket;
     private readonly UdpDatagramSocket _portable;
@@ -52,7 +60,7 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     private byte[] _recvNames = [];
     private byte[] _recvControl = [];
     private SharedArena? _staging;            // GRO: the arena receives go into (the socket's reference; batches add theirs)
-    private int _stagingNext;                 // GRO: its first region (of StagingCount) not received into yet
+    private int _stagingNext;                 // GRO: its first region (of ArenaRegions) not received into yet
     private readonly ArenaList _arenas = new(); // GRO: free arenas (the last batch to release one gives it back here)
     private int _segmentsPerMessage = 1;      // GRO: datagrams per coalesced receive, as last seen (sizes the next request)
     private readonly byte[] _lastRemoteName = new byte[NameStride];
@@ -194,7 +202,7 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
                     // Issue 14 (session 17): a receive takes only the regions it needs; the next one carries on in the
                     // same arena (shared by reference count), so a run of small receives — 1–3 datagrams of 64 KiB, or
                     // a few ACKs — does not hold a whole 1 MiB arena each while their batches wait for the loop.
-                    if (_staging is not null && _stagingNext >= StagingCount)
+                    if (_staging is not null && _stagingNext >= ArenaRegions)
                     {
                         _staging.Release();
                         _staging = null;
@@ -202,14 +210,22 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
                     if (_staging is null)
                     {
                         _staging = _arenas.Resume(out _stagingNext);
-                        if (_staging is null || _stagingNext >= StagingCount)
+                        if (_staging is null)
                         {
-                            _staging?.Release();
                             _staging = _arenas.Rent(ArenaBytes);
                             _stagingNext = 0;
                         }
                     }
-                    count = Math.Min(count, StagingCount - _stagingNext);
+                    // Only the socket holds it (every batch that held a region released it; only this thread adds
+                    // references): start over at region 0.
+                    if (_staging.References == 1) _stagingNext = 0;
+                    else if (_stagingNext >= ArenaRegions)
+                    {
+                        _staging.Release();
+                        _staging = _arenas.Rent(ArenaBytes);
+                        _stagingNext = 0;
+                    }
+                    count = Math.Min(count, ArenaRegions - _stagingNext);
                 }
                 EnsureReceiveArrays(Math.Max(count, StagingCount));
                 fixed (MMsgHdr* msgs = _recvMsgs)
@@ -337,7 +353,7 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
         if (_staging is { } staging)
         {
             _staging = null;
-            if (_stagingNext < StagingCount) _arenas.Park(staging, _stagingNext);
+            if (_stagingNext < ArenaRegions) _arenas.Park(staging, _stagingNext);
             else staging.Release();
         }
     }
