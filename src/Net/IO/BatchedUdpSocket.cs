@@ -265,7 +265,11 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
                     ReceiveCalls++;
                     if (_gro)
                     {
-                        if (m > 0) CommitCoalesced(batch, msgs, m);
+                        if (m > 0)
+                        {
+                            CommitCoalesced(batch, msgs, m);
+                            _arenas.Touch();
+                        }
                     }
                     else
                     {

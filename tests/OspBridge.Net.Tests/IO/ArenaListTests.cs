@@ -122,6 +122,11 @@ public class ArenaListTests
         now += 100; // rented 100 ms ago: still busy
         list.ReleaseIfIdleForTests();
         Assert.Equal(2, list.Count);
+        now += (long)ArenaList.IdleRelease.TotalMilliseconds - 50;
+        list.Touch(); // the socket received (into an arena it holds): busy, although it rented nothing
+        now += 100;
+        list.ReleaseIfIdleForTests();
+        Assert.Equal(2, list.Count);
         now += (long)ArenaList.IdleRelease.TotalMilliseconds;
         list.ReleaseIfIdleForTests();
         Assert.Equal(0, list.Count);
