@@ -139,6 +139,9 @@ internal sealed class ArenaList : IDisposable
     /// <summary>Arenas the list had to take from the shared pool because it held none large enough (benches).</summary>
     public long Misses;
 
+    /// <summary>Arenas given back to the shared pool: by the idle timer, and because the list was full (benches).</summary>
+    public long IdleReleased, Dropped;
+
     /// <summary>
     /// An arena of at least <paramref name="length"/> bytes, holding one reference (the caller's): a free one, else one
     /// from the shared pool.
@@ -183,6 +186,7 @@ internal sealed class ArenaList : IDisposable
         }
         if (!kept)
         {
+            Interlocked.Increment(ref Dropped);
             ArrayPool<byte>.Shared.Return(arena.Array);
             arena.Array = null!;
             return;
@@ -236,6 +240,7 @@ internal sealed class ArenaList : IDisposable
                 }
             }
         }
+        if (n > 0) Interlocked.Add(ref IdleReleased, n);
         for (int i = 0; i < n; i++)
         {
             ArrayPool<byte>.Shared.Return(release![i].Array);
