@@ -130,14 +130,18 @@ internal static class AllocBench
         double stallMilliseconds = 0;
         long received = 0, alloc0 = 0, datagrams0 = 0, windowAlloc0 = 0, windowDatagrams0 = 0;
         int stalls = 0;
-        (long Batches, long HandedOff, long Copied) endpoints0 = default;
+        (long Batches, long HandedOff, long Copied, long NoSpare) endpoints0 = default;
         long drops0 = 0;
-        (long, long, long) Endpoints()
+        (long, long, long, long) Endpoints()
         {
             var c = client.EndpointCounters;
             var s = Volatile.Read(ref serverConn)?.EndpointCounters ?? default;
-            return (c.Batches + s.Batches, c.HandedOff + s.HandedOff, c.Copied + s.Copied);
+            return (c.Batches + s.Batches, c.HandedOff + s.HandedOff, c.Copied + s.Copied, c.CopiedNoSpare + s.CopiedNoSpare);
         }
+        static long Misses(QuicConnection? c) => (c?.Endpoint.Socket as OspBridge.Net.IO.BatchedUdpSocket)?.Arenas.Misses ?? 0;
+        static string ArenaStats(QuicConnection? c) => (c?.Endpoint.Socket as OspBridge.Net.IO.BatchedUdpSocket)?.Arenas is { } l ? $"misses {l.Misses}, idle-released {l.IdleReleased}, dropped (list full) {l.Dropped}, free {l.Count}" : "-";
+        long ArenaMisses() => Misses(client) + Misses(Volatile.Read(ref serverConn));
+        long arenaMisses0 = 0;
         long Drops() => client.DroppedDatagrams + (Volatile.Read(ref serverConn)?.DroppedDatagrams ?? 0);
         (long Allocated, long Discarded, long IdleReleases, int Free) LoopBuffers()
         {
@@ -176,6 +180,7 @@ internal static class AllocBench
                 AllocBenchEvents.Log.WindowStart(maxUdpPayload);
                 steadyClock.Start();
                 endpoints0 = Endpoints();
+                arenaMisses0 = ArenaMisses();
                 drops0 = Drops();
                 loopBuffers0 = LoopBuffers();
                 alloc0 = GC.GetTotalAllocatedBytes(precise: false);
@@ -195,6 +200,8 @@ internal static class AllocBench
         sampler?.Disable();
         long datagrams = Datagrams() - datagrams0;
         var endpoints1 = Endpoints();
+        long arenaMisses = ArenaMisses() - arenaMisses0;
+        string arenaStats = $"client {ArenaStats(client)}; server {ArenaStats(Volatile.Read(ref serverConn))}";
         long drops = Drops() - drops0;
         var loopBuffers1 = LoopBuffers();
         var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpu0;
@@ -210,7 +217,8 @@ internal static class AllocBench
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"RESULT alloc quic max_udp_payload {maxUdpPayload}: {perDatagram:F1} B per datagram (steady state: {allocated} B allocated over {datagrams} datagrams both ways, process-wide, stream API calls included); windows of 2500 datagrams: median {median:F1}, least {least:F1} ({windows.Count} windows)"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"  window: {endpoints1.Item1 - endpoints0.Batches} receive batches handed to a loop whole ({endpoints1.Item2 - endpoints0.HandedOff} datagrams), {endpoints1.Item3 - endpoints0.Copied} datagrams copied into loop buffers, {drops} dropped by the loops, {loopBuffers1.Allocated - loopBuffers0.Allocated} loop receive buffers allocated and {loopBuffers1.Discarded - loopBuffers0.Discarded} not kept (free lists empty / full; {loopBuffers0.Free} on the lists at the start, {loopBuffers1.IdleReleases - loopBuffers0.IdleReleases} idle releases in the window, {loopBuffers0.IdleReleases} before); {stalls} warm-up stalls of the reader, {stallMilliseconds:F0} ms in all"));
+            $"  window: {endpoints1.Item1 - endpoints0.Batches} receive batches handed to a loop whole ({endpoints1.Item2 - endpoints0.HandedOff} datagrams), {endpoints1.Item3 - endpoints0.Copied} datagrams copied into loop buffers ({endpoints1.Item4 - endpoints0.NoSpare} for want of a spare batch), {arenaMisses} GRO arenas rented from the shared pool, receive batches allocated {client.Endpoint.BatchesAllocated} client / {Volatile.Read(ref serverConn)?.Endpoint.BatchesAllocated} server, {drops} dropped by the loops, {loopBuffers1.Allocated - loopBuffers0.Allocated} loop receive buffers allocated and {loopBuffers1.Discarded - loopBuffers0.Discarded} not kept (free lists empty / full; {loopBuffers0.Free} on the lists at the start, {loopBuffers1.IdleReleases - loopBuffers0.IdleReleases} idle releases in the window, {loopBuffers0.IdleReleases} before); {stalls} warm-up stalls of the reader, {stallMilliseconds:F0} ms in all"));
+        Console.WriteLine($"  GRO arenas over the whole run: {arenaStats}");
         if (sampler is not null)
         {
             Console.WriteLine("  allocation samples by type (GCAllocationTick, ~100 KB each), steady state (the listener's own allocations included):");

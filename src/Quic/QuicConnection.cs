@@ -248,7 +248,10 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
     internal CoreLoop<CoreEvent> Loop => _loop;
 
     /// <summary>Tests: receive batches this connection's socket handed to a loop whole, datagrams in them, datagrams copied one by one.</summary>
-    internal (long Batches, long HandedOff, long Copied) EndpointCounters => (_endpoint.BatchesHandedOff, _endpoint.DatagramsHandedOff, _endpoint.DatagramsCopied);
+    /// <summary>This connection's endpoint (benches read its counters).</summary>
+    internal QuicEndpoint Endpoint => _endpoint;
+
+    internal (long Batches, long HandedOff, long Copied, long CopiedNoSpare) EndpointCounters => (_endpoint.BatchesHandedOff, _endpoint.DatagramsHandedOff, _endpoint.DatagramsCopied, _endpoint.DatagramsCopiedNoSpare);
 
     /// <summary>Runs <paramref name="action"/> on the connection's loop.</summary>
     internal Task<T> InvokeAsync<T>(Func<TimeSpan, T> action, CancellationToken cancellationToken) => _loop.InvokeAsync(action, cancellationToken);

@@ -34,6 +34,15 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     private const int SendControlStride = 64;     // pktinfo (40) + UDP_SEGMENT (24)
     private const int StagingSlot = 65_536;       // one coalesced GRO receive
     private const int StagingCount = 16;
+    // Issue 14 (session 17): regions per GRO arena (64 KiB each; every arena the same size, one size on the socket's list):
+    // 16 (1 MiB), so a receive may take as many messages as before. Receives share an arena (a receive takes only the
+    // regions it fills, the next carries on after them) and start over at region 0 whenever no batch holds any part of it,
+    // so a receiver that copies its datagrams out (DatagramReceiver) always gets all 16 regions, and one that hands
+    // batches on (QUIC) puts several small receives into one arena. A smaller arena (4 regions) was tried: a new high of
+    // arenas in flight cost 256 KiB instead of 1 MiB, but a backed-up socket of uncoalesced datagrams then needed a
+    // recvmmsg per 4 of them. OSPBRIDGE_GRO_ARENA_REGIONS=1..16 for A/B.
+    private static readonly int ArenaRegions = Environment.GetEnvironmentVariable("OSPBRIDGE_GRO_ARENA_REGIONS") is { } r && int.TryParse(r, out int ar) && ar is >= 1 and <= StagingCount ? ar : StagingCount;
+    private static readonly int ArenaBytes = StagingSlot * ArenaRegions;
 
     private readonly Socket _socket;
     private readonly UdpDatagramSocket _portable;
@@ -50,8 +59,9 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     private IoVec[] _recvIov = [];
     private byte[] _recvNames = [];
     private byte[] _recvControl = [];
-    private byte[]? _staging;                 // GRO: the arena of the next receive (lent to the batch once data arrived)
-    private readonly ArenaList _arenas = new(); // GRO: free arenas (batches give theirs back here)
+    private SharedArena? _staging;            // GRO: the arena receives go into (the socket's reference; batches add theirs)
+    private int _stagingNext;                 // GRO: its first region (of ArenaRegions) not received into yet
+    private readonly ArenaList _arenas = new(); // GRO: free arenas (the last batch to release one gives it back here)
     private int _segmentsPerMessage = 1;      // GRO: datagrams per coalesced receive, as last seen (sizes the next request)
     private readonly byte[] _lastRemoteName = new byte[NameStride];
     private int _lastRemoteNameLength;
@@ -187,21 +197,46 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
             while (true)
             {
                 int count = _gro ? GroMessagesWanted(batch) : batch.Capacity - batch.Count;
-                if (_gro && (_staging is null || _staging.Length < count * StagingSlot))
+                if (_gro)
                 {
-                    if (_staging is not null) _arenas.ReturnArena(_staging);
-                    _staging = _arenas.Rent(count * StagingSlot);
+                    // Issue 14 (session 17): a receive takes only the regions it needs; the next one carries on in the
+                    // same arena (shared by reference count), so a run of small receives — 1–3 datagrams of 64 KiB, or
+                    // a few ACKs — does not hold a whole 1 MiB arena each while their batches wait for the loop.
+                    if (_staging is not null && _stagingNext >= ArenaRegions)
+                    {
+                        _staging.Release();
+                        _staging = null;
+                    }
+                    if (_staging is null)
+                    {
+                        _staging = _arenas.Resume(out _stagingNext);
+                        if (_staging is null)
+                        {
+                            _staging = _arenas.Rent(ArenaBytes);
+                            _stagingNext = 0;
+                        }
+                    }
+                    // Only the socket holds it (every batch that held a region released it; only this thread adds
+                    // references): start over at region 0.
+                    if (_staging.References == 1) _stagingNext = 0;
+                    else if (_stagingNext >= ArenaRegions)
+                    {
+                        _staging.Release();
+                        _staging = _arenas.Rent(ArenaBytes);
+                        _stagingNext = 0;
+                    }
+                    count = Math.Min(count, ArenaRegions - _stagingNext);
                 }
                 EnsureReceiveArrays(Math.Max(count, StagingCount));
                 fixed (MMsgHdr* msgs = _recvMsgs)
                 fixed (IoVec* iov = _recvIov)
                 fixed (byte* names = _recvNames)
                 fixed (byte* control = _recvControl)
-                fixed (byte* data = _gro ? _staging : batch.Buffer)
+                fixed (byte* data = _gro ? _staging!.Array : batch.Buffer)
                 {
                     for (int k = 0; k < count; k++)
                     {
-                        iov[k].Base = _gro ? data + (k * StagingSlot) : data + ((batch.Count + k) * batch.SlotSize);
+                        iov[k].Base = _gro ? data + ((_stagingNext + k) * StagingSlot) : data + ((batch.Count + k) * batch.SlotSize);
                         iov[k].Length = (nuint)(_gro ? StagingSlot : batch.SlotSize);
                         ref var h = ref msgs[k].Header;
                         h.Name = names + (k * NameStride);
@@ -230,7 +265,11 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
                     ReceiveCalls++;
                     if (_gro)
                     {
-                        if (m > 0) CommitCoalesced(batch, msgs, m);
+                        if (m > 0)
+                        {
+                            CommitCoalesced(batch, msgs, m);
+                            _arenas.Touch();
+                        }
                     }
                     else
                     {
@@ -265,21 +304,24 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     }
 
     /// <summary>
-    /// GRO: lends the arena holding <paramref name="m"/> received messages to <paramref name="batch"/> and adds each
-    /// message's segments in place (a coalesced message holds equal segments, the last one possibly shorter); segments
-    /// longer than the batch's slot size are truncated to it, as a slot receive would.
+    /// GRO: lends the arena holding <paramref name="m"/> received messages to <paramref name="batch"/> (one more reference;
+    /// the socket keeps receiving into the arena's later regions) and adds each message's segments in place (a
+    /// coalesced message holds equal segments, the last one possibly shorter); segments longer than the batch's slot
+    /// size are truncated to it, as a slot receive would.
     /// </summary>
     private unsafe void CommitCoalesced(DatagramBatch batch, MMsgHdr* msgs, int m)
     {
         var arena = _staging!;
-        _staging = null;
-        batch.AdoptArena(arena, _arenas);
+        arena.AddRef();
+        batch.AdoptArena(arena.Array, arena);
+        int first = _stagingNext;
+        _stagingNext += m;
         int segments = 0;
         for (int k = 0; k < m; k++)
         {
             var path = PathOf(ref msgs[k].Header, out int segment);
             int total = Math.Min((int)msgs[k].Length, StagingSlot);
-            int start = k * StagingSlot;
+            int start = (first + k) * StagingSlot;
             if (total == 0)
             {
                 batch.CommitInArena(start, 0, path); // an empty datagram is a datagram too
@@ -303,8 +345,9 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
     }
 
     /// <summary>
-    /// Before waiting for the socket: the GRO arena goes to the socket's free list (which gives everything back to the
-    /// shared pool after <see cref="ArenaList.IdleRelease"/> without a receive) and the caller's batch slots to the
+    /// Before waiting for the socket: the GRO arena is parked on the socket's free list (the next receive carries on in it;
+    /// the list gives it and its free arenas back to the shared pool after <see cref="ArenaList.IdleRelease"/> without a
+    /// receive — the arena itself once no batch holds part of it) and the caller's batch slots to the
     /// shared pool, so a socket that waits a while holds neither (1000 idle QUIC connections held 1.2 MiB each,
     /// issue 13); the next receive rents them again.
     /// </summary>
@@ -314,7 +357,8 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
         if (_staging is { } staging)
         {
             _staging = null;
-            _arenas.ReturnArena(staging);
+            if (_stagingNext < ArenaRegions) _arenas.Park(staging, _stagingNext);
+            else staging.Release();
         }
     }
 

@@ -40,6 +40,9 @@ internal sealed class QuicEndpoint
 
     public IDatagramSender Sender => _socket;
 
+    /// <summary>The socket (benches read its counters).</summary>
+    public IDatagramSocket Socket => _socket;
+
     /// <summary>Datagrams that match no connection (listener: new Initials, stateless resets).</summary>
     public DatagramReceiver.Dispatch? OnUnrouted { get; init; }
 
@@ -57,10 +60,22 @@ internal sealed class QuicEndpoint
     // core in place and gives the batch back; the receive task carries on with a spare. Spares are allocated only
     // when a hand-off happens (an idle connection, receiving one datagram at a time, never gets one) and at most
     // MaxBatches exist per socket; without a spare the datagrams are copied to the loop one by one as before.
+    // Issue 14 (session 17): a batch of fewer datagrams whose datagrams lie in a GRO arena goes whole too when they are
+    // large (≥ LargeDatagram on average) — with 64 KiB datagrams most receives carry 1–3 of them (GRO cannot coalesce a
+    // datagram that size), and a third of them were copied into the loop's 64 KiB buffers (which grew to new highs in the
+    // steady state). The arena is shared by reference count with the socket's next receives (ArenaList), so a small
+    // batch holds only its own 64 KiB regions — which is why a few small datagrams (ACKs: one region each, unless GRO
+    // coalesced them) are still copied (into the loop's 256-byte / 2 KiB buffers) rather than holding 64 KiB apiece.
+    // Slot batches (no GRO) still need HandOffMinimum datagrams: their spare holds a whole slot buffer.
     private const int BatchSize = 32;
     private const int HandOffMinimum = 4;
-    private const int MaxBatches = 8; // ≤ 1 MiB of spares per socket, only after traffic that came in batches
+    private const int LargeDatagram = 8192;
+    // Spare batches per socket (each ≈ 1–40 KiB of entry arrays; the datagrams stay in the shared arenas): 16 since
+    // session 17 (8 before; with 64 KiB datagrams 8 batches in flight were only 8–24 datagrams, and the rest of a
+    // backed-up loop's inbox was copied). OSPBRIDGE_QUIC_BATCHES=n for A/B.
+    private static readonly int MaxBatches = Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_BATCHES") is { } b && int.TryParse(b, out int mb) && mb >= 1 ? mb : 16;
     private static readonly bool CopyEachDatagram = Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_RECV") == "copy";
+    private static readonly bool SmallArenaBatchesCopied = Environment.GetEnvironmentVariable("OSPBRIDGE_QUIC_RECV") == "copy-small"; // A/B: before session 17
     // Issue 14 (session 9): the datagrams of one receive batch are queued without waking their loops; afterwards each
     // loop is woken once — and when the batch went to one connection, its pass runs right here on the receive task
     // (receive → core → flush of the answer on one thread, no thread-pool hop). OSPBRIDGE_QUIC_WAKE=async queues every
@@ -72,10 +87,16 @@ internal sealed class QuicEndpoint
     private readonly List<QuicConnection> _touched = new(4);
     private readonly Stack<DatagramBatch> _spareBatches = new();
     private int _batchesAllocated;
+
+    /// <summary>Spare batches allocated so far: the most batches that were in flight at once, plus the one receiving (benches).</summary>
+    internal int BatchesAllocated => Volatile.Read(ref _batchesAllocated);
     private Action<DatagramBatch>? _returnBatch;
 
     /// <summary>Batches handed to a connection's loop whole (diagnostics: with <c>OSPBRIDGE_QUIC_STATS=1</c>).</summary>
     internal long BatchesHandedOff, DatagramsHandedOff, DatagramsCopied;
+
+    /// <summary>Datagrams copied because every spare batch was in flight (diagnostics; part of <see cref="DatagramsCopied"/>).</summary>
+    internal long DatagramsCopiedNoSpare;
 
     private async Task ReceiveLoopAsync()
     {
@@ -101,7 +122,7 @@ internal sealed class QuicEndpoint
             }
             try
             {
-                if (n >= HandOffMinimum && !CopyEachDatagram && TryHandOff(batch, n) is { } next)
+                if ((n >= HandOffMinimum || (!SmallArenaBatchesCopied && IsLargeArenaBatch(batch, n))) && !CopyEachDatagram && TryHandOff(batch, n) is { } next)
                 {
                     batch = next;
                     continue;
@@ -113,6 +134,15 @@ internal sealed class QuicEndpoint
                 WakeTouched();
             }
         }
+    }
+
+    /// <summary>A batch whose datagrams lie in a GRO arena (<see cref="DatagramBatch.IsFull"/> is always true then; a slot batch of fewer than HandOffMinimum datagrams is not full) and average at least <see cref="LargeDatagram"/> bytes.</summary>
+    private static bool IsLargeArenaBatch(DatagramBatch batch, int n)
+    {
+        if (!batch.IsFull) return false;
+        long bytes = 0;
+        for (int i = 0; i < n; i++) bytes += batch.LengthAt(i);
+        return bytes >= (long)n * LargeDatagram;
     }
 
     /// <summary>Wakes the loops that got datagrams from this batch: inline when there was exactly one, else through the pool.</summary>
@@ -152,7 +182,11 @@ internal sealed class QuicEndpoint
         {
             if (!_spareBatches.TryPop(out spare))
             {
-                if (_batchesAllocated >= MaxBatches) return null;
+                if (_batchesAllocated >= MaxBatches)
+                {
+                    DatagramsCopiedNoSpare += n;
+                    return null;
+                }
                 _batchesAllocated++;
             }
         }

@@ -131,4 +131,62 @@ public sealed class GroArenaTests
         Assert.Contains(calls, c => Enumerable.Range(41, 13).All(c.Contains));
         Assert.Equal(0, receiver.GroSegmentsDropped);
     }
+
+    /// <summary>
+    /// Issue 14 (session 17): receives that take one datagram each — a loop that is behind holds several such batches at
+    /// once — share one arena by reference count instead of holding a 1 MiB arena each; no receive overwrites a region a
+    /// batch still holds; a busy socket takes nothing from the shared pool once warm; an idle one gives everything back.
+    /// </summary>
+    [Fact]
+    public async Task SmallReceives_ShareOneArena_NeverOverwriteAHeldRegion_AndGoBackWhenIdle()
+    {
+        Assert.True(BatchedUdpSocket.IsSupported, "the test tiers run on 64-bit Linux");
+        var options = new UdpSocketOptions { LocalEndPoint = new IPEndPoint(IPAddress.Loopback, 0), Offload = true, ReceiveBufferSize = 1 << 20 };
+        using var sender = BatchedUdpSocket.Open(options);
+        using var receiver = BatchedUdpSocket.Open(options);
+        Assert.True(receiver.GroEnabled);
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        var held = Enumerable.Range(0, 3).Select(_ => new DatagramBatch(32, 2048)).ToArray(); // three batches in flight at once
+        var send = new DatagramBatch(1, 2048);
+        int shared = 0;
+        const int rounds = 100;
+        for (int round = 0; round < rounds; round++)
+        {
+            for (int b = 0; b < held.Length; b++)
+            {
+                int seq = round * held.Length + b;
+                send.Clear();
+                Fill(send.NextSlot[..(300 + b)], seq);
+                send.Commit(300 + b, DatagramPath.To(receiver.LocalEndPoint));
+                sender.Send(send);
+                Assert.Equal(1, await receiver.ReceiveAsync(held[b], cts.Token)); // the other batches are not cleared
+                Assert.True(held[b].HoldsArena);
+            }
+            for (int b = 0; b < held.Length; b++)
+            {
+                Assert.True(Check(held[b][0], out int seq), $"round {round}: batch {b} was overwritten by a later receive");
+                Assert.Equal(round * held.Length + b, seq);
+                Assert.Equal(b * 65_536, held[b].OffsetAt(0)); // region b: each receive after the ones still held
+            }
+            if (held.Select(h => h.Storage).Distinct().Count() == 1) shared++;
+            foreach (var h in held) h.Clear(); // no batch holds a region now: the next receive starts over at region 0
+        }
+        // Before session 17 each receive had an arena of its own (never shared; three arenas in flight per round).
+        Assert.Equal(rounds, shared);
+        Assert.Equal(1, receiver.Arenas.Misses); // one arena for the whole run
+        Assert.Equal(0, receiver.Arenas.Count);  // in the socket's hands, not free
+
+        // The socket waits for more: its arena is parked, then given back to the shared pool once idle for 250 ms.
+        using var stop = new CancellationTokenSource();
+        var pending = receiver.ReceiveAsync(new DatagramBatch(32, 2048), stop.Token).AsTask();
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (receiver.HoldsStaging && DateTime.UtcNow < until) await Task.Delay(5);
+        Assert.False(receiver.HoldsStaging);
+        while ((receiver.Arenas.Count != 0 || receiver.Arenas.HoldsParked) && DateTime.UtcNow < until) await Task.Delay(20);
+        Assert.False(receiver.Arenas.HoldsParked, "an idle socket still holds its parked arena");
+        Assert.Equal(0, receiver.Arenas.Count);
+        Assert.False(pending.IsCompleted);
+        stop.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => pending);
+    }
 }
