@@ -434,7 +434,9 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
     /// is reached; data beyond the send buffer or the peer's flow-control credit waits for it as
     /// <see cref="QuicStream.WriteAsync(ReadOnlyMemory{byte}, bool, CancellationToken)"/> does (the stream's send buffer
     /// takes up to 4 MiB; nothing is sent beyond the peer's credit), and the call completes once all of
-    /// <paramref name="data"/> is in the send buffer. If it fails or is cancelled after the stream was opened, the
+    /// <paramref name="data"/> is in the send buffer. The loop's pass for it is queued rather than run on the calling
+    /// thread, so streams opened together (a burst of requests) share a pass and packets: each call costs a thread-pool
+    /// turn of latency when the loop was idle. If it fails or is cancelled after the stream was opened, the
     /// stream is aborted both ways.
     /// </summary>
     public async ValueTask<QuicStream> OpenOutboundStreamAsync(QuicStreamType type, ReadOnlyMemory<byte> data, bool completeWrites, CancellationToken cancellationToken = default)

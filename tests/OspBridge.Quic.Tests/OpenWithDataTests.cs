@@ -44,6 +44,37 @@ public class OpenWithDataTests
     }
 
     [Fact]
+    public async Task Streams_opened_together_share_packets()
+    {
+        using var cts = new CancellationTokenSource(Limit);
+        var ct = cts.Token;
+        await using var listener = await LoopbackApiTests.Listen();
+        var accept = listener.AcceptConnectionAsync(ct).AsTask();
+        await using var client = await LoopbackApiTests.Connect(listener.LocalEndPoint);
+        await using var server = await accept;
+        var warm = await client.OpenOutboundStreamAsync(QuicStreamType.Bidirectional, new byte[] { 1 }, completeWrites: true, ct);
+        await using (var first = await server.AcceptInboundStreamAsync(ct)) Assert.Equal([1], await ReadAllAsync(first, ct));
+        await Task.Delay(200, ct);
+
+        // 32 requests of 100 bytes issued back to back: their passes are queued, not run on this thread one by one, so
+        // they share passes and packets (run inline, each would flush its own packet: 32).
+        const int Count = 32;
+        long before = await client.InvokeAsync(_ => client.Core.PacketsSent, ct);
+        var opens = Enumerable.Range(0, Count).Select(i => client.OpenOutboundStreamAsync(QuicStreamType.Bidirectional, Enumerable.Repeat((byte)i, 100).ToArray(), completeWrites: true, ct).AsTask()).ToList();
+        var streams = await Task.WhenAll(opens);
+        long after = await client.InvokeAsync(_ => client.Core.PacketsSent, ct);
+        Assert.True(after - before < Count, $"{after - before} packets for {Count} streams opened together");
+        for (int i = 0; i < Count; i++)
+        {
+            await using var s = await server.AcceptInboundStreamAsync(ct);
+            Assert.Equal(streams[i].Id, s.Id);
+            Assert.Equal(Enumerable.Repeat((byte)i, 100).ToArray(), await ReadAllAsync(s, ct));
+        }
+        foreach (var s in streams) await s.DisposeAsync();
+        await warm.DisposeAsync();
+    }
+
+    [Fact]
     public async Task Data_beyond_the_peers_stream_window_waits_for_credit_and_arrives_whole()
     {
         using var cts = new CancellationTokenSource(Limit);
