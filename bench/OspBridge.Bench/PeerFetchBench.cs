@@ -207,6 +207,10 @@ public static class PeerFetchBench
         MaxDataChannels = int.TryParse(Environment.GetEnvironmentVariable("PEERFETCH_BENCH_MAXSTREAMS"), CultureInfo.InvariantCulture, out int streams) ? streams : 100,
         AuthenticationGracePeriod = TimeSpan.FromSeconds(5),
         RequireAuthentication = false, // transport throughput only; pairing is measured by `pairing`
+        // Session 17: the LP2P (OSP) connection carries nothing while the q2q rows run on their own QUIC connection; with
+        // no keep-alive (the agent default) it idled out after 30 s and the next data channel failed with "the connection
+        // is closed (application error 0)". The Bridge's sessions set a keep-alive the same way (OspPairing).
+        KeepAliveInterval = TimeSpan.FromSeconds(10),
     };
 
     private static async Task<int> RunAsync(int rounds, int megabytes, HashSet<string>? only)
@@ -282,9 +286,9 @@ public static class PeerFetchBench
             rows.Add(await MeasureAsync("PeerFetch v2, LP2P data channel", http, rounds, megabytes));
         }
 
-        // Before the q2q rows: once the q2q row's handler was disposed (closing its q2q transport), opening the v1 channel
-        // failed with "the connection is closed (application error 0)" — the LP2P connection was gone (session 16; with
-        // main's src too). Not investigated (src/Osp): the v1 row simply runs while the connection is up.
+        // Session 16 saw opening the v1 channel after the q2q row fail with "the connection is closed (application error
+        // 0)". Session 17: not the handler's dispose (closing a q2q transport leaves its LP2P connection open, see
+        // LP2PQuicTransportTests) but the LP2P connection's idle timeout during a long q2q row; the agents now keep alive.
         if (Run("v1"))
         {
             var v1 = await lp2p.CreateDataChannelAsync("v1");

@@ -431,6 +431,48 @@ public sealed partial class QuicConnection : IAsyncDisposable, IDatagramSender
     }
 
     /// <summary>
+    /// Opens a stream and writes its first bytes in one call — with <paramref name="completeWrites"/> also FIN — so the
+    /// stream's first packet carries them: one loop pass instead of one to open, one to write and one to finish (issue 11,
+    /// session 17: a PeerFetch request over LP2P QUIC is one HEADERS frame and FIN). Waits while the peer's stream limit
+    /// is reached; data beyond the send buffer or the peer's flow-control credit waits for it as
+    /// <see cref="QuicStream.WriteAsync(ReadOnlyMemory{byte}, bool, CancellationToken)"/> does (the stream's send buffer
+    /// takes up to 4 MiB; nothing is sent beyond the peer's credit), and the call completes once all of
+    /// <paramref name="data"/> is in the send buffer. The loop's pass for it is queued rather than run on the calling
+    /// thread, so streams opened together (a burst of requests) share a pass and packets: each call costs a thread-pool
+    /// turn of latency when the loop was idle. If it fails or is cancelled after the stream was opened, the
+    /// stream is aborted both ways.
+    /// </summary>
+    public async ValueTask<QuicStream> OpenOutboundStreamAsync(QuicStreamType type, ReadOnlyMemory<byte> data, bool completeWrites, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var stream = new QuicStream(this, type, _options.DefaultStreamErrorCode);
+        while (true)
+        {
+            try
+            {
+                await stream.OpenWithDataAsync(data, completeWrites, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                if (stream.Id >= 0)
+                {
+                    stream.Abort(QuicAbortDirection.Both, Math.Max(0, _options.DefaultStreamErrorCode));
+                    await stream.DisposeAsync().ConfigureAwait(false);
+                }
+                throw;
+            }
+            if (stream.Id >= 0) return stream;
+            await stream.StreamsAvailable!.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>On the loop: the task that completes when the peer grants more streams (take it before trying to open one).</summary>
+    internal Task StreamsSignalOnLoop() => _streamsSignal.Wait();
+
+    /// <summary>On the loop: a stream we just opened is registered for its events.</summary>
+    internal void RegisterStreamOnLoop(QuicStream stream) => _streams[stream.Id] = stream;
+
+    /// <summary>
     /// Streams the peer opened that a loop call already took from the core, in order, for the next accepts (issue 11,
     /// session 16: 64 concurrent q2q requests arrive together; one loop call takes them all instead of one call each).
     /// </summary>

@@ -78,6 +78,59 @@ public class SmallExchangeTests
         return (head, body.ToArray(), x.Trailers);
     }
 
+    /// <summary>A connection that opens with the first bytes (as LP2P QUIC does): records them; the plain open must not be used.</summary>
+    private sealed class OpenWithData(IPeerFetchDuplex stream) : IPeerFetchStreamConnection
+    {
+        public List<(byte[] Bytes, bool Fin)> Opens { get; } = [];
+        public ValueTask<IPeerFetchDuplex> OpenStreamAsync(CancellationToken cancellationToken) => throw new InvalidOperationException("opened without its first bytes");
+        public ValueTask<IPeerFetchDuplex> OpenStreamAsync(ReadOnlyMemory<byte> first, bool completeWrites, CancellationToken cancellationToken)
+        {
+            Opens.Add((first.ToArray(), completeWrites));
+            return ValueTask.FromResult(stream);
+        }
+        public ValueTask<IPeerFetchDuplex?> AcceptStreamAsync(CancellationToken cancellationToken) => ValueTask.FromResult<IPeerFetchDuplex?>(null);
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+
+    [Fact]
+    public async Task A_request_head_goes_with_the_streams_opening_as_one_call_with_FIN()
+    {
+        // Session 17: the client hands HEADERS (END_STREAM) and FIN to the transport with the open — one call, the same
+        // bytes as docs/peerfetch.md §2.6 — and the exchange counts our side as ended.
+        var transport = new ScriptedDuplex([.. Headers(true, new KeyValuePair<string, string>(":status", "204"))], 4096);
+        var connection = new OpenWithData(transport);
+        var x = await PeerFetchStreamExchange.OpenAsync(connection, Request, endStream: true, null, CancellationToken.None);
+        var open = Assert.Single(connection.Opens);
+        Assert.True(open.Fin);
+        Assert.Equal(Headers(true, Request), open.Bytes);
+        Assert.Empty(transport.Writes);
+        Assert.True(x.LocalEnded);
+        Assert.Equal("204", PeerFetchHttp.Get(await x.Head.WaitAsync(Limit), ":status"));
+        Assert.Equal(0, await x.ReadAsync(new byte[16], CancellationToken.None));
+        Assert.True(x.IsComplete);
+    }
+
+    [Fact]
+    public async Task The_default_open_with_first_bytes_opens_then_writes_them()
+    {
+        // A connection without its own open-with-data (the interface's default): open, then one write with FIN.
+        var transport = new ScriptedDuplex([], 1);
+        IPeerFetchStreamConnection connection = new OneStream(transport);
+        var stream = await connection.OpenStreamAsync(new byte[] { 1, 2, 3 }, completeWrites: true, CancellationToken.None);
+        Assert.Same(transport, stream);
+        var write = Assert.Single(transport.Writes);
+        Assert.True(write.Fin);
+        Assert.Equal(new byte[] { 1, 2, 3 }, write.Bytes);
+
+        // Without a body the request still leaves as HEADERS with END_STREAM and FIN, in one write.
+        var other = new ScriptedDuplex([], 1);
+        var x = await PeerFetchStreamExchange.OpenAsync(new OneStream(other), Request, endStream: true, null, CancellationToken.None);
+        var head = Assert.Single(other.Writes);
+        Assert.True(head.Fin);
+        Assert.Equal(Headers(true, Request), head.Bytes);
+        Assert.True(x.LocalEnded);
+    }
+
     [Fact]
     public async Task A_small_response_is_one_stream_write_with_the_documented_bytes()
     {

@@ -18,6 +18,10 @@ internal sealed class Lp2pQuicPeerFetchConnection(LP2PQuicTransport transport) :
     public async ValueTask<IPeerFetchDuplex> OpenStreamAsync(CancellationToken cancellationToken) =>
         new QuicTransportStream(await transport.CreateBidirectionalStreamAsync(cancellationToken).ConfigureAwait(false));
 
+    /// <summary>Open, first bytes and FIN in one call: the request's HEADERS leave in the stream's first packet.</summary>
+    public async ValueTask<IPeerFetchDuplex> OpenStreamAsync(ReadOnlyMemory<byte> first, bool completeWrites, CancellationToken cancellationToken) =>
+        new QuicTransportStream(await transport.CreateBidirectionalStreamAsync(first, completeWrites, cancellationToken).ConfigureAwait(false));
+
     public async ValueTask<IPeerFetchDuplex?> AcceptStreamAsync(CancellationToken cancellationToken)
     {
         while (true)

@@ -160,6 +160,25 @@ public sealed class LP2PQuicTransport : IAsyncDisposable
     public ValueTask<QuicStream> CreateBidirectionalStreamAsync(CancellationToken cancellationToken = default) =>
         OpenAsync(QuicStreamType.Bidirectional, cancellationToken);
 
+    /// <summary>
+    /// Opens a bidirectional stream and writes its first bytes — with <paramref name="completeWrites"/> also FIN — in one
+    /// call, so they leave in the stream's first packet (a request that fits one write: one pass of the connection's loop
+    /// instead of three). Waits while the peer's stream limit is reached; completes once all of <paramref name="data"/>
+    /// is in the stream's send buffer (flow control as for any write).
+    /// </summary>
+    /// <exception cref="OspException">The transport closed.</exception>
+    public async ValueTask<QuicStream> CreateBidirectionalStreamAsync(ReadOnlyMemory<byte> data, bool completeWrites, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            return await _quic.OpenOutboundStreamAsync(QuicStreamType.Bidirectional, data, completeWrites, cancellationToken).ConfigureAwait(false);
+        }
+        catch (QuicException ex)
+        {
+            throw OspErrors.FromQuic(ex, "LP2PQuicTransport: opening a stream", cancellationToken);
+        }
+    }
+
     /// <summary>Opens a unidirectional stream (WebTransport <c>createUnidirectionalStream</c>).</summary>
     public ValueTask<QuicStream> CreateUnidirectionalStreamAsync(CancellationToken cancellationToken = default) =>
         OpenAsync(QuicStreamType.Unidirectional, cancellationToken);

@@ -11,6 +11,27 @@ public interface IPeerFetchStreamConnection : IAsyncDisposable
     /// <summary>Opens a bidirectional stream (waits while the peer's stream limit is reached).</summary>
     ValueTask<IPeerFetchDuplex> OpenStreamAsync(CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Opens a bidirectional stream and writes its first bytes (then FIN with <paramref name="completeWrites"/>) in one
+    /// call, so a transport can put them in the stream's first packet (a QUIC stream: one loop pass instead of three).
+    /// Completes once the bytes are accepted; the caller may reuse <paramref name="first"/> then. The default opens with
+    /// <see cref="OpenStreamAsync(CancellationToken)"/> and writes with <see cref="IPeerFetchDuplex.WriteAsync"/>.
+    /// </summary>
+    async ValueTask<IPeerFetchDuplex> OpenStreamAsync(ReadOnlyMemory<byte> first, bool completeWrites, CancellationToken cancellationToken)
+    {
+        var stream = await OpenStreamAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await stream.WriteAsync(first, completeWrites, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+        return stream;
+    }
+
     /// <summary>The next bidirectional stream the peer opened; null once the connection is closed.</summary>
     ValueTask<IPeerFetchDuplex?> AcceptStreamAsync(CancellationToken cancellationToken);
 }

@@ -75,25 +75,28 @@ internal sealed class PeerFetchStreamExchange : IPeerFetchExchange, IAsyncDispos
     /// <summary>Client side: opens a stream, sends the request head (END_STREAM and FIN when there is no body).</summary>
     public static async Task<PeerFetchStreamExchange> OpenAsync(IPeerFetchStreamConnection connection, IReadOnlyList<KeyValuePair<string, string>> head, bool endStream, ILogger? logger, CancellationToken cancellationToken)
     {
+        // The HEADERS frame (END_STREAM and FIN when there is no body) goes with the stream's opening: one call, one pass
+        // of the QUIC loop, one packet (issue 11, session 17; was open, then write).
+        int block = HeadersFrame.PayloadLength(head);
+        if (block > MaxHeaderBlock) throw new PeerFetchException(PeerFetchError.LimitExceeded, "header block too long");
+        int length = FrameHeader.Size + block;
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(length);
         IPeerFetchDuplex transport;
         try
         {
-            transport = await connection.OpenStreamAsync(cancellationToken).ConfigureAwait(false);
+            HeadersFrame.Write(buffer, 0, head, endStream, block);
+            transport = await connection.OpenStreamAsync(buffer.AsMemory(0, length), endStream, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException && ex is not OutOfMemoryException && ex is not PeerFetchException)
         {
             throw new PeerFetchException(PeerFetchError.ChannelClosed, "cannot open a stream: " + ex.Message, ex);
         }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
         var x = new PeerFetchStreamExchange(transport, logger);
-        try
-        {
-            await x.SendHeadersAsync(head, endStream, cancellationToken).ConfigureAwait(false);
-        }
-        catch
-        {
-            await transport.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
+        if (endStream) x._localEnded = true;
         x._head = x.ReadHeadAsync();
         _ = x._head.Exception;
         return x;

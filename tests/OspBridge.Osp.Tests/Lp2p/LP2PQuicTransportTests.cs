@@ -175,6 +175,53 @@ public sealed class LP2PQuicTransportTests
         });
     }
 
+    [Fact]
+    public async Task Closing_a_q2q_transport_leaves_the_LP2P_connection_it_was_made_for_open()
+    {
+        // Session 17: the bench found the LP2P connection gone after a q2q transport on it was closed (a PeerFetch
+        // handler disposes its transport). Both ends close and dispose their transport; the LP2P connection still
+        // carries a data channel afterwards, both ways.
+        using var cts = new CancellationTokenSource(Timeout);
+        var server = LP2PDataChannelTests.Agent("Receiver");
+        await using var listener = await LP2P.MakeDiscoverableAsync(new LP2PReceiverOptions
+        {
+            Agent = server,
+            ListenEndPoint = new IPEndPoint(IPAddress.Loopback, 0),
+        }, cts.Token);
+        await listener.Ready;
+        var at = listener.Receiver.LocalEndPoint;
+        var peer = new OspAgentInfo("Receiver", server.Identity.Hostname + ".", (ushort)at.Port, [at.Address],
+            new OspTxt(server.Identity.Fingerprint, 1, server.Identity.AuthToken, server.Identity.SerialBase64Url));
+        var incomingConnection = listener.Receiver.AcceptConnectionAsync(cts.Token).AsTask();
+        await using var lp2p = await new LP2PRequest(new LP2PRequestOptions { Agent = LP2PDataChannelTests.Agent("Requester"), Peer = peer }).StartAsync(cts.Token);
+        await using var receiverSide = (await incomingConnection.WaitAsync(cts.Token))!;
+
+        for (int round = 0; round < 2; round++)
+        {
+            var incoming = listener.AcceptTransportAsync(cts.Token).AsTask();
+            var transport = await LP2PQuicTransport.ConnectAsync(lp2p, null, cts.Token);
+            var accepted = await incoming.WaitAsync(cts.Token);
+            await using (var bidi = await transport.CreateBidirectionalStreamAsync(cts.Token))
+            {
+                await bidi.WriteAsync("ping"u8.ToArray(), completeWrites: true, cts.Token);
+                await using var other = await accepted.AcceptStreamAsync(cts.Token);
+                Assert.Equal("ping", await ReadAllAsync(other, cts.Token));
+            }
+
+            // Round 0: the requester closes first (as a disposed PeerFetch handler does); round 1: the receiver.
+            if (round == 0) { await transport.CloseAsync(0, cts.Token); await transport.DisposeAsync(); await accepted.DisposeAsync(); }
+            else { await accepted.CloseAsync(0, cts.Token); await accepted.DisposeAsync(); await transport.DisposeAsync(); }
+            await Task.Delay(200, cts.Token); // let any close the transports caused reach the LP2P connection
+
+            Assert.False(lp2p.Connection.Closed.IsCompleted, "the requester's LP2P connection closed with its q2q transport");
+            Assert.False(receiverSide.Connection.Closed.IsCompleted, "the receiver's LP2P connection closed with its q2q transport");
+            var accept = receiverSide.AcceptDataChannelAsync(cts.Token);
+            await using var channel = await lp2p.CreateDataChannelAsync("after" + round, null, cts.Token);
+            await using var peerChannel = (await accept.AsTask().WaitAsync(cts.Token))!;
+            Assert.Equal("after" + round, peerChannel.Label);
+        }
+    }
+
     private static OspBridge.Osp.Agent.OspAgentOptions IdleAgent(string name, TimeSpan idle) => new()
     {
         Identity = OspBridge.Crypto.Identity.AgentIdentity.CreateEphemeral(name),
