@@ -664,7 +664,7 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
             if (_sctp is null) continue;
             try { _sctp.Receive(record.AsSpan(0, recordLength), now); }
             catch (WebRtcException ex) { Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.TransportError, Reason: "SCTP: " + ex.Message)); }
-            _sackPolicy.Mode = Volatile.Read(ref BenchSackMode);
+            _sackPolicy.Mode = SackMode != 0 ? SackMode : Volatile.Read(ref BenchSackMode);
             _sackPolicy.Threshold = Volatile.Read(ref BenchSackThreshold);
             if (_sackPolicy.SealAfterPacket(_sctp.Association)) QueueEarlySack();
         }
@@ -696,6 +696,9 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
     internal static int BenchSackThreshold;
 
     private readonly ReceiveBatchSackPolicy _sackPolicy = new();
+
+    /// <summary>Tests only: this connection's SACK policy (a <see cref="BenchSackMode"/> value; 0 = what that says).</summary>
+    internal int SackMode { get; set; }
 
     private void QueueEarlySack()
     {

@@ -165,9 +165,8 @@ public class ReceiveBatchSackPolicyTests
         var d1 = one.TakeData(10);
         Assert.Equal([new Sack(-1, Tsn(d1[9]), 0)], one.Batch(d1));
 
-        // Every second packet (session 16, the default): a gap's SACK waits for the flush.
-        var second = new Harness(ReceiveBatchSackPolicy.Default);
-        Assert.Equal(ReceiveBatchSackPolicy.DefaultPolicy, second.Policy.Effective);
+        // Every second packet (session 16): a gap's SACK waits for the flush.
+        var second = new Harness(ReceiveBatchSackPolicy.EverySecond);
         var d2 = second.TakeData(5);
         var s2 = second.Batch(d2.Skip(1));
         Assert.Equal([1, 3], s2.Select(s => s.AfterPacket)); // the 1st and 3rd fed are owed (gap) but wait; nothing left for the flush
@@ -179,6 +178,21 @@ public class ReceiveBatchSackPolicyTests
         var s3 = owed.Batch(d3.Skip(1));
         Assert.Equal([0, 1, 2], s3.Select(s => s.AfterPacket));
         Assert.All(s3, s => Assert.Equal(1, s.Gaps));
+    }
+
+    [Fact]
+    public void Default_IsAdaptiveWithTheDefaultThreshold()
+    {
+        var h = new Harness(ReceiveBatchSackPolicy.Default);
+        Assert.Equal(ReceiveBatchSackPolicy.Adaptive, h.Policy.Effective);
+        int n = ReceiveBatchSackPolicy.DefaultThreshold;
+        var d = h.TakeData(n + 3);
+        // n − 1 packets: one SACK at the flush; then a batch of n + 4... here: the rest (4 packets) again one at the flush.
+        Assert.Equal([new Sack(-1, Tsn(d[n - 2]), 0)], h.Batch(d.Take(n - 1)));
+        Assert.Equal([new Sack(-1, Tsn(d[n + 2]), 0)], h.Batch(d.Skip(n - 1)));
+        var h2 = new Harness(ReceiveBatchSackPolicy.Default);
+        var d2 = h2.TakeData(n + 2);
+        Assert.Equal([n - 1, n + 1], h2.Batch(d2).Select(s => s.AfterPacket)); // a long batch: at the threshold, then every second
     }
 
     [Fact]
