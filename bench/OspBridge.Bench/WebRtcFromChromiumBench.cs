@@ -73,12 +73,17 @@ internal static class WebRtcFromChromiumBench
         var cc = new List<OneRun>();
         for (int i = 0; i < runs; i++)
         {
-            // Transfers of one run in rotated order (ours, Chromium↔Chromium, alternatives…), reversed every other run,
-            // so each takes every position equally often and a drift of the machine's load hits all alike.
-            var order = Enumerable.Range(0, 2 + Alts.Count).ToList();
-            int k = (i / 2) % order.Count;
-            order = order.Skip(k).Concat(order.Take(k)).ToList();
-            if (i % 2 == 1) order.Reverse();
+            // Chromium↔Chromium first in even runs and last in odd ones (A B, B A); the Chromium→ours transfers (ours,
+            // alternatives…) in between in an order rotated every second run and reversed in odd runs. So each of them
+            // takes every position equally often and — the point (session 17: an A/A pair differed by 5 % when one
+            // of them never came right after Chromium↔Chromium) — each comes right after Chromium↔Chromium equally
+            // often, when the number of runs is a multiple of 2 × (1 + alternatives).
+            var ours2 = Enumerable.Range(0, 1 + Alts.Count).Select(t => t == 0 ? 0 : t + 1).ToList();
+            int k = (i / 2) % ours2.Count;
+            ours2 = ours2.Skip(k).Concat(ours2.Take(k)).ToList();
+            List<int> order;
+            if (i % 2 == 0) order = [1, .. ours2];
+            else { ours2.Reverse(); order = [.. ours2, 1]; }
             foreach (int t in order)
             {
                 if (t == 0) ours.Add(await FromChromiumAsync(h, total));

@@ -181,16 +181,16 @@ public class ReceiveBatchSackPolicyTests
     }
 
     [Fact]
-    public void Default_IsAdaptiveWithTheDefaultThreshold()
+    public void Adaptive_WithoutAThresholdUsesTheDefaultOne()
     {
-        var h = new Harness(ReceiveBatchSackPolicy.Default);
-        Assert.Equal(ReceiveBatchSackPolicy.Adaptive, h.Policy.Effective);
+        Assert.Equal(ReceiveBatchSackPolicy.DefaultPolicy, new ReceiveBatchSackPolicy().Effective); // mode 0 = the default
+        var h = new Harness(ReceiveBatchSackPolicy.Adaptive);
         int n = ReceiveBatchSackPolicy.DefaultThreshold;
         var d = h.TakeData(n + 3);
         // n − 1 packets: one SACK at the flush; then a batch of n + 4... here: the rest (4 packets) again one at the flush.
         Assert.Equal([new Sack(-1, Tsn(d[n - 2]), 0)], h.Batch(d.Take(n - 1)));
         Assert.Equal([new Sack(-1, Tsn(d[n + 2]), 0)], h.Batch(d.Skip(n - 1)));
-        var h2 = new Harness(ReceiveBatchSackPolicy.Default);
+        var h2 = new Harness(ReceiveBatchSackPolicy.Adaptive);
         var d2 = h2.TakeData(n + 2);
         Assert.Equal([n - 1, n + 1], h2.Batch(d2).Select(s => s.AfterPacket)); // a long batch: at the threshold, then every second
     }
