@@ -9,7 +9,7 @@ namespace OspBridge.Bench;
 
 /// <summary>
 /// Issue 14, Chromium→ours against its reference only, many runs, interleaved:
-/// <c>webrtc from [megabytes=50] [runs=8] [chromiumHighWaterKiB=1024]</c> (root: network namespaces). The same harness
+/// <c>webrtc from [megabytes=50] [runs=8] [chromiumHighWaterKiB=1024] [alternatives, e.g. batch-sack,adaptive-sack:4]</c> (root: network namespaces). The same harness
 /// and page as <see cref="WebRtcBench"/> (64 KiB binary messages, the page's bufferedAmount loop), but each run is one
 /// fresh Chromium→ours connection (our offer, the page sends on "go"; no ours→Chromium phase before it) and one
 /// Chromium↔Chromium transfer, in alternating order (A B, B A, …) so a drift of the machine's load hits both rows alike.
@@ -30,30 +30,31 @@ internal static class WebRtcFromChromiumBench
         int mb = args.Length > 0 ? int.Parse(args[0], CultureInfo.InvariantCulture) : 50;
         int runs = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 8;
         int highKiB = args.Length > 2 ? int.Parse(args[2], CultureInfo.InvariantCulture) : 1024;
-        _altSackMode = args.Length > 3 ? args[3] switch { "batch-sack" => 1, "pair-sack" => 2, _ => 0 } : 0;
-        _altWindowKiB = args.Length > 3 && _altSackMode == 0 ? int.Parse(args[3], CultureInfo.InvariantCulture) : 0;
+        Alts.Clear();
+        if (args.Length > 3)
+        {
+            foreach (var a in args[3].Split(',', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var kv = a.Split(':');
+                int mode = kv[0] switch { "batch-sack" => 1, "pair-sack" => 2, "second-sack" => 3, "adaptive-sack" => 4, "default-sack" => 0, _ => -1 };
+                int threshold = kv.Length > 1 ? int.Parse(kv[1], CultureInfo.InvariantCulture) : 0;
+                Alts.Add(mode >= 0 ? new Alt(a, 0, mode, threshold) : new Alt(a + " KiB window", int.Parse(a, CultureInfo.InvariantCulture), 0, 0));
+            }
+        }
         if (mb is < 1 or > 1024 || runs is < 1 or > 100) { Console.Error.WriteLine("webrtc from [megabytes 1..1024] [runs 1..100] [chromiumHighWaterKiB]"); return 2; }
         return RunAsync(mb << 20, runs, highKiB).GetAwaiter().GetResult();
     }
 
-    /// <summary>&gt; 0: each run adds a Chromium→ours transfer with this SCTP receive window (KiB) on our side (A/B in one invocation).</summary>
-    private static int _altWindowKiB;
-
     /// <summary>
-    /// ≠ 0: each run adds a Chromium→ours transfer with another SACK policy (<see cref="PeerConnectionCore.BenchSackMode"/>):
-    /// "batch-sack" (1) = one SACK per receive batch (before session 14); "pair-sack" (2) = every owed SACK mid-batch,
-    /// also one per packet while a gap is open (sessions 14–15).
+    /// What each run adds besides the default Chromium→ours transfer and Chromium↔Chromium (A/B in one invocation; a
+    /// comma-separated list): a number = an SCTP receive window (KiB) on our side; "batch-sack", "pair-sack",
+    /// "second-sack", "adaptive-sack[:threshold]" (and "default-sack", the default again: an A/A check) = a SACK policy
+    /// (<see cref="PeerConnectionCore.BenchSackMode"/> 1, 2, 3, 4, 0; the threshold sets
+    /// <see cref="PeerConnectionCore.BenchSackThreshold"/> for that transfer).
     /// </summary>
-    private static int _altSackMode;
+    private static readonly List<Alt> Alts = [];
 
-    private static bool AltOn => _altWindowKiB > 0 || _altSackMode != 0;
-
-    private static string AltName => _altSackMode switch
-    {
-        1 => "one SACK per batch",
-        2 => "every owed SACK mid-batch",
-        _ => FormattableString.Invariant($"a {_altWindowKiB} KiB window"),
-    };
+    private sealed record Alt(string Name, int WindowKiB, int SackMode, int Threshold);
 
     private sealed record OneRun(double Mbps, double CpuPerGiB, long Switches, string Detail);
 
@@ -68,21 +69,33 @@ internal static class WebRtcFromChromiumBench
         var w2 = await ChromeChromeAsync(h, warm);
         Console.WriteLine($"  warm-up ({warm >> 20} MiB, not counted): Chromium→ours {w1.Mbps:F0}, Chromium↔Chromium {w2.Mbps:F0} Mbit/s");
         var ours = new List<OneRun>();
-        var alt = new List<OneRun>();
+        var alt = Alts.Select(_ => new List<OneRun>()).ToList();
         var cc = new List<OneRun>();
         for (int i = 0; i < runs; i++)
         {
-            bool oursFirst = i % 2 == 0;
-            if (oursFirst) ours.Add(await FromChromiumAsync(h, total));
-            if (AltOn && i % 4 is 0 or 3) alt.Add(await FromChromiumAsync(h, total, _altWindowKiB, _altSackMode));
-            cc.Add(await ChromeChromeAsync(h, total));
-            if (AltOn && i % 4 is 1 or 2) alt.Add(await FromChromiumAsync(h, total, _altWindowKiB, _altSackMode));
-            if (!oursFirst) ours.Add(await FromChromiumAsync(h, total));
+            // Chromium↔Chromium first in even runs and last in odd ones (A B, B A); the Chromium→ours transfers (ours,
+            // alternatives…) in between in an order rotated every second run and reversed in odd runs. So each of them
+            // takes every position equally often and — the point (session 17: an A/A pair differed by 5 % when one
+            // of them never came right after Chromium↔Chromium) — each comes right after Chromium↔Chromium equally
+            // often, when the number of runs is a multiple of 2 × (1 + alternatives).
+            var ours2 = Enumerable.Range(0, 1 + Alts.Count).Select(t => t == 0 ? 0 : t + 1).ToList();
+            int k = (i / 2) % ours2.Count;
+            ours2 = ours2.Skip(k).Concat(ours2.Take(k)).ToList();
+            List<int> order;
+            if (i % 2 == 0) order = [1, .. ours2];
+            else { ours2.Reverse(); order = [.. ours2, 1]; }
+            foreach (int t in order)
+            {
+                if (t == 0) ours.Add(await FromChromiumAsync(h, total));
+                else if (t == 1) cc.Add(await ChromeChromeAsync(h, total));
+                else { var a = Alts[t - 2]; alt[t - 2].Add(await FromChromiumAsync(h, total, a.WindowKiB, a.SackMode, a.Threshold)); }
+            }
             Console.WriteLine(FormattableString.Invariant(
-                $"  run {i + 1} ({(oursFirst ? "ours first" : "Chromium↔Chromium first")}, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}): Chromium→ours {ours[^1].Mbps:F0}, Chromium↔Chromium {cc[^1].Mbps:F0} Mbit/s, ratio {ours[^1].Mbps / cc[^1].Mbps:F2}"));
+                $"  run {i + 1} (order {string.Join(" ", order.Select(t => t == 0 ? "ours" : t == 1 ? "cc" : Alts[t - 2].Name))}, load {File.ReadAllText("/proc/loadavg").Split(' ')[0]}): Chromium→ours {ours[^1].Mbps:F0}, Chromium↔Chromium {cc[^1].Mbps:F0} Mbit/s, ratio {ours[^1].Mbps / cc[^1].Mbps:F2}"));
             Console.WriteLine("    Chromium→ours: " + ours[^1].Detail);
             Console.WriteLine("    Chromium↔Chromium: " + cc[^1].Detail);
-            if (AltOn) Console.WriteLine(FormattableString.Invariant($"    Chromium→ours with {AltName}: {alt[^1].Mbps:F0} Mbit/s, ratio {alt[^1].Mbps / cc[^1].Mbps:F2}; {alt[^1].Detail}"));
+            for (int j = 0; j < Alts.Count; j++)
+                Console.WriteLine(FormattableString.Invariant($"    Chromium→ours with {Alts[j].Name}: {alt[j][^1].Mbps:F0} Mbit/s, ratio {alt[j][^1].Mbps / cc[^1].Mbps:F2}, / default {alt[j][^1].Mbps / ours[^1].Mbps:F2}; {alt[j][^1].Detail}"));
         }
         Console.WriteLine($"load after: {File.ReadAllText("/proc/loadavg").Trim()}");
         Console.WriteLine("RESULT " + Summary("Chromium→ours", ours.Select(r => r.Mbps).ToList(), "Mbit/s"));
@@ -90,12 +103,15 @@ internal static class WebRtcFromChromiumBench
         var ratios = ours.Zip(cc, (o, c) => o.Mbps / c.Mbps).ToList();
         Console.WriteLine("RESULT " + Summary("ratio per run", ratios, "×") + FormattableString.Invariant($"; {ratios.Count(r => r >= 1.0)} of {ratios.Count} runs ≥ 1.0; ratio of the medians {Median(ours.Select(r => r.Mbps).ToList()) / Median(cc.Select(r => r.Mbps).ToList()):F2}"));
         Console.WriteLine("RESULT " + Summary("our CPU while Chromium sends", ours.Select(r => r.CpuPerGiB).ToList(), "s/GiB"));
-        if (AltOn)
+        for (int j = 0; j < Alts.Count; j++)
         {
-            Console.WriteLine("RESULT " + Summary($"Chromium→ours, {AltName}", alt.Select(r => r.Mbps).ToList(), "Mbit/s"));
-            Console.WriteLine("RESULT " + Summary($"ratio per run, {AltName}", alt.Zip(cc, (o, c) => o.Mbps / c.Mbps).ToList(), "×"));
-            Console.WriteLine("RESULT " + Summary($"{AltName} / default, per run", alt.Zip(ours, (a, o) => a.Mbps / o.Mbps).ToList(), "×"));
-            Console.WriteLine("RESULT " + Summary($"our CPU, {AltName}", alt.Select(r => r.CpuPerGiB).ToList(), "s/GiB"));
+            string name = Alts[j].Name;
+            Console.WriteLine("RESULT " + Summary($"Chromium→ours, {name}", alt[j].Select(r => r.Mbps).ToList(), "Mbit/s"));
+            var altRatios = alt[j].Zip(cc, (o, c) => o.Mbps / c.Mbps).ToList();
+            Console.WriteLine("RESULT " + Summary($"ratio per run, {name}", altRatios, "×") + FormattableString.Invariant($"; {altRatios.Count(r => r >= 1.0)} of {altRatios.Count} runs ≥ 1.0"));
+            var vsDefault = alt[j].Zip(ours, (a, o) => a.Mbps / o.Mbps).ToList();
+            Console.WriteLine("RESULT " + Summary($"{name} / default, per run", vsDefault, "×") + FormattableString.Invariant($"; {name} faster in {vsDefault.Count(r => r > 1.0)} of {vsDefault.Count}"));
+            Console.WriteLine("RESULT " + Summary($"our CPU, {name}", alt[j].Select(r => r.CpuPerGiB).ToList(), "s/GiB"));
         }
         return 0;
     }
@@ -139,10 +155,11 @@ internal static class WebRtcFromChromiumBench
     }
 
     /// <summary>One fresh connection, our offer; we send "go", the page sends <paramref name="total"/> bytes, timed until our last byte.</summary>
-    private static async Task<OneRun> FromChromiumAsync(ChromiumHarness h, int total, int windowKiB = 0, int sackMode = 0)
+    private static async Task<OneRun> FromChromiumAsync(ChromiumHarness h, int total, int windowKiB = 0, int sackMode = 0, int sackThreshold = 0)
     {
         Volatile.Write(ref PeerConnectionCore.BenchReceiveWindow, windowKiB << 10);
         Volatile.Write(ref PeerConnectionCore.BenchSackMode, sackMode);
+        Volatile.Write(ref PeerConnectionCore.BenchSackThreshold, sackThreshold);
         await using var pc = new RTCPeerConnection(new RTCConfiguration { LocalAddresses = [h.OurHost.IPv4] }, new RTCPeerConnectionOptions { SocketFactory = h.OurSockets });
         var ch = pc.CreateDataChannel("bench");
         long got = 0;
@@ -184,6 +201,7 @@ internal static class WebRtcFromChromiumBench
         var after = JsonDocument.Parse(await h.Page.EvaluateAsync<string>("() => B.stats()")).RootElement;
         string sctp = pc.DebugStats;
         Volatile.Write(ref PeerConnectionCore.BenchSackMode, 0);
+        Volatile.Write(ref PeerConnectionCore.BenchSackThreshold, 0);
         await h.Page.EvaluateAsync("() => B.close()");
         long sent = after.GetProperty("packetsSent").GetInt64() - before.GetProperty("packetsSent").GetInt64();
         long sacks = after.GetProperty("packetsReceived").GetInt64() - before.GetProperty("packetsReceived").GetInt64();
@@ -193,7 +211,7 @@ internal static class WebRtcFromChromiumBench
         long switches = u.VoluntarySwitches + u.InvoluntarySwitches - usage.VoluntarySwitches - usage.InvoluntarySwitches;
         long rcvbuf = udp1.GetValueOrDefault("RcvbufErrors") - udp0.GetValueOrDefault("RcvbufErrors");
         string detail = FormattableString.Invariant(
-            $"our CPU {cpu:F2} s ({cpu / gib:F1} s/GiB), {switches / 1000.0:F0} k switches; our SCTP: {dataIn} DATA packets in, {sacksOut} SACKs out ({dataIn / (double)Math.Max(1, sacksOut):F1} packets/SACK), gap SACKs {Counter(sctp, "gapSacksOut")}, dup TSNs {Counter(sctp, "dupTsnsIn")}, window drops {Counter(sctp, "windowDrops")}, SACKs under 1/4 window {Counter(sctp, "lowRwndSacks")}, min a_rwnd {Counter(sctp, "minRwnd")}; ")
+            $"our CPU {cpu:F2} s ({cpu / gib:F1} s/GiB), {switches / 1000.0:F0} k switches; our SCTP: {dataIn} DATA packets in, {sacksOut} SACKs out ({dataIn / (double)Math.Max(1, sacksOut):F1} packets/SACK), gap SACKs {Counter(sctp, "gapSacksOut")}, dup TSNs {Counter(sctp, "dupTsnsIn")}, window drops {Counter(sctp, "windowDrops")}, SACKs under 1/4 window {Counter(sctp, "lowRwndSacks")}, min a_rwnd {Counter(sctp, "minRwnd")}; SACK policy {Regex.Match(sctp, "sackPolicy (\\S+)").Groups[1].Value}, {Counter(sctp, "midBatchSacks")} sealed mid-batch, DATA packets per batch {Regex.Match(sctp, "batches \\[([^\\]]*)\\]").Groups[1].Value}; ")
             + FormattableString.Invariant($"our loop: {loop1.Wakeups - loop0.Wakeups} wake-ups ({dataIn / (double)Math.Max(1, loop1.Wakeups - loop0.Wakeups):F1} DATA packets each), {loop1.SendBatches - loop0.SendBatches} send batches, {loop1.TimerChanges - loop0.TimerChanges} timer changes; ")
             + FormattableString.Invariant($"Chromium sent {sent} packets, received {sacks} (≈ {sent / (double)Math.Max(1, sacks):F1} per packet back); our namespace UDP RcvbufErrors +{rcvbuf}, InDatagrams +{udp1.GetValueOrDefault("InDatagrams") - udp0.GetValueOrDefault("InDatagrams")}, our loop's inbox drops +{inboxDrops}, SCTP bad packets {Counter(sctp, "dropped")}; Chromium's namespace UDP OutDatagrams +{cudp1.GetValueOrDefault("OutDatagrams") - cudp0.GetValueOrDefault("OutDatagrams")}, SndbufErrors +{cudp1.GetValueOrDefault("SndbufErrors") - cudp0.GetValueOrDefault("SndbufErrors")}")
             + FormattableString.Invariant($"; {seconds:F2} s; {WebRtcChromiumCpu.Diff(chromeCpu0, chromeCpu1, seconds)}; Chromium + ours {(WebRtcChromiumCpu.Total(chromeCpu0, chromeCpu1) + cpu) / gib:F1} CPU s/GiB; {WebRtcChromiumCpu.Diff(ourCpu0, ourCpu1, seconds)}");

@@ -120,7 +120,7 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
 
     /// <summary>Diagnostics: SCTP congestion window, flight size, queued bytes, retransmissions.</summary>
     public string DebugStats => _sctp is null ? "no sctp" :
-        $"cwnd {_sctp.Association.CongestionWindow} flight {_sctp.Association.FlightSize} unsent {_sctp.Association.BufferedAmount} buffered {_sctp.Association.SendBufferUsed} rtx {_sctp.Association.RetransmittedChunks} dropped {_sctp.Association.DroppedPackets} rto {_sctp.Association.Rto.TotalMilliseconds}ms rx {_sctp.Association.ReceiveBufferUsed} {_sctp.Association.DebugState} dtls {_dtlsState} ice {_ice.State}";
+        $"cwnd {_sctp.Association.CongestionWindow} flight {_sctp.Association.FlightSize} unsent {_sctp.Association.BufferedAmount} buffered {_sctp.Association.SendBufferUsed} rtx {_sctp.Association.RetransmittedChunks} dropped {_sctp.Association.DroppedPackets} rto {_sctp.Association.Rto.TotalMilliseconds}ms rx {_sctp.Association.ReceiveBufferUsed} {_sctp.Association.DebugState} {_sackPolicy.DebugState} dtls {_dtlsState} ice {_ice.State}";
 
     // ------------------------------------------------------------------ JSEP
 
@@ -531,6 +531,7 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
     /// <inheritdoc/>
     public bool TryPollTransmit(Span<byte> destination, TimeSpan now, out Transmit transmit)
     {
+        if (_sctp is not null) _sackPolicy.EndBatch(_sctp.Association); // the driver flushes: the receive batch ends
         if (_finalTransmits.TryDequeue(out var last))
         {
             if (last.Length <= destination.Length && _finalPath.Remote is not null)
@@ -663,8 +664,9 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
             if (_sctp is null) continue;
             try { _sctp.Receive(record.AsSpan(0, recordLength), now); }
             catch (WebRtcException ex) { Enqueue(new PeerConnectionEvent(PeerConnectionEventKind.TransportError, Reason: "SCTP: " + ex.Message)); }
-            int mode = Volatile.Read(ref BenchSackMode);
-            if (mode == 0 ? _sctp.Association.SackDueForTwoPackets : mode == 2 && _sctp.Association.SackDueNow) QueueEarlySack();
+            _sackPolicy.Mode = SackMode != 0 ? SackMode : Volatile.Read(ref BenchSackMode);
+            _sackPolicy.Threshold = Volatile.Read(ref BenchSackThreshold);
+            if (_sackPolicy.SealAfterPacket(_sctp.Association)) QueueEarlySack();
         }
     }
 
@@ -682,12 +684,21 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
     private int _earlySackHead, _earlySackCount;
 
     /// <summary>
-    /// Benches only (A/B) — which owed SACKs are sealed mid-batch: 0 (default, session 16) = those owed for every second
-    /// DATA packet; a SACK owed for a gap, a duplicate or a window update waits for the flush at the end of the batch.
-    /// 1 = none: one SACK per receive batch at the flush (before session 14). 2 = every owed one, also each packet in a
-    /// gap (sessions 14–15).
+    /// Benches only (A/B) — which owed SACKs are sealed mid-batch (<see cref="ReceiveBatchSackPolicy"/>): 0 = the default
+    /// (<see cref="ReceiveBatchSackPolicy.DefaultPolicy"/>); 1 = none: one SACK per receive batch at the flush (before
+    /// session 14); 2 = every owed one, also each packet in a gap (sessions 14–15); 3 = those owed for every second DATA
+    /// packet, a SACK owed for a gap, a duplicate or a window update waits for the flush (session 16); 4 = one SACK per
+    /// batch until the batch has run <see cref="BenchSackThreshold"/> DATA packets, then as 3 (session 17).
     /// </summary>
     internal static int BenchSackMode;
+
+    /// <summary>Benches only: mode 4's threshold (DATA packets into a batch); 0 = <see cref="ReceiveBatchSackPolicy.DefaultThreshold"/>.</summary>
+    internal static int BenchSackThreshold;
+
+    private readonly ReceiveBatchSackPolicy _sackPolicy = new();
+
+    /// <summary>Tests only: this connection's SACK policy (a <see cref="BenchSackMode"/> value; 0 = what that says).</summary>
+    internal int SackMode { get; set; }
 
     private void QueueEarlySack()
     {
@@ -697,6 +708,7 @@ public sealed partial class PeerConnectionCore : IProtocolCore<PeerConnectionEve
         if (!_sctp!.Association.TryWriteSackPacket(_packet.AsSpan(0, EarlySackSlotSize - DtlsEndpoint.ApplicationDataOverhead), out int n)) return;
         _earlySackLength[at] = dtls.SealApplicationData(_packet.AsSpan(0, n), slot);
         _earlySackCount++;
+        _sackPolicy.OnSealed();
     }
 
     private void PullIceEvents(TimeSpan now)

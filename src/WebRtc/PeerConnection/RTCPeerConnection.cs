@@ -153,6 +153,9 @@ public sealed partial class RTCPeerConnection : IAsyncDisposable
     /// <summary>Diagnostics: SCTP congestion window, flight size, queued bytes, retransmissions (read without the loop; approximate).</summary>
     internal string DebugStats => _core.DebugStats;
 
+    /// <summary>Tests only: this connection's SACK policy (<see cref="PeerConnectionCore.SackMode"/>); set before data flows.</summary>
+    internal int SackMode { set => _core.SackMode = value; }
+
     /// <summary>Diagnostics: the loop's counters (datagrams sent: <see cref="CoreLoopCounters.Transmits"/>; allocation benches divide by them).</summary>
     internal CoreLoopCounters LoopCounters => _loop.Counters;
 

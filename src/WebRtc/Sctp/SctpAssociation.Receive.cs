@@ -40,6 +40,9 @@ public sealed partial class SctpAssociation
 
     internal uint PeerCumulativeTsn => _peerCumTsn;
 
+    /// <summary>DATA packets received so far (packets that held at least one DATA chunk, duplicates included).</summary>
+    internal long DataPacketsReceived => _dataPacketsReceived;
+
     /// <summary>Bytes received and held (in reassembly, waiting for order, or in undrained events); bounded by the receive window.</summary>
     public long ReceiveBufferUsed => _rxBuffered;
 
