@@ -15,10 +15,8 @@ public class AcceptBatchTests
     {
         using var cts = new CancellationTokenSource(Limit);
         var ct = cts.Token;
-        await using var listener = await LoopbackApiTests.Listen();
-        var accept = listener.AcceptConnectionAsync(ct).AsTask();
-        await using var client = await LoopbackApiTests.Connect(listener.LocalEndPoint);
-        await using var server = await accept;
+        await using var pair = await LoopbackPair.ConnectAsync(ct);
+        var (client, server) = (pair.Client, pair.Server);
 
         // 60 streams (under the server's limit of 100) opened and finished before the server accepts any.
         const int Count = 60;
@@ -69,10 +67,8 @@ public class AcceptBatchTests
     {
         using var cts = new CancellationTokenSource(Limit);
         var ct = cts.Token;
-        await using var listener = await LoopbackApiTests.Listen();
-        var accept = listener.AcceptConnectionAsync(ct).AsTask();
-        await using var client = await LoopbackApiTests.Connect(listener.LocalEndPoint);
-        await using var server = await accept;
+        await using var pair = await LoopbackPair.ConnectAsync(ct);
+        var (client, server) = (pair.Client, pair.Server);
 
         const int Count = 40;
         var ids = new List<long>();

@@ -15,14 +15,9 @@ public class OpenWithDataTests
     {
         using var cts = new CancellationTokenSource(Limit);
         var ct = cts.Token;
-        await using var listener = await LoopbackApiTests.Listen();
-        var accept = listener.AcceptConnectionAsync(ct).AsTask();
-        await using var client = await LoopbackApiTests.Connect(listener.LocalEndPoint);
-        await using var server = await accept;
-        // A stream first, so the handshake's last packets and their ACKs are behind us.
-        var warm = await client.OpenOutboundStreamAsync(QuicStreamType.Bidirectional, new byte[] { 1 }, completeWrites: true, ct);
-        await using (var first = await server.AcceptInboundStreamAsync(ct)) Assert.Equal([1], await ReadAllAsync(first, ct));
-        await Task.Delay(200, ct); // delayed ACKs sent
+        await using var pair = await LoopbackPair.ConnectAsync(ct);
+        var (client, server) = (pair.Client, pair.Server);
+        var warm = await WarmAsync(client, server, ct);
 
         long before = await client.InvokeAsync(_ => client.Core.PacketsSent, ct);
         byte[] request = [.. Enumerable.Range(0, 300).Select(i => (byte)i)];
@@ -48,13 +43,9 @@ public class OpenWithDataTests
     {
         using var cts = new CancellationTokenSource(Limit);
         var ct = cts.Token;
-        await using var listener = await LoopbackApiTests.Listen();
-        var accept = listener.AcceptConnectionAsync(ct).AsTask();
-        await using var client = await LoopbackApiTests.Connect(listener.LocalEndPoint);
-        await using var server = await accept;
-        var warm = await client.OpenOutboundStreamAsync(QuicStreamType.Bidirectional, new byte[] { 1 }, completeWrites: true, ct);
-        await using (var first = await server.AcceptInboundStreamAsync(ct)) Assert.Equal([1], await ReadAllAsync(first, ct));
-        await Task.Delay(200, ct);
+        await using var pair = await LoopbackPair.ConnectAsync(ct);
+        var (client, server) = (pair.Client, pair.Server);
+        var warm = await WarmAsync(client, server, ct);
 
         // 32 requests of 100 bytes issued back to back: their passes are queued, not run on this thread one by one, so
         // they share passes and packets (run inline, each would flush its own packet: 32).
@@ -79,10 +70,8 @@ public class OpenWithDataTests
     {
         using var cts = new CancellationTokenSource(Limit);
         var ct = cts.Token;
-        await using var listener = await LoopbackApiTests.Listen();
-        var accept = listener.AcceptConnectionAsync(ct).AsTask();
-        await using var client = await LoopbackApiTests.Connect(listener.LocalEndPoint);
-        await using var server = await accept;
+        await using var pair = await LoopbackPair.ConnectAsync(ct);
+        var (client, server) = (pair.Client, pair.Server);
 
         // 16 MiB against the server's 256 KiB stream window (1 MiB connection window) and the stream's 4 MiB send buffer:
         // the call completes once all of it is in the send buffer, which cannot happen before the server reads.
@@ -106,10 +95,8 @@ public class OpenWithDataTests
     {
         using var cts = new CancellationTokenSource(Limit);
         var ct = cts.Token;
-        await using var listener = await LoopbackApiTests.Listen();
-        var accept = listener.AcceptConnectionAsync(ct).AsTask();
-        await using var client = await LoopbackApiTests.Connect(listener.LocalEndPoint);
-        await using var server = await accept;
+        await using var pair = await LoopbackPair.ConnectAsync(ct);
+        var (client, server) = (pair.Client, pair.Server);
 
         // The server grants 100 bidirectional streams: 100 open at once, the 101st waits.
         var open = new List<QuicStream>();
@@ -146,10 +133,8 @@ public class OpenWithDataTests
     {
         using var cts = new CancellationTokenSource(Limit);
         var ct = cts.Token;
-        await using var listener = await LoopbackApiTests.Listen();
-        var accept = listener.AcceptConnectionAsync(ct).AsTask();
-        await using var client = await LoopbackApiTests.Connect(listener.LocalEndPoint);
-        await using var server = await accept;
+        await using var pair = await LoopbackPair.ConnectAsync(ct);
+        var (client, server) = (pair.Client, pair.Server);
 
         using var give = CancellationTokenSource.CreateLinkedTokenSource(ct);
         var opening = client.OpenOutboundStreamAsync(QuicStreamType.Bidirectional, new byte[16 << 20], completeWrites: true, give.Token).AsTask();
@@ -160,6 +145,15 @@ public class OpenWithDataTests
         // The stream was aborted: the server's reads end with the reset instead of waiting for bytes that never come.
         var ex = await Assert.ThrowsAsync<QuicException>(async () => await ReadAllAsync(accepted, ct));
         Assert.Equal(QuicError.StreamAborted, ex.QuicError);
+    }
+
+    /// <summary>A first stream there and back, then 200 ms: the handshake's last packets and the delayed ACKs are behind us, so packet counts that follow are the test's own.</summary>
+    private static async Task<QuicStream> WarmAsync(QuicConnection client, QuicConnection server, CancellationToken ct)
+    {
+        var warm = await client.OpenOutboundStreamAsync(QuicStreamType.Bidirectional, new byte[] { 1 }, completeWrites: true, ct);
+        await using (var first = await server.AcceptInboundStreamAsync(ct)) Assert.Equal([1], await ReadAllAsync(first, ct));
+        await Task.Delay(200, ct);
+        return warm;
     }
 
     internal static async Task<byte[]> ReadAllAsync(QuicStream stream, CancellationToken ct)

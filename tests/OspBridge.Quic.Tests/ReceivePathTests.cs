@@ -26,17 +26,7 @@ public class ReceivePathTests(ITestOutputHelper output)
         var ct = cts.Token;
         long total = maxUdpPayload > 1452 ? 240L << 20 : 48L << 20;
         await using var listener = await LoopbackApiTests.Listen(maxUdpPayload: maxUdpPayload);
-        var server = Task.Run(async () =>
-        {
-            await using var conn = await listener.AcceptConnectionAsync(ct);
-            await using var s = await conn.AcceptInboundStreamAsync(ct);
-            var one = new byte[1];
-            Assert.Equal(1, await s.ReadAsync(one, ct));
-            var chunk = new byte[1 << 16];
-            for (long left = total; left > 0; left -= chunk.Length) await s.WriteAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, left)), ct);
-            s.CompleteWrites();
-            await s.WritesClosed.WaitAsync(ct);
-        }, ct);
+        var server = ServeBulkAsync(listener, total, ct);
 
         await using var client = await LoopbackApiTests.Connect(listener.LocalEndPoint, maxUdpPayload: maxUdpPayload);
         await using var stream = await client.OpenOutboundStreamAsync(QuicStreamType.Bidirectional, ct);
@@ -104,17 +94,7 @@ public class ReceivePathTests(ITestOutputHelper output)
         const int maxUdpPayload = QuicConnectionOptions.MaxSupportedUdpPayloadSize;
         long total = 64L << 20;
         await using var listener = await LoopbackApiTests.Listen(maxUdpPayload: maxUdpPayload);
-        var server = Task.Run(async () =>
-        {
-            await using var conn = await listener.AcceptConnectionAsync(ct);
-            await using var s = await conn.AcceptInboundStreamAsync(ct);
-            var one = new byte[1];
-            Assert.Equal(1, await s.ReadAsync(one, ct));
-            var chunk = new byte[1 << 16];
-            for (long left = total; left > 0; left -= chunk.Length) await s.WriteAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, left)), ct);
-            s.CompleteWrites();
-            await s.WritesClosed.WaitAsync(ct);
-        }, ct);
+        var server = ServeBulkAsync(listener, total, ct);
         await using var client = await LoopbackApiTests.Connect(listener.LocalEndPoint, maxUdpPayload: maxUdpPayload);
         await using var stream = await client.OpenOutboundStreamAsync(QuicStreamType.Bidirectional, ct);
         await stream.WriteAsync(new byte[] { 1 }, ct);
@@ -134,4 +114,17 @@ public class ReceivePathTests(ITestOutputHelper output)
         Assert.True(copied - copiedNoSpare < datagrams / 10, counters);
         Assert.True(handedOff > datagrams / 2, counters);
     }
+
+    /// <summary>The server side of a bulk download: accepts one connection and stream, waits for the client's one byte, sends <paramref name="total"/> bytes in 64 KiB writes, then FIN, and waits until all is acknowledged.</summary>
+    private static Task ServeBulkAsync(QuicListener listener, long total, CancellationToken ct) => Task.Run(async () =>
+    {
+        await using var conn = await listener.AcceptConnectionAsync(ct);
+        await using var s = await conn.AcceptInboundStreamAsync(ct);
+        var one = new byte[1];
+        Assert.Equal(1, await s.ReadAsync(one, ct));
+        var chunk = new byte[1 << 16];
+        for (long left = total; left > 0; left -= chunk.Length) await s.WriteAsync(chunk.AsMemory(0, (int)Math.Min(chunk.Length, left)), ct);
+        s.CompleteWrites();
+        await s.WritesClosed.WaitAsync(ct);
+    }, ct);
 }
