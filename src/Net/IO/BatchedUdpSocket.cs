@@ -202,26 +202,13 @@ internal sealed class BatchedUdpSocket : IDatagramSocket
                     // Issue 14 (session 17): a receive takes only the regions it needs; the next one carries on in the
                     // same arena (shared by reference count), so a run of small receives — 1–3 datagrams of 64 KiB, or
                     // a few ACKs — does not hold a whole 1 MiB arena each while their batches wait for the loop.
-                    if (_staging is not null && _stagingNext >= ArenaRegions)
-                    {
-                        _staging.Release();
-                        _staging = null;
-                    }
-                    if (_staging is null)
-                    {
-                        _staging = _arenas.Resume(out _stagingNext);
-                        if (_staging is null)
-                        {
-                            _staging = _arenas.Rent(ArenaBytes);
-                            _stagingNext = 0;
-                        }
-                    }
+                    _staging ??= _arenas.Resume(out _stagingNext);
                     // Only the socket holds it (every batch that held a region released it; only this thread adds
-                    // references): start over at region 0.
-                    if (_staging.References == 1) _stagingNext = 0;
-                    else if (_stagingNext >= ArenaRegions)
+                    // references): start over at region 0. Else, when it has no free region (or there is none), a new one.
+                    if (_staging is not null && _staging.References == 1) _stagingNext = 0;
+                    else if (_staging is null || _stagingNext >= ArenaRegions)
                     {
-                        _staging.Release();
+                        _staging?.Release();
                         _staging = _arenas.Rent(ArenaBytes);
                         _stagingNext = 0;
                     }

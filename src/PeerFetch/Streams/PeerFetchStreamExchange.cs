@@ -77,14 +77,10 @@ internal sealed class PeerFetchStreamExchange : IPeerFetchExchange, IAsyncDispos
     {
         // The HEADERS frame (END_STREAM and FIN when there is no body) goes with the stream's opening: one call, one pass
         // of the QUIC loop, one packet (issue 11, session 17; was open, then write).
-        int block = HeadersFrame.PayloadLength(head);
-        if (block > MaxHeaderBlock) throw new PeerFetchException(PeerFetchError.LimitExceeded, "header block too long");
-        int length = FrameHeader.Size + block;
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(length);
+        byte[] buffer = RentHeadersFrame(head, endStream, 0, out int length);
         IPeerFetchDuplex transport;
         try
         {
-            HeadersFrame.Write(buffer, 0, head, endStream, block);
             transport = await connection.OpenStreamAsync(buffer.AsMemory(0, length), endStream, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException && ex is not OutOfMemoryException && ex is not PeerFetchException)
@@ -354,6 +350,20 @@ internal sealed class PeerFetchStreamExchange : IPeerFetchExchange, IAsyncDispos
 
     // ------------------------------------------------------------------------------------------------ writing
 
+    /// <summary>
+    /// A pooled buffer holding the HEADERS frame of <paramref name="fields"/> (header block limit checked first) and room
+    /// for <paramref name="extra"/> bytes after it; <paramref name="headersLength"/> is the frame's length. The caller returns the buffer.
+    /// </summary>
+    private static byte[] RentHeadersFrame(IReadOnlyList<KeyValuePair<string, string>> fields, bool endStream, int extra, out int headersLength)
+    {
+        int block = HeadersFrame.PayloadLength(fields);
+        if (block > MaxHeaderBlock) throw new PeerFetchException(PeerFetchError.LimitExceeded, "header block too long");
+        headersLength = FrameHeader.Size + block;
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(headersLength + extra);
+        HeadersFrame.Write(buffer, 0, fields, endStream, block);
+        return buffer;
+    }
+
     /// <inheritdoc/>
     public ValueTask SendHeadersAsync(IReadOnlyList<KeyValuePair<string, string>> fields, bool endStream, CancellationToken cancellationToken)
         => SendHeadAndBodyAsync(fields, ReadOnlyMemory<byte>.Empty, endStream, cancellationToken);
@@ -361,8 +371,6 @@ internal sealed class PeerFetchStreamExchange : IPeerFetchExchange, IAsyncDispos
     /// <inheritdoc/>
     public async ValueTask SendHeadAndBodyAsync(IReadOnlyList<KeyValuePair<string, string>> fields, ReadOnlyMemory<byte> body, bool endStream, CancellationToken cancellationToken)
     {
-        int block = HeadersFrame.PayloadLength(fields);
-        if (block > MaxHeaderBlock) throw new PeerFetchException(PeerFetchError.LimitExceeded, "header block too long");
         if (body.Length > SendChunk)
         {
             await SendHeadAndBodyAsync(fields, ReadOnlyMemory<byte>.Empty, endStream: false, cancellationToken).ConfigureAwait(false);
@@ -371,11 +379,11 @@ internal sealed class PeerFetchStreamExchange : IPeerFetchExchange, IAsyncDispos
         }
         // HEADERS, then (with a body) one DATA frame — the same frames as SendHeadersAsync + WriteAsync — in one pooled
         // buffer and one transport write (with FIN when endStream): one hop into the QUIC loop, usually one packet.
-        int length = FrameHeader.Size + block + (body.IsEmpty ? 0 : FrameHeader.Size + body.Length);
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(length);
+        int dataFrame = body.IsEmpty ? 0 : FrameHeader.Size + body.Length;
+        byte[] buffer = RentHeadersFrame(fields, endStream && body.IsEmpty, dataFrame, out int o);
+        int length = o + dataFrame;
         try
         {
-            int o = HeadersFrame.Write(buffer, 0, fields, endStream && body.IsEmpty, block);
             if (!body.IsEmpty)
             {
                 new FrameHeader(body.Length, FrameType.Data, FrameFlags.None, 0).Write(buffer.AsSpan(o));
